@@ -1,0 +1,48 @@
+"""Exceptions raised by ariasim.
+
+Every error about user input names the file, column or parameter it is about, so that a
+user running a campaign can fix the input without reading a traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = ["AriasimError", "ConfigError", "InputError"]
+
+
+class AriasimError(Exception):
+    """Base class of all errors raised on purpose by ariasim."""
+
+
+class InputError(AriasimError, ValueError):
+    """A user-supplied file or table is missing, unreadable or malformed.
+
+    Arguments:
+        message: What is wrong.
+        path: The file concerned, if any.
+        column: The column concerned, if any.
+    """
+
+    def __init__(self, message: str, *, path: object | None = None, column: str | None = None):
+        self.path = None if path is None else str(path)
+        self.column = column
+        parts = []
+        if self.path is not None:
+            parts.append(f"file '{self.path}'")
+        if column is not None:
+            parts.append(f"column '{column}'")
+        prefix = (", ".join(parts) + ": ") if parts else ""
+        super().__init__(prefix + message)
+
+
+class ConfigError(AriasimError, ValueError):
+    """A configuration value or function parameter is invalid.
+
+    Arguments:
+        message: What is wrong.
+        parameter: The offending parameter or configuration key.
+    """
+
+    def __init__(self, message: str, *, parameter: str | None = None):
+        self.parameter = parameter
+        prefix = f"parameter '{parameter}': " if parameter else ""
+        super().__init__(prefix + message)

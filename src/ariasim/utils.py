@@ -1,0 +1,75 @@
+"""Small helpers shared by every module: random state, atomic file output, configs."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ariasim.errors import ConfigError, InputError
+
+__all__ = ["as_generator", "atomic_path", "load_toml", "spawn_seeds"]
+
+SeedLike = int | np.random.Generator | np.random.SeedSequence | None
+
+
+def as_generator(seed: SeedLike) -> np.random.Generator:
+    """Return a :class:`numpy.random.Generator` for ``seed``.
+
+    ariasim never touches the global NumPy random state: every random function takes a
+    seed or a generator and calls this.
+    """
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is not None and not isinstance(seed, (int, np.integer, np.random.SeedSequence)):
+        raise ConfigError(f"expected an int, a SeedSequence or a Generator, got {seed!r}",
+                          parameter="seed")
+    return np.random.default_rng(seed)
+
+
+def spawn_seeds(seed: SeedLike, n: int) -> list[int]:
+    """Derive ``n`` independent 64-bit integer seeds from ``seed`` (for workers, batches)."""
+    if isinstance(seed, np.random.Generator):
+        return [int(s) for s in seed.integers(0, 2**63 - 1, size=n)]
+    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    return [int(c.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)) for c in ss.spawn(n)]
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+
+    Readers never see a half-written file: on any exception the temporary file is
+    removed and ``path`` is left as it was.
+    """
+    target = Path(path)
+    if target.parent and not target.parent.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def load_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a TOML configuration file, with errors that name the file."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError("configuration file not found", path=p)
+    try:
+        with p.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"invalid TOML: {exc}", path=p) from exc
