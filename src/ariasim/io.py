@@ -366,7 +366,6 @@ def _csv_header_lines(p: Path) -> int:
 
 
 def _read_root(p: Path, *, tree: str | None) -> pd.DataFrame:
-    import awkward as ak
     import uproot
 
     with uproot.open(p) as fh:
