@@ -1,0 +1,409 @@
+"""The :class:`Formula`: ariasim's one interchange object for interpretable results.
+
+A Formula is a sympy expression with named inputs (units, valid ranges), a named output
+and fit metadata (data provenance, score, complexity). Symbolic regression, KANs and the
+constitutive networks all produce one; exports (Delphes cards, C, LaTeX) and reports all
+consume one. It evaluates vectorised in NumPy by calling it, becomes a torch module with
+:meth:`Formula.torch`, and round-trips through JSON whose loader parses the expression
+with the whitelist parser of :mod:`ariasim.surrogates.parse` (no ``eval``, no
+``sympify`` of text).
+
+Example:
+    >>> f = Formula("a * exp(-d / 30.0) / d^2", ["a", Variable("d", unit="m", low=1, high=200)])
+    >>> float(f(a=2.0, d=30.0)) == 2.0 * float(np.exp(-1.0)) / 900.0
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sympy as sp
+from sympy.printing.str import StrPrinter
+
+from ariasim.errors import ConfigError, InputError
+from ariasim.surrogates.parse import check_name, parse_expression
+from ariasim.utils import atomic_path
+
+__all__ = ["Formula", "Variable", "refit_constants"]
+
+_SCHEMA = "ariasim.formula/1"
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A named input or output of a formula.
+
+    Arguments:
+        name: Identifier used in the expression (letters, digits, ``_``).
+        unit: Unit as text, e.g. ``"m"``, ``"ns"``, ``"GeV"`` (empty: dimensionless).
+        low: Lower end of the range the formula was fitted on (None: unbounded).
+        high: Upper end of that range.
+        description: Free text.
+    """
+
+    name: str
+    unit: str = ""
+    low: float | None = None
+    high: float | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        check_name(self.name)
+        if self.low is not None and self.high is not None and not self.low <= self.high:
+            raise ConfigError(f"range of {self.name!r} has low {self.low} > high {self.high}",
+                              parameter=f"{self.name}.low")
+
+    @classmethod
+    def coerce(cls, v: Variable | str | Mapping[str, Any]) -> Variable:
+        """Make a Variable from a name, a mapping of its fields, or a Variable."""
+        if isinstance(v, Variable):
+            return v
+        if isinstance(v, str):
+            return cls(v)
+        if isinstance(v, Mapping):
+            unknown = set(v) - {"name", "unit", "low", "high", "description"}
+            if unknown:
+                raise ConfigError(f"unknown variable field(s) {sorted(unknown)}",
+                                  parameter="variables")
+            return cls(**v)
+        raise ConfigError(f"cannot make a variable from {v!r}", parameter="variables")
+
+
+class _ExactPrinter(StrPrinter):
+    """sympy's text printer, but floats printed with full (round-trip) precision."""
+
+    def _print_Float(self, expr: sp.Float) -> str:
+        return repr(float(expr))
+
+
+def _to_text(expr: sp.Expr) -> str:
+    return _ExactPrinter({"order": "none"}).doprint(expr)
+
+
+class Formula:
+    """An analytic model: expression, named inputs with units and ranges, metadata.
+
+    Arguments:
+        expression: A sympy expression in the variables' symbols, or formula text (parsed
+            with the whitelist parser, ``^`` or ``**`` for powers).
+        variables: The inputs, in the column order used when calling with an array.
+            Names, :class:`Variable` objects or mappings of their fields.
+        output: The output's name or :class:`Variable` (default ``"y"``).
+        metadata: JSON-able fit metadata: data provenance, score, complexity, ...
+    """
+
+    def __init__(
+        self,
+        expression: sp.Expr | str,
+        variables: Sequence[Variable | str | Mapping[str, Any]],
+        *,
+        output: Variable | str | Mapping[str, Any] = "y",
+        metadata: Mapping[str, Any] | None = None,
+    ):
+        self.variables: tuple[Variable, ...] = tuple(Variable.coerce(v) for v in variables)
+        names = [v.name for v in self.variables]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"duplicate variable names in {names}", parameter="variables")
+        self.output = Variable.coerce(output)
+        self.symbols: tuple[sp.Symbol, ...] = tuple(sp.Symbol(n, real=True) for n in names)
+        by_name = dict(zip(names, self.symbols, strict=True))
+        if isinstance(expression, str):
+            expr = parse_expression(expression, names, symbols=by_name)
+        elif isinstance(expression, sp.Basic):
+            # rename any same-named symbol (other assumptions) onto ours
+            expr = expression.xreplace({s: by_name[s.name] for s in expression.free_symbols
+                                        if s.name in by_name})
+        else:
+            raise ConfigError(f"expected a sympy expression or text, got "
+                              f"{type(expression).__name__}", parameter="expression")
+        extra = sorted(s.name for s in expr.free_symbols if s.name not in by_name)
+        if extra:
+            raise ConfigError(f"expression uses undeclared variable(s) {extra}",
+                              parameter="variables")
+        self.expression: sp.Expr = expr
+        self.metadata: dict[str, Any] = dict(metadata or {})
+        self._numpy_fn: Callable[..., Any] | None = None
+
+    # ------------------------------------------------------------------ description
+    @property
+    def names(self) -> list[str]:
+        """Input names in column order."""
+        return [v.name for v in self.variables]
+
+    @property
+    def complexity(self) -> int:
+        """Number of nodes of the expression tree (symbols, numbers and operations)."""
+        return sum(1 for _ in sp.preorder_traversal(self.expression))
+
+    @property
+    def constants(self) -> list[float]:
+        """The floating-point constants of the expression, in a fixed order."""
+        return [float(c) for c in _float_atoms(self.expression)]
+
+    def __str__(self) -> str:
+        return _to_text(self.expression)
+
+    def __repr__(self) -> str:
+        return f"Formula({self.output.name} = {self}; inputs {self.names})"
+
+    def latex(self) -> str:
+        """The expression as LaTeX, ``output = expression``."""
+        return f"{sp.latex(sp.Symbol(self.output.name))} = {sp.latex(self.expression)}"
+
+    def _repr_latex_(self) -> str:  # Jupyter
+        return f"${self.latex()}$"
+
+    def sympy(self) -> sp.Expr:
+        """The sympy expression."""
+        return self.expression
+
+    # ------------------------------------------------------------------ evaluation
+    def _inputs(self, X: Any, kwargs: Mapping[str, Any]) -> list[np.ndarray]:
+        if X is not None and kwargs:
+            raise ConfigError("give either an array/table or keyword inputs, not both",
+                              parameter="X")
+        if X is None:
+            source: Mapping[str, Any] = kwargs
+        elif hasattr(X, "columns") or isinstance(X, Mapping):
+            source = X
+        else:
+            arr = np.asarray(X, dtype=float)
+            if arr.ndim == 1 and len(self.variables) == 1:
+                arr = arr[:, None]
+            if arr.ndim != 2 or arr.shape[1] != len(self.variables):
+                raise InputError(f"expected an array of shape (n, {len(self.variables)}) with "
+                                 f"columns {self.names}, got shape {arr.shape}")
+            return [arr[:, j] for j in range(arr.shape[1])]
+        missing = [n for n in self.names if n not in source]
+        if missing:
+            raise InputError("input missing for the formula", column=", ".join(missing))
+        return [np.asarray(source[n], dtype=float) for n in self.names]
+
+    def __call__(self, X: Any = None, /, **kwargs: Any) -> np.ndarray:
+        """Evaluate on an ``(n, d)`` array (columns in :attr:`names` order), a DataFrame or
+        dict with the variables' names, or keyword arguments. Returns a float array."""
+        cols = self._inputs(X, kwargs)
+        if self._numpy_fn is None:
+            self._numpy_fn = sp.lambdify(self.symbols, self.expression,
+                                         modules=["scipy", "numpy"])
+        with np.errstate(all="ignore"):
+            out = self._numpy_fn(*cols)
+        shape = np.broadcast_shapes(*(c.shape for c in cols)) if cols else ()
+        return np.broadcast_to(np.asarray(out, dtype=float), shape).copy()
+
+    def in_range(self, X: Any = None, /, **kwargs: Any) -> np.ndarray:
+        """Boolean mask: True where every input lies inside its declared range."""
+        cols = self._inputs(X, kwargs)
+        ok = np.ones(np.broadcast_shapes(*(c.shape for c in cols)), dtype=bool)
+        for v, c in zip(self.variables, cols, strict=True):
+            if v.low is not None:
+                ok &= c >= v.low
+            if v.high is not None:
+                ok &= c <= v.high
+        return ok
+
+    # ------------------------------------------------------------------ transformations
+    def replace(self, expression: sp.Expr | str | None = None, **changes: Any) -> Formula:
+        """A copy with a new expression and/or other fields (variables, output, metadata)."""
+        return Formula(
+            self.expression if expression is None else expression,
+            changes.pop("variables", self.variables),
+            output=changes.pop("output", self.output),
+            metadata=changes.pop("metadata", self.metadata),
+        )
+
+    def simplify(self) -> Formula:
+        """A copy with the expression simplified by sympy."""
+        return self.replace(sp.simplify(self.expression))
+
+    def derivative(self, name: str, *, output: Variable | str | None = None) -> Formula:
+        """The symbolic partial derivative with respect to input ``name``."""
+        if name not in self.names:
+            raise ConfigError(f"no input named {name!r} (inputs: {self.names})",
+                              parameter="name")
+        sym = self.symbols[self.names.index(name)]
+        out = output or f"d{self.output.name}_d{name}"
+        return self.replace(sp.diff(self.expression, sym), output=out)
+
+    def with_constants(self, values: Sequence[float]) -> Formula:
+        """A copy whose float constants (in :attr:`constants` order) are ``values``."""
+        atoms = _float_atoms(self.expression)
+        if len(values) != len(atoms):
+            raise ConfigError(f"expected {len(atoms)} constants, got {len(values)}",
+                              parameter="values")
+        mapping = {a: sp.Float(float(v)) for a, v in zip(atoms, values, strict=True)}
+        return self.replace(self.expression.xreplace(mapping))
+
+    # ------------------------------------------------------------------ code generation
+    def to_c(self, function_name: str = "ariasim_formula") -> str:
+        """C99 source of a function ``double f(double x1, ...)`` evaluating the formula."""
+        check_name(function_name, what="function")
+        args = ", ".join(f"double {n}" for n in self.names)
+        body = sp.ccode(self.expression, standard="c99")
+        units = ", ".join(f"{v.name} [{v.unit or '1'}]" for v in self.variables)
+        return (f"#include <math.h>\n#ifndef M_PI\n#define M_PI 3.14159265358979323846\n#endif\n"
+                f"#ifndef M_E\n#define M_E 2.71828182845904523536\n#endif\n\n"
+                f"/* {self.output.name} [{self.output.unit or '1'}] "
+                f"of {units}; generated by ariasim */\n"
+                f"double {function_name}({args}) {{\n    return {body};\n}}\n")
+
+    def torch(self, *, trainable: bool = False, dtype: Any = None, device: Any = None) -> Any:
+        """A ``torch.nn.Module`` evaluating the formula on a tensor of shape ``(n, d)``.
+
+        Arguments:
+            trainable: Make the float constants ``torch.nn.Parameter`` s (to refine them by
+                gradient descent); otherwise they are buffers.
+            dtype: Tensor dtype (default float64).
+            device: Device ("cpu", "cuda", ...).
+        """
+        from ariasim.surrogates._torch import FormulaModule
+
+        return FormulaModule(self, trainable=trainable, dtype=dtype, device=device)
+
+    # ------------------------------------------------------------------ serialisation
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict; :meth:`from_dict` reads it back."""
+        return {
+            "schema": _SCHEMA,
+            "expression": str(self),
+            "variables": [asdict(v) for v in self.variables],
+            "output": asdict(self.output),
+            "metadata": _jsonable(self.metadata),
+        }
+
+    def to_json(self, **kwargs: Any) -> str:
+        """The formula as JSON text (expression as text, floats at full precision)."""
+        return json.dumps(self.to_dict(), **{"indent": 2, **kwargs})
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: Any = None) -> Formula:
+        """Build from :meth:`to_dict` output; the expression goes through the whitelist
+        parser. ``source`` (a file name) is used in error messages."""
+        if not isinstance(data, Mapping) or data.get("schema") != _SCHEMA:
+            raise InputError(f"not an ariasim formula (expected schema {_SCHEMA!r})",
+                             path=source)
+        for key in ("expression", "variables"):
+            if key not in data:
+                raise InputError(f"formula is missing the field {key!r}", path=source)
+        try:
+            return cls(str(data["expression"]), data["variables"],
+                       output=data.get("output", "y"), metadata=data.get("metadata"))
+        except ConfigError as exc:
+            raise InputError(str(exc), path=source) from exc
+
+    @classmethod
+    def from_json(cls, text: str, *, source: Any = None) -> Formula:
+        """Parse JSON text written by :meth:`to_json`."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"invalid JSON: {exc}", path=source) from exc
+        return cls.from_dict(data, source=source)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the formula as JSON, atomically."""
+        with atomic_path(path) as tmp:
+            tmp.write_text(self.to_json() + "\n")
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Formula:
+        """Read a formula JSON file written by :meth:`save`."""
+        p = Path(path)
+        if not p.exists():
+            raise InputError("file not found", path=p)
+        return cls.from_json(p.read_text(), source=p)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Formula):
+            return NotImplemented
+        return (self.variables == other.variables and self.output == other.output
+                and sp.srepr(self.expression) == sp.srepr(other.expression))
+
+    def __hash__(self) -> int:
+        return hash((self.variables, self.output, sp.srepr(self.expression)))
+
+
+def _float_atoms(expr: sp.Expr) -> list[sp.Float]:
+    seen: dict[sp.Float, None] = {}
+    for node in sp.preorder_traversal(expr):
+        if isinstance(node, sp.Float) and node not in seen:
+            seen[node] = None
+    return list(seen)
+
+
+def _jsonable(obj: Any) -> Any:
+    from ariasim.io import _jsonable as io_jsonable
+
+    return io_jsonable(obj)
+
+
+def refit_constants(
+    formula: Formula,
+    X: Any,
+    y: np.ndarray,
+    *,
+    sample_weight: np.ndarray | None = None,
+    loss: str = "linear",
+    max_nfev: int | None = None,
+) -> Formula:
+    """Re-fit a formula's float constants by (weighted) least squares in float64.
+
+    Uses :func:`scipy.optimize.least_squares` with the symbolic Jacobian. The structure
+    of the expression is kept; only its constants move. Returns the input formula
+    unchanged when it has no constants or the fit does not lower the loss.
+
+    Arguments:
+        formula: The formula.
+        X: Inputs, as for calling the formula.
+        y: Targets, shape ``(n,)``.
+        sample_weight: Non-negative per-sample weights.
+        loss: ``least_squares`` loss (``"linear"``, ``"soft_l1"``, ``"huber"``, ...).
+        max_nfev: Cap on function evaluations.
+    """
+    from scipy.optimize import least_squares
+
+    atoms = _float_atoms(formula.expression)
+    if not atoms:
+        return formula
+    params = sp.symbols(f"_c0:{len(atoms)}", real=True)
+    template = formula.expression.xreplace(dict(zip(atoms, params, strict=True)))
+    cols = formula._inputs(X, {})
+    y = np.asarray(y, dtype=float)
+    w = np.ones_like(y) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    sw = np.sqrt(np.clip(w, 0.0, None))
+    f_num = sp.lambdify((*formula.symbols, *params), template, modules=["scipy", "numpy"])
+    jac_exprs = [sp.diff(template, p) for p in params]
+    j_num = [sp.lambdify((*formula.symbols, *params), j, modules=["scipy", "numpy"])
+             for j in jac_exprs]
+    n = y.shape[0]
+
+    def resid(c: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            r = np.broadcast_to(f_num(*cols, *c), (n,)) - y
+        return np.nan_to_num(r * sw, nan=1e30, posinf=1e30, neginf=-1e30)
+
+    def jac(c: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            J = np.column_stack([np.broadcast_to(j(*cols, *c), (n,)) for j in j_num])
+        return np.nan_to_num(J * sw[:, None], nan=0.0, posinf=0.0, neginf=0.0)
+
+    c0 = np.array([float(a) for a in atoms])
+    start = float(np.sum(resid(c0) ** 2))
+    try:
+        res = least_squares(resid, c0, jac=jac, loss=loss, max_nfev=max_nfev, method="trf")
+    except (ValueError, FloatingPointError):
+        return formula
+    end = float(np.sum(resid(res.x) ** 2))
+    if not math.isfinite(end) or end > start:
+        return formula
+    return formula.with_constants(res.x)
+
