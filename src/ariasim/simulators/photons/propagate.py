@@ -1,0 +1,523 @@
+"""The compiled photon-propagation kernel (numba).
+
+Each photon is followed until it is absorbed or enters a module sphere:
+
+1. an absorption optical depth ``τ_a = -ln u`` is drawn once per photon;
+2. at every step a scattering optical depth ``τ_s = -ln u`` is drawn and consumed layer
+   by layer (``∫ b(z) ds``), while the absorption depth is consumed with ``∫ a(z) ds``;
+   the step ends at the scattering point or where ``τ_a`` runs out (absorption);
+3. the straight segment of the step is tested against the module spheres; the first
+   sphere entered ends the photon (a hit, accepted by rejection or recorded with a
+   weight, see :class:`~ariasim.simulators.photons.detector.Detector`);
+4. otherwise the photon scatters with a mixture of Henyey-Greenstein and simplified-Liu
+   of the same mean cosine ``g``.
+
+Time advances at the group velocity ``c / n_group(λ)``.
+
+The module test uses a uniform 3-D cell grid over the module bounding box: every module
+is listed in each cell its (oversized) sphere overlaps, and a step's segment walks the
+cells it crosses (Amanatides-Woo traversal), testing only the modules listed there and
+stopping as soon as a hit lies inside the current cell. ``method="naive"`` tests every
+module at every step (the simple reference).
+
+Random numbers: xoshiro256+ (Blackman & Vigna), one stream per chunk of photons, its
+state expanded with splitmix64 from a 64-bit key derived from (seed, event, block,
+chunk). The chunk decomposition does not depend on the number of threads or the batch
+size, so the output is bit-for-bit reproducible whatever the parallelism.
+
+References:
+    D. Chirkin, "Photon tracking with GPUs in IceCube", NIM A 725 (2013) 141 (PPC).
+    C. Kopper et al., clsim, https://github.com/claudiok/clsim.
+    J. Amanatides and A. Woo, "A fast voxel traversal algorithm for ray tracing",
+    Eurographics 1987.
+    D. Blackman and S. Vigna, "Scrambled linear pseudorandom number generators",
+    ACM TOMS 47 (2021) 36.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+__all__ = ["build_cell_grid", "chunk_keys", "propagate_kernel", "sample_scattering_cosines"]
+
+_INF = np.inf
+_MAX_STEP_M = 1.0e7  # a photon that would fly further than this escapes
+_C_M_PER_NS = 0.299792458
+_ALPHA = 0.8986
+_KAPPA = 1.0841
+_A_T = 6954.09
+_B_T = 6617.75
+_TWO_M53 = 1.0 / 9007199254740992.0
+
+_U11 = np.uint64(11)
+_U17 = np.uint64(17)
+_U45 = np.uint64(45)
+_U19 = np.uint64(19)
+_U30 = np.uint64(30)
+_U27 = np.uint64(27)
+_U31 = np.uint64(31)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+@nb.njit(inline="always", cache=True)
+def _splitmix(x: np.uint64) -> np.uint64:
+    z = x
+    z = (z ^ (z >> _U30)) * _M1
+    z = (z ^ (z >> _U27)) * _M2
+    return z ^ (z >> _U31)
+
+
+@nb.njit(inline="always", cache=True)
+def _seed_state(st: np.ndarray, key: np.uint64) -> None:
+    x = key
+    for i in range(4):
+        x = x + _GOLDEN
+        st[i] = _splitmix(x)
+
+
+@nb.njit(inline="always", cache=True)
+def _uniform(st: np.ndarray) -> float:
+    """xoshiro256+ step; returns a double in (0, 1]."""
+    s0 = st[0]
+    s1 = st[1]
+    s2 = st[2]
+    s3 = st[3]
+    result = s0 + s3
+    t = s1 << _U17
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= t
+    s3 = (s3 << _U45) | (s3 >> _U19)
+    st[0] = s0
+    st[1] = s1
+    st[2] = s2
+    st[3] = s3
+    return (float(result >> _U11) + 1.0) * _TWO_M53
+
+
+@nb.njit(inline="always", cache=True)
+def _scatter_cos(u: float, v: float, g: float, sl_fraction: float) -> float:
+    """Cosine of the scattering angle: SL with probability sl_fraction, else HG.
+
+    ``u`` chooses the component and is reused (rescaled) for nothing else; ``v`` samples
+    the cosine.
+    """
+    if g == 0.0:
+        return 2.0 * v - 1.0
+    if u <= sl_fraction:
+        c = 2.0 * v ** ((1.0 - g) / (1.0 + g)) - 1.0
+    else:
+        xi = 2.0 * v - 1.0
+        q = (1.0 - g * g) / (1.0 + g * xi)
+        c = (1.0 + g * g - q * q) / (2.0 * g)
+    if c > 1.0:
+        c = 1.0
+    elif c < -1.0:
+        c = -1.0
+    return c
+
+
+@nb.njit(cache=True)
+def sample_scattering_cosines(n: int, g: float, sl_fraction: float, key: np.uint64) -> np.ndarray:
+    """Draw ``n`` scattering cosines from the HG/SL mixture (for validation).
+
+    Arguments:
+        n: Number of samples.
+        g: Mean cosine.
+        sl_fraction: Simplified-Liu fraction (0 = pure HG, 1 = pure SL).
+        key: 64-bit RNG key.
+    """
+    st = np.empty(4, np.uint64)
+    _seed_state(st, key)
+    out = np.empty(n)
+    for i in range(n):
+        u = _uniform(st)
+        v = _uniform(st)
+        out[i] = _scatter_cos(u, v, g, sl_fraction)
+    return out
+
+
+@nb.njit(inline="always", cache=True)
+def _sphere_dist(x: float, y: float, z: float, ux: float, uy: float, uz: float,
+                 cx: float, cy: float, cz: float, r2: float) -> float:
+    """Distance along the ray to where it enters the sphere, or inf."""
+    ox = x - cx
+    oy = y - cy
+    oz = z - cz
+    b = ox * ux + oy * uy + oz * uz
+    if b >= 0.0:
+        return _INF
+    c = ox * ox + oy * oy + oz * oz - r2
+    disc = b * b - c
+    if disc < 0.0 or c < 0.0:
+        return _INF
+    return -b - math.sqrt(disc)
+
+
+@nb.njit(inline="always", cache=True)
+def _naive_hit(x, y, z, ux, uy, uz, s, mods, r2):
+    best = _INF
+    bm = -1
+    for m in range(mods.shape[0]):
+        d = _sphere_dist(x, y, z, ux, uy, uz, mods[m, 0], mods[m, 1], mods[m, 2], r2)
+        if d <= s and d < best:
+            best = d
+            bm = m
+    return best, bm
+
+
+@nb.njit(inline="always", cache=True)
+def _grid_hit(x, y, z, ux, uy, uz, s, mods, r2, lo, hi, cell, dims, cstart, items):
+    """Nearest module entered along the segment, walking the cells it crosses."""
+    # clip the segment to the grid box (slab test)
+    t0 = 0.0
+    t1 = s
+    p0 = (x, y, z)
+    u = (ux, uy, uz)
+    for k in range(3):
+        if u[k] != 0.0:
+            inv = 1.0 / u[k]
+            ta = (lo[k] - p0[k]) * inv
+            tb = (hi[k] - p0[k]) * inv
+            if ta > tb:
+                ta, tb = tb, ta
+            if ta > t0:
+                t0 = ta
+            if tb < t1:
+                t1 = tb
+            if t0 > t1:
+                return _INF, -1
+        elif p0[k] < lo[k] or p0[k] > hi[k]:
+            return _INF, -1
+    nx = dims[0]
+    ny = dims[1]
+    nz = dims[2]
+    inv_cell = 1.0 / cell
+    ex = x + t0 * ux
+    ey = y + t0 * uy
+    ez = z + t0 * uz
+    ix = int((ex - lo[0]) * inv_cell)
+    iy = int((ey - lo[1]) * inv_cell)
+    iz = int((ez - lo[2]) * inv_cell)
+    ix = min(max(ix, 0), nx - 1)
+    iy = min(max(iy, 0), ny - 1)
+    iz = min(max(iz, 0), nz - 1)
+    if ux > 0.0:
+        sx = 1
+        tmx = (lo[0] + (ix + 1) * cell - x) / ux
+        tdx = cell / ux
+    elif ux < 0.0:
+        sx = -1
+        tmx = (lo[0] + ix * cell - x) / ux
+        tdx = -cell / ux
+    else:
+        sx = 0
+        tmx = _INF
+        tdx = _INF
+    if uy > 0.0:
+        sy = 1
+        tmy = (lo[1] + (iy + 1) * cell - y) / uy
+        tdy = cell / uy
+    elif uy < 0.0:
+        sy = -1
+        tmy = (lo[1] + iy * cell - y) / uy
+        tdy = -cell / uy
+    else:
+        sy = 0
+        tmy = _INF
+        tdy = _INF
+    if uz > 0.0:
+        sz = 1
+        tmz = (lo[2] + (iz + 1) * cell - z) / uz
+        tdz = cell / uz
+    elif uz < 0.0:
+        sz = -1
+        tmz = (lo[2] + iz * cell - z) / uz
+        tdz = -cell / uz
+    else:
+        sz = 0
+        tmz = _INF
+        tdz = _INF
+    best = _INF
+    bm = -1
+    while True:
+        c = (iz * ny + iy) * nx + ix
+        for k in range(cstart[c], cstart[c + 1]):
+            m = items[k]
+            d = _sphere_dist(x, y, z, ux, uy, uz, mods[m, 0], mods[m, 1], mods[m, 2], r2)
+            if d <= s and d < best:
+                best = d
+                bm = m
+        if tmx <= tmy and tmx <= tmz:
+            texit = tmx
+            if best <= texit or texit >= t1:
+                break
+            ix += sx
+            if ix < 0 or ix >= nx:
+                break
+            tmx += tdx
+        elif tmy <= tmz:
+            texit = tmy
+            if best <= texit or texit >= t1:
+                break
+            iy += sy
+            if iy < 0 or iy >= ny:
+                break
+            tmy += tdy
+        else:
+            texit = tmz
+            if best <= texit or texit >= t1:
+                break
+            iz += sz
+            if iz < 0 or iz >= nz:
+                break
+            tmz += tdz
+    return best, bm
+
+
+@nb.njit(parallel=True, cache=True)
+def propagate_kernel(
+    px, py, pz, dx, dy, dz, t0, wl, w0,
+    chunk_start, chunk_key,
+    zb, be400, ad400, dtau, wl_dependent, g, sl_fraction, n_group_const,
+    mods, radius, ang_coeffs, accept_by_weight,
+    use_grid, lo, hi, cell, dims, cstart, items,
+    out_mod, out_t, out_w, out_hx, out_hy, out_hz,
+):
+    """Propagate one batch of photons (see the module docstring).
+
+    Arguments (arrays are float64 unless said otherwise):
+        px, py, pz, dx, dy, dz, t0, wl, w0: Per-photon start position [m], unit
+            direction, time [ns], wavelength [nm] and weight.
+        chunk_start: int64, first photon of each chunk, plus the end (len n_chunks + 1).
+        chunk_key: uint64 RNG key of each chunk.
+        zb, be400, ad400, dtau: Medium layers (see :class:`~.optics.Medium`).
+        wl_dependent: Apply the SPICE wavelength dependence.
+        g, sl_fraction: Phase function.
+        n_group_const: Constant group index, or <= 0 for the ice polynomial.
+        mods: (n_modules, 3) module centres [m]; radius: sphere radius [m] (oversized).
+        ang_coeffs: Angular acceptance polynomial in eta (empty: flat).
+        accept_by_weight: Multiply the hit weight by the acceptance instead of rejecting.
+        use_grid, lo, hi, cell, dims, cstart, items: The cell grid (see
+            :func:`build_cell_grid`); ``use_grid=False`` tests every module.
+        out_mod, out_t, out_w, out_hx, out_hy, out_hz: Per-photon outputs: int32 module
+            index (-1: no hit), arrival time [ns], weight and the hit point [m].
+    """
+    n_chunks = chunk_start.size - 1
+    nl = be400.size
+    inv_1mg = 1.0 / (1.0 - g)
+    r2 = radius * radius
+    n_ang = ang_coeffs.size
+    for ci in nb.prange(n_chunks):
+        st = np.empty(4, np.uint64)
+        _seed_state(st, chunk_key[ci])
+        for i in range(chunk_start[ci], chunk_start[ci + 1]):
+            out_mod[i] = -1
+            x = px[i]
+            y = py[i]
+            z = pz[i]
+            ux = dx[i]
+            uy = dy[i]
+            uz = dz[i]
+            t = t0[i]
+            lam = wl[i]
+            if wl_dependent:
+                rr = lam / 400.0
+                fb = rr ** (-_ALPHA)
+                fa = rr ** (-_KAPPA)
+                ft = _A_T * math.exp(-_B_T / lam)
+            else:
+                fb = 1.0
+                fa = 1.0
+                ft = 0.0
+            if n_group_const > 0.0:
+                ng = n_group_const
+            else:
+                xl = lam * 1e-3
+                nph = 1.55749 + xl * (-1.57988 + xl * (3.99993 + xl * (-4.68271 + xl * 2.09354)))
+                ng = nph * (1.227106 + xl * (-0.954648 + xl * (1.42568 + xl * -0.711832)))
+            inv_v = ng / _C_M_PER_NS
+            # layer of the start point
+            layer = 0
+            while layer < nl - 1 and z >= zb[layer]:
+                layer += 1
+            b_hom = be400[0] * fb * inv_1mg
+            a_hom = ad400[0] * fa + ft * (1.0 + 0.01 * dtau[0])
+            tau_a = -math.log(_uniform(st))
+            while True:
+                tau_s = -math.log(_uniform(st))
+                absorbed = False
+                if nl == 1:
+                    s_s = tau_s / b_hom if b_hom > 0.0 else _INF
+                    s_a = tau_a / a_hom if a_hom > 0.0 else _INF
+                    if s_a <= s_s:
+                        s = s_a
+                        absorbed = True
+                    else:
+                        s = s_s
+                        tau_a -= a_hom * s
+                else:
+                    s = 0.0
+                    zz = z
+                    while True:
+                        bl = be400[layer] * fb * inv_1mg
+                        al = ad400[layer] * fa + ft * (1.0 + 0.01 * dtau[layer])
+                        s_s = tau_s / bl if bl > 0.0 else _INF
+                        s_a = tau_a / al if al > 0.0 else _INF
+                        if uz > 0.0 and layer < nl - 1:
+                            sb = (zb[layer] - zz) / uz
+                        elif uz < 0.0 and layer > 0:
+                            sb = (zb[layer - 1] - zz) / uz
+                        else:
+                            sb = _INF
+                        if sb < s_s and sb < s_a:
+                            s += sb
+                            tau_s -= bl * sb
+                            tau_a -= al * sb
+                            if uz > 0.0:
+                                zz = zb[layer]
+                                layer += 1
+                            else:
+                                layer -= 1
+                                zz = zb[layer]
+                            continue
+                        if s_a <= s_s:
+                            s += s_a
+                            absorbed = True
+                        else:
+                            s += s_s
+                            tau_a -= al * s_s
+                        break
+                escaped = False
+                if s > _MAX_STEP_M:
+                    s = _MAX_STEP_M
+                    escaped = True
+                if use_grid:
+                    d, m = _grid_hit(x, y, z, ux, uy, uz, s, mods, r2, lo, hi, cell, dims,
+                                     cstart, items)
+                else:
+                    d, m = _naive_hit(x, y, z, ux, uy, uz, s, mods, r2)
+                if m >= 0:
+                    w = w0[i]
+                    if n_ang > 0:
+                        eta = uz  # PMT axis points down: head-on for upgoing photons
+                        acc = ang_coeffs[n_ang - 1]
+                        for k in range(n_ang - 2, -1, -1):
+                            acc = acc * eta + ang_coeffs[k]
+                        if accept_by_weight:
+                            w *= max(acc, 0.0)
+                        elif _uniform(st) > acc:
+                            break  # the module absorbed the photon without detecting it
+                    out_mod[i] = m
+                    out_t[i] = t + d * inv_v
+                    out_w[i] = w
+                    out_hx[i] = x + d * ux
+                    out_hy[i] = y + d * uy
+                    out_hz[i] = z + d * uz
+                    break
+                x += s * ux
+                y += s * uy
+                z += s * uz
+                t += s * inv_v
+                if absorbed or escaped:
+                    break
+                # scatter
+                ct = _scatter_cos(_uniform(st), _uniform(st), g, sl_fraction)
+                stt = math.sqrt(max(0.0, 1.0 - ct * ct))
+                while True:  # azimuth without trigonometry
+                    a1 = 2.0 * _uniform(st) - 1.0
+                    a2 = 2.0 * _uniform(st) - 1.0
+                    q = a1 * a1 + a2 * a2
+                    if q <= 1.0 and q > 0.0:
+                        break
+                cp = (a1 * a1 - a2 * a2) / q
+                sp = 2.0 * a1 * a2 / q
+                if abs(uz) > 0.99999:
+                    sgn = 1.0 if uz > 0.0 else -1.0
+                    nux = stt * cp
+                    nuy = stt * sp
+                    nuz = ct * sgn
+                else:
+                    tmp = math.sqrt(1.0 - uz * uz)
+                    nux = stt * (ux * uz * cp - uy * sp) / tmp + ux * ct
+                    nuy = stt * (uy * uz * cp + ux * sp) / tmp + uy * ct
+                    nuz = -stt * cp * tmp + uz * ct
+                nrm = 1.0 / math.sqrt(nux * nux + nuy * nuy + nuz * nuz)
+                ux = nux * nrm
+                uy = nuy * nrm
+                uz = nuz * nrm
+
+
+def build_cell_grid(positions_m: np.ndarray, radius_m: float, cell_m: float | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray, np.ndarray, np.ndarray]:
+    """Uniform 3-D cell grid listing every module in each cell its sphere overlaps.
+
+    Arguments:
+        positions_m: (n, 3) module centres.
+        radius_m: Sphere radius (oversized).
+        cell_m: Cell edge; default ~ half the typical nearest-neighbour distance, at least
+            4 radii, and coarse enough for at most ~4 million cells.
+
+    Returns:
+        ``(lo, hi, cell, dims, cell_start, items)``: box corners, cell edge, int64 dims,
+        int64 CSR offsets (n_cells + 1) and int32 module indices.
+    """
+    pos = np.asarray(positions_m, dtype=float)
+    pad = radius_m * 1.001 + 1e-6
+    lo = pos.min(axis=0) - pad
+    hi = pos.max(axis=0) + pad
+    span = hi - lo
+    if cell_m is None:
+        if len(pos) > 1:
+            from scipy.spatial import cKDTree
+
+            dist, _ = cKDTree(pos).query(pos, k=2)
+            nn = float(np.median(dist[:, 1]))
+        else:
+            nn = 8.0
+        cell_m = max(nn / 2.0, 4.0 * radius_m)
+        cell_m = max(cell_m, float(np.prod(span) / 4.0e6) ** (1.0 / 3.0))
+    dims = np.maximum(np.ceil(span / cell_m).astype(np.int64), 1)
+    hi = lo + dims * cell_m
+    # cell ranges overlapped by each sphere's bounding box
+    i0 = np.clip(np.floor((pos - pad - lo) / cell_m).astype(np.int64), 0, dims - 1)
+    i1 = np.clip(np.floor((pos + pad - lo) / cell_m).astype(np.int64), 0, dims - 1)
+    cells: list[int] = []
+    mods: list[int] = []
+    for m in range(len(pos)):
+        for iz in range(i0[m, 2], i1[m, 2] + 1):
+            for iy in range(i0[m, 1], i1[m, 1] + 1):
+                for ix in range(i0[m, 0], i1[m, 0] + 1):
+                    cells.append(int((iz * dims[1] + iy) * dims[0] + ix))
+                    mods.append(m)
+    cells_a = np.asarray(cells, dtype=np.int64)
+    mods_a = np.asarray(mods, dtype=np.int32)
+    order = np.argsort(cells_a, kind="stable")
+    n_cells = int(np.prod(dims))
+    counts = np.bincount(cells_a, minlength=n_cells)
+    cstart = np.zeros(n_cells + 1, dtype=np.int64)
+    np.cumsum(counts, out=cstart[1:])
+    return lo, hi, float(cell_m), dims, cstart, mods_a[order]
+
+
+def chunk_keys(base_key: int, n_chunks: int) -> np.ndarray:
+    """64-bit RNG keys of the chunks of one generation block (distinct, well mixed).
+
+    Arguments:
+        base_key: Key of the block (from a :class:`numpy.random.SeedSequence`).
+        n_chunks: Number of chunks in it.
+    """
+    j = np.arange(n_chunks, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        z = np.uint64(base_key) + (j + np.uint64(1)) * _GOLDEN
+        z = (z ^ (z >> _U30)) * _M1
+        z = (z ^ (z >> _U27)) * _M2
+        z = z ^ (z >> _U31)
+    return z
