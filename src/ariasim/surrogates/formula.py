@@ -128,6 +128,9 @@ class Formula:
         if extra:
             raise ConfigError(f"expression uses undeclared variable(s) {extra}",
                               parameter="variables")
+        if expr.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
+            raise ConfigError(f"expression contains an infinity or NaN: {expr}",
+                              parameter="expression")
         self.expression: sp.Expr = expr
         self.metadata: dict[str, Any] = dict(metadata or {})
         self._numpy_fn: Callable[..., Any] | None = None
@@ -405,5 +408,8 @@ def refit_constants(
     end = float(np.sum(resid(res.x) ** 2))
     if not math.isfinite(end) or end > start:
         return formula
-    return formula.with_constants(res.x)
+    try:
+        return formula.with_constants(res.x)
+    except ConfigError:  # e.g. a constant fitted to 0 in a denominator
+        return formula
 

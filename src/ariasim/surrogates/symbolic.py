@@ -26,6 +26,7 @@ References:
 from __future__ import annotations
 
 import contextlib
+import time
 import warnings
 from collections.abc import Sequence
 from fractions import Fraction
@@ -55,7 +56,9 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
     """Symbolic regression with float64 constant re-fitting and noise-aware selection.
 
     Arguments:
-        max_time: Wall-clock budget of the evolutionary search, in seconds.
+        max_time: Wall-clock budget of the whole fit, in seconds: 70 % goes to the
+            evolutionary search, the rest to re-fitting, snapping and selection (snapping
+            stops when the budget is spent).
         random_state: Seed (int) or Generator; the search and the validation split use it.
         n_jobs: Threads for Operon.
         operators: Operon operator names to search (``add sub mul div exp log sqrt square
@@ -157,6 +160,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         from pyoperon.sklearn import SymbolicRegressor as OperonRegressor
 
         self._check_params()
+        deadline = time.perf_counter() + float(self.max_time)
         variables = self._variables(X, np.shape(X)[1] if np.ndim(X) == 2 else -1)
         Xa = np.asarray(X, dtype=float)
         ya = np.asarray(y, dtype=float).ravel()
@@ -190,7 +194,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             population_size=self.population_size,
             generations=1_000_000,
             max_evaluations=10**12,
-            max_time=max(1, round(self.max_time)),
+            max_time=max(1, int(0.7 * self.max_time)),
             n_threads=self.n_jobs,
             random_state=seed,
         )
@@ -210,14 +214,15 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
 
         rows = []
         seen: set[str] = set()
-        for text in texts:
-            formula = self._candidate(text, rename, variables)
-            if formula is None:
-                continue
-            formula = refit_constants(formula, Xa[train], ya[train], sample_weight=w[train])
-            formula = _tidy(formula)
-            if self.snap_constants:
-                formula = self._snap(formula, Xa, ya, w, train, val)
+        candidates = [f for f in (self._candidate(t, rename, variables) for t in texts) if f]
+        # simplest first: if the budget runs out, the complex tail is kept as Operon left it
+        for formula in sorted(candidates, key=lambda f: f.complexity):
+            if time.perf_counter() < deadline:
+                formula = _tidy(formula)
+                formula = refit_constants(formula, Xa[train], ya[train], sample_weight=w[train],
+                                          max_nfev=50 * (len(formula.constants) + 1))
+            if self.snap_constants and time.perf_counter() < deadline:
+                formula = self._snap(formula, Xa, ya, w, train, val, deadline)
             key = str(formula)
             if key in seen:
                 continue
@@ -311,7 +316,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         return int(cands.sort_values(["complexity", "val_mse"]).index[0])
 
     def _snap(self, f: Formula, X: np.ndarray, y: np.ndarray, w: np.ndarray,
-              train: np.ndarray, val: np.ndarray) -> Formula:
+              train: np.ndarray, val: np.ndarray, deadline: float = np.inf) -> Formula:
         """Replace constants by nearby simple numbers while the fit stays within noise."""
         Xv, yv, wv = X[val], y[val], w[val]
         var_y = float(np.var(yv)) or 1.0
@@ -322,13 +327,19 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             r_cur = self._residuals(f, Xv, yv)
             changed = False
             for atom in dict.fromkeys(atoms):
+                if time.perf_counter() > deadline:
+                    return f
                 for target in _snap_targets(float(atom)):
-                    trial = _tidy(f.replace(f.expression.xreplace({atom: target})))
+                    try:
+                        trial = _tidy(f.replace(f.expression.xreplace({atom: target})))
+                    except ConfigError:  # snapping made an infinity (e.g. 1/0)
+                        continue
                     if keep_dims and not is_consistent(trial.expression, self._dims,
                                                        self._target_dim):
                         continue  # a snapped constant can no longer carry a dimension
                     if trial.constants:
-                        trial = refit_constants(trial, X[train], y[train], sample_weight=w[train])
+                        trial = refit_constants(trial, X[train], y[train], sample_weight=w[train],
+                                                max_nfev=50 * (len(trial.constants) + 1))
                     if self._within_noise(self._residuals(trial, Xv, yv), r_cur, wv, var_y):
                         f, changed = trial, True
                         break
@@ -363,15 +374,19 @@ def _snap_targets(c: float) -> list[sp.Rational]:
 
 
 def _tidy(f: Formula) -> Formula:
-    """Cheap, safe sympy simplification (full ``simplify`` only on small expressions)."""
+    """Cheap, safe sympy simplification: merge constants and like factors.
+
+    Full ``sympy.simplify`` is not used: on Operon's expressions it often takes seconds
+    (trigsimp, factor) and would eat the time budget.
+    """
     expr = f.expression
     with contextlib.suppress(Exception), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        expr = sp.powsimp(sp.expand_mul(expr))
-        if sp.count_ops(expr) <= 30:
-            simpler = sp.simplify(expr)
-            if sp.count_ops(simpler) <= sp.count_ops(expr):
-                expr = simpler
+        expr = sp.factor_terms(sp.powsimp(sp.expand_mul(expr)))
+        if sp.count_ops(expr) <= 25:
+            cancelled = sp.cancel(expr)
+            if sp.count_ops(cancelled) < sp.count_ops(expr):
+                expr = cancelled
     if expr.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
         return f
     return f.replace(expr)
