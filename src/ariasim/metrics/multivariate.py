@@ -317,11 +317,13 @@ def sliced_wasserstein(
         ia = np.minimum(np.searchsorted(ca, t, side="left"), xa.shape[0] - 1)
         ib = np.minimum(np.searchsorted(cb, t, side="left"), xb.shape[0] - 1)
         for j0 in range(0, n_projections, chunk):
-            th = theta[:, j0:j0 + chunk]
-            pa = np.sort(xa @ th, axis=0)
-            pb = np.sort(xb @ th, axis=0)
-            diff = np.abs(pa[ia] - pb[ib])
-            values[j0:j0 + chunk] = dt @ (diff if p == 1 else diff**p)
+            th = theta[:, j0:j0 + chunk].T
+            pa = th @ xa.T  # (directions, n): rows contiguous for the sort
+            pa.sort(axis=1)
+            pb = th @ xb.T
+            pb.sort(axis=1)
+            diff = np.abs(pa[:, ia] - pb[:, ib])
+            values[j0:j0 + chunk] = (diff if p == 1 else diff**p) @ dt
     else:
         pa_all = None
         for j in range(n_projections):

@@ -69,6 +69,26 @@ def _two_sided_normal(z: float) -> float:
     return float(special.erfc(abs(z) / math.sqrt(2.0))) if np.isfinite(z) else float("nan")
 
 
+def _influence(x: np.ndarray, m: dict[str, float]) -> dict[str, np.ndarray]:
+    """Influence functions of the plug-in mean, variance, skewness and excess kurtosis."""
+    d = x - m["mean"]
+    m2, m3, m4 = m["variance"], m["skewness"] * m["variance"] ** 1.5, m["m4"]
+    if_m2 = d * d - m2
+    if_m3 = d**3 - m3 - 3.0 * m2 * d
+    if_m4 = d**4 - m4 - 4.0 * m3 * d
+    out = {"mean": d, "variance": if_m2}
+    if m2 > 0:
+        out["skewness"] = if_m3 / m2**1.5 - 1.5 * m3 / m2**2.5 * if_m2
+        out["kurtosis"] = if_m4 / m2**2 - 2.0 * m4 / m2**3 * if_m2
+    return out
+
+
+def _variances(x: np.ndarray, w: np.ndarray | None, m: dict[str, float]) -> dict[str, float]:
+    """Delta-method (sandwich) variances sum_i p_i^2 IF_i^2 with p the normalised weights."""
+    p2 = np.full(x.shape[0], 1.0 / x.shape[0] ** 2) if w is None else (w / w.sum()) ** 2
+    return {k: float(np.dot(p2, v * v)) for k, v in _influence(x, m).items()}
+
+
 def moment_differences(
     a: ArrayLike,
     b: ArrayLike,
@@ -78,12 +98,14 @@ def moment_differences(
 ) -> dict[str, MetricResult]:
     r"""Differences ``a - b`` of the weighted mean, variance, skewness and kurtosis of one feature.
 
-    Standard errors use Kish's effective sample sizes :math:`n_\mathrm{eff}` of each sample:
-    ``mean`` :math:`\sqrt{\sigma_a^2/n_a + \sigma_b^2/n_b}`; ``variance``
-    :math:`\sqrt{(m_4 - \sigma^4)/n}` per sample (distribution-free, asymptotic);
-    ``skewness`` and ``kurtosis`` use the Gaussian large-sample values :math:`\sqrt{6/n}` and
-    :math:`\sqrt{24/n}` per sample, so their p-values are approximate for strongly
-    non-Gaussian features. p-values are two-sided normal tests of a zero difference.
+    Standard errors are distribution-free delta-method (sandwich) estimates: for a plug-in
+    statistic :math:`T` with empirical influence function :math:`\mathrm{IF}_i` and
+    normalised weights :math:`p_i`, :math:`\mathrm{Var}\,T \approx \sum_i p_i^2
+    \mathrm{IF}_i^2` (for the mean this is :math:`\sigma^2/n` unweighted and about
+    :math:`\sigma^2/n_\mathrm{eff}` (Kish) with weights). The two samples are independent, so
+    the variances of a difference add. Skewness and kurtosis errors involve moments up to
+    the 6th and 8th and are themselves noisy for heavy-tailed features. p-values are
+    two-sided normal tests of a zero difference.
 
     ``std_mean_diff`` is the standardised mean difference (effect size)
     :math:`\Delta\mu / \sqrt{(\sigma_a^2 + \sigma_b^2)/2}`, independent of the sample size;
@@ -103,26 +125,27 @@ def moment_differences(
     """
     xa, xb, wa, wb = as_1d(a, b, weights_a, weights_b, min_rows=2)
     ma, mb = _moments(xa, wa), _moments(xb, wb)
-    na, nb = ma["n_eff"], mb["n_eff"]
+    va, vb = _variances(xa, wa, ma), _variances(xb, wb, mb)
     out: dict[str, MetricResult] = {}
 
     def put(name: str, value: float, se: float) -> None:
+        if not np.isfinite(value):
+            out[name] = MetricResult(float("nan"), n_a=xa.shape[0], n_b=xb.shape[0])
+            return
         p = _two_sided_normal(value / se) if se > 0 else (1.0 if value == 0 else 0.0)
         out[name] = MetricResult(value, se, p, xa.shape[0], xb.shape[0])
 
+    def se(key: str) -> float:
+        return math.sqrt(va.get(key, math.nan) + vb.get(key, math.nan))
+
     d_mean = ma["mean"] - mb["mean"]
-    se_mean = math.sqrt(ma["variance"] / na + mb["variance"] / nb)
-    put("mean_diff", d_mean, se_mean)
+    put("mean_diff", d_mean, se("mean"))
     scale = math.sqrt(0.5 * (ma["variance"] + mb["variance"]))
-    if scale > 0:
-        put("std_mean_diff", d_mean / scale, se_mean / scale)
-    else:
-        out["std_mean_diff"] = MetricResult(float("nan"), n_a=xa.shape[0], n_b=xb.shape[0])
-    se_var = math.sqrt(max(ma["m4"] - ma["variance"] ** 2, 0.0) / na
-                       + max(mb["m4"] - mb["variance"] ** 2, 0.0) / nb)
-    put("variance_diff", ma["variance"] - mb["variance"], se_var)
-    put("skewness_diff", ma["skewness"] - mb["skewness"], math.sqrt(6.0 / na + 6.0 / nb))
-    put("kurtosis_diff", ma["kurtosis"] - mb["kurtosis"], math.sqrt(24.0 / na + 24.0 / nb))
+    put("std_mean_diff", d_mean / scale if scale > 0 else math.nan,
+        se("mean") / scale if scale > 0 else math.nan)
+    put("variance_diff", ma["variance"] - mb["variance"], se("variance"))
+    put("skewness_diff", ma["skewness"] - mb["skewness"], se("skewness"))
+    put("kurtosis_diff", ma["kurtosis"] - mb["kurtosis"], se("kurtosis"))
     return out
 
 

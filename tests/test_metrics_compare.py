@@ -1,0 +1,243 @@
+"""Calibration (MCBench-style), compare() and the ``ariasim compare`` command."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from ariasim.errors import ConfigError, InputError
+from ariasim.metrics import METRICS, calibrate, compare, ks_test, wasserstein_1d
+from ariasim.metrics.cli import compare_command
+
+
+def _normal(n: int, rng: np.random.Generator) -> np.ndarray:
+    return rng.normal(size=n)
+
+
+# ----------------------------------------------------------------------------- calibrate
+
+
+def test_calibrate_null_is_noise():
+    """Identical distributions: z is consistent with noise, the p-value is not small."""
+    rng = np.random.default_rng(1)
+    sample = rng.normal(size=2000)
+    for metric in (wasserstein_1d, ks_test):
+        c = calibrate(metric, _normal, 2000, sample=sample, n_repeats=60, seed=2)
+        assert abs(c.z) < 5
+        assert c.p_value > 1e-3
+        assert c.null.shape == (60,)
+        assert c.null_std > 0
+
+
+def test_calibrate_null_p_values_roughly_uniform():
+    """Over many null experiments the empirical p-value is uniform on {1..R+1}/(R+1):
+    the fraction below 0.2 is binomial within 5 sigma."""
+    rng = np.random.default_rng(3)
+    reps, r = 40, 19
+    ps = np.array([calibrate(wasserstein_1d, _normal, 300, sample=rng.normal(size=300),
+                             n_repeats=r, seed=rng).p_value for _ in range(reps)])
+    q = 4 / 20  # P(p <= 4/20) = 4/20 exactly under the null
+    assert abs(np.mean(ps <= q + 1e-12) - q) < 5 * np.sqrt(q * (1 - q) / reps)
+
+
+def test_calibrate_detects_shift_and_plus_one_correction():
+    rng = np.random.default_rng(4)
+    n = 20_000
+    c = calibrate(wasserstein_1d, _normal, n, sample=rng.normal(0.1, 1, n), n_repeats=20, seed=5)
+    assert c.z > 5
+    assert c.p_value == pytest.approx(1 / 21)  # nothing in the null is as large: (0 + 1)/(20 + 1)
+
+
+def test_calibrate_from_reference_sample_and_value():
+    rng = np.random.default_rng(6)
+    ref = pd.DataFrame({"x": rng.normal(size=50_000)})
+    c = calibrate(wasserstein_1d, ref, (1000, 2000), value=0.5, n_repeats=30, seed=7)
+    assert c.n == (1000, 2000)
+    assert c.z > 5 and c.p_value == pytest.approx(1 / 31)
+    with pytest.raises(ConfigError, match="'n'"):
+        calibrate(wasserstein_1d, ref, (30_000, 30_000), value=0.1, n_repeats=5)
+
+
+def test_calibrate_weighted_reference_and_two_sided():
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=20_000)
+    w = rng.uniform(0.5, 1.5, size=20_000)
+
+    def mean_diff(a, b, weights_a=None, weights_b=None):
+        return np.average(a, weights=weights_a) - np.average(b, weights=weights_b)
+
+    c = calibrate(mean_diff, x, 500, value=0.0, reference_weights=w, n_repeats=50,
+                  alternative="two-sided", seed=9)
+    assert abs(c.z) < 5 and c.p_value > 0.5  # 0 is the centre of the null
+
+
+def test_calibrate_sampler_with_weights():
+    def sampler(n, rng):
+        return rng.normal(size=n), rng.uniform(0.5, 1.5, n)
+
+    c = calibrate(ks_test, sampler, 500, value=0.5, n_repeats=10, seed=1)
+    assert np.all(np.isfinite(c.null)) and c.z > 5
+
+
+# ----------------------------------------------------------------------------- compare
+
+
+@pytest.fixture
+def tables():
+    rng = np.random.default_rng(10)
+    n = 3000
+    a = pd.DataFrame({"e": rng.normal(size=n), "t": rng.exponential(size=n),
+                      "label": ["x"] * n, "w": rng.uniform(0.5, 1.5, n)})
+    b = pd.DataFrame({"t": rng.exponential(size=n), "e": rng.normal(size=n), "extra": np.ones(n)})
+    return a, b
+
+
+def test_compare_tidy_table(tables):
+    a, b = tables
+    df = compare(a, b, weights_a="w", seed=1)
+    assert list(df.columns) == ["metric", "feature", "value", "uncertainty", "p_value", "z",
+                                "p_calibrated", "null_mean", "null_std", "ndf", "n_a", "n_b"]
+    # default features: the numeric columns common to both, minus the weight column
+    assert set(df["feature"]) == {"e", "t", "all"}
+    assert set(df["metric"]) == set(METRICS)
+    assert len(df) == 2 * 9 + 4
+    assert df["z"].isna().all()
+    assert df.loc[df.metric == "mmd", "n_a"].item() == 3000
+    # same distributions: no analytic p-value is tiny
+    assert (df["p_value"].dropna() > 1e-4).all()
+
+
+def test_compare_matches_individual_metrics(tables):
+    a, b = tables
+    df = compare(a, b, columns=["e"], metrics=["ks", "wasserstein"])
+    assert df.loc[df.metric == "ks", "value"].item() == ks_test(a["e"], b["e"]).value
+    assert df.loc[df.metric == "wasserstein", "value"].item() == wasserstein_1d(a["e"], b["e"]).value
+
+
+def test_compare_calibrated_null_and_shift():
+    rng = np.random.default_rng(11)
+    n = 2000
+    a = pd.DataFrame({"x": rng.normal(size=n), "y": rng.normal(size=n)})
+    b = pd.DataFrame({"x": rng.normal(size=n), "y": rng.normal(size=n)})
+    metrics = ["moments", "wasserstein", "ks", "chi2", "separation_power", "sliced_wasserstein",
+               "mmd", "energy"]
+    null = compare(a, b, metrics=metrics, calibrate=True, n_repeats=20, max_samples=500, seed=2)
+    assert null["z"].notna().all()
+    assert (null["z"].abs() < 5).all()
+    b_shift = b.assign(x=b["x"] + 0.5)
+    shifted = compare(a, b_shift, metrics=["ks", "mmd"], calibrate=True, n_repeats=20,
+                      max_samples=500, seed=2)
+    assert (shifted.loc[shifted.feature != "y", "z"] > 5).all()
+
+
+def test_compare_calibrate_weighted_and_classifier():
+    rng = np.random.default_rng(12)
+    n = 1500
+    a, b = rng.normal(size=(n, 2)), rng.normal(size=(n, 2))
+    df = compare(a, b, weights_a=rng.uniform(0.5, 1.5, n), metrics=["ks", "classifier"],
+                 calibrate=True, n_repeats=10, seed=3)
+    assert set(df["feature"]) == {"x0", "x1", "all"}
+    clf = df[df.metric == "classifier"].iloc[0]
+    assert clf["null_mean"] == 0.5 and abs(clf["z"]) < 5
+    assert (df["z"].abs() < 5).all()
+
+
+def test_compare_with_reference_sample():
+    rng = np.random.default_rng(13)
+    ref = pd.DataFrame({"x": rng.normal(size=20_000)})
+    a = pd.DataFrame({"x": rng.normal(size=500)})
+    b = pd.DataFrame({"x": rng.normal(size=500)})
+    df = compare(a, b, metrics=["ks"], calibrate=True, reference=ref, n_repeats=20, seed=1)
+    assert abs(df["z"].item()) < 5
+
+
+def test_compare_input_errors(tables):
+    a, b = tables
+    with pytest.raises(InputError, match="'nope'"):
+        compare(a, b, columns=["e", "nope"])
+    bad = a.copy()
+    bad.loc[5, "e"] = np.nan
+    with pytest.raises(InputError, match="'e'"):
+        compare(bad, b, metrics=["ks"])
+    w = np.ones(len(a))
+    w[0] = -1.0
+    with pytest.raises(ConfigError, match="weights_a"):
+        compare(a, b, weights_a=w, metrics=["ks"])
+    with pytest.raises(ConfigError, match="metrics"):
+        compare(a, b, metrics=["bogus"])
+    with pytest.raises(InputError, match="features"):
+        compare(np.zeros((10, 2)), np.zeros((10, 3)))
+
+
+def test_compare_large_table_is_bounded():
+    """O(n^2) metrics are capped: 200k rows finish quickly and use max_samples rows."""
+    rng = np.random.default_rng(14)
+    n = 200_000
+    a, b = rng.normal(size=(n, 2)), rng.normal(size=(n, 2))
+    df = compare(a, b, metrics=["mmd", "energy", "ks"], max_samples=1000, seed=1)
+    assert (df.loc[df.metric.isin(["mmd", "energy"]), "n_a"] == 1000).all()
+    assert (df.loc[df.metric == "ks", "n_a"] == n).all()
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    app.command("compare")(compare_command)
+
+    @app.command("noop")
+    def _noop() -> None:  # a second command keeps "compare" a sub-command
+        pass
+
+    return app
+
+
+def test_cli_compare_prints_and_writes_json(tmp_path, tables):
+    a, b = tables
+    pa, pb = tmp_path / "a.csv", tmp_path / "b.parquet"
+    a.drop(columns="label").to_csv(pa, index=False)
+    b.to_parquet(pb)
+    out = tmp_path / "sub" / "res.json"
+    result = CliRunner().invoke(_app(), ["compare", str(pa), str(pb), "--columns", "e,t",
+                                         "--weight-column-a", "w", "--metrics", "ks,chi2,mmd",
+                                         "--calibrate", "--n-repeats", "5", "--seed", "3",
+                                         "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "ks" in result.output and "mmd" in result.output
+    doc = json.loads(out.read_text())
+    assert doc["weight_column_a"] == "w" and doc["calibrate"] is True
+    rows = doc["results"]
+    assert {r["metric"] for r in rows} == {"ks", "chi2", "mmd"}
+    assert all(r["z"] is not None for r in rows)
+    assert not list((tmp_path / "sub").glob(".*.tmp"))  # atomic write left no temporary file
+
+
+def test_cli_missing_column_names_file_and_column(tmp_path, tables):
+    a, b = tables
+    pa, pb = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.to_csv(pa, index=False)
+    b.to_csv(pb, index=False)
+    result = CliRunner().invoke(_app(), ["compare", str(pa), str(pb), "--columns", "e,label2"])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, InputError)
+    assert "a.csv" in str(result.exception) and "label2" in str(result.exception)
+    result = CliRunner().invoke(_app(), ["compare", str(pa), str(pb), "--weight-column", "w"])
+    assert isinstance(result.exception, InputError)
+    assert "b.csv" in str(result.exception) and "'w'" in str(result.exception)
+
+
+def test_main_cli_registers_compare(tmp_path, tables):
+    cli = pytest.importorskip("ariasim.cli")
+    a, b = tables
+    pa, pb = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.to_csv(pa, index=False)
+    b.to_csv(pb, index=False)
+    result = CliRunner().invoke(cli.app, ["compare", str(pa), str(pb), "--metrics", "moments"])
+    assert result.exit_code == 0, result.output
+    assert "mean_diff" in result.output
