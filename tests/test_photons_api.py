@@ -68,11 +68,12 @@ def test_reproducible_across_seeds_threads_and_batches() -> None:
     assert not a.hits.equals(c.hits)
 
 
-def test_grid_index_matches_naive_search() -> None:
+@pytest.mark.parametrize("cell_m", [2.0, None])  # many cell crossings / clearance map
+def test_grid_index_matches_naive_search(cell_m: float | None) -> None:
     rng = np.random.default_rng(0)
     pos = rng.uniform(-15, 15, size=(80, 3))
     det = Detector(pos, radius_m=0.8, angular_acceptance="flat", wavelength_acceptance=False,
-                   cell_m=2.0)  # many cell crossings per step
+                   cell_m=cell_m)
     med = constant_medium(60.0, 10.0)
     src = Flasher((0.3, -0.2, 0.1), n_photons=50_000, wavelength_nm=400.0)
     g = simulate(src, med, det, seed=3, method="grid")

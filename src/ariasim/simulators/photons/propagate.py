@@ -103,6 +103,21 @@ def _uniform(st: np.ndarray) -> float:
 
 
 @nb.njit(inline="always", cache=True)
+def _next(s0: np.uint64, s1: np.uint64, s2: np.uint64, s3: np.uint64):
+    """xoshiro256+ step on a state held in registers; returns the new state and a double
+    in (0, 1]."""
+    result = s0 + s3
+    t = s1 << _U17
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= t
+    s3 = (s3 << _U45) | (s3 >> _U19)
+    return s0, s1, s2, s3, (float(result >> _U11) + 1.0) * _TWO_M53
+
+
+@nb.njit(inline="always", cache=True)
 def _scatter_cos(u: float, v: float, g: float, sl_fraction: float) -> float:
     """Cosine of the scattering angle: SL with probability sl_fraction, else HG.
 
@@ -176,71 +191,75 @@ def _naive_hit(x, y, z, ux, uy, uz, s, mods, r2):
 @nb.njit(inline="always", cache=True)
 def _grid_hit(x, y, z, ux, uy, uz, s, mods, r2, lo, hi, cell, dims, cstart, items):
     """Nearest module entered along the segment, walking the cells it crosses."""
-    # clip the segment to the grid box (slab test)
+    # clip the segment to the grid box (slab test); inverse direction shared with the walk
     t0 = 0.0
     t1 = s
-    p0 = (x, y, z)
-    u = (ux, uy, uz)
-    for k in range(3):
-        if u[k] != 0.0:
-            inv = 1.0 / u[k]
-            ta = (lo[k] - p0[k]) * inv
-            tb = (hi[k] - p0[k]) * inv
-            if ta > tb:
-                ta, tb = tb, ta
-            if ta > t0:
-                t0 = ta
-            if tb < t1:
-                t1 = tb
-            if t0 > t1:
-                return _INF, -1
-        elif p0[k] < lo[k] or p0[k] > hi[k]:
-            return _INF, -1
+    ix = iy = iz = 0
+    ivx = 1.0 / ux if ux != 0.0 else _INF
+    ivy = 1.0 / uy if uy != 0.0 else _INF
+    ivz = 1.0 / uz if uz != 0.0 else _INF
+    if ux != 0.0:
+        ta = (lo[0] - x) * ivx
+        tb = (hi[0] - x) * ivx
+        t0 = max(t0, min(ta, tb))
+        t1 = min(t1, max(ta, tb))
+    elif x < lo[0] or x > hi[0]:
+        return _INF, -1
+    if uy != 0.0:
+        ta = (lo[1] - y) * ivy
+        tb = (hi[1] - y) * ivy
+        t0 = max(t0, min(ta, tb))
+        t1 = min(t1, max(ta, tb))
+    elif y < lo[1] or y > hi[1]:
+        return _INF, -1
+    if uz != 0.0:
+        ta = (lo[2] - z) * ivz
+        tb = (hi[2] - z) * ivz
+        t0 = max(t0, min(ta, tb))
+        t1 = min(t1, max(ta, tb))
+    elif z < lo[2] or z > hi[2]:
+        return _INF, -1
+    if t0 > t1:
+        return _INF, -1
     nx = dims[0]
     ny = dims[1]
     nz = dims[2]
     inv_cell = 1.0 / cell
-    ex = x + t0 * ux
-    ey = y + t0 * uy
-    ez = z + t0 * uz
-    ix = int((ex - lo[0]) * inv_cell)
-    iy = int((ey - lo[1]) * inv_cell)
-    iz = int((ez - lo[2]) * inv_cell)
-    ix = min(max(ix, 0), nx - 1)
-    iy = min(max(iy, 0), ny - 1)
-    iz = min(max(iz, 0), nz - 1)
+    ix = min(max(int((x + t0 * ux - lo[0]) * inv_cell), 0), nx - 1)
+    iy = min(max(int((y + t0 * uy - lo[1]) * inv_cell), 0), ny - 1)
+    iz = min(max(int((z + t0 * uz - lo[2]) * inv_cell), 0), nz - 1)
     if ux > 0.0:
         sx = 1
-        tmx = (lo[0] + (ix + 1) * cell - x) / ux
-        tdx = cell / ux
+        tmx = (lo[0] + (ix + 1) * cell - x) * ivx
+        tdx = cell * ivx
     elif ux < 0.0:
         sx = -1
-        tmx = (lo[0] + ix * cell - x) / ux
-        tdx = -cell / ux
+        tmx = (lo[0] + ix * cell - x) * ivx
+        tdx = -cell * ivx
     else:
         sx = 0
         tmx = _INF
         tdx = _INF
     if uy > 0.0:
         sy = 1
-        tmy = (lo[1] + (iy + 1) * cell - y) / uy
-        tdy = cell / uy
+        tmy = (lo[1] + (iy + 1) * cell - y) * ivy
+        tdy = cell * ivy
     elif uy < 0.0:
         sy = -1
-        tmy = (lo[1] + iy * cell - y) / uy
-        tdy = -cell / uy
+        tmy = (lo[1] + iy * cell - y) * ivy
+        tdy = -cell * ivy
     else:
         sy = 0
         tmy = _INF
         tdy = _INF
     if uz > 0.0:
         sz = 1
-        tmz = (lo[2] + (iz + 1) * cell - z) / uz
-        tdz = cell / uz
+        tmz = (lo[2] + (iz + 1) * cell - z) * ivz
+        tdz = cell * ivz
     elif uz < 0.0:
         sz = -1
-        tmz = (lo[2] + iz * cell - z) / uz
-        tdz = -cell / uz
+        tmz = (lo[2] + iz * cell - z) * ivz
+        tdz = -cell * ivz
     else:
         sz = 0
         tmz = _INF
@@ -282,13 +301,13 @@ def _grid_hit(x, y, z, ux, uy, uz, s, mods, r2, lo, hi, cell, dims, cstart, item
     return best, bm
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(parallel=True, cache=True, fastmath={"nsz", "arcp", "contract", "afn", "reassoc"})
 def propagate_kernel(
     px, py, pz, dx, dy, dz, t0, wl, w0,
     chunk_start, chunk_key,
     zb, be400, ad400, dtau, wl_dependent, g, sl_fraction, n_group_const,
     mods, radius, ang_coeffs, accept_by_weight,
-    use_grid, lo, hi, cell, dims, cstart, items,
+    use_grid, lo, hi, cell, dims, cstart, items, smap, mcell, mdims,
     out_mod, out_t, out_w, out_hx, out_hy, out_hz,
 ):
     """Propagate one batch of photons (see the module docstring).
@@ -305,8 +324,9 @@ def propagate_kernel(
         mods: (n_modules, 3) module centres [m]; radius: sphere radius [m] (oversized).
         ang_coeffs: Angular acceptance polynomial in eta (empty: flat).
         accept_by_weight: Multiply the hit weight by the acceptance instead of rejecting.
-        use_grid, lo, hi, cell, dims, cstart, items: The cell grid (see
-            :func:`build_cell_grid`); ``use_grid=False`` tests every module.
+        use_grid, lo, hi, cell, dims, cstart, items, smap, mcell, mdims: The cell grid
+            and the clearance map (see :func:`build_cell_grid`); ``use_grid=False`` tests
+            every module.
         out_mod, out_t, out_w, out_hx, out_hy, out_hz: Per-photon outputs: int32 module
             index (-1: no hit), arrival time [ns], weight and the hit point [m].
     """
@@ -315,9 +335,14 @@ def propagate_kernel(
     inv_1mg = 1.0 / (1.0 - g)
     r2 = radius * radius
     n_ang = ang_coeffs.size
+    inv_mcell = 1.0 / mcell
     for ci in nb.prange(n_chunks):
         st = np.empty(4, np.uint64)
         _seed_state(st, chunk_key[ci])
+        s0 = st[0]
+        s1 = st[1]
+        s2 = st[2]
+        s3 = st[3]
         for i in range(chunk_start[ci], chunk_start[ci + 1]):
             out_mod[i] = -1
             x = px[i]
@@ -350,9 +375,11 @@ def propagate_kernel(
                 layer += 1
             b_hom = be400[0] * fb * inv_1mg
             a_hom = ad400[0] * fa + ft * (1.0 + 0.01 * dtau[0])
-            tau_a = -math.log(_uniform(st))
+            s0, s1, s2, s3, u1 = _next(s0, s1, s2, s3)
+            tau_a = -math.log(u1)
             while True:
-                tau_s = -math.log(_uniform(st))
+                s0, s1, s2, s3, u1 = _next(s0, s1, s2, s3)
+                tau_s = -math.log(u1)
                 absorbed = False
                 if nl == 1:
                     s_s = tau_s / b_hom if b_hom > 0.0 else _INF
@@ -400,6 +427,22 @@ def propagate_kernel(
                     s = _MAX_STEP_M
                     escaped = True
                 if use_grid:
+                    # clearance: a step shorter than the distance to the nearest sphere
+                    # cannot hit anything (one table look-up for most steps)
+                    if (lo[0] < x < hi[0]) and (lo[1] < y < hi[1]) and (lo[2] < z < hi[2]):
+                        jx = min(int((x - lo[0]) * inv_mcell), mdims[0] - 1)
+                        jy = min(int((y - lo[1]) * inv_mcell), mdims[1] - 1)
+                        jz = min(int((z - lo[2]) * inv_mcell), mdims[2] - 1)
+                        clear = s < smap[(jz * mdims[1] + jy) * mdims[0] + jx]
+                    else:
+                        ex = max(lo[0] - x, x - hi[0], 0.0)
+                        ey = max(lo[1] - y, y - hi[1], 0.0)
+                        ez = max(lo[2] - z, z - hi[2], 0.0)
+                        clear = s * s < ex * ex + ey * ey + ez * ez
+                if use_grid and clear:
+                    d = _INF
+                    m = -1
+                elif use_grid:
                     d, m = _grid_hit(x, y, z, ux, uy, uz, s, mods, r2, lo, hi, cell, dims,
                                      cstart, items)
                 else:
@@ -413,8 +456,10 @@ def propagate_kernel(
                             acc = acc * eta + ang_coeffs[k]
                         if accept_by_weight:
                             w *= max(acc, 0.0)
-                        elif _uniform(st) > acc:
-                            break  # the module absorbed the photon without detecting it
+                        else:
+                            s0, s1, s2, s3, u1 = _next(s0, s1, s2, s3)
+                            if u1 > acc:
+                                break  # the module absorbed the photon without detecting it
                     out_mod[i] = m
                     out_t[i] = t + d * inv_v
                     out_w[i] = w
@@ -429,11 +474,15 @@ def propagate_kernel(
                 if absorbed or escaped:
                     break
                 # scatter
-                ct = _scatter_cos(_uniform(st), _uniform(st), g, sl_fraction)
+                s0, s1, s2, s3, u1 = _next(s0, s1, s2, s3)
+                s0, s1, s2, s3, u2 = _next(s0, s1, s2, s3)
+                ct = _scatter_cos(u1, u2, g, sl_fraction)
                 stt = math.sqrt(max(0.0, 1.0 - ct * ct))
                 while True:  # azimuth without trigonometry
-                    a1 = 2.0 * _uniform(st) - 1.0
-                    a2 = 2.0 * _uniform(st) - 1.0
+                    s0, s1, s2, s3, u1 = _next(s0, s1, s2, s3)
+                    s0, s1, s2, s3, u2 = _next(s0, s1, s2, s3)
+                    a1 = 2.0 * u1 - 1.0
+                    a2 = 2.0 * u2 - 1.0
                     q = a1 * a1 + a2 * a2
                     if q <= 1.0 and q > 0.0:
                         break
@@ -456,7 +505,7 @@ def propagate_kernel(
 
 
 def build_cell_grid(positions_m: np.ndarray, radius_m: float, cell_m: float | None = None
-                    ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray, np.ndarray, np.ndarray]:
+                    ) -> tuple:
     """Uniform 3-D cell grid listing every module in each cell its sphere overlaps.
 
     Arguments:
@@ -466,8 +515,9 @@ def build_cell_grid(positions_m: np.ndarray, radius_m: float, cell_m: float | No
             4 radii, and coarse enough for at most ~4 million cells.
 
     Returns:
-        ``(lo, hi, cell, dims, cell_start, items)``: box corners, cell edge, int64 dims,
-        int64 CSR offsets (n_cells + 1) and int32 module indices.
+        ``(lo, hi, cell, dims, cell_start, items, clearance, map_cell, map_dims)``: box
+        corners, cell edge, int64 dims, int64 CSR offsets (n_cells + 1), int32 module
+        indices, and the clearance map (float32, x fastest) with its cell edge and dims.
     """
     pos = np.asarray(positions_m, dtype=float)
     pad = radius_m * 1.001 + 1e-6
@@ -504,7 +554,24 @@ def build_cell_grid(positions_m: np.ndarray, radius_m: float, cell_m: float | No
     counts = np.bincount(cells_a, minlength=n_cells)
     cstart = np.zeros(n_cells + 1, dtype=np.int64)
     np.cumsum(counts, out=cstart[1:])
-    return lo, hi, float(cell_m), dims, cstart, mods_a[order]
+    # clearance map: finer cells (about 2 m) tiling the same box, each holding a lower
+    # bound on the distance from any point of the cell to any sphere surface
+    k = int(np.clip(round(cell_m / 2.0), 1, 8))
+    while k > 1 and np.prod(dims * k) > 4_000_000:
+        k -= 1
+    mdims = dims * k
+    mcell = cell_m / k
+    axes = [lo[i] + (np.arange(mdims[i]) + 0.5) * mcell for i in range(3)]
+    zz, yy, xx = np.meshgrid(axes[2], axes[1], axes[0], indexing="ij")
+    centres = np.column_stack([xx.ravel(), yy.ravel(), zz.ravel()])
+    from scipy.spatial import cKDTree
+
+    nearest, _ = cKDTree(pos).query(centres, k=1)
+    half_diag = 0.5 * math.sqrt(3.0) * mcell
+    smap = np.maximum(nearest - radius_m * 1.001 - half_diag - 1e-6, 0.0).astype(np.float32)
+    # float32 rounding must not overstate a clearance
+    smap = np.nextafter(smap, np.float32(0.0)).clip(0.0)
+    return lo, hi, float(cell_m), dims, cstart, mods_a[order], smap, float(mcell), mdims
 
 
 def chunk_keys(base_key: int, n_chunks: int) -> np.ndarray:

@@ -171,11 +171,13 @@ def simulate(
     mods = detector.positions_m
     radius = detector.effective_radius_m
     if method == "grid":
-        lo, hi, cell, dims, cstart, items = build_cell_grid(mods, radius, detector.cell_m)
+        lo, hi, cell, dims, cstart, items, smap, mcell, mdims = build_cell_grid(
+            mods, radius, detector.cell_m)
     else:
         lo, hi, cell = np.zeros(3), np.zeros(3), 1.0
         dims, cstart, items = (np.ones(3, np.int64), np.zeros(2, np.int64),
                                np.zeros(0, np.int32))
+        smap, mcell, mdims = np.zeros(1, np.float32), 1.0, np.ones(3, np.int64)
     ang = detector.acceptance_coefficients()
     by_weight = detector.acceptance_mode == "weight"
     ngc = -1.0 if medium.n_group is None else float(medium.n_group)
@@ -236,7 +238,8 @@ def simulate(
                 medium.dtau, bool(medium.wavelength_dependent), float(medium.g),
                 float(medium.sl_fraction), ngc,
                 mods, float(radius), ang, by_weight,
-                method == "grid", lo, hi, float(cell), dims, cstart, items,
+                method == "grid", lo, hi, float(cell), dims, cstart, items, smap,
+                float(mcell), mdims,
                 out_mod, out_t, out_w, out_h[0], out_h[1], out_h[2],
             )
             wall += time.perf_counter() - w0
