@@ -154,10 +154,12 @@ class MuonSystemConfig:
         sigma_rphi_um, sigma_z_um: Position resolution of a station [um].
         efficiency: Probability that a station records a crossing muon.
         min_stations: Matched stations needed to identify a muon.
-        energy_loss_before_gev: Mean energy loss in calorimeters, coil and iron in front of
-            the first station, at normal incidence [GeV].
+        energy_loss_before_gev: Mean energy loss in the coil and iron between the HCAL and
+            the first station, at normal incidence [GeV] (the calorimeter losses come from the
+            calorimeter simulation).
         energy_loss_between_gev: Mean energy loss between two stations [GeV].
-        absorber_x0: Radiation lengths in front of the first station (multiple scattering).
+        absorber_x0: Radiation lengths in front of the first station, calorimeters included
+            (multiple scattering).
         absorber_x0_between: Radiation lengths between two stations.
         match_pull_max: Track-station matching window in standard deviations.
     """
@@ -170,7 +172,7 @@ class MuonSystemConfig:
     sigma_z_um: float = 300.0
     efficiency: float = 0.95
     min_stations: int = 2
-    energy_loss_before_gev: float = 2.5
+    energy_loss_before_gev: float = 0.8
     energy_loss_between_gev: float = 0.6
     absorber_x0: float = 120.0
     absorber_x0_between: float = 25.0

@@ -52,6 +52,7 @@ __all__ = [
     "TrackerSimulation",
     "bethe_bloch_dedx",
     "expected_pt_resolution",
+    "face_position",
     "fit_tracks",
     "helix_to_radius",
     "highland_theta0",
@@ -455,23 +456,22 @@ def propagate(truth: pd.DataFrame, detector: DetectorConfig, rng: np.random.Gene
                               truth_index=st.i["truth_index"][g], event_id=st.i["event_id"][g],
                               parent=g, created_layer=j, alive=True, tracking=True, secondary=True)
 
-    # ---- to the ECAL face
-    r_ecal = detector.ecal_r_inner_m
+    # ---- to the ECAL face (barrel cylinder closed by endcap discs)
     n = st.n
-    reached = np.zeros(n, dtype=np.bool_)
     out = {k: np.full(n, np.nan) for k in ("x", "y", "z", "phi_dir")}
     active = np.flatnonzero(st.b["alive"])
     if active.size:
         c = _curvature(st, active, b)
-        ok, s, xn, yn, phin = helix_to_radius(st.f["x"][active], st.f["y"][active],
-                                              st.f["phi"][active], c, r_ecal)
+        x, y, z, phi_dir, ok = face_position(
+            st.f["x"][active], st.f["y"][active], st.f["z"][active], st.f["phi"][active],
+            1.0 / np.tan(st.f["theta"][active]), c, detector.ecal_r_inner_m,
+            float(detector.ecal.z_endcap_m))
         a = active[ok]
-        reached[a] = True
-        out["x"][a], out["y"][a], out["phi_dir"][a] = xn[ok], yn[ok], phin[ok]
-        out["z"][a] = st.f["z"][a] + s[ok] / np.tan(st.f["theta"][a])
+        out["x"][a], out["y"][a], out["z"][a], out["phi_dir"][a] = x[ok], y[ok], z[ok], phi_dir[ok]
         st.i["stopped_layer"][active[~ok]] = mat_r.size
-    with np.errstate(invalid="ignore"):
-        eta_calo = np.arcsinh(out["z"] / r_ecal)
+    reached = np.isfinite(out["x"])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        eta_calo = np.arcsinh(out["z"] / np.hypot(out["x"], out["y"]))
     parts = pd.DataFrame({
         "sim_id": np.arange(n), "event_id": st.i["event_id"], "truth_index": st.i["truth_index"],
         "parent": st.i["parent"], "pdg": st.i["pdg"], "charge": st.i["charge"],
@@ -485,6 +485,40 @@ def propagate(truth: pd.DataFrame, detector: DetectorConfig, rng: np.random.Gene
         "x_calo_m": out["x"], "y_calo_m": out["y"], "z_calo_m": out["z"],
     })
     return TrackerSimulation(parts, st.hit, st.phi_meas, st.z_meas)
+
+
+def face_position(x_m: np.ndarray, y_m: np.ndarray, z_m: np.ndarray, phi: np.ndarray,
+                  cot_theta: np.ndarray, curvature_per_m: np.ndarray, r_face_m: float,
+                  z_endcap_m: float) -> tuple[np.ndarray, ...]:
+    """Where helices hit the calorimeter face: the cylinder ``r_face_m`` or an endcap disc.
+
+    Arguments:
+        x_m, y_m, z_m: Start points [m].
+        phi: Direction azimuth at the start.
+        cot_theta: cot of the polar angle.
+        curvature_per_m: Signed transverse curvature [1/m].
+        r_face_m: Barrel face radius [m].
+        z_endcap_m: |z| of the endcap faces [m].
+
+    Returns:
+        ``(x, y, z, phi_dir, ok)``; ``ok`` is False for particles that reach neither.
+    """
+    ok_c, s_c, _, _, _ = helix_to_radius(x_m, y_m, phi, curvature_per_m, r_face_m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s_e = (np.sign(cot_theta) * z_endcap_m - z_m) / cot_theta
+    ok_e = np.isfinite(s_e) & (s_e > 0)
+    s = np.where(ok_c, s_c, np.inf)
+    s = np.where(ok_e & (s_e < s), s_e, s)
+    ok = np.isfinite(s)
+    s = np.where(ok, s, 0.0)
+    half = 0.5 * curvature_per_m * s
+    with np.errstate(invalid="ignore"):
+        sinc = np.where(np.abs(half) < 1e-4, 1.0 - half**2 / 6.0, np.sin(half) / np.where(half == 0, 1.0, half))
+    f = s * sinc
+    x = x_m + f * np.cos(phi + half)
+    y = y_m + f * np.sin(phi + half)
+    z = z_m + s * cot_theta
+    return x, y, z, phi + 2 * half, ok
 
 
 def _generation(st: _State, idx: np.ndarray) -> int:
