@@ -45,6 +45,8 @@ __all__ = [
     "KIND_NONE",
     "KIND_PHOTON",
     "N_PARAMS",
+    "STEP_X0",
+    "em_profiles",
     "gamma_cdf",
     "simulate_particles",
 ]
@@ -113,6 +115,7 @@ _HAD_RMAX_LAMBDA = 1.5  # hadronic spots truncated at 1.5 lambda_I (> 99 % conta
 _EM_CORE_R0_RM = 1.0 / 3.89  # 2D-exponential scale giving 90 % within one R_M
 _HAD_R0_LAMBDA = 1.0 / 4.74  # 2D-exponential scale giving 95 % within one lambda_I
 _STEP_X0 = 0.5  # longitudinal step of EM showers in X0
+STEP_X0 = _STEP_X0
 _MOYAL_MEAN = 0.5772156649015329 + math.log(2.0)
 
 
@@ -257,8 +260,13 @@ def _deposit(loc: np.ndarray, w: int, feta0: float, fphi0: float, rho_cm: float,
 
 @numba.njit(cache=True)
 def _em_shower(e_gev: float, photon: bool, eta: float, p: np.ndarray, loc: np.ndarray, w: int,
-               feta0: float, fphi0: float, rng: np.random.Generator) -> float:
-    """Simulate one EM shower with the GP parametrisation; returns the leaked energy (GeV)."""
+               feta0: float, fphi0: float, rng: np.random.Generator, prof: np.ndarray) -> float:
+    """Simulate one EM shower with the GP parametrisation; returns the leaked energy (GeV).
+
+    If ``prof`` is non-empty, the true energy of every longitudinal step is also added to
+    ``prof[int(t_mid / 0.5 X0)]`` (for validation of the longitudinal profile).
+    """
+    nprof = prof.shape[0]
     x0 = p[P_X0_CM]
     rm = p[P_RM_CM]
     z = p[P_Z]
@@ -275,6 +283,9 @@ def _em_shower(e_gev: float, photon: bool, eta: float, p: np.ndarray, loc: np.nd
         # too soft to shower (a few critical energies): local deposit at the conversion point
         s = (t0 + 0.5) * x0
         _deposit(loc, w, feta0, fphi0, rho0 + s * sin_theta, 0.0, 0.0, e_gev, p)
+        ib = int((t0 + 0.5) / _STEP_X0)
+        if ib < nprof:
+            prof[ib] += e_gev
         return 0.0
     lny = math.log(y)
     mean_lnt = math.log(max(lny + _GP_LNT_T1, 0.1))
@@ -323,6 +334,7 @@ def _em_shower(e_gev: float, photon: bool, eta: float, p: np.ndarray, loc: np.nd
     p2 = 0.401 + 0.00187 * z
     p3 = 1.313 - 0.0686 * lne
     rmax2 = _EM_RMAX_RM * _EM_RMAX_RM
+    nw = 2 * w + 1
     # longitudinal steps from the shower start to the back of the calorimeter
     t = t0
     cdf_e = 0.0
@@ -339,6 +351,9 @@ def _em_shower(e_gev: float, photon: bool, eta: float, p: np.ndarray, loc: np.nd
         t = t_next
         if de <= 1e-9 * e_gev:
             continue
+        ib = int(tm / _STEP_X0)
+        if ib < nprof:
+            prof[ib] += de
         nsp = rng.poisson(dn) if dn > 0.0 else 0
         if nsp < 1:
             nsp = 1
@@ -357,17 +372,36 @@ def _em_shower(e_gev: float, photon: bool, eta: float, p: np.ndarray, loc: np.nd
         fmax_c = rmax2 / (rmax2 + r_c * r_c)
         fmax_t = rmax2 / (rmax2 + r_t * r_t)
         rho_cm = rho0 + tm * x0 * sin_theta
+        # spot loop (hot): offsets in cell units, angle by rejection (no trigonometry)
+        se = 1.0 / (rho_cm * p[P_DETA])
+        sp = 1.0 / (rho_cm * p[P_DPHI])
+        rc_e = rm * r_c * se
+        rc_p = rm * r_c * sp
+        rt_e = rm * r_t * se
+        rt_p = rm * r_t * sp
         for _ in range(nsp):
-            u = rng.random()
-            if u < pc:
-                rr = r_c
+            if rng.random() < pc:
                 uu = rng.random() * fmax_c
+                fr = math.sqrt(uu / (1.0 - uu))
+                ae = rc_e * fr
+                ap = rc_p * fr
             else:
-                rr = r_t
                 uu = rng.random() * fmax_t
-            r = rm * rr * math.sqrt(uu / (1.0 - uu))
-            psi = 2.0 * math.pi * rng.random()
-            _deposit(loc, w, feta0, fphi0, rho_cm, r * math.cos(psi), r * math.sin(psi), esp, p)
+                fr = math.sqrt(uu / (1.0 - uu))
+                ae = rt_e * fr
+                ap = rt_p * fr
+            while True:
+                cx = 2.0 * rng.random() - 1.0
+                cy = 2.0 * rng.random() - 1.0
+                q = cx * cx + cy * cy
+                if 0.0 < q <= 1.0:
+                    break
+            inv = 1.0 / math.sqrt(q)
+            li = math.floor(feta0 + ae * cy * inv) + w
+            lj = math.floor(fphi0 + ap * cx * inv) + w
+            li = min(max(li, 0), nw - 1)
+            lj = min(max(lj, 0), nw - 1)
+            loc[li * nw + lj] += esp
     return e_gev * (1.0 - cdf_e)
 
 
@@ -379,6 +413,18 @@ def _lateral_exp2d(r0: float, rmax: float, rng: np.random.Generator) -> float:
         if r < rmax:
             return r
     return rmax
+
+
+@numba.njit(cache=True)
+def _unit_vector(rng: np.random.Generator) -> tuple[float, float]:
+    """Uniformly oriented 2D unit vector by rejection from the square (no trigonometry)."""
+    while True:
+        cx = 2.0 * rng.random() - 1.0
+        cy = 2.0 * rng.random() - 1.0
+        q = cx * cx + cy * cy
+        if 0.0 < q <= 1.0:
+            inv = 1.0 / math.sqrt(q)
+            return cx * inv, cy * inv
 
 
 @numba.njit(cache=True)
@@ -461,6 +507,7 @@ def simulate_particles(kind: np.ndarray, e_avail: np.ndarray, e_max: np.ndarray,
     loc_h = np.zeros(size)
     loc_hh = np.zeros(size)
     sums = np.zeros(2)
+    noprof = np.zeros(0)
     k = 0
     le_lam = pe[P_DEPTH_CM] / pe[P_LAMBDA_CM]
     lh_lam = ph[P_DEPTH_CM] / ph[P_LAMBDA_CM]
@@ -484,7 +531,7 @@ def simulate_particles(kind: np.ndarray, e_avail: np.ndarray, e_max: np.ndarray,
         rho_e = _rho_face_cm(et, pe)
         rho_h = _rho_face_cm(et, ph)
         if kd == KIND_ELECTRON or kd == KIND_PHOTON:
-            leak = _em_shower(e, kd == KIND_PHOTON, et, pe, loc_e, we, fe0, fp0, rng)
+            leak = _em_shower(e, kd == KIND_PHOTON, et, pe, loc_e, we, fe0, fp0, rng, noprof)
         elif kd == KIND_MUON:
             de_e = _ionisation_gev(pe[P_DEPTH_CM], pe, e_max[i], rng)
             de_h = _ionisation_gev(ph[P_DEPTH_CM], ph, max(e_max[i] - de_e, 0.0), rng)
@@ -549,10 +596,9 @@ def simulate_particles(kind: np.ndarray, e_avail: np.ndarray, e_max: np.ndarray,
                         else:
                             r = _lateral_exp2d(_HAD_R0_LAMBDA * pe[P_LAMBDA_CM],
                                                _HAD_RMAX_LAMBDA * pe[P_LAMBDA_CM], rng)
-                        psi = 2.0 * math.pi * rng.random()
+                        ux, uy = _unit_vector(rng)
                         _deposit(loc_e if is_em else loc_eh, we, fe0, fp0,
-                                 rho_e + s_cm * sin_theta, r * math.cos(psi),
-                                 r * math.sin(psi), es, pe)
+                                 rho_e + s_cm * sin_theta, r * ux, r * uy, es, pe)
                     elif lam < le_lam + lh_lam:
                         s_cm = (lam - le_lam) * ph[P_LAMBDA_CM]
                         if is_em:
@@ -561,10 +607,9 @@ def simulate_particles(kind: np.ndarray, e_avail: np.ndarray, e_max: np.ndarray,
                         else:
                             r = _lateral_exp2d(_HAD_R0_LAMBDA * ph[P_LAMBDA_CM],
                                                _HAD_RMAX_LAMBDA * ph[P_LAMBDA_CM], rng)
-                        psi = 2.0 * math.pi * rng.random()
+                        ux, uy = _unit_vector(rng)
                         _deposit(loc_h if is_em else loc_hh, wh, fh0, gh0,
-                                 rho_h + s_cm * sin_theta, r * math.cos(psi),
-                                 r * math.sin(psi), es, ph)
+                                 rho_h + s_cm * sin_theta, r * ux, r * uy, es, ph)
                     else:
                         leak += es
         dep[i, 2] = leak
@@ -581,6 +626,32 @@ def simulate_particles(kind: np.ndarray, e_avail: np.ndarray, e_max: np.ndarray,
         dep[i, 1] = sums[0]
         dep[i, 4] = sums[1]
     return k
+
+
+@numba.njit(cache=True)
+def em_profiles(e_gev: float, photon: bool, n: int, pe: np.ndarray,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Longitudinal true-energy profiles of ``n`` EM showers (same code path as the simulation).
+
+    Arguments:
+        e_gev: Shower energy.
+        photon: Photon (conversion point fluctuates) or electron.
+        n: Number of showers.
+        pe: ECAL parameter vector.
+        rng: Generator.
+
+    Returns:
+        (profiles (n, n_bins) in GeV per 0.5 X0 bin of absolute depth, leaked energy (n,)).
+    """
+    nb = math.ceil(pe[P_DEPTH_CM] / pe[P_X0_CM] / _STEP_X0) + 1
+    out = np.zeros((n, nb))
+    leak = np.zeros(n)
+    w = int(pe[P_WMAX])
+    loc = np.zeros((2 * w + 1) ** 2)
+    for i in range(n):
+        leak[i] = _em_shower(e_gev, photon, 0.0, pe, loc, w, 0.5, 0.5, rng, out[i])
+        loc[:] = 0.0
+    return out, leak
 
 
 @numba.njit(cache=True)

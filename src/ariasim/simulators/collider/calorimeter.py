@@ -173,7 +173,10 @@ def _from_dict(cls: type, d: Mapping[str, Any], presets: Mapping[str, Mapping[st
         val = merged[f.name]
         if f.name == "kind":
             kwargs[f.name] = str(val)
-        elif f.name == "cluster_window":
+        elif f.name == "sr_halfwidth":
+            if isinstance(val, bool) or not isinstance(val, (int, np.integer)):
+                raise ConfigError(f"expected an integer, got {val!r}",
+                                  parameter=f"{prefix}.{f.name}")
             kwargs[f.name] = int(val)
         else:
             try:
@@ -214,6 +217,9 @@ class ECALConfig:
         zs_threshold_gev: Zero suppression: cells with measured energy <= this are dropped
             (``-inf`` keeps every cell with a deposit).
         seed_threshold_gev: Minimum energy of a cluster seed.
+        sr_threshold_gev, sr_halfwidth: Selective readout (as the CMS ECAL): around every
+            cell measuring more than ``sr_threshold_gev`` the (2 sr_halfwidth + 1)^2 cells
+            are read out without zero suppression (empty ones carry pure noise).
         spot_scale: Multiplier of the GP number of energy spots (1 = GP).
     """
 
@@ -244,6 +250,8 @@ class ECALConfig:
     noise_gev: float = 0.04
     zs_threshold_gev: float = 0.16
     seed_threshold_gev: float = 0.4
+    sr_threshold_gev: float = 1.0
+    sr_halfwidth: int = 2
     spot_scale: float = 1.0
 
     def __post_init__(self) -> None:
@@ -287,6 +295,7 @@ class HCALConfig:
         photoelectrons_per_gev, excess_noise_factor: Photodetection at the EM scale.
         noise_gev, zs_threshold_gev, seed_threshold_gev: Noise per cell, zero suppression,
             seeds of HCAL-only clusters.
+        sr_threshold_gev, sr_halfwidth: Selective readout as for the ECAL.
         cluster_dr: Delta R for linking HCAL to ECAL clusters and growing HCAL-only clusters.
         hadronic_crossing_factor: Energy per active-layer crossing of the non-EM shower part
             relative to the EM part (slow spallation protons ionise densely, so fewer, larger
@@ -324,6 +333,8 @@ class HCALConfig:
     noise_gev: float = 0.2
     zs_threshold_gev: float = 0.8
     seed_threshold_gev: float = 1.0
+    sr_threshold_gev: float = 1.0
+    sr_halfwidth: int = 1
     cluster_dr: float = 0.2
     hadronic_crossing_factor: float = 4.0
     spots_per_gev: float = 50.0
@@ -368,6 +379,10 @@ def _validate_common(cfg: ECALConfig | HCALConfig, prefix: str) -> None:
     for name in ("photoelectrons_per_gev", "noise_gev", "seed_threshold_gev",
                  "active_thickness_mm", "passive_thickness_mm", "active_dedx_gev_per_mm"):
         _check_positive(name, getattr(cfg, name), prefix, allow_zero=True)
+    if not 0 <= cfg.sr_halfwidth <= 10:
+        raise ConfigError("must be an integer in [0, 10]", parameter=f"{prefix}.sr_halfwidth")
+    if math.isnan(cfg.sr_threshold_gev):
+        raise ConfigError("must not be NaN", parameter=f"{prefix}.sr_threshold_gev")
     if cfg.z_eff <= 1.0:
         raise ConfigError("must be > 1", parameter=f"{prefix}.z_eff")
     if cfg.excess_noise_factor < 1.0:
@@ -630,9 +645,15 @@ def _noise_only_cells(events: np.ndarray, occupied: np.ndarray, cfg: ECALConfig 
     val = cfg.noise_gev * special.ndtri(np.minimum(u, 1.0 - 1e-16))
     # drop collisions with occupied cells and duplicates
     comb = ev * ncell + key
-    keep = ~np.isin(comb, occupied)
+    occ = np.sort(occupied)
+    if len(occ):
+        pos = np.minimum(np.searchsorted(occ, comb), len(occ) - 1)
+        keep = occ[pos] != comb
+    else:
+        keep = np.ones(len(comb), dtype=bool)
     comb, ev, key, val = comb[keep], ev[keep], key[keep], val[keep]
-    _, first = np.unique(comb, return_index=True)
+    order = np.argsort(comb, kind="stable")
+    first = order[np.r_[True, comb[order][1:] != comb[order][:-1]]]
     return ev[first], key[first], val[first]
 
 
@@ -700,16 +721,19 @@ def _simulate(event_id: Any, truth_index: Any, pdg: Any, energy_gev: Any, eta: A
     e_ev = ev[e_part]
     e_key = e_ieta * np.where(e_calo == 0, nphi_e, nphi_h) + e_iphi
     comb = (e_ev * 2 + e_calo) * ncell_max + e_key
-    ucomb, inv = np.unique(comb, return_inverse=True)
-    c_true = np.bincount(inv, weights=e_true, minlength=len(ucomb))
-    c_meas = np.bincount(inv, weights=e_meas, minlength=len(ucomb))
+    srt = np.argsort(comb, kind="stable")
+    comb_s = comb[srt]
+    starts = np.flatnonzero(np.r_[True, comb_s[1:] != comb_s[:-1]]) if len(comb_s) else srt
+    ucomb = comb_s[starts]
+    c_true = np.add.reduceat(e_true[srt], starts) if len(starts) else np.zeros(0)
+    c_meas = np.add.reduceat(e_meas[srt], starts) if len(starts) else np.zeros(0)
     c_calo = (ucomb // ncell_max) % 2
     c_ev = ucomb // ncell_max // 2
     c_key = ucomb % ncell_max
     noise = np.where(c_calo == 0, ecal.noise_gev, hcal.noise_gev)
     c_meas = c_meas + noise * rng.standard_normal(len(ucomb))
     # noise-only cells
-    events = np.unique(ev)
+    events = np.unique(ev) if len(ev) else ev
     extra = []
     for calo_code, cfg in ((0, ecal), (1, hcal)):
         occ = c_ev[c_calo == calo_code] * ((neta_e if calo_code == 0 else neta_h)
@@ -722,8 +746,38 @@ def _simulate(event_id: Any, truth_index: Any, pdg: Any, energy_gev: Any, eta: A
     a_key = np.concatenate([c_key] + [x[2] for x in extra])
     a_meas = np.concatenate([c_meas] + [x[3] for x in extra])
     a_true = np.concatenate([c_true] + [np.zeros(len(x[0])) for x in extra])
+    # selective readout: full (2k+1)^2 readout around high-energy cells, pure noise if empty
+    a_comb = (a_ev * 2 + a_calo) * ncell_max + a_key
+    in_sr = np.zeros(len(a_comb), dtype=bool)
+    new = []
+    for calo_code, cfg, neta, nphi in ((0, ecal, neta_e, nphi_e), (1, hcal, neta_h, nphi_h)):
+        hi = (a_calo == calo_code) & (a_meas > cfg.sr_threshold_gev)
+        if not np.any(hi):
+            continue
+        kk = cfg.sr_halfwidth
+        off = np.arange(-kk, kk + 1)
+        ie = (a_key[hi] // nphi)[:, None, None] + off[None, :, None]
+        ip = (a_key[hi] % nphi)[:, None, None] + off[None, None, :]
+        ie, ip = np.broadcast_arrays(ie, ip)
+        evb = np.broadcast_to(a_ev[hi][:, None, None], ie.shape)
+        ok = (ie >= 0) & (ie < neta)
+        cand = (evb[ok] * 2 + calo_code) * ncell_max + ie[ok] * nphi + ip[ok] % nphi
+        cand = np.unique(cand)
+        srt = np.argsort(a_comb, kind="stable")
+        pos = np.minimum(np.searchsorted(a_comb[srt], cand), len(a_comb) - 1)
+        found = a_comb[srt][pos] == cand
+        in_sr[srt[pos[found]]] = True
+        fresh = cand[~found]
+        new.append((fresh, np.full(len(fresh), calo_code), cfg.noise_gev))
+    for fresh, calo_arr, noise_gev in new:
+        a_ev = np.concatenate([a_ev, fresh // ncell_max // 2])
+        a_calo = np.concatenate([a_calo, calo_arr])
+        a_key = np.concatenate([a_key, fresh % ncell_max])
+        a_meas = np.concatenate([a_meas, noise_gev * rng.standard_normal(len(fresh))])
+        a_true = np.concatenate([a_true, np.zeros(len(fresh))])
+        in_sr = np.concatenate([in_sr, np.ones(len(fresh), dtype=bool)])
     zs = np.where(a_calo == 0, ecal.zs_threshold_gev, hcal.zs_threshold_gev)
-    keep = a_meas > zs
+    keep = in_sr | (a_meas > zs)
     a_ev, a_calo, a_key, a_meas, a_true = (x[keep] for x in (a_ev, a_calo, a_key, a_meas, a_true))
     order = np.lexsort((a_key, a_calo, a_ev))
     a_ev, a_calo, a_key, a_meas, a_true = (x[order] for x in (a_ev, a_calo, a_key, a_meas, a_true))
