@@ -124,6 +124,8 @@ class TrackingConfig:
         n_inner_layers: A track with no hit in the first ``n_inner_layers`` layers is a
             "missing inner hits" (conversion-like, non-prompt) track.
         max_chi2_ndof: Tracks with a worse fit are rejected.
+        brem_refit_chi2_ndof: Tracks with a worse first fit are refitted with the electron
+            hypothesis (bremsstrahlung curvature jumps in the covariance); the better fit is kept.
         fit_iterations: Gauss-Newton iterations of the global chi2 fit.
         min_secondary_energy_gev: Bremsstrahlung photons and conversion electrons below
             this energy are not followed (their energy is counted as lost in the tracker).
@@ -132,7 +134,8 @@ class TrackingConfig:
 
     min_hits: int = 7
     n_inner_layers: int = 2
-    max_chi2_ndof: float = 10.0
+    max_chi2_ndof: float = 100.0
+    brem_refit_chi2_ndof: float = 3.0
     fit_iterations: int = 4
     min_secondary_energy_gev: float = 0.01
     fit_mass_gev: float = 0.13957039
@@ -198,8 +201,8 @@ class IdentificationConfig:
 
     match_deta: float = 0.05
     match_dphi: float = 0.10
-    electron_eop_min: float = 0.75
-    electron_eop_max: float = 1.5
+    electron_eop_min: float = 0.7
+    electron_eop_max: float = 2.0
     electron_hoe_max: float = 0.15
     electron_sigma_ietaieta_max: float = 1.0e9
     photon_hoe_max: float = 0.15

@@ -617,6 +617,33 @@ def _ms_cov(s_meas: np.ndarray, cos_meas: np.ndarray, s_sc: np.ndarray, th2_sc: 
 
 
 @nb.njit(cache=True)
+def _brem_cov(s_meas: np.ndarray, cos_meas: np.ndarray, s_sc: np.ndarray, t_sc: np.ndarray,
+              c: float, out: np.ndarray) -> None:
+    """Add the r-phi covariance of bremsstrahlung curvature jumps (electron hypothesis).
+
+    In a layer of t radiation lengths the Bethe-Heitler ``-ln z`` has variance ``t/ln 2``;
+    the curvature changes by ``c (-ln z)`` and displaces a later measurement by
+    ``(s_a - s_j)^2 / 2 * dc``. A single-Gaussian approximation (a one-component GSF).
+    """
+    m = s_meas.size
+    n_sc = s_sc.size
+    dmat = np.zeros((m, n_sc))
+    for a in range(m):
+        for j in range(n_sc):
+            if t_sc[j] > 0.0 and s_sc[j] < s_meas[a] - 1e-9:
+                da = s_meas[a] - s_sc[j]
+                dmat[a, j] = 0.5 * da * da * abs(c) / cos_meas[a]
+    for a in range(m):
+        for b in range(a, m):
+            acc = 0.0
+            for j in range(n_sc):
+                acc += dmat[a, j] * dmat[b, j] * t_sc[j] / math.log(2.0)
+            out[a, b] += acc
+            if b != a:
+                out[b, a] += acc
+
+
+@nb.njit(cache=True)
 def _cholesky(v: np.ndarray) -> np.ndarray:
     """Lower Cholesky factor of a small symmetric positive-definite matrix."""
     m = v.shape[0]
@@ -666,7 +693,7 @@ def _gls(v: np.ndarray, design: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, 
 @nb.njit(cache=True, parallel=True)
 def _fit_all(hit: np.ndarray, phi_meas: np.ndarray, z_meas: np.ndarray, radii: np.ndarray,
              sig_rphi: np.ndarray, sig_z: np.ndarray, sc_r: np.ndarray, sc_x0: np.ndarray,
-             sc_hl: np.ndarray, b_field: float, mass: float, n_iter: int,
+             sc_hl: np.ndarray, b_field: float, mass: float, n_iter: int, brem: np.ndarray,
              params: np.ndarray, cov_t: np.ndarray, cov_l: np.ndarray, chi2: np.ndarray,
              status: np.ndarray) -> None:
     n_tracks, n_layers = hit.shape
@@ -736,6 +763,7 @@ def _fit_all(hit: np.ndarray, phi_meas: np.ndarray, z_meas: np.ndarray, radii: n
         res = np.empty(m)
         v = np.empty((m, m))
         sc_th2 = np.empty(sc_r.size)
+        sc_t = np.zeros(sc_r.size)
         good = True
         c_t = np.zeros((3, 3))
         c_l = np.zeros((2, 2))
@@ -750,7 +778,8 @@ def _fit_all(hit: np.ndarray, phi_meas: np.ndarray, z_meas: np.ndarray, radii: n
                 one_r[0] = sc_r[j]
                 if _predict(d0, phi0, c, one_r, one_phi, one_s, one_cos, one_a, one_b) and \
                         abs(z0 + one_s[0] * cot) <= sc_hl[j]:
-                    th0 = _highland(p, beta, sc_x0[j] / (sin_th * one_cos[0]))
+                    sc_t[j] = sc_x0[j] / (sin_th * one_cos[0])
+                    th0 = _highland(p, beta, sc_t[j])
                     sc_th2[j] = th0 * th0
                     s_sc[j] = one_s[0]
             # ---- transverse: (d0, phi0, c)
@@ -763,6 +792,8 @@ def _fit_all(hit: np.ndarray, phi_meas: np.ndarray, z_meas: np.ndarray, radii: n
                 jac[k, 1] = r[k]
                 jac[k, 2] = r[k] * jc[k]
             _ms_cov(s_arc, cosi, s_sc, sc_th2, c, True, 1.0 / (sin_th * sin_th), v)
+            if brem[t]:
+                _brem_cov(s_arc, cosi, s_sc, sc_t, c, v)
             for k in range(m):
                 v[k, k] += srp[k] * srp[k]
             delta, c_t, _x2 = _gls(v, jac, res)
@@ -794,6 +825,8 @@ def _fit_all(hit: np.ndarray, phi_meas: np.ndarray, z_meas: np.ndarray, radii: n
             res[k] = r[k] * _wrap(ph[k] - pred[k])
         sin_th = 1.0 / math.sqrt(1.0 + cot * cot)
         _ms_cov(s_arc, cosi, s_sc, sc_th2, c, True, 1.0 / (sin_th * sin_th), v)
+        if brem[t]:
+            _brem_cov(s_arc, cosi, s_sc, sc_t, c, v)
         for k in range(m):
             v[k, k] += srp[k] * srp[k]
         x2t = _gls(v, np.ones((m, 1)), res)[2]
@@ -836,7 +869,8 @@ def fit_tracks(sim: TrackerSimulation, detector: DetectorConfig,
         One row per fitted track: sim_id, event_id, truth_index, n_hits, first_layer,
         missing_inner (no hit in the first ``n_inner_layers`` layers), q_over_pt (1/GeV),
         pt_gev, eta, phi, d0_mm, z0_mm, cot_theta, sigma_pt_gev, sigma_q_over_pt,
-        sigma_eta, sigma_phi, sigma_d0_mm, sigma_z0_mm, chi2, ndof, good.
+        sigma_eta, sigma_phi, sigma_d0_mm, sigma_z0_mm, chi2, ndof, brem_fit (refitted with
+        the electron hypothesis after a bad first fit), good.
     """
     tc = detector.tracking
     n_hits_all = sim.hit.sum(axis=1)
@@ -855,13 +889,32 @@ def fit_tracks(sim: TrackerSimulation, detector: DetectorConfig,
     cov_l = np.full((n, 2, 2), np.nan)
     chi2 = np.full(n, np.nan)
     status = np.zeros(n, dtype=np.int64)
+    brem_fit = np.zeros(n, dtype=np.bool_)
     if n:
-        _fit_all(np.ascontiguousarray(sim.hit[candidates]), np.ascontiguousarray(sim.phi_meas[candidates]),
-                 np.ascontiguousarray(sim.z_meas_m[candidates]), radii,
-                 np.array([la.sigma_rphi_um for la in layers]) * 1e-6,
-                 np.array([la.sigma_z_um for la in layers]) * 1e-6, sc_r, sc_x0, sc_hl,
-                 float(detector.b_field_t), float(tc.fit_mass_gev), int(tc.fit_iterations),
-                 params, cov_t, cov_l, chi2, status)
+        args = (np.ascontiguousarray(sim.hit[candidates]), np.ascontiguousarray(sim.phi_meas[candidates]),
+                np.ascontiguousarray(sim.z_meas_m[candidates]), radii,
+                np.array([la.sigma_rphi_um for la in layers]) * 1e-6,
+                np.array([la.sigma_z_um for la in layers]) * 1e-6, sc_r, sc_x0, sc_hl,
+                float(detector.b_field_t), float(tc.fit_mass_gev), int(tc.fit_iterations))
+        _fit_all(*args, brem_fit, params, cov_t, cov_l, chi2, status)
+        # tracks that fit badly are refitted with the electron (bremsstrahlung) hypothesis
+        ndof0 = 2 * status - 5
+        bad = (status < 3) | ~(chi2 / np.maximum(ndof0, 1) < tc.brem_refit_chi2_ndof)
+        if np.any(bad):
+            sub = np.flatnonzero(bad)
+            p2 = np.full((sub.size, 5), np.nan)
+            ct2 = np.full((sub.size, 3, 3), np.nan)
+            cl2 = np.full((sub.size, 2, 2), np.nan)
+            x2 = np.full(sub.size, np.nan)
+            st2 = np.zeros(sub.size, dtype=np.int64)
+            sub_args = tuple(a[sub] if isinstance(a, np.ndarray) and a.ndim == 2 and a.shape[0] == n
+                             else a for a in args)
+            _fit_all(*sub_args, np.ones(sub.size, dtype=np.bool_), p2, ct2, cl2, x2, st2)
+            better = (st2 >= 3) & ((status[sub] < 3) | (x2 < chi2[sub]) | ~np.isfinite(chi2[sub]))
+            rows = sub[better]
+            params[rows], cov_t[rows], cov_l[rows] = p2[better], ct2[better], cl2[better]
+            chi2[rows], status[rows] = x2[better], st2[better]
+            brem_fit[rows] = True
     b = detector.b_field_t
     c = params[:, 2]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -889,7 +942,7 @@ def fit_tracks(sim: TrackerSimulation, detector: DetectorConfig,
         "d0_mm": params[:, 0] * 1e3, "z0_mm": params[:, 3] * 1e3, "cot_theta": cot,
         "sigma_q_over_pt": sig_qpt, "sigma_pt_gev": pt**2 * sig_qpt, "sigma_eta": sig_eta,
         "sigma_phi": np.sqrt(cov_t[:, 1, 1]), "sigma_d0_mm": np.sqrt(cov_t[:, 0, 0]) * 1e3,
-        "sigma_z0_mm": np.sqrt(cov_l[:, 0, 0]) * 1e3, "chi2": chi2, "ndof": ndof, "good": good,
+        "sigma_z0_mm": np.sqrt(cov_l[:, 0, 0]) * 1e3, "chi2": chi2, "ndof": ndof, "brem_fit": brem_fit, "good": good,
     })
 
 
