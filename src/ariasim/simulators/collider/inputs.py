@@ -107,7 +107,9 @@ def read_lhe(path: str | os.PathLike[str], *, max_events: int | None = None) -> 
     p = Path(path)
     cols: dict[str, list] = {k: [] for k in ("event_id", "pdg", "px", "py", "pz", "e", "vx", "vy", "vz")}
     try:
-        for i, evt in enumerate(pylhe.read_lhe(str(p))):
+        events = (pylhe.LHEFile.fromfile(str(p)).events if hasattr(pylhe, "LHEFile")
+                  else pylhe.read_lhe(str(p)))
+        for i, evt in enumerate(events):
             if max_events is not None and i >= max_events:
                 break
             for part in evt.particles:

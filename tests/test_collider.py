@@ -1,0 +1,164 @@
+"""Collider simulation: configuration, inputs, reproducibility, CLI (fast tests)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ariasim.errors import ConfigError, InputError
+from ariasim.simulators.collider import detector as det_mod
+from ariasim.simulators.collider.detector import load_detector
+from ariasim.simulators.collider.inputs import read_events
+from ariasim.simulators.collider.particles import GUN_SPECIES, SPECIES, ParticleGun
+from ariasim.simulators.collider.simulate import simulate
+
+
+def test_shipped_detectors_load_and_differ():
+    d, f = load_detector("default"), load_detector("future")
+    assert d.b_field_t == 3.8 and f.b_field_t == 2.0
+    assert len(d.layers) == 13
+    x0 = d.beam_pipe.thickness_x0 + sum(la.thickness_x0 for la in d.layers)
+    assert 0.35 < x0 < 0.45  # "about 0.4 X0" (REFERENCE.md section 3)
+    assert d.layers[0].radius_m == pytest.approx(0.029) and d.layers[-1].radius_m == pytest.approx(1.08)
+    assert f.layers[-1].radius_m > 2.0
+    assert f.ecal.kind == "sampling" and d.ecal.kind == "homogeneous"
+    cfg = d.to_dict()
+    assert cfg["layers"][0]["sigma_rphi_um"] == 10.0 and "ecal" in cfg
+
+
+def test_detector_errors_name_the_key(tmp_path):
+    text = (det_mod.DETECTOR_DIR / "default.toml").read_text()
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace("b_field_t = 3.8", "b_field_t = 3.8\nbfield = 1"))
+    with pytest.raises(ConfigError, match=r"solenoid\.bfield"):
+        load_detector(bad)
+    bad.write_text(text.replace("efficiency = 0.99", "efficiency = 1.5", 1))
+    with pytest.raises(ConfigError, match="efficiency"):
+        load_detector(bad)
+    bad.write_text(text.replace('preset = "cms-pbwo4"', 'preset = "cms-pbwo4"\nfoo = 1'))
+    with pytest.raises(ConfigError, match="foo"):
+        load_detector(bad)
+    with pytest.raises(ConfigError, match="unknown detector"):
+        load_detector("nonexistent")
+    with pytest.raises(InputError, match="missing.toml"):
+        load_detector(tmp_path / "missing.toml")
+
+
+def test_gun_ranges_species_and_seed():
+    gun = ParticleGun(list(GUN_SPECIES), 2.0, 50.0, log_pt=True, eta_min=-1.0, eta_max=2.0)
+    a = gun.generate(5000, 7)
+    assert a["pt_gev"].between(2.0, 50.0).all() and a["eta"].between(-1.0, 2.0).all()
+    assert set(a["pdg"]) == {SPECIES[s].pdg for s in GUN_SPECIES}
+    # log-flat: median at the geometric mean
+    assert np.median(a["pt_gev"]) == pytest.approx(10.0, rel=0.08)
+    pd.testing.assert_frame_equal(a, gun.generate(5000, 7))
+    with pytest.raises(ConfigError, match="species"):
+        ParticleGun(["graviton"])
+    with pytest.raises(ConfigError):
+        ParticleGun(["mu-"], 10.0, 1.0)
+
+
+def test_same_seed_same_output_and_batches():
+    truth = ParticleGun(["e-", "pi+", "gamma", "mu-", "n"], 1.0, 50.0, log_pt=True).generate(300, 3)
+    a = simulate(truth, "default", seed=11, batch_size=100)
+    b = simulate(truth, "default", seed=11, batch_size=100)
+    pd.testing.assert_frame_equal(a, b)
+    c = simulate(truth, "default", seed=12, batch_size=100)
+    assert not np.allclose(a["reco_e_gev"].fillna(-1), c["reco_e_gev"].fillna(-1))
+    assert len(a) == len(truth) and (a["event_id"].to_numpy() == truth["event_id"].to_numpy()).all()
+    assert set(a["object_type"]) <= {"electron", "photon", "muon", "charged_hadron", "neutral_hadron", "none"}
+    nf = ~a["found"]
+    assert a.loc[nf, "reco_pt_gev"].isna().all() and (a.loc[nf, "object_type"] == "none").all()
+
+
+def _write_hepmc(path):
+    pyhepmc = pytest.importorskip("pyhepmc")
+    with pyhepmc.open(str(path), "w") as f:
+        for i in range(3):
+            evt = pyhepmc.GenEvent(pyhepmc.Units.GEV, pyhepmc.Units.MM)
+            evt.event_number = i
+            beam1 = pyhepmc.GenParticle((0.0, 0.0, 7000.0, 7000.0), 2212, 4)
+            beam2 = pyhepmc.GenParticle((0.0, 0.0, -7000.0, 7000.0), 2212, 4)
+            v = pyhepmc.GenVertex((0.0, 0.0, 1.0 + i, 0.0))
+            v.add_particle_in(beam1)
+            v.add_particle_in(beam2)
+            v.add_particle_out(pyhepmc.GenParticle((20.0, 0.0, 5.0, (20.0**2 + 5.0**2 + 0.10566**2) ** 0.5), 13, 1))
+            v.add_particle_out(pyhepmc.GenParticle((-10.0, 3.0, -2.0, (109.0 + 4.0) ** 0.5), 22, 1))
+            v.add_particle_out(pyhepmc.GenParticle((0.0, 5.0, 1.0, 30.0), 23, 2))  # not final state
+            evt.add_vertex(v)
+            f.write(evt)
+
+
+def test_read_hepmc_and_simulate(tmp_path):
+    path = tmp_path / "ev.hepmc"
+    _write_hepmc(path)
+    parts = read_events(path)
+    assert len(parts) == 6 and set(parts["pdg"]) == {13, 22}
+    assert parts["event_id"].tolist() == [0, 0, 1, 1, 2, 2]
+    assert parts["vz_mm"].tolist() == [1.0, 1.0, 2.0, 2.0, 3.0, 3.0]
+    assert parts.loc[0, "pt_gev"] == pytest.approx(20.0)
+    out = simulate(parts, "default", seed=1)
+    assert out.loc[out["pdg"] == 13, "object_type"].eq("muon").all()
+    assert out.loc[out["pdg"] == 13, "track_z0_mm"].sub(out.loc[out["pdg"] == 13, "truth_vz_mm"]).abs().max() < 0.5
+
+
+LHE = """<LesHouchesEvents version="3.0">
+<header></header>
+<init>
+2212 2212 6.5e3 6.5e3 0 0 0 0 3 1
+1.0 0.1 1.0 1
+</init>
+<event>
+4 1 1.0 91.0 0.0078 0.118
+2 -1 0 0 501 0 0.0 0.0 50.0 50.0 0.0 0. 9.
+-2 -1 0 0 0 501 0.0 0.0 -40.0 40.0 0.0 0. 9.
+11 1 1 2 0 0 30.0 10.0 5.0 32.0 0.000511 0. 9.
+-11 1 1 2 0 0 -30.0 -10.0 5.0 58.0 0.000511 0. 9.
+</event>
+<event>
+3 1 1.0 91.0 0.0078 0.118
+21 -1 0 0 501 502 0.0 0.0 50.0 50.0 0.0 0. 9.
+21 -1 0 0 502 501 0.0 0.0 -40.0 40.0 0.0 0. 9.
+22 1 1 2 0 0 15.0 0.0 2.0 15.13 0.0 0. 9.
+</event>
+</LesHouchesEvents>
+"""
+
+
+def test_read_lhe(tmp_path):
+    path = tmp_path / "ev.lhe"
+    path.write_text(LHE)
+    parts = read_events(path)
+    assert parts["pdg"].tolist() == [11, -11, 22]
+    assert parts["event_id"].tolist() == [0, 0, 1]
+    assert parts.loc[0, "pt_gev"] == pytest.approx(np.hypot(30.0, 10.0))
+    bad = tmp_path / "bad.lhe"
+    bad.write_text("<LesHouchesEvents><event>garbage")
+    with pytest.raises(InputError, match="bad.lhe"):
+        read_events(bad)
+    with pytest.raises(InputError, match="nothere.hepmc"):
+        read_events(tmp_path / "nothere.hepmc")
+
+
+def test_cli_writes_parquet_with_provenance(tmp_path):
+    from ariasim.cli import main
+
+    out = tmp_path / "mu.parquet"
+    with pytest.raises(SystemExit) as ok:
+        main(["simulate", "collider", "--detector", "future", "--particle", "mu-", "--n", "50",
+              "--pt-min", "5", "--pt-max", "50", "--eta-max", "1.0", "--seed", "4", "--quiet",
+              "--out", str(out)])
+    assert ok.value.code in (0, None)
+    df = pd.read_parquet(out)
+    assert len(df) == 50 and df["object_type"].eq("muon").mean() > 0.8
+    import pyarrow.parquet as pq
+
+    meta = pq.read_schema(out).metadata
+    blob = b" ".join(meta.values())
+    assert b"ariasim.simulators.collider" in blob and b"future" in blob
+    with pytest.raises(SystemExit) as exc:
+        main(["simulate", "collider", "--input", str(tmp_path / "none.hepmc"), "--out",
+              str(tmp_path / "x.parquet"), "--quiet"])
+    assert exc.value.code == 2
+    assert not (tmp_path / "x.parquet").exists()
