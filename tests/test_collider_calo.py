@@ -229,12 +229,16 @@ def _resolution_scan(ecal: C.ECALConfig, energies: list[float], n: int, seed: in
 
 
 def test_ecal_resolution_default_homogeneous() -> None:
-    """CMS-like PbWO4: response linear, stochastic term in the CMS ballpark, noise term.
+    """CMS-like PbWO4: response linear, noise term = noise * sqrt(<n cells>), stochastic term
+    in the CMS ballpark.
 
-    The noise term of the fit must match noise * sqrt(<n cells>) * calibration; the
-    stochastic term (photostatistics sqrt(F/N_pe) = 2.1 % plus shower fluctuations) must be
-    in the 1.5-4 % range (CMS test beam 2.8 % with a fixed 5x5 window, which adds lateral
-    containment fluctuations that a topological cluster avoids).
+    With the default noise (40 MeV/cell, ~25-45 cells in a cluster) the noise term dominates
+    the stochastic term below ~60 GeV, so the stochastic term is fitted on the same detector
+    without electronic noise: it must agree with the photostatistics sqrt(F/N_pe) = 2.1 % that
+    dominates it, within 10 % (the constant-c fit absorbs part of the leakage fluctuations,
+    which grow with energy) plus 5 sigma of its fit error, and lie in the CMS ballpark
+    (CMS test beam 2.8 % with a fixed 5x5 window, whose lateral-containment fluctuations a
+    topological cluster avoids): 1.8-4 %.
     """
     energies = [3.0, 6.0, 12.0, 25.0, 50.0, 100.0]
     df = _resolution_scan(ECAL, energies, 600, 100)
@@ -242,14 +246,20 @@ def test_ecal_resolution_default_homogeneous() -> None:
     e = df["e"].to_numpy()
     var = df["res"].to_numpy() ** 2
     var_err = var * np.sqrt(2 / df["n"].to_numpy())
-    (_a, b, _c), (_ea, eb, _ec) = _fit(e, var, var_err, (True, True, True))
+    (_a, b, c), (_ea, eb, _ec) = _fit(e, var, var_err, (True, True, True))
     b_expect = ECAL.noise_gev * math.sqrt(df["ncells"].mean()) * df["calib"].iloc[0]
-    assert abs(b - b_expect) < 5 * eb + 0.2 * b_expect
-    # with the (measured) noise term fixed, fit the stochastic and constant terms
-    var_n = var - (ECAL.noise_gev * df["calib"].iloc[0]) ** 2 * df["ncells"].to_numpy() / e**2
-    (a2, _, c2), _ = _fit(e, var_n, var_err, (True, False, True))
-    assert 0.015 < a2 < 0.04
-    assert c2 < 0.01
+    assert abs(b - b_expect) < 5 * eb + 0.2 * b_expect  # 20 %: n_cells grows with E
+    assert c < 0.01
+    quiet = C.ECALConfig(noise_gev=0.0, zs_threshold_gev=0.0, sr_threshold_gev=math.inf)
+    dq = _resolution_scan(quiet, [2.0, 5.0, 10.0, 20.0, 50.0], 600, 150)
+    e = dq["e"].to_numpy()
+    var = dq["res"].to_numpy() ** 2
+    var_err = var * np.sqrt(2 / dq["n"].to_numpy())
+    (a, _, c), (ea, _, _) = _fit(e, var, var_err, (True, False, True))
+    photostat = math.sqrt(ECAL.excess_noise_factor / ECAL.photoelectrons_per_gev)
+    assert abs(a / photostat - 1) < 0.1 + 5 * ea / photostat
+    assert 0.018 < a < 0.04
+    assert c < 0.01
 
 
 def test_ecal_noise_term_is_noise_times_sqrt_ncells() -> None:
