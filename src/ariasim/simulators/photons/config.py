@@ -149,7 +149,8 @@ def _wrap(section: str, key: str, fn: Any, *args: Any, **kw: Any) -> Any:
     try:
         return fn(*args, **kw)
     except ConfigError as exc:
-        param = f"{section}.{exc.parameter}" if exc.parameter else f"{section}.{key}"
+        sub = exc.parameter if exc.parameter and exc.parameter != section else key
+        param = f"{section}.{sub}"
         msg = str(exc).split(": ", 1)[-1] if exc.parameter else str(exc)
         raise ConfigError(msg, parameter=param) from exc
 

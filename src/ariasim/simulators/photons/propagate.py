@@ -566,7 +566,7 @@ def build_cell_grid(positions_m: np.ndarray, radius_m: float, cell_m: float | No
     centres = np.column_stack([xx.ravel(), yy.ravel(), zz.ravel()])
     from scipy.spatial import cKDTree
 
-    nearest, _ = cKDTree(pos).query(centres, k=1)
+    nearest, _ = cKDTree(pos).query(centres, k=1, workers=-1)
     half_diag = 0.5 * math.sqrt(3.0) * mcell
     smap = np.maximum(nearest - radius_m * 1.001 - half_diag - 1e-6, 0.0).astype(np.float32)
     # float32 rounding must not overstate a clearance
