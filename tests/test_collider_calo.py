@@ -359,6 +359,14 @@ def test_cluster_shapes_separate_electrons_from_hadrons() -> None:
     assert np.median(np.abs(lead["eta"] - dep["eta"])) < ECAL.cell_deta / 2
 
 
+def test_empty_input() -> None:
+    z = np.zeros(0)
+    res = C.simulate_calorimeters(z.astype(np.int64), z.astype(np.int64), z.astype(np.int64),
+                                  z, z, z, ECAL, HCAL, np.random.default_rng(1))
+    assert len(res.cells) == len(res.clusters) == len(res.deposits) == 0
+    assert {"energy_gev", "e3x3_gev", "sigma_ietaieta", "truth_index"} <= set(res.clusters)
+
+
 def test_noise_only_events_give_no_clusters() -> None:
     ev = np.array([0, 1], dtype=np.int64)
     res = C.simulate_calorimeters(ev, ev, np.array([12, 14]), np.array([10.0, 10.0]),

@@ -685,7 +685,8 @@ def _simulate(event_id: Any, truth_index: Any, pdg: Any, energy_gev: Any, eta: A
     w_e, w_h = _sh.window_halfwidths(kind, et_safe, pe, phh)
     bound = (2 * w_e + 1) ** 2 + (2 * w_h + 1) ** 2
     dep = np.zeros((n, 7))
-    parts: list[tuple[np.ndarray, ...]] = []
+    parts: list[tuple[np.ndarray, ...]] = [
+        (np.zeros(0, np.int64),) * 4 + (np.zeros(0), np.zeros(0))]
     start = 0
     while start < n:
         cum = np.cumsum(bound[start:])
