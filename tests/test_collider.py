@@ -41,7 +41,7 @@ def test_detector_errors_name_the_key(tmp_path):
         load_detector(bad)
     with pytest.raises(ConfigError, match="unknown detector"):
         load_detector("nonexistent")
-    with pytest.raises(InputError, match="missing.toml"):
+    with pytest.raises(InputError, match=r"missing\.toml"):
         load_detector(tmp_path / "missing.toml")
 
 
@@ -135,9 +135,9 @@ def test_read_lhe(tmp_path):
     assert parts.loc[0, "pt_gev"] == pytest.approx(np.hypot(30.0, 10.0))
     bad = tmp_path / "bad.lhe"
     bad.write_text("<LesHouchesEvents><event>garbage")
-    with pytest.raises(InputError, match="bad.lhe"):
+    with pytest.raises(InputError, match=r"bad\.lhe"):
         read_events(bad)
-    with pytest.raises(InputError, match="nothere.hepmc"):
+    with pytest.raises(InputError, match=r"nothere\.hepmc"):
         read_events(tmp_path / "nothere.hepmc")
 
 

@@ -46,6 +46,12 @@ REQUIRED_COLUMNS = ("event_id", "pdg", "charge", "mass_gev", "px_gev", "py_gev",
                     "pt_gev", "eta", "phi", "vx_mm", "vy_mm", "vz_mm")
 
 
+_CLUSTER_COLUMNS = ("event_id", "cluster_id", "energy_gev", "ecal_energy_gev", "hcal_energy_gev", "eta",
+                    "phi", "n_cells", "e_seed_gev", "e3x3_gev", "e5x5_gev", "sigma_ietaieta",
+                    "hcal_over_ecal", "truth_index")
+_DEPOSIT_COLUMNS = ("event_id", "truth_index", "e_true_ecal_gev", "e_true_hcal_gev", "e_leak_gev")
+
+
 def simulate_batch(truth: pd.DataFrame, detector: DetectorConfig, rng: np.random.Generator) -> pd.DataFrame:
     """Simulate and reconstruct one batch of whole events.
 
@@ -68,16 +74,22 @@ def simulate_batch(truth: pd.DataFrame, detector: DetectorConfig, rng: np.random
     calo_index = np.full(len(sp), -1, dtype=np.int64)
     calo_index[to_calo] = np.arange(to_calo.size)
     sp = sp.assign(calo_index=calo_index)
-    calo = simulate_calorimeters(
-        sp["event_id"].to_numpy()[to_calo], sp["truth_index"].to_numpy()[to_calo],
-        sp["pdg"].to_numpy()[to_calo], sp["e_calo_gev"].to_numpy()[to_calo],
-        sp["eta_calo"].to_numpy()[to_calo], sp["phi_calo"].to_numpy()[to_calo],
-        detector.ecal, detector.hcal, rng)
+    if to_calo.size:
+        calo = simulate_calorimeters(
+            sp["event_id"].to_numpy()[to_calo], sp["truth_index"].to_numpy()[to_calo],
+            sp["pdg"].to_numpy()[to_calo], sp["e_calo_gev"].to_numpy()[to_calo],
+            sp["eta_calo"].to_numpy()[to_calo], sp["phi_calo"].to_numpy()[to_calo],
+            detector.ecal, detector.hcal, rng)
+        clusters, deposits = calo.clusters, calo.deposits
+    else:  # nothing reaches the calorimeters (e.g. only loopers)
+        clusters = pd.DataFrame({c: pd.Series(dtype=float) for c in _CLUSTER_COLUMNS})
+        clusters["seed_calo"] = pd.Series(dtype=str)
+        deposits = pd.DataFrame({c: pd.Series(dtype=float) for c in _DEPOSIT_COLUMNS})
     tracks = fit_tracks(sim, detector)
-    hits = simulate_muon_stations(sp, calo.deposits, detector, rng)
+    hits = simulate_muon_stations(sp, deposits, detector, rng)
     face = track_face_state(tracks, detector)
     n_st = match_tracks_to_stations(tracks, face, hits, detector)
-    rec = reconstruct(truth, sp, tracks, calo.clusters, n_st, detector)
+    rec = reconstruct(truth, sp, tracks, clusters, n_st, detector)
 
     out = pd.DataFrame({
         "event_id": truth["event_id"].to_numpy(np.int64),
@@ -97,7 +109,7 @@ def simulate_batch(truth: pd.DataFrame, detector: DetectorConfig, rng: np.random
     out["converted_layer"] = prim["converted_layer"].to_numpy(np.int64)
     out["brem_fraction"] = prim["brem_e_gev"].to_numpy(float) / np.maximum(truth["e_gev"].to_numpy(float), 1e-12)
     out["reached_calo"] = prim["reached_calo"].to_numpy(bool)
-    dep = calo.deposits
+    dep = deposits
     for col in ("e_true_ecal_gev", "e_true_hcal_gev", "e_leak_gev"):
         v = np.zeros(n)
         if len(dep):
