@@ -275,7 +275,7 @@ def sliced_wasserstein(
     n_projections: int = 200,
     p: float = 2.0,
     standardize: bool = False,
-    max_samples: int | None = 50_000,
+    max_samples: int | None = 20_000,
     seed: Any = 0,
 ) -> MetricResult:
     r"""Sliced Wasserstein distance :math:`SW_p = (E_\theta\, W_p^p(\theta^\top A, \theta^\top B))^{1/p}`.

@@ -72,10 +72,11 @@ def _two_sided_normal(z: float) -> float:
 def _influence(x: np.ndarray, m: dict[str, float]) -> dict[str, np.ndarray]:
     """Influence functions of the plug-in mean, variance, skewness and excess kurtosis."""
     d = x - m["mean"]
+    d2 = d * d
     m2, m3, m4 = m["variance"], m["skewness"] * m["variance"] ** 1.5, m["m4"]
-    if_m2 = d * d - m2
-    if_m3 = d**3 - m3 - 3.0 * m2 * d
-    if_m4 = d**4 - m4 - 4.0 * m3 * d
+    if_m2 = d2 - m2
+    if_m3 = d2 * d - m3 - 3.0 * m2 * d
+    if_m4 = d2 * d2 - m4 - 4.0 * m3 * d
     out = {"mean": d, "variance": if_m2}
     if m2 > 0:
         out["skewness"] = if_m3 / m2**1.5 - 1.5 * m3 / m2**2.5 * if_m2
