@@ -135,8 +135,8 @@ def main(argv: list[str] | None = None) -> None:
     import numba
 
     n = int(1e5 if args.quick else args.photons)
-    n_np = int(min(n, 5e3 if args.quick else 2e4))
-    n_naive = int(min(n, 2e4 if args.quick else 2e5))
+    n_np = int(min(n, 3e3 if args.quick else 1e4))
+    n_naive = int(min(n, 1e4 if args.quick else 1e5))
     medium, detector, source = anchor_setup()
     print(f"ariasim photon benchmark: PPC anchor configuration; {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} logical CPUs, numba {numba.__version__}, "

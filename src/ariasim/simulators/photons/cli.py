@@ -26,12 +26,12 @@ def photons_command(
     photons: Annotated[
         float | None, typer.Option("--photons", help="Flasher photons per event.")
     ] = None,
-    energy: Annotated[float | None, typer.Option("--energy", help="Cascade energy [GeV].")] = None,
+    energy: Annotated[float | None, typer.Option("--energy", help="Cascade energy (GeV).")] = None,
     length: Annotated[
-        float | None, typer.Option("--length", help="Muon segment length [m].")
+        float | None, typer.Option("--length", help="Muon segment length (m).")
     ] = None,
     wavelength: Annotated[
-        float | None, typer.Option("--wavelength", help="Flasher wavelength [nm].")
+        float | None, typer.Option("--wavelength", help="Flasher wavelength (nm).")
     ] = None,
     medium: Annotated[
         str | None, typer.Option("--medium", help="bulk-ice | water | constant | layered.")
@@ -40,16 +40,16 @@ def photons_command(
         Path | None, typer.Option("--ice-table", help="Layered ice table (icemodel.dat or table).")
     ] = None,
     absorption_length: Annotated[
-        float | None, typer.Option("--absorption-length", help="Absorption length [m] (constant).")
+        float | None, typer.Option("--absorption-length", help="Absorption length (m) (constant).")
     ] = None,
     scattering_length: Annotated[
         float | None,
-        typer.Option("--scattering-length", help="Effective scattering length [m] (constant)."),
+        typer.Option("--scattering-length", help="Effective scattering length (m) (constant)."),
     ] = None,
     distance: Annotated[
         float | None,
         typer.Option(
-            "--distance", help="Put a ring of modules at this distance [m] from the source."
+            "--distance", help="Put a ring of modules at this distance (m) from the source."
         ),
     ] = None,
     geometry: Annotated[
