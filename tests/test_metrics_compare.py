@@ -241,3 +241,16 @@ def test_main_cli_registers_compare(tmp_path, tables):
     result = CliRunner().invoke(cli.app, ["compare", str(pa), str(pb), "--metrics", "moments"])
     assert result.exit_code == 0, result.output
     assert "mean_diff" in result.output
+
+
+def test_compare_mixed_inputs_and_constant_feature():
+    rng = np.random.default_rng(15)
+    a = pd.DataFrame({"x": rng.normal(size=200), "c": np.ones(200)})
+    b = np.column_stack([rng.normal(size=150), np.ones(150)])
+    df = compare(a, b, metrics=["moments", "ks", "chi2"])
+    assert set(df["feature"]) == {"x", "c"}  # names from the table, matched by position
+    const = df[df.feature == "c"].set_index("metric")
+    assert const.loc["mean_diff", "value"] == 0.0 and const.loc["mean_diff", "p_value"] == 1.0
+    assert const.loc["ks", "value"] == 0.0
+    with pytest.raises(ConfigError, match="n_repeats"):
+        calibrate(ks_test, _normal, 10, value=0.1, n_repeats=1)

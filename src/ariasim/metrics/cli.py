@@ -60,6 +60,7 @@ def compare_command(
     import math
 
     import pandas as pd
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
@@ -97,17 +98,24 @@ def compare_command(
                     calibrate=calibrate, n_repeats=n_repeats, max_samples=max_samples,
                     max_rows=max_rows, seed=seed)
 
-    shown = ["metric", "feature", "value", "uncertainty", "p_value"]
+    shown = {"metric": "metric", "feature": "feature", "value": "value",
+             "uncertainty": "± unc.", "p_value": "p"}
     if calibrate:
-        shown += ["z", "p_calibrated"]
-    shown += ["n_a", "n_b"]
-    out = Table(title=f"ariasim compare: A = {a.name}, B = {b.name}")
-    for c in shown:
-        out.add_column(c, justify="left" if c in ("metric", "feature") else "right")
-    for row in table.itertuples(index=False):
-        rec = row._asdict()
+        shown |= {"z": "z", "p_calibrated": "p (calib.)"}
+    if table["ndf"].notna().any():
+        shown |= {"ndf": "ndf"}
+    shown |= {"n_a": "n_a", "n_b": "n_b"}
+    out = Table(title=f"ariasim compare: A = {a.name}, B = {b.name}", box=box.SIMPLE_HEAD)
+    for c, head in shown.items():
+        out.add_column(head, justify="left" if c in ("metric", "feature") else "right",
+                       no_wrap=c in ("metric", "value"))
+    for rec in table.to_dict(orient="records"):
+        rec["ndf"] = "" if math.isnan(rec["ndf"]) else str(int(rec["ndf"]))
         out.add_row(*(_fmt(rec[c]) if isinstance(rec[c], float) else str(rec[c]) for c in shown))
-    Console().print(out)
+    console = Console()
+    if not console.is_terminal:  # piped or captured: do not squeeze the table into 80 columns
+        console = Console(width=max(console.width, 120))
+    console.print(out)
 
     if json_out is not None:
         records = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in rec.items()}

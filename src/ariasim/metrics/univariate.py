@@ -53,7 +53,8 @@ def weighted_moments(x: ArrayLike, weights: ArrayLike | None = None) -> dict[str
 
 def _moments(x: np.ndarray, w: np.ndarray | None) -> dict[str, float]:
     p = np.full(x.shape[0], 1.0 / x.shape[0]) if w is None else w / w.sum()
-    mean = float(np.dot(p, x))
+    x0 = float(x[0])  # shift first: a constant feature then has exactly zero variance
+    mean = x0 + float(np.dot(p, x - x0))
     d = x - mean
     d2 = d * d
     m2 = float(np.dot(p, d2))
