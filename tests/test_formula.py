@@ -162,8 +162,11 @@ def test_torch_trainable_constants_get_gradients(yield_formula):
     module = yield_formula.torch(trainable=True)
     x = torch.tensor([[10.0, 0.5, 100.0]], dtype=torch.float64)
     module(x).sum().backward()
-    assert module.constants.grad is not None
-    assert torch.all(torch.isfinite(module.constants.grad))
+    assert module.raw.grad is not None
+    assert torch.all(torch.isfinite(module.raw.grad))
+    pre = yield_formula.torch(trainable=True, precondition=True)
+    torch.testing.assert_close(pre.constants, module.constants)
+    torch.testing.assert_close(pre(x), module(x))
 
 
 @pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")

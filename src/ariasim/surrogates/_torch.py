@@ -47,7 +47,7 @@ class FormulaModule(torch.nn.Module):
     """``forward(x)`` with ``x`` of shape ``(n, d)`` (columns = the formula's inputs)."""
 
     def __init__(self, formula: Formula, *, trainable: bool = False, dtype: Any = None,
-                 device: Any = None):
+                 device: Any = None, precondition: bool = False):
         super().__init__()
         self.names = formula.names
         dtype = dtype or torch.float64
@@ -55,13 +55,25 @@ class FormulaModule(torch.nn.Module):
 
         atoms = _float_atoms(formula.expression)
         values = torch.tensor([float(a) for a in atoms], dtype=dtype, device=device)
+        # With precondition, the trainable parameters are the constants divided by their
+        # starting magnitude, so that constants of very different sizes (1e-5 next to 1)
+        # move at comparable rates under gradient-based optimisers.
+        scale = torch.where(values.abs() > 0, values.abs(), torch.ones_like(values))
+        self.register_buffer("scale", scale if precondition else torch.ones_like(values))
+        raw = values / self.scale
         if trainable:
-            self.constants = torch.nn.Parameter(values)
+            self.raw = torch.nn.Parameter(raw)
         else:
-            self.register_buffer("constants", values)
+            self.register_buffer("raw", raw)
+
         index = {a: i for i, a in enumerate(atoms)}
         sym_index = {s: j for j, s in enumerate(formula.symbols)}
         self._fn = _compile(formula.expression, sym_index, index)
+
+    @property
+    def constants(self) -> torch.Tensor:
+        """The formula's float constants (a view of the trainable parameters)."""
+        return self.raw * self.scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim == 1 and len(self.names) == 1:
@@ -104,6 +116,12 @@ def _compile(expr: sp.Expr, sym_index: dict[sp.Symbol, int],
     if isinstance(expr, sp.Heaviside):
         (a, *_) = args
         return lambda cols, c: torch.heaviside(a(cols, c), torch.tensor(0.5, dtype=torch.float64))
+    if isinstance(expr, (sp.lowergamma, sp.uppergamma)):
+        k, z = args
+        reg = torch.special.gammainc if isinstance(expr, sp.lowergamma) else \
+            torch.special.gammaincc
+        return lambda cols, c: reg(*torch.broadcast_tensors(k(cols, c), z(cols, c))) * \
+            torch.exp(torch.lgamma(k(cols, c)))
     if isinstance(expr, sp.atan2):
         y, x = args
         return lambda cols, c: torch.atan2(y(cols, c), x(cols, c))

@@ -72,6 +72,8 @@ FUNCTIONS: dict[str, tuple[int, Callable[..., sp.Expr]]] = {
     "square": (1, lambda x: x**2),
     "Heaviside": (1, lambda x: sp.Heaviside(x, sp.Rational(1, 2))),
     "atan2": (2, sp.atan2),
+    "lowergamma": (2, sp.lowergamma),
+    "uppergamma": (2, sp.uppergamma),
     "pow": (2, sp.Pow),
     "aq": (2, _aq),
     "min": (2, sp.Min),

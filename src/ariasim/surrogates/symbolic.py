@@ -77,6 +77,10 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             ratios (kept only if the validation error stays within noise).
         noise_sigmas: How many standard errors of the paired validation-error difference
             count as "within noise" in the selection rule.
+        selection: ``"noise"`` (default; the rule of :meth:`_select`) or ``"bic"``:
+            minimum of chi2 + (constants + 1) ln(n) over all rows, for data with known
+            errors where ``sample_weight`` is 1/sigma^2 (e.g. fits to binned estimates,
+            where a validation split would leave too few points).
 
     Attributes:
         formula_: The selected :class:`Formula`.
@@ -104,6 +108,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         units: str = "prefer",
         snap_constants: bool = True,
         noise_sigmas: float = 2.0,
+        selection: str = "noise",
     ):
         self.max_time = max_time
         self.random_state = random_state
@@ -120,6 +125,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         self.units = units
         self.snap_constants = snap_constants
         self.noise_sigmas = noise_sigmas
+        self.selection = selection
 
     # ------------------------------------------------------------------ inputs
     def _check_params(self) -> None:
@@ -129,6 +135,8 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             raise ConfigError("must be in (0, 0.9)", parameter="validation_fraction")
         if self.units not in _UNITS_MODES:
             raise ConfigError(f"must be one of {_UNITS_MODES}", parameter="units")
+        if self.selection not in ("noise", "bic"):
+            raise ConfigError("must be 'noise' or 'bic'", parameter="selection")
         if self.max_length < 3:
             raise ConfigError("must be >= 3", parameter="max_length")
 
@@ -150,12 +158,15 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         return out
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> SymbolicRegressor:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None,
+            X_check: Any = None) -> SymbolicRegressor:
         """Search formulas for ``y ~ f(X)``; select one. Returns ``self``.
 
         ``sample_weight`` enters the float64 re-fit, the validation errors and the
         selection exactly; Operon itself has no weights, so its search runs on a
-        weighted resample of the training rows.
+        weighted resample of the training rows. ``X_check`` (optional, shape (m, d)):
+        further points where a model must be finite to be selectable, e.g. the whole
+        domain when ``X`` holds only bin centres.
         """
         from pyoperon.sklearn import SymbolicRegressor as OperonRegressor
 
@@ -227,19 +238,27 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             if key in seen:
                 continue
             seen.add(key)
+            if X_check is not None:
+                with np.errstate(all="ignore"):
+                    if not np.isfinite(formula(np.asarray(X_check, dtype=float))).all():
+                        continue
             rows.append(self._row(formula, Xa, ya, w, train, val))
         if not rows:
             raise InputError("the search returned no usable model")
         table = pd.DataFrame(rows).sort_values(["complexity", "val_mse"]).reset_index(drop=True)
-        chosen = self._select(table, Xa[val], ya[val], w[val])
+        if self.selection == "bic":
+            chosen = self._select_bic(table, Xa, ya, w)
+        else:
+            chosen = self._select(table, Xa[val], ya[val], w[val])
         table["selected"] = table.index == chosen
         self.pareto_ = table
         best = table.loc[chosen, "formula"]
         self.formula_ = best.replace(metadata={
             **best.metadata,
             "producer": "ariasim.surrogates.SymbolicRegressor",
-            "selection": "simplest model with validation MSE within "
-                         f"{self.noise_sigmas} sigma of the best (paired residuals)",
+            "selection": ("minimum BIC (chi2 with weights 1/sigma^2)" if self.selection == "bic"
+                          else "simplest model with validation MSE within "
+                          f"{self.noise_sigmas} sigma of the best (paired residuals)"),
             "val_mse": float(table.loc[chosen, "val_mse"]),
             "val_r2": float(table.loc[chosen, "val_r2"]),
             "complexity": int(table.loc[chosen, "complexity"]),
@@ -314,6 +333,20 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         if self._with_units and self.units == "prefer" and cands["dims_ok"].any():
             cands = cands[cands["dims_ok"]]
         return int(cands.sort_values(["complexity", "val_mse"]).index[0])
+
+    def _select_bic(self, table: pd.DataFrame, X: np.ndarray, y: np.ndarray,
+                    w: np.ndarray) -> int:
+        """Minimum of chi2 + (n_constants + 1) ln(n); chi2 = sum w r^2 with w = 1/sigma^2.
+
+        Dimensionally consistent models are preferred/required as in :meth:`_select`.
+        """
+        pool = table
+        if self._with_units and self.units != "ignore" and table["dims_ok"].any():
+            pool = table[table["dims_ok"]]
+        n = len(y)
+        bic = {i: float(np.sum(w * self._residuals(pool.loc[i, "formula"], X, y) ** 2))
+               + (len(pool.loc[i, "formula"].constants) + 1) * np.log(n) for i in pool.index}
+        return min(bic, key=lambda i: (bic[i], pool.loc[i, "complexity"]))
 
     def _snap(self, f: Formula, X: np.ndarray, y: np.ndarray, w: np.ndarray,
               train: np.ndarray, val: np.ndarray, deadline: float = np.inf) -> Formula:
