@@ -14,7 +14,7 @@ the empirical p-value with the +1 correction (never zero, valid for any number o
 repeats). A z of a few or less means "consistent with noise".
 
 References:
-    Ding, Z., et al. (2024). MCBench: a benchmark suite for Monte Carlo sampling
+    Ding, Z., et al. (2025). MCBench: a benchmark suite for Monte Carlo sampling
     algorithms. arXiv:2501.03138.
 
     Phipson, B., Smyth, G. K. (2010). Permutation p-values should never be zero.

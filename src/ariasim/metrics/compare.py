@@ -1,7 +1,7 @@
 """``compare(a, b)``: every sample-quality metric of two samples in one tidy table.
 
 References:
-    Ding, Z., et al. (2024). MCBench: a benchmark suite for Monte Carlo sampling
+    Ding, Z., et al. (2025). MCBench: a benchmark suite for Monte Carlo sampling
     algorithms. arXiv:2501.03138. (calibration by IID repeats)
 """
 
