@@ -86,6 +86,18 @@ def test_symbolic_pdf_is_derivative_of_cdf(fitted):
     np.testing.assert_allclose(again(X), fitted.formula_(X), rtol=1e-12)
 
 
+def test_density_json_round_trip(fitted):
+    import json
+
+    again = SymbolicDensity.from_dict(json.loads(json.dumps(fitted.to_dict())))
+    t = np.linspace(1, 500, 20)
+    d = np.linspace(5, 150, 20)[:, None]
+    np.testing.assert_allclose(again.cdf(t, d), fitted.cdf(t, d), rtol=1e-12)
+    np.testing.assert_allclose(again.log_pdf(t, d), fitted.log_pdf(t, d), rtol=1e-12)
+    with pytest.raises(InputError, match="not an ariasim symbolic density"):
+        SymbolicDensity.from_dict({"schema": "x"})
+
+
 def test_fit_is_consistent_with_truth_on_held_out_data(fitted):
     rng = np.random.default_rng(99)
     t, d = _gengamma_sample(rng, 16_000)

@@ -431,6 +431,37 @@ class SymbolicDensity(BaseEstimator):
                 + self.t_min).reshape(X.shape[0], n)
 
 
+    # ------------------------------------------------------------------ persistence
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able description (parameter formulas as text; no pickle)."""
+        check_is_fitted(self, "params_")
+        return {"schema": "ariasim.symbolic_density/1", "n_components": self.n_components,
+                "t_min": float(self.t_min), "t_name": self.t_name, "t_unit": self.t_unit,
+                "nll_per_sample": float(self.nll_),
+                "params": {k: f.to_dict() for k, f in self.params_.items()}}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: Any = None) -> SymbolicDensity:
+        """Rebuild a fitted density from :meth:`to_dict` output (formulas go through the
+        whitelist parser)."""
+        if not isinstance(data, dict) or data.get("schema") != "ariasim.symbolic_density/1":
+            raise InputError("not an ariasim symbolic density", path=source)
+        m = cls(n_components=int(data["n_components"]), t_min=float(data["t_min"]),
+                t_name=str(data["t_name"]), t_unit=str(data.get("t_unit", "")))
+        names = _param_names(m.n_components)
+        missing = [n for n in names if n not in data.get("params", {})]
+        if missing:
+            raise InputError(f"density is missing parameter formula(s) {missing}", path=source)
+        m.params_ = {n: Formula.from_dict(data["params"][n], source=source) for n in names}
+        m.variables_ = list(m.params_[names[0]].variables)
+        m.variable_names = [v.name for v in m.variables_]
+        m.n_features_in_ = len(m.variables_)
+        m.nll_ = float(data.get("nll_per_sample", np.nan))
+        m.bins_ = pd.DataFrame()
+        m._build_formulas()
+        return m
+
+
 def invert_cdf(cdf, q: np.ndarray, *, iterations: int = 60) -> np.ndarray:
     """Solve cdf(u, idx) = q for u >= 0, vectorised (bracketing, then bisection in log u).
 
