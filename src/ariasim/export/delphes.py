@@ -1,0 +1,398 @@
+r"""Delphes card export: a learned :class:`~ariasim.response.model.ResponseModel` as Tcl.
+
+:func:`card_text` writes a complete, runnable card modelled on Delphes' stock
+``delphes_card_CMS.tcl`` (ParticlePropagator, per object: Efficiency, EnergyScale,
+MomentumSmearing or EnergySmearing, AngularSmearing; UniqueObjectFinder, TreeWriter,
+ExecutionPath); :func:`module_blocks` the per-object module blocks alone, for splicing into
+an existing card. Every formula is printed by :func:`~ariasim.export.tformula.to_tformula`
+and then *linted* (:func:`lint_card_formula`) for the module it goes to:
+
+* only ``pt``, ``eta``, ``phi``, ``energy``; no identifier that Delphes' textual
+  substitution would corrupt; ``^`` only as ``(base)^(exponent)``;
+* piecewise terms ``(abs(eta) <= a) * (...) + (abs(eta) > a && abs(eta) <= b) * (...) +
+  (abs(eta) > eta_max) * (0.0)`` whose regions are disjoint and cover the acceptance
+  (checked by evaluating every term's condition on a grid: overlaps add, gaps give 0);
+* Efficiency: a probability, values in [0, 1] (emitted clipped with TMath::Min/Max);
+* MomentumSmearing: relative sigma(pT)/pT, non-negative and below 1 (Delphes caps it at 1);
+* calorimeter EnergySmearing / ResolutionFormula: absolute sigma(E) in GeV of eta and
+  energy only, non-negative.
+
+Variables outside a formula's fitted range (its :class:`~ariasim.surrogates.formula.Variable`
+``low``/``high``) are clamped in the emitted text, so the card never extrapolates a fit.
+
+References:
+    J. de Favereau et al. (DELPHES 3), JHEP 02 (2014) 057, arXiv:1307.6346;
+    Delphes ``cards/delphes_card_CMS.tcl`` (card structure) and ``modules/Efficiency.cc``,
+    ``MomentumSmearing.cc``, ``EnergySmearing.cc``, ``EnergyScale.cc``,
+    ``AngularSmearing.cc`` (module semantics).
+
+    ROOT TFormula, https://root.cern/doc/master/classTFormula.html
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import sympy as sp
+
+from ariasim.errors import ConfigError
+from ariasim.export.tformula import TFormulaError, TFormulaExpression, _Parser, to_tformula
+from ariasim.response.model import ObjectResponse, Region, ResponseModel, check_regions
+from ariasim.utils import atomic_path
+
+__all__ = [
+    "CardFormulas",
+    "Module",
+    "card_formulas",
+    "card_text",
+    "lint_card_formula",
+    "module_blocks",
+    "piecewise_eta",
+    "write_delphes_card",
+]
+
+#: Which card variables each module's formula may use.
+MODULE_VARIABLES: dict[str, set[str]] = {
+    "Efficiency": {"pt", "eta", "phi", "energy"},
+    "EnergyScale": {"pt", "eta", "phi", "energy"},
+    "MomentumSmearing": {"pt", "eta", "phi", "energy"},
+    "EnergySmearing": {"eta", "energy"},
+    "ResolutionFormula": {"eta", "energy"},
+    "AngularSmearing": {"pt", "eta", "phi", "energy"},
+}
+
+
+# --------------------------------------------------------------------------- formulas
+
+
+def _clamped(region: Region) -> sp.Expr:
+    """The region's expression with pt/energy clamped to the formula's fitted range."""
+    f = region.formula
+    subs = {}
+    for v, s in zip(f.variables, f.symbols, strict=True):
+        if v.name == "eta":
+            continue
+        e: sp.Expr = s
+        if v.low is not None:
+            e = sp.Max(e, sp.Float(v.low))
+        if v.high is not None:
+            e = sp.Min(e, sp.Float(v.high))
+        if e is not s:
+            subs[s] = e
+    return f.expression.xreplace(subs) if subs else f.expression
+
+
+def piecewise_eta(terms: Sequence[tuple[float, float, str]], eta_max: float,
+                  outside: str = "0.0") -> str:
+    """Sum of ``(|eta| condition) * (value)`` terms with disjoint regions covering
+    ``[0, eta_max]``, plus ``(abs(eta) > eta_max) * (outside)``.
+
+    Arguments:
+        terms: ``(eta_low, eta_high, value_text)`` in increasing |eta|.
+        eta_max: Acceptance.
+        outside: Value beyond the acceptance.
+    """
+    check_regions([(lo, hi) for lo, hi, _ in terms], eta_max)
+    out = []
+    for lo, hi, val in terms:
+        cond = (f"(abs(eta) <= {hi!r})" if lo == 0.0
+                else f"(abs(eta) > {lo!r} && abs(eta) <= {hi!r})")
+        out.append(f"{cond} * ({val})")
+    out.append(f"(abs(eta) > {float(eta_max)!r}) * ({outside})")
+    return " +\n    ".join(out)
+
+
+def _region_texts(regions: Sequence[Region], *, clip01: bool = False) -> list[tuple[float, float, str]]:
+    out = []
+    for r in regions:
+        e = _clamped(r)
+        text = to_tformula(e)
+        if clip01:
+            text = f"TMath::Min(TMath::Max({text}, 0.0), 1.0)"
+        out.append((r.eta_low, r.eta_high, text))
+    return out
+
+
+@dataclass(frozen=True)
+class CardFormulas:
+    """The card formula texts of one object (what Delphes evaluates)."""
+
+    efficiency: str
+    scale: str
+    resolution: str
+    sigma_eta: str
+    sigma_phi: str
+
+
+def card_formulas(obj: ObjectResponse) -> CardFormulas:
+    """Card formula texts of one object response (linted)."""
+    eff = piecewise_eta(_region_texts(obj.efficiency, clip01=True), obj.eta_max)
+    scale = piecewise_eta(_region_texts(obj.scale), obj.eta_max, outside="1.0")
+    res = piecewise_eta(_region_texts(obj.resolution), obj.eta_max)
+    module = "MomentumSmearing" if obj.kind == "track" else "EnergySmearing"
+    lint_card_formula(eff, "Efficiency", eta_max=obj.eta_max)
+    lint_card_formula(scale, "EnergyScale", eta_max=obj.eta_max)
+    lint_card_formula(res, module, eta_max=obj.eta_max)
+    return CardFormulas(eff, scale, res, to_tformula(sp.Float(obj.sigma_eta)),
+                        to_tformula(sp.Float(obj.sigma_phi)))
+
+
+# --------------------------------------------------------------------------- lint
+
+
+def _split_sum(node: tuple) -> list[tuple]:
+    if node[0] == "bin" and node[1] == "+":
+        return _split_sum(node[2]) + _split_sum(node[3])
+    return [node]
+
+
+def _split_product(node: tuple) -> list[tuple]:
+    if node[0] == "bin" and node[1] == "*":
+        return _split_product(node[2]) + _split_product(node[3])
+    return [node]
+
+
+def _is_condition(node: tuple) -> bool:
+    return (node[0] == "bin" and node[1] in ("<", "<=", ">", ">=", "==", "!=", "&&", "||")) or (
+        node[0] == "un" and node[1] == "!")
+
+
+def lint_card_formula(text: str, module: str, *, eta_max: float | None = None,
+                      pt_grid: Iterable[float] | None = None,
+                      energy_grid: Iterable[float] | None = None) -> None:
+    """Raise :class:`~ariasim.export.tformula.TFormulaError` if ``text`` is wrong for ``module``.
+
+    Checks: parses (strict: Delphes-substitution-safe identifiers, no chained ``^``),
+    variables allowed for the module, piecewise terms (when every top-level term carries a
+    condition) disjoint and covering |eta| in ``[0, eta_max]`` on a grid, and values in
+    range: Efficiency in [0, 1]; MomentumSmearing in [0, 1); resolutions >= 0.
+
+    Arguments:
+        text: Card formula text.
+        module: ``Efficiency``, ``EnergyScale``, ``MomentumSmearing``, ``EnergySmearing``,
+            ``ResolutionFormula`` (calorimeter) or ``AngularSmearing``.
+        eta_max: Acceptance for the coverage check (default: the largest |eta| edge found).
+        pt_grid, energy_grid: Values at which to check (default log-spaced 0.5-5000 GeV).
+    """
+    if module not in MODULE_VARIABLES:
+        raise ConfigError(f"unknown module {module!r}", parameter="module")
+    expr = TFormulaExpression.from_card(text)
+    extra = expr.variables - MODULE_VARIABLES[module]
+    if extra:
+        raise TFormulaError(f"{module} formula may use only {sorted(MODULE_VARIABLES[module])}, "
+                            f"uses {sorted(extra)}: {text!r}")
+    pts = np.asarray(list(pt_grid) if pt_grid is not None else np.geomspace(0.5, 5000, 41))
+    ens = np.asarray(list(energy_grid) if energy_grid is not None else np.geomspace(0.5, 5000, 41))
+    top = eta_max if eta_max is not None else 5.0
+    etas = np.linspace(-(top + 1.0), top + 1.0, 701)
+    E, P, H = np.meshgrid(ens, pts, etas, indexing="ij")
+    # pt and energy independent on the grid: the checks hold for any kinematics
+    terms = _split_sum(_Parser(expr.text).parse())
+    conds = [[f for f in _split_product(t) if _is_condition(f)] for t in terms]
+    if len(terms) > 1 and all(conds):
+        from ariasim.export.tformula import _eval
+
+        env = {"x": P, "y": H, "z": np.zeros_like(P), "t": E}
+        count = np.zeros(P.shape)
+        with np.errstate(all="ignore"):
+            for cs in conds:
+                ind = np.ones(P.shape, dtype=bool)
+                for c in cs:
+                    ind &= np.broadcast_to(_eval(c, env), P.shape) != 0
+                count += ind
+        if (count > 1).any():
+            k = np.argwhere(count > 1)[0]
+            raise TFormulaError(f"{module}: piecewise terms overlap (they add) at eta = "
+                                f"{H[tuple(k)]:.4g}, pt = {P[tuple(k)]:.4g}, energy = "
+                                f"{E[tuple(k)]:.4g}: {text!r}")
+        if (count == 0).any():
+            k = np.argwhere(count == 0)[0]
+            raise TFormulaError(f"{module}: piecewise terms leave a gap (value 0) at eta = "
+                                f"{H[tuple(k)]:.4g}, pt = {P[tuple(k)]:.4g}, energy = "
+                                f"{E[tuple(k)]:.4g}: {text!r}")
+    vals = expr(P, H, 0.0, E)
+    inside = np.abs(H) <= top
+    v = vals[inside]
+    if not np.isfinite(v).all():
+        raise TFormulaError(f"{module}: formula is not finite everywhere in the acceptance: "
+                            f"{text!r}")
+    if module == "Efficiency" and (v.min() < 0.0 or v.max() > 1.0):
+        raise TFormulaError(f"Efficiency must be a probability in [0, 1], found values in "
+                            f"[{v.min():.4g}, {v.max():.4g}]: {text!r}")
+    if module == "MomentumSmearing" and (v.min() < 0.0 or v.max() >= 1.0):
+        raise TFormulaError(f"MomentumSmearing takes a relative sigma(pT)/pT in [0, 1), found "
+                            f"values in [{v.min():.4g}, {v.max():.4g}] (Delphes caps at 1; a value "
+                            f"near 1 usually means an absolute resolution was given): {text!r}")
+    if module in ("EnergySmearing", "ResolutionFormula", "AngularSmearing") and v.min() < 0.0:
+        raise TFormulaError(f"{module}: resolution must be >= 0, found {v.min():.4g}: {text!r}")
+    if module == "EnergyScale" and v.min() <= 0.0:
+        raise TFormulaError(f"EnergyScale must be > 0 (Delphes ignores scale <= 0): {text!r}")
+
+
+# --------------------------------------------------------------------------- card
+
+
+@dataclass
+class Module:
+    """One Delphes module block.
+
+    Arguments:
+        type: Module class (``Efficiency``...).
+        name: Instance name.
+        lines: Body lines (``set Key value`` / ``add Key ...``).
+        comment: Banner text.
+    """
+
+    type: str
+    name: str
+    lines: list[str] = field(default_factory=list)
+    comment: str = ""
+
+    def render(self) -> str:
+        head = ""
+        if self.comment:
+            bar = "#" * (len(self.comment) + 2)
+            head = f"{bar}\n# {self.comment}\n{bar}\n\n"
+        body = "\n".join(f"  {ln}" if ln else "" for ln in self.lines)
+        return f"{head}module {self.type} {self.name} {{\n{body}\n}}\n"
+
+
+def _camel(name: str) -> str:
+    return "".join(p.capitalize() for p in name.split("_"))
+
+
+def _source_array(obj: ObjectResponse) -> tuple[str, Module | None]:
+    """The ParticlePropagator output holding this object's truth particles."""
+    pdg = set(obj.pdg)
+    if pdg == {13}:
+        return "ParticlePropagator/muons", None
+    if pdg == {11}:
+        return "ParticlePropagator/electrons", None
+    if obj.kind == "track" and not pdg & {11, 13, 22}:
+        return "ParticlePropagator/chargedHadrons", None
+    name = f"{_camel(obj.name)}Filter"
+    lines = ["set InputArray ParticlePropagator/stableParticles",
+             f"set OutputArray {obj.name}s", "", "# keep only these PDG codes",
+             "set Invert true", "set PTMin 0.0"]
+    for p in sorted(pdg):
+        lines += [f"add PdgCode {{{p}}}", f"add PdgCode {{{-p}}}"]
+    return f"{name}/{obj.name}s", Module("PdgCodeFilter", name, lines,
+                                         f"{obj.name} filter (truth PDG codes {sorted(pdg)})")
+
+
+def _formula_lines(key: str, text: str) -> list[str]:
+    rows = text.split("\n")
+    if len(rows) == 1:
+        return [f"set {key} {{{text}}}"]
+    return [f"set {key} {{{rows[0]}", *[f"  {b}" for b in rows[1:-1]], f"  {rows[-1]}}}"]
+
+
+def module_blocks(obj: ObjectResponse) -> tuple[list[Module], str]:
+    """The module chain of one object and the name of its final output array."""
+    f = card_formulas(obj)
+    cname = _camel(obj.name)
+    arr = f"{obj.name}s"
+    src, filt = _source_array(obj)
+    mods: list[Module] = [filt] if filt else []
+    method = obj.metadata.get("method", "ariasim")
+    mods.append(Module("Efficiency", f"{cname}Efficiency", [
+        f"set InputArray {src}", f"set OutputArray {arr}", "set UseMomentumVector true", "",
+        f"# probability to reconstruct and identify a truth {obj.name} ({method}), of truth pt, eta",
+        *_formula_lines("EfficiencyFormula", f.efficiency)], f"{obj.name} efficiency"))
+    mods.append(Module("EnergyScale", f"{cname}EnergyScale", [
+        f"set InputArray {cname}Efficiency/{arr}", f"set OutputArray {arr}", "",
+        "# mean response reco/truth (scales the four-momentum)",
+        *_formula_lines("ScaleFormula", f.scale)], f"{obj.name} response scale"))
+    if obj.kind == "track":
+        mods.append(Module("MomentumSmearing", f"{cname}MomentumSmearing", [
+            f"set InputArray {cname}EnergyScale/{arr}", f"set OutputArray {arr}",
+            "set UseMomentumVector true", "",
+            "# relative sigma(pT)/pT of the log-normal pT smearing, of pt and eta",
+            *_formula_lines("ResolutionFormula", f.resolution)], f"{obj.name} momentum resolution"))
+        last = f"{cname}MomentumSmearing"
+    else:
+        mods.append(Module("EnergySmearing", f"{cname}EnergySmearing", [
+            f"set InputArray {cname}EnergyScale/{arr}", f"set OutputArray {arr}", "",
+            "# absolute sigma(E) in GeV of the Gaussian energy smearing, of eta and energy",
+            *_formula_lines("ResolutionFormula", f.resolution)], f"{obj.name} energy resolution"))
+        last = f"{cname}EnergySmearing"
+    mods.append(Module("AngularSmearing", f"{cname}AngularSmearing", [
+        f"set InputArray {last}/{arr}", f"set OutputArray {arr}", "",
+        "# absolute Gaussian eta and phi resolutions",
+        f"set EtaResolutionFormula {{{f.sigma_eta}}}",
+        f"set PhiResolutionFormula {{{f.sigma_phi}}}"], f"{obj.name} angular resolution"))
+    return mods, f"{cname}AngularSmearing/{arr}"
+
+
+_BRANCH = {"muon": ("Muon", "Muon"), "electron": ("Electron", "Electron"),
+           "photon": ("Photon", "Photon"), "charged_hadron": ("ChargedHadron", "Track"),
+           "neutral_hadron": ("NeutralHadron", "Tower")}
+
+
+def card_text(response: ResponseModel, *, radius_m: float = 1.29, half_length_m: float = 3.0,
+              bz_t: float = 3.8, standalone_modules: bool = False) -> str:
+    """A complete Delphes card (or, with ``standalone_modules``, only the object modules).
+
+    Arguments:
+        response: The response model.
+        radius_m, half_length_m, bz_t: ParticlePropagator's field volume and field.
+        standalone_modules: Return only the per-object module blocks (for splicing).
+    """
+    if not response.objects:
+        raise ConfigError("response model has no objects", parameter="response")
+    blocks: list[Module] = []
+    finals: dict[str, str] = {}
+    for name, obj in response.objects.items():
+        mods, final = module_blocks(obj)
+        blocks += mods
+        finals[name] = final
+    header = ("# Delphes card written by ariasim from a learned detector response\n"
+              f"# provenance: {response.metadata.get('source', 'n/a')}\n"
+              "# formulas: learned from the ariasim full simulation, checked by ariasim's TFormula\n"
+              "# evaluator (and by ROOT when available); variables pt, eta, phi, energy only.\n")
+    if standalone_modules:
+        return header + "\n" + "\n".join(m.render() for m in blocks)
+    prop = Module("ParticlePropagator", "ParticlePropagator", [
+        "set InputArray Delphes/stableParticles", "", "set OutputArray stableParticles",
+        "set ChargedHadronOutputArray chargedHadrons", "set ElectronOutputArray electrons",
+        "set MuonOutputArray muons", "", "# radius of the magnetic field coverage, in m",
+        f"set Radius {radius_m!r}", "# half-length of the magnetic field coverage, in m",
+        f"set HalfLength {half_length_m!r}", "", "# magnetic field", f"set Bz {bz_t!r}"],
+        "Propagate particles in cylinder")
+    unique = [n for n in ("photon", "electron", "muon") if n in finals]
+    uof = Module("UniqueObjectFinder", "UniqueObjectFinder", [
+        "# earlier arrays take precedence over later ones",
+        *[f"add InputArray {finals[n]} {n}s" for n in unique]],
+        "Find uniquely identified photons/electrons/muons") if unique else None
+    tw_lines = ["# add Branch InputArray BranchName BranchClass",
+                "add Branch Delphes/allParticles Particle GenParticle"]
+    for name in finals:
+        branch, cls = _BRANCH.get(name, (_camel(name), "Candidate"))
+        src = f"UniqueObjectFinder/{name}s" if name in unique else finals[name]
+        tw_lines.append(f"add Branch {src} {branch} {cls}")
+    tw = Module("TreeWriter", "TreeWriter", tw_lines, "ROOT tree writer")
+    order = [prop, *blocks, *([uof] if uof else []), tw]
+    path = "\n".join(f"  {m.name}" for m in order)
+    return (header + "\n#######################################\n"
+            "# Order of execution of various modules\n"
+            "#######################################\n\n"
+            f"set ExecutionPath {{\n{path}\n}}\n\n" + "\n".join(m.render() for m in order))
+
+
+def write_delphes_card(response: ResponseModel, path: str | os.PathLike[str], *,
+                       modules_path: str | os.PathLike[str] | None = None,
+                       **kwargs: float) -> Path:
+    """Write the complete card to ``path`` (and the module blocks to ``modules_path``),
+    atomically. Keyword arguments go to :func:`card_text`."""
+    text = card_text(response, **kwargs)
+    mods = card_text(response, standalone_modules=True, **kwargs) if modules_path else None
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    if modules_path is not None and mods is not None:
+        with atomic_path(modules_path) as tmp:
+            tmp.write_text(mods)
+    return Path(path)

@@ -1,0 +1,529 @@
+r"""Our own evaluator of the Delphes/ROOT TFormula subset, and a sympy -> TFormula printer.
+
+Delphes hands every formula of a card (``EfficiencyFormula``, ``ResolutionFormula``,
+``ScaleFormula``...) to ``DelphesFormula::Compile``, which first removes white space and
+backslashes and then *textually* replaces variable names before ROOT's TFormula parses
+the result::
+
+    pt -> x, eta -> y, phi -> z, energy -> t,
+    d0 -> [0], dz -> [1], ctgTheta -> [2], radius -> [3], density -> [4]
+
+so any other identifier containing one of those letter sequences (``theta`` becomes
+``thy``, ``ptmin`` becomes ``xmin``) silently changes meaning or fails to compile.
+:func:`delphes_substitute` reproduces that step, :func:`check_card_formula` refuses such
+identifiers, and :class:`TFormulaExpression` parses the substituted text with a small
+whitelist recursive-descent parser (never ``eval``) and evaluates it vectorised in NumPy
+with TFormula's (C++) semantics:
+
+* comparisons (``< <= > >= == !=``) yield 0 or 1, ``&&``, ``||`` and ``!`` act on
+  non-zero-ness, so piecewise functions are sums of ``(condition) * (value)``;
+* ``^`` is the power operator. Chained powers without parentheses (``energy^0.01^2``,
+  a known hand-made-card failure) are *rejected* as ambiguous, as are chained
+  comparisons (``0 < eta < 1`` means ``(0 < eta) < 1`` in C++);
+* functions: ``sqrt exp log log10 abs fabs pow sin cos tan tanh sinh cosh atan erf min
+  max`` and their ``TMath::`` spellings (``Sqrt Exp Log Log10 Abs Power Sin Cos Tan TanH
+  SinH CosH ATan Erf Min Max``), and the constant ``TMath::Pi()``.
+
+Precedence (C++): ``||`` < ``&&`` < comparisons < ``+ -`` < ``* /`` < unary ``- + !``
+< ``^`` < atoms.
+
+:func:`to_tformula` prints a sympy expression (or a :class:`~ariasim.surrogates.formula.Formula`)
+as TFormula text that this parser and ROOT read identically: every power as
+``(base)^(exponent)``, every negative number in parentheses, floats with round-trip
+precision and always with a decimal point or exponent (no C++ integer division), only the
+variables ``pt``, ``eta``, ``phi``, ``energy``.
+
+References:
+    J. de Favereau et al. (DELPHES 3), "DELPHES 3: a modular framework for fast
+    simulation of a generic collider experiment", JHEP 02 (2014) 057, arXiv:1307.6346;
+    ``classes/DelphesFormula.cc`` of Delphes 3.5 (the textual substitution).
+
+    ROOT TFormula class reference, https://root.cern/doc/master/classTFormula.html
+    (operators, ``^`` as power, predefined functions).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from ariasim.errors import ConfigError
+
+__all__ = [
+    "DELPHES_SUBSTITUTIONS",
+    "DELPHES_VARIABLES",
+    "TFormulaError",
+    "TFormulaExpression",
+    "check_card_formula",
+    "delphes_substitute",
+    "evaluate_card_formula",
+    "to_tformula",
+]
+
+#: Delphes' textual replacements, in the order DelphesFormula::Compile applies them.
+DELPHES_SUBSTITUTIONS: tuple[tuple[str, str], ...] = (
+    ("pt", "x"), ("eta", "y"), ("phi", "z"), ("energy", "t"),
+    ("d0", "[0]"), ("dz", "[1]"), ("ctgTheta", "[2]"), ("radius", "[3]"), ("density", "[4]"),
+)
+#: The card variables ariasim emits, and the TFormula variable each becomes.
+DELPHES_VARIABLES: dict[str, str] = {"pt": "x", "eta": "y", "phi": "z", "energy": "t"}
+_TF_VARIABLES = {"x": "pt", "y": "eta", "z": "phi", "t": "energy"}
+
+MAX_LENGTH = 100_000
+MAX_DEPTH = 300
+
+
+class TFormulaError(ConfigError):
+    """TFormula text that is invalid, ambiguous, or unsafe under Delphes' substitution."""
+
+    def __init__(self, message: str, *, parameter: str | None = "formula"):
+        super().__init__(message, parameter=parameter)
+
+
+def _erf(a: np.ndarray) -> np.ndarray:
+    from scipy.special import erf
+
+    return erf(a)
+
+
+# name -> (arity, numpy implementation)
+_FUNCTIONS: dict[str, tuple[int, Any]] = {
+    "sqrt": (1, np.sqrt), "exp": (1, np.exp), "log": (1, np.log), "log10": (1, np.log10),
+    "abs": (1, np.abs), "fabs": (1, np.abs), "sin": (1, np.sin), "cos": (1, np.cos),
+    "tan": (1, np.tan), "tanh": (1, np.tanh), "sinh": (1, np.sinh), "cosh": (1, np.cosh),
+    "atan": (1, np.arctan), "erf": (1, _erf), "pow": (2, np.power),
+    "min": (2, np.minimum), "max": (2, np.maximum),
+    "TMath::Sqrt": (1, np.sqrt), "TMath::Exp": (1, np.exp), "TMath::Log": (1, np.log),
+    "TMath::Log10": (1, np.log10), "TMath::Abs": (1, np.abs), "TMath::Power": (2, np.power),
+    "TMath::Sin": (1, np.sin), "TMath::Cos": (1, np.cos), "TMath::Tan": (1, np.tan),
+    "TMath::TanH": (1, np.tanh), "TMath::SinH": (1, np.sinh), "TMath::CosH": (1, np.cosh),
+    "TMath::ATan": (1, np.arctan), "TMath::Erf": (1, _erf),
+    "TMath::Min": (2, np.minimum), "TMath::Max": (2, np.maximum),
+    "TMath::Pi": (0, None),
+}
+
+_TOKEN = re.compile(r"""
+    (?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+  | (?P<name>[A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)*)
+  | (?P<param>\[\d+\])
+  | (?P<op>&&|\|\||<=|>=|==|!=|[-+*/^(),<>!])
+""", re.VERBOSE)
+
+
+@dataclass(frozen=True)
+class _Tok:
+    kind: str
+    text: str
+    pos: int
+
+
+def _tokenize(text: str) -> list[_Tok]:
+    out: list[_Tok] = []
+    i = 0
+    while i < len(text):
+        if text[i].isspace():
+            i += 1
+            continue
+        m = _TOKEN.match(text, i)
+        if m is None:
+            raise TFormulaError(f"unexpected character {text[i]!r} at position {i} in {text!r}")
+        kind = m.lastgroup or "op"
+        out.append(_Tok(kind, m.group(), i))
+        i = m.end()
+    out.append(_Tok("end", "", len(text)))
+    return out
+
+
+# AST nodes are tuples: ("num", v) ("var", name) ("un", op, a) ("bin", op, a, b) ("call", f, args)
+_CMP = ("<", "<=", ">", ">=", "==", "!=")
+
+
+class _Parser:
+    def __init__(self, text: str):
+        if len(text) > MAX_LENGTH:
+            raise TFormulaError(f"formula longer than {MAX_LENGTH} characters")
+        self.text = text
+        self.toks = _tokenize(text)
+        self.i = 0
+        self.depth = 0
+
+    def err(self, msg: str) -> TFormulaError:
+        t = self.toks[self.i]
+        return TFormulaError(f"{msg} at position {t.pos} in {self.text!r}")
+
+    def peek(self) -> _Tok:
+        return self.toks[self.i]
+
+    def take(self, text: str | None = None) -> _Tok:
+        t = self.toks[self.i]
+        if text is not None and t.text != text:
+            raise self.err(f"expected {text!r}, found {t.text or 'end of text'!r}")
+        self.i += 1
+        return t
+
+    def parse(self) -> tuple:
+        node = self.or_()
+        if self.peek().kind != "end":
+            raise self.err(f"unexpected {self.peek().text!r}")
+        return node
+
+    def _enter(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.err("formula nested too deeply")
+
+    def or_(self) -> tuple:
+        node = self.and_()
+        while self.peek().text == "||":
+            self.take()
+            node = ("bin", "||", node, self.and_())
+        return node
+
+    def and_(self) -> tuple:
+        node = self.cmp()
+        while self.peek().text == "&&":
+            self.take()
+            node = ("bin", "&&", node, self.cmp())
+        return node
+
+    def cmp(self) -> tuple:
+        node = self.add()
+        if self.peek().text in _CMP:
+            op = self.take().text
+            node = ("bin", op, node, self.add())
+            if self.peek().text in _CMP:
+                raise self.err("chained comparison (means (a < b) < c in C++); use && instead")
+        return node
+
+    def add(self) -> tuple:
+        node = self.mul()
+        while self.peek().text in ("+", "-"):
+            op = self.take().text
+            node = ("bin", op, node, self.mul())
+        return node
+
+    def mul(self) -> tuple:
+        node = self.unary()
+        while self.peek().text in ("*", "/"):
+            op = self.take().text
+            node = ("bin", op, node, self.unary())
+        return node
+
+    def unary(self) -> tuple:
+        if self.peek().text in ("-", "+", "!"):
+            op = self.take().text
+            self._enter()
+            node = ("un", op, self.unary())
+            self.depth -= 1
+            return node
+        return self.power()
+
+    def power(self) -> tuple:
+        node = self.atom()
+        if self.peek().text == "^":
+            self.take()
+            sign = None
+            if self.peek().text in ("-", "+"):
+                sign = self.take().text
+            expo = self.atom()
+            if sign == "-":
+                expo = ("un", "-", expo)
+            if self.peek().text == "^":
+                raise self.err("ambiguous chained power a^b^c; write (a^b)^c or a^(b^c)")
+            node = ("bin", "^", node, expo)
+        return node
+
+    def atom(self) -> tuple:
+        t = self.peek()
+        if t.kind == "num":
+            self.take()
+            return ("num", float(t.text))
+        if t.kind == "param":
+            raise self.err(f"parameter {t.text} (Delphes variable d0, dz, ctgTheta, radius or "
+                           "density) is not supported")
+        if t.text == "(":
+            self.take()
+            self._enter()
+            node = self.or_()
+            self.depth -= 1
+            self.take(")")
+            return node
+        if t.kind == "name":
+            self.take()
+            if self.peek().text == "(":
+                return self.call(t)
+            if t.text in _TF_VARIABLES:
+                return ("var", t.text)
+            raise self.err(f"unknown identifier {t.text!r}")
+        raise self.err(f"unexpected {t.text or 'end of text'!r}")
+
+    def call(self, name: _Tok) -> tuple:
+        if name.text not in _FUNCTIONS:
+            raise TFormulaError(f"unknown function {name.text!r} at position {name.pos} in "
+                                f"{self.text!r}")
+        arity, _ = _FUNCTIONS[name.text]
+        self.take("(")
+        args: list[tuple] = []
+        if self.peek().text != ")":
+            self._enter()
+            args.append(self.or_())
+            while self.peek().text == ",":
+                self.take()
+                args.append(self.or_())
+            self.depth -= 1
+        self.take(")")
+        if len(args) != arity:
+            raise TFormulaError(f"function {name.text!r} takes {arity} argument(s), got "
+                                f"{len(args)} at position {name.pos} in {self.text!r}")
+        if name.text == "TMath::Pi":
+            return ("num", math.pi)
+        return ("call", name.text, tuple(args))
+
+
+def _truth(a: np.ndarray) -> np.ndarray:
+    return a != 0.0
+
+
+def _eval(node: tuple, env: Mapping[str, np.ndarray]) -> np.ndarray:
+    kind = node[0]
+    if kind == "num":
+        return np.asarray(node[1], dtype=float)
+    if kind == "var":
+        return env[node[1]]
+    if kind == "un":
+        a = _eval(node[2], env)
+        if node[1] == "-":
+            return -a
+        if node[1] == "+":
+            return a
+        return (~_truth(a)).astype(float)
+    if kind == "call":
+        fn = _FUNCTIONS[node[1]][1]
+        return np.asarray(fn(*(_eval(a, env) for a in node[2])), dtype=float)
+    op, a, b = node[1], _eval(node[2], env), _eval(node[3], env)
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    if op == "/":
+        return a / b
+    if op == "^":
+        return np.power(a, b)
+    if op == "&&":
+        return (_truth(a) & _truth(b)).astype(float)
+    if op == "||":
+        return (_truth(a) | _truth(b)).astype(float)
+    cmp = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
+           "==": np.equal, "!=": np.not_equal}[op]
+    return cmp(a, b).astype(float)
+
+
+def _variables_used(node: tuple, out: set[str]) -> set[str]:
+    if node[0] == "var":
+        out.add(node[1])
+    elif node[0] == "un":
+        _variables_used(node[2], out)
+    elif node[0] == "bin":
+        _variables_used(node[2], out)
+        _variables_used(node[3], out)
+    elif node[0] == "call":
+        for a in node[2]:
+            _variables_used(a, out)
+    return out
+
+
+def delphes_substitute(text: str) -> str:
+    """Apply ``DelphesFormula::Compile``'s preprocessing: drop white space and backslashes,
+    then replace ``pt``, ``eta``, ``phi``, ``energy``, ``d0``, ... textually, in order."""
+    buf = "".join(ch for ch in text if ch not in " \t\r\n\\")
+    for old, new in DELPHES_SUBSTITUTIONS:
+        buf = buf.replace(old, new)
+    return buf
+
+
+def check_card_formula(text: str) -> None:
+    """Refuse card formula text whose identifiers Delphes' substitution would corrupt.
+
+    Every identifier must be exactly one of ``pt``, ``eta``, ``phi``, ``energy`` or a
+    whitelisted function name; identifiers that merely *contain* a substituted letter
+    sequence (``theta``, ``ptmin``, ``ephi``...) or that are bare TFormula variables
+    (``x``, ``y``, ``z``, ``t``, which would silently alias pt, eta, phi, energy) raise.
+    """
+    for m in re.finditer(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+                         r"|[A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)*", text):
+        name = m.group()
+        if not (name[0].isalpha() or name[0] == "_"):
+            continue  # a number such as 1.0e-4
+        if name in DELPHES_VARIABLES:
+            continue
+        if name in _FUNCTIONS:
+            hits = [old for old, _ in DELPHES_SUBSTITUTIONS if old in name]
+            if hits:  # cannot happen for the whitelist, kept as a guard
+                raise TFormulaError(f"function {name!r} contains {hits[0]!r}")
+            continue
+        if name in _TF_VARIABLES:
+            raise TFormulaError(f"bare TFormula variable {name!r} at position {m.start()} "
+                                f"would alias {_TF_VARIABLES[name]!r}; write "
+                                f"{_TF_VARIABLES[name]!r}")
+        hits = [old for old, _ in DELPHES_SUBSTITUTIONS if old in name]
+        if hits:
+            raise TFormulaError(f"identifier {name!r} at position {m.start()} contains "
+                                f"{hits[0]!r}, which Delphes replaces textually (it would read "
+                                f"{delphes_substitute(name)!r})")
+        raise TFormulaError(f"unknown identifier {name!r} at position {m.start()}")
+
+
+class TFormulaExpression:
+    """A parsed (already substituted) TFormula text, evaluable in NumPy.
+
+    Arguments:
+        text: TFormula text in the variables ``x, y, z, t`` (what Delphes hands to ROOT).
+            Use :meth:`from_card` for card text in ``pt, eta, phi, energy``.
+    """
+
+    def __init__(self, text: str):
+        self.text = text
+        self._ast = _Parser(text).parse()
+
+    @classmethod
+    def from_card(cls, text: str, *, strict: bool = True) -> TFormulaExpression:
+        """Parse card text as Delphes does (substitution first). With ``strict``, first
+        refuse identifiers the substitution would corrupt (:func:`check_card_formula`)."""
+        if strict:
+            check_card_formula(text)
+        return cls(delphes_substitute(text))
+
+    @property
+    def variables(self) -> set[str]:
+        """Card variables (``pt``, ``eta``, ``phi``, ``energy``) the formula uses."""
+        return {_TF_VARIABLES[v] for v in _variables_used(self._ast, set())}
+
+    def __call__(self, pt: Any = 0.0, eta: Any = 0.0, phi: Any = 0.0,
+                 energy: Any = 0.0) -> np.ndarray:
+        """Evaluate like ``DelphesFormula::Eval(pt, eta, phi, energy)``, vectorised."""
+        arrays = [np.asarray(v, dtype=float) for v in (pt, eta, phi, energy)]
+        shape = np.broadcast_shapes(*(a.shape for a in arrays))
+        env = dict(zip(("x", "y", "z", "t"), arrays, strict=True))
+        with np.errstate(all="ignore"):
+            out = _eval(self._ast, env)
+        return np.broadcast_to(np.asarray(out, dtype=float), shape).copy()
+
+
+def evaluate_card_formula(text: str, pt: Any = 0.0, eta: Any = 0.0, phi: Any = 0.0,
+                          energy: Any = 0.0, *, strict: bool = True) -> np.ndarray:
+    """Parse card formula ``text`` as Delphes does and evaluate it (convenience)."""
+    return TFormulaExpression.from_card(text, strict=strict)(pt, eta, phi, energy)
+
+
+# --------------------------------------------------------------------------- printer
+
+_SYMPY_FUNCS: dict[type, str] = {
+    sp.exp: "exp", sp.log: "log", sp.Abs: "abs", sp.sin: "sin", sp.cos: "cos", sp.tan: "tan",
+    sp.tanh: "tanh", sp.sinh: "sinh", sp.cosh: "cosh", sp.atan: "atan", sp.erf: "TMath::Erf",
+}
+
+
+def _num(v: float) -> str:
+    if not math.isfinite(v):
+        raise TFormulaError(f"non-finite constant {v}")
+    s = repr(float(v))
+    if "e" not in s and "." not in s:
+        s += ".0"
+    return f"({s})" if s.startswith("-") else s
+
+
+class _Printer:
+    def __init__(self, names: Mapping[str, str]):
+        self.names = names
+
+    def p(self, e: sp.Basic) -> str:
+        if isinstance(e, sp.Symbol):
+            if e.name not in self.names:
+                raise TFormulaError(f"variable {e.name!r} has no Delphes name (map it to one of "
+                                    f"{sorted(DELPHES_VARIABLES)})")
+            return self.names[e.name]
+        if e.is_Number or e in (sp.pi, sp.E) or isinstance(e, sp.NumberSymbol):
+            return _num(float(e))
+        if isinstance(e, sp.Add):
+            return "(" + " + ".join(self.p(a) for a in e.args) + ")"
+        if isinstance(e, sp.Mul):
+            num, den = [], []
+            for a in e.args:
+                if isinstance(a, sp.Pow) and a.exp.is_Number and a.exp < 0:
+                    den.append(a.base if a.exp == -1 else sp.Pow(a.base, -a.exp, evaluate=False))
+                else:
+                    num.append(a)
+            top = "*".join(self.p(a) for a in num) if num else "1.0"
+            if not den:
+                return f"({top})"
+            return f"(({top})/({'*'.join(self.p(a) for a in den)}))"
+        if isinstance(e, sp.Pow):
+            b, x = e.base, e.exp
+            if x == sp.Rational(1, 2):
+                return f"sqrt({self.p(b)})"
+            if x == -1:
+                return f"(1.0/({self.p(b)}))"
+            if x == sp.Rational(-1, 2):
+                return f"(1.0/sqrt({self.p(b)}))"
+            if x.is_Number and x < 0:
+                return f"(1.0/(({self.p(b)})^({_num(float(-x))})))"
+            return f"(({self.p(b)})^({self.p(x)}))"
+        if isinstance(e, (sp.Max, sp.Min)):
+            fn = "TMath::Max" if isinstance(e, sp.Max) else "TMath::Min"
+            args = list(e.args)
+            out = self.p(args[0])
+            for a in args[1:]:
+                out = f"{fn}({out}, {self.p(a)})"
+            return out
+        if isinstance(e, sp.Piecewise):
+            raise TFormulaError("Piecewise is not printed directly; build disjoint regions "
+                                "with ariasim.export.delphes.piecewise_eta")
+        if isinstance(e, sp.Function) and type(e) in _SYMPY_FUNCS:
+            return f"{_SYMPY_FUNCS[type(e)]}({', '.join(self.p(a) for a in e.args)})"
+        if isinstance(e, sp.Function) and e.func.__name__ == "sigmoid":
+            return f"(1.0/(1.0 + exp(-({self.p(e.args[0])}))))"
+        if isinstance(e, sp.Rel):
+            op = {sp.StrictLessThan: "<", sp.LessThan: "<=", sp.StrictGreaterThan: ">",
+                  sp.GreaterThan: ">=", sp.Eq: "==", sp.Ne: "!="}[type(e)]
+            return f"({self.p(e.lhs)} {op} {self.p(e.rhs)})"
+        if isinstance(e, sp.And):
+            return "(" + " && ".join(self.p(a) for a in e.args) + ")"
+        if isinstance(e, sp.Or):
+            return "(" + " || ".join(self.p(a) for a in e.args) + ")"
+        raise TFormulaError(f"cannot print {type(e).__name__} ({e}) as TFormula")
+
+
+def to_tformula(expr: Any, variables: Mapping[str, str] | None = None) -> str:
+    """Print a sympy expression or :class:`~ariasim.surrogates.formula.Formula` as Delphes
+    card (TFormula) text.
+
+    Arguments:
+        expr: sympy expression or Formula.
+        variables: Map from the expression's symbol names to Delphes variables (``pt``,
+            ``eta``, ``phi``, ``energy``); default: identity for symbols already so named.
+
+    The text is checked with :func:`check_card_formula` and parsed back before it is
+    returned, so an emitted formula is always one our evaluator (and Delphes) reads.
+    """
+    e = expr.expression if hasattr(expr, "expression") and hasattr(expr, "variables") else expr
+    if not isinstance(e, sp.Basic):
+        e = sp.sympify(e) if isinstance(e, (int, float)) else e
+    names = dict(variables or {})
+    for s in e.free_symbols:
+        names.setdefault(s.name, s.name)
+    bad = {k: v for k, v in names.items() if v not in DELPHES_VARIABLES}
+    if any(k in {s.name for s in e.free_symbols} for k in bad):
+        raise TFormulaError(f"variables {sorted(bad)} are not Delphes variables; map them to "
+                            f"{sorted(DELPHES_VARIABLES)}")
+    text = _Printer(names).p(e)
+    check_card_formula(text)
+    TFormulaExpression.from_card(text)
+    return text

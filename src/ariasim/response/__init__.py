@@ -1,0 +1,13 @@
+"""Detector-response learning, the ultra-fast simulation and their validation.
+
+:mod:`.model` (the response model), :mod:`.learn` (fit it from full-simulation tables),
+:mod:`.stock` (the hand-made-practice baseline card), :mod:`.fastsim` (apply a model with
+Delphes semantics), :mod:`.compare` (fast vs full), :mod:`.report`, :mod:`.cli`.
+
+References:
+    J. de Favereau et al. (DELPHES 3), JHEP 02 (2014) 057, arXiv:1307.6346.
+"""
+
+from ariasim.response.model import ObjectResponse, Region, ResponseModel
+
+__all__ = ["ObjectResponse", "Region", "ResponseModel"]
