@@ -1,0 +1,735 @@
+"""Kolmogorov-Arnold networks as scikit-learn estimators, with symbolic extraction.
+
+:class:`KANRegressor` (losses: mean squared error, heteroscedastic Gaussian and log-normal
+likelihoods) and :class:`KANClassifier` (binary cross-entropy) train the shared-basis KAN
+of :mod:`ariasim.surrogates.kan_layers` in torch:
+
+1. inputs (and for regression the target) are standardised; the splines start on
+   ``grid_range`` and their grids are moved to the data quantiles at the epochs listed in
+   ``grid_updates`` (and refined to finer grids at ``grid_refine``), each time
+   re-projecting the splines by least squares so that the function is kept;
+2. the loss is the (weighted) data term plus ``lamb`` times the KAN sparsity penalty
+   (L1 of the edges' mean absolute activations plus ``lamb_entropy`` times their
+   entropy); Adam on mini-batches (or full-batch L-BFGS), early stopping on a validation
+   split with the best state kept;
+3. edges whose activation varies by less than ``prune_threshold`` times the largest edge
+   of their layer are pruned (their mean folded into the node's bias), then hidden nodes
+   left without inputs or outputs; the pruned network is fine-tuned without the penalty.
+
+``symbolic()`` snaps every surviving edge to a library function and composes the network
+into :class:`~ariasim.surrogates.formula.Formula` objects (see
+:mod:`ariasim.surrogates.kan_symbolic`).
+
+Unlike pykan, nothing is written to disk, and training is deterministic for a given
+``random_state`` (a local torch Generator; deterministic algorithms are switched on for
+the duration of ``fit``).
+
+References:
+    Liu et al., "KAN: Kolmogorov-Arnold Networks", arXiv:2404.19756 (2024).
+    Blealtan, "efficient-kan" (GitHub): shared B-spline basis, one matmul per layer.
+    de Boor, "A Practical Guide to Splines", Springer (1978).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils.validation import check_is_fitted
+
+from ariasim.errors import ConfigError, InputError
+from ariasim.surrogates.formula import Formula
+from ariasim.surrogates.kan_layers import KANNetwork
+from ariasim.surrogates.parse import FormulaSyntaxError, check_name
+from ariasim.utils import as_generator
+
+__all__ = ["KANClassifier", "KANRegressor"]
+
+_LOSSES = ("mse", "gaussian", "lognormal")
+_OPTIMIZERS = ("adam", "lbfgs")
+_LOG_SIGMA_CLAMP = 12.0
+_MAX_STORED_ROWS = 20_000
+
+
+@contextlib.contextmanager
+def _deterministic() -> Iterator[None]:
+    """Switch torch's deterministic algorithms on, restoring the previous setting."""
+    previous = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous, warn_only=warn_only)
+
+
+class _BaseKAN(BaseEstimator):
+    """Shared machinery of :class:`KANRegressor` and :class:`KANClassifier`."""
+
+    _n_outputs: int = 1
+
+    # ------------------------------------------------------------------ parameters
+    def _loss_name(self) -> str:
+        raise NotImplementedError
+
+    def _check_params(self) -> None:
+        hidden = tuple(self.hidden)
+        if any(int(h) != h or h < 1 for h in hidden):
+            raise ConfigError(f"widths must be positive integers, got {self.hidden!r}",
+                              parameter="hidden")
+        if int(self.grid_size) != self.grid_size or self.grid_size < 1:
+            raise ConfigError("must be a positive integer", parameter="grid_size")
+        if int(self.spline_order) != self.spline_order or not 0 <= self.spline_order <= 5:
+            raise ConfigError("must be an integer in [0, 5]", parameter="spline_order")
+        lo, hi = self.grid_range
+        if not float(lo) < float(hi):
+            raise ConfigError("must be (low, high) with low < high", parameter="grid_range")
+        for name in ("lamb", "lamb_entropy", "prune_threshold"):
+            if not getattr(self, name) >= 0:
+                raise ConfigError("must be >= 0", parameter=name)
+        if int(self.max_epochs) != self.max_epochs or self.max_epochs < 1:
+            raise ConfigError("must be a positive integer", parameter="max_epochs")
+        if not self.lr > 0:
+            raise ConfigError("must be > 0", parameter="lr")
+        if int(self.batch_size) != self.batch_size or self.batch_size < 1:
+            raise ConfigError("must be a positive integer", parameter="batch_size")
+        if self.optimizer not in _OPTIMIZERS:
+            raise ConfigError(f"must be one of {_OPTIMIZERS}", parameter="optimizer")
+        if not 0.0 <= self.validation_fraction < 0.9:
+            raise ConfigError("must be in [0, 0.9)", parameter="validation_fraction")
+        if int(self.patience) != self.patience or self.patience < 1:
+            raise ConfigError("must be a positive integer", parameter="patience")
+        for e, g in self.grid_refine:
+            if int(g) != g or g < 1 or int(e) != e or e < 0:
+                raise ConfigError("must be (epoch, grid_size) pairs of non-negative integers",
+                                  parameter="grid_refine")
+        if any(int(e) != e or e < 0 for e in self.grid_updates):
+            raise ConfigError("must be epochs (non-negative integers)", parameter="grid_updates")
+        try:
+            torch.device(self.device)
+        except (RuntimeError, TypeError) as exc:
+            raise ConfigError(str(exc), parameter="device") from exc
+
+    def _check_X(self, X: Any, *, fitting: bool) -> np.ndarray:
+        if hasattr(X, "columns") and fitting:
+            self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+        try:
+            arr = np.asarray(X, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"X must be numeric: {exc}", column="X") from exc
+        if arr.ndim == 1:
+            arr = arr[:, None]
+        if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+            raise InputError(f"X must be a non-empty 2-d array, got shape {arr.shape}",
+                             column="X")
+        if not np.all(np.isfinite(arr)):
+            raise InputError("X contains NaN or infinite values", column="X")
+        if not fitting and arr.shape[1] != self.n_features_in_:
+            raise InputError(f"X has {arr.shape[1]} features, the model was fitted with "
+                             f"{self.n_features_in_}", column="X")
+        return arr
+
+    def _check_weights(self, sample_weight: Any, n: int) -> np.ndarray:
+        if sample_weight is None:
+            return np.ones(n)
+        w = np.asarray(sample_weight, dtype=float).reshape(-1)
+        if w.shape[0] != n:
+            raise InputError(f"sample_weight has {w.shape[0]} entries for {n} rows",
+                             column="sample_weight")
+        if not np.all(np.isfinite(w)) or np.any(w < 0) or not w.sum() > 0:
+            raise InputError("sample_weight must be finite, non-negative and not all zero",
+                             column="sample_weight")
+        return w
+
+    def _names(self, d: int) -> list[str]:
+        if self.variable_names is not None:
+            names = [str(n) for n in self.variable_names]
+        elif hasattr(self, "feature_names_in_"):
+            names = list(self.feature_names_in_)
+        else:
+            names = [f"x{j}" for j in range(d)]
+        if len(names) != d:
+            raise ConfigError(f"{len(names)} names for {d} inputs", parameter="variable_names")
+        for n in names:
+            try:
+                check_name(n)
+            except (FormulaSyntaxError, ConfigError) as exc:
+                raise ConfigError(f"{n!r} is not a valid variable name: {exc}",
+                                  parameter="variable_names") from exc
+        if self.variable_units is not None and len(self.variable_units) != d:
+            raise ConfigError(f"{len(self.variable_units)} units for {d} inputs",
+                              parameter="variable_units")
+        return names
+
+    # ------------------------------------------------------------------ training
+    def _data_loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per-sample loss (n,) of network output ``out`` for targets ``y``."""
+        loss = self._loss_name()
+        if loss == "mse":
+            return (out[:, 0] - y) ** 2
+        if loss == "bce":
+            return torch.nn.functional.binary_cross_entropy_with_logits(
+                out[:, 0], y, reduction="none")
+        log_s = out[:, 1].clamp(-_LOG_SIGMA_CLAMP, _LOG_SIGMA_CLAMP)
+        return log_s + 0.5 * (y - out[:, 0]) ** 2 * torch.exp(-2.0 * log_s) \
+            + 0.5 * math.log(2 * math.pi)
+
+    def _fit_network(self, Xs: np.ndarray, ys: np.ndarray, w: np.ndarray) -> None:
+        """Train ``self.network_`` on standardised inputs ``Xs`` and targets ``ys``."""
+        self._check_params()
+        rng = as_generator(self.random_state)
+        n, d = Xs.shape
+        device = torch.device(self.device)
+        seed = int(rng.integers(0, 2**62))
+        gen = torch.Generator().manual_seed(seed)
+        perm = rng.permutation(n)
+        n_val = round(self.validation_fraction * n)
+        if n_val >= 1 and n - n_val >= 2:
+            val_idx, tr_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        else:
+            val_idx = tr_idx = np.arange(n)
+
+        def tensor(a: np.ndarray) -> torch.Tensor:
+            return torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32, device=device)
+
+        Xt, yt, wt = tensor(Xs[tr_idx]), tensor(ys[tr_idx]), tensor(w[tr_idx])
+        Xv, yv, wv = tensor(Xs[val_idx]), tensor(ys[val_idx]), tensor(w[val_idx])
+        wt = wt / wt.mean()
+        wv = wv / wv.mean()
+        widths = [d, *[int(h) for h in self.hidden], self._n_outputs]
+        with _deterministic():
+            net = KANNetwork(widths, grid_size=int(self.grid_size),
+                             spline_order=int(self.spline_order),
+                             grid_range=tuple(float(g) for g in self.grid_range),
+                             generator=gen).to(device)
+            history: list[dict[str, Any]] = []
+            net = self._train(net, Xt, yt, wt, Xv, yv, wv, gen, history,
+                              epochs=int(self.max_epochs), lamb=float(self.lamb), phase="train",
+                              grid_updates=set(int(e) for e in self.grid_updates),
+                              grid_refine={int(e): int(g) for e, g in self.grid_refine})
+            if self.prune_threshold > 0:
+                n_before = net.n_active_edges()
+                self._prune(net, Xt[: 8192], float(self.prune_threshold))
+                if net.n_active_edges() < n_before:
+                    epochs = max(10, int(self.max_epochs) // 4)
+                    net = self._train(net, Xt, yt, wt, Xv, yv, wv, gen, history,
+                                      epochs=epochs, lamb=0.0, phase="finetune",
+                                      grid_updates=set(), grid_refine={},
+                                      start_epoch=len(history))
+        net.eval()
+        self.network_ = net
+        self.history_ = pd.DataFrame(history, columns=["epoch", "train_loss", "val_loss",
+                                                       "n_active_edges", "phase"])
+        self.n_active_edges_ = net.n_active_edges()
+        # observed range of every layer's inputs (symbolic extraction, plots)
+        with torch.no_grad():
+            inputs = net.layer_inputs(tensor(Xs[: _MAX_STORED_ROWS]))
+        self._layer_inputs_ = [h.cpu().double().numpy() for h in inputs]
+
+    def _train(self, net: KANNetwork, Xt: torch.Tensor, yt: torch.Tensor, wt: torch.Tensor,
+               Xv: torch.Tensor, yv: torch.Tensor, wv: torch.Tensor, gen: torch.Generator,
+               history: list[dict[str, Any]], *, epochs: int, lamb: float, phase: str,
+               grid_updates: set[int], grid_refine: dict[int, int],
+               start_epoch: int = 0) -> KANNetwork:
+        n = Xt.shape[0]
+        lbfgs = self.optimizer == "lbfgs"
+        bs = n if lbfgs else min(int(self.batch_size), n)
+        lamb_e = float(self.lamb_entropy)
+
+        def make_opt() -> torch.optim.Optimizer:
+            if lbfgs:
+                return torch.optim.LBFGS(net.parameters(), lr=self.lr, max_iter=20,
+                                         history_size=10, line_search_fn="strong_wolfe")
+            return torch.optim.Adam(net.parameters(), lr=self.lr)
+
+        def objective(xb: torch.Tensor, yb: torch.Tensor, wb: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+            if lamb > 0:
+                out, phis = net.forward_with_edges(xb)
+                data = (self._data_loss(out, yb) * wb).mean()
+                return data + lamb * net.regularization(phis, 1.0, lamb_e), data
+            data = (self._data_loss(net(xb), yb) * wb).mean()
+            return data, data
+
+        opt = make_opt()
+        best_val, best_net, wait = math.inf, copy.deepcopy(net), 0
+        grid_sample = Xt[torch.randperm(n, generator=gen)[:4096].to(Xt.device)]
+        for epoch in range(epochs):
+            if epoch in grid_updates or epoch in grid_refine:
+                net.update_grids(grid_sample, grid_refine.get(epoch))
+                opt = make_opt()
+                wait = 0
+            net.train()
+            total, count = 0.0, 0
+            if lbfgs:
+                def closure(opt: torch.optim.Optimizer = opt) -> torch.Tensor:
+                    opt.zero_grad()
+                    loss, _ = objective(Xt, yt, wt)
+                    loss.backward()
+                    return loss
+
+                opt.step(closure)  # type: ignore[arg-type]
+                with torch.no_grad():
+                    total, count = float(objective(Xt, yt, wt)[1]), 1
+            else:
+                order = torch.randperm(n, generator=gen).to(Xt.device)
+                for start in range(0, n, bs):
+                    idx = order[start:start + bs]
+                    loss, data = objective(Xt[idx], yt[idx], wt[idx])
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                    total += float(data.detach()) * len(idx)
+                    count += len(idx)
+            net.eval()
+            with torch.no_grad():
+                val = float((self._data_loss(net(Xv), yv) * wv).mean())
+            train_loss = total / max(count, 1)
+            history.append({"epoch": start_epoch + epoch, "train_loss": train_loss,
+                            "val_loss": val, "n_active_edges": net.n_active_edges(),
+                            "phase": phase})
+            if self.verbose:
+                print(f"[KAN {phase}] epoch {start_epoch + epoch}: train {train_loss:.5g} "
+                      f"val {val:.5g} edges {net.n_active_edges()}")
+            if not math.isfinite(val):
+                break
+            if val < best_val - 1e-7 * abs(best_val) or best_val == math.inf:
+                best_val, best_net, wait = val, copy.deepcopy(net), 0
+            else:
+                wait += 1
+                pending = [e for e in (*grid_updates, *grid_refine) if e > epoch]
+                if wait >= self.patience and not pending:
+                    break
+        return best_net
+
+    @torch.no_grad()
+    def _prune(self, net: KANNetwork, X: torch.Tensor, threshold: float) -> None:
+        """Mask weak edges, then hidden nodes without inputs or outputs; fold the masked
+        edges' mean values into the biases of their nodes."""
+        layers = list(net.layers)
+        for li, layer in enumerate(layers):
+            h = net.layer_inputs(X)[li]
+            phi = layer.edge_values(h)  # (n, out, in)
+            spread = phi.std(0) * layer.mask
+            top = spread.max()
+            if top <= 0:
+                continue
+            weak = (spread < threshold * top) & (layer.mask > 0)
+            layer.bias += (phi.mean(0) * weak).sum(-1)
+            layer.mask[weak] = 0.0
+        # hidden nodes: dead when all incoming or all outgoing edges are masked
+        changed = True
+        while changed:
+            changed = False
+            for li in range(len(layers) - 1):
+                cur, nxt = layers[li], layers[li + 1]
+                for j in range(cur.out_features):
+                    has_in = bool(cur.mask[j].sum() > 0)
+                    has_out = bool(nxt.mask[:, j].sum() > 0)
+                    if has_in == has_out:
+                        continue
+                    if has_in:  # no outputs: its inputs are useless
+                        h = net.layer_inputs(X)[li]
+                        phi = cur.edge_values(h)
+                        cur.bias[j] += (phi.mean(0)[j] * cur.mask[j]).sum()
+                        cur.mask[j] = 0.0
+                    else:  # constant node: fold its outgoing edges into the next biases
+                        h = net.layer_inputs(X)[li + 1]
+                        phi = nxt.edge_values(h)
+                        nxt.bias += phi.mean(0)[:, j] * nxt.mask[:, j]
+                        nxt.mask[:, j] = 0.0
+                    changed = True
+
+    def _raw(self, X: Any) -> np.ndarray:
+        """Network outputs (standardised scale), float64 ``(n, n_outputs)``."""
+        check_is_fitted(self, "network_")
+        arr = self._check_X(X, fitting=False)
+        Xs = (arr - self.x_mean_) / self.x_scale_
+        net = self.network_
+        dev = next(net.parameters()).device
+        out = []
+        with torch.no_grad():
+            for start in range(0, Xs.shape[0], 65536):
+                xb = torch.as_tensor(Xs[start:start + 65536], dtype=torch.float32, device=dev)
+                out.append(net(xb).double().cpu().numpy())
+        return np.concatenate(out, axis=0)
+
+    def _standardize_X(self, arr: np.ndarray) -> np.ndarray:
+        if self.standardize:
+            self.x_mean_ = arr.mean(0)
+            scale = arr.std(0)
+            self.x_scale_ = np.where(scale > 0, scale, 1.0)
+        else:
+            self.x_mean_ = np.zeros(arr.shape[1])
+            self.x_scale_ = np.ones(arr.shape[1])
+        return (arr - self.x_mean_) / self.x_scale_
+
+    def _store(self, arr: np.ndarray, y: np.ndarray, w: np.ndarray) -> None:
+        """Keep (a deterministic subsample of) the training data for ``symbolic()``."""
+        n = arr.shape[0]
+        idx = np.arange(n)
+        if n > _MAX_STORED_ROWS:
+            idx = np.sort(as_generator(0).choice(n, _MAX_STORED_ROWS, replace=False))
+        self._fit_data_ = (arr[idx].copy(), y[idx].copy(), w[idx].copy())
+
+    # ------------------------------------------------------------------ interpretation
+    def plot_edges(self, path: Any = None) -> Any:
+        """A grid of small plots of every active edge's learned function, with the
+        symbolic fit overlaid after :meth:`symbolic`.
+
+        Arguments:
+            path: If given, the figure is also saved there.
+
+        Returns:
+            The matplotlib Figure.
+        """
+        from ariasim.surrogates.kan_plot import plot_edges
+
+        check_is_fitted(self, "network_")
+        return plot_edges(self, path)
+
+
+_COMMON_DOC = """
+        hidden: Widths of the hidden layers (``()``: one layer, an additive model).
+        grid_size: Number of B-spline grid intervals per edge.
+        spline_order: B-spline order (3: cubic).
+        grid_range: Initial grid interval (in standardised units); grids then follow the
+            data quantiles from the first grid update.
+        lamb: Weight of the sparsity penalty (0: none).
+        lamb_entropy: Weight of the entropy term relative to the L1 term.
+        max_epochs: Maximum number of epochs of the main training phase.
+        lr: Learning rate (Adam; for L-BFGS its step scale, 1 is usual).
+        batch_size: Mini-batch size for Adam.
+        grid_updates: Epochs at which grids are moved to the data quantiles.
+        grid_refine: ``(epoch, grid_size)`` pairs: refine to a finer grid at that epoch.
+        prune_threshold: Edges whose activation spread is below this fraction of the
+            largest edge of their layer are pruned after training (0: no pruning).
+        standardize: Standardise inputs (and regression targets) before training.
+        random_state: Seed or numpy Generator: initialisation, split, batches.
+        device: Torch device ("cpu", "cuda", ...).
+        variable_names: Input names for formulas (default: DataFrame columns, else x0...).
+        variable_units: Input units for formulas.
+        target_name: Output name for formulas.
+        verbose: Print the loss of every epoch.
+        optimizer: ``"adam"`` (mini-batches) or ``"lbfgs"`` (full batch; one epoch is one
+            L-BFGS step of up to 20 iterations).
+        validation_fraction: Fraction of rows held out for early stopping (0: none; the
+            training loss is then used).
+        patience: Epochs without validation improvement before stopping (not before the
+            last scheduled grid update).
+"""
+
+
+class KANRegressor(RegressorMixin, _BaseKAN):
+    __doc__ = """Kolmogorov-Arnold network regressor with homo- or heteroscedastic losses.
+
+    ``loss="mse"``: least squares; :meth:`predict` is the mean. ``loss="gaussian"``: the
+    network has two outputs, mean ``mu(x)`` and ``log sigma(x)``, trained by the Gaussian
+    negative log-likelihood; :meth:`predict` is ``mu`` and :meth:`predict_sigma` the
+    absolute ``sigma``. ``loss="lognormal"``: for ``y > 0``, the outputs are ``mu(x)``
+    and ``log sigma(x)`` of ``log y``; :meth:`predict` is the mean
+    ``E[y] = exp(mu + sigma^2 / 2)``, :meth:`predict_median` is ``exp(mu)`` and
+    :meth:`predict_sigma` is sigma of ``log y``.
+
+    References:
+        Liu et al., "KAN: Kolmogorov-Arnold Networks", arXiv:2404.19756 (2024).
+        Nix and Weigend, "Estimating the mean and variance of the target probability
+        distribution", ICNN 1994 (heteroscedastic likelihood training).
+
+    Arguments:
+        loss: ``"mse"``, ``"gaussian"`` or ``"lognormal"``.""" + _COMMON_DOC + """
+        target_unit: Output unit for formulas.
+
+    Attributes:
+        n_features_in_: Number of inputs.
+        network_: The trained :class:`~ariasim.surrogates.kan_layers.KANNetwork`.
+        history_: DataFrame, one row per epoch: ``epoch, train_loss, val_loss,
+            n_active_edges, phase`` (losses of the data term, standardised scale).
+        n_active_edges_: Edges left after pruning.
+        symbolic_report_: After :meth:`symbolic`: one row per edge, see there.
+    """
+
+    def __init__(
+        self,
+        *,
+        hidden: Sequence[int] = (4,),
+        grid_size: int = 5,
+        spline_order: int = 3,
+        grid_range: Sequence[float] = (-1.0, 1.0),
+        loss: str = "mse",
+        lamb: float = 1e-3,
+        lamb_entropy: float = 2.0,
+        max_epochs: int = 200,
+        lr: float = 1e-2,
+        batch_size: int = 256,
+        grid_updates: Sequence[int] = (0, 10, 30),
+        grid_refine: Sequence[tuple[int, int]] = (),
+        prune_threshold: float = 1e-2,
+        standardize: bool = True,
+        random_state: int | np.random.Generator | None = None,
+        device: str = "cpu",
+        variable_names: Sequence[str] | None = None,
+        variable_units: Sequence[str] | None = None,
+        target_name: str = "y",
+        verbose: bool = False,
+        optimizer: str = "adam",
+        validation_fraction: float = 0.2,
+        patience: int = 20,
+        target_unit: str = "",
+    ):
+        self.hidden = hidden
+        self.grid_size = grid_size
+        self.spline_order = spline_order
+        self.grid_range = grid_range
+        self.loss = loss
+        self.lamb = lamb
+        self.lamb_entropy = lamb_entropy
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.grid_updates = grid_updates
+        self.grid_refine = grid_refine
+        self.prune_threshold = prune_threshold
+        self.standardize = standardize
+        self.random_state = random_state
+        self.device = device
+        self.variable_names = variable_names
+        self.variable_units = variable_units
+        self.target_name = target_name
+        self.verbose = verbose
+        self.optimizer = optimizer
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.target_unit = target_unit
+
+    def _loss_name(self) -> str:
+        return self.loss
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> KANRegressor:
+        """Train the network.
+
+        Arguments:
+            X: Inputs ``(n, d)`` (array or DataFrame).
+            y: Targets ``(n,)``; ``> 0`` for ``loss="lognormal"``.
+            sample_weight: Non-negative per-row weights (default 1).
+
+        Returns:
+            self
+        """
+        if self.loss not in _LOSSES:
+            raise ConfigError(f"must be one of {_LOSSES}", parameter="loss")
+        arr = self._check_X(X, fitting=True)
+        yy = np.asarray(y, dtype=float).reshape(-1)
+        if yy.shape[0] != arr.shape[0]:
+            raise InputError(f"y has {yy.shape[0]} rows, X has {arr.shape[0]}", column="y")
+        if not np.all(np.isfinite(yy)):
+            raise InputError("y contains NaN or infinite values", column="y")
+        if self.loss == "lognormal" and np.any(yy <= 0):
+            raise InputError("loss='lognormal' needs y > 0", column="y")
+        w = self._check_weights(sample_weight, arr.shape[0])
+        self.n_features_in_ = arr.shape[1]
+        self.variable_names_ = self._names(arr.shape[1])
+        self._n_outputs = 1 if self.loss == "mse" else 2
+        z = np.log(yy) if self.loss == "lognormal" else yy
+        if self.standardize:
+            self.y_mean_ = float(np.average(z, weights=w))
+            self.y_scale_ = float(np.sqrt(np.average((z - self.y_mean_) ** 2, weights=w))) or 1.0
+        else:
+            self.y_mean_, self.y_scale_ = 0.0, 1.0
+        Xs = self._standardize_X(arr)
+        self._fit_network(Xs, (z - self.y_mean_) / self.y_scale_, w)
+        self._store(arr, yy, w)
+        return self
+
+    def _mu_sigma(self, X: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        raw = self._raw(X)
+        mu = raw[:, 0] * self.y_scale_ + self.y_mean_
+        if raw.shape[1] == 1:
+            return mu, None
+        log_s = np.clip(raw[:, 1], -_LOG_SIGMA_CLAMP, _LOG_SIGMA_CLAMP)
+        return mu, np.exp(log_s) * self.y_scale_
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The mean of y given x (log-normal: ``exp(mu + sigma^2 / 2)``)."""
+        mu, sigma = self._mu_sigma(X)
+        if self.loss == "lognormal":
+            return np.exp(mu + 0.5 * sigma ** 2)  # type: ignore[operator]
+        return mu
+
+    def predict_median(self, X: Any) -> np.ndarray:
+        """The median of y given x (``exp(mu)`` for log-normal, else the mean)."""
+        mu, _ = self._mu_sigma(X)
+        return np.exp(mu) if self.loss == "lognormal" else mu
+
+    def predict_sigma(self, X: Any) -> np.ndarray:
+        """sigma(x): absolute for ``"gaussian"``, of ``log y`` for ``"lognormal"``."""
+        if self.loss not in ("gaussian", "lognormal"):
+            raise ConfigError("predict_sigma needs loss='gaussian' or 'lognormal'",
+                              parameter="loss")
+        _, sigma = self._mu_sigma(X)
+        return sigma  # type: ignore[return-value]
+
+    def symbolic(self, library: Sequence[str] | None = None, r2_threshold: float = 0.99,
+                 refit: bool = True, *, X: Any = None, y: Any = None,
+                 sample_weight: Any = None) -> dict[str, Formula]:
+        """Snap every active edge to a library function and compose the network into
+        Formulas in the original input variables (see
+        :func:`ariasim.surrogates.kan_symbolic.extract`).
+
+        Arguments:
+            library: Names of candidate functions (default: all of
+                :data:`~ariasim.surrogates.kan_symbolic.LIBRARY`).
+            r2_threshold: Minimum R^2 of an edge's fit on its samples for a library
+                function to be accepted; edges below it stay numeric (cubic polynomial).
+            refit: Re-fit the composed formulas' constants on the data: least squares for
+                ``"mse"``; for the heteroscedastic losses the mean by least squares
+                weighted with 1/sigma(x)^2, then sigma by the likelihood.
+            X, y, sample_weight: Data for the re-fit (default: the training data).
+
+        Returns:
+            ``{"mean": ...}``, plus ``"sigma"`` for the heteroscedastic losses and
+            ``"mu"`` (mean of log y) for ``"lognormal"``.
+        """
+        from ariasim.surrogates.kan_symbolic import extract
+
+        check_is_fitted(self, "network_")
+        return extract(self, library=library, r2_threshold=r2_threshold, refit=refit,
+                       data=None if X is None else (X, y, sample_weight))
+
+
+class KANClassifier(ClassifierMixin, _BaseKAN):
+    __doc__ = """Kolmogorov-Arnold network binary classifier (weighted cross-entropy).
+
+    The network outputs the logit of ``P(class 1 | x)``; ``classes_[1]`` is class 1.
+
+    References:
+        Liu et al., "KAN: Kolmogorov-Arnold Networks", arXiv:2404.19756 (2024).
+
+    Arguments:""" + _COMMON_DOC + """
+    Attributes:
+        classes_: The two class labels.
+        n_features_in_: Number of inputs.
+        network_, history_, n_active_edges_, symbolic_report_: As for
+            :class:`KANRegressor`.
+    """
+
+    def __init__(
+        self,
+        *,
+        hidden: Sequence[int] = (4,),
+        grid_size: int = 5,
+        spline_order: int = 3,
+        grid_range: Sequence[float] = (-1.0, 1.0),
+        lamb: float = 1e-3,
+        lamb_entropy: float = 2.0,
+        max_epochs: int = 200,
+        lr: float = 1e-2,
+        batch_size: int = 256,
+        grid_updates: Sequence[int] = (0, 10, 30),
+        grid_refine: Sequence[tuple[int, int]] = (),
+        prune_threshold: float = 1e-2,
+        standardize: bool = True,
+        random_state: int | np.random.Generator | None = None,
+        device: str = "cpu",
+        variable_names: Sequence[str] | None = None,
+        variable_units: Sequence[str] | None = None,
+        target_name: str = "p",
+        verbose: bool = False,
+        optimizer: str = "adam",
+        validation_fraction: float = 0.2,
+        patience: int = 20,
+    ):
+        self.hidden = hidden
+        self.grid_size = grid_size
+        self.spline_order = spline_order
+        self.grid_range = grid_range
+        self.lamb = lamb
+        self.lamb_entropy = lamb_entropy
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.grid_updates = grid_updates
+        self.grid_refine = grid_refine
+        self.prune_threshold = prune_threshold
+        self.standardize = standardize
+        self.random_state = random_state
+        self.device = device
+        self.variable_names = variable_names
+        self.variable_units = variable_units
+        self.target_name = target_name
+        self.verbose = verbose
+        self.optimizer = optimizer
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+
+    def _loss_name(self) -> str:
+        return "bce"
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> KANClassifier:
+        """Train the classifier.
+
+        Arguments:
+            X: Inputs ``(n, d)``.
+            y: Labels with exactly two distinct values.
+            sample_weight: Non-negative per-row weights.
+
+        Returns:
+            self
+        """
+        arr = self._check_X(X, fitting=True)
+        yy = np.asarray(y).reshape(-1)
+        if yy.shape[0] != arr.shape[0]:
+            raise InputError(f"y has {yy.shape[0]} rows, X has {arr.shape[0]}", column="y")
+        classes, codes = np.unique(yy, return_inverse=True)
+        if classes.shape[0] != 2:
+            raise InputError(f"KANClassifier needs exactly 2 classes, got {classes.shape[0]}",
+                             column="y")
+        w = self._check_weights(sample_weight, arr.shape[0])
+        self.classes_ = classes
+        self.n_features_in_ = arr.shape[1]
+        self.variable_names_ = self._names(arr.shape[1])
+        self._n_outputs = 1
+        Xs = self._standardize_X(arr)
+        target = codes.astype(float)
+        self._fit_network(Xs, target, w)
+        self._store(arr, target, w)
+        return self
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """The logit of ``P(classes_[1] | x)``."""
+        return self._raw(X)[:, 0]
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities ``(n, 2)``, columns in :attr:`classes_` order."""
+        p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The more probable class label."""
+        return self.classes_[(self.decision_function(X) > 0).astype(int)]
+
+    def symbolic(self, library: Sequence[str] | None = None, r2_threshold: float = 0.99,
+                 refit: bool = True, *, X: Any = None, y: Any = None,
+                 sample_weight: Any = None) -> dict[str, Formula]:
+        """Symbolic form of the classifier (see :meth:`KANRegressor.symbolic`).
+
+        The constants are re-fitted by the weighted logistic likelihood.
+
+        Returns:
+            ``{"probability": sigmoid(logit), "logit": logit}``; the probability lies in
+            [0, 1] by construction.
+        """
+        from ariasim.surrogates.kan_symbolic import extract
+
+        check_is_fitted(self, "network_")
+        if y is not None:
+            y = (np.asarray(y).reshape(-1) == self.classes_[1]).astype(float)
+        return extract(self, library=library, r2_threshold=r2_threshold, refit=refit,
+                       data=None if X is None else (X, y, sample_weight))
