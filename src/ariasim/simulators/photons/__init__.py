@@ -39,6 +39,7 @@ from ariasim.simulators.photons.optics import (
     n_phase_ice,
     water,
 )
+from ariasim.simulators.photons.shells import ShellTable, tabulate_shells
 from ariasim.simulators.photons.simulate import PhotonSimulation, simulate
 from ariasim.simulators.photons.sources import Cascade, Flasher, MuonSegment
 
@@ -50,6 +51,7 @@ __all__ = [
     "Medium",
     "MuonSegment",
     "PhotonSimulation",
+    "ShellTable",
     "bulk_ice",
     "constant_medium",
     "dom_wavelength_acceptance",
@@ -64,5 +66,6 @@ __all__ = [
     "simulate",
     "single_module",
     "string_detector",
+    "tabulate_shells",
     "water",
 ]

@@ -301,6 +301,97 @@ def _grid_hit(x, y, z, ux, uy, uz, s, mods, r2, lo, hi, cell, dims, cstart, item
     return best, bm
 
 
+@nb.njit(inline="always", cache=True)
+def _step_length(z, uz, layer, tau_a, tau_s, nl, b_hom, a_hom, zb, be400, ad400, dtau,
+                 fb, fa, ft, inv_1mg):
+    """Length of one step: consume the scattering depth ``tau_s`` layer by layer.
+
+    The same stepping as :func:`propagate_kernel` (kept there inline for speed), shared by
+    the other kernels (e.g. the shell tables of :mod:`~.shells`).
+
+    Returns:
+        ``(s, absorbed, tau_a, layer)``: step length [m], whether the absorption depth ran
+        out inside it, the remaining absorption depth and the layer at the step's end.
+    """
+    absorbed = False
+    if nl == 1:
+        s_s = tau_s / b_hom if b_hom > 0.0 else _INF
+        s_a = tau_a / a_hom if a_hom > 0.0 else _INF
+        if s_a <= s_s:
+            s = s_a
+            absorbed = True
+        else:
+            s = s_s
+            tau_a -= a_hom * s
+        return s, absorbed, tau_a, layer
+    s = 0.0
+    zz = z
+    while True:
+        bl = be400[layer] * fb * inv_1mg
+        al = ad400[layer] * fa + ft * (1.0 + 0.01 * dtau[layer])
+        s_s = tau_s / bl if bl > 0.0 else _INF
+        s_a = tau_a / al if al > 0.0 else _INF
+        if uz > 0.0 and layer < nl - 1:
+            sb = (zb[layer] - zz) / uz
+        elif uz < 0.0 and layer > 0:
+            sb = (zb[layer - 1] - zz) / uz
+        else:
+            sb = _INF
+        if sb < s_s and sb < s_a:
+            s += sb
+            tau_s -= bl * sb
+            tau_a -= al * sb
+            if uz > 0.0:
+                zz = zb[layer]
+                layer += 1
+            else:
+                layer -= 1
+                zz = zb[layer]
+            continue
+        if s_a <= s_s:
+            s += s_a
+            absorbed = True
+        else:
+            s += s_s
+            tau_a -= al * s_s
+        break
+    return s, absorbed, tau_a, layer
+
+
+@nb.njit(inline="always", cache=True)
+def _scatter_direction(ux, uy, uz, g, sl_fraction, s0, s1, s2, s3):
+    """New direction after one scattering (HG/SL mixture, azimuth without trigonometry).
+
+    The same rotation as :func:`propagate_kernel`; returns ``(ux, uy, uz, s0, s1, s2, s3)``.
+    """
+    s0, s1, s2, s3, u1 = _next(s0, s1, s2, s3)
+    s0, s1, s2, s3, u2 = _next(s0, s1, s2, s3)
+    ct = _scatter_cos(u1, u2, g, sl_fraction)
+    stt = math.sqrt(max(0.0, 1.0 - ct * ct))
+    while True:
+        s0, s1, s2, s3, u1 = _next(s0, s1, s2, s3)
+        s0, s1, s2, s3, u2 = _next(s0, s1, s2, s3)
+        a1 = 2.0 * u1 - 1.0
+        a2 = 2.0 * u2 - 1.0
+        q = a1 * a1 + a2 * a2
+        if q <= 1.0 and q > 0.0:
+            break
+    cp = (a1 * a1 - a2 * a2) / q
+    sp = 2.0 * a1 * a2 / q
+    if abs(uz) > 0.99999:
+        sgn = 1.0 if uz > 0.0 else -1.0
+        nux = stt * cp
+        nuy = stt * sp
+        nuz = ct * sgn
+    else:
+        tmp = math.sqrt(1.0 - uz * uz)
+        nux = stt * (ux * uz * cp - uy * sp) / tmp + ux * ct
+        nuy = stt * (uy * uz * cp + ux * sp) / tmp + uy * ct
+        nuz = -stt * cp * tmp + uz * ct
+    nrm = 1.0 / math.sqrt(nux * nux + nuy * nuy + nuz * nuz)
+    return nux * nrm, nuy * nrm, nuz * nrm, s0, s1, s2, s3
+
+
 @nb.njit(parallel=True, cache=True, fastmath={"nsz", "arcp", "contract", "afn", "reassoc"})
 def propagate_kernel(
     px, py, pz, dx, dy, dz, t0, wl, w0,
