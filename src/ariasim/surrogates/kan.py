@@ -59,15 +59,20 @@ _MAX_STORED_ROWS = 20_000
 
 
 @contextlib.contextmanager
-def _deterministic() -> Iterator[None]:
-    """Switch torch's deterministic algorithms on, restoring the previous setting."""
+def _deterministic(n_threads: int | None = None) -> Iterator[None]:
+    """Switch torch's deterministic algorithms on (and optionally set the number of CPU
+    threads), restoring the previous settings afterwards."""
     previous = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    threads = torch.get_num_threads()
     torch.use_deterministic_algorithms(True, warn_only=True)
+    if n_threads is not None:
+        torch.set_num_threads(int(n_threads))
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(previous, warn_only=warn_only)
+        torch.set_num_threads(threads)
 
 
 class _BaseKAN(BaseEstimator):
@@ -104,6 +109,9 @@ class _BaseKAN(BaseEstimator):
             raise ConfigError(f"must be one of {_OPTIMIZERS}", parameter="optimizer")
         if not 0.0 <= self.validation_fraction < 0.9:
             raise ConfigError("must be in [0, 0.9)", parameter="validation_fraction")
+        if self.n_threads is not None and (int(self.n_threads) != self.n_threads
+                                           or self.n_threads < 1):
+            raise ConfigError("must be None or a positive integer", parameter="n_threads")
         if int(self.patience) != self.patience or self.patience < 1:
             raise ConfigError("must be a positive integer", parameter="patience")
         for e, g in self.grid_refine:
@@ -204,7 +212,7 @@ class _BaseKAN(BaseEstimator):
         wt = wt / wt.mean()
         wv = wv / wv.mean()
         widths = [d, *[int(h) for h in self.hidden], self._n_outputs]
-        with _deterministic():
+        with _deterministic(self.n_threads):
             net = KANNetwork(widths, grid_size=int(self.grid_size),
                              spline_order=int(self.spline_order),
                              grid_range=tuple(float(g) for g in self.grid_range),
@@ -355,7 +363,7 @@ class _BaseKAN(BaseEstimator):
         net = self.network_
         dev = next(net.parameters()).device
         out = []
-        with torch.no_grad():
+        with torch.no_grad(), _deterministic(self.n_threads):
             for start in range(0, Xs.shape[0], 65536):
                 xb = torch.as_tensor(Xs[start:start + 65536], dtype=torch.float32, device=dev)
                 out.append(net(xb).double().cpu().numpy())
@@ -424,6 +432,9 @@ _COMMON_DOC = """
             training loss is then used).
         patience: Epochs without validation improvement before stopping (not before the
             last scheduled grid update).
+        n_threads: Torch CPU threads while fitting and predicting (None: torch's setting).
+            Small KANs run fastest on one thread; intra-op parallelism only adds
+            synchronisation overhead (and suffers badly on a loaded machine).
 """
 
 
@@ -482,6 +493,7 @@ class KANRegressor(RegressorMixin, _BaseKAN):
         optimizer: str = "adam",
         validation_fraction: float = 0.2,
         patience: int = 20,
+        n_threads: int | None = 1,
         target_unit: str = "",
     ):
         self.hidden = hidden
@@ -507,6 +519,7 @@ class KANRegressor(RegressorMixin, _BaseKAN):
         self.optimizer = optimizer
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.n_threads = n_threads
         self.target_unit = target_unit
 
     def _loss_name(self) -> str:
@@ -645,6 +658,7 @@ class KANClassifier(ClassifierMixin, _BaseKAN):
         optimizer: str = "adam",
         validation_fraction: float = 0.2,
         patience: int = 20,
+        n_threads: int | None = 1,
     ):
         self.hidden = hidden
         self.grid_size = grid_size
@@ -668,6 +682,7 @@ class KANClassifier(ClassifierMixin, _BaseKAN):
         self.optimizer = optimizer
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.n_threads = n_threads
 
     def _loss_name(self) -> str:
         return "bce"
