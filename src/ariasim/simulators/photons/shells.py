@@ -115,19 +115,32 @@ def default_time_edges() -> np.ndarray:
 
 
 @nb.njit(inline="always", cache=True)
-def _deposit(hist, k, base, n_t, sa, sb, w, T, iv, P2, B, edges):
-    """Add ``w × length`` of the portion [sa, sb] of the segment ``p + s u`` to the time
-    bins of row ``base``: the delay ``T + s iv - |p + s u| iv`` is non-decreasing in s,
-    and the point where it crosses an edge E solves ``|p + s u| = s + c0``,
-    ``c0 = (T - E)/iv``, i.e. ``s = (c0² - P2) / (2 (B - c0))``."""
-    da = T + sa * iv - math.sqrt(max(P2 + sa * (2.0 * B + sa), 0.0)) * iv
-    db = T + sb * iv - math.sqrt(max(P2 + sb * (2.0 * B + sb), 0.0)) * iv
+def _tbin(d, edges, hint):
+    """``searchsorted(edges, d, "right")`` by a forward scan from ``hint`` (a lower bound:
+    the delay never decreases along a photon's path, so the bin of the step's start is
+    one)."""
+    n_e = edges.size
+    i = hint
+    while i < n_e and edges[i] <= d:
+        i += 1
+    return i
+
+
+@nb.njit(inline="always", cache=True)
+def _deposit(hist, k, base, n_t, sa, sb, rho_a, rho_b, w, T, iv, P2, B, edges, hint):
+    """Add ``w × length`` of the portion [sa, sb] of the segment ``p + s u`` (distances
+    from the centre ``rho_a``, ``rho_b`` at its ends) to the time bins of row ``base``:
+    the delay ``T + s iv - |p + s u| iv`` is non-decreasing in s, and the point where it
+    crosses an edge E solves ``|p + s u| = s + c0``, ``c0 = (T - E)/iv``, i.e.
+    ``s = (c0² - P2) / (2 (B - c0))``."""
+    da = T + (sa - rho_a) * iv
+    db = T + (sb - rho_b) * iv
     if da < 0.0 and da > -_NEG_TOL_NS:
         da = 0.0
     if db < 0.0 and db > -_NEG_TOL_NS:
         db = 0.0
-    ia = np.searchsorted(edges, da, side="right")
-    ib = np.searchsorted(edges, db, side="right")
+    ia = _tbin(da, edges, hint)
+    ib = _tbin(db, edges, ia)
     tot = base + n_t + 2
     hist[k, tot] += w * (sb - sa)
     if ib <= ia:
@@ -148,18 +161,25 @@ def _deposit(hist, k, base, n_t, sa, sb, w, T, iv, P2, B, edges):
 
 
 @nb.njit(inline="always", cache=True)
-def _score_interval(hist, k, band, sa, sb, w, T, iv, ox, oy, oz, ux, uy, uz, P2, B,
-                    ax, ay, az, n_cos, n_t, piece_max, edges):
+def _score_interval(hist, k, band, sa, sb, rho_a, rho_b, w, T, iv, ox, oy, oz, ux, uy, uz,
+                    P2, B, ax, ay, az, n_cos, n_t, piece_max, edges, hint):
     """Score the portion [sa, sb] of a step inside ``band`` (cut into pieces for cos)."""
     stride = n_t + 3
     if n_cos == 1:
-        _deposit(hist, k, band * stride, n_t, sa, sb, w, T, iv, P2, B, edges)
+        _deposit(hist, k, band * stride, n_t, sa, sb, rho_a, rho_b, w, T, iv, P2, B, edges,
+                 hint)
         return
     n_p = int((sb - sa) / piece_max) + 1
     h = (sb - sa) / n_p
+    ra = rho_a
     for j in range(n_p):
         a = sa + j * h
-        b = sb if j == n_p - 1 else a + h
+        if j == n_p - 1:
+            b = sb
+            rb = rho_b
+        else:
+            b = a + h
+            rb = math.sqrt(max(P2 + b * (2.0 * B + b), 0.0))
         sm = 0.5 * (a + b)
         mx = ox + sm * ux
         my = oy + sm * uy
@@ -171,7 +191,9 @@ def _score_interval(hist, k, band, sa, sb, w, T, iv, ox, oy, oz, ux, uy, uz, P2,
             cb = 0
         elif cb >= n_cos:
             cb = n_cos - 1
-        _deposit(hist, k, (band * n_cos + cb) * stride, n_t, a, b, w, T, iv, P2, B, edges)
+        _deposit(hist, k, (band * n_cos + cb) * stride, n_t, a, b, ra, rb, w, T, iv, P2, B,
+                 edges, hint)
+        ra = rb
 
 
 @nb.njit(parallel=True, cache=True, fastmath={"nsz", "arcp", "contract", "afn", "reassoc"})
@@ -264,6 +286,7 @@ def shell_kernel(
                 s0, s1, s2, s3, u1 = _next(s0, s1, s2, s3)
                 tau_a = -math.log(u1)
                 w_ph = w0[i]
+                hint = 0
                 while True:
                     s0, s1, s2, s3, u1 = _next(s0, s1, s2, s3)
                     s, absorbed, tau_a, layer = _step_length(
@@ -290,17 +313,34 @@ def shell_kernel(
                             for q in range(n_ang - 2, -1, -1):
                                 acc = acc * uz + ang_coeffs[q]
                             w *= max(acc, 0.0)
+                        r0 = math.sqrt(P2)
+                        r1 = math.sqrt(max(e2, 0.0))
                         rmin = math.sqrt(max(rmin2, 0.0))
-                        rmax = math.sqrt(max(P2, e2))
+                        rmax = max(r0, r1)
                         bb = np.searchsorted(r_out, rmin, side="right")
                         c2 = B * B - P2
+                        if bb < n_sh and r_in[bb] < rmax:
+                            # a lower bound on the step's time bins: the delay at its
+                            # start (the delay never decreases along the path)
+                            d0 = t - r0 * iv
+                            if d0 < 0.0 and d0 > -_NEG_TOL_NS:
+                                d0 = 0.0
+                            hint = _tbin(d0, edges, hint)
                         while bb < n_sh and r_in[bb] < rmax and w > 0.0:
                             ro = r_out[bb]
                             dis = c2 + ro * ro
                             if dis > 0.0:
                                 sq = math.sqrt(dis)
-                                a_o = max(-B - sq, 0.0)
-                                b_o = min(-B + sq, s)
+                                a_o = -B - sq
+                                rho_a = ro
+                                if a_o <= 0.0:
+                                    a_o = 0.0
+                                    rho_a = r0
+                                b_o = -B + sq
+                                rho_b = ro
+                                if b_o >= s:
+                                    b_o = s
+                                    rho_b = r1
                                 if a_o < b_o:
                                     ri = r_in[bb]
                                     di = c2 + ri * ri
@@ -308,20 +348,33 @@ def shell_kernel(
                                         sqi = math.sqrt(di)
                                         a_i = -B - sqi
                                         b_i = -B + sqi
-                                        e1 = min(b_o, a_i)
+                                        if a_i < b_o:
+                                            e1 = a_i
+                                            rho_e1 = ri
+                                        else:
+                                            e1 = b_o
+                                            rho_e1 = rho_b
                                         if e1 > a_o:
-                                            _score_interval(hist, k, bb, a_o, e1, w, t, iv, ox,
-                                                            oy, oz, ux, uy, uz, P2, B, ax, ay,
-                                                            az, n_cos, n_t, piece_max, edges)
-                                        b1 = max(a_o, b_i)
+                                            _score_interval(hist, k, bb, a_o, e1, rho_a, rho_e1,
+                                                            w, t, iv, ox, oy, oz, ux, uy, uz,
+                                                            P2, B, ax, ay, az, n_cos, n_t,
+                                                            piece_max, edges, hint)
+                                        if b_i > a_o:
+                                            b1 = b_i
+                                            rho_b1 = ri
+                                        else:
+                                            b1 = a_o
+                                            rho_b1 = rho_a
                                         if b_o > b1:
-                                            _score_interval(hist, k, bb, b1, b_o, w, t, iv, ox,
-                                                            oy, oz, ux, uy, uz, P2, B, ax, ay,
-                                                            az, n_cos, n_t, piece_max, edges)
+                                            _score_interval(hist, k, bb, b1, b_o, rho_b1, rho_b,
+                                                            w, t, iv, ox, oy, oz, ux, uy, uz,
+                                                            P2, B, ax, ay, az, n_cos, n_t,
+                                                            piece_max, edges, hint)
                                     else:
-                                        _score_interval(hist, k, bb, a_o, b_o, w, t, iv, ox,
-                                                        oy, oz, ux, uy, uz, P2, B, ax, ay, az,
-                                                        n_cos, n_t, piece_max, edges)
+                                        _score_interval(hist, k, bb, a_o, b_o, rho_a, rho_b, w,
+                                                        t, iv, ox, oy, oz, ux, uy, uz, P2, B,
+                                                        ax, ay, az, n_cos, n_t, piece_max,
+                                                        edges, hint)
                             bb += 1
                     x += s * ux
                     y += s * uy
