@@ -369,10 +369,10 @@ class _BaseKAN(BaseEstimator):
                 out.append(net(xb).double().cpu().numpy())
         return np.concatenate(out, axis=0)
 
-    def _standardize_X(self, arr: np.ndarray) -> np.ndarray:
+    def _standardize_X(self, arr: np.ndarray, w: np.ndarray) -> np.ndarray:
         if self.standardize:
-            self.x_mean_ = arr.mean(0)
-            scale = arr.std(0)
+            self.x_mean_ = np.average(arr, axis=0, weights=w)
+            scale = np.sqrt(np.average((arr - self.x_mean_) ** 2, axis=0, weights=w))
             self.x_scale_ = np.where(scale > 0, scale, 1.0)
         else:
             self.x_mean_ = np.zeros(arr.shape[1])
@@ -556,7 +556,7 @@ class KANRegressor(RegressorMixin, _BaseKAN):
             self.y_scale_ = float(np.sqrt(np.average((z - self.y_mean_) ** 2, weights=w))) or 1.0
         else:
             self.y_mean_, self.y_scale_ = 0.0, 1.0
-        Xs = self._standardize_X(arr)
+        Xs = self._standardize_X(arr, w)
         self._fit_network(Xs, (z - self.y_mean_) / self.y_scale_, w)
         self._store(arr, yy, w)
         return self
@@ -711,7 +711,7 @@ class KANClassifier(ClassifierMixin, _BaseKAN):
         self.n_features_in_ = arr.shape[1]
         self.variable_names_ = self._names(arr.shape[1])
         self._n_outputs = 1
-        Xs = self._standardize_X(arr)
+        Xs = self._standardize_X(arr, w)
         target = codes.astype(float)
         self._fit_network(Xs, target, w)
         self._store(arr, target, w)

@@ -12,7 +12,8 @@ For every active edge ``phi`` of a trained network:
 3. choose, among the functions with ``R^2 >= r2_threshold``, the one minimising
    ``complexity + log10(max(1 - R^2, 1e-4))``: a more complex function must cut the
    unexplained variance tenfold per unit of complexity, and fits better than
-   ``R^2 = 0.9999`` count as equally good (beyond that, the spline's own error dominates).
+   ``R^2 = 0.9999`` count as equally good (beyond that, the spline's own error dominates);
+   ties go to the simpler function, then to the higher R^2.
    The constant ``"0"`` is accepted when the edge carries less than ``1 - r2_threshold``
    of its node's variance. An edge no function fits stays *numeric*: it is replaced by a
    cubic polynomial on its range, reported with ``numeric=True`` and a warning.
@@ -221,7 +222,7 @@ def fit_edge(x: np.ndarray, v: np.ndarray, *, library: Sequence[str] | None = No
     xc, xh = 0.5 * (x.max() + x.min()), 0.5 * (x.max() - x.min())
     if var_v <= 1e-20 or xh <= 0:
         return EdgeFit("0", 1.0, c=0.0, d=float(np.mean(v)))
-    best: tuple[float, float, EdgeFit] | None = None  # (score, complexity, fit)
+    best: tuple[float, float, float, EdgeFit] | None = None  # score, complexity, -r2, fit
     u = (x - xc) / xh
     for name in names:
         fn = LIBRARY[name]
@@ -230,8 +231,8 @@ def fit_edge(x: np.ndarray, v: np.ndarray, *, library: Sequence[str] | None = No
             if 1.0 - ratio >= r2_threshold:
                 fit = EdgeFit("0", 1.0 - ratio, c=0.0, d=float(np.mean(v)))
                 score = float(np.log10(max(ratio, _R2_FLOOR)))
-                if best is None or (score, 0) < best[:2]:
-                    best = (score, 0, fit)
+                if best is None or (score, 0, -fit.r2) < best[:3]:
+                    best = (score, 0, -fit.r2, fit)
             continue
         r2, a, b, c, d = _fit_one(fn, u, v)
         if not r2 >= r2_threshold:
@@ -241,10 +242,10 @@ def fit_edge(x: np.ndarray, v: np.ndarray, *, library: Sequence[str] | None = No
         fit = EdgeFit(name, r2, a=a / xh, b=b - a * xc / xh, c=c, d=d)
         if fn.a_mode != "free":  # keep a exactly +-1: rescale through c where possible
             fit = _normalise(fit, name)
-        if best is None or (score, fn.complexity) < best[:2]:
-            best = (score, fn.complexity, fit)
+        if best is None or (score, fn.complexity, -r2) < best[:3]:
+            best = (score, fn.complexity, -r2, fit)
     if best is not None:
-        return best[2]
+        return best[3]
     poly = np.polyfit(x, v, 3)
     r2 = 1.0 - float(np.sum((np.polyval(poly, x) - v) ** 2)) / float(np.sum((v - v.mean()) ** 2))
     return EdgeFit("cubic", r2, numeric=True, poly=[float(p) for p in poly],
