@@ -4,15 +4,19 @@ A CDF fitted by regression to the empirical CDF can reach R^2 = 0.9999 and still
 negative PDF on a quarter of its support and the wrong total mass (REFERENCE.md section
 8). :class:`SymbolicDensity` avoids this by construction: the conditional CDF is
 
-    F(t | x) = sum_c w_c(x) P(k_c(x), ((t - t_min) / theta_c(x)) ^ p_c(x)),
+    F(t | x) = sum_c w_c(x) P(k_c, k_c exp(Q_c w_c)),  k_c = 1/Q_c^2,
+    w_c = (ln(t - t_min) - mu_c(x)) / sigma_c(x),
 
-a mixture of generalized-gamma CDFs (P is the regularized lower incomplete gamma
-function). Each component is monotone in t, is 0 at t_min and tends to 1, and the
+a mixture of generalized-gamma CDFs in Prentice's parametrisation (P is the regularized
+lower incomplete gamma function; mu and sigma are the location and scale of ln t, Q > 0
+the shape: Q = sigma is a gamma, Q = 1 a Weibull, Q -> 0 a log-normal). Each component is monotone in t, is 0 at t_min and tends to 1, and the
 weights are positive and sum to 1, so F is a CDF for *any* parameter functions; its PDF
 dF/dt, obtained symbolically, is non-negative with unit mass. The Pandel function is
-the special case of one component with p = 1.
+the special case of one component with Q = sigma (a gamma distribution). Prentice's
+parametrisation is used because Stacy's (k, theta, p) is degenerate towards the
+log-normal limit, where all three run away together and per-bin estimates lose meaning.
 
-What is learned symbolically is how the shape (k), scale (theta), power (p) and weights
+What is learned symbolically is how the location (mu), log-scale, log-shape and weights
 depend on the conditions x (e.g. distance, absorption length):
 
 1. the conditions are binned (quantiles in 1-D, k-means otherwise) and the family is fitted
@@ -27,6 +31,8 @@ binned chi2 per condition bin (:func:`goodness_of_fit`), never by R^2 on an empi
 
 References:
     Stacy, "A generalization of the gamma distribution", Ann. Math. Stat. 33 (1962) 1187.
+    Prentice, "A log gamma model and its maximum likelihood estimation", Biometrika 61
+    (1974) 539.
     Pandel, "Bestimmung von Wasser- und Detektorparametern...", Diploma thesis, Humboldt
     University Berlin (1996); van Eijndhoven, Fetter, Pandel, Astropart. Phys. 28 (2007) 456.
 """
@@ -62,18 +68,32 @@ class ConditionalDensity(Protocol):
 # ----------------------------------------------------------------------------- the family
 
 
-def _gg_logpdf(u: np.ndarray, logk: np.ndarray, logth: np.ndarray, logp: np.ndarray):
-    """log pdf of the generalized gamma at u > 0 (numpy)."""
-    k, p = np.exp(logk), np.exp(logp)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.log(u) - logth
-        return logp - logth - special.gammaln(k) + (p * k - 1.0) * z - np.exp(p * z)
+def _gg_logpdf(u: np.ndarray, mu: np.ndarray, log_sigma: np.ndarray, log_q: np.ndarray):
+    """log pdf of the generalized gamma (Prentice parametrisation) at u > 0 (numpy).
 
-
-def _gg_cdf(u: np.ndarray, logk: np.ndarray, logth: np.ndarray, logp: np.ndarray):
+    With w = (ln u - mu)/sigma, k = 1/Q^2 and z = k exp(Q w): F = P(k, z) and
+    ln f = k ln z - z - lnGamma(k) + ln(Q / (sigma u)).
+    """
+    sigma, q = np.exp(log_sigma), np.exp(log_q)
+    k = 1.0 / (q * q)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        z = np.power(np.clip(u, 0.0, None) / np.exp(logth), np.exp(logp))
-        return special.gammainc(np.exp(logk), z)
+        w = (np.log(u) - mu) / sigma
+        log_z = np.log(k) + q * w
+        return k * log_z - np.exp(log_z) - special.gammaln(k) + log_q - log_sigma - np.log(u)
+
+
+def _gg_cdf(u: np.ndarray, mu: np.ndarray, log_sigma: np.ndarray, log_q: np.ndarray):
+    q = np.exp(log_q)
+    k = 1.0 / (q * q)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        z = k * np.power(np.clip(u, 0.0, None) * np.exp(-mu), q / np.exp(log_sigma))
+        return special.gammainc(k, z)
+
+
+#: Per-bin fit bounds (mu is free): sigma in [e^-6, e^3], Q in [e^-4, e^2]. The bound on
+#: Q keeps the log-normal limit (Q -> 0) from running away; it is 0.018, far into it.
+_BOUNDS = {"mu": (None, None), "log_sigma": (-6.0, 3.0), "log_q": (-4.0, 2.0),
+           "logit_w": (-12.0, 12.0)}
 
 
 def _mixture(params: np.ndarray, n_comp: int):
@@ -89,7 +109,7 @@ def _mixture(params: np.ndarray, n_comp: int):
 
 
 def _param_names(n_comp: int) -> list[str]:
-    names = [f"{p}_{c}" for c in range(n_comp) for p in ("log_k", "log_theta", "log_p")]
+    names = [f"{p}_{c}" for c in range(n_comp) for p in ("mu", "log_sigma", "log_q")]
     return names + (["logit_w"] if n_comp == 2 else [])
 
 
@@ -173,6 +193,8 @@ class SymbolicDensity(BaseEstimator):
         params_: Dict name -> Formula of each transformed parameter as a function of x.
         bins_: DataFrame of the per-bin maximum-likelihood fits.
         nll_: Mean negative log-likelihood per sample after the joint refinement.
+        param_model_used_: ``"symbolic"`` or ``"poly"``: with ``param_model="symbolic"``
+            the polynomial baseline is refined too and wins if its likelihood is better.
     """
 
     def __init__(
@@ -242,51 +264,77 @@ class SymbolicDensity(BaseEstimator):
                              f"(3 bins of min_per_bin={self.min_per_bin}), got {u.size}")
         bins = condition_bins(X, n_bins, weights=w, random_state=rng)
         self.bins_ = self._fit_bins(u, X, w, bins)
+        sub = (rng.choice(u.size, self.refine_samples, replace=False)
+               if u.size > self.refine_samples else slice(None))
         self.params_ = self._fit_param_functions(self.bins_, rng)
-        if u.size > self.refine_samples:
-            sub = rng.choice(u.size, self.refine_samples, replace=False)
-            self._refine(u[sub], X[sub], w[sub])
-        else:
-            self._refine(u, X, w)
+        self.nll_ = self._refine(u[sub], X[sub], w[sub])
+        self.param_model_used_ = self.param_model
+        if self.param_model == "symbolic":
+            # the symbolic parameter functions must earn their place: keep them only if
+            # their jointly refined likelihood beats the polynomial baseline's
+            symbolic = self.params_
+            self.params_ = self._fit_param_functions(self.bins_, rng, model="poly")
+            nll_poly = self._refine(u[sub], X[sub], w[sub])
+            if self.nll_ <= nll_poly:
+                self.params_ = symbolic
+            else:
+                self.nll_, self.param_model_used_ = nll_poly, "poly"
         self._build_formulas()
         return self
 
     def _fit_bins(self, u, X, w, bins) -> pd.DataFrame:
         names = _param_names(self.n_components)
         rows = []
-        for b in np.unique(bins):
+        labels = np.unique(bins)
+        # visit bins in order of the first condition and warm-start each fit from its
+        # neighbour's solution: keeps mixture components from swapping between bins
+        order = labels[np.argsort([X[bins == b, 0].mean() for b in labels])]
+        previous = None
+        for b in order:
             sel = bins == b
             ub, wb = u[sel], w[sel]
             if wb.sum() <= 0:
                 continue
-            _, est, err = self._fit_one(ub, wb)
+            _, est, err = self._fit_one(ub, wb, warm=previous)
+            previous = est
             rows.append({**{f"x_{v.name}": float(np.average(X[sel, j], weights=wb))
                             for j, v in enumerate(self.variables_)},
                          "n": int(sel.sum()), **dict(zip(names, est, strict=True)),
                          **{f"err_{k}": e for k, e in zip(names, err, strict=True)}})
         return pd.DataFrame(rows)
 
-    def _fit_one(self, u: np.ndarray, w: np.ndarray):
-        """Weighted MLE of the mixture in one bin; components ordered by scale."""
-        m = np.average(u, weights=w)
-        v = np.average((u - m) ** 2, weights=w)
-        k0, th0 = m * m / v, v / m
+    def _fit_one(self, u: np.ndarray, w: np.ndarray, warm: np.ndarray | None = None):
+        """Weighted MLE of the mixture in one bin (moment start and, if given, a warm
+        start; the better optimum wins); components ordered by scale."""
+        lu = np.log(u)
+        m = np.average(lu, weights=w)
+        sd = max(np.sqrt(np.average((lu - m) ** 2, weights=w)), 1e-3)
         if self.n_components == 1:
-            start = np.array([np.log(k0), np.log(th0), 0.0])
+            start = np.array([m, np.log(sd), np.log(0.5)])
         else:
-            start = np.array([np.log(k0), np.log(th0 / 3), 0.0, np.log(k0), np.log(th0 * 2),
-                              0.0, 0.0])
+            start = np.array([m - sd, np.log(sd / 2), np.log(0.5), m + 0.5 * sd,
+                              np.log(sd / 2), np.log(0.5), 0.0])
         wn = w / w.sum()
+        names = _param_names(self.n_components)
+        bounds = [_BOUNDS[n.rsplit("_", 1)[0]] if n != "logit_w" else _BOUNDS["logit_w"]
+                  for n in names]
 
         def nll(p):
             val = -np.sum(wn * _logpdf(u, p, self.n_components))
             return val if np.isfinite(val) else 1e300
 
-        res = optimize.minimize(nll, start, method="Nelder-Mead",
-                                options={"maxiter": 4000, "xatol": 1e-6, "fatol": 1e-10})
-        res = optimize.minimize(nll, res.x, method="BFGS")
-        est = res.x
-        if self.n_components == 2 and est[1] > est[4]:  # order components by scale
+        best = None
+        for x0 in [start] if warm is None else [start, np.asarray(warm, dtype=float)]:
+            x0 = np.array([np.clip(v, lo if lo is not None else -np.inf,
+                                   hi if hi is not None else np.inf)
+                           for v, (lo, hi) in zip(x0, bounds, strict=True)])
+            res = optimize.minimize(nll, x0, method="Nelder-Mead",
+                                    options={"maxiter": 3000, "xatol": 1e-6, "fatol": 1e-10})
+            res = optimize.minimize(nll, res.x, method="L-BFGS-B", bounds=bounds)
+            if best is None or res.fun < best.fun:
+                best = res
+        est = best.x
+        if self.n_components == 2 and est[0] > est[3]:  # order components by location
             est = np.r_[est[3:6], est[0:3], -est[6]]
         n_eff = w.sum() ** 2 / np.sum(w**2)
         try:
@@ -296,7 +344,8 @@ class SymbolicDensity(BaseEstimator):
             err = np.full(est.shape, np.inf)
         return start, est, err
 
-    def _fit_param_functions(self, table: pd.DataFrame, rng) -> dict[str, Formula]:
+    def _fit_param_functions(self, table: pd.DataFrame, rng,
+                             model: str | None = None) -> dict[str, Formula]:
         from ariasim.surrogates.symbolic import SymbolicRegressor
 
         Xb = table[[f"x_{v.name}" for v in self.variables_]].to_numpy()
@@ -315,7 +364,7 @@ class SymbolicDensity(BaseEstimator):
             if wts.sum() == 0:
                 wts = np.ones_like(y)
             formula = None
-            if self.param_model == "symbolic" and len(y) >= 20:
+            if (model or self.param_model) == "symbolic" and len(y) >= 20:
                 sr = SymbolicRegressor(max_time=self.max_time,
                                        random_state=int(rng.integers(2**31 - 1)),
                                        variable_names=[v.name for v in self.variables_],
@@ -333,8 +382,10 @@ class SymbolicDensity(BaseEstimator):
             out[name] = formula.replace(variables=self.variables_)
         return out
 
-    def _refine(self, u: np.ndarray, X: np.ndarray, w: np.ndarray) -> None:
-        """Joint unbinned maximum likelihood of every constant of every parameter formula."""
+    def _refine(self, u: np.ndarray, X: np.ndarray, w: np.ndarray) -> float:
+        """Joint unbinned maximum likelihood of every constant of every parameter formula.
+
+        Updates :attr:`params_` in place; returns the mean negative log-likelihood."""
         import torch
 
         names = _param_names(self.n_components)
@@ -369,9 +420,8 @@ class SymbolicDensity(BaseEstimator):
                 if m.raw.numel():
                     self.params_[nm] = self.params_[nm].with_constants(
                         m.constants.detach().numpy().tolist())
-            self.nll_ = after
-        else:
-            self.nll_ = before
+            return after
+        return before if np.isfinite(before) else np.inf
 
     def _build_formulas(self) -> None:
         t = sp.Symbol(self.t_name, real=True)
@@ -379,10 +429,10 @@ class SymbolicDensity(BaseEstimator):
         u = t - sp.nsimplify(self.t_min)
         comps = []
         for c in range(self.n_components):
-            k = sp.exp(subs[f"log_k_{c}"])
-            th = sp.exp(subs[f"log_theta_{c}"])
-            p = sp.exp(subs[f"log_p_{c}"])
-            comps.append(sp.lowergamma(k, (u / th) ** p) / sp.gamma(k))
+            mu, sigma = subs[f"mu_{c}"], sp.exp(subs[f"log_sigma_{c}"])
+            q = sp.exp(subs[f"log_q_{c}"])
+            k = q ** -2
+            comps.append(sp.lowergamma(k, k * (u * sp.exp(-mu)) ** (q / sigma)) / sp.gamma(k))
         if self.n_components == 1:
             cdf = comps[0]
         else:
@@ -487,10 +537,11 @@ def invert_cdf(cdf, q: np.ndarray, *, iterations: int = 60) -> np.ndarray:
 def _torch_logpdf(u, cols, n_comp):
     import torch
 
-    def gg(logk, logth, logp):
-        z = torch.log(u) - logth
-        return logp - logth - torch.lgamma(torch.exp(logk)) + (torch.exp(logp + logk) - 1.0) * z \
-            - torch.exp(torch.exp(logp) * z)
+    def gg(mu, log_sigma, log_q):
+        q = torch.exp(log_q)
+        k = 1.0 / (q * q)
+        log_z = torch.log(k) + q * (torch.log(u) - mu) / torch.exp(log_sigma)
+        return k * log_z - torch.exp(log_z) - torch.lgamma(k) + log_q - log_sigma - torch.log(u)
 
     comps = [gg(cols[:, 3 * c], cols[:, 3 * c + 1], cols[:, 3 * c + 2]) for c in range(n_comp)]
     if n_comp == 1:
@@ -513,10 +564,13 @@ def _numerical_hessian(f, x: np.ndarray, eps: float = 1e-4) -> np.ndarray:
 
 
 def _poly_formula(Xb, y, wts, variables, name) -> Formula:
-    """Weighted least-squares quadratic polynomial in the conditions (fallback model)."""
+    """Weighted least squares on a quadratic polynomial in the conditions, plus log(x) for
+    conditions that are positive everywhere (distances, lengths): the fallback model."""
     syms = [sp.Symbol(v.name, real=True) for v in variables]
     terms: list[sp.Expr] = [sp.Integer(1), *syms]
     terms += [a * b for i, a in enumerate(syms) for b in syms[i:]]
+    terms += [sp.log(s) for s, v in zip(syms, variables, strict=True)
+              if v.low is not None and v.low > 0]
     lam = [sp.lambdify(syms, tm, "numpy") for tm in terms]
     A = np.column_stack([np.broadcast_to(f(*Xb.T), (len(y),)) for f in lam])
     sw = np.sqrt(wts)

@@ -165,8 +165,9 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         ``sample_weight`` enters the float64 re-fit, the validation errors and the
         selection exactly; Operon itself has no weights, so its search runs on a
         weighted resample of the training rows. ``X_check`` (optional, shape (m, d)):
-        further points where a model must be finite to be selectable, e.g. the whole
-        domain when ``X`` holds only bin centres.
+        further points where a model must be finite, and stay within the range of ``y``
+        widened by twice its span on each side, to be selectable; e.g. the whole domain
+        when ``X`` holds only bin centres (it rejects models with poles between them).
         """
         from pyoperon.sklearn import SymbolicRegressor as OperonRegressor
 
@@ -238,10 +239,8 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             if key in seen:
                 continue
             seen.add(key)
-            if X_check is not None:
-                with np.errstate(all="ignore"):
-                    if not np.isfinite(formula(np.asarray(X_check, dtype=float))).all():
-                        continue
+            if X_check is not None and not _sane_on(formula, X_check, ya):
+                continue
             rows.append(self._row(formula, Xa, ya, w, train, val))
         if not rows:
             raise InputError("the search returned no usable model")
@@ -390,6 +389,15 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         if Xa.ndim != 2 or Xa.shape[1] != self.n_features_in_:
             raise InputError(f"expected {self.n_features_in_} columns, got shape {Xa.shape}")
         return self.formula_(Xa)
+
+
+def _sane_on(formula: Formula, X_check: Any, y: np.ndarray) -> bool:
+    """Finite, and within [min - 2 span, max + 2 span] of the targets, on X_check."""
+    with np.errstate(all="ignore"):
+        v = formula(np.asarray(X_check, dtype=float))
+    span = float(np.ptp(y)) or max(1.0, float(np.abs(y).max()))
+    return bool(np.isfinite(v).all() and v.min() >= y.min() - 2 * span
+                and v.max() <= y.max() + 2 * span)
 
 
 def _snap_targets(c: float) -> list[sp.Rational]:
