@@ -149,7 +149,8 @@ class ObjectResponse:
                 "scale": [r.to_dict() for r in self.scale],
                 "resolution": [r.to_dict() for r in self.resolution],
                 "sigma_eta": self.sigma_eta, "sigma_phi": self.sigma_phi,
-                "mass_gev": self.mass_gev, "metadata": self.metadata}
+                "mass_gev": self.mass_gev,
+                "metadata": {k: v for k, v in self.metadata.items() if not k.startswith("_")}}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, source: Any = None) -> ObjectResponse:
