@@ -56,6 +56,11 @@ _LOSSES = ("mse", "gaussian", "lognormal")
 _OPTIMIZERS = ("adam", "lbfgs")
 _LOG_SIGMA_CLAMP = 12.0
 _MAX_STORED_ROWS = 20_000
+# torch's L-BFGS skips curvature updates with y.s < 1e-10 (absolute), which in float32
+# happens early once the loss is small: L-BFGS then degrades to gradient descent. The
+# minimiser is invariant to scaling the objective, so it is scaled up instead (pykan
+# patches the threshold in a copy of the optimiser).
+_LBFGS_SCALE = 1e6
 
 
 @contextlib.contextmanager
@@ -253,8 +258,11 @@ class _BaseKAN(BaseEstimator):
 
         def make_opt() -> torch.optim.Optimizer:
             if lbfgs:
+                # tolerances off (as pykan): the defaults stop the inner iterations early
+                # once float32 loss changes get small, long before convergence
                 return torch.optim.LBFGS(net.parameters(), lr=self.lr, max_iter=20,
-                                         history_size=10, line_search_fn="strong_wolfe")
+                                         history_size=10, line_search_fn="strong_wolfe",
+                                         tolerance_grad=1e-32, tolerance_change=1e-32)
             return torch.optim.Adam(net.parameters(), lr=self.lr)
 
         def objective(xb: torch.Tensor, yb: torch.Tensor, wb: torch.Tensor
@@ -271,8 +279,12 @@ class _BaseKAN(BaseEstimator):
         grid_sample = Xt[torch.randperm(n, generator=gen)[:4096].to(Xt.device)]
         for epoch in range(epochs):
             if epoch in grid_updates or epoch in grid_refine:
-                net.update_grids(grid_sample, grid_refine.get(epoch))
-                opt = make_opt()
+                # before any training the hidden activations carry no information:
+                # an update at epoch 0 moves only the first layer's grids to the data
+                net.update_grids(grid_sample, grid_refine.get(epoch),
+                                 n_layers=1 if epoch == 0 and start_epoch == 0 else None)
+                if epoch in grid_refine:  # new coefficient tensors: new optimiser
+                    opt = make_opt()
                 wait = 0
             net.train()
             total, count = 0.0, 0
@@ -280,6 +292,7 @@ class _BaseKAN(BaseEstimator):
                 def closure(opt: torch.optim.Optimizer = opt) -> torch.Tensor:
                     opt.zero_grad()
                     loss, _ = objective(Xt, yt, wt)
+                    loss = loss * _LBFGS_SCALE
                     loss.backward()
                     return loss
 
@@ -415,7 +428,9 @@ _COMMON_DOC = """
         max_epochs: Maximum number of epochs of the main training phase.
         lr: Learning rate (Adam; for L-BFGS its step scale, 1 is usual).
         batch_size: Mini-batch size for Adam.
-        grid_updates: Epochs at which grids are moved to the data quantiles.
+        grid_updates: Epochs at which grids are moved to the data quantiles (at epoch 0
+            only the first layer's: hidden activations of an untrained network carry no
+            information, and fitting grids to them hurts training).
         grid_refine: ``(epoch, grid_size)`` pairs: refine to a finer grid at that epoch.
         prune_threshold: Edges whose activation spread is below this fraction of the
             largest edge of their layer are pruned after training (0: no pruning).

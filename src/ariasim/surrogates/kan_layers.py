@@ -148,13 +148,11 @@ class KANLayer(nn.Module):
         lo, hi = xs[0], xs[-1]
         span = torch.clamp(hi - lo, min=1e-3)
         hi = lo + span
-        # evaluation points: the data plus a uniform cover of the old grid's support,
-        # so that the re-projection is determined everywhere the spline will be used
+        # evaluation points: the data plus a uniform cover of their range, so that the
+        # re-projection is determined on every new interval (points outside the new
+        # grid, where the basis is incomplete, would distort the fit)
         cover = torch.linspace(0, 1, 4 * (g_new + k), dtype=x.dtype, device=x.device)
-        old_lo = self.knots[:, k]
-        old_hi = self.knots[:, -k - 1]
-        pts = torch.cat([xs, lo + cover[:, None] * span,
-                         old_lo + cover[:, None] * (old_hi - old_lo)], dim=0)
+        pts = torch.cat([xs, lo + cover[:, None] * span], dim=0)
         target = self.spline_values(pts).double()  # (m, out, in)
         idx = torch.linspace(0, n - 1, g_new + 1, device=x.device).round().long()
         adaptive = xs[idx]  # (G+1, in)
@@ -178,7 +176,11 @@ class KANLayer(nn.Module):
         coef = torch.linalg.solve(AtA, A.transpose(1, 2) @ B)  # (in, K', out)
         self.knots = knots.to(self.knots.dtype)
         self.grid_size = g_new
-        self.coef = nn.Parameter(coef.permute(2, 0, 1).to(self.coef.dtype).contiguous())
+        new = coef.permute(2, 0, 1).to(self.coef.dtype).contiguous()
+        if new.shape == self.coef.shape:  # in place: optimiser state stays attached
+            self.coef.data.copy_(new)
+        else:
+            self.coef = nn.Parameter(new)
 
 
 class KANNetwork(nn.Module):
@@ -226,9 +228,11 @@ class KANNetwork(nn.Module):
         return out
 
     @torch.no_grad()
-    def update_grids(self, x: torch.Tensor, grid_size: int | None = None) -> None:
-        """Update every layer's grid to its input distribution (layer by layer)."""
-        for layer in self.layers:
+    def update_grids(self, x: torch.Tensor, grid_size: int | None = None,
+                     n_layers: int | None = None) -> None:
+        """Update the grids of the first ``n_layers`` layers (default all) to their input
+        distributions, layer by layer."""
+        for layer in self.layers[:n_layers]:
             layer.update_grid(x, grid_size)
             x = layer(x)
 
