@@ -188,7 +188,7 @@ def lint_card_formula(text: str, module: str, *, eta_max: float | None = None,
     pts = np.asarray(list(pt_grid) if pt_grid is not None else np.geomspace(0.5, 5000, 41))
     ens = np.asarray(list(energy_grid) if energy_grid is not None else np.geomspace(0.5, 5000, 41))
     top = eta_max if eta_max is not None else 5.0
-    etas = np.linspace(-(top + 1.0), top + 1.0, 701)
+    etas = np.linspace(-(top + 1.0), top + 1.0, 401)
     E, P, H = np.meshgrid(ens, pts, etas, indexing="ij")
     # pt and energy independent on the grid: the checks hold for any kinematics
     terms = _split_sum(_Parser(expr.text).parse())

@@ -36,7 +36,7 @@ from ariasim.export.tformula import TFormulaExpression
 from ariasim.response.model import ResponseModel
 from ariasim.utils import SeedLike, as_generator
 
-__all__ = ["OUTPUT_COLUMNS", "fastsim", "truth_columns"]
+__all__ = ["OUTPUT_COLUMNS", "FastSimulator", "fastsim", "truth_columns"]
 
 #: Full-simulation columns and their dtypes (ariasim.simulators.collider.simulate).
 OUTPUT_COLUMNS: dict[str, str] = {
@@ -101,6 +101,28 @@ def _lognormal(rng: np.random.Generator, mean: np.ndarray, sigma: np.ndarray) ->
     return np.where(mean > 0, out, 0.0)
 
 
+class FastSimulator:
+    """A response model compiled once (card formulas printed, linted and parsed), applied
+    many times.
+
+    Arguments:
+        response: The response model.
+    """
+
+    def __init__(self, response: ResponseModel):
+        self.response = response
+        self._compiled = []
+        for obj in response.objects.values():
+            cf = card_formulas(obj)
+            self._compiled.append((obj, tuple(TFormulaExpression.from_card(t) for t in (
+                cf.efficiency, cf.scale, cf.resolution, cf.sigma_eta, cf.sigma_phi))))
+
+    def __call__(self, particles: pd.DataFrame, seed: SeedLike = None, *,
+                 source: Any = None) -> pd.DataFrame:
+        """Fast-simulate ``particles`` (see :func:`fastsim`)."""
+        return _run(self._compiled, particles, seed, source)
+
+
 def fastsim(particles: pd.DataFrame, response: ResponseModel, seed: SeedLike = None, *,
             source: Any = None) -> pd.DataFrame:
     """Fast-simulate truth particles with a response model (one output row per particle).
@@ -111,6 +133,10 @@ def fastsim(particles: pd.DataFrame, response: ResponseModel, seed: SeedLike = N
         seed: Seed or Generator.
         source: File name for error messages.
     """
+    return FastSimulator(response)(particles, seed, source=source)
+
+
+def _run(compiled: list, particles: pd.DataFrame, seed: SeedLike, source: Any) -> pd.DataFrame:
     rng = as_generator(seed)
     truth = truth_columns(particles, source=source)
     n = len(truth)
@@ -123,13 +149,10 @@ def fastsim(particles: pd.DataFrame, response: ResponseModel, seed: SeedLike = N
     rpt, reta, rphi, re_ = (np.full(n, np.nan) for _ in range(4))
     found = np.zeros(n, dtype=bool)
     is_track = np.zeros(n, dtype=bool)
-    for obj in response.objects.values():
+    for obj, (f_eff, f_scale, f_res, f_seta, f_sphi) in compiled:
         idx = np.flatnonzero(np.isin(apdg, obj.pdg))
         if idx.size == 0:
             continue
-        cf = card_formulas(obj)
-        f_eff, f_scale, f_res, f_seta, f_sphi = (TFormulaExpression.from_card(t) for t in (
-            cf.efficiency, cf.scale, cf.resolution, cf.sigma_eta, cf.sigma_phi))
         p, h, ph, en = pt[idx], eta[idx], phi[idx], e[idx]
         u = rng.random(idx.size)
         keep = u <= f_eff(p, h, ph, en)
