@@ -27,6 +27,11 @@ app = typer.Typer(
 )
 simulate_app = typer.Typer(help="Run a reference (first-principles) simulator.", no_args_is_help=True)
 app.add_typer(simulate_app, name="simulate")
+fit_app = typer.Typer(help="Learn interpretable surrogates from simulation tables.",
+                      no_args_is_help=True)
+app.add_typer(fit_app, name="fit")
+export_app = typer.Typer(help="Export learned formulas to other tools.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
 
 
 def _version_callback(value: bool) -> None:
@@ -43,14 +48,38 @@ def _root(
     """ariasim: cheaper physics simulation that stays true."""
 
 
+@app.command("demo")
+def demo_command(
+    out: str = typer.Option("demo-output", "--out", help="Output folder (report.html, "
+                            "metrics.json, surrogate JSON files)."),
+    quick: bool = typer.Option(False, "--quick", help="Small sizes (about 3 minutes)."),
+    seed: int = typer.Option(1, "--seed", help="Random seed."),
+) -> None:
+    """Photon surrogate demo: simulate, fit, validate against the MC and Pandel, report."""
+    import dataclasses
+
+    from ariasim.demo import DemoConfig, run_demo
+
+    cfg = DemoConfig.quick() if quick else DemoConfig()
+    run_demo(out, config=dataclasses.replace(cfg, seed=seed))
+
+
 def _register() -> None:
     from ariasim.metrics.cli import compare_command
+    from ariasim.response.cli import (
+        export_delphes_command,
+        fastsim_command,
+        fit_response_command,
+    )
     from ariasim.simulators.collider.cli import collider_command
     from ariasim.simulators.photons.cli import photons_command
 
     app.command("compare")(compare_command)
+    app.command("fastsim")(fastsim_command)
     simulate_app.command("photons")(photons_command)
     simulate_app.command("collider")(collider_command)
+    fit_app.command("response")(fit_response_command)
+    export_app.command("delphes")(export_delphes_command)
 
 
 _register()

@@ -1,6 +1,36 @@
-"""Interpretable surrogates: the :class:`Formula` object and the learners that make one."""
+"""Interpretable surrogates: the :class:`Formula` object and the learners that make one.
 
-from ariasim.surrogates.formula import Formula, Variable, refit_constants
-from ariasim.surrogates.parse import FormulaSyntaxError, parse_expression
+Names are imported lazily (PEP 562) so that ``from ariasim.surrogates import Formula``
+does not import torch, pyoperon or scikit-learn; the command line stays fast.
+"""
 
-__all__ = ["Formula", "FormulaSyntaxError", "Variable", "parse_expression", "refit_constants"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Formula": "ariasim.surrogates.formula",
+    "Variable": "ariasim.surrogates.formula",
+    "refit_constants": "ariasim.surrogates.formula",
+    "FormulaSyntaxError": "ariasim.surrogates.parse",
+    "parse_expression": "ariasim.surrogates.parse",
+    "SymbolicRegressor": "ariasim.surrogates.symbolic",
+    "SymbolicDensity": "ariasim.surrogates.density",
+    "goodness_of_fit": "ariasim.surrogates.density",
+    "Pandel": "ariasim.surrogates.pandel",
+    "KANRegressor": "ariasim.surrogates.kan",
+    "KANClassifier": "ariasim.surrogates.kan",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'ariasim.surrogates' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

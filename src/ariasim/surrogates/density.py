@@ -412,7 +412,12 @@ class SymbolicDensity(BaseEstimator):
                     loss.backward()
                 return loss
 
-            opt.step(closure)
+            try:
+                opt.step(closure)
+            except (IndexError, RuntimeError):
+                # torch's strong-Wolfe line search fails on a non-finite loss; whatever
+                # state it left is kept below only if it improves the likelihood
+                pass
         with torch.no_grad():
             after = float(total_nll())
         if np.isfinite(after) and after < before:

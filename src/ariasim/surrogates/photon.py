@@ -1,0 +1,466 @@
+"""Analytic surrogates of the photon Monte Carlo of a neutrino telescope.
+
+Two formulas replace the Monte Carlo for a point source (flasher) or cascade and a
+spherical optical module:
+
+* the **expected number of detected photons** as a formula of distance (and orientation
+  cos(module axis, line of sight), and the medium's absorption and effective scattering
+  lengths): ``N * pi r^2 * exp(f(d, ...)) / (4 pi d^2)``, with ``f`` found by symbolic
+  regression (:class:`~ariasim.surrogates.symbolic.SymbolicRegressor`, units on);
+* the **arrival-delay distribution** (time after the direct time d n_group / c) as a
+  :class:`~ariasim.surrogates.density.SymbolicDensity` conditioned on distance (and the
+  medium lengths).
+
+Training data come from one point-source run per medium that tabulates many distances at
+once: photons are scored on thin spherical shells around the source with a track-length
+estimator (:func:`ariasim.simulators.photons.tabulate_shells`), the way IceCube's table
+makers (photonics, clsim tables) avoid simulating a module at each distance.
+
+References:
+    Lundberg et al., "Light tracking through ice and water -- Scattering and absorption in
+    heterogeneous media with Photonics", NIM A 581 (2007) 619.
+    Pandel (1996); Ahrens et al. (AMANDA), NIM A 524 (2004) 169 -- the baseline.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+
+from ariasim.errors import ConfigError, InputError
+from ariasim.surrogates.density import SymbolicDensity, _numerical_hessian
+from ariasim.surrogates.formula import Formula
+from ariasim.utils import as_generator, atomic_path
+
+__all__ = [
+    "PhotonSurrogate",
+    "PhotonTrainingData",
+    "compare_delays",
+    "compare_yields",
+    "delay_samples",
+    "fit_medium",
+    "fit_photon_surrogate",
+    "make_training_data",
+    "medium_lengths",
+    "yield_table",
+]
+
+C_M_PER_NS = 0.299792458
+
+
+def medium_lengths(medium: Any, wavelength_nm: float = 405.0) -> tuple[float, float]:
+    """Absorption and effective scattering lengths [m] of a (homogeneous) medium."""
+    a = float(np.asarray(medium.absorption_per_m(wavelength_nm)))
+    b = float(np.asarray(medium.effective_scattering_per_m(wavelength_nm)))
+    return 1.0 / a, 1.0 / b
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def yield_table(table: Any, *, lambda_a_m: float, lambda_e_m: float) -> pd.DataFrame:
+    """Per shell (and cos bin): fluence per emitted photon and ln(4 pi d^2 fluence).
+
+    ``log_yield`` is dimensionless and smooth in d (-d/lambda_a without scattering), the
+    quantity the yield formula is fitted to; ``log_yield_err`` is its MC error.
+    """
+    flu = np.asarray(table.fluence).sum(axis=2)  # (n_shell, n_cos): sum over time bins
+    var = np.asarray(table.fluence_var).sum(axis=2)
+    cos_edges = np.asarray(table.cos_edges)
+    rows = []
+    for i, d in enumerate(np.asarray(table.radii_m)):
+        for c in range(flu.shape[1]):
+            f, v = flu[i, c], var[i, c]
+            if f <= 0:
+                continue
+            rows.append({"distance_m": float(d),
+                         "cos_theta": float(0.5 * (cos_edges[c] + cos_edges[c + 1])),
+                         "lambda_a_m": lambda_a_m, "lambda_e_m": lambda_e_m,
+                         "fluence": float(f), "fluence_err": float(np.sqrt(v)),
+                         "log_yield": float(np.log(4 * np.pi * d * d * f)),
+                         "log_yield_err": float(np.sqrt(v) / f)})
+    return pd.DataFrame(rows)
+
+
+def _shell_time_histogram(table: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fluence per time bin summed over cos bins (weighted by solid angle), its variance."""
+    cos_edges = np.asarray(table.cos_edges)
+    frac = np.diff(cos_edges) / 2.0
+    flu = np.einsum("sct,c->st", np.asarray(table.fluence), frac)
+    var = np.einsum("sct,c->st", np.asarray(table.fluence_var), frac**2)
+    return np.asarray(table.time_edges_ns), flu, var
+
+
+def delay_samples(table: Any, rng: Any = None, *, max_per_shell: int = 4000,
+                  shells: Sequence[int] | None = None) -> pd.DataFrame:
+    """Unit-weight pseudo-samples of the delay distribution at each shell.
+
+    The track-length histogram of a shell carries the information of about
+    ``n_eff = (sum f)^2 / sum var(f)`` independent photons; we draw ``min(n_eff,
+    max_per_shell)`` delays from it (bin chosen by its fluence, uniform in log t inside
+    log bins), so density fits see the statistics the MC really has.
+    """
+    gen = as_generator(rng)
+    edges, flu, var = _shell_time_histogram(table)
+    out = []
+    idx = range(flu.shape[0]) if shells is None else shells
+    for i in idx:
+        f = np.clip(flu[i], 0, None)
+        tot = f.sum()
+        if tot <= 0:
+            continue
+        n_eff = tot**2 / max(var[i].sum(), 1e-300)
+        n = int(min(max_per_shell, max(n_eff, 1)))
+        b = gen.choice(f.size, size=n, p=f / tot)
+        lo, hi = edges[b], edges[b + 1]
+        u = gen.uniform(size=n)
+        log_ok = lo > 0
+        t = np.where(log_ok, lo * (hi / np.where(log_ok, lo, 1.0)) ** u, lo + (hi - lo) * u)
+        out.append(pd.DataFrame({"delay_ns": t, "distance_m": float(table.radii_m[i]),
+                                 "n_eff_shell": float(n_eff)}))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(
+        columns=["delay_ns", "distance_m", "n_eff_shell"])
+
+
+@dataclass
+class PhotonTrainingData:
+    """Shell tables for one or more media, with derived yield and delay tables."""
+
+    yields: pd.DataFrame
+    delays: pd.DataFrame
+    tables: list[Any]
+    media: list[tuple[float, float]]
+    n_photons: int
+    seconds: float
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+def make_training_data(
+    media: Sequence[Any],
+    radii_m: Sequence[float],
+    *,
+    source: Any = None,
+    n_photons: float = 1e6,
+    n_cos_bins: int = 1,
+    acceptance: Any = None,
+    wavelength_nm: float = 405.0,
+    seed: int | None = 0,
+    max_per_shell: int = 4000,
+    progress: bool = False,
+) -> PhotonTrainingData:
+    """Tabulate a point source on shells in each medium (one MC run per medium).
+
+    Arguments:
+        media: :class:`~ariasim.simulators.photons.Medium` objects.
+        radii_m: Shell radii (distances) to tabulate.
+        source: A source at the origin (default: isotropic flasher at ``wavelength_nm``).
+        n_photons: Photons per medium.
+        n_cos_bins: Orientation bins (cos of the angle between the source axis / module
+            axis and the line of sight).
+        acceptance: Module angular acceptance applied in the table (None: flat).
+        seed: Seed; each medium gets its own stream.
+    """
+    from ariasim.simulators.photons import Flasher, tabulate_shells
+
+    if not media:
+        raise ConfigError("at least one medium is needed", parameter="media")
+    gen = as_generator(seed)
+    t0 = time.perf_counter()
+    tables, ys, ds, labels = [], [], [], []
+    for k, medium in enumerate(media):
+        la, le = medium_lengths(medium, wavelength_nm)
+        src = source if source is not None else Flasher(n_photons=n_photons,
+                                                        wavelength_nm=wavelength_nm)
+        kw: dict[str, Any] = {"n_cos_bins": n_cos_bins, "seed": int(gen.integers(2**31)),
+                              "progress": progress}
+        if acceptance is not None:
+            kw["acceptance"] = acceptance
+        table = tabulate_shells(src, medium, np.asarray(radii_m, dtype=float), **kw)
+        tables.append(table)
+        labels.append((la, le))
+        ys.append(yield_table(table, lambda_a_m=la, lambda_e_m=le).assign(medium=k))
+        dl = delay_samples(table, gen, max_per_shell=max_per_shell)
+        ds.append(dl.assign(lambda_a_m=la, lambda_e_m=le, medium=k))
+    return PhotonTrainingData(
+        yields=pd.concat(ys, ignore_index=True), delays=pd.concat(ds, ignore_index=True),
+        tables=tables, media=labels, n_photons=int(n_photons),
+        seconds=time.perf_counter() - t0,
+        config={"radii_m": list(map(float, radii_m)), "n_photons": float(n_photons),
+                "n_cos_bins": n_cos_bins, "wavelength_nm": wavelength_nm,
+                "media": [m.describe() for m in media]})
+
+
+# ----------------------------------------------------------------------------- surrogate
+
+
+@dataclass
+class PhotonSurrogate:
+    """Expected hits and delay density of a point source seen by a spherical module.
+
+    Arguments:
+        yield_formula: ``log_yield = ln(4 pi d^2 fluence)`` as a Formula of
+            ``distance_m`` (and ``cos_theta``, ``lambda_a_m``, ``lambda_e_m``).
+        delay: Delay density conditioned on ``distance_m`` (and the medium lengths).
+        module_radius_m: Radius of the module the yields refer to.
+        n_group: Group index used for the direct time.
+    """
+
+    yield_formula: Formula
+    delay: SymbolicDensity
+    module_radius_m: float = 0.1651
+    n_group: float = 1.35634
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def yield_inputs(self) -> list[str]:
+        return self.yield_formula.names
+
+    @property
+    def delay_inputs(self) -> list[str]:
+        return [v.name for v in self.delay.variables_]
+
+    def _cols(self, names: list[str], values: dict[str, Any], n: int) -> np.ndarray:
+        missing = [k for k in names if k not in values or values[k] is None]
+        if missing:
+            raise ConfigError(f"the surrogate needs {missing}", parameter=", ".join(missing))
+        return np.column_stack([np.broadcast_to(np.asarray(values[k], dtype=float), (n,))
+                                for k in names])
+
+    def expected_hits(self, distance_m: Any, n_photons: float = 1.0, **conditions: Any
+                      ) -> np.ndarray:
+        """Expected detected photons for ``n_photons`` emitted, at each distance."""
+        d = np.atleast_1d(np.asarray(distance_m, dtype=float))
+        X = self._cols(self.yield_inputs, {"distance_m": d, **conditions}, d.size)
+        return n_photons * self.module_radius_m**2 * np.exp(self.yield_formula(X)) / (4 * d * d)
+
+    def delay_cdf(self, delay_ns: Any, distance_m: Any, **conditions: Any) -> np.ndarray:
+        t = np.atleast_1d(np.asarray(delay_ns, dtype=float))
+        X = self._cols(self.delay_inputs, {"distance_m": distance_m, **conditions}, t.size)
+        return self.delay.cdf(t, X)
+
+    def delay_log_pdf(self, delay_ns: Any, distance_m: Any, **conditions: Any) -> np.ndarray:
+        t = np.atleast_1d(np.asarray(delay_ns, dtype=float))
+        X = self._cols(self.delay_inputs, {"distance_m": distance_m, **conditions}, t.size)
+        return self.delay.log_pdf(t, X)
+
+    def sample_delays(self, distance_m: Any, n: int, rng: Any = None, **conditions: Any
+                      ) -> np.ndarray:
+        d = np.atleast_1d(np.asarray(distance_m, dtype=float))
+        X = self._cols(self.delay_inputs, {"distance_m": d, **conditions}, d.size)
+        return self.delay.sample(X, n, rng)
+
+    # conditional-density protocol for goodness_of_fit (conditions in delay_inputs order)
+    def cdf(self, t: Any, X: Any) -> np.ndarray:
+        return self.delay.cdf(t, X)
+
+    def sample(self, X: Any, n: int = 1, rng: Any = None) -> np.ndarray:
+        return self.delay.sample(X, n, rng)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": "ariasim.photon_surrogate/1", "yield": self.yield_formula.to_dict(),
+                "delay": self.delay.to_dict(), "module_radius_m": self.module_radius_m,
+                "n_group": self.n_group, "metadata": self.metadata}
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write as JSON (formulas as text), atomically."""
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(self.to_dict(), indent=1, default=str))
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> PhotonSurrogate:
+        p = Path(path)
+        if not p.exists():
+            raise InputError("file not found", path=p)
+        try:
+            data = json.loads(p.read_text())
+        except json.JSONDecodeError as exc:
+            raise InputError(f"invalid JSON: {exc}", path=p) from exc
+        if data.get("schema") != "ariasim.photon_surrogate/1":
+            raise InputError("not an ariasim photon surrogate", path=p)
+        return cls(Formula.from_dict(data["yield"], source=p),
+                   SymbolicDensity.from_dict(data["delay"], source=p),
+                   module_radius_m=float(data["module_radius_m"]),
+                   n_group=float(data["n_group"]), metadata=data.get("metadata", {}))
+
+
+def fit_photon_surrogate(
+    data: PhotonTrainingData,
+    *,
+    yield_inputs: Sequence[str] = ("distance_m",),
+    delay_inputs: Sequence[str] = ("distance_m",),
+    train_mask: Any = None,
+    max_time_yield: float = 30.0,
+    max_time_density: float = 8.0,
+    n_components: int = 1,
+    module_radius_m: float = 0.1651,
+    n_group: float = 1.35634,
+    seed: int | None = 0,
+) -> tuple[PhotonSurrogate, Any]:
+    """Fit the yield formula and the delay density; returns (surrogate, yield regressor).
+
+    Arguments:
+        data: From :func:`make_training_data`.
+        yield_inputs: Columns of ``data.yields`` the yield formula may use.
+        delay_inputs: Conditions of the delay density.
+        train_mask: Optional callable ``distance_m -> bool array`` selecting the training
+            distances (the rest are held out for validation).
+        max_time_yield: Seconds of symbolic regression for the yield.
+        max_time_density: Seconds per parameter function of the density.
+    """
+    from ariasim.surrogates.symbolic import SymbolicRegressor
+
+    units = {"distance_m": "m", "cos_theta": "", "lambda_a_m": "m", "lambda_e_m": "m"}
+    for name in (*yield_inputs, *delay_inputs):
+        if name not in units:
+            raise ConfigError(f"unknown input {name!r}; choose from {sorted(units)}",
+                              parameter="yield_inputs")
+    y = data.yields
+    dl = data.delays
+    if train_mask is not None:
+        y = y[train_mask(y["distance_m"].to_numpy())]
+        dl = dl[train_mask(dl["distance_m"].to_numpy())]
+    sr = SymbolicRegressor(max_time=max_time_yield, random_state=seed,
+                           variable_names=list(yield_inputs),
+                           variable_units=[units[k] for k in yield_inputs],
+                           target_name="log_yield", target_unit="", selection="bic",
+                           operators=("add", "sub", "mul", "div", "exp", "log", "sqrt",
+                                      "square"))
+    w = 1.0 / np.clip(y["log_yield_err"].to_numpy(), 1e-4, None) ** 2
+    sr.fit(y[list(yield_inputs)].to_numpy(), y["log_yield"].to_numpy(), sample_weight=w)
+    density = SymbolicDensity(n_components=n_components, max_time=max_time_density,
+                              random_state=seed, variable_names=list(delay_inputs),
+                              variable_units=[units[k] for k in delay_inputs],
+                              t_name="delay_ns", t_unit="ns")
+    density.fit(dl["delay_ns"].to_numpy(), dl[list(delay_inputs)].to_numpy())
+    meta = {"n_photons_per_medium": data.n_photons, "media": data.media,
+            "training": data.config}
+    return PhotonSurrogate(sr.formula_, density, module_radius_m=module_radius_m,
+                           n_group=n_group, metadata=meta), sr
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def compare_yields(surrogate: PhotonSurrogate, yields: pd.DataFrame) -> pd.DataFrame:
+    """Surrogate expected hits vs the MC table, per row of a yield table."""
+    cond = {k: yields[k].to_numpy() for k in surrogate.yield_inputs if k != "distance_m"}
+    pred = surrogate.expected_hits(yields["distance_m"].to_numpy(), 1.0, **cond)
+    mc = yields["fluence"].to_numpy() * np.pi * surrogate.module_radius_m**2
+    err = yields["fluence_err"].to_numpy() * np.pi * surrogate.module_radius_m**2
+    out = yields[[c for c in ("distance_m", "cos_theta", "lambda_a_m", "lambda_e_m")
+                  if c in yields]].copy()
+    out["mc_hits_per_photon"] = mc
+    out["mc_err"] = err
+    out["surrogate_hits_per_photon"] = pred
+    out["ratio"] = pred / mc
+    out["pull"] = (pred - mc) / err
+    return out
+
+
+def compare_delays(table: Any, models: dict[str, Any], *, conditions: dict[str, float] | None
+                   = None, shells: Sequence[int] | None = None) -> pd.DataFrame:
+    """KS distance and 1-Wasserstein [ns] of each model's delay CDF against the MC.
+
+    The MC CDF is the cumulative track-length histogram, exact at the bin edges; each
+    model's CDF is evaluated at the same edges, so no binning of the model is involved.
+    ``models`` maps a name to an object with ``cdf(t, X)`` taking ``X`` = distance (and
+    ``conditions`` appended in the model's own order, for PhotonSurrogate use
+    ``surrogate.delay_inputs``). Also reports the MC's own statistical KS scale
+    1/sqrt(n_eff).
+    """
+    edges, flu, var = _shell_time_histogram(table)
+    conditions = conditions or {}
+    rows = []
+    for i in (range(flu.shape[0]) if shells is None else shells):
+        f = np.clip(flu[i], 0, None)
+        tot = f.sum()
+        if tot <= 0:
+            continue
+        d = float(table.radii_m[i])
+        F_mc = np.r_[0.0, np.cumsum(f) / tot]
+        n_eff = tot**2 / max(var[i].sum(), 1e-300)
+        row: dict[str, Any] = {"distance_m": d, "n_eff": n_eff, "mc_ks_scale": 1 / math.sqrt(n_eff)}
+        for name, model in models.items():
+            names = getattr(model, "delay_inputs", ["distance_m"])
+            vals = {"distance_m": d, **conditions}
+            X = np.tile([vals[k] for k in names], (edges.size, 1))
+            F = np.clip(model.cdf(edges, X), 0, 1)
+            diff = np.abs(F - F_mc)
+            row[f"ks_{name}"] = float(diff.max())
+            row[f"w1_{name}"] = float(np.sum(0.5 * (diff[1:] + diff[:-1]) * np.diff(edges)))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- inverse use
+
+
+def fit_medium(
+    surrogate: PhotonSurrogate,
+    *,
+    distances_m: np.ndarray,
+    counts: np.ndarray,
+    delays_ns: Sequence[np.ndarray],
+    n_photons: float,
+    start: tuple[float, float] = (100.0, 30.0),
+    use_times: bool = True,
+) -> dict[str, Any]:
+    """Maximum-likelihood absorption and effective scattering lengths from module data.
+
+    Likelihood: Poisson hit counts per module with the surrogate's expectation, times the
+    delay density of every hit (extended unbinned likelihood). Errors from the inverse
+    Hessian of the negative log-likelihood in (lambda_a, lambda_e).
+
+    Arguments:
+        surrogate: Fitted across media (yield and delay depend on lambda_a_m, lambda_e_m).
+        distances_m: Module distances from the source.
+        counts: Hits per module.
+        delays_ns: Per module, the delays of its hits.
+        n_photons: Emitted photons (of the same definition as in training).
+        start: Starting values (lambda_a, lambda_e) [m].
+        use_times: Include the delay likelihood (else counts only).
+    """
+    need = {"lambda_a_m", "lambda_e_m"}
+    if not need <= set(surrogate.yield_inputs):
+        raise ConfigError("the surrogate's yield formula does not depend on the medium "
+                          "lengths; fit it across media", parameter="surrogate")
+    d = np.asarray(distances_m, dtype=float)
+    n = np.asarray(counts, dtype=float)
+    all_t = np.concatenate([np.asarray(t, dtype=float) for t in delays_ns]) if use_times \
+        else np.zeros(0)
+    all_d = np.concatenate([np.full(len(t), di) for t, di in zip(delays_ns, d, strict=True)]) \
+        if use_times else np.zeros(0)
+    times_need_medium = need <= set(surrogate.delay_inputs)
+
+    def nll(p: np.ndarray) -> float:
+        la, le = p
+        if la <= 1 or le <= 1:
+            return 1e300
+        mu = surrogate.expected_hits(d, n_photons, lambda_a_m=la, lambda_e_m=le,
+                                     cos_theta=0.0)
+        val = float(np.sum(mu - n * np.log(np.maximum(mu, 1e-300))))
+        if use_times and all_t.size:
+            cond = {"lambda_a_m": la, "lambda_e_m": le} if times_need_medium else {}
+            lp = surrogate.delay_log_pdf(all_t, all_d, **cond)
+            val -= float(np.sum(np.maximum(lp, -700)))
+        return val if np.isfinite(val) else 1e300
+
+    res = optimize.minimize(nll, np.asarray(start, dtype=float), method="Nelder-Mead",
+                            options={"xatol": 1e-4, "fatol": 1e-6, "maxiter": 2000})
+    cov = np.linalg.inv(_numerical_hessian(nll, res.x, eps=1e-3 * np.mean(res.x)))
+    err = np.sqrt(np.clip(np.diag(cov), 0, None))
+    return {"lambda_a_m": float(res.x[0]), "lambda_e_m": float(res.x[1]),
+            "err_lambda_a_m": float(err[0]), "err_lambda_e_m": float(err[1]),
+            "corr": float(cov[0, 1] / (err[0] * err[1])) if err.all() else float("nan"),
+            "nll": float(res.fun), "n_hits": int(n.sum())}
