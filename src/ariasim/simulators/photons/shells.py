@@ -65,7 +65,6 @@ References:
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import time
@@ -92,7 +91,6 @@ from ariasim.simulators.photons.propagate import (
     _scatter_direction,
     _seed_state,
     _step_length,
-    chunk_keys,
 )
 from ariasim.simulators.photons.sources import Cascade, Flasher, MuonSegment, PhotonSource
 
@@ -703,10 +701,10 @@ def tabulate_shells(
         A :class:`ShellTable`.
     """
     from ariasim.simulators.photons.simulate import (
-        BLOCK_PHOTONS,
-        CHUNK_PHOTONS,
         _entropy,
-        _key,
+        _photon_batches,
+        _photon_counts,
+        _progress_bar,
         _threads,
     )
 
@@ -759,8 +757,8 @@ def tabulate_shells(
     det = Detector(np.zeros((1, 3)), radius_m=module_radius_m, angular_acceptance="flat",
                    wavelength_acceptance=bool(wavelength_acceptance),
                    acceptance_mode=acceptance_mode)
-    counts = np.array([source.photon_count(medium, det, np.random.default_rng(_key(entropy, 0, e)))
-                       for e in range(n_events)], dtype=np.int64)
+    ev_src = [source] * int(n_events)
+    counts = _photon_counts(ev_src, medium, det, entropy)
     if isinstance(source, Flasher):
         n_emitted = round(source.n_photons) * int(n_events)
         per_event = float(source.n_photons)
@@ -768,8 +766,6 @@ def tabulate_shells(
         n_emitted = int(counts.sum())
         mean = getattr(source, "mean_photons", None)
         per_event = float(mean(medium, det)) if callable(mean) else n_emitted / n_events
-    units = [(e, k, min(BLOCK_PHOTONS, int(counts[e]) - k * BLOCK_PHOTONS))
-             for e in range(n_events) for k in range(-(-int(counts[e]) // BLOCK_PHOTONS))]
     n_total = int(counts.sum())
 
     n_sh = radii.size
@@ -790,48 +786,14 @@ def tabulate_shells(
                  np.zeros(0, np.uint64), np.zeros(0, np.int64), *med_args, *geo_args,
                  hist, acc_s, acc_q, acc_p, acc_n)
 
-    prog_cm: Any = contextlib.nullcontext()
-    if progress:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        prog_cm = Progress(TextColumn("shell photons"), BarColumn(), MofNCompleteColumn(),
-                           TimeRemainingColumn(), transient=True)
+    prog_cm = _progress_bar(progress, "shell photons")
     wall = 0.0
     cpu = 0.0
     g_chunk = 0
     with _threads(n_threads) as used_threads, prog_cm as prog:
         task = prog.add_task("photons", total=n_total) if progress else None
-        ui = 0
-        while ui < len(units):
-            batch = []
-            n_b = 0
-            while ui < len(units) and (n_b == 0 or n_b + units[ui][2] <= batch_size):
-                batch.append(units[ui])
-                n_b += units[ui][2]
-                ui += 1
-            parts = []
-            starts = [np.zeros(1, np.int64)]
-            keys = []
-            off = 0
-            for e, k, n in batch:
-                rng = np.random.default_rng(_key(entropy, 1, e, k))
-                parts.append(source.generate(n, medium, det, rng))
-                nch = -(-n // CHUNK_PHOTONS)
-                ends = off + np.minimum(np.arange(1, nch + 1) * CHUNK_PHOTONS, n)
-                starts.append(ends.astype(np.int64))
-                base = int(_key(entropy, 2, e, k).generate_state(1, np.uint64)[0])
-                keys.append(chunk_keys(base, nch))
-                off += n
-            ph = {c: np.ascontiguousarray(np.concatenate([p[c] for p in parts]), dtype=float)
-                  for c in parts[0]}
-            chunk_start = np.concatenate(starts)
-            chunk_key = np.concatenate(keys)
+        for _, n_b, ph, chunk_start, chunk_key in _photon_batches(
+                ev_src, counts, batch_size, medium, det, entropy):
             n_ch = chunk_key.size
             slots = (np.arange(g_chunk, g_chunk + n_ch, dtype=np.int64) % N_SLOTS)
             g_chunk += n_ch

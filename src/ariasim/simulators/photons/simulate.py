@@ -120,6 +120,75 @@ def _key(entropy: int, *path: int) -> np.random.SeedSequence:
     return np.random.SeedSequence(entropy, spawn_key=tuple(path))
 
 
+def _photon_counts(ev_src: Sequence[PhotonSource], medium: Medium, detector: Detector,
+                   entropy: int) -> np.ndarray:
+    """Photons to propagate for each event (event ``e`` draws from key ``(0, e)``)."""
+    return np.array([s.photon_count(medium, detector, np.random.default_rng(_key(entropy, 0, e)))
+                     for e, s in enumerate(ev_src)], dtype=np.int64)
+
+
+def _photon_batches(ev_src: Sequence[PhotonSource], counts: np.ndarray, batch_size: int,
+                    medium: Medium, detector: Detector, entropy: int
+                    ) -> Iterator[tuple[list[tuple[int, int, int]], int, dict[str, np.ndarray],
+                                        np.ndarray, np.ndarray]]:
+    """Generate the photons of all events, batch by batch.
+
+    Each event is cut into blocks ``(event, block, n)`` of at most :data:`BLOCK_PHOTONS`
+    (photons drawn from key ``(1, event, block)``), each block into chunks of
+    :data:`CHUNK_PHOTONS` with their RNG keys (from key ``(2, event, block)``); whole blocks
+    are gathered into batches of about ``batch_size`` photons (at least one block).
+
+    Yields:
+        ``(blocks, n_photons, photons, chunk_start, chunk_key)`` per batch: the photon
+        columns (x, y, z, dx, dy, dz, t, wl, w; contiguous float64), the int64 chunk
+        starts plus the end, and the uint64 chunk keys.
+    """
+    from ariasim.simulators.photons.propagate import chunk_keys
+
+    units = [(e, k, min(BLOCK_PHOTONS, int(counts[e]) - k * BLOCK_PHOTONS))
+             for e in range(len(ev_src)) for k in range(-(-int(counts[e]) // BLOCK_PHOTONS))]
+    ui = 0
+    while ui < len(units):
+        batch = []
+        n_b = 0
+        while ui < len(units) and (n_b == 0 or n_b + units[ui][2] <= batch_size):
+            batch.append(units[ui])
+            n_b += units[ui][2]
+            ui += 1
+        parts = []
+        starts = [np.zeros(1, np.int64)]
+        keys = []
+        off = 0
+        for e, k, n in batch:
+            rng = np.random.default_rng(_key(entropy, 1, e, k))
+            parts.append(ev_src[e].generate(n, medium, detector, rng))
+            nch = -(-n // CHUNK_PHOTONS)
+            ends = off + np.minimum(np.arange(1, nch + 1) * CHUNK_PHOTONS, n)
+            starts.append(ends.astype(np.int64))
+            base = int(_key(entropy, 2, e, k).generate_state(1, np.uint64)[0])
+            keys.append(chunk_keys(base, nch))
+            off += n
+        ph = {c: np.ascontiguousarray(np.concatenate([p[c] for p in parts]), dtype=float)
+              for c in parts[0]}
+        yield batch, n_b, ph, np.concatenate(starts), np.concatenate(keys)
+
+
+def _progress_bar(progress: bool, label: str) -> Any:
+    """A transient rich progress bar (a null context when ``progress`` is false)."""
+    if not progress:
+        return contextlib.nullcontext()
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    transient=True)
+
+
 def simulate(
     source: PhotonSource | Sequence[PhotonSource],
     medium: Medium,
@@ -155,11 +224,7 @@ def simulate(
     Returns:
         A :class:`PhotonSimulation`.
     """
-    from ariasim.simulators.photons.propagate import (
-        build_cell_grid,
-        chunk_keys,
-        propagate_kernel,
-    )
+    from ariasim.simulators.photons.propagate import build_cell_grid, propagate_kernel
 
     sources = list(source) if isinstance(source, Sequence) else [source]
     if not sources:
@@ -175,10 +240,7 @@ def simulate(
 
     # photon counts per event
     ev_src = [sources[e % len(sources)] for e in range(n_events * len(sources))]
-    counts = np.array([s.photon_count(medium, detector, np.random.default_rng(_key(entropy, 0, e)))
-                       for e, s in enumerate(ev_src)], dtype=np.int64)
-    units = [(e, k, min(BLOCK_PHOTONS, int(counts[e]) - k * BLOCK_PHOTONS))
-             for e in range(len(ev_src)) for k in range(-(-int(counts[e]) // BLOCK_PHOTONS))]
+    counts = _photon_counts(ev_src, medium, detector, entropy)
     n_total = int(counts.sum())
 
     # medium, detector and index arrays for the kernel
@@ -197,18 +259,7 @@ def simulate(
     ngc = -1.0 if medium.n_group is None else float(medium.n_group)
 
     hit_parts: list[dict[str, np.ndarray]] = []
-    prog_cm: Any = contextlib.nullcontext()
-    if progress:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        prog_cm = Progress(TextColumn("photons"), BarColumn(), MofNCompleteColumn(),
-                           TimeRemainingColumn(), transient=True)
+    prog_cm = _progress_bar(progress, "photons")
     kernel_args = (
         medium.z_boundaries_m, medium.b_e400_per_m, medium.a_dust400_per_m, medium.dtau,
         bool(medium.wavelength_dependent), float(medium.g), float(medium.sl_fraction), ngc,
@@ -223,31 +274,8 @@ def simulate(
     cpu = 0.0
     with _threads(n_threads) as used_threads, prog_cm as prog:
         task = prog.add_task("photons", total=n_total) if progress else None
-        ui = 0
-        while ui < len(units):
-            batch = []
-            n_b = 0
-            while ui < len(units) and (n_b == 0 or n_b + units[ui][2] <= batch_size):
-                batch.append(units[ui])
-                n_b += units[ui][2]
-                ui += 1
-            parts = []
-            starts = [np.zeros(1, np.int64)]
-            keys = []
-            off = 0
-            for e, k, n in batch:
-                rng = np.random.default_rng(_key(entropy, 1, e, k))
-                parts.append(ev_src[e].generate(n, medium, detector, rng))
-                nch = -(-n // CHUNK_PHOTONS)
-                ends = off + np.minimum(np.arange(1, nch + 1) * CHUNK_PHOTONS, n)
-                starts.append(ends.astype(np.int64))
-                base = int(_key(entropy, 2, e, k).generate_state(1, np.uint64)[0])
-                keys.append(chunk_keys(base, nch))
-                off += n
-            ph = {c: np.ascontiguousarray(np.concatenate([p[c] for p in parts]), dtype=float)
-                  for c in parts[0]}
-            chunk_start = np.concatenate(starts)
-            chunk_key = np.concatenate(keys)
+        for batch, n_b, ph, chunk_start, chunk_key in _photon_batches(
+                ev_src, counts, batch_size, medium, detector, entropy):
             ev = np.repeat(np.array([u[0] for u in batch], np.int64),
                            np.array([u[2] for u in batch], np.int64))
             out_mod = np.empty(n_b, np.int32)

@@ -301,8 +301,45 @@ def _cone(axis: np.ndarray, wl: np.ndarray, medium: Medium, rng: np.random.Gener
     return deflect(axis, cos_c, 2.0 * math.pi * rng.random(wl.size))
 
 
+class _CherenkovTrack:
+    """Photon count and emission shared by the Cherenkov sources (cascade, muon).
+
+    A subclass gives its Cherenkov-equivalent track length (:meth:`_track_length_m`), its
+    ``time_ns`` and ``fluctuate``, and draws its emission points with :meth:`_emit`.
+    """
+
+    time_ns: float
+    fluctuate: bool
+
+    def _track_length_m(self) -> float:
+        raise NotImplementedError
+
+    def mean_photons(self, medium: Medium, detector: Detector) -> float:
+        """Expected number of photons to propagate."""
+        _, yld = cherenkov_sampler(detector.wavelength_acceptance, detector.radius_m, medium)
+        return self._track_length_m() * yld / detector.oversize**2
+
+    def photon_count(self, medium: Medium, detector: Detector,
+                     rng: np.random.Generator) -> int:
+        """Poisson (or rounded) number of photons for one event."""
+        mu = self.mean_photons(medium, detector)
+        return int(rng.poisson(mu)) if self.fluctuate else _thin(mu, rng)
+
+    def _emit(self, start: np.ndarray, axis: np.ndarray, s: np.ndarray,
+              particle_dir: np.ndarray, medium: Medium, detector: Detector,
+              rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Photons emitted at ``start + s axis`` (time ``time_ns + s/c``) on the Cherenkov
+        cone around ``particle_dir``, wavelengths from the Cherenkov sampler."""
+        sampler, _ = cherenkov_sampler(detector.wavelength_acceptance, detector.radius_m, medium)
+        pos = start + s[:, None] * axis
+        wl = sampler.sample(s.size, rng)
+        d = _cone(particle_dir, wl, medium, rng)
+        t = self.time_ns + s / SPEED_OF_LIGHT_M_PER_NS
+        return _pack(pos, d, t, wl, np.ones(s.size))
+
+
 @dataclass(frozen=True)
-class Cascade:
+class Cascade(_CherenkovTrack):
     """Electromagnetic cascade: Cherenkov light of ``5.21 m/GeV × E`` of track.
 
     Arguments:
@@ -327,26 +364,16 @@ class Cascade:
         if not (self.energy_gev > 0 and math.isfinite(self.energy_gev)):
             raise ConfigError(f"must be > 0, got {self.energy_gev}", parameter="energy_gev")
 
-    def mean_photons(self, medium: Medium, detector: Detector) -> float:
-        """Expected number of photons to propagate."""
-        _, yld = cherenkov_sampler(detector.wavelength_acceptance, detector.radius_m, medium)
-        return self.energy_gev * self.track_m_per_gev * yld / detector.oversize**2
-
-    def photon_count(self, medium: Medium, detector: Detector,
-                     rng: np.random.Generator) -> int:
-        """Poisson (or rounded) number of photons for one cascade."""
-        mu = self.mean_photons(medium, detector)
-        return int(rng.poisson(mu)) if self.fluctuate else _thin(mu, rng)
+    def _track_length_m(self) -> float:
+        return self.energy_gev * self.track_m_per_gev
 
     def generate(self, n: int, medium: Medium, detector: Detector,
                  rng: np.random.Generator) -> dict[str, np.ndarray]:
         """Draw ``n`` photons of the cascade."""
-        sampler, _ = cherenkov_sampler(detector.wavelength_acceptance, detector.radius_m, medium)
         axis = np.asarray(self.direction)
         a = 2.01849 + 0.63176 * math.log(self.energy_gev)
         b = 0.39 / 0.63207
         s = rng.gamma(max(a, 1e-3), b, n)
-        pos = np.asarray(self.position_m) + s[:, None] * axis
         # particle direction: y = x^0.39 ~ Exp(2.61) truncated at 2^0.39
         ap, bp = 0.39, 2.61
         ymax = 2.0**ap
@@ -354,10 +381,7 @@ class Cascade:
         y = -np.log1p(-u * (1.0 - math.exp(-bp * ymax))) / bp
         x = np.minimum(y ** (1.0 / ap), 2.0)
         pdir = deflect(axis, 1.0 - x, 2.0 * math.pi * rng.random(n))
-        wl = sampler.sample(n, rng)
-        d = _cone(pdir, wl, medium, rng)
-        t = self.time_ns + s / SPEED_OF_LIGHT_M_PER_NS
-        return _pack(pos, d, t, wl, np.ones(n))
+        return self._emit(np.asarray(self.position_m), axis, s, pdir, medium, detector, rng)
 
     def describe(self) -> dict:
         """A JSON-able summary for provenance."""
@@ -367,7 +391,7 @@ class Cascade:
 
 
 @dataclass(frozen=True)
-class MuonSegment:
+class MuonSegment(_CherenkovTrack):
     """Straight β=1 track segment emitting Cherenkov light on the cone acos(1/n_phase(λ)).
 
     Arguments:
@@ -390,28 +414,15 @@ class MuonSegment:
         if not (self.length_m > 0 and math.isfinite(self.length_m)):
             raise ConfigError(f"must be > 0, got {self.length_m}", parameter="length_m")
 
-    def mean_photons(self, medium: Medium, detector: Detector) -> float:
-        """Expected number of photons to propagate."""
-        _, yld = cherenkov_sampler(detector.wavelength_acceptance, detector.radius_m, medium)
-        return self.length_m * yld / detector.oversize**2
-
-    def photon_count(self, medium: Medium, detector: Detector,
-                     rng: np.random.Generator) -> int:
-        """Poisson (or rounded) number of photons for one segment."""
-        mu = self.mean_photons(medium, detector)
-        return int(rng.poisson(mu)) if self.fluctuate else _thin(mu, rng)
+    def _track_length_m(self) -> float:
+        return self.length_m
 
     def generate(self, n: int, medium: Medium, detector: Detector,
                  rng: np.random.Generator) -> dict[str, np.ndarray]:
         """Draw ``n`` photons along the segment."""
-        sampler, _ = cherenkov_sampler(detector.wavelength_acceptance, detector.radius_m, medium)
         axis = np.asarray(self.direction)
         s = self.length_m * rng.random(n)
-        pos = np.asarray(self.start_m) + s[:, None] * axis
-        wl = sampler.sample(n, rng)
-        d = _cone(axis, wl, medium, rng)
-        t = self.time_ns + s / SPEED_OF_LIGHT_M_PER_NS
-        return _pack(pos, d, t, wl, np.ones(n))
+        return self._emit(np.asarray(self.start_m), axis, s, axis, medium, detector, rng)
 
     def describe(self) -> dict:
         """A JSON-able summary for provenance."""
