@@ -80,6 +80,17 @@ def test_write_is_atomic_on_failure(tmp_path, hits):
     assert sorted(os.listdir(tmp_path)) == ["hits.parquet"]
 
 
+def test_written_files_get_default_permissions(tmp_path):
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = write_table({"a": [1.0]}, tmp_path / "t.parquet", producer="p")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
 def test_atomic_path_cleans_up(tmp_path):
     target = tmp_path / "x.txt"
     with pytest.raises(RuntimeError), atomic_path(target) as tmp:
