@@ -302,12 +302,70 @@ def _grid_hit(x, y, z, ux, uy, uz, s, mods, r2, lo, hi, cell, dims, cstart, item
 
 
 @nb.njit(inline="always", cache=True)
+def _chunk_state(st: np.ndarray, key: np.uint64):
+    """Seed the stream of one chunk; returns its state ``(s0, s1, s2, s3)`` for registers."""
+    _seed_state(st, key)
+    return st[0], st[1], st[2], st[3]
+
+
+@nb.njit(inline="always", cache=True)
+def _optical_depth(s0, s1, s2, s3):
+    """An optical depth ``-ln u``; returns ``(tau, s0, s1, s2, s3)``."""
+    s0, s1, s2, s3, u = _next(s0, s1, s2, s3)
+    return -math.log(u), s0, s1, s2, s3
+
+
+@nb.njit(inline="always", cache=True)
+def _photon_medium(lam, z, wl_dependent, n_group_const, zb, be400, ad400, dtau, inv_1mg):
+    """Per-photon medium constants.
+
+    Returns:
+        ``(fb, fa, ft, inv_v, layer, b_hom, a_hom)``: the SPICE wavelength factors of
+        scattering, dust absorption and ice temperature absorption, the inverse group
+        velocity [ns/m], the layer of the start depth ``z`` and the scattering and
+        absorption coefficients of layer 0 (all of a homogeneous medium).
+    """
+    nl = be400.size
+    if wl_dependent:
+        rr = lam / 400.0
+        fb = rr ** (-_ALPHA)
+        fa = rr ** (-_KAPPA)
+        ft = _A_T * math.exp(-_B_T / lam)
+    else:
+        fb = 1.0
+        fa = 1.0
+        ft = 0.0
+    if n_group_const > 0.0:
+        ng = n_group_const
+    else:
+        xl = lam * 1e-3
+        nph = 1.55749 + xl * (-1.57988 + xl * (3.99993 + xl * (-4.68271 + xl * 2.09354)))
+        ng = nph * (1.227106 + xl * (-0.954648 + xl * (1.42568 + xl * -0.711832)))
+    inv_v = ng / _C_M_PER_NS
+    layer = 0
+    while layer < nl - 1 and z >= zb[layer]:
+        layer += 1
+    b_hom = be400[0] * fb * inv_1mg
+    a_hom = ad400[0] * fa + ft * (1.0 + 0.01 * dtau[0])
+    return fb, fa, ft, inv_v, layer, b_hom, a_hom
+
+
+@nb.njit(inline="always", cache=True)
+def _acceptance(coeffs, eta):
+    """Angular acceptance polynomial ``sum_k coeffs[k] eta^k`` (Horner; coeffs non-empty)."""
+    n = coeffs.size
+    acc = coeffs[n - 1]
+    for k in range(n - 2, -1, -1):
+        acc = acc * eta + coeffs[k]
+    return acc
+
+
+@nb.njit(inline="always", cache=True)
 def _step_length(z, uz, layer, tau_a, tau_s, nl, b_hom, a_hom, zb, be400, ad400, dtau,
                  fb, fa, ft, inv_1mg):
     """Length of one step: consume the scattering depth ``tau_s`` layer by layer.
 
-    The same stepping as :func:`propagate_kernel` (kept there inline for speed), shared by
-    the other kernels (e.g. the shell tables of :mod:`~.shells`).
+    Shared by the hit kernel and the shell tables of :mod:`~.shells` (through :func:`_step`).
 
     Returns:
         ``(s, absorbed, tau_a, layer)``: step length [m], whether the absorption depth ran
@@ -359,10 +417,29 @@ def _step_length(z, uz, layer, tau_a, tau_s, nl, b_hom, a_hom, zb, be400, ad400,
 
 
 @nb.njit(inline="always", cache=True)
+def _step(z, uz, layer, tau_a, nl, b_hom, a_hom, zb, be400, ad400, dtau, fb, fa, ft, inv_1mg,
+          s0, s1, s2, s3):
+    """One step: draw a scattering depth, walk it through the layers (:func:`_step_length`)
+    and cap the length at ``_MAX_STEP_M`` (the photon escapes).
+
+    Returns:
+        ``(s, absorbed, escaped, tau_a, layer, s0, s1, s2, s3)``.
+    """
+    tau_s, s0, s1, s2, s3 = _optical_depth(s0, s1, s2, s3)
+    s, absorbed, tau_a, layer = _step_length(z, uz, layer, tau_a, tau_s, nl, b_hom, a_hom, zb,
+                                             be400, ad400, dtau, fb, fa, ft, inv_1mg)
+    escaped = False
+    if s > _MAX_STEP_M:
+        s = _MAX_STEP_M
+        escaped = True
+    return s, absorbed, escaped, tau_a, layer, s0, s1, s2, s3
+
+
+@nb.njit(inline="always", cache=True)
 def _scatter_direction(ux, uy, uz, g, sl_fraction, s0, s1, s2, s3):
     """New direction after one scattering (HG/SL mixture, azimuth without trigonometry).
 
-    The same rotation as :func:`propagate_kernel`; returns ``(ux, uy, uz, s0, s1, s2, s3)``.
+    Shared by the hit kernel and the shell tables; returns ``(ux, uy, uz, s0, s1, s2, s3)``.
     """
     s0, s1, s2, s3, u1 = _next(s0, s1, s2, s3)
     s0, s1, s2, s3, u2 = _next(s0, s1, s2, s3)
@@ -429,11 +506,7 @@ def propagate_kernel(
     inv_mcell = 1.0 / mcell
     for ci in nb.prange(n_chunks):
         st = np.empty(4, np.uint64)
-        _seed_state(st, chunk_key[ci])
-        s0 = st[0]
-        s1 = st[1]
-        s2 = st[2]
-        s3 = st[3]
+        s0, s1, s2, s3 = _chunk_state(st, chunk_key[ci])
         for i in range(chunk_start[ci], chunk_start[ci + 1]):
             out_mod[i] = -1
             x = px[i]
@@ -443,80 +516,13 @@ def propagate_kernel(
             uy = dy[i]
             uz = dz[i]
             t = t0[i]
-            lam = wl[i]
-            if wl_dependent:
-                rr = lam / 400.0
-                fb = rr ** (-_ALPHA)
-                fa = rr ** (-_KAPPA)
-                ft = _A_T * math.exp(-_B_T / lam)
-            else:
-                fb = 1.0
-                fa = 1.0
-                ft = 0.0
-            if n_group_const > 0.0:
-                ng = n_group_const
-            else:
-                xl = lam * 1e-3
-                nph = 1.55749 + xl * (-1.57988 + xl * (3.99993 + xl * (-4.68271 + xl * 2.09354)))
-                ng = nph * (1.227106 + xl * (-0.954648 + xl * (1.42568 + xl * -0.711832)))
-            inv_v = ng / _C_M_PER_NS
-            # layer of the start point
-            layer = 0
-            while layer < nl - 1 and z >= zb[layer]:
-                layer += 1
-            b_hom = be400[0] * fb * inv_1mg
-            a_hom = ad400[0] * fa + ft * (1.0 + 0.01 * dtau[0])
-            s0, s1, s2, s3, u1 = _next(s0, s1, s2, s3)
-            tau_a = -math.log(u1)
+            fb, fa, ft, inv_v, layer, b_hom, a_hom = _photon_medium(
+                wl[i], z, wl_dependent, n_group_const, zb, be400, ad400, dtau, inv_1mg)
+            tau_a, s0, s1, s2, s3 = _optical_depth(s0, s1, s2, s3)
             while True:
-                s0, s1, s2, s3, u1 = _next(s0, s1, s2, s3)
-                tau_s = -math.log(u1)
-                absorbed = False
-                if nl == 1:
-                    s_s = tau_s / b_hom if b_hom > 0.0 else _INF
-                    s_a = tau_a / a_hom if a_hom > 0.0 else _INF
-                    if s_a <= s_s:
-                        s = s_a
-                        absorbed = True
-                    else:
-                        s = s_s
-                        tau_a -= a_hom * s
-                else:
-                    s = 0.0
-                    zz = z
-                    while True:
-                        bl = be400[layer] * fb * inv_1mg
-                        al = ad400[layer] * fa + ft * (1.0 + 0.01 * dtau[layer])
-                        s_s = tau_s / bl if bl > 0.0 else _INF
-                        s_a = tau_a / al if al > 0.0 else _INF
-                        if uz > 0.0 and layer < nl - 1:
-                            sb = (zb[layer] - zz) / uz
-                        elif uz < 0.0 and layer > 0:
-                            sb = (zb[layer - 1] - zz) / uz
-                        else:
-                            sb = _INF
-                        if sb < s_s and sb < s_a:
-                            s += sb
-                            tau_s -= bl * sb
-                            tau_a -= al * sb
-                            if uz > 0.0:
-                                zz = zb[layer]
-                                layer += 1
-                            else:
-                                layer -= 1
-                                zz = zb[layer]
-                            continue
-                        if s_a <= s_s:
-                            s += s_a
-                            absorbed = True
-                        else:
-                            s += s_s
-                            tau_a -= al * s_s
-                        break
-                escaped = False
-                if s > _MAX_STEP_M:
-                    s = _MAX_STEP_M
-                    escaped = True
+                s, absorbed, escaped, tau_a, layer, s0, s1, s2, s3 = _step(
+                    z, uz, layer, tau_a, nl, b_hom, a_hom, zb, be400, ad400, dtau, fb, fa, ft,
+                    inv_1mg, s0, s1, s2, s3)
                 if use_grid:
                     # clearance: a step shorter than the distance to the nearest sphere
                     # cannot hit anything (one table look-up for most steps)
@@ -541,10 +547,8 @@ def propagate_kernel(
                 if m >= 0:
                     w = w0[i]
                     if n_ang > 0:
-                        eta = uz  # PMT axis points down: head-on for upgoing photons
-                        acc = ang_coeffs[n_ang - 1]
-                        for k in range(n_ang - 2, -1, -1):
-                            acc = acc * eta + ang_coeffs[k]
+                        # PMT axis points down: head-on for upgoing photons
+                        acc = _acceptance(ang_coeffs, uz)
                         if accept_by_weight:
                             w *= max(acc, 0.0)
                         else:
@@ -564,36 +568,8 @@ def propagate_kernel(
                 t += s * inv_v
                 if absorbed or escaped:
                     break
-                # scatter
-                s0, s1, s2, s3, u1 = _next(s0, s1, s2, s3)
-                s0, s1, s2, s3, u2 = _next(s0, s1, s2, s3)
-                ct = _scatter_cos(u1, u2, g, sl_fraction)
-                stt = math.sqrt(max(0.0, 1.0 - ct * ct))
-                while True:  # azimuth without trigonometry
-                    s0, s1, s2, s3, u1 = _next(s0, s1, s2, s3)
-                    s0, s1, s2, s3, u2 = _next(s0, s1, s2, s3)
-                    a1 = 2.0 * u1 - 1.0
-                    a2 = 2.0 * u2 - 1.0
-                    q = a1 * a1 + a2 * a2
-                    if q <= 1.0 and q > 0.0:
-                        break
-                cp = (a1 * a1 - a2 * a2) / q
-                sp = 2.0 * a1 * a2 / q
-                if abs(uz) > 0.99999:
-                    sgn = 1.0 if uz > 0.0 else -1.0
-                    nux = stt * cp
-                    nuy = stt * sp
-                    nuz = ct * sgn
-                else:
-                    tmp = math.sqrt(1.0 - uz * uz)
-                    nux = stt * (ux * uz * cp - uy * sp) / tmp + ux * ct
-                    nuy = stt * (uy * uz * cp + ux * sp) / tmp + uy * ct
-                    nuz = -stt * cp * tmp + uz * ct
-                nrm = 1.0 / math.sqrt(nux * nux + nuy * nuy + nuz * nuz)
-                ux = nux * nrm
-                uy = nuy * nrm
-                uz = nuz * nrm
-
+                ux, uy, uz, s0, s1, s2, s3 = _scatter_direction(
+                    ux, uy, uz, g, sl_fraction, s0, s1, s2, s3)
 
 def build_cell_grid(positions_m: np.ndarray, radius_m: float, cell_m: float | None = None
                     ) -> tuple:

@@ -81,16 +81,12 @@ from ariasim.errors import ConfigError, InputError
 from ariasim.simulators.photons.detector import AS_NOMINAL, Detector
 from ariasim.simulators.photons.optics import DOM_RADIUS_M, Medium
 from ariasim.simulators.photons.propagate import (
-    _A_T,
-    _ALPHA,
-    _B_T,
-    _C_M_PER_NS,
-    _KAPPA,
-    _MAX_STEP_M,
-    _next,
+    _acceptance,
+    _chunk_state,
+    _optical_depth,
+    _photon_medium,
     _scatter_direction,
-    _seed_state,
-    _step_length,
+    _step,
 )
 from ariasim.simulators.photons.sources import Cascade, Flasher, MuonSegment, PhotonSource
 
@@ -245,11 +241,7 @@ def shell_kernel(
         for ci in range(n_chunks):
             if chunk_slot[ci] != k:
                 continue
-            _seed_state(st, chunk_key[ci])
-            s0 = st[0]
-            s1 = st[1]
-            s2 = st[2]
-            s3 = st[3]
+            s0, s1, s2, s3 = _chunk_state(st, chunk_key[ci])
             for i in range(chunk_start[ci], chunk_start[ci + 1]):
                 x = px[i]
                 y = py[i]
@@ -258,42 +250,15 @@ def shell_kernel(
                 uy = dy[i]
                 uz = dz[i]
                 t = t0[i]
-                lam = wl[i]
-                if wl_dependent:
-                    rr = lam / 400.0
-                    fb = rr ** (-_ALPHA)
-                    fa = rr ** (-_KAPPA)
-                    ft = _A_T * math.exp(-_B_T / lam)
-                else:
-                    fb = 1.0
-                    fa = 1.0
-                    ft = 0.0
-                if n_group_const > 0.0:
-                    ng = n_group_const
-                else:
-                    xl = lam * 1e-3
-                    nph = 1.55749 + xl * (-1.57988 + xl * (3.99993 + xl * (-4.68271
-                                                                          + xl * 2.09354)))
-                    ng = nph * (1.227106 + xl * (-0.954648 + xl * (1.42568 + xl * -0.711832)))
-                iv = ng / _C_M_PER_NS
-                layer = 0
-                while layer < nl - 1 and z >= zb[layer]:
-                    layer += 1
-                b_hom = be400[0] * fb * inv_1mg
-                a_hom = ad400[0] * fa + ft * (1.0 + 0.01 * dtau[0])
-                s0, s1, s2, s3, u1 = _next(s0, s1, s2, s3)
-                tau_a = -math.log(u1)
+                fb, fa, ft, iv, layer, b_hom, a_hom = _photon_medium(
+                    wl[i], z, wl_dependent, n_group_const, zb, be400, ad400, dtau, inv_1mg)
+                tau_a, s0, s1, s2, s3 = _optical_depth(s0, s1, s2, s3)
                 w_ph = w0[i]
                 hint = 0
                 while True:
-                    s0, s1, s2, s3, u1 = _next(s0, s1, s2, s3)
-                    s, absorbed, tau_a, layer = _step_length(
-                        z, uz, layer, tau_a, -math.log(u1), nl, b_hom, a_hom, zb, be400,
-                        ad400, dtau, fb, fa, ft, inv_1mg)
-                    escaped = False
-                    if s > _MAX_STEP_M:
-                        s = _MAX_STEP_M
-                        escaped = True
+                    s, absorbed, escaped, tau_a, layer, s0, s1, s2, s3 = _step(
+                        z, uz, layer, tau_a, nl, b_hom, a_hom, zb, be400, ad400, dtau, fb, fa,
+                        ft, inv_1mg, s0, s1, s2, s3)
                     ox = x - cx
                     oy = y - cy
                     oz = z - cz
@@ -307,10 +272,7 @@ def shell_kernel(
                     if rmin2 < r_top2:
                         w = w_ph
                         if n_ang > 0:
-                            acc = ang_coeffs[n_ang - 1]
-                            for q in range(n_ang - 2, -1, -1):
-                                acc = acc * uz + ang_coeffs[q]
-                            w *= max(acc, 0.0)
+                            w *= max(_acceptance(ang_coeffs, uz), 0.0)
                         r0 = math.sqrt(P2)
                         r1 = math.sqrt(max(e2, 0.0))
                         rmin = math.sqrt(max(rmin2, 0.0))
