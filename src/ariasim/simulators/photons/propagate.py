@@ -351,6 +351,24 @@ def _photon_medium(lam, z, wl_dependent, n_group_const, zb, be400, ad400, dtau, 
 
 
 @nb.njit(inline="always", cache=True)
+def _start_photon(i, px, py, pz, dx, dy, dz, t0, wl, wl_dependent, n_group_const, zb, be400,
+                  ad400, dtau, inv_1mg, s0, s1, s2, s3):
+    """Load photon ``i``, its medium constants (:func:`_photon_medium`) and draw its
+    absorption depth.
+
+    Returns:
+        ``(x, y, z, ux, uy, uz, t, fb, fa, ft, inv_v, layer, b_hom, a_hom, tau_a,
+        s0, s1, s2, s3)``.
+    """
+    z = pz[i]
+    fb, fa, ft, inv_v, layer, b_hom, a_hom = _photon_medium(
+        wl[i], z, wl_dependent, n_group_const, zb, be400, ad400, dtau, inv_1mg)
+    tau_a, s0, s1, s2, s3 = _optical_depth(s0, s1, s2, s3)
+    return (px[i], py[i], z, dx[i], dy[i], dz[i], t0[i], fb, fa, ft, inv_v, layer, b_hom, a_hom,
+            tau_a, s0, s1, s2, s3)
+
+
+@nb.njit(inline="always", cache=True)
 def _acceptance(coeffs, eta):
     """Angular acceptance polynomial ``sum_k coeffs[k] eta^k`` (Horner; coeffs non-empty)."""
     n = coeffs.size
@@ -509,16 +527,10 @@ def propagate_kernel(
         s0, s1, s2, s3 = _chunk_state(st, chunk_key[ci])
         for i in range(chunk_start[ci], chunk_start[ci + 1]):
             out_mod[i] = -1
-            x = px[i]
-            y = py[i]
-            z = pz[i]
-            ux = dx[i]
-            uy = dy[i]
-            uz = dz[i]
-            t = t0[i]
-            fb, fa, ft, inv_v, layer, b_hom, a_hom = _photon_medium(
-                wl[i], z, wl_dependent, n_group_const, zb, be400, ad400, dtau, inv_1mg)
-            tau_a, s0, s1, s2, s3 = _optical_depth(s0, s1, s2, s3)
+            (x, y, z, ux, uy, uz, t, fb, fa, ft, inv_v, layer, b_hom, a_hom, tau_a,
+             s0, s1, s2, s3) = _start_photon(i, px, py, pz, dx, dy, dz, t0, wl, wl_dependent,
+                                             n_group_const, zb, be400, ad400, dtau, inv_1mg,
+                                             s0, s1, s2, s3)
             while True:
                 s, absorbed, escaped, tau_a, layer, s0, s1, s2, s3 = _step(
                     z, uz, layer, tau_a, nl, b_hom, a_hom, zb, be400, ad400, dtau, fb, fa, ft,

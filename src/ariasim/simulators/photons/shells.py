@@ -83,9 +83,8 @@ from ariasim.simulators.photons.optics import DOM_RADIUS_M, Medium
 from ariasim.simulators.photons.propagate import (
     _acceptance,
     _chunk_state,
-    _optical_depth,
-    _photon_medium,
     _scatter_direction,
+    _start_photon,
     _step,
 )
 from ariasim.simulators.photons.sources import Cascade, Flasher, MuonSegment, PhotonSource
@@ -243,16 +242,10 @@ def shell_kernel(
                 continue
             s0, s1, s2, s3 = _chunk_state(st, chunk_key[ci])
             for i in range(chunk_start[ci], chunk_start[ci + 1]):
-                x = px[i]
-                y = py[i]
-                z = pz[i]
-                ux = dx[i]
-                uy = dy[i]
-                uz = dz[i]
-                t = t0[i]
-                fb, fa, ft, iv, layer, b_hom, a_hom = _photon_medium(
-                    wl[i], z, wl_dependent, n_group_const, zb, be400, ad400, dtau, inv_1mg)
-                tau_a, s0, s1, s2, s3 = _optical_depth(s0, s1, s2, s3)
+                (x, y, z, ux, uy, uz, t, fb, fa, ft, iv, layer, b_hom, a_hom, tau_a,
+                 s0, s1, s2, s3) = _start_photon(i, px, py, pz, dx, dy, dz, t0, wl,
+                                                 wl_dependent, n_group_const, zb, be400, ad400,
+                                                 dtau, inv_1mg, s0, s1, s2, s3)
                 w_ph = w0[i]
                 hint = 0
                 while True:
