@@ -145,7 +145,9 @@ def run_pyoperon(eq, X, y, budget, seed):
     est = SymbolicRegressor(max_time=max(1, round(budget)), random_state=seed, n_threads=1,
                             generations=10**6, max_evaluations=10**12)
     est.fit(X, y)
-    text = est.get_model_string(est.model_, precision=3, names=names)
+    # full precision: SRBench's 3-decimal rounding is applied in is_exact, to every
+    # method alike (pyoperon's own 3-decimal string would zero small constants first)
+    text = est.get_model_string(est.model_, precision=17, names=names)
     try:
         expr = parse_expression(text, names)
     except Exception:
@@ -228,6 +230,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=1, help="runs in parallel (1 = strictly serial)")
     ap.add_argument("--json", default=None, help="write all rows to this file")
+    ap.add_argument("--merge", nargs="*", default=[],
+                    help="rows from earlier --json files to combine (same budget); rows of "
+                         "the methods run now replace theirs")
     args = ap.parse_args()
 
     eqs = range(len(EQUATIONS) if args.limit is None else args.limit)
@@ -245,6 +250,13 @@ def main() -> None:
             print(f"  {r['method']:18s} {r['equation']:10s} noise={r['noise']:.2f} "
                   f"exact={r['exact']!s:5s} R2={r['r2']:.6f} {r['seconds']:.1f}s  {r['model'][:70]}",
                   flush=True)
+    for path in args.merge:
+        with open(path) as fh:
+            old = json.load(fh)
+        rows += [r for r in old["rows"] if r["method"] not in args.methods
+                 and r["noise"] in args.noise]
+    methods = list(dict.fromkeys([*args.methods, *(r["method"] for r in rows)]))
+    args.methods = [m for m in METHODS if m in methods]
     print()
     print(f"{'method':18s} {'noise':>6s} {'exact %':>8s} {'median R2':>10s} {'R2>0.999 %':>11s}")
     summary = {}

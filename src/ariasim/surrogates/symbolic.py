@@ -421,6 +421,10 @@ def _tidy(f: Formula) -> Formula:
     (trigsimp, factor) and would eat the time budget.
     """
     expr = f.expression
+    if sp.count_ops(expr) > 60:
+        # sympy's rewrites can take tens of seconds on large nested exp/log/pow trees
+        # (seen once in the Feynman benchmark); such models are rarely selected anyway
+        return f
     with contextlib.suppress(Exception), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         expr = sp.factor_terms(sp.powsimp(sp.expand_mul(expr)))
