@@ -54,6 +54,7 @@ def test_snap_targets():
     assert sp.Rational(1, 2) in _snap_targets(0.5004)
     assert sp.Integer(0) in _snap_targets(3e-5)
     assert _snap_targets(2.7) == []
+    assert _snap_targets(6137401.37) == []  # large constants stay fitted
 
 
 def test_estimator_contract():

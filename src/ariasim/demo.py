@@ -51,7 +51,7 @@ class DemoConfig:
     media_photons: float = 4e5
     media_radii_m: tuple[float, ...] = tuple(np.arange(10.0, 101.0, 10.0))
     injected: tuple[float, float] = (120.0, 30.0)
-    inverse_photons: float = 3e6
+    inverse_photons: float = 2e7
     max_time_media_yield: float = 40.0
     max_time_media_density: float = 8.0
     seed: int = 1
@@ -225,7 +225,7 @@ def run_demo(out_dir: str | Path = "demo-output", *, config: DemoConfig | None =
     cym = compare_yields(msur, mdata.yields)
     la_true, le_true = cfg.injected
     with con.status("[4/6] recovering an injected medium by maximum likelihood"):
-        det = string_detector(3, 20, string_spacing_m=60.0, module_spacing_m=10.0,
+        det = string_detector(3, 20, string_spacing_m=30.0, module_spacing_m=7.0,
                               layout="ring", angular_acceptance="flat")
         sim = simulate(Flasher(n_photons=cfg.inverse_photons, wavelength_nm=wl),
                        constant_medium(la_true, le_true), det, seed=cfg.seed + 11)

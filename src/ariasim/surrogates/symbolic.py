@@ -401,10 +401,15 @@ def _sane_on(formula: Formula, X_check: Any, y: np.ndarray) -> bool:
 
 
 def _snap_targets(c: float) -> list[sp.Rational]:
-    """Simple numbers close to c: 0, the nearest integer, nearby p/q with q <= 4."""
+    """Simple numbers close to c: 0, the nearest integer, nearby p/q with q <= 4.
+
+    Only small numbers (|c| <= 20) are snapped: every large number is within 2 % of an
+    integer, and snapping it would only freeze a fitted constant."""
     out: list[sp.Rational] = []
     if abs(c) < 1e-3:
         out.append(sp.Integer(0))
+    if abs(c) > 20:
+        return out
     k = round(c)
     if k != 0 and abs(c - k) <= 0.02 * max(1.0, abs(k)):
         out.append(sp.Integer(k))
