@@ -140,6 +140,8 @@ def condition_bins(X: np.ndarray, n_bins: int, *, weights: np.ndarray | None = N
         return np.searchsorted(edges, X[:, 0], side="right")
     from sklearn.cluster import KMeans
 
+    # conditions on a grid (e.g. a few media x shells) have few distinct points
+    n_bins = min(n_bins, len(np.unique(X, axis=0)))
     scale = X.std(axis=0)
     scale[scale == 0] = 1.0
     km = KMeans(n_clusters=n_bins, n_init=3, random_state=int(as_generator(random_state)
