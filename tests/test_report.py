@@ -33,3 +33,5 @@ def test_unrenderable_latex_falls_back_to_text(tmp_path):
     rep = HtmlReport("t").formula(r"\notacommand{x}", text="x")
     page = rep.render()
     assert 'class="formula"' in page
+    long = HtmlReport("t").formula("+".join(["x"] * 200), text="long").render()
+    assert "data:image/png" not in long and "long" in long

@@ -117,9 +117,13 @@ class HtmlReport:
                            f"{''.join(rows)}</tbody></table>")
         return self
 
-    def formula(self, latex: str, text: str | None = None) -> HtmlReport:
-        """A formula rendered from LaTeX (mathtext), with its plain text below."""
-        png = latex_to_png(latex)
+    def formula(self, latex: str, text: str | None = None, max_latex: int = 220
+                ) -> HtmlReport:
+        """A formula rendered from LaTeX (mathtext), with its plain text below.
+
+        Formulas longer than ``max_latex`` characters of LaTeX are shown as text only: a
+        one-line image of them would be too small to read."""
+        png = latex_to_png(latex) if len(latex) <= max_latex else None
         if png is not None:
             self._parts.append(f'<p><img class="math" alt="{html.escape(text or latex)}" '
                                f'src="data:image/png;base64,{base64.b64encode(png).decode()}">'

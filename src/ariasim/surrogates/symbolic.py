@@ -235,7 +235,9 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
                                           max_nfev=50 * (len(formula.constants) + 1))
             if self.snap_constants and time.perf_counter() < deadline:
                 formula = self._snap(formula, Xa, ya, w, train, val, deadline)
-            key = str(formula)
+            # constants equal to 10 significant digits make the same model
+            key = str(formula.expression.xreplace(
+                {a: sp.Float(float(a), 10) for a in formula.expression.atoms(sp.Float)}))
             if key in seen:
                 continue
             seen.add(key)
