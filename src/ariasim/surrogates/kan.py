@@ -265,16 +265,26 @@ class _BaseKAN(BaseEstimator):
                                          tolerance_grad=1e-32, tolerance_change=1e-32)
             return torch.optim.Adam(net.parameters(), lr=self.lr)
 
-        def objective(xb: torch.Tensor, yb: torch.Tensor, wb: torch.Tensor
+        def objective(xb: torch.Tensor, yb: torch.Tensor, wb: torch.Tensor,
+                      first: tuple[torch.Tensor, torch.Tensor] | None = None
                       ) -> tuple[torch.Tensor, torch.Tensor]:
             if lamb > 0:
-                out, phis = net.forward_with_edges(xb)
+                out, phis = net.forward_with_edges(xb, first)
                 data = (self._data_loss(out, yb) * wb).mean()
                 return data + lamb * net.regularization(phis, 1.0, lamb_e), data
-            data = (self._data_loss(net(xb), yb) * wb).mean()
+            data = (self._data_loss(net(xb, first), yb) * wb).mean()
             return data, data
 
+        def first_features() -> tuple[torch.Tensor, torch.Tensor]:
+            # the first layer's inputs are fixed: its basis changes only with its grid
+            with torch.no_grad():
+                return net.layers[0].features(Xt)
+
+        # no hold-out: the validation loss is the training loss after the epoch
+        same = Xv is Xt or (Xv.shape == Xt.shape and bool(torch.equal(Xv, Xt))
+                            and bool(torch.equal(yv, yt)) and bool(torch.equal(wv, wt)))
         opt = make_opt()
+        first = first_features()
         best_val, best_net, wait = math.inf, copy.deepcopy(net), 0
         grid_sample = Xt[torch.randperm(n, generator=gen)[:4096].to(Xt.device)]
         for epoch in range(epochs):
@@ -285,33 +295,40 @@ class _BaseKAN(BaseEstimator):
                                  n_layers=1 if epoch == 0 and start_epoch == 0 else None)
                 if epoch in grid_refine:  # new coefficient tensors: new optimiser
                     opt = make_opt()
+                first = first_features()
                 wait = 0
             net.train()
             total, count = 0.0, 0
             if lbfgs:
-                def closure(opt: torch.optim.Optimizer = opt) -> torch.Tensor:
+                def closure(opt: torch.optim.Optimizer = opt,
+                            first: tuple[torch.Tensor, torch.Tensor] = first) -> torch.Tensor:
                     opt.zero_grad()
-                    loss, _ = objective(Xt, yt, wt)
+                    loss, _ = objective(Xt, yt, wt, first)
                     loss = loss * _LBFGS_SCALE
                     loss.backward()
                     return loss
 
                 opt.step(closure)  # type: ignore[arg-type]
                 with torch.no_grad():
-                    total, count = float(objective(Xt, yt, wt)[1]), 1
+                    total, count = float(objective(Xt, yt, wt, first)[1]), 1
             else:
                 order = torch.randperm(n, generator=gen).to(Xt.device)
                 for start in range(0, n, bs):
                     idx = order[start:start + bs]
-                    loss, data = objective(Xt[idx], yt[idx], wt[idx])
+                    loss, data = objective(Xt[idx], yt[idx], wt[idx],
+                                           (first[0][idx], first[1][idx]))
                     opt.zero_grad()
                     loss.backward()
                     opt.step()
                     total += float(data.detach()) * len(idx)
                     count += len(idx)
             net.eval()
-            with torch.no_grad():
-                val = float((self._data_loss(net(Xv), yv) * wv).mean())
+            if same and lbfgs:  # the training loss above is already the validation loss
+                val = total
+            else:
+                with torch.no_grad():
+                    val = float((self._data_loss(net(Xv, first if same else None), yv)
+                                 * wv).mean())
             train_loss = total / max(count, 1)
             history.append({"epoch": start_epoch + epoch, "train_loss": train_loss,
                             "val_loss": val, "n_active_edges": net.n_active_edges(),

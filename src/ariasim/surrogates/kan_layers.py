@@ -21,6 +21,7 @@ References:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -48,8 +49,55 @@ def uniform_knots(low: float, high: float, grid_size: int, order: int, n_inputs:
     return t.expand(n_inputs, -1).contiguous()
 
 
+def _basis_levels(x: torch.Tensor, knots: torch.Tensor, order: int
+                  ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Cox-de Boor recursion without autograd: the basis of order ``order`` and the one
+    of order ``order - 1`` (None for order 0), both ``(n, d, .)``."""
+    x = x.unsqueeze(-1)
+    t = knots.unsqueeze(0)
+    basis = ((x >= t[..., :-1]) & (x < t[..., 1:])).to(x.dtype)
+    prev = None
+    for p in range(1, order + 1):
+        lo, hi = t[..., : -(p + 1)], t[..., p + 1:]
+        left = (x - lo).div_(t[..., p:-1] - lo).mul_(basis[..., :-1])
+        right = (hi - x).div_(hi - t[..., 1:-p]).mul_(basis[..., 1:])
+        prev, basis = basis, left.add_(right)
+    return basis, prev
+
+
+class _BSplineBasis(torch.autograd.Function):
+    """B-spline basis with the analytic derivative in ``x``
+    (``B'_{j,p} = p (B_{j,p-1} / (t_{j+p} - t_j) - B_{j+1,p-1} / (t_{j+p+1} - t_{j+1}))``):
+    one small backward instead of differentiating through every step of the recursion."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, knots: torch.Tensor,  # type: ignore[override]
+                order: int) -> torch.Tensor:
+        basis, prev = _basis_levels(x, knots, order)
+        ctx.order = order
+        ctx.save_for_backward(knots, prev if prev is not None else basis)
+        return basis
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor  # type: ignore[override]
+                 ) -> tuple[torch.Tensor | None, None, None]:
+        if not ctx.needs_input_grad[0]:
+            return None, None, None
+        knots, prev = ctx.saved_tensors
+        p = ctx.order
+        if p == 0:
+            return grad.new_zeros(grad.shape[:-1]), None, None
+        t = knots.unsqueeze(0)
+        a = prev[..., :-1] * (p / (t[..., p:-1] - t[..., : -(p + 1)]))
+        b = prev[..., 1:] * (p / (t[..., p + 1:] - t[..., 1:-p]))
+        return (grad * (a - b)).sum(-1), None, None
+
+
 def b_spline_basis(x: torch.Tensor, knots: torch.Tensor, order: int) -> torch.Tensor:
     """All B-splines of order ``order`` on per-input knot vectors (Cox-de Boor recursion).
+
+    Differentiable in ``x`` (analytic derivative, not through the recursion); the knots
+    are treated as constants.
 
     Arguments:
         x: Points, shape ``(n, d)``.
@@ -59,14 +107,10 @@ def b_spline_basis(x: torch.Tensor, knots: torch.Tensor, order: int) -> torch.Te
     Returns:
         Basis values of shape ``(n, d, m - k - 1)``; zero outside ``[t_k, t_{m-k-1}]``.
     """
-    x = x.unsqueeze(-1)
-    t = knots.unsqueeze(0)
-    basis = ((x >= t[..., :-1]) & (x < t[..., 1:])).to(x.dtype)
-    for p in range(1, order + 1):
-        left = (x - t[..., : -(p + 1)]) / (t[..., p:-1] - t[..., : -(p + 1)])
-        right = (t[..., p + 1:] - x) / (t[..., p + 1:] - t[..., 1:-p])
-        basis = left * basis[..., :-1] + right * basis[..., 1:]
-    return basis
+    if x.requires_grad and torch.is_grad_enabled():
+        return _BSplineBasis.apply(x, knots.detach(), order)  # type: ignore[no-any-return]
+    with torch.no_grad():
+        return _basis_levels(x, knots, order)[0]
 
 
 class KANLayer(nn.Module):
@@ -105,12 +149,20 @@ class KANLayer(nn.Module):
         """Number of B-splines per input, ``G + k``."""
         return self.knots.shape[1] - self.spline_order - 1
 
-    def forward(self, x: torch.Tensor, *, edges: bool = False
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The B-spline basis ``(n, in, K)`` and SiLU ``(n, in)`` of inputs ``x``. They
+        depend only on ``x`` and the knots: for fixed inputs (the first layer during
+        full-batch training) they can be computed once per grid and passed to
+        :meth:`forward`."""
+        return b_spline_basis(x, self.knots, self.spline_order), torch.nn.functional.silu(x)
+
+    def forward(self, x: torch.Tensor, *, edges: bool = False,
+                features: tuple[torch.Tensor, torch.Tensor] | None = None
                 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Node outputs ``(n, out)``; with ``edges=True`` also the edge values
-        ``(n, out, in)`` (needed for the sparsity penalty)."""
-        basis = b_spline_basis(x, self.knots, self.spline_order)  # (n, in, K)
-        base = torch.nn.functional.silu(x)  # (n, in)
+        ``(n, out, in)`` (needed for the sparsity penalty). ``features``: precomputed
+        :meth:`features` of ``x`` (must match ``x`` and the current knots)."""
+        basis, base = self.features(x) if features is None else features
         coef = self.coef * self.mask.unsqueeze(-1)
         wb = self.base_weight * self.mask
         if not edges:
@@ -204,17 +256,21 @@ class KANNetwork(nn.Module):
                      grid_range=grid_range, generator=generator)
             for a, b in zip(self.widths[:-1], self.widths[1:], strict=True))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Network output ``(n, d_out)``."""
-        for layer in self.layers:
-            x = layer(x)
+    def forward(self, x: torch.Tensor,
+                first: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """Network output ``(n, d_out)``. ``first``: precomputed
+        :meth:`KANLayer.features` of ``x`` for the first layer."""
+        for i, layer in enumerate(self.layers):
+            x = layer(x, features=first if i == 0 else None)
         return x
 
-    def forward_with_edges(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def forward_with_edges(self, x: torch.Tensor,
+                           first: tuple[torch.Tensor, torch.Tensor] | None = None
+                           ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Output and every layer's edge values (for the sparsity penalty)."""
         phis = []
-        for layer in self.layers:
-            x, phi = layer(x, edges=True)
+        for i, layer in enumerate(self.layers):
+            x, phi = layer(x, edges=True, features=first if i == 0 else None)
             phis.append(phi)
         return x, phis
 
