@@ -20,6 +20,7 @@ References:
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,19 +50,47 @@ def uniform_knots(low: float, high: float, grid_size: int, order: int, n_inputs:
     return t.expand(n_inputs, -1).contiguous()
 
 
+_TABLES: dict[int, tuple[Any, int, list[tuple[torch.Tensor, ...]]]] = {}
+
+
+def _knot_tables(knots: torch.Tensor, order: int) -> list[tuple[torch.Tensor, ...]]:
+    """Per recursion level ``p = 1..order`` the affine coefficients of the two
+    Cox-de Boor weights, ``(x - t_j) / (t_{j+p} - t_j) = a_l x + b_l`` and
+    ``(t_{j+p+1} - x) / (t_{j+p+1} - t_{j+1}) = a_r x + b_r``, each ``(1, d, .)``.
+    Cached per knot tensor (weakly, checked by identity and version): the knots change
+    only at grid updates, the basis is evaluated at every step."""
+    key = id(knots)
+    hit = _TABLES.get(key)
+    if hit is not None and hit[0]() is knots and hit[1] == knots._version \
+            and len(hit[2]) == order:
+        return hit[2]
+    t = knots.detach().unsqueeze(0)
+    tables = []
+    for p in range(1, order + 1):
+        lo, hi = t[..., : -(p + 1)], t[..., p + 1:]
+        inv_l = 1.0 / (t[..., p:-1] - lo)
+        inv_r = 1.0 / (hi - t[..., 1:-p])
+        tables.append((inv_l, -lo * inv_l, -inv_r, hi * inv_r))
+    if len(_TABLES) > 64:
+        for k in [k for k, v in _TABLES.items() if v[0]() is None]:
+            del _TABLES[k]
+    _TABLES[key] = (weakref.ref(knots), knots._version, tables)
+    return tables
+
+
 def _basis_levels(x: torch.Tensor, knots: torch.Tensor, order: int
                   ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Cox-de Boor recursion without autograd: the basis of order ``order`` and the one
     of order ``order - 1`` (None for order 0), both ``(n, d, .)``."""
     x = x.unsqueeze(-1)
     t = knots.unsqueeze(0)
-    basis = ((x >= t[..., :-1]) & (x < t[..., 1:])).to(x.dtype)
+    # indicator of [t_j, t_{j+1}) = 1{x >= t_j} - 1{x >= t_{j+1}} (knots non-decreasing)
+    ge = (x >= t).to(x.dtype)
+    basis = ge[..., :-1] - ge[..., 1:]
     prev = None
-    for p in range(1, order + 1):
-        lo, hi = t[..., : -(p + 1)], t[..., p + 1:]
-        left = (x - lo).div_(t[..., p:-1] - lo).mul_(basis[..., :-1])
-        right = (hi - x).div_(hi - t[..., 1:-p]).mul_(basis[..., 1:])
-        prev, basis = basis, left.add_(right)
+    for a_l, b_l, a_r, b_r in _knot_tables(knots, order):
+        left = torch.addcmul(b_l, x, a_l).mul_(basis[..., :-1])
+        prev, basis = basis, left.addcmul_(torch.addcmul(b_r, x, a_r), basis[..., 1:])
     return basis, prev
 
 
@@ -75,7 +104,10 @@ class _BSplineBasis(torch.autograd.Function):
                 order: int) -> torch.Tensor:
         basis, prev = _basis_levels(x, knots, order)
         ctx.order = order
-        ctx.save_for_backward(knots, prev if prev is not None else basis)
+        if order > 0:  # constants of the derivative (knots are not differentiated)
+            inv_l, _, neg_inv_r, _ = _knot_tables(knots, order)[-1]
+            ctx.slopes = (inv_l, neg_inv_r)
+        ctx.save_for_backward(prev if prev is not None else basis)
         return basis
 
     @staticmethod
@@ -83,14 +115,13 @@ class _BSplineBasis(torch.autograd.Function):
                  ) -> tuple[torch.Tensor | None, None, None]:
         if not ctx.needs_input_grad[0]:
             return None, None, None
-        knots, prev = ctx.saved_tensors
+        (prev,) = ctx.saved_tensors
         p = ctx.order
         if p == 0:
             return grad.new_zeros(grad.shape[:-1]), None, None
-        t = knots.unsqueeze(0)
-        a = prev[..., :-1] * (p / (t[..., p:-1] - t[..., : -(p + 1)]))
-        b = prev[..., 1:] * (p / (t[..., p + 1:] - t[..., 1:-p]))
-        return (grad * (a - b)).sum(-1), None, None
+        inv_l, neg_inv_r = ctx.slopes
+        slope = torch.addcmul(prev[..., :-1] * inv_l, prev[..., 1:], neg_inv_r)
+        return (grad * slope).sum(-1) * p, None, None
 
 
 def b_spline_basis(x: torch.Tensor, knots: torch.Tensor, order: int) -> torch.Tensor:
@@ -108,7 +139,7 @@ def b_spline_basis(x: torch.Tensor, knots: torch.Tensor, order: int) -> torch.Te
         Basis values of shape ``(n, d, m - k - 1)``; zero outside ``[t_k, t_{m-k-1}]``.
     """
     if x.requires_grad and torch.is_grad_enabled():
-        return _BSplineBasis.apply(x, knots.detach(), order)  # type: ignore[no-any-return]
+        return _BSplineBasis.apply(x, knots, order)  # type: ignore[no-any-return]
     with torch.no_grad():
         return _basis_levels(x, knots, order)[0]
 
