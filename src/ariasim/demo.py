@@ -20,7 +20,6 @@ acceptance) the demo
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ariasim.utils import atomic_path
+from ariasim.utils import write_json
 
 __all__ = ["DemoConfig", "run_demo"]
 
@@ -89,6 +88,7 @@ def run_demo(out_dir: str | Path = "demo-output", *, config: DemoConfig | None =
         simulate,
         string_detector,
     )
+    from ariasim.simulators.photons.optics import SPEED_OF_LIGHT_M_PER_NS
     from ariasim.surrogates.pandel import PANDEL_CASCADE
     from ariasim.surrogates.photon import (
         compare_delays,
@@ -238,7 +238,8 @@ def run_demo(out_dir: str | Path = "demo-output", *, config: DemoConfig | None =
         for mid, d in zip(ids[use], dist[use], strict=True):
             t = sim.hits.loc[sim.hits["module_id"] == mid, "time_ns"].to_numpy()
             counts.append(t.size)
-            delays.append(np.clip(t - (d - det.radius_m) * n_g / 0.299792458, 1e-3, None))
+            delays.append(np.clip(t - (d - det.radius_m) * n_g / SPEED_OF_LIGHT_M_PER_NS, 1e-3,
+                                  None))
         inv = fit_medium(msur, distances_m=dist[use], counts=np.asarray(counts),
                          delays_ns=delays, n_photons=cfg.inverse_photons,
                          start=(float(np.mean(cfg.media_lambda_a_m)),
@@ -267,8 +268,7 @@ def run_demo(out_dir: str | Path = "demo-output", *, config: DemoConfig | None =
         metrics["total_seconds"] = time.perf_counter() - t_start
         _report(out / "report.html", cfg, data, sur, sr, pandel_fit, cd, cy, checks_df,
                 metrics, msur, cym, PANDEL_CASCADE)
-        with atomic_path(out / "metrics.json") as tmp:
-            tmp.write_text(json.dumps(metrics, indent=1, default=_json_default))
+        write_json(out / "metrics.json", metrics, indent=1, default=_json_default)
     con.print(f"[6/6] wrote {out / 'report.html'} and {out / 'metrics.json'} "
               f"({metrics['total_seconds']:.0f} s in all)")
     return metrics

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 import tomllib
@@ -14,7 +15,7 @@ import numpy as np
 
 from ariasim.errors import ConfigError, InputError
 
-__all__ = ["as_generator", "atomic_path", "load_toml", "spawn_seeds"]
+__all__ = ["as_generator", "atomic_path", "load_toml", "read_json", "spawn_seeds", "write_json"]
 
 SeedLike = int | np.random.Generator | np.random.SeedSequence | None
 
@@ -79,3 +80,23 @@ def load_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"invalid TOML: {exc}", path=p) from exc
+
+
+def read_json(path: str | os.PathLike[str], *, what: str = "file") -> Any:
+    """Parse a JSON file, with errors that name it (missing file, invalid JSON)."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{what} not found", path=p)
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"invalid JSON: {exc}", path=p) from exc
+
+
+def write_json(path: str | os.PathLike[str], data: Any, *, indent: int = 2,
+               default: Any = None) -> Path:
+    """Write ``data`` as JSON atomically (temporary name, then rename); returns the path."""
+    text = json.dumps(data, indent=indent, default=default) + "\n"
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)

@@ -56,7 +56,6 @@ def compare_command(
         "--json", help="Also write the table as JSON to this file (written atomically).")] = None,
 ) -> None:
     """Compare two event tables with every sample-quality metric and print a table."""
-    import json
     import math
 
     import pandas as pd
@@ -67,7 +66,7 @@ def compare_command(
     from ariasim.errors import InputError
     from ariasim.io import read_table, validate_table
     from ariasim.metrics.compare import compare
-    from ariasim.utils import atomic_path
+    from ariasim.utils import write_json
 
     cols = _split(columns)
     wa = weight_column_a or weight_column
@@ -123,6 +122,5 @@ def compare_command(
         doc = {"a": str(a), "b": str(b), "columns": cols, "weight_column_a": wa,
                "weight_column_b": wb, "calibrate": calibrate,
                "n_repeats": n_repeats if calibrate else None, "seed": seed, "results": records}
-        with atomic_path(json_out) as tmp:
-            tmp.write_text(json.dumps(doc, indent=2, default=float) + "\n")
+        write_json(json_out, doc, default=float)
         Console(stderr=True).print(f"wrote {json_out}")

@@ -35,7 +35,7 @@ from typing import Any
 
 from ariasim.errors import ConfigError, InputError
 from ariasim.surrogates.formula import Formula
-from ariasim.utils import atomic_path
+from ariasim.utils import read_json, write_json
 
 __all__ = ["KINDS", "ObjectResponse", "Region", "ResponseModel", "check_regions"]
 
@@ -203,19 +203,9 @@ class ResponseModel:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write JSON atomically."""
-        text = self.to_json()
-        with atomic_path(path) as tmp:
-            tmp.write_text(text)
-        return Path(path)
+        return write_json(path, self.to_dict(), default=float)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ResponseModel:
         """Read a JSON response model (formulas go through the whitelist parser)."""
-        p = Path(path)
-        if not p.exists():
-            raise InputError("response model not found", path=p)
-        try:
-            data = json.loads(p.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(f"invalid JSON: {exc}", path=p) from exc
-        return cls.from_dict(data, source=p)
+        return cls.from_dict(read_json(path, what="response model"), source=Path(path))

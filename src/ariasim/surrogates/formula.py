@@ -31,7 +31,7 @@ from sympy.printing.str import StrPrinter
 
 from ariasim.errors import ConfigError, InputError
 from ariasim.surrogates.parse import check_name, parse_expression
-from ariasim.utils import atomic_path
+from ariasim.utils import read_json, write_json
 
 __all__ = ["Formula", "Variable", "refit_constants"]
 
@@ -318,17 +318,12 @@ class Formula:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the formula as JSON, atomically."""
-        with atomic_path(path) as tmp:
-            tmp.write_text(self.to_json() + "\n")
-        return Path(path)
+        return write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Formula:
         """Read a formula JSON file written by :meth:`save`."""
-        p = Path(path)
-        if not p.exists():
-            raise InputError("file not found", path=p)
-        return cls.from_json(p.read_text(), source=p)
+        return cls.from_dict(read_json(path), source=Path(path))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Formula):

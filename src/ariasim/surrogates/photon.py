@@ -24,7 +24,6 @@ References:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -40,7 +39,7 @@ from scipy import optimize
 from ariasim.errors import ConfigError, InputError
 from ariasim.surrogates.density import SymbolicDensity, _numerical_hessian
 from ariasim.surrogates.formula import Formula
-from ariasim.utils import as_generator, atomic_path
+from ariasim.utils import as_generator, read_json, write_json
 
 __all__ = [
     "PhotonSurrogate",
@@ -54,9 +53,6 @@ __all__ = [
     "medium_lengths",
     "yield_table",
 ]
-
-C_M_PER_NS = 0.299792458
-
 
 def medium_lengths(medium: Any, wavelength_nm: float = 405.0) -> tuple[float, float]:
     """Absorption and effective scattering lengths [m] of a (homogeneous) medium."""
@@ -273,20 +269,13 @@ class PhotonSurrogate:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write as JSON (formulas as text), atomically."""
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(self.to_dict(), indent=1, default=str))
-        return Path(path)
+        return write_json(path, self.to_dict(), indent=1, default=str)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> PhotonSurrogate:
         p = Path(path)
-        if not p.exists():
-            raise InputError("file not found", path=p)
-        try:
-            data = json.loads(p.read_text())
-        except json.JSONDecodeError as exc:
-            raise InputError(f"invalid JSON: {exc}", path=p) from exc
-        if data.get("schema") != "ariasim.photon_surrogate/1":
+        data = read_json(p)
+        if not isinstance(data, dict) or data.get("schema") != "ariasim.photon_surrogate/1":
             raise InputError("not an ariasim photon surrogate", path=p)
         return cls(Formula.from_dict(data["yield"], source=p),
                    SymbolicDensity.from_dict(data["delay"], source=p),

@@ -41,15 +41,24 @@ import math
 import numba as nb
 import numpy as np
 
+from ariasim.simulators.photons.optics import (
+    A_TEMPERATURE_PER_M,
+    ALPHA_SCATTERING,
+    B_TEMPERATURE_NM,
+    KAPPA_ABSORPTION,
+    SPEED_OF_LIGHT_M_PER_NS,
+)
+
 __all__ = ["build_cell_grid", "chunk_keys", "propagate_kernel", "sample_scattering_cosines"]
 
 _INF = np.inf
 _MAX_STEP_M = 1.0e7  # a photon that would fly further than this escapes
-_C_M_PER_NS = 0.299792458
-_ALPHA = 0.8986
-_KAPPA = 1.0841
-_A_T = 6954.09
-_B_T = 6617.75
+# the physics constants live in optics.py; numba freezes these module globals at compile time
+_C_M_PER_NS = SPEED_OF_LIGHT_M_PER_NS
+_ALPHA = ALPHA_SCATTERING
+_KAPPA = KAPPA_ABSORPTION
+_A_T = A_TEMPERATURE_PER_M
+_B_T = B_TEMPERATURE_NM
 _TWO_M53 = 1.0 / 9007199254740992.0
 
 _U11 = np.uint64(11)
