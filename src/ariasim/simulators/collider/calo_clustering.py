@@ -62,6 +62,20 @@ def _dphi(a: float, b: float) -> float:
 
 
 @numba.njit(cache=True)
+def _nearest(eta: float, phi: float, c_eta: np.ndarray, c_phi: np.ndarray, lo: int, hi: int,
+             dr: float) -> int:
+    """Index in [lo, hi) of the cluster nearest to (eta, phi) within dR < dr, or -1."""
+    best = -1
+    bd = dr * dr
+    for c in range(lo, hi):
+        d2 = (eta - c_eta[c]) ** 2 + _dphi(phi, c_phi[c]) ** 2
+        if d2 < bd:
+            bd = d2
+            best = c
+    return best
+
+
+@numba.njit(cache=True)
 def cluster_cells(ev: np.ndarray, calo: np.ndarray, ieta: np.ndarray, iphi: np.ndarray,
                   en: np.ndarray, ceta: np.ndarray, cphi: np.ndarray,
                   neta_e: int, nphi_e: int, deta_e: float, seed_e: float,
@@ -228,13 +242,7 @@ def cluster_cells(ev: np.ndarray, calo: np.ndarray, ieta: np.ndarray, iphi: np.n
         for s in range(m, j):
             if en[s] <= 0.0:
                 continue
-            best = -1
-            bd = dr * dr
-            for c in range(first, n_ecal_cl):
-                d2 = (ceta[s] - c_eta[c]) ** 2 + _dphi(cphi[s], c_phi[c]) ** 2
-                if d2 < bd:
-                    bd = d2
-                    best = c
+            best = _nearest(ceta[s], cphi[s], c_eta, c_phi, first, n_ecal_cl, dr)
             if best >= 0:
                 label[s] = best
                 c_hcal[best] += en[s]
@@ -288,13 +296,7 @@ def cluster_cells(ev: np.ndarray, calo: np.ndarray, ieta: np.ndarray, iphi: np.n
         for s in range(i, m):
             if label[s] >= 0 or en[s] <= 0.0:
                 continue
-            best = -1
-            bd = dr * dr
-            for c in range(first, nc):
-                d2 = (ceta[s] - c_eta[c]) ** 2 + _dphi(cphi[s], c_phi[c]) ** 2
-                if d2 < bd:
-                    bd = d2
-                    best = c
+            best = _nearest(ceta[s], cphi[s], c_eta, c_phi, first, nc, dr)
             if best >= 0:
                 label[s] = best
                 c_ecal[best] += en[s]

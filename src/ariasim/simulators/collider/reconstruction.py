@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ariasim.simulators.collider.detector import DetectorConfig
+from ariasim.simulators.collider.detector import DetectorConfig, IdentificationConfig
 from ariasim.simulators.collider.tracking import C_LIGHT, face_position
 
 __all__ = ["OBJECT_TYPES", "reconstruct", "track_face_state"]
@@ -74,6 +74,31 @@ def track_face_state(tracks: pd.DataFrame, detector: DetectorConfig) -> dict[str
 
 def _dphi(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a - b + np.pi) % (2 * np.pi) - np.pi
+
+
+def _brem_road_pairs(rows: np.ndarray, free: np.ndarray, tracks: pd.DataFrame,
+                     face: dict[str, np.ndarray], cl: pd.DataFrame,
+                     idc: IdentificationConfig) -> pd.DataFrame:
+    """(track row, cluster row) pairs of the same event whose cluster lies in the track's
+    bremsstrahlung road: phi between the vertex direction and the calorimeter-face
+    direction (widened by ``brem_road_dphi``) and |delta eta| < ``match_deta`` at the face."""
+    empty = pd.DataFrame({"t_row": np.empty(0, np.int64), "c_row": np.empty(0, np.int64)})
+    if not (rows.size and free.size):
+        return empty
+    t = pd.DataFrame({"t_row": rows, "event_id": tracks["event_id"].to_numpy()[rows],
+                      "phi_v": tracks["phi"].to_numpy()[rows], "phi_f": face["phi"][rows],
+                      "eta_f": face["eta"][rows]})
+    c = pd.DataFrame({"c_row": free, "event_id": cl["event_id"].to_numpy()[free],
+                      "c_eta": cl["eta"].to_numpy()[free], "c_phi": cl["phi"].to_numpy()[free]})
+    pairs = t.merge(c, on="event_id")
+    if not len(pairs):
+        return empty
+    bend = _dphi(pairs["phi_f"].to_numpy(), pairs["phi_v"].to_numpy())
+    rel = _dphi(pairs["c_phi"].to_numpy(), pairs["phi_v"].to_numpy())
+    inroad = (rel > np.minimum(0.0, bend) - idc.brem_road_dphi) & \
+        (rel < np.maximum(0.0, bend) + idc.brem_road_dphi) & \
+        (np.abs(pairs["c_eta"].to_numpy() - pairs["eta_f"].to_numpy()) < idc.match_deta)
+    return pairs[inroad]
 
 
 def _match_tracks_to_clusters(tracks: pd.DataFrame, clusters: pd.DataFrame,
@@ -151,23 +176,11 @@ def reconstruct(truth: pd.DataFrame, sim_particles: pd.DataFrame, tracks: pd.Dat
     cand = np.flatnonzero(prompt & (t_cl >= 0))
     if cand.size and n_cl:
         free = np.flatnonzero(~claimed & ~conv_linked & cl_em)
-        if free.size:
-            t = pd.DataFrame({"t_row": cand, "event_id": tracks["event_id"].to_numpy()[cand],
-                              "phi_v": tracks["phi"].to_numpy()[cand], "phi_f": face["phi"][cand],
-                              "eta_f": face["eta"][cand]})
-            c = pd.DataFrame({"c_row": free, "event_id": cl["event_id"].to_numpy()[free],
-                              "c_eta": cl["eta"].to_numpy()[free], "c_phi": cl["phi"].to_numpy()[free]})
-            pairs = t.merge(c, on="event_id")
-            if len(pairs):
-                bend = _dphi(pairs["phi_f"].to_numpy(), pairs["phi_v"].to_numpy())
-                rel = _dphi(pairs["c_phi"].to_numpy(), pairs["phi_v"].to_numpy())
-                lo = np.minimum(0.0, bend) - idc.brem_road_dphi
-                hi = np.maximum(0.0, bend) + idc.brem_road_dphi
-                inroad = (rel > lo) & (rel < hi) & \
-                    (np.abs(pairs["c_eta"].to_numpy() - pairs["eta_f"].to_numpy()) < idc.match_deta)
-                pairs = pairs[inroad].drop_duplicates("c_row")
-                np.add.at(brem_e, pairs["t_row"].to_numpy(), cl_e[pairs["c_row"].to_numpy()])
-                brem_used[pairs["c_row"].to_numpy()] = True
+        pairs = _brem_road_pairs(cand, free, tracks, face, cl, idc)
+        if len(pairs):
+            pairs = pairs.drop_duplicates("c_row")
+            np.add.at(brem_e, pairs["t_row"].to_numpy(), cl_e[pairs["c_row"].to_numpy()])
+            brem_used[pairs["c_row"].to_numpy()] = True
     # ---- track identification
     t_pt = tracks["pt_gev"].to_numpy(float)
     t_p = t_pt * np.sqrt(1.0 + tracks["cot_theta"].to_numpy(float) ** 2)
@@ -204,20 +217,8 @@ def reconstruct(truth: pd.DataFrame, sim_particles: pd.DataFrame, tracks: pd.Dat
         # recompute road membership only for electrons
         sel = np.flatnonzero(is_e)
         free = np.flatnonzero(~claimed & ~conv_linked & cl_em)
-        if free.size:
-            t = pd.DataFrame({"t_row": sel, "event_id": tracks["event_id"].to_numpy()[sel],
-                              "phi_v": tracks["phi"].to_numpy()[sel], "phi_f": face["phi"][sel],
-                              "eta_f": face["eta"][sel]})
-            c = pd.DataFrame({"c_row": free, "event_id": cl["event_id"].to_numpy()[free],
-                              "c_eta": cl["eta"].to_numpy()[free], "c_phi": cl["phi"].to_numpy()[free]})
-            pairs = t.merge(c, on="event_id")
-            if len(pairs):
-                bend = _dphi(pairs["phi_f"].to_numpy(), pairs["phi_v"].to_numpy())
-                rel = _dphi(pairs["c_phi"].to_numpy(), pairs["phi_v"].to_numpy())
-                inroad = (rel > np.minimum(0.0, bend) - idc.brem_road_dphi) & \
-                    (rel < np.maximum(0.0, bend) + idc.brem_road_dphi) & \
-                    (np.abs(pairs["c_eta"].to_numpy() - pairs["eta_f"].to_numpy()) < idc.match_deta)
-                brem_used[pairs.loc[inroad, "c_row"].to_numpy()] = True
+        pairs = _brem_road_pairs(sel, free, tracks, face, cl, idc)
+        brem_used[pairs["c_row"].to_numpy()] = True
     # ---- cluster objects
     free = np.flatnonzero(~claimed & ~brem_used)
     if free.size:
