@@ -11,7 +11,7 @@ import pytest
 import uproot
 
 from ariasim import __version__
-from ariasim.errors import ConfigError, InputError
+from ariasim.errors import ConfigError, InputError, OutputError
 from ariasim.io import (
     from_awkward,
     read_provenance,
@@ -98,6 +98,18 @@ def test_atomic_path_cleans_up(tmp_path):
         raise RuntimeError("boom")
     assert not target.exists()
     assert not list(tmp_path.iterdir())
+
+
+def test_unwritable_output_names_the_path(tmp_path, hits):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where a folder should be")
+    with pytest.raises(OutputError, match="not_a_folder"):
+        write_table(hits, blocker / "sub" / "hits.parquet", producer="p")
+    from ariasim.demo import run_demo
+
+    with pytest.raises(OutputError, match="not_a_folder"):
+        run_demo(blocker / "demo")
+    assert blocker.read_text() == "a file where a folder should be"
 
 
 def test_root_string_column_rejected_without_output(tmp_path):

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ariasim.utils import write_json
+from ariasim.utils import ensure_dir, write_json
 
 __all__ = ["DemoConfig", "run_demo"]
 
@@ -101,8 +101,7 @@ def run_demo(out_dir: str | Path = "demo-output", *, config: DemoConfig | None =
 
     cfg = config or DemoConfig()
     con = console or Console(stderr=True)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_dir(out_dir)
     t_start = time.perf_counter()
     metrics: dict[str, Any] = {"config": {k: (list(v) if isinstance(v, tuple) else v)
                                           for k, v in cfg.__dict__.items()}}

@@ -6,7 +6,7 @@ user running a campaign can fix the input without reading a traceback.
 
 from __future__ import annotations
 
-__all__ = ["AriasimError", "ConfigError", "InputError"]
+__all__ = ["AriasimError", "ConfigError", "InputError", "OutputError"]
 
 
 class AriasimError(Exception):
@@ -46,3 +46,17 @@ class ConfigError(AriasimError, ValueError):
         self.parameter = parameter
         prefix = f"parameter '{parameter}': " if parameter else ""
         super().__init__(prefix + message)
+
+
+class OutputError(AriasimError, OSError):
+    """An output file or folder cannot be created or written (permissions, a file in the
+    way of a folder, a full disk).
+
+    Arguments:
+        message: What is wrong.
+        path: The file or folder concerned.
+    """
+
+    def __init__(self, message: str, *, path: object):
+        self.path = str(path)
+        super().__init__(f"output '{self.path}': {message}")

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from ariasim.errors import ConfigError, InputError
+from ariasim.errors import ConfigError, InputError, OutputError
 
-__all__ = ["as_generator", "atomic_path", "load_toml", "read_json", "spawn_seeds", "write_json"]
+__all__ = ["as_generator", "atomic_path", "ensure_dir", "load_toml", "read_json", "spawn_seeds", "write_json"]
 
 SeedLike = int | np.random.Generator | np.random.SeedSequence | None
 
@@ -42,6 +42,17 @@ def spawn_seeds(seed: SeedLike, n: int) -> list[int]:
     return [int(c.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)) for c in ss.spawn(n)]
 
 
+def ensure_dir(path: str | os.PathLike[str]) -> Path:
+    """Create the folder ``path`` (and its parents) if needed; an
+    :class:`~ariasim.errors.OutputError` naming it if that is impossible."""
+    p = Path(path)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the folder ({exc.strerror or exc})", path=p) from exc
+    return p
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
@@ -50,9 +61,11 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     removed and ``path`` is left as it was.
     """
     target = Path(path)
-    if target.parent and not target.parent.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    ensure_dir(target.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write here ({exc.strerror or exc})", path=target) from exc
     os.close(fd)
     tmp_path = Path(tmp)
     try:

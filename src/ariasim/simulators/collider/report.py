@@ -103,11 +103,10 @@ def make_report(table: pd.DataFrame, detector: str | DetectorConfig, out_dir: st
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ariasim.utils import atomic_path
+    from ariasim.utils import atomic_path, ensure_dir
 
     det = load_detector(detector)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_dir(out_dir)
     figs: list[tuple[str, str, str]] = []
 
     def save(fig, name: str, title: str, text: str) -> None:
