@@ -33,7 +33,7 @@ import pandas as pd
 from ariasim.errors import InputError
 from ariasim.export.delphes import card_formulas
 from ariasim.export.tformula import TFormulaExpression
-from ariasim.response.model import ResponseModel
+from ariasim.response.model import ObjectResponse, ResponseModel
 from ariasim.utils import SeedLike, as_generator
 
 __all__ = ["OUTPUT_COLUMNS", "FastSimulator", "fastsim", "truth_columns"]
@@ -58,9 +58,10 @@ OUTPUT_COLUMNS: dict[str, str] = {
 }
 
 
-def truth_columns(table: pd.DataFrame, *, source: Any = None) -> pd.DataFrame:
-    """Truth kinematics from a particle table (``pt_gev, eta, phi, e_gev, pdg, ...``) or
-    from a full-simulation table (``truth_pt_gev, ...``), as the truth columns of the output."""
+def _truth_arrays(table: pd.DataFrame, source: Any) -> dict[str, Any]:
+    """The truth columns of the output, in :func:`truth_columns`' order, as Series on a
+    fresh ``RangeIndex`` (copy-on-write views of ``table``'s columns: no data is copied
+    until either side is written to) or arrays; ``truth_vz_mm`` may be the scalar 0.0."""
     if "truth_pt_gev" in table.columns:
         need = ("event_id", "pdg", "truth_pt_gev", "truth_eta", "truth_phi", "truth_e_gev")
         cols = {c: c for c in need}
@@ -72,24 +73,34 @@ def truth_columns(table: pd.DataFrame, *, source: Any = None) -> pd.DataFrame:
     if missing:
         raise InputError("truth-particle table lacks columns (need a particle table or a "
                          "full-simulation table)", path=source, column=", ".join(missing))
-    out = pd.DataFrame({k: table[v].to_numpy() for k, v in cols.items()})
+
+    def col(name: str) -> pd.Series:
+        return table[name].reset_index(drop=True)
+
+    out: dict[str, Any] = {k: col(v) for k, v in cols.items()}
     n = len(table)
-    out["particle_id"] = table["particle_id"].to_numpy() if "particle_id" in table else np.arange(n)
+    out["particle_id"] = col("particle_id") if "particle_id" in table else np.arange(n)
     if "truth_charge" in table:
-        out["truth_charge"] = table["truth_charge"].to_numpy()
+        out["truth_charge"] = col("truth_charge")
     elif "charge" in table:
-        out["truth_charge"] = table["charge"].to_numpy()
+        out["truth_charge"] = col("charge")
     else:
         from ariasim.simulators.collider.particles import charge_of
 
         out["truth_charge"] = charge_of(out["pdg"].to_numpy())
     vz = "truth_vz_mm" if "truth_vz_mm" in table else ("vz_mm" if "vz_mm" in table else None)
-    out["truth_vz_mm"] = table[vz].to_numpy(float) if vz else 0.0
+    out["truth_vz_mm"] = col(vz).astype(float) if vz else 0.0
     for c in ("truth_pt_gev", "truth_eta", "truth_phi", "truth_e_gev"):
         v = out[c].to_numpy(float)
         if not np.isfinite(v).all():
             raise InputError("non-finite truth values", path=source, column=cols[c])
     return out
+
+
+def truth_columns(table: pd.DataFrame, *, source: Any = None) -> pd.DataFrame:
+    """Truth kinematics from a particle table (``pt_gev, eta, phi, e_gev, pdg, ...``) or
+    from a full-simulation table (``truth_pt_gev, ...``), as the truth columns of the output."""
+    return pd.DataFrame(_truth_arrays(table, source), index=pd.RangeIndex(len(table)))
 
 
 def _lognormal(rng: np.random.Generator, mean: np.ndarray, sigma: np.ndarray) -> np.ndarray:
@@ -101,9 +112,24 @@ def _lognormal(rng: np.random.Generator, mean: np.ndarray, sigma: np.ndarray) ->
     return np.where(mean > 0, out, 0.0)
 
 
+_STR_DTYPE = pd.Series([], dtype="str").dtype
+
+
+def _string_column(names: list[str], codes: np.ndarray) -> Any:
+    """``names[codes]`` as an array of the ``str`` dtype the full simulation writes, built
+    in Arrow (one ``take``) instead of from two million Python strings when the dtype is
+    Arrow-backed."""
+    if getattr(_STR_DTYPE, "storage", None) == "pyarrow":
+        import pyarrow as pa
+
+        return pd.array(pa.array(names, type=pa.large_string()).take(pa.array(codes)),
+                        dtype=_STR_DTYPE)
+    return pd.array(np.array(names, dtype=object)[codes], dtype=_STR_DTYPE)
+
+
 class FastSimulator:
-    """A response model compiled once (card formulas printed, linted and parsed), applied
-    many times.
+    """A response model compiled once (card formulas printed, linted, parsed and compiled),
+    applied many times.
 
     Arguments:
         response: The response model.
@@ -136,66 +162,133 @@ def fastsim(particles: pd.DataFrame, response: ResponseModel, seed: SeedLike = N
     return FastSimulator(response)(particles, seed, source=source)
 
 
+def _wrap_phi(phi: np.ndarray) -> np.ndarray:
+    """``mod(phi + pi, 2 pi) - pi`` in place; ``np.mod`` (slow) only where it changes
+    something (values outside [-pi, pi), NaN), so the result is bit-identical."""
+    phi += np.pi
+    bad = np.flatnonzero(~((phi >= 0.0) & (phi < 2 * np.pi)))
+    if bad.size:
+        phi[bad] = np.mod(phi[bad], 2 * np.pi)
+    phi -= np.pi
+    return phi
+
+
+def _apply(obj: ObjectResponse, formulas: tuple[TFormulaExpression, ...],
+           rng: np.random.Generator, idx: np.ndarray,
+           truth: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The card's modules for one object on its candidates ``idx`` (module docstring,
+    steps 1-4); ``truth`` holds the truth pT, eta, phi and energy of all particles.
+
+    Returns ``(sel, pt, eta, phi, energy)``: the indices of the reconstructed objects and
+    their values. The random numbers are drawn in the same order and sizes as Delphes'
+    modules run, one module after the other.
+    """
+    f_eff, f_scale, f_res, f_seta, f_sphi = formulas
+    used = f_eff.variables  # gather only what the efficiency formula reads
+    eff = f_eff(*(np.take(v, idx) if name in used else 0.0
+                  for name, v in zip(("pt", "eta", "phi", "energy"), truth, strict=True)))
+    u = rng.random(idx.size)
+    idx = np.take(idx, np.flatnonzero(u <= eff))
+    p, h, ph, en = (np.take(v, idx) for v in truth)
+    s = f_scale(p, h, ph, en)
+    s[~(s > 0.0)] = 1.0  # Delphes ignores a scale <= 0
+    p *= s
+    en *= s
+    m = obj.mass_gev
+    ok = None
+    if obj.kind == "track":
+        res = np.minimum(f_res(p, h, ph, en), 1.0)
+        p = _lognormal(rng, p, res * p)
+        en = np.sqrt((p * np.cosh(h)) ** 2 + m * m)
+    else:
+        sig = f_res(p, h, ph, en)
+        sig *= rng.standard_normal(idx.size)
+        en += sig
+        ok = en > 0.0
+        with np.errstate(invalid="ignore"):
+            p = np.sqrt(np.maximum(en * en - m * m, 0.0)) / np.cosh(h)
+        p[~(en > m)] = 0.0
+    se, sp_ = f_seta(p, h, ph, en), f_sphi(p, h, ph, en)
+    se *= rng.standard_normal(idx.size)
+    h2 = h + se
+    sp_ *= rng.standard_normal(idx.size)
+    ph2 = _wrap_phi(ph + sp_)
+    if ok is None or ok.all():
+        return idx, p, h2, ph2, en
+    good = np.flatnonzero(ok)
+    return tuple(np.take(v, good) for v in (idx, p, h2, ph2, en))  # type: ignore[return-value]
+
+
 def _run(compiled: list, particles: pd.DataFrame, seed: SeedLike, source: Any) -> pd.DataFrame:
     rng = as_generator(seed)
-    truth = truth_columns(particles, source=source)
-    n = len(truth)
-    pt = truth["truth_pt_gev"].to_numpy(float)
-    eta = truth["truth_eta"].to_numpy(float)
-    phi = truth["truth_phi"].to_numpy(float)
-    e = truth["truth_e_gev"].to_numpy(float)
+    truth = _truth_arrays(particles, source)
+    n = len(particles)
+    pt, eta, phi, e = (truth[c].to_numpy(float) for c in (
+        "truth_pt_gev", "truth_eta", "truth_phi", "truth_e_gev"))
     apdg = np.abs(truth["pdg"].to_numpy(np.int64))
-    otype = np.full(n, "none", dtype=object)
+    charge = np.asarray(truth["truth_charge"]).astype(np.int64, copy=False)
+    names = ["none"]
+    codes = np.zeros(n, dtype=np.int16 if len(compiled) < 32_000 else np.int64)
     rpt, reta, rphi, re_ = (np.full(n, np.nan) for _ in range(4))
+    tpt, teta, tphi, clus = (np.full(n, np.nan) for _ in range(4))
+    tcharge = np.zeros(n, dtype=np.int64)
     found = np.zeros(n, dtype=bool)
-    is_track = np.zeros(n, dtype=bool)
-    for obj, (f_eff, f_scale, f_res, f_seta, f_sphi) in compiled:
-        idx = np.flatnonzero(np.isin(apdg, obj.pdg))
+    trk = np.zeros(n, dtype=bool)
+    codes_seen: list[int] = [c for obj, _ in compiled for c in obj.pdg]
+    overlapping = len(set(codes_seen)) < len(codes_seen)
+    for obj, formulas in compiled:
+        mask = apdg == obj.pdg[0]
+        for code in obj.pdg[1:]:
+            mask |= apdg == code
+        idx = np.flatnonzero(mask)
         if idx.size == 0:
             continue
-        p, h, ph, en = pt[idx], eta[idx], phi[idx], e[idx]
-        u = rng.random(idx.size)
-        keep = u <= f_eff(p, h, ph, en)
-        idx, p, h, ph, en = idx[keep], p[keep], h[keep], ph[keep], en[keep]
-        s = f_scale(p, h, ph, en)
-        s = np.where(s > 0.0, s, 1.0)  # Delphes ignores a scale <= 0
-        p, en = p * s, en * s
-        m = obj.mass_gev
+        sel, p, h2, ph2, en = _apply(obj, formulas, rng, idx, (pt, eta, phi, e))
+        codes[sel] = len(names)
+        names.append(obj.name)
+        found[sel] = True
+        rpt[sel], reta[sel], rphi[sel], re_[sel] = p, h2, ph2, en
         if obj.kind == "track":
-            res = np.minimum(f_res(p, h, ph, en), 1.0)
-            p = _lognormal(rng, p, res * p)
-            en = np.sqrt((p * np.cosh(h)) ** 2 + m * m)
-            ok = np.ones(idx.size, dtype=bool)
+            trk[sel] = True
+            tpt[sel], teta[sel], tphi[sel] = p, h2, ph2
+            tcharge[sel] = np.take(charge, sel)
         else:
-            sig = f_res(p, h, ph, en)
-            en = en + sig * rng.standard_normal(idx.size)
-            ok = en > 0.0
-            p = np.where(en > m, np.sqrt(np.maximum(en * en - m * m, 0.0)) / np.cosh(h), 0.0)
-        se, sp_ = f_seta(p, h, ph, en), f_sphi(p, h, ph, en)
-        h2 = h + se * rng.standard_normal(idx.size)
-        ph2 = np.mod(ph + sp_ * rng.standard_normal(idx.size) + np.pi, 2 * np.pi) - np.pi
-        idx, p, h2, ph2, en = idx[ok], p[ok], h2[ok], ph2[ok], en[ok]
-        otype[idx] = obj.name
-        found[idx] = True
-        rpt[idx], reta[idx], rphi[idx], re_[idx] = p, h2, ph2, en
-        is_track[idx] = obj.kind == "track"
+            clus[sel] = en
+        if overlapping:  # a later object overrides an earlier one for the same particle
+            if obj.kind == "track":
+                clus[sel] = np.nan
+            else:
+                trk[sel] = False
+                tpt[sel], teta[sel], tphi[sel], tcharge[sel] = np.nan, np.nan, np.nan, 0
+    computed: dict[str, Any] = {
+        "object_type": _string_column(names, codes), "found": found, "reco_pt_gev": rpt,
+        "reco_eta": reta, "reco_phi": rphi, "reco_e_gev": re_, "track_found": trk,
+        "track_pt_gev": tpt, "track_eta": teta, "track_phi": tphi, "track_charge": tcharge,
+        "cluster_energy_gev": clus,
+    }
+    index = pd.RangeIndex(n)
+    # columns the fast simulation does not model: one constant Series per value, shared
+    # by all such columns through copy-on-write (writing to one column copies that column)
+    const = {("float64", False): np.nan, ("int64", False): -1, ("int64", True): 0,
+             ("bool", False): False}
+    shared: dict[tuple[str, bool], pd.Series] = {}
     out: dict[str, Any] = {}
     for col, dt in OUTPUT_COLUMNS.items():
-        if col in truth:
-            out[col] = truth[col].to_numpy().astype(dt if dt != "str" else object)
-        elif dt == "float64":
-            out[col] = np.full(n, np.nan)
-        elif dt == "int64":
-            out[col] = np.full(n, -1, dtype=np.int64) if col != "n_muon_stations" else np.zeros(n, np.int64)
-        elif dt == "bool":
-            out[col] = np.zeros(n, dtype=bool)
-    out.update(object_type=otype.astype(str), found=found, reco_pt_gev=rpt, reco_eta=reta,
-               reco_phi=rphi, reco_e_gev=re_)
-    trk = found & is_track
-    out["track_found"] = trk
-    for k, v in (("track_pt_gev", rpt), ("track_eta", reta), ("track_phi", rphi)):
-        out[k] = np.where(trk, v, np.nan)
-    out["track_charge"] = np.where(trk, truth["truth_charge"].to_numpy(np.int64), 0)
-    calo = found & ~is_track
-    out["cluster_energy_gev"] = np.where(calo, re_, np.nan)
-    return pd.DataFrame(out)[list(OUTPUT_COLUMNS)]
+        if col in computed:
+            out[col] = computed[col]
+        elif col in truth:
+            v = truth[col]
+            if isinstance(v, pd.Series):
+                out[col] = v.astype(dt)  # copy-on-write view when the dtype already matches
+            else:
+                out[col] = np.array(v, dtype=dt) if np.ndim(v) else np.full(n, v, dtype=dt)
+        else:
+            key = (dt, col == "n_muon_stations")
+            if key not in shared:
+                shared[key] = pd.Series(np.full(n, const[key], dtype=dt), index=index, copy=False)
+            out[col] = shared[key]
+    # the arrays above are fresh and owned by the frame, the Series are tracked by
+    # copy-on-write: no copy, and no consolidation into 2-D blocks (which alone cost more
+    # than the whole simulation)
+    return pd.DataFrame(out, index=index, copy=False)
