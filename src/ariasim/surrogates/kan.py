@@ -10,8 +10,11 @@ of :mod:`ariasim.surrogates.kan_layers` in torch:
    re-projecting the splines by least squares so that the function is kept;
 2. the loss is the (weighted) data term plus ``lamb`` times the KAN sparsity penalty
    (L1 of the edges' mean absolute activations plus ``lamb_entropy`` times their
-   entropy); Adam on mini-batches (or full-batch L-BFGS), early stopping on a validation
-   split with the best state kept;
+   entropy), minimised by full-batch Levenberg-Marquardt on the generalised Gauss-Newton
+   matrix (the default for networks of up to ``_LM_MAX_PARAMS`` parameters: an analytic
+   Jacobian, a Cholesky solve of the damped normal equations, Nielsen's damping update),
+   by Adam on mini-batches, or by full-batch L-BFGS; early stopping on a validation split
+   with the best state kept;
 3. edges whose activation varies by less than ``prune_threshold`` times the largest edge
    of their layer are pruned (their mean folded into the node's bias), then hidden nodes
    left without inputs or outputs; the pruned network is fine-tuned without the penalty.
@@ -28,12 +31,15 @@ References:
     Liu et al., "KAN: Kolmogorov-Arnold Networks", arXiv:2404.19756 (2024).
     Blealtan, "efficient-kan" (GitHub): shared B-spline basis, one matmul per layer.
     de Boor, "A Practical Guide to Splines", Springer (1978).
+    Levenberg, Q. Appl. Math. 2 (1944) 164; Marquardt, J. SIAM 11 (1963) 431;
+    Madsen, Nielsen and Tingleff, "Methods for non-linear least squares problems", DTU
+    (2004): Levenberg-Marquardt with Nielsen's damping update.
+    Schraudolph, Neural Computation 14 (2002) 1723: the generalised Gauss-Newton matrix.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -53,7 +59,7 @@ from ariasim.utils import as_generator
 __all__ = ["KANClassifier", "KANRegressor"]
 
 _LOSSES = ("mse", "gaussian", "lognormal")
-_OPTIMIZERS = ("adam", "lbfgs")
+_OPTIMIZERS = ("auto", "lm", "lbfgs", "adam")
 _LOG_SIGMA_CLAMP = 12.0
 _MAX_STORED_ROWS = 20_000
 # torch's L-BFGS skips curvature updates with y.s < 1e-10 (absolute), which in float32
@@ -65,6 +71,14 @@ _LBFGS_SCALE = 1e6
 # is cheap and cuts the steps to a given error by about 2x over torch's/pykan's 10
 # (5 seeds on the benchmark problem; 100 was no better than 50).
 _LBFGS_HISTORY = 50
+# Levenberg-Marquardt: "auto" uses it up to this many parameters (the damped normal
+# equations cost O(rows * outputs * P^2) to form and O(P^3) to solve per iteration)
+_LM_MAX_PARAMS = 1000
+# rows * outputs * parameters of one Jacobian chunk (bounds the memory for large data)
+_LM_CHUNK = 1 << 22
+# trial steps per LM iteration before the iteration gives up (damping raised each time)
+_LM_MAX_TRIES = 12
+_LM_MU0 = 1e-3
 
 
 @contextlib.contextmanager
@@ -82,6 +96,36 @@ def _deterministic(n_threads: int | None = None) -> Iterator[None]:
     finally:
         torch.use_deterministic_algorithms(previous, warn_only=warn_only)
         torch.set_num_threads(threads)
+
+
+def _set_flat(params: Sequence[torch.Tensor], theta: torch.Tensor) -> None:
+    """Copy the flat vector ``theta`` into ``params`` in place (dtype converted)."""
+    offset = 0
+    with torch.no_grad():
+        for p in params:
+            k = p.numel()
+            p.copy_(theta[offset:offset + k].view_as(p))
+            offset += k
+
+
+_Snapshot = list[tuple[int, dict[str, torch.Tensor]]]
+
+
+def _snapshot(net: KANNetwork) -> _Snapshot:
+    """Copies of every layer's grid size, parameters and buffers (much cheaper than a
+    deepcopy of the module, which dominated the epoch time of small networks)."""
+    return [(layer.grid_size, {k: v.detach().clone() for k, v in layer.state_dict().items()})
+            for layer in net.layers]
+
+
+def _restore(net: KANNetwork, snap: _Snapshot) -> None:
+    """Put a :func:`_snapshot` back into ``net`` (also across grid refinements)."""
+    for layer, (grid_size, state) in zip(net.layers, snap, strict=True):
+        layer.grid_size = grid_size
+        if layer.coef.shape != state["coef"].shape:
+            layer.coef = torch.nn.Parameter(state["coef"].clone())
+        layer.knots = state["knots"].clone()
+        layer.load_state_dict(state)
 
 
 class _BaseKAN(BaseEstimator):
@@ -250,17 +294,167 @@ class _BaseKAN(BaseEstimator):
             inputs = net.layer_inputs(tensor(Xs[: _MAX_STORED_ROWS]))
         self._layer_inputs_ = [h.cpu().double().numpy() for h in inputs]
 
+    def _resolve_optimizer(self, net: KANNetwork) -> str:
+        """The optimiser actually used: ``"auto"`` is Levenberg-Marquardt without the
+        sparsity penalty (``lamb == 0``) and up to ``_LM_MAX_PARAMS`` parameters, else
+        mini-batch Adam (which scales to any size, and whose slow, noisy descent with the
+        penalty on keeps the splines smooth and sparsifies as the data term is fitted;
+        LM fits the data term to its optimum within tens of iterations, whose splines
+        can be rougher near the data's edges)."""
+        if self.optimizer != "auto":
+            return str(self.optimizer)
+        n_params = sum(p.numel() for p in net.parameters())
+        return "lm" if n_params <= _LM_MAX_PARAMS and float(self.lamb) == 0 else "adam"
+
+    def _loss_curvature(self, out: torch.Tensor, y: torch.Tensor
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gradient ``(n, a)`` of the per-sample loss with respect to the network outputs
+        and the diagonal ``(n, a)`` of its Fisher information (the expected Hessian),
+        the outer curvature of the generalised Gauss-Newton matrix: 2 for squared error,
+        ``p (1 - p)`` for the logistic loss (its exact Hessian), ``exp(-2 log sigma)`` for a
+        Gaussian mean and 2 for its ``log sigma`` (zero where ``log sigma`` is clamped)."""
+        loss = self._loss_name()
+        mu = out[:, 0]
+        if loss == "mse":
+            r = mu - y
+            return (2.0 * r)[:, None], torch.full_like(out, 2.0)
+        if loss == "bce":
+            p = torch.sigmoid(mu)
+            return (p - y)[:, None], (p * (1.0 - p))[:, None]
+        raw = out[:, 1]
+        inside = (raw.abs() <= _LOG_SIGMA_CLAMP).to(out.dtype)
+        log_s = raw.clamp(-_LOG_SIGMA_CLAMP, _LOG_SIGMA_CLAMP)
+        prec = torch.exp(-2.0 * log_s)
+        r = y - mu
+        grad = torch.stack([-r * prec, (1.0 - r * r * prec) * inside], dim=1)
+        return grad, torch.stack([prec, 2.0 * inside], dim=1)
+
+    def _gauss_newton(self, net: KANNetwork, Xt: torch.Tensor, yt: torch.Tensor,
+                      wt: torch.Tensor, first: tuple[torch.Tensor, torch.Tensor]
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gradient ``g`` and generalised Gauss-Newton matrix ``H = J^T Lambda J / n``
+        (Schraudolph 2002) of the weighted mean data loss, float64, accumulated over row
+        chunks of the analytic Jacobian (:meth:`KANNetwork.jacobian`)."""
+        n = Xt.shape[0]
+        n_params = sum(p.numel() for p in net.parameters())
+        rows = max(1, _LM_CHUNK // (self._n_outputs * n_params))
+        g = torch.zeros(n_params, dtype=torch.float64, device=Xt.device)
+        H = torch.zeros(n_params, n_params, dtype=torch.float64, device=Xt.device)
+        for start in range(0, n, rows):
+            sl = slice(start, start + rows)
+            out, J = net.jacobian(Xt[sl], (first[0][sl], first[1][sl]))
+            grad, fisher = self._loss_curvature(out, yt[sl])
+            w = wt[sl, None].double()
+            J = J.double()
+            g += torch.einsum("nap,na->p", J, grad.double() * w)
+            Jw = (J * (fisher.double() * w).sqrt().unsqueeze(-1)).flatten(0, 1)
+            H += Jw.T @ Jw
+        return g / n, H / n
+
+    def _lm_iteration(self, net: KANNetwork, Xt: torch.Tensor, yt: torch.Tensor,
+                      wt: torch.Tensor, first: tuple[torch.Tensor, torch.Tensor],
+                      lamb: float, state: dict[str, float]) -> float:
+        """One Levenberg-Marquardt iteration (one "epoch" of ``optimizer="lm"``).
+
+        Solves ``(H + mu D) delta = -g`` by Cholesky, with ``H`` the generalised
+        Gauss-Newton matrix of the data term, ``D`` its diagonal (Marquardt's scaling,
+        floored) and ``g`` the gradient of the full objective; the step is taken if the
+        objective decreases (gain ratio ``rho`` of actual to predicted reduction > 0),
+        and the damping follows Nielsen's rule: ``mu *= max(1/3, 1 - (2 rho - 1)^3)``
+        on success, else ``mu *= nu, nu *= 2`` and a new trial (at most
+        ``_LM_MAX_TRIES``). With the sparsity penalty (``lamb > 0``) its gradient is
+        included but not its curvature (the L1 part is piecewise linear in the edge
+        values, so its Gauss-Newton curvature is zero almost everywhere; the entropy
+        part's is dropped), and the acceptance test uses the full objective.
+
+        ``state`` carries ``mu``, ``nu`` and the objective ``loss`` (with its data term
+        ``data``) at the current parameters between iterations; drop ``loss`` when the
+        function changes otherwise (grid updates). Returns the data term afterwards.
+
+        References:
+            Levenberg, "A method for the solution of certain non-linear problems in least
+            squares", Q. Appl. Math. 2 (1944) 164.
+            Marquardt, "An algorithm for least-squares estimation of nonlinear
+            parameters", J. SIAM 11 (1963) 431.
+            Nielsen, "Damping parameter in Marquardt's method", IMM-REP-1999-05, DTU;
+            Madsen, Nielsen and Tingleff, "Methods for non-linear least squares
+            problems", DTU lecture notes (2004), section 3.2.
+            Schraudolph, "Fast curvature matrix-vector products for second-order
+            gradient descent", Neural Computation 14 (2002) 1723 (generalised
+            Gauss-Newton matrix).
+        """
+        params = [p for p in net.parameters()]
+        lamb_e = float(self.lamb_entropy)
+
+        @torch.no_grad()
+        def objective() -> tuple[float, float]:
+            if lamb > 0:
+                out, phis = net.forward_with_edges(Xt, first)
+                reg = float(net.regularization(phis, 1.0, lamb_e))
+            else:
+                out, reg = net(Xt, first), 0.0
+            data = float((self._data_loss(out, yt).double() * wt.double()).mean())
+            return data + lamb * reg, data
+
+        g, H = self._gauss_newton(net, Xt, yt, wt, first)
+        if lamb > 0:
+            for p in params:
+                p.grad = None
+            _, phis = net.forward_with_edges(Xt, first)
+            reg_grad = torch.autograd.grad(net.regularization(phis, 1.0, lamb_e), params,
+                                           allow_unused=True)
+            g = g + lamb * torch.cat([(r if r is not None else torch.zeros_like(p))
+                                      .flatten() for r, p in zip(reg_grad, params,
+                                                                 strict=True)]).double()
+        if "loss" not in state:
+            state["loss"], state["data"] = objective()
+        if not bool(torch.isfinite(g).all()) or not bool(torch.isfinite(H).all()):
+            return state["data"]
+        with torch.no_grad():
+            theta = torch.nn.utils.parameters_to_vector(params).double()
+            diag = H.diagonal()
+            scale = diag.clamp(min=1e-10 * float(diag.max()) + 1e-30)
+            loss0 = state["loss"]
+            for _ in range(_LM_MAX_TRIES):
+                A = H + torch.diag(state["mu"] * scale)
+                chol, info = torch.linalg.cholesky_ex(A)
+                if int(info) != 0:
+                    state["mu"] *= state["nu"]
+                    state["nu"] *= 2.0
+                    continue
+                delta = -torch.cholesky_solve(g[:, None], chol)[:, 0]
+                predicted = 0.5 * float(delta @ (state["mu"] * scale * delta - g))
+                _set_flat(params, theta + delta)
+                loss1, data1 = objective()
+                rho = (loss0 - loss1) / predicted if predicted > 0 else -1.0
+                if math.isfinite(loss1) and rho > 0:
+                    state["mu"] *= max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
+                    state["mu"] = max(state["mu"], 1e-12)
+                    state["nu"] = 2.0
+                    state["loss"], state["data"] = loss1, data1
+                    return data1
+                state["mu"] *= state["nu"]
+                state["nu"] *= 2.0
+            # no acceptable step: keep the parameters
+            _set_flat(params, theta)
+        return state["data"]
+
     def _train(self, net: KANNetwork, Xt: torch.Tensor, yt: torch.Tensor, wt: torch.Tensor,
                Xv: torch.Tensor, yv: torch.Tensor, wv: torch.Tensor, gen: torch.Generator,
                history: list[dict[str, Any]], *, epochs: int, lamb: float, phase: str,
                grid_updates: set[int], grid_refine: dict[int, int],
                start_epoch: int = 0) -> KANNetwork:
         n = Xt.shape[0]
-        lbfgs = self.optimizer == "lbfgs"
-        bs = n if lbfgs else min(int(self.batch_size), n)
+        method = self._resolve_optimizer(net)
+        lbfgs, lm = method == "lbfgs", method == "lm"
+        full_batch = lbfgs or lm
+        bs = n if full_batch else min(int(self.batch_size), n)
         lamb_e = float(self.lamb_entropy)
+        lm_state = {"mu": _LM_MU0, "nu": 2.0}
 
-        def make_opt() -> torch.optim.Optimizer:
+        def make_opt() -> torch.optim.Optimizer | None:
+            if lm:
+                return None
             if lbfgs:
                 # tolerances off (as pykan): the defaults stop the inner iterations early
                 # once float32 loss changes get small, long before convergence
@@ -289,7 +483,7 @@ class _BaseKAN(BaseEstimator):
                             and bool(torch.equal(yv, yt)) and bool(torch.equal(wv, wt)))
         opt = make_opt()
         first = first_features()
-        best_val, best_net, wait = math.inf, copy.deepcopy(net), 0
+        best_val, best, wait = math.inf, _snapshot(net), 0
         grid_sample = Xt[torch.randperm(n, generator=gen)[:4096].to(Xt.device)]
         for epoch in range(epochs):
             if epoch in grid_updates or epoch in grid_refine:
@@ -300,10 +494,15 @@ class _BaseKAN(BaseEstimator):
                 if epoch in grid_refine:  # new coefficient tensors: new optimiser
                     opt = make_opt()
                 first = first_features()
+                lm_state.pop("loss", None)
                 wait = 0
             net.train()
             total, count = 0.0, 0
-            if lbfgs:
+            if lm:
+                total, count = self._lm_iteration(net, Xt, yt, wt, first, lamb, lm_state), 1
+            elif lbfgs:
+                assert opt is not None
+
                 def closure(opt: torch.optim.Optimizer = opt,
                             first: tuple[torch.Tensor, torch.Tensor] = first) -> torch.Tensor:
                     opt.zero_grad()
@@ -312,10 +511,11 @@ class _BaseKAN(BaseEstimator):
                     loss.backward()
                     return loss
 
-                opt.step(closure)  # type: ignore[arg-type]
+                opt.step(closure)
                 with torch.no_grad():
                     total, count = float(objective(Xt, yt, wt, first)[1]), 1
             else:
+                assert opt is not None
                 order = torch.randperm(n, generator=gen).to(Xt.device)
                 for start in range(0, n, bs):
                     idx = order[start:start + bs]
@@ -327,7 +527,7 @@ class _BaseKAN(BaseEstimator):
                     total += float(data.detach()) * len(idx)
                     count += len(idx)
             net.eval()
-            if same and lbfgs:  # the training loss above is already the validation loss
+            if same and full_batch:  # the training loss above is already the validation loss
                 val = total
             else:
                 with torch.no_grad():
@@ -342,14 +542,25 @@ class _BaseKAN(BaseEstimator):
                       f"val {val:.5g} edges {net.n_active_edges()}")
             if not math.isfinite(val):
                 break
-            if val < best_val - 1e-7 * abs(best_val) or best_val == math.inf:
-                best_val, best_net, wait = val, copy.deepcopy(net), 0
+            crit = val
+            if lm and lamb > 0:
+                # LM fits the data term within a few iterations, long before the penalty
+                # has shrunk the unneeded edges: selecting on the data loss alone would
+                # return that early, unsparsified state. Select on the penalised objective.
+                if same:
+                    crit = lm_state["loss"]
+                else:
+                    with torch.no_grad():
+                        crit = float(objective(Xv, yv, wv)[0])
+            if crit < best_val - 1e-7 * abs(best_val) or best_val == math.inf:
+                best_val, best, wait = crit, _snapshot(net), 0
             else:
                 wait += 1
                 pending = [e for e in (*grid_updates, *grid_refine) if e > epoch]
                 if wait >= self.patience and not pending:
                     break
-        return best_net
+        _restore(net, best)
+        return net
 
     @torch.no_grad()
     def _prune(self, net: KANNetwork, X: torch.Tensor, threshold: float) -> None:
@@ -447,7 +658,8 @@ _COMMON_DOC = """
         lamb: Weight of the sparsity penalty (0: none).
         lamb_entropy: Weight of the entropy term relative to the L1 term.
         max_epochs: Maximum number of epochs of the main training phase.
-        lr: Learning rate (Adam; for L-BFGS its step scale, 1 is usual).
+        lr: Learning rate (Adam; for L-BFGS its step scale, 1 is usual; unused by LM,
+            whose step length comes from its damping).
         batch_size: Mini-batch size for Adam.
         grid_updates: Epochs at which grids are moved to the data quantiles (at epoch 0
             only the first layer's: hidden activations of an untrained network carry no
@@ -462,8 +674,17 @@ _COMMON_DOC = """
         variable_units: Input units for formulas.
         target_name: Output name for formulas.
         verbose: Print the loss of every epoch.
-        optimizer: ``"adam"`` (mini-batches) or ``"lbfgs"`` (full batch; one epoch is one
-            L-BFGS step of up to 20 iterations).
+        optimizer: ``"auto"`` (default): ``"lm"`` for networks of up to 1000 parameters
+            trained without the sparsity penalty (``lamb=0``), else ``"adam"`` (also for
+            the fine-tuning after pruning). ``"lm"``: full-batch Levenberg-Marquardt on the generalised
+            Gauss-Newton matrix ``J^T Lambda J`` (``Lambda``: the Fisher information of
+            the loss in the network outputs), one epoch = one LM iteration (one Jacobian,
+            up to 12 damped trial steps); converges in tens of epochs where L-BFGS needs
+            hundreds of iterations. The sparsity penalty enters its gradient, not its
+            curvature, and with ``lamb > 0`` the best state is selected on the
+            penalised validation objective. Memory: the Jacobian is built in row chunks.
+            ``"adam"``: mini-batches of ``batch_size``, one epoch = one pass.
+            ``"lbfgs"``: full batch, one epoch = one L-BFGS step of up to 20 iterations.
         validation_fraction: Fraction of rows held out for early stopping (0: none; the
             training loss is then used).
         patience: Epochs without validation improvement before stopping (not before the
@@ -526,7 +747,7 @@ class KANRegressor(RegressorMixin, _BaseKAN):
         variable_units: Sequence[str] | None = None,
         target_name: str = "y",
         verbose: bool = False,
-        optimizer: str = "adam",
+        optimizer: str = "auto",
         validation_fraction: float = 0.2,
         patience: int = 20,
         n_threads: int | None = 1,
@@ -691,7 +912,7 @@ class KANClassifier(ClassifierMixin, _BaseKAN):
         variable_units: Sequence[str] | None = None,
         target_name: str = "p",
         verbose: bool = False,
-        optimizer: str = "adam",
+        optimizer: str = "auto",
         validation_fraction: float = 0.2,
         patience: int = 20,
         n_threads: int | None = 1,

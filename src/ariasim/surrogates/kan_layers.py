@@ -27,7 +27,8 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["KANLayer", "KANNetwork", "b_spline_basis", "uniform_knots"]
+__all__ = ["KANLayer", "KANNetwork", "b_spline_basis", "b_spline_basis_and_derivative",
+           "uniform_knots"]
 
 
 def uniform_knots(low: float, high: float, grid_size: int, order: int, n_inputs: int,
@@ -142,6 +143,26 @@ def b_spline_basis(x: torch.Tensor, knots: torch.Tensor, order: int) -> torch.Te
         return _BSplineBasis.apply(x, knots, order)  # type: ignore[no-any-return]
     with torch.no_grad():
         return _basis_levels(x, knots, order)[0]
+
+
+@torch.no_grad()
+def b_spline_basis_and_derivative(x: torch.Tensor, knots: torch.Tensor, order: int
+                                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The B-spline basis (as :func:`b_spline_basis`) and its derivative in ``x``
+    (``B'_{j,p} = p (B_{j,p-1} / (t_{j+p} - t_j) - B_{j+1,p-1} / (t_{j+p+1} - t_{j+1}))``,
+    de Boor 1978), both ``(n, d, m - k - 1)``, without autograd."""
+    basis, prev = _basis_levels(x, knots, order)
+    if prev is None:
+        return basis, torch.zeros_like(basis)
+    inv_l, _, neg_inv_r, _ = _knot_tables(knots, order)[-1]
+    slope = torch.addcmul(prev[..., :-1] * inv_l, prev[..., 1:], neg_inv_r)
+    return basis, slope.mul_(order)
+
+
+def _silu_derivative(x: torch.Tensor) -> torch.Tensor:
+    """d silu(x) / dx = sigma(x) (1 + x (1 - sigma(x)))."""
+    s = torch.sigmoid(x)
+    return s * (1.0 + x * (1.0 - s))
 
 
 class KANLayer(nn.Module):
@@ -335,6 +356,63 @@ class KANNetwork(nn.Module):
             entropy = -(p * torch.log(p + 1e-12)).sum()
             total = total + lamb_l1 * s + lamb_entropy * entropy
         return total
+
+    @torch.no_grad()
+    def jacobian(self, x: torch.Tensor,
+                 first: tuple[torch.Tensor, torch.Tensor] | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Network output and its Jacobian with respect to all parameters, analytically.
+
+        Every layer's output is linear in its own parameters given its inputs
+        (``h' = B(h) C^T + silu(h) W^T + b``), so the Jacobian of the network output with
+        respect to layer ``l``'s parameters is the outer product of the sensitivity
+        ``M_l = d out / d h_{l+1}`` (the product of the later layers' input Jacobians
+        ``d h_{m+1} / d h_m = sum_k C_oik B'_k(h_i) + W_oi silu'(h_i)``, chain rule)
+        with the layer's features ``[B(h), silu(h), 1]``. Masked edges get zero columns.
+        This is the Jacobian that Gauss-Newton / Levenberg-Marquardt training needs
+        (one forward sweep, one backward sweep over the layers, no autograd).
+
+        Arguments:
+            x: Inputs ``(n, d_in)``.
+            first: Precomputed :meth:`KANLayer.features` of ``x`` for the first layer.
+
+        Returns:
+            ``(out, J)``: output ``(n, d_out)`` and Jacobian ``(n, d_out, P)``, the
+            columns in the order of ``torch.nn.utils.parameters_to_vector(
+            self.parameters())`` (per layer: ``coef``, ``base_weight``, ``bias``).
+        """
+        feats = []  # per layer: basis, silu, input Jacobian factors (or None)
+        h = x
+        for i, layer in enumerate(self.layers):
+            if i == 0:
+                basis, base = layer.features(h) if first is None else first
+                dbasis = dbase = None
+            else:
+                basis, dbasis = b_spline_basis_and_derivative(h, layer.knots,
+                                                              layer.spline_order)
+                base, dbase = torch.nn.functional.silu(h), _silu_derivative(h)
+            feats.append((basis, base, dbasis, dbase))
+            coef = layer.coef * layer.mask.unsqueeze(-1)
+            wb = layer.base_weight * layer.mask
+            h = basis.flatten(1) @ coef.flatten(1).T + base @ wb.T + layer.bias
+        out = h
+        n, a = out.shape
+        sens = torch.eye(a, dtype=out.dtype, device=out.device).expand(n, a, a)
+        blocks: list[torch.Tensor] = []
+        for layer, (basis, base, dbasis, dbase) in zip(reversed(self.layers),
+                                                       reversed(feats), strict=True):
+            mask = layer.mask
+            j_coef = (sens[:, :, :, None, None] * basis[:, None, None, :, :]
+                      * mask[None, None, :, :, None])
+            j_base = sens[:, :, :, None] * base[:, None, None, :] * mask
+            blocks.append(torch.cat([j_coef.reshape(n, a, -1), j_base.reshape(n, a, -1),
+                                     sens], dim=2))
+            if dbasis is not None:
+                coef = layer.coef * mask.unsqueeze(-1)
+                d_in = torch.einsum("nik,oik->noi", dbasis, coef) \
+                    + dbase[:, None, :] * (layer.base_weight * mask)
+                sens = torch.bmm(sens, d_in)
+        return out, torch.cat(blocks[::-1], dim=2)
 
     def n_active_edges(self) -> int:
         """Number of unmasked edges."""
