@@ -26,9 +26,15 @@ from typer.testing import CliRunner
 from ariasim.errors import ConfigError, InputError
 from ariasim.export.delphes import card_formulas, card_text
 from ariasim.export.tformula import evaluate_card_formula
-from ariasim.response.compare import auc_table, binned_pulls, ours_vs_stock, pull_threshold
+from ariasim.response.compare import (
+    auc_table,
+    binned_pulls,
+    method_table,
+    ours_vs_stock,
+    pull_threshold,
+)
 from ariasim.response.fastsim import OUTPUT_COLUMNS, fastsim
-from ariasim.response.learn import fit_response, prepare_object
+from ariasim.response.learn import eta_regions, fit_response, prepare_object, select_events
 from ariasim.response.model import ResponseModel
 from ariasim.response.stock import fit_stock
 from ariasim.simulators.collider import ParticleGun, simulate
@@ -92,6 +98,31 @@ def test_fastsim_schema_and_semantics(models, samples):
     assert (el["reco_e_gev"] > 0).all()
 
 
+def test_fastsim_formulas_compiled_equal_reference_and_dtypes(models, samples):
+    """Every card formula of the fitted models: the compiled evaluator (what fastsim runs)
+    gives bit-identical values to the node-by-node reference on random inputs; the fast
+    simulation's columns have the full simulation's dtypes."""
+    from ariasim.export.tformula import CHUNK, TFormulaExpression
+
+    rng = np.random.default_rng(0)
+    n = CHUNK + 77
+    pt = np.exp(rng.uniform(np.log(0.1), np.log(3000.0), n))
+    eta = rng.uniform(-3.0, 3.0, n)
+    phi = rng.uniform(-np.pi, np.pi, n)
+    en = pt * np.cosh(eta) * rng.uniform(0.8, 1.2, n)
+    for m in models:
+        for obj in m.objects.values():
+            cf = card_formulas(obj)
+            for text in (cf.efficiency, cf.scale, cf.resolution, cf.sigma_eta, cf.sigma_phi):
+                e = TFormulaExpression.from_card(text)
+                np.testing.assert_array_equal(e(pt, eta, phi, en), e.reference(pt, eta, phi, en),
+                                              err_msg=text)
+    _, test = samples
+    fast = fastsim(test.iloc[:500], models[0], seed=1)
+    full = test[list(OUTPUT_COLUMNS)]
+    assert fast.dtypes.to_dict() == full.dtypes.to_dict()
+
+
 def test_fast_vs_full_pulls_auc_and_stock(models, samples):
     ours, stock = models
     _, test = samples
@@ -114,6 +145,95 @@ def test_fast_vs_full_pulls_auc_and_stock(models, samples):
     for q in ("eff", "res"):
         g = vs[vs["quantity"] == q]
         assert g["chi2_ours"].sum() < g["chi2_stock"].sum(), vs
+    # bin by bin (ours_vs_stock's criterion): no bin where ours is beyond the Bonferroni
+    # bound and further off than the stock card (false-alarm rate <= 1 % per row if ours
+    # reproduced the full simulation exactly)
+    assert (vs["bins_worse"] == 0).all(), vs
+    # the learner table: both models, every object and quantity, fit time only for ours
+    mt = method_table({"poly": ours, "stock": stock}, test, pulls={"poly": pulls},
+                      aucs={"poly": auc}, n_pt=4, eta_edges=(0.0, 0.8, 1.6, 2.4))
+    assert len(mt) == 2 * len(OBJS) * 3 and set(mt["method"]) == {"poly", "stock"}
+    assert (mt["nodes"] > 0).all() and (mt["constants"] >= 1).all()
+    assert mt.loc[mt["method"] == "poly", "fit_s"].notna().all()
+    assert mt.loc[mt["method"] == "stock", "fit_s"].isna().all()
+    np.testing.assert_allclose(mt.loc[mt["method"] == "poly", "auc"].unique(),
+                               auc.set_index("object").loc[OBJS, "auc"].unique())
+
+
+def test_ours_vs_stock_bin_by_bin_criterion():
+    n = 20
+
+    def table(p):
+        return pd.DataFrame({"object": "muon", "x_low": np.arange(n, dtype=float),
+                             "eta_low": 0.0, "eff_pull": p, "mean_pull": p, "res_pull": p})
+
+    def row(po, ps):
+        return ours_vs_stock(table(po), table(ps)).iloc[0]
+
+    bound = pull_threshold(n)
+    r = row(np.full(n, 0.5), np.full(n, 2.0))  # ours closer everywhere
+    assert r["closer"] and r["bins_worse"] == 0 and r["frac_bins_ours_closer"] == 1.0
+    assert r["bound"] == pytest.approx(bound) and r["chi2_ours"] == pytest.approx(5.0)
+    po = np.full(n, 0.5)
+    po[3] = bound + 0.5  # one bin significantly off, stock fine there: a worse bin
+    r = row(po, np.full(n, 1.0))
+    assert r["bins_worse"] == 1 and not r["closer"]
+    # both consistent with the full simulation, stock luckier: not held against ours
+    r = row(np.full(n, 1.0), np.full(n, 0.5))
+    assert r["frac_bins_ours_closer"] == 0.0 and r["p_chi2_ours"] > 0.3 and r["closer"]
+    # ours inconsistent overall (chi2 125 for 20 bins) and worse than stock: not closer,
+    # though no single bin is beyond the bound
+    r = row(np.full(n, 2.5), np.full(n, 2.0))
+    assert r["bins_worse"] == 0 and r["p_chi2_ours"] < 1e-6 and not r["closer"]
+
+
+def test_eta_regions_find_steps_not_trends():
+    """A factor-3 step of the resolution at |eta| = 1.2 is found; smooth trends (the
+    resolution below the step, the efficiency everywhere) do not split."""
+    rng = np.random.default_rng(1)
+    n = 30_000
+    pt = np.exp(rng.uniform(np.log(2), np.log(200), n))
+    eta = rng.uniform(-2.4, 2.4, n)
+    a = np.abs(eta)
+    rel = np.where(a <= 1.2, 0.01 * (1 + 0.3 * a), 0.04)
+    passed = rng.random(n) < 0.95 - 0.05 * a
+    d = pd.DataFrame({"pt": pt, "eta": eta, "passed": passed,
+                      "ratio": np.where(passed, np.exp(rng.normal(0, rel)), np.nan)})
+    assert eta_regions(d, "track", 2.4, quantity="response") == [(0.0, 1.2), (1.2, 2.4)]
+    assert eta_regions(d, "track", 2.4, quantity="efficiency") == [(0.0, 2.4)]
+    # too few rows: one region
+    assert eta_regions(d.iloc[:300], "track", 2.4, quantity="response") == [(0.0, 2.4)]
+
+
+def test_card_validity_check_on_the_whole_rectangle():
+    """A formula that fits where data lie but breaks the module semantics in a corner of
+    the (clamped x) x (|eta| region) rectangle is caught (the learner then falls back)."""
+    from ariasim.response.learn import _card_valid
+    from ariasim.surrogates.formula import Formula, Variable
+
+    e = [Variable("energy", low=1.0, high=100.0), Variable("eta")]
+    scale = Formula("1 - 0.3*abs(eta)*(1 - log(energy)/log(100))", e, output="scale")
+    assert _card_valid(scale, "scale", "calo", (1.0, 100.0), (0.0, 2.5))
+    assert not _card_valid(scale, "scale", "calo", (1.0, 100.0), (0.0, 4.0))  # <= 0 at E=1
+    pt = [Variable("pt", low=1.0, high=100.0)]
+    res = Formula("0.01*pt", pt, output="sigma_pt_over_pt")
+    assert _card_valid(res, "resolution", "track", (1.0, 50.0), (0.0, 2.5))
+    assert not _card_valid(res, "resolution", "track", (1.0, 100.0), (0.0, 2.5))  # reaches 1
+    eff = Formula("1.2 - 0.01*pt", pt, output="efficiency")
+    assert not _card_valid(eff, "efficiency", "track", (1.0, 100.0), (0.0, 2.5))
+    assert not _card_valid(Formula("1/(pt - 10)", pt, output="scale"), "scale", "track",
+                           (1.0, 100.0), (0.0, 2.5))
+
+
+def test_select_events_even_odd():
+    t = pd.DataFrame({"event_id": [0, 1, 2, 3, 5], "x": range(5)})
+    ev, od = select_events(t, "even"), select_events(t, "odd")
+    assert ev["event_id"].tolist() == [0, 2] and od["event_id"].tolist() == [1, 3, 5]
+    assert select_events(t, "all") is t
+    with pytest.raises(ConfigError, match="events"):
+        select_events(t, "half")
+    with pytest.raises(InputError, match="event_id"):
+        select_events(t.drop(columns="event_id"), "odd", source="x.parquet")
 
 
 def test_learning_errors_name_column():
@@ -132,7 +252,7 @@ def test_learning_errors_name_column():
     assert d["passed"].all()
 
 
-def test_kan_path_small():
+def test_kan_path_small(tmp_path):
     pytest.importorskip("ariasim.surrogates.kan_symbolic")
     from ariasim.response.learn import fit_object
 
@@ -151,6 +271,27 @@ def test_kan_path_small():
     cf = card_formulas(obj)
     got = evaluate_card_formula(cf.resolution, pt[:200], eta[:200])
     assert np.all(np.isfinite(got)) and np.median(np.abs(got / rel[:200] - 1)) < 0.5
+    # fit metadata: one efficiency and one response fit (no |eta| structure here), with
+    # timings, the edges that stayed numeric and JSON-able edge curves for the report
+    md = obj.metadata
+    assert md["regions"] == {"efficiency": [[0.0, 2.4]], "response": [[0.0, 2.4]]}
+    assert [f["quantity"] for f in md["fits"]] == ["efficiency", "response"]
+    for f in md["fits"]:
+        assert f["train_s"] > 0 and f["symbolic_s"] > 0 and len(f["curves"]) == f["edges"]
+        c = f["curves"][0]
+        assert len(c["x"]) == len(c["y"]) == len(c["y_fit"]) and "function" in c
+    assert md["fit_s"] >= md["symbolic_s"] > 0
+    assert sum(len(n["edges"]) for n in md["numeric_edges"]) == sum(
+        len(f["numeric_edges"]) for f in md["fits"])
+    # the report of the saved model draws the KAN edges from the stored curves
+    from ariasim.response.model import ObjectResponse
+    from ariasim.response.report import make_report
+
+    back = ResponseModel({"muon": ObjectResponse.from_dict(json.loads(json.dumps(
+        obj.to_dict())))}, {"source": "test"})
+    page = make_report(tmp_path / "r.html", back).read_text()
+    assert "KAN edges, efficiency" in page and "KAN edges, response" in page
+    assert page.count("data:image/png") >= 2  # the two edge figures (+ short formulas)
 
 
 # --------------------------------------------------------------------------- CLI
@@ -179,6 +320,13 @@ def test_cli_end_to_end(samples, tmp_path):
                             str(tmp_path / "resp.json"), "--method", "poly", "--eta-max", "2.4",
                             "--stock-out", str(tmp_path / "stock.json")])
     assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["fit-response", str(tmp_path / "train.parquet"), "--out",
+                            str(tmp_path / "single.json"), "--method", "poly", "--eta-max",
+                            "2.4", "--regions", "single", "--events", "even"])
+    assert r.exit_code == 0, r.output
+    single = json.loads((tmp_path / "single.json").read_text())
+    assert single["metadata"]["events"] == "even"
+    assert all(len(o["resolution"]) == 1 for o in single["objects"].values())
     assert json.loads((tmp_path / "resp.json").read_text())["schema"] == "ariasim.response/1"
     r = runner.invoke(app, ["export-delphes", str(tmp_path / "resp.json"), "--out",
                             str(tmp_path / "card.tcl"), "--modules-out", str(tmp_path / "m.tcl")])
@@ -187,9 +335,13 @@ def test_cli_end_to_end(samples, tmp_path):
     r = runner.invoke(app, ["fastsim", "--response", str(tmp_path / "resp.json"), "--input",
                             str(tmp_path / "test.parquet"), "--out", str(tmp_path / "fast.parquet"),
                             "--compare", "--stock", str(tmp_path / "stock.json"), "--report",
-                            str(tmp_path / "rep.html")])
+                            str(tmp_path / "rep.html"), "--events", "odd", "--compare-with",
+                            str(tmp_path / "single.json")])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "fast.parquet").exists() and (tmp_path / "rep.html").exists()
+    assert "bins_worse" in r.output and "poly (single)" in r.output
+    page = (tmp_path / "rep.html").read_text()
+    assert "Learners compared" in page and "bin by bin" in page
 
 
 def test_cli_bad_inputs_are_named_and_nothing_half_written(models, tmp_path):

@@ -3,7 +3,8 @@ r"""Learn a detector response from full-simulation tables (``ariasim fit respons
 Per object type (:data:`OBJECTS`: muon, electron, photon, charged hadron, neutral hadron),
 from the rows whose truth PDG code belongs to it:
 
-* efficiency eps(pT, eta) = P(object_type == this type | truth pT, eta): a classifier
+* efficiency eps(x, eta) = P(object_type == this type | truth x, eta), x = pT for tracks
+  and E for calorimeter objects (cluster thresholds are in energy): a classifier
   (:class:`~ariasim.surrogates.kan.KANClassifier`, logistic likelihood), whose symbolic
   form is a sigmoid, so the probability lies in [0, 1] by construction (and the card
   clips it again);
@@ -16,10 +17,19 @@ from the rows whose truth PDG code belongs to it:
   sigma s(x); the card's absolute sigma(E) in GeV is ``energy * s / m`` (evaluated
   after the ``EnergyScale`` module has multiplied E by m), a function of eta and energy only.
 
-Inputs are x = (log pT or log E, |eta|); the symbolic formulas are rewritten into the
+Inputs are (log pT or log E, |eta|); the symbolic formulas are rewritten into the
 Delphes variables by substituting ``log(pt)`` (or ``log(energy)``) and ``abs(eta)``, and
 carry their fitted range (pT or E from the data) so the card clamps instead of
-extrapolating. ``method="sr"`` is the symbolic-regression alternative: per-bin estimates
+extrapolating.
+
+|eta| regions are learned, not assumed (:func:`eta_regions`): detectors have sharp
+transitions in |eta| (barrel/endcap, the edge of the muon system) that no smooth function
+of |eta| reproduces, and hand-made cards put the bin edges by hand (often in the wrong
+place). Per-|eta|-slice statistics (efficiency; median and robust width of the response,
+each in a few truth-pT classes) are segmented by greedy binary segmentation with a
+piecewise-*linear* model, a split being kept while its chi2 improvement exceeds the
+Bonferroni-corrected chi2 quantile (so smooth trends do not split, steps do). The
+efficiency and the response get their own regions; a formula is learned in each. ``method="sr"`` is the symbolic-regression alternative: per-bin estimates
 (efficiency with binomial errors; mean and width of y with their standard errors) fitted
 by :class:`~ariasim.surrogates.symbolic.SymbolicRegressor` with ``selection="bic"``.
 
@@ -27,11 +37,15 @@ References:
     J. de Favereau et al. (DELPHES 3), JHEP 02 (2014) 057, arXiv:1307.6346.
     Liu et al., "KAN: Kolmogorov-Arnold Networks", arXiv:2404.19756 (2024).
     Nix and Weigend, ICNN 1994 (heteroscedastic likelihood).
+    Scott and Knott, Biometrics 30 (1974) 507 (binary segmentation); Killick et al.,
+    JASA 107 (2012) 1590 (change-point detection with penalised costs).
 """
 
 from __future__ import annotations
 
+import itertools
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,8 +58,8 @@ from ariasim.errors import ConfigError, InputError
 from ariasim.response.model import ObjectResponse, Region, ResponseModel
 from ariasim.surrogates.formula import Formula, Variable
 
-__all__ = ["OBJECTS", "REQUIRED_COLUMNS", "ObjectSpec", "fit_object", "fit_response",
-           "prepare_object"]
+__all__ = ["OBJECTS", "REQUIRED_COLUMNS", "ObjectSpec", "eta_regions", "fit_object",
+           "fit_response", "prepare_object", "select_events"]
 
 #: Columns of a full-simulation table that the learning needs.
 REQUIRED_COLUMNS = ("pdg", "truth_pt_gev", "truth_eta", "truth_phi", "truth_e_gev",
@@ -65,6 +79,12 @@ class ObjectSpec:
     kind: str
     pdg: tuple[int, ...]
     mass_gev: float
+
+    @property
+    def x(self) -> str:
+        """The truth variable of the formulas: ``"pt"`` for tracks, ``"energy"`` for
+        calorimeter objects (their thresholds and resolutions are in energy)."""
+        return "pt" if self.kind == "track" else "energy"
 
 
 OBJECTS: dict[str, ObjectSpec] = {
@@ -110,12 +130,24 @@ def _robust_sigma(v: np.ndarray) -> float:
 
 
 def _delphes(f: Formula, xvar: str, low: float, high: float, output: str, unit: str,
-             meta: Mapping[str, Any]) -> Formula:
-    """Rewrite a formula in (logx, abseta) into Delphes variables (xvar, eta)."""
+             meta: Mapping[str, Any], eta_range: tuple[float, float] | None = None) -> Formula:
+    """Rewrite a formula in (logx, abseta) into Delphes variables (xvar, eta).
+
+    With ``eta_range`` (the formula's |eta| region), |eta| is clamped to it: Delphes
+    evaluates every region's term everywhere and multiplies it by its 0/1 condition, so a
+    formula that overflows when extrapolated to another region would turn the card's sum
+    into 0 * inf = NaN there.
+    """
     X, A = f.symbols
     v = sp.Symbol(xvar, real=True)
     eta = sp.Symbol("eta", real=True)
-    expr = f.expression.xreplace({X: sp.log(v), A: sp.Abs(eta)})
+    a: sp.Expr = sp.Abs(eta)
+    if eta_range is not None:
+        lo, hi = eta_range
+        a = sp.Min(a, sp.Float(hi))
+        if lo > 0:
+            a = sp.Max(a, sp.Float(lo))
+    expr = f.expression.xreplace({X: sp.log(v), A: a})
     used = {s.name for s in expr.free_symbols}
     variables = [Variable(xvar, unit="GeV", low=low, high=high)] if xvar in used else []
     if "eta" in used:
@@ -123,46 +155,254 @@ def _delphes(f: Formula, xvar: str, low: float, high: float, output: str, unit: 
     return Formula(expr, variables, output=Variable(output, unit=unit), metadata=dict(meta))
 
 
-def _kan_fit(d: pd.DataFrame, spec: ObjectSpec, *, options: Mapping[str, Any], seed: int,
-             max_rows: int) -> tuple[dict[str, Formula], dict[str, Any]]:
-    from ariasim.surrogates.kan import KANClassifier, KANRegressor
+def select_events(table: pd.DataFrame, events: str = "all", *, source: Any = None
+                  ) -> pd.DataFrame:
+    """The documented train/held-out split: rows of events with even or odd ``event_id``.
 
-    rng = np.random.default_rng(seed)
-    opts = {"hidden": (3,), "grid_size": 5, "max_epochs": 60, "batch_size": 1024, **options}
-    out: dict[str, Formula] = {}
-    info: dict[str, Any] = {}
-    sub = d.iloc[rng.permutation(len(d))[:max_rows]]
-    X = np.column_stack([np.log(sub["pt"]), np.abs(sub["eta"])])
+    ``ariasim fit response --events even`` learns on the even events and
+    ``ariasim fastsim --compare --events odd`` compares on the odd ones, so the comparison
+    uses particles the fit never saw (the full simulation draws every event independently).
+
+    Arguments:
+        table: A full-simulation (or particle) table with an ``event_id`` column.
+        events: ``"all"``, ``"even"`` or ``"odd"``.
+        source: File name for error messages.
+    """
+    if events == "all":
+        return table
+    if events not in ("even", "odd"):
+        raise ConfigError(f"events must be 'all', 'even' or 'odd', got {events!r}",
+                          parameter="events")
+    if "event_id" not in table.columns:
+        raise InputError("an even/odd event split needs an event_id column", path=source,
+                         column="event_id")
+    parity = table["event_id"].to_numpy().astype(np.int64) % 2
+    return table.loc[parity == (0 if events == "even" else 1)].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------- |eta| regions
+def _segment_cost(S: np.ndarray, W: np.ndarray, c: np.ndarray) -> float:
+    """chi2 of a weighted straight-line fit in ``c`` to every row of ``S`` (weights ``W``);
+    a constant for segments of fewer than three slices (else a two-slice segment would
+    absorb any step)."""
+    sw = W.sum(1)
+    ok = sw > 0
+    if not ok.any():
+        return 0.0
+    S, W = S[ok], W[ok]
+    sw = sw[ok]
+    xm = (W * c).sum(1) / sw
+    ym = (W * S).sum(1) / sw
+    dx = c - xm[:, None]
+    if c.size < 3:  # a line through one or two slices is exact: constant there instead
+        return float((W * (S - ym[:, None]) ** 2).sum())
+    sxx = (W * dx * dx).sum(1)
+    sxy = (W * dx * (S - ym[:, None])).sum(1)
+    slope = np.where(sxx > 1e-300, sxy / np.where(sxx > 1e-300, sxx, 1.0), 0.0)
+    r = S - ym[:, None] - slope[:, None] * dx
+    return float((W * r * r).sum())
+
+
+def _binary_segmentation(S: np.ndarray, V: np.ndarray, counts: np.ndarray, *,
+                         max_regions: int, alpha: float, min_count: int) -> list[int]:
+    """Split points (fine-bin indices) of a piecewise-linear fit to the rows of ``S``
+    (variances ``V``; ``inf`` = missing), greedy, while the best split's chi2 gain exceeds
+    the chi2 quantile at ``alpha`` over the number of candidate splits (Bonferroni) with
+    two parameters per series; segments keep at least ``min_count`` entries."""
+    from scipy import stats
+
+    n = S.shape[1]
+    W = np.where(np.isfinite(V) & (V > 0), 1.0 / np.where(V > 0, V, 1.0), 0.0)
+    S = np.where(W > 0, S, 0.0)
+    c = (np.arange(n) + 0.5) / n
+    n_series = int((W.sum(1) > 0).sum())
+    if n_series == 0 or n < 2:
+        return []
+    threshold = stats.chi2.isf(alpha / max(n - 1, 1), 2 * n_series)
+    cuts: list[int] = []
+    while len(cuts) + 1 < max_regions:
+        bounds = [0, *cuts, n]
+        best = (threshold, -1)
+        for lo, hi in itertools.pairwise(bounds):
+            whole = _segment_cost(S[:, lo:hi], W[:, lo:hi], c[lo:hi])
+            for k in range(lo + 1, hi):
+                if counts[lo:k].sum() < min_count or counts[k:hi].sum() < min_count:
+                    continue
+                gain = whole - _segment_cost(S[:, lo:k], W[:, lo:k], c[lo:k]) \
+                    - _segment_cost(S[:, k:hi], W[:, k:hi], c[k:hi])
+                if gain > best[0]:
+                    best = (gain, k)
+        if best[1] < 0:
+            break
+        cuts = sorted([*cuts, best[1]])
+    return cuts
+
+
+def eta_regions(d: pd.DataFrame, kind: str, eta_max: float, *, quantity: str,
+                width: float = 0.1, n_classes: int = 3, max_regions: int = 4,
+                alpha: float = 1e-3, min_count: int = 200) -> list[tuple[float, float]]:
+    """Data-driven |eta| regions for one quantity of one object (see the module docstring).
+
+    Arguments:
+        d: :func:`prepare_object` rows (within the acceptance).
+        kind: ``"track"`` or ``"calo"`` (which truth variable defines the pT/E classes).
+        eta_max: |eta| acceptance (the last edge).
+        quantity: ``"efficiency"`` (series: efficiency per class, binomial variances) or
+            ``"response"`` (median and log robust width of log(ratio) per class).
+        width: Fine |eta| slice width (edges are multiples of it, readable in a card).
+        n_classes: Truth pT (or E) quantile classes.
+        max_regions: At most this many regions.
+        alpha: Family-wise false-split rate.
+        min_count: Fewest rows (truth for efficiency, reconstructed for the response) in
+            a region.
+
+    Returns:
+        ``[(eta_low, eta_high), ...]`` tiling ``[0, eta_max]``.
+    """
+    n_fine = max(round(eta_max / width), 1)
+    edges = np.linspace(0.0, eta_max, n_fine + 1)
+    dd = d if quantity == "efficiency" else d[d["passed"]]
+    if len(dd) < 2 * min_count:
+        return [(0.0, eta_max)]
+    x = np.log(dd["pt" if kind == "track" else "energy"]
+               .to_numpy(float))
+    cls = np.clip(np.searchsorted(np.quantile(x, np.linspace(0, 1, n_classes + 1)[1:-1]), x,
+                                  side="right"), 0, n_classes - 1)
+    ib = np.clip(np.searchsorted(edges, np.abs(dd["eta"].to_numpy(float)), side="right") - 1,
+                 0, n_fine - 1)
+    counts = np.bincount(ib, minlength=n_fine)
+    rows_s, rows_v = [], []
+    if quantity == "efficiency":
+        k = dd["passed"].to_numpy(float)
+        for c in range(n_classes):
+            m = cls == c
+            nn = np.bincount(ib[m], minlength=n_fine).astype(float)
+            kk = np.bincount(ib[m], weights=k[m], minlength=n_fine)
+            p = (kk + 0.5) / (nn + 1.0)
+            rows_s.append(kk / np.maximum(nn, 1.0))
+            rows_v.append(np.where(nn >= 10, p * (1 - p) / np.maximum(nn, 1.0), np.inf))
+    else:
+        ly = np.log(dd["ratio"].to_numpy(float))
+        for c in range(n_classes):
+            med = np.zeros(n_fine)
+            lsd = np.zeros(n_fine)
+            vm = np.full(n_fine, np.inf)
+            vs = np.full(n_fine, np.inf)
+            for b in range(n_fine):
+                v = ly[(cls == c) & (ib == b)]
+                if v.size < 20:
+                    continue
+                med[b] = np.median(v)
+                sd = max(_robust_sigma(v), 1e-9)
+                lsd[b] = np.log(sd)
+                # asymptotic variances of the median and of log(MAD) for a normal sample
+                vm[b] = np.pi / 2 * sd * sd / v.size
+                vs[b] = 1.36 / v.size
+            rows_s += [med, lsd]
+            rows_v += [vm, vs]
+    cuts = _binary_segmentation(np.array(rows_s), np.array(rows_v), counts,
+                                max_regions=max_regions, alpha=alpha, min_count=min_count)
+    b = [0.0, *[float(round(edges[k], 6)) for k in cuts], float(eta_max)]
+    return list(itertools.pairwise(b))
+
+
+def _in_region(a: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    return (a > lo) & (a <= hi) if lo > 0 else (a <= hi)
+
+
+# ---------------------------------------------------------------------- learners
+def _kan_opts(options: Mapping[str, Any]) -> dict[str, Any]:
+    return {"hidden": (3,), "grid_size": 5, "max_epochs": 60, "batch_size": 1024, **options}
+
+
+def _kan_numeric(est: Any) -> list[list[int]]:
+    rep = getattr(est, "symbolic_report_", None)
+    if rep is None or rep.empty:
+        return []
+    return [[int(r.layer), int(r.i), int(r.j)] for r in rep.itertuples() if r.numeric]
+
+
+def _finite_on_box(formulas: Sequence[Formula], X: np.ndarray, *, positive: bool = False,
+                   n: int = 41) -> bool:
+    """True when every formula is finite (and positive with ``positive``) on an ``n x n``
+    grid over the bounding box of ``X``: the card evaluates the formulas on the whole
+    (clamped pT or E) x (|eta| region) rectangle, not only where the data lie."""
+    g0, g1 = np.meshgrid(np.linspace(X[:, 0].min(), X[:, 0].max(), n),
+                         np.linspace(X[:, 1].min(), X[:, 1].max(), n))
+    G = np.column_stack([g0.ravel(), g1.ravel()])
+    with np.errstate(all="ignore"):
+        for f in formulas:
+            v = np.broadcast_to(np.asarray(f(G), dtype=float), (G.shape[0],))
+            if not np.isfinite(v).all() or (positive and not (v > 0).all()):
+                return False
+    return True
+
+
+def _symbolic_safe(est: Any, X: np.ndarray, keys: Sequence[str], *, positive: Sequence[str] = ()
+                   ) -> tuple[dict[str, Formula], bool]:
+    """``est.symbolic()``, redone without the singular library functions (1/x, 1/x^2, log)
+    when a formula is not finite on the data's bounding box; returns (formulas, redone)."""
+    from ariasim.surrogates.kan_symbolic import LIBRARY
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # numeric edges: reported in metadata
+        forms = est.symbolic()
+        ok = all(_finite_on_box([forms[k]], X, positive=k in positive) for k in keys)
+        if ok:
+            return forms, False
+        safe = [n for n in LIBRARY if n not in ("1/x", "1/x^2", "log")]
+        return est.symbolic(library=safe), True
+
+
+def _kan_eff(d: pd.DataFrame, spec: ObjectSpec, *, options: Mapping[str, Any], seed: int
+             ) -> tuple[Formula, dict[str, Any]]:
+    from ariasim.surrogates.kan import KANClassifier
+    from ariasim.surrogates.kan_plot import edge_curves
+
+    X = np.column_stack([np.log(d[spec.x]), np.abs(d["eta"])])
     t0 = time.perf_counter()
     clf = KANClassifier(random_state=seed, variable_names=["logx", "abseta"],
-                        target_name="efficiency", **opts).fit(X, sub["passed"].to_numpy(int))
-    out["efficiency"] = clf.symbolic()["probability"]
-    info["efficiency_fit_s"] = time.perf_counter() - t0
-    p = d[d["passed"]]
-    p = p.iloc[rng.permutation(len(p))[:max_rows]]
+                        target_name="efficiency", **_kan_opts(options))
+    clf.fit(X, d["passed"].to_numpy(int))
+    t1 = time.perf_counter()
+    forms, redone = _symbolic_safe(clf, X, ["probability"])
+    f = forms["probability"]
+    t2 = time.perf_counter()
+    return f, {"train_s": t1 - t0, "symbolic_s": t2 - t1, "safe_library": redone,
+               "edges": int(getattr(clf, "n_active_edges_", 0)),
+               "numeric_edges": _kan_numeric(clf), "curves": edge_curves(clf),
+               "_estimator": clf}
+
+
+def _kan_resp(p: pd.DataFrame, spec: ObjectSpec, *, options: Mapping[str, Any], seed: int
+              ) -> tuple[dict[str, Formula], dict[str, Any]]:
+    from ariasim.surrogates.kan import KANRegressor
+    from ariasim.surrogates.kan_plot import edge_curves
+
     xcol = "pt" if spec.kind == "track" else "energy"
     Xr = np.column_stack([np.log(p[xcol]), np.abs(p["eta"])])
     t0 = time.perf_counter()
     reg = KANRegressor(loss="lognormal" if spec.kind == "track" else "gaussian",
                        random_state=seed, variable_names=["logx", "abseta"], target_name="ratio",
-                       **opts).fit(Xr, p["ratio"].to_numpy(float))
-    forms = reg.symbolic()
-    out["mean"], out["sigma"] = forms["mean"], forms["sigma"]
-    info["response_fit_s"] = time.perf_counter() - t0
-    info["kan"] = {"efficiency_edges": getattr(clf, "n_active_edges_", None),
-                   "response_edges": getattr(reg, "n_active_edges_", None)}
-    info["_estimators"] = (clf, reg)
-    return out, info
+                       **_kan_opts(options))
+    reg.fit(Xr, p["ratio"].to_numpy(float))
+    t1 = time.perf_counter()
+    forms, redone = _symbolic_safe(reg, Xr, ["mean", "sigma"], positive=["sigma"])
+    t2 = time.perf_counter()
+    return {"mean": forms["mean"], "sigma": forms["sigma"]}, {
+        "train_s": t1 - t0, "symbolic_s": t2 - t1, "safe_library": redone,
+        "edges": int(getattr(reg, "n_active_edges_", 0)), "numeric_edges": _kan_numeric(reg),
+        "curves": edge_curves(reg), "_estimator": reg}
 
 
-def _binned(d: pd.DataFrame, xcol: str, n_x: int, n_eta: int, eta_max: float,
+def _binned(d: pd.DataFrame, xcol: str, n_x: int, n_eta: int, eta_range: tuple[float, float],
             *, passed_only: bool) -> pd.DataFrame:
     """Per-bin estimates in (log x, |eta|) with their standard errors."""
     dd = d[d["passed"]] if passed_only else d
     lx = np.log(dd[xcol].to_numpy())
     a = np.abs(dd["eta"].to_numpy())
     xe = np.quantile(lx, np.linspace(0, 1, n_x + 1))
-    ee = np.linspace(0, eta_max, n_eta + 1)
+    ee = np.linspace(eta_range[0], eta_range[1], n_eta + 1)
     ix = np.clip(np.searchsorted(xe, lx, side="right") - 1, 0, n_x - 1)
     ie = np.clip(np.searchsorted(ee, a, side="right") - 1, 0, n_eta - 1)
     rows = []
@@ -189,49 +429,69 @@ def _binned(d: pd.DataFrame, xcol: str, n_x: int, n_eta: int, eta_max: float,
     return pd.DataFrame(rows)
 
 
-def _sr_fit(d: pd.DataFrame, spec: ObjectSpec, *, options: Mapping[str, Any], seed: int,
-            eta_max: float) -> tuple[dict[str, Formula], dict[str, Any]]:
+def _sr_one(tab: pd.DataFrame, y: str, err: str, name: str, *, options: Mapping[str, Any],
+            seed: int) -> Formula:
     from ariasim.surrogates.symbolic import SymbolicRegressor
 
     # no pow/log/div-by-variable surprises: operators that stay finite on the clamped range
     opts = {"max_time": 20.0, "max_length": 20,
             "operators": ("add", "sub", "mul", "exp", "sqrt", "square", "tanh"), **options}
+    sr = SymbolicRegressor(random_state=seed, variable_names=["logx", "abseta"],
+                           target_name=name, selection="bic", **opts)
+    sr.fit(tab[["logx", "abseta"]].to_numpy(), tab[y].to_numpy(),
+           sample_weight=1.0 / np.maximum(tab[err].to_numpy(), 1e-12) ** 2)
+    return sr.formula_
 
-    def fit(tab: pd.DataFrame, y: str, err: str, name: str) -> Formula:
-        sr = SymbolicRegressor(random_state=seed, variable_names=["logx", "abseta"],
-                               target_name=name, selection="bic", **opts)
-        sr.fit(tab[["logx", "abseta"]].to_numpy(), tab[y].to_numpy(),
-               sample_weight=1.0 / np.maximum(tab[err].to_numpy(), 1e-12) ** 2)
-        return sr.formula_
 
-    info: dict[str, Any] = {}
+def _n_eta_bins(d: pd.DataFrame) -> int:
+    a = np.abs(d["eta"].to_numpy())
+    return int(np.clip(round((a.max() - a.min()) / 0.4), 1, 6)) if a.size else 1
+
+
+def _sr_eff(d: pd.DataFrame, spec: ObjectSpec, *, options: Mapping[str, Any], seed: int,
+            eta_range: tuple[float, float]) -> tuple[Formula, dict[str, Any]]:
     t0 = time.perf_counter()
-    eff_tab = _binned(d, "pt", 10, 6, eta_max, passed_only=False)
-    eff = fit(eff_tab, "eff", "eff_err", "efficiency")
-    info["efficiency_fit_s"] = time.perf_counter() - t0
+    n_eta = _n_eta_bins(d)
+    tab = _binned(d, spec.x, max(10, -(-24 // n_eta)), n_eta, eta_range, passed_only=False)
+    f = _sr_one(tab, "eff", "eff_err", "efficiency", options=options, seed=seed)
+    return f, {"train_s": time.perf_counter() - t0}
+
+
+def _sr_resp(p: pd.DataFrame, spec: ObjectSpec, *, options: Mapping[str, Any], seed: int,
+             eta_range: tuple[float, float]) -> tuple[dict[str, Formula], dict[str, Any]]:
     t0 = time.perf_counter()
     xcol = "pt" if spec.kind == "track" else "energy"
-    res_tab = _binned(d, xcol, 10, 6, eta_max, passed_only=True)
+    n_eta = _n_eta_bins(p)  # >= 24 bins: enough points for the regressor's selection
+    tab = _binned(p, xcol, max(10, -(-24 // n_eta)), n_eta, eta_range, passed_only=True)
     if spec.kind == "track":
-        mu = fit(res_tab, "logmean", "logmean_err", "mu")
-        s = fit(res_tab, "logsd", "logsd_err", "sigma")
+        mu = _sr_one(tab, "logmean", "logmean_err", "mu", options=options, seed=seed)
+        s = _sr_one(tab, "logsd", "logsd_err", "sigma", options=options, seed=seed)
         mean = mu.replace(sp.exp(mu.expression + s.expression.xreplace(
             dict(zip(s.symbols, mu.symbols, strict=True))) ** 2 / 2))
     else:
-        mean = fit(res_tab, "mean", "mean_err", "mean")
-        s = fit(res_tab, "sd", "sd_err", "sigma")
-    info["response_fit_s"] = time.perf_counter() - t0
-    return {"efficiency": eff, "mean": mean, "sigma": s}, info
+        mean = _sr_one(tab, "mean", "mean_err", "mean", options=options, seed=seed)
+        s = _sr_one(tab, "sd", "sd_err", "sigma", options=options, seed=seed)
+    return {"mean": mean, "sigma": s}, {"train_s": time.perf_counter() - t0}
 
 
 def _poly_terms(x: np.ndarray, a: np.ndarray, degree: int) -> tuple[np.ndarray, list[sp.Expr]]:
+    """Monomials x^i a^j for j <= 1 and x^i (a - c)^2 (i + j <= degree), c the region's
+    mid |eta|: the quadratic term is centred so a narrow region stays well conditioned
+    (the linear one is not: sympy would distribute a constant into ``a - c`` and the text
+    would change on a save/load round trip). The |eta| degree drops with the region's
+    width (0 below 0.25, 1 below 0.6): a narrow slice cannot determine curvature."""
+    lo, hi = float(a.min()), float(a.max())
+    mid = round(0.5 * (lo + hi), 3)
+    j_max = 0 if hi - lo < 0.25 else (1 if hi - lo < 0.6 else 2)
     cols, exprs = [], []
     for i in range(degree + 1):
-        for j in range(degree + 1 - i):
-            if j > 2:
-                continue
-            cols.append(x ** i * a ** j)
-            exprs.append(_X ** i * _A ** j)
+        for j in range(min(degree - i, j_max) + 1):
+            if j == 2:
+                cols.append(x ** i * (a - mid) ** 2)
+                exprs.append(_X ** i * (_A - sp.Float(mid)) ** 2)
+            else:
+                cols.append(x ** i * a ** j)
+                exprs.append(_X ** i * _A ** j)
     return np.column_stack(cols), exprs
 
 
@@ -239,19 +499,17 @@ def _poly_expr(coef: np.ndarray, exprs: list[sp.Expr]) -> sp.Expr:
     return sp.Add(*[sp.Float(float(c)) * e for c, e in zip(coef, exprs, strict=True)])
 
 
-def _poly_fit(d: pd.DataFrame, spec: ObjectSpec, *, options: Mapping[str, Any], seed: int,
-              max_rows: int) -> tuple[dict[str, Formula], dict[str, Any]]:
-    """Heteroscedastic maximum likelihood with polynomial mu(x) and log sigma(x) (and a
-    logistic polynomial efficiency): a small, always-finite learner used when the KAN
-    symbolic extraction is unavailable, and as a fast stand-in in tests."""
+_POLY_VARS = [Variable("logx"), Variable("abseta")]
+
+
+def _poly_eff(d: pd.DataFrame, spec: ObjectSpec, *, options: Mapping[str, Any], seed: int
+              ) -> tuple[Formula, dict[str, Any]]:
+    """Logistic regression on a polynomial in (log pT, |eta|) (see :func:`_poly_resp`)."""
     from scipy import optimize
 
     degree = int(options.get("degree", 3))
-    rng = np.random.default_rng(seed)
-    info: dict[str, Any] = {}
-    sub = d.iloc[rng.permutation(len(d))[:max_rows]]
-    Z, ex = _poly_terms(np.log(sub["pt"].to_numpy()), np.abs(sub["eta"].to_numpy()), degree)
-    k = sub["passed"].to_numpy(float)
+    Z, ex = _poly_terms(np.log(d[spec.x].to_numpy()), np.abs(d["eta"].to_numpy()), degree)
+    k = d["passed"].to_numpy(float)
     t0 = time.perf_counter()
     sc = np.maximum(np.abs(Z).max(axis=0), 1e-12)  # column scaling: better conditioned
     Z = Z / sc
@@ -264,11 +522,18 @@ def _poly_fit(d: pd.DataFrame, spec: ObjectSpec, *, options: Mapping[str, Any], 
 
     r = optimize.minimize(logit_nll, np.zeros(Z.shape[1]), jac=True, method="L-BFGS-B",
                           options={"maxiter": 2000})
-    vars_ = [Variable("logx"), Variable("abseta")]
-    eff = Formula(1 / (1 + sp.exp(-_poly_expr(r.x / sc, ex))), vars_, output="efficiency")
-    info["efficiency_fit_s"] = time.perf_counter() - t0
-    p = d[d["passed"]]
-    p = p.iloc[rng.permutation(len(p))[:max_rows]]
+    eff = Formula(1 / (1 + sp.exp(-_poly_expr(r.x / sc, ex))), _POLY_VARS, output="efficiency")
+    return eff, {"train_s": time.perf_counter() - t0}
+
+
+def _poly_resp(p: pd.DataFrame, spec: ObjectSpec, *, options: Mapping[str, Any], seed: int
+               ) -> tuple[dict[str, Formula], dict[str, Any]]:
+    """Heteroscedastic maximum likelihood with polynomial mu(x) and log sigma(x): a small,
+    always-finite learner used when the KAN symbolic extraction is unavailable, and as a
+    fast stand-in in tests."""
+    from scipy import optimize
+
+    degree = int(options.get("degree", 3))
     xcol = "pt" if spec.kind == "track" else "energy"
     Z, ex = _poly_terms(np.log(p[xcol].to_numpy()), np.abs(p["eta"].to_numpy()), degree)
     y = p["ratio"].to_numpy(float)
@@ -293,14 +558,61 @@ def _poly_fit(d: pd.DataFrame, spec: ObjectSpec, *, options: Mapping[str, Any], 
                           options={"maxiter": 5000})
     mu_e, s_e = _poly_expr(r.x[:m] / sc, ex), sp.exp(_poly_expr(r.x[m:] / sc, ex))
     mean_e = sp.exp(mu_e + s_e ** 2 / 2) if spec.kind == "track" else mu_e
-    info["response_fit_s"] = time.perf_counter() - t0
-    return {"efficiency": eff, "mean": Formula(mean_e, vars_, output="scale"),
-            "sigma": Formula(s_e, vars_, output="sigma")}, info
+    return {"mean": Formula(mean_e, _POLY_VARS, output="scale"),
+            "sigma": Formula(s_e, _POLY_VARS, output="sigma")}, {
+        "train_s": time.perf_counter() - t0}
+
+
+def _constant(value: float, output: str, meta: Mapping[str, Any]) -> Formula:
+    return Formula(repr(float(value)), [], output=output, metadata=dict(meta))
+
+
+def _resp_formulas(forms: Mapping[str, Formula], spec: ObjectSpec, x_range: tuple[float, float],
+                   eta_range: tuple[float, float], meta: Mapping[str, Any]
+                   ) -> tuple[Formula, Formula]:
+    """(scale, resolution) in Delphes variables from the learned (mean, sigma)."""
+    xcol = spec.x
+    scale = _delphes(forms["mean"], xcol, *x_range, "scale", "", meta, eta_range)
+    sig = forms["sigma"]
+    s = sig.expression.xreplace(dict(zip(sig.symbols, forms["mean"].symbols, strict=True)))
+    if spec.kind == "track":
+        rel = sig.replace(sp.sqrt(sp.exp(s ** 2) - 1), variables=forms["mean"].variables)
+        res = _delphes(rel, "pt", *x_range, "sigma_pt_over_pt", "", meta, eta_range)
+    else:
+        X = forms["mean"].symbols[0]
+        rel = sig.replace(sp.exp(X) * sp.Abs(s) / forms["mean"].expression,
+                          variables=forms["mean"].variables)
+        res = _delphes(rel, "energy", *x_range, "sigma_e", "GeV", meta, eta_range)
+    return scale, res
+
+
+def _card_valid(f: Formula, quantity: str, kind: str, x_range: tuple[float, float],
+                eta_range: tuple[float, float]) -> bool:
+    """Whether ``f`` (Delphes variables) meets the card's module semantics on the whole
+    rectangle the card evaluates it on (x clamped to ``x_range``, |eta| to the region):
+    finite; efficiency in [0, 1]; scale and resolution > 0; track resolution < 1.
+    A learner can fit the data and still break these where no data lie (a corner of
+    the rectangle outside the kinematic reach: low E at large |eta|)."""
+    xs = np.geomspace(max(x_range[0], 1e-6), max(x_range[1], 1e-6), 25)
+    etas = np.linspace(eta_range[0], eta_range[1], 9)
+    X, H = np.meshgrid(xs, etas)
+    x, h = X.ravel(), H.ravel()
+    args = {"pt": x, "energy": x, "eta": h}
+    with np.errstate(all="ignore"):
+        v = np.broadcast_to(np.asarray(f({k: args[k] for k in f.names}), dtype=float), x.shape)
+    if not np.isfinite(v).all():
+        return False
+    if quantity == "efficiency":
+        return bool(((v >= 0) & (v <= 1)).all())
+    if quantity == "resolution" and kind == "track":
+        return bool(((v > 0) & (v < 1)).all())
+    return bool((v > 0).all())
 
 
 def fit_object(d: pd.DataFrame, name: str, *, method: str = "kan", eta_max: float = 2.5,
                seed: int = 0, options: Mapping[str, Any] | None = None,
-               max_rows: int = 20_000) -> ObjectResponse:
+               max_rows: int = 20_000, regions: str = "auto",
+               max_regions: int = 4) -> ObjectResponse:
     """Learn one object's response from :func:`prepare_object` rows.
 
     Arguments:
@@ -311,12 +623,27 @@ def fit_object(d: pd.DataFrame, name: str, *, method: str = "kan", eta_max: floa
         eta_max: |eta| acceptance.
         seed: Random seed.
         options: Extra keyword arguments for the KAN estimators / SymbolicRegressor.
-        max_rows: Subsample cap per fit.
+        max_rows: Subsample cap per fit (per region and quantity).
+        regions: ``"auto"`` (learned |eta| regions, :func:`eta_regions`) or ``"single"``
+            (one region, the whole acceptance).
+        max_regions: At most this many learned regions per quantity.
+
+    A region's learned formula that breaks the card's module semantics somewhere on the
+    rectangle the card evaluates (non-finite, efficiency outside [0, 1], scale or
+    resolution <= 0, track resolution >= 1; see :func:`_card_valid`) is replaced by the
+    ``"poly"`` fit of the same rows, recorded in ``metadata["fallbacks"]``.
     """
     if name not in OBJECTS:
         raise ConfigError(f"unknown object type {name!r} (known: {sorted(OBJECTS)})",
                           parameter="objects")
+    if method not in ("kan", "sr", "poly"):
+        raise ConfigError(f"method must be 'kan', 'sr' or 'poly', got {method!r}",
+                          parameter="method")
+    if regions not in ("auto", "single"):
+        raise ConfigError(f"regions must be 'auto' or 'single', got {regions!r}",
+                          parameter="regions")
     spec = OBJECTS[name]
+    opts = dict(options or {})
     d = d[np.abs(d["eta"]) <= eta_max]
     n_pass = int(d["passed"].sum())
     if len(d) < 50 or n_pass < 50:
@@ -328,57 +655,127 @@ def fit_object(d: pd.DataFrame, name: str, *, method: str = "kan", eta_max: floa
             import ariasim.surrogates.kan_symbolic  # noqa: F401
         except ImportError as exc:
             fallback, method = f"KAN symbolic extraction unavailable ({exc}); used 'poly'", "poly"
-    if method == "kan":
-        forms, info = _kan_fit(d, spec, options=options or {}, seed=seed, max_rows=max_rows)
-    elif method == "poly":
-        forms, info = _poly_fit(d, spec, options=options or {}, seed=seed, max_rows=max_rows)
-    elif method == "sr":
-        forms, info = _sr_fit(d, spec, options=options or {}, seed=seed, eta_max=eta_max)
+    rng = np.random.default_rng(seed)
+    if regions == "auto":
+        eff_edges = eta_regions(d, spec.kind, eta_max, quantity="efficiency",
+                                max_regions=max_regions)
+        resp_edges = eta_regions(d, spec.kind, eta_max, quantity="response",
+                                 max_regions=max_regions)
     else:
-        raise ConfigError(f"method must be 'kan', 'sr' or 'poly', got {method!r}",
-                          parameter="method")
-    if fallback:
-        info["fallback"] = fallback
-    estimators = info.pop("_estimators", None)
-    p = d[d["passed"]]
-    pt_lo, pt_hi = float(d["pt"].min()), float(d["pt"].max())
+        eff_edges = resp_edges = [(0.0, eta_max)]
+    a_all = np.abs(d["eta"].to_numpy())
+    p_all = d[d["passed"]]
     xcol = "pt" if spec.kind == "track" else "energy"
-    x_lo, x_hi = float(p[xcol].min()), float(p[xcol].max())
-    meta = {"method": method, "n_truth": len(d), "n_passed": n_pass, **info}
-    eff = _delphes(forms["efficiency"], "pt", pt_lo, pt_hi, "efficiency", "", meta)
-    mean = _delphes(forms["mean"], xcol, x_lo, x_hi, "scale", "", meta)
-    sig = forms["sigma"]
-    s = sig.expression.xreplace(dict(zip(sig.symbols, forms["mean"].symbols, strict=True)))
-    if spec.kind == "track":
-        rel = sig.replace(sp.sqrt(sp.exp(s ** 2) - 1), variables=forms["mean"].variables)
-        res = _delphes(rel, "pt", x_lo, x_hi, "sigma_pt_over_pt", "", meta)
-    else:
-        X = forms["mean"].symbols[0]
-        rel = sig.replace(sp.exp(X) * sp.Abs(s) / forms["mean"].expression,
-                          variables=forms["mean"].variables)
-        res = _delphes(rel, "energy", x_lo, x_hi, "sigma_e", "GeV", meta)
+    meta = {"method": method, "n_truth": len(d), "n_passed": n_pass}
+    timing = {"efficiency_fit_s": 0.0, "response_fit_s": 0.0, "symbolic_s": 0.0}
+    details: list[dict[str, Any]] = []
+    estimators: list[tuple[str, Any]] = []
+    eff_regions: list[Region] = []
+    for k, (lo, hi) in enumerate(eff_edges):
+        r = d[_in_region(a_all, lo, hi)]
+        kk = int(r["passed"].sum())
+        det: dict[str, Any] = {"quantity": "efficiency", "eta": [lo, hi], "n": len(r)}
+        if len(r) < 200 or min(kk, len(r) - kk) < 10:
+            f = _constant(kk / max(len(r), 1), "efficiency", meta)
+            det["form"] = "constant"
+        else:
+            sub = r.iloc[rng.permutation(len(r))[:max_rows]]
+            if method == "kan":
+                f0, info = _kan_eff(sub, spec, options=opts, seed=seed + k)
+            elif method == "sr":
+                f0, info = _sr_eff(sub, spec, options=opts, seed=seed + k, eta_range=(lo, hi))
+            else:
+                f0, info = _poly_eff(sub, spec, options=opts, seed=seed + k)
+            est = info.pop("_estimator", None)
+            if est is not None:
+                estimators.append((f"efficiency, |eta| in ({lo}, {hi}]", est))
+            x_range = (float(r[spec.x].min()), float(r[spec.x].max()))
+            f = _delphes(f0, spec.x, *x_range, "efficiency", "", meta, (lo, hi))
+            if method != "poly" and not _card_valid(f, "efficiency", spec.kind, x_range,
+                                                    (lo, hi)):
+                f0, extra = _poly_eff(sub, spec, options={}, seed=seed + k)
+                f = _delphes(f0, spec.x, *x_range, "efficiency", "", meta, (lo, hi))
+                info["fallback"] = "poly (the learned formula breaks the module semantics)"
+                info["train_s"] += extra["train_s"]
+            timing["efficiency_fit_s"] += info["train_s"] + info.get("symbolic_s", 0.0)
+            timing["symbolic_s"] += info.get("symbolic_s", 0.0)
+            det.update(info)
+        details.append(det)
+        eff_regions.append(Region(lo, hi, f))
+    scale_regions: list[Region] = []
+    res_regions: list[Region] = []
+    a_pass = np.abs(p_all["eta"].to_numpy())
+    for k, (lo, hi) in enumerate(resp_edges):
+        p = p_all[_in_region(a_pass, lo, hi)]
+        if len(p) < 50:  # cannot happen for learned regions (>= 200 per region)
+            raise InputError(f"too few reconstructed {name} in |eta| region ({lo}, {hi}] "
+                             f"({len(p)}; need >= 50)", column="object_type")
+        sub = p.iloc[rng.permutation(len(p))[:max_rows]]
+        if method == "kan":
+            forms, info = _kan_resp(sub, spec, options=opts, seed=seed + 100 + k)
+        elif method == "sr":
+            forms, info = _sr_resp(sub, spec, options=opts, seed=seed + 100 + k,
+                                   eta_range=(lo, hi))
+        else:
+            forms, info = _poly_resp(sub, spec, options=opts, seed=seed + 100 + k)
+        est = info.pop("_estimator", None)
+        if est is not None:
+            estimators.append((f"response, |eta| in ({lo}, {hi}]", est))
+        x_range = (float(p[xcol].min()), float(p[xcol].max()))
+        scale, res = _resp_formulas(forms, spec, x_range, (lo, hi), meta)
+        if method != "poly" and not (
+                _card_valid(scale, "scale", spec.kind, x_range, (lo, hi))
+                and _card_valid(res, "resolution", spec.kind, x_range, (lo, hi))):
+            forms, extra = _poly_resp(sub, spec, options={}, seed=seed + 100 + k)
+            scale, res = _resp_formulas(forms, spec, x_range, (lo, hi), meta)
+            info["fallback"] = "poly (the learned formula breaks the module semantics)"
+            info["train_s"] += extra["train_s"]
+        timing["response_fit_s"] += info["train_s"] + info.get("symbolic_s", 0.0)
+        timing["symbolic_s"] += info.get("symbolic_s", 0.0)
+        details.append({"quantity": "response", "eta": [lo, hi], "n": len(p), **info})
+        scale_regions.append(Region(lo, hi, scale))
+        res_regions.append(Region(lo, hi, res))
+    numeric = [{"quantity": t["quantity"], "eta": t["eta"], "edges": t["numeric_edges"]}
+               for t in details if t.get("numeric_edges")]
+    fallbacks = [{"quantity": t["quantity"], "eta": t["eta"], "fallback": t["fallback"]}
+                 for t in details if t.get("fallback")]
+    if fallbacks:
+        meta["fallbacks"] = fallbacks
+    meta.update(timing)
+    meta["fit_s"] = timing["efficiency_fit_s"] + timing["response_fit_s"]
+    meta["regions"] = {"efficiency": [list(e) for e in eff_edges],
+                       "response": [list(e) for e in resp_edges]}
+    meta["fits"] = details
+    if method == "kan":
+        meta["numeric_edges"] = numeric
+    if fallback:
+        meta["fallback"] = fallback
     obj = ObjectResponse(
-        name, spec.kind, spec.pdg, eta_max,
-        efficiency=[Region(0.0, eta_max, eff)], scale=[Region(0.0, eta_max, mean)],
-        resolution=[Region(0.0, eta_max, res)],
-        sigma_eta=_robust_sigma(p["deta"].to_numpy()), sigma_phi=_robust_sigma(p["dphi"].to_numpy()),
+        name, spec.kind, spec.pdg, eta_max, efficiency=eff_regions, scale=scale_regions,
+        resolution=res_regions,
+        sigma_eta=_robust_sigma(p_all["deta"].to_numpy()),
+        sigma_phi=_robust_sigma(p_all["dphi"].to_numpy()),
         mass_gev=spec.mass_gev, metadata={**meta, "complexity": {
-            "efficiency": eff.complexity, "scale": mean.complexity, "resolution": res.complexity}})
-    if estimators is not None:
-        obj.metadata["_estimators"] = estimators  # not serialised (dropped by to_dict below)
+            q: sum(r.formula.complexity for r in getattr_regions)
+            for q, getattr_regions in (("efficiency", eff_regions), ("scale", scale_regions),
+                                       ("resolution", res_regions))}})
+    if estimators:
+        obj.metadata["_estimators"] = estimators  # not serialised (dropped by to_dict)
     return obj
 
 
 def fit_response(table: pd.DataFrame, *, objects: Sequence[str] | None = None,
                  method: str = "kan", eta_max: float = 2.5, seed: int = 0,
                  options: Mapping[str, Any] | None = None, max_rows: int = 20_000,
+                 regions: str = "auto", max_regions: int = 4,
                  source: Any = None) -> ResponseModel:
     """Learn the response of every object type present in a full-simulation table.
 
     Arguments:
         table: Full-simulation output (:func:`ariasim.simulators.collider.simulate`).
         objects: Object types to learn (default: those with enough truth particles).
-        method, eta_max, seed, options, max_rows: See :func:`fit_object`.
+        method, eta_max, seed, options, max_rows, regions, max_regions: See
+            :func:`fit_object`.
         source: Provenance text (input file names).
     """
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
@@ -391,9 +788,13 @@ def fit_response(table: pd.DataFrame, *, objects: Sequence[str] | None = None,
     if not names:
         raise InputError("no object type has >= 50 truth particles", path=source, column="pdg")
     fitted = {}
+    t0 = time.perf_counter()
     for k, name in enumerate(names):
         d = prepare_object(table, name)
         fitted[name] = fit_object(d, name, method=method, eta_max=eta_max, seed=seed + k,
-                                  options=options, max_rows=max_rows)
+                                  options=options, max_rows=max_rows, regions=regions,
+                                  max_regions=max_regions)
     return ResponseModel(fitted, {"source": str(source) if source else "table", "method": method,
-                                  "eta_max": eta_max, "seed": seed})
+                                  "eta_max": eta_max, "seed": seed, "regions": regions,
+                                  "max_rows": max_rows, "options": dict(options or {}),
+                                  "fit_s": time.perf_counter() - t0})

@@ -47,33 +47,86 @@ def _resolution_figure(pulls: pd.DataFrame, name: str, stock: pd.DataFrame | Non
     return fig
 
 
+_VERSUS_NOTE = (
+    "Held-out full simulation. chi2 = sum of squared pulls over the bins; p_chi2_ours = "
+    "P(chi2 with `bins` d.o.f. > chi2_ours); frac_bins_ours_closer = fraction of bins with "
+    "|pull_ours| <= |pull_stock|. Criterion (closer): no bin where ours is both beyond the "
+    "Bonferroni bound (1 % family-wise, column bound) and further off than the stock card "
+    "(bins_worse = 0), and chi2_ours <= chi2_stock or ours consistent with the full "
+    "simulation (p_chi2_ours >= 0.01).")
+_METHOD_NOTE = (
+    "Same held-out full simulation for every learner. chi2/bins and p_chi2: accuracy of the "
+    "fast simulation per quantity; auc: the object's classifier two-sample AUC; nodes and "
+    "constants: sympy node count and number of float constants of the exported formulas, "
+    "summed over the |eta| regions; fit_s: fit time recorded at fit time (efficiency, or "
+    "scale and resolution together; KAN includes the symbolic extraction).")
+
+
+def _kan_section(rep: Any, name: str, obj: Any) -> None:
+    """KAN edge plots (from the curves stored at fit time, else the live estimators) and
+    the list of edges that stayed numeric."""
+    from ariasim.surrogates.kan_plot import plot_edge_curves
+
+    fits = [f for f in obj.metadata.get("fits", []) if f.get("curves")]
+    for f in fits:
+        lo, hi = f["eta"]
+        numeric = f.get("numeric_edges") or []
+        title = (f"{name}: KAN edges, {f['quantity']}, |eta| in ({lo}, {hi}]; "
+                 f"{f.get('edges', len(f['curves']))} active edges, "
+                 f"{len(numeric)} numeric; training {f.get('train_s', 0):.1f} s, symbolic "
+                 f"extraction {f.get('symbolic_s', 0):.1f} s")
+        rep.figure(plot_edge_curves(f["curves"]), title)
+        if numeric:
+            rep.text(f"edges (layer, input, output) that fit no library function and stayed "
+                     f"numeric (cubic polynomials): {numeric}")
+    if fits:
+        return
+    for label, est in obj.metadata.get("_estimators") or []:
+        try:
+            rep.figure(est.plot_edges(), f"{name}: learned KAN edge functions, {label}")
+        except Exception as exc:  # plotting is best effort
+            rep.text(f"(KAN edge plot unavailable: {exc})")
+
+
 def make_report(path: str | os.PathLike[str], model: ResponseModel, *,
                 pulls: pd.DataFrame | None = None, stock_pulls: pd.DataFrame | None = None,
                 auc: pd.DataFrame | None = None, stock_auc: pd.DataFrame | None = None,
                 versus: pd.DataFrame | None = None, method_table: pd.DataFrame | None = None,
-                card: str | None = None) -> Path:
-    """Write the report (every argument but ``model`` optional)."""
+                card: str | None = None,
+                models: dict[str, ResponseModel] | None = None) -> Path:
+    """Write the report (every argument but ``model`` optional).
+
+    Arguments:
+        path: HTML file to write.
+        model: The learned response (formulas, |eta| regions, KAN edges).
+        pulls, stock_pulls: :func:`~ariasim.response.compare.binned_pulls` of ours and of
+            the stock card.
+        auc, stock_auc: :func:`~ariasim.response.compare.auc_table` of both.
+        versus: :func:`~ariasim.response.compare.ours_vs_stock`.
+        method_table: :func:`~ariasim.response.compare.method_table`.
+        card: Delphes card text.
+        models: Other learners' models (their formulas are listed as text).
+    """
     from ariasim.report import HtmlReport
 
     rep = HtmlReport("ariasim detector-response parametrisation",
                      f"learned from {model.metadata.get('source', 'a full simulation')}")
     rep.heading("Formulas")
     for name, obj in model.objects.items():
+        md = obj.metadata
         rep.heading(f"{name} ({obj.kind})", level=3)
+        rep.text(f"method {md.get('method')}; |eta| regions learned from the data: "
+                 f"efficiency {md.get('regions', {}).get('efficiency')}, response "
+                 f"{md.get('regions', {}).get('response')}; fit time "
+                 f"{md.get('fit_s', float('nan')):.1f} s")
         for q in ("efficiency", "scale", "resolution"):
             for r in getattr(obj, q):
                 rep.text(f"{q}, |eta| in ({r.eta_low}, {r.eta_high}]; complexity "
-                         f"{r.formula.complexity}; method {obj.metadata.get('method')}")
+                         f"{r.formula.complexity}")
                 rep.formula(r.formula.latex(), str(r.formula))
-        if "fallback" in obj.metadata:
-            rep.text(f"note: {obj.metadata['fallback']}")
-        ests = obj.metadata.get("_estimators")
-        if ests:
-            for est in ests:
-                try:
-                    rep.figure(est.plot_edges(), f"{name}: learned KAN edge functions")
-                except Exception as exc:  # plotting is best effort
-                    rep.text(f"(KAN edge plot unavailable: {exc})")
+        if "fallback" in md:
+            rep.text(f"note: {md['fallback']}")
+        _kan_section(rep, name, obj)
     if auc is not None:
         rep.heading("Classifier two-sample AUC (0.5 = indistinguishable, goal <= 0.55)")
         rep.table(auc, "ours vs full simulation")
@@ -81,16 +134,21 @@ def make_report(path: str | os.PathLike[str], model: ResponseModel, *,
             rep.table(stock_auc, "stock-form card vs full simulation")
     if versus is not None:
         rep.heading("Ours vs the stock-form card, bin by bin")
-        rep.table(versus, "chi2 = sum of squared pulls vs the full simulation; fraction of "
-                  "bins where ours is at least as close")
+        rep.table(versus, _VERSUS_NOTE)
+    if method_table is not None:
+        rep.heading("Learners compared: KAN, symbolic regression, polynomial, stock")
+        rep.table(method_table, _METHOD_NOTE)
     if pulls is not None:
         rep.heading("Per-bin efficiency and resolution")
         for name in pulls["object"].unique():
             rep.figure(_resolution_figure(pulls, name, stock_pulls), name)
         rep.table(pulls, "ours vs full, per bin")
-    if method_table is not None:
-        rep.heading("KAN vs symbolic regression")
-        rep.table(method_table)
+    for label, m in (models or {}).items():
+        rep.heading(f"Formulas of '{label}'", level=3)
+        for name, obj in m.objects.items():
+            for q in ("efficiency", "scale", "resolution"):
+                for r in getattr(obj, q):
+                    rep.text(f"{name} {q}, |eta| in ({r.eta_low}, {r.eta_high}]: {r.formula}")
     if card is not None:
         rep.heading("Delphes card")
         rep.html(f"<pre style='font-size:.75em;white-space:pre-wrap'>"

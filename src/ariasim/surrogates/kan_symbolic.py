@@ -13,7 +13,9 @@ For every active edge ``phi`` of a trained network:
    ``complexity + log10(max(1 - R^2, 1e-4))``: a more complex function must cut the
    unexplained variance tenfold per unit of complexity, and fits better than
    ``R^2 = 0.9999`` count as equally good (beyond that, the spline's own error dominates);
-   ties go to the simpler function, then to the higher R^2.
+   ties go to the simpler function, then to the higher R^2. Functions that diverge at a
+   zero of their argument (1/x, 1/x^2, log) are rejected when that zero lies within twice
+   the sampled half-range around its centre.
    The constant ``"0"`` is accepted when the edge carries less than ``1 - r2_threshold``
    of its node's variance. An edge no function fits stays *numeric*: it is replaced by a
    cubic polynomial on its range, reported with ``numeric=True`` and a warning.
@@ -21,8 +23,15 @@ For every active edge ``phi`` of a trained network:
 The edges are then composed node by node into one sympy expression per output in the
 original (unstandardised) inputs; sympy's automatic canonicalisation merges the affine
 constants (no ``sympy.simplify``, which can take seconds on such expressions). Finally all
-float constants are re-fitted on the data (least squares for the mean; the likelihood for
-sigma and for classifier logits).
+float constants are re-fitted on (a deterministic subsample of at most ``_REFIT_ROWS``
+rows of) the data (weighted least squares by Levenberg-Marquardt for the mean; the
+likelihood by L-BFGS for sigma and for classifier logits), with capped iterations (the
+start is the network's own fit) and all derivatives compiled into one function with
+common subexpressions eliminated.
+
+Speed: the affine grid search is vectorised over (a, b) for each function; functions
+are tried simplest first and skipped when even a perfect fit could not beat the current
+best score; the non-linear polish runs only for fits already near the threshold.
 
 References:
     Liu et al., "KAN: Kolmogorov-Arnold Networks", arXiv:2404.19756 (2024), section 2.5.
@@ -41,7 +50,7 @@ import sympy as sp
 import torch
 
 from ariasim.errors import ConfigError
-from ariasim.surrogates.formula import Formula, Variable, _float_atoms, refit_constants
+from ariasim.surrogates.formula import Formula, Variable, _float_atoms
 
 if TYPE_CHECKING:
     from ariasim.surrogates.kan import _BaseKAN
@@ -82,6 +91,24 @@ LIBRARY: dict[str, _Fn] = {
 }
 
 _R2_FLOOR = 1e-4
+#: Library functions that are real only for a positive argument.
+_REAL_DOMAIN = ("log", "sqrt")
+#: Functions that diverge where their argument vanishes, and the margin (in units of the
+#: half-range of the edge's samples) by which the zero must stay outside the samples:
+#: hidden-node values of input combinations absent from the data (a card is evaluated on
+#: the whole (pT, |eta|) rectangle) can lie beyond the sampled range.
+_SINGULAR = ("1/x", "1/x^2", "log")
+_SINGULAR_MARGIN = 1.0
+#: Polish a grid fit only if its unexplained variance is below this many times the
+#: threshold's allowance ``1 - r2_threshold``.
+_POLISH_FACTOR = 10.0
+#: At most this many rows (a deterministic subsample) for the constant re-fit: the fit
+#: has tens of constants, and a few thousand points determine them to far below the
+#: statistical error of the data, while the cost of each Gauss-Newton step grows with n.
+_REFIT_ROWS = 5000
+#: Function-evaluation / iteration caps of the re-fits (the start is already the
+#: network's fit: the re-fit corrects the snapping, it does not search).
+_REFIT_NFEV = 100
 _A_GRID = np.concatenate([-np.logspace(-1, 1.3, 24)[::-1], np.logspace(-1, 1.3, 24)])
 _B_GRID = np.linspace(-6.0, 6.0, 49)
 
@@ -132,6 +159,11 @@ class EdgeFit:
         inner = e if self.a == 1.0 else sp.Float(self.a) * e
         if self.b != 0.0:
             inner = inner + sp.Float(self.b)
+        if self.function in _REAL_DOMAIN:
+            # the argument is positive on the fitted range, but sympy cannot know that: with
+            # |argument| the expression stays real everywhere (no complex log/sqrt that
+            # sympy would rewrite with arg() and re/im when composing or taking Abs)
+            inner = sp.Abs(inner)
         return sp.Float(self.c) * fn.sympy(inner) + sp.Float(self.d)
 
 
@@ -146,8 +178,13 @@ def _r2_rows(F: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.where(bad, -np.inf, r2)
 
 
-def _fit_one(fn: _Fn, u: np.ndarray, v: np.ndarray) -> tuple[float, float, float, float, float]:
-    """Best ``(r2, a, b, c, d)`` of ``c f(a u + b) + d`` to ``v`` (``u`` in [-1, 1])."""
+def _fit_one(fn: _Fn, u: np.ndarray, v: np.ndarray, polish_below: float = 1.0
+             ) -> tuple[float, float, float, float, float]:
+    """Best ``(r2, a, b, c, d)`` of ``c f(a u + b) + d`` to ``v`` (``u`` in [-1, 1]).
+
+    The non-linear polish runs only when the grid's unexplained variance ``1 - R^2`` is
+    below ``polish_below`` (a polish refines a fit, it does not rescue a wrong function).
+    """
     a_grid = {"free": _A_GRID, "one": np.array([1.0]), "sign": np.array([-1.0, 1.0])}[fn.a_mode]
     b_grid = _B_GRID if fn.b_mode == "free" else np.array([0.0])
     best = (-np.inf, 1.0, 0.0)
@@ -171,6 +208,8 @@ def _fit_one(fn: _Fn, u: np.ndarray, v: np.ndarray) -> tuple[float, float, float
         F = fn.numpy(a * u + b)
     A = np.column_stack([F, np.ones_like(F)])
     c, d = np.linalg.lstsq(A, v, rcond=None)[0]
+    if 1.0 - r2 > polish_below:
+        return r2, a, b, float(c), float(d)
     # short polish of all four constants
     from scipy.optimize import least_squares
 
@@ -224,8 +263,12 @@ def fit_edge(x: np.ndarray, v: np.ndarray, *, library: Sequence[str] | None = No
         return EdgeFit("0", 1.0, c=0.0, d=float(np.mean(v)))
     best: tuple[float, float, float, EdgeFit] | None = None  # score, complexity, -r2, fit
     u = (x - xc) / xh
-    for name in names:
+    # simplest first, so that a function that cannot win even with a perfect fit (score
+    # >= complexity + log10(_R2_FLOOR)) is skipped without being fitted
+    for name in sorted(names, key=lambda nm: LIBRARY[nm].complexity):
         fn = LIBRARY[name]
+        if best is not None and fn.complexity + np.log10(_R2_FLOOR) > best[0]:
+            continue
         if name == "0":
             ratio = var_v / node_variance if node_variance else np.inf
             if 1.0 - ratio >= r2_threshold:
@@ -234,8 +277,12 @@ def fit_edge(x: np.ndarray, v: np.ndarray, *, library: Sequence[str] | None = No
                 if best is None or (score, 0, -fit.r2) < best[:3]:
                     best = (score, 0, -fit.r2, fit)
             continue
-        r2, a, b, c, d = _fit_one(fn, u, v)
+        r2, a, b, c, d = _fit_one(fn, u, v, polish_below=_POLISH_FACTOR * (1.0 - r2_threshold))
         if not r2 >= r2_threshold:
+            continue
+        if name in _SINGULAR and a != 0.0 and abs(b / a) <= 1.0 + _SINGULAR_MARGIN:
+            # the singularity (argument 0) lies within the sampled range or just beyond:
+            # the composed formula would blow up on inputs near the data
             continue
         score = fn.complexity + float(np.log10(max(1.0 - r2, _R2_FLOOR)))
         # back to the edge's own input units: a u + b = (a / xh) x + (b - a xc / xh)
@@ -314,45 +361,102 @@ def compose(model: _BaseKAN, library: Sequence[str] | None, r2_threshold: float
     return nodes, symbols, fits
 
 
+def _compile(formula: Formula, X: np.ndarray) -> tuple[
+        np.ndarray, Callable[[np.ndarray], np.ndarray],
+        Callable[[np.ndarray], np.ndarray]] | None:
+    """``(c0, f(c), J(c))``: the formula's values and their Jacobian with respect to its
+    float constants on ``X``, each one lambdified function with common subexpressions
+    eliminated (one compile for all derivatives instead of one per constant)."""
+    atoms = _float_atoms(formula.expression)
+    if not atoms:
+        return None
+    params = sp.symbols(f"_c0:{len(atoms)}", real=True)
+    template = formula.expression.xreplace(dict(zip(atoms, params, strict=True)))
+    args = (*formula.symbols, *params)
+    f_num = sp.lambdify(args, template, modules=["scipy", "numpy"], cse=True)
+    j_num = sp.lambdify(args, [sp.diff(template, q) for q in params],
+                        modules=["scipy", "numpy"], cse=True)
+    cols = [X[:, k] for k in range(X.shape[1])]
+    n = X.shape[0]
+
+    def f(c: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            return np.broadcast_to(np.asarray(f_num(*cols, *c), dtype=float), (n,))
+
+    def jac(c: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            return np.column_stack([np.broadcast_to(np.asarray(v, dtype=float), (n,))
+                                    for v in j_num(*cols, *c)])
+
+    return np.array([float(a) for a in atoms]), f, jac
+
+
+def _with_constants(formula: Formula, c: np.ndarray) -> Formula:
+    try:
+        return formula.with_constants(c)
+    except ConfigError:  # e.g. a constant fitted to 0 in a denominator
+        return formula
+
+
+def _refit_ls(formula: Formula, X: np.ndarray, y: np.ndarray, w: np.ndarray) -> Formula:
+    """Weighted least-squares re-fit of the float constants (Levenberg-Marquardt, MINPACK,
+    with the symbolic Jacobian, at most ``_REFIT_NFEV`` evaluations); the input formula
+    when the fit does not lower the loss."""
+    from scipy.optimize import least_squares
+
+    comp = _compile(formula, X)
+    if comp is None:
+        return formula
+    c0, f, jac = comp
+    sw = np.sqrt(np.clip(w, 0.0, None))
+
+    def resid(c: np.ndarray) -> np.ndarray:
+        return np.nan_to_num((f(c) - y) * sw, nan=1e30, posinf=1e30, neginf=-1e30)
+
+    def jw(c: np.ndarray) -> np.ndarray:
+        return np.nan_to_num(jac(c) * sw[:, None], nan=0.0, posinf=0.0, neginf=0.0)
+
+    start = float(np.sum(resid(c0) ** 2))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            res = least_squares(resid, c0, jac=jw, method="lm" if X.shape[0] > c0.size
+                                else "trf", max_nfev=_REFIT_NFEV, x_scale="jac")
+    except (ValueError, np.linalg.LinAlgError):
+        return formula
+    end = float(np.sum(resid(res.x) ** 2))
+    if not np.isfinite(end) or end > start:
+        return formula
+    return _with_constants(formula, res.x)
+
+
 def _refit_nll(formula: Formula, X: np.ndarray,
                dloss: Callable[[np.ndarray], tuple[float, np.ndarray]]) -> Formula:
     """Re-fit a formula's float constants by minimising ``dloss(f(X))`` (value and
     derivative with respect to the formula values) with L-BFGS-B and symbolic gradients."""
     from scipy.optimize import minimize
 
-    atoms = _float_atoms(formula.expression)
-    if not atoms:
+    comp = _compile(formula, X)
+    if comp is None:
         return formula
-    params = sp.symbols(f"_c0:{len(atoms)}", real=True)
-    template = formula.expression.xreplace(dict(zip(atoms, params, strict=True)))
-    args = (*formula.symbols, *params)
-    f_num = sp.lambdify(args, template, modules=["scipy", "numpy"])
-    j_num = [sp.lambdify(args, sp.diff(template, p), modules=["scipy", "numpy"])
-             for p in params]
-    cols = [X[:, k] for k in range(X.shape[1])]
-    n = X.shape[0]
+    c0, f_of, jac = comp
 
     def fun(c: np.ndarray) -> tuple[float, np.ndarray]:
         with np.errstate(all="ignore"):
-            f = np.broadcast_to(f_num(*cols, *c), (n,))
-            value, g = dloss(f)
+            value, g = dloss(f_of(c))
             if not np.isfinite(value):
                 return 1e300, np.zeros_like(c)
-            grad = np.array([float(np.sum(g * np.broadcast_to(j(*cols, *c), (n,))))
-                             for j in j_num])
+            grad = np.nan_to_num(g) @ np.nan_to_num(jac(c))
         return float(value), np.nan_to_num(grad)
 
-    c0 = np.array([float(a) for a in atoms])
     start = fun(c0)[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        res = minimize(fun, c0, jac=True, method="L-BFGS-B", options={"maxiter": 300})
+        res = minimize(fun, c0, jac=True, method="L-BFGS-B",
+                       options={"maxiter": 2 * _REFIT_NFEV})
     if not np.isfinite(res.fun) or res.fun > start:
         return formula
-    try:
-        return formula.with_constants(res.x)
-    except ConfigError:
-        return formula
+    return _with_constants(formula, res.x)
 
 
 def _gauss_sigma_loss(r: np.ndarray, w: np.ndarray
@@ -412,9 +516,13 @@ def extract(model: _BaseKAN, *, library: Sequence[str] | None = None,
         X = model._check_X(data[0], fitting=False)
         y = np.asarray(data[1], dtype=float).reshape(-1)
         w = model._check_weights(data[2], X.shape[0])
+    X_all = X
+    if X.shape[0] > _REFIT_ROWS:
+        idx = np.sort(np.random.default_rng(0).choice(X.shape[0], _REFIT_ROWS, replace=False))
+        X, y, w = X[idx], y[idx], w[idx]
     units = model.variable_units or [""] * len(symbols)
-    variables = [Variable(s.name, unit=str(u), low=float(X[:, k].min()),
-                          high=float(X[:, k].max()))
+    variables = [Variable(s.name, unit=str(u), low=float(X_all[:, k].min()),
+                          high=float(X_all[:, k].max()))
                  for k, (s, u) in enumerate(zip(symbols, units, strict=True))]
     meta = {"source": type(model).__name__, "n_edges": len(fits),
             "numeric_edges": [list(e) for e in numeric], "r2_threshold": r2_threshold}
@@ -437,14 +545,14 @@ def extract(model: _BaseKAN, *, library: Sequence[str] | None = None,
                  "" if loss == "lognormal" else target_unit)
     if loss == "mse":
         if refit:
-            mu = refit_constants(mu, X, y, sample_weight=w)
+            mu = _refit_ls(mu, X, y, w)
         return {"mean": mu}
     sigma = formula(ys * sp.exp(outputs[1]), f"sigma_{target}",
                     "" if loss == "lognormal" else target_unit)
     z = np.log(y) if loss == "lognormal" else y
     if refit:
         s_net = np.clip(sigma(X), 1e-12, None)
-        mu = refit_constants(mu, X, z, sample_weight=w / s_net ** 2)
+        mu = _refit_ls(mu, X, z, w / s_net ** 2)
         sigma = _refit_nll(sigma, X, _gauss_sigma_loss(z - mu(X), w))
     if loss == "gaussian":
         return {"mean": mu, "sigma": sigma}
