@@ -425,3 +425,175 @@ def test_fastsim_equals_plain_reference(make_model):
     assert parts["pt_gev"].iloc[0] > 0.0
     parts.iloc[1, parts.columns.get_loc("pt_gev")] = -2.0
     assert fast.loc[1, "truth_pt_gev"] > 0.0
+
+
+# --------------------------------------------------------------------------- piecewise sums
+#
+# A sum of ``(condition) * (value)`` terms over disjoint |eta| intervals is evaluated region
+# by region (each value only on its rows). Where every other term is finite this equals
+# the literal sum (TFormulaExpression.reference) exactly; where another term is inf/NaN,
+# the literal sum is NaN and the region-wise value is the region's own.
+
+PW_EDGES = (1.4, 1.7, 2.5)
+PW_VALUES = (
+    "0.9 - 0.01*log(TMath::Max(pt, 1.0)) * TMath::Min(1.4, abs(eta))",
+    "0.8 + 0.02*TMath::Min(1.7, TMath::Max(1.4, abs(eta)))^2 / sqrt(TMath::Max(energy, 1.0))",
+    "0.7 + 0.001*TMath::Min(300.0, TMath::Max(pt, 1.0))*TMath::Min(2.5, TMath::Max(1.7, abs(eta)))",
+)
+PW_TEXT = (f"(abs(eta) <= 1.4) * ({PW_VALUES[0]}) + "
+           f"(abs(eta) > 1.4 && abs(eta) <= 1.7) * ({PW_VALUES[1]}) +\n"
+           f"(abs(eta) > 1.7 && abs(eta) <= 2.5) * ({PW_VALUES[2]}) + (abs(eta) > 2.5) * (1.0)")
+
+
+def _pw_inputs(n, seed):
+    from ariasim.export.tformula import CHUNK
+
+    pt, eta, phi, en = _random_inputs(max(n, 2 * CHUNK + 77), seed)
+    edges = [s * e for e in (0.0, *PW_EDGES) for s in (1.0, -1.0)]
+    edges += [np.nextafter(e, np.inf) for e in PW_EDGES] + [np.nextafter(e, 0) for e in PW_EDGES]
+    edges += [2.6, -3.9, 7.0, np.inf, -np.inf, np.nan]  # beyond the acceptance, non-finite
+    eta[5:5 + len(edges)] = edges
+    return pt, eta, phi, en
+
+
+@pytest.mark.parametrize("text, n_regions", [
+    (PW_TEXT, 4),
+    # value * condition, and condition * a * b (the stock CMS form: value a * b), no
+    # term beyond 2.5 (those rows, and NaN, are evaluated as written: 0 or NaN)
+    ("(abs(eta) <= 1.4) * (pt > 0.1) * sqrt(0.01^2 + pt^2*1.0e-4^2) + "
+     "(1.4 < abs(eta) && 1.7 >= abs(eta)) * (pt > 0.1) * sqrt(0.015^2 + pt^2*1.5e-4^2) + "
+     "sqrt(0.025^2 + pt^2*3.5e-4^2) * (abs(eta) > 1.7 && abs(eta) <= 2.5)", 3),
+    ("(eta < -1.4) * (-1.0) + (eta >= -1.4 && eta < 1.4) * (log(pt)) + (eta >= 1.4) * 2.0", 3),
+])
+def test_piecewise_equals_reference_across_regions(text, n_regions):
+    e = TFormulaExpression.from_card(text)
+    assert e.n_regions == n_regions
+    args = _pw_inputs(0, 5)
+    got, want = e(*args), e.reference(*args)
+    np.testing.assert_array_equal(got, want, err_msg=text)
+    assert np.isfinite(want[np.isfinite(args[1]) & (args[0] > 0)]).all()
+    for a in ((2.0, 1.4, 0.1, 7.0), (np.zeros(0),) * 4):  # scalars -> 0-d, empty
+        np.testing.assert_array_equal(e(*a), e.reference(*a))
+        assert e(*a).shape == e.reference(*a).shape
+    p, h = np.meshgrid(args[0][:7], args[1][:12], indexing="ij")  # broadcasting, 2-D
+    np.testing.assert_array_equal(e(p, h, 0.0, 1.5 * p), e.reference(p, h, 0.0, 1.5 * p))
+
+
+def test_piecewise_differs_only_where_another_term_is_not_finite():
+    # log(pt) is -inf at pt = 0 and NaN for pt < 0: the literal sum is NaN there in every
+    # region (0 * -inf), the region-wise value only in the region that uses log(pt)
+    text = ("(abs(eta) <= 1.4) * (log(pt)) + (abs(eta) > 1.4 && abs(eta) <= 2.5) * (2.0 + pt) "
+            "+ (abs(eta) > 2.5) * (0.0)")
+    e = TFormulaExpression.from_card(text)
+    assert e.n_regions == 3
+    pt, eta, phi, en = _pw_inputs(0, 6)
+    pt[::7] = 0.0
+    pt[3::11] = -1.0
+    got, want = e(pt, eta, phi, en), e.reference(pt, eta, phi, en)
+    other_bad = (np.abs(eta) > 1.4) & ~(pt > 0)  # rows outside region 1 where log(pt) is not finite
+    assert other_bad.sum() > 1000
+    np.testing.assert_array_equal(got[~other_bad], want[~other_bad])
+    assert np.isnan(want[other_bad]).all()
+    a = np.abs(eta[other_bad])
+    expect = np.where(a <= 2.5, 2.0 + pt[other_bad], 0.0)
+    expect[np.isnan(a)] = np.nan  # no region: evaluated as written
+    np.testing.assert_array_equal(got[other_bad], expect)
+
+
+@pytest.mark.parametrize("text", [
+    "(abs(eta) <= 1.5) * (0.9) + (abs(eta) > 1.4 && abs(eta) <= 2.5) * (0.8)",  # overlap
+    "(abs(eta) <= 1.5) * (0.9) + (abs(eta) >= 1.5) * (0.8)",  # both contain 1.5
+    "(abs(eta) <= 1.5) * (0.9) + (eta > 1.5) * (0.8)",  # different expressions
+    "(abs(eta) <= 1.5 || pt > 3) * (0.9) + (abs(eta) > 1.5) * (0.8)",  # || : a union
+    "(abs(eta) != 1.5) * (0.9) + (abs(eta) == 1.5) * (0.8)",  # != : a union
+    "(abs(eta) <= 1.5) * (0.9) + 0.1",  # a term without condition
+    "(abs(eta) <= 1.5) * (0.9) - (abs(eta) > 1.5) * (0.8)",  # not a sum
+    "(abs(eta) <= 1.5 && pt > 3) * (0.9) + (abs(eta) > 1.5) * (0.8)",  # two variables
+])
+def test_non_disjoint_or_unproven_sums_fall_back(text):
+    e = TFormulaExpression.from_card(text)
+    assert e.n_regions == 0
+    args = _pw_inputs(0, 7)
+    np.testing.assert_array_equal(e(*args), e.reference(*args))
+    if "1.4" in text:  # the overlap adds
+        assert float(e(2.0, 1.45)) == 0.9 + 0.8
+    assert TFormulaExpression.from_card(PW_TEXT, piecewise=False).n_regions == 0
+
+
+def _piecewise_model() -> ResponseModel:
+    """toy_model with efficiency, scale and resolution in regions |eta| 0-1.4-1.7-2.5."""
+    base = toy_model()
+
+    def regions(texts, names=("pt", "eta"), lo=1.0, hi=300.0):
+        b = (0.0, *PW_EDGES)
+        return [Region(b[k], b[k + 1], _f(t, names, lo, hi)) for k, t in enumerate(texts)]
+
+    mu = base.objects["muon"]
+    mu = ObjectResponse(
+        "muon", "track", (13,), 2.5,
+        efficiency=regions(["0.98 - 0.02*exp(-pt/5.0)", "0.95 - 0.01*abs(eta)",
+                            "0.9 - 0.03*exp(-pt/4.0)*abs(eta)"]),
+        scale=regions(["1.0 + 0.0001*eta^2", "1.001", "0.999 + 0.0002*abs(eta)"]),
+        resolution=regions(["0.01 + 1e-4*pt", "sqrt(0.012^2 + (1.5e-4*pt)^2)",
+                            "(0.02 + 2e-4*pt)*(1 + 0.1*eta^2)"]),
+        sigma_eta=mu.sigma_eta, sigma_phi=mu.sigma_phi, mass_gev=mu.mass_gev)
+    ph = base.objects["photon"]
+    ph = ObjectResponse(
+        "photon", "calo", (22,), 2.5, efficiency=ph.efficiency, scale=ph.scale,
+        resolution=regions(["sqrt(0.03^2*energy + 0.2^2)", "0.05*sqrt(energy) + 0.3*abs(eta)",
+                            "(1 + 0.3*abs(eta))*sqrt(0.05^2*energy + 0.3^2)"],
+                           ("eta", "energy"), 1.0, 3000.0),
+        sigma_eta=ph.sigma_eta, sigma_phi=ph.sigma_phi)
+    return ResponseModel({"muon": mu, "photon": ph}, {"source": "toy"})
+
+
+def test_fastsim_piecewise_equals_unsplit_evaluation(monkeypatch):
+    import pandas as pd
+
+    from ariasim.response import fastsim as fs
+    from ariasim.simulators.collider import ParticleGun
+
+    model = _piecewise_model()
+    for obj in model.objects.values():
+        cf = card_formulas(obj)
+        assert TFormulaExpression.from_card(cf.resolution).n_regions == 4
+    gun = ParticleGun(["mu-", "mu+", "gamma"], 0.5, 500.0, log_pt=True, eta_min=-3.0,
+                      eta_max=3.0)
+    parts = gun.generate(20_000, 2)
+    k = parts.columns.get_loc("eta")
+    edges = [s * e for e in PW_EDGES for s in (1.0, -1.0)]
+    for j in range(30):  # particles exactly on every region edge, of every species
+        parts.iloc[j * len(edges):(j + 1) * len(edges), k] = edges
+    fast = fs.fastsim(parts, model, seed=9)
+    unsplit = TFormulaExpression.from_card
+
+    def generic(text, **kw):
+        return unsplit(text, piecewise=False, **kw)
+
+    monkeypatch.setattr(fs.TFormulaExpression, "from_card", generic)
+    assert fs.FastSimulator(model)._compiled[0][1][2].n_regions == 0
+    before = fs.fastsim(parts, model, seed=9)
+    pd.testing.assert_frame_equal(fast, before, check_exact=True)
+    assert fast["found"].sum() > 10_000
+
+
+def test_integer_powers_of_negative_bases():
+    # x^n for a constant integer n is evaluated as ±|x|^n (fast for negative x), in both
+    # the compiled and the reference evaluator; C's pow uses the same identity, so the
+    # values agree with libm (math.pow) up to NumPy's vectorised-power rounding (an ulp)
+    import math
+
+    text = ("(eta - 1.0)^(3.0) + (eta)^(4.0) - (eta + 0.5)^(-3.0) + (-pt)^(5.0) * 1e-9 "
+            "+ (eta)^(2.5) + pt^(eta - eta + 3.0) + (eta)^(1.0) + (0.0 - pt)^(0.0)")
+    args = _pw_inputs(0, 8)
+    _assert_compiled_equals_reference(text, args)
+    _assert_compiled_equals_reference(text, (2.0, -1.5, 0.0, 1.0))
+    h = np.concatenate([args[1][np.isfinite(args[1])], [-0.0, 0.0]])
+    for n in (3.0, 4.0):
+        got = evaluate_card_formula(f"(eta)^({n})", 1.0, h)
+        libm = np.array([math.pow(v, n) for v in h])
+        assert (np.abs(got - libm) <= 2 * np.spacing(np.abs(libm))).all()
+        assert (np.signbit(got) == np.signbit(libm)).all()
+    assert np.isnan(evaluate_card_formula("(eta)^(3.0)", 1.0, np.nan))
+    assert evaluate_card_formula("(eta)^(3.0)", 1.0, -np.inf) == -np.inf
+    assert evaluate_card_formula("(eta)^(4.0)", 1.0, -np.inf) == np.inf

@@ -27,6 +27,13 @@ with TFormula's (C++) semantics:
 Precedence (C++): ``||`` < ``&&`` < comparisons < ``+ -`` < ``* /`` < unary ``- + !``
 < ``^`` < atoms.
 
+Evaluation is compiled (constant folding, common sub-expressions, chunks); a piecewise sum
+over disjoint intervals of one expression (``(abs(eta) <= 1.4) * (...) + (abs(eta) > 1.4 &&
+abs(eta) <= 1.7) * (...) + ...``) evaluates each term's value only on its own rows, which
+differs from ROOT's every-term evaluation only where another term is non-finite
+(:class:`TFormulaExpression`). ``x^n`` with a constant integer ``n`` is computed as
+``±|x|^n``, the identity C's ``pow`` applies itself.
+
 :func:`to_tformula` prints a sympy expression (or a :class:`~ariasim.surrogates.formula.Formula`)
 as TFormula text that this parser and ROOT read identically: every power as
 ``(base)^(exponent)``, every negative number in parentheses, floats with round-trip
@@ -290,6 +297,24 @@ def _truth(a: np.ndarray) -> np.ndarray:
     return a != 0.0
 
 
+def _integer_exponent(b: Any) -> bool:
+    """Whether ``a^b`` is evaluated as ``±|a|^b`` (:func:`_power`): a constant integer
+    exponent other than 0, 1, 2 (which NumPy's power handles by fast paths)."""
+    return np.ndim(b) == 0 and math.isfinite(float(b)) and float(b) == round(float(b)) and \
+        float(b) not in (0.0, 1.0, 2.0)
+
+
+def _power(a: np.ndarray, b: Any) -> np.ndarray:
+    """``a^b`` as C's ``pow``. For a constant integer exponent (:func:`_integer_exponent`)
+    computed as ``|a|^b``, negated for odd ``b`` and negative ``a`` (the same identity C's
+    ``pow`` uses): NumPy's power falls back to a scalar loop for negative bases (about 50x
+    slower), and the learned formulas cube many signed polynomials (``(...)^(3.0)``)."""
+    if not _integer_exponent(b):
+        return np.power(a, b)
+    m = np.power(np.abs(a), b)
+    return np.copysign(m, a) if float(b) % 2.0 == 1.0 else m
+
+
 def _eval(node: tuple, env: Mapping[str, np.ndarray]) -> np.ndarray:
     kind = node[0]
     if kind == "num":
@@ -315,8 +340,8 @@ def _eval(node: tuple, env: Mapping[str, np.ndarray]) -> np.ndarray:
         return a * b
     if op == "/":
         return a / b
-    if op == "^":
-        return np.power(a, b)
+    if op == "^":  # the compiled form folds a variable-free exponent to a float
+        return np.power(a, b) if _variables_used(node[3], set()) else _power(a, b)
     if op == "&&":
         return (_truth(a) & _truth(b)).astype(float)
     if op == "||":
@@ -339,7 +364,9 @@ def _eval(node: tuple, env: Mapping[str, np.ndarray]) -> np.ndarray:
 # * a node writes into its child's temporary (``out=``) instead of allocating;
 # * inputs are evaluated in chunks of :data:`CHUNK` elements, so all temporaries stay in
 #   the CPU cache;
-# * ``x^2.0`` is ``np.square`` (``pow(x, 2)`` is the correctly rounded ``x*x``).
+# * ``x^2.0`` is ``np.square`` (``pow(x, 2)`` is the correctly rounded ``x*x``);
+# * ``x^n`` for another constant integer ``n`` is ``±|x|^n`` (:func:`_power`, also used by
+#   the reference evaluator).
 #
 # The closures are built from the whitelist-parsed AST only; no user text is executed.
 
@@ -363,9 +390,10 @@ _Compiled = float | tuple[Any, bool]
 class _Compiler:
     """Compile an AST into NumPy closures (see the comment block above)."""
 
-    def __init__(self, root: tuple):
+    def __init__(self, *roots: tuple):
         self.counts: dict[tuple, int] = {}
-        self._count(root)
+        for root in roots:
+            self._count(root)
         self.slots: dict[tuple, int] = {}
         self.cache: dict[tuple, _Compiled] = {}
 
@@ -463,6 +491,19 @@ class _Compiler:
             if owned:
                 return (lambda env, memo: np.square(t := fa(env, memo), out=t)), True
             return (lambda env, memo: np.square(fa(env, memo))), True
+        if op == "^" and isinstance(b, float) and _integer_exponent(b):
+            fa, owned = a  # type: ignore[misc]
+            odd = b % 2.0 == 1.0
+
+            def int_power(env: Mapping[str, np.ndarray], memo: list) -> np.ndarray:
+                t = fa(env, memo)
+                m = np.abs(t)
+                np.power(m, b, out=m)
+                if not odd:
+                    return m
+                return np.copysign(m, t, out=t) if owned else np.copysign(m, t, out=m)
+
+            return int_power, True
         return self._binary_fn(_BINARY_UFUNCS[op], a, b, cmp=op in _COMPARISONS)
 
     @staticmethod
@@ -530,6 +571,150 @@ def _variables_used(node: tuple, out: set[str]) -> set[str]:
     return out
 
 
+# ------------------------------------------------------------- piecewise (region) sums
+#
+# Delphes' piecewise formulas are sums of ``(condition) * (value)`` terms whose conditions
+# select disjoint |eta| ranges (module docstring). ROOT evaluates every term for every
+# particle; the compiled form below evaluates each value only on the rows its condition
+# selects (``TFormulaExpression`` docstring: when the two can differ).
+
+_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "=="}
+_INF = math.inf
+
+
+@dataclass(frozen=True)
+class _Interval:
+    """The set ``lo (<|<=) k (<|<=) hi`` of values ``k`` (``±inf`` ends are closed, so that
+    ``k > 2.5`` holds for ``k = inf``; NaN lies in no interval)."""
+
+    lo: float = -_INF
+    lo_closed: bool = True
+    hi: float = _INF
+    hi_closed: bool = True
+
+    @staticmethod
+    def of(op: str, c: float) -> _Interval:
+        """Values ``k`` with ``k op c`` (``op`` one of ``< <= > >= ==``)."""
+        if math.isnan(c):
+            return _Interval(_INF, True, -_INF, True)  # comparisons with NaN are all false
+        if op == "<":
+            return _Interval(hi=c, hi_closed=False)
+        if op == "<=":
+            return _Interval(hi=c)
+        if op == ">":
+            return _Interval(lo=c, lo_closed=False)
+        if op == ">=":
+            return _Interval(lo=c)
+        return _Interval(c, True, c, True)
+
+    def __and__(self, o: _Interval) -> _Interval:
+        lo, lc = max((self.lo, not self.lo_closed), (o.lo, not o.lo_closed))
+        hi, hc = min((self.hi, self.hi_closed), (o.hi, o.hi_closed))
+        return _Interval(lo, not lc, hi, hc)
+
+    def empty(self) -> bool:
+        return self.lo > self.hi or (self.lo == self.hi and not (self.lo_closed and self.hi_closed))
+
+    def disjoint(self, o: _Interval) -> bool:
+        return (self & o).empty()
+
+
+def _constant(node: tuple) -> float | None:
+    """The value of a variable-free node, else None."""
+    if _variables_used(node, set()):
+        return None
+    with np.errstate(all="ignore"):
+        return float(_eval(node, {}))
+
+
+def _interval_condition(node: tuple) -> tuple[tuple, _Interval] | None:
+    """``(key, interval)`` if ``node`` is a comparison of one non-constant expression
+    ``key`` with constants, or a conjunction (``&&``) of such on the same ``key``."""
+    if node[0] != "bin":
+        return None
+    op, a, b = node[1], node[2], node[3]
+    if op == "&&":
+        ca, cb = _interval_condition(a), _interval_condition(b)
+        if ca is None or cb is None or ca[0] != cb[0]:
+            return None
+        return ca[0], ca[1] & cb[1]
+    if op not in _FLIP:  # != and || select unions of intervals: not handled
+        return None
+    ka, kb = _constant(a), _constant(b)
+    if kb is not None and ka is None:
+        return a, _Interval.of(op, kb)
+    if ka is not None and kb is None:
+        return b, _Interval.of(_FLIP[op], ka)
+    return None
+
+
+def _split_condition(term: tuple) -> tuple[tuple, tuple, _Interval, tuple] | None:
+    """``(condition, key, interval, value)`` for a term ``condition * value``,
+    ``value * condition`` or ``condition * a * b * ...`` (value ``a * b * ...``): the
+    condition is 0 or 1, and ``1 * v == v * 1 == v`` exactly, so the term equals the value
+    where the condition holds."""
+    if term[0] != "bin" or term[1] != "*":
+        return None
+    for cond, value in ((term[2], term[3]), (term[3], term[2])):
+        ci = _interval_condition(cond)
+        if ci is not None:
+            return cond, ci[0], ci[1], value
+    inner = _split_condition(term[2])
+    if inner is None:
+        return None
+    return inner[0], inner[1], inner[2], ("bin", "*", inner[3], term[3])
+
+
+def _sum_terms(node: tuple) -> list[tuple]:
+    if node[0] == "bin" and node[1] == "+":
+        return _sum_terms(node[2]) + _sum_terms(node[3])
+    return [node]
+
+
+def _piecewise_terms(root: tuple) -> list[tuple[tuple, tuple]] | None:
+    """``[(condition, value), ...]`` if ``root`` is a sum of terms ``condition * value``
+    whose conditions are intervals of one expression (e.g. ``abs(eta)``) proven pairwise
+    disjoint; None otherwise (then the formula is evaluated as written)."""
+    terms = _sum_terms(root)
+    parts = [_split_condition(t) for t in terms]
+    if any(p is None for p in parts):
+        return None
+    keys = {p[1] for p in parts}  # type: ignore[index]
+    if len(keys) != 1:
+        return None
+    ivs = [p[2] for p in parts]  # type: ignore[index]
+    for i in range(len(ivs)):
+        for j in range(i + 1, len(ivs)):
+            if not ivs[i].disjoint(ivs[j]):
+                return None
+    return [(p[0], p[3]) for p in parts]  # type: ignore[index]
+
+
+class _Program:
+    """One compiled expression: its closures (or folded constant) and memo size."""
+
+    def __init__(self, *roots: tuple):
+        compiler = _Compiler(*roots)
+        self.compiled = [compiler.compile(r) for r in roots]
+        self.n_memo = len(compiler.slots)
+        used: set[str] = set()
+        for r in roots:
+            _variables_used(r, used)
+        self.used = tuple(v for v in ("x", "y", "z", "t") if v in used)
+
+    def run(self, flat: Mapping[str, np.ndarray], size: int, out: np.ndarray) -> None:
+        """``out[:size]`` = the (first) root's value on the variables ``flat``, chunked."""
+        c = self.compiled[0]
+        if isinstance(c, float):
+            out[:size] = c
+            return
+        fn = c[0]
+        for start in range(0, size, CHUNK):
+            stop = min(start + CHUNK, size)
+            env = {k: v[start:stop] for k, v in flat.items()}
+            out[start:stop] = fn(env, [None] * self.n_memo)
+
+
 def delphes_substitute(text: str) -> str:
     """Apply ``DelphesFormula::Compile``'s preprocessing: drop white space and backslashes,
     then replace ``pt``, ``eta``, ``phi``, ``energy``, ``d0``, ... textually, in order."""
@@ -577,53 +762,126 @@ class TFormulaExpression:
     Arguments:
         text: TFormula text in the variables ``x, y, z, t`` (what Delphes hands to ROOT).
             Use :meth:`from_card` for card text in ``pt, eta, phi, energy``.
+        piecewise: Evaluate a piecewise sum region by region (below); False evaluates
+            every term on every row, as written.
+
+    **Piecewise sums.** When the text is a sum of terms ``c_k * v_k`` (also ``v_k * c_k``
+    or ``c_k * a * b``, value ``a * b``) whose conditions ``c_k`` are comparisons of one
+    expression ``K`` (e.g. ``abs(y)``) with constants, or conjunctions (``&&``) of such, and
+    the intervals of ``K`` they select are *proven* pairwise disjoint from the parsed
+    constants, each ``v_k`` is evaluated only on the rows where ``c_k`` holds; rows where no
+    condition holds (``K`` NaN, or a gap between regions) are evaluated as written. Any
+    other text (``||``, ``!=``, a term without condition, conditions on different
+    expressions, overlapping or unprovable intervals) is evaluated as written.
+
+    ROOT/Delphes evaluates every term: on a row of region ``k`` it computes ``v_k`` plus
+    ``0 * v_j`` for every other term ``j``. That is ``v_k`` exactly (the single non-zero
+    term of a left-to-right sum, and ``1 * v == v``), except
+
+    * where some other term's value (for ``c_j * a * b``: one of its factors ``a``, ``b``)
+      is ``±inf`` or NaN on that row: Delphes gives NaN (``0 * inf``), we give ``v_k``;
+    * the sign of a zero result (``-0.0`` vs ``0.0``).
+
+    The card linter (:func:`ariasim.export.delphes.lint_card_formula`) does *not* exclude
+    the first case in general: it requires the whole sum, hence every term, to be finite
+    only at the points of a grid (pT and energy 0.5-5000 GeV, |eta| up to the
+    acceptance, phi = 0). For the cards ariasim writes, each value clamps pT/energy to its
+    fitted range and (learned formulas) |eta| to its region, so a non-finite ``v_j`` would
+    need a pole or overflow of the clamped fit between grid points; such a card would
+    give NaN in Delphes where we give the region's value. :meth:`reference` is always the
+    literal evaluation.
     """
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, *, piecewise: bool = True):
         self.text = text
         self._ast = _Parser(text).parse()
-        compiler = _Compiler(self._ast)
-        self._compiled = compiler.compile(self._ast)
-        self._n_memo = len(compiler.slots)
         self._used = tuple(v for v in ("x", "y", "z", "t")
                            if v in _variables_used(self._ast, set()))
+        terms = _piecewise_terms(self._ast) if piecewise else None
+        self._generic: _Program | None = None
+        if terms is None:
+            self._regions: tuple[_Program, list[_Program]] | None = None
+            self._generic = _Program(self._ast)
+        else:
+            self._regions = (_Program(*(c for c, _ in terms)), [_Program(v) for _, v in terms])
 
     @classmethod
-    def from_card(cls, text: str, *, strict: bool = True) -> TFormulaExpression:
+    def from_card(cls, text: str, *, strict: bool = True,
+                  piecewise: bool = True) -> TFormulaExpression:
         """Parse card text as Delphes does (substitution first). With ``strict``, first
         refuse identifiers the substitution would corrupt (:func:`check_card_formula`)."""
         if strict:
             check_card_formula(text)
-        return cls(delphes_substitute(text))
+        return cls(delphes_substitute(text), piecewise=piecewise)
 
     @property
     def variables(self) -> set[str]:
         """Card variables (``pt``, ``eta``, ``phi``, ``energy``) the formula uses."""
         return {_TF_VARIABLES[v] for v in self._used}
 
+    @property
+    def n_regions(self) -> int:
+        """Number of disjoint regions evaluated separately (0: evaluated as written)."""
+        return 0 if self._regions is None else len(self._regions[1])
+
     def __call__(self, pt: Any = 0.0, eta: Any = 0.0, phi: Any = 0.0,
                  energy: Any = 0.0) -> np.ndarray:
         """Evaluate like ``DelphesFormula::Eval(pt, eta, phi, energy)``, vectorised.
 
         Uses the compiled form (chunked, constant-folded, common sub-expressions computed
-        once); the values are identical to :meth:`reference`'s.
+        once, piecewise sums region by region); the values are identical to
+        :meth:`reference`'s, except as stated in the class docstring for piecewise sums.
         """
         arrays = [np.asarray(v, dtype=float) for v in (pt, eta, phi, energy)]
         shape = np.broadcast_shapes(*(a.shape for a in arrays))
-        if isinstance(self._compiled, float):
-            return np.full(shape, self._compiled)
-        fn = self._compiled[0]
         flat = {name: np.broadcast_to(a, shape).ravel()
                 for name, a in zip(("x", "y", "z", "t"), arrays, strict=True)
                 if name in self._used}
         size = math.prod(shape)
         out = np.empty(size)
         with np.errstate(all="ignore"):
-            for start in range(0, size, CHUNK):
-                stop = min(start + CHUNK, size)
-                env = {k: v[start:stop] for k, v in flat.items()}
-                out[start:stop] = fn(env, [None] * self._n_memo)
+            if self._regions is None:
+                self._generic.run(flat, size, out)  # type: ignore[union-attr]
+            else:
+                self._run_regions(flat, size, out)
         return out.reshape(shape)
+
+    def _run_regions(self, flat: Mapping[str, np.ndarray], size: int, out: np.ndarray) -> None:
+        conds, values = self._regions  # type: ignore[misc]
+        code = np.full(size, -1, dtype=np.int8 if len(values) < 127 else np.int32)
+        fns = [c[0] for c in conds.compiled]  # type: ignore[index]  # never constant
+        for start in range(0, size, CHUNK):
+            stop = min(start + CHUNK, size)
+            env = {k: v[start:stop] for k, v in flat.items() if k in conds.used}
+            memo: list = [None] * conds.n_memo
+            part = code[start:stop]
+            for k, fn in enumerate(fns):
+                part[fn(env, memo) != 0.0] = k  # disjoint: no row is claimed twice
+        for k, prog in enumerate(values):
+            idx = np.flatnonzero(code == k)
+            if idx.size == size:  # one region holds every row: no gather and scatter
+                prog.run({v: flat[v] for v in prog.used}, size, out)
+                return
+            if idx.size:
+                self._run_on(prog, flat, idx, out)
+        rest = np.flatnonzero(code < 0)
+        if rest.size:
+            if self._generic is None:
+                self._generic = _Program(self._ast)  # compiled on first need only
+            self._run_on(self._generic, flat, rest, out)
+
+    @staticmethod
+    def _run_on(prog: _Program, flat: Mapping[str, np.ndarray], idx: np.ndarray,
+                out: np.ndarray) -> None:
+        """``out[idx]`` = ``prog`` evaluated on the rows ``idx``."""
+        c = prog.compiled[0]
+        if isinstance(c, float):
+            out[idx] = c
+            return
+        sub = {k: np.take(flat[k], idx) for k in prog.used}
+        vals = np.empty(idx.size)
+        prog.run(sub, idx.size, vals)
+        out[idx] = vals
 
     def reference(self, pt: Any = 0.0, eta: Any = 0.0, phi: Any = 0.0,
                   energy: Any = 0.0) -> np.ndarray:
