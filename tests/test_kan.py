@@ -121,6 +121,9 @@ def test_gaussian_heteroscedastic_sigma() -> None:
     assert set(f) == {"mean", "sigma"}
     np.testing.assert_allclose(f["sigma"](g), true_sigma, rtol=0.08)
     np.testing.assert_allclose(f["mean"](g), np.sin(3 * g[:, 0]), atol=0.03)
+    # sigma's constants are re-fitted to the network's sigma (not to the data's
+    # likelihood): the formula reproduces the network, up to the snapping residual
+    np.testing.assert_allclose(f["sigma"](g), m.predict_sigma(g), rtol=0.02)
     with pytest.raises(ConfigError):
         KANRegressor(max_epochs=2).fit(x[:, None], y).predict_sigma(g)
 

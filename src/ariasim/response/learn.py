@@ -312,7 +312,8 @@ def _in_region(a: np.ndarray, lo: float, hi: float) -> np.ndarray:
 
 # ---------------------------------------------------------------------- learners
 def _kan_opts(options: Mapping[str, Any]) -> dict[str, Any]:
-    return {"hidden": (3,), "grid_size": 5, "max_epochs": 60, "batch_size": 1024, **options}
+    opts = {k: v for k, v in options.items() if k != "symbolic_refit"}
+    return {"hidden": (3,), "grid_size": 5, "max_epochs": 60, "batch_size": 1024, **opts}
 
 
 def _kan_numeric(est: Any) -> list[list[int]]:
@@ -338,20 +339,20 @@ def _finite_on_box(formulas: Sequence[Formula], X: np.ndarray, *, positive: bool
     return True
 
 
-def _symbolic_safe(est: Any, X: np.ndarray, keys: Sequence[str], *, positive: Sequence[str] = ()
-                   ) -> tuple[dict[str, Formula], bool]:
+def _symbolic_safe(est: Any, X: np.ndarray, keys: Sequence[str], *, positive: Sequence[str] = (),
+                   refit: bool = True) -> tuple[dict[str, Formula], bool]:
     """``est.symbolic()``, redone without the singular library functions (1/x, 1/x^2, log)
     when a formula is not finite on the data's bounding box; returns (formulas, redone)."""
     from ariasim.surrogates.kan_symbolic import LIBRARY
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # numeric edges: reported in metadata
-        forms = est.symbolic()
+        forms = est.symbolic(refit=refit)
         ok = all(_finite_on_box([forms[k]], X, positive=k in positive) for k in keys)
         if ok:
             return forms, False
         safe = [n for n in LIBRARY if n not in ("1/x", "1/x^2", "log")]
-        return est.symbolic(library=safe), True
+        return est.symbolic(library=safe, refit=refit), True
 
 
 def _kan_eff(d: pd.DataFrame, spec: ObjectSpec, *, options: Mapping[str, Any], seed: int
@@ -387,7 +388,8 @@ def _kan_resp(p: pd.DataFrame, spec: ObjectSpec, *, options: Mapping[str, Any], 
                        **_kan_opts(options))
     reg.fit(Xr, p["ratio"].to_numpy(float))
     t1 = time.perf_counter()
-    forms, redone = _symbolic_safe(reg, Xr, ["mean", "sigma"], positive=["sigma"])
+    forms, redone = _symbolic_safe(reg, Xr, ["mean", "sigma"], positive=["sigma"],
+                                   refit=bool(options.get("symbolic_refit", True)))
     t2 = time.perf_counter()
     return {"mean": forms["mean"], "sigma": forms["sigma"]}, {
         "train_s": t1 - t0, "symbolic_s": t2 - t1, "safe_library": redone,
@@ -567,22 +569,69 @@ def _constant(value: float, output: str, meta: Mapping[str, Any]) -> Formula:
     return Formula(repr(float(value)), [], output=output, metadata=dict(meta))
 
 
+def _scaled_argument(mean: Formula, X: np.ndarray) -> tuple[sp.Expr, dict[str, float]]:
+    """The truth log x as a linear function of the card's argument.
+
+    Delphes applies ``EnergyScale`` before the smearing module, so the card evaluates the
+    resolution at the *scaled* pT or energy x' = x * scale(x), not at the truth x the
+    formulas were learned in. Evaluating the learned sigma(x) at x' shifts it by
+    log(scale) along log x (for calorimeter objects at low energy, where the scale is
+    well below 1, this widened the resolution by several standard errors). The inverse
+    map log x(log x', |eta|) is fitted by least squares on the training rows as
+    ``a + b log x' + c |eta|``: a linear substitution keeps the resolution formula as
+    short as the learned sigma (no copy of the scale formula inside it).
+
+    Returns the expression of the truth log x in the symbols of ``mean`` and the
+    coefficients.
+    """
+    Xs, A = mean.symbols
+    with np.errstate(all="ignore"):
+        m = np.asarray(mean(X), dtype=float)  # the card's scale: x' = x * m (tracks: pT)
+        lxp = X[:, 0] + np.log(np.where(m > 0, m, np.nan))
+    ok = np.isfinite(lxp)
+    if ok.sum() < 10:
+        return Xs, {"a": 0.0, "b": 1.0, "c": 0.0}
+    Z = np.column_stack([np.ones(ok.sum()), lxp[ok], X[ok, 1]])
+    a, b, c = (float(v) for v in np.linalg.lstsq(Z, X[ok, 0], rcond=None)[0])
+    if not (0.5 < b < 2.0):  # not a near-identity map: leave the argument alone
+        return Xs, {"a": 0.0, "b": 1.0, "c": 0.0}
+    return (sp.Float(a) + sp.Float(b) * Xs + sp.Float(c) * A,
+            {"a": a, "b": b, "c": c})
+
+
 def _resp_formulas(forms: Mapping[str, Formula], spec: ObjectSpec, x_range: tuple[float, float],
-                   eta_range: tuple[float, float], meta: Mapping[str, Any]
-                   ) -> tuple[Formula, Formula]:
-    """(scale, resolution) in Delphes variables from the learned (mean, sigma)."""
+                   eta_range: tuple[float, float], meta: Mapping[str, Any],
+                   X: np.ndarray | None = None) -> tuple[Formula, Formula]:
+    """(scale, resolution) in Delphes variables from the learned (mean, sigma).
+
+    With ``X`` (the training rows' (log x, |eta|)), the resolution is rewritten in the
+    scaled argument the card evaluates it at (:func:`_scaled_argument`); for calorimeter
+    objects the card's sigma(E') in GeV is then ``x * s(x)`` at the truth x (reco E =
+    x * (m + s z)), with no division by the scale formula.
+    """
     xcol = spec.x
     scale = _delphes(forms["mean"], xcol, *x_range, "scale", "", meta, eta_range)
     sig = forms["sigma"]
+    Xs = forms["mean"].symbols[0]
     s = sig.expression.xreplace(dict(zip(sig.symbols, forms["mean"].symbols, strict=True)))
+    if X is not None:
+        xt, _ = _scaled_argument(forms["mean"], X)
+        s = s.xreplace({Xs: xt})
+    else:
+        xt = None
     if spec.kind == "track":
         rel = sig.replace(sp.sqrt(sp.exp(s ** 2) - 1), variables=forms["mean"].variables)
         res = _delphes(rel, "pt", *x_range, "sigma_pt_over_pt", "", meta, eta_range)
     else:
-        X = forms["mean"].symbols[0]
-        rel = sig.replace(sp.exp(X) * sp.Abs(s) / forms["mean"].expression,
-                          variables=forms["mean"].variables)
+        expr = (sp.exp(xt) * sp.Abs(s) if xt is not None
+                else sp.exp(Xs) * sp.Abs(s) / forms["mean"].expression)
+        rel = sig.replace(expr, variables=forms["mean"].variables)
         res = _delphes(rel, "energy", *x_range, "sigma_e", "GeV", meta, eta_range)
+    if xt is not None:
+        # sympy distributes the substituted argument's constants differently once the
+        # text is re-parsed: canonicalise through the text now, so a saved model's card
+        # text round-trips exactly
+        res = Formula.from_dict(res.to_dict())
     return scale, res
 
 
@@ -722,12 +771,13 @@ def fit_object(d: pd.DataFrame, name: str, *, method: str = "kan", eta_max: floa
         if est is not None:
             estimators.append((f"response, |eta| in ({lo}, {hi}]", est))
         x_range = (float(p[xcol].min()), float(p[xcol].max()))
-        scale, res = _resp_formulas(forms, spec, x_range, (lo, hi), meta)
+        Xsub = np.column_stack([np.log(sub[xcol].to_numpy(float)), np.abs(sub["eta"].to_numpy())])
+        scale, res = _resp_formulas(forms, spec, x_range, (lo, hi), meta, Xsub)
         if method != "poly" and not (
                 _card_valid(scale, "scale", spec.kind, x_range, (lo, hi))
                 and _card_valid(res, "resolution", spec.kind, x_range, (lo, hi))):
             forms, extra = _poly_resp(sub, spec, options={}, seed=seed + 100 + k)
-            scale, res = _resp_formulas(forms, spec, x_range, (lo, hi), meta)
+            scale, res = _resp_formulas(forms, spec, x_range, (lo, hi), meta, Xsub)
             info["fallback"] = "poly (the learned formula breaks the module semantics)"
             info["train_s"] += extra["train_s"]
         timing["response_fit_s"] += info["train_s"] + info.get("symbolic_s", 0.0)
