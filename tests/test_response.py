@@ -251,6 +251,49 @@ def test_card_resolution_is_evaluated_at_the_scaled_energy():
             assert dev > 0.05  # the uncorrected evaluation is visibly off
 
 
+#: A forward-electron sigma the KAN extraction produced (|eta| in (2.1, 2.5]): sympy
+#: cannot prove its exponent real (divisions that may vanish), so Abs(c * exp(P)) became
+#: c * exp(re(P)) with P's nested powers expanded, which overflowed to NaN in double
+#: precision.
+_FORWARD_SIGMA = (
+        "0.0737879248467095*exp(0.0231710695207274*logx + 0.290436998578824*(1.0739513573"
+        "6215*logx - 5.3843149965973)**3 + 0.742039835991004*(1.07395135736215*logx - 5.3"
+        "843149965973)**2 - 2.33944555970766*(0.465880416471942*logx + 0.0054896239787987"
+        "4*(1.07395135736215*logx - 5.3843149965973)**3 - 0.00384787631838135*(1.07395135"
+        "736215*logx - 5.3843149965973)**2 - 2.14749679788628 - 0.0446443187560107/(8.477"
+        "48511397266e-20*exp(19.618334663552*abseta) + 1))**3 - 1.90685213755645*(0.46588"
+        "0416471942*logx + 0.00548962397879874*(1.07395135736215*logx - 5.3843149965973)*"
+        "*3 - 0.00384787631838135*(1.07395135736215*logx - 5.3843149965973)**2 - 2.147496"
+        "79788628 - 0.0446443187560107/(8.47748511397266e-20*exp(19.618334663552*abseta) "
+        "+ 1))**2 + 0.642342194038746*exp(-(1.61724444586907*abseta - 0.0806599296285713*"
+        "(9.05222666029173*abseta - 21.6819173284811)**3 - 0.30345214351547*(9.0522266602"
+        "9173*abseta - 21.6819173284811)**2 + 1.51442399989129 + 58.0284330906164/(1.0739"
+        "5135736215*logx - 17.1332948648788))**2) - 1.53916332156023/(4640.45555514312*ex"
+        "p(-0.936713483600534*exp(0.351019935097531*logx) + 0.317445866664571*Abs(9.05222"
+        "666029173*abseta - 21.5562898634842)) + 1) - 0.66821225405241/(8.47748511397266e"
+        "-20*exp(19.618334663552*abseta) + 1))")
+
+
+def test_card_resolution_keeps_the_learned_sigma_unexpanded():
+    """The card's sigma_e must equal E * s(E) / m(E) to rounding for a learned sigma of
+    the form c * exp(P) (it was NaN everywhere before |s| stopped going through Abs)."""
+    from ariasim.response.learn import OBJECTS, _resp_formulas
+    from ariasim.surrogates.formula import Formula, Variable
+
+    v = [Variable("logx"), Variable("abseta")]
+    mean = Formula("0.9 + 0.01*logx", v, output="scale")
+    sigma = Formula(_FORWARD_SIGMA, v, output="sigma")
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.uniform(2.3, 7.4, 500), rng.uniform(2.1, 2.5, 500)])
+    E = np.exp(X[:, 0])
+    _, res = _resp_formulas({"mean": mean, "sigma": sigma}, OBJECTS["electron"],
+                            (10.0, 1700.0), (2.1, 2.5), {}, None)
+    got = res({"energy": E, "eta": X[:, 1]})
+    want = E * sigma(X) / mean(X)
+    assert np.isfinite(want).all()
+    np.testing.assert_allclose(got, want, rtol=1e-9)
+
+
 def test_select_events_even_odd():
     t = pd.DataFrame({"event_id": [0, 1, 2, 3, 5], "x": range(5)})
     ev, od = select_events(t, "even"), select_events(t, "odd")

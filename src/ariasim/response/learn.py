@@ -623,8 +623,16 @@ def _resp_formulas(forms: Mapping[str, Formula], spec: ObjectSpec, x_range: tupl
         rel = sig.replace(sp.sqrt(sp.exp(s ** 2) - 1), variables=forms["mean"].variables)
         res = _delphes(rel, "pt", *x_range, "sigma_pt_over_pt", "", meta, eta_range)
     else:
-        expr = (sp.exp(xt) * sp.Abs(s) if xt is not None
-                else sp.exp(Xs) * sp.Abs(s) / forms["mean"].expression)
+        # |s| only where sympy cannot tell that s > 0: the learned sigma is usually
+        # c * exp(P) (the network's log-sigma output), and sympy rewrites Abs(c * exp(P))
+        # as c * exp(re(P)), expanding the nested powers of P into a polynomial whose
+        # large, cancelling coefficients overflow in double precision (the card's
+        # sigma was then NaN or ~40 % too narrow in the forward electron region)
+        c, rest = s.as_coeff_Mul()
+        s_abs = (abs(c) * rest if isinstance(rest, sp.exp) or rest.is_extended_positive
+                 else sp.Abs(s))
+        expr = (sp.exp(xt) * s_abs if xt is not None
+                else sp.exp(Xs) * s_abs / forms["mean"].expression)
         rel = sig.replace(expr, variables=forms["mean"].variables)
         res = _delphes(rel, "energy", *x_range, "sigma_e", "GeV", meta, eta_range)
     if xt is not None:
