@@ -597,3 +597,29 @@ def test_integer_powers_of_negative_bases():
     assert np.isnan(evaluate_card_formula("(eta)^(3.0)", 1.0, np.nan))
     assert evaluate_card_formula("(eta)^(3.0)", 1.0, -np.inf) == -np.inf
     assert evaluate_card_formula("(eta)^(4.0)", 1.0, -np.inf) == np.inf
+
+
+def test_printer_folds_overflowing_factors_into_the_exponential():
+    # sympy splits exp(a + k log x) into x^k exp(a): a learned logistic reached the card as
+    # 8.9e20 * exp(P) / pt^140, whose factors overflow in double precision (inf/inf = NaN)
+    # although the product is moderate; the printer folds them back into one exp
+    pt = sp.Symbol("pt")
+    x = sp.Min(300.0, sp.Max(1.0, pt))
+    lx = sp.log(x)
+    z = 8.9e20 * sp.exp(34.0 * lx**2 - 1.1 * lx**3) / x**140.35
+    assert any(isinstance(a, sp.Pow) for a in sp.Mul.make_args(z))  # sympy did split it
+    text = to_tformula(1 / (1 + z))
+    pts = np.geomspace(0.5, 500.0, 2001)
+    got = evaluate_card_formula(text, pt=pts)
+    assert np.all(np.isfinite(got))
+    import mpmath
+
+    def exact(p: float) -> float:
+        v = mpmath.log(min(300.0, max(1.0, p)))
+        zz = mpmath.mpf(8.9e20) * mpmath.exp(34 * v**2 - 1.1 * v**3 - 140.35 * v)
+        return float(1 / (1 + zz))
+
+    want = np.array([exact(p) for p in pts])
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-300)
+    # ordinary products keep their readable form
+    assert to_tformula(0.5 * sp.exp(pt)) == "(0.5*exp(pt))"

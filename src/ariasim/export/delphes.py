@@ -83,12 +83,7 @@ def _clamped(region: Region) -> sp.Expr:
             e = sp.Min(e, sp.Float(v.high))
         if e is not s:
             subs[s] = e
-    if not subs:
-        return f.expression
-    # without evaluate(False) xreplace re-simplifies every exp/log it rebuilds (half of
-    # the card's compile time for a KAN card); the printed card text is the same
-    with sp.evaluate(False):
-        return f.expression.xreplace(subs)
+    return f.expression.xreplace(subs) if subs else f.expression
 
 
 def piecewise_eta(terms: Sequence[tuple[float, float, str]], eta_max: float,

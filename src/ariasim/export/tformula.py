@@ -918,6 +918,63 @@ def _num(v: float) -> str:
     return f"({s})" if s.startswith("-") else s
 
 
+def _positive(b: sp.Basic) -> bool:
+    """True when ``b`` is provably > 0 (sympy's assumptions, or a clamp such as
+    ``Min(300, Max(1.0, pt))`` whose lower bound is a positive number)."""
+    if b.is_positive:
+        return True
+    if isinstance(b, sp.Max):
+        return any(_positive(a) for a in b.args)
+    if isinstance(b, sp.Min):
+        return all(_positive(a) for a in b.args)
+    return False
+
+
+#: Fold factors into the exponential when the coefficient's |log| or a power exceeds these.
+_FOLD_LOG_COEFF = 20.0
+_FOLD_POWER = 8.0
+
+
+def _fold_into_exp(e: sp.Mul) -> sp.Basic | None:
+    """``c * x^k * ... * exp(a)`` as ``sign(c) * exp(a + log|c| + k log(x) + ...)`` when the
+    product is numerically dangerous, else ``None``.
+
+    sympy splits ``exp(a + k log x)`` into ``x^k exp(a)`` automatically, so a learned
+    logistic or exponential term can reach the card as e.g. ``8.9e20 * exp(P) / pt^140``,
+    whose factors overflow in double precision although their product is moderate
+    (NaN = inf/inf in Delphes). Folding the coefficient and the powers of provably
+    positive bases back into one exponential keeps the value and makes it finite.
+    Only done when ``|log|c|| > 20`` or some ``|k| > 8``, so ordinary products stay
+    readable.
+    """
+    exps = [a for a in e.args if isinstance(a, sp.exp)]
+    if len(exps) != 1:
+        return None
+    coeff, terms = 1.0, [exps[0].args[0]]
+    rest: list[sp.Basic] = []
+    risky = False
+    for a in e.args:
+        if a is exps[0]:
+            continue
+        if a.is_Number:
+            coeff *= float(a)
+        elif isinstance(a, sp.Pow) and a.exp.is_Number and _positive(a.base) and (
+                not a.exp.is_Integer or abs(float(a.exp)) > _FOLD_POWER):
+            risky |= abs(float(a.exp)) > _FOLD_POWER
+            terms.append(sp.Mul(sp.Float(float(a.exp)), sp.log(a.base), evaluate=False))
+        else:
+            rest.append(a)
+    if coeff == 0.0 or not np.isfinite(coeff):
+        return None
+    risky |= abs(np.log(abs(coeff))) > _FOLD_LOG_COEFF
+    if not risky:
+        return None
+    terms.append(sp.Float(float(np.log(abs(coeff)))))
+    out = sp.exp(sp.Add(*terms, evaluate=False), evaluate=False)
+    factors = ([sp.Float(-1.0)] if coeff < 0 else []) + rest + [out]
+    return sp.Mul(*factors, evaluate=False) if len(factors) > 1 else out
+
+
 class _Printer:
     def __init__(self, names: Mapping[str, str]):
         self.names = names
@@ -933,6 +990,9 @@ class _Printer:
         if isinstance(e, sp.Add):
             return "(" + " + ".join(self.p(a) for a in e.args) + ")"
         if isinstance(e, sp.Mul):
+            folded = _fold_into_exp(e)
+            if folded is not None:
+                return self.p(folded)
             num, den = [], []
             for a in e.args:
                 if isinstance(a, sp.Pow) and a.exp.is_Number and a.exp < 0:
