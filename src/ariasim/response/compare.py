@@ -67,9 +67,8 @@ def binned_pulls(full: pd.DataFrame, fast: pd.DataFrame, objects: Sequence[str],
     """
     rows = []
     for name in objects:
-        kind = OBJECTS[name].kind
         a, b = prepare_object(full, name), prepare_object(fast, name)
-        x = "pt" if kind == "track" else "energy"
+        x = OBJECTS[name].x
         if len(a) < min_count or len(b) < min_count:
             continue
         edges = np.quantile(np.log(a[x]), np.linspace(0, 1, n_pt + 1))

@@ -380,7 +380,7 @@ def _kan_resp(p: pd.DataFrame, spec: ObjectSpec, *, options: Mapping[str, Any], 
     from ariasim.surrogates.kan import KANRegressor
     from ariasim.surrogates.kan_plot import edge_curves
 
-    xcol = "pt" if spec.kind == "track" else "energy"
+    xcol = spec.x
     Xr = np.column_stack([np.log(p[xcol]), np.abs(p["eta"])])
     t0 = time.perf_counter()
     reg = KANRegressor(loss="lognormal" if spec.kind == "track" else "gaussian",
@@ -462,7 +462,7 @@ def _sr_eff(d: pd.DataFrame, spec: ObjectSpec, *, options: Mapping[str, Any], se
 def _sr_resp(p: pd.DataFrame, spec: ObjectSpec, *, options: Mapping[str, Any], seed: int,
              eta_range: tuple[float, float]) -> tuple[dict[str, Formula], dict[str, Any]]:
     t0 = time.perf_counter()
-    xcol = "pt" if spec.kind == "track" else "energy"
+    xcol = spec.x
     n_eta = _n_eta_bins(p)  # >= 24 bins: enough points for the regressor's selection
     tab = _binned(p, xcol, max(10, -(-24 // n_eta)), n_eta, eta_range, passed_only=True)
     if spec.kind == "track":
@@ -536,7 +536,7 @@ def _poly_resp(p: pd.DataFrame, spec: ObjectSpec, *, options: Mapping[str, Any],
     from scipy import optimize
 
     degree = int(options.get("degree", 3))
-    xcol = "pt" if spec.kind == "track" else "energy"
+    xcol = spec.x
     Z, ex = _poly_terms(np.log(p[xcol].to_numpy()), np.abs(p["eta"].to_numpy()), degree)
     y = p["ratio"].to_numpy(float)
     if spec.kind == "track":
@@ -609,8 +609,7 @@ def _resp_formulas(forms: Mapping[str, Formula], spec: ObjectSpec, x_range: tupl
     objects the card's sigma(E') in GeV is then ``x * s(x)`` at the truth x (reco E =
     x * (m + s z)), with no division by the scale formula.
     """
-    xcol = spec.x
-    scale = _delphes(forms["mean"], xcol, *x_range, "scale", "", meta, eta_range)
+    scale = _delphes(forms["mean"], spec.x, *x_range, "scale", "", meta, eta_range)
     sig = forms["sigma"]
     Xs = forms["mean"].symbols[0]
     s = sig.expression.xreplace(dict(zip(sig.symbols, forms["mean"].symbols, strict=True)))
@@ -722,7 +721,7 @@ def fit_object(d: pd.DataFrame, name: str, *, method: str = "kan", eta_max: floa
         eff_edges = resp_edges = [(0.0, eta_max)]
     a_all = np.abs(d["eta"].to_numpy())
     p_all = d[d["passed"]]
-    xcol = "pt" if spec.kind == "track" else "energy"
+    xcol = spec.x
     meta = {"method": method, "n_truth": len(d), "n_passed": n_pass}
     timing = {"efficiency_fit_s": 0.0, "response_fit_s": 0.0, "symbolic_s": 0.0}
     details: list[dict[str, Any]] = []

@@ -33,7 +33,7 @@ from ariasim.errors import ConfigError, InputError
 from ariasim.surrogates.parse import check_name, parse_expression
 from ariasim.utils import read_json, write_json
 
-__all__ = ["Formula", "Variable", "refit_constants"]
+__all__ = ["Formula", "Variable", "constants_program", "refit_constants"]
 
 _SCHEMA = "ariasim.formula/1"
 
@@ -349,6 +349,39 @@ def _jsonable(obj: Any) -> Any:
     return io_jsonable(obj)
 
 
+def constants_program(formula: Formula, X: Any, *, cse: bool = False) -> tuple[
+        np.ndarray, Callable[[np.ndarray], np.ndarray],
+        Callable[[np.ndarray], np.ndarray]] | None:
+    """``(c0, f(c), J(c))`` for re-fitting a formula's float constants on inputs ``X``:
+    the current constants, the formula's values and their ``(n, n_constants)`` Jacobian
+    with respect to the constants, each one lambdified function (one compile for all
+    derivatives instead of one per constant; with ``cse`` common subexpressions are
+    eliminated, faster for long formulas). ``None`` when the formula has no float
+    constants."""
+    atoms = _float_atoms(formula.expression)
+    if not atoms:
+        return None
+    params = sp.symbols(f"_c0:{len(atoms)}", real=True)
+    template = formula.expression.xreplace(dict(zip(atoms, params, strict=True)))
+    args = (*formula.symbols, *params)
+    f_num = sp.lambdify(args, template, modules=["scipy", "numpy"], cse=cse)
+    j_num = sp.lambdify(args, [sp.diff(template, q) for q in params],
+                        modules=["scipy", "numpy"], cse=cse)
+    cols = formula._inputs(X, {})
+    n = cols[0].shape[0] if cols else 0
+
+    def f(c: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            return np.broadcast_to(np.asarray(f_num(*cols, *c), dtype=float), (n,))
+
+    def jac(c: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            return np.column_stack([np.broadcast_to(np.asarray(v, dtype=float), (n,))
+                                    for v in j_num(*cols, *c)])
+
+    return np.array([float(a) for a in atoms]), f, jac
+
+
 def refit_constants(
     formula: Formula,
     X: Any,
@@ -357,12 +390,16 @@ def refit_constants(
     sample_weight: np.ndarray | None = None,
     loss: str = "linear",
     max_nfev: int | None = None,
+    method: str = "trf",
+    x_scale: Any = 1.0,
+    cse: bool = False,
 ) -> Formula:
     """Re-fit a formula's float constants by (weighted) least squares in float64.
 
-    Uses :func:`scipy.optimize.least_squares` with the symbolic Jacobian. The structure
-    of the expression is kept; only its constants move. Returns the input formula
-    unchanged when it has no constants or the fit does not lower the loss.
+    Uses :func:`scipy.optimize.least_squares` with the symbolic Jacobian
+    (:func:`constants_program`). The structure of the expression is kept; only its
+    constants move. Returns the input formula unchanged when it has no constants or the
+    fit does not lower the loss.
 
     Arguments:
         formula: The formula.
@@ -371,41 +408,34 @@ def refit_constants(
         sample_weight: Non-negative per-sample weights.
         loss: ``least_squares`` loss (``"linear"``, ``"soft_l1"``, ``"huber"``, ...).
         max_nfev: Cap on function evaluations.
+        method: ``least_squares`` method (``"trf"``, or ``"lm"`` for MINPACK's
+            Levenberg-Marquardt with more rows than constants and the linear loss).
+        x_scale: ``least_squares`` variable scaling (e.g. ``"jac"``).
+        cse: Compile with common-subexpression elimination (:func:`constants_program`).
     """
     from scipy.optimize import least_squares
 
-    atoms = _float_atoms(formula.expression)
-    if not atoms:
+    prog = constants_program(formula, X, cse=cse)
+    if prog is None:
         return formula
-    params = sp.symbols(f"_c0:{len(atoms)}", real=True)
-    template = formula.expression.xreplace(dict(zip(atoms, params, strict=True)))
-    cols = formula._inputs(X, {})
+    c0, f, jac_f = prog
     y = np.asarray(y, dtype=float)
     w = np.ones_like(y) if sample_weight is None else np.asarray(sample_weight, dtype=float)
     sw = np.sqrt(np.clip(w, 0.0, None))
-    f_num = sp.lambdify((*formula.symbols, *params), template, modules=["scipy", "numpy"])
-    jac_exprs = [sp.diff(template, p) for p in params]
-    j_num = [sp.lambdify((*formula.symbols, *params), j, modules=["scipy", "numpy"])
-             for j in jac_exprs]
-    n = y.shape[0]
 
     def resid(c: np.ndarray) -> np.ndarray:
-        with np.errstate(all="ignore"):
-            r = np.broadcast_to(f_num(*cols, *c), (n,)) - y
-        return np.nan_to_num(r * sw, nan=1e30, posinf=1e30, neginf=-1e30)
+        return np.nan_to_num((f(c) - y) * sw, nan=1e30, posinf=1e30, neginf=-1e30)
 
     def jac(c: np.ndarray) -> np.ndarray:
-        with np.errstate(all="ignore"):
-            J = np.column_stack([np.broadcast_to(j(*cols, *c), (n,)) for j in j_num])
-        return np.nan_to_num(J * sw[:, None], nan=0.0, posinf=0.0, neginf=0.0)
+        return np.nan_to_num(jac_f(c) * sw[:, None], nan=0.0, posinf=0.0, neginf=0.0)
 
-    c0 = np.array([float(a) for a in atoms])
     start = float(np.sum(resid(c0) ** 2))
     try:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            res = least_squares(resid, c0, jac=jac, loss=loss, max_nfev=max_nfev, method="trf")
-    except (ValueError, FloatingPointError):
+            res = least_squares(resid, c0, jac=jac, loss=loss, max_nfev=max_nfev,
+                                method=method, x_scale=x_scale)
+    except (ValueError, FloatingPointError, np.linalg.LinAlgError):
         return formula
     end = float(np.sum(resid(res.x) ** 2))
     if not math.isfinite(end) or end > start:

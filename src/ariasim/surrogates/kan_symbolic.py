@@ -55,7 +55,13 @@ import sympy as sp
 import torch
 
 from ariasim.errors import ConfigError
-from ariasim.surrogates.formula import Formula, Variable, _float_atoms
+from ariasim.surrogates.formula import (
+    Formula,
+    Variable,
+    _float_atoms,
+    constants_program,
+    refit_constants,
+)
 
 if TYPE_CHECKING:
     from ariasim.surrogates.kan import _BaseKAN
@@ -366,36 +372,6 @@ def compose(model: _BaseKAN, library: Sequence[str] | None, r2_threshold: float
     return nodes, symbols, fits
 
 
-def _compile(formula: Formula, X: np.ndarray) -> tuple[
-        np.ndarray, Callable[[np.ndarray], np.ndarray],
-        Callable[[np.ndarray], np.ndarray]] | None:
-    """``(c0, f(c), J(c))``: the formula's values and their Jacobian with respect to its
-    float constants on ``X``, each one lambdified function with common subexpressions
-    eliminated (one compile for all derivatives instead of one per constant)."""
-    atoms = _float_atoms(formula.expression)
-    if not atoms:
-        return None
-    params = sp.symbols(f"_c0:{len(atoms)}", real=True)
-    template = formula.expression.xreplace(dict(zip(atoms, params, strict=True)))
-    args = (*formula.symbols, *params)
-    f_num = sp.lambdify(args, template, modules=["scipy", "numpy"], cse=True)
-    j_num = sp.lambdify(args, [sp.diff(template, q) for q in params],
-                        modules=["scipy", "numpy"], cse=True)
-    cols = [X[:, k] for k in range(X.shape[1])]
-    n = X.shape[0]
-
-    def f(c: np.ndarray) -> np.ndarray:
-        with np.errstate(all="ignore"):
-            return np.broadcast_to(np.asarray(f_num(*cols, *c), dtype=float), (n,))
-
-    def jac(c: np.ndarray) -> np.ndarray:
-        with np.errstate(all="ignore"):
-            return np.column_stack([np.broadcast_to(np.asarray(v, dtype=float), (n,))
-                                    for v in j_num(*cols, *c)])
-
-    return np.array([float(a) for a in atoms]), f, jac
-
-
 def _with_constants(formula: Formula, c: np.ndarray) -> Formula:
     try:
         return formula.with_constants(c)
@@ -404,35 +380,13 @@ def _with_constants(formula: Formula, c: np.ndarray) -> Formula:
 
 
 def _refit_ls(formula: Formula, X: np.ndarray, y: np.ndarray, w: np.ndarray) -> Formula:
-    """Weighted least-squares re-fit of the float constants (Levenberg-Marquardt, MINPACK,
-    with the symbolic Jacobian, at most ``_REFIT_NFEV`` evaluations); the input formula
-    when the fit does not lower the loss."""
-    from scipy.optimize import least_squares
-
-    comp = _compile(formula, X)
-    if comp is None:
-        return formula
-    c0, f, jac = comp
-    sw = np.sqrt(np.clip(w, 0.0, None))
-
-    def resid(c: np.ndarray) -> np.ndarray:
-        return np.nan_to_num((f(c) - y) * sw, nan=1e30, posinf=1e30, neginf=-1e30)
-
-    def jw(c: np.ndarray) -> np.ndarray:
-        return np.nan_to_num(jac(c) * sw[:, None], nan=0.0, posinf=0.0, neginf=0.0)
-
-    start = float(np.sum(resid(c0) ** 2))
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            res = least_squares(resid, c0, jac=jw, method="lm" if X.shape[0] > c0.size
-                                else "trf", max_nfev=_REFIT_NFEV, x_scale="jac")
-    except (ValueError, np.linalg.LinAlgError):
-        return formula
-    end = float(np.sum(resid(res.x) ** 2))
-    if not np.isfinite(end) or end > start:
-        return formula
-    return _with_constants(formula, res.x)
+    """Weighted least-squares re-fit of the float constants (MINPACK's Levenberg-Marquardt
+    when there are more rows than constants, with the symbolic Jacobian, at most
+    ``_REFIT_NFEV`` evaluations); the input formula when the fit does not lower the loss."""
+    n_const = len(_float_atoms(formula.expression))
+    return refit_constants(formula, X, y, sample_weight=w, max_nfev=_REFIT_NFEV,
+                           method="lm" if X.shape[0] > n_const else "trf", x_scale="jac",
+                           cse=True)
 
 
 def _refit_nll(formula: Formula, X: np.ndarray,
@@ -441,7 +395,7 @@ def _refit_nll(formula: Formula, X: np.ndarray,
     derivative with respect to the formula values) with L-BFGS-B and symbolic gradients."""
     from scipy.optimize import minimize
 
-    comp = _compile(formula, X)
+    comp = constants_program(formula, X, cse=True)
     if comp is None:
         return formula
     c0, f_of, jac = comp
