@@ -28,9 +28,9 @@ import time
 import numba
 import pandas as pd
 
-from ariasim.response.fastsim import OUTPUT_COLUMNS, FastSimulator
-from ariasim.response.learn import fit_response
-from ariasim.response.model import ResponseModel
+from ariasim.apps.collider.fastsim import OUTPUT_COLUMNS, FastSimulator
+from ariasim.apps.collider.learn import fit_response
+from ariasim.apps.collider.model import ResponseModel
 from ariasim.simulators.collider.particles import ParticleGun
 from ariasim.simulators.collider.simulate import simulate
 

@@ -13,8 +13,14 @@ import numpy as np
 import pytest
 import sympy as sp
 
+from ariasim.apps.collider.delphes import (
+    card_formulas,
+    card_text,
+    lint_card_formula,
+    write_delphes_card,
+)
+from ariasim.apps.collider.model import ObjectResponse, Region, ResponseModel
 from ariasim.errors import ConfigError
-from ariasim.export.delphes import card_formulas, card_text, lint_card_formula, write_delphes_card
 from ariasim.export.tformula import (
     TFormulaError,
     TFormulaExpression,
@@ -22,7 +28,6 @@ from ariasim.export.tformula import (
     evaluate_card_formula,
     to_tformula,
 )
-from ariasim.response.model import ObjectResponse, Region, ResponseModel
 from ariasim.surrogates.formula import Formula, Variable
 
 PT, ETA, EN = sp.symbols("pt eta energy", real=True)
@@ -326,10 +331,10 @@ def test_compiled_evaluator_equals_reference():
 def _reference_fastsim(model, particles, seed):
     """The fast simulation written plainly (one NumPy statement per Delphes step, the
     reference formula evaluator), for comparison with the optimised
-    :mod:`ariasim.response.fastsim`."""
+    :mod:`ariasim.apps.collider.fastsim`."""
     import pandas as pd
 
-    from ariasim.response.fastsim import OUTPUT_COLUMNS, truth_columns
+    from ariasim.apps.collider.fastsim import OUTPUT_COLUMNS, truth_columns
 
     rng = np.random.default_rng(seed)
     truth = truth_columns(particles)
@@ -404,7 +409,7 @@ def _overlapping_model() -> ResponseModel:
 def test_fastsim_equals_plain_reference(make_model):
     import pandas as pd
 
-    from ariasim.response.fastsim import fastsim
+    from ariasim.apps.collider.fastsim import fastsim
     from ariasim.simulators.collider import ParticleGun
 
     model = make_model()
@@ -550,7 +555,7 @@ def _piecewise_model() -> ResponseModel:
 def test_fastsim_piecewise_equals_unsplit_evaluation(monkeypatch):
     import pandas as pd
 
-    from ariasim.response import fastsim as fs
+    from ariasim.apps.collider import fastsim as fs
     from ariasim.simulators.collider import ParticleGun
 
     model = _piecewise_model()

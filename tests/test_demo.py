@@ -10,8 +10,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from ariasim.demo import DemoConfig, run_demo
-from ariasim.surrogates.photon import PhotonSurrogate
+from ariasim.apps.photons.demo import DemoConfig, run_demo
+from ariasim.apps.photons.surrogate import PhotonSurrogate
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

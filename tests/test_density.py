@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from scipy import integrate, special, stats
 
+from ariasim.apps.photons.pandel import PANDEL_CASCADE, Pandel
 from ariasim.errors import ConfigError, InputError
 from ariasim.surrogates import Formula
 from ariasim.surrogates.density import SymbolicDensity, goodness_of_fit
-from ariasim.surrogates.pandel import PANDEL_CASCADE, Pandel
 
 
 def _gengamma_sample(rng, n):
@@ -207,14 +207,14 @@ def test_pandel_fit_recovers_parameters():
     t = truth.sample(d, 1, rng)[:, 0]
     fit = PANDEL_CASCADE.fit(t, d)
     # 5 sigma with sigma from the observed Fisher information of (lambda, rho)
-    from ariasim.surrogates.density import _numerical_hessian
+    from ariasim.surrogates.density import numerical_hessian
 
     def nll(p):
         lam, rho = p
         xi = d / lam
         return -np.sum(xi * np.log(rho) + (xi - 1) * np.log(t) - rho * t - special.gammaln(xi))
 
-    cov = np.linalg.inv(_numerical_hessian(nll, np.array([fit.lambda_m, fit.rho]), eps=1e-5))
+    cov = np.linalg.inv(numerical_hessian(nll, np.array([fit.lambda_m, fit.rho]), eps=1e-5))
     sig = np.sqrt(np.diag(cov))
     assert abs(fit.lambda_m - truth.lambda_m) < 5 * sig[0]
     assert abs(fit.rho - truth.rho) < 5 * sig[1]

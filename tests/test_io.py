@@ -105,7 +105,7 @@ def test_unwritable_output_names_the_path(tmp_path, hits):
     blocker.write_text("a file where a folder should be")
     with pytest.raises(OutputError, match="not_a_folder"):
         write_table(hits, blocker / "sub" / "hits.parquet", producer="p")
-    from ariasim.demo import run_demo
+    from ariasim.apps.photons.demo import run_demo
 
     with pytest.raises(OutputError, match="not_a_folder"):
         run_demo(blocker / "demo")

@@ -10,9 +10,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from ariasim.cli.compare import compare_command
 from ariasim.errors import ConfigError, InputError
 from ariasim.metrics import METRICS, calibrate, compare, ks_test, wasserstein_1d
-from ariasim.metrics.cli import compare_command
 
 
 def _normal(n: int, rng: np.random.Generator) -> np.ndarray:

@@ -5,12 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ariasim.errors import ConfigError, InputError
-from ariasim.simulators.photons import bulk_ice
-from ariasim.surrogates import Formula
-from ariasim.surrogates.density import SymbolicDensity
-from ariasim.surrogates.pandel import PANDEL_CASCADE
-from ariasim.surrogates.photon import (
+from ariasim.apps.photons.pandel import PANDEL_CASCADE
+from ariasim.apps.photons.surrogate import (
     PhotonSurrogate,
     compare_delays,
     compare_yields,
@@ -19,6 +15,10 @@ from ariasim.surrogates.photon import (
     make_training_data,
     medium_lengths,
 )
+from ariasim.errors import ConfigError, InputError
+from ariasim.simulators.photons import bulk_ice
+from ariasim.surrogates import Formula
+from ariasim.surrogates.density import SymbolicDensity
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from ariasim.cli.simulate import photons_command
 from ariasim.errors import ConfigError, InputError
 from ariasim.simulators.photons import (
     Cascade,
@@ -26,7 +27,6 @@ from ariasim.simulators.photons import (
     string_detector,
     water,
 )
-from ariasim.simulators.photons.cli import photons_command
 from ariasim.simulators.photons.config import build, resolve_config
 from ariasim.simulators.photons.optics import example_ice_table_path
 

@@ -6,7 +6,7 @@ likelihood (``method="poly"``), a fast stand-in for the KAN in CI; the KAN path 
 with a few epochs when its symbolic extraction is importable.
 
 Tolerances: pulls are compared with the Bonferroni bound for the number of pulls at a 1 %
-family-wise false-alarm rate (:func:`ariasim.response.compare.pull_threshold`, about 3.7
+family-wise false-alarm rate (:func:`ariasim.apps.collider.compare.pull_threshold`, about 3.7
 for 40 pulls), plus 1 unit of allowance for the model's own fit error (the formulas are fitted on
 an independent sample of similar size, so their statistical error is of the same order as
 the bins'). The AUC goal 0.55 is the issue's; with ~2000 objects the AUC's null standard
@@ -23,20 +23,20 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from ariasim.errors import ConfigError, InputError
-from ariasim.export.delphes import card_formulas, card_text
-from ariasim.export.tformula import evaluate_card_formula
-from ariasim.response.compare import (
+from ariasim.apps.collider.compare import (
     auc_table,
     binned_pulls,
     method_table,
     ours_vs_stock,
     pull_threshold,
 )
-from ariasim.response.fastsim import OUTPUT_COLUMNS, fastsim
-from ariasim.response.learn import eta_regions, fit_response, prepare_object, select_events
-from ariasim.response.model import ResponseModel
-from ariasim.response.stock import fit_stock
+from ariasim.apps.collider.delphes import card_formulas, card_text
+from ariasim.apps.collider.fastsim import OUTPUT_COLUMNS, fastsim
+from ariasim.apps.collider.learn import eta_regions, fit_response, prepare_object, select_events
+from ariasim.apps.collider.model import ResponseModel
+from ariasim.apps.collider.stock import fit_stock
+from ariasim.errors import ConfigError, InputError
+from ariasim.export.tformula import evaluate_card_formula
 from ariasim.simulators.collider import ParticleGun, simulate
 
 OBJS = ["muon", "electron"]
@@ -208,7 +208,7 @@ def test_eta_regions_find_steps_not_trends():
 def test_card_validity_check_on_the_whole_rectangle():
     """A formula that fits where data lie but breaks the module semantics in a corner of
     the (clamped x) x (|eta| region) rectangle is caught (the learner then falls back)."""
-    from ariasim.response.learn import _card_valid
+    from ariasim.apps.collider.learn import _card_valid
     from ariasim.surrogates.formula import Formula, Variable
 
     e = [Variable("energy", low=1.0, high=100.0), Variable("eta")]
@@ -229,7 +229,7 @@ def test_card_resolution_is_evaluated_at_the_scaled_energy():
     """Delphes smears after EnergyScale: the card's sigma_e(E') at E' = E * scale(E) must
     equal E * s(E) of the learned (truth-E) sigma, which the linear change of argument
     achieves to well below a per cent (without it, 1 - scale ~ 20 % shifts sigma by ~10 %)."""
-    from ariasim.response.learn import OBJECTS, _resp_formulas
+    from ariasim.apps.collider.learn import OBJECTS, _resp_formulas
     from ariasim.surrogates.formula import Formula, Variable
 
     v = [Variable("logx"), Variable("abseta")]
@@ -277,7 +277,7 @@ _FORWARD_SIGMA = (
 def test_card_resolution_keeps_the_learned_sigma_unexpanded():
     """The card's sigma_e must equal E * s(E) / m(E) to rounding for a learned sigma of
     the form c * exp(P) (it was NaN everywhere before |s| stopped going through Abs)."""
-    from ariasim.response.learn import OBJECTS, _resp_formulas
+    from ariasim.apps.collider.learn import OBJECTS, _resp_formulas
     from ariasim.surrogates.formula import Formula, Variable
 
     v = [Variable("logx"), Variable("abseta")]
@@ -323,7 +323,7 @@ def test_learning_errors_name_column():
 
 def test_kan_path_small(tmp_path):
     pytest.importorskip("ariasim.surrogates.kan_symbolic")
-    from ariasim.response.learn import fit_object
+    from ariasim.apps.collider.learn import fit_object
 
     rng = np.random.default_rng(0)
     n = 3000
@@ -353,8 +353,8 @@ def test_kan_path_small(tmp_path):
     assert sum(len(n["edges"]) for n in md["numeric_edges"]) == sum(
         len(f["numeric_edges"]) for f in md["fits"])
     # the report of the saved model draws the KAN edges from the stored curves
-    from ariasim.response.model import ObjectResponse
-    from ariasim.response.report import make_report
+    from ariasim.apps.collider.model import ObjectResponse
+    from ariasim.apps.collider.report import make_report
 
     back = ResponseModel({"muon": ObjectResponse.from_dict(json.loads(json.dumps(
         obj.to_dict())))}, {"source": "test"})
@@ -367,7 +367,9 @@ def test_kan_path_small(tmp_path):
 
 
 def _app() -> typer.Typer:
-    from ariasim.response.cli import export_delphes_command, fastsim_command, fit_response_command
+    from ariasim.cli.export import export_delphes_command
+    from ariasim.cli.fastsim import fastsim_command
+    from ariasim.cli.fit import fit_response_command
 
     app = typer.Typer()
     app.command("fit-response")(fit_response_command)
@@ -396,7 +398,7 @@ def test_cli_end_to_end(samples, tmp_path):
     single = json.loads((tmp_path / "single.json").read_text())
     assert single["metadata"]["events"] == "even"
     assert all(len(o["resolution"]) == 1 for o in single["objects"].values())
-    assert json.loads((tmp_path / "resp.json").read_text())["schema"] == "ariasim.response/1"
+    assert json.loads((tmp_path / "resp.json").read_text())["schema"] == "ariasim.apps.collider/1"
     r = runner.invoke(app, ["export-delphes", str(tmp_path / "resp.json"), "--out",
                             str(tmp_path / "card.tcl"), "--modules-out", str(tmp_path / "m.tcl")])
     assert r.exit_code == 0, r.output

@@ -34,7 +34,7 @@ import pandas as pd
 
 from ariasim import __version__
 from ariasim.errors import ConfigError, InputError
-from ariasim.utils import atomic_path
+from ariasim.utils import atomic_path, to_jsonable
 
 __all__ = [
     "FORMATS",
@@ -81,29 +81,6 @@ def _format_of(path: Path, fmt: str | None) -> str:
                      path=path)
 
 
-def _jsonable(obj: Any) -> Any:
-    """Convert configs holding NumPy scalars, paths or dataclasses into JSON types."""
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "__dataclass_fields__"):
-        import dataclasses
-
-        return _jsonable(dataclasses.asdict(obj))
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return str(obj)
-    if obj is None or isinstance(obj, (str, int, float, bool)):
-        return obj
-    return repr(obj)
-
-
 def make_provenance(
     producer: str,
     config: Mapping[str, Any] | None = None,
@@ -125,13 +102,13 @@ def make_provenance(
     record = {
         "producer": producer,
         "ariasim_version": __version__,
-        "config": _jsonable(dict(config or {})),
-        "seed": _jsonable(seed_value),
+        "config": to_jsonable(dict(config or {})),
+        "seed": to_jsonable(seed_value),
         "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "numpy": np.__version__,
     }
-    record.update(_jsonable(extra))
+    record.update(to_jsonable(extra))
     return record
 
 
@@ -248,7 +225,7 @@ def write_table(
     df = _as_dataframe(table)
     prov = make_provenance(producer, config, seed)
     if provenance:
-        prov.update(_jsonable(dict(provenance)))
+        prov.update(to_jsonable(dict(provenance)))
     prov_json = json.dumps(prov, sort_keys=True)
 
     with atomic_path(target) as tmp:

@@ -7,7 +7,7 @@ import json
 import os
 import tempfile
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import numpy as np
 
 from ariasim.errors import ConfigError, InputError, OutputError
 
-__all__ = ["as_generator", "atomic_path", "ensure_dir", "load_toml", "read_json", "spawn_seeds", "write_json"]
+__all__ = ["as_generator", "atomic_path", "ensure_dir", "load_toml", "read_json", "spawn_seeds", "to_jsonable", "write_json"]
 
 SeedLike = int | np.random.Generator | np.random.SeedSequence | None
 
@@ -113,3 +113,34 @@ def write_json(path: str | os.PathLike[str], data: Any, *, indent: int = 2,
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Convert configs holding NumPy scalars, paths or dataclasses into JSON types.
+
+    Non-finite floats become strings (JSON has no NaN), unknown objects their ``repr``.
+
+    Example:
+        >>> import numpy as np
+        >>> to_jsonable({"n": np.int64(3), "x": np.array([0.5, np.inf])})
+        {'n': 3, 'x': [0.5, 'inf']}
+    """
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "__dataclass_fields__"):
+        import dataclasses
+
+        return to_jsonable(dataclasses.asdict(obj))
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return str(obj)
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    return repr(obj)

@@ -65,10 +65,12 @@ from ariasim.errors import ConfigError
 __all__ = [
     "DELPHES_SUBSTITUTIONS",
     "DELPHES_VARIABLES",
+    "Parser",
     "TFormulaError",
     "TFormulaExpression",
     "check_card_formula",
     "delphes_substitute",
+    "evaluate_ast",
     "evaluate_card_formula",
     "to_tformula",
 ]
@@ -151,7 +153,7 @@ def _tokenize(text: str) -> list[_Tok]:
 _CMP = ("<", "<=", ">", ">=", "==", "!=")
 
 
-class _Parser:
+class Parser:
     def __init__(self, text: str):
         if len(text) > MAX_LENGTH:
             raise TFormulaError(f"formula longer than {MAX_LENGTH} characters")
@@ -315,14 +317,14 @@ def _power(a: np.ndarray, b: Any) -> np.ndarray:
     return np.copysign(m, a) if float(b) % 2.0 == 1.0 else m
 
 
-def _eval(node: tuple, env: Mapping[str, np.ndarray]) -> np.ndarray:
+def evaluate_ast(node: tuple, env: Mapping[str, np.ndarray]) -> np.ndarray:
     kind = node[0]
     if kind == "num":
         return np.asarray(node[1], dtype=float)
     if kind == "var":
         return env[node[1]]
     if kind == "un":
-        a = _eval(node[2], env)
+        a = evaluate_ast(node[2], env)
         if node[1] == "-":
             return -a
         if node[1] == "+":
@@ -330,8 +332,8 @@ def _eval(node: tuple, env: Mapping[str, np.ndarray]) -> np.ndarray:
         return (~_truth(a)).astype(float)
     if kind == "call":
         fn = _FUNCTIONS[node[1]][1]
-        return np.asarray(fn(*(_eval(a, env) for a in node[2])), dtype=float)
-    op, a, b = node[1], _eval(node[2], env), _eval(node[3], env)
+        return np.asarray(fn(*(evaluate_ast(a, env) for a in node[2])), dtype=float)
+    op, a, b = node[1], evaluate_ast(node[2], env), evaluate_ast(node[3], env)
     if op == "+":
         return a + b
     if op == "-":
@@ -353,7 +355,7 @@ def _eval(node: tuple, env: Mapping[str, np.ndarray]) -> np.ndarray:
 
 # ----------------------------------------------------------------- compiled evaluation
 #
-# The reference evaluator :func:`_eval` above walks the AST for every call, allocates a
+# The reference evaluator :func:`evaluate_ast` above walks the AST for every call, allocates a
 # fresh array for every node and recomputes repeated sub-expressions (a fitted formula
 # repeats ``log(TMath::Min(300.0, TMath::Max(1.0, pt)))`` up to a dozen times). The compiled
 # form below is the same computation, node for node with the same NumPy ufuncs (so the
@@ -441,7 +443,7 @@ class _Compiler:
     @staticmethod
     def _fold(node: tuple) -> float:
         with np.errstate(all="ignore"):
-            return float(_eval(node, {}))
+            return float(evaluate_ast(node, {}))
 
     def _unary(self, op: str, a: _Compiled) -> _Compiled:
         if isinstance(a, float):
@@ -624,7 +626,7 @@ def _constant(node: tuple) -> float | None:
     if _variables_used(node, set()):
         return None
     with np.errstate(all="ignore"):
-        return float(_eval(node, {}))
+        return float(evaluate_ast(node, {}))
 
 
 def _interval_condition(node: tuple) -> tuple[tuple, _Interval] | None:
@@ -782,7 +784,7 @@ class TFormulaExpression:
       is ``±inf`` or NaN on that row: Delphes gives NaN (``0 * inf``), we give ``v_k``;
     * the sign of a zero result (``-0.0`` vs ``0.0``).
 
-    The card linter (:func:`ariasim.export.delphes.lint_card_formula`) does *not* exclude
+    The card linter (:func:`ariasim.apps.collider.delphes.lint_card_formula`) does *not* exclude
     the first case in general: it requires the whole sum, hence every term, to be finite
     only at the points of a grid (pT and energy 0.5-5000 GeV, |eta| up to the
     acceptance, phi = 0). For the cards ariasim writes, each value clamps pT/energy to its
@@ -794,7 +796,7 @@ class TFormulaExpression:
 
     def __init__(self, text: str, *, piecewise: bool = True):
         self.text = text
-        self._ast = _Parser(text).parse()
+        self._ast = Parser(text).parse()
         self._used = tuple(v for v in ("x", "y", "z", "t")
                            if v in _variables_used(self._ast, set()))
         terms = _piecewise_terms(self._ast) if piecewise else None
@@ -891,7 +893,7 @@ class TFormulaExpression:
         shape = np.broadcast_shapes(*(a.shape for a in arrays))
         env = dict(zip(("x", "y", "z", "t"), arrays, strict=True))
         with np.errstate(all="ignore"):
-            out = _eval(self._ast, env)
+            out = evaluate_ast(self._ast, env)
         return np.broadcast_to(np.asarray(out, dtype=float), shape).copy()
 
 
@@ -1023,7 +1025,7 @@ class _Printer:
             return out
         if isinstance(e, sp.Piecewise):
             raise TFormulaError("Piecewise is not printed directly; build disjoint regions "
-                                "with ariasim.export.delphes.piecewise_eta")
+                                "with ariasim.apps.collider.delphes.piecewise_eta")
         if isinstance(e, sp.Function) and type(e) in _SYMPY_FUNCS:
             return f"{_SYMPY_FUNCS[type(e)]}({', '.join(self.p(a) for a in e.args)})"
         if isinstance(e, sp.Function) and e.func.__name__ == "sigmoid":

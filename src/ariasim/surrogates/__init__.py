@@ -18,7 +18,6 @@ _EXPORTS = {
     "SymbolicRegressor": "ariasim.surrogates.symbolic",
     "SymbolicDensity": "ariasim.surrogates.density",
     "goodness_of_fit": "ariasim.surrogates.density",
-    "Pandel": "ariasim.surrogates.pandel",
     "KANRegressor": "ariasim.surrogates.kan",
     "KANClassifier": "ariasim.surrogates.kan",
 }

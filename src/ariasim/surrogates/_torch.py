@@ -51,9 +51,9 @@ class FormulaModule(torch.nn.Module):
         super().__init__()
         self.names = formula.names
         dtype = dtype or torch.float64
-        from ariasim.surrogates.formula import _float_atoms
+        from ariasim.surrogates.formula import float_atoms
 
-        atoms = _float_atoms(formula.expression)
+        atoms = float_atoms(formula.expression)
         values = torch.tensor([float(a) for a in atoms], dtype=dtype, device=device)
         # With precondition, the trainable parameters are the constants divided by their
         # starting magnitude, so that constants of very different sizes (1e-5 next to 1)

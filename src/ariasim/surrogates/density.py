@@ -54,7 +54,7 @@ from ariasim.surrogates.formula import Formula, Variable
 from ariasim.surrogates.parse import check_name
 from ariasim.utils import as_generator
 
-__all__ = ["ConditionalDensity", "SymbolicDensity", "condition_bins", "goodness_of_fit"]
+__all__ = ["ConditionalDensity", "SymbolicDensity", "condition_bins", "goodness_of_fit", "numerical_hessian"]
 
 
 class ConditionalDensity(Protocol):
@@ -340,7 +340,7 @@ class SymbolicDensity(BaseEstimator):
             est = np.r_[est[3:6], est[0:3], -est[6]]
         n_eff = w.sum() ** 2 / np.sum(w**2)
         try:
-            hess = _numerical_hessian(nll, est) * n_eff
+            hess = numerical_hessian(nll, est) * n_eff
             err = np.sqrt(np.clip(np.diag(np.linalg.pinv(hess)), 1e-12, None))
         except np.linalg.LinAlgError:
             err = np.full(est.shape, np.inf)
@@ -559,7 +559,7 @@ def _torch_logpdf(u, cols, n_comp):
     return torch.logaddexp(lw1 + comps[0], lw2 + comps[1])
 
 
-def _numerical_hessian(f, x: np.ndarray, eps: float = 1e-4) -> np.ndarray:
+def numerical_hessian(f, x: np.ndarray, eps: float = 1e-4) -> np.ndarray:
     k = x.size
     H = np.zeros((k, k))
     for i in range(k):

@@ -31,9 +31,9 @@ from sympy.printing.str import StrPrinter
 
 from ariasim.errors import ConfigError, InputError
 from ariasim.surrogates.parse import check_name, parse_expression
-from ariasim.utils import read_json, write_json
+from ariasim.utils import read_json, to_jsonable, write_json
 
-__all__ = ["Formula", "Variable", "constants_program", "refit_constants"]
+__all__ = ["Formula", "Variable", "constants_program", "float_atoms", "refit_constants"]
 
 _SCHEMA = "ariasim.formula/1"
 
@@ -150,7 +150,7 @@ class Formula:
     @property
     def constants(self) -> list[float]:
         """The floating-point constants of the expression, in a fixed order."""
-        return [float(c) for c in _float_atoms(self.expression)]
+        return [float(c) for c in float_atoms(self.expression)]
 
     def __str__(self) -> str:
         return _to_text(self.expression)
@@ -239,7 +239,7 @@ class Formula:
 
     def with_constants(self, values: Sequence[float]) -> Formula:
         """A copy whose float constants (in :attr:`constants` order) are ``values``."""
-        atoms = _float_atoms(self.expression)
+        atoms = float_atoms(self.expression)
         if len(values) != len(atoms):
             raise ConfigError(f"expected {len(atoms)} constants, got {len(values)}",
                               parameter="values")
@@ -284,7 +284,7 @@ class Formula:
             "expression": str(self),
             "variables": [asdict(v) for v in self.variables],
             "output": asdict(self.output),
-            "metadata": _jsonable(self.metadata),
+            "metadata": to_jsonable(self.metadata),
         }
 
     def to_json(self, **kwargs: Any) -> str:
@@ -335,18 +335,12 @@ class Formula:
         return hash((self.variables, self.output, sp.srepr(self.expression)))
 
 
-def _float_atoms(expr: sp.Expr) -> list[sp.Float]:
+def float_atoms(expr: sp.Expr) -> list[sp.Float]:
     seen: dict[sp.Float, None] = {}
     for node in sp.preorder_traversal(expr):
         if isinstance(node, sp.Float) and node not in seen:
             seen[node] = None
     return list(seen)
-
-
-def _jsonable(obj: Any) -> Any:
-    from ariasim.io import _jsonable as io_jsonable
-
-    return io_jsonable(obj)
 
 
 def constants_program(formula: Formula, X: Any, *, cse: bool = False) -> tuple[
@@ -358,7 +352,7 @@ def constants_program(formula: Formula, X: Any, *, cse: bool = False) -> tuple[
     derivatives instead of one per constant; with ``cse`` common subexpressions are
     eliminated, faster for long formulas). ``None`` when the formula has no float
     constants."""
-    atoms = _float_atoms(formula.expression)
+    atoms = float_atoms(formula.expression)
     if not atoms:
         return None
     params = sp.symbols(f"_c0:{len(atoms)}", real=True)

@@ -56,7 +56,7 @@ from ariasim.surrogates.kan_layers import KANNetwork
 from ariasim.surrogates.parse import FormulaSyntaxError, check_name
 from ariasim.utils import as_generator
 
-__all__ = ["KANClassifier", "KANRegressor"]
+__all__ = ["BaseKAN", "KANClassifier", "KANRegressor"]
 
 _LOSSES = ("mse", "gaussian", "lognormal")
 _OPTIMIZERS = ("auto", "lm", "lbfgs", "adam")
@@ -128,7 +128,7 @@ def _restore(net: KANNetwork, snap: _Snapshot) -> None:
         layer.load_state_dict(state)
 
 
-class _BaseKAN(BaseEstimator):
+class BaseKAN(BaseEstimator):
     """Shared machinery of :class:`KANRegressor` and :class:`KANClassifier`."""
 
     _n_outputs: int = 1
@@ -695,7 +695,7 @@ _COMMON_DOC = """
 """
 
 
-class KANRegressor(RegressorMixin, _BaseKAN):
+class KANRegressor(RegressorMixin, BaseKAN):
     __doc__ = """Kolmogorov-Arnold network regressor with homo- or heteroscedastic losses.
 
     ``loss="mse"``: least squares; :meth:`predict` is the mean. ``loss="gaussian"``: the
@@ -874,7 +874,7 @@ class KANRegressor(RegressorMixin, _BaseKAN):
                        data=None if X is None else (X, y, sample_weight))
 
 
-class KANClassifier(ClassifierMixin, _BaseKAN):
+class KANClassifier(ClassifierMixin, BaseKAN):
     __doc__ = """Kolmogorov-Arnold network binary classifier (weighted cross-entropy).
 
     The network outputs the logit of ``P(class 1 | x)``; ``classes_[1]`` is class 1.

@@ -18,12 +18,12 @@ import numpy as np
 import torch
 
 if TYPE_CHECKING:
-    from ariasim.surrogates.kan import _BaseKAN
+    from ariasim.surrogates.kan import BaseKAN
 
 __all__ = ["edge_curves", "plot_edge_curves", "plot_edges"]
 
 
-def edge_curves(model: _BaseKAN, *, points: int = 33, digits: int = 5) -> list[dict[str, Any]]:
+def edge_curves(model: BaseKAN, *, points: int = 33, digits: int = 5) -> list[dict[str, Any]]:
     """The active edges' learned functions as JSON-able curves (so a saved model can be
     plotted later, without the network): one dict per edge with ``layer, i, j, source``
     (input name or hidden node), ``x`` (over the observed range of the edge's input, in
@@ -102,7 +102,7 @@ def plot_edge_curves(curves: Sequence[Mapping[str, Any]], path: Any = None, *,
     return fig
 
 
-def plot_edges(model: _BaseKAN, path: Any = None, *, points: int = 200) -> Any:
+def plot_edges(model: BaseKAN, path: Any = None, *, points: int = 200) -> Any:
     """One small panel per active edge: the learned function over the observed range of
     its input (solid) and, after ``model.symbolic()``, its symbolic fit (dashed).
 

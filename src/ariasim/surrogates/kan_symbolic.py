@@ -58,13 +58,13 @@ from ariasim.errors import ConfigError
 from ariasim.surrogates.formula import (
     Formula,
     Variable,
-    _float_atoms,
     constants_program,
+    float_atoms,
     refit_constants,
 )
 
 if TYPE_CHECKING:
-    from ariasim.surrogates.kan import _BaseKAN
+    from ariasim.surrogates.kan import BaseKAN
 
 __all__ = ["LIBRARY", "EdgeFit", "extract", "fit_edge"]
 
@@ -327,7 +327,7 @@ def _normalise(fit: EdgeFit, name: str) -> EdgeFit:
 
 
 # ---------------------------------------------------------------------- composition
-def _edge_samples(model: _BaseKAN) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def _edge_samples(model: BaseKAN) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Per layer: quantile points (q, in), edge values (q, out, in), node variances (out,)."""
     net = model.network_
     dev = next(net.parameters()).device
@@ -342,7 +342,7 @@ def _edge_samples(model: _BaseKAN) -> list[tuple[np.ndarray, np.ndarray, np.ndar
     return out
 
 
-def compose(model: _BaseKAN, library: Sequence[str] | None, r2_threshold: float
+def compose(model: BaseKAN, library: Sequence[str] | None, r2_threshold: float
             ) -> tuple[list[sp.Expr], list[sp.Symbol], list[EdgeFit]]:
     """Fit every active edge and compose the network's outputs as sympy expressions of the
     original inputs (network scale, before the output transformation)."""
@@ -383,7 +383,7 @@ def _refit_ls(formula: Formula, X: np.ndarray, y: np.ndarray, w: np.ndarray) -> 
     """Weighted least-squares re-fit of the float constants (MINPACK's Levenberg-Marquardt
     when there are more rows than constants, with the symbolic Jacobian, at most
     ``_REFIT_NFEV`` evaluations); the input formula when the fit does not lower the loss."""
-    n_const = len(_float_atoms(formula.expression))
+    n_const = len(float_atoms(formula.expression))
     return refit_constants(formula, X, y, sample_weight=w, max_nfev=_REFIT_NFEV,
                            method="lm" if X.shape[0] > n_const else "trf", x_scale="jac",
                            cse=True)
@@ -426,7 +426,7 @@ def _logistic_loss(y: np.ndarray, w: np.ndarray
     return loss
 
 
-def extract(model: _BaseKAN, *, library: Sequence[str] | None = None,
+def extract(model: BaseKAN, *, library: Sequence[str] | None = None,
             r2_threshold: float = 0.99, refit: bool = True,
             data: tuple[Any, Any, Any] | None = None) -> dict[str, Formula]:
     """Symbolic extraction for a fitted :class:`~ariasim.surrogates.kan.KANRegressor` or

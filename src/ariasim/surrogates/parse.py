@@ -126,7 +126,7 @@ def _tokenize(text: str) -> list[_Tok]:
     return tokens
 
 
-class _Parser:
+class Parser:
     def __init__(self, text: str, symbols: dict[str, sp.Symbol]):
         self.text = text
         self.toks = _tokenize(text)
@@ -260,7 +260,7 @@ def parse_expression(text: str, variables: Iterable[str],
     for name in variables:
         check_name(name)
         syms.setdefault(name, sp.Symbol(name, real=True))
-    expr = _Parser(text, syms).parse()
+    expr = Parser(text, syms).parse()
     if expr.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
         raise FormulaSyntaxError(f"formula evaluates to an infinity or NaN: {text!r}")
     return expr

@@ -1,7 +1,7 @@
 r"""The ultra-fast simulation: apply a response model with Delphes' semantics in NumPy.
 
 For every truth particle whose PDG code belongs to an object of the
-:class:`~ariasim.response.model.ResponseModel`, the modules of the exported card are applied
+:class:`~ariasim.apps.collider.model.ResponseModel`, the modules of the exported card are applied
 in the card's order, evaluating *the card's own formula text* with ariasim's TFormula
 evaluator (so the fast simulation is, by construction, what Delphes would do with the card):
 
@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ariasim.apps.collider.delphes import card_formulas
+from ariasim.apps.collider.model import ObjectResponse, ResponseModel
 from ariasim.errors import InputError
-from ariasim.export.delphes import card_formulas
 from ariasim.export.tformula import TFormulaExpression
-from ariasim.response.model import ObjectResponse, ResponseModel
 from ariasim.utils import SeedLike, as_generator
 
 __all__ = ["OUTPUT_COLUMNS", "FastSimulator", "fastsim", "truth_columns"]

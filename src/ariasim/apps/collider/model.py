@@ -39,7 +39,7 @@ from ariasim.utils import read_json, write_json
 
 __all__ = ["KINDS", "ObjectResponse", "Region", "ResponseModel", "check_regions"]
 
-_SCHEMA = "ariasim.response/1"
+_SCHEMA = "ariasim.apps.collider/1"
 KINDS = ("track", "calo")
 _ALLOWED = {"efficiency": {"pt", "eta", "energy"}, "scale": {"pt", "eta", "energy"},
             "resolution_track": {"pt", "eta"}, "resolution_calo": {"eta", "energy"}}

@@ -8,6 +8,6 @@ References:
     J. de Favereau et al. (DELPHES 3), JHEP 02 (2014) 057, arXiv:1307.6346.
 """
 
-from ariasim.response.model import ObjectResponse, Region, ResponseModel
+from ariasim.apps.collider.model import ObjectResponse, Region, ResponseModel
 
 __all__ = ["ObjectResponse", "Region", "ResponseModel"]

@@ -54,8 +54,8 @@ import numpy as np
 import pandas as pd
 import sympy as sp
 
+from ariasim.apps.collider.model import ObjectResponse, Region, ResponseModel
 from ariasim.errors import ConfigError, InputError
-from ariasim.response.model import ObjectResponse, Region, ResponseModel
 from ariasim.surrogates.formula import Formula, Variable
 
 __all__ = ["OBJECTS", "REQUIRED_COLUMNS", "ObjectSpec", "eta_regions", "fit_object",
@@ -122,7 +122,7 @@ def prepare_object(table: pd.DataFrame, name: str) -> pd.DataFrame:
         "dphi": np.where(passed, dphi, np.nan)})
 
 
-def _robust_sigma(v: np.ndarray) -> float:
+def robust_sigma(v: np.ndarray) -> float:
     v = v[np.isfinite(v)]
     if v.size < 2:
         return 0.0
@@ -293,7 +293,7 @@ def eta_regions(d: pd.DataFrame, kind: str, eta_max: float, *, quantity: str,
                 if v.size < 20:
                     continue
                 med[b] = np.median(v)
-                sd = max(_robust_sigma(v), 1e-9)
+                sd = max(robust_sigma(v), 1e-9)
                 lsd[b] = np.log(sd)
                 # asymptotic variances of the median and of log(MAD) for a normal sample
                 vm[b] = np.pi / 2 * sd * sd / v.size
@@ -810,8 +810,8 @@ def fit_object(d: pd.DataFrame, name: str, *, method: str = "kan", eta_max: floa
     obj = ObjectResponse(
         name, spec.kind, spec.pdg, eta_max, efficiency=eff_regions, scale=scale_regions,
         resolution=res_regions,
-        sigma_eta=_robust_sigma(p_all["deta"].to_numpy()),
-        sigma_phi=_robust_sigma(p_all["dphi"].to_numpy()),
+        sigma_eta=robust_sigma(p_all["deta"].to_numpy()),
+        sigma_phi=robust_sigma(p_all["dphi"].to_numpy()),
         mass_gev=spec.mass_gev, metadata={**meta, "complexity": {
             q: sum(r.formula.complexity for r in getattr_regions)
             for q, getattr_regions in (("efficiency", eff_regions), ("scale", scale_regions),

@@ -19,7 +19,7 @@ r"""Fast vs full simulation on the same (held-out) truth particles.
 * :func:`method_table`: learners side by side (accuracy, formula complexity, fit time).
 
 Held out: compare on particles the fit never saw (``ariasim fit response --events even``,
-``ariasim fastsim --compare --events odd``; :func:`ariasim.response.learn.select_events`).
+``ariasim fastsim --compare --events odd``; :func:`ariasim.apps.collider.learn.select_events`).
 
 References:
     Lopez-Paz and Oquab, "Revisiting classifier two-sample tests", ICLR 2017.
@@ -35,8 +35,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ariasim.response.learn import OBJECTS, prepare_object
-from ariasim.response.model import ObjectResponse, ResponseModel
+from ariasim.apps.collider.learn import OBJECTS, prepare_object
+from ariasim.apps.collider.model import ObjectResponse, ResponseModel
 
 __all__ = ["auc_table", "binned_pulls", "method_table", "ours_vs_stock", "pull_threshold"]
 
@@ -217,7 +217,7 @@ def method_table(models: Mapping[str, ResponseModel], full: pd.DataFrame, *, see
             rest are computed).
         pull_options: Passed to :func:`binned_pulls`.
     """
-    from ariasim.response.fastsim import fastsim
+    from ariasim.apps.collider.fastsim import fastsim
 
     pulls = dict(pulls or {})
     aucs = dict(aucs or {})

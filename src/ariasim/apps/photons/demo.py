@@ -80,6 +80,15 @@ def run_demo(out_dir: str | Path = "demo-output", *, config: DemoConfig | None =
     matplotlib.use("Agg")
     from rich.console import Console
 
+    from ariasim.apps.photons.pandel import PANDEL_CASCADE
+    from ariasim.apps.photons.surrogate import (
+        compare_delays,
+        compare_yields,
+        fit_medium,
+        fit_photon_surrogate,
+        make_training_data,
+        medium_lengths,
+    )
     from ariasim.simulators.photons import (
         Detector,
         Flasher,
@@ -89,15 +98,6 @@ def run_demo(out_dir: str | Path = "demo-output", *, config: DemoConfig | None =
         string_detector,
     )
     from ariasim.simulators.photons.optics import SPEED_OF_LIGHT_M_PER_NS
-    from ariasim.surrogates.pandel import PANDEL_CASCADE
-    from ariasim.surrogates.photon import (
-        compare_delays,
-        compare_yields,
-        fit_medium,
-        fit_photon_surrogate,
-        make_training_data,
-        medium_lengths,
-    )
 
     cfg = config or DemoConfig()
     con = console or Console(stderr=True)
@@ -314,8 +314,8 @@ def _report(path: Path, cfg: DemoConfig, data: Any, sur: Any, sr: Any, pandel_fi
             msur: Any, cym: pd.DataFrame, pandel_lit: Any) -> None:
     import matplotlib.pyplot as plt
 
+    from ariasim.apps.photons.surrogate import shell_time_histogram
     from ariasim.report import HtmlReport
-    from ariasim.surrogates.photon import _shell_time_histogram
 
     v = metrics["validation"]
     rep = HtmlReport("ariasim demo: an analytic photon surrogate for a neutrino telescope",
@@ -380,7 +380,7 @@ def _report(path: Path, cfg: DemoConfig, data: Any, sur: Any, sr: Any, pandel_fi
 
     rep.heading("Arrival-delay distributions on held-out distances")
     table = data.tables[0]
-    edges, flu, _ = _shell_time_histogram(table)
+    edges, flu, _ = shell_time_histogram(table)
     radii = np.asarray(table.radii_m)
     show = v["held_out_distances_m"][:: max(1, len(v["held_out_distances_m"]) // 6)][:6]
     fig, axes = plt.subplots(2, 3, figsize=(11, 6.5))

@@ -1,6 +1,8 @@
-"""The ``ariasim`` command line: one entry point, one sub-command per capability.
+"""The ``ariasim`` command line: one entry point, one module per command group.
 
-Each capability owns a small module that defines its typer command function with light
+This package is the only place that imports typer (``DESIGN.md``). Each command group
+owns a module here (:mod:`.simulate`, :mod:`.fit`, :mod:`.export`, :mod:`.fastsim`,
+:mod:`.compare`, :mod:`.demo`) that defines its typer command functions with light
 imports at module level (heavy imports happen inside the function), so ``ariasim --help``
 stays fast. This file only wires them together and turns ariasim's own errors into a
 one-line message and exit status 2 instead of a traceback.
@@ -48,32 +50,15 @@ def _root(
     """ariasim: cheaper physics simulation that stays true."""
 
 
-@app.command("demo")
-def demo_command(
-    out: str = typer.Option("demo-output", "--out", help="Output folder (report.html, "
-                            "metrics.json, surrogate JSON files)."),
-    quick: bool = typer.Option(False, "--quick", help="Small sizes (about 3 minutes)."),
-    seed: int = typer.Option(1, "--seed", help="Random seed."),
-) -> None:
-    """Photon surrogate demo: simulate, fit, validate against the MC and Pandel, report."""
-    import dataclasses
-
-    from ariasim.demo import DemoConfig, run_demo
-
-    cfg = DemoConfig.quick() if quick else DemoConfig()
-    run_demo(out, config=dataclasses.replace(cfg, seed=seed))
-
-
 def _register() -> None:
-    from ariasim.metrics.cli import compare_command
-    from ariasim.response.cli import (
-        export_delphes_command,
-        fastsim_command,
-        fit_response_command,
-    )
-    from ariasim.simulators.collider.cli import collider_command
-    from ariasim.simulators.photons.cli import photons_command
+    from ariasim.cli.compare import compare_command
+    from ariasim.cli.demo import demo_command
+    from ariasim.cli.export import export_delphes_command
+    from ariasim.cli.fastsim import fastsim_command
+    from ariasim.cli.fit import fit_response_command
+    from ariasim.cli.simulate import collider_command, photons_command
 
+    app.command("demo")(demo_command)
     app.command("compare")(compare_command)
     app.command("fastsim")(fastsim_command)
     simulate_app.command("photons")(photons_command)

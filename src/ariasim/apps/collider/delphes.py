@@ -1,4 +1,4 @@
-r"""Delphes card export: a learned :class:`~ariasim.response.model.ResponseModel` as Tcl.
+r"""Delphes card export: a learned :class:`~ariasim.apps.collider.model.ResponseModel` as Tcl.
 
 :func:`card_text` writes a complete, runnable card modelled on Delphes' stock
 ``delphes_card_CMS.tcl`` (ParticlePropagator, per object: Efficiency, EnergyScale,
@@ -39,9 +39,9 @@ from pathlib import Path
 import numpy as np
 import sympy as sp
 
+from ariasim.apps.collider.model import ObjectResponse, Region, ResponseModel, check_regions
 from ariasim.errors import ConfigError
-from ariasim.export.tformula import TFormulaError, TFormulaExpression, _Parser, to_tformula
-from ariasim.response.model import ObjectResponse, Region, ResponseModel, check_regions
+from ariasim.export.tformula import Parser, TFormulaError, TFormulaExpression, to_tformula
 from ariasim.utils import atomic_path
 
 __all__ = [
@@ -191,10 +191,10 @@ def lint_card_formula(text: str, module: str, *, eta_max: float | None = None,
     etas = np.linspace(-(top + 1.0), top + 1.0, 401)
     E, P, H = np.meshgrid(ens, pts, etas, indexing="ij")
     # pt and energy independent on the grid: the checks hold for any kinematics
-    terms = _split_sum(_Parser(expr.text).parse())
+    terms = _split_sum(Parser(expr.text).parse())
     conds = [[f for f in _split_product(t) if _is_condition(f)] for t in terms]
     if len(terms) > 1 and all(conds):
-        from ariasim.export.tformula import _eval
+        from ariasim.export.tformula import evaluate_ast
 
         env = {"x": P, "y": H, "z": np.zeros_like(P), "t": E}
         count = np.zeros(P.shape)
@@ -202,7 +202,7 @@ def lint_card_formula(text: str, module: str, *, eta_max: float | None = None,
             for cs in conds:
                 ind = np.ones(P.shape, dtype=bool)
                 for c in cs:
-                    ind &= np.broadcast_to(_eval(c, env), P.shape) != 0
+                    ind &= np.broadcast_to(evaluate_ast(c, env), P.shape) != 0
                 count += ind
         if (count > 1).any():
             k = np.argwhere(count > 1)[0]

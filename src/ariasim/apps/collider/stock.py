@@ -11,7 +11,7 @@ the stock CMS-card |eta| bins (0-0.5, 0.5-1.5, 1.5-eta_max), one constant effici
 
 each fitted by maximum likelihood (log-normal for tracks, Gaussian for calorimeter objects,
 the per-bin mean left free so the width is not inflated by a scale offset the card cannot
-express). The result is an ordinary :class:`~ariasim.response.model.ResponseModel`, so it is
+express). The result is an ordinary :class:`~ariasim.apps.collider.model.ResponseModel`, so it is
 exported and fast-simulated by the same code as the learned one.
 
 References:
@@ -28,9 +28,9 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
+from ariasim.apps.collider.learn import OBJECTS, REQUIRED_COLUMNS, prepare_object
+from ariasim.apps.collider.model import ObjectResponse, Region, ResponseModel
 from ariasim.errors import InputError
-from ariasim.response.learn import OBJECTS, REQUIRED_COLUMNS, prepare_object
-from ariasim.response.model import ObjectResponse, Region, ResponseModel
 from ariasim.surrogates.formula import Formula, Variable
 
 __all__ = ["STOCK_EDGES", "fit_stock", "stock_object"]
@@ -70,7 +70,7 @@ def _fit_calo(e: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
 
 def stock_object(d: pd.DataFrame, name: str, *, eta_max: float = 2.5,
                  edges: Sequence[float] = STOCK_EDGES) -> ObjectResponse:
-    """Fit the stock-form card of one object to :func:`~ariasim.response.learn.prepare_object` rows."""
+    """Fit the stock-form card of one object to :func:`~ariasim.apps.collider.learn.prepare_object` rows."""
     spec = OBJECTS[name]
     ed = [e for e in edges if e < eta_max] + [eta_max]
     d = d[np.abs(d["eta"]) <= eta_max]
@@ -102,11 +102,11 @@ def stock_object(d: pd.DataFrame, name: str, *, eta_max: float = 2.5,
                         output="sigma_e", metadata=meta)
         res.append(Region(lo, hi, f))
     p = d[d["passed"]]
-    from ariasim.response.learn import _robust_sigma
+    from ariasim.apps.collider.learn import robust_sigma
 
     return ObjectResponse(name, spec.kind, spec.pdg, eta_max, eff, scale, res,
-                          sigma_eta=_robust_sigma(p["deta"].to_numpy()),
-                          sigma_phi=_robust_sigma(p["dphi"].to_numpy()),
+                          sigma_eta=robust_sigma(p["deta"].to_numpy()),
+                          sigma_phi=robust_sigma(p["dphi"].to_numpy()),
                           mass_gev=spec.mass_gev, metadata=dict(meta))
 
 

@@ -37,7 +37,7 @@ import pandas as pd
 from scipy import optimize
 
 from ariasim.errors import ConfigError, InputError
-from ariasim.surrogates.density import SymbolicDensity, _numerical_hessian
+from ariasim.surrogates.density import SymbolicDensity, numerical_hessian
 from ariasim.surrogates.formula import Formula
 from ariasim.utils import as_generator, read_json, write_json
 
@@ -88,7 +88,7 @@ def yield_table(table: Any, *, lambda_a_m: float, lambda_e_m: float) -> pd.DataF
     return pd.DataFrame(rows)
 
 
-def _shell_time_histogram(table: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def shell_time_histogram(table: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fluence per time bin summed over cos bins (weighted by solid angle), its variance."""
     cos_edges = np.asarray(table.cos_edges)
     frac = np.diff(cos_edges) / 2.0
@@ -107,7 +107,7 @@ def delay_samples(table: Any, rng: Any = None, *, max_per_shell: int = 4000,
     log bins), so density fits see the statistics the MC really has.
     """
     gen = as_generator(rng)
-    edges, flu, var = _shell_time_histogram(table)
+    edges, flu, var = shell_time_histogram(table)
     out = []
     idx = range(flu.shape[0]) if shells is None else shells
     for i in idx:
@@ -368,7 +368,7 @@ def compare_delays(table: Any, models: dict[str, Any], *, conditions: dict[str, 
     ``surrogate.delay_inputs``). Also reports the MC's own statistical KS scale
     1/sqrt(n_eff).
     """
-    edges, flu, var = _shell_time_histogram(table)
+    edges, flu, var = shell_time_histogram(table)
     conditions = conditions or {}
     rows = []
     for i in (range(flu.shape[0]) if shells is None else shells):
@@ -447,7 +447,7 @@ def fit_medium(
 
     res = optimize.minimize(nll, np.asarray(start, dtype=float), method="Nelder-Mead",
                             options={"xatol": 1e-4, "fatol": 1e-6, "maxiter": 2000})
-    cov = np.linalg.inv(_numerical_hessian(nll, res.x, eps=1e-3 * np.mean(res.x)))
+    cov = np.linalg.inv(numerical_hessian(nll, res.x, eps=1e-3 * np.mean(res.x)))
     err = np.sqrt(np.clip(np.diag(cov), 0, None))
     return {"lambda_a_m": float(res.x[0]), "lambda_e_m": float(res.x[1]),
             "err_lambda_a_m": float(err[0]), "err_lambda_e_m": float(err[1]),

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ariasim.response.model import ResponseModel
+from ariasim.apps.collider.model import ResponseModel
 
 __all__ = ["make_report"]
 
@@ -99,11 +99,11 @@ def make_report(path: str | os.PathLike[str], model: ResponseModel, *,
     Arguments:
         path: HTML file to write.
         model: The learned response (formulas, |eta| regions, KAN edges).
-        pulls, stock_pulls: :func:`~ariasim.response.compare.binned_pulls` of ours and of
+        pulls, stock_pulls: :func:`~ariasim.apps.collider.compare.binned_pulls` of ours and of
             the stock card.
-        auc, stock_auc: :func:`~ariasim.response.compare.auc_table` of both.
-        versus: :func:`~ariasim.response.compare.ours_vs_stock`.
-        method_table: :func:`~ariasim.response.compare.method_table`.
+        auc, stock_auc: :func:`~ariasim.apps.collider.compare.auc_table` of both.
+        versus: :func:`~ariasim.apps.collider.compare.ours_vs_stock`.
+        method_table: :func:`~ariasim.apps.collider.compare.method_table`.
         card: Delphes card text.
         models: Other learners' models (their formulas are listed as text).
     """
