@@ -10,7 +10,14 @@ __all__ = ["AriasimError", "ConfigError", "InputError", "OutputError"]
 
 
 class AriasimError(Exception):
-    """Base class of all errors raised on purpose by ariasim."""
+    """Base class of all errors raised on purpose by ariasim.
+
+    The command line turns it into a one-line message and exit status 2.
+
+    Example:
+        >>> issubclass(InputError, AriasimError), issubclass(ConfigError, ValueError)
+        (True, True)
+    """
 
 
 class InputError(AriasimError, ValueError):
@@ -20,6 +27,10 @@ class InputError(AriasimError, ValueError):
         message: What is wrong.
         path: The file concerned, if any.
         column: The column concerned, if any.
+
+    Example:
+        >>> str(InputError("missing values", path="hits.parquet", column="time_ns"))
+        "file 'hits.parquet', column 'time_ns': missing values"
     """
 
     def __init__(self, message: str, *, path: object | None = None, column: str | None = None):
@@ -40,6 +51,10 @@ class ConfigError(AriasimError, ValueError):
     Arguments:
         message: What is wrong.
         parameter: The offending parameter or configuration key.
+
+    Example:
+        >>> str(ConfigError("must be positive, got -1.0", parameter="--radius"))
+        "parameter '--radius': must be positive, got -1.0"
     """
 
     def __init__(self, message: str, *, parameter: str | None = None):
@@ -55,6 +70,10 @@ class OutputError(AriasimError, OSError):
     Arguments:
         message: What is wrong.
         path: The file or folder concerned.
+
+    Example:
+        >>> str(OutputError("is a folder", path="out/"))
+        "output 'out/': is a folder"
     """
 
     def __init__(self, message: str, *, path: object):

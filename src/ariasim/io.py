@@ -27,7 +27,7 @@ import os
 import platform
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -60,7 +60,7 @@ _ROOT_PROVENANCE = "ariasim_provenance"
 _DEFAULT_TREE = "events"
 _ROOT_TREE_CLASSES = ("TTree", "ROOT::RNTuple")
 
-TableLike = pd.DataFrame | Mapping[str, Any]
+TableLike: TypeAlias = pd.DataFrame | Mapping[str, Any]
 
 
 # --------------------------------------------------------------------------- helpers

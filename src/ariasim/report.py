@@ -71,6 +71,14 @@ class HtmlReport:
     Arguments:
         title: Page title and heading.
         subtitle: Optional line under the heading.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> rep = HtmlReport("Photon surrogate").heading("Yield").text("R2 = 0.998 < 1")
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = rep.save(pathlib.Path(tmp) / "report.html")
+        ...     "R2 = 0.998 &lt; 1" in path.read_text()
+        True
     """
 
     title: str

@@ -58,44 +58,18 @@ def compare_command(
     """Compare two event tables with every sample-quality metric and print a table."""
     import math
 
-    import pandas as pd
     from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    from ariasim.errors import InputError
-    from ariasim.io import read_table, validate_table
-    from ariasim.metrics.compare import compare
-    from ariasim.utils import write_json
+    from ariasim.metrics.compare import compare_files
 
-    cols = _split(columns)
     wa = weight_column_a or weight_column
     wb = weight_column_b or weight_column
-    tables = []
-    for path, w in ((a, wa), (b, wb)):
-        need = ([*cols] if cols else []) + ([w] if w else [])
-        df = read_table(path, required=need or None, finite=need or None)
-        if w is not None and (df[w] < 0).any():
-            raise InputError("negative weights are not supported by the metrics", path=path, column=w)
-        tables.append(df)
-    da, db = tables
-    if cols is None:
-        skip = {wa, wb} - {None}
-        cols = [c for c in da.columns if c in db.columns and c not in skip
-                and pd.api.types.is_numeric_dtype(da[c]) and pd.api.types.is_numeric_dtype(db[c])
-                and not pd.api.types.is_bool_dtype(da[c])]
-        if not cols:
-            raise InputError(f"no numeric column in common with '{b}'", path=a)
-        validate_table(da, finite=cols, path=a)
-        validate_table(db, finite=cols, path=b)
-    for df, path in ((da, a), (db, b)):
-        for c in cols:
-            if not pd.api.types.is_numeric_dtype(df[c]):
-                raise InputError(f"expected a number, found dtype '{df[c].dtype}'", path=path, column=c)
-
-    table = compare(da, db, weights_a=wa, weights_b=wb, columns=cols, metrics=_split(metrics),
-                    calibrate=calibrate, n_repeats=n_repeats, max_samples=max_samples,
-                    max_rows=max_rows, seed=seed)
+    table, _ = compare_files(a, b, columns=_split(columns), weight_column_a=wa,
+                             weight_column_b=wb, metrics=_split(metrics), calibrate=calibrate,
+                             n_repeats=n_repeats, max_samples=max_samples, max_rows=max_rows,
+                             seed=seed, json_out=json_out)
 
     shown = {"metric": "metric", "feature": "feature", "value": "value",
              "uncertainty": "± unc.", "p_value": "p"}
@@ -117,10 +91,4 @@ def compare_command(
     console.print(out)
 
     if json_out is not None:
-        records = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in rec.items()}
-                   for rec in table.to_dict(orient="records")]
-        doc = {"a": str(a), "b": str(b), "columns": cols, "weight_column_a": wa,
-               "weight_column_b": wb, "calibrate": calibrate,
-               "n_repeats": n_repeats if calibrate else None, "seed": seed, "results": records}
-        write_json(json_out, doc, default=float)
         Console(stderr=True).print(f"wrote {json_out}")

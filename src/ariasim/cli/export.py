@@ -18,9 +18,9 @@ def export_delphes_command(
     response: Annotated[Path, typer.Argument(help="Response model JSON (ariasim fit response).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Delphes card (.tcl) to write.")],
     modules_out: Annotated[Path | None, typer.Option("--modules-out", help="Also write the per-object module blocks alone (for splicing).")] = None,
-    bz: Annotated[float, typer.Option("--bz", help="Solenoid field [T] for ParticlePropagator.")] = 3.8,
-    radius: Annotated[float, typer.Option("--radius", help="Field-volume radius [m].")] = 1.29,
-    half_length: Annotated[float, typer.Option("--half-length", help="Field-volume half-length [m].")] = 3.0,
+    bz: Annotated[float, typer.Option("--bz", help="Solenoid field (T) for ParticlePropagator.")] = 3.8,
+    radius: Annotated[float, typer.Option("--radius", help="Field-volume radius (m).")] = 1.29,
+    half_length: Annotated[float, typer.Option("--half-length", help="Field-volume half-length (m).")] = 3.0,
 ) -> None:
     """Write a complete, runnable Delphes card from a learned response model."""
     from ariasim.apps.collider.delphes import write_delphes_card

@@ -46,6 +46,14 @@ class MetricResult:
         n_a: Number of rows of the first sample actually used.
         n_b: Number of rows of the second sample actually used.
         details: Metric-specific extras (bins, pulls, bandwidth, ...).
+
+    Example:
+        >>> import numpy as np
+        >>> from ariasim.metrics import wasserstein_1d
+        >>> rng = np.random.default_rng(0)
+        >>> r = wasserstein_1d(rng.normal(size=2000), rng.normal(0.5, 1.0, size=2000))
+        >>> round(float(r), 1), r.n_a
+        (0.5, 2000)
     """
 
     value: float

@@ -8,8 +8,9 @@ References:
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -33,7 +34,8 @@ from ariasim.metrics.multivariate import (
 )
 from ariasim.metrics.univariate import ks_test, moment_differences, wasserstein_1d
 
-__all__ = ["COLUMNS", "METRICS", "MULTIVARIATE_METRICS", "PER_FEATURE_METRICS", "compare"]
+__all__ = ["COLUMNS", "METRICS", "MULTIVARIATE_METRICS", "PER_FEATURE_METRICS", "compare",
+           "compare_files"]
 
 MOMENT_METRICS = ("mean_diff", "std_mean_diff", "variance_diff", "skewness_diff", "kurtosis_diff")
 PER_FEATURE_METRICS = (*MOMENT_METRICS, "wasserstein", "ks", "chi2", "separation_power")
@@ -96,18 +98,20 @@ def _evaluate(xa: np.ndarray, xb: np.ndarray, wa: np.ndarray | None, wb: np.ndar
             out[("chi2", name)] = histogram_chi2(ca, cb, weights_a=fwa, weights_b=fwb)
         if "separation_power" in wanted:
             out[("separation_power", name)] = separation_power(ca, cb, weights_a=fwa, weights_b=fwb)
-    kw = {"weights_a": wa, "weights_b": wb}
     if "sliced_wasserstein" in wanted:
         out[("sliced_wasserstein", "all")] = sliced_wasserstein(
-            xa, xb, **kw, standardize=True, seed=seeds["sliced_wasserstein"])
+            xa, xb, weights_a=wa, weights_b=wb, standardize=True,
+            seed=seeds["sliced_wasserstein"])
     if "mmd" in wanted:
-        out[("mmd", "all")] = mmd(xa, xb, **kw, standardize=True, max_samples=max_samples,
-                                  seed=seeds["mmd"])
+        out[("mmd", "all")] = mmd(xa, xb, weights_a=wa, weights_b=wb, standardize=True,
+                                  max_samples=max_samples, seed=seeds["mmd"])
     if "energy" in wanted:
-        out[("energy", "all")] = energy_distance(xa, xb, **kw, standardize=True,
-                                                 max_samples=max_samples, seed=seeds["energy"])
+        out[("energy", "all")] = energy_distance(xa, xb, weights_a=wa, weights_b=wb,
+                                                 standardize=True, max_samples=max_samples,
+                                                 seed=seeds["energy"])
     if "classifier" in wanted:
-        out[("classifier", "all")] = classifier_test(xa, xb, **kw, seed=seeds["classifier"])
+        out[("classifier", "all")] = classifier_test(xa, xb, weights_a=wa, weights_b=wb,
+                                                     seed=seeds["classifier"])
     return out
 
 
@@ -231,7 +235,8 @@ def compare(
             sigma0 = r.details["null_sigma"]
             z, pc, nm, ns = (r.value - 0.5) / sigma0, r.p_value, 0.5, sigma0
         elif calibrate:
-            alt = "two-sided" if metric in _SIGNED else "greater"
+            alt: Literal["two-sided", "greater"] = (
+                "two-sided" if metric in _SIGNED else "greater")
             z, pc, nm, ns = summarize_null(r.value, np.array(null[(metric, feature)]), alt)
         rows.append({
             "metric": metric, "feature": feature, "value": float(r.value),
@@ -242,5 +247,73 @@ def compare(
         })
     order = {m: i for i, m in enumerate(METRICS)}
     feat_order = {f: i for i, f in enumerate(names)}
-    rows.sort(key=lambda row: (feat_order.get(row["feature"], len(names)), order[row["metric"]]))
+    rows.sort(key=lambda row: (feat_order.get(str(row["feature"]), len(names)),
+                               order[str(row["metric"])]))
     return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def compare_files(
+    path_a: str | os.PathLike[str],
+    path_b: str | os.PathLike[str],
+    *,
+    columns: Sequence[str] | None = None,
+    weight_column_a: str | None = None,
+    weight_column_b: str | None = None,
+    metrics: Sequence[str] | None = None,
+    calibrate: bool = False,
+    n_repeats: int = 100,
+    max_samples: int = 5000,
+    max_rows: int | None = None,
+    seed: Any = 0,
+    json_out: str | os.PathLike[str] | None = None,
+) -> tuple[pd.DataFrame, list[str]]:
+    """:func:`compare` on two table files (``ariasim compare A B``).
+
+    Reads both tables (Parquet, CSV or ROOT) with validation, picks the features (the
+    given ``columns``, else every numeric, non-boolean column the two have in common,
+    weight columns excluded), compares them and optionally writes the result as JSON
+    (atomically). Errors name the file and the column.
+
+    Returns:
+        The :func:`compare` table and the feature columns used.
+    """
+    from ariasim.errors import InputError
+    from ariasim.io import read_table, validate_table
+    from ariasim.utils import write_json
+
+    cols = list(columns) if columns else None
+    tables = []
+    for path, w in ((path_a, weight_column_a), (path_b, weight_column_b)):
+        need = (list(cols) if cols else []) + ([w] if w else [])
+        df = read_table(path, required=need or None, finite=need or None)
+        if w is not None and (df[w] < 0).any():
+            raise InputError("negative weights are not supported by the metrics", path=path,
+                             column=w)
+        tables.append(df)
+    da, db = tables
+    if cols is None:
+        skip = {weight_column_a, weight_column_b} - {None}
+        cols = [c for c in da.columns if c in db.columns and c not in skip
+                and pd.api.types.is_numeric_dtype(da[c]) and pd.api.types.is_numeric_dtype(db[c])
+                and not pd.api.types.is_bool_dtype(da[c])]
+        if not cols:
+            raise InputError(f"no numeric column in common with '{path_b}'", path=path_a)
+        validate_table(da, finite=cols, path=path_a)
+        validate_table(db, finite=cols, path=path_b)
+    for df, path in ((da, path_a), (db, path_b)):
+        for c in cols:
+            if not pd.api.types.is_numeric_dtype(df[c]):
+                raise InputError(f"expected a number, found dtype '{df[c].dtype}'", path=path,
+                                 column=c)
+    table = compare(da, db, weights_a=weight_column_a, weights_b=weight_column_b, columns=cols,
+                    metrics=metrics, calibrate=calibrate, n_repeats=n_repeats,
+                    max_samples=max_samples, max_rows=max_rows, seed=seed)
+    if json_out is not None:
+        records = [{k: (None if isinstance(v, float) and math.isnan(v) else v)
+                    for k, v in rec.items()} for rec in table.to_dict(orient="records")]
+        doc = {"a": str(path_a), "b": str(path_b), "columns": cols,
+               "weight_column_a": weight_column_a, "weight_column_b": weight_column_b,
+               "calibrate": calibrate, "n_repeats": n_repeats if calibrate else None,
+               "seed": seed, "results": records}
+        write_json(json_out, doc, default=float)
+    return table, cols

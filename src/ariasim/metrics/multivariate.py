@@ -76,7 +76,7 @@ def _pair_sum(x: np.ndarray, y: np.ndarray | None, wx: np.ndarray, wy: np.ndarra
 
     For ``y = x`` only the upper triangle of blocks is computed (the diagonal included)."""
     sym = y is None
-    yy, wyy = (x, wx) if sym else (y, wy)
+    yy, wyy = (x, wx) if y is None else (y, wy)
     bs = block_size or max(1, _BLOCK_ELEMENTS // max(yy.shape[0], 1))
     total = 0.0
     for i0 in range(0, x.shape[0], bs):
@@ -325,7 +325,7 @@ def sliced_wasserstein(
             diff = np.abs(pa[:, ia] - pb[:, ib])
             values[j0:j0 + chunk] = (diff if p == 1 else diff**p) @ dt
     else:
-        pa_all = None
+        pa_all = pb_all = np.empty((0, 0))
         for j in range(n_projections):
             if j % chunk == 0:
                 th = theta[:, j:j + chunk]
