@@ -11,6 +11,7 @@ from ariasim.simulators.collider import detector as det_mod
 from ariasim.simulators.collider.detector import load_detector
 from ariasim.simulators.collider.inputs import read_events
 from ariasim.simulators.collider.particles import GUN_SPECIES, SPECIES, ParticleGun
+from ariasim.simulators.collider.schema import OUTPUT_COLUMNS, OUTPUT_SCHEMA, check_output
 from ariasim.simulators.collider.simulate import simulate
 
 
@@ -70,6 +71,39 @@ def test_same_seed_same_output_and_batches():
     assert set(a["object_type"]) <= {"electron", "photon", "muon", "charged_hadron", "neutral_hadron", "none"}
     nf = ~a["found"]
     assert a.loc[nf, "reco_pt_gev"].isna().all() and (a.loc[nf, "object_type"] == "none").all()
+
+
+@pytest.mark.parametrize("detector", ["default", "future"])
+def test_output_conforms_to_schema(detector):
+    truth = ParticleGun(list(GUN_SPECIES), 1.0, 50.0, log_pt=True).generate(200, 5)
+    out = simulate(truth, detector, seed=3, batch_size=80)
+    assert list(out.columns) == [c.name for c in OUTPUT_SCHEMA]
+    assert {c: str(t) for c, t in out.dtypes.items()} == {c.name: c.dtype for c in OUTPUT_SCHEMA}
+    empty = simulate(truth.iloc[:0], detector, seed=3)
+    assert len(empty) == 0 and list(empty.columns) == list(OUTPUT_COLUMNS)
+    assert {c: str(t) for c, t in empty.dtypes.items()} == OUTPUT_COLUMNS
+    # the check itself fails on a missing column, a wrong order and a wrong dtype
+    with pytest.raises(ValueError, match="e_leak_gev"):
+        check_output(out.drop(columns="e_leak_gev"))
+    with pytest.raises(ValueError, match="order"):
+        check_output(out[list(out.columns[::-1])])
+    with pytest.raises(ValueError, match="n_hits"):
+        check_output(out.astype({"n_hits": "float64"}))
+
+
+def test_schema_units_follow_column_names():
+    from ariasim.apps.collider import fastsim
+
+    assert fastsim.OUTPUT_COLUMNS is OUTPUT_COLUMNS  # the fast simulation reuses the schema
+    assert len({c.name for c in OUTPUT_SCHEMA}) == len(OUTPUT_SCHEMA)
+    for c in OUTPUT_SCHEMA:
+        assert c.dtype in {"int64", "float64", "bool", "str"} and c.description and c.unit
+        if c.name.endswith("_gev"):
+            assert c.unit == "GeV", c.name
+        elif c.name.endswith("_mm"):
+            assert c.unit == "mm", c.name
+        elif c.name.endswith("_phi"):
+            assert c.unit == "rad", c.name
 
 
 def _write_hepmc(path):
