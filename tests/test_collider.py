@@ -186,6 +186,8 @@ def test_cli_writes_parquet_with_provenance(tmp_path):
     assert ok.value.code in (0, None)
     df = pd.read_parquet(out)
     assert len(df) == 50 and df["object_type"].eq("muon").mean() > 0.8
+    # --eta-max alone: symmetric range (eta_min = -eta_max)
+    assert df["truth_eta"].abs().max() <= 1.0 and (df["truth_eta"] < 0).any()
     import pyarrow.parquet as pq
 
     meta = pq.read_schema(out).metadata
@@ -196,3 +198,50 @@ def test_cli_writes_parquet_with_provenance(tmp_path):
               str(tmp_path / "x.parquet"), "--quiet"])
     assert exc.value.code == 2
     assert not (tmp_path / "x.parquet").exists()
+
+
+def test_cli_gun_defaults_are_the_library_defaults():
+    import inspect
+    import math
+    import typing
+
+    from ariasim.cli.simulate import collider_command
+    from ariasim.simulators.collider.run import run_collider
+
+    hints = typing.get_type_hints(collider_command, include_extras=True)
+    info = {name: typing.get_args(h)[1] for name, h in hints.items() if name != "return"}
+    shown = {name: i.show_default for name, i in info.items()}
+    gun = ParticleGun()
+    assert shown["particle"] == ",".join(gun.species)
+    assert shown["pt_min"] == f"{gun.pt_min_gev:g} GeV" and shown["pt_max"] == f"{gun.pt_max_gev:g} GeV"
+    assert shown["eta_max"] == f"{gun.eta_max:g}" and gun.eta_min == -gun.eta_max
+    assert gun.phi_min == -math.pi and gun.phi_max == math.pi
+    assert shown["phi_min"] == "-pi" and shown["phi_max"] == "pi"
+    assert shown["log_pt"] == ("log-pt" if gun.log_pt else "flat-pt")
+    lib = inspect.signature(run_collider).parameters
+    assert shown["n"] == "10000"  # run_collider's own default (documented there)
+    sig = inspect.signature(collider_command).parameters
+    for cli_name, lib_name in (("detector", "detector"), ("seed", "seed"), ("batch_size", "batch_size")):
+        assert sig[cli_name].default == lib[lib_name].default, cli_name
+    # units are written so that rich markup keeps them: (GeV), (rad), never [GeV]
+    assert "(GeV)" in info["pt_min"].help and "(rad)" in info["phi_min"].help
+    assert all("[" not in (i.help or "") for i in info.values())
+
+
+def test_run_collider_rejects_options_that_do_not_apply(tmp_path):
+    from ariasim.cli import main
+    from ariasim.simulators.collider import run_collider
+
+    events = tmp_path / "ev.hepmc"
+    _write_hepmc(events)
+    with pytest.raises(ConfigError, match=r"'n'.*input file"):
+        run_collider(out=tmp_path / "a.parquet", input_file=events, n=5, progress=False)
+    with pytest.raises(ConfigError, match="'pt_min_gev'"):
+        run_collider(out=tmp_path / "a.parquet", input_file=events, pt_min_gev=5.0, progress=False)
+    with pytest.raises(ConfigError, match="'max_events'"):
+        run_collider(out=tmp_path / "a.parquet", max_events=3, progress=False)
+    with pytest.raises(SystemExit) as exc:
+        main(["simulate", "collider", "--input", str(events), "--particle", "e-", "--quiet",
+              "--out", str(tmp_path / "b.parquet")])
+    assert exc.value.code == 2
+    assert not list(tmp_path.glob("*.parquet"))
