@@ -71,6 +71,18 @@ class TrackerSimulation:
         hit: (n, n_layers) hit recorded.
         phi_meas: (n, n_layers) measured azimuth of the hit [rad].
         z_meas_m: (n, n_layers) measured z of the hit [m].
+
+    Example:
+        The hit pattern of particles (here built by hand; :func:`propagate` fills it):
+
+        >>> import numpy as np
+        >>> import pandas as pd
+        >>> from ariasim.simulators.collider.tracking import TrackerSimulation
+        >>> hit = np.array([[True, True, False], [False, True, True]])
+        >>> sim = TrackerSimulation(pd.DataFrame({"sim_id": [0, 1]}), hit,
+        ...                         np.where(hit, 0.1, np.nan), np.where(hit, 0.0, np.nan))
+        >>> sim.hit.sum(axis=1).tolist(), sim.hit.argmax(axis=1).tolist()  # hits, first layer
+        ([2, 2], [0, 1])
     """
 
     particles: pd.DataFrame
