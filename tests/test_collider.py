@@ -245,3 +245,17 @@ def test_run_collider_rejects_options_that_do_not_apply(tmp_path):
               "--out", str(tmp_path / "b.parquet")])
     assert exc.value.code == 2
     assert not list(tmp_path.glob("*.parquet"))
+
+
+def test_fit_kernels_copies_agree_with_physics():
+    """The track fit compiles its own scalar Highland formula and sinc (numba caches per
+    file); they must stay equal to the array forms of tracking.physics / numpy."""
+    from ariasim.simulators.collider.tracking import fit, highland_theta0
+
+    rng = np.random.default_rng(0)
+    p, beta, x = rng.uniform(0.3, 500, 50), rng.uniform(0.5, 1.0, 50), rng.uniform(1e-3, 0.2, 50)
+    scalar = np.array([fit._highland(a, b, c) for a, b, c in zip(p, beta, x, strict=True)])
+    np.testing.assert_allclose(scalar, highland_theta0(p, beta, x), rtol=1e-13)
+    assert fit._highland(1.0, 1.0, 0.0) == 0.0
+    v = np.r_[0.0, 5e-5, rng.uniform(-3, 3, 20)]
+    np.testing.assert_allclose([fit._sinc(a) for a in v], np.sinc(v / np.pi), rtol=1e-12)

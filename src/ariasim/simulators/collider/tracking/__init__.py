@@ -2,8 +2,7 @@
 
 * :mod:`.physics`: material effects (Highland multiple scattering, Bethe-Bloch ionisation,
   conversion energy sharing) and constants (``C_LIGHT``, ``M_E_GEV``);
-* :mod:`.helix`: helix geometry (crossing a cylinder, the calorimeter face, perigee
-  crossings for the fit);
+* :mod:`.helix`: helix geometry (crossing a cylinder, the calorimeter face);
 * :mod:`.propagation`: propagate truth particles through beam pipe and tracker layers with
   multiple scattering, energy loss, bremsstrahlung, conversions and nuclear interactions,
   recording smeared hits (:func:`propagate`);
@@ -29,18 +28,12 @@ Arguments:
 from __future__ import annotations
 
 from ariasim.simulators.collider.tracking.fit import expected_pt_resolution, fit_tracks
-from ariasim.simulators.collider.tracking.helix import (
-    face_position,
-    helix_to_radius,
-    perigee_crossings,
-    sinc,
-)
+from ariasim.simulators.collider.tracking.helix import face_position, helix_to_radius
 from ariasim.simulators.collider.tracking.physics import (
     C_LIGHT,
     M_E_GEV,
     bethe_bloch_dedx,
     highland_theta0,
-    highland_theta0_1,
     sample_pair_fraction,
 )
 from ariasim.simulators.collider.tracking.propagation import TrackerSimulation, propagate
@@ -55,9 +48,6 @@ __all__ = [
     "fit_tracks",
     "helix_to_radius",
     "highland_theta0",
-    "highland_theta0_1",
-    "perigee_crossings",
     "propagate",
     "sample_pair_fraction",
-    "sinc",
 ]

@@ -28,21 +28,95 @@ import numpy as np
 import pandas as pd
 
 from ariasim.simulators.collider.detector import DetectorConfig
-from ariasim.simulators.collider.tracking.helix import perigee_crossings, sinc
-from ariasim.simulators.collider.tracking.physics import (
-    C_LIGHT,
-    highland_theta0,
-    highland_theta0_1,
-)
+from ariasim.simulators.collider.tracking.physics import C_LIGHT, highland_theta0
 from ariasim.simulators.collider.tracking.propagation import TrackerSimulation
 
 __all__ = ["expected_pt_resolution", "fit_tracks"]
+
+
+# The compiled kernels of the fit call only compiled functions of this file: numba caches a
+# function (cache=True) keyed on its own file alone, so a compiled callee imported from
+# another module would stay stale in the cache after that module changes. Hence the fit's
+# own small copies of sinc (as in helix) and of the scalar Highland formula
+# (physics.highland_theta0); C_LIGHT is frozen into the cache the same way.
+
+
+@nb.njit(cache=True, inline="always")
+def _sinc(v: float) -> float:
+    if abs(v) < 1e-4:
+        return 1.0 - v * v / 6.0
+    return math.sin(v) / v
+
+
+@nb.njit(cache=True)
+def _predict(d0: float, phi0: float, c: float, radii: np.ndarray, out_phi: np.ndarray,
+             out_s: np.ndarray, out_cos: np.ndarray, out_dd0: np.ndarray, out_dc: np.ndarray) -> bool:
+    """Perigee helix at each radius (outgoing branch), in closed form.
+
+    With the perigee point ``d0 (-sin phi0, cos phi0)`` and signed curvature ``c``, the
+    azimuth of the crossing with radius ``r`` is ``phi0 + asin(A)``,
+    ``A = (c r^2/2 + d0 + c d0^2/2) / (r (1 + c d0))``. Fills the azimuth, the transverse arc
+    length from the perigee, the incidence cosine and dphi/dd0, dphi/dc.
+
+    Arguments:
+        d0: Signed transverse impact parameter [m].
+        phi0: Direction azimuth at the perigee [rad].
+        c: Signed curvature [1/m].
+        radii: Radii of the crossings [m].
+        out_phi, out_s, out_cos, out_dd0, out_dc: Filled, one entry per radius.
+
+    Returns:
+        False if the helix does not reach one of the radii (outputs then incomplete).
+    """
+    sp = math.sin(phi0)
+    cp = math.cos(phi0)
+    px = -d0 * sp
+    py = d0 * cp
+    for k in range(radii.size):
+        r = radii[k]
+        num = 0.5 * c * r * r + d0 + 0.5 * c * d0 * d0
+        den = r * (1.0 + c * d0)
+        a = num / den
+        if abs(a) >= 1.0:
+            return False
+        root = math.sqrt(1.0 - a * a)
+        pos = phi0 + math.asin(a)
+        dnum_dc = 0.5 * (r * r + d0 * d0)
+        dden_dc = r * d0
+        dnum_dd = 1.0 + c * d0
+        dden_dd = r * c
+        out_dc[k] = (dnum_dc * den - num * dden_dc) / (den * den) / root
+        out_dd0[k] = (dnum_dd * den - num * dden_dd) / (den * den) / root
+        x = r * math.cos(pos)
+        y = r * math.sin(pos)
+        chord = math.hypot(x - px, y - py)
+        u = 0.5 * abs(c) * chord
+        if u >= 1.0:
+            return False
+        s = chord * (1.0 + u * u / 6.0) if u < 1e-4 else chord * math.asin(u) / u
+        out_phi[k] = pos
+        out_s[k] = s
+        out_cos[k] = max(abs(math.cos(phi0 + c * s - pos)), 0.02)
+    return True
 
 
 @nb.njit(cache=True)
 def _wrap(a: float) -> float:
     return (a + math.pi) % (2.0 * math.pi) - math.pi
 
+
+@nb.njit(cache=True)
+def _highland(p: float, beta: float, x: float) -> float:
+    """:func:`~.physics.highland_theta0` for one unit-charge particle (0 for ``x <= 0``).
+
+    Arguments:
+        p: Momentum [GeV].
+        beta: Velocity [c].
+        x: Thickness traversed in radiation lengths.
+    """
+    if x <= 0.0:
+        return 0.0
+    return 0.0136 / (beta * p) * math.sqrt(x) * (1.0 + 0.038 * math.log(x / (beta * beta)))
 
 
 @nb.njit(cache=True)
@@ -62,7 +136,7 @@ def _ms_cov(s_meas: np.ndarray, cos_meas: np.ndarray, s_sc: np.ndarray, th2_sc: 
             if th2_sc[j] > 0.0 and s_sc[j] < s_meas[a] - 1e-9:
                 da = s_meas[a] - s_sc[j]
                 if transverse:
-                    da = da * sinc(c * da) / cos_meas[a]
+                    da = da * _sinc(c * da) / cos_meas[a]
                 dmat[a, j] = da
     for a in range(m):
         for b in range(a, m):
@@ -233,14 +307,14 @@ def _fit_all(hit: np.ndarray, phi_meas: np.ndarray, z_meas: np.ndarray, radii: n
                 sc_th2[j] = 0.0
                 s_sc[j] = 1e300
                 one_r[0] = sc_r[j]
-                if perigee_crossings(d0, phi0, c, one_r, one_phi, one_s, one_cos, one_a, one_b) and \
+                if _predict(d0, phi0, c, one_r, one_phi, one_s, one_cos, one_a, one_b) and \
                         abs(z0 + one_s[0] * cot) <= sc_hl[j]:
                     sc_t[j] = sc_x0[j] / (sin_th * one_cos[0])
-                    th0 = highland_theta0_1(p, beta, sc_t[j])
+                    th0 = _highland(p, beta, sc_t[j])
                     sc_th2[j] = th0 * th0
                     s_sc[j] = one_s[0]
             # ---- transverse: (d0, phi0, c)
-            if not perigee_crossings(d0, phi0, c, r, pred, s_arc, cosi, jd0, jc):
+            if not _predict(d0, phi0, c, r, pred, s_arc, cosi, jd0, jc):
                 good = False
                 break
             for k in range(m):
@@ -258,7 +332,7 @@ def _fit_all(hit: np.ndarray, phi_meas: np.ndarray, z_meas: np.ndarray, radii: n
             phi0 += delta[1]
             c += delta[2]
             # ---- longitudinal: z = z0 + s cot(theta)
-            if not perigee_crossings(d0, phi0, c, r, pred, s_arc, cosi, jd0, jc):
+            if not _predict(d0, phi0, c, r, pred, s_arc, cosi, jd0, jc):
                 good = False
                 break
             _ms_cov(s_arc, cosi, s_sc, sc_th2, c, False, 1.0 / (sin_th ** 4), v)
@@ -275,7 +349,7 @@ def _fit_all(hit: np.ndarray, phi_meas: np.ndarray, z_meas: np.ndarray, radii: n
             status[t] = -1
             continue
         # ---- final chi2 with the final covariance
-        if not perigee_crossings(d0, phi0, c, r, pred, s_arc, cosi, jd0, jc):
+        if not _predict(d0, phi0, c, r, pred, s_arc, cosi, jd0, jc):
             status[t] = -1
             continue
         for k in range(m):

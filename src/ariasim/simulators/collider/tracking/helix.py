@@ -4,15 +4,15 @@ A charged particle moves on a helix: in the transverse plane a circle of signed 
 ``c = -0.3 q B / pT`` [1/m] (``-C_LIGHT q B / pT``), in z a straight line in the transverse
 arc length ``s``, ``z = z0 + s cot(theta)``. This module finds where such helices cross
 the cylinders of the tracker (:func:`helix_to_radius`), the calorimeter face
-(:func:`face_position`), and, for the fit, the crossings of a perigee-parametrised helix
-with given radii with their derivatives (:func:`perigee_crossings`).
+(:func:`face_position`). (The perigee-parametrised helix of the track fit, with its
+derivatives, is compiled together with the fit in :mod:`.fit`.)
 
 References:
     R. Frühwirth et al., "Data Analysis Techniques for High-Energy Physics", Cambridge
     University Press (2000), chapter 3 (track models, perigee parametrisation).
 
 Arguments:
-    See :func:`helix_to_radius`, :func:`face_position`, :func:`perigee_crossings`.
+    See :func:`helix_to_radius` and :func:`face_position`.
 """
 
 from __future__ import annotations
@@ -22,16 +22,11 @@ import math
 import numba as nb
 import numpy as np
 
-__all__ = ["face_position", "helix_to_radius", "perigee_crossings", "sinc"]
+__all__ = ["face_position", "helix_to_radius"]
 
 
 @nb.njit(cache=True, inline="always")
-def sinc(v: float) -> float:
-    """``sin(v) / v`` (compiled, series near 0).
-
-    Arguments:
-        v: Argument.
-    """
+def _sinc(v: float) -> float:
     if abs(v) < 1e-4:
         return 1.0 - v * v / 6.0
     return math.sin(v) / v
@@ -40,7 +35,7 @@ def sinc(v: float) -> float:
 @nb.njit(cache=True, inline="always")
 def _point(x0: float, y0: float, phi: float, c: float, s: float) -> tuple[float, float]:
     half = 0.5 * c * s
-    f = s * sinc(half)
+    f = s * _sinc(half)
     return x0 + f * math.cos(phi + half), y0 + f * math.sin(phi + half)
 
 
@@ -172,55 +167,3 @@ def face_position(x_m: np.ndarray, y_m: np.ndarray, z_m: np.ndarray, phi: np.nda
     y = y_m + f * np.sin(phi + half)
     z = z_m + s * cot_theta
     return x, y, z, phi + 2 * half, ok
-
-
-@nb.njit(cache=True)
-def perigee_crossings(d0: float, phi0: float, c: float, radii: np.ndarray, out_phi: np.ndarray,
-             out_s: np.ndarray, out_cos: np.ndarray, out_dd0: np.ndarray, out_dc: np.ndarray) -> bool:
-    """Perigee helix at each radius (outgoing branch), in closed form.
-
-    With the perigee point ``d0 (-sin phi0, cos phi0)`` and signed curvature ``c``, the
-    azimuth of the crossing with radius ``r`` is ``phi0 + asin(A)``,
-    ``A = (c r^2/2 + d0 + c d0^2/2) / (r (1 + c d0))``. Fills the azimuth, the transverse arc
-    length from the perigee, the incidence cosine and dphi/dd0, dphi/dc.
-
-    Arguments:
-        d0: Signed transverse impact parameter [m].
-        phi0: Direction azimuth at the perigee [rad].
-        c: Signed curvature [1/m].
-        radii: Radii of the crossings [m].
-        out_phi, out_s, out_cos, out_dd0, out_dc: Filled, one entry per radius.
-
-    Returns:
-        False if the helix does not reach one of the radii (outputs then incomplete).
-    """
-    sp = math.sin(phi0)
-    cp = math.cos(phi0)
-    px = -d0 * sp
-    py = d0 * cp
-    for k in range(radii.size):
-        r = radii[k]
-        num = 0.5 * c * r * r + d0 + 0.5 * c * d0 * d0
-        den = r * (1.0 + c * d0)
-        a = num / den
-        if abs(a) >= 1.0:
-            return False
-        root = math.sqrt(1.0 - a * a)
-        pos = phi0 + math.asin(a)
-        dnum_dc = 0.5 * (r * r + d0 * d0)
-        dden_dc = r * d0
-        dnum_dd = 1.0 + c * d0
-        dden_dd = r * c
-        out_dc[k] = (dnum_dc * den - num * dden_dc) / (den * den) / root
-        out_dd0[k] = (dnum_dd * den - num * dden_dd) / (den * den) / root
-        x = r * math.cos(pos)
-        y = r * math.sin(pos)
-        chord = math.hypot(x - px, y - py)
-        u = 0.5 * abs(c) * chord
-        if u >= 1.0:
-            return False
-        s = chord * (1.0 + u * u / 6.0) if u < 1e-4 else chord * math.asin(u) / u
-        out_phi[k] = pos
-        out_s[k] = s
-        out_cos[k] = max(abs(math.cos(phi0 + c * s - pos)), 0.02)
-    return True

@@ -1,8 +1,7 @@
 """Material effects of the tracker: multiple scattering, ionisation, pair production.
 
 The formulas the propagation (:mod:`.propagation`) and the track fit (:mod:`.fit`) share:
-the Highland width of the projected multiple-scattering angle (array and compiled scalar
-forms), the mean Bethe-Bloch ionisation loss with the high-energy density effect, the
+the Highland width of the projected multiple-scattering angle, the mean Bethe-Bloch ionisation loss with the high-energy density effect, the
 electron energy fraction of a photon conversion, and the constants they use.
 
 References:
@@ -17,9 +16,6 @@ Arguments:
 
 from __future__ import annotations
 
-import math
-
-import numba as nb
 import numpy as np
 
 from ariasim.simulators.collider.detector import MATERIALS
@@ -29,7 +25,6 @@ __all__ = [
     "M_E_GEV",
     "bethe_bloch_dedx",
     "highland_theta0",
-    "highland_theta0_1",
     "sample_pair_fraction",
 ]
 
@@ -80,20 +75,6 @@ def bethe_bloch_dedx(beta_gamma: np.ndarray, mass_gev: np.ndarray, material: str
     z2 = np.asarray(charge, dtype=float) ** 2
     arg = 2 * M_E_GEV * bg**2 * tmax / i_gev**2
     return 0.307075 * z2 * mat.z_over_a / beta2 * (0.5 * np.log(arg) - beta2 - half_delta)
-
-
-@nb.njit(cache=True)
-def highland_theta0_1(p: float, beta: float, x: float) -> float:
-    """:func:`highland_theta0` for one unit-charge particle, compiled (0 for ``x <= 0``).
-
-    Arguments:
-        p: Momentum [GeV].
-        beta: Velocity [c].
-        x: Thickness traversed in radiation lengths.
-    """
-    if x <= 0.0:
-        return 0.0
-    return 0.0136 / (beta * p) * math.sqrt(x) * (1.0 + 0.038 * math.log(x / (beta * beta)))
 
 
 def sample_pair_fraction(rng: np.random.Generator, n: int) -> np.ndarray:
