@@ -3,13 +3,14 @@
 A charged particle moves on a helix: in the transverse plane a circle of signed curvature
 ``c = -0.3 q B / pT`` [1/m] (``-C_LIGHT q B / pT``), in z a straight line in the transverse
 arc length ``s``, ``z = z0 + s cot(theta)``. This module finds where such helices cross
-the cylinders of the tracker (:func:`helix_to_radius`), the calorimeter face
+the cylinders of the tracker (:func:`helix_to_radius`) and the calorimeter face
 (:func:`face_position`). (The perigee-parametrised helix of the track fit, with its
 derivatives, is compiled together with the fit in :mod:`.fit`.)
 
 References:
-    R. Frühwirth et al., "Data Analysis Techniques for High-Energy Physics", Cambridge
-    University Press (2000), chapter 3 (track models, perigee parametrisation).
+    R. Frühwirth, M. Regler, R. K. Bock, H. Grote and D. Notz, "Data Analysis Techniques
+    for High-Energy Physics", 2nd ed., Cambridge University Press (2000) (helix track
+    model, perigee parameters).
 
 Arguments:
     See :func:`helix_to_radius` and :func:`face_position`.
