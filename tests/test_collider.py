@@ -11,6 +11,7 @@ from ariasim.simulators.collider import detector as det_mod
 from ariasim.simulators.collider.detector import load_detector
 from ariasim.simulators.collider.inputs import read_events
 from ariasim.simulators.collider.particles import GUN_SPECIES, SPECIES, ParticleGun
+from ariasim.simulators.collider.schema import OUTPUT_COLUMNS, OUTPUT_SCHEMA, check_output
 from ariasim.simulators.collider.simulate import simulate
 
 
@@ -70,6 +71,39 @@ def test_same_seed_same_output_and_batches():
     assert set(a["object_type"]) <= {"electron", "photon", "muon", "charged_hadron", "neutral_hadron", "none"}
     nf = ~a["found"]
     assert a.loc[nf, "reco_pt_gev"].isna().all() and (a.loc[nf, "object_type"] == "none").all()
+
+
+@pytest.mark.parametrize("detector", ["default", "future"])
+def test_output_conforms_to_schema(detector):
+    truth = ParticleGun(list(GUN_SPECIES), 1.0, 50.0, log_pt=True).generate(200, 5)
+    out = simulate(truth, detector, seed=3, batch_size=80)
+    assert list(out.columns) == [c.name for c in OUTPUT_SCHEMA]
+    assert {c: str(t) for c, t in out.dtypes.items()} == {c.name: c.dtype for c in OUTPUT_SCHEMA}
+    empty = simulate(truth.iloc[:0], detector, seed=3)
+    assert len(empty) == 0 and list(empty.columns) == list(OUTPUT_COLUMNS)
+    assert {c: str(t) for c, t in empty.dtypes.items()} == OUTPUT_COLUMNS
+    # the check itself fails on a missing column, a wrong order and a wrong dtype
+    with pytest.raises(ValueError, match="e_leak_gev"):
+        check_output(out.drop(columns="e_leak_gev"))
+    with pytest.raises(ValueError, match="order"):
+        check_output(out[list(out.columns[::-1])])
+    with pytest.raises(ValueError, match="n_hits"):
+        check_output(out.astype({"n_hits": "float64"}))
+
+
+def test_schema_units_follow_column_names():
+    from ariasim.apps.collider import fastsim
+
+    assert fastsim.OUTPUT_COLUMNS is OUTPUT_COLUMNS  # the fast simulation reuses the schema
+    assert len({c.name for c in OUTPUT_SCHEMA}) == len(OUTPUT_SCHEMA)
+    for c in OUTPUT_SCHEMA:
+        assert c.dtype in {"int64", "float64", "bool", "str"} and c.description and c.unit
+        if c.name.endswith("_gev"):
+            assert c.unit == "GeV", c.name
+        elif c.name.endswith("_mm"):
+            assert c.unit == "mm", c.name
+        elif c.name.endswith("_phi"):
+            assert c.unit == "rad", c.name
 
 
 def _write_hepmc(path):
@@ -152,6 +186,8 @@ def test_cli_writes_parquet_with_provenance(tmp_path):
     assert ok.value.code in (0, None)
     df = pd.read_parquet(out)
     assert len(df) == 50 and df["object_type"].eq("muon").mean() > 0.8
+    # --eta-max alone: symmetric range (eta_min = -eta_max)
+    assert df["truth_eta"].abs().max() <= 1.0 and (df["truth_eta"] < 0).any()
     import pyarrow.parquet as pq
 
     meta = pq.read_schema(out).metadata
@@ -162,3 +198,64 @@ def test_cli_writes_parquet_with_provenance(tmp_path):
               str(tmp_path / "x.parquet"), "--quiet"])
     assert exc.value.code == 2
     assert not (tmp_path / "x.parquet").exists()
+
+
+def test_cli_gun_defaults_are_the_library_defaults():
+    import inspect
+    import math
+    import typing
+
+    from ariasim.cli.simulate import collider_command
+    from ariasim.simulators.collider.run import run_collider
+
+    hints = typing.get_type_hints(collider_command, include_extras=True)
+    info = {name: typing.get_args(h)[1] for name, h in hints.items() if name != "return"}
+    shown = {name: i.show_default for name, i in info.items()}
+    gun = ParticleGun()
+    assert shown["particle"] == ",".join(gun.species)
+    assert shown["pt_min"] == f"{gun.pt_min_gev:g} GeV" and shown["pt_max"] == f"{gun.pt_max_gev:g} GeV"
+    assert shown["eta_max"] == f"{gun.eta_max:g}" and gun.eta_min == -gun.eta_max
+    assert gun.phi_min == -math.pi and gun.phi_max == math.pi
+    assert shown["phi_min"] == "-pi" and shown["phi_max"] == "pi"
+    assert shown["log_pt"] == ("log-pt" if gun.log_pt else "flat-pt")
+    lib = inspect.signature(run_collider).parameters
+    assert shown["n"] == "10000"  # run_collider's own default (documented there)
+    sig = inspect.signature(collider_command).parameters
+    for cli_name, lib_name in (("detector", "detector"), ("seed", "seed"), ("batch_size", "batch_size")):
+        assert sig[cli_name].default == lib[lib_name].default, cli_name
+    # units are written so that rich markup keeps them: (GeV), (rad), never [GeV]
+    assert "(GeV)" in info["pt_min"].help and "(rad)" in info["phi_min"].help
+    assert all("[" not in (i.help or "") for i in info.values())
+
+
+def test_run_collider_rejects_options_that_do_not_apply(tmp_path):
+    from ariasim.cli import main
+    from ariasim.simulators.collider import run_collider
+
+    events = tmp_path / "ev.hepmc"
+    _write_hepmc(events)
+    with pytest.raises(ConfigError, match=r"'n'.*input file"):
+        run_collider(out=tmp_path / "a.parquet", input_file=events, n=5, progress=False)
+    with pytest.raises(ConfigError, match="'pt_min_gev'"):
+        run_collider(out=tmp_path / "a.parquet", input_file=events, pt_min_gev=5.0, progress=False)
+    with pytest.raises(ConfigError, match="'max_events'"):
+        run_collider(out=tmp_path / "a.parquet", max_events=3, progress=False)
+    with pytest.raises(SystemExit) as exc:
+        main(["simulate", "collider", "--input", str(events), "--particle", "e-", "--quiet",
+              "--out", str(tmp_path / "b.parquet")])
+    assert exc.value.code == 2
+    assert not list(tmp_path.glob("*.parquet"))
+
+
+def test_fit_kernels_copies_agree_with_physics():
+    """The track fit compiles its own scalar Highland formula and sinc (numba caches per
+    file); they must stay equal to the array forms of tracking.physics / numpy."""
+    from ariasim.simulators.collider.tracking import fit, highland_theta0
+
+    rng = np.random.default_rng(0)
+    p, beta, x = rng.uniform(0.3, 500, 50), rng.uniform(0.5, 1.0, 50), rng.uniform(1e-3, 0.2, 50)
+    scalar = np.array([fit._highland(a, b, c) for a, b, c in zip(p, beta, x, strict=True)])
+    np.testing.assert_allclose(scalar, highland_theta0(p, beta, x), rtol=1e-13)
+    assert fit._highland(1.0, 1.0, 0.0) == 0.0
+    v = np.r_[0.0, 5e-5, rng.uniform(-3, 3, 20)]
+    np.testing.assert_allclose([fit._sinc(a) for a in v], np.sinc(v / np.pi), rtol=1e-12)

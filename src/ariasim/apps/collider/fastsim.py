@@ -34,28 +34,10 @@ from ariasim.apps.collider.delphes import card_formulas
 from ariasim.apps.collider.model import ObjectResponse, ResponseModel
 from ariasim.errors import InputError
 from ariasim.export.tformula import TFormulaExpression
+from ariasim.simulators.collider.schema import OUTPUT_COLUMNS  # full-simulation columns, dtypes
 from ariasim.utils import SeedLike, as_generator
 
 __all__ = ["OUTPUT_COLUMNS", "FastSimulator", "fastsim", "truth_columns"]
-
-#: Full-simulation columns and their dtypes (ariasim.simulators.collider.simulate).
-OUTPUT_COLUMNS: dict[str, str] = {
-    "event_id": "int64", "particle_id": "int64", "pdg": "int64", "truth_charge": "int64",
-    "truth_pt_gev": "float64", "truth_eta": "float64", "truth_phi": "float64",
-    "truth_e_gev": "float64", "truth_vz_mm": "float64", "object_type": "str",
-    "reco_pt_gev": "float64", "reco_eta": "float64", "reco_phi": "float64",
-    "reco_e_gev": "float64", "cluster_energy_gev": "float64", "ecal_energy_gev": "float64",
-    "hcal_energy_gev": "float64", "e_over_p": "float64", "hcal_over_ecal": "float64",
-    "sigma_ietaieta": "float64", "converted": "bool", "n_muon_stations": "int64",
-    "found": "bool", "track_pt_gev": "float64", "track_eta": "float64", "track_phi": "float64",
-    "track_d0_mm": "float64", "track_z0_mm": "float64", "track_charge": "int64",
-    "track_sigma_pt_gev": "float64", "track_sigma_eta": "float64", "track_sigma_phi": "float64",
-    "track_sigma_d0_mm": "float64", "track_sigma_z0_mm": "float64", "track_chi2": "float64",
-    "track_ndof": "int64", "track_missing_inner": "bool", "track_found": "bool",
-    "track_n_muon_stations": "int64", "n_hits": "int64", "interacted_layer": "int64",
-    "converted_layer": "int64", "brem_fraction": "float64", "reached_calo": "bool",
-    "e_true_ecal_gev": "float64", "e_true_hcal_gev": "float64", "e_leak_gev": "float64",
-}
 
 
 def _truth_arrays(table: pd.DataFrame, source: Any) -> dict[str, Any]:

@@ -5,12 +5,18 @@ Quick start::
     from ariasim.simulators.collider import ParticleGun, simulate
     table = simulate(ParticleGun(["e-"], 1, 500, log_pt=True).generate(10_000, 1), "default", seed=2)
 
+The output has one row per truth particle; its columns, dtypes, units (GeV, mm, rad) and
+meanings are :data:`OUTPUT_SCHEMA` (:class:`OutputColumn` entries; ``OUTPUT_COLUMNS`` is
+``{name: dtype}``). :func:`run_collider` is the whole job of ``ariasim simulate collider``
+(gun or event file in, table and report out).
+
 References:
     See :mod:`.tracking` (Highland, Gluckstern, Frühwirth, Bethe-Heitler, PDG),
     :mod:`.calorimeter` (Grindhammer-Peters), :mod:`.reconstruction` (CMS particle flow).
 
 Arguments:
-    See :func:`simulate`, :class:`ParticleGun`, :func:`load_detector`, :func:`read_events`.
+    See :func:`simulate`, :func:`run_collider`, :class:`ParticleGun`, :func:`load_detector`,
+    :func:`read_events`.
 """
 
 from __future__ import annotations
@@ -18,15 +24,21 @@ from __future__ import annotations
 from ariasim.simulators.collider.detector import DetectorConfig, available_detectors, load_detector
 from ariasim.simulators.collider.inputs import read_events
 from ariasim.simulators.collider.particles import GUN_SPECIES, ParticleGun, particle_table
+from ariasim.simulators.collider.run import run_collider
+from ariasim.simulators.collider.schema import OUTPUT_COLUMNS, OUTPUT_SCHEMA, OutputColumn
 from ariasim.simulators.collider.simulate import simulate
 
 __all__ = [
     "GUN_SPECIES",
+    "OUTPUT_COLUMNS",
+    "OUTPUT_SCHEMA",
     "DetectorConfig",
+    "OutputColumn",
     "ParticleGun",
     "available_detectors",
     "load_detector",
     "particle_table",
     "read_events",
+    "run_collider",
     "simulate",
 ]

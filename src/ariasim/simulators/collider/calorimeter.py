@@ -221,6 +221,12 @@ class ECALConfig:
             cell measuring more than ``sr_threshold_gev`` the (2 sr_halfwidth + 1)^2 cells
             are read out without zero suppression (empty ones carry pure noise).
         spot_scale: Multiplier of the GP number of energy spots (1 = GP).
+
+    Example:
+        >>> from ariasim.simulators.collider.calorimeter import ECALConfig
+        >>> ecal = ECALConfig.from_dict({"preset": "cms-pbwo4", "depth_x0": 20.0})
+        >>> ecal.kind, round(ecal.depth_cm, 2)
+        ('homogeneous', 17.8)
     """
 
     kind: str = "homogeneous"
@@ -304,6 +310,12 @@ class HCALConfig:
         fem_k, fem_e0_gev: Mean EM fraction 1 - (E/E0)^(k-1) (Gabriel et al. 1994).
         fem_concentration: Beta-distribution concentration a+b of the EM fraction
             (10 gives sigma(f_em) ~ 0.15 at 10 GeV).
+
+    Example:
+        >>> from ariasim.simulators.collider.calorimeter import HCALConfig
+        >>> hcal = HCALConfig()
+        >>> hcal.kind, hcal.depth_lambda, round(hcal.depth_cm, 1)
+        ('sampling', 5.8, 95.1)
     """
 
     kind: str = "sampling"
@@ -539,6 +551,18 @@ class CaloResult:
             leakage / punch-through), e_vis_ecal_gev, e_vis_hcal_gev (EM-scale signals before
             noise), f_em, first_interaction_lambda.
         ecal_calibration: The ECAL cluster calibration constant used.
+
+    Example:
+        A container of three tables (here built by hand; :func:`simulate_calorimeters`
+        fills it):
+
+        >>> import pandas as pd
+        >>> from ariasim.simulators.collider.calorimeter import CaloResult
+        >>> dep = pd.DataFrame({"truth_index": [0, 1], "e_true_ecal_gev": [48.9, 0.3],
+        ...                     "e_true_hcal_gev": [0.6, 9.1], "e_leak_gev": [0.5, 0.6]})
+        >>> res = CaloResult(cells=pd.DataFrame(), clusters=pd.DataFrame(), deposits=dep)
+        >>> float(res.deposits[["e_true_ecal_gev", "e_true_hcal_gev"]].sum(axis=1).iloc[0])
+        49.5
     """
 
     cells: pd.DataFrame

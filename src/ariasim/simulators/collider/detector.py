@@ -52,6 +52,12 @@ class Material:
         lambda_i_g_cm2: Nuclear interaction length [g/cm^2].
         z_over_a: <Z/A> [mol/g].
         i_ev: Mean excitation energy [eV].
+
+    Example:
+        >>> from ariasim.simulators.collider.detector import MATERIALS
+        >>> si = MATERIALS["silicon"]
+        >>> round(si.x0_g_cm2 / 2.329, 2)  # radiation length in cm at 2.329 g/cm^3
+        9.37
     """
 
     x0_g_cm2: float
@@ -83,6 +89,14 @@ class TrackerLayer:
         sigma_z_um: Hit resolution along z [um].
         efficiency: Probability to record a hit.
         material: Key of :data:`MATERIALS` used for the ionisation loss.
+
+    Example:
+        >>> from ariasim.simulators.collider.detector import TrackerLayer
+        >>> layer = TrackerLayer("strip1", radius_m=0.25, half_length_m=1.2, thickness_x0=0.02,
+        ...                      thickness_lambda=0.004, sigma_rphi_um=20.0, sigma_z_um=500.0,
+        ...                      efficiency=0.99)
+        >>> layer.material, layer.sigma_rphi_um
+        ('silicon', 20.0)
     """
 
     name: str
@@ -106,6 +120,12 @@ class BeamPipe:
         thickness_x0: Thickness in radiation lengths.
         thickness_lambda: Thickness in nuclear interaction lengths (from the material if absent).
         material: Key of :data:`MATERIALS`.
+
+    Example:
+        >>> from ariasim.simulators.collider.detector import BeamPipe
+        >>> pipe = BeamPipe()
+        >>> pipe.material, pipe.radius_m
+        ('beryllium', 0.0225)
     """
 
     radius_m: float = 0.0225
@@ -130,6 +150,13 @@ class TrackingConfig:
         min_secondary_energy_gev: Bremsstrahlung photons and conversion electrons below
             this energy are not followed (their energy is counted as lost in the tracker).
         fit_mass_gev: Mass hypothesis of the fit (for beta in the scattering term).
+
+    Example:
+        >>> import dataclasses
+        >>> from ariasim.simulators.collider.detector import TrackingConfig
+        >>> loose = dataclasses.replace(TrackingConfig(), min_hits=5)
+        >>> loose.min_hits, loose.n_inner_layers
+        (5, 2)
     """
 
     min_hits: int = 7
@@ -165,6 +192,12 @@ class MuonSystemConfig:
             (multiple scattering).
         absorber_x0_between: Radiation lengths between two stations.
         match_pull_max: Track-station matching window in standard deviations.
+
+    Example:
+        >>> from ariasim.simulators.collider.detector import MuonSystemConfig
+        >>> mu = MuonSystemConfig()
+        >>> round(mu.radius_m + (mu.n_stations - 1) * mu.station_spacing_m, 2)  # last station [m]
+        6.7
     """
 
     radius_m: float = 4.0
@@ -197,6 +230,12 @@ class IdentificationConfig:
         brem_road_dphi: Half-width in phi added to the bending road in which clusters without
             a track are added to an electron (bremsstrahlung recovery).
         min_cluster_energy_gev: Clusters below this energy are ignored.
+
+    Example:
+        >>> from ariasim.simulators.collider.detector import IdentificationConfig
+        >>> cuts = IdentificationConfig(electron_eop_min=0.8)
+        >>> cuts.electron_eop_min, cuts.electron_eop_max
+        (0.8, 2.0)
     """
 
     match_deta: float = 0.05
@@ -228,6 +267,14 @@ class DetectorConfig:
         muon: Muon system.
         identification: Identification cuts.
         source: Where the configuration came from.
+
+    Example:
+        >>> from ariasim.simulators.collider import load_detector
+        >>> det = load_detector("default")
+        >>> det.b_field_t, len(det.layers), det.ecal.kind
+        (3.8, 13, 'homogeneous')
+        >>> det.ecal_r_inner_m
+        1.29
     """
 
     name: str

@@ -42,6 +42,12 @@ class Species:
         pdg: PDG Monte Carlo number.
         mass_gev: Mass [GeV].
         charge: Electric charge [e].
+
+    Example:
+        >>> from ariasim.simulators.collider.particles import SPECIES
+        >>> pion = SPECIES["pi+"]
+        >>> pion.pdg, pion.charge, pion.mass_gev
+        (211, 1, 0.13957039)
     """
 
     name: str
@@ -190,6 +196,15 @@ class ParticleGun:
         eta_min, eta_max: Pseudorapidity range (flat).
         phi_min, phi_max: Azimuth range [rad] (flat).
         vz_sigma_mm: Gaussian spread of the vertex along the beam [mm] (0: at the origin).
+
+    Example:
+        >>> from ariasim.simulators.collider import ParticleGun
+        >>> gun = ParticleGun(["e-", "gamma"], pt_min_gev=5.0, pt_max_gev=50.0, log_pt=True)
+        >>> truth = gun.generate(1000, seed=1)
+        >>> len(truth), sorted(set(truth["pdg"]))
+        (1000, [11, 22])
+        >>> bool(truth["pt_gev"].between(5.0, 50.0).all())
+        True
     """
 
     species: list[str] = field(default_factory=lambda: ["mu-"])

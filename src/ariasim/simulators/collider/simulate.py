@@ -6,22 +6,24 @@ track fit, muon stations (:mod:`.muons`), then reconstruction, identification an
 matching (:mod:`.reconstruction`). Batches get independent seeds derived from the one seed
 (:func:`ariasim.utils.spawn_seeds`), so the same seed and batch size give identical output.
 
-Output columns (one row per truth particle):
+Output: one row per truth particle, the columns, dtypes and units of
+:data:`~ariasim.simulators.collider.schema.OUTPUT_SCHEMA` (GeV, mm, rad; eta dimensionless):
 
-* truth: event_id, particle_id, pdg, truth_charge, truth_pt_gev, truth_eta, truth_phi,
-  truth_e_gev, truth_vz_mm;
+* truth: event_id, particle_id, pdg, truth_charge (e), truth_pt_gev, truth_eta,
+  truth_phi (rad), truth_e_gev, truth_vz_mm;
 * object: object_type ("electron", "photon", "muon", "charged_hadron", "neutral_hadron",
-  "none"), found, reco_pt_gev, reco_eta, reco_phi, reco_e_gev (NaN if not found),
+  "none"), found, reco_pt_gev, reco_eta, reco_phi (rad), reco_e_gev (NaN if not found),
   cluster_energy_gev, ecal_energy_gev, hcal_energy_gev, e_over_p, hcal_over_ecal,
-  sigma_ietaieta, converted, n_muon_stations;
+  sigma_ietaieta (ECAL cells), converted, n_muon_stations;
 * own track (NaN if the particle has no fitted track): track_found, track_pt_gev,
-  track_eta, track_phi, track_d0_mm, track_z0_mm, track_charge, track_sigma_pt_gev,
-  track_sigma_eta, track_sigma_phi, track_sigma_d0_mm, track_sigma_z0_mm, track_chi2,
-  track_ndof, track_missing_inner, track_n_muon_stations, n_hits;
-* simulation truth: interacted_layer (nuclear interaction in the tracker, -1 none),
-  converted_layer (photon conversion, -1 none), brem_fraction (energy radiated in the
-  tracker / initial energy), reached_calo, e_true_ecal_gev, e_true_hcal_gev, e_leak_gev
-  (true deposits of the particle and all its secondaries).
+  track_eta, track_phi (rad), track_d0_mm, track_z0_mm, track_charge (0 if none),
+  track_sigma_pt_gev, track_sigma_eta, track_sigma_phi (rad), track_sigma_d0_mm,
+  track_sigma_z0_mm, track_chi2, track_ndof (0 if none), track_missing_inner,
+  track_n_muon_stations, n_hits;
+* simulation truth: interacted_layer (nuclear interaction in the tracker: material surface,
+  0 the beam pipe, -1 none), converted_layer (photon conversion, -1 none), brem_fraction
+  (energy radiated in the tracker / initial energy), reached_calo, e_true_ecal_gev,
+  e_true_hcal_gev, e_leak_gev (true deposits of the particle and all its secondaries).
 
 References:
     See the modules of the chain.
@@ -37,6 +39,7 @@ import pandas as pd
 
 from ariasim.errors import ConfigError, InputError
 from ariasim.simulators.collider.detector import DetectorConfig, load_detector
+from ariasim.simulators.collider.schema import check_output, empty_output
 from ariasim.utils import SeedLike, spawn_seeds
 
 __all__ = ["REQUIRED_COLUMNS", "simulate", "simulate_batch"]
@@ -153,7 +156,9 @@ def simulate(particles: pd.DataFrame, detector: str | DetectorConfig = "default"
         progress: Show a rich progress bar.
 
     Returns:
-        One row per truth particle (columns in the module docstring).
+        One row per truth particle, with the columns, dtypes and units of
+        :data:`~ariasim.simulators.collider.schema.OUTPUT_SCHEMA` (listed in the module
+        docstring).
     """
     det = load_detector(detector)
     missing = [c for c in REQUIRED_COLUMNS if c not in particles.columns]
@@ -180,7 +185,6 @@ def simulate(particles: pd.DataFrame, detector: str | DetectorConfig = "default"
     else:
         for (lo, hi), s in zip(ranges, seeds, strict=False):
             results.append(simulate_batch(particles.iloc[lo:hi], det, np.random.default_rng(s)))
-    if not results:
-        empty = simulate_batch(particles.iloc[:0], det, np.random.default_rng(0)) if len(particles) == 0 else None
-        return empty if empty is not None else pd.DataFrame()
-    return pd.concat(results, ignore_index=True)
+    out = pd.concat(results, ignore_index=True) if results else empty_output()
+    check_output(out)
+    return out
