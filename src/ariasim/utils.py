@@ -15,7 +15,18 @@ import numpy as np
 
 from ariasim.errors import ConfigError, InputError, OutputError
 
-__all__ = ["as_generator", "atomic_path", "ensure_dir", "load_toml", "read_json", "spawn_seeds", "to_jsonable", "write_json"]
+__all__ = [
+    "as_generator",
+    "atomic_path",
+    "check_outputs",
+    "clean_stale_temporaries",
+    "ensure_dir",
+    "load_toml",
+    "read_json",
+    "spawn_seeds",
+    "to_jsonable",
+    "write_json",
+]
 
 SeedLike = int | np.random.Generator | np.random.SeedSequence | None
 
@@ -53,20 +64,76 @@ def ensure_dir(path: str | os.PathLike[str]) -> Path:
     return p
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def clean_stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
+    """Remove the hidden temporary files that an interrupted write of ``path`` left.
+
+    :func:`atomic_path` names its temporary ``.NAME.PID.XXXX.tmp`` beside the target; a
+    process killed during the write (SIGKILL, power loss) cannot remove it. The next
+    write of the same target removes those whose process is gone. Returns the removed
+    paths.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     stale = Path(tmp, ".hits.parquet.999999999.abc.tmp")
+        ...     _ = stale.write_text("half")
+        ...     [p.name for p in clean_stale_temporaries(Path(tmp, "hits.parquet"))]
+        ['.hits.parquet.999999999.abc.tmp']
+    """
+    target = Path(path)
+    removed = []
+    if not target.parent.is_dir():
+        return removed
+    prefix = f".{target.name}."
+    for cand in target.parent.iterdir():
+        name = cand.name
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        pid_text = name[len(prefix):].split(".", 1)[0]
+        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+            with contextlib.suppress(OSError):
+                if cand.is_dir():
+                    import shutil
+
+                    shutil.rmtree(cand)
+                else:
+                    cand.unlink()
+                removed.append(cand)
+    return removed
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str], *, folder: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
 
     Readers never see a half-written file: on any exception the temporary file is
-    removed and ``path`` is left as it was.
+    removed and ``path`` is left as it was. Temporaries left by a killed process are
+    removed by the next write (:func:`clean_stale_temporaries`). With ``folder=True``
+    the temporary is a folder (a multi-file output written all or nothing); an existing
+    folder at ``path`` is replaced.
     """
     target = Path(path)
     ensure_dir(target.parent)
+    clean_stale_temporaries(target)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        prefix = f".{target.name}.{os.getpid()}."
+        if folder:
+            tmp = tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=target.parent)
+        else:
+            fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=target.parent)
+            os.close(fd)
     except OSError as exc:
         raise OutputError(f"cannot write here ({exc.strerror or exc})", path=target) from exc
-    os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
@@ -75,12 +142,90 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         umask = os.umask(0)
         os.umask(umask)
         if tmp_path.exists():
-            os.chmod(tmp_path, 0o666 & ~umask)
-        os.replace(tmp_path, target)
+            os.chmod(tmp_path, (0o777 if folder else 0o666) & ~umask)
+        if folder and target.is_dir():
+            import shutil
+
+            old = target.with_name(f".{target.name}.{os.getpid()}.old.tmp")
+            os.replace(target, old)
+            os.replace(tmp_path, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp_path, target)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()
+        with contextlib.suppress(OSError):
+            if tmp_path.is_dir():
+                import shutil
+
+                shutil.rmtree(tmp_path)
+            else:
+                tmp_path.unlink()
         raise
+
+
+def check_outputs(
+    outputs: Mapping[str, str | os.PathLike[str] | None],
+    *,
+    inputs: Mapping[str, str | os.PathLike[str] | None] | None = None,
+    suffixes: Mapping[str, tuple[str, ...]] | None = None,
+    folders: tuple[str, ...] = (),
+    overwrite: bool = False,
+) -> None:
+    """Validate a command's output paths before any work starts.
+
+    Each output is keyed by the flag (or parameter) that names it, so that the error
+    names what the user typed. Checked: a file output is not an existing folder (and a
+    folder output, listed in ``folders``, not an existing file); its suffix is one of
+    ``suffixes[flag]`` (case-insensitive; ``.lhe.gz``-style double suffixes work); its
+    folder exists or can be created, and is writable; no output is also an input; no two
+    outputs are the same path; an existing output is only replaced with
+    ``overwrite=True`` (``--overwrite``).
+
+    Raises:
+        ConfigError: a suffix, a clash or an existing output (exit status 2 in the CLI).
+        OutputError: a folder that cannot be created or written.
+
+    Example:
+        >>> check_outputs({"--out": "hits.txt"}, suffixes={"--out": (".parquet", ".csv")})
+        Traceback (most recent call last):
+        ...
+        ariasim.errors.ConfigError: parameter '--out': 'hits.txt' must end in .parquet or .csv
+    """
+    seen: dict[Path, str] = {}
+    ins = {Path(p).resolve(): k for k, p in (inputs or {}).items() if p is not None}
+    for flag, raw in outputs.items():
+        if raw is None:
+            continue
+        p = Path(raw)
+        if str(raw) == "" or p.name in ("", ".", ".."):
+            raise ConfigError(f"{str(raw)!r} is not a file name", parameter=flag)
+        is_folder = flag in folders
+        allowed = (suffixes or {}).get(flag)
+        if allowed and not str(p.name).lower().endswith(tuple(s.lower() for s in allowed)):
+            raise ConfigError(f"{str(raw)!r} must end in " + " or ".join(allowed),
+                              parameter=flag)
+        if p.is_dir() and not is_folder:
+            raise ConfigError(f"{str(raw)!r} is a folder, not a file", parameter=flag)
+        if is_folder and p.exists() and not p.is_dir():
+            raise ConfigError(f"{str(raw)!r} is a file, not a folder", parameter=flag)
+        r = p.resolve()
+        if r in ins:
+            raise ConfigError(f"{str(raw)!r} is also the input {ins[r]}: ariasim never "
+                              "overwrites its inputs", parameter=flag)
+        if r in seen:
+            raise ConfigError(f"{str(raw)!r} is also the output {seen[r]}", parameter=flag)
+        seen[r] = flag
+        if p.exists() and not overwrite:
+            raise ConfigError(f"{str(raw)!r} exists; pass --overwrite to replace it",
+                              parameter=flag)
+        parent = p.parent if str(p.parent) else Path(".")
+        existing = parent
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise OutputError(f"cannot create the folder: '{existing}' is a file", path=p)
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise OutputError(f"the folder '{existing}' is not writable", path=p)
 
 
 def load_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
