@@ -59,7 +59,11 @@ class ConfigError(AriasimError, ValueError):
 
     def __init__(self, message: str, *, parameter: str | None = None):
         self.parameter = parameter
-        prefix = f"parameter '{parameter}': " if parameter else ""
+        self.message = message
+        if parameter and parameter.startswith("-"):
+            prefix = f"{parameter}: "
+        else:
+            prefix = f"parameter '{parameter}': " if parameter else ""
         super().__init__(prefix + message)
 
 

@@ -39,16 +39,25 @@ def as_generator(seed: SeedLike) -> np.random.Generator:
     """
     if isinstance(seed, np.random.Generator):
         return seed
-    if seed is not None and not isinstance(seed, (int, np.integer, np.random.SeedSequence)):
+    _check_seed(seed)
+    return np.random.default_rng(seed)
+
+
+def _check_seed(seed: Any) -> None:
+    if seed is None or isinstance(seed, np.random.SeedSequence):
+        return
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ConfigError(f"expected an int, a SeedSequence or a Generator, got {seed!r}",
                           parameter="seed")
-    return np.random.default_rng(seed)
+    if seed < 0:
+        raise ConfigError(f"must be a non-negative integer, got {seed}", parameter="seed")
 
 
 def spawn_seeds(seed: SeedLike, n: int) -> list[int]:
     """Derive ``n`` independent 64-bit integer seeds from ``seed`` (for workers, batches)."""
     if isinstance(seed, np.random.Generator):
         return [int(s) for s in seed.integers(0, 2**63 - 1, size=n)]
+    _check_seed(seed)
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     return [int(c.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)) for c in ss.spawn(n)]
 

@@ -11,12 +11,19 @@ one-line message and exit status 2 instead of a traceback.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+
+try:  # typer >= 0.20 vendors click as typer._click; older releases depend on click
+    from typer import _click as click
+except ImportError:  # pragma: no cover
+    import click  # type: ignore[no-redef]
 
 from ariasim import __version__
-from ariasim.errors import AriasimError
+from ariasim.errors import AriasimError, ConfigError
 
 __all__ = ["app", "main"]
 
@@ -70,13 +77,75 @@ def _register() -> None:
 _register()
 
 
+def _leaf_command(argv: list[str]) -> Any:
+    """The (sub)command that ``argv`` invokes, found by walking the command groups."""
+    cmd: Any = typer.main.get_command(app)
+    for token in argv:
+        if not hasattr(cmd, "commands"):
+            break
+        sub = cmd.commands.get(token)
+        if sub is None:
+            if token.startswith("-"):
+                continue
+            break
+        cmd = sub
+    return cmd
+
+
+def _flag_of(cmd: Any, parameter: str) -> str | None:
+    """The command-line flag of the Python parameter ``parameter`` of ``cmd``."""
+    if cmd is None:
+        return None
+    for p in cmd.params:
+        if p.name == parameter:
+            longs = [o for o in p.opts if o.startswith("--")]
+            if longs:
+                return longs[0]
+            return (p.human_readable_name or parameter).upper()
+    return None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    Errors become one line on stderr and exit status 2: ariasim's own errors (a
+    :class:`~ariasim.errors.ConfigError` about a parameter is shown with the flag the
+    user typed) and usage errors (an unknown option, a value of the wrong type). An
+    interruption (Ctrl-C) exits with 130 and a hint to resume.
+    """
+    args = sys.argv[1:] if argv is None else list(argv)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    command = typer.main.get_command(app)
     try:
-        app(args=argv, prog_name="ariasim")
-    except AriasimError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        code = command.main(args=args, prog_name="ariasim", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        typer.echo(exc.ctx.get_help() if exc.ctx is not None else "")
+        sys.exit(0)
+    except click.exceptions.ClickException as exc:
+        where = ""
+        if isinstance(exc, click.exceptions.UsageError) and exc.ctx is not None:
+            where = f"{exc.ctx.command_path}: "
+        err.print(f"[bold red]error:[/] {escape(where + _one_line(exc.format_message()))}")
+        sys.exit(2 if exc.exit_code in (1, 2) else exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
+        err.print("[bold red]interrupted[/]: nothing half-written was left; long commands "
+                  "continue where they stopped with --resume")
+        sys.exit(130)
+    except ConfigError as exc:
+        flag = None
+        if exc.parameter and not exc.parameter.startswith("-"):
+            flag = _flag_of(_leaf_command(args), exc.parameter)
+        text = f"{flag}: {exc.message}" if flag else str(exc)
+        err.print(f"[bold red]error:[/] {escape(_one_line(text))}")
         sys.exit(2)
+    except AriasimError as exc:
+        err.print(f"[bold red]error:[/] {escape(_one_line(str(exc)))}")
+        sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover
