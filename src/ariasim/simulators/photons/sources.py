@@ -28,10 +28,11 @@ References:
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -45,6 +46,7 @@ from ariasim.simulators.photons.optics import (
 )
 
 __all__ = [
+    "SOURCES",
     "Cascade",
     "Flasher",
     "MuonSegment",
@@ -53,6 +55,8 @@ __all__ = [
     "cherenkov_sampler",
     "deflect",
     "isotropic_directions",
+    "make_source",
+    "source_parameters",
 ]
 
 #: Cherenkov-equivalent track length of an EM cascade [m per GeV].
@@ -428,3 +432,54 @@ class MuonSegment(_CherenkovTrack):
         """A JSON-able summary for provenance."""
         return {"type": "muon", "start_m": list(self.start_m), "direction": list(self.direction),
                 "length_m": self.length_m, "time_ns": self.time_ns}
+
+
+#: The sources by name: ``make_source(name, **parameters)`` builds ``SOURCES[name]``.
+SOURCES: dict[str, type] = {"flasher": Flasher, "cascade": Cascade, "muon": MuonSegment}
+#: Parameter names of :func:`make_source` that a source spells differently.
+_SOURCE_ALIASES = {"muon": {"position_m": "start_m"}}
+
+
+def source_parameters(name: str) -> tuple[str, ...]:
+    """Parameters (as :func:`make_source` names them) that source ``name`` accepts.
+
+    Arguments:
+        name: A key of :data:`SOURCES`.
+    """
+    if name not in SOURCES:
+        raise ConfigError(f"unknown source {name!r}; expected one of {', '.join(SOURCES)}",
+                          parameter="source")
+    back = {v: k for k, v in _SOURCE_ALIASES.get(name, {}).items()}
+    return tuple(back.get(p, p) for p in inspect.signature(SOURCES[name]).parameters)
+
+
+def make_source(name: str, **parameters: Any) -> PhotonSource:
+    """Build a source by name (a key of :data:`SOURCES`); ``None`` values are not given.
+
+    The source classes are the one home of the defaults. A parameter the chosen source does
+    not take (e.g. ``energy_gev`` for a flasher) is an error naming it. ``position_m`` is the
+    muon's ``start_m``.
+
+    Arguments:
+        name: ``"flasher"`` (:class:`Flasher`), ``"cascade"`` (:class:`Cascade`) or
+            ``"muon"`` (:class:`MuonSegment`).
+        **parameters: Keyword arguments of that class.
+
+    Example:
+        >>> make_source("muon", position_m=(0, 0, 10), length_m=5.0).start_m
+        (0.0, 0.0, 10.0)
+        >>> make_source("flasher", energy_gev=3.0)
+        Traceback (most recent call last):
+        ...
+        ariasim.errors.ConfigError: parameter 'energy_gev': applies only to source cascade
+    """
+    given = {k: v for k, v in parameters.items() if v is not None}
+    accepted = source_parameters(name)
+    for key in given:
+        if key not in accepted:
+            where = [s for s in SOURCES if key in source_parameters(s)]
+            msg = (f"applies only to source {' or '.join(where)}" if where
+                   else f"unknown source parameter; {name} takes {', '.join(accepted)}")
+            raise ConfigError(msg, parameter=key)
+    alias = _SOURCE_ALIASES.get(name, {})
+    return SOURCES[name](**{alias.get(k, k): v for k, v in given.items()})
