@@ -102,6 +102,15 @@ class BatchRun:
         wall_s: Wall-clock time inside the kernel calls [s].
         cpu_s: Process CPU time (all threads) inside the kernel calls [s].
         n_threads: Threads the kernel ran with.
+
+    Example:
+        >>> from ariasim.simulators.photons import Flasher, bulk_ice, single_module
+        >>> seen = []
+        >>> run = run_batches([Flasher(n_photons=3000)], bulk_ice(),
+        ...                   single_module((0, 0, 5), wavelength_acceptance=False),
+        ...                   lambda b: seen.append(b.n_photons), seed=1, batch_size=1 << 19)
+        >>> run.n_photons, run.counts.tolist(), seen  # first call: the empty warm-up batch
+        (3000, [3000], [0, 3000])
     """
 
     entropy: int

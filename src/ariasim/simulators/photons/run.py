@@ -42,6 +42,13 @@ class PhotonRun:
         result: The simulation (hits, counts, timing).
         hits_path: The hits file written.
         counts_path: The counts file written, or None.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> out = pathlib.Path(tempfile.mkdtemp()) / "hits.csv"
+        >>> r = run_photons(overrides={"source": {"n_photons": 1e3}, "out": str(out)})
+        >>> r.summary()["modules"], r.summary()["source"], r.hits_path == out
+        ('6 (oversize 1)', 'flasher', True)
     """
 
     config: dict[str, Any]
@@ -53,15 +60,7 @@ class PhotonRun:
     counts_path: Path | None
 
     def summary(self) -> dict[str, str]:
-        """Rows of a human-readable summary (label -> text).
-
-        Example:
-            >>> import tempfile, pathlib
-            >>> out = pathlib.Path(tempfile.mkdtemp()) / "hits.csv"
-            >>> r = run_photons(overrides={"source": {"n_photons": 1e3}, "out": str(out)})
-            >>> r.summary()["modules"], r.summary()["source"]
-            ('6 (oversize 1)', 'flasher')
-        """
+        """Rows of a human-readable summary (label -> text)."""
         res = self.result
         rows = {
             "source": str(self.config["source"]["type"]),

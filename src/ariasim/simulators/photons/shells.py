@@ -379,6 +379,16 @@ class ShellTable:
         cpu_s: CPU time of the kernel (all threads) [s].
         n_threads: Threads used.
         config: JSON-able description of the run.
+
+    Example:
+        >>> from ariasim.simulators.photons import Flasher, constant_medium
+        >>> tab = tabulate_shells(Flasher(n_photons=2000), constant_medium(50.0, 20.0),
+        ...                       [2.0, 5.0], seed=1, wavelength_acceptance=False)
+        >>> tab.fluence_total.shape, tab.n_emitted
+        ((2, 1), 2000)
+        >>> hits, err = tab.expected_hits()
+        >>> bool((hits > 0).all() and (err < hits).all())
+        True
     """
 
     radii_m: np.ndarray

@@ -54,6 +54,13 @@ class PhotonSimulation:
         cpu_s: Process CPU time (all threads) of the propagation kernel.
         n_threads: Threads used.
         config: JSON-able description of the run (for provenance).
+
+    Example:
+        >>> from ariasim.simulators.photons import Flasher, constant_medium, single_module
+        >>> det = single_module((0, 0, 2), radius_m=1.0, wavelength_acceptance=False)
+        >>> res = simulate(Flasher(n_photons=2000), constant_medium(50.0, 20.0), det, seed=1)
+        >>> res.n_photons, list(res.counts.columns), len(res.hits) > 0
+        (2000, ['event_id', 'module_id', 'n_hits', 'sum_weight'], True)
     """
 
     hits: pd.DataFrame
