@@ -238,3 +238,87 @@ def test_cli_config_file_and_bad_key(tmp_path: Path) -> None:
     assert res.exit_code != 0
     assert isinstance(res.exception, ConfigError)
     assert "medium.absorbtion" in str(res.exception)
+
+
+@pytest.mark.parametrize(("layer", "message"), [
+    ({"medium": {"ice_table": "ice.dat"}},
+     r"medium\.ice_table applies only to medium\.name layered"),
+    ({"medium": {"name": "water", "effective_scattering_length_m": 20.0}},
+     r"medium\.effective_scattering_length_m applies only to medium\.name constant"),
+    ({"medium": {"wavelength_dependent": True}},
+     r"medium\.wavelength_dependent applies only to medium\.name constant"),
+    ({"medium": {"name": "water", "sl_fraction": 0.2}},
+     r"medium\.sl_fraction applies only to medium\.name bulk-ice or constant or layered"),
+    ({"source": {"energy_gev": 5.0}}, r"source\.energy_gev applies only to source\.type cascade"),
+    ({"source": {"type": "cascade", "n_photons": 5.0}},
+     r"source\.n_photons applies only to source\.type flasher"),
+    ({"source": {"type": "muon", "wavelength_nm": 400.0}},
+     r"source\.wavelength_nm applies only to source\.type flasher"),
+    ({"detector": {"layout": "strings", "distance_m": 5.0}},
+     r"detector\.distance_m applies only to detector\.layout distance"),
+    ({"medium": {"name": "constant", "absorption_length_m": 50.0}},
+     r"medium\.effective_scattering_length_m': medium constant needs "
+     r"effective_scattering_length_m$"),
+])
+def test_config_key_that_does_not_apply_is_an_error(layer: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        build(resolve_config(layer))
+
+
+def _same_medium(a, b) -> bool:
+    return a.describe() == b.describe() and all(
+        np.array_equal(x, y) for x, y in zip(a.kernel_args(), b.kernel_args(), strict=True))
+
+
+def test_config_media_take_the_library_defaults() -> None:
+    # one home for the defaults: an unset key gives exactly the library factory's medium
+    for name, factory in (("bulk-ice", bulk_ice), ("water", water),
+                          ("layered", lambda: layered_ice(example_ice_table_path()))):
+        med = build(resolve_config({"medium": {"name": name}}))[1]
+        assert _same_medium(med, factory())
+    assert build(resolve_config({"medium": {"name": "water"}}))[1].g == water().g == 0.92
+    # a flag that applies is passed on, not dropped
+    med = build(resolve_config({"medium": {"name": "water", "absorption_length_m": 40.0}}))[1]
+    assert _same_medium(med, water(absorption_length_m=40.0))
+    assert float(med.absorption_per_m(400.0)) == pytest.approx(1 / 40.0)
+    src = build(resolve_config({"source": {"type": "muon", "position_m": [0, 0, 5]}}))[0]
+    assert src == MuonSegment(start_m=(0, 0, 5))
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--ice-table", "ice.dat"], "--ice-table applies only to --medium layered"),
+    (["--medium", "water", "--scattering-length", "20"],
+     "--scattering-length applies only to --medium constant"),
+    (["--absorption-length", "30"],
+     "--absorption-length applies only to --medium water or constant"),
+    (["--energy", "3"], "--energy applies only to --source cascade"),
+    (["--source", "muon", "--photons", "1e5"], "--photons applies only to --source flasher"),
+    (["--medium", "vacuum"], "--medium"),
+])
+def test_cli_flag_that_does_not_apply_names_the_flag(tmp_path: Path, flags: list[str],
+                                                     message: str) -> None:
+    out = tmp_path / "h.parquet"
+    res = CliRunner().invoke(_app(), ["simulate", "photons", *flags, "--out", str(out),
+                                      "--no-progress"])
+    assert res.exit_code != 0
+    assert isinstance(res.exception, ConfigError)
+    assert message in str(res.exception)
+    assert not out.exists()
+
+
+def test_run_photons_is_the_cli_and_bit_identical(tmp_path: Path) -> None:
+    from ariasim.io import read_provenance, read_table
+    from ariasim.simulators.photons.optics import make_medium
+    from ariasim.simulators.photons.run import run_photons
+
+    out = tmp_path / "h.parquet"
+    run = run_photons(overrides={"seed": 5, "out": str(out), "medium": {"name": "water"},
+                                 "source": {"n_photons": 3e5},
+                                 "detector": {"distance_m": 4.0}})
+    direct = simulate(Flasher(n_photons=3e5), make_medium("water"), run.detector, seed=5)
+    assert run.result.hits.equals(direct.hits)
+    assert read_table(out).equals(direct.hits)
+    prov = read_provenance(out)
+    assert prov["seed"] == 5
+    assert prov["config"]["resolved"]["medium"]["g"] == 0.92
+    assert run.summary()["hits"] == f"{len(direct.hits):,}"

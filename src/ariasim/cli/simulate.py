@@ -14,7 +14,21 @@ from typing import Annotated, Any
 
 import typer
 
-__all__ = ["collider_command", "photons_command"]
+__all__ = ["PHOTON_FLAGS", "collider_command", "photons_command"]
+
+
+#: Configuration key of each ``simulate photons`` flag (errors name the flag).
+PHOTON_FLAGS = {
+    "source.type": "--source", "source.n_photons": "--photons", "source.energy_gev": "--energy",
+    "source.length_m": "--length", "source.wavelength_nm": "--wavelength",
+    "medium.name": "--medium", "medium.ice_table": "--ice-table",
+    "medium.absorption_length_m": "--absorption-length",
+    "medium.effective_scattering_length_m": "--scattering-length",
+    "detector.distance_m": "--distance", "detector.geometry": "--geometry",
+    "detector.layout": "--distance/--geometry", "detector.oversize": "--oversize",
+    "n_events": "--events", "seed": "--seed", "n_threads": "--threads", "out": "--out",
+    "counts_out": "--counts-out",
+}
 
 
 def photons_command(
@@ -22,50 +36,67 @@ def photons_command(
         Path | None, typer.Argument(help="TOML configuration file (optional).")
     ] = None,
     source: Annotated[
-        str | None, typer.Option("--source", help="flasher | cascade | muon.")
+        str | None, typer.Option("--source", help="flasher | cascade | muon (default flasher).")
     ] = None,
     photons: Annotated[
-        float | None, typer.Option("--photons", help="Flasher photons per event.")
+        float | None,
+        typer.Option("--photons", help="Flasher photons per event (flasher only; default 1e7)."),
     ] = None,
-    energy: Annotated[float | None, typer.Option("--energy", help="Cascade energy (GeV).")] = None,
+    energy: Annotated[
+        float | None,
+        typer.Option("--energy", help="Cascade energy (GeV) (cascade only; default 10)."),
+    ] = None,
     length: Annotated[
-        float | None, typer.Option("--length", help="Muon segment length (m).")
+        float | None,
+        typer.Option("--length", help="Muon segment length (m) (muon only; default 10)."),
     ] = None,
     wavelength: Annotated[
-        float | None, typer.Option("--wavelength", help="Flasher wavelength (nm).")
+        float | None,
+        typer.Option("--wavelength", help="Flasher wavelength (nm) (flasher only; default 405)."),
     ] = None,
     medium: Annotated[
-        str | None, typer.Option("--medium", help="bulk-ice | water | constant | layered.")
+        str | None,
+        typer.Option("--medium", help="bulk-ice | water | constant | layered (default bulk-ice)."),
     ] = None,
     ice_table: Annotated[
-        Path | None, typer.Option("--ice-table", help="Layered ice table (icemodel.dat or table).")
+        Path | None,
+        typer.Option("--ice-table", help="Ice table, PPC icemodel.dat or a table with depth_m, "
+                                         "b_e400, a_dust400, dtau (layered only; default: "
+                                         "the shipped synthetic example)."),
     ] = None,
     absorption_length: Annotated[
-        float | None, typer.Option("--absorption-length", help="Absorption length (m) (constant).")
+        float | None,
+        typer.Option("--absorption-length", help="Absorption length (m) (constant: required; "
+                                                 "water: default 55)."),
     ] = None,
     scattering_length: Annotated[
         float | None,
-        typer.Option("--scattering-length", help="Effective scattering length (m) (constant)."),
+        typer.Option("--scattering-length",
+                     help="Effective scattering length (m) (constant only; required)."),
     ] = None,
     distance: Annotated[
         float | None,
-        typer.Option(
-            "--distance", help="Put a ring of modules at this distance (m) from the source."
-        ),
+        typer.Option("--distance", help="Put a ring of modules at this distance (m) from the "
+                                        "source (default layout; 20 m, 6 modules)."),
     ] = None,
     geometry: Annotated[
-        Path | None, typer.Option("--geometry", help="Module table (module_id, x, y, z).")
+        Path | None,
+        typer.Option("--geometry", help="Module table with columns module_id, x, y, z (m)."),
     ] = None,
     oversize: Annotated[
-        float | None, typer.Option("--oversize", help="Module oversize factor.")
+        float | None,
+        typer.Option("--oversize", help="Module oversize factor (>= 1; default 1)."),
     ] = None,
-    events: Annotated[int | None, typer.Option("--events", help="Number of events.")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,
+    events: Annotated[
+        int | None, typer.Option("--events", help="Number of events (default 1).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default 1).")] = None,
     threads: Annotated[
         int | None, typer.Option("--threads", help="Threads (default: all).")
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Hits file (.parquet, .csv, .root).")
+        Path | None,
+        typer.Option("--out", help="Hits file, .parquet, .csv or .root (default hits.parquet)."),
     ] = None,
     counts_out: Annotated[
         Path | None, typer.Option("--counts-out", help="Per-event per-module counts file.")
@@ -77,88 +108,35 @@ def photons_command(
     """Simulate photons from a source through ice or water to optical modules.
 
     Flags override the configuration file, which overrides the built-in defaults
-    (a 1e7-photon 405 nm flasher in bulk ice, six modules 20 m away).
+    (a 1e7-photon 405 nm flasher in bulk ice, six modules 20 m away). A flag that does not
+    apply to the chosen source, medium or layout is an error.
     """
     from rich.console import Console
     from rich.table import Table
 
-    from ariasim.io import write_table
-    from ariasim.simulators.photons.config import build, resolve_config
-    from ariasim.simulators.photons.simulate import simulate
-    from ariasim.utils import load_toml
+    from ariasim.simulators.photons.run import run_photons
 
-    file_cfg = load_toml(config) if config is not None else None
+    def text(p: Path | None) -> str | None:
+        return None if p is None else str(p)
+
+    layout = "geometry" if geometry is not None else ("distance" if distance is not None
+                                                      else None)
     flags: dict[str, Any] = {
-        "seed": seed,
-        "n_events": events,
-        "n_threads": threads,
-        "out": None if out is None else str(out),
-        "counts_out": None if counts_out is None else str(counts_out),
-        "source": {
-            "type": source,
-            "n_photons": photons,
-            "energy_gev": energy,
-            "length_m": length,
-            "wavelength_nm": wavelength,
-        },
-        "medium": {
-            "name": medium,
-            "ice_table": None if ice_table is None else str(ice_table),
-            "absorption_length_m": absorption_length,
-            "effective_scattering_length_m": scattering_length,
-        },
-        "detector": {
-            "distance_m": distance,
-            "oversize": oversize,
-            "geometry": None if geometry is None else str(geometry),
-        },
+        "seed": seed, "n_events": events, "n_threads": threads, "out": text(out),
+        "counts_out": text(counts_out),
+        "source": {"type": source, "n_photons": photons, "energy_gev": energy,
+                   "length_m": length, "wavelength_nm": wavelength},
+        "medium": {"name": medium, "ice_table": text(ice_table),
+                   "absorption_length_m": absorption_length,
+                   "effective_scattering_length_m": scattering_length},
+        "detector": {"layout": layout, "distance_m": distance, "oversize": oversize,
+                     "geometry": text(geometry)},
     }
-    if absorption_length is not None or scattering_length is not None:
-        flags["medium"]["name"] = flags["medium"]["name"] or "constant"
-    if geometry is not None:
-        flags["detector"]["layout"] = "geometry"
-    elif distance is not None:
-        flags["detector"]["layout"] = "distance"
-    cfg = resolve_config(file_cfg, flags)
-    src, med, det, run = build(cfg)
-
-    console = Console()
-    result = simulate(src, med, det, progress=progress, **run)
-    cfg["seed"] = result.config["seed"]
-    write_table(
-        result.hits, cfg["out"], producer="ariasim.simulators.photons", config=cfg, seed=cfg["seed"]
-    )
-    if cfg["counts_out"]:
-        write_table(
-            result.counts,
-            cfg["counts_out"],
-            producer="ariasim.simulators.photons",
-            config=cfg,
-            seed=cfg["seed"],
-        )
-
+    run = run_photons(config, flags, labels=PHOTON_FLAGS, progress=progress)
     table = Table(title="ariasim photon simulation", show_header=False)
-    table.add_row("source", str(cfg["source"]["type"]))
-    table.add_row("medium", med.name)
-    table.add_row("modules", f"{det.n_modules} (oversize {det.oversize:g})")
-    table.add_row("events", f"{result.n_events}")
-    table.add_row("photons propagated", f"{result.n_photons:,}")
-    table.add_row("hits", f"{len(result.hits):,}")
-    per_mod = result.hits.groupby("module_id").size()
-    if len(per_mod):
-        top = per_mod.sort_values(ascending=False).head(6)
-        table.add_row(
-            "hits per module",
-            ", ".join(f"{k}: {v}" for k, v in top.items()) + (" ..." if len(per_mod) > 6 else ""),
-        )
-    table.add_row(
-        "rate",
-        f"{result.photons_per_second:,.0f} photons/s "
-        f"({result.n_threads} threads, "
-        f"{result.photons_per_cpu_second:,.0f} per CPU-s)",
-    )
-    table.add_row("hits file", str(cfg["out"]))
-    console.print(table)
+    for label, value in run.summary().items():
+        table.add_row(label, value)
+    Console().print(table)
 
 
 def collider_command(

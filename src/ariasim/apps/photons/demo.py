@@ -29,14 +29,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ariasim.utils import ensure_dir, write_json
+from ariasim.utils import ensure_dir, spawn_seeds, write_json
 
 __all__ = ["DemoConfig", "run_demo"]
 
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """Sizes of the demo; ``quick()`` gives a small version for tests."""
+    """Sizes of the demo; ``quick()`` gives a small version for tests.
+
+    Example:
+        >>> DemoConfig.quick().n_photons, DemoConfig().seed
+        (300000.0, 1)
+    """
 
     n_photons: float = 2e6
     radii_m: tuple[float, ...] = tuple(np.arange(5.0, 151.0, 5.0))
@@ -105,6 +110,9 @@ def run_demo(out_dir: str | Path = "demo-output", *, config: DemoConfig | None =
     t_start = time.perf_counter()
     metrics: dict[str, Any] = {"config": {k: (list(v) if isinstance(v, tuple) else v)
                                           for k, v in cfg.__dict__.items()}}
+    # independent streams for every random step (never seed + k offsets)
+    (seed_table, seed_direct, seed_fit, seed_media, seed_media_fit, seed_inverse,
+     seed_speed) = spawn_seeds(cfg.seed, 7)
     medium = bulk_ice()
     wl = 405.0
     la0, le0 = medium_lengths(medium, wl)
@@ -119,7 +127,7 @@ def run_demo(out_dir: str | Path = "demo-output", *, config: DemoConfig | None =
                     "in bulk ice"):
         data = make_training_data([medium], radii, n_photons=cfg.n_photons,
                                   n_cos_bins=cfg.n_cos_bins, acceptance="nominal",
-                                  wavelength_nm=wl, seed=cfg.seed)
+                                  wavelength_nm=wl, seed=seed_table)
     table = data.tables[0]
     con.print(f"[1/6] shell table: {table.n_photons:.3g} photons in {data.seconds:.1f} s "
               f"({table.photons_per_cpu_second:.3g} photons/CPU-s)")
@@ -139,6 +147,7 @@ def run_demo(out_dir: str | Path = "demo-output", *, config: DemoConfig | None =
     with con.status("[1/6] direct module-hit check"):
         cos_edges = np.asarray(table.cos_edges)
         eq = np.flatnonzero((cos_edges[:-1] < 0.25) & (cos_edges[1:] > -0.25))
+        direct_seeds = spawn_seeds(seed_direct, len(cfg.direct_check_m))
         for k, d_want in enumerate(cfg.direct_check_m):
             i = int(np.argmin(np.abs(radii - d_want)))  # check at a tabulated distance
             d = float(radii[i])
@@ -148,7 +157,7 @@ def run_demo(out_dir: str | Path = "demo-output", *, config: DemoConfig | None =
             det = Detector(pos, radius_m=r_mod, angular_acceptance="nominal",
                            wavelength_acceptance=False)
             sim = simulate(Flasher(n_photons=cfg.direct_photons, wavelength_nm=wl), medium, det,
-                           seed=cfg.seed + 100 + k)
+                           seed=direct_seeds[k])
             n_hits = float(sim.counts["n_hits"].sum()) if len(sim.counts) else 0.0
             direct = n_hits / (24 * cfg.direct_photons)
             frac = np.diff(cos_edges)[eq] / np.diff(cos_edges)[eq].sum()
@@ -171,7 +180,7 @@ def run_demo(out_dir: str | Path = "demo-output", *, config: DemoConfig | None =
         sur, sr = fit_photon_surrogate(
             data, yield_inputs=("distance_m", "cos_theta"), delay_inputs=("distance_m",),
             train_mask=is_train, max_time_yield=cfg.max_time_yield,
-            max_time_density=cfg.max_time_density, seed=cfg.seed)
+            max_time_density=cfg.max_time_density, seed=seed_fit)
         fit_s = time.perf_counter() - t0
     sur.save(out / "photon_surrogate_bulk_ice.json")
     con.print(f"[2/6] yield: log_yield = {sur.yield_formula}")
@@ -212,13 +221,13 @@ def run_demo(out_dir: str | Path = "demo-output", *, config: DemoConfig | None =
     media = [constant_medium(a, e) for a in cfg.media_lambda_a_m for e in cfg.media_lambda_e_m]
     with con.status(f"[4/6] tabulating {len(media)} media and fitting across them"):
         mdata = make_training_data(media, cfg.media_radii_m, n_photons=cfg.media_photons,
-                                   wavelength_nm=wl, seed=cfg.seed + 7)
+                                   wavelength_nm=wl, seed=seed_media)
         t0 = time.perf_counter()
         msur, _ = fit_photon_surrogate(
             mdata, yield_inputs=("distance_m", "lambda_a_m", "lambda_e_m"),
             delay_inputs=("distance_m", "lambda_a_m", "lambda_e_m"),
             max_time_yield=cfg.max_time_media_yield,
-            max_time_density=cfg.max_time_media_density, seed=cfg.seed)
+            max_time_density=cfg.max_time_media_density, seed=seed_media_fit)
         media_fit_s = time.perf_counter() - t0
     msur.save(out / "photon_surrogate_media.json")
     cym = compare_yields(msur, mdata.yields)
@@ -227,7 +236,7 @@ def run_demo(out_dir: str | Path = "demo-output", *, config: DemoConfig | None =
         det = string_detector(3, 20, string_spacing_m=30.0, module_spacing_m=7.0,
                               layout="ring", angular_acceptance="flat")
         sim = simulate(Flasher(n_photons=cfg.inverse_photons, wavelength_nm=wl),
-                       constant_medium(la_true, le_true), det, seed=cfg.seed + 11)
+                       constant_medium(la_true, le_true), det, seed=seed_inverse)
         pos = np.asarray(det.positions_m)
         dist = np.linalg.norm(pos, axis=1)
         ids = np.asarray(det.module_ids if det.module_ids is not None else np.arange(len(pos)))
@@ -257,7 +266,7 @@ def run_demo(out_dir: str | Path = "demo-output", *, config: DemoConfig | None =
 
     # 5. speed ----------------------------------------------------------------------------
     with con.status("[5/6] timing surrogate vs Monte Carlo"):
-        speed = _speed(sur, medium, wl, cfg.seed)
+        speed = _speed(sur, medium, wl, seed_speed)
     metrics["speed"] = speed
     con.print(f"[5/6] per (source, module) pair: surrogate {speed['surrogate_s_per_pair']:.3g} s, "
               f"MC {speed['mc_s_per_pair']:.3g} s: speed-up {speed['speedup']:.3g}x")
@@ -287,7 +296,8 @@ def _speed(sur: Any, medium: Any, wl: float, seed: int, n_pairs: int = 2000,
     ``n_times`` sampled delays, vs the MC producing ``n_times`` hits at 50 m."""
     from ariasim.simulators.photons import Detector, Flasher, simulate
 
-    rng = np.random.default_rng(seed)
+    seed_pairs, seed_mc = spawn_seeds(seed, 2)
+    rng = np.random.default_rng(seed_pairs)
     d = rng.uniform(5, 150, n_pairs)
     c = rng.uniform(-1, 1, n_pairs)
     t = np.geomspace(1, 3000, n_times)
@@ -300,7 +310,7 @@ def _speed(sur: Any, medium: Any, wl: float, seed: int, n_pairs: int = 2000,
     # MC: photons needed for n_times hits on one module at 50 m, at the measured rate
     det = Detector(np.array([[50.0, 0.0, 0.0]]), angular_acceptance="nominal")
     n_ph = 2e6
-    sim = simulate(Flasher(n_photons=n_ph, wavelength_nm=wl), medium, det, seed=seed + 5)
+    sim = simulate(Flasher(n_photons=n_ph, wavelength_nm=wl), medium, det, seed=seed_mc)
     p_hit = float(sur.expected_hits(np.array([50.0]), 1.0, cos_theta=0.0)[0])
     photons_needed = n_times / p_hit
     mc_s = photons_needed / sim.photons_per_second * (sim.n_photons / n_ph)

@@ -45,6 +45,13 @@ class Pandel:
         lambda_m: Scattering-like length lambda.
         lambda_a_m: Absorption length lambda_a.
         c_m_per_ns: Speed of light in the medium.
+
+    Example:
+        >>> p = Pandel()  # the literature parameters of PANDEL_CASCADE
+        >>> round(p.rho, 6), float(p.cdf(np.array([1e9]), np.array([50.0]))[0])
+        (0.004478, 1.0)
+        >>> p.sample(np.array([50.0]), 4, rng=1).shape
+        (1, 4)
     """
 
     tau_ns: float = 450.0

@@ -39,7 +39,7 @@ from scipy import optimize
 from ariasim.errors import ConfigError, InputError
 from ariasim.surrogates.density import SymbolicDensity, numerical_hessian
 from ariasim.surrogates.formula import Formula
-from ariasim.utils import as_generator, read_json, write_json
+from ariasim.utils import as_generator, read_json, spawn_seeds, write_json
 
 __all__ = [
     "PhotonSurrogate",
@@ -130,7 +130,15 @@ def delay_samples(table: Any, rng: Any = None, *, max_per_shell: int = 4000,
 
 @dataclass
 class PhotonTrainingData:
-    """Shell tables for one or more media, with derived yield and delay tables."""
+    """Shell tables for one or more media, with derived yield and delay tables.
+
+    Example:
+        >>> from ariasim.simulators.photons import constant_medium
+        >>> data = make_training_data([constant_medium(50.0, 20.0)], [2.0, 5.0],
+        ...                           n_photons=2000, max_per_shell=50)
+        >>> data.yields["distance_m"].tolist(), data.media
+        ([2.0, 5.0], [(50.0, 20.0)])
+    """
 
     yields: pd.DataFrame
     delays: pd.DataFrame
@@ -164,20 +172,22 @@ def make_training_data(
         n_cos_bins: Orientation bins (cos of the angle between the source axis / module
             axis and the line of sight).
         acceptance: Module angular acceptance applied in the table (None: flat).
-        seed: Seed; each medium gets its own stream.
+        seed: Seed; each medium's table and the delay sampling get their own streams
+            (:func:`~ariasim.utils.spawn_seeds`).
     """
     from ariasim.simulators.photons import Flasher, tabulate_shells
 
     if not media:
         raise ConfigError("at least one medium is needed", parameter="media")
-    gen = as_generator(seed)
+    *table_seeds, sample_seed = spawn_seeds(seed, len(media) + 1)
+    gen = as_generator(sample_seed)
     t0 = time.perf_counter()
     tables, ys, ds, labels = [], [], [], []
     for k, medium in enumerate(media):
         la, le = medium_lengths(medium, wavelength_nm)
         src = source if source is not None else Flasher(n_photons=n_photons,
                                                         wavelength_nm=wavelength_nm)
-        kw: dict[str, Any] = {"n_cos_bins": n_cos_bins, "seed": int(gen.integers(2**31)),
+        kw: dict[str, Any] = {"n_cos_bins": n_cos_bins, "seed": table_seeds[k],
                               "progress": progress}
         if acceptance is not None:
             kw["acceptance"] = acceptance
@@ -209,6 +219,27 @@ class PhotonSurrogate:
         delay: Delay density conditioned on ``distance_m`` (and the medium lengths).
         module_radius_m: Radius of the module the yields refer to.
         n_group: Group index used for the direct time.
+        metadata: Provenance of the fit (JSON-able).
+
+    The formulas follow the learner contract: ``formulas_`` maps ``"log_yield"`` and
+    ``"delay_<parameter>"`` (the density's parameter formulas) to :class:`Formula`
+    objects, ``formula_`` is the yield.
+
+    Example:
+        >>> from ariasim.surrogates.density import SymbolicDensity
+        >>> par = {"mu_0": "log(distance_m)", "log_sigma_0": "-0.5", "log_q_0": "0.1"}
+        >>> delay = SymbolicDensity.from_dict({
+        ...     "schema": "ariasim.symbolic_density/1", "n_components": 1, "t_min": 0.0,
+        ...     "t_name": "delay_ns",
+        ...     "params": {k: Formula(v, ["distance_m"]).to_dict() for k, v in par.items()}})
+        >>> sur = PhotonSurrogate(Formula("-distance_m/30", ["distance_m"]), delay,
+        ...                       module_radius_m=0.15)
+        >>> sorted(sur.formulas_)
+        ['delay_log_q_0', 'delay_log_sigma_0', 'delay_mu_0', 'log_yield']
+        >>> str(sur.formula_)
+        '-distance_m/30'
+        >>> round(float(sur.expected_hits(30.0, 1e6)[0]), 3)  # N r^2 e^-1 / (4 d^2)
+        2.299
     """
 
     yield_formula: Formula
@@ -216,6 +247,18 @@ class PhotonSurrogate:
     module_radius_m: float = 0.1651
     n_group: float = 1.35634
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def formula_(self) -> Formula:
+        """The main formula: ``log_yield`` (same as ``yield_formula``)."""
+        return self.yield_formula
+
+    @property
+    def formulas_(self) -> dict[str, Formula]:
+        """All formulas: ``log_yield`` and the delay density's parameter formulas
+        (``delay_<name>``)."""
+        return {"log_yield": self.yield_formula,
+                **{f"delay_{k}": f for k, f in self.delay.params_.items()}}
 
     @property
     def yield_inputs(self) -> list[str]:

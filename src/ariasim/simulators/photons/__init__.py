@@ -12,6 +12,11 @@ Typical use::
     res = simulate(Flasher(n_photons=1e6), bulk_ice(), single_module((0, 0, 50)), seed=1)
     res.hits, res.counts
 
+One run from a configuration (what ``ariasim simulate photons`` does)::
+
+    from ariasim.simulators.photons import run_photons
+    run = run_photons("run.toml", {"medium": {"name": "water"}})
+
 References:
     D. Chirkin, "Photon tracking with GPUs in IceCube", NIM A 725 (2013) 141 (PPC).
     M. G. Aartsen et al. (IceCube), NIM A 711 (2013) 73 (SPICE-Mie).
@@ -26,6 +31,7 @@ from ariasim.simulators.photons.detector import (
     string_detector,
 )
 from ariasim.simulators.photons.optics import (
+    MEDIA,
     Medium,
     bulk_ice,
     constant_medium,
@@ -39,17 +45,27 @@ from ariasim.simulators.photons.optics import (
     n_phase_ice,
     water,
 )
+from ariasim.simulators.photons.run import PhotonRun, run_photons
 from ariasim.simulators.photons.shells import ShellTable, tabulate_shells
 from ariasim.simulators.photons.simulate import PhotonSimulation, simulate
-from ariasim.simulators.photons.sources import Cascade, Flasher, MuonSegment
+from ariasim.simulators.photons.sources import (
+    SOURCES,
+    Cascade,
+    Flasher,
+    MuonSegment,
+    make_source,
+)
 
 __all__ = [
     "AS_NOMINAL",
+    "MEDIA",
+    "SOURCES",
     "Cascade",
     "Detector",
     "Flasher",
     "Medium",
     "MuonSegment",
+    "PhotonRun",
     "PhotonSimulation",
     "ShellTable",
     "bulk_ice",
@@ -60,9 +76,11 @@ __all__ = [
     "layered_ice",
     "layered_ice_from_arrays",
     "make_medium",
+    "make_source",
     "n_group_ice",
     "n_phase_ice",
     "read_geometry",
+    "run_photons",
     "simulate",
     "single_module",
     "string_detector",

@@ -1,4 +1,4 @@
-"""Configuration of a photon simulation run: defaults, validation, construction.
+"""Configuration of a photon simulation run: merging, validation, construction.
 
 A run is described by a nested dict (a TOML file in the CLI)::
 
@@ -20,8 +20,17 @@ A run is described by a nested dict (a TOML file in the CLI)::
     distance_m = 20.0
     n_modules = 6
 
-Unknown keys and bad values raise :class:`~ariasim.errors.ConfigError` naming the key
-(``source.n_photons``...). This module imports only NumPy-level code (no numba).
+One home for every default: a key left unset (``None`` in :data:`DEFAULTS`) takes the
+default of the library object it configures (the medium factories of
+:mod:`~.optics` through :func:`~.optics.make_medium`, the source classes through
+:func:`~.sources.make_source`, :class:`~.detector.Detector`, :func:`~.simulate.simulate`).
+This module only names the kinds and the *default run* (:data:`DEFAULT_RUN`: a 1e7-photon
+flasher and a ring of six modules 20 m away), which the library does not have.
+
+Unknown keys, bad values and keys that do not apply to the chosen medium, source or
+layout (``medium.ice_table`` with ``name = "bulk-ice"``, ``source.energy_gev`` with a
+flasher) raise :class:`~ariasim.errors.ConfigError` naming the key, or the command-line
+flag it came from (``labels``). This module imports only NumPy-level code (no numba).
 
 References:
     D. Chirkin, NIM A 725 (2013) 141 (PPC); clsim (C. Kopper et al.).
@@ -31,57 +40,79 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from ariasim.errors import ConfigError
 
-__all__ = ["DEFAULTS", "build", "resolve_config"]
+__all__ = ["DEFAULTS", "DEFAULT_RUN", "LAYOUT_KEYS", "build", "resolve_config"]
 
+#: Every key a run configuration may have; ``None``: the library's default.
 DEFAULTS: dict[str, Any] = {
     "seed": 1,
-    "n_events": 1,
+    "n_events": None,
     "n_threads": None,
-    "batch_size": 1 << 19,
-    "method": "grid",
+    "batch_size": None,
+    "method": None,
     "out": "hits.parquet",
     "counts_out": None,
     "source": {
         "type": "flasher",
-        "position_m": [0.0, 0.0, 0.0],
-        "n_photons": 1.0e7,
-        "wavelength_nm": 405.0,
-        "time_ns": 0.0,
-        "energy_gev": 10.0,
-        "length_m": 10.0,
-        "direction": [0.0, 0.0, -1.0],
+        "position_m": None,
+        "n_photons": None,
+        "wavelength_nm": None,
+        "time_ns": None,
+        "energy_gev": None,
+        "length_m": None,
+        "direction": None,
     },
     "medium": {
         "name": "bulk-ice",
-        "g": 0.9,
-        "sl_fraction": 0.35,
+        "g": None,
+        "sl_fraction": None,
         "absorption_length_m": None,
         "effective_scattering_length_m": None,
-        "wavelength_dependent": False,
+        "wavelength_dependent": None,
         "ice_table": None,
     },
     "detector": {
         "layout": "distance",
-        "distance_m": 20.0,
-        "n_modules": 6,
-        "n_strings": 6,
-        "modules_per_string": 60,
-        "string_spacing_m": 20.0,
-        "module_spacing_m": 17.0,
-        "string_layout": "ring",
+        "distance_m": None,
+        "n_modules": None,
+        "n_strings": None,
+        "modules_per_string": None,
+        "string_spacing_m": None,
+        "module_spacing_m": None,
+        "string_layout": None,
         "geometry": None,
-        "radius_m": 0.1651,
-        "oversize": 1.0,
-        "angular_acceptance": "nominal",
-        "wavelength_acceptance": True,
-        "acceptance_mode": "rejection",
+        "radius_m": None,
+        "oversize": None,
+        "angular_acceptance": None,
+        "wavelength_acceptance": None,
+        "acceptance_mode": None,
     },
+}
+
+#: The default run where the library has no default: the flasher's photon count and the
+#: module layouts (a ring of six modules 20 m from the source; six strings of 60 modules
+#: on a ring of radius 20 m).
+DEFAULT_RUN: dict[str, dict[str, dict[str, Any]]] = {
+    "source": {"flasher": {"n_photons": 1.0e7}},
+    "detector": {
+        "distance": {"distance_m": 20.0, "n_modules": 6},
+        "strings": {"n_strings": 6, "modules_per_string": 60, "string_spacing_m": 20.0,
+                    "string_layout": "ring"},
+    },
+}
+
+#: Detector keys that apply to one layout only.
+LAYOUT_KEYS: dict[str, tuple[str, ...]] = {
+    "distance": ("distance_m", "n_modules"),
+    "strings": ("n_strings", "modules_per_string", "string_spacing_m", "module_spacing_m",
+                "string_layout"),
+    "geometry": ("geometry",),
 }
 
 _SECTIONS = ("source", "medium", "detector")
@@ -144,111 +175,185 @@ def _num(cfg: dict[str, Any], key: str, name: str, *, lo: float | None = None,
     return float(v)
 
 
-def _wrap(section: str, key: str, fn: Any, *args: Any, **kw: Any) -> Any:
-    """Call a constructor, re-labelling its ConfigError with the config key."""
+def _wrap(name: str, fn: Any, *args: Any, labels: Mapping[str, str] | None = None,
+          **kw: Any) -> Any:
+    """Call a constructor, re-labelling its ConfigError with the configuration key.
+
+    ``name`` is the section (``"medium"``...) or a key (``"detector.geometry"``); a
+    parameter named by the constructor becomes ``section.parameter`` (with the user's
+    label for it, if any).
+    """
+    labels = labels or {}
+    section = name.split(".")[0]
     try:
         return fn(*args, **kw)
     except ConfigError as exc:
-        sub = exc.parameter if exc.parameter and exc.parameter != section else key
-        param = f"{section}.{sub}"
+        sub = exc.parameter if exc.parameter and exc.parameter != section else None
+        key = f"{section}.{sub}" if sub else name
+        key = {"source.start_m": "source.position_m", "medium.path": "medium.ice_table",
+               "detector.layout": "detector.string_layout"}.get(key, key)
         msg = str(exc).split(": ", 1)[-1] if exc.parameter else str(exc)
-        raise ConfigError(msg, parameter=param) from exc
+        raise ConfigError(msg, parameter=labels.get(key, key)) from exc
 
 
-def build(cfg: dict[str, Any]) -> tuple[Any, Any, Any, dict[str, Any]]:
+def _check_applies(section: dict[str, Any], prefix: str, kind_key: str, kind: str,
+                   accepted: Any, accepting: Any, labels: Mapping[str, str]) -> None:
+    """A set key of ``section`` that the chosen kind does not take is an error naming it."""
+    for key, value in section.items():
+        if key == kind_key or value is None or key in accepted:
+            continue
+        where = accepting(key)
+        lab = labels.get(f"{prefix}.{key}", f"{prefix}.{key}")
+        kind_lab = labels.get(f"{prefix}.{kind_key}", f"{prefix}.{kind_key}")
+        raise ConfigError(f"{lab} applies only to {kind_lab} {' or '.join(where)} "
+                          f"(here {kind_lab} {kind})", parameter=lab)
+
+
+def build(cfg: dict[str, Any], labels: Mapping[str, str] | None = None
+          ) -> tuple[Any, Any, Any, dict[str, Any]]:
     """Turn a resolved configuration into ``(source, medium, detector, run_kwargs)``.
+
+    Only the keys that are set reach the library; the rest take its defaults.
 
     Arguments:
         cfg: Output of :func:`resolve_config`.
+        labels: How to name a key in error messages (e.g. ``{"medium.ice_table":
+            "--ice-table"}`` for a key set by a command-line flag); default the key.
+
+    Example:
+        >>> src, med, det, run = build(resolve_config({"medium": {"name": "water"}}))
+        >>> med.name, det.n_modules, run["seed"]
+        ('water', 6, 1)
+        >>> build(resolve_config({"source": {"energy_gev": 5.0}}))
+        Traceback (most recent call last):
+        ...
+        ariasim.errors.ConfigError: parameter 'source.energy_gev': source.energy_gev applies \
+only to source.type cascade (here source.type flasher)
     """
     from ariasim.simulators.photons import detector as det_mod
     from ariasim.simulators.photons import optics, sources
 
+    labels = dict(labels or {})
+
+    def lab(key: str) -> str:
+        return labels.get(key, key)
+
+    def num(section: dict[str, Any], key: str, prefix: str = "", **kw: Any) -> Any:
+        full = f"{prefix}.{key}" if prefix else key
+        return _num(section, key, lab(full), **kw)
+
     s = cfg["source"]
     m = cfg["medium"]
     d = cfg["detector"]
-    seed = _num(cfg, "seed", "seed", lo=0, integer=True)
-    run = {
-        "seed": seed,
-        "n_events": _num(cfg, "n_events", "n_events", lo=1, integer=True),
-        "n_threads": _num(cfg, "n_threads", "n_threads", lo=1, integer=True, allow_none=True),
-        "batch_size": _num(cfg, "batch_size", "batch_size", lo=1, integer=True),
-        "method": cfg["method"],
-    }
-    if run["method"] not in ("grid", "naive"):
-        raise ConfigError(f"expected 'grid' or 'naive', got {run['method']!r}", parameter="method")
+    run: dict[str, Any] = {"seed": num(cfg, "seed", lo=0, integer=True, allow_none=True)}
+    for key in ("n_events", "n_threads", "batch_size"):
+        if cfg[key] is not None:
+            run[key] = num(cfg, key, lo=1, integer=True)
+    if cfg["method"] is not None:
+        if cfg["method"] not in ("grid", "naive"):
+            raise ConfigError(f"expected 'grid' or 'naive', got {cfg['method']!r}",
+                              parameter=lab("method"))
+        run["method"] = cfg["method"]
 
-    medium = _wrap("medium", "name", optics.make_medium, m["name"],
-                   g=_num(m, "g", "medium.g", lo=0.0),
-                   sl_fraction=_num(m, "sl_fraction", "medium.sl_fraction", lo=0.0),
-                   absorption_length_m=_num(m, "absorption_length_m",
-                                            "medium.absorption_length_m", positive=True,
-                                            allow_none=True),
-                   effective_scattering_length_m=_num(m, "effective_scattering_length_m",
-                                                      "medium.effective_scattering_length_m",
-                                                      positive=True, allow_none=True),
-                   ice_table=m["ice_table"], wavelength_dependent=bool(m["wavelength_dependent"]))
+    # medium: the factory named by medium.name, with the keys that are set
+    name = m["name"]
+    if name not in optics.MEDIA:
+        raise ConfigError(f"expected one of {', '.join(optics.MEDIA)}, got {name!r}",
+                          parameter=lab("medium.name"))
+    _check_applies(m, "medium", "name", name, optics.medium_parameters(name),
+                   optics.media_accepting, labels)
+    med_kw: dict[str, Any] = {}
+    for key in ("g", "sl_fraction"):
+        if m[key] is not None:
+            med_kw[key] = num(m, key, "medium", lo=0.0)
+    for key in ("absorption_length_m", "effective_scattering_length_m"):
+        if m[key] is not None:
+            med_kw[key] = num(m, key, "medium", positive=True)
+    if m["wavelength_dependent"] is not None:
+        med_kw["wavelength_dependent"] = bool(m["wavelength_dependent"])
+    if m["ice_table"] is not None:
+        med_kw["ice_table"] = m["ice_table"]
+    medium = _wrap("medium", optics.make_medium, name, labels=labels, **med_kw)
 
+    # source: the class named by source.type, with the keys that are set
+    stype = s["type"]
+    if stype not in sources.SOURCES:
+        raise ConfigError(f"expected one of {', '.join(sources.SOURCES)}, got {stype!r}",
+                          parameter=lab("source.type"))
+    _check_applies(s, "source", "type", stype, sources.source_parameters(stype),
+                   lambda k: [t for t in sources.SOURCES if k in sources.source_parameters(t)],
+                   labels)
+    s = {**DEFAULT_RUN["source"].get(stype, {}), **{k: v for k, v in s.items()
+                                                    if v is not None}}
+    pos = np.zeros(3)
+    if "position_m" in s:
+        try:
+            pos = np.asarray(s["position_m"], dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"expected three numbers, got {s['position_m']!r}",
+                              parameter=lab("source.position_m")) from exc
+        if pos.shape != (3,) or not np.all(np.isfinite(pos)):
+            raise ConfigError(f"expected three finite numbers, got {s['position_m']!r}",
+                              parameter=lab("source.position_m"))
+    src_kw: dict[str, Any] = {}
+    for key, value in s.items():
+        if key == "type":
+            continue
+        if key in ("position_m", "direction") or (key == "wavelength_nm"
+                                                  and isinstance(value, list)):
+            src_kw[key] = tuple(value)
+        elif key == "wavelength_nm":
+            src_kw[key] = num(s, key, "source", positive=True)
+        elif key == "n_photons":
+            src_kw[key] = num(s, key, "source", lo=0.0)
+        elif key == "time_ns":
+            src_kw[key] = num(s, key, "source")
+        else:
+            src_kw[key] = num(s, key, "source", positive=True)
+    source = _wrap("source", sources.make_source, stype, labels=labels, **src_kw)
+
+    # detector: module settings that are set, then the layout
     acc = d["angular_acceptance"]
-    det_kw = {
-        "radius_m": _num(d, "radius_m", "detector.radius_m", positive=True),
-        "oversize": _num(d, "oversize", "detector.oversize", lo=1.0),
-        "angular_acceptance": tuple(acc) if isinstance(acc, list) else acc,
-        "wavelength_acceptance": bool(d["wavelength_acceptance"]),
-        "acceptance_mode": d["acceptance_mode"],
-    }
-    try:
-        pos = np.asarray(s["position_m"], dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"expected three numbers, got {s['position_m']!r}",
-                          parameter="source.position_m") from exc
-    if pos.shape != (3,) or not np.all(np.isfinite(pos)):
-        raise ConfigError(f"expected three finite numbers, got {s['position_m']!r}",
-                          parameter="source.position_m")
+    det_kw: dict[str, Any] = {}
+    if d["radius_m"] is not None:
+        det_kw["radius_m"] = num(d, "radius_m", "detector", positive=True)
+    if d["oversize"] is not None:
+        det_kw["oversize"] = num(d, "oversize", "detector", lo=1.0)
+    if acc is not None:
+        det_kw["angular_acceptance"] = tuple(acc) if isinstance(acc, list) else acc
+    if d["wavelength_acceptance"] is not None:
+        det_kw["wavelength_acceptance"] = bool(d["wavelength_acceptance"])
+    if d["acceptance_mode"] is not None:
+        det_kw["acceptance_mode"] = d["acceptance_mode"]
     layout = d["layout"]
+    if layout not in LAYOUT_KEYS:
+        raise ConfigError(f"expected one of {', '.join(LAYOUT_KEYS)}, got {layout!r}",
+                          parameter=lab("detector.layout"))
+    common = set(d) - {k for keys in LAYOUT_KEYS.values() for k in keys}
+    _check_applies(d, "detector", "layout", layout, common | set(LAYOUT_KEYS[layout]),
+                   lambda k: [lay for lay, keys in LAYOUT_KEYS.items() if k in keys], labels)
+    d = {**DEFAULT_RUN["detector"].get(layout, {}), **{k: v for k, v in d.items()
+                                                       if v is not None}}
     if layout == "distance":
-        dist = _num(d, "distance_m", "detector.distance_m", positive=True)
-        nmod = _num(d, "n_modules", "detector.n_modules", lo=1, integer=True)
+        dist = num(d, "distance_m", "detector", positive=True)
+        nmod = num(d, "n_modules", "detector", lo=1, integer=True)
         phi = 2 * math.pi * np.arange(nmod) / nmod
         xyz = pos + dist * np.column_stack([np.cos(phi), np.sin(phi), np.zeros(nmod)])
-        detector = _wrap("detector", "layout", det_mod.Detector, xyz, **det_kw)
+        detector = _wrap("detector", det_mod.Detector, xyz, labels=labels, **det_kw)
     elif layout == "strings":
+        str_kw = {"layout": d["string_layout"]}
+        for key in ("string_spacing_m", "module_spacing_m"):
+            if key in d:
+                str_kw[key] = num(d, key, "detector", positive=True)
         detector = _wrap(
-            "detector", "layout", det_mod.string_detector,
-            _num(d, "n_strings", "detector.n_strings", lo=1, integer=True),
-            _num(d, "modules_per_string", "detector.modules_per_string", lo=1, integer=True),
-            string_spacing_m=_num(d, "string_spacing_m", "detector.string_spacing_m",
-                                  positive=True),
-            module_spacing_m=_num(d, "module_spacing_m", "detector.module_spacing_m",
-                                  positive=True),
-            layout=d["string_layout"], center_m=tuple(pos), **det_kw)
-    elif layout == "geometry":
-        if not d["geometry"]:
+            "detector", det_mod.string_detector,
+            num(d, "n_strings", "detector", lo=1, integer=True),
+            num(d, "modules_per_string", "detector", lo=1, integer=True),
+            center_m=tuple(pos), labels=labels, **str_kw, **det_kw)
+    else:
+        if not d.get("geometry"):
             raise ConfigError("layout 'geometry' needs a geometry file",
-                              parameter="detector.geometry")
-        detector = _wrap("detector", "geometry", det_mod.read_geometry, d["geometry"], **det_kw)
-    else:
-        raise ConfigError(f"expected 'distance', 'strings' or 'geometry', got {layout!r}",
-                          parameter="detector.layout")
-
-    stype = s["type"]
-    wl = s["wavelength_nm"]
-    if stype == "flasher":
-        source = _wrap("source", "type", sources.Flasher, tuple(pos),
-                       n_photons=_num(s, "n_photons", "source.n_photons", lo=0.0),
-                       wavelength_nm=tuple(wl) if isinstance(wl, list) else wl,
-                       time_ns=_num(s, "time_ns", "source.time_ns"))
-    elif stype == "cascade":
-        source = _wrap("source", "type", sources.Cascade, tuple(pos),
-                       direction=tuple(s["direction"]),
-                       energy_gev=_num(s, "energy_gev", "source.energy_gev", positive=True),
-                       time_ns=_num(s, "time_ns", "source.time_ns"))
-    elif stype == "muon":
-        source = _wrap("source", "type", sources.MuonSegment, tuple(pos),
-                       direction=tuple(s["direction"]),
-                       length_m=_num(s, "length_m", "source.length_m", positive=True),
-                       time_ns=_num(s, "time_ns", "source.time_ns"))
-    else:
-        raise ConfigError(f"expected 'flasher', 'cascade' or 'muon', got {stype!r}",
-                          parameter="source.type")
+                              parameter=lab("detector.geometry"))
+        detector = _wrap("detector.geometry", det_mod.read_geometry, d["geometry"],
+                         labels=labels, **det_kw)
     return source, medium, detector, run

@@ -70,6 +70,11 @@ class Detector:
         wavelength_acceptance: Fold in the DOM wavelength acceptance (True) or not.
         acceptance_mode: ``"rejection"`` or ``"weight"``.
         cell_m: Cell size of the spatial index (None: automatic).
+
+    Example:
+        >>> det = Detector([[0.0, 0.0, 10.0], [0.0, 0.0, 20.0]], oversize=2.0)
+        >>> det.n_modules, det.module_ids.tolist(), round(det.effective_radius_m, 4)
+        (2, [0, 1], 0.3302)
     """
 
     positions_m: np.ndarray

@@ -25,12 +25,15 @@ References:
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -44,6 +47,7 @@ __all__ = [
     "DOM_RADIUS_M",
     "FINE_STRUCTURE",
     "KAPPA_ABSORPTION",
+    "MEDIA",
     "SPEED_OF_LIGHT_M_PER_NS",
     "Medium",
     "bulk_ice",
@@ -54,6 +58,8 @@ __all__ = [
     "layered_ice",
     "layered_ice_from_arrays",
     "make_medium",
+    "media_accepting",
+    "medium_parameters",
     "n_group_ice",
     "n_phase_ice",
     "water",
@@ -196,6 +202,13 @@ class Medium:
             bfr-v2 and the PPC benchmark configuration; SPICE Mie used 0.45).
         n_phase: Constant phase index, or ``None`` for the ice polynomial.
         n_group: Constant group index, or ``None`` for the ice polynomial.
+
+    Example:
+        >>> m = constant_medium(100.0, 25.0)
+        >>> m.n_layers, round(float(m.absorption_per_m(400.0)), 4)
+        (1, 0.01)
+        >>> len(m.kernel_args())
+        8
     """
 
     name: str
@@ -280,6 +293,21 @@ class Medium:
             return np.full_like(np.asarray(wavelength_nm, dtype=float), self.n_group)
         return n_group_ice(wavelength_nm)
 
+    def kernel_args(self) -> tuple:
+        """The medium as the compiled kernels take it.
+
+        Returns:
+            ``(zb, be400, ad400, dtau, wl_dependent, g, sl_fraction, n_group_const)``:
+            the layer boundaries and per-layer coefficients (contiguous float64), whether
+            the SPICE wavelength dependence applies, the phase-function parameters and the
+            constant group index (``-1.0`` for the ice polynomial), in the order of the
+            medium arguments of :func:`~.propagate.propagate_kernel` and
+            :func:`~.shells.shell_kernel`.
+        """
+        ngc = -1.0 if self.n_group is None else float(self.n_group)
+        return (self.z_boundaries_m, self.b_e400_per_m, self.a_dust400_per_m, self.dtau,
+                bool(self.wavelength_dependent), float(self.g), float(self.sl_fraction), ngc)
+
     def describe(self) -> dict:
         """A JSON-able summary for provenance."""
         return {
@@ -331,8 +359,10 @@ def water(*, absorption_length_m: float = 55.0, scattering_length_m: float = 50.
         n_phase: Phase index.
         n_group: Group index.
     """
-    if absorption_length_m <= 0 or scattering_length_m <= 0:
-        raise ConfigError("lengths must be > 0", parameter="medium")
+    for key, v in (("absorption_length_m", absorption_length_m),
+                   ("scattering_length_m", scattering_length_m)):
+        if not (v > 0 and math.isfinite(v)):
+            raise ConfigError(f"must be finite and > 0, got {v}", parameter=key)
     return _one_layer("water", (1.0 - g) / scattering_length_m, 1.0 / absorption_length_m, 0.0,
                       wavelength_dependent=False, g=g, sl_fraction=0.0,
                       n_phase=n_phase, n_group=n_group)
@@ -372,7 +402,7 @@ def constant_medium(absorption_length_m: float, effective_scattering_length_m: f
 
 def layered_ice_from_arrays(depth_m: np.ndarray, b_e400_per_m: np.ndarray,
                             a_dust400_per_m: np.ndarray, dtau: np.ndarray, *,
-                            g: float = 0.9, sl_fraction: float = 0.35, name: str = "layered-ice",
+                            g: float = 0.9, sl_fraction: float = 0.35, name: str = "layered",
                             source_path: str | None = None) -> Medium:
     """Layered ice from per-layer arrays (depth of layer centre, SPICE parameters).
 
@@ -406,7 +436,7 @@ def layered_ice_from_arrays(depth_m: np.ndarray, b_e400_per_m: np.ndarray,
 _LAYER_COLUMNS = ("depth_m", "b_e400", "a_dust400", "dtau")
 
 
-def layered_ice(path: str | os.PathLike[str], *, g: float = 0.9,
+def layered_ice(path: str | os.PathLike[str] | None = None, *, g: float = 0.9,
                 sl_fraction: float = 0.35) -> Medium:
     """Read a layered ice table.
 
@@ -416,11 +446,12 @@ def layered_ice(path: str | os.PathLike[str], *, g: float = 0.9,
     ``depth_m, b_e400, a_dust400, dtau``.
 
     Arguments:
-        path: The table file.
+        path: The table file (default: the small synthetic example shipped with ariasim,
+            :func:`example_ice_table_path`).
         g: Mean scattering cosine.
         sl_fraction: Simplified-Liu fraction.
     """
-    p = Path(path)
+    p = Path(path) if path is not None else example_ice_table_path()
     if not p.exists():
         raise InputError("ice table not found", path=p)
     if p.suffix.lower() in (".dat", ".txt"):
@@ -445,7 +476,7 @@ def layered_ice(path: str | os.PathLike[str], *, g: float = 0.9,
         if np.any(cols[j] < 0):
             raise InputError("negative coefficient", path=p, column=col)
     return layered_ice_from_arrays(*cols, g=g, sl_fraction=sl_fraction,
-                                   name=f"layered-ice:{p.name}", source_path=str(p))
+                                   name=f"layered:{p.name}", source_path=str(p))
 
 
 def example_ice_table_path() -> Path:
@@ -454,41 +485,74 @@ def example_ice_table_path() -> Path:
         "data/example_icemodel.dat")))
 
 
-def make_medium(spec: str | Medium, *, g: float | None = None,
-                sl_fraction: float | None = None, absorption_length_m: float | None = None,
-                effective_scattering_length_m: float | None = None,
-                ice_table: str | os.PathLike[str] | None = None,
-                wavelength_dependent: bool = False) -> Medium:
-    """Build a medium from a name: ``bulk-ice``, ``water``, ``constant``, ``layered``.
+#: The media by name: ``make_medium(name, **parameters)`` calls ``MEDIA[name]``. Each
+#: factory is the one home of its medium's defaults.
+MEDIA: dict[str, Callable[..., Medium]] = {
+    "bulk-ice": bulk_ice,
+    "water": water,
+    "constant": constant_medium,
+    "layered": layered_ice,
+}
+#: Parameter names of :func:`make_medium` that a factory spells differently.
+_MEDIUM_ALIASES = {"layered": {"ice_table": "path"}}
+
+
+def medium_parameters(name: str) -> tuple[str, ...]:
+    """Parameters (as :func:`make_medium` names them) that medium ``name`` accepts.
 
     Arguments:
-        spec: The name, or a ready :class:`Medium` (returned unchanged).
-        g: Mean scattering cosine (default 0.9; water 0.92).
-        sl_fraction: Simplified-Liu fraction (default 0.35).
-        absorption_length_m: For ``constant``.
-        effective_scattering_length_m: For ``constant``.
-        ice_table: For ``layered`` (default: the shipped synthetic example).
-        wavelength_dependent: For ``constant``: apply SPICE power laws.
+        name: A key of :data:`MEDIA`.
     """
+    if name not in MEDIA:
+        raise ConfigError(f"unknown medium {name!r}; expected one of {', '.join(MEDIA)}",
+                          parameter="medium")
+    back = {v: k for k, v in _MEDIUM_ALIASES.get(name, {}).items()}
+    return tuple(back.get(p, p) for p in inspect.signature(MEDIA[name]).parameters)
+
+
+def media_accepting(parameter: str) -> list[str]:
+    """Names of the media that accept ``parameter`` (as :func:`make_medium` names it)."""
+    return [m for m in MEDIA if parameter in medium_parameters(m)]
+
+
+def make_medium(spec: str | Medium, **parameters: Any) -> Medium:
+    """Build a medium by name (a key of :data:`MEDIA`) from the parameters its factory takes.
+
+    ``None`` values count as not given, so the factory's default applies. A parameter the
+    chosen medium does not take is an error naming it (never silently dropped).
+
+    Arguments:
+        spec: ``"bulk-ice"`` (:func:`bulk_ice`), ``"water"`` (:func:`water`),
+            ``"constant"`` (:func:`constant_medium`) or ``"layered"`` (:func:`layered_ice`,
+            the ice table given as ``ice_table``), or a ready :class:`Medium` (returned
+            unchanged, no parameters allowed).
+        **parameters: Keyword arguments of that factory.
+
+    Example:
+        >>> make_medium("water", absorption_length_m=40.0).name
+        'water'
+        >>> make_medium("bulk-ice", ice_table="ice.dat")
+        Traceback (most recent call last):
+        ...
+        ariasim.errors.ConfigError: parameter 'ice_table': applies only to medium layered
+    """
+    given = {k: v for k, v in parameters.items() if v is not None}
     if isinstance(spec, Medium):
+        if given:
+            raise ConfigError("a ready Medium takes no parameters", parameter=next(iter(given)))
         return spec
-    kw = {}
-    if g is not None:
-        kw["g"] = g
-    if sl_fraction is not None:
-        kw["sl_fraction"] = sl_fraction
-    if spec in ("bulk-ice", "bulk_ice", "ice"):
-        return bulk_ice(**kw)
-    if spec == "water":
-        return water(g=kw.get("g", 0.92))
-    if spec == "constant":
-        if absorption_length_m is None or effective_scattering_length_m is None:
-            raise ConfigError("medium 'constant' needs absorption_length_m and "
-                              "effective_scattering_length_m", parameter="medium")
-        return constant_medium(absorption_length_m, effective_scattering_length_m,
-                               wavelength_dependent=wavelength_dependent, **kw)
-    if spec in ("layered", "layered-ice"):
-        return layered_ice(ice_table if ice_table is not None else example_ice_table_path(),
-                           **kw)
-    raise ConfigError(f"unknown medium {spec!r}; expected bulk-ice, water, constant or layered",
-                      parameter="medium")
+    accepted = medium_parameters(spec)
+    for key in given:
+        if key not in accepted:
+            where = media_accepting(key)
+            msg = (f"applies only to medium {' or '.join(where)}" if where
+                   else f"unknown medium parameter; {spec} takes {', '.join(accepted)}")
+            raise ConfigError(msg, parameter=key)
+    factory = MEDIA[spec]
+    required = [p.name for p in inspect.signature(factory).parameters.values()
+                if p.default is inspect.Parameter.empty]
+    alias = _MEDIUM_ALIASES.get(spec, {})
+    missing = [k for k in accepted if alias.get(k, k) in required and k not in given]
+    if missing:
+        raise ConfigError(f"medium {spec} needs {' and '.join(missing)}", parameter=missing[0])
+    return factory(**{alias.get(k, k): v for k, v in given.items()})

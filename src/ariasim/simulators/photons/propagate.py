@@ -49,7 +49,19 @@ from ariasim.simulators.photons.optics import (
     SPEED_OF_LIGHT_M_PER_NS,
 )
 
-__all__ = ["build_cell_grid", "chunk_keys", "propagate_kernel", "sample_scattering_cosines"]
+# the njit building blocks (chunk_state, start_photon, step_photon, scatter_direction,
+# acceptance_polynomial) are public for the other kernels (shells.py), not for users
+__all__ = [
+    "acceptance_polynomial",
+    "build_cell_grid",
+    "chunk_keys",
+    "chunk_state",
+    "propagate_kernel",
+    "sample_scattering_cosines",
+    "scatter_direction",
+    "start_photon",
+    "step_photon",
+]
 
 _INF = np.inf
 _MAX_STEP_M = 1.0e7  # a photon that would fly further than this escapes
@@ -311,7 +323,7 @@ def _grid_hit(x, y, z, ux, uy, uz, s, mods, r2, lo, hi, cell, dims, cstart, item
 
 
 @nb.njit(inline="always", cache=True)
-def _chunk_state(st: np.ndarray, key: np.uint64):
+def chunk_state(st: np.ndarray, key: np.uint64):
     """Seed the stream of one chunk; returns its state ``(s0, s1, s2, s3)`` for registers."""
     _seed_state(st, key)
     return st[0], st[1], st[2], st[3]
@@ -360,8 +372,8 @@ def _photon_medium(lam, z, wl_dependent, n_group_const, zb, be400, ad400, dtau, 
 
 
 @nb.njit(inline="always", cache=True)
-def _start_photon(i, px, py, pz, dx, dy, dz, t0, wl, wl_dependent, n_group_const, zb, be400,
-                  ad400, dtau, inv_1mg, s0, s1, s2, s3):
+def start_photon(i, px, py, pz, dx, dy, dz, t0, wl, wl_dependent, n_group_const, zb, be400,
+                 ad400, dtau, inv_1mg, s0, s1, s2, s3):
     """Load photon ``i``, its medium constants (:func:`_photon_medium`) and draw its
     absorption depth.
 
@@ -378,7 +390,7 @@ def _start_photon(i, px, py, pz, dx, dy, dz, t0, wl, wl_dependent, n_group_const
 
 
 @nb.njit(inline="always", cache=True)
-def _acceptance(coeffs, eta):
+def acceptance_polynomial(coeffs, eta):
     """Angular acceptance polynomial ``sum_k coeffs[k] eta^k`` (Horner; coeffs non-empty)."""
     n = coeffs.size
     acc = coeffs[n - 1]
@@ -392,7 +404,8 @@ def _step_length(z, uz, layer, tau_a, tau_s, nl, b_hom, a_hom, zb, be400, ad400,
                  fb, fa, ft, inv_1mg):
     """Length of one step: consume the scattering depth ``tau_s`` layer by layer.
 
-    Shared by the hit kernel and the shell tables of :mod:`~.shells` (through :func:`_step`).
+    Shared by the hit kernel and the shell tables of :mod:`~.shells` (through
+    :func:`step_photon`).
 
     Returns:
         ``(s, absorbed, tau_a, layer)``: step length [m], whether the absorption depth ran
@@ -444,8 +457,8 @@ def _step_length(z, uz, layer, tau_a, tau_s, nl, b_hom, a_hom, zb, be400, ad400,
 
 
 @nb.njit(inline="always", cache=True)
-def _step(z, uz, layer, tau_a, nl, b_hom, a_hom, zb, be400, ad400, dtau, fb, fa, ft, inv_1mg,
-          s0, s1, s2, s3):
+def step_photon(z, uz, layer, tau_a, nl, b_hom, a_hom, zb, be400, ad400, dtau, fb, fa, ft,
+                inv_1mg, s0, s1, s2, s3):
     """One step: draw a scattering depth, walk it through the layers (:func:`_step_length`)
     and cap the length at ``_MAX_STEP_M`` (the photon escapes).
 
@@ -463,7 +476,7 @@ def _step(z, uz, layer, tau_a, nl, b_hom, a_hom, zb, be400, ad400, dtau, fb, fa,
 
 
 @nb.njit(inline="always", cache=True)
-def _scatter_direction(ux, uy, uz, g, sl_fraction, s0, s1, s2, s3):
+def scatter_direction(ux, uy, uz, g, sl_fraction, s0, s1, s2, s3):
     """New direction after one scattering (HG/SL mixture, azimuth without trigonometry).
 
     Shared by the hit kernel and the shell tables; returns ``(ux, uy, uz, s0, s1, s2, s3)``.
@@ -533,15 +546,15 @@ def propagate_kernel(
     inv_mcell = 1.0 / mcell
     for ci in nb.prange(n_chunks):
         st = np.empty(4, np.uint64)
-        s0, s1, s2, s3 = _chunk_state(st, chunk_key[ci])
+        s0, s1, s2, s3 = chunk_state(st, chunk_key[ci])
         for i in range(chunk_start[ci], chunk_start[ci + 1]):
             out_mod[i] = -1
             (x, y, z, ux, uy, uz, t, fb, fa, ft, inv_v, layer, b_hom, a_hom, tau_a,
-             s0, s1, s2, s3) = _start_photon(i, px, py, pz, dx, dy, dz, t0, wl, wl_dependent,
+             s0, s1, s2, s3) = start_photon(i, px, py, pz, dx, dy, dz, t0, wl, wl_dependent,
                                              n_group_const, zb, be400, ad400, dtau, inv_1mg,
                                              s0, s1, s2, s3)
             while True:
-                s, absorbed, escaped, tau_a, layer, s0, s1, s2, s3 = _step(
+                s, absorbed, escaped, tau_a, layer, s0, s1, s2, s3 = step_photon(
                     z, uz, layer, tau_a, nl, b_hom, a_hom, zb, be400, ad400, dtau, fb, fa, ft,
                     inv_1mg, s0, s1, s2, s3)
                 if use_grid:
@@ -569,7 +582,7 @@ def propagate_kernel(
                     w = w0[i]
                     if n_ang > 0:
                         # PMT axis points down: head-on for upgoing photons
-                        acc = _acceptance(ang_coeffs, uz)
+                        acc = acceptance_polynomial(ang_coeffs, uz)
                         if accept_by_weight:
                             w *= max(acc, 0.0)
                         else:
@@ -589,7 +602,7 @@ def propagate_kernel(
                 t += s * inv_v
                 if absorbed or escaped:
                     break
-                ux, uy, uz, s0, s1, s2, s3 = _scatter_direction(
+                ux, uy, uz, s0, s1, s2, s3 = scatter_direction(
                     ux, uy, uz, g, sl_fraction, s0, s1, s2, s3)
 
 def build_cell_grid(positions_m: np.ndarray, radius_m: float, cell_m: float | None = None

@@ -67,7 +67,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,14 +77,15 @@ import numpy as np
 import pandas as pd
 
 from ariasim.errors import ConfigError, InputError
+from ariasim.simulators.photons.batches import PhotonBatch, run_batches
 from ariasim.simulators.photons.detector import AS_NOMINAL, Detector
 from ariasim.simulators.photons.optics import DOM_RADIUS_M, Medium
 from ariasim.simulators.photons.propagate import (
-    _acceptance,
-    _chunk_state,
-    _scatter_direction,
-    _start_photon,
-    _step,
+    acceptance_polynomial,
+    chunk_state,
+    scatter_direction,
+    start_photon,
+    step_photon,
 )
 from ariasim.simulators.photons.sources import Cascade, Flasher, MuonSegment, PhotonSource
 
@@ -240,16 +240,16 @@ def shell_kernel(
         for ci in range(n_chunks):
             if chunk_slot[ci] != k:
                 continue
-            s0, s1, s2, s3 = _chunk_state(st, chunk_key[ci])
+            s0, s1, s2, s3 = chunk_state(st, chunk_key[ci])
             for i in range(chunk_start[ci], chunk_start[ci + 1]):
                 (x, y, z, ux, uy, uz, t, fb, fa, ft, iv, layer, b_hom, a_hom, tau_a,
-                 s0, s1, s2, s3) = _start_photon(i, px, py, pz, dx, dy, dz, t0, wl,
+                 s0, s1, s2, s3) = start_photon(i, px, py, pz, dx, dy, dz, t0, wl,
                                                  wl_dependent, n_group_const, zb, be400, ad400,
                                                  dtau, inv_1mg, s0, s1, s2, s3)
                 w_ph = w0[i]
                 hint = 0
                 while True:
-                    s, absorbed, escaped, tau_a, layer, s0, s1, s2, s3 = _step(
+                    s, absorbed, escaped, tau_a, layer, s0, s1, s2, s3 = step_photon(
                         z, uz, layer, tau_a, nl, b_hom, a_hom, zb, be400, ad400, dtau, fb, fa,
                         ft, inv_1mg, s0, s1, s2, s3)
                     ox = x - cx
@@ -265,7 +265,7 @@ def shell_kernel(
                     if rmin2 < r_top2:
                         w = w_ph
                         if n_ang > 0:
-                            w *= max(_acceptance(ang_coeffs, uz), 0.0)
+                            w *= max(acceptance_polynomial(ang_coeffs, uz), 0.0)
                         r0 = math.sqrt(P2)
                         r1 = math.sqrt(max(e2, 0.0))
                         rmin = math.sqrt(max(rmin2, 0.0))
@@ -335,7 +335,7 @@ def shell_kernel(
                     t += s * iv
                     if absorbed or escaped or e2 > r_cut2:
                         break
-                    ux, uy, uz, s0, s1, s2, s3 = _scatter_direction(
+                    ux, uy, uz, s0, s1, s2, s3 = scatter_direction(
                         ux, uy, uz, g, sl_fraction, s0, s1, s2, s3)
             # end of chunk: fold its histogram into the batch-means accumulators
             n_c = float(chunk_start[ci + 1] - chunk_start[ci])
@@ -379,6 +379,16 @@ class ShellTable:
         cpu_s: CPU time of the kernel (all threads) [s].
         n_threads: Threads used.
         config: JSON-able description of the run.
+
+    Example:
+        >>> from ariasim.simulators.photons import Flasher, constant_medium
+        >>> tab = tabulate_shells(Flasher(n_photons=2000), constant_medium(50.0, 20.0),
+        ...                       [2.0, 5.0], seed=1, wavelength_acceptance=False)
+        >>> tab.fluence_total.shape, tab.n_emitted
+        ((2, 1), 2000)
+        >>> hits, err = tab.expected_hits()
+        >>> bool((hits > 0).all() and (err < hits).all())
+        True
     """
 
     radii_m: np.ndarray
@@ -655,14 +665,6 @@ def tabulate_shells(
     Returns:
         A :class:`ShellTable`.
     """
-    from ariasim.simulators.photons.simulate import (
-        _entropy,
-        _photon_batches,
-        _photon_counts,
-        _progress_bar,
-        _threads,
-    )
-
     if isinstance(source, (list, tuple)):
         raise ConfigError("give one source (use n_events for repetitions)", parameter="source")
     if not isinstance(medium, Medium):
@@ -706,23 +708,11 @@ def tabulate_shells(
     r_in = radii - 0.5 * thick
     r_out = radii + 0.5 * thick
     r_cut = float(r_out[-1] + margin)
-    entropy = _entropy(seed)
 
     # the sources only read the detector's acceptance settings
     det = Detector(np.zeros((1, 3)), radius_m=module_radius_m, angular_acceptance="flat",
                    wavelength_acceptance=bool(wavelength_acceptance),
                    acceptance_mode=acceptance_mode)
-    ev_src = [source] * int(n_events)
-    counts = _photon_counts(ev_src, medium, det, entropy)
-    if isinstance(source, Flasher):
-        n_emitted = round(source.n_photons) * int(n_events)
-        per_event = float(source.n_photons)
-    else:
-        n_emitted = int(counts.sum())
-        mean = getattr(source, "mean_photons", None)
-        per_event = float(mean(medium, det)) if callable(mean) else n_emitted / n_events
-    n_total = int(counts.sum())
-
     n_sh = radii.size
     n_t = edges.size - 1
     n_bins = n_sh * n_cos * (n_t + 3)
@@ -731,36 +721,30 @@ def tabulate_shells(
     acc_q = np.zeros((N_SLOTS, n_bins))
     acc_p = np.zeros((N_SLOTS, n_bins))
     acc_n = np.zeros((N_SLOTS, 2))
-    ngc = -1.0 if medium.n_group is None else float(medium.n_group)
-    med_args = (medium.z_boundaries_m, medium.b_e400_per_m, medium.a_dust400_per_m, medium.dtau,
-                bool(medium.wavelength_dependent), float(medium.g), float(medium.sl_fraction),
-                ngc)
+    med_args = medium.kernel_args()
     geo_args = (centre, ax, r_in, r_out, int(n_cos), edges, ang, piece, r_cut)
-    e_f = np.zeros(0)
-    shell_kernel(e_f, e_f, e_f, e_f, e_f, e_f, e_f, e_f, e_f, np.zeros(1, np.int64),
-                 np.zeros(0, np.uint64), np.zeros(0, np.int64), *med_args, *geo_args,
-                 hist, acc_s, acc_q, acc_p, acc_n)
 
-    prog_cm = _progress_bar(progress, "shell photons")
-    wall = 0.0
-    cpu = 0.0
-    g_chunk = 0
-    with _threads(n_threads) as used_threads, prog_cm as prog:
-        task = prog.add_task("photons", total=n_total) if progress else None
-        for _, n_b, ph, chunk_start, chunk_key in _photon_batches(
-                ev_src, counts, batch_size, medium, det, entropy):
-            n_ch = chunk_key.size
-            slots = (np.arange(g_chunk, g_chunk + n_ch, dtype=np.int64) % N_SLOTS)
-            g_chunk += n_ch
-            t_rel = ph["t"] - float(t_ref)
-            w0, c0 = time.perf_counter(), time.process_time()
-            shell_kernel(ph["x"], ph["y"], ph["z"], ph["dx"], ph["dy"], ph["dz"], t_rel,
-                         ph["wl"], ph["w"], chunk_start, chunk_key, slots, *med_args,
-                         *geo_args, hist, acc_s, acc_q, acc_p, acc_n)
-            wall += time.perf_counter() - w0
-            cpu += time.process_time() - c0
-            if progress:
-                prog.advance(task, n_b)
+    def kernel(b: PhotonBatch) -> None:
+        # chunk j of the run (global order) always goes to slot j mod N_SLOTS
+        n_ch = b.chunk_key.size
+        slots = np.arange(b.first_chunk, b.first_chunk + n_ch, dtype=np.int64) % N_SLOTS
+        ph = b.photons
+        t_rel = ph["t"] - float(t_ref)
+        shell_kernel(ph["x"], ph["y"], ph["z"], ph["dx"], ph["dy"], ph["dz"], t_rel, ph["wl"],
+                     ph["w"], b.chunk_start, b.chunk_key, slots, *med_args, *geo_args,
+                     hist, acc_s, acc_q, acc_p, acc_n)
+
+    ev_src = [source] * int(n_events)
+    run = run_batches(ev_src, medium, det, kernel, seed=seed, batch_size=batch_size,
+                      n_threads=n_threads, progress=progress, label="shell photons")
+    n_total = run.n_photons
+    if isinstance(source, Flasher):
+        n_emitted = round(source.n_photons) * int(n_events)
+        per_event = float(source.n_photons)
+    else:
+        n_emitted = n_total
+        mean = getattr(source, "mean_photons", None)
+        per_event = float(mean(medium, det)) if callable(mean) else n_emitted / n_events
 
     # reduce the slots in a fixed order, then batch-means variances
     S = np.zeros(n_bins)
@@ -787,7 +771,7 @@ def tabulate_shells(
     var = var_s.reshape(shape) / norm[..., None] ** 2
     config = {
         "source": source.describe(), "n_events": int(n_events), "medium": medium.describe(),
-        "seed": entropy, "acceptance": ang.tolist(),
+        "seed": run.entropy, "acceptance": ang.tolist(),
         "wavelength_acceptance": bool(wavelength_acceptance),
         "module_radius_m": float(module_radius_m), "acceptance_mode": acceptance_mode,
         "center_m": centre.tolist(), "axis": ax.tolist(), "cutoff_radius_m": r_cut,
@@ -799,4 +783,4 @@ def tabulate_shells(
         fluence_total=val[..., n_t + 2].copy(), fluence_total_var=var[..., n_t + 2].copy(),
         underflow=val[..., 0].copy(), overflow=val[..., n_t + 1].copy(),
         n_photons=n_total, n_emitted=int(n_emitted), photons_per_event=per_event,
-        wall_s=wall, cpu_s=cpu, n_threads=int(used_threads), config=config)
+        wall_s=run.wall_s, cpu_s=run.cpu_s, n_threads=run.n_threads, config=config)

@@ -1,11 +1,11 @@
 """Top-level photon simulation: sources -> batches -> compiled kernel -> hits tables.
 
-Work is split into *blocks* of at most 65,536 photons of one event, and blocks into
-*chunks* of 1,024 photons with their own random stream; blocks are gathered into batches
-of about ``batch_size`` photons, so memory stays bounded (about 130 bytes per photon of
-the batch) however many photons are simulated. Block and chunk keys derive from
-``(seed, event, block, chunk)`` only, so the output does not depend on ``batch_size`` or
-the number of threads.
+The photons are generated and handed to the kernel batch by batch by
+:func:`~.batches.run_batches` (blocks of at most 65,536 photons of one event, chunks of
+1,024 photons with their own random stream, batches of about ``batch_size`` photons, so
+memory stays bounded: about 130 bytes per photon of the batch). Block and chunk keys
+derive from ``(seed, event, block, chunk)`` only, so the output does not depend on
+``batch_size`` or the number of threads.
 
 References:
     D. Chirkin, "Photon tracking with GPUs in IceCube", NIM A 725 (2013) 141 (PPC).
@@ -14,10 +14,8 @@ References:
 
 from __future__ import annotations
 
-import contextlib
 import math
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,16 +23,17 @@ import numpy as np
 import pandas as pd
 
 from ariasim.errors import ConfigError
+from ariasim.simulators.photons.batches import (
+    BLOCK_PHOTONS,
+    CHUNK_PHOTONS,
+    PhotonBatch,
+    run_batches,
+)
 from ariasim.simulators.photons.detector import Detector
 from ariasim.simulators.photons.optics import Medium
 from ariasim.simulators.photons.sources import PhotonSource
 
 __all__ = ["BLOCK_PHOTONS", "CHUNK_PHOTONS", "PhotonSimulation", "simulate"]
-
-#: Photons per generation block (one random-number key, one event).
-BLOCK_PHOTONS = 65536
-#: Photons per kernel chunk (one xoshiro stream, one thread at a time).
-CHUNK_PHOTONS = 1024
 
 HIT_COLUMNS = ("event_id", "module_id", "time_ns", "wavelength_nm", "weight")
 COUNT_COLUMNS = ("event_id", "module_id", "n_hits", "sum_weight")
@@ -55,6 +54,13 @@ class PhotonSimulation:
         cpu_s: Process CPU time (all threads) of the propagation kernel.
         n_threads: Threads used.
         config: JSON-able description of the run (for provenance).
+
+    Example:
+        >>> from ariasim.simulators.photons import Flasher, constant_medium, single_module
+        >>> det = single_module((0, 0, 2), radius_m=1.0, wavelength_acceptance=False)
+        >>> res = simulate(Flasher(n_photons=2000), constant_medium(50.0, 20.0), det, seed=1)
+        >>> res.n_photons, list(res.counts.columns), len(res.hits) > 0
+        (2000, ['event_id', 'module_id', 'n_hits', 'sum_weight'], True)
     """
 
     hits: pd.DataFrame
@@ -77,24 +83,6 @@ class PhotonSimulation:
         return self.n_photons / self.cpu_s if self.cpu_s > 0 else math.inf
 
 
-@contextlib.contextmanager
-def _threads(n: int | None) -> Iterator[int]:
-    import numba
-
-    old = numba.get_num_threads()
-    if n is None:
-        yield old
-        return
-    if not 1 <= n <= numba.config.NUMBA_NUM_THREADS:
-        raise ConfigError(f"must be in 1..{numba.config.NUMBA_NUM_THREADS}, got {n}",
-                          parameter="n_threads")
-    numba.set_num_threads(n)
-    try:
-        yield n
-    finally:
-        numba.set_num_threads(old)
-
-
 _GRID_CACHE: dict[tuple, tuple] = {}
 
 
@@ -106,87 +94,6 @@ def _cached_grid(build: Any, mods: np.ndarray, radius: float, cell_m: float | No
             _GRID_CACHE.pop(next(iter(_GRID_CACHE)))
         _GRID_CACHE[key] = build(mods, radius, cell_m)
     return _GRID_CACHE[key]
-
-
-def _entropy(seed: int | None) -> int:
-    if seed is None:
-        return int(np.random.SeedSequence().entropy)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"expected a non-negative integer, got {seed!r}", parameter="seed")
-    return int(seed)
-
-
-def _key(entropy: int, *path: int) -> np.random.SeedSequence:
-    return np.random.SeedSequence(entropy, spawn_key=tuple(path))
-
-
-def _photon_counts(ev_src: Sequence[PhotonSource], medium: Medium, detector: Detector,
-                   entropy: int) -> np.ndarray:
-    """Photons to propagate for each event (event ``e`` draws from key ``(0, e)``)."""
-    return np.array([s.photon_count(medium, detector, np.random.default_rng(_key(entropy, 0, e)))
-                     for e, s in enumerate(ev_src)], dtype=np.int64)
-
-
-def _photon_batches(ev_src: Sequence[PhotonSource], counts: np.ndarray, batch_size: int,
-                    medium: Medium, detector: Detector, entropy: int
-                    ) -> Iterator[tuple[list[tuple[int, int, int]], int, dict[str, np.ndarray],
-                                        np.ndarray, np.ndarray]]:
-    """Generate the photons of all events, batch by batch.
-
-    Each event is cut into blocks ``(event, block, n)`` of at most :data:`BLOCK_PHOTONS`
-    (photons drawn from key ``(1, event, block)``), each block into chunks of
-    :data:`CHUNK_PHOTONS` with their RNG keys (from key ``(2, event, block)``); whole blocks
-    are gathered into batches of about ``batch_size`` photons (at least one block).
-
-    Yields:
-        ``(blocks, n_photons, photons, chunk_start, chunk_key)`` per batch: the photon
-        columns (x, y, z, dx, dy, dz, t, wl, w; contiguous float64), the int64 chunk
-        starts plus the end, and the uint64 chunk keys.
-    """
-    from ariasim.simulators.photons.propagate import chunk_keys
-
-    units = [(e, k, min(BLOCK_PHOTONS, int(counts[e]) - k * BLOCK_PHOTONS))
-             for e in range(len(ev_src)) for k in range(-(-int(counts[e]) // BLOCK_PHOTONS))]
-    ui = 0
-    while ui < len(units):
-        batch = []
-        n_b = 0
-        while ui < len(units) and (n_b == 0 or n_b + units[ui][2] <= batch_size):
-            batch.append(units[ui])
-            n_b += units[ui][2]
-            ui += 1
-        parts = []
-        starts = [np.zeros(1, np.int64)]
-        keys = []
-        off = 0
-        for e, k, n in batch:
-            rng = np.random.default_rng(_key(entropy, 1, e, k))
-            parts.append(ev_src[e].generate(n, medium, detector, rng))
-            nch = -(-n // CHUNK_PHOTONS)
-            ends = off + np.minimum(np.arange(1, nch + 1) * CHUNK_PHOTONS, n)
-            starts.append(ends.astype(np.int64))
-            base = int(_key(entropy, 2, e, k).generate_state(1, np.uint64)[0])
-            keys.append(chunk_keys(base, nch))
-            off += n
-        ph = {c: np.ascontiguousarray(np.concatenate([p[c] for p in parts]), dtype=float)
-              for c in parts[0]}
-        yield batch, n_b, ph, np.concatenate(starts), np.concatenate(keys)
-
-
-def _progress_bar(progress: bool, label: str) -> Any:
-    """A transient rich progress bar (a null context when ``progress`` is false)."""
-    if not progress:
-        return contextlib.nullcontext()
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    transient=True)
 
 
 def simulate(
@@ -233,17 +140,8 @@ def simulate(
         raise ConfigError(f"must be a positive integer, got {n_events!r}", parameter="n_events")
     if method not in ("grid", "naive"):
         raise ConfigError(f"expected 'grid' or 'naive', got {method!r}", parameter="method")
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ConfigError(f"must be a positive integer, got {batch_size!r}",
-                          parameter="batch_size")
-    entropy = _entropy(seed)
 
-    # photon counts per event
-    ev_src = [sources[e % len(sources)] for e in range(n_events * len(sources))]
-    counts = _photon_counts(ev_src, medium, detector, entropy)
-    n_total = int(counts.sum())
-
-    # medium, detector and index arrays for the kernel
+    # detector and index arrays for the kernel
     mods = detector.positions_m
     radius = detector.effective_radius_m
     if method == "grid":
@@ -254,55 +152,41 @@ def simulate(
         dims, cstart, items = (np.ones(3, np.int64), np.zeros(2, np.int64),
                                np.zeros(0, np.int32))
         smap, mcell, mdims = np.zeros(1, np.float32), 1.0, np.ones(3, np.int64)
-    ang = detector.acceptance_coefficients()
-    by_weight = detector.acceptance_mode == "weight"
-    ngc = -1.0 if medium.n_group is None else float(medium.n_group)
-
-    hit_parts: list[dict[str, np.ndarray]] = []
-    prog_cm = _progress_bar(progress, "photons")
-    kernel_args = (
-        medium.z_boundaries_m, medium.b_e400_per_m, medium.a_dust400_per_m, medium.dtau,
-        bool(medium.wavelength_dependent), float(medium.g), float(medium.sl_fraction), ngc,
-        mods, float(radius), ang, by_weight,
+    det_args = (
+        mods, float(radius), detector.acceptance_coefficients(),
+        detector.acceptance_mode == "weight",
         method == "grid", lo, hi, float(cell), dims, cstart, items, smap, float(mcell), mdims,
     )
-    # load (or compile) the kernel outside the timed region: an empty call
-    e_f, e_i = np.zeros(0), np.zeros(0, np.int32)
-    propagate_kernel(e_f, e_f, e_f, e_f, e_f, e_f, e_f, e_f, e_f, np.zeros(1, np.int64),
-                     np.zeros(0, np.uint64), *kernel_args, e_i, e_f, e_f, e_f, e_f, e_f)
-    wall = 0.0
-    cpu = 0.0
-    with _threads(n_threads) as used_threads, prog_cm as prog:
-        task = prog.add_task("photons", total=n_total) if progress else None
-        for batch, n_b, ph, chunk_start, chunk_key in _photon_batches(
-                ev_src, counts, batch_size, medium, detector, entropy):
-            ev = np.repeat(np.array([u[0] for u in batch], np.int64),
-                           np.array([u[2] for u in batch], np.int64))
-            out_mod = np.empty(n_b, np.int32)
-            out_t = np.empty(n_b)
-            out_w = np.empty(n_b)
-            out_h = [np.empty(n_b) for _ in range(3)]
-            w0, c0 = time.perf_counter(), time.process_time()
-            propagate_kernel(
-                ph["x"], ph["y"], ph["z"], ph["dx"], ph["dy"], ph["dz"], ph["t"], ph["wl"],
-                ph["w"], chunk_start, chunk_key, *kernel_args,
-                out_mod, out_t, out_w, out_h[0], out_h[1], out_h[2],
-            )
-            wall += time.perf_counter() - w0
-            cpu += time.process_time() - c0
-            sel = np.flatnonzero(out_mod >= 0)
-            part = {
-                "event_id": ev[sel],
-                "module_id": detector.module_ids[out_mod[sel]],
-                "time_ns": out_t[sel],
-                "wavelength_nm": ph["wl"][sel],
-                "weight": out_w[sel],
-            }
-            if hit_positions:
-                part.update(x_m=out_h[0][sel], y_m=out_h[1][sel], z_m=out_h[2][sel])
-            hit_parts.append(part)
-            if progress:
-                prog.advance(task, n_b)
+    med_args = medium.kernel_args()
+
+    def kernel(b: PhotonBatch) -> tuple[np.ndarray, ...]:
+        out_mod = np.empty(b.n_photons, np.int32)
+        out = [np.empty(b.n_photons) for _ in range(5)]  # time, weight, hit x, y, z
+        ph = b.photons
+        propagate_kernel(ph["x"], ph["y"], ph["z"], ph["dx"], ph["dy"], ph["dz"], ph["t"],
+                         ph["wl"], ph["w"], b.chunk_start, b.chunk_key, *med_args, *det_args,
+                         out_mod, *out)
+        return (out_mod, *out)
+
+    hit_parts: list[dict[str, np.ndarray]] = []
+
+    def collect(b: PhotonBatch, out: tuple[np.ndarray, ...]) -> None:
+        out_mod, out_t, out_w, hx, hy, hz = out
+        sel = np.flatnonzero(out_mod >= 0)
+        part = {
+            "event_id": b.event_ids()[sel],
+            "module_id": detector.module_ids[out_mod[sel]],
+            "time_ns": out_t[sel],
+            "wavelength_nm": b.photons["wl"][sel],
+            "weight": out_w[sel],
+        }
+        if hit_positions:
+            part.update(x_m=hx[sel], y_m=hy[sel], z_m=hz[sel])
+        hit_parts.append(part)
+
+    ev_src = [sources[e % len(sources)] for e in range(n_events * len(sources))]
+    run = run_batches(ev_src, medium, detector, kernel, seed=seed, batch_size=batch_size,
+                      n_threads=n_threads, collect=collect, progress=progress, label="photons")
 
     cols = list(HIT_COLUMNS) + (["x_m", "y_m", "z_m"] if hit_positions else [])
     if hit_parts:
@@ -315,8 +199,9 @@ def simulate(
     per["n_hits"] = per["n_hits"].astype(np.int64)
     config = {
         "sources": [s.describe() for s in sources], "n_events": int(n_events),
-        "medium": medium.describe(), "detector": detector.describe(), "seed": entropy,
+        "medium": medium.describe(), "detector": detector.describe(), "seed": run.entropy,
         "method": method, "batch_size": int(batch_size),
     }
-    return PhotonSimulation(hits=hits, counts=per, n_events=len(ev_src), n_photons=n_total,
-                            wall_s=wall, cpu_s=cpu, n_threads=int(used_threads), config=config)
+    return PhotonSimulation(hits=hits, counts=per, n_events=len(ev_src),
+                            n_photons=run.n_photons, wall_s=run.wall_s, cpu_s=run.cpu_s,
+                            n_threads=run.n_threads, config=config)
