@@ -316,6 +316,27 @@ class KANNetwork(nn.Module):
             x = layer(x, features=first if i == 0 else None)
         return x
 
+    def input_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first layer's :meth:`KANLayer.features` of ``x`` (fixed while its grid is:
+        the training engine computes them once and passes them back as ``first``)."""
+        return self.layers[0].features(x)
+
+    def snapshot(self) -> list[tuple[int, dict[str, torch.Tensor]]]:
+        """Copies of every layer's grid size, parameters and buffers (much cheaper than a
+        deepcopy of the module, which dominated the epoch time of small networks)."""
+        return [(layer.grid_size,
+                 {k: v.detach().clone() for k, v in layer.state_dict().items()})
+                for layer in self.layers]
+
+    def restore(self, snap: list[tuple[int, dict[str, torch.Tensor]]]) -> None:
+        """Put a :meth:`snapshot` back (also across grid refinements)."""
+        for layer, (grid_size, state) in zip(self.layers, snap, strict=True):
+            layer.grid_size = grid_size
+            if layer.coef.shape != state["coef"].shape:
+                layer.coef = nn.Parameter(state["coef"].clone())
+            layer.knots = state["knots"].clone()
+            layer.load_state_dict(state)
+
     def forward_with_edges(self, x: torch.Tensor,
                            first: tuple[torch.Tensor, torch.Tensor] | None = None
                            ) -> tuple[torch.Tensor, list[torch.Tensor]]:
