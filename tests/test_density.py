@@ -171,7 +171,7 @@ def test_bad_input():
         SymbolicDensity().fit(d[:100], t[:100])
     with pytest.raises(ConfigError, match="n_components"):
         SymbolicDensity(n_components=3).fit(d, t)
-    with pytest.raises(InputError, match="finite|NaN"):
+    with pytest.raises(InputError, match=r"finite|NaN"):
         SymbolicDensity().fit(d, np.full(2000, np.nan))
     with pytest.raises(InputError, match="inconsistent numbers of samples"):
         SymbolicDensity().fit(d[:10], t)
