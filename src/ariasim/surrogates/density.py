@@ -60,7 +60,12 @@ __all__ = ["ConditionalDensity", "SymbolicDensity", "condition_bins", "goodness_
 
 
 class ConditionalDensity(Protocol):
-    """What :func:`goodness_of_fit` needs of a model of p(t | x)."""
+    """What :func:`goodness_of_fit` needs of a model of p(t | x).
+
+    Example:
+        >>> all(hasattr(SymbolicDensity, m) for m in ("cdf", "sample"))
+        True
+    """
 
     def cdf(self, t: np.ndarray, X: np.ndarray) -> np.ndarray: ...
 

@@ -176,6 +176,12 @@ class KANLayer(nn.Module):
         grid_range: Initial grid interval (updated to the data by :meth:`update_grid`).
         generator: Torch random generator for the initialisation.
         noise_scale: Scale of the random initial spline coefficients.
+
+    Example:
+        >>> import torch
+        >>> layer = KANLayer(2, 3, generator=torch.Generator().manual_seed(0))
+        >>> tuple(layer(torch.zeros(5, 2)).shape), tuple(layer.edge_values(torch.zeros(5, 2)).shape)
+        ((5, 3), (5, 3, 2))
     """
 
     def __init__(self, in_features: int, out_features: int, *, grid_size: int = 5,
@@ -296,6 +302,16 @@ class KANNetwork(nn.Module):
         spline_order: Spline order.
         grid_range: Initial grid interval.
         generator: Torch random generator for the initialisation.
+
+    Example:
+        >>> import torch
+        >>> net = KANNetwork([2, 3, 1], generator=torch.Generator().manual_seed(0))
+        >>> x = torch.zeros(4, 2)
+        >>> out, J = net.jacobian(x)
+        >>> tuple(out.shape), J.shape[-1] == sum(p.numel() for p in net.parameters())
+        ((4, 1), True)
+        >>> net.n_active_edges()
+        9
     """
 
     def __init__(self, widths: Sequence[int], *, grid_size: int = 5, spline_order: int = 3,

@@ -42,7 +42,7 @@ Example:
     >>> history = []
     >>> model = train(Line(), x, y, w, x, y, w, torch.Generator().manual_seed(0), history,
     ...               settings=TrainSettings(loss="mse", optimizer="lm"), epochs=20)
-    >>> round(float(model.a), 4), round(float(model.b), 4)
+    >>> round(model.a.item(), 4), round(model.b.item(), 4)
     (3.0, -1.0)
 
 References:
@@ -119,6 +119,10 @@ class TrainSettings:
         lamb_entropy: Weight of the entropy term in the model's ``regularization``.
         verbose: Print the losses of every epoch.
         n_outputs: Number of model outputs (sizes the Jacobian chunks of LM).
+
+    Example:
+        >>> TrainSettings(loss="gaussian", optimizer="lm", n_outputs=2).patience
+        20
     """
 
     loss: str
