@@ -32,7 +32,7 @@ def fitted():
     rng = np.random.default_rng(10)
     t, d = _gengamma_sample(rng, 30_000)
     model = SymbolicDensity(param_model="poly", random_state=0, variable_names=["d"],
-                            variable_units=["m"], t_name="t", t_unit="ns").fit(t, d[:, None])
+                            variable_units=["m"], t_name="t", t_unit="ns").fit(d[:, None], t)
     return model
 
 
@@ -77,7 +77,7 @@ def test_symbolic_pdf_is_derivative_of_cdf(fitted):
     t = np.linspace(0.5, 800, 50)
     d = np.full(50, 73.0)
     X = np.column_stack([t, d])
-    np.testing.assert_allclose(fitted.pdf_formula_(X), fitted.pdf(t, d[:, None]), rtol=1e-8)
+    np.testing.assert_allclose(fitted.formulas_["pdf"](X), fitted.pdf(t, d[:, None]), rtol=1e-8)
     np.testing.assert_allclose(fitted.formula_(X), fitted.cdf(t, d[:, None]), rtol=1e-10)
     assert fitted.formula_.variables[0].unit == "ns"
     # the CDF formula survives JSON (lowergamma goes through the whitelist parser)
@@ -128,7 +128,7 @@ def test_symbolic_parameter_functions():
     rng = np.random.default_rng(2)
     t, d = _gengamma_sample(rng, 20_000)
     m = SymbolicDensity(param_model="symbolic", max_time=2, random_state=1,
-                        variable_names=["d"], n_bins=24, min_per_bin=400).fit(t, d[:, None])
+                        variable_names=["d"], n_bins=24, min_per_bin=400).fit(d[:, None], t)
     for f in m.params_.values():
         assert np.isfinite(f(np.linspace(5, 150, 200)[:, None])).all()
     t2, d2 = _gengamma_sample(np.random.default_rng(3), 8000)
@@ -146,7 +146,7 @@ def test_two_components():
     slow = rng.gamma(1.5, 50.0 + d, n)
     t = np.where(rng.uniform(size=n) < 0.4, fast, slow)
     m = SymbolicDensity(n_components=2, param_model="poly", random_state=0, n_bins=8,
-                        min_per_bin=500).fit(t, d[:, None])
+                        min_per_bin=500).fit(d[:, None], t)
     assert m.formula_.metadata["family"].startswith("mixture of 2")
     gof = goodness_of_fit(m, t, d[:, None], n_bins=4, rng=1)
     assert (gof["ks"] < 0.03).all(), gof
@@ -166,15 +166,15 @@ def test_bad_input():
     t = np.abs(np.random.default_rng(0).normal(size=2000)) + 1
     d = np.random.default_rng(1).uniform(1, 2, 2000)[:, None]
     with pytest.raises(InputError, match=r"column 't'.*below t_min"):
-        SymbolicDensity(t_min=1.5).fit(t, d)
+        SymbolicDensity(t_min=1.5).fit(d, t)
     with pytest.raises(InputError, match="at least"):
-        SymbolicDensity().fit(t[:100], d[:100])
+        SymbolicDensity().fit(d[:100], t[:100])
     with pytest.raises(ConfigError, match="n_components"):
-        SymbolicDensity(n_components=3).fit(t, d)
-    with pytest.raises(InputError, match="finite"):
-        SymbolicDensity().fit(np.full(2000, np.nan), d)
-    with pytest.raises(InputError, match="rows"):
-        SymbolicDensity().fit(t, d[:10])
+        SymbolicDensity(n_components=3).fit(d, t)
+    with pytest.raises(InputError, match=r"finite|NaN"):
+        SymbolicDensity().fit(d, np.full(2000, np.nan))
+    with pytest.raises(InputError, match="inconsistent numbers of samples"):
+        SymbolicDensity().fit(d[:10], t)
 
 
 # ----------------------------------------------------------------------------- Pandel

@@ -182,6 +182,27 @@ def test_classifier_calibration_and_symbolic() -> None:
     assert np.max(np.abs(prob(Xt) - pt)) < 0.08
 
 
+def test_formulas_are_the_default_extraction_cached_until_refit() -> None:
+    X, y = _separable(300, 3)
+    m = KANRegressor(hidden=(), lamb=0.0, max_epochs=30, random_state=0)
+    with pytest.raises(NotFittedError):
+        _ = m.formulas_
+    m.fit(X, y)
+    first = m.formulas_
+    assert set(first) == {"mean"} and m.formula_ is first["mean"]
+    assert m.formulas_["mean"] is first["mean"]  # cached: not extracted again
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        linear = m.symbolic(library=["x"], r2_threshold=1e-9)
+    assert m.formula_ is linear["mean"]  # an explicit extraction replaces the cache
+    m.fit(X, -y)
+    assert m.formula_ is not linear["mean"]  # a new fit drops it
+    np.testing.assert_allclose(m.formula_(X), m.predict(X), atol=0.1)
+    clf = KANClassifier(hidden=(), lamb=0.0, max_epochs=20, random_state=0).fit(X, y > 0.5)
+    assert set(clf.formulas_) == {"probability", "logit"}
+    assert clf.formula_ is clf.formulas_["probability"]
+
+
 def test_sample_weight_equals_duplication() -> None:
     X, y = _separable(300, 6)
     X, y = X[:, :2], y

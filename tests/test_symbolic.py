@@ -139,7 +139,15 @@ def test_recovers_formula_end_to_end():
     assert est.pareto_["selected"].sum() == 1
     assert est.formula_.metadata["complexity"] == est.formula_.complexity
     assert est.predict(X).shape == (600,)
-    with pytest.raises(InputError, match="columns"):
+    # one way to get formulas out: formulas_/formula_, and get_best on the Pareto front
+    assert est.formulas_ == {"mean": est.formula_}
+    assert est.get_best() is est.formula_
+    chosen = int(est.pareto_.index[est.pareto_["selected"]][0])
+    assert est.get_best(chosen).expression == est.formula_.expression
+    assert est.get_best(0).complexity == est.pareto_["complexity"].min()
+    with pytest.raises(ConfigError, match="index"):
+        est.get_best(len(est.pareto_))
+    with pytest.raises(InputError, match="features"):
         est.predict(np.ones((3, 3)))
 
 

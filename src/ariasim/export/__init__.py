@@ -1,4 +1,5 @@
-"""Exports of learned formulas: the ROOT TFormula / Delphes formula language (:mod:`.tformula`).
+"""Exports of learned formulas: the ROOT TFormula / Delphes formula language, printed by
+:mod:`.tformula` and read back (parsed, evaluated, checked) by :mod:`.tformula_eval`.
 
 The Delphes *card* writer is an application (:mod:`ariasim.apps.collider.delphes`): it
 knows the collider response model; this package only knows :class:`~ariasim.surrogates.Formula`.

@@ -44,7 +44,20 @@ _UNARY: dict[type, Callable[[torch.Tensor], torch.Tensor]] = {
 
 
 class FormulaModule(torch.nn.Module):
-    """``forward(x)`` with ``x`` of shape ``(n, d)`` (columns = the formula's inputs)."""
+    """``forward(x)`` with ``x`` of shape ``(n, d)`` (columns = the formula's inputs).
+
+    Made by :meth:`Formula.torch <ariasim.surrogates.formula.Formula.torch>`; with
+    ``trainable=True`` the float constants are parameters (``constants`` reads them back).
+
+    Example:
+        >>> import torch
+        >>> from ariasim.surrogates import Formula
+        >>> m = Formula("2.0 * x + 0.5", ["x"]).torch(trainable=True)
+        >>> m(torch.tensor([[1.0], [3.0]], dtype=torch.float64)).tolist()
+        [2.5, 6.5]
+        >>> sorted(m.constants.tolist())
+        [0.5, 2.0]
+    """
 
     def __init__(self, formula: Formula, *, trainable: bool = False, dtype: Any = None,
                  device: Any = None, precondition: bool = False):

@@ -47,18 +47,25 @@ import pandas as pd
 import sympy as sp
 from scipy import optimize, special, stats
 from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ariasim.errors import ConfigError, InputError
+from ariasim.metrics import wasserstein_1d
 from ariasim.surrogates.formula import Formula, Variable
 from ariasim.surrogates.parse import check_name
 from ariasim.utils import as_generator
 
-__all__ = ["ConditionalDensity", "SymbolicDensity", "condition_bins", "goodness_of_fit", "numerical_hessian"]
+__all__ = ["ConditionalDensity", "SymbolicDensity", "condition_bins", "goodness_of_fit",
+           "numerical_hessian"]
 
 
 class ConditionalDensity(Protocol):
-    """What :func:`goodness_of_fit` needs of a model of p(t | x)."""
+    """What :func:`goodness_of_fit` needs of a model of p(t | x).
+
+    Example:
+        >>> all(hasattr(SymbolicDensity, m) for m in ("cdf", "sample"))
+        True
+    """
 
     def cdf(self, t: np.ndarray, X: np.ndarray) -> np.ndarray: ...
 
@@ -190,13 +197,31 @@ class SymbolicDensity(BaseEstimator):
             refinement, which keeps its cost bounded for large Monte-Carlo sets.
 
     Attributes:
-        formula_: The CDF as a :class:`Formula` of ``(t, *conditions)``.
-        pdf_formula_: Its symbolic derivative with respect to t.
+        formulas_: ``{"cdf": ..., "pdf": ...}`` of ``(t, *conditions)`` (the PDF is the
+            symbolic derivative of the CDF with respect to t), plus the parameter
+            functions of :attr:`params_` under their names (``mu_0``, ``log_sigma_0``, ...).
+        formula_: ``formulas_["cdf"]``.
         params_: Dict name -> Formula of each transformed parameter as a function of x.
         bins_: DataFrame of the per-bin maximum-likelihood fits.
         nll_: Mean negative log-likelihood per sample after the joint refinement.
         param_model_used_: ``"symbolic"`` or ``"poly"``: with ``param_model="symbolic"``
             the polynomial baseline is refined too and wins if its likelihood is better.
+
+    Example:
+        >>> import numpy as np
+        >>> from ariasim.surrogates import SymbolicDensity
+        >>> rng = np.random.default_rng(0)
+        >>> d = rng.uniform(10, 100, 3000)  # a condition, e.g. a distance
+        >>> t = rng.gamma(2.0, d / 10)      # the variable, e.g. a delay
+        >>> dens = SymbolicDensity(param_model="poly", n_bins=6, min_per_bin=300,
+        ...                        max_iter=50, variable_names=["d"], random_state=0)
+        >>> dens = dens.fit(d[:, None], t)
+        >>> sorted(dens.formulas_)[:3]
+        ['cdf', 'log_q_0', 'log_sigma_0']
+        >>> dens.formula_.output.name, [v.name for v in dens.formula_.variables]
+        ('cdf', ['t', 'd'])
+        >>> float(dens.cdf(np.array([1e9]), np.array([[50.0]]))[0])
+        1.0
     """
 
     def __init__(
@@ -230,14 +255,28 @@ class SymbolicDensity(BaseEstimator):
         self.max_iter = max_iter
         self.refine_samples = refine_samples
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True  # y: the samples of the density's variable
+        tags.target_tags.positive_only = True  # t >= t_min (0 by default)
+        return tags
+
     # ------------------------------------------------------------------ fitting
-    def fit(self, t: Any, X: Any, sample_weight: Any = None) -> SymbolicDensity:
-        """Fit p(t | x) to samples ``t`` (shape (n,)) with conditions ``X`` (n, d)."""
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> SymbolicDensity:
+        """Fit p(y | x) to the samples ``y`` of the variable (the ``t`` of the formulas,
+        shape (n,)) under the conditions ``X`` (shape (n, d), or (n,) for one condition),
+        in the estimator order of scikit-learn. Returns ``self``."""
         if self.n_components not in (1, 2):
             raise ConfigError("must be 1 or 2", parameter="n_components")
         if self.param_model not in ("symbolic", "poly"):
             raise ConfigError("must be 'symbolic' or 'poly'", parameter="param_model")
-        t, X = _check_tx(t, X)
+        try:
+            X, t = validate_data(self, X, y, dtype=np.float64, y_numeric=True,
+                                 ensure_all_finite=False, ensure_min_samples=3)
+        except ValueError as exc:
+            raise InputError(str(exc), column=self.t_name if y is None else None) from exc
+        if not (np.isfinite(X).all() and np.isfinite(t).all()):
+            raise InputError("t and X must be finite (no NaN or inf)")
         n, d = X.shape
         w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float)
         if w.shape != (n,) or (w < 0).any() or not np.isfinite(w).all():
@@ -254,7 +293,6 @@ class SymbolicDensity(BaseEstimator):
         self.variables_ = [Variable(nm, unit=u, low=float(X[:, j].min()),
                                     high=float(X[:, j].max()))
                            for j, (nm, u) in enumerate(zip(names, units, strict=True))]
-        self.n_features_in_ = d
         rng = as_generator(self.random_state)
         u = t - self.t_min
         keep = u > 0  # t == t_min exactly has zero density for p k > 1; drop it
@@ -450,7 +488,9 @@ class SymbolicDensity(BaseEstimator):
                 "family": f"mixture of {self.n_components} generalized gamma",
                 "nll_per_sample": float(self.nll_), "n_bins": len(self.bins_)}
         self.formula_ = Formula(cdf, [tvar, *self.variables_], output="cdf", metadata=meta)
-        self.pdf_formula_ = self.formula_.derivative(self.t_name, output="pdf")
+        self.formulas_ = {"cdf": self.formula_,
+                          "pdf": self.formula_.derivative(self.t_name, output="pdf"),
+                          **self.params_}
 
     # ------------------------------------------------------------------ evaluation
     def _params_at(self, X: np.ndarray) -> np.ndarray:
@@ -503,15 +543,19 @@ class SymbolicDensity(BaseEstimator):
         whitelist parser)."""
         if not isinstance(data, dict) or data.get("schema") != "ariasim.symbolic_density/1":
             raise InputError("not an ariasim symbolic density", path=source)
-        m = cls(n_components=int(data["n_components"]), t_min=float(data["t_min"]),
-                t_name=str(data["t_name"]), t_unit=str(data.get("t_unit", "")))
-        names = _param_names(m.n_components)
+        n_components = int(data["n_components"])
+        names = _param_names(n_components)
         missing = [n for n in names if n not in data.get("params", {})]
         if missing:
             raise InputError(f"density is missing parameter formula(s) {missing}", path=source)
-        m.params_ = {n: Formula.from_dict(data["params"][n], source=source) for n in names}
-        m.variables_ = list(m.params_[names[0]].variables)
-        m.variable_names = [v.name for v in m.variables_]
+        params = {n: Formula.from_dict(data["params"][n], source=source) for n in names}
+        variables = list(params[names[0]].variables)
+        m = cls(n_components=n_components, t_min=float(data["t_min"]),
+                t_name=str(data["t_name"]), t_unit=str(data.get("t_unit", "")),
+                variable_names=[v.name for v in variables],
+                variable_units=[v.unit for v in variables])
+        m.params_ = params
+        m.variables_ = variables
         m.n_features_in_ = len(m.variables_)
         m.nll_ = float(data.get("nll_per_sample", np.nan))
         m.bins_ = pd.DataFrame()
@@ -605,7 +649,16 @@ def goodness_of_fit(
     Per bin: Kolmogorov-Smirnov and Cramer-von Mises tests of the probability integral
     transform F(t_i | x_i) against U(0, 1) (valid although x varies inside the bin),
     the 1-Wasserstein distance between the samples and model draws at the same x_i (in
-    units of t), and a chi2 test in ``n_chi2_bins`` equiprobable PIT bins.
+    units of t; :func:`ariasim.metrics.wasserstein_1d`), and a chi2 test in
+    ``n_chi2_bins`` equiprobable PIT bins.
+
+    KS, CvM and chi2 are *one-sample* tests against the exact uniform distribution of the
+    PIT, so they are not the two-sample tests of :mod:`ariasim.metrics`
+    (:func:`~ariasim.metrics.ks_test`, :func:`~ariasim.metrics.histogram_chi2`): a
+    two-sample test against model draws would add the draws' own noise (half the power
+    for as many draws as samples) to test what is known exactly. The chi2 is Pearson's
+    with the expected count ``W / n_chi2_bins`` and, per bin, the larger of the expected
+    count and the sum of squared weights as variance (equal for unit weights).
 
     Arguments:
         model: Anything with ``cdf(t, X)`` and ``sample(X, n, rng)``.
@@ -628,7 +681,7 @@ def goodness_of_fit(
         v, wb = pit[sel], w[sel]
         ks = stats.kstest(v, "uniform")
         cvm = stats.cramervonmises(v, "uniform")
-        w1 = stats.wasserstein_distance(t[sel], draws[sel], wb, wb)
+        w1 = wasserstein_1d(t[sel], draws[sel], weights_a=wb, weights_b=wb).value
         edges = np.linspace(0, 1, n_chi2_bins + 1)
         obs = np.histogram(v, edges, weights=wb)[0]
         var = np.histogram(v, edges, weights=wb**2)[0]

@@ -10,7 +10,7 @@ with the whitelist parser of :mod:`ariasim.surrogates.parse` (no ``eval``, no
 
 Example:
     >>> f = Formula("a * exp(-d / 30.0) / d^2", ["a", Variable("d", unit="m", low=1, high=200)])
-    >>> float(f(a=2.0, d=30.0)) == 2.0 * float(np.exp(-1.0)) / 900.0
+    >>> bool(np.isclose(f(a=2.0, d=30.0), 2.0 * np.exp(-1.0) / 900.0, rtol=1e-14))
     True
 """
 
@@ -48,6 +48,12 @@ class Variable:
         low: Lower end of the range the formula was fitted on (None: unbounded).
         high: Upper end of that range.
         description: Free text.
+
+    Example:
+        >>> Variable("d", unit="m", low=1.0, high=200.0).unit
+        'm'
+        >>> Variable.coerce("pt").name
+        'pt'
     """
 
     name: str
@@ -99,6 +105,14 @@ class Formula:
             Names, :class:`Variable` objects or mappings of their fields.
         output: The output's name or :class:`Variable` (default ``"y"``).
         metadata: JSON-able fit metadata: data provenance, score, complexity, ...
+
+    Example:
+        >>> f = Formula("v0 * t + g * t^2 / 2", ["v0", "g", Variable("t", unit="s")],
+        ...             output="x")
+        >>> float(f(v0=1.0, g=-9.81, t=2.0))
+        -17.62
+        >>> f.names, f.derivative("t")(v0=1.0, g=-9.81, t=2.0).round(2).item()
+        (['v0', 'g', 't'], -18.62)
     """
 
     def __init__(
@@ -324,6 +338,12 @@ class Formula:
     def load(cls, path: str | os.PathLike[str]) -> Formula:
         """Read a formula JSON file written by :meth:`save`."""
         return cls.from_dict(read_json(path), source=Path(path))
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the compiled NumPy function is a cache that cannot be pickled; it is rebuilt
+        state = dict(self.__dict__)
+        state["_numpy_fn"] = None
+        return state
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Formula):

@@ -11,10 +11,10 @@ of :mod:`ariasim.surrogates.kan_layers` in torch:
 2. the loss is the (weighted) data term plus ``lamb`` times the KAN sparsity penalty
    (L1 of the edges' mean absolute activations plus ``lamb_entropy`` times their
    entropy), minimised by full-batch Levenberg-Marquardt on the generalised Gauss-Newton
-   matrix (the default for networks of up to ``_LM_MAX_PARAMS`` parameters: an analytic
+   matrix (the default for networks of up to ``LM_MAX_PARAMS`` parameters: an analytic
    Jacobian, a Cholesky solve of the damped normal equations, Nielsen's damping update),
    by Adam on mini-batches, or by full-batch L-BFGS; early stopping on a validation split
-   with the best state kept;
+   with the best state kept (the engine is :mod:`ariasim.surrogates.training`);
 3. edges whose activation varies by less than ``prune_threshold`` times the largest edge
    of their layer are pruned (their mean folded into the node's bias), then hidden nodes
    left without inputs or outputs; the pruned network is fine-tuned without the penalty.
@@ -39,93 +39,34 @@ References:
 
 from __future__ import annotations
 
-import contextlib
-import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ariasim.errors import ConfigError, InputError
 from ariasim.surrogates.formula import Formula
 from ariasim.surrogates.kan_layers import KANNetwork
 from ariasim.surrogates.parse import FormulaSyntaxError, check_name
+from ariasim.surrogates.training import (
+    LOG_SIGMA_CLAMP,
+    TrainSettings,
+    deterministic,
+    resolve_optimizer,
+    train,
+)
 from ariasim.utils import as_generator
 
 __all__ = ["BaseKAN", "KANClassifier", "KANRegressor"]
 
 _LOSSES = ("mse", "gaussian", "lognormal")
 _OPTIMIZERS = ("auto", "lm", "lbfgs", "adam")
-_LOG_SIGMA_CLAMP = 12.0
 _MAX_STORED_ROWS = 20_000
-# torch's L-BFGS skips curvature updates with y.s < 1e-10 (absolute), which in float32
-# happens early once the loss is small: L-BFGS then degrades to gradient descent. The
-# minimiser is invariant to scaling the objective, so it is scaled up instead (pykan
-# patches the threshold in a copy of the optimiser).
-_LBFGS_SCALE = 1e6
-# L-BFGS memory: the networks have few parameters (hundreds), so a long curvature history
-# is cheap and cuts the steps to a given error by about 2x over torch's/pykan's 10
-# (5 seeds on the benchmark problem; 100 was no better than 50).
-_LBFGS_HISTORY = 50
-# Levenberg-Marquardt: "auto" uses it up to this many parameters (the damped normal
-# equations cost O(rows * outputs * P^2) to form and O(P^3) to solve per iteration)
-_LM_MAX_PARAMS = 1000
-# rows * outputs * parameters of one Jacobian chunk (bounds the memory for large data)
-_LM_CHUNK = 1 << 22
-# trial steps per LM iteration before the iteration gives up (damping raised each time)
-_LM_MAX_TRIES = 12
-_LM_MU0 = 1e-3
-
-
-@contextlib.contextmanager
-def _deterministic(n_threads: int | None = None) -> Iterator[None]:
-    """Switch torch's deterministic algorithms on (and optionally set the number of CPU
-    threads), restoring the previous settings afterwards."""
-    previous = torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    threads = torch.get_num_threads()
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    if n_threads is not None:
-        torch.set_num_threads(int(n_threads))
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(previous, warn_only=warn_only)
-        torch.set_num_threads(threads)
-
-
-def _set_flat(params: Sequence[torch.Tensor], theta: torch.Tensor) -> None:
-    """Copy the flat vector ``theta`` into ``params`` in place (dtype converted)."""
-    offset = 0
-    with torch.no_grad():
-        for p in params:
-            k = p.numel()
-            p.copy_(theta[offset:offset + k].view_as(p))
-            offset += k
-
-
-_Snapshot = list[tuple[int, dict[str, torch.Tensor]]]
-
-
-def _snapshot(net: KANNetwork) -> _Snapshot:
-    """Copies of every layer's grid size, parameters and buffers (much cheaper than a
-    deepcopy of the module, which dominated the epoch time of small networks)."""
-    return [(layer.grid_size, {k: v.detach().clone() for k, v in layer.state_dict().items()})
-            for layer in net.layers]
-
-
-def _restore(net: KANNetwork, snap: _Snapshot) -> None:
-    """Put a :func:`_snapshot` back into ``net`` (also across grid refinements)."""
-    for layer, (grid_size, state) in zip(net.layers, snap, strict=True):
-        layer.grid_size = grid_size
-        if layer.coef.shape != state["coef"].shape:
-            layer.coef = torch.nn.Parameter(state["coef"].clone())
-        layer.knots = state["knots"].clone()
-        layer.load_state_dict(state)
 
 
 class BaseKAN(BaseEstimator):
@@ -179,23 +120,26 @@ class BaseKAN(BaseEstimator):
             raise ConfigError(str(exc), parameter="device") from exc
 
     def _check_X(self, X: Any, *, fitting: bool) -> np.ndarray:
-        if hasattr(X, "columns") and fitting:
-            self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+        """X as a finite float64 2-d array (scikit-learn's ``validate_data``: it also sets
+        ``n_features_in_`` and, for DataFrames with string columns, ``feature_names_in_``
+        when fitting, and checks them when predicting)."""
         try:
-            arr = np.asarray(X, dtype=float)
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"X must be numeric: {exc}", column="X") from exc
-        if arr.ndim == 1:
-            arr = arr[:, None]
-        if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
-            raise InputError(f"X must be a non-empty 2-d array, got shape {arr.shape}",
-                             column="X")
-        if not np.all(np.isfinite(arr)):
-            raise InputError("X contains NaN or infinite values", column="X")
-        if not fitting and arr.shape[1] != self.n_features_in_:
-            raise InputError(f"X has {arr.shape[1]} features, the model was fitted with "
-                             f"{self.n_features_in_}", column="X")
-        return arr
+            return validate_data(self, X, reset=fitting, dtype=np.float64)
+        except ValueError as exc:
+            raise InputError(str(exc), column="X") from exc
+
+    def _check_y(self, y: Any, n: int) -> np.ndarray:
+        """y as a 1-d array of ``n`` rows (a column vector is raveled with a warning)."""
+        if y is None:
+            raise InputError(f"{type(self).__name__} requires y to be passed, but the target "
+                             "y is None", column="y")
+        try:
+            yy = column_or_1d(y, warn=True)
+        except ValueError as exc:
+            raise InputError(str(exc), column="y") from exc
+        if yy.shape[0] != n:
+            raise InputError(f"y has {yy.shape[0]} rows, X has {n}", column="y")
+        return yy
 
     def _check_weights(self, sample_weight: Any, n: int) -> np.ndarray:
         if sample_weight is None:
@@ -230,21 +174,10 @@ class BaseKAN(BaseEstimator):
         return names
 
     # ------------------------------------------------------------------ training
-    def _data_loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Per-sample loss (n,) of network output ``out`` for targets ``y``."""
-        loss = self._loss_name()
-        if loss == "mse":
-            return (out[:, 0] - y) ** 2
-        if loss == "bce":
-            return torch.nn.functional.binary_cross_entropy_with_logits(
-                out[:, 0], y, reduction="none")
-        log_s = out[:, 1].clamp(-_LOG_SIGMA_CLAMP, _LOG_SIGMA_CLAMP)
-        return log_s + 0.5 * (y - out[:, 0]) ** 2 * torch.exp(-2.0 * log_s) \
-            + 0.5 * math.log(2 * math.pi)
-
     def _fit_network(self, Xs: np.ndarray, ys: np.ndarray, w: np.ndarray) -> None:
         """Train ``self.network_`` on standardised inputs ``Xs`` and targets ``ys``."""
         self._check_params()
+        self._formulas = None  # the symbolic form of a previous fit
         rng = as_generator(self.random_state)
         n, d = Xs.shape
         device = torch.device(self.device)
@@ -265,25 +198,26 @@ class BaseKAN(BaseEstimator):
         wt = wt / wt.mean()
         wv = wv / wv.mean()
         widths = [d, *[int(h) for h in self.hidden], self._n_outputs]
-        with _deterministic(self.n_threads):
+        with deterministic(self.n_threads):
             net = KANNetwork(widths, grid_size=int(self.grid_size),
                              spline_order=int(self.spline_order),
                              grid_range=tuple(float(g) for g in self.grid_range),
                              generator=gen).to(device)
             history: list[dict[str, Any]] = []
-            net = self._train(net, Xt, yt, wt, Xv, yv, wv, gen, history,
-                              epochs=int(self.max_epochs), lamb=float(self.lamb), phase="train",
-                              grid_updates=set(int(e) for e in self.grid_updates),
-                              grid_refine={int(e): int(g) for e, g in self.grid_refine})
+            net = train(net, Xt, yt, wt, Xv, yv, wv, gen, history,
+                        settings=self._settings(net), epochs=int(self.max_epochs),
+                        lamb=float(self.lamb), phase="train",
+                        grid_updates=set(int(e) for e in self.grid_updates),
+                        grid_refine={int(e): int(g) for e, g in self.grid_refine})
             if self.prune_threshold > 0:
                 n_before = net.n_active_edges()
                 self._prune(net, Xt[: 8192], float(self.prune_threshold))
                 if net.n_active_edges() < n_before:
                     epochs = max(10, int(self.max_epochs) // 4)
-                    net = self._train(net, Xt, yt, wt, Xv, yv, wv, gen, history,
-                                      epochs=epochs, lamb=0.0, phase="finetune",
-                                      grid_updates=set(), grid_refine={},
-                                      start_epoch=len(history))
+                    net = train(net, Xt, yt, wt, Xv, yv, wv, gen, history,
+                                settings=self._settings(net), epochs=epochs, lamb=0.0,
+                                phase="finetune", grid_updates=set(), grid_refine={},
+                                start_epoch=len(history))
         net.eval()
         self.network_ = net
         self.history_ = pd.DataFrame(history, columns=["epoch", "train_loss", "val_loss",
@@ -295,272 +229,17 @@ class BaseKAN(BaseEstimator):
         self._layer_inputs_ = [h.cpu().double().numpy() for h in inputs]
 
     def _resolve_optimizer(self, net: KANNetwork) -> str:
-        """The optimiser actually used: ``"auto"`` is Levenberg-Marquardt without the
-        sparsity penalty (``lamb == 0``) and up to ``_LM_MAX_PARAMS`` parameters, else
-        mini-batch Adam (which scales to any size, and whose slow, noisy descent with the
-        penalty on keeps the splines smooth and sparsifies as the data term is fitted;
-        LM fits the data term to its optimum within tens of iterations, whose splines
-        can be rougher near the data's edges)."""
-        if self.optimizer != "auto":
-            return str(self.optimizer)
-        n_params = sum(p.numel() for p in net.parameters())
-        return "lm" if n_params <= _LM_MAX_PARAMS and float(self.lamb) == 0 else "adam"
+        """The optimiser actually used (:func:`~ariasim.surrogates.training.resolve_optimizer`
+        of ``optimizer``, the network's size and ``lamb``)."""
+        return resolve_optimizer(str(self.optimizer), sum(p.numel() for p in net.parameters()),
+                                 float(self.lamb))
 
-    def _loss_curvature(self, out: torch.Tensor, y: torch.Tensor
-                        ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Gradient ``(n, a)`` of the per-sample loss with respect to the network outputs
-        and the diagonal ``(n, a)`` of its Fisher information (the expected Hessian),
-        the outer curvature of the generalised Gauss-Newton matrix: 2 for squared error,
-        ``p (1 - p)`` for the logistic loss (its exact Hessian), ``exp(-2 log sigma)`` for a
-        Gaussian mean and 2 for its ``log sigma`` (zero where ``log sigma`` is clamped)."""
-        loss = self._loss_name()
-        mu = out[:, 0]
-        if loss == "mse":
-            r = mu - y
-            return (2.0 * r)[:, None], torch.full_like(out, 2.0)
-        if loss == "bce":
-            p = torch.sigmoid(mu)
-            return (p - y)[:, None], (p * (1.0 - p))[:, None]
-        raw = out[:, 1]
-        inside = (raw.abs() <= _LOG_SIGMA_CLAMP).to(out.dtype)
-        log_s = raw.clamp(-_LOG_SIGMA_CLAMP, _LOG_SIGMA_CLAMP)
-        prec = torch.exp(-2.0 * log_s)
-        r = y - mu
-        grad = torch.stack([-r * prec, (1.0 - r * r * prec) * inside], dim=1)
-        return grad, torch.stack([prec, 2.0 * inside], dim=1)
-
-    def _gauss_newton(self, net: KANNetwork, Xt: torch.Tensor, yt: torch.Tensor,
-                      wt: torch.Tensor, first: tuple[torch.Tensor, torch.Tensor]
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Gradient ``g`` and generalised Gauss-Newton matrix ``H = J^T Lambda J / n``
-        (Schraudolph 2002) of the weighted mean data loss, float64, accumulated over row
-        chunks of the analytic Jacobian (:meth:`KANNetwork.jacobian`)."""
-        n = Xt.shape[0]
-        n_params = sum(p.numel() for p in net.parameters())
-        rows = max(1, _LM_CHUNK // (self._n_outputs * n_params))
-        g = torch.zeros(n_params, dtype=torch.float64, device=Xt.device)
-        H = torch.zeros(n_params, n_params, dtype=torch.float64, device=Xt.device)
-        for start in range(0, n, rows):
-            sl = slice(start, start + rows)
-            out, J = net.jacobian(Xt[sl], (first[0][sl], first[1][sl]))
-            grad, fisher = self._loss_curvature(out, yt[sl])
-            w = wt[sl, None].double()
-            J = J.double()
-            g += torch.einsum("nap,na->p", J, grad.double() * w)
-            Jw = (J * (fisher.double() * w).sqrt().unsqueeze(-1)).flatten(0, 1)
-            H += Jw.T @ Jw
-        return g / n, H / n
-
-    def _lm_iteration(self, net: KANNetwork, Xt: torch.Tensor, yt: torch.Tensor,
-                      wt: torch.Tensor, first: tuple[torch.Tensor, torch.Tensor],
-                      lamb: float, state: dict[str, float]) -> float:
-        """One Levenberg-Marquardt iteration (one "epoch" of ``optimizer="lm"``).
-
-        Solves ``(H + mu D) delta = -g`` by Cholesky, with ``H`` the generalised
-        Gauss-Newton matrix of the data term, ``D`` its diagonal (Marquardt's scaling,
-        floored) and ``g`` the gradient of the full objective; the step is taken if the
-        objective decreases (gain ratio ``rho`` of actual to predicted reduction > 0),
-        and the damping follows Nielsen's rule: ``mu *= max(1/3, 1 - (2 rho - 1)^3)``
-        on success, else ``mu *= nu, nu *= 2`` and a new trial (at most
-        ``_LM_MAX_TRIES``). With the sparsity penalty (``lamb > 0``) its gradient is
-        included but not its curvature (the L1 part is piecewise linear in the edge
-        values, so its Gauss-Newton curvature is zero almost everywhere; the entropy
-        part's is dropped), and the acceptance test uses the full objective.
-
-        ``state`` carries ``mu``, ``nu`` and the objective ``loss`` (with its data term
-        ``data``) at the current parameters between iterations; drop ``loss`` when the
-        function changes otherwise (grid updates). Returns the data term afterwards.
-
-        References:
-            Levenberg, "A method for the solution of certain non-linear problems in least
-            squares", Q. Appl. Math. 2 (1944) 164.
-            Marquardt, "An algorithm for least-squares estimation of nonlinear
-            parameters", J. SIAM 11 (1963) 431.
-            Nielsen, "Damping parameter in Marquardt's method", IMM-REP-1999-05, DTU;
-            Madsen, Nielsen and Tingleff, "Methods for non-linear least squares
-            problems", DTU lecture notes (2004), section 3.2.
-            Schraudolph, "Fast curvature matrix-vector products for second-order
-            gradient descent", Neural Computation 14 (2002) 1723 (generalised
-            Gauss-Newton matrix).
-        """
-        params = [p for p in net.parameters()]
-        lamb_e = float(self.lamb_entropy)
-
-        @torch.no_grad()
-        def objective() -> tuple[float, float]:
-            if lamb > 0:
-                out, phis = net.forward_with_edges(Xt, first)
-                reg = float(net.regularization(phis, 1.0, lamb_e))
-            else:
-                out, reg = net(Xt, first), 0.0
-            data = float((self._data_loss(out, yt).double() * wt.double()).mean())
-            return data + lamb * reg, data
-
-        g, H = self._gauss_newton(net, Xt, yt, wt, first)
-        if lamb > 0:
-            for p in params:
-                p.grad = None
-            _, phis = net.forward_with_edges(Xt, first)
-            reg_grad = torch.autograd.grad(net.regularization(phis, 1.0, lamb_e), params,
-                                           allow_unused=True)
-            g = g + lamb * torch.cat([(r if r is not None else torch.zeros_like(p))
-                                      .flatten() for r, p in zip(reg_grad, params,
-                                                                 strict=True)]).double()
-        if "loss" not in state:
-            state["loss"], state["data"] = objective()
-        if not bool(torch.isfinite(g).all()) or not bool(torch.isfinite(H).all()):
-            return state["data"]
-        with torch.no_grad():
-            theta = torch.nn.utils.parameters_to_vector(params).double()
-            diag = H.diagonal()
-            scale = diag.clamp(min=1e-10 * float(diag.max()) + 1e-30)
-            loss0 = state["loss"]
-            for _ in range(_LM_MAX_TRIES):
-                A = H + torch.diag(state["mu"] * scale)
-                chol, info = torch.linalg.cholesky_ex(A)
-                if int(info) != 0:
-                    state["mu"] *= state["nu"]
-                    state["nu"] *= 2.0
-                    continue
-                delta = -torch.cholesky_solve(g[:, None], chol)[:, 0]
-                predicted = 0.5 * float(delta @ (state["mu"] * scale * delta - g))
-                _set_flat(params, theta + delta)
-                loss1, data1 = objective()
-                rho = (loss0 - loss1) / predicted if predicted > 0 else -1.0
-                if math.isfinite(loss1) and rho > 0:
-                    state["mu"] *= max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
-                    state["mu"] = max(state["mu"], 1e-12)
-                    state["nu"] = 2.0
-                    state["loss"], state["data"] = loss1, data1
-                    return data1
-                state["mu"] *= state["nu"]
-                state["nu"] *= 2.0
-            # no acceptable step: keep the parameters
-            _set_flat(params, theta)
-        return state["data"]
-
-    def _train(self, net: KANNetwork, Xt: torch.Tensor, yt: torch.Tensor, wt: torch.Tensor,
-               Xv: torch.Tensor, yv: torch.Tensor, wv: torch.Tensor, gen: torch.Generator,
-               history: list[dict[str, Any]], *, epochs: int, lamb: float, phase: str,
-               grid_updates: set[int], grid_refine: dict[int, int],
-               start_epoch: int = 0) -> KANNetwork:
-        n = Xt.shape[0]
-        method = self._resolve_optimizer(net)
-        lbfgs, lm = method == "lbfgs", method == "lm"
-        full_batch = lbfgs or lm
-        bs = n if full_batch else min(int(self.batch_size), n)
-        lamb_e = float(self.lamb_entropy)
-        lm_state = {"mu": _LM_MU0, "nu": 2.0}
-
-        def make_opt() -> torch.optim.Optimizer | None:
-            if lm:
-                return None
-            if lbfgs:
-                # tolerances off (as pykan): the defaults stop the inner iterations early
-                # once float32 loss changes get small, long before convergence
-                return torch.optim.LBFGS(net.parameters(), lr=self.lr, max_iter=20,
-                                         history_size=_LBFGS_HISTORY, line_search_fn="strong_wolfe",
-                                         tolerance_grad=1e-32, tolerance_change=1e-32)
-            return torch.optim.Adam(net.parameters(), lr=self.lr)
-
-        def objective(xb: torch.Tensor, yb: torch.Tensor, wb: torch.Tensor,
-                      first: tuple[torch.Tensor, torch.Tensor] | None = None
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
-            if lamb > 0:
-                out, phis = net.forward_with_edges(xb, first)
-                data = (self._data_loss(out, yb) * wb).mean()
-                return data + lamb * net.regularization(phis, 1.0, lamb_e), data
-            data = (self._data_loss(net(xb, first), yb) * wb).mean()
-            return data, data
-
-        def first_features() -> tuple[torch.Tensor, torch.Tensor]:
-            # the first layer's inputs are fixed: its basis changes only with its grid
-            with torch.no_grad():
-                return net.layers[0].features(Xt)
-
-        # no hold-out: the validation loss is the training loss after the epoch
-        same = Xv is Xt or (Xv.shape == Xt.shape and bool(torch.equal(Xv, Xt))
-                            and bool(torch.equal(yv, yt)) and bool(torch.equal(wv, wt)))
-        opt = make_opt()
-        first = first_features()
-        best_val, best, wait = math.inf, _snapshot(net), 0
-        grid_sample = Xt[torch.randperm(n, generator=gen)[:4096].to(Xt.device)]
-        for epoch in range(epochs):
-            if epoch in grid_updates or epoch in grid_refine:
-                # before any training the hidden activations carry no information:
-                # an update at epoch 0 moves only the first layer's grids to the data
-                net.update_grids(grid_sample, grid_refine.get(epoch),
-                                 n_layers=1 if epoch == 0 and start_epoch == 0 else None)
-                if epoch in grid_refine:  # new coefficient tensors: new optimiser
-                    opt = make_opt()
-                first = first_features()
-                lm_state.pop("loss", None)
-                wait = 0
-            net.train()
-            total, count = 0.0, 0
-            if lm:
-                total, count = self._lm_iteration(net, Xt, yt, wt, first, lamb, lm_state), 1
-            elif lbfgs:
-                assert opt is not None
-
-                def closure(opt: torch.optim.Optimizer = opt,
-                            first: tuple[torch.Tensor, torch.Tensor] = first) -> torch.Tensor:
-                    opt.zero_grad()
-                    loss, _ = objective(Xt, yt, wt, first)
-                    loss = loss * _LBFGS_SCALE
-                    loss.backward()
-                    return loss
-
-                opt.step(closure)
-                with torch.no_grad():
-                    total, count = float(objective(Xt, yt, wt, first)[1]), 1
-            else:
-                assert opt is not None
-                order = torch.randperm(n, generator=gen).to(Xt.device)
-                for start in range(0, n, bs):
-                    idx = order[start:start + bs]
-                    loss, data = objective(Xt[idx], yt[idx], wt[idx],
-                                           (first[0][idx], first[1][idx]))
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-                    total += float(data.detach()) * len(idx)
-                    count += len(idx)
-            net.eval()
-            if same and full_batch:  # the training loss above is already the validation loss
-                val = total
-            else:
-                with torch.no_grad():
-                    val = float((self._data_loss(net(Xv, first if same else None), yv)
-                                 * wv).mean())
-            train_loss = total / max(count, 1)
-            history.append({"epoch": start_epoch + epoch, "train_loss": train_loss,
-                            "val_loss": val, "n_active_edges": net.n_active_edges(),
-                            "phase": phase})
-            if self.verbose:
-                print(f"[KAN {phase}] epoch {start_epoch + epoch}: train {train_loss:.5g} "
-                      f"val {val:.5g} edges {net.n_active_edges()}")
-            if not math.isfinite(val):
-                break
-            crit = val
-            if lm and lamb > 0:
-                # LM fits the data term within a few iterations, long before the penalty
-                # has shrunk the unneeded edges: selecting on the data loss alone would
-                # return that early, unsparsified state. Select on the penalised objective.
-                if same:
-                    crit = lm_state["loss"]
-                else:
-                    with torch.no_grad():
-                        crit = float(objective(Xv, yv, wv)[0])
-            if crit < best_val - 1e-7 * abs(best_val) or best_val == math.inf:
-                best_val, best, wait = crit, _snapshot(net), 0
-            else:
-                wait += 1
-                pending = [e for e in (*grid_updates, *grid_refine) if e > epoch]
-                if wait >= self.patience and not pending:
-                    break
-        _restore(net, best)
-        return net
+    def _settings(self, net: KANNetwork) -> TrainSettings:
+        return TrainSettings(loss=self._loss_name(), optimizer=self._resolve_optimizer(net),
+                             lr=self.lr, batch_size=int(self.batch_size),
+                             patience=int(self.patience),
+                             lamb_entropy=float(self.lamb_entropy), verbose=bool(self.verbose),
+                             n_outputs=self._n_outputs)
 
     @torch.no_grad()
     def _prune(self, net: KANNetwork, X: torch.Tensor, threshold: float) -> None:
@@ -608,7 +287,7 @@ class BaseKAN(BaseEstimator):
         net = self.network_
         dev = next(net.parameters()).device
         out = []
-        with torch.no_grad(), _deterministic(self.n_threads):
+        with torch.no_grad(), deterministic(self.n_threads):
             for start in range(0, Xs.shape[0], 65536):
                 xb = torch.as_tensor(Xs[start:start + 65536], dtype=torch.float32, device=dev)
                 out.append(net(xb).double().cpu().numpy())
@@ -633,6 +312,38 @@ class BaseKAN(BaseEstimator):
         self._fit_data_ = (arr[idx].copy(), y[idx].copy(), w[idx].copy())
 
     # ------------------------------------------------------------------ interpretation
+    _main_formula: str = "mean"
+
+    @property
+    def formulas_(self) -> dict[str, Formula]:
+        """The symbolic form of the fitted network, as a dict of :class:`Formula`.
+
+        The default extraction: on first access it runs :meth:`symbolic` with its default
+        options (seconds for small networks) and caches the result until the next
+        ``fit``; an explicit :meth:`symbolic` call with other options replaces the cache.
+        """
+        check_is_fitted(self, "network_")
+        cached = self.__dict__.get("_formulas")
+        if cached is None:
+            cached = self.symbolic()
+        return dict(cached)
+
+    @property
+    def formula_(self) -> Formula:
+        """The main formula of :attr:`formulas_` (``"mean"`` for the regressor,
+        ``"probability"`` for the classifier)."""
+        return self.formulas_[self._main_formula]
+
+    def _extract(self, library: Sequence[str] | None, r2_threshold: float, refit: bool,
+                 data: tuple[Any, Any, Any] | None) -> dict[str, Formula]:
+        from ariasim.surrogates.kan_symbolic import extract
+
+        check_is_fitted(self, "network_")
+        formulas = extract(self, library=library, r2_threshold=r2_threshold, refit=refit,
+                           data=data)
+        self._formulas = dict(formulas)
+        return formulas
+
     def plot_edges(self, path: Any = None) -> Any:
         """A grid of small plots of every active edge's learned function, with the
         symbolic fit overlaid after :meth:`symbolic`.
@@ -721,7 +432,25 @@ class KANRegressor(RegressorMixin, BaseKAN):
         history_: DataFrame, one row per epoch: ``epoch, train_loss, val_loss,
             n_active_edges, phase`` (losses of the data term, standardised scale).
         n_active_edges_: Edges left after pruning.
-        symbolic_report_: After :meth:`symbolic`: one row per edge, see there.
+        formulas_: The symbolic form, ``{"mean": ...}`` plus ``"sigma"`` for the
+            heteroscedastic losses and ``"mu"`` (mean of log y) for ``"lognormal"``:
+            computed by :meth:`symbolic` with its default options on first access and
+            cached until the next ``fit`` (call :meth:`symbolic` for other options).
+        formula_: ``formulas_["mean"]``.
+        symbolic_report_: After the extraction: one row per edge, see :meth:`symbolic`.
+
+    Example:
+        >>> import numpy as np
+        >>> from ariasim.surrogates import KANRegressor
+        >>> X = np.random.default_rng(0).uniform(-1, 1, (200, 2))
+        >>> kan = KANRegressor(hidden=(), lamb=0.0, max_epochs=20, random_state=0)
+        >>> kan = kan.fit(X, 2 * X[:, 0] + X[:, 1] ** 2)
+        >>> sorted(kan.formulas_)
+        ['mean']
+        >>> [v.name for v in kan.formula_.variables]
+        ['x0', 'x1']
+        >>> bool(np.abs(kan.formula_(X) - kan.predict(X)).max() < 0.05)
+        True
     """
 
     def __init__(
@@ -796,15 +525,16 @@ class KANRegressor(RegressorMixin, BaseKAN):
         if self.loss not in _LOSSES:
             raise ConfigError(f"must be one of {_LOSSES}", parameter="loss")
         arr = self._check_X(X, fitting=True)
-        yy = np.asarray(y, dtype=float).reshape(-1)
-        if yy.shape[0] != arr.shape[0]:
-            raise InputError(f"y has {yy.shape[0]} rows, X has {arr.shape[0]}", column="y")
+        yy = self._check_y(y, arr.shape[0])
+        try:
+            yy = yy.astype(float)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"y must be numeric: {exc}", column="y") from exc
         if not np.all(np.isfinite(yy)):
             raise InputError("y contains NaN or infinite values", column="y")
         if self.loss == "lognormal" and np.any(yy <= 0):
             raise InputError("loss='lognormal' needs y > 0", column="y")
         w = self._check_weights(sample_weight, arr.shape[0])
-        self.n_features_in_ = arr.shape[1]
         self.variable_names_ = self._names(arr.shape[1])
         self._n_outputs = 1 if self.loss == "mse" else 2
         z = np.log(yy) if self.loss == "lognormal" else yy
@@ -823,7 +553,7 @@ class KANRegressor(RegressorMixin, BaseKAN):
         mu = raw[:, 0] * self.y_scale_ + self.y_mean_
         if raw.shape[1] == 1:
             return mu, None
-        log_s = np.clip(raw[:, 1], -_LOG_SIGMA_CLAMP, _LOG_SIGMA_CLAMP)
+        log_s = np.clip(raw[:, 1], -LOG_SIGMA_CLAMP, LOG_SIGMA_CLAMP)
         return mu, np.exp(log_s) * self.y_scale_
 
     def predict(self, X: Any) -> np.ndarray:
@@ -867,11 +597,8 @@ class KANRegressor(RegressorMixin, BaseKAN):
             ``{"mean": ...}``, plus ``"sigma"`` for the heteroscedastic losses and
             ``"mu"`` (mean of log y) for ``"lognormal"``.
         """
-        from ariasim.surrogates.kan_symbolic import extract
-
-        check_is_fitted(self, "network_")
-        return extract(self, library=library, r2_threshold=r2_threshold, refit=refit,
-                       data=None if X is None else (X, y, sample_weight))
+        return self._extract(library, r2_threshold, refit,
+                             None if X is None else (X, y, sample_weight))
 
 
 class KANClassifier(ClassifierMixin, BaseKAN):
@@ -888,6 +615,23 @@ class KANClassifier(ClassifierMixin, BaseKAN):
         n_features_in_: Number of inputs.
         network_, history_, n_active_edges_, symbolic_report_: As for
             :class:`KANRegressor`.
+        formulas_: ``{"probability": sigmoid(logit), "logit": logit}``, computed by
+            :meth:`symbolic` with its default options on first access and cached until the
+            next ``fit``.
+        formula_: ``formulas_["probability"]``.
+
+    Example:
+        >>> import numpy as np
+        >>> from ariasim.surrogates import KANClassifier
+        >>> X = np.random.default_rng(0).normal(size=(300, 2))
+        >>> clf = KANClassifier(hidden=(), lamb=0.0, max_epochs=20, random_state=0)
+        >>> clf = clf.fit(X, np.where(X[:, 0] + X[:, 1] > 0, "b", "a"))
+        >>> clf.formula_.output.name
+        'p'
+        >>> sorted(clf.formulas_)
+        ['logit', 'probability']
+        >>> float(clf.score(X, np.where(X[:, 0] + X[:, 1] > 0, "b", "a"))) > 0.9
+        True
     """
 
     def __init__(
@@ -941,6 +685,13 @@ class KANClassifier(ClassifierMixin, BaseKAN):
         self.patience = patience
         self.n_threads = n_threads
 
+    _main_formula = "probability"
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False  # binary only
+        return tags
+
     def _loss_name(self) -> str:
         return "bce"
 
@@ -956,16 +707,16 @@ class KANClassifier(ClassifierMixin, BaseKAN):
             self
         """
         arr = self._check_X(X, fitting=True)
-        yy = np.asarray(y).reshape(-1)
-        if yy.shape[0] != arr.shape[0]:
-            raise InputError(f"y has {yy.shape[0]} rows, X has {arr.shape[0]}", column="y")
+        yy = self._check_y(y, arr.shape[0])
+        check_classification_targets(yy)
         classes, codes = np.unique(yy, return_inverse=True)
-        if classes.shape[0] != 2:
-            raise InputError(f"KANClassifier needs exactly 2 classes, got {classes.shape[0]}",
-                             column="y")
+        if classes.shape[0] > 2:
+            raise InputError("Only binary classification is supported: KANClassifier needs "
+                             f"exactly 2 classes, got {classes.shape[0]}", column="y")
+        if classes.shape[0] < 2:
+            raise InputError("KANClassifier needs exactly 2 classes, got 1 class", column="y")
         w = self._check_weights(sample_weight, arr.shape[0])
         self.classes_ = classes
-        self.n_features_in_ = arr.shape[1]
         self.variable_names_ = self._names(arr.shape[1])
         self._n_outputs = 1
         Xs = self._standardize_X(arr, w)
@@ -985,6 +736,7 @@ class KANClassifier(ClassifierMixin, BaseKAN):
 
     def predict(self, X: Any) -> np.ndarray:
         """The more probable class label."""
+        check_is_fitted(self, "network_")
         return self.classes_[(self.decision_function(X) > 0).astype(int)]
 
     def symbolic(self, library: Sequence[str] | None = None, r2_threshold: float = 0.99,
@@ -998,10 +750,8 @@ class KANClassifier(ClassifierMixin, BaseKAN):
             ``{"probability": sigmoid(logit), "logit": logit}``; the probability lies in
             [0, 1] by construction.
         """
-        from ariasim.surrogates.kan_symbolic import extract
-
         check_is_fitted(self, "network_")
         if y is not None:
             y = (np.asarray(y).reshape(-1) == self.classes_[1]).astype(float)
-        return extract(self, library=library, r2_threshold=r2_threshold, refit=refit,
-                       data=None if X is None else (X, y, sample_weight))
+        return self._extract(library, r2_threshold, refit,
+                             None if X is None else (X, y, sample_weight))

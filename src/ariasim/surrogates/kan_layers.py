@@ -176,6 +176,12 @@ class KANLayer(nn.Module):
         grid_range: Initial grid interval (updated to the data by :meth:`update_grid`).
         generator: Torch random generator for the initialisation.
         noise_scale: Scale of the random initial spline coefficients.
+
+    Example:
+        >>> import torch
+        >>> layer = KANLayer(2, 3, generator=torch.Generator().manual_seed(0))
+        >>> tuple(layer(torch.zeros(5, 2)).shape), tuple(layer.edge_values(torch.zeros(5, 2)).shape)
+        ((5, 3), (5, 3, 2))
     """
 
     def __init__(self, in_features: int, out_features: int, *, grid_size: int = 5,
@@ -296,6 +302,16 @@ class KANNetwork(nn.Module):
         spline_order: Spline order.
         grid_range: Initial grid interval.
         generator: Torch random generator for the initialisation.
+
+    Example:
+        >>> import torch
+        >>> net = KANNetwork([2, 3, 1], generator=torch.Generator().manual_seed(0))
+        >>> x = torch.zeros(4, 2)
+        >>> out, J = net.jacobian(x)
+        >>> tuple(out.shape), J.shape[-1] == sum(p.numel() for p in net.parameters())
+        ((4, 1), True)
+        >>> net.n_active_edges()
+        9
     """
 
     def __init__(self, widths: Sequence[int], *, grid_size: int = 5, spline_order: int = 3,
@@ -315,6 +331,27 @@ class KANNetwork(nn.Module):
         for i, layer in enumerate(self.layers):
             x = layer(x, features=first if i == 0 else None)
         return x
+
+    def input_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first layer's :meth:`KANLayer.features` of ``x`` (fixed while its grid is:
+        the training engine computes them once and passes them back as ``first``)."""
+        return self.layers[0].features(x)
+
+    def snapshot(self) -> list[tuple[int, dict[str, torch.Tensor]]]:
+        """Copies of every layer's grid size, parameters and buffers (much cheaper than a
+        deepcopy of the module, which dominated the epoch time of small networks)."""
+        return [(layer.grid_size,
+                 {k: v.detach().clone() for k, v in layer.state_dict().items()})
+                for layer in self.layers]
+
+    def restore(self, snap: list[tuple[int, dict[str, torch.Tensor]]]) -> None:
+        """Put a :meth:`snapshot` back (also across grid refinements)."""
+        for layer, (grid_size, state) in zip(self.layers, snap, strict=True):
+            layer.grid_size = grid_size
+            if layer.coef.shape != state["coef"].shape:
+                layer.coef = nn.Parameter(state["coef"].clone())
+            layer.knots = state["knots"].clone()
+            layer.load_state_dict(state)
 
     def forward_with_edges(self, x: torch.Tensor,
                            first: tuple[torch.Tensor, torch.Tensor] | None = None

@@ -135,6 +135,13 @@ class EdgeFit:
         numeric: True when no library function reached the threshold.
         poly: Cubic coefficients (highest power first) of a numeric edge.
         layer, i, j: Position (layer, input node, output node).
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.linspace(-1, 1, 101)
+        >>> fit = fit_edge(x, 0.5 * np.sin(2 * x) + 1.0)
+        >>> fit.function, round(fit.r2, 6)
+        ('sin', 1.0)
     """
 
     function: str

@@ -34,7 +34,14 @@ MAX_DEPTH = 200
 
 
 class FormulaSyntaxError(ConfigError):
-    """Formula text that the whitelist parser does not accept."""
+    """Formula text that the whitelist parser does not accept.
+
+    Example:
+        >>> parse_expression("__import__('os')", ["x"])
+        Traceback (most recent call last):
+        ...
+        ariasim.surrogates.parse.FormulaSyntaxError: ...
+    """
 
 
 def _sigmoid(x: sp.Expr) -> sp.Expr:
@@ -127,6 +134,18 @@ def _tokenize(text: str) -> list[_Tok]:
 
 
 class Parser:
+    """Whitelist recursive-descent parser of formula text into a sympy expression (no
+    ``eval``, no ``sympify``); use it through :func:`parse_expression`.
+
+    Arguments:
+        text: Formula text (``^`` or ``**`` for powers).
+        symbols: The allowed variable names and their sympy symbols.
+
+    Example:
+        >>> parse_expression("a * exp(-d / 30) / d^2", ["a", "d"])
+        a*exp(-d/30)/d**2
+    """
+
     def __init__(self, text: str, symbols: dict[str, sp.Symbol]):
         self.text = text
         self.toks = _tokenize(text)

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 import sympy as sp
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ariasim.errors import ConfigError, InputError
 from ariasim.surrogates.formula import Formula, Variable, refit_constants
@@ -50,6 +50,8 @@ __all__ = ["DEFAULT_OPERATORS", "SymbolicRegressor"]
 DEFAULT_OPERATORS = ("add", "sub", "mul", "div", "exp", "log", "sqrt", "square", "sin", "cos",
                      "pow")
 _UNITS_MODES = ("ignore", "prefer", "require")
+# fewest rows: half of them (up to 10) are held out for the selection
+_MIN_ROWS = 6
 
 
 class SymbolicRegressor(RegressorMixin, BaseEstimator):
@@ -81,13 +83,33 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             minimum of chi2 + (constants + 1) ln(n) over all rows, for data with known
             errors where ``sample_weight`` is 1/sigma^2 (e.g. fits to binned estimates,
             where a validation split would leave too few points).
+        generations: Maximum number of generations of the search (None: only
+            ``max_time`` limits it). A generation budget makes the search reproducible
+            for a given ``random_state`` (with ``n_jobs=1``); a wall-clock budget does not.
 
     Attributes:
-        formula_: The selected :class:`Formula`.
+        formula_: The selected :class:`Formula` (the model of the conditional mean of y).
+        formulas_: ``{"mean": formula_}``: the same dict of formulas as every
+            interpretable learner of :mod:`ariasim.surrogates`.
         pareto_: DataFrame, one row per front model after re-fitting: ``complexity``,
             ``train_mse``, ``val_mse``, ``val_r2``, ``dims_ok``, ``expression``,
-            ``formula``, ``selected``.
+            ``formula``, ``selected``; :meth:`get_best` picks one.
         search_stats_: Operon's statistics of the search.
+        variables_: The input :class:`Variable` objects.
+        n_features_in_: Number of inputs.
+
+    Example:
+        >>> import numpy as np
+        >>> from ariasim.surrogates import SymbolicRegressor
+        >>> X = np.random.default_rng(0).uniform(1, 2, (200, 1))
+        >>> sr = SymbolicRegressor(max_time=5, generations=5, population_size=100,
+        ...                        random_state=0).fit(X, 3 * X[:, 0] ** 2)
+        >>> sr.formulas_["mean"] is sr.formula_
+        True
+        >>> bool(np.allclose(sr.predict(X), 3 * X[:, 0] ** 2, rtol=1e-6))
+        True
+        >>> sr.get_best(0).complexity <= sr.formula_.complexity
+        True
     """
 
     def __init__(
@@ -109,6 +131,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         snap_constants: bool = True,
         noise_sigmas: float = 2.0,
         selection: str = "noise",
+        generations: int | None = None,
     ):
         self.max_time = max_time
         self.random_state = random_state
@@ -126,6 +149,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         self.snap_constants = snap_constants
         self.noise_sigmas = noise_sigmas
         self.selection = selection
+        self.generations = generations
 
     # ------------------------------------------------------------------ inputs
     def _check_params(self) -> None:
@@ -139,6 +163,9 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             raise ConfigError("must be 'noise' or 'bic'", parameter="selection")
         if self.max_length < 3:
             raise ConfigError("must be >= 3", parameter="max_length")
+        if self.generations is not None and (int(self.generations) != self.generations
+                                             or self.generations < 1):
+            raise ConfigError("must be None or a positive integer", parameter="generations")
 
     def _variables(self, X: Any, d: int) -> list[Variable]:
         names = list(self.variable_names) if self.variable_names is not None else (
@@ -173,23 +200,22 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
 
         self._check_params()
         deadline = time.perf_counter() + float(self.max_time)
-        variables = self._variables(X, np.shape(X)[1] if np.ndim(X) == 2 else -1)
-        Xa = np.asarray(X, dtype=float)
-        ya = np.asarray(y, dtype=float).ravel()
-        if Xa.ndim != 2 or Xa.shape[0] != ya.shape[0]:
-            raise InputError(f"X has shape {Xa.shape} but y has {ya.shape[0]} rows")
+        try:
+            Xa, ya = validate_data(self, X, y, dtype=np.float64, y_numeric=True,
+                                   ensure_all_finite=False, ensure_min_samples=_MIN_ROWS)
+        except ValueError as exc:
+            raise InputError(str(exc)) from exc
+        variables = self._variables(X, Xa.shape[1])
         if not (np.isfinite(Xa).all() and np.isfinite(ya).all()):
             raise InputError("X and y must be finite (no NaN or inf)")
         n = ya.shape[0]
-        if n < 20:
-            raise InputError(f"need at least 20 rows, got {n}")
         w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float)
         if w.shape != (n,) or (w < 0).any() or not np.isfinite(w).all() or w.sum() <= 0:
             raise ConfigError("must be finite, non-negative, one per row, not all zero",
                               parameter="sample_weight")
         rng = as_generator(self.random_state)
         perm = rng.permutation(n)
-        n_val = max(10, round(self.validation_fraction * n))
+        n_val = min(max(10, round(self.validation_fraction * n)), n // 2)
         val, train = perm[:n_val], perm[n_val:]
         search_rows = train
         if sample_weight is not None:
@@ -204,7 +230,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             optimizer_iterations=self.optimizer_iterations,
             max_length=self.max_length,
             population_size=self.population_size,
-            generations=1_000_000,
+            generations=1_000_000 if self.generations is None else int(self.generations),
             max_evaluations=10**12,
             max_time=max(1, int(0.7 * self.max_time)),
             n_threads=self.n_jobs,
@@ -219,7 +245,6 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         texts = [op.InfixFormatter.Format(m["tree"], internal, 17) for m in search.pareto_front_]
         rename = {f"_v{j}": v.name for j, v in enumerate(variables)}
         self.variables_ = variables
-        self.n_features_in_ = Xa.shape[1]
         self._dims = {sp.Symbol(v.name, real=True): parse_unit(v.unit) for v in variables}
         self._target_dim = parse_unit(self.target_unit)
         self._with_units = self.variable_units is not None or self.target_unit is not None
@@ -266,6 +291,24 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             "n_train": int(train.size), "n_val": int(val.size),
         })
         return self
+
+    @property
+    def formulas_(self) -> dict[str, Formula]:
+        """``{"mean": formula_}`` (the common interface of the interpretable learners)."""
+        check_is_fitted(self, "formula_")
+        return {"mean": self.formula_}
+
+    def get_best(self, index: int | None = None) -> Formula:
+        """A model of the Pareto front: the selected one (``index=None``, i.e.
+        :attr:`formula_`) or the row ``index`` of :attr:`pareto_` (rows are sorted by
+        complexity, simplest first)."""
+        check_is_fitted(self, "pareto_")
+        if index is None:
+            return self.formula_
+        if index not in self.pareto_.index:
+            raise ConfigError(f"no row {index!r} in pareto_ (0..{len(self.pareto_) - 1})",
+                              parameter="index")
+        return self.pareto_.loc[index, "formula"]
 
     def _candidate(self, text: str, rename: dict[str, str],
                    variables: list[Variable]) -> Formula | None:
@@ -387,9 +430,10 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         """Evaluate the selected formula."""
         check_is_fitted(self, "formula_")
-        Xa = np.asarray(X, dtype=float)
-        if Xa.ndim != 2 or Xa.shape[1] != self.n_features_in_:
-            raise InputError(f"expected {self.n_features_in_} columns, got shape {Xa.shape}")
+        try:
+            Xa = validate_data(self, X, reset=False, dtype=np.float64)
+        except ValueError as exc:
+            raise InputError(str(exc), column="X") from exc
         return self.formula_(Xa)
 
 

@@ -75,7 +75,16 @@ FREE = _Free()
 
 
 class DimensionError(ConfigError):
-    """An expression is dimensionally inconsistent."""
+    """An expression is dimensionally inconsistent.
+
+    Example:
+        >>> import sympy as sp
+        >>> d, t = sp.symbols("d t", real=True)
+        >>> dimension_of(d + t, {d: parse_unit("m"), t: parse_unit("ns")})
+        Traceback (most recent call last):
+        ...
+        ariasim.surrogates.units.DimensionError: ...
+    """
 
 
 def parse_unit(text: str | None) -> Dimension:

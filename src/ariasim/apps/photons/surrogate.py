@@ -374,7 +374,7 @@ def fit_photon_surrogate(
                               random_state=seed, variable_names=list(delay_inputs),
                               variable_units=[units[k] for k in delay_inputs],
                               t_name="delay_ns", t_unit="ns")
-    density.fit(dl["delay_ns"].to_numpy(), dl[list(delay_inputs)].to_numpy())
+    density.fit(dl[list(delay_inputs)].to_numpy(), dl["delay_ns"].to_numpy())
     meta = {"n_photons_per_medium": data.n_photons, "media": data.media,
             "training": data.config}
     return PhotonSurrogate(sr.formula_, density, module_radius_m=module_radius_m,
