@@ -354,6 +354,8 @@ def compare_files(
     for path, w in ((path_a, weight_column_a), (path_b, weight_column_b)):
         need = (list(cols) if cols else []) + ([w] if w else [])
         df = read_table(path, required=need or None, finite=[w] if w else None)
+        if len(df) < 5:
+            raise InputError(f"{len(df)} rows; at least 5 are needed", path=path)
         if w is not None and (df[w] < 0).any():
             raise InputError("negative weights are not supported by the metrics", path=path,
                              column=w)
