@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -287,10 +289,19 @@ def test_output_independent_of_batch_size_and_threads():
     # blocks hold whole events and at most BLOCK_PARTICLES particles (big events)
     from ariasim.simulators.collider.simulate import BLOCK_PARTICLES
 
+    assert len(a) == len(truth) and (a["event_id"].to_numpy() == truth["event_id"]).all()
     ev = np.repeat(np.arange(50), 900)
-    rng = blocks(ev)
-    assert rng[0] == (0, 900 * (BLOCK_PARTICLES // 900)) and rng[-1][1] == ev.size
-    assert all(ev[lo] != ev[lo - 1] for lo, _ in rng[1:])
+    for ids in (ev, np.arange(2500), np.repeat(np.arange(3000), 2), np.r_[0, 0, 0, 1]):
+        rng = blocks(ids)
+        # a partition of the rows into whole events, in order
+        assert rng[0][0] == 0 and rng[-1][1] == ids.size
+        assert all(hi == lo2 for (_, hi), (lo2, _) in itertools.pairwise(rng))
+        assert all(ids[lo] != ids[lo - 1] for lo, _ in rng[1:])
+        assert all(hi - lo <= BLOCK_PARTICLES and np.unique(ids[lo:hi]).size <= BLOCK_EVENTS
+                   for lo, hi in rng)
+    assert blocks(ev)[0] == (0, 900 * (BLOCK_PARTICLES // 900))
+    assert blocks(np.repeat(np.arange(3000), 2))[1] == (2000, 4000)
+    assert blocks(np.repeat([7], BLOCK_PARTICLES + 5)) == [(0, BLOCK_PARTICLES + 5)]
 
 
 def test_cli_same_table_for_any_batch_size(tmp_path):
@@ -388,6 +399,7 @@ def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
     run_collider(out=out, resume=True, _after_block=resumed.append, **opts)
     assert calls == [0] and resumed == [1, 2]  # the finished block is not redone
     pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(ref))
+    assert len(pd.read_parquet(ref)) == 2100
     assert not run_folder(out).exists()
     # a run folder of other parameters is not resumed
     with pytest.raises(Interrupt):

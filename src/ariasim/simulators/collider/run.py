@@ -282,4 +282,6 @@ def _simulate_in_blocks(particles: Any, det: DetectorConfig, sim_seed: int, *, o
     parts = [done[k] for k in range(len(ranges))]
     result = pd.concat(parts, ignore_index=True) if parts else empty_output()
     check_output(result)
+    if len(result) != len(particles):  # pragma: no cover - an internal error
+        raise RuntimeError(f"{len(result)} output rows for {len(particles)} particles")
     return result

@@ -157,16 +157,14 @@ def blocks(event_id: np.ndarray) -> list[tuple[int, int]]:
     if n == 0:
         return []
     starts = np.r_[0, np.flatnonzero(np.diff(event_id) != 0) + 1]
+    event_ends = np.r_[starts[1:], n]  # one past the last row of each event
     out = []
     i = 0  # index of the first event of the block
     while i < starts.size:
-        j = min(i + BLOCK_EVENTS, starts.size)
         lo = int(starts[i])
-        # shrink to BLOCK_PARTICLES rows, keeping at least one event
-        ends = np.r_[starts[i + 1:j], n] if j < starts.size else np.r_[starts[i + 1:], n]
-        ends = ends[: j - i]
-        k = int(np.searchsorted(ends - lo, BLOCK_PARTICLES, side="right"))
-        k = max(k, 1)
+        ends = event_ends[i:i + BLOCK_EVENTS]
+        # at most BLOCK_PARTICLES rows, but at least one event
+        k = max(int(np.searchsorted(ends - lo, BLOCK_PARTICLES, side="right")), 1)
         out.append((lo, int(ends[k - 1])))
         i += k
     return out
@@ -209,6 +207,8 @@ def simulate(particles: pd.DataFrame, detector: str | DetectorConfig = "default"
                            progress=progress)]
     out = pd.concat(results, ignore_index=True) if results else empty_output()
     check_output(out)
+    if len(out) != len(particles):  # pragma: no cover - an internal error, never expected
+        raise RuntimeError(f"{len(out)} output rows for {len(particles)} particles")
     return out
 
 
