@@ -406,3 +406,33 @@ def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
         run_collider(out=tmp_path / "c.parquet", _after_block=stop_after_first, **opts)
     with pytest.raises(ConfigError, match="resume"):
         run_collider(out=tmp_path / "c.parquet", resume=True, **{**opts, "seed": 8})
+
+
+def test_cli_interrupt_then_resume(tmp_path, monkeypatch, capsys):
+    """Ctrl-C keeps the finished blocks and says how to resume; --resume finishes the run
+    with the same table as an uninterrupted one."""
+    from ariasim.cli import main
+    from ariasim.simulators.collider import run as run_mod
+
+    argv = ["simulate", "collider", "--n", "1200", "--seed", "9", "--quiet"]
+    with pytest.raises(SystemExit):
+        main([*argv, "--out", str(tmp_path / "ref.parquet")])
+    real = run_mod.iter_blocks
+
+    def interrupted(*args, **kwargs):
+        for item in real(*args, **kwargs):
+            yield item
+            raise KeyboardInterrupt
+
+    out = tmp_path / "out.parquet"
+    monkeypatch.setattr(run_mod, "iter_blocks", interrupted)
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--out", str(out)])
+    assert exc.value.code == 130 and "--resume" in capsys.readouterr().err
+    assert not out.exists() and run_mod.run_folder(out).exists()
+    monkeypatch.setattr(run_mod, "iter_blocks", real)
+    with pytest.raises(SystemExit) as ok:
+        main([*argv, "--out", str(out), "--resume"])
+    assert ok.value.code in (0, None)
+    pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(tmp_path / "ref.parquet"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.parquet", "ref.parquet"]

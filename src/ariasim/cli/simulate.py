@@ -163,7 +163,9 @@ def photons_command(
 
 def collider_command(
     out: Annotated[Path, typer.Option(
-        "--out", "-o", help="Output table (.parquet, .csv or .root).")],
+        "--out", "-o",
+        help="Output table (.parquet, .csv or .root; in ROOT files object_type is an integer "
+             "code, see ariasim.simulators.collider.run.OBJECT_TYPE_CODES).")],
     detector: Annotated[str, typer.Option(
         "--detector", "-d",
         help="Detector name ('default', 'future') or path to a TOML file.")] = "default",
@@ -236,6 +238,13 @@ def collider_command(
             seed=seed, batch_size=batch_size, report_dir=report, progress=not quiet,
             overwrite=overwrite, resume=resume,
         )
+    except KeyboardInterrupt:
+        from ariasim.simulators.collider.run import run_folder
+
+        if run_folder(out).exists():
+            typer.echo(f"interrupted; the finished blocks are kept in {run_folder(out)}: run the "
+                       "same command with --resume to continue", err=True)
+        raise typer.Exit(130) from None
     except ConfigError as exc:
         flag = _COLLIDER_FLAGS.get(exc.parameter or "")
         if flag is None:

@@ -192,7 +192,7 @@ def compare(
         reference_weights: Weights of a reference sample.
         n_repeats: Number of calibration repeats.
         max_samples: Row cap per sample of MMD and energy distance (``None``: no cap).
-        max_rows: Optional cap on the rows of each sample used by every metric.
+        max_rows: Optional cap on the rows of each sample used by every metric (>= 5).
         seed: Seed or generator (subsampling, projections, folds, calibration draws).
 
     Returns:
