@@ -52,6 +52,25 @@ _HEPMC_TRUNCATED = (
     "E 0 1 3\nU GEV MM\nP 1 0 2212 0 0 6.5e3 6.5e3 0.938 4\nP 2 1 13 1.0 2.0"
 )
 
+def _cut_hepmc(tmp: Path) -> None:
+    """Three good events, the file cut in the middle of the last one."""
+    pyhepmc = pytest.importorskip("pyhepmc")
+    with pyhepmc.open(str(tmp / "full.hepmc"), "w") as f:
+        for i in range(3):
+            evt = pyhepmc.GenEvent(pyhepmc.Units.GEV, pyhepmc.Units.MM)
+            evt.event_number = i
+            v = pyhepmc.GenVertex((0.0, 0.0, 0.0, 0.0))
+            v.add_particle_in(pyhepmc.GenParticle((0.0, 0.0, 7000.0, 7000.0), 2212, 4))
+            for k in range(3):
+                v.add_particle_out(pyhepmc.GenParticle((20.0 + k, 1.0, 5.0, 30.0), 13, 1))
+            evt.add_vertex(v)
+            f.write(evt)
+    lines = (tmp / "full.hepmc").read_text().splitlines(keepends=True)
+    last = max(i for i, line in enumerate(lines) if line.startswith("E "))
+    (tmp / "ev.hepmc").write_text("".join(lines[: last + 4])[:-12])
+    (tmp / "full.hepmc").unlink()
+
+
 CASES = [
     # physical parameters and limits
     Case("pt-min-nan", _run("--pt-min", "nan"), "--pt-min", outputs=[OUT]),
@@ -115,6 +134,8 @@ CASES = [
     Case("input-truncated", ("simulate", "collider", "-q", "--out", OUT, "--input",
                              "ev.hepmc"), "ev.hepmc", setup=_write("ev.hepmc", _HEPMC_TRUNCATED),
          outputs=[OUT]),
+    Case("input-cut-in-last-event", ("simulate", "collider", "-q", "--out", OUT, "--input",
+                                     "ev.hepmc"), "truncated", setup=_cut_hepmc, outputs=[OUT]),
     Case("input-unknown-type", ("simulate", "collider", "-q", "--out", OUT, "--input",
                                 "ev.txt"), "ev.txt", setup=_write("ev.txt", "x"),
          outputs=[OUT]),
