@@ -346,3 +346,45 @@ def test_cli_compare_collider_tables_default_columns(collider_tables, tmp_path):
               "--overwrite"])
     assert ok.value.code in (0, None)
     assert {r["metric"] for r in json.loads(out.read_text())["results"]} == {"efficiency", "ks"}
+
+
+def test_efficiency_difference_weighted_and_edge_cases():
+    from ariasim.metrics.compare import efficiency_difference
+
+    found = np.r_[np.ones(60), np.zeros(40)] > 0
+    # weights 2 on the found rows: efficiency 120 / 160 = 0.75, Kish n = 160^2 / 280
+    w = np.where(found, 2.0, 1.0)
+    r = efficiency_difference(found, found, w, None)
+    assert r.details["efficiency_a"] == pytest.approx(0.75) and r.value == pytest.approx(0.15)
+    n_eff = 160**2 / 280
+    assert r.uncertainty == pytest.approx(np.sqrt(0.75 * 0.25 / n_eff + 0.6 * 0.4 / 100))
+    same = efficiency_difference(np.ones(10) > 0, np.ones(20) > 0)
+    assert same.value == 0 and same.uncertainty == 0 and same.p_value == 1.0
+    # the two-proportion test has a roughly uniform p-value under the null
+    rng = np.random.default_rng(4)
+    p = [efficiency_difference(rng.random(400) < 0.7, rng.random(300) < 0.7).p_value
+         for _ in range(400)]
+    assert 0.03 < np.mean(np.array(p) < 0.1) < 0.17  # 0.1 +- 5 sigma (sigma = 0.015)
+
+
+def test_compare_found_rows_with_weights_and_max_rows(tmp_path):
+    from ariasim.metrics.compare import compare_files
+
+    rng = np.random.default_rng(5)
+    n = 400
+    a = pd.DataFrame({"x": rng.normal(size=n), "w": rng.uniform(0.5, 1.5, n)})
+    b = pd.DataFrame({"x": rng.normal(size=n), "w": rng.uniform(0.5, 1.5, n)})
+    a.loc[:99, "x"] = np.nan
+    a.to_parquet(tmp_path / "a.parquet")
+    b.to_parquet(tmp_path / "b.parquet")
+    table, cols = compare_files(tmp_path / "a.parquet", tmp_path / "b.parquet",
+                                weight_column_a="w", weight_column_b="w", metrics=["ks"],
+                                max_rows=50)
+    assert cols == ["x"]
+    eff = table[table.metric == "efficiency"].iloc[0]
+    wa = a["w"].to_numpy()
+    assert eff["value"] == pytest.approx(wa[100:].sum() / wa.sum() - 1.0)
+    ks = table[table.metric == "ks"].iloc[0]
+    assert ks["n_a"] == 50 and ks["n_b"] == 50
+    with pytest.raises(ConfigError, match="max_rows"):
+        compare_files(tmp_path / "a.parquet", tmp_path / "b.parquet", max_rows=0)
