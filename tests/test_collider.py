@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -259,3 +261,178 @@ def test_fit_kernels_copies_agree_with_physics():
     assert fit._highland(1.0, 1.0, 0.0) == 0.0
     v = np.r_[0.0, 5e-5, rng.uniform(-3, 3, 20)]
     np.testing.assert_allclose([fit._sinc(a) for a in v], np.sinc(v / np.pi), rtol=1e-12)
+
+
+def _gun_table(n: int = 2100, seed: int = 3) -> pd.DataFrame:
+    return ParticleGun(["mu-", "e-", "pi+"], 1.0, 10.0, log_pt=True).generate(n, seed)
+
+
+def test_output_independent_of_batch_size_and_threads():
+    """Issue 10: same input and seed, identical table whatever the batch size or threads
+    (the random streams belong to fixed blocks of 1000 events, not to batches)."""
+    import numba
+
+    from ariasim.simulators.collider.simulate import BLOCK_EVENTS, blocks
+
+    truth = _gun_table()
+    assert len(blocks(truth["event_id"].to_numpy())) == -(-len(truth) // BLOCK_EVENTS) == 3
+    a = simulate(truth, "default", seed=11, batch_size=1000)
+    b = simulate(truth, "default", seed=11, batch_size=3000)
+    pd.testing.assert_frame_equal(a, b)
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        c = simulate(truth, "default", seed=11, batch_size=7)
+    finally:
+        numba.set_num_threads(threads)
+    pd.testing.assert_frame_equal(a, c)
+    # blocks hold whole events and at most BLOCK_PARTICLES particles (big events)
+    from ariasim.simulators.collider.simulate import BLOCK_PARTICLES
+
+    assert len(a) == len(truth) and (a["event_id"].to_numpy() == truth["event_id"]).all()
+    ev = np.repeat(np.arange(50), 900)
+    for ids in (ev, np.arange(2500), np.repeat(np.arange(3000), 2), np.r_[0, 0, 0, 1]):
+        rng = blocks(ids)
+        # a partition of the rows into whole events, in order
+        assert rng[0][0] == 0 and rng[-1][1] == ids.size
+        assert all(hi == lo2 for (_, hi), (lo2, _) in itertools.pairwise(rng))
+        assert all(ids[lo] != ids[lo - 1] for lo, _ in rng[1:])
+        assert all(hi - lo <= BLOCK_PARTICLES and np.unique(ids[lo:hi]).size <= BLOCK_EVENTS
+                   for lo, hi in rng)
+    assert blocks(ev)[0] == (0, 900 * (BLOCK_PARTICLES // 900))
+    assert blocks(np.repeat(np.arange(3000), 2))[1] == (2000, 4000)
+    assert blocks(np.repeat([7], BLOCK_PARTICLES + 5)) == [(0, BLOCK_PARTICLES + 5)]
+
+
+def test_cli_same_table_for_any_batch_size(tmp_path):
+    """The CLI writes the same data for --batch-size 1000 and 3000. The Parquet bytes
+    differ only by the creation time in the provenance (``created_utc``), so the data and
+    the provenance without it are compared."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from ariasim.cli import main
+
+    paths = []
+    for bs in ("1000", "3000"):
+        out = tmp_path / f"bs{bs}.parquet"
+        with pytest.raises(SystemExit) as ok:
+            main(["simulate", "collider", "-p", "mu-,e-,pi+", "--n", "2100", "--pt-max", "10",
+                  "--log-pt", "--seed", "5", "--batch-size", bs, "--quiet", "--out", str(out)])
+        assert ok.value.code in (0, None)
+        paths.append(out)
+    ta, tb = (pq.read_table(p) for p in paths)
+    assert ta.equals(tb)
+    provs = []
+    for p in paths:
+        meta = pq.read_schema(p).metadata
+        prov = json.loads(next(v for k, v in meta.items() if b"provenance" in k))
+        prov.pop("created_utc")
+        provs.append(prov)
+    assert provs[0] == provs[1]
+    assert not list(tmp_path.glob(".*"))  # the run folder is gone
+
+
+def test_cli_root_output_reads_back(tmp_path):
+    from ariasim.cli import main
+    from ariasim.io import read_table
+    from ariasim.simulators.collider.run import OBJECT_TYPE_CODES
+
+    out = tmp_path / "mu.root"
+    with pytest.raises(SystemExit) as ok:
+        main(["simulate", "collider", "--n", "60", "--seed", "2", "--quiet", "--out", str(out)])
+    assert ok.value.code in (0, None)
+    back = read_table(out)
+    assert len(back) == 60 and set(back.columns) == set(OUTPUT_COLUMNS)
+    ref = simulate(ParticleGun().generate(60, 0), "default", seed=0)  # dtypes, not values
+    for col in OUTPUT_COLUMNS:
+        if col != "object_type":
+            assert back[col].dtype.kind == ref[col].dtype.kind, col
+    assert set(back["object_type"]) <= set(OBJECT_TYPE_CODES.values())
+    assert (back["object_type"] == OBJECT_TYPE_CODES["muon"]).mean() > 0.8
+
+
+def test_cli_existing_output_needs_overwrite_and_report_all_or_nothing(tmp_path):
+    from ariasim.cli import main
+
+    out, rep = tmp_path / "a.parquet", tmp_path / "rep"
+    argv = ["simulate", "collider", "--n", "40", "--quiet", "--out", str(out), "--report",
+            str(rep)]
+    with pytest.raises(SystemExit) as ok:
+        main(argv)
+    assert ok.value.code in (0, None) and out.exists() and (rep / "report.html").exists()
+    before = out.read_bytes()
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2 and out.read_bytes() == before
+    with pytest.raises(SystemExit) as ok:
+        main([*argv, "--overwrite", "--seed", "3"])
+    assert ok.value.code in (0, None) and out.read_bytes() != before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.parquet", "rep"]
+
+
+def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
+    """An interrupted run (raised after its first block) resumes from the finished
+    blocks and writes the same table as a run that was never interrupted."""
+    from ariasim.simulators.collider.run import run_collider, run_folder
+
+    opts = {"species": ["mu-", "e-"], "n": 2100, "pt_max_gev": 10.0, "seed": 7,
+            "progress": False}
+    ref = tmp_path / "ref.parquet"
+    run_collider(out=ref, **opts)
+
+    class Interrupt(Exception):
+        pass
+
+    calls: list[int] = []
+
+    def stop_after_first(k: int) -> None:
+        calls.append(k)
+        raise Interrupt
+
+    out = tmp_path / "out.parquet"
+    with pytest.raises(Interrupt):
+        run_collider(out=out, _after_block=stop_after_first, **opts)
+    assert not out.exists() and (run_folder(out) / "block-000000.parquet").exists()
+    resumed: list[int] = []
+    run_collider(out=out, resume=True, _after_block=resumed.append, **opts)
+    assert calls == [0] and resumed == [1, 2]  # the finished block is not redone
+    pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(ref))
+    assert len(pd.read_parquet(ref)) == 2100
+    assert not run_folder(out).exists()
+    # a run folder of other parameters is not resumed
+    with pytest.raises(Interrupt):
+        run_collider(out=tmp_path / "c.parquet", _after_block=stop_after_first, **opts)
+    with pytest.raises(ConfigError, match="resume"):
+        run_collider(out=tmp_path / "c.parquet", resume=True, **{**opts, "seed": 8})
+
+
+def test_cli_interrupt_then_resume(tmp_path, monkeypatch, capsys):
+    """Ctrl-C keeps the finished blocks and says how to resume; --resume finishes the run
+    with the same table as an uninterrupted one."""
+    from ariasim.cli import main
+    from ariasim.simulators.collider import run as run_mod
+
+    argv = ["simulate", "collider", "--n", "1200", "--seed", "9", "--quiet"]
+    with pytest.raises(SystemExit):
+        main([*argv, "--out", str(tmp_path / "ref.parquet")])
+    real = run_mod.iter_blocks
+
+    def interrupted(*args, **kwargs):
+        for item in real(*args, **kwargs):
+            yield item
+            raise KeyboardInterrupt
+
+    out = tmp_path / "out.parquet"
+    monkeypatch.setattr(run_mod, "iter_blocks", interrupted)
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--out", str(out)])
+    assert exc.value.code == 130 and "--resume" in capsys.readouterr().err
+    assert not out.exists() and run_mod.run_folder(out).exists()
+    monkeypatch.setattr(run_mod, "iter_blocks", real)
+    with pytest.raises(SystemExit) as ok:
+        main([*argv, "--out", str(out), "--resume"])
+    assert ok.value.code in (0, None)
+    pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(tmp_path / "ref.parquet"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.parquet", "ref.parquet"]

@@ -254,3 +254,137 @@ def test_compare_mixed_inputs_and_constant_feature():
     assert const.loc["ks", "value"] == 0.0
     with pytest.raises(ConfigError, match="n_repeats"):
         calibrate(ks_test, _normal, 10, value=0.1, n_repeats=1)
+
+
+# ------------------------------------------------------------- ariasim's own collider tables
+
+
+@pytest.fixture(scope="module")
+def collider_tables(tmp_path_factory):
+    """Two small collider tables of the same gun and detector, different seeds."""
+    from ariasim.simulators.collider.run import run_collider
+
+    folder = tmp_path_factory.mktemp("collider")
+    paths = []
+    for seed in (1, 2):
+        out = folder / f"s{seed}.parquet"
+        run_collider(out=out, species=["e-", "pi+", "gamma", "n"], n=300, pt_max_gev=10.0,
+                     seed=seed, progress=False)
+        paths.append(out)
+    return paths
+
+
+def test_compare_collider_tables_found_objects_and_efficiency(collider_tables, tmp_path):
+    """The default columns of two collider tables: NaN (not found) and inf (no ECAL
+    energy) mean "no value"; distributions use the rows with values, and the efficiency
+    difference is reported separately with its binomial error."""
+    from ariasim.metrics.compare import compare_files
+
+    pa, pb = collider_tables
+    da, db = pd.read_parquet(pa), pd.read_parquet(pb)
+    table, cols = compare_files(pa, pb, metrics=["ks", "mean_diff"], seed=1)
+    assert "reco_pt_gev" in cols and "track_pt_gev" in cols
+    eff = table[table.metric == "efficiency"].set_index("feature")
+    partial = [c for c in cols
+               if not (np.isfinite(da[c]).all() and np.isfinite(db[c]).all())]
+    assert set(eff.index) == set(partial) and "reco_pt_gev" in partial
+    for c in ("reco_pt_gev", "track_pt_gev", "hcal_over_ecal"):
+        ea, eb = np.isfinite(da[c]).mean(), np.isfinite(db[c]).mean()
+        row = eff.loc[c]
+        assert row["value"] == pytest.approx(ea - eb)
+        assert row["uncertainty"] == pytest.approx(
+            np.sqrt(ea * (1 - ea) / len(da) + eb * (1 - eb) / len(db)))
+        assert row["n_a"] == len(da) and row["n_b"] == len(db)
+        ks = table[(table.metric == "ks") & (table.feature == c)].iloc[0]
+        assert ks["n_a"] == np.isfinite(da[c]).sum() and ks["n_b"] == np.isfinite(db[c]).sum()
+    # same configuration, different seeds: no efficiency differs by 5 sigma
+    z = eff["value"] / eff["uncertainty"].where(eff["uncertainty"] > 0)
+    assert (z.abs().fillna(0) < 5).all()
+    # a real efficiency difference (30 % of B's particles lost) is seen
+    lost = db.copy()
+    drop = np.random.default_rng(3).random(len(lost)) < 0.3
+    lost.loc[drop, ["reco_pt_gev", "reco_eta"]] = np.nan
+    lost.to_parquet(tmp_path / "lost.parquet")
+    t2, _ = compare_files(pa, tmp_path / "lost.parquet", columns=["reco_pt_gev", "reco_eta"],
+                          metrics=["ks"])
+    row = t2[(t2.metric == "efficiency") & (t2.feature == "reco_pt_gev")].iloc[0]
+    assert row["value"] / row["uncertainty"] > 5 and row["p_value"] < 1e-5
+
+
+def test_compare_too_few_values_is_a_note(collider_tables, tmp_path):
+    from ariasim.metrics.compare import compare_files
+
+    pa, _ = collider_tables
+    da = pd.read_parquet(pa)
+    b = da.copy()
+    b.loc[3:, "reco_e_gev"] = np.nan
+    b.to_parquet(tmp_path / "b.parquet")
+    table, _ = compare_files(pa, tmp_path / "b.parquet", columns=["reco_e_gev", "truth_pt_gev"],
+                             metrics=["ks", "mmd"], json_out=tmp_path / "r.json")
+    notes = table.attrs["notes"]
+    assert any("reco_e_gev" in n for n in notes) and any("multivariate" in n for n in notes)
+    assert set(table.loc[table.feature == "reco_e_gev", "metric"]) == {"efficiency"}
+    assert json.loads((tmp_path / "r.json").read_text())["notes"] == notes
+
+
+def test_cli_compare_collider_tables_default_columns(collider_tables, tmp_path):
+    from ariasim.cli import main
+
+    pa, pb = collider_tables
+    out = tmp_path / "r.json"
+    with pytest.raises(SystemExit) as ok:
+        main(["compare", str(pa), str(pb), "--metrics", "ks,mmd", "--json", str(out)])
+    assert ok.value.code in (0, None)
+    rows = json.loads(out.read_text())["results"]
+    assert {r["metric"] for r in rows} == {"efficiency", "ks", "mmd"}
+    # an existing --json needs --overwrite
+    with pytest.raises(SystemExit) as exc:
+        main(["compare", str(pa), str(pb), "--metrics", "ks", "--json", str(out)])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as ok:
+        main(["compare", str(pa), str(pb), "--metrics", "ks", "--json", str(out),
+              "--overwrite"])
+    assert ok.value.code in (0, None)
+    assert {r["metric"] for r in json.loads(out.read_text())["results"]} == {"efficiency", "ks"}
+
+
+def test_efficiency_difference_weighted_and_edge_cases():
+    from ariasim.metrics.compare import efficiency_difference
+
+    found = np.r_[np.ones(60), np.zeros(40)] > 0
+    # weights 2 on the found rows: efficiency 120 / 160 = 0.75, Kish n = 160^2 / 280
+    w = np.where(found, 2.0, 1.0)
+    r = efficiency_difference(found, found, w, None)
+    assert r.details["efficiency_a"] == pytest.approx(0.75) and r.value == pytest.approx(0.15)
+    n_eff = 160**2 / 280
+    assert r.uncertainty == pytest.approx(np.sqrt(0.75 * 0.25 / n_eff + 0.6 * 0.4 / 100))
+    same = efficiency_difference(np.ones(10) > 0, np.ones(20) > 0)
+    assert same.value == 0 and same.uncertainty == 0 and same.p_value == 1.0
+    # the two-proportion test has a roughly uniform p-value under the null
+    rng = np.random.default_rng(4)
+    p = [efficiency_difference(rng.random(400) < 0.7, rng.random(300) < 0.7).p_value
+         for _ in range(400)]
+    assert 0.03 < np.mean(np.array(p) < 0.1) < 0.17  # 0.1 +- 5 sigma (sigma = 0.015)
+
+
+def test_compare_found_rows_with_weights_and_max_rows(tmp_path):
+    from ariasim.metrics.compare import compare_files
+
+    rng = np.random.default_rng(5)
+    n = 400
+    a = pd.DataFrame({"x": rng.normal(size=n), "w": rng.uniform(0.5, 1.5, n)})
+    b = pd.DataFrame({"x": rng.normal(size=n), "w": rng.uniform(0.5, 1.5, n)})
+    a.loc[:99, "x"] = np.nan
+    a.to_parquet(tmp_path / "a.parquet")
+    b.to_parquet(tmp_path / "b.parquet")
+    table, cols = compare_files(tmp_path / "a.parquet", tmp_path / "b.parquet",
+                                weight_column_a="w", weight_column_b="w", metrics=["ks"],
+                                max_rows=50)
+    assert cols == ["x"]
+    eff = table[table.metric == "efficiency"].iloc[0]
+    wa = a["w"].to_numpy()
+    assert eff["value"] == pytest.approx(wa[100:].sum() / wa.sum() - 1.0)
+    ks = table[table.metric == "ks"].iloc[0]
+    assert ks["n_a"] == 50 and ks["n_b"] == 50
+    with pytest.raises(ConfigError, match="max_rows"):
+        compare_files(tmp_path / "a.parquet", tmp_path / "b.parquet", max_rows=0)

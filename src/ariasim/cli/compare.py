@@ -53,23 +53,45 @@ def compare_command(
         "--max-rows", help="Use at most this many random rows of each table for every metric.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     json_out: Annotated[Path | None, typer.Option(
-        "--json", help="Also write the table as JSON to this file (written atomically).")] = None,
+        "--json", show_default="none",
+        help="Also write the table as JSON to this file (written atomically).")] = None,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace an existing --json file.")] = False,
 ) -> None:
-    """Compare two event tables with every sample-quality metric and print a table."""
+    """Compare two event tables with every sample-quality metric and print a table.
+
+    NaN or inf in a compared column means "no value" (e.g. the reconstructed quantities of
+    particles that ariasim's collider simulation did not find): each column is compared
+    on its rows with values, and an "efficiency" row gives the difference of the
+    fractions of rows with a value (A - B) with its binomial uncertainty.
+    """
     import math
 
     from rich import box
     from rich.console import Console
     from rich.table import Table
 
+    from ariasim.errors import ConfigError
     from ariasim.metrics.compare import compare_files
+    from ariasim.utils import check_outputs
 
+    check_outputs({"--json": json_out}, inputs={"A": a, "B": b}, suffixes={"--json": (".json",)},
+                  overwrite=overwrite)
     wa = weight_column_a or weight_column
     wb = weight_column_b or weight_column
-    table, _ = compare_files(a, b, columns=_split(columns), weight_column_a=wa,
-                             weight_column_b=wb, metrics=_split(metrics), calibrate=calibrate,
-                             n_repeats=n_repeats, max_samples=max_samples, max_rows=max_rows,
-                             seed=seed, json_out=json_out)
+    try:
+        table, _ = compare_files(a, b, columns=_split(columns), weight_column_a=wa,
+                                 weight_column_b=wb, metrics=_split(metrics),
+                                 calibrate=calibrate, n_repeats=n_repeats,
+                                 max_samples=max_samples, max_rows=max_rows, seed=seed,
+                                 json_out=json_out, overwrite=overwrite)
+    except ConfigError as exc:
+        flag = _FLAGS.get(exc.parameter or "")
+        if flag is None:
+            raise
+        prefix, text = f"parameter '{exc.parameter}': ", str(exc)
+        raise ConfigError(text[len(prefix):] if text.startswith(prefix) else text,
+                          parameter=flag) from exc
 
     shown = {"metric": "metric", "feature": "feature", "value": "value",
              "uncertainty": "± unc.", "p_value": "p"}
@@ -90,5 +112,14 @@ def compare_command(
         console = Console(width=max(console.width, 120))
     console.print(out)
 
+    for note in table.attrs.get("notes", []):
+        Console(stderr=True).print(f"note: {note}", highlight=False)
     if json_out is not None:
         Console(stderr=True).print(f"wrote {json_out}")
+
+
+#: compare_files' parameter names -> the flags of ``ariasim compare``.
+_FLAGS = {"max_rows": "--max-rows", "max_samples": "--max-samples", "seed": "--seed",
+          "n_repeats": "--n-repeats", "metrics": "--metrics", "columns": "--columns",
+          "json_out": "--json", "weights_a": "--weight-column-a",
+          "weights_b": "--weight-column-b"}

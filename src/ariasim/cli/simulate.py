@@ -141,7 +141,9 @@ def photons_command(
 
 def collider_command(
     out: Annotated[Path, typer.Option(
-        "--out", "-o", help="Output table (.parquet, .csv or .root).")],
+        "--out", "-o",
+        help="Output table (.parquet, .csv or .root; in ROOT files object_type is an integer "
+             "code, see ariasim.simulators.collider.run.OBJECT_TYPE_CODES).")],
     detector: Annotated[str, typer.Option(
         "--detector", "-d",
         help="Detector name ('default', 'future') or path to a TOML file.")] = "default",
@@ -175,12 +177,18 @@ def collider_command(
         "--max-events", show_default="all",
         help="Read at most this many events from --input.")] = None,
     seed: Annotated[int, typer.Option(
-        "--seed", help="Random seed (same seed and batch size, same output).")] = 1,
+        "--seed", help="Random seed, >= 0 (same inputs and seed, same output).")] = 1,
     batch_size: Annotated[int, typer.Option(
-        "--batch-size", help="Particles per processing batch (events are not split).")] = 20_000,
+        "--batch-size",
+        help="Particles per progress step (the output does not depend on it).")] = 20_000,
     report: Annotated[Path | None, typer.Option(
         "--report", show_default="none",
-        help="Also write a validation report to this folder.")] = None,
+        help="Also write a validation report to this folder (all or nothing).")] = None,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace an existing --out table (and --report folder).")] = False,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue an interrupted run with the same options from its "
+                         "finished blocks of 1000 events.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Simulate the generic collider detector: tracker, calorimeters, muon system, identification.
@@ -189,13 +197,49 @@ def collider_command(
     kinematics, cluster energies and fitted track parameters with errors (GeV, mm, rad;
     columns in ariasim.simulators.collider.OUTPUT_SCHEMA).
     """
-    from ariasim.simulators.collider.run import run_collider
+    from ariasim.errors import ConfigError
+    from ariasim.simulators.collider.run import OUTPUT_SUFFIXES, run_collider
+    from ariasim.utils import check_outputs
 
+    # the outputs first, with the user's flags in the messages
+    check_outputs({"--out": out, "--report": report}, inputs={"--input": input_file},
+                  suffixes={"--out": OUTPUT_SUFFIXES}, folders=("--report",),
+                  overwrite=overwrite)
     species = [s.strip() for item in (particle or []) for s in item.split(",") if s.strip()]
-    path = run_collider(
-        out=out, detector=detector, species=species or None, n=n, pt_min_gev=pt_min,
-        pt_max_gev=pt_max, log_pt=log_pt, eta_min=eta_min, eta_max=eta_max, phi_min=phi_min,
-        phi_max=phi_max, input_file=input_file, max_events=max_events, seed=seed,
-        batch_size=batch_size, report_dir=report, progress=not quiet,
-    )
+    if particle is not None and not species:
+        raise ConfigError("no particle name given", parameter="--particle")
+    try:
+        path = run_collider(
+            out=out, detector=detector, species=species or None, n=n, pt_min_gev=pt_min,
+            pt_max_gev=pt_max, log_pt=log_pt, eta_min=eta_min, eta_max=eta_max,
+            phi_min=phi_min, phi_max=phi_max, input_file=input_file, max_events=max_events,
+            seed=seed, batch_size=batch_size, report_dir=report, progress=not quiet,
+            overwrite=overwrite, resume=resume,
+        )
+    except KeyboardInterrupt:
+        from ariasim.simulators.collider.run import run_folder
+
+        if run_folder(out).exists():
+            typer.echo(f"interrupted; the finished blocks are kept in {run_folder(out)}: run the "
+                       "same command with --resume to continue", err=True)
+        raise typer.Exit(130) from None
+    except ConfigError as exc:
+        flag = _COLLIDER_FLAGS.get(exc.parameter or "")
+        if flag is None:
+            raise
+        prefix = f"parameter '{exc.parameter}': "
+        text = str(exc)
+        raise ConfigError(text[len(prefix):] if text.startswith(prefix) else text,
+                          parameter=flag) from exc
     typer.echo(f"wrote {path}")
+
+
+#: run_collider's parameter names -> the flags of ``simulate collider``.
+_COLLIDER_FLAGS = {
+    "out": "--out", "detector": "--detector", "species": "--particle", "n": "--n",
+    "pt_min_gev": "--pt-min", "pt_max_gev": "--pt-max", "log_pt": "--log-pt",
+    "eta_min": "--eta-min", "eta_max": "--eta-max", "phi_min": "--phi-min",
+    "phi_max": "--phi-max", "input_file": "--input", "max_events": "--max-events",
+    "seed": "--seed", "batch_size": "--batch-size", "report_dir": "--report",
+    "resume": "--resume",
+}

@@ -35,7 +35,7 @@ from ariasim.metrics.multivariate import (
 from ariasim.metrics.univariate import ks_test, moment_differences, wasserstein_1d
 
 __all__ = ["COLUMNS", "METRICS", "MULTIVARIATE_METRICS", "PER_FEATURE_METRICS", "compare",
-           "compare_files"]
+           "compare_files", "efficiency_difference"]
 
 MOMENT_METRICS = ("mean_diff", "std_mean_diff", "variance_diff", "skewness_diff", "kurtosis_diff")
 PER_FEATURE_METRICS = (*MOMENT_METRICS, "wasserstein", "ks", "chi2", "separation_power")
@@ -192,13 +192,15 @@ def compare(
         reference_weights: Weights of a reference sample.
         n_repeats: Number of calibration repeats.
         max_samples: Row cap per sample of MMD and energy distance (``None``: no cap).
-        max_rows: Optional cap on the rows of each sample used by every metric.
+        max_rows: Optional cap on the rows of each sample used by every metric (>= 5).
         seed: Seed or generator (subsampling, projections, folds, calibration draws).
 
     Returns:
         A :class:`pandas.DataFrame` with the columns above.
     """
     chosen = _select(metrics)
+    if max_rows is not None and (isinstance(max_rows, bool) or max_rows < 5):
+        raise ConfigError(f"must be at least 5, got {max_rows!r}", parameter="max_rows")
     rng = rng_from(seed)
     xa, xb, wa, wb, names = prepare_pair(a, b, weights_a, weights_b, columns, min_rows=5)
     xa, wa = subsample(xa, wa, max_rows, rng)
@@ -252,6 +254,48 @@ def compare(
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
+def efficiency_difference(found_a: np.ndarray, found_b: np.ndarray,
+                          weights_a: np.ndarray | None = None,
+                          weights_b: np.ndarray | None = None) -> MetricResult:
+    """Difference of two efficiencies (fractions of rows with a finite value), a - b.
+
+    The uncertainty is the binomial one, ``sqrt(ea (1 - ea) / na + eb (1 - eb) / nb)``
+    (with weights, ``n`` is Kish's effective size ``(sum w)^2 / sum w^2``); the p-value is
+    the two-sided one of the pooled two-proportion z-test.
+
+    Arguments:
+        found_a, found_b: Boolean arrays, True where the row has a value.
+        weights_a, weights_b: Optional non-negative row weights.
+
+    Example:
+        >>> import numpy as np
+        >>> r = efficiency_difference(np.r_[np.ones(90), np.zeros(10)] > 0,
+        ...                           np.r_[np.ones(80), np.zeros(20)] > 0)
+        >>> round(r.value, 3), round(r.uncertainty, 4)
+        (0.1, 0.05)
+    """
+    from scipy import special
+
+    effs, ns = [], []
+    for found, w in ((found_a, weights_a), (found_b, weights_b)):
+        found = np.asarray(found, dtype=bool)
+        w = np.ones(found.size) if w is None else np.asarray(w, dtype=float)
+        total = w.sum()
+        effs.append(float(w[found].sum() / total) if total > 0 else math.nan)
+        ns.append(float(total**2 / np.sum(w**2)) if total > 0 else 0.0)
+    (ea, eb), (na, nb) = effs, ns
+    diff = ea - eb
+    unc = math.sqrt(ea * (1 - ea) / na + eb * (1 - eb) / nb) if na and nb else math.nan
+    pooled = (ea * na + eb * nb) / (na + nb) if na + nb else math.nan
+    sigma0 = math.sqrt(pooled * (1 - pooled) * (1 / na + 1 / nb)) if na and nb else math.nan
+    if sigma0 > 0:
+        p = float(special.erfc(abs(diff) / sigma0 / math.sqrt(2)))
+    else:
+        p = 1.0 if diff == 0 else 0.0
+    return MetricResult(value=diff, uncertainty=unc, p_value=p, n_a=len(found_a),
+                        n_b=len(found_b), details={"efficiency_a": ea, "efficiency_b": eb})
+
+
 def compare_files(
     path_a: str | os.PathLike[str],
     path_b: str | os.PathLike[str],
@@ -266,6 +310,7 @@ def compare_files(
     max_rows: int | None = None,
     seed: Any = 0,
     json_out: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
 ) -> tuple[pd.DataFrame, list[str]]:
     """:func:`compare` on two table files (``ariasim compare A B``).
 
@@ -274,18 +319,43 @@ def compare_files(
     weight columns excluded), compares them and optionally writes the result as JSON
     (atomically). Errors name the file and the column.
 
+    Missing values: a NaN (or infinite value) in a compared column means "no value"
+    (ariasim's collider tables give NaN reconstructed quantities for particles that were
+    not found, and an infinite HCAL/ECAL ratio without ECAL energy). Then
+    each column's distribution is compared on the rows where it has a value (found
+    objects only), the multivariate metrics on the rows where every compared column has
+    one, and each column with missing values gets an extra row ``metric="efficiency"``:
+    the difference of the fractions of rows with a value, A - B, with its binomial
+    uncertainty and two-proportion p-value (:func:`efficiency_difference`; ``n_a``,
+    ``n_b`` are all rows). A metric that has fewer than 5 rows with values is left out
+    and said in ``table.attrs["notes"]`` (and the JSON's ``notes``).
+
     Returns:
-        The :func:`compare` table and the feature columns used.
+        The :func:`compare` table (plus efficiency rows) and the feature columns used.
     """
     from ariasim.errors import InputError
-    from ariasim.io import read_table, validate_table
-    from ariasim.utils import write_json
+    from ariasim.io import read_table
+    from ariasim.utils import check_outputs, write_json
+
+    if max_rows is not None and (isinstance(max_rows, bool) or max_rows < 5):
+        raise ConfigError(f"must be at least 5, got {max_rows!r}", parameter="max_rows")
+    if max_samples is not None and max_samples < 2:
+        raise ConfigError(f"must be at least 2, got {max_samples!r}", parameter="max_samples")
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed < 0:
+        raise ConfigError(f"must be >= 0, got {seed}", parameter="seed")
+    if calibrate and n_repeats < 2:
+        raise ConfigError("must be at least 2", parameter="n_repeats")
+    chosen = _select(metrics)
+    check_outputs({"json_out": json_out}, inputs={"path_a": path_a, "path_b": path_b},
+                  suffixes={"json_out": (".json",)}, overwrite=overwrite)
 
     cols = list(columns) if columns else None
     tables = []
     for path, w in ((path_a, weight_column_a), (path_b, weight_column_b)):
         need = (list(cols) if cols else []) + ([w] if w else [])
-        df = read_table(path, required=need or None, finite=need or None)
+        df = read_table(path, required=need or None, finite=[w] if w else None)
+        if len(df) < 5:
+            raise InputError(f"{len(df)} rows; at least 5 are needed", path=path)
         if w is not None and (df[w] < 0).any():
             raise InputError("negative weights are not supported by the metrics", path=path,
                              column=w)
@@ -298,22 +368,78 @@ def compare_files(
                 and not pd.api.types.is_bool_dtype(da[c])]
         if not cols:
             raise InputError(f"no numeric column in common with '{path_b}'", path=path_a)
-        validate_table(da, finite=cols, path=path_a)
-        validate_table(db, finite=cols, path=path_b)
     for df, path in ((da, path_a), (db, path_b)):
         for c in cols:
             if not pd.api.types.is_numeric_dtype(df[c]):
                 raise InputError(f"expected a number, found dtype '{df[c].dtype}'", path=path,
                                  column=c)
-    table = compare(da, db, weights_a=weight_column_a, weights_b=weight_column_b, columns=cols,
-                    metrics=metrics, calibrate=calibrate, n_repeats=n_repeats,
-                    max_samples=max_samples, max_rows=max_rows, seed=seed)
+    fin_a = {c: np.isfinite(da[c].to_numpy(float)) for c in cols}
+    fin_b = {c: np.isfinite(db[c].to_numpy(float)) for c in cols}
+    partial = [c for c in cols if not (fin_a[c].all() and fin_b[c].all())]
+    notes: list[str] = []
+    if not partial:
+        table = compare(da, db, weights_a=weight_column_a, weights_b=weight_column_b,
+                        columns=cols, metrics=chosen, calibrate=calibrate, n_repeats=n_repeats,
+                        max_samples=max_samples, max_rows=max_rows, seed=seed)
+    else:
+        table = _compare_found(da, db, cols, partial, fin_a, fin_b, weight_column_a,
+                               weight_column_b, chosen, notes, calibrate=calibrate, n_repeats=n_repeats,
+                               max_samples=max_samples, max_rows=max_rows, seed=seed)
+    table.attrs["notes"] = notes
     if json_out is not None:
         records = [{k: (None if isinstance(v, float) and math.isnan(v) else v)
                     for k, v in rec.items()} for rec in table.to_dict(orient="records")]
         doc = {"a": str(path_a), "b": str(path_b), "columns": cols,
                "weight_column_a": weight_column_a, "weight_column_b": weight_column_b,
                "calibrate": calibrate, "n_repeats": n_repeats if calibrate else None,
-               "seed": seed, "results": records}
+               "seed": seed, "notes": notes, "results": records}
         write_json(json_out, doc, default=float)
     return table, cols
+
+
+def _compare_found(da: pd.DataFrame, db: pd.DataFrame, cols: list[str], partial: list[str],
+                   fin_a: dict[str, np.ndarray], fin_b: dict[str, np.ndarray], wcol_a: str | None, wcol_b: str | None, chosen: list[str], notes: list[str],
+                   **kw: Any) -> pd.DataFrame:
+    """:func:`compare` on the rows with values, plus the efficiency rows (see
+    :func:`compare_files`)."""
+    wa = None if wcol_a is None else da[wcol_a].to_numpy(float)
+    wb = None if wcol_b is None else db[wcol_b].to_numpy(float)
+    per = [m for m in chosen if m in PER_FEATURE_METRICS]
+    multi = [m for m in chosen if m in MULTIVARIATE_METRICS]
+    parts: list[pd.DataFrame] = []
+    eff_rows = []
+
+    def run(mask_a: np.ndarray, mask_b: np.ndarray, use: list[str], which: list[str],
+            what: str) -> None:
+        if min(mask_a.sum(), mask_b.sum()) < 5:
+            notes.append(f"{what}: fewer than 5 rows with values in A ({int(mask_a.sum())}) "
+                         f"or B ({int(mask_b.sum())}); not compared")
+            return
+        parts.append(compare(
+            da.loc[mask_a, use].reset_index(drop=True), db.loc[mask_b, use].reset_index(drop=True),
+            weights_a=None if wa is None else wa[mask_a],
+            weights_b=None if wb is None else wb[mask_b], columns=use, metrics=which, **kw))
+
+    for c in cols:
+        fa, fb = fin_a[c], fin_b[c]
+        if c in partial:
+            r = efficiency_difference(fa, fb, wa, wb)
+            eff_rows.append({"metric": "efficiency", "feature": c, "value": r.value,
+                             "uncertainty": r.uncertainty, "p_value": r.p_value,
+                             "n_a": r.n_a, "n_b": r.n_b})
+        if per:
+            run(fa, fb, [c], per, f"column '{c}'")
+    if multi:
+        ma = np.logical_and.reduce([fin_a[c] for c in cols])
+        mb = np.logical_and.reduce([fin_b[c] for c in cols])
+        run(ma, mb, cols, multi, "the multivariate metrics (rows with every column)")
+    eff = pd.DataFrame(eff_rows, columns=list(COLUMNS))
+    table = pd.concat([p for p in (eff, *parts) if len(p)], ignore_index=True) \
+        if (len(eff) or parts) else pd.DataFrame(columns=list(COLUMNS))
+    table = table.astype({"n_a": int, "n_b": int})
+    order = {"efficiency": -1} | {m: i for i, m in enumerate(METRICS)}
+    feat = {f: i for i, f in enumerate(cols)}
+    key = [(feat.get(str(f), len(cols)), order[str(m)])
+           for f, m in zip(table["feature"], table["metric"], strict=True)]
+    table = table.iloc[sorted(range(len(table)), key=key.__getitem__)].reset_index(drop=True)
+    return table

@@ -386,8 +386,10 @@ def _validate_common(cfg: ECALConfig | HCALConfig, prefix: str) -> None:
     for name in ("r_inner_m", "z_endcap_m", "eta_max", "cell_deta", "cell_dphi", "x0_cm",
                  "moliere_radius_cm", "critical_energy_gev", "z_eff", "lambda_i_cm",
                  "density_g_cm3", "z_over_a", "e_over_h", "mip_dedx_gev_per_cm",
-                 "sampling_fraction"):
+                 "sampling_fraction", "active_z", "passive_z"):
         _check_positive(name, getattr(cfg, name), prefix)
+    if hasattr(cfg, "spot_scale"):
+        _check_positive("spot_scale", cfg.spot_scale, prefix)
     for name in ("photoelectrons_per_gev", "noise_gev", "seed_threshold_gev",
                  "active_thickness_mm", "passive_thickness_mm", "active_dedx_gev_per_mm"):
         _check_positive(name, getattr(cfg, name), prefix, allow_zero=True)
@@ -397,7 +399,7 @@ def _validate_common(cfg: ECALConfig | HCALConfig, prefix: str) -> None:
         raise ConfigError("must not be NaN", parameter=f"{prefix}.sr_threshold_gev")
     if cfg.z_eff <= 1.0:
         raise ConfigError("must be > 1", parameter=f"{prefix}.z_eff")
-    if cfg.excess_noise_factor < 1.0:
+    if not cfg.excess_noise_factor >= 1.0:  # NaN too
         raise ConfigError("must be >= 1", parameter=f"{prefix}.excess_noise_factor")
     if math.isnan(cfg.zs_threshold_gev):
         raise ConfigError("must not be NaN", parameter=f"{prefix}.zs_threshold_gev")

@@ -377,6 +377,24 @@ def _positive(value: float, where: str, *, allow_zero: bool = False) -> None:
         raise ConfigError(f"must be {'>= 0' if allow_zero else '> 0'}, got {value!r}", parameter=where)
 
 
+def _check_numbers(obj: Any, where: str, *, positive: tuple[str, ...] = (),
+                   fraction: tuple[str, ...] = ()) -> None:
+    """Every numeric field of the dataclass ``obj`` must be a finite number, >= 0; those
+    in ``positive`` > 0, those in ``fraction`` in [0, 1]."""
+    for f in dataclasses.fields(obj):
+        if f.type not in ("float", "int", "float | None"):
+            continue
+        value = getattr(obj, f.name)
+        if value is None and f.type == "float | None":
+            continue
+        name = f"{where}.{f.name}"
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"expected a number, got {value!r}", parameter=name)
+        _positive(value, name, allow_zero=f.name not in positive)
+        if f.name in fraction and not value <= 1.0:
+            raise ConfigError(f"must be in [0, 1], got {value!r}", parameter=name)
+
+
 def _layers_from_groups(groups: list[dict[str, Any]]) -> list[TrackerLayer]:
     allowed = {"name", "radii_m", "half_length_m", "eta_coverage", "thickness_x0",
                "thickness_lambda", "sigma_rphi_um", "sigma_z_um", "efficiency", "material"}
@@ -476,7 +494,7 @@ def detector_from_dict(data: dict[str, Any], *, source: str = "<dict>") -> Detec
     if bp.thickness_lambda is None:
         mat = MATERIALS[bp.material]
         bp = dataclasses.replace(bp, thickness_lambda=bp.thickness_x0 * mat.x0_g_cm2 / mat.lambda_i_g_cm2)
-    _positive(bp.radius_m, "beam_pipe.radius_m")
+    _check_numbers(bp, "beam_pipe", positive=("radius_m", "half_length_m"))
 
     if not isinstance(data["tracker"], list):
         raise ConfigError("expected an array of tables [[tracker]]", parameter="tracker")
@@ -488,15 +506,25 @@ def detector_from_dict(data: dict[str, Any], *, source: str = "<dict>") -> Detec
         raise ConfigError("the first tracker layer must be outside the beam pipe", parameter="tracker")
 
     tracking = _build(TrackingConfig, data.get("tracking", {}), "tracking")
+    _check_numbers(tracking, "tracking",
+                   positive=("max_chi2_ndof", "brem_refit_chi2_ndof", "fit_iterations"))
     if tracking.min_hits < 3:
         raise ConfigError("a helix needs at least 3 hits", parameter="tracking.min_hits")
     if tracking.min_hits > len(layers):
         raise ConfigError(f"larger than the number of layers ({len(layers)})", parameter="tracking.min_hits")
     muon = _build(MuonSystemConfig, data.get("muon", {}), "muon")
-    _positive(muon.radius_m, "muon.radius_m")
+    _check_numbers(muon, "muon", positive=("radius_m", "station_spacing_m", "eta_max",
+                                           "sigma_rphi_um", "sigma_z_um", "match_pull_max"),
+                   fraction=("efficiency",))
     if muon.n_stations < 1 or not 1 <= muon.min_stations <= muon.n_stations:
         raise ConfigError("need 1 <= min_stations <= n_stations", parameter="muon.min_stations")
     ident = _build(IdentificationConfig, data.get("identification", {}), "identification")
+    _check_numbers(ident, "identification",
+                   positive=("match_deta", "match_dphi", "electron_eop_max",
+                             "electron_sigma_ietaieta_max", "photon_sigma_ietaieta_max"))
+    if not ident.electron_eop_min < ident.electron_eop_max:
+        raise ConfigError("need electron_eop_min < electron_eop_max",
+                          parameter="identification.electron_eop_min")
 
     from ariasim.simulators.collider.calorimeter import ECALConfig, HCALConfig
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -66,11 +67,13 @@ def read_hepmc(path: str | os.PathLike[str], *, max_events: int | None = None) -
 
     p = Path(path)
     cols: dict[str, list] = {k: [] for k in ("event_id", "pdg", "px", "py", "pz", "e", "vx", "vy", "vz")}
+    n_read = 0
     try:
         with pyhepmc.open(str(p)) as f:
             for i, evt in enumerate(f):
                 if max_events is not None and i >= max_events:
                     break
+                n_read += 1
                 to_gev = 1.0 if evt.momentum_unit == pyhepmc.Units.GEV else 1e-3
                 to_mm = 1.0 if evt.length_unit == pyhepmc.Units.MM else 10.0
                 for part in evt.particles:
@@ -92,7 +95,32 @@ def read_hepmc(path: str | os.PathLike[str], *, max_events: int | None = None) -
         raise
     except Exception as exc:  # pyhepmc raises a variety of I/O errors
         raise InputError(f"cannot read HepMC events: {exc}", path=p) from exc
+    if max_events is None or n_read < max_events:
+        # the reader stops silently at an event it cannot parse: compare with the number
+        # of event records ("E ..." lines) of a text file, so that a truncated file is an
+        # error rather than a shorter sample
+        n_file = _count_event_lines(p)
+        if n_file is not None and n_file > n_read:
+            raise InputError(f"{n_file} events in the file but only {n_read} readable: event "
+                             f"{n_read + 1} is truncated or corrupt", path=p)
     return _finish(cols, p)
+
+
+def _count_event_lines(p: Path) -> int | None:
+    """Number of event records in a HepMC text file (``None`` for other formats)."""
+    import gzip
+
+    name = p.name.lower()
+    opener: Any = gzip.open if name.endswith(".gz") else open
+    try:
+        with opener(p, "rb") as fh:
+            head = fh.read(64)
+            if not head.lstrip().startswith(b"HepMC::"):
+                return None
+            fh.seek(0)
+            return sum(1 for line in fh if line.startswith(b"E "))
+    except (OSError, EOFError):
+        return None
 
 
 def read_lhe(path: str | os.PathLike[str], *, max_events: int | None = None) -> pd.DataFrame:

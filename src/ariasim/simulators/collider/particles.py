@@ -226,13 +226,27 @@ class ParticleGun:
             if name not in SPECIES or name not in GUN_SPECIES:
                 raise ConfigError(f"unknown species {name!r}; choose from {', '.join(GUN_SPECIES)}",
                                   parameter="species")
-        if not (0 < self.pt_min_gev <= self.pt_max_gev) or not np.isfinite(self.pt_max_gev):
-            raise ConfigError(f"need 0 < pt_min <= pt_max, got {self.pt_min_gev}, {self.pt_max_gev}",
+        for name in ("pt_min_gev", "pt_max_gev", "eta_max", "eta_min", "phi_min", "phi_max",
+                     "vz_sigma_mm"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+                    or not np.isfinite(value):
+                raise ConfigError(f"must be a finite number, got {value!r}", parameter=name)
+        for name in ("pt_min_gev", "pt_max_gev"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"must be > 0 GeV, got {getattr(self, name)!r}", parameter=name)
+        if not self.pt_min_gev <= self.pt_max_gev:
+            raise ConfigError(f"need pt_min <= pt_max, got {self.pt_min_gev}, {self.pt_max_gev}",
                               parameter="pt_min_gev")
         if not self.eta_min <= self.eta_max:
-            raise ConfigError("need eta_min <= eta_max", parameter="eta_min")
+            raise ConfigError(f"need eta_min <= eta_max, got {self.eta_min}, {self.eta_max}",
+                              parameter="eta_min")
         if not self.phi_min <= self.phi_max:
-            raise ConfigError("need phi_min <= phi_max", parameter="phi_min")
+            raise ConfigError(f"need phi_min <= phi_max, got {self.phi_min}, {self.phi_max}",
+                              parameter="phi_min")
+        if self.phi_max - self.phi_min > 2 * np.pi + 1e-9:
+            raise ConfigError(f"the azimuth range {self.phi_min}..{self.phi_max} is wider than "
+                              "2 pi", parameter="phi_max")
         if self.vz_sigma_mm < 0:
             raise ConfigError("must be >= 0", parameter="vz_sigma_mm")
 
