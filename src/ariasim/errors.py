@@ -54,7 +54,9 @@ class ConfigError(AriasimError, ValueError):
 
     Example:
         >>> str(ConfigError("must be positive, got -1.0", parameter="--radius"))
-        "parameter '--radius': must be positive, got -1.0"
+        '--radius: must be positive, got -1.0'
+        >>> str(ConfigError("must be positive, got -1.0", parameter="radius_m"))
+        "parameter 'radius_m': must be positive, got -1.0"
     """
 
     def __init__(self, message: str, *, parameter: str | None = None):

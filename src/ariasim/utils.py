@@ -100,7 +100,7 @@ def clean_stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
         ['.hits.parquet.999999999.abc.tmp']
     """
     target = Path(path)
-    removed = []
+    removed: list[Path] = []
     if not target.parent.is_dir():
         return removed
     prefix = f".{target.name}."
@@ -198,7 +198,7 @@ def check_outputs(
         >>> check_outputs({"--out": "hits.txt"}, suffixes={"--out": (".parquet", ".csv")})
         Traceback (most recent call last):
         ...
-        ariasim.errors.ConfigError: parameter '--out': 'hits.txt' must end in .parquet or .csv
+        ariasim.errors.ConfigError: --out: 'hits.txt' must end in .parquet or .csv
     """
     seen: dict[Path, str] = {}
     ins = {Path(p).resolve(): k for k, p in (inputs or {}).items() if p is not None}

@@ -316,7 +316,7 @@ class DetectorConfig:
             obj = getattr(self, key)
             if hasattr(obj, "to_dict"):
                 out[key] = obj.to_dict()
-            elif dataclasses.is_dataclass(obj):
+            elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
                 out[key] = dataclasses.asdict(obj)
             else:
                 out[key] = dict(obj) if isinstance(obj, dict) else repr(obj)
@@ -483,6 +483,8 @@ def detector_from_dict(data: dict[str, Any], *, source: str = "<dict>") -> Detec
         if key not in ("b_field_t", "radius_m"):
             raise ConfigError("unknown key; allowed: b_field_t, radius_m", parameter=f"solenoid.{key}")
     b = sol.get("b_field_t")
+    if b is None:
+        raise ConfigError("missing", parameter="solenoid.b_field_t")
     _positive(b, "solenoid.b_field_t")
     r_sol = sol.get("radius_m", 3.0)
     _positive(r_sol, "solenoid.radius_m")

@@ -22,6 +22,7 @@ Arguments:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numba as nb
 import numpy as np
@@ -480,7 +481,7 @@ def fit_tracks(sim: TrackerSimulation, detector: DetectorConfig,
 # --------------------------------------------------------------------------- expectation
 
 def expected_pt_resolution(detector: DetectorConfig, pt_gev: np.ndarray | float, eta: float = 0.0,
-                           mass_gev: float = 0.1056583755) -> dict[str, np.ndarray]:
+                           mass_gev: float = 0.1056583755) -> dict[str, Any]:
     """Analytic sigma(pT)/pT of the configured tracker (Gluckstern + Highland).
 
     Gluckstern's linear least-squares treatment evaluated for the actual layer radii
