@@ -165,3 +165,28 @@ def test_relative_imports_resolve() -> None:
         (1, "ariasim.apps.photons", "demo")]
     assert imports_of("ariasim.apps.collider", "from .model import R", is_package=True) == [
         (1, "ariasim.apps.collider.model", "R")]
+
+
+def test_public_import_paths_keep_working() -> None:
+    """The paths users may have imported before the apps floor still work."""
+    import ariasim.io
+    import ariasim.metrics
+    from ariasim.surrogates import Formula, KANClassifier, KANRegressor, SymbolicRegressor
+
+    assert callable(ariasim.io.read_table) and callable(ariasim.metrics.compare)
+    assert Formula("x + 1", ["x"])({"x": 1.0}) == 2.0
+    assert {c.__name__ for c in (KANRegressor, KANClassifier, SymbolicRegressor)} == {
+        "KANRegressor", "KANClassifier", "SymbolicRegressor"}
+    from ariasim.apps.collider import ResponseModel
+    from ariasim.apps.photons import Pandel, PhotonSurrogate
+
+    assert ResponseModel and Pandel and PhotonSurrogate
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "ariasim", "--version"], capture_output=True,
+                       text=True, timeout=120, check=False)
+    assert r.returncode == 0 and r.stdout.startswith("ariasim "), r.stderr
