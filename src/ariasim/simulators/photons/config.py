@@ -162,7 +162,10 @@ def _num(cfg: dict[str, Any], key: str, name: str, *, lo: float | None = None,
         return None
     if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
         raise ConfigError(f"expected a number, got {v!r}", parameter=name)
-    if not math.isfinite(float(v)) and not (float(v) == math.inf and key.endswith("length_m")):
+    # an infinite scattering length is a medium without scattering; any other infinity
+    # (an absorption length: photons that scatter forever) is refused
+    if not math.isfinite(float(v)) and not (float(v) == math.inf
+                                            and key == "effective_scattering_length_m"):
         raise ConfigError(f"expected a finite number, got {v!r}", parameter=name)
     if positive and not float(v) > 0:
         raise ConfigError(f"must be > 0, got {v!r}", parameter=name)
@@ -305,7 +308,7 @@ only to source.type cascade (here source.type flasher)
         elif key == "wavelength_nm":
             src_kw[key] = num(s, key, "source", positive=True)
         elif key == "n_photons":
-            src_kw[key] = num(s, key, "source", lo=0.0)
+            src_kw[key] = num(s, key, "source", positive=True)
         elif key == "time_ns":
             src_kw[key] = num(s, key, "source")
         else:
