@@ -19,9 +19,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    cfg = dataclasses.replace(DemoConfig.quick(), max_time_yield=4.0, max_time_density=2.0,
-                              max_time_media_yield=4.0, max_time_media_density=2.0)
-    metrics = run_demo(out, config=cfg)
+    metrics = run_demo(out, config=DemoConfig.quick())  # an empty folder needs no --overwrite
     return out, metrics
 
 

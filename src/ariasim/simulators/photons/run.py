@@ -280,18 +280,26 @@ def run_photons(
     cfg["seed"] = entropy
     prov = {**cfg, "resolved": {"source": source.describe(), "medium": medium.describe(),
                                 "detector": detector.describe()}}
-    hits_path = write_table(result.hits, cfg["out"], producer=PRODUCER, config=prov,
-                            seed=cfg["seed"])
-    counts_path = None
-    if cfg["counts_out"]:
-        counts_path = write_table(result.counts, cfg["counts_out"], producer=PRODUCER,
-                                  config=prov, seed=cfg["seed"])
-    from ariasim.utils import run_folder
+    from ariasim.utils import ensure_dir, run_folder
 
-    shutil.rmtree(run_folder(cfg["out"]), ignore_errors=True)
+    # both tables are written in full beside their targets first, then renamed: the
+    # outputs appear together or not at all
+    staged = [(result.hits, Path(cfg["out"]))]
+    if cfg["counts_out"]:
+        staged.append((result.counts, Path(cfg["counts_out"])))
+    ready = []
+    for table, target in staged:
+        tmp = ensure_dir(run_folder(target)) / f"final-{target.name}"
+        write_table(table, tmp, producer=PRODUCER, config=prov, seed=cfg["seed"])
+        ready.append((tmp, target))
+    for tmp, target in ready:
+        os.replace(tmp, target)
+    for _, target in staged:
+        shutil.rmtree(run_folder(target), ignore_errors=True)
+    hits_path = Path(cfg["out"])
+    counts_path = Path(cfg["counts_out"]) if cfg["counts_out"] else None
     return PhotonRun(config=cfg, source=source, medium=medium, detector=detector,
-                     result=result, hits_path=Path(hits_path), counts_path=counts_path and
-                     Path(counts_path))
+                     result=result, hits_path=hits_path, counts_path=counts_path)
 
 
 def _default_threads() -> int:
