@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 from collections.abc import Callable, Mapping
@@ -268,7 +269,12 @@ def run_photons(
     from ariasim.simulators.photons.batches import photon_counts, seed_entropy
 
     entropy = seed_entropy(seed)
-    per_event = int(photon_counts([source], medium, detector, entropy)[0])  # event 0's
+    try:
+        per_event = float(photon_counts([source], medium, detector, entropy)[0])  # event 0's
+    except (ValueError, OverflowError):  # more than NumPy can draw: the mean is enough
+        mean = getattr(source, "mean_photons", None)
+        per_event = float(mean(medium, detector) if mean is not None
+                          else getattr(source, "n_photons", math.inf))
     size_flag = "n_events" if n_events > 1 else {
         "flasher": "source.n_photons", "cascade": "source.energy_gev",
         "muon": "source.length_m"}.get(str(cfg["source"]["type"]), "n_events")
