@@ -109,3 +109,35 @@ def test_stale_run_folder_is_replaced_without_resume(tmp_path: Path, monkeypatch
     (folder / "part-000000.parquet").write_bytes(b"junk from another run")
     res = run_mod.run_photons(overrides={**SMALL, "out": str(out)})
     assert len(res.result.hits) > 0 and not folder.exists()
+
+
+def test_cli_interrupt_then_resume(tmp_path: Path, monkeypatch) -> None:
+    """Ctrl-C: exit 130 with a hint and the finished parts kept; ``--resume`` finishes the
+    run with the same table as an uninterrupted one."""
+    from ariasim.cli import main
+
+    monkeypatch.setattr(run_mod, "PART_PHOTONS", BLOCK_PHOTONS)
+    argv = ["simulate", "photons", "--no-progress", "--medium", "water", "--photons", "8e5",
+            "--events", "3", "--distance", "5", "--seed", "2"]
+    _cli(*argv, "--out", str(tmp_path / "ref.parquet"))
+    real = run_mod.run_photons
+
+    def interrupted(*args, **kw):
+        def stop(k: int) -> None:
+            if k == 1:
+                raise KeyboardInterrupt
+
+        return real(*args, **kw, _after_part=stop)
+
+    out = tmp_path / "h.parquet"
+    monkeypatch.setattr(run_mod, "run_photons", interrupted)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        with pytest.raises(SystemExit) as exc:
+            main([*argv, "--out", str(out)])
+    assert exc.value.code == 130 and "--resume" in err.getvalue()
+    assert not out.exists() and run_folder(out).exists()
+    monkeypatch.setattr(run_mod, "run_photons", real)
+    _cli(*argv, "--out", str(out), "--resume")
+    pd.testing.assert_frame_equal(read_table(out), read_table(tmp_path / "ref.parquet"))
+    assert not run_folder(out).exists()
