@@ -19,9 +19,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    cfg = dataclasses.replace(DemoConfig.quick(), max_time_yield=4.0, max_time_density=2.0,
-                              max_time_media_yield=4.0, max_time_media_density=2.0)
-    metrics = run_demo(out, config=cfg)
+    metrics = run_demo(out, config=DemoConfig.quick())  # an empty folder needs no --overwrite
     return out, metrics
 
 
@@ -33,7 +31,7 @@ def test_demo_outputs(demo_dir):
     on_disk = json.loads((out / "metrics.json").read_text())
     assert on_disk["validation"]["held_out_distances_m"] == metrics["validation"][
         "held_out_distances_m"]
-    for key in ("tabulation", "direct_check", "fit", "validation", "media", "speed"):
+    for key in ("tabulation", "direct_check", "fit", "validation", "media"):
         assert key in on_disk
     sur = PhotonSurrogate.load(out / "photon_surrogate_bulk_ice.json")
     assert np.all(sur.expected_hits(np.array([10.0, 100.0]), 1e6, cos_theta=0.0) > 0)
@@ -42,7 +40,7 @@ def test_demo_outputs(demo_dir):
     # even with a few seconds of fitting the surrogate beats the literature Pandel function
     per = on_disk["validation"]["per_distance"]
     assert all(r["ks_surrogate"] < r["ks_pandel_lit"] for r in per)
-    assert on_disk["speed"]["speedup"] > 1
+    assert json.loads((out / "timings.json").read_text())["speed"]["speedup"] > 1
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
@@ -64,3 +62,52 @@ def test_report_in_headless_chromium(demo_dir, tmp_path):
                          timeout=120).stdout
     assert dom.count('src="data:image/png;base64,') >= 6  # figures and rendered formulas
     assert "Arrival-delay distributions" in dom and "<table>" in dom
+
+
+def _tiny() -> DemoConfig:
+    """Smaller than quick: seconds per stage, a few generations per fit."""
+    return dataclasses.replace(
+        DemoConfig.quick(), n_photons=6e4, radii_m=(5.0, 30.0, 55.0, 80.0, 105.0, 130.0),
+        n_cos_bins=2, direct_photons=6e4, media_lambda_a_m=(60.0, 150.0),
+        media_lambda_e_m=(25.0,), media_photons=4e4, media_radii_m=(10.0, 40.0, 70.0, 100.0),
+        inverse_photons=1e5, generations_yield=3, generations_density=2,
+        generations_media_yield=3, generations_media_density=2)
+
+
+def _reproducible(folder) -> dict[str, bytes]:
+    from ariasim.apps.photons.demo import REPRODUCIBLE_FILES
+
+    return {name: (folder / name).read_bytes() for name in REPRODUCIBLE_FILES}
+
+
+def test_demo_same_seed_same_files_and_resume(tmp_path):
+    """Same seed: byte-identical surrogate files and metrics.json (timings.json apart);
+    an interrupted demo resumed from its finished stages gives the same files."""
+    from ariasim.utils import run_folder
+
+    cfg = _tiny()
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    run_demo(a, config=cfg)
+    assert (a / "timings.json").exists() and "speed" in json.loads(
+        (a / "timings.json").read_text())
+    run_demo(b, config=cfg)
+    assert _reproducible(a) == _reproducible(b)
+
+    def stop(stage: str) -> None:
+        if stage == "media":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_demo(c, config=cfg, _after_stage=stop)
+    assert not c.exists()  # all or nothing
+    assert (run_folder(c) / "fit.done.json").exists()
+    redone: list[str] = []
+    run_demo(c, config=cfg, resume=True, _after_stage=redone.append)
+    assert redone == ["media-fit", "inverse"]  # the tables and the first fit were kept
+    assert _reproducible(c) == _reproducible(a)
+    assert not run_folder(c).exists()
+    # an existing non-empty output folder is only replaced with overwrite=True
+    from ariasim.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="overwrite"):
+        run_demo(a, config=cfg)

@@ -229,9 +229,10 @@ def test_cli_config_file_and_bad_key(tmp_path: Path) -> None:
     cfg.write_text(text.replace("n_photons = 1e7", "n_photons = 2e5"))
     out = tmp_path / "h.csv"
     res = CliRunner().invoke(_app(), ["simulate", "photons", str(cfg), "--out", str(out),
+                                      "--counts-out", str(tmp_path / "c.parquet"),
                                       "--events", "1", "--no-progress"])
     assert res.exit_code == 0, res.output
-    assert out.exists()
+    assert out.exists() and (tmp_path / "c.parquet").exists()
     cfg.write_text('[medium]\nname = "bulk-ice"\nabsorbtion = 3\n')
     res = CliRunner().invoke(_app(), ["simulate", "photons", str(cfg), "--out", str(out),
                                       "--no-progress"])

@@ -21,8 +21,12 @@ __all__ = [
     "check_outputs",
     "clean_stale_temporaries",
     "ensure_dir",
+    "human_bytes",
+    "human_seconds",
     "load_toml",
+    "physical_memory",
     "read_json",
+    "run_folder",
     "spawn_seeds",
     "to_jsonable",
     "write_json",
@@ -298,3 +302,40 @@ def to_jsonable(obj: Any) -> Any:
     if obj is None or isinstance(obj, (str, int, float, bool)):
         return obj
     return repr(obj)
+
+
+def physical_memory() -> int:
+    """The machine's physical memory [bytes] (16 GiB where it cannot be read)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 16 * 2**30
+
+
+def human_bytes(n: float) -> str:
+    """A byte count for people: ``human_bytes(2.5e9) == '2.5 GB'``."""
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB", "EB"):
+        if n < 1000 or unit == "EB":
+            return f"{n:.3g} {unit}"
+        n /= 1000
+    return f"{n:.3g} EB"  # pragma: no cover
+
+
+def human_seconds(s: float) -> str:
+    """A duration for people: ``human_seconds(7200) == '2 h'``."""
+    for unit, size in (("years", 3.156e7), ("days", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if s >= size:
+            return f"{s / size:.3g} {unit}"
+    return f"{s:.3g} s"
+
+
+def run_folder(out: str | os.PathLike[str]) -> Path:
+    """The hidden folder beside the output ``out`` that holds the finished parts of an
+    interrupted run (``.NAME.run``), for ``--resume``.
+
+    Example:
+        >>> run_folder("data/hits.parquet").as_posix()
+        'data/.hits.parquet.run'
+    """
+    p = Path(out)
+    return p.with_name(f".{p.name}.run")

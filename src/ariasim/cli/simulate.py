@@ -27,7 +27,7 @@ PHOTON_FLAGS = {
     "detector.distance_m": "--distance", "detector.geometry": "--geometry",
     "detector.layout": "--distance/--geometry", "detector.oversize": "--oversize",
     "n_events": "--events", "seed": "--seed", "n_threads": "--threads", "out": "--out",
-    "counts_out": "--counts-out",
+    "counts_out": "--counts-out", "resume": "--resume",
 }
 
 
@@ -101,6 +101,13 @@ def photons_command(
     counts_out: Annotated[
         Path | None, typer.Option("--counts-out", help="Per-event per-module counts file.")
     ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace existing --out and --counts-out files.")
+    ] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue an interrupted run with the same options "
+                                            "from its finished parts of 4,194,304 photons.")
+    ] = False,
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Progress bar.")
     ] = True,
@@ -132,7 +139,17 @@ def photons_command(
         "detector": {"layout": layout, "distance_m": distance, "oversize": oversize,
                      "geometry": text(geometry)},
     }
-    run = run_photons(config, flags, labels=PHOTON_FLAGS, progress=progress)
+    try:
+        run = run_photons(config, flags, labels=PHOTON_FLAGS, progress=progress,
+                          overwrite=overwrite, resume=resume)
+    except KeyboardInterrupt:
+        from ariasim.utils import run_folder
+
+        folder = run_folder(out if out is not None else "hits.parquet")
+        if folder.exists():
+            typer.echo(f"interrupted; the finished parts are kept in {folder}: run the same "
+                       "command with --resume to continue", err=True)
+        raise typer.Exit(130) from None
     table = Table(title="ariasim photon simulation", show_header=False)
     for label, value in run.summary().items():
         table.add_row(label, value)

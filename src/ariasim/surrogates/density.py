@@ -195,6 +195,8 @@ class SymbolicDensity(BaseEstimator):
         max_iter: L-BFGS iterations of the joint unbinned refinement (0 to skip it).
         refine_samples: At most this many samples (a random subset) enter the joint
             refinement, which keeps its cost bounded for large Monte-Carlo sets.
+        generations: Generations of each parameter function's symbolic regression (None:
+            only ``max_time`` limits it); a generation budget makes the fit reproducible.
 
     Attributes:
         formulas_: ``{"cdf": ..., "pdf": ...}`` of ``(t, *conditions)`` (the PDF is the
@@ -240,6 +242,7 @@ class SymbolicDensity(BaseEstimator):
         t_unit: str = "",
         max_iter: int = 300,
         refine_samples: int = 30_000,
+        generations: int | None = None,
     ):
         self.n_components = n_components
         self.t_min = t_min
@@ -254,6 +257,7 @@ class SymbolicDensity(BaseEstimator):
         self.t_unit = t_unit
         self.max_iter = max_iter
         self.refine_samples = refine_samples
+        self.generations = generations
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -405,7 +409,7 @@ class SymbolicDensity(BaseEstimator):
                 wts = np.ones_like(y)
             formula = None
             if (model or self.param_model) == "symbolic" and len(y) >= 20:
-                sr = SymbolicRegressor(max_time=self.max_time,
+                sr = SymbolicRegressor(max_time=self.max_time, generations=self.generations,
                                        random_state=int(rng.integers(2**31 - 1)),
                                        variable_names=[v.name for v in self.variables_],
                                        target_name=name, max_length=20, selection="bic",

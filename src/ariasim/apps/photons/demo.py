@@ -15,11 +15,18 @@ acceptance) the demo
    and recovers an injected medium from a simulated string-detector dataset by maximum
    likelihood (the first step of an ice-properties study);
 5. times the surrogate against the MC for the same information;
-6. writes a self-contained HTML report, ``metrics.json`` and the fitted surrogates (JSON).
+6. writes a self-contained HTML report, ``metrics.json``, ``timings.json`` and the fitted
+   surrogates (JSON), all or nothing.
+
+The fits stop after a number of generations, so the same seed gives byte-identical
+surrogate files and ``metrics.json`` (:data:`REPRODUCIBLE_FILES`); wall-clock times are
+kept apart in ``timings.json`` and the report. Finished stages are kept in a hidden run
+folder, from which an interrupted demo resumes (:func:`run_demo`).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -31,16 +38,21 @@ import pandas as pd
 
 from ariasim.utils import ensure_dir, spawn_seeds, write_json
 
-__all__ = ["DemoConfig", "run_demo"]
+__all__ = ["REPRODUCIBLE_FILES", "DemoConfig", "run_demo"]
 
 
 @dataclass(frozen=True)
 class DemoConfig:
     """Sizes of the demo; ``quick()`` gives a small version for tests.
 
+    The symbolic-regression fits stop after a number of generations (``generations_*``),
+    so the same seed gives byte-identical surrogate files and ``metrics.json``; the
+    ``max_time_*`` values [s] are only caps against a runaway fit (a fit that reaches one
+    is no longer reproducible: raise it, or lower the generations).
+
     Example:
-        >>> DemoConfig.quick().n_photons, DemoConfig().seed
-        (300000.0, 1)
+        >>> DemoConfig.quick().n_photons, DemoConfig().seed, DemoConfig().generations_yield
+        (300000.0, 1, 120)
     """
 
     n_photons: float = 2e6
@@ -48,26 +60,32 @@ class DemoConfig:
     n_cos_bins: int = 6
     direct_check_m: tuple[float, ...] = (20.0, 50.0, 100.0)
     direct_photons: float = 1e6
-    max_time_yield: float = 40.0
-    max_time_density: float = 12.0
+    max_time_yield: float = 600.0
+    max_time_density: float = 120.0
     media_lambda_a_m: tuple[float, ...] = (60.0, 100.0, 150.0, 220.0)
     media_lambda_e_m: tuple[float, ...] = (15.0, 25.0, 40.0)
     media_photons: float = 4e5
     media_radii_m: tuple[float, ...] = tuple(np.arange(10.0, 101.0, 10.0))
     injected: tuple[float, float] = (120.0, 30.0)
     inverse_photons: float = 2e7
-    max_time_media_yield: float = 40.0
-    max_time_media_density: float = 8.0
+    max_time_media_yield: float = 600.0
+    max_time_media_density: float = 120.0
     seed: int = 1
+    generations_yield: int = 120
+    generations_density: int = 40
+    generations_media_yield: int = 120
+    generations_media_density: int = 25
 
     @classmethod
     def quick(cls) -> DemoConfig:
         return cls(n_photons=3e5, radii_m=tuple(np.arange(5.0, 151.0, 10.0)), n_cos_bins=3,
-                   direct_check_m=(30.0,), direct_photons=3e5, max_time_yield=6.0,
-                   max_time_density=3.0, media_lambda_a_m=(60.0, 150.0),
+                   direct_check_m=(30.0,), direct_photons=3e5, max_time_yield=120.0,
+                   max_time_density=60.0, media_lambda_a_m=(60.0, 150.0),
                    media_lambda_e_m=(15.0, 40.0), media_photons=1e5,
                    media_radii_m=tuple(np.arange(10.0, 101.0, 15.0)), inverse_photons=5e5,
-                   max_time_media_yield=6.0, max_time_media_density=3.0)
+                   max_time_media_yield=120.0, max_time_media_density=60.0,
+                   generations_yield=20, generations_density=10,
+                   generations_media_yield=20, generations_media_density=10)
 
 
 def _held_out(radii: np.ndarray) -> np.ndarray:
@@ -76,10 +94,126 @@ def _held_out(radii: np.ndarray) -> np.ndarray:
     return radii[idx % 3 == 1]
 
 
+#: Files of the demo that depend on the seed and sizes only (byte-identical between runs);
+#: ``timings.json`` and ``report.html`` hold wall-clock times and differ.
+REPRODUCIBLE_FILES = ("metrics.json", "photon_surrogate_bulk_ice.json",
+                      "photon_surrogate_media.json")
+
+
+class _Stages:
+    """The finished stages of a demo run, kept in a hidden run folder beside the output.
+
+    A stage's files are written atomically and its marker ``NAME.done.json`` last; a
+    resumed run loads every finished stage instead of redoing it. Every later step reads
+    a stage back from its files, in a resumed run and in an uninterrupted one alike, so
+    both give the same numbers.
+    """
+
+    def __init__(self, folder: Path, key: str, resume: bool,
+                 after: Any = None) -> None:
+        import shutil
+
+        from ariasim.errors import ConfigError
+
+        self.folder = folder
+        self.after = after
+        manifest = folder / "run.json"
+        if folder.exists() and not resume:
+            shutil.rmtree(folder)  # a stale run: start afresh
+        elif folder.exists():
+            try:
+                old = json.loads(manifest.read_text())
+            except (OSError, ValueError):
+                old = {}
+            if old.get("key") != key:
+                raise ConfigError(f"the interrupted demo in '{folder}' used other settings; "
+                                  "run again without --resume to start afresh",
+                                  parameter="resume")
+        ensure_dir(folder)
+        write_json(manifest, {"key": key})
+
+    def done(self, name: str) -> dict[str, Any] | None:
+        path = self.folder / f"{name}.done.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def finish(self, name: str, info: dict[str, Any]) -> dict[str, Any]:
+        write_json(self.folder / f"{name}.done.json", info, default=_json_default)
+        if self.after is not None:
+            self.after(name)
+        return json.loads((self.folder / f"{name}.done.json").read_text())
+
+
+def _save_data(data: Any, folder: Path, name: str) -> dict[str, Any]:
+    from ariasim.io import write_table
+
+    for k, table in enumerate(data.tables):
+        table.save(folder / f"{name}-table-{k}.parquet")
+    write_table(data.yields, folder / f"{name}-yields.parquet", producer=_PRODUCER)
+    write_table(data.delays, folder / f"{name}-delays.parquet", producer=_PRODUCER)
+    return {"media": data.media, "n_photons": data.n_photons, "seconds": data.seconds,
+            "config": data.config, "n_tables": len(data.tables)}
+
+
+def _load_data(folder: Path, name: str, info: dict[str, Any]) -> Any:
+    from ariasim.apps.photons.surrogate import PhotonTrainingData
+    from ariasim.io import read_table
+    from ariasim.simulators.photons import ShellTable
+
+    return PhotonTrainingData(
+        yields=read_table(folder / f"{name}-yields.parquet"),
+        delays=read_table(folder / f"{name}-delays.parquet"),
+        tables=[ShellTable.load(folder / f"{name}-table-{k}.parquet")
+                for k in range(info["n_tables"])],
+        media=[tuple(m) for m in info["media"]], n_photons=int(info["n_photons"]),
+        seconds=float(info["seconds"]), config=info["config"])
+
+
+_PRODUCER = "ariasim.apps.photons.demo"
+
+
 def run_demo(out_dir: str | Path = "demo-output", *, config: DemoConfig | None = None,
-             console: Any = None) -> dict[str, Any]:
-    """Run the demo; write ``report.html``, ``metrics.json`` and surrogate files to
-    ``out_dir``. Returns the metrics dict."""
+             console: Any = None, overwrite: bool = False, resume: bool = False,
+             _after_stage: Any = None) -> dict[str, Any]:
+    """Run the demo; write ``report.html``, ``metrics.json``, ``timings.json`` and the
+    surrogate files to the folder ``out_dir``, all or nothing. Returns the metrics dict.
+
+    The output folder is checked before any work (an existing non-empty folder is only
+    replaced with ``overwrite=True``). The same configuration gives byte-identical
+    :data:`REPRODUCIBLE_FILES`; the wall-clock times are kept apart in ``timings.json``
+    (and shown in the report). Finished stages (the simulated tables, the fits, the
+    inverse problem) are kept in a hidden run folder beside the output (``.NAME.run``):
+    with ``resume=True`` an interrupted demo continues from them and gives the same
+    files as an uninterrupted one.
+
+    Arguments:
+        out_dir: Output folder.
+        config: Sizes and seed (default :class:`DemoConfig`).
+        console: A rich console for the progress lines (default: stderr).
+        overwrite: Replace an existing non-empty output folder.
+        resume: Continue an interrupted demo with the same configuration.
+    """
+    import hashlib
+    import shutil
+
+    from ariasim.utils import atomic_path, check_outputs, run_folder
+
+    out_path = Path(out_dir)
+    empty = out_path.is_dir() and not any(out_path.iterdir())
+    check_outputs({"out_dir": out_path}, folders=("out_dir",), overwrite=overwrite or empty)
+    cfg = config or DemoConfig()
+    cfg_dict = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.__dict__.items()}
+    seeds = spawn_seeds(cfg.seed, 7)
+    key = hashlib.sha256(json.dumps(cfg_dict, sort_keys=True, default=str).encode()
+                         ).hexdigest()
+    stages = _Stages(run_folder(out_path), key, resume, _after_stage)
+    with atomic_path(out_path, folder=True) as tmp:
+        metrics = _run(tmp, cfg, cfg_dict, seeds, stages, console)
+    shutil.rmtree(stages.folder, ignore_errors=True)
+    return metrics
+
+
+def _run(out: Path, cfg: DemoConfig, cfg_dict: dict[str, Any], seeds: list[int],
+         stages: _Stages, console: Any) -> dict[str, Any]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -87,6 +221,7 @@ def run_demo(out_dir: str | Path = "demo-output", *, config: DemoConfig | None =
 
     from ariasim.apps.photons.pandel import PANDEL_CASCADE
     from ariasim.apps.photons.surrogate import (
+        PhotonSurrogate,
         compare_delays,
         compare_yields,
         fit_medium,
@@ -104,15 +239,14 @@ def run_demo(out_dir: str | Path = "demo-output", *, config: DemoConfig | None =
     )
     from ariasim.simulators.photons.optics import SPEED_OF_LIGHT_M_PER_NS
 
-    cfg = config or DemoConfig()
     con = console or Console(stderr=True)
-    out = ensure_dir(out_dir)
+    run_dir = stages.folder
     t_start = time.perf_counter()
-    metrics: dict[str, Any] = {"config": {k: (list(v) if isinstance(v, tuple) else v)
-                                          for k, v in cfg.__dict__.items()}}
+    metrics: dict[str, Any] = {"config": cfg_dict}
+    timings: dict[str, Any] = {}
     # independent streams for every random step (never seed + k offsets)
     (seed_table, seed_direct, seed_fit, seed_media, seed_media_fit, seed_inverse,
-     seed_speed) = spawn_seeds(cfg.seed, 7)
+     seed_speed) = seeds
     medium = bulk_ice()
     wl = 405.0
     la0, le0 = medium_lengths(medium, wl)
@@ -123,17 +257,24 @@ def run_demo(out_dir: str | Path = "demo-output", *, config: DemoConfig | None =
         return ~np.isin(np.round(d, 6), np.round(held, 6))
 
     # 1. one MC run tabulates all distances ------------------------------------------
-    with con.status(f"[1/6] tabulating {cfg.n_photons:.0e} photons on {radii.size} shells "
-                    "in bulk ice"):
-        data = make_training_data([medium], radii, n_photons=cfg.n_photons,
-                                  n_cos_bins=cfg.n_cos_bins, acceptance="nominal",
-                                  wavelength_nm=wl, seed=seed_table)
+    info = stages.done("table")
+    if info is None:
+        with con.status(f"[1/6] tabulating {cfg.n_photons:.0e} photons on {radii.size} "
+                        "shells in bulk ice"):
+            data = make_training_data([medium], radii, n_photons=cfg.n_photons,
+                                      n_cos_bins=cfg.n_cos_bins, acceptance="nominal",
+                                      wavelength_nm=wl, seed=seed_table)
+            info = stages.finish("table", _save_data(data, run_dir, "table"))
+    else:
+        con.print("[1/6] shell table: resumed from the finished stage")
+    data = _load_data(run_dir, "table", info)
     table = data.tables[0]
     con.print(f"[1/6] shell table: {table.n_photons:.3g} photons in {data.seconds:.1f} s "
               f"({table.photons_per_cpu_second:.3g} photons/CPU-s)")
-    metrics["tabulation"] = {"seconds": data.seconds, "n_photons": int(table.n_photons),
-                             "photons_per_cpu_second": table.photons_per_cpu_second,
-                             "lambda_a_m": la0, "lambda_e_m": le0}
+    metrics["tabulation"] = {"n_photons": int(table.n_photons), "lambda_a_m": la0,
+                             "lambda_e_m": le0}
+    timings["tabulation"] = {"seconds": data.seconds,
+                             "photons_per_cpu_second": table.photons_per_cpu_second}
 
     # direct module hits at a few distances: modules on a ring in the z = 0 plane. They
     # are enlarged (radius 0.02 d) for statistics, so their wavelength acceptance is off
@@ -143,51 +284,67 @@ def run_demo(out_dir: str | Path = "demo-output", *, config: DemoConfig | None =
     from ariasim.simulators.photons import dom_wavelength_acceptance
 
     p_wl = float(dom_wavelength_acceptance(wl))
-    checks = []
-    with con.status("[1/6] direct module-hit check"):
-        cos_edges = np.asarray(table.cos_edges)
-        eq = np.flatnonzero((cos_edges[:-1] < 0.25) & (cos_edges[1:] > -0.25))
-        direct_seeds = spawn_seeds(seed_direct, len(cfg.direct_check_m))
-        for k, d_want in enumerate(cfg.direct_check_m):
-            i = int(np.argmin(np.abs(radii - d_want)))  # check at a tabulated distance
-            d = float(radii[i])
-            r_mod = 0.02 * d
-            phi = np.linspace(0, 2 * np.pi, 24, endpoint=False)
-            pos = np.column_stack([d * np.cos(phi), d * np.sin(phi), np.zeros_like(phi)])
-            det = Detector(pos, radius_m=r_mod, angular_acceptance="nominal",
-                           wavelength_acceptance=False)
-            sim = simulate(Flasher(n_photons=cfg.direct_photons, wavelength_nm=wl), medium, det,
-                           seed=direct_seeds[k])
-            n_hits = float(sim.counts["n_hits"].sum()) if len(sim.counts) else 0.0
-            direct = n_hits / (24 * cfg.direct_photons)
-            frac = np.diff(cos_edges)[eq] / np.diff(cos_edges)[eq].sum()
-            flu = float(np.sum(table.fluence[i, eq, :].sum(axis=1) * frac)) / p_wl
-            var = float(np.sum(table.fluence_var[i, eq, :].sum(axis=1) * frac**2)) / p_wl**2
-            tab = flu * np.pi * r_mod**2
-            err = math.hypot(math.sqrt(max(n_hits, 1)) / (24 * cfg.direct_photons),
-                             math.sqrt(var) * np.pi * r_mod**2)
-            checks.append({"distance_m": d, "table_hits_per_photon": tab,
-                           "direct_hits_per_photon": direct, "ratio": direct / tab,
-                           "pull": (direct - tab) / err, "direct_hits": n_hits})
-    checks_df = pd.DataFrame(checks)
+    info = stages.done("direct")
+    if info is None:
+        checks = []
+        with con.status("[1/6] direct module-hit check"):
+            cos_edges = np.asarray(table.cos_edges)
+            eq = np.flatnonzero((cos_edges[:-1] < 0.25) & (cos_edges[1:] > -0.25))
+            direct_seeds = spawn_seeds(seed_direct, len(cfg.direct_check_m))
+            for k, d_want in enumerate(cfg.direct_check_m):
+                i = int(np.argmin(np.abs(radii - d_want)))  # check at a tabulated distance
+                d = float(radii[i])
+                r_mod = 0.02 * d
+                phi = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+                pos = np.column_stack([d * np.cos(phi), d * np.sin(phi), np.zeros_like(phi)])
+                det = Detector(pos, radius_m=r_mod, angular_acceptance="nominal",
+                               wavelength_acceptance=False)
+                sim = simulate(Flasher(n_photons=cfg.direct_photons, wavelength_nm=wl), medium,
+                               det, seed=direct_seeds[k])
+                n_hits = float(sim.counts["n_hits"].sum()) if len(sim.counts) else 0.0
+                direct = n_hits / (24 * cfg.direct_photons)
+                frac = np.diff(cos_edges)[eq] / np.diff(cos_edges)[eq].sum()
+                flu = float(np.sum(table.fluence[i, eq, :].sum(axis=1) * frac)) / p_wl
+                var = float(np.sum(table.fluence_var[i, eq, :].sum(axis=1) * frac**2)) / p_wl**2
+                tab = flu * np.pi * r_mod**2
+                err = math.hypot(math.sqrt(max(n_hits, 1)) / (24 * cfg.direct_photons),
+                                 math.sqrt(var) * np.pi * r_mod**2)
+                checks.append({"distance_m": d, "table_hits_per_photon": tab,
+                               "direct_hits_per_photon": direct, "ratio": direct / tab,
+                               "pull": (direct - tab) / err, "direct_hits": n_hits})
+        info = stages.finish("direct", {"checks": checks})
+    checks_df = pd.DataFrame(info["checks"])
     metrics["direct_check"] = checks_df.to_dict(orient="records")
     con.print(f"[1/6] table vs direct hits: pulls {np.round(checks_df['pull'], 2).tolist()}")
 
     # 2. fit --------------------------------------------------------------------------
-    with con.status(f"[2/6] symbolic regression: yield ({cfg.max_time_yield:.0f} s) and "
-                    f"delay density ({cfg.max_time_density:.0f} s per parameter)"):
-        t0 = time.perf_counter()
-        sur, sr = fit_photon_surrogate(
-            data, yield_inputs=("distance_m", "cos_theta"), delay_inputs=("distance_m",),
-            train_mask=is_train, max_time_yield=cfg.max_time_yield,
-            max_time_density=cfg.max_time_density, seed=seed_fit)
-        fit_s = time.perf_counter() - t0
-    sur.save(out / "photon_surrogate_bulk_ice.json")
+    info = stages.done("fit")
+    if info is None:
+        with con.status(f"[2/6] symbolic regression: yield ({cfg.generations_yield} "
+                        f"generations) and delay density ({cfg.generations_density} "
+                        "generations per parameter)"):
+            t0 = time.perf_counter()
+            sur, sr = fit_photon_surrogate(
+                data, yield_inputs=("distance_m", "cos_theta"), delay_inputs=("distance_m",),
+                train_mask=is_train, max_time_yield=cfg.max_time_yield,
+                max_time_density=cfg.max_time_density, seed=seed_fit,
+                generations_yield=cfg.generations_yield,
+                generations_density=cfg.generations_density)
+            sur.save(run_dir / "fit.json")
+            front = sr.pareto_[["complexity", "val_mse", "val_r2", "dims_ok", "selected",
+                                "expression"]]
+            info = stages.finish("fit", {"seconds": time.perf_counter() - t0,
+                                         "pareto": front.to_dict(orient="list"),
+                                         "delay_model": sur.delay.param_model_used_})
+    sur = PhotonSurrogate.load(run_dir / "fit.json")
+    _copy_stage(run_dir / "fit.json", out / "photon_surrogate_bulk_ice.json")
+    pareto = pd.DataFrame(info["pareto"])
     con.print(f"[2/6] yield: log_yield = {sur.yield_formula}")
-    metrics["fit"] = {"seconds": fit_s, "yield_formula": str(sur.yield_formula),
+    metrics["fit"] = {"yield_formula": str(sur.yield_formula),
                       "yield_complexity": sur.yield_formula.complexity,
-                      "delay_parameter_model": sur.delay.param_model_used_,
+                      "delay_parameter_model": info["delay_model"],
                       "delay_parameters": {k: str(f) for k, f in sur.delay.params_.items()}}
+    timings["fit"] = {"seconds": info["seconds"]}
 
     # 3. validation on held-out distances ---------------------------------------------
     with con.status("[3/6] validating on held-out distances"):
@@ -219,67 +376,96 @@ def run_demo(out_dir: str | Path = "demo-output", *, config: DemoConfig | None =
 
     # 4. across media + inverse problem -------------------------------------------------
     media = [constant_medium(a, e) for a in cfg.media_lambda_a_m for e in cfg.media_lambda_e_m]
-    with con.status(f"[4/6] tabulating {len(media)} media and fitting across them"):
-        mdata = make_training_data(media, cfg.media_radii_m, n_photons=cfg.media_photons,
-                                   wavelength_nm=wl, seed=seed_media)
-        t0 = time.perf_counter()
-        msur, _ = fit_photon_surrogate(
-            mdata, yield_inputs=("distance_m", "lambda_a_m", "lambda_e_m"),
-            delay_inputs=("distance_m", "lambda_a_m", "lambda_e_m"),
-            max_time_yield=cfg.max_time_media_yield,
-            max_time_density=cfg.max_time_media_density, seed=seed_media_fit)
-        media_fit_s = time.perf_counter() - t0
-    msur.save(out / "photon_surrogate_media.json")
+    info = stages.done("media")
+    if info is None:
+        with con.status(f"[4/6] tabulating {len(media)} media"):
+            mdata = make_training_data(media, cfg.media_radii_m, n_photons=cfg.media_photons,
+                                       wavelength_nm=wl, seed=seed_media)
+            info = stages.finish("media", _save_data(mdata, run_dir, "media"))
+    mdata = _load_data(run_dir, "media", info)
+    info = stages.done("media-fit")
+    if info is None:
+        with con.status(f"[4/6] fitting across {len(media)} media"):
+            t0 = time.perf_counter()
+            msur, _ = fit_photon_surrogate(
+                mdata, yield_inputs=("distance_m", "lambda_a_m", "lambda_e_m"),
+                delay_inputs=("distance_m", "lambda_a_m", "lambda_e_m"),
+                max_time_yield=cfg.max_time_media_yield,
+                max_time_density=cfg.max_time_media_density, seed=seed_media_fit,
+                generations_yield=cfg.generations_media_yield,
+                generations_density=cfg.generations_media_density)
+            msur.save(run_dir / "media-fit.json")
+            info = stages.finish("media-fit", {"seconds": time.perf_counter() - t0,
+                                               "delay_model": msur.delay.param_model_used_})
+    msur = PhotonSurrogate.load(run_dir / "media-fit.json")
+    _copy_stage(run_dir / "media-fit.json", out / "photon_surrogate_media.json")
+    media_fit_s, media_model = info["seconds"], info["delay_model"]
     cym = compare_yields(msur, mdata.yields)
     la_true, le_true = cfg.injected
-    with con.status("[4/6] recovering an injected medium by maximum likelihood"):
-        det = string_detector(3, 20, string_spacing_m=30.0, module_spacing_m=7.0,
-                              layout="ring", angular_acceptance="flat")
-        sim = simulate(Flasher(n_photons=cfg.inverse_photons, wavelength_nm=wl),
-                       constant_medium(la_true, le_true), det, seed=seed_inverse)
-        pos = np.asarray(det.positions_m)
-        dist = np.linalg.norm(pos, axis=1)
-        ids = np.asarray(det.module_ids if det.module_ids is not None else np.arange(len(pos)))
-        use = (dist >= min(cfg.media_radii_m)) & (dist <= max(cfg.media_radii_m))
-        n_g = float(constant_medium(la_true, le_true).group_index(wl))
-        counts, delays = [], []
-        for mid, d in zip(ids[use], dist[use], strict=True):
-            t = sim.hits.loc[sim.hits["module_id"] == mid, "time_ns"].to_numpy()
-            counts.append(t.size)
-            delays.append(np.clip(t - (d - det.radius_m) * n_g / SPEED_OF_LIGHT_M_PER_NS, 1e-3,
-                                  None))
-        inv = fit_medium(msur, distances_m=dist[use], counts=np.asarray(counts),
-                         delays_ns=delays, n_photons=cfg.inverse_photons,
-                         start=(float(np.mean(cfg.media_lambda_a_m)),
-                                float(np.mean(cfg.media_lambda_e_m))))
+    info = stages.done("inverse")
+    if info is None:
+        with con.status("[4/6] recovering an injected medium by maximum likelihood"):
+            det = string_detector(3, 20, string_spacing_m=30.0, module_spacing_m=7.0,
+                                  layout="ring", angular_acceptance="flat")
+            sim = simulate(Flasher(n_photons=cfg.inverse_photons, wavelength_nm=wl),
+                           constant_medium(la_true, le_true), det, seed=seed_inverse)
+            pos = np.asarray(det.positions_m)
+            dist = np.linalg.norm(pos, axis=1)
+            ids = np.asarray(det.module_ids if det.module_ids is not None
+                             else np.arange(len(pos)))
+            use = (dist >= min(cfg.media_radii_m)) & (dist <= max(cfg.media_radii_m))
+            n_g = float(constant_medium(la_true, le_true).group_index(wl))
+            counts, delays = [], []
+            for mid, d in zip(ids[use], dist[use], strict=True):
+                t = sim.hits.loc[sim.hits["module_id"] == mid, "time_ns"].to_numpy()
+                counts.append(t.size)
+                delays.append(np.clip(t - (d - det.radius_m) * n_g / SPEED_OF_LIGHT_M_PER_NS,
+                                      1e-3, None))
+            inv = fit_medium(msur, distances_m=dist[use], counts=np.asarray(counts),
+                             delays_ns=delays, n_photons=cfg.inverse_photons,
+                             start=(float(np.mean(cfg.media_lambda_a_m)),
+                                    float(np.mean(cfg.media_lambda_e_m))))
+            info = stages.finish("inverse", {"inverse": inv})
+    inv = info["inverse"]
     inv["true_lambda_a_m"], inv["true_lambda_e_m"] = la_true, le_true
     inv["pull_lambda_a"] = (inv["lambda_a_m"] - la_true) / inv["err_lambda_a_m"]
     inv["pull_lambda_e"] = (inv["lambda_e_m"] - le_true) / inv["err_lambda_e_m"]
-    metrics["media"] = {"n_media": len(media), "fit_seconds": media_fit_s,
+    metrics["media"] = {"n_media": len(media),
                         "yield_formula": str(msur.yield_formula),
                         "yield_max_abs_deviation": float(np.max(np.abs(cym["ratio"] - 1))),
-                        "delay_parameter_model": msur.delay.param_model_used_,
+                        "delay_parameter_model": media_model,
                         "inverse": inv}
+    timings["media"] = {"fit_seconds": media_fit_s}
     con.print(f"[4/6] injected (lambda_a, lambda_e) = ({la_true}, {le_true}) m, recovered "
               f"({inv['lambda_a_m']:.1f} ± {inv['err_lambda_a_m']:.1f}, "
               f"{inv['lambda_e_m']:.1f} ± {inv['err_lambda_e_m']:.1f}) m")
 
-    # 5. speed ----------------------------------------------------------------------------
+    # 5. speed (wall-clock: timings.json only) ---------------------------------------------
     with con.status("[5/6] timing surrogate vs Monte Carlo"):
         speed = _speed(sur, medium, wl, seed_speed)
-    metrics["speed"] = speed
+    timings["speed"] = speed
     con.print(f"[5/6] per (source, module) pair: surrogate {speed['surrogate_s_per_pair']:.3g} s, "
               f"MC {speed['mc_s_per_pair']:.3g} s: speed-up {speed['speedup']:.3g}x")
 
     # 6. report ---------------------------------------------------------------------------
     with con.status("[6/6] writing the report"):
-        metrics["total_seconds"] = time.perf_counter() - t_start
-        _report(out / "report.html", cfg, data, sur, sr, pandel_fit, cd, cy, checks_df,
-                metrics, msur, cym, PANDEL_CASCADE)
+        timings["total_seconds"] = time.perf_counter() - t_start
+        shown = {**metrics, "speed": speed, "total_seconds": timings["total_seconds"]}
+        _report(out / "report.html", cfg, data, sur, pareto, pandel_fit, cd, cy, checks_df,
+                shown, msur, cym, PANDEL_CASCADE)
         write_json(out / "metrics.json", metrics, indent=1, default=_json_default)
-    con.print(f"[6/6] wrote {out / 'report.html'} and {out / 'metrics.json'} "
-              f"({metrics['total_seconds']:.0f} s in all)")
+        write_json(out / "timings.json", timings, indent=1, default=_json_default)
+    con.print(f"[6/6] wrote {out.name}: report.html, metrics.json, timings.json "
+              f"({timings['total_seconds']:.0f} s in all)")
+    metrics["timings"] = timings
     return metrics
+
+
+def _copy_stage(src: Path, dst: Path) -> None:
+    """Copy a finished stage's file into the output folder (the same bytes)."""
+    import shutil
+
+    shutil.copyfile(src, dst)
 
 
 def _json_default(o: Any) -> Any:
@@ -319,7 +505,8 @@ def _speed(sur: Any, medium: Any, wl: float, seed: int, n_pairs: int = 2000,
             "mc_s_per_pair": mc_s, "speedup": mc_s / sur_s}
 
 
-def _report(path: Path, cfg: DemoConfig, data: Any, sur: Any, sr: Any, pandel_fit: Any,
+def _report(path: Path, cfg: DemoConfig, data: Any, sur: Any, pareto: pd.DataFrame,
+            pandel_fit: Any,
             cd: pd.DataFrame, cy: pd.DataFrame, checks: pd.DataFrame, metrics: dict[str, Any],
             msur: Any, cym: pd.DataFrame, pandel_lit: Any) -> None:
     import matplotlib.pyplot as plt
@@ -353,16 +540,16 @@ def _report(path: Path, cfg: DemoConfig, data: Any, sur: Any, sr: Any, pandel_fi
              "(4 pi d^2), with")
     rep.formula(sur.yield_formula.latex(), text=f"log_yield = {sur.yield_formula}")
     rep.text(f"Delay density: generalized gamma (Prentice) whose parameters are "
-             f"{sur.delay.param_model_used_} functions of the distance:")
+             f"{metrics['fit']['delay_parameter_model']} functions of the distance:")
     for name, f in sur.delay.params_.items():
         rep.formula(f.latex(), text=f"{name} = {f}")
 
     rep.heading("Pareto front of the yield search")
-    front = sr.pareto_[["complexity", "val_mse", "val_r2", "dims_ok", "selected", "expression"]]
+    front = pareto[["complexity", "val_mse", "val_r2", "dims_ok", "selected", "expression"]]
     rep.table(front.assign(expression=front["expression"].str.slice(0, 120)))
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.semilogy(sr.pareto_["complexity"], sr.pareto_["val_mse"], "o-")
-    sel = sr.pareto_[sr.pareto_["selected"]]
+    ax.semilogy(pareto["complexity"], pareto["val_mse"], "o-")
+    sel = pareto[pareto["selected"]]
     ax.semilogy(sel["complexity"], sel["val_mse"], "r*", ms=14, label="selected")
     ax.set_xlabel("complexity (expression nodes)")
     ax.set_ylabel("validation MSE of log_yield")

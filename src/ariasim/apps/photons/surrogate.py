@@ -338,6 +338,8 @@ def fit_photon_surrogate(
     module_radius_m: float = 0.1651,
     n_group: float = 1.35634,
     seed: int | None = 0,
+    generations_yield: int | None = None,
+    generations_density: int | None = None,
 ) -> tuple[PhotonSurrogate, Any]:
     """Fit the yield formula and the delay density; returns (surrogate, yield regressor).
 
@@ -347,8 +349,12 @@ def fit_photon_surrogate(
         delay_inputs: Conditions of the delay density.
         train_mask: Optional callable ``distance_m -> bool array`` selecting the training
             distances (the rest are held out for validation).
-        max_time_yield: Seconds of symbolic regression for the yield.
-        max_time_density: Seconds per parameter function of the density.
+        max_time_yield: Seconds of symbolic regression for the yield (with
+            ``generations_yield``: a cap that a reproducible fit must not reach).
+        max_time_density: Seconds per parameter function of the density (likewise).
+        generations_yield: Generations of the yield search (None: only the time limits
+            it). A generation budget makes the fit reproducible for a given ``seed``.
+        generations_density: Generations per parameter function of the density.
     """
     from ariasim.surrogates.symbolic import SymbolicRegressor
 
@@ -363,6 +369,7 @@ def fit_photon_surrogate(
         y = y[train_mask(y["distance_m"].to_numpy())]
         dl = dl[train_mask(dl["distance_m"].to_numpy())]
     sr = SymbolicRegressor(max_time=max_time_yield, random_state=seed,
+                           generations=generations_yield,
                            variable_names=list(yield_inputs),
                            variable_units=[units[k] for k in yield_inputs],
                            target_name="log_yield", target_unit="", selection="bic",
@@ -371,6 +378,7 @@ def fit_photon_surrogate(
     w = 1.0 / np.clip(y["log_yield_err"].to_numpy(), 1e-4, None) ** 2
     sr.fit(y[list(yield_inputs)].to_numpy(), y["log_yield"].to_numpy(), sample_weight=w)
     density = SymbolicDensity(n_components=n_components, max_time=max_time_density,
+                              generations=generations_density,
                               random_state=seed, variable_names=list(delay_inputs),
                               variable_units=[units[k] for k in delay_inputs],
                               t_name="delay_ns", t_unit="ns")

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -35,7 +34,7 @@ from ariasim.errors import ConfigError
 from ariasim.simulators.collider.detector import DetectorConfig, load_detector
 from ariasim.simulators.collider.particles import ParticleGun
 from ariasim.simulators.collider.simulate import blocks, iter_blocks
-from ariasim.utils import spawn_seeds
+from ariasim.utils import human_bytes, human_seconds, physical_memory, run_folder, spawn_seeds
 
 __all__ = ["BYTES_PER_PARTICLE", "OBJECT_TYPE_CODES", "OUTPUT_SUFFIXES",
            "SECONDS_PER_PARTICLE", "check_size", "run_collider", "run_folder"]
@@ -55,28 +54,6 @@ BYTES_PER_PARTICLE = 1000
 #: e-, pi+, gamma, mu-, n (hadron and electron showers dominate). Used for the estimate
 #: shown when a run is refused; the larger one is taken when hadrons or electrons are in.
 SECONDS_PER_PARTICLE = {"muon": 0.33e-3, "other": 3.1e-3}
-
-
-def _physical_memory() -> int:
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
-        return 16 * 2**30
-
-
-def _human_bytes(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB", "PB", "EB"):
-        if n < 1000 or unit == "EB":
-            return f"{n:.3g} {unit}"
-        n /= 1000
-    return f"{n:.3g} EB"  # pragma: no cover
-
-
-def _human_seconds(s: float) -> str:
-    for unit, size in (("years", 3.156e7), ("days", 86400.0), ("h", 3600.0), ("min", 60.0)):
-        if s >= size:
-            return f"{s / size:.3g} {unit}"
-    return f"{s:.3g} s"
 
 
 def check_size(n_particles: int, *, muons_only: bool = False, parameter: str = "n",
@@ -100,14 +77,14 @@ def check_size(n_particles: int, *, muons_only: bool = False, parameter: str = "
         ...
         ariasim.errors.ConfigError: parameter 'n': 1000000000000 particles need about 1 PB ...
     """
-    mem = _physical_memory() if memory_bytes is None else memory_bytes
+    mem = physical_memory() if memory_bytes is None else memory_bytes
     need = n_particles * BYTES_PER_PARTICLE
     if need > mem / 2:
         cpu = n_particles * SECONDS_PER_PARTICLE["muon" if muons_only else "other"]
         most = int(mem / 2 / BYTES_PER_PARTICLE)
         raise ConfigError(
-            f"{n_particles} particles need about {_human_bytes(need)} of memory (this machine "
-            f"has {_human_bytes(mem)}) and about {_human_seconds(cpu)} of CPU time; simulate "
+            f"{n_particles} particles need about {human_bytes(need)} of memory (this machine "
+            f"has {human_bytes(mem)}) and about {human_seconds(cpu)} of CPU time; simulate "
             f"at most {most} per run (several runs with different --seed)",
             parameter=parameter)
 
@@ -115,12 +92,6 @@ def check_size(n_particles: int, *, muons_only: bool = False, parameter: str = "
 def _check_int(name: str, value: Any, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ConfigError(f"must be an integer >= {minimum}, got {value!r}", parameter=name)
-
-
-def run_folder(out: str | os.PathLike[str]) -> Path:
-    """The hidden folder beside ``out`` that holds the finished blocks of a run."""
-    p = Path(out)
-    return p.with_name(f".{p.name}.run")
 
 
 def run_collider(*, out: str | Path, detector: str | Path | DetectorConfig = "default",

@@ -40,6 +40,7 @@ __all__ = [
     "PhotonBatch",
     "kernel_threads",
     "photon_batches",
+    "photon_blocks",
     "photon_counts",
     "progress_bar",
     "run_batches",
@@ -175,8 +176,27 @@ def photon_counts(ev_src: Sequence[PhotonSource], medium: Medium, detector: Dete
                      for e, s in enumerate(ev_src)], dtype=np.int64)
 
 
+def photon_blocks(counts: np.ndarray) -> list[tuple[int, int, int]]:
+    """The generation blocks ``(event, block, n_photons)`` of a run, in order.
+
+    Event ``e`` is cut into blocks of at most :data:`BLOCK_PHOTONS` photons. A block's
+    photons and random streams depend on ``(seed, event, block)`` only, so any range of
+    this list can be simulated on its own (a resumable part of a run).
+
+    Arguments:
+        counts: Photons per event (:func:`photon_counts`).
+
+    Example:
+        >>> photon_blocks(np.array([70000, 0, 5]))
+        [(0, 0, 65536), (0, 1, 4464), (2, 0, 5)]
+    """
+    return [(e, k, min(BLOCK_PHOTONS, int(counts[e]) - k * BLOCK_PHOTONS))
+            for e in range(len(counts)) for k in range(-(-int(counts[e]) // BLOCK_PHOTONS))]
+
+
 def photon_batches(ev_src: Sequence[PhotonSource], counts: np.ndarray, batch_size: int,
-                   medium: Medium, detector: Detector, entropy: int) -> Iterator[PhotonBatch]:
+                   medium: Medium, detector: Detector, entropy: int,
+                   blocks: tuple[int, int] | None = None) -> Iterator[PhotonBatch]:
     """Generate the photons of all events, batch by batch.
 
     Each event is cut into blocks ``(event, block, n)`` of at most :data:`BLOCK_PHOTONS`
@@ -191,13 +211,17 @@ def photon_batches(ev_src: Sequence[PhotonSource], counts: np.ndarray, batch_siz
         medium: The medium.
         detector: The modules.
         entropy: From :func:`seed_entropy`.
+        blocks: Only the blocks ``lo..hi-1`` of :func:`photon_blocks` (default all).
     """
     from ariasim.simulators.photons.propagate import chunk_keys
 
-    units = [(e, k, min(BLOCK_PHOTONS, int(counts[e]) - k * BLOCK_PHOTONS))
-             for e in range(len(ev_src)) for k in range(-(-int(counts[e]) // BLOCK_PHOTONS))]
-    ui = 0
+    units = photon_blocks(counts)
     g_chunk = 0
+    if blocks is not None:
+        lo, hi = blocks
+        g_chunk = sum(-(-n // CHUNK_PHOTONS) for _, _, n in units[:lo])
+        units = units[lo:hi]
+    ui = 0
     while ui < len(units):
         batch = []
         n_b = 0
@@ -242,8 +266,8 @@ def progress_bar(progress: bool, label: str) -> Any:
         TimeRemainingColumn,
     )
 
-    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    transient=True)
+    return Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                    MofNCompleteColumn(), TimeRemainingColumn(), transient=True)
 
 
 def run_batches(
@@ -258,11 +282,13 @@ def run_batches(
     collect: Callable[[PhotonBatch, Any], None] | None = None,
     progress: bool = False,
     label: str = "photons",
+    counts: np.ndarray | None = None,
+    blocks: tuple[int, int] | None = None,
 ) -> BatchRun:
     """Count, generate and hand the photons of every event to ``kernel``, batch by batch.
 
     ``kernel`` is first called once with :meth:`PhotonBatch.empty` (numba loads or compiles
-    it outside the timed region), then on every batch inside the thread setting; only those
+    it outside the timed region; the progress bar says so meanwhile), then on every batch inside the thread setting; only those
     calls are timed. ``collect(batch, kernel_result)`` then handles each result, untimed.
 
     Arguments:
@@ -276,20 +302,32 @@ def run_batches(
         collect: Optional handler of each batch's kernel result.
         progress: Show a rich progress bar.
         label: Its label.
+        counts: Photons per event, if already drawn (:func:`photon_counts` with the same
+            seed); default: drawn here.
+        blocks: Only the blocks ``lo..hi-1`` of :func:`photon_blocks` (default all); the
+            result's ``n_photons`` counts those.
     """
     if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) \
             or batch_size < 1:
         raise ConfigError(f"must be a positive integer, got {batch_size!r}",
                           parameter="batch_size")
     entropy = seed_entropy(seed)
-    counts = photon_counts(ev_src, medium, detector, entropy)
-    n_total = int(counts.sum())
-    kernel(PhotonBatch.empty())
+    if counts is None:
+        counts = photon_counts(ev_src, medium, detector, entropy)
+    if blocks is None:
+        n_total = int(counts.sum())
+    else:
+        n_total = sum(n for _, _, n in photon_blocks(counts)[blocks[0]:blocks[1]])
     wall = 0.0
     cpu = 0.0
     with kernel_threads(n_threads) as used, progress_bar(progress, label) as prog:
-        task = prog.add_task(label, total=n_total) if progress else None
-        for batch in photon_batches(ev_src, counts, batch_size, medium, detector, entropy):
+        task = (prog.add_task(f"{label}: compiling the kernel (first run only)", total=n_total)
+                if progress else None)
+        kernel(PhotonBatch.empty())
+        if progress:
+            prog.update(task, description=label)
+        for batch in photon_batches(ev_src, counts, batch_size, medium, detector, entropy,
+                                    blocks=blocks):
             w0, c0 = time.perf_counter(), time.process_time()
             out = kernel(batch)
             wall += time.perf_counter() - w0

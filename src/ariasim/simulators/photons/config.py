@@ -47,7 +47,8 @@ import numpy as np
 
 from ariasim.errors import ConfigError
 
-__all__ = ["DEFAULTS", "DEFAULT_RUN", "LAYOUT_KEYS", "build", "resolve_config"]
+__all__ = ["DEFAULTS", "DEFAULT_RUN", "LAYOUT_KEYS", "MAX_EXTENT_M", "MAX_OVERSIZE", "build",
+           "resolve_config"]
 
 #: Every key a run configuration may have; ``None``: the library's default.
 DEFAULTS: dict[str, Any] = {
@@ -108,6 +109,12 @@ DEFAULT_RUN: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 #: Detector keys that apply to one layout only.
+#: Largest distance of a module from the source [m]: light in ice or water is absorbed
+#: within a few km, and the kernel's spatial index must stay finite.
+MAX_EXTENT_M = 1.0e5
+#: Largest module oversize factor (PPC uses up to about 16).
+MAX_OVERSIZE = 1000.0
+
 LAYOUT_KEYS: dict[str, tuple[str, ...]] = {
     "distance": ("distance_m", "n_modules"),
     "strings": ("n_strings", "modules_per_string", "string_spacing_m", "module_spacing_m",
@@ -162,7 +169,10 @@ def _num(cfg: dict[str, Any], key: str, name: str, *, lo: float | None = None,
         return None
     if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
         raise ConfigError(f"expected a number, got {v!r}", parameter=name)
-    if not math.isfinite(float(v)) and not (float(v) == math.inf and key.endswith("length_m")):
+    # an infinite scattering length is a medium without scattering; any other infinity
+    # (an absorption length: photons that scatter forever) is refused
+    if not math.isfinite(float(v)) and not (float(v) == math.inf
+                                            and key == "effective_scattering_length_m"):
         raise ConfigError(f"expected a finite number, got {v!r}", parameter=name)
     if positive and not float(v) > 0:
         raise ConfigError(f"must be > 0, got {v!r}", parameter=name)
@@ -305,7 +315,7 @@ only to source.type cascade (here source.type flasher)
         elif key == "wavelength_nm":
             src_kw[key] = num(s, key, "source", positive=True)
         elif key == "n_photons":
-            src_kw[key] = num(s, key, "source", lo=0.0)
+            src_kw[key] = num(s, key, "source", positive=True)
         elif key == "time_ns":
             src_kw[key] = num(s, key, "source")
         else:
@@ -319,6 +329,9 @@ only to source.type cascade (here source.type flasher)
         det_kw["radius_m"] = num(d, "radius_m", "detector", positive=True)
     if d["oversize"] is not None:
         det_kw["oversize"] = num(d, "oversize", "detector", lo=1.0)
+        if det_kw["oversize"] > MAX_OVERSIZE:
+            raise ConfigError(f"must be <= {MAX_OVERSIZE:g}, got {d['oversize']!r}",
+                              parameter=lab("detector.oversize"))
     if acc is not None:
         det_kw["angular_acceptance"] = tuple(acc) if isinstance(acc, list) else acc
     if d["wavelength_acceptance"] is not None:
@@ -356,4 +369,10 @@ only to source.type cascade (here source.type flasher)
                               parameter=lab("detector.geometry"))
         detector = _wrap("detector.geometry", det_mod.read_geometry, d["geometry"],
                          labels=labels, **det_kw)
+    extent = float(np.max(np.abs(np.asarray(detector.positions_m, float) - pos), initial=0.0))
+    if not extent <= MAX_EXTENT_M:
+        key = {"distance": "detector.distance_m", "strings": "detector.string_spacing_m",
+               "geometry": "detector.geometry"}[layout]
+        raise ConfigError(f"modules up to {extent:.3g} m from the source; light travels a few "
+                          f"km at most (limit {MAX_EXTENT_M:g} m)", parameter=lab(key))
     return source, medium, detector, run

@@ -108,6 +108,8 @@ def simulate(
     method: str = "grid",
     hit_positions: bool = False,
     progress: bool = False,
+    counts: np.ndarray | None = None,
+    blocks: tuple[int, int] | None = None,
 ) -> PhotonSimulation:
     """Propagate the photons of ``n_events`` × sources through a medium to the modules.
 
@@ -127,6 +129,12 @@ def simulate(
         method: ``"grid"`` (spatial index, default) or ``"naive"`` (test every module).
         hit_positions: Also return the hit point (x_m, y_m, z_m) of every hit.
         progress: Show a rich progress bar.
+        counts: Photons per event if already drawn with the same seed
+            (:func:`~.batches.photon_counts`); default: drawn here.
+        blocks: Simulate only the generation blocks ``lo..hi-1`` of
+            :func:`~.batches.photon_blocks` (one part of a run; event ids and random
+            streams as in the whole run, so the parts' hits, concatenated in order, are
+            the whole run's hits). ``n_photons`` then counts that part.
 
     Returns:
         A :class:`PhotonSimulation`.
@@ -186,7 +194,8 @@ def simulate(
 
     ev_src = [sources[e % len(sources)] for e in range(n_events * len(sources))]
     run = run_batches(ev_src, medium, detector, kernel, seed=seed, batch_size=batch_size,
-                      n_threads=n_threads, collect=collect, progress=progress, label="photons")
+                      n_threads=n_threads, collect=collect, progress=progress, label="photons",
+                      counts=counts, blocks=blocks)
 
     cols = list(HIT_COLUMNS) + (["x_m", "y_m", "z_m"] if hit_positions else [])
     if hit_parts:

@@ -47,6 +47,7 @@ from ariasim.simulators.photons.optics import (
 
 __all__ = [
     "SOURCES",
+    "WAVELENGTH_RANGE_NM",
     "Cascade",
     "Flasher",
     "MuonSegment",
@@ -61,6 +62,9 @@ __all__ = [
 
 #: Cherenkov-equivalent track length of an EM cascade [m per GeV].
 CASCADE_TRACK_M_PER_GEV = 5.21
+#: Flasher wavelengths [nm]: the range of the tabulated DOM wavelength acceptance (zero
+#: outside) within which the SPICE wavelength dependence of the ice holds.
+WAVELENGTH_RANGE_NM = (260.0, 680.0)
 
 
 class PhotonSource(Protocol):
@@ -259,9 +263,10 @@ class Flasher:
             raise ConfigError(f"must be >= 0, got {self.n_photons}", parameter="n_photons")
         wl = self.wavelength_nm
         vals = [wl] if np.isscalar(wl) else list(wl)
-        if len(vals) not in (1, 2) or not all(100.0 <= float(v) <= 1000.0 for v in vals):
-            raise ConfigError(f"expected a wavelength or (lo, hi) in 100-1000 nm, got {wl!r}",
-                              parameter="wavelength_nm")
+        lo_nm, hi_nm = WAVELENGTH_RANGE_NM
+        if len(vals) not in (1, 2) or not all(lo_nm <= float(v) <= hi_nm for v in vals):
+            raise ConfigError(f"expected a wavelength or (lo, hi) in {lo_nm:g}-{hi_nm:g} nm "
+                              f"(the tabulated range), got {wl!r}", parameter="wavelength_nm")
         if len(vals) == 2 and not float(vals[0]) < float(vals[1]):
             raise ConfigError("need lo < hi", parameter="wavelength_nm")
 
