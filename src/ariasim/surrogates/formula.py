@@ -16,11 +16,12 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,8 @@ from ariasim.surrogates.escape import c_comment_text
 from ariasim.surrogates.parse import FormulaSyntaxError, check_name, parse_expression
 from ariasim.utils import read_json, to_jsonable, write_json
 
-__all__ = ["Formula", "Variable", "constants_program", "float_atoms", "refit_constants"]
+__all__ = ["Formula", "Variable", "constants_program", "float_atoms", "refit_constants",
+           "single_threaded_blas"]
 
 _SCHEMA = "ariasim.formula/1"
 
@@ -459,6 +461,27 @@ def constants_program(formula: Formula, X: Any, *, cse: bool = False) -> tuple[
     return np.array([float(a) for a in atoms]), f, jac
 
 
+@contextlib.contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """Run the enclosed code with one BLAS/LAPACK thread, for reproducible results.
+
+    Multi-threaded BLAS reductions may depend on how the work is split, hence on the
+    machine's number of cores; the small dense problems of constant re-fits gain nothing
+    from threads anyway (on a loaded machine, 2 OpenBLAS threads made
+    ``least_squares(method="trf")`` about 20 times slower). Every constant re-fit of
+    ariasim runs inside this.
+
+    Example:
+        >>> with single_threaded_blas():
+        ...     float(np.linalg.norm(np.ones(4)))
+        2.0
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 def refit_constants(
     formula: Formula,
     X: Any,
@@ -487,6 +510,10 @@ def refit_constants(
         max_nfev: Cap on function evaluations.
         method: ``least_squares`` method (``"trf"``, or ``"lm"`` for MINPACK's
             Levenberg-Marquardt with more rows than constants and the linear loss).
+            ``"lm"`` is *not reproducible* with scipy 1.17: identical calls in one
+            process gave different constants (already in the first iteration's step, with
+            one BLAS thread too; likely uninitialised memory in scipy's C MINPACK), so
+            ariasim's learners use ``"trf"``.
         x_scale: ``least_squares`` variable scaling (e.g. ``"jac"``).
         cse: Compile with common-subexpression elimination (:func:`constants_program`).
     """
@@ -508,7 +535,7 @@ def refit_constants(
 
     start = float(np.sum(resid(c0) ** 2))
     try:
-        with np.errstate(all="ignore"), warnings.catch_warnings():
+        with np.errstate(all="ignore"), warnings.catch_warnings(), single_threaded_blas():
             warnings.simplefilter("ignore", RuntimeWarning)
             res = least_squares(resid, c0, jac=jac, loss=loss, max_nfev=max_nfev,
                                 method=method, x_scale=x_scale)
