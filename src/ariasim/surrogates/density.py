@@ -196,6 +196,11 @@ class SymbolicDensity(BaseEstimator):
         max_iter: L-BFGS iterations of the joint unbinned refinement (0 to skip it).
         refine_samples: At most this many samples (a random subset) enter the joint
             refinement, which keeps its cost bounded for large Monte-Carlo sets.
+        generations: Generation budget of each parameter function's symbolic regression
+            (:class:`~ariasim.surrogates.symbolic.SymbolicRegressor`). Set it for a
+            reproducible fit (same formulas in every run, process and thread setting);
+            None (default) lets only the wall-clock ``max_time`` limit the search, which
+            is not reproducible.
 
     Attributes:
         formulas_: ``{"cdf": ..., "pdf": ...}`` of ``(t, *conditions)`` (the PDF is the
@@ -241,6 +246,7 @@ class SymbolicDensity(BaseEstimator):
         t_unit: str = "",
         max_iter: int = 300,
         refine_samples: int = 30_000,
+        generations: int | None = None,
     ):
         self.n_components = n_components
         self.t_min = t_min
@@ -255,6 +261,7 @@ class SymbolicDensity(BaseEstimator):
         self.t_unit = t_unit
         self.max_iter = max_iter
         self.refine_samples = refine_samples
+        self.generations = generations
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -406,7 +413,7 @@ class SymbolicDensity(BaseEstimator):
                 wts = np.ones_like(y)
             formula = None
             if (model or self.param_model) == "symbolic" and len(y) >= 20:
-                sr = SymbolicRegressor(max_time=self.max_time,
+                sr = SymbolicRegressor(max_time=self.max_time, generations=self.generations,
                                        random_state=int(rng.integers(2**31 - 1)),
                                        variable_names=[v.name for v in self.variables_],
                                        target_name=name, max_length=20, selection="bic",
@@ -426,8 +433,16 @@ class SymbolicDensity(BaseEstimator):
     def _refine(self, u: np.ndarray, X: np.ndarray, w: np.ndarray) -> float:
         """Joint unbinned maximum likelihood of every constant of every parameter formula.
 
-        Updates :attr:`params_` in place; returns the mean negative log-likelihood."""
+        Updates :attr:`params_` in place; returns the mean negative log-likelihood. Runs
+        on one torch thread: a parallel sum's rounding depends on the number of threads."""
         import torch
+
+        from ariasim.surrogates.training import deterministic
+
+        with deterministic(1):
+            return self._refine_torch(u, X, w, torch)
+
+    def _refine_torch(self, u: np.ndarray, X: np.ndarray, w: np.ndarray, torch: Any) -> float:
 
         names = _param_names(self.n_components)
         modules = [self.params_[nm].torch(trainable=True, precondition=True) for nm in names]
