@@ -27,6 +27,13 @@ with TFormula's (C++) semantics:
 Precedence (C++): ``||`` < ``&&`` < comparisons < ``+ -`` < ``* /`` < unary ``- + !``
 < ``^`` < atoms.
 
+Card text is user input, so the reader bounds it: at most :data:`MAX_LENGTH` characters,
+:data:`MAX_DEPTH` levels of nesting (parentheses, calls, unary operators) and a tree of
+height :data:`MAX_HEIGHT` (a sum of n terms has height n); within these bounds the
+recursive parser, compiler and evaluators are given enough stack, so a hostile text is a
+:class:`TFormulaError`, never a ``RecursionError``. Numbers are floats (no exact
+arithmetic), so ``9^(9^9)`` is simply ``inf``.
+
 Evaluation is compiled (constant folding, common sub-expressions, chunks); a piecewise sum
 over disjoint intervals of one expression (``(abs(eta) <= 1.4) * (...) + (abs(eta) > 1.4 &&
 abs(eta) <= 1.7) * (...) + ...``) evaluates each term's value only on its own rows, which
@@ -64,6 +71,9 @@ __all__ = [
     "CHUNK",
     "DELPHES_SUBSTITUTIONS",
     "DELPHES_VARIABLES",
+    "MAX_DEPTH",
+    "MAX_HEIGHT",
+    "MAX_LENGTH",
     "Parser",
     "TFormulaError",
     "TFormulaExpression",
@@ -875,6 +885,10 @@ class TFormulaExpression:
                   piecewise: bool = True) -> TFormulaExpression:
         """Parse card text as Delphes does (substitution first). With ``strict``, first
         refuse identifiers the substitution would corrupt (:func:`check_card_formula`)."""
+        if not isinstance(text, str):
+            raise TFormulaError(f"expected formula text, got {type(text).__name__}")
+        if len(text) > MAX_LENGTH:  # before the substitution and the identifier scan
+            raise TFormulaError(f"formula longer than {MAX_LENGTH} characters")
         if strict:
             check_card_formula(text)
         return cls(delphes_substitute(text), piecewise=piecewise)

@@ -74,7 +74,9 @@ def tcl_text(text: str, *, what: str = "text") -> str:
     would end a comment and start a command (``set ExecutionPath {}``), braces would
     close or open a block (Tcl counts braces even in comments), brackets run a command
     (``[exec ...]``), ``$`` substitutes a variable, ``;`` separates commands, backslash
-    and double quote escape and quote.
+    and double quote escape and quote. Spaces are allowed: inside braces or a comment
+    they are harmless, but a *bare* word (a module or branch name) must be an identifier
+    (:func:`ariasim.surrogates.parse.check_name`).
 
     Arguments:
         text: The text (a name, unit or description from a model file).
