@@ -27,20 +27,25 @@ class InputError(AriasimError, ValueError):
         message: What is wrong.
         path: The file concerned, if any.
         column: The column concerned, if any.
+        field: The field of a (JSON) file concerned, if any, e.g. ``"objects.muon.scale[0]"``.
 
     Example:
         >>> str(InputError("missing values", path="hits.parquet", column="time_ns"))
         "file 'hits.parquet', column 'time_ns': missing values"
     """
 
-    def __init__(self, message: str, *, path: object | None = None, column: str | None = None):
+    def __init__(self, message: str, *, path: object | None = None, column: str | None = None,
+                 field: str | None = None):
         self.path = None if path is None else str(path)
         self.column = column
+        self.field = field
         parts = []
         if self.path is not None:
             parts.append(f"file '{self.path}'")
         if column is not None:
             parts.append(f"column '{column}'")
+        if field is not None:
+            parts.append(f"field '{field}'")
         prefix = (", ".join(parts) + ": ") if parts else ""
         super().__init__(prefix + message)
 

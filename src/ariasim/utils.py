@@ -253,15 +253,52 @@ def load_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise InputError(f"invalid TOML: {exc}", path=p) from exc
 
 
-def read_json(path: str | os.PathLike[str], *, what: str = "file") -> Any:
-    """Parse a JSON file, with errors that name it (missing file, invalid JSON)."""
+def read_json(path: str | os.PathLike[str], *, what: str = "file",
+              max_depth: int = 64) -> Any:
+    """Parse a JSON file, with errors that name it (missing file, unreadable, invalid JSON,
+    nested deeper than ``max_depth`` levels of objects and lists, huge integer literals).
+
+    Example:
+        >>> import tempfile
+        >>> p = Path(tempfile.mkdtemp()) / "deep.json"
+        >>> _ = p.write_text("[" * 100_000 + "]" * 100_000)
+        >>> read_json(p)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ariasim.errors.InputError: file '...deep.json': invalid JSON: nested too deeply ...
+    """
     p = Path(path)
     if not p.exists():
         raise InputError(f"{what} not found", path=p)
+    if p.is_dir():
+        raise InputError(f"{what} is a folder, expected a JSON file", path=p)
     try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"invalid JSON: {exc}", path=p) from exc
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read {what}: {exc.strerror or exc}", path=p) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"invalid JSON (not UTF-8 text): {exc}", path=p) from None
+    too_deep = False
+    data: Any = None
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        too_deep = True
+    except (json.JSONDecodeError, ValueError) as exc:  # ValueError: a huge integer literal
+        raise InputError(f"invalid JSON: {exc}", path=p) from None
+    # an explicit stack, not recursion: the depth is measured without a RecursionError
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    deepest = max_depth + 1 if too_deep else 0
+    while stack and deepest <= max_depth:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, depth)
+            stack.extend((v, depth + 1) for v in (node.values() if isinstance(node, dict)
+                                                  else node))
+    if deepest > max_depth:
+        raise InputError(f"invalid JSON: nested too deeply (more than {max_depth} levels of "
+                         "objects and lists)", path=p)
+    return data
 
 
 def write_json(path: str | os.PathLike[str], data: Any, *, indent: int = 2,

@@ -27,6 +27,13 @@ with TFormula's (C++) semantics:
 Precedence (C++): ``||`` < ``&&`` < comparisons < ``+ -`` < ``* /`` < unary ``- + !``
 < ``^`` < atoms.
 
+Card text is user input, so the reader bounds it: at most :data:`MAX_LENGTH` characters,
+:data:`MAX_DEPTH` levels of nesting (parentheses, calls, unary operators) and a tree of
+height :data:`MAX_HEIGHT` (a sum of n terms has height n); within these bounds the
+recursive parser, compiler and evaluators are given enough stack, so a hostile text is a
+:class:`TFormulaError`, never a ``RecursionError``. Numbers are floats (no exact
+arithmetic), so ``9^(9^9)`` is simply ``inf``.
+
 Evaluation is compiled (constant folding, common sub-expressions, chunks); a piecewise sum
 over disjoint intervals of one expression (``(abs(eta) <= 1.4) * (...) + (abs(eta) > 1.4 &&
 abs(eta) <= 1.7) * (...) + ...``) evaluates each term's value only on its own rows, which
@@ -47,20 +54,26 @@ References:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ariasim.errors import ConfigError
+from ariasim.surrogates.escape import quote_excerpt
 
 __all__ = [
     "CHUNK",
     "DELPHES_SUBSTITUTIONS",
     "DELPHES_VARIABLES",
+    "MAX_DEPTH",
+    "MAX_HEIGHT",
+    "MAX_LENGTH",
     "Parser",
     "TFormulaError",
     "TFormulaExpression",
@@ -79,8 +92,35 @@ DELPHES_SUBSTITUTIONS: tuple[tuple[str, str], ...] = (
 DELPHES_VARIABLES: dict[str, str] = {"pt": "x", "eta": "y", "phi": "z", "energy": "t"}
 _TF_VARIABLES = {"x": "pt", "y": "eta", "z": "phi", "t": "energy"}
 
+#: Longest formula text accepted (characters).
 MAX_LENGTH = 100_000
+#: Deepest nesting of parentheses, calls and unary operators.
 MAX_DEPTH = 300
+#: Largest height of the parsed tree (a sum of n terms has height n).
+MAX_HEIGHT = 2_000
+
+
+@contextlib.contextmanager
+def _recursion_room(frames: int = 10 * MAX_HEIGHT + 10 * MAX_DEPTH) -> Iterator[None]:
+    """Let the recursive parser, compiler and evaluators go ``frames`` calls deeper than
+    the caller (the trees are bounded by :data:`MAX_DEPTH` and :data:`MAX_HEIGHT`, so
+    this is finite; Python-to-Python calls do not use the C stack since Python 3.11)."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, old + frames))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
+def _height(root: tuple) -> int:
+    """Height of an AST (iteratively: no recursion)."""
+    best, stack = 0, [(root, 1)]
+    while stack:
+        node, h = stack.pop()
+        best = max(best, h)
+        stack.extend((c, h + 1) for c in _children(node))
+    return best
 
 
 class TFormulaError(ConfigError):
@@ -143,7 +183,8 @@ def _tokenize(text: str) -> list[_Tok]:
             continue
         m = _TOKEN.match(text, i)
         if m is None:
-            raise TFormulaError(f"unexpected character {text[i]!r} at position {i} in {text!r}")
+            raise TFormulaError(f"unexpected character {text[i]!r} at position {i} in "
+                                f"{quote_excerpt(text, i)}")
         kind = m.lastgroup or "op"
         out.append(_Tok(kind, m.group(), i))
         i = m.end()
@@ -177,7 +218,8 @@ class Parser:
 
     def err(self, msg: str) -> TFormulaError:
         t = self.toks[self.i]
-        return TFormulaError(f"{msg} at position {t.pos} in {self.text!r}")
+        return TFormulaError(f"{msg} at position {t.pos} in "
+                            f"{quote_excerpt(self.text, t.pos)}")
 
     def peek(self) -> _Tok:
         return self.toks[self.i]
@@ -190,9 +232,14 @@ class Parser:
         return t
 
     def parse(self) -> tuple:
-        node = self.or_()
+        with _recursion_room():
+            node = self.or_()
         if self.peek().kind != "end":
             raise self.err(f"unexpected {self.peek().text!r}")
+        height = _height(node)
+        if height > MAX_HEIGHT:
+            raise TFormulaError(f"formula too large: its tree has height {height} (a sum or "
+                                f"product of more than {MAX_HEIGHT} terms; at most {MAX_HEIGHT})")
         return node
 
     def _enter(self) -> None:
@@ -288,7 +335,7 @@ class Parser:
     def call(self, name: _Tok) -> tuple:
         if name.text not in _FUNCTIONS:
             raise TFormulaError(f"unknown function {name.text!r} at position {name.pos} in "
-                                f"{self.text!r}")
+                                f"{quote_excerpt(self.text, name.pos)}")
         arity, _ = _FUNCTIONS[name.text]
         self.take("(")
         args: list[tuple] = []
@@ -302,7 +349,8 @@ class Parser:
         self.take(")")
         if len(args) != arity:
             raise TFormulaError(f"function {name.text!r} takes {arity} argument(s), got "
-                                f"{len(args)} at position {name.pos} in {self.text!r}")
+                                f"{len(args)} at position {name.pos} in "
+                                f"{quote_excerpt(self.text, name.pos)}")
         if name.text == "TMath::Pi":
             return ("num", math.pi)
         return ("call", name.text, tuple(args))
@@ -818,6 +866,10 @@ class TFormulaExpression:
     def __init__(self, text: str, *, piecewise: bool = True):
         self.text = text
         self._ast = Parser(text).parse()
+        with _recursion_room():
+            self._setup(piecewise)
+
+    def _setup(self, piecewise: bool) -> None:
         self._used = tuple(v for v in ("x", "y", "z", "t")
                            if v in _variables_used(self._ast, set()))
         terms = _piecewise_terms(self._ast) if piecewise else None
@@ -833,6 +885,10 @@ class TFormulaExpression:
                   piecewise: bool = True) -> TFormulaExpression:
         """Parse card text as Delphes does (substitution first). With ``strict``, first
         refuse identifiers the substitution would corrupt (:func:`check_card_formula`)."""
+        if not isinstance(text, str):
+            raise TFormulaError(f"expected formula text, got {type(text).__name__}")
+        if len(text) > MAX_LENGTH:  # before the substitution and the identifier scan
+            raise TFormulaError(f"formula longer than {MAX_LENGTH} characters")
         if strict:
             check_card_formula(text)
         return cls(delphes_substitute(text), piecewise=piecewise)
@@ -862,7 +918,7 @@ class TFormulaExpression:
                 if name in self._used}
         size = math.prod(shape)
         out = np.empty(size)
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), _recursion_room():
             if self._regions is None:
                 self._generic.run(flat, size, out)  # type: ignore[union-attr]
             else:
@@ -913,7 +969,7 @@ class TFormulaExpression:
         arrays = [np.asarray(v, dtype=float) for v in (pt, eta, phi, energy)]
         shape = np.broadcast_shapes(*(a.shape for a in arrays))
         env = dict(zip(("x", "y", "z", "t"), arrays, strict=True))
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), _recursion_room():
             out = evaluate_ast(self._ast, env)
         return np.broadcast_to(np.asarray(out, dtype=float), shape).copy()
 

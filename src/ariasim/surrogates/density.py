@@ -39,6 +39,7 @@ References:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -52,7 +53,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ariasim.errors import ConfigError, InputError
 from ariasim.metrics import wasserstein_1d
 from ariasim.surrogates.formula import Formula, Variable
-from ariasim.surrogates.parse import check_name
+from ariasim.surrogates.parse import MAX_SPECIAL, check_name
 from ariasim.utils import as_generator
 
 __all__ = ["ConditionalDensity", "SymbolicDensity", "condition_bins", "goodness_of_fit",
@@ -195,8 +196,11 @@ class SymbolicDensity(BaseEstimator):
         max_iter: L-BFGS iterations of the joint unbinned refinement (0 to skip it).
         refine_samples: At most this many samples (a random subset) enter the joint
             refinement, which keeps its cost bounded for large Monte-Carlo sets.
-        generations: Generations of each parameter function's symbolic regression (None:
-            only ``max_time`` limits it); a generation budget makes the fit reproducible.
+        generations: Generation budget of each parameter function's symbolic regression
+            (:class:`~ariasim.surrogates.symbolic.SymbolicRegressor`). Set it for a
+            reproducible fit (same formulas in every run, process and thread setting);
+            None (default) lets only the wall-clock ``max_time`` limit the search, which
+            is not reproducible.
 
     Attributes:
         formulas_: ``{"cdf": ..., "pdf": ...}`` of ``(t, *conditions)`` (the PDF is the
@@ -429,8 +433,16 @@ class SymbolicDensity(BaseEstimator):
     def _refine(self, u: np.ndarray, X: np.ndarray, w: np.ndarray) -> float:
         """Joint unbinned maximum likelihood of every constant of every parameter formula.
 
-        Updates :attr:`params_` in place; returns the mean negative log-likelihood."""
+        Updates :attr:`params_` in place; returns the mean negative log-likelihood. Runs
+        on one torch thread: a parallel sum's rounding depends on the number of threads."""
         import torch
+
+        from ariasim.surrogates.training import deterministic
+
+        with deterministic(1):
+            return self._refine_torch(u, X, w, torch)
+
+    def _refine_torch(self, u: np.ndarray, X: np.ndarray, w: np.ndarray, torch: Any) -> float:
 
         names = _param_names(self.n_components)
         modules = [self.params_[nm].torch(trainable=True, precondition=True) for nm in names]
@@ -481,6 +493,9 @@ class SymbolicDensity(BaseEstimator):
             mu, sigma = subs[f"mu_{c}"], sp.exp(subs[f"log_sigma_{c}"])
             q = sp.exp(subs[f"log_q_{c}"])
             k = q ** -2
+            if k.is_Rational and abs(k) > MAX_SPECIAL:  # sympy would expand lowergamma(k, .)
+                raise ConfigError(f"shape q**-2 = {k} of component {c} exceeds {MAX_SPECIAL}",
+                                  parameter=f"log_q_{c}")
             comps.append(sp.lowergamma(k, k * (u * sp.exp(-mu)) ** (q / sigma)) / sp.gamma(k))
         if self.n_components == 1:
             cdf = comps[0]
@@ -542,17 +557,41 @@ class SymbolicDensity(BaseEstimator):
                 "params": {k: f.to_dict() for k, f in self.params_.items()}}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, source: Any = None) -> SymbolicDensity:
+    def from_dict(cls, data: dict[str, Any], *, source: Any = None,
+                  field: str | None = None) -> SymbolicDensity:
         """Rebuild a fitted density from :meth:`to_dict` output (formulas go through the
-        whitelist parser)."""
+        whitelist parser). ``source`` (the file) and ``field`` (where in it the density
+        is) are named in error messages."""
+        def fail(msg: str, key: str | None = None) -> InputError:
+            where = ".".join(k for k in (field, key) if k)
+            return InputError(msg, path=source, field=where or None)
+
         if not isinstance(data, dict) or data.get("schema") != "ariasim.symbolic_density/1":
-            raise InputError("not an ariasim symbolic density", path=source)
-        n_components = int(data["n_components"])
+            raise fail("not an ariasim symbolic density")
+        n_components = data.get("n_components")
+        if isinstance(n_components, bool) or n_components not in (1, 2):
+            raise fail(f"must be 1 or 2, got {n_components!r}", "n_components")
+        for key in ("t_min", "t_name"):
+            if key not in data:
+                raise fail("missing", key)
+        for key in ("t_min", "nll_per_sample"):
+            v = data.get(key, 0.0)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise fail(f"must be a finite number, got {v!r}", key)
+        for key in ("t_name", "t_unit"):
+            if not isinstance(data.get(key, ""), str):
+                raise fail(f"must be text, got {data[key]!r}", key)
         names = _param_names(n_components)
-        missing = [n for n in names if n not in data.get("params", {})]
+        if not isinstance(data.get("params"), dict):
+            raise fail("missing or not an object", "params")
+        missing = [n for n in names if n not in data["params"]]
         if missing:
-            raise InputError(f"density is missing parameter formula(s) {missing}", path=source)
-        params = {n: Formula.from_dict(data["params"][n], source=source) for n in names}
+            raise fail(f"density is missing parameter formula(s) {missing}", "params")
+        sub = f"{field}.params" if field else "params"
+        params = {n: Formula.from_dict(data["params"][n], source=source, field=f"{sub}.{n}")
+                  for n in names}
+        if len({tuple(f.variables) for f in params.values()}) != 1:
+            raise fail("the parameter formulas must have the same variables", "params")
         variables = list(params[names[0]].variables)
         m = cls(n_components=n_components, t_min=float(data["t_min"]),
                 t_name=str(data["t_name"]), t_unit=str(data.get("t_unit", "")),
@@ -563,7 +602,10 @@ class SymbolicDensity(BaseEstimator):
         m.n_features_in_ = len(m.variables_)
         m.nll_ = float(data.get("nll_per_sample", np.nan))
         m.bins_ = pd.DataFrame()
-        m._build_formulas()
+        try:
+            m._build_formulas()
+        except ConfigError as exc:
+            raise fail(str(exc)) from None
         return m
 
 

@@ -50,7 +50,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ariasim.errors import ConfigError, InputError
-from ariasim.surrogates.formula import Formula
+from ariasim.surrogates.formula import Formula, single_threaded_blas
 from ariasim.surrogates.kan_layers import KANNetwork
 from ariasim.surrogates.parse import FormulaSyntaxError, check_name
 from ariasim.surrogates.training import (
@@ -339,8 +339,12 @@ class BaseKAN(BaseEstimator):
         from ariasim.surrogates.kan_symbolic import extract
 
         check_is_fitted(self, "network_")
-        formulas = extract(self, library=library, r2_threshold=r2_threshold, refit=refit,
-                           data=data)
+        # torch (edge samples) and BLAS (constant re-fits) on fixed thread counts: the
+        # same network gives the same formulas whatever the caller's thread settings
+        with deterministic(self.n_threads if self.n_threads is not None else 1), \
+                single_threaded_blas():
+            formulas = extract(self, library=library, r2_threshold=r2_threshold,
+                               refit=refit, data=data)
         self._formulas = dict(formulas)
         return formulas
 

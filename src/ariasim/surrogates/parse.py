@@ -7,6 +7,15 @@ variable names it is told about, a fixed table of functions and the constants ``
 ``E``, combined with ``+ - * /``, powers (``^`` as in ROOT/Delphes/Operon, or ``**``) and
 parentheses. Anything else is an error that says where in the text it is.
 
+sympy evaluates exact numbers eagerly (``9^9^9`` is an integer of 370 million digits,
+``gamma(100000000)`` a factorial), so the parser also bounds what text can make sympy
+compute: the length of the text (:data:`MAX_LENGTH`) and its number of tokens
+(:data:`MAX_TOKENS`), the nesting depth (:data:`MAX_DEPTH`), numeric exponents
+(:data:`MAX_EXPONENT`; towers such as ``10^10^10`` fail on their inner result), the size
+of every exact number it builds (:data:`MAX_BITS` bits, about the double range) and the
+numeric arguments of the gamma functions (:data:`MAX_SPECIAL`). Every bound is checked
+*before* sympy is asked to compute, so a hostile text is refused in milliseconds.
+
 Grammar (``^`` binds tighter than unary minus, and is right-associative)::
 
     expr  := term (('+' | '-') term)*
@@ -19,6 +28,7 @@ Grammar (``^`` binds tighter than unary minus, and is right-associative)::
 from __future__ import annotations
 
 import keyword
+import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -26,11 +36,35 @@ from dataclasses import dataclass
 import sympy as sp
 
 from ariasim.errors import ConfigError
+from ariasim.surrogates.escape import quote_excerpt
 
-__all__ = ["FUNCTIONS", "FormulaSyntaxError", "check_name", "parse_expression"]
+__all__ = [
+    "FUNCTIONS",
+    "MAX_BITS",
+    "MAX_DEPTH",
+    "MAX_EXPONENT",
+    "MAX_LENGTH",
+    "MAX_SPECIAL",
+    "MAX_TOKENS",
+    "FormulaSyntaxError",
+    "check_name",
+    "check_number_size",
+    "parse_expression",
+]
 
+#: Longest formula text accepted (characters).
 MAX_LENGTH = 20_000
+#: Most tokens (numbers, names, operators) in one formula.
+MAX_TOKENS = 8_000
+#: Deepest nesting of parentheses, calls, unary signs and powers.
 MAX_DEPTH = 200
+#: Largest magnitude of a numeric exponent (``x^1000`` is accepted, ``x^1001`` is not).
+MAX_EXPONENT = 1000
+#: Largest exact integer or rational (numerator and denominator), in bits (2^1024 ~ 1.8e308).
+MAX_BITS = 1024
+#: Largest magnitude of a numeric argument of gamma, loggamma, lowergamma, uppergamma.
+MAX_SPECIAL = 200
+_GAMMAS = frozenset({"gamma", "loggamma", "lowergamma", "uppergamma"})
 
 
 class FormulaSyntaxError(ConfigError):
@@ -125,9 +159,11 @@ def _tokenize(text: str) -> list[_Tok]:
         if not m or m.end() == pos:
             bad = text[pos:].lstrip()[:1]
             at = len(text) - len(text[pos:].lstrip())
-            raise FormulaSyntaxError(f"unexpected character {bad!r} at position {at} in {text!r}")
+            raise FormulaSyntaxError(f"unexpected character {bad!r} at position {at} in {quote_excerpt(text, at)}")
         kind = m.lastgroup or "op"
         tokens.append(_Tok(kind, m.group(kind), m.start(kind)))
+        if len(tokens) > MAX_TOKENS:
+            raise FormulaSyntaxError(f"formula has more than {MAX_TOKENS} tokens")
         pos = m.end()
     tokens.append(_Tok("end", "", len(text)))
     return tokens
@@ -155,7 +191,7 @@ class Parser:
 
     def error(self, msg: str) -> FormulaSyntaxError:
         tok = self.toks[self.i]
-        return FormulaSyntaxError(f"{msg} at position {tok.pos} in {self.text!r}")
+        return FormulaSyntaxError(f"{msg} at position {tok.pos} in {quote_excerpt(self.text, tok.pos)}")
 
     def peek(self) -> _Tok:
         return self.toks[self.i]
@@ -179,20 +215,26 @@ class Parser:
         return expr
 
     def expr(self) -> sp.Expr:
-        left = self.term()
+        # the terms are summed in one sp.Add (pairwise sums cost quadratic time)
+        terms = [self.term()]
         while self.peek().text in ("+", "-"):
             op = self.take().text
             right = self.term()
-            left = left + right if op == "+" else left - right
-        return left
+            terms.append(right if op == "+" else -right)
+        return terms[0] if len(terms) == 1 else self.checked(sp.Add(*terms))
 
     def term(self) -> sp.Expr:
-        left = self.unary()
+        factors = [self.unary()]
         while self.peek().text in ("*", "/"):
             op = self.take().text
             right = self.unary()
-            left = left * right if op == "*" else left / right
-        return left
+            factors.append(right if op == "*" else self.pow(right, sp.Integer(-1)))
+        if len(factors) == 1:
+            return factors[0]
+        bits = sum(_bits(f.as_coeff_Mul()[0]) for f in factors)
+        if bits > 4 * MAX_BITS:
+            raise self.error(f"product of numbers too large (more than {MAX_BITS} bits)")
+        return self.checked(sp.Mul(*factors))
 
     def unary(self) -> sp.Expr:
         self.enter()
@@ -209,16 +251,43 @@ class Parser:
         base = self.atom()
         if self.peek().text in ("^", "**"):
             self.take()
-            return sp.Pow(base, self.unary())
+            return self.pow(base, self.unary())
         return base
+
+    def pow(self, base: sp.Expr, exp: sp.Expr) -> sp.Expr:
+        """``base^exp``, refused before sympy computes it when an exact result would be
+        too large (sympy distributes integer powers over a numeric coefficient)."""
+        if exp.is_Number:
+            if not abs(float(exp)) <= MAX_EXPONENT:
+                raise self.error(f"exponent too large ({_short(exp)}; at most {MAX_EXPONENT})")
+            coeff = base if base.is_Number else base.as_coeff_Mul()[0]
+            if isinstance(coeff, sp.Rational) and isinstance(exp, sp.Rational) and \
+                    _bits(coeff) * abs(float(exp)) > 2 * MAX_BITS:
+                raise self.error(f"number too large: {_short(base)}^{_short(exp)}")
+        return self.checked(sp.Pow(base, exp))
+
+    def checked(self, value: sp.Expr) -> sp.Expr:
+        """``value``, after checking that its numeric coefficient is not too large."""
+        coeff = value if value.is_Number else value.as_coeff_Mul()[0]
+        try:
+            check_number_size(coeff)
+        except FormulaSyntaxError as exc:
+            raise self.error(str(exc)) from None
+        return value
 
     def atom(self) -> sp.Expr:
         tok = self.peek()
         if tok.kind == "num":
-            self.take()
             if re.fullmatch(r"\d+", tok.text):
-                return sp.Integer(int(tok.text))
-            return sp.Float(float(tok.text))
+                if len(tok.text.lstrip("0")) > 309:
+                    raise self.error("integer too large (more than 309 digits)")
+                self.take()
+                return self.checked(sp.Integer(int(tok.text)))
+            value = float(tok.text)
+            if not math.isfinite(value):
+                raise self.error(f"number {_short(tok.text)} is out of the floating-point range")
+            self.take()
+            return sp.Float(value)
         if tok.kind == "name":
             self.take()
             if self.peek().text == "(":
@@ -255,8 +324,61 @@ class Parser:
         self.take(")")
         if len(args) != arity:
             raise FormulaSyntaxError(f"function {name_tok.text!r} takes {arity} argument(s), "
-                                     f"got {len(args)} in {self.text!r}")
-        return fn(*args)
+                                     f"got {len(args)} in {quote_excerpt(self.text, name_tok.pos)}")
+        where = f"at position {name_tok.pos} in {quote_excerpt(self.text, name_tok.pos)}"
+        if name_tok.text in _GAMMAS:
+            for a in args:
+                if a.is_Number and not abs(float(a)) <= MAX_SPECIAL:
+                    raise FormulaSyntaxError(f"argument of {name_tok.text} too large "
+                                             f"({_short(a)}; at most {MAX_SPECIAL}) {where}")
+        if name_tok.text == "pow":
+            return self.pow(*args)
+        if name_tok.text in ("square", "aq"):  # powers of a number: bounded like x^2
+            for a in args[-1:]:
+                self.pow(a, sp.Integer(2))
+        value = fn(*args)
+        for atom in value.atoms(sp.Number):
+            try:
+                check_number_size(atom)
+            except FormulaSyntaxError as exc:
+                raise FormulaSyntaxError(f"{exc} in {name_tok.text}(...) {where}") from None
+        return value
+
+
+def _bits(r: sp.Expr) -> int:
+    """Bits of the larger of numerator and denominator of a rational (0 otherwise)."""
+    if isinstance(r, sp.Rational):
+        return max(abs(int(r.p)).bit_length(), int(r.q).bit_length())
+    return 0
+
+
+def _short(x: object) -> str:
+    text = str(x)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+
+
+def check_number_size(value: sp.Expr) -> sp.Expr:
+    """Check that a sympy number is not too large to compute with: an exact rational of
+    at most :data:`MAX_BITS` bits, or a float inside the double range. Returns it.
+
+    Example:
+        >>> check_number_size(sp.Integer(2) ** 1024)
+        Traceback (most recent call last):
+        ...
+        ariasim.surrogates.parse.FormulaSyntaxError: number too large (1025 bits; at most 1024)
+    """
+    if isinstance(value, sp.Rational):
+        bits = _bits(value)
+        if bits > MAX_BITS:
+            raise FormulaSyntaxError(f"number too large ({bits} bits; at most {MAX_BITS})")
+    elif isinstance(value, sp.Float):
+        try:
+            ok = math.isfinite(float(value))
+        except (OverflowError, ValueError):
+            ok = False
+        if not ok:
+            raise FormulaSyntaxError("number out of the floating-point range")
+    return value
 
 
 def parse_expression(text: str, variables: Iterable[str],
@@ -281,5 +403,7 @@ def parse_expression(text: str, variables: Iterable[str],
         syms.setdefault(name, sp.Symbol(name, real=True))
     expr = Parser(text, syms).parse()
     if expr.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
-        raise FormulaSyntaxError(f"formula evaluates to an infinity or NaN: {text!r}")
+        raise FormulaSyntaxError(f"formula evaluates to an infinity or NaN: {quote_excerpt(text, 0)}")
+    for atom in expr.atoms(sp.Number):  # a last net under the checks made while parsing
+        check_number_size(atom)
     return expr

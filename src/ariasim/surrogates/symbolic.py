@@ -26,6 +26,7 @@ References:
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 import warnings
 from collections.abc import Sequence
@@ -60,7 +61,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
     Arguments:
         max_time: Wall-clock budget of the whole fit, in seconds: 70 % goes to the
             evolutionary search, the rest to re-fitting, snapping and selection (snapping
-            stops when the budget is spent).
+            stops when the budget is spent; not with ``generations`` set, see there).
         random_state: Seed (int) or Generator; the search and the validation split use it.
         n_jobs: Threads for Operon.
         operators: Operon operator names to search (``add sub mul div exp log sqrt square
@@ -84,8 +85,15 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             errors where ``sample_weight`` is 1/sigma^2 (e.g. fits to binned estimates,
             where a validation split would leave too few points).
         generations: Maximum number of generations of the search (None: only
-            ``max_time`` limits it). A generation budget makes the search reproducible
-            for a given ``random_state`` (with ``n_jobs=1``); a wall-clock budget does not.
+            ``max_time`` limits it). **The reproducible budget**: with ``generations`` set
+            (and ``n_jobs=1``) the same data and ``random_state`` give the same formulas
+            (identical text and JSON) in every run, process, hash seed and thread
+            setting: the re-fitting and snapping after the search then run to completion
+            whatever the clock says, and ``max_time`` only remains a safety cap on the
+            search itself (make it generous: a search stopped by the clock is not
+            reproducible). A wall-clock budget alone (``generations=None``) is inherently
+            not reproducible: how far the search and the snapping get depends on the
+            machine's speed and load.
 
     Attributes:
         formula_: The selected :class:`Formula` (the model of the conditional mean of y).
@@ -199,7 +207,10 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         from pyoperon.sklearn import SymbolicRegressor as OperonRegressor
 
         self._check_params()
-        deadline = time.perf_counter() + float(self.max_time)
+        # with a generation budget, the post-processing is not cut by the clock (see
+        # ``generations``): the result must not depend on the machine's speed
+        deadline = (time.perf_counter() + float(self.max_time) if self.generations is None
+                    else math.inf)
         try:
             Xa, ya = validate_data(self, X, y, dtype=np.float64, y_numeric=True,
                                    ensure_all_finite=False, ensure_min_samples=_MIN_ROWS)
