@@ -224,9 +224,9 @@ def to_tformula(expr: Any, variables: Mapping[str, str] | None = None) -> str:
         raise TFormulaError(f"variables {sorted(bad)} are not Delphes variables; map them to "
                             f"{sorted(DELPHES_VARIABLES)}")
     text = _Printer(names).p(e)
-    bad = re.search(r"[^A-Za-z0-9_:.+\-*/^()<>=!&|, ]", text)
-    if bad:  # a guard: the printer only writes these characters (a card must stay a card)
-        raise TFormulaError(f"unexpected character {bad.group()!r} in printed formula")
+    odd = re.search(r"[^A-Za-z0-9_:.+\-*/^()<>=!&|, ]", text)
+    if odd:  # a guard: the printer only writes these characters (a card must stay a card)
+        raise TFormulaError(f"unexpected character {odd.group()!r} in printed formula")
     check_card_formula(text)
     TFormulaExpression.from_card(text)
     return text

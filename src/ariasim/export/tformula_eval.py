@@ -913,7 +913,7 @@ class TFormulaExpression:
         """
         arrays = [np.asarray(v, dtype=float) for v in (pt, eta, phi, energy)]
         shape = np.broadcast_shapes(*(a.shape for a in arrays))
-        flat = {name: np.broadcast_to(a, shape).ravel()
+        flat: dict[str, np.ndarray] = {name: np.broadcast_to(a, shape).ravel()
                 for name, a in zip(("x", "y", "z", "t"), arrays, strict=True)
                 if name in self._used}
         size = math.prod(shape)
@@ -943,7 +943,7 @@ class TFormulaExpression:
                 return
             if idx.size:
                 self._run_on(prog, flat, idx, out)
-        rest = np.flatnonzero(code < 0)
+        rest = np.flatnonzero(np.less(code, 0))
         if rest.size:
             if self._generic is None:
                 self._generic = _Program(self._ast)  # compiled on first need only
@@ -957,7 +957,7 @@ class TFormulaExpression:
         if isinstance(c, float):
             out[idx] = c
             return
-        sub = {k: np.take(flat[k], idx) for k in prog.used}
+        sub: dict[str, np.ndarray] = {k: np.take(flat[k], idx) for k in prog.used}
         vals = np.empty(idx.size)
         prog.run(sub, idx.size, vals)
         out[idx] = vals

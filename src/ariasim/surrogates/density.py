@@ -381,6 +381,7 @@ class SymbolicDensity(BaseEstimator):
             res = optimize.minimize(nll, res.x, method="L-BFGS-B", bounds=bounds)
             if best is None or res.fun < best.fun:
                 best = res
+        assert best is not None  # at least one start point ran
         est = best.x
         if self.n_components == 2 and est[0] > est[3]:  # order components by location
             est = np.r_[est[3:6], est[0:3], -est[6]]
@@ -543,7 +544,7 @@ class SymbolicDensity(BaseEstimator):
         gen = as_generator(rng)
         P = np.repeat(self._params_at(X), n, axis=0)
         q = gen.uniform(size=P.shape[0])
-        return (invert_cdf(lambda uu, idx: _cdf(uu, P[idx], self.n_components), q)
+        return (invert_cdf(lambda uu, idx: _cdf(uu, P[idx], self.n_components), np.asarray(q))
                 + self.t_min).reshape(X.shape[0], n)
 
 

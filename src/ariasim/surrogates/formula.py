@@ -362,9 +362,9 @@ class Formula:
             return_type = type(data).__name__
             raise fail(f"not an ariasim formula (expected an object with schema {_SCHEMA!r}, "
                        f"got {'a ' + return_type if not isinstance(data, Mapping) else 'one'})")
-        for key in ("expression", "variables"):
-            if key not in data:
-                raise fail(f"formula is missing the field {key!r}")
+        for required in ("expression", "variables"):
+            if required not in data:
+                raise fail(f"formula is missing the field {required!r}")
         if not isinstance(data["expression"], str):
             raise fail(f"expression must be text, got {type(data['expression']).__name__}",
                        None if field else "expression")
@@ -378,7 +378,7 @@ class Formula:
             return cls(data["expression"], data["variables"],
                        output=data.get("output", "y"), metadata=metadata)
         except (ConfigError, TypeError) as exc:  # TypeError: a variable with a wrong field
-            key = "expression" if isinstance(exc, FormulaSyntaxError) else None
+            key: str | None = "expression" if isinstance(exc, FormulaSyntaxError) else None
             msg = str(exc)
             if key is None and isinstance(exc, ConfigError) and exc.parameter:
                 key, msg = exc.parameter, exc.message

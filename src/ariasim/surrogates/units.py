@@ -141,9 +141,9 @@ def dimension_of(expr: sp.Expr, dims: dict[sp.Symbol, Dimension]) -> Dimension |
     if isinstance(expr, sp.Pow):
         base = dimension_of(expr.base, dims)
         ex = dimension_of(expr.exp, dims)
-        if ex is not FREE and not _is_zero(ex):
+        if not isinstance(ex, _Free) and not _is_zero(ex):
             raise DimensionError(f"dimensional exponent in {expr}")
-        if base is FREE or _is_zero(base):
+        if isinstance(base, _Free) or _is_zero(base):
             return base
         if expr.exp.is_number:
             k = Fraction(float(expr.exp)).limit_denominator(1000) if not expr.exp.is_Rational \
@@ -155,7 +155,7 @@ def dimension_of(expr: sp.Expr, dims: dict[sp.Symbol, Dimension]) -> Dimension |
     if isinstance(expr, sp.Function):  # exp, log, sin, erf, ...: dimensionless in and out
         for a in expr.args:
             d = dimension_of(a, dims)
-            if d is not FREE and not _is_zero(d):
+            if not isinstance(d, _Free) and not _is_zero(d):
                 raise DimensionError(f"dimensional argument of {type(expr).__name__} in {expr}")
         return _ZERO
     raise DimensionError(f"cannot analyse {type(expr).__name__} in {expr}")

@@ -261,7 +261,7 @@ def _run(out: Path, cfg: DemoConfig, cfg_dict: dict[str, Any], seeds: list[int],
     if info is None:
         with con.status(f"[1/6] tabulating {cfg.n_photons:.0e} photons on {radii.size} "
                         "shells in bulk ice"):
-            data = make_training_data([medium], radii, n_photons=cfg.n_photons,
+            data = make_training_data([medium], list(radii), n_photons=cfg.n_photons,
                                       n_cos_bins=cfg.n_cos_bins, acceptance="nominal",
                                       wavelength_nm=wl, seed=seed_table)
             info = stages.finish("table", _save_data(data, run_dir, "table"))

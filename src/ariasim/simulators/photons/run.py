@@ -260,7 +260,7 @@ def run_photons(
     if n_threads is not None:
         import numba
 
-        most = numba.config.NUMBA_NUM_THREADS
+        most = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
         if n_threads > most:
             raise ConfigError(f"must be in 1..{most} (the cores numba may use), got {n_threads}",
                               parameter=lab("n_threads"))
