@@ -77,3 +77,16 @@ def test_learner_for_method_maps_names_once():
         learner_for_method("magic")
     with pytest.raises(ConfigError, match="regions"):
         ResponseLearner(regions="maybe").fit_object(_rows(), "muon")
+
+
+def test_card_valid_catches_a_narrow_overflow_strip():
+    """A formula that is finite on a 0.1-spaced |eta| grid but overflows in a strip
+    between its points (as a KAN scale did at |eta| = 2.45) is rejected: the check is as
+    fine as the card checker's."""
+    from ariasim.apps.collider.card import card_valid
+    from ariasim.surrogates import Formula
+
+    f = Formula("1 + exp(1000 * exp(-((abs(eta) - 2.45) / 0.01)^2))", ["pt", "eta"],
+                output="scale")
+    assert card_valid(f, "scale", "track", (2.0, 100.0), (1.7, 2.4))
+    assert not card_valid(f, "scale", "track", (2.0, 100.0), (1.7, 2.5))

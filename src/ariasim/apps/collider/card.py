@@ -135,8 +135,11 @@ def card_valid(f: Formula, quantity: str, kind: str, x_range: tuple[float, float
     finite; efficiency in [0, 1]; scale and resolution > 0; track resolution < 1.
     A learner can fit the data and still break these where no data lie (a corner of
     the rectangle outside the kinematic reach: low E at large |eta|)."""
-    xs = np.geomspace(max(x_range[0], 1e-6), max(x_range[1], 1e-6), 25)
-    etas = np.linspace(eta_range[0], eta_range[1], 9)
+    # as fine as the card checker's grid (41 log-spaced x, |eta| every 0.0125 at most):
+    # an overflow strip of exp(polynomial) between coarser grid points slipped through
+    xs = np.geomspace(max(x_range[0], 1e-6), max(x_range[1], 1e-6), 41)
+    etas = np.linspace(eta_range[0], eta_range[1],
+                       max(9, int(np.ceil((eta_range[1] - eta_range[0]) / 0.0125)) + 1))
     X, H = np.meshgrid(xs, etas)
     x, h = X.ravel(), H.ravel()
     args = {"pt": x, "energy": x, "eta": h}
