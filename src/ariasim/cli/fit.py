@@ -13,22 +13,6 @@ import typer
 __all__ = ["fit_response_command"]
 
 
-def _read_tables(paths: list[Path]):  # type: ignore[no-untyped-def]
-    import pandas as pd
-
-    from ariasim.errors import InputError
-    from ariasim.io import read_table
-
-    if not paths:
-        raise InputError("no input table given")
-    tables = []
-    for p in paths:
-        if not Path(p).exists():
-            raise InputError("input table not found", path=p)
-        tables.append(read_table(p))
-    return pd.concat(tables, ignore_index=True)
-
-
 def fit_response_command(
     inputs: Annotated[list[Path], typer.Argument(help="Full-simulation tables (ariasim simulate collider output).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Response model JSON to write.")],
@@ -45,22 +29,13 @@ def fit_response_command(
 ) -> None:
     """Learn efficiency, scale and resolution formulas per object type from a full simulation."""
     from ariasim.apps.collider.learn import learner_for_method
-    from ariasim.apps.collider.objects import select_events
-    from ariasim.apps.collider.stock import fit_stock
+    from ariasim.apps.collider.workflow import run_fit_response
 
     # the one place where a method name becomes estimators
     learner = learner_for_method(method, epochs=epochs, regions=regions,
                                  max_regions=max_regions, objects=objects or None,
                                  eta_max=eta_max, max_rows=max_rows, random_state=seed)
-    source = ", ".join(str(p) for p in inputs)
-    table = select_events(_read_tables(inputs), events, source=source)
-    model = learner.fit(table, source=source + (f" ({events} events)" if events != "all"
-                                                else "")).model_
-    model.metadata["events"] = events
-    stock = fit_stock(table, objects=list(model.objects), eta_max=eta_max) if stock_out else None
-    model.save(out)
-    if stock is not None and stock_out is not None:
-        stock.save(stock_out)
+    model = run_fit_response(learner, inputs, out, events=events, stock_out=stock_out)
     for name, obj in model.objects.items():
         md = obj.metadata
         typer.echo(f"{name}: method {md.get('method')}, {md.get('n_passed')}/{md.get('n_truth')} "

@@ -1,7 +1,7 @@
-"""The ``ariasim fastsim`` workflow: read inputs, fast-simulate, compare, report.
+"""The command-line workflows: ``ariasim fit response`` and ``ariasim fastsim``.
 
-The command line parses its options, calls :func:`run_fastsim` and prints the
-:class:`FastsimResult`; everything between lives here.
+The command line parses its options, calls :func:`run_fit_response` or :func:`run_fastsim`
+and prints the result; everything between (reading, fitting, comparing, writing) lives here.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from ariasim.apps.collider.learn import ResponseLearner
 from ariasim.apps.collider.model import ResponseModel
 from ariasim.apps.collider.objects import select_events
 from ariasim.errors import InputError
 
-__all__ = ["FastsimResult", "read_truth", "run_fastsim"]
+__all__ = ["FastsimResult", "read_tables", "read_truth", "run_fastsim", "run_fit_response"]
 
 _EVENT_SUFFIXES = (".hepmc", ".hepmc3", ".lhe", ".lhe.gz")
 
@@ -56,6 +57,47 @@ def read_truth(path: str | os.PathLike[str]) -> pd.DataFrame:
 
         return read_events(path)
     return read_table(path)
+
+
+def read_tables(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
+    """The concatenated tables at ``paths`` (an error naming a missing one)."""
+    from ariasim.io import read_table
+
+    if not paths:
+        raise InputError("no input table given")
+    tables = []
+    for p in paths:
+        if not Path(p).exists():
+            raise InputError("input table not found", path=p)
+        tables.append(read_table(p))
+    return pd.concat(tables, ignore_index=True)
+
+
+def run_fit_response(learner: ResponseLearner, inputs: Sequence[str | os.PathLike[str]],
+                     out: str | os.PathLike[str], *, events: str = "all",
+                     stock_out: str | os.PathLike[str] | None = None) -> ResponseModel:
+    """Fit ``learner`` on the full-simulation tables ``inputs`` and save its model.
+
+    Arguments:
+        learner: The response learner (e.g. :func:`~.learn.learner_for_method`).
+        inputs: Full-simulation tables.
+        out: Response model JSON to write.
+        events: ``"all"``, ``"even"`` or ``"odd"`` event_id (hold the rest out).
+        stock_out: Also fit and write the stock-form baseline model here.
+    """
+    from ariasim.apps.collider.stock import fit_stock
+
+    source = ", ".join(str(p) for p in inputs)
+    table = select_events(read_tables(inputs), events, source=source)
+    model = learner.fit(table, source=source + (f" ({events} events)" if events != "all"
+                                                else "")).model_
+    model.metadata["events"] = events
+    stock = (fit_stock(table, objects=list(model.objects), eta_max=learner.eta_max)
+             if stock_out is not None else None)
+    model.save(out)
+    if stock is not None and stock_out is not None:
+        stock.save(stock_out)
+    return model
 
 
 def _label(model: ResponseModel, path: Path, taken: set[str]) -> str:
