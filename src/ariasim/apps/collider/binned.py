@@ -84,10 +84,10 @@ class BinnedSymbolicClassifier(ClassifierMixin, BaseEstimator):
 
     The rows (log x, |eta|) are binned (quantiles of log x, equal |eta| slices); the
     per-bin efficiency, weighted by its inverse binomial variance, is fitted by a clone
-    of ``symbolic``.
+    of ``regressor``.
 
     Arguments:
-        symbolic: A :class:`~ariasim.surrogates.symbolic.SymbolicRegressor` (default
+        regressor: A :class:`~ariasim.surrogates.symbolic.SymbolicRegressor` (default
             :func:`default_symbolic`).
         random_state: Seed of the symbolic regressor.
 
@@ -100,15 +100,15 @@ class BinnedSymbolicClassifier(ClassifierMixin, BaseEstimator):
         0
     """
 
-    def __init__(self, symbolic: Any = None, random_state: Any = None):
-        self.symbolic = symbolic
+    def __init__(self, regressor: Any = None, random_state: Any = None):
+        self.regressor = regressor
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> BinnedSymbolicClassifier:
         X, y = np.asarray(X, dtype=float), np.asarray(y)
         self.classes_ = np.unique(y)
         tab = _binned(X, (y == self.classes_[-1]).astype(float), *_n_bins(X), response=False)
-        proto = self.symbolic if self.symbolic is not None else default_symbolic()
+        proto = self.regressor if self.regressor is not None else default_symbolic()
         f = _sr_fit(proto, tab, "eff", "eff_err", "efficiency", self.random_state)
         self.formulas_ = {"probability": f}
         self.formula_ = f
@@ -128,11 +128,11 @@ class BinnedSymbolicRegressor(RegressorMixin, BaseEstimator):
 
     Per bin (as :class:`BinnedSymbolicClassifier`), ``"gaussian"``: the mean and standard
     deviation of y; ``"lognormal"``: those of log y (mu, s), the mean being
-    exp(mu + s^2 / 2). Each is fitted by a clone of ``symbolic``, weighted by its
+    exp(mu + s^2 / 2). Each is fitted by a clone of ``regressor``, weighted by its
     inverse squared standard error.
 
     Arguments:
-        symbolic: A :class:`~ariasim.surrogates.symbolic.SymbolicRegressor` (default
+        regressor: A :class:`~ariasim.surrogates.symbolic.SymbolicRegressor` (default
             :func:`default_symbolic`).
         loss: ``"gaussian"`` or ``"lognormal"``.
         random_state: Seed of the symbolic regressors.
@@ -145,8 +145,8 @@ class BinnedSymbolicRegressor(RegressorMixin, BaseEstimator):
         'lognormal'
     """
 
-    def __init__(self, symbolic: Any = None, loss: str = "gaussian", random_state: Any = None):
-        self.symbolic = symbolic
+    def __init__(self, regressor: Any = None, loss: str = "gaussian", random_state: Any = None):
+        self.regressor = regressor
         self.loss = loss
         self.random_state = random_state
 
@@ -156,7 +156,7 @@ class BinnedSymbolicRegressor(RegressorMixin, BaseEstimator):
                               parameter="loss")
         X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
         tab = _binned(X, y, *_n_bins(X), response=True)
-        proto = self.symbolic if self.symbolic is not None else default_symbolic()
+        proto = self.regressor if self.regressor is not None else default_symbolic()
         s1, s2 = spawn_seeds(self.random_state, 2)
         if self.loss == "lognormal":
             mu = _sr_fit(proto, tab, "logmean", "logmean_err", "mu", s1)

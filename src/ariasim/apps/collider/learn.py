@@ -132,7 +132,7 @@ def _fit_one(proto: Any, X: np.ndarray, y: np.ndarray, seed: int, quantity: str,
     t0 = time.perf_counter()
     est.fit(X, y)
     info: dict[str, Any] = {"train_s": time.perf_counter() - t0}
-    if hasattr(est, "symbolic"):  # a KAN: extract its formulas
+    if callable(getattr(est, "symbolic", None)):  # a KAN: extract its formulas
         from ariasim.surrogates.kan_plot import edge_curves
 
         t1 = time.perf_counter()
@@ -293,7 +293,8 @@ class ResponseLearner(BaseEstimator):
             raise InputError(f"too few {name} candidates to learn a response ({len(d)} truth, "
                              f"{n_pass} reconstructed; need >= 50 each)", column="object_type")
         fallback = None
-        if hasattr(eff_proto, "symbolic") or hasattr(resp_proto, "symbolic"):
+        if callable(getattr(eff_proto, "symbolic", None)) or callable(
+                getattr(resp_proto, "symbolic", None)):
             try:
                 import ariasim.surrogates.kan_symbolic  # noqa: F401
             except ImportError as exc:
