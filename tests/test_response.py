@@ -32,8 +32,10 @@ from ariasim.apps.collider.compare import (
 )
 from ariasim.apps.collider.delphes import card_formulas, card_text
 from ariasim.apps.collider.fastsim import OUTPUT_COLUMNS, fastsim
-from ariasim.apps.collider.learn import eta_regions, fit_response, prepare_object, select_events
+from ariasim.apps.collider.learn import fit_response
 from ariasim.apps.collider.model import ResponseModel
+from ariasim.apps.collider.objects import prepare_object, select_events
+from ariasim.apps.collider.regions import eta_regions
 from ariasim.apps.collider.stock import fit_stock
 from ariasim.errors import ConfigError, InputError
 from ariasim.export.tformula import evaluate_card_formula
@@ -208,20 +210,20 @@ def test_eta_regions_find_steps_not_trends():
 def test_card_validity_check_on_the_whole_rectangle():
     """A formula that fits where data lie but breaks the module semantics in a corner of
     the (clamped x) x (|eta| region) rectangle is caught (the learner then falls back)."""
-    from ariasim.apps.collider.learn import _card_valid
+    from ariasim.apps.collider.card import card_valid
     from ariasim.surrogates.formula import Formula, Variable
 
     e = [Variable("energy", low=1.0, high=100.0), Variable("eta")]
     scale = Formula("1 - 0.3*abs(eta)*(1 - log(energy)/log(100))", e, output="scale")
-    assert _card_valid(scale, "scale", "calo", (1.0, 100.0), (0.0, 2.5))
-    assert not _card_valid(scale, "scale", "calo", (1.0, 100.0), (0.0, 4.0))  # <= 0 at E=1
+    assert card_valid(scale, "scale", "calo", (1.0, 100.0), (0.0, 2.5))
+    assert not card_valid(scale, "scale", "calo", (1.0, 100.0), (0.0, 4.0))  # <= 0 at E=1
     pt = [Variable("pt", low=1.0, high=100.0)]
     res = Formula("0.01*pt", pt, output="sigma_pt_over_pt")
-    assert _card_valid(res, "resolution", "track", (1.0, 50.0), (0.0, 2.5))
-    assert not _card_valid(res, "resolution", "track", (1.0, 100.0), (0.0, 2.5))  # reaches 1
+    assert card_valid(res, "resolution", "track", (1.0, 50.0), (0.0, 2.5))
+    assert not card_valid(res, "resolution", "track", (1.0, 100.0), (0.0, 2.5))  # reaches 1
     eff = Formula("1.2 - 0.01*pt", pt, output="efficiency")
-    assert not _card_valid(eff, "efficiency", "track", (1.0, 100.0), (0.0, 2.5))
-    assert not _card_valid(Formula("1/(pt - 10)", pt, output="scale"), "scale", "track",
+    assert not card_valid(eff, "efficiency", "track", (1.0, 100.0), (0.0, 2.5))
+    assert not card_valid(Formula("1/(pt - 10)", pt, output="scale"), "scale", "track",
                            (1.0, 100.0), (0.0, 2.5))
 
 
@@ -229,7 +231,8 @@ def test_card_resolution_is_evaluated_at_the_scaled_energy():
     """Delphes smears after EnergyScale: the card's sigma_e(E') at E' = E * scale(E) must
     equal E * s(E) of the learned (truth-E) sigma, which the linear change of argument
     achieves to well below a per cent (without it, 1 - scale ~ 20 % shifts sigma by ~10 %)."""
-    from ariasim.apps.collider.learn import OBJECTS, _resp_formulas
+    from ariasim.apps.collider.card import response_formulas
+    from ariasim.apps.collider.objects import OBJECTS
     from ariasim.surrogates.formula import Formula, Variable
 
     v = [Variable("logx"), Variable("abseta")]
@@ -241,7 +244,7 @@ def test_card_resolution_is_evaluated_at_the_scaled_energy():
     want = E * sigma(X)
     Ep = E * mean(X)
     for data, tol in ((X, 0.005), (None, None)):
-        _, res = _resp_formulas({"mean": mean, "sigma": sigma}, OBJECTS["photon"],
+        _, res = response_formulas({"mean": mean, "sigma": sigma}, OBJECTS["photon"],
                                 (1.0, float(np.exp(5.0))), (0.0, 1.5), {}, data)
         got = res({"energy": Ep, "eta": eta})
         dev = float(np.max(np.abs(got / want - 1)))
@@ -277,7 +280,8 @@ _FORWARD_SIGMA = (
 def test_card_resolution_keeps_the_learned_sigma_unexpanded():
     """The card's sigma_e must equal E * s(E) / m(E) to rounding for a learned sigma of
     the form c * exp(P) (it was NaN everywhere before |s| stopped going through Abs)."""
-    from ariasim.apps.collider.learn import OBJECTS, _resp_formulas
+    from ariasim.apps.collider.card import response_formulas
+    from ariasim.apps.collider.objects import OBJECTS
     from ariasim.surrogates.formula import Formula, Variable
 
     v = [Variable("logx"), Variable("abseta")]
@@ -286,7 +290,7 @@ def test_card_resolution_keeps_the_learned_sigma_unexpanded():
     rng = np.random.default_rng(0)
     X = np.column_stack([rng.uniform(2.3, 7.4, 500), rng.uniform(2.1, 2.5, 500)])
     E = np.exp(X[:, 0])
-    _, res = _resp_formulas({"mean": mean, "sigma": sigma}, OBJECTS["electron"],
+    _, res = response_formulas({"mean": mean, "sigma": sigma}, OBJECTS["electron"],
                             (10.0, 1700.0), (2.1, 2.5), {}, None)
     got = res({"energy": E, "eta": X[:, 1]})
     want = E * sigma(X) / mean(X)
@@ -323,7 +327,8 @@ def test_learning_errors_name_column():
 
 def test_kan_path_small(tmp_path):
     pytest.importorskip("ariasim.surrogates.kan_symbolic")
-    from ariasim.apps.collider.learn import fit_object
+    from ariasim.apps.collider.learn import KAN_DEFAULTS, ResponseLearner
+    from ariasim.surrogates import KANClassifier, KANRegressor
 
     rng = np.random.default_rng(0)
     n = 3000
@@ -335,8 +340,14 @@ def test_kan_path_small(tmp_path):
     d = pd.DataFrame({"pt": pt, "eta": eta, "phi": 0.0, "energy": pt * np.cosh(eta),
                       "passed": passed, "ratio": np.where(passed, ratio, np.nan),
                       "deta": 0.0, "dphi": 0.0})
-    obj = fit_object(d, "muon", method="kan", eta_max=2.4, seed=0,
-                     options={"max_epochs": 15, "hidden": (2,)})
+    opts = {**KAN_DEFAULTS, "max_epochs": 15, "hidden": (2,)}
+    learner = ResponseLearner(KANClassifier(**opts), KANRegressor(**opts), eta_max=2.4,
+                              label="kan", random_state=0)
+    obj = learner.fit_object(d, "muon")
+    # the fitted estimators stay on the learner (not in the model's metadata)
+    assert [k for k, _ in learner.estimators_["muon"]] == [
+        "efficiency, |eta| in (0.0, 2.4]", "response, |eta| in (0.0, 2.4]"]
+    assert not any(k.startswith("_") for k in obj.metadata)
     cf = card_formulas(obj)
     got = evaluate_card_formula(cf.resolution, pt[:200], eta[:200])
     assert np.all(np.isfinite(got)) and np.median(np.abs(got / rel[:200] - 1)) < 0.5

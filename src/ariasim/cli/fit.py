@@ -13,52 +13,29 @@ import typer
 __all__ = ["fit_response_command"]
 
 
-def _read_tables(paths: list[Path]):  # type: ignore[no-untyped-def]
-    import pandas as pd
-
-    from ariasim.errors import InputError
-    from ariasim.io import read_table
-
-    if not paths:
-        raise InputError("no input table given")
-    tables = []
-    for p in paths:
-        if not Path(p).exists():
-            raise InputError("input table not found", path=p)
-        tables.append(read_table(p))
-    return pd.concat(tables, ignore_index=True)
-
-
 def fit_response_command(
     inputs: Annotated[list[Path], typer.Argument(help="Full-simulation tables (ariasim simulate collider output).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Response model JSON to write.")],
     objects: Annotated[list[str] | None, typer.Option("--object", help="Object types to learn (repeat): muon, electron, photon, charged_hadron, neutral_hadron; default all present.")] = None,
-    method: Annotated[str, typer.Option("--method", help="kan (default), sr (symbolic regression) or poly (polynomial likelihood).")] = "kan",
-    eta_max: Annotated[float, typer.Option("--eta-max", help="|eta| acceptance.")] = 2.5,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
-    max_rows: Annotated[int, typer.Option("--max-rows", help="Subsample cap per fit.")] = 20_000,
-    epochs: Annotated[int | None, typer.Option("--epochs", help="KAN training epochs.")] = None,
+    method: Annotated[str, typer.Option("--method", help="kan (KAN + symbolic extraction), sr (symbolic regression on binned estimates) or poly (polynomial likelihood); default kan.")] = "kan",
+    eta_max: Annotated[float, typer.Option("--eta-max", help="|eta| acceptance (pseudorapidity, no unit); default 2.5.")] = 2.5,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (split per object and region); default 0.")] = 0,
+    max_rows: Annotated[int, typer.Option("--max-rows", help="Subsample cap per fit (rows per region and quantity); default 20000.")] = 20_000,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="KAN training epochs (--method kan only); default 60.")] = None,
     stock_out: Annotated[Path | None, typer.Option("--stock-out", help="Also write the stock-form baseline model here.")] = None,
     events: Annotated[str, typer.Option("--events", help="Learn from all events, or only the even / odd event_id (hold the rest out for 'ariasim fastsim --compare --events odd').")] = "all",
     regions: Annotated[str, typer.Option("--regions", help="auto (learned |eta| regions) or single (one formula over the acceptance).")] = "auto",
-    max_regions: Annotated[int, typer.Option("--max-regions", help="At most this many learned |eta| regions per quantity.")] = 4,
+    max_regions: Annotated[int, typer.Option("--max-regions", help="At most this many learned |eta| regions per quantity; default 4.")] = 4,
 ) -> None:
     """Learn efficiency, scale and resolution formulas per object type from a full simulation."""
-    from ariasim.apps.collider.learn import fit_response, select_events
-    from ariasim.apps.collider.stock import fit_stock
+    from ariasim.apps.collider.learn import learner_for_method
+    from ariasim.apps.collider.workflow import run_fit_response
 
-    source = ", ".join(str(p) for p in inputs)
-    table = select_events(_read_tables(inputs), events, source=source)
-    options = {"max_epochs": epochs} if (epochs and method == "kan") else {}
-    model = fit_response(table, objects=objects or None, method=method, eta_max=eta_max,
-                         seed=seed, options=options, max_rows=max_rows, regions=regions,
-                         max_regions=max_regions,
-                         source=source + (f" ({events} events)" if events != "all" else ""))
-    model.metadata["events"] = events
-    stock = fit_stock(table, objects=list(model.objects), eta_max=eta_max) if stock_out else None
-    model.save(out)
-    if stock is not None and stock_out is not None:
-        stock.save(stock_out)
+    # the one place where a method name becomes estimators
+    learner = learner_for_method(method, epochs=epochs, regions=regions,
+                                 max_regions=max_regions, objects=objects or None,
+                                 eta_max=eta_max, max_rows=max_rows, random_state=seed)
+    model = run_fit_response(learner, inputs, out, events=events, stock_out=stock_out)
     for name, obj in model.objects.items():
         md = obj.metadata
         typer.echo(f"{name}: method {md.get('method')}, {md.get('n_passed')}/{md.get('n_truth')} "

@@ -20,6 +20,8 @@ _EXPORTS = {
     "goodness_of_fit": "ariasim.surrogates.density",
     "KANRegressor": "ariasim.surrogates.kan",
     "KANClassifier": "ariasim.surrogates.kan",
+    "PolynomialClassifier": "ariasim.surrogates.polynomial",
+    "PolynomialRegressor": "ariasim.surrogates.polynomial",
 }
 
 __all__ = sorted(_EXPORTS)

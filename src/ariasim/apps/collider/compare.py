@@ -35,8 +35,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ariasim.apps.collider.learn import OBJECTS, prepare_object
 from ariasim.apps.collider.model import ObjectResponse, ResponseModel
+from ariasim.apps.collider.objects import OBJECTS, prepare_object
 
 __all__ = ["auc_table", "binned_pulls", "method_table", "ours_vs_stock", "pull_threshold"]
 

@@ -79,13 +79,6 @@ def _kan_section(rep: Any, name: str, obj: Any) -> None:
         if numeric:
             rep.text(f"edges (layer, input, output) that fit no library function and stayed "
                      f"numeric (cubic polynomials): {numeric}")
-    if fits:
-        return
-    for label, est in obj.metadata.get("_estimators") or []:
-        try:
-            rep.figure(est.plot_edges(), f"{name}: learned KAN edge functions, {label}")
-        except Exception as exc:  # plotting is best effort
-            rep.text(f"(KAN edge plot unavailable: {exc})")
 
 
 def make_report(path: str | os.PathLike[str], model: ResponseModel, *,

@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from ariasim.apps.collider.learn import OBJECTS, REQUIRED_COLUMNS, prepare_object
 from ariasim.apps.collider.model import ObjectResponse, Region, ResponseModel
+from ariasim.apps.collider.objects import OBJECTS, REQUIRED_COLUMNS, prepare_object
 from ariasim.errors import InputError
 from ariasim.surrogates.formula import Formula, Variable
 
@@ -102,7 +102,7 @@ def stock_object(d: pd.DataFrame, name: str, *, eta_max: float = 2.5,
                         output="sigma_e", metadata=meta)
         res.append(Region(lo, hi, f))
     p = d[d["passed"]]
-    from ariasim.apps.collider.learn import robust_sigma
+    from ariasim.apps.collider.objects import robust_sigma
 
     return ObjectResponse(name, spec.kind, spec.pdg, eta_max, eff, scale, res,
                           sigma_eta=robust_sigma(p["deta"].to_numpy()),
