@@ -385,11 +385,13 @@ def card_text(response: ResponseModel, *, radius_m: float = 1.29, half_length_m:
 
 def write_delphes_card(response: ResponseModel, path: str | os.PathLike[str], *,
                        modules_path: str | os.PathLike[str] | None = None,
-                       **kwargs: float) -> Path:
+                       radius_m: float = 1.29, half_length_m: float = 3.0,
+                       bz_t: float = 3.8) -> Path:
     """Write the complete card to ``path`` (and the module blocks to ``modules_path``),
-    atomically. Keyword arguments go to :func:`card_text`."""
-    text = card_text(response, **kwargs)
-    mods = card_text(response, standalone_modules=True, **kwargs) if modules_path else None
+    atomically. The field volume and solenoid field are those of :func:`card_text`."""
+    geo = {"radius_m": radius_m, "half_length_m": half_length_m, "bz_t": bz_t}
+    text = card_text(response, **geo)
+    mods = card_text(response, standalone_modules=True, **geo) if modules_path else None
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     if modules_path is not None and mods is not None:

@@ -140,8 +140,8 @@ def eta_regions(d: pd.DataFrame, kind: str, eta_max: float, *, quantity: str,
             rows_v += [vm, vs]
     cuts = _binary_segmentation(np.array(rows_s), np.array(rows_v), counts,
                                 max_regions=max_regions, alpha=alpha, min_count=min_count)
-    b = [0.0, *[float(round(edges[k], 6)) for k in cuts], float(eta_max)]
-    return list(itertools.pairwise(b))
+    bounds = [0.0, *[float(round(edges[k], 6)) for k in cuts], float(eta_max)]
+    return list(itertools.pairwise(bounds))
 
 
 def in_region(a: np.ndarray, lo: float, hi: float) -> np.ndarray:
