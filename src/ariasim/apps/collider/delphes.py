@@ -389,9 +389,9 @@ def write_delphes_card(response: ResponseModel, path: str | os.PathLike[str], *,
                        bz_t: float = 3.8) -> Path:
     """Write the complete card to ``path`` (and the module blocks to ``modules_path``),
     atomically. The field volume and solenoid field are those of :func:`card_text`."""
-    geo = {"radius_m": radius_m, "half_length_m": half_length_m, "bz_t": bz_t}
-    text = card_text(response, **geo)
-    mods = card_text(response, standalone_modules=True, **geo) if modules_path else None
+    text = card_text(response, radius_m=radius_m, half_length_m=half_length_m, bz_t=bz_t)
+    mods = (card_text(response, radius_m=radius_m, half_length_m=half_length_m, bz_t=bz_t,
+                      standalone_modules=True) if modules_path else None)
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     if modules_path is not None and mods is not None:
