@@ -19,7 +19,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +36,17 @@ from ariasim.utils import read_json
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
+#: A hang guard, not a timing assertion (tests never assert timings): the hostile inputs
+#: below ran for hours before the bounds; refused, they take milliseconds. The guard is
+#: generous so that a loaded CI machine cannot fail it.
+HANG_S = 30.0
+
+
 def within(seconds: float, fn: Any) -> Any:
-    """Run ``fn()`` in a daemon thread; fail if it has not finished after ``seconds``.
+    """Run ``fn()`` in a daemon thread; fail if it has not finished after
+    ``max(seconds, HANG_S)`` (``seconds`` documents the expected scale only).
     Returns its result or re-raises its exception."""
+    seconds = max(seconds, HANG_S)
     box: dict[str, Any] = {}
 
     def run() -> None:
@@ -48,13 +55,11 @@ def within(seconds: float, fn: Any) -> Any:
         except BaseException as exc:  # handed to the caller
             box["error"] = exc
 
-    t0 = time.perf_counter()
     th = threading.Thread(target=run, daemon=True)
     th.start()
     th.join(seconds)
     if th.is_alive():
         pytest.fail(f"did not finish within {seconds} s")
-    assert time.perf_counter() - t0 < seconds
     if "error" in box:
         raise box["error"]
     return box.get("value")
