@@ -240,7 +240,8 @@ class ObjectResponse:
         for q in ("efficiency", "scale", "resolution"):
             rs = d[q]
             if not isinstance(rs, list) or not rs:
-                raise InputError(f"expected a non-empty list of regions, got {_type_name(rs)}",
+                got = "an empty list" if isinstance(rs, list) else _type_name(rs)
+                raise InputError(f"expected a non-empty list of regions, got {got}",
                                  path=source, field=f"{where}.{q}")
             regions[q] = [Region.from_dict(r, source=source, field=f"{where}.{q}[{k}]")
                           for k, r in enumerate(rs)]
@@ -291,14 +292,16 @@ class ResponseModel:
         """Build from :meth:`to_dict` output (see :meth:`ObjectResponse.from_dict`); every
         error is an :class:`~ariasim.errors.InputError` naming ``source`` and the field."""
         if not isinstance(d, Mapping) or d.get("schema") != _SCHEMA:
-            got = (f"schema {quote_excerpt(str(d.get('schema')))}" if isinstance(d, Mapping)
-                   else f"a JSON {_type_name(d)}")
+            got = (f"a JSON {_type_name(d)}" if not isinstance(d, Mapping)
+                   else "no schema" if "schema" not in d
+                   else f"schema {quote_excerpt(str(d['schema']))}")
             raise InputError(f"not an ariasim response model (expected schema {_SCHEMA!r}, "
                              f"got {got})", path=source)
         objects = d.get("objects")
         if not isinstance(objects, Mapping) or not objects:
-            raise InputError(f"expected a non-empty object of object responses, got "
-                             f"{_type_name(objects)}", path=source, field="objects")
+            got = "an empty object" if isinstance(objects, Mapping) else _type_name(objects)
+            raise InputError(f"expected a non-empty object of object responses, got {got}",
+                             path=source, field="objects")
         metadata = d.get("metadata", {})
         if not isinstance(metadata, Mapping):
             raise InputError(f"expected an object, got {_type_name(metadata)}", path=source,
