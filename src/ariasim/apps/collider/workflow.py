@@ -184,7 +184,7 @@ def run_fastsim(response: str | os.PathLike[str], input_file: str | os.PathLike[
 
         card = card_text(model) if report is not None else None
         _compare(result, table, model, response, seed=seed, smodel=smodel, stock=stock,
-                 others=others, say=say)
+                 others=others, say=say, source=input_file)
     say(f"writing {out}" + (f" and {report}" if report is not None else ""))
     fmt = _table_format(out)
     config: dict[str, object] = {"response": str(response), "input": str(input_file),
@@ -226,7 +226,7 @@ def _table_format(path: Path) -> str:
 def _compare(result: FastsimResult, table: pd.DataFrame, model: ResponseModel,
              response: Path, *, seed: int, smodel: ResponseModel | None,
              stock: str | os.PathLike[str] | None, others: dict[Path, ResponseModel],
-             say: Callable[[str], None]) -> None:
+             say: Callable[[str], None], source: Path, min_count: int = 30) -> None:
     """Fill ``result``'s comparison tables (fast vs full, stock, other models)."""
     from ariasim.apps.collider.compare import (
         auc_table,
@@ -243,7 +243,11 @@ def _compare(result: FastsimResult, table: pd.DataFrame, model: ResponseModel,
     objs = list(model.objects)
     stock_seed, table_seed = spawn_seeds(seed, 2)
     say("comparing fast vs full: binned efficiency and resolution pulls")
-    result.pulls = pulls = binned_pulls(table, result.fast, objs)
+    result.pulls = pulls = binned_pulls(table, result.fast, objs, min_count=min_count)
+    if pulls.empty:
+        raise InputError(f"too few particles to compare fast vs full: no (pT, |eta|) bin of "
+                         f"{', '.join(objs)} holds {min_count} reconstructed objects in both "
+                         "samples", path=source)
     say("comparing fast vs full: classifier AUC")
     result.auc = auc = auc_table(table, result.fast, objs)
     result.pull_bound = pull_threshold(int(pulls[["eff_pull", "res_pull"]].notna().sum().sum()))
