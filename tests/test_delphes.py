@@ -647,3 +647,23 @@ def test_card_field_volume_must_be_finite_and_positive():
         with pytest.raises(ConfigError, match=next(iter(kw))):
             card_text(toy_model(), **kw)
     card_text(toy_model(), bz_t=-3.8)  # the field's direction: either sign
+
+
+def test_card_of_every_object_type_passes_the_structure_lint():
+    """Cards with all five object types (PdgCodeFilter blocks, every branch) pass
+    :func:`lint_card`, whole and as module blocks."""
+    from ariasim.apps.collider.delphes import lint_card
+    from ariasim.apps.collider.objects import OBJECTS
+
+    toy = toy_model().objects
+    objs = {}
+    for name, spec in OBJECTS.items():
+        base = toy["muon"] if spec.kind == "track" else toy["photon"]
+        objs[name] = ObjectResponse(name, spec.kind, spec.pdg, base.eta_max, base.efficiency,
+                                    base.scale, base.resolution, base.sigma_eta,
+                                    base.sigma_phi)
+    model = ResponseModel(objs, {"source": "five objects"})
+    lint_card(card_text(model))
+    lint_card(card_text(model, standalone_modules=True), standalone_modules=True)
+    with pytest.raises(ConfigError, match="ExecutionPath"):
+        lint_card(card_text(model, standalone_modules=True))
