@@ -25,10 +25,7 @@ def export_delphes_command(
 ) -> None:
     """Write a complete, runnable Delphes card from a learned response model.
 
-    Every text copied from the model file into the card is checked (object names must be
-    identifiers; free text such as the provenance goes into comments with Tcl's special
-    characters replaced), and the finished card is linted for its structure before it is
-    written (both files or neither).
+    Names must be identifiers, free text only goes into comments, the card is linted.
     """
     from ariasim.apps.collider.delphes import check_field, write_delphes_card
     from ariasim.apps.collider.model import ResponseModel

@@ -25,8 +25,7 @@ def fastsim_command(
 ) -> None:
     """Ultra-fast simulation: apply a learned response with Delphes' semantics.
 
-    Outputs are checked before any work; the table and the report are written together
-    at the end. Same inputs and seed give the same output table.
+    Outputs are checked first and written together at the end; same seed, same table.
     """
     from rich.console import Console
 
