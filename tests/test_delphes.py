@@ -628,3 +628,42 @@ def test_printer_folds_overflowing_factors_into_the_exponential():
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-300)
     # ordinary products keep their readable form
     assert to_tformula(0.5 * sp.exp(pt)) == "(0.5*exp(pt))"
+
+
+@pytest.mark.parametrize("name", ["muon\nset ExecutionPath {}", "mu on", "mu}", "mu[x]", "1mu"])
+def test_card_refuses_names_that_are_not_identifiers(name):
+    """A model built in Python (not read from a file) with a name that would inject card
+    text is refused by the card writer itself, naming the object name."""
+    good = toy_model().objects["muon"]
+    bad = ObjectResponse(name, good.kind, good.pdg, good.eta_max, good.efficiency, good.scale,
+                         good.resolution, good.sigma_eta, good.sigma_phi, good.mass_gev)
+    with pytest.raises(ConfigError, match="object name"):
+        card_text(ResponseModel({"muon": bad}))
+
+
+def test_card_field_volume_must_be_finite_and_positive():
+    for kw in ({"bz_t": float("nan")}, {"radius_m": 0.0}, {"half_length_m": float("inf")},
+               {"radius_m": -1.0}):
+        with pytest.raises(ConfigError, match=next(iter(kw))):
+            card_text(toy_model(), **kw)
+    card_text(toy_model(), bz_t=-3.8)  # the field's direction: either sign
+
+
+def test_card_of_every_object_type_passes_the_structure_lint():
+    """Cards with all five object types (PdgCodeFilter blocks, every branch) pass
+    :func:`lint_card`, whole and as module blocks."""
+    from ariasim.apps.collider.delphes import lint_card
+    from ariasim.apps.collider.objects import OBJECTS
+
+    toy = toy_model().objects
+    objs = {}
+    for name, spec in OBJECTS.items():
+        base = toy["muon"] if spec.kind == "track" else toy["photon"]
+        objs[name] = ObjectResponse(name, spec.kind, spec.pdg, base.eta_max, base.efficiency,
+                                    base.scale, base.resolution, base.sigma_eta,
+                                    base.sigma_phi)
+    model = ResponseModel(objs, {"source": "five objects"})
+    lint_card(card_text(model))
+    lint_card(card_text(model, standalone_modules=True), standalone_modules=True)
+    with pytest.raises(ConfigError, match="ExecutionPath"):
+        lint_card(card_text(model, standalone_modules=True))

@@ -38,7 +38,7 @@ from scipy import stats
 from ariasim.apps.collider.model import ObjectResponse, ResponseModel
 from ariasim.apps.collider.objects import OBJECTS, prepare_object
 
-__all__ = ["auc_table", "binned_pulls", "method_table", "ours_vs_stock", "pull_threshold"]
+__all__ = ["PULL_COLUMNS", "auc_table", "binned_pulls", "method_table", "ours_vs_stock", "pull_threshold"]
 
 ETA_EDGES = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5)
 
@@ -103,7 +103,14 @@ def binned_pulls(full: pd.DataFrame, fast: pd.DataFrame, objects: Sequence[str],
                                res_full=sa, res_full_err=esa, res_fast=sb, res_fast_err=esb,
                                res_pull=(sb - sa) / np.hypot(esa, esb))
                 rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=PULL_COLUMNS) if rows else pd.DataFrame(
+        columns=PULL_COLUMNS)
+
+
+#: The columns of :func:`binned_pulls` (also of an empty table: no bin had enough objects).
+PULL_COLUMNS = ["object", "x", "x_low", "x_high", "eta_low", "eta_high", "n_full", "n_fast",
+                "eff_full", "eff_fast", "eff_pull", "mean_full", "mean_fast", "mean_pull",
+                "res_full", "res_full_err", "res_fast", "res_fast_err", "res_pull"]
 
 
 def auc_table(full: pd.DataFrame, fast: pd.DataFrame, objects: Sequence[str], *,

@@ -31,7 +31,10 @@ References:
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +44,7 @@ import sympy as sp
 
 from ariasim.apps.collider.model import ObjectResponse, Region, ResponseModel, check_regions
 from ariasim.errors import ConfigError
+from ariasim.export import tcl_comment, tcl_text
 from ariasim.export.tformula import Parser, TFormulaError, TFormulaExpression, to_tformula
 from ariasim.utils import atomic_path
 
@@ -48,7 +52,10 @@ __all__ = [
     "CardFormulas",
     "Module",
     "card_formulas",
+    "card_name",
     "card_text",
+    "check_field",
+    "lint_card",
     "lint_card_formula",
     "module_blocks",
     "piecewise_eta",
@@ -236,6 +243,132 @@ def lint_card_formula(text: str, module: str, *, eta_max: float | None = None,
 # --------------------------------------------------------------------------- card
 
 
+#: The module classes ariasim's cards use (:func:`lint_card` refuses any other).
+CARD_MODULES = frozenset({"ParticlePropagator", "PdgCodeFilter", "Efficiency", "EnergyScale",
+                          "MomentumSmearing", "EnergySmearing", "AngularSmearing",
+                          "UniqueObjectFinder", "TreeWriter"})
+_IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_ARRAY = r"[A-Za-z][A-Za-z0-9_]*(?:/[A-Za-z][A-Za-z0-9_]*)?"
+#: One line of a module body: ``set Key value`` / ``add Key words``, value a word, a
+#: number or the start of a braced formula (``{...`` possibly continued on later lines).
+_BODY = re.compile(r"(set|add) [A-Za-z]+(?: (?:" + _ARRAY + r"|[-+0-9.eE]+|true|false|\{.*))*")
+
+
+def card_name(name: str, *, what: str = "object name") -> str:
+    r"""Return ``name`` if it can be a bare word of a card (it becomes module, array and
+    branch names): an identifier that :func:`~ariasim.export.tcl_text` accepts; raise
+    :class:`~ariasim.errors.ConfigError` naming ``what`` otherwise.
+
+    Example:
+        >>> card_name("charged_hadron")
+        'charged_hadron'
+        >>> card_name("muon}\nset ExecutionPath {")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ariasim.errors.ConfigError: parameter 'object name': ...contains '}'...
+    """
+    tcl_text(name, what=what)
+    if not _IDENT.fullmatch(name):
+        raise ConfigError(f"{name!r} is not an identifier (a letter, then letters, digits "
+                          "or '_'), so it cannot be a Delphes module name", parameter=what)
+    return name
+
+
+def check_field(*, radius_m: float, half_length_m: float, bz_t: float) -> None:
+    """Raise :class:`~ariasim.errors.ConfigError` unless the field volume is finite and
+    positive and the solenoid field finite (either sign: the field's direction).
+
+    Example:
+        >>> check_field(radius_m=1.29, half_length_m=float("inf"), bz_t=3.8)
+        Traceback (most recent call last):
+        ...
+        ariasim.errors.ConfigError: parameter 'half_length_m': must be a finite number > 0, got inf
+    """
+    for name, v in (("radius_m", radius_m), ("half_length_m", half_length_m)):
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0.0):
+            raise ConfigError(f"must be a finite number > 0, got {v}", parameter=name)
+    if not (isinstance(bz_t, (int, float)) and math.isfinite(bz_t)):
+        raise ConfigError(f"must be a finite number, got {bz_t}", parameter="bz_t")
+
+
+def lint_card(text: str, *, standalone_modules: bool = False) -> None:
+    r"""Raise :class:`~ariasim.errors.ConfigError` (``parameter='card'``, naming the line)
+    unless ``text`` has exactly the structure ariasim writes.
+
+    Checked line by line: no character Tcl gives a meaning to outside braces (``[ ] $ ; \
+    "``, tab, CR) anywhere, comments included; no brace in a comment; at top level only
+    comments, blank lines, one ``set ExecutionPath {...}`` (none for
+    ``standalone_modules``) listing identifiers, and ``module <Type> <Name> {`` blocks
+    of the known types (:data:`CARD_MODULES`) with unique identifier names; in a block
+    only ``set``/``add`` lines, comments and braced formulas; braces balanced; the
+    execution path lists exactly the defined modules. An injected ``proc``, ``while``,
+    a second ``ExecutionPath`` or any command of another shape is refused.
+
+    Example:
+        >>> lint_card("set ExecutionPath {\n  A\n}\nmodule Efficiency A {\n}\nproc x {} {}\n")
+        Traceback (most recent call last):
+        ...
+        ariasim.errors.ConfigError: parameter 'card': line 6: unexpected top-level command 'proc x {} {}'
+    """
+    def fail(n: int, msg: str) -> ConfigError:
+        return ConfigError(f"line {n}: {msg}", parameter="card")
+
+    paths: list[list[str]] = []
+    defined: list[str] = []
+    state, depth, start = "top", 0, 0
+    for n, line in enumerate(text.split("\n"), 1):
+        bad = next((c for c in '[]$;\\"\t\r\x00' if c in line), None)
+        if bad is not None:
+            raise fail(n, f"character {bad!r} is not allowed in a card")
+        s = line.strip()
+        if s.startswith("#") and depth <= 1:
+            if "{" in s or "}" in s:
+                raise fail(n, "a comment may not hold braces")
+            continue
+        if state == "top":
+            if not s:
+                continue
+            if s == "set ExecutionPath {":
+                state, start = "path", n
+                paths.append([])
+                continue
+            m = re.fullmatch(r"module (\w+) (\w+) \{", s)
+            if m is None:
+                raise fail(n, f"unexpected top-level command {s[:60]!r}")
+            if m.group(1) not in CARD_MODULES:
+                raise fail(n, f"unknown module type {m.group(1)!r}")
+            if not _IDENT.fullmatch(m.group(2)) or m.group(2) in defined:
+                raise fail(n, f"module name {m.group(2)!r} is not a new identifier")
+            defined.append(m.group(2))
+            state, depth, start = "module", 1, n
+        elif state == "path":
+            if s == "}":
+                state = "top"
+            elif _IDENT.fullmatch(s):
+                paths[-1].append(s)
+            elif s:
+                raise fail(n, f"execution path entry {s[:60]!r} is not a module name")
+        else:  # module body
+            if depth == 1 and s == "}":
+                state, depth = "top", 0
+                continue
+            if depth == 1 and s and not _BODY.fullmatch(s):
+                raise fail(n, f"unexpected line in a module block: {s[:60]!r}")
+            depth += s.count("{") - s.count("}")
+            if depth < 1:
+                raise fail(n, "unbalanced braces")
+    if state != "top":
+        raise fail(start, "block not closed")
+    if len(paths) != (0 if standalone_modules else 1):
+        raise fail(0, f"{len(paths)} ExecutionPath settings, expected "
+                      f"{0 if standalone_modules else 1}")
+    if paths and paths[0] != defined:
+        raise fail(0, f"the execution path {paths[0]} does not list exactly the modules "
+                      f"defined, in order ({defined})")
+
+
+
+
 @dataclass
 class Module:
     """One Delphes module block.
@@ -281,7 +414,7 @@ def _source_array(obj: ObjectResponse) -> tuple[str, Module | None]:
     for p in sorted(pdg):
         lines += [f"add PdgCode {{{p}}}", f"add PdgCode {{{-p}}}"]
     return f"{name}/{obj.name}s", Module("PdgCodeFilter", name, lines,
-                                         f"{obj.name} filter (truth PDG codes {sorted(pdg)})")
+                                         f"{obj.name} filter (truth PDG codes {', '.join(map(str, sorted(pdg)))})")
 
 
 def _formula_lines(key: str, text: str) -> list[str]:
@@ -293,12 +426,13 @@ def _formula_lines(key: str, text: str) -> list[str]:
 
 def module_blocks(obj: ObjectResponse) -> tuple[list[Module], str]:
     """The module chain of one object and the name of its final output array."""
+    card_name(obj.name)
     f = card_formulas(obj)
     cname = _camel(obj.name)
     arr = f"{obj.name}s"
     src, filt = _source_array(obj)
     mods: list[Module] = [filt] if filt else []
-    method = obj.metadata.get("method", "ariasim")
+    method = tcl_comment(str(obj.metadata.get("method", "ariasim")))[2:]
     mods.append(Module("Efficiency", f"{cname}Efficiency", [
         f"set InputArray {src}", f"set OutputArray {arr}", "set UseMomentumVector true", "",
         f"# probability to reconstruct and identify a truth {obj.name} ({method}), of truth pt, eta",
@@ -344,6 +478,7 @@ def card_text(response: ResponseModel, *, radius_m: float = 1.29, half_length_m:
     """
     if not response.objects:
         raise ConfigError("response model has no objects", parameter="response")
+    check_field(radius_m=radius_m, half_length_m=half_length_m, bz_t=bz_t)
     blocks: list[Module] = []
     finals: dict[str, str] = {}
     for name, obj in response.objects.items():
@@ -351,11 +486,13 @@ def card_text(response: ResponseModel, *, radius_m: float = 1.29, half_length_m:
         blocks += mods
         finals[name] = final
     header = ("# Delphes card written by ariasim from a learned detector response\n"
-              f"# provenance: {response.metadata.get('source', 'n/a')}\n"
+              f"{tcl_comment('provenance: ' + str(response.metadata.get('source', 'n/a')))}\n"
               "# formulas: learned from the ariasim full simulation, checked by ariasim's TFormula\n"
-              "# evaluator (and by ROOT when available); variables pt, eta, phi, energy only.\n")
+              "# evaluator (and by ROOT when available), in the variables pt, eta, phi, energy only.\n")
     if standalone_modules:
-        return header + "\n" + "\n".join(m.render() for m in blocks)
+        text = header + "\n" + "\n".join(m.render() for m in blocks)
+        lint_card(text, standalone_modules=True)
+        return text
     prop = Module("ParticlePropagator", "ParticlePropagator", [
         "set InputArray Delphes/stableParticles", "", "set OutputArray stableParticles",
         "set ChargedHadronOutputArray chargedHadrons", "set ElectronOutputArray electrons",
@@ -377,10 +514,12 @@ def card_text(response: ResponseModel, *, radius_m: float = 1.29, half_length_m:
     tw = Module("TreeWriter", "TreeWriter", tw_lines, "ROOT tree writer")
     order = [prop, *blocks, *([uof] if uof else []), tw]
     path = "\n".join(f"  {m.name}" for m in order)
-    return (header + "\n#######################################\n"
+    text = (header + "\n#######################################\n"
             "# Order of execution of various modules\n"
             "#######################################\n\n"
             f"set ExecutionPath {{\n{path}\n}}\n\n" + "\n".join(m.render() for m in order))
+    lint_card(text)
+    return text
 
 
 def write_delphes_card(response: ResponseModel, path: str | os.PathLike[str], *,
@@ -392,9 +531,9 @@ def write_delphes_card(response: ResponseModel, path: str | os.PathLike[str], *,
     text = card_text(response, radius_m=radius_m, half_length_m=half_length_m, bz_t=bz_t)
     mods = (card_text(response, radius_m=radius_m, half_length_m=half_length_m, bz_t=bz_t,
                       standalone_modules=True) if modules_path else None)
-    with atomic_path(path) as tmp:
+    with contextlib.ExitStack() as stack:  # both files or neither
+        tmp = stack.enter_context(atomic_path(path))
+        if modules_path is not None and mods is not None:
+            stack.enter_context(atomic_path(modules_path)).write_text(mods)
         tmp.write_text(text)
-    if modules_path is not None and mods is not None:
-        with atomic_path(modules_path) as tmp:
-            tmp.write_text(mods)
     return Path(path)

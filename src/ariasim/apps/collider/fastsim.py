@@ -56,6 +56,16 @@ def _truth_arrays(table: pd.DataFrame, source: Any) -> dict[str, Any]:
         raise InputError("truth-particle table lacks columns (need a particle table or a "
                          "full-simulation table)", path=source, column=", ".join(missing))
 
+    for c in need:
+        dt = table[c].dtype
+        if not pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt):
+            raise InputError(f"expected numbers, got values of type {dt}", path=source,
+                             column=c)
+    for c in ("event_id", "pdg"):
+        v = table[cols[c]].to_numpy()
+        if v.dtype.kind == "f" and not (np.isfinite(v) & (v == np.round(v))).all():
+            raise InputError("expected whole numbers (no NaN)", path=source, column=cols[c])
+
     def col(name: str) -> pd.Series:
         return table[name].reset_index(drop=True)
 

@@ -27,13 +27,16 @@ References:
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ariasim.errors import ConfigError, InputError
+from ariasim.surrogates.escape import quote_excerpt
 from ariasim.surrogates.formula import Formula
 from ariasim.utils import read_json, write_json
 
@@ -64,12 +67,60 @@ class Region:
                 "formula": self.formula.to_dict()}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any], *, source: Any = None) -> Region:
-        try:
-            return cls(float(d["eta_low"]), float(d["eta_high"]),
-                       Formula.from_dict(d["formula"], source=source))
-        except KeyError as exc:
-            raise InputError(f"region lacks key {exc}", path=source) from exc
+    def from_dict(cls, d: Mapping[str, Any], *, source: Any = None,
+                  field: str | None = None) -> Region:
+        """Build from :meth:`to_dict` output, checking types and values; errors name the
+        file ``source`` and the ``field`` (e.g. ``objects.muon.scale[0]``)."""
+        where = field or "region"
+        if not isinstance(d, Mapping):
+            raise InputError(f"expected an object, got {_type_name(d)}", path=source,
+                             field=where)
+        lo = _number(d, "eta_low", source, where, minimum=0.0)
+        hi = _number(d, "eta_high", source, where, minimum=0.0)
+        if "formula" not in d:
+            raise InputError("region lacks key 'formula'", path=source, field=where)
+        return cls(lo, hi, Formula.from_dict(d["formula"], source=source,
+                                             field=f"{where}.formula"))
+
+
+def _type_name(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _number(d: Mapping[str, Any], key: str, source: Any, where: str, *,
+            default: float | None = None, minimum: float | None = None,
+            positive: bool = False, maximum: float | None = None) -> float:
+    """``d[key]`` as a finite float (not a bool or a string), with bounds; an
+    :class:`~ariasim.errors.InputError` naming ``source`` and ``where.key`` otherwise."""
+    name = f"{where}.{key}"
+    if key not in d:
+        if default is None:
+            raise InputError(f"missing key {key!r}", path=source, field=where)
+        return default
+    v = d[key]
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise InputError(f"expected a number, got {_type_name(v)} {v!r:.40}", path=source,
+                         field=name)
+    try:
+        x = float(v)
+    except OverflowError:
+        raise InputError("number too large", path=source, field=name) from None
+    if not math.isfinite(x):
+        raise InputError(f"must be finite, got {x}", path=source, field=name)
+    if positive and not x > 0.0:
+        raise InputError(f"must be > 0, got {x}", path=source, field=name)
+    if minimum is not None and x < minimum:
+        raise InputError(f"must be >= {minimum}, got {x}", path=source, field=name)
+    if maximum is not None and x > maximum:
+        raise InputError(f"must be <= {maximum}, got {x}", path=source, field=name)
+    return x
+
+
+#: The largest |eta| acceptance a model file may declare (the simulated detector ends
+#: well before; a typo such as 1e9 would make the card's piecewise terms meaningless).
+ETA_LIMIT = 10.0
+#: Object names must be identifiers: they become Delphes module and array names.
+_IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 
 
 def check_regions(edges: Sequence[tuple[float, float]], eta_max: float, *,
@@ -153,18 +204,61 @@ class ObjectResponse:
                 "metadata": {k: v for k, v in self.metadata.items() if not k.startswith("_")}}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any], *, source: Any = None) -> ObjectResponse:
+    def from_dict(cls, d: Mapping[str, Any], *, source: Any = None,
+                  field: str | None = None) -> ObjectResponse:
+        """Build from :meth:`to_dict` output, checking every key (types, finite and
+        non-negative numbers, known object name, identifier, regions); errors name the file
+        ``source`` and the ``field`` (e.g. ``objects.muon.sigma_eta``)."""
+        from ariasim.apps.collider.objects import OBJECTS
+
+        where = field or "object"
+        if not isinstance(d, Mapping):
+            raise InputError(f"expected an object, got {_type_name(d)}", path=source,
+                             field=where)
+        for key in ("name", "kind", "pdg", "eta_max", "efficiency", "scale", "resolution"):
+            if key not in d:
+                raise InputError(f"object response lacks key {key!r}", path=source,
+                                 field=where)
+        name, kind, pdg = d["name"], d["kind"], d["pdg"]
+        if not isinstance(name, str) or not _IDENT.fullmatch(name):
+            raise InputError(f"object name must be an identifier (a letter, then letters, "
+                             f"digits or '_'; it becomes a Delphes module name), got "
+                             f"{quote_excerpt(str(name))}", path=source, field=f"{where}.name")
+        if name not in OBJECTS:
+            raise InputError(f"unknown object name {name!r} (known: {', '.join(OBJECTS)})",
+                             path=source, field=f"{where}.name")
+        if kind not in KINDS:
+            raise InputError(f"kind must be one of {KINDS}, got {quote_excerpt(str(kind))}",
+                             path=source, field=f"{where}.kind")
+        if (not isinstance(pdg, list) or not pdg
+                or not all(isinstance(p, int) and not isinstance(p, bool)
+                           and 0 < abs(p) < 10**10 for p in pdg)):
+            raise InputError("pdg must be a non-empty list of non-zero integer PDG codes",
+                             path=source, field=f"{where}.pdg")
+        eta_max = _number(d, "eta_max", source, where, positive=True, maximum=ETA_LIMIT)
+        regions: dict[str, list[Region]] = {}
+        for q in ("efficiency", "scale", "resolution"):
+            rs = d[q]
+            if not isinstance(rs, list) or not rs:
+                got = "an empty list" if isinstance(rs, list) else _type_name(rs)
+                raise InputError(f"expected a non-empty list of regions, got {got}",
+                                 path=source, field=f"{where}.{q}")
+            regions[q] = [Region.from_dict(r, source=source, field=f"{where}.{q}[{k}]")
+                          for k, r in enumerate(rs)]
+        sig = {k: _number(d, k, source, where, default=0.0, minimum=0.0)
+               for k in ("sigma_eta", "sigma_phi", "mass_gev")}
+        metadata = d.get("metadata", {})
+        if not isinstance(metadata, Mapping):
+            raise InputError(f"expected an object, got {_type_name(metadata)}", path=source,
+                             field=f"{where}.metadata")
         try:
-            return cls(
-                name=str(d["name"]), kind=str(d["kind"]), pdg=tuple(d["pdg"]),
-                eta_max=float(d["eta_max"]),
-                efficiency=[Region.from_dict(r, source=source) for r in d["efficiency"]],
-                scale=[Region.from_dict(r, source=source) for r in d["scale"]],
-                resolution=[Region.from_dict(r, source=source) for r in d["resolution"]],
-                sigma_eta=float(d.get("sigma_eta", 0.0)), sigma_phi=float(d.get("sigma_phi", 0.0)),
-                mass_gev=float(d.get("mass_gev", 0.0)), metadata=dict(d.get("metadata", {})))
-        except KeyError as exc:
-            raise InputError(f"object response lacks key {exc}", path=source) from exc
+            return cls(name=name, kind=kind, pdg=tuple(pdg), eta_max=eta_max,
+                       efficiency=regions["efficiency"], scale=regions["scale"],
+                       resolution=regions["resolution"], metadata=dict(metadata), **sig)
+        except ConfigError as exc:  # regions that do not tile, variables not allowed
+            sub = (exc.parameter or "").split(".", 1)[-1]
+            raise InputError(exc.message, path=source,
+                             field=f"{where}.{sub}" if sub else where) from None
 
 
 @dataclass
@@ -195,11 +289,32 @@ class ResponseModel:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, source: Any = None) -> ResponseModel:
+        """Build from :meth:`to_dict` output (see :meth:`ObjectResponse.from_dict`); every
+        error is an :class:`~ariasim.errors.InputError` naming ``source`` and the field."""
         if not isinstance(d, Mapping) or d.get("schema") != _SCHEMA:
-            raise InputError(f"not an ariasim response model (expected schema {_SCHEMA!r})",
-                             path=source)
-        objs = {k: ObjectResponse.from_dict(v, source=source) for k, v in d["objects"].items()}
-        return cls(objs, dict(d.get("metadata", {})))
+            got = (f"a JSON {_type_name(d)}" if not isinstance(d, Mapping)
+                   else "no schema" if "schema" not in d
+                   else f"schema {quote_excerpt(str(d['schema']))}")
+            raise InputError(f"not an ariasim response model (expected schema {_SCHEMA!r}, "
+                             f"got {got})", path=source)
+        objects = d.get("objects")
+        if not isinstance(objects, Mapping) or not objects:
+            got = "an empty object" if isinstance(objects, Mapping) else _type_name(objects)
+            raise InputError(f"expected a non-empty object of object responses, got {got}",
+                             path=source, field="objects")
+        metadata = d.get("metadata", {})
+        if not isinstance(metadata, Mapping):
+            raise InputError(f"expected an object, got {_type_name(metadata)}", path=source,
+                             field="metadata")
+        objs = {}
+        for k, v in objects.items():
+            where = (f"objects.{k}" if _IDENT.fullmatch(k)
+                     else f"objects[{quote_excerpt(k)}]")
+            objs[k] = ObjectResponse.from_dict(v, source=source, field=where)
+            if objs[k].name != k:
+                raise InputError(f"object name {objs[k].name!r} differs from its key "
+                                 f"{quote_excerpt(k)}", path=source, field=f"{where}.name")
+        return cls(objs, dict(metadata))
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write JSON atomically."""

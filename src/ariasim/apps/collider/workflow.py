@@ -7,16 +7,17 @@ and prints the result; everything between (reading, fitting, comparing, writing)
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ariasim.apps.collider.learn import ResponseLearner
 from ariasim.apps.collider.model import ResponseModel
 from ariasim.apps.collider.objects import select_events
-from ariasim.errors import InputError
+from ariasim.errors import ConfigError, InputError
 
 __all__ = ["FastsimResult", "read_tables", "read_truth", "run_fastsim", "run_fit_response"]
 
@@ -39,6 +40,10 @@ class FastsimResult:
     versus: pd.DataFrame | None = None
     methods: pd.DataFrame | None = None
     written: list[Path] = field(default_factory=list)
+    stock_pulls: pd.DataFrame | None = None
+    stock_auc: pd.DataFrame | None = None
+    models: dict[str, ResponseModel] = field(default_factory=dict)
+    label: str | None = None
 
     @property
     def n_found(self) -> int:
@@ -112,8 +117,14 @@ def run_fastsim(response: str | os.PathLike[str], input_file: str | os.PathLike[
                 out: str | os.PathLike[str], *, seed: int = 1, compare: bool = False,
                 stock: str | os.PathLike[str] | None = None,
                 report: str | os.PathLike[str] | None = None, events: str = "all",
-                compare_with: Sequence[str | os.PathLike[str]] = ()) -> FastsimResult:
+                compare_with: Sequence[str | os.PathLike[str]] = (),
+                progress: Callable[[str], None] | None = None) -> FastsimResult:
     """Apply a response model to truth particles; optionally compare fast vs full.
+
+    Every input is read and checked before the simulation; the output table and the report
+    are written together at the end (both or neither). The result depends only on the
+    inputs and ``seed`` (the fast simulation draws its random numbers in one fixed order,
+    without chunking or threads).
 
     Arguments:
         response: Response model JSON.
@@ -123,28 +134,100 @@ def run_fastsim(response: str | os.PathLike[str], input_file: str | os.PathLike[
         seed: Random seed of the fast simulation (the stock model and the learner table
             use their own seeds, split from it).
         compare: Compare fast vs full on the input (binned pulls, classifier AUC).
-        stock: Stock-form model to compare against too.
+        stock: Stock-form model to compare against too (with ``compare``).
         report: HTML report to write (with ``compare``).
         events: ``"all"``, ``"even"`` or ``"odd"`` event_id.
-        compare_with: Further response models for the learner table.
-    """
-    from ariasim.apps.collider.fastsim import fastsim
-    from ariasim.io import write_table
-    from ariasim.utils import spawn_seeds
+        compare_with: Further response models for the learner table (with ``compare``).
+        progress: Called with a short line before each stage (reading, simulating,
+            comparing...), e.g. to show progress on the terminal.
 
-    response, input_file, out = Path(response), Path(input_file), Path(out)
-    model = ResponseModel.load(response)
-    table = select_events(read_truth(input_file), events, source=input_file)
-    fast = fastsim(table, model, seed, source=input_file)
-    write_table(fast, out, producer="ariasim.apps.collider.fastsim",
-                config={"response": str(response), "input": str(input_file), "events": events},
-                seed=seed)
-    result = FastsimResult(fast=fast, written=[out])
+    Raises:
+        ConfigError: ``stock``, ``report`` or ``compare_with`` without ``compare``
+            (``parameter`` the argument's name), or ``events`` not all/even/odd.
+        InputError: a model or table that cannot be used, naming the file (and field or
+            column).
+    """
+    from ariasim.apps.collider.fastsim import FastSimulator
+    from ariasim.io import write_table
+    from ariasim.utils import as_generator, atomic_path
+
+    def say(text: str) -> None:
+        if progress is not None:
+            progress(text)
+
     if not compare:
-        return result
-    if "object_type" not in table.columns:
+        for name, value in (("stock", stock), ("report", report),
+                            ("compare_with", compare_with or None)):
+            if value is not None:
+                raise ConfigError("applies only with --compare", parameter=name)
+    if events not in ("all", "even", "odd"):
+        raise ConfigError(f"must be 'all', 'even' or 'odd', got {events!r}",
+                          parameter="events")
+    as_generator(seed)  # a bad seed fails before any work
+    response, input_file, out = Path(response), Path(input_file), Path(out)
+    say(f"reading the response model {response}")
+    model = ResponseModel.load(response)
+    simulator = FastSimulator(model)  # formulas printed and linted before the table is read
+    others = {Path(p): ResponseModel.load(p) for p in compare_with}
+    smodel = ResponseModel.load(stock) if stock is not None else None
+    say(f"reading {input_file}")
+    table = select_events(read_truth(input_file), events, source=input_file)
+    if compare and "object_type" not in table.columns:
         raise InputError("--compare needs a full-simulation table as input", path=input_file,
                          column="object_type")
+    say(f"fast-simulating {len(table)} particles")
+    fast = simulator(table, seed, source=input_file)
+    result = FastsimResult(fast=fast)
+    card = None
+    if compare:
+        from ariasim.apps.collider.delphes import card_text
+
+        card = card_text(model) if report is not None else None
+        _compare(result, table, model, response, seed=seed, smodel=smodel, stock=stock,
+                 others=others, say=say, source=input_file)
+    say(f"writing {out}" + (f" and {report}" if report is not None else ""))
+    fmt = _table_format(out)
+    config: dict[str, object] = {"response": str(response), "input": str(input_file),
+                                 "events": events}
+    written = fast
+    if fmt == "root":  # ROOT columns are numeric: object_type as the full simulation's codes
+        from ariasim.simulators.collider.run import OBJECT_TYPE_CODES
+
+        codes = fast["object_type"].map(OBJECT_TYPE_CODES)
+        if codes.isna().any():
+            raise ConfigError(f"object types {sorted(set(fast['object_type'][codes.isna()]))} "
+                              "have no ROOT code; write .parquet or .csv", parameter="out")
+        written = fast.assign(object_type=codes.to_numpy(np.int8))
+        config["object_type_codes"] = dict(OBJECT_TYPE_CODES)
+    with atomic_path(out) as tmp:  # the table takes its name only once the report is written
+        write_table(written, tmp, format=fmt, producer="ariasim.apps.collider.fastsim",
+                    config=config, seed=seed)
+        if report is not None:
+            from ariasim.apps.collider.report import make_report
+
+            make_report(report, model, pulls=result.pulls, stock_pulls=result.stock_pulls,
+                        auc=result.auc, stock_auc=result.stock_auc, versus=result.versus,
+                        method_table=result.methods, card=card,
+                        models={k: v for k, v in result.models.items()
+                                if k != result.label})
+    result.written = [out, *([Path(report)] if report is not None else [])]
+    return result
+
+
+def _table_format(path: Path) -> str:
+    name = path.name.lower()
+    for fmt, suffixes in (("parquet", (".parquet", ".pq")), ("csv", (".csv",)),
+                          ("root", (".root",))):
+        if name.endswith(suffixes):
+            return fmt
+    raise ConfigError(f"{str(path)!r} must end in .parquet, .csv or .root", parameter="out")
+
+
+def _compare(result: FastsimResult, table: pd.DataFrame, model: ResponseModel,
+             response: Path, *, seed: int, smodel: ResponseModel | None,
+             stock: str | os.PathLike[str] | None, others: dict[Path, ResponseModel],
+             say: Callable[[str], None], source: Path, min_count: int = 30) -> None:
+    """Fill ``result``'s comparison tables (fast vs full, stock, other models)."""
     from ariasim.apps.collider.compare import (
         auc_table,
         binned_pulls,
@@ -152,38 +235,38 @@ def run_fastsim(response: str | os.PathLike[str], input_file: str | os.PathLike[
         ours_vs_stock,
         pull_threshold,
     )
-    from ariasim.apps.collider.delphes import card_text
+    from ariasim.apps.collider.fastsim import fastsim
+    from ariasim.utils import spawn_seeds
 
-    others = {Path(p): ResponseModel.load(p) for p in compare_with}  # fail before slow work
     taken: set[str] = set()
     ours_label = _label(model, response, taken)
     objs = list(model.objects)
     stock_seed, table_seed = spawn_seeds(seed, 2)
-    result.pulls = pulls = binned_pulls(table, fast, objs)
-    result.auc = auc = auc_table(table, fast, objs)
+    say("comparing fast vs full: binned efficiency and resolution pulls")
+    result.pulls = pulls = binned_pulls(table, result.fast, objs, min_count=min_count)
+    if pulls.empty:
+        raise InputError(f"too few particles to compare fast vs full: no (pT, |eta|) bin of "
+                         f"{', '.join(objs)} holds {min_count} reconstructed objects in both "
+                         "samples", path=source)
+    say("comparing fast vs full: classifier AUC")
+    result.auc = auc = auc_table(table, result.fast, objs)
     result.pull_bound = pull_threshold(int(pulls[["eff_pull", "res_pull"]].notna().sum().sum()))
-    spulls = sauc = None
     models = {ours_label: model}
     pre_p, pre_a = {ours_label: pulls}, {ours_label: auc}
-    if stock is not None:
-        smodel = ResponseModel.load(stock)
+    slabel = None
+    if smodel is not None and stock is not None:
+        say(f"comparing the stock model {stock}")
         sfast = fastsim(table, smodel, stock_seed)
-        spulls = binned_pulls(table, sfast, objs)
-        sauc = auc_table(table, sfast, objs)
+        result.stock_pulls = spulls = binned_pulls(table, sfast, objs)
+        result.stock_auc = sauc = auc_table(table, sfast, objs)
         result.versus = ours_vs_stock(pulls, spulls)
         slabel = _label(smodel, Path(stock), taken)
         pre_p[slabel], pre_a[slabel] = spulls, sauc
     for p, m in others.items():
         models[_label(m, p, taken)] = m
-    if stock is not None:
+    if smodel is not None and slabel is not None:
         models[slabel] = smodel
     if len(models) > 1:
+        say(f"comparing {len(models)} models (learner table)")
         result.methods = method_table(models, table, seed=table_seed, pulls=pre_p, aucs=pre_a)
-    if report is not None:
-        from ariasim.apps.collider.report import make_report
-
-        make_report(report, model, pulls=pulls, stock_pulls=spulls, auc=auc, stock_auc=sauc,
-                    versus=result.versus, method_table=result.methods, card=card_text(model),
-                    models={k: v for k, v in models.items() if k != ours_label})
-        result.written.append(Path(report))
-    return result
+    result.models, result.label = models, ours_label
