@@ -81,6 +81,18 @@ def _format_of(path: Path, fmt: str | None) -> str:
                      path=path)
 
 
+def _creation_time() -> _dt.datetime:
+    """Now, or ``SOURCE_DATE_EPOCH`` when set (reproducible output)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch is not None:
+        try:
+            return _dt.datetime.fromtimestamp(int(epoch), _dt.UTC)
+        except (ValueError, OverflowError, OSError) as exc:
+            raise ConfigError(f"must be whole seconds since 1970, got {epoch!r}",
+                              parameter="SOURCE_DATE_EPOCH") from exc
+    return _dt.datetime.now(_dt.UTC)
+
+
 def make_provenance(
     producer: str,
     config: Mapping[str, Any] | None = None,
@@ -95,6 +107,18 @@ def make_provenance(
         config: The full, resolved configuration of the producer.
         seed: The seed the producer was given (an int, or None if unseeded).
         extra: Further JSON-able entries (e.g. ``input_files``).
+
+    The creation time is the only entry that differs between two runs with the same
+    inputs and seed. For byte-identical files (reproducible builds, regression tests) set
+    the environment variable ``SOURCE_DATE_EPOCH`` (seconds since 1970, the
+    reproducible-builds.org convention): the time recorded is then that one.
+
+    Example:
+        >>> import os
+        >>> os.environ["SOURCE_DATE_EPOCH"] = "0"
+        >>> make_provenance("ariasim.simulators.photons", {"n_events": 1}, 7)["created_utc"]
+        '1970-01-01T00:00:00+00:00'
+        >>> del os.environ["SOURCE_DATE_EPOCH"]
     """
     if not producer:
         raise ConfigError("a producer name is required", parameter="producer")
@@ -104,7 +128,7 @@ def make_provenance(
         "ariasim_version": __version__,
         "config": to_jsonable(dict(config or {})),
         "seed": to_jsonable(seed_value),
-        "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "created_utc": _creation_time().isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "numpy": np.__version__,
     }
