@@ -27,14 +27,15 @@ def _fixed_time(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
 
 
-def test_simulate_collider_bytes_independent_of_batch_size(tmp_path: Path) -> None:
+def test_simulate_collider_bytes_independent_of_batch_size(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     outs = []
     for k, batch in enumerate(("700", "3000")):
         (tmp_path / str(k)).mkdir()
-        out = tmp_path / str(k) / "c.parquet"
+        monkeypatch.chdir(tmp_path / str(k))
         _run(["simulate", "collider", "--particle", "mu-,e-", "--n", "1500", "--seed", "3",
-              "--batch-size", batch, "--quiet", "--out", str(out)])
-        outs.append(_digest(out))
+              "--batch-size", batch, "--quiet", "--out", "c.parquet"])
+        outs.append(_digest(tmp_path / str(k) / "c.parquet"))
     assert outs[0] == outs[1]
 
 
@@ -57,12 +58,13 @@ def test_simulate_photons_bytes_independent_of_threads(tmp_path: Path) -> None:
     assert cnts[0].equals(cnts[1])
 
 
-def test_simulate_photons_same_bytes_twice(tmp_path: Path) -> None:
+def test_simulate_photons_same_bytes_twice(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
     outs = []
-    for k in range(2):  # the same output name (it is recorded), in two folders
+    for k in range(2):  # the output path is recorded: the same relative name, two folders
         (tmp_path / str(k)).mkdir()
-        out = tmp_path / str(k) / "h.parquet"
+        monkeypatch.chdir(tmp_path / str(k))
         _run(["simulate", "photons", "--photons", "2e5", "--distance", "5", "--seed", "9",
-              "--threads", "1", "--no-progress", "--out", str(out)])
-        outs.append(_digest(out))
+              "--threads", "1", "--no-progress", "--out", "h.parquet"])
+        outs.append(_digest(tmp_path / str(k) / "h.parquet"))
     assert outs[0] == outs[1]
