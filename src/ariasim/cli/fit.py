@@ -46,9 +46,10 @@ def fit_response_command(
     regions: Annotated[str, typer.Option(
         "--regions", help="auto (learned |eta| regions) or single (one formula over the "
                           "acceptance).")] = "auto",
-    max_regions: Annotated[int, typer.Option(
-        "--max-regions", help="At most this many learned |eta| regions per quantity, >= 1.")
-    ] = 4,
+    max_regions: Annotated[int | None, typer.Option(
+        "--max-regions", show_default="4",
+        help="At most this many learned |eta| regions per quantity, >= 1 (--regions auto "
+             "only).")] = None,
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="Replace existing --out and --stock-out files.")] = False,
     resume: Annotated[bool, typer.Option(

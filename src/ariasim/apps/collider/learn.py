@@ -508,7 +508,7 @@ KAN_DEFAULTS: dict[str, Any] = {"hidden": (3,), "grid_size": 5, "max_epochs": 60
 
 
 def learner_for_method(method: str = "kan", *, epochs: int | None = None,
-                       regions: str = "auto", max_regions: int = 4, **kwargs: Any
+                       regions: str = "auto", max_regions: int | None = None, **kwargs: Any
                        ) -> ResponseLearner:
     """The :class:`ResponseLearner` of a method name (``ariasim fit response --method``).
 
@@ -518,7 +518,8 @@ def learner_for_method(method: str = "kan", *, epochs: int | None = None,
             estimates, :func:`default_symbolic`) or ``"poly"`` (polynomial likelihood).
         epochs: KAN training epochs (``"kan"`` only; default 60).
         regions: ``"auto"`` (learned |eta| regions) or ``"single"``.
-        max_regions: At most this many learned regions per quantity.
+        max_regions: At most this many learned regions per quantity (``"auto"`` only;
+            default 4).
         **kwargs: Further :class:`ResponseLearner` arguments (eta_max, max_rows, objects,
             random_state).
     """
@@ -535,6 +536,10 @@ def learner_for_method(method: str = "kan", *, epochs: int | None = None,
                           parameter="regions")
     if epochs is not None and (isinstance(epochs, bool) or epochs < 1):
         raise ConfigError(f"must be a positive integer, got {epochs!r}", parameter="epochs")
+    if max_regions is not None and regions == "single":
+        raise ConfigError("applies to --regions auto only, not 'single'",
+                          parameter="max_regions")
+    max_regions = 4 if max_regions is None else max_regions
     if isinstance(max_regions, bool) or max_regions < 1:
         raise ConfigError(f"must be a positive integer, got {max_regions!r}",
                           parameter="max_regions")
@@ -556,7 +561,8 @@ def learner_for_method(method: str = "kan", *, epochs: int | None = None,
 
 def fit_response(table: pd.DataFrame, *, objects: Sequence[str] | None = None,
                  method: str = "kan", eta_max: float = 2.5, seed: int = 0,
-                 max_rows: int = 20_000, regions: str = "auto", max_regions: int = 4,
+                 max_rows: int = 20_000, regions: str = "auto",
+                 max_regions: int | None = None,
                  epochs: int | None = None, source: Any = None) -> ResponseModel:
     """Convenience: ``learner_for_method(method, ...).fit(table).model_``."""
     learner = learner_for_method(method, epochs=epochs, regions=regions,

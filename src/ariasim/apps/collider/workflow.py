@@ -165,6 +165,11 @@ def run_fit_response(learner: ResponseLearner, inputs: Sequence[str | os.PathLik
 
     paths = [Path(p) for p in inputs]
     out = Path(out)
+    seen: set[Path] = set()
+    for p in paths:
+        if p.resolve() in seen:
+            raise InputError("input table given twice (its rows would count double)", path=p)
+        seen.add(p.resolve())
     check_outputs({"--out": out, "--stock-out": stock_out},
                   inputs={str(p): p for p in paths},
                   suffixes={"--out": (".json",), "--stock-out": (".json",)},
