@@ -105,7 +105,7 @@ def test_symbolic_regression_path_is_an_estimator_passed_in():
         default_symbolic,
     )
 
-    sr = default_symbolic().set_params(max_time=1.0)
+    sr = default_symbolic().set_params(generations=10)  # a short, reproducible budget
     learner = ResponseLearner(BinnedSymbolicClassifier(sr), BinnedSymbolicRegressor(sr),
                               regions="single", eta_max=2.4, label="sr", random_state=0)
     obj = learner.fit_object(_rows(), "muon")
