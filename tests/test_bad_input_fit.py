@@ -197,7 +197,7 @@ def test_resume_after_an_interruption_gives_the_same_file(tmp_path: Path) -> Non
     from ariasim.apps.collider.workflow import run_fit_response
     from ariasim.utils import run_folder
 
-    full_table(1600, seed=4).to_parquet(tmp_path / "t.parquet")
+    full_table(800, seed=4).to_parquet(tmp_path / "t.parquet")
 
     def learner():
         return learner_for_method("poly", random_state=5)
@@ -226,3 +226,45 @@ def test_resume_after_an_interruption_gives_the_same_file(tmp_path: Path) -> Non
     assert out.read_bytes() == (tmp_path / "a.json").read_bytes()
     assert (tmp_path / "sb.json").read_bytes() == (tmp_path / "sa.json").read_bytes()
     assert not run_folder(out).exists()
+
+
+def test_cli_interrupted_then_resumed(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Ctrl-C during the second object: exit 130, the first object kept in the hidden run
+    folder, no --out; ``--resume`` then fits only the second and writes the same file as
+    an uninterrupted run."""
+    from ariasim.apps.collider.learn import ResponseLearner
+    from ariasim.cli import main
+
+    full_table(800, seed=6).to_parquet(tmp_path / "t.parquet")
+    monkeypatch.chdir(tmp_path)
+    argv = ["fit", "response", "t.parquet", "--method", "poly", "--seed", "2"]
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--out", "a.json"])
+    assert exc.value.code in (0, None)
+    original = ResponseLearner._fit_object
+
+    def interrupted(self, d, name, *args, **kwargs):
+        if name == "electron":
+            raise KeyboardInterrupt
+        return original(self, d, name, *args, **kwargs)
+
+    monkeypatch.setattr(ResponseLearner, "_fit_object", interrupted)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--out", "b.json"])
+    assert exc.value.code == 130
+    assert "--resume" in capsys.readouterr().err
+    assert not (tmp_path / "b.json").exists()
+    assert (tmp_path / ".b.json.run" / "object-muon.json").exists()
+    fitted: list[str] = []
+
+    def counted(self, d, name, *args, **kwargs):
+        fitted.append(name)
+        return original(self, d, name, *args, **kwargs)
+
+    monkeypatch.setattr(ResponseLearner, "_fit_object", counted)
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--out", "b.json", "--resume"])
+    assert exc.value.code in (0, None) and fitted == ["electron"]
+    assert (tmp_path / "b.json").read_bytes() == (tmp_path / "a.json").read_bytes()
+    assert not (tmp_path / ".b.json.run").exists()
