@@ -63,11 +63,14 @@ def _n_bins(X: np.ndarray) -> tuple[int, int]:
 
 
 def default_symbolic() -> Any:
-    """The symbolic regressor of ``--method sr``: 20 s, length <= 20, BIC selection, and
+    """The symbolic regressor of ``--method sr``: 100 generations (a budget that does not
+    depend on the clock, so the same data and seed give the same formulas; about 10 s
+    per fit; ``max_time`` is only a safety cap), length <= 20, BIC selection, and
     operators that stay finite on the clamped range (no pow, log or division)."""
     from ariasim.surrogates.symbolic import SymbolicRegressor
 
-    return SymbolicRegressor(max_time=20.0, max_length=20, selection="bic",
+    return SymbolicRegressor(max_time=300.0, generations=100, n_jobs=1, max_length=20,
+                             selection="bic",
                              operators=("add", "sub", "mul", "exp", "sqrt", "square", "tanh"))
 
 

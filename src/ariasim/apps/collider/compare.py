@@ -245,7 +245,8 @@ def method_table(models: Mapping[str, ResponseModel], full: pd.DataFrame, *, see
                 v = g[col].to_numpy(float) if col in g else np.array([])
                 v = v[np.isfinite(v)]
                 nodes, consts = _formula_stats(obj, quantity)
-                t = obj.metadata.get("efficiency_fit_s" if q == "eff" else "response_fit_s")
+                t = obj.metadata.get("_timings", {}).get(
+                    "efficiency_fit_s" if q == "eff" else "response_fit_s")
                 rows.append({
                     "object": name, "quantity": q, "method": label, "bins": int(v.size),
                     "chi2": float(np.sum(v ** 2)),

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -63,7 +63,14 @@ from ariasim.errors import ConfigError, InputError
 from ariasim.surrogates.formula import Formula
 from ariasim.utils import spawn_seeds
 
-__all__ = ["KAN_DEFAULTS", "ResponseLearner", "fit_response", "learner_for_method"]
+__all__ = ["KAN_DEFAULTS", "TIMINGS_KEY", "ResponseLearner", "check_options", "fit_response",
+           "learner_for_method"]
+
+#: Metadata key of the wall-clock timings (in memory only: keys starting with ``_`` are not
+#: written to the model file, so that the same inputs and seed give the same file bytes).
+#: Per object: efficiency_fit_s, response_fit_s, symbolic_s, fit_s and ``fits`` (per
+#: quantity and |eta| region: train_s, symbolic_s); on the model: fit_s.
+TIMINGS_KEY = "_timings"
 
 
 # ---------------------------------------------------------------------- learners
@@ -145,6 +152,55 @@ def _fit_one(proto: Any, X: np.ndarray, y: np.ndarray, seed: int, quantity: str,
     else:
         forms = est.formulas_
     return dict(forms), info, est
+
+
+def _pop_times(info: dict[str, Any], quantity: str, lo: float, hi: float) -> dict[str, Any]:
+    """Move a fit's wall-clock timings out of its (saved) details."""
+    return {"quantity": quantity, "eta": [lo, hi], "train_s": info.pop("train_s", 0.0),
+            "symbolic_s": info.pop("symbolic_s", 0.0)}
+
+
+def check_options(*, eta_max: Any = 2.5, max_rows: Any = 20_000,
+                  objects: Sequence[str] | None = None, random_state: Any = 0) -> None:
+    """Validate the options every learner shares (a :class:`ConfigError` naming the
+    parameter as the command line spells it: eta_max, max_rows, objects, seed).
+
+    Example:
+        >>> check_options(max_rows=0)
+        Traceback (most recent call last):
+        ...
+        ariasim.errors.ConfigError: parameter 'max_rows': must be a positive integer, got 0
+    """
+    from ariasim.utils import spawn_seeds
+
+    try:
+        eta = float(eta_max)
+    except (TypeError, ValueError):
+        eta = float("nan")
+    if not (np.isfinite(eta) and eta > 0):
+        raise ConfigError(f"must be a finite |eta| > 0, got {eta_max!r}", parameter="eta_max")
+    if isinstance(max_rows, bool) or not isinstance(max_rows, (int, np.integer)) \
+            or max_rows < 1:
+        raise ConfigError(f"must be a positive integer, got {max_rows!r}", parameter="max_rows")
+    unknown = [o for o in (objects or []) if o not in OBJECTS]
+    if unknown:
+        raise ConfigError(f"unknown object type(s) {', '.join(map(repr, unknown))} (known: "
+                          f"{', '.join(OBJECTS)})", parameter="objects")
+    if objects is not None and len(set(objects)) != len(list(objects)):
+        raise ConfigError(f"an object type is given twice: {list(objects)}",
+                          parameter="objects")
+    spawn_seeds(random_state, 1)  # a negative or non-integer seed: an error naming seed
+
+
+def _check_counts(d: pd.DataFrame, name: str, eta_max: float, source: Any) -> pd.DataFrame:
+    """The rows of ``d`` within |eta| <= eta_max; an error when too few to learn from."""
+    d = d[np.abs(d["eta"]) <= eta_max]
+    n_pass = int(d["passed"].sum())
+    if len(d) < 50 or n_pass < 50:
+        raise InputError(f"too few {name} candidates to learn a response ({len(d)} truth, "
+                         f"{n_pass} reconstructed within |eta| <= {eta_max:g}; need >= 50 "
+                         "each)", path=source, column="object_type")
+    return d
 
 
 def _same_kind(a: Any, b: Any) -> bool:
@@ -241,9 +297,26 @@ class ResponseLearner(BaseEstimator):
 
     # ------------------------------------------------------------ fitting
     def fit(self, X: pd.DataFrame, y: None = None, sample_weight: None = None,
-            *, source: Any = None) -> ResponseLearner:
-        """Learn every object's response from the full-simulation table ``X``."""
+            *, source: Any = None, progress: Callable[[str], None] | None = None,
+            done: Mapping[str, ObjectResponse] | None = None,
+            on_object: Callable[[str, ObjectResponse], None] | None = None
+            ) -> ResponseLearner:
+        """Learn every object's response from the full-simulation table ``X``.
+
+        Arguments:
+            X: Full-simulation table (:data:`REQUIRED_COLUMNS`).
+            source: Its file name(s), for the metadata and error messages.
+            progress: Called with a line of text as each object, quantity and |eta|
+                region starts.
+            done: Objects already learned with these options and table (``--resume``):
+                kept, not refitted (each object has its own seed, so the others do not
+                change).
+            on_object: Called with each newly learned object (e.g. to keep it for a
+                resume).
+        """
         table = X
+        check_options(eta_max=self.eta_max, max_rows=self.max_rows, objects=self.objects,
+                      random_state=self.random_state)
         missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
         if missing:
             raise InputError("not a full-simulation table: missing columns", path=source,
@@ -252,15 +325,31 @@ class ResponseLearner(BaseEstimator):
         names = list(self.objects) if self.objects else [
             n for n, s in OBJECTS.items() if np.isin(pdg, s.pdg).sum() >= 50]
         if not names:
-            raise InputError("no object type has >= 50 truth particles", path=source,
-                             column="pdg")
+            counts = {n: int(np.isin(pdg, s.pdg).sum()) for n, s in OBJECTS.items()}
+            raise InputError("too few truth particles: no object type has >= 50 (found "
+                             + ", ".join(f"{n} {c}" for n, c in counts.items() if c) + ")",
+                             path=source, column="pdg")
         resolved = self._resolved()
+        # every object's rows and counts before the first (slow) fit
+        prepared = {name: prepare_object(table, name) for name in names}
+        for name, d in prepared.items():
+            _check_counts(d, name, float(self.eta_max), source)
         t0 = time.perf_counter()
         fitted: dict[str, ObjectResponse] = {}
         self.estimators_: dict[str, list[tuple[str, Any]]] = {}
-        for name, seed in zip(names, spawn_seeds(self.random_state, len(names)), strict=True):
+        seeds = spawn_seeds(self.random_state, len(names))
+        for k, (name, seed) in enumerate(zip(names, seeds, strict=True)):
+            if done and name in done:
+                fitted[name] = done[name]
+                if progress is not None:
+                    progress(f"{name} ({k + 1}/{len(names)}): kept from the interrupted run")
+                continue
+            if progress is not None:
+                progress(f"{name} ({k + 1}/{len(names)}): learning")
             fitted[name], self.estimators_[name] = self._fit_object(
-                prepare_object(table, name), name, seed, resolved)
+                prepared[name], name, seed, resolved, progress=progress)
+            if on_object is not None:
+                on_object(name, fitted[name])
         self.model_ = ResponseModel(fitted, {
             "source": str(source) if source else "table", "method": resolved[5],
             "eta_max": self.eta_max,
@@ -268,7 +357,7 @@ class ResponseLearner(BaseEstimator):
             "regions": "single" if getattr(resolved[4], "max_regions", 4) == 1 else "auto",
             "max_rows": self.max_rows,
             "options": {"efficiency": repr(resolved[0]), "response": repr(resolved[1])},
-            "fit_s": time.perf_counter() - t0})
+            TIMINGS_KEY: {"fit_s": time.perf_counter() - t0}})
         return self
 
     def fit_object(self, d: pd.DataFrame, name: str) -> ObjectResponse:
@@ -279,7 +368,8 @@ class ResponseLearner(BaseEstimator):
         return obj
 
     def _fit_object(self, d: pd.DataFrame, name: str, seed: Any,
-                    resolved: tuple[Any, Any, Any, Any, Any, str]
+                    resolved: tuple[Any, Any, Any, Any, Any, str],
+                    progress: Callable[[str], None] | None = None
                     ) -> tuple[ObjectResponse, list[tuple[str, Any]]]:
         eff_proto, resp_proto, fb_eff, fb_resp, finder, label = resolved
         if name not in OBJECTS:
@@ -287,11 +377,8 @@ class ResponseLearner(BaseEstimator):
                               parameter="objects")
         spec = OBJECTS[name]
         eta_max = float(self.eta_max)
-        d = d[np.abs(d["eta"]) <= eta_max]
+        d = _check_counts(d, name, eta_max, None)
         n_pass = int(d["passed"].sum())
-        if len(d) < 50 or n_pass < 50:
-            raise InputError(f"too few {name} candidates to learn a response ({len(d)} truth, "
-                             f"{n_pass} reconstructed; need >= 50 each)", column="object_type")
         fallback = None
         if callable(getattr(eff_proto, "symbolic", None)) or callable(
                 getattr(resp_proto, "symbolic", None)):
@@ -310,11 +397,17 @@ class ResponseLearner(BaseEstimator):
         p_all = d[d["passed"]]
         xcol = spec.x
         meta: dict[str, Any] = {"method": label, "n_truth": len(d), "n_passed": n_pass}
-        timing = {"efficiency_fit_s": 0.0, "response_fit_s": 0.0, "symbolic_s": 0.0}
+        timing: dict[str, Any] = {"efficiency_fit_s": 0.0, "response_fit_s": 0.0,
+                                  "symbolic_s": 0.0}
+        fit_times: list[dict[str, Any]] = []
         details: list[dict[str, Any]] = []
         estimators: list[tuple[str, Any]] = []
         eff_regions: list[Region] = []
-        for (lo, hi), s in zip(eff_edges, spawn_seeds(eff_seed, len(eff_edges)), strict=True):
+        for k, ((lo, hi), s) in enumerate(zip(eff_edges, spawn_seeds(eff_seed, len(eff_edges)),
+                                              strict=True)):
+            if progress is not None:
+                progress(f"  {name}: efficiency, |eta| in ({lo:g}, {hi:g}] "
+                         f"({k + 1}/{len(eff_edges)})")
             r = d[in_region(a_all, lo, hi)]
             kk = int(r["passed"].sum())
             det: dict[str, Any] = {"quantity": "efficiency", "eta": [lo, hi], "n": len(r)}
@@ -338,16 +431,22 @@ class ResponseLearner(BaseEstimator):
                                  (lo, hi))
                     info["fallback"] = "poly (the learned formula breaks the module semantics)"
                     info["train_s"] += extra["train_s"]
-                timing["efficiency_fit_s"] += info["train_s"] + info.get("symbolic_s", 0.0)
-                timing["symbolic_s"] += info.get("symbolic_s", 0.0)
+                fit_times.append(_pop_times(info, "efficiency", lo, hi))
+                timing["efficiency_fit_s"] += fit_times[-1]["train_s"] + fit_times[-1][
+                    "symbolic_s"]
+                timing["symbolic_s"] += fit_times[-1]["symbolic_s"]
                 det.update(info)
             details.append(det)
             eff_regions.append(Region(lo, hi, f))
         scale_regions: list[Region] = []
         res_regions: list[Region] = []
         a_pass = np.abs(p_all["eta"].to_numpy())
-        for (lo, hi), s in zip(resp_edges, spawn_seeds(resp_seed, len(resp_edges)),
-                               strict=True):
+        for k, ((lo, hi), s) in enumerate(zip(resp_edges,
+                                              spawn_seeds(resp_seed, len(resp_edges)),
+                                              strict=True)):
+            if progress is not None:
+                progress(f"  {name}: scale and resolution, |eta| in ({lo:g}, {hi:g}] "
+                         f"({k + 1}/{len(resp_edges)})")
             p = p_all[in_region(a_pass, lo, hi)]
             if len(p) < 50:  # cannot happen for learned regions (>= 200 per region)
                 raise InputError(f"too few reconstructed {name} in |eta| region ({lo}, {hi}] "
@@ -367,8 +466,9 @@ class ResponseLearner(BaseEstimator):
                 scale, res = response_formulas(forms, spec, x_range, (lo, hi), meta, X)
                 info["fallback"] = "poly (the learned formula breaks the module semantics)"
                 info["train_s"] += extra["train_s"]
-            timing["response_fit_s"] += info["train_s"] + info.get("symbolic_s", 0.0)
-            timing["symbolic_s"] += info.get("symbolic_s", 0.0)
+            fit_times.append(_pop_times(info, "response", lo, hi))
+            timing["response_fit_s"] += fit_times[-1]["train_s"] + fit_times[-1]["symbolic_s"]
+            timing["symbolic_s"] += fit_times[-1]["symbolic_s"]
             details.append({"quantity": "response", "eta": [lo, hi], "n": len(p), **info})
             scale_regions.append(Region(lo, hi, scale))
             res_regions.append(Region(lo, hi, res))
@@ -378,8 +478,8 @@ class ResponseLearner(BaseEstimator):
                      for t in details if t.get("fallback")]
         if fallbacks:
             meta["fallbacks"] = fallbacks
-        meta.update(timing)
-        meta["fit_s"] = timing["efficiency_fit_s"] + timing["response_fit_s"]
+        timing["fit_s"] = timing["efficiency_fit_s"] + timing["response_fit_s"]
+        timing["fits"] = fit_times
         meta["regions"] = {"efficiency": [list(e) for e in eff_edges],
                            "response": [list(e) for e in resp_edges]}
         meta["fits"] = details
@@ -396,6 +496,9 @@ class ResponseLearner(BaseEstimator):
                 q: sum(r.formula.complexity for r in regs)
                 for q, regs in (("efficiency", eff_regions), ("scale", scale_regions),
                                 ("resolution", res_regions))}})
+        # wall-clock timings stay in memory (metadata keys starting with "_" are not
+        # saved): the model file depends on the inputs and the seed only
+        obj.metadata[TIMINGS_KEY] = timing
         return obj, estimators
 
 
@@ -405,7 +508,7 @@ KAN_DEFAULTS: dict[str, Any] = {"hidden": (3,), "grid_size": 5, "max_epochs": 60
 
 
 def learner_for_method(method: str = "kan", *, epochs: int | None = None,
-                       regions: str = "auto", max_regions: int = 4, **kwargs: Any
+                       regions: str = "auto", max_regions: int | None = None, **kwargs: Any
                        ) -> ResponseLearner:
     """The :class:`ResponseLearner` of a method name (``ariasim fit response --method``).
 
@@ -415,21 +518,33 @@ def learner_for_method(method: str = "kan", *, epochs: int | None = None,
             estimates, :func:`default_symbolic`) or ``"poly"`` (polynomial likelihood).
         epochs: KAN training epochs (``"kan"`` only; default 60).
         regions: ``"auto"`` (learned |eta| regions) or ``"single"``.
-        max_regions: At most this many learned regions per quantity.
+        max_regions: At most this many learned regions per quantity (``"auto"`` only;
+            default 4).
         **kwargs: Further :class:`ResponseLearner` arguments (eta_max, max_rows, objects,
             random_state).
     """
     from ariasim.surrogates.polynomial import PolynomialClassifier, PolynomialRegressor
 
     if method not in ("kan", "sr", "poly"):
-        raise ConfigError(f"method must be 'kan', 'sr' or 'poly', got {method!r}",
+        raise ConfigError(f"must be 'kan', 'sr' or 'poly', got {method!r}",
                           parameter="method")
     if epochs is not None and method != "kan":
-        raise ConfigError(f"epochs applies to method 'kan' only, not {method!r}",
+        raise ConfigError(f"applies to --method kan only, not {method!r}",
                           parameter="epochs")
     if regions not in ("auto", "single"):
-        raise ConfigError(f"regions must be 'auto' or 'single', got {regions!r}",
+        raise ConfigError(f"must be 'auto' or 'single', got {regions!r}",
                           parameter="regions")
+    if epochs is not None and (isinstance(epochs, bool) or epochs < 1):
+        raise ConfigError(f"must be a positive integer, got {epochs!r}", parameter="epochs")
+    if max_regions is not None and regions == "single":
+        raise ConfigError("applies to --regions auto only, not 'single'",
+                          parameter="max_regions")
+    max_regions = 4 if max_regions is None else max_regions
+    if isinstance(max_regions, bool) or max_regions < 1:
+        raise ConfigError(f"must be a positive integer, got {max_regions!r}",
+                          parameter="max_regions")
+    check_options(**{k: v for k, v in kwargs.items()
+                     if k in ("eta_max", "max_rows", "objects", "random_state")})
     finder = EtaRegions(max_regions=1 if regions == "single" else max_regions)
     if method == "kan":
         from ariasim.surrogates.kan import KANClassifier, KANRegressor
@@ -446,7 +561,8 @@ def learner_for_method(method: str = "kan", *, epochs: int | None = None,
 
 def fit_response(table: pd.DataFrame, *, objects: Sequence[str] | None = None,
                  method: str = "kan", eta_max: float = 2.5, seed: int = 0,
-                 max_rows: int = 20_000, regions: str = "auto", max_regions: int = 4,
+                 max_rows: int = 20_000, regions: str = "auto",
+                 max_regions: int | None = None,
                  epochs: int | None = None, source: Any = None) -> ResponseModel:
     """Convenience: ``learner_for_method(method, ...).fit(table).model_``."""
     learner = learner_for_method(method, epochs=epochs, regions=regions,

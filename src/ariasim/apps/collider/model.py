@@ -161,7 +161,8 @@ class ObjectResponse:
         efficiency, scale, resolution: Lists of :class:`Region`.
         sigma_eta, sigma_phi: Constant absolute angular resolutions.
         mass_gev: Mass used to build the four-momentum.
-        metadata: Fit metadata (method, fit time, scores...).
+        metadata: Fit metadata (method, regions, scores...); keys starting with ``_``
+            (the wall-clock timings) are kept in memory, not written to the file.
     """
 
     name: str
@@ -281,7 +282,9 @@ class ResponseModel:
         return None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": _SCHEMA, "metadata": self.metadata,
+        # metadata keys starting with "_" (e.g. wall-clock timings) stay in memory
+        return {"schema": _SCHEMA,
+                "metadata": {k: v for k, v in self.metadata.items() if not k.startswith("_")},
                 "objects": {k: o.to_dict() for k, o in self.objects.items()}}
 
     def to_json(self) -> str:

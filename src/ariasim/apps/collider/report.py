@@ -73,8 +73,7 @@ def _kan_section(rep: Any, name: str, obj: Any) -> None:
         numeric = f.get("numeric_edges") or []
         title = (f"{name}: KAN edges, {f['quantity']}, |eta| in ({lo}, {hi}]; "
                  f"{f.get('edges', len(f['curves']))} active edges, "
-                 f"{len(numeric)} numeric; training {f.get('train_s', 0):.1f} s, symbolic "
-                 f"extraction {f.get('symbolic_s', 0):.1f} s")
+                 f"{len(numeric)} numeric")
         rep.figure(plot_edge_curves(f["curves"]), title)
         if numeric:
             rep.text(f"edges (layer, input, output) that fit no library function and stayed "
@@ -110,8 +109,8 @@ def make_report(path: str | os.PathLike[str], model: ResponseModel, *,
         rep.heading(f"{name} ({obj.kind})", level=3)
         rep.text(f"method {md.get('method')}; |eta| regions learned from the data: "
                  f"efficiency {md.get('regions', {}).get('efficiency')}, response "
-                 f"{md.get('regions', {}).get('response')}; fit time "
-                 f"{md.get('fit_s', float('nan')):.1f} s")
+                 f"{md.get('regions', {}).get('response')}"
+                 + (f"; fit time {md['_timings']['fit_s']:.1f} s" if "_timings" in md else ""))
         for q in ("efficiency", "scale", "resolution"):
             for r in getattr(obj, q):
                 rep.text(f"{q}, |eta| in ({r.eta_low}, {r.eta_high}]; complexity "

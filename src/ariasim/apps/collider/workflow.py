@@ -15,11 +15,12 @@ import numpy as np
 import pandas as pd
 
 from ariasim.apps.collider.learn import ResponseLearner
-from ariasim.apps.collider.model import ResponseModel
+from ariasim.apps.collider.model import ObjectResponse, ResponseModel
 from ariasim.apps.collider.objects import select_events
 from ariasim.errors import ConfigError, InputError
 
-__all__ = ["FastsimResult", "read_tables", "read_truth", "run_fastsim", "run_fit_response"]
+__all__ = ["FastsimResult", "drop_bad_rows", "read_tables", "read_truth", "run_fastsim",
+           "run_fit_response"]
 
 _EVENT_SUFFIXES = (".hepmc", ".hepmc3", ".lhe", ".lhe.gz")
 
@@ -65,7 +66,7 @@ def read_truth(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 
 def read_tables(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
-    """The concatenated tables at ``paths`` (an error naming a missing one)."""
+    """The concatenated tables at ``paths`` (an error naming a missing or empty one)."""
     from ariasim.io import read_table
 
     if not paths:
@@ -74,34 +75,169 @@ def read_tables(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
     for p in paths:
         if not Path(p).exists():
             raise InputError("input table not found", path=p)
-        tables.append(read_table(p))
+        if Path(p).is_dir():
+            raise InputError("input table is a folder", path=p)
+        t = read_table(p)
+        if len(t) == 0:
+            raise InputError("the table has no rows", path=p)
+        tables.append(t)
     return pd.concat(tables, ignore_index=True)
+
+
+#: Truth columns whose non-finite values make a row unusable (the row is dropped and
+#: counted; reco columns are NaN for unreconstructed particles by design).
+_TRUTH_COLUMNS = ("pdg", "truth_pt_gev", "truth_eta", "truth_phi", "truth_e_gev")
+
+
+def drop_bad_rows(table: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """``table`` without the rows whose truth values are NaN or infinite, and the number of
+    such rows per column (a row bad in two columns counts in both).
+
+    Example:
+        >>> t = pd.DataFrame({"pdg": [13, 13], "truth_pt_gev": [1.0, float("nan")],
+        ...                   "truth_eta": 0.0, "truth_phi": 0.0, "truth_e_gev": 1.0})
+        >>> kept, dropped = drop_bad_rows(t)
+        >>> len(kept), dropped
+        (1, {'truth_pt_gev': 1})
+    """
+    import numpy as np
+
+    bad = np.zeros(len(table), dtype=bool)
+    dropped: dict[str, int] = {}
+    for col in _TRUTH_COLUMNS:
+        if col not in table.columns:
+            continue
+        v = pd.to_numeric(table[col], errors="coerce").to_numpy(float)
+        b = ~np.isfinite(v)
+        if b.any():
+            dropped[col] = int(b.sum())
+            bad |= b
+    if not bad.any():
+        return table, dropped
+    return table.loc[~bad].reset_index(drop=True), dropped
+
+
+def _fit_key(learner: ResponseLearner, inputs: Sequence[Path], events: str) -> str:
+    """What a resumed run must share with the interrupted one: the learner's parameters,
+    the event selection and the input files' contents."""
+    import hashlib
+    import json
+
+    h = hashlib.sha256()
+    params = {k: repr(v) for k, v in sorted(learner.get_params(deep=True).items())}
+    h.update(json.dumps({"params": params, "events": events,
+                         "inputs": [str(p) for p in inputs]}, sort_keys=True).encode())
+    for p in inputs:
+        with open(p, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
 
 
 def run_fit_response(learner: ResponseLearner, inputs: Sequence[str | os.PathLike[str]],
                      out: str | os.PathLike[str], *, events: str = "all",
-                     stock_out: str | os.PathLike[str] | None = None) -> ResponseModel:
+                     stock_out: str | os.PathLike[str] | None = None,
+                     overwrite: bool = False, resume: bool = False,
+                     progress: Callable[[str], None] | None = None,
+                     _after_object: Callable[[str], None] | None = None) -> ResponseModel:
     """Fit ``learner`` on the full-simulation tables ``inputs`` and save its model.
+
+    The outputs are checked before anything is read, and written all or nothing (both
+    files to temporaries, renamed at the end). The model file depends only on the inputs,
+    the options and the seed (the wall-clock timings stay in memory, under
+    ``metadata["_timings"]``). Each learned object is kept in a hidden run folder beside
+    ``out`` (:func:`ariasim.utils.run_folder`) until the end, so that ``resume=True``
+    continues an interrupted run without refitting them, with the same result.
 
     Arguments:
         learner: The response learner (e.g. :func:`~.learn.learner_for_method`).
-        inputs: Full-simulation tables.
+        inputs: Full-simulation tables; rows with NaN or infinite truth values are
+            dropped (counted per column in ``metadata["dropped_rows"]``).
         out: Response model JSON to write.
         events: ``"all"``, ``"even"`` or ``"odd"`` event_id (hold the rest out).
         stock_out: Also fit and write the stock-form baseline model here.
+        overwrite: Replace existing outputs.
+        resume: Keep the objects learned by an interrupted run with the same options.
+        progress: Called with a line of text at each stage.
     """
-    from ariasim.apps.collider.stock import fit_stock
+    import json
+    import shutil
 
+    from ariasim.apps.collider.objects import REQUIRED_COLUMNS
+    from ariasim.apps.collider.stock import fit_stock
+    from ariasim.errors import ConfigError
+    from ariasim.utils import atomic_path, check_outputs, ensure_dir, run_folder, write_json
+
+    paths = [Path(p) for p in inputs]
+    out = Path(out)
+    seen: set[Path] = set()
+    for p in paths:
+        if p.resolve() in seen:
+            raise InputError("input table given twice (its rows would count double)", path=p)
+        seen.add(p.resolve())
+    check_outputs({"--out": out, "--stock-out": stock_out},
+                  inputs={str(p): p for p in paths},
+                  suffixes={"--out": (".json",), "--stock-out": (".json",)},
+                  overwrite=overwrite)
+    if events not in ("all", "even", "odd"):
+        raise ConfigError(f"must be 'all', 'even' or 'odd', got {events!r}", parameter="events")
+    say = progress or (lambda line: None)
     source = ", ".join(str(p) for p in inputs)
-    table = select_events(read_tables(inputs), events, source=source)
+    say(f"reading {source}")
+    table = read_tables(paths)
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
+    if missing:
+        raise InputError("not a full-simulation table (ariasim simulate collider output): "
+                         "missing columns", path=source, column=", ".join(missing))
+    table, dropped = drop_bad_rows(table)
+    for col, n in dropped.items():
+        say(f"dropped {n} row(s) with a NaN or infinite {col}")
+    table = select_events(table, events, source=source)
+    folder = run_folder(out)
+    key = _fit_key(learner, paths, events)
+    done: dict[str, ObjectResponse] = {}
+    if folder.exists():
+        if not resume:
+            shutil.rmtree(folder)  # a stale run: start afresh
+        else:
+            try:
+                old = json.loads((folder / "run.json").read_text())
+            except (OSError, ValueError):
+                old = {}
+            if old.get("key") != key:
+                raise ConfigError(f"the interrupted run in '{folder}' used other options or "
+                                  "inputs; run again without --resume to start afresh",
+                                  parameter="resume")
+            for part in sorted(folder.glob("object-*.json")):
+                obj = ObjectResponse.from_dict(json.loads(part.read_text()), source=part)
+                done[obj.name] = obj
+    ensure_dir(folder)
+    write_json(folder / "run.json", {"key": key})
+
+    def keep(name: str, obj: ObjectResponse) -> None:
+        write_json(folder / f"object-{name}.json", obj.to_dict(), default=float)
+        if _after_object is not None:
+            _after_object(name)
+
     model = learner.fit(table, source=source + (f" ({events} events)" if events != "all"
-                                                else "")).model_
+                                                else ""),
+                        progress=progress, done=done, on_object=keep).model_
     model.metadata["events"] = events
-    stock = (fit_stock(table, objects=list(model.objects), eta_max=learner.eta_max)
-             if stock_out is not None else None)
-    model.save(out)
-    if stock is not None and stock_out is not None:
-        stock.save(stock_out)
+    if dropped:
+        model.metadata["dropped_rows"] = dropped
+    stock = None
+    if stock_out is not None:
+        say("fitting the stock-form baseline")
+        stock = fit_stock(table, objects=list(model.objects), eta_max=learner.eta_max)
+    # both files or neither: temporaries first, renamed together at the end
+    with atomic_path(out) as tmp_out:
+        if stock is not None and stock_out is not None:
+            with atomic_path(stock_out) as tmp_stock:
+                stock.save(tmp_stock)
+                model.save(tmp_out)
+        else:
+            model.save(tmp_out)
+    shutil.rmtree(folder, ignore_errors=True)
     return model
 
 
