@@ -21,7 +21,9 @@ DELPHES_PER_S = 1.0e4
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--quick", action="store_true", help="2,000 particles per species instead of 20,000")
+    ap.add_argument(
+        "--quick", action="store_true", help="2,000 particles per species instead of 20,000"
+    )
     ap.add_argument("--detector", default="default")
     args = ap.parse_args()
     det = load_detector(args.detector)
@@ -37,7 +39,10 @@ def main() -> None:
         dt = time.perf_counter() - t0
         rate = n / dt
         print(f"{sp:8s} {rate:12.0f} {1e3 / rate:12.3f} {rate / DELPHES_PER_S:10.2f}x")
-    print("anchors: Delphes ~1e4 particles/s (0.1 ms per single-particle event); Geant4: seconds per collision event")
+    print(
+        "anchors: Delphes ~1e4 particles/s (0.1 ms per single-particle event); Geant4: seconds "
+        "per collision event"
+    )
 
 
 if __name__ == "__main__":

@@ -25,15 +25,17 @@ __all__ = ["main"]
 SPECIES = {"e-": 11, "gamma": 22, "pi+": 211, "n": 2112, "mu-": 13}
 
 
-def _run(pdg: int, e_gev: float, n: int, ecal: C.ECALConfig, hcal: C.HCALConfig,
-         seed: int) -> tuple[float, float]:
+def _run(
+    pdg: int, e_gev: float, n: int, ecal: C.ECALConfig, hcal: C.HCALConfig, seed: int
+) -> tuple[float, float]:
     rng = np.random.default_rng(seed)
     ids = np.arange(n, dtype=np.int64)
     eta = rng.uniform(-1.4, 1.4, n)
     phi = rng.uniform(-math.pi, math.pi, n)
     t0, c0 = time.perf_counter(), time.process_time()
-    C.simulate_calorimeters(ids, ids, np.full(n, pdg, dtype=np.int64), np.full(n, e_gev), eta,
-                            phi, ecal, hcal, rng)
+    C.simulate_calorimeters(
+        ids, ids, np.full(n, pdg, dtype=np.int64), np.full(n, e_gev), eta, phi, ecal, hcal, rng
+    )
     return n / (time.perf_counter() - t0), n / (time.process_time() - c0)
 
 
@@ -50,8 +52,10 @@ def main(argv: list[str] | None = None) -> None:
     n = args.n or (400 if args.quick else 4000)
     detectors = {
         "cms (pbwo4+brass)": (C.ECALConfig(), C.HCALConfig()),
-        "fcc (siw+fe-scint)": (C.ECALConfig.from_dict({"preset": "fcc-siw"}),
-                               C.HCALConfig.from_dict({"preset": "fcc-fe-scint"})),
+        "fcc (siw+fe-scint)": (
+            C.ECALConfig.from_dict({"preset": "fcc-siw"}),
+            C.HCALConfig.from_dict({"preset": "fcc-fe-scint"}),
+        ),
     }
     energies = (10.0, 50.0) if args.quick else (10.0, 50.0, 200.0)
     print(f"{'detector':20s} {'species':8s} {'E/GeV':>6s} {'wall /s':>10s} {'cpu /s':>10s}")

@@ -39,17 +39,30 @@ FLASHSIM_EVENTS_PER_S = 33_000.0
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--quick", action="store_true", help="smaller samples")
     ap.add_argument("--response", default=None, help="response model JSON (default: fit one)")
-    ap.add_argument("--particles", type=int, default=None,
-                    help="fast-simulation sample size (default 2e6, 2e5 with --quick)")
-    ap.add_argument("--full-particles", type=int, default=None,
-                    help="full-simulation sample size (default 8000, 2000 with --quick)")
+    ap.add_argument(
+        "--particles",
+        type=int,
+        default=None,
+        help="fast-simulation sample size (default 2e6, 2e5 with --quick)",
+    )
+    ap.add_argument(
+        "--full-particles",
+        type=int,
+        default=None,
+        help="full-simulation sample size (default 8000, 2000 with --quick)",
+    )
     ap.add_argument("--repeat", type=int, default=3, help="timed fast-simulation calls")
-    ap.add_argument("--full-threads", type=int, default=None,
-                    help="numba threads for the full simulation (default: numba's default)")
+    ap.add_argument(
+        "--full-threads",
+        type=int,
+        default=None,
+        help="numba threads for the full simulation (default: numba's default)",
+    )
     args = ap.parse_args()
     n_full = args.full_particles or (2_000 if args.quick else 8_000)
     n_fast = args.particles or (200_000 if args.quick else 2_000_000)
@@ -61,8 +74,9 @@ def main() -> None:
         model = ResponseModel.load(args.response)
     else:
         train = simulate(gun.generate(n_full, 10), "default", 11)
-        model = fit_response(train, objects=["muon", "electron", "photon", "charged_hadron"],
-                             method="poly")
+        model = fit_response(
+            train, objects=["muon", "electron", "photon", "charged_hadron"], method="poly"
+        )
     truth_full = gun.generate(n_full, 1)
     t0 = time.perf_counter()
     simulate(truth_full, "default", 2)
@@ -82,18 +96,24 @@ def main() -> None:
         del out
     fast_rate = n_fast / statistics.median(times)
     first_rate = n_fast / times[0]
-    print(f"species mix {SPECIES}, pT log-flat 1-300 GeV, |eta| < 2.5, 1 process; "
-          f"full simulation {numba.get_num_threads()} numba thread(s), fast simulation 1 thread")
+    print(
+        f"species mix {SPECIES}, pT log-flat 1-300 GeV, |eta| < 2.5, 1 process; "
+        f"full simulation {numba.get_num_threads()} numba thread(s), fast simulation 1 thread"
+    )
     print(f"{'simulation':12s} {'particles':>10s} {'particles/s':>12s} {'us/particle':>12s}")
     print(f"{'full':12s} {n_full:10d} {full_rate:12.0f} {1e6 / full_rate:12.2f}")
     print(f"{'fast median':12s} {n_fast:10d} {fast_rate:12.0f} {1e6 / fast_rate:12.3f}")
     print(f"{'fast first':12s} {n_fast:10d} {first_rate:12.0f} {1e6 / first_rate:12.3f}")
-    print(f"(card formulas compiled once in {compile_s:.2f} s, not included; fast calls "
-          f"{', '.join(f'{t:.3f}' for t in times)} s)")
-    print(f"speed-up fast/full: {fast_rate / full_rate:.0f}x median call, "
-          f"{first_rate / full_rate:.0f}x first call (field: 1e3-1e6 x); "
-          f"vs CMS FlashSim ~{FLASHSIM_EVENTS_PER_S:.0f} events/s: "
-          f"{fast_rate / FLASHSIM_EVENTS_PER_S:.1f}x (per particle vs per event)")
+    print(
+        f"(card formulas compiled once in {compile_s:.2f} s, not included; fast calls "
+        f"{', '.join(f'{t:.3f}' for t in times)} s)"
+    )
+    print(
+        f"speed-up fast/full: {fast_rate / full_rate:.0f}x median call, "
+        f"{first_rate / full_rate:.0f}x first call (field: 1e3-1e6 x); "
+        f"vs CMS FlashSim ~{FLASHSIM_EVENTS_PER_S:.0f} events/s: "
+        f"{fast_rate / FLASHSIM_EVENTS_PER_S:.1f}x (per particle vs per event)"
+    )
 
 
 if __name__ == "__main__":

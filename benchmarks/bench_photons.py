@@ -48,9 +48,16 @@ PPC_TWO_THREADS_PER_S = 3.3e5  # wall-clock, two threads
 def anchor_setup():
     """The PPC anchor configuration: medium, detector, source factory."""
     medium = constant_medium(100.0, 25.0, g=0.9, sl_fraction=0.35)
-    detector = string_detector(6, 60, string_spacing_m=20.0, module_spacing_m=17.0,
-                               layout="ring", radius_m=0.1651, angular_acceptance="flat",
-                               wavelength_acceptance=False)
+    detector = string_detector(
+        6,
+        60,
+        string_spacing_m=20.0,
+        module_spacing_m=17.0,
+        layout="ring",
+        radius_m=0.1651,
+        angular_acceptance="flat",
+        wavelength_acceptance=False,
+    )
 
     def source(n: float) -> Flasher:
         return Flasher((0.0, 0.0, 0.0), n_photons=n, wavelength_nm=(350.0, 450.0))
@@ -138,39 +145,54 @@ def main(argv: list[str] | None = None) -> None:
     n_np = int(min(n, 3e3 if args.quick else 1e4))
     n_naive = int(min(n, 1e4 if args.quick else 1e5))
     medium, detector, source = anchor_setup()
-    print(f"ariasim photon benchmark: PPC anchor configuration; {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} logical CPUs, numba {numba.__version__}, "
-          f"{numba.config.NUMBA_NUM_THREADS} numba threads available")
-    print("  medium: lambda_e = 25 m (b = 0.4 /m, g = 0.9), lambda_a = 100 m, SL 0.35, "
-          "350-450 nm flat; 6 strings x 60 modules (ring r = 20 m, dz = 17 m), r = 0.1651 m")
+    print(
+        "ariasim photon benchmark: PPC anchor configuration; "
+        f"{platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} logical CPUs, numba {numba.__version__}, "
+        f"{numba.config.NUMBA_NUM_THREADS} numba threads available"
+    )
+    print(
+        "  medium: lambda_e = 25 m (b = 0.4 /m, g = 0.9), lambda_a = 100 m, SL 0.35, "
+        "350-450 nm flat; 6 strings x 60 modules (ring r = 20 m, dz = 17 m), r = 0.1651 m"
+    )
     # warm-up: load / compile the kernels
     for meth in ("grid", "naive"):
         simulate(source(2000), medium, detector, seed=0, method=meth, n_threads=1)
 
     rows = []
-    hits, wall, cpu = _timed(lambda: propagate_numpy(n_np, medium, detector,
-                                                     np.random.default_rng(args.seed)))
+    hits, wall, cpu = _timed(
+        lambda: propagate_numpy(n_np, medium, detector, np.random.default_rng(args.seed))
+    )
     rows.append(("numpy vectorised (first version)", 1, n_np, hits, wall, cpu))
     for meth, threads, count in (("naive", 1, n_naive), ("grid", 1, n), ("grid", 2, n)):
         if threads > numba.config.NUMBA_NUM_THREADS:
             continue
-        res, wall, cpu = _timed(lambda m=meth, t=threads, c=count: simulate(
-            source(c), medium, detector, seed=args.seed, method=m, n_threads=t))
+        res, wall, cpu = _timed(
+            lambda m=meth, t=threads, c=count: simulate(
+                source(c), medium, detector, seed=args.seed, method=m, n_threads=t
+            )
+        )
         label = {"naive": "numba, every module every step", "grid": "numba + cell grid"}[meth]
         rows.append((label, threads, res.n_photons, len(res.hits), wall, cpu))
 
-    print(f"\n{'method':36s} {'thr':>3s} {'photons':>10s} {'hits':>7s} {'wall s':>8s} "
-          f"{'cpu s':>8s} {'ph/CPU-s':>10s} {'vs PPC/core':>11s} {'ph/s wall':>10s} "
-          f"{'vs PPC(2thr)':>12s}")
+    print(
+        f"\n{'method':36s} {'thr':>3s} {'photons':>10s} {'hits':>7s} {'wall s':>8s} "
+        f"{'cpu s':>8s} {'ph/CPU-s':>10s} {'vs PPC/core':>11s} {'ph/s wall':>10s} "
+        f"{'vs PPC(2thr)':>12s}"
+    )
     for label, threads, count, hits, wall, cpu in rows:
         per_cpu = count / cpu if cpu > 0 else math.inf
         per_wall = count / wall if wall > 0 else math.inf
         two = f"{per_wall / PPC_TWO_THREADS_PER_S:12.2f}" if threads == 2 else f"{'':>12s}"
-        print(f"{label:36s} {threads:3d} {count:10d} {hits:7d} {wall:8.2f} {cpu:8.2f} "
-              f"{per_cpu:10.3g} {per_cpu / PPC_PER_CPU_S:11.2f} {per_wall:10.3g} {two}")
-    print(f"\nanchor: PPC {PPC_PER_CPU_S:.2g} photons per CPU-second (1 thread), "
-          f"{PPC_TWO_THREADS_PER_S:.2g} photons/s on 2 threads. CPU time = process time "
-          "(all threads), including photon generation and output.")
+        print(
+            f"{label:36s} {threads:3d} {count:10d} {hits:7d} {wall:8.2f} {cpu:8.2f} "
+            f"{per_cpu:10.3g} {per_cpu / PPC_PER_CPU_S:11.2f} {per_wall:10.3g} {two}"
+        )
+    print(
+        f"\nanchor: PPC {PPC_PER_CPU_S:.2g} photons per CPU-second (1 thread), "
+        f"{PPC_TWO_THREADS_PER_S:.2g} photons/s on 2 threads. CPU time = process time "
+        "(all threads), including photon generation and output."
+    )
 
 
 if __name__ == "__main__":

@@ -30,8 +30,13 @@ METHODS = {"surrogates", "metrics", "export", "active", "shift", "discovery", "d
 SIMULATORS = {"simulators"}
 APPS = {"apps"}
 CLI = {"cli", "__main__"}
-_FLOOR = {**dict.fromkeys(GROUND, 0), **dict.fromkeys(SIMULATORS, 1),
-          **dict.fromkeys(METHODS, 1), **dict.fromkeys(APPS, 2), **dict.fromkeys(CLI, 3)}
+_FLOOR = {
+    **dict.fromkeys(GROUND, 0),
+    **dict.fromkeys(SIMULATORS, 1),
+    **dict.fromkeys(METHODS, 1),
+    **dict.fromkeys(APPS, 2),
+    **dict.fromkeys(CLI, 3),
+}
 
 
 def module_name(path: Path, src: Path = SRC) -> str:
@@ -92,14 +97,20 @@ def violations(modules: dict[str, tuple[str, bool]]) -> list[str]:
             if me in METHODS and other in SIMULATORS | APPS | CLI:
                 found.append(f"{where}: method package {me!r} imports {full}")
             elif me in SIMULATORS and other in METHODS | APPS | CLI:
-                found.append(f"{where}: simulator imports {full} (simulators never import "
-                             "learners, applications or the CLI)")
+                found.append(
+                    f"{where}: simulator imports {full} (simulators never import "
+                    "learners, applications or the CLI)"
+                )
             elif me in GROUND and _FLOOR.get(other, 0) > 0:
                 found.append(f"{where}: ground-floor module imports {full}")
             elif me in APPS and other in CLI:
                 found.append(f"{where}: application imports the CLI ({full})")
-            if (name.startswith("_") and not name.startswith("__") and target != mod
-                    and target in modules):
+            if (
+                name.startswith("_")
+                and not name.startswith("__")
+                and target != mod
+                and target in modules
+            ):
                 found.append(f"{where} imports the private {target}.{name}")
             a, b = _subpackage(mod), _subpackage(full)
             if a != b and b != "ariasim":
@@ -122,8 +133,10 @@ def _reach(edges: dict[str, set[str]], start: str) -> set[str]:
 
 
 def project_modules() -> dict[str, tuple[str, bool]]:
-    return {module_name(p): (p.read_text(encoding="utf-8"), p.name == "__init__.py")
-            for p in sorted((SRC / "ariasim").rglob("*.py"))}
+    return {
+        module_name(p): (p.read_text(encoding="utf-8"), p.name == "__init__.py")
+        for p in sorted((SRC / "ariasim").rglob("*.py"))
+    }
 
 
 def test_floors_hold() -> None:
@@ -132,19 +145,36 @@ def test_floors_hold() -> None:
 
 
 # each deliberately bad import that DESIGN.md forbids, as it stood before the apps floor
-@pytest.mark.parametrize(("module", "source", "rule"), [
-    ("ariasim.surrogates.photon", "from ariasim.simulators.photons import tabulate_shells",
-     "method package"),
-    ("ariasim.metrics.extra", "def f():\n    from ariasim.apps.collider import learn",
-     "method package"),
-    ("ariasim.simulators.photons.extra", "from ariasim.surrogates import Formula", "simulator"),
-    ("ariasim.simulators.collider.cli", "import typer", "typer"),
-    ("ariasim.apps.collider.extra", "import typer", "typer"),
-    ("ariasim.surrogates.extra", "from ariasim.io import make_provenance as _m\n"
-     "from ariasim.utils import _private_helper", "private"),
-    ("ariasim.utils", "from ariasim.metrics import compare", "ground-floor"),
-    ("ariasim.apps.collider.extra", "from ariasim.cli import main", "application imports the CLI"),
-])
+@pytest.mark.parametrize(
+    ("module", "source", "rule"),
+    [
+        (
+            "ariasim.surrogates.photon",
+            "from ariasim.simulators.photons import tabulate_shells",
+            "method package",
+        ),
+        (
+            "ariasim.metrics.extra",
+            "def f():\n    from ariasim.apps.collider import learn",
+            "method package",
+        ),
+        ("ariasim.simulators.photons.extra", "from ariasim.surrogates import Formula", "simulator"),
+        ("ariasim.simulators.collider.cli", "import typer", "typer"),
+        ("ariasim.apps.collider.extra", "import typer", "typer"),
+        (
+            "ariasim.surrogates.extra",
+            "from ariasim.io import make_provenance as _m\n"
+            "from ariasim.utils import _private_helper",
+            "private",
+        ),
+        ("ariasim.utils", "from ariasim.metrics import compare", "ground-floor"),
+        (
+            "ariasim.apps.collider.extra",
+            "from ariasim.cli import main",
+            "application imports the CLI",
+        ),
+    ],
+)
 def test_a_bad_import_is_caught(module: str, source: str, rule: str) -> None:
     modules = project_modules()
     modules[module] = (source, False)
@@ -156,15 +186,18 @@ def test_a_package_cycle_is_caught() -> None:
     modules = project_modules()
     modules["ariasim.export.card"] = ("from ariasim.metrics import compare", False)
     modules["ariasim.metrics.extra"] = ("from ariasim.export import tformula", False)
-    assert any("package cycle: ariasim.export <-> ariasim.metrics" in v
-               for v in violations(modules))
+    assert any(
+        "package cycle: ariasim.export <-> ariasim.metrics" in v for v in violations(modules)
+    )
 
 
 def test_relative_imports_resolve() -> None:
     assert imports_of("ariasim.apps.collider.learn", "from ..photons import demo") == [
-        (1, "ariasim.apps.photons", "demo")]
+        (1, "ariasim.apps.photons", "demo")
+    ]
     assert imports_of("ariasim.apps.collider", "from .model import R", is_package=True) == [
-        (1, "ariasim.apps.collider.model", "R")]
+        (1, "ariasim.apps.collider.model", "R")
+    ]
 
 
 def test_public_import_paths_keep_working() -> None:
@@ -176,7 +209,10 @@ def test_public_import_paths_keep_working() -> None:
     assert callable(ariasim.io.read_table) and callable(ariasim.metrics.compare)
     assert Formula("x + 1", ["x"])({"x": 1.0}) == 2.0
     assert {c.__name__ for c in (KANRegressor, KANClassifier, SymbolicRegressor)} == {
-        "KANRegressor", "KANClassifier", "SymbolicRegressor"}
+        "KANRegressor",
+        "KANClassifier",
+        "SymbolicRegressor",
+    }
     from ariasim.apps.collider import ResponseModel
     from ariasim.apps.photons import Pandel, PhotonSurrogate
 
@@ -187,6 +223,11 @@ def test_python_dash_m_runs_the_cli() -> None:
     import subprocess
     import sys
 
-    r = subprocess.run([sys.executable, "-m", "ariasim", "--version"], capture_output=True,
-                       text=True, timeout=120, check=False)
+    r = subprocess.run(
+        [sys.executable, "-m", "ariasim", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert r.returncode == 0 and r.stdout.startswith("ariasim "), r.stderr

@@ -14,8 +14,9 @@ from badinput import Case, check_case
 
 def _tables(tmp: Path, **change_b) -> None:
     rng = np.random.default_rng(0)
-    a = pd.DataFrame({"x": rng.normal(size=50), "y": rng.normal(size=50),
-                      "w": rng.uniform(0.5, 1.5, 50)})
+    a = pd.DataFrame(
+        {"x": rng.normal(size=50), "y": rng.normal(size=50), "w": rng.uniform(0.5, 1.5, 50)}
+    )
     b = a.sample(frac=1.0, random_state=1).reset_index(drop=True)
     for col, values in change_b.items():
         b[col] = values
@@ -70,18 +71,37 @@ CASES = [
     Case("a-missing", ("compare", "none.parquet", "b.parquet"), "none.parquet", setup=_ok),
     Case("b-empty-file", (*AB, "--json", J), "b.parquet", setup=_write_b(b""), outputs=[J]),
     Case("b-truncated", (*AB, "--json", J), "b.parquet", setup=_truncated, outputs=[J]),
-    Case("b-not-parquet", (*AB, "--json", J), "b.parquet", setup=_write_b("x,y\n1,2\n"),
-         outputs=[J]),
-    Case("b-unknown-suffix", ("compare", "a.parquet", "b.txt"), "b.txt",
-         setup=_write_b("x\n1\n", "b.txt")),
-    Case("column-missing", (*AB, "--columns", "x,nope", "--json", J), "nope", setup=_ok,
-         outputs=[J]),
-    Case("column-not-numeric", (*AB, "--columns", "x,s", "--json", J), "'s'",
-         setup=_with(s=["t"] * 50), outputs=[J]),
-    Case("no-common-numeric", ("compare", "a.parquet", "c.csv"), "c.csv",
-         setup=_write_b("label\n" + "foo\n" * 6, "c.csv")),
-    Case("too-few-rows", ("compare", "a.parquet", "c.csv", "--columns", "x"), "c.csv",
-         setup=_write_b("x\n1\n2\n", "c.csv")),
+    Case(
+        "b-not-parquet", (*AB, "--json", J), "b.parquet", setup=_write_b("x,y\n1,2\n"), outputs=[J]
+    ),
+    Case(
+        "b-unknown-suffix",
+        ("compare", "a.parquet", "b.txt"),
+        "b.txt",
+        setup=_write_b("x\n1\n", "b.txt"),
+    ),
+    Case(
+        "column-missing", (*AB, "--columns", "x,nope", "--json", J), "nope", setup=_ok, outputs=[J]
+    ),
+    Case(
+        "column-not-numeric",
+        (*AB, "--columns", "x,s", "--json", J),
+        "'s'",
+        setup=_with(s=["t"] * 50),
+        outputs=[J],
+    ),
+    Case(
+        "no-common-numeric",
+        ("compare", "a.parquet", "c.csv"),
+        "c.csv",
+        setup=_write_b("label\n" + "foo\n" * 6, "c.csv"),
+    ),
+    Case(
+        "too-few-rows",
+        ("compare", "a.parquet", "c.csv", "--columns", "x"),
+        "c.csv",
+        setup=_write_b("x\n1\n2\n", "c.csv"),
+    ),
     Case("weight-missing", (*AB, "--weight-column", "v"), "'v'", setup=_ok),
     Case("weight-negative", (*AB, "--weight-column", "w"), "'w'", setup=_with(w=_BAD_W)),
     Case("weight-nan", (*AB, "--weight-column", "w"), "'w'", setup=_with(w=_NAN_W)),
@@ -95,13 +115,17 @@ CASES = [
     # the --json output, checked before the work
     Case("json-is-folder", (*AB, "--json", "out.json"), "folder", setup=_folder("out.json")),
     Case("json-equals-input", (*AB, "--json", "a.parquet"), "--json", setup=_ok),
-    Case("json-equals-input-a", ("compare", "a.json", "b.parquet", "--json", "a.json",
-                                 "--overwrite"), "is also the input",
-         setup=_write_b("{}", "a.json")),
+    Case(
+        "json-equals-input-a",
+        ("compare", "a.json", "b.parquet", "--json", "a.json", "--overwrite"),
+        "is also the input",
+        setup=_write_b("{}", "a.json"),
+    ),
     Case("json-suffix", (*AB, "--json", "r.txt"), "--json", setup=_ok, outputs=["r.txt"]),
     Case("json-exists", (*AB, "--json", J), "--overwrite", setup=_write_b("{}", J)),
-    Case("json-under-a-file", (*AB, "--json", "f.txt/r.json"), "f.txt",
-         setup=_write_b("x", "f.txt")),
+    Case(
+        "json-under-a-file", (*AB, "--json", "f.txt/r.json"), "f.txt", setup=_write_b("x", "f.txt")
+    ),
 ]
 
 

@@ -27,19 +27,44 @@ def _other_run(tmp: Path) -> None:
 
 
 CASES = [
-    Case("out-is-file", ("demo", "--quick", "--out", "demo.txt"), "--out",
-         setup=_write("demo.txt", "x")),
-    Case("out-not-empty", ("demo", "--quick", "--out", "demo"), "--overwrite",
-         setup=_write("demo/old.json", "{}")),
-    Case("out-under-a-file", ("demo", "--quick", "--out", "file.txt/demo"), "file.txt",
-         setup=_write("file.txt", "x")),
+    Case(
+        "out-is-file",
+        ("demo", "--quick", "--out", "demo.txt"),
+        "--out",
+        setup=_write("demo.txt", "x"),
+    ),
+    Case(
+        "out-not-empty",
+        ("demo", "--quick", "--out", "demo"),
+        "--overwrite",
+        setup=_write("demo/old.json", "{}"),
+    ),
+    Case(
+        "out-under-a-file",
+        ("demo", "--quick", "--out", "file.txt/demo"),
+        "file.txt",
+        setup=_write("file.txt", "x"),
+    ),
     Case("out-empty-name", ("demo", "--quick", "--out", ""), "--out"),
-    Case("seed-negative", ("demo", "--quick", "--out", "demo", "--seed", "-1"), "--seed",
-         outputs=["demo"]),
-    Case("seed-not-a-number", ("demo", "--quick", "--out", "demo", "--seed", "one"),
-         "--seed", outputs=["demo"]),
-    Case("resume-other-run", ("demo", "--quick", "--out", "demo", "--resume"), "--resume",
-         setup=_other_run, outputs=["demo"]),
+    Case(
+        "seed-negative",
+        ("demo", "--quick", "--out", "demo", "--seed", "-1"),
+        "--seed",
+        outputs=["demo"],
+    ),
+    Case(
+        "seed-not-a-number",
+        ("demo", "--quick", "--out", "demo", "--seed", "one"),
+        "--seed",
+        outputs=["demo"],
+    ),
+    Case(
+        "resume-other-run",
+        ("demo", "--quick", "--out", "demo", "--resume"),
+        "--resume",
+        setup=_other_run,
+        outputs=["demo"],
+    ),
     Case("unknown-option", ("demo", "--quik"), "--quik", outputs=["demo-output"]),
 ]
 

@@ -31,6 +31,7 @@ def _base() -> dict[str, Any]:
 
 def _model(change: Callable[[dict[str, Any]], None] | None = None, name: str = "r.json"):
     """Setup writing the toy model's JSON, changed by ``change`` (in place)."""
+
     def setup(tmp: Path) -> None:
         d = copy.deepcopy(_base())
         if change is not None:
@@ -50,6 +51,7 @@ def _text(content: str, name: str = "r.json"):
 
 def _set(path: str, value: Any):
     """Change the value at a dotted path (``objects.muon.efficiency.0.eta_low``)."""
+
     def change(d: dict[str, Any]) -> None:
         *head, last = path.split(".")
         node: Any = d
@@ -119,16 +121,29 @@ CASES = [
     _c("name-with-space", _set(f"{MU}.name", "mu on"), f"{MU}.name"),
     _c("key-injection", _rekey("muon", INJECT), ".name"),
     _c("name-not-key", _rekey("muon", "electron"), "objects.electron.name"),
-    _c("name-unknown", lambda d: (_rekey("muon", "tau")(d), _set("objects.tau.name", "tau")(d)),
-       "objects.tau.name"),
+    _c(
+        "name-unknown",
+        lambda d: (_rekey("muon", "tau")(d), _set("objects.tau.name", "tau")(d)),
+        "objects.tau.name",
+    ),
     _c("name-not-text", _set(f"{MU}.name", 13), f"{MU}.name"),
     # the file: malformed JSON, wrong schema, wrong types
-    Case("missing-file", ("export", "delphes", "none.json", "--out", "c.tcl"), "none.json",
-         setup=_model(), outputs=OUT),
+    Case(
+        "missing-file",
+        ("export", "delphes", "none.json", "--out", "c.tcl"),
+        "none.json",
+        setup=_model(),
+        outputs=OUT,
+    ),
     Case("truncated-json", EX, "r.json", setup=_truncated, outputs=OUT),
     Case("deep-json", EX, "r.json", setup=_text("[" * 100_000 + "]" * 100_000), outputs=OUT),
-    Case("deep-json-object", EX, "r.json", setup=_text('{"a":' * 100_000 + "1" + "}" * 100_000),
-         outputs=OUT),
+    Case(
+        "deep-json-object",
+        EX,
+        "r.json",
+        setup=_text('{"a":' * 100_000 + "1" + "}" * 100_000),
+        outputs=OUT,
+    ),
     Case("empty-file", EX, "r.json", setup=_text(""), outputs=OUT),
     Case("json-list", EX, "r.json", setup=_text("[1, 2]"), outputs=OUT),
     Case("not-utf8", EX, "r.json", setup=_bytes(b"\xff\xfe{}"), outputs=OUT),
@@ -144,8 +159,11 @@ CASES = [
     _c("pdg-zero", _set(f"{MU}.pdg", [0]), f"{MU}.pdg"),
     _c("regions-empty", _set(f"{MU}.scale", []), f"{MU}.scale"),
     _c("region-not-mapping", _set(f"{MU}.scale.0", 1.0), f"{MU}.scale[0]"),
-    _c("region-lacks-formula", lambda d: d["objects"]["muon"]["scale"][0].pop("formula"),
-       f"{MU}.scale[0]"),
+    _c(
+        "region-lacks-formula",
+        lambda d: d["objects"]["muon"]["scale"][0].pop("formula"),
+        f"{MU}.scale[0]",
+    ),
     _c("lacks-eta-max", lambda d: d["objects"]["muon"].pop("eta_max"), MU),
     # numbers: NaN, inf, negative, absurd, wrong type
     _c("eta-max-nan", _set(f"{MU}.eta_max", float("nan")), f"{MU}.eta_max"),
@@ -165,21 +183,38 @@ CASES = [
     _c("regions-overlap", _set(f"{EFF0}.eta_high", 1.5), f"{MU}.efficiency"),
     _c("regions-gap", _set(f"{EFF0}.eta_high", 1.0), f"{MU}.efficiency"),
     # formulas: hang the parser, unknown variables, not a formula
-    _c("formula-tower", _set(f"{EFF0}.formula.expression", "9^9^9"),
-       f"{MU}.efficiency[0].formula"),
-    _c("formula-gamma", _set(f"{EFF0}.formula.expression", "gamma(100000000)"),
-       f"{MU}.efficiency[0].formula"),
-    _c("formula-deep", _set(f"{EFF0}.formula.expression", "(" * 5000 + "pt" + ")" * 5000),
-       f"{MU}.efficiency[0].formula"),
-    _c("formula-huge-number", _set(f"{EFF0}.formula.expression", "1" * 5000),
-       f"{MU}.efficiency[0].formula"),
-    _c("formula-injection", _set(f"{EFF0}.formula.expression", "pt}\nset ExecutionPath {"),
-       f"{MU}.efficiency[0].formula"),
+    _c("formula-tower", _set(f"{EFF0}.formula.expression", "9^9^9"), f"{MU}.efficiency[0].formula"),
+    _c(
+        "formula-gamma",
+        _set(f"{EFF0}.formula.expression", "gamma(100000000)"),
+        f"{MU}.efficiency[0].formula",
+    ),
+    _c(
+        "formula-deep",
+        _set(f"{EFF0}.formula.expression", "(" * 5000 + "pt" + ")" * 5000),
+        f"{MU}.efficiency[0].formula",
+    ),
+    _c(
+        "formula-huge-number",
+        _set(f"{EFF0}.formula.expression", "1" * 5000),
+        f"{MU}.efficiency[0].formula",
+    ),
+    _c(
+        "formula-injection",
+        _set(f"{EFF0}.formula.expression", "pt}\nset ExecutionPath {"),
+        f"{MU}.efficiency[0].formula",
+    ),
     _c("formula-not-mapping", _set(f"{EFF0}.formula", "pt"), f"{MU}.efficiency[0].formula"),
-    _c("formula-other-variable", _set(f"{EFF0}.formula.variables.1.name", "phi"),
-       f"{MU}.efficiency"),
-    _c("formula-bound-nan", _set(f"{EFF0}.formula.variables.0.low", float("nan")),
-       f"{MU}.efficiency[0].formula"),
+    _c(
+        "formula-other-variable",
+        _set(f"{EFF0}.formula.variables.1.name", "phi"),
+        f"{MU}.efficiency",
+    ),
+    _c(
+        "formula-bound-nan",
+        _set(f"{EFF0}.formula.variables.0.low", float("nan")),
+        f"{MU}.efficiency[0].formula",
+    ),
     # flags: field volume and field
     _c("bz-nan", None, "--bz", (*EX, "--bz", "nan")),
     _c("bz-inf", None, "--bz", (*EX, "--bz", "inf")),
@@ -191,20 +226,40 @@ CASES = [
     # outputs, checked before reading the model
     _c("out-suffix", None, "--out", ("export", "delphes", "r.json", "--out", "c.txt")),
     _c("modules-out-suffix", None, "--modules-out", (*EX[:5], "--modules-out", "m.txt")),
-    _c("out-json-suffix", None, "--out",
-       ("export", "delphes", "r.json", "--out", "r.json", "--overwrite")),
-    Case("out-equals-input", ("export", "delphes", "r.tcl", "--out", "r.tcl", "--overwrite"),
-         "is also the input", setup=_model(name="r.tcl")),
-    _c("out-equals-modules-out", None, "--modules-out",
-       ("export", "delphes", "r.json", "--out", "c.tcl", "--modules-out", "c.tcl")),
+    _c(
+        "out-json-suffix",
+        None,
+        "--out",
+        ("export", "delphes", "r.json", "--out", "r.json", "--overwrite"),
+    ),
+    Case(
+        "out-equals-input",
+        ("export", "delphes", "r.tcl", "--out", "r.tcl", "--overwrite"),
+        "is also the input",
+        setup=_model(name="r.tcl"),
+    ),
+    _c(
+        "out-equals-modules-out",
+        None,
+        "--modules-out",
+        ("export", "delphes", "r.json", "--out", "c.tcl", "--modules-out", "c.tcl"),
+    ),
     Case("out-exists", EX, "--overwrite", setup=_file("c.tcl"), outputs=("m.tcl",)),
     Case("modules-out-exists", EX, "--overwrite", setup=_file("m.tcl"), outputs=("c.tcl",)),
     Case("out-is-folder", EX, "folder", setup=_folder("c.tcl"), outputs=("m.tcl",)),
-    Case("out-under-a-file", ("export", "delphes", "r.json", "--out", "f.txt/c.tcl"), "f.txt",
-         setup=_file("f.txt")),
+    Case(
+        "out-under-a-file",
+        ("export", "delphes", "r.json", "--out", "f.txt/c.tcl"),
+        "f.txt",
+        setup=_file("f.txt"),
+    ),
     # a bad model with bad outputs: the outputs are named first (checked before any work)
-    Case("outputs-before-model", ("export", "delphes", "r.json", "--out", "c.txt"), "--out",
-         setup=_text("{")),
+    Case(
+        "outputs-before-model",
+        ("export", "delphes", "r.json", "--out", "c.txt"),
+        "--out",
+        setup=_text("{"),
+    ),
 ]
 
 
@@ -236,15 +291,18 @@ def _run(argv: list[str], tmp: Path) -> int:
         os.chdir(cwd)
 
 
-@pytest.mark.parametrize("where", ["metadata.source", "objects.muon.metadata.method",
-                                   "objects.photon.metadata.method"])
+@pytest.mark.parametrize(
+    "where", ["metadata.source", "objects.muon.metadata.method", "objects.photon.metadata.method"]
+)
 def test_free_text_cannot_inject(where: str, tmp_path: Path) -> None:
     """Injected free text (provenance, method) stays in one comment line: the card has one
     ExecutionPath, no ``proc`` or ``while`` command, and passes the structure lint."""
     evil = "toy\nset ExecutionPath {}\nproc exit {} {}\nwhile {1} {}; [exec rm -rf /] $env"
     _model(_set(where, evil))(tmp_path)
-    assert _run(["export", "delphes", "r.json", "--out", "c.tcl", "--modules-out", "m.tcl"],
-                tmp_path) == 0
+    assert (
+        _run(["export", "delphes", "r.json", "--out", "c.tcl", "--modules-out", "m.tcl"], tmp_path)
+        == 0
+    )
     for name, standalone in (("c.tcl", False), ("m.tcl", True)):
         text = (tmp_path / name).read_text()
         lint_card(text, standalone_modules=standalone)
@@ -267,14 +325,26 @@ def test_card_lint_catches_injected_lines() -> None:
     lint_card(good)
     head, sep, tail = good.partition("\nmodule ParticlePropagator")
     assert sep
-    for injected in ("set ExecutionPath {}", "proc exit {} {}", "while {1} {}",
-                     "module Efficiency MuonEfficiency {\n}", "module Exec X {\n}",
-                     "# a comment {", "set Bz 3.8", "puts hello", "source evil.tcl"):
+    for injected in (
+        "set ExecutionPath {}",
+        "proc exit {} {}",
+        "while {1} {}",
+        "module Efficiency MuonEfficiency {\n}",
+        "module Exec X {\n}",
+        "# a comment {",
+        "set Bz 3.8",
+        "puts hello",
+        "source evil.tcl",
+    ):
         with pytest.raises(ConfigError, match="line"):
             lint_card(head + "\n" + injected + sep + tail)
     # inside a module block: a command other than set/add, a bracket, a variable
-    for injected in ("  exec rm -rf /", "  set Radius [exec ls]", "  set Bz $x",
-                     "  }\nset ExecutionPath {"):
+    for injected in (
+        "  exec rm -rf /",
+        "  set Radius [exec ls]",
+        "  set Bz $x",
+        "  }\nset ExecutionPath {",
+    ):
         text = good.replace("  set Bz 3.8", "  set Bz 3.8\n" + injected)
         with pytest.raises(ConfigError):
             lint_card(text)

@@ -40,9 +40,17 @@ def _tables() -> tuple[bytes, bytes, str]:
     pdg = rng.choice([13, -13, 22, 211], n)
     pt = np.exp(rng.uniform(np.log(2.0), np.log(200.0), n))
     eta = rng.uniform(-2.6, 2.6, n)
-    parts = pd.DataFrame({"event_id": np.arange(n) // 4, "particle_id": np.arange(n),
-                          "pdg": pdg, "pt_gev": pt, "eta": eta,
-                          "phi": rng.uniform(-np.pi, np.pi, n), "e_gev": pt * np.cosh(eta)})
+    parts = pd.DataFrame(
+        {
+            "event_id": np.arange(n) // 4,
+            "particle_id": np.arange(n),
+            "pdg": pdg,
+            "pt_gev": pt,
+            "eta": eta,
+            "phi": rng.uniform(-np.pi, np.pi, n),
+            "e_gev": pt * np.cosh(eta),
+        }
+    )
     model = toy_model()
     full = fastsim(parts, model, 11)
     b1, b2 = io.BytesIO(), io.BytesIO()
@@ -102,6 +110,7 @@ def _truncated(name: str):
 
 def _parts(**change: Any):
     """The particle table with columns replaced (value) or dropped (None)."""
+
     def setup(tmp: Path) -> None:
         _write(tmp)
         t = pd.read_parquet(tmp / "p.parquet")
@@ -149,8 +158,16 @@ def _set(path: str, value: Any):
 
 
 FS = ("fastsim", "--response", "r.json", "--input", "p.parquet", "--out", "f.parquet")
-CMP = ("fastsim", "--response", "r.json", "--input", "full.parquet", "--out", "f.parquet",
-       "--compare")
+CMP = (
+    "fastsim",
+    "--response",
+    "r.json",
+    "--input",
+    "full.parquet",
+    "--out",
+    "f.parquet",
+    "--compare",
+)
 OUT = ("f.parquet", "rep.html")
 MU = "objects.muon"
 
@@ -165,21 +182,33 @@ CASES = [
     _c("response-truncated", FS, "r.json", _truncated("r.json")),
     _c("response-deep", FS, "r.json", _text("[" * 100_000 + "]" * 100_000, "r.json")),
     _c("response-wrong-schema", FS, "r.json", _model(_set("schema", "x"))),
-    _c("response-name-injection", FS, f"{MU}.name",
-       _model(_set(f"{MU}.name", "muon\nset ExecutionPath {}"))),
-    _c("response-unknown-object", FS, "objects.tau.name",
-       _model(lambda d: (d["objects"].__setitem__("tau", d["objects"].pop("muon")),
-                         _set("objects.tau.name", "tau")(d)))),
-    _c("response-formula-tower", FS, f"{MU}.efficiency[0].formula",
-       _model(_set(f"{MU}.efficiency.0.formula.expression", "9^9^9"))),
-    _c("response-sigma-negative", FS, f"{MU}.sigma_eta",
-       _model(_set(f"{MU}.sigma_eta", -1e-3))),
-    _c("response-sigma-nan", FS, f"{MU}.sigma_phi",
-       _model(_set(f"{MU}.sigma_phi", float("nan")))),
-    _c("response-mass-inf", FS, f"{MU}.mass_gev",
-       _model(_set(f"{MU}.mass_gev", float("inf")))),
-    _c("response-eta-max-negative", FS, f"{MU}.eta_max",
-       _model(_set(f"{MU}.eta_max", -1.0))),
+    _c(
+        "response-name-injection",
+        FS,
+        f"{MU}.name",
+        _model(_set(f"{MU}.name", "muon\nset ExecutionPath {}")),
+    ),
+    _c(
+        "response-unknown-object",
+        FS,
+        "objects.tau.name",
+        _model(
+            lambda d: (
+                d["objects"].__setitem__("tau", d["objects"].pop("muon")),
+                _set("objects.tau.name", "tau")(d),
+            )
+        ),
+    ),
+    _c(
+        "response-formula-tower",
+        FS,
+        f"{MU}.efficiency[0].formula",
+        _model(_set(f"{MU}.efficiency.0.formula.expression", "9^9^9")),
+    ),
+    _c("response-sigma-negative", FS, f"{MU}.sigma_eta", _model(_set(f"{MU}.sigma_eta", -1e-3))),
+    _c("response-sigma-nan", FS, f"{MU}.sigma_phi", _model(_set(f"{MU}.sigma_phi", float("nan")))),
+    _c("response-mass-inf", FS, f"{MU}.mass_gev", _model(_set(f"{MU}.mass_gev", float("inf")))),
+    _c("response-eta-max-negative", FS, f"{MU}.eta_max", _model(_set(f"{MU}.eta_max", -1.0))),
     # the input table
     _c("input-missing", (*FS[:4], "none.parquet", *FS[5:]), "none.parquet"),
     _c("input-empty-file", FS, "p.parquet", _text(b"", "p.parquet")),
@@ -193,8 +222,7 @@ CASES = [
     _c("input-eta-nan", FS, "'eta'", _parts(eta=_nan_at(7))),
     _c("input-pt-inf", FS, "pt_gev", _parts(pt_gev=_nan_at(7, value=np.inf))),
     _c("input-eta-text", FS, "'eta'", _parts(eta=["x"] * N)),
-    _c("events-without-event-id", (*FS, "--events", "even"), "event_id",
-       _parts(event_id=None)),
+    _c("events-without-event-id", (*FS, "--events", "even"), "event_id", _parts(event_id=None)),
     _c("compare-on-particle-table", (*FS, "--compare"), "object_type"),
     _c("compare-too-few", (*CMP[:4], "small.parquet", *CMP[5:]), "small.parquet", _small),
     # options
@@ -206,23 +234,42 @@ CASES = [
     _c("compare-with-without-compare", (*FS, "--compare-with", "r.json"), "--compare-with"),
     _c("stock-truncated", (*CMP, "--stock", "s.json"), "s.json", _text('{"schema": ', "s.json")),
     _c("stock-missing", (*CMP, "--stock", "s.json"), "s.json"),
-    _c("compare-with-bad", (*CMP, "--compare-with", "c.json"), "c.json",
-       _model(_set(f"{MU}.sigma_eta", -1.0), name="c.json")),
+    _c(
+        "compare-with-bad",
+        (*CMP, "--compare-with", "c.json"),
+        "c.json",
+        _model(_set(f"{MU}.sigma_eta", -1.0), name="c.json"),
+    ),
     # outputs, checked before any work
     _c("out-suffix", (*FS[:6], "f.txt"), "--out"),
     _c("report-suffix", (*CMP, "--report", "rep.htm"), "--report"),
     _c("out-equals-input", (*FS[:6], "p.parquet", "--overwrite"), "is also the input --input"),
-    _c("out-equals-response", ("fastsim", "--response", "r.csv", "--input", "p.parquet",
-                               "--out", "r.csv", "--overwrite"), "is also the input --response",
-       _copy("r.json", "r.csv")),
-    _c("report-equals-stock", (*CMP, "--stock", "s.html", "--report", "s.html", "--overwrite"),
-       "is also the input --stock", _copy("r.json", "s.html")),
-    _c("report-equals-compare-with", (*CMP, "--compare-with", "c.html", "--report", "c.html",
-                                      "--overwrite"), "is also the input --compare-with",
-       _copy("r.json", "c.html")),
+    _c(
+        "out-equals-response",
+        ("fastsim", "--response", "r.csv", "--input", "p.parquet", "--out", "r.csv", "--overwrite"),
+        "is also the input --response",
+        _copy("r.json", "r.csv"),
+    ),
+    _c(
+        "report-equals-stock",
+        (*CMP, "--stock", "s.html", "--report", "s.html", "--overwrite"),
+        "is also the input --stock",
+        _copy("r.json", "s.html"),
+    ),
+    _c(
+        "report-equals-compare-with",
+        (*CMP, "--compare-with", "c.html", "--report", "c.html", "--overwrite"),
+        "is also the input --compare-with",
+        _copy("r.json", "c.html"),
+    ),
     Case("out-exists", FS, "--overwrite", setup=_copy("p.parquet", "f.parquet")),
-    Case("report-exists", (*CMP, "--report", "rep.html"), "--overwrite",
-         setup=_text("<html>", "rep.html"), outputs=("f.parquet",)),
+    Case(
+        "report-exists",
+        (*CMP, "--report", "rep.html"),
+        "--overwrite",
+        setup=_text("<html>", "rep.html"),
+        outputs=("f.parquet",),
+    ),
     Case("out-is-folder", FS, "folder", setup=_folder("f.parquet"), outputs=("rep.html",)),
     _c("out-under-a-file", (*FS[:6], "x.txt/f.parquet"), "x.txt", _text("x", "x.txt")),
     _c("outputs-before-model", (*FS[:6], "f.txt"), "--out", _text("{", "r.json")),
@@ -309,8 +356,13 @@ def test_table_and_report_written_together(tmp_path: Path, monkeypatch) -> None:
     from ariasim.apps.collider.workflow import run_fastsim
 
     with pytest.raises(OSError, match="disk full"):
-        run_fastsim(tmp_path / "r.json", tmp_path / "full.parquet", tmp_path / "f.parquet",
-                    compare=True, report=tmp_path / "rep.html")
+        run_fastsim(
+            tmp_path / "r.json",
+            tmp_path / "full.parquet",
+            tmp_path / "f.parquet",
+            compare=True,
+            report=tmp_path / "rep.html",
+        )
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
@@ -325,7 +377,8 @@ def test_root_output(tmp_path: Path) -> None:
     _run([*FS[:6], "f.parquet", "--seed", "5"], tmp_path)
     back, ref = read_table(tmp_path / "f.root"), _data(tmp_path / "f.parquet")
     assert len(back) == len(ref)
-    np.testing.assert_array_equal(back["object_type"].to_numpy(),
-                                  ref["object_type"].map(OBJECT_TYPE_CODES).to_numpy())
+    np.testing.assert_array_equal(
+        back["object_type"].to_numpy(), ref["object_type"].map(OBJECT_TYPE_CODES).to_numpy()
+    )
     np.testing.assert_array_equal(back["reco_pt_gev"].to_numpy(), ref["reco_pt_gev"].to_numpy())
     assert read_provenance(tmp_path / "f.root")["config"]["object_type_codes"]["muon"] == 3

@@ -23,7 +23,9 @@ def test_shipped_detectors_load_and_differ():
     assert len(d.layers) == 13
     x0 = d.beam_pipe.thickness_x0 + sum(la.thickness_x0 for la in d.layers)
     assert 0.35 < x0 < 0.45  # "about 0.4 X0" (REFERENCE.md section 3)
-    assert d.layers[0].radius_m == pytest.approx(0.029) and d.layers[-1].radius_m == pytest.approx(1.08)
+    assert d.layers[0].radius_m == pytest.approx(0.029) and d.layers[-1].radius_m == pytest.approx(
+        1.08
+    )
     assert f.layers[-1].radius_m > 2.0
     assert f.ecal.kind == "sampling" and d.ecal.kind == "homogeneous"
     cfg = d.to_dict()
@@ -70,7 +72,14 @@ def test_same_seed_same_output_and_batches():
     c = simulate(truth, "default", seed=12, batch_size=100)
     assert not np.allclose(a["reco_e_gev"].fillna(-1), c["reco_e_gev"].fillna(-1))
     assert len(a) == len(truth) and (a["event_id"].to_numpy() == truth["event_id"].to_numpy()).all()
-    assert set(a["object_type"]) <= {"electron", "photon", "muon", "charged_hadron", "neutral_hadron", "none"}
+    assert set(a["object_type"]) <= {
+        "electron",
+        "photon",
+        "muon",
+        "charged_hadron",
+        "neutral_hadron",
+        "none",
+    }
     nf = ~a["found"]
     assert a.loc[nf, "reco_pt_gev"].isna().all() and (a.loc[nf, "object_type"] == "none").all()
 
@@ -119,7 +128,9 @@ def _write_hepmc(path):
             v = pyhepmc.GenVertex((0.0, 0.0, 1.0 + i, 0.0))
             v.add_particle_in(beam1)
             v.add_particle_in(beam2)
-            v.add_particle_out(pyhepmc.GenParticle((20.0, 0.0, 5.0, (20.0**2 + 5.0**2 + 0.10566**2) ** 0.5), 13, 1))
+            v.add_particle_out(
+                pyhepmc.GenParticle((20.0, 0.0, 5.0, (20.0**2 + 5.0**2 + 0.10566**2) ** 0.5), 13, 1)
+            )
             v.add_particle_out(pyhepmc.GenParticle((-10.0, 3.0, -2.0, (109.0 + 4.0) ** 0.5), 22, 1))
             v.add_particle_out(pyhepmc.GenParticle((0.0, 5.0, 1.0, 30.0), 23, 2))  # not final state
             evt.add_vertex(v)
@@ -136,7 +147,13 @@ def test_read_hepmc_and_simulate(tmp_path):
     assert parts.loc[0, "pt_gev"] == pytest.approx(20.0)
     out = simulate(parts, "default", seed=1)
     assert out.loc[out["pdg"] == 13, "object_type"].eq("muon").all()
-    assert out.loc[out["pdg"] == 13, "track_z0_mm"].sub(out.loc[out["pdg"] == 13, "truth_vz_mm"]).abs().max() < 0.5
+    assert (
+        out.loc[out["pdg"] == 13, "track_z0_mm"]
+        .sub(out.loc[out["pdg"] == 13, "truth_vz_mm"])
+        .abs()
+        .max()
+        < 0.5
+    )
 
 
 LHE = """<LesHouchesEvents version="3.0">
@@ -182,9 +199,29 @@ def test_cli_writes_parquet_with_provenance(tmp_path):
 
     out = tmp_path / "mu.parquet"
     with pytest.raises(SystemExit) as ok:
-        main(["simulate", "collider", "--detector", "future", "--particle", "mu-", "--n", "50",
-              "--pt-min", "5", "--pt-max", "50", "--eta-max", "1.0", "--seed", "4", "--quiet",
-              "--out", str(out)])
+        main(
+            [
+                "simulate",
+                "collider",
+                "--detector",
+                "future",
+                "--particle",
+                "mu-",
+                "--n",
+                "50",
+                "--pt-min",
+                "5",
+                "--pt-max",
+                "50",
+                "--eta-max",
+                "1.0",
+                "--seed",
+                "4",
+                "--quiet",
+                "--out",
+                str(out),
+            ]
+        )
     assert ok.value.code in (0, None)
     df = pd.read_parquet(out)
     assert len(df) == 50 and df["object_type"].eq("muon").mean() > 0.8
@@ -196,8 +233,17 @@ def test_cli_writes_parquet_with_provenance(tmp_path):
     blob = b" ".join(meta.values())
     assert b"ariasim.simulators.collider" in blob and b"future" in blob
     with pytest.raises(SystemExit) as exc:
-        main(["simulate", "collider", "--input", str(tmp_path / "none.hepmc"), "--out",
-              str(tmp_path / "x.parquet"), "--quiet"])
+        main(
+            [
+                "simulate",
+                "collider",
+                "--input",
+                str(tmp_path / "none.hepmc"),
+                "--out",
+                str(tmp_path / "x.parquet"),
+                "--quiet",
+            ]
+        )
     assert exc.value.code == 2
     assert not (tmp_path / "x.parquet").exists()
 
@@ -215,7 +261,10 @@ def test_cli_gun_defaults_are_the_library_defaults():
     shown = {name: i.show_default for name, i in info.items()}
     gun = ParticleGun()
     assert shown["particle"] == ",".join(gun.species)
-    assert shown["pt_min"] == f"{gun.pt_min_gev:g} GeV" and shown["pt_max"] == f"{gun.pt_max_gev:g} GeV"
+    assert (
+        shown["pt_min"] == f"{gun.pt_min_gev:g} GeV"
+        and shown["pt_max"] == f"{gun.pt_max_gev:g} GeV"
+    )
     assert shown["eta_max"] == f"{gun.eta_max:g}" and gun.eta_min == -gun.eta_max
     assert gun.phi_min == -math.pi and gun.phi_max == math.pi
     assert shown["phi_min"] == "-pi" and shown["phi_max"] == "pi"
@@ -223,7 +272,11 @@ def test_cli_gun_defaults_are_the_library_defaults():
     lib = inspect.signature(run_collider).parameters
     assert shown["n"] == "10000"  # run_collider's own default (documented there)
     sig = inspect.signature(collider_command).parameters
-    for cli_name, lib_name in (("detector", "detector"), ("seed", "seed"), ("batch_size", "batch_size")):
+    for cli_name, lib_name in (
+        ("detector", "detector"),
+        ("seed", "seed"),
+        ("batch_size", "batch_size"),
+    ):
         assert sig[cli_name].default == lib[lib_name].default, cli_name
     # units are written so that rich markup keeps them: (GeV), (rad), never [GeV]
     assert "(GeV)" in info["pt_min"].help and "(rad)" in info["phi_min"].help
@@ -243,8 +296,19 @@ def test_run_collider_rejects_options_that_do_not_apply(tmp_path):
     with pytest.raises(ConfigError, match="'max_events'"):
         run_collider(out=tmp_path / "a.parquet", max_events=3, progress=False)
     with pytest.raises(SystemExit) as exc:
-        main(["simulate", "collider", "--input", str(events), "--particle", "e-", "--quiet",
-              "--out", str(tmp_path / "b.parquet")])
+        main(
+            [
+                "simulate",
+                "collider",
+                "--input",
+                str(events),
+                "--particle",
+                "e-",
+                "--quiet",
+                "--out",
+                str(tmp_path / "b.parquet"),
+            ]
+        )
     assert exc.value.code == 2
     assert not list(tmp_path.glob("*.parquet"))
 
@@ -297,8 +361,10 @@ def test_output_independent_of_batch_size_and_threads():
         assert rng[0][0] == 0 and rng[-1][1] == ids.size
         assert all(hi == lo2 for (_, hi), (lo2, _) in itertools.pairwise(rng))
         assert all(ids[lo] != ids[lo - 1] for lo, _ in rng[1:])
-        assert all(hi - lo <= BLOCK_PARTICLES and np.unique(ids[lo:hi]).size <= BLOCK_EVENTS
-                   for lo, hi in rng)
+        assert all(
+            hi - lo <= BLOCK_PARTICLES and np.unique(ids[lo:hi]).size <= BLOCK_EVENTS
+            for lo, hi in rng
+        )
     assert blocks(ev)[0] == (0, 900 * (BLOCK_PARTICLES // 900))
     assert blocks(np.repeat(np.arange(3000), 2))[1] == (2000, 4000)
     assert blocks(np.repeat([7], BLOCK_PARTICLES + 5)) == [(0, BLOCK_PARTICLES + 5)]
@@ -318,8 +384,26 @@ def test_cli_same_table_for_any_batch_size(tmp_path):
     for bs in ("1000", "3000"):
         out = tmp_path / f"bs{bs}.parquet"
         with pytest.raises(SystemExit) as ok:
-            main(["simulate", "collider", "-p", "mu-,e-,pi+", "--n", "2100", "--pt-max", "10",
-                  "--log-pt", "--seed", "5", "--batch-size", bs, "--quiet", "--out", str(out)])
+            main(
+                [
+                    "simulate",
+                    "collider",
+                    "-p",
+                    "mu-,e-,pi+",
+                    "--n",
+                    "2100",
+                    "--pt-max",
+                    "10",
+                    "--log-pt",
+                    "--seed",
+                    "5",
+                    "--batch-size",
+                    bs,
+                    "--quiet",
+                    "--out",
+                    str(out),
+                ]
+            )
         assert ok.value.code in (0, None)
         paths.append(out)
     ta, tb = (pq.read_table(p) for p in paths)
@@ -357,8 +441,7 @@ def test_cli_existing_output_needs_overwrite_and_report_all_or_nothing(tmp_path)
     from ariasim.cli import main
 
     out, rep = tmp_path / "a.parquet", tmp_path / "rep"
-    argv = ["simulate", "collider", "--n", "40", "--quiet", "--out", str(out), "--report",
-            str(rep)]
+    argv = ["simulate", "collider", "--n", "40", "--quiet", "--out", str(out), "--report", str(rep)]
     with pytest.raises(SystemExit) as ok:
         main(argv)
     assert ok.value.code in (0, None) and out.exists() and (rep / "report.html").exists()
@@ -377,8 +460,7 @@ def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
     blocks and writes the same table as a run that was never interrupted."""
     from ariasim.simulators.collider.run import run_collider, run_folder
 
-    opts = {"species": ["mu-", "e-"], "n": 2100, "pt_max_gev": 10.0, "seed": 7,
-            "progress": False}
+    opts = {"species": ["mu-", "e-"], "n": 2100, "pt_max_gev": 10.0, "seed": 7, "progress": False}
     ref = tmp_path / "ref.parquet"
     run_collider(out=ref, **opts)
 

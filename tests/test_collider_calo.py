@@ -24,23 +24,46 @@ HCAL = C.HCALConfig()
 # effective properties computed from PDG material tables, no noise and no photostatistics so
 # that the stochastic term is the sampling term.
 PB_SCINT = {
-    "kind": "sampling", "x0_cm": 1.46, "moliere_radius_cm": 3.3, "critical_energy_gev": 0.0093,
-    "z_eff": 71.6, "lambda_i_cm": 25.0, "density_g_cm3": 4.9, "depth_x0": 25.0,
-    "sampling_fraction": 0.207, "active_thickness_mm": 2.5, "passive_thickness_mm": 1.5,
-    "active_z": 3.5, "passive_z": 82.0, "active_dedx_gev_per_mm": 2.0e-4,
-    "photoelectrons_per_gev": 0.0, "noise_gev": 0.0, "zs_threshold_gev": 0.0,
-    "sr_threshold_gev": math.inf, "cell_deta": 0.04, "cell_dphi": 0.04, "r_inner_m": 1.5,
+    "kind": "sampling",
+    "x0_cm": 1.46,
+    "moliere_radius_cm": 3.3,
+    "critical_energy_gev": 0.0093,
+    "z_eff": 71.6,
+    "lambda_i_cm": 25.0,
+    "density_g_cm3": 4.9,
+    "depth_x0": 25.0,
+    "sampling_fraction": 0.207,
+    "active_thickness_mm": 2.5,
+    "passive_thickness_mm": 1.5,
+    "active_z": 3.5,
+    "passive_z": 82.0,
+    "active_dedx_gev_per_mm": 2.0e-4,
+    "photoelectrons_per_gev": 0.0,
+    "noise_gev": 0.0,
+    "zs_threshold_gev": 0.0,
+    "sr_threshold_gev": math.inf,
+    "cell_deta": 0.04,
+    "cell_dphi": 0.04,
+    "r_inner_m": 1.5,
 }
 
 
-def _shoot(pdg: int, e_gev: float, n: int, seed: int, ecal: C.ECALConfig = ECAL,
-           hcal: C.HCALConfig = HCAL, eta: tuple[float, float] = (0.2, 0.4)) -> C.CaloResult:
+def _shoot(
+    pdg: int,
+    e_gev: float,
+    n: int,
+    seed: int,
+    ecal: C.ECALConfig = ECAL,
+    hcal: C.HCALConfig = HCAL,
+    eta: tuple[float, float] = (0.2, 0.4),
+) -> C.CaloResult:
     rng = np.random.default_rng(seed)
     ids = np.arange(n, dtype=np.int64)
     et = rng.uniform(*eta, n)
     ph = rng.uniform(-math.pi, math.pi, n)
-    return C.simulate_calorimeters(ids, ids, np.full(n, pdg, dtype=np.int64),
-                                   np.full(n, float(e_gev)), et, ph, ecal, hcal, rng)
+    return C.simulate_calorimeters(
+        ids, ids, np.full(n, pdg, dtype=np.int64), np.full(n, float(e_gev)), et, ph, ecal, hcal, rng
+    )
 
 
 def _leading(res: C.CaloResult) -> pd.DataFrame:
@@ -110,16 +133,23 @@ def test_config_presets_overrides_and_unknown_keys() -> None:
 def test_reproducible_with_seed() -> None:
     pdg = np.array([11, 22, 211, 2112, 13, -321], dtype=np.int64)
     n = len(pdg)
-    args = (np.arange(n) // 2, np.arange(n), pdg, np.array([20.0, 30, 40, 25, 10, 15]),
-            np.array([0.1, -0.5, 1.2, 2.0, -1.0, 0.3]), np.array([0.0, 1, 2, -2, 3, -1.5]))
+    args = (
+        np.arange(n) // 2,
+        np.arange(n),
+        pdg,
+        np.array([20.0, 30, 40, 25, 10, 15]),
+        np.array([0.1, -0.5, 1.2, 2.0, -1.0, 0.3]),
+        np.array([0.0, 1, 2, -2, 3, -1.5]),
+    )
     r1 = C.simulate_calorimeters(*args, ECAL, HCAL, np.random.default_rng(7))
     r2 = C.simulate_calorimeters(*args, ECAL, HCAL, np.random.default_rng(7))
     pd.testing.assert_frame_equal(r1.cells, r2.cells)
     pd.testing.assert_frame_equal(r1.clusters, r2.clusters)
     pd.testing.assert_frame_equal(r1.deposits, r2.deposits)
     r3 = C.simulate_calorimeters(*args, ECAL, HCAL, np.random.default_rng(8))
-    assert not np.array_equal(r1.cells["energy_gev"].to_numpy(),
-                              r3.cells["energy_gev"].to_numpy()[: len(r1.cells)])
+    assert not np.array_equal(
+        r1.cells["energy_gev"].to_numpy(), r3.cells["energy_gev"].to_numpy()[: len(r1.cells)]
+    )
 
 
 def test_energy_conservation_and_acceptance() -> None:
@@ -127,8 +157,9 @@ def test_energy_conservation_and_acceptance() -> None:
     e = np.array([30.0, 30, 30, 30, 30, 30, 30, 30])
     eta = np.array([0.3, -0.7, 1.1, -0.2, 0.5, 0.9, 0.1, 3.5])
     n = len(pdg)
-    res = C.simulate_calorimeters(np.arange(n), np.arange(n), pdg, e, eta, np.zeros(n),
-                                  ECAL, HCAL, np.random.default_rng(3))
+    res = C.simulate_calorimeters(
+        np.arange(n), np.arange(n), pdg, e, eta, np.zeros(n), ECAL, HCAL, np.random.default_rng(3)
+    )
     d = res.deposits
     tot = d["e_true_ecal_gev"] + d["e_true_hcal_gev"] + d["e_leak_gev"]
     # e, gamma, mesons: all energy is deposited or leaks; neutron: its kinetic energy
@@ -223,8 +254,9 @@ def _resolution_scan(ecal: C.ECALConfig, energies: list[float], n: int, seed: in
         res = _shoot(11, e_gev, n, seed + i, ecal=ecal)
         lead = _leading(res)
         m, s, k = _core_sigma(lead["energy_gev"].to_numpy())
-        rows.append((e_gev, m / e_gev, s / e_gev, k, lead["n_ecal_cells"].mean(),
-                     res.ecal_calibration))
+        rows.append(
+            (e_gev, m / e_gev, s / e_gev, k, lead["n_ecal_cells"].mean(), res.ecal_calibration)
+        )
     return pd.DataFrame(rows, columns=["e", "resp", "res", "n", "ncells", "calib"])
 
 
@@ -275,7 +307,7 @@ def test_ecal_noise_term_is_noise_times_sqrt_ncells() -> None:
     same = ln["n_ecal_cells"] == lc["n_ecal_cells"]
     assert same.mean() > 0.95
     calib = C.ecal_calibration(noisy, HCAL)
-    d = (ln["ecal_energy_gev"] / calib - lc["ecal_energy_gev"] / C.ecal_calibration(clean, HCAL))
+    d = ln["ecal_energy_gev"] / calib - lc["ecal_energy_gev"] / C.ecal_calibration(clean, HCAL)
     d = d[same]
     ratio = (d**2).mean() / (0.05**2 * ln.loc[same, "n_ecal_cells"]).mean()
     assert abs(ratio - 1) < 5 * math.sqrt(2 / len(d))
@@ -326,7 +358,7 @@ def test_hadron_response_and_resolution() -> None:
         res.append(x.std())
         ns.append(len(x))
     # electrons are calibrated to 1 (tested above); e/pi = 1 / pion response
-    for (m, s) in resp:
+    for m, s in resp:
         assert 1 / m > 1 + 5 * s
     assert resp[2][0] - resp[0][0] > 5 * math.hypot(resp[0][1], resp[2][1])
     e = np.array(energies)
@@ -350,7 +382,7 @@ def test_cluster_shapes_separate_electrons_from_hadrons() -> None:
     assert (le["e3x3_gev"] / le["e5x5_gev"]).median() > 0.9
     assert le["hcal_over_ecal"].median() < 0.01
     assert lp["hcal_over_ecal"].median() > 0.5
-    assert (le["sigma_ietaieta"].median() < lp["sigma_ietaieta"].dropna().median())
+    assert le["sigma_ietaieta"].median() < lp["sigma_ietaieta"].dropna().median()
     assert ln["hcal_energy_gev"].mean() > 0.5 * ln["energy_gev"].mean()
     # positions: the electron cluster sits at the impact point (within a cell)
     res = _shoot(11, 30.0, 200, 603)
@@ -361,17 +393,34 @@ def test_cluster_shapes_separate_electrons_from_hadrons() -> None:
 
 def test_empty_input() -> None:
     z = np.zeros(0)
-    res = C.simulate_calorimeters(z.astype(np.int64), z.astype(np.int64), z.astype(np.int64),
-                                  z, z, z, ECAL, HCAL, np.random.default_rng(1))
+    res = C.simulate_calorimeters(
+        z.astype(np.int64),
+        z.astype(np.int64),
+        z.astype(np.int64),
+        z,
+        z,
+        z,
+        ECAL,
+        HCAL,
+        np.random.default_rng(1),
+    )
     assert len(res.cells) == len(res.clusters) == len(res.deposits) == 0
     assert {"energy_gev", "e3x3_gev", "sigma_ietaieta", "truth_index"} <= set(res.clusters)
 
 
 def test_noise_only_events_give_no_clusters() -> None:
     ev = np.array([0, 1], dtype=np.int64)
-    res = C.simulate_calorimeters(ev, ev, np.array([12, 14]), np.array([10.0, 10.0]),
-                                  np.array([0.0, 0.0]), np.array([0.0, 0.0]), ECAL, HCAL,
-                                  np.random.default_rng(1))
+    res = C.simulate_calorimeters(
+        ev,
+        ev,
+        np.array([12, 14]),
+        np.array([10.0, 10.0]),
+        np.array([0.0, 0.0]),
+        np.array([0.0, 0.0]),
+        ECAL,
+        HCAL,
+        np.random.default_rng(1),
+    )
     assert len(res.clusters) == 0
     # noise-only cells above the 4 sigma threshold: ~ n_cells * P(z > 4) per event
     neta, nphi, _, _ = C._grid(ECAL)

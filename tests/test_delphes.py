@@ -41,28 +41,60 @@ def _grid():
 
 
 def _f(expr, names=("pt", "eta"), lo=1.0, hi=300.0):
-    vs = [Variable(n, unit="GeV" if n != "eta" else "", low=None if n == "eta" else lo,
-                   high=None if n == "eta" else hi) for n in names]
+    vs = [
+        Variable(
+            n,
+            unit="GeV" if n != "eta" else "",
+            low=None if n == "eta" else lo,
+            high=None if n == "eta" else hi,
+        )
+        for n in names
+    ]
     return Formula(expr, vs)
 
 
 def toy_model() -> ResponseModel:
     mu = ObjectResponse(
-        "muon", "track", (13,), 2.4,
-        efficiency=[Region(0.0, 1.2, _f("0.98 - 0.02*exp(-pt/5.0)")),
-                    Region(1.2, 2.4, _f("0.96 - 0.01*abs(eta) - 0.03*exp(-pt/4.0)"))],
+        "muon",
+        "track",
+        (13,),
+        2.4,
+        efficiency=[
+            Region(0.0, 1.2, _f("0.98 - 0.02*exp(-pt/5.0)")),
+            Region(1.2, 2.4, _f("0.96 - 0.01*abs(eta) - 0.03*exp(-pt/4.0)")),
+        ],
         scale=[Region(0.0, 2.4, _f("1.0 + 0.0001*eta^2"))],
         resolution=[Region(0.0, 2.4, _f("sqrt(0.008^2 + (1.2e-4*pt)^2)*(1 + 0.2*eta^2)"))],
-        sigma_eta=3e-4, sigma_phi=2e-4, mass_gev=0.10566)
+        sigma_eta=3e-4,
+        sigma_phi=2e-4,
+        mass_gev=0.10566,
+    )
     ph = ObjectResponse(
-        "photon", "calo", (22,), 2.5,
+        "photon",
+        "calo",
+        (22,),
+        2.5,
         efficiency=[Region(0.0, 2.5, _f("0.9/(1 + exp(-(pt - 2.0)))"))],
         scale=[Region(0.0, 2.5, _f("0.99 + 0.001*log(energy)", ("eta", "energy"), 1.0, 3000.0))],
-        resolution=[Region(0.0, 1.5, _f("sqrt(0.03^2*energy + (0.005*energy)^2 + 0.2^2)",
-                                        ("eta", "energy"), 1.0, 3000.0)),
-                    Region(1.5, 2.5, _f("(1 + 0.3*abs(eta))*sqrt(0.05^2*energy + 0.3^2)",
-                                        ("eta", "energy"), 1.0, 3000.0))],
-        sigma_eta=0.002, sigma_phi=0.002)
+        resolution=[
+            Region(
+                0.0,
+                1.5,
+                _f(
+                    "sqrt(0.03^2*energy + (0.005*energy)^2 + 0.2^2)", ("eta", "energy"), 1.0, 3000.0
+                ),
+            ),
+            Region(
+                1.5,
+                2.5,
+                _f(
+                    "(1 + 0.3*abs(eta))*sqrt(0.05^2*energy + 0.3^2)", ("eta", "energy"), 1.0, 3000.0
+                ),
+            ),
+        ],
+        sigma_eta=0.002,
+        sigma_phi=0.002,
+    )
     return ResponseModel({"muon": mu, "photon": ph}, {"source": "toy"})
 
 
@@ -70,13 +102,16 @@ def toy_model() -> ResponseModel:
 
 
 def test_stock_cms_formula_values():
-    text = ("(abs(eta) <= 0.5) * (pt > 0.1) * sqrt(0.01^2 + pt^2*1.0e-4^2) +\n"
-            "(abs(eta) > 0.5 && abs(eta) <= 1.5) * (pt > 0.1) * sqrt(0.015^2 + pt^2*1.5e-4^2) +\n"
-            "(abs(eta) > 1.5 && abs(eta) <= 2.5) * (pt > 0.1) * sqrt(0.025^2 + pt^2*3.5e-4^2)")
+    text = (
+        "(abs(eta) <= 0.5) * (pt > 0.1) * sqrt(0.01^2 + pt^2*1.0e-4^2) +\n"
+        "(abs(eta) > 0.5 && abs(eta) <= 1.5) * (pt > 0.1) * sqrt(0.015^2 + pt^2*1.5e-4^2) +\n"
+        "(abs(eta) > 1.5 && abs(eta) <= 2.5) * (pt > 0.1) * sqrt(0.025^2 + pt^2*3.5e-4^2)"
+    )
     pt = np.array([0.05, 10.0, 100.0, 50.0, 50.0])
     eta = np.array([0.1, 0.2, -1.0, 2.0, 2.6])
-    expect = np.array([0.0, np.hypot(0.01, 1e-3), np.hypot(0.015, 1.5e-2),
-                       np.hypot(0.025, 50 * 3.5e-4), 0.0])
+    expect = np.array(
+        [0.0, np.hypot(0.01, 1e-3), np.hypot(0.015, 1.5e-2), np.hypot(0.025, 50 * 3.5e-4), 0.0]
+    )
     np.testing.assert_allclose(evaluate_card_formula(text, pt, eta), expect, rtol=1e-15)
 
 
@@ -87,7 +122,9 @@ def test_operators_and_functions():
     assert e("1 + 2*3 > 6 && 1") == 1.0  # arithmetic before comparison before &&
     assert e("-2^2") == -4.0  # ^ binds tighter than unary minus (ROOT: -pow(2,2))
     assert e("2^-1") == 0.5
-    assert e("TMath::Power(2, 10) + pow(3, 2) + TMath::Sqrt(16) + TMath::Abs(-1)") == 1024 + 9 + 4 + 1
+    assert (
+        e("TMath::Power(2, 10) + pow(3, 2) + TMath::Sqrt(16) + TMath::Abs(-1)") == 1024 + 9 + 4 + 1
+    )
     assert e("TMath::Max(1, 2) + TMath::Min(1, 2) + TMath::Pi()") == pytest.approx(3 + np.pi)
     assert e("log(exp(2)) + log10(100) + TMath::TanH(0)") == pytest.approx(4.0)
     assert e("energy / pt", pt=2.0, energy=3.0) == 1.5
@@ -100,20 +137,23 @@ def test_delphes_substitution_is_textual():
     assert delphes_substitute("ptmin") == "xmin"
 
 
-@pytest.mark.parametrize("bad, why", [
-    ("energy^0.01^2", "chained power"),
-    ("sqrt(energy^2*0.01^2^2)", "chained power"),
-    ("theta + 1", "contains 'eta'"),
-    ("ptmin * 2", "contains 'pt'"),
-    ("sigma_phi", "contains 'phi'"),
-    ("x * 2", "alias"),
-    ("0.5 < abs(eta) < 1.5", "chained comparison"),
-    ("__import__('os')", "unknown identifier"),
-    ("open(pt)", "unknown"),
-    ("sqrt(pt, eta)", "argument"),
-    ("(pt + 1", "expected ')'"),
-    ("d0 * 2", "contains 'd0'"),
-])
+@pytest.mark.parametrize(
+    "bad, why",
+    [
+        ("energy^0.01^2", "chained power"),
+        ("sqrt(energy^2*0.01^2^2)", "chained power"),
+        ("theta + 1", "contains 'eta'"),
+        ("ptmin * 2", "contains 'pt'"),
+        ("sigma_phi", "contains 'phi'"),
+        ("x * 2", "alias"),
+        ("0.5 < abs(eta) < 1.5", "chained comparison"),
+        ("__import__('os')", "unknown identifier"),
+        ("open(pt)", "unknown"),
+        ("sqrt(pt, eta)", "argument"),
+        ("(pt + 1", "expected ')'"),
+        ("d0 * 2", "contains 'd0'"),
+    ],
+)
 def test_refuses_known_failure_modes(bad, why):
     with pytest.raises(TFormulaError, match=re.escape(why)):
         TFormulaExpression.from_card(bad)
@@ -124,11 +164,12 @@ def test_refuses_known_failure_modes(bad, why):
 
 EXPRESSIONS = [
     sp.sqrt(sp.Float(0.008) ** 2 + (sp.Float(1.2e-4) * PT) ** 2),
-    sp.Float(0.97) - sp.Float(0.05) * sp.exp(-PT / sp.Float(3.7)) - sp.Float(0.01) * ETA ** 2,
+    sp.Float(0.97) - sp.Float(0.05) * sp.exp(-PT / sp.Float(3.7)) - sp.Float(0.01) * ETA**2,
     1 / (1 + sp.exp(-(sp.Float(0.8) * sp.log(PT) - sp.Float(1.3)))),
-    sp.Abs(ETA) ** sp.Float(1.7) * sp.tanh(PT / 50) + PT ** -2 + sp.Rational(1, 3),
-    sp.Max(sp.Min(PT, sp.Float(300.0)), sp.Float(1.0)) ** sp.Rational(3, 2) / (ETA ** 2 + 1),
-    sp.sqrt(sp.Float(0.11) ** 2 * EN + (sp.Float(0.008) * EN) ** 2 + sp.Float(0.4) ** 2) * (1 + sp.Float(0.64) * ETA ** 2),
+    sp.Abs(ETA) ** sp.Float(1.7) * sp.tanh(PT / 50) + PT**-2 + sp.Rational(1, 3),
+    sp.Max(sp.Min(PT, sp.Float(300.0)), sp.Float(1.0)) ** sp.Rational(3, 2) / (ETA**2 + 1),
+    sp.sqrt(sp.Float(0.11) ** 2 * EN + (sp.Float(0.008) * EN) ** 2 + sp.Float(0.4) ** 2)
+    * (1 + sp.Float(0.64) * ETA**2),
     -sp.Float(2.5) * sp.cos(ETA) * sp.sin(ETA) + sp.erf(PT / 10) - sp.pi,
 ]
 
@@ -154,7 +195,10 @@ def test_printer_refuses_other_variables():
 
 
 def test_lint_catches_overlap_gap_and_ranges():
-    ok = "(abs(eta) <= 1.5) * (0.9) + (abs(eta) > 1.5 && abs(eta) <= 2.5) * (0.8) + (abs(eta) > 2.5) * (0.0)"
+    ok = (
+        "(abs(eta) <= 1.5) * (0.9) + (abs(eta) > 1.5 && abs(eta) <= 2.5) * (0.8)"
+        " + (abs(eta) > 2.5) * (0.0)"
+    )
     lint_card_formula(ok, "Efficiency", eta_max=2.5)
     overlap = ok.replace("abs(eta) > 1.5 &&", "abs(eta) > 1.4 &&")
     with pytest.raises(TFormulaError, match="overlap"):
@@ -168,24 +212,55 @@ def test_lint_catches_overlap_gap_and_ranges():
         lint_card_formula("sqrt(0.5^2 + (0.01*pt)^2)", "MomentumSmearing", eta_max=2.5)
     with pytest.raises(TFormulaError, match="only"):  # calorimeter: eta and energy only
         lint_card_formula("0.1*sqrt(pt)", "EnergySmearing", eta_max=2.5)
-    lint_card_formula("(1+0.64*eta^2) * sqrt(energy^2*0.008^2 + energy*0.11^2 + 0.40^2)",
-                      "ResolutionFormula", eta_max=2.5)
+    lint_card_formula(
+        "(1+0.64*eta^2) * sqrt(energy^2*0.008^2 + energy*0.11^2 + 0.40^2)",
+        "ResolutionFormula",
+        eta_max=2.5,
+    )
 
 
 def test_regions_must_tile_acceptance():
     f = _f("0.9")
     with pytest.raises(ConfigError, match="overlap"):
-        ObjectResponse("muon", "track", (13,), 2.4, [Region(0, 1.5, f), Region(1.4, 2.4, f)],
-                       [Region(0, 2.4, f)], [Region(0, 2.4, _f("0.01"))])
+        ObjectResponse(
+            "muon",
+            "track",
+            (13,),
+            2.4,
+            [Region(0, 1.5, f), Region(1.4, 2.4, f)],
+            [Region(0, 2.4, f)],
+            [Region(0, 2.4, _f("0.01"))],
+        )
     with pytest.raises(ConfigError, match="gap"):
-        ObjectResponse("muon", "track", (13,), 2.4, [Region(0, 1.5, f), Region(1.6, 2.4, f)],
-                       [Region(0, 2.4, f)], [Region(0, 2.4, _f("0.01"))])
+        ObjectResponse(
+            "muon",
+            "track",
+            (13,),
+            2.4,
+            [Region(0, 1.5, f), Region(1.6, 2.4, f)],
+            [Region(0, 2.4, f)],
+            [Region(0, 2.4, _f("0.01"))],
+        )
     with pytest.raises(ConfigError, match="acceptance"):
-        ObjectResponse("muon", "track", (13,), 2.4, [Region(0, 2.0, f)],
-                       [Region(0, 2.4, f)], [Region(0, 2.4, _f("0.01"))])
+        ObjectResponse(
+            "muon",
+            "track",
+            (13,),
+            2.4,
+            [Region(0, 2.0, f)],
+            [Region(0, 2.4, f)],
+            [Region(0, 2.4, _f("0.01"))],
+        )
     with pytest.raises(ConfigError, match="only"):  # calorimeter resolution of pt
-        ObjectResponse("photon", "calo", (22,), 2.4, [Region(0, 2.4, f)], [Region(0, 2.4, f)],
-                       [Region(0, 2.4, _f("0.01*pt"))])
+        ObjectResponse(
+            "photon",
+            "calo",
+            (22,),
+            2.4,
+            [Region(0, 2.4, f)],
+            [Region(0, 2.4, f)],
+            [Region(0, 2.4, _f("0.01*pt"))],
+        )
 
 
 # --------------------------------------------------------------------------- card
@@ -197,14 +272,20 @@ def test_card_formulas_reproduce_model():
     for obj in model.objects.values():
         cf = card_formulas(obj)
         a = np.abs(eta)
-        for q, text in (("efficiency", cf.efficiency), ("scale", cf.scale),
-                        ("resolution", cf.resolution)):
+        for q, text in (
+            ("efficiency", cf.efficiency),
+            ("scale", cf.scale),
+            ("resolution", cf.resolution),
+        ):
             got = evaluate_card_formula(text, pt, eta, 0.0, en)
             want = np.zeros_like(pt) if q != "scale" else np.ones_like(pt)
             for r in getattr(obj, q):
                 sel = (a <= r.eta_high) & ((a > r.eta_low) if r.eta_low > 0 else True)
-                cols = {"pt": np.clip(pt, 1.0, 300.0) if r.formula.variables[0].name == "pt" else pt,
-                        "eta": eta, "energy": np.clip(en, 1.0, 3000.0)}
+                cols = {
+                    "pt": np.clip(pt, 1.0, 300.0) if r.formula.variables[0].name == "pt" else pt,
+                    "eta": eta,
+                    "energy": np.clip(en, 1.0, 3000.0),
+                }
                 v = r.formula({n: cols[n] for n in r.formula.names})
                 if q == "efficiency":
                     v = np.clip(v, 0.0, 1.0)
@@ -222,8 +303,15 @@ def test_card_is_complete_and_consistent(tmp_path):
     defined = re.findall(r"^module (\w+) (\w+) \{", text, re.M)
     assert [n for _, n in defined] == path_names  # every module runs, in order
     assert path_names[0] == "ParticlePropagator" and path_names[-1] == "TreeWriter"
-    for needed in ("Efficiency", "EnergyScale", "MomentumSmearing", "EnergySmearing",
-                   "AngularSmearing", "UniqueObjectFinder", "PdgCodeFilter"):
+    for needed in (
+        "Efficiency",
+        "EnergyScale",
+        "MomentumSmearing",
+        "EnergySmearing",
+        "AngularSmearing",
+        "UniqueObjectFinder",
+        "PdgCodeFilter",
+    ):
         assert needed in {t for t, _ in defined}
     # every InputArray refers to an earlier module's output (or Delphes' own arrays)
     seen = {"Delphes"}
@@ -259,13 +347,18 @@ def test_root_tformula_agrees():
         cf = card_formulas(obj)
         texts += [cf.efficiency, cf.scale, cf.resolution, cf.sigma_eta]
     texts += [to_tformula(e) for e in EXPRESSIONS]
-    texts.append("(abs(eta) <= 0.5) * (pt > 0.1) * sqrt(0.01^2 + pt^2*1.0e-4^2) + -2^2 + 2^-1 + (1 < 2 && 3 > 2)")
+    texts.append(
+        "(abs(eta) <= 0.5) * (pt > 0.1) * sqrt(0.01^2 + pt^2*1.0e-4^2) + -2^2 + 2^-1 + (1 < 2 && "
+        "3 > 2)"
+    )
     for k, text in enumerate(texts):
         sub = delphes_substitute(text)
         f = ROOT.TFormula(f"ariasim_f{k}", sub)
         assert f.IsValid(), sub
         ours = evaluate_card_formula(text, pt, eta, 0.0, en)
-        root = np.array([f.Eval(float(p), float(h), 0.0, float(e)) for p, h, e in zip(pt, eta, en, strict=True)])
+        root = np.array(
+            [f.Eval(float(p), float(h), 0.0, float(e)) for p, h, e in zip(pt, eta, en, strict=True)]
+        )
         np.testing.assert_allclose(ours, root, rtol=1e-12, atol=1e-300, err_msg=text)
 
 
@@ -283,7 +376,9 @@ EDGE_FORMULAS = [
     "TMath::Min(TMath::Max(pt, 2.0), 300.0) * (abs(eta) <= 2.5) + -(-eta) + +phi + 3^2",
     "TMath::Erf(eta) + erf(2.0) + tanh(pt) * cosh(eta) - sinh(eta) + atan(phi) + tan(0.3)",
     "((abs(eta) <= 1.5) || (pt > 20)) && !(abs(eta) > 2.5) || (energy == energy)",
-    "0.25", "pt", "2.0 * TMath::Pi() + sin(1.0) * cos(2.0) + (3 > 2) * (1 && 0)",
+    "0.25",
+    "pt",
+    "2.0 * TMath::Pi() + sin(1.0) * cos(2.0) + (3 > 2) * (1 && 0)",
 ]
 
 
@@ -321,8 +416,9 @@ def test_compiled_evaluator_equals_reference():
     # repeated sub-expressions are computed once per chunk and not overwritten in place
     text = "-(log(pt)) + log(pt) * 2.0 + exp(log(pt)) - exp(log(pt)) + -(-(log(pt)))"
     _assert_compiled_equals_reference(text, args)
-    np.testing.assert_allclose(TFormulaExpression.from_card(text)(args[0]), 2 * np.log(args[0]),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        TFormulaExpression.from_card(text)(args[0]), 2 * np.log(args[0]), rtol=1e-12, atol=1e-12
+    )
 
 
 # --------------------------------------------------------------------------- fast simulation
@@ -339,16 +435,19 @@ def _reference_fastsim(model, particles, seed):
     rng = np.random.default_rng(seed)
     truth = truth_columns(particles)
     n = len(truth)
-    pt, eta, phi, e = (truth[c].to_numpy(float) for c in (
-        "truth_pt_gev", "truth_eta", "truth_phi", "truth_e_gev"))
+    pt, eta, phi, e = (
+        truth[c].to_numpy(float) for c in ("truth_pt_gev", "truth_eta", "truth_phi", "truth_e_gev")
+    )
     apdg = np.abs(truth["pdg"].to_numpy(np.int64))
     otype = np.full(n, "none", dtype=object)
     rpt, reta, rphi, re_ = (np.full(n, np.nan) for _ in range(4))
     found, is_track = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     for obj in model.objects.values():
         cf = card_formulas(obj)
-        f_eff, f_scale, f_res, f_seta, f_sphi = (TFormulaExpression.from_card(t).reference for t in (
-            cf.efficiency, cf.scale, cf.resolution, cf.sigma_eta, cf.sigma_phi))
+        f_eff, f_scale, f_res, f_seta, f_sphi = (
+            TFormulaExpression.from_card(t).reference
+            for t in (cf.efficiency, cf.scale, cf.resolution, cf.sigma_eta, cf.sigma_phi)
+        )
         idx = np.flatnonzero(np.isin(apdg, obj.pdg))
         p, h, ph, en = pt[idx], eta[idx], phi[idx], e[idx]
         keep = rng.random(idx.size) <= f_eff(p, h, ph, en)
@@ -370,8 +469,10 @@ def _reference_fastsim(model, particles, seed):
                 ok = en > 0.0
                 p = np.where(en > m, np.sqrt(np.maximum(en * en - m * m, 0.0)) / np.cosh(h), 0.0)
         h2 = h + f_seta(p, h, ph, en) * rng.standard_normal(idx.size)
-        ph2 = np.mod(ph + f_sphi(p, h, ph, en) * rng.standard_normal(idx.size) + np.pi,
-                     2 * np.pi) - np.pi
+        ph2 = (
+            np.mod(ph + f_sphi(p, h, ph, en) * rng.standard_normal(idx.size) + np.pi, 2 * np.pi)
+            - np.pi
+        )
         idx = idx[ok]
         otype[idx], found[idx], is_track[idx] = obj.name, True, obj.kind == "track"
         rpt[idx], reta[idx], rphi[idx], re_[idx] = p[ok], h2[ok], ph2[ok], en[ok]
@@ -386,11 +487,20 @@ def _reference_fastsim(model, particles, seed):
             out[col] = np.full(n, 0 if col == "n_muon_stations" else -1, dtype=np.int64)
         else:
             out[col] = np.zeros(n, dtype=bool)
-    out.update(object_type=pd.array(otype, dtype="str"), found=found, reco_pt_gev=rpt,
-               reco_eta=reta, reco_phi=rphi, reco_e_gev=re_, track_found=trk,
-               track_pt_gev=np.where(trk, rpt, np.nan), track_eta=np.where(trk, reta, np.nan),
-               track_phi=np.where(trk, rphi, np.nan), cluster_energy_gev=np.where(calo, re_, np.nan),
-               track_charge=np.where(trk, truth["truth_charge"].to_numpy(np.int64), 0))
+    out.update(
+        object_type=pd.array(otype, dtype="str"),
+        found=found,
+        reco_pt_gev=rpt,
+        reco_eta=reta,
+        reco_phi=rphi,
+        reco_e_gev=re_,
+        track_found=trk,
+        track_pt_gev=np.where(trk, rpt, np.nan),
+        track_eta=np.where(trk, reta, np.nan),
+        track_phi=np.where(trk, rphi, np.nan),
+        cluster_energy_gev=np.where(calo, re_, np.nan),
+        track_charge=np.where(trk, truth["truth_charge"].to_numpy(np.int64), 0),
+    )
     return pd.DataFrame(out)
 
 
@@ -399,9 +509,18 @@ def _overlapping_model() -> ResponseModel:
     overrides the earlier one for particles both reconstruct."""
     base = toy_model()
     ph = base.objects["photon"]
-    mucalo = ObjectResponse("mu_calo", "calo", (13, 22), ph.eta_max, ph.efficiency, ph.scale,
-                            ph.resolution, sigma_eta=ph.sigma_eta, sigma_phi=ph.sigma_phi,
-                            mass_gev=0.10566)
+    mucalo = ObjectResponse(
+        "mu_calo",
+        "calo",
+        (13, 22),
+        ph.eta_max,
+        ph.efficiency,
+        ph.scale,
+        ph.resolution,
+        sigma_eta=ph.sigma_eta,
+        sigma_phi=ph.sigma_phi,
+        mass_gev=0.10566,
+    )
     return ResponseModel({**base.objects, "mu_calo": mucalo}, {"source": "toy"})
 
 
@@ -413,8 +532,9 @@ def test_fastsim_equals_plain_reference(make_model):
     from ariasim.simulators.collider import ParticleGun
 
     model = make_model()
-    gun = ParticleGun(["mu-", "mu+", "gamma", "e-"], 0.5, 500.0, log_pt=True, eta_min=-3.0,
-                      eta_max=3.0)
+    gun = ParticleGun(
+        ["mu-", "mu+", "gamma", "e-"], 0.5, 500.0, log_pt=True, eta_min=-3.0, eta_max=3.0
+    )
     parts = gun.generate(30_000, 1)
     parts.index = np.arange(len(parts)) * 3 + 7  # a non-default index: output is 0..n-1
     fast = fastsim(parts, model, seed=3)
@@ -445,9 +565,11 @@ PW_VALUES = (
     "0.8 + 0.02*TMath::Min(1.7, TMath::Max(1.4, abs(eta)))^2 / sqrt(TMath::Max(energy, 1.0))",
     "0.7 + 0.001*TMath::Min(300.0, TMath::Max(pt, 1.0))*TMath::Min(2.5, TMath::Max(1.7, abs(eta)))",
 )
-PW_TEXT = (f"(abs(eta) <= 1.4) * ({PW_VALUES[0]}) + "
-           f"(abs(eta) > 1.4 && abs(eta) <= 1.7) * ({PW_VALUES[1]}) +\n"
-           f"(abs(eta) > 1.7 && abs(eta) <= 2.5) * ({PW_VALUES[2]}) + (abs(eta) > 2.5) * (1.0)")
+PW_TEXT = (
+    f"(abs(eta) <= 1.4) * ({PW_VALUES[0]}) + "
+    f"(abs(eta) > 1.4 && abs(eta) <= 1.7) * ({PW_VALUES[1]}) +\n"
+    f"(abs(eta) > 1.7 && abs(eta) <= 2.5) * ({PW_VALUES[2]}) + (abs(eta) > 2.5) * (1.0)"
+)
 
 
 def _pw_inputs(n, seed):
@@ -457,19 +579,25 @@ def _pw_inputs(n, seed):
     edges = [s * e for e in (0.0, *PW_EDGES) for s in (1.0, -1.0)]
     edges += [np.nextafter(e, np.inf) for e in PW_EDGES] + [np.nextafter(e, 0) for e in PW_EDGES]
     edges += [2.6, -3.9, 7.0, np.inf, -np.inf, np.nan]  # beyond the acceptance, non-finite
-    eta[5:5 + len(edges)] = edges
+    eta[5 : 5 + len(edges)] = edges
     return pt, eta, phi, en
 
 
-@pytest.mark.parametrize("text, n_regions", [
-    (PW_TEXT, 4),
-    # value * condition, and condition * a * b (the stock CMS form: value a * b), no
-    # term beyond 2.5 (those rows, and NaN, are evaluated as written: 0 or NaN)
-    ("(abs(eta) <= 1.4) * (pt > 0.1) * sqrt(0.01^2 + pt^2*1.0e-4^2) + "
-     "(1.4 < abs(eta) && 1.7 >= abs(eta)) * (pt > 0.1) * sqrt(0.015^2 + pt^2*1.5e-4^2) + "
-     "sqrt(0.025^2 + pt^2*3.5e-4^2) * (abs(eta) > 1.7 && abs(eta) <= 2.5)", 3),
-    ("(eta < -1.4) * (-1.0) + (eta >= -1.4 && eta < 1.4) * (log(pt)) + (eta >= 1.4) * 2.0", 3),
-])
+@pytest.mark.parametrize(
+    "text, n_regions",
+    [
+        (PW_TEXT, 4),
+        # value * condition, and condition * a * b (the stock CMS form: value a * b), no
+        # term beyond 2.5 (those rows, and NaN, are evaluated as written: 0 or NaN)
+        (
+            "(abs(eta) <= 1.4) * (pt > 0.1) * sqrt(0.01^2 + pt^2*1.0e-4^2) + "
+            "(1.4 < abs(eta) && 1.7 >= abs(eta)) * (pt > 0.1) * sqrt(0.015^2 + pt^2*1.5e-4^2) + "
+            "sqrt(0.025^2 + pt^2*3.5e-4^2) * (abs(eta) > 1.7 && abs(eta) <= 2.5)",
+            3,
+        ),
+        ("(eta < -1.4) * (-1.0) + (eta >= -1.4 && eta < 1.4) * (log(pt)) + (eta >= 1.4) * 2.0", 3),
+    ],
+)
 def test_piecewise_equals_reference_across_regions(text, n_regions):
     e = TFormulaExpression.from_card(text)
     assert e.n_regions == n_regions
@@ -487,8 +615,10 @@ def test_piecewise_equals_reference_across_regions(text, n_regions):
 def test_piecewise_differs_only_where_another_term_is_not_finite():
     # log(pt) is -inf at pt = 0 and NaN for pt < 0: the literal sum is NaN there in every
     # region (0 * -inf), the region-wise value only in the region that uses log(pt)
-    text = ("(abs(eta) <= 1.4) * (log(pt)) + (abs(eta) > 1.4 && abs(eta) <= 2.5) * (2.0 + pt) "
-            "+ (abs(eta) > 2.5) * (0.0)")
+    text = (
+        "(abs(eta) <= 1.4) * (log(pt)) + (abs(eta) > 1.4 && abs(eta) <= 2.5) * (2.0 + pt) "
+        "+ (abs(eta) > 2.5) * (0.0)"
+    )
     e = TFormulaExpression.from_card(text)
     assert e.n_regions == 3
     pt, eta, phi, en = _pw_inputs(0, 6)
@@ -505,16 +635,19 @@ def test_piecewise_differs_only_where_another_term_is_not_finite():
     np.testing.assert_array_equal(got[other_bad], expect)
 
 
-@pytest.mark.parametrize("text", [
-    "(abs(eta) <= 1.5) * (0.9) + (abs(eta) > 1.4 && abs(eta) <= 2.5) * (0.8)",  # overlap
-    "(abs(eta) <= 1.5) * (0.9) + (abs(eta) >= 1.5) * (0.8)",  # both contain 1.5
-    "(abs(eta) <= 1.5) * (0.9) + (eta > 1.5) * (0.8)",  # different expressions
-    "(abs(eta) <= 1.5 || pt > 3) * (0.9) + (abs(eta) > 1.5) * (0.8)",  # || : a union
-    "(abs(eta) != 1.5) * (0.9) + (abs(eta) == 1.5) * (0.8)",  # != : a union
-    "(abs(eta) <= 1.5) * (0.9) + 0.1",  # a term without condition
-    "(abs(eta) <= 1.5) * (0.9) - (abs(eta) > 1.5) * (0.8)",  # not a sum
-    "(abs(eta) <= 1.5 && pt > 3) * (0.9) + (abs(eta) > 1.5) * (0.8)",  # two variables
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "(abs(eta) <= 1.5) * (0.9) + (abs(eta) > 1.4 && abs(eta) <= 2.5) * (0.8)",  # overlap
+        "(abs(eta) <= 1.5) * (0.9) + (abs(eta) >= 1.5) * (0.8)",  # both contain 1.5
+        "(abs(eta) <= 1.5) * (0.9) + (eta > 1.5) * (0.8)",  # different expressions
+        "(abs(eta) <= 1.5 || pt > 3) * (0.9) + (abs(eta) > 1.5) * (0.8)",  # || : a union
+        "(abs(eta) != 1.5) * (0.9) + (abs(eta) == 1.5) * (0.8)",  # != : a union
+        "(abs(eta) <= 1.5) * (0.9) + 0.1",  # a term without condition
+        "(abs(eta) <= 1.5) * (0.9) - (abs(eta) > 1.5) * (0.8)",  # not a sum
+        "(abs(eta) <= 1.5 && pt > 3) * (0.9) + (abs(eta) > 1.5) * (0.8)",  # two variables
+    ],
+)
 def test_non_disjoint_or_unproven_sums_fall_back(text):
     e = TFormulaExpression.from_card(text)
     assert e.n_regions == 0
@@ -535,20 +668,42 @@ def _piecewise_model() -> ResponseModel:
 
     mu = base.objects["muon"]
     mu = ObjectResponse(
-        "muon", "track", (13,), 2.5,
-        efficiency=regions(["0.98 - 0.02*exp(-pt/5.0)", "0.95 - 0.01*abs(eta)",
-                            "0.9 - 0.03*exp(-pt/4.0)*abs(eta)"]),
+        "muon",
+        "track",
+        (13,),
+        2.5,
+        efficiency=regions(
+            ["0.98 - 0.02*exp(-pt/5.0)", "0.95 - 0.01*abs(eta)", "0.9 - 0.03*exp(-pt/4.0)*abs(eta)"]
+        ),
         scale=regions(["1.0 + 0.0001*eta^2", "1.001", "0.999 + 0.0002*abs(eta)"]),
-        resolution=regions(["0.01 + 1e-4*pt", "sqrt(0.012^2 + (1.5e-4*pt)^2)",
-                            "(0.02 + 2e-4*pt)*(1 + 0.1*eta^2)"]),
-        sigma_eta=mu.sigma_eta, sigma_phi=mu.sigma_phi, mass_gev=mu.mass_gev)
+        resolution=regions(
+            ["0.01 + 1e-4*pt", "sqrt(0.012^2 + (1.5e-4*pt)^2)", "(0.02 + 2e-4*pt)*(1 + 0.1*eta^2)"]
+        ),
+        sigma_eta=mu.sigma_eta,
+        sigma_phi=mu.sigma_phi,
+        mass_gev=mu.mass_gev,
+    )
     ph = base.objects["photon"]
     ph = ObjectResponse(
-        "photon", "calo", (22,), 2.5, efficiency=ph.efficiency, scale=ph.scale,
-        resolution=regions(["sqrt(0.03^2*energy + 0.2^2)", "0.05*sqrt(energy) + 0.3*abs(eta)",
-                            "(1 + 0.3*abs(eta))*sqrt(0.05^2*energy + 0.3^2)"],
-                           ("eta", "energy"), 1.0, 3000.0),
-        sigma_eta=ph.sigma_eta, sigma_phi=ph.sigma_phi)
+        "photon",
+        "calo",
+        (22,),
+        2.5,
+        efficiency=ph.efficiency,
+        scale=ph.scale,
+        resolution=regions(
+            [
+                "sqrt(0.03^2*energy + 0.2^2)",
+                "0.05*sqrt(energy) + 0.3*abs(eta)",
+                "(1 + 0.3*abs(eta))*sqrt(0.05^2*energy + 0.3^2)",
+            ],
+            ("eta", "energy"),
+            1.0,
+            3000.0,
+        ),
+        sigma_eta=ph.sigma_eta,
+        sigma_phi=ph.sigma_phi,
+    )
     return ResponseModel({"muon": mu, "photon": ph}, {"source": "toy"})
 
 
@@ -562,13 +717,12 @@ def test_fastsim_piecewise_equals_unsplit_evaluation(monkeypatch):
     for obj in model.objects.values():
         cf = card_formulas(obj)
         assert TFormulaExpression.from_card(cf.resolution).n_regions == 4
-    gun = ParticleGun(["mu-", "mu+", "gamma"], 0.5, 500.0, log_pt=True, eta_min=-3.0,
-                      eta_max=3.0)
+    gun = ParticleGun(["mu-", "mu+", "gamma"], 0.5, 500.0, log_pt=True, eta_min=-3.0, eta_max=3.0)
     parts = gun.generate(20_000, 2)
     k = parts.columns.get_loc("eta")
     edges = [s * e for e in PW_EDGES for s in (1.0, -1.0)]
     for j in range(30):  # particles exactly on every region edge, of every species
-        parts.iloc[j * len(edges):(j + 1) * len(edges), k] = edges
+        parts.iloc[j * len(edges) : (j + 1) * len(edges), k] = edges
     fast = fs.fastsim(parts, model, seed=9)
     unsplit = TFormulaExpression.from_card
 
@@ -588,8 +742,10 @@ def test_integer_powers_of_negative_bases():
     # values agree with libm (math.pow) up to NumPy's vectorised-power rounding (an ulp)
     import math
 
-    text = ("(eta - 1.0)^(3.0) + (eta)^(4.0) - (eta + 0.5)^(-3.0) + (-pt)^(5.0) * 1e-9 "
-            "+ (eta)^(2.5) + pt^(eta - eta + 3.0) + (eta)^(1.0) + (0.0 - pt)^(0.0)")
+    text = (
+        "(eta - 1.0)^(3.0) + (eta)^(4.0) - (eta + 0.5)^(-3.0) + (-pt)^(5.0) * 1e-9 "
+        "+ (eta)^(2.5) + pt^(eta - eta + 3.0) + (eta)^(1.0) + (0.0 - pt)^(0.0)"
+    )
     args = _pw_inputs(0, 8)
     _assert_compiled_equals_reference(text, args)
     _assert_compiled_equals_reference(text, (2.0, -1.5, 0.0, 1.0))
@@ -635,15 +791,29 @@ def test_card_refuses_names_that_are_not_identifiers(name):
     """A model built in Python (not read from a file) with a name that would inject card
     text is refused by the card writer itself, naming the object name."""
     good = toy_model().objects["muon"]
-    bad = ObjectResponse(name, good.kind, good.pdg, good.eta_max, good.efficiency, good.scale,
-                         good.resolution, good.sigma_eta, good.sigma_phi, good.mass_gev)
+    bad = ObjectResponse(
+        name,
+        good.kind,
+        good.pdg,
+        good.eta_max,
+        good.efficiency,
+        good.scale,
+        good.resolution,
+        good.sigma_eta,
+        good.sigma_phi,
+        good.mass_gev,
+    )
     with pytest.raises(ConfigError, match="object name"):
         card_text(ResponseModel({"muon": bad}))
 
 
 def test_card_field_volume_must_be_finite_and_positive():
-    for kw in ({"bz_t": float("nan")}, {"radius_m": 0.0}, {"half_length_m": float("inf")},
-               {"radius_m": -1.0}):
+    for kw in (
+        {"bz_t": float("nan")},
+        {"radius_m": 0.0},
+        {"half_length_m": float("inf")},
+        {"radius_m": -1.0},
+    ):
         with pytest.raises(ConfigError, match=next(iter(kw))):
             card_text(toy_model(), **kw)
     card_text(toy_model(), bz_t=-3.8)  # the field's direction: either sign
@@ -659,9 +829,17 @@ def test_card_of_every_object_type_passes_the_structure_lint():
     objs = {}
     for name, spec in OBJECTS.items():
         base = toy["muon"] if spec.kind == "track" else toy["photon"]
-        objs[name] = ObjectResponse(name, spec.kind, spec.pdg, base.eta_max, base.efficiency,
-                                    base.scale, base.resolution, base.sigma_eta,
-                                    base.sigma_phi)
+        objs[name] = ObjectResponse(
+            name,
+            spec.kind,
+            spec.pdg,
+            base.eta_max,
+            base.efficiency,
+            base.scale,
+            base.resolution,
+            base.sigma_eta,
+            base.sigma_phi,
+        )
     model = ResponseModel(objs, {"source": "five objects"})
     lint_card(card_text(model))
     lint_card(card_text(model, standalone_modules=True), standalone_modules=True)

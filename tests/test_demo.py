@@ -25,12 +25,17 @@ def demo_dir(tmp_path_factory):
 
 def test_demo_outputs(demo_dir):
     out, metrics = demo_dir
-    assert {p.name for p in out.iterdir()} >= {"report.html", "metrics.json",
-                                               "photon_surrogate_bulk_ice.json",
-                                               "photon_surrogate_media.json"}
+    assert {p.name for p in out.iterdir()} >= {
+        "report.html",
+        "metrics.json",
+        "photon_surrogate_bulk_ice.json",
+        "photon_surrogate_media.json",
+    }
     on_disk = json.loads((out / "metrics.json").read_text())
-    assert on_disk["validation"]["held_out_distances_m"] == metrics["validation"][
-        "held_out_distances_m"]
+    assert (
+        on_disk["validation"]["held_out_distances_m"]
+        == metrics["validation"]["held_out_distances_m"]
+    )
     for key in ("tabulation", "direct_check", "fit", "validation", "media"):
         assert key in on_disk
     sur = PhotonSurrogate.load(out / "photon_surrogate_bulk_ice.json")
@@ -48,18 +53,38 @@ def test_report_in_headless_chromium(demo_dir, tmp_path):
     """The report loads in a real browser, shows its figures and logs no console errors."""
     out, _ = demo_dir
     url = (out / "report.html").resolve().as_uri()
-    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-             "--no-first-run", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"]
+    flags = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
     shot = tmp_path / "report.png"
-    run = subprocess.run([*flags, "--enable-logging=stderr", "--v=0", "--window-size=1200,5000",
-                          f"--screenshot={shot}", url], capture_output=True, text=True,
-                         timeout=120)
+    run = subprocess.run(
+        [
+            *flags,
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1200,5000",
+            f"--screenshot={shot}",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     console = [ln for ln in run.stderr.splitlines() if ":CONSOLE" in ln]
     assert console == [], console
     assert shot.exists() and shot.stat().st_size > 50_000
-    dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True,
-                         timeout=120).stdout
+    dom = subprocess.run(
+        [*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120
+    ).stdout
     assert dom.count('src="data:image/png;base64,') >= 6  # figures and rendered formulas
     assert "Arrival-delay distributions" in dom and "<table>" in dom
 
@@ -67,11 +92,21 @@ def test_report_in_headless_chromium(demo_dir, tmp_path):
 def _tiny() -> DemoConfig:
     """Smaller than quick: seconds per stage, a few generations per fit."""
     return dataclasses.replace(
-        DemoConfig.quick(), n_photons=6e4, radii_m=(5.0, 30.0, 55.0, 80.0, 105.0, 130.0),
-        n_cos_bins=2, direct_photons=6e4, media_lambda_a_m=(60.0, 150.0),
-        media_lambda_e_m=(25.0,), media_photons=4e4, media_radii_m=(10.0, 40.0, 70.0, 100.0),
-        inverse_photons=1e5, generations_yield=3, generations_density=2,
-        generations_media_yield=3, generations_media_density=2)
+        DemoConfig.quick(),
+        n_photons=6e4,
+        radii_m=(5.0, 30.0, 55.0, 80.0, 105.0, 130.0),
+        n_cos_bins=2,
+        direct_photons=6e4,
+        media_lambda_a_m=(60.0, 150.0),
+        media_lambda_e_m=(25.0,),
+        media_photons=4e4,
+        media_radii_m=(10.0, 40.0, 70.0, 100.0),
+        inverse_photons=1e5,
+        generations_yield=3,
+        generations_density=2,
+        generations_media_yield=3,
+        generations_media_density=2,
+    )
 
 
 def _reproducible(folder) -> dict[str, bytes]:
@@ -88,8 +123,7 @@ def test_demo_same_seed_same_files_and_resume(tmp_path):
     cfg = _tiny()
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
     run_demo(a, config=cfg)
-    assert (a / "timings.json").exists() and "speed" in json.loads(
-        (a / "timings.json").read_text())
+    assert (a / "timings.json").exists() and "speed" in json.loads((a / "timings.json").read_text())
     run_demo(b, config=cfg)
     assert _reproducible(a) == _reproducible(b)
 

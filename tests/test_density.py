@@ -31,8 +31,14 @@ def _gengamma_sample(rng, n):
 def fitted():
     rng = np.random.default_rng(10)
     t, d = _gengamma_sample(rng, 30_000)
-    model = SymbolicDensity(param_model="poly", random_state=0, variable_names=["d"],
-                            variable_units=["m"], t_name="t", t_unit="ns").fit(d[:, None], t)
+    model = SymbolicDensity(
+        param_model="poly",
+        random_state=0,
+        variable_names=["d"],
+        variable_units=["m"],
+        t_name="t",
+        t_unit="ns",
+    ).fit(d[:, None], t)
     return model
 
 
@@ -44,8 +50,10 @@ def _random_model(seed: int, n_components: int) -> SymbolicDensity:
     m.n_features_in_ = 1
     from ariasim.surrogates.density import _param_names
 
-    m.params_ = {nm: Formula(f"{rng.normal(0, 0.5):.3f} + {rng.normal(0, 0.01):.4f}*d", ["d"])
-                 for nm in _param_names(n_components)}
+    m.params_ = {
+        nm: Formula(f"{rng.normal(0, 0.5):.3f} + {rng.normal(0, 0.01):.4f}*d", ["d"])
+        for nm in _param_names(n_components)
+    }
     m.nll_ = np.nan
     m.bins_ = []
     m._build_formulas()
@@ -67,7 +75,11 @@ def test_any_parameters_give_a_valid_density(seed, n_components):
         a, b = 1e-6, 1e6
         mass, err = integrate.quad(
             lambda s, d=d: np.exp(s) * m.pdf(np.array([np.exp(s)]), np.array([[d]]))[0],
-            np.log(a), np.log(b), limit=400, points=[0.0, 3.0, 6.0])
+            np.log(a),
+            np.log(b),
+            limit=400,
+            points=[0.0, 3.0, 6.0],
+        )
         Fa, Fb = m.cdf(np.array([a, b]), np.array([[d], [d]]))
         assert mass == pytest.approx(Fb - Fa, abs=max(1e-7, 10 * err))
         assert m.cdf(np.array([1e300]), np.array([[d]]))[0] == pytest.approx(1.0, abs=1e-12)
@@ -127,8 +139,14 @@ def test_sampling_matches_cdf(fitted):
 def test_symbolic_parameter_functions():
     rng = np.random.default_rng(2)
     t, d = _gengamma_sample(rng, 20_000)
-    m = SymbolicDensity(param_model="symbolic", max_time=2, random_state=1,
-                        variable_names=["d"], n_bins=24, min_per_bin=400).fit(d[:, None], t)
+    m = SymbolicDensity(
+        param_model="symbolic",
+        max_time=2,
+        random_state=1,
+        variable_names=["d"],
+        n_bins=24,
+        min_per_bin=400,
+    ).fit(d[:, None], t)
     for f in m.params_.values():
         assert np.isfinite(f(np.linspace(5, 150, 200)[:, None])).all()
     t2, d2 = _gengamma_sample(np.random.default_rng(3), 8000)
@@ -145,8 +163,9 @@ def test_two_components():
     fast = rng.gamma(2.0, 5.0, n)
     slow = rng.gamma(1.5, 50.0 + d, n)
     t = np.where(rng.uniform(size=n) < 0.4, fast, slow)
-    m = SymbolicDensity(n_components=2, param_model="poly", random_state=0, n_bins=8,
-                        min_per_bin=500).fit(d[:, None], t)
+    m = SymbolicDensity(
+        n_components=2, param_model="poly", random_state=0, n_bins=8, min_per_bin=500
+    ).fit(d[:, None], t)
     assert m.formula_.metadata["family"].startswith("mixture of 2")
     gof = goodness_of_fit(m, t, d[:, None], n_bins=4, rng=1)
     assert (gof["ks"] < 0.03).all(), gof
@@ -189,13 +208,22 @@ def test_pandel_density_and_survival():
     # the survival factor is the integral of the unnormalised Pandel function
     # (1/tau)^xi t^(xi-1) exp(-rho t - d/lambda_a) / Gamma(xi)
     xi = 20.0 / p.lambda_m
-    unnorm, _ = integrate.quad(lambda t: np.exp(-xi * np.log(p.tau_ns) + (xi - 1) * np.log(t)
-                                                - p.rho * t - 20.0 / p.lambda_a_m
-                                                - special.gammaln(xi)), 0, np.inf)
+    unnorm, _ = integrate.quad(
+        lambda t: np.exp(
+            -xi * np.log(p.tau_ns)
+            + (xi - 1) * np.log(t)
+            - p.rho * t
+            - 20.0 / p.lambda_a_m
+            - special.gammaln(xi)
+        ),
+        0,
+        np.inf,
+    )
     assert p.survival(d)[0] == pytest.approx(unnorm, rel=1e-7)
     f = p.formula()
     assert f(t=np.array([100.0]), d=np.array([20.0]))[0] == pytest.approx(
-        p.pdf(np.array([100.0]), d)[0], rel=1e-10)
+        p.pdf(np.array([100.0]), d)[0], rel=1e-10
+    )
     with pytest.raises(ConfigError, match="tau_ns"):
         Pandel(tau_ns=-1)
 

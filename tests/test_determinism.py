@@ -28,13 +28,29 @@ def _fixed_time(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_simulate_collider_bytes_independent_of_batch_size(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     outs = []
     for k, batch in enumerate(("700", "3000")):
         (tmp_path / str(k)).mkdir()
         monkeypatch.chdir(tmp_path / str(k))
-        _run(["simulate", "collider", "--particle", "mu-,e-", "--n", "1500", "--seed", "3",
-              "--batch-size", batch, "--quiet", "--out", "c.parquet"])
+        _run(
+            [
+                "simulate",
+                "collider",
+                "--particle",
+                "mu-,e-",
+                "--n",
+                "1500",
+                "--seed",
+                "3",
+                "--batch-size",
+                batch,
+                "--quiet",
+                "--out",
+                "c.parquet",
+            ]
+        )
         outs.append(_digest(tmp_path / str(k) / "c.parquet"))
     assert outs[0] == outs[1]
 
@@ -43,28 +59,56 @@ def test_simulate_photons_bytes_independent_of_threads(tmp_path: Path) -> None:
     outs = []
     for k, threads in enumerate(("1", "2")):
         out, counts = tmp_path / f"h{k}.parquet", tmp_path / f"n{k}.parquet"
-        _run(["simulate", "photons", "--photons", "2e5", "--distance", "5", "--seed", "9",
-              "--threads", threads, "--no-progress", "--out", str(out),
-              "--counts-out", str(counts)])
+        _run(
+            [
+                "simulate",
+                "photons",
+                "--photons",
+                "2e5",
+                "--distance",
+                "5",
+                "--seed",
+                "9",
+                "--threads",
+                threads,
+                "--no-progress",
+                "--out",
+                str(out),
+                "--counts-out",
+                str(counts),
+            ]
+        )
         outs.append((_digest(out), _digest(counts)))
     # n_threads is recorded in the provenance as requested: compare the data bytes
     import pyarrow.parquet as pq
 
-    tabs = [pq.read_table(tmp_path / f"h{k}.parquet").replace_schema_metadata()
-            for k in range(2)]
+    tabs = [pq.read_table(tmp_path / f"h{k}.parquet").replace_schema_metadata() for k in range(2)]
     assert tabs[0].equals(tabs[1])
-    cnts = [pq.read_table(tmp_path / f"n{k}.parquet").replace_schema_metadata()
-            for k in range(2)]
+    cnts = [pq.read_table(tmp_path / f"n{k}.parquet").replace_schema_metadata() for k in range(2)]
     assert cnts[0].equals(cnts[1])
 
 
-def test_simulate_photons_same_bytes_twice(tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_simulate_photons_same_bytes_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     outs = []
     for k in range(2):  # the output path is recorded: the same relative name, two folders
         (tmp_path / str(k)).mkdir()
         monkeypatch.chdir(tmp_path / str(k))
-        _run(["simulate", "photons", "--photons", "2e5", "--distance", "5", "--seed", "9",
-              "--threads", "1", "--no-progress", "--out", "h.parquet"])
+        _run(
+            [
+                "simulate",
+                "photons",
+                "--photons",
+                "2e5",
+                "--distance",
+                "5",
+                "--seed",
+                "9",
+                "--threads",
+                "1",
+                "--no-progress",
+                "--out",
+                "h.parquet",
+            ]
+        )
         outs.append(_digest(tmp_path / str(k) / "h.parquet"))
     assert outs[0] == outs[1]

@@ -17,42 +17,55 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from ariasim.surrogates import KANClassifier, KANRegressor, SymbolicDensity, SymbolicRegressor
 
-_KAN = {"hidden": (), "max_epochs": 10, "lamb": 0.0, "grid_updates": (0,),
-        "prune_threshold": 0.0, "random_state": 0}
+_KAN = {
+    "hidden": (),
+    "max_epochs": 10,
+    "lamb": 0.0,
+    "grid_updates": (0,),
+    "prune_threshold": 0.0,
+    "random_state": 0,
+}
 
 ESTIMATORS = [
     KANRegressor(**_KAN),
     KANClassifier(**_KAN),
     # a generation budget (not wall-clock) keeps the search tiny and reproducible
-    SymbolicRegressor(max_time=5, generations=3, population_size=30, snap_constants=False,
-                      random_state=0),
+    SymbolicRegressor(
+        max_time=5, generations=3, population_size=30, snap_constants=False, random_state=0
+    ),
     # max_iter=0: no joint refinement (the per-bin fits and the parameter model remain)
     SymbolicDensity(param_model="poly", n_bins=3, min_per_bin=2, max_iter=0, random_state=0),
 ]
 
 _WEIGHTS_NOT_REPEATS = (
     "sample weights are not equivalent to repeated rows: the rows are split at random "
-    "into training and validation sets (a repeated row can fall on both sides), and {}")
+    "into training and validation sets (a repeated row can fall on both sides), and {}"
+)
 
 #: check name -> reason, per estimator class.
 EXPECTED_FAILURES: dict[str, dict[str, str]] = {
     "KANRegressor": {
         "check_sample_weight_equivalence_on_dense_data": _WEIGHTS_NOT_REPEATS.format(
-            "the grids are moved to unweighted quantiles of a random row sample"),
+            "the grids are moved to unweighted quantiles of a random row sample"
+        ),
         "check_methods_subset_invariance": (
             "the network runs in float32: torch's matrix products round differently for "
-            "different batch sizes, so a row's prediction can change in the 7th digit"),
+            "different batch sizes, so a row's prediction can change in the 7th digit"
+        ),
     },
     "KANClassifier": {
         "check_sample_weight_equivalence_on_dense_data": _WEIGHTS_NOT_REPEATS.format(
-            "the grids are moved to unweighted quantiles of a random row sample"),
+            "the grids are moved to unweighted quantiles of a random row sample"
+        ),
         "check_methods_subset_invariance": (
             "the network runs in float32: torch's matrix products round differently for "
-            "different batch sizes, so a row's logit can change in the 7th digit"),
+            "different batch sizes, so a row's logit can change in the 7th digit"
+        ),
     },
     "SymbolicRegressor": {
         "check_sample_weight_equivalence_on_dense_data": _WEIGHTS_NOT_REPEATS.format(
-            "Operon has no weights: its search runs on a weighted resample of the rows"),
+            "Operon has no weights: its search runs on a weighted resample of the rows"
+        ),
     },
 }
 
@@ -61,7 +74,8 @@ SKIPPED: dict[tuple[str, str], str] = {
     ("SymbolicDensity", "check_sample_weight_equivalence_on_dense_data"): (
         "it compares the outputs of predict/predict_proba/decision_function/transform, "
         "which a density does not have, so it tests nothing here; it costs a minute of "
-        "per-bin fits (the weights of SymbolicDensity are tested in test_density.py)"),
+        "per-bin fits (the weights of SymbolicDensity are tested in test_density.py)"
+    ),
 }
 
 
@@ -84,8 +98,9 @@ def test_expected_failures_name_real_checks():
     from sklearn.utils.estimator_checks import estimator_checks_generator
 
     for est in ESTIMATORS:
-        names = {getattr(c, "func", c).__name__
-                 for _, c in estimator_checks_generator(est, mark="skip")}
+        names = {
+            getattr(c, "func", c).__name__ for _, c in estimator_checks_generator(est, mark="skip")
+        }
         missing = set(_expected_failed_checks(est)) - names
         missing |= {c for k, c in SKIPPED if k == type(est).__name__} - names
         assert not missing, (type(est).__name__, missing)

@@ -17,44 +17,50 @@ from ariasim.surrogates.formula import refit_constants
 X, Y = sp.symbols("x y", real=True)
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("x^2", X**2),
-    ("x**2", X**2),
-    ("-x^2", -(X**2)),
-    ("2^-1", sp.Rational(1, 2)),
-    ("x^y^2", X ** (Y**2)),
-    ("1 + 2*x - y/4", 1 + 2 * X - Y / 4),
-    ("(1 + x) * y", (1 + X) * Y),
-    ("exp(-x) + log(y)", sp.exp(-X) + sp.log(Y)),
-    ("pow(x, 3) + square(y)", X**3 + Y**2),
-    ("sqrt(x) * abs(y) + Abs(x)", sp.sqrt(X) * sp.Abs(Y) + sp.Abs(X)),
-    ("1.5e-3 * x", sp.Float(1.5e-3) * X),
-    (".5 + x", sp.Float(0.5) + X),
-    ("pi * E", sp.pi * sp.E),
-    ("aq(x, y)", X / sp.sqrt(1 + Y**2)),
-    ("max(x, y) - min(x, 0)", sp.Max(X, Y) - sp.Min(X, 0)),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("x^2", X**2),
+        ("x**2", X**2),
+        ("-x^2", -(X**2)),
+        ("2^-1", sp.Rational(1, 2)),
+        ("x^y^2", X ** (Y**2)),
+        ("1 + 2*x - y/4", 1 + 2 * X - Y / 4),
+        ("(1 + x) * y", (1 + X) * Y),
+        ("exp(-x) + log(y)", sp.exp(-X) + sp.log(Y)),
+        ("pow(x, 3) + square(y)", X**3 + Y**2),
+        ("sqrt(x) * abs(y) + Abs(x)", sp.sqrt(X) * sp.Abs(Y) + sp.Abs(X)),
+        ("1.5e-3 * x", sp.Float(1.5e-3) * X),
+        (".5 + x", sp.Float(0.5) + X),
+        ("pi * E", sp.pi * sp.E),
+        ("aq(x, y)", X / sp.sqrt(1 + Y**2)),
+        ("max(x, y) - min(x, 0)", sp.Max(X, Y) - sp.Min(X, 0)),
+    ],
+)
 def test_parser_grammar(text, expected):
     got = parse_expression(text, ["x", "y"])
     assert sp.simplify(got - expected) == 0
 
 
-@pytest.mark.parametrize("text", [
-    "__import__('os').system('true')",
-    "x.__class__",
-    "lambda: 1",
-    "x; y",
-    "open(x)",
-    "eval(x)",
-    "z + x",              # undeclared name
-    "exp(x, y)",          # wrong arity
-    "(x + y",             # unbalanced
-    "x + ",               # dangling operator
-    "x y",                # juxtaposition
-    "'x'",
-    "1/0",                # complex infinity
-    "",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "__import__('os').system('true')",
+        "x.__class__",
+        "lambda: 1",
+        "x; y",
+        "open(x)",
+        "eval(x)",
+        "z + x",  # undeclared name
+        "exp(x, y)",  # wrong arity
+        "(x + y",  # unbalanced
+        "x + ",  # dangling operator
+        "x y",  # juxtaposition
+        "'x'",
+        "1/0",  # complex infinity
+        "",
+    ],
+)
 def test_parser_rejects(text):
     with pytest.raises(FormulaSyntaxError):
         parse_expression(text, ["x", "y"])
@@ -151,8 +157,9 @@ def test_torch_matches_numpy(yield_formula):
     module = yield_formula.torch()
     out = module(torch.tensor(x)).numpy()
     np.testing.assert_allclose(out, yield_formula(x), rtol=1e-12)
-    f2 = Formula("sqrt(abs(x)) * erf(x) + tanh(x) * gamma(x + 3) - max(x, 0.5) + atan2(x, 2)",
-                 ["x"])
+    f2 = Formula(
+        "sqrt(abs(x)) * erf(x) + tanh(x) * gamma(x + 3) - max(x, 0.5) + atan2(x, 2)", ["x"]
+    )
     xs = np.linspace(-2, 3, 11)
     np.testing.assert_allclose(f2.torch()(torch.tensor(xs)).numpy(), f2(xs[:, None]), rtol=1e-10)
 
@@ -177,10 +184,13 @@ def test_c_code_compiles_and_agrees(tmp_path, yield_formula):
         "return 0;}\n"
     )
     (tmp_path / "f.c").write_text(main)
-    subprocess.run(["cc", "-std=c99", "-O1", "-o", str(tmp_path / "f"), str(tmp_path / "f.c"),
-                    "-lm"], check=True)
-    out = float(subprocess.run([str(tmp_path / "f")], capture_output=True, text=True,
-                               check=True).stdout)
+    subprocess.run(
+        ["cc", "-std=c99", "-O1", "-o", str(tmp_path / "f"), str(tmp_path / "f.c"), "-lm"],
+        check=True,
+    )
+    out = float(
+        subprocess.run([str(tmp_path / "f")], capture_output=True, text=True, check=True).stdout
+    )
     assert out == pytest.approx(float(yield_formula(d=37.5, cos_eta=-0.25, n0=12345.0)), rel=1e-14)
 
 
@@ -191,8 +201,7 @@ def test_latex_and_str(yield_formula):
 
 
 def test_derivative_and_ranges():
-    f = Formula("1 - exp(-t / 50.0)", [Variable("t", unit="ns", low=0, high=1000)],
-                output="cdf")
+    f = Formula("1 - exp(-t / 50.0)", [Variable("t", unit="ns", low=0, high=1000)], output="cdf")
     pdf = f.derivative("t", output="pdf")
     t = np.linspace(0, 500, 7)
     np.testing.assert_allclose(pdf(t[:, None]), np.exp(-t / 50.0) / 50.0, rtol=1e-12)

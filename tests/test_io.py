@@ -27,13 +27,15 @@ from ariasim.utils import atomic_path
 def hits() -> pd.DataFrame:
     rng = np.random.default_rng(1)
     n = 500
-    return pd.DataFrame({
-        "event_id": np.sort(rng.integers(0, 40, n)),
-        "module_id": rng.integers(0, 60, n),
-        "time_ns": rng.exponential(100.0, n),
-        "wavelength_nm": rng.uniform(300, 600, n),
-        "weight": np.ones(n),
-    })
+    return pd.DataFrame(
+        {
+            "event_id": np.sort(rng.integers(0, 40, n)),
+            "module_id": rng.integers(0, 60, n),
+            "time_ns": rng.exponential(100.0, n),
+            "wavelength_nm": rng.uniform(300, 600, n),
+            "weight": np.ones(n),
+        }
+    )
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".pq", ".csv", ".root"])
@@ -56,8 +58,9 @@ def test_round_trip_with_provenance(tmp_path, hits, suffix):
 
 
 def test_dict_of_arrays_is_a_table(tmp_path):
-    path = write_table({"a": np.arange(5), "b": np.linspace(0, 1, 5)}, tmp_path / "t.parquet",
-                       producer="p")
+    path = write_table(
+        {"a": np.arange(5), "b": np.linspace(0, 1, 5)}, tmp_path / "t.parquet", producer="p"
+    )
     df = read_table(path, columns=["b"])
     assert list(df.columns) == ["b"]
     assert np.allclose(df["b"], np.linspace(0, 1, 5))
@@ -192,8 +195,9 @@ def test_root_jagged_tree_is_flattened(tmp_path):
     modules = ak.Array([[10, 11, 12], [], [3]])
     with uproot.recreate(p) as fh:
         fh.mktree("hits", {"energy": np.float64, "hit": ak.zip({"t": times, "dom": modules}).type})
-        fh["hits"].extend({"energy": np.array([1.0, 2.0, 3.0]),
-                           "hit": ak.zip({"t": times, "dom": modules})})
+        fh["hits"].extend(
+            {"energy": np.array([1.0, 2.0, 3.0]), "hit": ak.zip({"t": times, "dom": modules})}
+        )
     df = read_table(p)
     assert list(df["event_id"]) == [0, 0, 0, 2]
     assert list(df["hit_index"]) == [0, 1, 2, 0]
@@ -220,8 +224,9 @@ def test_awkward_round_trip(hits):
     counts = np.bincount(hits["event_id"], minlength=len(arr))
     assert np.array_equal(ak.to_numpy(ak.num(arr, axis=1)), counts)
     back = from_awkward(arr).drop(columns="hit_index")
-    pd.testing.assert_frame_equal(back[hits.columns].reset_index(drop=True),
-                                  hits.reset_index(drop=True), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        back[hits.columns].reset_index(drop=True), hits.reset_index(drop=True), check_dtype=False
+    )
 
 
 def test_to_awkward_bad_event_ids(hits):

@@ -139,7 +139,7 @@ def test_lognormal() -> None:
     sg = 0.1 + 0.2 * g[:, 0]
     np.testing.assert_allclose(m.predict_sigma(g), sg, rtol=0.1)
     np.testing.assert_allclose(m.predict_median(g), np.exp(0.5 + g[:, 0]), rtol=0.03)
-    np.testing.assert_allclose(m.predict(g), np.exp(0.5 + g[:, 0] + sg ** 2 / 2), rtol=0.03)
+    np.testing.assert_allclose(m.predict(g), np.exp(0.5 + g[:, 0] + sg**2 / 2), rtol=0.03)
     f = m.symbolic()
     assert set(f) == {"mean", "sigma", "mu"}
     np.testing.assert_allclose(f["mu"](g), 0.5 + g[:, 0], atol=0.03)
@@ -209,9 +209,17 @@ def test_sample_weight_equals_duplication() -> None:
     w = np.where(np.arange(300) < 150, 2.0, 1.0)
     Xd = np.concatenate([X, X[:150]])
     yd = np.concatenate([y, y[:150]])
-    kw = {"hidden": (2,), "optimizer": "lbfgs", "lr": 1.0, "max_epochs": 1,
-          "validation_fraction": 0.0, "grid_updates": (), "lamb": 0.0,
-          "prune_threshold": 0.0, "random_state": 0}
+    kw = {
+        "hidden": (2,),
+        "optimizer": "lbfgs",
+        "lr": 1.0,
+        "max_epochs": 1,
+        "validation_fraction": 0.0,
+        "grid_updates": (),
+        "lamb": 0.0,
+        "prune_threshold": 0.0,
+        "random_state": 0,
+    }
     a = KANRegressor(**kw).fit(X, y, sample_weight=w).predict(X)
     b = KANRegressor(**kw).fit(Xd, yd).predict(X)
     # full-batch L-BFGS (1 step of 20 iterations) on the same objective: equal up to
@@ -262,14 +270,17 @@ def test_bad_inputs() -> None:
         m.predict(X[:, :2])
 
 
-@pytest.mark.parametrize(("name", "fn"), [
-    ("x", lambda x: 0.5 * x + 1.0),
-    ("x^2", lambda x: 3 * (x - 0.2) ** 2 - 1),
-    ("exp", lambda x: 3 * np.exp(1.5 * x) - 1),
-    ("1/x", lambda x: 2 / (x + 0.3)),
-    ("sin", lambda x: np.sin(3 * x + 0.5)),
-    ("sqrt", lambda x: 2 * np.sqrt(x + 0.1)),
-])
+@pytest.mark.parametrize(
+    ("name", "fn"),
+    [
+        ("x", lambda x: 0.5 * x + 1.0),
+        ("x^2", lambda x: 3 * (x - 0.2) ** 2 - 1),
+        ("exp", lambda x: 3 * np.exp(1.5 * x) - 1),
+        ("1/x", lambda x: 2 / (x + 0.3)),
+        ("sin", lambda x: np.sin(3 * x + 0.5)),
+        ("sqrt", lambda x: 2 * np.sqrt(x + 0.1)),
+    ],
+)
 def test_fit_edge_library(name: str, fn) -> None:
     x = np.linspace(0.5, 2.0, 201)
     fit = fit_edge(x, fn(x))
@@ -298,19 +309,21 @@ def test_network_jacobian_matches_autograd() -> None:
 
     from ariasim.surrogates.kan_layers import KANNetwork
 
-    net = KANNetwork([3, 4, 2], grid_size=4, spline_order=3,
-                     generator=torch.Generator().manual_seed(0)).double()
+    net = KANNetwork(
+        [3, 4, 2], grid_size=4, spline_order=3, generator=torch.Generator().manual_seed(0)
+    ).double()
     net.layers[1].mask[1, 2] = 0.0
     x = torch.rand(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     x = 2.2 * x - 1.1  # some points outside the grid: zero spline, silu base only
     out, J = net.jacobian(x)
     params = list(net.parameters())
-    rows = [torch.cat([g.flatten() for g in torch.autograd.grad(net(x[i:i + 1])[0, a],
-                                                                params)])
-            for i in range(6) for a in range(2)]
+    rows = [
+        torch.cat([g.flatten() for g in torch.autograd.grad(net(x[i : i + 1])[0, a], params)])
+        for i in range(6)
+        for a in range(2)
+    ]
     torch.testing.assert_close(out, net(x))
-    torch.testing.assert_close(J, torch.stack(rows).reshape(6, 2, -1), rtol=1e-10,
-                               atol=1e-12)
+    torch.testing.assert_close(J, torch.stack(rows).reshape(6, 2, -1), rtol=1e-10, atol=1e-12)
     assert J.shape[2] == sum(p.numel() for p in params)
 
 
@@ -320,8 +333,15 @@ def _smooth(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return X, np.exp(np.sin(np.pi * X[:, 0]) + X[:, 1] ** 2)
 
 
-_PLAIN = {"hidden": (5,), "lamb": 0.0, "prune_threshold": 0.0, "validation_fraction": 0.0,
-          "standardize": False, "grid_updates": (0, 5, 10, 15), "random_state": 0}
+_PLAIN = {
+    "hidden": (5,),
+    "lamb": 0.0,
+    "prune_threshold": 0.0,
+    "validation_fraction": 0.0,
+    "standardize": False,
+    "grid_updates": (0, 5, 10, 15),
+    "random_state": 0,
+}
 
 
 def test_lm_fits_known_function_deterministically() -> None:
@@ -343,8 +363,7 @@ def test_lm_fits_known_function_deterministically() -> None:
 
 def test_lm_grid_refine_and_update_keep_function() -> None:
     X, y = _smooth(600, 2)
-    m = KANRegressor(optimizer="lm", max_epochs=12, grid_refine=((8, 8),),
-                     **_PLAIN).fit(X, y)
+    m = KANRegressor(optimizer="lm", max_epochs=12, grid_refine=((8, 8),), **_PLAIN).fit(X, y)
     assert m.network_.layers[0].grid_size == 8 and m.network_.layers[1].grid_size == 8
     # the refinement at epoch 8 keeps training: no jump in the training loss
     h = m.history_["train_loss"].to_numpy()
@@ -364,8 +383,9 @@ def test_lm_heteroscedastic_classifier_and_penalty() -> None:
     n = 3000
     x = rng.uniform(0, 1, n)
     y = np.sin(3 * x) + (0.1 + 0.2 * x) * rng.normal(size=n)
-    m = KANRegressor(hidden=(), loss="gaussian", optimizer="lm", max_epochs=40,
-                     random_state=0).fit(x[:, None], y)
+    m = KANRegressor(hidden=(), loss="gaussian", optimizer="lm", max_epochs=40, random_state=0).fit(
+        x[:, None], y
+    )
     g = np.linspace(0.1, 0.9, 5)[:, None]
     # local sigma from ~n/5 points: ~3 % statistical error; 12 % is ~4 standard errors
     np.testing.assert_allclose(m.predict_sigma(g), 0.1 + 0.2 * g[:, 0], rtol=0.12)
@@ -373,8 +393,9 @@ def test_lm_heteroscedastic_classifier_and_penalty() -> None:
     X = rng.uniform(-1, 1, (n, 2))
     p = 1 / (1 + np.exp(-(2 * X[:, 0] - X[:, 1])))
     labels = rng.uniform(size=n) < p
-    clf = KANClassifier(hidden=(), optimizer="lm", max_epochs=40, random_state=0,
-                        lamb=0.0, validation_fraction=0.0).fit(X, labels)
+    clf = KANClassifier(
+        hidden=(), optimizer="lm", max_epochs=40, random_state=0, lamb=0.0, validation_fraction=0.0
+    ).fit(X, labels)
     # maximum likelihood: the fit's training log-loss is below the truth's (which the
     # additive model contains), and its probabilities scatter around the truth by about
     # 0.5 sqrt(16 / 3000) ~ 0.04 (16 coefficients from 3000 rows)
@@ -384,8 +405,9 @@ def test_lm_heteroscedastic_classifier_and_penalty() -> None:
     assert np.mean(np.abs(clf.predict_proba(X)[:, 1] - p)) < 0.04
     # the sparsity penalty (gradient only) drives an unused input's edges to pruning
     Xn, yn = _separable(1500, 3)
-    pen = KANRegressor(hidden=(), optimizer="lm", max_epochs=60, lamb=1e-2,
-                       random_state=0).fit(Xn, yn)
+    pen = KANRegressor(hidden=(), optimizer="lm", max_epochs=60, lamb=1e-2, random_state=0).fit(
+        Xn, yn
+    )
     assert pen.network_.layers[0].mask[:, 2].sum() == 0
     assert pen.score(Xn, _truth(Xn)) > 0.99
 
@@ -406,5 +428,10 @@ def test_optimizer_choice_and_errors() -> None:
     big.set_params(lamb=0.0)
     assert big._resolve_optimizer(KANNetwork([3, 40, 40, 1])) == "adam"
     for opt in ("lbfgs", "adam", "lm"):
-        assert np.all(np.isfinite(KANRegressor(optimizer=opt, max_epochs=2, hidden=(2,),
-                                                random_state=0).fit(X, y).predict(X)))
+        assert np.all(
+            np.isfinite(
+                KANRegressor(optimizer=opt, max_epochs=2, hidden=(2,), random_state=0)
+                .fit(X, y)
+                .predict(X)
+            )
+        )

@@ -39,8 +39,14 @@ def test_calibrate_null_p_values_roughly_uniform():
     the fraction below 0.2 is binomial within 5 sigma."""
     rng = np.random.default_rng(3)
     reps, r = 40, 19
-    ps = np.array([calibrate(wasserstein_1d, _normal, 300, sample=rng.normal(size=300),
-                             n_repeats=r, seed=rng).p_value for _ in range(reps)])
+    ps = np.array(
+        [
+            calibrate(
+                wasserstein_1d, _normal, 300, sample=rng.normal(size=300), n_repeats=r, seed=rng
+            ).p_value
+            for _ in range(reps)
+        ]
+    )
     q = 4 / 20  # P(p <= 4/20) = 4/20 exactly under the null
     assert abs(np.mean(ps <= q + 1e-12) - q) < 5 * np.sqrt(q * (1 - q) / reps)
 
@@ -71,8 +77,16 @@ def test_calibrate_weighted_reference_and_two_sided():
     def mean_diff(a, b, weights_a=None, weights_b=None):
         return np.average(a, weights=weights_a) - np.average(b, weights=weights_b)
 
-    c = calibrate(mean_diff, x, 500, value=0.0, reference_weights=w, n_repeats=50,
-                  alternative="two-sided", seed=9)
+    c = calibrate(
+        mean_diff,
+        x,
+        500,
+        value=0.0,
+        reference_weights=w,
+        n_repeats=50,
+        alternative="two-sided",
+        seed=9,
+    )
     assert abs(c.z) < 5 and c.p_value > 0.5  # 0 is the centre of the null
 
 
@@ -91,8 +105,14 @@ def test_calibrate_sampler_with_weights():
 def tables():
     rng = np.random.default_rng(10)
     n = 3000
-    a = pd.DataFrame({"e": rng.normal(size=n), "t": rng.exponential(size=n),
-                      "label": ["x"] * n, "w": rng.uniform(0.5, 1.5, n)})
+    a = pd.DataFrame(
+        {
+            "e": rng.normal(size=n),
+            "t": rng.exponential(size=n),
+            "label": ["x"] * n,
+            "w": rng.uniform(0.5, 1.5, n),
+        }
+    )
     b = pd.DataFrame({"t": rng.exponential(size=n), "e": rng.normal(size=n), "extra": np.ones(n)})
     return a, b
 
@@ -100,8 +120,20 @@ def tables():
 def test_compare_tidy_table(tables):
     a, b = tables
     df = compare(a, b, weights_a="w", seed=1)
-    assert list(df.columns) == ["metric", "feature", "value", "uncertainty", "p_value", "z",
-                                "p_calibrated", "null_mean", "null_std", "ndf", "n_a", "n_b"]
+    assert list(df.columns) == [
+        "metric",
+        "feature",
+        "value",
+        "uncertainty",
+        "p_value",
+        "z",
+        "p_calibrated",
+        "null_mean",
+        "null_std",
+        "ndf",
+        "n_a",
+        "n_b",
+    ]
     # default features: the numeric columns common to both, minus the weight column
     assert set(df["feature"]) == {"e", "t", "all"}
     assert set(df["metric"]) == set(METRICS)
@@ -116,7 +148,9 @@ def test_compare_matches_individual_metrics(tables):
     a, b = tables
     df = compare(a, b, columns=["e"], metrics=["ks", "wasserstein"])
     assert df.loc[df.metric == "ks", "value"].item() == ks_test(a["e"], b["e"]).value
-    assert df.loc[df.metric == "wasserstein", "value"].item() == wasserstein_1d(a["e"], b["e"]).value
+    assert (
+        df.loc[df.metric == "wasserstein", "value"].item() == wasserstein_1d(a["e"], b["e"]).value
+    )
 
 
 def test_compare_calibrated_null_and_shift():
@@ -124,14 +158,23 @@ def test_compare_calibrated_null_and_shift():
     n = 2000
     a = pd.DataFrame({"x": rng.normal(size=n), "y": rng.normal(size=n)})
     b = pd.DataFrame({"x": rng.normal(size=n), "y": rng.normal(size=n)})
-    metrics = ["moments", "wasserstein", "ks", "chi2", "separation_power", "sliced_wasserstein",
-               "mmd", "energy"]
+    metrics = [
+        "moments",
+        "wasserstein",
+        "ks",
+        "chi2",
+        "separation_power",
+        "sliced_wasserstein",
+        "mmd",
+        "energy",
+    ]
     null = compare(a, b, metrics=metrics, calibrate=True, n_repeats=20, max_samples=500, seed=2)
     assert null["z"].notna().all()
     assert (null["z"].abs() < 5).all()
     b_shift = b.assign(x=b["x"] + 0.5)
-    shifted = compare(a, b_shift, metrics=["ks", "mmd"], calibrate=True, n_repeats=20,
-                      max_samples=500, seed=2)
+    shifted = compare(
+        a, b_shift, metrics=["ks", "mmd"], calibrate=True, n_repeats=20, max_samples=500, seed=2
+    )
     assert (shifted.loc[shifted.feature != "y", "z"] > 5).all()
 
 
@@ -139,8 +182,15 @@ def test_compare_calibrate_weighted_and_classifier():
     rng = np.random.default_rng(12)
     n = 1500
     a, b = rng.normal(size=(n, 2)), rng.normal(size=(n, 2))
-    df = compare(a, b, weights_a=rng.uniform(0.5, 1.5, n), metrics=["ks", "classifier"],
-                 calibrate=True, n_repeats=10, seed=3)
+    df = compare(
+        a,
+        b,
+        weights_a=rng.uniform(0.5, 1.5, n),
+        metrics=["ks", "classifier"],
+        calibrate=True,
+        n_repeats=10,
+        seed=3,
+    )
     assert set(df["feature"]) == {"x0", "x1", "all"}
     clf = df[df.metric == "classifier"].iloc[0]
     assert clf["null_mean"] == 0.5 and abs(clf["z"]) < 5
@@ -204,10 +254,27 @@ def test_cli_compare_prints_and_writes_json(tmp_path, tables):
     a.drop(columns="label").to_csv(pa, index=False)
     b.to_parquet(pb)
     out = tmp_path / "sub" / "res.json"
-    result = CliRunner().invoke(_app(), ["compare", str(pa), str(pb), "--columns", "e,t",
-                                         "--weight-column-a", "w", "--metrics", "ks,chi2,mmd",
-                                         "--calibrate", "--n-repeats", "5", "--seed", "3",
-                                         "--json", str(out)])
+    result = CliRunner().invoke(
+        _app(),
+        [
+            "compare",
+            str(pa),
+            str(pb),
+            "--columns",
+            "e,t",
+            "--weight-column-a",
+            "w",
+            "--metrics",
+            "ks,chi2,mmd",
+            "--calibrate",
+            "--n-repeats",
+            "5",
+            "--seed",
+            "3",
+            "--json",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "ks" in result.output and "mmd" in result.output
     doc = json.loads(out.read_text())
@@ -268,8 +335,14 @@ def collider_tables(tmp_path_factory):
     paths = []
     for seed in (1, 2):
         out = folder / f"s{seed}.parquet"
-        run_collider(out=out, species=["e-", "pi+", "gamma", "n"], n=300, pt_max_gev=10.0,
-                     seed=seed, progress=False)
+        run_collider(
+            out=out,
+            species=["e-", "pi+", "gamma", "n"],
+            n=300,
+            pt_max_gev=10.0,
+            seed=seed,
+            progress=False,
+        )
         paths.append(out)
     return paths
 
@@ -285,15 +358,15 @@ def test_compare_collider_tables_found_objects_and_efficiency(collider_tables, t
     table, cols = compare_files(pa, pb, metrics=["ks", "mean_diff"], seed=1)
     assert "reco_pt_gev" in cols and "track_pt_gev" in cols
     eff = table[table.metric == "efficiency"].set_index("feature")
-    partial = [c for c in cols
-               if not (np.isfinite(da[c]).all() and np.isfinite(db[c]).all())]
+    partial = [c for c in cols if not (np.isfinite(da[c]).all() and np.isfinite(db[c]).all())]
     assert set(eff.index) == set(partial) and "reco_pt_gev" in partial
     for c in ("reco_pt_gev", "track_pt_gev", "hcal_over_ecal"):
         ea, eb = np.isfinite(da[c]).mean(), np.isfinite(db[c]).mean()
         row = eff.loc[c]
         assert row["value"] == pytest.approx(ea - eb)
         assert row["uncertainty"] == pytest.approx(
-            np.sqrt(ea * (1 - ea) / len(da) + eb * (1 - eb) / len(db)))
+            np.sqrt(ea * (1 - ea) / len(da) + eb * (1 - eb) / len(db))
+        )
         assert row["n_a"] == len(da) and row["n_b"] == len(db)
         ks = table[(table.metric == "ks") & (table.feature == c)].iloc[0]
         assert ks["n_a"] == np.isfinite(da[c]).sum() and ks["n_b"] == np.isfinite(db[c]).sum()
@@ -305,8 +378,9 @@ def test_compare_collider_tables_found_objects_and_efficiency(collider_tables, t
     drop = np.random.default_rng(3).random(len(lost)) < 0.3
     lost.loc[drop, ["reco_pt_gev", "reco_eta"]] = np.nan
     lost.to_parquet(tmp_path / "lost.parquet")
-    t2, _ = compare_files(pa, tmp_path / "lost.parquet", columns=["reco_pt_gev", "reco_eta"],
-                          metrics=["ks"])
+    t2, _ = compare_files(
+        pa, tmp_path / "lost.parquet", columns=["reco_pt_gev", "reco_eta"], metrics=["ks"]
+    )
     row = t2[(t2.metric == "efficiency") & (t2.feature == "reco_pt_gev")].iloc[0]
     assert row["value"] / row["uncertainty"] > 5 and row["p_value"] < 1e-5
 
@@ -319,8 +393,13 @@ def test_compare_too_few_values_is_a_note(collider_tables, tmp_path):
     b = da.copy()
     b.loc[3:, "reco_e_gev"] = np.nan
     b.to_parquet(tmp_path / "b.parquet")
-    table, _ = compare_files(pa, tmp_path / "b.parquet", columns=["reco_e_gev", "truth_pt_gev"],
-                             metrics=["ks", "mmd"], json_out=tmp_path / "r.json")
+    table, _ = compare_files(
+        pa,
+        tmp_path / "b.parquet",
+        columns=["reco_e_gev", "truth_pt_gev"],
+        metrics=["ks", "mmd"],
+        json_out=tmp_path / "r.json",
+    )
     notes = table.attrs["notes"]
     assert any("reco_e_gev" in n for n in notes) and any("multivariate" in n for n in notes)
     assert set(table.loc[table.feature == "reco_e_gev", "metric"]) == {"efficiency"}
@@ -342,8 +421,7 @@ def test_cli_compare_collider_tables_default_columns(collider_tables, tmp_path):
         main(["compare", str(pa), str(pb), "--metrics", "ks", "--json", str(out)])
     assert exc.value.code == 2
     with pytest.raises(SystemExit) as ok:
-        main(["compare", str(pa), str(pb), "--metrics", "ks", "--json", str(out),
-              "--overwrite"])
+        main(["compare", str(pa), str(pb), "--metrics", "ks", "--json", str(out), "--overwrite"])
     assert ok.value.code in (0, None)
     assert {r["metric"] for r in json.loads(out.read_text())["results"]} == {"efficiency", "ks"}
 
@@ -362,8 +440,10 @@ def test_efficiency_difference_weighted_and_edge_cases():
     assert same.value == 0 and same.uncertainty == 0 and same.p_value == 1.0
     # the two-proportion test has a roughly uniform p-value under the null
     rng = np.random.default_rng(4)
-    p = [efficiency_difference(rng.random(400) < 0.7, rng.random(300) < 0.7).p_value
-         for _ in range(400)]
+    p = [
+        efficiency_difference(rng.random(400) < 0.7, rng.random(300) < 0.7).p_value
+        for _ in range(400)
+    ]
     assert 0.03 < np.mean(np.array(p) < 0.1) < 0.17  # 0.1 +- 5 sigma (sigma = 0.015)
 
 
@@ -377,9 +457,14 @@ def test_compare_found_rows_with_weights_and_max_rows(tmp_path):
     a.loc[:99, "x"] = np.nan
     a.to_parquet(tmp_path / "a.parquet")
     b.to_parquet(tmp_path / "b.parquet")
-    table, cols = compare_files(tmp_path / "a.parquet", tmp_path / "b.parquet",
-                                weight_column_a="w", weight_column_b="w", metrics=["ks"],
-                                max_rows=50)
+    table, cols = compare_files(
+        tmp_path / "a.parquet",
+        tmp_path / "b.parquet",
+        weight_column_a="w",
+        weight_column_b="w",
+        metrics=["ks"],
+        max_rows=50,
+    )
     assert cols == ["x"]
     eff = table[table.metric == "efficiency"].iloc[0]
     wa = a["w"].to_numpy()

@@ -36,6 +36,7 @@ def _gauss_sampler(d: int, shift: float = 0.0):
         x = rng.normal(size=(n, d))
         x[:, 0] += shift
         return x
+
     return sample
 
 
@@ -68,6 +69,7 @@ def test_sliced_wasserstein_agrees_with_pot(rng):
     proj = np.random.default_rng(3).normal(size=(4, 50))
     proj /= np.linalg.norm(proj, axis=0)
     from ariasim.metrics.univariate import wasserstein_p_1d
+
     same = np.sqrt(np.mean([wasserstein_p_1d(x @ p, y @ p, p=2) for p in proj.T]))
     assert same == pytest.approx(ot.sliced_wasserstein_distance(x, y, projections=proj), rel=RTOL)
 
@@ -75,7 +77,8 @@ def test_sliced_wasserstein_agrees_with_pot(rng):
 def test_sliced_wasserstein_1d_is_wasserstein(rng):
     a, b = rng.normal(size=400), rng.gamma(2, size=300)
     assert sliced_wasserstein(a, b, p=1, n_projections=3).value == pytest.approx(
-        wasserstein_1d(a, b).value, rel=RTOL)
+        wasserstein_1d(a, b).value, rel=RTOL
+    )
 
 
 def test_sliced_wasserstein_weights(rng):
@@ -85,14 +88,21 @@ def test_sliced_wasserstein_weights(rng):
     dup = sliced_wasserstein(np.repeat(x, k, axis=0), y, n_projections=30, seed=5)
     assert weighted.value == pytest.approx(dup.value, rel=RTOL)
     ones = sliced_wasserstein(x, y, weights_a=np.ones(200), n_projections=30, seed=5)
-    assert ones.value == pytest.approx(sliced_wasserstein(x, y, n_projections=30, seed=5).value,
-                                       rel=RTOL)
+    assert ones.value == pytest.approx(
+        sliced_wasserstein(x, y, n_projections=30, seed=5).value, rel=RTOL
+    )
 
 
 def test_sliced_wasserstein_detects_shift_at_documented_size():
     n = 20_000
-    c = calibrate(sliced_wasserstein, _gauss_sampler(2), n, sample=_gauss_sampler(2, 0.1)(
-        n, np.random.default_rng(11)), n_repeats=10, seed=12)
+    c = calibrate(
+        sliced_wasserstein,
+        _gauss_sampler(2),
+        n,
+        sample=_gauss_sampler(2, 0.1)(n, np.random.default_rng(11)),
+        n_repeats=10,
+        seed=12,
+    )
     assert c.z > 5  # documented: z near 25
 
 
@@ -103,9 +113,15 @@ def test_mmd_closed_form_two_gaussians(rng):
     """E[MMD^2_u] = 2 (s'^2/(s'^2+2))^{d/2} (1 - exp(-|dmu|^2/(2(s'^2+2)))) for unit Gaussians;
     the unbiased estimator averaged over repeats agrees within 5 standard errors."""
     d, delta, sigma, n, reps = 2, 0.5, 1.0, 800, 12
-    exact = 2 * (sigma**2 / (sigma**2 + 2)) ** (d / 2) * (1 - np.exp(-(delta**2) / (2 * (sigma**2 + 2))))
-    vals = [mmd(_gauss_sampler(d)(n, rng), _gauss_sampler(d, delta)(n, rng), bandwidth=sigma).value
-            for _ in range(reps)]
+    exact = (
+        2
+        * (sigma**2 / (sigma**2 + 2)) ** (d / 2)
+        * (1 - np.exp(-(delta**2) / (2 * (sigma**2 + 2))))
+    )
+    vals = [
+        mmd(_gauss_sampler(d)(n, rng), _gauss_sampler(d, delta)(n, rng), bandwidth=sigma).value
+        for _ in range(reps)
+    ]
     assert abs(np.mean(vals) - exact) < 5 * np.std(vals, ddof=1) / np.sqrt(reps)
 
 
@@ -116,24 +132,28 @@ def test_mmd_matches_brute_force_weighted_and_blocked(rng):
         est = "unbiased" if unbiased else "biased"
         ref = _brute_mmd2(x, y, wx, wy, 1.3, unbiased)
         for block in (None, 7):
-            got = mmd(x, y, weights_a=wx, weights_b=wy, bandwidth=1.3, estimator=est,
-                      block_size=block).value
+            got = mmd(
+                x, y, weights_a=wx, weights_b=wy, bandwidth=1.3, estimator=est, block_size=block
+            ).value
             assert got == pytest.approx(ref, rel=RTOL)
     # uniform weights give the classical unbiased U-statistic
     assert mmd(x, y, weights_a=np.ones(300), bandwidth=1.3).value == pytest.approx(
-        _brute_mmd2(x, y, np.ones(300), np.ones(250), 1.3), rel=RTOL)
+        _brute_mmd2(x, y, np.ones(300), np.ones(250), 1.3), rel=RTOL
+    )
 
 
 def test_mmd_biased_integer_weights_equal_duplicates(rng):
     x, y = rng.normal(size=(100, 2)), rng.normal(size=(80, 2))
     k = rng.integers(1, 4, 100)
     assert mmd(x, y, weights_a=k, bandwidth=1.0, estimator="biased").value == pytest.approx(
-        mmd(np.repeat(x, k, axis=0), y, bandwidth=1.0, estimator="biased").value, rel=RTOL)
+        mmd(np.repeat(x, k, axis=0), y, bandwidth=1.0, estimator="biased").value, rel=RTOL
+    )
 
 
 def test_median_bandwidth(rng):
     x = rng.normal(size=(200, 2))
     from scipy.spatial.distance import pdist
+
     assert median_bandwidth(x) == pytest.approx(np.median(pdist(x)))
     assert median_bandwidth(np.zeros((5, 2))) == 1.0
 
@@ -148,8 +168,14 @@ def test_mmd_subsampling_cap(rng):
 
 def test_mmd_detects_shift_at_documented_size():
     n = 2000
-    c = calibrate(mmd, _gauss_sampler(2), n, sample=_gauss_sampler(2, 0.2)(
-        n, np.random.default_rng(21)), n_repeats=10, seed=22)
+    c = calibrate(
+        mmd,
+        _gauss_sampler(2),
+        n,
+        sample=_gauss_sampler(2, 0.2)(n, np.random.default_rng(21)),
+        n_repeats=10,
+        seed=22,
+    )
     assert c.z > 5  # documented: z near 17
 
 
@@ -160,9 +186,12 @@ def test_energy_distance_1d_matches_scipy(rng):
     """scipy returns sqrt of the V-statistic energy distance (sqrt(2) x Cramér distance)."""
     a, b = rng.normal(size=500), rng.standard_t(4, size=400)
     wa, wb = rng.uniform(0, 3, 500), rng.exponential(size=400)
-    assert np.sqrt(energy_distance(a, b).value) == pytest.approx(stats.energy_distance(a, b), rel=1e-8)
+    assert np.sqrt(energy_distance(a, b).value) == pytest.approx(
+        stats.energy_distance(a, b), rel=1e-8
+    )
     assert np.sqrt(energy_distance(a, b, weights_a=wa, weights_b=wb).value) == pytest.approx(
-        stats.energy_distance(a, b, wa, wb), rel=1e-8)
+        stats.energy_distance(a, b, wa, wb), rel=1e-8
+    )
     # Cramér: 2 * int (F_a - F_b)^2 dx
     assert energy_distance([0.0], [2.0]).value == pytest.approx(4.0)
 
@@ -173,11 +202,16 @@ def test_energy_distance_multivariate_brute_force(rng):
     px, py = wx / wx.sum(), wy / wy.sum()
     ref = 2 * px @ cdist(x, y) @ py - px @ cdist(x, x) @ px - py @ cdist(y, y) @ py
     assert energy_distance(x, y, weights_a=wx, weights_b=wy, block_size=11).value == pytest.approx(
-        ref, rel=RTOL)
-    ub = 2 * px @ cdist(x, y) @ py - px @ cdist(x, x) @ px / (1 - px @ px) - \
-        py @ cdist(y, y) @ py / (1 - py @ py)
-    assert energy_distance(x, y, weights_a=wx, weights_b=wy, estimator="unbiased").value == \
-        pytest.approx(ub, rel=RTOL)
+        ref, rel=RTOL
+    )
+    ub = (
+        2 * px @ cdist(x, y) @ py
+        - px @ cdist(x, x) @ px / (1 - px @ px)
+        - py @ cdist(y, y) @ py / (1 - py @ py)
+    )
+    assert energy_distance(
+        x, y, weights_a=wx, weights_b=wy, estimator="unbiased"
+    ).value == pytest.approx(ub, rel=RTOL)
 
 
 def test_energy_closed_form_gaussians(rng):
@@ -185,17 +219,30 @@ def test_energy_closed_form_gaussians(rng):
     averaged over repeats agrees within 5 standard errors."""
     d, n, reps = 0.5, 1000, 12
     v = 2.0
-    e_abs = lambda m: np.sqrt(2 * v / np.pi) * np.exp(-m * m / (2 * v)) + m * (1 - 2 * stats.norm.cdf(-m / np.sqrt(v)))  # noqa: E731
+
+    def e_abs(m):
+        return np.sqrt(2 * v / np.pi) * np.exp(-m * m / (2 * v)) + m * (
+            1 - 2 * stats.norm.cdf(-m / np.sqrt(v))
+        )
+
     exact = 2 * e_abs(d) - 2 * e_abs(0.0)
-    vals = [energy_distance(rng.normal(size=n), rng.normal(d, 1, n), estimator="unbiased").value
-            for _ in range(reps)]
+    vals = [
+        energy_distance(rng.normal(size=n), rng.normal(d, 1, n), estimator="unbiased").value
+        for _ in range(reps)
+    ]
     assert abs(np.mean(vals) - exact) < 5 * np.std(vals, ddof=1) / np.sqrt(reps)
 
 
 def test_energy_detects_shift_at_documented_size():
     n = 2000
-    c = calibrate(energy_distance, _gauss_sampler(2), n, sample=_gauss_sampler(2, 0.2)(
-        n, np.random.default_rng(31)), n_repeats=10, seed=32)
+    c = calibrate(
+        energy_distance,
+        _gauss_sampler(2),
+        n,
+        sample=_gauss_sampler(2, 0.2)(n, np.random.default_rng(31)),
+        n_repeats=10,
+        seed=32,
+    )
     assert c.z > 5  # documented: z near 20
 
 

@@ -99,7 +99,8 @@ def test_wasserstein_matches_scipy(rng):
     wa, wb = rng.uniform(0, 2, 700), rng.exponential(size=500)
     assert wasserstein_1d(a, b).value == pytest.approx(stats.wasserstein_distance(a, b), rel=RTOL)
     assert wasserstein_1d(a, b, weights_a=wa, weights_b=wb).value == pytest.approx(
-        stats.wasserstein_distance(a, b, wa, wb), rel=RTOL)
+        stats.wasserstein_distance(a, b, wa, wb), rel=RTOL
+    )
 
 
 def test_wasserstein_gaussians_equal_width_is_mean_shift(rng):
@@ -114,7 +115,8 @@ def test_wasserstein_integer_weights_equal_duplicated_rows(rng):
     a, b = rng.normal(size=300), rng.normal(0.3, size=200)
     ka = rng.integers(1, 4, 300)
     assert wasserstein_1d(a, b, weights_a=ka).value == pytest.approx(
-        wasserstein_1d(_duplicate(a, ka), b).value, rel=RTOL)
+        wasserstein_1d(_duplicate(a, ka), b).value, rel=RTOL
+    )
 
 
 # ----------------------------------------------------------------------------- KS
@@ -137,8 +139,9 @@ def test_ks_weighted(rng):
     a, b = rng.normal(size=400), rng.normal(0.2, size=300)
     ka, kb = rng.integers(1, 4, 400), rng.integers(1, 3, 300)
     r = ks_test(a, b, weights_a=ka, weights_b=kb)
-    assert r.value == pytest.approx(stats.ks_2samp(_duplicate(a, ka), _duplicate(b, kb)).statistic,
-                                    abs=1e-12)
+    assert r.value == pytest.approx(
+        stats.ks_2samp(_duplicate(a, ka), _duplicate(b, kb)).statistic, abs=1e-12
+    )
     # p-value: Smirnov's distribution at the Kish effective sizes
     ne_a, ne_b = ka.sum() ** 2 / (ka**2).sum(), kb.sum() ** 2 / (kb**2).sum()
     en = round(ne_a * ne_b / (ne_a + ne_b))
@@ -149,8 +152,14 @@ def test_ks_weighted_null_p_values_are_calibrated(rng):
     """Under the null the weighted p-value is (approximately) uniform: the fraction below 0.1
     is binomial(reps, 0.1) within 5 sigma."""
     reps, n = 300, 400
-    ps = np.array([ks_test(rng.normal(size=n), rng.normal(size=n),
-                           weights_a=rng.uniform(0.2, 1.8, n)).p_value for _ in range(reps)])
+    ps = np.array(
+        [
+            ks_test(
+                rng.normal(size=n), rng.normal(size=n), weights_a=rng.uniform(0.2, 1.8, n)
+            ).p_value
+            for _ in range(reps)
+        ]
+    )
     frac = np.mean(ps < 0.1)
     assert abs(frac - 0.1) < 5 * np.sqrt(0.1 * 0.9 / reps)
 
@@ -186,8 +195,15 @@ def test_chi2_weighted_null_mean_is_ndf(rng):
     vals = []
     for _ in range(reps):
         a, b = rng.normal(size=n), rng.normal(size=n)
-        vals.append(histogram_chi2(a, b, weights_a=rng.exponential(size=n),
-                                   weights_b=rng.uniform(0.5, 1.5, n), bins=edges).value)
+        vals.append(
+            histogram_chi2(
+                a,
+                b,
+                weights_a=rng.exponential(size=n),
+                weights_b=rng.uniform(0.5, 1.5, n),
+                bins=edges,
+            ).value
+        )
     ndf = len(edges) - 2
     assert abs(np.mean(vals) - ndf) < 5 * np.sqrt(2 * ndf / reps)
 
@@ -210,8 +226,9 @@ def test_chi2_detects_shift_at_documented_size(rng):
 def test_separation_power_closed_forms(rng):
     x = rng.normal(size=1000)
     assert separation_power(x, x).value == 0.0
-    assert separation_power(rng.uniform(0, 1, 500), rng.uniform(2, 3, 500),
-                            bins=np.linspace(0, 3, 7)).value == pytest.approx(1.0)
+    assert separation_power(
+        rng.uniform(0, 1, 500), rng.uniform(2, 3, 500), bins=np.linspace(0, 3, 7)
+    ).value == pytest.approx(1.0)
     # two bins: h_a = (3/4, 1/4), h_b = (1/4, 3/4) -> S = 1/2 * 2 * (1/2)^2 / 1 = 1/4
     a = np.array([0.5, 0.5, 0.5, 1.5])
     b = np.array([0.5, 1.5, 1.5, 1.5])

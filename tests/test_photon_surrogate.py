@@ -32,8 +32,9 @@ def bulk():
 def test_training_data(bulk):
     data, _, _ = bulk
     la, le = medium_lengths(bulk_ice(), 405.0)
-    assert la == pytest.approx(1 / (0.00635 * (405 / 400) ** -1.0841
-                                    + 6954.09 * np.exp(-6617.75 / 405) * 1.121), rel=1e-9)
+    assert la == pytest.approx(
+        1 / (0.00635 * (405 / 400) ** -1.0841 + 6954.09 * np.exp(-6617.75 / 405) * 1.121), rel=1e-9
+    )
     assert le == pytest.approx(1 / (0.0233 * (405 / 400) ** -0.8986), rel=1e-9)
     y = data.yields
     assert len(y) == 24 and (y["fluence"] > 0).all()
@@ -67,27 +68,35 @@ def test_surrogate_json_round_trip(tmp_path, bulk):
     again = PhotonSurrogate.load(path)
     d = np.array([15.0, 55.0, 99.0])
     np.testing.assert_allclose(again.expected_hits(d, 1e6), sur.expected_hits(d, 1e6), rtol=1e-12)
-    np.testing.assert_allclose(again.delay_log_pdf(np.array([5.0, 50.0, 500.0]), d),
-                               sur.delay_log_pdf(np.array([5.0, 50.0, 500.0]), d), rtol=1e-12)
+    np.testing.assert_allclose(
+        again.delay_log_pdf(np.array([5.0, 50.0, 500.0]), d),
+        sur.delay_log_pdf(np.array([5.0, 50.0, 500.0]), d),
+        rtol=1e-12,
+    )
     draws = again.sample_delays(d, 10, rng=1)
     assert draws.shape == (3, 10) and (draws >= 0).all()
     (tmp_path / "bad.json").write_text('{"schema": "nope"}')
     with pytest.raises(InputError, match="not an ariasim photon surrogate"):
         PhotonSurrogate.load(tmp_path / "bad.json")
     with pytest.raises(ConfigError, match="medium lengths"):
-        fit_medium(sur, distances_m=d, counts=np.ones(3), delays_ns=[np.ones(1)] * 3,
-                   n_photons=1e6)
+        fit_medium(sur, distances_m=d, counts=np.ones(3), delays_ns=[np.ones(1)] * 3, n_photons=1e6)
 
 
 def _toy_surrogate() -> PhotonSurrogate:
     """Exact, known surrogate: no-scattering-like yield with a diffusion length, and a
     delay density whose scale grows with distance and the scattering length."""
-    yf = Formula("-distance_m / sqrt(lambda_a_m * lambda_e_m / 3)",
-                 ["distance_m", "lambda_a_m", "lambda_e_m"], output="log_yield")
+    yf = Formula(
+        "-distance_m / sqrt(lambda_a_m * lambda_e_m / 3)",
+        ["distance_m", "lambda_a_m", "lambda_e_m"],
+        output="log_yield",
+    )
     dens = SymbolicDensity(t_name="delay_ns")
     names = ["distance_m", "lambda_a_m", "lambda_e_m"]
-    dens.params_ = {"mu_0": Formula("log(distance_m) + 1.5 - log(lambda_e_m) / 2", names),
-                    "log_sigma_0": Formula("-0.2", names), "log_q_0": Formula("-0.5", names)}
+    dens.params_ = {
+        "mu_0": Formula("log(distance_m) + 1.5 - log(lambda_e_m) / 2", names),
+        "log_sigma_0": Formula("-0.2", names),
+        "log_q_0": Formula("-0.5", names),
+    }
     dens.variables_ = list(dens.params_["mu_0"].variables)
     dens.n_features_in_ = 3
     dens.nll_ = np.nan
@@ -108,9 +117,12 @@ def test_fit_medium_recovers_injected_lengths():
     for _ in range(20):
         mu = sur.expected_hits(d, 3e6, lambda_a_m=truth[0], lambda_e_m=truth[1])
         counts = rng.poisson(mu)
-        delays = [sur.sample_delays(np.array([di]), int(k), rng, lambda_a_m=truth[0],
-                                    lambda_e_m=truth[1])[0] for di, k in zip(d, counts,
-                                                                             strict=True)]
+        delays = [
+            sur.sample_delays(
+                np.array([di]), int(k), rng, lambda_a_m=truth[0], lambda_e_m=truth[1]
+            )[0]
+            for di, k in zip(d, counts, strict=True)
+        ]
         fit = fit_medium(sur, distances_m=d, counts=counts, delays_ns=delays, n_photons=3e6)
         pa = (fit["lambda_a_m"] - truth[0]) / fit["err_lambda_a_m"]
         pe = (fit["lambda_e_m"] - truth[1]) / fit["err_lambda_e_m"]

@@ -34,19 +34,30 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def _small_setup():
-    det = string_detector(6, 12, string_spacing_m=20.0, module_spacing_m=17.0, layout="ring",
-                          angular_acceptance="nominal", wavelength_acceptance=False,
-                          radius_m=0.5)
+    det = string_detector(
+        6,
+        12,
+        string_spacing_m=20.0,
+        module_spacing_m=17.0,
+        layout="ring",
+        angular_acceptance="nominal",
+        wavelength_acceptance=False,
+        radius_m=0.5,
+    )
     med = constant_medium(100.0, 25.0)
     return det, med
 
 
 def test_hits_and_counts_tables() -> None:
     det, med = _small_setup()
-    res = simulate([Flasher(n_photons=2e5, wavelength_nm=(350, 450)),
-                    Cascade((0, 0, 5), energy_gev=0.5)], med, det, n_events=2, seed=4)
-    assert list(res.hits.columns) == ["event_id", "module_id", "time_ns", "wavelength_nm",
-                                      "weight"]
+    res = simulate(
+        [Flasher(n_photons=2e5, wavelength_nm=(350, 450)), Cascade((0, 0, 5), energy_gev=0.5)],
+        med,
+        det,
+        n_events=2,
+        seed=4,
+    )
+    assert list(res.hits.columns) == ["event_id", "module_id", "time_ns", "wavelength_nm", "weight"]
     assert list(res.counts.columns) == ["event_id", "module_id", "n_hits", "sum_weight"]
     assert set(res.hits.event_id.unique()) <= {0, 1, 2, 3}
     assert res.n_events == 4
@@ -72,8 +83,9 @@ def test_reproducible_across_seeds_threads_and_batches() -> None:
 def test_grid_index_matches_naive_search(cell_m: float | None) -> None:
     rng = np.random.default_rng(0)
     pos = rng.uniform(-15, 15, size=(80, 3))
-    det = Detector(pos, radius_m=0.8, angular_acceptance="flat", wavelength_acceptance=False,
-                   cell_m=cell_m)
+    det = Detector(
+        pos, radius_m=0.8, angular_acceptance="flat", wavelength_acceptance=False, cell_m=cell_m
+    )
     med = constant_medium(60.0, 10.0)
     src = Flasher((0.3, -0.2, 0.1), n_photons=50_000, wavelength_nm=400.0)
     g = simulate(src, med, det, seed=3, method="grid")
@@ -99,11 +111,22 @@ def test_oversize_keeps_expected_hits() -> None:
 
 def test_sources_and_media_run() -> None:
     det = string_detector(2, 5, string_spacing_m=15.0, module_spacing_m=10.0, oversize=5.0)
-    for med in (bulk_ice(), water(), layered_ice(example_ice_table_path()),
-                make_medium("constant", absorption_length_m=80.0,
-                            effective_scattering_length_m=20.0, wavelength_dependent=True)):
-        for src in (Flasher(n_photons=1e5), Cascade(energy_gev=1.0),
-                    MuonSegment((0, 0, 30), (0, 0, -1), length_m=60.0)):
+    for med in (
+        bulk_ice(),
+        water(),
+        layered_ice(example_ice_table_path()),
+        make_medium(
+            "constant",
+            absorption_length_m=80.0,
+            effective_scattering_length_m=20.0,
+            wavelength_dependent=True,
+        ),
+    ):
+        for src in (
+            Flasher(n_photons=1e5),
+            Cascade(energy_gev=1.0),
+            MuonSegment((0, 0, 30), (0, 0, -1), length_m=60.0),
+        ):
             res = simulate(src, med, det, seed=1)
             assert res.n_photons > 0
             assert np.all(np.isfinite(res.hits.time_ns))
@@ -113,23 +136,38 @@ def test_geometry_and_ice_files(tmp_path: Path) -> None:
     from ariasim.io import write_table
 
     geo = tmp_path / "geo.csv"
-    write_table({"module_id": np.array([5, 9]), "x": np.array([0.0, 10.0]),
-                 "y": np.zeros(2), "z": np.zeros(2)}, geo, producer="test")
+    write_table(
+        {
+            "module_id": np.array([5, 9]),
+            "x": np.array([0.0, 10.0]),
+            "y": np.zeros(2),
+            "z": np.zeros(2),
+        },
+        geo,
+        producer="test",
+    )
     det = read_geometry(geo)
     assert list(det.module_ids) == [5, 9]
     bad = tmp_path / "bad.csv"
-    write_table({"module_id": np.array([1]), "x": np.array([0.0]), "y": np.zeros(1)}, bad,
-                producer="test")
+    write_table(
+        {"module_id": np.array([1]), "x": np.array([0.0]), "y": np.zeros(1)}, bad, producer="test"
+    )
     with pytest.raises(InputError, match="'z'"):
         read_geometry(bad)
     nan = tmp_path / "nan.csv"
-    write_table({"module_id": np.array([1]), "x": np.array([np.nan]), "y": np.zeros(1),
-                 "z": np.zeros(1)}, nan, producer="test")
+    write_table(
+        {"module_id": np.array([1]), "x": np.array([np.nan]), "y": np.zeros(1), "z": np.zeros(1)},
+        nan,
+        producer="test",
+    )
     with pytest.raises(InputError, match="'x'"):
         read_geometry(nan)
     dup = tmp_path / "dup.csv"
-    write_table({"module_id": np.array([1, 1]), "x": np.zeros(2), "y": np.zeros(2),
-                 "z": np.zeros(2)}, dup, producer="test")
+    write_table(
+        {"module_id": np.array([1, 1]), "x": np.zeros(2), "y": np.zeros(2), "z": np.zeros(2)},
+        dup,
+        producer="test",
+    )
     with pytest.raises(InputError, match="module_id"):
         read_geometry(dup)
     with pytest.raises(InputError, match="not found"):
@@ -142,16 +180,26 @@ def test_geometry_and_ice_files(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="4 columns"):
         layered_ice(ice)
     tab = tmp_path / "ice.csv"
-    write_table({"depth_m": np.array([1900.0, 1910.0]), "b_e400": np.array([0.02, 0.03]),
-                 "a_dust400": np.array([0.006, 0.007]), "dtau": np.array([10.0, 11.0])},
-                tab, producer="test")
+    write_table(
+        {
+            "depth_m": np.array([1900.0, 1910.0]),
+            "b_e400": np.array([0.02, 0.03]),
+            "a_dust400": np.array([0.006, 0.007]),
+            "dtau": np.array([10.0, 11.0]),
+        },
+        tab,
+        producer="test",
+    )
     assert layered_ice(tab).n_layers == 2
 
 
-@pytest.mark.parametrize(("kwargs", "param"), [
-    ({"sl_fraction": 1.5}, "sl_fraction"),
-    ({"g": 1.0}, "g"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "param"),
+    [
+        ({"sl_fraction": 1.5}, "sl_fraction"),
+        ({"g": 1.0}, "g"),
+    ],
+)
 def test_bad_medium_values(kwargs: dict, param: str) -> None:
     with pytest.raises(ConfigError, match=param):
         bulk_ice(**kwargs)
@@ -209,14 +257,31 @@ def test_cli_smoke(tmp_path: Path) -> None:
     from ariasim.io import read_provenance, read_table
 
     out = tmp_path / "hits.parquet"
-    res = CliRunner().invoke(_app(), [
-        "simulate", "photons", "--source", "flasher", "--photons", "2e6", "--medium", "bulk-ice",
-        "--distance", "10", "--out", str(out), "--seed", "3", "--no-progress",
-        "--counts-out", str(tmp_path / "counts.csv")])
+    res = CliRunner().invoke(
+        _app(),
+        [
+            "simulate",
+            "photons",
+            "--source",
+            "flasher",
+            "--photons",
+            "2e6",
+            "--medium",
+            "bulk-ice",
+            "--distance",
+            "10",
+            "--out",
+            str(out),
+            "--seed",
+            "3",
+            "--no-progress",
+            "--counts-out",
+            str(tmp_path / "counts.csv"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "photons propagated" in res.output
-    hits = read_table(out, required=["event_id", "module_id", "time_ns", "wavelength_nm",
-                                     "weight"])
+    hits = read_table(out, required=["event_id", "module_id", "time_ns", "wavelength_nm", "weight"])
     assert len(hits) > 0
     prov = read_provenance(out)
     assert prov["producer"] == "ariasim.simulators.photons"
@@ -228,39 +293,74 @@ def test_cli_config_file_and_bad_key(tmp_path: Path) -> None:
     text = (EXAMPLES / "photons_flasher_strings.toml").read_text()
     cfg.write_text(text.replace("n_photons = 1e7", "n_photons = 2e5"))
     out = tmp_path / "h.csv"
-    res = CliRunner().invoke(_app(), ["simulate", "photons", str(cfg), "--out", str(out),
-                                      "--counts-out", str(tmp_path / "c.parquet"),
-                                      "--events", "1", "--no-progress"])
+    res = CliRunner().invoke(
+        _app(),
+        [
+            "simulate",
+            "photons",
+            str(cfg),
+            "--out",
+            str(out),
+            "--counts-out",
+            str(tmp_path / "c.parquet"),
+            "--events",
+            "1",
+            "--no-progress",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert out.exists() and (tmp_path / "c.parquet").exists()
     cfg.write_text('[medium]\nname = "bulk-ice"\nabsorbtion = 3\n')
-    res = CliRunner().invoke(_app(), ["simulate", "photons", str(cfg), "--out", str(out),
-                                      "--no-progress"])
+    res = CliRunner().invoke(
+        _app(), ["simulate", "photons", str(cfg), "--out", str(out), "--no-progress"]
+    )
     assert res.exit_code != 0
     assert isinstance(res.exception, ConfigError)
     assert "medium.absorbtion" in str(res.exception)
 
 
-@pytest.mark.parametrize(("layer", "message"), [
-    ({"medium": {"ice_table": "ice.dat"}},
-     r"medium\.ice_table applies only to medium\.name layered"),
-    ({"medium": {"name": "water", "effective_scattering_length_m": 20.0}},
-     r"medium\.effective_scattering_length_m applies only to medium\.name constant"),
-    ({"medium": {"wavelength_dependent": True}},
-     r"medium\.wavelength_dependent applies only to medium\.name constant"),
-    ({"medium": {"name": "water", "sl_fraction": 0.2}},
-     r"medium\.sl_fraction applies only to medium\.name bulk-ice or constant or layered"),
-    ({"source": {"energy_gev": 5.0}}, r"source\.energy_gev applies only to source\.type cascade"),
-    ({"source": {"type": "cascade", "n_photons": 5.0}},
-     r"source\.n_photons applies only to source\.type flasher"),
-    ({"source": {"type": "muon", "wavelength_nm": 400.0}},
-     r"source\.wavelength_nm applies only to source\.type flasher"),
-    ({"detector": {"layout": "strings", "distance_m": 5.0}},
-     r"detector\.distance_m applies only to detector\.layout distance"),
-    ({"medium": {"name": "constant", "absorption_length_m": 50.0}},
-     r"medium\.effective_scattering_length_m': medium constant needs "
-     r"effective_scattering_length_m$"),
-])
+@pytest.mark.parametrize(
+    ("layer", "message"),
+    [
+        (
+            {"medium": {"ice_table": "ice.dat"}},
+            r"medium\.ice_table applies only to medium\.name layered",
+        ),
+        (
+            {"medium": {"name": "water", "effective_scattering_length_m": 20.0}},
+            r"medium\.effective_scattering_length_m applies only to medium\.name constant",
+        ),
+        (
+            {"medium": {"wavelength_dependent": True}},
+            r"medium\.wavelength_dependent applies only to medium\.name constant",
+        ),
+        (
+            {"medium": {"name": "water", "sl_fraction": 0.2}},
+            r"medium\.sl_fraction applies only to medium\.name bulk-ice or constant or layered",
+        ),
+        (
+            {"source": {"energy_gev": 5.0}},
+            r"source\.energy_gev applies only to source\.type cascade",
+        ),
+        (
+            {"source": {"type": "cascade", "n_photons": 5.0}},
+            r"source\.n_photons applies only to source\.type flasher",
+        ),
+        (
+            {"source": {"type": "muon", "wavelength_nm": 400.0}},
+            r"source\.wavelength_nm applies only to source\.type flasher",
+        ),
+        (
+            {"detector": {"layout": "strings", "distance_m": 5.0}},
+            r"detector\.distance_m applies only to detector\.layout distance",
+        ),
+        (
+            {"medium": {"name": "constant", "absorption_length_m": 50.0}},
+            r"medium\.effective_scattering_length_m': medium constant needs "
+            r"effective_scattering_length_m$",
+        ),
+    ],
+)
 def test_config_key_that_does_not_apply_is_an_error(layer: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         build(resolve_config(layer))
@@ -268,13 +368,17 @@ def test_config_key_that_does_not_apply_is_an_error(layer: dict, message: str) -
 
 def _same_medium(a, b) -> bool:
     return a.describe() == b.describe() and all(
-        np.array_equal(x, y) for x, y in zip(a.kernel_args(), b.kernel_args(), strict=True))
+        np.array_equal(x, y) for x, y in zip(a.kernel_args(), b.kernel_args(), strict=True)
+    )
 
 
 def test_config_media_take_the_library_defaults() -> None:
     # one home for the defaults: an unset key gives exactly the library factory's medium
-    for name, factory in (("bulk-ice", bulk_ice), ("water", water),
-                          ("layered", lambda: layered_ice(example_ice_table_path()))):
+    for name, factory in (
+        ("bulk-ice", bulk_ice),
+        ("water", water),
+        ("layered", lambda: layered_ice(example_ice_table_path())),
+    ):
         med = build(resolve_config({"medium": {"name": name}}))[1]
         assert _same_medium(med, factory())
     assert build(resolve_config({"medium": {"name": "water"}}))[1].g == water().g == 0.92
@@ -286,21 +390,30 @@ def test_config_media_take_the_library_defaults() -> None:
     assert src == MuonSegment(start_m=(0, 0, 5))
 
 
-@pytest.mark.parametrize(("flags", "message"), [
-    (["--ice-table", "ice.dat"], "--ice-table applies only to --medium layered"),
-    (["--medium", "water", "--scattering-length", "20"],
-     "--scattering-length applies only to --medium constant"),
-    (["--absorption-length", "30"],
-     "--absorption-length applies only to --medium water or constant"),
-    (["--energy", "3"], "--energy applies only to --source cascade"),
-    (["--source", "muon", "--photons", "1e5"], "--photons applies only to --source flasher"),
-    (["--medium", "vacuum"], "--medium"),
-])
-def test_cli_flag_that_does_not_apply_names_the_flag(tmp_path: Path, flags: list[str],
-                                                     message: str) -> None:
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--ice-table", "ice.dat"], "--ice-table applies only to --medium layered"),
+        (
+            ["--medium", "water", "--scattering-length", "20"],
+            "--scattering-length applies only to --medium constant",
+        ),
+        (
+            ["--absorption-length", "30"],
+            "--absorption-length applies only to --medium water or constant",
+        ),
+        (["--energy", "3"], "--energy applies only to --source cascade"),
+        (["--source", "muon", "--photons", "1e5"], "--photons applies only to --source flasher"),
+        (["--medium", "vacuum"], "--medium"),
+    ],
+)
+def test_cli_flag_that_does_not_apply_names_the_flag(
+    tmp_path: Path, flags: list[str], message: str
+) -> None:
     out = tmp_path / "h.parquet"
-    res = CliRunner().invoke(_app(), ["simulate", "photons", *flags, "--out", str(out),
-                                      "--no-progress"])
+    res = CliRunner().invoke(
+        _app(), ["simulate", "photons", *flags, "--out", str(out), "--no-progress"]
+    )
     assert res.exit_code != 0
     assert isinstance(res.exception, ConfigError)
     assert message in str(res.exception)
@@ -313,9 +426,15 @@ def test_run_photons_is_the_cli_and_bit_identical(tmp_path: Path) -> None:
     from ariasim.simulators.photons.run import run_photons
 
     out = tmp_path / "h.parquet"
-    run = run_photons(overrides={"seed": 5, "out": str(out), "medium": {"name": "water"},
-                                 "source": {"n_photons": 3e5},
-                                 "detector": {"distance_m": 4.0}})
+    run = run_photons(
+        overrides={
+            "seed": 5,
+            "out": str(out),
+            "medium": {"name": "water"},
+            "source": {"n_photons": 3e5},
+            "detector": {"distance_m": 4.0},
+        }
+    )
     direct = simulate(Flasher(n_photons=3e5), make_medium("water"), run.detector, seed=5)
     assert run.result.hits.equals(direct.hits)
     assert read_table(out).equals(direct.hits)

@@ -57,10 +57,20 @@ def test_a_no_scattering_counts_and_exact_times(mode: str) -> None:
     d, r, lam_a, n = 12.0, 0.5, 40.0, 2_000_000
     wl = 400.0
     med = constant_medium(lam_a, math.inf)
-    det = Detector(np.array([[0.0, 0.0, d]]), radius_m=r, angular_acceptance="nominal",
-                   wavelength_acceptance=False, acceptance_mode=mode)
-    res = simulate(Flasher((0.0, 0.0, 0.0), n_photons=n, wavelength_nm=wl), med, det, seed=11,
-                   hit_positions=True)
+    det = Detector(
+        np.array([[0.0, 0.0, d]]),
+        radius_m=r,
+        angular_acceptance="nominal",
+        wavelength_acceptance=False,
+        acceptance_mode=mode,
+    )
+    res = simulate(
+        Flasher((0.0, 0.0, 0.0), n_photons=n, wavelength_nm=wl),
+        med,
+        det,
+        seed=11,
+        hit_positions=True,
+    )
     # module straight above: photon u_z = cos(angle to axis) = eta
     acc = np.polynomial.Polynomial(AS_NOMINAL)
     p = _direct_hit_probability(d, r, lam_a, acceptance=lambda mu: float(acc(mu)))
@@ -81,8 +91,9 @@ def test_a_no_scattering_counts_and_exact_times(mode: str) -> None:
     v = SPEED_OF_LIGHT_M_PER_NS / n_group_ice(wl)
     hp = hits[["x_m", "y_m", "z_m"]].to_numpy()
     np.testing.assert_allclose(np.linalg.norm(hp - [0.0, 0.0, d], axis=1), r, rtol=1e-9)
-    np.testing.assert_allclose(hits["time_ns"].to_numpy() * v, np.linalg.norm(hp, axis=1),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        hits["time_ns"].to_numpy() * v, np.linalg.norm(hp, axis=1), rtol=1e-12
+    )
     # and bounded by the sphere geometry: (d - r) n_g/c <= t <= sqrt(d^2 - r^2) n_g/c
     t = hits["time_ns"].to_numpy()
     assert t.min() >= (d - r) / v * (1 - 1e-12)
@@ -93,8 +104,9 @@ def test_a_wavelength_acceptance_thins_flasher() -> None:
     d, r, lam_a, n = 10.0, 0.5, 50.0, 1_000_000
     wl = 405.0
     med = constant_medium(lam_a, math.inf)
-    det = Detector(np.array([[d, 0.0, 0.0]]), radius_m=r, angular_acceptance="flat",
-                   wavelength_acceptance=True)
+    det = Detector(
+        np.array([[d, 0.0, 0.0]]), radius_m=r, angular_acceptance="flat", wavelength_acceptance=True
+    )
     res = simulate(Flasher(n_photons=n, wavelength_nm=wl), med, det, seed=5)
     # the DOM acceptance is normalised to the true radius 0.1651 m, not to r
     eff = float(dom_wavelength_acceptance(wl, r))
@@ -161,11 +173,14 @@ def test_c_scattering_distribution_shapes(frac: float) -> None:
     g, n = 0.9, 200_000
     c = sample_scattering_cosines(n, g, frac, np.uint64(99))
     if frac == 0.0:  # Henyey-Greenstein CDF
+
         def cdf(mu):
             return (1 - g * g) / (2 * g) * ((1 + g * g - 2 * g * mu) ** -0.5 - 1 / (1 + g))
     else:  # simplified Liu: p ∝ (1 + mu)^(2g/(1-g))
+
         def cdf(mu):
             return ((1 + mu) / 2) ** ((1 + g) / (1 - g))
+
     assert stats.kstest(c, cdf).pvalue > FIVE_SIGMA_P
 
 
@@ -175,12 +190,18 @@ def test_c_scattering_distribution_shapes(frac: float) -> None:
 def test_d_identical_layers_equal_homogeneous() -> None:
     bulk = bulk_ice()
     depth = np.arange(1850.0, 2051.0, 10.0)  # z from -102.9 to 98.1 m: the source crosses layers
-    layered = layered_ice_from_arrays(depth, np.full(depth.size, 0.0233),
-                                      np.full(depth.size, 0.00635), np.full(depth.size, 12.1))
+    layered = layered_ice_from_arrays(
+        depth, np.full(depth.size, 0.0233), np.full(depth.size, 0.00635), np.full(depth.size, 12.1)
+    )
     assert layered.n_layers == depth.size
     pos = np.array([[15.0, 0.0, 0.0], [0.0, 20.0, 25.0], [-10.0, 0.0, -30.0], [0.0, -25.0, 8.0]])
-    det = Detector(pos, radius_m=1.0, angular_acceptance="nominal", acceptance_mode="weight",
-                   wavelength_acceptance=False)
+    det = Detector(
+        pos,
+        radius_m=1.0,
+        angular_acceptance="nominal",
+        acceptance_mode="weight",
+        wavelength_acceptance=False,
+    )
     src = Flasher((0.0, 0.0, 3.0), n_photons=400_000, wavelength_nm=(350.0, 480.0))
     r_h = simulate(src, bulk, det, seed=21)
     r_l = simulate(src, layered, det, seed=22)
@@ -209,7 +230,8 @@ def test_d_layer_coefficients_follow_spice() -> None:
     expect = 0.02 * (wl / 400) ** -1.0841 + 6954.09 * math.exp(-6617.75 / wl) * (1 + 0.12)
     assert a == pytest.approx(expect, rel=1e-12)
     assert med.effective_scattering_per_m(wl, layer) == pytest.approx(
-        0.05 * (wl / 400) ** -0.8986, rel=1e-12)
+        0.05 * (wl / 400) ** -0.8986, rel=1e-12
+    )
 
 
 def test_d_bulk_ice_absorption_length_matches_reference() -> None:
@@ -247,8 +269,9 @@ def test_e_muon_and_cascade_photon_counts() -> None:
     # and their wavelengths follow Frank-Tamm x acceptance
     sampler, _ = cherenkov_sampler(True, medium=med)
     grid = sampler.grid_nm
-    cdf = np.concatenate([[0], np.cumsum(0.5 * (sampler.density[1:] + sampler.density[:-1])
-                                         * np.diff(grid))])
+    cdf = np.concatenate(
+        [[0], np.cumsum(0.5 * (sampler.density[1:] + sampler.density[:-1]) * np.diff(grid))]
+    )
     cdf /= cdf[-1]
     assert stats.kstest(ph["wl"], lambda x: np.interp(x, grid, cdf)).pvalue > FIVE_SIGMA_P
     # cascade: Gamma longitudinal profile mean a*b along the axis

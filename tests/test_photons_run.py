@@ -16,8 +16,13 @@ from ariasim.simulators.photons.batches import BLOCK_PHOTONS
 from ariasim.utils import run_folder
 
 # water is fast; five events of ~1e5 propagated photons (two generation blocks each)
-SMALL = {"medium": {"name": "water"}, "source": {"n_photons": 8e5}, "n_events": 5,
-         "seed": 9, "detector": {"distance_m": 5.0}}
+SMALL = {
+    "medium": {"name": "water"},
+    "source": {"n_photons": 8e5},
+    "n_events": 5,
+    "seed": 9,
+    "detector": {"distance_m": 5.0},
+}
 
 
 def _cli(*argv: str) -> str:
@@ -38,15 +43,27 @@ def _prov(path: Path) -> dict:
 
 
 def test_cli_same_seed_same_tables_for_threads_and_batch_size(tmp_path: Path) -> None:
-    base = ["simulate", "photons", "--no-progress", "--medium", "water", "--photons", "8e5",
-            "--events", "3", "--distance", "5", "--seed", "4"]
+    base = [
+        "simulate",
+        "photons",
+        "--no-progress",
+        "--medium",
+        "water",
+        "--photons",
+        "8e5",
+        "--events",
+        "3",
+        "--distance",
+        "5",
+        "--seed",
+        "4",
+    ]
     out = tmp_path / "h.parquet"
     counts = tmp_path / "c.csv"
     _cli(*base, "--out", str(out), "--counts-out", str(counts), "--threads", "1")
     hits1, counts1, prov1 = read_table(out), read_table(counts), _prov(out)
     assert len(hits1) > 100
-    _cli(*base, "--out", str(out), "--counts-out", str(counts), "--threads", "2",
-         "--overwrite")
+    _cli(*base, "--out", str(out), "--counts-out", str(counts), "--threads", "2", "--overwrite")
     pd.testing.assert_frame_equal(read_table(out), hits1)
     pd.testing.assert_frame_equal(read_table(counts), counts1)
     prov2 = _prov(out)
@@ -64,16 +81,18 @@ def test_parts_do_not_change_the_result(tmp_path: Path, monkeypatch) -> None:
     whole = run_mod.run_photons(overrides={**SMALL, "out": str(tmp_path / "a.parquet")})
     monkeypatch.setattr(run_mod, "PART_PHOTONS", BLOCK_PHOTONS)  # one block per part
     seen: list[int] = []
-    split = run_mod.run_photons(overrides={**SMALL, "out": str(tmp_path / "b.parquet")},
-                                _after_part=seen.append)
+    split = run_mod.run_photons(
+        overrides={**SMALL, "out": str(tmp_path / "b.parquet")}, _after_part=seen.append
+    )
     assert len(seen) >= 5
     pd.testing.assert_frame_equal(split.result.hits, whole.result.hits)
     pd.testing.assert_frame_equal(split.result.counts, whole.result.counts)
     assert split.result.n_photons == whole.result.n_photons
 
 
-def test_resume_after_an_interruption_equals_an_uninterrupted_run(tmp_path: Path,
-                                                                   monkeypatch) -> None:
+def test_resume_after_an_interruption_equals_an_uninterrupted_run(
+    tmp_path: Path, monkeypatch
+) -> None:
     monkeypatch.setattr(run_mod, "PART_PHOTONS", BLOCK_PHOTONS)
     ref = run_mod.run_photons(overrides={**SMALL, "out": str(tmp_path / "ref.parquet")})
     out = tmp_path / "h.parquet"
@@ -88,7 +107,9 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(tmp_path: Path
     folder = run_folder(out)
     assert not out.exists()
     assert sorted(p.name for p in folder.glob("part-*.parquet")) == [
-        "part-000000.parquet", "part-000001.parquet"]
+        "part-000000.parquet",
+        "part-000001.parquet",
+    ]
     # a different configuration may not continue this run
     with pytest.raises(Exception, match="another configuration"):
         run_mod.run_photons(overrides={**cfg, "seed": 10}, resume=True)
@@ -117,8 +138,21 @@ def test_cli_interrupt_then_resume(tmp_path: Path, monkeypatch) -> None:
     from ariasim.cli import main
 
     monkeypatch.setattr(run_mod, "PART_PHOTONS", BLOCK_PHOTONS)
-    argv = ["simulate", "photons", "--no-progress", "--medium", "water", "--photons", "8e5",
-            "--events", "3", "--distance", "5", "--seed", "2"]
+    argv = [
+        "simulate",
+        "photons",
+        "--no-progress",
+        "--medium",
+        "water",
+        "--photons",
+        "8e5",
+        "--events",
+        "3",
+        "--distance",
+        "5",
+        "--seed",
+        "2",
+    ]
     _cli(*argv, "--out", str(tmp_path / "ref.parquet"))
     real = run_mod.run_photons
 

@@ -49,10 +49,16 @@ def _sphere_points(n: int, d: float) -> np.ndarray:
 def _direct(medium, d: float, n: int, seed: int, acceptance="flat", n_mod: int = 18):
     """Direct hits on ``n_mod`` modules of radius 0.03 d on a sphere of radius d."""
     rm = 0.03 * d
-    det = Detector(_sphere_points(n_mod, d), radius_m=rm, angular_acceptance=acceptance,
-                   wavelength_acceptance=False, acceptance_mode="weight")
-    res = simulate(Flasher(n_photons=n, wavelength_nm=WL), medium, det, seed=seed,
-                   hit_positions=True)
+    det = Detector(
+        _sphere_points(n_mod, d),
+        radius_m=rm,
+        angular_acceptance=acceptance,
+        wavelength_acceptance=False,
+        acceptance_mode="weight",
+    )
+    res = simulate(
+        Flasher(n_photons=n, wavelength_nm=WL), medium, det, seed=seed, hit_positions=True
+    )
     return res, det
 
 
@@ -75,11 +81,11 @@ def _delay_chi2(table: ShellTable, j: int, delays: np.ndarray) -> tuple[float, i
     a = 0
     while a < f.size:
         b = a
-        while b < f.size and p_all[a:b + 1].sum() * n_dir < 40:
+        while b < f.size and p_all[a : b + 1].sum() * n_dir < 40:
             b += 1
         groups.append((a, min(b, f.size - 1) + 1))
         a = b + 1
-    if len(groups) > 1 and p_all[groups[-1][0]:groups[-1][1]].sum() * n_dir < 40:
+    if len(groups) > 1 and p_all[groups[-1][0] : groups[-1][1]].sum() * n_dir < 40:
         last = groups.pop()
         groups[-1] = (groups[-1][0], last[1])
     obs = np.array([np.sum((delays >= edges[a]) & (delays < edges[b])) for a, b in groups])
@@ -94,17 +100,28 @@ def _delay_chi2(table: ShellTable, j: int, delays: np.ndarray) -> tuple[float, i
 # --------------------------------------------------------------- table vs direct hits
 
 
-@pytest.mark.parametrize("medium_name, dists, n_tab, n_dir, n_mod", [
-    ("bulk_ice", (10.0, 30.0, 60.0), 1_000_000, 1_000_000, 18),
-    # diffusive light crosses a sphere many times, so shadowing grows: fewer modules
-    # (0.13 % coverage; 0.4 % gave a 4 % deficit at 15 m, 0.09 % none)
-    ("short_scattering", (5.0, 15.0), 300_000, 900_000, 6),
-])
+@pytest.mark.parametrize(
+    "medium_name, dists, n_tab, n_dir, n_mod",
+    [
+        ("bulk_ice", (10.0, 30.0, 60.0), 1_000_000, 1_000_000, 18),
+        # diffusive light crosses a sphere many times, so shadowing grows: fewer modules
+        # (0.13 % coverage; 0.4 % gave a 4 % deficit at 15 m, 0.09 % none)
+        ("short_scattering", (5.0, 15.0), 300_000, 900_000, 6),
+    ],
+)
 def test_table_matches_direct_hits(medium_name, dists, n_tab, n_dir, n_mod) -> None:
-    medium = (bulk_ice() if medium_name == "bulk_ice"
-              else constant_medium(60.0, 5.0, g=0.9, sl_fraction=0.35))
-    table = tabulate_shells(Flasher(n_photons=n_tab, wavelength_nm=WL), medium, dists,
-                            wavelength_acceptance=False, seed=11)
+    medium = (
+        bulk_ice()
+        if medium_name == "bulk_ice"
+        else constant_medium(60.0, 5.0, g=0.9, sl_fraction=0.35)
+    )
+    table = tabulate_shells(
+        Flasher(n_photons=n_tab, wavelength_nm=WL),
+        medium,
+        dists,
+        wavelength_acceptance=False,
+        seed=11,
+    )
     assert table.fluence.shape == (len(dists), 1, 200)
     for j, d in enumerate(dists):
         res, det = _direct(medium, d, n_dir, seed=100 + j, n_mod=n_mod)
@@ -122,9 +139,15 @@ def test_table_matches_direct_hits(medium_name, dists, n_tab, n_dir, n_mod) -> N
 def test_angular_acceptance_matches_direct_simulation() -> None:
     medium = bulk_ice()
     d, n = 10.0, 1_000_000
-    table = tabulate_shells(Flasher(n_photons=n, wavelength_nm=WL), medium, [d],
-                            wavelength_acceptance=False, acceptance=AS_NOMINAL, n_cos_bins=2,
-                            seed=12)
+    table = tabulate_shells(
+        Flasher(n_photons=n, wavelength_nm=WL),
+        medium,
+        [d],
+        wavelength_acceptance=False,
+        acceptance=AS_NOMINAL,
+        n_cos_bins=2,
+        seed=12,
+    )
     res, det = _direct(medium, d, n, seed=13, acceptance=AS_NOMINAL, n_mod=36)
     hits, herr = table.expected_hits(det.radius_m)
     cz = det.positions_m[:, 2] / d
@@ -139,8 +162,14 @@ def test_angular_acceptance_matches_direct_simulation() -> None:
         assert abs(pull) < 5.0, (c, direct, hits[0, c], pull)
     # the PMT faces down: modules above the source see up-going light head-on
     assert hits[0, 1] > 3.0 * hits[0, 0]
-    flat = tabulate_shells(Flasher(n_photons=200_000, wavelength_nm=WL), medium, [d],
-                           wavelength_acceptance=False, seed=12, n_cos_bins=2)
+    flat = tabulate_shells(
+        Flasher(n_photons=200_000, wavelength_nm=WL),
+        medium,
+        [d],
+        wavelength_acceptance=False,
+        seed=12,
+        n_cos_bins=2,
+    )
     assert np.all(table.fluence_total < flat.fluence_total)
 
 
@@ -151,8 +180,13 @@ def test_no_scattering_is_exact() -> None:
     lam_a = 50.0
     medium = constant_medium(lam_a, math.inf)
     radii = np.array([2.0, 10.0, 30.0])
-    table = tabulate_shells(Flasher(n_photons=200_000, wavelength_nm=WL), medium, radii,
-                            wavelength_acceptance=False, seed=3)
+    table = tabulate_shells(
+        Flasher(n_photons=200_000, wavelength_nm=WL),
+        medium,
+        radii,
+        wavelength_acceptance=False,
+        seed=3,
+    )
     r, dl = table.radii_m, table.thickness_m
     # band average of exp(-r/λa)/(4π r²): ∫ exp(-ρ/λa) dρ / V_band
     exact = lam_a * (np.exp(-(r - dl / 2) / lam_a) - np.exp(-(r + dl / 2) / lam_a))
@@ -175,9 +209,15 @@ def test_cascade_light_peaks_at_the_cherenkov_angle() -> None:
     medium = bulk_ice()
     energy = 10.0
     z_mean = (2.01849 + 0.63176 * math.log(energy)) * 0.39 / 0.63207
-    table = tabulate_shells(Cascade(direction=(0.0, 0.0, 1.0), energy_gev=energy), medium,
-                            [6.0, 10.0], n_cos_bins=20, seed=5, n_events=2,
-                            center_m=(0.0, 0.0, z_mean))
+    table = tabulate_shells(
+        Cascade(direction=(0.0, 0.0, 1.0), energy_gev=energy),
+        medium,
+        [6.0, 10.0],
+        n_cos_bins=20,
+        seed=5,
+        n_events=2,
+        center_m=(0.0, 0.0, z_mean),
+    )
     assert table.fluence_total.shape == (2, 20)
     centres = 0.5 * (table.cos_edges[1:] + table.cos_edges[:-1])
     for j in range(2):
@@ -198,11 +238,23 @@ def test_reproducible_across_seeds_threads_and_batches() -> None:
     src = Cascade(direction=(0.0, 0.0, 1.0), energy_gev=3.0)
     kw = dict(n_cos_bins=4, seed=9)
     a = tabulate_shells(src, medium, [2.0, 5.0, 20.0], n_threads=1, **kw)
-    b = tabulate_shells(src, medium, [2.0, 5.0, 20.0], n_threads=numba.config.NUMBA_NUM_THREADS,
-                        batch_size=5000, **kw)
+    b = tabulate_shells(
+        src,
+        medium,
+        [2.0, 5.0, 20.0],
+        n_threads=numba.config.NUMBA_NUM_THREADS,
+        batch_size=5000,
+        **kw,
+    )
     c = tabulate_shells(src, medium, [2.0, 5.0, 20.0], n_cos_bins=4, seed=10)
-    for name in ("fluence", "fluence_var", "fluence_total", "fluence_total_var",
-                 "underflow", "overflow"):
+    for name in (
+        "fluence",
+        "fluence_var",
+        "fluence_total",
+        "fluence_total_var",
+        "underflow",
+        "overflow",
+    ):
         assert np.array_equal(getattr(a, name), getattr(b, name)), name
     assert not np.array_equal(a.fluence_total, c.fluence_total)
 
@@ -213,13 +265,27 @@ def test_reproducible_across_seeds_threads_and_batches() -> None:
 def test_frames_save_and_load(tmp_path) -> None:
     from ariasim.io import read_provenance
 
-    table = tabulate_shells(Flasher(n_photons=20_000, wavelength_nm=(350.0, 450.0)),
-                            bulk_ice(), [5.0, 10.0], n_cos_bins=3,
-                            time_edges_ns=[0.0, 1.0, 10.0, 100.0], acceptance="nominal",
-                            seed=1)
+    table = tabulate_shells(
+        Flasher(n_photons=20_000, wavelength_nm=(350.0, 450.0)),
+        bulk_ice(),
+        [5.0, 10.0],
+        n_cos_bins=3,
+        time_edges_ns=[0.0, 1.0, 10.0, 100.0],
+        acceptance="nominal",
+        seed=1,
+    )
     df = table.delay_frame()
-    assert list(df.columns) == ["distance_m", "cos_lo", "cos_hi", "cos_center", "delay_lo_ns",
-                                "delay_hi_ns", "delay_ns", "fluence", "fluence_err"]
+    assert list(df.columns) == [
+        "distance_m",
+        "cos_lo",
+        "cos_hi",
+        "cos_center",
+        "delay_lo_ns",
+        "delay_hi_ns",
+        "delay_ns",
+        "fluence",
+        "fluence_err",
+    ]
     assert len(df) == 2 * 3 * 3
     assert np.isclose(df["delay_ns"].iloc[1], math.sqrt(10.0))
     total = table.fluence.sum(axis=2) + table.underflow + table.overflow
@@ -230,8 +296,18 @@ def test_frames_save_and_load(tmp_path) -> None:
     path = table.save(tmp_path / "shells.parquet")
     assert read_provenance(path)["producer"] == "ariasim.simulators.photons.shells"
     back = ShellTable.load(path)
-    for name in ("radii_m", "thickness_m", "cos_edges", "time_edges_ns", "fluence",
-                 "fluence_var", "fluence_total", "fluence_total_var", "underflow", "overflow"):
+    for name in (
+        "radii_m",
+        "thickness_m",
+        "cos_edges",
+        "time_edges_ns",
+        "fluence",
+        "fluence_var",
+        "fluence_total",
+        "fluence_total_var",
+        "underflow",
+        "overflow",
+    ):
         assert np.array_equal(getattr(back, name), getattr(table, name)), name
     assert back.n_photons == table.n_photons and back.n_emitted == table.n_emitted
     assert back.config["seed"] == 1 and back.config["source"]["type"] == "flasher"

@@ -15,8 +15,8 @@ _EXPECTED = {
     # the heteroscedastic likelihood is unbounded when the data are fitted exactly
     # (sigma -> 0, as on the check's small integer-valued data), so the optimum depends
     # on where L-BFGS stops, and the weighted and repeated-row fits stop differently
-    "check_sample_weight_equivalence_on_dense_data":
-        "unbounded likelihood on exactly fittable data: the optimum is where L-BFGS stops",
+    "check_sample_weight_equivalence_on_dense_data": "unbounded likelihood on exactly fittable "
+    "data: the optimum is where L-BFGS stops",
 }
 
 
@@ -25,9 +25,10 @@ def _expected(est):  # type: ignore[no-untyped-def]
 
 
 # max_iter bounded: on the checks' exactly fittable data the likelihood keeps improving
-@parametrize_with_checks([PolynomialClassifier(degree=2),
-                          PolynomialRegressor(degree=2, max_iter=200)],
-                         expected_failed_checks=_expected)
+@parametrize_with_checks(
+    [PolynomialClassifier(degree=2), PolynomialRegressor(degree=2, max_iter=200)],
+    expected_failed_checks=_expected,
+)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
@@ -65,7 +66,7 @@ def test_regressor_recovers_heteroscedastic_truth(loss):
     tol_s = 5 * 3 * sig_g / np.sqrt(2 * n)
     s_hat = reg.predict_sigma(G)
     np.testing.assert_array_less(np.abs(s_hat - sig_g), tol_s)
-    mean_true = np.exp(mu_g + sig_g ** 2 / 2) if loss == "lognormal" else mu_g
+    mean_true = np.exp(mu_g + sig_g**2 / 2) if loss == "lognormal" else mu_g
     scale = mean_true if loss == "lognormal" else 1.0
     np.testing.assert_array_less(np.abs(reg.predict(G) - mean_true), tol_mu * scale)
     np.testing.assert_allclose(reg.formulas_["mean"](G), reg.predict(G), rtol=1e-10)

@@ -117,8 +117,9 @@ def test_fastsim_formulas_compiled_equal_reference_and_dtypes(models, samples):
             cf = card_formulas(obj)
             for text in (cf.efficiency, cf.scale, cf.resolution, cf.sigma_eta, cf.sigma_phi):
                 e = TFormulaExpression.from_card(text)
-                np.testing.assert_array_equal(e(pt, eta, phi, en), e.reference(pt, eta, phi, en),
-                                              err_msg=text)
+                np.testing.assert_array_equal(
+                    e(pt, eta, phi, en), e.reference(pt, eta, phi, en), err_msg=text
+                )
     _, test = samples
     fast = fastsim(test.iloc[:500], models[0], seed=1)
     full = test[list(OUTPUT_COLUMNS)]
@@ -152,22 +153,38 @@ def test_fast_vs_full_pulls_auc_and_stock(models, samples):
     # reproduced the full simulation exactly)
     assert (vs["bins_worse"] == 0).all(), vs
     # the learner table: both models, every object and quantity, fit time only for ours
-    mt = method_table({"poly": ours, "stock": stock}, test, pulls={"poly": pulls},
-                      aucs={"poly": auc}, n_pt=4, eta_edges=(0.0, 0.8, 1.6, 2.4))
+    mt = method_table(
+        {"poly": ours, "stock": stock},
+        test,
+        pulls={"poly": pulls},
+        aucs={"poly": auc},
+        n_pt=4,
+        eta_edges=(0.0, 0.8, 1.6, 2.4),
+    )
     assert len(mt) == 2 * len(OBJS) * 3 and set(mt["method"]) == {"poly", "stock"}
     assert (mt["nodes"] > 0).all() and (mt["constants"] >= 1).all()
     assert mt.loc[mt["method"] == "poly", "fit_s"].notna().all()
     assert mt.loc[mt["method"] == "stock", "fit_s"].isna().all()
-    np.testing.assert_allclose(mt.loc[mt["method"] == "poly", "auc"].unique(),
-                               auc.set_index("object").loc[OBJS, "auc"].unique())
+    np.testing.assert_allclose(
+        mt.loc[mt["method"] == "poly", "auc"].unique(),
+        auc.set_index("object").loc[OBJS, "auc"].unique(),
+    )
 
 
 def test_ours_vs_stock_bin_by_bin_criterion():
     n = 20
 
     def table(p):
-        return pd.DataFrame({"object": "muon", "x_low": np.arange(n, dtype=float),
-                             "eta_low": 0.0, "eff_pull": p, "mean_pull": p, "res_pull": p})
+        return pd.DataFrame(
+            {
+                "object": "muon",
+                "x_low": np.arange(n, dtype=float),
+                "eta_low": 0.0,
+                "eff_pull": p,
+                "mean_pull": p,
+                "res_pull": p,
+            }
+        )
 
     def row(po, ps):
         return ours_vs_stock(table(po), table(ps)).iloc[0]
@@ -199,8 +216,14 @@ def test_eta_regions_find_steps_not_trends():
     a = np.abs(eta)
     rel = np.where(a <= 1.2, 0.01 * (1 + 0.3 * a), 0.04)
     passed = rng.random(n) < 0.95 - 0.05 * a
-    d = pd.DataFrame({"pt": pt, "eta": eta, "passed": passed,
-                      "ratio": np.where(passed, np.exp(rng.normal(0, rel)), np.nan)})
+    d = pd.DataFrame(
+        {
+            "pt": pt,
+            "eta": eta,
+            "passed": passed,
+            "ratio": np.where(passed, np.exp(rng.normal(0, rel)), np.nan),
+        }
+    )
     assert eta_regions(d, "track", 2.4, quantity="response") == [(0.0, 1.2), (1.2, 2.4)]
     assert eta_regions(d, "track", 2.4, quantity="efficiency") == [(0.0, 2.4)]
     # too few rows: one region
@@ -223,8 +246,9 @@ def test_card_validity_check_on_the_whole_rectangle():
     assert not card_valid(res, "resolution", "track", (1.0, 100.0), (0.0, 2.5))  # reaches 1
     eff = Formula("1.2 - 0.01*pt", pt, output="efficiency")
     assert not card_valid(eff, "efficiency", "track", (1.0, 100.0), (0.0, 2.5))
-    assert not card_valid(Formula("1/(pt - 10)", pt, output="scale"), "scale", "track",
-                           (1.0, 100.0), (0.0, 2.5))
+    assert not card_valid(
+        Formula("1/(pt - 10)", pt, output="scale"), "scale", "track", (1.0, 100.0), (0.0, 2.5)
+    )
 
 
 def test_card_resolution_is_evaluated_at_the_scaled_energy():
@@ -244,8 +268,14 @@ def test_card_resolution_is_evaluated_at_the_scaled_energy():
     want = E * sigma(X)
     Ep = E * mean(X)
     for data, tol in ((X, 0.005), (None, None)):
-        _, res = response_formulas({"mean": mean, "sigma": sigma}, OBJECTS["photon"],
-                                (1.0, float(np.exp(5.0))), (0.0, 1.5), {}, data)
+        _, res = response_formulas(
+            {"mean": mean, "sigma": sigma},
+            OBJECTS["photon"],
+            (1.0, float(np.exp(5.0))),
+            (0.0, 1.5),
+            {},
+            data,
+        )
         got = res({"energy": Ep, "eta": eta})
         dev = float(np.max(np.abs(got / want - 1)))
         if tol is not None:
@@ -259,22 +289,23 @@ def test_card_resolution_is_evaluated_at_the_scaled_energy():
 #: c * exp(re(P)) with P's nested powers expanded, which overflowed to NaN in double
 #: precision.
 _FORWARD_SIGMA = (
-        "0.0737879248467095*exp(0.0231710695207274*logx + 0.290436998578824*(1.0739513573"
-        "6215*logx - 5.3843149965973)**3 + 0.742039835991004*(1.07395135736215*logx - 5.3"
-        "843149965973)**2 - 2.33944555970766*(0.465880416471942*logx + 0.0054896239787987"
-        "4*(1.07395135736215*logx - 5.3843149965973)**3 - 0.00384787631838135*(1.07395135"
-        "736215*logx - 5.3843149965973)**2 - 2.14749679788628 - 0.0446443187560107/(8.477"
-        "48511397266e-20*exp(19.618334663552*abseta) + 1))**3 - 1.90685213755645*(0.46588"
-        "0416471942*logx + 0.00548962397879874*(1.07395135736215*logx - 5.3843149965973)*"
-        "*3 - 0.00384787631838135*(1.07395135736215*logx - 5.3843149965973)**2 - 2.147496"
-        "79788628 - 0.0446443187560107/(8.47748511397266e-20*exp(19.618334663552*abseta) "
-        "+ 1))**2 + 0.642342194038746*exp(-(1.61724444586907*abseta - 0.0806599296285713*"
-        "(9.05222666029173*abseta - 21.6819173284811)**3 - 0.30345214351547*(9.0522266602"
-        "9173*abseta - 21.6819173284811)**2 + 1.51442399989129 + 58.0284330906164/(1.0739"
-        "5135736215*logx - 17.1332948648788))**2) - 1.53916332156023/(4640.45555514312*ex"
-        "p(-0.936713483600534*exp(0.351019935097531*logx) + 0.317445866664571*Abs(9.05222"
-        "666029173*abseta - 21.5562898634842)) + 1) - 0.66821225405241/(8.47748511397266e"
-        "-20*exp(19.618334663552*abseta) + 1))")
+    "0.0737879248467095*exp(0.0231710695207274*logx + 0.290436998578824*(1.0739513573"
+    "6215*logx - 5.3843149965973)**3 + 0.742039835991004*(1.07395135736215*logx - 5.3"
+    "843149965973)**2 - 2.33944555970766*(0.465880416471942*logx + 0.0054896239787987"
+    "4*(1.07395135736215*logx - 5.3843149965973)**3 - 0.00384787631838135*(1.07395135"
+    "736215*logx - 5.3843149965973)**2 - 2.14749679788628 - 0.0446443187560107/(8.477"
+    "48511397266e-20*exp(19.618334663552*abseta) + 1))**3 - 1.90685213755645*(0.46588"
+    "0416471942*logx + 0.00548962397879874*(1.07395135736215*logx - 5.3843149965973)*"
+    "*3 - 0.00384787631838135*(1.07395135736215*logx - 5.3843149965973)**2 - 2.147496"
+    "79788628 - 0.0446443187560107/(8.47748511397266e-20*exp(19.618334663552*abseta) "
+    "+ 1))**2 + 0.642342194038746*exp(-(1.61724444586907*abseta - 0.0806599296285713*"
+    "(9.05222666029173*abseta - 21.6819173284811)**3 - 0.30345214351547*(9.0522266602"
+    "9173*abseta - 21.6819173284811)**2 + 1.51442399989129 + 58.0284330906164/(1.0739"
+    "5135736215*logx - 17.1332948648788))**2) - 1.53916332156023/(4640.45555514312*ex"
+    "p(-0.936713483600534*exp(0.351019935097531*logx) + 0.317445866664571*Abs(9.05222"
+    "666029173*abseta - 21.5562898634842)) + 1) - 0.66821225405241/(8.47748511397266e"
+    "-20*exp(19.618334663552*abseta) + 1))"
+)
 
 
 def test_card_resolution_keeps_the_learned_sigma_unexpanded():
@@ -290,8 +321,9 @@ def test_card_resolution_keeps_the_learned_sigma_unexpanded():
     rng = np.random.default_rng(0)
     X = np.column_stack([rng.uniform(2.3, 7.4, 500), rng.uniform(2.1, 2.5, 500)])
     E = np.exp(X[:, 0])
-    _, res = response_formulas({"mean": mean, "sigma": sigma}, OBJECTS["electron"],
-                            (10.0, 1700.0), (2.1, 2.5), {}, None)
+    _, res = response_formulas(
+        {"mean": mean, "sigma": sigma}, OBJECTS["electron"], (10.0, 1700.0), (2.1, 2.5), {}, None
+    )
     got = res({"energy": E, "eta": X[:, 1]})
     want = E * sigma(X) / mean(X)
     assert np.isfinite(want).all()
@@ -313,15 +345,41 @@ def test_learning_errors_name_column():
     with pytest.raises(InputError, match="object_type"):
         fit_response(pd.DataFrame({"pdg": [13]}))
     with pytest.raises(ConfigError, match="method"):
-        tab = pd.DataFrame({c: np.ones(100) for c in ("truth_pt_gev", "truth_eta", "truth_phi",
-                                                      "truth_e_gev", "reco_pt_gev", "reco_eta",
-                                                      "reco_phi", "reco_e_gev")})
+        tab = pd.DataFrame(
+            {
+                c: np.ones(100)
+                for c in (
+                    "truth_pt_gev",
+                    "truth_eta",
+                    "truth_phi",
+                    "truth_e_gev",
+                    "reco_pt_gev",
+                    "reco_eta",
+                    "reco_phi",
+                    "reco_e_gev",
+                )
+            }
+        )
         tab["pdg"], tab["object_type"] = 13, "muon"
         fit_response(tab, method="magic")
-    d = prepare_object(pd.DataFrame({c: np.ones(3) for c in ("truth_pt_gev", "truth_eta",
-                                     "truth_phi", "truth_e_gev", "reco_pt_gev", "reco_eta",
-                                     "reco_phi", "reco_e_gev")}).assign(pdg=13, object_type="muon"),
-                       "muon")
+    d = prepare_object(
+        pd.DataFrame(
+            {
+                c: np.ones(3)
+                for c in (
+                    "truth_pt_gev",
+                    "truth_eta",
+                    "truth_phi",
+                    "truth_e_gev",
+                    "reco_pt_gev",
+                    "reco_eta",
+                    "reco_phi",
+                    "reco_e_gev",
+                )
+            }
+        ).assign(pdg=13, object_type="muon"),
+        "muon",
+    )
     assert d["passed"].all()
 
 
@@ -335,18 +393,30 @@ def test_kan_path_small(tmp_path):
     pt = np.exp(rng.uniform(np.log(2), np.log(200), n))
     eta = rng.uniform(-2.4, 2.4, n)
     passed = rng.random(n) < 0.95 - 0.1 * np.exp(-pt / 5)
-    rel = np.sqrt(0.01 ** 2 + (1e-4 * pt) ** 2)
+    rel = np.sqrt(0.01**2 + (1e-4 * pt) ** 2)
     ratio = np.exp(rng.normal(0, rel))
-    d = pd.DataFrame({"pt": pt, "eta": eta, "phi": 0.0, "energy": pt * np.cosh(eta),
-                      "passed": passed, "ratio": np.where(passed, ratio, np.nan),
-                      "deta": 0.0, "dphi": 0.0})
+    d = pd.DataFrame(
+        {
+            "pt": pt,
+            "eta": eta,
+            "phi": 0.0,
+            "energy": pt * np.cosh(eta),
+            "passed": passed,
+            "ratio": np.where(passed, ratio, np.nan),
+            "deta": 0.0,
+            "dphi": 0.0,
+        }
+    )
     opts = {**KAN_DEFAULTS, "max_epochs": 15, "hidden": (2,)}
-    learner = ResponseLearner(KANClassifier(**opts), KANRegressor(**opts), eta_max=2.4,
-                              label="kan", random_state=0)
+    learner = ResponseLearner(
+        KANClassifier(**opts), KANRegressor(**opts), eta_max=2.4, label="kan", random_state=0
+    )
     obj = learner.fit_object(d, "muon")
     # the fitted estimators stay on the learner (not in the model's metadata)
     assert [k for k, _ in learner.estimators_["muon"]] == [
-        "efficiency, |eta| in (0.0, 2.4]", "response, |eta| in (0.0, 2.4]"]
+        "efficiency, |eta| in (0.0, 2.4]",
+        "response, |eta| in (0.0, 2.4]",
+    ]
     assert [k for k in obj.metadata if k.startswith("_")] == [TIMINGS_KEY]
     assert not any(k.startswith("_") for k in obj.to_dict()["metadata"])
     cf = card_formulas(obj)
@@ -367,13 +437,16 @@ def test_kan_path_small(tmp_path):
     assert all(f["train_s"] > 0 and f["symbolic_s"] > 0 for f in t["fits"])
     assert t["fit_s"] >= t["symbolic_s"] > 0
     assert sum(len(n["edges"]) for n in md["numeric_edges"]) == sum(
-        len(f["numeric_edges"]) for f in md["fits"])
+        len(f["numeric_edges"]) for f in md["fits"]
+    )
     # the report of the saved model draws the KAN edges from the stored curves
     from ariasim.apps.collider.model import ObjectResponse
     from ariasim.apps.collider.report import make_report
 
-    back = ResponseModel({"muon": ObjectResponse.from_dict(json.loads(json.dumps(
-        obj.to_dict())))}, {"source": "test"})
+    back = ResponseModel(
+        {"muon": ObjectResponse.from_dict(json.loads(json.dumps(obj.to_dict())))},
+        {"source": "test"},
+    )
     page = make_report(tmp_path / "r.html", back).read_text()
     assert "KAN edges, efficiency" in page and "KAN edges, response" in page
     assert page.count("data:image/png") >= 2  # the two edge figures (+ short formulas)
@@ -399,31 +472,85 @@ def test_cli_end_to_end(samples, tmp_path):
 
     train, test = samples
     write_table(train, tmp_path / "train.parquet", producer="test")
-    write_table(test.sample(3000, random_state=0).sort_values("event_id"),
-                tmp_path / "test.parquet", producer="test")
+    write_table(
+        test.sample(3000, random_state=0).sort_values("event_id"),
+        tmp_path / "test.parquet",
+        producer="test",
+    )
     runner = CliRunner()
     app = _app()
-    r = runner.invoke(app, ["fit-response", str(tmp_path / "train.parquet"), "--out",
-                            str(tmp_path / "resp.json"), "--method", "poly", "--eta-max", "2.4",
-                            "--stock-out", str(tmp_path / "stock.json")])
+    r = runner.invoke(
+        app,
+        [
+            "fit-response",
+            str(tmp_path / "train.parquet"),
+            "--out",
+            str(tmp_path / "resp.json"),
+            "--method",
+            "poly",
+            "--eta-max",
+            "2.4",
+            "--stock-out",
+            str(tmp_path / "stock.json"),
+        ],
+    )
     assert r.exit_code == 0, r.output
-    r = runner.invoke(app, ["fit-response", str(tmp_path / "train.parquet"), "--out",
-                            str(tmp_path / "single.json"), "--method", "poly", "--eta-max",
-                            "2.4", "--regions", "single", "--events", "even"])
+    r = runner.invoke(
+        app,
+        [
+            "fit-response",
+            str(tmp_path / "train.parquet"),
+            "--out",
+            str(tmp_path / "single.json"),
+            "--method",
+            "poly",
+            "--eta-max",
+            "2.4",
+            "--regions",
+            "single",
+            "--events",
+            "even",
+        ],
+    )
     assert r.exit_code == 0, r.output
     single = json.loads((tmp_path / "single.json").read_text())
     assert single["metadata"]["events"] == "even"
     assert all(len(o["resolution"]) == 1 for o in single["objects"].values())
     assert json.loads((tmp_path / "resp.json").read_text())["schema"] == "ariasim.apps.collider/1"
-    r = runner.invoke(app, ["export-delphes", str(tmp_path / "resp.json"), "--out",
-                            str(tmp_path / "card.tcl"), "--modules-out", str(tmp_path / "m.tcl")])
+    r = runner.invoke(
+        app,
+        [
+            "export-delphes",
+            str(tmp_path / "resp.json"),
+            "--out",
+            str(tmp_path / "card.tcl"),
+            "--modules-out",
+            str(tmp_path / "m.tcl"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "set ExecutionPath" in (tmp_path / "card.tcl").read_text()
-    r = runner.invoke(app, ["fastsim", "--response", str(tmp_path / "resp.json"), "--input",
-                            str(tmp_path / "test.parquet"), "--out", str(tmp_path / "fast.parquet"),
-                            "--compare", "--stock", str(tmp_path / "stock.json"), "--report",
-                            str(tmp_path / "rep.html"), "--events", "odd", "--compare-with",
-                            str(tmp_path / "single.json")])
+    r = runner.invoke(
+        app,
+        [
+            "fastsim",
+            "--response",
+            str(tmp_path / "resp.json"),
+            "--input",
+            str(tmp_path / "test.parquet"),
+            "--out",
+            str(tmp_path / "fast.parquet"),
+            "--compare",
+            "--stock",
+            str(tmp_path / "stock.json"),
+            "--report",
+            str(tmp_path / "rep.html"),
+            "--events",
+            "odd",
+            "--compare-with",
+            str(tmp_path / "single.json"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert (tmp_path / "fast.parquet").exists() and (tmp_path / "rep.html").exists()
     assert "bins_worse" in r.output and "poly (single)" in r.output
@@ -434,8 +561,9 @@ def test_cli_end_to_end(samples, tmp_path):
 def test_cli_bad_inputs_are_named_and_nothing_half_written(models, tmp_path):
     runner = CliRunner()
     app = _app()
-    r = runner.invoke(app, ["fit-response", str(tmp_path / "missing.parquet"), "--out",
-                            str(tmp_path / "r.json")])
+    r = runner.invoke(
+        app, ["fit-response", str(tmp_path / "missing.parquet"), "--out", str(tmp_path / "r.json")]
+    )
     assert isinstance(r.exception, InputError) and "missing.parquet" in str(r.exception)
     bad = tmp_path / "bad.json"
     bad.write_text('{"schema": "nope"}')
@@ -447,8 +575,18 @@ def test_cli_bad_inputs_are_named_and_nothing_half_written(models, tmp_path):
     write_table(pd.DataFrame({"event_id": [0], "pdg": [13]}), tmp_path / "p.parquet", producer="t")
     good = tmp_path / "good.json"
     models[0].save(good)
-    r = runner.invoke(app, ["fastsim", "--response", str(good), "--input",
-                            str(tmp_path / "p.parquet"), "--out", str(tmp_path / "f.parquet")])
+    r = runner.invoke(
+        app,
+        [
+            "fastsim",
+            "--response",
+            str(good),
+            "--input",
+            str(tmp_path / "p.parquet"),
+            "--out",
+            str(tmp_path / "f.parquet"),
+        ],
+    )
     assert isinstance(r.exception, InputError) and "pt_gev" in str(r.exception)
     assert not (tmp_path / "f.parquet").exists()
     assert not list(tmp_path.glob(".*.tmp"))

@@ -22,15 +22,25 @@ def _rows(n: int = 4000, seed: int = 0) -> pd.DataFrame:
     eta = rng.uniform(-2.4, 2.4, n)
     passed = rng.random(n) < np.where(np.abs(eta) < 1.2, 0.95, 0.7)
     ratio = np.exp(rng.normal(0, 0.01 + 1e-4 * pt))
-    return pd.DataFrame({"pt": pt, "eta": eta, "phi": 0.0, "energy": pt * np.cosh(eta),
-                         "passed": passed, "ratio": np.where(passed, ratio, np.nan),
-                         "deta": 0.0, "dphi": 0.0})
+    return pd.DataFrame(
+        {
+            "pt": pt,
+            "eta": eta,
+            "phi": 0.0,
+            "energy": pt * np.cosh(eta),
+            "passed": passed,
+            "ratio": np.where(passed, ratio, np.nan),
+            "deta": 0.0,
+            "dphi": 0.0,
+        }
+    )
 
 
 def test_estimators_are_cloned_and_seeded_per_region():
     eff, resp = PolynomialClassifier(degree=2), PolynomialRegressor(degree=2)
-    learner = ResponseLearner(eff, resp, regions=EtaRegions(max_regions=3), eta_max=2.4,
-                              label="poly", random_state=5)
+    learner = ResponseLearner(
+        eff, resp, regions=EtaRegions(max_regions=3), eta_max=2.4, label="poly", random_state=5
+    )
     obj = learner.fit_object(_rows(), "muon")
     fitted = learner.estimators_["muon"]
     assert not hasattr(eff, "formulas_") and not hasattr(resp, "formulas_")  # cloned
@@ -42,8 +52,9 @@ def test_estimators_are_cloned_and_seeded_per_region():
     # the efficiency step at |eta| = 1.2 is found; the response has no step
     assert obj.metadata["regions"]["efficiency"] == [[0.0, 1.2], [1.2, 2.4]]
     # wall-clock timings stay in memory, out of the saved metadata
-    assert obj.metadata["method"] == "poly" and [k for k in obj.metadata
-                                                 if k.startswith("_")] == [TIMINGS_KEY]
+    assert obj.metadata["method"] == "poly" and [k for k in obj.metadata if k.startswith("_")] == [
+        TIMINGS_KEY
+    ]
     assert not any(k.startswith("_") or k.endswith("_s") for k in obj.to_dict()["metadata"])
     # same seed, same model; the learner is clonable with its parameters
     again = clone(learner).fit_object(_rows(), "muon")
@@ -55,12 +66,21 @@ def test_fit_writes_model_metadata_and_per_object_seeds():
     rng = np.random.default_rng(3)
     d = _rows(3000, 1)
     n = len(d)
-    table = pd.DataFrame({"pdg": 13, "truth_pt_gev": d["pt"], "truth_eta": d["eta"],
-                          "truth_phi": 0.0, "truth_e_gev": d["energy"],
-                          "object_type": np.where(d["passed"], "muon", "none"),
-                          "reco_pt_gev": d["pt"] * d["ratio"].fillna(1.0), "reco_eta": d["eta"],
-                          "reco_phi": 0.0, "reco_e_gev": d["energy"],
-                          "event_id": rng.integers(0, 10**6, n)})
+    table = pd.DataFrame(
+        {
+            "pdg": 13,
+            "truth_pt_gev": d["pt"],
+            "truth_eta": d["eta"],
+            "truth_phi": 0.0,
+            "truth_e_gev": d["energy"],
+            "object_type": np.where(d["passed"], "muon", "none"),
+            "reco_pt_gev": d["pt"] * d["ratio"].fillna(1.0),
+            "reco_eta": d["eta"],
+            "reco_phi": 0.0,
+            "reco_e_gev": d["energy"],
+            "event_id": rng.integers(0, 10**6, n),
+        }
+    )
     learner = learner_for_method("poly", regions="single", eta_max=2.4, random_state=0)
     model = learner.fit(table, source="t.parquet").model_
     assert model.metadata["method"] == "poly" and model.metadata["regions"] == "single"
@@ -88,8 +108,7 @@ def test_card_valid_catches_a_narrow_overflow_strip():
     from ariasim.apps.collider.card import card_valid
     from ariasim.surrogates import Formula
 
-    f = Formula("1 + exp(1000 * exp(-((abs(eta) - 2.45) / 0.01)^2))", ["pt", "eta"],
-                output="scale")
+    f = Formula("1 + exp(1000 * exp(-((abs(eta) - 2.45) / 0.01)^2))", ["pt", "eta"], output="scale")
     assert card_valid(f, "scale", "track", (2.0, 100.0), (1.7, 2.4))
     assert not card_valid(f, "scale", "track", (2.0, 100.0), (1.7, 2.5))
 
@@ -106,12 +125,20 @@ def test_symbolic_regression_path_is_an_estimator_passed_in():
     )
 
     sr = default_symbolic().set_params(generations=10)  # a short, reproducible budget
-    learner = ResponseLearner(BinnedSymbolicClassifier(sr), BinnedSymbolicRegressor(sr),
-                              regions="single", eta_max=2.4, label="sr", random_state=0)
+    learner = ResponseLearner(
+        BinnedSymbolicClassifier(sr),
+        BinnedSymbolicRegressor(sr),
+        regions="single",
+        eta_max=2.4,
+        label="sr",
+        random_state=0,
+    )
     obj = learner.fit_object(_rows(), "muon")
     assert obj.metadata["method"] == "sr" and "symbolic_s" in obj.metadata[TIMINGS_KEY]
     assert [type(e).__name__ for _, e in learner.estimators_["muon"]] == [
-        "BinnedSymbolicClassifier", "BinnedSymbolicRegressor"]
+        "BinnedSymbolicClassifier",
+        "BinnedSymbolicRegressor",
+    ]
     pt = np.geomspace(5, 150, 20)
     res = np.asarray(obj.resolution[0].formula({"pt": pt, "eta": np.full(20, 0.5)}), float)
     truth = 0.01 + 1e-4 * pt

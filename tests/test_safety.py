@@ -109,12 +109,24 @@ def test_error_message_is_short_and_says_what() -> None:
     assert len(str(e.value)) < 300
 
 
-@pytest.mark.parametrize("text", [
-    "pt^1000", "pt^-1000", "2^1000*pt", "10^308", "2^-1000*pt", "gamma(170)",
-    "loggamma(100)", "lowergamma(3, pt)", "(2*pt)^3/3", "exp(700.0)*pt",
-    "+".join(f"pt^{k}" for k in range(1, 300)), "1.7976931348623157e308*pt",
-    "(" * 90 + "pt" + ")" * 90,
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "pt^1000",
+        "pt^-1000",
+        "2^1000*pt",
+        "10^308",
+        "2^-1000*pt",
+        "gamma(170)",
+        "loggamma(100)",
+        "lowergamma(3, pt)",
+        "(2*pt)^3/3",
+        "exp(700.0)*pt",
+        "+".join(f"pt^{k}" for k in range(1, 300)),
+        "1.7976931348623157e308*pt",
+        "(" * 90 + "pt" + ")" * 90,
+    ],
+)
 def test_bounds_admit_ordinary_formulas(text: str) -> None:
     f = within(2.0, lambda: Formula(text, ["pt"]))
     # the printed text is read back to the same expression
@@ -124,27 +136,35 @@ def test_bounds_admit_ordinary_formulas(text: str) -> None:
 def test_model_file_names_file_and_field(tmp_path: Path) -> None:
     data = {"schema": "ariasim.formula/1", "expression": "10^10^10*pt", "variables": ["pt"]}
     with pytest.raises(InputError) as e:
-        within(1.0, lambda: Formula.from_dict(data, source="model.json",
-                                              field="objects.muon.efficiency[0].formula"))
+        within(
+            1.0,
+            lambda: Formula.from_dict(
+                data, source="model.json", field="objects.muon.efficiency[0].formula"
+            ),
+        )
     assert str(e.value).startswith(
-        "file 'model.json', field 'objects.muon.efficiency[0].formula': exponent too large")
+        "file 'model.json', field 'objects.muon.efficiency[0].formula': exponent too large"
+    )
     path = tmp_path / "f.json"
     path.write_text(json.dumps(data))
     with pytest.raises(InputError, match=r"f\.json', field 'expression': exponent too large"):
         within(1.0, lambda: Formula.load(path))
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"expression": 3}, "expression"),
-    ({"expression": "gamma(10^9)"}, "expression"),
-    ({"variables": "pt"}, "variables"),
-    ({"variables": [{"name": "pt", "low": "a", "high": 1}]}, "pt.low"),
-    ({"variables": [{"name": "pt", "unit": ["GeV"]}]}, "pt.unit"),
-    ({"variables": [{"name": "pt", "colour": "red"}]}, "variables"),
-    ({"variables": ["pt", "pt"]}, "variables"),
-    ({"variables": ["__import__"]}, None),
-    ({"metadata": [1, 2]}, "metadata"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"expression": 3}, "expression"),
+        ({"expression": "gamma(10^9)"}, "expression"),
+        ({"variables": "pt"}, "variables"),
+        ({"variables": [{"name": "pt", "low": "a", "high": 1}]}, "pt.low"),
+        ({"variables": [{"name": "pt", "unit": ["GeV"]}]}, "pt.unit"),
+        ({"variables": [{"name": "pt", "colour": "red"}]}, "variables"),
+        ({"variables": ["pt", "pt"]}, "variables"),
+        ({"variables": ["__import__"]}, None),
+        ({"metadata": [1, 2]}, "metadata"),
+    ],
+)
 def test_malformed_formula_fields(tmp_path: Path, change: dict, field: str | None) -> None:
     data = {"schema": "ariasim.formula/1", "expression": "2*pt", "variables": ["pt"], **change}
     path = tmp_path / "bad.json"
@@ -157,20 +177,30 @@ def test_malformed_formula_fields(tmp_path: Path, change: dict, field: str | Non
 
 
 def test_density_file_fields() -> None:
-    good = SymbolicDensity(param_model="poly", n_bins=4, min_per_bin=100, max_iter=0,
-                           variable_names=["d"], random_state=0)
+    good = SymbolicDensity(
+        param_model="poly",
+        n_bins=4,
+        min_per_bin=100,
+        max_iter=0,
+        variable_names=["d"],
+        random_state=0,
+    )
     rng = np.random.default_rng(0)
     d = rng.uniform(10, 100, 800)
     data = good.fit(d[:, None], rng.gamma(2.0, d / 10)).to_dict()
     assert SymbolicDensity.from_dict(json.loads(json.dumps(data))).params_ == good.params_
     for key, value, where in [
-            ("n_components", 10**9, "density.n_components"),
-            ("t_min", "zero", "density.t_min"),
-            ("params", {"mu_0": 1}, "density.params"),
+        ("n_components", 10**9, "density.n_components"),
+        ("t_min", "zero", "density.t_min"),
+        ("params", {"mu_0": 1}, "density.params"),
     ]:
         with pytest.raises(InputError, match=re.escape(f"field '{where}'")):
-            within(1.0, lambda key=key, value=value: SymbolicDensity.from_dict(
-                {**data, key: value}, source="m.json", field="density"))
+            within(
+                1.0,
+                lambda key=key, value=value: SymbolicDensity.from_dict(
+                    {**data, key: value}, source="m.json", field="density"
+                ),
+            )
     # a shape parameter that would make sympy expand lowergamma(10000, .) term by term
     bad = json.loads(json.dumps(data))
     bad["params"]["log_q_0"]["expression"] = "log(1/100)"
@@ -182,15 +212,17 @@ def test_density_file_fields() -> None:
 
 
 # --------------------------------------------------------------------- JSON files
-@pytest.mark.parametrize("content, message", [
-    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
-    ('{"a":' * 100_000 + "1" + "}" * 100_000, "nested too deeply"),
-    ("[" * 65 + "]" * 65, "nested too deeply"),
-    ("1" * 5000, "invalid JSON"),
-    ('{"a": 1', "invalid JSON"),
-])
-def test_read_json_refuses_with_the_file_name(tmp_path: Path, content: str,
-                                              message: str) -> None:
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"a":' * 100_000 + "1" + "}" * 100_000, "nested too deeply"),
+        ("[" * 65 + "]" * 65, "nested too deeply"),
+        ("1" * 5000, "invalid JSON"),
+        ('{"a": 1', "invalid JSON"),
+    ],
+)
+def test_read_json_refuses_with_the_file_name(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "model.json"
     path.write_text(content)
     with pytest.raises(InputError, match=re.escape(message)) as e:
@@ -267,8 +299,9 @@ def test_c_export_units_stay_in_the_comment(tmp_path: Path, unit: str) -> None:
         src = tmp_path / "f.c"
         src.write_text(code + "int main(void) { return f(1.0, 2.0) == 4.0 ? 0 : 1; }\n")
         exe = tmp_path / "f"
-        subprocess.run([cc, "-std=c99", "-o", str(exe), str(src), "-lm"], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [cc, "-std=c99", "-o", str(exe), str(src), "-lm"], check=True, capture_output=True
+        )
         assert subprocess.run([str(exe)]).returncode == 0
 
 
@@ -301,7 +334,7 @@ def test_tcl_text_refuses(text: str) -> None:
         tcl_text(text, what="description")
     comment = tcl_comment(text)
     assert comment.startswith("# ")
-    assert not set(comment) & set("\n\r{}[]$;\\\"\t")
+    assert not set(comment) & set('\n\r{}[]$;\\"\t')
 
 
 def test_tcl_text_accepts_ordinary_text() -> None:
@@ -358,11 +391,20 @@ def test_same_seed_same_formulas_across_processes(which: str) -> None:
     """Two processes, different PYTHONHASHSEED and torch thread counts: identical JSON."""
     procs = []
     for hash_seed, threads in (("1", "1"), ("2", "2")):
-        env = {**os.environ, "PYTHONHASHSEED": hash_seed,
-               "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
-        procs.append(subprocess.Popen([sys.executable, "-c", WORKER, which, threads],
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True, env=env))
+        env = {
+            **os.environ,
+            "PYTHONHASHSEED": hash_seed,
+            "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
+        }
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", WORKER, which, threads],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+        )
     outs = []
     for p in procs:
         out, err = p.communicate(timeout=300)

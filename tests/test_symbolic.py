@@ -82,10 +82,10 @@ def _fake_fitted(n_val: int = 400, noise: float = 0.0, seed: int = 0):
     est._dims = {sp.Symbol("a", real=True): L, sp.Symbol("b", real=True): T}
     est._target_dim = parse_unit("m^2/s")
     front = [
-        Formula("1.7*a^2/b", ["a", "b"]),                               # truth
-        Formula("1.7*a^2/b + 1e-9*a^3", ["a", "b"]),                    # truth + negligible term
-        Formula("0.5*a + 2.0*a^2/b - 0.35*a^3/b^2", ["a", "b"]),        # approximate
-        Formula("1.7*a^2/b + 1e-9*exp(a)", ["a", "b"]),                 # inconsistent, no better
+        Formula("1.7*a^2/b", ["a", "b"]),  # truth
+        Formula("1.7*a^2/b + 1e-9*a^3", ["a", "b"]),  # truth + negligible term
+        Formula("0.5*a + 2.0*a^2/b - 0.35*a^3/b^2", ["a", "b"]),  # approximate
+        Formula("1.7*a^2/b + 1e-9*exp(a)", ["a", "b"]),  # inconsistent, no better
     ]
     w = np.ones(n_val)
     rows = [est._row(f, X, y, w, np.arange(n_val), np.arange(n_val)) for f in front]
@@ -120,8 +120,10 @@ def test_within_noise_is_a_calibrated_test():
         rejections += not est._within_noise(r1, r2, np.ones(300), 1.0)
     assert rejections <= 20
     # a real 20% increase of the error is detected at n = 300 nearly always
-    worse = sum(not est._within_noise(rng.normal(0, 1.2, 300), rng.normal(0, 1, 300),
-                                      np.ones(300), 1.0) for _ in range(50))
+    worse = sum(
+        not est._within_noise(rng.normal(0, 1.2, 300), rng.normal(0, 1, 300), np.ones(300), 1.0)
+        for _ in range(50)
+    )
     assert worse >= 40
 
 
@@ -130,8 +132,13 @@ def test_recovers_formula_end_to_end():
     rng = np.random.default_rng(5)
     X = rng.uniform(1, 4, (600, 2))
     y = 3.0 * X[:, 0] * X[:, 1] ** 2
-    est = SymbolicRegressor(max_time=6, random_state=2, variable_names=["q", "v"],
-                            variable_units=["C", "m/s"], target_unit="C*m^2/s^2").fit(X, y)
+    est = SymbolicRegressor(
+        max_time=6,
+        random_state=2,
+        variable_names=["q", "v"],
+        variable_units=["C", "m/s"],
+        target_unit="C*m^2/s^2",
+    ).fit(X, y)
     expr = est.formula_.expression
     q, v = sp.symbols("q v", real=True)
     assert sp.simplify(expr - 3 * q * v**2) == 0, str(expr)

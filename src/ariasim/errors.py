@@ -34,8 +34,14 @@ class InputError(AriasimError, ValueError):
         "file 'hits.parquet', column 'time_ns': missing values"
     """
 
-    def __init__(self, message: str, *, path: object | None = None, column: str | None = None,
-                 field: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: object | None = None,
+        column: str | None = None,
+        field: str | None = None,
+    ):
         self.path = None if path is None else str(path)
         self.column = column
         self.field = field

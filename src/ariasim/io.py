@@ -69,16 +69,18 @@ TableLike: TypeAlias = pd.DataFrame | Mapping[str, Any]
 def _format_of(path: Path, fmt: str | None) -> str:
     if fmt is not None:
         if fmt not in FORMATS:
-            raise ConfigError(f"unknown format {fmt!r}; expected one of {sorted(FORMATS)}",
-                              parameter="format")
+            raise ConfigError(
+                f"unknown format {fmt!r}; expected one of {sorted(FORMATS)}", parameter="format"
+            )
         return fmt
     suffix = path.suffix.lower()
     for name, suffixes in FORMATS.items():
         if suffix in suffixes:
             return name
     known = ", ".join(s for ss in FORMATS.values() for s in ss)
-    raise InputError(f"unknown table format '{suffix or '(no suffix)'}'; expected one of {known}",
-                     path=path)
+    raise InputError(
+        f"unknown table format '{suffix or '(no suffix)'}'; expected one of {known}", path=path
+    )
 
 
 def _creation_time() -> _dt.datetime:
@@ -88,8 +90,9 @@ def _creation_time() -> _dt.datetime:
         try:
             return _dt.datetime.fromtimestamp(int(epoch), _dt.UTC)
         except (ValueError, OverflowError, OSError) as exc:
-            raise ConfigError(f"must be whole seconds since 1970, got {epoch!r}",
-                              parameter="SOURCE_DATE_EPOCH") from exc
+            raise ConfigError(
+                f"must be whole seconds since 1970, got {epoch!r}", parameter="SOURCE_DATE_EPOCH"
+            ) from exc
     return _dt.datetime.now(_dt.UTC)
 
 
@@ -144,8 +147,9 @@ def _as_dataframe(table: TableLike, *, what: str = "table") -> pd.DataFrame:
         if len(set(lengths.values())) > 1:
             raise InputError(f"{what}: columns have different lengths {lengths}")
         return pd.DataFrame({k: np.asarray(v) for k, v in table.items()})
-    raise InputError(f"{what}: expected a pandas DataFrame or a dict of arrays, "
-                     f"got {type(table).__name__}")
+    raise InputError(
+        f"{what}: expected a pandas DataFrame or a dict of arrays, got {type(table).__name__}"
+    )
 
 
 # --------------------------------------------------------------------------- validation
@@ -182,34 +186,43 @@ def validate_table(
     missing = [c for c in (required or ()) if c not in df.columns]
     if missing:
         have = ", ".join(map(str, df.columns[:20]))
-        raise InputError(f"required column missing (the table has: {have})",
-                         path=path, column=", ".join(missing))
+        raise InputError(
+            f"required column missing (the table has: {have})", path=path, column=", ".join(missing)
+        )
     for col, kind in (dtypes or {}).items():
         if col not in df.columns:
             continue
         if kind not in _KIND_CHECKS:
-            raise ConfigError(f"unknown column kind {kind!r} for column {col!r}; "
-                              f"expected one of {sorted(_KIND_CHECKS)}", parameter="dtypes")
+            raise ConfigError(
+                f"unknown column kind {kind!r} for column {col!r}; "
+                f"expected one of {sorted(_KIND_CHECKS)}",
+                parameter="dtypes",
+            )
         label, check = _KIND_CHECKS[kind]
         series = df[col]
         ok = check(series)
         if kind in ("float", "int") and pd.api.types.is_bool_dtype(series):
             ok = False
         if not ok:
-            raise InputError(f"expected {label}, found dtype '{series.dtype}'", path=path,
-                             column=str(col))
+            raise InputError(
+                f"expected {label}, found dtype '{series.dtype}'", path=path, column=str(col)
+            )
     for col in finite or ():
         if col not in df.columns:
             continue
         values = df[col].to_numpy()
         if not np.issubdtype(values.dtype, np.number):
-            raise InputError(f"expected a number, found dtype '{values.dtype}'", path=path,
-                             column=str(col))
+            raise InputError(
+                f"expected a number, found dtype '{values.dtype}'", path=path, column=str(col)
+            )
         bad = ~np.isfinite(values)
         if bad.any():
             first = int(np.flatnonzero(bad)[0])
-            raise InputError(f"{int(bad.sum())} non-finite value(s) (NaN or inf), first at "
-                             f"row {first}", path=path, column=str(col))
+            raise InputError(
+                f"{int(bad.sum())} non-finite value(s) (NaN or inf), first at row {first}",
+                path=path,
+                column=str(col),
+            )
     return df
 
 
@@ -270,16 +283,21 @@ def write_table(
     return target
 
 
-def _write_root(df: pd.DataFrame, tmp: Path, *, tree: str, provenance_json: str,
-                target: Path) -> None:
+def _write_root(
+    df: pd.DataFrame, tmp: Path, *, tree: str, provenance_json: str, target: Path
+) -> None:
     import uproot
 
     branches: dict[str, np.ndarray] = {}
     for col in df.columns:
         values = df[col].to_numpy()
         if values.dtype == object or pd.api.types.is_string_dtype(df[col]):
-            raise InputError("ROOT output supports numeric and boolean columns only; "
-                             "write strings as Parquet or CSV", path=target, column=str(col))
+            raise InputError(
+                "ROOT output supports numeric and boolean columns only; "
+                "write strings as Parquet or CSV",
+                path=target,
+                column=str(col),
+            )
         branches[str(col)] = np.ascontiguousarray(values)
     with uproot.recreate(tmp) as fh:
         # mktree, not ``fh[tree] = ...``: recent uproot writes an RNTuple for the latter,
@@ -355,8 +373,11 @@ def _read_parquet(p: Path, cols: list[str] | None) -> pd.DataFrame:
     if cols is not None:
         missing = [c for c in cols if c not in schema_names]
         if missing:
-            raise InputError(f"required column missing (the table has: {', '.join(schema_names)})",
-                             path=p, column=", ".join(missing))
+            raise InputError(
+                f"required column missing (the table has: {', '.join(schema_names)})",
+                path=p,
+                column=", ".join(missing),
+            )
     return pq.read_table(p, columns=cols).to_pandas()
 
 
@@ -370,18 +391,21 @@ def _read_root(p: Path, *, tree: str | None) -> pd.DataFrame:
     import uproot
 
     with uproot.open(p) as fh:
-        trees = sorted({k.split(";")[0] for k, cls in fh.classnames().items()
-                        if cls in _ROOT_TREE_CLASSES})
+        trees = sorted(
+            {k.split(";")[0] for k, cls in fh.classnames().items() if cls in _ROOT_TREE_CLASSES}
+        )
         if tree is None:
             if not trees:
                 raise InputError("no TTree (or RNTuple) in the file", path=p)
             if len(trees) > 1:
-                raise InputError(f"several trees ({', '.join(trees)}); choose one with tree=",
-                                 path=p)
+                raise InputError(
+                    f"several trees ({', '.join(trees)}); choose one with tree=", path=p
+                )
             tree = trees[0]
         elif tree not in trees:
-            raise InputError(f"no tree named '{tree}' (trees: {', '.join(trees) or 'none'})",
-                             path=p)
+            raise InputError(
+                f"no tree named '{tree}' (trees: {', '.join(trees) or 'none'})", path=p
+            )
         arrays = fh[tree].arrays(library="ak")
     return from_awkward(arrays, path=p)
 
@@ -401,7 +425,7 @@ def read_provenance(path: str | os.PathLike[str]) -> dict[str, Any]:
     if fmt == "csv":
         with open(p, encoding="utf-8") as fh:
             first = fh.readline()
-        return json.loads(first[len(_CSV_PREFIX):]) if first.startswith(_CSV_PREFIX) else {}
+        return json.loads(first[len(_CSV_PREFIX) :]) if first.startswith(_CSV_PREFIX) else {}
     import uproot
 
     with uproot.open(p) as fh:
@@ -440,16 +464,24 @@ def from_awkward(array: Any, *, event_column: str = "event_id", path: Any = None
     counts = ak.to_numpy(ak.num(array[jagged[0]], axis=1))
     for f in jagged[1:]:
         if array[f].ndim > 2:
-            raise InputError("nested lists deeper than one level are not supported", path=path,
-                             column=f)
+            raise InputError(
+                "nested lists deeper than one level are not supported", path=path, column=f
+            )
         if not np.array_equal(ak.to_numpy(ak.num(array[f], axis=1)), counts):
-            raise InputError(f"list length differs from that of '{jagged[0]}' in some events",
-                             path=path, column=f)
-    ids = (ak.to_numpy(array[event_column]) if event_column in scalar
-           else np.arange(n_events, dtype=np.int64))
+            raise InputError(
+                f"list length differs from that of '{jagged[0]}' in some events",
+                path=path,
+                column=f,
+            )
+    ids = (
+        ak.to_numpy(array[event_column])
+        if event_column in scalar
+        else np.arange(n_events, dtype=np.int64)
+    )
     out[event_column] = np.repeat(ids, counts)
-    out["hit_index"] = np.concatenate([np.arange(c) for c in counts]) if len(counts) else \
-        np.zeros(0, np.int64)
+    out["hit_index"] = (
+        np.concatenate([np.arange(c) for c in counts]) if len(counts) else np.zeros(0, np.int64)
+    )
     for f in scalar:
         if f != event_column:
             out[f] = np.repeat(ak.to_numpy(array[f]), counts)
@@ -458,8 +490,9 @@ def from_awkward(array: Any, *, event_column: str = "event_id", path: Any = None
     return pd.DataFrame(out)
 
 
-def to_awkward(table: TableLike, *, event_column: str = "event_id",
-               n_events: int | None = None) -> Any:
+def to_awkward(
+    table: TableLike, *, event_column: str = "event_id", n_events: int | None = None
+) -> Any:
     """Group a flat table by ``event_id`` into an awkward array, one list per event.
 
     Arguments:
@@ -477,8 +510,9 @@ def to_awkward(table: TableLike, *, event_column: str = "event_id",
         raise InputError("event ids must be non-negative", column=event_column)
     n = int(n_events if n_events is not None else (ids.max() + 1 if len(ids) else 0))
     if len(ids) and ids.max() >= n:
-        raise ConfigError(f"n_events={n} is smaller than the largest event id {ids.max()}",
-                          parameter="n_events")
+        raise ConfigError(
+            f"n_events={n} is smaller than the largest event id {ids.max()}", parameter="n_events"
+        )
     order = np.argsort(ids, kind="stable")
     counts = np.bincount(ids, minlength=n)
     contents = {c: df[c].to_numpy()[order] for c in df.columns if c != event_column}

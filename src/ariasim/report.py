@@ -105,12 +105,15 @@ class HtmlReport:
         data = base64.b64encode(figure_to_png(fig)).decode()
         self.n_figures += 1
         cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
-        self._parts.append(f'<figure><img alt="{html.escape(caption or "figure")}" '
-                           f'src="data:image/png;base64,{data}">{cap}</figure>')
+        self._parts.append(
+            f'<figure><img alt="{html.escape(caption or "figure")}" '
+            f'src="data:image/png;base64,{data}">{cap}</figure>'
+        )
         return self
 
-    def table(self, df: pd.DataFrame, caption: str = "", float_format: str = "{:.4g}",
-              index: bool = False) -> HtmlReport:
+    def table(
+        self, df: pd.DataFrame, caption: str = "", float_format: str = "{:.4g}", index: bool = False
+    ) -> HtmlReport:
         """A table from a DataFrame (values escaped)."""
         cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
         cols = ([df.index.name or ""] if index else []) + [str(c) for c in df.columns]
@@ -119,23 +122,28 @@ class HtmlReport:
         for idx, row in df.iterrows():
             cells = [idx] if index else []
             cells += list(row.values)
-            rows.append("<tr>" + "".join(f"<td>{html.escape(_fmt(v, float_format))}</td>"
-                                         for v in cells) + "</tr>")
-        self._parts.append(f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>"
-                           f"{''.join(rows)}</tbody></table>")
+            rows.append(
+                "<tr>"
+                + "".join(f"<td>{html.escape(_fmt(v, float_format))}</td>" for v in cells)
+                + "</tr>"
+            )
+        self._parts.append(
+            f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        )
         return self
 
-    def formula(self, latex: str, text: str | None = None, max_latex: int = 220
-                ) -> HtmlReport:
+    def formula(self, latex: str, text: str | None = None, max_latex: int = 220) -> HtmlReport:
         """A formula rendered from LaTeX (mathtext), with its plain text below.
 
         Formulas longer than ``max_latex`` characters of LaTeX are shown as text only: a
         one-line image of them would be too small to read."""
         png = latex_to_png(latex) if len(latex) <= max_latex else None
         if png is not None:
-            self._parts.append(f'<p><img class="math" alt="{html.escape(text or latex)}" '
-                               f'src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-                               "</p>")
+            self._parts.append(
+                f'<p><img class="math" alt="{html.escape(text or latex)}" '
+                f'src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+                "</p>"
+            )
         if text or png is None:
             self._parts.append(f'<p class="formula">{html.escape(text or latex)}</p>')
         return self
@@ -143,11 +151,14 @@ class HtmlReport:
     def render(self) -> str:
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         sub = f"<p>{html.escape(self.subtitle)}</p>" if self.subtitle else ""
-        return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-                f"<title>{html.escape(self.title)}</title><style>{_CSS}</style></head><body>"
-                f"<h1>{html.escape(self.title)}</h1>{sub}"
-                f'<p class="meta">ariasim {__version__} &middot; {stamp}</p>'
-                + "\n".join(self._parts) + "</body></html>")
+        return (
+            '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+            f"<title>{html.escape(self.title)}</title><style>{_CSS}</style></head><body>"
+            f"<h1>{html.escape(self.title)}</h1>{sub}"
+            f'<p class="meta">ariasim {__version__} &middot; {stamp}</p>'
+            + "\n".join(self._parts)
+            + "</body></html>"
+        )
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the report atomically; returns the path."""

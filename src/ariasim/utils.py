@@ -51,8 +51,9 @@ def _check_seed(seed: Any) -> None:
     if seed is None or isinstance(seed, np.random.SeedSequence):
         return
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ConfigError(f"expected an int, a SeedSequence or a Generator, got {seed!r}",
-                          parameter="seed")
+        raise ConfigError(
+            f"expected an int, a SeedSequence or a Generator, got {seed!r}", parameter="seed"
+        )
     if seed < 0:
         raise ConfigError(f"must be a non-negative integer, got {seed}", parameter="seed")
 
@@ -112,7 +113,7 @@ def clean_stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
         name = cand.name
         if not (name.startswith(prefix) and name.endswith(".tmp")):
             continue
-        pid_text = name[len(prefix):].split(".", 1)[0]
+        pid_text = name[len(prefix) :].split(".", 1)[0]
         if pid_text.isdigit() and not _pid_alive(int(pid_text)):
             with contextlib.suppress(OSError):
                 if cand.is_dir():
@@ -215,22 +216,24 @@ def check_outputs(
         is_folder = flag in folders
         allowed = (suffixes or {}).get(flag)
         if allowed and not str(p.name).lower().endswith(tuple(s.lower() for s in allowed)):
-            raise ConfigError(f"{str(raw)!r} must end in " + " or ".join(allowed),
-                              parameter=flag)
+            raise ConfigError(f"{str(raw)!r} must end in " + " or ".join(allowed), parameter=flag)
         if p.is_dir() and not is_folder:
             raise ConfigError(f"{str(raw)!r} is a folder, not a file", parameter=flag)
         if is_folder and p.exists() and not p.is_dir():
             raise ConfigError(f"{str(raw)!r} is a file, not a folder", parameter=flag)
         r = p.resolve()
         if r in ins:
-            raise ConfigError(f"{str(raw)!r} is also the input {ins[r]}: ariasim never "
-                              "overwrites its inputs", parameter=flag)
+            raise ConfigError(
+                f"{str(raw)!r} is also the input {ins[r]}: ariasim never overwrites its inputs",
+                parameter=flag,
+            )
         if r in seen:
             raise ConfigError(f"{str(raw)!r} is also the output {seen[r]}", parameter=flag)
         seen[r] = flag
         if p.exists() and not overwrite:
-            raise ConfigError(f"{str(raw)!r} exists; pass --overwrite to replace it",
-                              parameter=flag)
+            raise ConfigError(
+                f"{str(raw)!r} exists; pass --overwrite to replace it", parameter=flag
+            )
         parent = p.parent if str(p.parent) else Path(".")
         existing = parent
         while not existing.exists() and existing != existing.parent:
@@ -253,8 +256,7 @@ def load_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise InputError(f"invalid TOML: {exc}", path=p) from exc
 
 
-def read_json(path: str | os.PathLike[str], *, what: str = "file",
-              max_depth: int = 64) -> Any:
+def read_json(path: str | os.PathLike[str], *, what: str = "file", max_depth: int = 64) -> Any:
     """Parse a JSON file, with errors that name it (missing file, unreadable, invalid JSON,
     nested deeper than ``max_depth`` levels of objects and lists, huge integer literals).
 
@@ -293,16 +295,20 @@ def read_json(path: str | os.PathLike[str], *, what: str = "file",
         node, depth = stack.pop()
         if isinstance(node, (dict, list)):
             deepest = max(deepest, depth)
-            stack.extend((v, depth + 1) for v in (node.values() if isinstance(node, dict)
-                                                  else node))
+            stack.extend(
+                (v, depth + 1) for v in (node.values() if isinstance(node, dict) else node)
+            )
     if deepest > max_depth:
-        raise InputError(f"invalid JSON: nested too deeply (more than {max_depth} levels of "
-                         "objects and lists)", path=p)
+        raise InputError(
+            f"invalid JSON: nested too deeply (more than {max_depth} levels of objects and lists)",
+            path=p,
+        )
     return data
 
 
-def write_json(path: str | os.PathLike[str], data: Any, *, indent: int = 2,
-               default: Any = None) -> Path:
+def write_json(
+    path: str | os.PathLike[str], data: Any, *, indent: int = 2, default: Any = None
+) -> Path:
     """Write ``data`` as JSON atomically (temporary name, then rename); returns the path."""
     text = json.dumps(data, indent=indent, default=default) + "\n"
     with atomic_path(path) as tmp:

@@ -34,10 +34,13 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-simulate_app = typer.Typer(help="Run a reference (first-principles) simulator.", no_args_is_help=True)
+simulate_app = typer.Typer(
+    help="Run a reference (first-principles) simulator.", no_args_is_help=True
+)
 app.add_typer(simulate_app, name="simulate")
-fit_app = typer.Typer(help="Learn interpretable surrogates from simulation tables.",
-                      no_args_is_help=True)
+fit_app = typer.Typer(
+    help="Learn interpretable surrogates from simulation tables.", no_args_is_help=True
+)
 app.add_typer(fit_app, name="fit")
 export_app = typer.Typer(help="Export learned formulas to other tools.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
@@ -51,8 +54,13 @@ def _version_callback(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
-                                 help="Print the version and exit."),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_version_callback,
+        is_eager=True,
+        help="Print the version and exit.",
+    ),
 ) -> None:
     """ariasim: cheaper physics simulation that stays true."""
 
@@ -132,8 +140,10 @@ def main(argv: list[str] | None = None) -> None:
         err.print(f"[bold red]error:[/] {escape(where + _one_line(exc.format_message()))}")
         sys.exit(2 if exc.exit_code in (1, 2) else exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
-        err.print("[bold red]interrupted[/]: nothing half-written was left; long commands "
-                  "continue where they stopped with --resume")
+        err.print(
+            "[bold red]interrupted[/]: nothing half-written was left; long commands "
+            "continue where they stopped with --resume"
+        )
         sys.exit(130)
     except ConfigError as exc:
         flag = None

@@ -11,19 +11,34 @@ __all__ = ["demo_command"]
 
 
 def demo_command(
-    out: Annotated[Path, typer.Option(
-        "--out", help="Output folder (report.html, metrics.json, timings.json, surrogate "
-                      "JSON files), written all or nothing.")] = Path("demo-output"),
-    quick: Annotated[bool, typer.Option(
-        "--quick", help="Small sizes (a few minutes).")] = False,
-    seed: Annotated[int, typer.Option(
-        "--seed", help="Random seed, >= 0 (same seed, byte-identical metrics.json and "
-                       "surrogate files; timings.json differs).")] = 1,
-    overwrite: Annotated[bool, typer.Option(
-        "--overwrite", help="Replace an existing non-empty --out folder.")] = False,
-    resume: Annotated[bool, typer.Option(
-        "--resume", help="Continue an interrupted demo with the same options from its "
-                         "finished stages (tables, fits).")] = False,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Output folder (report.html, metrics.json, timings.json, surrogate "
+            "JSON files), written all or nothing.",
+        ),
+    ] = Path("demo-output"),
+    quick: Annotated[bool, typer.Option("--quick", help="Small sizes (a few minutes).")] = False,
+    seed: Annotated[
+        int,
+        typer.Option(
+            "--seed",
+            help="Random seed, >= 0 (same seed, byte-identical metrics.json and "
+            "surrogate files; timings.json differs).",
+        ),
+    ] = 1,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing non-empty --out folder.")
+    ] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue an interrupted demo with the same options from its "
+            "finished stages (tables, fits).",
+        ),
+    ] = False,
 ) -> None:
     """Photon surrogate demo: simulate, fit, validate against the MC and Pandel, report."""
     import dataclasses
@@ -42,10 +57,14 @@ def demo_command(
 
     cfg = DemoConfig.quick() if quick else DemoConfig()
     try:
-        run_demo(out, config=dataclasses.replace(cfg, seed=seed), overwrite=overwrite,
-                 resume=resume)
+        run_demo(
+            out, config=dataclasses.replace(cfg, seed=seed), overwrite=overwrite, resume=resume
+        )
     except KeyboardInterrupt:
         if run_folder(out).exists():
-            typer.echo(f"interrupted; the finished stages are kept in {run_folder(out)}: run "
-                       "the same command with --resume to continue", err=True)
+            typer.echo(
+                f"interrupted; the finished stages are kept in {run_folder(out)}: run "
+                "the same command with --resume to continue",
+                err=True,
+            )
         raise typer.Exit(130) from None

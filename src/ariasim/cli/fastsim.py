@@ -1,5 +1,4 @@
-"""``ariasim fastsim``: apply a learned detector response with Delphes' semantics.
-"""
+"""``ariasim fastsim``: apply a learned detector response with Delphes' semantics."""
 
 from __future__ import annotations
 
@@ -13,15 +12,75 @@ __all__ = ["fastsim_command"]
 
 def fastsim_command(
     response: Annotated[Path, typer.Option("--response", "-r", help="Response model JSON.")],
-    input_file: Annotated[Path, typer.Option("--input", "-i", help="Truth particles: a particle or full-simulation table (.parquet/.csv/.root), or HepMC3/LHE events.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output table (.parquet/.csv/.root; same schema as the full simulation).")],
-    seed: Annotated[int, typer.Option("--seed", help="Random seed of the fast simulation (>= 0).")] = 1,
-    compare: Annotated[bool, typer.Option("--compare/--no-compare", help="If the input is a full-simulation table, compare fast vs full on it.")] = False,
-    stock: Annotated[Path | None, typer.Option("--stock", show_default="none", help="Stock-form model to compare against too (with --compare).")] = None,
-    report: Annotated[Path | None, typer.Option("--report", show_default="none", help="Write an HTML report (.html) here (with --compare).")] = None,
-    events: Annotated[str, typer.Option("--events", help="Use all events, or only the even / odd event_id (the held-out half of 'ariasim fit response --events even'): all, even or odd.")] = "all",
-    compare_with: Annotated[list[Path] | None, typer.Option("--compare-with", show_default="none", help="Further response models (e.g. --method sr / poly) for the learner table (repeat; with --compare).")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing --out / --report files.")] = False,
+    input_file: Annotated[
+        Path,
+        typer.Option(
+            "--input",
+            "-i",
+            help=(
+                "Truth particles: a particle or full-simulation table (.parquet/.csv/.root), or "
+                "HepMC3/LHE events."
+            ),
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Output table (.parquet/.csv/.root; same schema as the full simulation).",
+        ),
+    ],
+    seed: Annotated[
+        int, typer.Option("--seed", help="Random seed of the fast simulation (>= 0).")
+    ] = 1,
+    compare: Annotated[
+        bool,
+        typer.Option(
+            "--compare/--no-compare",
+            help="If the input is a full-simulation table, compare fast vs full on it.",
+        ),
+    ] = False,
+    stock: Annotated[
+        Path | None,
+        typer.Option(
+            "--stock",
+            show_default="none",
+            help="Stock-form model to compare against too (with --compare).",
+        ),
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            show_default="none",
+            help="Write an HTML report (.html) here (with --compare).",
+        ),
+    ] = None,
+    events: Annotated[
+        str,
+        typer.Option(
+            "--events",
+            help=(
+                "Use all events, or only the even / odd event_id (the held-out half of 'ariasim "
+                "fit response --events even'): all, even or odd."
+            ),
+        ),
+    ] = "all",
+    compare_with: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--compare-with",
+            show_default="none",
+            help=(
+                "Further response models (e.g. --method sr / poly) for the learner table "
+                "(repeat; with --compare)."
+            ),
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace existing --out / --report files.")
+    ] = False,
 ) -> None:
     """Ultra-fast simulation: apply a learned response with Delphes' semantics.
 
@@ -33,26 +92,38 @@ def fastsim_command(
     from ariasim.utils import check_outputs
 
     extra = {f"--compare-with #{k + 1}": p for k, p in enumerate(compare_with or [])}
-    check_outputs({"--out": out, "--report": report},
-                  inputs={"--input": input_file, "--response": response, "--stock": stock,
-                          **extra},
-                  suffixes={"--out": (".parquet", ".csv", ".root"), "--report": (".html",)},
-                  overwrite=overwrite)
+    check_outputs(
+        {"--out": out, "--report": report},
+        inputs={"--input": input_file, "--response": response, "--stock": stock, **extra},
+        suffixes={"--out": (".parquet", ".csv", ".root"), "--report": (".html",)},
+        overwrite=overwrite,
+    )
     console = Console(stderr=True)
 
     def progress(text: str) -> None:
         console.print(f"fastsim: {text}", highlight=False)
 
-    r = run_fastsim(response, input_file, out, seed=seed, compare=compare, stock=stock,
-                    report=report, events=events, compare_with=compare_with or [],
-                    progress=progress if compare else None)
+    r = run_fastsim(
+        response,
+        input_file,
+        out,
+        seed=seed,
+        compare=compare,
+        stock=stock,
+        report=report,
+        events=events,
+        compare_with=compare_with or [],
+        progress=progress if compare else None,
+    )
     typer.echo(f"wrote {out} ({r.n_found}/{len(r.fast)} objects)")
     if r.pulls is None or r.auc is None:
         return
     typer.echo(r.auc[["object", "auc", "auc_err"]].to_string(index=False))
-    typer.echo(f"max |efficiency pull| {r.pulls['eff_pull'].abs().max():.2f}, max |resolution "
-               f"pull| {r.pulls['res_pull'].abs().max():.2f} (Bonferroni 1% bound "
-               f"{r.pull_bound:.2f})")
+    typer.echo(
+        f"max |efficiency pull| {r.pulls['eff_pull'].abs().max():.2f}, max |resolution "
+        f"pull| {r.pulls['res_pull'].abs().max():.2f} (Bonferroni 1% bound "
+        f"{r.pull_bound:.2f})"
+    )
     if r.versus is not None:
         typer.echo(r.versus.to_string(index=False))
     if r.methods is not None:

@@ -66,8 +66,17 @@ __all__ = [
 # --------------------------------------------------------------------------- printer
 
 _SYMPY_FUNCS: dict[type, str] = {
-    sp.exp: "exp", sp.log: "log", sp.Abs: "abs", sp.sin: "sin", sp.cos: "cos", sp.tan: "tan",
-    sp.tanh: "tanh", sp.sinh: "sinh", sp.cosh: "cosh", sp.atan: "atan", sp.erf: "TMath::Erf",
+    sp.exp: "exp",
+    sp.log: "log",
+    sp.Abs: "abs",
+    sp.sin: "sin",
+    sp.cos: "cos",
+    sp.tan: "tan",
+    sp.tanh: "tanh",
+    sp.sinh: "sinh",
+    sp.cosh: "cosh",
+    sp.atan: "atan",
+    sp.erf: "TMath::Erf",
 }
 
 
@@ -120,8 +129,12 @@ def _fold_into_exp(e: sp.Mul) -> sp.Basic | None:
             continue
         if a.is_Number:
             coeff *= float(a)
-        elif isinstance(a, sp.Pow) and a.exp.is_Number and _positive(a.base) and (
-                not a.exp.is_Integer or abs(float(a.exp)) > _FOLD_POWER):
+        elif (
+            isinstance(a, sp.Pow)
+            and a.exp.is_Number
+            and _positive(a.base)
+            and (not a.exp.is_Integer or abs(float(a.exp)) > _FOLD_POWER)
+        ):
             risky |= abs(float(a.exp)) > _FOLD_POWER
             terms.append(sp.Mul(sp.Float(float(a.exp)), sp.log(a.base), evaluate=False))
         else:
@@ -144,8 +157,10 @@ class _Printer:
     def p(self, e: sp.Basic) -> str:
         if isinstance(e, sp.Symbol):
             if e.name not in self.names:
-                raise TFormulaError(f"variable {e.name!r} has no Delphes name (map it to one of "
-                                    f"{sorted(DELPHES_VARIABLES)})")
+                raise TFormulaError(
+                    f"variable {e.name!r} has no Delphes name (map it to one of "
+                    f"{sorted(DELPHES_VARIABLES)})"
+                )
             return self.names[e.name]
         if e.is_Number or e in (sp.pi, sp.E) or isinstance(e, sp.NumberSymbol):
             return _num(float(e))
@@ -184,15 +199,23 @@ class _Printer:
                 out = f"{fn}({out}, {self.p(a)})"
             return out
         if isinstance(e, sp.Piecewise):
-            raise TFormulaError("Piecewise is not printed directly; build disjoint regions "
-                                "with ariasim.apps.collider.delphes.piecewise_eta")
+            raise TFormulaError(
+                "Piecewise is not printed directly; build disjoint regions "
+                "with ariasim.apps.collider.delphes.piecewise_eta"
+            )
         if isinstance(e, sp.Function) and type(e) in _SYMPY_FUNCS:
             return f"{_SYMPY_FUNCS[type(e)]}({', '.join(self.p(a) for a in e.args)})"
         if isinstance(e, sp.Function) and e.func.__name__ == "sigmoid":
             return f"(1.0/(1.0 + exp(-({self.p(e.args[0])}))))"
         if isinstance(e, sp.Rel):
-            op = {sp.StrictLessThan: "<", sp.LessThan: "<=", sp.StrictGreaterThan: ">",
-                  sp.GreaterThan: ">=", sp.Eq: "==", sp.Ne: "!="}[type(e)]
+            op = {
+                sp.StrictLessThan: "<",
+                sp.LessThan: "<=",
+                sp.StrictGreaterThan: ">",
+                sp.GreaterThan: ">=",
+                sp.Eq: "==",
+                sp.Ne: "!=",
+            }[type(e)]
             return f"({self.p(e.lhs)} {op} {self.p(e.rhs)})"
         if isinstance(e, sp.And):
             return "(" + " && ".join(self.p(a) for a in e.args) + ")"
@@ -221,8 +244,10 @@ def to_tformula(expr: Any, variables: Mapping[str, str] | None = None) -> str:
         names.setdefault(s.name, s.name)
     bad = {k: v for k, v in names.items() if v not in DELPHES_VARIABLES}
     if any(k in {s.name for s in e.free_symbols} for k in bad):
-        raise TFormulaError(f"variables {sorted(bad)} are not Delphes variables; map them to "
-                            f"{sorted(DELPHES_VARIABLES)}")
+        raise TFormulaError(
+            f"variables {sorted(bad)} are not Delphes variables; map them to "
+            f"{sorted(DELPHES_VARIABLES)}"
+        )
     text = _Printer(names).p(e)
     odd = re.search(r"[^A-Za-z0-9_:.+\-*/^()<>=!&|, ]", text)
     if odd:  # a guard: the printer only writes these characters (a card must stay a card)

@@ -85,8 +85,15 @@ __all__ = [
 
 #: Delphes' textual replacements, in the order DelphesFormula::Compile applies them.
 DELPHES_SUBSTITUTIONS: tuple[tuple[str, str], ...] = (
-    ("pt", "x"), ("eta", "y"), ("phi", "z"), ("energy", "t"),
-    ("d0", "[0]"), ("dz", "[1]"), ("ctgTheta", "[2]"), ("radius", "[3]"), ("density", "[4]"),
+    ("pt", "x"),
+    ("eta", "y"),
+    ("phi", "z"),
+    ("energy", "t"),
+    ("d0", "[0]"),
+    ("dz", "[1]"),
+    ("ctgTheta", "[2]"),
+    ("radius", "[3]"),
+    ("density", "[4]"),
 )
 #: The card variables ariasim emits, and the TFormula variable each becomes.
 DELPHES_VARIABLES: dict[str, str] = {"pt": "x", "eta": "y", "phi": "z", "energy": "t"}
@@ -127,10 +134,10 @@ class TFormulaError(ConfigError):
     """TFormula text that is invalid, ambiguous, or unsafe under Delphes' substitution.
 
     Example:
-        >>> check_card_formula("theta * pt")
+        >>> check_card_formula("theta * pt")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        ariasim.export.tformula_eval.TFormulaError: parameter 'formula': identifier 'theta' at position 0 contains 'eta', which Delphes replaces textually (it would read 'thy')
+        ariasim.export.tformula_eval.TFormulaError: parameter 'formula': identifier 'theta' ...
     """
 
     def __init__(self, message: str, *, parameter: str | None = "formula"):
@@ -145,26 +152,51 @@ def _erf(a: np.ndarray) -> np.ndarray:
 
 # name -> (arity, numpy implementation)
 _FUNCTIONS: dict[str, tuple[int, Any]] = {
-    "sqrt": (1, np.sqrt), "exp": (1, np.exp), "log": (1, np.log), "log10": (1, np.log10),
-    "abs": (1, np.abs), "fabs": (1, np.abs), "sin": (1, np.sin), "cos": (1, np.cos),
-    "tan": (1, np.tan), "tanh": (1, np.tanh), "sinh": (1, np.sinh), "cosh": (1, np.cosh),
-    "atan": (1, np.arctan), "erf": (1, _erf), "pow": (2, np.power),
-    "min": (2, np.minimum), "max": (2, np.maximum),
-    "TMath::Sqrt": (1, np.sqrt), "TMath::Exp": (1, np.exp), "TMath::Log": (1, np.log),
-    "TMath::Log10": (1, np.log10), "TMath::Abs": (1, np.abs), "TMath::Power": (2, np.power),
-    "TMath::Sin": (1, np.sin), "TMath::Cos": (1, np.cos), "TMath::Tan": (1, np.tan),
-    "TMath::TanH": (1, np.tanh), "TMath::SinH": (1, np.sinh), "TMath::CosH": (1, np.cosh),
-    "TMath::ATan": (1, np.arctan), "TMath::Erf": (1, _erf),
-    "TMath::Min": (2, np.minimum), "TMath::Max": (2, np.maximum),
+    "sqrt": (1, np.sqrt),
+    "exp": (1, np.exp),
+    "log": (1, np.log),
+    "log10": (1, np.log10),
+    "abs": (1, np.abs),
+    "fabs": (1, np.abs),
+    "sin": (1, np.sin),
+    "cos": (1, np.cos),
+    "tan": (1, np.tan),
+    "tanh": (1, np.tanh),
+    "sinh": (1, np.sinh),
+    "cosh": (1, np.cosh),
+    "atan": (1, np.arctan),
+    "erf": (1, _erf),
+    "pow": (2, np.power),
+    "min": (2, np.minimum),
+    "max": (2, np.maximum),
+    "TMath::Sqrt": (1, np.sqrt),
+    "TMath::Exp": (1, np.exp),
+    "TMath::Log": (1, np.log),
+    "TMath::Log10": (1, np.log10),
+    "TMath::Abs": (1, np.abs),
+    "TMath::Power": (2, np.power),
+    "TMath::Sin": (1, np.sin),
+    "TMath::Cos": (1, np.cos),
+    "TMath::Tan": (1, np.tan),
+    "TMath::TanH": (1, np.tanh),
+    "TMath::SinH": (1, np.sinh),
+    "TMath::CosH": (1, np.cosh),
+    "TMath::ATan": (1, np.arctan),
+    "TMath::Erf": (1, _erf),
+    "TMath::Min": (2, np.minimum),
+    "TMath::Max": (2, np.maximum),
     "TMath::Pi": (0, None),
 }
 
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
     (?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)*)
   | (?P<param>\[\d+\])
   | (?P<op>&&|\|\||<=|>=|==|!=|[-+*/^(),<>!])
-""", re.VERBOSE)
+""",
+    re.VERBOSE,
+)
 
 
 @dataclass(frozen=True)
@@ -183,8 +215,9 @@ def _tokenize(text: str) -> list[_Tok]:
             continue
         m = _TOKEN.match(text, i)
         if m is None:
-            raise TFormulaError(f"unexpected character {text[i]!r} at position {i} in "
-                                f"{quote_excerpt(text, i)}")
+            raise TFormulaError(
+                f"unexpected character {text[i]!r} at position {i} in {quote_excerpt(text, i)}"
+            )
         kind = m.lastgroup or "op"
         out.append(_Tok(kind, m.group(), i))
         i = m.end()
@@ -218,8 +251,7 @@ class Parser:
 
     def err(self, msg: str) -> TFormulaError:
         t = self.toks[self.i]
-        return TFormulaError(f"{msg} at position {t.pos} in "
-                            f"{quote_excerpt(self.text, t.pos)}")
+        return TFormulaError(f"{msg} at position {t.pos} in {quote_excerpt(self.text, t.pos)}")
 
     def peek(self) -> _Tok:
         return self.toks[self.i]
@@ -238,8 +270,10 @@ class Parser:
             raise self.err(f"unexpected {self.peek().text!r}")
         height = _height(node)
         if height > MAX_HEIGHT:
-            raise TFormulaError(f"formula too large: its tree has height {height} (a sum or "
-                                f"product of more than {MAX_HEIGHT} terms; at most {MAX_HEIGHT})")
+            raise TFormulaError(
+                f"formula too large: its tree has height {height} (a sum or "
+                f"product of more than {MAX_HEIGHT} terms; at most {MAX_HEIGHT})"
+            )
         return node
 
     def _enter(self) -> None:
@@ -314,8 +348,10 @@ class Parser:
             self.take()
             return ("num", float(t.text))
         if t.kind == "param":
-            raise self.err(f"parameter {t.text} (Delphes variable d0, dz, ctgTheta, radius or "
-                           "density) is not supported")
+            raise self.err(
+                f"parameter {t.text} (Delphes variable d0, dz, ctgTheta, radius or "
+                "density) is not supported"
+            )
         if t.text == "(":
             self.take()
             self._enter()
@@ -334,8 +370,10 @@ class Parser:
 
     def call(self, name: _Tok) -> tuple:
         if name.text not in _FUNCTIONS:
-            raise TFormulaError(f"unknown function {name.text!r} at position {name.pos} in "
-                                f"{quote_excerpt(self.text, name.pos)}")
+            raise TFormulaError(
+                f"unknown function {name.text!r} at position {name.pos} in "
+                f"{quote_excerpt(self.text, name.pos)}"
+            )
         arity, _ = _FUNCTIONS[name.text]
         self.take("(")
         args: list[tuple] = []
@@ -348,9 +386,11 @@ class Parser:
             self.depth -= 1
         self.take(")")
         if len(args) != arity:
-            raise TFormulaError(f"function {name.text!r} takes {arity} argument(s), got "
-                                f"{len(args)} at position {name.pos} in "
-                                f"{quote_excerpt(self.text, name.pos)}")
+            raise TFormulaError(
+                f"function {name.text!r} takes {arity} argument(s), got "
+                f"{len(args)} at position {name.pos} in "
+                f"{quote_excerpt(self.text, name.pos)}"
+            )
         if name.text == "TMath::Pi":
             return ("num", math.pi)
         return ("call", name.text, tuple(args))
@@ -363,8 +403,12 @@ def _truth(a: np.ndarray) -> np.ndarray:
 def _integer_exponent(b: Any) -> bool:
     """Whether ``a^b`` is evaluated as ``±|a|^b`` (:func:`_power`): a constant integer
     exponent other than 0, 1, 2 (which NumPy's power handles by fast paths)."""
-    return np.ndim(b) == 0 and math.isfinite(float(b)) and float(b) == round(float(b)) and \
-        float(b) not in (0.0, 1.0, 2.0)
+    return (
+        np.ndim(b) == 0
+        and math.isfinite(float(b))
+        and float(b) == round(float(b))
+        and float(b) not in (0.0, 1.0, 2.0)
+    )
 
 
 def _power(a: np.ndarray, b: Any) -> np.ndarray:
@@ -409,8 +453,14 @@ def evaluate_ast(node: tuple, env: Mapping[str, np.ndarray]) -> np.ndarray:
         return (_truth(a) & _truth(b)).astype(float)
     if op == "||":
         return (_truth(a) | _truth(b)).astype(float)
-    cmp = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
-           "==": np.equal, "!=": np.not_equal}[op]
+    cmp = {
+        "<": np.less,
+        "<=": np.less_equal,
+        ">": np.greater,
+        ">=": np.greater_equal,
+        "==": np.equal,
+        "!=": np.not_equal,
+    }[op]
     return cmp(a, b).astype(float)
 
 
@@ -437,9 +487,17 @@ def evaluate_ast(node: tuple, env: Mapping[str, np.ndarray]) -> np.ndarray:
 CHUNK = 16_384
 
 _BINARY_UFUNCS: dict[str, Any] = {
-    "+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "^": np.power,
-    "<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
-    "==": np.equal, "!=": np.not_equal,
+    "+": np.add,
+    "-": np.subtract,
+    "*": np.multiply,
+    "/": np.divide,
+    "^": np.power,
+    "<": np.less,
+    "<=": np.less_equal,
+    ">": np.greater,
+    ">=": np.greater_equal,
+    "==": np.equal,
+    "!=": np.not_equal,
 }
 _COMPARISONS = frozenset(_CMP)
 
@@ -477,8 +535,9 @@ class _Compiler:
             slot = self.slots.setdefault(node, len(self.slots))
             fn = c[0]
 
-            def memo_fn(env: Mapping[str, np.ndarray], memo: list, fn: Any = fn,
-                        slot: int = slot) -> np.ndarray:
+            def memo_fn(
+                env: Mapping[str, np.ndarray], memo: list, fn: Any = fn, slot: int = slot
+            ) -> np.ndarray:
                 v = memo[slot]
                 if v is None:
                     v = memo[slot] = fn(env, memo)
@@ -795,8 +854,11 @@ def check_card_formula(text: str) -> None:
     sequence (``theta``, ``ptmin``, ``ephi``...) or that are bare TFormula variables
     (``x``, ``y``, ``z``, ``t``, which would silently alias pt, eta, phi, energy) raise.
     """
-    for m in re.finditer(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
-                         r"|[A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)*", text):
+    for m in re.finditer(
+        r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+        r"|[A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)*",
+        text,
+    ):
         name = m.group()
         if not (name[0].isalpha() or name[0] == "_"):
             continue  # a number such as 1.0e-4
@@ -808,14 +870,18 @@ def check_card_formula(text: str) -> None:
                 raise TFormulaError(f"function {name!r} contains {hits[0]!r}")
             continue
         if name in _TF_VARIABLES:
-            raise TFormulaError(f"bare TFormula variable {name!r} at position {m.start()} "
-                                f"would alias {_TF_VARIABLES[name]!r}; write "
-                                f"{_TF_VARIABLES[name]!r}")
+            raise TFormulaError(
+                f"bare TFormula variable {name!r} at position {m.start()} "
+                f"would alias {_TF_VARIABLES[name]!r}; write "
+                f"{_TF_VARIABLES[name]!r}"
+            )
         hits = [old for old, _ in DELPHES_SUBSTITUTIONS if old in name]
         if hits:
-            raise TFormulaError(f"identifier {name!r} at position {m.start()} contains "
-                                f"{hits[0]!r}, which Delphes replaces textually (it would read "
-                                f"{delphes_substitute(name)!r})")
+            raise TFormulaError(
+                f"identifier {name!r} at position {m.start()} contains "
+                f"{hits[0]!r}, which Delphes replaces textually (it would read "
+                f"{delphes_substitute(name)!r})"
+            )
         raise TFormulaError(f"unknown identifier {name!r} at position {m.start()}")
 
 
@@ -870,8 +936,9 @@ class TFormulaExpression:
             self._setup(piecewise)
 
     def _setup(self, piecewise: bool) -> None:
-        self._used = tuple(v for v in ("x", "y", "z", "t")
-                           if v in _variables_used(self._ast, set()))
+        self._used = tuple(
+            v for v in ("x", "y", "z", "t") if v in _variables_used(self._ast, set())
+        )
         terms = _piecewise_terms(self._ast) if piecewise else None
         self._generic: _Program | None = None
         if terms is None:
@@ -881,8 +948,9 @@ class TFormulaExpression:
             self._regions = (_Program(*(c for c, _ in terms)), [_Program(v) for _, v in terms])
 
     @classmethod
-    def from_card(cls, text: str, *, strict: bool = True,
-                  piecewise: bool = True) -> TFormulaExpression:
+    def from_card(
+        cls, text: str, *, strict: bool = True, piecewise: bool = True
+    ) -> TFormulaExpression:
         """Parse card text as Delphes does (substitution first). With ``strict``, first
         refuse identifiers the substitution would corrupt (:func:`check_card_formula`)."""
         if not isinstance(text, str):
@@ -903,8 +971,9 @@ class TFormulaExpression:
         """Number of disjoint regions evaluated separately (0: evaluated as written)."""
         return 0 if self._regions is None else len(self._regions[1])
 
-    def __call__(self, pt: Any = 0.0, eta: Any = 0.0, phi: Any = 0.0,
-                 energy: Any = 0.0) -> np.ndarray:
+    def __call__(
+        self, pt: Any = 0.0, eta: Any = 0.0, phi: Any = 0.0, energy: Any = 0.0
+    ) -> np.ndarray:
         """Evaluate like ``DelphesFormula::Eval(pt, eta, phi, energy)``, vectorised.
 
         Uses the compiled form (chunked, constant-folded, common sub-expressions computed
@@ -913,9 +982,11 @@ class TFormulaExpression:
         """
         arrays = [np.asarray(v, dtype=float) for v in (pt, eta, phi, energy)]
         shape = np.broadcast_shapes(*(a.shape for a in arrays))
-        flat: dict[str, np.ndarray] = {name: np.broadcast_to(a, shape).ravel()
-                for name, a in zip(("x", "y", "z", "t"), arrays, strict=True)
-                if name in self._used}
+        flat: dict[str, np.ndarray] = {
+            name: np.broadcast_to(a, shape).ravel()
+            for name, a in zip(("x", "y", "z", "t"), arrays, strict=True)
+            if name in self._used
+        }
         size = math.prod(shape)
         out = np.empty(size)
         with np.errstate(all="ignore"), _recursion_room():
@@ -950,8 +1021,9 @@ class TFormulaExpression:
             self._run_on(self._generic, flat, rest, out)
 
     @staticmethod
-    def _run_on(prog: _Program, flat: Mapping[str, np.ndarray], idx: np.ndarray,
-                out: np.ndarray) -> None:
+    def _run_on(
+        prog: _Program, flat: Mapping[str, np.ndarray], idx: np.ndarray, out: np.ndarray
+    ) -> None:
         """``out[idx]`` = ``prog`` evaluated on the rows ``idx``."""
         c = prog.compiled[0]
         if isinstance(c, float):
@@ -962,8 +1034,9 @@ class TFormulaExpression:
         prog.run(sub, idx.size, vals)
         out[idx] = vals
 
-    def reference(self, pt: Any = 0.0, eta: Any = 0.0, phi: Any = 0.0,
-                  energy: Any = 0.0) -> np.ndarray:
+    def reference(
+        self, pt: Any = 0.0, eta: Any = 0.0, phi: Any = 0.0, energy: Any = 0.0
+    ) -> np.ndarray:
         """Evaluate by walking the AST node by node (the plain reference implementation of
         :meth:`__call__`, kept for testing the compiled form)."""
         arrays = [np.asarray(v, dtype=float) for v in (pt, eta, phi, energy)]
@@ -974,7 +1047,14 @@ class TFormulaExpression:
         return np.broadcast_to(np.asarray(out, dtype=float), shape).copy()
 
 
-def evaluate_card_formula(text: str, pt: Any = 0.0, eta: Any = 0.0, phi: Any = 0.0,
-                          energy: Any = 0.0, *, strict: bool = True) -> np.ndarray:
+def evaluate_card_formula(
+    text: str,
+    pt: Any = 0.0,
+    eta: Any = 0.0,
+    phi: Any = 0.0,
+    energy: Any = 0.0,
+    *,
+    strict: bool = True,
+) -> np.ndarray:
     """Parse card formula ``text`` as Delphes does and evaluate it (convenience)."""
     return TFormulaExpression.from_card(text, strict=strict)(pt, eta, phi, energy)

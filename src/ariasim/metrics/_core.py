@@ -88,17 +88,27 @@ def as_weights(weights: ArrayLike | None, n: int, parameter: str) -> np.ndarray 
     w = np.asarray(weights.to_numpy() if isinstance(weights, pd.Series) else weights)
     if w.dtype.kind not in "biuf":
         raise ConfigError(f"weights must be numeric, got dtype {w.dtype}", parameter=parameter)
-    w = w.astype(np.float64, copy=False).reshape(-1) if w.ndim == 2 and 1 in w.shape else w.astype(np.float64, copy=False)
+    w = (
+        w.astype(np.float64, copy=False).reshape(-1)
+        if w.ndim == 2 and 1 in w.shape
+        else w.astype(np.float64, copy=False)
+    )
     if w.ndim != 1:
         raise ConfigError(f"weights must be 1-D, got shape {w.shape}", parameter=parameter)
     if w.shape[0] != n:
-        raise ConfigError(f"expected {n} weights (one per row), got {w.shape[0]}", parameter=parameter)
+        raise ConfigError(
+            f"expected {n} weights (one per row), got {w.shape[0]}", parameter=parameter
+        )
     if not np.all(np.isfinite(w)):
-        raise ConfigError(f"{int(np.sum(~np.isfinite(w)))} weights are NaN or infinite",
-                          parameter=parameter)
+        raise ConfigError(
+            f"{int(np.sum(~np.isfinite(w)))} weights are NaN or infinite", parameter=parameter
+        )
     if np.any(w < 0):
-        raise ConfigError(f"{int(np.sum(w < 0))} weights are negative; negative weights are not "
-                          "supported by these metrics", parameter=parameter)
+        raise ConfigError(
+            f"{int(np.sum(w < 0))} weights are negative; negative weights are not "
+            "supported by these metrics",
+            parameter=parameter,
+        )
     if not w.sum() > 0:
         raise ConfigError("the weights sum to zero", parameter=parameter)
     return w
@@ -108,11 +118,15 @@ def _check_finite(x: np.ndarray, names: Sequence[str], label: str) -> None:
     bad = ~np.isfinite(x)
     if bad.any():
         col = int(np.flatnonzero(bad.any(axis=0))[0])
-        raise InputError(f"sample {label}: {int(bad[:, col].sum())} NaN or infinite values",
-                         column=str(names[col]))
+        raise InputError(
+            f"sample {label}: {int(bad[:, col].sum())} NaN or infinite values",
+            column=str(names[col]),
+        )
 
 
-def _to_matrix(x: ArrayLike, columns: Sequence[Any] | None, label: str) -> tuple[np.ndarray, list[str]]:
+def _to_matrix(
+    x: ArrayLike, columns: Sequence[Any] | None, label: str
+) -> tuple[np.ndarray, list[str]]:
     if isinstance(x, pd.Series):
         x = x.to_frame()
     if isinstance(x, pd.DataFrame):
@@ -122,8 +136,9 @@ def _to_matrix(x: ArrayLike, columns: Sequence[Any] | None, label: str) -> tuple
             raise InputError(f"sample {label} has no column {missing[0]!r}", column=str(missing[0]))
         for c in cols:
             if not (pd.api.types.is_numeric_dtype(x[c]) or pd.api.types.is_bool_dtype(x[c])):
-                raise InputError(f"sample {label}: column is not numeric (dtype {x[c].dtype})",
-                                 column=str(c))
+                raise InputError(
+                    f"sample {label}: column is not numeric (dtype {x[c].dtype})", column=str(c)
+                )
         mat = x[cols].to_numpy(dtype=np.float64)
         return mat, [str(c) for c in cols]
     arr = np.asarray(x)
@@ -137,15 +152,22 @@ def _to_matrix(x: ArrayLike, columns: Sequence[Any] | None, label: str) -> tuple
     if columns is not None:
         idx = list(columns)
         if not all(isinstance(i, (int, np.integer)) for i in idx):
-            raise ConfigError("with NumPy arrays, columns must be integer indices", parameter="columns")
+            raise ConfigError(
+                "with NumPy arrays, columns must be integer indices", parameter="columns"
+            )
         if any(i < -arr.shape[1] or i >= arr.shape[1] for i in idx):
-            raise ConfigError(f"column index out of range for {arr.shape[1]} columns", parameter="columns")
+            raise ConfigError(
+                f"column index out of range for {arr.shape[1]} columns", parameter="columns"
+            )
         return arr[:, idx], [f"x{int(i) % arr.shape[1]}" for i in idx]
     return arr, [f"x{i}" for i in range(arr.shape[1])]
 
 
-def _resolve_weights(x: ArrayLike, weights: ArrayLike | str | None, parameter: str,
-                     ) -> tuple[ArrayLike | None, str | None]:
+def _resolve_weights(
+    x: ArrayLike,
+    weights: ArrayLike | str | None,
+    parameter: str,
+) -> tuple[ArrayLike | None, str | None]:
     """A weight given as a column name is taken from the table (and excluded from features)."""
     if isinstance(weights, str):
         if not isinstance(x, pd.DataFrame):
@@ -187,15 +209,23 @@ def prepare_pair(
         columns = [columns]
     if a_df and b_df and columns is None:
         skip = {wcol_a, wcol_b} - {None}
-        columns = [c for c in a.columns if c in b.columns and c not in skip
-                   and pd.api.types.is_numeric_dtype(a[c]) and pd.api.types.is_numeric_dtype(b[c])
-                   and not pd.api.types.is_bool_dtype(a[c])]
+        columns = [
+            c
+            for c in a.columns
+            if c in b.columns
+            and c not in skip
+            and pd.api.types.is_numeric_dtype(a[c])
+            and pd.api.types.is_numeric_dtype(b[c])
+            and not pd.api.types.is_bool_dtype(a[c])
+        ]
         if not columns:
             raise InputError("the two tables have no numeric column in common")
     elif (a_df or b_df) and columns is None:
         df = a if a_df else b
         skip = {wcol_a, wcol_b} - {None}
-        columns_df = [c for c in df.columns if c not in skip and pd.api.types.is_numeric_dtype(df[c])]
+        columns_df = [
+            c for c in df.columns if c not in skip and pd.api.types.is_numeric_dtype(df[c])
+        ]
         if a_df:
             a = a[columns_df]
         else:
@@ -209,29 +239,48 @@ def prepare_pair(
         xa, names = _to_matrix(a, columns, "a")
         xb, _ = _to_matrix(b, columns, "b")
     if xa.shape[1] != xb.shape[1]:
-        raise InputError(f"the samples have different numbers of features: {xa.shape[1]} and {xb.shape[1]}")
+        raise InputError(
+            f"the samples have different numbers of features: {xa.shape[1]} and {xb.shape[1]}"
+        )
     for x, label in ((xa, "a"), (xb, "b")):
         if x.shape[0] < min_rows:
             raise InputError(f"sample {label} has {x.shape[0]} rows; at least {min_rows} needed")
         _check_finite(x, names, label)
-    return xa, xb, as_weights(wa, xa.shape[0], "weights_a"), as_weights(wb, xb.shape[0], "weights_b"), names
+    return (
+        xa,
+        xb,
+        as_weights(wa, xa.shape[0], "weights_a"),
+        as_weights(wb, xb.shape[0], "weights_b"),
+        names,
+    )
 
 
 def as_1d(
-    a: ArrayLike, b: ArrayLike, weights_a: ArrayLike | None, weights_b: ArrayLike | None,
-    *, min_rows: int = 1,
+    a: ArrayLike,
+    b: ArrayLike,
+    weights_a: ArrayLike | None,
+    weights_b: ArrayLike | None,
+    *,
+    min_rows: int = 1,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Validate two one-feature samples (1-D arrays, or a single column) for a univariate metric."""
     xa, xb, wa, wb, names = prepare_pair(a, b, weights_a, weights_b, min_rows=min_rows)
     if xa.shape[1] != 1:
-        raise InputError(f"this is a per-feature metric: expected one feature, got {xa.shape[1]} "
-                         f"({', '.join(names[:5])}...); use ariasim.metrics.compare for tables")
+        raise InputError(
+            f"this is a per-feature metric: expected one feature, got {xa.shape[1]} "
+            f"({', '.join(names[:5])}...); use ariasim.metrics.compare for tables"
+        )
     return xa[:, 0], xb[:, 0], wa, wb
 
 
-def subsample(x: np.ndarray, w: np.ndarray | None, max_n: int | None, rng: np.random.Generator,
-              ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Random subsample of at most ``max_n`` rows without replacement (weights follow their rows)."""
+def subsample(
+    x: np.ndarray,
+    w: np.ndarray | None,
+    max_n: int | None,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Random subsample of at most ``max_n`` rows without replacement (weights follow their
+    rows)."""
     if max_n is None or x.shape[0] <= max_n:
         return x, w
     if max_n < 2:
@@ -248,8 +297,12 @@ def weighted_mean_std(x: np.ndarray, w: np.ndarray | None) -> tuple[np.ndarray, 
     return mu, np.sqrt(np.average((x - mu) ** 2, axis=0, weights=w))
 
 
-def standardize_pair(xa: np.ndarray, xb: np.ndarray, wa: np.ndarray | None, wb: np.ndarray | None,
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def standardize_pair(
+    xa: np.ndarray,
+    xb: np.ndarray,
+    wa: np.ndarray | None,
+    wb: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Scale every feature by the standard deviation of the pooled sample (each sample's weights
     normalised to unit sum, so both count equally) and centre it on the pooled mean."""
     na = wa / wa.sum() if wa is not None else np.full(xa.shape[0], 1.0 / xa.shape[0])

@@ -72,8 +72,11 @@ class Calibration:
     alternative: str
 
 
-def summarize_null(value: float, null: np.ndarray, alternative: Alternative = "greater",
-                   ) -> tuple[float, float, float, float]:
+def summarize_null(
+    value: float,
+    null: np.ndarray,
+    alternative: Alternative = "greater",
+) -> tuple[float, float, float, float]:
     """``(z, p_value, null_mean, null_std)`` of ``value`` against the null values ``null``."""
     null = np.asarray(null, dtype=np.float64)
     null = null[np.isfinite(null)]
@@ -134,23 +137,37 @@ def draw_pairs(
     data = reference if isinstance(reference, (pd.DataFrame, pd.Series)) else np.asarray(reference)
     size = len(data)
     if na + nb > size:
-        raise ConfigError(f"a reference sample of {size} rows cannot give disjoint draws of "
-                          f"{na} + {nb} rows; use a larger reference or a sampler function",
-                          parameter="n")
+        raise ConfigError(
+            f"a reference sample of {size} rows cannot give disjoint draws of "
+            f"{na} + {nb} rows; use a larger reference or a sampler function",
+            parameter="n",
+        )
     w = None if reference_weights is None else np.asarray(reference_weights, dtype=np.float64)
     if w is not None and w.shape != (size,):
-        raise ConfigError(f"expected {size} weights, got shape {w.shape}", parameter="reference_weights")
+        raise ConfigError(
+            f"expected {size} weights, got shape {w.shape}", parameter="reference_weights"
+        )
     for _ in range(n_repeats):
-        idx = rng.permutation(size)[: na + nb] if size < 4 * (na + nb) else \
-            rng.choice(size, size=na + nb, replace=False)
+        idx = (
+            rng.permutation(size)[: na + nb]
+            if size < 4 * (na + nb)
+            else rng.choice(size, size=na + nb, replace=False)
+        )
         ia, ib = idx[:na], idx[na:]
-        yield (_take(data, ia), _take(data, ib),
-               None if w is None else w[ia], None if w is None else w[ib])
+        yield (
+            _take(data, ia),
+            _take(data, ib),
+            None if w is None else w[ia],
+            None if w is None else w[ib],
+        )
 
 
 def _call(metric: Callable[..., Any], x: Any, y: Any, wx: Any, wy: Any) -> float:
-    out = metric(x, y, weights_a=wx, weights_b=wy) if (wx is not None or wy is not None) \
+    out = (
+        metric(x, y, weights_a=wx, weights_b=wy)
+        if (wx is not None or wy is not None)
         else metric(x, y)
+    )
     return float(getattr(out, "value", out))
 
 
@@ -220,14 +237,21 @@ def calibrate(
         else:
             _, y, _, wy = next(draw_pairs(reference, (1, nb), 1, rng, reference_weights))
         value = _call(metric, sample, y, sample_weights, wy)
-    null = np.array([_call(metric, x, y, wx, wy)
-                     for x, y, wx, wy in draw_pairs(reference, (na, nb), n_repeats, rng, reference_weights)])
+    null = np.array(
+        [
+            _call(metric, x, y, wx, wy)
+            for x, y, wx, wy in draw_pairs(reference, (na, nb), n_repeats, rng, reference_weights)
+        ]
+    )
     v = float("nan") if value is None else float(getattr(value, "value", value))
     z, p, mean, std = summarize_null(v, null, alternative)
     return Calibration(v, z, p, mean, std, null, (na, nb), alternative)
 
 
-def _sampled(sampler: Callable[[int, np.random.Generator], Any], n: int, rng: np.random.Generator,
-             ) -> tuple[Any, Any]:
+def _sampled(
+    sampler: Callable[[int, np.random.Generator], Any],
+    n: int,
+    rng: np.random.Generator,
+) -> tuple[Any, Any]:
     y = sampler(n, rng)
     return y if isinstance(y, tuple) else (y, None)

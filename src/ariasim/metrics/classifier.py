@@ -48,7 +48,8 @@ def classifier_test(
     n_threads: int | None = 1,
     seed: Any = 0,
 ) -> MetricResult:
-    r"""ROC AUC of a gradient-boosted classifier separating ``a`` from ``b`` (0.5 = indistinguishable).
+    r"""ROC AUC of a gradient-boosted classifier separating ``a`` from ``b`` (0.5 =
+    indistinguishable).
 
     Each sample is capped at ``max_samples`` rows (random subsample). In each of the
     ``n_folds`` stratified folds a :class:`sklearn.ensemble.HistGradientBoostingClassifier`
@@ -113,22 +114,41 @@ def classifier_test(
     p = float(0.5 * special.erfc((auc - 0.5) / sigma0 / math.sqrt(2.0)))
     # Hanley & McNeil (1982) standard error of one AUC measured on all events
     q1, q2 = auc / (2.0 - auc), 2.0 * auc**2 / (1.0 + auc)
-    hm = math.sqrt(max(auc * (1 - auc) + (ne_a - 1) * (q1 - auc**2) + (ne_b - 1) * (q2 - auc**2), 0.0)
-                   / (ne_a * ne_b))
-    return MetricResult(auc, uncertainty=se, p_value=p, n_a=na, n_b=nb,
-                        details={"fold_auc": aucs, "null_sigma": sigma0, "hanley_mcneil_se": hm})
+    hm = math.sqrt(
+        max(auc * (1 - auc) + (ne_a - 1) * (q1 - auc**2) + (ne_b - 1) * (q2 - auc**2), 0.0)
+        / (ne_a * ne_b)
+    )
+    return MetricResult(
+        auc,
+        uncertainty=se,
+        p_value=p,
+        n_a=na,
+        n_b=nb,
+        details={"fold_auc": aucs, "null_sigma": sigma0, "hanley_mcneil_se": hm},
+    )
 
 
-def _fold_aucs(x: np.ndarray, y: np.ndarray, w_train: np.ndarray, w_eval: np.ndarray, folds: Any,
-               max_iter: int, seed: int) -> list[float]:
+def _fold_aucs(
+    x: np.ndarray,
+    y: np.ndarray,
+    w_train: np.ndarray,
+    w_eval: np.ndarray,
+    folds: Any,
+    max_iter: int,
+    seed: int,
+) -> list[float]:
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
 
     aucs = []
     for k, (train, test) in enumerate(folds.split(x, y)):
-        clf = HistGradientBoostingClassifier(max_iter=max_iter, max_leaf_nodes=15,
-                                             min_samples_leaf=50, early_stopping=True,
-                                             random_state=seed + k)
+        clf = HistGradientBoostingClassifier(
+            max_iter=max_iter,
+            max_leaf_nodes=15,
+            min_samples_leaf=50,
+            early_stopping=True,
+            random_state=seed + k,
+        )
         clf.fit(x[train], y[train], sample_weight=w_train[train])
         score = clf.predict_proba(x[test])[:, 1]
         aucs.append(float(roc_auc_score(y[test], score, sample_weight=w_eval[test])))

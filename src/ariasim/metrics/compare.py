@@ -34,8 +34,15 @@ from ariasim.metrics.multivariate import (
 )
 from ariasim.metrics.univariate import ks_test, moment_differences, wasserstein_1d
 
-__all__ = ["COLUMNS", "METRICS", "MULTIVARIATE_METRICS", "PER_FEATURE_METRICS", "compare",
-           "compare_files", "efficiency_difference"]
+__all__ = [
+    "COLUMNS",
+    "METRICS",
+    "MULTIVARIATE_METRICS",
+    "PER_FEATURE_METRICS",
+    "compare",
+    "compare_files",
+    "efficiency_difference",
+]
 
 MOMENT_METRICS = ("mean_diff", "std_mean_diff", "variance_diff", "skewness_diff", "kurtosis_diff")
 PER_FEATURE_METRICS = (*MOMENT_METRICS, "wasserstein", "ks", "chi2", "separation_power")
@@ -43,8 +50,20 @@ MULTIVARIATE_METRICS = ("sliced_wasserstein", "mmd", "energy", "classifier")
 METRICS = PER_FEATURE_METRICS + MULTIVARIATE_METRICS
 """Names accepted by ``compare(metrics=...)`` (``"moments"`` selects the five moment rows)."""
 
-COLUMNS = ("metric", "feature", "value", "uncertainty", "p_value", "z", "p_calibrated",
-           "null_mean", "null_std", "ndf", "n_a", "n_b")
+COLUMNS = (
+    "metric",
+    "feature",
+    "value",
+    "uncertainty",
+    "p_value",
+    "z",
+    "p_calibrated",
+    "null_mean",
+    "null_std",
+    "ndf",
+    "n_a",
+    "n_b",
+)
 """Columns of the table returned by :func:`compare`."""
 
 _SIGNED = set(MOMENT_METRICS)
@@ -60,8 +79,10 @@ def _select(metrics: Sequence[str] | str | None) -> list[str]:
         names = MOMENT_METRICS if m == "moments" else (m,)
         for name in names:
             if name not in METRICS:
-                raise ConfigError(f"unknown metric {name!r}; known: moments, {', '.join(METRICS)}",
-                                  parameter="metrics")
+                raise ConfigError(
+                    f"unknown metric {name!r}; known: moments, {', '.join(METRICS)}",
+                    parameter="metrics",
+                )
             if name not in out:
                 out.append(name)
     if not out:
@@ -69,10 +90,17 @@ def _select(metrics: Sequence[str] | str | None) -> list[str]:
     return out
 
 
-def _evaluate(xa: np.ndarray, xb: np.ndarray, wa: np.ndarray | None, wb: np.ndarray | None,
-              names: list[str], metrics: list[str], seeds: dict[str, int], max_samples: int | None,
-              skip: set[str] = frozenset(),  # type: ignore[assignment]
-              ) -> dict[tuple[str, str], MetricResult]:
+def _evaluate(
+    xa: np.ndarray,
+    xb: np.ndarray,
+    wa: np.ndarray | None,
+    wb: np.ndarray | None,
+    names: list[str],
+    metrics: list[str],
+    seeds: dict[str, int],
+    max_samples: int | None,
+    skip: set[str] = frozenset(),  # type: ignore[assignment]
+) -> dict[tuple[str, str], MetricResult]:
     out: dict[tuple[str, str], MetricResult] = {}
     wanted = [m for m in metrics if m not in skip]
     per_feature = [m for m in wanted if m in PER_FEATURE_METRICS]
@@ -100,23 +128,38 @@ def _evaluate(xa: np.ndarray, xb: np.ndarray, wa: np.ndarray | None, wb: np.ndar
             out[("separation_power", name)] = separation_power(ca, cb, weights_a=fwa, weights_b=fwb)
     if "sliced_wasserstein" in wanted:
         out[("sliced_wasserstein", "all")] = sliced_wasserstein(
-            xa, xb, weights_a=wa, weights_b=wb, standardize=True,
-            seed=seeds["sliced_wasserstein"])
+            xa, xb, weights_a=wa, weights_b=wb, standardize=True, seed=seeds["sliced_wasserstein"]
+        )
     if "mmd" in wanted:
-        out[("mmd", "all")] = mmd(xa, xb, weights_a=wa, weights_b=wb, standardize=True,
-                                  max_samples=max_samples, seed=seeds["mmd"])
+        out[("mmd", "all")] = mmd(
+            xa,
+            xb,
+            weights_a=wa,
+            weights_b=wb,
+            standardize=True,
+            max_samples=max_samples,
+            seed=seeds["mmd"],
+        )
     if "energy" in wanted:
-        out[("energy", "all")] = energy_distance(xa, xb, weights_a=wa, weights_b=wb,
-                                                 standardize=True, max_samples=max_samples,
-                                                 seed=seeds["energy"])
+        out[("energy", "all")] = energy_distance(
+            xa,
+            xb,
+            weights_a=wa,
+            weights_b=wb,
+            standardize=True,
+            max_samples=max_samples,
+            seed=seeds["energy"],
+        )
     if "classifier" in wanted:
-        out[("classifier", "all")] = classifier_test(xa, xb, weights_a=wa, weights_b=wb,
-                                                     seed=seeds["classifier"])
+        out[("classifier", "all")] = classifier_test(
+            xa, xb, weights_a=wa, weights_b=wb, seed=seeds["classifier"]
+        )
     return out
 
 
-def _reference_matrix(reference: ArrayLike, weights: ArrayLike | None, names: list[str],
-                      columns: Sequence[Any] | None) -> tuple[np.ndarray, np.ndarray | None]:
+def _reference_matrix(
+    reference: ArrayLike, weights: ArrayLike | None, names: list[str], columns: Sequence[Any] | None
+) -> tuple[np.ndarray, np.ndarray | None]:
     """The calibration reference as a matrix with the compared features."""
     if isinstance(reference, pd.DataFrame):
         cols = [c for c in reference.columns if str(c) in names]
@@ -129,8 +172,10 @@ def _reference_matrix(reference: ArrayLike, weights: ArrayLike | None, names: li
         use = columns
     ref, _, rw, _, _ = prepare_pair(reference, reference, weights, None, use, min_rows=2)
     if ref.shape[1] != len(names):
-        raise ConfigError(f"the reference has {ref.shape[1]} features, expected {len(names)}",
-                          parameter="reference")
+        raise ConfigError(
+            f"the reference has {ref.shape[1]} features, expected {len(names)}",
+            parameter="reference",
+        )
     return ref, rw
 
 
@@ -215,8 +260,11 @@ def compare(
         weighted = wa is not None or wb is not None
         if reference is None:
             pool = np.vstack([xa, xb])
-            pool_w = np.concatenate([_unit_mean(wa, xa.shape[0]), _unit_mean(wb, xb.shape[0])]) \
-                if weighted else None
+            pool_w = (
+                np.concatenate([_unit_mean(wa, xa.shape[0]), _unit_mean(wb, xb.shape[0])])
+                if weighted
+                else None
+            )
             source: Any = pool
         else:
             source, pool_w = reference, reference_weights
@@ -224,9 +272,20 @@ def compare(
                 source, pool_w = _reference_matrix(reference, reference_weights, names, columns)
         for x, y, wx, wy in draw_pairs(source, (xa.shape[0], xb.shape[0]), n_repeats, rng, pool_w):
             if callable(source):
-                x, y, wx, wy, _ = prepare_pair(x, y, wx, wy, names if isinstance(x, pd.DataFrame) else None)
-            rep = _evaluate(np.asarray(x), np.asarray(y), wx, wy, names, chosen, seeds, max_samples,
-                            skip={"classifier"})
+                x, y, wx, wy, _ = prepare_pair(
+                    x, y, wx, wy, names if isinstance(x, pd.DataFrame) else None
+                )
+            rep = _evaluate(
+                np.asarray(x),
+                np.asarray(y),
+                wx,
+                wy,
+                names,
+                chosen,
+                seeds,
+                max_samples,
+                skip={"classifier"},
+            )
             for k, r in rep.items():
                 null[k].append(r.value)
 
@@ -237,26 +296,38 @@ def compare(
             sigma0 = r.details["null_sigma"]
             z, pc, nm, ns = (r.value - 0.5) / sigma0, r.p_value, 0.5, sigma0
         elif calibrate:
-            alt: Literal["two-sided", "greater"] = (
-                "two-sided" if metric in _SIGNED else "greater")
+            alt: Literal["two-sided", "greater"] = "two-sided" if metric in _SIGNED else "greater"
             z, pc, nm, ns = summarize_null(r.value, np.array(null[(metric, feature)]), alt)
-        rows.append({
-            "metric": metric, "feature": feature, "value": float(r.value),
-            "uncertainty": float(r.uncertainty), "p_value": float(r.p_value),
-            "z": z, "p_calibrated": pc, "null_mean": nm, "null_std": ns,
-            "ndf": float(r.details["ndf"]) if "ndf" in r.details else math.nan,
-            "n_a": int(r.n_a), "n_b": int(r.n_b),
-        })
+        rows.append(
+            {
+                "metric": metric,
+                "feature": feature,
+                "value": float(r.value),
+                "uncertainty": float(r.uncertainty),
+                "p_value": float(r.p_value),
+                "z": z,
+                "p_calibrated": pc,
+                "null_mean": nm,
+                "null_std": ns,
+                "ndf": float(r.details["ndf"]) if "ndf" in r.details else math.nan,
+                "n_a": int(r.n_a),
+                "n_b": int(r.n_b),
+            }
+        )
     order = {m: i for i, m in enumerate(METRICS)}
     feat_order = {f: i for i, f in enumerate(names)}
-    rows.sort(key=lambda row: (feat_order.get(str(row["feature"]), len(names)),
-                               order[str(row["metric"])]))
+    rows.sort(
+        key=lambda row: (feat_order.get(str(row["feature"]), len(names)), order[str(row["metric"])])
+    )
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
-def efficiency_difference(found_a: np.ndarray, found_b: np.ndarray,
-                          weights_a: np.ndarray | None = None,
-                          weights_b: np.ndarray | None = None) -> MetricResult:
+def efficiency_difference(
+    found_a: np.ndarray,
+    found_b: np.ndarray,
+    weights_a: np.ndarray | None = None,
+    weights_b: np.ndarray | None = None,
+) -> MetricResult:
     """Difference of two efficiencies (fractions of rows with a finite value), a - b.
 
     The uncertainty is the binomial one, ``sqrt(ea (1 - ea) / na + eb (1 - eb) / nb)``
@@ -292,8 +363,14 @@ def efficiency_difference(found_a: np.ndarray, found_b: np.ndarray,
         p = float(special.erfc(abs(diff) / sigma0 / math.sqrt(2)))
     else:
         p = 1.0 if diff == 0 else 0.0
-    return MetricResult(value=diff, uncertainty=unc, p_value=p, n_a=len(found_a),
-                        n_b=len(found_b), details={"efficiency_a": ea, "efficiency_b": eb})
+    return MetricResult(
+        value=diff,
+        uncertainty=unc,
+        p_value=p,
+        n_a=len(found_a),
+        n_b=len(found_b),
+        details={"efficiency_a": ea, "efficiency_b": eb},
+    )
 
 
 def compare_files(
@@ -346,8 +423,12 @@ def compare_files(
     if calibrate and n_repeats < 2:
         raise ConfigError("must be at least 2", parameter="n_repeats")
     chosen = _select(metrics)
-    check_outputs({"json_out": json_out}, inputs={"path_a": path_a, "path_b": path_b},
-                  suffixes={"json_out": (".json",)}, overwrite=overwrite)
+    check_outputs(
+        {"json_out": json_out},
+        inputs={"path_a": path_a, "path_b": path_b},
+        suffixes={"json_out": (".json",)},
+        overwrite=overwrite,
+    )
 
     cols = list(columns) if columns else None
     tables = []
@@ -357,49 +438,101 @@ def compare_files(
         if len(df) < 5:
             raise InputError(f"{len(df)} rows; at least 5 are needed", path=path)
         if w is not None and (df[w] < 0).any():
-            raise InputError("negative weights are not supported by the metrics", path=path,
-                             column=w)
+            raise InputError(
+                "negative weights are not supported by the metrics", path=path, column=w
+            )
         tables.append(df)
     da, db = tables
     if cols is None:
         skip = {weight_column_a, weight_column_b} - {None}
-        cols = [c for c in da.columns if c in db.columns and c not in skip
-                and pd.api.types.is_numeric_dtype(da[c]) and pd.api.types.is_numeric_dtype(db[c])
-                and not pd.api.types.is_bool_dtype(da[c])]
+        cols = [
+            c
+            for c in da.columns
+            if c in db.columns
+            and c not in skip
+            and pd.api.types.is_numeric_dtype(da[c])
+            and pd.api.types.is_numeric_dtype(db[c])
+            and not pd.api.types.is_bool_dtype(da[c])
+        ]
         if not cols:
             raise InputError(f"no numeric column in common with '{path_b}'", path=path_a)
     for df, path in ((da, path_a), (db, path_b)):
         for c in cols:
             if not pd.api.types.is_numeric_dtype(df[c]):
-                raise InputError(f"expected a number, found dtype '{df[c].dtype}'", path=path,
-                                 column=c)
+                raise InputError(
+                    f"expected a number, found dtype '{df[c].dtype}'", path=path, column=c
+                )
     fin_a = {c: np.isfinite(da[c].to_numpy(float)) for c in cols}
     fin_b = {c: np.isfinite(db[c].to_numpy(float)) for c in cols}
     partial = [c for c in cols if not (fin_a[c].all() and fin_b[c].all())]
     notes: list[str] = []
     if not partial:
-        table = compare(da, db, weights_a=weight_column_a, weights_b=weight_column_b,
-                        columns=cols, metrics=chosen, calibrate=calibrate, n_repeats=n_repeats,
-                        max_samples=max_samples, max_rows=max_rows, seed=seed)
+        table = compare(
+            da,
+            db,
+            weights_a=weight_column_a,
+            weights_b=weight_column_b,
+            columns=cols,
+            metrics=chosen,
+            calibrate=calibrate,
+            n_repeats=n_repeats,
+            max_samples=max_samples,
+            max_rows=max_rows,
+            seed=seed,
+        )
     else:
-        table = _compare_found(da, db, cols, partial, fin_a, fin_b, weight_column_a,
-                               weight_column_b, chosen, notes, calibrate=calibrate, n_repeats=n_repeats,
-                               max_samples=max_samples, max_rows=max_rows, seed=seed)
+        table = _compare_found(
+            da,
+            db,
+            cols,
+            partial,
+            fin_a,
+            fin_b,
+            weight_column_a,
+            weight_column_b,
+            chosen,
+            notes,
+            calibrate=calibrate,
+            n_repeats=n_repeats,
+            max_samples=max_samples,
+            max_rows=max_rows,
+            seed=seed,
+        )
     table.attrs["notes"] = notes
     if json_out is not None:
-        records = [{k: (None if isinstance(v, float) and math.isnan(v) else v)
-                    for k, v in rec.items()} for rec in table.to_dict(orient="records")]
-        doc = {"a": str(path_a), "b": str(path_b), "columns": cols,
-               "weight_column_a": weight_column_a, "weight_column_b": weight_column_b,
-               "calibrate": calibrate, "n_repeats": n_repeats if calibrate else None,
-               "seed": seed, "notes": notes, "results": records}
+        records = [
+            {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in rec.items()}
+            for rec in table.to_dict(orient="records")
+        ]
+        doc = {
+            "a": str(path_a),
+            "b": str(path_b),
+            "columns": cols,
+            "weight_column_a": weight_column_a,
+            "weight_column_b": weight_column_b,
+            "calibrate": calibrate,
+            "n_repeats": n_repeats if calibrate else None,
+            "seed": seed,
+            "notes": notes,
+            "results": records,
+        }
         write_json(json_out, doc, default=float)
     return table, cols
 
 
-def _compare_found(da: pd.DataFrame, db: pd.DataFrame, cols: list[str], partial: list[str],
-                   fin_a: dict[str, np.ndarray], fin_b: dict[str, np.ndarray], wcol_a: str | None, wcol_b: str | None, chosen: list[str], notes: list[str],
-                   **kw: Any) -> pd.DataFrame:
+def _compare_found(
+    da: pd.DataFrame,
+    db: pd.DataFrame,
+    cols: list[str],
+    partial: list[str],
+    fin_a: dict[str, np.ndarray],
+    fin_b: dict[str, np.ndarray],
+    wcol_a: str | None,
+    wcol_b: str | None,
+    chosen: list[str],
+    notes: list[str],
+    **kw: Any,
+) -> pd.DataFrame:
     """:func:`compare` on the rows with values, plus the efficiency rows (see
     :func:`compare_files`)."""
     wa = None if wcol_a is None else da[wcol_a].to_numpy(float)
@@ -409,24 +542,42 @@ def _compare_found(da: pd.DataFrame, db: pd.DataFrame, cols: list[str], partial:
     parts: list[pd.DataFrame] = []
     eff_rows = []
 
-    def run(mask_a: np.ndarray, mask_b: np.ndarray, use: list[str], which: list[str],
-            what: str) -> None:
+    def run(
+        mask_a: np.ndarray, mask_b: np.ndarray, use: list[str], which: list[str], what: str
+    ) -> None:
         if min(mask_a.sum(), mask_b.sum()) < 5:
-            notes.append(f"{what}: fewer than 5 rows with values in A ({int(mask_a.sum())}) "
-                         f"or B ({int(mask_b.sum())}); not compared")
+            notes.append(
+                f"{what}: fewer than 5 rows with values in A ({int(mask_a.sum())}) "
+                f"or B ({int(mask_b.sum())}); not compared"
+            )
             return
-        parts.append(compare(
-            da.loc[mask_a, use].reset_index(drop=True), db.loc[mask_b, use].reset_index(drop=True),
-            weights_a=None if wa is None else wa[mask_a],
-            weights_b=None if wb is None else wb[mask_b], columns=use, metrics=which, **kw))
+        parts.append(
+            compare(
+                da.loc[mask_a, use].reset_index(drop=True),
+                db.loc[mask_b, use].reset_index(drop=True),
+                weights_a=None if wa is None else wa[mask_a],
+                weights_b=None if wb is None else wb[mask_b],
+                columns=use,
+                metrics=which,
+                **kw,
+            )
+        )
 
     for c in cols:
         fa, fb = fin_a[c], fin_b[c]
         if c in partial:
             r = efficiency_difference(fa, fb, wa, wb)
-            eff_rows.append({"metric": "efficiency", "feature": c, "value": r.value,
-                             "uncertainty": r.uncertainty, "p_value": r.p_value,
-                             "n_a": r.n_a, "n_b": r.n_b})
+            eff_rows.append(
+                {
+                    "metric": "efficiency",
+                    "feature": c,
+                    "value": r.value,
+                    "uncertainty": r.uncertainty,
+                    "p_value": r.p_value,
+                    "n_a": r.n_a,
+                    "n_b": r.n_b,
+                }
+            )
         if per:
             run(fa, fb, [c], per, f"column '{c}'")
     if multi:
@@ -434,12 +585,17 @@ def _compare_found(da: pd.DataFrame, db: pd.DataFrame, cols: list[str], partial:
         mb = np.logical_and.reduce([fin_b[c] for c in cols])
         run(ma, mb, cols, multi, "the multivariate metrics (rows with every column)")
     eff = pd.DataFrame(eff_rows, columns=list(COLUMNS))
-    table = pd.concat([p for p in (eff, *parts) if len(p)], ignore_index=True) \
-        if (len(eff) or parts) else pd.DataFrame(columns=list(COLUMNS))
+    table = (
+        pd.concat([p for p in (eff, *parts) if len(p)], ignore_index=True)
+        if (len(eff) or parts)
+        else pd.DataFrame(columns=list(COLUMNS))
+    )
     table = table.astype({"n_a": int, "n_b": int})
     order = {"efficiency": -1} | {m: i for i, m in enumerate(METRICS)}
     feat = {f: i for i, f in enumerate(cols)}
-    key = [(feat.get(str(f), len(cols)), order[str(m)])
-           for f, m in zip(table["feature"], table["metric"], strict=True)]
+    key = [
+        (feat.get(str(f), len(cols)), order[str(m)])
+        for f, m in zip(table["feature"], table["metric"], strict=True)
+    ]
     table = table.iloc[sorted(range(len(table)), key=key.__getitem__)].reset_index(drop=True)
     return table

@@ -28,8 +28,13 @@ from ariasim.metrics._core import ArrayLike, MetricResult, as_1d, effective_samp
 __all__ = ["default_bins", "histogram_chi2", "separation_power"]
 
 
-def default_bins(xa: np.ndarray, xb: np.ndarray, wa: np.ndarray | None = None,
-                 wb: np.ndarray | None = None, n_bins: int | None = None) -> np.ndarray:
+def default_bins(
+    xa: np.ndarray,
+    xb: np.ndarray,
+    wa: np.ndarray | None = None,
+    wb: np.ndarray | None = None,
+    n_bins: int | None = None,
+) -> np.ndarray:
     """Common bin edges: weighted quantiles of the pooled sample, both samples counting equally.
 
     Arguments:
@@ -59,7 +64,9 @@ def _histograms(a: ArrayLike, b: ArrayLike, weights_a: Any, weights_b: Any, bins
     xa, xb, wa, wb = as_1d(a, b, weights_a, weights_b)
     if bins is None or isinstance(bins, (int, np.integer)):
         if bins is not None and bins < 1:
-            raise ConfigError("must be a positive number of bins or an array of edges", parameter="bins")
+            raise ConfigError(
+                "must be a positive number of bins or an array of edges", parameter="bins"
+            )
         edges = default_bins(xa, xb, wa, wb, None if bins is None else int(bins))
     else:
         edges = np.asarray(bins, dtype=np.float64)
@@ -69,8 +76,17 @@ def _histograms(a: ArrayLike, b: ArrayLike, weights_a: Any, weights_b: Any, bins
     hb, _ = np.histogram(xb, edges, weights=wb)
     sa, _ = np.histogram(xa, edges, weights=None if wa is None else wa * wa)
     sb, _ = np.histogram(xb, edges, weights=None if wb is None else wb * wb)
-    return (xa, xb, wa, wb, edges,
-            ha.astype(float), hb.astype(float), sa.astype(float), sb.astype(float))
+    return (
+        xa,
+        xb,
+        wa,
+        wb,
+        edges,
+        ha.astype(float),
+        hb.astype(float),
+        sa.astype(float),
+        sb.astype(float),
+    )
 
 
 def histogram_chi2(
@@ -117,9 +133,18 @@ def histogram_chi2(
     chi2 = float(np.sum(pulls**2))
     ndf = int(used.sum()) - 1
     p = float(stats.chi2.sf(chi2, ndf)) if ndf > 0 else float("nan")
-    return MetricResult(chi2, p_value=p, n_a=xa.shape[0], n_b=xb.shape[0],
-                        details={"ndf": ndf, "chi2_ndf": chi2 / ndf if ndf > 0 else float("nan"),
-                                 "edges": edges, "pulls": pulls})
+    return MetricResult(
+        chi2,
+        p_value=p,
+        n_a=xa.shape[0],
+        n_b=xb.shape[0],
+        details={
+            "ndf": ndf,
+            "chi2_ndf": chi2 / ndf if ndf > 0 else float("nan"),
+            "edges": edges,
+            "pulls": pulls,
+        },
+    )
 
 
 def separation_power(
@@ -130,7 +155,8 @@ def separation_power(
     weights_b: ArrayLike | None = None,
     bins: int | ArrayLike | None = None,
 ) -> MetricResult:
-    r"""CaloChallenge's separation power :math:`S = \frac12 \sum_i (h_{ai} - h_{bi})^2 / (h_{ai} + h_{bi})`.
+    r"""CaloChallenge's separation power :math:`S = \frac12 \sum_i (h_{ai} - h_{bi})^2 / (h_{ai} +
+    h_{bi})`.
 
     :math:`h` are the weighted histograms normalised to unit sum on common edges, so
     :math:`S = 0` for identical histograms and 1 for disjoint ones (bins empty in both are
@@ -157,5 +183,6 @@ def separation_power(
     n_bins = int(used.sum())
     ne_a, ne_b = effective_sample_size(wa, xa.shape[0]), effective_sample_size(wb, xb.shape[0])
     noise = 0.25 * (n_bins - 1) * (1.0 / ne_a + 1.0 / ne_b)
-    return MetricResult(s, n_a=xa.shape[0], n_b=xb.shape[0],
-                        details={"edges": edges, "noise_level": noise})
+    return MetricResult(
+        s, n_a=xa.shape[0], n_b=xb.shape[0], details={"edges": edges, "noise_level": noise}
+    )

@@ -53,8 +53,16 @@ DEFAULT_MAX_SAMPLES = 5000
 _BLOCK_ELEMENTS = 1 << 22  # pairwise entries held at once (32 MiB of float64)
 
 
-def _prepare(a: ArrayLike, b: ArrayLike, weights_a: Any, weights_b: Any, max_samples: int | None,
-             standardize: bool, seed: Any, min_rows: int = 1):
+def _prepare(
+    a: ArrayLike,
+    b: ArrayLike,
+    weights_a: Any,
+    weights_b: Any,
+    max_samples: int | None,
+    standardize: bool,
+    seed: Any,
+    min_rows: int = 1,
+):
     rng = rng_from(seed)
     xa, xb, wa, wb, _ = prepare_pair(a, b, weights_a, weights_b, min_rows=min_rows)
     if max_samples is not None and max_samples < 2:
@@ -70,8 +78,15 @@ def _norm(w: np.ndarray | None, n: int) -> np.ndarray:
     return np.full(n, 1.0 / n) if w is None else w / w.sum()
 
 
-def _pair_sum(x: np.ndarray, y: np.ndarray | None, wx: np.ndarray, wy: np.ndarray | None,
-              fn: Callable[[np.ndarray], np.ndarray], metric: str, block_size: int | None) -> float:
+def _pair_sum(
+    x: np.ndarray,
+    y: np.ndarray | None,
+    wx: np.ndarray,
+    wy: np.ndarray | None,
+    fn: Callable[[np.ndarray], np.ndarray],
+    metric: str,
+    block_size: int | None,
+) -> float:
     """``sum_ij wx_i wy_j fn(dist(x_i, y_j))`` in row blocks; ``y=None`` means ``y = x``.
 
     For ``y = x`` only the upper triangle of blocks is computed (the diagonal included)."""
@@ -86,7 +101,7 @@ def _pair_sum(x: np.ndarray, y: np.ndarray | None, wx: np.ndarray, wy: np.ndarra
             s = wx[i0:i1] @ f  # contributions to columns i0..n
             w_cols = wx[i0:]
             diag = float(s[: i1 - i0] @ w_cols[: i1 - i0])  # the diagonal block, counted once
-            total += diag + 2.0 * float(s[i1 - i0:] @ w_cols[i1 - i0:])
+            total += diag + 2.0 * float(s[i1 - i0 :] @ w_cols[i1 - i0 :])
         else:
             f = fn(cdist(x[i0:i1], yy, metric=metric))
             total += float(wx[i0:i1] @ f @ wyy)
@@ -182,8 +197,9 @@ def mmd(
     """
     if estimator not in ("unbiased", "biased"):
         raise ConfigError(f"unknown estimator {estimator!r}", parameter="estimator")
-    xa, xb, wa, wb, rng = _prepare(a, b, weights_a, weights_b, max_samples, standardize, seed,
-                                   min_rows=2)
+    xa, xb, wa, wb, rng = _prepare(
+        a, b, weights_a, weights_b, max_samples, standardize, seed, min_rows=2
+    )
     sigma = median_bandwidth(xa, xb, seed=rng) if bandwidth is None else float(bandwidth)
     if not sigma > 0:
         raise ConfigError("must be positive", parameter="bandwidth")
@@ -202,8 +218,12 @@ def mmd(
         kaa = (kaa - sa) / (1.0 - sa)
         kbb = (kbb - sb) / (1.0 - sb)
     value = kaa + kbb - 2.0 * kab
-    return MetricResult(float(value), n_a=xa.shape[0], n_b=xb.shape[0],
-                        details={"bandwidth": sigma, "estimator": estimator})
+    return MetricResult(
+        float(value),
+        n_a=xa.shape[0],
+        n_b=xb.shape[0],
+        details={"bandwidth": sigma, "estimator": estimator},
+    )
 
 
 def energy_distance(
@@ -243,8 +263,16 @@ def energy_distance(
     """
     if estimator not in ("unbiased", "biased"):
         raise ConfigError(f"unknown estimator {estimator!r}", parameter="estimator")
-    xa, xb, wa, wb, _ = _prepare(a, b, weights_a, weights_b, max_samples, standardize, seed,
-                                 min_rows=2 if estimator == "unbiased" else 1)
+    xa, xb, wa, wb, _ = _prepare(
+        a,
+        b,
+        weights_a,
+        weights_b,
+        max_samples,
+        standardize,
+        seed,
+        min_rows=2 if estimator == "unbiased" else 1,
+    )
 
     def ident(d: np.ndarray) -> np.ndarray:
         return d
@@ -256,8 +284,12 @@ def energy_distance(
     if estimator == "unbiased":
         daa /= 1.0 - float(pa @ pa)
         dbb /= 1.0 - float(pb @ pb)
-    return MetricResult(float(2.0 * dab - daa - dbb), n_a=xa.shape[0], n_b=xb.shape[0],
-                        details={"estimator": estimator})
+    return MetricResult(
+        float(2.0 * dab - daa - dbb),
+        n_a=xa.shape[0],
+        n_b=xb.shape[0],
+        details={"estimator": estimator},
+    )
 
 
 def _random_directions(d: int, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -278,7 +310,8 @@ def sliced_wasserstein(
     max_samples: int | None = 20_000,
     seed: Any = 0,
 ) -> MetricResult:
-    r"""Sliced Wasserstein distance :math:`SW_p = (E_\theta\, W_p^p(\theta^\top A, \theta^\top B))^{1/p}`.
+    r"""Sliced Wasserstein distance :math:`SW_p = (E_\theta\, W_p^p(\theta^\top A, \theta^\top
+    B))^{1/p}`.
 
     Directions :math:`\theta` are drawn uniformly on the unit sphere (seedable); each 1-D
     :math:`W_p^p` is exact for the weighted empirical distributions. This is the convention
@@ -317,23 +350,30 @@ def sliced_wasserstein(
         ia = np.minimum(np.searchsorted(ca, t, side="left"), xa.shape[0] - 1)
         ib = np.minimum(np.searchsorted(cb, t, side="left"), xb.shape[0] - 1)
         for j0 in range(0, n_projections, chunk):
-            th = theta[:, j0:j0 + chunk].T
+            th = theta[:, j0 : j0 + chunk].T
             pa = th @ xa.T  # (directions, n): rows contiguous for the sort
             pa.sort(axis=1)
             pb = th @ xb.T
             pb.sort(axis=1)
             diff = np.abs(pa[:, ia] - pb[:, ib])
-            values[j0:j0 + chunk] = (diff if p == 1 else diff**p) @ dt
+            values[j0 : j0 + chunk] = (diff if p == 1 else diff**p) @ dt
     else:
         pa_all = pb_all = np.empty((0, 0))
         for j in range(n_projections):
             if j % chunk == 0:
-                th = theta[:, j:j + chunk]
+                th = theta[:, j : j + chunk]
                 pa_all, pb_all = xa @ th, xb @ th
             values[j] = wasserstein_p_1d(pa_all[:, j % chunk], pb_all[:, j % chunk], wa, wb, p)
     mean = float(values.mean())
     value = mean ** (1.0 / p)
-    se_mean = float(values.std(ddof=1)) / np.sqrt(n_projections) if n_projections > 1 else float("nan")
+    se_mean = (
+        float(values.std(ddof=1)) / np.sqrt(n_projections) if n_projections > 1 else float("nan")
+    )
     se = (mean ** (1.0 / p - 1.0) / p) * se_mean if mean > 0 else float("nan")
-    return MetricResult(value, uncertainty=se, n_a=xa.shape[0], n_b=xb.shape[0],
-                        details={"n_projections": n_projections, "p": p})
+    return MetricResult(
+        value,
+        uncertainty=se,
+        n_a=xa.shape[0],
+        n_b=xb.shape[0],
+        details={"n_projections": n_projections, "p": p},
+    )

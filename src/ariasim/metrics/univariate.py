@@ -62,8 +62,14 @@ def _moments(x: np.ndarray, w: np.ndarray | None) -> dict[str, float]:
     m4 = float(np.dot(p, d2 * d2))
     skew = m3 / m2**1.5 if m2 > 0 else float("nan")
     kurt = m4 / m2**2 - 3.0 if m2 > 0 else float("nan")
-    return {"mean": mean, "variance": m2, "skewness": skew, "kurtosis": kurt, "m4": m4,
-            "n_eff": effective_sample_size(w, x.shape[0])}
+    return {
+        "mean": mean,
+        "variance": m2,
+        "skewness": skew,
+        "kurtosis": kurt,
+        "m4": m4,
+        "n_eff": effective_sample_size(w, x.shape[0]),
+    }
 
 
 def _two_sided_normal(z: float) -> float:
@@ -143,8 +149,11 @@ def moment_differences(
     d_mean = ma["mean"] - mb["mean"]
     put("mean_diff", d_mean, se("mean"))
     scale = math.sqrt(0.5 * (ma["variance"] + mb["variance"]))
-    put("std_mean_diff", d_mean / scale if scale > 0 else math.nan,
-        se("mean") / scale if scale > 0 else math.nan)
+    put(
+        "std_mean_diff",
+        d_mean / scale if scale > 0 else math.nan,
+        se("mean") / scale if scale > 0 else math.nan,
+    )
     put("variance_diff", ma["variance"] - mb["variance"], se("variance"))
     put("skewness_diff", ma["skewness"] - mb["skewness"], se("skewness"))
     put("kurtosis_diff", ma["kurtosis"] - mb["kurtosis"], se("kurtosis"))
@@ -163,7 +172,10 @@ def _sorted_cdf(x: np.ndarray, w: np.ndarray | None) -> tuple[np.ndarray, np.nda
 
 
 def wasserstein_p_1d(
-    xa: np.ndarray, xb: np.ndarray, wa: np.ndarray | None = None, wb: np.ndarray | None = None,
+    xa: np.ndarray,
+    xb: np.ndarray,
+    wa: np.ndarray | None = None,
+    wb: np.ndarray | None = None,
     p: float = 1.0,
 ) -> float:
     r"""Raw :math:`W_p^p` between two weighted 1-D samples (no validation; used internally).
@@ -263,5 +275,10 @@ def ks_test(
         m, n = sorted([n1e, n2e], reverse=True)
         en = max(float(np.round(m * n / (m + n))), 1.0)
         p = float(np.clip(stats.kstwo.sf(d, en), 0.0, 1.0))
-    return MetricResult(d, p_value=p, n_a=n1, n_b=n2,
-                        details={"location": float(loc), "n_eff_a": n1e, "n_eff_b": n2e})
+    return MetricResult(
+        d,
+        p_value=p,
+        n_a=n1,
+        n_b=n2,
+        details={"location": float(loc), "n_eff_a": n1e, "n_eff_b": n2e},
+    )

@@ -38,8 +38,10 @@ _UNARY: dict[type, Callable[[torch.Tensor], torch.Tensor]] = {
     sp.erf: torch.special.erf,
     sp.erfc: torch.special.erfc,
     sp.loggamma: torch.lgamma,
-    sp.gamma: lambda x: torch.exp(torch.lgamma(x)) * torch.where(
-        (x < 0) & (torch.floor(x) % 2 == 1), -1.0, 1.0).to(x),
+    sp.gamma: lambda x: (
+        torch.exp(torch.lgamma(x))
+        * torch.where((x < 0) & (torch.floor(x) % 2 == 1), -1.0, 1.0).to(x)
+    ),
 }
 
 
@@ -59,8 +61,15 @@ class FormulaModule(torch.nn.Module):
         [0.5, 2.0]
     """
 
-    def __init__(self, formula: Formula, *, trainable: bool = False, dtype: Any = None,
-                 device: Any = None, precondition: bool = False):
+    def __init__(
+        self,
+        formula: Formula,
+        *,
+        trainable: bool = False,
+        dtype: Any = None,
+        device: Any = None,
+        precondition: bool = False,
+    ):
         super().__init__()
         self.names = formula.names
         dtype = dtype or torch.float64
@@ -92,16 +101,19 @@ class FormulaModule(torch.nn.Module):
         if x.ndim == 1 and len(self.names) == 1:
             x = x[:, None]
         if x.ndim != 2 or x.shape[1] != len(self.names):
-            raise ValueError(f"expected a tensor of shape (n, {len(self.names)}), got "
-                             f"{tuple(x.shape)}")
+            raise ValueError(
+                f"expected a tensor of shape (n, {len(self.names)}), got {tuple(x.shape)}"
+            )
         cols = list(x.unbind(dim=1))
         out = self._fn(cols, list(self.constants.unbind(0)) if self.constants.numel() else [])
-        return torch.broadcast_to(torch.as_tensor(out, dtype=x.dtype, device=x.device),
-                                  (x.shape[0],))
+        return torch.broadcast_to(
+            torch.as_tensor(out, dtype=x.dtype, device=x.device), (x.shape[0],)
+        )
 
 
-def _compile(expr: sp.Expr, sym_index: dict[sp.Symbol, int],
-             const_index: dict[sp.Float, int]) -> _Node:
+def _compile(
+    expr: sp.Expr, sym_index: dict[sp.Symbol, int], const_index: dict[sp.Float, int]
+) -> _Node:
     if isinstance(expr, sp.Symbol):
         j = sym_index[expr]
         return lambda cols, c: cols[j]
@@ -124,17 +136,19 @@ def _compile(expr: sp.Expr, sym_index: dict[sp.Symbol, int],
         return lambda cols, c: torch.pow(base(cols, c), ex(cols, c))
     if isinstance(expr, (sp.Min, sp.Max)):
         op = torch.minimum if isinstance(expr, sp.Min) else torch.maximum
-        return lambda cols, c: reduce(lambda a, b: op(*torch.broadcast_tensors(a, b)),
-                                      (a(cols, c) for a in args))
+        return lambda cols, c: reduce(
+            lambda a, b: op(*torch.broadcast_tensors(a, b)), (a(cols, c) for a in args)
+        )
     if isinstance(expr, sp.Heaviside):
         (a, *_) = args
         return lambda cols, c: torch.heaviside(a(cols, c), torch.tensor(0.5, dtype=torch.float64))
     if isinstance(expr, (sp.lowergamma, sp.uppergamma)):
         k, z = args
-        reg = torch.special.gammainc if isinstance(expr, sp.lowergamma) else \
-            torch.special.gammaincc
-        return lambda cols, c: reg(*torch.broadcast_tensors(k(cols, c), z(cols, c))) * \
-            torch.exp(torch.lgamma(k(cols, c)))
+        reg = torch.special.gammainc if isinstance(expr, sp.lowergamma) else torch.special.gammaincc
+        return lambda cols, c: (
+            reg(*torch.broadcast_tensors(k(cols, c), z(cols, c)))
+            * torch.exp(torch.lgamma(k(cols, c)))
+        )
     if isinstance(expr, sp.atan2):
         y, x = args
         return lambda cols, c: torch.atan2(y(cols, c), x(cols, c))
@@ -142,5 +156,6 @@ def _compile(expr: sp.Expr, sym_index: dict[sp.Symbol, int],
     if fn is not None and len(args) == 1:
         (a,) = args
         return lambda cols, c: fn(a(cols, c))
-    raise ConfigError(f"no torch translation for {type(expr).__name__} in {expr}",
-                      parameter="expression")
+    raise ConfigError(
+        f"no torch translation for {type(expr).__name__} in {expr}", parameter="expression"
+    )

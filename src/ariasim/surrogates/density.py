@@ -9,7 +9,8 @@ negative PDF on a quarter of its support and the wrong total mass (REFERENCE.md 
 
 a mixture of generalized-gamma CDFs in Prentice's parametrisation (P is the regularized
 lower incomplete gamma function; mu and sigma are the location and scale of ln t, Q > 0
-the shape: Q = sigma is a gamma, Q = 1 a Weibull, Q -> 0 a log-normal). Each component is monotone in t, is 0 at t_min and tends to 1, and the
+the shape: Q = sigma is a gamma, Q = 1 a Weibull, Q -> 0 a log-normal). Each component is monotone
+in t, is 0 at t_min and tends to 1, and the
 weights are positive and sum to 1, so F is a CDF for *any* parameter functions; its PDF
 dF/dt, obtained symbolically, is non-negative with unit mass. The Pandel function is
 the special case of one component with Q = sigma (a gamma distribution). Prentice's
@@ -56,8 +57,13 @@ from ariasim.surrogates.formula import Formula, Variable
 from ariasim.surrogates.parse import MAX_SPECIAL, check_name
 from ariasim.utils import as_generator
 
-__all__ = ["ConditionalDensity", "SymbolicDensity", "condition_bins", "goodness_of_fit",
-           "numerical_hessian"]
+__all__ = [
+    "ConditionalDensity",
+    "SymbolicDensity",
+    "condition_bins",
+    "goodness_of_fit",
+    "numerical_hessian",
+]
 
 
 class ConditionalDensity(Protocol):
@@ -100,14 +106,19 @@ def _gg_cdf(u: np.ndarray, mu: np.ndarray, log_sigma: np.ndarray, log_q: np.ndar
 
 #: Per-bin fit bounds (mu is free): sigma in [e^-6, e^3], Q in [e^-4, e^2]. The bound on
 #: Q keeps the log-normal limit (Q -> 0) from running away; it is 0.018, far into it.
-_BOUNDS = {"mu": (None, None), "log_sigma": (-6.0, 3.0), "log_q": (-4.0, 2.0),
-           "logit_w": (-12.0, 12.0)}
+_BOUNDS = {
+    "mu": (None, None),
+    "log_sigma": (-6.0, 3.0),
+    "log_q": (-4.0, 2.0),
+    "logit_w": (-12.0, 12.0),
+}
 
 
 def _mixture(params: np.ndarray, n_comp: int):
     """Split a (..., n_par) parameter array into per-component arrays and log-weights."""
-    comps = [(params[..., 3 * c], params[..., 3 * c + 1], params[..., 3 * c + 2])
-             for c in range(n_comp)]
+    comps = [
+        (params[..., 3 * c], params[..., 3 * c + 1], params[..., 3 * c + 2]) for c in range(n_comp)
+    ]
     if n_comp == 1:
         logw = [np.zeros(params.shape[:-1])]
     else:
@@ -136,8 +147,9 @@ def _cdf(u, params, n_comp):
 # ----------------------------------------------------------------------------- helpers
 
 
-def condition_bins(X: np.ndarray, n_bins: int, *, weights: np.ndarray | None = None,
-                   random_state: Any = None) -> np.ndarray:
+def condition_bins(
+    X: np.ndarray, n_bins: int, *, weights: np.ndarray | None = None, random_state: Any = None
+) -> np.ndarray:
     """Bin index per row: equal-count quantile bins in 1-D, k-means clusters otherwise."""
     X = np.asarray(X, dtype=float)
     if X.ndim == 1:
@@ -152,8 +164,11 @@ def condition_bins(X: np.ndarray, n_bins: int, *, weights: np.ndarray | None = N
     n_bins = min(n_bins, len(np.unique(X, axis=0)))
     scale = X.std(axis=0)
     scale[scale == 0] = 1.0
-    km = KMeans(n_clusters=n_bins, n_init=3, random_state=int(as_generator(random_state)
-                                                                 .integers(2**31 - 1)))
+    km = KMeans(
+        n_clusters=n_bins,
+        n_init=3,
+        random_state=int(as_generator(random_state).integers(2**31 - 1)),
+    )
     return km.fit_predict(X / scale, sample_weight=weights)
 
 
@@ -279,8 +294,15 @@ class SymbolicDensity(BaseEstimator):
         if self.param_model not in ("symbolic", "poly"):
             raise ConfigError("must be 'symbolic' or 'poly'", parameter="param_model")
         try:
-            X, t = validate_data(self, X, y, dtype=np.float64, y_numeric=True,
-                                 ensure_all_finite=False, ensure_min_samples=3)
+            X, t = validate_data(
+                self,
+                X,
+                y,
+                dtype=np.float64,
+                y_numeric=True,
+                ensure_all_finite=False,
+                ensure_min_samples=3,
+            )
         except ValueError as exc:
             raise InputError(str(exc), column=self.t_name if y is None else None) from exc
         if not (np.isfinite(X).all() and np.isfinite(t).all()):
@@ -288,19 +310,23 @@ class SymbolicDensity(BaseEstimator):
         n, d = X.shape
         w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float)
         if w.shape != (n,) or (w < 0).any() or not np.isfinite(w).all():
-            raise ConfigError("must be finite, non-negative, one per sample",
-                              parameter="sample_weight")
+            raise ConfigError(
+                "must be finite, non-negative, one per sample", parameter="sample_weight"
+            )
         if (t < self.t_min).any():
-            raise InputError(f"{int((t < self.t_min).sum())} value(s) of t below t_min = "
-                             f"{self.t_min}", column=self.t_name)
+            raise InputError(
+                f"{int((t < self.t_min).sum())} value(s) of t below t_min = {self.t_min}",
+                column=self.t_name,
+            )
         names = list(self.variable_names or [f"x{j}" for j in range(d)])
         if len(names) != d:
             raise ConfigError(f"{len(names)} names for {d} columns", parameter="variable_names")
         check_name(self.t_name)
         units = list(self.variable_units or [""] * d)
-        self.variables_ = [Variable(nm, unit=u, low=float(X[:, j].min()),
-                                    high=float(X[:, j].max()))
-                           for j, (nm, u) in enumerate(zip(names, units, strict=True))]
+        self.variables_ = [
+            Variable(nm, unit=u, low=float(X[:, j].min()), high=float(X[:, j].max()))
+            for j, (nm, u) in enumerate(zip(names, units, strict=True))
+        ]
         rng = as_generator(self.random_state)
         u = t - self.t_min
         keep = u > 0  # t == t_min exactly has zero density for p k > 1; drop it
@@ -308,12 +334,17 @@ class SymbolicDensity(BaseEstimator):
 
         n_bins = max(1, min(self.n_bins, int(u.size // self.min_per_bin)))
         if n_bins < 3:
-            raise InputError(f"need at least {3 * self.min_per_bin} samples "
-                             f"(3 bins of min_per_bin={self.min_per_bin}), got {u.size}")
+            raise InputError(
+                f"need at least {3 * self.min_per_bin} samples "
+                f"(3 bins of min_per_bin={self.min_per_bin}), got {u.size}"
+            )
         bins = condition_bins(X, n_bins, weights=w, random_state=rng)
         self.bins_ = self._fit_bins(u, X, w, bins)
-        sub = (rng.choice(u.size, self.refine_samples, replace=False)
-               if u.size > self.refine_samples else slice(None))
+        sub = (
+            rng.choice(u.size, self.refine_samples, replace=False)
+            if u.size > self.refine_samples
+            else slice(None)
+        )
         self.params_ = self._fit_param_functions(self.bins_, rng)
         self.nll_ = self._refine(u[sub], X[sub], w[sub])
         self.param_model_used_ = self.param_model
@@ -345,10 +376,17 @@ class SymbolicDensity(BaseEstimator):
                 continue
             _, est, err = self._fit_one(ub, wb, warm=previous)
             previous = est
-            rows.append({**{f"x_{v.name}": float(np.average(X[sel, j], weights=wb))
-                            for j, v in enumerate(self.variables_)},
-                         "n": int(sel.sum()), **dict(zip(names, est, strict=True)),
-                         **{f"err_{k}": e for k, e in zip(names, err, strict=True)}})
+            rows.append(
+                {
+                    **{
+                        f"x_{v.name}": float(np.average(X[sel, j], weights=wb))
+                        for j, v in enumerate(self.variables_)
+                    },
+                    "n": int(sel.sum()),
+                    **dict(zip(names, est, strict=True)),
+                    **{f"err_{k}": e for k, e in zip(names, err, strict=True)},
+                }
+            )
         return pd.DataFrame(rows)
 
     def _fit_one(self, u: np.ndarray, w: np.ndarray, warm: np.ndarray | None = None):
@@ -360,12 +398,22 @@ class SymbolicDensity(BaseEstimator):
         if self.n_components == 1:
             start = np.array([m, np.log(sd), np.log(0.5)])
         else:
-            start = np.array([m - sd, np.log(sd / 2), np.log(0.5), m + 0.5 * sd,
-                              np.log(sd / 2), np.log(0.5), 0.0])
+            start = np.array(
+                [
+                    m - sd,
+                    np.log(sd / 2),
+                    np.log(0.5),
+                    m + 0.5 * sd,
+                    np.log(sd / 2),
+                    np.log(0.5),
+                    0.0,
+                ]
+            )
         wn = w / w.sum()
         names = _param_names(self.n_components)
-        bounds = [_BOUNDS[n.rsplit("_", 1)[0]] if n != "logit_w" else _BOUNDS["logit_w"]
-                  for n in names]
+        bounds = [
+            _BOUNDS[n.rsplit("_", 1)[0]] if n != "logit_w" else _BOUNDS["logit_w"] for n in names
+        ]
 
         def nll(p):
             val = -np.sum(wn * _logpdf(u, p, self.n_components))
@@ -373,11 +421,18 @@ class SymbolicDensity(BaseEstimator):
 
         best = None
         for x0 in [start] if warm is None else [start, np.asarray(warm, dtype=float)]:
-            x0 = np.array([np.clip(v, lo if lo is not None else -np.inf,
-                                   hi if hi is not None else np.inf)
-                           for v, (lo, hi) in zip(x0, bounds, strict=True)])
-            res = optimize.minimize(nll, x0, method="Nelder-Mead",
-                                    options={"maxiter": 3000, "xatol": 1e-6, "fatol": 1e-10})
+            x0 = np.array(
+                [
+                    np.clip(v, lo if lo is not None else -np.inf, hi if hi is not None else np.inf)
+                    for v, (lo, hi) in zip(x0, bounds, strict=True)
+                ]
+            )
+            res = optimize.minimize(
+                nll,
+                x0,
+                method="Nelder-Mead",
+                options={"maxiter": 3000, "xatol": 1e-6, "fatol": 1e-10},
+            )
             res = optimize.minimize(nll, res.x, method="L-BFGS-B", bounds=bounds)
             if best is None or res.fun < best.fun:
                 best = res
@@ -393,8 +448,9 @@ class SymbolicDensity(BaseEstimator):
             err = np.full(est.shape, np.inf)
         return start, est, err
 
-    def _fit_param_functions(self, table: pd.DataFrame, rng,
-                             model: str | None = None) -> dict[str, Formula]:
+    def _fit_param_functions(
+        self, table: pd.DataFrame, rng, model: str | None = None
+    ) -> dict[str, Formula]:
         from ariasim.surrogates.symbolic import SymbolicRegressor
 
         Xb = table[[f"x_{v.name}" for v in self.variables_]].to_numpy()
@@ -414,14 +470,18 @@ class SymbolicDensity(BaseEstimator):
                 wts = np.ones_like(y)
             formula = None
             if (model or self.param_model) == "symbolic" and len(y) >= 20:
-                sr = SymbolicRegressor(max_time=self.max_time, generations=self.generations,
-                                       random_state=int(rng.integers(2**31 - 1)),
-                                       variable_names=[v.name for v in self.variables_],
-                                       target_name=name, max_length=20, selection="bic",
-                                       snap_constants=False,  # keep them refittable
-                                       validation_fraction=0.2,
-                                       operators=("add", "sub", "mul", "div", "exp", "log",
-                                                  "sqrt", "square"))
+                sr = SymbolicRegressor(
+                    max_time=self.max_time,
+                    generations=self.generations,
+                    random_state=int(rng.integers(2**31 - 1)),
+                    variable_names=[v.name for v in self.variables_],
+                    target_name=name,
+                    max_length=20,
+                    selection="bic",
+                    snap_constants=False,  # keep them refittable
+                    validation_fraction=0.2,
+                    operators=("add", "sub", "mul", "div", "exp", "log", "sqrt", "square"),
+                )
                 try:
                     formula = sr.fit(Xb, y, sample_weight=wts, X_check=grid).formula_
                 except InputError:
@@ -459,8 +519,13 @@ class SymbolicDensity(BaseEstimator):
         with torch.no_grad():
             before = float(total_nll())
         if params and self.max_iter > 0:
-            opt = torch.optim.LBFGS(params, max_iter=self.max_iter, line_search_fn="strong_wolfe",
-                                    tolerance_grad=1e-10, tolerance_change=1e-14)
+            opt = torch.optim.LBFGS(
+                params,
+                max_iter=self.max_iter,
+                line_search_fn="strong_wolfe",
+                tolerance_grad=1e-10,
+                tolerance_change=1e-14,
+            )
 
             def closure():
                 opt.zero_grad()
@@ -481,7 +546,8 @@ class SymbolicDensity(BaseEstimator):
             for nm, m in zip(names, modules, strict=True):
                 if m.raw.numel():
                     self.params_[nm] = self.params_[nm].with_constants(
-                        m.constants.detach().numpy().tolist())
+                        m.constants.detach().numpy().tolist()
+                    )
             return after
         return before if np.isfinite(before) else np.inf
 
@@ -493,10 +559,12 @@ class SymbolicDensity(BaseEstimator):
         for c in range(self.n_components):
             mu, sigma = subs[f"mu_{c}"], sp.exp(subs[f"log_sigma_{c}"])
             q = sp.exp(subs[f"log_q_{c}"])
-            k = q ** -2
+            k = q**-2
             if k.is_Rational and abs(k) > MAX_SPECIAL:  # sympy would expand lowergamma(k, .)
-                raise ConfigError(f"shape q**-2 = {k} of component {c} exceeds {MAX_SPECIAL}",
-                                  parameter=f"log_q_{c}")
+                raise ConfigError(
+                    f"shape q**-2 = {k} of component {c} exceeds {MAX_SPECIAL}",
+                    parameter=f"log_q_{c}",
+                )
             comps.append(sp.lowergamma(k, k * (u * sp.exp(-mu)) ** (q / sigma)) / sp.gamma(k))
         if self.n_components == 1:
             cdf = comps[0]
@@ -504,13 +572,18 @@ class SymbolicDensity(BaseEstimator):
             wt = 1 / (1 + sp.exp(-subs["logit_w"]))
             cdf = wt * comps[0] + (1 - wt) * comps[1]
         tvar = Variable(self.t_name, unit=self.t_unit, low=float(self.t_min))
-        meta = {"producer": "ariasim.surrogates.SymbolicDensity",
-                "family": f"mixture of {self.n_components} generalized gamma",
-                "nll_per_sample": float(self.nll_), "n_bins": len(self.bins_)}
+        meta = {
+            "producer": "ariasim.surrogates.SymbolicDensity",
+            "family": f"mixture of {self.n_components} generalized gamma",
+            "nll_per_sample": float(self.nll_),
+            "n_bins": len(self.bins_),
+        }
         self.formula_ = Formula(cdf, [tvar, *self.variables_], output="cdf", metadata=meta)
-        self.formulas_ = {"cdf": self.formula_,
-                          "pdf": self.formula_.derivative(self.t_name, output="pdf"),
-                          **self.params_}
+        self.formulas_ = {
+            "cdf": self.formula_,
+            "pdf": self.formula_.derivative(self.t_name, output="pdf"),
+            **self.params_,
+        }
 
     # ------------------------------------------------------------------ evaluation
     def _params_at(self, X: np.ndarray) -> np.ndarray:
@@ -544,25 +617,33 @@ class SymbolicDensity(BaseEstimator):
         gen = as_generator(rng)
         P = np.repeat(self._params_at(X), n, axis=0)
         q = gen.uniform(size=P.shape[0])
-        return (invert_cdf(lambda uu, idx: _cdf(uu, P[idx], self.n_components), np.asarray(q))
-                + self.t_min).reshape(X.shape[0], n)
-
+        return (
+            invert_cdf(lambda uu, idx: _cdf(uu, P[idx], self.n_components), np.asarray(q))
+            + self.t_min
+        ).reshape(X.shape[0], n)
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:
         """JSON-able description (parameter formulas as text; no pickle)."""
         check_is_fitted(self, "params_")
-        return {"schema": "ariasim.symbolic_density/1", "n_components": self.n_components,
-                "t_min": float(self.t_min), "t_name": self.t_name, "t_unit": self.t_unit,
-                "nll_per_sample": float(self.nll_),
-                "params": {k: f.to_dict() for k, f in self.params_.items()}}
+        return {
+            "schema": "ariasim.symbolic_density/1",
+            "n_components": self.n_components,
+            "t_min": float(self.t_min),
+            "t_name": self.t_name,
+            "t_unit": self.t_unit,
+            "nll_per_sample": float(self.nll_),
+            "params": {k: f.to_dict() for k, f in self.params_.items()},
+        }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, source: Any = None,
-                  field: str | None = None) -> SymbolicDensity:
+    def from_dict(
+        cls, data: dict[str, Any], *, source: Any = None, field: str | None = None
+    ) -> SymbolicDensity:
         """Rebuild a fitted density from :meth:`to_dict` output (formulas go through the
         whitelist parser). ``source`` (the file) and ``field`` (where in it the density
         is) are named in error messages."""
+
         def fail(msg: str, key: str | None = None) -> InputError:
             where = ".".join(k for k in (field, key) if k)
             return InputError(msg, path=source, field=where or None)
@@ -589,15 +670,21 @@ class SymbolicDensity(BaseEstimator):
         if missing:
             raise fail(f"density is missing parameter formula(s) {missing}", "params")
         sub = f"{field}.params" if field else "params"
-        params = {n: Formula.from_dict(data["params"][n], source=source, field=f"{sub}.{n}")
-                  for n in names}
+        params = {
+            n: Formula.from_dict(data["params"][n], source=source, field=f"{sub}.{n}")
+            for n in names
+        }
         if len({tuple(f.variables) for f in params.values()}) != 1:
             raise fail("the parameter formulas must have the same variables", "params")
         variables = list(params[names[0]].variables)
-        m = cls(n_components=n_components, t_min=float(data["t_min"]),
-                t_name=str(data["t_name"]), t_unit=str(data.get("t_unit", "")),
-                variable_names=[v.name for v in variables],
-                variable_units=[v.unit for v in variables])
+        m = cls(
+            n_components=n_components,
+            t_min=float(data["t_min"]),
+            t_name=str(data["t_name"]),
+            t_unit=str(data.get("t_unit", "")),
+            variable_names=[v.name for v in variables],
+            variable_units=[v.unit for v in variables],
+        )
         m.params_ = params
         m.variables_ = variables
         m.n_features_in_ = len(m.variables_)
@@ -623,7 +710,7 @@ def invert_cdf(cdf, q: np.ndarray, *, iterations: int = 60) -> np.ndarray:
             break
         hi[low_side] *= 4.0
     lo = np.zeros(q.size)
-    lo_pos = hi / 4.0 ** 200
+    lo_pos = hi / 4.0**200
     for _ in range(iterations):
         mid = np.sqrt(np.maximum(lo, lo_pos) * hi)
         below = cdf(mid, idx) < q
@@ -656,8 +743,9 @@ def numerical_hessian(f, x: np.ndarray, eps: float = 1e-4) -> np.ndarray:
     for i in range(k):
         for j in range(i, k):
             e_i, e_j = np.eye(k)[i] * eps, np.eye(k)[j] * eps
-            H[i, j] = H[j, i] = (f(x + e_i + e_j) - f(x + e_i - e_j) - f(x - e_i + e_j)
-                                 + f(x - e_i - e_j)) / (4 * eps * eps)
+            H[i, j] = H[j, i] = (
+                f(x + e_i + e_j) - f(x + e_i - e_j) - f(x - e_i + e_j) + f(x - e_i - e_j)
+            ) / (4 * eps * eps)
     return H
 
 
@@ -667,8 +755,9 @@ def _poly_formula(Xb, y, wts, variables, name) -> Formula:
     syms = [sp.Symbol(v.name, real=True) for v in variables]
     terms: list[sp.Expr] = [sp.Integer(1), *syms]
     terms += [a * b for i, a in enumerate(syms) for b in syms[i:]]
-    terms += [sp.log(s) for s, v in zip(syms, variables, strict=True)
-              if v.low is not None and v.low > 0]
+    terms += [
+        sp.log(s) for s, v in zip(syms, variables, strict=True) if v.low is not None and v.low > 0
+    ]
     lam = [sp.lambdify(syms, tm, "numpy") for tm in terms]
     A = np.column_stack([np.broadcast_to(f(*Xb.T), (len(y),)) for f in lam])
     sw = np.sqrt(wts)
@@ -737,9 +826,19 @@ def goodness_of_fit(
         chi2 = float(np.sum((obs[ok] - exp) ** 2 / np.maximum(var[ok], exp)))
         ndf = int(ok.sum()) - 1
         row = {f"x{j}_mean": float(X[sel, j].mean()) for j in range(X.shape[1])}
-        row.update({"bin": int(b), "n": int(sel.sum()), "ks": float(ks.statistic),
-                    "ks_p": float(ks.pvalue), "cvm": float(cvm.statistic),
-                    "cvm_p": float(cvm.pvalue), "w1": float(w1), "chi2": chi2, "ndf": ndf,
-                    "chi2_p": float(stats.chi2.sf(chi2, max(ndf, 1)))})
+        row.update(
+            {
+                "bin": int(b),
+                "n": int(sel.sum()),
+                "ks": float(ks.statistic),
+                "ks_p": float(ks.pvalue),
+                "cvm": float(cvm.statistic),
+                "cvm_p": float(cvm.pvalue),
+                "w1": float(w1),
+                "chi2": chi2,
+                "ndf": ndf,
+                "chi2_p": float(stats.chi2.sf(chi2, max(ndf, 1))),
+            }
+        )
         rows.append(row)
     return pd.DataFrame(rows)

@@ -17,10 +17,10 @@ line of code, or run a command:
 Example:
     >>> print("/* unit: " + c_comment_text("m */ int evil; /*") + " */")
     /* unit: m * / int evil; / * */
-    >>> tcl_text("set ExecutionPath {}", what="unit")
+    >>> tcl_text("set ExecutionPath {}", what="unit")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ariasim.errors.ConfigError: parameter 'unit': 'set ExecutionPath {}' contains '{', which a Tcl card cannot hold safely (allowed: letters, digits, space and . , : + - * / ^ ( ) _ = < > ! & | % ' @ #)
+    ariasim.errors.ConfigError: parameter 'unit': 'set ExecutionPath {}' contains '{', which ...
 """
 
 from __future__ import annotations
@@ -88,19 +88,22 @@ def tcl_text(text: str, *, what: str = "text") -> str:
     Example:
         >>> tcl_text("muon efficiency (|eta| < 2.4)")
         'muon efficiency (|eta| < 2.4)'
-        >>> tcl_text("x\\nproc exit {} {}", what="description")
+        >>> tcl_text("x\\nproc exit {} {}", what="description")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        ariasim.errors.ConfigError: parameter 'description': 'x\\nproc exit {} {}' contains '\\n', which a Tcl card cannot hold safely (allowed: letters, digits, space and . , : + - * / ^ ( ) _ = < > ! & | % ' @ #)
+        ariasim.errors.ConfigError: parameter 'description': 'x\\nproc exit {} {}' contains ...
     """
     if not isinstance(text, str):
         raise ConfigError(f"expected text, got {type(text).__name__}", parameter=what)
     m = _TCL_OK.match(text)
     if m is None or m.end() != len(text):
         bad = text[m.end() if m else 0]
-        raise ConfigError(f"{quote_excerpt(text, m.end() if m else 0)} contains {bad!r}, "
-                          f"which a Tcl card cannot hold safely (allowed: letters, digits, "
-                          f"space and {' '.join(TCL_SAFE.strip())})", parameter=what)
+        raise ConfigError(
+            f"{quote_excerpt(text, m.end() if m else 0)} contains {bad!r}, "
+            f"which a Tcl card cannot hold safely (allowed: letters, digits, "
+            f"space and {' '.join(TCL_SAFE.strip())})",
+            parameter=what,
+        )
     return text
 
 
@@ -117,8 +120,18 @@ def tcl_comment(text: str) -> str:
     return f"# {safe}"
 
 
-_LATEX = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&",
-          "#": r"\#", "^": r"\^{}", "_": r"\_", "%": r"\%", "~": r"\~{}"}
+_LATEX = {
+    "\\": r"\textbackslash{}",
+    "{": r"\{",
+    "}": r"\}",
+    "$": r"\$",
+    "&": r"\&",
+    "#": r"\#",
+    "^": r"\^{}",
+    "_": r"\_",
+    "%": r"\%",
+    "~": r"\~{}",
+}
 
 
 def latex_text(text: str) -> str:
@@ -148,4 +161,4 @@ def quote_excerpt(text: str, pos: int = 0, *, width: int = 60) -> str:
     lo = max(0, pos - width // 2)
     head = "..." if lo else ""
     tail = "..." if lo + width < len(text) else ""
-    return f"{head}{text[lo:lo + width]!r}{tail} ({len(text)} characters)"
+    return f"{head}{text[lo : lo + width]!r}{tail} ({len(text)} characters)"

@@ -35,8 +35,14 @@ from ariasim.surrogates.escape import c_comment_text
 from ariasim.surrogates.parse import FormulaSyntaxError, check_name, parse_expression
 from ariasim.utils import read_json, to_jsonable, write_json
 
-__all__ = ["Formula", "Variable", "constants_program", "float_atoms", "refit_constants",
-           "single_threaded_blas"]
+__all__ = [
+    "Formula",
+    "Variable",
+    "constants_program",
+    "float_atoms",
+    "refit_constants",
+    "single_threaded_blas",
+]
 
 _SCHEMA = "ariasim.formula/1"
 
@@ -69,18 +75,24 @@ class Variable:
         check_name(self.name)
         for key in ("unit", "description"):
             if not isinstance(getattr(self, key), str):
-                raise ConfigError(f"{key} of {self.name!r} must be text, got "
-                                  f"{type(getattr(self, key)).__name__}",
-                                  parameter=f"{self.name}.{key}")
+                raise ConfigError(
+                    f"{key} of {self.name!r} must be text, got {type(getattr(self, key)).__name__}",
+                    parameter=f"{self.name}.{key}",
+                )
         for key in ("low", "high"):
             v = getattr(self, key)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
-                                  or math.isnan(v)):
-                raise ConfigError(f"{key} of {self.name!r} must be a number or null, got {v!r}",
-                                  parameter=f"{self.name}.{key}")
+            if v is not None and (
+                isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v)
+            ):
+                raise ConfigError(
+                    f"{key} of {self.name!r} must be a number or null, got {v!r}",
+                    parameter=f"{self.name}.{key}",
+                )
         if self.low is not None and self.high is not None and not self.low <= self.high:
-            raise ConfigError(f"range of {self.name!r} has low {self.low} > high {self.high}",
-                              parameter=f"{self.name}.low")
+            raise ConfigError(
+                f"range of {self.name!r} has low {self.low} > high {self.high}",
+                parameter=f"{self.name}.low",
+            )
 
     @classmethod
     def coerce(cls, v: Variable | str | Mapping[str, Any]) -> Variable:
@@ -92,8 +104,9 @@ class Variable:
         if isinstance(v, Mapping):
             unknown = set(v) - {"name", "unit", "low", "high", "description"}
             if unknown:
-                raise ConfigError(f"unknown variable field(s) {sorted(unknown)}",
-                                  parameter="variables")
+                raise ConfigError(
+                    f"unknown variable field(s) {sorted(unknown)}", parameter="variables"
+                )
             return cls(**v)
         raise ConfigError(f"cannot make a variable from {v!r}", parameter="variables")
 
@@ -148,18 +161,23 @@ class Formula:
             expr = parse_expression(expression, names, symbols=by_name)
         elif isinstance(expression, sp.Basic):
             # rename any same-named symbol (other assumptions) onto ours
-            expr = expression.xreplace({s: by_name[s.name] for s in expression.free_symbols
-                                        if s.name in by_name})
+            expr = expression.xreplace(
+                {s: by_name[s.name] for s in expression.free_symbols if s.name in by_name}
+            )
         else:
-            raise ConfigError(f"expected a sympy expression or text, got "
-                              f"{type(expression).__name__}", parameter="expression")
+            raise ConfigError(
+                f"expected a sympy expression or text, got {type(expression).__name__}",
+                parameter="expression",
+            )
         extra = sorted(s.name for s in expr.free_symbols if s.name not in by_name)
         if extra:
-            raise ConfigError(f"expression uses undeclared variable(s) {extra}",
-                              parameter="variables")
+            raise ConfigError(
+                f"expression uses undeclared variable(s) {extra}", parameter="variables"
+            )
         if expr.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
-            raise ConfigError(f"expression contains an infinity or NaN: {expr}",
-                              parameter="expression")
+            raise ConfigError(
+                f"expression contains an infinity or NaN: {expr}", parameter="expression"
+            )
         self.expression: sp.Expr = expr
         self.metadata: dict[str, Any] = dict(metadata or {})
         self._numpy_fn: Callable[..., Any] | None = None
@@ -200,8 +218,9 @@ class Formula:
     # ------------------------------------------------------------------ evaluation
     def _inputs(self, X: Any, kwargs: Mapping[str, Any]) -> list[np.ndarray]:
         if X is not None and kwargs:
-            raise ConfigError("give either an array/table or keyword inputs, not both",
-                              parameter="X")
+            raise ConfigError(
+                "give either an array/table or keyword inputs, not both", parameter="X"
+            )
         if X is None:
             source: Mapping[str, Any] = kwargs
         elif hasattr(X, "columns") or isinstance(X, Mapping):
@@ -211,8 +230,10 @@ class Formula:
             if arr.ndim == 1 and len(self.variables) == 1:
                 arr = arr[:, None]
             if arr.ndim != 2 or arr.shape[1] != len(self.variables):
-                raise InputError(f"expected an array of shape (n, {len(self.variables)}) with "
-                                 f"columns {self.names}, got shape {arr.shape}")
+                raise InputError(
+                    f"expected an array of shape (n, {len(self.variables)}) with "
+                    f"columns {self.names}, got shape {arr.shape}"
+                )
             return [arr[:, j] for j in range(arr.shape[1])]
         missing = [n for n in self.names if n not in source]
         if missing:
@@ -224,8 +245,7 @@ class Formula:
         dict with the variables' names, or keyword arguments. Returns a float array."""
         cols = self._inputs(X, kwargs)
         if self._numpy_fn is None:
-            self._numpy_fn = sp.lambdify(self.symbols, self.expression,
-                                         modules=["scipy", "numpy"])
+            self._numpy_fn = sp.lambdify(self.symbols, self.expression, modules=["scipy", "numpy"])
         with np.errstate(all="ignore"):
             out = self._numpy_fn(*cols)
         shape = np.broadcast_shapes(*(c.shape for c in cols)) if cols else ()
@@ -259,8 +279,7 @@ class Formula:
     def derivative(self, name: str, *, output: Variable | str | None = None) -> Formula:
         """The symbolic partial derivative with respect to input ``name``."""
         if name not in self.names:
-            raise ConfigError(f"no input named {name!r} (inputs: {self.names})",
-                              parameter="name")
+            raise ConfigError(f"no input named {name!r} (inputs: {self.names})", parameter="name")
         sym = self.symbols[self.names.index(name)]
         out = output or f"d{self.output.name}_d{name}"
         return self.replace(sp.diff(self.expression, sym), output=out)
@@ -269,8 +288,9 @@ class Formula:
         """A copy whose float constants (in :attr:`constants` order) are ``values``."""
         atoms = float_atoms(self.expression)
         if len(values) != len(atoms):
-            raise ConfigError(f"expected {len(atoms)} constants, got {len(values)}",
-                              parameter="values")
+            raise ConfigError(
+                f"expected {len(atoms)} constants, got {len(values)}", parameter="values"
+            )
         mapping = {a: sp.Float(float(v)) for a, v in zip(atoms, values, strict=True)}
         return self.replace(self.expression.xreplace(mapping))
 
@@ -293,14 +313,22 @@ class Formula:
         args = ", ".join(f"double {n}" for n in self.names)
         body = sp.ccode(self.expression, standard="c99")
         units = ", ".join(f"{v.name} [{c_comment_text(v.unit or '1')}]" for v in self.variables)
-        return (f"#include <math.h>\n#ifndef M_PI\n#define M_PI 3.14159265358979323846\n#endif\n"
-                f"#ifndef M_E\n#define M_E 2.71828182845904523536\n#endif\n\n"
-                f"/* {self.output.name} [{c_comment_text(self.output.unit or '1')}] "
-                f"of {units}; generated by ariasim */\n"
-                f"double {function_name}({args}) {{\n    return {body};\n}}\n")
+        return (
+            f"#include <math.h>\n#ifndef M_PI\n#define M_PI 3.14159265358979323846\n#endif\n"
+            f"#ifndef M_E\n#define M_E 2.71828182845904523536\n#endif\n\n"
+            f"/* {self.output.name} [{c_comment_text(self.output.unit or '1')}] "
+            f"of {units}; generated by ariasim */\n"
+            f"double {function_name}({args}) {{\n    return {body};\n}}\n"
+        )
 
-    def torch(self, *, trainable: bool = False, dtype: Any = None, device: Any = None,
-              precondition: bool = False) -> Any:
+    def torch(
+        self,
+        *,
+        trainable: bool = False,
+        dtype: Any = None,
+        device: Any = None,
+        precondition: bool = False,
+    ) -> Any:
         """A ``torch.nn.Module`` evaluating the formula on a tensor of shape ``(n, d)``.
 
         Arguments:
@@ -313,8 +341,9 @@ class Formula:
         """
         from ariasim.surrogates._torch import FormulaModule
 
-        return FormulaModule(self, trainable=trainable, dtype=dtype, device=device,
-                             precondition=precondition)
+        return FormulaModule(
+            self, trainable=trainable, dtype=dtype, device=device, precondition=precondition
+        )
 
     # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> dict[str, Any]:
@@ -332,8 +361,9 @@ class Formula:
         return json.dumps(self.to_dict(), **{"indent": 2, **kwargs})
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, source: Any = None,
-                  field: str | None = None) -> Formula:
+    def from_dict(
+        cls, data: Mapping[str, Any], *, source: Any = None, field: str | None = None
+    ) -> Formula:
         """Build from :meth:`to_dict` output; the expression goes through the whitelist
         parser (which bounds sizes, nesting, exponents and numbers:
         :mod:`ariasim.surrogates.parse`).
@@ -348,35 +378,45 @@ class Formula:
             InputError: ``file '<source>', field '<field>': <what is wrong>``.
 
         Example:
-            >>> Formula.from_dict({"schema": "ariasim.formula/1", "expression": "9^9^9",
-            ...                    "variables": []}, source="m.json", field="yield")  # doctest: +ELLIPSIS
+            >>> bad = {"schema": "ariasim.formula/1", "expression": "9^9^9", "variables": []}
+            >>> Formula.from_dict(bad, source="m.json", field="yield")  # doctest: +ELLIPSIS
             Traceback (most recent call last):
             ...
             ariasim.errors.InputError: file 'm.json', field 'yield': exponent too large ...
         """
+
         def fail(msg: str, key: str | None = None) -> InputError:
             where = ".".join(k for k in (field, key) if k)
             return InputError(msg, path=source, field=where or None)
 
         if not isinstance(data, Mapping) or data.get("schema") != _SCHEMA:
             return_type = type(data).__name__
-            raise fail(f"not an ariasim formula (expected an object with schema {_SCHEMA!r}, "
-                       f"got {'a ' + return_type if not isinstance(data, Mapping) else 'one'})")
+            raise fail(
+                f"not an ariasim formula (expected an object with schema {_SCHEMA!r}, "
+                f"got {'a ' + return_type if not isinstance(data, Mapping) else 'one'})"
+            )
         for required in ("expression", "variables"):
             if required not in data:
                 raise fail(f"formula is missing the field {required!r}")
         if not isinstance(data["expression"], str):
-            raise fail(f"expression must be text, got {type(data['expression']).__name__}",
-                       None if field else "expression")
+            raise fail(
+                f"expression must be text, got {type(data['expression']).__name__}",
+                None if field else "expression",
+            )
         if not isinstance(data["variables"], list):
-            raise fail(f"variables must be a list, got {type(data['variables']).__name__}",
-                       "variables")
+            raise fail(
+                f"variables must be a list, got {type(data['variables']).__name__}", "variables"
+            )
         metadata = data.get("metadata")
         if metadata is not None and not isinstance(metadata, Mapping):
             raise fail(f"metadata must be an object, got {type(metadata).__name__}", "metadata")
         try:
-            return cls(data["expression"], data["variables"],
-                       output=data.get("output", "y"), metadata=metadata)
+            return cls(
+                data["expression"],
+                data["variables"],
+                output=data.get("output", "y"),
+                metadata=metadata,
+            )
         except (ConfigError, TypeError) as exc:  # TypeError: a variable with a wrong field
             key: str | None = "expression" if isinstance(exc, FormulaSyntaxError) else None
             msg = str(exc)
@@ -413,8 +453,11 @@ class Formula:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Formula):
             return NotImplemented
-        return (self.variables == other.variables and self.output == other.output
-                and sp.srepr(self.expression) == sp.srepr(other.expression))
+        return (
+            self.variables == other.variables
+            and self.output == other.output
+            and sp.srepr(self.expression) == sp.srepr(other.expression)
+        )
 
     def __hash__(self) -> int:
         return hash((self.variables, self.output, sp.srepr(self.expression)))
@@ -428,9 +471,11 @@ def float_atoms(expr: sp.Expr) -> list[sp.Float]:
     return list(seen)
 
 
-def constants_program(formula: Formula, X: Any, *, cse: bool = False) -> tuple[
-        np.ndarray, Callable[[np.ndarray], np.ndarray],
-        Callable[[np.ndarray], np.ndarray]] | None:
+def constants_program(
+    formula: Formula, X: Any, *, cse: bool = False
+) -> (
+    tuple[np.ndarray, Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]] | None
+):
     """``(c0, f(c), J(c))`` for re-fitting a formula's float constants on inputs ``X``:
     the current constants, the formula's values and their ``(n, n_constants)`` Jacobian
     with respect to the constants, each one lambdified function (one compile for all
@@ -444,8 +489,9 @@ def constants_program(formula: Formula, X: Any, *, cse: bool = False) -> tuple[
     template = formula.expression.xreplace(dict(zip(atoms, params, strict=True)))
     args = (*formula.symbols, *params)
     f_num = sp.lambdify(args, template, modules=["scipy", "numpy"], cse=cse)
-    j_num = sp.lambdify(args, [sp.diff(template, q) for q in params],
-                        modules=["scipy", "numpy"], cse=cse)
+    j_num = sp.lambdify(
+        args, [sp.diff(template, q) for q in params], modules=["scipy", "numpy"], cse=cse
+    )
     cols = formula._inputs(X, {})
     n = cols[0].shape[0] if cols else 0
 
@@ -455,8 +501,9 @@ def constants_program(formula: Formula, X: Any, *, cse: bool = False) -> tuple[
 
     def jac(c: np.ndarray) -> np.ndarray:
         with np.errstate(all="ignore"):
-            return np.column_stack([np.broadcast_to(np.asarray(v, dtype=float), (n,))
-                                    for v in j_num(*cols, *c)])
+            return np.column_stack(
+                [np.broadcast_to(np.asarray(v, dtype=float), (n,)) for v in j_num(*cols, *c)]
+            )
 
     return np.array([float(a) for a in atoms]), f, jac
 
@@ -537,8 +584,9 @@ def refit_constants(
     try:
         with np.errstate(all="ignore"), warnings.catch_warnings(), single_threaded_blas():
             warnings.simplefilter("ignore", RuntimeWarning)
-            res = least_squares(resid, c0, jac=jac, loss=loss, max_nfev=max_nfev,
-                                method=method, x_scale=x_scale)
+            res = least_squares(
+                resid, c0, jac=jac, loss=loss, max_nfev=max_nfev, method=method, x_scale=x_scale
+            )
     except (ValueError, FloatingPointError, np.linalg.LinAlgError):
         return formula
     end = float(np.sum(resid(res.x) ** 2))
@@ -548,4 +596,3 @@ def refit_constants(
         return formula.with_constants(res.x)
     except ConfigError:  # e.g. a constant fitted to 0 in a denominator
         return formula
-

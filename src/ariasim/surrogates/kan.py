@@ -81,8 +81,9 @@ class BaseKAN(BaseEstimator):
     def _check_params(self) -> None:
         hidden = tuple(self.hidden)
         if any(int(h) != h or h < 1 for h in hidden):
-            raise ConfigError(f"widths must be positive integers, got {self.hidden!r}",
-                              parameter="hidden")
+            raise ConfigError(
+                f"widths must be positive integers, got {self.hidden!r}", parameter="hidden"
+            )
         if int(self.grid_size) != self.grid_size or self.grid_size < 1:
             raise ConfigError("must be a positive integer", parameter="grid_size")
         if int(self.spline_order) != self.spline_order or not 0 <= self.spline_order <= 5:
@@ -103,15 +104,18 @@ class BaseKAN(BaseEstimator):
             raise ConfigError(f"must be one of {_OPTIMIZERS}", parameter="optimizer")
         if not 0.0 <= self.validation_fraction < 0.9:
             raise ConfigError("must be in [0, 0.9)", parameter="validation_fraction")
-        if self.n_threads is not None and (int(self.n_threads) != self.n_threads
-                                           or self.n_threads < 1):
+        if self.n_threads is not None and (
+            int(self.n_threads) != self.n_threads or self.n_threads < 1
+        ):
             raise ConfigError("must be None or a positive integer", parameter="n_threads")
         if int(self.patience) != self.patience or self.patience < 1:
             raise ConfigError("must be a positive integer", parameter="patience")
         for e, g in self.grid_refine:
             if int(g) != g or g < 1 or int(e) != e or e < 0:
-                raise ConfigError("must be (epoch, grid_size) pairs of non-negative integers",
-                                  parameter="grid_refine")
+                raise ConfigError(
+                    "must be (epoch, grid_size) pairs of non-negative integers",
+                    parameter="grid_refine",
+                )
         if any(int(e) != e or e < 0 for e in self.grid_updates):
             raise ConfigError("must be epochs (non-negative integers)", parameter="grid_updates")
         try:
@@ -131,8 +135,10 @@ class BaseKAN(BaseEstimator):
     def _check_y(self, y: Any, n: int) -> np.ndarray:
         """y as a 1-d array of ``n`` rows (a column vector is raveled with a warning)."""
         if y is None:
-            raise InputError(f"{type(self).__name__} requires y to be passed, but the target "
-                             "y is None", column="y")
+            raise InputError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None",
+                column="y",
+            )
         try:
             yy = column_or_1d(y, warn=True)
         except ValueError as exc:
@@ -146,11 +152,14 @@ class BaseKAN(BaseEstimator):
             return np.ones(n)
         w = np.asarray(sample_weight, dtype=float).reshape(-1)
         if w.shape[0] != n:
-            raise InputError(f"sample_weight has {w.shape[0]} entries for {n} rows",
-                             column="sample_weight")
+            raise InputError(
+                f"sample_weight has {w.shape[0]} entries for {n} rows", column="sample_weight"
+            )
         if not np.all(np.isfinite(w)) or np.any(w < 0) or not w.sum() > 0:
-            raise InputError("sample_weight must be finite, non-negative and not all zero",
-                             column="sample_weight")
+            raise InputError(
+                "sample_weight must be finite, non-negative and not all zero",
+                column="sample_weight",
+            )
         return w
 
     def _names(self, d: int) -> list[str]:
@@ -166,11 +175,13 @@ class BaseKAN(BaseEstimator):
             try:
                 check_name(n)
             except (FormulaSyntaxError, ConfigError) as exc:
-                raise ConfigError(f"{n!r} is not a valid variable name: {exc}",
-                                  parameter="variable_names") from exc
+                raise ConfigError(
+                    f"{n!r} is not a valid variable name: {exc}", parameter="variable_names"
+                ) from exc
         if self.variable_units is not None and len(self.variable_units) != d:
-            raise ConfigError(f"{len(self.variable_units)} units for {d} inputs",
-                              parameter="variable_units")
+            raise ConfigError(
+                f"{len(self.variable_units)} units for {d} inputs", parameter="variable_units"
+            )
         return names
 
     # ------------------------------------------------------------------ training
@@ -199,47 +210,83 @@ class BaseKAN(BaseEstimator):
         wv = wv / wv.mean()
         widths = [d, *[int(h) for h in self.hidden], self._n_outputs]
         with deterministic(self.n_threads):
-            net = KANNetwork(widths, grid_size=int(self.grid_size),
-                             spline_order=int(self.spline_order),
-                             grid_range=tuple(float(g) for g in self.grid_range),
-                             generator=gen).to(device)
+            net = KANNetwork(
+                widths,
+                grid_size=int(self.grid_size),
+                spline_order=int(self.spline_order),
+                grid_range=tuple(float(g) for g in self.grid_range),
+                generator=gen,
+            ).to(device)
             history: list[dict[str, Any]] = []
-            net = train(net, Xt, yt, wt, Xv, yv, wv, gen, history,
-                        settings=self._settings(net), epochs=int(self.max_epochs),
-                        lamb=float(self.lamb), phase="train",
-                        grid_updates=set(int(e) for e in self.grid_updates),
-                        grid_refine={int(e): int(g) for e, g in self.grid_refine})
+            net = train(
+                net,
+                Xt,
+                yt,
+                wt,
+                Xv,
+                yv,
+                wv,
+                gen,
+                history,
+                settings=self._settings(net),
+                epochs=int(self.max_epochs),
+                lamb=float(self.lamb),
+                phase="train",
+                grid_updates=set(int(e) for e in self.grid_updates),
+                grid_refine={int(e): int(g) for e, g in self.grid_refine},
+            )
             if self.prune_threshold > 0:
                 n_before = net.n_active_edges()
-                self._prune(net, Xt[: 8192], float(self.prune_threshold))
+                self._prune(net, Xt[:8192], float(self.prune_threshold))
                 if net.n_active_edges() < n_before:
                     epochs = max(10, int(self.max_epochs) // 4)
-                    net = train(net, Xt, yt, wt, Xv, yv, wv, gen, history,
-                                settings=self._settings(net), epochs=epochs, lamb=0.0,
-                                phase="finetune", grid_updates=set(), grid_refine={},
-                                start_epoch=len(history))
+                    net = train(
+                        net,
+                        Xt,
+                        yt,
+                        wt,
+                        Xv,
+                        yv,
+                        wv,
+                        gen,
+                        history,
+                        settings=self._settings(net),
+                        epochs=epochs,
+                        lamb=0.0,
+                        phase="finetune",
+                        grid_updates=set(),
+                        grid_refine={},
+                        start_epoch=len(history),
+                    )
         net.eval()
         self.network_ = net
-        self.history_ = pd.DataFrame(history, columns=["epoch", "train_loss", "val_loss",
-                                                       "n_active_edges", "phase"])
+        self.history_ = pd.DataFrame(
+            history, columns=["epoch", "train_loss", "val_loss", "n_active_edges", "phase"]
+        )
         self.n_active_edges_ = net.n_active_edges()
         # observed range of every layer's inputs (symbolic extraction, plots)
         with torch.no_grad():
-            inputs = net.layer_inputs(tensor(Xs[: _MAX_STORED_ROWS]))
+            inputs = net.layer_inputs(tensor(Xs[:_MAX_STORED_ROWS]))
         self._layer_inputs_ = [h.cpu().double().numpy() for h in inputs]
 
     def _resolve_optimizer(self, net: KANNetwork) -> str:
         """The optimiser actually used (:func:`~ariasim.surrogates.training.resolve_optimizer`
         of ``optimizer``, the network's size and ``lamb``)."""
-        return resolve_optimizer(str(self.optimizer), sum(p.numel() for p in net.parameters()),
-                                 float(self.lamb))
+        return resolve_optimizer(
+            str(self.optimizer), sum(p.numel() for p in net.parameters()), float(self.lamb)
+        )
 
     def _settings(self, net: KANNetwork) -> TrainSettings:
-        return TrainSettings(loss=self._loss_name(), optimizer=self._resolve_optimizer(net),
-                             lr=self.lr, batch_size=int(self.batch_size),
-                             patience=int(self.patience),
-                             lamb_entropy=float(self.lamb_entropy), verbose=bool(self.verbose),
-                             n_outputs=self._n_outputs)
+        return TrainSettings(
+            loss=self._loss_name(),
+            optimizer=self._resolve_optimizer(net),
+            lr=self.lr,
+            batch_size=int(self.batch_size),
+            patience=int(self.patience),
+            lamb_entropy=float(self.lamb_entropy),
+            verbose=bool(self.verbose),
+            n_outputs=self._n_outputs,
+        )
 
     @torch.no_grad()
     def _prune(self, net: KANNetwork, X: torch.Tensor, threshold: float) -> None:
@@ -289,7 +336,7 @@ class BaseKAN(BaseEstimator):
         out = []
         with torch.no_grad(), deterministic(self.n_threads):
             for start in range(0, Xs.shape[0], 65536):
-                xb = torch.as_tensor(Xs[start:start + 65536], dtype=torch.float32, device=dev)
+                xb = torch.as_tensor(Xs[start : start + 65536], dtype=torch.float32, device=dev)
                 out.append(net(xb).double().cpu().numpy())
         return np.concatenate(out, axis=0)
 
@@ -334,17 +381,25 @@ class BaseKAN(BaseEstimator):
         ``"probability"`` for the classifier)."""
         return self.formulas_[self._main_formula]
 
-    def _extract(self, library: Sequence[str] | None, r2_threshold: float, refit: bool,
-                 data: tuple[Any, Any, Any] | None) -> dict[str, Formula]:
+    def _extract(
+        self,
+        library: Sequence[str] | None,
+        r2_threshold: float,
+        refit: bool,
+        data: tuple[Any, Any, Any] | None,
+    ) -> dict[str, Formula]:
         from ariasim.surrogates.kan_symbolic import extract
 
         check_is_fitted(self, "network_")
         # torch (edge samples) and BLAS (constant re-fits) on fixed thread counts: the
         # same network gives the same formulas whatever the caller's thread settings
-        with deterministic(self.n_threads if self.n_threads is not None else 1), \
-                single_threaded_blas():
-            formulas = extract(self, library=library, r2_threshold=r2_threshold,
-                               refit=refit, data=data)
+        with (
+            deterministic(self.n_threads if self.n_threads is not None else 1),
+            single_threaded_blas(),
+        ):
+            formulas = extract(
+                self, library=library, r2_threshold=r2_threshold, refit=refit, data=data
+            )
         self._formulas = dict(formulas)
         return formulas
 
@@ -391,7 +446,8 @@ _COMMON_DOC = """
         verbose: Print the loss of every epoch.
         optimizer: ``"auto"`` (default): ``"lm"`` for networks of up to 1000 parameters
             trained without the sparsity penalty (``lamb=0``), else ``"adam"`` (also for
-            the fine-tuning after pruning). ``"lm"``: full-batch Levenberg-Marquardt on the generalised
+            the fine-tuning after pruning). ``"lm"``: full-batch Levenberg-Marquardt on the
+            generalised
             Gauss-Newton matrix ``J^T Lambda J`` (``Lambda``: the Fisher information of
             the loss in the network outputs), one epoch = one LM iteration (one Jacobian,
             up to 12 damped trial steps); converges in tens of epochs where L-BFGS needs
@@ -411,7 +467,8 @@ _COMMON_DOC = """
 
 
 class KANRegressor(RegressorMixin, BaseKAN):
-    __doc__ = """Kolmogorov-Arnold network regressor with homo- or heteroscedastic losses.
+    __doc__ = (
+        """Kolmogorov-Arnold network regressor with homo- or heteroscedastic losses.
 
     ``loss="mse"``: least squares; :meth:`predict` is the mean. ``loss="gaussian"``: the
     network has two outputs, mean ``mu(x)`` and ``log sigma(x)``, trained by the Gaussian
@@ -427,7 +484,9 @@ class KANRegressor(RegressorMixin, BaseKAN):
         distribution", ICNN 1994 (heteroscedastic likelihood training).
 
     Arguments:
-        loss: ``"mse"``, ``"gaussian"`` or ``"lognormal"``.""" + _COMMON_DOC + """
+        loss: ``"mse"``, ``"gaussian"`` or ``"lognormal"``."""
+        + _COMMON_DOC
+        + """
         target_unit: Output unit for formulas.
 
     Attributes:
@@ -456,6 +515,7 @@ class KANRegressor(RegressorMixin, BaseKAN):
         >>> bool(np.abs(kan.formula_(X) - kan.predict(X)).max() < 0.05)
         True
     """
+    )
 
     def __init__(
         self,
@@ -564,7 +624,7 @@ class KANRegressor(RegressorMixin, BaseKAN):
         """The mean of y given x (log-normal: ``exp(mu + sigma^2 / 2)``)."""
         mu, sigma = self._mu_sigma(X)
         if self.loss == "lognormal":
-            return np.exp(mu + 0.5 * sigma ** 2)  # type: ignore[operator]
+            return np.exp(mu + 0.5 * sigma**2)  # type: ignore[operator]
         return mu
 
     def predict_median(self, X: Any) -> np.ndarray:
@@ -575,14 +635,22 @@ class KANRegressor(RegressorMixin, BaseKAN):
     def predict_sigma(self, X: Any) -> np.ndarray:
         """sigma(x): absolute for ``"gaussian"``, of ``log y`` for ``"lognormal"``."""
         if self.loss not in ("gaussian", "lognormal"):
-            raise ConfigError("predict_sigma needs loss='gaussian' or 'lognormal'",
-                              parameter="loss")
+            raise ConfigError(
+                "predict_sigma needs loss='gaussian' or 'lognormal'", parameter="loss"
+            )
         _, sigma = self._mu_sigma(X)
         return sigma  # type: ignore[return-value]
 
-    def symbolic(self, library: Sequence[str] | None = None, r2_threshold: float = 0.99,
-                 refit: bool = True, *, X: Any = None, y: Any = None,
-                 sample_weight: Any = None) -> dict[str, Formula]:
+    def symbolic(
+        self,
+        library: Sequence[str] | None = None,
+        r2_threshold: float = 0.99,
+        refit: bool = True,
+        *,
+        X: Any = None,
+        y: Any = None,
+        sample_weight: Any = None,
+    ) -> dict[str, Formula]:
         """Snap every active edge to a library function and compose the network into
         Formulas in the original input variables (see
         :func:`ariasim.surrogates.kan_symbolic.extract`).
@@ -601,19 +669,23 @@ class KANRegressor(RegressorMixin, BaseKAN):
             ``{"mean": ...}``, plus ``"sigma"`` for the heteroscedastic losses and
             ``"mu"`` (mean of log y) for ``"lognormal"``.
         """
-        return self._extract(library, r2_threshold, refit,
-                             None if X is None else (X, y, sample_weight))
+        return self._extract(
+            library, r2_threshold, refit, None if X is None else (X, y, sample_weight)
+        )
 
 
 class KANClassifier(ClassifierMixin, BaseKAN):
-    __doc__ = """Kolmogorov-Arnold network binary classifier (weighted cross-entropy).
+    __doc__ = (
+        """Kolmogorov-Arnold network binary classifier (weighted cross-entropy).
 
     The network outputs the logit of ``P(class 1 | x)``; ``classes_[1]`` is class 1.
 
     References:
         Liu et al., "KAN: Kolmogorov-Arnold Networks", arXiv:2404.19756 (2024).
 
-    Arguments:""" + _COMMON_DOC + """
+    Arguments:"""
+        + _COMMON_DOC
+        + """
     Attributes:
         classes_: The two class labels.
         n_features_in_: Number of inputs.
@@ -637,6 +709,7 @@ class KANClassifier(ClassifierMixin, BaseKAN):
         >>> float(clf.score(X, np.where(X[:, 0] + X[:, 1] > 0, "b", "a"))) > 0.9
         True
     """
+    )
 
     def __init__(
         self,
@@ -715,8 +788,11 @@ class KANClassifier(ClassifierMixin, BaseKAN):
         check_classification_targets(yy)
         classes, codes = np.unique(yy, return_inverse=True)
         if classes.shape[0] > 2:
-            raise InputError("Only binary classification is supported: KANClassifier needs "
-                             f"exactly 2 classes, got {classes.shape[0]}", column="y")
+            raise InputError(
+                "Only binary classification is supported: KANClassifier needs "
+                f"exactly 2 classes, got {classes.shape[0]}",
+                column="y",
+            )
         if classes.shape[0] < 2:
             raise InputError("KANClassifier needs exactly 2 classes, got 1 class", column="y")
         w = self._check_weights(sample_weight, arr.shape[0])
@@ -743,9 +819,16 @@ class KANClassifier(ClassifierMixin, BaseKAN):
         check_is_fitted(self, "network_")
         return self.classes_[(self.decision_function(X) > 0).astype(int)]
 
-    def symbolic(self, library: Sequence[str] | None = None, r2_threshold: float = 0.99,
-                 refit: bool = True, *, X: Any = None, y: Any = None,
-                 sample_weight: Any = None) -> dict[str, Formula]:
+    def symbolic(
+        self,
+        library: Sequence[str] | None = None,
+        r2_threshold: float = 0.99,
+        refit: bool = True,
+        *,
+        X: Any = None,
+        y: Any = None,
+        sample_weight: Any = None,
+    ) -> dict[str, Formula]:
         """Symbolic form of the classifier (see :meth:`KANRegressor.symbolic`).
 
         The constants are re-fitted by the weighted logistic likelihood.
@@ -757,5 +840,6 @@ class KANClassifier(ClassifierMixin, BaseKAN):
         check_is_fitted(self, "network_")
         if y is not None:
             y = (np.asarray(y).reshape(-1) == self.classes_[1]).astype(float)
-        return self._extract(library, r2_threshold, refit,
-                             None if X is None else (X, y, sample_weight))
+        return self._extract(
+            library, r2_threshold, refit, None if X is None else (X, y, sample_weight)
+        )

@@ -27,12 +27,24 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["KANLayer", "KANNetwork", "b_spline_basis", "b_spline_basis_and_derivative",
-           "uniform_knots"]
+__all__ = [
+    "KANLayer",
+    "KANNetwork",
+    "b_spline_basis",
+    "b_spline_basis_and_derivative",
+    "uniform_knots",
+]
 
 
-def uniform_knots(low: float, high: float, grid_size: int, order: int, n_inputs: int,
-                  *, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def uniform_knots(
+    low: float,
+    high: float,
+    grid_size: int,
+    order: int,
+    n_inputs: int,
+    *,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
     """Uniform knot vectors on ``[low, high]`` extended by ``order`` knots on each side.
 
     Arguments:
@@ -62,13 +74,12 @@ def _knot_tables(knots: torch.Tensor, order: int) -> list[tuple[torch.Tensor, ..
     only at grid updates, the basis is evaluated at every step."""
     key = id(knots)
     hit = _TABLES.get(key)
-    if hit is not None and hit[0]() is knots and hit[1] == knots._version \
-            and len(hit[2]) == order:
+    if hit is not None and hit[0]() is knots and hit[1] == knots._version and len(hit[2]) == order:
         return hit[2]
     t = knots.detach().unsqueeze(0)
     tables = []
     for p in range(1, order + 1):
-        lo, hi = t[..., : -(p + 1)], t[..., p + 1:]
+        lo, hi = t[..., : -(p + 1)], t[..., p + 1 :]
         inv_l = 1.0 / (t[..., p:-1] - lo)
         inv_r = 1.0 / (hi - t[..., 1:-p])
         tables.append((inv_l, -lo * inv_l, -inv_r, hi * inv_r))
@@ -79,8 +90,9 @@ def _knot_tables(knots: torch.Tensor, order: int) -> list[tuple[torch.Tensor, ..
     return tables
 
 
-def _basis_levels(x: torch.Tensor, knots: torch.Tensor, order: int
-                  ) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _basis_levels(
+    x: torch.Tensor, knots: torch.Tensor, order: int
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Cox-de Boor recursion without autograd: the basis of order ``order`` and the one
     of order ``order - 1`` (None for order 0), both ``(n, d, .)``."""
     x = x.unsqueeze(-1)
@@ -101,8 +113,12 @@ class _BSplineBasis(torch.autograd.Function):
     one small backward instead of differentiating through every step of the recursion."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, knots: torch.Tensor,  # type: ignore[override]
-                order: int) -> torch.Tensor:
+    def forward(
+        ctx: Any,
+        x: torch.Tensor,
+        knots: torch.Tensor,  # type: ignore[override]
+        order: int,
+    ) -> torch.Tensor:
         basis, prev = _basis_levels(x, knots, order)
         ctx.order = order
         if order > 0:  # constants of the derivative (knots are not differentiated)
@@ -112,8 +128,10 @@ class _BSplineBasis(torch.autograd.Function):
         return basis
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor  # type: ignore[override]
-                 ) -> tuple[torch.Tensor | None, None, None]:
+    def backward(
+        ctx: Any,
+        grad: torch.Tensor,  # type: ignore[override]
+    ) -> tuple[torch.Tensor | None, None, None]:
         if not ctx.needs_input_grad[0]:
             return None, None, None
         (prev,) = ctx.saved_tensors
@@ -146,8 +164,9 @@ def b_spline_basis(x: torch.Tensor, knots: torch.Tensor, order: int) -> torch.Te
 
 
 @torch.no_grad()
-def b_spline_basis_and_derivative(x: torch.Tensor, knots: torch.Tensor, order: int
-                                  ) -> tuple[torch.Tensor, torch.Tensor]:
+def b_spline_basis_and_derivative(
+    x: torch.Tensor, knots: torch.Tensor, order: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The B-spline basis (as :func:`b_spline_basis`) and its derivative in ``x``
     (``B'_{j,p} = p (B_{j,p-1} / (t_{j+p} - t_j) - B_{j+1,p-1} / (t_{j+p+1} - t_{j+1}))``,
     de Boor 1978), both ``(n, d, m - k - 1)``, without autograd."""
@@ -184,22 +203,34 @@ class KANLayer(nn.Module):
         ((5, 3), (5, 3, 2))
     """
 
-    def __init__(self, in_features: int, out_features: int, *, grid_size: int = 5,
-                 spline_order: int = 3, grid_range: Sequence[float] = (-1.0, 1.0),
-                 generator: torch.Generator | None = None, noise_scale: float = 0.1):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        grid_size: int = 5,
+        spline_order: int = 3,
+        grid_range: Sequence[float] = (-1.0, 1.0),
+        generator: torch.Generator | None = None,
+        noise_scale: float = 0.1,
+    ):
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features
         self.grid_size = grid_size
         self.spline_order = spline_order
-        self.register_buffer("knots", uniform_knots(float(grid_range[0]), float(grid_range[1]),
-                                                    grid_size, spline_order, in_features))
+        self.register_buffer(
+            "knots",
+            uniform_knots(
+                float(grid_range[0]), float(grid_range[1]), grid_size, spline_order, in_features
+            ),
+        )
         self.register_buffer("mask", torch.ones(out_features, in_features))
         n_basis = grid_size + spline_order
-        coef = (torch.rand(out_features, in_features, n_basis, generator=generator) - 0.5)
-        self.coef = nn.Parameter(coef * (2.0 * noise_scale / grid_size ** 0.5))
-        base = (torch.rand(out_features, in_features, generator=generator) * 2 - 1)
-        self.base_weight = nn.Parameter(base / in_features ** 0.5)
+        coef = torch.rand(out_features, in_features, n_basis, generator=generator) - 0.5
+        self.coef = nn.Parameter(coef * (2.0 * noise_scale / grid_size**0.5))
+        base = torch.rand(out_features, in_features, generator=generator) * 2 - 1
+        self.base_weight = nn.Parameter(base / in_features**0.5)
         self.bias = nn.Parameter(torch.zeros(out_features))
 
     @property
@@ -214,9 +245,13 @@ class KANLayer(nn.Module):
         :meth:`forward`."""
         return b_spline_basis(x, self.knots, self.spline_order), torch.nn.functional.silu(x)
 
-    def forward(self, x: torch.Tensor, *, edges: bool = False,
-                features: tuple[torch.Tensor, torch.Tensor] | None = None
-                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        x: torch.Tensor,
+        *,
+        edges: bool = False,
+        features: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Node outputs ``(n, out)``; with ``edges=True`` also the edge values
         ``(n, out, in)`` (needed for the sparsity penalty). ``features``: precomputed
         :meth:`features` of ``x`` (must match ``x`` and the current knots)."""
@@ -239,8 +274,13 @@ class KANLayer(nn.Module):
         return torch.einsum("nik,oik->noi", basis, self.coef)
 
     @torch.no_grad()
-    def update_grid(self, x: torch.Tensor, grid_size: int | None = None,
-                    grid_eps: float = 0.02, ridge: float = 1e-6) -> None:
+    def update_grid(
+        self,
+        x: torch.Tensor,
+        grid_size: int | None = None,
+        grid_eps: float = 0.02,
+        ridge: float = 1e-6,
+    ) -> None:
         """Move the knots to the quantiles of ``x`` (optionally a finer grid) and
         re-project the splines onto the new basis by least squares.
 
@@ -267,8 +307,9 @@ class KANLayer(nn.Module):
         idx = torch.linspace(0, n - 1, g_new + 1, device=x.device).round().long()
         adaptive = xs[idx]  # (G+1, in)
         adaptive[0], adaptive[-1] = lo, hi
-        uniform = lo + torch.linspace(0, 1, g_new + 1, dtype=x.dtype,
-                                      device=x.device)[:, None] * span
+        uniform = (
+            lo + torch.linspace(0, 1, g_new + 1, dtype=x.dtype, device=x.device)[:, None] * span
+        )
         grid = grid_eps * uniform + (1 - grid_eps) * adaptive
         # keep interior knots strictly increasing
         min_gap = span / (g_new * 100.0)
@@ -314,18 +355,32 @@ class KANNetwork(nn.Module):
         9
     """
 
-    def __init__(self, widths: Sequence[int], *, grid_size: int = 5, spline_order: int = 3,
-                 grid_range: Sequence[float] = (-1.0, 1.0),
-                 generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        widths: Sequence[int],
+        *,
+        grid_size: int = 5,
+        spline_order: int = 3,
+        grid_range: Sequence[float] = (-1.0, 1.0),
+        generator: torch.Generator | None = None,
+    ):
         super().__init__()
         self.widths = list(widths)
         self.layers = nn.ModuleList(
-            KANLayer(a, b, grid_size=grid_size, spline_order=spline_order,
-                     grid_range=grid_range, generator=generator)
-            for a, b in zip(self.widths[:-1], self.widths[1:], strict=True))
+            KANLayer(
+                a,
+                b,
+                grid_size=grid_size,
+                spline_order=spline_order,
+                grid_range=grid_range,
+                generator=generator,
+            )
+            for a, b in zip(self.widths[:-1], self.widths[1:], strict=True)
+        )
 
-    def forward(self, x: torch.Tensor,
-                first: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, first: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> torch.Tensor:
         """Network output ``(n, d_out)``. ``first``: precomputed
         :meth:`KANLayer.features` of ``x`` for the first layer."""
         for i, layer in enumerate(self.layers):
@@ -340,9 +395,10 @@ class KANNetwork(nn.Module):
     def snapshot(self) -> list[tuple[int, dict[str, torch.Tensor]]]:
         """Copies of every layer's grid size, parameters and buffers (much cheaper than a
         deepcopy of the module, which dominated the epoch time of small networks)."""
-        return [(layer.grid_size,
-                 {k: v.detach().clone() for k, v in layer.state_dict().items()})
-                for layer in self.layers]
+        return [
+            (layer.grid_size, {k: v.detach().clone() for k, v in layer.state_dict().items()})
+            for layer in self.layers
+        ]
 
     def restore(self, snap: list[tuple[int, dict[str, torch.Tensor]]]) -> None:
         """Put a :meth:`snapshot` back (also across grid refinements)."""
@@ -353,9 +409,9 @@ class KANNetwork(nn.Module):
             layer.knots = state["knots"].clone()
             layer.load_state_dict(state)
 
-    def forward_with_edges(self, x: torch.Tensor,
-                           first: tuple[torch.Tensor, torch.Tensor] | None = None
-                           ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def forward_with_edges(
+        self, x: torch.Tensor, first: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Output and every layer's edge values (for the sparsity penalty)."""
         phis = []
         for i, layer in enumerate(self.layers):
@@ -373,16 +429,18 @@ class KANNetwork(nn.Module):
         return out
 
     @torch.no_grad()
-    def update_grids(self, x: torch.Tensor, grid_size: int | None = None,
-                     n_layers: int | None = None) -> None:
+    def update_grids(
+        self, x: torch.Tensor, grid_size: int | None = None, n_layers: int | None = None
+    ) -> None:
         """Update the grids of the first ``n_layers`` layers (default all) to their input
         distributions, layer by layer."""
         for layer in self.layers[:n_layers]:
             layer.update_grid(x, grid_size)
             x = layer(x)
 
-    def regularization(self, phis: Sequence[torch.Tensor], lamb_l1: float = 1.0,
-                       lamb_entropy: float = 2.0) -> torch.Tensor:
+    def regularization(
+        self, phis: Sequence[torch.Tensor], lamb_l1: float = 1.0, lamb_entropy: float = 2.0
+    ) -> torch.Tensor:
         """KAN sparsity penalty (Liu et al. eq. 2.17-2.20): per layer the L1 norm of the
         edges' mean absolute activations plus ``lamb_entropy`` times their entropy."""
         total = phis[0].new_zeros(())
@@ -395,9 +453,9 @@ class KANNetwork(nn.Module):
         return total
 
     @torch.no_grad()
-    def jacobian(self, x: torch.Tensor,
-                 first: tuple[torch.Tensor, torch.Tensor] | None = None
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    def jacobian(
+        self, x: torch.Tensor, first: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Network output and its Jacobian with respect to all parameters, analytically.
 
         Every layer's output is linear in its own parameters given its inputs
@@ -425,8 +483,7 @@ class KANNetwork(nn.Module):
                 basis, base = layer.features(h) if first is None else first
                 dbasis = dbase = None
             else:
-                basis, dbasis = b_spline_basis_and_derivative(h, layer.knots,
-                                                              layer.spline_order)
+                basis, dbasis = b_spline_basis_and_derivative(h, layer.knots, layer.spline_order)
                 base, dbase = torch.nn.functional.silu(h), _silu_derivative(h)
             feats.append((basis, base, dbasis, dbase))
             coef = layer.coef * layer.mask.unsqueeze(-1)
@@ -436,18 +493,24 @@ class KANNetwork(nn.Module):
         n, a = out.shape
         sens = torch.eye(a, dtype=out.dtype, device=out.device).expand(n, a, a)
         blocks: list[torch.Tensor] = []
-        for layer, (basis, base, dbasis, dbase) in zip(reversed(self.layers),
-                                                       reversed(feats), strict=True):
+        for layer, (basis, base, dbasis, dbase) in zip(
+            reversed(self.layers), reversed(feats), strict=True
+        ):
             mask = layer.mask
-            j_coef = (sens[:, :, :, None, None] * basis[:, None, None, :, :]
-                      * mask[None, None, :, :, None])
+            j_coef = (
+                sens[:, :, :, None, None]
+                * basis[:, None, None, :, :]
+                * mask[None, None, :, :, None]
+            )
             j_base = sens[:, :, :, None] * base[:, None, None, :] * mask
-            blocks.append(torch.cat([j_coef.reshape(n, a, -1), j_base.reshape(n, a, -1),
-                                     sens], dim=2))
+            blocks.append(
+                torch.cat([j_coef.reshape(n, a, -1), j_base.reshape(n, a, -1), sens], dim=2)
+            )
             if dbasis is not None:
                 coef = layer.coef * mask.unsqueeze(-1)
-                d_in = torch.einsum("nik,oik->noi", dbasis, coef) \
-                    + dbase[:, None, :] * (layer.base_weight * mask)
+                d_in = torch.einsum("nik,oik->noi", dbasis, coef) + dbase[:, None, :] * (
+                    layer.base_weight * mask
+                )
                 sens = torch.bmm(sens, d_in)
         return out, torch.cat(blocks[::-1], dim=2)
 

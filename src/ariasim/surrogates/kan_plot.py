@@ -50,19 +50,29 @@ def edge_curves(model: BaseKAN, *, points: int = 33, digits: int = 5) -> list[di
                 for i in range(layer.in_features):
                     if mask[j, i] <= 0:
                         continue
-                    c: dict[str, Any] = {"layer": li, "i": i, "j": j,
-                                         "source": names[i] if li == 0 else f"h{li}.{i}",
-                                         "x": r(grid[:, i]), "y": r(phi[:, j, i])}
+                    c: dict[str, Any] = {
+                        "layer": li,
+                        "i": i,
+                        "j": j,
+                        "source": names[i] if li == 0 else f"h{li}.{i}",
+                        "x": r(grid[:, i]),
+                        "y": r(phi[:, j, i]),
+                    }
                     fit = fits.get((li, i, j))
                     if fit is not None:
-                        c.update(function=fit.function, r2=float(fit.r2),
-                                 numeric=bool(fit.numeric), y_fit=r(fit(grid[:, i])))
+                        c.update(
+                            function=fit.function,
+                            r2=float(fit.r2),
+                            numeric=bool(fit.numeric),
+                            y_fit=r(fit(grid[:, i])),
+                        )
                     out.append(c)
     return out
 
 
-def plot_edge_curves(curves: Sequence[Mapping[str, Any]], path: Any = None, *,
-                     title: str | None = None) -> Any:
+def plot_edge_curves(
+    curves: Sequence[Mapping[str, Any]], path: Any = None, *, title: str | None = None
+) -> Any:
     """Plot :func:`edge_curves` output: one small panel per edge, the learned function
     (solid) and its symbolic fit (dashed; red title for an edge that stayed numeric).
 
@@ -74,8 +84,7 @@ def plot_edge_curves(curves: Sequence[Mapping[str, Any]], path: Any = None, *,
     n = max(len(curves), 1)
     ncols = min(n, 4)
     nrows = math.ceil(n / ncols)
-    fig = Figure(figsize=(2.6 * ncols, 2.1 * nrows + (0.3 if title else 0.0)),
-                 layout="constrained")
+    fig = Figure(figsize=(2.6 * ncols, 2.1 * nrows + (0.3 if title else 0.0)), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax, c in zip(axes.flat, curves, strict=False):
         ax.plot(c["x"], c["y"], lw=1.8, label="KAN")
@@ -91,7 +100,7 @@ def plot_edge_curves(curves: Sequence[Mapping[str, Any]], path: Any = None, *,
         ax.tick_params(labelsize=7)
         if c["layer"] == 0:
             ax.set_xlabel(f"{c['source']} (standardised)", fontsize=7)
-    for ax in list(axes.flat)[len(curves):]:
+    for ax in list(axes.flat)[len(curves) :]:
         ax.set_axis_off()
     if not curves:
         axes.flat[0].text(0.5, 0.5, "no active edges", ha="center", va="center")

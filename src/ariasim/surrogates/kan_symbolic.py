@@ -84,11 +84,11 @@ def _np_sigmoid(x: np.ndarray) -> np.ndarray:
 #: The candidate edge functions: name -> (numpy, sympy, complexity, parametrisation).
 LIBRARY: dict[str, _Fn] = {
     "x": _Fn(lambda x: x, lambda e: e, 1, "one", "zero"),
-    "x^2": _Fn(np.square, lambda e: e ** 2, 2, "one", "free"),
-    "x^3": _Fn(lambda x: x ** 3, lambda e: e ** 3, 3, "one", "free"),
-    "x^4": _Fn(lambda x: x ** 4, lambda e: e ** 4, 4, "one", "free"),
+    "x^2": _Fn(np.square, lambda e: e**2, 2, "one", "free"),
+    "x^3": _Fn(lambda x: x**3, lambda e: e**3, 3, "one", "free"),
+    "x^4": _Fn(lambda x: x**4, lambda e: e**4, 4, "one", "free"),
     "1/x": _Fn(lambda x: 1.0 / x, lambda e: 1 / e, 2, "one", "free"),
-    "1/x^2": _Fn(lambda x: 1.0 / x ** 2, lambda e: e ** -2, 3, "one", "free"),
+    "1/x^2": _Fn(lambda x: 1.0 / x**2, lambda e: e**-2, 3, "one", "free"),
     "sqrt": _Fn(np.sqrt, sp.sqrt, 2, "sign", "free"),
     "exp": _Fn(np.exp, sp.exp, 2, "free", "zero"),
     "log": _Fn(np.log, sp.log, 2, "sign", "free"),
@@ -96,7 +96,7 @@ LIBRARY: dict[str, _Fn] = {
     "tanh": _Fn(np.tanh, sp.tanh, 3, "free", "free"),
     "sigmoid": _Fn(_np_sigmoid, lambda e: 1 / (1 + sp.exp(-e)), 3, "free", "free"),
     "abs": _Fn(np.abs, sp.Abs, 2, "one", "free"),
-    "gaussian": _Fn(lambda x: np.exp(-x ** 2), lambda e: sp.exp(-e ** 2), 3, "free", "free"),
+    "gaussian": _Fn(lambda x: np.exp(-(x**2)), lambda e: sp.exp(-(e**2)), 3, "free", "free"),
     "0": _Fn(lambda x: 0.0 * x, lambda e: sp.Integer(0), 0, "one", "zero"),
 }
 
@@ -166,8 +166,7 @@ class EdgeFit:
     def sympy(self, e: sp.Expr) -> sp.Expr:
         """The fit applied to the sympy expression ``e``."""
         if self.numeric:
-            return sum((sp.Float(p) * e ** k for k, p in enumerate(self.poly[::-1])),
-                       sp.Integer(0))
+            return sum((sp.Float(p) * e**k for k, p in enumerate(self.poly[::-1])), sp.Integer(0))
         if self.function == "0":
             return sp.Float(self.d)
         if self.function == "x":
@@ -190,13 +189,14 @@ def _r2_rows(F: np.ndarray, v: np.ndarray) -> np.ndarray:
         Fc = F - F.mean(-1, keepdims=True)
         vc = v - v.mean()
         cov = (Fc * vc).sum(-1)
-        r2 = cov ** 2 / ((Fc ** 2).sum(-1) * (vc ** 2).sum())
-    bad = ~np.isfinite(F).all(-1) | ~np.isfinite(r2) | ((Fc ** 2).sum(-1) <= 1e-24)
+        r2 = cov**2 / ((Fc**2).sum(-1) * (vc**2).sum())
+    bad = ~np.isfinite(F).all(-1) | ~np.isfinite(r2) | ((Fc**2).sum(-1) <= 1e-24)
     return np.where(bad, -np.inf, r2)
 
 
-def _fit_one(fn: _Fn, u: np.ndarray, v: np.ndarray, polish_below: float = 1.0
-             ) -> tuple[float, float, float, float, float]:
+def _fit_one(
+    fn: _Fn, u: np.ndarray, v: np.ndarray, polish_below: float = 1.0
+) -> tuple[float, float, float, float, float]:
     """Best ``(r2, a, b, c, d)`` of ``c f(a u + b) + d`` to ``v`` (``u`` in [-1, 1]).
 
     The non-linear polish runs only when the grid's unexplained variance ``1 - R^2`` is
@@ -242,19 +242,29 @@ def _fit_one(fn: _Fn, u: np.ndarray, v: np.ndarray, polish_below: float = 1.0
     p0 = np.array([a, b, c, d])
     try:
         res = least_squares(resid, p0, max_nfev=60, method="lm" if u.size > 4 else "trf")
-        if np.sum(res.fun ** 2) < np.sum(resid(p0) ** 2):
+        if np.sum(res.fun**2) < np.sum(resid(p0) ** 2):
             p0 = res.x
     except (ValueError, np.linalg.LinAlgError):
         pass
-    a, b, c, d = (float(p0[0]) if free[0] else a, float(p0[1]) if free[1] else b,
-                  float(p0[2]), float(p0[3]))
+    a, b, c, d = (
+        float(p0[0]) if free[0] else a,
+        float(p0[1]) if free[1] else b,
+        float(p0[2]),
+        float(p0[3]),
+    )
     sst = float(np.sum((v - v.mean()) ** 2))
     r2 = 1.0 - float(np.sum(resid(np.array([a, b, c, d])) ** 2)) / sst
     return r2, a, b, c, d
 
 
-def fit_edge(x: np.ndarray, v: np.ndarray, *, library: Sequence[str] | None = None,
-             r2_threshold: float = 0.99, node_variance: float | None = None) -> EdgeFit:
+def fit_edge(
+    x: np.ndarray,
+    v: np.ndarray,
+    *,
+    library: Sequence[str] | None = None,
+    r2_threshold: float = 0.99,
+    node_variance: float | None = None,
+) -> EdgeFit:
     """Snap one edge function, sampled as ``v = phi(x)``, to the best library function.
 
     Arguments:
@@ -270,8 +280,9 @@ def fit_edge(x: np.ndarray, v: np.ndarray, *, library: Sequence[str] | None = No
     names = list(LIBRARY) if library is None else list(library)
     unknown = [n for n in names if n not in LIBRARY]
     if unknown:
-        raise ConfigError(f"unknown function(s) {unknown}; known: {list(LIBRARY)}",
-                          parameter="library")
+        raise ConfigError(
+            f"unknown function(s) {unknown}; known: {list(LIBRARY)}", parameter="library"
+        )
     x = np.asarray(x, dtype=float)
     v = np.asarray(v, dtype=float)
     var_v = float(np.var(v))
@@ -312,8 +323,16 @@ def fit_edge(x: np.ndarray, v: np.ndarray, *, library: Sequence[str] | None = No
         return best[3]
     poly = np.polyfit(x, v, 3)
     r2 = 1.0 - float(np.sum((np.polyval(poly, x) - v) ** 2)) / float(np.sum((v - v.mean()) ** 2))
-    return EdgeFit("cubic", r2, numeric=True, poly=[float(p) for p in poly],
-                   a=np.nan, b=np.nan, c=np.nan, d=np.nan)
+    return EdgeFit(
+        "cubic",
+        r2,
+        numeric=True,
+        poly=[float(p) for p in poly],
+        a=np.nan,
+        b=np.nan,
+        c=np.nan,
+        d=np.nan,
+    )
 
 
 def _normalise(fit: EdgeFit, name: str) -> EdgeFit:
@@ -322,7 +341,7 @@ def _normalise(fit: EdgeFit, name: str) -> EdgeFit:
     power = {"x": 1, "x^2": 2, "x^3": 3, "x^4": 4, "1/x": -1, "1/x^2": -2, "abs": 1}.get(name)
     if power is not None:
         # f(a x + b) = a^p f(x + b / a) (|a| for abs)
-        scale = abs(a) if name == "abs" else a ** power
+        scale = abs(a) if name == "abs" else a**power
         return EdgeFit(name, fit.r2, a=1.0, b=b / a, c=c * scale, d=fit.d)
     if name in ("sqrt", "log"):
         s = float(np.sign(a))
@@ -348,18 +367,21 @@ def _edge_samples(model: BaseKAN) -> list[tuple[np.ndarray, np.ndarray, np.ndarr
     return out
 
 
-def compose(model: BaseKAN, library: Sequence[str] | None, r2_threshold: float
-            ) -> tuple[list[sp.Expr], list[sp.Symbol], list[EdgeFit]]:
+def compose(
+    model: BaseKAN, library: Sequence[str] | None, r2_threshold: float
+) -> tuple[list[sp.Expr], list[sp.Symbol], list[EdgeFit]]:
     """Fit every active edge and compose the network's outputs as sympy expressions of the
     original inputs (network scale, before the output transformation)."""
     net = model.network_
     symbols = [sp.Symbol(n, real=True) for n in model.variable_names_]
     nodes: list[sp.Expr] = [
         (s - sp.Float(m)) / sp.Float(sc) if (m != 0.0 or sc != 1.0) else s
-        for s, m, sc in zip(symbols, model.x_mean_, model.x_scale_, strict=True)]
+        for s, m, sc in zip(symbols, model.x_mean_, model.x_scale_, strict=True)
+    ]
     fits: list[EdgeFit] = []
-    for li, (layer, (Q, phi, node_var)) in enumerate(zip(net.layers, _edge_samples(model),
-                                                         strict=True)):
+    for li, (layer, (Q, phi, node_var)) in enumerate(
+        zip(net.layers, _edge_samples(model), strict=True)
+    ):
         mask = layer.mask.cpu().numpy()
         bias = layer.bias.detach().cpu().double().numpy()
         new_nodes: list[sp.Expr] = []
@@ -368,8 +390,13 @@ def compose(model: BaseKAN, library: Sequence[str] | None, r2_threshold: float
             for i in range(layer.in_features):
                 if mask[j, i] == 0:
                     continue
-                fit = fit_edge(Q[:, i], phi[:, j, i], library=library,
-                               r2_threshold=r2_threshold, node_variance=float(node_var[j]))
+                fit = fit_edge(
+                    Q[:, i],
+                    phi[:, j, i],
+                    library=library,
+                    r2_threshold=r2_threshold,
+                    node_variance=float(node_var[j]),
+                )
                 fit.layer, fit.i, fit.j = li, i, j
                 fits.append(fit)
                 terms.append(fit.sympy(nodes[i]))
@@ -394,12 +421,14 @@ def _refit_ls(formula: Formula, X: np.ndarray, y: np.ndarray, w: np.ndarray) -> 
     constants for identical calls (:func:`~ariasim.surrogates.formula.refit_constants`),
     so the formulas changed from run to run; "trf" with one BLAS thread is reproducible,
     reached the same loss (within 0.5 %) and was as fast on the KAN re-fits tried."""
-    return refit_constants(formula, X, y, sample_weight=w, max_nfev=_REFIT_NFEV,
-                           method="trf", x_scale="jac", cse=True)
+    return refit_constants(
+        formula, X, y, sample_weight=w, max_nfev=_REFIT_NFEV, method="trf", x_scale="jac", cse=True
+    )
 
 
-def _refit_nll(formula: Formula, X: np.ndarray,
-               dloss: Callable[[np.ndarray], tuple[float, np.ndarray]]) -> Formula:
+def _refit_nll(
+    formula: Formula, X: np.ndarray, dloss: Callable[[np.ndarray], tuple[float, np.ndarray]]
+) -> Formula:
     """Re-fit a formula's float constants by minimising ``dloss(f(X))`` (value and
     derivative with respect to the formula values) with L-BFGS-B and symbolic gradients."""
     from scipy.optimize import minimize
@@ -420,24 +449,30 @@ def _refit_nll(formula: Formula, X: np.ndarray,
     start = fun(c0)[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        res = minimize(fun, c0, jac=True, method="L-BFGS-B",
-                       options={"maxiter": 2 * _REFIT_NFEV})
+        res = minimize(fun, c0, jac=True, method="L-BFGS-B", options={"maxiter": 2 * _REFIT_NFEV})
     if not np.isfinite(res.fun) or res.fun > start:
         return formula
     return _with_constants(formula, res.x)
 
 
-def _logistic_loss(y: np.ndarray, w: np.ndarray
-                   ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+def _logistic_loss(
+    y: np.ndarray, w: np.ndarray
+) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
     def loss(g: np.ndarray) -> tuple[float, np.ndarray]:
         p = 0.5 * (1.0 + np.tanh(0.5 * g))
         return float(np.sum(w * (np.logaddexp(0.0, g) - y * g))), w * (p - y)
+
     return loss
 
 
-def extract(model: BaseKAN, *, library: Sequence[str] | None = None,
-            r2_threshold: float = 0.99, refit: bool = True,
-            data: tuple[Any, Any, Any] | None = None) -> dict[str, Formula]:
+def extract(
+    model: BaseKAN,
+    *,
+    library: Sequence[str] | None = None,
+    r2_threshold: float = 0.99,
+    refit: bool = True,
+    data: tuple[Any, Any, Any] | None = None,
+) -> dict[str, Formula]:
     """Symbolic extraction for a fitted :class:`~ariasim.surrogates.kan.KANRegressor` or
     :class:`~ariasim.surrogates.kan.KANClassifier` (see the module docstring).
 
@@ -460,15 +495,32 @@ def extract(model: BaseKAN, *, library: Sequence[str] | None = None,
         raise ConfigError("must be in (0, 1]", parameter="r2_threshold")
     outputs, symbols, fits = compose(model, library, r2_threshold)
     model.symbolic_report_ = pd.DataFrame(
-        [{"layer": f.layer, "i": f.i, "j": f.j, "function": f.function, "r2": f.r2,
-          "a": f.a, "b": f.b, "c": f.c, "d": f.d, "numeric": f.numeric} for f in fits],
-        columns=["layer", "i", "j", "function", "r2", "a", "b", "c", "d", "numeric"])
+        [
+            {
+                "layer": f.layer,
+                "i": f.i,
+                "j": f.j,
+                "function": f.function,
+                "r2": f.r2,
+                "a": f.a,
+                "b": f.b,
+                "c": f.c,
+                "d": f.d,
+                "numeric": f.numeric,
+            }
+            for f in fits
+        ],
+        columns=["layer", "i", "j", "function", "r2", "a", "b", "c", "d", "numeric"],
+    )
     model._edge_fits_ = {(f.layer, f.i, f.j): f for f in fits}
     numeric = [(f.layer, f.i, f.j) for f in fits if f.numeric]
     if numeric:
-        warnings.warn(f"{len(numeric)} KAN edge(s) fit no library function at R^2 >= "
-                      f"{r2_threshold} and stay numeric (cubic polynomials): "
-                      f"{numeric}; see symbolic_report_", stacklevel=3)
+        warnings.warn(
+            f"{len(numeric)} KAN edge(s) fit no library function at R^2 >= "
+            f"{r2_threshold} and stay numeric (cubic polynomials): "
+            f"{numeric}; see symbolic_report_",
+            stacklevel=3,
+        )
     if data is None:
         X, y, w = model._fit_data_
     else:
@@ -480,11 +532,16 @@ def extract(model: BaseKAN, *, library: Sequence[str] | None = None,
         idx = np.sort(np.random.default_rng(0).choice(X.shape[0], _REFIT_ROWS, replace=False))
         X, y, w = X[idx], y[idx], w[idx]
     units = model.variable_units or [""] * len(symbols)
-    variables = [Variable(s.name, unit=str(u), low=float(X_all[:, k].min()),
-                          high=float(X_all[:, k].max()))
-                 for k, (s, u) in enumerate(zip(symbols, units, strict=True))]
-    meta = {"source": type(model).__name__, "n_edges": len(fits),
-            "numeric_edges": [list(e) for e in numeric], "r2_threshold": r2_threshold}
+    variables = [
+        Variable(s.name, unit=str(u), low=float(X_all[:, k].min()), high=float(X_all[:, k].max()))
+        for k, (s, u) in enumerate(zip(symbols, units, strict=True))
+    ]
+    meta = {
+        "source": type(model).__name__,
+        "n_edges": len(fits),
+        "numeric_edges": [list(e) for e in numeric],
+        "r2_threshold": r2_threshold,
+    }
     target = getattr(model, "target_name", "y")
     target_unit = getattr(model, "target_unit", "")
 
@@ -499,23 +556,26 @@ def extract(model: BaseKAN, *, library: Sequence[str] | None = None,
         prob = formula(1 / (1 + sp.exp(-logit.expression)), target)
         return {"probability": prob, "logit": logit}
     ym, ys = sp.Float(model.y_mean_), sp.Float(model.y_scale_)
-    mu = formula(ys * outputs[0] + ym,
-                 f"mu_log_{target}" if loss == "lognormal" else target,
-                 "" if loss == "lognormal" else target_unit)
+    mu = formula(
+        ys * outputs[0] + ym,
+        f"mu_log_{target}" if loss == "lognormal" else target,
+        "" if loss == "lognormal" else target_unit,
+    )
     if loss == "mse":
         if refit:
             mu = _refit_ls(mu, X, y, w)
         return {"mean": mu}
-    sigma = formula(ys * sp.exp(outputs[1]), f"sigma_{target}",
-                    "" if loss == "lognormal" else target_unit)
+    sigma = formula(
+        ys * sp.exp(outputs[1]), f"sigma_{target}", "" if loss == "lognormal" else target_unit
+    )
     z = np.log(y) if loss == "lognormal" else y
     if refit:
         s_net = np.clip(sigma(X), 1e-12, None)
-        mu = _refit_ls(mu, X, z, w / s_net ** 2)
+        mu = _refit_ls(mu, X, z, w / s_net**2)
         _, s_target = model._mu_sigma(X)  # the network's sigma (unstandardised)
         s_target = np.clip(np.asarray(s_target, dtype=float), 1e-12, None)
-        sigma = _refit_ls(sigma, X, s_target, w / s_target ** 2)
+        sigma = _refit_ls(sigma, X, s_target, w / s_target**2)
     if loss == "gaussian":
         return {"mean": mu, "sigma": sigma}
-    mean = formula(sp.exp(mu.expression + sigma.expression ** 2 / 2), target, target_unit)
+    mean = formula(sp.exp(mu.expression + sigma.expression**2 / 2), target, target_unit)
     return {"mean": mean, "sigma": sigma, "mu": mu}

@@ -135,8 +135,9 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 def check_name(name: str, *, what: str = "variable") -> str:
     """Check that ``name`` can be a variable of a formula; return it."""
     if not isinstance(name, str) or not _NAME.match(name) or keyword.iskeyword(name):
-        raise ConfigError(f"{name!r} is not a valid {what} name (letters, digits, '_')",
-                          parameter=what)
+        raise ConfigError(
+            f"{name!r} is not a valid {what} name (letters, digits, '_')", parameter=what
+        )
     if name in FUNCTIONS or name in _CONSTANTS:
         raise ConfigError(f"{name!r} is reserved (a function or constant name)", parameter=what)
     return name
@@ -159,7 +160,9 @@ def _tokenize(text: str) -> list[_Tok]:
         if not m or m.end() == pos:
             bad = text[pos:].lstrip()[:1]
             at = len(text) - len(text[pos:].lstrip())
-            raise FormulaSyntaxError(f"unexpected character {bad!r} at position {at} in {quote_excerpt(text, at)}")
+            raise FormulaSyntaxError(
+                f"unexpected character {bad!r} at position {at} in {quote_excerpt(text, at)}"
+            )
         kind = m.lastgroup or "op"
         tokens.append(_Tok(kind, m.group(kind), m.start(kind)))
         if len(tokens) > MAX_TOKENS:
@@ -191,7 +194,9 @@ class Parser:
 
     def error(self, msg: str) -> FormulaSyntaxError:
         tok = self.toks[self.i]
-        return FormulaSyntaxError(f"{msg} at position {tok.pos} in {quote_excerpt(self.text, tok.pos)}")
+        return FormulaSyntaxError(
+            f"{msg} at position {tok.pos} in {quote_excerpt(self.text, tok.pos)}"
+        )
 
     def peek(self) -> _Tok:
         return self.toks[self.i]
@@ -261,8 +266,11 @@ class Parser:
             if not abs(float(exp)) <= MAX_EXPONENT:
                 raise self.error(f"exponent too large ({_short(exp)}; at most {MAX_EXPONENT})")
             coeff = base if base.is_Number else base.as_coeff_Mul()[0]
-            if isinstance(coeff, sp.Rational) and isinstance(exp, sp.Rational) and \
-                    _bits(coeff) * abs(float(exp)) > 2 * MAX_BITS:
+            if (
+                isinstance(coeff, sp.Rational)
+                and isinstance(exp, sp.Rational)
+                and _bits(coeff) * abs(float(exp)) > 2 * MAX_BITS
+            ):
                 raise self.error(f"number too large: {_short(base)}^{_short(exp)}")
         return self.checked(sp.Pow(base, exp))
 
@@ -311,8 +319,10 @@ class Parser:
     def call(self, name_tok: _Tok) -> sp.Expr:
         if name_tok.text not in FUNCTIONS:
             self.i -= 1
-            raise self.error(f"function {name_tok.text!r} is not allowed "
-                             f"(allowed: {', '.join(sorted(FUNCTIONS))})")
+            raise self.error(
+                f"function {name_tok.text!r} is not allowed "
+                f"(allowed: {', '.join(sorted(FUNCTIONS))})"
+            )
         arity, fn = FUNCTIONS[name_tok.text]
         self.take("(")
         self.enter()
@@ -323,14 +333,18 @@ class Parser:
         self.depth -= 1
         self.take(")")
         if len(args) != arity:
-            raise FormulaSyntaxError(f"function {name_tok.text!r} takes {arity} argument(s), "
-                                     f"got {len(args)} in {quote_excerpt(self.text, name_tok.pos)}")
+            raise FormulaSyntaxError(
+                f"function {name_tok.text!r} takes {arity} argument(s), "
+                f"got {len(args)} in {quote_excerpt(self.text, name_tok.pos)}"
+            )
         where = f"at position {name_tok.pos} in {quote_excerpt(self.text, name_tok.pos)}"
         if name_tok.text in _GAMMAS:
             for a in args:
                 if a.is_Number and not abs(float(a)) <= MAX_SPECIAL:
-                    raise FormulaSyntaxError(f"argument of {name_tok.text} too large "
-                                             f"({_short(a)}; at most {MAX_SPECIAL}) {where}")
+                    raise FormulaSyntaxError(
+                        f"argument of {name_tok.text} too large "
+                        f"({_short(a)}; at most {MAX_SPECIAL}) {where}"
+                    )
         if name_tok.text == "pow":
             return self.pow(*args)
         if name_tok.text in ("square", "aq"):  # powers of a number: bounded like x^2
@@ -381,8 +395,9 @@ def check_number_size(value: sp.Expr) -> sp.Expr:
     return value
 
 
-def parse_expression(text: str, variables: Iterable[str],
-                     symbols: dict[str, sp.Symbol] | None = None) -> sp.Expr:
+def parse_expression(
+    text: str, variables: Iterable[str], symbols: dict[str, sp.Symbol] | None = None
+) -> sp.Expr:
     """Parse formula text into a sympy expression using only whitelisted constructs.
 
     Arguments:
@@ -403,7 +418,9 @@ def parse_expression(text: str, variables: Iterable[str],
         syms.setdefault(name, sp.Symbol(name, real=True))
     expr = Parser(text, syms).parse()
     if expr.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
-        raise FormulaSyntaxError(f"formula evaluates to an infinity or NaN: {quote_excerpt(text, 0)}")
+        raise FormulaSyntaxError(
+            f"formula evaluates to an infinity or NaN: {quote_excerpt(text, 0)}"
+        )
     for atom in expr.atoms(sp.Number):  # a last net under the checks made while parsing
         check_number_size(atom)
     return expr

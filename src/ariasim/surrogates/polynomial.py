@@ -36,14 +36,17 @@ __all__ = ["PolynomialClassifier", "PolynomialRegressor"]
 
 
 def _check_common(est: Any) -> None:
-    if not isinstance(est.degree, int | np.integer) or isinstance(est.degree, bool) \
-            or est.degree < 0:
-        raise ConfigError(f"degree must be an integer >= 0, got {est.degree!r}",
-                          parameter="degree")
+    if (
+        not isinstance(est.degree, int | np.integer)
+        or isinstance(est.degree, bool)
+        or est.degree < 0
+    ):
+        raise ConfigError(f"degree must be an integer >= 0, got {est.degree!r}", parameter="degree")
     w = est.narrow_widths
     if len(w) != 2 or not 0 <= w[0] <= w[1]:
-        raise ConfigError(f"narrow_widths must be two widths 0 <= w1 <= w2, got {w!r}",
-                          parameter="narrow_widths")
+        raise ConfigError(
+            f"narrow_widths must be two widths 0 <= w1 <= w2, got {w!r}", parameter="narrow_widths"
+        )
 
 
 def _weights(sample_weight: Any, n: int) -> np.ndarray:
@@ -52,8 +55,9 @@ def _weights(sample_weight: Any, n: int) -> np.ndarray:
     w = np.asarray(sample_weight, dtype=float)
     w = np.full(n, float(w)) if w.ndim == 0 else w
     if w.shape != (n,):
-        raise InputError(f"sample_weight has shape {w.shape}, expected ({n},)",
-                         column="sample_weight")
+        raise InputError(
+            f"sample_weight has shape {w.shape}, expected ({n},)", column="sample_weight"
+        )
     if not np.isfinite(w).all() or (w < 0).any():
         raise InputError("sample_weight must be finite and >= 0", column="sample_weight")
     if not w.sum() > 0:
@@ -62,11 +66,14 @@ def _weights(sample_weight: Any, n: int) -> np.ndarray:
 
 
 def _names(est: Any, n: int) -> list[str]:
-    names = list(est.variable_names) if est.variable_names is not None else \
-        [f"x{i}" for i in range(n)]
+    names = (
+        list(est.variable_names) if est.variable_names is not None else [f"x{i}" for i in range(n)]
+    )
     if len(names) != n:
-        raise ConfigError(f"variable_names has {len(names)} names for {n} input columns",
-                          parameter="variable_names")
+        raise ConfigError(
+            f"variable_names has {len(names)} names for {n} input columns",
+            parameter="variable_names",
+        )
     return names
 
 
@@ -84,13 +91,14 @@ def _monomials(caps: Sequence[int], degree: int) -> Iterator[tuple[int, ...]]:
 class _Basis:
     """The monomial basis, fixed at fit time from the training ranges."""
 
-    def __init__(self, X: np.ndarray, degree: int, widths: Sequence[float],
-                 names: Sequence[str]):
+    def __init__(self, X: np.ndarray, degree: int, widths: Sequence[float], names: Sequence[str]):
         n = X.shape[1]
         lo, hi = X.min(axis=0), X.max(axis=0)
         self.mid = [round(0.5 * float(a + b), 3) for a, b in zip(lo, hi, strict=True)]
-        caps = [degree] + [0 if hi[i] - lo[i] < widths[0] else (1 if hi[i] - lo[i] < widths[1]
-                           else 2) for i in range(1, n)]
+        caps = [degree] + [
+            0 if hi[i] - lo[i] < widths[0] else (1 if hi[i] - lo[i] < widths[1] else 2)
+            for i in range(1, n)
+        ]
         self.powers = list(_monomials(caps, degree))
         self.symbols = [sp.Symbol(s, real=True) for s in names]
 
@@ -111,13 +119,12 @@ class _Basis:
             for i, k in enumerate(p):
                 if k:
                     s = self.symbols[i]
-                    e = e * ((s - sp.Float(self.mid[i])) ** k if (i and k >= 2) else s ** k)
+                    e = e * ((s - sp.Float(self.mid[i])) ** k if (i and k >= 2) else s**k)
             terms.append(sp.Float(float(c)) * e)
         return sp.Add(*terms)
 
 
-def _design(est: Any, X: np.ndarray, w: np.ndarray
-            ) -> tuple[_Basis, np.ndarray, np.ndarray]:
+def _design(est: Any, X: np.ndarray, w: np.ndarray) -> tuple[_Basis, np.ndarray, np.ndarray]:
     """The basis (ranges of the rows with weight > 0) and the scaled design matrix."""
     basis = _Basis(X[w > 0], int(est.degree), est.narrow_widths, _names(est, X.shape[1]))
     Z = basis.columns(X)
@@ -156,10 +163,17 @@ class PolynomialClassifier(ClassifierMixin, BaseEstimator):
         (500, 2)
     """
 
-    def __init__(self, degree: int = 3, *, narrow_widths: tuple[float, float] = (0.25, 0.6),
-                 ridge: float = 1e-6, max_iter: int = 2000,
-                 variable_names: Sequence[str] | None = None,
-                 target_name: str = "probability", random_state: Any = None):
+    def __init__(
+        self,
+        degree: int = 3,
+        *,
+        narrow_widths: tuple[float, float] = (0.25, 0.6),
+        ridge: float = 1e-6,
+        max_iter: int = 2000,
+        variable_names: Sequence[str] | None = None,
+        target_name: str = "probability",
+        random_state: Any = None,
+    ):
         self.degree = degree
         self.narrow_widths = narrow_widths
         self.ridge = ridge
@@ -176,8 +190,10 @@ class PolynomialClassifier(ClassifierMixin, BaseEstimator):
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=False)
         y_type = type_of_target(y, input_name="y", raise_unknown=True)
         if y_type not in ("binary", "unary"):
-            raise InputError(f"Only binary classification is supported. The type of the "
-                             f"target is {y_type}.", column="y")
+            raise InputError(
+                f"Only binary classification is supported. The type of the target is {y_type}.",
+                column="y",
+            )
         self.classes_ = np.unique(y)
         if self.classes_.size < 2:
             raise InputError("y has 1 class; need two to learn a probability", column="y")
@@ -192,13 +208,21 @@ class PolynomialClassifier(ClassifierMixin, BaseEstimator):
             val = np.sum(w * (np.logaddexp(0.0, t) - k * t)) + lam * b @ b
             return float(val), Z.T @ (w * (p - k)) + 2 * lam * b
 
-        r = optimize.minimize(nll, np.zeros(Z.shape[1]), jac=True, method="L-BFGS-B",
-                              options={"maxiter": int(self.max_iter)})
+        r = optimize.minimize(
+            nll,
+            np.zeros(Z.shape[1]),
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": int(self.max_iter)},
+        )
         self.coef_ = r.x / sc
         self.powers_ = basis.powers
         self.n_iter_ = int(r.nit)
-        f = Formula(1 / (1 + sp.exp(-basis.expression(self.coef_))),
-                    [Variable(s.name) for s in basis.symbols], output=self.target_name)
+        f = Formula(
+            1 / (1 + sp.exp(-basis.expression(self.coef_))),
+            [Variable(s.name) for s in basis.symbols],
+            output=self.target_name,
+        )
         self.formulas_ = {"probability": f}
         self.formula_ = f
         self.basis_ = basis
@@ -257,10 +281,17 @@ class PolynomialRegressor(RegressorMixin, BaseEstimator):
         array([0.1, 0.2])
     """
 
-    def __init__(self, degree: int = 3, *, loss: str = "gaussian",
-                 narrow_widths: tuple[float, float] = (0.25, 0.6), max_iter: int = 5000,
-                 variable_names: Sequence[str] | None = None, target_name: str = "mean",
-                 random_state: Any = None):
+    def __init__(
+        self,
+        degree: int = 3,
+        *,
+        loss: str = "gaussian",
+        narrow_widths: tuple[float, float] = (0.25, 0.6),
+        max_iter: int = 5000,
+        variable_names: Sequence[str] | None = None,
+        target_name: str = "mean",
+        random_state: Any = None,
+    ):
         self.degree = degree
         self.loss = loss
         self.narrow_widths = narrow_widths
@@ -275,8 +306,9 @@ class PolynomialRegressor(RegressorMixin, BaseEstimator):
 
         _check_common(self)
         if self.loss not in ("gaussian", "lognormal"):
-            raise ConfigError(f"loss must be 'gaussian' or 'lognormal', got {self.loss!r}",
-                              parameter="loss")
+            raise ConfigError(
+                f"loss must be 'gaussian' or 'lognormal', got {self.loss!r}", parameter="loss"
+            )
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         if self.loss == "lognormal":
             if not (y > 0).all():
@@ -293,11 +325,16 @@ class PolynomialRegressor(RegressorMixin, BaseEstimator):
             ls = np.clip(Z @ theta[m:], -30, 30)
             r_ = (y - mu) * np.exp(-ls)
             g_mu = -Z.T @ (w * r_ * np.exp(-ls))
-            g_ls = Z.T @ (w * (1.0 - r_ ** 2))
-            return float(np.sum(w * (0.5 * r_ ** 2 + ls))), np.concatenate([g_mu, g_ls])
+            g_ls = Z.T @ (w * (1.0 - r_**2))
+            return float(np.sum(w * (0.5 * r_**2 + ls))), np.concatenate([g_mu, g_ls])
 
-        r = optimize.minimize(nll, np.concatenate([b_mu, b_ls]), jac=True, method="L-BFGS-B",
-                              options={"maxiter": int(self.max_iter)})
+        r = optimize.minimize(
+            nll,
+            np.concatenate([b_mu, b_ls]),
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": int(self.max_iter)},
+        )
         self.coef_mu_ = r.x[:m] / sc
         self.coef_log_sigma_ = r.x[m:] / sc
         self.powers_ = basis.powers
@@ -305,10 +342,12 @@ class PolynomialRegressor(RegressorMixin, BaseEstimator):
         self.basis_ = basis
         mu_e = basis.expression(self.coef_mu_)
         s_e = sp.exp(basis.expression(self.coef_log_sigma_))
-        mean_e = sp.exp(mu_e + s_e ** 2 / 2) if self.loss == "lognormal" else mu_e
+        mean_e = sp.exp(mu_e + s_e**2 / 2) if self.loss == "lognormal" else mu_e
         variables = [Variable(s.name) for s in basis.symbols]
-        self.formulas_ = {"mean": Formula(mean_e, variables, output=self.target_name),
-                          "sigma": Formula(s_e, variables, output="sigma")}
+        self.formulas_ = {
+            "mean": Formula(mean_e, variables, output=self.target_name),
+            "sigma": Formula(s_e, variables, output="sigma"),
+        }
         self.formula_ = self.formulas_["mean"]
         return self
 
@@ -321,7 +360,7 @@ class PolynomialRegressor(RegressorMixin, BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         """The mean E[y]."""
         mu, s = self._mu_sigma(X)
-        return np.exp(mu + s ** 2 / 2) if self.loss == "lognormal" else mu
+        return np.exp(mu + s**2 / 2) if self.loss == "lognormal" else mu
 
     def predict_sigma(self, X: Any) -> np.ndarray:
         """sigma of y (``"gaussian"``) or of log y (``"lognormal"``)."""

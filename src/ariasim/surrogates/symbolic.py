@@ -48,8 +48,19 @@ from ariasim.utils import as_generator
 __all__ = ["DEFAULT_OPERATORS", "SymbolicRegressor"]
 
 #: Operators searched by default (Operon's names).
-DEFAULT_OPERATORS = ("add", "sub", "mul", "div", "exp", "log", "sqrt", "square", "sin", "cos",
-                     "pow")
+DEFAULT_OPERATORS = (
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "exp",
+    "log",
+    "sqrt",
+    "square",
+    "sin",
+    "cos",
+    "pow",
+)
 _UNITS_MODES = ("ignore", "prefer", "require")
 # fewest rows: half of them (up to 10) are held out for the selection
 _MIN_ROWS = 6
@@ -171,13 +182,21 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             raise ConfigError("must be 'noise' or 'bic'", parameter="selection")
         if self.max_length < 3:
             raise ConfigError("must be >= 3", parameter="max_length")
-        if self.generations is not None and (int(self.generations) != self.generations
-                                             or self.generations < 1):
+        if self.generations is not None and (
+            int(self.generations) != self.generations or self.generations < 1
+        ):
             raise ConfigError("must be None or a positive integer", parameter="generations")
 
     def _variables(self, X: Any, d: int) -> list[Variable]:
-        names = list(self.variable_names) if self.variable_names is not None else (
-            [str(c) for c in X.columns] if hasattr(X, "columns") else [f"x{j}" for j in range(d)])
+        names = (
+            list(self.variable_names)
+            if self.variable_names is not None
+            else (
+                [str(c) for c in X.columns]
+                if hasattr(X, "columns")
+                else [f"x{j}" for j in range(d)]
+            )
+        )
         if len(names) != d:
             raise ConfigError(f"{len(names)} names for {d} columns", parameter="variable_names")
         units = list(self.variable_units) if self.variable_units is not None else [""] * d
@@ -193,8 +212,9 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         return out
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X: Any, y: Any, sample_weight: Any = None,
-            X_check: Any = None) -> SymbolicRegressor:
+    def fit(
+        self, X: Any, y: Any, sample_weight: Any = None, X_check: Any = None
+    ) -> SymbolicRegressor:
         """Search formulas for ``y ~ f(X)``; select one. Returns ``self``.
 
         ``sample_weight`` enters the float64 re-fit, the validation errors and the
@@ -209,11 +229,19 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         self._check_params()
         # with a generation budget, the post-processing is not cut by the clock (see
         # ``generations``): the result must not depend on the machine's speed
-        deadline = (time.perf_counter() + float(self.max_time) if self.generations is None
-                    else math.inf)
+        deadline = (
+            time.perf_counter() + float(self.max_time) if self.generations is None else math.inf
+        )
         try:
-            Xa, ya = validate_data(self, X, y, dtype=np.float64, y_numeric=True,
-                                   ensure_all_finite=False, ensure_min_samples=_MIN_ROWS)
+            Xa, ya = validate_data(
+                self,
+                X,
+                y,
+                dtype=np.float64,
+                y_numeric=True,
+                ensure_all_finite=False,
+                ensure_min_samples=_MIN_ROWS,
+            )
         except ValueError as exc:
             raise InputError(str(exc)) from exc
         variables = self._variables(X, Xa.shape[1])
@@ -222,8 +250,9 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         n = ya.shape[0]
         w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float)
         if w.shape != (n,) or (w < 0).any() or not np.isfinite(w).all() or w.sum() <= 0:
-            raise ConfigError("must be finite, non-negative, one per row, not all zero",
-                              parameter="sample_weight")
+            raise ConfigError(
+                "must be finite, non-negative, one per row, not all zero", parameter="sample_weight"
+            )
         rng = as_generator(self.random_state)
         perm = rng.permutation(n)
         n_val = min(max(10, round(self.validation_fraction * n)), n // 2)
@@ -267,13 +296,21 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         for formula in sorted(candidates, key=lambda f: f.complexity):
             if time.perf_counter() < deadline:
                 formula = _tidy(formula)
-                formula = refit_constants(formula, Xa[train], ya[train], sample_weight=w[train],
-                                          max_nfev=50 * (len(formula.constants) + 1))
+                formula = refit_constants(
+                    formula,
+                    Xa[train],
+                    ya[train],
+                    sample_weight=w[train],
+                    max_nfev=50 * (len(formula.constants) + 1),
+                )
             if self.snap_constants and time.perf_counter() < deadline:
                 formula = self._snap(formula, Xa, ya, w, train, val, deadline)
             # constants equal to 10 significant digits make the same model
-            key = str(formula.expression.xreplace(
-                {a: sp.Float(float(a), 10) for a in formula.expression.atoms(sp.Float)}))
+            key = str(
+                formula.expression.xreplace(
+                    {a: sp.Float(float(a), 10) for a in formula.expression.atoms(sp.Float)}
+                )
+            )
             if key in seen:
                 continue
             seen.add(key)
@@ -290,17 +327,23 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         table["selected"] = table.index == chosen
         self.pareto_ = table
         best = table.loc[chosen, "formula"]
-        self.formula_ = best.replace(metadata={
-            **best.metadata,
-            "producer": "ariasim.surrogates.SymbolicRegressor",
-            "selection": ("minimum BIC (chi2 with weights 1/sigma^2)" if self.selection == "bic"
-                          else "simplest model with validation MSE within "
-                          f"{self.noise_sigmas} sigma of the best (paired residuals)"),
-            "val_mse": float(table.loc[chosen, "val_mse"]),
-            "val_r2": float(table.loc[chosen, "val_r2"]),
-            "complexity": int(table.loc[chosen, "complexity"]),
-            "n_train": int(train.size), "n_val": int(val.size),
-        })
+        self.formula_ = best.replace(
+            metadata={
+                **best.metadata,
+                "producer": "ariasim.surrogates.SymbolicRegressor",
+                "selection": (
+                    "minimum BIC (chi2 with weights 1/sigma^2)"
+                    if self.selection == "bic"
+                    else "simplest model with validation MSE within "
+                    f"{self.noise_sigmas} sigma of the best (paired residuals)"
+                ),
+                "val_mse": float(table.loc[chosen, "val_mse"]),
+                "val_r2": float(table.loc[chosen, "val_r2"]),
+                "complexity": int(table.loc[chosen, "complexity"]),
+                "n_train": int(train.size),
+                "n_val": int(val.size),
+            }
+        )
         return self
 
     @property
@@ -317,39 +360,58 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         if index is None:
             return self.formula_
         if index not in self.pareto_.index:
-            raise ConfigError(f"no row {index!r} in pareto_ (0..{len(self.pareto_) - 1})",
-                              parameter="index")
+            raise ConfigError(
+                f"no row {index!r} in pareto_ (0..{len(self.pareto_) - 1})", parameter="index"
+            )
         return self.pareto_.loc[index, "formula"]
 
-    def _candidate(self, text: str, rename: dict[str, str],
-                   variables: list[Variable]) -> Formula | None:
+    def _candidate(
+        self, text: str, rename: dict[str, str], variables: list[Variable]
+    ) -> Formula | None:
         try:
             raw = Formula(text, [Variable(k) for k in rename])
         except (FormulaSyntaxError, ConfigError):
             return None
         expr = raw.expression.xreplace(
-            {s: sp.Symbol(rename[s.name], real=True) for s in raw.symbols})
-        return Formula(expr, variables, output=Variable(self.target_name,
-                                                       unit=self.target_unit or ""))
+            {s: sp.Symbol(rename[s.name], real=True) for s in raw.symbols}
+        )
+        return Formula(
+            expr, variables, output=Variable(self.target_name, unit=self.target_unit or "")
+        )
 
     def _residuals(self, f: Formula, X: np.ndarray, y: np.ndarray) -> np.ndarray:
         r = f(X) - y
         return np.where(np.isfinite(r), r, 1e150)
 
-    def _row(self, f: Formula, X: np.ndarray, y: np.ndarray, w: np.ndarray,
-             train: np.ndarray, val: np.ndarray) -> dict[str, Any]:
+    def _row(
+        self,
+        f: Formula,
+        X: np.ndarray,
+        y: np.ndarray,
+        w: np.ndarray,
+        train: np.ndarray,
+        val: np.ndarray,
+    ) -> dict[str, Any]:
         rt, rv = self._residuals(f, X[train], y[train]), self._residuals(f, X[val], y[val])
         wt, wv = w[train], w[val]
         val_mse = float(np.average(rv**2, weights=wv))
         var_y = float(np.average((y[val] - np.average(y[val], weights=wv)) ** 2, weights=wv))
-        dims_ok = (is_consistent(f.expression, self._dims, self._target_dim)
-                   if self._with_units else True)
-        return {"complexity": f.complexity, "train_mse": float(np.average(rt**2, weights=wt)),
-                "val_mse": val_mse, "val_r2": 1.0 - val_mse / var_y if var_y > 0 else np.nan,
-                "dims_ok": bool(dims_ok), "expression": str(f), "formula": f}
+        dims_ok = (
+            is_consistent(f.expression, self._dims, self._target_dim) if self._with_units else True
+        )
+        return {
+            "complexity": f.complexity,
+            "train_mse": float(np.average(rt**2, weights=wt)),
+            "val_mse": val_mse,
+            "val_r2": 1.0 - val_mse / var_y if var_y > 0 else np.nan,
+            "dims_ok": bool(dims_ok),
+            "expression": str(f),
+            "formula": f,
+        }
 
-    def _within_noise(self, r_new: np.ndarray, r_ref: np.ndarray, w: np.ndarray,
-                      var_y: float) -> bool:
+    def _within_noise(
+        self, r_new: np.ndarray, r_ref: np.ndarray, w: np.ndarray, var_y: float
+    ) -> bool:
         """Is the weighted MSE of r_new no worse than that of r_ref beyond noise?
 
         Paired comparison: d_i = r_new_i^2 - r_ref_i^2; accept when the weighted mean of d
@@ -362,8 +424,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         se = float(np.sqrt(np.average((d - mean) ** 2, weights=w) / max(n_eff - 1, 1)))
         return mean <= self.noise_sigmas * se + 1e-12 * var_y
 
-    def _select(self, table: pd.DataFrame, Xv: np.ndarray, yv: np.ndarray,
-                wv: np.ndarray) -> int:
+    def _select(self, table: pd.DataFrame, Xv: np.ndarray, yv: np.ndarray, wv: np.ndarray) -> int:
         """Documented selection rule.
 
         1. The reference is the model with the lowest validation MSE (among consistent
@@ -377,20 +438,24 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         if self._with_units and self.units == "require":
             pool = table[table["dims_ok"]]
             if pool.empty:
-                raise InputError("no dimensionally consistent model was found; use "
-                                 "units='prefer' or a longer max_time")
+                raise InputError(
+                    "no dimensionally consistent model was found; use "
+                    "units='prefer' or a longer max_time"
+                )
         ref = pool["val_mse"].idxmin()
         var_y = float(np.average((yv - np.average(yv, weights=wv)) ** 2, weights=wv))
         r_ref = self._residuals(pool.loc[ref, "formula"], Xv, yv)
-        ok = [i for i in pool.index if self._within_noise(
-            self._residuals(pool.loc[i, "formula"], Xv, yv), r_ref, wv, var_y)]
+        ok = [
+            i
+            for i in pool.index
+            if self._within_noise(self._residuals(pool.loc[i, "formula"], Xv, yv), r_ref, wv, var_y)
+        ]
         cands = pool.loc[ok]
         if self._with_units and self.units == "prefer" and cands["dims_ok"].any():
             cands = cands[cands["dims_ok"]]
         return int(cands.sort_values(["complexity", "val_mse"]).index[0])
 
-    def _select_bic(self, table: pd.DataFrame, X: np.ndarray, y: np.ndarray,
-                    w: np.ndarray) -> int:
+    def _select_bic(self, table: pd.DataFrame, X: np.ndarray, y: np.ndarray, w: np.ndarray) -> int:
         """Minimum of chi2 + (n_constants + 1) ln(n); chi2 = sum w r^2 with w = 1/sigma^2.
 
         Dimensionally consistent models are preferred/required as in :meth:`_select`.
@@ -399,17 +464,27 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         if self._with_units and self.units != "ignore" and table["dims_ok"].any():
             pool = table[table["dims_ok"]]
         n = len(y)
-        bic = {i: float(np.sum(w * self._residuals(pool.loc[i, "formula"], X, y) ** 2))
-               + (len(pool.loc[i, "formula"].constants) + 1) * np.log(n) for i in pool.index}
+        bic = {
+            i: float(np.sum(w * self._residuals(pool.loc[i, "formula"], X, y) ** 2))
+            + (len(pool.loc[i, "formula"].constants) + 1) * np.log(n)
+            for i in pool.index
+        }
         return min(bic, key=lambda i: (bic[i], pool.loc[i, "complexity"]))
 
-    def _snap(self, f: Formula, X: np.ndarray, y: np.ndarray, w: np.ndarray,
-              train: np.ndarray, val: np.ndarray, deadline: float = np.inf) -> Formula:
+    def _snap(
+        self,
+        f: Formula,
+        X: np.ndarray,
+        y: np.ndarray,
+        w: np.ndarray,
+        train: np.ndarray,
+        val: np.ndarray,
+        deadline: float = np.inf,
+    ) -> Formula:
         """Replace constants by nearby simple numbers while the fit stays within noise."""
         Xv, yv, wv = X[val], y[val], w[val]
         var_y = float(np.var(yv)) or 1.0
-        keep_dims = self._with_units and is_consistent(f.expression, self._dims,
-                                                       self._target_dim)
+        keep_dims = self._with_units and is_consistent(f.expression, self._dims, self._target_dim)
         for _ in range(8):  # at most a few passes; each accepted snap removes a constant
             atoms = [a for a in sp.preorder_traversal(f.expression) if isinstance(a, sp.Float)]
             r_cur = self._residuals(f, Xv, yv)
@@ -422,12 +497,18 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
                         trial = _tidy(f.replace(f.expression.xreplace({atom: target})))
                     except ConfigError:  # snapping made an infinity (e.g. 1/0)
                         continue
-                    if keep_dims and not is_consistent(trial.expression, self._dims,
-                                                       self._target_dim):
+                    if keep_dims and not is_consistent(
+                        trial.expression, self._dims, self._target_dim
+                    ):
                         continue  # a snapped constant can no longer carry a dimension
                     if trial.constants:
-                        trial = refit_constants(trial, X[train], y[train], sample_weight=w[train],
-                                                max_nfev=50 * (len(trial.constants) + 1))
+                        trial = refit_constants(
+                            trial,
+                            X[train],
+                            y[train],
+                            sample_weight=w[train],
+                            max_nfev=50 * (len(trial.constants) + 1),
+                        )
                     if self._within_noise(self._residuals(trial, Xv, yv), r_cur, wv, var_y):
                         f, changed = trial, True
                         break
@@ -453,8 +534,9 @@ def _sane_on(formula: Formula, X_check: Any, y: np.ndarray) -> bool:
     with np.errstate(all="ignore"):
         v = formula(np.asarray(X_check, dtype=float))
     span = float(np.ptp(y)) or max(1.0, float(np.abs(y).max()))
-    return bool(np.isfinite(v).all() and v.min() >= y.min() - 2 * span
-                and v.max() <= y.max() + 2 * span)
+    return bool(
+        np.isfinite(v).all() and v.min() >= y.min() - 2 * span and v.max() <= y.max() + 2 * span
+    )
 
 
 def _snap_targets(c: float) -> list[sp.Rational]:

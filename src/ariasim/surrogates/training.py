@@ -158,7 +158,7 @@ def set_flat(params: Sequence[torch.Tensor], theta: torch.Tensor) -> None:
     with torch.no_grad():
         for p in params:
             k = p.numel()
-            p.copy_(theta[offset:offset + k].view_as(p))
+            p.copy_(theta[offset : offset + k].view_as(p))
             offset += k
 
 
@@ -179,15 +179,16 @@ def data_loss(out: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
     if loss == "mse":
         return (out[:, 0] - y) ** 2
     if loss == "bce":
-        return torch.nn.functional.binary_cross_entropy_with_logits(
-            out[:, 0], y, reduction="none")
+        return torch.nn.functional.binary_cross_entropy_with_logits(out[:, 0], y, reduction="none")
     log_s = out[:, 1].clamp(-LOG_SIGMA_CLAMP, LOG_SIGMA_CLAMP)
-    return log_s + 0.5 * (y - out[:, 0]) ** 2 * torch.exp(-2.0 * log_s) \
-        + 0.5 * math.log(2 * math.pi)
+    return (
+        log_s + 0.5 * (y - out[:, 0]) ** 2 * torch.exp(-2.0 * log_s) + 0.5 * math.log(2 * math.pi)
+    )
 
 
-def loss_curvature(out: torch.Tensor, y: torch.Tensor, loss: str
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+def loss_curvature(
+    out: torch.Tensor, y: torch.Tensor, loss: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Gradient ``(n, a)`` of the per-sample loss with respect to the model outputs
     and the diagonal ``(n, a)`` of its Fisher information (the expected Hessian),
     the outer curvature of the generalised Gauss-Newton matrix: 2 for squared error,
@@ -209,9 +210,14 @@ def loss_curvature(out: torch.Tensor, y: torch.Tensor, loss: str
     return grad, torch.stack([prec, 2.0 * inside], dim=1)
 
 
-def gauss_newton(net: torch.nn.Module, Xt: torch.Tensor, yt: torch.Tensor,
-                 wt: torch.Tensor, first: Any, settings: TrainSettings
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+def gauss_newton(
+    net: torch.nn.Module,
+    Xt: torch.Tensor,
+    yt: torch.Tensor,
+    wt: torch.Tensor,
+    first: Any,
+    settings: TrainSettings,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Gradient ``g`` and generalised Gauss-Newton matrix ``H = J^T Lambda J / n``
     (Schraudolph 2002) of the weighted mean data loss, float64, accumulated over row
     chunks of the model's analytic Jacobian ``net.jacobian(x, first)``."""
@@ -232,9 +238,16 @@ def gauss_newton(net: torch.nn.Module, Xt: torch.Tensor, yt: torch.Tensor,
     return g / n, H / n
 
 
-def lm_iteration(net: torch.nn.Module, Xt: torch.Tensor, yt: torch.Tensor,
-                 wt: torch.Tensor, first: Any, lamb: float, state: dict[str, float],
-                 settings: TrainSettings) -> float:
+def lm_iteration(
+    net: torch.nn.Module,
+    Xt: torch.Tensor,
+    yt: torch.Tensor,
+    wt: torch.Tensor,
+    first: Any,
+    lamb: float,
+    state: dict[str, float],
+    settings: TrainSettings,
+) -> float:
     """One Levenberg-Marquardt iteration (one "epoch" of ``optimizer="lm"``).
 
     Solves ``(H + mu D) delta = -g`` by Cholesky, with ``H`` the generalised
@@ -283,11 +296,20 @@ def lm_iteration(net: torch.nn.Module, Xt: torch.Tensor, yt: torch.Tensor,
             p.grad = None
         _, phis = net.forward_with_edges(Xt, first)  # type: ignore[operator]
         reg_grad = torch.autograd.grad(
-            net.regularization(phis, 1.0, lamb_e), params,  # type: ignore[operator]
-            allow_unused=True)
-        g = g + lamb * torch.cat([(r if r is not None else torch.zeros_like(p))
-                                  .flatten() for r, p in zip(reg_grad, params,
-                                                             strict=True)]).double()
+            net.regularization(phis, 1.0, lamb_e),
+            params,  # type: ignore[operator]
+            allow_unused=True,
+        )
+        g = (
+            g
+            + lamb
+            * torch.cat(
+                [
+                    (r if r is not None else torch.zeros_like(p)).flatten()
+                    for r, p in zip(reg_grad, params, strict=True)
+                ]
+            ).double()
+        )
     if "loss" not in state:
         state["loss"], state["data"] = objective()
     if not bool(torch.isfinite(g).all()) or not bool(torch.isfinite(H).all()):
@@ -349,12 +371,25 @@ def _n_active(net: torch.nn.Module) -> int | None:
     return None if count is None else count()
 
 
-def train(net: torch.nn.Module, Xt: torch.Tensor, yt: torch.Tensor, wt: torch.Tensor,
-          Xv: torch.Tensor, yv: torch.Tensor, wv: torch.Tensor, gen: torch.Generator,
-          history: list[dict[str, Any]], *, settings: TrainSettings, epochs: int,
-          lamb: float = 0.0, phase: str = "train", grid_updates: set[int] | None = None,
-          grid_refine: dict[int, int] | None = None, start_epoch: int = 0
-          ) -> torch.nn.Module:
+def train(
+    net: torch.nn.Module,
+    Xt: torch.Tensor,
+    yt: torch.Tensor,
+    wt: torch.Tensor,
+    Xv: torch.Tensor,
+    yv: torch.Tensor,
+    wv: torch.Tensor,
+    gen: torch.Generator,
+    history: list[dict[str, Any]],
+    *,
+    settings: TrainSettings,
+    epochs: int,
+    lamb: float = 0.0,
+    phase: str = "train",
+    grid_updates: set[int] | None = None,
+    grid_refine: dict[int, int] | None = None,
+    start_epoch: int = 0,
+) -> torch.nn.Module:
     """Train ``net`` in place; return it in its best state (lowest validation loss).
 
     Arguments:
@@ -392,18 +427,26 @@ def train(net: torch.nn.Module, Xt: torch.Tensor, yt: torch.Tensor, wt: torch.Te
         if lbfgs:
             # tolerances off (as pykan): the defaults stop the inner iterations early
             # once float32 loss changes get small, long before convergence
-            return torch.optim.LBFGS(net.parameters(), lr=settings.lr, max_iter=20,
-                                     history_size=LBFGS_HISTORY, line_search_fn="strong_wolfe",
-                                     tolerance_grad=1e-32, tolerance_change=1e-32)
+            return torch.optim.LBFGS(
+                net.parameters(),
+                lr=settings.lr,
+                max_iter=20,
+                history_size=LBFGS_HISTORY,
+                line_search_fn="strong_wolfe",
+                tolerance_grad=1e-32,
+                tolerance_change=1e-32,
+            )
         return torch.optim.Adam(net.parameters(), lr=settings.lr)
 
-    def objective(xb: torch.Tensor, yb: torch.Tensor, wb: torch.Tensor,
-                  first: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def objective(
+        xb: torch.Tensor, yb: torch.Tensor, wb: torch.Tensor, first: Any = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         if lamb > 0:
             out, phis = net.forward_with_edges(xb, first)  # type: ignore[operator]
             data = (data_loss(out, yb, loss_name) * wb).mean()
             return data + lamb * net.regularization(  # type: ignore[operator]
-                phis, 1.0, lamb_e), data
+                phis, 1.0, lamb_e
+            ), data
         data = (data_loss(net(xb, first), yb, loss_name) * wb).mean()
         return data, data
 
@@ -416,8 +459,12 @@ def train(net: torch.nn.Module, Xt: torch.Tensor, yt: torch.Tensor, wt: torch.Te
             return features(Xt)
 
     # no hold-out: the validation loss is the training loss after the epoch
-    same = Xv is Xt or (Xv.shape == Xt.shape and bool(torch.equal(Xv, Xt))
-                        and bool(torch.equal(yv, yt)) and bool(torch.equal(wv, wt)))
+    same = Xv is Xt or (
+        Xv.shape == Xt.shape
+        and bool(torch.equal(Xv, Xt))
+        and bool(torch.equal(yv, yt))
+        and bool(torch.equal(wv, wt))
+    )
     opt = make_opt()
     first = first_features()
     best_val, best, wait = math.inf, _snapshot(net), 0
@@ -426,8 +473,11 @@ def train(net: torch.nn.Module, Xt: torch.Tensor, yt: torch.Tensor, wt: torch.Te
         if epoch in grid_updates or epoch in grid_refine:
             # before any training the hidden activations carry no information:
             # an update at epoch 0 moves only the first layer's grids to the data
-            net.update_grids(grid_sample, grid_refine.get(epoch),  # type: ignore[operator]
-                             n_layers=1 if epoch == 0 and start_epoch == 0 else None)
+            net.update_grids(
+                grid_sample,
+                grid_refine.get(epoch),  # type: ignore[operator]
+                n_layers=1 if epoch == 0 and start_epoch == 0 else None,
+            )
             if epoch in grid_refine:  # new coefficient tensors: new optimiser
                 opt = make_opt()
             first = first_features()
@@ -454,7 +504,7 @@ def train(net: torch.nn.Module, Xt: torch.Tensor, yt: torch.Tensor, wt: torch.Te
             assert opt is not None
             order = torch.randperm(n, generator=gen).to(Xt.device)
             for start in range(0, n, bs):
-                idx = order[start:start + bs]
+                idx = order[start : start + bs]
                 loss, data = objective(Xt[idx], yt[idx], wt[idx], _rows(first, idx))
                 opt.zero_grad()
                 loss.backward()
@@ -466,14 +516,24 @@ def train(net: torch.nn.Module, Xt: torch.Tensor, yt: torch.Tensor, wt: torch.Te
             val = total
         else:
             with torch.no_grad():
-                val = float((data_loss(net(Xv, first if same else None), yv, loss_name)
-                             * wv).mean())
+                val = float(
+                    (data_loss(net(Xv, first if same else None), yv, loss_name) * wv).mean()
+                )
         train_loss = total / max(count, 1)
-        history.append({"epoch": start_epoch + epoch, "train_loss": train_loss,
-                        "val_loss": val, "n_active_edges": _n_active(net), "phase": phase})
+        history.append(
+            {
+                "epoch": start_epoch + epoch,
+                "train_loss": train_loss,
+                "val_loss": val,
+                "n_active_edges": _n_active(net),
+                "phase": phase,
+            }
+        )
         if settings.verbose:
-            print(f"[{type(net).__name__} {phase}] epoch {start_epoch + epoch}: "
-                  f"train {train_loss:.5g} val {val:.5g} edges {_n_active(net)}")
+            print(
+                f"[{type(net).__name__} {phase}] epoch {start_epoch + epoch}: "
+                f"train {train_loss:.5g} val {val:.5g} edges {_n_active(net)}"
+            )
         if not math.isfinite(val):
             break
         crit = val

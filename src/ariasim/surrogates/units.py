@@ -54,10 +54,17 @@ UNITS: dict[str, Dimension] = {
     **{u: _dim(T=1) for u in ("s", "ms", "us", "ns", "ps")},
     **{u: _dim(M=1) for u in ("kg", "g")},
     **{u: _ENERGY for u in ("J", "eV", "keV", "MeV", "GeV", "TeV", "erg")},
-    "Hz": _dim(T=-1), "N": _dim(M=1, L=1, T=-2), "Pa": _dim(M=1, L=-1, T=-2),
-    "W": _dim(M=1, L=2, T=-3), "A": _dim(I=1), "C": _dim(I=1, T=1),
-    "V": _dim(M=1, L=2, T=-3, I=-1), "T": _dim(M=1, T=-2, I=-1), "Tesla": _dim(M=1, T=-2, I=-1),
-    "K": _dim(K=1), "mol": _dim(N=1),
+    "Hz": _dim(T=-1),
+    "N": _dim(M=1, L=1, T=-2),
+    "Pa": _dim(M=1, L=-1, T=-2),
+    "W": _dim(M=1, L=2, T=-3),
+    "A": _dim(I=1),
+    "C": _dim(I=1, T=1),
+    "V": _dim(M=1, L=2, T=-3, I=-1),
+    "T": _dim(M=1, T=-2, I=-1),
+    "Tesla": _dim(M=1, T=-2, I=-1),
+    "K": _dim(K=1),
+    "mol": _dim(N=1),
     "c": _dim(L=1, T=-1),  # for GeV/c and GeV/c^2
     **{u: _ZERO for u in ("rad", "sr", "deg", "photons", "counts", "X0", "percent")},
 }
@@ -94,8 +101,10 @@ def parse_unit(text: str | None) -> Dimension:
     try:
         expr = parse_expression(text, [], symbols={u: sp.Symbol(u) for u in UNITS})
     except FormulaSyntaxError as exc:
-        raise ConfigError(f"cannot read unit {text!r}: {exc} (known units: "
-                          f"{', '.join(sorted(UNITS))})", parameter="unit") from exc
+        raise ConfigError(
+            f"cannot read unit {text!r}: {exc} (known units: {', '.join(sorted(UNITS))})",
+            parameter="unit",
+        ) from exc
     dim = list(_ZERO)
     for factor in sp.Mul.make_args(expr):
         base, exp = factor.as_base_exp()
@@ -146,8 +155,11 @@ def dimension_of(expr: sp.Expr, dims: dict[sp.Symbol, Dimension]) -> Dimension |
         if isinstance(base, _Free) or _is_zero(base):
             return base
         if expr.exp.is_number:
-            k = Fraction(float(expr.exp)).limit_denominator(1000) if not expr.exp.is_Rational \
+            k = (
+                Fraction(float(expr.exp)).limit_denominator(1000)
+                if not expr.exp.is_Rational
                 else Fraction(int(expr.exp.p), int(expr.exp.q))
+            )
             return tuple(b * k for b in base)
         raise DimensionError(f"dimensional base raised to a variable power in {expr}")
     if isinstance(expr, sp.Abs):

@@ -21,8 +21,7 @@ from ariasim.utils import spawn_seeds
 __all__ = ["BinnedSymbolicClassifier", "BinnedSymbolicRegressor", "default_symbolic"]
 
 
-def _binned(X: np.ndarray, y: np.ndarray, n_x: int, n_eta: int, *, response: bool
-            ) -> pd.DataFrame:
+def _binned(X: np.ndarray, y: np.ndarray, n_x: int, n_eta: int, *, response: bool) -> pd.DataFrame:
     """Per-bin estimates in (log x, |eta|) = the columns of ``X``, with standard errors:
     efficiency (``y`` = passed) or the mean and width of ``y`` (the ratio)."""
     lx, a = X[:, 0], X[:, 1]
@@ -40,9 +39,13 @@ def _binned(X: np.ndarray, y: np.ndarray, n_x: int, n_eta: int, *, response: boo
             row = {"logx": float(np.mean(lx[m])), "abseta": float(np.mean(a[m])), "n": n}
             if response:
                 v = y[m]
-                row.update(mean=float(np.mean(v)), mean_err=float(np.std(v) / np.sqrt(n)),
-                           logmean=float(np.mean(np.log(v))), sd=float(np.std(v, ddof=1)),
-                           logsd=float(np.std(np.log(v), ddof=1)))
+                row.update(
+                    mean=float(np.mean(v)),
+                    mean_err=float(np.std(v) / np.sqrt(n)),
+                    logmean=float(np.mean(np.log(v))),
+                    sd=float(np.std(v, ddof=1)),
+                    logsd=float(np.std(np.log(v), ddof=1)),
+                )
                 row["sd_err"] = row["sd"] / np.sqrt(2 * (n - 1))
                 row["logsd_err"] = row["logsd"] / np.sqrt(2 * (n - 1))
                 row["logmean_err"] = row["logsd"] / np.sqrt(n)
@@ -69,16 +72,25 @@ def default_symbolic() -> Any:
     operators that stay finite on the clamped range (no pow, log or division)."""
     from ariasim.surrogates.symbolic import SymbolicRegressor
 
-    return SymbolicRegressor(max_time=300.0, generations=100, n_jobs=1, max_length=20,
-                             selection="bic",
-                             operators=("add", "sub", "mul", "exp", "sqrt", "square", "tanh"))
+    return SymbolicRegressor(
+        max_time=300.0,
+        generations=100,
+        n_jobs=1,
+        max_length=20,
+        selection="bic",
+        operators=("add", "sub", "mul", "exp", "sqrt", "square", "tanh"),
+    )
 
 
 def _sr_fit(proto: Any, tab: pd.DataFrame, y: str, err: str, name: str, seed: Any) -> Formula:
-    sr = clone(proto).set_params(random_state=seed, variable_names=["logx", "abseta"],
-                                 target_name=name)
-    sr.fit(tab[["logx", "abseta"]].to_numpy(), tab[y].to_numpy(),
-           sample_weight=1.0 / np.maximum(tab[err].to_numpy(), 1e-12) ** 2)
+    sr = clone(proto).set_params(
+        random_state=seed, variable_names=["logx", "abseta"], target_name=name
+    )
+    sr.fit(
+        tab[["logx", "abseta"]].to_numpy(),
+        tab[y].to_numpy(),
+        sample_weight=1.0 / np.maximum(tab[err].to_numpy(), 1e-12) ** 2,
+    )
     return sr.formula_
 
 
@@ -155,8 +167,9 @@ class BinnedSymbolicRegressor(RegressorMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> BinnedSymbolicRegressor:
         if self.loss not in ("gaussian", "lognormal"):
-            raise ConfigError(f"loss must be 'gaussian' or 'lognormal', got {self.loss!r}",
-                              parameter="loss")
+            raise ConfigError(
+                f"loss must be 'gaussian' or 'lognormal', got {self.loss!r}", parameter="loss"
+            )
         X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
         tab = _binned(X, y, *_n_bins(X), response=True)
         proto = self.regressor if self.regressor is not None else default_symbolic()
@@ -164,8 +177,12 @@ class BinnedSymbolicRegressor(RegressorMixin, BaseEstimator):
         if self.loss == "lognormal":
             mu = _sr_fit(proto, tab, "logmean", "logmean_err", "mu", s1)
             s = _sr_fit(proto, tab, "logsd", "logsd_err", "sigma", s2)
-            mean = mu.replace(sp.exp(mu.expression + s.expression.xreplace(
-                dict(zip(s.symbols, mu.symbols, strict=True))) ** 2 / 2))
+            mean = mu.replace(
+                sp.exp(
+                    mu.expression
+                    + s.expression.xreplace(dict(zip(s.symbols, mu.symbols, strict=True))) ** 2 / 2
+                )
+            )
         else:
             mean = _sr_fit(proto, tab, "mean", "mean_err", "mean", s1)
             s = _sr_fit(proto, tab, "sd", "sd_err", "sigma", s2)

@@ -19,12 +19,19 @@ import sympy as sp
 from ariasim.apps.collider.objects import ObjectSpec
 from ariasim.surrogates.formula import Formula, Variable
 
-__all__ = ["card_valid", "constant_formula", "response_formulas", "scaled_argument",
-           "to_delphes"]
+__all__ = ["card_valid", "constant_formula", "response_formulas", "scaled_argument", "to_delphes"]
 
 
-def to_delphes(f: Formula, xvar: str, low: float, high: float, output: str, unit: str,
-             meta: Mapping[str, Any], eta_range: tuple[float, float] | None = None) -> Formula:
+def to_delphes(
+    f: Formula,
+    xvar: str,
+    low: float,
+    high: float,
+    output: str,
+    unit: str,
+    meta: Mapping[str, Any],
+    eta_range: tuple[float, float] | None = None,
+) -> Formula:
     """Rewrite a formula in (logx, abseta) into Delphes variables (xvar, eta).
 
     With ``eta_range`` (the formula's |eta| region), |eta| is clamped to it: Delphes
@@ -47,7 +54,6 @@ def to_delphes(f: Formula, xvar: str, low: float, high: float, output: str, unit
     if "eta" in used:
         variables.append(Variable("eta"))
     return Formula(expr, variables, output=Variable(output, unit=unit), metadata=dict(meta))
-
 
 
 def constant_formula(value: float, output: str, meta: Mapping[str, Any]) -> Formula:
@@ -81,13 +87,17 @@ def scaled_argument(mean: Formula, X: np.ndarray) -> tuple[sp.Expr, dict[str, fl
     a, b, c = (float(v) for v in np.linalg.lstsq(Z, X[ok, 0], rcond=None)[0])
     if not (0.5 < b < 2.0):  # not a near-identity map: leave the argument alone
         return Xs, {"a": 0.0, "b": 1.0, "c": 0.0}
-    return (sp.Float(a) + sp.Float(b) * Xs + sp.Float(c) * A,
-            {"a": a, "b": b, "c": c})
+    return (sp.Float(a) + sp.Float(b) * Xs + sp.Float(c) * A, {"a": a, "b": b, "c": c})
 
 
-def response_formulas(forms: Mapping[str, Formula], spec: ObjectSpec, x_range: tuple[float, float],
-                   eta_range: tuple[float, float], meta: Mapping[str, Any],
-                   X: np.ndarray | None = None) -> tuple[Formula, Formula]:
+def response_formulas(
+    forms: Mapping[str, Formula],
+    spec: ObjectSpec,
+    x_range: tuple[float, float],
+    eta_range: tuple[float, float],
+    meta: Mapping[str, Any],
+    X: np.ndarray | None = None,
+) -> tuple[Formula, Formula]:
     """(scale, resolution) in Delphes variables from the learned (mean, sigma).
 
     With ``X`` (the training rows' (log x, |eta|)), the resolution is rewritten in the
@@ -105,7 +115,7 @@ def response_formulas(forms: Mapping[str, Formula], spec: ObjectSpec, x_range: t
     else:
         xt = None
     if spec.kind == "track":
-        rel = sig.replace(sp.sqrt(sp.exp(s ** 2) - 1), variables=forms["mean"].variables)
+        rel = sig.replace(sp.sqrt(sp.exp(s**2) - 1), variables=forms["mean"].variables)
         res = to_delphes(rel, "pt", *x_range, "sigma_pt_over_pt", "", meta, eta_range)
     else:
         # |s| only where sympy cannot tell that s > 0: the learned sigma is usually
@@ -114,10 +124,12 @@ def response_formulas(forms: Mapping[str, Formula], spec: ObjectSpec, x_range: t
         # large, cancelling coefficients overflow in double precision (the card's
         # sigma was then NaN or ~40 % too narrow in the forward electron region)
         c, rest = s.as_coeff_Mul()
-        s_abs = (abs(c) * rest if isinstance(rest, sp.exp) or rest.is_extended_positive
-                 else sp.Abs(s))
-        expr = (sp.exp(xt) * s_abs if xt is not None
-                else sp.exp(Xs) * s_abs / forms["mean"].expression)
+        s_abs = (
+            abs(c) * rest if isinstance(rest, sp.exp) or rest.is_extended_positive else sp.Abs(s)
+        )
+        expr = (
+            sp.exp(xt) * s_abs if xt is not None else sp.exp(Xs) * s_abs / forms["mean"].expression
+        )
         rel = sig.replace(expr, variables=forms["mean"].variables)
         res = to_delphes(rel, "energy", *x_range, "sigma_e", "GeV", meta, eta_range)
     if xt is not None:
@@ -128,8 +140,13 @@ def response_formulas(forms: Mapping[str, Formula], spec: ObjectSpec, x_range: t
     return scale, res
 
 
-def card_valid(f: Formula, quantity: str, kind: str, x_range: tuple[float, float],
-                eta_range: tuple[float, float]) -> bool:
+def card_valid(
+    f: Formula,
+    quantity: str,
+    kind: str,
+    x_range: tuple[float, float],
+    eta_range: tuple[float, float],
+) -> bool:
     """Whether ``f`` (Delphes variables) meets the card's module semantics on the whole
     rectangle the card evaluates it on (x clamped to ``x_range``, |eta| to the region):
     finite; efficiency in [0, 1]; scale and resolution > 0; track resolution < 1.
@@ -138,8 +155,9 @@ def card_valid(f: Formula, quantity: str, kind: str, x_range: tuple[float, float
     # as fine as the card checker's grid (41 log-spaced x, |eta| every 0.0125 at most):
     # an overflow strip of exp(polynomial) between coarser grid points slipped through
     xs = np.geomspace(max(x_range[0], 1e-6), max(x_range[1], 1e-6), 41)
-    etas = np.linspace(eta_range[0], eta_range[1],
-                       max(9, int(np.ceil((eta_range[1] - eta_range[0]) / 0.0125)) + 1))
+    etas = np.linspace(
+        eta_range[0], eta_range[1], max(9, int(np.ceil((eta_range[1] - eta_range[0]) / 0.0125)) + 1)
+    )
     X, H = np.meshgrid(xs, etas)
     x, h = X.ravel(), H.ravel()
     args = {"pt": x, "energy": x, "eta": h}

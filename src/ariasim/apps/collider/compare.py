@@ -38,7 +38,14 @@ from scipy import stats
 from ariasim.apps.collider.model import ObjectResponse, ResponseModel
 from ariasim.apps.collider.objects import OBJECTS, prepare_object
 
-__all__ = ["PULL_COLUMNS", "auc_table", "binned_pulls", "method_table", "ours_vs_stock", "pull_threshold"]
+__all__ = [
+    "PULL_COLUMNS",
+    "auc_table",
+    "binned_pulls",
+    "method_table",
+    "ours_vs_stock",
+    "pull_threshold",
+]
 
 ETA_EDGES = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5)
 
@@ -52,13 +59,19 @@ def _sd_err(y: np.ndarray) -> tuple[float, float]:
     n = y.size
     s = float(np.std(y, ddof=1))
     m4 = float(np.mean((y - y.mean()) ** 4))
-    var = max(m4 - s ** 4, 0.0) / (4 * max(s * s, 1e-300) * n)
+    var = max(m4 - s**4, 0.0) / (4 * max(s * s, 1e-300) * n)
     return s, float(np.sqrt(var))
 
 
-def binned_pulls(full: pd.DataFrame, fast: pd.DataFrame, objects: Sequence[str], *,
-                 n_pt: int = 5, eta_edges: Sequence[float] = ETA_EDGES,
-                 min_count: int = 30) -> pd.DataFrame:
+def binned_pulls(
+    full: pd.DataFrame,
+    fast: pd.DataFrame,
+    objects: Sequence[str],
+    *,
+    n_pt: int = 5,
+    eta_edges: Sequence[float] = ETA_EDGES,
+    min_count: int = 30,
+) -> pd.DataFrame:
     """Per-bin efficiency, mean response and resolution of ``fast`` vs ``full``.
 
     Bins: quantiles of truth pT (or E for calorimeter objects) of the full sample times
@@ -78,15 +91,29 @@ def binned_pulls(full: pd.DataFrame, fast: pd.DataFrame, objects: Sequence[str],
             d["ie"] = np.searchsorted(np.asarray(eta_edges), np.abs(d["eta"]), side="left") - 1
         for i in range(n_pt):
             for j in range(len(eta_edges) - 1):
-                ma = (a["ix"] == i) & (a["ie"] == max(j, 0)) if j else (a["ix"] == i) & (a["ie"] <= 0)
-                mb = (b["ix"] == i) & (b["ie"] == max(j, 0)) if j else (b["ix"] == i) & (b["ie"] <= 0)
+                ma = (
+                    (a["ix"] == i) & (a["ie"] == max(j, 0))
+                    if j
+                    else (a["ix"] == i) & (a["ie"] <= 0)
+                )
+                mb = (
+                    (b["ix"] == i) & (b["ie"] == max(j, 0))
+                    if j
+                    else (b["ix"] == i) & (b["ie"] <= 0)
+                )
                 A, B = a[ma], b[mb]
                 if len(A) < min_count or len(B) < min_count:
                     continue
-                row = {"object": name, "x": x, "x_low": float(np.exp(edges[i])) if i else 0.0,
-                       "x_high": float(np.exp(edges[i + 1])) if i < n_pt - 1 else np.inf,
-                       "eta_low": eta_edges[j], "eta_high": eta_edges[j + 1],
-                       "n_full": len(A), "n_fast": len(B)}
+                row = {
+                    "object": name,
+                    "x": x,
+                    "x_low": float(np.exp(edges[i])) if i else 0.0,
+                    "x_high": float(np.exp(edges[i + 1])) if i < n_pt - 1 else np.inf,
+                    "eta_low": eta_edges[j],
+                    "eta_high": eta_edges[j + 1],
+                    "n_full": len(A),
+                    "n_fast": len(B),
+                }
                 ea, eb = A["passed"].mean(), B["passed"].mean()
                 pool = (A["passed"].sum() + B["passed"].sum() + 0.5) / (len(A) + len(B) + 1.0)
                 err = np.sqrt(pool * (1 - pool) * (1 / len(A) + 1 / len(B)))
@@ -97,24 +124,54 @@ def binned_pulls(full: pd.DataFrame, fast: pd.DataFrame, objects: Sequence[str],
                     sa, esa = _sd_err(ya)
                     sb, esb = _sd_err(yb)
                     ma_, mb_ = ya.mean(), yb.mean()
-                    row.update(mean_full=ma_, mean_fast=mb_,
-                               mean_pull=(mb_ - ma_) / np.hypot(sa / np.sqrt(ya.size),
-                                                                sb / np.sqrt(yb.size)),
-                               res_full=sa, res_full_err=esa, res_fast=sb, res_fast_err=esb,
-                               res_pull=(sb - sa) / np.hypot(esa, esb))
+                    row.update(
+                        mean_full=ma_,
+                        mean_fast=mb_,
+                        mean_pull=(mb_ - ma_)
+                        / np.hypot(sa / np.sqrt(ya.size), sb / np.sqrt(yb.size)),
+                        res_full=sa,
+                        res_full_err=esa,
+                        res_fast=sb,
+                        res_fast_err=esb,
+                        res_pull=(sb - sa) / np.hypot(esa, esb),
+                    )
                 rows.append(row)
-    return pd.DataFrame(rows, columns=PULL_COLUMNS) if rows else pd.DataFrame(
-        columns=PULL_COLUMNS)
+    return pd.DataFrame(rows, columns=PULL_COLUMNS) if rows else pd.DataFrame(columns=PULL_COLUMNS)
 
 
 #: The columns of :func:`binned_pulls` (also of an empty table: no bin had enough objects).
-PULL_COLUMNS = ["object", "x", "x_low", "x_high", "eta_low", "eta_high", "n_full", "n_fast",
-                "eff_full", "eff_fast", "eff_pull", "mean_full", "mean_fast", "mean_pull",
-                "res_full", "res_full_err", "res_fast", "res_fast_err", "res_pull"]
+PULL_COLUMNS = [
+    "object",
+    "x",
+    "x_low",
+    "x_high",
+    "eta_low",
+    "eta_high",
+    "n_full",
+    "n_fast",
+    "eff_full",
+    "eff_fast",
+    "eff_pull",
+    "mean_full",
+    "mean_fast",
+    "mean_pull",
+    "res_full",
+    "res_full_err",
+    "res_fast",
+    "res_fast_err",
+    "res_pull",
+]
 
 
-def auc_table(full: pd.DataFrame, fast: pd.DataFrame, objects: Sequence[str], *,
-              max_samples: int = 20_000, seed: int = 0, paired: bool = True) -> pd.DataFrame:
+def auc_table(
+    full: pd.DataFrame,
+    fast: pd.DataFrame,
+    objects: Sequence[str],
+    *,
+    max_samples: int = 20_000,
+    seed: int = 0,
+    paired: bool = True,
+) -> pd.DataFrame:
     """Classifier two-sample AUC per object on reconstructed features.
 
     With ``paired`` (``fast`` simulated from the same truth particles as ``full``, row by
@@ -138,14 +195,21 @@ def auc_table(full: pd.DataFrame, fast: pd.DataFrame, objects: Sequence[str], *,
         if len(A) < 50 or len(B) < 50:
             continue
         r = classifier_test(A.to_numpy(), B.to_numpy(), max_samples=max_samples, seed=seed)
-        rows.append({"object": name, "features": ", ".join(cols), "n_full": len(A),
-                     "n_fast": len(B), "auc": r.value, "auc_err": r.uncertainty,
-                     "p_value": r.p_value})
+        rows.append(
+            {
+                "object": name,
+                "features": ", ".join(cols),
+                "n_full": len(A),
+                "n_fast": len(B),
+                "auc": r.value,
+                "auc_err": r.uncertainty,
+                "p_value": r.p_value,
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def ours_vs_stock(ours: pd.DataFrame, stock: pd.DataFrame, *, alpha: float = 0.01
-                  ) -> pd.DataFrame:
+def ours_vs_stock(ours: pd.DataFrame, stock: pd.DataFrame, *, alpha: float = 0.01) -> pd.DataFrame:
     """Per object and quantity: is ours closer to the full simulation than the stock card,
     bin by bin?
 
@@ -186,30 +250,46 @@ def ours_vs_stock(ours: pd.DataFrame, stock: pd.DataFrame, *, alpha: float = 0.0
             po, ps = po[ok], ps[ok]
             n = int(ok.sum())
             bound = pull_threshold(n, alpha)
-            c_o, c_s = float(np.sum(po ** 2)), float(np.sum(ps ** 2))
+            c_o, c_s = float(np.sum(po**2)), float(np.sum(ps**2))
             p_o = float(stats.chi2.sf(c_o, n))
             worse = int(np.sum(np.abs(po) > np.maximum(np.abs(ps), bound)))
-            rows.append({"object": name, "quantity": q.replace("_pull", ""), "bins": n,
-                         "chi2_ours": c_o, "chi2_stock": c_s, "p_chi2_ours": p_o,
-                         "max_abs_pull_ours": float(np.max(np.abs(po))),
-                         "max_abs_pull_stock": float(np.max(np.abs(ps))),
-                         "frac_bins_ours_closer": float(np.mean(np.abs(po) <= np.abs(ps))),
-                         "bound": bound, "bins_worse": worse,
-                         "closer": bool(worse == 0 and (c_o <= c_s or p_o >= alpha))})
+            rows.append(
+                {
+                    "object": name,
+                    "quantity": q.replace("_pull", ""),
+                    "bins": n,
+                    "chi2_ours": c_o,
+                    "chi2_stock": c_s,
+                    "p_chi2_ours": p_o,
+                    "max_abs_pull_ours": float(np.max(np.abs(po))),
+                    "max_abs_pull_stock": float(np.max(np.abs(ps))),
+                    "frac_bins_ours_closer": float(np.mean(np.abs(po) <= np.abs(ps))),
+                    "bound": bound,
+                    "bins_worse": worse,
+                    "closer": bool(worse == 0 and (c_o <= c_s or p_o >= alpha)),
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def _formula_stats(obj: ObjectResponse, quantity: str) -> tuple[int, int]:
     """Node count and number of float constants of a quantity, summed over its regions."""
     regions = getattr(obj, quantity)
-    return (sum(r.formula.complexity for r in regions),
-            sum(len(r.formula.constants) for r in regions))
+    return (
+        sum(r.formula.complexity for r in regions),
+        sum(len(r.formula.constants) for r in regions),
+    )
 
 
-def method_table(models: Mapping[str, ResponseModel], full: pd.DataFrame, *, seed: int = 1,
-                 pulls: Mapping[str, pd.DataFrame] | None = None,
-                 aucs: Mapping[str, pd.DataFrame] | None = None,
-                 **pull_options: Any) -> pd.DataFrame:
+def method_table(
+    models: Mapping[str, ResponseModel],
+    full: pd.DataFrame,
+    *,
+    seed: int = 1,
+    pulls: Mapping[str, pd.DataFrame] | None = None,
+    aucs: Mapping[str, pd.DataFrame] | None = None,
+    **pull_options: Any,
+) -> pd.DataFrame:
     """Learners side by side (e.g. KAN, symbolic regression, polynomial, stock) on the same
     held-out full simulation: per object and quantity, accuracy (chi2 of the pulls over the
     bins and its survival probability; the object's classifier AUC), formula complexity
@@ -239,20 +319,30 @@ def method_table(models: Mapping[str, ResponseModel], full: pd.DataFrame, *, see
         for name, obj in model.objects.items():
             g = pt[pt["object"] == name] if len(pt) else pt
             a = at[at["object"] == name] if len(at) else at
-            for q, col, quantity in (("eff", "eff_pull", "efficiency"),
-                                     ("mean", "mean_pull", "scale"),
-                                     ("res", "res_pull", "resolution")):
+            for q, col, quantity in (
+                ("eff", "eff_pull", "efficiency"),
+                ("mean", "mean_pull", "scale"),
+                ("res", "res_pull", "resolution"),
+            ):
                 v = g[col].to_numpy(float) if col in g else np.array([])
                 v = v[np.isfinite(v)]
                 nodes, consts = _formula_stats(obj, quantity)
                 t = obj.metadata.get("_timings", {}).get(
-                    "efficiency_fit_s" if q == "eff" else "response_fit_s")
-                rows.append({
-                    "object": name, "quantity": q, "method": label, "bins": int(v.size),
-                    "chi2": float(np.sum(v ** 2)),
-                    "p_chi2": float(stats.chi2.sf(np.sum(v ** 2), v.size)) if v.size else np.nan,
-                    "auc": float(a["auc"].iloc[0]) if len(a) else np.nan,
-                    "nodes": nodes, "constants": consts,
-                    "regions": len(getattr(obj, quantity)),
-                    "fit_s": float(t) if t is not None else np.nan})
+                    "efficiency_fit_s" if q == "eff" else "response_fit_s"
+                )
+                rows.append(
+                    {
+                        "object": name,
+                        "quantity": q,
+                        "method": label,
+                        "bins": int(v.size),
+                        "chi2": float(np.sum(v**2)),
+                        "p_chi2": float(stats.chi2.sf(np.sum(v**2), v.size)) if v.size else np.nan,
+                        "auc": float(a["auc"].iloc[0]) if len(a) else np.nan,
+                        "nodes": nodes,
+                        "constants": consts,
+                        "regions": len(getattr(obj, quantity)),
+                        "fit_s": float(t) if t is not None else np.nan,
+                    }
+                )
     return pd.DataFrame(rows)

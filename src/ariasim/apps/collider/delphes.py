@@ -93,8 +93,9 @@ def _clamped(region: Region) -> sp.Expr:
     return f.expression.xreplace(subs) if subs else f.expression
 
 
-def piecewise_eta(terms: Sequence[tuple[float, float, str]], eta_max: float,
-                  outside: str = "0.0") -> str:
+def piecewise_eta(
+    terms: Sequence[tuple[float, float, str]], eta_max: float, outside: str = "0.0"
+) -> str:
     """Sum of ``(|eta| condition) * (value)`` terms with disjoint regions covering
     ``[0, eta_max]``, plus ``(abs(eta) > eta_max) * (outside)``.
 
@@ -106,14 +107,17 @@ def piecewise_eta(terms: Sequence[tuple[float, float, str]], eta_max: float,
     check_regions([(lo, hi) for lo, hi, _ in terms], eta_max)
     out = []
     for lo, hi, val in terms:
-        cond = (f"(abs(eta) <= {hi!r})" if lo == 0.0
-                else f"(abs(eta) > {lo!r} && abs(eta) <= {hi!r})")
+        cond = (
+            f"(abs(eta) <= {hi!r})" if lo == 0.0 else f"(abs(eta) > {lo!r} && abs(eta) <= {hi!r})"
+        )
         out.append(f"{cond} * ({val})")
     out.append(f"(abs(eta) > {float(eta_max)!r}) * ({outside})")
     return " +\n    ".join(out)
 
 
-def _region_texts(regions: Sequence[Region], *, clip01: bool = False) -> list[tuple[float, float, str]]:
+def _region_texts(
+    regions: Sequence[Region], *, clip01: bool = False
+) -> list[tuple[float, float, str]]:
     out = []
     for r in regions:
         e = _clamped(r)
@@ -144,8 +148,9 @@ def card_formulas(obj: ObjectResponse) -> CardFormulas:
     lint_card_formula(eff, "Efficiency", eta_max=obj.eta_max)
     lint_card_formula(scale, "EnergyScale", eta_max=obj.eta_max)
     lint_card_formula(res, module, eta_max=obj.eta_max)
-    return CardFormulas(eff, scale, res, to_tformula(sp.Float(obj.sigma_eta)),
-                        to_tformula(sp.Float(obj.sigma_phi)))
+    return CardFormulas(
+        eff, scale, res, to_tformula(sp.Float(obj.sigma_eta)), to_tformula(sp.Float(obj.sigma_phi))
+    )
 
 
 # --------------------------------------------------------------------------- lint
@@ -165,12 +170,18 @@ def _split_product(node: tuple) -> list[tuple]:
 
 def _is_condition(node: tuple) -> bool:
     return (node[0] == "bin" and node[1] in ("<", "<=", ">", ">=", "==", "!=", "&&", "||")) or (
-        node[0] == "un" and node[1] == "!")
+        node[0] == "un" and node[1] == "!"
+    )
 
 
-def lint_card_formula(text: str, module: str, *, eta_max: float | None = None,
-                      pt_grid: Iterable[float] | None = None,
-                      energy_grid: Iterable[float] | None = None) -> None:
+def lint_card_formula(
+    text: str,
+    module: str,
+    *,
+    eta_max: float | None = None,
+    pt_grid: Iterable[float] | None = None,
+    energy_grid: Iterable[float] | None = None,
+) -> None:
     """Raise :class:`~ariasim.export.tformula.TFormulaError` if ``text`` is wrong for ``module``.
 
     Checks: parses (strict: Delphes-substitution-safe identifiers, no chained ``^``),
@@ -190,8 +201,10 @@ def lint_card_formula(text: str, module: str, *, eta_max: float | None = None,
     expr = TFormulaExpression.from_card(text)
     extra = expr.variables - MODULE_VARIABLES[module]
     if extra:
-        raise TFormulaError(f"{module} formula may use only {sorted(MODULE_VARIABLES[module])}, "
-                            f"uses {sorted(extra)}: {text!r}")
+        raise TFormulaError(
+            f"{module} formula may use only {sorted(MODULE_VARIABLES[module])}, "
+            f"uses {sorted(extra)}: {text!r}"
+        )
     pts = np.asarray(list(pt_grid) if pt_grid is not None else np.geomspace(0.5, 5000, 41))
     ens = np.asarray(list(energy_grid) if energy_grid is not None else np.geomspace(0.5, 5000, 41))
     top = eta_max if eta_max is not None else 5.0
@@ -213,27 +226,36 @@ def lint_card_formula(text: str, module: str, *, eta_max: float | None = None,
                 count += ind
         if (count > 1).any():
             k = np.argwhere(count > 1)[0]
-            raise TFormulaError(f"{module}: piecewise terms overlap (they add) at eta = "
-                                f"{H[tuple(k)]:.4g}, pt = {P[tuple(k)]:.4g}, energy = "
-                                f"{E[tuple(k)]:.4g}: {text!r}")
+            raise TFormulaError(
+                f"{module}: piecewise terms overlap (they add) at eta = "
+                f"{H[tuple(k)]:.4g}, pt = {P[tuple(k)]:.4g}, energy = "
+                f"{E[tuple(k)]:.4g}: {text!r}"
+            )
         if (count == 0).any():
             k = np.argwhere(count == 0)[0]
-            raise TFormulaError(f"{module}: piecewise terms leave a gap (value 0) at eta = "
-                                f"{H[tuple(k)]:.4g}, pt = {P[tuple(k)]:.4g}, energy = "
-                                f"{E[tuple(k)]:.4g}: {text!r}")
+            raise TFormulaError(
+                f"{module}: piecewise terms leave a gap (value 0) at eta = "
+                f"{H[tuple(k)]:.4g}, pt = {P[tuple(k)]:.4g}, energy = "
+                f"{E[tuple(k)]:.4g}: {text!r}"
+            )
     vals = expr(P, H, 0.0, E)
     inside = np.abs(H) <= top
     v = vals[inside]
     if not np.isfinite(v).all():
-        raise TFormulaError(f"{module}: formula is not finite everywhere in the acceptance: "
-                            f"{text!r}")
+        raise TFormulaError(
+            f"{module}: formula is not finite everywhere in the acceptance: {text!r}"
+        )
     if module == "Efficiency" and (v.min() < 0.0 or v.max() > 1.0):
-        raise TFormulaError(f"Efficiency must be a probability in [0, 1], found values in "
-                            f"[{v.min():.4g}, {v.max():.4g}]: {text!r}")
+        raise TFormulaError(
+            f"Efficiency must be a probability in [0, 1], found values in "
+            f"[{v.min():.4g}, {v.max():.4g}]: {text!r}"
+        )
     if module == "MomentumSmearing" and (v.min() < 0.0 or v.max() >= 1.0):
-        raise TFormulaError(f"MomentumSmearing takes a relative sigma(pT)/pT in [0, 1), found "
-                            f"values in [{v.min():.4g}, {v.max():.4g}] (Delphes caps at 1; a value "
-                            f"near 1 usually means an absolute resolution was given): {text!r}")
+        raise TFormulaError(
+            f"MomentumSmearing takes a relative sigma(pT)/pT in [0, 1), found "
+            f"values in [{v.min():.4g}, {v.max():.4g}] (Delphes caps at 1; a value "
+            f"near 1 usually means an absolute resolution was given): {text!r}"
+        )
     if module in ("EnergySmearing", "ResolutionFormula", "AngularSmearing") and v.min() < 0.0:
         raise TFormulaError(f"{module}: resolution must be >= 0, found {v.min():.4g}: {text!r}")
     if module == "EnergyScale" and v.min() <= 0.0:
@@ -244,9 +266,19 @@ def lint_card_formula(text: str, module: str, *, eta_max: float | None = None,
 
 
 #: The module classes ariasim's cards use (:func:`lint_card` refuses any other).
-CARD_MODULES = frozenset({"ParticlePropagator", "PdgCodeFilter", "Efficiency", "EnergyScale",
-                          "MomentumSmearing", "EnergySmearing", "AngularSmearing",
-                          "UniqueObjectFinder", "TreeWriter"})
+CARD_MODULES = frozenset(
+    {
+        "ParticlePropagator",
+        "PdgCodeFilter",
+        "Efficiency",
+        "EnergyScale",
+        "MomentumSmearing",
+        "EnergySmearing",
+        "AngularSmearing",
+        "UniqueObjectFinder",
+        "TreeWriter",
+    }
+)
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _ARRAY = r"[A-Za-z][A-Za-z0-9_]*(?:/[A-Za-z][A-Za-z0-9_]*)?"
 #: One line of a module body: ``set Key value`` / ``add Key words``, value a word, a
@@ -269,8 +301,11 @@ def card_name(name: str, *, what: str = "object name") -> str:
     """
     tcl_text(name, what=what)
     if not _IDENT.fullmatch(name):
-        raise ConfigError(f"{name!r} is not an identifier (a letter, then letters, digits "
-                          "or '_'), so it cannot be a Delphes module name", parameter=what)
+        raise ConfigError(
+            f"{name!r} is not an identifier (a letter, then letters, digits "
+            "or '_'), so it cannot be a Delphes module name",
+            parameter=what,
+        )
     return name
 
 
@@ -305,11 +340,13 @@ def lint_card(text: str, *, standalone_modules: bool = False) -> None:
     a second ``ExecutionPath`` or any command of another shape is refused.
 
     Example:
-        >>> lint_card("set ExecutionPath {\n  A\n}\nmodule Efficiency A {\n}\nproc x {} {}\n")
+        >>> card = "set ExecutionPath {\n  A\n}\nmodule Efficiency A {\n}\nproc x {} {}\n"
+        >>> lint_card(card)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        ariasim.errors.ConfigError: parameter 'card': line 6: unexpected top-level command 'proc x {} {}'
+        ariasim.errors.ConfigError: parameter 'card': line 6: unexpected top-level command ...
     """
+
     def fail(n: int, msg: str) -> ConfigError:
         return ConfigError(f"line {n}: {msg}", parameter="card")
 
@@ -360,13 +397,15 @@ def lint_card(text: str, *, standalone_modules: bool = False) -> None:
     if state != "top":
         raise fail(start, "block not closed")
     if len(paths) != (0 if standalone_modules else 1):
-        raise fail(0, f"{len(paths)} ExecutionPath settings, expected "
-                      f"{0 if standalone_modules else 1}")
+        raise fail(
+            0, f"{len(paths)} ExecutionPath settings, expected {0 if standalone_modules else 1}"
+        )
     if paths and paths[0] != defined:
-        raise fail(0, f"the execution path {paths[0]} does not list exactly the modules "
-                      f"defined, in order ({defined})")
-
-
+        raise fail(
+            0,
+            f"the execution path {paths[0]} does not list exactly the modules "
+            f"defined, in order ({defined})",
+        )
 
 
 @dataclass
@@ -408,13 +447,22 @@ def _source_array(obj: ObjectResponse) -> tuple[str, Module | None]:
     if obj.kind == "track" and not pdg & {11, 13, 22}:
         return "ParticlePropagator/chargedHadrons", None
     name = f"{_camel(obj.name)}Filter"
-    lines = ["set InputArray ParticlePropagator/stableParticles",
-             f"set OutputArray {obj.name}s", "", "# keep only these PDG codes",
-             "set Invert true", "set PTMin 0.0"]
+    lines = [
+        "set InputArray ParticlePropagator/stableParticles",
+        f"set OutputArray {obj.name}s",
+        "",
+        "# keep only these PDG codes",
+        "set Invert true",
+        "set PTMin 0.0",
+    ]
     for p in sorted(pdg):
         lines += [f"add PdgCode {{{p}}}", f"add PdgCode {{{-p}}}"]
-    return f"{name}/{obj.name}s", Module("PdgCodeFilter", name, lines,
-                                         f"{obj.name} filter (truth PDG codes {', '.join(map(str, sorted(pdg)))})")
+    return f"{name}/{obj.name}s", Module(
+        "PdgCodeFilter",
+        name,
+        lines,
+        f"{obj.name} filter (truth PDG codes {', '.join(map(str, sorted(pdg)))})",
+    )
 
 
 def _formula_lines(key: str, text: str) -> list[str]:
@@ -433,42 +481,104 @@ def module_blocks(obj: ObjectResponse) -> tuple[list[Module], str]:
     src, filt = _source_array(obj)
     mods: list[Module] = [filt] if filt else []
     method = tcl_comment(str(obj.metadata.get("method", "ariasim")))[2:]
-    mods.append(Module("Efficiency", f"{cname}Efficiency", [
-        f"set InputArray {src}", f"set OutputArray {arr}", "set UseMomentumVector true", "",
-        f"# probability to reconstruct and identify a truth {obj.name} ({method}), of truth pt, eta",
-        *_formula_lines("EfficiencyFormula", f.efficiency)], f"{obj.name} efficiency"))
-    mods.append(Module("EnergyScale", f"{cname}EnergyScale", [
-        f"set InputArray {cname}Efficiency/{arr}", f"set OutputArray {arr}", "",
-        "# mean response reco/truth (scales the four-momentum)",
-        *_formula_lines("ScaleFormula", f.scale)], f"{obj.name} response scale"))
+    mods.append(
+        Module(
+            "Efficiency",
+            f"{cname}Efficiency",
+            [
+                f"set InputArray {src}",
+                f"set OutputArray {arr}",
+                "set UseMomentumVector true",
+                "",
+                f"# probability to reconstruct and identify a truth {obj.name} ({method}), of "
+                f"truth pt, eta",
+                *_formula_lines("EfficiencyFormula", f.efficiency),
+            ],
+            f"{obj.name} efficiency",
+        )
+    )
+    mods.append(
+        Module(
+            "EnergyScale",
+            f"{cname}EnergyScale",
+            [
+                f"set InputArray {cname}Efficiency/{arr}",
+                f"set OutputArray {arr}",
+                "",
+                "# mean response reco/truth (scales the four-momentum)",
+                *_formula_lines("ScaleFormula", f.scale),
+            ],
+            f"{obj.name} response scale",
+        )
+    )
     if obj.kind == "track":
-        mods.append(Module("MomentumSmearing", f"{cname}MomentumSmearing", [
-            f"set InputArray {cname}EnergyScale/{arr}", f"set OutputArray {arr}",
-            "set UseMomentumVector true", "",
-            "# relative sigma(pT)/pT of the log-normal pT smearing, of pt and eta",
-            *_formula_lines("ResolutionFormula", f.resolution)], f"{obj.name} momentum resolution"))
+        mods.append(
+            Module(
+                "MomentumSmearing",
+                f"{cname}MomentumSmearing",
+                [
+                    f"set InputArray {cname}EnergyScale/{arr}",
+                    f"set OutputArray {arr}",
+                    "set UseMomentumVector true",
+                    "",
+                    "# relative sigma(pT)/pT of the log-normal pT smearing, of pt and eta",
+                    *_formula_lines("ResolutionFormula", f.resolution),
+                ],
+                f"{obj.name} momentum resolution",
+            )
+        )
         last = f"{cname}MomentumSmearing"
     else:
-        mods.append(Module("EnergySmearing", f"{cname}EnergySmearing", [
-            f"set InputArray {cname}EnergyScale/{arr}", f"set OutputArray {arr}", "",
-            "# absolute sigma(E) in GeV of the Gaussian energy smearing, of eta and energy",
-            *_formula_lines("ResolutionFormula", f.resolution)], f"{obj.name} energy resolution"))
+        mods.append(
+            Module(
+                "EnergySmearing",
+                f"{cname}EnergySmearing",
+                [
+                    f"set InputArray {cname}EnergyScale/{arr}",
+                    f"set OutputArray {arr}",
+                    "",
+                    "# absolute sigma(E) in GeV of the Gaussian energy smearing, of eta and energy",
+                    *_formula_lines("ResolutionFormula", f.resolution),
+                ],
+                f"{obj.name} energy resolution",
+            )
+        )
         last = f"{cname}EnergySmearing"
-    mods.append(Module("AngularSmearing", f"{cname}AngularSmearing", [
-        f"set InputArray {last}/{arr}", f"set OutputArray {arr}", "",
-        "# absolute Gaussian eta and phi resolutions",
-        f"set EtaResolutionFormula {{{f.sigma_eta}}}",
-        f"set PhiResolutionFormula {{{f.sigma_phi}}}"], f"{obj.name} angular resolution"))
+    mods.append(
+        Module(
+            "AngularSmearing",
+            f"{cname}AngularSmearing",
+            [
+                f"set InputArray {last}/{arr}",
+                f"set OutputArray {arr}",
+                "",
+                "# absolute Gaussian eta and phi resolutions",
+                f"set EtaResolutionFormula {{{f.sigma_eta}}}",
+                f"set PhiResolutionFormula {{{f.sigma_phi}}}",
+            ],
+            f"{obj.name} angular resolution",
+        )
+    )
     return mods, f"{cname}AngularSmearing/{arr}"
 
 
-_BRANCH = {"muon": ("Muon", "Muon"), "electron": ("Electron", "Electron"),
-           "photon": ("Photon", "Photon"), "charged_hadron": ("ChargedHadron", "Track"),
-           "neutral_hadron": ("NeutralHadron", "Tower")}
+_BRANCH = {
+    "muon": ("Muon", "Muon"),
+    "electron": ("Electron", "Electron"),
+    "photon": ("Photon", "Photon"),
+    "charged_hadron": ("ChargedHadron", "Track"),
+    "neutral_hadron": ("NeutralHadron", "Tower"),
+}
 
 
-def card_text(response: ResponseModel, *, radius_m: float = 1.29, half_length_m: float = 3.0,
-              bz_t: float = 3.8, standalone_modules: bool = False) -> str:
+def card_text(
+    response: ResponseModel,
+    *,
+    radius_m: float = 1.29,
+    half_length_m: float = 3.0,
+    bz_t: float = 3.8,
+    standalone_modules: bool = False,
+) -> str:
     """A complete Delphes card (or, with ``standalone_modules``, only the object modules).
 
     Arguments:
@@ -485,28 +595,55 @@ def card_text(response: ResponseModel, *, radius_m: float = 1.29, half_length_m:
         mods, final = module_blocks(obj)
         blocks += mods
         finals[name] = final
-    header = ("# Delphes card written by ariasim from a learned detector response\n"
-              f"{tcl_comment('provenance: ' + str(response.metadata.get('source', 'n/a')))}\n"
-              "# formulas: learned from the ariasim full simulation, checked by ariasim's TFormula\n"
-              "# evaluator (and by ROOT when available), in the variables pt, eta, phi, energy only.\n")
+    header = (
+        "# Delphes card written by ariasim from a learned detector response\n"
+        f"{tcl_comment('provenance: ' + str(response.metadata.get('source', 'n/a')))}\n"
+        "# formulas: learned from the ariasim full simulation, checked by ariasim's TFormula\n"
+        "# evaluator (and by ROOT when available), in the variables pt, eta, phi, energy only.\n"
+    )
     if standalone_modules:
         text = header + "\n" + "\n".join(m.render() for m in blocks)
         lint_card(text, standalone_modules=True)
         return text
-    prop = Module("ParticlePropagator", "ParticlePropagator", [
-        "set InputArray Delphes/stableParticles", "", "set OutputArray stableParticles",
-        "set ChargedHadronOutputArray chargedHadrons", "set ElectronOutputArray electrons",
-        "set MuonOutputArray muons", "", "# radius of the magnetic field coverage, in m",
-        f"set Radius {radius_m!r}", "# half-length of the magnetic field coverage, in m",
-        f"set HalfLength {half_length_m!r}", "", "# magnetic field", f"set Bz {bz_t!r}"],
-        "Propagate particles in cylinder")
+    prop = Module(
+        "ParticlePropagator",
+        "ParticlePropagator",
+        [
+            "set InputArray Delphes/stableParticles",
+            "",
+            "set OutputArray stableParticles",
+            "set ChargedHadronOutputArray chargedHadrons",
+            "set ElectronOutputArray electrons",
+            "set MuonOutputArray muons",
+            "",
+            "# radius of the magnetic field coverage, in m",
+            f"set Radius {radius_m!r}",
+            "# half-length of the magnetic field coverage, in m",
+            f"set HalfLength {half_length_m!r}",
+            "",
+            "# magnetic field",
+            f"set Bz {bz_t!r}",
+        ],
+        "Propagate particles in cylinder",
+    )
     unique = [n for n in ("photon", "electron", "muon") if n in finals]
-    uof = Module("UniqueObjectFinder", "UniqueObjectFinder", [
-        "# earlier arrays take precedence over later ones",
-        *[f"add InputArray {finals[n]} {n}s" for n in unique]],
-        "Find uniquely identified photons/electrons/muons") if unique else None
-    tw_lines = ["# add Branch InputArray BranchName BranchClass",
-                "add Branch Delphes/allParticles Particle GenParticle"]
+    uof = (
+        Module(
+            "UniqueObjectFinder",
+            "UniqueObjectFinder",
+            [
+                "# earlier arrays take precedence over later ones",
+                *[f"add InputArray {finals[n]} {n}s" for n in unique],
+            ],
+            "Find uniquely identified photons/electrons/muons",
+        )
+        if unique
+        else None
+    )
+    tw_lines = [
+        "# add Branch InputArray BranchName BranchClass",
+        "add Branch Delphes/allParticles Particle GenParticle",
+    ]
     for name in finals:
         branch, cls = _BRANCH.get(name, (_camel(name), "Candidate"))
         src = f"UniqueObjectFinder/{name}s" if name in unique else finals[name]
@@ -514,23 +651,39 @@ def card_text(response: ResponseModel, *, radius_m: float = 1.29, half_length_m:
     tw = Module("TreeWriter", "TreeWriter", tw_lines, "ROOT tree writer")
     order = [prop, *blocks, *([uof] if uof else []), tw]
     path = "\n".join(f"  {m.name}" for m in order)
-    text = (header + "\n#######################################\n"
-            "# Order of execution of various modules\n"
-            "#######################################\n\n"
-            f"set ExecutionPath {{\n{path}\n}}\n\n" + "\n".join(m.render() for m in order))
+    text = (
+        header + "\n#######################################\n"
+        "# Order of execution of various modules\n"
+        "#######################################\n\n"
+        f"set ExecutionPath {{\n{path}\n}}\n\n" + "\n".join(m.render() for m in order)
+    )
     lint_card(text)
     return text
 
 
-def write_delphes_card(response: ResponseModel, path: str | os.PathLike[str], *,
-                       modules_path: str | os.PathLike[str] | None = None,
-                       radius_m: float = 1.29, half_length_m: float = 3.0,
-                       bz_t: float = 3.8) -> Path:
+def write_delphes_card(
+    response: ResponseModel,
+    path: str | os.PathLike[str],
+    *,
+    modules_path: str | os.PathLike[str] | None = None,
+    radius_m: float = 1.29,
+    half_length_m: float = 3.0,
+    bz_t: float = 3.8,
+) -> Path:
     """Write the complete card to ``path`` (and the module blocks to ``modules_path``),
     atomically. The field volume and solenoid field are those of :func:`card_text`."""
     text = card_text(response, radius_m=radius_m, half_length_m=half_length_m, bz_t=bz_t)
-    mods = (card_text(response, radius_m=radius_m, half_length_m=half_length_m, bz_t=bz_t,
-                      standalone_modules=True) if modules_path else None)
+    mods = (
+        card_text(
+            response,
+            radius_m=radius_m,
+            half_length_m=half_length_m,
+            bz_t=bz_t,
+            standalone_modules=True,
+        )
+        if modules_path
+        else None
+    )
     with contextlib.ExitStack() as stack:  # both files or neither
         tmp = stack.enter_context(atomic_path(path))
         if modules_path is not None and mods is not None:

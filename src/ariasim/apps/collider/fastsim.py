@@ -49,18 +49,25 @@ def _truth_arrays(table: pd.DataFrame, source: Any) -> dict[str, Any]:
         cols = {c: c for c in need}
     else:
         need = ("event_id", "pdg", "pt_gev", "eta", "phi", "e_gev")
-        cols = dict(zip(("event_id", "pdg", "truth_pt_gev", "truth_eta", "truth_phi",
-                         "truth_e_gev"), need, strict=True))
+        cols = dict(
+            zip(
+                ("event_id", "pdg", "truth_pt_gev", "truth_eta", "truth_phi", "truth_e_gev"),
+                need,
+                strict=True,
+            )
+        )
     missing = [c for c in need if c not in table.columns]
     if missing:
-        raise InputError("truth-particle table lacks columns (need a particle table or a "
-                         "full-simulation table)", path=source, column=", ".join(missing))
+        raise InputError(
+            "truth-particle table lacks columns (need a particle table or a full-simulation table)",
+            path=source,
+            column=", ".join(missing),
+        )
 
     for c in need:
         dt = table[c].dtype
         if not pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt):
-            raise InputError(f"expected numbers, got values of type {dt}", path=source,
-                             column=c)
+            raise InputError(f"expected numbers, got values of type {dt}", path=source, column=c)
     for c in ("event_id", "pdg"):
         v = table[cols[c]].to_numpy()
         if v.dtype.kind == "f" and not (np.isfinite(v) & (v == np.round(v))).all():
@@ -114,8 +121,9 @@ def _string_column(names: list[str], codes: np.ndarray) -> Any:
     if getattr(_STR_DTYPE, "storage", None) == "pyarrow":
         import pyarrow as pa
 
-        return pd.array(pa.array(names, type=pa.large_string()).take(pa.array(codes)),
-                        dtype=_STR_DTYPE)
+        return pd.array(
+            pa.array(names, type=pa.large_string()).take(pa.array(codes)), dtype=_STR_DTYPE
+        )
     return pd.array(np.array(names, dtype=object)[codes], dtype=_STR_DTYPE)
 
 
@@ -132,17 +140,32 @@ class FastSimulator:
         self._compiled = []
         for obj in response.objects.values():
             cf = card_formulas(obj)
-            self._compiled.append((obj, tuple(TFormulaExpression.from_card(t) for t in (
-                cf.efficiency, cf.scale, cf.resolution, cf.sigma_eta, cf.sigma_phi))))
+            self._compiled.append(
+                (
+                    obj,
+                    tuple(
+                        TFormulaExpression.from_card(t)
+                        for t in (
+                            cf.efficiency,
+                            cf.scale,
+                            cf.resolution,
+                            cf.sigma_eta,
+                            cf.sigma_phi,
+                        )
+                    ),
+                )
+            )
 
-    def __call__(self, particles: pd.DataFrame, seed: SeedLike = None, *,
-                 source: Any = None) -> pd.DataFrame:
+    def __call__(
+        self, particles: pd.DataFrame, seed: SeedLike = None, *, source: Any = None
+    ) -> pd.DataFrame:
         """Fast-simulate ``particles`` (see :func:`fastsim`)."""
         return _run(self._compiled, particles, seed, source)
 
 
-def fastsim(particles: pd.DataFrame, response: ResponseModel, seed: SeedLike = None, *,
-            source: Any = None) -> pd.DataFrame:
+def fastsim(
+    particles: pd.DataFrame, response: ResponseModel, seed: SeedLike = None, *, source: Any = None
+) -> pd.DataFrame:
     """Fast-simulate truth particles with a response model (one output row per particle).
 
     Arguments:
@@ -165,10 +188,13 @@ def _wrap_phi(phi: np.ndarray) -> np.ndarray:
     return phi
 
 
-def _apply(obj: ObjectResponse, formulas: tuple[TFormulaExpression, ...],
-           rng: np.random.Generator, idx: np.ndarray,
-           truth: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _apply(
+    obj: ObjectResponse,
+    formulas: tuple[TFormulaExpression, ...],
+    rng: np.random.Generator,
+    idx: np.ndarray,
+    truth: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The card's modules for one object on its candidates ``idx`` (module docstring,
     steps 1-4); ``truth`` holds the truth pT, eta, phi and energy of all particles.
 
@@ -178,8 +204,12 @@ def _apply(obj: ObjectResponse, formulas: tuple[TFormulaExpression, ...],
     """
     f_eff, f_scale, f_res, f_seta, f_sphi = formulas
     used = f_eff.variables  # gather only what the efficiency formula reads
-    eff = f_eff(*(np.take(v, idx) if name in used else 0.0
-                  for name, v in zip(("pt", "eta", "phi", "energy"), truth, strict=True)))
+    eff = f_eff(
+        *(
+            np.take(v, idx) if name in used else 0.0
+            for name, v in zip(("pt", "eta", "phi", "energy"), truth, strict=True)
+        )
+    )
     u = rng.random(idx.size)
     idx = np.take(idx, np.flatnonzero(u <= eff))
     p, h, ph, en = (np.take(v, idx) for v in truth)
@@ -216,8 +246,9 @@ def _run(compiled: list, particles: pd.DataFrame, seed: SeedLike, source: Any) -
     rng = as_generator(seed)
     truth = _truth_arrays(particles, source)
     n = len(particles)
-    pt, eta, phi, e = (truth[c].to_numpy(float) for c in (
-        "truth_pt_gev", "truth_eta", "truth_phi", "truth_e_gev"))
+    pt, eta, phi, e = (
+        truth[c].to_numpy(float) for c in ("truth_pt_gev", "truth_eta", "truth_phi", "truth_e_gev")
+    )
     apdg = np.abs(truth["pdg"].to_numpy(np.int64))
     charge = np.asarray(truth["truth_charge"]).astype(np.int64, copy=False)
     names = ["none"]
@@ -254,16 +285,28 @@ def _run(compiled: list, particles: pd.DataFrame, seed: SeedLike, source: Any) -
                 trk[sel] = False
                 tpt[sel], teta[sel], tphi[sel], tcharge[sel] = np.nan, np.nan, np.nan, 0
     computed: dict[str, Any] = {
-        "object_type": _string_column(names, codes), "found": found, "reco_pt_gev": rpt,
-        "reco_eta": reta, "reco_phi": rphi, "reco_e_gev": re_, "track_found": trk,
-        "track_pt_gev": tpt, "track_eta": teta, "track_phi": tphi, "track_charge": tcharge,
+        "object_type": _string_column(names, codes),
+        "found": found,
+        "reco_pt_gev": rpt,
+        "reco_eta": reta,
+        "reco_phi": rphi,
+        "reco_e_gev": re_,
+        "track_found": trk,
+        "track_pt_gev": tpt,
+        "track_eta": teta,
+        "track_phi": tphi,
+        "track_charge": tcharge,
         "cluster_energy_gev": clus,
     }
     index = pd.RangeIndex(n)
     # columns the fast simulation does not model: one constant Series per value, shared
     # by all such columns through copy-on-write (writing to one column copies that column)
-    const = {("float64", False): np.nan, ("int64", False): -1, ("int64", True): 0,
-             ("bool", False): False}
+    const = {
+        ("float64", False): np.nan,
+        ("int64", False): -1,
+        ("int64", True): 0,
+        ("bool", False): False,
+    }
     shared: dict[tuple[str, bool], pd.Series] = {}
     out: dict[str, Any] = {}
     for col, dt in OUTPUT_COLUMNS.items():

@@ -63,8 +63,14 @@ from ariasim.errors import ConfigError, InputError
 from ariasim.surrogates.formula import Formula
 from ariasim.utils import spawn_seeds
 
-__all__ = ["KAN_DEFAULTS", "TIMINGS_KEY", "ResponseLearner", "check_options", "fit_response",
-           "learner_for_method"]
+__all__ = [
+    "KAN_DEFAULTS",
+    "TIMINGS_KEY",
+    "ResponseLearner",
+    "check_options",
+    "fit_response",
+    "learner_for_method",
+]
 
 #: Metadata key of the wall-clock timings (in memory only: keys starting with ``_`` are not
 #: written to the model file, so that the same inputs and seed give the same file bytes).
@@ -81,13 +87,15 @@ def _kan_numeric(est: Any) -> list[list[int]]:
     return [[int(r.layer), int(r.i), int(r.j)] for r in rep.itertuples() if r.numeric]
 
 
-def _finite_on_box(formulas: Sequence[Formula], X: np.ndarray, *, positive: bool = False,
-                   n: int = 41) -> bool:
+def _finite_on_box(
+    formulas: Sequence[Formula], X: np.ndarray, *, positive: bool = False, n: int = 41
+) -> bool:
     """True when every formula is finite (and positive with ``positive``) on an ``n x n``
     grid over the bounding box of ``X``: the card evaluates the formulas on the whole
     (clamped pT or E) x (|eta| region) rectangle, not only where the data lie."""
-    g0, g1 = np.meshgrid(np.linspace(X[:, 0].min(), X[:, 0].max(), n),
-                         np.linspace(X[:, 1].min(), X[:, 1].max(), n))
+    g0, g1 = np.meshgrid(
+        np.linspace(X[:, 0].min(), X[:, 0].max(), n), np.linspace(X[:, 1].min(), X[:, 1].max(), n)
+    )
     G = np.column_stack([g0.ravel(), g1.ravel()])
     with np.errstate(all="ignore"):
         for f in formulas:
@@ -97,8 +105,14 @@ def _finite_on_box(formulas: Sequence[Formula], X: np.ndarray, *, positive: bool
     return True
 
 
-def _symbolic_safe(est: Any, X: np.ndarray, keys: Sequence[str], *, positive: Sequence[str] = (),
-                   refit: bool = True) -> tuple[dict[str, Formula], bool]:
+def _symbolic_safe(
+    est: Any,
+    X: np.ndarray,
+    keys: Sequence[str],
+    *,
+    positive: Sequence[str] = (),
+    refit: bool = True,
+) -> tuple[dict[str, Formula], bool]:
     """``est.symbolic()``, redone without the singular library functions (1/x, 1/x^2, log)
     when a formula is not finite on the data's bounding box; returns (formulas, redone)."""
     from ariasim.surrogates.kan_symbolic import LIBRARY
@@ -111,8 +125,6 @@ def _symbolic_safe(est: Any, X: np.ndarray, keys: Sequence[str], *, positive: Se
             return forms, False
         safe = [n for n in LIBRARY if n not in ("1/x", "1/x^2", "log")]
         return est.symbolic(library=safe, refit=refit), True
-
-
 
 
 def _configured(proto: Any, seed: int, quantity: str, kind: str) -> Any:
@@ -131,8 +143,9 @@ def _configured(proto: Any, seed: int, quantity: str, kind: str) -> Any:
     return est.set_params(**{k: v for k, v in upd.items() if k in params})
 
 
-def _fit_one(proto: Any, X: np.ndarray, y: np.ndarray, seed: int, quantity: str, kind: str
-             ) -> tuple[dict[str, Formula], dict[str, Any], Any]:
+def _fit_one(
+    proto: Any, X: np.ndarray, y: np.ndarray, seed: int, quantity: str, kind: str
+) -> tuple[dict[str, Formula], dict[str, Any], Any]:
     """Fit a configured clone; its formulas (a KAN's by symbolic extraction, redone with the
     safe library when not finite on the data's box) and the fit details."""
     est = _configured(proto, seed, quantity, kind)
@@ -144,11 +157,16 @@ def _fit_one(proto: Any, X: np.ndarray, y: np.ndarray, seed: int, quantity: str,
 
         t1 = time.perf_counter()
         keys = ["probability"] if quantity == "efficiency" else ["mean", "sigma"]
-        forms, redone = _symbolic_safe(est, X, keys,
-                                       positive=[] if quantity == "efficiency" else ["sigma"])
-        info.update(symbolic_s=time.perf_counter() - t1, safe_library=redone,
-                    edges=int(getattr(est, "n_active_edges_", 0)),
-                    numeric_edges=_kan_numeric(est), curves=edge_curves(est))
+        forms, redone = _symbolic_safe(
+            est, X, keys, positive=[] if quantity == "efficiency" else ["sigma"]
+        )
+        info.update(
+            symbolic_s=time.perf_counter() - t1,
+            safe_library=redone,
+            edges=int(getattr(est, "n_active_edges_", 0)),
+            numeric_edges=_kan_numeric(est),
+            curves=edge_curves(est),
+        )
     else:
         forms = est.formulas_
     return dict(forms), info, est
@@ -156,12 +174,21 @@ def _fit_one(proto: Any, X: np.ndarray, y: np.ndarray, seed: int, quantity: str,
 
 def _pop_times(info: dict[str, Any], quantity: str, lo: float, hi: float) -> dict[str, Any]:
     """Move a fit's wall-clock timings out of its (saved) details."""
-    return {"quantity": quantity, "eta": [lo, hi], "train_s": info.pop("train_s", 0.0),
-            "symbolic_s": info.pop("symbolic_s", 0.0)}
+    return {
+        "quantity": quantity,
+        "eta": [lo, hi],
+        "train_s": info.pop("train_s", 0.0),
+        "symbolic_s": info.pop("symbolic_s", 0.0),
+    }
 
 
-def check_options(*, eta_max: Any = 2.5, max_rows: Any = 20_000,
-                  objects: Sequence[str] | None = None, random_state: Any = 0) -> None:
+def check_options(
+    *,
+    eta_max: Any = 2.5,
+    max_rows: Any = 20_000,
+    objects: Sequence[str] | None = None,
+    random_state: Any = 0,
+) -> None:
     """Validate the options every learner shares (a :class:`ConfigError` naming the
     parameter as the command line spells it: eta_max, max_rows, objects, seed).
 
@@ -179,16 +206,16 @@ def check_options(*, eta_max: Any = 2.5, max_rows: Any = 20_000,
         eta = float("nan")
     if not (np.isfinite(eta) and eta > 0):
         raise ConfigError(f"must be a finite |eta| > 0, got {eta_max!r}", parameter="eta_max")
-    if isinstance(max_rows, bool) or not isinstance(max_rows, (int, np.integer)) \
-            or max_rows < 1:
+    if isinstance(max_rows, bool) or not isinstance(max_rows, (int, np.integer)) or max_rows < 1:
         raise ConfigError(f"must be a positive integer, got {max_rows!r}", parameter="max_rows")
     unknown = [o for o in (objects or []) if o not in OBJECTS]
     if unknown:
-        raise ConfigError(f"unknown object type(s) {', '.join(map(repr, unknown))} (known: "
-                          f"{', '.join(OBJECTS)})", parameter="objects")
+        raise ConfigError(
+            f"unknown object type(s) {', '.join(map(repr, unknown))} (known: {', '.join(OBJECTS)})",
+            parameter="objects",
+        )
     if objects is not None and len(set(objects)) != len(list(objects)):
-        raise ConfigError(f"an object type is given twice: {list(objects)}",
-                          parameter="objects")
+        raise ConfigError(f"an object type is given twice: {list(objects)}", parameter="objects")
     spawn_seeds(random_state, 1)  # a negative or non-integer seed: an error naming seed
 
 
@@ -197,9 +224,13 @@ def _check_counts(d: pd.DataFrame, name: str, eta_max: float, source: Any) -> pd
     d = d[np.abs(d["eta"]) <= eta_max]
     n_pass = int(d["passed"].sum())
     if len(d) < 50 or n_pass < 50:
-        raise InputError(f"too few {name} candidates to learn a response ({len(d)} truth, "
-                         f"{n_pass} reconstructed within |eta| <= {eta_max:g}; need >= 50 "
-                         "each)", path=source, column="object_type")
+        raise InputError(
+            f"too few {name} candidates to learn a response ({len(d)} truth, "
+            f"{n_pass} reconstructed within |eta| <= {eta_max:g}; need >= 50 "
+            "each)",
+            path=source,
+            column="object_type",
+        )
     return d
 
 
@@ -253,11 +284,20 @@ class ResponseLearner(BaseEstimator):
         'single'
     """
 
-    def __init__(self, efficiency: Any = None, response: Any = None, *, regions: Any = None,
-                 fallback_efficiency: Any = "poly", fallback_response: Any = "poly",
-                 eta_max: float = 2.5, max_rows: int = 20_000,
-                 objects: Sequence[str] | None = None, label: str | None = None,
-                 random_state: Any = 0):
+    def __init__(
+        self,
+        efficiency: Any = None,
+        response: Any = None,
+        *,
+        regions: Any = None,
+        fallback_efficiency: Any = "poly",
+        fallback_response: Any = "poly",
+        eta_max: float = 2.5,
+        max_rows: int = 20_000,
+        objects: Sequence[str] | None = None,
+        label: str | None = None,
+        random_state: Any = 0,
+    ):
         self.efficiency = efficiency
         self.response = response
         self.regions = regions
@@ -275,32 +315,47 @@ class ResponseLearner(BaseEstimator):
 
         eff = self.efficiency if self.efficiency is not None else PolynomialClassifier()
         resp = self.response if self.response is not None else PolynomialRegressor()
-        fe = PolynomialClassifier() if isinstance(self.fallback_efficiency, str) \
+        fe = (
+            PolynomialClassifier()
+            if isinstance(self.fallback_efficiency, str)
             else self.fallback_efficiency
-        fr = PolynomialRegressor() if isinstance(self.fallback_response, str) \
+        )
+        fr = (
+            PolynomialRegressor()
+            if isinstance(self.fallback_response, str)
             else self.fallback_response
+        )
         if self.regions is None:
             reg: Any = EtaRegions()
         elif isinstance(self.regions, str):
             if self.regions not in ("auto", "single"):
-                raise ConfigError(f"regions must be 'auto', 'single' or an EtaRegions, got "
-                                  f"{self.regions!r}", parameter="regions")
+                raise ConfigError(
+                    f"regions must be 'auto', 'single' or an EtaRegions, got {self.regions!r}",
+                    parameter="regions",
+                )
             reg = EtaRegions(max_regions=1 if self.regions == "single" else 4)
         else:
             reg = self.regions
         for name, est in (("efficiency", eff), ("response", resp)):
             if not hasattr(est, "fit"):
-                raise ConfigError(f"{name} must be an estimator (with fit), got {est!r}",
-                                  parameter=name)
+                raise ConfigError(
+                    f"{name} must be an estimator (with fit), got {est!r}", parameter=name
+                )
         label = self.label or type(eff).__name__
         return eff, resp, fe, fr, reg, label
 
     # ------------------------------------------------------------ fitting
-    def fit(self, X: pd.DataFrame, y: None = None, sample_weight: None = None,
-            *, source: Any = None, progress: Callable[[str], None] | None = None,
-            done: Mapping[str, ObjectResponse] | None = None,
-            on_object: Callable[[str, ObjectResponse], None] | None = None
-            ) -> ResponseLearner:
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: None = None,
+        sample_weight: None = None,
+        *,
+        source: Any = None,
+        progress: Callable[[str], None] | None = None,
+        done: Mapping[str, ObjectResponse] | None = None,
+        on_object: Callable[[str, ObjectResponse], None] | None = None,
+    ) -> ResponseLearner:
         """Learn every object's response from the full-simulation table ``X``.
 
         Arguments:
@@ -315,20 +370,34 @@ class ResponseLearner(BaseEstimator):
                 resume).
         """
         table = X
-        check_options(eta_max=self.eta_max, max_rows=self.max_rows, objects=self.objects,
-                      random_state=self.random_state)
+        check_options(
+            eta_max=self.eta_max,
+            max_rows=self.max_rows,
+            objects=self.objects,
+            random_state=self.random_state,
+        )
         missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
         if missing:
-            raise InputError("not a full-simulation table: missing columns", path=source,
-                             column=", ".join(missing))
+            raise InputError(
+                "not a full-simulation table: missing columns",
+                path=source,
+                column=", ".join(missing),
+            )
         pdg = np.abs(table["pdg"].to_numpy())
-        names = list(self.objects) if self.objects else [
-            n for n, s in OBJECTS.items() if np.isin(pdg, s.pdg).sum() >= 50]
+        names = (
+            list(self.objects)
+            if self.objects
+            else [n for n, s in OBJECTS.items() if np.isin(pdg, s.pdg).sum() >= 50]
+        )
         if not names:
             counts = {n: int(np.isin(pdg, s.pdg).sum()) for n, s in OBJECTS.items()}
-            raise InputError("too few truth particles: no object type has >= 50 (found "
-                             + ", ".join(f"{n} {c}" for n, c in counts.items() if c) + ")",
-                             path=source, column="pdg")
+            raise InputError(
+                "too few truth particles: no object type has >= 50 (found "
+                + ", ".join(f"{n} {c}" for n, c in counts.items() if c)
+                + ")",
+                path=source,
+                column="pdg",
+            )
         resolved = self._resolved()
         # every object's rows and counts before the first (slow) fit
         prepared = {name: prepare_object(table, name) for name in names}
@@ -347,17 +416,23 @@ class ResponseLearner(BaseEstimator):
             if progress is not None:
                 progress(f"{name} ({k + 1}/{len(names)}): learning")
             fitted[name], self.estimators_[name] = self._fit_object(
-                prepared[name], name, seed, resolved, progress=progress)
+                prepared[name], name, seed, resolved, progress=progress
+            )
             if on_object is not None:
                 on_object(name, fitted[name])
-        self.model_ = ResponseModel(fitted, {
-            "source": str(source) if source else "table", "method": resolved[5],
-            "eta_max": self.eta_max,
-            "seed": self.random_state if isinstance(self.random_state, int) else None,
-            "regions": "single" if getattr(resolved[4], "max_regions", 4) == 1 else "auto",
-            "max_rows": self.max_rows,
-            "options": {"efficiency": repr(resolved[0]), "response": repr(resolved[1])},
-            TIMINGS_KEY: {"fit_s": time.perf_counter() - t0}})
+        self.model_ = ResponseModel(
+            fitted,
+            {
+                "source": str(source) if source else "table",
+                "method": resolved[5],
+                "eta_max": self.eta_max,
+                "seed": self.random_state if isinstance(self.random_state, int) else None,
+                "regions": "single" if getattr(resolved[4], "max_regions", 4) == 1 else "auto",
+                "max_rows": self.max_rows,
+                "options": {"efficiency": repr(resolved[0]), "response": repr(resolved[1])},
+                TIMINGS_KEY: {"fit_s": time.perf_counter() - t0},
+            },
+        )
         return self
 
     def fit_object(self, d: pd.DataFrame, name: str) -> ObjectResponse:
@@ -367,21 +442,27 @@ class ResponseLearner(BaseEstimator):
         self.estimators_ = {**getattr(self, "estimators_", {}), name: ests}
         return obj
 
-    def _fit_object(self, d: pd.DataFrame, name: str, seed: Any,
-                    resolved: tuple[Any, Any, Any, Any, Any, str],
-                    progress: Callable[[str], None] | None = None
-                    ) -> tuple[ObjectResponse, list[tuple[str, Any]]]:
+    def _fit_object(
+        self,
+        d: pd.DataFrame,
+        name: str,
+        seed: Any,
+        resolved: tuple[Any, Any, Any, Any, Any, str],
+        progress: Callable[[str], None] | None = None,
+    ) -> tuple[ObjectResponse, list[tuple[str, Any]]]:
         eff_proto, resp_proto, fb_eff, fb_resp, finder, label = resolved
         if name not in OBJECTS:
-            raise ConfigError(f"unknown object type {name!r} (known: {sorted(OBJECTS)})",
-                              parameter="objects")
+            raise ConfigError(
+                f"unknown object type {name!r} (known: {sorted(OBJECTS)})", parameter="objects"
+            )
         spec = OBJECTS[name]
         eta_max = float(self.eta_max)
         d = _check_counts(d, name, eta_max, None)
         n_pass = int(d["passed"].sum())
         fallback = None
         if callable(getattr(eff_proto, "symbolic", None)) or callable(
-                getattr(resp_proto, "symbolic", None)):
+            getattr(resp_proto, "symbolic", None)
+        ):
             try:
                 import ariasim.surrogates.kan_symbolic  # noqa: F401
             except ImportError as exc:
@@ -397,17 +478,18 @@ class ResponseLearner(BaseEstimator):
         p_all = d[d["passed"]]
         xcol = spec.x
         meta: dict[str, Any] = {"method": label, "n_truth": len(d), "n_passed": n_pass}
-        timing: dict[str, Any] = {"efficiency_fit_s": 0.0, "response_fit_s": 0.0,
-                                  "symbolic_s": 0.0}
+        timing: dict[str, Any] = {"efficiency_fit_s": 0.0, "response_fit_s": 0.0, "symbolic_s": 0.0}
         fit_times: list[dict[str, Any]] = []
         details: list[dict[str, Any]] = []
         estimators: list[tuple[str, Any]] = []
         eff_regions: list[Region] = []
-        for k, ((lo, hi), s) in enumerate(zip(eff_edges, spawn_seeds(eff_seed, len(eff_edges)),
-                                              strict=True)):
+        for k, ((lo, hi), s) in enumerate(
+            zip(eff_edges, spawn_seeds(eff_seed, len(eff_edges)), strict=True)
+        ):
             if progress is not None:
-                progress(f"  {name}: efficiency, |eta| in ({lo:g}, {hi:g}] "
-                         f"({k + 1}/{len(eff_edges)})")
+                progress(
+                    f"  {name}: efficiency, |eta| in ({lo:g}, {hi:g}] ({k + 1}/{len(eff_edges)})"
+                )
             r = d[in_region(a_all, lo, hi)]
             kk = int(r["passed"].sum())
             det: dict[str, Any] = {"quantity": "efficiency", "eta": [lo, hi], "n": len(r)}
@@ -415,25 +497,28 @@ class ResponseLearner(BaseEstimator):
                 f = constant_formula(kk / max(len(r), 1), "efficiency", meta)
                 det["form"] = "constant"
             else:
-                sub = r.iloc[rng.permutation(len(r))[:self.max_rows]]
-                X = np.column_stack([np.log(sub[xcol].to_numpy(float)),
-                                     np.abs(sub["eta"].to_numpy(float))])
+                sub = r.iloc[rng.permutation(len(r))[: self.max_rows]]
+                X = np.column_stack(
+                    [np.log(sub[xcol].to_numpy(float)), np.abs(sub["eta"].to_numpy(float))]
+                )
                 yk = sub["passed"].to_numpy(int)
                 forms, info, est = _fit_one(eff_proto, X, yk, s, "efficiency", spec.kind)
                 estimators.append((f"efficiency, |eta| in ({lo}, {hi}]", est))
                 x_range = (float(r[xcol].min()), float(r[xcol].max()))
-                f = to_delphes(forms["probability"], xcol, *x_range, "efficiency", "", meta,
-                             (lo, hi))
+                f = to_delphes(
+                    forms["probability"], xcol, *x_range, "efficiency", "", meta, (lo, hi)
+                )
                 if not _same_kind(eff_proto, fb_eff) and not card_valid(
-                        f, "efficiency", spec.kind, x_range, (lo, hi)):
+                    f, "efficiency", spec.kind, x_range, (lo, hi)
+                ):
                     forms, extra, _ = _fit_one(fb_eff, X, yk, s, "efficiency", spec.kind)
-                    f = to_delphes(forms["probability"], xcol, *x_range, "efficiency", "", meta,
-                                 (lo, hi))
+                    f = to_delphes(
+                        forms["probability"], xcol, *x_range, "efficiency", "", meta, (lo, hi)
+                    )
                     info["fallback"] = "poly (the learned formula breaks the module semantics)"
                     info["train_s"] += extra["train_s"]
                 fit_times.append(_pop_times(info, "efficiency", lo, hi))
-                timing["efficiency_fit_s"] += fit_times[-1]["train_s"] + fit_times[-1][
-                    "symbolic_s"]
+                timing["efficiency_fit_s"] += fit_times[-1]["train_s"] + fit_times[-1]["symbolic_s"]
                 timing["symbolic_s"] += fit_times[-1]["symbolic_s"]
                 det.update(info)
             details.append(det)
@@ -441,27 +526,34 @@ class ResponseLearner(BaseEstimator):
         scale_regions: list[Region] = []
         res_regions: list[Region] = []
         a_pass = np.abs(p_all["eta"].to_numpy())
-        for k, ((lo, hi), s) in enumerate(zip(resp_edges,
-                                              spawn_seeds(resp_seed, len(resp_edges)),
-                                              strict=True)):
+        for k, ((lo, hi), s) in enumerate(
+            zip(resp_edges, spawn_seeds(resp_seed, len(resp_edges)), strict=True)
+        ):
             if progress is not None:
-                progress(f"  {name}: scale and resolution, |eta| in ({lo:g}, {hi:g}] "
-                         f"({k + 1}/{len(resp_edges)})")
+                progress(
+                    f"  {name}: scale and resolution, |eta| in ({lo:g}, {hi:g}] "
+                    f"({k + 1}/{len(resp_edges)})"
+                )
             p = p_all[in_region(a_pass, lo, hi)]
             if len(p) < 50:  # cannot happen for learned regions (>= 200 per region)
-                raise InputError(f"too few reconstructed {name} in |eta| region ({lo}, {hi}] "
-                                 f"({len(p)}; need >= 50)", column="object_type")
-            sub = p.iloc[rng.permutation(len(p))[:self.max_rows]]
-            X = np.column_stack([np.log(sub[xcol].to_numpy(float)),
-                                 np.abs(sub["eta"].to_numpy(float))])
+                raise InputError(
+                    f"too few reconstructed {name} in |eta| region ({lo}, {hi}] "
+                    f"({len(p)}; need >= 50)",
+                    column="object_type",
+                )
+            sub = p.iloc[rng.permutation(len(p))[: self.max_rows]]
+            X = np.column_stack(
+                [np.log(sub[xcol].to_numpy(float)), np.abs(sub["eta"].to_numpy(float))]
+            )
             yr = sub["ratio"].to_numpy(float)
             forms, info, est = _fit_one(resp_proto, X, yr, s, "response", spec.kind)
             estimators.append((f"response, |eta| in ({lo}, {hi}]", est))
             x_range = (float(p[xcol].min()), float(p[xcol].max()))
             scale, res = response_formulas(forms, spec, x_range, (lo, hi), meta, X)
             if not _same_kind(resp_proto, fb_resp) and not (
-                    card_valid(scale, "scale", spec.kind, x_range, (lo, hi))
-                    and card_valid(res, "resolution", spec.kind, x_range, (lo, hi))):
+                card_valid(scale, "scale", spec.kind, x_range, (lo, hi))
+                and card_valid(res, "resolution", spec.kind, x_range, (lo, hi))
+            ):
                 forms, extra, _ = _fit_one(fb_resp, X, yr, s, "response", spec.kind)
                 scale, res = response_formulas(forms, spec, x_range, (lo, hi), meta, X)
                 info["fallback"] = "poly (the learned formula breaks the module semantics)"
@@ -472,30 +564,52 @@ class ResponseLearner(BaseEstimator):
             details.append({"quantity": "response", "eta": [lo, hi], "n": len(p), **info})
             scale_regions.append(Region(lo, hi, scale))
             res_regions.append(Region(lo, hi, res))
-        numeric = [{"quantity": t["quantity"], "eta": t["eta"], "edges": t["numeric_edges"]}
-                   for t in details if t.get("numeric_edges")]
-        fallbacks = [{"quantity": t["quantity"], "eta": t["eta"], "fallback": t["fallback"]}
-                     for t in details if t.get("fallback")]
+        numeric = [
+            {"quantity": t["quantity"], "eta": t["eta"], "edges": t["numeric_edges"]}
+            for t in details
+            if t.get("numeric_edges")
+        ]
+        fallbacks = [
+            {"quantity": t["quantity"], "eta": t["eta"], "fallback": t["fallback"]}
+            for t in details
+            if t.get("fallback")
+        ]
         if fallbacks:
             meta["fallbacks"] = fallbacks
         timing["fit_s"] = timing["efficiency_fit_s"] + timing["response_fit_s"]
         timing["fits"] = fit_times
-        meta["regions"] = {"efficiency": [list(e) for e in eff_edges],
-                           "response": [list(e) for e in resp_edges]}
+        meta["regions"] = {
+            "efficiency": [list(e) for e in eff_edges],
+            "response": [list(e) for e in resp_edges],
+        }
         meta["fits"] = details
         if any("edges" in t for t in details):
             meta["numeric_edges"] = numeric
         if fallback:
             meta["fallback"] = fallback
         obj = ObjectResponse(
-            name, spec.kind, spec.pdg, eta_max, efficiency=eff_regions, scale=scale_regions,
+            name,
+            spec.kind,
+            spec.pdg,
+            eta_max,
+            efficiency=eff_regions,
+            scale=scale_regions,
             resolution=res_regions,
             sigma_eta=robust_sigma(p_all["deta"].to_numpy()),
             sigma_phi=robust_sigma(p_all["dphi"].to_numpy()),
-            mass_gev=spec.mass_gev, metadata={**meta, "complexity": {
-                q: sum(r.formula.complexity for r in regs)
-                for q, regs in (("efficiency", eff_regions), ("scale", scale_regions),
-                                ("resolution", res_regions))}})
+            mass_gev=spec.mass_gev,
+            metadata={
+                **meta,
+                "complexity": {
+                    q: sum(r.formula.complexity for r in regs)
+                    for q, regs in (
+                        ("efficiency", eff_regions),
+                        ("scale", scale_regions),
+                        ("resolution", res_regions),
+                    )
+                },
+            },
+        )
         # wall-clock timings stay in memory (metadata keys starting with "_" are not
         # saved): the model file depends on the inputs and the seed only
         obj.metadata[TIMINGS_KEY] = timing
@@ -503,13 +617,22 @@ class ResponseLearner(BaseEstimator):
 
 
 #: KAN defaults of ``--method kan`` (one home): a small network, short training.
-KAN_DEFAULTS: dict[str, Any] = {"hidden": (3,), "grid_size": 5, "max_epochs": 60,
-                                "batch_size": 1024}
+KAN_DEFAULTS: dict[str, Any] = {
+    "hidden": (3,),
+    "grid_size": 5,
+    "max_epochs": 60,
+    "batch_size": 1024,
+}
 
 
-def learner_for_method(method: str = "kan", *, epochs: int | None = None,
-                       regions: str = "auto", max_regions: int | None = None, **kwargs: Any
-                       ) -> ResponseLearner:
+def learner_for_method(
+    method: str = "kan",
+    *,
+    epochs: int | None = None,
+    regions: str = "auto",
+    max_regions: int | None = None,
+    **kwargs: Any,
+) -> ResponseLearner:
     """The :class:`ResponseLearner` of a method name (``ariasim fit response --method``).
 
     Arguments:
@@ -526,25 +649,27 @@ def learner_for_method(method: str = "kan", *, epochs: int | None = None,
     from ariasim.surrogates.polynomial import PolynomialClassifier, PolynomialRegressor
 
     if method not in ("kan", "sr", "poly"):
-        raise ConfigError(f"must be 'kan', 'sr' or 'poly', got {method!r}",
-                          parameter="method")
+        raise ConfigError(f"must be 'kan', 'sr' or 'poly', got {method!r}", parameter="method")
     if epochs is not None and method != "kan":
-        raise ConfigError(f"applies to --method kan only, not {method!r}",
-                          parameter="epochs")
+        raise ConfigError(f"applies to --method kan only, not {method!r}", parameter="epochs")
     if regions not in ("auto", "single"):
-        raise ConfigError(f"must be 'auto' or 'single', got {regions!r}",
-                          parameter="regions")
+        raise ConfigError(f"must be 'auto' or 'single', got {regions!r}", parameter="regions")
     if epochs is not None and (isinstance(epochs, bool) or epochs < 1):
         raise ConfigError(f"must be a positive integer, got {epochs!r}", parameter="epochs")
     if max_regions is not None and regions == "single":
-        raise ConfigError("applies to --regions auto only, not 'single'",
-                          parameter="max_regions")
+        raise ConfigError("applies to --regions auto only, not 'single'", parameter="max_regions")
     max_regions = 4 if max_regions is None else max_regions
     if isinstance(max_regions, bool) or max_regions < 1:
-        raise ConfigError(f"must be a positive integer, got {max_regions!r}",
-                          parameter="max_regions")
-    check_options(**{k: v for k, v in kwargs.items()
-                     if k in ("eta_max", "max_rows", "objects", "random_state")})
+        raise ConfigError(
+            f"must be a positive integer, got {max_regions!r}", parameter="max_regions"
+        )
+    check_options(
+        **{
+            k: v
+            for k, v in kwargs.items()
+            if k in ("eta_max", "max_rows", "objects", "random_state")
+        }
+    )
     finder = EtaRegions(max_regions=1 if regions == "single" else max_regions)
     if method == "kan":
         from ariasim.surrogates.kan import KANClassifier, KANRegressor
@@ -559,13 +684,28 @@ def learner_for_method(method: str = "kan", *, epochs: int | None = None,
     return ResponseLearner(eff, resp, regions=finder, label=method, **kwargs)
 
 
-def fit_response(table: pd.DataFrame, *, objects: Sequence[str] | None = None,
-                 method: str = "kan", eta_max: float = 2.5, seed: int = 0,
-                 max_rows: int = 20_000, regions: str = "auto",
-                 max_regions: int | None = None,
-                 epochs: int | None = None, source: Any = None) -> ResponseModel:
+def fit_response(
+    table: pd.DataFrame,
+    *,
+    objects: Sequence[str] | None = None,
+    method: str = "kan",
+    eta_max: float = 2.5,
+    seed: int = 0,
+    max_rows: int = 20_000,
+    regions: str = "auto",
+    max_regions: int | None = None,
+    epochs: int | None = None,
+    source: Any = None,
+) -> ResponseModel:
     """Convenience: ``learner_for_method(method, ...).fit(table).model_``."""
-    learner = learner_for_method(method, epochs=epochs, regions=regions,
-                                 max_regions=max_regions, objects=objects, eta_max=eta_max,
-                                 max_rows=max_rows, random_state=seed)
+    learner = learner_for_method(
+        method,
+        epochs=epochs,
+        regions=regions,
+        max_regions=max_regions,
+        objects=objects,
+        eta_max=eta_max,
+        max_rows=max_rows,
+        random_state=seed,
+    )
     return learner.fit(table, source=source).model_

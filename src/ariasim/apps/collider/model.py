@@ -44,8 +44,12 @@ __all__ = ["KINDS", "ObjectResponse", "Region", "ResponseModel", "check_regions"
 
 _SCHEMA = "ariasim.apps.collider/1"
 KINDS = ("track", "calo")
-_ALLOWED = {"efficiency": {"pt", "eta", "energy"}, "scale": {"pt", "eta", "energy"},
-            "resolution_track": {"pt", "eta"}, "resolution_calo": {"eta", "energy"}}
+_ALLOWED = {
+    "efficiency": {"pt", "eta", "energy"},
+    "scale": {"pt", "eta", "energy"},
+    "resolution_track": {"pt", "eta"},
+    "resolution_calo": {"eta", "energy"},
+}
 
 
 @dataclass(frozen=True)
@@ -63,33 +67,43 @@ class Region:
     formula: Formula
 
     def to_dict(self) -> dict[str, Any]:
-        return {"eta_low": self.eta_low, "eta_high": self.eta_high,
-                "formula": self.formula.to_dict()}
+        return {
+            "eta_low": self.eta_low,
+            "eta_high": self.eta_high,
+            "formula": self.formula.to_dict(),
+        }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any], *, source: Any = None,
-                  field: str | None = None) -> Region:
+    def from_dict(
+        cls, d: Mapping[str, Any], *, source: Any = None, field: str | None = None
+    ) -> Region:
         """Build from :meth:`to_dict` output, checking types and values; errors name the
         file ``source`` and the ``field`` (e.g. ``objects.muon.scale[0]``)."""
         where = field or "region"
         if not isinstance(d, Mapping):
-            raise InputError(f"expected an object, got {_type_name(d)}", path=source,
-                             field=where)
+            raise InputError(f"expected an object, got {_type_name(d)}", path=source, field=where)
         lo = _number(d, "eta_low", source, where, minimum=0.0)
         hi = _number(d, "eta_high", source, where, minimum=0.0)
         if "formula" not in d:
             raise InputError("region lacks key 'formula'", path=source, field=where)
-        return cls(lo, hi, Formula.from_dict(d["formula"], source=source,
-                                             field=f"{where}.formula"))
+        return cls(lo, hi, Formula.from_dict(d["formula"], source=source, field=f"{where}.formula"))
 
 
 def _type_name(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def _number(d: Mapping[str, Any], key: str, source: Any, where: str, *,
-            default: float | None = None, minimum: float | None = None,
-            positive: bool = False, maximum: float | None = None) -> float:
+def _number(
+    d: Mapping[str, Any],
+    key: str,
+    source: Any,
+    where: str,
+    *,
+    default: float | None = None,
+    minimum: float | None = None,
+    positive: bool = False,
+    maximum: float | None = None,
+) -> float:
     """``d[key]`` as a finite float (not a bool or a string), with bounds; an
     :class:`~ariasim.errors.InputError` naming ``source`` and ``where.key`` otherwise."""
     name = f"{where}.{key}"
@@ -99,8 +113,9 @@ def _number(d: Mapping[str, Any], key: str, source: Any, where: str, *,
         return default
     v = d[key]
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise InputError(f"expected a number, got {_type_name(v)} {v!r:.40}", path=source,
-                         field=name)
+        raise InputError(
+            f"expected a number, got {_type_name(v)} {v!r:.40}", path=source, field=name
+        )
     try:
         x = float(v)
     except OverflowError:
@@ -123,8 +138,9 @@ ETA_LIMIT = 10.0
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 
 
-def check_regions(edges: Sequence[tuple[float, float]], eta_max: float, *,
-                  what: str = "regions") -> None:
+def check_regions(
+    edges: Sequence[tuple[float, float]], eta_max: float, *, what: str = "regions"
+) -> None:
     """Raise unless the |eta| ranges are disjoint, ordered and cover ``[0, eta_max]`` exactly.
 
     Hand-made cards have shipped with overlapping bins (which *add* in Delphes' sum of
@@ -137,15 +153,20 @@ def check_regions(edges: Sequence[tuple[float, float]], eta_max: float, *,
         raise ConfigError(f"first |eta| region starts at {lo0}, not 0 (gap)", parameter=what)
     for k, (lo, hi) in enumerate(edges):
         if not hi > lo:
-            raise ConfigError(f"region {k} has |eta| range ({lo}, {hi}] that is empty",
-                              parameter=what)
+            raise ConfigError(
+                f"region {k} has |eta| range ({lo}, {hi}] that is empty", parameter=what
+            )
         if k and lo != edges[k - 1][1]:
             kind = "overlap" if lo < edges[k - 1][1] else "gap"
-            raise ConfigError(f"{kind} between |eta| regions {k - 1} (ends {edges[k - 1][1]}) "
-                              f"and {k} (starts {lo})", parameter=what)
+            raise ConfigError(
+                f"{kind} between |eta| regions {k - 1} (ends {edges[k - 1][1]}) "
+                f"and {k} (starts {lo})",
+                parameter=what,
+            )
     if edges[-1][1] != eta_max:
-        raise ConfigError(f"regions end at |eta| = {edges[-1][1]}, acceptance is {eta_max}",
-                          parameter=what)
+        raise ConfigError(
+            f"regions end at |eta| = {edges[-1][1]}, acceptance is {eta_max}", parameter=what
+        )
 
 
 @dataclass
@@ -179,34 +200,44 @@ class ObjectResponse:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ConfigError(f"kind must be one of {KINDS}, got {self.kind!r}",
-                              parameter=f"{self.name}.kind")
+            raise ConfigError(
+                f"kind must be one of {KINDS}, got {self.kind!r}", parameter=f"{self.name}.kind"
+            )
         self.pdg = tuple(int(abs(p)) for p in self.pdg)
         for q in ("efficiency", "scale", "resolution"):
             regions: list[Region] = getattr(self, q)
-            check_regions([(r.eta_low, r.eta_high) for r in regions], self.eta_max,
-                          what=f"{self.name}.{q}")
+            check_regions(
+                [(r.eta_low, r.eta_high) for r in regions], self.eta_max, what=f"{self.name}.{q}"
+            )
             allowed = _ALLOWED[q if q != "resolution" else f"resolution_{self.kind}"]
             for r in regions:
                 extra = set(r.formula.names) - allowed
                 if extra:
-                    raise ConfigError(f"{q} of a {self.kind} object may use only "
-                                      f"{sorted(allowed)}, not {sorted(extra)}",
-                                      parameter=f"{self.name}.{q}")
+                    raise ConfigError(
+                        f"{q} of a {self.kind} object may use only "
+                        f"{sorted(allowed)}, not {sorted(extra)}",
+                        parameter=f"{self.name}.{q}",
+                    )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "pdg": list(self.pdg),
-                "eta_max": self.eta_max,
-                "efficiency": [r.to_dict() for r in self.efficiency],
-                "scale": [r.to_dict() for r in self.scale],
-                "resolution": [r.to_dict() for r in self.resolution],
-                "sigma_eta": self.sigma_eta, "sigma_phi": self.sigma_phi,
-                "mass_gev": self.mass_gev,
-                "metadata": {k: v for k, v in self.metadata.items() if not k.startswith("_")}}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "pdg": list(self.pdg),
+            "eta_max": self.eta_max,
+            "efficiency": [r.to_dict() for r in self.efficiency],
+            "scale": [r.to_dict() for r in self.scale],
+            "resolution": [r.to_dict() for r in self.resolution],
+            "sigma_eta": self.sigma_eta,
+            "sigma_phi": self.sigma_phi,
+            "mass_gev": self.mass_gev,
+            "metadata": {k: v for k, v in self.metadata.items() if not k.startswith("_")},
+        }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any], *, source: Any = None,
-                  field: str | None = None) -> ObjectResponse:
+    def from_dict(
+        cls, d: Mapping[str, Any], *, source: Any = None, field: str | None = None
+    ) -> ObjectResponse:
         """Build from :meth:`to_dict` output, checking every key (types, finite and
         non-negative numbers, known object name, identifier, regions); errors name the file
         ``source`` and the ``field`` (e.g. ``objects.muon.sigma_eta``)."""
@@ -214,52 +245,86 @@ class ObjectResponse:
 
         where = field or "object"
         if not isinstance(d, Mapping):
-            raise InputError(f"expected an object, got {_type_name(d)}", path=source,
-                             field=where)
+            raise InputError(f"expected an object, got {_type_name(d)}", path=source, field=where)
         for key in ("name", "kind", "pdg", "eta_max", "efficiency", "scale", "resolution"):
             if key not in d:
-                raise InputError(f"object response lacks key {key!r}", path=source,
-                                 field=where)
+                raise InputError(f"object response lacks key {key!r}", path=source, field=where)
         name, kind, pdg = d["name"], d["kind"], d["pdg"]
         if not isinstance(name, str) or not _IDENT.fullmatch(name):
-            raise InputError(f"object name must be an identifier (a letter, then letters, "
-                             f"digits or '_'; it becomes a Delphes module name), got "
-                             f"{quote_excerpt(str(name))}", path=source, field=f"{where}.name")
+            raise InputError(
+                f"object name must be an identifier (a letter, then letters, "
+                f"digits or '_'; it becomes a Delphes module name), got "
+                f"{quote_excerpt(str(name))}",
+                path=source,
+                field=f"{where}.name",
+            )
         if name not in OBJECTS:
-            raise InputError(f"unknown object name {name!r} (known: {', '.join(OBJECTS)})",
-                             path=source, field=f"{where}.name")
+            raise InputError(
+                f"unknown object name {name!r} (known: {', '.join(OBJECTS)})",
+                path=source,
+                field=f"{where}.name",
+            )
         if kind not in KINDS:
-            raise InputError(f"kind must be one of {KINDS}, got {quote_excerpt(str(kind))}",
-                             path=source, field=f"{where}.kind")
-        if (not isinstance(pdg, list) or not pdg
-                or not all(isinstance(p, int) and not isinstance(p, bool)
-                           and 0 < abs(p) < 10**10 for p in pdg)):
-            raise InputError("pdg must be a non-empty list of non-zero integer PDG codes",
-                             path=source, field=f"{where}.pdg")
+            raise InputError(
+                f"kind must be one of {KINDS}, got {quote_excerpt(str(kind))}",
+                path=source,
+                field=f"{where}.kind",
+            )
+        if (
+            not isinstance(pdg, list)
+            or not pdg
+            or not all(
+                isinstance(p, int) and not isinstance(p, bool) and 0 < abs(p) < 10**10 for p in pdg
+            )
+        ):
+            raise InputError(
+                "pdg must be a non-empty list of non-zero integer PDG codes",
+                path=source,
+                field=f"{where}.pdg",
+            )
         eta_max = _number(d, "eta_max", source, where, positive=True, maximum=ETA_LIMIT)
         regions: dict[str, list[Region]] = {}
         for q in ("efficiency", "scale", "resolution"):
             rs = d[q]
             if not isinstance(rs, list) or not rs:
                 got = "an empty list" if isinstance(rs, list) else _type_name(rs)
-                raise InputError(f"expected a non-empty list of regions, got {got}",
-                                 path=source, field=f"{where}.{q}")
-            regions[q] = [Region.from_dict(r, source=source, field=f"{where}.{q}[{k}]")
-                          for k, r in enumerate(rs)]
-        sig = {k: _number(d, k, source, where, default=0.0, minimum=0.0)
-               for k in ("sigma_eta", "sigma_phi", "mass_gev")}
+                raise InputError(
+                    f"expected a non-empty list of regions, got {got}",
+                    path=source,
+                    field=f"{where}.{q}",
+                )
+            regions[q] = [
+                Region.from_dict(r, source=source, field=f"{where}.{q}[{k}]")
+                for k, r in enumerate(rs)
+            ]
+        sig = {
+            k: _number(d, k, source, where, default=0.0, minimum=0.0)
+            for k in ("sigma_eta", "sigma_phi", "mass_gev")
+        }
         metadata = d.get("metadata", {})
         if not isinstance(metadata, Mapping):
-            raise InputError(f"expected an object, got {_type_name(metadata)}", path=source,
-                             field=f"{where}.metadata")
+            raise InputError(
+                f"expected an object, got {_type_name(metadata)}",
+                path=source,
+                field=f"{where}.metadata",
+            )
         try:
-            return cls(name=name, kind=kind, pdg=tuple(pdg), eta_max=eta_max,
-                       efficiency=regions["efficiency"], scale=regions["scale"],
-                       resolution=regions["resolution"], metadata=dict(metadata), **sig)
+            return cls(
+                name=name,
+                kind=kind,
+                pdg=tuple(pdg),
+                eta_max=eta_max,
+                efficiency=regions["efficiency"],
+                scale=regions["scale"],
+                resolution=regions["resolution"],
+                metadata=dict(metadata),
+                **sig,
+            )
         except ConfigError as exc:  # regions that do not tile, variables not allowed
             sub = (exc.parameter or "").split(".", 1)[-1]
-            raise InputError(exc.message, path=source,
-                             field=f"{where}.{sub}" if sub else where) from None
+            raise InputError(
+                exc.message, path=source, field=f"{where}.{sub}" if sub else where
+            ) from None
 
 
 @dataclass
@@ -283,9 +348,11 @@ class ResponseModel:
 
     def to_dict(self) -> dict[str, Any]:
         # metadata keys starting with "_" (e.g. wall-clock timings) stay in memory
-        return {"schema": _SCHEMA,
-                "metadata": {k: v for k, v in self.metadata.items() if not k.startswith("_")},
-                "objects": {k: o.to_dict() for k, o in self.objects.items()}}
+        return {
+            "schema": _SCHEMA,
+            "metadata": {k: v for k, v in self.metadata.items() if not k.startswith("_")},
+            "objects": {k: o.to_dict() for k, o in self.objects.items()},
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, default=float)
@@ -295,28 +362,40 @@ class ResponseModel:
         """Build from :meth:`to_dict` output (see :meth:`ObjectResponse.from_dict`); every
         error is an :class:`~ariasim.errors.InputError` naming ``source`` and the field."""
         if not isinstance(d, Mapping) or d.get("schema") != _SCHEMA:
-            got = (f"a JSON {_type_name(d)}" if not isinstance(d, Mapping)
-                   else "no schema" if "schema" not in d
-                   else f"schema {quote_excerpt(str(d['schema']))}")
-            raise InputError(f"not an ariasim response model (expected schema {_SCHEMA!r}, "
-                             f"got {got})", path=source)
+            got = (
+                f"a JSON {_type_name(d)}"
+                if not isinstance(d, Mapping)
+                else "no schema"
+                if "schema" not in d
+                else f"schema {quote_excerpt(str(d['schema']))}"
+            )
+            raise InputError(
+                f"not an ariasim response model (expected schema {_SCHEMA!r}, got {got})",
+                path=source,
+            )
         objects = d.get("objects")
         if not isinstance(objects, Mapping) or not objects:
             got = "an empty object" if isinstance(objects, Mapping) else _type_name(objects)
-            raise InputError(f"expected a non-empty object of object responses, got {got}",
-                             path=source, field="objects")
+            raise InputError(
+                f"expected a non-empty object of object responses, got {got}",
+                path=source,
+                field="objects",
+            )
         metadata = d.get("metadata", {})
         if not isinstance(metadata, Mapping):
-            raise InputError(f"expected an object, got {_type_name(metadata)}", path=source,
-                             field="metadata")
+            raise InputError(
+                f"expected an object, got {_type_name(metadata)}", path=source, field="metadata"
+            )
         objs = {}
         for k, v in objects.items():
-            where = (f"objects.{k}" if _IDENT.fullmatch(k)
-                     else f"objects[{quote_excerpt(k)}]")
+            where = f"objects.{k}" if _IDENT.fullmatch(k) else f"objects[{quote_excerpt(k)}]"
             objs[k] = ObjectResponse.from_dict(v, source=source, field=where)
             if objs[k].name != k:
-                raise InputError(f"object name {objs[k].name!r} differs from its key "
-                                 f"{quote_excerpt(k)}", path=source, field=f"{where}.name")
+                raise InputError(
+                    f"object name {objs[k].name!r} differs from its key {quote_excerpt(k)}",
+                    path=source,
+                    field=f"{where}.name",
+                )
         return cls(objs, dict(metadata))
 
     def save(self, path: str | os.PathLike[str]) -> Path:

@@ -15,12 +15,28 @@ import pandas as pd
 
 from ariasim.errors import ConfigError, InputError
 
-__all__ = ["OBJECTS", "REQUIRED_COLUMNS", "ObjectSpec", "prepare_object", "robust_sigma",
-           "select_events"]
+__all__ = [
+    "OBJECTS",
+    "REQUIRED_COLUMNS",
+    "ObjectSpec",
+    "prepare_object",
+    "robust_sigma",
+    "select_events",
+]
 
 #: Columns of a full-simulation table that the learning needs.
-REQUIRED_COLUMNS = ("pdg", "truth_pt_gev", "truth_eta", "truth_phi", "truth_e_gev",
-                    "object_type", "reco_pt_gev", "reco_eta", "reco_phi", "reco_e_gev")
+REQUIRED_COLUMNS = (
+    "pdg",
+    "truth_pt_gev",
+    "truth_eta",
+    "truth_phi",
+    "truth_e_gev",
+    "object_type",
+    "reco_pt_gev",
+    "reco_eta",
+    "reco_phi",
+    "reco_e_gev",
+)
 
 
 @dataclass(frozen=True)
@@ -63,17 +79,26 @@ def prepare_object(table: pd.DataFrame, name: str) -> pd.DataFrame:
     sel = np.isin(np.abs(table["pdg"].to_numpy()), spec.pdg)
     t = table.loc[sel]
     passed = (t["object_type"].astype(str) == name).to_numpy().copy()
-    reco, truth = (("reco_pt_gev", "truth_pt_gev") if spec.kind == "track"
-                   else ("reco_e_gev", "truth_e_gev"))
+    reco, truth = (
+        ("reco_pt_gev", "truth_pt_gev") if spec.kind == "track" else ("reco_e_gev", "truth_e_gev")
+    )
     ratio = np.where(passed, t[reco].to_numpy(float) / t[truth].to_numpy(float), np.nan)
     passed &= np.isfinite(ratio) & (np.nan_to_num(ratio) > 0)
     dphi = np.angle(np.exp(1j * (t["reco_phi"].to_numpy(float) - t["truth_phi"].to_numpy(float))))
-    return pd.DataFrame({
-        "pt": t["truth_pt_gev"].to_numpy(float), "eta": t["truth_eta"].to_numpy(float),
-        "phi": t["truth_phi"].to_numpy(float), "energy": t["truth_e_gev"].to_numpy(float),
-        "passed": passed, "ratio": np.where(passed, ratio, np.nan),
-        "deta": np.where(passed, t["reco_eta"].to_numpy(float) - t["truth_eta"].to_numpy(float), np.nan),
-        "dphi": np.where(passed, dphi, np.nan)})
+    return pd.DataFrame(
+        {
+            "pt": t["truth_pt_gev"].to_numpy(float),
+            "eta": t["truth_eta"].to_numpy(float),
+            "phi": t["truth_phi"].to_numpy(float),
+            "energy": t["truth_e_gev"].to_numpy(float),
+            "passed": passed,
+            "ratio": np.where(passed, ratio, np.nan),
+            "deta": np.where(
+                passed, t["reco_eta"].to_numpy(float) - t["truth_eta"].to_numpy(float), np.nan
+            ),
+            "dphi": np.where(passed, dphi, np.nan),
+        }
+    )
 
 
 def robust_sigma(v: np.ndarray) -> float:
@@ -84,8 +109,7 @@ def robust_sigma(v: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(v - np.median(v))))
 
 
-def select_events(table: pd.DataFrame, events: str = "all", *, source: Any = None
-                  ) -> pd.DataFrame:
+def select_events(table: pd.DataFrame, events: str = "all", *, source: Any = None) -> pd.DataFrame:
     """The documented train/held-out split: rows of events with even or odd ``event_id``.
 
     ``ariasim fit response --events even`` learns on the even events and
@@ -100,11 +124,12 @@ def select_events(table: pd.DataFrame, events: str = "all", *, source: Any = Non
     if events == "all":
         return table
     if events not in ("even", "odd"):
-        raise ConfigError(f"events must be 'all', 'even' or 'odd', got {events!r}",
-                          parameter="events")
+        raise ConfigError(
+            f"events must be 'all', 'even' or 'odd', got {events!r}", parameter="events"
+        )
     if "event_id" not in table.columns:
-        raise InputError("an even/odd event split needs an event_id column", path=source,
-                         column="event_id")
+        raise InputError(
+            "an even/odd event split needs an event_id column", path=source, column="event_id"
+        )
     parity = table["event_id"].to_numpy().astype(np.int64) % 2
     return table.loc[parity == (0 if events == "even" else 1)].reset_index(drop=True)
-

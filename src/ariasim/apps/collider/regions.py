@@ -41,8 +41,15 @@ def _segment_cost(S: np.ndarray, W: np.ndarray, c: np.ndarray) -> float:
     return float((W * r * r).sum())
 
 
-def _binary_segmentation(S: np.ndarray, V: np.ndarray, counts: np.ndarray, *,
-                         max_regions: int, alpha: float, min_count: int) -> list[int]:
+def _binary_segmentation(
+    S: np.ndarray,
+    V: np.ndarray,
+    counts: np.ndarray,
+    *,
+    max_regions: int,
+    alpha: float,
+    min_count: int,
+) -> list[int]:
     """Split points (fine-bin indices) of a piecewise-linear fit to the rows of ``S``
     (variances ``V``; ``inf`` = missing), greedy, while the best split's chi2 gain exceeds
     the chi2 quantile at ``alpha`` over the number of candidate splits (Bonferroni) with
@@ -66,8 +73,11 @@ def _binary_segmentation(S: np.ndarray, V: np.ndarray, counts: np.ndarray, *,
             for k in range(lo + 1, hi):
                 if counts[lo:k].sum() < min_count or counts[k:hi].sum() < min_count:
                     continue
-                gain = whole - _segment_cost(S[:, lo:k], W[:, lo:k], c[lo:k]) \
+                gain = (
+                    whole
+                    - _segment_cost(S[:, lo:k], W[:, lo:k], c[lo:k])
                     - _segment_cost(S[:, k:hi], W[:, k:hi], c[k:hi])
+                )
                 if gain > best[0]:
                     best = (gain, k)
         if best[1] < 0:
@@ -76,9 +86,18 @@ def _binary_segmentation(S: np.ndarray, V: np.ndarray, counts: np.ndarray, *,
     return cuts
 
 
-def eta_regions(d: pd.DataFrame, kind: str, eta_max: float, *, quantity: str,
-                width: float = 0.1, n_classes: int = 3, max_regions: int = 4,
-                alpha: float = 1e-3, min_count: int = 200) -> list[tuple[float, float]]:
+def eta_regions(
+    d: pd.DataFrame,
+    kind: str,
+    eta_max: float,
+    *,
+    quantity: str,
+    width: float = 0.1,
+    n_classes: int = 3,
+    max_regions: int = 4,
+    alpha: float = 1e-3,
+    min_count: int = 200,
+) -> list[tuple[float, float]]:
     """Data-driven |eta| regions for one quantity of one object (see the module docstring).
 
     Arguments:
@@ -102,12 +121,15 @@ def eta_regions(d: pd.DataFrame, kind: str, eta_max: float, *, quantity: str,
     dd = d if quantity == "efficiency" else d[d["passed"]]
     if len(dd) < 2 * min_count:
         return [(0.0, eta_max)]
-    x = np.log(dd["pt" if kind == "track" else "energy"]
-               .to_numpy(float))
-    cls = np.clip(np.searchsorted(np.quantile(x, np.linspace(0, 1, n_classes + 1)[1:-1]), x,
-                                  side="right"), 0, n_classes - 1)
-    ib = np.clip(np.searchsorted(edges, np.abs(dd["eta"].to_numpy(float)), side="right") - 1,
-                 0, n_fine - 1)
+    x = np.log(dd["pt" if kind == "track" else "energy"].to_numpy(float))
+    cls = np.clip(
+        np.searchsorted(np.quantile(x, np.linspace(0, 1, n_classes + 1)[1:-1]), x, side="right"),
+        0,
+        n_classes - 1,
+    )
+    ib = np.clip(
+        np.searchsorted(edges, np.abs(dd["eta"].to_numpy(float)), side="right") - 1, 0, n_fine - 1
+    )
     counts = np.bincount(ib, minlength=n_fine)
     rows_s, rows_v = [], []
     if quantity == "efficiency":
@@ -138,8 +160,14 @@ def eta_regions(d: pd.DataFrame, kind: str, eta_max: float, *, quantity: str,
                 vs[b] = 1.36 / v.size
             rows_s += [med, lsd]
             rows_v += [vm, vs]
-    cuts = _binary_segmentation(np.array(rows_s), np.array(rows_v), counts,
-                                max_regions=max_regions, alpha=alpha, min_count=min_count)
+    cuts = _binary_segmentation(
+        np.array(rows_s),
+        np.array(rows_v),
+        counts,
+        max_regions=max_regions,
+        alpha=alpha,
+        min_count=min_count,
+    )
     bounds = [0.0, *[float(round(edges[k], 6)) for k in cuts], float(eta_max)]
     return list(itertools.pairwise(bounds))
 
@@ -163,22 +191,40 @@ class EtaRegions(BaseEstimator):
         [(0.0, 2.5)]
     """
 
-    def __init__(self, max_regions: int = 4, *, width: float = 0.1, n_classes: int = 3,
-                 alpha: float = 1e-3, min_count: int = 200):
+    def __init__(
+        self,
+        max_regions: int = 4,
+        *,
+        width: float = 0.1,
+        n_classes: int = 3,
+        alpha: float = 1e-3,
+        min_count: int = 200,
+    ):
         self.max_regions = max_regions
         self.width = width
         self.n_classes = n_classes
         self.alpha = alpha
         self.min_count = min_count
 
-    def edges(self, d: pd.DataFrame, kind: str, eta_max: float, *, quantity: str
-              ) -> list[tuple[float, float]]:
+    def edges(
+        self, d: pd.DataFrame, kind: str, eta_max: float, *, quantity: str
+    ) -> list[tuple[float, float]]:
         """``[(eta_low, eta_high), ...]`` tiling ``[0, eta_max]`` for one quantity."""
         if not isinstance(self.max_regions, int) or self.max_regions < 1:
-            raise ConfigError(f"max_regions must be an integer >= 1, got {self.max_regions!r}",
-                              parameter="max_regions")
+            raise ConfigError(
+                f"max_regions must be an integer >= 1, got {self.max_regions!r}",
+                parameter="max_regions",
+            )
         if self.max_regions == 1:
             return [(0.0, eta_max)]
-        return eta_regions(d, kind, eta_max, quantity=quantity, width=self.width,
-                           n_classes=self.n_classes, max_regions=self.max_regions,
-                           alpha=self.alpha, min_count=self.min_count)
+        return eta_regions(
+            d,
+            kind,
+            eta_max,
+            quantity=quantity,
+            width=self.width,
+            n_classes=self.n_classes,
+            max_regions=self.max_regions,
+            alpha=self.alpha,
+            min_count=self.min_count,
+        )

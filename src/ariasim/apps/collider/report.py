@@ -31,15 +31,22 @@ def _resolution_figure(pulls: pd.DataFrame, name: str, stock: pd.DataFrame | Non
         h = g[g["eta_low"] == e].dropna(subset=["res_full"])
         x = np.arange(len(h)) + 0.1 * k
         c = f"C{k}"
-        axes[0].errorbar(x, h["res_full"], h["res_full_err"], fmt="o", color=c,
-                         label=f"full |eta|>{e}")
+        axes[0].errorbar(
+            x, h["res_full"], h["res_full_err"], fmt="o", color=c, label=f"full |eta|>{e}"
+        )
         axes[0].plot(x, h["res_fast"], "s", mfc="none", color=c)
         if stock is not None:
-            s = stock[(stock["object"] == name) & (stock["eta_low"] == e)].dropna(subset=["res_full"])
+            s = stock[(stock["object"] == name) & (stock["eta_low"] == e)].dropna(
+                subset=["res_full"]
+            )
             axes[0].plot(np.arange(len(s)) + 0.1 * k, s["res_fast"], "x", color=c)
         axes[1].plot(x, h["res_pull"], "o", color=c)
-    axes[0].set(xlabel="truth pT / E bin", ylabel="std(reco/truth)", yscale="log",
-                title=f"{name}: full (dots), ours (squares), stock (crosses)")
+    axes[0].set(
+        xlabel="truth pT / E bin",
+        ylabel="std(reco/truth)",
+        yscale="log",
+        title=f"{name}: full (dots), ours (squares), stock (crosses)",
+    )
     axes[0].legend(fontsize=7)
     axes[1].axhline(0, color="k", lw=0.5)
     axes[1].set(xlabel="truth pT / E bin", ylabel="resolution pull (ours - full)")
@@ -53,13 +60,15 @@ _VERSUS_NOTE = (
     "|pull_ours| <= |pull_stock|. Criterion (closer): no bin where ours is both beyond the "
     "Bonferroni bound (1 % family-wise, column bound) and further off than the stock card "
     "(bins_worse = 0), and chi2_ours <= chi2_stock or ours consistent with the full "
-    "simulation (p_chi2_ours >= 0.01).")
+    "simulation (p_chi2_ours >= 0.01)."
+)
 _METHOD_NOTE = (
     "Same held-out full simulation for every learner. chi2/bins and p_chi2: accuracy of the "
     "fast simulation per quantity; auc: the object's classifier two-sample AUC; nodes and "
     "constants: sympy node count and number of float constants of the exported formulas, "
     "summed over the |eta| regions; fit_s: fit time recorded at fit time (efficiency, or "
-    "scale and resolution together; KAN includes the symbolic extraction).")
+    "scale and resolution together; KAN includes the symbolic extraction)."
+)
 
 
 def _kan_section(rep: Any, name: str, obj: Any) -> None:
@@ -71,21 +80,32 @@ def _kan_section(rep: Any, name: str, obj: Any) -> None:
     for f in fits:
         lo, hi = f["eta"]
         numeric = f.get("numeric_edges") or []
-        title = (f"{name}: KAN edges, {f['quantity']}, |eta| in ({lo}, {hi}]; "
-                 f"{f.get('edges', len(f['curves']))} active edges, "
-                 f"{len(numeric)} numeric")
+        title = (
+            f"{name}: KAN edges, {f['quantity']}, |eta| in ({lo}, {hi}]; "
+            f"{f.get('edges', len(f['curves']))} active edges, "
+            f"{len(numeric)} numeric"
+        )
         rep.figure(plot_edge_curves(f["curves"]), title)
         if numeric:
-            rep.text(f"edges (layer, input, output) that fit no library function and stayed "
-                     f"numeric (cubic polynomials): {numeric}")
+            rep.text(
+                f"edges (layer, input, output) that fit no library function and stayed "
+                f"numeric (cubic polynomials): {numeric}"
+            )
 
 
-def make_report(path: str | os.PathLike[str], model: ResponseModel, *,
-                pulls: pd.DataFrame | None = None, stock_pulls: pd.DataFrame | None = None,
-                auc: pd.DataFrame | None = None, stock_auc: pd.DataFrame | None = None,
-                versus: pd.DataFrame | None = None, method_table: pd.DataFrame | None = None,
-                card: str | None = None,
-                models: dict[str, ResponseModel] | None = None) -> Path:
+def make_report(
+    path: str | os.PathLike[str],
+    model: ResponseModel,
+    *,
+    pulls: pd.DataFrame | None = None,
+    stock_pulls: pd.DataFrame | None = None,
+    auc: pd.DataFrame | None = None,
+    stock_auc: pd.DataFrame | None = None,
+    versus: pd.DataFrame | None = None,
+    method_table: pd.DataFrame | None = None,
+    card: str | None = None,
+    models: dict[str, ResponseModel] | None = None,
+) -> Path:
     """Write the report (every argument but ``model`` optional).
 
     Arguments:
@@ -101,20 +121,25 @@ def make_report(path: str | os.PathLike[str], model: ResponseModel, *,
     """
     from ariasim.report import HtmlReport
 
-    rep = HtmlReport("ariasim detector-response parametrisation",
-                     f"learned from {model.metadata.get('source', 'a full simulation')}")
+    rep = HtmlReport(
+        "ariasim detector-response parametrisation",
+        f"learned from {model.metadata.get('source', 'a full simulation')}",
+    )
     rep.heading("Formulas")
     for name, obj in model.objects.items():
         md = obj.metadata
         rep.heading(f"{name} ({obj.kind})", level=3)
-        rep.text(f"method {md.get('method')}; |eta| regions learned from the data: "
-                 f"efficiency {md.get('regions', {}).get('efficiency')}, response "
-                 f"{md.get('regions', {}).get('response')}"
-                 + (f"; fit time {md['_timings']['fit_s']:.1f} s" if "_timings" in md else ""))
+        rep.text(
+            f"method {md.get('method')}; |eta| regions learned from the data: "
+            f"efficiency {md.get('regions', {}).get('efficiency')}, response "
+            f"{md.get('regions', {}).get('response')}"
+            + (f"; fit time {md['_timings']['fit_s']:.1f} s" if "_timings" in md else "")
+        )
         for q in ("efficiency", "scale", "resolution"):
             for r in getattr(obj, q):
-                rep.text(f"{q}, |eta| in ({r.eta_low}, {r.eta_high}]; complexity "
-                         f"{r.formula.complexity}")
+                rep.text(
+                    f"{q}, |eta| in ({r.eta_low}, {r.eta_high}]; complexity {r.formula.complexity}"
+                )
                 rep.formula(r.formula.latex(), str(r.formula))
         if "fallback" in md:
             rep.text(f"note: {md['fallback']}")
@@ -143,6 +168,8 @@ def make_report(path: str | os.PathLike[str], model: ResponseModel, *,
                     rep.text(f"{name} {q}, |eta| in ({r.eta_low}, {r.eta_high}]: {r.formula}")
     if card is not None:
         rep.heading("Delphes card")
-        rep.html(f"<pre style='font-size:.75em;white-space:pre-wrap'>"
-                 f"{card.replace('&', '&amp;').replace('<', '&lt;')}</pre>")
+        rep.html(
+            f"<pre style='font-size:.75em;white-space:pre-wrap'>"
+            f"{card.replace('&', '&amp;').replace('<', '&lt;')}</pre>"
+        )
     return rep.save(path)

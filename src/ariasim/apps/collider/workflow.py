@@ -19,8 +19,14 @@ from ariasim.apps.collider.model import ObjectResponse, ResponseModel
 from ariasim.apps.collider.objects import select_events
 from ariasim.errors import ConfigError, InputError
 
-__all__ = ["FastsimResult", "drop_bad_rows", "read_tables", "read_truth", "run_fastsim",
-           "run_fit_response"]
+__all__ = [
+    "FastsimResult",
+    "drop_bad_rows",
+    "read_tables",
+    "read_truth",
+    "run_fastsim",
+    "run_fit_response",
+]
 
 _EVENT_SUFFIXES = (".hepmc", ".hepmc3", ".lhe", ".lhe.gz")
 
@@ -125,8 +131,11 @@ def _fit_key(learner: ResponseLearner, inputs: Sequence[Path], events: str) -> s
 
     h = hashlib.sha256()
     params = {k: repr(v) for k, v in sorted(learner.get_params(deep=True).items())}
-    h.update(json.dumps({"params": params, "events": events,
-                         "inputs": [str(p) for p in inputs]}, sort_keys=True).encode())
+    h.update(
+        json.dumps(
+            {"params": params, "events": events, "inputs": [str(p) for p in inputs]}, sort_keys=True
+        ).encode()
+    )
     for p in inputs:
         with open(p, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
@@ -134,12 +143,18 @@ def _fit_key(learner: ResponseLearner, inputs: Sequence[Path], events: str) -> s
     return h.hexdigest()
 
 
-def run_fit_response(learner: ResponseLearner, inputs: Sequence[str | os.PathLike[str]],
-                     out: str | os.PathLike[str], *, events: str = "all",
-                     stock_out: str | os.PathLike[str] | None = None,
-                     overwrite: bool = False, resume: bool = False,
-                     progress: Callable[[str], None] | None = None,
-                     _after_object: Callable[[str], None] | None = None) -> ResponseModel:
+def run_fit_response(
+    learner: ResponseLearner,
+    inputs: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    *,
+    events: str = "all",
+    stock_out: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    progress: Callable[[str], None] | None = None,
+    _after_object: Callable[[str], None] | None = None,
+) -> ResponseModel:
     """Fit ``learner`` on the full-simulation tables ``inputs`` and save its model.
 
     The outputs are checked before anything is read, and written all or nothing (both
@@ -175,10 +190,12 @@ def run_fit_response(learner: ResponseLearner, inputs: Sequence[str | os.PathLik
         if p.resolve() in seen:
             raise InputError("input table given twice (its rows would count double)", path=p)
         seen.add(p.resolve())
-    check_outputs({"--out": out, "--stock-out": stock_out},
-                  inputs={str(p): p for p in paths},
-                  suffixes={"--out": (".json",), "--stock-out": (".json",)},
-                  overwrite=overwrite)
+    check_outputs(
+        {"--out": out, "--stock-out": stock_out},
+        inputs={str(p): p for p in paths},
+        suffixes={"--out": (".json",), "--stock-out": (".json",)},
+        overwrite=overwrite,
+    )
     if events not in ("all", "even", "odd"):
         raise ConfigError(f"must be 'all', 'even' or 'odd', got {events!r}", parameter="events")
     say = progress or (lambda line: None)
@@ -187,8 +204,11 @@ def run_fit_response(learner: ResponseLearner, inputs: Sequence[str | os.PathLik
     table = read_tables(paths)
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
-        raise InputError("not a full-simulation table (ariasim simulate collider output): "
-                         "missing columns", path=source, column=", ".join(missing))
+        raise InputError(
+            "not a full-simulation table (ariasim simulate collider output): missing columns",
+            path=source,
+            column=", ".join(missing),
+        )
     table, dropped = drop_bad_rows(table)
     for col, n in dropped.items():
         say(f"dropped {n} row(s) with a NaN or infinite {col}")
@@ -205,9 +225,11 @@ def run_fit_response(learner: ResponseLearner, inputs: Sequence[str | os.PathLik
             except (OSError, ValueError):
                 old = {}
             if old.get("key") != key:
-                raise ConfigError(f"the interrupted run in '{folder}' used other options or "
-                                  "inputs; run again without --resume to start afresh",
-                                  parameter="resume")
+                raise ConfigError(
+                    f"the interrupted run in '{folder}' used other options or "
+                    "inputs; run again without --resume to start afresh",
+                    parameter="resume",
+                )
             for part in sorted(folder.glob("object-*.json")):
                 obj = ObjectResponse.from_dict(json.loads(part.read_text()), source=part)
                 done[obj.name] = obj
@@ -219,9 +241,13 @@ def run_fit_response(learner: ResponseLearner, inputs: Sequence[str | os.PathLik
         if _after_object is not None:
             _after_object(name)
 
-    model = learner.fit(table, source=source + (f" ({events} events)" if events != "all"
-                                                else ""),
-                        progress=progress, done=done, on_object=keep).model_
+    model = learner.fit(
+        table,
+        source=source + (f" ({events} events)" if events != "all" else ""),
+        progress=progress,
+        done=done,
+        on_object=keep,
+    ).model_
     model.metadata["events"] = events
     if dropped:
         model.metadata["dropped_rows"] = dropped
@@ -249,12 +275,19 @@ def _label(model: ResponseModel, path: Path, taken: set[str]) -> str:
     return label
 
 
-def run_fastsim(response: str | os.PathLike[str], input_file: str | os.PathLike[str],
-                out: str | os.PathLike[str], *, seed: int = 1, compare: bool = False,
-                stock: str | os.PathLike[str] | None = None,
-                report: str | os.PathLike[str] | None = None, events: str = "all",
-                compare_with: Sequence[str | os.PathLike[str]] = (),
-                progress: Callable[[str], None] | None = None) -> FastsimResult:
+def run_fastsim(
+    response: str | os.PathLike[str],
+    input_file: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    seed: int = 1,
+    compare: bool = False,
+    stock: str | os.PathLike[str] | None = None,
+    report: str | os.PathLike[str] | None = None,
+    events: str = "all",
+    compare_with: Sequence[str | os.PathLike[str]] = (),
+    progress: Callable[[str], None] | None = None,
+) -> FastsimResult:
     """Apply a response model to truth particles; optionally compare fast vs full.
 
     Every input is read and checked before the simulation; the output table and the report
@@ -292,13 +325,15 @@ def run_fastsim(response: str | os.PathLike[str], input_file: str | os.PathLike[
             progress(text)
 
     if not compare:
-        for name, value in (("stock", stock), ("report", report),
-                            ("compare_with", compare_with or None)):
+        for name, value in (
+            ("stock", stock),
+            ("report", report),
+            ("compare_with", compare_with or None),
+        ):
             if value is not None:
                 raise ConfigError("applies only with --compare", parameter=name)
     if events not in ("all", "even", "odd"):
-        raise ConfigError(f"must be 'all', 'even' or 'odd', got {events!r}",
-                          parameter="events")
+        raise ConfigError(f"must be 'all', 'even' or 'odd', got {events!r}", parameter="events")
     as_generator(seed)  # a bad seed fails before any work
     response, input_file, out = Path(response), Path(input_file), Path(out)
     say(f"reading the response model {response}")
@@ -309,8 +344,11 @@ def run_fastsim(response: str | os.PathLike[str], input_file: str | os.PathLike[
     say(f"reading {input_file}")
     table = select_events(read_truth(input_file), events, source=input_file)
     if compare and "object_type" not in table.columns:
-        raise InputError("--compare needs a full-simulation table as input", path=input_file,
-                         column="object_type")
+        raise InputError(
+            "--compare needs a full-simulation table as input",
+            path=input_file,
+            column="object_type",
+        )
     say(f"fast-simulating {len(table)} particles")
     fast = simulator(table, seed, source=input_file)
     result = FastsimResult(fast=fast)
@@ -319,50 +357,92 @@ def run_fastsim(response: str | os.PathLike[str], input_file: str | os.PathLike[
         from ariasim.apps.collider.delphes import card_text
 
         card = card_text(model) if report is not None else None
-        _compare(result, table, model, response, seed=seed, smodel=smodel, stock=stock,
-                 others=others, say=say, source=input_file)
+        _compare(
+            result,
+            table,
+            model,
+            response,
+            seed=seed,
+            smodel=smodel,
+            stock=stock,
+            others=others,
+            say=say,
+            source=input_file,
+        )
     say(f"writing {out}" + (f" and {report}" if report is not None else ""))
     fmt = _table_format(out)
-    config: dict[str, object] = {"response": str(response), "input": str(input_file),
-                                 "events": events}
+    config: dict[str, object] = {
+        "response": str(response),
+        "input": str(input_file),
+        "events": events,
+    }
     written = fast
     if fmt == "root":  # ROOT columns are numeric: object_type as the full simulation's codes
         from ariasim.simulators.collider.run import OBJECT_TYPE_CODES
 
         codes = fast["object_type"].map(OBJECT_TYPE_CODES)
         if codes.isna().any():
-            raise ConfigError(f"object types {sorted(set(fast['object_type'][codes.isna()]))} "
-                              "have no ROOT code; write .parquet or .csv", parameter="out")
+            raise ConfigError(
+                f"object types {sorted(set(fast['object_type'][codes.isna()]))} "
+                "have no ROOT code; write .parquet or .csv",
+                parameter="out",
+            )
         written = fast.assign(object_type=codes.to_numpy(np.int8))
         config["object_type_codes"] = dict(OBJECT_TYPE_CODES)
     with atomic_path(out) as tmp:  # the table takes its name only once the report is written
-        write_table(written, tmp, format=fmt, producer="ariasim.apps.collider.fastsim",
-                    config=config, seed=seed)
+        write_table(
+            written,
+            tmp,
+            format=fmt,
+            producer="ariasim.apps.collider.fastsim",
+            config=config,
+            seed=seed,
+        )
         if report is not None:
             from ariasim.apps.collider.report import make_report
 
-            make_report(report, model, pulls=result.pulls, stock_pulls=result.stock_pulls,
-                        auc=result.auc, stock_auc=result.stock_auc, versus=result.versus,
-                        method_table=result.methods, card=card,
-                        models={k: v for k, v in result.models.items()
-                                if k != result.label})
+            make_report(
+                report,
+                model,
+                pulls=result.pulls,
+                stock_pulls=result.stock_pulls,
+                auc=result.auc,
+                stock_auc=result.stock_auc,
+                versus=result.versus,
+                method_table=result.methods,
+                card=card,
+                models={k: v for k, v in result.models.items() if k != result.label},
+            )
     result.written = [out, *([Path(report)] if report is not None else [])]
     return result
 
 
 def _table_format(path: Path) -> str:
     name = path.name.lower()
-    for fmt, suffixes in (("parquet", (".parquet", ".pq")), ("csv", (".csv",)),
-                          ("root", (".root",))):
+    for fmt, suffixes in (
+        ("parquet", (".parquet", ".pq")),
+        ("csv", (".csv",)),
+        ("root", (".root",)),
+    ):
         if name.endswith(suffixes):
             return fmt
     raise ConfigError(f"{str(path)!r} must end in .parquet, .csv or .root", parameter="out")
 
 
-def _compare(result: FastsimResult, table: pd.DataFrame, model: ResponseModel,
-             response: Path, *, seed: int, smodel: ResponseModel | None,
-             stock: str | os.PathLike[str] | None, others: dict[Path, ResponseModel],
-             say: Callable[[str], None], source: Path, min_count: int = 30) -> None:
+def _compare(
+    result: FastsimResult,
+    table: pd.DataFrame,
+    model: ResponseModel,
+    response: Path,
+    *,
+    seed: int,
+    smodel: ResponseModel | None,
+    stock: str | os.PathLike[str] | None,
+    others: dict[Path, ResponseModel],
+    say: Callable[[str], None],
+    source: Path,
+    min_count: int = 30,
+) -> None:
     """Fill ``result``'s comparison tables (fast vs full, stock, other models)."""
     from ariasim.apps.collider.compare import (
         auc_table,
@@ -381,9 +461,12 @@ def _compare(result: FastsimResult, table: pd.DataFrame, model: ResponseModel,
     say("comparing fast vs full: binned efficiency and resolution pulls")
     result.pulls = pulls = binned_pulls(table, result.fast, objs, min_count=min_count)
     if pulls.empty:
-        raise InputError(f"too few particles to compare fast vs full: no (pT, |eta|) bin of "
-                         f"{', '.join(objs)} holds {min_count} reconstructed objects in both "
-                         "samples", path=source)
+        raise InputError(
+            f"too few particles to compare fast vs full: no (pT, |eta|) bin of "
+            f"{', '.join(objs)} holds {min_count} reconstructed objects in both "
+            "samples",
+            path=source,
+        )
     say("comparing fast vs full: classifier AUC")
     result.auc = auc = auc_table(table, result.fast, objs)
     result.pull_bound = pull_threshold(int(pulls[["eff_pull", "res_pull"]].notna().sum().sum()))

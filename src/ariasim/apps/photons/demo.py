@@ -78,14 +78,26 @@ class DemoConfig:
 
     @classmethod
     def quick(cls) -> DemoConfig:
-        return cls(n_photons=3e5, radii_m=tuple(np.arange(5.0, 151.0, 10.0)), n_cos_bins=3,
-                   direct_check_m=(30.0,), direct_photons=3e5, max_time_yield=120.0,
-                   max_time_density=60.0, media_lambda_a_m=(60.0, 150.0),
-                   media_lambda_e_m=(15.0, 40.0), media_photons=1e5,
-                   media_radii_m=tuple(np.arange(10.0, 101.0, 15.0)), inverse_photons=5e5,
-                   max_time_media_yield=120.0, max_time_media_density=60.0,
-                   generations_yield=20, generations_density=10,
-                   generations_media_yield=20, generations_media_density=10)
+        return cls(
+            n_photons=3e5,
+            radii_m=tuple(np.arange(5.0, 151.0, 10.0)),
+            n_cos_bins=3,
+            direct_check_m=(30.0,),
+            direct_photons=3e5,
+            max_time_yield=120.0,
+            max_time_density=60.0,
+            media_lambda_a_m=(60.0, 150.0),
+            media_lambda_e_m=(15.0, 40.0),
+            media_photons=1e5,
+            media_radii_m=tuple(np.arange(10.0, 101.0, 15.0)),
+            inverse_photons=5e5,
+            max_time_media_yield=120.0,
+            max_time_media_density=60.0,
+            generations_yield=20,
+            generations_density=10,
+            generations_media_yield=20,
+            generations_media_density=10,
+        )
 
 
 def _held_out(radii: np.ndarray) -> np.ndarray:
@@ -96,8 +108,11 @@ def _held_out(radii: np.ndarray) -> np.ndarray:
 
 #: Files of the demo that depend on the seed and sizes only (byte-identical between runs);
 #: ``timings.json`` and ``report.html`` hold wall-clock times and differ.
-REPRODUCIBLE_FILES = ("metrics.json", "photon_surrogate_bulk_ice.json",
-                      "photon_surrogate_media.json")
+REPRODUCIBLE_FILES = (
+    "metrics.json",
+    "photon_surrogate_bulk_ice.json",
+    "photon_surrogate_media.json",
+)
 
 
 class _Stages:
@@ -109,8 +124,7 @@ class _Stages:
     both give the same numbers.
     """
 
-    def __init__(self, folder: Path, key: str, resume: bool,
-                 after: Any = None) -> None:
+    def __init__(self, folder: Path, key: str, resume: bool, after: Any = None) -> None:
         import shutil
 
         from ariasim.errors import ConfigError
@@ -126,9 +140,11 @@ class _Stages:
             except (OSError, ValueError):
                 old = {}
             if old.get("key") != key:
-                raise ConfigError(f"the interrupted demo in '{folder}' used other settings; "
-                                  "run again without --resume to start afresh",
-                                  parameter="resume")
+                raise ConfigError(
+                    f"the interrupted demo in '{folder}' used other settings; "
+                    "run again without --resume to start afresh",
+                    parameter="resume",
+                )
         ensure_dir(folder)
         write_json(manifest, {"key": key})
 
@@ -150,8 +166,13 @@ def _save_data(data: Any, folder: Path, name: str) -> dict[str, Any]:
         table.save(folder / f"{name}-table-{k}.parquet")
     write_table(data.yields, folder / f"{name}-yields.parquet", producer=_PRODUCER)
     write_table(data.delays, folder / f"{name}-delays.parquet", producer=_PRODUCER)
-    return {"media": data.media, "n_photons": data.n_photons, "seconds": data.seconds,
-            "config": data.config, "n_tables": len(data.tables)}
+    return {
+        "media": data.media,
+        "n_photons": data.n_photons,
+        "seconds": data.seconds,
+        "config": data.config,
+        "n_tables": len(data.tables),
+    }
 
 
 def _load_data(folder: Path, name: str, info: dict[str, Any]) -> Any:
@@ -162,18 +183,28 @@ def _load_data(folder: Path, name: str, info: dict[str, Any]) -> Any:
     return PhotonTrainingData(
         yields=read_table(folder / f"{name}-yields.parquet"),
         delays=read_table(folder / f"{name}-delays.parquet"),
-        tables=[ShellTable.load(folder / f"{name}-table-{k}.parquet")
-                for k in range(info["n_tables"])],
-        media=[tuple(m) for m in info["media"]], n_photons=int(info["n_photons"]),
-        seconds=float(info["seconds"]), config=info["config"])
+        tables=[
+            ShellTable.load(folder / f"{name}-table-{k}.parquet") for k in range(info["n_tables"])
+        ],
+        media=[tuple(m) for m in info["media"]],
+        n_photons=int(info["n_photons"]),
+        seconds=float(info["seconds"]),
+        config=info["config"],
+    )
 
 
 _PRODUCER = "ariasim.apps.photons.demo"
 
 
-def run_demo(out_dir: str | Path = "demo-output", *, config: DemoConfig | None = None,
-             console: Any = None, overwrite: bool = False, resume: bool = False,
-             _after_stage: Any = None) -> dict[str, Any]:
+def run_demo(
+    out_dir: str | Path = "demo-output",
+    *,
+    config: DemoConfig | None = None,
+    console: Any = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    _after_stage: Any = None,
+) -> dict[str, Any]:
     """Run the demo; write ``report.html``, ``metrics.json``, ``timings.json`` and the
     surrogate files to the folder ``out_dir``, all or nothing. Returns the metrics dict.
 
@@ -203,8 +234,7 @@ def run_demo(out_dir: str | Path = "demo-output", *, config: DemoConfig | None =
     cfg = config or DemoConfig()
     cfg_dict = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.__dict__.items()}
     seeds = spawn_seeds(cfg.seed, 7)
-    key = hashlib.sha256(json.dumps(cfg_dict, sort_keys=True, default=str).encode()
-                         ).hexdigest()
+    key = hashlib.sha256(json.dumps(cfg_dict, sort_keys=True, default=str).encode()).hexdigest()
     stages = _Stages(run_folder(out_path), key, resume, _after_stage)
     with atomic_path(out_path, folder=True) as tmp:
         metrics = _run(tmp, cfg, cfg_dict, seeds, stages, console)
@@ -212,8 +242,14 @@ def run_demo(out_dir: str | Path = "demo-output", *, config: DemoConfig | None =
     return metrics
 
 
-def _run(out: Path, cfg: DemoConfig, cfg_dict: dict[str, Any], seeds: list[int],
-         stages: _Stages, console: Any) -> dict[str, Any]:
+def _run(
+    out: Path,
+    cfg: DemoConfig,
+    cfg_dict: dict[str, Any],
+    seeds: list[int],
+    stages: _Stages,
+    console: Any,
+) -> dict[str, Any]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -245,8 +281,9 @@ def _run(out: Path, cfg: DemoConfig, cfg_dict: dict[str, Any], seeds: list[int],
     metrics: dict[str, Any] = {"config": cfg_dict}
     timings: dict[str, Any] = {}
     # independent streams for every random step (never seed + k offsets)
-    (seed_table, seed_direct, seed_fit, seed_media, seed_media_fit, seed_inverse,
-     seed_speed) = seeds
+    (seed_table, seed_direct, seed_fit, seed_media, seed_media_fit, seed_inverse, seed_speed) = (
+        seeds
+    )
     medium = bulk_ice()
     wl = 405.0
     la0, le0 = medium_lengths(medium, wl)
@@ -259,22 +296,36 @@ def _run(out: Path, cfg: DemoConfig, cfg_dict: dict[str, Any], seeds: list[int],
     # 1. one MC run tabulates all distances ------------------------------------------
     info = stages.done("table")
     if info is None:
-        with con.status(f"[1/6] tabulating {cfg.n_photons:.0e} photons on {radii.size} "
-                        "shells in bulk ice"):
-            data = make_training_data([medium], list(radii), n_photons=cfg.n_photons,
-                                      n_cos_bins=cfg.n_cos_bins, acceptance="nominal",
-                                      wavelength_nm=wl, seed=seed_table)
+        with con.status(
+            f"[1/6] tabulating {cfg.n_photons:.0e} photons on {radii.size} shells in bulk ice"
+        ):
+            data = make_training_data(
+                [medium],
+                list(radii),
+                n_photons=cfg.n_photons,
+                n_cos_bins=cfg.n_cos_bins,
+                acceptance="nominal",
+                wavelength_nm=wl,
+                seed=seed_table,
+            )
             info = stages.finish("table", _save_data(data, run_dir, "table"))
     else:
         con.print("[1/6] shell table: resumed from the finished stage")
     data = _load_data(run_dir, "table", info)
     table = data.tables[0]
-    con.print(f"[1/6] shell table: {table.n_photons:.3g} photons in {data.seconds:.1f} s "
-              f"({table.photons_per_cpu_second:.3g} photons/CPU-s)")
-    metrics["tabulation"] = {"n_photons": int(table.n_photons), "lambda_a_m": la0,
-                             "lambda_e_m": le0}
-    timings["tabulation"] = {"seconds": data.seconds,
-                             "photons_per_cpu_second": table.photons_per_cpu_second}
+    con.print(
+        f"[1/6] shell table: {table.n_photons:.3g} photons in {data.seconds:.1f} s "
+        f"({table.photons_per_cpu_second:.3g} photons/CPU-s)"
+    )
+    metrics["tabulation"] = {
+        "n_photons": int(table.n_photons),
+        "lambda_a_m": la0,
+        "lambda_e_m": le0,
+    }
+    timings["tabulation"] = {
+        "seconds": data.seconds,
+        "photons_per_cpu_second": table.photons_per_cpu_second,
+    }
 
     # direct module hits at a few distances: modules on a ring in the z = 0 plane. They
     # are enlarged (radius 0.02 d) for statistics, so their wavelength acceptance is off
@@ -297,21 +348,35 @@ def _run(out: Path, cfg: DemoConfig, cfg_dict: dict[str, Any], seeds: list[int],
                 r_mod = 0.02 * d
                 phi = np.linspace(0, 2 * np.pi, 24, endpoint=False)
                 pos = np.column_stack([d * np.cos(phi), d * np.sin(phi), np.zeros_like(phi)])
-                det = Detector(pos, radius_m=r_mod, angular_acceptance="nominal",
-                               wavelength_acceptance=False)
-                sim = simulate(Flasher(n_photons=cfg.direct_photons, wavelength_nm=wl), medium,
-                               det, seed=direct_seeds[k])
+                det = Detector(
+                    pos, radius_m=r_mod, angular_acceptance="nominal", wavelength_acceptance=False
+                )
+                sim = simulate(
+                    Flasher(n_photons=cfg.direct_photons, wavelength_nm=wl),
+                    medium,
+                    det,
+                    seed=direct_seeds[k],
+                )
                 n_hits = float(sim.counts["n_hits"].sum()) if len(sim.counts) else 0.0
                 direct = n_hits / (24 * cfg.direct_photons)
                 frac = np.diff(cos_edges)[eq] / np.diff(cos_edges)[eq].sum()
                 flu = float(np.sum(table.fluence[i, eq, :].sum(axis=1) * frac)) / p_wl
                 var = float(np.sum(table.fluence_var[i, eq, :].sum(axis=1) * frac**2)) / p_wl**2
                 tab = flu * np.pi * r_mod**2
-                err = math.hypot(math.sqrt(max(n_hits, 1)) / (24 * cfg.direct_photons),
-                                 math.sqrt(var) * np.pi * r_mod**2)
-                checks.append({"distance_m": d, "table_hits_per_photon": tab,
-                               "direct_hits_per_photon": direct, "ratio": direct / tab,
-                               "pull": (direct - tab) / err, "direct_hits": n_hits})
+                err = math.hypot(
+                    math.sqrt(max(n_hits, 1)) / (24 * cfg.direct_photons),
+                    math.sqrt(var) * np.pi * r_mod**2,
+                )
+                checks.append(
+                    {
+                        "distance_m": d,
+                        "table_hits_per_photon": tab,
+                        "direct_hits_per_photon": direct,
+                        "ratio": direct / tab,
+                        "pull": (direct - tab) / err,
+                        "direct_hits": n_hits,
+                    }
+                )
         info = stages.finish("direct", {"checks": checks})
     checks_df = pd.DataFrame(info["checks"])
     metrics["direct_check"] = checks_df.to_dict(orient="records")
@@ -320,40 +385,59 @@ def _run(out: Path, cfg: DemoConfig, cfg_dict: dict[str, Any], seeds: list[int],
     # 2. fit --------------------------------------------------------------------------
     info = stages.done("fit")
     if info is None:
-        with con.status(f"[2/6] symbolic regression: yield ({cfg.generations_yield} "
-                        f"generations) and delay density ({cfg.generations_density} "
-                        "generations per parameter)"):
+        with con.status(
+            f"[2/6] symbolic regression: yield ({cfg.generations_yield} "
+            f"generations) and delay density ({cfg.generations_density} "
+            "generations per parameter)"
+        ):
             t0 = time.perf_counter()
             sur, sr = fit_photon_surrogate(
-                data, yield_inputs=("distance_m", "cos_theta"), delay_inputs=("distance_m",),
-                train_mask=is_train, max_time_yield=cfg.max_time_yield,
-                max_time_density=cfg.max_time_density, seed=seed_fit,
+                data,
+                yield_inputs=("distance_m", "cos_theta"),
+                delay_inputs=("distance_m",),
+                train_mask=is_train,
+                max_time_yield=cfg.max_time_yield,
+                max_time_density=cfg.max_time_density,
+                seed=seed_fit,
                 generations_yield=cfg.generations_yield,
-                generations_density=cfg.generations_density)
+                generations_density=cfg.generations_density,
+            )
             sur.save(run_dir / "fit.json")
-            front = sr.pareto_[["complexity", "val_mse", "val_r2", "dims_ok", "selected",
-                                "expression"]]
-            info = stages.finish("fit", {"seconds": time.perf_counter() - t0,
-                                         "pareto": front.to_dict(orient="list"),
-                                         "delay_model": sur.delay.param_model_used_})
+            front = sr.pareto_[
+                ["complexity", "val_mse", "val_r2", "dims_ok", "selected", "expression"]
+            ]
+            info = stages.finish(
+                "fit",
+                {
+                    "seconds": time.perf_counter() - t0,
+                    "pareto": front.to_dict(orient="list"),
+                    "delay_model": sur.delay.param_model_used_,
+                },
+            )
     sur = PhotonSurrogate.load(run_dir / "fit.json")
     _copy_stage(run_dir / "fit.json", out / "photon_surrogate_bulk_ice.json")
     pareto = pd.DataFrame(info["pareto"])
     con.print(f"[2/6] yield: log_yield = {sur.yield_formula}")
-    metrics["fit"] = {"yield_formula": str(sur.yield_formula),
-                      "yield_complexity": sur.yield_formula.complexity,
-                      "delay_parameter_model": info["delay_model"],
-                      "delay_parameters": {k: str(f) for k, f in sur.delay.params_.items()}}
+    metrics["fit"] = {
+        "yield_formula": str(sur.yield_formula),
+        "yield_complexity": sur.yield_formula.complexity,
+        "delay_parameter_model": info["delay_model"],
+        "delay_parameters": {k: str(f) for k, f in sur.delay.params_.items()},
+    }
     timings["fit"] = {"seconds": info["seconds"]}
 
     # 3. validation on held-out distances ---------------------------------------------
     with con.status("[3/6] validating on held-out distances"):
         train_delays = data.delays[is_train(data.delays["distance_m"].to_numpy())]
-        pandel_fit = PANDEL_CASCADE.fit(train_delays["delay_ns"].to_numpy(),
-                                        train_delays["distance_m"].to_numpy())
+        pandel_fit = PANDEL_CASCADE.fit(
+            train_delays["delay_ns"].to_numpy(), train_delays["distance_m"].to_numpy()
+        )
         shells_held = [int(i) for i in np.flatnonzero(~is_train(radii))]
-        cd = compare_delays(table, {"surrogate": sur, "pandel_fit": pandel_fit,
-                                    "pandel_lit": PANDEL_CASCADE}, shells=shells_held)
+        cd = compare_delays(
+            table,
+            {"surrogate": sur, "pandel_fit": pandel_fit, "pandel_lit": PANDEL_CASCADE},
+            shells=shells_held,
+        )
         cy = compare_yields(sur, data.yields)
         cy_held = cy[~is_train(cy["distance_m"].to_numpy())]
     better_ks = float(np.mean(cd["ks_surrogate"] < cd["ks_pandel_fit"]))
@@ -366,21 +450,31 @@ def _run(out: Path, cfg: DemoConfig, cfg_dict: dict[str, Any], seeds: list[int],
         "delay_goal_met": bool(better_ks >= 0.9 and better_w1 >= 0.9),
         "yield_max_abs_deviation_held_out": max_dev,
         "yield_goal_met": bool(max_dev <= 0.05),
-        "pandel_fitted": {"tau_ns": pandel_fit.tau_ns, "lambda_m": pandel_fit.lambda_m,
-                          "lambda_a_m": pandel_fit.lambda_a_m},
+        "pandel_fitted": {
+            "tau_ns": pandel_fit.tau_ns,
+            "lambda_m": pandel_fit.lambda_m,
+            "lambda_a_m": pandel_fit.lambda_a_m,
+        },
         "per_distance": cd.to_dict(orient="records"),
     }
-    con.print(f"[3/6] delay: surrogate beats fitted Pandel in {better_ks:.0%} (KS) / "
-              f"{better_w1:.0%} (W1) of held-out distances; yield within "
-              f"{100 * max_dev:.2f} % of the MC")
+    con.print(
+        f"[3/6] delay: surrogate beats fitted Pandel in {better_ks:.0%} (KS) / "
+        f"{better_w1:.0%} (W1) of held-out distances; yield within "
+        f"{100 * max_dev:.2f} % of the MC"
+    )
 
     # 4. across media + inverse problem -------------------------------------------------
     media = [constant_medium(a, e) for a in cfg.media_lambda_a_m for e in cfg.media_lambda_e_m]
     info = stages.done("media")
     if info is None:
         with con.status(f"[4/6] tabulating {len(media)} media"):
-            mdata = make_training_data(media, cfg.media_radii_m, n_photons=cfg.media_photons,
-                                       wavelength_nm=wl, seed=seed_media)
+            mdata = make_training_data(
+                media,
+                cfg.media_radii_m,
+                n_photons=cfg.media_photons,
+                wavelength_nm=wl,
+                seed=seed_media,
+            )
             info = stages.finish("media", _save_data(mdata, run_dir, "media"))
     mdata = _load_data(run_dir, "media", info)
     info = stages.done("media-fit")
@@ -388,15 +482,20 @@ def _run(out: Path, cfg: DemoConfig, cfg_dict: dict[str, Any], seeds: list[int],
         with con.status(f"[4/6] fitting across {len(media)} media"):
             t0 = time.perf_counter()
             msur, _ = fit_photon_surrogate(
-                mdata, yield_inputs=("distance_m", "lambda_a_m", "lambda_e_m"),
+                mdata,
+                yield_inputs=("distance_m", "lambda_a_m", "lambda_e_m"),
                 delay_inputs=("distance_m", "lambda_a_m", "lambda_e_m"),
                 max_time_yield=cfg.max_time_media_yield,
-                max_time_density=cfg.max_time_media_density, seed=seed_media_fit,
+                max_time_density=cfg.max_time_media_density,
+                seed=seed_media_fit,
                 generations_yield=cfg.generations_media_yield,
-                generations_density=cfg.generations_media_density)
+                generations_density=cfg.generations_media_density,
+            )
             msur.save(run_dir / "media-fit.json")
-            info = stages.finish("media-fit", {"seconds": time.perf_counter() - t0,
-                                               "delay_model": msur.delay.param_model_used_})
+            info = stages.finish(
+                "media-fit",
+                {"seconds": time.perf_counter() - t0, "delay_model": msur.delay.param_model_used_},
+            )
     msur = PhotonSurrogate.load(run_dir / "media-fit.json")
     _copy_stage(run_dir / "media-fit.json", out / "photon_surrogate_media.json")
     media_fit_s, media_model = info["seconds"], info["delay_model"]
@@ -405,58 +504,93 @@ def _run(out: Path, cfg: DemoConfig, cfg_dict: dict[str, Any], seeds: list[int],
     info = stages.done("inverse")
     if info is None:
         with con.status("[4/6] recovering an injected medium by maximum likelihood"):
-            det = string_detector(3, 20, string_spacing_m=30.0, module_spacing_m=7.0,
-                                  layout="ring", angular_acceptance="flat")
-            sim = simulate(Flasher(n_photons=cfg.inverse_photons, wavelength_nm=wl),
-                           constant_medium(la_true, le_true), det, seed=seed_inverse)
+            det = string_detector(
+                3,
+                20,
+                string_spacing_m=30.0,
+                module_spacing_m=7.0,
+                layout="ring",
+                angular_acceptance="flat",
+            )
+            sim = simulate(
+                Flasher(n_photons=cfg.inverse_photons, wavelength_nm=wl),
+                constant_medium(la_true, le_true),
+                det,
+                seed=seed_inverse,
+            )
             pos = np.asarray(det.positions_m)
             dist = np.linalg.norm(pos, axis=1)
-            ids = np.asarray(det.module_ids if det.module_ids is not None
-                             else np.arange(len(pos)))
+            ids = np.asarray(det.module_ids if det.module_ids is not None else np.arange(len(pos)))
             use = (dist >= min(cfg.media_radii_m)) & (dist <= max(cfg.media_radii_m))
             n_g = float(constant_medium(la_true, le_true).group_index(wl))
             counts, delays = [], []
             for mid, d in zip(ids[use], dist[use], strict=True):
                 t = sim.hits.loc[sim.hits["module_id"] == mid, "time_ns"].to_numpy()
                 counts.append(t.size)
-                delays.append(np.clip(t - (d - det.radius_m) * n_g / SPEED_OF_LIGHT_M_PER_NS,
-                                      1e-3, None))
-            inv = fit_medium(msur, distances_m=dist[use], counts=np.asarray(counts),
-                             delays_ns=delays, n_photons=cfg.inverse_photons,
-                             start=(float(np.mean(cfg.media_lambda_a_m)),
-                                    float(np.mean(cfg.media_lambda_e_m))))
+                delays.append(
+                    np.clip(t - (d - det.radius_m) * n_g / SPEED_OF_LIGHT_M_PER_NS, 1e-3, None)
+                )
+            inv = fit_medium(
+                msur,
+                distances_m=dist[use],
+                counts=np.asarray(counts),
+                delays_ns=delays,
+                n_photons=cfg.inverse_photons,
+                start=(float(np.mean(cfg.media_lambda_a_m)), float(np.mean(cfg.media_lambda_e_m))),
+            )
             info = stages.finish("inverse", {"inverse": inv})
     inv = info["inverse"]
     inv["true_lambda_a_m"], inv["true_lambda_e_m"] = la_true, le_true
     inv["pull_lambda_a"] = (inv["lambda_a_m"] - la_true) / inv["err_lambda_a_m"]
     inv["pull_lambda_e"] = (inv["lambda_e_m"] - le_true) / inv["err_lambda_e_m"]
-    metrics["media"] = {"n_media": len(media),
-                        "yield_formula": str(msur.yield_formula),
-                        "yield_max_abs_deviation": float(np.max(np.abs(cym["ratio"] - 1))),
-                        "delay_parameter_model": media_model,
-                        "inverse": inv}
+    metrics["media"] = {
+        "n_media": len(media),
+        "yield_formula": str(msur.yield_formula),
+        "yield_max_abs_deviation": float(np.max(np.abs(cym["ratio"] - 1))),
+        "delay_parameter_model": media_model,
+        "inverse": inv,
+    }
     timings["media"] = {"fit_seconds": media_fit_s}
-    con.print(f"[4/6] injected (lambda_a, lambda_e) = ({la_true}, {le_true}) m, recovered "
-              f"({inv['lambda_a_m']:.1f} ± {inv['err_lambda_a_m']:.1f}, "
-              f"{inv['lambda_e_m']:.1f} ± {inv['err_lambda_e_m']:.1f}) m")
+    con.print(
+        f"[4/6] injected (lambda_a, lambda_e) = ({la_true}, {le_true}) m, recovered "
+        f"({inv['lambda_a_m']:.1f} ± {inv['err_lambda_a_m']:.1f}, "
+        f"{inv['lambda_e_m']:.1f} ± {inv['err_lambda_e_m']:.1f}) m"
+    )
 
     # 5. speed (wall-clock: timings.json only) ---------------------------------------------
     with con.status("[5/6] timing surrogate vs Monte Carlo"):
         speed = _speed(sur, medium, wl, seed_speed)
     timings["speed"] = speed
-    con.print(f"[5/6] per (source, module) pair: surrogate {speed['surrogate_s_per_pair']:.3g} s, "
-              f"MC {speed['mc_s_per_pair']:.3g} s: speed-up {speed['speedup']:.3g}x")
+    con.print(
+        f"[5/6] per (source, module) pair: surrogate {speed['surrogate_s_per_pair']:.3g} s, "
+        f"MC {speed['mc_s_per_pair']:.3g} s: speed-up {speed['speedup']:.3g}x"
+    )
 
     # 6. report ---------------------------------------------------------------------------
     with con.status("[6/6] writing the report"):
         timings["total_seconds"] = time.perf_counter() - t_start
         shown = {**metrics, "speed": speed, "total_seconds": timings["total_seconds"]}
-        _report(out / "report.html", cfg, data, sur, pareto, pandel_fit, cd, cy, checks_df,
-                shown, msur, cym, PANDEL_CASCADE)
+        _report(
+            out / "report.html",
+            cfg,
+            data,
+            sur,
+            pareto,
+            pandel_fit,
+            cd,
+            cy,
+            checks_df,
+            shown,
+            msur,
+            cym,
+            PANDEL_CASCADE,
+        )
         write_json(out / "metrics.json", metrics, indent=1, default=_json_default)
         write_json(out / "timings.json", timings, indent=1, default=_json_default)
-    con.print(f"[6/6] wrote {out.name}: report.html, metrics.json, timings.json "
-              f"({timings['total_seconds']:.0f} s in all)")
+    con.print(
+        f"[6/6] wrote {out.name}: report.html, metrics.json, timings.json "
+        f"({timings['total_seconds']:.0f} s in all)"
+    )
     metrics["timings"] = timings
     return metrics
 
@@ -476,8 +610,9 @@ def _json_default(o: Any) -> Any:
     return str(o)
 
 
-def _speed(sur: Any, medium: Any, wl: float, seed: int, n_pairs: int = 2000,
-           n_times: int = 100) -> dict[str, float]:
+def _speed(
+    sur: Any, medium: Any, wl: float, seed: int, n_pairs: int = 2000, n_times: int = 100
+) -> dict[str, float]:
     """Time per (source, module) pair: expected count + PDF at ``n_times`` delays +
     ``n_times`` sampled delays, vs the MC producing ``n_times`` hits at 50 m."""
     from ariasim.simulators.photons import Detector, Flasher, simulate
@@ -500,24 +635,43 @@ def _speed(sur: Any, medium: Any, wl: float, seed: int, n_pairs: int = 2000,
     p_hit = float(sur.expected_hits(np.array([50.0]), 1.0, cos_theta=0.0)[0])
     photons_needed = n_times / p_hit
     mc_s = photons_needed / sim.photons_per_second * (sim.n_photons / n_ph)
-    return {"n_pairs": n_pairs, "n_times": n_times, "surrogate_s_per_pair": sur_s,
-            "mc_photons_per_second": sim.photons_per_second, "mc_photons_needed": photons_needed,
-            "mc_s_per_pair": mc_s, "speedup": mc_s / sur_s}
+    return {
+        "n_pairs": n_pairs,
+        "n_times": n_times,
+        "surrogate_s_per_pair": sur_s,
+        "mc_photons_per_second": sim.photons_per_second,
+        "mc_photons_needed": photons_needed,
+        "mc_s_per_pair": mc_s,
+        "speedup": mc_s / sur_s,
+    }
 
 
-def _report(path: Path, cfg: DemoConfig, data: Any, sur: Any, pareto: pd.DataFrame,
-            pandel_fit: Any,
-            cd: pd.DataFrame, cy: pd.DataFrame, checks: pd.DataFrame, metrics: dict[str, Any],
-            msur: Any, cym: pd.DataFrame, pandel_lit: Any) -> None:
+def _report(
+    path: Path,
+    cfg: DemoConfig,
+    data: Any,
+    sur: Any,
+    pareto: pd.DataFrame,
+    pandel_fit: Any,
+    cd: pd.DataFrame,
+    cy: pd.DataFrame,
+    checks: pd.DataFrame,
+    metrics: dict[str, Any],
+    msur: Any,
+    cym: pd.DataFrame,
+    pandel_lit: Any,
+) -> None:
     import matplotlib.pyplot as plt
 
     from ariasim.apps.photons.surrogate import shell_time_histogram
     from ariasim.report import HtmlReport
 
     v = metrics["validation"]
-    rep = HtmlReport("ariasim demo: an analytic photon surrogate for a neutrino telescope",
-                     subtitle="Generic telescope in bulk South-Pole ice, 405 nm flasher, "
-                              "IceCube-like modules (nominal angular acceptance).")
+    rep = HtmlReport(
+        "ariasim demo: an analytic photon surrogate for a neutrino telescope",
+        subtitle="Generic telescope in bulk South-Pole ice, 405 nm flasher, "
+        "IceCube-like modules (nominal angular acceptance).",
+    )
     rep.heading("Summary")
     goal = lambda ok: '<span class="pass">met</span>' if ok else '<span class="fail">not met</span>'  # noqa: E731
     rep.html(
@@ -533,14 +687,19 @@ def _report(path: Path, cfg: DemoConfig, data: Any, sur: Any, pareto: pd.DataFra
         f" &plusmn; {metrics['media']['inverse']['err_lambda_a_m']:.1f} m (true "
         f"{cfg.injected[0]}), lambda_e = {metrics['media']['inverse']['lambda_e_m']:.1f} &plusmn; "
         f"{metrics['media']['inverse']['err_lambda_e_m']:.1f} m (true {cfg.injected[1]}).</li>"
-        f"<li>Total run time {metrics['total_seconds']:.0f} s.</li></ul>")
+        f"<li>Total run time {metrics['total_seconds']:.0f} s.</li></ul>"
+    )
 
     rep.heading("Selected formulas")
-    rep.text("Expected hits on a module of radius r at distance d: N pi r^2 exp(log_yield) / "
-             "(4 pi d^2), with")
+    rep.text(
+        "Expected hits on a module of radius r at distance d: N pi r^2 exp(log_yield) / "
+        "(4 pi d^2), with"
+    )
     rep.formula(sur.yield_formula.latex(), text=f"log_yield = {sur.yield_formula}")
-    rep.text(f"Delay density: generalized gamma (Prentice) whose parameters are "
-             f"{metrics['fit']['delay_parameter_model']} functions of the distance:")
+    rep.text(
+        f"Delay density: generalized gamma (Prentice) whose parameters are "
+        f"{metrics['fit']['delay_parameter_model']} functions of the distance:"
+    )
     for name, f in sur.delay.params_.items():
         rep.formula(f.latex(), text=f"{name} = {f}")
 
@@ -557,12 +716,19 @@ def _report(path: Path, cfg: DemoConfig, data: Any, sur: Any, pareto: pd.DataFra
     rep.figure(fig, "Accuracy vs complexity of the yield formulas on the final front.")
 
     rep.heading("Photon yield: MC vs formula")
-    fig, (a1, a2) = plt.subplots(2, 1, figsize=(7, 6), sharex=True,
-                                 gridspec_kw={"height_ratios": [2, 1]})
+    fig, (a1, a2) = plt.subplots(
+        2, 1, figsize=(7, 6), sharex=True, gridspec_kw={"height_ratios": [2, 1]}
+    )
     for c in sorted(cy["cos_theta"].unique()):
         s = cy[cy["cos_theta"] == c]
-        line = a1.errorbar(s["distance_m"], s["mc_hits_per_photon"], s["mc_err"], fmt="o", ms=3,
-                           label=f"MC cos={c:+.2f}")
+        line = a1.errorbar(
+            s["distance_m"],
+            s["mc_hits_per_photon"],
+            s["mc_err"],
+            fmt="o",
+            ms=3,
+            label=f"MC cos={c:+.2f}",
+        )
         a1.plot(s["distance_m"], s["surrogate_hits_per_photon"], "-", color=line[0].get_color())
         a2.plot(s["distance_m"], 100 * (s["ratio"] - 1), "o-", ms=3, color=line[0].get_color())
     for d in v["held_out_distances_m"]:
@@ -572,8 +738,11 @@ def _report(path: Path, cfg: DemoConfig, data: Any, sur: Any, pareto: pd.DataFra
     a1.legend(fontsize=7, ncol=2)
     a2.set_ylabel("formula / MC - 1 [%]")
     a2.set_xlabel("distance [m] (grey: held out)")
-    rep.figure(fig, "Expected hits per emitted photon on one DOM vs distance and orientation "
-                    "(cos of the angle between module axis and direction to the source).")
+    rep.figure(
+        fig,
+        "Expected hits per emitted photon on one DOM vs distance and orientation "
+        "(cos of the angle between module axis and direction to the source).",
+    )
 
     rep.heading("Arrival-delay distributions on held-out distances")
     table = data.tables[0]
@@ -587,21 +756,27 @@ def _report(path: Path, cfg: DemoConfig, data: Any, sur: Any, pareto: pd.DataFra
         dens = flu[i] / flu[i].sum() / np.diff(edges)
         axx.step(centers, dens * centers, where="mid", color="k", label="MC")
         X = np.full((centers.size, 1), d)
-        for lab, model, sty in (("surrogate", sur.delay, "r-"), ("Pandel fit", pandel_fit, "b--"),
-                                ("Pandel lit.", pandel_lit, "g:")):
+        for lab, model, sty in (
+            ("surrogate", sur.delay, "r-"),
+            ("Pandel fit", pandel_fit, "b--"),
+            ("Pandel lit.", pandel_lit, "g:"),
+        ):
             axx.plot(centers, np.exp(model.log_pdf(centers, X)) * centers, sty, label=lab)
         axx.set_xscale("log")
         axx.set_xlim(0.5, 5000)
         axx.set_title(f"d = {d:.0f} m")
         axx.set_xlabel("delay [ns]")
-    for axx in axes.ravel()[len(show):]:
+    for axx in axes.ravel()[len(show) :]:
         axx.set_visible(False)
     axes[0, 0].set_ylabel("t p(t)")
     axes[0, 0].legend(fontsize=7)
     rep.figure(fig, "Delay distributions t p(t) (log time axis) at held-out distances.")
     fig, (b1, b2) = plt.subplots(1, 2, figsize=(11, 3.8))
-    for col, lab, sty in (("surrogate", "surrogate", "ro-"), ("pandel_fit", "Pandel fitted", "bs--"),
-                          ("pandel_lit", "Pandel literature", "g^:")):
+    for col, lab, sty in (
+        ("surrogate", "surrogate", "ro-"),
+        ("pandel_fit", "Pandel fitted", "bs--"),
+        ("pandel_lit", "Pandel literature", "g^:"),
+    ):
         b1.semilogy(cd["distance_m"], cd[f"ks_{col}"], sty, label=lab)
         b2.semilogy(cd["distance_m"], cd[f"w1_{col}"], sty, label=lab)
     b1.semilogy(cd["distance_m"], cd["mc_ks_scale"], "k:", label="MC noise 1/sqrt(n_eff)")
@@ -610,37 +785,66 @@ def _report(path: Path, cfg: DemoConfig, data: Any, sur: Any, pareto: pd.DataFra
     for b in (b1, b2):
         b.set_xlabel("held-out distance [m]")
     b1.legend(fontsize=7)
-    rep.figure(fig, "Distance of each model's delay distribution to the MC, per held-out "
-                    "distance.")
+    rep.figure(fig, "Distance of each model's delay distribution to the MC, per held-out distance.")
     rep.table(cd.drop(columns=["n_eff"]), caption="Per held-out distance: KS and W1 [ns].")
 
     rep.heading("Shell table vs direct module hits")
-    rep.table(checks, caption="Hits per emitted photon per module: table (fluence x pi r^2, "
-                              "without wavelength acceptance) vs direct simulation (24 "
-                              "modules of radius 0.02 d on a ring in the plane z = 0).")
+    rep.table(
+        checks,
+        caption="Hits per emitted photon per module: table (fluence x pi r^2, "
+        "without wavelength acceptance) vs direct simulation (24 "
+        "modules of radius 0.02 d on a ring in the plane z = 0).",
+    )
 
     rep.heading("Across media and the inverse problem")
     m = metrics["media"]
     rep.formula(msur.yield_formula.latex(), text=f"log_yield = {msur.yield_formula}")
-    rep.text(f"Yield formula across {m['n_media']} media: largest deviation from the MC "
-             f"{100 * m['yield_max_abs_deviation']:.2f} %. Delay parameters: "
-             f"{m['delay_parameter_model']} functions of (d, lambda_a, lambda_e).")
+    rep.text(
+        f"Yield formula across {m['n_media']} media: largest deviation from the MC "
+        f"{100 * m['yield_max_abs_deviation']:.2f} %. Delay parameters: "
+        f"{m['delay_parameter_model']} functions of (d, lambda_a, lambda_e)."
+    )
     inv = m["inverse"]
-    rep.table(pd.DataFrame([
-        {"parameter": "lambda_a [m]", "true": inv["true_lambda_a_m"], "fit": inv["lambda_a_m"],
-         "error": inv["err_lambda_a_m"], "pull": inv["pull_lambda_a"]},
-        {"parameter": "lambda_e [m]", "true": inv["true_lambda_e_m"], "fit": inv["lambda_e_m"],
-         "error": inv["err_lambda_e_m"], "pull": inv["pull_lambda_e"]}]),
+    rep.table(
+        pd.DataFrame(
+            [
+                {
+                    "parameter": "lambda_a [m]",
+                    "true": inv["true_lambda_a_m"],
+                    "fit": inv["lambda_a_m"],
+                    "error": inv["err_lambda_a_m"],
+                    "pull": inv["pull_lambda_a"],
+                },
+                {
+                    "parameter": "lambda_e [m]",
+                    "true": inv["true_lambda_e_m"],
+                    "fit": inv["lambda_e_m"],
+                    "error": inv["err_lambda_e_m"],
+                    "pull": inv["pull_lambda_e"],
+                },
+            ]
+        ),
         caption=f"Maximum-likelihood fit of a simulated dataset ({inv['n_hits']} hits on a "
-                "3-string detector) with the surrogate (counts + delays).")
+        "3-string detector) with the surrogate (counts + delays).",
+    )
 
     rep.heading("Speed")
     sp_ = metrics["speed"]
-    rep.table(pd.DataFrame([
-        {"method": "surrogate: expected count + PDF at 100 delays + 100 sampled delays",
-         "seconds per (source, module) pair": sp_["surrogate_s_per_pair"]},
-        {"method": f"Monte Carlo: {sp_['mc_photons_needed']:.3g} photons for 100 hits at 50 m",
-         "seconds per (source, module) pair": sp_["mc_s_per_pair"]}]),
+    rep.table(
+        pd.DataFrame(
+            [
+                {
+                    "method": "surrogate: expected count + PDF at 100 delays + 100 sampled delays",
+                    "seconds per (source, module) pair": sp_["surrogate_s_per_pair"],
+                },
+                {
+                    "method": f"Monte Carlo: {sp_['mc_photons_needed']:.3g} photons for 100 hits "
+                    "at 50 m",
+                    "seconds per (source, module) pair": sp_["mc_s_per_pair"],
+                },
+            ]
+        ),
         caption=f"Speed-up {sp_['speedup']:.3g}x (MC at {sp_['mc_photons_per_second']:.3g} "
-                "photons/s on this machine).")
+        "photons/s on this machine).",
+    )
     rep.save(path)

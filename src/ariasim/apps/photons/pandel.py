@@ -99,16 +99,22 @@ class Pandel:
         """The unnormalised integral exp(-d/lambda_a) (1 + tau c / lambda_a)^(-xi)."""
         xi = self._xi(X)
         d = xi * self.lambda_m
-        return np.exp(-d / self.lambda_a_m) * (1 + self.tau_ns * self.c_m_per_ns
-                                               / self.lambda_a_m) ** (-xi)
+        return np.exp(-d / self.lambda_a_m) * (
+            1 + self.tau_ns * self.c_m_per_ns / self.lambda_a_m
+        ) ** (-xi)
 
     def formula(self) -> Formula:
         """The PDF as a :class:`Formula` of (t [ns], d [m])."""
-        text = (f"rho^(d/{self.lambda_m!r}) * t^(d/{self.lambda_m!r} - 1) * exp(-rho*t)"
-                f" / gamma(d/{self.lambda_m!r})").replace("rho", repr(self.rho))
-        return Formula(text, [Variable("t", unit="ns", low=0.0), Variable("d", unit="m")],
-                       output=Variable("pdf", unit="1/ns"),
-                       metadata={"model": "Pandel", **self.__dict__})
+        text = (
+            f"rho^(d/{self.lambda_m!r}) * t^(d/{self.lambda_m!r} - 1) * exp(-rho*t)"
+            f" / gamma(d/{self.lambda_m!r})"
+        ).replace("rho", repr(self.rho))
+        return Formula(
+            text,
+            [Variable("t", unit="ns", low=0.0), Variable("d", unit="m")],
+            output=Variable("pdf", unit="1/ns"),
+            metadata={"model": "Pandel", **self.__dict__},
+        )
 
     def fit(self, t: Any, X: Any, weights: Any = None) -> Pandel:
         """Unbinned maximum-likelihood fit of (tau, lambda, lambda_a) to samples.
@@ -130,13 +136,21 @@ class Pandel:
             v = -np.sum(w * ll)
             return v if np.isfinite(v) else 1e300
 
-        res = optimize.minimize(nll, np.log([self.lambda_m, self.rho]), method="Nelder-Mead",
-                                options={"xatol": 1e-8, "fatol": 1e-12, "maxiter": 4000})
+        res = optimize.minimize(
+            nll,
+            np.log([self.lambda_m, self.rho]),
+            method="Nelder-Mead",
+            options={"xatol": 1e-8, "fatol": 1e-12, "maxiter": 4000},
+        )
         lam, rho = np.exp(res.x)
         inv_tau = rho - self.c_m_per_ns / self.lambda_a_m
         if inv_tau <= 0:  # absorption alone is too slow: shorten lambda_a instead
-            return replace(self, lambda_m=float(lam), tau_ns=1e9,
-                           lambda_a_m=float(self.c_m_per_ns / (rho - 1e-9)))
+            return replace(
+                self,
+                lambda_m=float(lam),
+                tau_ns=1e9,
+                lambda_a_m=float(self.c_m_per_ns / (rho - 1e-9)),
+            )
         return replace(self, lambda_m=float(lam), tau_ns=float(1.0 / inv_tau))
 
 

@@ -54,6 +54,7 @@ __all__ = [
     "yield_table",
 ]
 
+
 def medium_lengths(medium: Any, wavelength_nm: float = 405.0) -> tuple[float, float]:
     """Absorption and effective scattering lengths [m] of a (homogeneous) medium."""
     a = float(np.asarray(medium.absorption_per_m(wavelength_nm)))
@@ -79,12 +80,18 @@ def yield_table(table: Any, *, lambda_a_m: float, lambda_e_m: float) -> pd.DataF
             f, v = flu[i, c], var[i, c]
             if f <= 0:
                 continue
-            rows.append({"distance_m": float(d),
-                         "cos_theta": float(0.5 * (cos_edges[c] + cos_edges[c + 1])),
-                         "lambda_a_m": lambda_a_m, "lambda_e_m": lambda_e_m,
-                         "fluence": float(f), "fluence_err": float(np.sqrt(v)),
-                         "log_yield": float(np.log(4 * np.pi * d * d * f)),
-                         "log_yield_err": float(np.sqrt(v) / f)})
+            rows.append(
+                {
+                    "distance_m": float(d),
+                    "cos_theta": float(0.5 * (cos_edges[c] + cos_edges[c + 1])),
+                    "lambda_a_m": lambda_a_m,
+                    "lambda_e_m": lambda_e_m,
+                    "fluence": float(f),
+                    "fluence_err": float(np.sqrt(v)),
+                    "log_yield": float(np.log(4 * np.pi * d * d * f)),
+                    "log_yield_err": float(np.sqrt(v) / f),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -97,8 +104,9 @@ def shell_time_histogram(table: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return np.asarray(table.time_edges_ns), flu, var
 
 
-def delay_samples(table: Any, rng: Any = None, *, max_per_shell: int = 4000,
-                  shells: Sequence[int] | None = None) -> pd.DataFrame:
+def delay_samples(
+    table: Any, rng: Any = None, *, max_per_shell: int = 4000, shells: Sequence[int] | None = None
+) -> pd.DataFrame:
     """Unit-weight pseudo-samples of the delay distribution at each shell.
 
     The track-length histogram of a shell carries the information of about
@@ -122,10 +130,16 @@ def delay_samples(table: Any, rng: Any = None, *, max_per_shell: int = 4000,
         u = gen.uniform(size=n)
         log_ok = lo > 0
         t = np.where(log_ok, lo * (hi / np.where(log_ok, lo, 1.0)) ** u, lo + (hi - lo) * u)
-        out.append(pd.DataFrame({"delay_ns": t, "distance_m": float(table.radii_m[i]),
-                                 "n_eff_shell": float(n_eff)}))
-    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(
-        columns=["delay_ns", "distance_m", "n_eff_shell"])
+        out.append(
+            pd.DataFrame(
+                {"delay_ns": t, "distance_m": float(table.radii_m[i]), "n_eff_shell": float(n_eff)}
+            )
+        )
+    return (
+        pd.concat(out, ignore_index=True)
+        if out
+        else pd.DataFrame(columns=["delay_ns", "distance_m", "n_eff_shell"])
+    )
 
 
 @dataclass
@@ -185,10 +199,16 @@ def make_training_data(
     tables, ys, ds, labels = [], [], [], []
     for k, medium in enumerate(media):
         la, le = medium_lengths(medium, wavelength_nm)
-        src = source if source is not None else Flasher(n_photons=n_photons,
-                                                        wavelength_nm=wavelength_nm)
-        kw: dict[str, Any] = {"n_cos_bins": n_cos_bins, "seed": table_seeds[k],
-                              "progress": progress}
+        src = (
+            source
+            if source is not None
+            else Flasher(n_photons=n_photons, wavelength_nm=wavelength_nm)
+        )
+        kw: dict[str, Any] = {
+            "n_cos_bins": n_cos_bins,
+            "seed": table_seeds[k],
+            "progress": progress,
+        }
         if acceptance is not None:
             kw["acceptance"] = acceptance
         table = tabulate_shells(src, medium, np.asarray(radii_m, dtype=float), **kw)
@@ -198,12 +218,20 @@ def make_training_data(
         dl = delay_samples(table, gen, max_per_shell=max_per_shell)
         ds.append(dl.assign(lambda_a_m=la, lambda_e_m=le, medium=k))
     return PhotonTrainingData(
-        yields=pd.concat(ys, ignore_index=True), delays=pd.concat(ds, ignore_index=True),
-        tables=tables, media=labels, n_photons=int(n_photons),
+        yields=pd.concat(ys, ignore_index=True),
+        delays=pd.concat(ds, ignore_index=True),
+        tables=tables,
+        media=labels,
+        n_photons=int(n_photons),
         seconds=time.perf_counter() - t0,
-        config={"radii_m": list(map(float, radii_m)), "n_photons": float(n_photons),
-                "n_cos_bins": n_cos_bins, "wavelength_nm": wavelength_nm,
-                "media": [m.describe() for m in media]})
+        config={
+            "radii_m": list(map(float, radii_m)),
+            "n_photons": float(n_photons),
+            "n_cos_bins": n_cos_bins,
+            "wavelength_nm": wavelength_nm,
+            "media": [m.describe() for m in media],
+        },
+    )
 
 
 # ----------------------------------------------------------------------------- surrogate
@@ -257,8 +285,10 @@ class PhotonSurrogate:
     def formulas_(self) -> dict[str, Formula]:
         """All formulas: ``log_yield`` and the delay density's parameter formulas
         (``delay_<name>``)."""
-        return {"log_yield": self.yield_formula,
-                **{f"delay_{k}": f for k, f in self.delay.params_.items()}}
+        return {
+            "log_yield": self.yield_formula,
+            **{f"delay_{k}": f for k, f in self.delay.params_.items()},
+        }
 
     @property
     def yield_inputs(self) -> list[str]:
@@ -272,11 +302,13 @@ class PhotonSurrogate:
         missing = [k for k in names if k not in values or values[k] is None]
         if missing:
             raise ConfigError(f"the surrogate needs {missing}", parameter=", ".join(missing))
-        return np.column_stack([np.broadcast_to(np.asarray(values[k], dtype=float), (n,))
-                                for k in names])
+        return np.column_stack(
+            [np.broadcast_to(np.asarray(values[k], dtype=float), (n,)) for k in names]
+        )
 
-    def expected_hits(self, distance_m: Any, n_photons: float = 1.0, **conditions: Any
-                      ) -> np.ndarray:
+    def expected_hits(
+        self, distance_m: Any, n_photons: float = 1.0, **conditions: Any
+    ) -> np.ndarray:
         """Expected detected photons for ``n_photons`` emitted, at each distance."""
         d = np.atleast_1d(np.asarray(distance_m, dtype=float))
         X = self._cols(self.yield_inputs, {"distance_m": d, **conditions}, d.size)
@@ -292,8 +324,9 @@ class PhotonSurrogate:
         X = self._cols(self.delay_inputs, {"distance_m": distance_m, **conditions}, t.size)
         return self.delay.log_pdf(t, X)
 
-    def sample_delays(self, distance_m: Any, n: int, rng: Any = None, **conditions: Any
-                      ) -> np.ndarray:
+    def sample_delays(
+        self, distance_m: Any, n: int, rng: Any = None, **conditions: Any
+    ) -> np.ndarray:
         d = np.atleast_1d(np.asarray(distance_m, dtype=float))
         X = self._cols(self.delay_inputs, {"distance_m": d, **conditions}, d.size)
         return self.delay.sample(X, n, rng)
@@ -306,9 +339,14 @@ class PhotonSurrogate:
         return self.delay.sample(X, n, rng)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": "ariasim.photon_surrogate/1", "yield": self.yield_formula.to_dict(),
-                "delay": self.delay.to_dict(), "module_radius_m": self.module_radius_m,
-                "n_group": self.n_group, "metadata": self.metadata}
+        return {
+            "schema": "ariasim.photon_surrogate/1",
+            "yield": self.yield_formula.to_dict(),
+            "delay": self.delay.to_dict(),
+            "module_radius_m": self.module_radius_m,
+            "n_group": self.n_group,
+            "metadata": self.metadata,
+        }
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write as JSON (formulas as text), atomically."""
@@ -320,10 +358,13 @@ class PhotonSurrogate:
         data = read_json(p)
         if not isinstance(data, dict) or data.get("schema") != "ariasim.photon_surrogate/1":
             raise InputError("not an ariasim photon surrogate", path=p)
-        return cls(Formula.from_dict(data["yield"], source=p),
-                   SymbolicDensity.from_dict(data["delay"], source=p),
-                   module_radius_m=float(data["module_radius_m"]),
-                   n_group=float(data["n_group"]), metadata=data.get("metadata", {}))
+        return cls(
+            Formula.from_dict(data["yield"], source=p),
+            SymbolicDensity.from_dict(data["delay"], source=p),
+            module_radius_m=float(data["module_radius_m"]),
+            n_group=float(data["n_group"]),
+            metadata=data.get("metadata", {}),
+        )
 
 
 def fit_photon_surrogate(
@@ -361,32 +402,42 @@ def fit_photon_surrogate(
     units = {"distance_m": "m", "cos_theta": "", "lambda_a_m": "m", "lambda_e_m": "m"}
     for name in (*yield_inputs, *delay_inputs):
         if name not in units:
-            raise ConfigError(f"unknown input {name!r}; choose from {sorted(units)}",
-                              parameter="yield_inputs")
+            raise ConfigError(
+                f"unknown input {name!r}; choose from {sorted(units)}", parameter="yield_inputs"
+            )
     y = data.yields
     dl = data.delays
     if train_mask is not None:
         y = y[train_mask(y["distance_m"].to_numpy())]
         dl = dl[train_mask(dl["distance_m"].to_numpy())]
-    sr = SymbolicRegressor(max_time=max_time_yield, random_state=seed,
-                           generations=generations_yield,
-                           variable_names=list(yield_inputs),
-                           variable_units=[units[k] for k in yield_inputs],
-                           target_name="log_yield", target_unit="", selection="bic",
-                           operators=("add", "sub", "mul", "div", "exp", "log", "sqrt",
-                                      "square"))
+    sr = SymbolicRegressor(
+        max_time=max_time_yield,
+        random_state=seed,
+        generations=generations_yield,
+        variable_names=list(yield_inputs),
+        variable_units=[units[k] for k in yield_inputs],
+        target_name="log_yield",
+        target_unit="",
+        selection="bic",
+        operators=("add", "sub", "mul", "div", "exp", "log", "sqrt", "square"),
+    )
     w = 1.0 / np.clip(y["log_yield_err"].to_numpy(), 1e-4, None) ** 2
     sr.fit(y[list(yield_inputs)].to_numpy(), y["log_yield"].to_numpy(), sample_weight=w)
-    density = SymbolicDensity(n_components=n_components, max_time=max_time_density,
-                              generations=generations_density,
-                              random_state=seed, variable_names=list(delay_inputs),
-                              variable_units=[units[k] for k in delay_inputs],
-                              t_name="delay_ns", t_unit="ns")
+    density = SymbolicDensity(
+        n_components=n_components,
+        max_time=max_time_density,
+        generations=generations_density,
+        random_state=seed,
+        variable_names=list(delay_inputs),
+        variable_units=[units[k] for k in delay_inputs],
+        t_name="delay_ns",
+        t_unit="ns",
+    )
     density.fit(dl[list(delay_inputs)].to_numpy(), dl["delay_ns"].to_numpy())
-    meta = {"n_photons_per_medium": data.n_photons, "media": data.media,
-            "training": data.config}
-    return PhotonSurrogate(sr.formula_, density, module_radius_m=module_radius_m,
-                           n_group=n_group, metadata=meta), sr
+    meta = {"n_photons_per_medium": data.n_photons, "media": data.media, "training": data.config}
+    return PhotonSurrogate(
+        sr.formula_, density, module_radius_m=module_radius_m, n_group=n_group, metadata=meta
+    ), sr
 
 
 # ----------------------------------------------------------------------------- validation
@@ -398,8 +449,9 @@ def compare_yields(surrogate: PhotonSurrogate, yields: pd.DataFrame) -> pd.DataF
     pred = surrogate.expected_hits(yields["distance_m"].to_numpy(), 1.0, **cond)
     mc = yields["fluence"].to_numpy() * np.pi * surrogate.module_radius_m**2
     err = yields["fluence_err"].to_numpy() * np.pi * surrogate.module_radius_m**2
-    out = yields[[c for c in ("distance_m", "cos_theta", "lambda_a_m", "lambda_e_m")
-                  if c in yields]].copy()
+    out = yields[
+        [c for c in ("distance_m", "cos_theta", "lambda_a_m", "lambda_e_m") if c in yields]
+    ].copy()
     out["mc_hits_per_photon"] = mc
     out["mc_err"] = err
     out["surrogate_hits_per_photon"] = pred
@@ -408,8 +460,13 @@ def compare_yields(surrogate: PhotonSurrogate, yields: pd.DataFrame) -> pd.DataF
     return out
 
 
-def compare_delays(table: Any, models: dict[str, Any], *, conditions: dict[str, float] | None
-                   = None, shells: Sequence[int] | None = None) -> pd.DataFrame:
+def compare_delays(
+    table: Any,
+    models: dict[str, Any],
+    *,
+    conditions: dict[str, float] | None = None,
+    shells: Sequence[int] | None = None,
+) -> pd.DataFrame:
     """KS distance and 1-Wasserstein [ns] of each model's delay CDF against the MC.
 
     The MC CDF is the cumulative track-length histogram, exact at the bin edges; each
@@ -422,7 +479,7 @@ def compare_delays(table: Any, models: dict[str, Any], *, conditions: dict[str, 
     edges, flu, var = shell_time_histogram(table)
     conditions = conditions or {}
     rows = []
-    for i in (range(flu.shape[0]) if shells is None else shells):
+    for i in range(flu.shape[0]) if shells is None else shells:
         f = np.clip(flu[i], 0, None)
         tot = f.sum()
         if tot <= 0:
@@ -473,22 +530,30 @@ def fit_medium(
     """
     need = {"lambda_a_m", "lambda_e_m"}
     if not need <= set(surrogate.yield_inputs):
-        raise ConfigError("the surrogate's yield formula does not depend on the medium "
-                          "lengths; fit it across media", parameter="surrogate")
+        raise ConfigError(
+            "the surrogate's yield formula does not depend on the medium "
+            "lengths; fit it across media",
+            parameter="surrogate",
+        )
     d = np.asarray(distances_m, dtype=float)
     n = np.asarray(counts, dtype=float)
-    all_t = np.concatenate([np.asarray(t, dtype=float) for t in delays_ns]) if use_times \
+    all_t = (
+        np.concatenate([np.asarray(t, dtype=float) for t in delays_ns])
+        if use_times
         else np.zeros(0)
-    all_d = np.concatenate([np.full(len(t), di) for t, di in zip(delays_ns, d, strict=True)]) \
-        if use_times else np.zeros(0)
+    )
+    all_d = (
+        np.concatenate([np.full(len(t), di) for t, di in zip(delays_ns, d, strict=True)])
+        if use_times
+        else np.zeros(0)
+    )
     times_need_medium = need <= set(surrogate.delay_inputs)
 
     def nll(p: np.ndarray) -> float:
         la, le = p
         if la <= 1 or le <= 1:
             return 1e300
-        mu = surrogate.expected_hits(d, n_photons, lambda_a_m=la, lambda_e_m=le,
-                                     cos_theta=0.0)
+        mu = surrogate.expected_hits(d, n_photons, lambda_a_m=la, lambda_e_m=le, cos_theta=0.0)
         val = float(np.sum(mu - n * np.log(np.maximum(mu, 1e-300))))
         if use_times and all_t.size:
             cond = {"lambda_a_m": la, "lambda_e_m": le} if times_need_medium else {}
@@ -496,11 +561,20 @@ def fit_medium(
             val -= float(np.sum(np.maximum(lp, -700)))
         return val if np.isfinite(val) else 1e300
 
-    res = optimize.minimize(nll, np.asarray(start, dtype=float), method="Nelder-Mead",
-                            options={"xatol": 1e-4, "fatol": 1e-6, "maxiter": 2000})
+    res = optimize.minimize(
+        nll,
+        np.asarray(start, dtype=float),
+        method="Nelder-Mead",
+        options={"xatol": 1e-4, "fatol": 1e-6, "maxiter": 2000},
+    )
     cov = np.linalg.inv(numerical_hessian(nll, res.x, eps=1e-3 * np.mean(res.x)))
     err = np.sqrt(np.clip(np.diag(cov), 0, None))
-    return {"lambda_a_m": float(res.x[0]), "lambda_e_m": float(res.x[1]),
-            "err_lambda_a_m": float(err[0]), "err_lambda_e_m": float(err[1]),
-            "corr": float(cov[0, 1] / (err[0] * err[1])) if err.all() else float("nan"),
-            "nll": float(res.fun), "n_hits": int(n.sum())}
+    return {
+        "lambda_a_m": float(res.x[0]),
+        "lambda_e_m": float(res.x[1]),
+        "err_lambda_a_m": float(err[0]),
+        "err_lambda_e_m": float(err[1]),
+        "corr": float(cov[0, 1] / (err[0] * err[1])) if err.all() else float("nan"),
+        "nll": float(res.fun),
+        "n_hits": int(n.sum()),
+    }

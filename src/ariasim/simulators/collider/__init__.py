@@ -3,7 +3,8 @@
 Quick start::
 
     from ariasim.simulators.collider import ParticleGun, simulate
-    table = simulate(ParticleGun(["e-"], 1, 500, log_pt=True).generate(10_000, 1), "default", seed=2)
+    particles = ParticleGun(["e-"], 1, 500, log_pt=True).generate(10_000, 1)
+    table = simulate(particles, "default", seed=2)
 
 The output has one row per truth particle; its columns, dtypes, units (GeV, mm, rad) and
 meanings are :data:`OUTPUT_SCHEMA` (:class:`OutputColumn` entries; ``OUTPUT_COLUMNS`` is

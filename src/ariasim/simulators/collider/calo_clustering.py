@@ -62,8 +62,9 @@ def _dphi(a: float, b: float) -> float:
 
 
 @numba.njit(cache=True)
-def _nearest(eta: float, phi: float, c_eta: np.ndarray, c_phi: np.ndarray, lo: int, hi: int,
-             dr: float) -> int:
+def _nearest(
+    eta: float, phi: float, c_eta: np.ndarray, c_phi: np.ndarray, lo: int, hi: int, dr: float
+) -> int:
     """Index in [lo, hi) of the cluster nearest to (eta, phi) within dR < dr, or -1."""
     best = -1
     bd = dr * dr
@@ -76,10 +77,22 @@ def _nearest(eta: float, phi: float, c_eta: np.ndarray, c_phi: np.ndarray, lo: i
 
 
 @numba.njit(cache=True)
-def cluster_cells(ev: np.ndarray, calo: np.ndarray, ieta: np.ndarray, iphi: np.ndarray,
-                  en: np.ndarray, ceta: np.ndarray, cphi: np.ndarray,
-                  neta_e: int, nphi_e: int, deta_e: float, seed_e: float,
-                  nphi_h: int, seed_h: float, dr: float):
+def cluster_cells(
+    ev: np.ndarray,
+    calo: np.ndarray,
+    ieta: np.ndarray,
+    iphi: np.ndarray,
+    en: np.ndarray,
+    ceta: np.ndarray,
+    cphi: np.ndarray,
+    neta_e: int,
+    nphi_e: int,
+    deta_e: float,
+    seed_e: float,
+    nphi_h: int,
+    seed_h: float,
+    dr: float,
+):
     """Cluster cells sorted by (event, calo, ieta * nphi + iphi).
 
     Arguments:
@@ -303,5 +316,19 @@ def cluster_cells(ev: np.ndarray, calo: np.ndarray, ieta: np.ndarray, iphi: np.n
                 c_nc[best] += 1
                 c_ne[best] += 1
         i = j
-    return (label, c_ev[:nc], c_id[:nc], c_ecal[:nc], c_hcal[:nc], c_eta[:nc], c_phi[:nc],
-            c_nc[:nc], c_ne[:nc], c_seed[:nc], c_e3[:nc], c_e5[:nc], c_sie[:nc], c_sc[:nc])
+    return (
+        label,
+        c_ev[:nc],
+        c_id[:nc],
+        c_ecal[:nc],
+        c_hcal[:nc],
+        c_eta[:nc],
+        c_phi[:nc],
+        c_nc[:nc],
+        c_ne[:nc],
+        c_seed[:nc],
+        c_e3[:nc],
+        c_e5[:nc],
+        c_sie[:nc],
+        c_sc[:nc],
+    )

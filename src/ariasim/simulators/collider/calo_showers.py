@@ -243,8 +243,17 @@ def _window(eta: float, p: np.ndarray, rmax_cm: float) -> int:
 
 
 @numba.njit(cache=True)
-def _deposit(loc: np.ndarray, w: int, feta0: float, fphi0: float, rho_cm: float,
-             dx_cm: float, dy_cm: float, e: float, p: np.ndarray) -> None:
+def _deposit(
+    loc: np.ndarray,
+    w: int,
+    feta0: float,
+    fphi0: float,
+    rho_cm: float,
+    dx_cm: float,
+    dy_cm: float,
+    e: float,
+    p: np.ndarray,
+) -> None:
     """Add energy ``e`` at transverse offset (dx, dy) cm to the local window ``loc``.
 
     ``feta0``/``fphi0`` are the impact position in fractional cell units relative to the
@@ -259,8 +268,18 @@ def _deposit(loc: np.ndarray, w: int, feta0: float, fphi0: float, rho_cm: float,
 
 
 @numba.njit(cache=True)
-def _em_shower(e_gev: float, photon: bool, eta: float, p: np.ndarray, loc: np.ndarray, w: int,
-               feta0: float, fphi0: float, rng: np.random.Generator, prof: np.ndarray) -> float:
+def _em_shower(
+    e_gev: float,
+    photon: bool,
+    eta: float,
+    p: np.ndarray,
+    loc: np.ndarray,
+    w: int,
+    feta0: float,
+    fphi0: float,
+    rng: np.random.Generator,
+    prof: np.ndarray,
+) -> float:
     """Simulate one EM shower with the GP parametrisation; returns the leaked energy (GeV).
 
     If ``prof`` is non-empty, the true energy of every longitudinal step is also added to
@@ -297,8 +316,9 @@ def _em_shower(e_gev: float, photon: bool, eta: float, p: np.ndarray, loc: np.nd
     ehat = p[P_EHAT]
     layer_x0 = p[P_LAYER_X0]
     if sampling:
-        mean_lnt = math.log(max(math.exp(mean_lnt) + _GPS_T1 * layer_x0
-                                + _GPS_T2 * (1.0 - ehat), 0.1))
+        mean_lnt = math.log(
+            max(math.exp(mean_lnt) + _GPS_T1 * layer_x0 + _GPS_T2 * (1.0 - ehat), 0.1)
+        )
         mean_lna = math.log(max(math.exp(mean_lna) + _GPS_A1 * layer_x0, 0.1))
         sig_lnt = min(0.5, 1.0 / max(_GPS_SLNT[0] + _GPS_SLNT[1] * lny, 1e-3))
         sig_lna = min(0.5, 1.0 / max(_GPS_SLNA[0] + _GPS_SLNA[1] * lny, 1e-3))
@@ -323,7 +343,7 @@ def _em_shower(e_gev: float, photon: bool, eta: float, p: np.ndarray, loc: np.nd
     t_sp = max(t_sp, 0.5)
     a_sp = max(a_sp, 1.05)
     b_sp = (a_sp - 1.0) / t_sp
-    n_spot_total = p[P_SPOT_SCALE] * 93.0 * math.log(z) * e_gev ** 0.876
+    n_spot_total = p[P_SPOT_SCALE] * 93.0 * math.log(z) * e_gev**0.876
     # lateral parameters that depend only on E and Z
     lne = math.log(e_gev)
     z1 = 0.0251 + 0.00319 * lne
@@ -365,7 +385,7 @@ def _em_shower(e_gev: float, photon: bool, eta: float, p: np.ndarray, loc: np.nd
         if sampling:
             r_c += -0.0203 * (1.0 - ehat) + 0.0397 * layer_x0 * math.exp(-tau)
             r_t += -0.14 * (1.0 - ehat) - 0.495 * layer_x0 * math.exp(-tau)
-            pc += (1.0 - ehat) * (0.348 - 0.642 * layer_x0 * math.exp(-(tau - 1.0) ** 2))
+            pc += (1.0 - ehat) * (0.348 - 0.642 * layer_x0 * math.exp(-((tau - 1.0) ** 2)))
         r_c = max(r_c, 0.005)
         r_t = max(r_t, 0.01)
         pc = min(max(pc, 0.0), 1.0)
@@ -428,10 +448,26 @@ def _unit_vector(rng: np.random.Generator) -> tuple[float, float]:
 
 
 @numba.njit(cache=True)
-def _flush(loc: np.ndarray, w: int, ieta0: int, iphi0: int, p: np.ndarray, ipart: int,
-           calo: int, is_had: bool, loc_had: np.ndarray, rng: np.random.Generator,
-           o_part: np.ndarray, o_calo: np.ndarray, o_ieta: np.ndarray, o_iphi: np.ndarray,
-           o_true: np.ndarray, o_meas: np.ndarray, k: int, sums: np.ndarray) -> int:
+def _flush(
+    loc: np.ndarray,
+    w: int,
+    ieta0: int,
+    iphi0: int,
+    p: np.ndarray,
+    ipart: int,
+    calo: int,
+    is_had: bool,
+    loc_had: np.ndarray,
+    rng: np.random.Generator,
+    o_part: np.ndarray,
+    o_calo: np.ndarray,
+    o_ieta: np.ndarray,
+    o_iphi: np.ndarray,
+    o_true: np.ndarray,
+    o_meas: np.ndarray,
+    k: int,
+    sums: np.ndarray,
+) -> int:
     """Write non-empty window cells (with their measured signal) to the output; zero them."""
     n = 2 * w + 1
     neta = int(p[P_NETA])
@@ -473,13 +509,26 @@ def _cell_coords(eta: float, phi: float, p: np.ndarray) -> tuple[int, int, float
 
 
 @numba.njit(cache=True)
-def simulate_particles(kind: np.ndarray, e_avail: np.ndarray, e_max: np.ndarray,
-                       charged: np.ndarray, eta: np.ndarray, phi: np.ndarray,
-                       w_e: np.ndarray, w_h: np.ndarray, pe: np.ndarray, ph: np.ndarray,
-                       rng: np.random.Generator,
-                       o_part: np.ndarray, o_calo: np.ndarray, o_ieta: np.ndarray,
-                       o_iphi: np.ndarray, o_true: np.ndarray, o_meas: np.ndarray,
-                       dep: np.ndarray) -> int:
+def simulate_particles(
+    kind: np.ndarray,
+    e_avail: np.ndarray,
+    e_max: np.ndarray,
+    charged: np.ndarray,
+    eta: np.ndarray,
+    phi: np.ndarray,
+    w_e: np.ndarray,
+    w_h: np.ndarray,
+    pe: np.ndarray,
+    ph: np.ndarray,
+    rng: np.random.Generator,
+    o_part: np.ndarray,
+    o_calo: np.ndarray,
+    o_ieta: np.ndarray,
+    o_iphi: np.ndarray,
+    o_true: np.ndarray,
+    o_meas: np.ndarray,
+    dep: np.ndarray,
+) -> int:
     """Simulate every particle; write (particle, calo, ieta, iphi, e_true, e_meas) entries.
 
     Arguments:
@@ -546,8 +595,9 @@ def simulate_particles(kind: np.ndarray, e_avail: np.ndarray, e_max: np.ndarray,
             if charged[i] != 0:
                 de_e = _ionisation_gev(min(x1, le_lam) * pe[P_LAMBDA_CM], pe, e, rng)
                 if x1 > le_lam:
-                    de_h = _ionisation_gev(min(x1 - le_lam, lh_lam) * ph[P_LAMBDA_CM], ph,
-                                           max(e - de_e, 0.0), rng)
+                    de_h = _ionisation_gev(
+                        min(x1 - le_lam, lh_lam) * ph[P_LAMBDA_CM], ph, max(e - de_e, 0.0), rng
+                    )
                 loc_e[we * ne + we] += de_e
                 loc_h[wh * nh + wh] += de_h
             e_sh = max(e - de_e - de_h, 0.0)
@@ -591,46 +641,109 @@ def simulate_particles(kind: np.ndarray, e_avail: np.ndarray, e_max: np.ndarray,
                     if lam < le_lam:
                         s_cm = lam * pe[P_LAMBDA_CM]
                         if is_em:
-                            r = _lateral_exp2d(_EM_CORE_R0_RM * pe[P_RM_CM],
-                                               _EM_RMAX_RM * pe[P_RM_CM], rng)
+                            r = _lateral_exp2d(
+                                _EM_CORE_R0_RM * pe[P_RM_CM], _EM_RMAX_RM * pe[P_RM_CM], rng
+                            )
                         else:
-                            r = _lateral_exp2d(_HAD_R0_LAMBDA * pe[P_LAMBDA_CM],
-                                               _HAD_RMAX_LAMBDA * pe[P_LAMBDA_CM], rng)
+                            r = _lateral_exp2d(
+                                _HAD_R0_LAMBDA * pe[P_LAMBDA_CM],
+                                _HAD_RMAX_LAMBDA * pe[P_LAMBDA_CM],
+                                rng,
+                            )
                         ux, uy = _unit_vector(rng)
-                        _deposit(loc_e if is_em else loc_eh, we, fe0, fp0,
-                                 rho_e + s_cm * sin_theta, r * ux, r * uy, es, pe)
+                        _deposit(
+                            loc_e if is_em else loc_eh,
+                            we,
+                            fe0,
+                            fp0,
+                            rho_e + s_cm * sin_theta,
+                            r * ux,
+                            r * uy,
+                            es,
+                            pe,
+                        )
                     elif lam < le_lam + lh_lam:
                         s_cm = (lam - le_lam) * ph[P_LAMBDA_CM]
                         if is_em:
-                            r = _lateral_exp2d(_EM_CORE_R0_RM * ph[P_RM_CM],
-                                               _EM_RMAX_RM * ph[P_RM_CM], rng)
+                            r = _lateral_exp2d(
+                                _EM_CORE_R0_RM * ph[P_RM_CM], _EM_RMAX_RM * ph[P_RM_CM], rng
+                            )
                         else:
-                            r = _lateral_exp2d(_HAD_R0_LAMBDA * ph[P_LAMBDA_CM],
-                                               _HAD_RMAX_LAMBDA * ph[P_LAMBDA_CM], rng)
+                            r = _lateral_exp2d(
+                                _HAD_R0_LAMBDA * ph[P_LAMBDA_CM],
+                                _HAD_RMAX_LAMBDA * ph[P_LAMBDA_CM],
+                                rng,
+                            )
                         ux, uy = _unit_vector(rng)
-                        _deposit(loc_h if is_em else loc_hh, wh, fh0, gh0,
-                                 rho_h + s_cm * sin_theta, r * ux, r * uy, es, ph)
+                        _deposit(
+                            loc_h if is_em else loc_hh,
+                            wh,
+                            fh0,
+                            gh0,
+                            rho_h + s_cm * sin_theta,
+                            r * ux,
+                            r * uy,
+                            es,
+                            ph,
+                        )
                     else:
                         leak += es
         dep[i, 2] = leak
         sums[0] = 0.0
         sums[1] = 0.0
-        k = _flush(loc_e, we, ie0, ip0, pe, i, 0, True, loc_eh, rng,
-                   o_part, o_calo, o_ieta, o_iphi, o_true, o_meas, k, sums)
+        k = _flush(
+            loc_e,
+            we,
+            ie0,
+            ip0,
+            pe,
+            i,
+            0,
+            True,
+            loc_eh,
+            rng,
+            o_part,
+            o_calo,
+            o_ieta,
+            o_iphi,
+            o_true,
+            o_meas,
+            k,
+            sums,
+        )
         dep[i, 0] = sums[0]
         dep[i, 3] = sums[1]
         sums[0] = 0.0
         sums[1] = 0.0
-        k = _flush(loc_h, wh, ih0, jh0, ph, i, 1, True, loc_hh, rng,
-                   o_part, o_calo, o_ieta, o_iphi, o_true, o_meas, k, sums)
+        k = _flush(
+            loc_h,
+            wh,
+            ih0,
+            jh0,
+            ph,
+            i,
+            1,
+            True,
+            loc_hh,
+            rng,
+            o_part,
+            o_calo,
+            o_ieta,
+            o_iphi,
+            o_true,
+            o_meas,
+            k,
+            sums,
+        )
         dep[i, 1] = sums[0]
         dep[i, 4] = sums[1]
     return k
 
 
 @numba.njit(cache=True)
-def em_profiles(e_gev: float, photon: bool, n: int, pe: np.ndarray,
-                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def em_profiles(
+    e_gev: float, photon: bool, n: int, pe: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Longitudinal true-energy profiles of ``n`` EM showers (same code path as the simulation).
 
     Arguments:
@@ -655,8 +768,9 @@ def em_profiles(e_gev: float, photon: bool, n: int, pe: np.ndarray,
 
 
 @numba.njit(cache=True)
-def window_halfwidths(kind: np.ndarray, eta: np.ndarray, pe: np.ndarray,
-                      ph: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def window_halfwidths(
+    kind: np.ndarray, eta: np.ndarray, pe: np.ndarray, ph: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Local window half-widths (cells) per particle in ECAL and HCAL."""
     n = kind.shape[0]
     we = np.zeros(n, dtype=np.int64)

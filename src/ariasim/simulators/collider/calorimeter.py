@@ -146,25 +146,34 @@ HCAL_PRESETS: dict[str, dict[str, Any]] = {
 def _check_positive(name: str, value: float, prefix: str, allow_zero: bool = False) -> None:
     ok = value >= 0 if allow_zero else value > 0
     if not (math.isfinite(value) and ok):
-        raise ConfigError(f"must be {'>= 0' if allow_zero else '> 0'} and finite, got {value!r}",
-                          parameter=f"{prefix}.{name}")
+        raise ConfigError(
+            f"must be {'>= 0' if allow_zero else '> 0'} and finite, got {value!r}",
+            parameter=f"{prefix}.{name}",
+        )
 
 
-def _from_dict(cls: type, d: Mapping[str, Any], presets: Mapping[str, Mapping[str, Any]],
-               default_preset: str, prefix: str) -> Any:
+def _from_dict(
+    cls: type,
+    d: Mapping[str, Any],
+    presets: Mapping[str, Mapping[str, Any]],
+    default_preset: str,
+    prefix: str,
+) -> Any:
     if not isinstance(d, Mapping):
         raise ConfigError(f"expected a table, got {type(d).__name__}", parameter=prefix)
     values = dict(d)
     preset = values.pop("preset", default_preset)
     if preset not in presets:
-        raise ConfigError(f"unknown preset {preset!r}; known: {sorted(presets)}",
-                          parameter=f"{prefix}.preset")
+        raise ConfigError(
+            f"unknown preset {preset!r}; known: {sorted(presets)}", parameter=f"{prefix}.preset"
+        )
     merged = dict(presets[preset])
     names = {f.name for f in dataclasses.fields(cls)}
     for key, val in values.items():
         if key not in names:
-            raise ConfigError(f"unknown key {key!r}; known: {sorted(names)}",
-                              parameter=f"{prefix}.{key}")
+            raise ConfigError(
+                f"unknown key {key!r}; known: {sorted(names)}", parameter=f"{prefix}.{key}"
+            )
         merged[key] = val
     kwargs: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
@@ -175,15 +184,17 @@ def _from_dict(cls: type, d: Mapping[str, Any], presets: Mapping[str, Mapping[st
             kwargs[f.name] = str(val)
         elif f.name == "sr_halfwidth":
             if isinstance(val, bool) or not isinstance(val, (int, np.integer)):
-                raise ConfigError(f"expected an integer, got {val!r}",
-                                  parameter=f"{prefix}.{f.name}")
+                raise ConfigError(
+                    f"expected an integer, got {val!r}", parameter=f"{prefix}.{f.name}"
+                )
             kwargs[f.name] = int(val)
         else:
             try:
                 kwargs[f.name] = float(val)
             except (TypeError, ValueError) as exc:
-                raise ConfigError(f"expected a number, got {val!r}",
-                                  parameter=f"{prefix}.{f.name}") from exc
+                raise ConfigError(
+                    f"expected a number, got {val!r}", parameter=f"{prefix}.{f.name}"
+                ) from exc
     return cls(**kwargs)
 
 
@@ -356,8 +367,14 @@ class HCALConfig:
 
     def __post_init__(self) -> None:
         _validate_common(self, "hcal")
-        for name in ("depth_lambda", "cluster_dr", "hadronic_crossing_factor",
-                     "spots_per_gev", "fem_e0_gev", "fem_concentration"):
+        for name in (
+            "depth_lambda",
+            "cluster_dr",
+            "hadronic_crossing_factor",
+            "spots_per_gev",
+            "fem_e0_gev",
+            "fem_concentration",
+        ):
             _check_positive(name, getattr(self, name), "hcal")
         if not 0.0 < self.fem_k < 1.0:
             raise ConfigError(f"must be in (0, 1), got {self.fem_k!r}", parameter="hcal.fem_k")
@@ -383,15 +400,36 @@ class HCALConfig:
 def _validate_common(cfg: ECALConfig | HCALConfig, prefix: str) -> None:
     if cfg.kind not in _KINDS:
         raise ConfigError(f"must be one of {_KINDS}, got {cfg.kind!r}", parameter=f"{prefix}.kind")
-    for name in ("r_inner_m", "z_endcap_m", "eta_max", "cell_deta", "cell_dphi", "x0_cm",
-                 "moliere_radius_cm", "critical_energy_gev", "z_eff", "lambda_i_cm",
-                 "density_g_cm3", "z_over_a", "e_over_h", "mip_dedx_gev_per_cm",
-                 "sampling_fraction", "active_z", "passive_z"):
+    for name in (
+        "r_inner_m",
+        "z_endcap_m",
+        "eta_max",
+        "cell_deta",
+        "cell_dphi",
+        "x0_cm",
+        "moliere_radius_cm",
+        "critical_energy_gev",
+        "z_eff",
+        "lambda_i_cm",
+        "density_g_cm3",
+        "z_over_a",
+        "e_over_h",
+        "mip_dedx_gev_per_cm",
+        "sampling_fraction",
+        "active_z",
+        "passive_z",
+    ):
         _check_positive(name, getattr(cfg, name), prefix)
     if hasattr(cfg, "spot_scale"):
         _check_positive("spot_scale", cfg.spot_scale, prefix)
-    for name in ("photoelectrons_per_gev", "noise_gev", "seed_threshold_gev",
-                 "active_thickness_mm", "passive_thickness_mm", "active_dedx_gev_per_mm"):
+    for name in (
+        "photoelectrons_per_gev",
+        "noise_gev",
+        "seed_threshold_gev",
+        "active_thickness_mm",
+        "passive_thickness_mm",
+        "active_dedx_gev_per_mm",
+    ):
         _check_positive(name, getattr(cfg, name), prefix, allow_zero=True)
     if not 0 <= cfg.sr_halfwidth <= 10:
         raise ConfigError("must be an integer in [0, 10]", parameter=f"{prefix}.sr_halfwidth")
@@ -409,11 +447,14 @@ def _validate_common(cfg: ECALConfig | HCALConfig, prefix: str) -> None:
         for name in ("active_thickness_mm", "passive_thickness_mm", "active_dedx_gev_per_mm"):
             _check_positive(name, getattr(cfg, name), prefix)
         if cfg.sampling_fraction >= 1.0:
-            raise ConfigError("a sampling calorimeter needs sampling_fraction < 1",
-                              parameter=f"{prefix}.sampling_fraction")
+            raise ConfigError(
+                "a sampling calorimeter needs sampling_fraction < 1",
+                parameter=f"{prefix}.sampling_fraction",
+            )
     if cfg.eta_max / cfg.cell_deta > 20000 or 2 * math.pi / cfg.cell_dphi > 20000:
-        raise ConfigError("grid too fine (more than 20000 cells along an axis)",
-                          parameter=f"{prefix}.cell_deta")
+        raise ConfigError(
+            "grid too fine (more than 20000 cells along an axis)", parameter=f"{prefix}.cell_deta"
+        )
 
 
 # ------------------------------------------------------------------ derived quantities
@@ -509,8 +550,17 @@ def _params(cfg: ECALConfig | HCALConfig, hcal: HCALConfig) -> np.ndarray:
 
 # --------------------------------------------------------------------------- species
 _MUON_MASS = 0.1056584
-_BARYON_MASS = {2212: 0.938272, 2112: 0.939565, 3122: 1.115683, 3222: 1.18937,
-                3112: 1.197449, 3212: 1.192642, 3322: 1.31486, 3312: 1.32171, 3334: 1.67245}
+_BARYON_MASS = {
+    2212: 0.938272,
+    2112: 0.939565,
+    3122: 1.115683,
+    3222: 1.18937,
+    3112: 1.197449,
+    3212: 1.192642,
+    3322: 1.31486,
+    3312: 1.32171,
+    3334: 1.67245,
+}
 _CHARGED_HADRONS = {211, 321, 2212, 3222, 3112, 3312, 3334, 411, 431, 521, 4122}
 _NEUTRINOS = {12, 14, 16, 18}
 
@@ -581,8 +631,7 @@ def _as_array(name: str, a: Any, dtype: Any, n: int | None) -> np.ndarray:
     if arr.ndim != 1:
         raise ConfigError("must be one-dimensional", parameter=name)
     if n is not None and arr.shape[0] != n:
-        raise ConfigError(f"length {arr.shape[0]} differs from event_id length {n}",
-                          parameter=name)
+        raise ConfigError(f"length {arr.shape[0]} differs from event_id length {n}", parameter=name)
     return arr
 
 
@@ -616,8 +665,9 @@ def simulate_calorimeters(
 
 
 @functools.lru_cache(maxsize=32)
-def ecal_calibration(ecal: ECALConfig, hcal: HCALConfig, energy_gev: float = 50.0,
-                     n: int = 400) -> float:
+def ecal_calibration(
+    ecal: ECALConfig, hcal: HCALConfig, energy_gev: float = 50.0, n: int = 400
+) -> float:
     """ECAL cluster calibration constant: 1 / mean clustered EM-scale energy of electrons.
 
     A "test-beam" calibration with ``n`` electrons of ``energy_gev`` at |eta| in [0.2, 0.4]
@@ -633,8 +683,18 @@ def ecal_calibration(ecal: ECALConfig, hcal: HCALConfig, energy_gev: float = 50.
     eta = np.clip(eta, -0.9 * ecal.eta_max, 0.9 * ecal.eta_max)
     phi = rng.uniform(-math.pi, math.pi, n)
     ids = np.arange(n, dtype=np.int64)
-    res = _simulate(ids, ids, np.full(n, 11, dtype=np.int64), np.full(n, float(energy_gev)),
-                    eta, phi, ecal, hcal, rng, 1.0)
+    res = _simulate(
+        ids,
+        ids,
+        np.full(n, 11, dtype=np.int64),
+        np.full(n, float(energy_gev)),
+        eta,
+        phi,
+        ecal,
+        hcal,
+        rng,
+        1.0,
+    )
     cl = res.clusters
     if len(cl) == 0:
         return 1.0
@@ -643,8 +703,9 @@ def ecal_calibration(ecal: ECALConfig, hcal: HCALConfig, energy_gev: float = 50.
     return 1.0 / mean if mean > 0 else 1.0
 
 
-def _noise_only_cells(events: np.ndarray, occupied: np.ndarray, cfg: ECALConfig | HCALConfig,
-                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _noise_only_cells(
+    events: np.ndarray, occupied: np.ndarray, cfg: ECALConfig | HCALConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cells without any deposit whose noise exceeds the zero-suppression threshold.
 
     Exact in distribution: per event the count is Binomial(n_empty, P(noise > thr)), positions
@@ -683,9 +744,18 @@ def _noise_only_cells(events: np.ndarray, occupied: np.ndarray, cfg: ECALConfig 
     return ev[first], key[first], val[first]
 
 
-def _simulate(event_id: Any, truth_index: Any, pdg: Any, energy_gev: Any, eta: Any, phi: Any,
-              ecal: ECALConfig, hcal: HCALConfig, rng: np.random.Generator,
-              calib: float) -> CaloResult:
+def _simulate(
+    event_id: Any,
+    truth_index: Any,
+    pdg: Any,
+    energy_gev: Any,
+    eta: Any,
+    phi: Any,
+    ecal: ECALConfig,
+    hcal: HCALConfig,
+    rng: np.random.Generator,
+    calib: float,
+) -> CaloResult:
     if not isinstance(rng, np.random.Generator):
         raise ConfigError("expected a numpy.random.Generator", parameter="rng")
     if not isinstance(ecal, ECALConfig):
@@ -712,7 +782,8 @@ def _simulate(event_id: Any, truth_index: Any, pdg: Any, energy_gev: Any, eta: A
     bound = (2 * w_e + 1) ** 2 + (2 * w_h + 1) ** 2
     dep = np.zeros((n, 7))
     parts: list[tuple[np.ndarray, ...]] = [
-        (np.zeros(0, np.int64),) * 4 + (np.zeros(0), np.zeros(0))]
+        (np.zeros(0, np.int64),) * 4 + (np.zeros(0), np.zeros(0))
+    ]
     start = 0
     while start < n:
         cum = np.cumsum(bound[start:])
@@ -725,22 +796,53 @@ def _simulate(event_id: Any, truth_index: Any, pdg: Any, energy_gev: Any, eta: A
         o_true = np.empty(size)
         o_meas = np.empty(size)
         sl = slice(start, stop)
-        k = _sh.simulate_particles(kind[sl], e_avail[sl], e_max[sl], charged[sl], et_safe[sl],
-                                   ph[sl], w_e[sl], w_h[sl], pe, phh, rng, o_part, o_calo,
-                                   o_ieta, o_iphi, o_true, o_meas, dep[sl])
-        parts.append((o_part[:k] + start, o_calo[:k], o_ieta[:k], o_iphi[:k], o_true[:k],
-                      o_meas[:k]))
+        k = _sh.simulate_particles(
+            kind[sl],
+            e_avail[sl],
+            e_max[sl],
+            charged[sl],
+            et_safe[sl],
+            ph[sl],
+            w_e[sl],
+            w_h[sl],
+            pe,
+            phh,
+            rng,
+            o_part,
+            o_calo,
+            o_ieta,
+            o_iphi,
+            o_true,
+            o_meas,
+            dep[sl],
+        )
+        parts.append(
+            (o_part[:k] + start, o_calo[:k], o_ieta[:k], o_iphi[:k], o_true[:k], o_meas[:k])
+        )
         start = stop
-    e_part, e_calo, e_ieta, e_iphi, e_true, e_meas = (np.concatenate(x) for x in zip(*parts, strict=True))
+    e_part, e_calo, e_ieta, e_iphi, e_true, e_meas = (
+        np.concatenate(x) for x in zip(*parts, strict=True)
+    )
     fem = dep[:, 5].copy()
     fem[(kind == _sh.KIND_ELECTRON) | (kind == _sh.KIND_PHOTON)] = 1.0
-    deposits = pd.DataFrame({
-        "event_id": ev, "truth_index": ti, "pdg": pd_, "energy_gev": en, "eta": et, "phi": ph,
-        "in_acceptance": kind != _sh.KIND_NONE,
-        "e_true_ecal_gev": dep[:, 0], "e_true_hcal_gev": dep[:, 1], "e_leak_gev": dep[:, 2],
-        "e_vis_ecal_gev": dep[:, 3], "e_vis_hcal_gev": dep[:, 4], "f_em": fem,
-        "first_interaction_lambda": dep[:, 6],
-    })
+    deposits = pd.DataFrame(
+        {
+            "event_id": ev,
+            "truth_index": ti,
+            "pdg": pd_,
+            "energy_gev": en,
+            "eta": et,
+            "phi": ph,
+            "in_acceptance": kind != _sh.KIND_NONE,
+            "e_true_ecal_gev": dep[:, 0],
+            "e_true_hcal_gev": dep[:, 1],
+            "e_leak_gev": dep[:, 2],
+            "e_vis_ecal_gev": dep[:, 3],
+            "e_vis_hcal_gev": dep[:, 4],
+            "f_em": fem,
+            "first_interaction_lambda": dep[:, 6],
+        }
+    )
     # ----------------------------------------------------------- aggregate into cells
     neta_e, nphi_e, deta_e, dphi_e = _grid(ecal)
     neta_h, nphi_h, deta_h, dphi_h = _grid(hcal)
@@ -763,8 +865,9 @@ def _simulate(event_id: Any, truth_index: Any, pdg: Any, energy_gev: Any, eta: A
     events = np.unique(ev) if len(ev) else ev
     extra = []
     for calo_code, cfg in ((0, ecal), (1, hcal)):
-        occ = c_ev[c_calo == calo_code] * ((neta_e if calo_code == 0 else neta_h)
-                                           * (nphi_e if calo_code == 0 else nphi_h))
+        occ = c_ev[c_calo == calo_code] * (
+            (neta_e if calo_code == 0 else neta_h) * (nphi_e if calo_code == 0 else nphi_h)
+        )
         occ = occ + c_key[c_calo == calo_code]
         nev, nkey, nval = _noise_only_cells(events, occ, cfg, rng)
         extra.append((nev, np.full(len(nev), calo_code), nkey, nval))
@@ -811,21 +914,58 @@ def _simulate(event_id: Any, truth_index: Any, pdg: Any, energy_gev: Any, eta: A
     nphi_arr = np.where(a_calo == 0, nphi_e, nphi_h)
     a_ieta = a_key // nphi_arr
     a_iphi = a_key % nphi_arr
-    a_eta = np.where(a_calo == 0, -ecal.eta_max + (a_ieta + 0.5) * deta_e,
-                     -hcal.eta_max + (a_ieta + 0.5) * deta_h)
-    a_phi = np.where(a_calo == 0, -math.pi + (a_iphi + 0.5) * dphi_e,
-                     -math.pi + (a_iphi + 0.5) * dphi_h)
-    cells = pd.DataFrame({
-        "event_id": a_ev,
-        "calo": pd.Categorical.from_codes(a_calo.astype(np.int8), dtype=_CALO_CAT),
-        "ieta": a_ieta.astype(np.int32), "iphi": a_iphi.astype(np.int32),
-        "eta": a_eta, "phi": a_phi, "energy_gev": a_meas, "e_true_gev": a_true,
-    })
+    a_eta = np.where(
+        a_calo == 0,
+        -ecal.eta_max + (a_ieta + 0.5) * deta_e,
+        -hcal.eta_max + (a_ieta + 0.5) * deta_h,
+    )
+    a_phi = np.where(
+        a_calo == 0, -math.pi + (a_iphi + 0.5) * dphi_e, -math.pi + (a_iphi + 0.5) * dphi_h
+    )
+    cells = pd.DataFrame(
+        {
+            "event_id": a_ev,
+            "calo": pd.Categorical.from_codes(a_calo.astype(np.int8), dtype=_CALO_CAT),
+            "ieta": a_ieta.astype(np.int32),
+            "iphi": a_iphi.astype(np.int32),
+            "eta": a_eta,
+            "phi": a_phi,
+            "energy_gev": a_meas,
+            "e_true_gev": a_true,
+        }
+    )
     # ----------------------------------------------------------------- clustering
-    (label, k_ev, k_id, k_ecal, k_hcal, k_eta, k_phi, k_nc, k_ne, k_seed, k_e3, k_e5, k_sie,
-     k_sc) = cluster_cells(a_ev, a_calo, a_ieta, a_iphi, a_meas, a_eta, a_phi, neta_e,
-                           nphi_e, deta_e, ecal.seed_threshold_gev, nphi_h,
-                           hcal.seed_threshold_gev, hcal.cluster_dr)
+    (
+        label,
+        k_ev,
+        k_id,
+        k_ecal,
+        k_hcal,
+        k_eta,
+        k_phi,
+        k_nc,
+        k_ne,
+        k_seed,
+        k_e3,
+        k_e5,
+        k_sie,
+        k_sc,
+    ) = cluster_cells(
+        a_ev,
+        a_calo,
+        a_ieta,
+        a_iphi,
+        a_meas,
+        a_eta,
+        a_phi,
+        neta_e,
+        nphi_e,
+        deta_e,
+        ecal.seed_threshold_gev,
+        nphi_h,
+        hcal.seed_threshold_gev,
+        hcal.cluster_dr,
+    )
     ecal_e = k_ecal * calib
     total = ecal_e + k_hcal
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -846,13 +986,24 @@ def _simulate(event_id: Any, truth_index: Any, pdg: Any, energy_gev: Any, eta: A
             g = g[g["e"] > 0]
             best = g.loc[g.groupby("cl")["e"].idxmax()]
             truth[best["cl"].to_numpy()] = best["truth"].to_numpy()
-    clusters = pd.DataFrame({
-        "event_id": k_ev, "cluster_id": k_id, "energy_gev": total, "ecal_energy_gev": ecal_e,
-        "hcal_energy_gev": k_hcal, "eta": k_eta, "phi": k_phi, "n_cells": k_nc,
-        "n_ecal_cells": k_ne, "e_seed_gev": k_seed,
-        "e3x3_gev": np.where(ecal_sc, k_e3 * calib, np.nan),
-        "e5x5_gev": np.where(ecal_sc, k_e5 * calib, np.nan),
-        "sigma_ietaieta": k_sie, "hcal_over_ecal": h_over_e, "truth_index": truth,
-        "seed_calo": pd.Categorical.from_codes(k_sc.astype(np.int8), dtype=_CALO_CAT),
-    })
+    clusters = pd.DataFrame(
+        {
+            "event_id": k_ev,
+            "cluster_id": k_id,
+            "energy_gev": total,
+            "ecal_energy_gev": ecal_e,
+            "hcal_energy_gev": k_hcal,
+            "eta": k_eta,
+            "phi": k_phi,
+            "n_cells": k_nc,
+            "n_ecal_cells": k_ne,
+            "e_seed_gev": k_seed,
+            "e3x3_gev": np.where(ecal_sc, k_e3 * calib, np.nan),
+            "e5x5_gev": np.where(ecal_sc, k_e5 * calib, np.nan),
+            "sigma_ietaieta": k_sie,
+            "hcal_over_ecal": h_over_e,
+            "truth_index": truth,
+            "seed_calo": pd.Categorical.from_codes(k_sc.astype(np.int8), dtype=_CALO_CAT),
+        }
+    )
     return CaloResult(cells=cells, clusters=clusters, deposits=deposits, ecal_calibration=calib)

@@ -304,8 +304,11 @@ class DetectorConfig:
     def to_dict(self) -> dict[str, Any]:
         """The fully resolved configuration as plain data (for provenance)."""
         out: dict[str, Any] = {
-            "name": self.name, "description": self.description, "source": self.source,
-            "b_field_t": self.b_field_t, "solenoid_radius_m": self.solenoid_radius_m,
+            "name": self.name,
+            "description": self.description,
+            "source": self.source,
+            "b_field_t": self.b_field_t,
+            "solenoid_radius_m": self.solenoid_radius_m,
             "beam_pipe": dataclasses.asdict(self.beam_pipe),
             "layers": [dataclasses.asdict(la) for la in self.layers],
             "tracking": dataclasses.asdict(self.tracking),
@@ -341,8 +344,11 @@ def load_detector(name_or_path: str | os.PathLike[str] | DetectorConfig) -> Dete
     if not path.suffix and not path.exists():
         path = DETECTOR_DIR / f"{text}.toml"
         if not path.exists():
-            raise ConfigError(f"unknown detector {text!r}; shipped: {', '.join(available_detectors())}"
-                              " (or give a path to a TOML file)", parameter="detector")
+            raise ConfigError(
+                f"unknown detector {text!r}; shipped: {', '.join(available_detectors())}"
+                " (or give a path to a TOML file)",
+                parameter="detector",
+            )
     if not path.exists():
         raise InputError("detector file not found", path=path)
     data = load_toml(path)
@@ -358,12 +364,18 @@ def _build(cls: type, data: dict[str, Any], where: str, **extra: Any) -> Any:
     names = {f.name for f in dataclasses.fields(cls)}
     for key in data:
         if key not in names:
-            raise ConfigError(f"unknown key; allowed: {', '.join(sorted(names))}",
-                              parameter=f"{where}.{key}" if where else key)
+            raise ConfigError(
+                f"unknown key; allowed: {', '.join(sorted(names))}",
+                parameter=f"{where}.{key}" if where else key,
+            )
     kwargs = {**data, **extra}
     for f in dataclasses.fields(cls):
-        if f.name in kwargs and isinstance(kwargs[f.name], int) and not isinstance(kwargs[f.name], bool) \
-                and f.type in ("float", "float | None"):
+        if (
+            f.name in kwargs
+            and isinstance(kwargs[f.name], int)
+            and not isinstance(kwargs[f.name], bool)
+            and f.type in ("float", "float | None")
+        ):
             kwargs[f.name] = float(kwargs[f.name])
     try:
         return cls(**kwargs)
@@ -372,13 +384,20 @@ def _build(cls: type, data: dict[str, Any], where: str, **extra: Any) -> Any:
 
 
 def _positive(value: float, where: str, *, allow_zero: bool = False) -> None:
-    ok = isinstance(value, (int, float)) and math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
+    ok = (
+        isinstance(value, (int, float))
+        and math.isfinite(value)
+        and (value >= 0 if allow_zero else value > 0)
+    )
     if not ok:
-        raise ConfigError(f"must be {'>= 0' if allow_zero else '> 0'}, got {value!r}", parameter=where)
+        raise ConfigError(
+            f"must be {'>= 0' if allow_zero else '> 0'}, got {value!r}", parameter=where
+        )
 
 
-def _check_numbers(obj: Any, where: str, *, positive: tuple[str, ...] = (),
-                   fraction: tuple[str, ...] = ()) -> None:
+def _check_numbers(
+    obj: Any, where: str, *, positive: tuple[str, ...] = (), fraction: tuple[str, ...] = ()
+) -> None:
     """Every numeric field of the dataclass ``obj`` must be a finite number, >= 0; those
     in ``positive`` > 0, those in ``fraction`` in [0, 1]."""
     for f in dataclasses.fields(obj):
@@ -396,8 +415,18 @@ def _check_numbers(obj: Any, where: str, *, positive: tuple[str, ...] = (),
 
 
 def _layers_from_groups(groups: list[dict[str, Any]]) -> list[TrackerLayer]:
-    allowed = {"name", "radii_m", "half_length_m", "eta_coverage", "thickness_x0",
-               "thickness_lambda", "sigma_rphi_um", "sigma_z_um", "efficiency", "material"}
+    allowed = {
+        "name",
+        "radii_m",
+        "half_length_m",
+        "eta_coverage",
+        "thickness_x0",
+        "thickness_lambda",
+        "sigma_rphi_um",
+        "sigma_z_um",
+        "efficiency",
+        "material",
+    }
     layers: list[TrackerLayer] = []
     for gi, g in enumerate(groups):
         where = f"tracker[{gi}]"
@@ -405,8 +434,10 @@ def _layers_from_groups(groups: list[dict[str, Any]]) -> list[TrackerLayer]:
             raise ConfigError("expected a table", parameter=where)
         for key in g:
             if key not in allowed:
-                raise ConfigError(f"unknown key; allowed: {', '.join(sorted(allowed))}",
-                                  parameter=f"{where}.{key}")
+                raise ConfigError(
+                    f"unknown key; allowed: {', '.join(sorted(allowed))}",
+                    parameter=f"{where}.{key}",
+                )
         for key in ("radii_m", "thickness_x0", "sigma_rphi_um", "sigma_z_um", "efficiency"):
             if key not in g:
                 raise ConfigError("missing key", parameter=f"{where}.{key}")
@@ -415,37 +446,55 @@ def _layers_from_groups(groups: list[dict[str, Any]]) -> list[TrackerLayer]:
             raise ConfigError("expected a non-empty list of radii", parameter=f"{where}.radii_m")
         n = len(radii)
 
-        def per_layer(key: str, default: Any = None, n: int = n, g: dict = g, where: str = where) -> list:
+        def per_layer(
+            key: str, default: Any = None, n: int = n, g: dict = g, where: str = where
+        ) -> list:
             v = g.get(key, default)
             if isinstance(v, list):
                 if len(v) != n:
-                    raise ConfigError(f"expected {n} values (one per radius)", parameter=f"{where}.{key}")
+                    raise ConfigError(
+                        f"expected {n} values (one per radius)", parameter=f"{where}.{key}"
+                    )
                 return v
             return [v] * n
 
         material = g.get("material", "silicon")
         if material not in MATERIALS:
-            raise ConfigError(f"unknown material; choose from {', '.join(MATERIALS)}",
-                              parameter=f"{where}.material")
+            raise ConfigError(
+                f"unknown material; choose from {', '.join(MATERIALS)}",
+                parameter=f"{where}.material",
+            )
         mat = MATERIALS[material]
         if "half_length_m" in g:
             half = per_layer("half_length_m")
         elif "eta_coverage" in g:
-            half = [float(r) * math.sinh(c) for r, c in zip(radii, per_layer("eta_coverage"), strict=True)]
+            half = [
+                float(r) * math.sinh(c)
+                for r, c in zip(radii, per_layer("eta_coverage"), strict=True)
+            ]
         else:
-            raise ConfigError("give half_length_m or eta_coverage", parameter=f"{where}.half_length_m")
+            raise ConfigError(
+                "give half_length_m or eta_coverage", parameter=f"{where}.half_length_m"
+            )
         x0s = per_layer("thickness_x0")
         lam = per_layer("thickness_lambda")
-        lam = [x * mat.x0_g_cm2 / mat.lambda_i_g_cm2 if lv is None else lv
-               for x, lv in zip(x0s, lam, strict=True)]
+        lam = [
+            x * mat.x0_g_cm2 / mat.lambda_i_g_cm2 if lv is None else lv
+            for x, lv in zip(x0s, lam, strict=True)
+        ]
         name = g.get("name", f"group{gi}")
         for i in range(n):
             layer = TrackerLayer(
-                name=f"{name}{i + 1}", radius_m=float(radii[i]), half_length_m=float(half[i]),
-                thickness_x0=float(x0s[i]), thickness_lambda=float(lam[i]),
+                name=f"{name}{i + 1}",
+                radius_m=float(radii[i]),
+                half_length_m=float(half[i]),
+                thickness_x0=float(x0s[i]),
+                thickness_lambda=float(lam[i]),
                 sigma_rphi_um=float(per_layer("sigma_rphi_um")[i]),
                 sigma_z_um=float(per_layer("sigma_z_um")[i]),
-                efficiency=float(per_layer("efficiency")[i]), material=material)
+                efficiency=float(per_layer("efficiency")[i]),
+                material=material,
+            )
             lw = f"{where}.{name}{i + 1}"
             _positive(layer.radius_m, f"{lw}.radius_m")
             _positive(layer.half_length_m, f"{lw}.half_length_m")
@@ -468,8 +517,18 @@ def detector_from_dict(data: dict[str, Any], *, source: str = "<dict>") -> Detec
             the array of tables ``tracker``).
         source: Origin, recorded in the config.
     """
-    allowed = {"name", "description", "solenoid", "beam_pipe", "tracker", "tracking", "ecal",
-               "hcal", "muon", "identification"}
+    allowed = {
+        "name",
+        "description",
+        "solenoid",
+        "beam_pipe",
+        "tracker",
+        "tracking",
+        "ecal",
+        "hcal",
+        "muon",
+        "identification",
+    }
     for key in data:
         if key not in allowed:
             raise ConfigError(f"unknown key; allowed: {', '.join(sorted(allowed))}", parameter=key)
@@ -481,7 +540,9 @@ def detector_from_dict(data: dict[str, Any], *, source: str = "<dict>") -> Detec
         raise ConfigError("expected a table", parameter="solenoid")
     for key in sol:
         if key not in ("b_field_t", "radius_m"):
-            raise ConfigError("unknown key; allowed: b_field_t, radius_m", parameter=f"solenoid.{key}")
+            raise ConfigError(
+                "unknown key; allowed: b_field_t, radius_m", parameter=f"solenoid.{key}"
+            )
     b = sol.get("b_field_t")
     if b is None:
         raise ConfigError("missing", parameter="solenoid.b_field_t")
@@ -495,7 +556,9 @@ def detector_from_dict(data: dict[str, Any], *, source: str = "<dict>") -> Detec
         raise ConfigError("unknown material", parameter="beam_pipe.material")
     if bp.thickness_lambda is None:
         mat = MATERIALS[bp.material]
-        bp = dataclasses.replace(bp, thickness_lambda=bp.thickness_x0 * mat.x0_g_cm2 / mat.lambda_i_g_cm2)
+        bp = dataclasses.replace(
+            bp, thickness_lambda=bp.thickness_x0 * mat.x0_g_cm2 / mat.lambda_i_g_cm2
+        )
     _check_numbers(bp, "beam_pipe", positive=("radius_m", "half_length_m"))
 
     if not isinstance(data["tracker"], list):
@@ -505,28 +568,52 @@ def detector_from_dict(data: dict[str, Any], *, source: str = "<dict>") -> Detec
     if len(set(radii)) != len(radii):
         raise ConfigError("two tracker layers have the same radius", parameter="tracker")
     if radii[0] <= bp.radius_m:
-        raise ConfigError("the first tracker layer must be outside the beam pipe", parameter="tracker")
+        raise ConfigError(
+            "the first tracker layer must be outside the beam pipe", parameter="tracker"
+        )
 
     tracking = _build(TrackingConfig, data.get("tracking", {}), "tracking")
-    _check_numbers(tracking, "tracking",
-                   positive=("max_chi2_ndof", "brem_refit_chi2_ndof", "fit_iterations"))
+    _check_numbers(
+        tracking, "tracking", positive=("max_chi2_ndof", "brem_refit_chi2_ndof", "fit_iterations")
+    )
     if tracking.min_hits < 3:
         raise ConfigError("a helix needs at least 3 hits", parameter="tracking.min_hits")
     if tracking.min_hits > len(layers):
-        raise ConfigError(f"larger than the number of layers ({len(layers)})", parameter="tracking.min_hits")
+        raise ConfigError(
+            f"larger than the number of layers ({len(layers)})", parameter="tracking.min_hits"
+        )
     muon = _build(MuonSystemConfig, data.get("muon", {}), "muon")
-    _check_numbers(muon, "muon", positive=("radius_m", "station_spacing_m", "eta_max",
-                                           "sigma_rphi_um", "sigma_z_um", "match_pull_max"),
-                   fraction=("efficiency",))
+    _check_numbers(
+        muon,
+        "muon",
+        positive=(
+            "radius_m",
+            "station_spacing_m",
+            "eta_max",
+            "sigma_rphi_um",
+            "sigma_z_um",
+            "match_pull_max",
+        ),
+        fraction=("efficiency",),
+    )
     if muon.n_stations < 1 or not 1 <= muon.min_stations <= muon.n_stations:
         raise ConfigError("need 1 <= min_stations <= n_stations", parameter="muon.min_stations")
     ident = _build(IdentificationConfig, data.get("identification", {}), "identification")
-    _check_numbers(ident, "identification",
-                   positive=("match_deta", "match_dphi", "electron_eop_max",
-                             "electron_sigma_ietaieta_max", "photon_sigma_ietaieta_max"))
+    _check_numbers(
+        ident,
+        "identification",
+        positive=(
+            "match_deta",
+            "match_dphi",
+            "electron_eop_max",
+            "electron_sigma_ietaieta_max",
+            "photon_sigma_ietaieta_max",
+        ),
+    )
     if not ident.electron_eop_min < ident.electron_eop_max:
-        raise ConfigError("need electron_eop_min < electron_eop_max",
-                          parameter="identification.electron_eop_min")
+        raise ConfigError(
+            "need electron_eop_min < electron_eop_max", parameter="identification.electron_eop_min"
+        )
 
     from ariasim.simulators.collider.calorimeter import ECALConfig, HCALConfig
 
@@ -536,20 +623,35 @@ def detector_from_dict(data: dict[str, Any], *, source: str = "<dict>") -> Detec
     try:
         ecal = ECALConfig.from_dict(dict(data["ecal"]))
     except ConfigError as exc:
-        raise ConfigError(f"[ecal] {exc}", parameter=exc.parameter and f"ecal.{exc.parameter}") from exc
+        raise ConfigError(
+            f"[ecal] {exc}", parameter=exc.parameter and f"ecal.{exc.parameter}"
+        ) from exc
     try:
         hcal = HCALConfig.from_dict(dict(data["hcal"]))
     except ConfigError as exc:
-        raise ConfigError(f"[hcal] {exc}", parameter=exc.parameter and f"hcal.{exc.parameter}") from exc
+        raise ConfigError(
+            f"[hcal] {exc}", parameter=exc.parameter and f"hcal.{exc.parameter}"
+        ) from exc
     r_ecal = float(ecal.r_inner_m)
     if radii[-1] >= r_ecal:
-        raise ConfigError(f"outermost tracker layer ({radii[-1]} m) must be inside the ECAL "
-                          f"({r_ecal} m)", parameter="tracker")
+        raise ConfigError(
+            f"outermost tracker layer ({radii[-1]} m) must be inside the ECAL ({r_ecal} m)",
+            parameter="tracker",
+        )
     if muon.radius_m <= r_ecal:
         raise ConfigError("the muon system must be outside the ECAL", parameter="muon.radius_m")
     return DetectorConfig(
-        name=str(data.get("name", Path(source).stem)), description=str(data.get("description", "")),
-        b_field_t=float(b), solenoid_radius_m=float(r_sol), beam_pipe=bp, layers=layers,
-        tracking=tracking, ecal=ecal, hcal=hcal, muon=muon, identification=ident, source=source,
+        name=str(data.get("name", Path(source).stem)),
+        description=str(data.get("description", "")),
+        b_field_t=float(b),
+        solenoid_radius_m=float(r_sol),
+        beam_pipe=bp,
+        layers=layers,
+        tracking=tracking,
+        ecal=ecal,
+        hcal=hcal,
+        muon=muon,
+        identification=ident,
+        source=source,
         raw=data,
     )

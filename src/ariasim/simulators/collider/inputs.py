@@ -52,8 +52,17 @@ def _finish(cols: dict[str, list], p: Path) -> pd.DataFrame:
     for k in ("px", "py", "pz", "e"):
         if not np.all(np.isfinite(arr[k])):
             raise InputError(f"non-finite momentum component {k}", path=p)
-    return particle_table(arr["event_id"], arr["pdg"], arr["px"], arr["py"], arr["pz"], e_gev=arr["e"],
-                          vx_mm=arr["vx"], vy_mm=arr["vy"], vz_mm=arr["vz"])
+    return particle_table(
+        arr["event_id"],
+        arr["pdg"],
+        arr["px"],
+        arr["py"],
+        arr["pz"],
+        e_gev=arr["e"],
+        vx_mm=arr["vx"],
+        vy_mm=arr["vy"],
+        vz_mm=arr["vz"],
+    )
 
 
 def read_hepmc(path: str | os.PathLike[str], *, max_events: int | None = None) -> pd.DataFrame:
@@ -66,7 +75,9 @@ def read_hepmc(path: str | os.PathLike[str], *, max_events: int | None = None) -
     import pyhepmc
 
     p = Path(path)
-    cols: dict[str, list] = {k: [] for k in ("event_id", "pdg", "px", "py", "pz", "e", "vx", "vy", "vz")}
+    cols: dict[str, list] = {
+        k: [] for k in ("event_id", "pdg", "px", "py", "pz", "e", "vx", "vy", "vz")
+    }
     n_read = 0
     try:
         with pyhepmc.open(str(p)) as f:
@@ -101,8 +112,11 @@ def read_hepmc(path: str | os.PathLike[str], *, max_events: int | None = None) -
         # error rather than a shorter sample
         n_file = _count_event_lines(p)
         if n_file is not None and n_file > n_read:
-            raise InputError(f"{n_file} events in the file but only {n_read} readable: event "
-                             f"{n_read + 1} is truncated or corrupt", path=p)
+            raise InputError(
+                f"{n_file} events in the file but only {n_read} readable: event "
+                f"{n_read + 1} is truncated or corrupt",
+                path=p,
+            )
     return _finish(cols, p)
 
 
@@ -133,10 +147,15 @@ def read_lhe(path: str | os.PathLike[str], *, max_events: int | None = None) -> 
     import pylhe
 
     p = Path(path)
-    cols: dict[str, list] = {k: [] for k in ("event_id", "pdg", "px", "py", "pz", "e", "vx", "vy", "vz")}
+    cols: dict[str, list] = {
+        k: [] for k in ("event_id", "pdg", "px", "py", "pz", "e", "vx", "vy", "vz")
+    }
     try:
-        events = (pylhe.LHEFile.fromfile(str(p)).events if hasattr(pylhe, "LHEFile")
-                  else pylhe.read_lhe(str(p)))  # type: ignore[attr-defined]  # pylhe < 0.8
+        events = (
+            pylhe.LHEFile.fromfile(str(p)).events
+            if hasattr(pylhe, "LHEFile")
+            else pylhe.read_lhe(str(p))
+        )  # type: ignore[attr-defined]  # pylhe < 0.8
         for i, evt in enumerate(events):
             if max_events is not None and i >= max_events:
                 break

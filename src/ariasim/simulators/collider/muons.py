@@ -38,7 +38,9 @@ _STATION_COLUMNS = ["event_id", "station", "phi", "z_m", "sim_id", "truth_index"
 def calorimeter_mip_loss_gev(detector: DetectorConfig) -> float:
     """Mean ionisation loss of a muon crossing ECAL and HCAL at normal incidence [GeV]."""
     ecal, hcal = detector.ecal, detector.hcal
-    return float(ecal.depth_cm * ecal.mip_dedx_gev_per_cm + hcal.depth_cm * hcal.mip_dedx_gev_per_cm)
+    return float(
+        ecal.depth_cm * ecal.mip_dedx_gev_per_cm + hcal.depth_cm * hcal.mip_dedx_gev_per_cm
+    )
 
 
 def _path_factor(theta: np.ndarray) -> np.ndarray:
@@ -47,10 +49,21 @@ def _path_factor(theta: np.ndarray) -> np.ndarray:
     return 1.0 / np.maximum(np.maximum(s, c), 1e-3)
 
 
-def _trajectory(x: np.ndarray, y: np.ndarray, z: np.ndarray, phi_dir: np.ndarray,
-                theta: np.ndarray, e: np.ndarray, mass: np.ndarray, charge: np.ndarray,
-                loss_face: np.ndarray, loss_between: np.ndarray, kick_face: np.ndarray,
-                kick_between: np.ndarray, detector: DetectorConfig) -> tuple[np.ndarray, ...]:
+def _trajectory(
+    x: np.ndarray,
+    y: np.ndarray,
+    z: np.ndarray,
+    phi_dir: np.ndarray,
+    theta: np.ndarray,
+    e: np.ndarray,
+    mass: np.ndarray,
+    charge: np.ndarray,
+    loss_face: np.ndarray,
+    loss_between: np.ndarray,
+    kick_face: np.ndarray,
+    kick_between: np.ndarray,
+    detector: DetectorConfig,
+) -> tuple[np.ndarray, ...]:
     """Positions at the stations: (phi, z, reached), each (n, n_stations)."""
     mu = detector.muon
     n = x.size
@@ -98,8 +111,12 @@ def _trajectory(x: np.ndarray, y: np.ndarray, z: np.ndarray, phi_dir: np.ndarray
     return phi_st, z_st, reached
 
 
-def simulate_muon_stations(sim_particles: pd.DataFrame, deposits: pd.DataFrame | None,
-                           detector: DetectorConfig, rng: np.random.Generator) -> pd.DataFrame:
+def simulate_muon_stations(
+    sim_particles: pd.DataFrame,
+    deposits: pd.DataFrame | None,
+    detector: DetectorConfig,
+    rng: np.random.Generator,
+) -> pd.DataFrame:
     """Hits in the muon stations from muons and hadron punch-through.
 
     Arguments:
@@ -122,15 +139,21 @@ def simulate_muon_stations(sim_particles: pd.DataFrame, deposits: pd.DataFrame |
     leak = np.zeros(len(sp))
     if deposits is not None and len(deposits):
         has = calo_index >= 0
-        dep_e = (deposits["e_true_ecal_gev"].to_numpy(float) + deposits["e_true_hcal_gev"].to_numpy(float))
+        dep_e = deposits["e_true_ecal_gev"].to_numpy(float) + deposits["e_true_hcal_gev"].to_numpy(
+            float
+        )
         loss_calo[has] = dep_e[calo_index[has]]
         leak[has] = deposits["e_leak_gev"].to_numpy(float)[calo_index[has]]
     is_mu = reached & (apdg == 13)
     is_punch = reached & (apdg > 100) & (leak > mu.energy_loss_before_gev)
     sel = np.flatnonzero(is_mu | is_punch)
     if sel.size == 0:
-        return pd.DataFrame({c: np.zeros(0, dtype=float if c in ("phi", "z_m") else np.int64)
-                             for c in _STATION_COLUMNS})
+        return pd.DataFrame(
+            {
+                c: np.zeros(0, dtype=float if c in ("phi", "z_m") else np.int64)
+                for c in _STATION_COLUMNS
+            }
+        )
     punch = is_punch[sel]
     theta = sp["theta_calo"].to_numpy(float)[sel]
     mass = np.where(punch, 0.13957039, sp["mass_gev"].to_numpy(float)[sel])
@@ -142,8 +165,11 @@ def simulate_muon_stations(sim_particles: pd.DataFrame, deposits: pd.DataFrame |
     moyal_face = -np.log(rng.standard_normal(n) ** 2) - _MOYAL_MEAN
     moyal_between = -np.log(rng.standard_normal((n, n_st)) ** 2) - _MOYAL_MEAN
     loss_face = np.where(punch, 0.0, loss_calo[sel]) + np.maximum(
-        mu.energy_loss_before_gev * path * (1.0 + 0.1 * moyal_face), 0.0)
-    loss_between = np.maximum(mu.energy_loss_between_gev * path[:, None] * (1.0 + 0.1 * moyal_between), 0.0)
+        mu.energy_loss_before_gev * path * (1.0 + 0.1 * moyal_face), 0.0
+    )
+    loss_between = np.maximum(
+        mu.energy_loss_between_gev * path[:, None] * (1.0 + 0.1 * moyal_between), 0.0
+    )
     p_mid = np.sqrt(np.maximum((e_start - 0.5 * loss_face) ** 2 - mass**2, 1e-6))
     beta = p_mid / np.sqrt(p_mid**2 + mass**2)
     th_face = highland_theta0(p_mid, beta, mu.absorber_x0 * path)
@@ -151,25 +177,45 @@ def simulate_muon_stations(sim_particles: pd.DataFrame, deposits: pd.DataFrame |
     kick_face = rng.standard_normal((n, 2)) * th_face[:, None]
     kick_between = rng.standard_normal((n, n_st, 2)) * th_between[:, None, None]
     phi_st, z_st, reach = _trajectory(
-        sp["x_calo_m"].to_numpy(float)[sel], sp["y_calo_m"].to_numpy(float)[sel],
-        sp["z_calo_m"].to_numpy(float)[sel], sp["phi_dir_calo"].to_numpy(float)[sel], theta,
-        e_start, mass, charge, loss_face, loss_between, kick_face, kick_between, detector)
+        sp["x_calo_m"].to_numpy(float)[sel],
+        sp["y_calo_m"].to_numpy(float)[sel],
+        sp["z_calo_m"].to_numpy(float)[sel],
+        sp["phi_dir_calo"].to_numpy(float)[sel],
+        theta,
+        e_start,
+        mass,
+        charge,
+        loss_face,
+        loss_between,
+        kick_face,
+        kick_between,
+        detector,
+    )
     recorded = reach & (rng.random((n, n_st)) < mu.efficiency)
     rows, st = np.nonzero(recorded)
     radii = mu.radius_m + st * mu.station_spacing_m
     phi_meas = phi_st[rows, st] + rng.normal(0.0, mu.sigma_rphi_um * 1e-6, rows.size) / radii
     z_meas = z_st[rows, st] + rng.normal(0.0, mu.sigma_z_um * 1e-6, rows.size)
     src = sel[rows]
-    return pd.DataFrame({
-        "event_id": sp["event_id"].to_numpy()[src], "station": st.astype(np.int64),
-        "phi": phi_meas, "z_m": z_meas, "sim_id": sp["sim_id"].to_numpy()[src],
-        "truth_index": sp["truth_index"].to_numpy()[src],
-    })
+    return pd.DataFrame(
+        {
+            "event_id": sp["event_id"].to_numpy()[src],
+            "station": st.astype(np.int64),
+            "phi": phi_meas,
+            "z_m": z_meas,
+            "sim_id": sp["sim_id"].to_numpy()[src],
+            "truth_index": sp["truth_index"].to_numpy()[src],
+        }
+    )
 
 
-def match_tracks_to_stations(tracks: pd.DataFrame, track_face: dict[str, np.ndarray],
-                             hits: pd.DataFrame, detector: DetectorConfig,
-                             mass_gev: float = 0.1056583755) -> np.ndarray:
+def match_tracks_to_stations(
+    tracks: pd.DataFrame,
+    track_face: dict[str, np.ndarray],
+    hits: pd.DataFrame,
+    detector: DetectorConfig,
+    mass_gev: float = 0.1056583755,
+) -> np.ndarray:
     """Number of muon stations with a hit compatible with each track.
 
     Arguments:
@@ -201,9 +247,20 @@ def match_tracks_to_stations(tracks: pd.DataFrame, track_face: dict[str, np.ndar
     loss_between = np.broadcast_to((mu.energy_loss_between_gev * path)[:, None], (m, n_st))
     mass = np.full(m, mass_gev)
     phi_st, z_st, reach = _trajectory(
-        track_face["x"][idx], track_face["y"][idx], track_face["z"][idx], track_face["phi_dir"][idx],
-        theta, e, mass, tracks["charge"].to_numpy()[idx], loss_face, loss_between,
-        np.zeros((m, 2)), np.zeros((m, n_st, 2)), detector)
+        track_face["x"][idx],
+        track_face["y"][idx],
+        track_face["z"][idx],
+        track_face["phi_dir"][idx],
+        theta,
+        e,
+        mass,
+        tracks["charge"].to_numpy()[idx],
+        loss_face,
+        loss_between,
+        np.zeros((m, 2)),
+        np.zeros((m, n_st, 2)),
+        detector,
+    )
     # expected scattering displacement at each station
     p_mid = np.sqrt(np.maximum((e - 0.5 * loss_face) ** 2 - mass_gev**2, 1e-6))
     beta = p_mid / np.sqrt(p_mid**2 + mass_gev**2)
@@ -220,10 +277,21 @@ def match_tracks_to_stations(tracks: pd.DataFrame, track_face: dict[str, np.ndar
         # bending of the scattered, slower track in the field adds to the r-phi spread
         sig_rphi = np.sqrt(var_ang / sin_t**2 * 2.0 + (mu.sigma_rphi_um * 1e-6) ** 2)
         sig_z = np.sqrt(var_ang / sin_t**4 + (mu.sigma_z_um * 1e-6) ** 2)
-        tr_rows.append(pd.DataFrame({
-            "row": idx, "event_id": tracks["event_id"].to_numpy()[idx], "station": k,
-            "phi_exp": phi_st[:, k], "z_exp": z_st[:, k], "sig_rphi": sig_rphi, "sig_z": sig_z,
-            "r": r_k, "reach": reach[:, k]}))
+        tr_rows.append(
+            pd.DataFrame(
+                {
+                    "row": idx,
+                    "event_id": tracks["event_id"].to_numpy()[idx],
+                    "station": k,
+                    "phi_exp": phi_st[:, k],
+                    "z_exp": z_st[:, k],
+                    "sig_rphi": sig_rphi,
+                    "sig_z": sig_z,
+                    "r": r_k,
+                    "reach": reach[:, k],
+                }
+            )
+        )
     exp = pd.concat(tr_rows, ignore_index=True)
     exp = exp[exp["reach"]]
     pairs = exp.merge(hits[["event_id", "station", "phi", "z_m"]], on=["event_id", "station"])

@@ -57,30 +57,57 @@ class Species:
 
 
 _TABLE = [
-    Species("e-", 11, 0.51099895e-3, -1), Species("e+", -11, 0.51099895e-3, 1),
-    Species("mu-", 13, 0.1056583755, -1), Species("mu+", -13, 0.1056583755, 1),
+    Species("e-", 11, 0.51099895e-3, -1),
+    Species("e+", -11, 0.51099895e-3, 1),
+    Species("mu-", 13, 0.1056583755, -1),
+    Species("mu+", -13, 0.1056583755, 1),
     Species("gamma", 22, 0.0, 0),
-    Species("pi+", 211, 0.13957039, 1), Species("pi-", -211, 0.13957039, -1),
-    Species("K+", 321, 0.493677, 1), Species("K-", -321, 0.493677, -1),
-    Species("p", 2212, 0.93827208816, 1), Species("pbar", -2212, 0.93827208816, -1),
-    Species("n", 2112, 0.93956542052, 0), Species("nbar", -2112, 0.93956542052, 0),
-    Species("K0L", 130, 0.497611, 0), Species("K0S", 310, 0.497611, 0),
+    Species("pi+", 211, 0.13957039, 1),
+    Species("pi-", -211, 0.13957039, -1),
+    Species("K+", 321, 0.493677, 1),
+    Species("K-", -321, 0.493677, -1),
+    Species("p", 2212, 0.93827208816, 1),
+    Species("pbar", -2212, 0.93827208816, -1),
+    Species("n", 2112, 0.93956542052, 0),
+    Species("nbar", -2112, 0.93956542052, 0),
+    Species("K0L", 130, 0.497611, 0),
+    Species("K0S", 310, 0.497611, 0),
     Species("pi0", 111, 0.1349768, 0),
-    Species("Lambda", 3122, 1.115683, 0), Species("Lambdabar", -3122, 1.115683, 0),
-    Species("Sigma+", 3222, 1.18937, 1), Species("Sigma-", 3112, 1.197449, -1),
-    Species("Xi-", 3312, 1.32171, -1), Species("Omega-", 3334, 1.67245, -1),
-    Species("nu_e", 12, 0.0, 0), Species("nu_ebar", -12, 0.0, 0),
-    Species("nu_mu", 14, 0.0, 0), Species("nu_mubar", -14, 0.0, 0),
-    Species("nu_tau", 16, 0.0, 0), Species("nu_taubar", -16, 0.0, 0),
-    Species("tau-", 15, 1.77686, -1), Species("tau+", -15, 1.77686, 1),
+    Species("Lambda", 3122, 1.115683, 0),
+    Species("Lambdabar", -3122, 1.115683, 0),
+    Species("Sigma+", 3222, 1.18937, 1),
+    Species("Sigma-", 3112, 1.197449, -1),
+    Species("Xi-", 3312, 1.32171, -1),
+    Species("Omega-", 3334, 1.67245, -1),
+    Species("nu_e", 12, 0.0, 0),
+    Species("nu_ebar", -12, 0.0, 0),
+    Species("nu_mu", 14, 0.0, 0),
+    Species("nu_mubar", -14, 0.0, 0),
+    Species("nu_tau", 16, 0.0, 0),
+    Species("nu_taubar", -16, 0.0, 0),
+    Species("tau-", 15, 1.77686, -1),
+    Species("tau+", -15, 1.77686, 1),
 ]
 
 #: Species by name.
 SPECIES: dict[str, Species] = {s.name: s for s in _TABLE}
 _BY_PDG: dict[int, Species] = {s.pdg: s for s in _TABLE}
 #: Species the particle gun offers (issue 4).
-GUN_SPECIES: tuple[str, ...] = ("e-", "e+", "mu-", "mu+", "gamma", "pi+", "pi-", "K+", "K-",
-                                "p", "pbar", "n", "K0L")
+GUN_SPECIES: tuple[str, ...] = (
+    "e-",
+    "e+",
+    "mu-",
+    "mu+",
+    "gamma",
+    "pi+",
+    "pi-",
+    "K+",
+    "K-",
+    "p",
+    "pbar",
+    "n",
+    "K0L",
+)
 _INVISIBLE = {12, 14, 16, 1000022}
 
 
@@ -120,11 +147,19 @@ def is_hadron(pdg: np.ndarray) -> np.ndarray:
     return np.abs(np.asarray(pdg, dtype=np.int64)) > 100
 
 
-def particle_table(event_id: np.ndarray, pdg: np.ndarray, px_gev: np.ndarray, py_gev: np.ndarray,
-                   pz_gev: np.ndarray, e_gev: np.ndarray | None = None,
-                   mass_gev: np.ndarray | None = None, vx_mm: np.ndarray | None = None,
-                   vy_mm: np.ndarray | None = None, vz_mm: np.ndarray | None = None,
-                   charge: np.ndarray | None = None) -> pd.DataFrame:
+def particle_table(
+    event_id: np.ndarray,
+    pdg: np.ndarray,
+    px_gev: np.ndarray,
+    py_gev: np.ndarray,
+    pz_gev: np.ndarray,
+    e_gev: np.ndarray | None = None,
+    mass_gev: np.ndarray | None = None,
+    vx_mm: np.ndarray | None = None,
+    vy_mm: np.ndarray | None = None,
+    vz_mm: np.ndarray | None = None,
+    charge: np.ndarray | None = None,
+) -> pd.DataFrame:
     """Build the standard truth-particle table that :func:`simulate` consumes.
 
     Columns: event_id, particle_id (index within the event), pdg, charge, mass_gev, px_gev,
@@ -158,18 +193,25 @@ def particle_table(event_id: np.ndarray, pdg: np.ndarray, px_gev: np.ndarray, py
     with np.errstate(divide="ignore", invalid="ignore"):
         eta = np.where(pt > 0, np.arcsinh(pz / np.where(pt > 0, pt, 1.0)), np.sign(pz) * 1e3)
     zeros = np.zeros(n)
-    return pd.DataFrame({
-        "event_id": event_id,
-        "particle_id": _index_within_event(event_id),
-        "pdg": pdg,
-        "charge": charge_of(pdg) if charge is None else np.asarray(charge, dtype=np.int64),
-        "mass_gev": mass,
-        "px_gev": px, "py_gev": py, "pz_gev": pz, "e_gev": e,
-        "pt_gev": pt, "eta": eta, "phi": np.arctan2(py, px),
-        "vx_mm": zeros if vx_mm is None else np.asarray(vx_mm, dtype=float),
-        "vy_mm": zeros if vy_mm is None else np.asarray(vy_mm, dtype=float),
-        "vz_mm": zeros if vz_mm is None else np.asarray(vz_mm, dtype=float),
-    })
+    return pd.DataFrame(
+        {
+            "event_id": event_id,
+            "particle_id": _index_within_event(event_id),
+            "pdg": pdg,
+            "charge": charge_of(pdg) if charge is None else np.asarray(charge, dtype=np.int64),
+            "mass_gev": mass,
+            "px_gev": px,
+            "py_gev": py,
+            "pz_gev": pz,
+            "e_gev": e,
+            "pt_gev": pt,
+            "eta": eta,
+            "phi": np.arctan2(py, px),
+            "vx_mm": zeros if vx_mm is None else np.asarray(vx_mm, dtype=float),
+            "vy_mm": zeros if vy_mm is None else np.asarray(vy_mm, dtype=float),
+            "vz_mm": zeros if vz_mm is None else np.asarray(vz_mm, dtype=float),
+        }
+    )
 
 
 def _index_within_event(event_id: np.ndarray) -> np.ndarray:
@@ -224,29 +266,47 @@ class ParticleGun:
             raise ConfigError("at least one species is needed", parameter="species")
         for name in self.species:
             if name not in SPECIES or name not in GUN_SPECIES:
-                raise ConfigError(f"unknown species {name!r}; choose from {', '.join(GUN_SPECIES)}",
-                                  parameter="species")
-        for name in ("pt_min_gev", "pt_max_gev", "eta_max", "eta_min", "phi_min", "phi_max",
-                     "vz_sigma_mm"):
+                raise ConfigError(
+                    f"unknown species {name!r}; choose from {', '.join(GUN_SPECIES)}",
+                    parameter="species",
+                )
+        for name in (
+            "pt_min_gev",
+            "pt_max_gev",
+            "eta_max",
+            "eta_min",
+            "phi_min",
+            "phi_max",
+            "vz_sigma_mm",
+        ):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
-                    or not np.isfinite(value):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float, np.number))
+                or not np.isfinite(value)
+            ):
                 raise ConfigError(f"must be a finite number, got {value!r}", parameter=name)
         for name in ("pt_min_gev", "pt_max_gev"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"must be > 0 GeV, got {getattr(self, name)!r}", parameter=name)
         if not self.pt_min_gev <= self.pt_max_gev:
-            raise ConfigError(f"need pt_min <= pt_max, got {self.pt_min_gev}, {self.pt_max_gev}",
-                              parameter="pt_min_gev")
+            raise ConfigError(
+                f"need pt_min <= pt_max, got {self.pt_min_gev}, {self.pt_max_gev}",
+                parameter="pt_min_gev",
+            )
         if not self.eta_min <= self.eta_max:
-            raise ConfigError(f"need eta_min <= eta_max, got {self.eta_min}, {self.eta_max}",
-                              parameter="eta_min")
+            raise ConfigError(
+                f"need eta_min <= eta_max, got {self.eta_min}, {self.eta_max}", parameter="eta_min"
+            )
         if not self.phi_min <= self.phi_max:
-            raise ConfigError(f"need phi_min <= phi_max, got {self.phi_min}, {self.phi_max}",
-                              parameter="phi_min")
+            raise ConfigError(
+                f"need phi_min <= phi_max, got {self.phi_min}, {self.phi_max}", parameter="phi_min"
+            )
         if self.phi_max - self.phi_min > 2 * np.pi + 1e-9:
-            raise ConfigError(f"the azimuth range {self.phi_min}..{self.phi_max} is wider than "
-                              "2 pi", parameter="phi_max")
+            raise ConfigError(
+                f"the azimuth range {self.phi_min}..{self.phi_max} is wider than 2 pi",
+                parameter="phi_max",
+            )
         if self.vz_sigma_mm < 0:
             raise ConfigError("must be >= 0", parameter="vz_sigma_mm")
 
@@ -277,5 +337,12 @@ class ParticleGun:
         eta = rng.uniform(self.eta_min, self.eta_max, n)
         phi = rng.uniform(self.phi_min, self.phi_max, n)
         vz = rng.normal(0.0, self.vz_sigma_mm, n) if self.vz_sigma_mm > 0 else np.zeros(n)
-        return particle_table(first_event + np.arange(n), pdg, pt * np.cos(phi), pt * np.sin(phi),
-                              pt * np.sinh(eta), mass_gev=mass, vz_mm=vz)
+        return particle_table(
+            first_event + np.arange(n),
+            pdg,
+            pt * np.cos(phi),
+            pt * np.sin(phi),
+            pt * np.sinh(eta),
+            mass_gev=mass,
+            vz_mm=vz,
+        )

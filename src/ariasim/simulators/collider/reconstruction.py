@@ -61,67 +61,112 @@ def track_face_state(tracks: pd.DataFrame, detector: DetectorConfig) -> dict[str
     c = -tracks["q_over_pt"].to_numpy(float) * C_LIGHT * detector.b_field_t
     good = np.isfinite(c) & np.isfinite(d0)
     x, y, z, phi_dir, ok = face_position(
-        np.where(good, -d0 * np.sin(phi0), 0.0), np.where(good, d0 * np.cos(phi0), 0.0),
-        np.nan_to_num(tracks["z0_mm"].to_numpy(float) * 1e-3), np.nan_to_num(phi0),
-        np.nan_to_num(tracks["cot_theta"].to_numpy(float)), np.nan_to_num(c),
-        detector.ecal_r_inner_m, float(detector.ecal.z_endcap_m))
+        np.where(good, -d0 * np.sin(phi0), 0.0),
+        np.where(good, d0 * np.cos(phi0), 0.0),
+        np.nan_to_num(tracks["z0_mm"].to_numpy(float) * 1e-3),
+        np.nan_to_num(phi0),
+        np.nan_to_num(tracks["cot_theta"].to_numpy(float)),
+        np.nan_to_num(c),
+        detector.ecal_r_inner_m,
+        float(detector.ecal.z_endcap_m),
+    )
     ok &= good
     with np.errstate(invalid="ignore", divide="ignore"):
         eta = np.arcsinh(z / np.hypot(x, y))
-    return {"x": x, "y": y, "z": z, "phi_dir": phi_dir, "ok": ok, "eta": np.where(ok, eta, np.nan),
-            "phi": np.where(ok, np.arctan2(y, x), np.nan)}
+    return {
+        "x": x,
+        "y": y,
+        "z": z,
+        "phi_dir": phi_dir,
+        "ok": ok,
+        "eta": np.where(ok, eta, np.nan),
+        "phi": np.where(ok, np.arctan2(y, x), np.nan),
+    }
 
 
 def _dphi(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a - b + np.pi) % (2 * np.pi) - np.pi
 
 
-def _brem_road_pairs(rows: np.ndarray, free: np.ndarray, tracks: pd.DataFrame,
-                     face: dict[str, np.ndarray], cl: pd.DataFrame,
-                     idc: IdentificationConfig) -> pd.DataFrame:
+def _brem_road_pairs(
+    rows: np.ndarray,
+    free: np.ndarray,
+    tracks: pd.DataFrame,
+    face: dict[str, np.ndarray],
+    cl: pd.DataFrame,
+    idc: IdentificationConfig,
+) -> pd.DataFrame:
     """(track row, cluster row) pairs of the same event whose cluster lies in the track's
     bremsstrahlung road: phi between the vertex direction and the calorimeter-face
     direction (widened by ``brem_road_dphi``) and |delta eta| < ``match_deta`` at the face."""
     empty = pd.DataFrame({"t_row": np.empty(0, np.int64), "c_row": np.empty(0, np.int64)})
     if not (rows.size and free.size):
         return empty
-    t = pd.DataFrame({"t_row": rows, "event_id": tracks["event_id"].to_numpy()[rows],
-                      "phi_v": tracks["phi"].to_numpy()[rows], "phi_f": face["phi"][rows],
-                      "eta_f": face["eta"][rows]})
-    c = pd.DataFrame({"c_row": free, "event_id": cl["event_id"].to_numpy()[free],
-                      "c_eta": cl["eta"].to_numpy()[free], "c_phi": cl["phi"].to_numpy()[free]})
+    t = pd.DataFrame(
+        {
+            "t_row": rows,
+            "event_id": tracks["event_id"].to_numpy()[rows],
+            "phi_v": tracks["phi"].to_numpy()[rows],
+            "phi_f": face["phi"][rows],
+            "eta_f": face["eta"][rows],
+        }
+    )
+    c = pd.DataFrame(
+        {
+            "c_row": free,
+            "event_id": cl["event_id"].to_numpy()[free],
+            "c_eta": cl["eta"].to_numpy()[free],
+            "c_phi": cl["phi"].to_numpy()[free],
+        }
+    )
     pairs = t.merge(c, on="event_id")
     if not len(pairs):
         return empty
     bend = _dphi(pairs["phi_f"].to_numpy(), pairs["phi_v"].to_numpy())
     rel = _dphi(pairs["c_phi"].to_numpy(), pairs["phi_v"].to_numpy())
-    inroad = (rel > np.minimum(0.0, bend) - idc.brem_road_dphi) & \
-        (rel < np.maximum(0.0, bend) + idc.brem_road_dphi) & \
-        (np.abs(pairs["c_eta"].to_numpy() - pairs["eta_f"].to_numpy()) < idc.match_deta)
+    inroad = (
+        (rel > np.minimum(0.0, bend) - idc.brem_road_dphi)
+        & (rel < np.maximum(0.0, bend) + idc.brem_road_dphi)
+        & (np.abs(pairs["c_eta"].to_numpy() - pairs["eta_f"].to_numpy()) < idc.match_deta)
+    )
     return pairs[inroad]
 
 
-def _match_tracks_to_clusters(tracks: pd.DataFrame, clusters: pd.DataFrame,
-                              detector: DetectorConfig) -> np.ndarray:
+def _match_tracks_to_clusters(
+    tracks: pd.DataFrame, clusters: pd.DataFrame, detector: DetectorConfig
+) -> np.ndarray:
     """Row in ``clusters`` linked to each track (-1: none)."""
     out = np.full(len(tracks), -1, dtype=np.int64)
     if len(tracks) == 0 or len(clusters) == 0:
         return out
     idc = detector.identification
     hc = detector.hcal
-    t = pd.DataFrame({"t_row": np.arange(len(tracks)), "event_id": tracks["event_id"].to_numpy(),
-                      "t_eta": tracks["face_eta"].to_numpy(), "t_phi": tracks["face_phi"].to_numpy()})
+    t = pd.DataFrame(
+        {
+            "t_row": np.arange(len(tracks)),
+            "event_id": tracks["event_id"].to_numpy(),
+            "t_eta": tracks["face_eta"].to_numpy(),
+            "t_phi": tracks["face_phi"].to_numpy(),
+        }
+    )
     t = t[np.isfinite(t["t_eta"].to_numpy())]
-    c = pd.DataFrame({"c_row": np.arange(len(clusters)), "event_id": clusters["event_id"].to_numpy(),
-                      "c_eta": clusters["eta"].to_numpy(), "c_phi": clusters["phi"].to_numpy(),
-                      "hseed": (clusters["seed_calo"].astype(str).to_numpy() == "hcal")})
+    c = pd.DataFrame(
+        {
+            "c_row": np.arange(len(clusters)),
+            "event_id": clusters["event_id"].to_numpy(),
+            "c_eta": clusters["eta"].to_numpy(),
+            "c_phi": clusters["phi"].to_numpy(),
+            "hseed": (clusters["seed_calo"].astype(str).to_numpy() == "hcal"),
+        }
+    )
     pairs = t.merge(c, on="event_id")
     if len(pairs) == 0:
         return out
     w_eta = np.where(pairs["hseed"], 1.5 * hc.cell_deta, idc.match_deta)
     w_phi = np.where(pairs["hseed"], 1.5 * hc.cell_dphi, idc.match_dphi)
-    d2 = ((pairs["t_eta"] - pairs["c_eta"]) / w_eta) ** 2 + \
-        (_dphi(pairs["t_phi"].to_numpy(), pairs["c_phi"].to_numpy()) / w_phi) ** 2
+    d2 = ((pairs["t_eta"] - pairs["c_eta"]) / w_eta) ** 2 + (
+        _dphi(pairs["t_phi"].to_numpy(), pairs["c_phi"].to_numpy()) / w_phi
+    ) ** 2
     pairs = pairs.assign(d2=d2.to_numpy())
     pairs = pairs[pairs["d2"] < 1.0].sort_values(["t_row", "d2"], kind="stable")
     best = pairs.drop_duplicates("t_row")
@@ -129,9 +174,14 @@ def _match_tracks_to_clusters(tracks: pd.DataFrame, clusters: pd.DataFrame,
     return out
 
 
-def reconstruct(truth: pd.DataFrame, sim_particles: pd.DataFrame, tracks: pd.DataFrame,
-                clusters: pd.DataFrame, n_stations: np.ndarray,
-                detector: DetectorConfig) -> pd.DataFrame:
+def reconstruct(
+    truth: pd.DataFrame,
+    sim_particles: pd.DataFrame,
+    tracks: pd.DataFrame,
+    clusters: pd.DataFrame,
+    n_stations: np.ndarray,
+    detector: DetectorConfig,
+) -> pd.DataFrame:
     """Build, identify and truth-match reconstructed objects.
 
     Arguments:
@@ -153,7 +203,9 @@ def reconstruct(truth: pd.DataFrame, sim_particles: pd.DataFrame, tracks: pd.Dat
     n_stations_good = np.asarray(n_stations)[good]
     face = track_face_state(tracks, detector)
     tracks = tracks.assign(face_eta=face["eta"], face_phi=face["phi"])
-    cl = clusters[clusters["energy_gev"].to_numpy() >= idc.min_cluster_energy_gev].reset_index(drop=True)
+    cl = clusters[clusters["energy_gev"].to_numpy() >= idc.min_cluster_energy_gev].reset_index(
+        drop=True
+    )
     n_cl = len(cl)
     t_cl = _match_tracks_to_clusters(tracks, cl, detector)
     prompt = ~tracks["missing_inner"].to_numpy()
@@ -190,9 +242,12 @@ def reconstruct(truth: pd.DataFrame, sim_particles: pd.DataFrame, tracks: pd.Dat
     with np.errstate(divide="ignore", invalid="ignore"):
         eop = e_sc / t_p
     is_mu = prompt & (n_stations_good >= detector.muon.min_stations)
-    ele_shape = has_cl & (cl_eseed[tcl] if n_cl else False) & \
-        (cl_hoe[tcl] < idc.electron_hoe_max if n_cl else False) & \
-        (cl_sie[tcl] < idc.electron_sigma_ietaieta_max if n_cl else False)
+    ele_shape = (
+        has_cl
+        & (cl_eseed[tcl] if n_cl else False)
+        & (cl_hoe[tcl] < idc.electron_hoe_max if n_cl else False)
+        & (cl_sie[tcl] < idc.electron_sigma_ietaieta_max if n_cl else False)
+    )
     is_e = prompt & ~is_mu & ele_shape & (eop > idc.electron_eop_min) & (eop < idc.electron_eop_max)
     # brems clusters only count for electrons; otherwise they stay free for photons
     brem_used[:] = False
@@ -200,18 +255,40 @@ def reconstruct(truth: pd.DataFrame, sim_particles: pd.DataFrame, tracks: pd.Dat
     t_e = np.where(is_e, e_sc, np.sqrt(t_p**2 + np.where(is_mu, _M_MU, _M_PI) ** 2))
     objects = []
     tp = np.flatnonzero(prompt)
-    objects.append(pd.DataFrame({
-        "event_id": tracks["event_id"].to_numpy()[tp], "object_type": t_type[tp],
-        "link_truth": tracks["truth_index"].to_numpy()[tp], "link_sim": tracks["sim_id"].to_numpy()[tp],
-        "reco_pt_gev": t_pt[tp], "reco_eta": tracks["eta"].to_numpy()[tp],
-        "reco_phi": tracks["phi"].to_numpy()[tp], "reco_e_gev": t_e[tp],
-        "cluster_energy_gev": np.where(has_cl[tp], cl_e[tcl[tp]] if n_cl else np.nan, np.nan) + np.where(is_e[tp], brem_e[tp], 0.0),
-        "ecal_energy_gev": np.where(has_cl[tp], cl_ecal[tcl[tp]] if n_cl else np.nan, np.nan),
-        "hcal_energy_gev": np.where(has_cl[tp], cl_hcal[tcl[tp]] if n_cl else np.nan, np.nan),
-        "e_over_p": eop[tp], "hcal_over_ecal": np.where(has_cl[tp], cl_hoe[tcl[tp]] if n_cl else np.nan, np.nan),
-        "sigma_ietaieta": np.where(has_cl[tp], cl["sigma_ietaieta"].to_numpy(float)[tcl[tp]] if n_cl else np.nan, np.nan),
-        "converted": False, "track_row": tp, "n_muon_stations": n_stations_good[tp],
-    }))
+    objects.append(
+        pd.DataFrame(
+            {
+                "event_id": tracks["event_id"].to_numpy()[tp],
+                "object_type": t_type[tp],
+                "link_truth": tracks["truth_index"].to_numpy()[tp],
+                "link_sim": tracks["sim_id"].to_numpy()[tp],
+                "reco_pt_gev": t_pt[tp],
+                "reco_eta": tracks["eta"].to_numpy()[tp],
+                "reco_phi": tracks["phi"].to_numpy()[tp],
+                "reco_e_gev": t_e[tp],
+                "cluster_energy_gev": np.where(
+                    has_cl[tp], cl_e[tcl[tp]] if n_cl else np.nan, np.nan
+                )
+                + np.where(is_e[tp], brem_e[tp], 0.0),
+                "ecal_energy_gev": np.where(
+                    has_cl[tp], cl_ecal[tcl[tp]] if n_cl else np.nan, np.nan
+                ),
+                "hcal_energy_gev": np.where(
+                    has_cl[tp], cl_hcal[tcl[tp]] if n_cl else np.nan, np.nan
+                ),
+                "e_over_p": eop[tp],
+                "hcal_over_ecal": np.where(has_cl[tp], cl_hoe[tcl[tp]] if n_cl else np.nan, np.nan),
+                "sigma_ietaieta": np.where(
+                    has_cl[tp],
+                    cl["sigma_ietaieta"].to_numpy(float)[tcl[tp]] if n_cl else np.nan,
+                    np.nan,
+                ),
+                "converted": False,
+                "track_row": tp,
+                "n_muon_stations": n_stations_good[tp],
+            }
+        )
+    )
     # clusters consumed as brem by electrons
     if np.any(is_e) and n_cl:
         # recompute road membership only for electrons
@@ -224,30 +301,59 @@ def reconstruct(truth: pd.DataFrame, sim_particles: pd.DataFrame, tracks: pd.Dat
     if free.size:
         is_ph = cl_em[free]
         eta = cl["eta"].to_numpy(float)[free]
-        objects.append(pd.DataFrame({
-            "event_id": cl["event_id"].to_numpy()[free],
-            "object_type": np.where(is_ph, "photon", "neutral_hadron"),
-            "link_truth": cl["truth_index"].to_numpy()[free], "link_sim": -1,
-            "reco_pt_gev": cl_e[free] / np.cosh(eta), "reco_eta": eta,
-            "reco_phi": cl["phi"].to_numpy(float)[free], "reco_e_gev": cl_e[free],
-            "cluster_energy_gev": cl_e[free], "ecal_energy_gev": cl_ecal[free],
-            "hcal_energy_gev": cl_hcal[free], "e_over_p": np.nan, "hcal_over_ecal": cl_hoe[free],
-            "sigma_ietaieta": cl["sigma_ietaieta"].to_numpy(float)[free],
-            "converted": conv_linked[free] & is_ph, "track_row": -1, "n_muon_stations": 0,
-        }))
+        objects.append(
+            pd.DataFrame(
+                {
+                    "event_id": cl["event_id"].to_numpy()[free],
+                    "object_type": np.where(is_ph, "photon", "neutral_hadron"),
+                    "link_truth": cl["truth_index"].to_numpy()[free],
+                    "link_sim": -1,
+                    "reco_pt_gev": cl_e[free] / np.cosh(eta),
+                    "reco_eta": eta,
+                    "reco_phi": cl["phi"].to_numpy(float)[free],
+                    "reco_e_gev": cl_e[free],
+                    "cluster_energy_gev": cl_e[free],
+                    "ecal_energy_gev": cl_ecal[free],
+                    "hcal_energy_gev": cl_hcal[free],
+                    "e_over_p": np.nan,
+                    "hcal_over_ecal": cl_hoe[free],
+                    "sigma_ietaieta": cl["sigma_ietaieta"].to_numpy(float)[free],
+                    "converted": conv_linked[free] & is_ph,
+                    "track_row": -1,
+                    "n_muon_stations": 0,
+                }
+            )
+        )
     obj = pd.concat(objects, ignore_index=True)
     # ---- truth matching
     n_primary_sim = n_truth  # primaries are the first n_truth sim particles, in truth order
-    own = (obj["link_sim"].to_numpy() >= 0) & (obj["link_sim"].to_numpy() < n_primary_sim) & \
-        (obj["link_sim"].to_numpy() == obj["link_truth"].to_numpy())
+    own = (
+        (obj["link_sim"].to_numpy() >= 0)
+        & (obj["link_sim"].to_numpy() < n_primary_sim)
+        & (obj["link_sim"].to_numpy() == obj["link_truth"].to_numpy())
+    )
     obj = obj.assign(priority=np.where(own, 1, 0))
     obj = obj[obj["link_truth"].to_numpy() >= 0]
-    obj = obj.sort_values(["link_truth", "priority", "reco_e_gev"], ascending=[True, False, False],
-                          kind="stable").drop_duplicates("link_truth")
+    obj = obj.sort_values(
+        ["link_truth", "priority", "reco_e_gev"], ascending=[True, False, False], kind="stable"
+    ).drop_duplicates("link_truth")
     out = pd.DataFrame(index=np.arange(n_truth))
-    cols = ["object_type", "reco_pt_gev", "reco_eta", "reco_phi", "reco_e_gev", "cluster_energy_gev",
-            "ecal_energy_gev", "hcal_energy_gev", "e_over_p", "hcal_over_ecal", "sigma_ietaieta",
-            "converted", "track_row", "n_muon_stations"]
+    cols = [
+        "object_type",
+        "reco_pt_gev",
+        "reco_eta",
+        "reco_phi",
+        "reco_e_gev",
+        "cluster_energy_gev",
+        "ecal_energy_gev",
+        "hcal_energy_gev",
+        "e_over_p",
+        "hcal_over_ecal",
+        "sigma_ietaieta",
+        "converted",
+        "track_row",
+        "n_muon_stations",
+    ]
     matched = obj.set_index("link_truth")[cols]
     out = out.join(matched)
     out["found"] = out["object_type"].notna()
@@ -257,11 +363,22 @@ def reconstruct(truth: pd.DataFrame, sim_particles: pd.DataFrame, tracks: pd.Dat
     out["n_muon_stations"] = out["n_muon_stations"].fillna(0).astype(np.int64)
     # ---- the truth particle's own track (whatever object it ended up in)
     own_tr = tracks[(tracks["sim_id"].to_numpy() < n_primary_sim)].set_index("sim_id")
-    tcols = {"pt_gev": "track_pt_gev", "eta": "track_eta", "phi": "track_phi", "d0_mm": "track_d0_mm",
-             "z0_mm": "track_z0_mm", "charge": "track_charge", "sigma_pt_gev": "track_sigma_pt_gev",
-             "sigma_eta": "track_sigma_eta", "sigma_phi": "track_sigma_phi",
-             "sigma_d0_mm": "track_sigma_d0_mm", "sigma_z0_mm": "track_sigma_z0_mm",
-             "chi2": "track_chi2", "ndof": "track_ndof", "missing_inner": "track_missing_inner"}
+    tcols = {
+        "pt_gev": "track_pt_gev",
+        "eta": "track_eta",
+        "phi": "track_phi",
+        "d0_mm": "track_d0_mm",
+        "z0_mm": "track_z0_mm",
+        "charge": "track_charge",
+        "sigma_pt_gev": "track_sigma_pt_gev",
+        "sigma_eta": "track_sigma_eta",
+        "sigma_phi": "track_sigma_phi",
+        "sigma_d0_mm": "track_sigma_d0_mm",
+        "sigma_z0_mm": "track_sigma_z0_mm",
+        "chi2": "track_chi2",
+        "ndof": "track_ndof",
+        "missing_inner": "track_missing_inner",
+    }
     out = out.join(own_tr[list(tcols)].rename(columns=tcols))
     out["track_found"] = out["track_pt_gev"].notna()
     out["track_charge"] = out["track_charge"].fillna(0).astype(np.int64)

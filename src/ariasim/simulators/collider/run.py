@@ -36,15 +36,28 @@ from ariasim.simulators.collider.particles import ParticleGun
 from ariasim.simulators.collider.simulate import blocks, iter_blocks
 from ariasim.utils import human_bytes, human_seconds, physical_memory, run_folder, spawn_seeds
 
-__all__ = ["BYTES_PER_PARTICLE", "OBJECT_TYPE_CODES", "OUTPUT_SUFFIXES",
-           "SECONDS_PER_PARTICLE", "check_size", "run_collider", "run_folder"]
+__all__ = [
+    "BYTES_PER_PARTICLE",
+    "OBJECT_TYPE_CODES",
+    "OUTPUT_SUFFIXES",
+    "SECONDS_PER_PARTICLE",
+    "check_size",
+    "run_collider",
+    "run_folder",
+]
 
 #: Output formats of the table.
 OUTPUT_SUFFIXES = (".parquet", ".csv", ".root")
 #: ROOT trees hold numbers only: ``object_type`` is written there as these codes (the
 #: mapping is stored in the file's provenance, ``config.object_type_codes``).
-OBJECT_TYPE_CODES = {"none": 0, "electron": 1, "photon": 2, "muon": 3, "charged_hadron": 4,
-                     "neutral_hadron": 5}
+OBJECT_TYPE_CODES = {
+    "none": 0,
+    "electron": 1,
+    "photon": 2,
+    "muon": 3,
+    "charged_hadron": 4,
+    "neutral_hadron": 5,
+}
 #: Peak memory per particle [bytes]: measured 350 B per output row and 120 B per truth row
 #: (pandas ``memory_usage(deep=True)``); the blocks, their concatenation and the Arrow
 #: copy at writing hold each about once more, hence about 1 kB.
@@ -56,8 +69,13 @@ BYTES_PER_PARTICLE = 1000
 SECONDS_PER_PARTICLE = {"muon": 0.33e-3, "other": 3.1e-3}
 
 
-def check_size(n_particles: int, *, muons_only: bool = False, parameter: str = "n",
-               memory_bytes: int | None = None) -> None:
+def check_size(
+    n_particles: int,
+    *,
+    muons_only: bool = False,
+    parameter: str = "n",
+    memory_bytes: int | None = None,
+) -> None:
     """Refuse, before any work, a run whose table cannot fit in memory.
 
     The whole output table is held in memory before it is written; a run needing more
@@ -86,7 +104,8 @@ def check_size(n_particles: int, *, muons_only: bool = False, parameter: str = "
             f"{n_particles} particles need about {human_bytes(need)} of memory (this machine "
             f"has {human_bytes(mem)}) and about {human_seconds(cpu)} of CPU time; simulate "
             f"at most {most} per run (several runs with different --seed)",
-            parameter=parameter)
+            parameter=parameter,
+        )
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
@@ -94,16 +113,29 @@ def _check_int(name: str, value: Any, minimum: int) -> None:
         raise ConfigError(f"must be an integer >= {minimum}, got {value!r}", parameter=name)
 
 
-def run_collider(*, out: str | Path, detector: str | Path | DetectorConfig = "default",
-                 species: list[str] | None = None, n: int | None = None,
-                 pt_min_gev: float | None = None, pt_max_gev: float | None = None,
-                 log_pt: bool | None = None, eta_min: float | None = None,
-                 eta_max: float | None = None, phi_min: float | None = None,
-                 phi_max: float | None = None, input_file: str | Path | None = None,
-                 max_events: int | None = None, seed: int = 1, batch_size: int = 20_000,
-                 report_dir: str | Path | None = None, progress: bool = True,
-                 overwrite: bool = False, resume: bool = False,
-                 _after_block: Callable[[int], None] | None = None) -> Path:
+def run_collider(
+    *,
+    out: str | Path,
+    detector: str | Path | DetectorConfig = "default",
+    species: list[str] | None = None,
+    n: int | None = None,
+    pt_min_gev: float | None = None,
+    pt_max_gev: float | None = None,
+    log_pt: bool | None = None,
+    eta_min: float | None = None,
+    eta_max: float | None = None,
+    phi_min: float | None = None,
+    phi_max: float | None = None,
+    input_file: str | Path | None = None,
+    max_events: int | None = None,
+    seed: int = 1,
+    batch_size: int = 20_000,
+    report_dir: str | Path | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+    resume: bool = False,
+    _after_block: Callable[[int], None] | None = None,
+) -> Path:
     """Simulate and write one row per truth particle to ``out`` (with provenance).
 
     Either a particle gun (one particle per event) or an event file is simulated. Gun
@@ -141,9 +173,13 @@ def run_collider(*, out: str | Path, detector: str | Path | DetectorConfig = "de
     from ariasim.io import write_table
     from ariasim.utils import atomic_path, check_outputs
 
-    check_outputs({"out": out, "report_dir": report_dir}, inputs={"input_file": input_file},
-                  suffixes={"out": OUTPUT_SUFFIXES}, folders=("report_dir",),
-                  overwrite=overwrite)
+    check_outputs(
+        {"out": out, "report_dir": report_dir},
+        inputs={"input_file": input_file},
+        suffixes={"out": OUTPUT_SUFFIXES},
+        folders=("report_dir",),
+        overwrite=overwrite,
+    )
     _check_int("seed", seed, 0)
     _check_int("batch_size", batch_size, 1)
     if max_events is not None:
@@ -156,17 +192,25 @@ def run_collider(*, out: str | Path, detector: str | Path | DetectorConfig = "de
         raise ConfigError(str(exc), parameter="detector") from exc
     gun_seed, sim_seed = spawn_seeds(seed, 2)
     gun_options: dict[str, Any] = {
-        "species": species, "n": n, "pt_min_gev": pt_min_gev, "pt_max_gev": pt_max_gev,
-        "log_pt": log_pt, "eta_min": eta_min, "eta_max": eta_max, "phi_min": phi_min,
-        "phi_max": phi_max}
+        "species": species,
+        "n": n,
+        "pt_min_gev": pt_min_gev,
+        "pt_max_gev": pt_max_gev,
+        "log_pt": log_pt,
+        "eta_min": eta_min,
+        "eta_max": eta_max,
+        "phi_min": phi_min,
+        "phi_max": phi_max,
+    }
     gun_options = {k: v for k, v in gun_options.items() if v is not None}
     if input_file is not None:
         from ariasim.simulators.collider.inputs import read_events
 
         if gun_options:
             name = next(iter(gun_options))
-            raise ConfigError("is a particle-gun option; it does not apply with an input file",
-                              parameter=name)
+            raise ConfigError(
+                "is a particle-gun option; it does not apply with an input file", parameter=name
+            )
         particles = read_events(input_file, max_events=max_events)
         check_size(len(particles), parameter="input_file")
         source: dict[str, Any] = {"input_file": str(input_file), "max_events": max_events}
@@ -186,30 +230,51 @@ def run_collider(*, out: str | Path, detector: str | Path | DetectorConfig = "de
     if root:
         config["object_type_codes"] = dict(OBJECT_TYPE_CODES)
 
-    table = _simulate_in_blocks(particles, det, sim_seed, out=out, config=config, seed=seed,
-                                batch_size=batch_size, progress=progress, resume=resume,
-                                after_block=_after_block)
+    table = _simulate_in_blocks(
+        particles,
+        det,
+        sim_seed,
+        out=out,
+        config=config,
+        seed=seed,
+        batch_size=batch_size,
+        progress=progress,
+        resume=resume,
+        after_block=_after_block,
+    )
     if root:
         codes = table["object_type"].map(OBJECT_TYPE_CODES)
         table = table.assign(object_type=codes.to_numpy(np.int8))
     if report_dir is None:
-        path = write_table(table, out, producer="ariasim.simulators.collider", config=config,
-                           seed=seed)
+        path = write_table(
+            table, out, producer="ariasim.simulators.collider", config=config, seed=seed
+        )
     else:
         from ariasim.simulators.collider.report import make_report
 
         # the report folder and the table are written both or neither
         with atomic_path(report_dir, folder=True) as tmp:
             make_report(table, det, tmp)
-            path = write_table(table, out, producer="ariasim.simulators.collider",
-                               config=config, seed=seed)
+            path = write_table(
+                table, out, producer="ariasim.simulators.collider", config=config, seed=seed
+            )
     shutil.rmtree(run_folder(out), ignore_errors=True)
     return Path(path)
 
 
-def _simulate_in_blocks(particles: Any, det: DetectorConfig, sim_seed: int, *, out: str | Path,
-                        config: dict[str, Any], seed: int, batch_size: int, progress: bool,
-                        resume: bool, after_block: Callable[[int], None] | None) -> Any:
+def _simulate_in_blocks(
+    particles: Any,
+    det: DetectorConfig,
+    sim_seed: int,
+    *,
+    out: str | Path,
+    config: dict[str, Any],
+    seed: int,
+    batch_size: int,
+    progress: bool,
+    resume: bool,
+    after_block: Callable[[int], None] | None,
+) -> Any:
     """Simulate block by block; each finished block goes to the run folder (atomically)."""
     import pandas as pd
 
@@ -220,8 +285,11 @@ def _simulate_in_blocks(particles: Any, det: DetectorConfig, sim_seed: int, *, o
     particles = particles.reset_index(drop=True)
     ranges = blocks(particles["event_id"].to_numpy(np.int64))
     seeds = spawn_seeds(sim_seed, max(len(ranges), 1))
-    key = hashlib.sha256(json.dumps({"config": config, "seed": seed, "blocks": ranges},
-                                    sort_keys=True, default=str).encode()).hexdigest()
+    key = hashlib.sha256(
+        json.dumps(
+            {"config": config, "seed": seed, "blocks": ranges}, sort_keys=True, default=str
+        ).encode()
+    ).hexdigest()
     folder = run_folder(out)
     manifest = folder / "run.json"
     done: dict[int, Any] = {}
@@ -234,19 +302,26 @@ def _simulate_in_blocks(particles: Any, det: DetectorConfig, sim_seed: int, *, o
             except (OSError, ValueError):
                 old = {}
             if old.get("key") != key:
-                raise ConfigError(f"the interrupted run in '{folder}' used other parameters; "
-                                  "run again without --resume to start afresh",
-                                  parameter="resume")
+                raise ConfigError(
+                    f"the interrupted run in '{folder}' used other parameters; "
+                    "run again without --resume to start afresh",
+                    parameter="resume",
+                )
             for k in range(len(ranges)):
                 part = folder / f"block-{k:06d}.parquet"
                 if part.exists():
                     done[k] = read_table(part)
     ensure_dir(folder)
     write_json(manifest, {"key": key, "n_blocks": len(ranges)})
-    for k, table in iter_blocks(particles, det, ranges, seeds, batch_size=batch_size,
-                                progress=progress, done=set(done)):
-        write_table(table, folder / f"block-{k:06d}.parquet",
-                    producer="ariasim.simulators.collider", seed=seed)
+    for k, table in iter_blocks(
+        particles, det, ranges, seeds, batch_size=batch_size, progress=progress, done=set(done)
+    ):
+        write_table(
+            table,
+            folder / f"block-{k:06d}.parquet",
+            producer="ariasim.simulators.collider",
+            seed=seed,
+        )
         done[k] = table
         if after_block is not None:
             after_block(k)

@@ -69,8 +69,12 @@ OUTPUT_SCHEMA: tuple[OutputColumn, ...] = (
     _c("reco_eta", "float64", "-", "reconstructed pseudorapidity (NaN if none)"),
     _c("reco_phi", "float64", "rad", "reconstructed azimuth (NaN if none)"),
     _c("reco_e_gev", "float64", "GeV", "reconstructed energy (NaN if none)"),
-    _c("cluster_energy_gev", "float64", "GeV",
-       "energy of the object's calorimeter cluster (plus brems clusters for electrons)"),
+    _c(
+        "cluster_energy_gev",
+        "float64",
+        "GeV",
+        "energy of the object's calorimeter cluster (plus brems clusters for electrons)",
+    ),
     _c("ecal_energy_gev", "float64", "GeV", "ECAL part of the cluster energy"),
     _c("hcal_energy_gev", "float64", "GeV", "HCAL part of the cluster energy"),
     _c("e_over_p", "float64", "-", "cluster (+ brems) energy over track momentum"),
@@ -98,14 +102,26 @@ OUTPUT_SCHEMA: tuple[OutputColumn, ...] = (
     _c("track_n_muon_stations", "int64", "-", "muon stations compatible with the own track"),
     _c("n_hits", "int64", "-", "tracker hits of the truth particle"),
     # ---- simulation truth
-    _c("interacted_layer", "int64", "-",
-       "material surface of a nuclear interaction in the tracker (0 beam pipe, -1 none)"),
-    _c("converted_layer", "int64", "-",
-       "material surface of a photon conversion (0 beam pipe, -1 none)"),
+    _c(
+        "interacted_layer",
+        "int64",
+        "-",
+        "material surface of a nuclear interaction in the tracker (0 beam pipe, -1 none)",
+    ),
+    _c(
+        "converted_layer",
+        "int64",
+        "-",
+        "material surface of a photon conversion (0 beam pipe, -1 none)",
+    ),
     _c("brem_fraction", "float64", "-", "energy radiated in the tracker over the initial energy"),
     _c("reached_calo", "bool", "-", "the particle reached the calorimeter face"),
-    _c("e_true_ecal_gev", "float64", "GeV", "true ECAL deposit of the particle and its secondaries"),
-    _c("e_true_hcal_gev", "float64", "GeV", "true HCAL deposit of the particle and its secondaries"),
+    _c(
+        "e_true_ecal_gev", "float64", "GeV", "true ECAL deposit of the particle and its secondaries"
+    ),
+    _c(
+        "e_true_hcal_gev", "float64", "GeV", "true HCAL deposit of the particle and its secondaries"
+    ),
     _c("e_leak_gev", "float64", "GeV", "true energy leaking out of the calorimeters"),
 )
 
@@ -124,12 +140,16 @@ def check_output(table: pd.DataFrame) -> None:
     if names != expected:
         missing = [c for c in expected if c not in names]
         extra = [c for c in names if c not in OUTPUT_COLUMNS]
-        raise ValueError(f"collider output columns differ from OUTPUT_SCHEMA: missing {missing}, "
-                         f"unexpected {extra}" + ("" if missing or extra else ", order differs"))
+        raise ValueError(
+            f"collider output columns differ from OUTPUT_SCHEMA: missing {missing}, "
+            f"unexpected {extra}" + ("" if missing or extra else ", order differs")
+        )
     for col, dtype in OUTPUT_COLUMNS.items():
         if str(table[col].dtype) != dtype:
-            raise ValueError(f"collider output column {col!r} has dtype {table[col].dtype}, "
-                             f"the schema says {dtype}")
+            raise ValueError(
+                f"collider output column {col!r} has dtype {table[col].dtype}, "
+                f"the schema says {dtype}"
+            )
 
 
 def empty_output() -> pd.DataFrame:

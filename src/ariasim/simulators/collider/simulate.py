@@ -47,8 +47,14 @@ from ariasim.simulators.collider.detector import DetectorConfig, load_detector
 from ariasim.simulators.collider.schema import check_output, empty_output
 from ariasim.utils import SeedLike, spawn_seeds
 
-__all__ = ["BLOCK_EVENTS", "BLOCK_PARTICLES", "REQUIRED_COLUMNS", "blocks", "simulate",
-           "simulate_batch"]
+__all__ = [
+    "BLOCK_EVENTS",
+    "BLOCK_PARTICLES",
+    "REQUIRED_COLUMNS",
+    "blocks",
+    "simulate",
+    "simulate_batch",
+]
 
 #: Events per random-stream block (the unit of reproducibility, see :func:`blocks`).
 #: At 1000 single-particle events a block costs about as much per particle as 20,000
@@ -60,17 +66,46 @@ BLOCK_EVENTS = 1000
 BLOCK_PARTICLES = 20_000
 
 #: Columns a truth-particle table must have (see ``particles.particle_table``).
-REQUIRED_COLUMNS = ("event_id", "pdg", "charge", "mass_gev", "px_gev", "py_gev", "pz_gev", "e_gev",
-                    "pt_gev", "eta", "phi", "vx_mm", "vy_mm", "vz_mm")
+REQUIRED_COLUMNS = (
+    "event_id",
+    "pdg",
+    "charge",
+    "mass_gev",
+    "px_gev",
+    "py_gev",
+    "pz_gev",
+    "e_gev",
+    "pt_gev",
+    "eta",
+    "phi",
+    "vx_mm",
+    "vy_mm",
+    "vz_mm",
+)
 
 
-_CLUSTER_COLUMNS = ("event_id", "cluster_id", "energy_gev", "ecal_energy_gev", "hcal_energy_gev", "eta",
-                    "phi", "n_cells", "e_seed_gev", "e3x3_gev", "e5x5_gev", "sigma_ietaieta",
-                    "hcal_over_ecal", "truth_index")
+_CLUSTER_COLUMNS = (
+    "event_id",
+    "cluster_id",
+    "energy_gev",
+    "ecal_energy_gev",
+    "hcal_energy_gev",
+    "eta",
+    "phi",
+    "n_cells",
+    "e_seed_gev",
+    "e3x3_gev",
+    "e5x5_gev",
+    "sigma_ietaieta",
+    "hcal_over_ecal",
+    "truth_index",
+)
 _DEPOSIT_COLUMNS = ("event_id", "truth_index", "e_true_ecal_gev", "e_true_hcal_gev", "e_leak_gev")
 
 
-def simulate_batch(truth: pd.DataFrame, detector: DetectorConfig, rng: np.random.Generator) -> pd.DataFrame:
+def simulate_batch(
+    truth: pd.DataFrame, detector: DetectorConfig, rng: np.random.Generator
+) -> pd.DataFrame:
     """Simulate and reconstruct one batch of whole events.
 
     Arguments:
@@ -87,17 +122,26 @@ def simulate_batch(truth: pd.DataFrame, detector: DetectorConfig, rng: np.random
     n = len(truth)
     sim = propagate(truth, detector, rng)
     sp = sim.particles
-    to_calo = np.flatnonzero(sp["reached_calo"].to_numpy() & (sp["e_calo_gev"].to_numpy() > 0)
-                             & np.isfinite(sp["eta_calo"].to_numpy()))
+    to_calo = np.flatnonzero(
+        sp["reached_calo"].to_numpy()
+        & (sp["e_calo_gev"].to_numpy() > 0)
+        & np.isfinite(sp["eta_calo"].to_numpy())
+    )
     calo_index = np.full(len(sp), -1, dtype=np.int64)
     calo_index[to_calo] = np.arange(to_calo.size)
     sp = sp.assign(calo_index=calo_index)
     if to_calo.size:
         calo = simulate_calorimeters(
-            sp["event_id"].to_numpy()[to_calo], sp["truth_index"].to_numpy()[to_calo],
-            sp["pdg"].to_numpy()[to_calo], sp["e_calo_gev"].to_numpy()[to_calo],
-            sp["eta_calo"].to_numpy()[to_calo], sp["phi_calo"].to_numpy()[to_calo],
-            detector.ecal, detector.hcal, rng)
+            sp["event_id"].to_numpy()[to_calo],
+            sp["truth_index"].to_numpy()[to_calo],
+            sp["pdg"].to_numpy()[to_calo],
+            sp["e_calo_gev"].to_numpy()[to_calo],
+            sp["eta_calo"].to_numpy()[to_calo],
+            sp["phi_calo"].to_numpy()[to_calo],
+            detector.ecal,
+            detector.hcal,
+            rng,
+        )
         clusters, deposits = calo.clusters, calo.deposits
     else:  # nothing reaches the calorimeters (e.g. only loopers)
         clusters = pd.DataFrame({c: pd.Series(dtype=float) for c in _CLUSTER_COLUMNS})
@@ -109,23 +153,29 @@ def simulate_batch(truth: pd.DataFrame, detector: DetectorConfig, rng: np.random
     n_st = match_tracks_to_stations(tracks, face, hits, detector)
     rec = reconstruct(truth, sp, tracks, clusters, n_st, detector)
 
-    out = pd.DataFrame({
-        "event_id": truth["event_id"].to_numpy(np.int64),
-        "particle_id": truth["particle_id"].to_numpy(np.int64) if "particle_id" in truth else np.arange(n),
-        "pdg": truth["pdg"].to_numpy(np.int64),
-        "truth_charge": truth["charge"].to_numpy(np.int64),
-        "truth_pt_gev": truth["pt_gev"].to_numpy(float),
-        "truth_eta": truth["eta"].to_numpy(float),
-        "truth_phi": truth["phi"].to_numpy(float),
-        "truth_e_gev": truth["e_gev"].to_numpy(float),
-        "truth_vz_mm": truth["vz_mm"].to_numpy(float),
-    })
+    out = pd.DataFrame(
+        {
+            "event_id": truth["event_id"].to_numpy(np.int64),
+            "particle_id": truth["particle_id"].to_numpy(np.int64)
+            if "particle_id" in truth
+            else np.arange(n),
+            "pdg": truth["pdg"].to_numpy(np.int64),
+            "truth_charge": truth["charge"].to_numpy(np.int64),
+            "truth_pt_gev": truth["pt_gev"].to_numpy(float),
+            "truth_eta": truth["eta"].to_numpy(float),
+            "truth_phi": truth["phi"].to_numpy(float),
+            "truth_e_gev": truth["e_gev"].to_numpy(float),
+            "truth_vz_mm": truth["vz_mm"].to_numpy(float),
+        }
+    )
     out = pd.concat([out, rec.reset_index(drop=True)], axis=1)
     prim = sp.iloc[:n]
     out["n_hits"] = sim.hit[:n].sum(axis=1).astype(np.int64)
     out["interacted_layer"] = prim["interacted_layer"].to_numpy(np.int64)
     out["converted_layer"] = prim["converted_layer"].to_numpy(np.int64)
-    out["brem_fraction"] = prim["brem_e_gev"].to_numpy(float) / np.maximum(truth["e_gev"].to_numpy(float), 1e-12)
+    out["brem_fraction"] = prim["brem_e_gev"].to_numpy(float) / np.maximum(
+        truth["e_gev"].to_numpy(float), 1e-12
+    )
     out["reached_calo"] = prim["reached_calo"].to_numpy(bool)
     dep = deposits
     for col in ("e_true_ecal_gev", "e_true_hcal_gev", "e_leak_gev"):
@@ -162,7 +212,7 @@ def blocks(event_id: np.ndarray) -> list[tuple[int, int]]:
     i = 0  # index of the first event of the block
     while i < starts.size:
         lo = int(starts[i])
-        ends = event_ends[i:i + BLOCK_EVENTS]
+        ends = event_ends[i : i + BLOCK_EVENTS]
         # at most BLOCK_PARTICLES rows, but at least one event
         k = max(int(np.searchsorted(ends - lo, BLOCK_PARTICLES, side="right")), 1)
         out.append((lo, int(ends[k - 1])))
@@ -170,8 +220,14 @@ def blocks(event_id: np.ndarray) -> list[tuple[int, int]]:
     return out
 
 
-def simulate(particles: pd.DataFrame, detector: str | DetectorConfig = "default", seed: SeedLike = None,
-             *, batch_size: int = 20_000, progress: bool = False) -> pd.DataFrame:
+def simulate(
+    particles: pd.DataFrame,
+    detector: str | DetectorConfig = "default",
+    seed: SeedLike = None,
+    *,
+    batch_size: int = 20_000,
+    progress: bool = False,
+) -> pd.DataFrame:
     """Full simulation and reconstruction of truth particles in a collider detector.
 
     Arguments:
@@ -193,8 +249,11 @@ def simulate(particles: pd.DataFrame, detector: str | DetectorConfig = "default"
     missing = [c for c in REQUIRED_COLUMNS if c not in particles.columns]
     if missing:
         raise InputError(f"particle table lacks columns {missing}", column=missing[0])
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size < 1:
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, (int, np.integer))
+        or batch_size < 1
+    ):
         raise ConfigError(f"must be an integer >= 1, got {batch_size!r}", parameter="batch_size")
     particles = particles.reset_index(drop=True)
     ev = particles["event_id"].to_numpy(np.int64)
@@ -202,9 +261,12 @@ def simulate(particles: pd.DataFrame, detector: str | DetectorConfig = "default"
         raise InputError("rows of each event must be contiguous", column="event_id")
     ranges = blocks(ev)
     seeds = spawn_seeds(seed, max(len(ranges), 1))
-    results = [simulated for _, simulated in
-               iter_blocks(particles, det, ranges, seeds, batch_size=batch_size,
-                           progress=progress)]
+    results = [
+        simulated
+        for _, simulated in iter_blocks(
+            particles, det, ranges, seeds, batch_size=batch_size, progress=progress
+        )
+    ]
     out = pd.concat(results, ignore_index=True) if results else empty_output()
     check_output(out)
     if len(out) != len(particles):  # pragma: no cover - an internal error, never expected
@@ -212,10 +274,16 @@ def simulate(particles: pd.DataFrame, detector: str | DetectorConfig = "default"
     return out
 
 
-def iter_blocks(particles: pd.DataFrame, detector: DetectorConfig,
-                ranges: list[tuple[int, int]], seeds: list[int], *, batch_size: int = 20_000,
-                progress: bool = False, done: set[int] | frozenset[int] = frozenset(),
-                ) -> Iterator[tuple[int, pd.DataFrame]]:
+def iter_blocks(
+    particles: pd.DataFrame,
+    detector: DetectorConfig,
+    ranges: list[tuple[int, int]],
+    seeds: list[int],
+    *,
+    batch_size: int = 20_000,
+    progress: bool = False,
+    done: set[int] | frozenset[int] = frozenset(),
+) -> Iterator[tuple[int, pd.DataFrame]]:
     """Simulate the blocks ``ranges`` (from :func:`blocks`) one by one, in order.
 
     Yields ``(block index, output rows)``; block ``k`` uses ``seeds[k]``. Blocks in
@@ -236,22 +304,33 @@ def iter_blocks(particles: pd.DataFrame, detector: DetectorConfig,
     if not progress or not todo:
         for k in todo:
             lo, hi = ranges[k]
-            yield k, simulate_batch(particles.iloc[lo:hi], detector, np.random.default_rng(seeds[k]))
+            yield (
+                k,
+                simulate_batch(particles.iloc[lo:hi], detector, np.random.default_rng(seeds[k])),
+            )
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     name = f"collider ({detector.name})"
     total = sum(hi - lo for lo, hi in ranges)
-    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn()) as bar:
-        task = bar.add_task(f"{name}: compiling the detector kernels (first run only)",
-                            total=total, completed=total - sum(ranges[k][1] - ranges[k][0]
-                                                               for k in todo))
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    ) as bar:
+        task = bar.add_task(
+            f"{name}: compiling the detector kernels (first run only)",
+            total=total,
+            completed=total - sum(ranges[k][1] - ranges[k][0] for k in todo),
+        )
         pending = 0
         for i, k in enumerate(todo):
             lo, hi = ranges[k]
-            yield k, simulate_batch(particles.iloc[lo:hi], detector,
-                                    np.random.default_rng(seeds[k]))
+            yield (
+                k,
+                simulate_batch(particles.iloc[lo:hi], detector, np.random.default_rng(seeds[k])),
+            )
             pending += hi - lo
             if i == 0:
                 bar.update(task, description=name)

@@ -83,13 +83,20 @@ class PhotonBatch:
     @classmethod
     def empty(cls) -> PhotonBatch:
         """A batch without photons (to load or compile a kernel before timing it)."""
-        return cls([], 0, {c: np.zeros(0) for c in _PHOTON_COLUMNS}, np.zeros(1, np.int64),
-                   np.zeros(0, np.uint64))
+        return cls(
+            [],
+            0,
+            {c: np.zeros(0) for c in _PHOTON_COLUMNS},
+            np.zeros(1, np.int64),
+            np.zeros(0, np.uint64),
+        )
 
     def event_ids(self) -> np.ndarray:
         """int64 event id of every photon of the batch."""
-        return np.repeat(np.array([b[0] for b in self.blocks], np.int64),
-                         np.array([b[2] for b in self.blocks], np.int64))
+        return np.repeat(
+            np.array([b[0] for b in self.blocks], np.int64),
+            np.array([b[2] for b in self.blocks], np.int64),
+        )
 
 
 @dataclass
@@ -136,8 +143,9 @@ def kernel_threads(n: int | None) -> Iterator[int]:
         yield old
         return
     if not 1 <= n <= numba.config.NUMBA_NUM_THREADS:
-        raise ConfigError(f"must be in 1..{numba.config.NUMBA_NUM_THREADS}, got {n}",
-                          parameter="n_threads")
+        raise ConfigError(
+            f"must be in 1..{numba.config.NUMBA_NUM_THREADS}, got {n}", parameter="n_threads"
+        )
     numba.set_num_threads(n)
     try:
         yield n
@@ -162,8 +170,9 @@ def _key(entropy: int, *path: int) -> np.random.SeedSequence:
     return np.random.SeedSequence(entropy, spawn_key=tuple(path))
 
 
-def photon_counts(ev_src: Sequence[PhotonSource], medium: Medium, detector: Detector,
-                  entropy: int) -> np.ndarray:
+def photon_counts(
+    ev_src: Sequence[PhotonSource], medium: Medium, detector: Detector, entropy: int
+) -> np.ndarray:
     """Photons to propagate for each event (event ``e`` draws from key ``(0, e)``).
 
     Arguments:
@@ -172,8 +181,13 @@ def photon_counts(ev_src: Sequence[PhotonSource], medium: Medium, detector: Dete
         detector: The modules (their acceptance and oversize set the counts).
         entropy: From :func:`seed_entropy`.
     """
-    return np.array([s.photon_count(medium, detector, np.random.default_rng(_key(entropy, 0, e)))
-                     for e, s in enumerate(ev_src)], dtype=np.int64)
+    return np.array(
+        [
+            s.photon_count(medium, detector, np.random.default_rng(_key(entropy, 0, e)))
+            for e, s in enumerate(ev_src)
+        ],
+        dtype=np.int64,
+    )
 
 
 def photon_blocks(counts: np.ndarray) -> list[tuple[int, int, int]]:
@@ -190,13 +204,22 @@ def photon_blocks(counts: np.ndarray) -> list[tuple[int, int, int]]:
         >>> photon_blocks(np.array([70000, 0, 5]))
         [(0, 0, 65536), (0, 1, 4464), (2, 0, 5)]
     """
-    return [(e, k, min(BLOCK_PHOTONS, int(counts[e]) - k * BLOCK_PHOTONS))
-            for e in range(len(counts)) for k in range(-(-int(counts[e]) // BLOCK_PHOTONS))]
+    return [
+        (e, k, min(BLOCK_PHOTONS, int(counts[e]) - k * BLOCK_PHOTONS))
+        for e in range(len(counts))
+        for k in range(-(-int(counts[e]) // BLOCK_PHOTONS))
+    ]
 
 
-def photon_batches(ev_src: Sequence[PhotonSource], counts: np.ndarray, batch_size: int,
-                   medium: Medium, detector: Detector, entropy: int,
-                   blocks: tuple[int, int] | None = None) -> Iterator[PhotonBatch]:
+def photon_batches(
+    ev_src: Sequence[PhotonSource],
+    counts: np.ndarray,
+    batch_size: int,
+    medium: Medium,
+    detector: Detector,
+    entropy: int,
+    blocks: tuple[int, int] | None = None,
+) -> Iterator[PhotonBatch]:
     """Generate the photons of all events, batch by batch.
 
     Each event is cut into blocks ``(event, block, n)`` of at most :data:`BLOCK_PHOTONS`
@@ -242,8 +265,10 @@ def photon_batches(ev_src: Sequence[PhotonSource], counts: np.ndarray, batch_siz
             base = int(_key(entropy, 2, e, k).generate_state(1, np.uint64)[0])
             keys.append(chunk_keys(base, nch))
             off += n
-        ph = {c: np.ascontiguousarray(np.concatenate([p[c] for p in parts]), dtype=float)
-              for c in parts[0]}
+        ph = {
+            c: np.ascontiguousarray(np.concatenate([p[c] for p in parts]), dtype=float)
+            for c in parts[0]
+        }
         chunk_key = np.concatenate(keys)
         yield PhotonBatch(batch, n_b, ph, np.concatenate(starts), chunk_key, g_chunk)
         g_chunk += chunk_key.size
@@ -266,8 +291,13 @@ def progress_bar(progress: bool, label: str) -> Any:
         TimeRemainingColumn,
     )
 
-    return Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
-                    MofNCompleteColumn(), TimeRemainingColumn(), transient=True)
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    )
 
 
 def run_batches(
@@ -288,7 +318,8 @@ def run_batches(
     """Count, generate and hand the photons of every event to ``kernel``, batch by batch.
 
     ``kernel`` is first called once with :meth:`PhotonBatch.empty` (numba loads or compiles
-    it outside the timed region; the progress bar says so meanwhile), then on every batch inside the thread setting; only those
+    it outside the timed region; the progress bar says so meanwhile), then on every batch inside
+    the thread setting; only those
     calls are timed. ``collect(batch, kernel_result)`` then handles each result, untimed.
 
     Arguments:
@@ -307,27 +338,33 @@ def run_batches(
         blocks: Only the blocks ``lo..hi-1`` of :func:`photon_blocks` (default all); the
             result's ``n_photons`` counts those.
     """
-    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) \
-            or batch_size < 1:
-        raise ConfigError(f"must be a positive integer, got {batch_size!r}",
-                          parameter="batch_size")
+    if (
+        not isinstance(batch_size, (int, np.integer))
+        or isinstance(batch_size, bool)
+        or batch_size < 1
+    ):
+        raise ConfigError(f"must be a positive integer, got {batch_size!r}", parameter="batch_size")
     entropy = seed_entropy(seed)
     if counts is None:
         counts = photon_counts(ev_src, medium, detector, entropy)
     if blocks is None:
         n_total = int(counts.sum())
     else:
-        n_total = sum(n for _, _, n in photon_blocks(counts)[blocks[0]:blocks[1]])
+        n_total = sum(n for _, _, n in photon_blocks(counts)[blocks[0] : blocks[1]])
     wall = 0.0
     cpu = 0.0
     with kernel_threads(n_threads) as used, progress_bar(progress, label) as prog:
-        task = (prog.add_task(f"{label}: compiling the kernel (first run only)", total=n_total)
-                if progress else None)
+        task = (
+            prog.add_task(f"{label}: compiling the kernel (first run only)", total=n_total)
+            if progress
+            else None
+        )
         kernel(PhotonBatch.empty())
         if progress:
             prog.update(task, description=label)
-        for batch in photon_batches(ev_src, counts, batch_size, medium, detector, entropy,
-                                    blocks=blocks):
+        for batch in photon_batches(
+            ev_src, counts, batch_size, medium, detector, entropy, blocks=blocks
+        ):
             w0, c0 = time.perf_counter(), time.process_time()
             out = kernel(batch)
             wall += time.perf_counter() - w0
@@ -336,5 +373,11 @@ def run_batches(
                 collect(batch, out)
             if progress:
                 prog.advance(task, batch.n_photons)
-    return BatchRun(entropy=entropy, counts=counts, n_photons=n_total, wall_s=wall, cpu_s=cpu,
-                    n_threads=int(used))
+    return BatchRun(
+        entropy=entropy,
+        counts=counts,
+        n_photons=n_total,
+        wall_s=wall,
+        cpu_s=cpu,
+        n_threads=int(used),
+    )

@@ -47,8 +47,15 @@ import numpy as np
 
 from ariasim.errors import ConfigError
 
-__all__ = ["DEFAULTS", "DEFAULT_RUN", "LAYOUT_KEYS", "MAX_EXTENT_M", "MAX_OVERSIZE", "build",
-           "resolve_config"]
+__all__ = [
+    "DEFAULTS",
+    "DEFAULT_RUN",
+    "LAYOUT_KEYS",
+    "MAX_EXTENT_M",
+    "MAX_OVERSIZE",
+    "build",
+    "resolve_config",
+]
 
 #: Every key a run configuration may have; ``None``: the library's default.
 DEFAULTS: dict[str, Any] = {
@@ -103,8 +110,12 @@ DEFAULT_RUN: dict[str, dict[str, dict[str, Any]]] = {
     "source": {"flasher": {"n_photons": 1.0e7}},
     "detector": {
         "distance": {"distance_m": 20.0, "n_modules": 6},
-        "strings": {"n_strings": 6, "modules_per_string": 60, "string_spacing_m": 20.0,
-                    "string_layout": "ring"},
+        "strings": {
+            "n_strings": 6,
+            "modules_per_string": 60,
+            "string_spacing_m": 20.0,
+            "string_layout": "ring",
+        },
     },
 }
 
@@ -117,8 +128,13 @@ MAX_OVERSIZE = 1000.0
 
 LAYOUT_KEYS: dict[str, tuple[str, ...]] = {
     "distance": ("distance_m", "n_modules"),
-    "strings": ("n_strings", "modules_per_string", "string_spacing_m", "module_spacing_m",
-                "string_layout"),
+    "strings": (
+        "n_strings",
+        "modules_per_string",
+        "string_spacing_m",
+        "module_spacing_m",
+        "string_layout",
+    ),
     "geometry": ("geometry",),
 }
 
@@ -162,8 +178,16 @@ def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _num(cfg: dict[str, Any], key: str, name: str, *, lo: float | None = None,
-         positive: bool = False, integer: bool = False, allow_none: bool = False) -> Any:
+def _num(
+    cfg: dict[str, Any],
+    key: str,
+    name: str,
+    *,
+    lo: float | None = None,
+    positive: bool = False,
+    integer: bool = False,
+    allow_none: bool = False,
+) -> Any:
     v = cfg[key]
     if v is None and allow_none:
         return None
@@ -171,8 +195,9 @@ def _num(cfg: dict[str, Any], key: str, name: str, *, lo: float | None = None,
         raise ConfigError(f"expected a number, got {v!r}", parameter=name)
     # an infinite scattering length is a medium without scattering; any other infinity
     # (an absorption length: photons that scatter forever) is refused
-    if not math.isfinite(float(v)) and not (float(v) == math.inf
-                                            and key == "effective_scattering_length_m"):
+    if not math.isfinite(float(v)) and not (
+        float(v) == math.inf and key == "effective_scattering_length_m"
+    ):
         raise ConfigError(f"expected a finite number, got {v!r}", parameter=name)
     if positive and not float(v) > 0:
         raise ConfigError(f"must be > 0, got {v!r}", parameter=name)
@@ -185,8 +210,9 @@ def _num(cfg: dict[str, Any], key: str, name: str, *, lo: float | None = None,
     return float(v)
 
 
-def _wrap(name: str, fn: Any, *args: Any, labels: Mapping[str, str] | None = None,
-          **kw: Any) -> Any:
+def _wrap(
+    name: str, fn: Any, *args: Any, labels: Mapping[str, str] | None = None, **kw: Any
+) -> Any:
     """Call a constructor, re-labelling its ConfigError with the configuration key.
 
     ``name`` is the section (``"medium"``...) or a key (``"detector.geometry"``); a
@@ -200,14 +226,24 @@ def _wrap(name: str, fn: Any, *args: Any, labels: Mapping[str, str] | None = Non
     except ConfigError as exc:
         sub = exc.parameter if exc.parameter and exc.parameter != section else None
         key = f"{section}.{sub}" if sub else name
-        key = {"source.start_m": "source.position_m", "medium.path": "medium.ice_table",
-               "detector.layout": "detector.string_layout"}.get(key, key)
+        key = {
+            "source.start_m": "source.position_m",
+            "medium.path": "medium.ice_table",
+            "detector.layout": "detector.string_layout",
+        }.get(key, key)
         msg = str(exc).split(": ", 1)[-1] if exc.parameter else str(exc)
         raise ConfigError(msg, parameter=labels.get(key, key)) from exc
 
 
-def _check_applies(section: dict[str, Any], prefix: str, kind_key: str, kind: str,
-                   accepted: Any, accepting: Any, labels: Mapping[str, str]) -> None:
+def _check_applies(
+    section: dict[str, Any],
+    prefix: str,
+    kind_key: str,
+    kind: str,
+    accepted: Any,
+    accepting: Any,
+    labels: Mapping[str, str],
+) -> None:
     """A set key of ``section`` that the chosen kind does not take is an error naming it."""
     for key, value in section.items():
         if key == kind_key or value is None or key in accepted:
@@ -215,12 +251,15 @@ def _check_applies(section: dict[str, Any], prefix: str, kind_key: str, kind: st
         where = accepting(key)
         lab = labels.get(f"{prefix}.{key}", f"{prefix}.{key}")
         kind_lab = labels.get(f"{prefix}.{kind_key}", f"{prefix}.{kind_key}")
-        raise ConfigError(f"{lab} applies only to {kind_lab} {' or '.join(where)} "
-                          f"(here {kind_lab} {kind})", parameter=lab)
+        raise ConfigError(
+            f"{lab} applies only to {kind_lab} {' or '.join(where)} (here {kind_lab} {kind})",
+            parameter=lab,
+        )
 
 
-def build(cfg: dict[str, Any], labels: Mapping[str, str] | None = None
-          ) -> tuple[Any, Any, Any, dict[str, Any]]:
+def build(
+    cfg: dict[str, Any], labels: Mapping[str, str] | None = None
+) -> tuple[Any, Any, Any, dict[str, Any]]:
     """Turn a resolved configuration into ``(source, medium, detector, run_kwargs)``.
 
     Only the keys that are set reach the library; the rest take its defaults.
@@ -261,17 +300,20 @@ only to source.type cascade (here source.type flasher)
             run[key] = num(cfg, key, lo=1, integer=True)
     if cfg["method"] is not None:
         if cfg["method"] not in ("grid", "naive"):
-            raise ConfigError(f"expected 'grid' or 'naive', got {cfg['method']!r}",
-                              parameter=lab("method"))
+            raise ConfigError(
+                f"expected 'grid' or 'naive', got {cfg['method']!r}", parameter=lab("method")
+            )
         run["method"] = cfg["method"]
 
     # medium: the factory named by medium.name, with the keys that are set
     name = m["name"]
     if name not in optics.MEDIA:
-        raise ConfigError(f"expected one of {', '.join(optics.MEDIA)}, got {name!r}",
-                          parameter=lab("medium.name"))
-    _check_applies(m, "medium", "name", name, optics.medium_parameters(name),
-                   optics.media_accepting, labels)
+        raise ConfigError(
+            f"expected one of {', '.join(optics.MEDIA)}, got {name!r}", parameter=lab("medium.name")
+        )
+    _check_applies(
+        m, "medium", "name", name, optics.medium_parameters(name), optics.media_accepting, labels
+    )
     med_kw: dict[str, Any] = {}
     for key in ("g", "sl_fraction"):
         if m[key] is not None:
@@ -288,29 +330,41 @@ only to source.type cascade (here source.type flasher)
     # source: the class named by source.type, with the keys that are set
     stype = s["type"]
     if stype not in sources.SOURCES:
-        raise ConfigError(f"expected one of {', '.join(sources.SOURCES)}, got {stype!r}",
-                          parameter=lab("source.type"))
-    _check_applies(s, "source", "type", stype, sources.source_parameters(stype),
-                   lambda k: [t for t in sources.SOURCES if k in sources.source_parameters(t)],
-                   labels)
-    s = {**DEFAULT_RUN["source"].get(stype, {}), **{k: v for k, v in s.items()
-                                                    if v is not None}}
+        raise ConfigError(
+            f"expected one of {', '.join(sources.SOURCES)}, got {stype!r}",
+            parameter=lab("source.type"),
+        )
+    _check_applies(
+        s,
+        "source",
+        "type",
+        stype,
+        sources.source_parameters(stype),
+        lambda k: [t for t in sources.SOURCES if k in sources.source_parameters(t)],
+        labels,
+    )
+    s = {**DEFAULT_RUN["source"].get(stype, {}), **{k: v for k, v in s.items() if v is not None}}
     pos = np.zeros(3)
     if "position_m" in s:
         try:
             pos = np.asarray(s["position_m"], dtype=float)
         except (TypeError, ValueError) as exc:
-            raise ConfigError(f"expected three numbers, got {s['position_m']!r}",
-                              parameter=lab("source.position_m")) from exc
+            raise ConfigError(
+                f"expected three numbers, got {s['position_m']!r}",
+                parameter=lab("source.position_m"),
+            ) from exc
         if pos.shape != (3,) or not np.all(np.isfinite(pos)):
-            raise ConfigError(f"expected three finite numbers, got {s['position_m']!r}",
-                              parameter=lab("source.position_m"))
+            raise ConfigError(
+                f"expected three finite numbers, got {s['position_m']!r}",
+                parameter=lab("source.position_m"),
+            )
     src_kw: dict[str, Any] = {}
     for key, value in s.items():
         if key == "type":
             continue
-        if key in ("position_m", "direction") or (key == "wavelength_nm"
-                                                  and isinstance(value, list)):
+        if key in ("position_m", "direction") or (
+            key == "wavelength_nm" and isinstance(value, list)
+        ):
             src_kw[key] = tuple(value)
         elif key == "wavelength_nm":
             src_kw[key] = num(s, key, "source", positive=True)
@@ -330,8 +384,10 @@ only to source.type cascade (here source.type flasher)
     if d["oversize"] is not None:
         det_kw["oversize"] = num(d, "oversize", "detector", lo=1.0)
         if det_kw["oversize"] > MAX_OVERSIZE:
-            raise ConfigError(f"must be <= {MAX_OVERSIZE:g}, got {d['oversize']!r}",
-                              parameter=lab("detector.oversize"))
+            raise ConfigError(
+                f"must be <= {MAX_OVERSIZE:g}, got {d['oversize']!r}",
+                parameter=lab("detector.oversize"),
+            )
     if acc is not None:
         det_kw["angular_acceptance"] = tuple(acc) if isinstance(acc, list) else acc
     if d["wavelength_acceptance"] is not None:
@@ -340,13 +396,21 @@ only to source.type cascade (here source.type flasher)
         det_kw["acceptance_mode"] = d["acceptance_mode"]
     layout = d["layout"]
     if layout not in LAYOUT_KEYS:
-        raise ConfigError(f"expected one of {', '.join(LAYOUT_KEYS)}, got {layout!r}",
-                          parameter=lab("detector.layout"))
+        raise ConfigError(
+            f"expected one of {', '.join(LAYOUT_KEYS)}, got {layout!r}",
+            parameter=lab("detector.layout"),
+        )
     common = set(d) - {k for keys in LAYOUT_KEYS.values() for k in keys}
-    _check_applies(d, "detector", "layout", layout, common | set(LAYOUT_KEYS[layout]),
-                   lambda k: [lay for lay, keys in LAYOUT_KEYS.items() if k in keys], labels)
-    d = {**DEFAULT_RUN["detector"].get(layout, {}), **{k: v for k, v in d.items()
-                                                       if v is not None}}
+    _check_applies(
+        d,
+        "detector",
+        "layout",
+        layout,
+        common | set(LAYOUT_KEYS[layout]),
+        lambda k: [lay for lay, keys in LAYOUT_KEYS.items() if k in keys],
+        labels,
+    )
+    d = {**DEFAULT_RUN["detector"].get(layout, {}), **{k: v for k, v in d.items() if v is not None}}
     if layout == "distance":
         dist = num(d, "distance_m", "detector", positive=True)
         nmod = num(d, "n_modules", "detector", lo=1, integer=True)
@@ -359,20 +423,33 @@ only to source.type cascade (here source.type flasher)
             if key in d:
                 str_kw[key] = num(d, key, "detector", positive=True)
         detector = _wrap(
-            "detector", det_mod.string_detector,
+            "detector",
+            det_mod.string_detector,
             num(d, "n_strings", "detector", lo=1, integer=True),
             num(d, "modules_per_string", "detector", lo=1, integer=True),
-            center_m=tuple(pos), labels=labels, **str_kw, **det_kw)
+            center_m=tuple(pos),
+            labels=labels,
+            **str_kw,
+            **det_kw,
+        )
     else:
         if not d.get("geometry"):
-            raise ConfigError("layout 'geometry' needs a geometry file",
-                              parameter=lab("detector.geometry"))
-        detector = _wrap("detector.geometry", det_mod.read_geometry, d["geometry"],
-                         labels=labels, **det_kw)
+            raise ConfigError(
+                "layout 'geometry' needs a geometry file", parameter=lab("detector.geometry")
+            )
+        detector = _wrap(
+            "detector.geometry", det_mod.read_geometry, d["geometry"], labels=labels, **det_kw
+        )
     extent = float(np.max(np.abs(np.asarray(detector.positions_m, float) - pos), initial=0.0))
     if not extent <= MAX_EXTENT_M:
-        key = {"distance": "detector.distance_m", "strings": "detector.string_spacing_m",
-               "geometry": "detector.geometry"}[layout]
-        raise ConfigError(f"modules up to {extent:.3g} m from the source; light travels a few "
-                          f"km at most (limit {MAX_EXTENT_M:g} m)", parameter=lab(key))
+        key = {
+            "distance": "detector.distance_m",
+            "strings": "detector.string_spacing_m",
+            "geometry": "detector.geometry",
+        }[layout]
+        raise ConfigError(
+            f"modules up to {extent:.3g} m from the source; light travels a few "
+            f"km at most (limit {MAX_EXTENT_M:g} m)",
+            parameter=lab(key),
+        )
     return source, medium, detector, run

@@ -52,8 +52,19 @@ __all__ = [
 ]
 
 #: IceCube "as.nominal" angular acceptance, c0..c10 of a polynomial in eta.
-AS_NOMINAL = (0.26266, 0.47659, 0.15480, -0.14588, 0.17316, 1.3070, 0.44441, -2.3538,
-              -1.3564, 1.2098, 0.81569)
+AS_NOMINAL = (
+    0.26266,
+    0.47659,
+    0.15480,
+    -0.14588,
+    0.17316,
+    1.3070,
+    0.44441,
+    -2.3538,
+    -1.3564,
+    1.2098,
+    0.81569,
+)
 
 
 @dataclass(frozen=True)
@@ -89,13 +100,17 @@ class Detector:
     def __post_init__(self) -> None:
         pos = np.ascontiguousarray(self.positions_m, dtype=float)
         if pos.ndim != 2 or pos.shape[1] != 3 or pos.shape[0] < 1:
-            raise ConfigError(f"expected an (n, 3) array, got shape {pos.shape}",
-                              parameter="positions_m")
+            raise ConfigError(
+                f"expected an (n, 3) array, got shape {pos.shape}", parameter="positions_m"
+            )
         if not np.all(np.isfinite(pos)):
             raise ConfigError("module positions must be finite", parameter="positions_m")
         object.__setattr__(self, "positions_m", pos)
-        ids = (np.arange(len(pos), dtype=np.int64) if self.module_ids is None
-               else np.asarray(self.module_ids, dtype=np.int64))
+        ids = (
+            np.arange(len(pos), dtype=np.int64)
+            if self.module_ids is None
+            else np.asarray(self.module_ids, dtype=np.int64)
+        )
         if ids.shape != (len(pos),) or len(np.unique(ids)) != len(ids):
             raise ConfigError("module ids must be unique, one per module", parameter="module_ids")
         object.__setattr__(self, "module_ids", ids)
@@ -104,18 +119,23 @@ class Detector:
         if not (self.oversize >= 1.0 and math.isfinite(self.oversize)):
             raise ConfigError(f"must be >= 1, got {self.oversize}", parameter="oversize")
         if self.acceptance_mode not in ("rejection", "weight"):
-            raise ConfigError(f"expected 'rejection' or 'weight', got {self.acceptance_mode!r}",
-                              parameter="acceptance_mode")
+            raise ConfigError(
+                f"expected 'rejection' or 'weight', got {self.acceptance_mode!r}",
+                parameter="acceptance_mode",
+            )
         acc = self.angular_acceptance
         if isinstance(acc, str):
             if acc not in ("nominal", "flat"):
-                raise ConfigError(f"expected 'nominal', 'flat' or coefficients, got {acc!r}",
-                                  parameter="angular_acceptance")
+                raise ConfigError(
+                    f"expected 'nominal', 'flat' or coefficients, got {acc!r}",
+                    parameter="angular_acceptance",
+                )
         else:
             coeffs = tuple(float(c) for c in acc)
             if not coeffs or not all(math.isfinite(c) for c in coeffs):
-                raise ConfigError("coefficients must be finite and non-empty",
-                                  parameter="angular_acceptance")
+                raise ConfigError(
+                    "coefficients must be finite and non-empty", parameter="angular_acceptance"
+                )
             object.__setattr__(self, "angular_acceptance", coeffs)
         if self.cell_m is not None and not self.cell_m > 0:
             raise ConfigError(f"must be > 0, got {self.cell_m}", parameter="cell_m")
@@ -149,13 +169,18 @@ class Detector:
 
     def describe(self) -> dict:
         """A JSON-able summary for provenance."""
-        return {"n_modules": self.n_modules, "radius_m": self.radius_m,
-                "oversize": self.oversize,
-                "angular_acceptance": (self.angular_acceptance
-                                       if isinstance(self.angular_acceptance, str)
-                                       else list(self.angular_acceptance)),
-                "wavelength_acceptance": self.wavelength_acceptance,
-                "acceptance_mode": self.acceptance_mode}
+        return {
+            "n_modules": self.n_modules,
+            "radius_m": self.radius_m,
+            "oversize": self.oversize,
+            "angular_acceptance": (
+                self.angular_acceptance
+                if isinstance(self.angular_acceptance, str)
+                else list(self.angular_acceptance)
+            ),
+            "wavelength_acceptance": self.wavelength_acceptance,
+            "acceptance_mode": self.acceptance_mode,
+        }
 
 
 def single_module(position_m: tuple[float, float, float], **kw) -> Detector:
@@ -163,9 +188,16 @@ def single_module(position_m: tuple[float, float, float], **kw) -> Detector:
     return Detector(np.asarray([position_m], dtype=float), **kw)
 
 
-def string_detector(n_strings: int, modules_per_string: int, *, string_spacing_m: float = 125.0,
-                    module_spacing_m: float = 17.0, layout: str = "grid",
-                    center_m: tuple[float, float, float] = (0.0, 0.0, 0.0), **kw) -> Detector:
+def string_detector(
+    n_strings: int,
+    modules_per_string: int,
+    *,
+    string_spacing_m: float = 125.0,
+    module_spacing_m: float = 17.0,
+    layout: str = "grid",
+    center_m: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    **kw,
+) -> Detector:
     """A regular detector of vertical strings, modules equally spaced along each string.
 
     Arguments:
@@ -180,8 +212,9 @@ def string_detector(n_strings: int, modules_per_string: int, *, string_spacing_m
         **kw: Passed to :class:`Detector` (radius_m, oversize, acceptance...).
     """
     if n_strings < 1 or modules_per_string < 1:
-        raise ConfigError("need at least one string and one module per string",
-                          parameter="n_strings")
+        raise ConfigError(
+            "need at least one string and one module per string", parameter="n_strings"
+        )
     if string_spacing_m <= 0 or module_spacing_m <= 0:
         raise ConfigError("spacings must be > 0", parameter="string_spacing_m")
     if layout == "ring":
@@ -216,8 +249,12 @@ def read_geometry(path: str | os.PathLike[str], **kw) -> Detector:
     from ariasim.io import read_table
 
     cols = ("module_id", "x", "y", "z")
-    df = read_table(path, required=cols, finite=cols,
-                    dtypes={"module_id": "int", "x": "float", "y": "float", "z": "float"})
+    df = read_table(
+        path,
+        required=cols,
+        finite=cols,
+        dtypes={"module_id": "int", "x": "float", "y": "float", "z": "float"},
+    )
     if len(df) == 0:
         raise InputError("geometry table has no rows", path=path)
     ids = df["module_id"].to_numpy(dtype=np.int64)

@@ -110,8 +110,12 @@ def n_group_ice(wavelength_nm: np.ndarray | float) -> np.ndarray | float:
     return float(out) if np.ndim(out) == 0 else out
 
 
-def frank_tamm_dn_dx_dlambda(wavelength_nm: np.ndarray | float, *, beta: float = 1.0,
-                             n_phase: np.ndarray | float | None = None) -> np.ndarray:
+def frank_tamm_dn_dx_dlambda(
+    wavelength_nm: np.ndarray | float,
+    *,
+    beta: float = 1.0,
+    n_phase: np.ndarray | float | None = None,
+) -> np.ndarray:
     """Frank-Tamm Cherenkov spectrum ``d²N/dx dλ = 2πα/λ² (1 - 1/(βn)²)`` [photons/m/nm].
 
     Arguments:
@@ -127,15 +131,19 @@ def frank_tamm_dn_dx_dlambda(wavelength_nm: np.ndarray | float, *, beta: float =
 
 @lru_cache(maxsize=1)
 def _acceptance_table() -> tuple[np.ndarray, np.ndarray]:
-    text = resources.files("ariasim.simulators.photons").joinpath(
-        "data/dom_wavelength_acceptance.csv").read_text()
+    text = (
+        resources.files("ariasim.simulators.photons")
+        .joinpath("data/dom_wavelength_acceptance.csv")
+        .read_text()
+    )
     rows = [ln for ln in text.splitlines() if ln and not ln.startswith("#")][1:]
     arr = np.array([[float(v) for v in ln.split(",")] for ln in rows])
     return arr[:, 0], arr[:, 1]
 
 
-def dom_wavelength_acceptance(wavelength_nm: np.ndarray | float,
-                              radius_m: float = DOM_RADIUS_M) -> np.ndarray:
+def dom_wavelength_acceptance(
+    wavelength_nm: np.ndarray | float, radius_m: float = DOM_RADIUS_M
+) -> np.ndarray:
     """Probability that a photon hitting the DOM head-on is detected, ``A_eff(λ)/(π r²)``.
 
     The table is the IceCube DOM effective area (glass, gel and photocathode) from clsim's
@@ -151,11 +159,13 @@ def dom_wavelength_acceptance(wavelength_nm: np.ndarray | float,
     """
     wl, area = _acceptance_table()
     return np.interp(np.asarray(wavelength_nm, dtype=float), wl, area, left=0.0, right=0.0) / (
-        math.pi * radius_m**2)
+        math.pi * radius_m**2
+    )
 
 
-def frank_tamm_yield_per_m(lo_nm: float = 300.0, hi_nm: float = 600.0, *,
-                           acceptance: bool = False, n_points: int = 20001) -> float:
+def frank_tamm_yield_per_m(
+    lo_nm: float = 300.0, hi_nm: float = 600.0, *, acceptance: bool = False, n_points: int = 20001
+) -> float:
     """Cherenkov photons per metre of β=1 track in ice between two wavelengths.
 
     With ``acceptance=True`` the spectrum is weighted with the DOM acceptance
@@ -228,11 +238,11 @@ class Medium:
             object.__setattr__(self, key, np.ascontiguousarray(getattr(self, key), dtype=float))
         n = self.b_e400_per_m.size
         if n < 1 or self.a_dust400_per_m.size != n or self.dtau.size != n:
-            raise ConfigError("layer arrays must be non-empty and of equal length",
-                              parameter="medium")
+            raise ConfigError(
+                "layer arrays must be non-empty and of equal length", parameter="medium"
+            )
         if self.z_boundaries_m.size != n - 1 or np.any(np.diff(self.z_boundaries_m) <= 0):
-            raise ConfigError("need n_layers - 1 strictly ascending boundaries",
-                              parameter="medium")
+            raise ConfigError("need n_layers - 1 strictly ascending boundaries", parameter="medium")
         for key in ("b_e400_per_m", "a_dust400_per_m"):
             arr = getattr(self, key)
             if not np.all(np.isfinite(arr)) or np.any(arr < 0):
@@ -240,8 +250,7 @@ class Medium:
         if not 0.0 <= self.g < 1.0:
             raise ConfigError(f"mean cosine must be in [0, 1), got {self.g}", parameter="g")
         if not 0.0 <= self.sl_fraction <= 1.0:
-            raise ConfigError(f"must be in [0, 1], got {self.sl_fraction}",
-                              parameter="sl_fraction")
+            raise ConfigError(f"must be in [0, 1], got {self.sl_fraction}", parameter="sl_fraction")
         for key in ("n_phase", "n_group"):
             v = getattr(self, key)
             if v is not None and not (v >= 1.0 and math.isfinite(v)):
@@ -259,8 +268,11 @@ class Medium:
             one = np.ones_like(wl)
             return one, one, np.zeros_like(wl)
         r = wl / 400.0
-        return (r ** (-ALPHA_SCATTERING), r ** (-KAPPA_ABSORPTION),
-                A_TEMPERATURE_PER_M * np.exp(-B_TEMPERATURE_NM / wl))
+        return (
+            r ** (-ALPHA_SCATTERING),
+            r ** (-KAPPA_ABSORPTION),
+            A_TEMPERATURE_PER_M * np.exp(-B_TEMPERATURE_NM / wl),
+        )
 
     def layer_index(self, z_m: np.ndarray | float) -> np.ndarray:
         """Index of the layer containing detector height ``z_m``."""
@@ -271,8 +283,9 @@ class Medium:
         _, fa, ft = self.wavelength_factors(wavelength_nm)
         return self.a_dust400_per_m[layer] * fa + ft * (1.0 + 0.01 * self.dtau[layer])
 
-    def effective_scattering_per_m(self, wavelength_nm: np.ndarray | float,
-                                   layer: int = 0) -> np.ndarray:
+    def effective_scattering_per_m(
+        self, wavelength_nm: np.ndarray | float, layer: int = 0
+    ) -> np.ndarray:
         """Effective scattering coefficient b_e [1/m] in ``layer``."""
         fb, _, _ = self.wavelength_factors(wavelength_nm)
         return self.b_e400_per_m[layer] * fb
@@ -305,15 +318,27 @@ class Medium:
             :func:`~.shells.shell_kernel`.
         """
         ngc = -1.0 if self.n_group is None else float(self.n_group)
-        return (self.z_boundaries_m, self.b_e400_per_m, self.a_dust400_per_m, self.dtau,
-                bool(self.wavelength_dependent), float(self.g), float(self.sl_fraction), ngc)
+        return (
+            self.z_boundaries_m,
+            self.b_e400_per_m,
+            self.a_dust400_per_m,
+            self.dtau,
+            bool(self.wavelength_dependent),
+            float(self.g),
+            float(self.sl_fraction),
+            ngc,
+        )
 
     def describe(self) -> dict:
         """A JSON-able summary for provenance."""
         return {
-            "name": self.name, "n_layers": self.n_layers,
-            "wavelength_dependent": self.wavelength_dependent, "g": self.g,
-            "sl_fraction": self.sl_fraction, "n_phase": self.n_phase, "n_group": self.n_group,
+            "name": self.name,
+            "n_layers": self.n_layers,
+            "wavelength_dependent": self.wavelength_dependent,
+            "g": self.g,
+            "sl_fraction": self.sl_fraction,
+            "n_phase": self.n_phase,
+            "n_group": self.n_group,
             "source_path": self.source_path,
             "b_e400_per_m": self.b_e400_per_m.tolist() if self.n_layers <= 4 else "table",
             "a_dust400_per_m": self.a_dust400_per_m.tolist() if self.n_layers <= 4 else "table",
@@ -321,8 +346,14 @@ class Medium:
 
 
 def _one_layer(name: str, b_e: float, a: float, dtau: float, **kw) -> Medium:
-    return Medium(name=name, z_boundaries_m=np.empty(0), b_e400_per_m=np.array([b_e]),
-                  a_dust400_per_m=np.array([a]), dtau=np.array([dtau]), **kw)
+    return Medium(
+        name=name,
+        z_boundaries_m=np.empty(0),
+        b_e400_per_m=np.array([b_e]),
+        a_dust400_per_m=np.array([a]),
+        dtau=np.array([dtau]),
+        **kw,
+    )
 
 
 def bulk_ice(*, g: float = 0.9, sl_fraction: float = 0.35) -> Medium:
@@ -337,12 +368,19 @@ def bulk_ice(*, g: float = 0.9, sl_fraction: float = 0.35) -> Medium:
         g: Mean scattering cosine.
         sl_fraction: Simplified-Liu fraction of the phase function.
     """
-    return _one_layer("bulk-ice", 0.0233, 0.00635, 12.1, wavelength_dependent=True,
-                      g=g, sl_fraction=sl_fraction)
+    return _one_layer(
+        "bulk-ice", 0.0233, 0.00635, 12.1, wavelength_dependent=True, g=g, sl_fraction=sl_fraction
+    )
 
 
-def water(*, absorption_length_m: float = 55.0, scattering_length_m: float = 50.0,
-          g: float = 0.92, n_phase: float = 1.35, n_group: float = 1.38) -> Medium:
+def water(
+    *,
+    absorption_length_m: float = 55.0,
+    scattering_length_m: float = 50.0,
+    g: float = 0.92,
+    n_phase: float = 1.35,
+    n_group: float = 1.38,
+) -> Medium:
     """Homogeneous deep-sea water, wavelength-independent (a documented simplification).
 
     Absorption length 55 m (the peak near 470 nm), geometric scattering length 50 m with
@@ -359,19 +397,35 @@ def water(*, absorption_length_m: float = 55.0, scattering_length_m: float = 50.
         n_phase: Phase index.
         n_group: Group index.
     """
-    for key, v in (("absorption_length_m", absorption_length_m),
-                   ("scattering_length_m", scattering_length_m)):
+    for key, v in (
+        ("absorption_length_m", absorption_length_m),
+        ("scattering_length_m", scattering_length_m),
+    ):
         if not (v > 0 and math.isfinite(v)):
             raise ConfigError(f"must be finite and > 0, got {v}", parameter=key)
-    return _one_layer("water", (1.0 - g) / scattering_length_m, 1.0 / absorption_length_m, 0.0,
-                      wavelength_dependent=False, g=g, sl_fraction=0.0,
-                      n_phase=n_phase, n_group=n_group)
+    return _one_layer(
+        "water",
+        (1.0 - g) / scattering_length_m,
+        1.0 / absorption_length_m,
+        0.0,
+        wavelength_dependent=False,
+        g=g,
+        sl_fraction=0.0,
+        n_phase=n_phase,
+        n_group=n_group,
+    )
 
 
-def constant_medium(absorption_length_m: float, effective_scattering_length_m: float, *,
-                    wavelength_dependent: bool = False, g: float = 0.9,
-                    sl_fraction: float = 0.35, n_phase: float | None = None,
-                    n_group: float | None = None) -> Medium:
+def constant_medium(
+    absorption_length_m: float,
+    effective_scattering_length_m: float,
+    *,
+    wavelength_dependent: bool = False,
+    g: float = 0.9,
+    sl_fraction: float = 0.35,
+    n_phase: float | None = None,
+    n_group: float | None = None,
+) -> Medium:
     """A homogeneous medium with user-set absorption and effective scattering lengths.
 
     With ``wavelength_dependent=False`` the lengths hold at every wavelength; otherwise
@@ -387,23 +441,41 @@ def constant_medium(absorption_length_m: float, effective_scattering_length_m: f
         n_phase: Constant phase index (default: ice polynomial).
         n_group: Constant group index (default: ice polynomial).
     """
-    for key, v in (("absorption_length_m", absorption_length_m),
-                   ("effective_scattering_length_m", effective_scattering_length_m)):
+    for key, v in (
+        ("absorption_length_m", absorption_length_m),
+        ("effective_scattering_length_m", effective_scattering_length_m),
+    ):
         if not (v > 0):
             raise ConfigError(f"must be > 0 (inf disables), got {v}", parameter=key)
     a = 0.0 if math.isinf(absorption_length_m) else 1.0 / absorption_length_m
     b = 0.0 if math.isinf(effective_scattering_length_m) else 1.0 / effective_scattering_length_m
-    m = _one_layer("constant", b, a, 0.0, wavelength_dependent=wavelength_dependent, g=g,
-                   sl_fraction=sl_fraction, n_phase=n_phase, n_group=n_group)
+    m = _one_layer(
+        "constant",
+        b,
+        a,
+        0.0,
+        wavelength_dependent=wavelength_dependent,
+        g=g,
+        sl_fraction=sl_fraction,
+        n_phase=n_phase,
+        n_group=n_group,
+    )
     if wavelength_dependent:  # keep only the dust terms: no temperature-dependent part
         object.__setattr__(m, "dtau", np.array([-100.0]))
     return m
 
 
-def layered_ice_from_arrays(depth_m: np.ndarray, b_e400_per_m: np.ndarray,
-                            a_dust400_per_m: np.ndarray, dtau: np.ndarray, *,
-                            g: float = 0.9, sl_fraction: float = 0.35, name: str = "layered",
-                            source_path: str | None = None) -> Medium:
+def layered_ice_from_arrays(
+    depth_m: np.ndarray,
+    b_e400_per_m: np.ndarray,
+    a_dust400_per_m: np.ndarray,
+    dtau: np.ndarray,
+    *,
+    g: float = 0.9,
+    sl_fraction: float = 0.35,
+    name: str = "layered",
+    source_path: str | None = None,
+) -> Medium:
     """Layered ice from per-layer arrays (depth of layer centre, SPICE parameters).
 
     Layer boundaries lie midway between neighbouring centres; detector
@@ -426,18 +498,25 @@ def layered_ice_from_arrays(depth_m: np.ndarray, b_e400_per_m: np.ndarray,
     if np.any(np.diff(z) <= 0):
         raise InputError("layer depths must be unique", path=source_path, column="depth_m")
     bounds = 0.5 * (z[1:] + z[:-1])
-    return Medium(name=name, z_boundaries_m=bounds,
-                  b_e400_per_m=np.asarray(b_e400_per_m, dtype=float)[order],
-                  a_dust400_per_m=np.asarray(a_dust400_per_m, dtype=float)[order],
-                  dtau=np.asarray(dtau, dtype=float)[order], wavelength_dependent=True,
-                  g=g, sl_fraction=sl_fraction, source_path=source_path)
+    return Medium(
+        name=name,
+        z_boundaries_m=bounds,
+        b_e400_per_m=np.asarray(b_e400_per_m, dtype=float)[order],
+        a_dust400_per_m=np.asarray(a_dust400_per_m, dtype=float)[order],
+        dtau=np.asarray(dtau, dtype=float)[order],
+        wavelength_dependent=True,
+        g=g,
+        sl_fraction=sl_fraction,
+        source_path=source_path,
+    )
 
 
 _LAYER_COLUMNS = ("depth_m", "b_e400", "a_dust400", "dtau")
 
 
-def layered_ice(path: str | os.PathLike[str] | None = None, *, g: float = 0.9,
-                sl_fraction: float = 0.35) -> Medium:
+def layered_ice(
+    path: str | os.PathLike[str] | None = None, *, g: float = 0.9, sl_fraction: float = 0.35
+) -> Medium:
     """Read a layered ice table.
 
     Two formats: PPC's ``icemodel.dat`` (``.dat``/``.txt``: whitespace-separated columns
@@ -460,8 +539,9 @@ def layered_ice(path: str | os.PathLike[str] | None = None, *, g: float = 0.9,
         except ValueError as exc:
             raise InputError(f"cannot parse ice table: {exc}", path=p) from exc
         if arr.shape[1] < 4:
-            raise InputError(f"expected 4 columns (depth, b_e400, a_dust400, dtau), got "
-                             f"{arr.shape[1]}", path=p)
+            raise InputError(
+                f"expected 4 columns (depth, b_e400, a_dust400, dtau), got {arr.shape[1]}", path=p
+            )
         for j, col in enumerate(_LAYER_COLUMNS):
             if not np.all(np.isfinite(arr[:, j])):
                 raise InputError("non-finite value", path=p, column=col)
@@ -469,20 +549,26 @@ def layered_ice(path: str | os.PathLike[str] | None = None, *, g: float = 0.9,
     else:
         from ariasim.io import read_table
 
-        df = read_table(p, required=_LAYER_COLUMNS, finite=_LAYER_COLUMNS,
-                        dtypes=dict.fromkeys(_LAYER_COLUMNS, "float"))
+        df = read_table(
+            p,
+            required=_LAYER_COLUMNS,
+            finite=_LAYER_COLUMNS,
+            dtypes=dict.fromkeys(_LAYER_COLUMNS, "float"),
+        )
         cols = [df[c].to_numpy(dtype=float) for c in _LAYER_COLUMNS]
     for j, col in ((1, "b_e400"), (2, "a_dust400")):
         if np.any(cols[j] < 0):
             raise InputError("negative coefficient", path=p, column=col)
-    return layered_ice_from_arrays(*cols, g=g, sl_fraction=sl_fraction,
-                                   name=f"layered:{p.name}", source_path=str(p))
+    return layered_ice_from_arrays(
+        *cols, g=g, sl_fraction=sl_fraction, name=f"layered:{p.name}", source_path=str(p)
+    )
 
 
 def example_ice_table_path() -> Path:
     """Path of the small synthetic layered-ice example shipped with ariasim."""
-    return Path(str(resources.files("ariasim.simulators.photons").joinpath(
-        "data/example_icemodel.dat")))
+    return Path(
+        str(resources.files("ariasim.simulators.photons").joinpath("data/example_icemodel.dat"))
+    )
 
 
 #: The media by name: ``make_medium(name, **parameters)`` calls ``MEDIA[name]``. Each
@@ -504,8 +590,9 @@ def medium_parameters(name: str) -> tuple[str, ...]:
         name: A key of :data:`MEDIA`.
     """
     if name not in MEDIA:
-        raise ConfigError(f"unknown medium {name!r}; expected one of {', '.join(MEDIA)}",
-                          parameter="medium")
+        raise ConfigError(
+            f"unknown medium {name!r}; expected one of {', '.join(MEDIA)}", parameter="medium"
+        )
     back = {v: k for k, v in _MEDIUM_ALIASES.get(name, {}).items()}
     return tuple(back.get(p, p) for p in inspect.signature(MEDIA[name]).parameters)
 
@@ -545,12 +632,18 @@ def make_medium(spec: str | Medium, **parameters: Any) -> Medium:
     for key in given:
         if key not in accepted:
             where = media_accepting(key)
-            msg = (f"applies only to medium {' or '.join(where)}" if where
-                   else f"unknown medium parameter; {spec} takes {', '.join(accepted)}")
+            msg = (
+                f"applies only to medium {' or '.join(where)}"
+                if where
+                else f"unknown medium parameter; {spec} takes {', '.join(accepted)}"
+            )
             raise ConfigError(msg, parameter=key)
     factory = MEDIA[spec]
-    required = [p.name for p in inspect.signature(factory).parameters.values()
-                if p.default is inspect.Parameter.empty]
+    required = [
+        p.name
+        for p in inspect.signature(factory).parameters.values()
+        if p.default is inspect.Parameter.empty
+    ]
     alias = _MEDIUM_ALIASES.get(spec, {})
     missing = [k for k in accepted if alias.get(k, k) in required and k not in given]
     if missing:

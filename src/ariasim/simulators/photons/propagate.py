@@ -181,8 +181,18 @@ def sample_scattering_cosines(n: int, g: float, sl_fraction: float, key: np.uint
 
 
 @nb.njit(inline="always", cache=True)
-def _sphere_dist(x: float, y: float, z: float, ux: float, uy: float, uz: float,
-                 cx: float, cy: float, cz: float, r2: float) -> float:
+def _sphere_dist(
+    x: float,
+    y: float,
+    z: float,
+    ux: float,
+    uy: float,
+    uz: float,
+    cx: float,
+    cy: float,
+    cz: float,
+    r2: float,
+) -> float:
     """Distance along the ray to where it enters the sphere, or inf."""
     ox = x - cx
     oy = y - cy
@@ -372,8 +382,28 @@ def _photon_medium(lam, z, wl_dependent, n_group_const, zb, be400, ad400, dtau, 
 
 
 @nb.njit(inline="always", cache=True)
-def start_photon(i, px, py, pz, dx, dy, dz, t0, wl, wl_dependent, n_group_const, zb, be400,
-                 ad400, dtau, inv_1mg, s0, s1, s2, s3):
+def start_photon(
+    i,
+    px,
+    py,
+    pz,
+    dx,
+    dy,
+    dz,
+    t0,
+    wl,
+    wl_dependent,
+    n_group_const,
+    zb,
+    be400,
+    ad400,
+    dtau,
+    inv_1mg,
+    s0,
+    s1,
+    s2,
+    s3,
+):
     """Load photon ``i``, its medium constants (:func:`_photon_medium`) and draw its
     absorption depth.
 
@@ -383,10 +413,30 @@ def start_photon(i, px, py, pz, dx, dy, dz, t0, wl, wl_dependent, n_group_const,
     """
     z = pz[i]
     fb, fa, ft, inv_v, layer, b_hom, a_hom = _photon_medium(
-        wl[i], z, wl_dependent, n_group_const, zb, be400, ad400, dtau, inv_1mg)
+        wl[i], z, wl_dependent, n_group_const, zb, be400, ad400, dtau, inv_1mg
+    )
     tau_a, s0, s1, s2, s3 = _optical_depth(s0, s1, s2, s3)
-    return (px[i], py[i], z, dx[i], dy[i], dz[i], t0[i], fb, fa, ft, inv_v, layer, b_hom, a_hom,
-            tau_a, s0, s1, s2, s3)
+    return (
+        px[i],
+        py[i],
+        z,
+        dx[i],
+        dy[i],
+        dz[i],
+        t0[i],
+        fb,
+        fa,
+        ft,
+        inv_v,
+        layer,
+        b_hom,
+        a_hom,
+        tau_a,
+        s0,
+        s1,
+        s2,
+        s3,
+    )
 
 
 @nb.njit(inline="always", cache=True)
@@ -400,8 +450,9 @@ def acceptance_polynomial(coeffs, eta):
 
 
 @nb.njit(inline="always", cache=True)
-def _step_length(z, uz, layer, tau_a, tau_s, nl, b_hom, a_hom, zb, be400, ad400, dtau,
-                 fb, fa, ft, inv_1mg):
+def _step_length(
+    z, uz, layer, tau_a, tau_s, nl, b_hom, a_hom, zb, be400, ad400, dtau, fb, fa, ft, inv_1mg
+):
     """Length of one step: consume the scattering depth ``tau_s`` layer by layer.
 
     Shared by the hit kernel and the shell tables of :mod:`~.shells` (through
@@ -457,8 +508,27 @@ def _step_length(z, uz, layer, tau_a, tau_s, nl, b_hom, a_hom, zb, be400, ad400,
 
 
 @nb.njit(inline="always", cache=True)
-def step_photon(z, uz, layer, tau_a, nl, b_hom, a_hom, zb, be400, ad400, dtau, fb, fa, ft,
-                inv_1mg, s0, s1, s2, s3):
+def step_photon(
+    z,
+    uz,
+    layer,
+    tau_a,
+    nl,
+    b_hom,
+    a_hom,
+    zb,
+    be400,
+    ad400,
+    dtau,
+    fb,
+    fa,
+    ft,
+    inv_1mg,
+    s0,
+    s1,
+    s2,
+    s3,
+):
     """One step: draw a scattering depth, walk it through the layers (:func:`_step_length`)
     and cap the length at ``_MAX_STEP_M`` (the photon escapes).
 
@@ -466,8 +536,9 @@ def step_photon(z, uz, layer, tau_a, nl, b_hom, a_hom, zb, be400, ad400, dtau, f
         ``(s, absorbed, escaped, tau_a, layer, s0, s1, s2, s3)``.
     """
     tau_s, s0, s1, s2, s3 = _optical_depth(s0, s1, s2, s3)
-    s, absorbed, tau_a, layer = _step_length(z, uz, layer, tau_a, tau_s, nl, b_hom, a_hom, zb,
-                                             be400, ad400, dtau, fb, fa, ft, inv_1mg)
+    s, absorbed, tau_a, layer = _step_length(
+        z, uz, layer, tau_a, tau_s, nl, b_hom, a_hom, zb, be400, ad400, dtau, fb, fa, ft, inv_1mg
+    )
     escaped = False
     if s > _MAX_STEP_M:
         s = _MAX_STEP_M
@@ -511,12 +582,45 @@ def scatter_direction(ux, uy, uz, g, sl_fraction, s0, s1, s2, s3):
 
 @nb.njit(parallel=True, cache=True, fastmath={"nsz", "arcp", "contract", "afn", "reassoc"})
 def propagate_kernel(
-    px, py, pz, dx, dy, dz, t0, wl, w0,
-    chunk_start, chunk_key,
-    zb, be400, ad400, dtau, wl_dependent, g, sl_fraction, n_group_const,
-    mods, radius, ang_coeffs, accept_by_weight,
-    use_grid, lo, hi, cell, dims, cstart, items, smap, mcell, mdims,
-    out_mod, out_t, out_w, out_hx, out_hy, out_hz,
+    px,
+    py,
+    pz,
+    dx,
+    dy,
+    dz,
+    t0,
+    wl,
+    w0,
+    chunk_start,
+    chunk_key,
+    zb,
+    be400,
+    ad400,
+    dtau,
+    wl_dependent,
+    g,
+    sl_fraction,
+    n_group_const,
+    mods,
+    radius,
+    ang_coeffs,
+    accept_by_weight,
+    use_grid,
+    lo,
+    hi,
+    cell,
+    dims,
+    cstart,
+    items,
+    smap,
+    mcell,
+    mdims,
+    out_mod,
+    out_t,
+    out_w,
+    out_hx,
+    out_hy,
+    out_hz,
 ):
     """Propagate one batch of photons (see the module docstring).
 
@@ -549,14 +653,70 @@ def propagate_kernel(
         s0, s1, s2, s3 = chunk_state(st, chunk_key[ci])
         for i in range(chunk_start[ci], chunk_start[ci + 1]):
             out_mod[i] = -1
-            (x, y, z, ux, uy, uz, t, fb, fa, ft, inv_v, layer, b_hom, a_hom, tau_a,
-             s0, s1, s2, s3) = start_photon(i, px, py, pz, dx, dy, dz, t0, wl, wl_dependent,
-                                             n_group_const, zb, be400, ad400, dtau, inv_1mg,
-                                             s0, s1, s2, s3)
+            (
+                x,
+                y,
+                z,
+                ux,
+                uy,
+                uz,
+                t,
+                fb,
+                fa,
+                ft,
+                inv_v,
+                layer,
+                b_hom,
+                a_hom,
+                tau_a,
+                s0,
+                s1,
+                s2,
+                s3,
+            ) = start_photon(
+                i,
+                px,
+                py,
+                pz,
+                dx,
+                dy,
+                dz,
+                t0,
+                wl,
+                wl_dependent,
+                n_group_const,
+                zb,
+                be400,
+                ad400,
+                dtau,
+                inv_1mg,
+                s0,
+                s1,
+                s2,
+                s3,
+            )
             while True:
                 s, absorbed, escaped, tau_a, layer, s0, s1, s2, s3 = step_photon(
-                    z, uz, layer, tau_a, nl, b_hom, a_hom, zb, be400, ad400, dtau, fb, fa, ft,
-                    inv_1mg, s0, s1, s2, s3)
+                    z,
+                    uz,
+                    layer,
+                    tau_a,
+                    nl,
+                    b_hom,
+                    a_hom,
+                    zb,
+                    be400,
+                    ad400,
+                    dtau,
+                    fb,
+                    fa,
+                    ft,
+                    inv_1mg,
+                    s0,
+                    s1,
+                    s2,
+                    s3,
+                )
                 if use_grid:
                     # clearance: a step shorter than the distance to the nearest sphere
                     # cannot hit anything (one table look-up for most steps)
@@ -574,8 +734,9 @@ def propagate_kernel(
                     d = _INF
                     m = -1
                 elif use_grid:
-                    d, m = _grid_hit(x, y, z, ux, uy, uz, s, mods, r2, lo, hi, cell, dims,
-                                     cstart, items)
+                    d, m = _grid_hit(
+                        x, y, z, ux, uy, uz, s, mods, r2, lo, hi, cell, dims, cstart, items
+                    )
                 else:
                     d, m = _naive_hit(x, y, z, ux, uy, uz, s, mods, r2)
                 if m >= 0:
@@ -603,10 +764,11 @@ def propagate_kernel(
                 if absorbed or escaped:
                     break
                 ux, uy, uz, s0, s1, s2, s3 = scatter_direction(
-                    ux, uy, uz, g, sl_fraction, s0, s1, s2, s3)
+                    ux, uy, uz, g, sl_fraction, s0, s1, s2, s3
+                )
 
-def build_cell_grid(positions_m: np.ndarray, radius_m: float, cell_m: float | None = None
-                    ) -> tuple:
+
+def build_cell_grid(positions_m: np.ndarray, radius_m: float, cell_m: float | None = None) -> tuple:
     """Uniform 3-D cell grid listing every module in each cell its sphere overlaps.
 
     Arguments:

@@ -39,8 +39,17 @@ from ariasim.simulators.photons.detector import Detector
 from ariasim.simulators.photons.optics import Medium
 from ariasim.simulators.photons.simulate import PhotonSimulation, simulate
 
-__all__ = ["BYTES_PER_EVENT", "MAX_RUN_SECONDS", "OUTPUT_SUFFIXES", "PART_PHOTONS",
-           "PHOTONS_PER_CPU_SECOND", "PRODUCER", "PhotonRun", "check_size", "run_photons"]
+__all__ = [
+    "BYTES_PER_EVENT",
+    "MAX_RUN_SECONDS",
+    "OUTPUT_SUFFIXES",
+    "PART_PHOTONS",
+    "PHOTONS_PER_CPU_SECOND",
+    "PRODUCER",
+    "PhotonRun",
+    "check_size",
+    "run_photons",
+]
 
 #: Producer name stored in the provenance of the hits and counts tables.
 PRODUCER = "ariasim.simulators.photons"
@@ -106,11 +115,14 @@ class PhotonRun:
         per_mod = res.hits.groupby("module_id").size()
         if len(per_mod):
             top = per_mod.sort_values(ascending=False).head(6)
-            rows["hits per module"] = (", ".join(f"{k}: {v}" for k, v in top.items())
-                                       + (" ..." if len(per_mod) > 6 else ""))
+            rows["hits per module"] = ", ".join(f"{k}: {v}" for k, v in top.items()) + (
+                " ..." if len(per_mod) > 6 else ""
+            )
         if res.wall_s > 0:  # not when every part was resumed (or nothing propagated)
-            rows["rate"] = (f"{res.photons_per_second:,.0f} photons/s ({res.n_threads} "
-                            f"threads, {res.photons_per_cpu_second:,.0f} per CPU-s)")
+            rows["rate"] = (
+                f"{res.photons_per_second:,.0f} photons/s ({res.n_threads} "
+                f"threads, {res.photons_per_cpu_second:,.0f} per CPU-s)"
+            )
         rows["hits file"] = str(self.hits_path)
         if self.counts_path is not None:
             rows["counts file"] = str(self.counts_path)
@@ -127,11 +139,15 @@ def _set_keys(d: Mapping[str, Any], prefix: str = "") -> set[str]:
     return out
 
 
-
-
-def check_size(photons_per_event: float, n_events: int, *, n_threads: int = 1,
-               batch_size: int = 1 << 19, parameter: str = "n_events",
-               memory_bytes: int | None = None) -> None:
+def check_size(
+    photons_per_event: float,
+    n_events: int,
+    *,
+    n_threads: int = 1,
+    batch_size: int = 1 << 19,
+    parameter: str = "n_events",
+    memory_bytes: int | None = None,
+) -> None:
     """Refuse, before any work, a run that cannot fit in memory or would take months.
 
     The estimate: ``n_events × photons_per_event`` photons at
@@ -167,11 +183,17 @@ def check_size(photons_per_event: float, n_events: int, *, n_threads: int = 1,
             f"thread(s) ({human_seconds(cpu)} of CPU time) and {human_bytes(need)} of memory "
             f"plus the hits (this machine has {human_bytes(mem)}); the limits are "
             f"{human_seconds(MAX_RUN_SECONDS)} and half the memory: split the run into "
-            "several runs with different seeds", parameter=parameter)
+            "several runs with different seeds",
+            parameter=parameter,
+        )
 
 
-def _labels(labels: Mapping[str, str] | None, overrides: Mapping[str, Any],
-            file_cfg: Mapping[str, Any] | None, config_file: Any) -> dict[str, str]:
+def _labels(
+    labels: Mapping[str, str] | None,
+    overrides: Mapping[str, Any],
+    file_cfg: Mapping[str, Any] | None,
+    config_file: Any,
+) -> dict[str, str]:
     """How errors name each key: the flag that set it, or the key and the file."""
     used = _set_keys(overrides)
     names = {k: f"{k} (in {config_file})" for k in _set_keys(file_cfg or {})}
@@ -248,13 +270,18 @@ def run_photons(
     det_cfg, med_cfg = cfg["detector"], cfg["medium"]
     check_outputs(
         {lab("out"): cfg["out"], lab("counts_out"): cfg["counts_out"]},
-        inputs={"the configuration file": config_file,
-                lab("detector.geometry"): det_cfg["geometry"]
-                if isinstance(det_cfg["geometry"], str) else None,
-                lab("medium.ice_table"): med_cfg["ice_table"]
-                if isinstance(med_cfg["ice_table"], str) else None},
+        inputs={
+            "the configuration file": config_file,
+            lab("detector.geometry"): det_cfg["geometry"]
+            if isinstance(det_cfg["geometry"], str)
+            else None,
+            lab("medium.ice_table"): med_cfg["ice_table"]
+            if isinstance(med_cfg["ice_table"], str)
+            else None,
+        },
         suffixes={lab("out"): OUTPUT_SUFFIXES, lab("counts_out"): OUTPUT_SUFFIXES},
-        overwrite=overwrite)
+        overwrite=overwrite,
+    )
     source, medium, detector, run = build(cfg, labels=names)
     n_threads = run.get("n_threads")
     if n_threads is not None:
@@ -262,8 +289,10 @@ def run_photons(
 
         most = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
         if n_threads > most:
-            raise ConfigError(f"must be in 1..{most} (the cores numba may use), got {n_threads}",
-                              parameter=lab("n_threads"))
+            raise ConfigError(
+                f"must be in 1..{most} (the cores numba may use), got {n_threads}",
+                parameter=lab("n_threads"),
+            )
     n_events = run.get("n_events", 1)
     seed = run.get("seed")
     from ariasim.simulators.photons.batches import photon_counts, seed_entropy
@@ -273,19 +302,38 @@ def run_photons(
         per_event = float(photon_counts([source], medium, detector, entropy)[0])  # event 0's
     except (ValueError, OverflowError):  # more than NumPy can draw: the mean is enough
         mean = getattr(source, "mean_photons", None)
-        per_event = float(mean(medium, detector) if mean is not None
-                          else getattr(source, "n_photons", math.inf))
-    size_flag = "n_events" if n_events > 1 else {
-        "flasher": "source.n_photons", "cascade": "source.energy_gev",
-        "muon": "source.length_m"}.get(str(cfg["source"]["type"]), "n_events")
-    check_size(per_event, n_events, n_threads=n_threads or _default_threads(),
-               batch_size=run.get("batch_size", 1 << 19), parameter=lab(size_flag))
+        per_event = float(
+            mean(medium, detector) if mean is not None else getattr(source, "n_photons", math.inf)
+        )
+    size_flag = (
+        "n_events"
+        if n_events > 1
+        else {
+            "flasher": "source.n_photons",
+            "cascade": "source.energy_gev",
+            "muon": "source.length_m",
+        }.get(str(cfg["source"]["type"]), "n_events")
+    )
+    check_size(
+        per_event,
+        n_events,
+        n_threads=n_threads or _default_threads(),
+        batch_size=run.get("batch_size", 1 << 19),
+        parameter=lab(size_flag),
+    )
     run["seed"] = entropy
-    result = _simulate_parts(source, medium, detector, run, cfg, progress=progress,
-                             resume=resume, after_part=_after_part)
+    result = _simulate_parts(
+        source, medium, detector, run, cfg, progress=progress, resume=resume, after_part=_after_part
+    )
     cfg["seed"] = entropy
-    prov = {**cfg, "resolved": {"source": source.describe(), "medium": medium.describe(),
-                                "detector": detector.describe()}}
+    prov = {
+        **cfg,
+        "resolved": {
+            "source": source.describe(),
+            "medium": medium.describe(),
+            "detector": detector.describe(),
+        },
+    }
     from ariasim.utils import ensure_dir, run_folder
 
     # both tables are written in full beside their targets first, then renamed: the
@@ -304,18 +352,34 @@ def run_photons(
         shutil.rmtree(run_folder(target), ignore_errors=True)
     hits_path = Path(cfg["out"])
     counts_path = Path(cfg["counts_out"]) if cfg["counts_out"] else None
-    return PhotonRun(config=cfg, source=source, medium=medium, detector=detector,
-                     result=result, hits_path=hits_path, counts_path=counts_path)
+    return PhotonRun(
+        config=cfg,
+        source=source,
+        medium=medium,
+        detector=detector,
+        result=result,
+        hits_path=hits_path,
+        counts_path=counts_path,
+    )
 
 
 def _default_threads() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-        os.cpu_count() or 1)
+    return (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    )
 
 
-def _simulate_parts(source: Any, medium: Medium, detector: Detector, run: dict[str, Any],
-                    cfg: dict[str, Any], *, progress: bool, resume: bool,
-                    after_part: Callable[[int], None] | None) -> PhotonSimulation:
+def _simulate_parts(
+    source: Any,
+    medium: Medium,
+    detector: Detector,
+    run: dict[str, Any],
+    cfg: dict[str, Any],
+    *,
+    progress: bool,
+    resume: bool,
+    after_part: Callable[[int], None] | None,
+) -> PhotonSimulation:
     """Simulate the run part by part; each finished part goes to the run folder."""
     import pandas as pd
 
@@ -327,11 +391,15 @@ def _simulate_parts(source: Any, medium: Medium, detector: Detector, run: dict[s
     entropy = run["seed"]
     counts = photon_counts([source] * n_events, medium, detector, entropy)
     parts = _parts(counts)
-    what = {k: v for k, v in cfg.items() if k not in ("out", "counts_out", "n_threads",
-                                                      "batch_size")}
+    what = {
+        k: v for k, v in cfg.items() if k not in ("out", "counts_out", "n_threads", "batch_size")
+    }
     what["resolved"] = [source.describe(), medium.describe(), detector.describe()]
-    key = hashlib.sha256(json.dumps({"config": what, "seed": entropy, "parts": parts},
-                                    sort_keys=True, default=str).encode()).hexdigest()
+    key = hashlib.sha256(
+        json.dumps(
+            {"config": what, "seed": entropy, "parts": parts}, sort_keys=True, default=str
+        ).encode()
+    ).hexdigest()
     folder = run_folder(cfg["out"])
     manifest = folder / "run.json"
     done: dict[int, pd.DataFrame] = {}
@@ -344,9 +412,11 @@ def _simulate_parts(source: Any, medium: Medium, detector: Detector, run: dict[s
             except (OSError, ValueError):
                 old = {}
             if old.get("key") != key:
-                raise ConfigError(f"the interrupted run in '{folder}' used another "
-                                  "configuration; run again without --resume to start afresh",
-                                  parameter="resume")
+                raise ConfigError(
+                    f"the interrupted run in '{folder}' used another "
+                    "configuration; run again without --resume to start afresh",
+                    parameter="resume",
+                )
             for k in range(len(parts)):
                 path = folder / f"part-{k:06d}.parquet"
                 if path.exists():
@@ -362,16 +432,25 @@ def _simulate_parts(source: Any, medium: Medium, detector: Detector, run: dict[s
     with progress_bar(progress, label) as bar:
         task = None
         if progress:
-            task = bar.add_task(f"{label}: compiling the kernel (first run only)",
-                                total=int(counts.sum()),
-                                completed=sum(sizes[k] for k in done))
+            task = bar.add_task(
+                f"{label}: compiling the kernel (first run only)",
+                total=int(counts.sum()),
+                completed=sum(sizes[k] for k in done),
+            )
         for k, part in enumerate(parts):
             if k in done:
                 continue
-            res = simulate(source, medium, detector, n_events=n_events, seed=entropy,
-                           counts=counts, blocks=part, **kw)
-            write_table(res.hits, folder / f"part-{k:06d}.parquet", producer=PRODUCER,
-                        seed=entropy)
+            res = simulate(
+                source,
+                medium,
+                detector,
+                n_events=n_events,
+                seed=entropy,
+                counts=counts,
+                blocks=part,
+                **kw,
+            )
+            write_table(res.hits, folder / f"part-{k:06d}.parquet", producer=PRODUCER, seed=entropy)
             done[k] = res.hits
             wall, cpu, n_threads = wall + res.wall_s, cpu + res.cpu_s, res.n_threads
             if progress:
@@ -382,15 +461,36 @@ def _simulate_parts(source: Any, medium: Medium, detector: Detector, run: dict[s
     if frames:
         hits = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     else:
-        hits = simulate(source, medium, detector, n_events=n_events, seed=entropy,
-                        counts=np.zeros(len(counts), np.int64), **kw).hits
-    per = (hits.groupby(["event_id", "module_id"], sort=True)
-           .agg(n_hits=("weight", "size"), sum_weight=("weight", "sum")).reset_index())
+        hits = simulate(
+            source,
+            medium,
+            detector,
+            n_events=n_events,
+            seed=entropy,
+            counts=np.zeros(len(counts), np.int64),
+            **kw,
+        ).hits
+    per = (
+        hits.groupby(["event_id", "module_id"], sort=True)
+        .agg(n_hits=("weight", "size"), sum_weight=("weight", "sum"))
+        .reset_index()
+    )
     per["n_hits"] = per["n_hits"].astype(np.int64)
-    config = {"sources": [source.describe()], "n_events": int(n_events),
-              "medium": medium.describe(), "detector": detector.describe(), "seed": entropy,
-              "method": run.get("method", "grid")}
-    return PhotonSimulation(hits=hits, counts=per, n_events=int(n_events),
-                            n_photons=int(counts.sum()), wall_s=wall, cpu_s=cpu,
-                            n_threads=n_threads, config=config)
-
+    config = {
+        "sources": [source.describe()],
+        "n_events": int(n_events),
+        "medium": medium.describe(),
+        "detector": detector.describe(),
+        "seed": entropy,
+        "method": run.get("method", "grid"),
+    }
+    return PhotonSimulation(
+        hits=hits,
+        counts=per,
+        n_events=int(n_events),
+        n_photons=int(counts.sum()),
+        wall_s=wall,
+        cpu_s=cpu,
+        n_threads=n_threads,
+        config=config,
+    )

@@ -89,8 +89,14 @@ from ariasim.simulators.photons.propagate import (
 )
 from ariasim.simulators.photons.sources import Cascade, Flasher, MuonSegment, PhotonSource
 
-__all__ = ["N_SLOTS", "PRODUCER", "ShellTable", "default_time_edges", "shell_kernel",
-           "tabulate_shells"]
+__all__ = [
+    "N_SLOTS",
+    "PRODUCER",
+    "ShellTable",
+    "default_time_edges",
+    "shell_kernel",
+    "tabulate_shells",
+]
 
 #: Accumulator slots (fixed, so the result does not depend on the thread count).
 N_SLOTS = 16
@@ -154,13 +160,38 @@ def _deposit(hist, k, base, n_t, sa, sb, rho_a, rho_b, w, T, iv, P2, B, edges, h
 
 
 @nb.njit(inline="always", cache=True)
-def _score_interval(hist, k, band, sa, sb, rho_a, rho_b, w, T, iv, ox, oy, oz, ux, uy, uz,
-                    P2, B, ax, ay, az, n_cos, n_t, piece_max, edges, hint):
+def _score_interval(
+    hist,
+    k,
+    band,
+    sa,
+    sb,
+    rho_a,
+    rho_b,
+    w,
+    T,
+    iv,
+    ox,
+    oy,
+    oz,
+    ux,
+    uy,
+    uz,
+    P2,
+    B,
+    ax,
+    ay,
+    az,
+    n_cos,
+    n_t,
+    piece_max,
+    edges,
+    hint,
+):
     """Score the portion [sa, sb] of a step inside ``band`` (cut into pieces for cos)."""
     stride = n_t + 3
     if n_cos == 1:
-        _deposit(hist, k, band * stride, n_t, sa, sb, rho_a, rho_b, w, T, iv, P2, B, edges,
-                 hint)
+        _deposit(hist, k, band * stride, n_t, sa, sb, rho_a, rho_b, w, T, iv, P2, B, edges, hint)
         return
     n_p = int((sb - sa) / piece_max) + 1
     h = (sb - sa) / n_p
@@ -184,18 +215,48 @@ def _score_interval(hist, k, band, sa, sb, rho_a, rho_b, w, T, iv, ox, oy, oz, u
             cb = 0
         elif cb >= n_cos:
             cb = n_cos - 1
-        _deposit(hist, k, (band * n_cos + cb) * stride, n_t, a, b, ra, rb, w, T, iv, P2, B,
-                 edges, hint)
+        _deposit(
+            hist, k, (band * n_cos + cb) * stride, n_t, a, b, ra, rb, w, T, iv, P2, B, edges, hint
+        )
         ra = rb
 
 
 @nb.njit(parallel=True, cache=True, fastmath={"nsz", "arcp", "contract", "afn", "reassoc"})
 def shell_kernel(
-    px, py, pz, dx, dy, dz, t0, wl, w0,
-    chunk_start, chunk_key, chunk_slot,
-    zb, be400, ad400, dtau, wl_dependent, g, sl_fraction, n_group_const,
-    center, axis, r_in, r_out, n_cos, edges, ang_coeffs, piece_max, r_cut,
-    hist, acc_s, acc_q, acc_p, acc_n,
+    px,
+    py,
+    pz,
+    dx,
+    dy,
+    dz,
+    t0,
+    wl,
+    w0,
+    chunk_start,
+    chunk_key,
+    chunk_slot,
+    zb,
+    be400,
+    ad400,
+    dtau,
+    wl_dependent,
+    g,
+    sl_fraction,
+    n_group_const,
+    center,
+    axis,
+    r_in,
+    r_out,
+    n_cos,
+    edges,
+    ang_coeffs,
+    piece_max,
+    r_cut,
+    hist,
+    acc_s,
+    acc_q,
+    acc_p,
+    acc_n,
 ):
     """Propagate one batch of photons and score their track length in the shell bands.
 
@@ -242,16 +303,72 @@ def shell_kernel(
                 continue
             s0, s1, s2, s3 = chunk_state(st, chunk_key[ci])
             for i in range(chunk_start[ci], chunk_start[ci + 1]):
-                (x, y, z, ux, uy, uz, t, fb, fa, ft, iv, layer, b_hom, a_hom, tau_a,
-                 s0, s1, s2, s3) = start_photon(i, px, py, pz, dx, dy, dz, t0, wl,
-                                                 wl_dependent, n_group_const, zb, be400, ad400,
-                                                 dtau, inv_1mg, s0, s1, s2, s3)
+                (
+                    x,
+                    y,
+                    z,
+                    ux,
+                    uy,
+                    uz,
+                    t,
+                    fb,
+                    fa,
+                    ft,
+                    iv,
+                    layer,
+                    b_hom,
+                    a_hom,
+                    tau_a,
+                    s0,
+                    s1,
+                    s2,
+                    s3,
+                ) = start_photon(
+                    i,
+                    px,
+                    py,
+                    pz,
+                    dx,
+                    dy,
+                    dz,
+                    t0,
+                    wl,
+                    wl_dependent,
+                    n_group_const,
+                    zb,
+                    be400,
+                    ad400,
+                    dtau,
+                    inv_1mg,
+                    s0,
+                    s1,
+                    s2,
+                    s3,
+                )
                 w_ph = w0[i]
                 hint = 0
                 while True:
                     s, absorbed, escaped, tau_a, layer, s0, s1, s2, s3 = step_photon(
-                        z, uz, layer, tau_a, nl, b_hom, a_hom, zb, be400, ad400, dtau, fb, fa,
-                        ft, inv_1mg, s0, s1, s2, s3)
+                        z,
+                        uz,
+                        layer,
+                        tau_a,
+                        nl,
+                        b_hom,
+                        a_hom,
+                        zb,
+                        be400,
+                        ad400,
+                        dtau,
+                        fb,
+                        fa,
+                        ft,
+                        inv_1mg,
+                        s0,
+                        s1,
+                        s2,
+                        s3,
+                    )
                     ox = x - cx
                     oy = y - cy
                     oz = z - cz
@@ -308,10 +425,34 @@ def shell_kernel(
                                             e1 = b_o
                                             rho_e1 = rho_b
                                         if e1 > a_o:
-                                            _score_interval(hist, k, bb, a_o, e1, rho_a, rho_e1,
-                                                            w, t, iv, ox, oy, oz, ux, uy, uz,
-                                                            P2, B, ax, ay, az, n_cos, n_t,
-                                                            piece_max, edges, hint)
+                                            _score_interval(
+                                                hist,
+                                                k,
+                                                bb,
+                                                a_o,
+                                                e1,
+                                                rho_a,
+                                                rho_e1,
+                                                w,
+                                                t,
+                                                iv,
+                                                ox,
+                                                oy,
+                                                oz,
+                                                ux,
+                                                uy,
+                                                uz,
+                                                P2,
+                                                B,
+                                                ax,
+                                                ay,
+                                                az,
+                                                n_cos,
+                                                n_t,
+                                                piece_max,
+                                                edges,
+                                                hint,
+                                            )
                                         if b_i > a_o:
                                             b1 = b_i
                                             rho_b1 = ri
@@ -319,15 +460,63 @@ def shell_kernel(
                                             b1 = a_o
                                             rho_b1 = rho_a
                                         if b_o > b1:
-                                            _score_interval(hist, k, bb, b1, b_o, rho_b1, rho_b,
-                                                            w, t, iv, ox, oy, oz, ux, uy, uz,
-                                                            P2, B, ax, ay, az, n_cos, n_t,
-                                                            piece_max, edges, hint)
+                                            _score_interval(
+                                                hist,
+                                                k,
+                                                bb,
+                                                b1,
+                                                b_o,
+                                                rho_b1,
+                                                rho_b,
+                                                w,
+                                                t,
+                                                iv,
+                                                ox,
+                                                oy,
+                                                oz,
+                                                ux,
+                                                uy,
+                                                uz,
+                                                P2,
+                                                B,
+                                                ax,
+                                                ay,
+                                                az,
+                                                n_cos,
+                                                n_t,
+                                                piece_max,
+                                                edges,
+                                                hint,
+                                            )
                                     else:
-                                        _score_interval(hist, k, bb, a_o, b_o, rho_a, rho_b, w,
-                                                        t, iv, ox, oy, oz, ux, uy, uz, P2, B,
-                                                        ax, ay, az, n_cos, n_t, piece_max,
-                                                        edges, hint)
+                                        _score_interval(
+                                            hist,
+                                            k,
+                                            bb,
+                                            a_o,
+                                            b_o,
+                                            rho_a,
+                                            rho_b,
+                                            w,
+                                            t,
+                                            iv,
+                                            ox,
+                                            oy,
+                                            oz,
+                                            ux,
+                                            uy,
+                                            uz,
+                                            P2,
+                                            B,
+                                            ax,
+                                            ay,
+                                            az,
+                                            n_cos,
+                                            n_t,
+                                            piece_max,
+                                            edges,
+                                            hint,
+                                        )
                             bb += 1
                     x += s * ux
                     y += s * uy
@@ -336,7 +525,8 @@ def shell_kernel(
                     if absorbed or escaped or e2 > r_cut2:
                         break
                     ux, uy, uz, s0, s1, s2, s3 = scatter_direction(
-                        ux, uy, uz, g, sl_fraction, s0, s1, s2, s3)
+                        ux, uy, uz, g, sl_fraction, s0, s1, s2, s3
+                    )
             # end of chunk: fold its histogram into the batch-means accumulators
             n_c = float(chunk_start[ci + 1] - chunk_start[ci])
             for j in range(nb_bins):
@@ -425,8 +615,7 @@ class ShellTable:
         """(n_shell, n_cos) time-integrated fluence per emitted photon [1/m²]."""
         return self.fluence_total.copy()
 
-    def expected_hits(self, module_radius_m: float = DOM_RADIUS_M
-                      ) -> tuple[np.ndarray, np.ndarray]:
+    def expected_hits(self, module_radius_m: float = DOM_RADIUS_M) -> tuple[np.ndarray, np.ndarray]:
         """Expected hits per emitted photon on a spherical module at each (shell, cos).
 
         ``fluence × π r²`` (a sphere has the same cross-section from every direction); the
@@ -439,8 +628,7 @@ class ShellTable:
             ``(hits, error)``, each (n_shell, n_cos).
         """
         if not (module_radius_m > 0 and math.isfinite(module_radius_m)):
-            raise ConfigError(f"must be > 0, got {module_radius_m}",
-                              parameter="module_radius_m")
+            raise ConfigError(f"must be > 0, got {module_radius_m}", parameter="module_radius_m")
         area = math.pi * module_radius_m**2
         return self.fluence_total * area, np.sqrt(self.fluence_total_var) * area
 
@@ -458,30 +646,49 @@ class ShellTable:
         ce = self.cos_edges
         ii, jj, kk = np.meshgrid(np.arange(ns), np.arange(nc), np.arange(nt), indexing="ij")
         ii, jj, kk = ii.ravel(), jj.ravel(), kk.ravel()
-        return pd.DataFrame({
-            "distance_m": self.radii_m[ii], "cos_lo": ce[jj], "cos_hi": ce[jj + 1],
-            "cos_center": 0.5 * (ce[jj] + ce[jj + 1]), "delay_lo_ns": lo[kk],
-            "delay_hi_ns": hi[kk], "delay_ns": centre[kk],
-            "fluence": self.fluence.ravel(), "fluence_err": np.sqrt(self.fluence_var.ravel()),
-        })
+        return pd.DataFrame(
+            {
+                "distance_m": self.radii_m[ii],
+                "cos_lo": ce[jj],
+                "cos_hi": ce[jj + 1],
+                "cos_center": 0.5 * (ce[jj] + ce[jj + 1]),
+                "delay_lo_ns": lo[kk],
+                "delay_hi_ns": hi[kk],
+                "delay_ns": centre[kk],
+                "fluence": self.fluence.ravel(),
+                "fluence_err": np.sqrt(self.fluence_var.ravel()),
+            }
+        )
 
     # -------------------------------------------------------------------- persistence
 
     def _long_frame(self) -> pd.DataFrame:
         ns, nc, nt = self.fluence.shape
         # time index: -1 underflow, 0..nt-1 bins, nt overflow, nt + 1 time-integrated total
-        val = np.concatenate([self.underflow[..., None], self.fluence, self.overflow[..., None],
-                              self.fluence_total[..., None]], axis=2)
+        val = np.concatenate(
+            [
+                self.underflow[..., None],
+                self.fluence,
+                self.overflow[..., None],
+                self.fluence_total[..., None],
+            ],
+            axis=2,
+        )
         nanv = np.full((ns, nc, 1), np.nan)
-        var = np.concatenate([nanv, self.fluence_var, nanv, self.fluence_total_var[..., None]],
-                             axis=2)
-        ii, jj, kk = np.meshgrid(np.arange(ns), np.arange(nc), np.arange(-1, nt + 2),
-                                 indexing="ij")
-        return pd.DataFrame({"shell": ii.ravel().astype(np.int64),
-                             "cos_bin": jj.ravel().astype(np.int64),
-                             "time_bin": kk.ravel().astype(np.int64),
-                             "distance_m": self.radii_m[ii.ravel()],
-                             "fluence": val.ravel(), "fluence_var": var.ravel()})
+        var = np.concatenate(
+            [nanv, self.fluence_var, nanv, self.fluence_total_var[..., None]], axis=2
+        )
+        ii, jj, kk = np.meshgrid(np.arange(ns), np.arange(nc), np.arange(-1, nt + 2), indexing="ij")
+        return pd.DataFrame(
+            {
+                "shell": ii.ravel().astype(np.int64),
+                "cos_bin": jj.ravel().astype(np.int64),
+                "time_bin": kk.ravel().astype(np.int64),
+                "distance_m": self.radii_m[ii.ravel()],
+                "fluence": val.ravel(),
+                "fluence_var": var.ravel(),
+            }
+        )
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the table as Parquet with provenance (producer ``PRODUCER``).
@@ -492,14 +699,26 @@ class ShellTable:
         from ariasim.io import write_table
 
         meta = {
-            "radii_m": self.radii_m.tolist(), "thickness_m": self.thickness_m.tolist(),
-            "cos_edges": self.cos_edges.tolist(), "time_edges_ns": self.time_edges_ns.tolist(),
-            "n_photons": int(self.n_photons), "n_emitted": int(self.n_emitted),
-            "photons_per_event": float(self.photons_per_event), "wall_s": self.wall_s,
-            "cpu_s": self.cpu_s, "n_threads": int(self.n_threads), "run": self.config,
+            "radii_m": self.radii_m.tolist(),
+            "thickness_m": self.thickness_m.tolist(),
+            "cos_edges": self.cos_edges.tolist(),
+            "time_edges_ns": self.time_edges_ns.tolist(),
+            "n_photons": int(self.n_photons),
+            "n_emitted": int(self.n_emitted),
+            "photons_per_event": float(self.photons_per_event),
+            "wall_s": self.wall_s,
+            "cpu_s": self.cpu_s,
+            "n_threads": int(self.n_threads),
+            "run": self.config,
         }
-        return write_table(self._long_frame(), path, producer=PRODUCER, config=meta,
-                           seed=self.config.get("seed"), format="parquet")
+        return write_table(
+            self._long_frame(),
+            path,
+            producer=PRODUCER,
+            config=meta,
+            seed=self.config.get("seed"),
+            format="parquet",
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ShellTable:
@@ -512,11 +731,9 @@ class ShellTable:
 
         prov = read_provenance(path)
         if prov.get("producer") != PRODUCER:
-            raise InputError(f"not a shell table (producer {prov.get('producer')!r})",
-                             path=path)
+            raise InputError(f"not a shell table (producer {prov.get('producer')!r})", path=path)
         meta = prov["config"]
-        df = read_table(path, required=("shell", "cos_bin", "time_bin", "fluence",
-                                        "fluence_var"))
+        df = read_table(path, required=("shell", "cos_bin", "time_bin", "fluence", "fluence_var"))
         radii = np.asarray(meta["radii_m"], dtype=float)
         cos_edges = np.asarray(meta["cos_edges"], dtype=float)
         te = np.asarray(meta["time_edges_ns"], dtype=float)
@@ -526,15 +743,25 @@ class ShellTable:
         df = df.sort_values(["shell", "cos_bin", "time_bin"], kind="stable")
         val = df["fluence"].to_numpy(float).reshape(ns, nc, nt + 3)
         var = df["fluence_var"].to_numpy(float).reshape(ns, nc, nt + 3)
-        return cls(radii_m=radii, thickness_m=np.asarray(meta["thickness_m"], dtype=float),
-                   cos_edges=cos_edges, time_edges_ns=te, fluence=val[..., 1:nt + 1].copy(),
-                   fluence_var=var[..., 1:nt + 1].copy(), fluence_total=val[..., nt + 2].copy(),
-                   fluence_total_var=var[..., nt + 2].copy(), underflow=val[..., 0].copy(),
-                   overflow=val[..., nt + 1].copy(), n_photons=int(meta["n_photons"]),
-                   n_emitted=int(meta["n_emitted"]),
-                   photons_per_event=float(meta["photons_per_event"]),
-                   wall_s=float(meta["wall_s"]), cpu_s=float(meta["cpu_s"]),
-                   n_threads=int(meta["n_threads"]), config=dict(meta["run"]))
+        return cls(
+            radii_m=radii,
+            thickness_m=np.asarray(meta["thickness_m"], dtype=float),
+            cos_edges=cos_edges,
+            time_edges_ns=te,
+            fluence=val[..., 1 : nt + 1].copy(),
+            fluence_var=var[..., 1 : nt + 1].copy(),
+            fluence_total=val[..., nt + 2].copy(),
+            fluence_total_var=var[..., nt + 2].copy(),
+            underflow=val[..., 0].copy(),
+            overflow=val[..., nt + 1].copy(),
+            n_photons=int(meta["n_photons"]),
+            n_emitted=int(meta["n_emitted"]),
+            photons_per_event=float(meta["photons_per_event"]),
+            wall_s=float(meta["wall_s"]),
+            cpu_s=float(meta["cpu_s"]),
+            n_threads=int(meta["n_threads"]),
+            config=dict(meta["run"]),
+        )
 
 
 # ------------------------------------------------------------------------ the driver
@@ -545,17 +772,18 @@ def _source_frame(source: PhotonSource) -> tuple[np.ndarray, np.ndarray, float, 
     if isinstance(source, Flasher):
         return np.asarray(source.position_m), np.array([0.0, 0.0, 1.0]), source.time_ns, 1
     if isinstance(source, Cascade):
-        return (np.asarray(source.position_m), np.asarray(source.direction), source.time_ns,
-                20)
+        return (np.asarray(source.position_m), np.asarray(source.direction), source.time_ns, 20)
     if isinstance(source, MuonSegment):
         return np.asarray(source.start_m), np.asarray(source.direction), source.time_ns, 20
     pos = getattr(source, "position_m", None)
     if pos is None:
-        raise ConfigError("unknown source type: give center_m and axis",
-                          parameter="source")
-    return (np.asarray(pos, dtype=float), np.asarray(getattr(source, "direction", (0, 0, 1)),
-                                                     dtype=float),
-            float(getattr(source, "time_ns", 0.0)), 20)
+        raise ConfigError("unknown source type: give center_m and axis", parameter="source")
+    return (
+        np.asarray(pos, dtype=float),
+        np.asarray(getattr(source, "direction", (0, 0, 1)), dtype=float),
+        float(getattr(source, "time_ns", 0.0)),
+        20,
+    )
 
 
 def _acceptance_coeffs(acceptance: str | Sequence[float] | None) -> np.ndarray:
@@ -564,12 +792,15 @@ def _acceptance_coeffs(acceptance: str | Sequence[float] | None) -> np.ndarray:
     if isinstance(acceptance, str):
         if acceptance == "nominal":
             return np.asarray(AS_NOMINAL, dtype=float)
-        raise ConfigError(f"expected None, 'flat', 'nominal' or coefficients, got "
-                          f"{acceptance!r}", parameter="acceptance")
+        raise ConfigError(
+            f"expected None, 'flat', 'nominal' or coefficients, got {acceptance!r}",
+            parameter="acceptance",
+        )
     c = np.asarray(acceptance, dtype=float)
     if c.ndim != 1 or c.size == 0 or not np.all(np.isfinite(c)):
-        raise ConfigError("coefficients must be a finite non-empty sequence",
-                          parameter="acceptance")
+        raise ConfigError(
+            "coefficients must be a finite non-empty sequence", parameter="acceptance"
+        )
     return c
 
 
@@ -588,19 +819,20 @@ def _bands(radii_m: Any, thickness_m: Any) -> tuple[np.ndarray, np.ndarray]:
     else:
         d = np.broadcast_to(np.asarray(thickness_m, dtype=float), r.shape).copy()
     if not np.all(np.isfinite(d)) or np.any(d <= 0) or np.any(d > 2 * r):
-        raise ConfigError("thickness must be > 0 and at most twice the radius",
-                          parameter="thickness_m")
+        raise ConfigError(
+            "thickness must be > 0 and at most twice the radius", parameter="thickness_m"
+        )
     r_in, r_out = r - 0.5 * d, r + 0.5 * d
     if np.any(r_in[1:] < r_out[:-1]):
-        raise ConfigError("bands overlap: make them thinner or the radii sparser",
-                          parameter="thickness_m")
+        raise ConfigError(
+            "bands overlap: make them thinner or the radii sparser", parameter="thickness_m"
+        )
     return r, d
 
 
 def _longest_absorption_m(medium: Medium) -> float:
     grid = np.linspace(250.0, 700.0, 91)
-    a = min(float(np.min(medium.absorption_per_m(grid, layer)))
-            for layer in range(medium.n_layers))
+    a = min(float(np.min(medium.absorption_per_m(grid, layer))) for layer in range(medium.n_layers))
     return math.inf if a <= 0 else 1.0 / a
 
 
@@ -672,11 +904,12 @@ def tabulate_shells(
     if not isinstance(n_events, (int, np.integer)) or isinstance(n_events, bool) or n_events < 1:
         raise ConfigError(f"must be a positive integer, got {n_events!r}", parameter="n_events")
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ConfigError(f"must be a positive integer, got {batch_size!r}",
-                          parameter="batch_size")
+        raise ConfigError(f"must be a positive integer, got {batch_size!r}", parameter="batch_size")
     if acceptance_mode not in ("weight", "rejection"):
-        raise ConfigError(f"expected 'weight' or 'rejection', got {acceptance_mode!r}",
-                          parameter="acceptance_mode")
+        raise ConfigError(
+            f"expected 'weight' or 'rejection', got {acceptance_mode!r}",
+            parameter="acceptance_mode",
+        )
     radii, thick = _bands(radii_m, thickness_m)
     c_src, a_src, t_ref, nc_default = _source_frame(source)
     centre = np.asarray(center_m if center_m is not None else c_src, dtype=float)
@@ -689,19 +922,22 @@ def tabulate_shells(
     n_cos = nc_default if n_cos_bins is None else n_cos_bins
     if not isinstance(n_cos, (int, np.integer)) or isinstance(n_cos, bool) or n_cos < 1:
         raise ConfigError(f"must be a positive integer, got {n_cos!r}", parameter="n_cos_bins")
-    edges = (default_time_edges() if time_edges_ns is None
-             else np.asarray(time_edges_ns, dtype=float).ravel())
+    edges = (
+        default_time_edges()
+        if time_edges_ns is None
+        else np.asarray(time_edges_ns, dtype=float).ravel()
+    )
     if edges.size < 2 or not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
-        raise ConfigError("need at least two finite, strictly ascending edges",
-                          parameter="time_edges_ns")
+        raise ConfigError(
+            "need at least two finite, strictly ascending edges", parameter="time_edges_ns"
+        )
     ang = _acceptance_coeffs(acceptance)
     if cutoff_margin_m is None:
         margin = min(5.0 * _longest_absorption_m(medium), 1e5)
     else:
         margin = float(cutoff_margin_m)
         if not margin > 0:
-            raise ConfigError(f"must be > 0, got {cutoff_margin_m}",
-                              parameter="cutoff_margin_m")
+            raise ConfigError(f"must be > 0, got {cutoff_margin_m}", parameter="cutoff_margin_m")
     if max_piece_m is not None and not (max_piece_m > 0 and math.isfinite(max_piece_m)):
         raise ConfigError(f"must be > 0, got {max_piece_m}", parameter="max_piece_m")
     piece = float(max_piece_m) if max_piece_m is not None else float(np.min(thick))
@@ -710,9 +946,13 @@ def tabulate_shells(
     r_cut = float(r_out[-1] + margin)
 
     # the sources only read the detector's acceptance settings
-    det = Detector(np.zeros((1, 3)), radius_m=module_radius_m, angular_acceptance="flat",
-                   wavelength_acceptance=bool(wavelength_acceptance),
-                   acceptance_mode=acceptance_mode)
+    det = Detector(
+        np.zeros((1, 3)),
+        radius_m=module_radius_m,
+        angular_acceptance="flat",
+        wavelength_acceptance=bool(wavelength_acceptance),
+        acceptance_mode=acceptance_mode,
+    )
     n_sh = radii.size
     n_t = edges.size - 1
     n_bins = n_sh * n_cos * (n_t + 3)
@@ -730,13 +970,40 @@ def tabulate_shells(
         slots = np.arange(b.first_chunk, b.first_chunk + n_ch, dtype=np.int64) % N_SLOTS
         ph = b.photons
         t_rel = ph["t"] - float(t_ref)
-        shell_kernel(ph["x"], ph["y"], ph["z"], ph["dx"], ph["dy"], ph["dz"], t_rel, ph["wl"],
-                     ph["w"], b.chunk_start, b.chunk_key, slots, *med_args, *geo_args,
-                     hist, acc_s, acc_q, acc_p, acc_n)
+        shell_kernel(
+            ph["x"],
+            ph["y"],
+            ph["z"],
+            ph["dx"],
+            ph["dy"],
+            ph["dz"],
+            t_rel,
+            ph["wl"],
+            ph["w"],
+            b.chunk_start,
+            b.chunk_key,
+            slots,
+            *med_args,
+            *geo_args,
+            hist,
+            acc_s,
+            acc_q,
+            acc_p,
+            acc_n,
+        )
 
     ev_src = [source] * int(n_events)
-    run = run_batches(ev_src, medium, det, kernel, seed=seed, batch_size=batch_size,
-                      n_threads=n_threads, progress=progress, label="shell photons")
+    run = run_batches(
+        ev_src,
+        medium,
+        det,
+        kernel,
+        seed=seed,
+        batch_size=batch_size,
+        n_threads=n_threads,
+        progress=progress,
+        label="shell photons",
+    )
     n_total = run.n_photons
     if isinstance(source, Flasher):
         n_emitted = round(source.n_photons) * int(n_events)
@@ -770,17 +1037,37 @@ def tabulate_shells(
     val = S.reshape(shape) / norm[..., None]
     var = var_s.reshape(shape) / norm[..., None] ** 2
     config = {
-        "source": source.describe(), "n_events": int(n_events), "medium": medium.describe(),
-        "seed": run.entropy, "acceptance": ang.tolist(),
+        "source": source.describe(),
+        "n_events": int(n_events),
+        "medium": medium.describe(),
+        "seed": run.entropy,
+        "acceptance": ang.tolist(),
         "wavelength_acceptance": bool(wavelength_acceptance),
-        "module_radius_m": float(module_radius_m), "acceptance_mode": acceptance_mode,
-        "center_m": centre.tolist(), "axis": ax.tolist(), "cutoff_radius_m": r_cut,
-        "max_piece_m": piece, "batch_size": int(batch_size), "estimator": "track-length",
+        "module_radius_m": float(module_radius_m),
+        "acceptance_mode": acceptance_mode,
+        "center_m": centre.tolist(),
+        "axis": ax.tolist(),
+        "cutoff_radius_m": r_cut,
+        "max_piece_m": piece,
+        "batch_size": int(batch_size),
+        "estimator": "track-length",
     }
     return ShellTable(
-        radii_m=radii, thickness_m=thick, cos_edges=ce, time_edges_ns=edges,
-        fluence=val[..., 1:n_t + 1].copy(), fluence_var=var[..., 1:n_t + 1].copy(),
-        fluence_total=val[..., n_t + 2].copy(), fluence_total_var=var[..., n_t + 2].copy(),
-        underflow=val[..., 0].copy(), overflow=val[..., n_t + 1].copy(),
-        n_photons=n_total, n_emitted=int(n_emitted), photons_per_event=per_event,
-        wall_s=run.wall_s, cpu_s=run.cpu_s, n_threads=run.n_threads, config=config)
+        radii_m=radii,
+        thickness_m=thick,
+        cos_edges=ce,
+        time_edges_ns=edges,
+        fluence=val[..., 1 : n_t + 1].copy(),
+        fluence_var=var[..., 1 : n_t + 1].copy(),
+        fluence_total=val[..., n_t + 2].copy(),
+        fluence_total_var=var[..., n_t + 2].copy(),
+        underflow=val[..., 0].copy(),
+        overflow=val[..., n_t + 1].copy(),
+        n_photons=n_total,
+        n_emitted=int(n_emitted),
+        photons_per_event=per_event,
+        wall_s=run.wall_s,
+        cpu_s=run.cpu_s,
+        n_threads=run.n_threads,
+        config=config,
+    )

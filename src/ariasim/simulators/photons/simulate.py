@@ -154,16 +154,27 @@ def simulate(
     radius = detector.effective_radius_m
     if method == "grid":
         lo, hi, cell, dims, cstart, items, smap, mcell, mdims = _cached_grid(
-            build_cell_grid, mods, radius, detector.cell_m)
+            build_cell_grid, mods, radius, detector.cell_m
+        )
     else:
         lo, hi, cell = np.zeros(3), np.zeros(3), 1.0
-        dims, cstart, items = (np.ones(3, np.int64), np.zeros(2, np.int64),
-                               np.zeros(0, np.int32))
+        dims, cstart, items = (np.ones(3, np.int64), np.zeros(2, np.int64), np.zeros(0, np.int32))
         smap, mcell, mdims = np.zeros(1, np.float32), 1.0, np.ones(3, np.int64)
     det_args = (
-        mods, float(radius), detector.acceptance_coefficients(),
+        mods,
+        float(radius),
+        detector.acceptance_coefficients(),
         detector.acceptance_mode == "weight",
-        method == "grid", lo, hi, float(cell), dims, cstart, items, smap, float(mcell), mdims,
+        method == "grid",
+        lo,
+        hi,
+        float(cell),
+        dims,
+        cstart,
+        items,
+        smap,
+        float(mcell),
+        mdims,
     )
     med_args = medium.kernel_args()
 
@@ -171,9 +182,23 @@ def simulate(
         out_mod = np.empty(b.n_photons, np.int32)
         out = [np.empty(b.n_photons) for _ in range(5)]  # time, weight, hit x, y, z
         ph = b.photons
-        propagate_kernel(ph["x"], ph["y"], ph["z"], ph["dx"], ph["dy"], ph["dz"], ph["t"],
-                         ph["wl"], ph["w"], b.chunk_start, b.chunk_key, *med_args, *det_args,
-                         out_mod, *out)
+        propagate_kernel(
+            ph["x"],
+            ph["y"],
+            ph["z"],
+            ph["dx"],
+            ph["dy"],
+            ph["dz"],
+            ph["t"],
+            ph["wl"],
+            ph["w"],
+            b.chunk_start,
+            b.chunk_key,
+            *med_args,
+            *det_args,
+            out_mod,
+            *out,
+        )
         return (out_mod, *out)
 
     hit_parts: list[dict[str, np.ndarray]] = []
@@ -193,24 +218,50 @@ def simulate(
         hit_parts.append(part)
 
     ev_src = [sources[e % len(sources)] for e in range(n_events * len(sources))]
-    run = run_batches(ev_src, medium, detector, kernel, seed=seed, batch_size=batch_size,
-                      n_threads=n_threads, collect=collect, progress=progress, label="photons",
-                      counts=counts, blocks=blocks)
+    run = run_batches(
+        ev_src,
+        medium,
+        detector,
+        kernel,
+        seed=seed,
+        batch_size=batch_size,
+        n_threads=n_threads,
+        collect=collect,
+        progress=progress,
+        label="photons",
+        counts=counts,
+        blocks=blocks,
+    )
 
     cols = list(HIT_COLUMNS) + (["x_m", "y_m", "z_m"] if hit_positions else [])
     if hit_parts:
         hits = pd.DataFrame({c: np.concatenate([p[c] for p in hit_parts]) for c in cols})
     else:
-        hits = pd.DataFrame({c: np.zeros(0, np.int64 if c.endswith("_id") else float)
-                             for c in cols})
-    per = (hits.groupby(["event_id", "module_id"], sort=True)
-           .agg(n_hits=("weight", "size"), sum_weight=("weight", "sum")).reset_index())
+        hits = pd.DataFrame(
+            {c: np.zeros(0, np.int64 if c.endswith("_id") else float) for c in cols}
+        )
+    per = (
+        hits.groupby(["event_id", "module_id"], sort=True)
+        .agg(n_hits=("weight", "size"), sum_weight=("weight", "sum"))
+        .reset_index()
+    )
     per["n_hits"] = per["n_hits"].astype(np.int64)
     config = {
-        "sources": [s.describe() for s in sources], "n_events": int(n_events),
-        "medium": medium.describe(), "detector": detector.describe(), "seed": run.entropy,
-        "method": method, "batch_size": int(batch_size),
+        "sources": [s.describe() for s in sources],
+        "n_events": int(n_events),
+        "medium": medium.describe(),
+        "detector": detector.describe(),
+        "seed": run.entropy,
+        "method": method,
+        "batch_size": int(batch_size),
     }
-    return PhotonSimulation(hits=hits, counts=per, n_events=len(ev_src),
-                            n_photons=run.n_photons, wall_s=run.wall_s, cpu_s=run.cpu_s,
-                            n_threads=run.n_threads, config=config)
+    return PhotonSimulation(
+        hits=hits,
+        counts=per,
+        n_events=len(ev_src),
+        n_photons=run.n_photons,
+        wall_s=run.wall_s,
+        cpu_s=run.cpu_s,
+        n_threads=run.n_threads,
+        config=config,
+    )

@@ -70,13 +70,13 @@ WAVELENGTH_RANGE_NM = (260.0, 680.0)
 class PhotonSource(Protocol):
     """What :func:`~ariasim.simulators.photons.simulate.simulate` needs from a source."""
 
-    def photon_count(self, medium: Medium, detector: Detector,
-                     rng: np.random.Generator) -> int:
+    def photon_count(self, medium: Medium, detector: Detector, rng: np.random.Generator) -> int:
         """Number of photons to propagate for one event."""
         ...
 
-    def generate(self, n: int, medium: Medium, detector: Detector,
-                 rng: np.random.Generator) -> dict[str, np.ndarray]:
+    def generate(
+        self, n: int, medium: Medium, detector: Detector, rng: np.random.Generator
+    ) -> dict[str, np.ndarray]:
         """Draw ``n`` photons: keys x, y, z, dx, dy, dz, t, wl, w."""
         ...
 
@@ -110,11 +110,13 @@ class WavelengthSampler:
         g = np.asarray(self.grid_nm, dtype=float)
         d = np.asarray(self.density, dtype=float)
         if g.ndim != 1 or g.shape != d.shape or g.size < 1:
-            raise ConfigError("wavelength grid and density must be 1-D of equal length",
-                              parameter="spectrum")
+            raise ConfigError(
+                "wavelength grid and density must be 1-D of equal length", parameter="spectrum"
+            )
         if np.any(d < 0) or not np.all(np.isfinite(d)) or (g.size > 1 and np.any(np.diff(g) <= 0)):
-            raise ConfigError("density must be finite and >= 0 on an ascending grid",
-                              parameter="spectrum")
+            raise ConfigError(
+                "density must be finite and >= 0 on an ascending grid", parameter="spectrum"
+            )
         object.__setattr__(self, "grid_nm", g)
         object.__setattr__(self, "density", d)
         if g.size > 1:
@@ -152,8 +154,9 @@ class WavelengthSampler:
         return float(np.trapezoid(f * d, g) / np.trapezoid(d, g))
 
 
-def cherenkov_sampler(wavelength_acceptance: bool, radius_m: float = 0.1651,
-                      medium: Medium | None = None) -> tuple[WavelengthSampler, float]:
+def cherenkov_sampler(
+    wavelength_acceptance: bool, radius_m: float = 0.1651, medium: Medium | None = None
+) -> tuple[WavelengthSampler, float]:
     """Cherenkov wavelength sampler and yield [photons per metre of β=1 track].
 
     With acceptance: Frank-Tamm × A_eff(λ)/(π r²) over the table (260-680 nm); without:
@@ -198,8 +201,11 @@ def deflect(axis: np.ndarray, cos_theta: np.ndarray, phi: np.ndarray) -> np.ndar
     e1 /= np.linalg.norm(e1, axis=1, keepdims=True)
     e2 = np.cross(ax, e1)
     st = np.sqrt(np.clip(1.0 - cos_theta**2, 0.0, None))
-    out = (cos_theta[:, None] * ax + (st * np.cos(phi))[:, None] * e1
-           + (st * np.sin(phi))[:, None] * e2)
+    out = (
+        cos_theta[:, None] * ax
+        + (st * np.cos(phi))[:, None] * e1
+        + (st * np.sin(phi))[:, None] * e2
+    )
     return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
@@ -215,13 +221,21 @@ def _vec3(v: Sequence[float], name: str, unit: bool = False) -> tuple[float, flo
     return (float(a[0]), float(a[1]), float(a[2]))
 
 
-def _pack(pos: np.ndarray, d: np.ndarray, t: np.ndarray, wl: np.ndarray,
-          w: np.ndarray) -> dict[str, np.ndarray]:
+def _pack(
+    pos: np.ndarray, d: np.ndarray, t: np.ndarray, wl: np.ndarray, w: np.ndarray
+) -> dict[str, np.ndarray]:
     pos = np.broadcast_to(pos, d.shape)
-    return {"x": np.ascontiguousarray(pos[:, 0]), "y": np.ascontiguousarray(pos[:, 1]),
-            "z": np.ascontiguousarray(pos[:, 2]), "dx": np.ascontiguousarray(d[:, 0]),
-            "dy": np.ascontiguousarray(d[:, 1]), "dz": np.ascontiguousarray(d[:, 2]),
-            "t": t, "wl": wl, "w": w}
+    return {
+        "x": np.ascontiguousarray(pos[:, 0]),
+        "y": np.ascontiguousarray(pos[:, 1]),
+        "z": np.ascontiguousarray(pos[:, 2]),
+        "dx": np.ascontiguousarray(d[:, 0]),
+        "dy": np.ascontiguousarray(d[:, 1]),
+        "dz": np.ascontiguousarray(d[:, 2]),
+        "t": t,
+        "wl": wl,
+        "w": w,
+    }
 
 
 def _thin(mean: float, rng: np.random.Generator) -> int:
@@ -265,8 +279,11 @@ class Flasher:
         vals = [wl] if np.isscalar(wl) else list(wl)
         lo_nm, hi_nm = WAVELENGTH_RANGE_NM
         if len(vals) not in (1, 2) or not all(lo_nm <= float(v) <= hi_nm for v in vals):
-            raise ConfigError(f"expected a wavelength or (lo, hi) in {lo_nm:g}-{hi_nm:g} nm "
-                              f"(the tabulated range), got {wl!r}", parameter="wavelength_nm")
+            raise ConfigError(
+                f"expected a wavelength or (lo, hi) in {lo_nm:g}-{hi_nm:g} nm "
+                f"(the tabulated range), got {wl!r}",
+                parameter="wavelength_nm",
+            )
         if len(vals) == 2 and not float(vals[0]) < float(vals[1]):
             raise ConfigError("need lo < hi", parameter="wavelength_nm")
 
@@ -292,16 +309,16 @@ class Flasher:
         kept = float(np.trapezoid(dens * acc, grid) / np.trapezoid(dens, grid))
         return WavelengthSampler(grid, dens * acc), kept
 
-    def photon_count(self, medium: Medium, detector: Detector,
-                     rng: np.random.Generator) -> int:
+    def photon_count(self, medium: Medium, detector: Detector, rng: np.random.Generator) -> int:
         """Binomial thinning of ``n_photons`` by acceptance / oversize²."""
         _, kept = self._sampler(detector)
         p = min(1.0, kept / detector.oversize**2)
         n = round(self.n_photons)
         return int(rng.binomial(n, p)) if p < 1.0 else n
 
-    def generate(self, n: int, medium: Medium, detector: Detector,
-                 rng: np.random.Generator) -> dict[str, np.ndarray]:
+    def generate(
+        self, n: int, medium: Medium, detector: Detector, rng: np.random.Generator
+    ) -> dict[str, np.ndarray]:
         """Draw ``n`` photons from the flasher."""
         sampler, _ = self._sampler(detector)
         d = isotropic_directions(n, rng)
@@ -314,13 +331,17 @@ class Flasher:
 
     def describe(self) -> dict:
         """A JSON-able summary for provenance."""
-        return {"type": "flasher", "position_m": list(self.position_m),
-                "n_photons": self.n_photons, "wavelength_nm": self.wavelength_nm,
-                "spectrum": self.spectrum is not None, "time_ns": self.time_ns}
+        return {
+            "type": "flasher",
+            "position_m": list(self.position_m),
+            "n_photons": self.n_photons,
+            "wavelength_nm": self.wavelength_nm,
+            "spectrum": self.spectrum is not None,
+            "time_ns": self.time_ns,
+        }
 
 
-def _cone(axis: np.ndarray, wl: np.ndarray, medium: Medium, rng: np.random.Generator
-          ) -> np.ndarray:
+def _cone(axis: np.ndarray, wl: np.ndarray, medium: Medium, rng: np.random.Generator) -> np.ndarray:
     cos_c = 1.0 / np.asarray(medium.phase_index(wl), dtype=float)
     return deflect(axis, cos_c, 2.0 * math.pi * rng.random(wl.size))
 
@@ -343,15 +364,21 @@ class _CherenkovTrack:
         _, yld = cherenkov_sampler(detector.wavelength_acceptance, detector.radius_m, medium)
         return self._track_length_m() * yld / detector.oversize**2
 
-    def photon_count(self, medium: Medium, detector: Detector,
-                     rng: np.random.Generator) -> int:
+    def photon_count(self, medium: Medium, detector: Detector, rng: np.random.Generator) -> int:
         """Poisson (or rounded) number of photons for one event."""
         mu = self.mean_photons(medium, detector)
         return int(rng.poisson(mu)) if self.fluctuate else _thin(mu, rng)
 
-    def _emit(self, start: np.ndarray, axis: np.ndarray, s: np.ndarray,
-              particle_dir: np.ndarray, medium: Medium, detector: Detector,
-              rng: np.random.Generator) -> dict[str, np.ndarray]:
+    def _emit(
+        self,
+        start: np.ndarray,
+        axis: np.ndarray,
+        s: np.ndarray,
+        particle_dir: np.ndarray,
+        medium: Medium,
+        detector: Detector,
+        rng: np.random.Generator,
+    ) -> dict[str, np.ndarray]:
         """Photons emitted at ``start + s axis`` (time ``time_ns + s/c``) on the Cherenkov
         cone around ``particle_dir``, wavelengths from the Cherenkov sampler."""
         sampler, _ = cherenkov_sampler(detector.wavelength_acceptance, detector.radius_m, medium)
@@ -397,8 +424,9 @@ class Cascade(_CherenkovTrack):
     def _track_length_m(self) -> float:
         return self.energy_gev * self.track_m_per_gev
 
-    def generate(self, n: int, medium: Medium, detector: Detector,
-                 rng: np.random.Generator) -> dict[str, np.ndarray]:
+    def generate(
+        self, n: int, medium: Medium, detector: Detector, rng: np.random.Generator
+    ) -> dict[str, np.ndarray]:
         """Draw ``n`` photons of the cascade."""
         axis = np.asarray(self.direction)
         a = 2.01849 + 0.63176 * math.log(self.energy_gev)
@@ -415,9 +443,14 @@ class Cascade(_CherenkovTrack):
 
     def describe(self) -> dict:
         """A JSON-able summary for provenance."""
-        return {"type": "cascade", "position_m": list(self.position_m),
-                "direction": list(self.direction), "energy_gev": self.energy_gev,
-                "time_ns": self.time_ns, "track_m_per_gev": self.track_m_per_gev}
+        return {
+            "type": "cascade",
+            "position_m": list(self.position_m),
+            "direction": list(self.direction),
+            "energy_gev": self.energy_gev,
+            "time_ns": self.time_ns,
+            "track_m_per_gev": self.track_m_per_gev,
+        }
 
 
 @dataclass(frozen=True)
@@ -453,8 +486,9 @@ class MuonSegment(_CherenkovTrack):
     def _track_length_m(self) -> float:
         return self.length_m
 
-    def generate(self, n: int, medium: Medium, detector: Detector,
-                 rng: np.random.Generator) -> dict[str, np.ndarray]:
+    def generate(
+        self, n: int, medium: Medium, detector: Detector, rng: np.random.Generator
+    ) -> dict[str, np.ndarray]:
         """Draw ``n`` photons along the segment."""
         axis = np.asarray(self.direction)
         s = self.length_m * rng.random(n)
@@ -462,8 +496,13 @@ class MuonSegment(_CherenkovTrack):
 
     def describe(self) -> dict:
         """A JSON-able summary for provenance."""
-        return {"type": "muon", "start_m": list(self.start_m), "direction": list(self.direction),
-                "length_m": self.length_m, "time_ns": self.time_ns}
+        return {
+            "type": "muon",
+            "start_m": list(self.start_m),
+            "direction": list(self.direction),
+            "length_m": self.length_m,
+            "time_ns": self.time_ns,
+        }
 
 
 #: The sources by name: ``make_source(name, **parameters)`` builds ``SOURCES[name]``.
@@ -479,8 +518,9 @@ def source_parameters(name: str) -> tuple[str, ...]:
         name: A key of :data:`SOURCES`.
     """
     if name not in SOURCES:
-        raise ConfigError(f"unknown source {name!r}; expected one of {', '.join(SOURCES)}",
-                          parameter="source")
+        raise ConfigError(
+            f"unknown source {name!r}; expected one of {', '.join(SOURCES)}", parameter="source"
+        )
     back = {v: k for k, v in _SOURCE_ALIASES.get(name, {}).items()}
     return tuple(back.get(p, p) for p in inspect.signature(SOURCES[name]).parameters)
 
@@ -510,8 +550,11 @@ def make_source(name: str, **parameters: Any) -> PhotonSource:
     for key in given:
         if key not in accepted:
             where = [s for s in SOURCES if key in source_parameters(s)]
-            msg = (f"applies only to source {' or '.join(where)}" if where
-                   else f"unknown source parameter; {name} takes {', '.join(accepted)}")
+            msg = (
+                f"applies only to source {' or '.join(where)}"
+                if where
+                else f"unknown source parameter; {name} takes {', '.join(accepted)}"
+            )
             raise ConfigError(msg, parameter=key)
     alias = _SOURCE_ALIASES.get(name, {})
     return SOURCES[name](**{alias.get(k, k): v for k, v in given.items()})

@@ -50,8 +50,17 @@ def _sinc(v: float) -> float:
 
 
 @nb.njit(cache=True)
-def _predict(d0: float, phi0: float, c: float, radii: np.ndarray, out_phi: np.ndarray,
-             out_s: np.ndarray, out_cos: np.ndarray, out_dd0: np.ndarray, out_dc: np.ndarray) -> bool:
+def _predict(
+    d0: float,
+    phi0: float,
+    c: float,
+    radii: np.ndarray,
+    out_phi: np.ndarray,
+    out_s: np.ndarray,
+    out_cos: np.ndarray,
+    out_dd0: np.ndarray,
+    out_dc: np.ndarray,
+) -> bool:
     """Perigee helix at each radius (outgoing branch), in closed form.
 
     With the perigee point ``d0 (-sin phi0, cos phi0)`` and signed curvature ``c``, the
@@ -121,8 +130,16 @@ def _highland(p: float, beta: float, x: float) -> float:
 
 
 @nb.njit(cache=True)
-def _ms_cov(s_meas: np.ndarray, cos_meas: np.ndarray, s_sc: np.ndarray, th2_sc: np.ndarray,
-            c: float, transverse: bool, scale: float, out: np.ndarray) -> None:
+def _ms_cov(
+    s_meas: np.ndarray,
+    cos_meas: np.ndarray,
+    s_sc: np.ndarray,
+    th2_sc: np.ndarray,
+    c: float,
+    transverse: bool,
+    scale: float,
+    out: np.ndarray,
+) -> None:
     """Correlated multiple-scattering covariance of the measurements.
 
     A kick of the direction at arc length s_j displaces the r-phi measurement at s_a by
@@ -149,8 +166,14 @@ def _ms_cov(s_meas: np.ndarray, cos_meas: np.ndarray, s_sc: np.ndarray, th2_sc: 
 
 
 @nb.njit(cache=True)
-def _brem_cov(s_meas: np.ndarray, cos_meas: np.ndarray, s_sc: np.ndarray, t_sc: np.ndarray,
-              c: float, out: np.ndarray) -> None:
+def _brem_cov(
+    s_meas: np.ndarray,
+    cos_meas: np.ndarray,
+    s_sc: np.ndarray,
+    t_sc: np.ndarray,
+    c: float,
+    out: np.ndarray,
+) -> None:
     """Add the r-phi covariance of bremsstrahlung curvature jumps (electron hypothesis).
 
     In a layer of t radiation lengths the Bethe-Heitler ``-ln z`` has variance ``t/ln 2``;
@@ -223,11 +246,26 @@ def _gls(v: np.ndarray, design: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, 
 
 
 @nb.njit(cache=True, parallel=True)
-def _fit_all(hit: np.ndarray, phi_meas: np.ndarray, z_meas: np.ndarray, radii: np.ndarray,
-             sig_rphi: np.ndarray, sig_z: np.ndarray, sc_r: np.ndarray, sc_x0: np.ndarray,
-             sc_hl: np.ndarray, b_field: float, mass: float, n_iter: int, brem: np.ndarray,
-             params: np.ndarray, cov_t: np.ndarray, cov_l: np.ndarray, chi2: np.ndarray,
-             status: np.ndarray) -> None:
+def _fit_all(
+    hit: np.ndarray,
+    phi_meas: np.ndarray,
+    z_meas: np.ndarray,
+    radii: np.ndarray,
+    sig_rphi: np.ndarray,
+    sig_z: np.ndarray,
+    sc_r: np.ndarray,
+    sc_x0: np.ndarray,
+    sc_hl: np.ndarray,
+    b_field: float,
+    mass: float,
+    n_iter: int,
+    brem: np.ndarray,
+    params: np.ndarray,
+    cov_t: np.ndarray,
+    cov_l: np.ndarray,
+    chi2: np.ndarray,
+    status: np.ndarray,
+) -> None:
     n_tracks, n_layers = hit.shape
     for t in nb.prange(n_tracks):
         m = 0
@@ -308,8 +346,10 @@ def _fit_all(hit: np.ndarray, phi_meas: np.ndarray, z_meas: np.ndarray, radii: n
                 sc_th2[j] = 0.0
                 s_sc[j] = 1e300
                 one_r[0] = sc_r[j]
-                if _predict(d0, phi0, c, one_r, one_phi, one_s, one_cos, one_a, one_b) and \
-                        abs(z0 + one_s[0] * cot) <= sc_hl[j]:
+                if (
+                    _predict(d0, phi0, c, one_r, one_phi, one_s, one_cos, one_a, one_b)
+                    and abs(z0 + one_s[0] * cot) <= sc_hl[j]
+                ):
                     sc_t[j] = sc_x0[j] / (sin_th * one_cos[0])
                     th0 = _highland(p, beta, sc_t[j])
                     sc_th2[j] = th0 * th0
@@ -336,7 +376,7 @@ def _fit_all(hit: np.ndarray, phi_meas: np.ndarray, z_meas: np.ndarray, radii: n
             if not _predict(d0, phi0, c, r, pred, s_arc, cosi, jd0, jc):
                 good = False
                 break
-            _ms_cov(s_arc, cosi, s_sc, sc_th2, c, False, 1.0 / (sin_th ** 4), v)
+            _ms_cov(s_arc, cosi, s_sc, sc_th2, c, False, 1.0 / (sin_th**4), v)
             for k in range(m):
                 v[k, k] += sz[k] * sz[k]
             a_l = np.empty((m, 2))
@@ -362,7 +402,7 @@ def _fit_all(hit: np.ndarray, phi_meas: np.ndarray, z_meas: np.ndarray, radii: n
         for k in range(m):
             v[k, k] += srp[k] * srp[k]
         x2t = _gls(v, np.ones((m, 1)), res)[2]
-        _ms_cov(s_arc, cosi, s_sc, sc_th2, c, False, 1.0 / (sin_th ** 4), v)
+        _ms_cov(s_arc, cosi, s_sc, sc_th2, c, False, 1.0 / (sin_th**4), v)
         for k in range(m):
             v[k, k] += sz[k] * sz[k]
             res[k] = zm[k] - z0 - s_arc[k] * cot
@@ -382,8 +422,9 @@ def _fit_all(hit: np.ndarray, phi_meas: np.ndarray, z_meas: np.ndarray, radii: n
         status[t] = m
 
 
-def fit_tracks(sim: TrackerSimulation, detector: DetectorConfig,
-               candidates: np.ndarray | None = None) -> pd.DataFrame:
+def fit_tracks(
+    sim: TrackerSimulation, detector: DetectorConfig, candidates: np.ndarray | None = None
+) -> pd.DataFrame:
     """Global chi2 helix fit of every charged simulated particle with enough hits.
 
     The measurement covariance of the r-phi (z) residuals is the hit resolution plus the
@@ -407,7 +448,9 @@ def fit_tracks(sim: TrackerSimulation, detector: DetectorConfig,
     tc = detector.tracking
     n_hits_all = sim.hit.sum(axis=1)
     if candidates is None:
-        candidates = np.flatnonzero((sim.particles["charge"].to_numpy() != 0) & (n_hits_all >= tc.min_hits))
+        candidates = np.flatnonzero(
+            (sim.particles["charge"].to_numpy() != 0) & (n_hits_all >= tc.min_hits)
+        )
     candidates = np.asarray(candidates, dtype=np.int64)
     n = candidates.size
     layers = detector.layers
@@ -423,11 +466,20 @@ def fit_tracks(sim: TrackerSimulation, detector: DetectorConfig,
     status = np.zeros(n, dtype=np.int64)
     brem_fit = np.zeros(n, dtype=np.bool_)
     if n:
-        args = (np.ascontiguousarray(sim.hit[candidates]), np.ascontiguousarray(sim.phi_meas[candidates]),
-                np.ascontiguousarray(sim.z_meas_m[candidates]), radii,
-                np.array([la.sigma_rphi_um for la in layers]) * 1e-6,
-                np.array([la.sigma_z_um for la in layers]) * 1e-6, sc_r, sc_x0, sc_hl,
-                float(detector.b_field_t), float(tc.fit_mass_gev), int(tc.fit_iterations))
+        args = (
+            np.ascontiguousarray(sim.hit[candidates]),
+            np.ascontiguousarray(sim.phi_meas[candidates]),
+            np.ascontiguousarray(sim.z_meas_m[candidates]),
+            radii,
+            np.array([la.sigma_rphi_um for la in layers]) * 1e-6,
+            np.array([la.sigma_z_um for la in layers]) * 1e-6,
+            sc_r,
+            sc_x0,
+            sc_hl,
+            float(detector.b_field_t),
+            float(tc.fit_mass_gev),
+            int(tc.fit_iterations),
+        )
         _fit_all(*args, brem_fit, params, cov_t, cov_l, chi2, status)
         # tracks that fit badly are refitted with the electron (bremsstrahlung) hypothesis
         ndof0 = 2 * status - 5
@@ -439,8 +491,10 @@ def fit_tracks(sim: TrackerSimulation, detector: DetectorConfig,
             cl2 = np.full((sub.size, 2, 2), np.nan)
             x2 = np.full(sub.size, np.nan)
             st2 = np.zeros(sub.size, dtype=np.int64)
-            sub_args = tuple(a[sub] if isinstance(a, np.ndarray) and a.ndim == 2 and a.shape[0] == n
-                             else a for a in args)
+            sub_args = tuple(
+                a[sub] if isinstance(a, np.ndarray) and a.ndim == 2 and a.shape[0] == n else a
+                for a in args
+            )
             _fit_all(*sub_args, np.ones(sub.size, dtype=np.bool_), p2, ct2, cl2, x2, st2)
             better = (st2 >= 3) & ((status[sub] < 3) | (x2 < chi2[sub]) | ~np.isfinite(chi2[sub]))
             rows = sub[better]
@@ -458,30 +512,53 @@ def fit_tracks(sim: TrackerSimulation, detector: DetectorConfig,
         eta = np.arcsinh(cot)
         sig_eta = np.sqrt(cov_l[:, 1, 1]) / np.sqrt(1.0 + cot**2)
         ndof = 2 * status - 5
-        good = (status >= tc.min_hits) & np.isfinite(pt) & (chi2 / np.maximum(ndof, 1) < tc.max_chi2_ndof)
+        good = (
+            (status >= tc.min_hits)
+            & np.isfinite(pt)
+            & (chi2 / np.maximum(ndof, 1) < tc.max_chi2_ndof)
+        )
     hits = sim.hit[candidates]
     first = np.where(hits.any(axis=1), hits.argmax(axis=1), -1)
     parts = sim.particles
-    return pd.DataFrame({
-        "sim_id": candidates,
-        "event_id": parts["event_id"].to_numpy()[candidates],
-        "truth_index": parts["truth_index"].to_numpy()[candidates],
-        "n_hits": n_hits_all[candidates],
-        "first_layer": first,
-        "missing_inner": first >= tc.n_inner_layers,
-        "q_over_pt": q_over_pt, "charge": np.sign(np.nan_to_num(q_over_pt)).astype(np.int64),
-        "pt_gev": pt, "eta": eta, "phi": params[:, 1],
-        "d0_mm": params[:, 0] * 1e3, "z0_mm": params[:, 3] * 1e3, "cot_theta": cot,
-        "sigma_q_over_pt": sig_qpt, "sigma_pt_gev": pt**2 * sig_qpt, "sigma_eta": sig_eta,
-        "sigma_phi": np.sqrt(cov_t[:, 1, 1]), "sigma_d0_mm": np.sqrt(cov_t[:, 0, 0]) * 1e3,
-        "sigma_z0_mm": np.sqrt(cov_l[:, 0, 0]) * 1e3, "chi2": chi2, "ndof": ndof, "brem_fit": brem_fit, "good": good,
-    })
+    return pd.DataFrame(
+        {
+            "sim_id": candidates,
+            "event_id": parts["event_id"].to_numpy()[candidates],
+            "truth_index": parts["truth_index"].to_numpy()[candidates],
+            "n_hits": n_hits_all[candidates],
+            "first_layer": first,
+            "missing_inner": first >= tc.n_inner_layers,
+            "q_over_pt": q_over_pt,
+            "charge": np.sign(np.nan_to_num(q_over_pt)).astype(np.int64),
+            "pt_gev": pt,
+            "eta": eta,
+            "phi": params[:, 1],
+            "d0_mm": params[:, 0] * 1e3,
+            "z0_mm": params[:, 3] * 1e3,
+            "cot_theta": cot,
+            "sigma_q_over_pt": sig_qpt,
+            "sigma_pt_gev": pt**2 * sig_qpt,
+            "sigma_eta": sig_eta,
+            "sigma_phi": np.sqrt(cov_t[:, 1, 1]),
+            "sigma_d0_mm": np.sqrt(cov_t[:, 0, 0]) * 1e3,
+            "sigma_z0_mm": np.sqrt(cov_l[:, 0, 0]) * 1e3,
+            "chi2": chi2,
+            "ndof": ndof,
+            "brem_fit": brem_fit,
+            "good": good,
+        }
+    )
 
 
 # --------------------------------------------------------------------------- expectation
 
-def expected_pt_resolution(detector: DetectorConfig, pt_gev: np.ndarray | float, eta: float = 0.0,
-                           mass_gev: float = 0.1056583755) -> dict[str, Any]:
+
+def expected_pt_resolution(
+    detector: DetectorConfig,
+    pt_gev: np.ndarray | float,
+    eta: float = 0.0,
+    mass_gev: float = 0.1056583755,
+) -> dict[str, Any]:
     """Analytic sigma(pT)/pT of the configured tracker (Gluckstern + Highland).
 
     Gluckstern's linear least-squares treatment evaluated for the actual layer radii
@@ -533,5 +610,4 @@ def expected_pt_resolution(detector: DetectorConfig, pt_gev: np.ndarray | float,
         var_k = np.linalg.inv(design.T @ np.linalg.solve(v, design))[2, 2]
         total[i] = math.sqrt(var_k) * ptv / (C_LIGHT * detector.b_field_t)
     scat = np.sqrt(np.clip(total**2 - meas**2, 0.0, None))
-    return {"total": total, "measurement": meas, "scattering": scat,
-            "n_layers": r.size}
+    return {"total": total, "measurement": meas, "scattering": scat, "n_layers": r.size}

@@ -41,8 +41,9 @@ def _point(x0: float, y0: float, phi: float, c: float, s: float) -> tuple[float,
 
 
 @nb.njit(cache=True)
-def _helix_to_radius_1(x0: float, y0: float, phi: float, c: float,
-                       r: float) -> tuple[bool, float, float, float, float]:
+def _helix_to_radius_1(
+    x0: float, y0: float, phi: float, c: float, r: float
+) -> tuple[bool, float, float, float, float]:
     """First crossing (s > 0) of the transverse circle with the cylinder of radius r."""
     p2 = x0 * x0 + y0 * y0
     pt_dot = x0 * math.cos(phi) + y0 * math.sin(phi)
@@ -101,9 +102,18 @@ def _helix_to_radius_1(x0: float, y0: float, phi: float, c: float,
 
 
 @nb.njit(cache=True)
-def _helix_to_radius(x0: np.ndarray, y0: np.ndarray, phi: np.ndarray, c: np.ndarray, r: float,
-                     ok: np.ndarray, s: np.ndarray, xn: np.ndarray, yn: np.ndarray,
-                     phin: np.ndarray) -> None:
+def _helix_to_radius(
+    x0: np.ndarray,
+    y0: np.ndarray,
+    phi: np.ndarray,
+    c: np.ndarray,
+    r: float,
+    ok: np.ndarray,
+    s: np.ndarray,
+    xn: np.ndarray,
+    yn: np.ndarray,
+    phin: np.ndarray,
+) -> None:
     for i in range(x0.size):
         o, si, xi, yi, pi = _helix_to_radius_1(x0[i], y0[i], phi[i], c[i], r)
         ok[i] = o
@@ -113,8 +123,9 @@ def _helix_to_radius(x0: np.ndarray, y0: np.ndarray, phi: np.ndarray, c: np.ndar
         phin[i] = pi
 
 
-def helix_to_radius(x_m: np.ndarray, y_m: np.ndarray, phi: np.ndarray, curvature_per_m: np.ndarray,
-                    r_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def helix_to_radius(
+    x_m: np.ndarray, y_m: np.ndarray, phi: np.ndarray, curvature_per_m: np.ndarray, r_m: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Propagate helices (transverse projection) to their first crossing of a cylinder.
 
     Arguments:
@@ -130,15 +141,31 @@ def helix_to_radius(x_m: np.ndarray, y_m: np.ndarray, phi: np.ndarray, curvature
     n = np.size(x_m)
     ok = np.zeros(n, dtype=np.bool_)
     s, xn, yn, phin = (np.zeros(n) for _ in range(4))
-    _helix_to_radius(np.ascontiguousarray(x_m, dtype=float), np.ascontiguousarray(y_m, dtype=float),
-                     np.ascontiguousarray(phi, dtype=float),
-                     np.ascontiguousarray(curvature_per_m, dtype=float), float(r_m), ok, s, xn, yn, phin)
+    _helix_to_radius(
+        np.ascontiguousarray(x_m, dtype=float),
+        np.ascontiguousarray(y_m, dtype=float),
+        np.ascontiguousarray(phi, dtype=float),
+        np.ascontiguousarray(curvature_per_m, dtype=float),
+        float(r_m),
+        ok,
+        s,
+        xn,
+        yn,
+        phin,
+    )
     return ok, s, xn, yn, phin
 
 
-def face_position(x_m: np.ndarray, y_m: np.ndarray, z_m: np.ndarray, phi: np.ndarray,
-                  cot_theta: np.ndarray, curvature_per_m: np.ndarray, r_face_m: float,
-                  z_endcap_m: float) -> tuple[np.ndarray, ...]:
+def face_position(
+    x_m: np.ndarray,
+    y_m: np.ndarray,
+    z_m: np.ndarray,
+    phi: np.ndarray,
+    cot_theta: np.ndarray,
+    curvature_per_m: np.ndarray,
+    r_face_m: float,
+    z_endcap_m: float,
+) -> tuple[np.ndarray, ...]:
     """Where helices hit the calorimeter face: the cylinder ``r_face_m`` or an endcap disc.
 
     Arguments:
@@ -162,7 +189,9 @@ def face_position(x_m: np.ndarray, y_m: np.ndarray, z_m: np.ndarray, phi: np.nda
     s = np.where(ok, s, 0.0)
     half = 0.5 * curvature_per_m * s
     with np.errstate(invalid="ignore"):
-        sinc = np.where(np.abs(half) < 1e-4, 1.0 - half**2 / 6.0, np.sin(half) / np.where(half == 0, 1.0, half))
+        sinc = np.where(
+            np.abs(half) < 1e-4, 1.0 - half**2 / 6.0, np.sin(half) / np.where(half == 0, 1.0, half)
+        )
     f = s * sinc
     x = x_m + f * np.cos(phi + half)
     y = y_m + f * np.sin(phi + half)

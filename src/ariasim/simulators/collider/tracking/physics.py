@@ -1,7 +1,8 @@
 """Material effects of the tracker: multiple scattering, ionisation, pair production.
 
 The formulas the propagation (:mod:`.propagation`) and the track fit (:mod:`.fit`) share:
-the Highland width of the projected multiple-scattering angle, the mean Bethe-Bloch ionisation loss with the high-energy density effect, the
+the Highland width of the projected multiple-scattering angle, the mean Bethe-Bloch ionisation loss
+with the high-energy density effect, the
 electron energy fraction of a photon conversion, and the constants they use.
 
 References:
@@ -35,8 +36,9 @@ M_E_GEV = 0.51099895e-3
 _PLASMA_EV = {"silicon": 31.05, "beryllium": 26.10, "carbon": 30.28, "aluminium": 32.86}
 
 
-def highland_theta0(p_gev: np.ndarray, beta: np.ndarray, x_over_x0: np.ndarray,
-                    charge: np.ndarray | float = 1.0) -> np.ndarray:
+def highland_theta0(
+    p_gev: np.ndarray, beta: np.ndarray, x_over_x0: np.ndarray, charge: np.ndarray | float = 1.0
+) -> np.ndarray:
     """Width of the projected multiple-scattering angle [rad] (Highland, Lynch-Dahl form).
 
     ``theta0 = 13.6 MeV / (beta c p) |z| sqrt(x/X0) [1 + 0.038 ln(x z^2 / (X0 beta^2))]``.
@@ -53,8 +55,12 @@ def highland_theta0(p_gev: np.ndarray, beta: np.ndarray, x_over_x0: np.ndarray,
     return 0.0136 / (beta * p_gev) * z * np.sqrt(x) * (1.0 + 0.038 * np.log(x * z**2 / beta**2))
 
 
-def bethe_bloch_dedx(beta_gamma: np.ndarray, mass_gev: np.ndarray, material: str = "silicon",
-                     charge: np.ndarray | float = 1.0) -> np.ndarray:
+def bethe_bloch_dedx(
+    beta_gamma: np.ndarray,
+    mass_gev: np.ndarray,
+    material: str = "silicon",
+    charge: np.ndarray | float = 1.0,
+) -> np.ndarray:
     """Mean ionisation loss [MeV cm^2/g] (Bethe-Bloch with the high-energy density effect).
 
     Arguments:

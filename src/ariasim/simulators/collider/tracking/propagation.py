@@ -52,8 +52,17 @@ _ELECTRON = 11
 _PHOTON = 22
 
 _FIELDS_F = ("x", "y", "z", "phi", "theta", "p", "e", "mass", "brem_e", "e_start")
-_FIELDS_I = ("pdg", "charge", "truth_index", "event_id", "parent", "created_layer",
-             "interacted_layer", "converted_layer", "stopped_layer")
+_FIELDS_I = (
+    "pdg",
+    "charge",
+    "truth_index",
+    "event_id",
+    "parent",
+    "created_layer",
+    "interacted_layer",
+    "converted_layer",
+    "stopped_layer",
+)
 _FIELDS_B = ("alive", "tracking", "secondary")
 
 
@@ -109,12 +118,18 @@ class _State:
         m = np.size(cols["x"])
         if m == 0:
             return
-        for group, dtype, default in ((self.f, float, 0.0), (self.i, np.int64, -1),
-                                      (self.b, np.bool_, False)):
+        for group, dtype, default in (
+            (self.f, float, 0.0),
+            (self.i, np.int64, -1),
+            (self.b, np.bool_, False),
+        ):
             for k in group:
                 v = cols.get(k)
-                arr = np.full(m, default, dtype=dtype) if v is None else np.broadcast_to(
-                    np.asarray(v, dtype=dtype), (m,))
+                arr = (
+                    np.full(m, default, dtype=dtype)
+                    if v is None
+                    else np.broadcast_to(np.asarray(v, dtype=dtype), (m,))
+                )
                 group[k] = np.concatenate([group[k], arr])
         self.hit = np.vstack([self.hit, np.zeros((m, self.n_layers), dtype=np.bool_)])
         nan = np.full((m, self.n_layers), np.nan)
@@ -128,13 +143,18 @@ def _curvature(st: _State, idx: np.ndarray, b_field_t: float) -> np.ndarray:
     return -C_LIGHT * q * b_field_t / np.maximum(pt, 1e-12)
 
 
-
-def propagate(truth: pd.DataFrame, detector: DetectorConfig, rng: np.random.Generator,
-              *, max_generations: int = 8) -> TrackerSimulation:
+def propagate(
+    truth: pd.DataFrame,
+    detector: DetectorConfig,
+    rng: np.random.Generator,
+    *,
+    max_generations: int = 8,
+) -> TrackerSimulation:
     """Propagate truth particles through beam pipe and tracker to the ECAL face.
 
     Arguments:
-        truth: Truth-particle table (see :func:`~ariasim.simulators.collider.particles.particle_table`);
+        truth: Truth-particle table (see
+        :func:`~ariasim.simulators.collider.particles.particle_table`);
             its row position is the ``truth_index``.
         detector: Detector configuration.
         rng: Random generator.
@@ -168,21 +188,35 @@ def propagate(truth: pd.DataFrame, detector: DetectorConfig, rng: np.random.Gene
     pdg = truth["pdg"].to_numpy(np.int64)
     from ariasim.simulators.collider.particles import is_invisible
 
-    st.append(x=vx, y=vy, z=truth["vz_mm"].to_numpy(float) * 1e-3, phi=truth["phi"].to_numpy(float),
-              theta=np.arctan2(pt, pz), p=p, e=truth["e_gev"].to_numpy(float),
-              mass=truth["mass_gev"].to_numpy(float), e_start=truth["e_gev"].to_numpy(float),
-              pdg=pdg, charge=truth["charge"].to_numpy(np.int64),
-              truth_index=np.arange(len(truth)), event_id=truth["event_id"].to_numpy(np.int64),
-              parent=-1, created_layer=created, alive=~is_invisible(pdg) & (p > 0),
-              tracking=truth["charge"].to_numpy(np.int64) != 0, secondary=False)
+    st.append(
+        x=vx,
+        y=vy,
+        z=truth["vz_mm"].to_numpy(float) * 1e-3,
+        phi=truth["phi"].to_numpy(float),
+        theta=np.arctan2(pt, pz),
+        p=p,
+        e=truth["e_gev"].to_numpy(float),
+        mass=truth["mass_gev"].to_numpy(float),
+        e_start=truth["e_gev"].to_numpy(float),
+        pdg=pdg,
+        charge=truth["charge"].to_numpy(np.int64),
+        truth_index=np.arange(len(truth)),
+        event_id=truth["event_id"].to_numpy(np.int64),
+        parent=-1,
+        created_layer=created,
+        alive=~is_invisible(pdg) & (p > 0),
+        tracking=truth["charge"].to_numpy(np.int64) != 0,
+        secondary=False,
+    )
 
     for j in range(mat_r.size):
         active = np.flatnonzero(st.b["alive"] & (st.i["created_layer"] < j))
         if active.size == 0:
             continue
         c = _curvature(st, active, b)
-        ok, s, xn, yn, phin = helix_to_radius(st.f["x"][active], st.f["y"][active],
-                                              st.f["phi"][active], c, mat_r[j])
+        ok, s, xn, yn, phin = helix_to_radius(
+            st.f["x"][active], st.f["y"][active], st.f["phi"][active], c, mat_r[j]
+        )
         lost = active[~ok]
         st.b["alive"][lost] = False
         st.i["stopped_layer"][lost] = j
@@ -212,7 +246,9 @@ def propagate(truth: pd.DataFrame, detector: DetectorConfig, rng: np.random.Gene
             h = idx[rec]
             r_j = mat_r[j]
             st.hit[h, lay] = True
-            st.phi_meas[h, lay] = np.arctan2(yn[rec], xn[rec]) + rng.normal(0.0, sig_rphi[lay], h.size) / r_j
+            st.phi_meas[h, lay] = (
+                np.arctan2(yn[rec], xn[rec]) + rng.normal(0.0, sig_rphi[lay], h.size) / r_j
+            )
             st.z_meas[h, lay] = st.f["z"][h] + rng.normal(0.0, sig_z[lay], h.size)
         # ---- hadronic interaction: stops the track, energy still flows to the calorimeter
         hadron = np.abs(pdg_j) > 100
@@ -236,7 +272,12 @@ def propagate(truth: pd.DataFrame, detector: DetectorConfig, rng: np.random.Gene
             th_new = np.where(th_new > np.pi, 2 * np.pi - th_new, th_new)
             st.f["theta"][ci] = th_new
             bg = p_c / np.maximum(mass_c, M_E_GEV)
-            de = bethe_bloch_dedx(bg, mass_c, mat_name[j], charge[charged]) * t_x0[charged] * mat_xg[j] * 1e-3
+            de = (
+                bethe_bloch_dedx(bg, mass_c, mat_name[j], charge[charged])
+                * t_x0[charged]
+                * mat_xg[j]
+                * 1e-3
+            )
             e_new = e_c - de
             # bremsstrahlung of electrons (Bethe-Heitler)
             ele = np.abs(st.i["pdg"][ci]) == _ELECTRON
@@ -250,11 +291,26 @@ def propagate(truth: pd.DataFrame, detector: DetectorConfig, rng: np.random.Gene
                 st.f["brem_e"][ce] += e_gam
                 g = ce[radiate]
                 if g.size and st.i["created_layer"].size and _generation(st, g) < max_generations:
-                    st.append(x=st.f["x"][g], y=st.f["y"][g], z=st.f["z"][g], phi=st.f["phi"][g],
-                              theta=st.f["theta"][g], p=e_gam[radiate], e=e_gam[radiate], mass=0.0,
-                              e_start=e_gam[radiate], pdg=_PHOTON, charge=0,
-                              truth_index=st.i["truth_index"][g], event_id=st.i["event_id"][g],
-                              parent=g, created_layer=j, alive=True, tracking=False, secondary=True)
+                    st.append(
+                        x=st.f["x"][g],
+                        y=st.f["y"][g],
+                        z=st.f["z"][g],
+                        phi=st.f["phi"][g],
+                        theta=st.f["theta"][g],
+                        p=e_gam[radiate],
+                        e=e_gam[radiate],
+                        mass=0.0,
+                        e_start=e_gam[radiate],
+                        pdg=_PHOTON,
+                        charge=0,
+                        truth_index=st.i["truth_index"][g],
+                        event_id=st.i["event_id"][g],
+                        parent=g,
+                        created_layer=j,
+                        alive=True,
+                        tracking=False,
+                        secondary=True,
+                    )
             dead = e_new <= mass_c + 1e-6
             e_new = np.maximum(e_new, mass_c + 1e-6)
             st.f["e"][ci] = e_new
@@ -262,10 +318,12 @@ def propagate(truth: pd.DataFrame, detector: DetectorConfig, rng: np.random.Gene
             st.b["alive"][ci[dead]] = False
             st.i["stopped_layer"][ci[dead]] = j
         # ---- photon conversions
-        gam = (pdg_j == _PHOTON)
+        gam = pdg_j == _PHOTON
         if np.any(gam):
             gi = idx[gam]
-            conv = (rng.random(gi.size) < -np.expm1(-7.0 / 9.0 * t_x0[gam])) & (st.f["e"][gi] > 2 * M_E_GEV)
+            conv = (rng.random(gi.size) < -np.expm1(-7.0 / 9.0 * t_x0[gam])) & (
+                st.f["e"][gi] > 2 * M_E_GEV
+            )
             gc = gi[conv]
             if gc.size:
                 st.b["alive"][gc] = False
@@ -279,11 +337,26 @@ def propagate(truth: pd.DataFrame, detector: DetectorConfig, rng: np.random.Gene
                         continue
                     g = gc[keep]
                     ek = ee[keep]
-                    st.append(x=st.f["x"][g], y=st.f["y"][g], z=st.f["z"][g], phi=st.f["phi"][g],
-                              theta=st.f["theta"][g], p=np.sqrt(ek**2 - M_E_GEV**2), e=ek,
-                              mass=M_E_GEV, e_start=ek, pdg=_ELECTRON * (-sign), charge=sign,
-                              truth_index=st.i["truth_index"][g], event_id=st.i["event_id"][g],
-                              parent=g, created_layer=j, alive=True, tracking=True, secondary=True)
+                    st.append(
+                        x=st.f["x"][g],
+                        y=st.f["y"][g],
+                        z=st.f["z"][g],
+                        phi=st.f["phi"][g],
+                        theta=st.f["theta"][g],
+                        p=np.sqrt(ek**2 - M_E_GEV**2),
+                        e=ek,
+                        mass=M_E_GEV,
+                        e_start=ek,
+                        pdg=_ELECTRON * (-sign),
+                        charge=sign,
+                        truth_index=st.i["truth_index"][g],
+                        event_id=st.i["event_id"][g],
+                        parent=g,
+                        created_layer=j,
+                        alive=True,
+                        tracking=True,
+                        secondary=True,
+                    )
 
     # ---- to the ECAL face (barrel cylinder closed by endcap discs)
     n = st.n
@@ -292,27 +365,49 @@ def propagate(truth: pd.DataFrame, detector: DetectorConfig, rng: np.random.Gene
     if active.size:
         c = _curvature(st, active, b)
         x, y, z, phi_dir, ok = face_position(
-            st.f["x"][active], st.f["y"][active], st.f["z"][active], st.f["phi"][active],
-            1.0 / np.tan(st.f["theta"][active]), c, detector.ecal_r_inner_m,
-            float(detector.ecal.z_endcap_m))
+            st.f["x"][active],
+            st.f["y"][active],
+            st.f["z"][active],
+            st.f["phi"][active],
+            1.0 / np.tan(st.f["theta"][active]),
+            c,
+            detector.ecal_r_inner_m,
+            float(detector.ecal.z_endcap_m),
+        )
         a = active[ok]
         out["x"][a], out["y"][a], out["z"][a], out["phi_dir"][a] = x[ok], y[ok], z[ok], phi_dir[ok]
         st.i["stopped_layer"][active[~ok]] = mat_r.size
     reached = np.isfinite(out["x"])
     with np.errstate(invalid="ignore", divide="ignore"):
         eta_calo = np.arcsinh(out["z"] / np.hypot(out["x"], out["y"]))
-    parts = pd.DataFrame({
-        "sim_id": np.arange(n), "event_id": st.i["event_id"], "truth_index": st.i["truth_index"],
-        "parent": st.i["parent"], "pdg": st.i["pdg"], "charge": st.i["charge"],
-        "secondary": st.b["secondary"], "created_layer": st.i["created_layer"],
-        "interacted_layer": st.i["interacted_layer"], "converted_layer": st.i["converted_layer"],
-        "stopped_layer": st.i["stopped_layer"], "brem_e_gev": st.f["brem_e"],
-        "e_start_gev": st.f["e_start"], "mass_gev": st.f["mass"], "reached_calo": reached,
-        "e_calo_gev": np.where(reached, st.f["e"], 0.0), "p_calo_gev": np.where(reached, st.f["p"], 0.0),
-        "theta_calo": st.f["theta"], "phi_dir_calo": out["phi_dir"],
-        "eta_calo": eta_calo, "phi_calo": np.arctan2(out["y"], out["x"]),
-        "x_calo_m": out["x"], "y_calo_m": out["y"], "z_calo_m": out["z"],
-    })
+    parts = pd.DataFrame(
+        {
+            "sim_id": np.arange(n),
+            "event_id": st.i["event_id"],
+            "truth_index": st.i["truth_index"],
+            "parent": st.i["parent"],
+            "pdg": st.i["pdg"],
+            "charge": st.i["charge"],
+            "secondary": st.b["secondary"],
+            "created_layer": st.i["created_layer"],
+            "interacted_layer": st.i["interacted_layer"],
+            "converted_layer": st.i["converted_layer"],
+            "stopped_layer": st.i["stopped_layer"],
+            "brem_e_gev": st.f["brem_e"],
+            "e_start_gev": st.f["e_start"],
+            "mass_gev": st.f["mass"],
+            "reached_calo": reached,
+            "e_calo_gev": np.where(reached, st.f["e"], 0.0),
+            "p_calo_gev": np.where(reached, st.f["p"], 0.0),
+            "theta_calo": st.f["theta"],
+            "phi_dir_calo": out["phi_dir"],
+            "eta_calo": eta_calo,
+            "phi_calo": np.arctan2(out["y"], out["x"]),
+            "x_calo_m": out["x"],
+            "y_calo_m": out["y"],
+            "z_calo_m": out["z"],
+        }
+    )
     return TrackerSimulation(parts, st.hit, st.phi_meas, st.z_meas)
 
 
