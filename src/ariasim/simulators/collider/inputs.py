@@ -151,11 +151,10 @@ def read_lhe(path: str | os.PathLike[str], *, max_events: int | None = None) -> 
         k: [] for k in ("event_id", "pdg", "px", "py", "pz", "e", "vx", "vy", "vz")
     }
     try:
-        events = (
-            pylhe.LHEFile.fromfile(str(p)).events
-            if hasattr(pylhe, "LHEFile")
-            else pylhe.read_lhe(str(p))
-        )  # type: ignore[attr-defined]  # pylhe < 0.8
+        if hasattr(pylhe, "LHEFile"):
+            events = pylhe.LHEFile.fromfile(str(p)).events
+        else:  # pylhe < 0.8
+            events = pylhe.read_lhe(str(p))  # type: ignore[attr-defined]
         for i, evt in enumerate(events):
             if max_events is not None and i >= max_events:
                 break
