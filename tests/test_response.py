@@ -516,7 +516,7 @@ def test_cli_end_to_end(samples, tmp_path):
     single = json.loads((tmp_path / "single.json").read_text())
     assert single["metadata"]["events"] == "even"
     assert all(len(o["resolution"]) == 1 for o in single["objects"].values())
-    assert json.loads((tmp_path / "resp.json").read_text())["schema"] == "ariasim.apps.collider/1"
+    assert json.loads((tmp_path / "resp.json").read_text())["schema"] == "ariasim.response/1"
     r = runner.invoke(
         app,
         [

@@ -42,7 +42,9 @@ from ariasim.utils import read_json, write_json
 
 __all__ = ["KINDS", "ObjectResponse", "Region", "ResponseModel", "check_regions"]
 
-_SCHEMA = "ariasim.apps.collider/1"
+#: The file format's name (unchanged when the code moved from ``ariasim.response`` to
+#: ``ariasim.apps.collider``: model files written before keep loading).
+_SCHEMA = "ariasim.response/1"
 KINDS = ("track", "calo")
 _ALLOWED = {
     "efficiency": {"pt", "eta", "energy"},
