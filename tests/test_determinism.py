@@ -112,3 +112,49 @@ def test_simulate_photons_same_bytes_twice(tmp_path: Path, monkeypatch: pytest.M
         )
         outs.append(_digest(tmp_path / str(k) / "h.parquet"))
     assert outs[0] == outs[1]
+
+
+def test_every_option_shows_its_default() -> None:
+    """``--help`` states every option's default: typer's own, the help text, or the
+    "none" / "off" that ``ariasim.cli.main`` adds for unset options and off switches."""
+    import typer
+
+    from ariasim.cli import _show_every_default, app
+
+    command = typer.main.get_command(app)
+    _show_every_default(command)
+    missing = []
+
+    def walk(cmd, path):  # type: ignore[no-untyped-def]
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, f"{path} {name}")
+        for p in getattr(cmd, "params", []):
+            if p.param_type_name != "option" or p.name == "help" or p.required:
+                continue
+            shown = isinstance(p.show_default, str) or p.show_default is not False
+            if not (shown or "default" in (p.help or "")):
+                missing.append(f"{path} {p.opts[0]}")
+
+    walk(command, "ariasim")
+    assert not missing, missing
+
+
+def test_export_delphes_same_card_twice(tmp_path: Path) -> None:
+    """The card is a function of the model file only."""
+    import numpy as np
+
+    from ariasim.apps.collider.model import ResponseModel
+    from ariasim.apps.collider.stock import fit_stock
+    from ariasim.simulators.collider import ParticleGun, simulate
+
+    table = simulate(ParticleGun(["mu-"], 5, 50).generate(800, 1), "default", seed=2)
+    model = fit_stock(table, objects=["muon"])
+    path = tmp_path / "stock.json"
+    model.save(path)
+    assert isinstance(ResponseModel.load(path), ResponseModel)
+    cards = []
+    for k in range(2):
+        out = tmp_path / f"card{k}.tcl"
+        _run(["export", "delphes", str(path), "--out", str(out)])
+        cards.append(out.read_bytes())
+    assert cards[0] == cards[1] and np.char.count(cards[0].decode(), "ExecutionPath") >= 1

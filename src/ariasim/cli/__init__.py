@@ -113,6 +113,22 @@ def _flag_of(cmd: Any, parameter: str) -> str | None:
     return None
 
 
+def _show_every_default(cmd: Any) -> None:
+    """Every option shows its default in ``--help``: an unset option (None) as "none", an
+    off switch as "off" (typer shows neither), unless its help text states the default."""
+    for sub in getattr(cmd, "commands", {}).values():
+        _show_every_default(sub)
+    for p in getattr(cmd, "params", []):
+        if getattr(p, "param_type_name", "") != "option" or isinstance(p.show_default, str):
+            continue
+        if p.name == "help" or "default" in (p.help or ""):
+            continue
+        if p.default is None:
+            p.show_default = "none"
+        elif p.is_flag and p.default is False:
+            p.show_default = "off"
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
@@ -128,6 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     command = typer.main.get_command(app)
+    _show_every_default(command)
     try:
         code = command.main(args=args, prog_name="ariasim", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:
