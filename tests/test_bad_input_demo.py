@@ -20,7 +20,7 @@ def _write(name: str, content: str):
 
 
 def _other_run(tmp: Path) -> None:
-    """A run folder left by a demo with other settings."""
+    """A run folder left by a demo with other options or inputs."""
     folder = tmp / ".demo.run"
     folder.mkdir()
     (folder / "run.json").write_text('{"key": "another demo"}')

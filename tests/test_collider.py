@@ -483,7 +483,7 @@ def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
     pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(ref))
     assert len(pd.read_parquet(ref)) == 2100
     assert not run_folder(out).exists()
-    # a run folder of other parameters is not resumed
+    # a run folder of other options or inputs is not resumed
     with pytest.raises(Interrupt):
         run_collider(out=tmp_path / "c.parquet", _after_block=stop_after_first, **opts)
     with pytest.raises(ConfigError, match="resume"):

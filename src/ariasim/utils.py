@@ -382,3 +382,59 @@ def run_folder(out: str | os.PathLike[str]) -> Path:
     """
     p = Path(out)
     return p.with_name(f".{p.name}.run")
+
+
+def run_key(data: Any) -> str:
+    """A stable hash of a run's parameters (JSON, sorted keys), for :func:`open_run_folder`."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def open_run_folder(
+    out: str | os.PathLike[str],
+    key: str,
+    *,
+    resume: bool,
+    what: str = "run",
+    extra: Mapping[str, Any] | None = None,
+) -> tuple[Path, bool]:
+    """The run folder of ``out`` (:func:`run_folder`), ready for a run with parameters
+    ``key`` (:func:`run_key`); returns ``(folder, resumed)``.
+
+    Without ``resume`` a folder left by an earlier run is discarded (a fresh start). With
+    ``resume`` its finished parts are kept when it was made with the same ``key``; a folder
+    of another run is refused with a :class:`~ariasim.errors.ConfigError` naming
+    ``resume``. The manifest ``run.json`` records ``key`` (and ``extra``).
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     folder, resumed = open_run_folder(Path(tmp, "hits.parquet"), "k1", resume=True)
+        ...     folder.name, resumed, open_run_folder(folder.parent / "hits.parquet", "k1",
+        ...                                           resume=True)[1]
+        ('.hits.parquet.run', False, True)
+    """
+    import shutil
+
+    folder = run_folder(out)
+    manifest = folder / "run.json"
+    resumed = False
+    if folder.exists():
+        if not resume:
+            shutil.rmtree(folder)  # a stale run: start afresh
+        else:
+            try:
+                old = json.loads(manifest.read_text())
+            except (OSError, ValueError):
+                old = {}
+            if old.get("key") != key:
+                raise ConfigError(
+                    f"the interrupted {what} in '{folder}' used other options or inputs; "
+                    "run again without --resume to start afresh",
+                    parameter="resume",
+                )
+            resumed = True
+    ensure_dir(folder)
+    write_json(manifest, {"key": key, **dict(extra or {})})
+    return folder, resumed

@@ -181,7 +181,12 @@ def run_fit_response(
     from ariasim.apps.collider.objects import REQUIRED_COLUMNS
     from ariasim.apps.collider.stock import fit_stock
     from ariasim.errors import ConfigError
-    from ariasim.utils import atomic_path, check_outputs, ensure_dir, run_folder, write_json
+    from ariasim.utils import (
+        atomic_path,
+        check_outputs,
+        open_run_folder,
+        write_json,
+    )
 
     paths = [Path(p) for p in inputs]
     out = Path(out)
@@ -213,28 +218,11 @@ def run_fit_response(
     for col, n in dropped.items():
         say(f"dropped {n} row(s) with a NaN or infinite {col}")
     table = select_events(table, events, source=source)
-    folder = run_folder(out)
-    key = _fit_key(learner, paths, events)
+    folder, resumed = open_run_folder(out, _fit_key(learner, paths, events), resume=resume)
     done: dict[str, ObjectResponse] = {}
-    if folder.exists():
-        if not resume:
-            shutil.rmtree(folder)  # a stale run: start afresh
-        else:
-            try:
-                old = json.loads((folder / "run.json").read_text())
-            except (OSError, ValueError):
-                old = {}
-            if old.get("key") != key:
-                raise ConfigError(
-                    f"the interrupted run in '{folder}' used other options or "
-                    "inputs; run again without --resume to start afresh",
-                    parameter="resume",
-                )
-            for part in sorted(folder.glob("object-*.json")):
-                obj = ObjectResponse.from_dict(json.loads(part.read_text()), source=part)
-                done[obj.name] = obj
-    ensure_dir(folder)
-    write_json(folder / "run.json", {"key": key})
+    for part in sorted(folder.glob("object-*.json")) if resumed else []:
+        obj = ObjectResponse.from_dict(json.loads(part.read_text()), source=part)
+        done[obj.name] = obj
 
     def keep(name: str, obj: ObjectResponse) -> None:
         write_json(folder / f"object-{name}.json", obj.to_dict(), default=float)

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ariasim.utils import ensure_dir, spawn_seeds, write_json
+from ariasim.utils import spawn_seeds, write_json
 
 __all__ = ["REPRODUCIBLE_FILES", "DemoConfig", "run_demo"]
 
@@ -124,29 +124,11 @@ class _Stages:
     both give the same numbers.
     """
 
-    def __init__(self, folder: Path, key: str, resume: bool, after: Any = None) -> None:
-        import shutil
+    def __init__(self, out: Path, key: str, resume: bool, after: Any = None) -> None:
+        from ariasim.utils import open_run_folder
 
-        from ariasim.errors import ConfigError
-
-        self.folder = folder
+        self.folder, _ = open_run_folder(out, key, resume=resume, what="demo")
         self.after = after
-        manifest = folder / "run.json"
-        if folder.exists() and not resume:
-            shutil.rmtree(folder)  # a stale run: start afresh
-        elif folder.exists():
-            try:
-                old = json.loads(manifest.read_text())
-            except (OSError, ValueError):
-                old = {}
-            if old.get("key") != key:
-                raise ConfigError(
-                    f"the interrupted demo in '{folder}' used other settings; "
-                    "run again without --resume to start afresh",
-                    parameter="resume",
-                )
-        ensure_dir(folder)
-        write_json(manifest, {"key": key})
 
     def done(self, name: str) -> dict[str, Any] | None:
         path = self.folder / f"{name}.done.json"
@@ -223,10 +205,9 @@ def run_demo(
         overwrite: Replace an existing non-empty output folder.
         resume: Continue an interrupted demo with the same configuration.
     """
-    import hashlib
     import shutil
 
-    from ariasim.utils import atomic_path, check_outputs, run_folder
+    from ariasim.utils import atomic_path, check_outputs, run_key
 
     out_path = Path(out_dir)
     empty = out_path.is_dir() and not any(out_path.iterdir())
@@ -234,8 +215,8 @@ def run_demo(
     cfg = config or DemoConfig()
     cfg_dict = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.__dict__.items()}
     seeds = spawn_seeds(cfg.seed, 7)
-    key = hashlib.sha256(json.dumps(cfg_dict, sort_keys=True, default=str).encode()).hexdigest()
-    stages = _Stages(run_folder(out_path), key, resume, _after_stage)
+    key = run_key(cfg_dict)
+    stages = _Stages(out_path, key, resume, _after_stage)
     with atomic_path(out_path, folder=True) as tmp:
         metrics = _run(tmp, cfg, cfg_dict, seeds, stages, console)
     shutil.rmtree(stages.folder, ignore_errors=True)

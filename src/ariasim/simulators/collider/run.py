@@ -21,8 +21,6 @@ Arguments:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -280,39 +278,18 @@ def _simulate_in_blocks(
 
     from ariasim.io import read_table, write_table
     from ariasim.simulators.collider.schema import check_output, empty_output
-    from ariasim.utils import ensure_dir, write_json
+    from ariasim.utils import open_run_folder, run_key
 
     particles = particles.reset_index(drop=True)
     ranges = blocks(particles["event_id"].to_numpy(np.int64))
     seeds = spawn_seeds(sim_seed, max(len(ranges), 1))
-    key = hashlib.sha256(
-        json.dumps(
-            {"config": config, "seed": seed, "blocks": ranges}, sort_keys=True, default=str
-        ).encode()
-    ).hexdigest()
-    folder = run_folder(out)
-    manifest = folder / "run.json"
+    key = run_key({"config": config, "seed": seed, "blocks": ranges})
+    folder, resumed = open_run_folder(out, key, resume=resume, extra={"n_blocks": len(ranges)})
     done: dict[int, Any] = {}
-    if folder.exists():
-        if not resume:
-            shutil.rmtree(folder)  # a stale run: start afresh
-        else:
-            try:
-                old = json.loads(manifest.read_text())
-            except (OSError, ValueError):
-                old = {}
-            if old.get("key") != key:
-                raise ConfigError(
-                    f"the interrupted run in '{folder}' used other parameters; "
-                    "run again without --resume to start afresh",
-                    parameter="resume",
-                )
-            for k in range(len(ranges)):
-                part = folder / f"block-{k:06d}.parquet"
-                if part.exists():
-                    done[k] = read_table(part)
-    ensure_dir(folder)
-    write_json(manifest, {"key": key, "n_blocks": len(ranges)})
+    for k in range(len(ranges) if resumed else 0):
+        part = folder / f"block-{k:06d}.parquet"
+        if part.exists():
+            done[k] = read_table(part)
     for k, table in iter_blocks(
         particles, det, ranges, seeds, batch_size=batch_size, progress=progress, done=set(done)
     ):

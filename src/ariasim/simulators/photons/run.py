@@ -21,8 +21,6 @@ References:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 import shutil
@@ -385,7 +383,7 @@ def _simulate_parts(
 
     from ariasim.io import read_table, write_table
     from ariasim.simulators.photons.batches import photon_blocks, photon_counts, progress_bar
-    from ariasim.utils import ensure_dir, run_folder, write_json
+    from ariasim.utils import open_run_folder, run_key
 
     n_events = run.get("n_events", 1)
     entropy = run["seed"]
@@ -395,34 +393,13 @@ def _simulate_parts(
         k: v for k, v in cfg.items() if k not in ("out", "counts_out", "n_threads", "batch_size")
     }
     what["resolved"] = [source.describe(), medium.describe(), detector.describe()]
-    key = hashlib.sha256(
-        json.dumps(
-            {"config": what, "seed": entropy, "parts": parts}, sort_keys=True, default=str
-        ).encode()
-    ).hexdigest()
-    folder = run_folder(cfg["out"])
-    manifest = folder / "run.json"
+    key = run_key({"config": what, "seed": entropy, "parts": parts})
+    folder, resumed = open_run_folder(cfg["out"], key, resume=resume, extra={"n_parts": len(parts)})
     done: dict[int, pd.DataFrame] = {}
-    if folder.exists():
-        if not resume:
-            shutil.rmtree(folder)  # a stale run: start afresh
-        else:
-            try:
-                old = json.loads(manifest.read_text())
-            except (OSError, ValueError):
-                old = {}
-            if old.get("key") != key:
-                raise ConfigError(
-                    f"the interrupted run in '{folder}' used another "
-                    "configuration; run again without --resume to start afresh",
-                    parameter="resume",
-                )
-            for k in range(len(parts)):
-                path = folder / f"part-{k:06d}.parquet"
-                if path.exists():
-                    done[k] = read_table(path)
-    ensure_dir(folder)
-    write_json(manifest, {"key": key, "n_parts": len(parts)})
+    for k in range(len(parts) if resumed else 0):
+        path = folder / f"part-{k:06d}.parquet"
+        if path.exists():
+            done[k] = read_table(path)
     kw = {k: run[k] for k in ("n_threads", "batch_size", "method") if k in run}
     wall = cpu = 0.0
     n_threads = 1
