@@ -130,7 +130,18 @@ def _region_texts(
 
 @dataclass(frozen=True)
 class CardFormulas:
-    """The card formula texts of one object (what Delphes evaluates)."""
+    """The card formula texts of one object (what Delphes evaluates).
+
+    Example:
+        >>> from ariasim.apps.collider.model import ObjectResponse, Region
+        >>> from ariasim.surrogates import Formula
+        >>> one = lambda text: [Region(0.0, 2.5, Formula(text, ["pt"]))]
+        >>> mu = ObjectResponse("muon", "track", (13,), 2.5, efficiency=one("0.98"),
+        ...                     scale=one("1.0"), resolution=one("0.01"))
+        >>> print(card_formulas(mu).efficiency)
+        (abs(eta) <= 2.5) * (TMath::Min(TMath::Max(0.98, 0.0), 1.0)) +
+            (abs(eta) > 2.5) * (0.0)
+    """
 
     efficiency: str
     scale: str
@@ -417,6 +428,10 @@ class Module:
         name: Instance name.
         lines: Body lines (``set Key value`` / ``add Key ...``).
         comment: Banner text.
+
+    Example:
+        >>> Module("Efficiency", "MuonEfficiency", ["set EfficiencyFormula {0.98}"]).name
+        'MuonEfficiency'
     """
 
     type: str

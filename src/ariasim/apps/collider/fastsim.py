@@ -133,6 +133,20 @@ class FastSimulator:
 
     Arguments:
         response: The response model.
+
+    Example:
+        >>> import pandas as pd
+        >>> from ariasim.apps.collider.model import ObjectResponse, Region
+        >>> from ariasim.surrogates import Formula
+        >>> one = lambda text: [Region(0.0, 2.5, Formula(text, ["pt"]))]
+        >>> mu = ObjectResponse("muon", "track", (13,), 2.5, efficiency=one("1.0"),
+        ...                     scale=one("1.0"), resolution=one("0.01"), mass_gev=0.1057)
+        >>> sim = FastSimulator(ResponseModel({"muon": mu}))
+        >>> truth = pd.DataFrame({"event_id": [0, 1], "pdg": [13, -13], "pt_gev": [20.0, 50.0],
+        ...                       "eta": [0.1, -1.0], "phi": [0.0, 1.0], "e_gev": [20.1, 77.2]})
+        >>> out = sim(truth, 1)
+        >>> out["object_type"].tolist()
+        ['muon', 'muon']
     """
 
     def __init__(self, response: ResponseModel):

@@ -62,6 +62,12 @@ class Region:
         eta_low: Lower |eta| edge.
         eta_high: Upper |eta| edge.
         formula: Formula in (a subset of) the Delphes variables pt, eta, energy.
+
+    Example:
+        >>> from ariasim.surrogates import Formula
+        >>> r = Region(0.0, 1.5, Formula("0.95 - 0.1/pt", ["pt"], output="efficiency"))
+        >>> float(Region.from_dict(r.to_dict()).formula({"pt": 10.0}))
+        0.94
     """
 
     eta_low: float
@@ -186,6 +192,15 @@ class ObjectResponse:
         mass_gev: Mass used to build the four-momentum.
         metadata: Fit metadata (method, regions, scores...); keys starting with ``_``
             (the wall-clock timings) are kept in memory, not written to the file.
+
+    Example:
+        >>> from ariasim.surrogates import Formula
+        >>> one = lambda text: [Region(0.0, 2.5, Formula(text, ["pt"]))]
+        >>> mu = ObjectResponse("muon", "track", (13,), 2.5, efficiency=one("0.98"),
+        ...                     scale=one("1.0"), resolution=one("0.01 + 1e-4*pt"),
+        ...                     mass_gev=0.1057)
+        >>> mu.kind, float(mu.resolution[0].formula({"pt": 100.0}))
+        ('track', 0.02)
     """
 
     name: str
@@ -336,6 +351,18 @@ class ResponseModel:
     Arguments:
         objects: Object responses by name.
         metadata: Provenance (input files, detector, method, versions).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> from ariasim.surrogates import Formula
+        >>> one = lambda text: [Region(0.0, 2.5, Formula(text, ["pt"]))]
+        >>> mu = ObjectResponse("muon", "track", (13,), 2.5, efficiency=one("0.98"),
+        ...                     scale=one("1.0"), resolution=one("0.01"))
+        >>> model = ResponseModel({"muon": mu}, {"source": "hand-made"})
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = model.save(pathlib.Path(tmp) / "response.json")
+        ...     ResponseModel.load(path).object_for_pdg(-13).name
+        'muon'
     """
 
     objects: dict[str, ObjectResponse]

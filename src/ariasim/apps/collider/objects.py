@@ -47,6 +47,10 @@ class ObjectSpec:
         kind: ``"track"`` or ``"calo"``.
         pdg: Absolute PDG codes of its truth particles.
         mass_gev: Mass for the four-momentum.
+
+    Example:
+        >>> OBJECTS["electron"].x, OBJECTS["muon"].x
+        ('energy', 'pt')
     """
 
     kind: str

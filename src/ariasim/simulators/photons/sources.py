@@ -32,7 +32,7 @@ import inspect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -67,8 +67,14 @@ CASCADE_TRACK_M_PER_GEV = 5.21
 WAVELENGTH_RANGE_NM = (260.0, 680.0)
 
 
+@runtime_checkable
 class PhotonSource(Protocol):
-    """What :func:`~ariasim.simulators.photons.simulate.simulate` needs from a source."""
+    """What :func:`~ariasim.simulators.photons.simulate.simulate` needs from a source.
+
+    Example:
+        >>> isinstance(Flasher(n_photons=1e3), PhotonSource)
+        True
+    """
 
     def photon_count(self, medium: Medium, detector: Detector, rng: np.random.Generator) -> int:
         """Number of photons to propagate for one event."""
