@@ -231,3 +231,25 @@ def test_python_dash_m_runs_the_cli() -> None:
         check=False,
     )
     assert r.returncode == 0 and r.stdout.startswith("ariasim "), r.stderr
+
+
+def test_every_public_class_has_an_example() -> None:
+    """DESIGN.md: an ``Example:`` on each public class (run by ``--doctest-modules``)."""
+    import importlib
+    import inspect
+
+    missing = []
+    for mod in sorted(project_modules()):
+        if mod.endswith("__main__"):
+            continue
+        m = importlib.import_module(mod)
+        for name in getattr(m, "__all__", []):
+            obj = getattr(m, name, None)
+            if (
+                inspect.isclass(obj)
+                and obj.__module__ == mod
+                and not issubclass(obj, BaseException)
+                and "Example" not in (obj.__doc__ or "")
+            ):
+                missing.append(f"{mod}.{name}")
+    assert not missing, missing

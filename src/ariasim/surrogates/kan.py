@@ -70,7 +70,13 @@ _MAX_STORED_ROWS = 20_000
 
 
 class BaseKAN(BaseEstimator):
-    """Shared machinery of :class:`KANRegressor` and :class:`KANClassifier`."""
+    """Shared machinery of :class:`KANRegressor` and :class:`KANClassifier` (not used
+    directly: it has no loss of its own).
+
+    Example:
+        >>> issubclass(KANRegressor, BaseKAN) and issubclass(KANClassifier, BaseKAN)
+        True
+    """
 
     _n_outputs: int = 1
 
