@@ -158,3 +158,30 @@ def test_export_delphes_same_card_twice(tmp_path: Path) -> None:
         _run(["export", "delphes", str(path), "--out", str(out)])
         cards.append(out.read_bytes())
     assert cards[0] == cards[1] and np.char.count(cards[0].decode(), "ExecutionPath") >= 1
+
+
+def test_compare_same_json_twice(tmp_path: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    for name, shift in (("a", 0.0), ("b", 0.2)):
+        pd.DataFrame({"x": rng.normal(shift, 1, 400), "y": rng.exponential(1, 400)}).to_parquet(
+            tmp_path / f"{name}.parquet"
+        )
+    outs = []
+    for k in range(2):
+        out = tmp_path / f"m{k}.json"
+        _run(
+            [
+                "compare",
+                str(tmp_path / "a.parquet"),
+                str(tmp_path / "b.parquet"),
+                "--seed",
+                "4",
+                "--json",
+                str(out),
+            ]
+        )
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
