@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["Case", "check_case"]
+__all__ = ["Case", "check_case", "make_folder", "write_file"]
 
 
 @dataclass(frozen=True)
@@ -108,3 +108,35 @@ def check_case(case: Case, tmp: Path) -> str:
     stray = [k for k in after if k not in before and Path(k).name.startswith(".")]
     assert not stray, f"temporary files left: {stray}"
     return text
+
+
+Setup = Callable[[Path], None]
+
+
+def write_file(name: str, content: str | bytes, base: Setup | None = None) -> Setup:
+    """A case setup that runs ``base`` (the valid inputs), then writes ``content`` to
+    ``name`` in the case folder."""
+
+    def setup(tmp: Path) -> None:
+        if base is not None:
+            base(tmp)
+        p = tmp / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            p.write_bytes(content)
+        else:
+            p.write_text(content)
+
+    return setup
+
+
+def make_folder(name: str, base: Setup | None = None) -> Setup:
+    """A case setup that runs ``base``, then makes the folder ``name`` (e.g. where an
+    output file should go)."""
+
+    def setup(tmp: Path) -> None:
+        if base is not None:
+            base(tmp)
+        (tmp / name).mkdir()
+
+    return setup

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from badinput import Case, check_case
+from badinput import Case, check_case, make_folder
 
 
 def _tables(tmp: Path, **change_b) -> None:
@@ -54,11 +54,7 @@ def _truncated(tmp: Path) -> None:
 
 
 def _folder(name: str):
-    def setup(tmp: Path) -> None:
-        _tables(tmp)
-        (tmp / name).mkdir()
-
-    return setup
+    return make_folder(name, base=_tables)
 
 
 AB = ("compare", "a.parquet", "b.parquet")

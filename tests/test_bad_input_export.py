@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from ariasim.apps.collider.delphes import lint_card
-from badinput import Case, check_case
+from badinput import Case, check_case, make_folder
 from test_delphes import toy_model
 
 INJECT = "muon\nset ExecutionPath {}\nproc exit {} {}\nwhile {1} {}"
@@ -87,11 +87,7 @@ def _truncated(tmp: Path) -> None:
 
 
 def _folder(name: str):
-    def setup(tmp: Path) -> None:
-        _model()(tmp)
-        (tmp / name).mkdir()
-
-    return setup
+    return make_folder(name, base=_model())
 
 
 def _file(name: str):

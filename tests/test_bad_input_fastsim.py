@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ariasim.apps.collider.fastsim import fastsim
-from badinput import Case, check_case
+from badinput import Case, check_case, make_folder
 from test_delphes import toy_model
 
 N = 4000  # particles: enough for the binned comparison of --compare (30 per bin)
@@ -130,11 +130,7 @@ def _small(tmp: Path) -> None:
 
 
 def _folder(name: str):
-    def setup(tmp: Path) -> None:
-        _write(tmp)
-        (tmp / name).mkdir()
-
-    return setup
+    return make_folder(name, base=_write)
 
 
 def _nan_at(k: int, n: int = N, value: float = np.nan) -> np.ndarray:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from badinput import Case, check_case
+from badinput import Case, check_case, make_folder
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -84,11 +84,7 @@ def _few(tmp: Path) -> None:
 
 
 def _folder(name: str):
-    def setup(tmp: Path) -> None:
-        _ok(tmp)
-        (tmp / name).mkdir()
-
-    return setup
+    return make_folder(name, base=_ok)
 
 
 def _stale_run(tmp: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from badinput import Case, check_case
+from badinput import Case, check_case, make_folder, write_file
 
 OUT = "out.parquet"
 BASE = ("simulate", "collider", "--quiet", "--n", "20")
@@ -28,23 +28,8 @@ def _detector_with(old: str, new: str):
     return setup
 
 
-def _write(name: str, content: str | bytes):
-    def setup(tmp: Path) -> None:
-        p = tmp / name
-        p.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            p.write_bytes(content)
-        else:
-            p.write_text(content)
-
-    return setup
-
-
-def _folder(name: str):
-    def setup(tmp: Path) -> None:
-        (tmp / name).mkdir()
-
-    return setup
+_write = write_file
+_folder = make_folder
 
 
 _HEPMC_TRUNCATED = (

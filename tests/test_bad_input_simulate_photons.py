@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from badinput import Case, check_case
+from badinput import Case, check_case, make_folder, write_file
 
 OUT = "out.parquet"
 BASE = ("simulate", "photons", "--no-progress")
@@ -18,23 +18,8 @@ def _run(*argv: str) -> tuple[str, ...]:
     return (*BASE, *argv) if "--out" in argv else (*BASE, "--out", OUT, *argv)
 
 
-def _write(name: str, content: str | bytes):
-    def setup(tmp: Path) -> None:
-        p = tmp / name
-        p.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            p.write_bytes(content)
-        else:
-            p.write_text(content)
-
-    return setup
-
-
-def _folder(name: str):
-    def setup(tmp: Path) -> None:
-        (tmp / name).mkdir()
-
-    return setup
+_write = write_file
+_folder = make_folder
 
 
 def _config(id_: str, text: str, expect: str) -> Case:
