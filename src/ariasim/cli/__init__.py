@@ -44,6 +44,11 @@ fit_app = typer.Typer(
 app.add_typer(fit_app, name="fit")
 export_app = typer.Typer(help="Export learned formulas to other tools.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
+active_app = typer.Typer(
+    help="Active simulation control: spend the expensive stages on the events that matter.",
+    no_args_is_help=True,
+)
+app.add_typer(active_app, name="active")
 
 
 def _version_callback(value: bool) -> None:
@@ -66,6 +71,7 @@ def _root(
 
 
 def _register() -> None:
+    from ariasim.cli.active import active_evaluate_command, active_run_command
     from ariasim.cli.compare import compare_command
     from ariasim.cli.demo import demo_command
     from ariasim.cli.export import export_delphes_command
@@ -80,6 +86,8 @@ def _register() -> None:
     simulate_app.command("collider")(collider_command)
     fit_app.command("response")(fit_response_command)
     export_app.command("delphes")(export_delphes_command)
+    active_app.command("run")(active_run_command)
+    active_app.command("evaluate")(active_evaluate_command)
 
 
 _register()
