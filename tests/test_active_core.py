@@ -204,6 +204,88 @@ def test_log_records_every_decision(controlled: list[dict]) -> None:
     assert (final["weight"] == final["gen_weight"] * final["w_active"]).all()
 
 
+# -- generation weights and density mode ------------------------------------------------
+XMAX = 8.0
+TRUTH_W = quad(lambda x: np.exp(-x) / (1 + np.exp(-K * (x - X0))), 0, XMAX)[0]
+
+
+def gen_weighted(ev: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """x uniform on [0, XMAX], weighted to Exp(1): gen_weight = XMAX e^-x."""
+    x = rng.uniform(0, XMAX, len(ev))
+    return pd.DataFrame(
+        {
+            "event_id": ev["event_id"],
+            "x": x,
+            "z": 0.0,
+            "gen_weight": XMAX * np.exp(-x),
+            "cpu_s": COSTS["gen"],
+        }
+    )
+
+
+def test_generation_weights_enter_the_acceptance_unbiased(tmp_path: Path) -> None:
+    pipe = Pipeline(
+        [Stage("gen", gen_weighted), Stage("sim", sim), Stage("select", select)],
+        control_points=[ControlPoint("sim", ("x",))],
+        observables=("y",),
+    )
+    est, err = [], []
+    for seed in range(8):
+        r = run_active(pipe, tmp_path / f"w{seed}", seed=seed, n_chunks=6, config=CFG)
+        e, s = r.rate()
+        est.append(e)
+        err.append(s)
+    saved = load_controller(tmp_path / "w0" / "controllers" / "round-002" / "sim")
+    assert saved.inputs == ("x", "gen_weight")
+    # at equal pass probability a heavier event is kept more often (a ∝ w sqrt(p))
+    a = saved.acceptance({"x": [4.0, 4.0], "gen_weight": [0.01, 0.1]})
+    assert a[0] < a[1]
+    est_a, err_a = np.array(est), np.array(err)
+    z = (est_a.mean() - TRUTH_W) / (est_a.std(ddof=1) / np.sqrt(len(est_a)))
+    assert abs(z) < 3, (est_a.mean(), TRUTH_W, z)
+    assert np.all(np.abs(est_a - TRUTH_W) < 4 * err_a)
+
+
+def test_density_mode_flattens_the_simulated_events(tmp_path: Path, controlled: list[dict]) -> None:
+    edges = np.linspace(2.5, 6.5, 9)
+    pipe = Pipeline(PIPE.stages, PIPE.control_points, observables=("y",), edges={"y": edges})
+    cfg = ActiveConfig(
+        **{**CFG.__dict__, "chunk_size": 1000, "mode": "density", "density_observable": "y"}
+    )
+    r = run_active(pipe, tmp_path / "d", seed=0, n_chunks=6, config=cfg)
+    est, err = r.rate()
+    assert abs(est - TRUTH) < 4 * err
+    folder = tmp_path / "d" / "controllers" / "round-002" / "sim"
+    saved = load_controller(folder)
+    assert saved.state["density"]["edges"] == [float(e) for e in edges]
+    # density of simulated passing events at x: e^-x p(x) a(x); at the centres of the
+    # bins 1..5 (y 3 .. 5.5) brute force (a = 1) falls by e^2 p(5.25)/p(3.25) ~ 5.4
+    x = (edges[1:6] + edges[2:7]) / 2
+    pdf = np.exp(-x) / (1 + np.exp(-K * (x - X0)))
+    feats = {"x": x, "z": np.zeros_like(x)}
+    simulated = pdf * saved.acceptance(feats)
+    sqrt_ctrl = load_controller(controlled[0]["out"] / "controllers" / "round-003" / "sim")
+    by_sqrt = pdf * sqrt_ctrl.acceptance(feats)
+
+    def spread(v: np.ndarray) -> float:
+        return float(v.max() / v.min())
+
+    assert spread(pdf) > 5
+    assert spread(simulated) < 2.5 and spread(simulated) < spread(by_sqrt) / 1.5, (
+        simulated,
+        by_sqrt,
+    )
+
+
+def test_a_relevance_column_trains_a_regressor() -> None:
+    X, y = toy_training()
+    relevance = y * (1 + X["x"].to_numpy())  # e.g. an energy-weighted selection
+    c = Controller(["x", "z"], n_estimators=30).fit(X, relevance, cost_fixed=0.01)
+    assert c.saved_.state["objective"] == "regression"
+    r = c.predict_proba({"x": [0.5, 5.0], "z": [0, 0]})
+    assert 0 <= r[0] < r[1]
+
+
 # -- run_chunk details -----------------------------------------------------------------------
 def test_run_chunk_joins_columns_and_counts_cpu() -> None:
     def slow_cut(ev: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:

@@ -252,7 +252,10 @@ def round_costs(
 
     def per_event(s: str) -> np.ndarray:
         if stage_costs is not None and s in stage_costs:
-            return log[f"reached_{s}"].to_numpy(dtype=bool) * float(stage_costs[s])
+            ran = log[f"reached_{s}"].to_numpy(dtype=bool)
+            if f"accept_{s}" in log.columns:
+                ran = ran & log[f"accept_{s}"].fillna(False).to_numpy(dtype=bool)
+            return ran * float(stage_costs[s])
         return log[f"cpu_{s}"].to_numpy(dtype=float)
 
     fixed = sum(float(per_event(s).sum()) for s in names[:k]) / n_at
