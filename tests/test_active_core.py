@@ -480,6 +480,24 @@ def test_interrupted_run_resumes_to_the_same_bytes(tmp_path: Path) -> None:
         run_active(PIPE, cut, seed=12, n_chunks=N_CHUNKS, config=CFG)
 
 
+def test_freeze_keeps_the_first_controllers(tmp_path: Path) -> None:
+    cfg = ActiveConfig(**{**CFG.__dict__, "learn": "freeze"})
+    seen: list[tuple[int, int]] = []
+    r = run_active(
+        PIPE,
+        tmp_path / "f",
+        seed=2,
+        n_chunks=7,
+        config=cfg,
+        progress=lambda d, t: seen.append((d, t)),
+    )
+    log = r.log()
+    assert r.n_chunks == 7 and r.rounds == 4  # 2 + 2 + 2 + 1 chunks
+    assert (log.loc[log["round"] > 0, "model_sim"] == 1).all()
+    assert sorted(p.name for p in (tmp_path / "f" / "controllers").iterdir()) == ["round-001"]
+    assert seen[-1] == (1, 1) and len(seen) == 7
+
+
 def test_budget_stops_after_the_round_that_reaches_it(tmp_path: Path) -> None:
     # 500 events of 1 s each per chunk when uncontrolled: round 0 (2 chunks) costs ~1000 s
     r = run_active(PIPE, tmp_path / "b", seed=1, budget_cpu_s=900.0, config=CFG)

@@ -380,17 +380,17 @@ class Controller:
             objective = "binary" if binary else "regression"
             params = self.lgb_params(objective)
             label = passed.astype(float) if binary else yv
-            oof = np.zeros(n)
+            oof1 = np.zeros(n)
             for tr, te in folds:
-                oof[te] = self.train(F[tr], label[tr], vn[tr], params).predict(F[te])
+                oof1[te] = self.train(F[tr], label[tr], vn[tr], params).predict(F[te])
             from sklearn.isotonic import IsotonicRegression
 
             iso = IsotonicRegression(
                 y_min=0.0, y_max=1.0 if binary else None, increasing=True, out_of_bounds="clip"
-            ).fit(oof, label, sample_weight=vn)
+            ).fit(oof1, label, sample_weight=vn)
             cal_x = np.asarray(iso.X_thresholds_, dtype=float)
             cal_y = np.asarray(iso.y_thresholds_, dtype=float)
-            p = np.interp(oof, cal_x, cal_y)
+            p = np.interp(oof1, cal_x, cal_y)
             s = p * wt**2
             offset = float(np.average(wt * p, weights=vn) ** 2)
             booster = self.train(F, label, vn, params)

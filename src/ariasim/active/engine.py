@@ -297,14 +297,14 @@ def train_round(
     info_path = folder / "round.json"
     if info_path.is_file():
         info = json.loads(info_path.read_text())
-        ctrl = {s: Controller.load(folder / s).to_dict() for s in info["stages"]}
+        dicts = {s: Controller.load(folder / s).to_dict() for s in info["stages"]}
         cpu = info["train_cpu_s"] if model_round == r else 0.0
-        return ctrl, dict.fromkeys(ctrl, model_round), cpu
+        return dicts, dict.fromkeys(dicts, model_round), cpu
     if model_round != r:
         raise InputError("the frozen controllers of round 1 are missing", path=folder)
     chunks = [i for q in range(r) for i in round_chunks(q, config)]
     log = read_parts(out_dir, "log", chunks)
-    final = read_parts(out_dir, "final", chunks)
+    final = read_parts(out_dir, "final", chunks) if config.mode == "density" else None
     t0 = time.process_time()
     trained: dict[str, Controller] = {}
     skipped: dict[str, str] = {}
@@ -326,11 +326,11 @@ def train_round(
             obs = config.density_observable
             if ctrl.density_edges is None and obs in pipeline.edges:
                 ctrl.density_edges = tuple(float(e) for e in pipeline.edges[obs])
-            values = final.set_index("event_id")[obs] if obs in final.columns else None
-            if values is None:
+            if final is None or obs not in final.columns:
                 raise ConfigError(
                     f"{obs!r} is not an observable of the pipeline", parameter="density_observable"
                 )
+            values = final.set_index("event_id")[obs]
             observable = values.reindex(rows["event_id"]).to_numpy(dtype=float)
         cost_fixed, cost_skip = round_costs(log, pipeline, cp.before, config.stage_costs)
         ctrl.fit(

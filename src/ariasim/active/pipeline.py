@@ -237,10 +237,10 @@ def run_chunk(
     controllers = dict(controllers or {})
     names = pipeline.stage_names
     cps = list(pipeline.control_points)
-    for stage in controllers:
-        if pipeline.control_point(stage) is None:
+    for where in controllers:
+        if pipeline.control_point(where) is None:
             raise ConfigError(
-                f"a controller for {stage!r}, which has no control point", parameter="controllers"
+                f"a controller for {where!r}, which has no control point", parameter="controllers"
             )
     seeds = spawn_seeds(seed, len(names) + len(cps))
     stage_rng = {n: np.random.default_rng(seeds[i]) for i, n in enumerate(names)}
@@ -268,8 +268,9 @@ def run_chunk(
     for stage in pipeline.stages:
         idx = pos[alive.index].to_numpy()
         reached[stage.name][idx] = True
-        cp = pipeline.control_point(stage.name)
-        if cp is not None and len(alive):
+        point = pipeline.control_point(stage.name)
+        if point is not None and len(alive):
+            cp = point
             for f in cp.features:
                 feature_cols[f][idx] = scalar_column(
                     alive, f, f"control point before {cp.before!r}"
