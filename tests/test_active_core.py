@@ -300,14 +300,10 @@ def test_run_chunk_joins_columns_and_counts_cpu() -> None:
     log = r.log
     assert log["event_id"].tolist() == list(range(100, 150))
     assert (log["cpu_gen"] == COSTS["gen"]).all()  # the stage's own cpu_s column
-    assert (
-        log["reached_cut"].all()
-        and log["accept_cut"].all()
-        and log["p_sim" if False else "p_cut"].isna().all()
-    )
+    assert log["reached_cut"].all() and log["accept_cut"].all() and log["p_cut"].isna().all()
     assert (r.final["x"] > 1).all() and (r.final["weight"] == 3.0).all()
     assert log.loc[~log["passed"], "gen_weight"].isna().all()  # never got one
-    # same seed, same events; the stage generators differ between stages
+    # same seed, same events
     again = run_chunk(p, first_event_id=100, n_events=50, seed=3)
     pd.testing.assert_frame_equal(r.final, again.final)
 
