@@ -173,3 +173,54 @@ def test_compare_arms_summary():
         compare_arms(a, 20_000, b, 30_000, ["y"])
     with pytest.raises(InputError, match="'w'"):
         compare_arms(a, 20_000, b, 30_000, ["x"], weight="w")
+
+
+def _load_toy():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "active_toy.py"
+    spec = importlib.util.spec_from_file_location("active_toy_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _chain(stages, events, rng, accept=None):
+    """Run stages by hand, joining each stage's new columns on event_id (the contract);
+    ``accept(events) -> a`` is applied before the second stage (weight 1/a)."""
+    events = events.assign(weight=1.0)
+    for i, stage in enumerate(stages):
+        if accept is not None and i == 1:
+            a = accept(events)
+            keep = rng.random(len(events)) < a
+            events = events[keep].assign(weight=events["weight"].to_numpy()[keep] / a[keep])
+        out = stage.func(events, rng).drop(columns=["cpu_s"], errors="ignore")
+        assert out["event_id"].is_unique and out["event_id"].isin(events["event_id"]).all()
+        new = [c for c in out.columns if c == "event_id" or c not in events.columns]
+        events = events.merge(out[new], on="event_id", how="inner")
+    return events
+
+
+def test_toy_example_rate_is_unbiased_brute_force_and_controlled():
+    toy = _load_toy()
+    pipe = toy.make_pipeline()
+    assert pipe.stage_names == ("generate", "shower", "select")
+    assert pipe.control_points[0].before == "shower"
+    n = 200_000
+    rng = np.random.default_rng(7)
+    ids = pd.DataFrame({"event_id": np.arange(n)})
+    brute = _chain(pipe.stages, ids, rng)
+    r, e = rate_estimate(brute["weight"], n)
+    assert abs(r - toy.TRUE_RATE) < 4 * e
+    assert (brute["s"] > toy.CUT).all()
+
+    def accept(ev):  # a crude controller: keep x > 0.8 always, the rest with 2 %
+        return np.where(ev["x"].to_numpy() > 0.8, 1.0, 0.02)
+
+    ctrl = _chain(pipe.stages, ids, rng, accept=accept)
+    r2, e2 = rate_estimate(ctrl["weight"], n)
+    assert abs(r2 - toy.TRUE_RATE) < 4 * e2
+    out = compare_arms(brute, n, ctrl, n, pipe.observables, pipe.edges)
+    for name in pipe.observables:
+        assert out["observables"][name]["max_abs_pull"] < 4.5
