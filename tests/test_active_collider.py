@@ -22,7 +22,7 @@ from ariasim.apps.collider.active import (
     relative_isolation,
     settings,
 )
-from ariasim.errors import ConfigError
+from ariasim.errors import ConfigError, InputError
 
 N_EVENTS = 60
 
@@ -199,3 +199,61 @@ def test_generator_defaults():
     # no events: every stage returns an empty table with its columns
     _, final = run_chain(make_collider_pipeline("ci"), [], seed=1)
     assert len(final) == 0 and set(FEATURES) | set(OBSERVABLES) <= set(final.columns)
+
+
+def test_z_decays_peak_at_the_z_mass():
+    """Only Z bosons, no extra particles: the muon pair mass is the Breit-Wigner's."""
+    gen = DimuonGenerator(z_fraction=1.0, ue_mean=0.0, jet_fraction=0.0)
+    ev = gen(pd.DataFrame({"event_id": np.arange(4000)}), np.random.default_rng(9))
+    m = ev["gen_mass"].to_numpy()
+    assert (ev["gen_n_particles"] == 2).all()
+    assert abs(np.median(m) - 91.1876) < 0.2  # Cauchy median error ~ 1.57 Gamma/2/sqrt(n)
+    iqr = np.subtract(*np.percentile(m, [75, 25]))
+    assert iqr == pytest.approx(2.4952, rel=0.15)  # the full width for a Cauchy
+    assert (ev[["gen_mu1_iso", "gen_mu2_iso"]] == 0).all().all()
+    # the pair rapidity is flat in [-y_max, y_max]
+    assert ev["gen_pair_y"].abs().max() <= gen.y_max + 1e-9
+    assert abs(ev["gen_pair_y"].mean()) < 4 * gen.y_max / np.sqrt(3 * 4000)
+
+
+def _write_hepmc(path):
+    pyhepmc = pytest.importorskip("pyhepmc")
+    with pyhepmc.open(str(path), "w") as f:
+        for i in range(3):
+            evt = pyhepmc.GenEvent(pyhepmc.Units.GEV, pyhepmc.Units.MM)
+            evt.event_number = i
+            v = pyhepmc.GenVertex((0.0, 0.0, 1.0 + i, 0.0))
+            beam = pyhepmc.GenParticle((0.0, 0.0, 7000.0, 7000.0), 2212, 4)
+            v.add_particle_in(beam)
+            pt = 30.0 + 10.0 * i
+            e_mu = (pt**2 + MUON_MASS_GEV**2) ** 0.5
+            v.add_particle_out(pyhepmc.GenParticle((pt, 0.0, 0.0, e_mu), 13, 1))
+            v.add_particle_out(pyhepmc.GenParticle((-pt, 0.0, 0.0, e_mu), -13, 1))
+            v.add_particle_out(pyhepmc.GenParticle((0.0, 5.0, 1.0, 26.0**0.5), 22, 1))
+            evt.add_vertex(v)
+            f.write(evt)
+
+
+def test_events_from_a_hepmc_file(tmp_path):
+    path = tmp_path / "dimuon.hepmc"
+    _write_hepmc(path)
+    pipe = make_collider_pipeline(events_file=str(path))
+    assert settings(pipe)["generate"] == {"path": str(path)}
+    after, final = run_chain(pipe, [2, 0], seed=3)
+    gen = after["generate"]
+    assert gen["event_id"].tolist() == [2, 0]
+    assert gen["gen_mu1_pt"].tolist() == pytest.approx([50.0, 30.0])
+    # back-to-back muons of equal pT at eta 0: m = 2 E
+    assert gen["gen_mass"].tolist() == pytest.approx(
+        [2 * (50.0**2 + MUON_MASS_GEV**2) ** 0.5, 2 * (30.0**2 + MUON_MASS_GEV**2) ** 0.5]
+    )
+    assert gen["gen_n_particles"].tolist() == [3, 3]
+    assert gen["gen_particles"].iloc[0]["vz_mm"].tolist() == [3.0, 3.0, 3.0]
+    assert after["detector"]["reco_n_muons"].tolist() == [2, 2]
+    assert sorted(final["event_id"]) == [0, 2]  # isolated central muons above 20 GeV
+    with pytest.raises(InputError, match="3 events"):
+        run_chain(pipe, [3], seed=3)
+    with pytest.raises(ConfigError, match="ue_mean"):
+        make_collider_pipeline(events_file=str(path), ue_mean=3.0)
+    with pytest.raises(InputError, match="nothere"):
+        make_collider_pipeline(events_file=str(tmp_path / "nothere.hepmc"))

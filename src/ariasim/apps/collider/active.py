@@ -45,16 +45,19 @@ References:
 
 from __future__ import annotations
 
+import functools
+import os
 import time
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ariasim.active import ControlPoint, Pipeline, Stage
-from ariasim.errors import ConfigError
-from ariasim.simulators.collider import load_detector, particle_table, simulate
+from ariasim.errors import ConfigError, InputError
+from ariasim.simulators.collider import load_detector, particle_table, read_events, simulate
 from ariasim.simulators.collider.particles import SPECIES
 
 __all__ = [
@@ -66,6 +69,8 @@ __all__ = [
     "DetectorStage",
     "DimuonGenerator",
     "DimuonSelection",
+    "EventFileGenerator",
+    "generator_features",
     "make_collider_pipeline",
     "relative_isolation",
     "settings",
@@ -316,39 +321,149 @@ class DimuonGenerator:
         flat["px_gev"], flat["py_gev"], flat["pz_gev"] = p[:, 0], p[:, 1], p[:, 2]
         flat["vz_mm"] = vz[ev]
         counts = np.bincount(ev, minlength=n)
-        per_event = np.split(flat, np.cumsum(counts)[:-1]) if n else []
+        return generator_features(ids, flat, counts)
 
-        pt = np.hypot(flat["px_gev"], flat["py_gev"])
-        eta = np.arcsinh(flat["pz_gev"] / np.maximum(pt, 1e-12))
-        phi = np.arctan2(flat["py_gev"], flat["px_gev"])
-        first = (np.cumsum(counts) - counts).astype(np.int64)
-        cand = np.stack([first, first + 1], axis=1).ravel()
-        visible = np.where(np.isin(np.abs(flat["pdg"]), (211, 22, 13, 130)), pt, 0.0)
-        iso = relative_isolation(ev, visible, eta, phi, cand).reshape(n, 2)
-        mpt = pt[cand].reshape(n, 2)
-        meta = eta[cand].reshape(n, 2)
-        lead = np.argmax(mpt, axis=1)
-        rows = np.arange(n)
-        out = pd.DataFrame(
-            {
-                "event_id": ids,
-                "gen_mu1_pt": mpt[rows, lead],
-                "gen_mu2_pt": mpt[rows, 1 - lead],
-                "gen_mu1_eta": meta[rows, lead],
-                "gen_mu2_eta": meta[rows, 1 - lead],
-                "gen_mu1_iso": iso[rows, lead],
-                "gen_mu2_iso": iso[rows, 1 - lead],
-                "gen_mass": m,
-                "gen_pair_y": y,
-                "gen_n_particles": counts.astype(np.int64),
-            }
-        )
-        out["gen_particles"] = pd.Series(per_event, index=out.index, dtype=object)
-        return out
+
+def generator_features(ids: np.ndarray, flat: np.ndarray, counts: np.ndarray) -> pd.DataFrame:
+    """The generator-level table of events: the features :data:`FEATURES` and the object
+    column ``gen_particles``.
+
+    The two leading muons (``|pdg| = 13``) of an event give ``gen_mu1_*``, ``gen_mu2_*``
+    (pT 0, eta 0, isolation 0 when missing), their invariant mass ``gen_mass`` and
+    rapidity ``gen_pair_y`` (0 without two muons). The truth isolation counts the visible
+    particles (charged pions, photons, muons, K0L).
+
+    Arguments:
+        ids: Event ids.
+        flat: The particles of all events, :data:`PARTICLE_DTYPE`, events contiguous and in
+            the order of ``ids``.
+        counts: Number of particles of each event.
+
+    Example:
+        >>> import numpy as np
+        >>> flat = np.array([(13, 30.0, 0.0, 0.0, 0.0), (-13, -30.0, 0.0, 0.0, 0.0)],
+        ...                 dtype=PARTICLE_DTYPE)
+        >>> f = generator_features(np.array([4]), flat, np.array([2]))
+        >>> round(float(f["gen_mass"].iloc[0]), 3), int(f["gen_n_particles"].iloc[0])
+        (60.0, 2)
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    counts = np.asarray(counts, dtype=np.int64)
+    n = ids.size
+    ev = np.repeat(np.arange(n), counts)
+    pt = np.hypot(flat["px_gev"], flat["py_gev"])
+    eta = np.arcsinh(flat["pz_gev"] / np.maximum(pt, 1e-12))
+    phi = np.arctan2(flat["py_gev"], flat["px_gev"])
+    mu = np.flatnonzero(np.abs(flat["pdg"]) == 13)
+    order = mu[np.lexsort((-pt[mu], ev[mu]))]
+    g = ev[order]
+    rank = np.arange(order.size) - np.searchsorted(g, g)  # 0 for the leading muon
+    lead = order[rank < 2]
+    visible = np.where(np.isin(np.abs(flat["pdg"]), (211, 22, 13, 130)), pt, 0.0)
+    iso_all = np.zeros(flat.size)
+    iso_all[lead] = relative_isolation(ev, visible, eta, phi, lead)
+    cols: dict[str, np.ndarray] = {}
+    idx = {}
+    for r in (0, 1):
+        i = np.full(n, -1, dtype=np.int64)
+        i[g[rank == r]] = order[rank == r]
+        idx[r] = i
+        ok = i >= 0
+        for name, arr in (("pt", pt), ("eta", eta), ("iso", iso_all)):
+            cols[f"gen_mu{r + 1}_{name}"] = np.where(ok, arr[np.maximum(i, 0)], 0.0)
+    both = (idx[0] >= 0) & (idx[1] >= 0)
+    p = np.zeros((n, 3))
+    e = np.zeros(n)
+    for r in (0, 1):
+        i = np.maximum(idx[r], 0)
+        pr = np.stack([flat["px_gev"][i], flat["py_gev"][i], flat["pz_gev"][i]], axis=1)
+        pr = pr if flat.size else np.zeros((n, 3))
+        p += pr
+        e += np.sqrt(np.sum(pr**2, axis=1) + MUON_MASS_GEV**2)
+    m2 = e**2 - np.sum(p**2, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = 0.5 * np.log((e + p[:, 2]) / (e - p[:, 2]))
+    out = pd.DataFrame(
+        {
+            "event_id": ids,
+            **cols,
+            "gen_mass": np.where(both, np.sqrt(np.maximum(m2, 0.0)), 0.0),
+            "gen_pair_y": np.where(both & np.isfinite(y), y, 0.0),
+            "gen_n_particles": counts,
+        }
+    )[["event_id", *FEATURES]]
+    per_event = np.split(flat, np.cumsum(counts)[:-1]) if n else []
+    out["gen_particles"] = pd.Series(per_event, index=out.index, dtype=object)
+    return out
 
 
 def _momenta(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray) -> np.ndarray:
     return np.stack([pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)], axis=1)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_event_file(path: str, mtime_ns: int) -> tuple[pd.DataFrame, np.ndarray]:
+    table = read_events(path)
+    ev = table["event_id"].to_numpy(np.int64)
+    starts = np.r_[0, np.flatnonzero(np.diff(ev) != 0) + 1]
+    return table, starts
+
+
+@dataclass(frozen=True)
+class EventFileGenerator:
+    """The generator stage from a HepMC3 or LHE event file instead of the built-in generator.
+
+    Event id ``k`` is the ``k``-th event of the file (counting from 0), so a run needs no
+    more events than the file holds. Final-state particles only (as
+    :func:`ariasim.simulators.collider.read_events` reads them); the production vertex
+    keeps its z only. The features are those of :func:`generator_features`.
+
+    Arguments:
+        path: The event file (``.hepmc``, ``.hepmc3``, ``.lhe``, ``.lhe.gz``).
+
+    Example:
+        >>> EventFileGenerator("no-such-file.hepmc")
+        Traceback (most recent call last):
+        ...
+        ariasim.errors.InputError: file 'no-such-file.hepmc': event file not found
+    """
+
+    path: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.path, (str, os.PathLike)):
+            raise ConfigError(f"must be a path, got {self.path!r}", parameter="events_file")
+        object.__setattr__(self, "path", str(self.path))
+        self._table()  # read now: a missing or malformed file is reported at once
+
+    def _table(self) -> tuple[pd.DataFrame, np.ndarray]:
+        p = Path(self.path)
+        if not p.exists():
+            raise InputError("event file not found", path=p)
+        return _read_event_file(str(p.resolve()), p.stat().st_mtime_ns)
+
+    @property
+    def n_events(self) -> int:
+        """Number of events in the file."""
+        return int(self._table()[1].size)
+
+    def __call__(self, events: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+        table, starts = self._table()
+        ids = events["event_id"].to_numpy(np.int64)
+        if ids.size and (ids.min() < 0 or ids.max() >= starts.size):
+            raise InputError(
+                f"event id {int(ids.max())} asked for, but the file holds {starts.size} "
+                "events (ids 0 to n - 1)",
+                path=self.path,
+            )
+        ends = np.r_[starts[1:], len(table)]
+        lo, hi = starts[ids], ends[ids]
+        counts = (hi - lo).astype(np.int64)
+        rows = np.repeat(lo - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum())
+        flat = np.empty(rows.size, dtype=PARTICLE_DTYPE)
+        for name in PARTICLE_DTYPE.names:
+            flat[name] = table[name].to_numpy()[rows]
+        return generator_features(ids, flat, counts)
 
 
 @dataclass(frozen=True)
@@ -517,7 +632,9 @@ def make_collider_pipeline(size: str = "default", **overrides: Any) -> Pipeline:
     Arguments:
         size: ``"default"`` or ``"ci"`` (:data:`SIZES`).
         overrides: Fields of :class:`DimuonGenerator` (e.g. ``ue_mean=10``),
-            :class:`DimuonSelection` (e.g. ``pt_min_gev=25``) and ``detector``.
+            :class:`DimuonSelection` (e.g. ``pt_min_gev=25``), ``detector``, and
+            ``events_file`` (a HepMC3 or LHE file read by :class:`EventFileGenerator`
+            instead of the built-in generator; then no generator field applies).
 
     Example:
         >>> p = make_collider_pipeline("ci", jet_fraction=0.5)
@@ -530,16 +647,25 @@ def make_collider_pipeline(size: str = "default", **overrides: Any) -> Pipeline:
         )
     gen_names = {f.name for f in fields(DimuonGenerator)}
     sel_names = {f.name for f in fields(DimuonSelection)}
-    unknown = sorted(set(overrides) - gen_names - sel_names - {"detector"})
+    other = {"detector", "events_file"}
+    unknown = sorted(set(overrides) - gen_names - sel_names - other)
     if unknown:
         raise ConfigError(
             f"unknown setting {unknown[0]!r}; choose from "
-            f"{', '.join(sorted(gen_names | sel_names | {'detector'}))}",
+            f"{', '.join(sorted(gen_names | sel_names | other))}",
             parameter=unknown[0],
         )
-    gen = DimuonGenerator(
-        **{**SIZES[size], **{k: v for k, v in overrides.items() if k in gen_names}}
-    )
+    gen_overrides = {k: v for k, v in overrides.items() if k in gen_names}
+    gen: DimuonGenerator | EventFileGenerator
+    if overrides.get("events_file") is not None:
+        if gen_overrides:
+            raise ConfigError(
+                "does not apply when the events come from an events_file",
+                parameter=sorted(gen_overrides)[0],
+            )
+        gen = EventFileGenerator(overrides["events_file"])
+    else:
+        gen = DimuonGenerator(**{**SIZES[size], **gen_overrides})
     sel = DimuonSelection(**{k: v for k, v in overrides.items() if k in sel_names})
     det = DetectorStage(overrides.get("detector", "default"))
     edges = {k: v.tolist() for k, v in _EDGES.items()}
