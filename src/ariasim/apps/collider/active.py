@@ -27,13 +27,16 @@ the expensive one:
 3. ``select`` -- :class:`DimuonSelection`: two isolated muons of opposite charge with
    ``pT > 20 GeV`` and ``|eta| < 2.4``; relative isolation = scalar sum of the pT of the
    other reconstructed objects within ``Delta R < 0.3``, over the muon's pT, below 0.15
-   (the CMS tight-isolation working point). Observables of passing events:
+   (the combined relative isolation of CMS's early muon analyses). Observables of passing
+   events:
    ``m_mumu`` (GeV), ``mu1_pt``, ``mu2_pt`` (GeV), ``mu1_eta``, ``mu2_eta``.
 
 :func:`make_collider_pipeline` builds it (``size="default"`` or the smaller ``"ci"``).
-Measured on this project's 2-core development machine (numba kernels compiled; see
-BENCHMARKS.md of issue 11 for the command): the detector stage takes about 97 % of the
-CPU, and about 2 % of the generated events pass the selection.
+Measured on this project's 2-core development machine (20,000 events after a warm-up
+that compiles the numba kernels, thread CPU time per stage): ``default`` spends 0.016,
+0.79 and 0.004 ms per generated event in generate, detector and select (the detector
+97.5 % of the CPU) and 2.0 % of the events pass; ``ci`` spends 0.32 ms per event in the
+detector (97.7 %), with the same 2.0 % passing.
 
 References:
     S. D. Drell, T.-M. Yan, Phys. Rev. Lett. 25 (1970) 316 (lepton pairs from hadron
@@ -186,7 +189,7 @@ def relative_isolation(
     inside = (o != c) & (dr2 < cone * cone)
     summed = np.zeros(candidates.size)
     np.add.at(summed, np.repeat(np.arange(candidates.size), counts)[inside], pt[o][inside])
-    return summed / pt[candidates]
+    return summed / np.maximum(pt[candidates], 1e-12)
 
 
 @dataclass(frozen=True)
