@@ -15,9 +15,10 @@ tables ``final``, ``log`` and ``cpu`` as Parquet partitions; a run interrupted a
 is resumed by running it again with the same arguments (finished chunks are skipped,
 saved controllers reloaded). Same seed and configuration give the same final table whatever
 the order in which chunks finish; the controllers' cost model uses the logged CPU rounded
-to two significant digits (or ``ActiveConfig.stage_costs``), so that the tiny jitter of
-measured CPU times does not change them (for byte-identical reruns give the stages a
-``cpu_s`` column or set ``stage_costs``).
+to two significant digits, so that the tiny jitter of measured CPU times rarely changes
+them; for byte-identical reruns on any machine the pipeline declares nominal
+``Pipeline.stage_costs`` (or ``ActiveConfig.stage_costs`` overrides them), as the reference
+pipelines do: the decisions then never depend on the timing, only the CPU accounting does.
 
 Rate convention: see :mod:`ariasim.active.pipeline` (``sum(weight) / n_generated``).
 """
@@ -209,6 +210,7 @@ def pipeline_key(pipeline: Pipeline) -> dict[str, Any]:
         "control_points": [[cp.before, list(cp.features)] for cp in pipeline.control_points],
         "observables": list(pipeline.observables),
         "relevance": pipeline.relevance,
+        "stage_costs": dict(pipeline.stage_costs or {}),
     }
 
 
@@ -332,7 +334,8 @@ def train_round(
                 )
             values = final.set_index("event_id")[obs]
             observable = values.reindex(rows["event_id"]).to_numpy(dtype=float)
-        cost_fixed, cost_skip = round_costs(log, pipeline, cp.before, config.stage_costs)
+        costs = config.stage_costs if config.stage_costs is not None else pipeline.stage_costs
+        cost_fixed, cost_skip = round_costs(log, pipeline, cp.before, costs)
         ctrl.fit(
             rows[list(cp.features)],
             label.to_numpy(dtype=float),

@@ -100,6 +100,11 @@ class Pipeline:
         relevance: Optional column of passing events used as the relevance to predict
             (a regression target); default: passing the final selection (0/1).
         edges: Bin edges per observable for the evaluation histograms.
+        stage_costs: Nominal CPU seconds per event of each stage, for the controllers'
+            variance-times-cost optimum (measured once and declared, so that the
+            decisions, unlike the CPU accounting, never depend on the timing of this run
+            and the same seed gives the same events on any machine); stages not listed
+            are costed from the run's own measured CPU time.
 
     Example:
         >>> import pandas as pd
@@ -117,6 +122,7 @@ class Pipeline:
     name: str = "pipeline"
     relevance: str | None = None
     edges: dict[str, Sequence[float]] = field(default_factory=dict)
+    stage_costs: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.stages]

@@ -47,6 +47,7 @@ __all__ = [
     "Evaluation",
     "compare_finals",
     "evaluate_active",
+    "load_reference",
     "resolve_pipeline",
     "run_pipeline",
     "write_evaluation",
@@ -539,6 +540,37 @@ def _finite_json(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [_finite_json(v) for v in obj]
     return obj
+
+
+def load_reference(folder: str | os.PathLike[str]) -> ActiveResult:
+    """A finished ``ariasim active run`` (e.g. ``--mode brute``, the long reference run of
+    ``benchmarks/bench_active.py``): its ``final.parquet`` and ``summary.json``."""
+    from ariasim.errors import InputError
+    from ariasim.io import read_table
+    from ariasim.utils import read_json
+
+    ref = Path(folder)
+    if not ref.is_dir():
+        raise ConfigError(f"'{ref}' is not a folder of 'ariasim active run'", parameter="reference")
+    for name in ("final.parquet", "summary.json"):
+        if not (ref / name).is_file():
+            raise ConfigError(
+                f"'{ref}' has no {name}: not a finished 'ariasim active run'",
+                parameter="reference",
+            )
+    summary = read_json(ref / "summary.json", what="reference summary")
+    try:
+        n_gen = int(summary["n_generated"])
+        cpu = {str(k): float(v) for k, v in summary["cpu_s_by_stage"].items()}
+        rounds, n_chunks = int(summary["rounds"]), int(summary["n_chunks"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InputError(
+            f"not a summary of 'ariasim active run' ({exc})", path=ref / "summary.json"
+        ) from exc
+    final = read_table(ref / "final.parquet")
+    if "weight" not in final.columns:
+        raise InputError("has no column 'weight'", path=ref / "final.parquet")
+    return ActiveResult(final, n_gen, cpu, rounds, n_chunks, out_dir=ref)
 
 
 def run_pipeline(
