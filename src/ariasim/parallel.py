@@ -175,9 +175,9 @@ def get_client(
       ``cluster.scheduler_address`` of a dask-jobqueue cluster); its workers are set up by
       whoever started them.
     * else ``workers`` given: a :class:`distributed.LocalCluster` of ``workers`` worker
-      processes on this machine (no dashboard, only errors logged), each with
-      ``threads_per_worker`` threads; the numba, OpenMP and BLAS threads of each worker
-      are set to the same number, so that the CPU time a chunk measures in its process
+      processes on this machine (no dashboard, no log output: a failing chunk raises
+      here), each with ``threads_per_worker`` threads; the numba, OpenMP and BLAS
+      threads of each worker are set to the same number, so that the CPU time a chunk measures in its process
       (:func:`time.process_time`) is its own.
     * neither: ``None`` (:func:`run_chunks` then runs the chunks in this process).
 
@@ -219,13 +219,12 @@ def get_client(
             raise ConfigError(
                 f"expected a scheduler address, got {scheduler!r}", parameter=names["scheduler"]
             )
+        _check_reachable(scheduler, names["scheduler"])
         try:
             client = Client(scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
-        except Exception as exc:  # OSError, TimeoutError, ValueError of a bad address
-            reason = " ".join(str(exc).split()) or type(exc).__name__
+        except Exception as exc:  # pragma: no cover - reachable, but not a scheduler
             raise ConfigError(
-                f"cannot connect to a Dask scheduler at {scheduler!r} within "
-                f"{CONNECT_TIMEOUT_S:g} s ({reason[:200]})",
+                f"cannot connect to a Dask scheduler at {scheduler!r}: {_reason(exc)}",
                 parameter=names["scheduler"],
             ) from None
         with client:
@@ -238,12 +237,47 @@ def get_client(
             threads_per_worker=threads_per_worker,
             processes=True,
             dashboard_address=None,
-            silence_logs=logging.ERROR,
+            silence_logs=logging.CRITICAL,  # a chunk's error is raised here
             env=env,
         ) as cluster,
         Client(cluster, set_as_default=False) as client,
     ):
         yield client
+
+
+def _reason(exc: BaseException) -> str:
+    return (" ".join(str(exc).split()) or type(exc).__name__)[:200]
+
+
+def _check_reachable(address: str, parameter: str) -> None:
+    """Refuse an address that is not a scheduler address, or whose host does not answer
+    within :data:`CONNECT_TIMEOUT_S` (checked with a plain socket, so that no half-made
+    client is left behind)."""
+    import socket
+
+    from distributed.comm import parse_address, parse_host_port
+    from distributed.comm.registry import get_backend
+
+    try:
+        scheme, location = parse_address(address)
+        get_backend(scheme)  # an unknown scheme: ValueError
+        if scheme not in ("tcp", "tls", "ws", "wss"):
+            return  # inproc://, ucx://: left to the client
+        host, port = parse_host_port(location)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(
+            f"not a scheduler address such as tcp://host:8786 ({_reason(exc)})",
+            parameter=parameter,
+        ) from None
+    try:
+        with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"no Dask scheduler answers at {address!r} within {CONNECT_TIMEOUT_S:g} s "
+            f"({_reason(exc)})",
+            parameter=parameter,
+        ) from None
 
 
 def run_chunks(
@@ -285,18 +319,23 @@ def run_chunks(
 
 
 def _run_id(out: Path) -> str:
-    """The id of the run that fills ``out``: made once, kept when the run is resumed."""
-    path = out / DONE / "run-id"
-    if not path.exists():
+    """The id of this attempt at the run that fills ``out``: a random id made with the
+    folder, and the number of earlier attempts (a resumed run submits new keys, never the
+    keys of a cancelled or failed attempt that the scheduler may still remember)."""
+    path = ensure_dir(out / DONE) / "run-id"
+    try:
+        run, attempt = path.read_text().split()
+    except (OSError, ValueError):
         import uuid
 
-        with atomic_path(ensure_dir(out / DONE) / "run-id") as tmp:
-            tmp.write_text(uuid.uuid4().hex)
-    return path.read_text().strip()
+        run, attempt = uuid.uuid4().hex, "0"
+    with atomic_path(path) as tmp:
+        tmp.write_text(f"{run} {int(attempt) + 1}")
+    return f"{run}-{attempt}"
 
 
 def _chunk_key(func: Any, task: ChunkTask, run: str) -> str:
-    """The Dask key of a chunk: the same for the same run, function, index and seed."""
+    """The Dask key of a chunk: the same for the same attempt, function, index and seed."""
     name = getattr(func, "__qualname__", None) or getattr(
         getattr(func, "func", None), "__qualname__", type(func).__qualname__
     )
@@ -333,9 +372,10 @@ def _execute(
         for future in as_completed(futures, loop=client.loop):
             yield future.result()
     finally:
-        left = [f for f in futures if not f.done()]
-        if left:
-            client.cancel(left)
+        # release every key (finished ones too): the queued chunks stop, and a later run
+        # may submit the same keys afresh
+        client.cancel(futures)
+        futures.clear()
 
 
 def _wait_visible(out: Path, ran: Sequence[int]) -> None:
