@@ -177,8 +177,8 @@ def get_client(
     * else ``workers`` given: a :class:`distributed.LocalCluster` of ``workers`` worker
       processes on this machine (no dashboard, no log output: a failing chunk raises
       here), each with ``threads_per_worker`` threads; the numba, OpenMP and BLAS
-      threads of each worker are set to the same number, so that the CPU time a chunk measures in its process
-      (:func:`time.process_time`) is its own.
+      threads of each worker are set to the same number, so that the CPU time a chunk
+      measures in its process (:func:`time.process_time`) is its own.
     * neither: ``None`` (:func:`run_chunks` then runs the chunks in this process).
 
     Arguments:
