@@ -189,7 +189,7 @@ def test_a_killed_worker_loses_and_duplicates_no_chunk(
         ({"workers": 0}, "workers"),
         ({"workers": 1.5}, "workers"),
         ({"workers": True}, "workers"),
-        ({"workers": 2, "scheduler": "tcp://127.0.0.1:8786"}, "not both"),
+        ({"workers": 2, "scheduler": "tcp://127.0.0.1:8786"}, "'workers': does not apply"),
         ({"scheduler": "garbage"}, "scheduler"),
         ({"scheduler": "http://localhost:8786"}, "scheduler"),
         ({"scheduler": ""}, "scheduler"),
@@ -213,3 +213,110 @@ def test_get_client_names_an_unreachable_scheduler() -> None:
     ):
         pass
     assert exc.value.parameter == "--scheduler"
+
+
+# --- the simulators on the cluster: the same bytes as one process --------------------
+
+# water is fast; five events of ~1e5 propagated photons (two generation blocks each)
+SMALL_PHOTONS = {
+    "medium": {"name": "water"},
+    "source": {"n_photons": 8e5},
+    "n_events": 5,
+    "seed": 9,
+    "detector": {"distance_m": 5.0},
+}
+
+
+@pytest.fixture
+def fixed_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")  # the provenance's time
+
+
+def _table(path: Path) -> Any:
+    """A Parquet file's table without its metadata (the provenance)."""
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path).replace_schema_metadata()
+
+
+def test_photons_on_the_cluster_resume_and_equal_one_process(
+    client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fixed_time: None
+) -> None:
+    from ariasim.simulators.photons import run as run_mod
+    from ariasim.simulators.photons.batches import BLOCK_PHOTONS
+    from ariasim.utils import run_folder
+
+    monkeypatch.setattr(run_mod, "PART_PHOTONS", BLOCK_PHOTONS)  # ten parts
+    (tmp_path / "one").mkdir()
+    (tmp_path / "dask").mkdir()
+    monkeypatch.chdir(tmp_path / "one")
+    cfg = {**SMALL_PHOTONS, "out": "h.parquet", "counts_out": "c.parquet"}
+    ref = run_mod.run_photons(overrides=cfg)
+    monkeypatch.chdir(tmp_path / "dask")
+
+    def stop(k: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_mod.run_photons(overrides=cfg, client=client, _after_part=stop)
+    first = len(list((run_folder("h.parquet") / "_done").glob("part-*.json")))
+    assert 0 < first < 10 and not Path("h.parquet").exists()
+    ran: list[int] = []
+    res = run_mod.run_photons(overrides=cfg, client=client, resume=True, _after_part=ran.append)
+    assert len(ran) == 10 - first  # the finished parts were not redone
+    pd.testing.assert_frame_equal(res.result.hits, ref.result.hits)
+    for name in ("h.parquet", "c.parquet"):  # byte for byte, provenance included
+        assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "one" / name).read_bytes()
+    assert not run_folder("h.parquet").exists()
+
+
+def test_collider_on_the_cluster_resume_and_equal_one_process(
+    client: Any, tmp_path: Path, fixed_time: None
+) -> None:
+    from ariasim.simulators.collider.run import run_collider, run_folder
+
+    opts = {"species": ["mu-", "e-"], "n": 2100, "pt_max_gev": 10.0, "seed": 7, "progress": False}
+    run_collider(out=tmp_path / "ref.parquet", **opts)
+    out = tmp_path / "out.parquet"
+
+    def stop(k: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_collider(out=out, client=client, _after_block=stop, **opts)
+    assert not out.exists() and run_folder(out).exists()
+    run_collider(out=out, client=client, resume=True, **opts)
+    assert _table(out).equals(_table(tmp_path / "ref.parquet"))
+    assert len(pd.read_parquet(out)) == 2100 and not run_folder(out).exists()
+
+
+def _cli(argv: list[str]) -> None:
+    from ariasim.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code in (0, None), argv
+
+
+def test_cli_simulate_workers_writes_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fixed_time: None
+) -> None:
+    """``simulate photons|collider --workers 2`` (a cluster of its own) writes the same
+    files as a single-process run (the same relative names, in two folders)."""
+    photons = ["simulate", "photons", "--photons", "3e5", "--medium", "water"]
+    photons += ["--events", "3", "--distance", "5", "--seed", "4", "--no-progress"]
+    photons += ["--out", "h.parquet", "--counts-out", "c.csv"]
+    collider = ["simulate", "collider", "--particle", "mu-,pi+", "--n", "1500"]
+    collider += ["--pt-max", "20", "--seed", "2", "--quiet", "--out", "col.parquet"]
+    for sub, extra in (("one", []), ("dask", ["--workers", "2"])):
+        (tmp_path / sub).mkdir()
+        monkeypatch.chdir(tmp_path / sub)
+        _cli(photons + extra)
+        _cli(collider + extra)
+    for name in ("h.parquet", "c.csv", "col.parquet"):
+        assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "one" / name).read_bytes()
+    assert sorted(p.name for p in (tmp_path / "dask").iterdir()) == [
+        "c.csv",
+        "col.parquet",
+        "h.parquet",
+    ]

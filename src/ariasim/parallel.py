@@ -46,6 +46,7 @@ from ariasim.utils import atomic_path, ensure_dir, spawn_seeds
 
 __all__ = [
     "CONNECT_TIMEOUT_S",
+    "NOT_BOTH",
     "RETRIES",
     "ChunkTask",
     "check_workers",
@@ -58,6 +59,10 @@ __all__ = [
 
 #: Sub-folder of a run folder that holds one marker per finished chunk.
 DONE = "_done"
+#: The error when both a number of local workers and a scheduler address are given.
+NOT_BOTH = (
+    "does not apply with a scheduler address (the workers of a running cluster are started with it)"
+)
 #: Seconds to wait for a scheduler given by address before giving up.
 CONNECT_TIMEOUT_S = 5.0
 #: Times a chunk whose function raised is retried on a cluster (a worker that dies is
@@ -202,11 +207,7 @@ def get_client(
         check_workers(workers, names["workers"])
     check_workers(threads_per_worker, "threads_per_worker")
     if scheduler is not None and workers is not None:
-        raise ConfigError(
-            f"give either {names['workers']} (a cluster on this machine) or "
-            f"{names['scheduler']} (a running one), not both",
-            parameter=names["workers"],
-        )
+        raise ConfigError(NOT_BOTH, parameter=names["workers"])
     if scheduler is None and workers is None:
         yield None
         return
@@ -237,6 +238,9 @@ def get_client(
             threads_per_worker=threads_per_worker,
             processes=True,
             dashboard_address=None,
+            # no dashboard; the scheduler's small HTTP server (health, metrics) on any
+            # free port instead of 8787 (two clusters at once would warn)
+            scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
             silence_logs=logging.CRITICAL,  # a chunk's error is raised here
             env=env,
         ) as cluster,

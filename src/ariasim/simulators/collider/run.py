@@ -193,12 +193,12 @@ def run_collider(
         folders=("report_dir",),
         overwrite=overwrite,
     )
-    from ariasim.parallel import check_workers, get_client
+    from ariasim.parallel import NOT_BOTH, check_workers, get_client
 
     if workers is not None:
         check_workers(workers)
     if workers is not None and scheduler is not None:
-        raise ConfigError("give either workers or scheduler, not both", parameter="workers")
+        raise ConfigError(NOT_BOTH, parameter="workers")
     _check_int("seed", seed, 0)
     _check_int("batch_size", batch_size, 1)
     if max_events is not None:

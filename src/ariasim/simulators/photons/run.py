@@ -275,15 +275,12 @@ def run_photons(
     def lab(key: str) -> str:
         return names.get(key, key)
 
-    from ariasim.parallel import check_workers, get_client
+    from ariasim.parallel import NOT_BOTH, check_workers, get_client
 
     if workers is not None:
         check_workers(workers, lab("workers"))
     if workers is not None and scheduler is not None:
-        raise ConfigError(
-            f"give either {lab('workers')} or {lab('scheduler')}, not both",
-            parameter=lab("workers"),
-        )
+        raise ConfigError(NOT_BOTH, parameter=lab("workers"))
     cfg = resolve_config(file_cfg, overrides)
     for key in ("out", "counts_out"):
         if cfg[key] is not None and not isinstance(cfg[key], (str, os.PathLike)):
