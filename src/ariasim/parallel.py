@@ -181,15 +181,15 @@ def get_client(
       whoever started them.
     * else ``workers`` given: a :class:`distributed.LocalCluster` of ``workers`` worker
       processes on this machine (no dashboard, no log output: a failing chunk raises
-      here), each with ``threads_per_worker`` threads; the numba, OpenMP and BLAS
-      threads of each worker are set to the same number, so that the CPU time a chunk
+      here). Each worker runs one task at a time, with ``threads_per_worker`` numba,
+      OpenMP and BLAS threads (set in its environment), so that the CPU time a chunk
       measures in its process (:func:`time.process_time`) is its own.
     * neither: ``None`` (:func:`run_chunks` then runs the chunks in this process).
 
     Arguments:
         workers: Number of local worker processes (>= 1).
         scheduler: Address of a running Dask scheduler.
-        threads_per_worker: Threads of each local worker (>= 1).
+        threads_per_worker: Compute threads (numba, OpenMP, BLAS) of each local worker.
         labels: How errors name ``workers`` and ``scheduler`` (e.g. the command-line
             flags ``{"workers": "--workers"}``).
 
@@ -235,7 +235,7 @@ def get_client(
     with (
         LocalCluster(
             n_workers=int(workers),  # type: ignore[arg-type]
-            threads_per_worker=threads_per_worker,
+            threads_per_worker=1,  # one task at a time: its process CPU time is its own
             processes=True,
             dashboard_address=None,
             # no dashboard; the scheduler's small HTTP server (health, metrics) on any
