@@ -106,10 +106,10 @@ def test_resume_after_a_failing_chunk(client: Any, reference: pd.DataFrame, tmp_
     bad = chunk_tasks(N_CHUNKS, seed=5, payload={"fail_at": 7, "sleep": 0.02})
     with pytest.raises(ValueError, match="chunk 7 fails"):
         run_chunks(_events, bad, tmp_path, client=client)
-    before = done_chunks(tmp_path)
+    before = done_chunks(tmp_path)  # (a chunk running when 7 failed may still finish)
     assert 7 not in before
     ran = run_chunks(_events, chunk_tasks(N_CHUNKS, seed=5), tmp_path, client=client)
-    assert set(ran) == set(range(N_CHUNKS)) - before  # the finished chunks are not redone
+    assert 7 in ran and not set(ran) & before  # the finished chunks are not redone
     _check_complete(tmp_path, reference)
 
 
@@ -259,11 +259,11 @@ def test_photons_on_the_cluster_resume_and_equal_one_process(
 
     with pytest.raises(KeyboardInterrupt):
         run_mod.run_photons(overrides=cfg, client=client, _after_part=stop)
-    first = len(list((run_folder("h.parquet") / "_done").glob("part-*.json")))
-    assert 0 < first < 10 and not Path("h.parquet").exists()
+    before = done_chunks(run_folder("h.parquet"))  # (a running part may still finish)
+    assert 0 < len(before) < 10 and not Path("h.parquet").exists()
     ran: list[int] = []
     res = run_mod.run_photons(overrides=cfg, client=client, resume=True, _after_part=ran.append)
-    assert len(ran) == 10 - first  # the finished parts were not redone
+    assert ran and not set(ran) & before  # the finished parts were not redone
     pd.testing.assert_frame_equal(res.result.hits, ref.result.hits)
     for name in ("h.parquet", "c.parquet"):  # byte for byte, provenance included
         assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "one" / name).read_bytes()
@@ -288,6 +288,20 @@ def test_collider_on_the_cluster_resume_and_equal_one_process(
     run_collider(out=out, client=client, resume=True, **opts)
     assert _table(out).equals(_table(tmp_path / "ref.parquet"))
     assert len(pd.read_parquet(out)) == 2100 and not run_folder(out).exists()
+    # interrupted in one process, resumed on the cluster, and the other way round
+    for first, then in ((None, client), (client, None)):
+        out = tmp_path / f"{first is None}.parquet"
+        with pytest.raises(KeyboardInterrupt):
+            run_collider(out=out, client=first, _after_block=stop, **opts)
+        folder = run_folder(out)
+        before = done_chunks(folder) | {
+            k for k in range(3) if (folder / f"block-{k:06d}.parquet").exists()
+        }
+        assert before  # (a cancelled block may still finish: no upper bound)
+        ran: list[int] = []
+        run_collider(out=out, client=then, resume=True, _after_block=ran.append, **opts)
+        assert not set(ran) & before  # the finished blocks were not redone
+        assert _table(out).equals(_table(tmp_path / "ref.parquet"))
 
 
 def _cli(argv: list[str]) -> None:

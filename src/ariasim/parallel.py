@@ -55,6 +55,7 @@ __all__ = [
     "get_client",
     "read_parts",
     "run_chunks",
+    "write_chunk",
 ]
 
 #: Sub-folder of a run folder that holds one marker per finished chunk.
@@ -300,8 +301,9 @@ def run_chunks(
     (cloudpickle) and ``out_dir`` on a file system shared with the workers; a chunk is
     rerun on another worker when its worker dies; the first chunk that fails for good
     cancels the others and its error is raised here, as is a ``KeyboardInterrupt`` (the
-    finished chunks stay: run again to resume). ``progress(done, total)`` is called as
-    chunks finish.
+    finished chunks stay: run again to resume; a chunk that was already running when the
+    run stopped may still finish and write its partitions, atomically).
+    ``progress(done, total)`` is called as chunks finish.
     """
     out = ensure_dir(out_dir)
     finished = done_chunks(out)

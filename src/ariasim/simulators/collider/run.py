@@ -315,9 +315,22 @@ def _simulate_in_blocks(
         part = folder / f"block-{k:06d}.parquet"
         if part.exists():
             done[k] = read_table(part)
+    if resumed:  # blocks finished on a Dask cluster count too
+        from ariasim.parallel import done_chunks, read_parts
+
+        for k in sorted(done_chunks(folder) - set(done)):
+            done[k] = read_parts(folder, "rows", [k])
     if client is not None:
         done = _simulate_blocks_on(
-            client, folder, particles, det, ranges, seeds, progress=progress, after=after_block
+            client,
+            folder,
+            particles,
+            det,
+            ranges,
+            seeds,
+            progress=progress,
+            after=after_block,
+            finished=done,
         )
     for k, table in iter_blocks(
         particles, det, ranges, seeds, batch_size=batch_size, progress=progress, done=set(done)
@@ -357,13 +370,18 @@ def _simulate_blocks_on(
     *,
     progress: bool,
     after: Callable[[int], None] | None,
+    finished: dict[int, Any],
 ) -> dict[int, Any]:
     """Run the blocks not yet in ``folder`` as Dask tasks
-    (:func:`ariasim.parallel.run_chunks`); returns every block's rows."""
+    (:func:`ariasim.parallel.run_chunks`); returns every block's rows. ``finished``: the
+    rows of blocks finished in one process (an interrupted run resumed on a cluster),
+    which are not redone."""
     import functools
 
-    from ariasim.parallel import ChunkTask, done_chunks, read_parts, run_chunks
+    from ariasim.parallel import ChunkTask, done_chunks, read_parts, run_chunks, write_chunk
 
+    for k in sorted(set(finished) - done_chunks(folder)):
+        write_chunk(folder, k, {"rows": finished[k]}, {"index": k})
     seen = done_chunks(folder)
     tasks = [
         ChunkTask(k, seeds[k], {"particles": particles.iloc[lo:hi]})

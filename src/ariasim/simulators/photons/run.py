@@ -436,6 +436,11 @@ def _simulate_parts(
         path = folder / f"part-{k:06d}.parquet"
         if path.exists():
             done[k] = read_table(path)
+    if resumed:  # parts finished on a Dask cluster count too
+        from ariasim.parallel import done_chunks, read_parts
+
+        for k in sorted(done_chunks(folder) - set(done)):
+            done[k] = read_parts(folder, "hits", [k])
     kw = {k: run[k] for k in ("n_threads", "batch_size", "method") if k in run}
     wall = cpu = 0.0
     n_threads = 1
@@ -451,6 +456,7 @@ def _simulate_parts(
             sizes,
             progress=progress,
             after_part=after_part,
+            finished=done,
         )
     else:
         with progress_bar(progress, label) as bar:
@@ -554,17 +560,24 @@ def _simulate_parts_on(
     *,
     progress: bool,
     after_part: Callable[[int], None] | None,
+    finished: Mapping[int, Any],
 ) -> tuple[dict[int, Any], float, float, int]:
     """Run the parts not yet in ``folder`` as Dask tasks (:func:`ariasim.parallel.run_chunks`);
     returns every part's hits, the wall-clock and CPU time of the parts run now and the
-    threads of the cluster."""
+    threads of the cluster. ``finished``: the hits of parts finished in one process (an
+    interrupted run resumed on a cluster), which are not redone."""
     import functools
     import time
 
-    from ariasim.parallel import ChunkTask, done_chunks, read_parts, run_chunks
+    import pandas as pd
+
+    from ariasim.parallel import ChunkTask, done_chunks, read_parts, run_chunks, write_chunk
     from ariasim.simulators.photons.batches import progress_bar
 
     entropy = setup[4]
+    for k in sorted(set(finished) - done_chunks(folder)):
+        stats = pd.DataFrame({"wall_s": [0.0], "cpu_s": [0.0], "n_threads": [1]})
+        write_chunk(folder, k, {"hits": finished[k], "stats": stats}, {"index": k})
     tasks = [ChunkTask(k, entropy, {"blocks": part}) for k, part in enumerate(parts)]
     label = "photons"
     seen = done_chunks(folder)
