@@ -38,7 +38,19 @@ PHOTON_FLAGS = {
     "out": "--out",
     "counts_out": "--counts-out",
     "resume": "--resume",
+    "workers": "--workers",
+    "scheduler": "--scheduler",
 }
+
+#: Help texts of the scale-out flags (both simulators).
+_WORKERS_HELP = (
+    "Run the work on this many worker processes of this machine (a Dask LocalCluster); "
+    "same output as one process."
+)
+_SCHEDULER_HELP = (
+    "Run the work on the Dask cluster of this scheduler (tcp://host:8786, e.g. from "
+    "dask-jobqueue); the output's folder must be on a file system the workers share."
+)
 
 
 def photons_command(
@@ -134,6 +146,12 @@ def photons_command(
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Progress bar.")
     ] = True,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help=_WORKERS_HELP, show_default="none")
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help=_SCHEDULER_HELP, show_default="none")
+    ] = None,
 ) -> None:
     """Simulate photons from a source through ice or water to optical modules.
 
@@ -184,6 +202,8 @@ def photons_command(
             progress=progress,
             overwrite=overwrite,
             resume=resume,
+            workers=workers,
+            scheduler=scheduler,
         )
     except KeyboardInterrupt:
         from ariasim.utils import run_folder
@@ -309,6 +329,12 @@ def collider_command(
         ),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help=_WORKERS_HELP, show_default="none")
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help=_SCHEDULER_HELP, show_default="none")
+    ] = None,
 ) -> None:
     """Simulate the generic collider detector: tracker, calorimeters, muon system, identification.
 
@@ -352,6 +378,8 @@ def collider_command(
             progress=not quiet,
             overwrite=overwrite,
             resume=resume,
+            workers=workers,
+            scheduler=scheduler,
         )
     except KeyboardInterrupt:
         from ariasim.simulators.collider.run import run_folder
@@ -394,4 +422,6 @@ _COLLIDER_FLAGS = {
     "batch_size": "--batch-size",
     "report_dir": "--report",
     "resume": "--resume",
+    "workers": "--workers",
+    "scheduler": "--scheduler",
 }

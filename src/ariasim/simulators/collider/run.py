@@ -12,6 +12,12 @@ atomically to a hidden run folder beside the output (``.NAME.run``), so an inter
 run continues with ``resume=True`` (``--resume``) and gives the same table as an
 uninterrupted one. The folder is removed once the output is written.
 
+With ``workers`` (``--workers``) or ``scheduler`` (``--scheduler``) the blocks run as
+tasks on a Dask cluster (:mod:`ariasim.parallel`: worker processes on this machine, or a
+running scheduler); each worker writes its finished blocks into the run folder, which must
+then be on a file system the workers share. The table is the same as that of a
+single-process run, byte for byte.
+
 References:
     See :mod:`ariasim.simulators.collider.simulate`.
 
@@ -21,6 +27,7 @@ Arguments:
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -132,6 +139,9 @@ def run_collider(
     progress: bool = True,
     overwrite: bool = False,
     resume: bool = False,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    client: Any = None,
     _after_block: Callable[[int], None] | None = None,
 ) -> Path:
     """Simulate and write one row per truth particle to ``out`` (with provenance).
@@ -164,6 +174,11 @@ def run_collider(
         overwrite: Replace an existing output (and report folder).
         resume: Continue an interrupted run from its finished blocks (same parameters
             needed; a run folder made with other parameters is an error).
+        workers: Simulate the blocks on this many worker processes of this machine (a
+            Dask ``LocalCluster``).
+        scheduler: Simulate the blocks on the Dask cluster of this scheduler address.
+        client: Simulate the blocks with this Dask client (its cluster set up by the
+            caller).
 
     Returns:
         The path written.
@@ -178,6 +193,12 @@ def run_collider(
         folders=("report_dir",),
         overwrite=overwrite,
     )
+    from ariasim.parallel import NOT_BOTH, check_workers, get_client
+
+    if workers is not None:
+        check_workers(workers)
+    if workers is not None and scheduler is not None:
+        raise ConfigError(NOT_BOTH, parameter="workers")
     _check_int("seed", seed, 0)
     _check_int("batch_size", batch_size, 1)
     if max_events is not None:
@@ -228,18 +249,20 @@ def run_collider(
     if root:
         config["object_type_codes"] = dict(OBJECT_TYPE_CODES)
 
-    table = _simulate_in_blocks(
-        particles,
-        det,
-        sim_seed,
-        out=out,
-        config=config,
-        seed=seed,
-        batch_size=batch_size,
-        progress=progress,
-        resume=resume,
-        after_block=_after_block,
-    )
+    with get_client(workers, scheduler) as made:
+        table = _simulate_in_blocks(
+            particles,
+            det,
+            sim_seed,
+            out=out,
+            config=config,
+            seed=seed,
+            batch_size=batch_size,
+            progress=progress,
+            resume=resume,
+            after_block=_after_block,
+            client=client if client is not None else made,
+        )
     if root:
         codes = table["object_type"].map(OBJECT_TYPE_CODES)
         table = table.assign(object_type=codes.to_numpy(np.int8))
@@ -272,8 +295,10 @@ def _simulate_in_blocks(
     progress: bool,
     resume: bool,
     after_block: Callable[[int], None] | None,
+    client: Any = None,
 ) -> Any:
-    """Simulate block by block; each finished block goes to the run folder (atomically)."""
+    """Simulate block by block; each finished block goes to the run folder (atomically;
+    on a Dask cluster when ``client`` is given, see :func:`_simulate_blocks_on`)."""
     import pandas as pd
 
     from ariasim.io import read_table, write_table
@@ -290,6 +315,23 @@ def _simulate_in_blocks(
         part = folder / f"block-{k:06d}.parquet"
         if part.exists():
             done[k] = read_table(part)
+    if resumed:  # blocks finished on a Dask cluster count too
+        from ariasim.parallel import done_chunks, read_parts
+
+        for k in sorted(done_chunks(folder) - set(done)):
+            done[k] = read_parts(folder, "rows", [k])
+    if client is not None:
+        done = _simulate_blocks_on(
+            client,
+            folder,
+            particles,
+            det,
+            ranges,
+            seeds,
+            progress=progress,
+            after=after_block,
+            finished=done,
+        )
     for k, table in iter_blocks(
         particles, det, ranges, seeds, batch_size=batch_size, progress=progress, done=set(done)
     ):
@@ -308,3 +350,74 @@ def _simulate_in_blocks(
     if len(result) != len(particles):  # pragma: no cover - an internal error
         raise RuntimeError(f"{len(result)} output rows for {len(particles)} particles")
     return result
+
+
+def _collider_block(det: DetectorConfig, task: Any) -> dict[str, Any]:
+    """Simulate one block (the function of each Dask task): its output rows."""
+    from ariasim.simulators.collider.simulate import simulate_batch
+
+    rows = simulate_batch(task.payload["particles"], det, np.random.default_rng(task.seed))
+    return {"rows": rows}
+
+
+def _simulate_blocks_on(
+    client: Any,
+    folder: Path,
+    particles: Any,
+    det: DetectorConfig,
+    ranges: list[tuple[int, int]],
+    seeds: list[int],
+    *,
+    progress: bool,
+    after: Callable[[int], None] | None,
+    finished: dict[int, Any],
+) -> dict[int, Any]:
+    """Run the blocks not yet in ``folder`` as Dask tasks
+    (:func:`ariasim.parallel.run_chunks`); returns every block's rows. ``finished``: the
+    rows of blocks finished in one process (an interrupted run resumed on a cluster),
+    which are not redone."""
+    import functools
+
+    from ariasim.parallel import ChunkTask, done_chunks, read_parts, run_chunks, write_chunk
+
+    for k in sorted(set(finished) - done_chunks(folder)):
+        write_chunk(folder, k, {"rows": finished[k]}, {"index": k})
+    seen = done_chunks(folder)
+    tasks = [
+        ChunkTask(k, seeds[k], {"particles": particles.iloc[lo:hi]})
+        for k, (lo, hi) in enumerate(ranges)
+        if k not in seen  # a finished block's particles need not travel
+    ]
+    sizes = [hi - lo for lo, hi in ranges]
+    with contextlib.ExitStack() as stack:
+        bar = task = None
+        if progress:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+            bar = stack.enter_context(
+                Progress(
+                    "[progress.description]{task.description}",
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeRemainingColumn(),
+                )
+            )
+            task = bar.add_task(
+                f"collider ({det.name}): {len(tasks)} blocks on the workers",
+                total=sum(sizes),
+                completed=sum(sizes[k] for k in seen),
+            )
+
+        def advance(done: int, total: int) -> None:
+            now = done_chunks(folder)
+            if bar is not None:
+                bar.update(task, completed=sum(sizes[k] for k in now))
+            for k in sorted(now - seen):
+                seen.add(k)
+                if after is not None:
+                    after(k)
+
+        run_chunks(
+            functools.partial(_collider_block, det), tasks, folder, client=client, progress=advance
+        )
+    return {k: read_parts(folder, "rows", [k]) for k in range(len(ranges))}

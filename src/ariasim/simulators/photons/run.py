@@ -15,6 +15,12 @@ hidden run folder beside the output (``.NAME.run``), so an interrupted run conti
 ``resume=True`` (``--resume``) and gives the same tables as an uninterrupted one. The
 folder is removed once the outputs are written.
 
+With ``workers`` (``--workers``) or ``scheduler`` (``--scheduler``) the parts run as tasks
+on a Dask cluster (:mod:`ariasim.parallel`: a cluster of worker processes on this machine,
+or a running scheduler); each worker writes its finished parts into the run folder, which
+must then be on a file system the workers share. The tables are the same as those of a
+single-process run, byte for byte.
+
 References:
     D. Chirkin, NIM A 725 (2013) 141 (PPC); clsim (C. Kopper et al.).
 """
@@ -227,6 +233,9 @@ def run_photons(
     progress: bool = False,
     overwrite: bool = False,
     resume: bool = False,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    client: Any = None,
     _after_part: Callable[[int], None] | None = None,
 ) -> PhotonRun:
     """Resolve a run configuration, simulate it and write the hits (and counts) tables.
@@ -247,6 +256,11 @@ def run_photons(
         overwrite: Replace existing output tables.
         resume: Continue an interrupted run with the same configuration from its finished
             parts (a run folder made with another configuration is an error).
+        workers: Run the parts on this many worker processes of this machine (a Dask
+            ``LocalCluster``; each worker uses ``n_threads`` threads, default 1).
+        scheduler: Run the parts on the Dask cluster of this scheduler address instead.
+        client: Run the parts with this Dask client instead (its cluster set up by the
+            caller).
 
     Returns:
         A :class:`PhotonRun` (its :meth:`~PhotonRun.summary` for printing).
@@ -261,6 +275,12 @@ def run_photons(
     def lab(key: str) -> str:
         return names.get(key, key)
 
+    from ariasim.parallel import NOT_BOTH, check_workers, get_client
+
+    if workers is not None:
+        check_workers(workers, lab("workers"))
+    if workers is not None and scheduler is not None:
+        raise ConfigError(NOT_BOTH, parameter=lab("workers"))
     cfg = resolve_config(file_cfg, overrides)
     for key in ("out", "counts_out"):
         if cfg[key] is not None and not isinstance(cfg[key], (str, os.PathLike)):
@@ -320,9 +340,23 @@ def run_photons(
         parameter=lab(size_flag),
     )
     run["seed"] = entropy
-    result = _simulate_parts(
-        source, medium, detector, run, cfg, progress=progress, resume=resume, after_part=_after_part
-    )
+    with get_client(
+        workers,
+        scheduler,
+        threads_per_worker=n_threads or 1,
+        labels={"workers": lab("workers"), "scheduler": lab("scheduler")},
+    ) as made:
+        result = _simulate_parts(
+            source,
+            medium,
+            detector,
+            run,
+            cfg,
+            progress=progress,
+            resume=resume,
+            after_part=_after_part,
+            client=client if client is not None else made,
+        )
     cfg["seed"] = entropy
     prov = {
         **cfg,
@@ -377,8 +411,10 @@ def _simulate_parts(
     progress: bool,
     resume: bool,
     after_part: Callable[[int], None] | None,
+    client: Any = None,
 ) -> PhotonSimulation:
-    """Simulate the run part by part; each finished part goes to the run folder."""
+    """Simulate the run part by part; each finished part goes to the run folder (on a
+    Dask cluster when ``client`` is given, see :func:`_simulate_parts_on`)."""
     import pandas as pd
 
     from ariasim.io import read_table, write_table
@@ -400,40 +436,59 @@ def _simulate_parts(
         path = folder / f"part-{k:06d}.parquet"
         if path.exists():
             done[k] = read_table(path)
+    if resumed:  # parts finished on a Dask cluster count too
+        from ariasim.parallel import done_chunks, read_parts
+
+        for k in sorted(done_chunks(folder) - set(done)):
+            done[k] = read_parts(folder, "hits", [k])
     kw = {k: run[k] for k in ("n_threads", "batch_size", "method") if k in run}
     wall = cpu = 0.0
     n_threads = 1
     label = "photons"
     units = photon_blocks(counts)
     sizes = [sum(n for _, _, n in units[lo:hi]) for lo, hi in parts]
-    with progress_bar(progress, label) as bar:
-        task = None
-        if progress:
-            task = bar.add_task(
-                f"{label}: compiling the kernel (first run only)",
-                total=int(counts.sum()),
-                completed=sum(sizes[k] for k in done),
-            )
-        for k, part in enumerate(parts):
-            if k in done:
-                continue
-            res = simulate(
-                source,
-                medium,
-                detector,
-                n_events=n_events,
-                seed=entropy,
-                counts=counts,
-                blocks=part,
-                **kw,
-            )
-            write_table(res.hits, folder / f"part-{k:06d}.parquet", producer=PRODUCER, seed=entropy)
-            done[k] = res.hits
-            wall, cpu, n_threads = wall + res.wall_s, cpu + res.cpu_s, res.n_threads
+    if client is not None:
+        done, wall, cpu, n_threads = _simulate_parts_on(
+            client,
+            folder,
+            (source, medium, detector, n_events, entropy, counts, kw),
+            parts,
+            sizes,
+            progress=progress,
+            after_part=after_part,
+            finished=done,
+        )
+    else:
+        with progress_bar(progress, label) as bar:
+            task = None
             if progress:
-                bar.update(task, description=label, advance=sizes[k])
-            if after_part is not None:
-                after_part(k)
+                task = bar.add_task(
+                    f"{label}: compiling the kernel (first run only)",
+                    total=int(counts.sum()),
+                    completed=sum(sizes[k] for k in done),
+                )
+            for k, part in enumerate(parts):
+                if k in done:
+                    continue
+                res = simulate(
+                    source,
+                    medium,
+                    detector,
+                    n_events=n_events,
+                    seed=entropy,
+                    counts=counts,
+                    blocks=part,
+                    **kw,
+                )
+                write_table(
+                    res.hits, folder / f"part-{k:06d}.parquet", producer=PRODUCER, seed=entropy
+                )
+                done[k] = res.hits
+                wall, cpu, n_threads = wall + res.wall_s, cpu + res.cpu_s, res.n_threads
+                if progress:
+                    bar.update(task, description=label, advance=sizes[k])
+                if after_part is not None:
+                    after_part(k)
     frames = [done[k] for k in range(len(parts)) if len(done[k])]
     if frames:
         hits = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
@@ -471,3 +526,88 @@ def _simulate_parts(
         n_threads=n_threads,
         config=config,
     )
+
+
+def _photon_part(
+    setup: tuple[Any, ...], task: Any
+) -> dict[str, Any]:  # the function of each Dask task (a picklable module function)
+    """Simulate one part (``task.payload["blocks"]``) of a run; its hits and timing."""
+    import pandas as pd
+
+    source, medium, detector, n_events, entropy, counts, kw = setup
+    res = simulate(
+        source,
+        medium,
+        detector,
+        n_events=n_events,
+        seed=entropy,
+        counts=counts,
+        blocks=tuple(task.payload["blocks"]),
+        **kw,
+    )
+    stats = pd.DataFrame(
+        {"wall_s": [res.wall_s], "cpu_s": [res.cpu_s], "n_threads": [res.n_threads]}
+    )
+    return {"hits": res.hits, "stats": stats}
+
+
+def _simulate_parts_on(
+    client: Any,
+    folder: Path,
+    setup: tuple[Any, ...],
+    parts: list[tuple[int, int]],
+    sizes: list[int],
+    *,
+    progress: bool,
+    after_part: Callable[[int], None] | None,
+    finished: Mapping[int, Any],
+) -> tuple[dict[int, Any], float, float, int]:
+    """Run the parts not yet in ``folder`` as Dask tasks (:func:`ariasim.parallel.run_chunks`);
+    returns every part's hits, the wall-clock and CPU time of the parts run now and the
+    threads of the cluster. ``finished``: the hits of parts finished in one process (an
+    interrupted run resumed on a cluster), which are not redone."""
+    import functools
+    import time
+
+    import pandas as pd
+
+    from ariasim.parallel import ChunkTask, done_chunks, read_parts, run_chunks, write_chunk
+    from ariasim.simulators.photons.batches import progress_bar
+
+    entropy = setup[4]
+    for k in sorted(set(finished) - done_chunks(folder)):
+        stats = pd.DataFrame({"wall_s": [0.0], "cpu_s": [0.0], "n_threads": [1]})
+        write_chunk(folder, k, {"hits": finished[k], "stats": stats}, {"index": k})
+    tasks = [ChunkTask(k, entropy, {"blocks": part}) for k, part in enumerate(parts)]
+    label = "photons"
+    seen = done_chunks(folder)
+    with progress_bar(progress, label) as bar:
+        task = None
+        if progress:
+            task = bar.add_task(
+                f"{label}: {len(parts) - len(seen)} parts on the workers (kernels compile on "
+                "first use)",
+                total=int(sum(sizes)),
+                completed=sum(sizes[k] for k in seen),
+            )
+
+        def advance(done: int, total: int) -> None:
+            now = done_chunks(folder)
+            if progress:
+                bar.update(task, description=label, completed=sum(sizes[k] for k in now))
+            for k in sorted(now - seen):
+                seen.add(k)
+                if after_part is not None:
+                    after_part(k)
+
+        start = time.perf_counter()
+        ran = run_chunks(
+            functools.partial(_photon_part, setup), tasks, folder, client=client, progress=advance
+        )
+        wall = time.perf_counter() - start if ran else 0.0
+    stats = read_parts(folder, "stats", ran)
+    cpu = float(stats["cpu_s"].sum()) if len(stats) else 0.0
+    per_worker = int(stats["n_threads"].max()) if len(stats) else 1
+    n_threads = per_worker * max(1, len(client.nthreads()))
+    done = {k: read_parts(folder, "hits", [k]) for k in range(len(parts))}
+    return done, wall, cpu, n_threads
