@@ -170,9 +170,9 @@ def test_line_fit_finds_the_down_going_muons(ci_run: dict[str, pd.DataFrame]) ->
 
 def test_stages_are_reproducible_from_the_seed() -> None:
     p = make_muon_pipeline("ci")
-    a, _ = chain_stages(p, np.arange(3000), seed=4)
-    b, _ = chain_stages(p, np.arange(3000), seed=4)
-    c, _ = chain_stages(p, np.arange(3000), seed=5)
+    a, _ = chain_stages(p, np.arange(2000), seed=4)
+    b, _ = chain_stages(p, np.arange(2000), seed=4)
+    c, _ = chain_stages(p, np.arange(2000), seed=5)
     cols = ["event_id", "gen_weight", "n_mu_depth", "log10_e_lead", "n_channels", "total_charge"]
     pd.testing.assert_frame_equal(a["photons"][cols], b["photons"][cols])
     assert not a["primaries"]["energy_gev"].equals(c["primaries"]["energy_gev"])

@@ -111,7 +111,7 @@ class MuonConfig:
     string_spacing_m: float = 80.0
     module_spacing_m: float = 15.0
     depth_m: float = 1950.0
-    oversize: float = 16.0
+    oversize: float = 6.0
     yield_scale: float = 1.0
     near_m: float = 60.0
     piece_m: float = 20.0
@@ -119,7 +119,7 @@ class MuonConfig:
     gen_margin_m: float = 60.0
     smt_modules: int = 8
     smt_window_ns: float = 5000.0
-    cos_zenith_max: float = 0.1
+    cos_zenith_max: float = 0.0
     min_channels: int = 12
 
     def __post_init__(self) -> None:
@@ -210,11 +210,13 @@ SIZES: dict[str, dict[str, Any]] = {
         "modules_per_string": 12,
         "string_spacing_m": 60.0,
         "module_spacing_m": 20.0,
+        "e_min_per_nucleon_gev": 2000.0,
+        "oversize": 16.0,
         "yield_scale": 0.25,
         "near_m": 40.0,
         "smt_modules": 4,
         "cos_zenith_max": 0.5,
-        "min_channels": 6,
+        "min_channels": 5,
     },
 }
 
