@@ -60,6 +60,13 @@ def test_flux_weights_integrate_to_the_crflux_all_particle_flux() -> None:
     assert np.abs(np.sum(d * p, axis=1)).max() < 1e-6  # the disc is perpendicular
 
 
+def test_gst_weights_integrate_too() -> None:
+    gen = PrimaryGenerator(flux_model="GST4", radius_m=300.0, gamma=1.8)
+    n = 100_000
+    w = gen.sample(n, np.random.default_rng(8))["gen_weight"].to_numpy()
+    assert abs(w.mean() - gen.rate_hz()) < 4 * w.std() / math.sqrt(n)
+
+
 # -- energy losses -------------------------------------------------------------------------
 def test_loss_model_integrals_match_quadrature() -> None:
     m = EnergyLossModel(v_cut=0.03)
