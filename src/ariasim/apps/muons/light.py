@@ -8,9 +8,11 @@ consecutive emitting pieces are merged into one
 :class:`~ariasim.simulators.photons.MuonSegment`. A loss above ``cascade_min_gev`` within
 ``near_m`` of a module becomes a :class:`~ariasim.simulators.photons.Cascade`.
 
-The bare muon Cherenkov light is scaled by ``1 + 0.188`` for delta electrons (PPC's muon
-light factor at low energy) plus the light of the sub-``v_cut`` radiative losses
-(``b_c E`` GeV per mwe, as cascades of 5.21 m of track per GeV). All sources of an event
+The bare muon Cherenkov light is scaled by PPC's muon light factor
+``1 + max(0, 0.188 + 0.0206 ln(E/GeV))`` (delta electrons and losses below PPC's usual
+500 MeV cut) plus the light of the radiative losses below ``v_cut`` (``b_c E`` GeV per mwe,
+as cascades of 5.21 m of track per GeV; with a relative cut these reach hundreds of GeV
+for a 10 TeV muon, so they are not negligible). All sources of an event
 are one :class:`EventLight` (a photon source of :func:`ariasim.simulators.photons.simulate`):
 its photon count is Poisson with the summed mean times ``yield_scale`` (the module
 efficiency of a scaled telescope), and its photons are drawn from the sources in
@@ -19,7 +21,8 @@ proportion to their means (the split of a sum of Poisson counts is multinomial).
 References:
     D. Chirkin, "Photon tracking with GPUs in IceCube", NIM A 725 (2013) 141 (PPC: light
     near modules only, oversized modules, muon light factor).
-    C. Kopper et al., clsim, https://github.com/claudiok/clsim.
+    C. Kopper et al., clsim, https://github.com/claudiok/clsim (its muon light factor
+    "calculated the way it's done by PPC").
 """
 
 from __future__ import annotations
@@ -36,10 +39,22 @@ from ariasim.simulators.photons import Cascade, Detector, Medium, MuonSegment
 from ariasim.simulators.photons.optics import SPEED_OF_LIGHT_M_PER_NS
 from ariasim.simulators.photons.sources import CASCADE_TRACK_M_PER_GEV, cherenkov_sampler
 
-__all__ = ["DELTA_LIGHT", "EventLight", "event_sources", "segment_module_distance"]
+__all__ = ["EventLight", "event_sources", "muon_light_factor", "segment_module_distance"]
 
-#: Extra light of a muon track from delta electrons (PPC: 1.188 at low energies).
-DELTA_LIGHT = 0.188
+
+def muon_light_factor(energy_gev: float, b_continuous: float = 0.0) -> float:
+    """Light of a muon track over the bare Cherenkov light of a beta=1 track.
+
+    PPC's ``1 + max(0, 0.188 + 0.0206 ln E)`` plus ``5.21 m/GeV x rho x b_c E`` for the
+    radiative losses below the relative cut.
+
+    Example:
+        >>> round(muon_light_factor(1.0), 3), round(muon_light_factor(1e3), 3)
+        (1.188, 1.33)
+    """
+    e = max(float(energy_gev), 1e-3)
+    ppc = 1.0 + max(0.0, 0.1880 + 0.0206 * math.log(e))
+    return ppc + b_continuous * ICE_DENSITY * e * CASCADE_TRACK_M_PER_GEV
 
 
 def segment_module_distance(a: np.ndarray, b: np.ndarray, modules: np.ndarray) -> np.ndarray:
@@ -189,8 +204,7 @@ def event_sources(
             # mean energy in the middle of the run (mean-loss solution)
             x_mid = 0.5 * (s0 + s1) * ICE_DENSITY
             e_mid = max((e0 + r) * math.exp(-b_total * x_mid) - r, 0.0)
-            sub_cut = b_continuous * ICE_DENSITY * e_mid * CASCADE_TRACK_M_PER_GEV
-            factor = 1.0 + DELTA_LIGHT + sub_cut
+            factor = muon_light_factor(e_mid, b_continuous)
             sources.append(
                 MuonSegment(
                     start_m=tuple(start),
