@@ -131,11 +131,11 @@ def test_elbert_multiplicity_and_energies_follow_the_formula() -> None:
 
 def test_cylinder_chord_against_sampling() -> None:
     rng = np.random.default_rng(2)
-    p = rng.uniform(-300, 300, (500, 3))
-    d = rng.normal(size=(500, 3))
+    p = rng.uniform(-300, 300, (300, 3))
+    d = rng.normal(size=(300, 3))
     d /= np.linalg.norm(d, axis=1, keepdims=True)
     s_in, s_out = cylinder_chord(p, d, 100.0, 150.0)
-    s = np.linspace(-1000, 1000, 20001)
+    s = np.linspace(-1000, 1000, 8001)
     pts = p[:, None, :] + s[None, :, None] * d[:, None, :]
     inside = (np.hypot(pts[..., 0], pts[..., 1]) <= 100.0) & (np.abs(pts[..., 2]) <= 150.0)
     length = inside.sum(axis=1) * (s[1] - s[0])
@@ -176,22 +176,24 @@ def test_line_fit_finds_the_down_going_muons(ci_run: dict[str, pd.DataFrame]) ->
 
 
 def test_stages_are_reproducible_from_the_seed() -> None:
+    from ariasim.utils import spawn_seeds
+
     p = make_muon_pipeline("ci")
-    a, _ = chain_stages(p, np.arange(2000), seed=4)
-    b, _ = chain_stages(p, np.arange(2000), seed=4)
-    c, _ = chain_stages(p, np.arange(2000), seed=5)
+    a, _ = chain_stages(p, np.arange(1500), seed=4)
+    b, _ = chain_stages(p, np.arange(1500), seed=4)
+    c, _ = chain_stages(p, np.arange(200), seed=5)
     cols = ["event_id", "gen_weight", "n_mu_depth", "log10_e_lead", "n_channels", "total_charge"]
+    assert len(a["photons"]) > 20
     pd.testing.assert_frame_equal(a["photons"][cols], b["photons"][cols])
-    assert not a["primaries"]["energy_gev"].equals(c["primaries"]["energy_gev"])
+    assert not np.array_equal(a["primaries"]["energy_gev"][:200], c["primaries"]["energy_gev"])
     # an event's light does not depend on which other events are simulated (a controller
-    # may skip some before the photons)
+    # may skip some before the photons): rerun the photon stage on every third event
     photons = p.stages[3].func
     some = a["propagation"].iloc[::3].reset_index(drop=True)
-    full = photons(a["propagation"], np.random.default_rng(9)).set_index("event_id")
-    part = photons(some, np.random.default_rng(9)).set_index("event_id")
-    pd.testing.assert_series_equal(
-        full.loc[part.index, "total_charge"], part["total_charge"], check_names=False
-    )
+    part = photons(some, np.random.default_rng(spawn_seeds(4, 6)[3])).set_index("event_id")
+    full = a["photons"].set_index("event_id")
+    for col in ("total_charge", "n_photons"):
+        pd.testing.assert_series_equal(full.loc[part.index, col], part[col], check_names=False)
 
 
 def test_brighter_muons_give_more_hits() -> None:
