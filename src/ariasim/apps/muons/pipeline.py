@@ -22,6 +22,21 @@ of a module. ``size="default"`` is sized so the photon stage dominates and a mil
 generated events take about an hour on two cores; ``size="ci"`` is a tiny version for
 tests. Every parameter of :class:`MuonConfig` can be overridden by keyword.
 
+The default telescope: 25 strings on an 80 m square grid, 30 modules each 15 m apart (a
+320 m x 435 m array, denser than IceCube, about DeepCore's spacing), SPICE bulk ice at
+1950 m, IceCube DOMs oversized 6 times (timing bias of a few ns, no change in the
+expected hits), full module efficiency, light only within 60 m of a module; H3a primaries
+with E^-2 from 500 GeV per nucleon to 10 PeV, zenith up to 85 degrees on a 458 m disc;
+SMT8 in 5 us; selection: reconstructed up-going (cos zenith <= 0) with >= 12 channels.
+Measured on this development machine (100,000 events, seed 1, one core,
+``profile_pipeline(make_muon_pipeline(), 100_000)``): 5.4 ms CPU per generated event,
+99.9 % of it in ``photons`` (simulate's per-call overhead of a few ms included); 3.5 % of
+the events reach the control point, 1.7 % trigger, 0.085 % pass (rate 1.9 Hz), so 1e6
+events (about 850 final events) take about 45 minutes on two cores. A LightGBM
+classifier on the control-point features separates passing events with a held-out ROC
+AUC of 0.87. ``size="ci"`` (9 strings, oversize 16, yield 0.25, E > 2 TeV per nucleon,
+SMT4, cos zenith <= 0.5 and >= 5 channels): 0.8 ms per event, efficiency 1.0e-2.
+
 References:
     See :mod:`ariasim.simulators.muons`, :mod:`ariasim.apps.muons.light` and
     :mod:`ariasim.apps.muons.reco`.
@@ -373,7 +388,7 @@ def make_muon_pipeline(size: str = "default", **overrides: Any) -> Pipeline:
         "n_channels": np.unique(
             np.geomspace(cfg.min_channels, cfg.n_strings * cfg.modules_per_string, 9).round()
         ).tolist(),
-        "log10_charge": np.linspace(math.log10(cfg.min_channels), 4.0, 9).tolist(),
+        "log10_charge": np.linspace(math.log10(cfg.min_channels), 5.0, 9).tolist(),
         "log10_energy": np.linspace(math.log10(cfg.e_min_per_nucleon_gev), 7.0, 9).tolist(),
     }
     return Pipeline(
