@@ -65,7 +65,13 @@ from ariasim.simulators.muons import (
     MuonSimulator,
     PrimaryGenerator,
 )
-from ariasim.simulators.photons import Detector, bulk_ice, simulate, string_detector
+from ariasim.simulators.photons import (
+    Detector,
+    MuonSegment,
+    bulk_ice,
+    simulate,
+    string_detector,
+)
 
 __all__ = [
     "CONTROL_FEATURES",
@@ -263,8 +269,14 @@ def muon_stages(cfg: MuonConfig) -> list[Stage]:
     def propagation(events: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
         return sim.propagate(events, rng)
 
+    warm = [False]
+
     def photons(events: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
         base = int(rng.integers(0, 2**62))
+        if not warm[0] and len(events):
+            # load (or compile) the numba kernel once, outside the per-event CPU accounting
+            simulate(MuonSegment(length_m=1.0), medium, det, seed=0, n_threads=1)
+            warm[0] = True
         rows: dict[str, list] = {
             k: []
             for k in (
