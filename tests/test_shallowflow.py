@@ -160,6 +160,29 @@ def test_sliding_block_on_a_flat_bed_stops_at_the_coulomb_distance() -> None:
     assert exact - 1e-9 <= travel <= exact + thick / (2.0 * mu), (travel, exact)
 
 
+def test_moment_model_with_a_stiff_profile_slides_like_the_plain_block() -> None:
+    # a large internal viscosity keeps the profile uniform (alpha -> 0); the coupled
+    # implicit friction + viscosity step must then give the plain model's Coulomb stop
+    # (a split step would let the relaxed profile restart the stuck base and creep)
+    u0, mu, thick = 5.0, 0.3, 0.05
+    exact = u0**2 / (2.0 * mu * G)
+    for moments in (1, 2):
+        res = simulate(
+            **FLAT,
+            release_shape="block",
+            release_length=10.0,
+            release_volume=10.0 * thick,
+            release_start=20.0,
+            release_velocity=u0,
+            friction=coulomb(mu),
+            moments=moments,
+            moment_viscosity=100.0,
+        )
+        assert res.stop_reason == "at_rest"
+        travel = np.sum(res.h * res.s) / np.sum(res.h) - 25.0
+        assert exact - 1e-9 <= travel <= exact + thick / (2.0 * mu), (moments, travel)
+
+
 def _energy_line_stop(slope, s0: float, mu: float) -> float:
     """Arc length where a point mass released at rest at ``s0`` stops (z0 - z = mu dx)."""
     x0, z0 = slope.position(s0)

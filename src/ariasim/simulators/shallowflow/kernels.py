@@ -253,6 +253,25 @@ def builtin_friction(
     return s0, s1, ub
 
 
+@nb.njit(inline="always", cache=True)
+def _solve_small(M: np.ndarray, rhs: np.ndarray, x: np.ndarray) -> None:
+    """``x = M^-1 rhs`` by Gaussian elimination (``M`` small, diagonally dominant)."""
+    n = rhs.shape[0]
+    W = M.copy()
+    b = rhs.copy()
+    for p in range(n):
+        for q in range(p + 1, n):
+            f = W[q, p] / W[p, p]
+            for c in range(p, n):
+                W[q, c] -= f * W[p, c]
+            b[q] -= f * b[p]
+    for p in range(n - 1, -1, -1):
+        acc = b[p]
+        for c in range(p + 1, n):
+            acc -= W[p, c] * x[c]
+        x[p] = acc / W[p, p]
+
+
 @nb.njit(cache=True)
 def apply_friction(
     Q: np.ndarray,
@@ -263,19 +282,28 @@ def apply_friction(
     C: np.ndarray,
     nu_int: float,
 ) -> None:
-    """Semi-implicit basal friction on the basal velocity, then implicit internal viscosity.
+    """Semi-implicit basal friction, coupled with the implicit internal viscosity.
 
-    The basal stress acts on ``h u_m`` with weight 1 and on ``h alpha_i`` with weight
-    ``2i + 1``, so ``h u_b`` changes ``(N + 1)^2`` times as fast; its magnitude is reduced
-    by ``max(|h u_b| - dt c S0, 0) / (1 + dt c (S1 - S0) / |h u_b|)`` (``c = (N+1)^2``) and
-    the removed impulse is distributed back. Dry cells get zero momentum; negative round-off
-    depths are set to zero. Works in place on ``Q``.
+    Momenta ``q = (h u_m, h alpha_1..N)``; the basal stress ``tau`` acts along
+    ``e = (1, 3, 5, ..)`` (weight ``2i + 1`` on moment ``i``) and the viscosity is
+    ``V = (nu / h^2) diag(0, C)``. One backward-Euler step ``(I + dt V) q' = q - dt tau e``
+    with the basal momentum ``h u_b = sum(q')``: with ``p = sum((I + dt V)^-1 q)`` and
+    ``d = sum((I + dt V)^-1 e)`` (``d = (N + 1)^2`` without viscosity, ``-> 1`` for a rigid
+    profile), ``|h u_b'| = max(|p| - dt d S0, 0) / (1 + dt d (S1 - S0) / |p|)`` keeps the sign
+    of ``p``: the base sticks when the yield can hold it and friction never reverses the
+    basal velocity. For ``N = 0`` this is the plain update ``|hu'| = max(|hu| - dt S0, 0) /
+    (1 + dt (S1 - S0) / |hu|)``. Dry cells get zero momentum; negative round-off depths are
+    set to zero. Works in place on ``Q``.
     """
     K, n = Q.shape
     N = K - 2
-    c = (N + 1.0) * (N + 1.0)
-    M = np.empty((N, N))
-    rhs = np.empty(N)
+    M = np.zeros((N, N))
+    qa = np.zeros(N)
+    ea = np.zeros(N)
+    ya = np.zeros(N)
+    za = np.zeros(N)
+    for j in range(N):
+        ea[j] = 2.0 * (j + 1) + 1.0
     for i in range(n):
         h = Q[0, i]
         if h <= h_dry:
@@ -284,44 +312,41 @@ def apply_friction(
             for r in range(1, K):
                 Q[r, i] = 0.0
             continue
-        m = 0.0
-        for r in range(1, K):
-            m += Q[r, i]
-        am = abs(m)
-        if am > 0.0:
+        # viscous solves (I + f C) y = q_alpha and (I + f C) z = e_alpha
+        p = Q[1, i]
+        d = 1.0
+        if N > 0:
+            fac = dt * nu_int / (h * h)
+            for a in range(N):
+                qa[a] = Q[a + 2, i]
+                for b in range(N):
+                    M[a, b] = fac * C[a, b] + (1.0 if a == b else 0.0)
+            if fac > 0.0:
+                _solve_small(M, qa, ya)
+                _solve_small(M, ea, za)
+            else:
+                for a in range(N):
+                    ya[a] = qa[a]
+                    za[a] = ea[a]
+            for a in range(N):
+                p += ya[a]
+                d += za[a]
+        ap = abs(p)
+        imp = 0.0  # dt * tau
+        if ap > 0.0:
             rate = s1[i] - s0[i]
             if rate < 0.0:
                 rate = 0.0
-            m_new = am - dt * c * s0[i]
+            m_new = ap - dt * d * s0[i]
             if m_new < 0.0:
                 m_new = 0.0
-            m_new = m_new / (1.0 + dt * c * rate / am)
-            imp = (am - m_new) / c
-            if m < 0.0:
+            m_new = m_new / (1.0 + dt * d * rate / ap)
+            imp = (ap - m_new) / d
+            if p < 0.0:
                 imp = -imp
             if N == 0:
-                Q[1, i] = m_new if m > 0.0 else -m_new
-            else:
-                Q[1, i] -= imp
-                for j in range(1, N + 1):
-                    Q[j + 1, i] -= (2 * j + 1) * imp
-        if N > 0 and nu_int > 0.0:
-            fac = dt * nu_int / (h * h)
+                Q[1, i] = m_new if p > 0.0 else -m_new
+        if N > 0:
+            Q[1, i] -= imp
             for a in range(N):
-                rhs[a] = Q[a + 2, i]
-                for b in range(N):
-                    M[a, b] = fac * C[a, b] + (1.0 if a == b else 0.0)
-            # Gaussian elimination (M is small and diagonally dominant)
-            for p in range(N):
-                for q in range(p + 1, N):
-                    f = M[q, p] / M[p, p]
-                    for b in range(p, N):
-                        M[q, b] -= f * M[p, b]
-                    rhs[q] -= f * rhs[p]
-            for p in range(N - 1, -1, -1):
-                acc = rhs[p]
-                for b in range(p + 1, N):
-                    acc -= M[p, b] * rhs[b]
-                rhs[p] = acc / M[p, p]
-            for a in range(N):
-                Q[a + 2, i] = rhs[a]
+                Q[a + 2, i] = ya[a] - imp * za[a]

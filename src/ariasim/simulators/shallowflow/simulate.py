@@ -112,7 +112,7 @@ class ShallowFlowConfig:
     earth_pressure: float = 1.0
     g: float = 9.81
     moments: int = 0
-    moment_viscosity: float = 0.05
+    moment_viscosity: float = 0.5
     n_cells: int = 400
     cfl: float = 0.45
     limiter: str = "minmod"
