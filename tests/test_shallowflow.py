@@ -320,3 +320,35 @@ def test_bad_friction_coefficients_are_named() -> None:
         coulomb(-0.1)
     with pytest.raises(ConfigError, match="'xi'"):
         voellmy(0.2, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("table", "name"),
+    [
+        ({"friction": {"mu": -0.2}}, "sim.friction.mu"),
+        ({"friction": {"k": 1.0}}, "sim.friction.k"),
+        ({"chute_angel": 30.0}, "sim.chute_angel"),
+        ({"chute_angle": "steep"}, "sim.chute_angle"),
+        ({"gauges": ["top"]}, "sim.gauges"),
+        ({"profile": {"x": [0.0, 1.0]}}, "sim.profile"),
+    ],
+)
+def test_config_tables_name_the_bad_key(table: dict, name: str) -> None:
+    with pytest.raises(ConfigError, match=f"'{name}'"):
+        ShallowFlowConfig.from_mapping(table, prefix="sim.")
+
+
+def test_config_table_builds_a_runnable_configuration() -> None:
+    cfg = ShallowFlowConfig.from_mapping(
+        {
+            "friction": {"mu": 0.5},
+            "profile": {"x": [0.0, 40.0, 100.0], "z": [30.0, 0.0, 0.0]},
+            "gauges": [45],
+            "boundary": ["wall", "open"],
+            "n_cells": 100,
+            "release_start": 2.0,
+        }
+    )
+    res = simulate(cfg)
+    assert res.gauges.tolist() == [45.0] and res.gauge_h.shape == (res.times.size, 1)
+    assert res.stop_reason == "at_rest" and 40.0 < res.runout_x < 100.0

@@ -18,7 +18,7 @@ friction, wet/dry threshold (see :mod:`.kernels`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -128,6 +128,24 @@ class ShallowFlowConfig:
     store_fields: bool = False
 
     def __post_init__(self) -> None:
+        number = (int, float, np.floating, np.integer)
+        for name in (
+            "chute_angle",
+            "chute_length",
+            "runout_angle",
+            "runout_length",
+            "transition",
+            "release_velocity",
+            "cfl",
+        ):
+            val = getattr(self, name)
+            if isinstance(val, bool) or not isinstance(val, number) or not np.isfinite(val):
+                raise ConfigError(f"must be a finite number, got {val!r}", parameter=name)
+        for name in ("h_dry", "front_threshold", "settle_time"):
+            val = getattr(self, name)
+            if val is not None and (isinstance(val, bool) or not isinstance(val, number)):
+                raise ConfigError(f"must be a number or None, got {val!r}", parameter=name)
+
         def positive(name: str, allow_zero: bool = False) -> None:
             val = getattr(self, name)
             ok = isinstance(val, (int, float, np.floating, np.integer)) and np.isfinite(val)
@@ -139,8 +157,6 @@ class ShallowFlowConfig:
             positive(name)
         for name in ("earth_pressure", "moment_viscosity", "t_min", "release_start"):
             positive(name, allow_zero=True)
-        if not np.isfinite(self.release_velocity):
-            raise ConfigError("must be finite", parameter="release_velocity")
         if self.release_shape not in ("parabolic", "block"):
             raise ConfigError(
                 f"must be 'parabolic' or 'block', got {self.release_shape!r}",
@@ -175,8 +191,60 @@ class ShallowFlowConfig:
             val = getattr(self, name)
             if val is not None and not (np.isfinite(val) and val > 0):
                 raise ConfigError(f"must be > 0 or None, got {val!r}", parameter=name)
-        if any(not np.isfinite(gv) for gv in self.gauges):
-            raise ConfigError("gauge positions must be finite", parameter="gauges")
+        gauges = self.gauges if isinstance(self.gauges, (tuple, list)) else (self.gauges,)
+        if any(
+            isinstance(v, bool) or not isinstance(v, number) or not np.isfinite(v) for v in gauges
+        ):
+            raise ConfigError(
+                f"must be finite arc lengths, got {self.gauges!r}", parameter="gauges"
+            )
+        object.__setattr__(self, "gauges", tuple(float(v) for v in gauges))
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], *, prefix: str = "") -> ShallowFlowConfig:
+        """A configuration from plain data (e.g. a TOML table).
+
+        ``friction`` may be a table of :class:`FrictionLaw` coefficients (``mu``, ``xi``,
+        ``nu``, ``tau``), ``profile`` a table with arrays ``x`` and ``z``, ``gauges`` and
+        ``boundary`` lists. Unknown keys raise :class:`ConfigError` naming them (with
+        ``prefix``, e.g. ``"simulator."``).
+
+        >>> cfg = ShallowFlowConfig.from_mapping({"friction": {"mu": 0.4}, "gauges": [50]})
+        >>> cfg.friction.mu, cfg.gauges
+        (0.4, (50.0,))
+        """
+        names = {f.name for f in fields(cls)} - {"initial_depth", "initial_velocity"}
+        kwargs: dict[str, Any] = {}
+        for key, val in values.items():
+            if key not in names:
+                raise ConfigError("unknown key", parameter=prefix + str(key))
+            if key == "friction" and isinstance(val, Mapping):
+                allowed = {"mu", "xi", "nu", "tau"}
+                for sub in val:
+                    if sub not in allowed:
+                        raise ConfigError(
+                            f"unknown friction term (use {sorted(allowed)})",
+                            parameter=f"{prefix}friction.{sub}",
+                        )
+                try:
+                    val = FrictionLaw(**{k: float(v) for k, v in val.items()})
+                except (TypeError, ValueError) as err:
+                    if isinstance(err, ConfigError):
+                        raise ConfigError(
+                            err.message, parameter=f"{prefix}friction.{err.parameter}"
+                        ) from None
+                    raise ConfigError(str(err), parameter=prefix + "friction") from None
+            elif key == "profile" and isinstance(val, Mapping):
+                if set(val) != {"x", "z"}:
+                    raise ConfigError("needs exactly the arrays x and z", parameter=prefix + key)
+                val = (np.asarray(val["x"], dtype=float), np.asarray(val["z"], dtype=float))
+            elif key in ("gauges", "boundary") and isinstance(val, (list, tuple)):
+                val = tuple(val)
+            kwargs[key] = val
+        try:
+            return cls(**kwargs)
+        except ConfigError as err:
+            raise ConfigError(err.message, parameter=prefix + (err.parameter or "")) from None
 
     def slope(self) -> Slope:
         """The bed of this configuration."""
