@@ -8,11 +8,20 @@ Savage & Hutter 1989, written as in REFERENCE.md section 6)::
 
 With ``moments = N >= 1`` the velocity profile carries ``N`` Legendre moments and the system
 has ``N + 2`` balance laws (Kowalski & Torrilhon 2019; see :mod:`.moments`); the basal
-friction then acts on the basal velocity ``u_b = u_m + sum_j alpha_j`` and an internal
-Newtonian viscosity ``moment_viscosity`` relaxes the profile. ``N = 0`` is the plain model.
+friction then acts on the basal velocity ``u_b = u_m + sum_j alpha_j`` (slip at the base,
+weight ``2i + 1`` on moment ``i``) and an internal Newtonian viscosity ``moment_viscosity``
+relaxes the profile; both are applied in one implicit step. ``N = 0`` is the plain model
+(the same code, no extra terms). The moment system is the original one of Kowalski &
+Torrilhon, not its hyperbolic regularisation (Koellermeier et al. 2020): for ``N = 2`` and
+strong shear it may lose hyperbolicity; the Rusanov speed bound is generous by
+``sum_j |alpha_j|`` to keep the scheme stable in practice.
 
 Numerics: finite volumes, MUSCL + Rusanov, SSP-RK2 (Heun), CFL time step, semi-implicit
 friction, wet/dry threshold (see :mod:`.kernels`).
+
+Speed (one core, default 400 cells, built-in friction law): about 40-80 microseconds per
+time step, i.e. 10-25 runs per second for the default plain release (~900 steps); the moment
+models cost 1.5-2x per step and usually run longer (see the note on ``moment_viscosity``).
 """
 
 from __future__ import annotations
@@ -64,6 +73,12 @@ class ShallowFlowConfig:
         g: Gravitational acceleration (m/s^2). Default 9.81.
         moments: Number ``N`` of velocity-profile moments (0 = plain model, 1, 2, ...).
         moment_viscosity: Internal kinematic viscosity of the moment model (m^2/s).
+            Default 0.5, the order of the effective viscosity ``mu g h cos(phi) / (du/dz)``
+            of a dense granular flow at metre scale. Large values keep the profile uniform
+            (the plain model's limit). A Newtonian bulk over a base that friction holds
+            keeps spreading slowly as a viscous gravity current (speed about
+            ``g h^2 |dh/ds| / (3 nu)``), so runs with ``moments >= 1`` often end by
+            ``settle_time`` or ``t_max`` rather than at rest.
 
     Numerics:
         n_cells: Number of finite volumes. Default 400.
