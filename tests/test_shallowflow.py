@@ -308,6 +308,7 @@ def test_user_profile_matches_the_parametrised_chute() -> None:
         ({"release_start": 300.0}, "release_start"),
         ({"profile": ([0.0, 2.0, 1.0], [3.0, 2.0, 1.0])}, "profile"),
         ({"timestep": 0.1}, "timestep"),
+        ({"gauges": (10.0, 400.0)}, "gauges"),
     ],
 )
 def test_bad_parameters_raise_config_error_naming_them(kwargs: dict, name: str) -> None:

@@ -479,6 +479,8 @@ def simulate(config: ShallowFlowConfig | None = None, **overrides: Any) -> Shall
         return np.asarray(law(h, np.zeros_like(h), params), dtype=float)
 
     gauges = np.asarray(cfg.gauges, dtype=float)
+    if np.any((gauges < 0) | (gauges > slope.length)):
+        raise ConfigError(f"must lie on the bed, 0..{slope.length:g} m of arc", parameter="gauges")
     gidx = np.clip(np.floor(gauges / dx).astype(int), 0, n - 1)
     rec: dict[str, list[Any]] = {
         k: [] for k in ("t", "front", "mass", "speed", "gh", "gu", "ga", "hist")
