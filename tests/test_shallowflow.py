@@ -274,6 +274,43 @@ def test_moment_model_with_basal_friction_shears_the_profile() -> None:
     assert tens.B[1, 0, 0] == pytest.approx(-1.0) and tens.B[0, 1, 0] == pytest.approx(-0.2)
 
 
+def test_moment_models_reach_the_exact_navier_slip_profile() -> None:
+    # steady uniform Newtonian flow (viscosity nu) down an incline with Navier slip
+    # tau_b = (nu / lam) u_b: u(zeta) = u_b + G (zeta - zeta^2 / 2), G = g sin(phi) h^2 / nu,
+    # u_b = g h sin(phi) lam / nu, i.e. u_m = u_b + G / 3, alpha_1 = -G / 4,
+    # alpha_2 = -G / 12. N = 2 holds this parabola exactly; N = 1 gets alpha_1 and, with its
+    # linear profile, u_m = u_b + G / 4 (Kowalski & Torrilhon 2019, steady states).
+    nu, lam, h = 0.5, 0.1, 1.0
+    phi = np.radians(10.0)
+    big_g = G * np.sin(phi) * h * h / nu
+    u_b = G * h * np.sin(phi) * lam / nu
+    expect = {
+        0: (u_b, []),
+        1: (u_b + big_g / 4, [-big_g / 4]),
+        2: (u_b + big_g / 3, [-big_g / 4, -big_g / 12]),
+    }
+    for moments, (u_m, alpha) in expect.items():
+        res = simulate(
+            chute_angle=10.0,
+            runout_angle=10.0,
+            chute_length=50.0,
+            runout_length=50.0,
+            transition=0.0,
+            boundary=("open", "open"),
+            initial_depth=lambda s: np.full_like(s, h),
+            initial_velocity=lambda s: np.ones_like(s),
+            friction=lambda hh, u, p: (nu / lam) * u,
+            moments=moments,
+            moment_viscosity=nu,
+            settle_time=None,
+            t_max=40.0,
+            n_cells=50,
+            gauges=(50.0,),
+        )
+        assert res.gauge_u[-1, 0] == pytest.approx(u_m, rel=1e-6)
+        np.testing.assert_allclose(res.gauge_alpha[-1, 0], alpha, rtol=1e-6)
+
+
 def test_callable_friction_matches_the_builtin_law() -> None:
     law = voellmy(0.3, 400.0)
     fast = simulate(n_cells=100, t_max=20.0, friction=law)

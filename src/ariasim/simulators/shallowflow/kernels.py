@@ -289,11 +289,13 @@ def apply_friction(
     ``V = (nu / h^2) diag(0, C)``. One backward-Euler step ``(I + dt V) q' = q - dt tau e``
     with the basal momentum ``h u_b = sum(q')``: with ``p = sum((I + dt V)^-1 q)`` and
     ``d = sum((I + dt V)^-1 e)`` (``d = (N + 1)^2`` without viscosity, ``-> 1`` for a rigid
-    profile), ``|h u_b'| = max(|p| - dt d S0, 0) / (1 + dt d (S1 - S0) / |p|)`` keeps the sign
+    profile), ``|h u_b'| = max(|p| - dt d S0, 0) / (1 + dt d kappa)`` keeps the sign
     of ``p``: the base sticks when the yield can hold it and friction never reverses the
-    basal velocity. For ``N = 0`` this is the plain update ``|hu'| = max(|hu| - dt S0, 0) /
-    (1 + dt (S1 - S0) / |hu|)``. Dry cells get zero momentum; negative round-off depths are
-    set to zero. Works in place on ``Q``.
+    basal velocity; ``kappa = (S1 - S0) / |h u_b|`` is the drag per unit basal momentum of
+    the rate-dependent part where ``S1`` was evaluated (exact for linear laws, so e.g. the
+    steady Navier-slip profile comes out right). For ``N = 0`` this is the plain update
+    ``|hu'| = max(|hu| - dt S0, 0) / (1 + dt (S1 - S0) / |hu|)``. Dry cells get zero
+    momentum; negative round-off depths are set to zero. Works in place on ``Q``.
     """
     K, n = Q.shape
     N = K - 2
@@ -312,6 +314,9 @@ def apply_friction(
             for r in range(1, K):
                 Q[r, i] = 0.0
             continue
+        mstar = 0.0  # basal momentum at which S1 was evaluated
+        for r in range(1, K):
+            mstar += Q[r, i]
         # viscous solves (I + f C) y = q_alpha and (I + f C) z = e_alpha
         p = Q[1, i]
         d = 1.0
@@ -334,13 +339,17 @@ def apply_friction(
         ap = abs(p)
         imp = 0.0  # dt * tau
         if ap > 0.0:
+            # drag per unit basal momentum of the rate-dependent part, (S1 - S0) / |h u_b|,
+            # taken where S1 was evaluated and applied implicitly to the relaxed momentum
             rate = s1[i] - s0[i]
-            if rate < 0.0:
+            if rate < 0.0 or mstar == 0.0:
                 rate = 0.0
+            else:
+                rate = rate / abs(mstar)
             m_new = ap - dt * d * s0[i]
             if m_new < 0.0:
                 m_new = 0.0
-            m_new = m_new / (1.0 + dt * d * rate / ap)
+            m_new = m_new / (1.0 + dt * d * rate)
             imp = (ap - m_new) / d
             if p < 0.0:
                 imp = -imp
