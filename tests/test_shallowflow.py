@@ -390,3 +390,12 @@ def test_config_table_builds_a_runnable_configuration() -> None:
     res = simulate(cfg)
     assert res.gauges.tolist() == [45.0] and res.gauge_h.shape == (res.times.size, 1)
     assert res.stop_reason == "at_rest" and 40.0 < res.runout_x < 100.0
+
+
+def test_result_tables_hold_every_output() -> None:
+    res = simulate(n_cells=100, t_max=10.0, moments=1, gauges=(20.0, 60.0))
+    tables = res.to_tables()
+    assert len(tables["front"]) == res.times.size
+    assert list(tables["deposit"].columns) == ["s", "x", "z", "h", "u", "alpha_1"]
+    assert len(tables["gauges"]) == 2 * res.times.size
+    np.testing.assert_array_equal(tables["gauges"]["h"].to_numpy()[1::2], res.gauge_h[:, 1])

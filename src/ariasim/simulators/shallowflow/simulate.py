@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ariasim.errors import ConfigError
 from ariasim.simulators.shallowflow import kernels
@@ -286,7 +287,11 @@ class ShallowFlowResult:
         times: Output times (s): 0, output_interval, ..., and the stop time.
         front: Front position (arc length, m): where the depth falls below the front
             threshold beyond the furthest cell above it (linear interpolation between
-            cell centres, so it varies continuously with the parameters).
+            cell centres). The deposit's edge is resolved to about a cell: as a function
+            of the friction parameters the final front is continuous for fronts that stop
+            briskly (Coulomb) but a fine staircase with steps up to about one cell where a
+            slow (turbulent-damped) front creeps cell by cell before it stops; calibrations
+            should allow for about dx of discretisation noise (a GP nugget) or refine.
         front_x: The same front as a horizontal position (m).
         mass: Volume per unit width (m^3/m) at each output.
         max_speed: Largest wet-cell speed at each output (m/s).
@@ -355,6 +360,38 @@ class ShallowFlowResult:
         """Front position (arc length) at times ``t`` (linear interpolation; the final
         value after the stop)."""
         return np.interp(t, self.times, self.front)
+
+    def to_tables(self) -> dict[str, pd.DataFrame]:
+        """The outputs as tables (for ``ariasim.io.write_table`` or ``run_chunks``).
+
+        ``front``: time, front, front_x, mass, max_speed per output; ``deposit``: s, x, z,
+        h, u (and alpha_j) per cell at the end; ``gauges``: long format with time, gauge
+        (arc length), h, u (and alpha_j).
+        """
+        front = pd.DataFrame(
+            {
+                "time": self.times,
+                "front": self.front,
+                "front_x": self.front_x,
+                "mass": self.mass,
+                "max_speed": self.max_speed,
+            }
+        )
+        deposit = pd.DataFrame({"s": self.s, "x": self.x, "z": self.z, "h": self.h, "u": self.u})
+        for j in range(self.alpha.shape[0]):
+            deposit[f"alpha_{j + 1}"] = self.alpha[j]
+        nt, ng = self.gauge_h.shape
+        gauges = pd.DataFrame(
+            {
+                "time": np.repeat(self.times, ng),
+                "gauge": np.tile(self.gauges, nt),
+                "h": self.gauge_h.ravel(),
+                "u": self.gauge_u.ravel(),
+            }
+        )
+        for j in range(self.gauge_alpha.shape[2]):
+            gauges[f"alpha_{j + 1}"] = self.gauge_alpha[:, :, j].ravel()
+        return {"front": front, "deposit": deposit, "gauges": gauges}
 
     def summary(self) -> dict[str, float | bool | int | str]:
         """Scalar observables: run-out, stop time, peak speed, mass drift, steps."""
