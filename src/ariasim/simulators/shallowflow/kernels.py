@@ -141,6 +141,7 @@ def explicit_stage(
     UR = np.zeros(K)
     FL = np.zeros(K)
     FR = np.zeros(K)
+    al = np.zeros(max(N, 1))  # reconstructed moments at one face side
     amax = 0.0
     for f in range(n + 1):
         el, er = f + 1, f + 2
@@ -177,6 +178,7 @@ def explicit_stage(
             sa = 0.0
             for j in range(1, N + 1):
                 aj = P[j + 1, e] + sg * S[j + 1, e] if wet else 0.0
+                al[j - 1] = aj
                 c2 += 3.0 * aj * aj / (2 * j + 1)
                 sa += abs(aj)
                 mom += h * aj * aj / (2 * j + 1)
@@ -189,16 +191,14 @@ def explicit_stage(
             U[1] = h * u
             Fs[0] = h * u
             Fs[1] = mom
-            for i in range(1, N + 1):
-                ai = P[i + 1, e] + sg * S[i + 1, e] if wet else 0.0
-                U[i + 1] = h * ai
+            for i in range(N):
+                ai = al[i]
+                U[i + 2] = h * ai
                 fi = 2.0 * h * u * ai
-                for j in range(1, N + 1):
-                    aj = P[j + 1, e] + sg * S[j + 1, e] if wet else 0.0
-                    for kk in range(1, N + 1):
-                        ak = P[kk + 1, e] + sg * S[kk + 1, e] if wet else 0.0
-                        fi += h * A[i - 1, j - 1, kk - 1] * aj * ak
-                Fs[i + 1] = fi
+                for j in range(N):
+                    for kk in range(N):
+                        fi += h * A[i, j, kk] * al[j] * al[kk]
+                Fs[i + 2] = fi
         if aface > amax:
             amax = aface
         for r in range(K):
@@ -221,21 +221,22 @@ def explicit_stage(
         sr = static[f] if f < n else static[n - 1]
         if sl and sr:
             F[0, f] -= dh_face[f]
+    Dc = np.zeros(max(N, 1))  # D_j = d_s(h alpha_j) in one cell
     for i in range(n):
         out[0, i] = Q[0, i] - dt * (F[0, i + 1] - F[0, i]) / dx
         out[1, i] = Q[1, i] + dt * R1[i]
         h = Q[0, i]
+        for j in range(N):
+            Dc[j] = (hav[j + 2, i + 1] - hav[j + 2, i]) / dx
         for r in range(2, K):
             res = -(F[r, i + 1] - F[r, i]) / dx
             if h > h_dry:
                 um = Q[1, i] / h
-                ii = r - 1
-                Di = (hav[r, i + 1] - hav[r, i]) / dx
-                res += um * Di
-                for j in range(1, N + 1):
-                    Dj = (hav[j + 1, i + 1] - hav[j + 1, i]) / dx
-                    for kk in range(1, N + 1):
-                        res -= B[ii - 1, j - 1, kk - 1] * Dj * Q[kk + 1, i] / h
+                ii = r - 2
+                res += um * Dc[ii]
+                for j in range(N):
+                    for kk in range(N):
+                        res -= B[ii, j, kk] * Dc[j] * Q[kk + 2, i] / h
             out[r, i] = Q[r, i] + dt * res
     return dt
 
@@ -270,11 +271,16 @@ def builtin_friction(
 
 
 @nb.njit(inline="always", cache=True)
-def _solve_small(M: np.ndarray, rhs: np.ndarray, x: np.ndarray) -> None:
-    """``x = M^-1 rhs`` by Gaussian elimination (``M`` small, diagonally dominant)."""
+def _solve_small(
+    M: np.ndarray, rhs: np.ndarray, x: np.ndarray, W: np.ndarray, b: np.ndarray
+) -> None:
+    """``x = M^-1 rhs`` by Gaussian elimination (``M`` small, diagonally dominant);
+    ``W`` and ``b`` are work arrays shaped like ``M`` and ``rhs``."""
     n = rhs.shape[0]
-    W = M.copy()
-    b = rhs.copy()
+    for p in range(n):
+        b[p] = rhs[p]
+        for c in range(n):
+            W[p, c] = M[p, c]
     for p in range(n):
         for q in range(p + 1, n):
             f = W[q, p] / W[p, p]
@@ -316,6 +322,8 @@ def apply_friction(
     K, n = Q.shape
     N = K - 2
     M = np.zeros((N, N))
+    Wk = np.zeros((N, N))
+    bk = np.zeros(N)
     qa = np.zeros(N)
     ea = np.zeros(N)
     ya = np.zeros(N)
@@ -343,8 +351,8 @@ def apply_friction(
                 for b in range(N):
                     M[a, b] = fac * C[a, b] + (1.0 if a == b else 0.0)
             if fac > 0.0:
-                _solve_small(M, qa, ya)
-                _solve_small(M, ea, za)
+                _solve_small(M, qa, ya, Wk, bk)
+                _solve_small(M, ea, za, Wk, bk)
             else:
                 for a in range(N):
                     ya[a] = qa[a]
