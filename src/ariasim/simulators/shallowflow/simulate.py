@@ -19,9 +19,11 @@ strong shear it may lose hyperbolicity; the Rusanov speed bound is generous by
 Numerics: finite volumes, MUSCL + Rusanov, SSP-RK2 (Heun), CFL time step, semi-implicit
 friction, wet/dry threshold (see :mod:`.kernels`).
 
-Speed (one core, default 400 cells, built-in friction law): about 40-80 microseconds per
-time step, i.e. 10-25 runs per second for the default plain release (~900 steps); the moment
-models cost 1.5-2x per step and usually run longer (see the note on ``moment_viscosity``).
+Speed (one core of a shared 2-core machine, default 400 cells, built-in friction law):
+about 35-40 microseconds per time step, i.e. 25-30 runs per second for the default plain
+release (~900 steps); N = 1 and N = 2 cost about 65 and 80 microseconds per step and usually
+run longer (see the note on ``moment_viscosity``); a Python friction callable adds about
+50 microseconds per step.
 """
 
 from __future__ import annotations
