@@ -92,10 +92,16 @@ def test_cluster_run_equals_in_process_run(client: Any, reference: pd.DataFrame,
     assert set(client.run(lambda: os.environ["NUMBA_NUM_THREADS"]).values()) == {"1"}
     seen: list[tuple[int, int]] = []
     tasks = chunk_tasks(N_CHUNKS, seed=5, payload={"sleep": 0.02})
+    got: list[int] = []
     ran = run_chunks(
-        _events, tasks, tmp_path, client=client, progress=lambda d, t: seen.append((d, t))
+        _events,
+        tasks,
+        tmp_path,
+        client=client,
+        progress=lambda d, t: seen.append((d, t)),
+        on_chunk=got.append,
     )
-    assert ran == list(range(N_CHUNKS))
+    assert ran == list(range(N_CHUNKS)) == sorted(got)
     assert seen == [(k, N_CHUNKS) for k in range(1, N_CHUNKS + 1)]
     _check_complete(tmp_path, reference)
     # a second run has nothing left to do

@@ -292,6 +292,7 @@ def run_chunks(
     *,
     client: Any = None,
     progress: Callable[[int, int], None] | None = None,
+    on_chunk: Callable[[int], None] | None = None,
 ) -> list[int]:
     """Run ``func`` on every task not yet done in ``out_dir``; return the indices run now.
 
@@ -303,7 +304,8 @@ def run_chunks(
     cancels the others and its error is raised here, as is a ``KeyboardInterrupt`` (the
     finished chunks stay: run again to resume; a chunk that was already running when the
     run stopped may still finish and write its partitions, atomically).
-    ``progress(done, total)`` is called as chunks finish.
+    ``progress(done, total)`` is called as chunks finish, after ``on_chunk(index)`` (the
+    index of the chunk that finished).
     """
     out = ensure_dir(out_dir)
     finished = done_chunks(out)
@@ -315,6 +317,8 @@ def run_chunks(
         for index in results:
             ran.append(index)
             count += 1
+            if on_chunk is not None:
+                on_chunk(index)
             if progress is not None:
                 progress(count, total)
     finally:
