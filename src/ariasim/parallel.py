@@ -9,7 +9,9 @@ writing) leaves one partition, not two.
 The chunks run in this process, in order, or on a Dask cluster (:func:`get_client`: a
 :class:`distributed.LocalCluster` of worker processes on this machine, or any running
 scheduler, e.g. one started by dask-jobqueue on HTCondor or SLURM). On a cluster each
-chunk is one task with a deterministic key; the worker that runs it writes its partitions
+chunk is one task, keyed by the run folder's id, the attempt (each call of
+:func:`run_chunks` on a folder is one), the function, the chunk's index and its seed
+(``ariasim-chunk-<hash>-<index>``); the worker that runs it writes its partitions
 and marker itself, so the run folder must be on a file system that the workers and this
 process share (the same absolute path everywhere: a network or cluster file system; any
 folder on one machine). A task whose worker dies is rerun on another worker by the
