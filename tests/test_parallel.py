@@ -92,10 +92,16 @@ def test_cluster_run_equals_in_process_run(client: Any, reference: pd.DataFrame,
     assert set(client.run(lambda: os.environ["NUMBA_NUM_THREADS"]).values()) == {"1"}
     seen: list[tuple[int, int]] = []
     tasks = chunk_tasks(N_CHUNKS, seed=5, payload={"sleep": 0.02})
+    got: list[int] = []
     ran = run_chunks(
-        _events, tasks, tmp_path, client=client, progress=lambda d, t: seen.append((d, t))
+        _events,
+        tasks,
+        tmp_path,
+        client=client,
+        progress=lambda d, t: seen.append((d, t)),
+        on_chunk=got.append,
     )
-    assert ran == list(range(N_CHUNKS))
+    assert ran == list(range(N_CHUNKS)) == sorted(got)
     assert seen == [(k, N_CHUNKS) for k in range(1, N_CHUNKS + 1)]
     _check_complete(tmp_path, reference)
     # a second run has nothing left to do
@@ -239,7 +245,7 @@ def _table(path: Path) -> Any:
     return pq.read_table(path).replace_schema_metadata()
 
 
-def test_photons_on_the_cluster_resume_and_equal_one_process(
+def test_photons_resume_across_cluster_and_one_process_same_bytes(
     client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fixed_time: None
 ) -> None:
     from ariasim.simulators.photons import run as run_mod
@@ -248,26 +254,34 @@ def test_photons_on_the_cluster_resume_and_equal_one_process(
 
     monkeypatch.setattr(run_mod, "PART_PHOTONS", BLOCK_PHOTONS)  # ten parts
     (tmp_path / "one").mkdir()
-    (tmp_path / "dask").mkdir()
     monkeypatch.chdir(tmp_path / "one")
     cfg = {**SMALL_PHOTONS, "out": "h.parquet", "counts_out": "c.parquet"}
     ref = run_mod.run_photons(overrides=cfg)
-    monkeypatch.chdir(tmp_path / "dask")
 
     def stop(k: int) -> None:
         raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):
-        run_mod.run_photons(overrides=cfg, client=client, _after_part=stop)
-    before = done_chunks(run_folder("h.parquet"))  # (a running part may still finish)
-    assert 0 < len(before) < 10 and not Path("h.parquet").exists()
-    ran: list[int] = []
-    res = run_mod.run_photons(overrides=cfg, client=client, resume=True, _after_part=ran.append)
-    assert ran and not set(ran) & before  # the finished parts were not redone
-    pd.testing.assert_frame_equal(res.result.hits, ref.result.hits)
-    for name in ("h.parquet", "c.parquet"):  # byte for byte, provenance included
-        assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "one" / name).read_bytes()
-    assert not run_folder("h.parquet").exists()
+    # interrupted on the cluster and resumed there, on the cluster and resumed in one
+    # process, in one process and resumed on the cluster: the same bytes every time
+    for sub, first, then in (
+        ("dd", client, client),
+        ("d1", client, None),
+        ("1d", None, client),
+    ):
+        (tmp_path / sub).mkdir()
+        monkeypatch.chdir(tmp_path / sub)
+        with pytest.raises(KeyboardInterrupt):
+            run_mod.run_photons(overrides=cfg, client=first, _after_part=stop)
+        folder = run_folder("h.parquet")  # (on a cluster a running part may still finish)
+        before = done_chunks(folder) | {int(p.stem[5:]) for p in folder.glob("part-*.parquet")}
+        assert 0 < len(before) < 10 and not Path("h.parquet").exists()
+        ran: list[int] = []
+        res = run_mod.run_photons(overrides=cfg, client=then, resume=True, _after_part=ran.append)
+        assert ran and not set(ran) & before  # the finished parts were not redone
+        pd.testing.assert_frame_equal(res.result.hits, ref.result.hits)
+        for name in ("h.parquet", "c.parquet"):  # byte for byte, provenance included
+            assert (tmp_path / sub / name).read_bytes() == (tmp_path / "one" / name).read_bytes()
+        assert not folder.exists()
 
 
 def test_collider_on_the_cluster_resume_and_equal_one_process(

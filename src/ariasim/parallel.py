@@ -9,7 +9,9 @@ writing) leaves one partition, not two.
 The chunks run in this process, in order, or on a Dask cluster (:func:`get_client`: a
 :class:`distributed.LocalCluster` of worker processes on this machine, or any running
 scheduler, e.g. one started by dask-jobqueue on HTCondor or SLURM). On a cluster each
-chunk is one task with a deterministic key; the worker that runs it writes its partitions
+chunk is one task, keyed by the run folder's id, the attempt (each call of
+:func:`run_chunks` on a folder is one), the function, the chunk's index and its seed
+(``ariasim-chunk-<hash>-<index>``); the worker that runs it writes its partitions
 and marker itself, so the run folder must be on a file system that the workers and this
 process share (the same absolute path everywhere: a network or cluster file system; any
 folder on one machine). A task whose worker dies is rerun on another worker by the
@@ -292,6 +294,7 @@ def run_chunks(
     *,
     client: Any = None,
     progress: Callable[[int, int], None] | None = None,
+    on_chunk: Callable[[int], None] | None = None,
 ) -> list[int]:
     """Run ``func`` on every task not yet done in ``out_dir``; return the indices run now.
 
@@ -303,7 +306,8 @@ def run_chunks(
     cancels the others and its error is raised here, as is a ``KeyboardInterrupt`` (the
     finished chunks stay: run again to resume; a chunk that was already running when the
     run stopped may still finish and write its partitions, atomically).
-    ``progress(done, total)`` is called as chunks finish.
+    ``progress(done, total)`` is called as chunks finish, after ``on_chunk(index)`` (the
+    index of the chunk that finished).
     """
     out = ensure_dir(out_dir)
     finished = done_chunks(out)
@@ -315,6 +319,8 @@ def run_chunks(
         for index in results:
             ran.append(index)
             count += 1
+            if on_chunk is not None:
+                on_chunk(index)
             if progress is not None:
                 progress(count, total)
     finally:

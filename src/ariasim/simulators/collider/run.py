@@ -408,16 +408,13 @@ def _simulate_blocks_on(
                 completed=sum(sizes[k] for k in seen),
             )
 
-        def advance(done: int, total: int) -> None:
-            now = done_chunks(folder)
+        def advance(k: int) -> None:
             if bar is not None:
-                bar.update(task, completed=sum(sizes[k] for k in now))
-            for k in sorted(now - seen):
-                seen.add(k)
-                if after is not None:
-                    after(k)
+                bar.update(task, advance=sizes[k])
+            if after is not None:
+                after(k)
 
         run_chunks(
-            functools.partial(_collider_block, det), tasks, folder, client=client, progress=advance
+            functools.partial(_collider_block, det), tasks, folder, client=client, on_chunk=advance
         )
     return {k: read_parts(folder, "rows", [k]) for k in range(len(ranges))}

@@ -591,18 +591,15 @@ def _simulate_parts_on(
                 completed=sum(sizes[k] for k in seen),
             )
 
-        def advance(done: int, total: int) -> None:
-            now = done_chunks(folder)
+        def advance(k: int) -> None:
             if progress:
-                bar.update(task, description=label, completed=sum(sizes[k] for k in now))
-            for k in sorted(now - seen):
-                seen.add(k)
-                if after_part is not None:
-                    after_part(k)
+                bar.update(task, description=label, advance=sizes[k])
+            if after_part is not None:
+                after_part(k)
 
         start = time.perf_counter()
         ran = run_chunks(
-            functools.partial(_photon_part, setup), tasks, folder, client=client, progress=advance
+            functools.partial(_photon_part, setup), tasks, folder, client=client, on_chunk=advance
         )
         wall = time.perf_counter() - start if ran else 0.0
     stats = read_parts(folder, "stats", ran)
