@@ -103,6 +103,8 @@ def make_pipeline() -> Pipeline:
         control_points=[ControlPoint("shower", ("x", "y"))],
         observables=("x", "y", "s"),
         name="toy",
+        # the cost model of the controller: the shower's declared 10 ms, the rest ~free
+        stage_costs={"generate": CHEAP_CPU_S, "shower": SHOWER_CPU_S, "select": CHEAP_CPU_S},
         edges={
             "x": np.linspace(0.85, 1.0, 16).tolist(),
             "y": np.linspace(-3.0, 3.0, 13).tolist(),

@@ -185,3 +185,18 @@ def test_compare_same_json_twice(tmp_path: Path) -> None:
         )
         outs.append(out.read_bytes())
     assert outs[0] == outs[1]
+
+
+def test_active_run_same_bytes_in_process_and_on_two_workers(tmp_path: Path) -> None:
+    """The toy pipeline under online control: a second run in this process and a run on a
+    two-worker LocalCluster write the same final.parquet (the controllers' cost model uses
+    the pipeline's declared costs, so the decisions never depend on timing)."""
+    toy = Path(__file__).resolve().parents[1] / "examples" / "active_toy.py"
+    args = ["active", "run", "--pipeline", f"{toy}:make_pipeline", "--chunks", "7",
+            "--chunk-size", "1500", "--warmup-chunks", "3", "--chunks-per-round", "2",
+            "--seed", "5"]
+    digests = []
+    for k, extra in enumerate(([], [], ["--workers", "2"])):
+        _run([*args, "--out", str(tmp_path / f"run{k}"), *extra])
+        digests.append(_digest(tmp_path / f"run{k}" / "final.parquet"))
+    assert digests[0] == digests[1] == digests[2]

@@ -154,6 +154,13 @@ def _run_on_worker(
     return _run_one(func, task, out_dir)
 
 
+def _run_pickled(blob: bytes, task: ChunkTask, out_dir: str) -> int:
+    """:func:`_run_on_worker` for a function sent as cloudpickle bytes."""
+    import cloudpickle
+
+    return _run_on_worker(cloudpickle.loads(blob), task, out_dir)
+
+
 def check_workers(workers: Any, parameter: str = "workers") -> None:
     """Refuse a worker count that is not an integer >= 1 (a :class:`ConfigError`).
 
@@ -365,13 +372,17 @@ def _execute(
         for task in todo:
             yield _run_one(func, task, out_dir)
         return
+    import cloudpickle
     from distributed import as_completed
 
     run = _run_id(Path(out_dir))
+    # cloudpickle, not pickle: functions of a module registered to travel by value (a
+    # user's pipeline file, which the workers cannot import by name) arrive whole
+    blob = cloudpickle.dumps(func)
     futures = [
         client.submit(
-            _run_on_worker,
-            func,
+            _run_pickled,
+            blob,
             task,
             out_dir,
             key=_chunk_key(func, task, run),

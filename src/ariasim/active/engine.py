@@ -56,8 +56,12 @@ class ActiveConfig:
         chunk_size: Events per chunk.
         warmup_chunks: Chunks of round 0 (no control, every event labelled).
         chunks_per_round: Chunks per later round (the controllers are retrained between).
-        learn: ``"online"`` (retrain after every round) or ``"freeze"`` (train once,
-            after round 0).
+        learn: ``"online"`` (retrain between rounds, as the labelled sample grows by
+            ``retrain_growth``) or ``"freeze"`` (train once, after round 0).
+        retrain_growth: Online learning retrains before round ``r`` when the chunks
+            behind it are at least this factor more than behind the model in use (1:
+            every round; the default 2 retrains O(log n) times, so that training, whose
+            CPU counts against the gain, stays a small part of a long run).
         mode: ``"sqrt"``, ``"density"``, ``"threshold"`` (biased, warns) or ``"brute"``
             (no controller: every event simulated).
         aggressiveness, a_min, threshold, density_observable, density_edges: See
@@ -79,6 +83,7 @@ class ActiveConfig:
     warmup_chunks: int = 4
     chunks_per_round: int = 4
     learn: str = "online"
+    retrain_growth: float = 2.0
     mode: str = "sqrt"
     aggressiveness: float = 1.0
     a_min: float = 0.01
@@ -105,6 +110,10 @@ class ActiveConfig:
         if self.mode not in MODES:
             raise ConfigError(
                 f"must be one of {', '.join(MODES)}, got {self.mode!r}", parameter="mode"
+            )
+        if not (np.isfinite(self.retrain_growth) and self.retrain_growth >= 1.0):
+            raise ConfigError(
+                f"must be >= 1, got {self.retrain_growth!r}", parameter="retrain_growth"
             )
         if self.max_train is not None and self.max_train < 10:
             raise ConfigError(f"must be at least 10, got {self.max_train}", parameter="max_train")
@@ -202,6 +211,29 @@ def round_chunks(r: int, config: ActiveConfig) -> range:
     return range(start, start + config.chunks_per_round)
 
 
+def model_round_of(r: int, config: ActiveConfig) -> int:
+    """The round whose controllers decide round ``r >= 1``: 1 when frozen; online, the
+    latest round ``q <= r`` at which the chunks before ``q`` had grown by
+    ``retrain_growth`` over those behind the previous model (a function of the
+    configuration only, so a resumed run finds the same models).
+
+    Example:
+        >>> [model_round_of(r, ActiveConfig(warmup_chunks=4, chunks_per_round=4))
+        ...  for r in range(1, 8)]
+        [1, 2, 2, 4, 4, 4, 4]
+    """
+    if config.learn == "freeze":
+        return 1
+    last = 1
+    for q in range(2, r + 1):
+        if (
+            round_chunks(q, config).start
+            >= config.retrain_growth * round_chunks(last, config).start
+        ):
+            last = q
+    return last
+
+
 def pipeline_key(pipeline: Pipeline) -> dict[str, Any]:
     """What of a pipeline identifies a run (its structure, not its code)."""
     return {
@@ -294,7 +326,7 @@ def train_round(
     ``({stage: controller dict}, {stage: round of the model}, training CPU seconds)``."""
     if config.mode == "brute" or r == 0:
         return {}, {}, 0.0
-    model_round = 1 if config.learn == "freeze" else r
+    model_round = model_round_of(r, config)
     folder = out_dir / "controllers" / f"round-{model_round:03d}"
     info_path = folder / "round.json"
     if info_path.is_file():
@@ -422,6 +454,7 @@ def run_active(
             ThresholdBiasWarning,
             stacklevel=2,
         )
+    spawn_seeds(seed, 1)  # a bad seed fails here, before the run folder exists
     out = ensure_dir(out_dir)
     key = run_key({"pipeline": pipeline_key(pipeline), "seed": seed, "config": to_jsonable(config)})
     state_path = out / "state.json"

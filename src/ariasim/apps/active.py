@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from ariasim.active.engine import ActiveConfig, ActiveResult, run_active
-from ariasim.active.evaluate import chi2_ndf, coverage, pulls, weighted_histogram
+from ariasim.active.evaluate import RateHistogram, compare_arms, coverage
 from ariasim.active.pipeline import Pipeline
 from ariasim.errors import ConfigError
 from ariasim.utils import spawn_seeds, write_json
@@ -80,10 +80,13 @@ def _load_callable(spec: str) -> Callable[..., Any]:
         if loader_spec is None or loader_spec.loader is None:
             raise ConfigError(f"{spec!r}: cannot load {target!r}", parameter="pipeline")
         module = importlib.util.module_from_spec(loader_spec)
-        # registered so that Dask workers (cloudpickle) find the functions by module name
         sys.modules[mod_name] = module
         try:
             loader_spec.loader.exec_module(module)
+            # Dask workers cannot import a file by path: ship its functions by value
+            import cloudpickle
+
+            cloudpickle.register_pickle_by_value(module)
         except Exception as exc:
             del sys.modules[mod_name]
             raise ConfigError(
@@ -135,57 +138,37 @@ def resolve_pipeline(spec: str, size: str = "default") -> Pipeline:
 # --------------------------------------------------------------------------- comparison
 
 
-def _edges(pipeline: Pipeline, column: str, *samples: pd.Series) -> np.ndarray:
-    if column in pipeline.edges:
-        return np.asarray(pipeline.edges[column], dtype=float)
-    values = np.concatenate([np.asarray(s, dtype=float) for s in samples])
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return np.linspace(0.0, 1.0, 11)
-    lo, hi = np.quantile(values, [0.005, 0.995])
-    if hi <= lo:
-        hi = lo + 1.0
-    return np.linspace(lo, hi, 21)
-
-
 def compare_finals(
     pipeline: Pipeline,
     reference: ActiveResult,
     test: ActiveResult,
 ) -> dict[str, Any]:
-    """Rate-normalised weighted histograms of every observable, test against reference.
-
-    Returns per observable the edges, both histograms (rate and its error per bin), the
-    pulls, chi2/ndf, and over all observables ``chi2_ndf`` (summed chi2 over summed ndf)
-    and ``max_abs_pull``.
-    """
-    out: dict[str, Any] = {"observables": {}}
+    """Rate-normalised weighted histograms of every observable, test against reference
+    (:func:`ariasim.active.evaluate.compare_arms`), plus what the report draws: per
+    observable both histograms (rate and error per bin), and over all observables
+    ``chi2_ndf`` (summed chi2 over summed ndf), ``max_abs_pull`` and every pull."""
+    observables = [c for c in pipeline.observables if c in reference.final and c in test.final]
+    out = compare_arms(
+        reference.final,
+        max(reference.n_generated, 1),
+        test.final,
+        max(test.n_generated, 1),
+        observables,
+        pipeline.edges,
+    )
     chi2_sum, ndf_sum, all_pulls = 0.0, 0, []
-    for col in pipeline.observables:
-        if col not in reference.final or col not in test.final:
-            continue
-        edges = _edges(pipeline, col, reference.final[col], test.final[col])
-        hists = []
-        for res in (reference, test):
-            sw, sw2 = weighted_histogram(
-                res.final[col].to_numpy(float), res.final["weight"].to_numpy(float), edges
+    for col, h in out["observables"].items():
+        for key, res in (("reference", reference), ("test", test)):
+            hist = RateHistogram.fill(
+                res.final[col].to_numpy(float),
+                res.final["weight"].to_numpy(float),
+                h["edges"],
+                max(res.n_generated, 1),
             )
-            n = max(res.n_generated, 1)
-            hists.append((sw / n, np.sqrt(sw2) / n))
-        p = pulls(hists[0], hists[1])
-        c2, ndf = chi2_ndf(hists[0], hists[1])
-        chi2_sum += c2 * ndf
-        ndf_sum += ndf
-        finite = p[np.isfinite(p)]
-        all_pulls.extend(finite.tolist())
-        out["observables"][col] = {
-            "edges": edges.tolist(),
-            "reference": [h.tolist() for h in hists[0]],
-            "test": [h.tolist() for h in hists[1]],
-            "pulls": [float(x) if np.isfinite(x) else None for x in p],
-            "chi2_ndf": c2,
-            "ndf": ndf,
-        }
+            h[key] = [hist.rate.tolist(), np.sqrt(hist.variance).tolist()]
+        chi2_sum += h["chi2"]
+        ndf_sum += h["ndf"]
+        all_pulls += [p for p in h["pulls"] if p is not None]
     out["chi2_ndf"] = chi2_sum / ndf_sum if ndf_sum else float("nan")
     out["ndf"] = ndf_sum
     out["max_abs_pull"] = float(np.max(np.abs(all_pulls))) if all_pulls else float("nan")
@@ -365,6 +348,7 @@ def evaluate_active(
         "chi2_ndf": comparison["chi2_ndf"],
         "ndf": comparison["ndf"],
         "max_abs_pull": comparison["max_abs_pull"],
+        "rate_pull": comparison["rate_pull"],
         "cpu_s": {"brute": brute.cpu_s["total"], "controlled": controlled.cpu_s["total"]},
         "n_eff": {"brute": brute.ess(), "controlled": controlled.ess()},
         "arms": {"brute": _arm_summary(brute), "controlled": _arm_summary(controlled)},
@@ -478,7 +462,9 @@ def build_report(ev: Evaluation, pipeline: Pipeline) -> Any:
             axp.axhline(y, color="grey", ls=":", lw=0.8)
         axp.set_ylabel("pull")
         axp.set_xlabel(col)
-        rep.figure(fig, f"{col}: chi2/ndf = {h['chi2_ndf']:.2f} ({h['ndf']} bins).")
+        c2n = h["chi2_ndf"]
+        c2n_text = "n/a" if c2n is None else f"{c2n:.2f}"
+        rep.figure(fig, f"{col}: chi2/ndf = {c2n_text} ({h['ndf']} bins).")
         plt.close(fig)
 
     if ev.comparison["pulls"]:
@@ -590,7 +576,7 @@ def run_pipeline(
     from ariasim.utils import to_jsonable
 
     if n_chunks is None and budget_cpu_s is None:
-        raise ConfigError("give a CPU budget or a number of chunks", parameter="budget")
+        raise ConfigError("give a CPU budget or a number of chunks", parameter="budget_cpu_s")
     cfg = config or ActiveConfig()
     out = Path(out_dir)
     res = run_active(

@@ -58,7 +58,10 @@ PerRoundOpt = Annotated[
 ]
 LearnOpt = Annotated[
     str,
-    typer.Option("--learn", help="online (retrain every round) | freeze (train once)."),
+    typer.Option(
+        "--learn",
+        help="online (retrain as the labelled sample doubles) | freeze (train once).",
+    ),
 ]
 WorkersOpt = Annotated[
     int | None,

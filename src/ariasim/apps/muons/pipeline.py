@@ -380,6 +380,30 @@ def muon_stages(cfg: MuonConfig) -> list[Stage]:
     ]
 
 
+#: Nominal CPU seconds per event that runs each stage, measured once with
+#: :func:`~ariasim.apps.muons.profile.profile_pipeline` (100k default / 20k ci events, one
+#: core of the 2-core development machine). They only set the controllers' cost model, so
+#: that the decisions, unlike the CPU accounting, never depend on this run's timing.
+STAGE_COSTS: dict[str, dict[str, float]] = {
+    "default": {
+        "primaries": 5e-7,
+        "bundles": 7e-6,
+        "propagation": 1.3e-5,
+        "photons": 0.15,
+        "trigger": 1e-5,
+        "selection": 1e-4,
+    },
+    "ci": {
+        "primaries": 5e-7,
+        "bundles": 7e-6,
+        "propagation": 1.3e-5,
+        "photons": 0.009,
+        "trigger": 1e-5,
+        "selection": 1e-4,
+    },
+}
+
+
 def make_muon_pipeline(size: str = "default", **overrides: Any) -> Pipeline:
     """The atmospheric-muon pipeline (module docstring) at a named size.
 
@@ -409,4 +433,5 @@ def make_muon_pipeline(size: str = "default", **overrides: Any) -> Pipeline:
         observables=OBSERVABLES,
         name=f"muon-{size}",
         edges=edges,
+        stage_costs=STAGE_COSTS[size],
     )
