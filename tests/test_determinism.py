@@ -192,9 +192,22 @@ def test_active_run_same_bytes_in_process_and_on_two_workers(tmp_path: Path) -> 
     two-worker LocalCluster write the same final.parquet (the controllers' cost model uses
     the pipeline's declared costs, so the decisions never depend on timing)."""
     toy = Path(__file__).resolve().parents[1] / "examples" / "active_toy.py"
-    args = ["active", "run", "--pipeline", f"{toy}:make_pipeline", "--chunks", "7",
-            "--chunk-size", "1500", "--warmup-chunks", "3", "--chunks-per-round", "2",
-            "--seed", "5"]
+    args = [
+        "active",
+        "run",
+        "--pipeline",
+        f"{toy}:make_pipeline",
+        "--chunks",
+        "7",
+        "--chunk-size",
+        "1500",
+        "--warmup-chunks",
+        "3",
+        "--chunks-per-round",
+        "2",
+        "--seed",
+        "5",
+    ]
     digests = []
     for k, extra in enumerate(([], [], ["--workers", "2"])):
         _run([*args, "--out", str(tmp_path / f"run{k}"), *extra])

@@ -36,7 +36,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -367,7 +367,7 @@ def _execute(
     todo: Iterable[ChunkTask],
     out_dir: str,
     client: Any,
-) -> Iterator[int]:
+) -> Generator[int, None, None]:
     if client is None:
         for task in todo:
             yield _run_one(func, task, out_dir)

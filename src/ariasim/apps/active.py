@@ -362,8 +362,8 @@ def evaluate_active(
         summary["arms"]["reference"] = _arm_summary(reference)
     if cov_runs:
         est = np.array([r for r, _ in cov_runs])
-        err = np.array([math.hypot(e, truth_err) for _, e in cov_runs])
-        frac, frac_err = coverage(est, err, truth, level=0.68)
+        errs = np.array([math.hypot(e, truth_err) for _, e in cov_runs])
+        frac, frac_err = coverage(est, errs, truth, level=0.68)
         summary["coverage_68"] = frac
         summary["coverage_68_err"] = frac_err
         summary["coverage_runs"] = len(cov_runs)
@@ -469,7 +469,9 @@ def build_report(ev: Evaluation, pipeline: Pipeline) -> Any:
 
     if ev.comparison["pulls"]:
         fig, ax = plt.subplots(figsize=(5, 3))
-        ax.hist(ev.comparison["pulls"], bins=np.linspace(-4, 4, 17), density=True, alpha=0.6)
+        ax.hist(
+            ev.comparison["pulls"], bins=np.linspace(-4, 4, 17).tolist(), density=True, alpha=0.6
+        )
         x = np.linspace(-4, 4, 200)
         ax.plot(x, np.exp(-0.5 * x**2) / math.sqrt(2 * math.pi), "k-", label="N(0, 1)")
         ax.set_xlabel("pull")

@@ -464,7 +464,7 @@ class EventFileGenerator:
         counts = (hi - lo).astype(np.int64)
         rows = np.repeat(lo - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum())
         flat = np.empty(rows.size, dtype=PARTICLE_DTYPE)
-        for name in PARTICLE_DTYPE.names:
+        for name in PARTICLE_DTYPE.names or ():
             flat[name] = table[name].to_numpy()[rows]
         return generator_features(ids, flat, counts)
 

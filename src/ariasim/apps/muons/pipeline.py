@@ -257,7 +257,8 @@ def muon_stages(cfg: MuonConfig) -> list[Stage]:
     det = cfg.detector
     medium = bulk_ice()
     mods = det.positions_m
-    pos_by_id = dict(zip(det.module_ids.tolist(), range(det.n_modules), strict=True))
+    ids = det.module_ids if det.module_ids is not None else np.arange(det.n_modules)
+    pos_by_id = dict(zip(ids.tolist(), range(det.n_modules), strict=True))
     loss = sim.losses
 
     def primaries(events: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:

@@ -92,12 +92,12 @@ def profile_pipeline(
             from lightgbm import LGBMClassifier
             from sklearn.metrics import roc_auc_score
 
-            feats = x[list(cp.features)].to_numpy(float)
+            feats: np.ndarray = x[list(cp.features)].to_numpy(float)
             half = np.arange(len(y)) % 2 == 0
             clf = LGBMClassifier(n_estimators=200, learning_rate=0.05, verbose=-1)
             clf.fit(feats[half], y[half])
             if 0 < y[~half].sum() < (~half).sum():
-                p = clf.predict_proba(feats[~half])[:, 1]
+                p = np.asarray(clf.predict_proba(feats[~half]))[:, 1]
                 out["auc"] = float(roc_auc_score(y[~half], p))
             imp = clf.booster_.feature_importance("gain")
             gain = (imp / imp.sum()).round(3).tolist()

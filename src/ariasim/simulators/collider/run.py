@@ -409,7 +409,7 @@ def _simulate_blocks_on(
             )
 
         def advance(k: int) -> None:
-            if bar is not None:
+            if bar is not None and task is not None:
                 bar.update(task, advance=sizes[k])
             if after is not None:
                 after(k)

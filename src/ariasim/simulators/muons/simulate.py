@@ -115,7 +115,9 @@ class MuonSimulator:
     def threshold_gev(self, cos_zenith: np.ndarray) -> np.ndarray:
         """Surface energy below which no muon reaches the top of the volume [GeV]."""
         top = self.depth_m - self.half_height_m
-        return self.losses.threshold_gev(slant_length_m(top, cos_zenith) * ICE_DENSITY)
+        return self.losses.threshold_gev(
+            slant_length_m(np.asarray(top, dtype=float), cos_zenith) * ICE_DENSITY
+        )
 
     # -- step 2 ---------------------------------------------------------------------------
     def bundles(self, events: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:

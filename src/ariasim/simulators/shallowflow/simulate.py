@@ -493,7 +493,7 @@ def simulate(config: ShallowFlowConfig | None = None, **overrides: Any) -> Shall
 
     law = cfg.friction
     builtin = isinstance(law, FrictionLaw)
-    coeffs = law.coefficients() if builtin else np.zeros(4)
+    coeffs = law.coefficients() if isinstance(law, FrictionLaw) else np.zeros(4)
     params = {"g": cfg.g, "cos_phi": cos_c}
     limiter = _LIMITERS[cfg.limiter]
     bcl, bcr = (_BOUNDARIES[b] for b in cfg.boundary)
