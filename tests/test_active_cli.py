@@ -86,7 +86,7 @@ def test_evaluate_quick_on_a_user_pipeline(tmp_path: Path) -> None:
     assert set(s["cpu_s"]) == {"brute", "controlled"} == set(s["n_eff"])
     # the expensive stage costs 10 ms per event and the selection keeps ~0.4 %: skipping
     # it for most events must pay even with LightGBM's training counted
-    assert s["gain"] > 1.5
+    assert s["gain"] > 1.2
     # chi2 of ~37 bins: p-value well above 1e-4
     assert s["chi2_ndf"] < 2.2
     # the brute-force arm's rate agrees with the analytic truth within 4 sigma

@@ -80,8 +80,14 @@ PIPE = Pipeline(
     observables=("y",),
     name="toy",
 )
+# retrain_growth=1: a new model every round (the round bookkeeping tests rely on it)
 CFG = ActiveConfig(
-    chunk_size=500, warmup_chunks=2, chunks_per_round=2, n_estimators=40, stage_costs=COSTS
+    chunk_size=500,
+    warmup_chunks=2,
+    chunks_per_round=2,
+    n_estimators=40,
+    stage_costs=COSTS,
+    retrain_growth=1.0,
 )
 N_CHUNKS = 8
 SEEDS = range(30)

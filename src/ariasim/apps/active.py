@@ -45,6 +45,7 @@ from ariasim.utils import spawn_seeds, write_json
 __all__ = [
     "BUILTIN_PIPELINES",
     "Evaluation",
+    "bootstrap_gain",
     "compare_finals",
     "evaluate_active",
     "load_reference",
@@ -113,11 +114,8 @@ def resolve_pipeline(spec: str, size: str = "default") -> Pipeline:
     argument; it must return an :class:`~ariasim.active.Pipeline`.
 
     Example:
-        >>> resolve_pipeline("ariasim.apps.active:no_such_function")
-        Traceback (most recent call last):
-        ...
-        ariasim.errors.ConfigError: pipeline: 'ariasim.apps.active:no_such_function': \
-'ariasim.apps.active' has no function 'no_such_function'
+        >>> resolve_pipeline("muon", size="ci").stage_names[3]
+        'photons'
     """
     if size not in ("default", "ci"):
         raise ConfigError(f"expected default or ci, got {size!r}", parameter="size")
@@ -194,6 +192,62 @@ class Evaluation:
     summary: dict[str, Any]
     coverage_runs: list[tuple[float, float]] = field(default_factory=list)
     scan: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _chunk_sums(res: ActiveResult, chunk_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per chunk of an arm: sum of weights, sum of squared weights, CPU seconds (stages
+    and decisions; the controllers' training is shared and added whole)."""
+    from ariasim.parallel import read_parts
+
+    idx = np.asarray(res.chunk_indices, dtype=np.int64)
+    pos = {int(c): k for k, c in enumerate(idx)}
+    sw, sw2 = np.zeros(len(idx)), np.zeros(len(idx))
+    if len(res.final):
+        k = np.array([pos[int(c)] for c in res.final["event_id"].to_numpy() // chunk_size])
+        w = res.final["weight"].to_numpy(float)
+        np.add.at(sw, k, w)
+        np.add.at(sw2, k, w**2)
+    table = read_parts(res.out_dir, "cpu", res.chunk_indices) if res.out_dir else None
+    cpu = np.zeros(len(idx))
+    if table is not None and len(table):
+        cols = [c for c in table.columns if c.startswith("cpu_")]
+        per = table[cols].sum(axis=1).to_numpy(float)
+        for c, v in zip(table["chunk"].to_numpy(), per, strict=True):
+            cpu[pos[int(c)]] = v
+    return sw, sw2, cpu
+
+
+def bootstrap_gain(
+    brute: ActiveResult,
+    controlled: ActiveResult,
+    chunk_size: int,
+    *,
+    n: int = 400,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """The 16 % and 84 % quantiles of the gain when each arm's chunks are resampled with
+    replacement (Efron's bootstrap; the chunks are independent, the weights within a
+    chunk are not resampled apart)."""
+    rng = np.random.default_rng(seed)
+    arms = []
+    for res in (brute, controlled):
+        sw, sw2, cpu = _chunk_sums(res, chunk_size)
+        arms.append((sw, sw2, cpu, res.cpu_s.get("controller_train", 0.0)))
+    gains = []
+    for _ in range(n):
+        per = []
+        for sw, sw2, cpu, train in arms:
+            k = rng.integers(0, len(sw), len(sw))
+            s2 = sw2[k].sum()
+            c = cpu[k].sum() + train
+            per.append(sw[k].sum() ** 2 / s2 / c if s2 > 0 and c > 0 else np.nan)
+        gains.append(per[1] / per[0] if per[0] > 0 else np.nan)
+    g = np.asarray(gains)
+    g = g[np.isfinite(g)]
+    if g.size < n // 2:
+        return float("nan"), float("nan")
+    lo, hi = np.quantile(g, [0.16, 0.84])
+    return float(lo), float(hi)
 
 
 def _per_cpu(res: ActiveResult) -> float:
@@ -342,9 +396,12 @@ def evaluate_active(
                 }
             )
 
+    g16, g84 = bootstrap_gain(brute, controlled, cfg.chunk_size, seed=seed)
     summary: dict[str, Any] = {
         "pipeline": pipeline.name,
         "gain": _per_cpu(controlled) / _per_cpu(brute),
+        "gain_16": g16,
+        "gain_84": g84,
         "chi2_ndf": comparison["chi2_ndf"],
         "ndf": comparison["ndf"],
         "max_abs_pull": comparison["max_abs_pull"],
@@ -414,6 +471,10 @@ def build_report(ev: Evaluation, pipeline: Pipeline) -> Any:
     rep.table(arms)
     rows = [
         {"figure": "gain (ESS per CPU s)", "value": s["gain"]},
+        {
+            "figure": "gain, 16-84 % bootstrap interval",
+            "value": f"{s['gain_16']:.2f} - {s['gain_84']:.2f}",
+        },
         {"figure": "chi2/ndf of final-level histograms", "value": s["chi2_ndf"]},
         {"figure": "ndf", "value": s["ndf"]},
         {"figure": "max |pull|", "value": s["max_abs_pull"]},

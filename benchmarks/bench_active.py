@@ -1,0 +1,143 @@
+"""Active simulation control against brute force, side by side in the same run.
+
+The anchor is what a user does without ariasim: simulate every event through every stage
+(brute force). Both arms run here with the same CPU budget on the same machine; the
+figures are ratios of the two (Kish effective final-level events per CPU second, the
+controller's training and decisions counted), with the final-level histograms compared
+bin by bin against a long brute-force reference run (built in resumable chunks: run the
+command again to go on where it stopped).
+
+Usage (the figures of BENCHMARKS.md):
+
+    python benchmarks/bench_active.py --pipeline muon --reference-chunks 300 \\
+        --brute-chunks 60 --coverage-seeds 10 --coverage-chunks 20 --workers 2
+    python benchmarks/bench_active.py --pipeline collider --reference-chunks 200 \\
+        --brute-chunks 40 --coverage-seeds 20 --coverage-chunks 20 --workers 2
+    python benchmarks/bench_active.py --pipeline muon --size ci --reference-chunks 100 \\
+        --brute-chunks 12 --coverage-seeds 0 --scan --workers 2
+
+Writes ``benchmarks/out/active-<pipeline>-<size>/`` (the reference run, the arms,
+``summary.json`` and ``report.html``) and prints the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+from ariasim.active.engine import ActiveConfig
+from ariasim.apps.active import (
+    evaluate_active,
+    load_reference,
+    resolve_pipeline,
+    run_pipeline,
+    write_evaluation,
+)
+from ariasim.parallel import get_client
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pipeline", default="muon")
+    ap.add_argument("--size", default="default", choices=("default", "ci"))
+    ap.add_argument("--reference-chunks", type=int, default=300)
+    ap.add_argument("--brute-chunks", type=int, default=60)
+    ap.add_argument("--coverage-seeds", type=int, default=10)
+    ap.add_argument("--coverage-chunks", type=int, default=20)
+    ap.add_argument("--chunk-size", type=int, default=1000)
+    ap.add_argument("--scan", action="store_true", help="aggressiveness, a_min, training size")
+    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args(argv)
+
+    out = args.out or Path("benchmarks/out") / f"active-{args.pipeline}-{args.size}"
+    pipe = resolve_pipeline(args.pipeline, args.size)
+    cfg = ActiveConfig(chunk_size=args.chunk_size)
+
+    def say(line: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
+
+    t0 = time.perf_counter()
+    with get_client(workers=args.workers) as client:
+        say(f"reference: {args.reference_chunks} brute-force chunks (resumable)")
+        run_pipeline(
+            pipe,
+            out / "reference",
+            seed=10_000 + args.seed,
+            n_chunks=args.reference_chunks,
+            config=ActiveConfig(chunk_size=args.chunk_size, mode="brute"),
+            client=client,
+            progress=lambda d, t: say(f"reference chunk {d}/{t}") if d % 10 == 0 else None,
+        )
+        ref = load_reference(out / "reference")
+        ev = evaluate_active(
+            pipe,
+            out / "evaluation",
+            reference=ref,
+            brute_chunks=args.brute_chunks,
+            config=cfg,
+            seed=args.seed,
+            coverage_seeds=args.coverage_seeds,
+            coverage_chunks=args.coverage_chunks,
+            scan=(
+                {
+                    "aggressiveness": [0.5, 2.0, 4.0],
+                    "a_min": [0.003, 0.03],
+                    "max_train": [2000, 8000],
+                }
+                if args.scan
+                else None
+            ),
+            client=client,
+            progress=say,
+        )
+    wall = time.perf_counter() - t0
+    ev.summary["benchmark"] = {
+        "command": "python benchmarks/bench_active.py " + " ".join(argv or sys.argv[1:]),
+        "wall_s": wall,
+        "workers": args.workers,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}",
+    }
+    write_evaluation(ev, pipe, json_path=out / "summary.json", report_path=out / "report.html")
+    s = ev.summary
+    print(f"pipeline {pipe.name}: wall {wall:.0f} s")
+    for arm in ("reference", "brute", "controlled"):
+        a = s["arms"].get(arm)
+        if a:
+            print(
+                f"  {arm:10s} generated {a['n_generated']:>9d}  final {a['n_final']:>6d}  "
+                f"N_eff {a['n_eff']:8.1f}  CPU {a['cpu_s']:8.1f} s  "
+                f"N_eff/CPU-s {a['n_eff_per_cpu_s']:.4g}  rate {a['rate']:.4g} ± "
+                f"{a['rate_err']:.2g}"
+            )
+    keys = (
+        "gain",
+        "gain_16",
+        "gain_84",
+        "chi2_ndf",
+        "ndf",
+        "max_abs_pull",
+        "rate_pull",
+        "coverage_68",
+        "coverage_68_err",
+        "coverage_runs",
+    )
+    print(json.dumps({k: s[k] for k in keys if k in s}, indent=1))
+    for row in s.get("scan", []):
+        print(
+            f"  scan {row['parameter']}={row['value']}: gain {row['gain']:.2f}, "
+            f"rate pull {row['pull']:+.2f}"
+        )
+    print(f"wrote {out / 'summary.json'} and {out / 'report.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
