@@ -51,6 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--coverage-chunks", type=int, default=20)
     ap.add_argument("--chunk-size", type=int, default=1000)
     ap.add_argument("--scan", action="store_true", help="aggressiveness, a_min, training size")
+    ap.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="also measure the bias of threshold mode at this pass probability",
+    )
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None)
@@ -94,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                 if args.scan
                 else None
             ),
+            threshold_check=args.threshold,
             client=client,
             progress=say,
         )
@@ -130,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         "coverage_runs",
     )
     print(json.dumps({k: s[k] for k in keys if k in s}, indent=1))
+    if "threshold_mode" in s:
+        print("  threshold mode:", json.dumps(s["threshold_mode"]))
     for row in s.get("scan", []):
         print(
             f"  scan {row['parameter']}={row['value']}: gain {row['gain']:.2f}, "

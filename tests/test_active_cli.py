@@ -7,6 +7,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -95,3 +96,33 @@ def test_evaluate_quick_on_a_user_pipeline(tmp_path: Path) -> None:
     assert abs(b["rate"] - truth) < 4 * b["rate_err"]
     html = rep.read_text()
     assert "Active simulation control" in html and html.count("<img") >= 4
+
+
+def test_evaluate_scan_and_threshold_mode(tmp_path: Path) -> None:
+    """The scan over the controller's settings and the biased threshold mode are run with
+    the brute-force arm's budget and land in the summary and the report."""
+    from ariasim.active.engine import ActiveConfig
+    from ariasim.apps.active import evaluate_active, resolve_pipeline, write_evaluation
+
+    pipe = resolve_pipeline(f"{TOY}:make_pipeline")
+    cfg = ActiveConfig(chunk_size=1500, warmup_chunks=2, chunks_per_round=2)
+    ev = evaluate_active(
+        pipe,
+        tmp_path / "ev",
+        brute_chunks=6,
+        config=cfg,
+        seed=1,
+        scan={"aggressiveness": [2.0], "max_train": [1000]},
+        threshold_check=0.01,
+    )
+    s = ev.summary
+    assert [(r["parameter"], r["value"]) for r in s["scan"]] == [
+        ("aggressiveness", 2.0),
+        ("max_train", 1000),
+    ]
+    thr = s["threshold_mode"]
+    assert thr["threshold"] == 0.01 and thr["rate"] > 0 and np.isfinite(thr["rate_pull"])
+    assert s["gain_16"] <= s["gain"] * 1.5 and s["gain_84"] >= s["gain"] / 1.5
+    write_evaluation(ev, pipe, json_path=tmp_path / "s.json", report_path=tmp_path / "r.html")
+    html = (tmp_path / "r.html").read_text()
+    assert "Threshold mode (biased)" in html and "versus the controller" in html

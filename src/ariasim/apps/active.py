@@ -282,6 +282,7 @@ def evaluate_active(
     coverage_seeds: int = 0,
     coverage_chunks: int | None = None,
     scan: Mapping[str, Sequence[float]] | None = None,
+    threshold_check: float | None = None,
     client: Any = None,
     progress: Progress | None = None,
 ) -> Evaluation:
@@ -302,6 +303,9 @@ def evaluate_active(
         scan: Optional ``{"aggressiveness": [...], "a_min": [...], "max_train": [...]}``:
             one controlled run per value (others at their defaults), each with the budget
             of the brute-force arm.
+        threshold_check: Also run the biased threshold mode (Belle II's selective
+            simulation: keep when p >= this, weight 1) with the same budget and measure
+            its bias against the reference (``summary["threshold_mode"]``).
         client: A Dask client (None: in this process).
         progress: Called with a line of text as the arms go.
     """
@@ -396,6 +400,37 @@ def evaluate_active(
                 }
             )
 
+    threshold_summary: dict[str, Any] | None = None
+    if threshold_check is not None:
+        import warnings
+
+        from ariasim.active.controller import ThresholdBiasWarning
+
+        say(f"threshold mode (biased): p >= {threshold_check}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ThresholdBiasWarning)
+            thr = run_active(
+                pipeline,
+                out / "threshold",
+                seed=arm_seeds[2],
+                budget_cpu_s=budget,
+                config=replace(cfg, mode="threshold", threshold=threshold_check),
+                client=client,
+            )
+        rate, err = thr.rate()
+        cmp = compare_finals(pipeline, ref, thr)
+        threshold_summary = {
+            "threshold": threshold_check,
+            "rate": rate,
+            "rate_err": err,
+            "rate_bias": rate / truth - 1.0 if truth else float("nan"),
+            "rate_pull": (rate - truth) / math.hypot(err, truth_err)
+            if math.hypot(err, truth_err) > 0
+            else float("nan"),
+            "chi2_ndf": cmp["chi2_ndf"],
+            "max_abs_pull": cmp["max_abs_pull"],
+            "gain": _per_cpu(thr) / _per_cpu(brute),
+        }
     g16, g84 = bootstrap_gain(brute, controlled, cfg.chunk_size, seed=seed)
     summary: dict[str, Any] = {
         "pipeline": pipeline.name,
@@ -426,6 +461,8 @@ def evaluate_active(
         summary["coverage_runs"] = len(cov_runs)
     if scans:
         summary["scan"] = scans
+    if threshold_summary is not None:
+        summary["threshold_mode"] = threshold_summary
     return Evaluation(brute, controlled, comparison, summary, cov_runs, scans)
 
 
@@ -487,6 +524,14 @@ def build_report(ev: Evaluation, pipeline: Pipeline) -> Any:
             }
         )
     rep.table(pd.DataFrame(rows))
+    if "threshold_mode" in s:
+        rep.heading("Threshold mode (biased), for comparison")
+        rep.text(
+            "Belle II-style selective simulation: keep an event when its predicted pass "
+            "probability is above the threshold, with weight 1. Events the model misses are "
+            "lost, so the estimate is biased; measured here against the reference."
+        )
+        rep.table(pd.DataFrame([s["threshold_mode"]]))
 
     # CPU per stage
     fig, ax = plt.subplots(figsize=(6, 3))
