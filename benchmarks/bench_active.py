@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--brute-chunks", type=int, default=60)
     ap.add_argument("--coverage-seeds", type=int, default=10)
     ap.add_argument("--coverage-chunks", type=int, default=20)
-    ap.add_argument("--chunk-size", type=int, default=1000)
+    ap.add_argument("--chunk-size", type=int, default=None)
     ap.add_argument("--scan", action="store_true", help="aggressiveness, a_min, training size")
     ap.add_argument(
         "--threshold",
@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
 
     out = args.out or Path("benchmarks/out") / f"active-{args.pipeline}-{args.size}"
     pipe = resolve_pipeline(args.pipeline, args.size)
-    cfg = ActiveConfig(chunk_size=args.chunk_size)
+    chunk = args.chunk_size or pipe.chunk_size
+    cfg = ActiveConfig(chunk_size=chunk)
 
     def say(line: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             out / "reference",
             seed=10_000 + args.seed,
             n_chunks=args.reference_chunks,
-            config=ActiveConfig(chunk_size=args.chunk_size, mode="brute"),
+            config=ActiveConfig(chunk_size=chunk, mode="brute"),
             client=client,
             progress=lambda d, t: say(f"reference chunk {d}/{t}") if d % 10 == 0 else None,
         )

@@ -103,6 +103,7 @@ def make_pipeline() -> Pipeline:
         control_points=[ControlPoint("shower", ("x", "y"))],
         observables=("x", "y", "s"),
         name="toy",
+        chunk_size=2000,
         # the cost model of the controller: the shower's declared 10 ms, the rest ~free
         stage_costs={"generate": CHEAP_CPU_S, "shower": SHOWER_CPU_S, "select": CHEAP_CPU_S},
         edges={

@@ -105,6 +105,8 @@ class Pipeline:
             decisions, unlike the CPU accounting, never depend on the timing of this run
             and the same seed gives the same events on any machine); stages not listed
             are costed from the run's own measured CPU time.
+        chunk_size: Events per chunk the commands use when not told otherwise (enough
+            for a few passing events per chunk of a rare selection).
 
     Example:
         >>> import pandas as pd
@@ -123,6 +125,7 @@ class Pipeline:
     relevance: str | None = None
     edges: dict[str, Sequence[float]] = field(default_factory=dict)
     stage_costs: dict[str, float] | None = None
+    chunk_size: int = 1000
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.stages]

@@ -49,7 +49,10 @@ DensityOpt = Annotated[
         help="Final-level observable to flatten (density mode).",
     ),
 ]
-ChunkSizeOpt = Annotated[int, typer.Option("--chunk-size", help="Events per chunk.")]
+ChunkSizeOpt = Annotated[
+    int | None,
+    typer.Option("--chunk-size", show_default="the pipeline's", help="Events per chunk."),
+]
 WarmupOpt = Annotated[
     int, typer.Option("--warmup-chunks", help="Chunks simulated in full before control starts.")
 ]
@@ -81,7 +84,7 @@ def _config(
     a_min: float,
     threshold: float | None,
     density_observable: str | None,
-    chunk_size: int,
+    chunk_size: int | None,
     warmup_chunks: int,
     chunks_per_round: int,
     learn: str,
@@ -89,7 +92,7 @@ def _config(
     from ariasim.active.engine import ActiveConfig
 
     return ActiveConfig(
-        chunk_size=chunk_size,
+        chunk_size=chunk_size or 1000,
         warmup_chunks=warmup_chunks,
         chunks_per_round=chunks_per_round,
         learn=learn,
@@ -133,7 +136,7 @@ def active_run_command(
     a_min: AMinOpt = 0.01,
     threshold: ThresholdOpt = None,
     density_observable: DensityOpt = None,
-    chunk_size: ChunkSizeOpt = 1000,
+    chunk_size: ChunkSizeOpt = None,
     warmup_chunks: WarmupOpt = 4,
     chunks_per_round: PerRoundOpt = 4,
     learn: LearnOpt = "online",
@@ -163,6 +166,10 @@ def active_run_command(
         learn,
     )
     pipe = resolve_pipeline(pipeline, size)
+    if chunk_size is None:
+        from dataclasses import replace
+
+        cfg = replace(cfg, chunk_size=pipe.chunk_size)
     with get_client(workers=workers, scheduler=scheduler) as client:
         _, summary = run_pipeline(
             pipe,
@@ -229,7 +236,7 @@ def active_evaluate_command(
     a_min: AMinOpt = 0.01,
     threshold: ThresholdOpt = None,
     density_observable: DensityOpt = None,
-    chunk_size: ChunkSizeOpt = 1000,
+    chunk_size: ChunkSizeOpt = None,
     warmup_chunks: WarmupOpt = 4,
     chunks_per_round: PerRoundOpt = 4,
     learn: LearnOpt = "online",
@@ -276,6 +283,10 @@ def active_evaluate_command(
         learn,
     )
     pipe = resolve_pipeline(pipeline, "ci" if quick else "default")
+    if chunk_size is None:
+        from dataclasses import replace
+
+        cfg = replace(cfg, chunk_size=pipe.chunk_size)
     ref = load_reference(reference) if reference is not None else None
     from rich.console import Console
 

@@ -94,7 +94,9 @@ class MuonConfig:
 
     Arguments:
         flux_model: ``"H3a"``, ``"H4a"``, ``"GST3"`` or ``"GST4"``.
-        gamma: Generation spectral index.
+        gamma: Generation spectral index (or ``"flux"``: unweighted events).
+        composition: Generation probability of the nuclei: ``"flux"`` (as their rates,
+            the default: like weights across nuclei) or ``"equal"``.
         e_min_per_nucleon_gev: Lowest energy per nucleon generated.
         e_max_gev: Highest primary energy generated.
         zenith_max_deg: Largest zenith generated.
@@ -122,7 +124,8 @@ class MuonConfig:
     """
 
     flux_model: str = "H3a"
-    gamma: float = 2.0
+    gamma: float | str = 2.0
+    composition: str = "flux"
     e_min_per_nucleon_gev: float = 500.0
     e_max_gev: float = 1e7
     zenith_max_deg: float = 85.0
@@ -146,7 +149,7 @@ class MuonConfig:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if f.name == "flux_model":
+            if f.name in ("flux_model", "composition") or (f.name == "gamma" and v == "flux"):
                 continue
             if f.type == "int" and (isinstance(v, bool) or not isinstance(v, (int, np.integer))):
                 raise ConfigError(f"must be an integer, got {v!r}", parameter=f.name)
@@ -204,6 +207,7 @@ class MuonConfig:
         gen = PrimaryGenerator(
             flux_model=self.flux_model,
             gamma=self.gamma,
+            composition=self.composition,
             e_min_per_nucleon_gev=self.e_min_per_nucleon_gev,
             e_max_gev=self.e_max_gev,
             zenith_max_deg=self.zenith_max_deg,
@@ -382,23 +386,23 @@ def muon_stages(cfg: MuonConfig) -> list[Stage]:
 
 
 #: Nominal CPU seconds per event that runs each stage, measured once with
-#: :func:`~ariasim.apps.muons.profile.profile_pipeline` (100k default / 20k ci events, one
-#: core of the 2-core development machine). They only set the controllers' cost model, so
-#: that the decisions, unlike the CPU accounting, never depend on this run's timing.
+#: :func:`~ariasim.apps.muons.profile.profile_pipeline` (20k events per size, one core of
+#: the 2-core development machine). They only set the controllers' cost model, so that the
+#: decisions, unlike the CPU accounting, never depend on this run's timing.
 STAGE_COSTS: dict[str, dict[str, float]] = {
     "default": {
         "primaries": 5e-7,
-        "bundles": 7e-6,
-        "propagation": 1.3e-5,
-        "photons": 0.15,
+        "bundles": 4e-6,
+        "propagation": 2e-5,
+        "photons": 0.066,
         "trigger": 1e-5,
         "selection": 1e-4,
     },
     "ci": {
         "primaries": 5e-7,
-        "bundles": 7e-6,
-        "propagation": 1.3e-5,
-        "photons": 0.009,
+        "bundles": 5e-6,
+        "propagation": 2e-5,
+        "photons": 0.008,
         "trigger": 1e-5,
         "selection": 1e-4,
     },
@@ -435,4 +439,6 @@ def make_muon_pipeline(size: str = "default", **overrides: Any) -> Pipeline:
         name=f"muon-{size}",
         edges=edges,
         stage_costs=STAGE_COSTS[size],
+        # final efficiency ~1.5e-4 (default) and ~1.4e-3 (ci): chunks with a few passing
+        chunk_size=5000 if size == "default" else 10000,
     )

@@ -9,7 +9,11 @@ over ``[cos(zenith_max), 1]`` (down-going) and impact points uniform on a disc o
 
     gen_weight = flux_i(E) * pi R^2 * Omega / (p_i * pdf_i(E))      [Hz]
 
-makes ``sum(gen_weight) / n_generated`` an unbiased estimate of the rate [Hz] of the
+(with ``gamma="flux"`` the nuclei and energies are drawn from the flux model itself, nucleus
+``i`` with probability proportional to its rate and ``E`` from a piecewise power law
+through the tabulated flux, so that every event has nearly the same weight, the total
+rate: an unweighted sample, the natural brute-force baseline) makes
+``sum(gen_weight) / n_generated`` an unbiased estimate of the rate [Hz] of the
 events selected by any cut (the convention of :mod:`ariasim.active.pipeline`). The disc
 perpendicular to each direction sees an isotropic flux with the same area for every
 direction, as a sphere-like generation surface does (cf. ``simweights``).
@@ -94,7 +98,12 @@ class PrimaryGenerator:
     Arguments:
         flux_model: A name of :data:`FLUX_MODELS`.
         gamma: Spectral index of the generation spectrum ``E^-gamma`` (harder than the
-            flux's ~2.7 puts more events where the muons reach depth).
+            flux's ~2.7 puts more events where the muons reach depth), or ``"flux"``:
+            nuclei and energies drawn from the flux model (unweighted events).
+        composition: ``"equal"`` (each nucleus generated with the same probability) or
+            ``"flux"`` (in proportion to its rate above its lowest energy, as in the flux:
+            the weights of the nuclei are then alike, which keeps the variance of
+            weighted estimates low; always so with ``gamma="flux"``).
         e_min_per_nucleon_gev: Lower energy per nucleon; a nucleus ``A`` starts at
             ``A`` times this.
         e_max_gev: Upper total energy of every nucleus [GeV].
@@ -112,7 +121,8 @@ class PrimaryGenerator:
     """
 
     flux_model: str = "H3a"
-    gamma: float = 2.0
+    gamma: float | str = 2.0
+    composition: str = "equal"
     e_min_per_nucleon_gev: float = 500.0
     e_max_gev: float = 1e7
     zenith_max_deg: float = 80.0
@@ -120,8 +130,19 @@ class PrimaryGenerator:
     center_m: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(float(self.gamma)) and 0.0 < float(self.gamma) < 5.0):
-            raise ConfigError(f"must be in (0, 5), got {self.gamma!r}", parameter="gamma")
+        if self.gamma != "flux":
+            try:
+                g = float(self.gamma)
+            except (TypeError, ValueError):
+                g = float("nan")
+            if not (math.isfinite(g) and 0.0 < g < 5.0):
+                raise ConfigError(
+                    f"must be in (0, 5) or 'flux', got {self.gamma!r}", parameter="gamma"
+                )
+        if self.composition not in ("equal", "flux"):
+            raise ConfigError(
+                f"must be 'equal' or 'flux', got {self.composition!r}", parameter="composition"
+            )
         _positive(self.e_min_per_nucleon_gev, "e_min_per_nucleon_gev")
         _positive(self.e_max_gev, "e_max_gev")
         _positive(self.radius_m, "radius_m")
@@ -172,10 +193,47 @@ class PrimaryGenerator:
         a = int(mass_number(corsika_id))
         return a * self.e_min_per_nucleon_gev, self.e_max_gev
 
+    @cached_property
+    def _flux_tables(self) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """Per nucleus, the flux tabulated on a log-energy grid as a piecewise power law:
+        ``(E_k, f_k, s_k, cumulative integral)`` (``gamma="flux"``)."""
+        out = {}
+        for cid in self.nuclei:
+            lo, hi = self.energy_range(int(cid))
+            e = np.geomspace(lo, hi, 1025)
+            f = self.flux(int(cid), e)
+            slope = -np.log(f[1:] / f[:-1]) / np.log(e[1:] / e[:-1])
+            r = e[1:] / e[:-1]
+            one = 1.0 - slope
+            seg = np.where(
+                np.abs(one) < 1e-9,
+                f[:-1] * e[:-1] * np.log(r),
+                f[:-1]
+                * e[:-1]
+                * np.expm1(one * np.log(r))
+                / np.where(np.abs(one) < 1e-9, 1.0, one),
+            )
+            out[int(cid)] = (e, f, slope, np.concatenate([[0.0], np.cumsum(seg)]))
+        return out
+
+    @property
+    def nucleus_probabilities(self) -> np.ndarray:
+        """Probability of generating each nucleus of :attr:`nuclei` (equal for a power law;
+        proportional to its rate for ``gamma="flux"``)."""
+        if self.gamma != "flux" and self.composition == "equal":
+            return np.full(self.nuclei.size, 1.0 / self.nuclei.size)
+        rates = np.array([self._flux_tables[int(c)][3][-1] for c in self.nuclei])
+        return rates / rates.sum()
+
     def energy_pdf(self, corsika_id: int, energy_gev: np.ndarray) -> np.ndarray:
         """Generation density of the total energy of nucleus ``corsika_id`` [1/GeV]."""
         lo, hi = self.energy_range(corsika_id)
         e = np.asarray(energy_gev, dtype=float)
+        if self.gamma == "flux":
+            grid, f, slope, cum = self._flux_tables[int(corsika_id)]
+            k = np.clip(np.searchsorted(grid, e, side="right") - 1, 0, grid.size - 2)
+            dens = f[k] * (np.clip(e, lo, hi) / grid[k]) ** -slope[k] / cum[-1]
+            return np.where((e >= lo) & (e <= hi), dens, 0.0)
         g = float(self.gamma)
         if abs(g - 1.0) < 1e-12:
             norm = math.log(hi / lo)
@@ -186,6 +244,20 @@ class PrimaryGenerator:
     def sample_energy(self, corsika_id: int, u: np.ndarray) -> np.ndarray:
         """Inverse CDF of :meth:`energy_pdf` at uniforms ``u``."""
         lo, hi = self.energy_range(corsika_id)
+        if self.gamma == "flux":
+            grid, _, slope, cum = self._flux_tables[int(corsika_id)]
+            t = np.asarray(u, dtype=float) * cum[-1]
+            k = np.clip(np.searchsorted(cum, t, side="right") - 1, 0, grid.size - 2)
+            frac = (t - cum[k]) / (cum[k + 1] - cum[k])
+            one = 1.0 - slope[k]
+            r = grid[k + 1] / grid[k]
+            safe = np.where(np.abs(one) < 1e-9, 1.0, one)
+            x = np.where(
+                np.abs(one) < 1e-9,
+                r**frac,
+                (1.0 + frac * np.expm1(safe * np.log(r))) ** (1.0 / safe),
+            )
+            return np.clip(grid[k] * x, lo, hi)
         g = float(self.gamma)
         if abs(g - 1.0) < 1e-12:
             return lo * (hi / lo) ** u
@@ -228,7 +300,11 @@ class PrimaryGenerator:
         if not isinstance(n, (int, np.integer)) or n < 0:
             raise ConfigError(f"must be a non-negative integer, got {n!r}", parameter="n")
         ids = self.nuclei
-        k = rng.integers(0, ids.size, n)
+        probs = self.nucleus_probabilities
+        if self.gamma == "flux" or self.composition == "flux":
+            k = np.minimum(np.searchsorted(np.cumsum(probs), rng.random(n)), ids.size - 1)
+        else:
+            k = rng.integers(0, ids.size, n)
         cid = ids[k]
         u_e = rng.random(n)
         energy = np.empty(n)
@@ -236,7 +312,7 @@ class PrimaryGenerator:
         for j, c in enumerate(ids):
             sel = k == j
             energy[sel] = self.sample_energy(int(c), u_e[sel])
-            pdf = self.energy_pdf(int(c), energy[sel]) / ids.size
+            pdf = self.energy_pdf(int(c), energy[sel]) * probs[j]
             weight[sel] = self.flux(int(c), energy[sel]) / pdf
         weight *= self.area_m2 * self.solid_angle_sr
         cz = self.cos_zenith_min + (1.0 - self.cos_zenith_min) * rng.random(n)
