@@ -92,7 +92,7 @@ def _config(
     from ariasim.active.engine import ActiveConfig
 
     return ActiveConfig(
-        chunk_size=chunk_size or 1000,
+        chunk_size=1000 if chunk_size is None else chunk_size,
         warmup_chunks=warmup_chunks,
         chunks_per_round=chunks_per_round,
         learn=learn,

@@ -83,7 +83,15 @@ __all__ = [
 ]
 
 #: Features of the control point before ``photons``.
-CONTROL_FEATURES = (*DEPTH_FEATURES, "cos_zenith", "log10_energy", "mass")
+CONTROL_FEATURES = (
+    *DEPTH_FEATURES,
+    "n_near_30m",
+    "n_near_80m",
+    "lead_z_axis_m",
+    "cos_zenith",
+    "log10_energy",
+    "mass",
+)
 #: Final-level observables.
 OBSERVABLES = ("cos_zenith_reco", "n_channels", "log10_charge", "log10_energy")
 
@@ -251,6 +259,48 @@ def _event_seed(base: int, event_id: int) -> int:
     return int(ss.generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
+#: Radii [m] of the geometric features ``n_near_<r>m``: modules within r of a muon track.
+NEAR_RADII_M = (30.0, 80.0)
+
+
+def near_module_features(
+    at_depth: pd.DataFrame, events: pd.DataFrame, modules_m: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Cheap geometric features known before the photons: per event, the number of modules
+    within each of :data:`NEAR_RADII_M` of any of its muons' tracks in the volume (a proxy of
+    how many channels the light can reach), and the depth ``z`` of the leading muon's
+    closest approach to the detector axis.
+
+    Arguments:
+        at_depth: The propagation stage's table (``mu_entry``, ``mu_length_m``,
+            ``mu_energy`` per event).
+        events: The primaries' table (``dir_x, dir_y, dir_z`` by ``event_id``).
+        modules_m: Module positions (N, 3).
+    """
+    dirs = events.set_index("event_id")[["dir_x", "dir_y", "dir_z"]]
+    d_all = dirs.reindex(at_depth["event_id"]).to_numpy(float)
+    n = len(at_depth)
+    counts = {r: np.zeros(n, dtype=np.int64) for r in NEAR_RADII_M}
+    z_lead = np.zeros(n)
+    for k, (entry, length, energy) in enumerate(
+        zip(at_depth["mu_entry"], at_depth["mu_length_m"], at_depth["mu_energy"], strict=True)
+    ):
+        a = np.asarray(entry, dtype=float).reshape(-1, 3)
+        d = d_all[k]
+        rel = modules_m[None, :, :] - a[:, None, :]
+        t = np.clip(rel @ d, 0.0, np.asarray(length, dtype=float)[:, None])
+        dist = np.linalg.norm(rel - t[:, :, None] * d, axis=2).min(axis=0)
+        for r in NEAR_RADII_M:
+            counts[r][k] = int(np.count_nonzero(dist < r))
+        lead = int(np.argmax(np.asarray(energy)))
+        horizontal = d[:2] @ d[:2]
+        s = -(a[lead, :2] @ d[:2]) / horizontal if horizontal > 1e-12 else 0.0
+        z_lead[k] = a[lead, 2] + s * d[2]
+    out = {f"n_near_{int(r)}m": counts[r] for r in NEAR_RADII_M}
+    out["lead_z_axis_m"] = z_lead
+    return out
+
+
 def muon_stages(cfg: MuonConfig) -> list[Stage]:
     """The six stages of the pipeline for a configuration (see the module docstring).
 
@@ -272,7 +322,8 @@ def muon_stages(cfg: MuonConfig) -> list[Stage]:
         return sim.bundles(events, rng)
 
     def propagation(events: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-        return sim.propagate(events, rng)
+        out = sim.propagate(events, rng)
+        return out.assign(**near_module_features(out, events, mods))
 
     warm = [False]
 
