@@ -26,16 +26,17 @@ The default telescope: 25 strings on an 80 m square grid, 30 modules each 15 m a
 320 m x 435 m array, denser than IceCube, about DeepCore's spacing), SPICE bulk ice at
 1950 m, IceCube DOMs oversized 6 times (timing bias of a few ns, no change in the
 expected hits), full module efficiency, light only within 60 m of a module; H3a primaries
-with E^-2 from 500 GeV per nucleon to 10 PeV, zenith up to 85 degrees on a 458 m disc;
-SMT8 in 5 us; selection: reconstructed up-going (cos zenith <= 0) with >= 12 channels.
-Measured on this development machine (100,000 events, seed 1, one core,
-``profile_pipeline(make_muon_pipeline(), 100_000)``): 5.4 ms CPU per generated event,
-99.9 % of it in ``photons`` (simulate's per-call overhead of a few ms included); 3.5 % of
-the events reach the control point, 1.7 % trigger, 0.085 % pass (rate 1.9 Hz), so 1e6
-events (about 850 final events) take about 45 minutes on two cores. A LightGBM
-classifier on the control-point features separates passing events with a held-out ROC
-AUC of 0.87. ``size="ci"`` (9 strings, oversize 16, yield 0.25, E > 2 TeV per nucleon,
-SMT4, cos zenith <= 0.5 and >= 5 channels): 0.8 ms per event, efficiency 1.0e-2.
+(nuclei generated in proportion to their rates) with E^-2 from 500 GeV per nucleon to
+10 PeV, zenith up to 85 degrees on a 458 m disc; SMT8 in 5 us; selection: reconstructed
+up-going (cos zenith <= 0) with >= 12 channels. Measured on this development machine
+(20,000 events, seed 1, one core, ``profile_pipeline(make_muon_pipeline(), 20_000)``):
+0.5 ms CPU per generated event, 99 % of it in ``photons`` (about 66 ms per event that
+reaches the detector: 0.75 % of them); 0.3 % trigger and 0.015 % pass, so a brute-force
+reference of a few thousand final events is ~2e7 events (~3 CPU hours), built up in
+resumable chunks. ``size="ci"`` (9 strings, oversize 16, yield 0.25, E > 2 TeV per
+nucleon, SMT4, cos zenith <= 0.5 and >= 5 channels): 0.15 ms per event (8 ms per event at
+the detector), efficiency 1.6e-3; a LightGBM classifier on the control-point features
+separates passing events there with a held-out ROC AUC of 0.88 (40,000 events).
 
 References:
     See :mod:`ariasim.simulators.muons`, :mod:`ariasim.apps.muons.light` and
