@@ -427,3 +427,20 @@ def test_noise_only_events_give_no_clusters() -> None:
     expect = 2 * neta * nphi * special.ndtr(-ECAL.zs_threshold_gev / ECAL.noise_gev)
     got = int((res.cells["calo"] == "ecal").sum())
     assert abs(got - expect) < 5 * math.sqrt(expect)
+
+
+def test_noise_cells_when_every_candidate_hits_an_occupied_cell() -> None:
+    """Regression: when every noise candidate falls on a cell with a deposit (a fully
+    occupied event), no noise-only cell is returned instead of an IndexError (seen in
+    ``ariasim active`` runs of the collider pipeline)."""
+    from dataclasses import replace
+
+    from ariasim.simulators.collider import calorimeter as calo
+
+    cfg = replace(calo.ECALConfig(), noise_gev=1.0, zs_threshold_gev=2.0)
+    neta, nphi, _, _ = calo._grid(cfg)
+    occupied = np.arange(neta * nphi, dtype=np.int64)  # event 0: every cell has a deposit
+    ev, key, val = calo._noise_only_cells(
+        np.array([0]), occupied, cfg, np.random.default_rng(1)
+    )
+    assert len(ev) == len(key) == len(val) == 0

@@ -739,6 +739,8 @@ def _noise_only_cells(
     else:
         keep = np.ones(len(comb), dtype=bool)
     comb, ev, key, val = comb[keep], ev[keep], key[keep], val[keep]
+    if len(comb) == 0:  # every candidate fell on an occupied cell
+        return empty
     order = np.argsort(comb, kind="stable")
     first = order[np.r_[True, comb[order][1:] != comb[order][:-1]]]
     return ev[first], key[first], val[first]
