@@ -440,7 +440,5 @@ def test_noise_cells_when_every_candidate_hits_an_occupied_cell() -> None:
     cfg = replace(calo.ECALConfig(), noise_gev=1.0, zs_threshold_gev=2.0)
     neta, nphi, _, _ = calo._grid(cfg)
     occupied = np.arange(neta * nphi, dtype=np.int64)  # event 0: every cell has a deposit
-    ev, key, val = calo._noise_only_cells(
-        np.array([0]), occupied, cfg, np.random.default_rng(1)
-    )
+    ev, key, val = calo._noise_only_cells(np.array([0]), occupied, cfg, np.random.default_rng(1))
     assert len(ev) == len(key) == len(val) == 0
