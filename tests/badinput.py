@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["Case", "check_case", "make_folder", "write_file"]
+__all__ = ["Case", "check_case", "make_folder", "scale_out_cases", "write_file"]
 
 
 @dataclass(frozen=True)
@@ -140,3 +140,22 @@ def make_folder(name: str, base: Setup | None = None) -> Setup:
         (tmp / name).mkdir()
 
     return setup
+
+
+def scale_out_cases(run: Callable[..., Sequence[str]], outputs: Sequence[str]) -> list[Case]:
+    """The bad ``--workers`` / ``--scheduler`` cases of every command on the Dask layer
+    (``run(*flags)`` gives the command line; ``outputs`` must not exist afterwards)."""
+    bad = [
+        ("workers-zero", ("--workers", "0"), "--workers"),
+        ("workers-negative", ("--workers", "-2"), "--workers"),
+        ("workers-not-a-number", ("--workers", "two"), "--workers"),
+        ("scheduler-garbage", ("--scheduler", "garbage"), "--scheduler"),
+        ("scheduler-unknown-scheme", ("--scheduler", "http://localhost:8786"), "--scheduler"),
+        ("scheduler-unreachable", ("--scheduler", "tcp://127.0.0.1:1"), "--scheduler"),
+        (
+            "workers-and-scheduler",
+            ("--workers", "2", "--scheduler", "tcp://127.0.0.1:1"),
+            "--workers",
+        ),
+    ]
+    return [Case(i, run(*flags), e, outputs=tuple(outputs)) for i, flags, e in bad]

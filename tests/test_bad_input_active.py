@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from badinput import Case, check_case, write_file
+from badinput import Case, check_case, scale_out_cases, write_file
 
 TOY = str(Path(__file__).resolve().parents[1] / "examples" / "active_toy.py")
 RUN = ["active", "run", "--pipeline", f"{TOY}:make_pipeline", "--out", "{tmp}/run"]
@@ -48,7 +48,7 @@ CASES = [
     Case("learn-bad", [*RUN, "--chunks", "2", "--learn", "sometimes"], "--learn"),
     Case("size-bad", [*RUN, "--chunks", "2", "--size", "huge"], "--size"),
     Case("seed-negative", [*RUN, "--chunks", "2", "--seed", "-1"], "--seed"),
-    Case("workers-zero", [*RUN, "--chunks", "2", "--workers", "0"], "--workers"),
+    *scale_out_cases(lambda *flags: [*RUN, "--chunks", "2", *flags], NO_OUT),
     Case(
         "pipeline-unknown",
         ["active", "run", "--pipeline", "nope", "--out", "{tmp}/run", "--chunks", "2"],

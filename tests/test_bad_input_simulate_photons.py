@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from badinput import Case, check_case, make_folder, write_file
+from badinput import Case, check_case, make_folder, scale_out_cases, write_file
 
 OUT = "out.parquet"
 BASE = ("simulate", "photons", "--no-progress")
@@ -183,28 +183,7 @@ CASES = [
         outputs=[OUT],
     ),
     # scale-out flags (issue 11): checked before any work or output
-    Case("workers-zero", _run("--workers", "0"), "--workers", outputs=[OUT]),
-    Case("workers-negative", _run("--workers", "-2"), "--workers", outputs=[OUT]),
-    Case("workers-not-a-number", _run("--workers", "two"), "--workers", outputs=[OUT]),
-    Case("scheduler-garbage", _run("--scheduler", "garbage"), "--scheduler", outputs=[OUT]),
-    Case(
-        "scheduler-unknown-scheme",
-        _run("--scheduler", "http://localhost:8786"),
-        "--scheduler",
-        outputs=[OUT],
-    ),
-    Case(
-        "scheduler-unreachable",
-        _run("--scheduler", "tcp://127.0.0.1:1"),
-        "--scheduler",
-        outputs=[OUT],
-    ),
-    Case(
-        "workers-and-scheduler",
-        _run("--workers", "2", "--scheduler", "tcp://127.0.0.1:1"),
-        "--workers",
-        outputs=[OUT],
-    ),
+    *scale_out_cases(_run, [OUT]),
 ]
 
 

@@ -297,7 +297,7 @@ def near_module_features(
         horizontal = d[:2] @ d[:2]
         s = -(a[lead, :2] @ d[:2]) / horizontal if horizontal > 1e-12 else 0.0
         z_lead[k] = a[lead, 2] + s * d[2]
-    out = {f"n_near_{int(r)}m": counts[r] for r in NEAR_RADII_M}
+    out: dict[str, np.ndarray] = {f"n_near_{int(r)}m": counts[r] for r in NEAR_RADII_M}
     out["lead_z_axis_m"] = z_lead
     return out
 
