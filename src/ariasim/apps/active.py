@@ -326,11 +326,14 @@ def evaluate_active(
 
         return show
 
+    # every arm draws its events from its own seed spawned from ``seed``: the arms are
+    # independent of each other and of a reference run made with ``seed`` itself
+    arm_seeds = spawn_seeds(seed, 4)
     say(f"brute-force arm: {brute_chunks} chunks of {cfg.chunk_size} events")
     brute = run_active(
         pipeline,
         out / "brute",
-        seed=seed,
+        seed=arm_seeds[3],
         n_chunks=brute_chunks,
         config=replace(cfg, mode="brute"),
         client=client,
@@ -338,8 +341,6 @@ def evaluate_active(
     )
     budget = brute.cpu_s["total"]
     say(f"controlled arm: the same CPU budget, {budget:.1f} s")
-    # the controlled arm generates new events with another seed: the arms are independent
-    arm_seeds = spawn_seeds(seed, 3)
     controlled = run_active(
         pipeline,
         out / "controlled",
