@@ -78,7 +78,9 @@ SchedulerOpt = Annotated[
 ]
 
 
-def _config(
+def _pipeline_and_config(
+    spec: str,
+    size: str,
     mode: str,
     aggressiveness: float,
     a_min: float,
@@ -88,10 +90,15 @@ def _config(
     warmup_chunks: int,
     chunks_per_round: int,
     learn: str,
-) -> Any:
-    from ariasim.active.engine import ActiveConfig
+) -> tuple[Any, Any]:
+    """The pipeline and the engine settings of a command; the settings are checked first,
+    and the chunk size defaults to the pipeline's own suggestion."""
+    from dataclasses import replace
 
-    return ActiveConfig(
+    from ariasim.active.engine import ActiveConfig
+    from ariasim.apps.active import resolve_pipeline
+
+    cfg = ActiveConfig(
         chunk_size=1000 if chunk_size is None else chunk_size,
         warmup_chunks=warmup_chunks,
         chunks_per_round=chunks_per_round,
@@ -102,6 +109,10 @@ def _config(
         threshold=threshold,
         density_observable=density_observable,
     )
+    pipe = resolve_pipeline(spec, size)
+    if chunk_size is None:
+        cfg = replace(cfg, chunk_size=pipe.chunk_size)
+    return pipe, cfg
 
 
 def _chunk_printer(label: str) -> Any:
@@ -149,12 +160,14 @@ def active_run_command(
     Writes OUT/final.parquet (passing events, weight = generation weight x 1/a) and
     OUT/summary.json (rate, Kish effective events, CPU per stage).
     """
-    from ariasim.apps.active import resolve_pipeline, run_pipeline
+    from ariasim.apps.active import run_pipeline
     from ariasim.parallel import get_client
     from ariasim.utils import check_outputs
 
     check_outputs({"--out": out}, folders=("--out",), overwrite=True)
-    cfg = _config(
+    pipe, cfg = _pipeline_and_config(
+        pipeline,
+        size,
         mode,
         aggressiveness,
         a_min,
@@ -165,11 +178,6 @@ def active_run_command(
         chunks_per_round,
         learn,
     )
-    pipe = resolve_pipeline(pipeline, size)
-    if chunk_size is None:
-        from dataclasses import replace
-
-        cfg = replace(cfg, chunk_size=pipe.chunk_size)
     with get_client(workers=workers, scheduler=scheduler) as client:
         _, summary = run_pipeline(
             pipe,
@@ -254,7 +262,6 @@ def active_evaluate_command(
     from ariasim.apps.active import (
         evaluate_active,
         load_reference,
-        resolve_pipeline,
         write_evaluation,
     )
     from ariasim.errors import ConfigError
@@ -271,7 +278,9 @@ def active_evaluate_command(
         folders=("--out",),
         overwrite=overwrite,
     )
-    cfg = _config(
+    pipe, cfg = _pipeline_and_config(
+        pipeline,
+        "ci" if quick else "default",
         mode,
         aggressiveness,
         a_min,
@@ -282,11 +291,6 @@ def active_evaluate_command(
         chunks_per_round,
         learn,
     )
-    pipe = resolve_pipeline(pipeline, "ci" if quick else "default")
-    if chunk_size is None:
-        from dataclasses import replace
-
-        cfg = replace(cfg, chunk_size=pipe.chunk_size)
     ref = load_reference(reference) if reference is not None else None
     from rich.console import Console
 
