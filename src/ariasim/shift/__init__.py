@@ -1,0 +1,16 @@
+"""Domain shifts: learn the difference between two datasets and correct events one by one.
+
+Two-sample learners (the contract is in :mod:`ariasim.shift.base`): fitted on a pooled table
+of a *source* and a *target* sample with the domain as the label, they either move events
+(morphers: :class:`FlowMorpher`, :class:`FlowMatchingMorpher`) or weight them (reweighters:
+:class:`ClassifierReweighter`). :mod:`ariasim.shift.features` handles counts, spikes, tails
+and bounds; :mod:`ariasim.shift.diagnostics` and :mod:`ariasim.shift.inject` measure whether
+a correction worked; :func:`load` reads any saved model back (JSON + safetensors, no pickle).
+"""
+
+from ariasim.shift.base import stack
+from ariasim.shift.features import FeatureCodec
+from ariasim.shift.persist import load
+from ariasim.shift.reweight import ClassifierReweighter
+
+__all__ = ["ClassifierReweighter", "FeatureCodec", "load", "stack"]
