@@ -49,6 +49,11 @@ active_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(active_app, name="active")
+shift_app = typer.Typer(
+    help="Domain shifts: learn the difference between two samples and correct events.",
+    no_args_is_help=True,
+)
+app.add_typer(shift_app, name="shift")
 
 
 def _version_callback(value: bool) -> None:
@@ -77,6 +82,7 @@ def _register() -> None:
     from ariasim.cli.export import export_delphes_command
     from ariasim.cli.fastsim import fastsim_command
     from ariasim.cli.fit import fit_response_command
+    from ariasim.cli.shift import shift_apply_command, shift_fit_command, shift_validate_command
     from ariasim.cli.simulate import collider_command, photons_command
 
     app.command("demo")(demo_command)
@@ -88,6 +94,9 @@ def _register() -> None:
     export_app.command("delphes")(export_delphes_command)
     active_app.command("run")(active_run_command)
     active_app.command("evaluate")(active_evaluate_command)
+    shift_app.command("fit")(shift_fit_command)
+    shift_app.command("apply")(shift_apply_command)
+    shift_app.command("validate")(shift_validate_command)
 
 
 _register()

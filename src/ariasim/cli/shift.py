@@ -1,0 +1,205 @@
+"""``ariasim shift``: learn the difference between two samples, correct events, validate.
+
+Only light imports at module level (``ariasim --help`` stays fast); torch, zuko and LightGBM
+load inside the commands.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+__all__ = ["shift_apply_command", "shift_fit_command", "shift_validate_command"]
+
+FeaturesOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--features",
+        help="Comma-separated feature columns to correct (default: every numeric column the "
+        "tables share, except the context).",
+    ),
+]
+ContextOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--context",
+        help="Comma-separated context columns the correction depends on (kept unchanged).",
+    ),
+]
+MethodOpt = Annotated[
+    str,
+    typer.Option(
+        "--method",
+        "-m",
+        help="flow (one conditional normalising flow) | flow-matching (OT flow matching) | "
+        "reweight (calibrated classifier weights).",
+    ),
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (>= 0).")]
+EpochsOpt = Annotated[
+    int | None,
+    typer.Option("--epochs", show_default="the method's", help="Training epochs (flows)."),
+]
+DeviceOpt = Annotated[
+    str | None,
+    typer.Option("--device", show_default="cpu", help="cpu | cuda (flows)."),
+]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")]
+
+
+def _split(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    items = [c.strip() for c in text.split(",") if c.strip()]
+    return items or None
+
+
+def _printer() -> Any:
+    from rich.console import Console
+
+    console = Console(stderr=True, highlight=False)
+
+    def show(line: str) -> None:
+        console.print(f"[dim]shift:[/] {line}")
+
+    return show
+
+
+def _options(method: str, epochs: int | None, device: str | None) -> dict[str, Any]:
+    from ariasim.errors import ConfigError
+
+    opts: dict[str, Any] = {}
+    if epochs is not None:
+        if method == "reweight":
+            raise ConfigError("does not apply to --method reweight", parameter="--epochs")
+        if epochs < 1:
+            raise ConfigError(f"must be at least 1, got {epochs}", parameter="--epochs")
+        opts["max_epochs"] = epochs
+    if device is not None:
+        if method == "reweight":
+            raise ConfigError("does not apply to --method reweight", parameter="--device")
+        if device not in ("cpu", "cuda"):
+            raise ConfigError(f"must be cpu or cuda, got {device!r}", parameter="--device")
+        opts["device"] = device
+    return opts
+
+
+def shift_fit_command(
+    source: Annotated[Path, typer.Argument(help="Source sample (Parquet, CSV or ROOT).")],
+    target: Annotated[Path, typer.Argument(help="Target sample, e.g. the new ice model.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model folder to write.")],
+    features: FeaturesOpt = None,
+    context: ContextOpt = None,
+    method: MethodOpt = "flow",
+    source_weight: Annotated[
+        str | None, typer.Option("--source-weight", help="Weight column of the source.")
+    ] = None,
+    target_weight: Annotated[
+        str | None, typer.Option("--target-weight", help="Weight column of the target.")
+    ] = None,
+    holdout: Annotated[
+        float,
+        typer.Option(
+            "--holdout",
+            help="Fraction of each sample kept out of training, for the "
+            "report's before/after figures.",
+        ),
+    ] = 0.2,
+    epochs: EpochsOpt = None,
+    device: DeviceOpt = None,
+    seed: SeedOpt = 0,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Learn the shift from SOURCE to TARGET; write the model, report.html and summary.json."""
+    from ariasim.shift.workflow import fit_files
+
+    s = fit_files(
+        source,
+        target,
+        out,
+        method=method,
+        features=_split(features),
+        context=_split(context),
+        source_weight=source_weight,
+        target_weight=target_weight,
+        holdout=holdout,
+        seed=seed,
+        options=_options(method, epochs, device),
+        overwrite=overwrite,
+        progress=_printer(),
+    )
+    comp = s.get("holdout_comparison")
+    if comp:
+        typer.echo(
+            f"held-out AUC: {comp['auc_before']:.4f} before, {comp['auc_after']:.4f} after "
+            f"(0.5 = indistinguishable); report: {Path(out) / 'report.html'}"
+        )
+
+
+def shift_apply_command(
+    model: Annotated[Path, typer.Argument(help="Model folder written by 'ariasim shift fit'.")],
+    data: Annotated[Path, typer.Argument(help="Table to correct (Parquet, CSV or ROOT).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Corrected table to write.")],
+    weight_name: Annotated[
+        str, typer.Option("--weight-name", help="Name of the weight column (reweighters).")
+    ] = "shift_weight",
+    keep_original: Annotated[
+        bool,
+        typer.Option(
+            "--keep-original/--no-keep-original",
+            help="Keep the uncorrected features as <name>_original (morphers).",
+        ),
+    ] = True,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Correct DATA with MODEL: morphed feature columns, or a weight column."""
+    from ariasim.shift.workflow import apply_model
+
+    apply_model(
+        model,
+        data,
+        out,
+        weight_name=weight_name,
+        keep_original=keep_original,
+        overwrite=overwrite,
+        progress=_printer(),
+    )
+
+
+def shift_validate_command(
+    data: Annotated[Path, typer.Argument(help="A table of events (Parquet, CSV or ROOT).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder to write.")],
+    features: FeaturesOpt = None,
+    context: ContextOpt = None,
+    method: MethodOpt = "flow",
+    n: Annotated[
+        int | None,
+        typer.Option("--n", show_default="all rows", help="Events used (split into halves)."),
+    ] = None,
+    threshold: Annotated[
+        float, typer.Option("--auc-threshold", help="Pass if the AUC after is at most this.")
+    ] = 0.52,
+    epochs: EpochsOpt = None,
+    device: DeviceOpt = None,
+    seed: SeedOpt = 0,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Inject known shifts into DATA, learn them back, and report how well they are undone."""
+    from ariasim.shift.workflow import validate_file
+
+    s = validate_file(
+        data,
+        out,
+        method=method,
+        features=_split(features),
+        context=_split(context),
+        n=n,
+        auc_threshold=threshold,
+        seed=seed,
+        options=_options(method, epochs, device),
+        overwrite=overwrite,
+        progress=_printer(),
+    )
+    typer.echo(f"{s['n_passed']}/{s['n_cases']} cases pass; report: {Path(out) / 'report.html'}")
