@@ -21,6 +21,7 @@ from ariasim.shift.diagnostics import (
     compare_samples,
     plot_correlations,
     plot_features,
+    report_diagnostics,
     statistical_floor,
     weighted_correlation,
     weighted_quantiles,
@@ -33,6 +34,7 @@ from ariasim.shift.inject import (
     Scale,
     Smear,
     default_distortions,
+    report_validation,
     validate,
 )
 
@@ -333,6 +335,8 @@ def test_plots_are_png_and_embed_in_a_report(tmp_path):
     rep.figure(plot_correlations(d, tmp_path / "corr.png"), "correlations")
     assert (tmp_path / "corr.png").stat().st_size > 1000
     assert rep.save(tmp_path / "r.html").read_text().count("data:image/png") == 2
+    rep2 = report_diagnostics(HtmlReport("diag"), d)
+    assert rep2.n_figures == 2 and "Wasserstein" in rep2.render()
     with pytest.raises(ConfigError, match="path"):
         plot_features(d, tmp_path / "f.pdf")
     with pytest.raises(ConfigError, match="diag"):
@@ -397,15 +401,18 @@ def test_quantile_morpher_recovers_1d_distortions_and_closure():
     # closure: the exact map moves each event by the quantile noise only, ~1.8/sqrt(n) sd
     assert max(closure.displacement.values()) < 5 / math.sqrt(N)
     assert closure.image_error == pytest.approx(closure.displacement)
-    off = res["offset(x, 1.0)"]
+    off = res["offset(x, 1)"]
     assert off.image_typical["x"] < 5 / math.sqrt(N)
     assert off.displacement["x"] == pytest.approx(0.5, abs=0.1)  # moved by 1.0 = 0.5 sd
-    assert res["smear(x, 2.0, 0.0)"].image_error is None  # random: no event-wise check
+    assert res["smear(x, 2, 0)"].image_error is None  # random: no event-wise check
     assert res.passed
     table = res.table()
     assert list(table["case"]) == [c.name for c in res.cases]
     text = json.dumps(res.to_dict(diagnostics=True))
     assert '"passed": true' in text
+    rep = report_validation(HtmlReport("validate"), res, plots=False, details=True)
+    html = rep.render()
+    assert "PASS: 5 of 5 cases" in html and "monotone(x, power, 1.5, 0, 4)" in html
 
 
 def test_identity_fails_and_marginal_morpher_misses_a_correlation():
@@ -413,7 +420,7 @@ def test_identity_fails_and_marginal_morpher_misses_a_correlation():
     res = validate(Identity, data, ["x"], distortions=[Scale("x", 1.3)], n=N,
                    classifier=FAST)  # fmt: skip
     assert res["closure"].passed  # learning nothing is right when there is nothing
-    sc = res["scale(x, 1.3, 0.0)"]
+    sc = res["scale(x, 1.3, 0)"]
     assert not sc.passed and not res.passed
     assert any("AUC" in f for f in sc.failures) and any("event-wise" in f for f in sc.failures)
     # |x' - 1.3 x| / sd = 0.3 x / (1.3 * 2): typical value ~ 0.5
@@ -437,7 +444,7 @@ def test_reweighter_path_and_context_shift():
         assert c.passed, (c.name, c.failures)
     # closure weights are near one (20 bins of 100 events: ESS loss ~ 20/2000 = 1 %)
     assert res["closure"].ess_fraction > 0.95
-    assert res["offset(x, 1.0)"].ess_fraction < 0.9
+    assert res["offset(x, 1)"].ess_fraction < 0.9
     # a context-dependent shift is invisible to a marginal morpher of x alone
     rng = np.random.default_rng(11)
     ctx = pd.DataFrame({"x": rng.normal(size=3 * N), "z": rng.uniform(-1, 1, 3 * N)})

@@ -52,6 +52,7 @@ import pandas as pd
 
 from ariasim.errors import ConfigError, InputError
 from ariasim.metrics import classifier_test, effective_sample_size, wasserstein_1d
+from ariasim.report import HtmlReport
 from ariasim.utils import as_generator, atomic_path, spawn_seeds, to_jsonable
 
 __all__ = [
@@ -62,6 +63,7 @@ __all__ = [
     "feature_matrix",
     "plot_correlations",
     "plot_features",
+    "report_diagnostics",
     "sample_weights",
     "statistical_floor",
     "weighted_correlation",
@@ -868,3 +870,50 @@ def plot_correlations(diag: ShiftDiagnostics, path: str | os.PathLike[str] | Non
     fig.tight_layout()
     _save(fig, path)
     return fig
+
+
+def _auc_text(label: str, auc: tuple[float, float] | None) -> str:
+    if auc is None or not math.isfinite(auc[0]):
+        return ""
+    return f"{label} {auc[0]:.4f} +- {auc[1]:.4f}"
+
+
+def report_diagnostics(
+    rep: HtmlReport,
+    diag: ShiftDiagnostics,
+    *,
+    title: str = "Before and after the correction",
+    plots: bool = True,
+) -> HtmlReport:
+    """Append a section for ``diag`` to an :class:`~ariasim.report.HtmlReport`: the AUCs,
+    the per-feature :math:`W_1` table (with the floor and ratios), the summary figures with
+    bootstrap errors and pulls, and (``plots``) the feature and correlation figures.
+    Returns ``rep``."""
+    diag = _check_diag(diag)
+    rep.heading(title)
+    aucs = [_auc_text("AUC before", diag.auc_before), _auc_text("after", diag.auc_after)]
+    line = "; ".join(a for a in aucs if a)
+    if line:
+        sig = diag.auc_null_sigma
+        rep.text(
+            f"Classifier two-sample test (0.5 = indistinguishable): {line}"
+            + (f" (null standard deviation {sig:.4f})." if math.isfinite(sig) else ".")
+        )
+    n = ", ".join(f"{k} {v} (effective {diag.ess[k]:.0f})" for k, v in diag.n.items())
+    rep.text(
+        f"Events: {n}. Largest correlation difference to the target: "
+        f"{diag.corr_diff_before:.3f} before"
+        + (f", {diag.corr_diff_after:.3f} after." if diag.corr_diff_after is not None else ".")
+    )
+    rep.table(diag.table(), "1-D Wasserstein distance to the target per feature")
+    if diag.n_boot >= 2:
+        rep.table(
+            diag.summary,
+            f"Summary figures with bootstrap standard errors ({diag.n_boot} replicas); "
+            "pull = (corrected - target) / combined error",
+        )
+    if plots:
+        rep.figure(plot_features(diag), "Feature distributions and ratios to the target")
+        if len(diag.features) > 1:
+            rep.figure(plot_correlations(diag), "Correlation matrices")
+    return rep

@@ -42,10 +42,13 @@ import pandas as pd
 
 from ariasim.errors import ConfigError, InputError
 from ariasim.metrics import effective_sample_size
+from ariasim.report import HtmlReport
 from ariasim.shift.diagnostics import (
     ShiftDiagnostics,
     compare_samples,
     feature_matrix,
+    plot_features,
+    report_diagnostics,
     sample_weights,
     statistical_floor,
     weighted_quantiles,
@@ -63,6 +66,7 @@ __all__ = [
     "Smear",
     "ValidationResult",
     "default_distortions",
+    "report_validation",
     "validate",
 ]
 
@@ -120,7 +124,15 @@ class Distortion:
     @property
     def name(self) -> str:
         """A short label, e.g. ``"scale(e, 1.5)"``."""
-        vals = ", ".join(str(v) for v in asdict(self).values())
+
+        def fmt(v: Any) -> str:
+            if isinstance(v, float):
+                return f"{v:.4g}"
+            if isinstance(v, tuple):
+                return "(" + ", ".join(fmt(u) for u in v) + ")"
+            return str(v)
+
+        vals = ", ".join(fmt(v) for v in asdict(self).values())
         return f"{type(self).__name__.lower()}({vals})"
 
     @property
@@ -909,3 +921,40 @@ def validate(
         holdout=holdout,
         seed=seed,
     )
+
+
+def report_validation(
+    rep: HtmlReport, result: ValidationResult, *, plots: bool = True, details: bool = False
+) -> HtmlReport:
+    """Append the harness's results to an :class:`~ariasim.report.HtmlReport`: the
+    thresholds, one table row per case (pass/fail marked), and per case its feature
+    figure (``plots``) or its full diagnostics section (``details``). Returns ``rep``."""
+    if not isinstance(result, ValidationResult):
+        raise ConfigError(
+            f"expected a ValidationResult, got {type(result).__name__}", parameter="result"
+        )
+    t = result.thresholds
+    rep.heading("Injected shifts and closure")
+    rep.text(
+        f"{result.learner} on {result.n_per_side} events per side "
+        f"({'compared with a fresh target sample' if result.holdout else 'in-sample'}); "
+        f"features {', '.join(result.features)}"
+        + (f"; context {', '.join(result.context)}" if result.context else "")
+        + f". Pass: AUC after <= {t['auc_max']}, typical event-wise error <= "
+        f"{t['image_max']:.3g} sd"
+        + (f", W1 <= {t['w1_factor']} x floor" if t.get("w1_factor") else "")
+        + "."
+    )
+    verdict = "pass" if result.passed else "fail"
+    n_ok = sum(c.passed for c in result.cases)
+    rep.html(f'<p class="{verdict}">{verdict.upper()}: {n_ok} of {len(result.cases)} cases</p>')
+    rep.table(result.table(), "One row per case; AUC oracle = the distortion applied to the "
+              "source, the value a perfect correction reaches")  # fmt: skip
+    for c in result.cases:
+        if c.diagnostics is None:
+            continue
+        if details:
+            report_diagnostics(rep, c.diagnostics, title=c.name, plots=plots)
+        elif plots:
+            rep.figure(plot_features(c.diagnostics), c.name)
+    return rep
