@@ -198,7 +198,7 @@ def test_default_distortions_are_sized_from_the_data_and_detectable():
     rng = np.random.default_rng(2)
     n = 2 * N
     data = pd.DataFrame(
-        {"a": rng.normal(3, 2, n), "b": rng.normal(-1, 0.5, n), "z": rng.uniform(0, 10, n)}
+        {"a": rng.normal(0, 2, n), "b": rng.normal(-1, 0.5, n), "z": rng.uniform(0, 10, n)}
     )
     ds = default_distortions(data, ["a", "b"], ["z"])
     assert [type(d).__name__ for d in ds] == [
@@ -397,6 +397,7 @@ def test_quantile_morpher_recovers_1d_distortions_and_closure():
         assert c.kind == "morpher"
         if c.name != "closure":  # every injected shift is clearly seen before correction
             assert c.auc_before[0] > 0.5 + 5 * c.auc_null_sigma, c.name
+            assert c.shift_z > 5
     closure = res["closure"]
     # closure: the exact map moves each event by the quantile noise only, ~1.8/sqrt(n) sd
     assert max(closure.displacement.values()) < 5 / math.sqrt(N)

@@ -399,13 +399,14 @@ def default_distortions(
     r"""One distortion of each kind, sized from the data (for ``ariasim shift validate``).
 
     With :math:`\sigma`, :math:`m` the standard deviation and median of a feature and ``s`` =
-    ``strength``: ``Scale(1 + 0.25 s)`` about zero, ``Offset(0.5 s σ)``, ``Smear(s σ)``,
-    ``Monotone("sinh", s)`` about the median in units of σ, ``Correlated`` with
+    ``strength``: ``Scale(1 + 0.5 s)`` about zero, ``Offset(0.5 s σ)``, ``Smear(s σ)``,
+    ``Monotone("sinh", 1.5 s)`` about the median in units of σ, ``Correlated`` with
     ``rho = 0.5 s`` (two features or more) and ``ContextShift`` moving the feature by
     ``0.5 s σ`` per standard deviation of the first context column (with a context). Each
-    distortion takes the next feature in turn. At strength 1 each moves the classifier AUC
-    well away from 0.5 at 2,000 events per side for a Gaussian-like feature (the scale
-    about zero shifts a feature with a non-zero mean as well).
+    distortion takes the next feature in turn. At strength 1 each moved the classifier AUC
+    (3 folds, 50 boosting iterations) to 0.56-0.70 at 1,000 and 2,000 events per side for
+    a Gaussian and a Gamma(4) feature, against a null spread of 0.014 at 2,000 (the scale
+    about zero also shifts a feature with a non-zero mean).
 
     Example:
         >>> import numpy as np, pandas as pd
@@ -430,10 +431,10 @@ def default_distortions(
     f = [feats[i % len(feats)] for i in range(6)]
     k = {name: i for i, name in enumerate(feats + ctx)}
     out: list[Distortion] = [
-        Scale(f[0], 1.0 + 0.25 * s),
+        Scale(f[0], 1.0 + 0.5 * s),
         Offset(f[1], 0.5 * s * float(sd[k[f[1]]])),
         Smear(f[2], sigma=1.0 * s * float(sd[k[f[2]]])),
-        Monotone(f[3], "sinh", 1.0 * s, loc=float(med[k[f[3]]]), scale=float(sd[k[f[3]]])),
+        Monotone(f[3], "sinh", 1.5 * s, loc=float(med[k[f[3]]]), scale=float(sd[k[f[3]]])),
     ]
     if len(feats) >= 2:
         a, b = f[4], feats[(feats.index(f[4]) + 1) % len(feats)]
@@ -513,6 +514,14 @@ class CaseResult:
     failures: tuple[str, ...]
     diagnostics: ShiftDiagnostics | None = field(default=None, repr=False, compare=False)
 
+    @property
+    def shift_z(self) -> float:
+        """How clearly the shift is seen before correction: (AUC before - 0.5) over the
+        AUC's null standard deviation. A case below about 5 proves little (the classifier's
+        own spread is about 1.5 times that standard deviation)."""
+        s = self.auc_null_sigma
+        return (self.auc_before[0] - 0.5) / s if s > 0 else float("nan")
+
     def to_dict(self, *, diagnostics: bool = False) -> dict[str, Any]:
         """JSON-able dictionary (``diagnostics=True`` adds the full diagnostics)."""
 
@@ -527,6 +536,7 @@ class CaseResult:
             "auc_after": pair(self.auc_after),
             "auc_oracle": pair(self.auc_oracle),
             "auc_null_sigma": self.auc_null_sigma,
+            "shift_z": self.shift_z,
             "w1_before": self.w1_before,
             "w1_after": self.w1_after,
             "w1_floor": self.w1_floor,
@@ -591,6 +601,7 @@ class ValidationResult:
                 {
                     "case": c.name,
                     "auc_before": c.auc_before[0],
+                    "z_before": c.shift_z,
                     "auc_after": c.auc_after[0],
                     "auc_after_se": c.auc_after[1],
                     "auc_oracle": c.auc_oracle[0],
@@ -882,7 +893,7 @@ def validate(
             if bad:
                 worst = max(bad, key=bad.__getitem__)
                 failures.append(
-                    f"typical event-wise error of {worst} {bad[worst]:.3f} sd > {image_max}"
+                    f"typical event-wise error of {worst} {bad[worst]:.3f} sd > {image_max:.3g}"
                 )
         if w1_factor is not None:
             bad = {f: v for f, v in ratio_after.items() if not v <= w1_factor}
@@ -948,8 +959,10 @@ def report_validation(
     verdict = "pass" if result.passed else "fail"
     n_ok = sum(c.passed for c in result.cases)
     rep.html(f'<p class="{verdict}">{verdict.upper()}: {n_ok} of {len(result.cases)} cases</p>')
-    rep.table(result.table(), "One row per case; AUC oracle = the distortion applied to the "
-              "source, the value a perfect correction reaches")  # fmt: skip
+    rep.table(result.table(), "One row per case; z_before = (AUC before - 0.5) / its null "
+              "standard deviation (below about 5 the injected shift is barely seen and the "
+              "case proves little); AUC oracle = the distortion applied to the source, the "
+              "value a perfect correction reaches")  # fmt: skip
     for c in result.cases:
         if c.diagnostics is None:
             continue
