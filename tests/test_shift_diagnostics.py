@@ -299,6 +299,20 @@ def test_bootstrap_errors_match_the_analytic_ones():
     assert s.loc["mean", "corrected"] == pytest.approx(np.average(src["x"], weights=w))
 
 
+def test_bootstrap_on_a_subsample_scales_its_errors(monkeypatch):
+    import ariasim.shift.diagnostics as diagnostics
+
+    monkeypatch.setattr(diagnostics, "BOOTSTRAP_MAX_ROWS", 1000)
+    rng = np.random.default_rng(13)
+    n = 8000
+    tgt = pd.DataFrame({"x": rng.normal(size=n)})
+    d = compare_samples(tgt, tgt, ["x"], auc=False, n_boot=300, seed=4)
+    s = d.summary.set_index("stat")
+    # resampling 1000 of 8000 events, scaled by sqrt(1000/8000): same errors as on all
+    assert s.loc["mean", "target_se"] == pytest.approx(1 / math.sqrt(n), rel=0.2)
+    assert s.loc["std", "target_se"] == pytest.approx(1 / math.sqrt(2 * n), rel=0.2)
+
+
 def test_statistical_floor_follows_the_sqrt_n_law():
     # E W1 of two samples of a distribution F -> sqrt(1/na + 1/nb) * int E|B(F(x))| dx with
     # B a Brownian bridge, E|B(t)| = sqrt(2 t (1 - t) / pi) (del Barrio et al. 1999)

@@ -211,19 +211,33 @@ def _summary(x: np.ndarray, w: np.ndarray, order: np.ndarray) -> np.ndarray:
     return np.concatenate([mean[None], std[None], qs], axis=0)
 
 
+#: Above this many events the bootstrap runs on a random subsample (see :func:`_bootstrap`).
+BOOTSTRAP_MAX_ROWS = 100_000
+
+
 def _bootstrap(
     x: np.ndarray, w: np.ndarray, n_boot: int, seed: int, chunk: int = 32
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Point values ``(n_stats, d)`` and bootstrap standard errors (NaN if ``n_boot < 2``).
+    r"""Point values ``(n_stats, d)`` and bootstrap standard errors (NaN if ``n_boot < 2``).
 
     Each replica resamples the events with replacement (multinomial counts), keeping their
     weights: the standard bootstrap of a weighted estimator. The columns are sorted once.
+    Above :data:`BOOTSTRAP_MAX_ROWS` events the replicas resample a random subsample of
+    that size and the errors are scaled by :math:`\sqrt{n_\text{eff,sub}/n_\text{eff}}`
+    (Kish sizes): every summary figure here is asymptotically normal with variance
+    proportional to :math:`1/n_\text{eff}`.
     """
     order = np.argsort(x, axis=0, kind="stable")
     point = _summary(x, w[:, None], order)[..., 0]
     if n_boot < 2:
         return point, np.full_like(point, np.nan)
     rng = as_generator(seed)
+    factor = 1.0
+    if x.shape[0] > BOOTSTRAP_MAX_ROWS:
+        sub = np.sort(rng.choice(x.shape[0], BOOTSTRAP_MAX_ROWS, replace=False))
+        factor = math.sqrt(effective_sample_size(w[sub]) / effective_sample_size(w))
+        x, w = x[sub], w[sub]
+        order = np.argsort(x, axis=0, kind="stable")
     n = x.shape[0]
     reps = []
     for start in range(0, n_boot, chunk):
@@ -231,7 +245,7 @@ def _bootstrap(
         counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(k)], 1)
         reps.append(_summary(x, w[:, None] * counts, order))
     allr = np.concatenate(reps, axis=2)
-    return point, allr.std(axis=2, ddof=1)
+    return point, allr.std(axis=2, ddof=1) * factor
 
 
 def _w1(a: np.ndarray, b: np.ndarray, wa: np.ndarray, wb: np.ndarray) -> float:
