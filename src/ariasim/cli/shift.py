@@ -133,7 +133,8 @@ def shift_fit_command(
     comp = s.get("holdout_comparison")
     if comp:
         typer.echo(
-            f"held-out AUC: {comp['auc_before']:.4f} before, {comp['auc_after']:.4f} after "
+            f"held-out AUC: {comp['auc_before']['value']:.4f} before, "
+            f"{comp['auc_after']['value']:.4f} after "
             f"(0.5 = indistinguishable); report: {Path(out) / 'report.html'}"
         )
 
@@ -176,7 +177,11 @@ def shift_validate_command(
     method: MethodOpt = "flow",
     n: Annotated[
         int | None,
-        typer.Option("--n", show_default="all rows", help="Events used (split into halves)."),
+        typer.Option(
+            "--n",
+            show_default="a third of the rows",
+            help="Events per part (source, target to learn from, fresh target to judge on).",
+        ),
     ] = None,
     threshold: Annotated[
         float, typer.Option("--auc-threshold", help="Pass if the AUC after is at most this.")
