@@ -82,7 +82,12 @@ def _register() -> None:
     from ariasim.cli.export import export_delphes_command
     from ariasim.cli.fastsim import fastsim_command
     from ariasim.cli.fit import fit_response_command
-    from ariasim.cli.shift import shift_apply_command, shift_fit_command, shift_validate_command
+    from ariasim.cli.shift import (
+        shift_apply_command,
+        shift_demo_command,
+        shift_fit_command,
+        shift_validate_command,
+    )
     from ariasim.cli.simulate import collider_command, photons_command
 
     app.command("demo")(demo_command)
@@ -97,6 +102,7 @@ def _register() -> None:
     shift_app.command("fit")(shift_fit_command)
     shift_app.command("apply")(shift_apply_command)
     shift_app.command("validate")(shift_validate_command)
+    shift_app.command("demo")(shift_demo_command)
 
 
 _register()
