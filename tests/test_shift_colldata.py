@@ -128,7 +128,7 @@ def test_fastsim_columns_shift_and_rates(fast):
     for df in (fast.source, fast.target):
         check_frame(df, fast.features, fast.context, N)
     value, sigma = shifted(fast)
-    assert value > 0.5 + 8 * sigma, value  # measured 0.730: constant angular smearing
+    assert value > 0.5 + 8 * sigma, value  # measured 0.705: constant angular smearing
     rates = fast.rows_per_cpu_second()
     assert rates["source"] > rates["target"] > 0
     assert fast.cpu_seconds["train_fit"] > 0

@@ -43,6 +43,13 @@ CPU seconds are process CPU time of the simulation calls after a warm-up call th
 compiles the numba kernels and computes the ECAL calibration (so they measure the
 per-event cost, not the one-off set-up).
 
+Measured (seed 11, 20,000 rows per side, one core of the 2-core development machine;
+classifier two-sample AUC on features + context, null sigma 0.003): detector electrons
+0.695 (efficiency 0.83 nominal, 0.79 with the extra material), detector muons 0.526
+(material only), fast-sim muons (KAN, 60 epochs on 20,000 particles: 10.6 CPU s) 0.761.
+Rows per CPU second: full simulation 830 (electrons) and 8,000-8,500 (muons), fast
+simulation 1.5 million (muons).
+
 References:
     CMS Collaboration, "Energy calibration and resolution of the CMS electromagnetic
     calorimeter in pp collisions at sqrt(s) = 7 TeV", JINST 8 (2013) P09009
@@ -489,7 +496,7 @@ def fastsim_samples(
     det = load_detector(detector)
     obj = SPECIES[species][1]
     features = FASTSIM_FEATURES[species]
-    s_train, s_fit, s_pair, s_src, s_tgt = spawn_seeds(seed, 5)
+    s_train, s_train_sim, s_fit, s_pair, s_src, s_tgt = spawn_seeds(seed, 6)
     cpu: dict[str, float] = {}
     _warm_up(det, gun)
     if response is None:
@@ -503,7 +510,8 @@ def fastsim_samples(
             random_state=s_fit,
         )
         t0 = time.process_time()
-        train = simulate(gun.generate(train_rows, s_train, first_event=2 * 10**9), det, seed=s_fit)
+        truth = gun.generate(train_rows, s_train, first_event=2 * 10**9)
+        train = simulate(truth, det, seed=s_train_sim)
         cpu["train_simulation"] = time.process_time() - t0
         t0 = time.process_time()
         model = learner.fit(train, source="fastsim_samples training sample").model_
