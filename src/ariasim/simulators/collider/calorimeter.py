@@ -232,6 +232,13 @@ class ECALConfig:
             cell measuring more than ``sr_threshold_gev`` the (2 sr_halfwidth + 1)^2 cells
             are read out without zero suppression (empty ones carry pure noise).
         spot_scale: Multiplier of the GP number of energy spots (1 = GP).
+        miscalibration: Response of the cells relative to what the test-beam calibration
+            assumes (1 = calibrated; 1.02: every ECAL cell measures 2 % more), e.g. a
+            detector playing "data" against a calibrated simulation.
+        intercalibration_spread: Relative spread of the cell-to-cell calibration errors
+            (a constant term): each ECAL cell's signal is multiplied by ``1 + spread z``,
+            ``z`` standard normal from a fixed map (a fixed internal seed, the same for
+            every event, like a real detector's residual miscalibration).
 
     Example:
         >>> from ariasim.simulators.collider.calorimeter import ECALConfig
@@ -270,10 +277,18 @@ class ECALConfig:
     sr_threshold_gev: float = 1.0
     sr_halfwidth: int = 2
     spot_scale: float = 1.0
+    miscalibration: float = 1.0
+    intercalibration_spread: float = 0.0
 
     def __post_init__(self) -> None:
         _validate_common(self, "ecal")
         _check_positive("depth_x0", self.depth_x0, "ecal")
+        _check_positive("miscalibration", self.miscalibration, "ecal")
+        if not 0.0 <= self.intercalibration_spread <= 0.3:  # NaN too
+            raise ConfigError(
+                f"must be in [0, 0.3], got {self.intercalibration_spread!r}",
+                parameter="ecal.intercalibration_spread",
+            )
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ECALConfig:
@@ -660,7 +675,9 @@ def simulate_calorimeters(
     Returns:
         A :class:`CaloResult` with cells, clusters and per-particle deposits.
     """
-    calib = ecal_calibration(ecal, hcal)
+    # the test-beam calibration knows nothing of a miscalibration (that is its point)
+    nominal = dataclasses.replace(ecal, miscalibration=1.0, intercalibration_spread=0.0)
+    calib = ecal_calibration(nominal, hcal)
     return _simulate(event_id, truth_index, pdg, energy_gev, eta, phi, ecal, hcal, rng, calib)
 
 
@@ -701,6 +718,14 @@ def ecal_calibration(
     lead = cl.loc[cl.groupby("event_id")["ecal_energy_gev"].idxmax()]
     mean = float(lead["ecal_energy_gev"].sum()) / (n * energy_gev)
     return 1.0 / mean if mean > 0 else 1.0
+
+
+@functools.lru_cache(maxsize=4)
+def _intercalibration_map(n_cells: int) -> np.ndarray:
+    """Standard-normal calibration errors of ``n_cells`` cells (a fixed internal seed)."""
+    z = np.random.default_rng(20261205).standard_normal(n_cells)
+    z.setflags(write=False)
+    return z
 
 
 def _noise_only_cells(
@@ -861,6 +886,13 @@ def _simulate(
     c_calo = (ucomb // ncell_max) % 2
     c_ev = ucomb // ncell_max // 2
     c_key = ucomb % ncell_max
+    if ecal.miscalibration != 1.0 or ecal.intercalibration_spread > 0.0:
+        is_ecal = c_calo == 0
+        factor = np.full(int(is_ecal.sum()), ecal.miscalibration)
+        if ecal.intercalibration_spread > 0.0:
+            z = _intercalibration_map(neta_e * nphi_e)[c_key[is_ecal]]
+            factor *= np.maximum(1.0 + ecal.intercalibration_spread * z, 0.0)
+        c_meas[is_ecal] *= factor
     noise = np.where(c_calo == 0, ecal.noise_gev, hcal.noise_gev)
     c_meas = c_meas + noise * rng.standard_normal(len(ucomb))
     # noise-only cells
