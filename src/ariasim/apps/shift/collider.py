@@ -66,12 +66,12 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ariasim.apps.shift.samples import ShiftSamples
 from ariasim.errors import ConfigError
 from ariasim.simulators.collider import ParticleGun, load_detector, simulate
 from ariasim.simulators.collider.detector import DetectorConfig, detector_from_dict
@@ -106,48 +106,6 @@ FASTSIM_FEATURES: dict[str, list[str]] = {
     "muon": ["pt_response", "deta", "dphi"],
 }
 _PDG = {"electron": 11, "muon": 13}
-
-
-@dataclass
-class ShiftSamples:
-    """Two samples for a domain-shift study: the source to correct, the target to reach.
-
-    Attributes:
-        source: Source rows: exactly the ``features`` and ``context`` columns.
-        target: Target rows, the same columns.
-        features: Columns the shift acts on (to morph or reweight).
-        context: Columns the shift is conditional on (never changed).
-        cpu_seconds: CPU seconds spent producing each part (``"source"``, ``"target"``,
-            and any others, e.g. the training of a surrogate).
-        provenance: JSON-able settings, seeds and counts (what made the samples).
-        source_weight: Per-row weights of the source (None: all 1).
-        target_weight: Per-row weights of the target (None: all 1).
-
-    Example:
-        >>> import pandas as pd
-        >>> s = ShiftSamples(pd.DataFrame({"x": [1.0, 2.0], "c": [0.0, 1.0]}),
-        ...                  pd.DataFrame({"x": [1.5, 2.5, 3.5], "c": [0.0, 1.0, 2.0]}),
-        ...                  ["x"], ["c"], {"source": 0.5, "target": 3.0}, {})
-        >>> s.rows_per_cpu_second()
-        {'source': 4.0, 'target': 1.0}
-    """
-
-    source: pd.DataFrame
-    target: pd.DataFrame
-    features: list[str]
-    context: list[str]
-    cpu_seconds: dict[str, float]
-    provenance: dict
-    source_weight: np.ndarray | None = None
-    target_weight: np.ndarray | None = None
-
-    def rows_per_cpu_second(self) -> dict[str, float]:
-        """Rows of the source and of the target per CPU second spent producing them."""
-        out = {}
-        for side in ("source", "target"):
-            cpu = self.cpu_seconds.get(side, float("nan"))
-            out[side] = len(getattr(self, side)) / cpu if cpu > 0 else float("inf")
-        return out
 
 
 # ---------------------------------------------------------------------------- checks
