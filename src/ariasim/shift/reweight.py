@@ -101,9 +101,18 @@ class ClassifierReweighter(ReweighterMixin, BaseEstimator):
             "num_threads": 1,
             "deterministic": True,
             "force_row_wise": True,
-            "seed": int(self.random_state),
+            "seed": self._seed32(),
             "verbosity": -1,
         }
+
+    def _seed32(self) -> int:
+        """A 31-bit seed for LightGBM and the folds from any non-negative ``random_state``."""
+        rs = self.random_state
+        if isinstance(rs, bool) or not isinstance(rs, int | np.integer) or rs < 0:
+            raise ConfigError(
+                f"must be a non-negative integer, got {rs!r}", parameter="random_state"
+            )
+        return int(np.random.SeedSequence(int(rs)).generate_state(1)[0] >> 1)
 
     def _check_params(self) -> None:
         for name in ("n_estimators", "num_leaves", "min_child_samples"):
@@ -131,7 +140,7 @@ class ClassifierReweighter(ReweighterMixin, BaseEstimator):
         for k in (0, 1):
             wb[d.y == k] *= 0.5 * len(wb) / wb[d.y == k].sum()
         params = self._params()
-        folds = StratifiedKFold(n_splits=2, shuffle=True, random_state=int(self.random_state))
+        folds = StratifiedKFold(n_splits=2, shuffle=True, random_state=self._seed32())
         oof = np.zeros(len(lab))
         best: list[int] = []
         for tr, te in folds.split(F, d.y):
