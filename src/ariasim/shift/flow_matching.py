@@ -17,7 +17,12 @@ data with rectified flow", ICLR 2023, for the two-distribution transfer). Traini
    (nearly) the same context, so the transport keeps the context: the learned map is the
    conditional transport of ``p_source(x | c)`` onto ``p_target(x | c)``; among events of
    similar context, pairs are the optimal-transport ones, which keeps the paths nearly
-   straight and the morph nearly monotone (an event stays at its quantile);
+   straight and the morph nearly monotone (an event stays at its quantile). The assignment
+   is one-to-one within the batch, so this assumes the two domains have similar context
+   distributions; where they differ (another energy spectrum), some pairs must mix
+   contexts and the learned map is biased towards the neighbours' shift: reweight the
+   context first (e.g. :class:`~ariasim.shift.ClassifierReweighter` on the context
+   columns, its weights as ``sample_weight``) or accept the bias;
 3. regress ``v(x_t, t, c)`` with ``x_t = (1 - t) z0 + t z1 (+ sigma * noise)``,
    ``t ~ U(0, 1)``, on ``z1 - z0`` (mean squared error), where ``c`` is the mid-point of the
    pair's standardised contexts (symmetric, so the inverse sees the same field).
@@ -31,6 +36,14 @@ make the morph deterministic and its cost known in advance (adaptive solvers cho
 steps from the data of the batch, so a row's result would depend on its neighbours); and the
 mini-batch sampler must honour sample weights and the context, which ``torchcfm``'s samplers
 do not.
+
+Measured (``benchmarks/bench_shift_flow_matching.py``, 20k events per side, a continuous
+feature, a Poisson count and a feature with a 30 % spike at 0, defaults, one CPU thread):
+fits take 10-60 s (early stopping after 28-86 epochs), morphing 20k events a few seconds;
+the classifier AUC after the morph is 0.493-0.506 for a scale, an offset, a smearing, a
+monotone non-linear map, a correlated change and a context-dependent shift (0.53-0.59
+before), 0.501 for a closure; for the offset the morphed continuous feature is within
+0.027 (rms, 2.7 % of its width) of each event's exact image.
 
 Features are handled by :class:`ariasim.shift.features.FeatureCodec` (fitted on the pooled
 sample): integer counts are dequantised, spikes spread into a band, heavy tails logged,
