@@ -71,13 +71,14 @@ def test_2d_shift_is_morphed_away(shifted_2d):
 
 
 def test_integer_columns_stay_integers(shifted_2d):
-    src, tgt, fm = shifted_2d
+    src, _, fm = shifted_2d
     moved = fm.transform(src)
     assert moved["k"].dtype == src["k"].dtype
     assert (moved["k"] >= 0).all()
-    # the count's mean moved to the target's (3.0 -> 3.6); the MC error of a Poisson mean
-    # at 2500 events is 0.04, the morph adds its own error: 0.15 is ~3 sigma of both
-    assert abs(moved["k"].mean() - tgt["k"].mean()) < 0.15
+    # the count's mean moved to the target's (3.0 -> 3.6): the shift is learned from 2000
+    # training events per side, so its sampling sd is sqrt((3.0 + 3.6) / 2000) = 0.057;
+    # the bound is 4 of those (the uncorrected mean is 10 of them away)
+    assert abs(moved["k"].mean() - 3.6) < 0.23
     # a count stored as floats comes back integral too (the codec floors counts)
     raw = fm.transform(src.astype({"k": np.float64}))["k"].to_numpy()
     assert np.array_equal(raw, np.floor(raw))
@@ -88,10 +89,11 @@ def test_offset_recovered_event_by_event(offset_1d):
     src, _, fm = offset_1d
     moved = fm.transform(src)
     err = moved["x"].to_numpy() - (src["x"].to_numpy() + 0.7)
-    # the transport map's sampling error at 2000 events is a few 1/sqrt(n) ~ 0.02 of the
-    # std in the bulk (more in the tails); 0.1 std is far below the 0.7 shift and would
-    # fail for any non-monotone (e.g. random-pairing) transport, whose rms error is ~1
-    assert np.sqrt(np.mean(err**2)) < 0.1
+    # the offset is learned from 1600 training events per side, so it carries a sampling
+    # error of sqrt(2 / 1600) = 0.035 std, and the shape adds a little in the tails: 0.15
+    # is ~4 of those, far below the 0.7 shift, and a non-monotone transport (e.g. random
+    # pairing) would have an rms error ~1.4
+    assert np.sqrt(np.mean(err**2)) < 0.15
     # near-monotone: the morph keeps the order of the events
     rho = np.corrcoef(np.argsort(np.argsort(moved["x"])), np.argsort(np.argsort(src["x"])))
     assert rho[0, 1] > 0.99
@@ -133,9 +135,12 @@ def test_context_dependent_shift_is_learned():
     before, after = _auc(src, tgt), _auc(moved, tgt)
     assert before > 0.65
     assert after <= 0.55, (before, after)
-    # the shift is 1.5 c event by event: slope of (x' - x) against c
+    # the shift is 1.5 c event by event: slope of (x' - x) against c. The field learns the
+    # conditional mean from 2400 training events per side: a straight-line fit of x on
+    # c ~ U(0, 1) there has standard errors 0.07 (slope) and 0.04 (intercept) per side, so
+    # 0.1 and 0.06 for the difference; the bounds are 3.5 of those
     slope, icpt = np.polyfit(src["c"], moved["x"] - src["x"], 1)
-    assert abs(slope - 1.5) < 0.2 and abs(icpt) < 0.1
+    assert abs(slope - 1.5) < 0.35 and abs(icpt) < 0.2, (slope, icpt)
     # a model without the context cannot do this: it moves every event by the mean shift
     fm0 = FlowMatchingMorpher(features=["x"], random_state=5, **SMALL).fit(X, y)
     slope0, _ = np.polyfit(src["c"], fm0.transform(src)["x"] - src["x"], 1)
@@ -152,10 +157,12 @@ def test_sample_weights_are_honoured():
     X, y, w = stack(src, tgt, target_weight=np.exp(mu * xt - mu**2 / 2))
     fm = FlowMatchingMorpher(random_state=6, **SMALL).fit(X, y, sample_weight=w)
     moved = fm.transform(src)
-    # Kish ESS of the weights ~ n exp(-mu^2) = 1400: the target mean's error is ~0.03
-    assert abs(moved["x"].mean() - mu) < 0.12
+    # the weighted target mean of the 1600 training events has a variance
+    # exp(mu^2) (1 + mu^2) / 1600 (sd 0.035), the source mean 1 / 1600 (sd 0.025): together
+    # sd 0.043; the bound is 4 of those, and the unweighted fit lands 0.6 away, near 0
+    assert abs(moved["x"].mean() - mu) < 0.18
     unweighted = FlowMatchingMorpher(random_state=6, **SMALL).fit(X, y)
-    assert abs(unweighted.transform(src)["x"].mean()) < 0.12
+    assert abs(unweighted.transform(src)["x"].mean()) < 0.18
 
 
 def test_determinism_and_chunking(offset_1d):
@@ -217,6 +224,9 @@ def test_bad_input():
         {"validation_fraction": 1.0},
         {"device": "nodevice"},
         {"progress": 3},
+        {"restore_best": "yes"},
+        {"ema_decay": 1.0},
+        {"random_state": -1},
     ):
         name = next(iter(bad))
         with pytest.raises(ConfigError, match=f"'{name}'"):
