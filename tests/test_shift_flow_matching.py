@@ -176,8 +176,13 @@ def test_determinism_and_chunking(offset_1d):
     # continuous features: a row's morph does not depend on the rest of the call
     part = fm.transform(src.iloc[:333])["x"].to_numpy()
     assert part.tobytes() == a[:333].tobytes()
-    other = FlowMatchingMorpher(random_state=3, **{**SMALL, "max_epochs": 2}).fit(X, y)
+    calls: list[tuple[int, int, float]] = []
+    other = FlowMatchingMorpher(
+        random_state=3, progress=lambda *a: calls.append(a), **{**SMALL, "max_epochs": 2}
+    ).fit(X, y)
     assert not np.array_equal(other.transform(src)["x"], a)
+    assert [(e, n) for e, n, _ in calls] == [(1, 2), (2, 2)]
+    assert [c[2] for c in calls] == [h["val_loss"] for h in other.history_]
 
 
 def test_save_load_round_trip(shifted_2d, tmp_path):
