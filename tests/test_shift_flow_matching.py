@@ -11,13 +11,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from ariasim.errors import ConfigError, InputError
 from ariasim.metrics import classifier_test
 from ariasim.shift import load, stack
 from ariasim.shift.flow_matching import FlowMatchingMorpher
-
-torch = pytest.importorskip("torch")
 
 SMALL = {"hidden": (64, 64), "max_epochs": 40, "patience": 10, "n_steps": 16}
 
