@@ -213,3 +213,46 @@ def test_active_run_same_bytes_in_process_and_on_two_workers(tmp_path: Path) -> 
         _run([*args, "--out", str(tmp_path / f"run{k}"), *extra])
         digests.append(_digest(tmp_path / f"run{k}" / "final.parquet"))
     assert digests[0] == digests[1] == digests[2]
+
+
+@pytest.mark.parametrize("method", ["reweight", "flow-matching"])
+def test_shift_fit_and_apply_same_bytes_twice(tmp_path: Path, method: str) -> None:
+    """Same tables and seed: the same model files, summary.json and corrected table (only
+    timings.json and the report's time stamp differ)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    for name, mu in (("s", 0.0), ("t", 0.3)):
+        pd.DataFrame(
+            {"x": rng.normal(mu, 1, 400), "k": rng.poisson(3 + mu, 400), "c": rng.random(400)}
+        ).to_parquet(tmp_path / f"{name}.parquet")
+    extra = ["--epochs", "2"] if method != "reweight" else []
+    digests = []
+    for k in range(2):
+        model, out = tmp_path / f"m{k}", tmp_path / f"o{k}.parquet"
+        _run(
+            [
+                "shift",
+                "fit",
+                str(tmp_path / "s.parquet"),
+                str(tmp_path / "t.parquet"),
+                "--context",
+                "c",
+                "--method",
+                method,
+                "--seed",
+                "3",
+                "--out",
+                str(model),
+                *extra,
+            ]
+        )
+        _run(["shift", "apply", str(model), str(tmp_path / "s.parquet"), "--out", str(out)])
+        files = sorted(
+            p.name for p in model.iterdir() if p.name not in ("timings.json", "report.html")
+        )
+        digests.append({f: (model / f).read_bytes() for f in files})
+        digests[-1]["table"] = pd.read_parquet(out).to_numpy().tobytes()
+    assert digests[0] == digests[1]
+    assert "summary.json" in digests[0]

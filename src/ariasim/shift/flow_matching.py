@@ -510,7 +510,7 @@ class FlowMatchingMorpher(MorpherMixin, BaseEstimator):
             "history": self.history_,
             "n_epochs": self.n_epochs_,
             "best_epoch": self.best_epoch_,
-            "train_seconds": self.train_seconds_,
+            # no training time here: the same data and seed give the same model file
         }
         tensors = {k: v.detach().cpu().numpy() for k, v in self.network_.state_dict().items()}
         return save_folder(
@@ -539,7 +539,7 @@ class FlowMatchingMorpher(MorpherMixin, BaseEstimator):
         self.history_ = [dict(h) for h in state["history"]]
         self.n_epochs_ = int(state["n_epochs"])
         self.best_epoch_ = int(state["best_epoch"])
-        self.train_seconds_ = float(state["train_seconds"])
+        self.train_seconds_ = float("nan")  # not saved (model files are reproducible)
         # the initial values are overwritten; a seeded generator keeps torch's global one out
         net = VelocityNet(
             len(self.features_),

@@ -30,7 +30,8 @@ import pandas as pd
 
 from ariasim.apps.shift.samples import ShiftSamples
 from ariasim.errors import ConfigError
-from ariasim.utils import atomic_path, check_outputs, spawn_seeds, to_jsonable, write_json
+from ariasim.shift.workflow import write_summary
+from ariasim.utils import atomic_path, check_outputs, spawn_seeds, to_jsonable
 
 __all__ = ["APPLICATIONS", "Application", "run_application", "split_rows"]
 
@@ -276,7 +277,7 @@ def run_application(
     }
     with atomic_path(out, folder=True) as tmp:
         learner.save(tmp / "model")
-        write_json(tmp / "summary.json", to_jsonable(summary))
+        write_summary(tmp, summary)
         _report(summary, diag, app).save(tmp / "report.html")
     say(f"{name}: AUC {d['auc_before']['value']:.4f} -> {d['auc_after']['value']:.4f}; wrote {out}")
     return summary
@@ -424,7 +425,7 @@ def _run_active_bias(
     }
     with atomic_path(out, folder=True) as tmp:
         learner.save(tmp / "model")
-        write_json(tmp / "summary.json", to_jsonable(summary))
+        write_summary(tmp, summary)
         _active_report(summary, diag, app).save(tmp / "report.html")
     say(
         f"{app.name}: AUC {d['auc_before']['value']:.4f} -> {d['auc_after']['value']:.4f}; "
