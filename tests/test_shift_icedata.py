@@ -172,3 +172,9 @@ def test_bad_parameters():
         photon_surrogate_samples(10, surrogate=42)
     with pytest.raises(ConfigError, match="min_distance_m"):
         photon_surrogate_samples(10, min_distance_m=50.0)
+    with pytest.raises(ConfigError, match="events_per_chunk"):
+        photon_surrogate_samples(10, events_per_chunk=2.5)
+    with pytest.raises(ConfigError, match="training"):
+        photon_surrogate_samples(10, surrogate="x.json", training=TINY)
+    with pytest.raises(ConfigError, match=r"training.*unknown keys"):
+        photon_surrogate_samples(10, training={"epochs": 3})
