@@ -72,7 +72,7 @@ def test_ice_samples_columns_and_bookkeeping(ice):
         ev = ice.events[role]
         assert ev.shape == (N,) and np.all(np.diff(ev) >= 0)
         assert np.bincount(ev).max() <= 2  # max_rows_per_event
-        assert ice.cpu_seconds[role] > 0 and ice.rows_per_cpu_second[role] > 0
+        assert ice.cpu_seconds[role] > 0 and ice.rows_per_cpu_second()[role] > 0
     assert ice.provenance["old_model"] == "bulk"
     assert ice.provenance["new_model"] == "layered-dusty"
     assert ice.n_rows == {"source": N, "target": N, "fresh": N}

@@ -85,12 +85,13 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ariasim.apps.shift.samples import ShiftSamples
 from ariasim.errors import ConfigError
 from ariasim.simulators.photons import (
     Cascade,
@@ -521,56 +522,6 @@ def keep_per_event(event: np.ndarray, k: int, rng: np.random.Generator) -> np.nd
     return keep
 
 
-@dataclass
-class ShiftSamples:
-    """A source sample, a target sample and (optionally) a fresh target sample.
-
-    Arguments:
-        source: Source-domain rows (old ice, or the surrogate): feature + context columns.
-        target: Target-domain rows (new ice, or the photon MC), same columns.
-        features: The feature columns (to be corrected).
-        context: The context columns (conditioning, never corrected).
-        cpu_seconds: Process CPU time spent producing each sample (``"source"``,
-            ``"target"``, ``"fresh"``; for the surrogate also ``"surrogate_training"``).
-        rows_per_cpu_second: Rows per CPU-second of each sample.
-        provenance: JSON-able description (models, sizes, seeds, definitions).
-        fresh: A second target-domain sample, independent of ``target`` (the statistical
-            floor of two fresh samples), or None.
-        events: Per sample, the event id of each row (rows of one event are correlated;
-            use it for bootstraps by event).
-
-    Example:
-        >>> df = pd.DataFrame({"charge": [1, 2], "distance_m": [10.0, 20.0]})
-        >>> s = ShiftSamples(df, df, ["charge"], ["distance_m"], {"source": 1.0},
-        ...                  {"source": 2.0}, {})
-        >>> s.columns, s.n_rows
-        (['charge', 'distance_m'], {'source': 2, 'target': 2})
-    """
-
-    source: pd.DataFrame
-    target: pd.DataFrame
-    features: list[str]
-    context: list[str]
-    cpu_seconds: dict[str, float]
-    rows_per_cpu_second: dict[str, float]
-    provenance: dict[str, Any]
-    fresh: pd.DataFrame | None = None
-    events: dict[str, np.ndarray] = field(default_factory=dict)
-
-    @property
-    def columns(self) -> list[str]:
-        """Feature then context columns (the columns of every sample)."""
-        return [*self.features, *self.context]
-
-    @property
-    def n_rows(self) -> dict[str, int]:
-        """Rows of each sample."""
-        out = {"source": len(self.source), "target": len(self.target)}
-        if self.fresh is not None:
-            out["fresh"] = len(self.fresh)
-        return out
-
-
 #: The name the ice-model application uses for :class:`ShiftSamples`.
 IceSamples = ShiftSamples
 
@@ -710,7 +661,6 @@ def ice_samples(
         features=list(FEATURES),
         context=list(ICE_CONTEXT),
         cpu_seconds={role: r.cpu_seconds for role, r in out.items()},
-        rows_per_cpu_second={role: r.rows_per_cpu_second for role, r in out.items()},
         provenance=provenance,
         events={role: r.rows["event_id"].to_numpy() for role, r in out.items()},
     )

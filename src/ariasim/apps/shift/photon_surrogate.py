@@ -431,7 +431,6 @@ def photon_surrogate_samples(
         features=list(FEATURES),
         context=list(SURROGATE_CONTEXT),
         cpu_seconds=cpu,
-        rows_per_cpu_second={role: r.rows_per_cpu_second for role, r in out.items()},
         provenance=provenance,
         events={role: r.rows["event_id"].to_numpy() for role, r in out.items()},
     )
