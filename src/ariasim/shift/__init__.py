@@ -10,7 +10,8 @@ a correction worked; :func:`load` reads any saved model back (JSON + safetensors
 
 from ariasim.shift.base import stack
 from ariasim.shift.features import FeatureCodec
+from ariasim.shift.flow import FlowMorpher
 from ariasim.shift.persist import load
 from ariasim.shift.reweight import ClassifierReweighter
 
-__all__ = ["ClassifierReweighter", "FeatureCodec", "load", "stack"]
+__all__ = ["ClassifierReweighter", "FeatureCodec", "FlowMorpher", "load", "stack"]
