@@ -66,6 +66,8 @@ def test_gaussian_shift_is_morphed_away(gauss_model):
     # the event-by-event image of an affine shift: x' = 1.3 x + 0.5 for feature a
     err = np.abs(m.transform(src)["a"] - (1.3 * src["a"] + 0.5))
     assert float(np.median(err)) < 0.15
+    # the target's rows are more likely under the target switch than under the source's
+    assert m.log_prob(tgt, 1).mean() > m.log_prob(tgt, 0).mean() + 0.05
     assert m.n_epochs_ == len(m.history_["train"]) == len(m.history_["val"])
     assert 1 <= m.best_epoch_ <= m.n_epochs_ and m.train_seconds_ > 0
 
@@ -167,7 +169,11 @@ def test_sample_weights_are_honoured():
     tgt = pd.DataFrame({"x": rng.normal(0.0, 1.0, 1000)})
     # weights exp(0.5 x) turn N(0, 1) into N(0.5, 1); the target is half the source's size
     X, y, w = stack(src, tgt, target_weight=np.exp(0.5 * tgt["x"]))
-    m = FlowMorpher(random_state=0, **FAST).fit(X, y, sample_weight=w)
+    calls: list[tuple[int, int, float]] = []
+    m = FlowMorpher(random_state=0, progress=lambda *a: calls.append(a), **FAST)
+    m.fit(X, y, sample_weight=w)
+    assert [c[0] for c in calls] == list(range(1, m.n_epochs_ + 1))
+    assert all(c[1] == FAST["max_epochs"] and np.isfinite(c[2]) for c in calls)
     shift = float(m.transform(src)["x"].mean() - src["x"].mean())
     # sd of the weighted target mean ~0.035 (Kish ESS ~780)
     assert abs(shift - 0.5) < 0.15, shift
@@ -230,5 +236,10 @@ def test_bad_input_is_named(gauss_model):
         FlowMorpher(hidden_features=64).fit(X, y)
     with pytest.raises(ConfigError, match="device"):
         FlowMorpher(device="tpu").fit(X, y)
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="CUDA"):
+            FlowMorpher(device="cuda").fit(X, y)
+    with pytest.raises(ConfigError, match="y"):
+        FlowMorpher(**FAST).fit(X, np.full(len(X), 2))
     with pytest.raises(ConfigError, match="validation_fraction"):
         FlowMorpher(validation_fraction=1.5).fit(X, y)

@@ -4,29 +4,37 @@ The method ("one flow to correct them all", used in CMS: C. Daumann, M. Donega, 
 M. Galli, J. L. Spaeh, D. Valsecchi, "One flow to correct them all: improving simulations in
 high-energy physics with a single normalising flow and a switch", Comput. Softw. Big Sci. 8,
 15 (2024), arXiv:2403.18582): a single conditional density ``p(x | c, d)`` is learned by
-maximum likelihood on the pooled source (``d = 0``) and target (``d = 1``) samples, with the
-domain bit ``d`` an extra context input next to the user's context ``c``. The flow is a
-bijection ``z = f(x | c, d)`` onto a standard normal, so an event is morphed by
+maximum likelihood on the pooled source and target samples, with the domain switch ``d``
+(-1 source, +1 target) an extra context input next to the user's context ``c`` (standardised;
+the flow also sees the gated copy ``d * c``, so a domain-dependent context effect is linear in
+its inputs). The flow is a bijection ``z = f(x | c, d)`` onto a standard normal, so an event is
+morphed by
 
     ``z = f(x | c, source)``,  ``x' = f^-1(z | c, target)``.
 
-For every context ``c`` this maps the source's conditional distribution onto the target's
-(exactly, if the flow were exact), and it is monotone in each coordinate given the preceding
-ones (a Knothe-Rosenblatt-like map), so events move as little as the autoregressive order
-allows and the morph of a distribution the two domains share is (close to) the identity.
+For every context ``c`` this carries the source's conditional distribution onto the target's
+(exactly, if the flow were exact). Where the two conditionals agree the two bijections are the
+same and the morph is the identity, so a distribution both domains share is left (close to)
+unchanged and a small shift moves events a little. The pairing of events is the flow's, not
+an optimal transport: with several features a morph can also reshuffle events along
+directions where the densities agree (the closure test bounds how much).
 
 The flow is zuko's neural spline flow (:class:`zuko.flows.NSF`: Durkan et al., "Neural Spline
-Flows", NeurIPS 2019; masked autoregressive transforms, Papamakarios et al. 2017). It works in
-the coordinates of :class:`~ariasim.shift.features.FeatureCodec` (fitted on the pooled
-features): integer counts are dequantised, spikes are spread into a band outside the
-continuous part, heavy tails are logged, bounded variables logit-transformed, and everything
-is robustly standardised so the bulk lies in the splines' domain [-5, 5]. The morphed
-coordinates are decoded back (floor for counts, snap to spikes, bounds respected).
+Flows", NeurIPS 2019; masked autoregressive transforms, Papamakarios et al. 2017); with one
+feature zuko makes it a stack of context-conditioned element-wise splines. It works in the
+coordinates of :class:`~ariasim.shift.features.FeatureCodec` (fitted on the pooled features):
+integer counts are dequantised (and decoded by floor, never below the pooled minimum), spikes
+are spread into a band outside the continuous part and snapped back, heavy tails are logged,
+bounded variables logit-transformed, and everything is robustly standardised. zuko's splines
+act on [-5, 5] and map it onto itself (identity outside), so each coordinate is further divided
+by ``spread_ >= 1``, chosen so that the pooled 99.9 % quantile of ``|z|`` sits at 3: a tail or
+a scale change then stays inside the splines' box instead of being frozen outside it.
 
-Training: Adam on the weighted negative log-likelihood; each domain is rescaled to the same
-total weight (so a small target sample is not drowned by a large source), and a stratified
-validation fraction drives early stopping (the best epoch's weights are kept). The
-dequantisation noise is redrawn every epoch.
+Training: Adam (cosine-annealed learning rate) on the weighted negative log-likelihood; each
+domain is rescaled to the same total weight (so a small target sample is not drowned by a large
+source); the dequantisation noise is redrawn every epoch; an exponential moving average of the
+weights (Polyak averaging) is what is validated and kept; a stratified validation fraction
+drives early stopping (the best epoch's averaged weights are kept).
 
 Reproducibility: every random number comes from generators seeded by
 :func:`ariasim.utils.spawn_seeds` (network initialisation, validation split, batch order,
@@ -52,7 +60,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from ariasim.errors import ConfigError, InputError
-from ariasim.shift.base import MorpherMixin, split_domains
+from ariasim.shift.base import MorpherMixin, resolve_columns, split_domains
 from ariasim.shift.features import ContextScaler, FeatureCodec
 from ariasim.shift.persist import read_tensors, save_folder
 from ariasim.utils import spawn_seeds
@@ -144,17 +152,20 @@ class FlowMorpher(MorpherMixin, BaseEstimator):
         learning_rate: Adam's learning rate (cosine-annealed over ``max_epochs``).
         weight_decay: Adam's L2 weight decay.
         ema_decay: Per-step decay of an exponential moving average of the weights (Polyak
-            averaging); the averaged flow is validated and kept, which removes most of the
-            step-to-step noise of stochastic gradients (0: no averaging).
+            averaging, with the warm-up ``min(ema_decay, (1 + t)/(10 + t))`` at step ``t``);
+            the averaged flow is validated and kept, which removes most of the step-to-step
+            noise of stochastic gradients (0: no averaging).
         device: ``"cpu"``, ``"cuda"`` (or ``"cuda:N"``), or ``"auto"`` (CUDA when available).
         random_state: Seed of every random number (split, initialisation, batches, noise).
-        progress: Optional callable ``progress(epoch, max_epochs, val_loss)`` called after
-            each epoch (not saved).
+        progress: Optional callable ``progress(epoch, max_epochs, loss)`` called after each
+            epoch with the validation loss (the training loss when there is no validation);
+            not saved.
 
-    After ``fit``: ``codec_`` (the FeatureCodec), ``context_scaler_``, ``flow_`` (the zuko
-    module, float32), ``history_`` (``{"train": [...], "val": [...]}``, weighted mean
-    negative log-likelihood per epoch in codec coordinates), ``n_epochs_``, ``best_epoch_``,
-    ``train_seconds_``, ``n_train_``, ``n_val_``.
+    After ``fit``: ``codec_`` (the FeatureCodec), ``spread_`` (per-feature divisor of the
+    codec coordinates), ``context_scaler_``, ``flow_`` (the zuko module, float32; transforms
+    run on a float64 copy), ``history_`` (``{"train": [...], "val": [...]}``, weighted mean
+    negative log-likelihood per epoch in the flow's coordinates), ``n_epochs_``,
+    ``best_epoch_``, ``train_seconds_``, ``n_train_``, ``n_val_``.
 
     Example:
         >>> import numpy as np, pandas as pd
@@ -316,6 +327,7 @@ class FlowMorpher(MorpherMixin, BaseEstimator):
         bs = min(int(self.batch_size), tr.size)
         history: dict[str, list[float]] = {"train": [], "val": []}
         best, best_epoch, best_state, stale = np.inf, 0, None, 0
+        step = 0
         t0 = time.perf_counter()
         for epoch in range(1, n_max + 1):
             flow.train()
@@ -329,9 +341,13 @@ class FlowMorpher(MorpherMixin, BaseEstimator):
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                step += 1
+                # warm-up as in TensorFlow's ExponentialMovingAverage(num_updates): the
+                # average does not lag behind a short training at its random start
+                decay = min(ema, (1.0 + step) / (10.0 + step))
                 with torch.no_grad():
                     for pa, p in zip(avg.parameters(), flow.parameters(), strict=True):
-                        pa.lerp_(p, 1.0 - ema)
+                        pa.lerp_(p, 1.0 - decay)
                 tot += float(loss.detach()) * float(wb.sum())
                 wsum += float(wb.sum())
             sched.step()
@@ -408,17 +424,16 @@ class FlowMorpher(MorpherMixin, BaseEstimator):
         return out
 
     def log_prob(self, X: pd.DataFrame, domain: int) -> np.ndarray:
-        """Log-density of each row's features in the codec coordinates, given ``domain``.
+        """Log-density of each row's features given ``domain`` (0 source, 1 target).
 
-        (0 = source, 1 = target; excludes the codec's Jacobian, and for counts and spikes
-        it is evaluated at one draw of the dequantisation noise.)
+        In the flow's coordinates (codec coordinates over ``spread_``; the Jacobian of that
+        map is left out), at one seeded draw of the dequantisation noise for counts and
+        spikes: a comparison between rows or domains, not a density in the raw units.
         """
         torch = _torch()
         self._check_fitted()
         if domain not in (0, 1):
             raise ConfigError("must be 0 (source) or 1 (target)", parameter="domain")
-        from ariasim.shift.base import resolve_columns
-
         resolve_columns(X, self.features_, self.context_)
         x = X[self.features_].to_numpy(np.float64)
         c = X[self.context_].to_numpy(np.float64) if self.context_ else np.zeros((len(X), 0))
