@@ -163,6 +163,19 @@ def test_one_feature_without_context():
     assert np.all(np.diff(moved["x"].to_numpy()[np.argsort(src["x"].to_numpy())]) >= 0)
 
 
+def test_bounded_feature_stays_inside_its_bounds():
+    rng = np.random.default_rng(17)
+    src = pd.DataFrame({"eff": rng.beta(2.0, 5.0, 1500)})
+    tgt = pd.DataFrame({"eff": rng.beta(4.0, 3.0, 1500)})
+    X, y, _ = stack(src, tgt)
+    m = FlowMorpher(bounds={"eff": (0.0, 1.0)}, random_state=0, **FAST).fit(X, y)
+    assert m.codec_.columns[0].kind == "logit"
+    moved = m.transform(src)["eff"]
+    assert ((moved >= 0.0) & (moved <= 1.0)).all()
+    # target mean 4/7 = 0.571 (sd of a sample mean ~0.005); source mean 2/7 = 0.286
+    assert abs(moved.mean() - 4.0 / 7.0) < 0.03, moved.mean()
+
+
 def test_sample_weights_are_honoured():
     rng = np.random.default_rng(13)
     src = pd.DataFrame({"x": rng.normal(0.0, 1.0, 2000)})
