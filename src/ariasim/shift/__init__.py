@@ -10,8 +10,16 @@ a correction worked; :func:`load` reads any saved model back (JSON + safetensors
 
 from ariasim.shift.base import stack
 from ariasim.shift.features import FeatureCodec
+from ariasim.shift.flow import FlowMorpher
 from ariasim.shift.flow_matching import FlowMatchingMorpher
 from ariasim.shift.persist import load
 from ariasim.shift.reweight import ClassifierReweighter
 
-__all__ = ["ClassifierReweighter", "FeatureCodec", "FlowMatchingMorpher", "load", "stack"]
+__all__ = [
+    "ClassifierReweighter",
+    "FeatureCodec",
+    "FlowMatchingMorpher",
+    "FlowMorpher",
+    "load",
+    "stack",
+]

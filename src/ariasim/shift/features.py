@@ -8,7 +8,8 @@ flow matching assume. :class:`FeatureCodec` maps each feature to a standardised 
   ``x + u`` with ``u ~ U(0, 1)``, so the count's probability becomes a density on
   ``[k, k + 1)``; decoding takes the floor, so a morphed count is again an integer and the
   probabilities of the counts are what the flow learned (Theis et al. 2016, "A note on the
-  evaluation of generative models", section 3.1; Uria et al. 2013).
+  evaluation of generative models", section 3.1; Uria et al. 2013). Decoded counts are
+  kept at or above the pooled minimum (the flow's density has no hard edge).
 * **Spikes at a boundary** (a fraction of at least ``spike_fraction`` of the events exactly at
   the minimum or maximum, e.g. isolation = 0, a saturated ADC): the spike's events are spread
   uniformly over a band of width ``spike_width`` (in standard deviations) just outside the
@@ -123,7 +124,7 @@ class ColumnCodec:
         x = self._g_inv(z * self.scale + self.center)
         if self.integer:
             x = np.floor(x)
-            if self.kind == "log" and self.lo is not None:
+            if self.lo is not None:  # a morphed count stays at or above the pooled minimum
                 x = np.maximum(x, self.lo)
             return x
         if self.spike_lo is not None:
@@ -186,6 +187,8 @@ def _column(
             raise InputError(
                 f"values [{lo_v:g}, {hi_v:g}] outside the bounds [{lo:g}, {hi:g}]", column=name
             )
+    elif integer and kind == "none":
+        lo = lo_v  # only the floor of decoded counts (a count cannot leak below its edge)
     elif kind == "log":
         lo = lo_v
         if integer:
