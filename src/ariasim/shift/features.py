@@ -16,9 +16,10 @@ flow matching assume. :class:`FeatureCodec` maps each feature to a standardised 
   continuous part; decoding maps everything in the band back onto the spike value. A morph
   can therefore move events into or out of the spike, which is how the spike's fraction
   changes between the domains.
-* **Heavy tails of a positive variable** (non-negative, sample skewness above ``log_skew``):
-  ``log(x - lo + offset)`` with ``offset`` a small positive quantile of ``x - lo``, so a few
-  events far out do not squeeze the rest into one spline bin.
+* **Heavy right tails** (sample skewness above ``log_skew``, e.g. charges, arrival-time
+  delays, track chi2): ``log(x - lo + offset)`` with ``lo`` the pooled minimum and
+  ``offset`` a small positive quantile of ``x - lo``, so a few events far out do not
+  squeeze the rest into one spline bin (values below ``lo`` are clipped to it).
 * **Bounded variables** (declared with ``bounds={"col": (lo, hi)}``): ``logit`` of the
   position in ``[lo, hi]``; decoded values stay inside the bounds.
 * Everything is then centred on the median and scaled by the inter-quartile range / 1.349
@@ -173,7 +174,7 @@ def _column(
     if kind is None:
         if bounds is not None:
             kind = "logit"
-        elif lo_v >= 0 and cont.size > 2 and float(stats.skew(cont)) > log_skew:
+        elif cont.size > 2 and float(stats.skew(cont)) > log_skew:
             kind = "log"
         else:
             kind = "none"
