@@ -120,6 +120,10 @@ class Distortion:
     """
 
     invertible: ClassVar[bool] = True
+    #: Whether the known image is the only correct morph: False where other transport maps
+    #: reach the same distorted distribution equally well (a shear of two features), so the
+    #: event-wise error is reported but not checked.
+    identifiable: ClassVar[bool] = True
 
     @property
     def name(self) -> str:
@@ -328,6 +332,8 @@ class Correlated(Distortion):
     rho: float
     loc: tuple[float, float] = (0.0, 0.0)
     scale: tuple[float, float] = (1.0, 1.0)
+    # the sheared distribution is reached by many maps (e.g. a triangular one moving b too)
+    identifiable: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         if len(self.features) != 2 or self.features[0] == self.features[1]:
@@ -888,7 +894,7 @@ def validate(
         failures = []
         if not auc_after[0] <= auc_max:
             failures.append(f"AUC after {auc_after[0]:.3f} > {auc_max}")
-        if image_typical is not None:
+        if image_typical is not None and (dist is None or dist.identifiable):
             bad = {f: v for f, v in image_typical.items() if not v <= image_max}
             if bad:
                 worst = max(bad, key=bad.__getitem__)
