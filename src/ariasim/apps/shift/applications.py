@@ -44,7 +44,7 @@ class Application:
 
     Example:
         >>> sorted(APPLICATIONS)[:2]
-        ['detector', 'fastsim']
+        ['active-bias', 'detector']
     """
 
     name: str
@@ -148,6 +148,17 @@ def split_rows(
     first_groups = order[np.cumsum(counts[order]) <= n_first]
     mask = np.isin(inv, first_groups)
     return np.nonzero(mask)[0], np.nonzero(~mask)[0]
+
+
+def _break_even(fit_cpu: float, sim_rate: float, apply_rate: float) -> float:
+    """Events after which training + correcting costs less CPU than re-simulating.
+
+    Example:
+        >>> _break_even(10.0, 100.0, 1e4)  # 10 s / (0.01 - 0.0001) s per event
+        1010.1...
+    """
+    gain = 1.0 / sim_rate - 1.0 / apply_rate
+    return fit_cpu / gain if gain > 0 else float("inf")
 
 
 def _take(df: pd.DataFrame, w: np.ndarray | None, idx: np.ndarray):
@@ -280,6 +291,10 @@ def run_application(
             "saved_s": resim_cpu - fit_cpu - apply_cpu,
             "speedup_apply": (len(src_ev) / max(apply_cpu, 1e-12)) / target_rate,
             "speedup_with_training": resim_cpu / max(fit_cpu + apply_cpu, 1e-12),
+            # events to correct before the training has paid for itself
+            "break_even_events": _break_even(fit_cpu, target_rate, len(src_ev) / apply_cpu)
+            if apply_cpu > 0
+            else 0.0,
         },
         "learner_state": {
             k.rstrip("_"): to_jsonable(getattr(learner, k))
@@ -345,6 +360,10 @@ def _report(summary: Mapping[str, Any], diag: Any, app: Application) -> Any:
         {"figure": "CPU saved (s)", "value": c["saved_s"]},
         {"figure": "speed-up, correction only", "value": c["speedup_apply"]},
         {"figure": "speed-up, training included", "value": c["speedup_with_training"]},
+        {
+            "figure": "events to correct before the training pays off",
+            "value": c["break_even_events"],
+        },
     ]
     rep.table(pd.DataFrame(rows))
     report_diagnostics(rep, diag)
