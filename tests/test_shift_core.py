@@ -202,3 +202,17 @@ def test_load_rejects_garbled_files(reweighter, tmp_path):
         load(path)
     with pytest.raises(InputError, match="model folder not found"):
         load(tmp_path / "nothing")
+
+
+def test_contract_clone_and_cross_validation():
+    """clone and cross_val_score work unchanged (score: 1 - 2|AUC - 0.5|, greater is better)."""
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    X, y, _ = stack(_gauss(1500, 0.0, 1.0, 31), _gauss(1500, 0.5, 1.0, 32))
+    rw = ClassifierReweighter(n_estimators=100, random_state=4)
+    twin = clone(rw)
+    assert twin.get_params() == rw.get_params() and not hasattr(twin, "booster_")
+    folds = StratifiedKFold(n_splits=2, shuffle=True, random_state=0)
+    scores = cross_val_score(rw, X, y, cv=folds)
+    assert scores.shape == (2,) and np.all((scores > 0.5) & (scores <= 1.0))
