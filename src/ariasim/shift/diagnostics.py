@@ -793,7 +793,7 @@ def plot_features(
     nrows = math.ceil(len(feats) / ncols)
     fig = plt.figure(figsize=(4.2 * ncols, 4.0 * nrows))
     outer = fig.add_gridspec(nrows, ncols, hspace=0.35, wspace=0.3)
-    styles = {
+    styles: dict[str, dict[str, Any]] = {
         "target": {"color": "black", "label": "target"},
         "source": {"color": "tab:red", "label": "source", "ls": "--"},
         "corrected": {"color": "tab:blue", "label": "corrected"},

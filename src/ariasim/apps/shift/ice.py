@@ -469,6 +469,7 @@ def simulate_module_rows(
             h["event_id"].to_numpy(), h["module_id"].to_numpy(), h["time_ns"].to_numpy()
         )
         ev = f["event_id"].to_numpy()
+        assert detector.module_ids is not None  # set by Detector.__post_init__
         mi = np.searchsorted(detector.module_ids, f["module_id"].to_numpy())
         src = table[["src_x_m", "src_y_m", "src_z_m"]].to_numpy()[ev]
         dist = np.linalg.norm(mods[mi] - src, axis=1)

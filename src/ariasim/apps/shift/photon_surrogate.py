@@ -271,6 +271,7 @@ def surrogate_rows(
         order = np.lexsort((mi, ev))
         f["distance_m"] = d[order]
         f["cos_theta"] = cos[order]
+        assert detector.module_ids is not None  # set by Detector.__post_init__
         f["module_id"] = detector.module_ids[mi[order]]
         f["event_id"] += n_events
         parts.append(f)
