@@ -5,7 +5,9 @@ depends on a context variable, a Gaussian feature and an integer count."""
 
 from __future__ import annotations
 
-import numpy as np
+import importlib.util
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -17,16 +19,13 @@ N_ROWS = 6000  # three parts of 2000: source, target to learn from, fresh target
 
 @pytest.fixture(scope="module")
 def table() -> pd.DataFrame:
-    rng = np.random.default_rng(0)
-    c = rng.uniform(0.0, 1.0, N_ROWS)
-    return pd.DataFrame(
-        {
-            "e": rng.gamma(4.0, 1.0, N_ROWS) * (1.0 + 0.5 * c),
-            "x": rng.normal(0.0, 1.0, N_ROWS),
-            "k": rng.poisson(3.0, N_ROWS),
-            "c": c,
-        }
-    )
+    # the toy of examples/shift_toy.py (what users run `ariasim shift validate` on)
+    path = Path(__file__).resolve().parents[1] / "examples" / "shift_toy.py"
+    spec = importlib.util.spec_from_file_location("shift_toy", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.make_table(N_ROWS, seed=0)
 
 
 def test_flow_morpher_undoes_every_default_distortion(table: pd.DataFrame) -> None:
