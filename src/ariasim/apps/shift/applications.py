@@ -77,7 +77,8 @@ def _detector(n: int, seed: int) -> ShiftSamples:
 def _fastsim(n: int, seed: int) -> ShiftSamples:
     from ariasim.apps.shift.collider import fastsim_samples
 
-    return fastsim_samples(n, seed=seed)
+    # electrons: their full simulation (showers) is what a fast simulation replaces
+    return fastsim_samples(n, seed=seed, species="electron")
 
 
 APPLICATIONS: dict[str, Application] = {
