@@ -18,7 +18,7 @@ from ariasim.metrics import classifier_test
 from ariasim.shift import load, stack
 from ariasim.shift.flow_matching import FlowMatchingMorpher
 
-SMALL = {"hidden": (64, 64), "max_epochs": 40, "patience": 10, "n_steps": 16}
+SMALL = {"hidden_features": (64, 64), "max_epochs": 40, "patience": 10, "n_steps": 16}
 
 
 def _auc(a: pd.DataFrame, b: pd.DataFrame) -> float:
@@ -190,7 +190,7 @@ def test_save_load_round_trip(shifted_2d, tmp_path):
     assert (path / "model.json").is_file() and (path / "weights.safetensors").is_file()
     back = load(path)
     assert isinstance(back, FlowMatchingMorpher)
-    assert back.get_params() == {**fm.get_params(), "hidden": list(fm.hidden)}
+    assert back.get_params() == {**fm.get_params(), "hidden_features": list(fm.hidden_features)}
     for method in ("transform", "inverse_transform"):
         a = getattr(fm, method)(src)
         b = getattr(back, method)(src)
@@ -220,9 +220,9 @@ def test_bad_input():
         FlowMatchingMorpher().transform(X)
     for bad in (
         {"batch_size": 1},
-        {"hidden": ()},
-        {"hidden": (8, 0)},
-        {"lr": 0.0},
+        {"hidden_features": ()},
+        {"hidden_features": (8, 0)},
+        {"learning_rate": 0.0},
         {"max_epochs": 2.5},
         {"sigma": -1.0},
         {"validation_fraction": 1.0},

@@ -196,7 +196,7 @@ class FlowMatchingMorpher(MorpherMixin, BaseEstimator):
             the pairing cost so that the transport keeps them (see ``context_weight``).
         transforms, bounds: Passed to :class:`~ariasim.shift.features.FeatureCodec`
             (``{"col": "none"|"log"|"logit"}``, ``{"col": (lo, hi)}``).
-        hidden: Widths of the velocity MLP's hidden layers (SiLU).
+        hidden_features: Widths of the velocity MLP's hidden layers (SiLU).
         max_epochs: Most epochs; one epoch is ``ceil(n / batch_size)`` steps with ``n`` the
             larger training domain.
         patience: Stop after this many epochs without a lower validation loss.
@@ -209,8 +209,8 @@ class FlowMatchingMorpher(MorpherMixin, BaseEstimator):
         validation_fraction: Fraction of each domain held out for the validation loss.
         batch_size: Events per domain in a mini-batch, and size of the exact assignment
             (cost grows as ``batch_size**3``; 256 takes a few ms).
-        lr: Adam learning rate (multiplied by 0.3 after ``patience // 3`` epochs without a
-            lower validation loss).
+        learning_rate: Adam learning rate (multiplied by 0.3 after ``patience // 3`` epochs
+            without a lower validation loss).
         sigma: Standard deviation of the Gaussian noise added to the interpolant (0: none).
         context_weight: Weight of the squared standardised context distance in the pairing
             cost (large: pairs share their context).
@@ -237,8 +237,8 @@ class FlowMatchingMorpher(MorpherMixin, BaseEstimator):
         >>> src = pd.DataFrame({"x": rng.normal(0.0, 1.0, 400)})
         >>> tgt = pd.DataFrame({"x": rng.normal(1.0, 1.0, 400)})
         >>> X, y, _ = stack(src, tgt)
-        >>> fm = FlowMatchingMorpher(hidden=(32,), max_epochs=25, batch_size=128, lr=0.01,
-        ...                          n_steps=8).fit(X, y)
+        >>> fm = FlowMatchingMorpher(hidden_features=(32,), max_epochs=25, batch_size=128,
+        ...                          learning_rate=0.01, n_steps=8).fit(X, y)
         >>> moved = fm.transform(src)
         >>> bool(abs(moved["x"].mean() - tgt["x"].mean()) < 0.2)
         True
@@ -251,13 +251,13 @@ class FlowMatchingMorpher(MorpherMixin, BaseEstimator):
         *,
         transforms: Mapping[str, str] | None = None,
         bounds: Mapping[str, tuple[float, float]] | None = None,
-        hidden: Sequence[int] = (128, 128, 128),
+        hidden_features: Sequence[int] = (128, 128, 128),
         max_epochs: int = 100,
         patience: int = 15,
         restore_best: bool = False,
         validation_fraction: float = 0.2,
         batch_size: int = 256,
-        lr: float = 2e-3,
+        learning_rate: float = 2e-3,
         sigma: float = 0.0,
         context_weight: float = 100.0,
         ema_decay: float = 0.99,
@@ -271,13 +271,13 @@ class FlowMatchingMorpher(MorpherMixin, BaseEstimator):
         self.context = context
         self.transforms = transforms
         self.bounds = bounds
-        self.hidden = hidden
+        self.hidden_features = hidden_features
         self.max_epochs = max_epochs
         self.patience = patience
         self.restore_best = restore_best
         self.validation_fraction = validation_fraction
         self.batch_size = batch_size
-        self.lr = lr
+        self.learning_rate = learning_rate
         self.sigma = sigma
         self.context_weight = context_weight
         self.ema_decay = ema_decay
@@ -299,14 +299,14 @@ class FlowMatchingMorpher(MorpherMixin, BaseEstimator):
         positive_int("batch_size", self.batch_size, 2)
         if self.n_threads is not None:
             positive_int("n_threads", self.n_threads)
-        hidden = self.hidden
+        hidden = self.hidden_features
         if isinstance(hidden, str | bytes) or not isinstance(hidden, Sequence) or not hidden:
             raise ConfigError(
-                f"must be a non-empty list of widths, got {hidden!r}", parameter="hidden"
+                f"must be a non-empty list of widths, got {hidden!r}", parameter="hidden_features"
             )
         for h in hidden:
-            positive_int("hidden", h)
-        for name, lo, hi in (("validation_fraction", 0.0, 0.9), ("lr", 0.0, 1.0)):
+            positive_int("hidden_features", h)
+        for name, lo, hi in (("validation_fraction", 0.0, 0.9), ("learning_rate", 0.0, 1.0)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not lo < v <= hi:
                 raise ConfigError(f"must be in ({lo:g}, {hi:g}], got {v!r}", parameter=name)
@@ -389,7 +389,7 @@ class FlowMatchingMorpher(MorpherMixin, BaseEstimator):
             train.append((ti, _Sampler(w[ti])))
             val.append((vi, _Sampler(w[vi])))
         gen = torch.Generator().manual_seed(int(torch_seed))
-        net = VelocityNet(dim, n_ctx, self.hidden, generator=gen).to(dev)
+        net = VelocityNet(dim, n_ctx, self.hidden_features, generator=gen).to(dev)
 
         def tensor(a: np.ndarray) -> torch.Tensor:
             return torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32, device=dev)
@@ -411,7 +411,7 @@ class FlowMatchingMorpher(MorpherMixin, BaseEstimator):
         n_train = max(train[0][0].size, train[1][0].size)
         steps = max(1, math.ceil(n_train / B))
         epochs = int(self.max_epochs)
-        opt = torch.optim.Adam(net.parameters(), lr=float(self.lr))
+        opt = torch.optim.Adam(net.parameters(), lr=float(self.learning_rate))
         # the rate drops (x0.3) after patience // 3 epochs without progress, so that the
         # weights settle before the stop instead of jittering at the full rate
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -496,7 +496,7 @@ class FlowMatchingMorpher(MorpherMixin, BaseEstimator):
     def _saved_params(self) -> dict[str, Any]:
         params = self.get_params()
         params["progress"] = None  # a callable is not saved
-        params["hidden"] = [int(h) for h in params["hidden"]]
+        params["hidden_features"] = [int(h) for h in params["hidden_features"]]
         return params
 
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
@@ -544,7 +544,7 @@ class FlowMatchingMorpher(MorpherMixin, BaseEstimator):
         net = VelocityNet(
             len(self.features_),
             len(self.context_),
-            self.hidden,
+            self.hidden_features,
             generator=torch.Generator().manual_seed(0),
         )
         arrays = read_tensors(folder)
