@@ -151,6 +151,25 @@ def split_rows(
     return np.nonzero(mask)[0], np.nonzero(~mask)[0]
 
 
+def _judged(d: Mapping[str, Any], auc_goal: float) -> dict[str, Any]:
+    """The comparison's headline figures and whether they meet the issue's goal (AUC at most
+    ``auc_goal``, every W1 within 2x the floor of two fresh samples)."""
+    ratios = d.get("ratio_after") or {}
+    return {
+        "auc_before": d["auc_before"],
+        "auc_after": d["auc_after"],
+        "auc_null_sigma": d["auc_null_sigma"],
+        "w1_ratio_before": d.get("ratio_before"),
+        "w1_ratio_after": ratios,
+        "goal": {
+            "auc_max": auc_goal,
+            "w1_ratio_max": 2.0,
+            "auc_met": bool(d["auc_after"]["value"] <= auc_goal),
+            "w1_met": bool(ratios and max(ratios.values()) <= 2.0),
+        },
+    }
+
+
 def _break_even(fit_cpu: float, sim_rate: float, apply_rate: float) -> float:
     """Events after which training + correcting costs less CPU than re-simulating.
 
@@ -258,7 +277,6 @@ def run_application(
     target_rate = len(data.target) / max(data.cpu_seconds.get("target", float("nan")), 1e-12)
     resim_cpu = len(src_ev) / target_rate
     auc_goal = 0.52 if n >= 20_000 else 0.55
-    ratios = d.get("ratio_after") or {}
     summary: dict[str, Any] = {
         "application": name,
         "title": app.title,
@@ -270,17 +288,7 @@ def run_application(
         "seed": seed,
         "features": data.features,
         "context": data.context,
-        "auc_before": d["auc_before"],
-        "auc_after": d["auc_after"],
-        "auc_null_sigma": d["auc_null_sigma"],
-        "w1_ratio_before": d.get("ratio_before"),
-        "w1_ratio_after": ratios,
-        "goal": {
-            "auc_max": auc_goal,
-            "w1_ratio_max": 2.0,
-            "auc_met": bool(d["auc_after"]["value"] <= auc_goal),
-            "w1_met": bool(ratios and max(ratios.values()) <= 2.0),
-        },
+        **_judged(d, auc_goal),
         "cpu": {
             "simulation_s": data.cpu_seconds,
             "target_rows_per_cpu_s": target_rate,
@@ -429,7 +437,6 @@ def _run_active_bias(
     per_cpu_corr = ess_corr / cost_corr
     per_cpu_unbiased = ess_target / cpu["target"]
     auc_goal = 0.52 if size == "full" else 0.55
-    ratios = d.get("ratio_after") or {}
     summary: dict[str, Any] = {
         "application": app.name,
         "title": app.title,
@@ -445,17 +452,7 @@ def _run_active_bias(
         "features": data.features,
         "context": data.context,
         "rates": data.rates(),
-        "auc_before": d["auc_before"],
-        "auc_after": d["auc_after"],
-        "auc_null_sigma": d["auc_null_sigma"],
-        "w1_ratio_before": d.get("ratio_before"),
-        "w1_ratio_after": ratios,
-        "goal": {
-            "auc_max": auc_goal,
-            "w1_ratio_max": 2.0,
-            "auc_met": bool(d["auc_after"]["value"] <= auc_goal),
-            "w1_met": bool(ratios and max(ratios.values()) <= 2.0),
-        },
+        **_judged(d, auc_goal),
         "cpu": {
             "simulation_s": cpu,
             "fit_s": fit_cpu,
