@@ -191,7 +191,7 @@ class FlowMorpher(MorpherMixin, BaseEstimator):
         flow_transforms: int = 4,
         hidden_features: Sequence[int] = (64, 64),
         bins: int = 8,
-        max_epochs: int = 60,
+        max_epochs: int = 150,
         patience: int = 8,
         validation_fraction: float = 0.2,
         batch_size: int = 512,
