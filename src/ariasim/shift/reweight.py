@@ -27,17 +27,13 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from ariasim.errors import ConfigError
+from ariasim.metrics import effective_sample_size
 from ariasim.shift.base import ReweighterMixin, resolve_columns, split_domains
 from ariasim.shift.persist import save_folder
 
 __all__ = ["ClassifierReweighter"]
 
 MODEL_NAME = "model.txt"
-
-
-def _kish(w: np.ndarray) -> float:
-    s2 = float(np.sum(w**2))
-    return float(np.sum(w)) ** 2 / s2 if s2 > 0 else 0.0
 
 
 class ClassifierReweighter(ReweighterMixin, BaseEstimator):
@@ -174,7 +170,7 @@ class ClassifierReweighter(ReweighterMixin, BaseEstimator):
         base = d.w[d.y == 0]
         clipped = np.minimum(w_src, self.weight_cap_)
         self.clipped_fraction_ = float(np.mean(w_src > self.weight_cap_))
-        self.ess_fraction_ = _kish(base * clipped) / _kish(base)
+        self.ess_fraction_ = effective_sample_size(base * clipped) / effective_sample_size(base)
         return self
 
     def _raw_weights(self, F: np.ndarray) -> np.ndarray:
