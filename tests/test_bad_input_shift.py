@@ -43,7 +43,8 @@ FIT = ["shift", "fit", "{tmp}/src.parquet", "{tmp}/tgt.parquet", "--out", "{tmp}
 FITR = [*FIT, "--method", "reweight", "--features", "x,e"]
 APPLY = ["shift", "apply", "{tmp}/model", "{tmp}/src.parquet", "--out", "{tmp}/out.parquet"]
 VAL = ["shift", "validate", "{tmp}/src.parquet", "--out", "{tmp}/v", "--features", "x,e"]
-NO_OUT = ("m", "out.parquet", "v")
+DEMO = ["shift", "demo", "detector", "--out", "{tmp}/d"]
+NO_OUT = ("m", "out.parquet", "v", "d")
 
 CASES = [
     Case(
@@ -110,6 +111,23 @@ CASES = [
     Case("validate-method-bad", [*VAL, "--method", "magic"], "--method", setup=_tables),
     Case("validate-n-too-small", [*VAL, "--n", "4"], "--n", setup=_tables),
     Case("validate-feature-unknown", [*VAL[:-1], "zz"], "zz", setup=_tables),
+    Case(
+        "validate-threshold-bad", [*VAL, "--auc-threshold", "0.4"], "--auc-threshold", setup=_tables
+    ),
+    Case("demo-unknown-application", ["shift", "demo", "mars", "--out", "{tmp}/d"], "mars"),
+    Case("demo-n-too-small", [*DEMO, "--n", "10"], "--n"),
+    Case(
+        "demo-active-bias-flow",
+        ["shift", "demo", "active-bias", "--out", "{tmp}/d", "--method", "flow"],
+        "--method",
+    ),
+    Case("demo-method-bad", [*DEMO, "--method", "magic"], "--method"),
+    Case(
+        "demo-out-is-file",
+        [*DEMO[:3], "--out", "{tmp}/f.txt"],
+        "--out",
+        setup=write_file("f.txt", "keep"),
+    ),
     Case(
         "validate-out-is-file",
         [*VAL[:3], "--out", "{tmp}/f.txt", *VAL[5:]],

@@ -132,7 +132,7 @@ def _flag_of(cmd: Any, parameter: str) -> str | None:
             longs = [o for o in p.opts if o.startswith("--")]
             if longs:
                 return longs[0]
-            return (p.human_readable_name or parameter).upper()
+            return (getattr(p, "human_readable_name", None) or parameter).upper()
     return None
 
 

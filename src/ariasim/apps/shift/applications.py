@@ -210,6 +210,12 @@ def run_application(
         raise ConfigError(f"must be an integer >= 200, got {n!r}", parameter="n")
     app = APPLICATIONS[name]
     method = method or app.method
+    from ariasim.shift.workflow import METHODS
+
+    if method not in METHODS:  # before minutes of simulation, not after
+        raise ConfigError(
+            f"must be one of {', '.join(METHODS)}, got {method!r}", parameter="method"
+        )
     say = progress or (lambda _s: None)
     out = Path(out)
     check_outputs({"--out": out}, folders=("--out",), overwrite=overwrite)
