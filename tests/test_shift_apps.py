@@ -36,6 +36,12 @@ def test_demo_detector_writes_model_report_and_summary(tmp_path: Path):
     assert t["cpu"]["simulation_s"]["target"] > 0 and t["cpu"]["fit_s"] > 0
     html = (out / "report.html").read_text()
     assert "re-simulating" in html and "<img" in html
+    # same seed, same bytes: summary and model files (timings and the report's stamp aside)
+    again = tmp_path / "det2"
+    with pytest.raises(SystemExit):
+        main(["shift", "demo", "detector", "--n", "200", "--epochs", "3", "--out", str(again)])
+    for rel in ("summary.json", "model/model.json", "model/weights.safetensors"):
+        assert (out / rel).read_bytes() == (again / rel).read_bytes(), rel
 
 
 def test_application_errors(tmp_path: Path):

@@ -478,7 +478,7 @@ class FlowMorpher(MorpherMixin, BaseEstimator):
             "history": self.history_,
             "n_epochs": self.n_epochs_,
             "best_epoch": self.best_epoch_,
-            "train_seconds": self.train_seconds_,
+            # no training time here: the same data and seed give the same model file
             "n_train": self.n_train_,
             "n_val": self.n_val_,
         }
@@ -523,7 +523,7 @@ class FlowMorpher(MorpherMixin, BaseEstimator):
         self.history_ = {k: [float(v) for v in hist[k]] for k in ("train", "val")}
         self.n_epochs_ = int(state["n_epochs"])
         self.best_epoch_ = int(state["best_epoch"])
-        self.train_seconds_ = float(state["train_seconds"])
+        self.train_seconds_ = float("nan")  # not saved (model files are reproducible)
         self.n_train_, self.n_val_ = int(state["n_train"]), int(state["n_val"])
         flow = _build_flow(
             len(self.features_),
