@@ -327,7 +327,7 @@ def calibrate(
         name: float(sum(p for p, mp in zip(prob, models, strict=True) if mp.mask[k]))
         for k, name in enumerate(prior.names)
     }
-    table = sorted(
+    table: list[dict[str, Any]] = sorted(
         (
             {
                 "terms": [n for n, on in zip(prior.names, mp.mask, strict=True) if on],
@@ -338,7 +338,7 @@ def calibrate(
             }
             for p, mp in zip(prob, models, strict=True)
         ),
-        key=lambda r: -r["probability"],
+        key=lambda r: -float(r["probability"]),
     )
     logpost = np.array([mp.log_prior + mp.log_evidence for mp in models])
     return CalibrationResult(

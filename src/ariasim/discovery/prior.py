@@ -138,7 +138,7 @@ class SpikeSlabPrior:
         ]
         return [tuple(m) for m in itertools.product(*choices)]
 
-    def log_model_prior(self, mask: Sequence[bool]) -> float:
+    def log_model_prior(self, mask: Sequence[bool] | np.ndarray) -> float:
         """ln of the prior probability of the subset ``mask``."""
         p = self.inclusion
         m = np.asarray(mask, dtype=bool)
@@ -153,7 +153,7 @@ class SpikeSlabPrior:
         """The emulator's unit cube -> weights."""
         return np.asarray(x, dtype=float) * self.high
 
-    def slab(self, u: np.ndarray, mask: Sequence[bool]) -> np.ndarray:
+    def slab(self, u: np.ndarray, mask: Sequence[bool] | np.ndarray) -> np.ndarray:
         """Weights of subset ``mask`` from slab coordinates ``u`` in ``[0, 1]^d`` (``d`` the
         number of included terms): ``low + u (high - low)`` there, zero elsewhere."""
         m = np.asarray(mask, dtype=bool)
