@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
 
 from ariasim.discovery import DEFAULT_TERMS, TERMS, ConstitutiveNetwork, friction_formula
 from ariasim.errors import ConfigError, InputError
@@ -195,3 +198,22 @@ def test_bad_parameters_are_named(params, named):
         ConstitutiveNetwork(**params).fit(X, np.ones(3))
     with pytest.raises(InputError, match="sample_weight"):
         ConstitutiveNetwork().fit(X, np.ones(3), sample_weight=[1.0, -1.0, 1.0])
+
+
+def test_contract_on_physical_inputs():
+    """What the generic sklearn checks cannot test on their arbitrary X (see
+    test_estimator_checks.py): pickling, clone, row order and subset invariance."""
+    rng = np.random.default_rng(7)
+    X = _design(rng, 200)
+    y = 0.3 * G * X["h"] * X["cos_phi"] + 0.5 + 0.1 * rng.standard_normal(200)
+    net = ConstitutiveNetwork(max_terms=3)
+    params = net.get_params()
+    net.fit(X, y)
+    assert net.get_params() == params and not hasattr(clone(net), "coef_")
+    again = pickle.loads(pickle.dumps(net))
+    np.testing.assert_array_equal(again.predict(X), net.predict(X))
+    perm = rng.permutation(200)
+    np.testing.assert_array_equal(net.predict(X.iloc[perm]), net.predict(X)[perm])
+    np.testing.assert_array_equal(net.predict(X.iloc[:7]), net.predict(X)[:7])
+    assert max(r["k"] for r in net.criterion_) == 3
+    np.testing.assert_array_equal(ConstitutiveNetwork(max_terms=3).fit(X, y).coef_, net.coef_)
