@@ -25,7 +25,10 @@ The criterion uses frequency weights: with ``sample_weight`` ``w_i``, the effect
 size is ``n = sum_i w_i`` and the residual sum of squares ``RSS = sum_i w_i r_i^2``, so an
 integer weight is the same as repeating the row; ``BIC = n ln(RSS / n) + k ln(n)``,
 ``AIC = n ln(RSS / n) + 2 k`` (Gaussian errors, ``k`` the number of terms in the subset).
-For heteroscedastic data pass weights proportional to ``1/sigma_i^2`` scaled to mean one.
+For heteroscedastic data pass weights proportional to ``1/sigma_i^2`` scaled to mean one
+(relative noise: ``1/S_i^2``): unweighted, the Gaussian likelihood of the criterion is
+misspecified, the largest ``S`` dominate it and a spurious term can enter when ``S``
+spans decades.
 
 The columns of the (weighted) basis matrix are scaled to unit norm before NNLS (the bases
 differ by orders of magnitude: ``g u^2`` ~ 10^3, ``1``), and the weights scaled back.
