@@ -212,7 +212,8 @@ def friction_formula(
     Arguments:
         weights: ``{term name: weight}``, weights finite and >= 0; zero weights are left out.
         g: Gravity (m/s^2), substituted as a number.
-        metadata: Extra metadata; ``{"terms": {name: weight}}`` (non-zero weights) is added.
+        metadata: Extra metadata; ``"terms"`` (``{name: weight}``, the non-zero weights)
+            and ``"g"`` are added.
 
     Returns:
         A formula of ``h`` (m), ``u`` (m/s, the speed) and ``cos_phi`` with output ``S``
@@ -238,6 +239,7 @@ def friction_formula(
     expr: sp.Expr = sp.Add(*[sp.Float(kept[n]) * TERMS[n].symbolic(h, u, g_num, c) for n in order])
     meta = dict(metadata or {})
     meta["terms"] = {n: kept[n] for n in order}
+    meta["g"] = float(g)
     return Formula(
         expr,
         [
