@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 from scipy.special import logsumexp
+from sklearn.base import clone
 
 from ariasim.discovery.design import spike_slab_design
 from ariasim.discovery.emulator import GPEmulator
@@ -238,6 +239,7 @@ def calibrate(
     walkers: int = 32,
     steps: int = 1500,
     n_candidates: int = 2000,
+    emulator: GPEmulator | None = None,
     progress: Progress | None = None,
 ) -> CalibrationResult:
     """Calibrate ``forward`` against ``observations`` under ``prior`` (module docstring).
@@ -257,6 +259,8 @@ def calibrate(
         walkers, steps: emcee ensemble size and chain length per term subset (the first
             half is discarded).
         n_candidates: Candidates scored per active-learning step.
+        emulator: A :class:`GPEmulator` whose settings are used for every fit (it is
+            cloned; its ``random_state`` is replaced by one derived from ``seed``).
         progress: Called as ``progress(runs_done, max_runs, message)``.
     """
     if design not in ("active", "lhs"):
@@ -278,6 +282,11 @@ def calibrate(
         if progress is not None:
             progress(n, max_runs, msg)
 
+    template = GPEmulator() if emulator is None else emulator
+    if not isinstance(template, GPEmulator):
+        raise ConfigError(
+            f"expected a GPEmulator, got {type(template).__name__}", parameter="emulator"
+        )
     s_design, s_loop, s_emu, s_final = spawn_seeds(seed, 4)
     with single_threaded_blas():
         n0 = max_runs if design == "lhs" else initial
@@ -289,7 +298,7 @@ def calibrate(
         calm = 0
         loop_seeds = iter(spawn_seeds(s_loop, 10_000))
         while True:
-            em = GPEmulator(random_state=s_emu).fit(prior.to_unit(W), Y)
+            em = clone(template).set_params(random_state=s_emu).fit(prior.to_unit(W), Y)
             like = EmulatedLikelihood(em, observations, prior)
             exact = gaussian_loglike(Y, observations)
             order = np.argsort(-exact, kind="stable")

@@ -136,8 +136,11 @@ class GPEmulator(BaseEstimator):
 
     Arguments:
         variance_kept: Principal components are kept until they hold this fraction of the
-            standardised observables' variance. Default 0.9999.
-        max_components: At most this many components. Default 8.
+            standardised observables' variance. Default 0.999999: near the posterior the
+            observables vary by a tiny fraction of their range over the prior, and that
+            variation lives in the minor components (with 0.9999 the truncation left
+            about a third of a 1 m data error in a run-out calibration).
+        max_components: At most this many components. Default 10.
         n_restarts: Restarts of the marginal-likelihood optimiser per component. Default 2.
         random_state: Seed of the optimiser's restarts.
 
@@ -158,8 +161,8 @@ class GPEmulator(BaseEstimator):
 
     def __init__(
         self,
-        variance_kept: float = 0.9999,
-        max_components: int = 8,
+        variance_kept: float = 0.999999,
+        max_components: int = 10,
         n_restarts: int = 2,
         random_state: int = 0,
     ):
