@@ -78,12 +78,12 @@ def read_observation_table(
         ) from None
     table.columns = [str(c).strip() for c in table.columns]
     allowed = [*columns, "sigma_m"]
-    for col in table.columns:
-        if col not in allowed:
-            raise InputError(f"unknown column (expected {', '.join(allowed)})", path=p, column=col)
     for col in columns:
         if col not in table.columns:
             raise InputError(f"missing column (expected {', '.join(allowed)})", path=p, column=col)
+    for col in table.columns:
+        if col not in allowed:
+            raise InputError(f"unknown column (expected {', '.join(allowed)})", path=p, column=col)
     if len(table) == 0:
         raise InputError("no rows", path=p)
     out: dict[str, np.ndarray] = {}
