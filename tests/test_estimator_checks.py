@@ -15,6 +15,7 @@ from __future__ import annotations
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from ariasim.discovery import ConstitutiveNetwork
 from ariasim.surrogates import KANClassifier, KANRegressor, SymbolicDensity, SymbolicRegressor
 
 _KAN = {
@@ -35,6 +36,7 @@ ESTIMATORS = [
     ),
     # max_iter=0: no joint refinement (the per-bin fits and the parameter model remain)
     SymbolicDensity(param_model="poly", n_bins=3, min_per_bin=2, max_iter=0, random_state=0),
+    ConstitutiveNetwork(),
 ]
 
 _WEIGHTS_NOT_REPEATS = (
@@ -67,6 +69,52 @@ EXPECTED_FAILURES: dict[str, dict[str, str]] = {
             "Operon has no weights: its search runs on a weighted resample of the rows"
         ),
     },
+}
+
+_PHYSICAL_COLUMNS = (
+    "X must be the physical inputs (h, u) or (h, u, cos_phi); the check's X has another "
+    "number of columns (an InputError naming X)"
+)
+_NOT_A_COSINE = (
+    "the check's third column reaches values > 1, not the cosine of a slope angle (an "
+    "InputError naming cos_phi); test_discovery_network.py tests pickling, order and "
+    "subset invariance on physical inputs"
+)
+EXPECTED_FAILURES["ConstitutiveNetwork"] = {
+    **dict.fromkeys(
+        [
+            "check_n_features_in_after_fitting",
+            "check_positive_only_tag_during_fit",
+            "check_estimators_dtypes",
+            "check_all_zero_sample_weights_error",
+            "check_sample_weight_equivalence_on_dense_data",
+            "check_dtype_object",
+            "check_regressors_train",
+            "check_regressor_data_not_an_array",
+            "check_regressors_no_decision_function",
+            "check_regressors_int",
+            "check_fit2d_1sample",
+            "check_fit2d_1feature",
+        ],
+        _PHYSICAL_COLUMNS,
+    ),
+    **dict.fromkeys(
+        [
+            "check_dont_overwrite_parameters",
+            "check_pipeline_consistency",
+            "check_estimators_pickle",
+            "check_f_contiguous_array_estimator",
+            "check_methods_sample_order_invariance",
+            "check_methods_subset_invariance",
+            "check_dict_unchanged",
+            "check_fit2d_predict1d",
+        ],
+        _NOT_A_COSINE,
+    ),
+    "check_sample_weights_pandas_series": (
+        "its DataFrame has columns 0, 1, 2: a DataFrame must name its columns h, u "
+        "(cos_phi) (an InputError naming the unknown column)"
+    ),
 }
 
 #: (class name, check name) -> reason: checks not run at all.

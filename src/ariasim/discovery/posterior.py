@@ -196,6 +196,11 @@ class ModelPosterior:
         samples: Posterior draws of the weights (zeros for excluded terms), (S, K).
         method: ``"mcmc"``, ``"prior-sampling"`` or ``"point"`` (no included term).
         acceptance: Mean acceptance fraction of the sampler (NaN without MCMC).
+
+    Example:
+        >>> mp = ModelPosterior((True, False), np.log(0.25), -3.0, 0.01, np.ones((5, 2)), "mcmc")
+        >>> mp.samples.shape, mp.method
+        ((5, 2), 'mcmc')
     """
 
     mask: tuple[bool, ...]
