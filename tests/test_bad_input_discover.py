@@ -164,6 +164,12 @@ CASES = [
     ),
     Case("json-suffix", [*RUN, "--json", "{tmp}/s.txt"], "--json", setup=_valid),
     Case("json-is-config", [*RUN, "--json", "{tmp}/cfg.toml"], "--json", setup=_valid),
+    Case(
+        "json-exists",
+        [*RUN, "--json", "{tmp}/s.json"],
+        "--json",
+        setup=write_file("s.json", "{}", base=_valid),
+    ),
     Case("json-is-folder", [*RUN, "--json", "{tmp}"], "--json", setup=_valid),
     *[replace(c, setup=_valid) for c in scale_out_cases(lambda *f: [*RUN, *f], NO_OUT)],
 ]

@@ -61,6 +61,9 @@ def discover_command(
         ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing --json file.")
+    ] = False,
 ) -> None:
     """Calibrate the shallow-flow model against observed front positions / deposits and
     discover its friction law.
@@ -68,18 +71,26 @@ def discover_command(
     Writes OUT/summary.json (inclusion probability per term, posterior median and 95 %
     interval per weight, covers_truth, simulator runs, the model cascade's evidence, the
     discovered formula), OUT/report.html, OUT/timings.json, OUT/runs_N<N>.csv and
-    OUT/samples.csv.
+    OUT/samples.csv. Run it again with the same OUT to resume: cached simulator runs are
+    not redone.
     """
     from ariasim.apps.discovery.run import prepare_discovery, run_discovery
     from ariasim.parallel import check_workers, get_client
 
     if workers is not None:
         check_workers(workers, "--workers")
-    prepare_discovery(config, out, json_path=json_path)  # every check before a cluster starts
+    prepare_discovery(
+        config, out, json_path=json_path, overwrite=overwrite
+    )  # every check before a cluster starts
     labels = {"workers": "--workers", "scheduler": "--scheduler"}
     with get_client(workers=workers, scheduler=scheduler, labels=labels) as client:
         summary = run_discovery(
-            config, out, json_path=json_path, progress=_printer(quiet), client=client
+            config,
+            out,
+            json_path=json_path,
+            progress=_printer(quiet),
+            client=client,
+            overwrite=overwrite,
         )
     inc = ", ".join(f"{k} {v:.2f}" for k, v in summary["inclusion"].items())
     typer.echo(f"inclusion probabilities: {inc}")

@@ -97,9 +97,12 @@ def prepare_discovery(
     out_dir: str | os.PathLike[str],
     *,
     json_path: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
 ) -> tuple[DiscoveryConfig, ObservedData]:
     """Every check that needs no simulator run: the configuration, the outputs, the
-    observation files; returns the configuration and the observations.
+    observation files; returns the configuration and the observations. The output folder
+    may exist (a run resumes there); an existing ``json_path`` is replaced only with
+    ``overwrite``.
 
     Raises:
         ConfigError, InputError, OutputError: naming the TOML key, the file and column, or
@@ -115,7 +118,10 @@ def prepare_discovery(
     check_outputs({"--out": out_dir}, inputs=inputs, folders=("--out",), overwrite=True)
     if json_path is not None:
         check_outputs(
-            {"--json": json_path}, inputs=inputs, suffixes={"--json": (".json",)}, overwrite=True
+            {"--json": json_path},
+            inputs=inputs,
+            suffixes={"--json": (".json",)},
+            overwrite=overwrite,
         )
     data = load_observations(
         cfg.front,
@@ -161,6 +167,7 @@ def run_discovery(
     json_path: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
     client: Any = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Run the calibration of a TOML configuration; returns the summary (see the module
     docstring for the outputs).
@@ -171,6 +178,7 @@ def run_discovery(
         json_path: Also write the summary here.
         progress: ``progress(label, done_runs, max_runs, message)``, label ``"N=0"`` etc.
         client: A Dask client for the simulator runs (None: this process).
+        overwrite: Replace an existing ``json_path``.
 
     Raises:
         ConfigError, InputError, OutputError: before any simulator run, naming the TOML key,
@@ -180,7 +188,7 @@ def run_discovery(
 
     config_path, out = Path(config_path), Path(out_dir)
     json_out = None if json_path is None else Path(json_path)
-    cfg, data = prepare_discovery(config_path, out, json_path=json_out)
+    cfg, data = prepare_discovery(config_path, out, json_path=json_out, overwrite=overwrite)
     observations = data.observations()
     prior = SpikeSlabPrior(
         [TermPrior(t.name, high=t.high, low=t.low, inclusion=t.inclusion) for t in cfg.terms]
@@ -264,7 +272,9 @@ def _summary(
     res = results[chosen]
     core = res.summary(truth=cfg.truth)
     terms, weights = discovered_weights(res)
-    formula = friction_formula({t: weights.get(t, 0.0) for t in cfg.term_names}, g=cfg.simulator.g)
+    # the formula with 4 significant digits (the posterior's width is far larger)
+    shown = {t: float(f"{weights.get(t, 0.0):.4g}") for t in cfg.term_names}
+    formula = friction_formula(shown, g=cfg.simulator.g)
     summary: dict[str, Any] = {
         "inclusion": core["inclusion"],
         "parameters": core["parameters"],
