@@ -26,6 +26,7 @@ seed = 3
 n_cells = 100
 [observations]
 front = "front.csv"
+deposit = "deposit.csv"
 [terms.coulomb]
 high = 0.7
 [terms.turbulent]
@@ -309,9 +310,15 @@ REQUIRED = {"inclusion", "parameters", "covers_truth", "simulator_runs", "cascad
 
 def _tiny_case(tmp: Path) -> Path:
     tabs = make_synthetic(
-        SMALL, {"coulomb": 0.3, "turbulent": 0.0025}, TIMES, sigma_front_m=1.0, seed=7
+        SMALL,
+        {"coulomb": 0.3, "turbulent": 0.0025},
+        TIMES,
+        deposit_s=[100.0, 110.0],
+        sigma_front_m=1.0,
+        sigma_deposit_m=0.1,
+        seed=7,
     )
-    write_synthetic(tabs, {"front": tmp / "front.csv"})
+    write_synthetic(tabs, {"front": tmp / "front.csv", "deposit": tmp / "deposit.csv"})
     (tmp / "cfg.toml").write_text(TINY_TOML)
     return tmp / "cfg.toml"
 
@@ -344,6 +351,7 @@ def test_discover_cli_end_to_end(tmp_path: Path) -> None:
     assert 8 <= s["simulator_runs"] <= 16
     assert s["cascade"]["N0"]["simulator_runs"] == s["simulator_runs"]
     assert s["chosen_moments"] == 0
+    assert s["observations"]["names"][-2:] == ["deposit@100m", "deposit@110m"]
     assert set(s["discovered_terms"]) <= {"coulomb", "turbulent"} and s["formula"]
     for name in ("report.html", "timings.json", "runs_N0.csv", "samples.csv"):
         assert (tmp_path / "a" / name).is_file()
@@ -357,3 +365,25 @@ def test_discover_cli_end_to_end(tmp_path: Path) -> None:
     timings = json.loads((tmp_path / "a" / "timings.json").read_text())
     assert timings["N0"]["simulator_runs_made"] == 0
     assert (tmp_path / "a" / "summary.json").read_bytes() == a
+
+
+def test_cascade_picks_the_member_with_the_largest_evidence(tmp_path: Path) -> None:
+    from ariasim.apps.discovery.run import run_discovery
+
+    cfg = _tiny_case(tmp_path)
+    cfg.write_text(TINY_TOML + "[cascade]\nmoments = [0, 1]\n")
+    seen: list[str] = []
+    s = run_discovery(
+        cfg, tmp_path / "c", progress=lambda label, done, total, msg: seen.append(label)
+    )
+    assert {"N=0", "N=1"} <= set(seen)
+    lnz = {k: v["log_evidence"] for k, v in s["cascade"].items()}
+    assert s["chosen_moments"] == int(max(lnz, key=lnz.get)[1:])
+    assert abs(sum(v["probability"] for v in s["cascade"].values()) - 1) < 1e-9
+    assert s["log_evidence"] == lnz[f"N{s['chosen_moments']}"]
+    # member N = 0 is the same calibration with or without N = 1 in the cascade
+    cfg.write_text(TINY_TOML)
+    run_discovery(cfg, tmp_path / "d")
+    assert (tmp_path / "c" / "runs_N0.csv").read_bytes() == (
+        tmp_path / "d" / "runs_N0.csv"
+    ).read_bytes()

@@ -34,8 +34,8 @@ def discover_command(
         typer.Option(
             "--config",
             "-c",
-            help="TOML file: [simulator], [observations], [terms.<name>], [budget], [mcmc], "
-            "[cascade], [truth], seed (see examples/voellmy_synthetic.toml).",
+            help="TOML file with the tables simulator, observations, terms.NAME, budget, mcmc, "
+            "cascade, truth and a seed (see examples/voellmy_synthetic.toml).",
         ),
     ],
     out: Annotated[
