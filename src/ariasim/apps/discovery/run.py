@@ -275,6 +275,7 @@ def _summary(
     # the formula with 4 significant digits (the posterior's width is far larger)
     shown = {t: float(f"{weights.get(t, 0.0):.4g}") for t in cfg.term_names}
     formula = friction_formula(shown, g=cfg.simulator.g)
+    formula = formula.with_constants([float(f"{c:.4g}") for c in formula.constants])
     summary: dict[str, Any] = {
         "inclusion": core["inclusion"],
         "parameters": core["parameters"],

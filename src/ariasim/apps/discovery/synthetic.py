@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,7 @@ __all__ = ["EXAMPLE", "make_synthetic", "write_example", "write_synthetic"]
 #: friction mu = 0.3, xi = 400 m/s^2 on the default chute (35 deg, 100 m, into a flat
 #: run-out), front observed every second from 2 s to 12 s and at 14, 16 and 20 s (the flow
 #: stops after about 15 s), sigma 1 m.
-EXAMPLE = {
+EXAMPLE: dict[str, Any] = {
     "truth": {"coulomb": 0.3, "turbulent": 1.0 / 400.0},
     "times": [2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 14.0, 16.0, 20.0],
     "sigma_front_m": 1.0,
