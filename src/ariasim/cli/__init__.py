@@ -79,6 +79,7 @@ def _register() -> None:
     from ariasim.cli.active import active_evaluate_command, active_run_command
     from ariasim.cli.compare import compare_command
     from ariasim.cli.demo import demo_command
+    from ariasim.cli.discover import discover_command
     from ariasim.cli.export import export_delphes_command
     from ariasim.cli.fastsim import fastsim_command
     from ariasim.cli.fit import fit_response_command
@@ -91,6 +92,7 @@ def _register() -> None:
     from ariasim.cli.simulate import collider_command, photons_command
 
     app.command("demo")(demo_command)
+    app.command("discover")(discover_command)
     app.command("compare")(compare_command)
     app.command("fastsim")(fastsim_command)
     simulate_app.command("photons")(photons_command)
