@@ -17,7 +17,13 @@ Learners, each on the same rows (inputs ``h, u, cos_phi``):
     ``--sr-seconds`` (units given: h in m, u in m/s, S in m^2/s^2);
 (c) :class:`~ariasim.surrogates.KANRegressor` (one hidden layer of 4, its defaults) and
     its symbolic formula (``formula_``, library snapping then a constant re-fit); the
-    network's own test error is shown in brackets, the time includes the extraction.
+    network's own test error is shown in brackets, the time includes the extraction;
+(d) for the Voellmy truth, the *inverse* problem: ``ariasim discover`` on
+    ``examples/voellmy_synthetic.toml`` (front positions of a simulated flow, made with the
+    same law; no ``(h, u, S)`` samples at all), its discovered law (posterior medians of
+    the most probable term subset) evaluated on the same test rows. KAN and SR are not run
+    on the inverse problem: they would have to be trained through the simulator, which is
+    not differentiable, from 15 front positions.
 
 Reported per learner: relative test RMSE of ``S`` against the noise-free truth
 (``rms(S_hat - S_true) / rms(S_true)``; the 2 % noise alone would give about 0.02 against
@@ -166,6 +172,31 @@ def run_kan(X: Any, y: Any, Xt: Any, st: Any, truth: dict[str, float], seed: int
     return row
 
 
+def run_inverse(Xt: Any, st: Any, truth: dict[str, float], config: str) -> dict[str, Any]:
+    """The inverse problem: ``ariasim discover`` on the Voellmy example (front positions
+    only, no (h, u, S) samples), its discovered law evaluated on the same test rows."""
+    import tempfile
+
+    from ariasim.apps.discovery.run import run_discovery
+    from ariasim.discovery import friction_formula
+
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = run_discovery(config, Path(tmp) / "run")
+    wall = time.perf_counter() - t0
+    f = friction_formula(summary["discovered_weights"])
+    return {
+        "learner": f"Bayesian calibration, inverse ({summary['simulator_runs']} simulator runs)",
+        "rel_rmse": rel_rmse(np.asarray(f(Xt)), st),
+        "right_terms": set(summary["discovered_terms"]) == set(truth),
+        "found": summary["discovered_weights"],
+        "inclusion": summary["inclusion"],
+        "formula": str(f.expression),
+        "nodes": f.complexity,
+        "wall_s": wall,
+    }
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| truth | learner | test rel. RMSE | right terms | nodes | fit s | formula |",
@@ -187,7 +218,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sr-seconds", type=float, default=25.0, help="SR wall-clock budget")
     ap.add_argument("--truth", nargs="+", default=list(TRUTHS), choices=list(TRUTHS))
-    ap.add_argument("--skip", nargs="*", default=[], choices=["sr", "kan"])
+    ap.add_argument("--skip", nargs="*", default=[], choices=["sr", "kan", "inverse"])
+    ap.add_argument(
+        "--inverse-config",
+        default="examples/voellmy_synthetic.toml",
+        help="the discover configuration of the inverse row (voellmy truth only)",
+    )
     ap.add_argument("--out", default="benchmarks/out")
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -212,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
             found.append(run_sr(X, y, Xt, st, truth, args.sr_seconds, args.seed))
         if "kan" not in args.skip:
             found.append(run_kan(X, y, Xt, st, truth, args.seed))
+        if "inverse" not in args.skip and name == "voellmy":
+            found.append(run_inverse(Xt, st, truth, args.inverse_config))
         for r in found:
             r["truth"] = name
             print(json.dumps({k: r[k] for k in ("truth", "learner", "rel_rmse", "right_terms")}))
