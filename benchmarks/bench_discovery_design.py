@@ -190,6 +190,17 @@ def accuracy(res: dict, ref: dict) -> dict:
     return {"err": err, "per_term": errs, "dincl": float(dincl), "ok": err <= 0.25 and dincl <= 0.1}
 
 
+def runs_needed(rows: list[dict], design: str, seed: int) -> float:
+    """The smallest budget from which every larger budget of the grid meets the target."""
+    mine = sorted((r["runs"], r["ok"]) for r in rows if r["design"] == design and r["seed"] == seed)
+    first = float("inf")
+    for runs, ok in reversed(mine):
+        if not ok:
+            break
+        first = float(runs)
+    return first
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default="benchmarks/out/discovery_design")
@@ -216,8 +227,10 @@ def main() -> None:
     print(f"reference: {ref['simulator_runs']} runs, inclusion {ref['inclusion']}", flush=True)
     for sub in ref["subsets"]:
         print("  ", sub, flush=True)
-    jobs = [("active", int(b), s, a.steps) for s in range(a.seeds) for b in a.active.split(",")]
-    jobs += [("lhs", int(b), s, a.steps) for s in range(a.seeds) for b in a.lhs.split(",")]
+    sizes = {
+        d: [int(b) for b in v.split(",") if b] for d, v in (("active", a.active), ("lhs", a.lhs))
+    }
+    jobs = [(d, b, s, a.steps) for d in sizes for s in range(a.seeds) for b in sizes[d]]
     rows = []
     with ProcessPoolExecutor(a.workers) as ex:
         for r in ex.map(job, jobs):
@@ -232,12 +245,9 @@ def main() -> None:
             )
     needed: dict[str, list[float]] = {"active": [], "lhs": []}
     for design in needed:
-        for s in range(a.seeds):
-            ok = sorted(
-                r["runs"] for r in rows if r["design"] == design and r["seed"] == s and r["ok"]
-            )
-            needed[design].append(float(ok[0]) if ok else float("inf"))
-    med = {d: float(np.median(v)) for d, v in needed.items()}
+        for s in range(a.seeds if sizes[design] else 0):
+            needed[design].append(runs_needed(rows, design, s))
+    med = {d: float(np.median(v)) if v else float("nan") for d, v in needed.items()}
     ratio = med["lhs"] / med["active"]
     print("\n| design | runs to target per seed | median |\n|---|---|---|")
     for d, v in needed.items():

@@ -52,7 +52,10 @@ def emulator_prediction(n_train: int = 120, d: int = 4, n_pred: int = 32, calls:
     X = rng.random((n_train, d))
     y = np.sin(3 * X[:, 0]) + X[:, 1] ** 2 - X[:, 2] * X[:, 3]
     y = (y - y.mean()) / y.std()
-    kernel = ConstantKernel(1.0) * Matern(np.full(d, 0.5), nu=2.5) + WhiteKernel(1e-4)
+    # the kernel and bounds of ariasim.discovery.emulator.GPEmulator
+    kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(
+        np.full(d, 0.5), length_scale_bounds=(1e-2, 1e2), nu=2.5
+    ) + WhiteKernel(1e-4, (1e-10, 1e-1))
     gp = GaussianProcessRegressor(kernel, random_state=0).fit(X, y)
     k = gp.kernel_
     ours = GPComponent.build(
