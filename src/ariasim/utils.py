@@ -19,6 +19,7 @@ __all__ = [
     "as_generator",
     "atomic_path",
     "check_outputs",
+    "check_sample_weight",
     "clean_stale_temporaries",
     "ensure_dir",
     "human_bytes",
@@ -438,3 +439,26 @@ def open_run_folder(
     ensure_dir(folder)
     write_json(manifest, {"key": key, **dict(extra or {})})
     return folder, resumed
+
+
+def check_sample_weight(sample_weight: Any, n: int) -> np.ndarray:
+    """Per-row weights of a fit: ones for None, a scalar broadcast, else ``n`` finite
+    non-negative values that do not sum to zero; an :class:`InputError` naming
+    ``sample_weight`` otherwise.
+
+    >>> check_sample_weight(None, 2).tolist(), check_sample_weight(2.0, 2).tolist()
+    ([1.0, 1.0], [2.0, 2.0])
+    """
+    if sample_weight is None:
+        return np.ones(n)
+    w = np.asarray(sample_weight, dtype=float)
+    w = np.full(n, float(w)) if w.ndim == 0 else w
+    if w.shape != (n,):
+        raise InputError(
+            f"sample_weight has shape {w.shape}, expected ({n},)", column="sample_weight"
+        )
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise InputError("sample_weight must be finite and >= 0", column="sample_weight")
+    if not w.sum() > 0:
+        raise InputError("sample_weight sums to zero: nothing to fit", column="sample_weight")
+    return w

@@ -55,6 +55,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ariasim.errors import ConfigError, InputError
 from ariasim.surrogates.formula import Formula
+from ariasim.utils import check_sample_weight
 
 from .terms import DEFAULT_TERMS, TERMS, friction_formula
 
@@ -223,7 +224,7 @@ class ConstitutiveNetwork(RegressorMixin, BaseEstimator):
         terms = self._check_params()
         h, u, c, y = self._inputs(X, y, fitting=True)
         n = len(y)
-        w = _sample_weight(sample_weight, n)
+        w = check_sample_weight(sample_weight, n)
         A = self._basis(h, u, c, terms)
         if not np.all(np.isfinite(A)):
             raise InputError("a term's basis is not finite on these inputs", column="X")
@@ -319,19 +320,3 @@ class ConstitutiveNetwork(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "coef_")
         h, u, c = self._inputs(X, fitting=False)
         return self._basis(h, u, c, tuple(self.terms)) @ self.coef_
-
-
-def _sample_weight(sample_weight: Any, n: int) -> np.ndarray:
-    if sample_weight is None:
-        return np.ones(n)
-    w = np.asarray(sample_weight, dtype=float)
-    w = np.full(n, float(w)) if w.ndim == 0 else w
-    if w.shape != (n,):
-        raise InputError(
-            f"sample_weight has shape {w.shape}, expected ({n},)", column="sample_weight"
-        )
-    if not np.all(np.isfinite(w)) or np.any(w < 0):
-        raise InputError("sample_weight must be finite and >= 0", column="sample_weight")
-    if not w.sum() > 0:
-        raise InputError("sample_weight sums to zero: nothing to fit", column="sample_weight")
-    return w

@@ -31,6 +31,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ariasim.errors import ConfigError, InputError
 from ariasim.surrogates.formula import Formula, Variable
+from ariasim.utils import check_sample_weight
 
 __all__ = ["PolynomialClassifier", "PolynomialRegressor"]
 
@@ -47,22 +48,6 @@ def _check_common(est: Any) -> None:
         raise ConfigError(
             f"narrow_widths must be two widths 0 <= w1 <= w2, got {w!r}", parameter="narrow_widths"
         )
-
-
-def _weights(sample_weight: Any, n: int) -> np.ndarray:
-    if sample_weight is None:
-        return np.ones(n)
-    w = np.asarray(sample_weight, dtype=float)
-    w = np.full(n, float(w)) if w.ndim == 0 else w
-    if w.shape != (n,):
-        raise InputError(
-            f"sample_weight has shape {w.shape}, expected ({n},)", column="sample_weight"
-        )
-    if not np.isfinite(w).all() or (w < 0).any():
-        raise InputError("sample_weight must be finite and >= 0", column="sample_weight")
-    if not w.sum() > 0:
-        raise InputError("sample_weight sums to zero: nothing to fit", column="sample_weight")
-    return w
 
 
 def _names(est: Any, n: int) -> list[str]:
@@ -198,7 +183,7 @@ class PolynomialClassifier(ClassifierMixin, BaseEstimator):
         if self.classes_.size < 2:
             raise InputError("y has 1 class; need two to learn a probability", column="y")
         k = (y == self.classes_[1]).astype(float)
-        w = _weights(sample_weight, X.shape[0])
+        w = check_sample_weight(sample_weight, X.shape[0])
         basis, Z, sc = _design(self, X, w)
         lam = float(self.ridge)
 
@@ -314,7 +299,7 @@ class PolynomialRegressor(RegressorMixin, BaseEstimator):
             if not (y > 0).all():
                 raise InputError("the log-normal loss needs y > 0", column="y")
             y = np.log(y)
-        w = _weights(sample_weight, X.shape[0])
+        w = check_sample_weight(sample_weight, X.shape[0])
         basis, Z, sc = _design(self, X, w)
         m = Z.shape[1]
         b_mu = np.linalg.lstsq(Z, y, rcond=None)[0]

@@ -197,9 +197,9 @@ def run_discovery(
     seeds = spawn_seeds(cfg.seed, 5)  # member N gets seeds[N]: the same with or without others
     results: dict[int, Any] = {}
     timings: dict[str, Any] = {}
-    for n in cfg.moments:
-        label = f"N={n}"
-        forward = ShallowFlowForward(
+
+    def make_forward(n: int) -> ShallowFlowForward:
+        return ShallowFlowForward(
             cfg.simulator,
             data.spec,
             cfg.term_names,
@@ -207,6 +207,10 @@ def run_discovery(
             cache_dir=out / "cache" / f"N{n}",
             client=client,
         )
+
+    for n in cfg.moments:
+        label = f"N={n}"
+        forward = make_forward(n)
 
         def report(done: int, total: int, message: str, label: str = label) -> None:
             if progress is not None:
@@ -228,15 +232,7 @@ def run_discovery(
     # posterior predictive: the simulator at the discovered law (one more, cached run) and
     # the emulator's mean at 200 evenly spaced posterior draws
     law = [summary["discovered_weights"].get(t, 0.0) for t in cfg.term_names]
-    forward = ShallowFlowForward(
-        cfg.simulator,
-        data.spec,
-        cfg.term_names,
-        moments=n_chosen,
-        cache_dir=out / "cache" / f"N{n_chosen}",
-        client=client,
-    )
-    law_values = forward(np.array([law]))[0]
+    law_values = make_forward(n_chosen)(np.array([law]))[0]
     resid = (law_values - data.values) / data.sigma
     summary["discovered_fit"] = _round(
         {"values": law_values.tolist(), "chi2": float(resid @ resid), "n_obs": int(resid.size)}
