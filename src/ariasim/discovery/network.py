@@ -243,7 +243,7 @@ class ConstitutiveNetwork(RegressorMixin, BaseEstimator):
         else:
             subsets = [tuple(range(K))]
         penalty = math.log(max(n_eff, 1.0)) if self.criterion == "bic" else 2.0
-        rows = []
+        rows: list[dict[str, Any]] = []
         for order, sub in enumerate(subsets):
             coef = np.zeros(K)
             if sub:
