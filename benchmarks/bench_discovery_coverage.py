@@ -55,7 +55,7 @@ def one(args: tuple[int, int]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--datasets", type=int, default=20)
-    ap.add_argument("--max-runs", type=int, default=100)
+    ap.add_argument("--max-runs", type=int, default=150)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default="benchmarks/out/discovery_coverage")
     a = ap.parse_args()
