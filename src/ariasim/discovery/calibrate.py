@@ -197,7 +197,10 @@ def _candidates(prior: SpikeSlabPrior, post: np.ndarray, n: int, seed: int) -> n
     prior's inclusion says, and prior draws."""
     s1, s2, s3 = spawn_seeds(seed, 3)
     rng = np.random.default_rng(s1)
-    n_post = int(0.6 * n)
+    # fewer than half from the posterior: the prior draws are what finds a second region of
+    # high emulated likelihood (e.g. a spurious mode in a corner of the box that the
+    # emulator has not seen) so that the entropy criterion can send runs there
+    n_post = int(0.4 * n)
     pick = post[rng.integers(0, len(post), size=n_post)]
     x = prior.to_unit(pick) + 0.02 * rng.standard_normal(pick.shape)
     x = np.clip(x, 0.0, 1.0)
@@ -238,7 +241,7 @@ def calibrate(
     seed: int = 0,
     walkers: int = 32,
     steps: int = 1500,
-    n_candidates: int = 2000,
+    n_candidates: int = 4000,
     emulator: GPEmulator | None = None,
     progress: Progress | None = None,
 ) -> CalibrationResult:
@@ -260,7 +263,8 @@ def calibrate(
         seed: Seed of the designs, the samplers and the emulator's optimiser.
         walkers, steps: emcee ensemble size and chain length per term subset (the first
             half is discarded).
-        n_candidates: Candidates scored per active-learning step.
+        n_candidates: Candidates scored per active-learning step (40 % from the
+            posterior, 60 % from the prior). Default 4000.
         emulator: A :class:`GPEmulator` whose settings are used for every fit (it is
             cloned; its ``random_state`` is replaced by one derived from ``seed``).
         progress: Called as ``progress(runs_done, max_runs, message)``.
