@@ -205,6 +205,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default="benchmarks/out/discovery_design")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seed-list", default="", help="these seeds instead of 0..seeds-1")
     ap.add_argument("--active", default="28,36,44,52,60,80,100,140")
     ap.add_argument("--lhs", default="30,60,120,240,480")
     ap.add_argument("--ref-n", type=int, default=1500)
@@ -230,7 +231,8 @@ def main() -> None:
     sizes = {
         d: [int(b) for b in v.split(",") if b] for d, v in (("active", a.active), ("lhs", a.lhs))
     }
-    jobs = [(d, b, s, a.steps) for d in sizes for s in range(a.seeds) for b in sizes[d]]
+    seeds = [int(x) for x in a.seed_list.split(",")] if a.seed_list else list(range(a.seeds))
+    jobs = [(d, b, s, a.steps) for d in sizes for s in seeds for b in sizes[d]]
     rows = []
     with ProcessPoolExecutor(a.workers) as ex:
         for r in ex.map(job, jobs):
@@ -245,7 +247,7 @@ def main() -> None:
             )
     needed: dict[str, list[float]] = {"active": [], "lhs": []}
     for design in needed:
-        for s in range(a.seeds if sizes[design] else 0):
+        for s in seeds if sizes[design] else []:
             needed[design].append(runs_needed(rows, design, s))
     med = {d: float(np.median(v)) if v else float("nan") for d, v in needed.items()}
     ratio = med["lhs"] / med["active"]
