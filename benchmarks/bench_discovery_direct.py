@@ -23,7 +23,7 @@ Learners, each on the same rows (inputs ``h, u, cos_phi``):
     same law; no ``(h, u, S)`` samples at all), its discovered law (posterior medians of
     the most probable term subset) evaluated on the same test rows. KAN and SR are not run
     on the inverse problem: they would have to be trained through the simulator, which is
-    not differentiable, from 15 front positions.
+    not differentiable, from 14 front positions.
 
 Reported per learner: relative test RMSE of ``S`` against the noise-free truth
 (``rms(S_hat - S_true) / rms(S_true)``; the 2 % noise alone would give about 0.02 against
