@@ -53,6 +53,7 @@ from ariasim.discovery.posterior import (
     model_average,
     run_emcee,
     sample_model,
+    unit_box_logp,
 )
 from ariasim.discovery.prior import SpikeSlabPrior
 from ariasim.errors import ConfigError, InputError
@@ -180,15 +181,7 @@ def _relaxed_posterior(
     rng = np.random.default_rng(spawn_seeds(seed, 1)[0])
     start = np.clip(start + 0.01 * rng.standard_normal(start.shape), 1e-6, 1 - 1e-6)
 
-    def logp(x: np.ndarray) -> np.ndarray:
-        x = np.atleast_2d(x)
-        out = np.full(x.shape[0], -np.inf)
-        inside = np.all((x >= 0) & (x <= 1), axis=1)
-        if inside.any():
-            out[inside] = like(prior.from_unit(x[inside]))
-        return out
-
-    chain, _ = run_emcee(logp, start, 300, seed)
+    chain, _ = run_emcee(unit_box_logp(like, prior.from_unit), start, 300, seed)
     return prior.from_unit(chain[:: max(1, len(chain) // 600)])
 
 

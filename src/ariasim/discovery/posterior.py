@@ -46,9 +46,11 @@ __all__ = [
     "ModelPosterior",
     "Observations",
     "gaussian_loglike",
+    "log_mean_exp",
     "model_average",
     "run_emcee",
     "sample_model",
+    "unit_box_logp",
 ]
 
 
@@ -212,13 +214,40 @@ class ModelPosterior:
     acceptance: float = float("nan")
 
 
-def _start_walkers(
-    loglike: Any, prior: SpikeSlabPrior, mask: np.ndarray, walkers: int, u_pool: np.ndarray
-) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
-    """Slab coordinates of the best pool points (the walkers' start) and the pool's ln L."""
-    ll = loglike(prior.slab(u_pool, mask))
-    order = np.argsort(-ll, kind="stable")
-    return u_pool[order[:walkers]], float(ll[order[0]]), u_pool, ll
+def unit_box_logp(loglike: Any, to_weights: Any) -> Any:
+    """``logp(x)``: ``loglike(to_weights(x))`` for the rows of ``x`` inside the unit cube,
+    ``-inf`` outside (a uniform prior on the cube, for emcee's vectorised calls).
+
+    Example:
+        >>> logp = unit_box_logp(lambda w: -w.sum(1), lambda x: 2 * x)
+        >>> logp(np.array([[0.25, 0.25], [1.5, 0.0]])).tolist()
+        [-1.0, -inf]
+    """
+
+    def logp(x: np.ndarray) -> np.ndarray:
+        x = np.atleast_2d(x)
+        out = np.full(x.shape[0], -np.inf)
+        inside = np.all((x >= 0.0) & (x <= 1.0), axis=1)
+        if inside.any():
+            out[inside] = loglike(to_weights(x[inside]))
+        return out
+
+    return logp
+
+
+def log_mean_exp(logw: np.ndarray) -> tuple[float, float]:
+    """ln of the mean of ``exp(logw)`` and its Monte-Carlo standard error (relative error
+    of the mean of the weights, the standard error of the logarithm).
+
+    Example:
+        >>> z, se = log_mean_exp(np.log(np.array([1.0, 1.0, 1.0, 1.0])))
+        >>> round(z, 12), se
+        (0.0, 0.0)
+    """
+    n = len(logw)
+    log_z = float(logsumexp(logw) - np.log(n))
+    w = np.exp(logw - logw.max())
+    return log_z, float(np.sqrt(max(np.mean(w**2) / np.mean(w) ** 2 - 1.0, 0.0) / n))
 
 
 def sample_model(
@@ -253,26 +282,17 @@ def sample_model(
         span = (prior.high - prior.low)[m]
         pool = np.vstack([pool, np.clip((w - prior.low[m]) / span, 0.0, 1.0)])
     walkers = max(int(walkers), 2 * d + 2)
-    start, best, pool_u, pool_ll = _start_walkers(loglike, prior, m, walkers, pool)
-    if skip_below is not None and best < skip_below:
-        lhs_ll = pool_ll[:n_pool]
-        log_z = float(logsumexp(lhs_ll) - np.log(n_pool))
-        w_rel = np.exp(lhs_ll - lhs_ll.max())
-        se = float(np.sqrt(max(np.mean(w_rel**2) / np.mean(w_rel) ** 2 - 1.0, 0.0) / n_pool))
-        top = prior.slab(pool_u[np.argsort(-pool_ll, kind="stable")[:walkers]], m)
+    pool_ll = loglike(prior.slab(pool, m))
+    best_first = np.argsort(-pool_ll, kind="stable")
+    start = pool[best_first[:walkers]]  # the walkers start at the best pool points
+    if skip_below is not None and pool_ll[best_first[0]] < skip_below:
+        log_z, se = log_mean_exp(pool_ll[:n_pool])
+        top = prior.slab(start, m)
         return ModelPosterior(tuple(m), log_prior, log_z, se, top, "prior-sampling")
     rng = np.random.default_rng(s_pick)
     # spread the walkers a little so that the ensemble is not degenerate
     start = np.clip(start + 1e-3 * rng.standard_normal(start.shape), 1e-9, 1 - 1e-9)
-
-    def logp(u: np.ndarray) -> np.ndarray:
-        u = np.atleast_2d(u)
-        out = np.full(u.shape[0], -np.inf)
-        inside = np.all((u >= 0.0) & (u <= 1.0), axis=1)
-        if inside.any():
-            out[inside] = loglike(prior.slab(u[inside], m))
-        return out
-
+    logp = unit_box_logp(loglike, lambda u: prior.slab(u, m))
     chain, acc = run_emcee(logp, start, steps, s_mcmc)
     log_z, se = _importance_evidence(logp, chain, n_importance, s_is)
     return ModelPosterior(tuple(m), log_prior, log_z, se, prior.slab(chain, m), "mcmc", acc)
@@ -299,10 +319,7 @@ def _importance_evidence(
     log_q = np.logaddexp(np.log(0.8) + log_gauss, np.where(inside, np.log(0.2), -np.inf))
     logw = np.full(n, -np.inf)
     logw[inside] = logp(x[inside]) - log_q[inside]
-    log_z = float(logsumexp(logw) - np.log(n))
-    w = np.exp(logw - logw.max())
-    se = float(np.sqrt(max(np.mean(w**2) / np.mean(w) ** 2 - 1.0, 0.0) / n))
-    return log_z, se
+    return log_mean_exp(logw)
 
 
 def model_average(
