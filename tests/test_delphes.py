@@ -463,16 +463,16 @@ def _reference_fastsim(model, particles, seed):
                 a = np.log(p) - 0.5 * b * b
                 p = np.where(p > 0, np.exp(a + b * rng.standard_normal(idx.size)), 0.0)
                 en = np.sqrt((p * np.cosh(h)) ** 2 + m * m)
-                ok = np.ones(idx.size, dtype=bool)
             else:
                 en = en + f_res(p, h, ph, en) * rng.standard_normal(idx.size)
-                ok = en > 0.0
                 p = np.where(en > m, np.sqrt(np.maximum(en * en - m * m, 0.0)) / np.cosh(h), 0.0)
         h2 = h + f_seta(p, h, ph, en) * rng.standard_normal(idx.size)
         ph2 = (
             np.mod(ph + f_sphi(p, h, ph, en) * rng.standard_normal(idx.size) + np.pi, 2 * np.pi)
             - np.pi
         )
+        en = np.sqrt((p * np.cosh(h2)) ** 2 + m * m)  # AngularSmearing: SetPtEtaPhiM
+        ok = p > 0.0  # AngularSmearing drops pT <= 0
         idx = idx[ok]
         otype[idx], found[idx], is_track[idx] = obj.name, True, obj.kind == "track"
         rpt[idx], reta[idx], rphi[idx], re_[idx] = p[ok], h2[ok], ph2[ok], en[ok]

@@ -11,7 +11,17 @@ evaluator (so the fast simulation is, by construction, what Delphes would do wit
    with mean pT and standard deviation ``res * pT`` (Delphes' ``LogNormal``), E from
    (pT, eta, m); calorimeter objects, ``EnergySmearing``: ``E ~ Gauss(E, sigma(eta, E))``,
    dropped if ``E <= 0``, pT = sqrt(E^2 - m^2) / cosh(eta);
-4. ``AngularSmearing``: eta and phi get Gaussian offsets (phi wrapped into [-pi, pi)).
+4. ``AngularSmearing``: eta and phi get Gaussian offsets (phi wrapped into [-pi, pi));
+   pT and m are kept and E follows the new eta (Delphes' ``SetPtEtaPhiM``), objects with
+   pT <= 0 are dropped.
+
+So every object satisfies E^2 = (pT cosh eta)^2 + m^2, as in the full simulation
+(:mod:`ariasim.simulators.collider.reconstruction`, the table "Reported kinematics"):
+tracks carry pT, calorimeter objects E. Two differences from Delphes remain, both
+documented in the README's collider section: Delphes evaluates the ``EnergySmearing``
+formula at the eta of the calorimeter entry point (the bent track's, for electrons),
+this module at the eta of the momentum; and Delphes uses the generator mass of each
+particle, this module the object's mass hypothesis (``mass_gev``).
 
 The output has the full simulation's columns (:data:`OUTPUT_COLUMNS`); quantities the fast
 simulation does not model (cluster shapes, track covariances, simulation truth) are NaN,
@@ -232,7 +242,6 @@ def _apply(
     p *= s
     en *= s
     m = obj.mass_gev
-    ok = None
     if obj.kind == "track":
         res = np.minimum(f_res(p, h, ph, en), 1.0)
         p = _lognormal(rng, p, res * p)
@@ -241,16 +250,19 @@ def _apply(
         sig = f_res(p, h, ph, en)
         sig *= rng.standard_normal(idx.size)
         en += sig
-        ok = en > 0.0
         with np.errstate(invalid="ignore"):
             p = np.sqrt(np.maximum(en * en - m * m, 0.0)) / np.cosh(h)
-        p[~(en > m)] = 0.0
+        p[~(en > m)] = 0.0  # E <= 0 (dropped by EnergySmearing) or E <= m (by the next)
     se, sp_ = f_seta(p, h, ph, en), f_sphi(p, h, ph, en)
     se *= rng.standard_normal(idx.size)
     h2 = h + se
     sp_ *= rng.standard_normal(idx.size)
     ph2 = _wrap_phi(ph + sp_)
-    if ok is None or ok.all():
+    # AngularSmearing keeps pT and m (SetPtEtaPhiM) and drops pT <= 0: E follows the
+    # smeared eta, so E^2 = (pT cosh eta)^2 + m^2 holds for every output object
+    en = np.sqrt((p * np.cosh(h2)) ** 2 + m * m)
+    ok = p > 0.0
+    if ok.all():
         return idx, p, h2, ph2, en
     good = np.flatnonzero(ok)
     return tuple(np.take(v, good) for v in (idx, p, h2, ph2, en))  # type: ignore[return-value]

@@ -22,6 +22,25 @@ reconstructed object belongs to.
    most energetic object linked to it (cluster dominant contributor, or a track of one of
    its secondaries); otherwise "none".
 
+Reported kinematics (one meaning per quantity, the same in the response model, the
+exported Delphes card and the fast simulation; every object satisfies
+E^2 = (pT cosh eta)^2 + m^2 with the mass m of its hypothesis):
+
+==============  ================  ===============================  =================
+object          measured          eta, phi                         derived
+==============  ================  ===============================  =================
+muon            pT of the track   track at the vertex              E, m = m_mu
+charged hadron  pT of the track   track at the vertex              E, m = m_pi
+electron        E: cluster +      track at the vertex              pT = sqrt(E^2 -
+                brems clusters                                     m_e^2) / cosh eta
+photon          E of the cluster  cluster position (from origin)   pT = E / cosh eta
+neutral hadron  E of the cluster  cluster position (from origin)   pT = E / cosh eta
+==============  ================  ===============================  =================
+
+The electron's track pT is kept in ``track_pt_gev``; E is the calorimeter-based
+electron energy as in Delphes (whose ``EnergySmearing`` sets pT = sqrt(E^2 - m^2) /
+cosh eta), not a track-calorimeter combination.
+
 References:
     CMS Collaboration, "Particle-flow reconstruction and global event description with the
     CMS detector", JINST 12 (2017) P10003.
@@ -43,6 +62,7 @@ __all__ = ["OBJECT_TYPES", "reconstruct", "track_face_state"]
 #: Object types, in the order of the categorical output column.
 OBJECT_TYPES = ("electron", "photon", "muon", "charged_hadron", "neutral_hadron", "none")
 _M_MU = 0.1056583755
+_M_E = 0.51099895e-3
 _M_PI = 0.13957039
 
 
@@ -252,7 +272,14 @@ def reconstruct(
     # brems clusters only count for electrons; otherwise they stay free for photons
     brem_used[:] = False
     t_type = np.where(is_mu, "muon", np.where(is_e, "electron", "charged_hadron"))
+    # one meaning per quantity (module docstring): muons and charged hadrons keep the
+    # track's pT and get E from it with their mass hypothesis; electrons get E from the
+    # calorimeter (cluster + brems) and pT = sqrt(E^2 - m_e^2) / cosh(track eta)
     t_e = np.where(is_e, e_sc, np.sqrt(t_p**2 + np.where(is_mu, _M_MU, _M_PI) ** 2))
+    t_eta = tracks["eta"].to_numpy(float)
+    with np.errstate(invalid="ignore"):
+        e_pt = np.sqrt(np.maximum(e_sc**2 - _M_E**2, 0.0)) / np.cosh(t_eta)
+    t_pt_obj = np.where(is_e, e_pt, t_pt)
     objects = []
     tp = np.flatnonzero(prompt)
     objects.append(
@@ -262,8 +289,8 @@ def reconstruct(
                 "object_type": t_type[tp],
                 "link_truth": tracks["truth_index"].to_numpy()[tp],
                 "link_sim": tracks["sim_id"].to_numpy()[tp],
-                "reco_pt_gev": t_pt[tp],
-                "reco_eta": tracks["eta"].to_numpy()[tp],
+                "reco_pt_gev": t_pt_obj[tp],
+                "reco_eta": t_eta[tp],
                 "reco_phi": tracks["phi"].to_numpy()[tp],
                 "reco_e_gev": t_e[tp],
                 "cluster_energy_gev": np.where(

@@ -65,10 +65,23 @@ OUTPUT_SCHEMA: tuple[OutputColumn, ...] = (
     _c("truth_vz_mm", "float64", "mm", "z of the production vertex"),
     # ---- reconstructed object matched to the truth particle
     _c("object_type", "str", "-", "electron, photon, muon, charged_hadron, neutral_hadron or none"),
-    _c("reco_pt_gev", "float64", "GeV", "reconstructed transverse momentum (NaN if none)"),
+    _c(
+        "reco_pt_gev",
+        "float64",
+        "GeV",
+        "reconstructed transverse momentum: the track's for muons and charged hadrons, "
+        "sqrt(E^2 - m^2) / cosh(reco_eta) for electrons, photons, neutral hadrons (NaN if none)",
+    ),
     _c("reco_eta", "float64", "-", "reconstructed pseudorapidity (NaN if none)"),
     _c("reco_phi", "float64", "rad", "reconstructed azimuth (NaN if none)"),
-    _c("reco_e_gev", "float64", "GeV", "reconstructed energy (NaN if none)"),
+    _c(
+        "reco_e_gev",
+        "float64",
+        "GeV",
+        "reconstructed energy: the calorimeter's (cluster + brems for electrons) for "
+        "electrons, photons, neutral hadrons; sqrt(p^2 + m^2) from the track for muons "
+        "and charged hadrons (pion mass) (NaN if none)",
+    ),
     _c(
         "cluster_energy_gev",
         "float64",
