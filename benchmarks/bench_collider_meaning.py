@@ -115,7 +115,8 @@ def main() -> None:
                 args_ = (a, np.array([h]), np.array([0.0]), np.array([e]))
                 sig = float(f_res(*args_)[0]) / e
                 extra = float(np.tanh(h) * f_seta(*args_)[0])
-                cells.append(f"E {e:g}: {extra:.2e} vs {sig:.2e} (+{np.hypot(sig, extra) / sig - 1:.0%})")
+                wider = np.hypot(sig, extra) / sig - 1.0
+                cells.append(f"E {e:g}: {extra:.2e} vs {sig:.2e} (+{wider:.0%})")
             print(f"   {name:15s} |eta| {h:3.1f}: " + "; ".join(cells))
 
 

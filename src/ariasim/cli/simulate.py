@@ -289,10 +289,22 @@ def collider_command(
             "--input",
             "-i",
             show_default="the particle gun",
-            help="HepMC3 (.hepmc, .hepmc3) or LHE (.lhe, .lhe.gz) event file instead of the "
-            "particle gun (then no gun option applies).",
+            help="Truth particles instead of the particle gun (then no gun option applies): a "
+            "particle table (.parquet, .csv, .root; needs event_id, pdg and px_gev, py_gev, "
+            "pz_gev or pt_gev, eta, phi; optional e_gev, mass_gev, charge, vx_mm, vy_mm, "
+            "vz_mm; GeV, rad, mm; see the README's particle-table schema), e.g. from "
+            "--truth-only, or HepMC3 (.hepmc, .hepmc3) / LHE (.lhe, .lhe.gz) events.",
         ),
     ] = None,
+    truth_only: Annotated[
+        bool,
+        typer.Option(
+            "--truth-only",
+            help="Write only the truth-particle table (of the gun, or of --input) to --out and "
+            "simulate nothing: the input of --input and of 'ariasim fastsim --input'. Same "
+            "seed, same particles as the full run.",
+        ),
+    ] = False,
     max_events: Annotated[
         int | None,
         typer.Option(
@@ -340,7 +352,8 @@ def collider_command(
 
     One output row per truth particle with truth kinematics, reconstructed object type and
     kinematics, cluster energies and fitted track parameters with errors (GeV, mm, rad;
-    columns in ariasim.simulators.collider.OUTPUT_SCHEMA).
+    columns in ariasim.simulators.collider.OUTPUT_SCHEMA). With --truth-only, the truth
+    particles alone (ariasim.simulators.collider.PARTICLE_SCHEMA).
     """
     from ariasim.errors import ConfigError
     from ariasim.simulators.collider.run import OUTPUT_SUFFIXES, run_collider
@@ -380,6 +393,7 @@ def collider_command(
             resume=resume,
             workers=workers,
             scheduler=scheduler,
+            truth_only=truth_only,
         )
     except KeyboardInterrupt:
         from ariasim.simulators.collider.run import run_folder
@@ -424,4 +438,5 @@ _COLLIDER_FLAGS = {
     "resume": "--resume",
     "workers": "--workers",
     "scheduler": "--scheduler",
+    "truth_only": "--truth-only",
 }

@@ -28,8 +28,6 @@ __all__ = [
     "run_fit_response",
 ]
 
-_EVENT_SUFFIXES = (".hepmc", ".hepmc3", ".lhe", ".lhe.gz")
-
 
 @dataclass
 class FastsimResult:
@@ -58,17 +56,26 @@ class FastsimResult:
 
 
 def read_truth(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """A particle or full-simulation table (.parquet/.csv/.root) or HepMC3/LHE events."""
+    """A full-simulation table as it is (for ``--compare``), or the particles of a particle
+    table (.parquet/.csv/.root) or of HepMC3/LHE events, read, checked and completed as
+    ``simulate collider --input`` reads them
+    (:func:`~ariasim.simulators.collider.inputs.read_particles`)."""
     from ariasim.io import read_table
+    from ariasim.simulators.collider.inputs import (
+        EVENT_SUFFIXES,
+        particles_from_table,
+        read_particles,
+    )
 
     path = Path(path)
     if not path.exists():
         raise InputError("input not found", path=path)
-    if path.name.lower().endswith(_EVENT_SUFFIXES):
-        from ariasim.simulators.collider.inputs import read_events
-
-        return read_events(path)
-    return read_table(path)
+    if path.name.lower().endswith(EVENT_SUFFIXES):
+        return read_particles(path)
+    table = read_table(path)
+    if "truth_pt_gev" in table.columns:
+        return table
+    return particles_from_table(table, source=path)
 
 
 def read_tables(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:

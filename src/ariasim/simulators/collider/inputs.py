@@ -1,7 +1,11 @@
-"""Read generator event files (HepMC3, LHE) into the truth-particle table.
+"""Read the inputs of the collider simulations into the truth-particle table.
 
-Final-state particles are taken: status 1 in HepMC3 (with the production vertex), status 1
-in LHE (at the origin). Errors name the file.
+One path for ``ariasim simulate collider --input`` and ``ariasim fastsim --input``:
+:func:`read_particles` takes a particle table (.parquet, .csv, .root; the columns of
+:data:`~ariasim.simulators.collider.schema.PARTICLE_SCHEMA`, checked and completed by
+:func:`particles_from_table`) or generator events (HepMC3, LHE; :func:`read_events`).
+From events, final-state particles are taken: status 1 in HepMC3 (with the production
+vertex), status 1 in LHE (at the origin). Errors name the file and the column.
 
 References:
     A. Buckley et al., "The HepMC3 event record library", Comput. Phys. Commun. 260 (2021)
@@ -22,9 +26,192 @@ import numpy as np
 import pandas as pd
 
 from ariasim.errors import InputError
-from ariasim.simulators.collider.particles import particle_table
+from ariasim.simulators.collider.particles import charge_of, mass_of, particle_table
 
-__all__ = ["read_events", "read_hepmc", "read_lhe"]
+__all__ = [
+    "EVENT_SUFFIXES",
+    "TABLE_SUFFIXES",
+    "particles_from_table",
+    "read_events",
+    "read_hepmc",
+    "read_lhe",
+    "read_particles",
+]
+
+#: File endings read as generator events (HepMC3, LHE).
+EVENT_SUFFIXES = (".hepmc", ".hepmc3", ".hepmc.gz", ".hepmc3.gz", ".hepmc2", ".lhe", ".lhe.gz")
+#: File endings read as particle tables.
+TABLE_SUFFIXES = (".parquet", ".csv", ".root")
+
+
+def read_particles(path: str | os.PathLike[str], *, max_events: int | None = None) -> pd.DataFrame:
+    """The truth particles of a particle table or of an event file, checked and completed.
+
+    Arguments:
+        path: Particle table (.parquet, .csv, .root, the columns of
+            :data:`~ariasim.simulators.collider.schema.PARTICLE_SCHEMA`; a full-simulation
+            table is read through its truth columns) or events (.hepmc, .hepmc3, .lhe,
+            .lhe.gz, see :func:`read_events`).
+        max_events: Read at most this many events (the first ones, in file order).
+
+    Returns:
+        The standard particle table (columns of
+        :func:`~ariasim.simulators.collider.particles.particle_table`).
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError("input not found", path=p)
+    if p.is_dir():
+        raise InputError("input is a folder, not a file", path=p)
+    name = p.name.lower()
+    if name.endswith(EVENT_SUFFIXES):
+        return read_events(p, max_events=max_events)
+    if not name.endswith(TABLE_SUFFIXES):
+        raise InputError(
+            "unknown input type: expected a particle table (.parquet, .csv, .root) or events "
+            "(.hepmc, .hepmc3, .lhe, .lhe.gz)",
+            path=p,
+        )
+    from ariasim.io import read_table
+
+    out = particles_from_table(read_table(p), source=p)
+    if max_events is not None:
+        ev = out["event_id"].to_numpy()
+        first = pd.unique(ev)[:max_events]
+        out = out.loc[np.isin(ev, first)].reset_index(drop=True)
+    return out
+
+
+#: A full-simulation table's truth columns -> the particle table's.
+_FULL_TRUTH = {
+    "truth_pt_gev": "pt_gev",
+    "truth_eta": "eta",
+    "truth_phi": "phi",
+    "truth_e_gev": "e_gev",
+    "truth_charge": "charge",
+    "truth_vz_mm": "vz_mm",
+}
+_WHOLE = ("event_id", "particle_id", "pdg", "charge")
+
+
+def _numbers(table: pd.DataFrame, col: str, source: Any) -> np.ndarray:
+    """Column ``col`` as finite float64 (whole numbers for ids and charges), else an error
+    naming it."""
+    dt = table[col].dtype
+    if not pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt):
+        raise InputError(f"expected numbers, got values of type {dt}", path=source, column=col)
+    v = table[col].to_numpy(float)
+    bad = ~np.isfinite(v)
+    if col in _WHOLE:
+        bad |= v != np.round(v)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        what = "whole numbers" if col in _WHOLE else "finite numbers"
+        raise InputError(
+            f"expected {what}; {int(bad.sum())} rows are not (first: row {k}, value {v[k]!r})",
+            path=source,
+            column=col,
+        )
+    return v
+
+
+def particles_from_table(table: pd.DataFrame, *, source: Any = None) -> pd.DataFrame:
+    """Check a user's particle table and complete it to the standard particle table.
+
+    Needed: ``event_id``, ``pdg`` and the momentum, either ``px_gev, py_gev, pz_gev`` or
+    ``pt_gev, eta, phi``; the other columns of
+    :data:`~ariasim.simulators.collider.schema.PARTICLE_SCHEMA` take their defaults
+    (E from the species' mass, vertex at the origin). Columns that are
+    given are kept as they are (not recomputed); other columns are dropped. A
+    full-simulation table (``truth_pt_gev``, ...) is read through its truth columns.
+
+    Arguments:
+        table: The table.
+        source: File name for error messages.
+
+    Example:
+        >>> import pandas as pd
+        >>> t = particles_from_table(pd.DataFrame({"event_id": [0, 1], "pdg": [13, 22],
+        ...     "pt_gev": [20.0, 5.0], "eta": [0.5, -1.0], "phi": [0.0, 1.0]}))
+        >>> t[["event_id", "charge", "pt_gev"]].values.tolist()
+        [[0.0, -1.0, 20.0], [1.0, 0.0, 5.0]]
+    """
+    if "truth_pt_gev" in table.columns and not {"pt_gev", "px_gev"} & set(table.columns):
+        table = table[[c for c in table.columns if c in _FULL_TRUTH or c in _WHOLE]]
+        table = table.rename(columns=_FULL_TRUTH)
+    if len(table) == 0:
+        raise InputError("the particle table has no rows", path=source)
+    cols = set(table.columns)
+    for c, what in (("event_id", "event number"), ("pdg", "PDG code")):
+        if c not in cols:
+            raise InputError(
+                f"particle table lacks the {what} of each particle", path=source, column=c
+            )
+    p3, pep = ("px_gev", "py_gev", "pz_gev"), ("pt_gev", "eta", "phi")
+    if not (cols.issuperset(p3) or cols.issuperset(pep)):
+        need = pep if len(cols & set(pep)) > len(cols & set(p3)) else p3
+        missing = [c for c in need if c not in cols]
+        raise InputError(
+            "particle table needs the momentum as px_gev, py_gev, pz_gev or as pt_gev, eta, "
+            "phi (GeV, rad)",
+            path=source,
+            column=missing[0],
+        )
+    given = {c: _numbers(table, c, source) for c in table.columns if c in _KNOWN}
+    n = len(table)
+    if cols.issuperset(p3):
+        px, py, pz = given["px_gev"], given["py_gev"], given["pz_gev"]
+    else:
+        if not (given["pt_gev"] > 0).all():
+            raise InputError("transverse momentum must be > 0", path=source, column="pt_gev")
+        pt, eta, phi = given["pt_gev"], given["eta"], given["phi"]
+        px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
+    for c in ("mass_gev", "e_gev"):
+        if c in given and (given[c] < 0).any():
+            raise InputError("must be >= 0", path=source, column=c)
+    pdg = given["pdg"].astype(np.int64)
+    mass = given.get("mass_gev")
+    if mass is None and "e_gev" not in given:
+        mass = np.nan_to_num(mass_of(pdg), nan=0.0)  # unknown species: massless
+    out = particle_table(
+        given["event_id"].astype(np.int64),
+        pdg,
+        px,
+        py,
+        pz,
+        e_gev=given.get("e_gev"),
+        mass_gev=mass,
+        vx_mm=given.get("vx_mm"),
+        vy_mm=given.get("vy_mm"),
+        vz_mm=given.get("vz_mm"),
+        charge=given["charge"].astype(np.int64) if "charge" in given else charge_of(pdg),
+    )
+    for c in ("particle_id", *pep):
+        if c in given:
+            out[c] = given[c].astype(out[c].dtype)
+    return out
+
+
+#: The columns :func:`particles_from_table` reads.
+_KNOWN = frozenset(
+    (
+        "event_id",
+        "particle_id",
+        "pdg",
+        "charge",
+        "mass_gev",
+        "px_gev",
+        "py_gev",
+        "pz_gev",
+        "e_gev",
+        "pt_gev",
+        "eta",
+        "phi",
+        "vx_mm",
+        "vy_mm",
+        "vz_mm",
+    )
+)
 
 
 def read_events(path: str | os.PathLike[str], *, max_events: int | None = None) -> pd.DataFrame:

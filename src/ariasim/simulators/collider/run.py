@@ -1,4 +1,4 @@
-"""Run the collider simulation end to end: gun or event file in, Parquet (+ report) out.
+"""Run the collider simulation end to end: gun, particle table or events in, table (+ report) out.
 
 This is the one library function ``ariasim simulate collider`` calls. The defaults live
 here and in :class:`~ariasim.simulators.collider.particles.ParticleGun` (the gun ranges);
@@ -142,11 +142,13 @@ def run_collider(
     workers: int | None = None,
     scheduler: str | None = None,
     client: Any = None,
+    truth_only: bool = False,
     _after_block: Callable[[int], None] | None = None,
 ) -> Path:
     """Simulate and write one row per truth particle to ``out`` (with provenance).
 
-    Either a particle gun (one particle per event) or an event file is simulated. Gun
+    Either a particle gun (one particle per event), a particle table or an event file is
+    simulated (or, with ``truth_only``, only its particles written). Gun
     options left at ``None`` take :class:`ParticleGun`'s defaults (mu-, pT 1-100 GeV flat,
     |eta| < 2.5, phi in [-pi, pi]); giving a gun option together with ``input_file``, or
     ``max_events`` without it, is an error that names the parameter. All parameters and
@@ -163,8 +165,10 @@ def run_collider(
         log_pt: Draw pT log-flat instead of flat.
         eta_min, eta_max: Gun pseudorapidity range; ``eta_min`` defaults to ``-eta_max``.
         phi_min, phi_max: Gun azimuth range [rad].
-        input_file: HepMC3 (.hepmc, .hepmc3) or LHE (.lhe, .lhe.gz) event file instead of
-            the gun.
+        input_file: Truth particles instead of the gun: a particle table (.parquet, .csv,
+            .root; columns of :data:`~ariasim.simulators.collider.schema.PARTICLE_SCHEMA`)
+            or a HepMC3 (.hepmc, .hepmc3) or LHE (.lhe, .lhe.gz) event file, read by
+            :func:`~ariasim.simulators.collider.inputs.read_particles`.
         max_events: Read at most this many events from ``input_file`` (default all).
         seed: Random seed, >= 0 (same inputs and seed, same table, whatever the batch
             size, threads or interruptions).
@@ -179,6 +183,9 @@ def run_collider(
         scheduler: Simulate the blocks on the Dask cluster of this scheduler address.
         client: Simulate the blocks with this Dask client (its cluster set up by the
             caller).
+        truth_only: Write only the truth-particle table (gun or input, the schema that
+            ``input_file`` reads) and simulate nothing; the gun draws the same particles
+            as in a full run with the same seed.
 
     Returns:
         The path written.
@@ -222,15 +229,26 @@ def run_collider(
         "phi_max": phi_max,
     }
     gun_options = {k: v for k, v in gun_options.items() if v is not None}
+    if truth_only:
+        for name, value in (
+            ("report_dir", report_dir),
+            ("resume", resume or None),
+            ("workers", workers),
+            ("scheduler", scheduler),
+        ):
+            if value is not None:
+                raise ConfigError(
+                    "does not apply with truth_only (no detector simulation)", parameter=name
+                )
     if input_file is not None:
-        from ariasim.simulators.collider.inputs import read_events
+        from ariasim.simulators.collider.inputs import read_particles
 
         if gun_options:
             name = next(iter(gun_options))
             raise ConfigError(
                 "is a particle-gun option; it does not apply with an input file", parameter=name
             )
-        particles = read_events(input_file, max_events=max_events)
+        particles = read_particles(input_file, max_events=max_events)
         check_size(len(particles), parameter="input_file")
         source: dict[str, Any] = {"input_file": str(input_file), "max_events": max_events}
     else:
@@ -244,6 +262,16 @@ def run_collider(
         check_size(int(n_gun), muons_only=set(gun.species) <= {"mu-", "mu+"})
         particles = gun.generate(n_gun, gun_seed)
         source = {"particle_gun": gun.to_dict(), "n": n_gun}
+    if truth_only:
+        # the particle table alone: what --input reads back (same seed, same particles)
+        path = write_table(
+            particles,
+            out,
+            producer="ariasim.simulators.collider",
+            config={"source": source, "truth_only": True},
+            seed=seed,
+        )
+        return Path(path)
     config: dict[str, Any] = {"detector": det.to_dict(), "source": source}
     root = Path(out).name.lower().endswith(".root")
     if root:

@@ -1,4 +1,9 @@
-"""The output schema of the collider full simulation: one row per truth particle.
+"""The schemas of the collider simulation: truth particles in, one row per particle out.
+
+:data:`PARTICLE_SCHEMA` lists the columns of a truth-particle table, the input of
+``ariasim simulate collider --input`` and ``ariasim fastsim --input`` (what
+``ariasim simulate collider --truth-only`` writes; read and checked by
+:func:`~ariasim.simulators.collider.inputs.read_particles`).
 
 :data:`OUTPUT_SCHEMA` lists every column :func:`~ariasim.simulators.collider.simulate`
 writes, in order, with its dtype, unit and meaning; :data:`OUTPUT_COLUMNS` is the same as a
@@ -21,7 +26,15 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-__all__ = ["OUTPUT_COLUMNS", "OUTPUT_SCHEMA", "OutputColumn", "check_output", "empty_output"]
+__all__ = [
+    "OUTPUT_COLUMNS",
+    "OUTPUT_SCHEMA",
+    "PARTICLE_SCHEMA",
+    "OutputColumn",
+    "ParticleColumn",
+    "check_output",
+    "empty_output",
+]
 
 
 @dataclass(frozen=True)
@@ -168,3 +181,54 @@ def check_output(table: pd.DataFrame) -> None:
 def empty_output() -> pd.DataFrame:
     """A table with no rows and the columns and dtypes of :data:`OUTPUT_SCHEMA`."""
     return pd.DataFrame({c.name: pd.Series(dtype=c.dtype) for c in OUTPUT_SCHEMA})
+
+
+@dataclass(frozen=True)
+class ParticleColumn:
+    """One column of a truth-particle table (the input of the simulations).
+
+    Arguments:
+        name: Column name.
+        dtype: Kind of values (``"int64"`` whole numbers, ``"float64"`` finite numbers).
+        unit: Unit (``"GeV"``, ``"mm"``, ``"rad"``, ``"e"``; ``"-"`` if dimensionless).
+        required: ``"yes"``, ``"no"``, or the alternative it belongs to (``"p3"``: the
+            momentum as px, py, pz; ``"pt-eta-phi"``: as pT, eta, phi; one of the two).
+        default: What is used when the column is absent.
+        description: One-line meaning.
+
+    Example:
+        >>> from ariasim.simulators.collider import PARTICLE_SCHEMA
+        >>> [c.name for c in PARTICLE_SCHEMA if c.required == "yes"]
+        ['event_id', 'pdg']
+    """
+
+    name: str
+    dtype: str
+    unit: str
+    required: str
+    default: str
+    description: str
+
+
+#: Columns of a truth-particle table. Needed: ``event_id``, ``pdg`` and the momentum, either as
+#: ``px_gev, py_gev, pz_gev`` or (if those are absent) as ``pt_gev, eta, phi``; every other
+#: column is optional. Rows of one event must be contiguous. Other columns are ignored.
+PARTICLE_SCHEMA: tuple[ParticleColumn, ...] = (
+    ParticleColumn("event_id", "int64", "-", "yes", "-", "event number"),
+    ParticleColumn("particle_id", "int64", "-", "no", "index within the event", "particle number"),
+    ParticleColumn("pdg", "int64", "-", "yes", "-", "PDG code (11 e-, 13 mu-, 22, 211, ...)"),
+    ParticleColumn("px_gev", "float64", "GeV", "p3", "-", "momentum x"),
+    ParticleColumn("py_gev", "float64", "GeV", "p3", "-", "momentum y"),
+    ParticleColumn("pz_gev", "float64", "GeV", "p3", "-", "momentum z (along the beam)"),
+    ParticleColumn("pt_gev", "float64", "GeV", "pt-eta-phi", "-", "transverse momentum, > 0"),
+    ParticleColumn("eta", "float64", "-", "pt-eta-phi", "-", "pseudorapidity"),
+    ParticleColumn("phi", "float64", "rad", "pt-eta-phi", "-", "azimuth"),
+    ParticleColumn(
+        "mass_gev", "float64", "GeV", "no", "the species' mass (else from e_gev)", "mass"
+    ),
+    ParticleColumn("e_gev", "float64", "GeV", "no", "sqrt(p^2 + m^2)", "energy"),
+    ParticleColumn("charge", "int64", "e", "no", "the species' charge", "electric charge"),
+    ParticleColumn("vx_mm", "float64", "mm", "no", "0", "production vertex x"),
+    ParticleColumn("vy_mm", "float64", "mm", "no", "0", "production vertex y"),
+    ParticleColumn("vz_mm", "float64", "mm", "no", "0", "production vertex z"),
+)
