@@ -78,6 +78,13 @@ def prepare_object(table: pd.DataFrame, name: str) -> pd.DataFrame:
 
     Returns columns pt, eta, phi, energy (truth), passed (reconstructed as ``name``), ratio
     (reco/truth pT for tracks, E for calorimeter objects; NaN if not passed), deta, dphi.
+
+    The ratio is of the quantity the object measures and the card smears (the table
+    "Reported kinematics" of :mod:`ariasim.simulators.collider.reconstruction`): the
+    track pT of muons and charged hadrons (``MomentumSmearing``), the calorimeter energy
+    of electrons (cluster + brems), photons and neutral hadrons (``EnergySmearing``),
+    whose pT is sqrt(E^2 - m^2) / cosh(eta) in the full simulation, in Delphes and in
+    :mod:`ariasim.apps.collider.fastsim` alike.
     """
     spec = OBJECTS[name]
     sel = np.isin(np.abs(table["pdg"].to_numpy()), spec.pdg)
