@@ -219,3 +219,13 @@ def test_bad_particle_table_through_the_commands(tmp_path, capsys):
         assert code == 2, text
         assert "column 'pz_gev'" in text and "Traceback" not in text
         assert not out.exists()
+
+
+def test_truth_only_refuses_detector_options(tmp_path, capsys):
+    out = tmp_path / "p.parquet"
+    code, text = _cli(
+        ["simulate", "collider", "-q", "--truth-only", "-o", out, "--report", tmp_path / "r"],
+        capsys,
+    )
+    assert code == 2 and "--report" in text and "truth" in text, text
+    assert not out.exists() and not (tmp_path / "r").exists()

@@ -19,8 +19,8 @@ def fastsim_command(
             "-i",
             help=(
                 "Truth particles: a particle table (.parquet/.csv/.root; event_id, pdg and "
-                "px_gev, py_gev, pz_gev or pt_gev, eta, phi; see the README's particle-table schema; "
-                "'ariasim simulate collider --truth-only' writes one), a full-simulation "
+                "px_gev, py_gev, pz_gev or pt_gev, eta, phi; see the README's particle-table "
+                "schema; 'ariasim simulate collider --truth-only' writes one), a full-simulation "
                 "table (its truth columns; needed for --compare), or HepMC3 (.hepmc, .hepmc3) "
                 "/ LHE (.lhe, .lhe.gz) events."
             ),

@@ -100,6 +100,8 @@ def _numbers(table: pd.DataFrame, col: str, source: Any) -> np.ndarray:
     dt = table[col].dtype
     if not pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt):
         raise InputError(f"expected numbers, got values of type {dt}", path=source, column=col)
+    if pd.api.types.is_integer_dtype(dt) and not table[col].hasnans:
+        return table[col].to_numpy()  # whole and finite already
     v = table[col].to_numpy(float)
     bad = ~np.isfinite(v)
     if col in _WHOLE:
@@ -158,7 +160,14 @@ def particles_from_table(table: pd.DataFrame, *, source: Any = None) -> pd.DataF
             column=missing[0],
         )
     given = {c: _numbers(table, c, source) for c in table.columns if c in _KNOWN}
-    n = len(table)
+    if cols.issuperset(_KNOWN):  # a complete table (e.g. the gun's): checked, kept as is
+        for c in ("mass_gev", "e_gev"):
+            if (given[c] < 0).any():
+                raise InputError("must be >= 0", path=source, column=c)
+        return pd.DataFrame(
+            {c: table[c].to_numpy(_STANDARD_DTYPES[c], copy=False) for c in _STANDARD_DTYPES},
+            copy=False,
+        )
     if cols.issuperset(p3):
         px, py, pz = given["px_gev"], given["py_gev"], given["pz_gev"]
     else:
@@ -192,6 +201,27 @@ def particles_from_table(table: pd.DataFrame, *, source: Any = None) -> pd.DataF
     return out
 
 
+#: The columns and dtypes of the standard particle table, in order.
+_STANDARD_DTYPES = {
+    c: np.int64 if c in _WHOLE else np.float64
+    for c in (
+        "event_id",
+        "particle_id",
+        "pdg",
+        "charge",
+        "mass_gev",
+        "px_gev",
+        "py_gev",
+        "pz_gev",
+        "e_gev",
+        "pt_gev",
+        "eta",
+        "phi",
+        "vx_mm",
+        "vy_mm",
+        "vz_mm",
+    )
+}
 #: The columns :func:`particles_from_table` reads.
 _KNOWN = frozenset(
     (
