@@ -43,10 +43,12 @@ def fit_response_command(
         str,
         typer.Option(
             "--method",
-            help="kan (KAN + symbolic extraction), sr (symbolic regression on binned "
-            "estimates) or poly (polynomial likelihood).",
+            help="compact (library of physics forms fitted to binned estimates, the "
+            "smallest consistent with the best; formulas of <= ~30 nodes), kan (KAN + "
+            "symbolic extraction), sr (symbolic regression on binned estimates) or poly "
+            "(polynomial likelihood).",
         ),
-    ] = "kan",
+    ] = "compact",
     eta_max: Annotated[
         float, typer.Option("--eta-max", help="|eta| acceptance (pseudorapidity, no unit), > 0.")
     ] = 2.5,
