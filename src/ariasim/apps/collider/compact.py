@@ -70,7 +70,7 @@ from sklearn.base import BaseEstimator
 from ariasim.apps.collider.card import card_valid
 from ariasim.apps.collider.objects import OBJECTS, ObjectSpec, prepare_object
 from ariasim.apps.collider.regions import in_region
-from ariasim.errors import ConfigError
+from ariasim.errors import ConfigError, InputError
 from ariasim.surrogates.formula import Formula, Variable
 
 __all__ = [
@@ -141,7 +141,7 @@ def _with_eta(base: Member, kind: str, hi: float) -> Member:
         k + 1,
         lambda th, x, a: base.fn(th[:k], x, a) * f(a, th[k]),
         lambda th, xv: f"{base.text(th[:k], xv)}*" + t.format(d=_g(th[k])),
-        lambda x, a, y: [np.append(s, d) for s in base.starts(x, a, y) for d in (0.0, 0.1)],
+        lambda x, a, y: [np.append(s, 0.0) for s in base.starts(x, a, y)],
         (*base.lower, dmin),
         (*base.upper, 10.0),
     )
@@ -168,7 +168,7 @@ def _resolution_track() -> list[Member]:
                 2: (hi * np.min(x)) ** 2 / 2,
             }
             guess = np.array([cand[c] for c in cols])
-            return [guess, guess * 0.1, np.full(len(cols), (float(np.median(y)) ** 2) / 3) / xm]
+            return [guess, np.full(len(cols), (float(np.median(y)) ** 2) / 3) / xm]
 
         return s
 
@@ -201,7 +201,7 @@ def _resolution_calo() -> list[Member]:
             xm = float(np.median(x))
             full = {0: (rel * rel * xm) / 2, 1: (rel * xm) ** 2 / 4, 2: rel * rel / 2}
             g = np.array([full[c] for c in cols])
-            return [g, g * 0.1, g * 3]
+            return [g, g * 0.1]
 
         return s
 
@@ -434,6 +434,10 @@ def binned_estimates(
     n_eta = int(np.clip(round((hi - lo) / 0.25), 1, 6))
     per = 250 if quantity == "efficiency" else 200
     n_x = int(np.clip(len(dd) // (per * n_eta), 5, 16))
+    if len(dd) < 2 * min_count * n_x * n_eta:  # few rows: fewer, fuller bins
+        n_eta = 1 if len(dd) < 2 * min_count * n_x * 2 else min(n_eta, 2)
+        n_x = int(np.clip(len(dd) // (2 * min_count * n_eta), 1, n_x))
+        min_count = min(min_count, max(len(dd), 1))
     lx = np.log(x)
     xe = np.quantile(lx, np.linspace(0, 1, n_x + 1)) if lx.size else np.zeros(n_x + 1)
     ix = np.clip(np.searchsorted(xe, lx, side="right") - 1, 0, n_x - 1)
@@ -482,7 +486,12 @@ def _fit(member: Member, x: np.ndarray, a: np.ndarray, y: np.ndarray, e: np.ndar
 
         try:
             r = optimize.least_squares(
-                resid, s0, bounds=(lo, up), method="trf", x_scale="jac", max_nfev=400 * member.k
+                resid,
+                s0,
+                bounds=(lo, up),
+                method="trf",
+                x_scale="jac",
+                max_nfev=100 * member.k + 100,
             )
         except ValueError:
             continue
@@ -565,6 +574,11 @@ def fit_library(
         name, formula, size, k, chi2, ndf, p_value, pareto, chosen), ``chosen`` (index),
         ``consistent`` (some member has p >= 0.01), ``n_bins``.
     """
+    if len(tab) == 0:
+        raise InputError(
+            f"no bin with enough rows to fit the {quantity} in |eta| region {eta_range}",
+            column="object_type",
+        )
     xv = np.asarray(tab["x"] if x is None else x, float)
     a = tab["abseta"].to_numpy(float)
     yv, ev = tab[y].to_numpy(float), tab[err].to_numpy(float)
@@ -573,6 +587,8 @@ def fit_library(
     front: list[dict[str, Any]] = []
     forms: list[Formula] = []
     for m in library(quantity, kind, eta_range[1]):
+        if m.k > n:  # more parameters than bins: not determined
+            continue
         th = _fit(m, xv, a, yv, ev)
         f = _make_formula(m.text(th, xvar), quantity, kind, xvar, x_range, method)
         args = {"pt": xv, "energy": xv, "eta": a}
