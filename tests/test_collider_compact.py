@@ -132,6 +132,19 @@ def test_card_formulas_are_compact_on_a_small_full_sim(small_full):
     assert "MomentumSmearing" in card_text(model)
 
 
+def test_report_shows_the_front_next_to_the_formula(small_full, tmp_path):
+    from ariasim.apps.collider.learn import fit_response
+    from ariasim.apps.collider.report import make_report
+
+    model = fit_response(pd.read_parquet(small_full), objects=["muon"], seed=2)
+    model.objects["muon"].metadata["fronts"][0]["consistent"] = False  # as if flagged
+    html = make_report(tmp_path / "r.html", model).read_text()
+    assert html.count("accuracy-vs-size front:") == sum(
+        len(getattr(model.objects["muon"], q)) for q in ("efficiency", "scale", "resolution")
+    )
+    assert "flag: no compact form is consistent" in html
+
+
 # the compact path never imports torch (so torch's thread count cannot matter: checked);
 # the BLAS/OpenMP/numba thread counts and the hash seed differ between the two runs
 _RUN = """
