@@ -9,7 +9,7 @@ node counts of the card's formulas and the regions flagged as having no consiste
 compact form. Usage::
 
     python benchmarks/bench_collider_compact.py MODEL.json FULL.parquet [--seed S]
-        [--objects muon,charged_hadron,electron,photon]
+        [--objects muon,charged_hadron,electron,photon] [--stock]
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ def main() -> None:
     ap.add_argument("table")
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--objects", default="muon,charged_hadron,electron,photon")
+    ap.add_argument("--stock", action="store_true", help="also the stock-form card")
     args = ap.parse_args()
     model = ResponseModel.load(args.model)
     objects = args.objects.split(",")
@@ -45,9 +46,20 @@ def main() -> None:
                 f"| {name} | {q} | {len(sizes)} | {', '.join(map(str, sizes))} | "
                 f"{max(sizes)} | {', '.join(bad) or '-'} |"
             )
-    held = select_events(pd.read_parquet(args.table), "odd")
-    fast = fastsim(held, model, seed=args.seed)
+    full = pd.read_parquet(args.table)
+    held = select_events(full, "odd")
+    _rule(held, model, objects, args.seed, "compact card")
+    if args.stock:
+        from ariasim.apps.collider.stock import fit_stock
+
+        stock = fit_stock(select_events(full, "even"), objects=objects)
+        _rule(held, stock, objects, args.seed, "stock-form card (same training events)")
+
+
+def _rule(held: pd.DataFrame, model: ResponseModel, objects: list[str], seed: int, label: str):
+    fast = fastsim(held, model, seed=seed)
     tab = bin_rule_table(held, fast, objects)
+    print(f"\n{label}:")
     print()
     print(
         "| object (ratio) | bins passing | efficiency ok | width ok | width within 3 sigma "
