@@ -30,10 +30,11 @@ each in a few truth-pT classes) are segmented by greedy binary segmentation with
 piecewise-*linear* model, a split being kept while its chi2 improvement exceeds the
 Bonferroni-corrected chi2 quantile (so smooth trends do not split, steps do). The
 efficiency and the response get their own regions (:mod:`.regions`); a formula is learned
-in each by the estimators given to :class:`ResponseLearner` (the KAN estimators, the
+in each by the estimators given to :class:`ResponseLearner` (the compact physics-form
+library of :mod:`.compact`, the default; the KAN estimators, the
 polynomial likelihood learners of :mod:`ariasim.surrogates.polynomial`, or symbolic
 regression on per-bin estimates, :mod:`.binned`); :func:`learner_for_method` maps the
-command line's ``--method kan|sr|poly`` to them.
+command line's ``--method compact|kan|sr|poly`` to them.
 
 References:
     J. de Favereau et al. (DELPHES 3), JHEP 02 (2014) 057, arXiv:1307.6346.
@@ -250,8 +251,12 @@ class ResponseLearner(BaseEstimator):
     ``"sigma"``) or, like the KAN estimators, a ``symbolic()`` method. A region's formula
     that breaks the card's module semantics (:func:`card_valid`) is replaced by a fit of
     the ``fallback_*`` estimator on the same rows (recorded in ``metadata["fallbacks"]``).
-    Seeds: one per object, then one per region and quantity, split with
-    :func:`ariasim.utils.spawn_seeds`.
+    An estimator with a ``fit_card(rows, spec, eta_range)`` method (the compact learners
+    of :mod:`.compact`) instead returns the card's formulas directly from the region's
+    rows, with its accuracy-vs-size front (``metadata["fronts"]``, the tail fractions in
+    ``metadata["tail_fraction"]`` and the regions without a consistent form in
+    ``metadata["no_consistent_form"]``). Seeds: one per object, then one per region and
+    quantity, split with :func:`ariasim.utils.spawn_seeds`.
 
     Arguments:
         efficiency: Classifier (e.g. :class:`~ariasim.surrogates.KANClassifier`,
