@@ -180,6 +180,11 @@ def fit_response_command(
         )
         for fb in md.get("fallbacks", []):
             typer.echo(f"  {fb['quantity']} |eta| {fb['eta']}: {fb['fallback']}")
+        for nc in md.get("no_consistent_form", []):
+            typer.echo(
+                f"  {nc['quantity']} |eta| {nc['eta']}: no compact form consistent with the "
+                "data (every member's chi2 p-value < 0.01; see the report's front)"
+            )
         for ne in md.get("numeric_edges", []):
             typer.echo(
                 f"  numeric KAN edges (layer, in, out) in {ne['quantity']} |eta| "
