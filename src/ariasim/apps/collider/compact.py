@@ -355,31 +355,34 @@ def _efficiency() -> list[Member]:
     ]  # fmt: skip
 
 
-def _momentum_turn_on() -> list[Member]:
-    """Track turn-ons in the momentum (E ~ p = pT cosh(eta)): a muon must *reach* the muon
-    system, a range-out threshold in p, not in pT. Fitted at E = x cosh(|eta|) of the bin."""
+def _other_turn_on(kind: str) -> list[Member]:
+    """Turn-ons in the other variable. Tracks: in the momentum (E ~ p = pT cosh(eta)), as a
+    muon must *reach* the muon system (a range-out threshold in p, not in pT); fitted at
+    E = x cosh(|eta|) of the bin. Calorimeter objects: in pT = E / cosh(eta) (an electron
+    needs a track above a pT threshold); fitted at pT = x / cosh(|eta|)."""
+    sign, var = (1.0, "energy") if kind == "track" else (-1.0, "pt")
 
     def turn(th: np.ndarray, x: np.ndarray, a: np.ndarray) -> np.ndarray:
-        z = np.clip(th[1] * (th[0] - np.log(x * np.cosh(a))), -700, 700)
+        z = np.clip(th[1] * (th[0] - np.log(x * np.cosh(a) ** sign)), -700, 700)
         return 1.0 / (1.0 + np.exp(z))
 
     def tt(th: np.ndarray) -> str:
-        return f"(1 + {_g(np.exp(th[1] * th[0]))}/energy^{_g(th[1])})"
+        return f"(1 + {_g(np.exp(th[1] * th[0]))}/{var}^{_g(th[1])})"
 
     def st(extra: int) -> Callable[..., list[np.ndarray]]:
         def s(x: np.ndarray, a: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
             p = float(np.max(y))
-            lx = np.log(x * np.cosh(a))
+            lx = np.log(x * np.cosh(a) ** sign)
             half = lx[np.argmin(np.abs(y - p / 2))] if (y < p / 2).any() else float(np.min(lx))
             return [np.array([half, n, p] + [0.0] * extra) for n in (1.0, 4.0, 12.0)]
 
         return s
 
     return [
-        Member("p / (1 + exp(n (t - log E)))", 3, lambda th, x, a: th[2] * turn(th, x, a),
+        Member(f"p / (1 + exp(n (t - log {var})))", 3, lambda th, x, a: th[2] * turn(th, x, a),
                lambda th, xv: f"{_g(th[2])}/{tt(th)}", st(0), (-10.0, 0.0, 0.0),
                (10.0, 40.0, 1.0)),
-        Member("(p + d eta^2) / (1 + exp(n (t - log E)))", 4,
+        Member(f"(p + d eta^2) / (1 + exp(n (t - log {var})))", 4,
                lambda th, x, a: (th[2] + th[3] * a * a) * turn(th, x, a),
                lambda th, xv: f"({_g(th[2])} + {_g(th[3])}*eta^2)/{tt(th)}", st(1),
                (-10.0, 0.0, 0.0, -1.0), (10.0, 40.0, 1.0, 1.0)),
@@ -391,7 +394,7 @@ def library(quantity: str, kind: str, eta_high: float = 2.5) -> list[Member]:
     calo) object in a region ending at |eta| = ``eta_high`` (see the module docstring)."""
     if quantity == "efficiency":
         eff = _efficiency()
-        return [*eff, *_momentum_turn_on()] if kind == "track" else eff
+        return [*eff, *_other_turn_on(kind)]
     if quantity == "scale":
         base = _scale()
         return [*base, *(_plus_eta2(m) for m in base[1:])]
@@ -601,6 +604,8 @@ def _make_formula(
         vs.append(Variable(xvar, unit="GeV", low=x_range[0], high=x_range[1]))
     if xvar == "pt" and "energy" in text:  # a track turn-on in the momentum
         vs.append(Variable("energy", unit="GeV", low=x_range[0], high=x_range[1] * np.cosh(eta_hi)))
+    if xvar == "energy" and "pt" in text:  # a calorimeter turn-on in pT
+        vs.append(Variable("pt", unit="GeV", low=x_range[0] / np.cosh(eta_hi), high=x_range[1]))
     if "eta" in text:
         vs.append(Variable("eta"))
     return Formula(text, vs, output=Variable(out, unit=unit), metadata={"method": method})
@@ -654,7 +659,11 @@ def fit_library(
             continue
         th = _fit(m, xv, a, yv, ev)
         f = _make_formula(m.text(th, xvar), quantity, kind, xvar, x_range, method, eta_range[1])
-        args = {"pt": xv, "energy": xv * np.cosh(a) if kind == "track" else xv, "eta": a}
+        args = {
+            "pt": xv if kind == "track" else xv / np.cosh(a),
+            "energy": xv * np.cosh(a) if kind == "track" else xv,
+            "eta": a,
+        }
         with np.errstate(all="ignore"):
             pred = np.broadcast_to(
                 np.asarray(f({k: args[k] for k in f.names}), dtype=float), yv.shape
