@@ -43,10 +43,12 @@ def fit_response_command(
         str,
         typer.Option(
             "--method",
-            help="kan (KAN + symbolic extraction), sr (symbolic regression on binned "
-            "estimates) or poly (polynomial likelihood).",
+            help="compact (library of physics forms fitted to binned estimates, the "
+            "smallest consistent with the best; formulas of <= ~30 nodes), kan (KAN + "
+            "symbolic extraction), sr (symbolic regression on binned estimates) or poly "
+            "(polynomial likelihood).",
         ),
-    ] = "kan",
+    ] = "compact",
     eta_max: Annotated[
         float, typer.Option("--eta-max", help="|eta| acceptance (pseudorapidity, no unit), > 0.")
     ] = 2.5,
@@ -178,6 +180,11 @@ def fit_response_command(
         )
         for fb in md.get("fallbacks", []):
             typer.echo(f"  {fb['quantity']} |eta| {fb['eta']}: {fb['fallback']}")
+        for nc in md.get("no_consistent_form", []):
+            typer.echo(
+                f"  {nc['quantity']} |eta| {nc['eta']}: no compact form consistent with the "
+                "data (every member's chi2 p-value < 0.01; see the report's front)"
+            )
         for ne in md.get("numeric_edges", []):
             typer.echo(
                 f"  numeric KAN edges (layer, in, out) in {ne['quantity']} |eta| "

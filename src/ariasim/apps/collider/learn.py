@@ -30,10 +30,11 @@ each in a few truth-pT classes) are segmented by greedy binary segmentation with
 piecewise-*linear* model, a split being kept while its chi2 improvement exceeds the
 Bonferroni-corrected chi2 quantile (so smooth trends do not split, steps do). The
 efficiency and the response get their own regions (:mod:`.regions`); a formula is learned
-in each by the estimators given to :class:`ResponseLearner` (the KAN estimators, the
+in each by the estimators given to :class:`ResponseLearner` (the compact physics-form
+library of :mod:`.compact`, the default; the KAN estimators, the
 polynomial likelihood learners of :mod:`ariasim.surrogates.polynomial`, or symbolic
 regression on per-bin estimates, :mod:`.binned`); :func:`learner_for_method` maps the
-command line's ``--method kan|sr|poly`` to them.
+command line's ``--method compact|kan|sr|poly`` to them.
 
 References:
     J. de Favereau et al. (DELPHES 3), JHEP 02 (2014) 057, arXiv:1307.6346.
@@ -65,6 +66,7 @@ from ariasim.utils import spawn_seeds
 
 __all__ = [
     "KAN_DEFAULTS",
+    "METHODS",
     "TIMINGS_KEY",
     "ResponseLearner",
     "check_options",
@@ -249,8 +251,12 @@ class ResponseLearner(BaseEstimator):
     ``"sigma"``) or, like the KAN estimators, a ``symbolic()`` method. A region's formula
     that breaks the card's module semantics (:func:`card_valid`) is replaced by a fit of
     the ``fallback_*`` estimator on the same rows (recorded in ``metadata["fallbacks"]``).
-    Seeds: one per object, then one per region and quantity, split with
-    :func:`ariasim.utils.spawn_seeds`.
+    An estimator with a ``fit_card(rows, spec, eta_range)`` method (the compact learners
+    of :mod:`.compact`) instead returns the card's formulas directly from the region's
+    rows, with its accuracy-vs-size front (``metadata["fronts"]``, the tail fractions in
+    ``metadata["tail_fraction"]`` and the regions without a consistent form in
+    ``metadata["no_consistent_form"]``). Seeds: one per object, then one per region and
+    quantity, split with :func:`ariasim.utils.spawn_seeds`.
 
     Arguments:
         efficiency: Classifier (e.g. :class:`~ariasim.surrogates.KANClassifier`,
@@ -337,7 +343,7 @@ class ResponseLearner(BaseEstimator):
         else:
             reg = self.regions
         for name, est in (("efficiency", eff), ("response", resp)):
-            if not hasattr(est, "fit"):
+            if not (hasattr(est, "fit") or hasattr(est, "fit_card")):
                 raise ConfigError(
                     f"{name} must be an estimator (with fit), got {est!r}", parameter=name
                 )
@@ -483,6 +489,8 @@ class ResponseLearner(BaseEstimator):
         details: list[dict[str, Any]] = []
         estimators: list[tuple[str, Any]] = []
         eff_regions: list[Region] = []
+        compact: list[dict[str, Any]] = []  # --method compact: the fronts per region
+        tails: list[dict[str, Any]] = []
         for k, ((lo, hi), s) in enumerate(
             zip(eff_edges, spawn_seeds(eff_seed, len(eff_edges)), strict=True)
         ):
@@ -496,6 +504,16 @@ class ResponseLearner(BaseEstimator):
             if len(r) < 200 or min(kk, len(r) - kk) < 10:
                 f = constant_formula(kk / max(len(r), 1), "efficiency", meta)
                 det["form"] = "constant"
+            elif callable(getattr(eff_proto, "fit_card", None)):  # compact: binned library
+                t1 = time.perf_counter()
+                f, cinfo = eff_proto.fit_card(r, spec, (lo, hi))
+                f = f.replace(metadata=dict(meta))
+                compact.append({"eta": [lo, hi], **cinfo})
+                fit_times.append(
+                    _pop_times({"train_s": time.perf_counter() - t1}, "efficiency", lo, hi)
+                )
+                timing["efficiency_fit_s"] += fit_times[-1]["train_s"]
+                det["form"] = cinfo["front"][cinfo["chosen"]]["name"]
             else:
                 sub = r.iloc[rng.permutation(len(r))[: self.max_rows]]
                 X = np.column_stack(
@@ -541,6 +559,22 @@ class ResponseLearner(BaseEstimator):
                     f"({len(p)}; need >= 50)",
                     column="object_type",
                 )
+            if callable(getattr(resp_proto, "fit_card", None)):  # compact: binned library
+                t1 = time.perf_counter()
+                (scale, res), cinfo = resp_proto.fit_card(p, spec, (lo, hi))
+                scale = scale.replace(metadata=dict(meta))
+                res = res.replace(metadata=dict(meta))
+                for q in ("scale", "resolution"):
+                    compact.append({"eta": [lo, hi], **cinfo[q]})
+                tails.append({"eta": [lo, hi], "tail": cinfo["tail"]})
+                fit_times.append(
+                    _pop_times({"train_s": time.perf_counter() - t1}, "response", lo, hi)
+                )
+                timing["response_fit_s"] += fit_times[-1]["train_s"]
+                details.append({"quantity": "response", "eta": [lo, hi], "n": len(p)})
+                scale_regions.append(Region(lo, hi, scale))
+                res_regions.append(Region(lo, hi, res))
+                continue
             sub = p.iloc[rng.permutation(len(p))[: self.max_rows]]
             X = np.column_stack(
                 [np.log(sub[xcol].to_numpy(float)), np.abs(sub["eta"].to_numpy(float))]
@@ -576,6 +610,14 @@ class ResponseLearner(BaseEstimator):
         ]
         if fallbacks:
             meta["fallbacks"] = fallbacks
+        if compact:
+            meta["fronts"] = compact
+            meta["tail_fraction"] = tails
+            bad = [
+                {"quantity": c["quantity"], "eta": c["eta"]} for c in compact if not c["consistent"]
+            ]
+            if bad:
+                meta["no_consistent_form"] = bad
         timing["fit_s"] = timing["efficiency_fit_s"] + timing["response_fit_s"]
         timing["fits"] = fit_times
         meta["regions"] = {
@@ -616,6 +658,9 @@ class ResponseLearner(BaseEstimator):
         return obj, estimators
 
 
+#: The method names of :func:`learner_for_method` (``--method``), the default first.
+METHODS = ("compact", "kan", "sr", "poly")
+
 #: KAN defaults of ``--method kan`` (one home): a small network, short training.
 KAN_DEFAULTS: dict[str, Any] = {
     "hidden": (3,),
@@ -626,7 +671,7 @@ KAN_DEFAULTS: dict[str, Any] = {
 
 
 def learner_for_method(
-    method: str = "kan",
+    method: str = "compact",
     *,
     epochs: int | None = None,
     regions: str = "auto",
@@ -636,7 +681,9 @@ def learner_for_method(
     """The :class:`ResponseLearner` of a method name (``ariasim fit response --method``).
 
     Arguments:
-        method: ``"kan"`` (KAN classifier and heteroscedastic regressor, symbolic
+        method: ``"compact"`` (the default: a library of physics forms fitted to binned
+            estimates, the smallest consistent with the best chosen; :mod:`.compact`),
+            ``"kan"`` (KAN classifier and heteroscedastic regressor, symbolic
             extraction; :data:`KAN_DEFAULTS`), ``"sr"`` (symbolic regression on binned
             estimates, :func:`default_symbolic`) or ``"poly"`` (polynomial likelihood).
         epochs: KAN training epochs (``"kan"`` only; default 60).
@@ -648,8 +695,10 @@ def learner_for_method(
     """
     from ariasim.surrogates.polynomial import PolynomialClassifier, PolynomialRegressor
 
-    if method not in ("kan", "sr", "poly"):
-        raise ConfigError(f"must be 'kan', 'sr' or 'poly', got {method!r}", parameter="method")
+    if method not in METHODS:
+        raise ConfigError(
+            f"must be one of {', '.join(map(repr, METHODS))}, got {method!r}", parameter="method"
+        )
     if epochs is not None and method != "kan":
         raise ConfigError(f"applies to --method kan only, not {method!r}", parameter="epochs")
     if regions not in ("auto", "single"):
@@ -671,11 +720,16 @@ def learner_for_method(
         }
     )
     finder = EtaRegions(max_regions=1 if regions == "single" else max_regions)
-    if method == "kan":
+    if method == "compact":
+        from ariasim.apps.collider.compact import CompactClassifier, CompactRegressor
+
+        eff: Any = CompactClassifier()
+        resp: Any = CompactRegressor()
+    elif method == "kan":
         from ariasim.surrogates.kan import KANClassifier, KANRegressor
 
         opts = {**KAN_DEFAULTS, **({"max_epochs": epochs} if epochs is not None else {})}
-        eff: Any = KANClassifier(**opts)
+        eff = KANClassifier(**opts)
         resp: Any = KANRegressor(**opts)
     elif method == "sr":
         eff, resp = BinnedSymbolicClassifier(), BinnedSymbolicRegressor()
@@ -688,7 +742,7 @@ def fit_response(
     table: pd.DataFrame,
     *,
     objects: Sequence[str] | None = None,
-    method: str = "kan",
+    method: str = "compact",
     eta_max: float = 2.5,
     seed: int = 0,
     max_rows: int = 20_000,

@@ -93,6 +93,46 @@ def _kan_section(rep: Any, name: str, obj: Any) -> None:
             )
 
 
+def _front_figure(obj: Any) -> Any:
+    """Accuracy-vs-size fronts of ``--method compact``: chi2/ndf against the sympy node
+    count, per quantity (panels) and |eta| region (colours); the chosen member ringed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    for ax, q in zip(axes, ("efficiency", "scale", "resolution"), strict=True):
+        fronts = [f for f in obj.metadata.get("fronts", []) if f["quantity"] == q]
+        for k, f in enumerate(fronts):
+            pts = [(m["size"], m["chi2"] / max(m["ndf"], 1)) for m in f["front"] if m["chi2"]]
+            if not pts:
+                continue
+            x, y = zip(*pts, strict=True)
+            ax.plot(x, y, "o", color=f"C{k}", ms=4, label=f"|eta| {f['eta'][0]:g}-{f['eta'][1]:g}")
+            c = f["front"][f["chosen"]]
+            if c["chi2"]:
+                ax.plot(c["size"], c["chi2"] / max(c["ndf"], 1), "o", ms=11, mfc="none", color="k")
+        ax.set(xlabel="sympy nodes", ylabel="chi2 / ndf", yscale="log", title=q)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+_FRONT_NOTE = (
+    "Library members fitted by weighted least squares to the binned training estimates "
+    "(efficiency; median of reco/truth; core width = half the 16-84 % interval). size = "
+    "sympy node count of the exported formula; chosen = the smallest member whose chi2 "
+    "excess over the best, divided by max(1, chi2_best/ndf_best), is below the 95 % "
+    "chi2 quantile with the difference in parameters (ariasim.apps.collider.compact)."
+)
+
+
+def _front_table(front: list[dict[str, Any]]) -> pd.DataFrame:
+    cols = ["name", "size", "k", "chi2", "ndf", "p_value", "pareto", "chosen", "formula"]
+    return pd.DataFrame([{c: m.get(c) for c in cols} for m in front], columns=cols)
+
+
 def make_report(
     path: str | os.PathLike[str],
     model: ResponseModel,
@@ -135,12 +175,33 @@ def make_report(
             f"{md.get('regions', {}).get('response')}"
             + (f"; fit time {md['_timings']['fit_s']:.1f} s" if "_timings" in md else "")
         )
+        fronts = {(f["quantity"], tuple(f["eta"])): f for f in md.get("fronts", [])}
         for q in ("efficiency", "scale", "resolution"):
             for r in getattr(obj, q):
                 rep.text(
                     f"{q}, |eta| in ({r.eta_low}, {r.eta_high}]; complexity {r.formula.complexity}"
                 )
                 rep.formula(r.formula.latex(), str(r.formula))
+                f = fronts.get((q, (r.eta_low, r.eta_high)))
+                if f is not None:
+                    if not f["consistent"]:
+                        rep.text(
+                            f"flag: no compact form is consistent with the data here (every "
+                            f"member has a chi2 p-value < 0.01 over {f['n_bins']} bins); the "
+                            "chosen one is the smallest consistent with the best"
+                        )
+                    rep.table(_front_table(f["front"]), f"accuracy-vs-size front: {_FRONT_NOTE}")
+        if fronts:
+            rep.figure(_front_figure(obj), f"{name}: accuracy-vs-size fronts (chosen ringed)")
+            tails = md.get("tail_fraction", [])
+            if tails:
+                rep.text(
+                    "tail fraction (reco/truth beyond 3 core widths of the median; 0.0027 "
+                    "for a Gaussian), which the card's Gaussian does not carry: "
+                    + ", ".join(
+                        f"|eta| {t['eta'][0]:g}-{t['eta'][1]:g}: {t['tail']:.3f}" for t in tails
+                    )
+                )
         if "fallback" in md:
             rep.text(f"note: {md['fallback']}")
         _kan_section(rep, name, obj)

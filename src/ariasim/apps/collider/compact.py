@@ -1,0 +1,947 @@
+r"""Compact physics formulas for the detector response (``ariasim fit response --method compact``).
+
+Per object, quantity and learned |eta| region, per-bin estimates on the training events
+(truth x quantile bins times |eta| slices, x = pT for tracks and E for calorimeter objects)
+are fitted by weighted least squares with a *library* of physics forms of increasing size,
+and the smallest form statistically consistent with the best is kept:
+
+* efficiency (binomial errors): a constant, a turn-on ``p / (1 + c x^-n)`` (a logistic in
+  log x), with linear/quadratic |eta| terms and a slow log x trend;
+* scale = the median of reco/truth (order-statistic errors; tracks: the median times
+  sqrt(1 + r^2), since Delphes' log-normal with mean ``scale`` has its median at
+  ``scale / sqrt(1 + r^2)``): 1, c0, c0 + c1/x, c0 + c1 log x, both, with an |eta|^2 term;
+* resolution = the *core* width, half the 16-84 % interval of reco/truth, not the RMS
+  (a narrow core with a long tail is common for electrons and photons: a Gaussian matched
+  to the RMS is far too wide in the core). Tracks: Delphes' ``MomentumSmearing`` draws
+  pT log-normally with relative sd r, whose 16-84 % half-width over the median is
+  sinh(b), b^2 = log(1 + r^2); so the card's r = sqrt(exp(asinh(w / median)^2) - 1), fitted
+  with the forms sigma/pT = sqrt(a^2 + (b pT)^2 + c^2/pT^2) (members with 1, 2 and 3
+  terms, the first two the stock ones) times (1 + d eta^2) or (1 + d |eta|). Calorimeter
+  objects: the card's absolute sigma(E) in GeV, sigma/E = sqrt(a^2/E + b^2/E^2 + c^2)
+  (stochastic, noise, constant; members with 1-3 terms, the stock ECAL form being the
+  3-term one) with the same |eta| factors. Both are fitted at the card's argument, the
+  *scaled* x' = x * median (Delphes applies ``EnergyScale`` before the smearing).
+
+Constants are rounded to 5 significant digits before the chi2 is computed (the exported
+text is what is judged). Size = sympy node count of the exported formula
+(:attr:`~ariasim.surrogates.formula.Formula.complexity`).
+
+Selection rule (:func:`select_member`): let chi2_best be the smallest chi2 of the library
+(k_best parameters, ndf_best = bins - k_best) and S = max(1, chi2_best / ndf_best) the
+PDG scale factor (the best form's misfit, when there is one, inflates every difference).
+Going up in size (then in parameters), the first member with
+``(chi2 - chi2_best) / S <= chi2_{0.95}(max(k_best - k, 1))`` is chosen: Wilks' likelihood-
+ratio test at 5 % of the member against the best (exact for nested members, which most of
+the library's pairs are), so a larger member is taken only when the data demand it. Where
+every member has a chi2 p-value below 0.01 the region is flagged (``consistent: false`` in
+the model metadata and a line in the report): no compact form describes the data to their
+statistical precision there, and the report says so instead of hiding it in a
+1000-node expression. A chosen member that breaks the card's module semantics
+(:func:`~ariasim.apps.collider.card.card_valid`) is skipped for the next.
+
+The same table gives the same bytes: no random numbers are drawn (order statistics for the
+errors, a fixed list of starting points for the fits), and the fits are a few small
+deterministic least-squares problems.
+
+References:
+    S. S. Wilks, Ann. Math. Statist. 9 (1938) 60 (likelihood-ratio test).
+    Particle Data Group, Review of Particle Physics, Introduction, "Averages and fits"
+    (scale factor S = sqrt(chi2 / ndf)).
+    H. A. David and H. N. Nagaraja, Order Statistics, 3rd ed., Wiley 2003, sec. 7.1
+    (distribution-free confidence intervals of quantiles).
+    J. de Favereau et al. (DELPHES 3), JHEP 02 (2014) 057 (module semantics); Delphes
+    ``cards/delphes_card_CMS.tcl`` (stock forms).
+    C. W. Fabjan and F. Gianotti, Rev. Mod. Phys. 75 (2003) 1243 (calorimeter resolution
+    sqrt(a^2/E + b^2/E^2 + c^2)); R. L. Gluckstern, NIM 24 (1963) 381 (tracker resolution).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+from sklearn.base import BaseEstimator
+
+from ariasim.apps.collider.card import card_valid
+from ariasim.apps.collider.objects import OBJECTS, ObjectSpec, prepare_object
+from ariasim.apps.collider.regions import in_region
+from ariasim.errors import ConfigError, InputError
+from ariasim.surrogates.formula import Formula, Variable
+
+__all__ = [
+    "RULE_EDGES",
+    "CompactClassifier",
+    "CompactRegressor",
+    "Member",
+    "bin_rule_table",
+    "binned_estimates",
+    "fit_library",
+    "library",
+    "select_member",
+]
+
+_OUTPUT = {
+    ("efficiency", "track"): ("efficiency", ""),
+    ("efficiency", "calo"): ("efficiency", ""),
+    ("scale", "track"): ("scale", ""),
+    ("scale", "calo"): ("scale", ""),
+    ("resolution", "track"): ("sigma_pt_over_pt", ""),
+    ("resolution", "calo"): ("sigma_e", "GeV"),
+}
+
+
+def _g(v: float) -> str:
+    """A constant as text with 5 significant digits."""
+    s = f"{float(v):.5g}"
+    return "0" if s in ("-0", "0") else s
+
+
+@dataclass(frozen=True)
+class Member:
+    """One form of the library: ``fn(theta, x, a)`` with ``k`` parameters (``a`` = |eta|),
+    its card text ``text(theta, xvar)`` (rounded constants) and starting points.
+
+    Example:
+        >>> m = library("resolution", "track")[1]
+        >>> m.name, m.k
+        ('sqrt(a^2 + (b pT)^2)', 2)
+        >>> m.text(np.array([1e-4, 1e-8]), "pt")
+        'sqrt(0.0001 + 1e-08*pt^2)'
+    """
+
+    name: str
+    k: int
+    fn: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+    text: Callable[[np.ndarray, str], str]
+    starts: Callable[[np.ndarray, np.ndarray, np.ndarray], list[np.ndarray]]
+    lower: tuple[float, ...] = ()
+    upper: tuple[float, ...] = ()
+
+
+def _eta_factor(kind: str) -> tuple[Callable[[np.ndarray, float], np.ndarray], str]:
+    if kind == "eta2":
+        return (lambda a, d: 1.0 + d * a * a), "(1 + {d}*eta^2)"
+    return (lambda a, d: 1.0 + d * a), "(1 + {d}*abs(eta))"
+
+
+def _with_eta(base: Member, kind: str, hi: float) -> Member:
+    """``base * (1 + d eta^2)`` or ``base * (1 + d |eta|)``; d keeps the factor > 0 up to
+    |eta| = hi."""
+    f, t = _eta_factor(kind)
+    k = base.k
+    dmin = -0.95 / (hi * hi if kind == "eta2" else hi)
+    label = "eta^2" if kind == "eta2" else "|eta|"
+    return Member(
+        f"{base.name} (1 + d {label})",
+        k + 1,
+        lambda th, x, a: base.fn(th[:k], x, a) * f(a, th[k]),
+        lambda th, xv: f"{base.text(th[:k], xv)}*" + t.format(d=_g(th[k])),
+        lambda x, a, y: [np.append(s, 0.0) for s in base.starts(x, a, y)],
+        (*base.lower, dmin),
+        (*base.upper, 10.0),
+    )
+
+
+def _pos(n: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    return (0.0,) * n, (np.inf,) * n
+
+
+def _resolution_track() -> list[Member]:
+    """sigma(pT)/pT = sqrt(A + B pT^2 + C / pT^2) and its sub-forms (A = a^2, ...)."""
+
+    def st(x: np.ndarray, a: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+        m = float(np.median(y))
+        return [np.array([m * m]), np.array([m * m / 4])]
+
+    def st2(cols: Sequence[int]) -> Callable[..., list[np.ndarray]]:
+        def s(x: np.ndarray, a: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+            lo, hi = float(np.min(y)), float(np.max(y))
+            xm = float(np.median(x))
+            cand = {
+                0: lo * lo / 2,
+                1: (hi / np.max(x)) ** 2 / 2,
+                2: (hi * np.min(x)) ** 2 / 2,
+            }
+            guess = np.array([cand[c] for c in cols])
+            return [guess, np.full(len(cols), (float(np.median(y)) ** 2) / 3) / xm]
+
+        return s
+
+    lo3, up3 = _pos(3)
+    lo2, up2 = _pos(2)
+    lo1, up1 = _pos(1)
+    return [
+        Member("a", 1, lambda th, x, a: np.full_like(x, np.sqrt(th[0])),
+               lambda th, xv: _g(np.sqrt(th[0])), st, lo1, up1),
+        Member("sqrt(a^2 + (b pT)^2)", 2,
+               lambda th, x, a: np.sqrt(th[0] + th[1] * x * x),
+               lambda th, xv: f"sqrt({_g(th[0])} + {_g(th[1])}*{xv}^2)", st2((0, 1)), lo2, up2),
+        Member("sqrt(a^2 + c^2/pT^2)", 2,
+               lambda th, x, a: np.sqrt(th[0] + th[1] / (x * x)),
+               lambda th, xv: f"sqrt({_g(th[0])} + {_g(th[1])}/{xv}^2)", st2((0, 2)), lo2, up2),
+        Member("sqrt(a^2 + (b pT)^2 + c^2/pT^2)", 3,
+               lambda th, x, a: np.sqrt(th[0] + th[1] * x * x + th[2] / (x * x)),
+               lambda th, xv: f"sqrt({_g(th[0])} + {_g(th[1])}*{xv}^2 + {_g(th[2])}/{xv}^2)",
+               st2((0, 1, 2)), lo3, up3),
+    ]  # fmt: skip
+
+
+def _resolution_calo() -> list[Member]:
+    """sigma(E) [GeV] = sqrt(S E + N + C E^2) (sigma/E = sqrt(a^2/E + b^2/E^2 + c^2)) and
+    its sub-forms."""
+
+    def st(cols: Sequence[int]) -> Callable[..., list[np.ndarray]]:
+        def s(x: np.ndarray, a: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+            rel = float(np.median(y / x))
+            xm = float(np.median(x))
+            full = {0: (rel * rel * xm) / 2, 1: (rel * xm) ** 2 / 4, 2: rel * rel / 2}
+            g = np.array([full[c] for c in cols])
+            return [g, g * 0.1]
+
+        return s
+
+    lo3, up3 = _pos(3)
+    lo2, up2 = _pos(2)
+    lo1, up1 = _pos(1)
+    return [
+        Member("c E", 1, lambda th, x, a: np.sqrt(th[0]) * x,
+               lambda th, xv: f"{_g(np.sqrt(th[0]))}*{xv}", st((2,)), lo1, up1),
+        Member("a sqrt(E)", 1, lambda th, x, a: np.sqrt(th[0] * x),
+               lambda th, xv: f"sqrt({_g(th[0])}*{xv})", st((0,)), lo1, up1),
+        Member("sqrt(a^2 E + c^2 E^2)", 2, lambda th, x, a: np.sqrt(th[0] * x + th[1] * x * x),
+               lambda th, xv: f"sqrt({_g(th[0])}*{xv} + {_g(th[1])}*{xv}^2)",
+               st((0, 2)), lo2, up2),
+        Member("sqrt(b^2 + c^2 E^2)", 2, lambda th, x, a: np.sqrt(th[0] + th[1] * x * x),
+               lambda th, xv: f"sqrt({_g(th[0])} + {_g(th[1])}*{xv}^2)", st((1, 2)), lo2, up2),
+        Member("sqrt(a^2 E + b^2 + c^2 E^2)", 3,
+               lambda th, x, a: np.sqrt(th[0] * x + th[1] + th[2] * x * x),
+               lambda th, xv: f"sqrt({_g(th[0])}*{xv} + {_g(th[1])} + {_g(th[2])}*{xv}^2)",
+               st((0, 1, 2)), lo3, up3),
+    ]  # fmt: skip
+
+
+def _log_poly(kind: str, degree: int, eta: int) -> Member:
+    """A learned correction: relative width exp(c0 + c1 L + ... + cn L^n + (d0 + d1 L)
+    eta^2), L = log x, (``eta`` = 0: no eta term, 1: d0 only, 2: d0 and d1); times x for the
+    calorimeter's absolute sigma(E). Started from the linear least-squares fit of the log."""
+    k = degree + 1 + eta
+    mult = kind == "calo"
+
+    def design(x: np.ndarray, a: np.ndarray) -> np.ndarray:
+        L = np.log(x)
+        cols = [L**i for i in range(degree + 1)] + [a * a, L * a * a][:eta]
+        return np.column_stack(cols)
+
+    def fn(th: np.ndarray, x: np.ndarray, a: np.ndarray) -> np.ndarray:
+        v = np.exp(np.clip(design(x, a) @ th, -700, 700))
+        return v * x if mult else v
+
+    def text(th: np.ndarray, xv: str) -> str:
+        # c x^p exp(...): the constant and linear terms of the exponent written as a power
+        # law, as sympy would (with rounded constants, so the text reads as printed)
+        terms = [f"{_g(th[i])}*log({xv})^{i}" for i in range(2, degree + 1)]
+        if eta == 1:
+            terms.append(f"{_g(th[degree + 1])}*eta^2")
+        elif eta == 2:
+            terms.append(f"({_g(th[degree + 1])} + {_g(th[degree + 2])}*log({xv}))*eta^2")
+        return f"{_g(np.exp(th[0]))}*{xv}^{_g(th[1] + mult)}*exp({' + '.join(terms)})"
+
+    def starts(x: np.ndarray, a: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+        t = np.log(np.maximum(y / x if mult else y, 1e-12))
+        c = np.linalg.lstsq(design(x, a), t, rcond=None)[0]
+        return [c]
+
+    label = "learned: exp(" + " + ".join(["c0", "c1 L", "c2 L^2", "c3 L^3"][: degree + 1])
+    label += ["", " + d eta^2", " + (d0 + d1 L) eta^2"][eta] + ")"
+    return Member(
+        ("E " if mult else "") + label, k, fn, text, starts, (-np.inf,) * k, (np.inf,) * k
+    )
+
+
+def _scale() -> list[Member]:
+    def st(k: int) -> Callable[..., list[np.ndarray]]:
+        def s(x: np.ndarray, a: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+            return [np.array([float(np.median(y))] + [0.0] * (k - 1))]
+
+        return s
+
+    inf = np.inf
+    return [
+        Member("1", 0, lambda th, x, a: np.ones_like(x), lambda th, xv: "1", lambda *_: [
+            np.zeros(0)]),
+        Member("c0", 1, lambda th, x, a: np.full_like(x, th[0]), lambda th, xv: _g(th[0]),
+               st(1), (0.0,), (inf,)),
+        Member("c0 + c1/x", 2, lambda th, x, a: th[0] + th[1] / x,
+               lambda th, xv: f"{_g(th[0])} + {_g(th[1])}/{xv}", st(2), (0.0, -inf), (inf, inf)),
+        Member("c0 + c1 log x", 2, lambda th, x, a: th[0] + th[1] * np.log(x),
+               lambda th, xv: f"{_g(th[0])} + {_g(th[1])}*log({xv})", st(2),
+               (-inf, -inf), (inf, inf)),
+        Member("c0 + c1/x + c2 log x", 3, lambda th, x, a: th[0] + th[1] / x + th[2] * np.log(x),
+               lambda th, xv: f"{_g(th[0])} + {_g(th[1])}/{xv} + {_g(th[2])}*log({xv})", st(3),
+               (-inf,) * 3, (inf,) * 3),
+    ]  # fmt: skip
+
+
+def _plus_eta2(base: Member) -> Member:
+    k = base.k
+    return Member(
+        f"{base.name} + d eta^2",
+        k + 1,
+        lambda th, x, a: base.fn(th[:k], x, a) + th[k] * a * a,
+        lambda th, xv: f"{base.text(th[:k], xv)} + {_g(th[k])}*eta^2",
+        lambda x, a, y: [np.append(s, 0.0) for s in base.starts(x, a, y)],
+        (*base.lower, -np.inf),
+        (*base.upper, np.inf),
+    )
+
+
+def _efficiency() -> list[Member]:
+    """Constant and turn-on p / (1 + exp(n (t - log x))) = p / (1 + c x^-n), c = e^(n t),
+    with |eta| and log x terms in the plateau."""
+
+    def turn(th: np.ndarray, x: np.ndarray) -> np.ndarray:
+        z = np.clip(th[1] * (th[0] - np.log(x)), -700, 700)
+        return 1.0 / (1.0 + np.exp(z))
+
+    def tt(th: np.ndarray, xv: str) -> str:
+        return f"(1 + {_g(np.exp(th[1] * th[0]))}/{xv}^{_g(th[1])})"
+
+    def st_turn(extra: int) -> Callable[..., list[np.ndarray]]:
+        def s(x: np.ndarray, a: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+            p = float(np.max(y))
+            lx = np.log(x)
+            half = lx[np.argmin(np.abs(y - p / 2))] if (y < p / 2).any() else float(np.min(lx))
+            return [np.array([half, n, p] + [0.0] * extra) for n in (1.0, 4.0, 12.0)]
+
+        return s
+
+    def st_c(extra: int) -> Callable[..., list[np.ndarray]]:
+        return lambda x, a, y: [np.array([float(np.average(y))] + [0.0] * extra)]
+
+    inf = np.inf
+    t_lo, t_up = (-10.0, 0.0), (10.0, 40.0)
+    return [
+        Member("p", 1, lambda th, x, a: np.full_like(x, th[0]), lambda th, xv: _g(th[0]),
+               st_c(0), (0.0,), (1.0,)),
+        Member("p + d eta^2", 2, lambda th, x, a: th[0] + th[1] * a * a,
+               lambda th, xv: f"{_g(th[0])} + {_g(th[1])}*eta^2", st_c(1), (0.0, -1.0),
+               (1.0, 1.0)),
+        Member("p / (1 + exp(n (t - log x)))", 3, lambda th, x, a: th[2] * turn(th, x),
+               lambda th, xv: f"{_g(th[2])}/{tt(th, xv)}", st_turn(0), (*t_lo, 0.0),
+               (*t_up, 1.0)),
+        Member("(p + d eta^2) / (1 + exp(n (t - log x)))", 4,
+               lambda th, x, a: (th[2] + th[3] * a * a) * turn(th, x),
+               lambda th, xv: f"({_g(th[2])} + {_g(th[3])}*eta^2)/{tt(th, xv)}", st_turn(1),
+               (*t_lo, 0.0, -1.0), (*t_up, 1.0, 1.0)),
+        Member("(p + e log x) / (1 + exp(n (t - log x)))", 4,
+               lambda th, x, a: (th[2] + th[3] * np.log(x)) * turn(th, x),
+               lambda th, xv: f"({_g(th[2])} + {_g(th[3])}*log({xv}))/{tt(th, xv)}",
+               st_turn(1), (*t_lo, 0.0, -1.0), (*t_up, inf, 1.0)),
+        Member("(p + d eta^2) / (1 + exp(n (t + g eta^2 - log x)))", 5,
+               lambda th, x, a: (th[2] + th[3] * a * a) / (1.0 + np.exp(np.clip(
+                   th[1] * (th[0] + th[4] * a * a - np.log(x)), -700, 700))),
+               lambda th, xv: f"({_g(th[2])} + {_g(th[3])}*eta^2)/(1 + "
+               f"{_g(np.exp(th[1] * th[0]))}*exp({_g(th[1] * th[4])}*eta^2)/{xv}^{_g(th[1])})",
+               st_turn(2), (*t_lo, 0.0, -1.0, -5.0), (*t_up, 1.0, 1.0, 5.0)),
+        Member("(p + d1 |eta| + d2 eta^2) / (1 + exp(n (t - log x)))", 5,
+               lambda th, x, a: (th[2] + th[3] * a + th[4] * a * a) * turn(th, x),
+               lambda th, xv: f"({_g(th[2])} + {_g(th[3])}*abs(eta) + {_g(th[4])}*eta^2)/"
+               f"{tt(th, xv)}", st_turn(2), (*t_lo, 0.0, -2.0, -1.0), (*t_up, 1.0, 2.0, 1.0)),
+    ]  # fmt: skip
+
+
+def _other_turn_on(kind: str) -> list[Member]:
+    """Turn-ons in the other variable. Tracks: in the momentum (E ~ p = pT cosh(eta)), as a
+    muon must *reach* the muon system (a range-out threshold in p, not in pT); fitted at
+    E = x cosh(|eta|) of the bin. Calorimeter objects: in pT = E / cosh(eta) (an electron
+    needs a track above a pT threshold); fitted at pT = x / cosh(|eta|)."""
+    sign, var = (1.0, "energy") if kind == "track" else (-1.0, "pt")
+
+    def turn(th: np.ndarray, x: np.ndarray, a: np.ndarray) -> np.ndarray:
+        z = np.clip(th[1] * (th[0] - np.log(x * np.cosh(a) ** sign)), -700, 700)
+        return 1.0 / (1.0 + np.exp(z))
+
+    def tt(th: np.ndarray) -> str:
+        return f"(1 + {_g(np.exp(th[1] * th[0]))}/{var}^{_g(th[1])})"
+
+    def st(extra: int) -> Callable[..., list[np.ndarray]]:
+        def s(x: np.ndarray, a: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+            p = float(np.max(y))
+            lx = np.log(x * np.cosh(a) ** sign)
+            half = lx[np.argmin(np.abs(y - p / 2))] if (y < p / 2).any() else float(np.min(lx))
+            return [np.array([half, n, p] + [0.0] * extra) for n in (1.0, 4.0, 12.0)]
+
+        return s
+
+    return [
+        Member(f"p / (1 + exp(n (t - log {var})))", 3, lambda th, x, a: th[2] * turn(th, x, a),
+               lambda th, xv: f"{_g(th[2])}/{tt(th)}", st(0), (-10.0, 0.0, 0.0),
+               (10.0, 40.0, 1.0)),
+        Member(f"(p + d eta^2) / (1 + exp(n (t - log {var})))", 4,
+               lambda th, x, a: (th[2] + th[3] * a * a) * turn(th, x, a),
+               lambda th, xv: f"({_g(th[2])} + {_g(th[3])}*eta^2)/{tt(th)}", st(1),
+               (-10.0, 0.0, 0.0, -1.0), (10.0, 40.0, 1.0, 1.0)),
+    ]  # fmt: skip
+
+
+def library(quantity: str, kind: str, eta_high: float = 2.5) -> list[Member]:
+    """The forms for ``quantity`` (efficiency, scale, resolution) of a ``kind`` (track,
+    calo) object in a region ending at |eta| = ``eta_high`` (see the module docstring)."""
+    if quantity == "efficiency":
+        eff = _efficiency()
+        return [*eff, *_other_turn_on(kind)]
+    if quantity == "scale":
+        base = _scale()
+        return [*base, *(_plus_eta2(m) for m in base[1:])]
+    if quantity != "resolution":
+        raise ConfigError(f"unknown quantity {quantity!r}", parameter="quantity")
+    base = _resolution_track() if kind == "track" else _resolution_calo()
+    extra = [_with_eta(m, e, eta_high) for m in base for e in ("eta2", "abseta")]
+    learned = [_log_poly(kind, deg, eta) for deg, eta in ((2, 0), (2, 1), (3, 1), (2, 2), (3, 2))]
+    return [*base, *extra, *learned]
+
+
+# ---------------------------------------------------------------- binned estimates
+def _quantile_err(v: np.ndarray, p: float) -> tuple[float, float]:
+    """The p-quantile of sorted ``v`` and the half-length of its distribution-free 68 %
+    interval (order statistics at n p -+ sqrt(n p (1 - p)))."""
+    n = v.size
+    q = float(np.quantile(v, p))
+    d = np.sqrt(n * p * (1 - p))
+    i0 = int(np.clip(np.floor(n * p - d), 0, n - 1))
+    i1 = int(np.clip(np.ceil(n * p + d), 0, n - 1))
+    return q, 0.5 * float(v[i1] - v[i0])
+
+
+def _response_bin(y: np.ndarray) -> dict[str, float]:
+    v = np.sort(y)
+    q16, e16 = _quantile_err(v, 0.15865525393145707)
+    q50, e50 = _quantile_err(v, 0.5)
+    q84, e84 = _quantile_err(v, 0.8413447460685429)
+    w = 0.5 * (q84 - q16)
+    tail = float(np.mean(np.abs(v - q50) > 3 * w)) if w > 0 else 0.0
+    return {
+        "median": q50,
+        "median_err": max(e50, 1e-6 * abs(q50), 1e-12),
+        "width": w,
+        # conservative: the two quantiles' positive correlation is ignored
+        "width_err": max(0.5 * float(np.hypot(e16, e84)), 1e-6 * abs(w), 1e-12),
+        "tail": tail,
+    }
+
+
+def binned_estimates(
+    d: pd.DataFrame,
+    kind: str,
+    eta_range: tuple[float, float],
+    quantity: str,
+    *,
+    min_count: int = 40,
+) -> pd.DataFrame:
+    """Per-bin estimates of one |eta| region's rows (:func:`prepare_object` rows).
+
+    Bins: quantiles of the truth x (pT or E) times equal |eta| slices of about 0.25
+    (efficiency) or 0.4 (response).
+    ``quantity="efficiency"``: columns x, abseta, n, eff, eff_err (binomial, with the
+    (k + 1/2)/(n + 1) estimate inside the variance); ``"response"`` (reconstructed rows):
+    x, abseta, n, median, median_err, width (half the 16-84 % interval of reco/truth),
+    width_err (distribution-free order-statistic errors), tail (fraction beyond 3 core
+    widths of the median; 0.27 % for a Gaussian). The width and tail are those of
+    reco/truth divided by the median interpolated (linearly in log x) between the bins of
+    the |eta| slice and multiplied by the bin's median: the median's own trend across a
+    bin is not width.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> n = 4000
+        >>> d = pd.DataFrame({"pt": np.exp(rng.uniform(0, 5, n)), "eta": rng.uniform(0, 1, n),
+        ...                   "energy": 1.0, "passed": True, "ratio": rng.normal(1, 0.1, n)})
+        >>> t = binned_estimates(d, "track", (0.0, 1.0), "response")
+        >>> bool(abs(t["width"].mean() - 0.1) < 0.01)
+        True
+    """
+    xcol = "pt" if kind == "track" else "energy"
+    dd = d if quantity == "efficiency" else d[d["passed"]]
+    x = dd[xcol].to_numpy(float)
+    a = np.abs(dd["eta"].to_numpy(float))
+    lo, hi = eta_range
+    n_eta = int(np.clip(round((hi - lo) / (0.25 if quantity == "efficiency" else 0.4)), 1, 6))
+    per = 250 if quantity == "efficiency" else 150
+    n_x = int(np.clip(len(dd) // (per * n_eta), 5, 16))
+    if len(dd) < 2 * min_count * n_x * n_eta:  # few rows: fewer, fuller bins
+        n_eta = 1 if len(dd) < 2 * min_count * n_x * 2 else min(n_eta, 2)
+        n_x = int(np.clip(len(dd) // (2 * min_count * n_eta), 1, n_x))
+        min_count = min(min_count, max(len(dd), 1))
+    lx = np.log(x)
+    xe = np.quantile(lx, np.linspace(0, 1, n_x + 1)) if lx.size else np.zeros(n_x + 1)
+    ix = np.clip(np.searchsorted(xe, lx, side="right") - 1, 0, n_x - 1)
+    ie = np.clip(((a - lo) / max(hi - lo, 1e-12) * n_eta).astype(int), 0, n_eta - 1)
+    rows = []
+    passed = dd["passed"].to_numpy(bool)
+    ratio = dd["ratio"].to_numpy(float)
+    for i, j in itertools.product(range(n_x), range(n_eta)):
+        m = (ix == i) & (ie == j)
+        n = int(m.sum())
+        if n < min_count:
+            continue
+        row: dict[str, float] = {
+            "x": float(np.exp(np.mean(lx[m]))),
+            "abseta": float(np.mean(a[m])),
+            "n": n,
+        }
+        if quantity == "efficiency":
+            k = float(passed[m].sum())
+            pp = (k + 0.5) / (n + 1.0)
+            row.update(eff=k / n, eff_err=float(np.sqrt(pp * (1 - pp) / n)))
+        else:
+            row.update(_response_bin(ratio[m]))
+            row["bin_i"], row["bin_j"] = i, j
+        rows.append(row)
+    tab = pd.DataFrame(rows)
+    if quantity == "efficiency" or len(tab) == 0:
+        return tab
+    # the width without the median's trend across a bin (at low E the calorimeter's median
+    # rises steeply with E: a bin's raw 16-84 % interval would count that rise as width)
+    for j, g in tab.groupby("bin_j"):
+        if len(g) < 2:
+            continue
+        lc, med = np.log(g["x"].to_numpy()), g["median"].to_numpy()
+        for r in g.itertuples():
+            m = (ix == r.bin_i) & (ie == j)
+            local = np.interp(lx[m], lc, med)
+            det = _response_bin(ratio[m] / local * r.median)
+            tab.loc[r.Index, ["width", "width_err", "tail"]] = [
+                det["width"],
+                det["width_err"],
+                det["tail"],
+            ]
+    return tab.drop(columns=["bin_i", "bin_j"])
+
+
+# ---------------------------------------------------------------- fits and selection
+def _fit(member: Member, x: np.ndarray, a: np.ndarray, y: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """Weighted least squares of one member from its fixed starting points."""
+    if member.k == 0:
+        return np.zeros(0)
+    lo = np.array(member.lower, float)
+    up = np.array(member.upper, float)
+    best, best_c = None, np.inf
+    for s0 in member.starts(x, a, y):
+        s0 = np.clip(np.asarray(s0, float), lo, up)
+        with np.errstate(invalid="ignore"):  # strictly inside the bounds (trf needs it)
+            s0 = np.where(s0 <= lo, lo + 1e-9 * (1 + np.abs(lo)), s0)
+            s0 = np.where(s0 >= up, up - 1e-9 * (1 + np.abs(up)), s0)
+
+        def resid(th: np.ndarray) -> np.ndarray:
+            with np.errstate(all="ignore"):
+                r = (member.fn(th, x, a) - y) / e
+            return np.where(np.isfinite(r), r, 1e6)
+
+        try:
+            r = optimize.least_squares(
+                resid,
+                s0,
+                bounds=(lo, up),
+                method="trf",
+                x_scale="jac",
+                max_nfev=100 * member.k + 100,
+            )
+        except ValueError:
+            continue
+        c = float(np.sum(r.fun**2))
+        if c < best_c:
+            best, best_c = r.x, c
+    return best if best is not None else np.clip(member.starts(x, a, y)[0], lo, up)
+
+
+def select_member(
+    chi2: Sequence[float],
+    k: Sequence[int],
+    size: Sequence[int],
+    n_bins: int,
+    *,
+    level: float = 0.95,
+) -> int:
+    """Index of the chosen member (see the module docstring): the smallest (size, then k)
+    whose chi2 excess over the best, divided by the scale factor max(1, chi2_best /
+    ndf_best), is below the ``level`` quantile of a chi2 with max(k_best - k, 1) degrees
+    of freedom.
+
+    Example:
+        >>> select_member([50.0, 12.0, 11.5], [1, 2, 3], [1, 9, 15], 20)
+        1
+    """
+    c = np.asarray(chi2, float)
+    b = int(np.nanargmin(c))
+    ndf = max(n_bins - int(k[b]), 1)
+    s = max(1.0, float(c[b]) / ndf)
+    for i in sorted(range(len(c)), key=lambda i: (size[i], k[i], i)):
+        if not np.isfinite(c[i]):
+            continue
+        dk = max(int(k[b]) - int(k[i]), 1)
+        if (c[i] - c[b]) / s <= stats.chi2.ppf(level, dk):
+            return i
+    return b
+
+
+def _make_formula(
+    text: str,
+    quantity: str,
+    kind: str,
+    xvar: str,
+    x_range: tuple[float, float],
+    method: str,
+    eta_hi: float = 2.5,
+) -> Formula:
+    out, unit = _OUTPUT[(quantity, kind)]
+    vs = []
+    if xvar in text:
+        vs.append(Variable(xvar, unit="GeV", low=x_range[0], high=x_range[1]))
+    if xvar == "pt" and "energy" in text:  # a track turn-on in the momentum
+        vs.append(Variable("energy", unit="GeV", low=x_range[0], high=x_range[1] * np.cosh(eta_hi)))
+    if xvar == "energy" and "pt" in text:  # a calorimeter turn-on in pT
+        vs.append(Variable("pt", unit="GeV", low=x_range[0] / np.cosh(eta_hi), high=x_range[1]))
+    if "eta" in text:
+        vs.append(Variable("eta"))
+    return Formula(text, vs, output=Variable(out, unit=unit), metadata={"method": method})
+
+
+def fit_library(
+    tab: pd.DataFrame,
+    y: str,
+    err: str,
+    quantity: str,
+    kind: str,
+    *,
+    eta_range: tuple[float, float],
+    x_range: tuple[float, float],
+    x: np.ndarray | None = None,
+    method: str = "compact",
+    level: float = 0.95,
+) -> tuple[Formula, dict[str, Any]]:
+    """Fit every member of :func:`library` to the binned ``tab[y]`` (errors ``tab[err]``)
+    and choose one (:func:`select_member`).
+
+    Arguments:
+        tab: :func:`binned_estimates` (or any table with x, abseta and the target).
+        y, err: Target and error columns.
+        quantity, kind: Which library.
+        eta_range: The region (the |eta| factors stay positive in it; card check).
+        x_range: The card's clamp of pt/energy.
+        x: The argument per bin (default ``tab["x"]``; the scaled x' for resolutions).
+        method: Label in the formula metadata.
+        level: Confidence level of the selection test (:func:`select_member`).
+
+    Returns:
+        (chosen formula in the Delphes variables, info) with info: ``front`` (per member:
+        name, formula, size, k, chi2, ndf, p_value, pareto, chosen), ``chosen`` (index),
+        ``consistent`` (some member has p >= 0.01), ``n_bins``.
+    """
+    if len(tab) == 0:
+        raise InputError(
+            f"no bin with enough rows to fit the {quantity} in |eta| region {eta_range}",
+            column="object_type",
+        )
+    xv = np.asarray(tab["x"] if x is None else x, float)
+    a = tab["abseta"].to_numpy(float)
+    yv, ev = tab[y].to_numpy(float), tab[err].to_numpy(float)
+    xvar = "pt" if kind == "track" else "energy"
+    n = len(tab)
+    front: list[dict[str, Any]] = []
+    forms: list[Formula] = []
+    for m in library(quantity, kind, eta_range[1]):
+        if m.k > n:  # more parameters than bins: not determined
+            continue
+        th = _fit(m, xv, a, yv, ev)
+        f = _make_formula(m.text(th, xvar), quantity, kind, xvar, x_range, method, eta_range[1])
+        args = {
+            "pt": xv if kind == "track" else xv / np.cosh(a),
+            "energy": xv * np.cosh(a) if kind == "track" else xv,
+            "eta": a,
+        }
+        with np.errstate(all="ignore"):
+            pred = np.broadcast_to(
+                np.asarray(f({k: args[k] for k in f.names}), dtype=float), yv.shape
+            )
+        c = float(np.sum(((pred - yv) / ev) ** 2))
+        c = c if np.isfinite(c) else np.inf
+        ndf = n - m.k
+        front.append(
+            {
+                "name": m.name,
+                "formula": str(f),
+                "size": f.complexity,
+                "k": m.k,
+                "chi2": c,
+                "ndf": ndf,
+                "p_value": float(stats.chi2.sf(c, ndf)) if ndf > 0 and np.isfinite(c) else None,
+            }
+        )
+        forms.append(f)
+    chi2 = [r["chi2"] for r in front]
+    k = [r["k"] for r in front]
+    size = [r["size"] for r in front]
+    valid = [
+        card_valid(f, quantity, kind, x_range, eta_range) and np.isfinite(c)
+        for f, c in zip(forms, chi2, strict=True)
+    ]
+    pool = [i for i in range(len(front)) if valid[i]] or list(range(len(front)))
+    j = pool[select_member([chi2[i] for i in pool], [k[i] for i in pool],
+                           [size[i] for i in pool], n, level=level)]  # fmt: skip
+    for i, r in enumerate(front):
+        r["pareto"] = not any(
+            (size[o] <= size[i] and chi2[o] < chi2[i]) or (size[o] < size[i] and chi2[o] <= chi2[i])
+            for o in range(len(front))
+        )
+        r["card_valid"] = bool(valid[i])
+        r["chosen"] = i == j
+        if r["chi2"] == np.inf:
+            r["chi2"] = None
+    consistent = any(r["p_value"] is not None and r["p_value"] >= 0.01 for r in front)
+    info = {"front": front, "chosen": j, "consistent": consistent, "n_bins": n}
+    return forms[j], info
+
+
+def _x_range(v: np.ndarray) -> tuple[float, float]:
+    return float(np.min(v)), float(np.max(v))
+
+
+class CompactClassifier(BaseEstimator):
+    """The efficiency learner of ``--method compact``: per region, the library fit of
+    binned efficiencies (see the module docstring). Used by
+    :class:`~ariasim.apps.collider.learn.ResponseLearner` through :meth:`fit_card`.
+
+    Arguments:
+        min_count: Fewest truth particles per bin.
+        level: Confidence level of the selection test.
+
+    Example:
+        >>> rng = np.random.default_rng(1)
+        >>> pt = np.exp(rng.uniform(0, 5, 20000))
+        >>> d = pd.DataFrame({"pt": pt, "eta": rng.uniform(-1, 1, pt.size), "energy": pt,
+        ...                   "passed": rng.uniform(size=pt.size) < 0.9, "ratio": 1.0})
+        >>> f, info = CompactClassifier().fit_card(d, OBJECTS["muon"], (0.0, 1.0))
+        >>> info["front"][info["chosen"]]["name"], abs(float(str(f)) - 0.9) < 0.01
+        ('p', True)
+    """
+
+    def __init__(self, min_count: int = 40, level: float = 0.95):
+        self.min_count = min_count
+        self.level = level
+
+    def fit_card(
+        self, d: pd.DataFrame, spec: ObjectSpec, eta_range: tuple[float, float]
+    ) -> tuple[Formula, dict[str, Any]]:
+        """(efficiency formula, info) from one region's :func:`prepare_object` rows."""
+        tab = binned_estimates(d, spec.kind, eta_range, "efficiency", min_count=self.min_count)
+        x_range = _x_range(d[spec.x].to_numpy(float))
+        f, info = fit_library(
+            tab,
+            "eff",
+            "eff_err",
+            "efficiency",
+            spec.kind,
+            eta_range=eta_range,
+            x_range=x_range,
+            level=self.level,
+        )
+        return f, {"quantity": "efficiency", **info}
+
+
+class CompactRegressor(BaseEstimator):
+    """The scale and resolution learner of ``--method compact``: per region, library fits
+    of the binned median and core width of reco/truth, converted to the card's semantics
+    (see the module docstring). Used by
+    :class:`~ariasim.apps.collider.learn.ResponseLearner` through :meth:`fit_card`.
+
+    Arguments:
+        min_count: Fewest reconstructed objects per bin.
+        level: Confidence level of the selection test.
+
+    Example:
+        >>> rng = np.random.default_rng(2)
+        >>> e = np.exp(rng.uniform(1, 5, 30000))
+        >>> y = rng.normal(1.0, np.sqrt(0.1**2 / e + 0.01**2))
+        >>> d = pd.DataFrame({"pt": e, "eta": rng.uniform(-1, 1, e.size), "energy": e,
+        ...                   "passed": True, "ratio": y})
+        >>> (scale, res), info = CompactRegressor().fit_card(d, OBJECTS["photon"], (0.0, 1.0))
+        >>> info["resolution"]["front"][info["resolution"]["chosen"]]["name"]
+        'sqrt(a^2 E + c^2 E^2)'
+    """
+
+    def __init__(self, min_count: int = 40, level: float = 0.95):
+        self.min_count = min_count
+        self.level = level
+
+    def fit_card(
+        self, d: pd.DataFrame, spec: ObjectSpec, eta_range: tuple[float, float]
+    ) -> tuple[tuple[Formula, Formula], dict[str, Any]]:
+        """((scale, resolution) formulas, info) from one region's rows; info has the two
+        fronts and ``tail`` (the fraction of reco/truth beyond 3 core widths of the median,
+        which a single Gaussian of the core width does not carry; 0.0027 for a Gaussian)."""
+        p = d[d["passed"]]
+        tab = binned_estimates(p, spec.kind, eta_range, "response", min_count=self.min_count)
+        x_range = _x_range(p[spec.x].to_numpy(float))
+        med, w = tab["median"].to_numpy(), tab["width"].to_numpy()
+        xs = tab["x"].to_numpy() * med  # the card's argument after EnergyScale
+        if spec.kind == "track":
+            u = np.maximum(w / med, 1e-9)
+
+            def conv(uu: np.ndarray) -> np.ndarray:
+                return np.sqrt(np.expm1(np.arcsinh(uu) ** 2))
+
+            r = conv(u)
+            du = np.hypot(tab["width_err"] / med, w * tab["median_err"] / med**2)
+            tab["res"] = r
+            tab["res_err"] = np.abs(conv(u * 1.001) - r) / (0.001 * u) * du
+            # Delphes' log-normal has mean `scale`, median scale / sqrt(1 + r^2)
+            tab["scale"] = med * np.sqrt(1 + r * r)
+            tab["scale_err"] = tab["median_err"] * np.sqrt(1 + r * r)
+        else:
+            tab["res"] = w * tab["x"]  # GeV: sigma(E') / E = width
+            tab["res_err"] = tab["width_err"] * tab["x"]
+            tab["scale"], tab["scale_err"] = med, tab["median_err"]
+        xr = (min(x_range[0], x_range[0] * float(med.min())), x_range[1] * float(med.max()))
+        scale, si = fit_library(
+            tab,
+            "scale",
+            "scale_err",
+            "scale",
+            spec.kind,
+            eta_range=eta_range,
+            x_range=x_range,
+            level=self.level,
+        )
+        res, ri = fit_library(
+            tab,
+            "res",
+            "res_err",
+            "resolution",
+            spec.kind,
+            eta_range=eta_range,
+            x_range=xr,
+            x=xs,
+            level=self.level,
+        )
+        allp = d[d["passed"]]["ratio"].to_numpy(float)
+        core = _response_bin(allp) if allp.size >= 20 else {"tail": 0.0}
+        info = {
+            "scale": {"quantity": "scale", **si},
+            "resolution": {"quantity": "resolution", **ri},
+            "tail": float(np.average(tab["tail"], weights=tab["n"])) if len(tab) else core["tail"],
+        }
+        return (scale, res), info
+
+
+# ---------------------------------------------------------------- the bin rule
+#: |eta| edges of the bin rule (7 truth-pT quantile bins x these 3 |eta| bins).
+RULE_EDGES = (0.0, 0.8, 1.6, 2.5)
+
+
+def bin_rule_table(
+    full: pd.DataFrame,
+    fast: pd.DataFrame,
+    objects: Sequence[str] | Mapping[str, str],
+    *,
+    n_pt: int = 7,
+    eta_edges: Sequence[float] = RULE_EDGES,
+    width_tol: float = 0.15,
+    eff_sigma: float = 3.0,
+    eff_abs: float = 0.02,
+) -> pd.DataFrame:
+    """The issue's bin rule, fast vs full simulation on the same truth particles.
+
+    Per object and bin (``n_pt`` quantile bins of truth pT times ``eta_edges`` in |eta|):
+    the 68 % width (half the 16-84 % interval) of reco/truth, ``width_ok`` when the fast
+    one is within ``width_tol`` (relative) of the full one; the efficiency, ``eff_ok`` when
+    within ``eff_sigma`` combined binomial errors or ``eff_abs`` (a bin where neither
+    sample has 20 reconstructed objects has no width to compare: ``width_ok`` then
+    follows from that alone). Also ``width_full_rel_err`` (the full simulation's own
+    order-statistic error on its width, relative: a core with a ~16 % tail puts the 16 %
+    quantile at the tail's edge, and the width's error then exceeds the tolerance at a
+    thousand particles per bin) and ``width_within_3sigma`` (fast and full widths within
+    three combined errors). ``objects`` maps an object
+    name to the quantity of its ratio (``"pt"`` or ``"energy"``; default the object's
+    own: pT for tracks, E for calorimeter objects).
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> n = 7000
+        >>> full = pd.DataFrame({"pdg": 13, "truth_pt_gev": np.exp(rng.uniform(0, 5, n)),
+        ...     "truth_eta": rng.uniform(-2.5, 2.5, n), "truth_phi": 0.0,
+        ...     "object_type": "muon", "reco_eta": 0.0, "reco_phi": 0.0})
+        >>> full["truth_e_gev"] = full["truth_pt_gev"] * np.cosh(full["truth_eta"])
+        >>> fast = full.copy()
+        >>> for t in (full, fast):
+        ...     t["reco_pt_gev"] = t["truth_pt_gev"] * rng.normal(1, 0.02, n)
+        ...     t["reco_e_gev"] = t["truth_e_gev"]
+        >>> tab = bin_rule_table(full, fast, ["muon"])
+        >>> len(tab), int(tab["ok"].sum())
+        (21, 21)
+    """
+    qmap = dict(objects) if isinstance(objects, Mapping) else {o: OBJECTS[o].x for o in objects}
+    rows = []
+    for name, q in qmap.items():
+        a, b = prepare_object(full, name), prepare_object(fast, name)
+        for d, t in ((a, full), (b, fast)):
+            sel = np.isin(np.abs(t["pdg"].to_numpy()), OBJECTS[name].pdg)
+            reco = "reco_pt_gev" if q == "pt" else "reco_e_gev"
+            truth = "truth_pt_gev" if q == "pt" else "truth_e_gev"
+            tt = t.loc[sel]
+            d["ratio"] = np.where(
+                d["passed"], tt[reco].to_numpy(float) / tt[truth].to_numpy(float), np.nan
+            )
+        edges = np.quantile(a["pt"], np.linspace(0, 1, n_pt + 1))
+        edges[0], edges[-1] = 0.0, np.inf
+        for i, j in itertools.product(range(n_pt), range(len(eta_edges) - 1)):
+            masks = [
+                (d["pt"] > edges[i])
+                & (d["pt"] <= edges[i + 1])
+                & in_region(np.abs(d["eta"].to_numpy()), eta_edges[j], eta_edges[j + 1])
+                for d in (a, b)
+            ]
+            A, B = a[masks[0]], b[masks[1]]
+            row: dict[str, Any] = {
+                "object": name,
+                "quantity": q,
+                "pt_low": float(edges[i]),
+                "pt_high": float(edges[i + 1]),
+                "eta_low": eta_edges[j],
+                "eta_high": eta_edges[j + 1],
+                "n_full": len(A),
+                "n_fast": len(B),
+            }
+            if len(A) < 20 or len(B) < 20:
+                rows.append({**row, "ok": False})
+                continue
+            ea, eb = float(A["passed"].mean()), float(B["passed"].mean())
+            err = float(np.sqrt(ea * (1 - ea) / len(A) + eb * (1 - eb) / len(B)))
+            ya, yb = A["ratio"].dropna().to_numpy(), B["ratio"].dropna().to_numpy()
+            ra = _response_bin(ya) if ya.size >= 20 else {"width": np.nan, "width_err": np.nan}
+            rb = _response_bin(yb) if yb.size >= 20 else {"width": np.nan, "width_err": np.nan}
+            wa, wb = ra["width"], rb["width"]
+            ratio = wb / wa if wa > 0 else np.nan
+            werr = float(np.hypot(ra["width_err"], rb["width_err"]))
+            row.update(
+                eff_full=ea,
+                eff_fast=eb,
+                eff_ok=bool(abs(eb - ea) <= max(eff_sigma * err, eff_abs)),
+                width_full=wa,
+                width_fast=wb,
+                width_ratio=ratio,
+                # the full simulation's own relative error on its width: where it exceeds
+                # the tolerance, the rule cannot be met reliably at this sample size
+                width_full_rel_err=ra["width_err"] / wa if wa > 0 else np.nan,
+                width_within_3sigma=bool(abs(wb - wa) <= 3 * werr) if wa > 0 else False,
+                # no width to compare where neither sample has 20 objects (below threshold)
+                width_ok=bool(np.isfinite(ratio) and abs(ratio - 1) <= width_tol)
+                or (ya.size < 20 and yb.size < 20),
+            )
+            row["ok"] = row["eff_ok"] and row["width_ok"]
+            rows.append(row)
+    return pd.DataFrame(rows)
