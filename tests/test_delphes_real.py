@@ -12,8 +12,8 @@ by pyhepmc, and its tree (read with uproot) must show what the formulas say: the
 efficiency (binomial), the scale and width of reco/truth (pT for tracks, log-normal;
 E for calorimeter objects, Gaussian with an absolute sigma of energy) and the angular
 resolution, each within 4 standard errors (16 checks, so a false alarm has a probability
-below 0.1 %; a width 12 % off the formula fails). The bin rule against the full simulation needs statistics and
-lives in ``benchmarks/bench_delphes.py``.
+below 0.1 %; a width 12 % off the formula fails). The bin rule against the full
+simulation needs statistics and lives in ``benchmarks/bench_delphes.py``.
 """
 
 from __future__ import annotations
