@@ -452,6 +452,19 @@ def _camel(name: str) -> str:
     return "".join(p.capitalize() for p in name.split("_"))
 
 
+#: Prefix of every per-object module name. Delphes' stock cards use names such as
+#: ``MuonEfficiency`` and ``ElectronEnergySmearing``; a second module of the same name only
+#: gets the warning "already configured, only first entry used" while its later ``set``
+#: lines overwrite the first one's settings, so spliced ``--modules-out`` blocks must not
+#: reuse them.
+MODULE_PREFIX = "Ariasim"
+
+
+def _module_prefix(name: str) -> str:
+    """``AriasimMuon`` for ``muon``: the stem of one object's module names."""
+    return MODULE_PREFIX + _camel(name)
+
+
 def _source_array(obj: ObjectResponse) -> tuple[str, Module | None]:
     """The ParticlePropagator output holding this object's truth particles."""
     pdg = set(obj.pdg)
@@ -461,7 +474,7 @@ def _source_array(obj: ObjectResponse) -> tuple[str, Module | None]:
         return "ParticlePropagator/electrons", None
     if obj.kind == "track" and not pdg & {11, 13, 22}:
         return "ParticlePropagator/chargedHadrons", None
-    name = f"{_camel(obj.name)}Filter"
+    name = f"{_module_prefix(obj.name)}Filter"
     lines = [
         "set InputArray ParticlePropagator/stableParticles",
         f"set OutputArray {obj.name}s",
@@ -491,7 +504,7 @@ def module_blocks(obj: ObjectResponse) -> tuple[list[Module], str]:
     """The module chain of one object and the name of its final output array."""
     card_name(obj.name)
     f = card_formulas(obj)
-    cname = _camel(obj.name)
+    cname = _module_prefix(obj.name)
     arr = f"{obj.name}s"
     src, filt = _source_array(obj)
     mods: list[Module] = [filt] if filt else []
