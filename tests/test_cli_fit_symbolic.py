@@ -1,8 +1,8 @@
 """``ariasim fit symbolic`` and ``ariasim fit density`` on a user's own table (issue 15):
-the formula is found and its JSON loads back through the Python API; the density JSON
-loads back and its CDF matches the data; NaN rows are dropped and counted; a missing
-column, a bad unit or an existing output fails before any work with a one-line error
-naming the column, file or flag."""
+the formula is found and its JSON loads back through the Python API and ``ariasim export
+formula``; the density JSON loads back and its CDF matches the data; NaN rows are
+dropped and counted; a missing column, a bad unit or an existing output fails before any
+work with a one-line error naming the column, file or flag."""
 
 from __future__ import annotations
 
@@ -81,6 +81,10 @@ def test_fit_symbolic_recovers_the_formula(tmp_path: Path, capsys) -> None:
     chosen = [r for r in summary["pareto_front"] if r["selected"]]
     assert len(chosen) == 1 and chosen[0]["dims_ok"] is True
     assert Formula.from_json(out.read_text())(x=x, z=z) == pytest.approx(f(x=x, z=z))
+    # ariasim export formula reads the same file
+    _run(["export", "formula", str(out), "--out", str(tmp_path / "f.c")], capsys)
+    c_code = (tmp_path / "f.c").read_text()
+    assert "double ariasim_formula(double x, double z)" in c_code and "pow(x, 2)" in c_code
 
 
 def test_fit_density_writes_a_density_that_loads(tmp_path: Path, capsys) -> None:
@@ -251,6 +255,16 @@ CASES = [
         outputs=("d.json",),
     ),
 ]
+
+CASES.append(
+    Case(
+        "export-formula-of-a-density",
+        ["export", "formula", "{tmp}/d.json", "--out", "{tmp}/d.c"],
+        expect="d.json",
+        setup=write_file("d.json", '{"schema": "ariasim.symbolic_density/1"}'),
+        outputs=("d.c",),
+    )
+)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

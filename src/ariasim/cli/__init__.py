@@ -80,7 +80,7 @@ def _register() -> None:
     from ariasim.cli.compare import compare_command
     from ariasim.cli.demo import demo_command
     from ariasim.cli.discover import discover_command
-    from ariasim.cli.export import export_delphes_command
+    from ariasim.cli.export import export_delphes_command, export_formula_command
     from ariasim.cli.fastsim import fastsim_command
     from ariasim.cli.fit import fit_density_command, fit_response_command, fit_symbolic_command
     from ariasim.cli.shift import (
@@ -101,6 +101,7 @@ def _register() -> None:
     fit_app.command("symbolic")(fit_symbolic_command)
     fit_app.command("density")(fit_density_command)
     export_app.command("delphes")(export_delphes_command)
+    export_app.command("formula")(export_formula_command)
     active_app.command("run")(active_run_command)
     active_app.command("evaluate")(active_evaluate_command)
     shift_app.command("fit")(shift_fit_command)
