@@ -73,6 +73,23 @@ def test_fit_symbolic_recovers_the_formula(tmp_path: Path, capsys) -> None:
     assert "double ariasim_formula(double x, double z)" in c_code and "pow(x, 2)" in c_code
 
 
+def test_fit_symbolic_names_columns_that_are_no_identifiers(tmp_path: Path, capsys) -> None:
+    """Columns such as "pT [GeV]" and "sigma/pT" become x0 and y, named in the file."""
+    from ariasim.surrogates import Formula
+
+    x = np.random.default_rng(0).uniform(1.0, 3.0, 200)
+    pd.DataFrame({"pT [GeV]": x, "sigma/pT": 0.5 * x}).to_csv(tmp_path / "o.csv", index=False)
+    out = tmp_path / "o.json"
+    argv = ["fit", "symbolic", str(tmp_path / "o.csv"), "--inputs", "pT [GeV]"]
+    text = _run(
+        [*argv, "--target", "sigma/pT", "--generations", "2", "-q", "--out", str(out)], capsys
+    )
+    assert "x0 is the column 'pT [GeV]'" in text and "y is the column 'sigma/pT'" in text
+    f = Formula.load(out)
+    assert f.output.description == "column 'sigma/pT'"
+    assert f(x0=x) == pytest.approx(0.5 * x, rel=1e-9)
+
+
 def test_fit_density_writes_a_density_that_loads(tmp_path: Path, capsys) -> None:
     from ariasim.surrogates import SymbolicDensity
     from ariasim.utils import read_json

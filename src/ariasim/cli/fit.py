@@ -354,8 +354,10 @@ def fit_symbolic_command(
     in a used column are dropped and counted.
     """
     import time
+    from dataclasses import replace
 
     from ariasim.errors import ConfigError, InputError
+    from ariasim.surrogates.parse import check_name
     from ariasim.surrogates.symbolic import SymbolicRegressor
     from ariasim.utils import check_outputs, to_jsonable, write_json
 
@@ -386,12 +388,17 @@ def fit_symbolic_command(
         raise InputError("weights must be >= 0", path=table, column=weights)
     if len(df) < 6:
         raise InputError(f"{len(df)} usable row(s), need at least 6", path=table)
+    # a column name that is no identifier (e.g. "sigma/pT") becomes y in the formula
+    try:
+        target_name = check_name(target)
+    except ConfigError:
+        target_name = next(n for n in ("y", "target", "y_") if n not in names)
     sr = SymbolicRegressor(
         max_time=time_limit,
         generations=generations,
         max_length=max_length,
         random_state=seed,
-        target_name=target,
+        target_name=target_name,
         target_unit=unit_of.get(target) if unit_of else None,
         variable_units=[unit_of.get(n, "") for n in names] if unit_of else None,
         units=units_mode if unit_of else "ignore",
@@ -422,7 +429,11 @@ def fit_symbolic_command(
             else ""
         )
     )
+    output = sr.formula_.output
+    if target_name != target:
+        output = replace(output, description=f"column {target!r}")
     formula = sr.formula_.replace(
+        output=output,
         metadata={
             **sr.formula_.metadata,
             "table": table.name,
@@ -431,7 +442,7 @@ def fit_symbolic_command(
             "n_rows": len(df),
             "n_dropped": n_read - len(df),
             "seed": seed,
-        }
+        },
     )
     rows = to_jsonable(
         [{k: v for k, v in r.items() if k != "formula"} for r in front.to_dict("records")]
@@ -461,7 +472,10 @@ def fit_symbolic_command(
     )
     if not quiet:
         _print_front(front, unit_of != {})
-    typer.echo(f"chosen: {target} = {formula}")
+    typer.echo(f"chosen: {target_name} = {formula}")
+    for v in (*formula.variables, formula.output):
+        if v.description.startswith("column "):  # a column name that is no identifier
+            typer.echo(f"  {v.name} is the {v.description}")
     typer.echo(f"why: {why}")
     typer.echo(f"fit {fit_s:.1f} s; wrote {out} and {summary}")
 
