@@ -1,198 +1,301 @@
-"""Benchmark: photons propagated per CPU-second, against IceCube's PPC, in one run.
+"""Benchmark: photons propagated per CPU-second, ariasim against IceCube's PPC side by side.
 
-Configuration (exactly the PPC anchor of issue 2): one homogeneous ice layer with
-effective scattering length 25 m (b_e = 0.04 /m, geometric 0.4 /m, g = 0.9), absorption
-length 100 m, optics independent of wavelength, simplified-Liu fraction 0.35, wavelengths
-flat in 350-450 nm (group index from the ice polynomial), an isotropic point source,
-true-size modules (r = 0.1651 m, flat acceptance, no wavelength acceptance) on six strings
-on a ring of radius 20 m around the source, 60 modules per string 17 m apart, the source
-at the middle of the strings (z = 0, half-way between modules 30 and 31). Each photon is
-followed until it is absorbed or hits a module.
+Configuration (the PPC anchor of issue 15): one homogeneous ice layer with effective
+scattering length 25 m (b_e = 0.04 /m, geometric 0.4 /m, g = 0.9), absorption length
+100 m, optics independent of wavelength, simplified-Liu fraction 0.35, wavelengths flat
+in 350-450 nm, an isotropic flasher (PPC: ``FWID=-1``) at the centre of module 33 of one
+vertical string of 66 true-size modules (r = 0.1651 m, flat angular acceptance, no
+wavelength acceptance) 5 m apart. Each photon is followed until it is absorbed or hits a
+module. Both programs run single-threaded, each in its own process.
 
-Anchor: PPC compiled for the CPU on this kind of machine, about 1.7e5 photons per
-CPU-second on one thread and 3.3e5 photons/s on two.
+With ``--ppc PATH`` (a PPC executable built for the CPU, ``make cpu`` in icecube/ppc's
+``gpu/`` folder; this script builds nothing) the script writes PPC's configuration files
+(``geo-f2k``, ``icemodel.dat``, ``icemodel.par``, ``cfg.txt``, ``as.dat``, ``wv.dat`` with
+100 points; ``rnd.txt`` is copied from the folder of the executable's repository, or
+generated) into a temporary folder and runs PPC and ariasim alternately, ``--repeats``
+times each. The CPU time of each child process (user + system, from ``wait4``) is taken;
+the fixed start-up (PPC: reading its tables; ariasim: the Python imports and loading the
+compiled kernel from numba's cache) is measured separately by runs of ``--startup-photons``
+photons and subtracted, so the rates compare the propagation itself. Without ``--ppc``
+there is no anchor: the script says so and prints ariasim's absolute figures only.
 
-Methods timed, in this process:
-  1. ``numpy``: the first, vectorised NumPy version (all live photons stepped together,
-     every module tested at every step); run on fewer photons, it is slow.
-  2. ``naive``: the compiled numba kernel testing every module at every step, 1 thread.
-  3. ``grid``: the optimised kernel (cell-grid spatial index), 1 thread and 2 threads.
+The kernel hits are compared as a check that both simulate the same thing (PPC: the
+"photons: N hits: M" lines of its log, which count the hits before its wavelength
+post-processing drops about 1 %; the flasher's own module is excluded on both sides).
 
 Usage::
 
-    python benchmarks/bench_photons.py                 # 2e6 photons per timed run
-    python benchmarks/bench_photons.py --photons 1e7
-    python benchmarks/bench_photons.py --quick         # a few seconds, for CI
+    python benchmarks/bench_photons.py --ppc /path/to/ppc/gpu/ppc     # side by side
+    python benchmarks/bench_photons.py                                 # no anchor
+    python benchmarks/bench_photons.py --photons 1e6 --repeats 2       # shorter
+    python benchmarks/bench_photons.py --methods                       # numpy/naive/grid
 
 References:
     D. Chirkin, "Photon tracking with GPUs in IceCube", NIM A 725 (2013) 141 (PPC).
+    PPC's documentation: https://github.com/icecube/ppc/blob/master/doc/index.rst
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
-from ariasim.simulators.photons import Flasher, constant_medium, simulate, string_detector
-from ariasim.simulators.photons.optics import SPEED_OF_LIGHT_M_PER_NS, n_group_ice
+N_MODULES = 66
+SPACING_M = 5.0
+FLASHER_MODULE = 33  # 1-based, PPC's OM number; at z = 0
+PPC_STRING = 90  # PPC keeps OMs 1-60 only on strings <= 86; any OM above
+B_E_PER_M, A_PER_M = 0.04, 0.01  # lambda_e = 25 m, lambda_a = 100 m
+G, F_SL = 0.9, 0.35
+WL_NM = (350.0, 450.0)
+CHILD_ENV = {"OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
-PPC_PER_CPU_S = 1.7e5  # one thread
-PPC_TWO_THREADS_PER_S = 3.3e5  # wall-clock, two threads
+
+def module_z(om: np.ndarray | int) -> np.ndarray:
+    """z of PPC's OM number ``om`` (1-based; OM 33 at z = 0, OM 1 at the top)."""
+    return SPACING_M * (FLASHER_MODULE - np.asarray(om, dtype=float))
 
 
 def anchor_setup():
-    """The PPC anchor configuration: medium, detector, source factory."""
-    medium = constant_medium(100.0, 25.0, g=0.9, sl_fraction=0.35)
-    detector = string_detector(
-        6,
-        60,
-        string_spacing_m=20.0,
-        module_spacing_m=17.0,
-        layout="ring",
-        radius_m=0.1651,
-        angular_acceptance="flat",
-        wavelength_acceptance=False,
+    """The anchor configuration in ariasim: medium, detector, source factory."""
+    from ariasim.simulators.photons import Detector, Flasher, constant_medium
+
+    medium = constant_medium(1.0 / A_PER_M, 1.0 / B_E_PER_M, g=G, sl_fraction=F_SL)
+    om = np.arange(1, N_MODULES + 1)
+    pos = np.column_stack([np.zeros(N_MODULES), np.zeros(N_MODULES), module_z(om)])
+    detector = Detector(
+        pos, radius_m=0.1651, angular_acceptance="flat", wavelength_acceptance=False
     )
 
     def source(n: float) -> Flasher:
-        return Flasher((0.0, 0.0, 0.0), n_photons=n, wavelength_nm=(350.0, 450.0))
+        return Flasher((0.0, 0.0, 0.0), n_photons=n, wavelength_nm=WL_NM)
 
     return medium, detector, source
 
 
-def propagate_numpy(n: int, medium, detector, rng: np.random.Generator) -> int:
-    """First vectorised NumPy version: step all live photons together, test all modules.
-
-    Homogeneous, wavelength-independent media only. Returns the number of hits.
-    """
-    b = medium.b_e400_per_m[0] / (1.0 - medium.g)
-    a = medium.a_dust400_per_m[0]
-    g, f_sl = medium.g, medium.sl_fraction
-    mods = detector.positions_m
-    r2 = detector.effective_radius_m**2
-    cz = 2 * rng.random(n) - 1
-    phi = 2 * np.pi * rng.random(n)
-    sz = np.sqrt(1 - cz**2)
-    pos = np.zeros((n, 3))
-    u = np.column_stack([sz * np.cos(phi), sz * np.sin(phi), cz])
-    wl = rng.uniform(350, 450, n)
-    t = np.zeros(n)
-    inv_v = n_group_ice(wl) / SPEED_OF_LIGHT_M_PER_NS
-    tau_a = -np.log(rng.random(n))
-    alive = np.arange(n)
-    hits = 0
-    while alive.size:
-        p, d = pos[alive], u[alive]
-        s_s = -np.log(rng.random(alive.size)) / b
-        s_a = tau_a[alive] / a
-        absorbed = s_a <= s_s
-        s = np.where(absorbed, s_a, s_s)
-        oc = p[:, None, :] - mods[None, :, :]
-        bq = np.einsum("ijk,ik->ij", oc, d)
-        cq = np.einsum("ijk,ijk->ij", oc, oc) - r2
-        disc = bq * bq - cq
-        with np.errstate(invalid="ignore"):
-            dist = np.where((disc >= 0) & (bq < 0) & (cq >= 0), -bq - np.sqrt(disc), np.inf)
-        dmin = dist.min(axis=1)
-        hit = dmin <= s
-        hits += int(hit.sum())
-        t[alive] += np.where(hit, dmin, s) * inv_v[alive]
-        tau_a[alive] -= a * s
-        pos[alive] = p + s[:, None] * d
-        keep = ~hit & ~absorbed
-        alive = alive[keep]
-        # scatter the survivors: HG / simplified-Liu mixture
-        m = alive.size
-        v = rng.random(m)
-        sl = rng.random(m) < f_sl
-        xi = 2 * v - 1
-        q = (1 - g * g) / (1 + g * xi)
-        ct = np.where(sl, 2 * v ** ((1 - g) / (1 + g)) - 1, (1 + g * g - q * q) / (2 * g))
-        ct = np.clip(ct, -1, 1)
-        st = np.sqrt(1 - ct * ct)
-        ph = 2 * np.pi * rng.random(m)
-        d = u[alive]
-        helper = np.where(np.abs(d[:, :1]) < 0.9, [[1.0, 0, 0]], [[0, 1.0, 0]])
-        e1 = np.cross(d, helper)
-        e1 /= np.linalg.norm(e1, axis=1, keepdims=True)
-        e2 = np.cross(d, e1)
-        nd = ct[:, None] * d + (st * np.cos(ph))[:, None] * e1 + (st * np.sin(ph))[:, None] * e2
-        u[alive] = nd / np.linalg.norm(nd, axis=1, keepdims=True)
-    return hits
+def write_ppc_tables(folder: Path, ppc: Path) -> None:
+    """PPC's configuration of the anchor (REFERENCE.md section 1, PPC's doc/index.rst)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [
+        f"B{om:07d}\t0x{om:012x}\t0.00\t0.00\t{float(module_z(om)):.2f}\t{PPC_STRING}\t{om}"
+        for om in range(1, N_MODULES + 1)
+    ]
+    (folder / "geo-f2k").write_text("\n".join(lines) + "\n")
+    # depth, b_e(400), a_dust(400), delta-tau; identical 20 m layers over 1000-2900 m
+    (folder / "icemodel.dat").write_text(
+        "".join(f"{d:.2f} {B_E_PER_M} {A_PER_M} 0\n" for d in range(1000, 2920, 20))
+    )
+    # alpha, kappa, A, B (numbers only): no wavelength dependence, no pure-ice term
+    (folder / "icemodel.par").write_text("0 0\n0 0\n0 0\n0 0\n")
+    # oversize 1, efficiency 1, f_SL, g, anisotropy axis and k1, k2 off
+    (folder / "cfg.txt").write_text(f"1\n1.0\n{F_SL}\n{G}\n130.0\n0.0\n0.0\n")
+    (folder / "as.dat").write_text("1\n1\n")  # flat angular acceptance, maximum 1
+    (folder / "wv.dat").write_text(
+        "".join(
+            f"{i / 99:.8f} {WL_NM[0] + (WL_NM[1] - WL_NM[0]) * i / 99:.4f}\n" for i in range(100)
+        )
+    )
+    rnd = [p / "ice" / "spice_bfr-v2" / "rnd.txt" for p in ppc.resolve().parents[:2]]
+    found = next((p for p in rnd if p.is_file()), None)
+    if found is not None:
+        shutil.copy(found, folder / "rnd.txt")
+    else:  # PPC's multiply-with-carry multipliers: any large odd numbers < 2^32 do
+        mult = np.random.default_rng(1).integers(2**30, 2**32 - 1, 4096) | 1
+        (folder / "rnd.txt").write_text("".join(f"{m}\n" for m in mult))
 
 
-def _timed(fn):
-    w0, c0 = time.perf_counter(), time.process_time()
-    out = fn()
-    return out, time.perf_counter() - w0, time.process_time() - c0
+def _run_child(cmd: list[str], env: dict[str, str], stdout) -> tuple[float, float, str]:
+    """Run ``cmd``; returns (CPU seconds user + system, wall seconds, stderr text)."""
+    w0 = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, env=env, stdout=stdout, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - w0
+        err.seek(0)
+        text = err.read()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} exited with {proc.returncode}: {text[-2000:]}")
+    return usage.ru_utime + usage.ru_stime, wall, text
+
+
+def run_ppc(ppc: Path, tables: Path, n: int) -> dict[str, float]:
+    """One PPC run of ``n`` photons: CPU, wall, kernel photons and hits (flasher excluded)."""
+    env = {**os.environ, **CHILD_ENV, "PPCTABLESDIR": f"{tables}/", "FWID": "-1"}
+    with tempfile.TemporaryFile("w+") as out:
+        cpu, wall, err = _run_child(
+            [str(ppc), str(PPC_STRING), str(FLASHER_MODULE), str(n)], env, out
+        )
+    pairs = re.findall(r"photons:\s*(\d+)\s+hits:\s*(\d+)", err)
+    if not pairs:
+        raise RuntimeError(f"no 'photons: N hits: M' line in PPC's log: {err[-2000:]}")
+    return {
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "photons": sum(int(p) for p, _ in pairs),
+        "hits": sum(int(h) for _, h in pairs),
+    }
+
+
+def run_ariasim(n: int, seed: int) -> dict[str, float]:
+    """One ariasim run of ``n`` photons in a fresh process (imports and kernel load included)."""
+    env = {**os.environ, **CHILD_ENV}
+    with tempfile.TemporaryFile("w+") as out:
+        cmd = [sys.executable, __file__, "--worker", str(n), "--seed", str(seed)]
+        cpu, wall, _ = _run_child(cmd, env, out)
+        out.seek(0)
+        res = json.loads(out.read().strip().splitlines()[-1])
+    return {"cpu_s": cpu, "wall_s": wall, **res}
+
+
+def worker(n: int, seed: int) -> None:
+    """The child process of :func:`run_ariasim`: one single-threaded run, JSON on stdout."""
+    from ariasim.simulators.photons.startup import skip_numba_extensions
+
+    skip_numba_extensions()  # as ``ariasim simulate photons`` does
+    from ariasim.simulators.photons import simulate
+
+    medium, detector, source = anchor_setup()
+    res = simulate(source(n), medium, detector, seed=seed, n_threads=1)
+    own = int(np.flatnonzero(module_z(np.arange(1, N_MODULES + 1)) == 0.0)[0])
+    hits = int((res.hits["module_id"].to_numpy() != detector.module_ids[own]).sum())
+    print(json.dumps({"photons": res.n_photons, "hits": hits, "kernel_cpu_s": res.cpu_s}))
+
+
+def _median(rows: list[dict[str, float]], key: str) -> float:
+    return statistics.median(r[key] for r in rows)
+
+
+def side_by_side(args: argparse.Namespace) -> None:
+    """Alternating runs of PPC (if given) and ariasim; prints the table and the ratio."""
+    n, n0 = int(args.photons), int(args.startup_photons)
+    ppc = Path(args.ppc) if args.ppc else None
+    if ppc is not None and not (ppc.is_file() and os.access(ppc, os.X_OK)):
+        sys.exit(f"--ppc: {ppc} is not an executable file")
+    tmp = Path(tempfile.mkdtemp(prefix="ariasim_ppc_"))
+    try:
+        if ppc is not None:
+            write_ppc_tables(tmp, ppc)
+        # one untimed run each first: numba compiles the kernel into its cache if needed,
+        # and the files are in the page cache for both
+        if ppc is not None:
+            run_ppc(ppc, tmp, n0)
+        run_ariasim(n0, args.seed)
+        runs: dict[tuple[str, int], list[dict[str, float]]] = {}
+        for r in range(args.repeats):
+            for count in (n0, n):
+                if ppc is not None:
+                    runs.setdefault(("PPC", count), []).append(run_ppc(ppc, tmp, count))
+                runs.setdefault(("ariasim", count), []).append(run_ariasim(count, args.seed + r))
+                print(".", end="", flush=True, file=sys.stderr)
+        print(file=sys.stderr)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    print(
+        f"\n{'program':8s} {'runs':>4s} {'photons':>9s} {'hits/1e6':>9s} "
+        f"{'start-up CPU s':>14s} {'CPU s (median, range)':>24s} {'photons/CPU-s':>13s}"
+    )
+    rate = {}
+    for prog in ("PPC", "ariasim"):
+        if (prog, n) not in runs:
+            continue
+        big, small = runs[(prog, n)], runs[(prog, n0)]
+        start = _median(small, "cpu_s")
+        per = [(b["photons"] - _median(small, "photons")) / (b["cpu_s"] - start) for b in big]
+        rate[prog] = per
+        hits = sum(b["hits"] for b in big) / sum(b["photons"] for b in big) * 1e6
+        cpus = [b["cpu_s"] for b in big]
+        print(
+            f"{prog:8s} {len(big):4d} {big[0]['photons']:9.3g} {hits:9.0f} {start:14.2f} "
+            f"{statistics.median(cpus):10.2f} ({min(cpus):.2f}-{max(cpus):.2f}) "
+            f"{statistics.median(per):13.3g}"
+        )
+        if prog == "ariasim":
+            kern = [b["photons"] / b["kernel_cpu_s"] for b in big]
+            print(
+                f"{'':8s} ariasim kernel alone (CPU time inside simulate): "
+                f"{statistics.median(kern):.3g} photons/CPU-s"
+            )
+    if "PPC" in rate:
+        ratios = [a / p for a, p in zip(rate["ariasim"], rate["PPC"], strict=True)]
+        hp = sum(b["hits"] for b in runs[("PPC", n)]) / sum(b["photons"] for b in runs[("PPC", n)])
+        ha = sum(b["hits"] for b in runs[("ariasim", n)]) / sum(
+            b["photons"] for b in runs[("ariasim", n)]
+        )
+        nh = sum(b["hits"] for b in runs[("PPC", n)])
+        ma = sum(b["hits"] for b in runs[("ariasim", n)])
+        sig = math.sqrt(1 / max(nh, 1) + 1 / max(ma, 1))
+        print(
+            f"\nariasim / PPC, photons per CPU-second, start-up removed: "
+            f"{statistics.median(ratios):.2f}x (runs: "
+            + ", ".join(f"{x:.2f}" for x in ratios)
+            + f")\nhits per photon ariasim / PPC: {ha / hp:.3f} +- {sig * ha / hp:.3f} "
+            "(Poisson)"
+        )
+    else:
+        print(
+            "\nno anchor: PPC was not given (--ppc PATH to a PPC CPU build), so there is "
+            "no ratio; the figures above are absolute and depend on the machine."
+        )
+
+
+def methods_table(args: argparse.Namespace) -> None:
+    """In-process table of ariasim's kernels on the anchor configuration (no anchor)."""
+    from ariasim.simulators.photons import simulate
+
+    medium, detector, source = anchor_setup()
+    n = int(args.photons)
+    for meth in ("grid", "naive"):
+        simulate(source(2000), medium, detector, seed=0, method=meth, n_threads=1)
+    print(f"\n{'method':32s} {'thr':>3s} {'photons':>9s} {'kernel CPU s':>12s} {'ph/CPU-s':>9s}")
+    for meth, threads, count in (("naive", 1, min(n, 200_000)), ("grid", 1, n), ("grid", 2, n)):
+        res = simulate(
+            source(count), medium, detector, seed=args.seed, method=meth, n_threads=threads
+        )
+        label = {"naive": "numba, every module every step", "grid": "numba + cell grid"}[meth]
+        print(
+            f"{label:32s} {threads:3d} {res.n_photons:9d} {res.cpu_s:12.2f} "
+            f"{res.n_photons / res.cpu_s:9.3g}"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark and print the table."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--ppc", default=None, help="PPC executable (CPU build); none: no anchor")
     ap.add_argument("--photons", type=float, default=2e6, help="photons per timed run")
-    ap.add_argument("--quick", action="store_true", help="small runs (a few seconds)")
+    ap.add_argument("--startup-photons", type=float, default=1e3, help="photons per start-up run")
+    ap.add_argument("--repeats", type=int, default=3, help="alternating runs per program")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--methods", action="store_true", help="also time ariasim's kernels")
+    ap.add_argument("--worker", type=float, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    import numba
-
-    n = int(1e5 if args.quick else args.photons)
-    n_np = int(min(n, 3e3 if args.quick else 1e4))
-    n_naive = int(min(n, 1e4 if args.quick else 1e5))
-    medium, detector, source = anchor_setup()
+    if args.worker is not None:
+        worker(int(args.worker), args.seed)
+        return
     print(
-        "ariasim photon benchmark: PPC anchor configuration; "
-        f"{platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} logical CPUs, numba {numba.__version__}, "
-        f"{numba.config.NUMBA_NUM_THREADS} numba threads available"
+        "photon benchmark, PPC anchor configuration: homogeneous ice lambda_e = 25 m "
+        "(g = 0.9, SL 0.35), lambda_a = 100 m, 350-450 nm flat; one string of 66 modules "
+        f"r = 0.1651 m, 5 m apart, isotropic flasher at module 33; one thread each; "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs; "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
-    print(
-        "  medium: lambda_e = 25 m (b = 0.4 /m, g = 0.9), lambda_a = 100 m, SL 0.35, "
-        "350-450 nm flat; 6 strings x 60 modules (ring r = 20 m, dz = 17 m), r = 0.1651 m"
-    )
-    # warm-up: load / compile the kernels
-    for meth in ("grid", "naive"):
-        simulate(source(2000), medium, detector, seed=0, method=meth, n_threads=1)
-
-    rows = []
-    hits, wall, cpu = _timed(
-        lambda: propagate_numpy(n_np, medium, detector, np.random.default_rng(args.seed))
-    )
-    rows.append(("numpy vectorised (first version)", 1, n_np, hits, wall, cpu))
-    for meth, threads, count in (("naive", 1, n_naive), ("grid", 1, n), ("grid", 2, n)):
-        if threads > numba.config.NUMBA_NUM_THREADS:
-            continue
-        res, wall, cpu = _timed(
-            lambda m=meth, t=threads, c=count: simulate(
-                source(c), medium, detector, seed=args.seed, method=m, n_threads=t
-            )
-        )
-        label = {"naive": "numba, every module every step", "grid": "numba + cell grid"}[meth]
-        rows.append((label, threads, res.n_photons, len(res.hits), wall, cpu))
-
-    print(
-        f"\n{'method':36s} {'thr':>3s} {'photons':>10s} {'hits':>7s} {'wall s':>8s} "
-        f"{'cpu s':>8s} {'ph/CPU-s':>10s} {'vs PPC/core':>11s} {'ph/s wall':>10s} "
-        f"{'vs PPC(2thr)':>12s}"
-    )
-    for label, threads, count, hits, wall, cpu in rows:
-        per_cpu = count / cpu if cpu > 0 else math.inf
-        per_wall = count / wall if wall > 0 else math.inf
-        two = f"{per_wall / PPC_TWO_THREADS_PER_S:12.2f}" if threads == 2 else f"{'':>12s}"
-        print(
-            f"{label:36s} {threads:3d} {count:10d} {hits:7d} {wall:8.2f} {cpu:8.2f} "
-            f"{per_cpu:10.3g} {per_cpu / PPC_PER_CPU_S:11.2f} {per_wall:10.3g} {two}"
-        )
-    print(
-        f"\nanchor: PPC {PPC_PER_CPU_S:.2g} photons per CPU-second (1 thread), "
-        f"{PPC_TWO_THREADS_PER_S:.2g} photons/s on 2 threads. CPU time = process time "
-        "(all threads), including photon generation and output."
-    )
+    side_by_side(args)
+    if args.methods:
+        methods_table(args)
 
 
 if __name__ == "__main__":

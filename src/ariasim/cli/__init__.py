@@ -80,9 +80,9 @@ def _register() -> None:
     from ariasim.cli.compare import compare_command
     from ariasim.cli.demo import demo_command
     from ariasim.cli.discover import discover_command
-    from ariasim.cli.export import export_delphes_command
+    from ariasim.cli.export import export_delphes_command, export_formula_command
     from ariasim.cli.fastsim import fastsim_command
-    from ariasim.cli.fit import fit_response_command
+    from ariasim.cli.fit import fit_density_command, fit_response_command, fit_symbolic_command
     from ariasim.cli.shift import (
         shift_apply_command,
         shift_demo_command,
@@ -98,7 +98,10 @@ def _register() -> None:
     simulate_app.command("photons")(photons_command)
     simulate_app.command("collider")(collider_command)
     fit_app.command("response")(fit_response_command)
+    fit_app.command("symbolic")(fit_symbolic_command)
+    fit_app.command("density")(fit_density_command)
     export_app.command("delphes")(export_delphes_command)
+    export_app.command("formula")(export_formula_command)
     active_app.command("run")(active_run_command)
     active_app.command("evaluate")(active_evaluate_command)
     shift_app.command("fit")(shift_fit_command)

@@ -163,6 +163,9 @@ def photons_command(
     from rich.table import Table
 
     from ariasim.simulators.photons.run import run_photons
+    from ariasim.simulators.photons.startup import skip_numba_extensions
+
+    skip_numba_extensions()  # ~1 s of CPU: awkward and vector's numba hooks, unused here
 
     def text(p: Path | None) -> str | None:
         return None if p is None else str(p)
