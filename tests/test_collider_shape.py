@@ -179,3 +179,41 @@ def test_quantile_table_and_tail_fractions() -> None:
     n = g["n"].to_numpy()
     assert (np.abs(g["tail_excess"]) < 4 * np.sqrt(0.0027 / n)).all()
     assert (tails["tail_excess"] > 0.05).all() and (tails["low_tail"] > 0.05).all()
+
+
+def test_cli_fit_with_shape_and_fastsim_report(tmp_path) -> None:
+    """``fit response --shape`` writes the shapes, ``fastsim --compare`` uses them (and
+    ``--no-shape`` does not), the report shows the quantile section."""
+    from typer.testing import CliRunner
+
+    from ariasim.cli import app
+    from ariasim.io import write_table
+
+    x, a, r = _photonlike(6000, 5)
+    rng = np.random.default_rng(6)
+    table = _table(r, x, a * np.where(rng.random(a.size) < 0.5, 1, -1))
+    table.insert(0, "event_id", np.arange(len(table)))
+    write_table(table, tmp_path / "full.parquet", producer="test")
+    runner = CliRunner()
+    fit = ["fit", "response", str(tmp_path / "full.parquet"), "--method", "poly", "-q"]
+    res = runner.invoke(app, [*fit, "--shape", "--out", str(tmp_path / "m.json")])
+    assert res.exit_code == 0, res.output
+    assert "shape" in json.loads((tmp_path / "m.json").read_text())["objects"]["photon"]
+    out = {}
+    for flag in ("--shape", "--no-shape"):
+        cmd = ["fastsim", "-r", str(tmp_path / "m.json"), "-i", str(tmp_path / "full.parquet")]
+        cmd += ["-o", str(tmp_path / f"f{flag}.parquet"), "--compare", flag]
+        cmd += ["--report", str(tmp_path / f"r{flag}.html")]
+        res = runner.invoke(app, cmd)
+        assert res.exit_code == 0, res.output
+        out[flag] = res.output
+    assert "reco/truth quantiles" in out["--shape"]
+    assert "Response shape" in (tmp_path / "r--shape.html").read_text()
+    # the shape carries the 15 % low tail, the Gaussian matched to the RMS cannot
+    low = {
+        f: (pd.read_parquet(tmp_path / f"f{f}.parquet").eval("reco_e_gev / truth_e_gev") < 0.9)
+        for f in ("--shape", "--no-shape")
+    }
+    want = float((table["reco_e_gev"] / table["truth_e_gev"] < 0.9).mean())
+    assert abs(low["--shape"].mean() - want) < 4 * math.sqrt(want / len(table))
+    assert abs(low["--no-shape"].mean() - want) > 4 * math.sqrt(want / len(table))

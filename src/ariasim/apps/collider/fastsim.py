@@ -13,6 +13,12 @@ evaluator (so the fast simulation is, by construction, what Delphes would do wit
    dropped if ``E <= 0``, pT = sqrt(E^2 - m^2) / cosh(eta);
 4. ``AngularSmearing``: eta and phi get Gaussian offsets (phi wrapped into [-pi, pi)).
 
+Beyond Delphes: where an object has a non-Gaussian response shape
+(:mod:`~ariasim.apps.collider.shape`, ``ariasim fit response --shape``) and ``shape`` is
+on (the default), steps 2-3 are replaced by one draw of reco/truth (pT for tracks, E for
+calorimeter objects) from the shape's conditional quantile function; the card (and so
+Delphes) keeps the Gaussian.
+
 The output has the full simulation's columns (:data:`OUTPUT_COLUMNS`); quantities the fast
 simulation does not model (cluster shapes, track covariances, simulation truth) are NaN,
 -1 or False.

@@ -391,11 +391,17 @@ def fit_shape(
 
 
 def fit_shapes(
-    model: Any, table: pd.DataFrame, *, objects: Sequence[str] | None = None, **options: Any
+    model: Any,
+    table: pd.DataFrame,
+    *,
+    objects: Sequence[str] | None = None,
+    min_rows: int = 500,
+    **options: Any,
 ) -> Any:
     """Attach a fitted :class:`ResponseShape` to each object of a response model (in place;
     returned). ``table`` is the full simulation the model was learned from (the same
-    events); ``options`` go to :func:`fit_shape`."""
+    events); objects with fewer than ``min_rows`` reconstructed particles keep the
+    Gaussian (no shape); ``options`` go to :func:`fit_shape`."""
     from ariasim.apps.collider.objects import OBJECTS, prepare_object
 
     knots = options.pop("eta_knots", None)
@@ -403,6 +409,9 @@ def fit_shapes(
         obj = model.objects[name]
         d = prepare_object(table, name)
         d = d[d["passed"]]
+        if len(d) < min_rows:  # too few to learn a shape: the Gaussian stays
+            obj.shape = None
+            continue
         ek = knots or tuple(
             float(v) for v in np.round(np.arange(0.0, obj.eta_max + 0.124, 0.25), 6)
         )
