@@ -61,8 +61,9 @@ def main() -> None:
             q_shape = q
         s = quantile_summary(q)
         auc = auc_table(full, fast, objs)
+        auc["auc_both_reco"] = [_auc_both(full, fast, name) for name in auc["object"]]
         print(f"== {label}\n{s.to_string(index=False)}")
-        print(auc[["object", "n_full", "n_fast", "auc", "auc_err"]].to_string(index=False))
+        print(auc[["object", "n_full", "n_fast", "auc", "auc_err", "auc_both_reco"]].to_string())
         out[label] = {
             "quantile_summary": s.to_dict(orient="records"),
             "auc": auc.to_dict(orient="records"),
@@ -76,15 +77,37 @@ def main() -> None:
     # throughput, same table and process: with and without the shapes
     big = pd.concat([full] * int(np.ceil(args.speed_rows / len(full))), ignore_index=True)
     big = big.iloc[: args.speed_rows]
-    speed = {}
-    for label, use in (("gaussian", False), ("shape", True), ("gaussian_again", False)):
-        sim = FastSimulator(model, shape=use)
-        t0 = time.perf_counter()
-        sim(big, args.seed)
-        speed[label] = len(big) / (time.perf_counter() - t0)
+    sims = {"gaussian": FastSimulator(model, shape=False), "shape": FastSimulator(model)}
+    best = dict.fromkeys(sims, np.inf)
+    for _ in range(3):  # alternating, best of three: the machine is shared
+        for label, sim in sims.items():
+            t0 = time.perf_counter()
+            sim(big, args.seed)
+            best[label] = min(best[label], time.perf_counter() - t0)
+    speed = {k: len(big) / v for k, v in best.items()}
+    speed["time_ratio_shape_over_gaussian"] = best["shape"] / best["gaussian"]
     print({k: f"{v:.3g} particles/s" for k, v in speed.items()})
     out["speed_particles_per_s"] = speed
     write_json(args.out, out, default=float)
+
+
+def _auc_both(full: pd.DataFrame, fast: pd.DataFrame, name: str) -> float:
+    """The AUC of :func:`auc_table` on the truth particles that both simulations
+    reconstruct as ``name``: the response alone, without the efficiency model."""
+    from ariasim.apps.collider.objects import OBJECTS
+    from ariasim.metrics import classifier_test
+
+    spec = OBJECTS[name]
+    cols = ["reco_pt_gev" if spec.kind == "track" else "reco_e_gev", "reco_eta", "reco_phi"]
+    both = (
+        np.isin(full["pdg"].abs().to_numpy(), spec.pdg)
+        & (full["object_type"].astype(str) == name).to_numpy()
+        & (fast["object_type"].astype(str) == name).to_numpy()
+    )
+    half = np.arange(len(full)) % 2
+    a = full.loc[both & (half == 0), cols].to_numpy()
+    b = fast.loc[both & (half == 1), cols].to_numpy()
+    return float(classifier_test(a, b, max_samples=20_000, seed=0).value)
 
 
 def _bootstrap(

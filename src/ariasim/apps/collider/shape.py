@@ -470,6 +470,7 @@ def quantile_table(
     n_pt: int = 5,
     eta_edges: Sequence[float] = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5),
     min_count: int = 30,
+    min_tail: float = 5.0,
 ) -> pd.DataFrame:
     """Per object, (truth x, |eta|) bin and level: the reco/truth quantile of ``full`` and
     ``fast`` with their order-statistic errors and ``pull = (fast - full) /
@@ -478,7 +479,10 @@ def quantile_table(
     The bins are those of :func:`~ariasim.apps.collider.compare.binned_pulls` (``n_pt``
     equal-count bins of the full sample's truth pT or E times ``eta_edges``). ``fast`` may
     be a list of fast simulations of the same particles with different seeds (pooled: its
-    error shrinks, the full simulation's remains).
+    error shrinks, the full simulation's remains). A level p is checked in a bin only when
+    the full sample has at least ``min_tail`` expected entries beyond it
+    (``n min(p, 1 - p) >= min_tail``): beyond, the order statistics cannot resolve the
+    quantile (e.g. the 99 % quantile of 67 entries is about their maximum).
     """
     from ariasim.apps.collider.objects import prepare_object
 
@@ -500,6 +504,8 @@ def quantile_table(
                 if va.size < min_count or vb.size < min_count:
                     continue
                 for p in levels:
+                    if va.size * min(p, 1 - p) < min_tail:
+                        continue
                     qa, ea = _quantile_err(va, p)
                     qb, eb = _quantile_err(vb, p)
                     err = math.hypot(ea, eb)
