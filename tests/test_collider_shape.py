@@ -107,6 +107,9 @@ def test_json_round_trip_and_fastsim(fitted: ResponseShape) -> None:
     model = ResponseModel({"photon": _obj(fitted)})
     back = ResponseModel.from_dict(json.loads(model.to_json()))
     assert back.to_json() == model.to_json()
+    assert (
+        back.objects["photon"].shape == fitted and back.objects["photon"] == model.objects["photon"]
+    )
     assert "shape" not in ResponseModel({"photon": _obj(None)}).to_dict()["objects"]["photon"]
     n = 20_000
     truth = pd.DataFrame(
@@ -121,6 +124,7 @@ def test_json_round_trip_and_fastsim(fitted: ResponseShape) -> None:
     )
     shaped = FastSimulator(back)(truth, 5)
     assert shaped.to_parquet() == FastSimulator(back)(truth, 5).to_parquet()
+    assert shaped.to_parquet() == FastSimulator(model)(truth, 5).to_parquet()  # as fitted
     gauss = FastSimulator(back, shape=False)(truth, 5)
     low = 0.9 * 30.0  # ~ 10 core sigma low: the shape's tail, not the Gaussian's
     assert (gauss["reco_e_gev"] < low).mean() == 0.0

@@ -106,7 +106,7 @@ def _vector(d: Mapping[str, Any], key: str, source: Any, where: str) -> np.ndarr
     return a
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ResponseShape:
     """Quantiles of ``log(reco/truth)`` at probability ``levels``, on a grid of knots in
     ``t = log(truth x)`` (x = pT for tracks, E for calorimeter objects) and ``|eta|``.
@@ -153,6 +153,11 @@ class ResponseShape:
         object.__setattr__(self, "values", v)
         # flat table (t, eta, level) for the samplers' gathers, levels contiguous
         object.__setattr__(self, "_flat", np.ascontiguousarray(v.transpose(1, 2, 0)).ravel())
+
+    def __eq__(self, other: object) -> bool:  # the arrays compared by value, as in the file
+        return isinstance(other, ResponseShape) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
 
     # -- evaluation -------------------------------------------------------------------
     def _cell(self, x: np.ndarray, abs_eta: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -380,7 +385,9 @@ def fit_shape(
             options={"maxiter": 5000, "ftol": 1e-14, "gtol": 1e-10},
         )
         out[k] = res.x.reshape(tk.size, ek.size)
-    out = np.sort(out, axis=0)  # monotone rearrangement at every knot
+    # monotone rearrangement at every knot; rounded as in the file, so that the fitted
+    # model and the one read back from its file simulate the same bytes
+    out = np.round(np.sort(out, axis=0), 7)
     md = {
         "method": "smoothed quantile regression on a bilinear knot grid, rearranged",
         "n_train": int(n),
