@@ -84,6 +84,14 @@ def fastsim_command(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace existing --out / --report files.")
     ] = False,
+    shape: Annotated[
+        bool,
+        typer.Option(
+            "--shape/--no-shape",
+            help="Sample reco/truth from the model's non-Gaussian shapes where it has them "
+            "(ariasim fit response --shape); --no-shape: the card's Gaussian smearing.",
+        ),
+    ] = True,
 ) -> None:
     """Ultra-fast simulation: apply a learned response with Delphes' semantics.
 
@@ -117,6 +125,7 @@ def fastsim_command(
         events=events,
         compare_with=compare_with or [],
         progress=progress if compare else None,
+        shape=shape,
     )
     typer.echo(f"wrote {out} ({r.n_found}/{len(r.fast)} objects)")
     if r.pulls is None or r.auc is None:
@@ -127,6 +136,9 @@ def fastsim_command(
         f"pull| {r.pulls['res_pull'].abs().max():.2f} (Bonferroni 1% bound "
         f"{r.pull_bound:.2f})"
     )
+    if r.quantile_summary is not None and not r.quantile_summary.empty:
+        typer.echo("reco/truth quantiles 1-99 % per bin (bins passing: every |pull| < bound):")
+        typer.echo(r.quantile_summary.to_string(index=False))
     if r.versus is not None:
         typer.echo(r.versus.to_string(index=False))
     if r.methods is not None:

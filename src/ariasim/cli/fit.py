@@ -111,6 +111,14 @@ def fit_response_command(
         ),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
+    shape: Annotated[
+        bool,
+        typer.Option(
+            "--shape/--no-shape",
+            help="Also learn each object's non-Gaussian reco/truth shape (quantile grid) "
+            "for ariasim fastsim; the Delphes card keeps the Gaussian.",
+        ),
+    ] = False,
 ) -> None:
     """Learn efficiency, scale and resolution formulas per object type from a full simulation.
 
@@ -154,6 +162,7 @@ def fit_response_command(
             overwrite=overwrite,
             resume=resume,
             progress=None if quiet else progress,
+            shape=shape,
         )
     except KeyboardInterrupt:
         if run_folder(out).exists():

@@ -23,6 +23,12 @@ formula at the eta of the calorimeter entry point (the bent track's, for electro
 this module at the eta of the momentum; and Delphes uses the generator mass of each
 particle, this module the object's mass hypothesis (``mass_gev``).
 
+Beyond Delphes: where an object has a non-Gaussian response shape
+(:mod:`~ariasim.apps.collider.shape`, ``ariasim fit response --shape``) and ``shape`` is
+on (the default), steps 2-3 are replaced by one draw of reco/truth (pT for tracks, E for
+calorimeter objects) from the shape's conditional quantile function; the card (and so
+Delphes) keeps the Gaussian.
+
 The output has the full simulation's columns (:data:`OUTPUT_COLUMNS`); quantities the fast
 simulation does not model (cluster shapes, track covariances, simulation truth) are NaN,
 -1 or False.
@@ -143,6 +149,9 @@ class FastSimulator:
 
     Arguments:
         response: The response model.
+        shape: Sample reco/truth from the objects' non-Gaussian response shapes
+            (:mod:`~ariasim.apps.collider.shape`) where the model has one, instead of
+            the card's scale and Gaussian / log-normal smearing; False: the card only.
 
     Example:
         >>> import pandas as pd
@@ -159,8 +168,9 @@ class FastSimulator:
         ['muon', 'muon']
     """
 
-    def __init__(self, response: ResponseModel):
+    def __init__(self, response: ResponseModel, *, shape: bool = True):
         self.response = response
+        self.shape = shape
         self._compiled = []
         for obj in response.objects.values():
             cf = card_formulas(obj)
@@ -184,11 +194,16 @@ class FastSimulator:
         self, particles: pd.DataFrame, seed: SeedLike = None, *, source: Any = None
     ) -> pd.DataFrame:
         """Fast-simulate ``particles`` (see :func:`fastsim`)."""
-        return _run(self._compiled, particles, seed, source)
+        return _run(self._compiled, particles, seed, source, self.shape)
 
 
 def fastsim(
-    particles: pd.DataFrame, response: ResponseModel, seed: SeedLike = None, *, source: Any = None
+    particles: pd.DataFrame,
+    response: ResponseModel,
+    seed: SeedLike = None,
+    *,
+    source: Any = None,
+    shape: bool = True,
 ) -> pd.DataFrame:
     """Fast-simulate truth particles with a response model (one output row per particle).
 
@@ -197,8 +212,9 @@ def fastsim(
         response: The response model.
         seed: Seed or Generator.
         source: File name for error messages.
+        shape: Use the objects' non-Gaussian response shapes where present.
     """
-    return FastSimulator(response)(particles, seed, source=source)
+    return FastSimulator(response, shape=shape)(particles, seed, source=source)
 
 
 def _wrap_phi(phi: np.ndarray) -> np.ndarray:
@@ -212,12 +228,31 @@ def _wrap_phi(phi: np.ndarray) -> np.ndarray:
     return phi
 
 
+def _from_shape(
+    shape: Any,
+    obj: ObjectResponse,
+    rng: np.random.Generator,
+    p: np.ndarray,
+    h: np.ndarray,
+    en: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """pT and E after drawing reco/truth of pT (tracks) or E (calorimeter objects) from
+    the response shape (one uniform per object)."""
+    m = obj.mass_gev
+    if obj.kind == "track":
+        p = p * shape.sample(p, np.abs(h), rng)
+        return p, np.sqrt((p * np.cosh(h)) ** 2 + m * m)
+    en = en * shape.sample(en, np.abs(h), rng)
+    return np.sqrt(np.maximum(en * en - m * m, 0.0)) / np.cosh(h), en
+
+
 def _apply(
     obj: ObjectResponse,
     formulas: tuple[TFormulaExpression, ...],
     rng: np.random.Generator,
     idx: np.ndarray,
     truth: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    shape: Any = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The card's modules for one object on its candidates ``idx`` (module docstring,
     steps 1-4); ``truth`` holds the truth pT, eta, phi and energy of all particles.
@@ -237,12 +272,15 @@ def _apply(
     u = rng.random(idx.size)
     idx = np.take(idx, np.flatnonzero(u <= eff))
     p, h, ph, en = (np.take(v, idx) for v in truth)
-    s = f_scale(p, h, ph, en)
-    s[~(s > 0.0)] = 1.0  # Delphes ignores a scale <= 0
-    p *= s
-    en *= s
+    if shape is None:
+        s = f_scale(p, h, ph, en)
+        s[~(s > 0.0)] = 1.0  # Delphes ignores a scale <= 0
+        p *= s
+        en *= s
     m = obj.mass_gev
-    if obj.kind == "track":
+    if shape is not None:  # non-Gaussian response: replaces the scale and the smearing
+        p, en = _from_shape(shape, obj, rng, p, h, en)
+    elif obj.kind == "track":
         res = np.minimum(f_res(p, h, ph, en), 1.0)
         p = _lognormal(rng, p, res * p)
         en = np.sqrt((p * np.cosh(h)) ** 2 + m * m)
@@ -268,7 +306,9 @@ def _apply(
     return tuple(np.take(v, good) for v in (idx, p, h2, ph2, en))  # type: ignore[return-value]
 
 
-def _run(compiled: list, particles: pd.DataFrame, seed: SeedLike, source: Any) -> pd.DataFrame:
+def _run(
+    compiled: list, particles: pd.DataFrame, seed: SeedLike, source: Any, shape: bool = True
+) -> pd.DataFrame:
     rng = as_generator(seed)
     truth = _truth_arrays(particles, source)
     n = len(particles)
@@ -293,7 +333,9 @@ def _run(compiled: list, particles: pd.DataFrame, seed: SeedLike, source: Any) -
         idx = np.flatnonzero(mask)
         if idx.size == 0:
             continue
-        sel, p, h2, ph2, en = _apply(obj, formulas, rng, idx, (pt, eta, phi, e))
+        sel, p, h2, ph2, en = _apply(
+            obj, formulas, rng, idx, (pt, eta, phi, e), obj.shape if shape else None
+        )
         codes[sel] = len(names)
         names.append(obj.name)
         found[sel] = True

@@ -214,6 +214,10 @@ class ObjectResponse:
     sigma_phi: float = 0.0
     mass_gev: float = 0.0
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: Optional non-Gaussian response (:class:`~ariasim.apps.collider.shape.ResponseShape`):
+    #: ariasim's fast simulation samples reco/truth from it instead of the scale and the
+    #: Gaussian smearing; the Delphes card ignores it.
+    shape: Any = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -249,6 +253,7 @@ class ObjectResponse:
             "sigma_phi": self.sigma_phi,
             "mass_gev": self.mass_gev,
             "metadata": {k: v for k, v in self.metadata.items() if not k.startswith("_")},
+            **({"shape": self.shape.to_dict()} if self.shape is not None else {}),
         }
 
     @classmethod
@@ -335,6 +340,7 @@ class ObjectResponse:
                 scale=regions["scale"],
                 resolution=regions["resolution"],
                 metadata=dict(metadata),
+                shape=_read_shape(d, source, where),
                 **sig,
             )
         except ConfigError as exc:  # regions that do not tile, variables not allowed
@@ -342,6 +348,15 @@ class ObjectResponse:
             raise InputError(
                 exc.message, path=source, field=f"{where}.{sub}" if sub else where
             ) from None
+
+
+def _read_shape(d: Mapping[str, Any], source: Any, where: str) -> Any:
+    """The optional ``shape`` entry of an object (absent or null: Gaussian smearing)."""
+    if d.get("shape") is None:
+        return None
+    from ariasim.apps.collider.shape import ResponseShape
+
+    return ResponseShape.from_dict(d["shape"], source=source, field=f"{where}.shape")
 
 
 @dataclass

@@ -49,6 +49,11 @@ class FastsimResult:
     stock_auc: pd.DataFrame | None = None
     models: dict[str, ResponseModel] = field(default_factory=dict)
     label: str | None = None
+    #: Per-bin reco/truth quantiles fast vs full (:func:`~.shape.quantile_table`), their
+    #: per-object summary and the full simulation's non-Gaussian tail fractions.
+    quantiles: pd.DataFrame | None = None
+    quantile_summary: pd.DataFrame | None = None
+    tails: pd.DataFrame | None = None
 
     @property
     def n_found(self) -> int:
@@ -161,6 +166,7 @@ def run_fit_response(
     resume: bool = False,
     progress: Callable[[str], None] | None = None,
     _after_object: Callable[[str], None] | None = None,
+    shape: bool = False,
 ) -> ResponseModel:
     """Fit ``learner`` on the full-simulation tables ``inputs`` and save its model.
 
@@ -181,6 +187,9 @@ def run_fit_response(
         overwrite: Replace existing outputs.
         resume: Keep the objects learned by an interrupted run with the same options.
         progress: Called with a line of text at each stage.
+        shape: Also fit each object's non-Gaussian response shape
+            (:func:`~ariasim.apps.collider.shape.fit_shapes`, used by the fast simulation,
+            ignored by the Delphes card).
     """
     import json
     import shutil
@@ -244,6 +253,11 @@ def run_fit_response(
         on_object=keep,
     ).model_
     model.metadata["events"] = events
+    if shape:
+        from ariasim.apps.collider.shape import fit_shapes
+
+        say("fitting the non-Gaussian response shapes")
+        fit_shapes(model, table)
     if dropped:
         model.metadata["dropped_rows"] = dropped
     stock = None
@@ -282,6 +296,7 @@ def run_fastsim(
     events: str = "all",
     compare_with: Sequence[str | os.PathLike[str]] = (),
     progress: Callable[[str], None] | None = None,
+    shape: bool = True,
 ) -> FastsimResult:
     """Apply a response model to truth particles; optionally compare fast vs full.
 
@@ -304,6 +319,8 @@ def run_fastsim(
         compare_with: Further response models for the learner table (with ``compare``).
         progress: Called with a short line before each stage (reading, simulating,
             comparing...), e.g. to show progress on the terminal.
+        shape: Sample reco/truth from the model's non-Gaussian response shapes where it
+            has them (False: the card's Gaussian / log-normal smearing).
 
     Raises:
         ConfigError: ``stock``, ``report`` or ``compare_with`` without ``compare``
@@ -333,7 +350,8 @@ def run_fastsim(
     response, input_file, out = Path(response), Path(input_file), Path(out)
     say(f"reading the response model {response}")
     model = ResponseModel.load(response)
-    simulator = FastSimulator(model)  # formulas printed and linted before the table is read
+    # formulas printed and linted before the table is read
+    simulator = FastSimulator(model, shape=shape)
     others = {Path(p): ResponseModel.load(p) for p in compare_with}
     smodel = ResponseModel.load(stock) if stock is not None else None
     say(f"reading {input_file}")
@@ -405,6 +423,9 @@ def run_fastsim(
                 stock_auc=result.stock_auc,
                 versus=result.versus,
                 method_table=result.methods,
+                quantiles=result.quantiles,
+                quantile_summary=result.quantile_summary,
+                tails=result.tails,
                 card=card,
                 models={k: v for k, v in result.models.items() if k != result.label},
             )
@@ -464,6 +485,12 @@ def _compare(
         )
     say("comparing fast vs full: classifier AUC")
     result.auc = auc = auc_table(table, result.fast, objs)
+    from ariasim.apps.collider.shape import quantile_summary, quantile_table, tail_fractions
+
+    say("comparing fast vs full: reco/truth quantiles per bin")
+    result.quantiles = quantile_table(table, result.fast, objs, min_count=min_count)
+    result.quantile_summary = quantile_summary(result.quantiles)
+    result.tails = tail_fractions(table, objs, min_count=min_count)
     result.pull_bound = pull_threshold(int(pulls[["eff_pull", "res_pull"]].notna().sum().sum()))
     models = {ours_label: model}
     pre_p, pre_a = {ours_label: pulls}, {ours_label: auc}
