@@ -113,8 +113,8 @@ def test_fastsim_and_card_follow_the_same_definitions():
     # the card smears electrons with EnergySmearing (pT = sqrt(E^2 - m^2) / cosh eta) and
     # no MomentumSmearing: the same definition
     card = card_text(model)
-    assert "module EnergySmearing ElectronEnergySmearing" in card
-    assert "ElectronMomentumSmearing" not in card
+    assert "module EnergySmearing AriasimElectronEnergySmearing" in card
+    assert "MomentumSmearing AriasimElectron" not in card
     assert model.objects["electron"].kind == "calo"
 
 

@@ -118,7 +118,7 @@ def fit_response_command(
             help="Also learn each object's non-Gaussian reco/truth shape (quantile grid) "
             "for ariasim fastsim; the Delphes card keeps the Gaussian.",
         ),
-    ] = False,
+    ] = True,
 ) -> None:
     """Learn efficiency, scale and resolution formulas per object type from a full simulation.
 

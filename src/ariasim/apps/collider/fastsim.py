@@ -26,8 +26,10 @@ particle, this module the object's mass hypothesis (``mass_gev``).
 Beyond Delphes: where an object has a non-Gaussian response shape
 (:mod:`~ariasim.apps.collider.shape`, ``ariasim fit response --shape``) and ``shape`` is
 on (the default), steps 2-3 are replaced by one draw of reco/truth (pT for tracks, E for
-calorimeter objects) from the shape's conditional quantile function; the card (and so
-Delphes) keeps the Gaussian.
+calorimeter objects) from the shape's conditional quantile function, and in step 4 a
+calorimeter object keeps that energy (pT follows the smeared eta), as the full simulation
+measures it; the card (and so Delphes) keeps the Gaussian and Delphes' AngularSmearing
+semantics.
 
 The output has the full simulation's columns (:data:`OUTPUT_COLUMNS`); quantities the fast
 simulation does not model (cluster shapes, track covariances, simulation truth) are NaN,
@@ -296,9 +298,17 @@ def _apply(
     h2 = h + se
     sp_ *= rng.standard_normal(idx.size)
     ph2 = _wrap_phi(ph + sp_)
-    # AngularSmearing keeps pT and m (SetPtEtaPhiM) and drops pT <= 0: E follows the
-    # smeared eta, so E^2 = (pT cosh eta)^2 + m^2 holds for every output object
-    en = np.sqrt((p * np.cosh(h2)) ** 2 + m * m)
+    if shape is not None and obj.kind != "track":
+        # beyond Delphes: a calorimeter object keeps the energy drawn from the shape (the
+        # measured quantity, as in the full simulation) and pT follows the smeared eta;
+        # Delphes' AngularSmearing would instead keep pT and move E by tanh(eta) d(eta)
+        with np.errstate(invalid="ignore"):
+            p = np.sqrt(np.maximum(en * en - m * m, 0.0)) / np.cosh(h2)
+        p[~(en > m)] = 0.0
+    else:
+        # AngularSmearing keeps pT and m (SetPtEtaPhiM) and drops pT <= 0: E follows the
+        # smeared eta, so E^2 = (pT cosh eta)^2 + m^2 holds for every output object
+        en = np.sqrt((p * np.cosh(h2)) ** 2 + m * m)
     ok = p > 0.0
     if ok.all():
         return idx, p, h2, ph2, en

@@ -239,13 +239,13 @@ def make_report(
                     rep.table(_front_table(f["front"]), f"accuracy-vs-size front: {_FRONT_NOTE}")
         if fronts:
             rep.figure(_front_figure(obj), f"{name}: accuracy-vs-size fronts (chosen ringed)")
-            tails = md.get("tail_fraction", [])
-            if tails:
+            fit_tails = md.get("tail_fraction", [])
+            if fit_tails:
                 rep.text(
                     "tail fraction (reco/truth beyond 3 core widths of the median; 0.0027 "
                     "for a Gaussian), which the card's Gaussian does not carry: "
                     + ", ".join(
-                        f"|eta| {t['eta'][0]:g}-{t['eta'][1]:g}: {t['tail']:.3f}" for t in tails
+                        f"|eta| {t['eta'][0]:g}-{t['eta'][1]:g}: {t['tail']:.3f}" for t in fit_tails
                     )
                 )
         if "fallback" in md:
