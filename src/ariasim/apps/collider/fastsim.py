@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ariasim.apps.collider.delphes import card_formulas
+from ariasim.apps.collider.compiled import CompiledResponse, compile_object
 from ariasim.apps.collider.model import ObjectResponse, ResponseModel
 from ariasim.errors import InputError
-from ariasim.export.tformula import TFormulaExpression
+from ariasim.export.tformula_eval import TFormulaExpression
 from ariasim.simulators.collider.schema import OUTPUT_COLUMNS  # full-simulation columns, dtypes
 from ariasim.utils import SeedLike, as_generator
 
@@ -132,7 +132,9 @@ class FastSimulator:
     applied many times.
 
     Arguments:
-        response: The response model.
+        response: The response model, or a
+            :class:`~ariasim.apps.collider.compiled.CompiledResponse` (read from a file
+            with stored card formulas: no sympy, same output).
 
     Example:
         >>> import pandas as pd
@@ -149,26 +151,14 @@ class FastSimulator:
         ['muon', 'muon']
     """
 
-    def __init__(self, response: ResponseModel):
+    def __init__(self, response: ResponseModel | CompiledResponse):
         self.response = response
-        self._compiled = []
-        for obj in response.objects.values():
-            cf = card_formulas(obj)
-            self._compiled.append(
-                (
-                    obj,
-                    tuple(
-                        TFormulaExpression.from_card(t)
-                        for t in (
-                            cf.efficiency,
-                            cf.scale,
-                            cf.resolution,
-                            cf.sigma_eta,
-                            cf.sigma_phi,
-                        )
-                    ),
-                )
-            )
+        if isinstance(response, CompiledResponse):  # card texts stored in the file: no sympy
+            self._compiled = [(obj, obj.formulas) for obj in response.objects]
+        else:
+            self._compiled = [
+                (obj, compile_object(obj).formulas) for obj in response.objects.values()
+            ]
 
     def __call__(
         self, particles: pd.DataFrame, seed: SeedLike = None, *, source: Any = None
