@@ -114,9 +114,7 @@ def test_edited_or_old_files_take_the_sympy_path(saved: Path, tmp_path: Path) ->
     fast = CompiledResponse.load(edited)
     assert [o.stored for o in fast.objects] == [False, True]
     parts = _particles(1000)
-    _same_table(
-        FastSimulator(fast)(parts, 1), FastSimulator(ResponseModel.load(edited))(parts, 1)
-    )
+    _same_table(FastSimulator(fast)(parts, 1), FastSimulator(ResponseModel.load(edited))(parts, 1))
     for obj in data["objects"].values():
         del obj[CARD_KEY]
     old = tmp_path / "old.json"
@@ -208,9 +206,9 @@ def test_fastsim_command_imports_no_sympy(saved: Path, tmp_path: Path) -> None:
 
     parts = tmp_path / "truth.parquet"
     write_table(_particles(500), parts, producer="test")
+    cmd = [sys.executable, "-X", "importtime", "-m", "ariasim", "fastsim", "-r", str(saved)]
     out = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "ariasim", "fastsim", "-r", str(saved)]
-        + ["-i", str(parts), "-o", str(tmp_path / "fast.parquet")],
+        [*cmd, "-i", str(parts), "-o", str(tmp_path / "fast.parquet")],
         capture_output=True,
         text=True,
         env={"PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1", "PATH": ""},

@@ -111,22 +111,23 @@ def with_card_formulas(data: Mapping[str, Any]) -> dict[str, Any]:
     """``data`` (:meth:`ResponseModel.to_dict`) as JSON types, with each object's card
     formulas stored under :data:`CARD_KEY`.
 
-    The texts are printed from the model *as a later load reads it back* (the dict is
-    parsed again), so the fast path evaluates what the slow path would. An object whose
-    card cannot be printed (the slow path then fails the same way) gets no texts.
+    The texts are printed from each object *as a later load reads it back* (its entry is
+    parsed again), so the fast path evaluates what the slow path would. An object that
+    does not read back or whose card cannot be printed (the slow path then fails the same
+    way) gets no texts.
     """
     from ariasim.apps.collider.delphes import card_formulas
 
     plain = json.loads(json.dumps(data, default=float))
     objects = plain.get("objects", {})
-    for entry in objects.values():
-        if isinstance(entry, dict):
-            entry.pop(CARD_KEY, None)
-    model = ResponseModel.from_dict(plain)
     for name, entry in objects.items():
+        if not isinstance(entry, dict):
+            continue
+        entry.pop(CARD_KEY, None)
         try:
-            cf = card_formulas(model.objects[name])
-        except AriasimError:
+            obj = ObjectResponse.from_dict(entry, field=f"objects.{name}")
+            cf = card_formulas(obj)
+        except AriasimError:  # a model a file cannot hold, or a card that cannot be printed
             continue
         entry[CARD_KEY] = {"version": CARD_VERSION, "digest": card_digest(entry), **asdict(cf)}
     return plain
