@@ -115,6 +115,15 @@ def test_edited_or_old_files_take_the_sympy_path(saved: Path, tmp_path: Path) ->
     assert [o.stored for o in fast.objects] == [False, True]
     parts = _particles(1000)
     _same_table(FastSimulator(fast)(parts, 1), FastSimulator(ResponseModel.load(edited))(parts, 1))
+    # an entry the fast path does not know (e.g. a future response shape): the simulator
+    # gets the full object response, read the slow way
+    data["objects"]["muon"]["resolution"][0]["formula"]["expression"] = "0.01"
+    data["objects"]["electron"]["future_entry"] = {"kind": "crystal-ball"}
+    newer = tmp_path / "newer.json"
+    newer.write_text(json.dumps(data))
+    fast = CompiledResponse.load(newer)
+    assert [o.stored for o in fast.objects] == [False, False]
+    assert isinstance(FastSimulator(fast)._compiled[1][0], ObjectResponse)
     for obj in data["objects"].values():
         del obj[CARD_KEY]
     old = tmp_path / "old.json"

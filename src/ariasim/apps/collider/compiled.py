@@ -29,7 +29,10 @@ simulation clips what it evaluates as Delphes does.
 An object without stored texts (files written before), with another version, a digest
 that does not match, or entries the fast path does not know (a future response shape)
 is read the slow way (:class:`~ariasim.apps.collider.model.ObjectResponse` and
-:func:`~ariasim.apps.collider.delphes.card_formulas`), which imports sympy. The switch:
+:func:`~ariasim.apps.collider.delphes.card_formulas`), which imports sympy; the simulator
+then applies that :class:`~ariasim.apps.collider.model.ObjectResponse` itself
+(:attr:`CompiledObject.response`). To let a new entry take the fast path, add its key to
+``_FAST_KEYS`` and what the simulator needs of it to :class:`CompiledObject`. The switch:
 ``CompiledResponse.load(path, use_stored=False)`` reads every object the slow way.
 """
 
@@ -145,6 +148,8 @@ class CompiledObject:
         mass_gev: Mass used to build the four-momentum.
         formulas: The compiled card formulas, in :data:`QUANTITIES` order.
         stored: True when compiled from the stored texts (no sympy).
+        response: The full object response when it was read the slow way (then the
+            simulator applies that object, with whatever entries it has), else None.
 
     Example:
         >>> from ariasim.export.tformula_eval import TFormulaExpression
@@ -160,6 +165,7 @@ class CompiledObject:
     mass_gev: float
     formulas: tuple[TFormulaExpression, ...]
     stored: bool = True
+    response: ObjectResponse | None = None
 
 
 def _module_variables(kind: str) -> dict[str, set[str]]:
@@ -186,6 +192,7 @@ def compile_object(obj: ObjectResponse) -> CompiledObject:
         obj.mass_gev,
         tuple(TFormulaExpression.from_card(getattr(cf, q)) for q in QUANTITIES),
         stored=False,
+        response=obj,
     )
 
 

@@ -154,7 +154,10 @@ class FastSimulator:
     def __init__(self, response: ResponseModel | CompiledResponse):
         self.response = response
         if isinstance(response, CompiledResponse):  # card texts stored in the file: no sympy
-            self._compiled = [(obj, obj.formulas) for obj in response.objects]
+            self._compiled = [
+                (obj.response if obj.response is not None else obj, obj.formulas)
+                for obj in response.objects
+            ]
         else:
             self._compiled = [
                 (obj, compile_object(obj).formulas) for obj in response.objects.values()
