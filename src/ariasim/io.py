@@ -273,7 +273,11 @@ def write_table(
             arrow = pa.Table.from_pandas(df, preserve_index=False)
             meta = dict(arrow.schema.metadata or {})
             meta[_PROVENANCE_KEY.encode()] = prov_json.encode()
-            pq.write_table(arrow.replace_schema_metadata(meta), tmp)
+            # dictionary encoding only for text columns: on float columns it triples the
+            # write time and makes the file larger
+            text = [f.name for f in arrow.schema if pa.types.is_string(f.type)]
+            text += [f.name for f in arrow.schema if pa.types.is_large_string(f.type)]
+            pq.write_table(arrow.replace_schema_metadata(meta), tmp, use_dictionary=text)
         elif fmt == "csv":
             with open(tmp, "w", newline="") as fh:
                 fh.write(_CSV_PREFIX + prov_json + "\n")

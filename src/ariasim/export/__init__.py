@@ -12,25 +12,34 @@ References:
     J. de Favereau et al. (DELPHES 3), JHEP 02 (2014) 057, arXiv:1307.6346.
 """
 
-from ariasim.export.tformula import (
-    TFormulaError,
-    TFormulaExpression,
-    check_card_formula,
-    delphes_substitute,
-    evaluate_card_formula,
-    to_tformula,
-)
-from ariasim.surrogates.escape import c_comment_text, latex_text, tcl_comment, tcl_text
+from __future__ import annotations
 
-__all__ = [
-    "TFormulaError",
-    "TFormulaExpression",
-    "c_comment_text",
-    "check_card_formula",
-    "delphes_substitute",
-    "evaluate_card_formula",
-    "latex_text",
-    "tcl_comment",
-    "tcl_text",
-    "to_tformula",
-]
+import importlib
+from typing import Any
+
+# names imported lazily (PEP 562): the reader (tformula_eval) does not need sympy, the
+# printer (tformula) does, and the fast simulation reads card text without sympy
+_EXPORTS = {
+    "TFormulaError": "ariasim.export.tformula_eval",
+    "TFormulaExpression": "ariasim.export.tformula_eval",
+    "check_card_formula": "ariasim.export.tformula_eval",
+    "delphes_substitute": "ariasim.export.tformula_eval",
+    "evaluate_card_formula": "ariasim.export.tformula_eval",
+    "to_tformula": "ariasim.export.tformula",
+    "c_comment_text": "ariasim.surrogates.escape",
+    "latex_text": "ariasim.surrogates.escape",
+    "tcl_comment": "ariasim.surrogates.escape",
+    "tcl_text": "ariasim.surrogates.escape",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'ariasim.export' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

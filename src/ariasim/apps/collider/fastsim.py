@@ -48,10 +48,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ariasim.apps.collider.delphes import card_formulas
+from ariasim.apps.collider.compiled import CompiledResponse, compile_object
 from ariasim.apps.collider.model import ObjectResponse, ResponseModel
 from ariasim.errors import InputError
-from ariasim.export.tformula import TFormulaExpression
+from ariasim.export.tformula_eval import TFormulaExpression
 from ariasim.simulators.collider.schema import OUTPUT_COLUMNS  # full-simulation columns, dtypes
 from ariasim.utils import SeedLike, as_generator
 
@@ -150,7 +150,9 @@ class FastSimulator:
     applied many times.
 
     Arguments:
-        response: The response model.
+        response: The response model, or a
+            :class:`~ariasim.apps.collider.compiled.CompiledResponse` (read from a file
+            with stored card formulas: no sympy, same output).
         shape: Sample reco/truth from the objects' non-Gaussian response shapes
             (:mod:`~ariasim.apps.collider.shape`) where the model has one, instead of
             the card's scale and Gaussian / log-normal smearing; False: the card only.
@@ -170,27 +172,18 @@ class FastSimulator:
         ['muon', 'muon']
     """
 
-    def __init__(self, response: ResponseModel, *, shape: bool = True):
+    def __init__(self, response: ResponseModel | CompiledResponse, *, shape: bool = True):
         self.response = response
         self.shape = shape
-        self._compiled = []
-        for obj in response.objects.values():
-            cf = card_formulas(obj)
-            self._compiled.append(
-                (
-                    obj,
-                    tuple(
-                        TFormulaExpression.from_card(t)
-                        for t in (
-                            cf.efficiency,
-                            cf.scale,
-                            cf.resolution,
-                            cf.sigma_eta,
-                            cf.sigma_phi,
-                        )
-                    ),
-                )
-            )
+        if isinstance(response, CompiledResponse):  # card texts stored in the file: no sympy
+            self._compiled = [
+                (obj.response if obj.response is not None else obj, obj.formulas)
+                for obj in response.objects
+            ]
+        else:
+            self._compiled = [
+                (obj, compile_object(obj).formulas) for obj in response.objects.values()
+            ]
 
     def __call__(
         self, particles: pd.DataFrame, seed: SeedLike = None, *, source: Any = None

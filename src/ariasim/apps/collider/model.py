@@ -33,20 +33,31 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ariasim.errors import ConfigError, InputError
 from ariasim.surrogates.escape import quote_excerpt
-from ariasim.surrogates.formula import Formula
 from ariasim.utils import read_json, write_json
 
-__all__ = ["KINDS", "ObjectResponse", "Region", "ResponseModel", "check_regions"]
+if TYPE_CHECKING:  # sympy is imported only where a Formula is built (Region.from_dict)
+    from ariasim.surrogates.formula import Formula
+
+__all__ = [
+    "ALLOWED_VARIABLES",
+    "KINDS",
+    "SCHEMA",
+    "ObjectResponse",
+    "Region",
+    "ResponseModel",
+    "check_regions",
+]
 
 #: The file format's name (unchanged when the code moved from ``ariasim.response`` to
 #: ``ariasim.apps.collider``: model files written before keep loading).
-_SCHEMA = "ariasim.response/1"
+SCHEMA = _SCHEMA = "ariasim.response/1"
 KINDS = ("track", "calo")
-_ALLOWED = {
+#: The variables each quantity's formulas may use (``resolution_<kind>``).
+ALLOWED_VARIABLES = _ALLOWED = {
     "efficiency": {"pt", "eta", "energy"},
     "scale": {"pt", "eta", "energy"},
     "resolution_track": {"pt", "eta"},
@@ -94,6 +105,8 @@ class Region:
         hi = _number(d, "eta_high", source, where, minimum=0.0)
         if "formula" not in d:
             raise InputError("region lacks key 'formula'", path=source, field=where)
+        from ariasim.surrogates.formula import Formula
+
         return cls(lo, hi, Formula.from_dict(d["formula"], source=source, field=f"{where}.formula"))
 
 
@@ -443,8 +456,11 @@ class ResponseModel:
         return cls(objs, dict(metadata))
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write JSON atomically."""
-        return write_json(path, self.to_dict(), default=float)
+        """Write JSON atomically, with each object's card formulas stored for a fast load
+        (:func:`ariasim.apps.collider.compiled.with_card_formulas`)."""
+        from ariasim.apps.collider.compiled import with_card_formulas
+
+        return write_json(path, with_card_formulas(self.to_dict()), default=float)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ResponseModel:

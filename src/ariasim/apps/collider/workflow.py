@@ -10,14 +10,17 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from ariasim.apps.collider.learn import ResponseLearner
 from ariasim.apps.collider.model import ObjectResponse, ResponseModel
 from ariasim.apps.collider.objects import select_events
 from ariasim.errors import ConfigError, InputError
+
+if TYPE_CHECKING:  # scikit-learn and the learners are not needed to apply a model
+    from ariasim.apps.collider.learn import ResponseLearner
 
 __all__ = [
     "FastsimResult",
@@ -328,6 +331,7 @@ def run_fastsim(
         InputError: a model or table that cannot be used, naming the file (and field or
             column).
     """
+    from ariasim.apps.collider.compiled import CompiledResponse
     from ariasim.apps.collider.fastsim import FastSimulator
     from ariasim.io import write_table
     from ariasim.utils import as_generator, atomic_path
@@ -349,9 +353,10 @@ def run_fastsim(
     as_generator(seed)  # a bad seed fails before any work
     response, input_file, out = Path(response), Path(input_file), Path(out)
     say(f"reading the response model {response}")
-    model = ResponseModel.load(response)
-    # formulas printed and linted before the table is read
-    simulator = FastSimulator(model, shape=shape)
+    # the card formulas stored in the file, compiled without sympy (printed and linted the
+    # slow way for files without them); the sympy model is built only to compare
+    compiled = CompiledResponse.load(response)
+    simulator = FastSimulator(compiled, shape=shape)
     others = {Path(p): ResponseModel.load(p) for p in compare_with}
     smodel = ResponseModel.load(stock) if stock is not None else None
     say(f"reading {input_file}")
@@ -369,6 +374,7 @@ def run_fastsim(
     if compare:
         from ariasim.apps.collider.delphes import card_text
 
+        model = compiled.model
         card = card_text(model) if report is not None else None
         _compare(
             result,
@@ -416,7 +422,7 @@ def run_fastsim(
 
             make_report(
                 report,
-                model,
+                compiled.model,
                 pulls=result.pulls,
                 stock_pulls=result.stock_pulls,
                 auc=result.auc,
