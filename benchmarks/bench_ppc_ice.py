@@ -16,13 +16,16 @@ Configurations (PPC reads the same folders as ariasim's :func:`ppc_ice`):
 * ``layered``: the SPICE layers, no tilt, anisotropy or birefringence;
 * ``full``: spice_bfr-v2 as shipped (tilt, absorption anisotropy, birefringence);
 * ``notilt`` / ``noaniso`` / ``nobfr``: full with one effect off (files removed or zeroed
-  in cfg.txt, as PPC switches them).
+  in cfg.txt, as PPC switches them);
+* ``homogeneous-bfr``: the one layer with birefringence only (its strength ra = 1).
 
-Compared per module ("level"): kernel hits (chi2 of the two counts, equal photon
-numbers), and the 10/50/90 % arrival-time quantiles (difference PPC - ariasim, its error
-from the order statistics, chi2 over the levels). Speed: photons per CPU-second, one
-thread each, PPC's start-up (a run of 1e4 photons) subtracted, ariasim's kernel time
-(compilation excluded).
+Compared per module ("level", 50 modules with at least 20 hits): kernel hits (chi2 of the
+two counts, equal photon numbers), and the 10/50/90 % arrival-time quantiles (difference
+PPC - ariasim, bootstrap errors; printed: the mean over levels and the chi2 over levels).
+The last line compares PPC in full ice with ariasim without the effects (the gap they
+close). ``--reuse`` takes PPC's and ariasim's hits from earlier runs in ``--work``.
+Speed: photons per CPU-second, one thread each, PPC's start-up (a run of 1e4 photons)
+subtracted, ariasim's kernel time (compilation excluded).
 
 PPC must print its kernel hits (before the wavelength and angular acceptance of its HIT
 lines, which also drop about 1 % of hits): ``--build-ppc SRC DEST`` copies PPC's ``gpu``
@@ -61,7 +64,7 @@ from ariasim.simulators.photons.ice_effects import ppc_ice
 from ariasim.simulators.photons.optics import DEPTH_ORIGIN_M, DOM_RADIUS_M, SPEED_OF_LIGHT_M_PER_NS
 from ariasim.simulators.photons.sources import isotropic_directions
 
-CONFIGS = ("homogeneous", "layered", "full", "notilt", "noaniso", "nobfr")
+CONFIGS = ("homogeneous", "layered", "full", "notilt", "noaniso", "nobfr", "homogeneous-bfr")
 FLASHER = (1, 9)
 X0, Y0 = 360.0, 360.0
 STRING_OFFSET_M = 20.0
@@ -112,7 +115,7 @@ def write_tables(ice: Path, work: Path, config: str) -> Path:
         if (ice / f).exists():
             shutil.copy(ice / f, d / f)
     lines = (ice / "icemodel.dat").read_text().splitlines()
-    if config == "homogeneous":
+    if config.startswith("homogeneous"):
         rows = [ln.split() for ln in lines if ln.strip()]
         depth_f = DEPTHS_M[FLASHER[1] - 1]
         best = min(rows, key=lambda r: abs(float(r[0]) - depth_f))
@@ -124,7 +127,7 @@ def write_tables(ice: Path, work: Path, config: str) -> Path:
     cfg = (ice / "cfg.txt").read_text().splitlines()
     num = [i for i, ln in enumerate(cfg) if ln.split() and _is_number(ln.split()[0])]
     cfg[num[0]] = "1     # over-R: true-size modules for this comparison"
-    if config in ("homogeneous", "layered", "noaniso"):
+    if config in ("homogeneous", "homogeneous-bfr", "layered", "noaniso"):
         for j in (12, 13, 14):
             cfg[num[j]] = "0.0   # absorption anisotropy off"
     if config in ("homogeneous", "layered", "nobfr"):
@@ -240,19 +243,19 @@ def run_ariasim(tables: Path, config: str, n: int, seed: int) -> tuple[dict, flo
     return out, res.cpu_s
 
 
-def quantile_err(t: np.ndarray, q: float) -> tuple[float, float]:
-    """Quantile and its standard error from the order statistics (binomial interval)."""
+def quantile_err(t: np.ndarray, q: float, rng: np.random.Generator) -> tuple[float, float]:
+    """Quantile and its standard error (bootstrap, 200 resamples)."""
     n = t.size
     if n < 5:
         return math.nan, math.nan
-    d = math.sqrt(q * (1 - q) / n)
-    lo, hi = np.quantile(t, [max(q - d, 0.0), min(q + d, 1.0)])
-    return float(np.quantile(t, q)), float(0.5 * (hi - lo))
+    boot = np.quantile(t[rng.integers(0, n, size=(200, n))], q, axis=1)
+    return float(np.quantile(t, q)), float(boot.std(ddof=1))
 
 
 def compare(ppc: dict, ari: dict, min_hits: int = 20) -> dict:
     """Per-level hit and time-quantile comparison."""
     keys = sorted(k for k in set(ppc) | set(ari) if k != FLASHER)
+    rng = np.random.default_rng(12345)
     rows = []
     for k in keys:
         a = ari.get(k, np.zeros(0))
@@ -260,8 +263,8 @@ def compare(ppc: dict, ari: dict, min_hits: int = 20) -> dict:
         row = {"level": f"{k[0]}-{k[1]}", "ppc": int(p.size), "ariasim": int(a.size)}
         for q in QUANTILES:
             if min(a.size, p.size) >= min_hits:
-                tp, ep = quantile_err(p, q)
-                ta, ea = quantile_err(a, q)
+                tp, ep = quantile_err(p, q, rng)
+                ta, ea = quantile_err(a, q, rng)
                 row[f"dt{round(q * 100)}"] = tp - ta
                 row[f"e{round(q * 100)}"] = math.hypot(ep, ea)
         rows.append(row)
@@ -286,6 +289,9 @@ def compare(ppc: dict, ari: dict, min_hits: int = 20) -> dict:
         out[key + "_err"] = float(1 / math.sqrt(np.sum(w)))
         out[key + "_chi2"] = float(np.sum(d * d * w))
         out[key + "_ndf"] = len(sel)
+        # the plain mean over levels (each level counts once)
+        out[key + "_mean"] = float(d.mean())
+        out[key + "_mean_err"] = float(math.sqrt(np.sum(e * e)) / len(sel))
     return out
 
 
@@ -298,7 +304,7 @@ def main() -> None:
     ap.add_argument("--photons", type=float, default=8e6)
     ap.add_argument("--configs", default=",".join(CONFIGS))
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--reuse", action="store_true", help="reuse PPC outputs in --work")
+    ap.add_argument("--reuse", action="store_true", help="reuse the outputs in --work")
     ap.add_argument("--levels", action="store_true", help="print the per-level table")
     args = ap.parse_args()
     if args.build_ppc:
@@ -309,6 +315,7 @@ def main() -> None:
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")
     args.work.mkdir(parents=True, exist_ok=True)
     results = {}
+    all_hits: dict[str, tuple] = {}
     # PPC's start-up, to subtract from its CPU time
     tab = write_tables(args.ice, args.work, "layered")
     startup = run_ppc(args.ppc, tab, 1e4, args.work / "ppc_startup.txt")
@@ -319,16 +326,30 @@ def main() -> None:
         n = int(args.photons)
         if args.reuse and out.exists() and meta.exists():
             info = json.loads(meta.read_text())
-            ppc_cpu, n = info["cpu_s"], int(info["photons"])
+            ppc_cpu, n = info.get("cpu_s") or math.nan, int(info["photons"])
         else:
             ppc_cpu = run_ppc(args.ppc, tab, n, out)
             meta.write_text(json.dumps({"cpu_s": ppc_cpu, "photons": n}))
         ppc_hits = read_khits(out)
-        # compile/load the kernel first, so the timed run is the propagation only
-        run_ariasim(tab, config, 2000, args.seed + 1)
-        t0 = time.process_time()
-        ari_hits, ari_cpu = run_ariasim(tab, config, n, args.seed)
-        total_cpu = time.process_time() - t0
+        ari_file = args.work / f"ariasim_{config}.npz"
+        if args.reuse and ari_file.exists() and int(np.load(ari_file)["photons"]) == n:
+            z = np.load(ari_file)
+            ari_cpu, total_cpu = float(z["cpu_s"]), float(z["total_cpu_s"])
+            ari_hits = {(int(k) // 100, int(k) % 100): z[k] for k in z.files if k.isdigit()}
+        else:
+            # compile/load the kernel first, so the timed run is the propagation only
+            run_ariasim(tab, config, 2000, args.seed + 1)
+            t0 = time.process_time()
+            ari_hits, ari_cpu = run_ariasim(tab, config, n, args.seed)
+            total_cpu = time.process_time() - t0
+            np.savez(
+                ari_file,
+                photons=n,
+                cpu_s=ari_cpu,
+                total_cpu_s=total_cpu,
+                **{str(s * 100 + m): v for (s, m), v in ari_hits.items()},
+            )
+        all_hits[config] = (n, ppc_hits, ari_hits)
         c = compare(ppc_hits, ari_hits)
         c.update(
             ppc_per_cpu_s=n / max(ppc_cpu - startup, 1e-9),
@@ -341,7 +362,7 @@ def main() -> None:
             f"{config:12s} N {n:.2g} hits chi2 {c['hits_chi2']:6.1f}/{c['hits_ndf']:<3d} "
             f"PPC/ariasim {c['ratio']:.3f}+-{c['ratio_err']:.3f}  "
             + "  ".join(
-                f"dt{q} {c[f'dt{q}']:+.2f}+-{c[f'dt{q}_err']:.2f} "
+                f"dt{q} {c[f'dt{q}_mean']:+.2f}+-{c[f'dt{q}_mean_err']:.2f} "
                 f"(chi2 {c[f'dt{q}_chi2']:.0f}/{c[f'dt{q}_ndf']})"
                 for q in (10, 50, 90)
             )
@@ -358,6 +379,23 @@ def main() -> None:
                         for q in (10, 50, 90)
                     )
                 )
+    # the gap the effects close: PPC in full ice against ariasim without the effects
+    if (
+        "full" in all_hits
+        and "layered" in all_hits
+        and all_hits["full"][0] == all_hits["layered"][0]
+    ):
+        g = compare(all_hits["full"][1], all_hits["layered"][2])
+        results["gap_ppc_full_vs_ariasim_layered"] = g
+        print(
+            f"{'PPC full vs ariasim layered':28s} hits chi2 {g['hits_chi2']:6.1f}/"
+            f"{g['hits_ndf']:<3d} PPC/ariasim {g['ratio']:.3f}+-{g['ratio_err']:.3f}  "
+            + "  ".join(
+                f"dt{q} {g[f'dt{q}_mean']:+.2f}+-{g[f'dt{q}_mean_err']:.2f} "
+                f"(chi2 {g[f'dt{q}_chi2']:.0f}/{g[f'dt{q}_ndf']})"
+                for q in (10, 50, 90)
+            )
+        )
     path = args.work / "results.json"  # merged with earlier runs' configurations
     merged = json.loads(path.read_text()) if path.exists() else {}
     merged.update(results)
