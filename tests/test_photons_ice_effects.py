@@ -275,5 +275,8 @@ def test_ppc_ice_switches_and_plain_kernel_when_off(tmp_path: Path) -> None:
     b = simulate(src, ref, det, seed=5, n_threads=1).hits
     assert len(a) > 100
     assert a.equals(b)
+    (tmp_path / "tilt.set").write_text("0\n")  # a 2-d tilt map: not modelled, said so
+    with pytest.raises(InputError, match="2-d layer tilt"):
+        ppc_ice(tmp_path)
     with pytest.raises(InputError, match="PPC ice folder not found"):
         ppc_ice(tmp_path / "nope")

@@ -599,9 +599,11 @@ def ppc_ice(
         dk1, dk2 = math.exp(cfg["scattering_k1"]), math.exp(cfg["scattering_k2"])
         sk1 = np.where(np.isfinite(k1col), np.exp(np.nan_to_num(k1col)), dk1)
         sk2 = np.where(np.isfinite(k2col), np.exp(np.nan_to_num(k2col)), dk2)
-        if cfg.get("old_absorption_scaling", 1.0) != 0.0:
+        old_k = bool(np.any(sk1 != 1.0) or np.any(sk2 != 1.0))
+        if cfg.get("old_absorption_scaling", 1.0) != 0.0 and old_k:
             raise InputError(
-                "the old absorption anisotropy (cfg.txt line 16 != 0) is not supported",
+                "the old absorption anisotropy (cfg.txt line 16 != 0 with per-layer k1, k2) "
+                "is not supported",
                 path=folder / "cfg.txt",
             )
         k = [math.exp(cfg.get(key, 0.0)) for key in ("k1", "k2", "kz")]
@@ -617,6 +619,11 @@ def ppc_ice(
         if not np.any(bfr.params[[0, 4, 8]] != 0):
             bfr = None
     lt = None
+    if tilt and (folder / "tilt.set").exists():
+        raise InputError(
+            "2-d layer tilt maps (tilt.set, tilt.map) are not supported; use tilt=False",
+            path=folder / "tilt.set",
+        )
     if tilt:
         geo = geometry if geometry is not None else folder / "geo-f2k"
         lt = read_tilt(folder, geo)
