@@ -78,7 +78,11 @@ def photons_command(
     ] = None,
     medium: Annotated[
         str | None,
-        typer.Option("--medium", help="bulk-ice | water | constant | layered (default bulk-ice)."),
+        typer.Option(
+            "--medium",
+            help="bulk-ice | water | constant | layered | ppc-ice (a PPC ice folder given as"
+            " --ice-table; default bulk-ice).",
+        ),
     ] = None,
     ice_table: Annotated[
         Path | None,

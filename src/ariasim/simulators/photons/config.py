@@ -12,8 +12,9 @@ A run is described by a nested dict (a TOML file in the CLI)::
     wavelength_nm = 405.0     # or [lo, hi] for a flat band
     position_m = [0.0, 0.0, 0.0]
 
-    [medium]                  # name = bulk-ice | water | constant | layered
-    name = "bulk-ice"
+    [medium]                  # name = bulk-ice | water | constant | layered | ppc-ice
+    name = "bulk-ice"         # ppc-ice: ice_table = a PPC ice folder (e.g. spice_bfr-v2),
+                              # tilt / anisotropy / birefringence = true | false
 
     [detector]                # layout = distance | strings | geometry
     layout = "distance"
@@ -84,6 +85,9 @@ DEFAULTS: dict[str, Any] = {
         "effective_scattering_length_m": None,
         "wavelength_dependent": None,
         "ice_table": None,
+        "tilt": None,
+        "anisotropy": None,
+        "birefringence": None,
     },
     "detector": {
         "layout": "distance",
@@ -325,6 +329,13 @@ only to source.type cascade (here source.type flasher)
         med_kw["wavelength_dependent"] = bool(m["wavelength_dependent"])
     if m["ice_table"] is not None:
         med_kw["ice_table"] = m["ice_table"]
+    for key in ("tilt", "anisotropy", "birefringence"):  # IceCube ice effects (ppc-ice)
+        if m[key] is not None:
+            if not isinstance(m[key], bool):
+                raise ConfigError(
+                    f"expected true or false, got {m[key]!r}", parameter=lab(f"medium.{key}")
+                )
+            med_kw[key] = m[key]
     medium = _wrap("medium", optics.make_medium, name, labels=labels, **med_kw)
 
     # source: the class named by source.type, with the keys that are set

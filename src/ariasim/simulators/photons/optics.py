@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from ariasim.errors import ConfigError, InputError
+from ariasim.simulators.photons.ice_effects import ppc_ice
 
 __all__ = [
     "ALPHA_SCATTERING",
@@ -232,6 +233,8 @@ class Medium:
     n_phase: float | None = None
     n_group: float | None = None
     source_path: str | None = field(default=None, compare=False)
+    #: Tilt, anisotropy, birefringence (:class:`~.ice_effects.IceEffects`); ``None``: off.
+    effects: Any = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         for key in ("z_boundaries_m", "b_e400_per_m", "a_dust400_per_m", "dtau"):
@@ -342,6 +345,7 @@ class Medium:
             "source_path": self.source_path,
             "b_e400_per_m": self.b_e400_per_m.tolist() if self.n_layers <= 4 else "table",
             "a_dust400_per_m": self.a_dust400_per_m.tolist() if self.n_layers <= 4 else "table",
+            **({"effects": self.effects.describe()} if self.effects is not None else {}),
         }
 
 
@@ -578,9 +582,10 @@ MEDIA: dict[str, Callable[..., Medium]] = {
     "water": water,
     "constant": constant_medium,
     "layered": layered_ice,
+    "ppc-ice": ppc_ice,
 }
 #: Parameter names of :func:`make_medium` that a factory spells differently.
-_MEDIUM_ALIASES = {"layered": {"ice_table": "path"}}
+_MEDIUM_ALIASES = {"layered": {"ice_table": "path"}, "ppc-ice": {"ice_table": "path"}}
 
 
 def medium_parameters(name: str) -> tuple[str, ...]:
@@ -610,9 +615,11 @@ def make_medium(spec: str | Medium, **parameters: Any) -> Medium:
 
     Arguments:
         spec: ``"bulk-ice"`` (:func:`bulk_ice`), ``"water"`` (:func:`water`),
-            ``"constant"`` (:func:`constant_medium`) or ``"layered"`` (:func:`layered_ice`,
-            the ice table given as ``ice_table``), or a ready :class:`Medium` (returned
-            unchanged, no parameters allowed).
+            ``"constant"`` (:func:`constant_medium`), ``"layered"`` (:func:`layered_ice`,
+            the ice table given as ``ice_table``) or ``"ppc-ice"``
+            (:func:`~.ice_effects.ppc_ice`: a PPC ice folder given as ``ice_table``, with
+            ``tilt``, ``anisotropy``, ``birefringence`` switches), or a ready
+            :class:`Medium` (returned unchanged, no parameters allowed).
         **parameters: Keyword arguments of that factory.
 
     Example:
@@ -621,7 +628,7 @@ def make_medium(spec: str | Medium, **parameters: Any) -> Medium:
         >>> make_medium("bulk-ice", ice_table="ice.dat")
         Traceback (most recent call last):
         ...
-        ariasim.errors.ConfigError: parameter 'ice_table': applies only to medium layered
+        ariasim.errors.ConfigError: parameter 'ice_table': applies only to medium layered or ppc-ice
     """
     given = {k: v for k, v in parameters.items() if v is not None}
     if isinstance(spec, Medium):

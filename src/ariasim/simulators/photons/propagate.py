@@ -53,14 +53,17 @@ from ariasim.simulators.photons.optics import (
 # acceptance_polynomial) are public for the other kernels (shells.py), not for users
 __all__ = [
     "acceptance_polynomial",
+    "birefringence_step",
     "build_cell_grid",
     "chunk_keys",
     "chunk_state",
     "propagate_kernel",
+    "propagate_kernel_ice",
     "sample_scattering_cosines",
     "scatter_direction",
     "start_photon",
     "step_photon",
+    "tilt_shift",
 ]
 
 _INF = np.inf
@@ -883,3 +886,442 @@ def chunk_keys(base_key: int, n_chunks: int) -> np.ndarray:
         z = (z ^ (z >> _U27)) * _M2
         z = z ^ (z >> _U31)
     return z
+
+
+# ------------------------------------------------------------------ IceCube ice effects
+# Layer tilt, absorption/scattering anisotropy and birefringence (see ice_effects.py);
+# a separate kernel so that a medium without them runs the plain one unchanged.
+
+
+@nb.njit(inline="always", cache=True)
+def tilt_shift(x, y, z, tcx, tsy, tr0, tlr, tz0, tinv, ttab):
+    """Layer depth shift at (x, y, z): bilinear in the distance along the tilt direction
+    and in z, extrapolated linearly beyond the table (as PPC's 1-d tilt model)."""
+    nr = tcx * x + tsy * y - tr0
+    nd = tlr.size
+    j = 1
+    while j < nd - 1 and nr >= tlr[j]:
+        j += 1
+    i = j - 1
+    wx = (nr - tlr[i]) / (tlr[j] - tlr[i])
+    zz = (z - tz0) * tinv
+    k = math.floor(zz)
+    kmax = ttab.shape[1] - 2
+    if k < 0:
+        k = 0
+    elif k > kmax:
+        k = kmax
+    f = zz - k
+    vi = ttab[i, k] + (ttab[i, k + 1] - ttab[i, k]) * f
+    vj = ttab[j, k] + (ttab[j, k + 1] - ttab[j, k]) * f
+    return vi * (1.0 - wx) + vj * wx
+
+
+@nb.njit(inline="always", cache=True)
+def _locate(zb, z, layer):
+    """Layer containing height z, searched from a nearby guess."""
+    nl = zb.size + 1
+    while layer < nl - 1 and z >= zb[layer]:
+        layer += 1
+    while layer > 0 and z < zb[layer - 1]:
+        layer -= 1
+    return layer
+
+
+@nb.njit(inline="always", cache=True)
+def _step_length_ice(
+    z, uz, layer, tau_a, tau_s, nl, zb, be400, ad400, dtau, badd, fb, fa, ft, inv_1mg, adir
+):
+    """As :func:`_step_length` with a per-layer scattering offset ``badd`` and the
+    absorption multiplied by the direction factor ``adir``; ``z`` is the tilt-corrected
+    height. Returns ``(s, absorbed, tau_a, layer)``."""
+    absorbed = False
+    s = 0.0
+    zz = z
+    while True:
+        bl = max(be400[layer] * fb + badd[layer], 0.0) * inv_1mg
+        al = (ad400[layer] * fa + ft * (1.0 + 0.01 * dtau[layer])) * adir
+        s_s = tau_s / bl if bl > 0.0 else _INF
+        s_a = tau_a / al if al > 0.0 else _INF
+        if uz > 0.0 and layer < nl - 1:
+            sb = (zb[layer] - zz) / uz
+        elif uz < 0.0 and layer > 0:
+            sb = (zb[layer - 1] - zz) / uz
+        else:
+            sb = _INF
+        if sb < s_s and sb < s_a:
+            s += sb
+            tau_s -= bl * sb
+            tau_a -= al * sb
+            if uz > 0.0:
+                zz = zb[layer]
+                layer += 1
+            else:
+                layer -= 1
+                zz = zb[layer]
+            continue
+        if s_a <= s_s:
+            s += s_a
+            absorbed = True
+        else:
+            s += s_s
+            tau_a -= al * s_s
+        break
+    return s, absorbed, tau_a, layer
+
+
+@nb.njit(inline="always", cache=True)
+def _layer_path_integrals(z, uz, s, layer, zb, ra, rb):
+    """``(∫ ra ds, ∫ rb ds)`` over a straight segment of length s from height z."""
+    nl = zb.size + 1
+    ia = 0.0
+    ib = 0.0
+    rem = s
+    zz = z
+    while True:
+        if uz > 0.0 and layer < nl - 1:
+            sb = (zb[layer] - zz) / uz
+        elif uz < 0.0 and layer > 0:
+            sb = (zb[layer - 1] - zz) / uz
+        else:
+            sb = _INF
+        if sb >= rem:
+            ia += ra[layer] * rem
+            ib += rb[layer] * rem
+            break
+        ia += ra[layer] * sb
+        ib += rb[layer] * sb
+        rem -= sb
+        if uz > 0.0:
+            zz = zb[layer]
+            layer += 1
+        else:
+            layer -= 1
+            zz = zb[layer]
+    return ia, ib
+
+
+@nb.njit(inline="always", cache=True)
+def _gauss_pair(s0, s1, s2, s3):
+    """Two independent standard normal numbers (Marsaglia's polar method)."""
+    while True:
+        s0, s1, s2, s3, u1 = _next(s0, s1, s2, s3)
+        s0, s1, s2, s3, u2 = _next(s0, s1, s2, s3)
+        a = 2.0 * u1 - 1.0
+        b = 2.0 * u2 - 1.0
+        q = a * a + b * b
+        if q < 1.0 and q > 0.0:
+            break
+    f = math.sqrt(-2.0 * math.log(q) / q)
+    return a * f, b * f, s0, s1, s2, s3
+
+
+@nb.njit(inline="always", cache=True)
+def _tilt_rotate(ux, uy, uz, ax, ay, t1, t2, tz):
+    """Scale the direction by (t1, t2, tz) in the (flow, across, vertical) frame and
+    normalise."""
+    n1 = (ax * ux + ay * uy) * t1
+    n2 = (-ay * ux + ax * uy) * t2
+    vx = n1 * ax - n2 * ay
+    vy = n1 * ay + n2 * ax
+    vz = uz * tz
+    nrm = 1.0 / math.sqrt(vx * vx + vy * vy + vz * vz)
+    return vx * nrm, vy * nrm, vz * nrm
+
+
+@nb.njit(inline="always", cache=True)
+def birefringence_step(x, y, z, ux, uy, uz, s, ia, ib, ax, ay, btab, s0, s1, s2, s3):
+    """Deflect the direction after a straight segment of length s (path integrals ia, ib
+    of ra, rb) and move its end point as a Brownian bridge would (PPC's bfr model).
+
+    Returns ``(x, y, z, ux, uy, uz, s0, s1, s2, s3)``.
+    """
+    dot = ax * ux + ay * uy
+    # the widths per unit path, tabulated in |cos| to the flow axis (linear interpolation)
+    nt = btab.shape[0] - 1
+    u = abs(dot) * nt
+    k = min(int(u), nt - 1)
+    f = u - k
+    sra = math.sqrt(ia)
+    sx = sra * (btab[k, 0] + f * (btab[k + 1, 0] - btab[k, 0]))
+    sy = sra * (btab[k, 1] + f * (btab[k + 1, 1] - btab[k, 1]))
+    sdt = math.sqrt(max(0.0, 1.0 - dot * dot))
+    mx = ib * sdt * (btab[k, 2] + f * (btab[k + 1, 2] - btab[k, 2]))
+    # q: the flow axis's part perpendicular to the direction (towards the axis); p = n x q
+    qx = ax - dot * ux
+    qy = ay - dot * uy
+    qz = -dot * uz
+    if dot < 0.0:
+        qx = -qx
+        qy = -qy
+        qz = -qz
+    qn = qx * qx + qy * qy + qz * qz
+    if qn > 0.0:
+        f = 1.0 / math.sqrt(qn)
+        qx *= f
+        qy *= f
+        qz *= f
+    else:
+        qx = 0.0
+        qy = 0.0
+        qz = 1.0
+    px = uy * qz - uz * qy
+    py = uz * qx - ux * qz
+    pz = ux * qy - uy * qx
+    g1, g2, s0, s1, s2, s3 = _gauss_pair(s0, s1, s2, s3)
+    dnx = sx * g1 + mx
+    dny = sy * g2
+    # mean direction over the segment given its end deflection: half of it plus the
+    # bridge's spread sigma / sqrt(3) / 2 (tangent of the half angle for the rotation)
+    g3, g4, s0, s1, s2, s3 = _gauss_pair(s0, s1, s2, s3)
+    inv_sqrt3 = 0.5773502691896258
+    vx = 0.5 * (dnx + sx * g3 * inv_sqrt3)
+    vy = 0.5 * (dny + sy * g4 * inv_sqrt3)
+    den = vx * vx + vy * vy
+    f = 2.0 / (1.0 + den)
+    mxx = ux + (qx * vx + px * vy - ux * den) * f
+    myy = uy + (qy * vx + py * vy - uy * den) * f
+    mzz = uz + (qz * vx + pz * vy - uz * den) * f
+    nrm = 1.0 / math.sqrt(mxx * mxx + myy * myy + mzz * mzz)
+    h = 0.5 * s
+    x += h * (mxx * nrm - ux)
+    y += h * (myy * nrm - uy)
+    z += h * (mzz * nrm - uz)
+    vx = 0.5 * dnx
+    vy = 0.5 * dny
+    den = vx * vx + vy * vy
+    f = 2.0 / (1.0 + den)
+    nx = ux + (qx * vx + px * vy - ux * den) * f
+    ny = uy + (qy * vx + py * vy - uy * den) * f
+    nz = uz + (qz * vx + pz * vy - uz * den) * f
+    nrm = 1.0 / math.sqrt(nx * nx + ny * ny + nz * nz)
+    return x, y, z, nx * nrm, ny * nrm, nz * nrm, s0, s1, s2, s3
+
+
+@nb.njit(parallel=True, cache=True, fastmath={"nsz", "arcp", "contract", "afn", "reassoc"})
+def propagate_kernel_ice(
+    px,
+    py,
+    pz,
+    dx,
+    dy,
+    dz,
+    t0,
+    wl,
+    w0,
+    chunk_start,
+    chunk_key,
+    zb,
+    be400,
+    ad400,
+    dtau,
+    wl_dependent,
+    g,
+    sl_fraction,
+    n_group_const,
+    tilt_on,
+    tcx,
+    tsy,
+    tr0,
+    tlr,
+    tz0,
+    tinv,
+    ttab,
+    ani_on,
+    ax,
+    ay,
+    k1,
+    k2,
+    kz,
+    scat_on,
+    sk1,
+    sk2,
+    bfr_on,
+    btab,
+    ra,
+    rb,
+    badd,
+    mods,
+    radius,
+    ang_coeffs,
+    accept_by_weight,
+    use_grid,
+    lo,
+    hi,
+    cell,
+    dims,
+    cstart,
+    items,
+    smap,
+    mcell,
+    mdims,
+    out_mod,
+    out_t,
+    out_w,
+    out_hx,
+    out_hy,
+    out_hz,
+):
+    """:func:`propagate_kernel` with IceCube's ice effects (PPC's model, see
+    :mod:`~.ice_effects`): per step, the layer is found at the tilt-corrected height
+    ``z - Δ(x, y, z)`` (kept for the whole step, as PPC), the absorption is multiplied by
+    ``1/|(k1 n1, k2 n2, kz n3)|`` of the step's direction, the scattering coefficient gets a
+    per-layer offset ``badd``; after a step that ends in a scattering the birefringence
+    deflects the direction (and moves the end point), and the scattering itself happens
+    in the frame stretched by the per-layer ``(sk1, sk2, 1/(sk1 sk2))``.
+
+    Arguments as :func:`propagate_kernel`, plus the effect arguments of
+    :meth:`~.ice_effects.IceEffects.kernel_args` after the medium's.
+    """
+    n_chunks = chunk_start.size - 1
+    nl = be400.size
+    inv_1mg = 1.0 / (1.0 - g)
+    r2 = radius * radius
+    n_ang = ang_coeffs.size
+    inv_mcell = 1.0 / mcell
+    for ci in nb.prange(n_chunks):
+        st = np.empty(4, np.uint64)
+        s0, s1, s2, s3 = chunk_state(st, chunk_key[ci])
+        for i in range(chunk_start[ci], chunk_start[ci + 1]):
+            out_mod[i] = -1
+            (
+                x,
+                y,
+                z,
+                ux,
+                uy,
+                uz,
+                t,
+                fb,
+                fa,
+                ft,
+                inv_v,
+                layer,
+                _b_hom,
+                _a_hom,
+                tau_a,
+                s0,
+                s1,
+                s2,
+                s3,
+            ) = start_photon(
+                i,
+                px,
+                py,
+                pz,
+                dx,
+                dy,
+                dz,
+                t0,
+                wl,
+                wl_dependent,
+                n_group_const,
+                zb,
+                be400,
+                ad400,
+                dtau,
+                inv_1mg,
+                s0,
+                s1,
+                s2,
+                s3,
+            )
+            while True:
+                if tilt_on:
+                    zeff = z - tilt_shift(x, y, z, tcx, tsy, tr0, tlr, tz0, tinv, ttab)
+                else:
+                    zeff = z
+                layer = _locate(zb, zeff, layer)
+                adir = 1.0
+                if ani_on:
+                    n1 = (ax * ux + ay * uy) * k1
+                    n2 = (-ay * ux + ax * uy) * k2
+                    n3 = uz * kz
+                    adir = 1.0 / math.sqrt(n1 * n1 + n2 * n2 + n3 * n3)
+                tau_s, s0, s1, s2, s3 = _optical_depth(s0, s1, s2, s3)
+                s, absorbed, tau_a, layer_end = _step_length_ice(
+                    zeff,
+                    uz,
+                    layer,
+                    tau_a,
+                    tau_s,
+                    nl,
+                    zb,
+                    be400,
+                    ad400,
+                    dtau,
+                    badd,
+                    fb,
+                    fa,
+                    ft,
+                    inv_1mg,
+                    adir,
+                )
+                escaped = False
+                if s > _MAX_STEP_M:
+                    s = _MAX_STEP_M
+                    escaped = True
+                if use_grid:
+                    if (lo[0] < x < hi[0]) and (lo[1] < y < hi[1]) and (lo[2] < z < hi[2]):
+                        jx = min(int((x - lo[0]) * inv_mcell), mdims[0] - 1)
+                        jy = min(int((y - lo[1]) * inv_mcell), mdims[1] - 1)
+                        jz = min(int((z - lo[2]) * inv_mcell), mdims[2] - 1)
+                        clear = s < smap[(jz * mdims[1] + jy) * mdims[0] + jx]
+                    else:
+                        ex = max(lo[0] - x, x - hi[0], 0.0)
+                        ey = max(lo[1] - y, y - hi[1], 0.0)
+                        ez = max(lo[2] - z, z - hi[2], 0.0)
+                        clear = s * s < ex * ex + ey * ey + ez * ez
+                if use_grid and clear:
+                    d = _INF
+                    m = -1
+                elif use_grid:
+                    d, m = _grid_hit(
+                        x, y, z, ux, uy, uz, s, mods, r2, lo, hi, cell, dims, cstart, items
+                    )
+                else:
+                    d, m = _naive_hit(x, y, z, ux, uy, uz, s, mods, r2)
+                if m >= 0:
+                    w = w0[i]
+                    if n_ang > 0:
+                        acc = acceptance_polynomial(ang_coeffs, uz)
+                        if accept_by_weight:
+                            w *= max(acc, 0.0)
+                        else:
+                            s0, s1, s2, s3, u1 = _next(s0, s1, s2, s3)
+                            if u1 > acc:
+                                break
+                    out_mod[i] = m
+                    out_t[i] = t + d * inv_v
+                    out_w[i] = w
+                    out_hx[i] = x + d * ux
+                    out_hy[i] = y + d * uy
+                    out_hz[i] = z + d * uz
+                    break
+                if absorbed or escaped:
+                    break
+                ia = 0.0
+                ib = 0.0
+                if bfr_on:
+                    ia, ib = _layer_path_integrals(zeff, uz, s, layer, zb, ra, rb)
+                x += s * ux
+                y += s * uy
+                z += s * uz
+                t += s * inv_v
+                if bfr_on:
+                    x, y, z, ux, uy, uz, s0, s1, s2, s3 = birefringence_step(
+                        x, y, z, ux, uy, uz, s, ia, ib, ax, ay, btab, s0, s1, s2, s3
+                    )
+                layer = layer_end
+                if scat_on:
+                    q1 = sk1[layer]
+                    q2 = sk2[layer]
+                    ux, uy, uz = _tilt_rotate(ux, uy, uz, ax, ay, q1, q2, 1.0 / (q1 * q2))
+                    ux, uy, uz, s0, s1, s2, s3 = scatter_direction(
+                        ux, uy, uz, g, sl_fraction, s0, s1, s2, s3
+                    )
+                    ux, uy, uz = _tilt_rotate(ux, uy, uz, ax, ay, 1.0 / q1, 1.0 / q2, q1 * q2)
+                else:
+                    ux, uy, uz, s0, s1, s2, s3 = scatter_direction(
+                        ux, uy, uz, g, sl_fraction, s0, s1, s2, s3
+                    )

@@ -961,6 +961,11 @@ def tabulate_shells(
     acc_q = np.zeros((N_SLOTS, n_bins))
     acc_p = np.zeros((N_SLOTS, n_bins))
     acc_n = np.zeros((N_SLOTS, 2))
+    if getattr(medium, "effects", None) is not None:
+        raise ConfigError(
+            "shell tables do not model tilt/anisotropy/birefringence; use a medium without them",
+            parameter="medium",
+        )
     med_args = medium.kernel_args()
     geo_args = (centre, ax, r_in, r_out, int(n_cos), edges, ang, piece, r_cut)
 

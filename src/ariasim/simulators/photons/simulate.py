@@ -177,12 +177,22 @@ def simulate(
         mdims,
     )
     med_args = medium.kernel_args()
+    fx = getattr(medium, "effects", None)
+    if fx is not None and fx.active:
+        # IceCube's ice effects (tilt, anisotropy, birefringence): their own kernel, so a
+        # medium without them runs the plain one unchanged
+        from ariasim.simulators.photons.propagate import propagate_kernel_ice
+
+        med_args = (*med_args, *fx.kernel_args(medium.n_layers))
+        run_kernel = propagate_kernel_ice
+    else:
+        run_kernel = propagate_kernel
 
     def kernel(b: PhotonBatch) -> tuple[np.ndarray, ...]:
         out_mod = np.empty(b.n_photons, np.int32)
         out = [np.empty(b.n_photons) for _ in range(5)]  # time, weight, hit x, y, z
         ph = b.photons
-        propagate_kernel(
+        run_kernel(
             ph["x"],
             ph["y"],
             ph["z"],
