@@ -611,6 +611,46 @@ def _make_formula(
     return Formula(text, vs, output=Variable(out, unit=unit), metadata={"method": method})
 
 
+#: A scale or resolution member must stay within this factor of the binned estimates'
+#: range everywhere on the rectangle the card evaluates it on (see :func:`_tame`).
+TAME_FACTOR = 3.0
+
+
+def _tame(
+    f: Formula,
+    kind: str,
+    x_range: tuple[float, float],
+    eta_range: tuple[float, float],
+    rel: np.ndarray,
+    quantity: str,
+) -> bool:
+    """Whether ``f`` stays within :data:`TAME_FACTOR` of the binned values' range on the
+    card's whole (x, |eta|) rectangle (relative width sigma(E)/E for calorimeter
+    resolutions). A member with (log x) x eta^2 cross terms can fit every bin and still
+    reach sigma(E) of 1e4 GeV at a corner of the region that holds no bin centre but does
+    hold particles (seen: photons, 1.1 < |eta| < 1.7, E = 2 GeV); Delphes evaluates it
+    there, so such a member is passed over for the next consistent one."""
+    xs = np.geomspace(max(x_range[0], 1e-6), max(x_range[1], 1e-6), 41)
+    etas = np.linspace(eta_range[0], eta_range[1], 33)
+    X, H = np.meshgrid(xs, etas)
+    x, h = X.ravel(), H.ravel()
+    args = {"pt": x, "energy": x, "eta": h}
+    with np.errstate(all="ignore"):
+        v = np.broadcast_to(np.asarray(f({k: args[k] for k in f.names}), dtype=float), x.shape)
+    if kind == "calo":
+        # only where particles are: E >= pT_min cosh|eta|, the region's lowest energy
+        # (at its lower |eta| edge) carried along the region
+        reach = x >= x_range[0] * np.cosh(h) / np.cosh(eta_range[0]) * (1 - 1e-9)
+        v, x = v[reach], x[reach]
+    if quantity == "resolution" and kind == "calo":
+        v = v / x
+    good = rel[np.isfinite(rel) & (rel > 0)]
+    if not good.size or not np.isfinite(v).all():
+        return False
+    lo, hi = float(good.min()) / TAME_FACTOR, float(good.max()) * TAME_FACTOR
+    return bool(((v >= lo) & (v <= hi)).all())
+
+
 def fit_library(
     tab: pd.DataFrame,
     y: str,
@@ -690,7 +730,16 @@ def fit_library(
         card_valid(f, quantity, kind, x_range, eta_range) and np.isfinite(c)
         for f, c in zip(forms, chi2, strict=True)
     ]
-    pool = [i for i in range(len(front)) if valid[i]] or list(range(len(front)))
+    rel = yv / xv if (quantity == "resolution" and kind == "calo") else yv
+    tame = [
+        v and (quantity == "efficiency" or _tame(f, kind, x_range, eta_range, rel, quantity))
+        for f, v in zip(forms, valid, strict=True)
+    ]
+    pool = (
+        [i for i in range(len(front)) if tame[i]]
+        or [i for i in range(len(front)) if valid[i]]
+        or list(range(len(front)))
+    )
     j = pool[select_member([chi2[i] for i in pool], [k[i] for i in pool],
                            [size[i] for i in pool], n, level=level)]  # fmt: skip
     for i, r in enumerate(front):
@@ -699,6 +748,7 @@ def fit_library(
             for o in range(len(front))
         )
         r["card_valid"] = bool(valid[i])
+        r["tame"] = bool(tame[i])
         r["chosen"] = i == j
         if r["chi2"] == np.inf:
             r["chi2"] = None
