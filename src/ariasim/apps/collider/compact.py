@@ -611,8 +611,10 @@ def _make_formula(
     return Formula(text, vs, output=Variable(out, unit=unit), metadata={"method": method})
 
 
-#: A scale or resolution member must stay within this factor of the binned estimates'
-#: range everywhere on the rectangle the card evaluates it on (see :func:`_tame`).
+#: A scale member must stay within this factor of the binned estimates' range everywhere
+#: on the rectangle the card evaluates it on, a resolution member below max(100 %, this
+#: factor times the widest bin) and above the narrowest bin over its square
+#: (see :func:`_tame`).
 TAME_FACTOR = 3.0
 
 
@@ -647,7 +649,13 @@ def _tame(
     good = rel[np.isfinite(rel) & (rel > 0)]
     if not good.size or not np.isfinite(v).all():
         return False
-    lo, hi = float(good.min()) / TAME_FACTOR, float(good.max()) * TAME_FACTOR
+    # a relative width up to 100 % (or 3x the widest bin) is physics; beyond it, an artefact
+    lo = float(good.min()) / TAME_FACTOR**2
+    hi = (
+        max(1.0, float(good.max()) * TAME_FACTOR)
+        if quantity == "resolution"
+        else float(good.max()) * TAME_FACTOR
+    )
     return bool(((v >= lo) & (v <= hi)).all())
 
 
