@@ -503,7 +503,7 @@ def _print_front(front: Any, with_units: bool) -> None:
 
     tab = Table(title="Pareto front (held-out error against complexity)")
     for col, just in (("", "left"), ("complexity", "right"), ("val MSE", "right")):
-        tab.add_column(col, justify=just)
+        tab.add_column(col, justify=just)  # type: ignore[arg-type]
     tab.add_column("val R2", justify="right")
     if with_units:
         tab.add_column("units ok")

@@ -837,7 +837,7 @@ class _NumericParser(Parser):
         if all(a.number is not None for a in args):
             nums = [a.number for a in args]
             if name in _EXACT and all(isinstance(v, Fraction) for v in nums):
-                return self.checked_call(_const(_EXACT[name](*nums)), name, where)
+                return self.checked_call(_const(_EXACT[name](*nums)), name, where)  # type: ignore[operator]
             with np.errstate(all="ignore"):
                 v = float(fn(*(float(u) for u in nums)))  # type: ignore[arg-type]
             exact = all(isinstance(u, Fraction) for u in nums)
@@ -850,11 +850,11 @@ class _NumericParser(Parser):
         fns = [a.fn for a in args]
         if all(a.is_const for a in args):
             with np.errstate(all="ignore"):
-                v = float(fn(*(a.value for a in args)))
+                v = float(fn(*(a.value for a in args)))  # type: ignore[operator]
             return _const(v, number=False)
         coeff: Fraction | float = Fraction(1)
         if name in ("abs", "Abs"):
-            coeff = abs(args[0].coeff)
+            coeff = abs(args[0].coeff)  # type: ignore[assignment]
         elif name == "aq":
             coeff = args[0].coeff
         elif name == "square":

@@ -259,15 +259,15 @@ def _fast_object(d: Mapping[str, Any], source: Any, where: str) -> CompiledObjec
         if not isinstance(regions, list) or not regions:
             raise r.fail("expected a non-empty list of regions", q)
         edges = []
-        for k, reg in enumerate(regions):
-            rr = _Reader(source, f"{where}.{q}[{k}]")
+        for ir, reg in enumerate(regions):
+            rr = _Reader(source, f"{where}.{q}[{ir}]")
             if not isinstance(reg, Mapping) or not isinstance(reg.get("formula"), Mapping):
                 raise rr.fail("expected a region with a formula object")
             edges.append(
                 (rr.number(reg, "eta_low", minimum=0.0), rr.number(reg, "eta_high", minimum=0.0))
             )
             f = reg["formula"]
-            fr = _Reader(source, f"{where}.{q}[{k}].formula")
+            fr = _Reader(source, f"{where}.{q}[{ir}].formula")
             variables = f.get("variables")
             if not isinstance(variables, list) or not all(
                 isinstance(v, Mapping) and isinstance(v.get("name"), str) for v in variables
@@ -365,6 +365,7 @@ class CompiledResponse:
         objects = data.get("objects")
         if not isinstance(objects, Mapping) or not objects:
             self._model = ResponseModel.from_dict(data, source=source)  # its error
+            raise InputError("no objects in the response model", path=source, field="objects")
         compiled: list[CompiledObject] = []
         slow = [k for k, v in objects.items() if not (use_stored and _usable(v))]
         if slow:  # the slow path checks the whole file (as ResponseModel.load)

@@ -730,7 +730,7 @@ def learner_for_method(
 
         opts = {**KAN_DEFAULTS, **({"max_epochs": epochs} if epochs is not None else {})}
         eff = KANClassifier(**opts)
-        resp: Any = KANRegressor(**opts)
+        resp = KANRegressor(**opts)
     elif method == "sr":
         eff, resp = BinnedSymbolicClassifier(), BinnedSymbolicRegressor()
     else:

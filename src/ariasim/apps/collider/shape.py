@@ -160,7 +160,7 @@ class ResponseShape:
     __hash__ = None  # type: ignore[assignment]
 
     # -- evaluation -------------------------------------------------------------------
-    def _cell(self, x: np.ndarray, abs_eta: np.ndarray) -> tuple[np.ndarray, ...]:
+    def _cell(self, x: np.ndarray, abs_eta: np.ndarray) -> tuple[Any, ...]:
         """Corner offsets into the flat table and bilinear weights of each point."""
         tk, ek = np.asarray(self.t_knots), np.asarray(self.eta_knots)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -363,7 +363,7 @@ def fit_shape(
     n = y.size
     lam = penalty * n / s0  # objective: sum of losses / s0 + lam * |D c|^2 / s0^2 * s0 ...
     DtD = (D.T @ D).tocsr()
-    out = np.empty((len(levels), tk.size, ek.size))
+    out: np.ndarray = np.empty((len(levels), tk.size, ek.size))
     for k, tau in enumerate(levels):
         c = np.full(B.shape[1], float(np.quantile(y, tau)))
 
@@ -548,7 +548,7 @@ def quantile_summary(table: pd.DataFrame, *, alpha: float = 0.01) -> pd.DataFram
     """
     from scipy import stats
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     if table.empty:
         return pd.DataFrame(rows)
     for name, g in table.groupby("object", sort=False):

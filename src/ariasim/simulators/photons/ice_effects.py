@@ -337,8 +337,10 @@ class IceEffects:
             k1, k2, kz = a.absorption_k
             ani = (k1, k2, kz) != (1.0, 1.0, 1.0), math.cos(phi), math.sin(phi), k1, k2, kz
             scat_on = a.has_scattering
-            sk1 = _per_layer(a.scattering_k1, n_layers, "scattering_k1") if scat_on else None
-            sk2 = _per_layer(a.scattering_k2, n_layers, "scattering_k2") if scat_on else None
+            s1 = 1.0 if a.scattering_k1 is None else a.scattering_k1
+            s2 = 1.0 if a.scattering_k2 is None else a.scattering_k2
+            sk1 = _per_layer(s1, n_layers, "scattering_k1") if scat_on else None
+            sk2 = _per_layer(s2, n_layers, "scattering_k2") if scat_on else None
         else:
             ani = (False, math.cos(phi), math.sin(phi), 1.0, 1.0, 1.0)
             scat_on, sk1, sk2 = False, None, None
@@ -606,8 +608,10 @@ def ppc_ice(
                 "is not supported",
                 path=folder / "cfg.txt",
             )
-        k = [math.exp(cfg.get(key, 0.0)) for key in ("k1", "k2", "kz")]
-        ani = Anisotropy(cfg["anisotropy_azimuth_deg"], *k, scattering_k1=sk1, scattering_k2=sk2)
+        ks = [math.exp(cfg.get(key, 0.0)) for key in ("k1", "k2", "kz")]
+        ani = Anisotropy(
+            cfg["anisotropy_azimuth_deg"], ks[0], ks[1], ks[2], scattering_k1=sk1, scattering_k2=sk2
+        )
         if ani.absorption_k == (1.0, 1.0, 1.0) and not ani.has_scattering:
             ani = None
     bfr = None
