@@ -4,11 +4,12 @@ On the built-in default (a generic neutrino telescope in bulk South-Pole ice, an
 isotropic 405 nm flasher, IceCube-like optical modules with the nominal angular
 acceptance) the demo
 
-1. tabulates the flasher on 30 shells from 5 to 150 m in one MC run (track-length
+1. tabulates the flasher on 35 shells from 5 to 150 m in one MC run (track-length
    estimator) and checks the table against direct module hits at three distances;
 2. fits the photon-yield formula (distance, orientation) by symbolic regression and the
-   delay distribution as a :class:`~ariasim.surrogates.density.SymbolicDensity`, holding
-   out every third distance;
+   delay distribution as a :class:`~ariasim.surrogates.density.SymbolicDensity` (a
+   probability mass for the unscattered photons and two generalized-gamma components),
+   holding out every third distance;
 3. compares, on the held-out distances, the surrogate with the MC and with the Pandel
    function (literature parameters, and parameters fitted to the same MC);
 4. repeats the fit across a grid of media (absorption, effective scattering lengths)
@@ -38,7 +39,14 @@ import pandas as pd
 
 from ariasim.utils import spawn_seeds, write_json
 
-__all__ = ["REPRODUCIBLE_FILES", "DemoConfig", "inverse_dataset", "run_demo"]
+__all__ = [
+    "REPRODUCIBLE_FILES",
+    "DemoConfig",
+    "held_out_distances",
+    "inverse_dataset",
+    "run_demo",
+    "yield_selection_reason",
+]
 
 
 @dataclass(frozen=True)
@@ -106,7 +114,7 @@ class DemoConfig:
         )
 
 
-def _held_out(radii: np.ndarray) -> np.ndarray:
+def held_out_distances(radii: np.ndarray) -> np.ndarray:
     """Every third distance (2nd, 5th, ...) but the last is held out for validation (an
     interpolation test: the end points of the range are always trained on)."""
     idx = np.arange(radii.size)
@@ -274,7 +282,7 @@ def _run(
     wl = 405.0
     la0, le0 = medium_lengths(medium, wl)
     radii = np.asarray(cfg.radii_m, dtype=float)
-    held = _held_out(radii)
+    held = held_out_distances(radii)
 
     def is_train(d: np.ndarray) -> np.ndarray:
         return ~np.isin(np.round(d, 6), np.round(held, 6))
@@ -422,7 +430,7 @@ def _run(
         "delay_family": sur.delay.formula_.metadata.get("family"),
         "delay_density_cdf": str(sur.delay.formula_),
         "delay_parameters": {k: str(f) for k, f in sur.delay.params_.items()},
-        "yield_selection": _yield_reason(pareto),
+        "yield_selection": yield_selection_reason(pareto),
     }
     timings["fit"] = {"seconds": info["seconds"]}
 
@@ -590,7 +598,7 @@ def _run(
     return metrics
 
 
-def _yield_reason(pareto: pd.DataFrame) -> str:
+def yield_selection_reason(pareto: pd.DataFrame) -> str:
     """Why the yield formula on the front was selected, in words."""
     from ariasim.apps.photons.surrogate import MAX_CANCELLATION
 
