@@ -880,13 +880,13 @@ def numerical_hessian(f, x: np.ndarray, eps: float = 1e-4) -> np.ndarray:
 def _poly_formula(Xb, y, wts, variables, name) -> Formula:
     """Weighted least squares on a quadratic polynomial in the conditions, plus log(x)
     for conditions that are positive everywhere (distances, lengths; with a single such
-    condition and at least 12 bins: 1, x, log(x), log(x)^2): the fallback model.
+    condition: 1, x, log(x), log(x)^2): the fallback model.
     Parameters of scale-free physics (a location of log t, a log-scale) vary smoothly in
     log(x)."""
     syms = [sp.Symbol(v.name, real=True) for v in variables]
     pos = [s for s, v in zip(syms, variables, strict=True) if v.low is not None and v.low > 0]
     terms: list[sp.Expr] = [sp.Integer(1), *syms]
-    if len(syms) == 1 and pos and len(y) >= 12:
+    if len(syms) == 1 and pos:
         terms += [sp.log(pos[0]), sp.log(pos[0]) ** 2]
     else:
         terms += [a * b for i, a in enumerate(syms) for b in syms[i:]]
