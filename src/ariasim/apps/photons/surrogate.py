@@ -536,8 +536,11 @@ def fit_photon_surrogate(
 
     The delay density's symbolic and polynomial parameter functions are compared by
     their likelihood on held-out training distances (every fourth distinct distance,
-    when there are at least eight; these are left out of the density fit).
+    when there are at least eight; these are left out of that fit); the winner is then
+    fitted again on all training distances.
     """
+    from sklearn.base import clone
+
     from ariasim.surrogates.symbolic import SymbolicRegressor
 
     units = {"distance_m": "m", "cos_theta": "", "lambda_a_m": "m", "lambda_e_m": "m"}
@@ -596,6 +599,13 @@ def fit_photon_surrogate(
         sample_weight=wt[~is_val],
         **fit_kw,
     )
+    if is_val.any():
+        # the kind of parameter function is chosen on the left-out distances; the
+        # winner is then fitted again on every training distance
+        chosen = {**density.selection_, "refit_on_all_training_distances": True}
+        density = clone(density).set_params(param_model=density.param_model_used_)
+        density.fit(dl[list(delay_inputs)].to_numpy(), dl["delay_ns"].to_numpy(), sample_weight=wt)
+        density.selection_ = chosen
     meta = {"n_photons_per_medium": data.n_photons, "media": data.media, "training": data.config}
     return PhotonSurrogate(
         sr.formula_, density, module_radius_m=module_radius_m, n_group=n_group, metadata=meta
