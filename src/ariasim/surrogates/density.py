@@ -91,6 +91,7 @@ def _gg_logpdf(u: np.ndarray, mu: np.ndarray, log_sigma: np.ndarray, log_q: np.n
     With w = (ln u - mu)/sigma, k = 1/Q^2 and z = k exp(Q w): F = P(k, z) and
     ln f = k ln z - z - lnGamma(k) + ln(Q / (sigma u)).
     """
+    log_q = np.maximum(log_q, _LOG_Q_MIN)
     sigma, q = np.exp(log_sigma), np.exp(log_q)
     k = 1.0 / (q * q)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -100,7 +101,7 @@ def _gg_logpdf(u: np.ndarray, mu: np.ndarray, log_sigma: np.ndarray, log_q: np.n
 
 
 def _gg_cdf(u: np.ndarray, mu: np.ndarray, log_sigma: np.ndarray, log_q: np.ndarray):
-    q = np.exp(log_q)
+    q = np.exp(np.maximum(log_q, _LOG_Q_MIN))
     k = 1.0 / (q * q)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         z = k * np.power(np.clip(u, 0.0, None) * np.exp(-mu), q / np.exp(log_sigma))
@@ -115,6 +116,15 @@ _BOUNDS = {
     "log_q": (-4.0, 2.0),
     "logit_w": (-12.0, 12.0),
 }
+
+
+#: Range of the log-scale and log-shape functions in the joint refinement (a quadratic
+#: penalty outside); Q = e^-8 is far into the log-normal limit.
+_PENALTY_LOW = {"log_sigma": -6.0, "log_q": -8.0}
+_PENALTY_HIGH = {"log_sigma": 3.0, "log_q": 2.0}
+#: Evaluation clamps log Q from below here (e^-10: numerically the log-normal, where
+#: k = 1/Q^2 would make the log-density a difference of numbers of order 1e10 and more).
+_LOG_Q_MIN = -10.0
 
 
 def _mixture(params: np.ndarray, n_comp: int):
@@ -407,9 +417,9 @@ class SymbolicDensity(BaseEstimator):
             nll_poly = self._refine(u[sub], X[sub], w[sub])
             poly = self.params_
             if val is not None:
-                score_poly = self._mean_nll(*val)
+                score_poly = self.mean_nll(*val)
                 self.params_ = symbolic
-                score_sym = self._mean_nll(*val)
+                score_sym = self.mean_nll(*val)
             else:
                 score_sym, score_poly = nll_sym, nll_poly
             self.selection_.update({"nll_symbolic": score_sym, "nll_poly": score_poly})
@@ -418,7 +428,7 @@ class SymbolicDensity(BaseEstimator):
             else:
                 self.params_, self.nll_, self.param_model_used_ = poly, nll_poly, "poly"
         elif val is not None:
-            self.selection_["nll_poly"] = self._mean_nll(*val)
+            self.selection_["nll_poly"] = self.mean_nll(*val)
         self.selection_["winner"] = self.param_model_used_
         self._build_formulas()
         return self
@@ -436,8 +446,11 @@ class SymbolicDensity(BaseEstimator):
             )
         return tv, Xv, wv
 
-    def _mean_nll(self, t: np.ndarray, X: np.ndarray, w: np.ndarray) -> float:
-        """Weighted mean negative log-likelihood of samples under the current params_."""
+    def mean_nll(self, t: Any, X: Any, w: Any = None) -> float:
+        """Weighted mean negative log-likelihood per sample of ``t`` under conditions ``X``
+        (a point mass counts with log p0; inf if any sample is impossible)."""
+        t, X = _check_tx(t, X, self.n_features_in_)
+        w = np.ones(t.size) if w is None else np.asarray(w, dtype=float)
         lp = _logpdf(t - self.t_min, self._params_at(X), self.n_components, self.point_mass)
         v = -float(np.sum(w * np.maximum(lp, -700.0)) / w.sum())
         return v if np.isfinite(v) else np.inf
@@ -613,10 +626,24 @@ class SymbolicDensity(BaseEstimator):
         w_t = torch.tensor(w / w.sum(), dtype=torch.float64)
         params = [m.raw for m in modules if m.raw.numel()]
 
+        # a quadratic penalty outside _PENALTY_LOW/_HIGH: a mixture's likelihood is
+        # unbounded when a component's scale collapses onto a few samples, and far in
+        # the log-normal limit (Q -> 0) the generalized gamma's log-density is the
+        # difference of huge numbers; without it the refinement can go to either
+        lo = torch.tensor(
+            [_PENALTY_LOW.get(n.rsplit("_", 1)[0], -1e9) for n in names],
+            dtype=torch.float64,
+        )  # fmt: skip
+        hi = torch.tensor(
+            [_PENALTY_HIGH.get(n.rsplit("_", 1)[0], 1e9) for n in names],
+            dtype=torch.float64,
+        )  # fmt: skip
+
         def total_nll():
             cols = torch.stack([m(x_t) for m in modules], dim=-1)
             lp = _torch_logpdf(u_t, cols, self.n_components, self.point_mass)
-            return -(w_t * lp).sum()
+            out = torch.relu(lo - cols) ** 2 + torch.relu(cols - hi) ** 2
+            return -(w_t * lp).sum() + (w_t[:, None] * out).sum()
 
         with torch.no_grad():
             before = float(total_nll())
@@ -851,6 +878,7 @@ def _torch_logpdf(u, cols, n_comp, atom: bool = False):
         )
 
     def gg(mu, log_sigma, log_q):
+        log_q = torch.clamp(log_q, min=_LOG_Q_MIN)
         q = torch.exp(log_q)
         k = 1.0 / (q * q)
         log_z = torch.log(k) + q * (torch.log(u) - mu) / torch.exp(log_sigma)

@@ -601,10 +601,22 @@ def fit_photon_surrogate(
     )
     if is_val.any():
         # the kind of parameter function is chosen on the left-out distances; the
-        # winner is then fitted again on every training distance
-        chosen = {**density.selection_, "refit_on_all_training_distances": True}
-        density = clone(density).set_params(param_model=density.param_model_used_)
-        density.fit(dl[list(delay_inputs)].to_numpy(), dl["delay_ns"].to_numpy(), sample_weight=wt)
+        # winner is then fitted again on every training distance, and kept if its
+        # likelihood on them is better (the joint refinement can stall in a poor optimum)
+        X_all, t_all = dl[list(delay_inputs)].to_numpy(), dl["delay_ns"].to_numpy()
+        again = clone(density).set_params(param_model=density.param_model_used_)
+        again.fit(X_all, t_all, sample_weight=wt)
+        nll_sub = density.mean_nll(t_all, X_all, wt)
+        nll_all = again.mean_nll(t_all, X_all, wt)
+        refit = bool(nll_all <= nll_sub)
+        chosen = {
+            **density.selection_,
+            "nll_all_training_subset_fit": nll_sub,
+            "nll_all_training_refit": nll_all,
+            "refit_on_all_training_distances": refit,
+        }
+        if refit:
+            density = again
         density.selection_ = chosen
     meta = {"n_photons_per_medium": data.n_photons, "media": data.media, "training": data.config}
     return PhotonSurrogate(
