@@ -80,6 +80,8 @@ class DemoConfig:
     media_radii_m: tuple[float, ...] = tuple(np.arange(10.0, 101.0, 10.0))
     injected: tuple[float, float] = (120.0, 30.0)
     inverse_photons: float = 2e7
+    # the inverse problem's likelihood uses the hit delays too (else the counts alone)
+    inverse_times: bool = True
     max_time_media_yield: float = 600.0
     max_time_media_density: float = 120.0
     seed: int = 1
@@ -105,6 +107,10 @@ class DemoConfig:
             media_photons=1e5,
             media_radii_m=tuple(np.arange(10.0, 101.0, 15.0)),
             inverse_photons=5e5,
+            # the quick across-media delay density (4 media, 6 generations) is too coarse
+            # for the delays: with them lambda_a's 68 % interval covered 7 of 20 datasets,
+            # with the counts alone 18 of 20 (benchmarks/bench_inverse_coverage.py)
+            inverse_times=False,
             max_time_media_yield=120.0,
             max_time_media_density=60.0,
             generations_yield=20,
@@ -536,6 +542,7 @@ def _run(
                 delays_ns=delays,
                 n_photons=cfg.inverse_photons,
                 model_error=model_error,
+                use_times=cfg.inverse_times,
                 start=(float(np.mean(cfg.media_lambda_a_m)), float(np.mean(cfg.media_lambda_e_m))),
             )
             info = stages.finish("inverse", {"inverse": inv})
@@ -932,7 +939,9 @@ def _report(
             ]
         ),
         caption=f"Maximum-likelihood fit of a simulated dataset ({inv['n_hits']} hits on a "
-        "3-string detector) with the surrogate (counts + delays); profile-likelihood "
+        "3-string detector) with the surrogate ("
+        + ("counts + delays" if cfg.inverse_times else "counts only")
+        + "); profile-likelihood "
         "intervals (Delta NLL = 1/2); counts negative binomial with the surrogate's "
         f"measured count error ({100 * inv['model_error']:.1f} %, its rms deviation from "
         "the MC tables of the training media).",
