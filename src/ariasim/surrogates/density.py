@@ -16,6 +16,9 @@ dF/dt, obtained symbolically, is non-negative with unit mass. The Pandel functio
 the special case of one component with Q = sigma (a gamma distribution). Prentice's
 parametrisation is used because Stacy's (k, theta, p) is degenerate towards the
 log-normal limit, where all three run away together and per-bin estimates lose meaning.
+With ``point_mass=True`` the distribution also holds a probability p0(x) at exactly
+t_min, F = p0 + (1 - p0) F_cont (e.g. photons that arrive unscattered, at the direct
+time: half of the light 5 m from a source in South-Pole ice).
 
 What is learned symbolically is how the location (mu), log-scale, log-shape and weights
 depend on the conditions x (e.g. distance, absorption length):
@@ -88,6 +91,7 @@ def _gg_logpdf(u: np.ndarray, mu: np.ndarray, log_sigma: np.ndarray, log_q: np.n
     With w = (ln u - mu)/sigma, k = 1/Q^2 and z = k exp(Q w): F = P(k, z) and
     ln f = k ln z - z - lnGamma(k) + ln(Q / (sigma u)).
     """
+    log_q = np.maximum(log_q, _LOG_Q_MIN)
     sigma, q = np.exp(log_sigma), np.exp(log_q)
     k = 1.0 / (q * q)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -97,7 +101,7 @@ def _gg_logpdf(u: np.ndarray, mu: np.ndarray, log_sigma: np.ndarray, log_q: np.n
 
 
 def _gg_cdf(u: np.ndarray, mu: np.ndarray, log_sigma: np.ndarray, log_q: np.ndarray):
-    q = np.exp(log_q)
+    q = np.exp(np.maximum(log_q, _LOG_Q_MIN))
     k = 1.0 / (q * q)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         z = k * np.power(np.clip(u, 0.0, None) * np.exp(-mu), q / np.exp(log_sigma))
@@ -114,6 +118,15 @@ _BOUNDS = {
 }
 
 
+#: Range of the log-scale and log-shape functions in the joint refinement (a quadratic
+#: penalty outside); Q = e^-8 is far into the log-normal limit.
+_PENALTY_LOW = {"log_sigma": -6.0, "log_q": -8.0}
+_PENALTY_HIGH = {"log_sigma": 3.0, "log_q": 2.0}
+#: Evaluation clamps log Q from below here (e^-10: numerically the log-normal, where
+#: k = 1/Q^2 would make the log-density a difference of numbers of order 1e10 and more).
+_LOG_Q_MIN = -10.0
+
+
 def _mixture(params: np.ndarray, n_comp: int):
     """Split a (..., n_par) parameter array into per-component arrays and log-weights."""
     comps = [
@@ -127,21 +140,40 @@ def _mixture(params: np.ndarray, n_comp: int):
     return comps, logw
 
 
-def _param_names(n_comp: int) -> list[str]:
+def _param_names(n_comp: int, atom: bool = False) -> list[str]:
     names = [f"{p}_{c}" for c in range(n_comp) for p in ("mu", "log_sigma", "log_q")]
-    return names + (["logit_w"] if n_comp == 2 else [])
+    return names + (["logit_w"] if n_comp == 2 else []) + (["logit_p0"] if atom else [])
 
 
-def _logpdf(u, params, n_comp):
+def _n_cont(n_comp: int) -> int:
+    """Number of parameters of the continuous part (before the point mass, if any)."""
+    return 3 * n_comp + (n_comp == 2)
+
+
+def _logpdf(u, params, n_comp, atom: bool = False):
+    """log density of the continuous part at u > 0; with ``atom``, log p0 at u == 0 and
+    log(1 - p0) + the continuous part above (a mixed distribution: a probability mass at
+    u == 0, a density above)."""
     comps, logw = _mixture(params, n_comp)
-    terms = [lw + _gg_logpdf(u, *c) for c, lw in zip(comps, logw, strict=True)]
-    out = terms[0] if n_comp == 1 else np.logaddexp(*terms)
-    return np.where(u > 0, out, -np.inf)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        uu = np.where(u > 0, u, 1.0)
+        terms = [lw + _gg_logpdf(uu, *c) for c, lw in zip(comps, logw, strict=True)]
+        out = terms[0] if n_comp == 1 else np.logaddexp(*terms)
+    if not atom:
+        return np.where(u > 0, out, -np.inf)
+    a = params[..., _n_cont(n_comp)]
+    log_p0, log_p1 = -np.logaddexp(0.0, -a), -np.logaddexp(0.0, a)
+    return np.where(u > 0, log_p1 + out, np.where(u == 0, log_p0, -np.inf))
 
 
-def _cdf(u, params, n_comp):
+def _cdf(u, params, n_comp, atom: bool = False):
+    """F(u) (right-continuous: with ``atom`` it is p0 at u == 0)."""
     comps, logw = _mixture(params, n_comp)
-    return sum(np.exp(lw) * _gg_cdf(u, *c) for c, lw in zip(comps, logw, strict=True))
+    cont = sum(np.exp(lw) * _gg_cdf(u, *c) for c, lw in zip(comps, logw, strict=True))
+    if not atom:
+        return cont
+    p0 = special.expit(params[..., _n_cont(n_comp)])
+    return np.where(np.asarray(u) >= 0, p0 + (1.0 - p0) * cont, 0.0)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -196,6 +228,10 @@ class SymbolicDensity(BaseEstimator):
 
     Arguments:
         n_components: 1 or 2 generalized-gamma components.
+        point_mass: Add a probability mass at ``t_min`` whose probability p0 is a
+            parameter function ``logit_p0(x)`` (e.g. photons that arrive unscattered,
+            exactly at the direct time): F(t | x) = p0 + (1 - p0) F_cont(t | x) for
+            t >= t_min. Samples equal to ``t_min`` then count for the mass.
         t_min: Lower end of the support of t (the CDF is 0 there).
         n_bins: Number of condition bins for the per-bin fits (fewer if a bin would hold
             less than ``min_per_bin`` samples).
@@ -227,6 +263,9 @@ class SymbolicDensity(BaseEstimator):
         nll_: Mean negative log-likelihood per sample after the joint refinement.
         param_model_used_: ``"symbolic"`` or ``"poly"``: with ``param_model="symbolic"``
             the polynomial baseline is refined too and wins if its likelihood is better.
+        selection_: How that choice was made: ``on`` ("held-out" with ``X_val``, else
+            "training"), ``nll_symbolic``, ``nll_poly`` (mean negative log-likelihood per
+            sample) and the ``winner``.
 
     Example:
         >>> import numpy as np
@@ -249,6 +288,7 @@ class SymbolicDensity(BaseEstimator):
         self,
         *,
         n_components: int = 1,
+        point_mass: bool = False,
         t_min: float = 0.0,
         n_bins: int = 30,
         min_per_bin: int = 200,
@@ -264,6 +304,7 @@ class SymbolicDensity(BaseEstimator):
         generations: int | None = None,
     ):
         self.n_components = n_components
+        self.point_mass = point_mass
         self.t_min = t_min
         self.n_bins = n_bins
         self.min_per_bin = min_per_bin
@@ -285,10 +326,25 @@ class SymbolicDensity(BaseEstimator):
         return tags
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> SymbolicDensity:
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any = None,
+        *,
+        X_val: Any = None,
+        y_val: Any = None,
+        sample_weight_val: Any = None,
+    ) -> SymbolicDensity:
         """Fit p(y | x) to the samples ``y`` of the variable (the ``t`` of the formulas,
         shape (n,)) under the conditions ``X`` (shape (n, d), or (n,) for one condition),
-        in the estimator order of scikit-learn. Returns ``self``."""
+        in the estimator order of scikit-learn. Returns ``self``.
+
+        ``sample_weight`` are frequency weights (a weight of 2 counts as two samples; the
+        per-bin errors use their sum). ``X_val``, ``y_val`` (and ``sample_weight_val``):
+        held-out samples on which the symbolic and the polynomial parameter functions
+        are compared (mean negative log-likelihood; default: the training samples).
+        """
         if self.n_components not in (1, 2):
             raise ConfigError("must be 1 or 2", parameter="n_components")
         if self.param_model not in ("symbolic", "poly"):
@@ -329,7 +385,9 @@ class SymbolicDensity(BaseEstimator):
         ]
         rng = as_generator(self.random_state)
         u = t - self.t_min
-        keep = u > 0  # t == t_min exactly has zero density for p k > 1; drop it
+        # t == t_min exactly has zero density for p k > 1; it is dropped, unless it is
+        # what the point mass describes
+        keep = u >= 0 if self.point_mass else u > 0
         u, X, w = u[keep], X[keep], w[keep]
 
         n_bins = max(1, min(self.n_bins, int(u.size // self.min_per_bin)))
@@ -348,21 +406,57 @@ class SymbolicDensity(BaseEstimator):
         self.params_ = self._fit_param_functions(self.bins_, rng)
         self.nll_ = self._refine(u[sub], X[sub], w[sub])
         self.param_model_used_ = self.param_model
+        val = self._validation(X_val, y_val, sample_weight_val, d)
+        self.selection_ = {"on": "training" if val is None else "held-out"}
         if self.param_model == "symbolic":
             # the symbolic parameter functions must earn their place: keep them only if
-            # their jointly refined likelihood beats the polynomial baseline's
-            symbolic = self.params_
+            # their (held-out) likelihood after the joint refinement beats the
+            # polynomial baseline's
+            symbolic, nll_sym = self.params_, self.nll_
             self.params_ = self._fit_param_functions(self.bins_, rng, model="poly")
             nll_poly = self._refine(u[sub], X[sub], w[sub])
-            if self.nll_ <= nll_poly:
+            poly = self.params_
+            if val is not None:
+                score_poly = self.mean_nll(*val)
                 self.params_ = symbolic
+                score_sym = self.mean_nll(*val)
             else:
-                self.nll_, self.param_model_used_ = nll_poly, "poly"
+                score_sym, score_poly = nll_sym, nll_poly
+            self.selection_.update({"nll_symbolic": score_sym, "nll_poly": score_poly})
+            if score_sym <= score_poly or not np.isfinite(score_poly):
+                self.params_, self.nll_ = symbolic, nll_sym
+            else:
+                self.params_, self.nll_, self.param_model_used_ = poly, nll_poly, "poly"
+        elif val is not None:
+            self.selection_["nll_poly"] = self.mean_nll(*val)
+        self.selection_["winner"] = self.param_model_used_
         self._build_formulas()
         return self
 
+    def _validation(self, X_val: Any, y_val: Any, w_val: Any, d: int) -> Any:
+        if X_val is None and y_val is None:
+            return None
+        if X_val is None or y_val is None:
+            raise ConfigError("give both X_val and y_val", parameter="X_val")
+        tv, Xv = _check_tx(y_val, X_val, d)
+        wv = np.ones(tv.size) if w_val is None else np.asarray(w_val, dtype=float).ravel()
+        if wv.shape != tv.shape or (wv < 0).any() or not np.isfinite(wv).all():
+            raise ConfigError(
+                "must be finite, non-negative, one per sample", parameter="sample_weight_val"
+            )
+        return tv, Xv, wv
+
+    def mean_nll(self, t: Any, X: Any, w: Any = None) -> float:
+        """Weighted mean negative log-likelihood per sample of ``t`` under conditions ``X``
+        (a point mass counts with log p0; inf if any sample is impossible)."""
+        t, X = _check_tx(t, X, self.n_features_in_)
+        w = np.ones(t.size) if w is None else np.asarray(w, dtype=float)
+        lp = _logpdf(t - self.t_min, self._params_at(X), self.n_components, self.point_mass)
+        v = -float(np.sum(w * np.maximum(lp, -700.0)) / w.sum())
+        return v if np.isfinite(v) else np.inf
+
     def _fit_bins(self, u, X, w, bins) -> pd.DataFrame:
-        names = _param_names(self.n_components)
+        names = _param_names(self.n_components, self.point_mass)
         rows = []
         labels = np.unique(bins)
         # visit bins in order of the first condition and warm-start each fit from its
@@ -391,7 +485,27 @@ class SymbolicDensity(BaseEstimator):
 
     def _fit_one(self, u: np.ndarray, w: np.ndarray, warm: np.ndarray | None = None):
         """Weighted MLE of the mixture in one bin (moment start and, if given, a warm
-        start; the better optimum wins); components ordered by scale."""
+        start; the better optimum wins); components ordered by scale.
+
+        With a point mass the likelihood factorises: p0 is the weighted fraction of
+        samples at t_min (logit with the add-one-half rule, so that an empty mass stays
+        finite; error 1/sqrt(n p0 (1 - p0))), the continuous part is fitted to the rest.
+        """
+        if self.point_mass:
+            at0 = u == 0
+            n_tot, n0 = float(w.sum()), float(w[at0].sum())
+            p0 = (n0 + 0.5) / (n_tot + 1.0)
+            cont_warm = None if warm is None else np.asarray(warm)[:-1]
+            start, est, err = self._fit_cont(u[~at0], w[~at0], cont_warm)
+            err_a = 1.0 / math.sqrt(max(n_tot * p0 * (1 - p0), 1e-12))
+            return (
+                np.r_[start, math.log(p0 / (1 - p0))],
+                np.r_[est, math.log(p0 / (1 - p0))],
+                np.r_[err, err_a],
+            )
+        return self._fit_cont(u, w, warm)
+
+    def _fit_cont(self, u: np.ndarray, w: np.ndarray, warm: np.ndarray | None = None):
         lu = np.log(u)
         m = np.average(lu, weights=w)
         sd = max(np.sqrt(np.average((lu - m) ** 2, weights=w)), 1e-3)
@@ -440,7 +554,7 @@ class SymbolicDensity(BaseEstimator):
         est = best.x
         if self.n_components == 2 and est[0] > est[3]:  # order components by location
             est = np.r_[est[3:6], est[0:3], -est[6]]
-        n_eff = w.sum() ** 2 / np.sum(w**2)
+        n_eff = w.sum()  # frequency weights
         try:
             hess = numerical_hessian(nll, est) * n_eff
             err = np.sqrt(np.clip(np.diag(np.linalg.pinv(hess)), 1e-12, None))
@@ -461,7 +575,7 @@ class SymbolicDensity(BaseEstimator):
         grid = lows + (highs - lows) * np.random.default_rng(0).uniform(size=(512, len(lows)))
         grid = np.vstack([grid, lows, highs])
         out = {}
-        for name in _param_names(self.n_components):
+        for name in _param_names(self.n_components, self.point_mass):
             y = table[name].to_numpy()
             err = table[f"err_{name}"].to_numpy()
             wts = 1.0 / np.clip(err, 1e-6, None) ** 2
@@ -469,7 +583,7 @@ class SymbolicDensity(BaseEstimator):
             if wts.sum() == 0:
                 wts = np.ones_like(y)
             formula = None
-            if (model or self.param_model) == "symbolic" and len(y) >= 20:
+            if (model or self.param_model) == "symbolic" and len(y) >= 8:
                 sr = SymbolicRegressor(
                     max_time=self.max_time,
                     generations=self.generations,
@@ -505,16 +619,31 @@ class SymbolicDensity(BaseEstimator):
 
     def _refine_torch(self, u: np.ndarray, X: np.ndarray, w: np.ndarray, torch: Any) -> float:
 
-        names = _param_names(self.n_components)
+        names = _param_names(self.n_components, self.point_mass)
         modules = [self.params_[nm].torch(trainable=True, precondition=True) for nm in names]
         x_t = torch.tensor(X, dtype=torch.float64)
         u_t = torch.tensor(u, dtype=torch.float64)
         w_t = torch.tensor(w / w.sum(), dtype=torch.float64)
         params = [m.raw for m in modules if m.raw.numel()]
 
+        # a quadratic penalty outside _PENALTY_LOW/_HIGH: a mixture's likelihood is
+        # unbounded when a component's scale collapses onto a few samples, and far in
+        # the log-normal limit (Q -> 0) the generalized gamma's log-density is the
+        # difference of huge numbers; without it the refinement can go to either
+        lo = torch.tensor(
+            [_PENALTY_LOW.get(n.rsplit("_", 1)[0], -1e9) for n in names],
+            dtype=torch.float64,
+        )  # fmt: skip
+        hi = torch.tensor(
+            [_PENALTY_HIGH.get(n.rsplit("_", 1)[0], 1e9) for n in names],
+            dtype=torch.float64,
+        )  # fmt: skip
+
         def total_nll():
             cols = torch.stack([m(x_t) for m in modules], dim=-1)
-            return -(w_t * _torch_logpdf(u_t, cols, self.n_components)).sum()
+            lp = _torch_logpdf(u_t, cols, self.n_components, self.point_mass)
+            out = torch.relu(lo - cols) ** 2 + torch.relu(cols - hi) ** 2
+            return -(w_t * lp).sum() + (w_t[:, None] * out).sum()
 
         with torch.no_grad():
             before = float(total_nll())
@@ -571,10 +700,18 @@ class SymbolicDensity(BaseEstimator):
         else:
             wt = 1 / (1 + sp.exp(-subs["logit_w"]))
             cdf = wt * comps[0] + (1 - wt) * comps[1]
+        if self.point_mass:  # F = p0 + (1 - p0) F_cont for t >= t_min
+            p0 = 1 / (1 + sp.exp(-subs["logit_p0"]))
+            cdf = p0 + (1 - p0) * cdf
         tvar = Variable(self.t_name, unit=self.t_unit, low=float(self.t_min))
         meta = {
             "producer": "ariasim.surrogates.SymbolicDensity",
-            "family": f"mixture of {self.n_components} generalized gamma",
+            "family": f"mixture of {self.n_components} generalized gamma"
+            + (
+                " and a point mass p0 at t_min (the pdf is that of t > t_min)"
+                if self.point_mass
+                else ""
+            ),
             "nll_per_sample": float(self.nll_),
             "n_bins": len(self.bins_),
         }
@@ -587,13 +724,14 @@ class SymbolicDensity(BaseEstimator):
 
     # ------------------------------------------------------------------ evaluation
     def _params_at(self, X: np.ndarray) -> np.ndarray:
-        return np.column_stack([self.params_[nm](X) for nm in _param_names(self.n_components)])
+        names = _param_names(self.n_components, self.point_mass)
+        return np.column_stack([self.params_[nm](X) for nm in names])
 
     def log_pdf(self, t: Any, X: Any) -> np.ndarray:
         """log p(t | x) (numerically stable; -inf below t_min)."""
         check_is_fitted(self, "params_")
         t, X = _check_tx(t, X, self.n_features_in_)
-        return _logpdf(t - self.t_min, self._params_at(X), self.n_components)
+        return _logpdf(t - self.t_min, self._params_at(X), self.n_components, self.point_mass)
 
     def pdf(self, t: Any, X: Any) -> np.ndarray:
         """p(t | x)."""
@@ -603,7 +741,8 @@ class SymbolicDensity(BaseEstimator):
         """F(t | x)."""
         check_is_fitted(self, "params_")
         t, X = _check_tx(t, X, self.n_features_in_)
-        return np.clip(_cdf(t - self.t_min, self._params_at(X), self.n_components), 0.0, 1.0)
+        F = _cdf(t - self.t_min, self._params_at(X), self.n_components, self.point_mass)
+        return np.clip(F, 0.0, 1.0)
 
     def sample(self, X: Any, n: int = 1, rng: Any = None) -> np.ndarray:
         """Draw ``n`` values of t for each row of X by vectorised numeric CDF inversion.
@@ -617,10 +756,11 @@ class SymbolicDensity(BaseEstimator):
         gen = as_generator(rng)
         P = np.repeat(self._params_at(X), n, axis=0)
         q = gen.uniform(size=P.shape[0])
-        return (
-            invert_cdf(lambda uu, idx: _cdf(uu, P[idx], self.n_components), np.asarray(q))
-            + self.t_min
-        ).reshape(X.shape[0], n)
+        if self.point_mass:  # below p0: the mass at t_min; above: the continuous part
+            p0 = special.expit(P[:, _n_cont(self.n_components)])
+            q = np.clip((q - p0) / (1.0 - p0), 0.0, None)
+        u = invert_cdf(lambda uu, idx: _cdf(uu, P[idx], self.n_components), np.asarray(q))
+        return (np.where(q > 0, u, 0.0) + self.t_min).reshape(X.shape[0], n)
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:
@@ -629,6 +769,7 @@ class SymbolicDensity(BaseEstimator):
         return {
             "schema": "ariasim.symbolic_density/1",
             "n_components": self.n_components,
+            "point_mass": bool(self.point_mass),
             "t_min": float(self.t_min),
             "t_name": self.t_name,
             "t_unit": self.t_unit,
@@ -663,7 +804,10 @@ class SymbolicDensity(BaseEstimator):
         for key in ("t_name", "t_unit"):
             if not isinstance(data.get(key, ""), str):
                 raise fail(f"must be text, got {data[key]!r}", key)
-        names = _param_names(n_components)
+        point_mass = data.get("point_mass", False)
+        if not isinstance(point_mass, bool):
+            raise fail(f"must be true or false, got {point_mass!r}", "point_mass")
+        names = _param_names(n_components, point_mass)
         if not isinstance(data.get("params"), dict):
             raise fail("missing or not an object", "params")
         missing = [n for n in names if n not in data["params"]]
@@ -679,6 +823,7 @@ class SymbolicDensity(BaseEstimator):
         variables = list(params[names[0]].variables)
         m = cls(
             n_components=n_components,
+            point_mass=point_mass,
             t_min=float(data["t_min"]),
             t_name=str(data["t_name"]),
             t_unit=str(data.get("t_unit", "")),
@@ -719,10 +864,21 @@ def invert_cdf(cdf, q: np.ndarray, *, iterations: int = 60) -> np.ndarray:
     return 0.5 * (lo + hi)
 
 
-def _torch_logpdf(u, cols, n_comp):
+def _torch_logpdf(u, cols, n_comp, atom: bool = False):
     import torch
 
+    if atom:  # mass p0 = sigmoid(a) at u == 0, (1 - p0) x the continuous part above
+        a = cols[:, _n_cont(n_comp)]
+        pos = u > 0
+        cont = _torch_logpdf(torch.where(pos, u, torch.ones_like(u)), cols, n_comp)
+        return torch.where(
+            pos,
+            -torch.nn.functional.softplus(a) + cont,
+            -torch.nn.functional.softplus(-a),
+        )
+
     def gg(mu, log_sigma, log_q):
+        log_q = torch.clamp(log_q, min=_LOG_Q_MIN)
         q = torch.exp(log_q)
         k = 1.0 / (q * q)
         log_z = torch.log(k) + q * (torch.log(u) - mu) / torch.exp(log_sigma)
@@ -750,14 +906,19 @@ def numerical_hessian(f, x: np.ndarray, eps: float = 1e-4) -> np.ndarray:
 
 
 def _poly_formula(Xb, y, wts, variables, name) -> Formula:
-    """Weighted least squares on a quadratic polynomial in the conditions, plus log(x) for
-    conditions that are positive everywhere (distances, lengths): the fallback model."""
+    """Weighted least squares on a quadratic polynomial in the conditions, plus log(x)
+    for conditions that are positive everywhere (distances, lengths; with a single such
+    condition: 1, x, log(x), log(x)^2): the fallback model.
+    Parameters of scale-free physics (a location of log t, a log-scale) vary smoothly in
+    log(x)."""
     syms = [sp.Symbol(v.name, real=True) for v in variables]
+    pos = [s for s, v in zip(syms, variables, strict=True) if v.low is not None and v.low > 0]
     terms: list[sp.Expr] = [sp.Integer(1), *syms]
-    terms += [a * b for i, a in enumerate(syms) for b in syms[i:]]
-    terms += [
-        sp.log(s) for s, v in zip(syms, variables, strict=True) if v.low is not None and v.low > 0
-    ]
+    if len(syms) == 1 and pos:
+        terms += [sp.log(pos[0]), sp.log(pos[0]) ** 2]
+    else:
+        terms += [a * b for i, a in enumerate(syms) for b in syms[i:]]
+        terms += [sp.log(s) for s in pos]
     lam = [sp.lambdify(syms, tm, "numpy") for tm in terms]
     A = np.column_stack([np.broadcast_to(f(*Xb.T), (len(y),)) for f in lam])
     sw = np.sqrt(wts)

@@ -45,7 +45,7 @@ from ariasim.surrogates.parse import FormulaSyntaxError, check_name
 from ariasim.surrogates.units import is_consistent, parse_unit
 from ariasim.utils import as_generator
 
-__all__ = ["DEFAULT_OPERATORS", "SymbolicRegressor"]
+__all__ = ["DEFAULT_OPERATORS", "SymbolicRegressor", "cancellation_ratio"]
 
 #: Operators searched by default (Operon's names).
 DEFAULT_OPERATORS = (
@@ -95,6 +95,14 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             minimum of chi2 + (constants + 1) ln(n) over all rows, for data with known
             errors where ``sample_weight`` is 1/sigma^2 (e.g. fits to binned estimates,
             where a validation split would leave too few points).
+        max_cancellation: If set, models with a :func:`cancellation_ratio` above it on
+            the training rows (a sum whose terms nearly cancel, e.g. ``230 exp(a x) -
+            231 exp(b x)``) are not selected while any model stays below it; the
+            ratio is shown in ``pareto_`` (column ``cancellation``).
+        candidates: Formulas (text in the variable names, constants as floats: the
+            starting values) that enter the final front beside the search's models,
+            with their constants re-fitted: physically structured forms the selection
+            can prefer (e.g. a diffusion law ``c0 - d/c1 + c2 log(d)``).
         generations: Maximum number of generations of the search (None: only
             ``max_time`` limits it). **The reproducible budget**: with ``generations`` set
             (and ``n_jobs=1``) the same data and ``random_state`` give the same formulas
@@ -151,6 +159,8 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         noise_sigmas: float = 2.0,
         selection: str = "noise",
         generations: int | None = None,
+        max_cancellation: float | None = None,
+        candidates: Sequence[str] = (),
     ):
         self.max_time = max_time
         self.random_state = random_state
@@ -169,6 +179,8 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         self.noise_sigmas = noise_sigmas
         self.selection = selection
         self.generations = generations
+        self.max_cancellation = max_cancellation
+        self.candidates = candidates
 
     # ------------------------------------------------------------------ inputs
     def _check_params(self) -> None:
@@ -292,6 +304,17 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         rows = []
         seen: set[str] = set()
         candidates = [f for f in (self._candidate(t, rename, variables) for t in texts) if f]
+        for text in self.candidates:
+            try:
+                extra = Formula(text, variables, output=self.target_name)
+            except (FormulaSyntaxError, ConfigError) as exc:
+                raise ConfigError(f"{text!r}: {exc}", parameter="candidates") from None
+            extra = refit_constants(
+                extra, Xa[train], ya[train], sample_weight=w[train], max_nfev=2000
+            )
+            candidates.append(
+                extra.replace(output=Variable(self.target_name, unit=self.target_unit or ""))
+            )
         # simplest first: if the budget runs out, the complex tail is kept as Operon left it
         for formula in sorted(candidates, key=lambda f: f.complexity):
             if time.perf_counter() < deadline:
@@ -316,7 +339,10 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             seen.add(key)
             if X_check is not None and not _sane_on(formula, X_check, ya):
                 continue
-            rows.append(self._row(formula, Xa, ya, w, train, val))
+            row = self._row(formula, Xa, ya, w, train, val)
+            if self.max_cancellation is not None:
+                row["cancellation"] = cancellation_ratio(formula, Xa[train])
+            rows.append(row)
         if not rows:
             raise InputError("the search returned no usable model")
         table = pd.DataFrame(rows).sort_values(["complexity", "val_mse"]).reset_index(drop=True)
@@ -434,9 +460,9 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         3. With units and ``units="prefer"``, consistent candidates are kept if any exist.
         4. The simplest candidate (fewest expression nodes) is selected.
         """
-        pool = table
+        pool = self._uncancelled(table)
         if self._with_units and self.units == "require":
-            pool = table[table["dims_ok"]]
+            pool = pool[pool["dims_ok"]]
             if pool.empty:
                 raise InputError(
                     "no dimensionally consistent model was found; use "
@@ -458,18 +484,27 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
     def _select_bic(self, table: pd.DataFrame, X: np.ndarray, y: np.ndarray, w: np.ndarray) -> int:
         """Minimum of chi2 + (n_constants + 1) ln(n); chi2 = sum w r^2 with w = 1/sigma^2.
 
-        Dimensionally consistent models are preferred/required as in :meth:`_select`.
+        Dimensionally consistent models are preferred/required as in :meth:`_select`;
+        models above ``max_cancellation`` are left out first.
         """
-        pool = table
-        if self._with_units and self.units != "ignore" and table["dims_ok"].any():
-            pool = table[table["dims_ok"]]
+        pool = self._uncancelled(table)
+        if self._with_units and self.units != "ignore" and pool["dims_ok"].any():
+            pool = pool[pool["dims_ok"]]
         n = len(y)
         bic = {
-            i: float(np.sum(w * self._residuals(pool.loc[i, "formula"], X, y) ** 2))
-            + (len(pool.loc[i, "formula"].constants) + 1) * np.log(n)
-            for i in pool.index
+            i: float(np.sum(w * self._residuals(table.loc[i, "formula"], X, y) ** 2))
+            + (len(table.loc[i, "formula"].constants) + 1) * np.log(n)
+            for i in table.index
         }
-        return min(bic, key=lambda i: (bic[i], pool.loc[i, "complexity"]))
+        table["bic"] = [bic[i] for i in table.index]  # shown in pareto_ for every model
+        return min(pool.index, key=lambda i: (bic[i], pool.loc[i, "complexity"]))
+
+    def _uncancelled(self, table: pd.DataFrame) -> pd.DataFrame:
+        """The models within ``max_cancellation`` (all of them if none is)."""
+        if self.max_cancellation is None or "cancellation" not in table:
+            return table
+        ok = table[table["cancellation"] <= self.max_cancellation]
+        return ok if len(ok) else table
 
     def _snap(
         self,
@@ -527,6 +562,45 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         except ValueError as exc:
             raise InputError(str(exc), column="X") from exc
         return self.formula_(Xa)
+
+
+def cancellation_ratio(formula: Formula, X: Any) -> float:
+    """How much the terms of the formula's sums cancel: the largest, over every sum in
+    the expression, of the median over rows of sum_i |term_i| / |sum_i term_i|.
+
+    1 when no sum cancels; ``230 exp(-a x) - 231 exp(-b x)`` (two large terms for a
+    small result) gives a ratio in the hundreds: such a model is a numerical accident
+    more than a law, and its constants mean nothing on their own.
+
+    Example:
+        >>> import numpy as np
+        >>> from ariasim.surrogates import Formula
+        >>> X = np.linspace(1, 2, 50)[:, None]
+        >>> cancellation_ratio(Formula("2*x + 1", ["x"]), X)
+        1.0
+        >>> round(cancellation_ratio(Formula("230*exp(-x) - 231*exp(-1.01*x)", ["x"]), X))
+        188
+    """
+    syms = [sp.Symbol(v.name, real=True) for v in formula.variables]
+    Xa = np.asarray(X, dtype=float)
+    if Xa.ndim == 1:
+        Xa = Xa[:, None]
+    cols = [Xa[:, j] for j in range(Xa.shape[1])]
+    worst = 1.0
+    for node in sp.preorder_traversal(formula.expression):
+        if not isinstance(node, sp.Add):
+            continue
+        with np.errstate(all="ignore"):
+            vals = [
+                np.broadcast_to(
+                    np.asarray(sp.lambdify(syms, a, "numpy")(*cols), dtype=float), (Xa.shape[0],)
+                )
+                for a in node.args
+            ]
+            ratio = np.sum(np.abs(vals), axis=0) / np.abs(np.sum(vals, axis=0))
+        ratio = ratio[np.isfinite(ratio)] if np.isfinite(ratio).any() else np.array([np.inf])
+        worst = max(worst, float(np.median(ratio)))
+    return worst
 
 
 def _sane_on(formula: Formula, X_check: Any, y: np.ndarray) -> bool:

@@ -42,10 +42,12 @@ from ariasim.surrogates.formula import Formula
 from ariasim.utils import as_generator, read_json, spawn_seeds, write_json
 
 __all__ = [
+    "DELAY_EDGES_NS",
     "PhotonSurrogate",
     "PhotonTrainingData",
     "compare_delays",
     "compare_yields",
+    "delay_quadrature",
     "delay_samples",
     "fit_medium",
     "fit_photon_surrogate",
@@ -63,6 +65,15 @@ def medium_lengths(medium: Any, wavelength_nm: float = 405.0) -> tuple[float, fl
 
 
 # ----------------------------------------------------------------------------- data
+
+#: Delay-bin edges [ns] of the training tables: a bin [0, 1e-5 ns) that holds exactly
+#: the unscattered ("direct") photons, four decades of forward-scattered light below
+#: 0.1 ns, then :func:`~ariasim.simulators.photons.default_time_edges`' 200 log bins.
+#: Near the source the direct photons are a probability mass at delay 0 (52 % at 5 m,
+#: 20 % at 10 m, 0.8 % at 25 m in bulk ice), which no continuous density can follow.
+DELAY_EDGES_NS = np.concatenate([[0.0, 1e-5, 1e-4, 1e-3, 1e-2], np.logspace(-1.0, 4.0, 200)])
+#: Delays below this [ns] are the direct photons (the point mass of the delay density).
+DIRECT_NS = 1e-5
 
 
 def yield_table(table: Any, *, lambda_a_m: float, lambda_e_m: float) -> pd.DataFrame:
@@ -142,6 +153,64 @@ def delay_samples(
     )
 
 
+def delay_quadrature(
+    table: Any,
+    rng: Any = 0,
+    *,
+    points_per_bin: int = 3,
+    shells: Sequence[int] | None = None,
+) -> pd.DataFrame:
+    """Weighted delay points that carry a shell's whole delay histogram.
+
+    Each time bin of each shell gives ``points_per_bin`` = m delays, one in each of the
+    m equal strata of the bin (uniform in log t; in t for a bin starting at 0), each with
+    the weight ``n_eff f_bin / (m sum f)``: a weighted unbinned likelihood on these points
+    is a (stratified) quadrature of the binned likelihood of the histogram with the MC's
+    own statistics (``n_eff = (sum f)^2 / sum var(f)``, the number of independent photons
+    the shell's track-length histogram is worth). The direct bin ``[0, DIRECT_NS)`` gives
+    one point at delay 0 (the point mass). Unlike :func:`delay_samples` no information is
+    lost to a cap on the number of pseudo-samples. The points are drawn at random inside
+    their strata: on a fixed grid, shared by every shell, a mixture component could
+    collapse onto one grid value and make the likelihood unbounded.
+    """
+    gen = as_generator(rng)
+    edges, flu, var = shell_time_histogram(table)
+    m = int(points_per_bin)
+    if m < 1:
+        raise ConfigError(f"must be >= 1, got {points_per_bin!r}", parameter="points_per_bin")
+    out = []
+    for i in range(flu.shape[0]) if shells is None else shells:
+        f = np.clip(flu[i], 0, None)
+        tot = f.sum()
+        if tot <= 0:
+            continue
+        n_eff = tot**2 / max(var[i].sum(), 1e-300)
+        ts, ws = [], []
+        for b in np.flatnonzero(f > 0):
+            lo, hi = edges[b], edges[b + 1]
+            if lo == 0 and hi <= DIRECT_NS:
+                ts.append(np.zeros(1))
+                ws.append(np.array([f[b]]))
+                continue
+            q = (np.arange(m) + gen.uniform(size=m)) / m
+            ts.append(lo * (hi / lo) ** q if lo > 0 else lo + (hi - lo) * q)
+            ws.append(np.full(m, f[b] / m))
+        t = np.concatenate(ts)
+        w = np.concatenate(ws) * (n_eff / tot)
+        out.append(
+            pd.DataFrame(
+                {
+                    "delay_ns": t,
+                    "distance_m": float(table.radii_m[i]),
+                    "weight": w,
+                    "n_eff_shell": float(n_eff),
+                }
+            )
+        )
+    cols = ["delay_ns", "distance_m", "weight", "n_eff_shell"]
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=cols)
+
+
 @dataclass
 class PhotonTrainingData:
     """Shell tables for one or more media, with derived yield and delay tables.
@@ -175,6 +244,8 @@ def make_training_data(
     seed: int | None = 0,
     max_per_shell: int = 4000,
     progress: bool = False,
+    time_edges_ns: Sequence[float] | None = None,
+    delays: str = "quadrature",
 ) -> PhotonTrainingData:
     """Tabulate a point source on shells in each medium (one MC run per medium).
 
@@ -188,11 +259,18 @@ def make_training_data(
         acceptance: Module angular acceptance applied in the table (None: flat).
         seed: Seed; each medium's table and the delay sampling get their own streams
             (:func:`~ariasim.utils.spawn_seeds`).
+        time_edges_ns: Delay-bin edges of the tables (default :data:`DELAY_EDGES_NS`).
+        delays: ``"quadrature"`` (default: :func:`delay_quadrature`, weighted points
+            carrying the whole histogram) or ``"samples"`` (:func:`delay_samples`,
+            unit-weight pseudo-samples, at most ``max_per_shell`` per shell).
     """
     from ariasim.simulators.photons import Flasher, tabulate_shells
 
     if not media:
         raise ConfigError("at least one medium is needed", parameter="media")
+    if delays not in ("quadrature", "samples"):
+        raise ConfigError("must be 'quadrature' or 'samples'", parameter="delays")
+    edges = DELAY_EDGES_NS if time_edges_ns is None else np.asarray(time_edges_ns, dtype=float)
     *table_seeds, sample_seed = spawn_seeds(seed, len(media) + 1)
     gen = as_generator(sample_seed)
     t0 = time.perf_counter()
@@ -208,6 +286,7 @@ def make_training_data(
             "n_cos_bins": n_cos_bins,
             "seed": table_seeds[k],
             "progress": progress,
+            "time_edges_ns": edges,
         }
         if acceptance is not None:
             kw["acceptance"] = acceptance
@@ -215,7 +294,11 @@ def make_training_data(
         tables.append(table)
         labels.append((la, le))
         ys.append(yield_table(table, lambda_a_m=la, lambda_e_m=le).assign(medium=k))
-        dl = delay_samples(table, gen, max_per_shell=max_per_shell)
+        dl = (
+            delay_quadrature(table, gen)
+            if delays == "quadrature"
+            else delay_samples(table, gen, max_per_shell=max_per_shell).assign(weight=1.0)
+        )
         ds.append(dl.assign(lambda_a_m=la, lambda_e_m=le, medium=k))
     return PhotonTrainingData(
         yields=pd.concat(ys, ignore_index=True),
@@ -230,6 +313,7 @@ def make_training_data(
             "n_cos_bins": n_cos_bins,
             "wavelength_nm": wavelength_nm,
             "media": [m.describe() for m in media],
+            "delays": delays,
         },
     )
 
@@ -367,6 +451,55 @@ class PhotonSurrogate:
         )
 
 
+#: Largest :func:`~ariasim.surrogates.symbolic.cancellation_ratio` of a selectable yield
+#: formula: sums whose terms cancel to a tenth of their size are not laws.
+MAX_CANCELLATION = 10.0
+
+
+def yield_candidates(inputs: Sequence[str]) -> list[str]:
+    """Physically structured yield formulas that enter the symbolic-regression front.
+
+    ``log_yield = ln(4 pi d^2 fluence)``. Far from the source light diffuses: fluence
+    ``~ exp(-d/lambda_eff)/d`` with ``lambda_eff = sqrt(lambda_a lambda_e / 3)``
+    (REFERENCE.md section 1), i.e. ``log_yield = c0 + c1 ln(d/length) - d/lambda`` (the
+    form ``A exp(-d/lambda)/d^k``); near the source the unscattered light falls as
+    exp(-d/lambda_a). The candidates are that law, with the orientation (cos_theta)
+    and the medium lengths entering in the simplest dimensionally consistent ways;
+    their constants are re-fitted and they compete with the search's models on BIC.
+    A term ``exp(-d/l)`` (l of the order of the scattering length) bridges the near
+    field, where light is not yet diffuse, to the diffusion law.
+    """
+    d = "distance_m"
+    law = "-3.0 + 0.5*log(distance_m/30.0) - distance_m/30.0"
+    if set(inputs) >= {"lambda_a_m", "lambda_e_m"}:
+        law = "0.1 + 0.5*log(distance_m/lambda_e_m) - 1.5*distance_m/sqrt(lambda_a_m*lambda_e_m)"
+        out = [
+            law,
+            law + " - 1.0*exp(-distance_m/lambda_e_m)",
+            law + " - 0.1*distance_m/lambda_a_m - 1.0*exp(-0.5*distance_m/lambda_e_m)",
+            law + " - 0.1*distance_m/lambda_a_m + 0.1*distance_m/lambda_e_m",
+            law + " - 0.1*distance_m/lambda_a_m + 0.1*distance_m/lambda_e_m"
+            " + 0.1*log(lambda_a_m/lambda_e_m)",
+            law + " - 0.1*distance_m/lambda_a_m + 0.1*lambda_e_m/distance_m"
+            " + 0.1*log(lambda_a_m/lambda_e_m)",
+        ]
+    else:
+        out = [law, law + " + 0.1*30.0/distance_m", law + " - 1.0*exp(-distance_m/50.0)"]
+    if "cos_theta" in inputs:
+        out = [
+            *(f + " + 0.9*cos_theta" for f in out),
+            *(f + " + 0.9*cos_theta + 0.1*cos_theta**2" for f in out),
+            *(f + f" + 0.9*cos_theta + 0.1*cos_theta**2 + 0.5*cos_theta*30.0/{d}" for f in out),
+            # near the source the module sees the (anisotropic) direct light, far from it
+            # diffuse light: the orientation term fades with distance
+            *(
+                f + f" + 0.3*cos_theta + 0.1*cos_theta**2 + 0.6*cos_theta*exp(-{d}/20.0)"
+                for f in out
+            ),
+        ]
+    return out
+
+
 def fit_photon_surrogate(
     data: PhotonTrainingData,
     *,
@@ -375,7 +508,8 @@ def fit_photon_surrogate(
     train_mask: Any = None,
     max_time_yield: float = 30.0,
     max_time_density: float = 8.0,
-    n_components: int = 1,
+    n_components: int = 2,
+    point_mass: bool = True,
     module_radius_m: float = 0.1651,
     n_group: float = 1.35634,
     seed: int | None = 0,
@@ -396,7 +530,17 @@ def fit_photon_surrogate(
         generations_yield: Generations of the yield search (None: only the time limits
             it). A generation budget makes the fit reproducible for a given ``seed``.
         generations_density: Generations per parameter function of the density.
+        n_components: Generalized-gamma components of the delay density (1 or 2).
+        point_mass: Give the delay density a probability mass at delay 0, the
+            unscattered photons (:data:`DIRECT_NS`).
+
+    The delay density's symbolic and polynomial parameter functions are compared by
+    their likelihood on held-out training distances (every fourth distinct distance,
+    when there are at least eight; these are left out of that fit); the winner is then
+    fitted again on all training distances.
     """
+    from sklearn.base import clone
+
     from ariasim.surrogates.symbolic import SymbolicRegressor
 
     units = {"distance_m": "m", "cos_theta": "", "lambda_a_m": "m", "lambda_e_m": "m"}
@@ -420,11 +564,15 @@ def fit_photon_surrogate(
         target_unit="",
         selection="bic",
         operators=("add", "sub", "mul", "div", "exp", "log", "sqrt", "square"),
+        max_cancellation=MAX_CANCELLATION,
+        candidates=yield_candidates(yield_inputs),
     )
     w = 1.0 / np.clip(y["log_yield_err"].to_numpy(), 1e-4, None) ** 2
     sr.fit(y[list(yield_inputs)].to_numpy(), y["log_yield"].to_numpy(), sample_weight=w)
     density = SymbolicDensity(
         n_components=n_components,
+        point_mass=point_mass,
+        refine_samples=200_000,
         max_time=max_time_density,
         generations=generations_density,
         random_state=seed,
@@ -433,7 +581,43 @@ def fit_photon_surrogate(
         t_name="delay_ns",
         t_unit="ns",
     )
-    density.fit(dl[list(delay_inputs)].to_numpy(), dl["delay_ns"].to_numpy())
+    wt = dl["weight"].to_numpy() if "weight" in dl else np.ones(len(dl))
+    key = dl[list(delay_inputs)].round(9).apply(tuple, axis=1)
+    distinct = sorted(set(key))
+    val_keys = set(distinct[2::4]) if len(distinct) >= 8 else set()
+    is_val = key.isin(val_keys).to_numpy()
+    fit_kw: dict[str, Any] = {}
+    if is_val.any():
+        fit_kw = {
+            "X_val": dl.loc[is_val, list(delay_inputs)].to_numpy(),
+            "y_val": dl.loc[is_val, "delay_ns"].to_numpy(),
+            "sample_weight_val": wt[is_val],
+        }
+    density.fit(
+        dl.loc[~is_val, list(delay_inputs)].to_numpy(),
+        dl.loc[~is_val, "delay_ns"].to_numpy(),
+        sample_weight=wt[~is_val],
+        **fit_kw,
+    )
+    if is_val.any():
+        # the kind of parameter function is chosen on the left-out distances; the
+        # winner is then fitted again on every training distance, and kept if its
+        # likelihood on them is better (the joint refinement can stall in a poor optimum)
+        X_all, t_all = dl[list(delay_inputs)].to_numpy(), dl["delay_ns"].to_numpy()
+        again = clone(density).set_params(param_model=density.param_model_used_)
+        again.fit(X_all, t_all, sample_weight=wt)
+        nll_sub = density.mean_nll(t_all, X_all, wt)
+        nll_all = again.mean_nll(t_all, X_all, wt)
+        refit = bool(nll_all <= nll_sub)
+        chosen = {
+            **density.selection_,
+            "nll_all_training_subset_fit": nll_sub,
+            "nll_all_training_refit": nll_all,
+            "refit_on_all_training_distances": refit,
+        }
+        if refit:
+            density = again
+        density.selection_ = chosen
     meta = {"n_photons_per_medium": data.n_photons, "media": data.media, "training": data.config}
     return PhotonSurrogate(
         sr.formula_, density, module_radius_m=module_radius_m, n_group=n_group, metadata=meta
@@ -466,16 +650,24 @@ def compare_delays(
     *,
     conditions: dict[str, float] | None = None,
     shells: Sequence[int] | None = None,
+    n_boot: int = 200,
+    rng: Any = 0,
 ) -> pd.DataFrame:
     """KS distance and 1-Wasserstein [ns] of each model's delay CDF against the MC.
 
     The MC CDF is the cumulative track-length histogram, exact at the bin edges; each
-    model's CDF is evaluated at the same edges, so no binning of the model is involved.
+    model's CDF is evaluated at the same edges (its left limit, which a point mass at 0
+    does not reach at the edge 0), so no binning of the model is involved.
     ``models`` maps a name to an object with ``cdf(t, X)`` taking ``X`` = distance (and
     ``conditions`` appended in the model's own order, for PhotonSurrogate use
     ``surrogate.delay_inputs``). Also reports the MC's own statistical KS scale
-    1/sqrt(n_eff).
+    1/sqrt(n_eff) and its **noise floor** ``ks_floor``: the mean KS distance between
+    the MC's delay CDF and ``n_boot`` parametric-bootstrap replicas of it (each time bin's
+    fluence redrawn from a Gaussian with its MC variance), i.e. the KS distance an
+    exact model would typically have from an MC of this size; ``ks_<model>_over_floor``
+    is each model's KS in units of it.
     """
+    gen = as_generator(rng)
     edges, flu, var = shell_time_histogram(table)
     conditions = conditions or {}
     rows = []
@@ -487,15 +679,26 @@ def compare_delays(
         d = float(table.radii_m[i])
         F_mc = np.r_[0.0, np.cumsum(f) / tot]
         n_eff = tot**2 / max(var[i].sum(), 1e-300)
-        row: dict[str, Any] = {"distance_m": d, "n_eff": n_eff, "mc_ks_scale": 1 / math.sqrt(n_eff)}
+        sd = np.sqrt(np.clip(var[i], 0, None))
+        boot = np.clip(f + gen.standard_normal((n_boot, f.size)) * sd, 0, None)
+        F_boot = np.cumsum(boot, axis=1) / boot.sum(axis=1, keepdims=True)
+        floor = float(np.mean(np.abs(F_boot - F_mc[1:]).max(axis=1)))
+        row: dict[str, Any] = {
+            "distance_m": d,
+            "n_eff": n_eff,
+            "mc_ks_scale": 1 / math.sqrt(n_eff),
+            "ks_floor": floor,
+        }
         for name, model in models.items():
             names = getattr(model, "delay_inputs", ["distance_m"])
             vals = {"distance_m": d, **conditions}
             X = np.tile([vals[k] for k in names], (edges.size, 1))
             F = np.clip(model.cdf(edges, X), 0, 1)
+            F[edges <= 0] = 0.0  # the MC's CDF at an edge counts the delays below it
             diff = np.abs(F - F_mc)
             row[f"ks_{name}"] = float(diff.max())
             row[f"w1_{name}"] = float(np.sum(0.5 * (diff[1:] + diff[:-1]) * np.diff(edges)))
+            row[f"ks_{name}_over_floor"] = row[f"ks_{name}"] / floor
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -512,12 +715,23 @@ def fit_medium(
     n_photons: float,
     start: tuple[float, float] = (100.0, 30.0),
     use_times: bool = True,
+    model_error: float = 0.0,
 ) -> dict[str, Any]:
     """Maximum-likelihood absorption and effective scattering lengths from module data.
 
-    Likelihood: Poisson hit counts per module with the surrogate's expectation, times the
-    delay density of every hit (extended unbinned likelihood). Errors from the inverse
-    Hessian of the negative log-likelihood in (lambda_a, lambda_e).
+    Likelihood: hit counts per module with the surrogate's expectation mu, times the
+    delay density of every hit (extended unbinned likelihood). The counts are Poisson,
+    or, with a ``model_error`` eps > 0 (the surrogate's relative error on the expected
+    counts, e.g. its measured rms deviation from the MC tables), negative binomial with
+    variance mu + (eps mu)^2: a Poisson whose mean is uncertain by a Gamma-distributed
+    factor of relative width eps, independently per module. Without it, a surrogate
+    that is off by a few per cent gives intervals that miss the truth once there are
+    more than ~1/eps^2 hits.
+
+    The intervals are profile-likelihood intervals (Delta NLL = 1/2; ``lo_*``, ``hi_*``;
+    ``err_*`` is half their width), which stay right when the likelihood is not
+    Gaussian (few hits, lambda_a and lambda_e strongly correlated); ``hessian_err_*``
+    are the inverse-Hessian errors, for comparison.
 
     Arguments:
         surrogate: Fitted across media (yield and delay depend on lambda_a_m, lambda_e_m).
@@ -527,7 +741,10 @@ def fit_medium(
         n_photons: Emitted photons (of the same definition as in training).
         start: Starting values (lambda_a, lambda_e) [m].
         use_times: Include the delay likelihood (else counts only).
+        model_error: Relative error eps of the surrogate's expected counts (>= 0).
     """
+    if not (np.isfinite(model_error) and model_error >= 0):
+        raise ConfigError(f"must be >= 0, got {model_error!r}", parameter="model_error")
     need = {"lambda_a_m", "lambda_e_m"}
     if not need <= set(surrogate.yield_inputs):
         raise ConfigError(
@@ -554,7 +771,12 @@ def fit_medium(
         if la <= 1 or le <= 1:
             return 1e300
         mu = surrogate.expected_hits(d, n_photons, lambda_a_m=la, lambda_e_m=le, cos_theta=0.0)
-        val = float(np.sum(mu - n * np.log(np.maximum(mu, 1e-300))))
+        mu = np.maximum(mu, 1e-300)
+        if model_error > 0:  # negative binomial, r = 1/eps^2 (terms free of mu dropped)
+            r = 1.0 / model_error**2
+            val = float(np.sum((n + r) * np.log(r + mu) - n * np.log(mu)))
+        else:
+            val = float(np.sum(mu - n * np.log(mu)))
         if use_times and all_t.size:
             cond = {"lambda_a_m": la, "lambda_e_m": le} if times_need_medium else {}
             lp = surrogate.delay_log_pdf(all_t, all_d, **cond)
@@ -567,14 +789,65 @@ def fit_medium(
         method="Nelder-Mead",
         options={"xatol": 1e-4, "fatol": 1e-6, "maxiter": 2000},
     )
-    cov = np.linalg.inv(numerical_hessian(nll, res.x, eps=1e-3 * np.mean(res.x)))
-    err = np.sqrt(np.clip(np.diag(cov), 0, None))
-    return {
+    try:
+        cov = np.linalg.inv(numerical_hessian(nll, res.x, eps=1e-3 * np.mean(res.x)))
+        err = np.sqrt(np.clip(np.diag(cov), 0, None))
+    except np.linalg.LinAlgError:
+        cov, err = np.full((2, 2), np.nan), np.full(2, np.nan)
+    out: dict[str, Any] = {
         "lambda_a_m": float(res.x[0]),
         "lambda_e_m": float(res.x[1]),
-        "err_lambda_a_m": float(err[0]),
-        "err_lambda_e_m": float(err[1]),
+        "hessian_err_lambda_a_m": float(err[0]),
+        "hessian_err_lambda_e_m": float(err[1]),
         "corr": float(cov[0, 1] / (err[0] * err[1])) if err.all() else float("nan"),
         "nll": float(res.fun),
         "n_hits": int(n.sum()),
+        "model_error": float(model_error),
     }
+    for k, name in enumerate(("lambda_a_m", "lambda_e_m")):
+        lo, hi = _profile_interval(nll, res.x, float(res.fun), k, err[k])
+        out[f"lo_{name}"], out[f"hi_{name}"] = lo, hi
+        out[f"err_{name}"] = 0.5 * (hi - lo)
+    return out
+
+
+def _profile_interval(
+    nll: Any, best: np.ndarray, nll_min: float, k: int, scale: float
+) -> tuple[float, float]:
+    """The Delta NLL = 1/2 interval of parameter k, the other one profiled out."""
+    other = 1 - k
+    x_o = [float(best[other])]  # warm start: the previous profile point
+
+    def prof(v: float) -> float:
+        def f(o: float) -> float:
+            p = np.empty(2)
+            p[k], p[other] = v, o
+            return nll(p)
+
+        r = optimize.minimize_scalar(
+            f, bracket=(0.9 * x_o[0], x_o[0]), options={"xtol": 1e-6, "maxiter": 200}
+        )
+        if np.isfinite(r.fun) and r.fun < 1e299:
+            x_o[0] = float(r.x)
+        return float(r.fun) - nll_min - 0.5
+
+    v0 = float(best[k])
+    step = scale if np.isfinite(scale) and scale > 0 else 0.1 * v0
+    ends = []
+    for sign in (-1.0, 1.0):
+        x_o[0] = float(best[other])
+        a, b = v0, v0 + sign * step
+        for _ in range(40):  # walk out until the profile rises by 1/2
+            if (sign < 0 and b <= 1.0) or prof(b) > 0:
+                break
+            a, b = b, v0 + sign * (abs(b - v0) * 1.6)
+        if sign < 0 and b <= 1.0:
+            ends.append(1.0)
+            continue
+        x_o[0] = float(best[other])
+        lo_, hi_ = (b, a) if sign < 0 else (a, b)
+        try:
+            ends.append(float(optimize.brentq(prof, lo_, hi_, xtol=1e-4 * v0)))
+        except ValueError:
+            ends.append(b)
+    return ends[0], ends[1]
