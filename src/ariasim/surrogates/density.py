@@ -407,7 +407,7 @@ class SymbolicDensity(BaseEstimator):
         self.nll_ = self._refine(u[sub], X[sub], w[sub])
         self.param_model_used_ = self.param_model
         val = self._validation(X_val, y_val, sample_weight_val, d)
-        self.selection_ = {"on": "training" if val is None else "held-out"}
+        self.selection_: dict[str, Any] = {"on": "training" if val is None else "held-out"}
         if self.param_model == "symbolic":
             # the symbolic parameter functions must earn their place: keep them only if
             # their (held-out) likelihood after the joint refinement beats the

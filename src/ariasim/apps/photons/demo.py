@@ -544,9 +544,11 @@ def _run(
             info = stages.finish("inverse", {"inverse": inv})
     inv = info["inverse"]
     inv["true_lambda_a_m"], inv["true_lambda_e_m"] = la_true, le_true
-    for k, true in (("a", la_true), ("e", le_true)):
-        err = inv[f"err_lambda_{k}_m"]
-        inv[f"pull_lambda_{k}"] = (inv[f"lambda_{k}_m"] - true) / err if err > 0 else math.nan
+    for which, true in (("a", la_true), ("e", le_true)):
+        err = inv[f"err_lambda_{which}_m"]
+        inv[f"pull_lambda_{which}"] = (
+            (inv[f"lambda_{which}_m"] - true) / err if err > 0 else math.nan
+        )
     inv["covers_lambda_a"] = bool(inv["lo_lambda_a_m"] <= la_true <= inv["hi_lambda_a_m"])
     inv["covers_lambda_e"] = bool(inv["lo_lambda_e_m"] <= le_true <= inv["hi_lambda_e_m"])
     metrics["media"] = {
