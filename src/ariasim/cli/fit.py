@@ -263,6 +263,35 @@ def _read_columns(table: Path, columns: list[str]) -> tuple[Any, dict[str, int],
     return num[~bad.any(axis=1)].reset_index(drop=True), dropped, len(df)
 
 
+def _checked_outputs(table: Path, out: Path, overwrite: bool) -> Path:
+    """Check ``--out`` and its summary beside it before any work; return the summary path."""
+    from ariasim.utils import check_outputs
+
+    summary = _summary_path(out)
+    check_outputs(
+        {"--out": out, "summary": summary},
+        inputs={"TABLE": table},
+        suffixes={"--out": (".json",)},
+        overwrite=overwrite,
+    )
+    return summary
+
+
+def _read_used(
+    table: Path, used: list[str], weights: str | None, quiet: bool
+) -> tuple[Any, dict[str, int], int]:
+    """Read the ``used`` columns (non-finite rows dropped and reported) and check the
+    weights; returns (frame, dropped per column, rows read)."""
+    from ariasim.errors import InputError
+
+    with _stage(f"reading {table}", quiet):
+        df, dropped, n_read = _read_columns(table, used)
+    _echo_dropped(dropped, n_read, len(df))
+    if weights is not None and (df[weights] < 0).any():
+        raise InputError("weights must be >= 0", path=table, column=weights)
+    return df, dropped, n_read
+
+
 def _summary_path(out: Path) -> Path:
     return out.with_name(f"{out.name[: -len(out.suffix)] or out.name}.summary.json")
 
@@ -375,15 +404,9 @@ def fit_symbolic_command(
     from ariasim.errors import ConfigError, InputError
     from ariasim.surrogates.parse import check_name
     from ariasim.surrogates.symbolic import SymbolicRegressor
-    from ariasim.utils import check_outputs, to_jsonable, write_json
+    from ariasim.utils import to_jsonable, write_json
 
-    summary = _summary_path(out)
-    check_outputs(
-        {"--out": out, "summary": summary},
-        inputs={"TABLE": table},
-        suffixes={"--out": (".json",)},
-        overwrite=overwrite,
-    )
+    summary = _checked_outputs(table, out, overwrite)
     names = _names(inputs, "--inputs")
     if target in names:
         raise ConfigError(f"{target!r} is also an input", parameter="--target")
@@ -397,11 +420,7 @@ def fit_symbolic_command(
     if seed < 0:
         raise ConfigError(f"must be >= 0, got {seed}", parameter="--seed")
     used = names + [target] + ([weights] if weights else [])
-    with _stage(f"reading {table}", quiet):
-        df, dropped, n_read = _read_columns(table, used)
-    _echo_dropped(dropped, n_read, len(df))
-    if weights is not None and (df[weights] < 0).any():
-        raise InputError("weights must be >= 0", path=table, column=weights)
+    df, dropped, n_read = _read_used(table, used, weights, quiet)
     if len(df) < 6:
         raise InputError(f"{len(df)} usable row(s), need at least 6", path=table)
     # a column name that is no identifier (e.g. "sigma/pT") becomes y in the formula
@@ -595,15 +614,9 @@ def fit_density_command(
 
     from ariasim.errors import ConfigError, InputError
     from ariasim.surrogates.density import SymbolicDensity
-    from ariasim.utils import check_outputs, write_json
+    from ariasim.utils import write_json
 
-    summary = _summary_path(out)
-    check_outputs(
-        {"--out": out, "summary": summary},
-        inputs={"TABLE": table},
-        suffixes={"--out": (".json",)},
-        overwrite=overwrite,
-    )
+    summary = _checked_outputs(table, out, overwrite)
     names = _names(conditions, "--conditions")
     if variable in names:
         raise ConfigError(f"{variable!r} is also a condition", parameter="--variable")
@@ -622,11 +635,7 @@ def fit_density_command(
         if not ok:
             raise ConfigError("invalid value (see --help)", parameter=flag)
     used = [variable] + names + ([weights] if weights else [])
-    with _stage(f"reading {table}", quiet):
-        df, dropped, n_read = _read_columns(table, used)
-    _echo_dropped(dropped, n_read, len(df))
-    if weights is not None and (df[weights] < 0).any():
-        raise InputError("weights must be >= 0", path=table, column=weights)
+    df, dropped, n_read = _read_used(table, used, weights, quiet)
     below = int((df[variable] < t_min).sum())
     if below:
         raise InputError(f"{below} value(s) below --t-min {t_min:g}", path=table, column=variable)

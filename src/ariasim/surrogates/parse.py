@@ -360,20 +360,20 @@ class Parser:
                 if len(tok.text.lstrip("0")) > 309:
                     raise self.error("integer too large (more than 309 digits)")
                 self.take()
-                return self.checked(sp.Integer(int(tok.text)))
+                return self.integer(int(tok.text))
             value = float(tok.text)
             if not math.isfinite(value):
                 raise self.error(f"number {_short(tok.text)} is out of the floating-point range")
             self.take()
-            return sp.Float(value)
+            return self.real(value)
         if tok.kind == "name":
             self.take()
             if self.peek().text == "(":
                 return self.call(tok)
             if tok.text in self.symbols:
-                return self.symbols[tok.text]
+                return self.variable(tok.text)
             if tok.text in CONSTANT_NAMES:
-                return sp.pi if tok.text == "pi" else sp.E
+                return self.constant(tok.text)
             self.i -= 1
             known = ", ".join(sorted(self.symbols)) or "none"
             raise self.error(f"unknown name {tok.text!r} (variables: {known})")
@@ -385,6 +385,19 @@ class Parser:
             self.take(")")
             return inner
         raise self.error(f"unexpected {tok.text or 'end of text'!r}")
+
+    # the leaves of the tree; the numeric back-end overrides only these
+    def integer(self, value: int) -> sp.Expr:
+        return self.checked(sp.Integer(value))
+
+    def real(self, value: float) -> sp.Expr:
+        return sp.Float(value)
+
+    def variable(self, name: str) -> sp.Expr:
+        return self.symbols[name]
+
+    def constant(self, name: str) -> sp.Expr:
+        return sp.pi if name == "pi" else sp.E
 
     def call(self, name_tok: _Tok) -> sp.Expr:
         if name_tok.text not in ARITY:
@@ -766,39 +779,17 @@ class _NumericParser(Parser):
                 raise self.error("number out of the floating-point range")
         return value
 
-    def atom(self) -> _Num:  # type: ignore[override]
-        tok = self.peek()
-        if tok.kind == "num":
-            if re.fullmatch(r"\d+", tok.text):
-                if len(tok.text.lstrip("0")) > 309:
-                    raise self.error("integer too large (more than 309 digits)")
-                self.take()
-                return self.checked(_const(Fraction(int(tok.text))))
-            value = float(tok.text)
-            if not math.isfinite(value):
-                raise self.error(f"number {_short(tok.text)} is out of the floating-point range")
-            self.take()
-            return _const(value)
-        if tok.kind == "name":
-            self.take()
-            if self.peek().text == "(":
-                return self.call(tok)
-            if tok.text in self.symbols:
-                name = tok.text
-                return _Num(lambda env: env[name])
-            if tok.text in CONSTANT_NAMES:
-                return _const(math.pi if tok.text == "pi" else math.e, number=False)
-            self.i -= 1
-            known = ", ".join(sorted(self.symbols)) or "none"
-            raise self.error(f"unknown name {tok.text!r} (variables: {known})")
-        if tok.text == "(":
-            self.take()
-            self.enter()
-            inner = self.expr()
-            self.depth -= 1
-            self.take(")")
-            return inner
-        raise self.error(f"unexpected {tok.text or 'end of text'!r}")
+    def integer(self, value: int) -> _Num:  # type: ignore[override]
+        return self.checked(_const(Fraction(value)))
+
+    def real(self, value: float) -> _Num:  # type: ignore[override]
+        return _const(value)
+
+    def variable(self, name: str) -> _Num:  # type: ignore[override]
+        return _Num(lambda env: env[name])
+
+    def constant(self, name: str) -> _Num:  # type: ignore[override]
+        return _const(math.pi if name == "pi" else math.e, number=False)
 
     def call(self, name_tok: _Tok) -> _Num:  # type: ignore[override]
         name = name_tok.text

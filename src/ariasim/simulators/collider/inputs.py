@@ -222,26 +222,8 @@ _STANDARD_DTYPES = {
         "vz_mm",
     )
 }
-#: The columns :func:`particles_from_table` reads.
-_KNOWN = frozenset(
-    (
-        "event_id",
-        "particle_id",
-        "pdg",
-        "charge",
-        "mass_gev",
-        "px_gev",
-        "py_gev",
-        "pz_gev",
-        "e_gev",
-        "pt_gev",
-        "eta",
-        "phi",
-        "vx_mm",
-        "vy_mm",
-        "vz_mm",
-    )
-)
+#: The columns :func:`particles_from_table` reads: those of the standard table.
+_KNOWN = frozenset(_STANDARD_DTYPES)
 
 
 def read_events(path: str | os.PathLike[str], *, max_events: int | None = None) -> pd.DataFrame:
