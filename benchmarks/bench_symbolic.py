@@ -1,227 +1,322 @@
-"""Feynman benchmark: exact symbolic recovery and R^2 for ariasim vs raw pyoperon vs gplearn.
+"""Symbolic-regression benchmark: exact recovery and R^2 of ariasim vs pyoperon vs gplearn.
 
-Each method gets the same wall-clock budget per equation, one thread, the same data
-(AI Feynman variable ranges, 1000 training rows, 1000 test rows) and the same noise
-(0 or 1 % Gaussian noise relative to the RMS of the target, SRBench's definition).
+Two equation sets (``benchmarks/feynman_data.py``): ``feynman``, the 100 AI Feynman
+equations with their published variable ranges, and ``field``, 15 textbook formulas of
+this project's field; every variable carries a unit. Every method gets the same data
+(1000 training rows, 1000 noise-free test rows), the same noise (Gaussian, standard
+deviation ``noise`` times the RMS of the target: SRBench's definition), one thread and
+the same wall-clock budget per fit; raw pyoperon also gets an evaluation cap.
 
 Exact recovery follows SRBench: a model is exact when, after rounding its constants to 3
-decimals, ``truth - model`` or ``model / truth`` simplifies to a constant.
+decimals, ``truth - model`` or ``model / truth`` simplifies to a constant (checked in the
+fit's own process under a time limit and a size cap, so it cannot hang).
 
-    python benchmarks/bench_symbolic.py --budget 10            # all equations, noise 0 and 1 %
-    python benchmarks/bench_symbolic.py --budget 3 --limit 4   # quick look
+Each fit runs in its own spawned process (one fit per core with ``--jobs`` = cores,
+single-threaded BLAS/OpenMP); a fit that crashes, or is still running at 3x its budget +
+30 s and is killed, is recorded as a failure. Every finished fit is appended as one JSON
+line to ``STORE/<set>__<method>__noise<noise>.jsonl``; a restart skips each (set,
+equation, method, noise, seed, budget) already stored. Tasks run noise-major, then per
+equation with the methods interleaved, so a partial run compares methods on the same
+equations.
+
+    python benchmarks/bench_symbolic.py --set feynman --budget 20 --noise 0 0.01 \\
+        --methods ariasim pyoperon-defaults gplearn --jobs 2 --store DIR
+    python benchmarks/bench_symbolic.py --set feynman --budget 20 --store DIR --report
+    python benchmarks/bench_symbolic.py --set field --budget 3 --limit 4 --store DIR
+
+``--report`` runs nothing: it prints the summary per method and noise (exact %, median
+R^2, R^2 > 0.999 %, failures, budget overruns) and the per-equation table, and writes
+``summary.json`` and ``table.md`` in the store.
 
 References:
     Udrescu & Tegmark, "AI Feynman", Sci. Adv. 6 (2020) eaay2631 (equations and ranges).
-    La Cava et al., SRBench, NeurIPS Datasets and Benchmarks 2021 (protocol, exactness rule).
+    La Cava et al., "Contemporary symbolic regression methods and their relative
+    performance" (SRBench), NeurIPS Datasets and Benchmarks 2021 (protocol, noise,
+    exactness rule).
+    Burlacu, Kronberger, Kommenda, "Operon C++", GECCO 2020 (pyoperon).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import json
 import multiprocessing as mp
+import os
+import platform
+import signal
+import subprocess
+import sys
 import time
-from dataclasses import dataclass
+import zlib
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from multiprocessing.connection import wait
+from pathlib import Path
+from typing import Any
 
 import numpy as np
-import sympy as sp
 
-from ariasim.surrogates import Formula
-from ariasim.surrogates.parse import parse_expression
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from feynman_data import SETS, Equation, sample, truth_formula
 
-
-@dataclass(frozen=True)
-class Equation:
-    name: str
-    formula: str
-    variables: dict[str, tuple[float, float, str]]  # name -> (low, high, unit)
-    unit: str
-
-
-def _v(lo: float, hi: float, unit: str = "") -> tuple[float, float, str]:
-    return (lo, hi, unit)
-
-
-# AI Feynman equations with their published sampling ranges; units for ariasim's
-# dimensional analysis (constants such as epsilon and G are inputs, as in the dataset).
-EQUATIONS = [
-    Equation("I.6.2a", "exp(-theta^2/2)/sqrt(2*pi)", {"theta": _v(1, 3)}, ""),
-    Equation(
-        "I.8.14",
-        "sqrt((x2-x1)^2+(y2-y1)^2)",
-        {k: _v(1, 5, "m") for k in ("x1", "x2", "y1", "y2")},
-        "m",
-    ),
-    Equation(
-        "I.10.7",
-        "m0/sqrt(1-v^2/c^2)",
-        {"m0": _v(1, 5, "kg"), "v": _v(1, 2, "m/s"), "c": _v(3, 10, "m/s")},
-        "kg",
-    ),
-    Equation("I.12.1", "mu*Nn", {"mu": _v(1, 5), "Nn": _v(1, 5, "N")}, "N"),
-    Equation(
-        "I.12.2",
-        "q1*q2/(4*pi*epsilon*r^2)",
-        {
-            "q1": _v(1, 5, "C"),
-            "q2": _v(1, 5, "C"),
-            "epsilon": _v(1, 5, "C^2/(N*m^2)"),
-            "r": _v(1, 5, "m"),
-        },
-        "N",
-    ),
-    Equation("I.12.5", "q2*Ef", {"q2": _v(1, 5, "C"), "Ef": _v(1, 5, "N/C")}, "N"),
-    Equation(
-        "I.13.4",
-        "m*(v^2+u^2+w^2)/2",
-        {"m": _v(1, 5, "kg"), "v": _v(1, 5, "m/s"), "u": _v(1, 5, "m/s"), "w": _v(1, 5, "m/s")},
-        "J",
-    ),
-    Equation(
-        "I.14.3", "m*g*z", {"m": _v(1, 5, "kg"), "g": _v(1, 5, "m/s^2"), "z": _v(1, 5, "m")}, "J"
-    ),
-    Equation("I.14.4", "k_spring*x^2/2", {"k_spring": _v(1, 5, "N/m"), "x": _v(1, 5, "m")}, "J"),
-    Equation(
-        "I.18.12",
-        "r*F*sin(theta)",
-        {"r": _v(1, 5, "m"), "F": _v(1, 5, "N"), "theta": _v(0, 5)},
-        "J",
-    ),
-    Equation(
-        "I.24.6",
-        "m*(omega^2+omega_0^2)*x^2/4",
-        {
-            "m": _v(1, 3, "kg"),
-            "omega": _v(1, 3, "Hz"),
-            "omega_0": _v(1, 3, "Hz"),
-            "x": _v(1, 3, "m"),
-        },
-        "J",
-    ),
-    Equation("I.25.13", "q/C", {"q": _v(1, 5, "C"), "C": _v(1, 5, "C/V")}, "V"),
-    Equation(
-        "I.27.6", "1/(1/d1+n/d2)", {"d1": _v(1, 5, "m"), "d2": _v(1, 5, "m"), "n": _v(1, 5)}, "m"
-    ),
-    Equation("I.29.4", "omega/c", {"omega": _v(1, 10, "Hz"), "c": _v(1, 10, "m/s")}, "1/m"),
-    Equation(
-        "I.34.8",
-        "q*v*B/p",
-        {"q": _v(1, 5, "C"), "v": _v(1, 5, "m/s"), "B": _v(1, 5, "Tesla"), "p": _v(1, 5, "kg*m/s")},
-        "Hz",
-    ),
-    Equation("I.39.10", "3/2*pF*V", {"pF": _v(1, 5, "Pa"), "V": _v(1, 5, "m^3")}, "J"),
-    Equation(
-        "I.39.22",
-        "n*kb*T/V",
-        {"n": _v(1, 5), "kb": _v(1, 5, "J/K"), "T": _v(1, 5, "K"), "V": _v(1, 5, "m^3")},
-        "Pa",
-    ),
-    Equation(
-        "I.43.31",
-        "mob*kb*T",
-        {"mob": _v(1, 5, "s/kg"), "kb": _v(1, 5, "J/K"), "T": _v(1, 5, "K")},
-        "m^2/s",
-    ),
-    Equation(
-        "I.47.23",
-        "sqrt(gamma_ad*pr/rho)",
-        {"gamma_ad": _v(1, 5), "pr": _v(1, 5, "Pa"), "rho": _v(1, 5, "kg/m^3")},
-        "m/s",
-    ),
-    Equation("II.3.24", "Pwr/(4*pi*r^2)", {"Pwr": _v(1, 5, "W"), "r": _v(1, 5, "m")}, "W/m^2"),
-    Equation(
-        "II.8.31",
-        "epsilon*Ef^2/2",
-        {"epsilon": _v(1, 5, "C^2/(N*m^2)"), "Ef": _v(1, 5, "N/C")},
-        "J/m^3",
-    ),
-    Equation(
-        "II.27.18",
-        "epsilon*Ef^2",
-        {"epsilon": _v(1, 5, "C^2/(N*m^2)"), "Ef": _v(1, 5, "N/C")},
-        "J/m^3",
-    ),
-    Equation("II.38.14", "Y/(2*(1+sigma))", {"Y": _v(1, 5, "Pa"), "sigma": _v(1, 5)}, "Pa"),
-    Equation("III.12.43", "n*h/(2*pi)", {"n": _v(1, 5), "h": _v(1, 5, "J*s")}, "J*s"),
-]
+N_TRAIN = 1000
+N_TEST = 1000
+OVERRUN = 0.10  # a fit more than 10 % over its budget is an overrun
+MAX_OPS = 150  # SRBench check skipped (not exact) above this many operations
+EXACT_TIMEOUT = 30.0  # seconds of sympy for one exactness check at most
+PYOPERON_MAX_EVALUATIONS = 10**7
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+KEY_FIELDS = ("set", "equation", "method", "noise", "seed", "budget")
 
 
-def make_data(eq: Equation, n: int, noise: float, rng: np.random.Generator):
-    names = list(eq.variables)
-    X = np.column_stack([rng.uniform(lo, hi, n) for lo, hi, _ in eq.variables.values()])
-    truth = Formula(eq.formula, names)
-    y = truth(X)
-    if noise > 0:
-        y = y + rng.normal(0.0, noise * np.sqrt(np.mean(y**2)), n)
-    return X, y, truth
+# ----------------------------------------------------------------------------- store
 
 
-def is_exact(model: sp.Expr | None, truth: sp.Expr) -> bool:
-    """SRBench: round constants to 3 decimals; truth - model or model/truth is constant."""
-    if model is None:
-        return False
-    rounded = model.xreplace({f: sp.Float(round(float(f), 3)) for f in model.atoms(sp.Float)})
+def task_key(
+    set_name: str, equation: str, method: str, noise: float, seed: int, budget: float
+) -> tuple:
+    """The identity of one fit in the store (floats normalised so 0.01 == 1e-2)."""
+    return (
+        str(set_name),
+        str(equation),
+        str(method),
+        float(f"{float(noise):.6g}"),
+        int(seed),
+        float(f"{float(budget):.6g}"),
+    )
+
+
+def row_key(row: dict[str, Any]) -> tuple:
+    """:func:`task_key` of a stored row."""
+    return task_key(*(row[k] for k in KEY_FIELDS))
+
+
+def store_file(store: Path, set_name: str, method: str, noise: float) -> Path:
+    """The JSON-lines file of one (set, method, noise)."""
+    return Path(store) / f"{set_name}__{method}__noise{float(noise):g}.jsonl"
+
+
+def append_row(path: Path, row: dict[str, Any]) -> None:
+    """Append ``row`` as one JSON line with a single ``write`` (O_APPEND), then fsync.
+
+    If an earlier writer died in the middle of a line, a newline is written first so the
+    new row starts on a line of its own (the broken line is skipped by :func:`read_store`).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(_json_safe(row), allow_nan=False, sort_keys=True) + "\n"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        return _is_exact(model, rounded, truth)
+        size = os.fstat(fd).st_size
+        if size:
+            with open(path, "rb") as fh:
+                fh.seek(size - 1)
+                if fh.read(1) != b"\n":
+                    line = "\n" + line
+        os.write(fd, line.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_store(store: Path) -> tuple[list[dict[str, Any]], int]:
+    """All rows stored in ``store``'s ``*.jsonl`` files, and the number of broken lines."""
+    rows: list[dict[str, Any]] = []
+    broken = 0
+    for path in sorted(Path(store).glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                row_key(row)
+            except (ValueError, KeyError, TypeError):
+                broken += 1
+                continue
+            rows.append(row)
+    return rows, broken
+
+
+def done_keys(rows: Iterable[dict[str, Any]]) -> set[tuple]:
+    """Keys of the fits present in ``rows``."""
+    return {row_key(r) for r in rows}
+
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+# ----------------------------------------------------------------------------- tasks
+
+
+def make_tasks(
+    set_name: str,
+    equations: Sequence[Equation],
+    methods: Sequence[str],
+    noises: Sequence[float],
+    seeds: Sequence[int],
+    budget: float,
+) -> list[dict[str, Any]]:
+    """Noise-major, then equation, then seed, with the methods interleaved innermost."""
+    return [
+        {
+            "set": set_name,
+            "equation": eq.name,
+            "method": m,
+            "noise": float(nz),
+            "seed": int(s),
+            "budget": float(budget),
+        }
+        for nz in noises
+        for eq in equations
+        for s in seeds
+        for m in methods
+    ]
+
+
+def make_data(
+    eq: Equation, set_name: str, noise: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Training rows (noisy target) and noise-free test rows; independent of the method."""
+    from ariasim.utils import spawn_seeds
+
+    entropy = [int(seed), zlib.crc32(f"{set_name}/{eq.name}".encode()), round(noise * 1e6)]
+    s_train, s_test, s_noise = spawn_seeds(np.random.SeedSequence(entropy), 3)
+    X, y = sample(eq, N_TRAIN, np.random.default_rng(s_train))
+    Xt, yt = sample(eq, N_TEST, np.random.default_rng(s_test))
+    if noise > 0:
+        rms = float(np.sqrt(np.mean(y**2)))
+        y = y + np.random.default_rng(s_noise).normal(0.0, noise * rms, len(y))
+    return X, y, Xt, yt
+
+
+# ----------------------------------------------------------------------------- exactness
+
+
+class _CheckTimeout(BaseException):
+    """Raised by the alarm inside sympy (a BaseException: sympy's handlers miss it)."""
+
+
+def exact_check(model: Any, truth: Any, timeout: float = EXACT_TIMEOUT) -> tuple[bool, str]:
+    """SRBench's rule: round constants to 3 decimals; truth - model or model/truth constant.
+
+    Returns ``(exact, status)`` with status ``ok``, ``no-model``, ``too-large`` (more than
+    ``MAX_OPS`` operations: not exact), ``timeout`` or ``error``. The time limit uses
+    SIGALRM and applies only in a process's main thread.
+    """
+    import sympy as sp
+
+    if model is None:
+        return False, "no-model"
+    use_alarm = timeout > 0 and hasattr(signal, "setitimer")
+    old = None
+    if use_alarm:
+        try:
+
+            def _raise(signum: int, frame: Any) -> None:
+                raise _CheckTimeout
+
+            old = signal.signal(signal.SIGALRM, _raise)
+            signal.setitimer(signal.ITIMER_REAL, timeout)
+        except ValueError:  # not the main thread
+            use_alarm = False
+    try:
+        model = model.xreplace({s: sp.Symbol(s.name, real=True) for s in model.free_symbols})
+        truth = truth.xreplace({s: sp.Symbol(s.name, real=True) for s in truth.free_symbols})
+        rounded = model.xreplace({f: sp.Float(round(float(f), 3)) for f in model.atoms(sp.Float)})
+        if sp.count_ops(rounded) > MAX_OPS:
+            return False, "too-large"
+        diff = sp.simplify(truth - rounded)
+        if not diff.free_symbols:  # differs by a constant (possibly 0)
+            return True, "ok"
+        ratio = sp.simplify(rounded / truth)
+        return (not ratio.free_symbols and ratio.is_finite is not False and ratio != 0), "ok"
+    except _CheckTimeout:
+        return False, "timeout"
     except Exception:  # sympy failing on a pathological model: not exact
-        return False
+        return False, "error"
+    finally:
+        if use_alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
 
 
-def _is_exact(model: sp.Expr, rounded: sp.Expr, truth: sp.Expr) -> bool:
-    if sp.count_ops(rounded) > 150:
-        return False
-    diff = sp.simplify(truth - rounded)
-    if not diff.free_symbols:  # differs by a constant (possibly 0)
-        return True
-    ratio = sp.simplify(rounded / truth)
-    return not ratio.free_symbols and ratio.is_finite is not False and ratio != 0
+def is_exact(model: Any, truth: Any) -> bool:
+    """True if ``model`` recovers ``truth`` under SRBench's rule (:func:`exact_check`)."""
+    return exact_check(model, truth)[0]
 
 
 def r2(y: np.ndarray, pred: np.ndarray) -> float:
+    """Coefficient of determination; non-finite predictions count as 0."""
     pred = np.where(np.isfinite(pred), pred, 0.0)
     return float(1.0 - np.mean((y - pred) ** 2) / np.var(y))
 
 
 # ----------------------------------------------------------------------------- methods
+# Each returns (sympy expression or None, predict function, extra info for the row).
 
 
-def run_ariasim(eq, X, y, budget, seed):
+def run_ariasim(eq: Equation, X: np.ndarray, y: np.ndarray, budget: float, seed: int):
     from ariasim.surrogates.symbolic import SymbolicRegressor
 
-    names = list(eq.variables)
     est = SymbolicRegressor(
         max_time=budget,
         random_state=seed,
-        variable_names=names,
-        variable_units=[u for *_, u in eq.variables.values()],
+        variable_names=eq.names,
+        variable_units=eq.units,
         target_unit=eq.unit,
+        n_jobs=1,
     ).fit(X, y)
-    return est.formula_.expression, est.predict
+    stats = dict(getattr(est, "search_stats_", {}) or {})
+    info = {k: stats.get(k) for k in ("evaluation_count", "generations") if k in stats}
+    return est.formula_.expression, est.predict, info
 
 
-def run_pyoperon(eq, X, y, budget, seed):
+def run_pyoperon(eq: Equation, X: np.ndarray, y: np.ndarray, budget: float, seed: int):
     from pyoperon.sklearn import SymbolicRegressor
 
-    names = list(eq.variables)
+    from ariasim.surrogates.parse import parse_expression
+
     est = SymbolicRegressor(
-        max_time=max(1, round(budget)),
+        max_time=max(1, round(budget)),  # pyoperon takes whole seconds
         random_state=seed,
         n_threads=1,
-        generations=10**6,
-        max_evaluations=10**12,
+        generations=10**6,  # time or evaluations stop it, not generations
+        max_evaluations=PYOPERON_MAX_EVALUATIONS,
     )
     est.fit(X, y)
-    # full precision: SRBench's 3-decimal rounding is applied in is_exact, to every
+    # full precision: SRBench's 3-decimal rounding is applied in exact_check, to every
     # method alike (pyoperon's own 3-decimal string would zero small constants first)
-    text = est.get_model_string(est.model_, precision=17, names=names)
+    text = est.get_model_string(est.model_, precision=17, names=eq.names)
     try:
-        expr = parse_expression(text, names)
+        expr = parse_expression(text, eq.names)
     except Exception:
         expr = None
-    return expr, est.predict
+    stats = dict(getattr(est, "stats_", {}) or {})
+    info = {k: stats.get(k) for k in ("evaluation_count", "generations") if k in stats}
+    info["max_evaluations"] = PYOPERON_MAX_EVALUATIONS
+    return expr, est.predict, info
 
 
-def _gplearn_to_sympy(program, names):
+def _gplearn_to_sympy(program: list, names: Sequence[str]):
+    import sympy as sp
+
     syms = [sp.Symbol(n, real=True) for n in names]
     ops = {
         "add": lambda a, b: a + b,
@@ -255,7 +350,7 @@ def _gplearn_to_sympy(program, names):
     return walk()
 
 
-def run_gplearn(eq, X, y, budget, seed):
+def run_gplearn(eq: Equation, X: np.ndarray, y: np.ndarray, budget: float, seed: int):
     from gplearn.genetic import SymbolicRegressor
 
     fs = ("add", "sub", "mul", "div", "sqrt", "log", "sin", "cos", "neg", "inv")
@@ -271,112 +366,368 @@ def run_gplearn(eq, X, y, budget, seed):
     start = time.perf_counter()
     gen = 1
     est.fit(X, y)
-    # gplearn has no time budget: add generations until the same wall clock is spent
-    while time.perf_counter() - start < budget * 0.95:
+    # gplearn has no time budget: add generations while the mean generation still fits
+    while (time.perf_counter() - start) * (gen + 1) / gen < budget:
         gen += 1
         est.set_params(generations=gen)
         est.fit(X, y)
-    expr = _gplearn_to_sympy(est._program.program, list(eq.variables))
-    return expr, est.predict
+    expr = _gplearn_to_sympy(est._program.program, eq.names)
+    return expr, est.predict, {"generations": gen}
 
 
-METHODS = {"ariasim": run_ariasim, "pyoperon-defaults": run_pyoperon, "gplearn": run_gplearn}
+METHODS: dict[str, Callable] = {
+    "ariasim": run_ariasim,
+    "pyoperon-defaults": run_pyoperon,
+    "gplearn": run_gplearn,
+}
+#: Modules each method imports: imported before its clock starts (not part of the budget).
+METHOD_MODULES: dict[str, tuple[str, ...]] = {
+    "ariasim": ("ariasim.surrogates.symbolic", "sympy"),
+    "pyoperon-defaults": ("pyoperon.sklearn", "ariasim.surrogates.parse", "sympy"),
+    "gplearn": ("gplearn.genetic", "sympy"),
+}
 
 
-def _one(args):
-    method, eq_index, noise, budget, seed = args
-    eq = EQUATIONS[eq_index]
-    rng = np.random.default_rng([seed, eq_index, int(noise * 1000)])
-    X, y, truth = make_data(eq, 1000, noise, rng)
-    Xt, yt, _ = make_data(eq, 1000, 0.0, rng)  # noise-free test set
-    t0 = time.perf_counter()
+# ----------------------------------------------------------------------------- one fit
+
+
+def run_fit(task: dict[str, Any], kill_at: float | None = None) -> dict[str, Any]:
+    """Run one fit (in the current process) and return its row.
+
+    ``kill_at`` (a ``time.time()``) is when the parent kills this process: the exactness
+    check gets at most until 5 s before it (and never more than ``EXACT_TIMEOUT``).
+    """
+    eq = next(e for e in SETS[task["set"]] if e.name == task["equation"])
+    X, y, Xt, yt = make_data(eq, task["set"], task["noise"], task["seed"])
+    row: dict[str, Any] = dict(task)
+    row["loadavg_1min"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    for module in METHOD_MODULES.get(task["method"], ()):
+        importlib.import_module(module)
+    w0, c0 = time.perf_counter(), time.process_time()
     try:
-        expr, predict = METHODS[method](eq, X, y, budget, seed)
-        elapsed = time.perf_counter() - t0
-        with np.errstate(all="ignore"):
-            score = r2(yt, np.asarray(predict(Xt), dtype=float))
-        exact = is_exact(
-            expr,
-            truth.expression.xreplace({s: sp.Symbol(s.name, real=True) for s in truth.symbols}),
+        expr, predict, info = METHODS[task["method"]](eq, X, y, task["budget"], task["seed"])
+    except Exception as exc:  # a fit that raises is a failure, R2 missing
+        row.update(
+            status="error",
+            wall_s=time.perf_counter() - w0,
+            cpu_s=time.process_time() - c0,
+            exact=False,
+            r2=None,
+            model=repr(exc)[:2000],
         )
-        text = str(expr)
-    except Exception as exc:  # a failed run counts as not exact, R2 = -inf
-        elapsed, score, exact, text = time.perf_counter() - t0, float("-inf"), False, repr(exc)
-    return {
-        "method": method,
-        "equation": eq.name,
-        "noise": noise,
-        "exact": bool(exact),
-        "r2": score,
-        "seconds": elapsed,
-        "model": text[:300],
-    }
+        return row
+    row.update(wall_s=time.perf_counter() - w0, cpu_s=time.process_time() - c0, **info)
+    with np.errstate(all="ignore"):
+        try:
+            score = r2(yt, np.asarray(predict(Xt), dtype=float).reshape(-1))
+        except Exception:
+            score = float("-inf")
+    timeout = EXACT_TIMEOUT
+    if kill_at is not None:
+        timeout = min(timeout, max(1.0, kill_at - time.time() - 5.0))
+    exact, check = exact_check(expr, truth_formula(eq).expression, timeout)
+    row.update(status="ok", exact=bool(exact), exact_check=check, r2=score)
+    row["model"] = str(expr)[:2000]
+    return row
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--budget", type=float, default=10.0, help="seconds per equation and method")
+def _worker(conn: Any, task: dict[str, Any], kill_at: float) -> None:
+    try:
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            torch.set_num_threads(1)
+        row = run_fit(task, kill_at)
+    except BaseException as exc:
+        row = dict(task, status="error", exact=False, r2=None, model=repr(exc)[:2000])
+    conn.send(row)
+    conn.close()
+
+
+def _failure(task: dict[str, Any], status: str, wall: float, note: str) -> dict[str, Any]:
+    return dict(task, status=status, exact=False, r2=None, wall_s=wall, cpu_s=None, model=note)
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(Path(__file__).resolve().parent), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def run_tasks(
+    tasks: Sequence[dict[str, Any]],
+    store: Path,
+    jobs: int,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+    *,
+    grace: float = 30.0,
+    worker: Callable[[Any, dict[str, Any], float], None] | None = None,
+) -> None:
+    """Run each task in its own spawned process, ``jobs`` at a time; store each row.
+
+    A process that dies without a result is stored as ``crashed``; one still running at
+    3x its budget + ``grace`` seconds is killed and stored as ``timeout``. ``worker``
+    (default: the fit) is called as ``worker(connection, task, kill_at)`` in the child
+    and sends one row; it must be importable by the spawned process.
+    """
+    for name in THREAD_VARIABLES:  # inherited by the spawned workers
+        os.environ[name] = "1"
+    ctx = mp.get_context("spawn")
+    pending = deque(tasks)
+    running: dict[int, tuple[Any, Any, dict[str, Any], float, float]] = {}
+    meta = {"commit": _git_commit(), "host": platform.node()}
+
+    def finish(pid: int, row: dict[str, Any]) -> None:
+        proc, conn, task, _, _ = running.pop(pid)
+        conn.close()
+        proc.join(5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+        row = {**row, **meta}
+        append_row(store_file(store, task["set"], task["method"], task["noise"]), row)
+        if on_row is not None:
+            on_row(row)
+
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                task = pending.popleft()
+                recv, send = ctx.Pipe(duplex=False)
+                kill_at = time.time() + 3 * task["budget"] + grace
+                proc = ctx.Process(
+                    target=worker or _worker, args=(send, task, kill_at), daemon=True
+                )
+                proc.start()
+                send.close()
+                running[proc.pid] = (proc, recv, task, kill_at, time.perf_counter())
+            handles = [h for p, c, *_ in running.values() for h in (p.sentinel, c)]
+            wait(handles, timeout=1.0)
+            for pid, (proc, conn, task, kill_at, t0) in list(running.items()):
+                if conn.poll():
+                    try:
+                        row = conn.recv()
+                    except (EOFError, OSError):
+                        row = _failure(task, "crashed", time.perf_counter() - t0, "no result")
+                    finish(pid, row)
+                elif not proc.is_alive():
+                    note = f"worker exited with code {proc.exitcode} and no result"
+                    finish(pid, _failure(task, "crashed", time.perf_counter() - t0, note))
+                elif time.time() > kill_at:
+                    proc.kill()
+                    note = f"killed at 3x budget + {grace:g} s ({time.perf_counter() - t0:.0f} s)"
+                    finish(pid, _failure(task, "timeout", time.perf_counter() - t0, note))
+    finally:  # interrupted: stop the fits this run started; stored rows stay
+        for proc, conn, *_ in running.values():
+            proc.kill()
+            proc.join()
+            conn.close()
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def _fmt_r2(r: float | None) -> str:
+    if r is None or not np.isfinite(r):
+        return "-inf"
+    return f"{r:.6f}" if r > -1 else f"{r:.3g}"
+
+
+def summarize(rows: Sequence[dict[str, Any]], set_name: str) -> dict[str, Any]:
+    """Summary per (budget, noise, method) of the rows of one set."""
+    out: dict[str, Any] = {}
+    sel_set = [r for r in rows if r["set"] == set_name]
+    for budget in sorted({float(r["budget"]) for r in sel_set}):
+        per: dict[str, Any] = {}
+        for nz in sorted({float(r["noise"]) for r in sel_set if r["budget"] == budget}):
+            for m in _methods_in(sel_set):
+                sel = [
+                    r
+                    for r in sel_set
+                    if r["method"] == m and float(r["noise"]) == nz and r["budget"] == budget
+                ]
+                if not sel:
+                    continue
+                r2s = np.array([-np.inf if r.get("r2") is None else r["r2"] for r in sel])
+                walls = np.array([r.get("wall_s") or np.nan for r in sel], dtype=float)
+                over = walls / budget - 1.0
+                cpu = np.array(
+                    [(r.get("cpu_s") or np.nan) / (r.get("wall_s") or np.nan) for r in sel]
+                )
+                evals = [r["evaluation_count"] for r in sel if r.get("evaluation_count")]
+                per[f"{m}@{nz:g}"] = {
+                    "method": m,
+                    "noise": nz,
+                    "fits": len(sel),
+                    "equations": len({r["equation"] for r in sel}),
+                    "exact": int(sum(bool(r["exact"]) for r in sel)),
+                    "exact_pct": 100.0 * float(np.mean([bool(r["exact"]) for r in sel])),
+                    "median_r2": float(np.median(r2s)),
+                    "r2_gt_0.999_pct": 100.0 * float(np.mean(r2s > 0.999)),
+                    "failures": int(sum(r.get("status") != "ok" for r in sel)),
+                    "overruns": int(np.sum(over[np.isfinite(over)] > OVERRUN)),
+                    "worst_overrun_pct": float(100 * np.nanmax(over))
+                    if np.isfinite(over).any()
+                    else None,
+                    "median_cpu_over_wall": float(np.nanmedian(cpu))
+                    if np.isfinite(cpu).any()
+                    else None,
+                    "median_evaluations": float(np.median(evals)) if evals else None,
+                }
+        out[f"budget={budget:g}"] = per
+    return out
+
+
+def _methods_in(rows: Iterable[dict[str, Any]]) -> list[str]:
+    present = {r["method"] for r in rows}
+    return [m for m in METHODS if m in present] + sorted(present - set(METHODS))
+
+
+def markdown_table(rows: Sequence[dict[str, Any]], set_name: str, budget: float) -> str:
+    """Per-equation table: rows equations, columns method@noise with exact mark and R^2."""
+    sel = [r for r in rows if r["set"] == set_name and float(r["budget"]) == budget]
+    cols = [(m, nz) for nz in sorted({float(r["noise"]) for r in sel}) for m in _methods_in(sel)]
+    cols = [c for c in cols if any(r["method"] == c[0] and r["noise"] == c[1] for r in sel)]
+    head = "| equation | " + " | ".join(f"{m}@{nz:g}" for m, nz in cols) + " |"
+    lines = [head, "|" + "---|" * (len(cols) + 1)]
+    for eq in SETS[set_name]:
+        cells = []
+        for m, nz in cols:
+            fits = [
+                r for r in sel if r["equation"] == eq.name and r["method"] == m and r["noise"] == nz
+            ]
+            if not fits:
+                cells.append("")
+                continue
+            n_exact = sum(bool(r["exact"]) for r in fits)
+            mark = ("✓" if n_exact else "✗") if len(fits) == 1 else f"{n_exact}/{len(fits)}"
+            bad = [r["status"] for r in fits if r.get("status") != "ok"]
+            r2s = [-np.inf if r.get("r2") is None else r["r2"] for r in fits]
+            cells.append(
+                f"{mark} {_fmt_r2(float(np.median(r2s)))}" + (f" ({bad[0]})" if bad else "")
+            )
+        if any(cells):
+            lines.append(f"| {eq.name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def report(store: Path, set_name: str, *, quiet: bool = False) -> dict[str, Any]:
+    """Print the summary and per-equation tables of ``store``; write summary.json, table.md."""
+    from ariasim.utils import atomic_path, write_json
+
+    rows, broken = read_store(store)
+    summary = summarize(rows, set_name)
+    text = [f"# Symbolic-regression benchmark: set {set_name} ({len(SETS[set_name])} equations)\n"]
+    if broken:
+        text.append(f"({broken} unreadable line(s) in the store were skipped)\n")
+    for bkey, per in summary.items():
+        budget = float(bkey.split("=")[1])
+        text.append(f"\n## {bkey} s per fit\n")
+        text.append(
+            "| method | noise | fits | exact % | median R2 | R2>0.999 % | failures "
+            "| overruns >10 % | worst overrun | CPU/wall | median evaluations |"
+        )
+        text.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        for s in per.values():
+            worst = "" if s["worst_overrun_pct"] is None else f"{s['worst_overrun_pct']:+.0f} %"
+            cpu = "" if s["median_cpu_over_wall"] is None else f"{s['median_cpu_over_wall']:.2f}"
+            ev = "" if s["median_evaluations"] is None else f"{s['median_evaluations']:.3g}"
+            text.append(
+                f"| {s['method']} | {s['noise']:g} | {s['fits']} | {s['exact_pct']:.1f} "
+                f"({s['exact']}) | {_fmt_r2(s['median_r2'])} | {s['r2_gt_0.999_pct']:.1f} "
+                f"| {s['failures']} | {s['overruns']} | {worst} | {cpu} | {ev} |"
+            )
+        for nz in sorted({v["noise"] for v in per.values()}):
+            a, p = per.get(f"ariasim@{nz:g}"), per.get(f"pyoperon-defaults@{nz:g}")
+            if a and p:
+                ratio = f"{a['exact'] / p['exact']:.2f}x" if p["exact"] else "inf (pyoperon 0)"
+                text.append(
+                    f"\nariasim / pyoperon-defaults exact recoveries at noise {nz:g}: {ratio}"
+                )
+        text.append(f"\n### Per equation ({bkey} s; ✓ exact, then the test R2)\n")
+        text.append(markdown_table(rows, set_name, budget))
+    md = "\n".join(text)
+    store = Path(store)
+    write_json(store / "summary.json", {"set": set_name, "summary": summary})
+    with atomic_path(store / "table.md") as tmp:
+        tmp.write_text(md, encoding="utf-8")
+    if not quiet:
+        print(md)
+    return summary
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--set", choices=sorted(SETS), default="feynman", dest="set_name")
+    ap.add_argument("--budget", type=float, default=20.0, help="seconds per fit")
     ap.add_argument("--noise", type=float, nargs="+", default=[0.0, 0.01])
     ap.add_argument("--limit", type=int, default=None, help="first N equations only")
-    ap.add_argument("--methods", nargs="+", default=list(METHODS))
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--jobs", type=int, default=1, help="runs in parallel (1 = strictly serial)")
-    ap.add_argument("--json", default=None, help="write all rows to this file")
-    ap.add_argument(
-        "--merge",
-        nargs="*",
-        default=[],
-        help="rows from earlier --json files to combine (same budget); rows of "
-        "the methods run now replace theirs",
-    )
-    args = ap.parse_args()
+    ap.add_argument("--equations", nargs="+", default=None, help="these equations only")
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--jobs", type=int, default=1, help="fits in parallel (one per core)")
+    ap.add_argument("--store", type=Path, required=True, help="folder of the result lines")
+    ap.add_argument("--report", action="store_true", help="only print/write the tables")
+    args = ap.parse_args(argv)
 
-    eqs = range(len(EQUATIONS) if args.limit is None else args.limit)
-    tasks = [
-        (m, i, nz, args.budget, args.seed) for nz in args.noise for i in eqs for m in args.methods
-    ]
-    print(f"{len(tasks)} runs x {args.budget:g} s budget, {args.jobs} at a time")
-    if args.jobs > 1:
-        with mp.get_context("spawn").Pool(args.jobs) as pool:
-            rows = pool.map(_one, tasks, chunksize=1)
-    else:
-        rows = []
-        for t in tasks:
-            rows.append(_one(t))
-            r = rows[-1]
-            print(
-                f"  {r['method']:18s} {r['equation']:10s} noise={r['noise']:.2f} "
-                f"exact={r['exact']!s:5s} R2={r['r2']:.6f} {r['seconds']:.1f}s  {r['model'][:70]}",
-                flush=True,
-            )
-    for path in args.merge:
-        with open(path) as fh:
-            old = json.load(fh)
-        rows += [
-            r for r in old["rows"] if r["method"] not in args.methods and r["noise"] in args.noise
-        ]
-    methods = list(dict.fromkeys([*args.methods, *(r["method"] for r in rows)]))
-    args.methods = [m for m in METHODS if m in methods]
-    print()
-    print(f"{'method':18s} {'noise':>6s} {'exact %':>8s} {'median R2':>10s} {'R2>0.999 %':>11s}")
-    summary = {}
-    for nz in args.noise:
-        base = None
-        for m in args.methods:
-            sel = [r for r in rows if r["method"] == m and r["noise"] == nz]
-            ex = 100.0 * np.mean([r["exact"] for r in sel])
-            med = float(np.median([r["r2"] for r in sel]))
-            good = 100.0 * np.mean([r["r2"] > 0.999 for r in sel])
-            summary[f"{m}@{nz}"] = {"exact_pct": ex, "median_r2": med, "r2_gt_0.999_pct": good}
-            base = ex if m == "pyoperon-defaults" else base
-            print(f"{m:18s} {nz:6.2f} {ex:8.1f} {med:10.6f} {good:11.1f}")
-        if base is not None and "ariasim" in args.methods:
-            a = summary[f"ariasim@{nz}"]["exact_pct"]
-            ratio = f"{a / base:.2f}x" if base > 0 else "inf (pyoperon 0 %)"
-            print(f"  ariasim / pyoperon-defaults exact-recovery ratio at noise {nz}: {ratio}")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"budget_s": args.budget, "rows": rows, "summary": summary}, fh, indent=1)
+    if args.budget <= 0 or args.jobs < 1:
+        ap.error("--budget must be > 0 and --jobs >= 1")
+    if args.report:
+        report(args.store, args.set_name)
+        return
+    missing = {
+        m: mod
+        for m in args.methods
+        for mod in METHOD_MODULES[m]
+        if importlib.util.find_spec(mod.split(".")[0]) is None
+    }
+    if missing:
+        ap.error(f"not installed: {missing} (pip install gplearn / pyoperon)")
+    eqs = list(SETS[args.set_name])
+    if args.equations:
+        unknown = set(args.equations) - {e.name for e in eqs}
+        if unknown:
+            ap.error(f"unknown equation(s) in set {args.set_name}: {sorted(unknown)}")
+        eqs = [e for e in eqs if e.name in args.equations]
+    eqs = eqs[: args.limit]
+    tasks = make_tasks(args.set_name, eqs, args.methods, args.noise, args.seeds, args.budget)
+    rows, _ = read_store(args.store) if args.store.exists() else ([], 0)
+    done = done_keys(rows)
+    todo = [t for t in tasks if row_key(t) not in done]
+    print(
+        f"{len(tasks)} fits ({len(eqs)} equations x {len(args.methods)} methods x "
+        f"{len(args.noise)} noise levels x {len(args.seeds)} seeds), {args.budget:g} s each; "
+        f"{len(tasks) - len(todo)} already stored, {len(todo)} to run, {args.jobs} at a time",
+        flush=True,
+    )
+    start = time.perf_counter()
+    count = 0
+
+    def progress(row: dict[str, Any]) -> None:
+        nonlocal count
+        count += 1
+        el = time.perf_counter() - start
+        eta = el / count * (len(todo) - count)
+        print(
+            f"[{count}/{len(todo)} ETA {eta / 60:.1f} min] {row['method']:17s} "
+            f"{row['equation']:10s} noise={row['noise']:g} {row.get('status')} "
+            f"exact={bool(row['exact'])!s:5s} R2={_fmt_r2(row.get('r2'))} "
+            f"wall={row.get('wall_s') or float('nan'):.1f}s  {str(row.get('model'))[:60]}",
+            flush=True,
+        )
+
+    if todo:
+        run_tasks(todo, args.store, args.jobs, progress)
+    report(args.store, args.set_name)
 
 
 if __name__ == "__main__":
