@@ -24,6 +24,11 @@ equations.
     python benchmarks/bench_symbolic.py --set feynman --budget 20 --store DIR --report
     python benchmarks/bench_symbolic.py --set field --budget 3 --limit 4 --store DIR
 
+Raw pyoperon stops at the time budget or at ``--max-evaluations`` (default 10^7)
+evaluations, whichever comes first; each row records the evaluation count where the
+method's wrapper exposes it, the fit's wall and CPU seconds (CPU/wall well below 1 means
+the machine was loaded) and the git commit.
+
 ``--report`` runs nothing: it prints the summary per method and noise (exact %, median
 R^2, R^2 > 0.999 %, failures, budget overruns) and the per-equation table, and writes
 ``summary.json`` and ``table.md`` in the store.
@@ -288,7 +293,14 @@ def run_ariasim(eq: Equation, X: np.ndarray, y: np.ndarray, budget: float, seed:
     return est.formula_.expression, est.predict, info
 
 
-def run_pyoperon(eq: Equation, X: np.ndarray, y: np.ndarray, budget: float, seed: int):
+def run_pyoperon(
+    eq: Equation,
+    X: np.ndarray,
+    y: np.ndarray,
+    budget: float,
+    seed: int,
+    max_evaluations: int = PYOPERON_MAX_EVALUATIONS,
+):
     from pyoperon.sklearn import SymbolicRegressor
 
     from ariasim.surrogates.parse import parse_expression
@@ -298,7 +310,7 @@ def run_pyoperon(eq: Equation, X: np.ndarray, y: np.ndarray, budget: float, seed
         random_state=seed,
         n_threads=1,
         generations=10**6,  # time or evaluations stop it, not generations
-        max_evaluations=PYOPERON_MAX_EVALUATIONS,
+        max_evaluations=int(max_evaluations),
     )
     est.fit(X, y)
     # full precision: SRBench's 3-decimal rounding is applied in exact_check, to every
@@ -310,7 +322,7 @@ def run_pyoperon(eq: Equation, X: np.ndarray, y: np.ndarray, budget: float, seed
         expr = None
     stats = dict(getattr(est, "stats_", {}) or {})
     info = {k: stats.get(k) for k in ("evaluation_count", "generations") if k in stats}
-    info["max_evaluations"] = PYOPERON_MAX_EVALUATIONS
+    info["max_evaluations"] = int(max_evaluations)
     return expr, est.predict, info
 
 
@@ -404,8 +416,13 @@ def run_fit(task: dict[str, Any], kill_at: float | None = None) -> dict[str, Any
     for module in METHOD_MODULES.get(task["method"], ()):
         importlib.import_module(module)
     w0, c0 = time.perf_counter(), time.process_time()
+    extra = {}
+    if task["method"] == "pyoperon-defaults" and task.get("max_evaluations"):
+        extra["max_evaluations"] = task["max_evaluations"]
     try:
-        expr, predict, info = METHODS[task["method"]](eq, X, y, task["budget"], task["seed"])
+        expr, predict, info = METHODS[task["method"]](
+            eq, X, y, task["budget"], task["seed"], **extra
+        )
     except Exception as exc:  # a fit that raises is a failure, R2 missing
         row.update(
             status="error",
@@ -476,8 +493,8 @@ def run_tasks(
     (default: the fit) is called as ``worker(connection, task, kill_at)`` in the child
     and sends one row; it must be importable by the spawned process.
     """
-    for name in THREAD_VARIABLES:  # inherited by the spawned workers
-        os.environ[name] = "1"
+    saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
+    os.environ.update(dict.fromkeys(THREAD_VARIABLES, "1"))  # inherited by the workers
     ctx = mp.get_context("spawn")
     pending = deque(tasks)
     running: dict[int, tuple[Any, Any, dict[str, Any], float, float]] = {}
@@ -528,6 +545,11 @@ def run_tasks(
             proc.kill()
             proc.join()
             conn.close()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 # ----------------------------------------------------------------------------- report
@@ -579,6 +601,7 @@ def summarize(rows: Sequence[dict[str, Any]], set_name: str) -> dict[str, Any]:
                     if np.isfinite(cpu).any()
                     else None,
                     "median_evaluations": float(np.median(evals)) if evals else None,
+                    "commits": sorted({str(r.get("commit")) for r in sel}),
                 }
         out[f"budget={budget:g}"] = per
     return out
@@ -674,6 +697,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--equations", nargs="+", default=None, help="these equations only")
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument(
+        "--max-evaluations",
+        type=int,
+        default=PYOPERON_MAX_EVALUATIONS,
+        help="evaluation cap of raw pyoperon (besides the time budget; not part of the key)",
+    )
     ap.add_argument("--jobs", type=int, default=1, help="fits in parallel (one per core)")
     ap.add_argument("--store", type=Path, required=True, help="folder of the result lines")
     ap.add_argument("--report", action="store_true", help="only print/write the tables")
@@ -700,6 +729,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         eqs = [e for e in eqs if e.name in args.equations]
     eqs = eqs[: args.limit]
     tasks = make_tasks(args.set_name, eqs, args.methods, args.noise, args.seeds, args.budget)
+    for t in tasks:
+        if t["method"] == "pyoperon-defaults":
+            t["max_evaluations"] = args.max_evaluations
     rows, _ = read_store(args.store) if args.store.exists() else ([], 0)
     done = done_keys(rows)
     todo = [t for t in tasks if row_key(t) not in done]

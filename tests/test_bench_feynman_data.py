@@ -191,8 +191,10 @@ def _answer(conn, task, kill_at):
 def test_worker_failures_are_stored(tmp_path):
     tasks = bench.make_tasks("feynman", fd.FEYNMAN[:1], ["ariasim"], [0.0], [0], 0.1)
     seen = []
+    before = os.environ.get("OMP_NUM_THREADS")
     for worker, status in [(_crash, "crashed"), (_hang, "timeout"), (_answer, "ok")]:
         bench.run_tasks(tasks, tmp_path / status, 1, seen.append, grace=1.0, worker=worker)
         rows, _ = bench.read_store(tmp_path / status)
         assert [r["status"] for r in rows] == [status]
     assert [r["status"] for r in seen] == ["crashed", "timeout", "ok"]
+    assert os.environ.get("OMP_NUM_THREADS") == before  # set for the workers only
