@@ -593,6 +593,9 @@ def summarize(rows: Sequence[dict[str, Any]], set_name: str) -> dict[str, Any]:
                     "median_r2": float(np.median(r2s)),
                     "r2_gt_0.999_pct": 100.0 * float(np.mean(r2s > 0.999)),
                     "failures": int(sum(r.get("status") != "ok" for r in sel)),
+                    "exact_check_timeouts": int(
+                        sum(r.get("exact_check") == "timeout" for r in sel)
+                    ),
                     "overruns": int(np.sum(over[np.isfinite(over)] > OVERRUN)),
                     "worst_overrun_pct": float(100 * np.nanmax(over))
                     if np.isfinite(over).any()
@@ -677,7 +680,7 @@ def report(store: Path, set_name: str, *, quiet: bool = False) -> dict[str, Any]
         text.append(markdown_table(rows, set_name, budget))
     md = "\n".join(text)
     store = Path(store)
-    write_json(store / "summary.json", {"set": set_name, "summary": summary})
+    write_json(store / "summary.json", _json_safe({"set": set_name, "summary": summary}))
     with atomic_path(store / "table.md") as tmp:
         tmp.write_text(md, encoding="utf-8")
     if not quiet:
