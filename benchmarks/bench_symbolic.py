@@ -449,6 +449,8 @@ def run_fit(task: dict[str, Any], kill_at: float | None = None) -> dict[str, Any
 
 
 def _worker(conn: Any, task: dict[str, Any], kill_at: float) -> None:
+    # Ctrl-C reaches the parent, which kills the running fits: none is stored as failed
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         torch = sys.modules.get("torch")
         if torch is not None:
@@ -714,6 +716,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.budget <= 0 or args.jobs < 1:
         ap.error("--budget must be > 0 and --jobs >= 1")
     if args.report:
+        if not args.store.is_dir():
+            ap.error(f"--store {args.store}: no such folder (nothing to report)")
         report(args.store, args.set_name)
         return
     missing = {
@@ -761,6 +765,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
 
     if todo:
+        # SIGTERM ends the run like Ctrl-C: the running fits are killed, stored rows stay
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
         run_tasks(todo, args.store, args.jobs, progress)
     report(args.store, args.set_name)
 
