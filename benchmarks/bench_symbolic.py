@@ -415,6 +415,8 @@ def run_fit(task: dict[str, Any], kill_at: float | None = None) -> dict[str, Any
     row["loadavg_1min"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     for module in METHOD_MODULES.get(task["method"], ()):
         importlib.import_module(module)
+    if "torch" in sys.modules:  # one thread, like BLAS and OpenMP (set for the workers)
+        sys.modules["torch"].set_num_threads(1)
     w0, c0 = time.perf_counter(), time.process_time()
     extra = {}
     if task["method"] == "pyoperon-defaults" and task.get("max_evaluations"):
@@ -452,9 +454,6 @@ def _worker(conn: Any, task: dict[str, Any], kill_at: float) -> None:
     # Ctrl-C reaches the parent, which kills the running fits: none is stored as failed
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        torch = sys.modules.get("torch")
-        if torch is not None:
-            torch.set_num_threads(1)
         row = run_fit(task, kill_at)
     except BaseException as exc:
         row = dict(task, status="error", exact=False, r2=None, model=repr(exc)[:2000])
