@@ -648,11 +648,14 @@ def report(store: Path, set_name: str, *, quiet: bool = False) -> dict[str, Any]
     """Print the summary and per-equation tables of ``store``; write summary.json, table.md."""
     from ariasim.utils import atomic_path, write_json
 
-    rows, broken = read_store(store)
+    stored, broken = read_store(store)
+    rows = list({row_key(r): r for r in reversed(stored)}.values())[::-1]  # first per key
     summary = summarize(rows, set_name)
     text = [f"# Symbolic-regression benchmark: set {set_name} ({len(SETS[set_name])} equations)\n"]
     if broken:
         text.append(f"({broken} unreadable line(s) in the store were skipped)\n")
+    if len(rows) < len(stored):
+        text.append(f"({len(stored) - len(rows)} repeated fit(s) ignored: the first counts)\n")
     for bkey, per in summary.items():
         budget = float(bkey.split("=")[1])
         text.append(f"\n## {bkey} s per fit\n")

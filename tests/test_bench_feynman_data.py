@@ -198,3 +198,13 @@ def test_worker_failures_are_stored(tmp_path):
         assert [r["status"] for r in rows] == [status]
     assert [r["status"] for r in seen] == ["crashed", "timeout", "ok"]
     assert os.environ.get("OMP_NUM_THREADS") == before  # set for the workers only
+
+
+def test_report_counts_a_repeated_fit_once(tmp_path):
+    task = bench.make_tasks("feynman", fd.FEYNMAN[:1], ["gplearn"], [0.0], [0], 5.0)[0]
+    path = bench.store_file(tmp_path, "feynman", "gplearn", 0.0)
+    bench.append_row(path, dict(task, status="ok", exact=True, r2=1.0, wall_s=5.0))
+    bench.append_row(path, dict(task, status="ok", exact=False, r2=0.5, wall_s=5.0))
+    s = bench.report(tmp_path, "feynman", quiet=True)["budget=5"]["gplearn@0"]
+    assert (s["fits"], s["exact"]) == (1, 1)
+    assert "| I.6.2a | ✓ 1.000000 |" in (tmp_path / "table.md").read_text(encoding="utf-8")
