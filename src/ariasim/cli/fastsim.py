@@ -127,7 +127,7 @@ def fastsim_command(
         progress=progress if compare else None,
         shape=shape,
     )
-    typer.echo(f"wrote {out} ({r.n_found}/{len(r.fast)} objects)")
+    typer.echo(f"wrote {out} ({r.n_found}/{r.n_particles} objects)")
     if r.pulls is None or r.auc is None:
         return
     typer.echo(r.auc[["object", "auc", "auc_err"]].to_string(index=False))
