@@ -165,23 +165,24 @@ def _lognormal(rng: np.random.Generator, mean: np.ndarray, sigma: np.ndarray) ->
 
 def _arrow_strings(names: list[str], codes: Any) -> Any:
     """``names[codes]`` as an Arrow ``large_string`` array (the type pandas' ``str`` dtype
-    is written as), built from its buffers with NumPy: no Python string per row, and
-    neither pandas nor ``pyarrow.compute`` imported."""
+    is written as), built from its buffers with NumPy, one pass per name and character:
+    no Python string per row, and neither pandas nor ``pyarrow.compute`` imported."""
     import pyarrow as pa
 
     codes = np.asarray(codes, dtype=np.intp)
     encoded = [name.encode("utf-8") for name in names]
     sizes = np.array([len(b) for b in encoded], dtype=np.int64)
-    starts = np.cumsum(sizes) - sizes
-    per_row = sizes[codes]
     offsets = np.zeros(len(codes) + 1, dtype=np.int64)
-    np.cumsum(per_row, out=offsets[1:])
-    blob = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-    gather = np.repeat(starts[codes] - offsets[:-1], per_row) + np.arange(offsets[-1])
+    np.cumsum(sizes[codes], out=offsets[1:])
+    data = np.empty(int(offsets[-1]), dtype=np.uint8)
+    for k, text in enumerate(encoded):
+        starts = offsets[:-1][codes == k]
+        for j, byte in enumerate(text):
+            data[starts + j] = byte
     return pa.Array.from_buffers(
         pa.large_string(),
         len(codes),
-        [None, pa.py_buffer(offsets), pa.py_buffer(blob[gather])],
+        [None, pa.py_buffer(offsets), pa.py_buffer(data)],
         null_count=0,
     )
 
