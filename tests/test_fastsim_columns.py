@@ -259,3 +259,35 @@ def test_read_numeric_columns_equals_pandas(tmp_path) -> None:
     assert read_numeric_columns(path, ["missing"]) is None
     with pytest.raises(InputError, match="not found"):
         read_numeric_columns(tmp_path / "none.parquet", ["i"])
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["fastsim", "--help"],
+        ["fastsim"],
+        ["fastsim", "--seed", "x", "-r", "a.json", "-i", "b.parquet", "-o", "c.parquet"],
+        ["fastsim", "--bogus"],
+        ["fastsim", "-r", "/none.json", "-i", "/none.parquet", "-o", "/none/y.parquet"],
+        ["fastsim", "-r", "m.json", "-i", "p.parquet", "-o", "o.parquet", "--report", "r.html"],
+    ],
+)
+def test_fastsim_alone_is_the_same_command_line(args, monkeypatch, capsys) -> None:
+    """``ariasim fastsim ...`` runs on a tree of that command alone: the same help, exit
+    status and messages as on the whole tree."""
+    import typer
+
+    import ariasim.cli as cli
+
+    monkeypatch.setenv("COLUMNS", "100")
+    seen = []
+    for whole in (False, True):
+        with monkeypatch.context() as m:
+            if whole:
+                m.setattr(cli, "_command_for", lambda a: typer.main.get_command(cli.app))
+            with pytest.raises(SystemExit) as exc:
+                cli.main(list(args))
+        out = capsys.readouterr()
+        seen.append((exc.value.code, out.out, out.err))
+    assert seen[0] == seen[1]
+    assert seen[0][1] or seen[0][2]

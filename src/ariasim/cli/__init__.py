@@ -157,6 +157,27 @@ def _show_every_default(cmd: Any) -> None:
             p.show_default = "off"
 
 
+def _command_for(args: list[str]) -> Any:
+    """The click command tree that runs ``args``: for ``ariasim fastsim ...`` a tree of the
+    root and that one command (the same function, options, help and errors), since
+    converting every command of :data:`app` costs more start-up than the fast simulation
+    of 20k particles; the whole tree otherwise."""
+    if not args or args[0] != "fastsim":
+        return typer.main.get_command(app)
+    from ariasim.cli.fastsim import fastsim_command
+
+    solo = typer.Typer(
+        name=app.info.name,
+        help=app.info.help,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    solo.callback()(_root)
+    solo.command("fastsim")(fastsim_command)
+    return typer.main.get_command(solo)
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
@@ -171,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     """
     args = sys.argv[1:] if argv is None else list(argv)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
-    command = typer.main.get_command(app)
+    command = _command_for(args)
     _show_every_default(command)
     try:
         code = command.main(args=args, prog_name="ariasim", standalone_mode=False)
