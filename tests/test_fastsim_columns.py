@@ -261,33 +261,110 @@ def test_read_numeric_columns_equals_pandas(tmp_path) -> None:
         read_numeric_columns(tmp_path / "none.parquet", ["i"])
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["fastsim", "--help"],
-        ["fastsim"],
-        ["fastsim", "--seed", "x", "-r", "a.json", "-i", "b.parquet", "-o", "c.parquet"],
-        ["fastsim", "--bogus"],
-        ["fastsim", "-r", "/none.json", "-i", "/none.parquet", "-o", "/none/y.parquet"],
-        ["fastsim", "-r", "m.json", "-i", "p.parquet", "-o", "o.parquet", "--report", "r.html"],
-    ],
-)
-def test_fastsim_alone_is_the_same_command_line(args, monkeypatch, capsys) -> None:
-    """``ariasim fastsim ...`` runs on a tree of that command alone: the same help, exit
-    status and messages as on the whole tree."""
+def _main(args: list[str], how: str, monkeypatch, capsys) -> tuple[object, str, str]:
+    """Run ``ariasim ARGS`` in-process: ``plain`` (as the console script does), ``solo``
+    (typer, the tree of fastsim alone) or ``whole`` (typer, every command); the exit
+    status, stdout and stderr."""
     import typer
 
-    import ariasim.cli as cli
+    import ariasim.cli.commands as commands
+    import ariasim.cli.plain as plain
+    from ariasim.cli import main
 
+    with monkeypatch.context() as m:
+        if how != "plain":
+            m.setattr(plain, "plain_fastsim", lambda a: None)
+        if how == "whole":
+            m.setattr(commands, "_command_for", lambda a: typer.main.get_command(commands.app))
+        with pytest.raises(SystemExit) as exc:
+            main(list(args))
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
+
+
+COMMAND_LINES = [
+    ["fastsim", "--help"],
+    ["fastsim"],
+    ["fastsim", "--seed", "x", "-r", "M", "-i", "P", "-o", "c.parquet"],
+    ["fastsim", "--bogus"],
+    ["fastsim", "-r", "/none.json", "-i", "/none.parquet", "-o", "/none/y.parquet"],
+    ["fastsim", "-r", "M", "-i", "P", "-o", "O", "--report", "r.html"],
+    ["fastsim", "-r", "M", "-i", "P", "-o", "O", "--overwrite"],
+    ["fastsim", "-r", "M", "-i", "P", "-o", "O", "--overwrite", "--seed", "0", "--no-shape"],
+    ["fastsim", "--input", "P", "--out", "O", "--response", "M", "--overwrite", "--seed", "007"],
+    ["fastsim", "-r", "M", "-i", "P", "-o", "O", "--overwrite", "--seed", "-3"],
+    ["fastsim", "-r", "M", "-i", "P", "-o", "O", "--overwrite", "--seed", "+4"],
+    ["fastsim", "-r", "M", "-i", "P", "-o", "O", "--overwrite", "--events", "odd", "--shape"],
+    ["fastsim", "-r", "M", "-i", "P", "-o", "O", "--overwrite", "--events", "bogus"],
+    ["fastsim", "-r", "M", "-i", "P", "-o", "O", "-o", "O2", "--overwrite"],
+    ["fastsim", "-r", "M", "-i", "P", "--out=O", "--overwrite", "--no-compare"],
+    ["fastsim", "-r", "M", "-i", "P", "-o", "O", "--overwrite", "--shape", "--no-shape"],
+    ["fastsim", "-r", "M", "-i", "P", "-o", "O", "--overwrite", "--", "x"],
+    ["fastsim", "-r", "M", "-i", "P", "-o"],
+    ["fastsim", "-r", "M", "-i", "P", "-o", "x.txt", "--overwrite"],
+]
+
+
+@pytest.mark.parametrize("args", COMMAND_LINES)
+def test_the_plain_command_line_is_typers(args, files, tmp_path, monkeypatch, capsys) -> None:
+    """``ariasim fastsim ...`` parsed by hand (the plain command line), by typer on the
+    tree of fastsim alone, and by typer on the whole tree: the same exit status, the same
+    output and messages, the same file."""
     monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")
+    names = {"M": files["model"], "P": files["particles"]}
     seen = []
-    for whole in (False, True):
-        with monkeypatch.context() as m:
-            if whole:
-                m.setattr(cli, "_command_for", lambda a: typer.main.get_command(cli.app))
-            with pytest.raises(SystemExit) as exc:
-                cli.main(list(args))
-        out = capsys.readouterr()
-        seen.append((exc.value.code, out.out, out.err))
-    assert seen[0] == seen[1]
+    for how in ("plain", "solo", "whole"):
+        out = tmp_path / how / "o.parquet"
+        out.parent.mkdir()
+        real = [str(names.get(a, a)) for a in args]
+        real = [str(out) if a == "O" else a for a in real]
+        code, stdout, stderr = _main(real, how, monkeypatch, capsys)
+        written = out.read_bytes() if out.exists() else None
+        seen.append((code, stdout.replace(str(out), "OUT"), stderr, written))
+    assert seen[0] == seen[1] == seen[2]
     assert seen[0][1] or seen[0][2]
+
+
+@pytest.mark.parametrize("args", [a for a in COMMAND_LINES if "M" in a])
+def test_the_plain_command_line_passes_typers_values(args, files, monkeypatch, capsys) -> None:
+    """Where the command line is parsed by hand, the command body gets exactly the values
+    typer gives it."""
+    import ariasim.cli.plain as plain
+
+    real = [str({"M": files["model"], "P": files["particles"]}.get(a, a)) for a in args]
+    if plain.plain_fastsim(real) is None:
+        return
+    got = []
+
+    def body(**kwargs):  # type: ignore[no-untyped-def]
+        got.append({k: v for k, v in kwargs.items() if k not in ("echo", "progress")})
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(plain, "fastsim_body", body)
+    for how in ("plain", "solo"):
+        assert _main(real, how, monkeypatch, capsys)[0] == 130
+    assert got[0] == got[1]
+    assert all(type(got[0][k]) is type(got[1][k]) for k in got[0])
+
+
+def test_the_plain_command_imports_no_typer(files, tmp_path) -> None:
+    code = f"""
+import sys
+from ariasim.cli import main
+try:
+    main(["fastsim", "-r", {str(files["model"])!r}, "-i", {str(files["particles"])!r},
+          "-o", {str(tmp_path / "out.parquet")!r}])
+except SystemExit as exc:
+    assert not exc.code, exc.code
+print(sorted({{"typer", "rich", "pydantic", "click"}} & set(sys.modules)))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1", "PATH": ""},
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
