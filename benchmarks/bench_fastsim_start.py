@@ -27,7 +27,9 @@ that file when it is elsewhere), with this checkout's source. Part 5 (``--stages
 command's work stage by stage in a fresh process (CPU seconds between steps: imports,
 load + compile, read, simulate, write; the second of two runs), this checkout's source
 and the ``--baseline-src`` one, each the way its command goes (this checkout: PyArrow
-columns, no pandas, when the source has :meth:`FastSimulator.columns`; else pandas).
+columns, no pandas, when the source has :meth:`FastSimulator.columns`, else pandas; typer
+and its parsing only when the source has no ``ariasim.cli.plain``; the parsing itself is
+not timed).
 
 Usage::
 
@@ -244,7 +246,9 @@ columns = hasattr(FastSimulator, "columns")
 if not columns:
     import pandas; lap("import pandas")
 import pyarrow.parquet; lap("import pyarrow.parquet")
-import rich.console, typer, typer._adapters; lap("import typer, rich, typer's adapters")
+import importlib.util
+if importlib.util.find_spec("ariasim.cli.plain") is None:  # the command line goes through typer
+    import rich.console, typer, typer._adapters; lap("import typer, rich, typer's adapters")
 import ariasim.cli, ariasim.io
 from ariasim.apps.collider import workflow
 from ariasim.apps.collider.compiled import CompiledResponse
