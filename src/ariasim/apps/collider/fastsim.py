@@ -86,7 +86,7 @@ def _frame_arrays(table: pd.DataFrame, source: Any) -> dict[str, np.ndarray]:
 
     cols = _truth_sources(table.columns)
     need = [c for c in cols.values() if c in table.columns]
-    for c in need:
+    for c in need if len(need) == len(cols) else []:  # a missing column is reported first
         dt = table[c].dtype
         if not pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt):
             raise InputError(f"expected numbers, got values of type {dt}", path=source, column=c)
@@ -96,7 +96,8 @@ def _frame_arrays(table: pd.DataFrame, source: Any) -> dict[str, np.ndarray]:
         s = table[c]
         if isinstance(s.dtype, np.dtype):
             out[c] = s.to_numpy()
-        elif c in need:  # a numeric extension dtype: missing values become NaN
+        elif c in need and pd.api.types.is_numeric_dtype(s.dtype):
+            # a numeric extension dtype: missing values become NaN
             out[c] = s.to_numpy(dtype=np.float64, na_value=np.nan)
         else:
             out[c] = np.asarray(s)
