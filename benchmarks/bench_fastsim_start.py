@@ -23,13 +23,19 @@ column by column, bit for bit. Part 3: the modules the command imports
 (``python -X importtime``). Part 4, with ``--delphes DIR --root-env VENV``: the same command
 side by side with real Delphes (``DelphesHepMC3`` on the exported card, single-particle
 HepMC3 events) through ``benchmarks/bench_delphes.py``'s ``timing`` (``--bench-delphes`` names
-that file when it is elsewhere), with this checkout's source.
+that file when it is elsewhere), with this checkout's source. Part 5 (``--stages``): the
+command's work stage by stage in a fresh process (CPU seconds between steps: imports,
+load + compile, read, simulate, write; the second of two runs), this checkout's source
+and the ``--baseline-src`` one, each the way its command goes (this checkout: PyArrow
+columns, no pandas, when the source has :meth:`FastSimulator.columns`, else pandas; typer
+and its parsing only when the source has no ``ariasim.cli.plain``; the parsing itself is
+not timed).
 
 Usage::
 
     python benchmarks/bench_fastsim_start.py --models poly.json kan.json \\
         --truth truth_20k.parquet truth_200k.parquet [--baseline-src /tmp/base/src] \\
-        [--repeat 3] [--command-model kan.json] [--delphes DIR --root-env VENV]
+        [--repeat 3] [--command-model kan.json] [--delphes DIR --root-env VENV] [--stages]
 """
 
 from __future__ import annotations
@@ -225,6 +231,61 @@ def part4(
         mod.timing(model, work, sizes, repeat, dl, card)
 
 
+STAGES = r"""
+import sys, time
+model, truth, out = sys.argv[1:4]
+last = [time.process_time()]
+rows = []
+def lap(label):
+    now = time.process_time()
+    rows.append((label, now - last[0]))
+    last[0] = time.process_time()
+import numpy; lap("import numpy")
+from ariasim.apps.collider.fastsim import FastSimulator
+columns = hasattr(FastSimulator, "columns")
+if not columns:
+    import pandas; lap("import pandas")
+import pyarrow.parquet; lap("import pyarrow.parquet")
+import importlib.util
+if importlib.util.find_spec("ariasim.cli.plain") is None:  # the command line goes through typer
+    import rich.console, typer, typer._adapters; lap("import typer, rich, typer's adapters")
+import ariasim.cli, ariasim.io
+from ariasim.apps.collider import workflow
+from ariasim.apps.collider.compiled import CompiledResponse
+if columns:
+    from ariasim.apps.collider.columns import read_truth_columns
+lap("import ariasim's modules")
+sim = FastSimulator(CompiledResponse.load(model)); lap("load + compile")
+table = read_truth_columns(truth) if columns else workflow.read_truth(truth); lap("read")
+fast = sim.columns(table, 1) if columns else sim(table, 1); lap("simulate")
+ariasim.io.write_table(fast, out, producer="bench"); lap("write")
+print(";".join(f"{k}={v:.4f}" for k, v in rows))
+print("pandas imported:", "pandas" in sys.modules)
+"""
+
+
+def part5(model: Path, truth: Path, baseline: Path | None, tmp: Path) -> None:
+    print(f"\n## Stages (CPU s, fresh process, second of two runs), {model.name}, {truth.name}\n")
+    results = {}
+    for label, src in (("this", SRC), ("baseline", baseline)):
+        if src is None:
+            continue
+        env = {**os.environ, "PYTHONPATH": str(src), "OMP_NUM_THREADS": "1"}
+        cmd = [sys.executable, "-c", STAGES, str(model), str(truth), str(tmp / "stages.parquet")]
+        for _ in range(2):
+            r = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
+        line, note = r.stdout.strip().splitlines()[-2:]
+        results[label] = dict(kv.split("=") for kv in line.split(";"))
+        print(f"{label}: {note}")
+    names = list(dict.fromkeys(k for r in reversed(results.values()) for k in r))
+    print("\n| stage | " + " | ".join(results) + " |")
+    print("|---|" + "---|" * len(results))
+    for k in names:
+        print(f"| {k} | " + " | ".join(r.get(k, "-") for r in results.values()) + " |")
+    totals = [sum(float(v) for v in r.values()) for r in results.values()]
+    print("| in all | " + " | ".join(f"{t:.3f}" for t in totals) + " |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", type=Path, nargs="+", required=True)
@@ -239,6 +300,7 @@ def main() -> None:
     )
     ap.add_argument("--sizes", default="20000,200000", help="particles for --delphes")
     ap.add_argument("--skip", default="", help="parts to skip, e.g. 1,2,3")
+    ap.add_argument("--stages", action="store_true", help="part 5: stage by stage")
     args = ap.parse_args()
     skip = set(args.skip.split(","))
     with tempfile.TemporaryDirectory() as d:
@@ -250,6 +312,8 @@ def main() -> None:
             part2(model, args.truth, args.baseline_src, args.repeat, tmp)
         if args.truth and "3" not in skip:
             part3(_with_texts(model, tmp), args.truth[0], tmp)
+        if args.truth and args.stages:
+            part5(_with_texts(model, tmp), args.truth[-1], args.baseline_src, tmp)
         if args.delphes is not None:
             sizes = [int(x) for x in args.sizes.split(",")]
             stored = _with_texts(model, tmp)

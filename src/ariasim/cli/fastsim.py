@@ -99,35 +99,28 @@ def fastsim_command(
     """
     from rich.console import Console
 
-    from ariasim.apps.collider.workflow import run_fastsim
-    from ariasim.utils import check_outputs
+    from ariasim.cli.plain import fastsim_body
 
-    extra = {f"--compare-with #{k + 1}": p for k, p in enumerate(compare_with or [])}
-    check_outputs(
-        {"--out": out, "--report": report},
-        inputs={"--input": input_file, "--response": response, "--stock": stock, **extra},
-        suffixes={"--out": (".parquet", ".csv", ".root"), "--report": (".html",)},
-        overwrite=overwrite,
-    )
     console = Console(stderr=True)
 
     def progress(text: str) -> None:
         console.print(f"fastsim: {text}", highlight=False)
 
-    r = run_fastsim(
-        response,
-        input_file,
-        out,
+    r = fastsim_body(
+        response=response,
+        input_file=input_file,
+        out=out,
         seed=seed,
         compare=compare,
         stock=stock,
         report=report,
         events=events,
-        compare_with=compare_with or [],
-        progress=progress if compare else None,
+        compare_with=compare_with,
+        overwrite=overwrite,
         shape=shape,
+        echo=typer.echo,
+        progress=progress,
     )
-    typer.echo(f"wrote {out} ({r.n_found}/{len(r.fast)} objects)")
     if r.pulls is None or r.auc is None:
         return
     typer.echo(r.auc[["object", "auc", "auc_err"]].to_string(index=False))

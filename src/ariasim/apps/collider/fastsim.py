@@ -43,10 +43,10 @@ References:
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from ariasim.apps.collider.compiled import CompiledResponse, compile_object
 from ariasim.apps.collider.model import ObjectResponse, ResponseModel
@@ -55,61 +55,93 @@ from ariasim.export.tformula_eval import TFormulaExpression
 from ariasim.simulators.collider.schema import OUTPUT_COLUMNS  # full-simulation columns, dtypes
 from ariasim.utils import SeedLike, as_generator
 
-__all__ = ["OUTPUT_COLUMNS", "FastSimulator", "fastsim", "truth_columns"]
+if TYPE_CHECKING:  # pandas is imported only by the DataFrame adapters (the command needs none)
+    import pandas as pd
+
+__all__ = ["OUTPUT_COLUMNS", "FastSimulator", "columns_frame", "fastsim", "truth_columns"]
+
+#: The truth columns of the output and their names in a particle table.
+_FROM_PARTICLES = {
+    "event_id": "event_id",
+    "pdg": "pdg",
+    "truth_pt_gev": "pt_gev",
+    "truth_eta": "eta",
+    "truth_phi": "phi",
+    "truth_e_gev": "e_gev",
+}
 
 
-def _truth_arrays(table: pd.DataFrame, source: Any) -> dict[str, Any]:
-    """The truth columns of the output, in :func:`truth_columns`' order, as Series on a
-    fresh ``RangeIndex`` (copy-on-write views of ``table``'s columns: no data is copied
-    until either side is written to) or arrays; ``truth_vz_mm`` may be the scalar 0.0."""
-    if "truth_pt_gev" in table.columns:
-        need = ("event_id", "pdg", "truth_pt_gev", "truth_eta", "truth_phi", "truth_e_gev")
-        cols = {c: c for c in need}
-    else:
-        need = ("event_id", "pdg", "pt_gev", "eta", "phi", "e_gev")
-        cols = dict(
-            zip(
-                ("event_id", "pdg", "truth_pt_gev", "truth_eta", "truth_phi", "truth_e_gev"),
-                need,
-                strict=True,
-            )
-        )
-    missing = [c for c in need if c not in table.columns]
+def _truth_sources(names: Any) -> dict[str, str]:
+    """Output truth column -> input column: a full-simulation table's own truth columns,
+    else a particle table's."""
+    if "truth_pt_gev" in names:
+        return {c: c for c in _FROM_PARTICLES}
+    return dict(_FROM_PARTICLES)
+
+
+def _frame_arrays(table: pd.DataFrame, source: Any) -> dict[str, np.ndarray]:
+    """The columns of ``table`` the fast simulation reads, as NumPy arrays (views where the
+    dtype allows), after the DataFrame's own dtype checks (pandas dtype names in errors)."""
+    import pandas as pd
+
+    cols = _truth_sources(table.columns)
+    need = [c for c in cols.values() if c in table.columns]
+    for c in need if len(need) == len(cols) else []:  # a missing column is reported first
+        dt = table[c].dtype
+        if not pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt):
+            raise InputError(f"expected numbers, got values of type {dt}", path=source, column=c)
+    optional = ("particle_id", "truth_charge", "charge", "truth_vz_mm", "vz_mm")
+    out: dict[str, np.ndarray] = {}
+    for c in [*need, *(c for c in optional if c in table.columns)]:
+        s = table[c]
+        if isinstance(s.dtype, np.dtype):
+            out[c] = s.to_numpy()
+        elif c in need and pd.api.types.is_numeric_dtype(s.dtype):
+            # a numeric extension dtype: missing values become NaN
+            out[c] = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            out[c] = np.asarray(s)
+    return out
+
+
+def _truth_arrays(columns: Mapping[str, Any], n: int, source: Any) -> dict[str, Any]:
+    """The truth columns of the output, in :func:`truth_columns`' order, as NumPy arrays
+    (views of ``columns``' arrays where the dtype allows), checked; ``truth_vz_mm`` may be
+    the scalar 0.0."""
+    cols = _truth_sources(columns)
+    missing = [c for c in cols.values() if c not in columns]
     if missing:
         raise InputError(
             "truth-particle table lacks columns (need a particle table or a full-simulation table)",
             path=source,
             column=", ".join(missing),
         )
-
-    for c in need:
-        dt = table[c].dtype
-        if not pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt):
-            raise InputError(f"expected numbers, got values of type {dt}", path=source, column=c)
+    arrays = {k: np.asarray(columns[v]) for k, v in cols.items()}
+    for k, v in arrays.items():
+        if v.dtype.kind not in "iuf":
+            raise InputError(
+                f"expected numbers, got values of type {v.dtype}", path=source, column=cols[k]
+            )
     for c in ("event_id", "pdg"):
-        v = table[cols[c]].to_numpy()
+        v = arrays[c]
         if v.dtype.kind == "f" and not (np.isfinite(v) & (v == np.round(v))).all():
             raise InputError("expected whole numbers (no NaN)", path=source, column=cols[c])
-
-    def col(name: str) -> pd.Series:
-        return table[name].reset_index(drop=True)
-
-    out: dict[str, Any] = {k: col(v) for k, v in cols.items()}
-    n = len(table)
-    out["particle_id"] = col("particle_id") if "particle_id" in table else np.arange(n)
-    if "truth_charge" in table:
-        out["truth_charge"] = col("truth_charge")
-    elif "charge" in table:
-        out["truth_charge"] = col("charge")
+    out: dict[str, Any] = dict(arrays)
+    out["particle_id"] = (
+        np.asarray(columns["particle_id"]) if "particle_id" in columns else np.arange(n)
+    )
+    if "truth_charge" in columns:
+        out["truth_charge"] = np.asarray(columns["truth_charge"])
+    elif "charge" in columns:
+        out["truth_charge"] = np.asarray(columns["charge"])
     else:
         from ariasim.simulators.collider.particles import charge_of
 
-        out["truth_charge"] = charge_of(out["pdg"].to_numpy())
-    vz = "truth_vz_mm" if "truth_vz_mm" in table else ("vz_mm" if "vz_mm" in table else None)
-    out["truth_vz_mm"] = col(vz).astype(float) if vz else 0.0
+        out["truth_charge"] = charge_of(arrays["pdg"])
+    vz = "truth_vz_mm" if "truth_vz_mm" in columns else ("vz_mm" if "vz_mm" in columns else None)
+    out["truth_vz_mm"] = np.asarray(columns[vz]).astype(float, copy=False) if vz else 0.0
     for c in ("truth_pt_gev", "truth_eta", "truth_phi", "truth_e_gev"):
-        v = out[c].to_numpy(float)
-        if not np.isfinite(v).all():
+        if not np.isfinite(arrays[c].astype(float, copy=False)).all():
             raise InputError("non-finite truth values", path=source, column=cols[c])
     return out
 
@@ -117,7 +149,10 @@ def _truth_arrays(table: pd.DataFrame, source: Any) -> dict[str, Any]:
 def truth_columns(table: pd.DataFrame, *, source: Any = None) -> pd.DataFrame:
     """Truth kinematics from a particle table (``pt_gev, eta, phi, e_gev, pdg, ...``) or
     from a full-simulation table (``truth_pt_gev, ...``), as the truth columns of the output."""
-    return pd.DataFrame(_truth_arrays(table, source), index=pd.RangeIndex(len(table)))
+    import pandas as pd
+
+    truth = _truth_arrays(_frame_arrays(table, source), len(table), source)
+    return pd.DataFrame(truth, index=pd.RangeIndex(len(table)))
 
 
 def _lognormal(rng: np.random.Generator, mean: np.ndarray, sigma: np.ndarray) -> np.ndarray:
@@ -129,20 +164,77 @@ def _lognormal(rng: np.random.Generator, mean: np.ndarray, sigma: np.ndarray) ->
     return np.where(mean > 0, out, 0.0)
 
 
-_STR_DTYPE = pd.Series([], dtype="str").dtype
+def _arrow_strings(names: list[str], codes: Any) -> Any:
+    """``names[codes]`` as an Arrow ``large_string`` array (the type pandas' ``str`` dtype
+    is written as), built from its buffers with NumPy, one pass per name and character:
+    no Python string per row, and neither pandas nor ``pyarrow.compute`` imported."""
+    import pyarrow as pa
+
+    codes = np.asarray(codes, dtype=np.intp)
+    encoded = [name.encode("utf-8") for name in names]
+    sizes = np.array([len(b) for b in encoded], dtype=np.int64)
+    offsets = np.zeros(len(codes) + 1, dtype=np.int64)
+    np.cumsum(sizes[codes], out=offsets[1:])
+    data = np.empty(int(offsets[-1]), dtype=np.uint8)
+    for k, text in enumerate(encoded):
+        starts = offsets[:-1][codes == k]
+        for j, byte in enumerate(text):
+            data[starts + j] = byte
+    return pa.Array.from_buffers(
+        pa.large_string(),
+        len(codes),
+        [None, pa.py_buffer(offsets), pa.py_buffer(data)],
+        null_count=0,
+    )
 
 
-def _string_column(names: list[str], codes: np.ndarray) -> Any:
-    """``names[codes]`` as an array of the ``str`` dtype the full simulation writes, built
-    in Arrow (one ``take``) instead of from two million Python strings when the dtype is
-    Arrow-backed."""
-    if getattr(_STR_DTYPE, "storage", None) == "pyarrow":
-        import pyarrow as pa
+def _frame_strings(strings: Any) -> Any:
+    """An Arrow string array as an array of the ``str`` dtype the full simulation writes
+    (no copy when that dtype is Arrow-backed)."""
+    import pandas as pd
 
-        return pd.array(
-            pa.array(names, type=pa.large_string()).take(pa.array(codes)), dtype=_STR_DTYPE
-        )
-    return pd.array(np.array(names, dtype=object)[codes], dtype=_STR_DTYPE)
+    dtype = pd.Series([], dtype="str").dtype
+    if getattr(dtype, "storage", None) == "pyarrow":
+        return pd.array(strings, dtype=dtype)
+    return pd.array(np.array(strings.to_pylist(), dtype=object), dtype=dtype)
+
+
+def columns_frame(columns: Mapping[str, Any]) -> pd.DataFrame:
+    """The columns of :meth:`FastSimulator.columns` as the DataFrame
+    :meth:`FastSimulator.__call__` gives for the same table and seed (no copy of the
+    computed columns; one copy-on-write Series per shared constant column).
+
+    Example:
+        >>> c = {"found": np.array([True]), "object_type": _arrow_strings(["muon"], [0])}
+        >>> columns_frame(c)["object_type"].tolist()
+        ['muon']
+    """
+    import pandas as pd
+
+    n = len(next(iter(columns.values()))) if columns else 0
+    index = pd.RangeIndex(n)
+    shared: dict[int, pd.Series] = {}
+    out: dict[str, Any] = {}
+    for k, v in columns.items():
+        if not isinstance(v, np.ndarray):
+            out[k] = _frame_strings(v)
+        elif not v.flags.writeable:  # shared constant: a Series the frame may write to
+            if id(v) not in shared:
+                shared[id(v)] = pd.Series(v.copy(), index=index, copy=False)
+            out[k] = shared[id(v)]
+        else:
+            out[k] = v
+    return pd.DataFrame(out, index=index, copy=False)
+
+
+#: The value of each output column the fast simulation does not model, by (dtype, is the
+#: column n_muon_stations).
+_UNMODELLED = {
+    ("float64", False): np.nan,
+    ("int64", False): -1,
+    ("int64", True): 0,
+    ("bool", False): False,
+}
 
 
 class FastSimulator:
@@ -190,6 +282,43 @@ class FastSimulator:
     ) -> pd.DataFrame:
         """Fast-simulate ``particles`` (see :func:`fastsim`)."""
         return _run(self._compiled, particles, seed, source, self.shape)
+
+    def columns(
+        self, particles: Mapping[str, Any], seed: SeedLike = None, *, source: Any = None
+    ) -> dict[str, Any]:
+        """Fast-simulate a table given as columns, without pandas.
+
+        Arguments:
+            particles: Column name -> 1-D NumPy array, of a particle table or a
+                full-simulation table (the columns :func:`fastsim` reads).
+            seed: Seed or Generator.
+            source: File name for error messages.
+
+        Returns:
+            The output columns (:data:`OUTPUT_COLUMNS`, in order): NumPy arrays, except
+            ``object_type``, an Arrow ``large_string`` array; the same values as
+            :meth:`__call__` gives for the same table and seed. Columns the fast simulation
+            does not model share one read-only array per value.
+        """
+        n = len(next(iter(particles.values()))) if particles else 0
+        truth = _truth_arrays(particles, n, source)
+        computed, names, codes = _simulate(self._compiled, truth, n, seed, self.shape)
+        computed["object_type"] = _arrow_strings(names, codes)
+        shared: dict[tuple[str, bool], np.ndarray] = {}
+        out: dict[str, Any] = {}
+        for col, dt in OUTPUT_COLUMNS.items():
+            if col in computed:
+                out[col] = computed[col]
+            elif col in truth:
+                v = truth[col]
+                out[col] = v.astype(dt, copy=False) if np.ndim(v) else np.full(n, v, dtype=dt)
+            else:
+                key = (dt, col == "n_muon_stations")
+                if key not in shared:
+                    shared[key] = np.full(n, _UNMODELLED[key], dtype=dt)
+                    shared[key].flags.writeable = False
+                out[col] = shared[key]
+        return out
 
 
 def fastsim(
@@ -309,16 +438,18 @@ def _apply(
     return tuple(np.take(v, good) for v in (idx, p, h2, ph2, en))  # type: ignore[return-value]
 
 
-def _run(
-    compiled: list, particles: pd.DataFrame, seed: SeedLike, source: Any, shape: bool = True
-) -> pd.DataFrame:
+def _simulate(
+    compiled: list, truth: dict[str, Any], n: int, seed: SeedLike, shape: bool
+) -> tuple[dict[str, np.ndarray], list[str], np.ndarray]:
+    """The fast simulation of ``n`` particles with checked ``truth`` columns
+    (:func:`_truth_arrays`): the computed output columns (all but ``object_type``), the
+    object names and each particle's code into them (``object_type``)."""
     rng = as_generator(seed)
-    truth = _truth_arrays(particles, source)
-    n = len(particles)
     pt, eta, phi, e = (
-        truth[c].to_numpy(float) for c in ("truth_pt_gev", "truth_eta", "truth_phi", "truth_e_gev")
+        np.asarray(truth[c], dtype=float)
+        for c in ("truth_pt_gev", "truth_eta", "truth_phi", "truth_e_gev")
     )
-    apdg = np.abs(truth["pdg"].to_numpy(np.int64))
+    apdg = np.abs(truth["pdg"].astype(np.int64, copy=False))
     charge = np.asarray(truth["truth_charge"]).astype(np.int64, copy=False)
     names = ["none"]
     codes = np.zeros(n, dtype=np.int16 if len(compiled) < 32_000 else np.int64)
@@ -355,8 +486,7 @@ def _run(
             else:
                 trk[sel] = False
                 tpt[sel], teta[sel], tphi[sel], tcharge[sel] = np.nan, np.nan, np.nan, 0
-    computed: dict[str, Any] = {
-        "object_type": _string_column(names, codes),
+    computed = {
         "found": found,
         "reco_pt_gev": rpt,
         "reco_eta": reta,
@@ -369,30 +499,50 @@ def _run(
         "track_charge": tcharge,
         "cluster_energy_gev": clus,
     }
+    return computed, names, codes
+
+
+def _run(
+    compiled: list, particles: pd.DataFrame, seed: SeedLike, source: Any, shape: bool = True
+) -> pd.DataFrame:
+    """The DataFrame adapter of :func:`_simulate`: truth columns as copy-on-write views of
+    ``particles``' columns (no data is copied until either side is written to)."""
+    import pandas as pd
+
+    n = len(particles)
+    truth = _truth_arrays(_frame_arrays(particles, source), n, source)
+    computed, names, codes = _simulate(compiled, truth, n, seed, shape)
+    computed["object_type"] = _frame_strings(_arrow_strings(names, codes))
+    cols = _truth_sources(particles.columns)
+    if "particle_id" in particles.columns:
+        cols["particle_id"] = "particle_id"
+    for c in ("truth_charge", "charge"):
+        if c in particles.columns:
+            cols["truth_charge"] = c
+            break
+    for c in ("truth_vz_mm", "vz_mm"):
+        if c in particles.columns:
+            cols["truth_vz_mm"] = c
+            break
     index = pd.RangeIndex(n)
     # columns the fast simulation does not model: one constant Series per value, shared
     # by all such columns through copy-on-write (writing to one column copies that column)
-    const = {
-        ("float64", False): np.nan,
-        ("int64", False): -1,
-        ("int64", True): 0,
-        ("bool", False): False,
-    }
     shared: dict[tuple[str, bool], pd.Series] = {}
     out: dict[str, Any] = {}
     for col, dt in OUTPUT_COLUMNS.items():
         if col in computed:
             out[col] = computed[col]
+        elif col in cols:  # a copy-on-write view when the dtype already matches
+            out[col] = particles[cols[col]].reset_index(drop=True).astype(dt)
         elif col in truth:
             v = truth[col]
-            if isinstance(v, pd.Series):
-                out[col] = v.astype(dt)  # copy-on-write view when the dtype already matches
-            else:
-                out[col] = np.array(v, dtype=dt) if np.ndim(v) else np.full(n, v, dtype=dt)
+            out[col] = np.array(v, dtype=dt) if np.ndim(v) else np.full(n, v, dtype=dt)
         else:
             key = (dt, col == "n_muon_stations")
             if key not in shared:
-                shared[key] = pd.Series(np.full(n, const[key], dtype=dt), index=index, copy=False)
+                shared[key] = pd.Series(
+                    np.full(n, _UNMODELLED[key], dtype=dt), index=index, copy=False
+                )
             out[col] = shared[key]
     # the arrays above are fresh and owned by the frame, the Series are tracked by
     # copy-on-write: no copy, and no consolidation into 2-D blocks (which alone cost more

@@ -7,13 +7,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from ariasim.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "OBJECTS",
@@ -86,6 +89,8 @@ def prepare_object(table: pd.DataFrame, name: str) -> pd.DataFrame:
     whose pT is sqrt(E^2 - m^2) / cosh(eta) in the full simulation, in Delphes and in
     :mod:`ariasim.apps.collider.fastsim` alike.
     """
+    import pandas as pd
+
     spec = OBJECTS[name]
     sel = np.isin(np.abs(table["pdg"].to_numpy()), spec.pdg)
     t = table.loc[sel]
@@ -120,7 +125,7 @@ def robust_sigma(v: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(v - np.median(v))))
 
 
-def select_events(table: pd.DataFrame, events: str = "all", *, source: Any = None) -> pd.DataFrame:
+def select_events(table: Any, events: str = "all", *, source: Any = None) -> Any:
     """The documented train/held-out split: rows of events with even or odd ``event_id``.
 
     ``ariasim fit response --events even`` learns on the even events and
@@ -128,9 +133,14 @@ def select_events(table: pd.DataFrame, events: str = "all", *, source: Any = Non
     uses particles the fit never saw (the full simulation draws every event independently).
 
     Arguments:
-        table: A full-simulation (or particle) table with an ``event_id`` column.
+        table: A full-simulation (or particle) table with an ``event_id`` column: a
+            DataFrame, or a mapping of column name -> NumPy array (the same rows kept).
         events: ``"all"``, ``"even"`` or ``"odd"``.
         source: File name for error messages.
+
+    Example:
+        >>> select_events({"event_id": np.array([3, 4, 6])}, "even")["event_id"].tolist()
+        [4, 6]
     """
     if events == "all":
         return table
@@ -138,9 +148,13 @@ def select_events(table: pd.DataFrame, events: str = "all", *, source: Any = Non
         raise ConfigError(
             f"events must be 'all', 'even' or 'odd', got {events!r}", parameter="events"
         )
-    if "event_id" not in table.columns:
+    columns = isinstance(table, Mapping)
+    if "event_id" not in (table if columns else table.columns):
         raise InputError(
             "an even/odd event split needs an event_id column", path=source, column="event_id"
         )
-    parity = table["event_id"].to_numpy().astype(np.int64) % 2
-    return table.loc[parity == (0 if events == "even" else 1)].reset_index(drop=True)
+    parity = np.asarray(table["event_id"]).astype(np.int64) % 2
+    keep = parity == (0 if events == "even" else 1)
+    if columns:
+        return {k: np.asarray(v)[keep] for k, v in table.items()}
+    return table.loc[keep].reset_index(drop=True)

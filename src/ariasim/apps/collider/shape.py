@@ -48,12 +48,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from ariasim.errors import ConfigError, InputError
+
+if TYPE_CHECKING:  # pandas only for the fit and the checks, not to sample (fast simulation)
+    import pandas as pd
 
 __all__ = [
     "CHECK_LEVELS",
@@ -491,6 +493,8 @@ def quantile_table(
     (``n min(p, 1 - p) >= min_tail``): beyond, the order statistics cannot resolve the
     quantile (e.g. the 99 % quantile of 67 entries is about their maximum).
     """
+    import pandas as pd
+
     from ariasim.apps.collider.objects import prepare_object
 
     fasts = [fast] if isinstance(fast, pd.DataFrame) else list(fast)
@@ -546,6 +550,7 @@ def quantile_summary(table: pd.DataFrame, *, alpha: float = 0.01) -> pd.DataFram
     * ``bins_pass_3``: bins whose every |pull| < 3 (a perfect model fails about 0.27 % of
       the pulls, so about one bin in 50 with 7 levels).
     """
+    import pandas as pd
     from scipy import stats
 
     rows: list[dict[str, Any]] = []
@@ -582,6 +587,7 @@ def tail_fractions(
     sigma (core sigma = half the 16-84 % width), computed per truth-x bin and averaged
     with the bins' counts, minus a Gaussian's ``2 Phi(-k)`` (0.27 % for k = 3); also the
     low side alone. What a single Gaussian fitted to the core cannot carry."""
+    import pandas as pd
     from scipy import stats
 
     from ariasim.apps.collider.objects import prepare_object

@@ -7,19 +7,21 @@ and prints the result; everything between (reading, fitting, comparing, writing)
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from ariasim.apps.collider.model import ObjectResponse, ResponseModel
 from ariasim.apps.collider.objects import select_events
 from ariasim.errors import ConfigError, InputError
 
-if TYPE_CHECKING:  # scikit-learn and the learners are not needed to apply a model
+if TYPE_CHECKING:  # scikit-learn and the learners are not needed to apply a model, nor
+    # pandas to apply it to a Parquet table (ariasim.apps.collider.columns)
+    import pandas as pd
+
     from ariasim.apps.collider.learn import ResponseLearner
 
 __all__ = [
@@ -36,12 +38,19 @@ __all__ = [
 class FastsimResult:
     """What :func:`run_fastsim` produced (tables are None without ``compare``).
 
+    ``table`` is the fast-simulated table as :func:`run_fastsim` made it: a DataFrame, or
+    its columns (:meth:`FastSimulator.columns
+    <ariasim.apps.collider.fastsim.FastSimulator.columns>`) when the run needed no pandas;
+    :attr:`fast` is it as a DataFrame either way.
+
     Example:
-        >>> FastsimResult(fast=pd.DataFrame({"found": [True, False]})).n_found
-        1
+        >>> import pandas as pd
+        >>> r = FastsimResult(pd.DataFrame({"found": [True, False]}))
+        >>> r.n_found, r.n_particles
+        (1, 2)
     """
 
-    fast: pd.DataFrame
+    table: Any
     pulls: pd.DataFrame | None = None
     auc: pd.DataFrame | None = None
     pull_bound: float | None = None
@@ -59,8 +68,23 @@ class FastsimResult:
     tails: pd.DataFrame | None = None
 
     @property
+    def fast(self) -> pd.DataFrame:
+        """The fast-simulated table as a DataFrame (made from the columns on first use)."""
+        from ariasim.apps.collider.fastsim import columns_frame
+
+        if isinstance(self.table, Mapping):
+            self.table = columns_frame(self.table)
+        return self.table
+
+    @property
     def n_found(self) -> int:
-        return int(self.fast["found"].sum())
+        """Particles reconstructed as an object."""
+        return int(np.count_nonzero(self.table["found"]))
+
+    @property
+    def n_particles(self) -> int:
+        """Particles simulated."""
+        return len(self.table["found"])
 
 
 def read_truth(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -88,6 +112,8 @@ def read_truth(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 def read_tables(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
     """The concatenated tables at ``paths`` (an error naming a missing or empty one)."""
+    import pandas as pd
+
     from ariasim.io import read_table
 
     if not paths:
@@ -115,13 +141,14 @@ def drop_bad_rows(table: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     such rows per column (a row bad in two columns counts in both).
 
     Example:
+        >>> import pandas as pd
         >>> t = pd.DataFrame({"pdg": [13, 13], "truth_pt_gev": [1.0, float("nan")],
         ...                   "truth_eta": 0.0, "truth_phi": 0.0, "truth_e_gev": 1.0})
         >>> kept, dropped = drop_bad_rows(t)
         >>> len(kept), dropped
         (1, {'truth_pt_gev': 1})
     """
-    import numpy as np
+    import pandas as pd
 
     bad = np.zeros(len(table), dtype=bool)
     dropped: dict[str, int] = {}
@@ -360,22 +387,37 @@ def run_fastsim(
     others = {Path(p): ResponseModel.load(p) for p in compare_with}
     smodel = ResponseModel.load(stock) if stock is not None else None
     say(f"reading {input_file}")
-    table = select_events(read_truth(input_file), events, source=input_file)
-    if compare and "object_type" not in table.columns:
-        raise InputError(
-            "--compare needs a full-simulation table as input",
-            path=input_file,
-            column="object_type",
-        )
-    say(f"fast-simulating {len(table)} particles")
-    fast = simulator(table, seed, source=input_file)
-    result = FastsimResult(fast=fast)
+    # a Parquet table to Parquet without comparing (nearly every run) goes without pandas:
+    # the same columns, the same simulation (FastSimulator.columns), the same file
+    columns = None
+    if not compare and out.name.lower().endswith((".parquet", ".pq")):
+        from ariasim.apps.collider.columns import read_truth_columns
+
+        columns = read_truth_columns(input_file)
+    fast: Any
+    if columns is not None:
+        columns = select_events(columns, events, source=input_file)
+        say(f"fast-simulating {len(columns['event_id'])} particles")
+        fast = simulator.columns(columns, seed, source=input_file)
+        table = None
+    else:
+        table = select_events(read_truth(input_file), events, source=input_file)
+        if compare and "object_type" not in table.columns:
+            raise InputError(
+                "--compare needs a full-simulation table as input",
+                path=input_file,
+                column="object_type",
+            )
+        say(f"fast-simulating {len(table)} particles")
+        fast = simulator(table, seed, source=input_file)
+    result = FastsimResult(fast)
     card = None
     if compare:
         from ariasim.apps.collider.delphes import card_text
 
         model = compiled.model
         card = card_text(model) if report is not None else None
+        assert table is not None  # compare reads the table the general way
         _compare(
             result,
             table,

@@ -23,8 +23,10 @@ Arguments:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "OUTPUT_COLUMNS",
@@ -180,6 +182,8 @@ def check_output(table: pd.DataFrame) -> None:
 
 def empty_output() -> pd.DataFrame:
     """A table with no rows and the columns and dtypes of :data:`OUTPUT_SCHEMA`."""
+    import pandas as pd
+
     return pd.DataFrame({c.name: pd.Series(dtype=c.dtype) for c in OUTPUT_SCHEMA})
 
 
