@@ -765,7 +765,7 @@ def measure_surrogate_error(
     (la_lo, la_hi), (le_lo, le_hi) = medium_range(msur)
     ref = {"lambda_a_m": math.sqrt(la_lo * la_hi), "lambda_e_m": math.sqrt(le_lo * le_hi)}
     n_bands = max(1, min(int(cfg.inverse_error_bands), radii.size))
-    bands = np.linspace(r[0], r[-1], n_bands + 1) if r.size > 1 else None
+    bands = np.linspace(r[0], r[-1], n_bands + 1).tolist() if r.size > 1 else None
     out = surrogate_bin_errors(
         msur,
         data.tables,

@@ -1067,7 +1067,7 @@ def fit_medium(
     times_need_medium = need <= set(surrogate.delay_inputs)
     binned = delay_bins is not None
     info: dict[str, Any] = {}
-    if binned:
+    if delay_bins is not None:
         k = int(delay_bins) if use_times else 1
         if k < 1:
             raise ConfigError(f"must be >= 1, got {delay_bins!r}", parameter="delay_bins")
