@@ -40,6 +40,18 @@ def test_demo_outputs(demo_dir):
         assert key in on_disk
     sur = PhotonSurrogate.load(out / "photon_surrogate_bulk_ice.json")
     assert np.all(sur.expected_hits(np.array([10.0, 100.0]), 1e6, cos_theta=0.0) > 0)
+    # the inverse problem: an interval inside the surrogate's training range, the
+    # surrogate's error measured on held-out media in every band and delay bin
+    inv = on_disk["media"]["inverse"]
+    (la_lo, la_hi), (le_lo, le_hi) = inv["bounds"]
+    assert la_lo <= inv["lo_lambda_a_m"] <= inv["lambda_a_m"] <= inv["hi_lambda_a_m"] <= la_hi
+    assert le_lo <= inv["lo_lambda_e_m"] <= inv["lambda_e_m"] <= inv["hi_lambda_e_m"] <= le_hi
+    assert isinstance(inv["interval_lambda_a_m"], str)
+    err = on_disk["media"]["surrogate_error"]
+    cfg = DemoConfig.quick()
+    assert len(err["media"]) == cfg.media_validation
+    assert np.shape(err["bins"]) == (cfg.inverse_error_bands, cfg.inverse_delay_bins)
+    assert np.all(np.isfinite(err["bins"])) and np.all(np.asarray(err["count"]) >= 0)
     # the table agrees with direct module hits within 5 sigma
     assert all(abs(c["pull"]) < 5 for c in on_disk["direct_check"])
     # even with a few seconds of fitting the surrogate beats the literature Pandel function
@@ -137,7 +149,8 @@ def test_demo_same_seed_same_files_and_resume(tmp_path):
     assert (run_folder(c) / "fit.done.json").exists()
     redone: list[str] = []
     run_demo(c, config=cfg, resume=True, _after_stage=redone.append)
-    assert redone == ["media-fit", "inverse"]  # the tables and the first fit were kept
+    # the tables and the first fit were kept
+    assert redone == ["media-fit", "media-check", "inverse"]
     assert _reproducible(c) == _reproducible(a)
     assert not run_folder(c).exists()
     # an existing non-empty output folder is only replaced with overwrite=True

@@ -45,14 +45,20 @@ __all__ = [
     "DELAY_EDGES_NS",
     "PhotonSurrogate",
     "PhotonTrainingData",
+    "binned_expectation",
     "compare_delays",
     "compare_yields",
+    "delay_bin_edges",
     "delay_quadrature",
     "delay_samples",
+    "describe_interval",
+    "error_band",
     "fit_medium",
     "fit_photon_surrogate",
     "make_training_data",
     "medium_lengths",
+    "medium_range",
+    "surrogate_bin_errors",
     "yield_table",
 ]
 
@@ -706,6 +712,256 @@ def compare_delays(
 # ----------------------------------------------------------------------------- inverse use
 
 
+def medium_range(surrogate: PhotonSurrogate) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The (lambda_a, lambda_e) range [m] of the surrogate's training media (its domain);
+    a factor 2 either side of a length it was trained at one value only, and (1, 1e4) m
+    where the surrogate does not say."""
+    media = surrogate.metadata.get("media") if isinstance(surrogate.metadata, dict) else None
+    try:
+        arr = np.asarray(media, dtype=float).reshape(-1, 2)
+    except (TypeError, ValueError):
+        arr = np.zeros((0, 2))
+    if arr.shape[0] < 1 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        return (1.0, 1e4), (1.0, 1e4)
+    lo, hi = arr.min(axis=0), arr.max(axis=0)
+    one = hi <= lo
+    lo, hi = np.where(one, lo / 2, lo), np.where(one, hi * 2, hi)
+    return (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))
+
+
+def delay_bin_edges(
+    surrogate: PhotonSurrogate,
+    distances_m: Any,
+    n_bins: int,
+    *,
+    reference: dict[str, float],
+    grid_ns: Any = None,
+    min_edge_ns: float = 2.0,
+) -> np.ndarray:
+    """Per module, ``n_bins`` delay bins of equal predicted probability.
+
+    The edges are the quantiles ``j / n_bins`` of the surrogate's delay distribution at
+    the module's distance and the fixed ``reference`` conditions (e.g. the middle of the
+    training media), snapped to ``grid_ns`` (default :data:`DELAY_EDGES_NS`, the bins of
+    the training tables) and at least ``min_edge_ns`` (so that the unscattered light,
+    spread over the module's light-crossing time, stays in the first bin). The edges do
+    not depend on the fitted parameters, so the binned likelihood is smooth in them.
+    Returns an array ``(n_modules, n_bins + 1)`` from 0 to ``inf``.
+    """
+    if int(n_bins) < 1:
+        raise ConfigError(f"must be >= 1, got {n_bins!r}", parameter="delay_bins")
+    k = int(n_bins)
+    d = np.atleast_1d(np.asarray(distances_m, dtype=float))
+    grid = np.asarray(DELAY_EDGES_NS if grid_ns is None else grid_ns, dtype=float)
+    grid = grid[grid >= min_edge_ns]
+    out = np.empty((d.size, k + 1))
+    out[:, 0], out[:, -1] = 0.0, np.inf
+    if k == 1:
+        return out
+    if grid.size < k - 1:
+        raise ConfigError(f"too few delay-grid edges for {k} bins", parameter="grid_ns")
+    F = surrogate.delay_cdf(np.tile(grid, d.size), np.repeat(d, grid.size), **reference)
+    F = F.reshape(d.size, grid.size)
+    for i in range(d.size):
+        idx = np.searchsorted(F[i], np.arange(1, k) / k)
+        idx = np.clip(idx, 0, grid.size - 1)
+        for j in range(1, idx.size):  # strictly increasing
+            idx[j] = max(idx[j], idx[j - 1] + 1)
+        idx = np.minimum(idx, grid.size - k + 1 + np.arange(k - 1))
+        out[i, 1:-1] = grid[idx]
+    return out
+
+
+def binned_expectation(
+    surrogate: PhotonSurrogate,
+    distances_m: Any,
+    edges_ns: np.ndarray,
+    n_photons: float,
+    **conditions: Any,
+) -> np.ndarray:
+    """Expected hits per module and delay bin, ``(n_modules, n_bins)``: the expected count
+    times the delay distribution's probability in each bin (``edges_ns`` from
+    :func:`delay_bin_edges`)."""
+    d = np.atleast_1d(np.asarray(distances_m, dtype=float))
+    e = np.asarray(edges_ns, dtype=float)
+    mu = surrogate.expected_hits(d, n_photons, cos_theta=0.0, **conditions)
+    if e.shape[1] == 2:
+        return mu[:, None]
+    inner = e[:, 1:-1]
+    dcond = {k: v for k, v in conditions.items() if k in surrogate.delay_inputs}
+    F = surrogate.delay_cdf(inner.ravel(), np.repeat(d, inner.shape[1]), **dcond)
+    F = np.c_[np.zeros(d.size), F.reshape(inner.shape), np.ones(d.size)]
+    return mu[:, None] * np.clip(np.diff(F, axis=1), 0.0, None)
+
+
+def _table_bins(table: Any, i: int, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """MC fluence and its variance of shell ``i`` in the delay bins ``edges`` (the
+    table's cumulative histogram at the edges, linear in log t inside a table bin)."""
+    t_edges, flu, var = shell_time_histogram(table)
+    cf = np.r_[0.0, np.cumsum(np.clip(flu[i], 0, None))]
+    cv = np.r_[0.0, np.cumsum(np.clip(var[i], 0, None))]
+    x = np.log(np.maximum(t_edges, 1e-12))
+    xe = np.log(np.maximum(np.minimum(edges, t_edges[-1]), 1e-12))
+    xe[edges <= 0] = x[0]
+    return np.diff(np.interp(xe, x, cf)), np.diff(np.interp(xe, x, cv))
+
+
+def error_band(distances_m: Any, band_edges_m: Any) -> np.ndarray:
+    """Index of the distance band of each distance (``band_edges_m``: increasing edges;
+    distances outside go to the first or last band).
+
+    Example:
+        >>> error_band([5.0, 30.0, 95.0, 300.0], [10.0, 40.0, 70.0, 100.0]).tolist()
+        [0, 0, 2, 2]
+    """
+    e = np.asarray(band_edges_m, dtype=float)
+    if e.ndim != 1 or e.size < 2 or np.any(np.diff(e) <= 0):
+        raise ConfigError(
+            f"must be at least 2 increasing distances, got {band_edges_m!r}",
+            parameter="error_bands_m",
+        )
+    d = np.atleast_1d(np.asarray(distances_m, dtype=float))
+    return np.clip(np.searchsorted(e, d, side="right") - 1, 0, e.size - 2)
+
+
+def surrogate_bin_errors(
+    surrogate: PhotonSurrogate,
+    tables: Sequence[Any],
+    media: Sequence[tuple[float, float]],
+    n_bins: int,
+    *,
+    reference: dict[str, float],
+    band_edges_m: Sequence[float] | None = None,
+) -> dict[str, Any]:
+    """The surrogate's relative error on expected hits, per distance band and delay bin,
+    measured on MC tables it was not trained on (other media, other distances).
+
+    For each table (medium ``(lambda_a, lambda_e)``), shell and delay bin (the bins of
+    :func:`delay_bin_edges` at the fixed ``reference`` conditions, as the fit uses them),
+    the MC's hits per emitted photon ``m`` (fluence times the module's cross section) is
+    compared with the surrogate's ``p``: the error of a delay bin in a distance band
+    (``band_edges_m``, default one band) is the rms of ``ln(m / p)`` over the tables and
+    the band's shells, with the MC's own noise (``var(m) / m^2``) removed in quadrature:
+    ``eps^2 = max(0, mean(ln(m/p)^2) - mean(var(m) / m^2))`` -- the width of the
+    log-normal factor by which the surrogate misses the MC (the nuisance of
+    :func:`~ariasim.surrogates.likelihood.shared_error_nll`); in log, a surrogate that is
+    5 times too high weighs as much as one 5 times too low. The same for the total (one
+    bin) is the error of the expected count alone.
+
+    The errors of different bins and bands are correlated (a surrogate that is off at a
+    medium is off in a pattern); ``modes_bins`` (``modes_count``) hold them as error
+    modes for :func:`~ariasim.surrogates.likelihood.correlated_error_nll`: per
+    validation medium, the mean ``ln(m / p)`` in each (band, bin) cell (index ``band *
+    n_bins + bin``), divided by the square root of the number of media.
+
+    Returns a dict: ``bins`` (n_bands x n_bins errors), ``count`` (per band),
+    ``bins_all`` and ``count_all`` (pooled over the bands), ``band_edges_m``, ``table``
+    (one row per band and quantity with the error, the raw rms and the MC noise) and
+    ``rows`` (every table, shell and bin).
+    """
+    if len(tables) != len(media):
+        raise ConfigError("one medium per table is needed", parameter="media")
+    rows: list[dict[str, Any]] = []
+    area = np.pi * surrogate.module_radius_m**2
+    all_r = np.concatenate([np.asarray(t.radii_m, dtype=float) for t in tables])
+    bands = np.asarray(
+        [all_r.min(), all_r.max() + 1e-9] if band_edges_m is None else band_edges_m, dtype=float
+    )
+    for table, (la, le) in zip(tables, media, strict=True):
+        radii = np.asarray(table.radii_m, dtype=float)
+        cond = {"lambda_a_m": float(la), "lambda_e_m": float(le)}
+        band = error_band(radii, bands)
+        for nb, tag in ((1, "count"), (int(n_bins), "bin")):
+            edges = delay_bin_edges(surrogate, radii, nb, reference=reference)
+            pred = binned_expectation(surrogate, radii, edges, 1.0, **cond)
+            for i, d in enumerate(radii):
+                m, v = _table_bins(table, i, edges[i])
+                for j in range(nb):
+                    p = float(pred[i, j])
+                    rows.append(
+                        {
+                            "kind": tag,
+                            "lambda_a_m": float(la),
+                            "lambda_e_m": float(le),
+                            "distance_m": float(d),
+                            "band": int(band[i]),
+                            "bin": j,
+                            "lo_ns": float(edges[i, j]),
+                            "hi_ns": float(edges[i, j + 1]),
+                            "mc": float(m[j] * area),
+                            "surrogate": p,
+                            "rel_dev": float(m[j] * area / p - 1.0) if p > 0 else np.inf,
+                            "log_dev": float(np.log(m[j] * area / p))
+                            if p > 0 and m[j] > 0
+                            else np.inf,
+                            "log_mc_var": float(v[j] / m[j] ** 2) if m[j] > 0 else np.inf,
+                        }
+                    )
+    df = pd.DataFrame(rows)
+
+    def eps(sel: pd.DataFrame) -> tuple[float, float, float]:
+        if sel.empty:
+            raise ConfigError(
+                "a distance band holds no validation shell; use fewer bands",
+                parameter="band_edges_m",
+            )
+        raw = float(np.mean(sel["log_dev"] ** 2))
+        noise = float(np.mean(sel["log_mc_var"]))
+        return math.sqrt(max(raw - noise, 0.0)), math.sqrt(raw), math.sqrt(noise)
+
+    n_bands = bands.size - 1
+    table_rows: list[dict[str, Any]] = []
+    bins_e: list[list[float]] = []
+    count_e: list[float] = []
+    for b in range(-1, n_bands):  # -1: all bands pooled
+        sel_b = df if b < 0 else df[df["band"] == b]
+        where = "all" if b < 0 else f"{bands[b]:g}-{bands[b + 1]:g} m"
+        per = [eps(sel_b[sel_b["kind"] == "count"])] + [
+            eps(sel_b[(sel_b["kind"] == "bin") & (sel_b["bin"] == j)]) for j in range(int(n_bins))
+        ]
+        for q, e in enumerate(per):
+            table_rows.append(
+                {
+                    "distances": where,
+                    "quantity": "count" if q == 0 else f"delay bin {q} of {int(n_bins)}",
+                    "error": e[0],
+                    "raw_rms": e[1],
+                    "mc_noise": e[2],
+                }
+            )
+        if b >= 0:
+            count_e.append(per[0][0])
+            bins_e.append([e[0] for e in per[1:]])
+        else:
+            count_all, bins_all = per[0][0], [e[0] for e in per[1:]]
+    # error modes: per validation medium, the mean ln(MC / surrogate) in each (band, bin)
+    # cell, over sqrt(M) (their outer products average to the cells' mean-square errors)
+    keys = sorted({(r["lambda_a_m"], r["lambda_e_m"]) for r in rows})
+    modes: dict[str, list[list[float]]] = {}
+    for tag, nb in (("count", 1), ("bin", int(n_bins))):
+        sel = df[df["kind"] == tag]
+        cell = sel.groupby(["lambda_a_m", "lambda_e_m", "band", "bin"])["log_dev"].mean()
+        mat = np.zeros((len(keys), n_bands * nb))
+        for m_i, (la, le) in enumerate(keys):
+            for b in range(n_bands):
+                for j in range(nb):
+                    mat[m_i, b * nb + j] = cell.get((la, le, b, j), 0.0)
+        modes[tag] = (mat / math.sqrt(len(keys))).tolist()
+    return {
+        "modes_bins": modes["bin"],
+        "modes_count": modes["count"],
+        "bins": bins_e,
+        "count": count_e,
+        "bins_all": bins_all,
+        "count_all": count_all,
+        "band_edges_m": bands.tolist(),
+        "reference": dict(reference),
+        "media": [list(map(float, m)) for m in media],
+        "table": table_rows,
+        "rows": df.to_dict(orient="records"),
+    }
+
+
 def fit_medium(
     surrogate: PhotonSurrogate,
     *,
@@ -713,25 +969,47 @@ def fit_medium(
     counts: np.ndarray,
     delays_ns: Sequence[np.ndarray],
     n_photons: float,
-    start: tuple[float, float] = (100.0, 30.0),
+    start: tuple[float, float] | None = None,
     use_times: bool = True,
     model_error: float = 0.0,
+    delay_bins: int | None = None,
+    bin_errors: Sequence[float] | None = None,
+    error_model: str = "shared",
+    bounds: tuple[tuple[float, float], tuple[float, float]] | None = None,
+    error_bands_m: Sequence[float] | None = None,
+    error_modes: Any = None,
 ) -> dict[str, Any]:
     """Maximum-likelihood absorption and effective scattering lengths from module data.
 
-    Likelihood: hit counts per module with the surrogate's expectation mu, times the
-    delay density of every hit (extended unbinned likelihood). The counts are Poisson,
-    or, with a ``model_error`` eps > 0 (the surrogate's relative error on the expected
-    counts, e.g. its measured rms deviation from the MC tables), negative binomial with
-    variance mu + (eps mu)^2: a Poisson whose mean is uncertain by a Gamma-distributed
-    factor of relative width eps, independently per module. Without it, a surrogate
-    that is off by a few per cent gives intervals that miss the truth once there are
-    more than ~1/eps^2 hits.
+    Two likelihoods:
 
-    The intervals are profile-likelihood intervals (Delta NLL = 1/2; ``lo_*``, ``hi_*``;
-    ``err_*`` is half their width), which stay right when the likelihood is not
-    Gaussian (few hits, lambda_a and lambda_e strongly correlated); ``hessian_err_*``
-    are the inverse-Hessian errors, for comparison.
+    * ``delay_bins=None``: hit counts per module with the surrogate's expectation mu,
+      times the delay density of every hit (extended unbinned likelihood); the counts
+      are Poisson or, with ``model_error`` eps > 0, negative binomial with variance
+      mu + (eps mu)^2. The delay density is taken as exact.
+    * ``delay_bins=K``: per module, the hits in K delay bins of equal predicted
+      probability (:func:`delay_bin_edges`, at the middle of the parameter range), each
+      bin's expectation carrying the surrogate's relative error ``bin_errors[j]`` (per
+      distance band, measured on held-out MC tables, :func:`surrogate_bin_errors`).
+      With ``error_model="shared"`` (default) the error of bin j is one nuisance factor
+      shared by every module of the distance band
+      (:func:`~ariasim.surrogates.likelihood.shared_error_nll`): a surrogate's error is
+      a property of the model and does not average out over modules.
+      ``"independent"`` gives every module and bin its own gamma-distributed
+      expectation (the effective likelihood of Argüelles, Schneider & Yuan, JHEP 06
+      (2019) 030, :func:`~ariasim.surrogates.likelihood.gamma_poisson_nll`), which at
+      a fraction of a hit per bin is the Poisson likelihood. ``use_times=False`` is
+      the one-bin case: the counts alone, with the error ``model_error``.
+
+    The parameters are fitted inside ``bounds`` (default: the range of the surrogate's
+    training media, its domain). The intervals are profile-likelihood intervals (Delta
+    NLL = 1/2; ``lo_*``, ``hi_*``; ``err_*`` is half their width), right also when the
+    likelihood is not Gaussian. Where the profile does not rise by 1/2 before a bound the
+    interval is **open** there (``lo_open_*`` / ``hi_open_*`` true, the end is the bound,
+    and ``interval_*`` says it in words, :func:`describe_interval`):
+    the data do not bound the parameter on that side within the surrogate's range.
+    ``at_bound_*`` flags a best fit on a bound. ``hessian_err_*`` are the inverse-Hessian
+    errors, for comparison (NaN at a bound).
 
     Arguments:
         surrogate: Fitted across media (yield and delay depend on lambda_a_m, lambda_e_m).
@@ -739,12 +1017,37 @@ def fit_medium(
         counts: Hits per module.
         delays_ns: Per module, the delays of its hits.
         n_photons: Emitted photons (of the same definition as in training).
-        start: Starting values (lambda_a, lambda_e) [m].
-        use_times: Include the delay likelihood (else counts only).
+        start: Starting values (lambda_a, lambda_e) [m] (default: the geometric middle
+            of ``bounds``); the fit starts from the best of them and a 7 x 7 grid in log
+            lengths over ``bounds``.
+        use_times: Include the delays (else counts only).
         model_error: Relative error eps of the surrogate's expected counts (>= 0).
+        delay_bins: Number of delay bins (None: the unbinned likelihood).
+        bin_errors: Relative error of each delay bin's expectation (default 0; with
+            ``use_times=False`` the one bin is the count, default ``model_error``): K
+            values, or one row of K per distance band of ``error_bands_m``, each module
+            taking its band's row; every (band, bin) is one nuisance.
+        error_model: ``"shared"`` or ``"independent"`` (binned likelihood only).
+        bounds: ((lambda_a_lo, lambda_a_hi), (lambda_e_lo, lambda_e_hi)) [m].
+        error_bands_m: Edges of the distance bands of ``bin_errors`` [m].
+        error_modes: Correlated errors instead of ``bin_errors`` (binned only): modes x
+            (band, bin) cells (index ``band * K + bin``), ``ln`` of the factor by which
+            the surrogate may be off in each cell
+            (:func:`~ariasim.surrogates.likelihood.correlated_error_nll`; e.g.
+            ``modes_bins`` of :func:`surrogate_bin_errors`).
     """
+    from ariasim.surrogates.likelihood import (
+        correlated_error_nll,
+        gamma_poisson_nll,
+        shared_error_nll,
+    )
+
     if not (np.isfinite(model_error) and model_error >= 0):
         raise ConfigError(f"must be >= 0, got {model_error!r}", parameter="model_error")
+    if error_model not in ("shared", "independent"):
+        raise ConfigError(
+            f"must be 'shared' or 'independent', got {error_model!r}", parameter="error_model"
+        )
     need = {"lambda_a_m", "lambda_e_m"}
     if not need <= set(surrogate.yield_inputs):
         raise ConfigError(
@@ -752,25 +1055,106 @@ def fit_medium(
             "lengths; fit it across media",
             parameter="surrogate",
         )
+    bnd = np.asarray(medium_range(surrogate) if bounds is None else bounds, dtype=float)
+    if bnd.shape != (2, 2) or not np.all(bnd[:, 0] > 0) or not np.all(bnd[:, 1] > bnd[:, 0]):
+        raise ConfigError(
+            f"must be ((lo, hi), (lo, hi)) with 0 < lo < hi, got {bounds!r}", parameter="bounds"
+        )
+    mid = np.sqrt(bnd[:, 0] * bnd[:, 1])
+    x0 = mid if start is None else np.clip(np.asarray(start, dtype=float), bnd[:, 0], bnd[:, 1])
     d = np.asarray(distances_m, dtype=float)
     n = np.asarray(counts, dtype=float)
-    all_t = (
-        np.concatenate([np.asarray(t, dtype=float) for t in delays_ns])
-        if use_times
-        else np.zeros(0)
-    )
-    all_d = (
-        np.concatenate([np.full(len(t), di) for t, di in zip(delays_ns, d, strict=True)])
-        if use_times
-        else np.zeros(0)
-    )
     times_need_medium = need <= set(surrogate.delay_inputs)
+    binned = delay_bins is not None
+    info: dict[str, Any] = {}
+    if delay_bins is not None:
+        k = int(delay_bins) if use_times else 1
+        if k < 1:
+            raise ConfigError(f"must be >= 1, got {delay_bins!r}", parameter="delay_bins")
+        ref = {"lambda_a_m": float(mid[0]), "lambda_e_m": float(mid[1])}
+        edges = delay_bin_edges(surrogate, d, k, reference=ref if times_need_medium else {})
+        if bin_errors is not None:
+            eps_m = np.asarray(bin_errors, dtype=float)
+        else:
+            eps_m = np.zeros(k) if use_times else np.array([float(model_error)])
+        eps_m = eps_m.reshape(1, -1) if eps_m.ndim == 1 else eps_m
+        if eps_m.ndim != 2 or eps_m.shape[1] != k or not np.all(np.isfinite(eps_m)):
+            raise ConfigError(
+                f"must be {k} relative errors (or one row of {k} per distance band), got "
+                f"{bin_errors!r}",
+                parameter="bin_errors",
+            )
+        if np.any(eps_m < 0):
+            raise ConfigError("relative errors must be >= 0", parameter="bin_errors")
+        n_bands = eps_m.shape[0]
+        if error_modes is not None:
+            modes = np.atleast_2d(np.asarray(error_modes, dtype=float))
+            n_bands = modes.shape[1] // k
+            if modes.shape[1] != n_bands * k or n_bands < 1 or not np.all(np.isfinite(modes)):
+                raise ConfigError(
+                    f"must have (bands x {k}) finite columns, got shape {modes.shape}",
+                    parameter="error_modes",
+                )
+        if n_bands > 1:
+            if error_bands_m is None or len(error_bands_m) != n_bands + 1:
+                raise ConfigError(
+                    f"{n_bands} distance bands of the errors need {n_bands + 1} band edges",
+                    parameter="error_bands_m",
+                )
+            band = error_band(d, error_bands_m)
+        else:
+            band = np.zeros(d.size, dtype=int)
+        if use_times:
+            obs = np.array(
+                [
+                    np.histogram(np.asarray(t, dtype=float), bins=e)[0]
+                    for t, e in zip(delays_ns, edges, strict=True)
+                ],
+                dtype=float,
+            )
+        else:
+            obs = n[:, None]
+        group_m = band[:, None] * k + np.arange(k)[None, :]  # (module, bin) -> nuisance
+        groups = group_m.ravel()
+        eps_flat = eps_m.ravel()
+        eps_cell = eps_flat[group_m] if error_modes is None else np.zeros(group_m.shape)
+        if error_modes is not None:
+            error_model = "correlated"
+        info = {
+            "delay_bins": k,
+            "bin_errors": eps_m.tolist() if error_modes is None else None,
+            "error_modes": None if error_modes is None else modes.tolist(),
+            "error_bands_m": None if error_bands_m is None else list(map(float, error_bands_m)),
+            "error_model": error_model,
+            "bin_edges_reference": ref,
+        }
+    else:
+        all_t = (
+            np.concatenate([np.asarray(t, dtype=float) for t in delays_ns])
+            if use_times
+            else np.zeros(0)
+        )
+        all_d = (
+            np.concatenate([np.full(len(t), di) for t, di in zip(delays_ns, d, strict=True)])
+            if use_times
+            else np.zeros(0)
+        )
 
     def nll(p: np.ndarray) -> float:
-        la, le = p
-        if la <= 1 or le <= 1:
+        la, le = float(p[0]), float(p[1])
+        if not (bnd[0, 0] <= la <= bnd[0, 1] and bnd[1, 0] <= le <= bnd[1, 1]):
             return 1e300
-        mu = surrogate.expected_hits(d, n_photons, lambda_a_m=la, lambda_e_m=le, cos_theta=0.0)
+        cond = {"lambda_a_m": la, "lambda_e_m": le}
+        if binned:
+            mu_b = np.maximum(binned_expectation(surrogate, d, edges, n_photons, **cond), 1e-300)
+            if error_model == "correlated":
+                val = correlated_error_nll(obs.ravel(), mu_b.ravel(), modes, groups)[0]
+            elif error_model == "shared":
+                val = shared_error_nll(obs.ravel(), mu_b.ravel(), eps_flat, groups)[0]
+            else:
+                val = float(np.sum(gamma_poisson_nll(obs, mu_b, eps_cell)))
+            return val if np.isfinite(val) else 1e300
+        mu = surrogate.expected_hits(d, n_photons, cos_theta=0.0, **cond)
         mu = np.maximum(mu, 1e-300)
         if model_error > 0:  # negative binomial, r = 1/eps^2 (terms free of mu dropped)
             r = 1.0 / model_error**2
@@ -778,76 +1162,132 @@ def fit_medium(
         else:
             val = float(np.sum(mu - n * np.log(mu)))
         if use_times and all_t.size:
-            cond = {"lambda_a_m": la, "lambda_e_m": le} if times_need_medium else {}
-            lp = surrogate.delay_log_pdf(all_t, all_d, **cond)
+            lp = surrogate.delay_log_pdf(all_t, all_d, **(cond if times_need_medium else {}))
             val -= float(np.sum(np.maximum(lp, -700)))
         return val if np.isfinite(val) else 1e300
 
+    log_b = np.log(bnd)
+    # the likelihood can have several minima: start from the best of a coarse grid in
+    # log lengths (and the given start)
+    grid = np.linspace(0.0, 1.0, 7)
+    cands = [np.log(x0)] + [
+        log_b[:, 0] + np.array([u, v]) * (log_b[:, 1] - log_b[:, 0]) for u in grid for v in grid
+    ]
+    x_start = min(cands, key=lambda x: nll(np.exp(x)))
     res = optimize.minimize(
-        nll,
-        np.asarray(start, dtype=float),
+        lambda x: nll(np.exp(np.clip(x, log_b[:, 0], log_b[:, 1]))),
+        x_start,
         method="Nelder-Mead",
-        options={"xatol": 1e-4, "fatol": 1e-6, "maxiter": 2000},
+        bounds=[tuple(b) for b in log_b],
+        options={"xatol": 1e-6, "fatol": 1e-7, "maxiter": 2000},
     )
+    best = np.clip(np.exp(res.x), bnd[:, 0], bnd[:, 1])
+    nll_min = nll(best)
+    at_bound = np.isclose(best, bnd[:, 0], rtol=1e-4) | np.isclose(best, bnd[:, 1], rtol=1e-4)
     try:
-        cov = np.linalg.inv(numerical_hessian(nll, res.x, eps=1e-3 * np.mean(res.x)))
+        if at_bound.any():
+            raise np.linalg.LinAlgError
+        h = 1e-3 * best
+        H = numerical_hessian(lambda u: nll(best + u * h), np.zeros(2), eps=1.0) / np.outer(h, h)
+        cov = np.linalg.inv(H)
         err = np.sqrt(np.clip(np.diag(cov), 0, None))
     except np.linalg.LinAlgError:
         cov, err = np.full((2, 2), np.nan), np.full(2, np.nan)
     out: dict[str, Any] = {
-        "lambda_a_m": float(res.x[0]),
-        "lambda_e_m": float(res.x[1]),
+        "lambda_a_m": float(best[0]),
+        "lambda_e_m": float(best[1]),
         "hessian_err_lambda_a_m": float(err[0]),
         "hessian_err_lambda_e_m": float(err[1]),
-        "corr": float(cov[0, 1] / (err[0] * err[1])) if err.all() else float("nan"),
-        "nll": float(res.fun),
+        "corr": float(cov[0, 1] / (err[0] * err[1])) if np.all(err > 0) else float("nan"),
+        "nll": float(nll_min),
         "n_hits": int(n.sum()),
         "model_error": float(model_error),
+        "likelihood": (
+            ("binned delays" if use_times else "counts")
+            + f", {info['error_model']} surrogate error"
+            if binned
+            else ("unbinned delays" if use_times else "counts")
+        ),
+        "bounds": bnd.tolist(),
+        **info,
     }
-    for k, name in enumerate(("lambda_a_m", "lambda_e_m")):
-        lo, hi = _profile_interval(nll, res.x, float(res.fun), k, err[k])
+    for k_, name in enumerate(("lambda_a_m", "lambda_e_m")):
+        lo, hi, lo_open, hi_open = _profile_interval(
+            nll, best, float(nll_min), k_, float(err[k_]), bnd
+        )
         out[f"lo_{name}"], out[f"hi_{name}"] = lo, hi
+        out[f"lo_open_{name}"], out[f"hi_open_{name}"] = lo_open, hi_open
+        out[f"at_bound_{name}"] = bool(at_bound[k_])
         out[f"err_{name}"] = 0.5 * (hi - lo)
+        out[f"interval_{name}"] = describe_interval(lo, hi, lo_open, hi_open)
     return out
 
 
+def describe_interval(lo: float, hi: float, lo_open: bool, hi_open: bool) -> str:
+    """An interval in words, saying which ends are open (not bounded by the data).
+
+    Example:
+        >>> describe_interval(74.21, 150.0, False, True)
+        '> 74.2 (open: the data allow values up to the range end 150.0)'
+        >>> describe_interval(74.21, 130.0, False, False)
+        '[74.2, 130.0]'
+    """
+    if lo_open and hi_open:
+        return f"unbounded: the data allow the whole range [{lo:.1f}, {hi:.1f}]"
+    if hi_open:
+        return f"> {lo:.1f} (open: the data allow values up to the range end {hi:.1f})"
+    if lo_open:
+        return f"< {hi:.1f} (open: the data allow values down to the range end {lo:.1f})"
+    return f"[{lo:.1f}, {hi:.1f}]"
+
+
 def _profile_interval(
-    nll: Any, best: np.ndarray, nll_min: float, k: int, scale: float
-) -> tuple[float, float]:
-    """The Delta NLL = 1/2 interval of parameter k, the other one profiled out."""
+    nll: Any, best: np.ndarray, nll_min: float, k: int, scale: float, bnd: np.ndarray
+) -> tuple[float, float, bool, bool]:
+    """The Delta NLL = 1/2 interval of parameter k inside ``bnd``, the other profiled out
+    (in log, within its bounds); an end is open (the bound) where the profile stays below
+    1/2 up to the bound."""
     other = 1 - k
-    x_o = [float(best[other])]  # warm start: the previous profile point
+    lo_o, hi_o = np.log(bnd[other])
 
     def prof(v: float) -> float:
-        def f(o: float) -> float:
+        def f(x: float) -> float:
             p = np.empty(2)
-            p[k], p[other] = v, o
+            p[k], p[other] = v, math.exp(x)
             return nll(p)
 
         r = optimize.minimize_scalar(
-            f, bracket=(0.9 * x_o[0], x_o[0]), options={"xtol": 1e-6, "maxiter": 200}
+            f, bounds=(lo_o, hi_o), method="bounded", options={"xatol": 1e-5}
         )
-        if np.isfinite(r.fun) and r.fun < 1e299:
-            x_o[0] = float(r.x)
-        return float(r.fun) - nll_min - 0.5
+        # the bounded search can miss a narrow valley: never above the MLE's own value
+        here = min(float(r.fun), f(math.log(best[other])))
+        return here - nll_min - 0.5
 
     v0 = float(best[k])
+    lo_k, hi_k = float(bnd[k, 0]), float(bnd[k, 1])
     step = scale if np.isfinite(scale) and scale > 0 else 0.1 * v0
-    ends = []
-    for sign in (-1.0, 1.0):
-        x_o[0] = float(best[other])
+    ends: list[float] = []
+    opened: list[bool] = []
+    for sign, edge in ((-1.0, lo_k), (1.0, hi_k)):
         a, b = v0, v0 + sign * step
-        for _ in range(40):  # walk out until the profile rises by 1/2
-            if (sign < 0 and b <= 1.0) or prof(b) > 0:
+        found = False
+        for _ in range(40):  # walk out until the profile rises by 1/2 or the bound
+            if sign * (b - edge) >= 0:
+                b = edge
+                found = bool(v0 != edge and prof(b) > 0)
+                break
+            if prof(b) > 0:
+                found = True
                 break
             a, b = b, v0 + sign * (abs(b - v0) * 1.6)
-        if sign < 0 and b <= 1.0:
-            ends.append(1.0)
+        if not found:
+            ends.append(edge)
+            opened.append(True)
             continue
-        x_o[0] = float(best[other])
         lo_, hi_ = (b, a) if sign < 0 else (a, b)
         try:
             ends.append(float(optimize.brentq(prof, lo_, hi_, xtol=1e-4 * v0)))
         except ValueError:
             ends.append(b)
-    return ends[0], ends[1]
+        opened.append(False)
+    return ends[0], ends[1], opened[0], opened[1]
