@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -13,7 +14,9 @@ from ariasim.apps.collider.fastsim import FastSimulator
 from ariasim.apps.collider.model import ObjectResponse, Region, ResponseModel
 from ariasim.apps.collider.shape import (
     CHECK_LEVELS,
+    EfficiencyGrid,
     ResponseShape,
+    fit_efficiency,
     fit_shape,
     quantile_summary,
     quantile_table,
@@ -129,6 +132,57 @@ def test_json_round_trip_and_fastsim(fitted: ResponseShape) -> None:
     low = 0.9 * 30.0  # ~ 10 core sigma low: the shape's tail, not the Gaussian's
     assert (gauss["reco_e_gev"] < low).mean() == 0.0
     assert (shaped["reco_e_gev"] < low).mean() > 0.5 * TAIL_FRACTION
+
+
+def _turn_on(e: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """A photon-like efficiency: an E turn-on that moves with |eta|, a dip near 1.5."""
+    dip = 1.0 - 0.2 * np.exp(-(((a - 1.5) / 0.1) ** 2))
+    return dip * 0.95 / (1 + np.exp(-(np.log(e) - 1.0 - 0.4 * a) / 0.3))
+
+
+def test_efficiency_grid_follows_the_truth_and_replaces_the_formula(fitted) -> None:
+    rng = np.random.default_rng(3)
+    n = 60_000
+    e, a = np.exp(rng.uniform(0.0, 5.0, n)), rng.uniform(0.0, 2.5, n)
+    passed = rng.random(n) < _turn_on(e, a)
+    knots = tuple(np.round(np.arange(0.0, 2.51, 0.125), 6))
+    grid = fit_efficiency(e, a, passed, x_name="energy", eta_knots=knots)
+    assert fit_efficiency(e, a, passed, x_name="energy", eta_knots=knots) == grid  # no RNG
+    # binned against the truth, within a few binomial sigma (the grid's own smoothing
+    # and bilinear interpolation add a little; bins of 4k particles)
+    te = np.quantile(np.log(e), np.linspace(0, 1, 6))
+    for i in range(5):
+        for lo, hi in ((0.0, 1.2), (1.3, 1.7), (1.8, 2.5)):
+            m = (np.log(e) >= te[i]) & (np.log(e) < te[i + 1]) & (a >= lo) & (a < hi)
+            want, got = _turn_on(e[m], a[m]).mean(), grid(e[m], a[m]).mean()
+            sigma = np.sqrt(want * (1 - want) / m.sum())
+            assert abs(got - want) < 4 * sigma + 0.01, (i, lo, want, got)
+    # in the model file and in the fast simulation: the card says 1.0, the grid rules
+    shape = dataclasses.replace(fitted, efficiency=grid)
+    model = ResponseModel({"photon": _obj(shape)})
+    back = ResponseModel.from_dict(json.loads(model.to_json()))
+    assert back.objects["photon"].shape.efficiency == grid
+    truth = pd.DataFrame(
+        {
+            "event_id": np.arange(n),
+            "pdg": np.full(n, 22),
+            "pt_gev": e / np.cosh(a),
+            "eta": a,
+            "phi": np.zeros(n),
+            "e_gev": e,
+        }
+    )
+    out = FastSimulator(back)(truth, 2)
+    reco = (out["object_type"] == "photon").to_numpy()
+    want = _turn_on(e, a).mean()
+    assert abs(reco.mean() - want) < 5 * np.sqrt(want * (1 - want) / n) + 0.005
+    assert (FastSimulator(back, shape=False)(truth, 2)["object_type"] == "photon").all()
+    with pytest.raises(InputError) as err:
+        d = json.loads(model.to_json())
+        d["objects"]["photon"]["shape"]["efficiency"]["logit"] = [[0.0]]
+        ResponseModel.from_dict(d, source="m.json")
+    assert err.value.field == "objects.photon.shape.efficiency.logit"
+    assert isinstance(EfficiencyGrid.from_dict(grid.to_dict()), EfficiencyGrid)
 
 
 @pytest.mark.parametrize(

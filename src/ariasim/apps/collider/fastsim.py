@@ -28,8 +28,10 @@ Beyond Delphes: where an object has a non-Gaussian response shape
 on (the default), steps 2-3 are replaced by one draw of reco/truth (pT for tracks, E for
 calorimeter objects) from the shape's conditional quantile function, and in step 4 a
 calorimeter object keeps that energy (pT follows the smeared eta), as the full simulation
-measures it; the card (and so Delphes) keeps the Gaussian and Delphes' AngularSmearing
-semantics.
+measures it; where the shape carries an efficiency grid
+(:class:`~ariasim.apps.collider.shape.EfficiencyGrid`, learned with it), step 1 uses the
+grid instead of the card's efficiency formula. The card (and so Delphes) keeps the
+formulas, the Gaussian and Delphes' AngularSmearing semantics.
 
 The output has the full simulation's columns (:data:`OUTPUT_COLUMNS`); quantities the fast
 simulation does not model (cluster shapes, track covariances, simulation truth) are NaN,
@@ -386,13 +388,17 @@ def _apply(
     modules run, one module after the other.
     """
     f_eff, f_scale, f_res, f_seta, f_sphi = formulas
-    used = f_eff.variables  # gather only what the efficiency formula reads
-    eff = f_eff(
-        *(
-            np.take(v, idx) if name in used else 0.0
-            for name, v in zip(("pt", "eta", "phi", "energy"), truth, strict=True)
+    grid = getattr(shape, "efficiency", None)
+    if grid is not None:  # beyond Delphes: the learned efficiency grid replaces the formula
+        eff = grid(np.take(truth[0 if grid.x == "pt" else 3], idx), np.take(truth[1], idx))
+    else:
+        used = f_eff.variables  # gather only what the efficiency formula reads
+        eff = f_eff(
+            *(
+                np.take(v, idx) if name in used else 0.0
+                for name, v in zip(("pt", "eta", "phi", "energy"), truth, strict=True)
+            )
         )
-    )
     u = rng.random(idx.size)
     idx = np.take(idx, np.flatnonzero(u <= eff))
     p, h, ph, en = (np.take(v, idx) for v in truth)

@@ -45,6 +45,7 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -60,7 +61,9 @@ if TYPE_CHECKING:  # pandas only for the fit and the checks, not to sample (fast
 __all__ = [
     "CHECK_LEVELS",
     "LEVELS",
+    "EfficiencyGrid",
     "ResponseShape",
+    "fit_efficiency",
     "fit_shape",
     "fit_shapes",
     "quantile_summary",
@@ -137,6 +140,9 @@ class ResponseShape:
     levels: tuple[float, ...]
     values: np.ndarray
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: Optional :class:`EfficiencyGrid` used by the fast simulation instead of the card's
+    #: efficiency formula (beyond Delphes, like the shape itself).
+    efficiency: EfficiencyGrid | None = None
 
     def __post_init__(self) -> None:
         v = np.asarray(self.values, dtype=float)
@@ -226,6 +232,7 @@ class ResponseShape:
             "levels": [float(v) for v in self.levels],
             "values": np.round(self.values, 7).tolist(),
             "metadata": dict(self.metadata),
+            **({"efficiency": self.efficiency.to_dict()} if self.efficiency is not None else {}),
         }
 
     @classmethod
@@ -261,7 +268,114 @@ class ResponseShape:
         md = d.get("metadata", {})
         if not isinstance(md, Mapping):
             raise _bad("expected an object", source, f"{where}.metadata")
-        return cls(str(d["x"]), tuple(tk), tuple(ek), tuple(lv), v, dict(md))
+        eff = d.get("efficiency")
+        if eff is not None:
+            eff = EfficiencyGrid.from_dict(eff, source=source, field=f"{where}.efficiency")
+        return cls(str(d["x"]), tuple(tk), tuple(ek), tuple(lv), v, dict(md), eff)
+
+
+@dataclass(frozen=True, eq=False)
+class EfficiencyGrid:
+    """The reconstruction efficiency as a logistic function of a bilinear knot grid in
+    ``t = log(truth x)`` and ``|eta|``: ``eff = 1 / (1 + exp(-logit(t, |eta|)))``.
+
+    Beyond Delphes (whose efficiency is the card's formula): where no compact formula
+    follows the full simulation's efficiency to its statistical precision (the regions the
+    compact fit flags), ariasim's fast simulation can use this grid, fitted by penalised
+    logistic regression (:func:`fit_efficiency`; P-spline penalty, Eilers and Marx 1996).
+
+    Arguments:
+        x: ``"pt"`` or ``"energy"``: the truth variable of ``t``.
+        t_knots, eta_knots: Increasing knots.
+        logit: Array (t_knots, eta_knots) of the logit of the efficiency at the knots.
+        metadata: Fit metadata.
+
+    Example:
+        >>> g = EfficiencyGrid("pt", (0.0, 5.0), (0.0, 2.5), np.zeros((2, 2)))
+        >>> float(g(np.array([10.0]), np.array([1.0]))[0])
+        0.5
+        >>> EfficiencyGrid.from_dict(g.to_dict()) == g
+        True
+    """
+
+    x: str
+    t_knots: tuple[float, ...]
+    eta_knots: tuple[float, ...]
+    logit: np.ndarray
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        v = np.asarray(self.logit, dtype=float)
+        want = (len(self.t_knots), len(self.eta_knots))
+        if v.shape != want:
+            raise ConfigError(f"logit has shape {v.shape}, expected {want}", parameter="logit")
+        if not np.isfinite(v).all():
+            raise ConfigError("logit must be finite", parameter="logit")
+        if self.x not in ("pt", "energy"):
+            raise ConfigError(f"x must be 'pt' or 'energy', got {self.x!r}", parameter="x")
+        object.__setattr__(self, "logit", v)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, EfficiencyGrid) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __call__(self, x: np.ndarray, abs_eta: np.ndarray) -> np.ndarray:
+        """The efficiency at truth ``x`` (GeV) and ``|eta|`` (edge values beyond the knots)."""
+        tk, ek = np.asarray(self.t_knots), np.asarray(self.eta_knots)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.log(np.asarray(x, dtype=float))
+        t = np.clip(np.nan_to_num(t, nan=tk[0], neginf=tk[0]), tk[0], tk[-1])
+        a = np.clip(np.abs(np.asarray(abs_eta, dtype=float)), ek[0], ek[-1])
+        i = np.clip(np.searchsorted(tk, t, side="right") - 1, 0, tk.size - 2)
+        j = np.clip(np.searchsorted(ek, a, side="right") - 1, 0, ek.size - 2)
+        wt = (t - tk[i]) / (tk[i + 1] - tk[i])
+        wa = (a - ek[j]) / (ek[j + 1] - ek[j])
+        v = self.logit
+        z = (1 - wt) * ((1 - wa) * v[i, j] + wa * v[i, j + 1]) + wt * (
+            (1 - wa) * v[i + 1, j] + wa * v[i + 1, j + 1]
+        )
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": "logistic_grid",
+            "x": self.x,
+            "t_knots": [float(v) for v in self.t_knots],
+            "eta_knots": [float(v) for v in self.eta_knots],
+            "logit": np.round(self.logit, 7).tolist(),
+            "metadata": dict(self.metadata),
+        }
+
+    @classmethod
+    def from_dict(
+        cls, d: Mapping[str, Any], *, source: Any = None, field: str | None = None
+    ) -> EfficiencyGrid:
+        """Build from :meth:`to_dict` output; errors name ``source`` and ``field``."""
+        where = field or "efficiency"
+        if not isinstance(d, Mapping):
+            raise _bad(f"expected an object, got {type(d).__name__}", source, where)
+        if d.get("type") != "logistic_grid":
+            raise _bad(f"unknown efficiency type {d.get('type')!r:.40}", source, f"{where}.type")
+        if d.get("x") not in ("pt", "energy"):
+            raise _bad(f"x must be 'pt' or 'energy', got {d.get('x')!r:.40}", source, where)
+        tk, ek = (_vector(d, k, source, where) for k in ("t_knots", "eta_knots"))
+        try:
+            v = np.asarray(d.get("logit"), dtype=float)
+        except (TypeError, ValueError):
+            raise _bad("expected a nested list of numbers", source, f"{where}.logit") from None
+        if v.shape != (tk.size, ek.size):
+            raise _bad(
+                f"has shape {v.shape}, expected (t_knots, eta_knots) = {(tk.size, ek.size)}",
+                source,
+                f"{where}.logit",
+            )
+        if not np.isfinite(v).all():
+            raise _bad("values must be finite", source, f"{where}.logit")
+        md = d.get("metadata", {})
+        if not isinstance(md, Mapping):
+            raise _bad("expected an object", source, f"{where}.metadata")
+        return cls(str(d["x"]), tuple(tk), tuple(ek), v, dict(md))
 
 
 # -- fitting --------------------------------------------------------------------------
@@ -399,25 +513,90 @@ def fit_shape(
     return ResponseShape(x_name, tuple(tk), tuple(ek), tuple(float(v) for v in levels), out, md)
 
 
+def fit_efficiency(
+    x: np.ndarray,
+    abs_eta: np.ndarray,
+    passed: np.ndarray,
+    *,
+    x_name: str = "pt",
+    n_t_knots: int = 16,
+    eta_knots: Sequence[float] = ETA_KNOTS,
+    penalty: float = 1e-5,
+) -> EfficiencyGrid:
+    """Fit an :class:`EfficiencyGrid` to truth particles (reconstructed or not).
+
+    Penalised logistic regression: the knot values minimise the binomial deviance of
+    ``passed`` plus ``penalty * n`` times the squared second differences of the knot grid
+    (Eilers and Marx 1996), by L-BFGS from a constant start (deterministic). Knots in log x
+    at equal-count quantiles of the truth particles.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> pt = np.exp(rng.uniform(0, 5, 20000))
+        >>> ok = rng.uniform(size=pt.size) < 0.9 / (1 + np.exp(-(pt - 5.0)))
+        >>> g = fit_efficiency(pt, rng.uniform(0, 2.5, pt.size), ok)
+        >>> hi = pt > 50  # on the plateau: the mean efficiency of these particles
+        >>> bool(abs(float(np.mean(g(pt[hi], rng.uniform(0, 2.5, hi.sum())))) - 0.9) < 0.02)
+        True
+    """
+    from scipy import optimize, special
+
+    x, a = np.asarray(x, dtype=float), np.abs(np.asarray(abs_eta, dtype=float))
+    k = np.asarray(passed, dtype=bool)
+    ok = np.isfinite(x) & (x > 0) & np.isfinite(a)
+    if ok.sum() < 50:
+        raise ConfigError(f"need >= 50 truth particles, got {int(ok.sum())}", parameter="passed")
+    if n_t_knots < 2:
+        raise ConfigError(f"must be >= 2, got {n_t_knots}", parameter="n_t_knots")
+    t, a, yv = np.log(x[ok]), a[ok], k[ok].astype(float)
+    tk = np.unique(np.round(np.quantile(t, np.linspace(0, 1, n_t_knots)), 6))
+    ek = np.asarray(eta_knots, dtype=float)
+    B = _design(t, a, tk, ek)
+    DtD = (_second_diff(tk.size, ek.size).T @ _second_diff(tk.size, ek.size)).tocsr()
+    n = yv.size
+    lam = penalty * n
+    mean = float(np.clip(yv.mean(), 1e-4, 1 - 1e-4))
+
+    def fg(c: np.ndarray) -> tuple[float, np.ndarray]:
+        z = B @ c
+        # deviance: log(1 + e^z) - y z, stable for both signs
+        f = float(np.sum(np.logaddexp(0.0, z) - yv * z))
+        pen = DtD @ c
+        g = B.T @ (special.expit(z) - yv) + 2 * lam * pen
+        return (f + lam * float(c @ pen)) / n, g / n
+
+    c0 = np.full(B.shape[1], math.log(mean / (1 - mean)))
+    res = optimize.minimize(
+        fg, c0, jac=True, method="L-BFGS-B", options={"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-10}
+    )
+    logit = np.round(np.clip(res.x, -30.0, 30.0).reshape(tk.size, ek.size), 7)
+    md = {"method": "penalised logistic regression on a bilinear knot grid", "n_train": int(n),
+          "penalty": penalty}  # fmt: skip
+    return EfficiencyGrid(x_name, tuple(tk), tuple(ek), logit, md)
+
+
 def fit_shapes(
     model: Any,
     table: pd.DataFrame,
     *,
     objects: Sequence[str] | None = None,
     min_rows: int = 500,
+    efficiency: bool = True,
     **options: Any,
 ) -> Any:
     """Attach a fitted :class:`ResponseShape` to each object of a response model (in place;
     returned). ``table`` is the full simulation the model was learned from (the same
     events); objects with fewer than ``min_rows`` reconstructed particles keep the
-    Gaussian (no shape); ``options`` go to :func:`fit_shape`."""
+    Gaussian (no shape); ``options`` go to :func:`fit_shape`. With ``efficiency`` each
+    shape also carries an :class:`EfficiencyGrid` (:func:`fit_efficiency`) fitted to all of
+    the object's truth particles."""
     from ariasim.apps.collider.objects import OBJECTS, prepare_object
 
     knots = options.pop("eta_knots", None)
     for name in objects or list(model.objects):
         obj = model.objects[name]
-        d = prepare_object(table, name)
-        d = d[d["passed"]]
+        everything = prepare_object(table, name)
+        d = everything[everything["passed"]]
         if len(d) < min_rows:  # too few to learn a shape: the Gaussian stays
             obj.shape = None
             continue
@@ -427,7 +606,7 @@ def fit_shapes(
         if ek[-1] < obj.eta_max:
             ek = (*ek, float(obj.eta_max))
         x = OBJECTS[name].x
-        obj.shape = fit_shape(
+        shape = fit_shape(
             d[x].to_numpy(),
             d["eta"].abs().to_numpy(),
             d["ratio"].to_numpy(),
@@ -435,6 +614,16 @@ def fit_shapes(
             eta_knots=ek,
             **options,
         )
+        if efficiency:
+            eff = fit_efficiency(
+                everything[x].to_numpy(),
+                everything["eta"].abs().to_numpy(),
+                everything["passed"].to_numpy(),
+                x_name=x,
+                eta_knots=ek,
+            )
+            shape = dataclasses.replace(shape, efficiency=eff)
+        obj.shape = shape
     return model
 
 
