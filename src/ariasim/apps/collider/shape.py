@@ -66,6 +66,7 @@ __all__ = [
     "fit_efficiency",
     "fit_shape",
     "fit_shapes",
+    "grid_resolution",
     "quantile_summary",
     "quantile_table",
     "tail_fractions",
@@ -575,6 +576,25 @@ def fit_efficiency(
     return EfficiencyGrid(x_name, tuple(tk), tuple(ek), logit, md)
 
 
+def grid_resolution(n: int) -> tuple[float, int]:
+    """Default knot grid for ``n`` reconstructed particles: (|eta| step, knots in log x).
+
+    The grid gets finer as the sample grows, so that the bilinear quantile surfaces follow
+    structure the data resolve (cracks in |eta|, the E where conversions and leakage set in)
+    while every cell keeps a few hundred particles: |eta| every 0.25 and 12 knots in log x
+    below 50k particles (about 150 per cell: the grid that passes the quantile check at
+    18.7k particles per species, BENCHMARKS.md), every 0.125 and round(sqrt(n) / 16)
+    knots (at most 24) above (about 240 per cell at 100k).
+
+    Example:
+        >>> grid_resolution(20_000), grid_resolution(100_000)
+        ((0.25, 12), (0.125, 20))
+    """
+    if n < 50_000:
+        return 0.25, 12
+    return 0.125, int(min(24, max(12, round(math.sqrt(n) / 16))))
+
+
 def fit_shapes(
     model: Any,
     table: pd.DataFrame,
@@ -587,7 +607,8 @@ def fit_shapes(
     """Attach a fitted :class:`ResponseShape` to each object of a response model (in place;
     returned). ``table`` is the full simulation the model was learned from (the same
     events); objects with fewer than ``min_rows`` reconstructed particles keep the
-    Gaussian (no shape); ``options`` go to :func:`fit_shape`. With ``efficiency`` each
+    Gaussian (no shape); ``options`` go to :func:`fit_shape` (the knot grid defaults to
+    :func:`grid_resolution` of the object's sample). With ``efficiency`` each
     shape also carries an :class:`EfficiencyGrid` (:func:`fit_efficiency`) fitted to all of
     the object's truth particles."""
     from ariasim.apps.collider.objects import OBJECTS, prepare_object
@@ -600,19 +621,21 @@ def fit_shapes(
         if len(d) < min_rows:  # too few to learn a shape: the Gaussian stays
             obj.shape = None
             continue
+        step, n_t = grid_resolution(len(d))
         ek = knots or tuple(
-            float(v) for v in np.round(np.arange(0.0, obj.eta_max + 0.124, 0.25), 6)
+            float(v) for v in np.round(np.arange(0.0, obj.eta_max + step / 2, step), 6)
         )
         if ek[-1] < obj.eta_max:
             ek = (*ek, float(obj.eta_max))
         x = OBJECTS[name].x
+        opts = {"n_t_knots": n_t, **options}
         shape = fit_shape(
             d[x].to_numpy(),
             d["eta"].abs().to_numpy(),
             d["ratio"].to_numpy(),
             x_name=x,
             eta_knots=ek,
-            **options,
+            **opts,
         )
         if efficiency:
             eff = fit_efficiency(
