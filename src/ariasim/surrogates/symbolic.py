@@ -42,6 +42,12 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ariasim.errors import ConfigError, InputError
 from ariasim.surrogates.formula import Formula, Variable, refit_constants
 from ariasim.surrogates.parse import FormulaSyntaxError, check_name
+from ariasim.surrogates.structure import (
+    Reduction,
+    StructureResult,
+    dimensional_reductions,
+    structure_candidates,
+)
 from ariasim.surrogates.units import is_consistent, parse_unit
 from ariasim.utils import as_generator
 
@@ -161,6 +167,10 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         generations: int | None = None,
         max_cancellation: float | None = None,
         candidates: Sequence[str] = (),
+        structure_search: bool = True,
+        structure_fraction: float = 0.3,
+        max_reductions: int = 6,
+        max_evaluations: int | None = None,
     ):
         self.max_time = max_time
         self.random_state = random_state
@@ -181,6 +191,10 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         self.generations = generations
         self.max_cancellation = max_cancellation
         self.candidates = candidates
+        self.structure_search = structure_search
+        self.structure_fraction = structure_fraction
+        self.max_reductions = max_reductions
+        self.max_evaluations = max_evaluations
 
     # ------------------------------------------------------------------ inputs
     def _check_params(self) -> None:
@@ -192,6 +206,14 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             raise ConfigError(f"must be one of {_UNITS_MODES}", parameter="units")
         if self.selection not in ("noise", "bic"):
             raise ConfigError("must be 'noise' or 'bic'", parameter="selection")
+        if not 0.0 <= self.structure_fraction < 1.0:
+            raise ConfigError("must be in [0, 1)", parameter="structure_fraction")
+        if int(self.max_reductions) != self.max_reductions or self.max_reductions < 1:
+            raise ConfigError("must be a positive integer", parameter="max_reductions")
+        if self.max_evaluations is not None and (
+            int(self.max_evaluations) != self.max_evaluations or self.max_evaluations < 1
+        ):
+            raise ConfigError("must be None or a positive integer", parameter="max_evaluations")
         if self.max_length < 3:
             raise ConfigError("must be >= 3", parameter="max_length")
         if self.generations is not None and (
@@ -236,14 +258,14 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         widened by twice its span on each side, to be selectable; e.g. the whole domain
         when ``X`` holds only bin centres (it rejects models with poles between them).
         """
-        from pyoperon.sklearn import SymbolicRegressor as OperonRegressor
-
         self._check_params()
+        t0 = time.perf_counter()
+        clocked = self.generations is None
         # with a generation budget, the post-processing is not cut by the clock (see
         # ``generations``): the result must not depend on the machine's speed
-        deadline = (
-            time.perf_counter() + float(self.max_time) if self.generations is None else math.inf
-        )
+        budget = float(self.max_time)
+        # the final rows and the selection get the last few percent of the budget
+        deadline = t0 + budget - min(2.0, 0.06 * budget) if clocked else math.inf
         try:
             Xa, ya = validate_data(
                 self,
@@ -273,37 +295,60 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         if sample_weight is not None:
             p = w[train] / w[train].sum()
             search_rows = rng.choice(train, size=train.size, replace=True, p=p)
-
-        symbols = sorted(set(self.operators) | {"constant", "variable"})
         seed = int(rng.integers(0, 2**31 - 1))
-        search = OperonRegressor(
-            allowed_symbols=",".join(symbols),
-            objectives=["r2", "length"],
-            optimizer_iterations=self.optimizer_iterations,
-            max_length=self.max_length,
-            population_size=self.population_size,
-            generations=1_000_000 if self.generations is None else int(self.generations),
-            max_evaluations=10**12,
-            max_time=max(1, int(0.7 * self.max_time)),
-            n_threads=self.n_jobs,
-            random_state=seed,
-        )
-        search.fit(Xa[search_rows], ya[search_rows])
-        self.search_stats_ = dict(getattr(search, "stats_", {}))
 
-        import pyoperon as op
-
-        internal = {h: f"_v{j}" for j, h in enumerate(search.variables_)}
-        texts = [op.InfixFormatter.Format(m["tree"], internal, 17) for m in search.pareto_front_]
-        rename = {f"_v{j}": v.name for j, v in enumerate(variables)}
         self.variables_ = variables
         self._dims = {sp.Symbol(v.name, real=True): parse_unit(v.unit) for v in variables}
         self._target_dim = parse_unit(self.target_unit)
         self._with_units = self.variable_units is not None or self.target_unit is not None
+        symbols = [sp.Symbol(v.name, real=True) for v in variables]
+        output = Variable(self.target_name, unit=self.target_unit or "")
 
+        # 1. dimensional analysis and the cheap exact-structure searches
+        reductions = self._reductions(variables)
+        self.reductions_ = reductions
+        structure = StructureResult([], False, 0)
+        if self.structure_search and reductions:
+            yv, wv = ya[val], w[val]
+            var_v = float(np.average((yv - np.average(yv, weights=wv)) ** 2, weights=wv))
+            structure = structure_candidates(
+                Xa,
+                ya,
+                w,
+                train,
+                val,
+                reductions,
+                symbols,
+                within_noise=lambda r, ref: self._within_noise(r, ref, wv, var_v),
+                deadline=t0 + self.structure_fraction * budget if clocked else math.inf,
+            )
+        candidates = [Formula(e, variables, output=output) for e in structure.expressions]
+
+        # 2. Operon on the reduced problem (groups in, y/M out) with the time left
+        red = next((r for r in reductions if r.groups), None) if self._with_units else None
+        texts: list[str] = []
+        rename: dict[str, sp.Expr] = {}
+        scale: sp.Expr = sp.Integer(1)
+        only_constant = self._with_units and bool(reductions) and red is None
+        left = deadline - time.perf_counter() - 0.15 * budget
+        self.search_stats_ = {}
+        if not structure.exact and not (only_constant and candidates) and left >= 1:
+            inputs, target = Xa, ya
+            rename = {f"_v{j}": s for j, s in enumerate(symbols)}
+            if red is not None:
+                M, P = red.evaluate(Xa)
+                with np.errstate(all="ignore"):
+                    g = ya / M
+                if np.isfinite(P).all() and np.isfinite(g).all():
+                    inputs, target, scale = P, g, red.scale_expr(symbols)
+                    rename = {f"_v{j}": e for j, e in enumerate(red.group_exprs(symbols))}
+            texts = self._operon(inputs[search_rows], target[search_rows], seed, left)
+        for t in texts:
+            f = self._candidate(t, rename, scale, variables)
+            if f is not None:
+                candidates.append(f)
         rows = []
         seen: set[str] = set()
-        candidates = [f for f in (self._candidate(t, rename, variables) for t in texts) if f]
         for text in self.candidates:
             try:
                 extra = Formula(text, variables, output=self.target_name)
@@ -392,18 +437,58 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         return self.pareto_.loc[index, "formula"]
 
     def _candidate(
-        self, text: str, rename: dict[str, str], variables: list[Variable]
+        self, text: str, rename: dict[str, sp.Expr], scale: sp.Expr, variables: list[Variable]
     ) -> Formula | None:
+        """Operon's model text (in ``_v0, _v1, ...``) as a Formula ``scale * model`` in
+        the inputs, each ``_vj`` replaced by ``rename[_vj]`` (an input or a group)."""
         try:
             raw = Formula(text, [Variable(k) for k in rename])
         except (FormulaSyntaxError, ConfigError):
             return None
-        expr = raw.expression.xreplace(
-            {s: sp.Symbol(rename[s.name], real=True) for s in raw.symbols}
+        expr = scale * raw.expression.xreplace({s: rename[s.name] for s in raw.symbols})
+        try:
+            return Formula(
+                expr, variables, output=Variable(self.target_name, unit=self.target_unit or "")
+            )
+        except ConfigError:
+            return None
+
+    def _reductions(self, variables: list[Variable]) -> list[Reduction]:
+        """Dimensional reductions with units; without units one with ``M = 1`` and each
+        input its own group (the sparse fits then run on the raw inputs)."""
+        d = len(variables)
+        raw = Reduction(
+            tuple(Fraction(0) for _ in range(d)),
+            tuple(tuple(Fraction(int(i == j)) for i in range(d)) for j in range(d)),
         )
-        return Formula(
-            expr, variables, output=Variable(self.target_name, unit=self.target_unit or "")
+        if not self._with_units:
+            return [raw]
+        return dimensional_reductions(
+            [parse_unit(v.unit) for v in variables], self._target_dim, self.max_reductions
         )
+
+    def _operon(self, X: np.ndarray, y: np.ndarray, seed: int, seconds: float) -> list[str]:
+        """Operon's multi-objective search; its Pareto front as text in ``_v0, _v1, ...``."""
+        import pyoperon as op
+        from pyoperon.sklearn import SymbolicRegressor as OperonRegressor
+
+        symbols = sorted(set(self.operators) | {"constant", "variable"})
+        search = OperonRegressor(
+            allowed_symbols=",".join(symbols),
+            objectives=["r2", "length"],
+            optimizer_iterations=self.optimizer_iterations,
+            max_length=self.max_length,
+            population_size=self.population_size,
+            generations=1_000_000 if self.generations is None else int(self.generations),
+            max_evaluations=10**12 if self.max_evaluations is None else int(self.max_evaluations),
+            max_time=max(1, int(seconds if self.generations is None else 0.7 * self.max_time)),
+            n_threads=self.n_jobs,
+            random_state=seed,
+        )
+        search.fit(X, y)
+        self.search_stats_ = dict(getattr(search, "stats_", {}))
+        internal = {h: f"_v{j}" for j, h in enumerate(search.variables_)}
+        return [op.InfixFormatter.Format(m["tree"], internal, 17) for m in search.pareto_front_]
 
     def _residuals(self, f: Formula, X: np.ndarray, y: np.ndarray) -> np.ndarray:
         r = f(X) - y
@@ -444,10 +529,13 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         is below ``noise_sigmas`` standard errors (Kish effective size), plus a floor of
         1e-12 var(y) for noise-free data where both are at rounding level.
         """
-        d = r_new**2 - r_ref**2
-        mean = float(np.average(d, weights=w))
-        n_eff = w.sum() ** 2 / np.sum(w**2)
-        se = float(np.sqrt(np.average((d - mean) ** 2, weights=w) / max(n_eff - 1, 1)))
+        with np.errstate(over="ignore", invalid="ignore"):
+            d = r_new**2 - r_ref**2
+            mean = float(np.average(d, weights=w))
+            n_eff = w.sum() ** 2 / np.sum(w**2)
+            se = float(np.sqrt(np.average((d - mean) ** 2, weights=w) / max(n_eff - 1, 1)))
+        if not np.isfinite(mean):
+            return False
         return mean <= self.noise_sigmas * se + 1e-12 * var_y
 
     def _select(self, table: pd.DataFrame, Xv: np.ndarray, yv: np.ndarray, wv: np.ndarray) -> int:
