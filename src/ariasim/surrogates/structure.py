@@ -224,25 +224,25 @@ class _Feature:
     values: np.ndarray  # at all rows
 
 
-def _monomials(k: int, degree: int) -> list[tuple[int, ...]]:
-    out = [
-        e
-        for total in range(degree + 1)
-        for e in itertools.product(range(total + 1), repeat=k)
-        if sum(e) == total
-    ]
-    return list(dict.fromkeys(out))
+def _monomials(k: int, degree: int, laurent: bool = False) -> list[tuple[int, ...]]:
+    """Exponent tuples of total degree <= ``degree``, lowest first (with ``laurent``,
+    negative exponents too, sum of absolute values <= ``degree``)."""
+    rng = range(-degree, degree + 1) if laurent else range(degree + 1)
+    out = [e for e in itertools.product(rng, repeat=k) if sum(map(abs, e)) <= degree]
+    return sorted(out, key=lambda e: (sum(map(abs, e)), [-x for x in e]))
 
 
 def _library(
     P: np.ndarray, z: Sequence[sp.Symbol], angle: Sequence[bool], degree: int, extras: bool
 ) -> list[_Feature]:
     """Feature columns: monomials of the groups up to ``degree``; with ``extras`` also
-    single-group functions (sin, cos of angle-like groups; sqrt, log, exp(+-) of positive
-    ones), times 1 or another group, and products of two functions of different groups."""
+    negative powers (up to 3 groups), single-group functions (sin, cos of angle-like
+    groups; sqrt, log, exp(+-) of positive ones), times 1 or another group, and products
+    of two functions of different groups."""
     k = P.shape[1]
     feats = []
-    for e in _monomials(k, degree):
+    laurent = extras and k <= 3 and bool((P != 0).all())
+    for e in _monomials(k, degree, laurent):
         expr = sp.Mul(*[z[j] ** e[j] for j in range(k)])
         vals = np.prod([P[:, j] ** e[j] for j in range(k)], axis=0) if k else np.ones(len(P))
         feats.append(_Feature(expr, np.broadcast_to(vals, (len(P),)).astype(float)))
@@ -280,8 +280,11 @@ def _lstsq(F: np.ndarray, t: np.ndarray) -> np.ndarray:
     return c / scale
 
 
-def _poly_path(F: np.ndarray, t: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Backward elimination: (support, coefficients) from all columns down to one."""
+def _poly_path(
+    F: np.ndarray, t: np.ndarray, deadline: float = math.inf
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Backward elimination: (support, coefficients) from all columns down to one (the
+    path stops early at ``deadline``)."""
     support = np.arange(F.shape[1])
     path = []
     norms = np.sqrt(np.mean(F**2, axis=0))
@@ -290,7 +293,7 @@ def _poly_path(F: np.ndarray, t: np.ndarray) -> list[tuple[np.ndarray, np.ndarra
         if not np.isfinite(c).all():
             break
         path.append((support.copy(), c))
-        if support.size == 1:
+        if support.size == 1 or time.perf_counter() > deadline:
             break
         contrib = np.abs(c) * norms[support]
         drop = max(1, (support.size - 30) // 4) if support.size > 30 else 1
@@ -299,10 +302,11 @@ def _poly_path(F: np.ndarray, t: np.ndarray) -> list[tuple[np.ndarray, np.ndarra
 
 
 def _rational_path(
-    Fn: np.ndarray, Fd: np.ndarray, t: np.ndarray
+    Fn: np.ndarray, Fd: np.ndarray, t: np.ndarray, deadline: float = math.inf
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """Backward elimination on ``t = (Fn a) / (Fd b)``, fitted as the homogeneous
-    least-squares problem ``Fn a - t Fd b = 0`` (smallest right singular vector)."""
+    least-squares problem ``Fn a - t Fd b = 0`` (smallest right singular vector). The
+    denominator keeps at least two terms (one term is the polynomial fit)."""
     G = np.hstack([Fn, -t[:, None] * Fd])
     norms = np.sqrt(np.mean(G**2, axis=0))
     norms[norms == 0] = 1.0
@@ -311,7 +315,7 @@ def _rational_path(
     path = []
     while True:
         sn, sd = support[support < nn], support[support >= nn] - nn
-        if sd.size < 2 or sn.size < 1:  # a constant denominator is the polynomial fit
+        if sd.size < 2 or sn.size < 1:
             break
         try:
             v = np.linalg.svd(G[:, support] / norms[support], full_matrices=False)[2][-1]
@@ -323,7 +327,17 @@ def _rational_path(
         if not np.isfinite(c).all() or big == 0:
             break
         path.append((sn.copy(), a / big, sd.copy(), b / big))
-        contrib = np.abs(v)
+        if time.perf_counter() > deadline:
+            break
+        removable = np.array(
+            [
+                (i < sn.size and sn.size > 1) or (i >= sn.size and sd.size > 2)
+                for i in range(support.size)
+            ]
+        )
+        if not removable.any():
+            break
+        contrib = np.where(removable, np.abs(v), np.inf)
         support = np.delete(support, int(np.argmin(contrib)))
     return path
 
@@ -334,7 +348,7 @@ class _Model:
 
     n_terms: int
     val_pred: np.ndarray
-    build: Callable[[], sp.Expr]
+    build: Callable[[], list[sp.Expr]]
     val_mse: float = math.inf
     resid: np.ndarray = field(default_factory=lambda: np.empty(0))
 
@@ -364,6 +378,29 @@ def _finite(r: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(r), r, 1e150)
 
 
+def _one_sign(v: np.ndarray) -> bool:
+    a = np.abs(v)
+    return bool(
+        np.isfinite(v).all() and ((v > 0).all() or (v < 0).all()) and a.min() > 1e-6 * np.median(a)
+    )
+
+
+def _box_ok(
+    t: _Transform, M_box: np.ndarray, num: np.ndarray, den: np.ndarray | None = None
+) -> bool:
+    """No pole (a denominator or a negative-power argument crossing zero) and a finite
+    inverse transform at the bounding-box points (True when there are none)."""
+    if M_box.size == 0:
+        return True
+    if den is not None:
+        if not _one_sign(den):
+            return False
+        num = num / den
+    if t.power is not None and t.power < 0 and not _one_sign(num):
+        return False
+    return bool(np.isfinite(M_box * _inverse(t, num)).all())
+
+
 def _choose_on_path(
     preds: list[np.ndarray], yv: np.ndarray, wv: np.ndarray, within: Callable[..., bool]
 ) -> int | None:
@@ -379,41 +416,61 @@ def _choose_on_path(
     return ref
 
 
+def _is_simple(x: float) -> bool:
+    """Close (1e-6 relative) to p/q (q <= 4, |p| <= 40) or such a ratio times pi^+-1, 2."""
+    for base in (1.0, math.pi, 1 / math.pi, math.pi**2, 1 / math.pi**2):
+        r = Fraction(x / base).limit_denominator(4)
+        if abs(r.numerator) <= 40 and abs(x / base - r) <= 1e-6 * max(1.0, abs(x / base)):
+            return True
+    return False
+
+
 def _power_expr(
     t: _Transform, scale: sp.Expr, sign: int, num: sp.Expr, den: sp.Expr, inside: bool
-) -> sp.Expr:
-    """``y = sign * M * T^-1(num/den)``.
+) -> list[sp.Expr]:
+    """``y = sign * M * T^-1(num/den)``, in one or two forms.
 
     A common factor of ``num`` is taken out of the inverse transform (``(c Q)^(1/k) =
     c^(1/k) Q^(1/k)``, ``exp(c0 + Q) = e^c0 exp(Q)``) so that the remaining coefficients
-    can snap to simple numbers. With ``inside`` (the groups share inputs with ``M``),
-    ``M^k`` is multiplied into the polynomial and expanded, which writes e.g.
-    ``x1 sqrt(1 - 2 x2/x1 + ...)`` as ``sqrt(x1^2 - 2 x1 x2 + ...)``.
+    can snap to simple numbers. With ``inside`` (the groups share inputs with ``M``) a
+    second form is returned where those inputs' part of ``M^k`` is multiplied into the
+    polynomial and expanded, which writes e.g. ``x1 sqrt(1 - 2 x2/x1 + ...)`` as
+    ``sqrt(x1^2 - 2 x1 x2 + ...)``; the selection keeps the simpler one.
     """
     terms = sp.Add.make_args(sp.expand(num))
     consts = [a for a in terms if not a.free_symbols]
     if t.power is None:
         c0 = sum(consts, sp.Integer(0))
         rest = sp.Add(*[a for a in terms if a.free_symbols])
-        return sign * sp.exp(c0) * scale * sp.exp(rest / den)
+        return [sign * sp.exp(c0) * scale * sp.exp(rest / den)]
     coef = [float(a.as_coeff_Mul()[0]) for a in terms]
-    lead = (
-        float(consts[0])
-        if consts and abs(float(consts[0])) > 1e-9 * max(map(abs, coef))
-        else max(coef, key=abs)
-    )
+    # normalise by the constant term, else by the coefficient that makes the most
+    # others simple numbers (then the largest)
+    if consts and abs(float(consts[0])) > 1e-9 * max(map(abs, coef)):
+        lead = float(consts[0])
+    else:
+        lead = max(coef, key=lambda c: (sum(_is_simple(x / c) for x in coef), abs(c)))
     c = abs(lead)
     q = sp.expand(num / sp.Float(c))
     k = sp.Rational(t.power).limit_denominator(4)
     factor = sp.Float(c ** (1.0 / float(k)))
-    if not inside:
-        return sign * factor * scale * (q / den) ** (1 / k)
-    inner = scale**k * q / den
-    if sp.count_ops(inner) < 80:
-        expanded = sp.cancel(sp.expand(inner))
-        if sp.count_ops(expanded) <= sp.count_ops(inner) + 10:
-            inner = expanded
-    return sign * factor * inner ** (1 / k)
+    outside = sign * factor * scale * (q / den) ** (1 / k)
+    if not inside or k == 1:
+        return [outside]
+    # move the factors of M that the groups share into the power and expand (no
+    # cancel: a product inside a root would give Abs() of real symbols)
+    shared = q.free_symbols | den.free_symbols
+    m_in = sp.Mul(*[f for f in sp.Mul.make_args(scale) if f.free_symbols & shared])
+    m_out = sp.Mul(*[f for f in sp.Mul.make_args(scale) if not f.free_symbols & shared])
+    num_in = sp.expand(m_in**k * q)
+    if sp.count_ops(num_in) > 120:
+        return [outside]
+    rising = [s for s in m_in.free_symbols if (m_in.as_powers_dict()[s] > 0)]
+    if any(
+        a.as_powers_dict().get(s, 0) < 0 for a in sp.Add.make_args(num_in) for s in rising
+    ):  # x^2 (1/x^2 - ...) would put 1/x^2 under the root: keep x outside
+        return [outside]
+    return [outside, sign * factor * m_out * (num_in / sp.expand(den)) ** (1 / k)]
 
 
 def structure_candidates(
@@ -472,8 +529,16 @@ def structure_candidates(
     n_fits = 0
     var_y = float(np.average((yv - np.average(yv, weights=wv)) ** 2, weights=wv)) or 1.0
     prepared = []
+    n = X.shape[0]
+    # random points in the inputs' bounding box (fixed seed: a deterministic check):
+    # a model with a pole or a negative root argument there is not kept
+    box = np.random.default_rng(0).uniform(X.min(axis=0), X.max(axis=0), (2000, X.shape[1]))
     for red in reductions:
         M, P = red.evaluate(X)
+        M_box, P_box = red.evaluate(box)
+        if not (np.isfinite(M_box).all() and np.isfinite(P_box).all()):
+            M_box, P_box = M[:0], P[:0]  # no check where the groups are undefined
+        P = np.vstack([P, P_box])
         with np.errstate(all="ignore"):
             g = y / M
         if not (np.isfinite(M).all() and np.isfinite(P).all() and np.isfinite(g).all()):
@@ -494,10 +559,10 @@ def structure_candidates(
             and all(p in (0, 1) for p in grp)
             for grp in red.groups
         ]
-        prepared.append((red, M, P, g, sign, z, angle))
+        prepared.append((red, M, P, g, sign, z, angle, M_box))
 
     def add(red, M, sign, z, t, num_cols, num_c, den_cols, den_c, feats_n, feats_d, pred_v):
-        def build() -> sp.Expr:
+        def build() -> list[sp.Expr]:
             gexpr = red.group_exprs(symbols)
             sub = dict(zip(z, gexpr, strict=True))
             num = sp.Add(
@@ -512,9 +577,7 @@ def structure_candidates(
             )
             scale = red.scale_expr(symbols)
             inside = bool(scale.free_symbols & num.xreplace(sub).free_symbols)
-            return _power_expr(
-                t, scale, sign, num.xreplace(sub), den.xreplace(sub), inside and t.power != 1
-            )
+            return _power_expr(t, scale, sign, num.xreplace(sub), den.xreplace(sub), inside)
 
         n_terms = len(num_cols) + (0 if den_cols is None else len(den_cols))
         models.append(_Model(n_terms, pred_v, build))
@@ -527,17 +590,20 @@ def structure_candidates(
         for phase in phases:
             if time.perf_counter() > deadline:
                 break
-            for red, M, P, g, sign, z, angle in prepared:
+            for red, M, P, g, sign, z, angle, M_box in prepared:
                 k = P.shape[1]
-                degree = {0: 0, 1: 4, 2: 4, 3: 3, 4: 2, 5: 2}.get(k, 1)
+                degree = {0: 0, 1: 4, 2: 4, 3: 3}.get(k, 2 if k <= 6 else 1)
+                if phase == "extras" and k == 3:
+                    degree = 2
                 if phase == "rational" and k == 0:
                     continue
                 if phase == "extras" and k == 0:
                     continue
                 feats = _library(P, z, angle, degree, extras=phase == "extras")
                 dfeats = _library(P, z, angle, min(degree, 2), extras=False)
-                Fall = np.column_stack([f.values for f in feats])
-                Dall = np.column_stack([f.values for f in dfeats])
+                Fext = np.column_stack([f.values for f in feats])
+                Dext = np.column_stack([f.values for f in dfeats])
+                Fall, Fbox, Dall, Dbox = Fext[:n], Fext[n:], Dext[:n], Dext[n:]
                 for t in _TRANSFORMS:
                     if time.perf_counter() > deadline:
                         break
@@ -550,7 +616,12 @@ def structure_candidates(
                         continue
                     n_fits += 1
                     if phase == "rational":
-                        rpath = _rational_path(Fall[train], Dall[train], tg[train])
+                        rpath = _rational_path(Fall[train], Dall[train], tg[train], deadline)
+                        rpath = [
+                            (sn, a, sd, b)
+                            for sn, a, sd, b in rpath
+                            if _box_ok(t, M_box, Fbox[:, sn] @ a, Dbox[:, sd] @ b)
+                        ]
                         preds = [
                             M[val] * _inverse(t, (Fall[val][:, sn] @ a) / (Dall[val][:, sd] @ b))
                             for sn, a, sd, b in rpath
@@ -560,12 +631,16 @@ def structure_candidates(
                             sn, a, sd, b = rpath[i]
                             add(red, M, sign, z, t, sn, a, sd, b, feats, dfeats, sign * preds[i])
                     else:
-                        ppath = _poly_path(Fall[train], tg[train])
+                        ppath = _poly_path(Fall[train], tg[train], deadline)
+                        ppath = [(s, c) for s, c in ppath if _box_ok(t, M_box, Fbox[:, s] @ c)]
                         preds = [M[val] * _inverse(t, Fall[val][:, s] @ c) for s, c in ppath]
                         preds = [sign * p for p in preds]
                         i = _choose_on_path(preds, yv, wv, within_noise)
                         if i is not None:
                             s, c = ppath[i]
+                            keep = np.abs(c) * np.sqrt(np.mean(Fall[:, s] ** 2, axis=0))
+                            keep = keep >= 1e-12 * keep.max()
+                            s, c = s[keep], c[keep]
                             add(red, M, sign, z, t, s, c, None, None, feats, None, preds[i])
                     m = models[-1] if models else None
                     if m is not None and m.resid.size == 0:
@@ -582,14 +657,18 @@ def structure_candidates(
         return StructureResult([], False, n_fits)
     best = min(good, key=lambda m: m.val_mse)
     within = sorted((m for m in good if within_noise(m.resid, best.resid)), key=lambda m: m.n_terms)
-    accurate = sorted(good, key=lambda m: m.val_mse)[:3]
+    exact = best.val_mse <= 1e-18 * var_y
+    # a few of the most accurate too (for the final re-fit in y), unless the data are
+    # explained exactly; large ones only cost re-fitting time
+    accurate = (
+        [] if exact else [m for m in sorted(good, key=lambda m: m.val_mse) if m.n_terms <= 16][:3]
+    )
     chosen = list(dict.fromkeys([*within[: max_candidates - 3], *accurate]))[:max_candidates]
     exprs = []
     for m in chosen:
         try:
-            e = m.build()
+            forms = m.build()
         except (ValueError, TypeError, ZeroDivisionError):
             continue
-        if not e.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
-            exprs.append(e)
-    return StructureResult(exprs, best.val_mse <= 1e-18 * var_y, n_fits)
+        exprs += [e for e in forms if not e.has(sp.zoo, sp.oo, -sp.oo, sp.nan)]
+    return StructureResult(exprs, exact, n_fits)

@@ -70,6 +70,8 @@ DEFAULT_OPERATORS = (
 _UNITS_MODES = ("ignore", "prefer", "require")
 # fewest rows: half of them (up to 10) are held out for the selection
 _MIN_ROWS = 6
+# with a wall-clock budget, models with more constants are kept as the search left them
+_MAX_REFIT_CONSTANTS = 12
 
 
 class SymbolicRegressor(RegressorMixin, BaseEstimator):
@@ -362,7 +364,10 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             )
         # simplest first: if the budget runs out, the complex tail is kept as Operon left it
         for formula in sorted(candidates, key=lambda f: f.complexity):
-            if time.perf_counter() < deadline:
+            # a re-fit builds the symbolic Jacobian (one derivative per constant): on a
+            # large model that is seconds that cannot be interrupted
+            small = len(formula.constants) <= _MAX_REFIT_CONSTANTS or not clocked
+            if time.perf_counter() < deadline and small:
                 formula = _tidy(formula)
                 formula = refit_constants(
                     formula,
@@ -371,7 +376,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
                     sample_weight=w[train],
                     max_nfev=50 * (len(formula.constants) + 1),
                 )
-            if self.snap_constants and time.perf_counter() < deadline:
+            if self.snap_constants and time.perf_counter() < deadline and small:
                 formula = self._snap(formula, Xa, ya, w, train, val, deadline)
             # constants equal to 10 significant digits make the same model
             key = str(
@@ -527,7 +532,11 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
 
         Paired comparison: d_i = r_new_i^2 - r_ref_i^2; accept when the weighted mean of d
         is below ``noise_sigmas`` standard errors (Kish effective size), plus a floor of
-        1e-12 var(y) for noise-free data where both are at rounding level.
+        1e-12 var(y) for noise-free data where both are at rounding level; and the MSE
+        ratio is below ``1 + 2 noise_sigmas sqrt(2 / n_eff)`` (twice the ratio's noise
+        for two independent residual sets, so never binding between equal models: it
+        catches heavy-tailed differences, e.g. an approximation against an exact model,
+        that the mean-based test lets through).
         """
         with np.errstate(over="ignore", invalid="ignore"):
             d = r_new**2 - r_ref**2
@@ -535,6 +544,15 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             n_eff = w.sum() ** 2 / np.sum(w**2)
             se = float(np.sqrt(np.average((d - mean) ** 2, weights=w) / max(n_eff - 1, 1)))
         if not np.isfinite(mean):
+            return False
+        # the paired t-test alone is weak when d is heavy-tailed (an approximation near
+        # an exact model: every d_i > 0, a few large): an MSE ratio beyond what noise
+        # makes (relative sd sqrt(2 / n_eff) per MSE) is rejected as well
+        mse_new = float(np.average(r_new**2, weights=w))
+        mse_ref = float(np.average(r_ref**2, weights=w))
+        if mse_new > mse_ref * (1.0 + 2.0 * self.noise_sigmas * np.sqrt(2.0 / n_eff)) + (
+            1e-12 * var_y
+        ):
             return False
         return mean <= self.noise_sigmas * se + 1e-12 * var_y
 
@@ -546,7 +564,9 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         2. Candidates are the models whose validation error is within noise of the
            reference (:meth:`_within_noise`).
         3. With units and ``units="prefer"``, consistent candidates are kept if any exist.
-        4. The simplest candidate (fewest expression nodes) is selected.
+        4. The simplest candidate is selected: fewest expression nodes, each fitted
+           (floating-point) constant counting twice (a free parameter costs more than an
+           exact number such as 2 or pi); ties go to the lower validation MSE.
         """
         pool = self._uncancelled(table)
         if self._with_units and self.units == "require":
@@ -567,7 +587,11 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         cands = pool.loc[ok]
         if self._with_units and self.units == "prefer" and cands["dims_ok"].any():
             cands = cands[cands["dims_ok"]]
-        return int(cands.sort_values(["complexity", "val_mse"]).index[0])
+        cost = {
+            i: cands.loc[i, "complexity"] + len(cands.loc[i, "formula"].constants)
+            for i in cands.index
+        }
+        return int(min(cands.index, key=lambda i: (cost[i], cands.loc[i, "val_mse"], i)))
 
     def _select_bic(self, table: pd.DataFrame, X: np.ndarray, y: np.ndarray, w: np.ndarray) -> int:
         """Minimum of chi2 + (n_constants + 1) ln(n); chi2 = sum w r^2 with w = 1/sigma^2.
@@ -608,7 +632,8 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         Xv, yv, wv = X[val], y[val], w[val]
         var_y = float(np.var(yv)) or 1.0
         keep_dims = self._with_units and is_consistent(f.expression, self._dims, self._target_dim)
-        for _ in range(8):  # at most a few passes; each accepted snap removes a constant
+        n_atoms = sum(1 for a in sp.preorder_traversal(f.expression) if isinstance(a, sp.Float))
+        for _ in range(max(8, n_atoms)):  # each accepted snap removes a constant
             atoms = [a for a in sp.preorder_traversal(f.expression) if isinstance(a, sp.Float)]
             r_cur = self._residuals(f, Xv, yv)
             changed = False
@@ -701,12 +726,13 @@ def _sane_on(formula: Formula, X_check: Any, y: np.ndarray) -> bool:
     )
 
 
-def _snap_targets(c: float) -> list[sp.Rational]:
-    """Simple numbers close to c: 0, the nearest integer, nearby p/q with q <= 4.
+def _snap_targets(c: float) -> list[sp.Expr]:
+    """Simple numbers close to c: 0, the nearest integer, nearby p/q with q <= 4, and
+    p/q pi^k (k = +-1, +-2) within 0.1 %.
 
     Only small numbers (|c| <= 20) are snapped: every large number is within 2 % of an
     integer, and snapping it would only freeze a fitted constant."""
-    out: list[sp.Rational] = []
+    out: list[sp.Expr] = []
     if abs(c) < 1e-3:
         out.append(sp.Integer(0))
     if abs(c) > 20:
@@ -717,7 +743,40 @@ def _snap_targets(c: float) -> list[sp.Rational]:
     fr = Fraction(c).limit_denominator(4)
     if fr.denominator > 1 and abs(c - fr) <= 0.01 * max(1.0, abs(float(fr))):
         out.append(sp.Rational(fr.numerator, fr.denominator))
+    # ratios times pi^k (4 pi epsilon, h / (2 pi), ...), only when close (0.1 %)
+    for k in (1, -1, 2, -2):
+        r = Fraction(c / math.pi**k).limit_denominator(4)
+        if r != 0 and abs(r.numerator) <= 16 and abs(c - float(r) * math.pi**k) <= 1e-3 * abs(c):
+            out.append(sp.Rational(r.numerator, r.denominator) * sp.pi**k)
     return out
+
+
+def _combine_roots(expr: sp.Expr) -> sp.Expr:
+    """Write products of powers with a common fractional exponent denominator as one
+    root: ``sqrt(a) sqrt(b) / sqrt(c)`` becomes ``sqrt(a b / c)`` (equal for positive
+    inputs; sympy does not merge them for real symbols). Only used when not larger."""
+
+    def merge(node: sp.Expr) -> sp.Expr:
+        if not isinstance(node, sp.Mul):
+            return node
+        by_q: dict[int, list[sp.Expr]] = {}
+        rest = []
+        for a in node.args:
+            b, e = a.as_base_exp()
+            if e.is_Rational and e.q > 1 and not b.is_number:
+                by_q.setdefault(int(e.q), []).append(b ** (e * e.q))
+            else:
+                rest.append(a)
+        if not any(len(v) > 1 for v in by_q.values()):
+            return node
+        roots = [sp.Pow(sp.Mul(*v), sp.Rational(1, q)) for q, v in by_q.items()]
+        return sp.Mul(*rest, *roots)
+
+    try:
+        out = expr.replace(lambda e: isinstance(e, sp.Mul), merge)
+    except Exception:  # sympy rewrite failing: keep the expression
+        return expr
+    return out if sp.count_ops(out) <= sp.count_ops(expr) else expr
 
 
 def _tidy(f: Formula) -> Formula:
@@ -738,6 +797,10 @@ def _tidy(f: Formula) -> Formula:
             cancelled = sp.cancel(expr)
             if sp.count_ops(cancelled) < sp.count_ops(expr):
                 expr = cancelled
-    if expr.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
+    with contextlib.suppress(Exception):
+        expr = _combine_roots(expr)
+    if expr.has(sp.zoo, sp.oo, -sp.oo, sp.nan) or (
+        expr.has(sp.Abs) and not f.expression.has(sp.Abs)
+    ):  # sqrt(x**2 y) = Abs(x) sqrt(y) for real x: keep the form without Abs
         return f
     return f.replace(expr)
