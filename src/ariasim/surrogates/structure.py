@@ -105,6 +105,17 @@ class Reduction:
         P = np.column_stack([self._eval(g, X) for g in self.groups]) if self.groups else None
         return self._eval(self.scale, X), (P if P is not None else np.empty((X.shape[0], 0)))
 
+    def oriented(self, X: np.ndarray) -> Reduction:
+        """The same reduction with each group inverted where its median magnitude on the
+        rows of ``X`` exceeds 1: laws are usually written in small ratios (``v/c``, not
+        ``c/v``), and low-degree fits in them come out in that form."""
+        groups = []
+        for g in self.groups:
+            with np.errstate(all="ignore"):
+                med = float(np.median(np.abs(self._eval(g, X))))
+            groups.append(tuple(-p for p in g) if np.isfinite(med) and med > 1 else g)
+        return Reduction(self.scale, tuple(groups))
+
     @property
     def cost(self) -> float:
         """Preference order: small exponents, few inputs per group, integer exponents."""
@@ -232,45 +243,89 @@ def _monomials(k: int, degree: int, laurent: bool = False) -> list[tuple[int, ..
     return sorted(out, key=lambda e: (sum(map(abs, e)), [-x for x in e]))
 
 
-def _library(
-    P: np.ndarray, z: Sequence[sp.Symbol], angle: Sequence[bool], degree: int, extras: bool
-) -> list[_Feature]:
-    """Feature columns: monomials of the groups up to ``degree``; with ``extras`` also
-    negative powers (up to 3 groups), single-group functions (sin, cos of angle-like
-    groups; sqrt, log, exp(+-) of positive ones), times 1 or another group, and products
-    of two functions of different groups."""
-    k = P.shape[1]
-    feats = []
-    laurent = extras and k <= 3 and bool((P != 0).all())
-    for e in _monomials(k, degree, laurent):
-        expr = sp.Mul(*[z[j] ** e[j] for j in range(k)])
-        vals = np.prod([P[:, j] ** e[j] for j in range(k)], axis=0) if k else np.ones(len(P))
-        feats.append(_Feature(expr, np.broadcast_to(vals, (len(P),)).astype(float)))
-    if not extras or k == 0:
-        return feats
-    funcs: list[tuple[int, sp.Expr, np.ndarray]] = []
-    with np.errstate(all="ignore"):
-        for j in range(k):
-            p = P[:, j]
-            if angle[j]:
-                funcs += [(j, sp.sin(z[j]), np.sin(p)), (j, sp.cos(z[j]), np.cos(p))]
-            if (p > 0).all() and k <= 3:
-                funcs += [
-                    (j, sp.sqrt(z[j]), np.sqrt(p)),
-                    (j, sp.log(z[j]), np.log(p)),
-                    (j, sp.exp(z[j]), np.exp(p)),
-                    (j, sp.exp(-z[j]), np.exp(-p)),
-                ]
-    for j, fe, fv in funcs:
-        feats.append(_Feature(fe, fv))
-        for i in range(k):
-            if i != j:
-                feats.append(_Feature(fe * z[i], fv * P[:, i]))
-    if k <= 2:
-        for (j1, e1, v1), (j2, e2, v2) in itertools.combinations(funcs, 2):
-            if j1 != j2:
-                feats.append(_Feature(e1 * e2, v1 * v2))
+_EXP_SCALES = (1, -1, sp.Rational(1, 2), sp.Rational(-1, 2), 2, -2)
+_TWO_PI = 2 * sp.pi
+
+
+def _single_functions(
+    p: np.ndarray, zj: sp.Symbol, angle: bool, scaled: bool
+) -> list[tuple[sp.Expr, np.ndarray]]:
+    """Functions of one group: sin, cos (angle-like groups; with ``scaled`` also of
+    2z, z/2 and, for any group, of 2 pi z), and for positive groups sqrt, log and exp of
+    +-z (with ``scaled`` also +-z/2, +-2z, +-z/(2 pi), +-2 pi z)."""
+    out: list[tuple[sp.Expr, np.ndarray]] = []
+    freqs: list[sp.Expr] = []
+    if angle:
+        freqs += [sp.Integer(1)] + ([sp.Integer(2), sp.Rational(1, 2)] if scaled else [])
+    if scaled:
+        freqs.append(_TWO_PI)
+    for f in freqs:
+        arg = float(f) * p
+        out += [(sp.sin(f * zj), np.sin(arg)), (sp.cos(f * zj), np.cos(arg))]
+    if (p > 0).all():
+        out += [(sp.sqrt(zj), np.sqrt(p)), (sp.log(zj), np.log(p))]
+        scales = [*_EXP_SCALES, 1 / _TWO_PI, -1 / _TWO_PI, _TWO_PI, -_TWO_PI] if scaled else [1, -1]
+        out += [(sp.exp(c * zj), np.exp(float(c) * p)) for c in scales]
+    return out
+
+
+def _ok(feats: list[_Feature]) -> list[_Feature]:
     return [f for f in feats if np.isfinite(f.values).all() and np.abs(f.values).max() < _HUGE]
+
+
+def _libraries(
+    P: np.ndarray, z: Sequence[sp.Symbol], angle: Sequence[bool], degree: int, extras: bool
+) -> list[list[_Feature]]:
+    """Feature libraries (one fit each).
+
+    Without ``extras``: the monomials of the groups up to ``degree``. With ``extras``,
+    for one group: one small library per function ``f`` (:func:`_single_functions` of
+    ``z`` and of ``1/z``, with scaled arguments) holding Laurent monomials up to degree
+    3 and ``f(z) z^e``, ``|e| <= 3`` (AI Feynman's brute force over one variable, e.g.
+    ``z^3 / (exp(z / 2 pi) - 1)`` as ``1/g``); for several groups: one library of
+    (Laurent, up to 3 groups) monomials, functions of single groups times 1 or another
+    group, and products of two functions of different groups (up to 2 groups).
+    """
+    k = P.shape[1]
+    n = len(P)
+
+    def monos(deg: int, laurent: bool) -> list[_Feature]:
+        out = []
+        for e in _monomials(k, deg, laurent):
+            expr = sp.Mul(*[z[j] ** e[j] for j in range(k)])
+            vals = np.prod([P[:, j] ** e[j] for j in range(k)], axis=0) if k else np.ones(n)
+            out.append(_Feature(expr, np.broadcast_to(vals, (n,)).astype(float)))
+        return out
+
+    if not extras or k == 0:
+        return [_ok(monos(degree, False))]
+    laurent = k <= 3 and bool((P != 0).all())
+    with np.errstate(all="ignore"):
+        if k == 1:
+            base = monos(3, laurent)
+            libs = []
+            funcs = _single_functions(P[:, 0], z[0], angle[0], scaled=True)
+            if (P[:, 0] != 0).all():  # and of 1/z: the group's orientation is a convention
+                funcs += _single_functions(1 / P[:, 0], 1 / z[0], False, scaled=True)
+            for fe, fv in funcs:
+                block = [_Feature(fe * z[0] ** e, fv * P[:, 0] ** e) for e in range(-3, 4)]
+                libs.append(_ok(base + block))
+            return libs
+        feats = monos(degree, laurent)
+        funcs = [
+            (j, fe, fv)
+            for j in range(k)
+            if k <= 3 or angle[j]
+            for fe, fv in _single_functions(P[:, j], z[j], angle[j], scaled=False)
+        ]
+        for j, fe, fv in funcs:
+            feats.append(_Feature(fe, fv))
+            feats += [_Feature(fe * z[i], fv * P[:, i]) for i in range(k) if i != j]
+        if k <= 2:
+            for (j1, e1, v1), (j2, e2, v2) in itertools.combinations(funcs, 2):
+                if j1 != j2:
+                    feats.append(_Feature(e1 * e2, v1 * v2))
+    return [_ok(feats)]
 
 
 def _lstsq(F: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -442,6 +497,8 @@ def _power_expr(
     if t.power is None:
         c0 = sum(consts, sp.Integer(0))
         rest = sp.Add(*[a for a in terms if a.free_symbols])
+        if den == 1:  # exp(a log x + b log y + c) = e^c x^a y^b: powers, not exp(log)
+            return [sign * sp.exp(c0) * scale * sp.Mul(*map(sp.exp, sp.Add.make_args(rest)))]
         return [sign * sp.exp(c0) * scale * sp.exp(rest / den)]
     coef = [float(a.as_coeff_Mul()[0]) for a in terms]
     # normalise by the constant term, else by the coefficient that makes the most
@@ -525,6 +582,13 @@ def structure_candidates(
         (True, 2.5*a/sqrt(1.0*b**2 + 1.0))
     """
     yv, wv = y[val], w[val]
+    # expressions are built with positive symbols where the data are positive, so that
+    # sympy writes sqrt(x^2) as x and (x^3)^(1/2) as x^(3/2), then renamed back
+    positive = [
+        sp.Symbol(s.name, positive=True) if (X[:, j] > 0).all() else s
+        for j, s in enumerate(symbols)
+    ]
+    back = dict(zip(positive, symbols, strict=True))
     models: list[_Model] = []
     n_fits = 0
     var_y = float(np.average((yv - np.average(yv, weights=wv)) ** 2, weights=wv)) or 1.0
@@ -563,7 +627,7 @@ def structure_candidates(
 
     def add(red, M, sign, z, t, num_cols, num_c, den_cols, den_c, feats_n, feats_d, pred_v):
         def build() -> list[sp.Expr]:
-            gexpr = red.group_exprs(symbols)
+            gexpr = red.group_exprs(positive)
             sub = dict(zip(z, gexpr, strict=True))
             num = sp.Add(
                 *[sp.Float(c) * feats_n[i].expr for i, c in zip(num_cols, num_c, strict=True)]
@@ -575,7 +639,7 @@ def structure_candidates(
                 if den_cols is not None
                 else sp.Integer(1)
             )
-            scale = red.scale_expr(symbols)
+            scale = red.scale_expr(positive)
             inside = bool(scale.free_symbols & num.xreplace(sub).free_symbols)
             return _power_expr(t, scale, sign, num.xreplace(sub), den.xreplace(sub), inside)
 
@@ -599,12 +663,15 @@ def structure_candidates(
                     continue
                 if phase == "extras" and k == 0:
                     continue
-                feats = _library(P, z, angle, degree, extras=phase == "extras")
-                dfeats = _library(P, z, angle, min(degree, 2), extras=False)
-                Fext = np.column_stack([f.values for f in feats])
+                libs = _libraries(P, z, angle, degree, extras=phase == "extras")
+                dfeats = _libraries(P, z, angle, min(degree, 2), extras=False)[0]
                 Dext = np.column_stack([f.values for f in dfeats])
-                Fall, Fbox, Dall, Dbox = Fext[:n], Fext[n:], Dext[:n], Dext[n:]
-                for t in _TRANSFORMS:
+                Dall, Dbox = Dext[:n], Dext[n:]
+                for t, feats in itertools.product(_TRANSFORMS, libs):
+                    if not feats:
+                        continue
+                    Fext = np.column_stack([f.values for f in feats])
+                    Fall, Fbox = Fext[:n], Fext[n:]
                     if time.perf_counter() > deadline:
                         break
                     if t.signed and not (g > 0).all():
@@ -629,6 +696,10 @@ def structure_candidates(
                         i = _choose_on_path(preds, yv, wv, within_noise)
                         if i is not None:
                             sn, a, sd, b = rpath[i]
+                            ka = np.abs(a) * np.sqrt(np.mean(Fall[:, sn] ** 2, axis=0))
+                            kb = np.abs(b) * np.sqrt(np.mean(Dall[:, sd] ** 2, axis=0))
+                            ka, kb = ka >= 1e-12 * ka.max(), kb >= 1e-12 * kb.max()
+                            sn, a, sd, b = sn[ka], a[ka], sd[kb], b[kb]
                             add(red, M, sign, z, t, sn, a, sd, b, feats, dfeats, sign * preds[i])
                     else:
                         ppath = _poly_path(Fall[train], tg[train], deadline)
@@ -670,5 +741,5 @@ def structure_candidates(
             forms = m.build()
         except (ValueError, TypeError, ZeroDivisionError):
             continue
-        exprs += [e for e in forms if not e.has(sp.zoo, sp.oo, -sp.oo, sp.nan)]
+        exprs += [e.xreplace(back) for e in forms if not e.has(sp.zoo, sp.oo, -sp.oo, sp.nan)]
     return StructureResult(exprs, exact, n_fits)

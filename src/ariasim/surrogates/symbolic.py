@@ -307,7 +307,15 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         output = Variable(self.target_name, unit=self.target_unit or "")
 
         # 1. dimensional analysis and the cheap exact-structure searches
-        reductions = self._reductions(variables)
+        # one group: written as a small ratio; several: as analysed (a common reference
+        # input, x2/x1, y2/x1, ...), then the small-ratio versions after them
+        found = self._reductions(variables)
+        reductions = list(
+            dict.fromkeys(
+                [r.oriented(Xa) if len(r.groups) == 1 else r for r in found]
+                + [r.oriented(Xa) for r in found if len(r.groups) > 1]
+            )
+        )[: self.max_reductions + 2]
         self.reductions_ = reductions
         structure = StructureResult([], False, 0)
         if self.structure_search and reductions:
