@@ -50,6 +50,7 @@ from ariasim.surrogates.units import Dimension
 __all__ = ["Reduction", "StructureResult", "dimensional_reductions", "structure_candidates"]
 
 _MAX_SUBSETS = 200  # pivot sets examined by dimensional_reductions
+_REFINE_TERMS = 12  # path models up to this many terms get Gauss-Newton steps in y
 _HUGE = 1e12  # feature columns beyond this (e.g. exp of a large group) are dropped
 
 
@@ -243,17 +244,18 @@ def _monomials(k: int, degree: int, laurent: bool = False) -> list[tuple[int, ..
     return sorted(out, key=lambda e: (sum(map(abs, e)), [-x for x in e]))
 
 
-_EXP_SCALES = (1, -1, sp.Rational(1, 2), sp.Rational(-1, 2), 2, -2)
 _TWO_PI = 2 * sp.pi
+_SCALES = (sp.Integer(1), sp.Rational(1, 2), sp.Integer(2), 1 / _TWO_PI, _TWO_PI)
 
 
 def _single_functions(
-    p: np.ndarray, zj: sp.Symbol, angle: bool, scaled: bool
-) -> list[tuple[sp.Expr, np.ndarray]]:
-    """Functions of one group: sin, cos (angle-like groups; with ``scaled`` also of
-    2z, z/2 and, for any group, of 2 pi z), and for positive groups sqrt, log and exp of
-    +-z (with ``scaled`` also +-z/2, +-2z, +-z/(2 pi), +-2 pi z)."""
-    out: list[tuple[sp.Expr, np.ndarray]] = []
+    p: np.ndarray, zj: sp.Expr, angle: bool, scaled: bool
+) -> list[list[tuple[sp.Expr, np.ndarray]]]:
+    """Families of functions of one group (a family is fitted together): ``sin, cos``
+    (angle-like groups; with ``scaled`` also of 2z, z/2 and, for any group, of
+    2 pi z), and for positive groups ``sqrt``, ``log``, ``exp(+-c z)`` and ``tanh(c z)``
+    (c = 1; with ``scaled`` also 1/2, 2, 1/(2 pi), 2 pi)."""
+    out: list[list[tuple[sp.Expr, np.ndarray]]] = []
     freqs: list[sp.Expr] = []
     if angle:
         freqs += [sp.Integer(1)] + ([sp.Integer(2), sp.Rational(1, 2)] if scaled else [])
@@ -261,11 +263,13 @@ def _single_functions(
         freqs.append(_TWO_PI)
     for f in freqs:
         arg = float(f) * p
-        out += [(sp.sin(f * zj), np.sin(arg)), (sp.cos(f * zj), np.cos(arg))]
+        out.append([(sp.sin(f * zj), np.sin(arg)), (sp.cos(f * zj), np.cos(arg))])
     if (p > 0).all():
-        out += [(sp.sqrt(zj), np.sqrt(p)), (sp.log(zj), np.log(p))]
-        scales = [*_EXP_SCALES, 1 / _TWO_PI, -1 / _TWO_PI, _TWO_PI, -_TWO_PI] if scaled else [1, -1]
-        out += [(sp.exp(c * zj), np.exp(float(c) * p)) for c in scales]
+        out += [[(sp.sqrt(zj), np.sqrt(p))], [(sp.log(zj), np.log(p))]]
+        for c in _SCALES if scaled else _SCALES[:1]:
+            v = float(c) * p
+            out.append([(sp.exp(c * zj), np.exp(v)), (sp.exp(-c * zj), np.exp(-v))])
+            out.append([(sp.tanh(c * zj), np.tanh(v))])
     return out
 
 
@@ -304,11 +308,16 @@ def _libraries(
         if k == 1:
             base = monos(3, laurent)
             libs = []
-            funcs = _single_functions(P[:, 0], z[0], angle[0], scaled=True)
+            families = _single_functions(P[:, 0], z[0], angle[0], scaled=True)
             if (P[:, 0] != 0).all():  # and of 1/z: the group's orientation is a convention
-                funcs += _single_functions(1 / P[:, 0], 1 / z[0], False, scaled=True)
-            for fe, fv in funcs:
-                block = [_Feature(fe * z[0] ** e, fv * P[:, 0] ** e) for e in range(-3, 4)]
+                families += _single_functions(1 / P[:, 0], 1 / z[0], False, scaled=True)
+            libs = []
+            for family in families:
+                block = [
+                    _Feature(fe * z[0] ** e, fv * P[:, 0] ** e)
+                    for fe, fv in family
+                    for e in range(-3, 4)
+                ]
                 libs.append(_ok(base + block))
             return libs
         feats = monos(degree, laurent)
@@ -316,7 +325,8 @@ def _libraries(
             (j, fe, fv)
             for j in range(k)
             if k <= 3 or angle[j]
-            for fe, fv in _single_functions(P[:, j], z[j], angle[j], scaled=False)
+            for family in _single_functions(P[:, j], z[j], angle[j], scaled=False)
+            for fe, fv in family
         ]
         for j, fe, fv in funcs:
             feats.append(_Feature(fe, fv))
@@ -433,6 +443,77 @@ def _finite(r: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(r), r, 1e150)
 
 
+def _tinv_prime(t: _Transform, u: np.ndarray) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        return np.exp(u) if t.power is None else u ** (1.0 / t.power - 1.0) / t.power
+
+
+def _refine(
+    t: _Transform,
+    M: np.ndarray,
+    y: np.ndarray,
+    F: np.ndarray,
+    c: np.ndarray,
+    D: np.ndarray | None = None,
+    b: np.ndarray | None = None,
+    steps: int = 4,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """A few Gauss-Newton steps on the coefficients in y (not in T(g)): the transformed
+    least-squares fit is biased under noise (e.g. 1/g of noisy g), and a model judged
+    with those coefficients can miss the noise level it would reach after the final
+    re-fit. For a ratio the largest denominator coefficient stays fixed (scale)."""
+    c = c.copy()
+    b = None if b is None else b.copy()
+    fix = None if b is None else int(np.argmax(np.abs(b)))
+
+    def pred(c: np.ndarray, b: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        u = F @ c if b is None else (F @ c) / (D @ b)
+        return M * _inverse(t, u), u
+
+    with np.errstate(all="ignore"):
+        p, u = pred(c, b)
+        sse = float(np.sum((p - y) ** 2))
+        for _ in range(steps):
+            g = M * _tinv_prime(t, u)
+            if b is None:
+                J = g[:, None] * F
+            else:
+                den = D @ b
+                Jb = -(g * u / den)[:, None] * D
+                J = np.hstack([g[:, None] * F / den[:, None], np.delete(Jb, fix, axis=1)])
+            if not np.isfinite(J).all():
+                break
+            step = np.linalg.lstsq(J, y - p, rcond=None)[0]
+            c2 = c + step[: c.size]
+            b2 = (
+                None
+                if b is None
+                else np.insert(b[np.arange(b.size) != fix] + step[c.size :], fix, b[fix])
+            )
+            p2, u2 = pred(c2, b2)
+            sse2 = float(np.sum((p2 - y) ** 2))
+            if not np.isfinite(sse2) or sse2 >= sse:
+                break
+            c, b, p, u, sse = c2, b2, p2, u2, sse2
+    return c, b
+
+
+def _refine_r(
+    t: _Transform,
+    M: np.ndarray,
+    y: np.ndarray,
+    F: np.ndarray,
+    D: np.ndarray,
+    rows: np.ndarray,
+    sn: np.ndarray,
+    a: np.ndarray,
+    sd: np.ndarray,
+    b: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    a2, b2 = _refine(t, M[rows], y[rows], F[rows][:, sn], a, D[rows][:, sd], b)
+    return a2, sd, b2 if b2 is not None else b
+
+
 def _one_sign(v: np.ndarray) -> bool:
     a = np.abs(v)
     return bool(
@@ -480,46 +561,71 @@ def _is_simple(x: float) -> bool:
     return False
 
 
+def _normalise(expr: sp.Expr) -> tuple[float, sp.Expr]:
+    """``expr = c * q`` where one term of ``q`` has the coefficient exactly 1: the
+    constant term if there is one, else the term that makes the most other coefficients
+    simple numbers (then the largest). Without this, ``c`` and the coefficients of a
+    ratio or of a power's argument are redundant, and under noise the re-fit lets them
+    drift together so that no constant can snap."""
+    terms = sp.Add.make_args(sp.expand(expr))
+    split = [a.as_coeff_Mul() for a in terms]
+    coef = [float(c) for c, _ in split]
+    big = max(map(abs, coef))
+    const = [i for i, (_, r) in enumerate(split) if not r.free_symbols]
+    if const and abs(coef[const[0]]) > 1e-9 * big:
+        lead = const[0]
+    else:
+        lead = max(
+            range(len(coef)),
+            key=lambda i: (sum(_is_simple(x / coef[i]) for x in coef), abs(coef[i])),
+        )
+    c = coef[lead]
+    q = sp.Add(
+        *[
+            (sp.Integer(1) if i == lead else sp.Float(coef[i] / c)) * r
+            for i, (_, r) in enumerate(split)
+        ]
+    )
+    return c, q
+
+
 def _power_expr(
     t: _Transform, scale: sp.Expr, sign: int, num: sp.Expr, den: sp.Expr, inside: bool
 ) -> list[sp.Expr]:
     """``y = sign * M * T^-1(num/den)``, in one or two forms.
 
-    A common factor of ``num`` is taken out of the inverse transform (``(c Q)^(1/k) =
-    c^(1/k) Q^(1/k)``, ``exp(c0 + Q) = e^c0 exp(Q)``) so that the remaining coefficients
-    can snap to simple numbers. With ``inside`` (the groups share inputs with ``M``) a
-    second form is returned where those inputs' part of ``M^k`` is multiplied into the
-    polynomial and expanded, which writes e.g. ``x1 sqrt(1 - 2 x2/x1 + ...)`` as
+    Numerator and denominator are normalised (:func:`_normalise`) and their common
+    factor is taken out of the inverse transform (``(c Q)^(1/k) = c^(1/k) Q^(1/k)``,
+    ``exp(c0 + Q) = e^c0 exp(Q)``) so that the remaining coefficients can snap to simple
+    numbers. With ``inside`` (the groups share inputs with ``M``) a second form is
+    returned where those inputs' part of ``M^k`` is multiplied into the polynomial and
+    expanded, which writes e.g. ``x1 sqrt(1 - 2 x2/x1 + ...)`` as
     ``sqrt(x1^2 - 2 x1 x2 + ...)``; the selection keeps the simpler one.
     """
-    terms = sp.Add.make_args(sp.expand(num))
-    consts = [a for a in terms if not a.free_symbols]
     if t.power is None:
-        c0 = sum(consts, sp.Integer(0))
-        rest = sp.Add(*[a for a in terms if a.free_symbols])
         if den == 1:  # exp(a log x + b log y + c) = e^c x^a y^b: powers, not exp(log)
-            return [sign * sp.exp(c0) * scale * sp.Mul(*map(sp.exp, sp.Add.make_args(rest)))]
-        return [sign * sp.exp(c0) * scale * sp.exp(rest / den)]
-    coef = [float(a.as_coeff_Mul()[0]) for a in terms]
-    # normalise by the constant term, else by the coefficient that makes the most
-    # others simple numbers (then the largest)
-    if consts and abs(float(consts[0])) > 1e-9 * max(map(abs, coef)):
-        lead = float(consts[0])
-    else:
-        lead = max(coef, key=lambda c: (sum(_is_simple(x / c) for x in coef), abs(c)))
-    c = abs(lead)
-    q = sp.expand(num / sp.Float(c))
+            terms = sp.Add.make_args(sp.expand(num))
+            c0 = sp.Add(*[a for a in terms if not a.free_symbols])
+            rest = [a for a in terms if a.free_symbols]
+            return [sign * sp.exp(c0) * scale * sp.Mul(*map(sp.exp, rest))]
+        cd, qd = _normalise(den)
+        return [sign * scale * sp.exp(sp.expand(num / cd) / qd)]
+    cn, qn = _normalise(num)
+    cd, qd = (1.0, sp.Integer(1)) if den == 1 else _normalise(den)
+    r = cn / cd
+    if r < 0 and t.power != 1:  # the ratio is positive on the data: both factors flip
+        r, qn = -r, -qn
     k = sp.Rational(t.power).limit_denominator(4)
-    factor = sp.Float(c ** (1.0 / float(k)))
-    outside = sign * factor * scale * (q / den) ** (1 / k)
+    factor = sp.Float(abs(r) ** (1.0 / float(k))) * (-1 if r < 0 else 1)
+    outside = sign * factor * scale * (qn / qd) ** (1 / k)
     if not inside or k == 1:
         return [outside]
     # move the factors of M that the groups share into the power and expand (no
     # cancel: a product inside a root would give Abs() of real symbols)
-    shared = q.free_symbols | den.free_symbols
+    shared = qn.free_symbols | qd.free_symbols
     m_in = sp.Mul(*[f for f in sp.Mul.make_args(scale) if f.free_symbols & shared])
     m_out = sp.Mul(*[f for f in sp.Mul.make_args(scale) if not f.free_symbols & shared])
-    num_in = sp.expand(m_in**k * q)
+    num_in = sp.expand(m_in**k * qn)
     if sp.count_ops(num_in) > 120:
         return [outside]
     rising = [s for s in m_in.free_symbols if (m_in.as_powers_dict()[s] > 0)]
@@ -527,7 +633,7 @@ def _power_expr(
         a.as_powers_dict().get(s, 0) < 0 for a in sp.Add.make_args(num_in) for s in rising
     ):  # x^2 (1/x^2 - ...) would put 1/x^2 under the root: keep x outside
         return [outside]
-    return [outside, sign * factor * m_out * (num_in / sp.expand(den)) ** (1 / k)]
+    return [outside, sign * factor * m_out * (num_in / qd) ** (1 / k)]
 
 
 def structure_candidates(
@@ -542,7 +648,7 @@ def structure_candidates(
     within_noise: Callable[[np.ndarray, np.ndarray], bool],
     angle_like: Sequence[bool] | None = None,
     deadline: float = math.inf,
-    max_candidates: int = 8,
+    max_candidates: int = 14,
 ) -> StructureResult:
     """Cheap exact-structure searches on dimensionally reduced problems.
 
@@ -686,6 +792,12 @@ def structure_candidates(
                         rpath = _rational_path(Fall[train], Dall[train], tg[train], deadline)
                         rpath = [
                             (sn, a, sd, b)
+                            if sn.size + sd.size > _REFINE_TERMS
+                            else (sn, *_refine_r(t, sign * M, y, Fall, Dall, train, sn, a, sd, b))
+                            for sn, a, sd, b in rpath
+                        ]
+                        rpath = [
+                            (sn, a, sd, b)
                             for sn, a, sd, b in rpath
                             if _box_ok(t, M_box, Fbox[:, sn] @ a, Dbox[:, sd] @ b)
                         ]
@@ -703,6 +815,12 @@ def structure_candidates(
                             add(red, M, sign, z, t, sn, a, sd, b, feats, dfeats, sign * preds[i])
                     else:
                         ppath = _poly_path(Fall[train], tg[train], deadline)
+                        ppath = [
+                            (s, c)
+                            if s.size > _REFINE_TERMS
+                            else (s, _refine(t, sign * M[train], y[train], Fall[train][:, s], c)[0])
+                            for s, c in ppath
+                        ]
                         ppath = [(s, c) for s, c in ppath if _box_ok(t, M_box, Fbox[:, s] @ c)]
                         preds = [M[val] * _inverse(t, Fall[val][:, s] @ c) for s, c in ppath]
                         preds = [sign * p for p in preds]
@@ -727,7 +845,14 @@ def structure_candidates(
     if not good:
         return StructureResult([], False, n_fits)
     best = min(good, key=lambda m: m.val_mse)
-    within = sorted((m for m in good if within_noise(m.resid, best.resid)), key=lambda m: m.n_terms)
+    # the best of many models on one validation set is lucky (selection bias): the
+    # shortlist also takes models within a looser band of it (4 sigma of an MSE ratio);
+    # the estimator's own selection applies the strict rule afterwards
+    band = best.val_mse * (1.0 + 4.0 * math.sqrt(2.0 / max(len(val), 1))) + 1e-12 * var_y
+    within = sorted(
+        (m for m in good if m.val_mse <= band or within_noise(m.resid, best.resid)),
+        key=lambda m: (m.n_terms, m.val_mse),
+    )
     exact = best.val_mse <= 1e-18 * var_y
     # a few of the most accurate too (for the final re-fit in y), unless the data are
     # explained exactly; large ones only cost re-fitting time

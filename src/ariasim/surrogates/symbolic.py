@@ -787,6 +787,28 @@ def _combine_roots(expr: sp.Expr) -> sp.Expr:
     return out if sp.count_ops(out) <= sp.count_ops(expr) else expr
 
 
+def _merge_logs(expr: sp.Expr) -> sp.Expr:
+    """Sums of logarithms with coefficients +-1 as one logarithm: ``log(a) - log(b)``
+    becomes ``log(a/b)`` (equal for positive inputs; sympy keeps them apart for real
+    symbols, and ``logcombine`` would also move factors into exponents)."""
+
+    def signed(a: sp.Expr) -> tuple[int, sp.Expr] | None:
+        if isinstance(a, sp.log):
+            return 1, a.args[0]
+        if isinstance(a, sp.Mul) and len(a.args) == 2 and a.args[0] == -1:
+            if isinstance(a.args[1], sp.log):
+                return -1, a.args[1].args[0]
+        return None
+
+    def merge(node: sp.Expr) -> sp.Expr:
+        parts = [signed(a) for a in node.args]
+        if any(p is None for p in parts):
+            return node
+        return sp.log(sp.Mul(*[arg**sign for sign, arg in parts]))  # type: ignore[misc]
+
+    return expr.replace(lambda e: isinstance(e, sp.Add) and len(e.args) > 1, merge)
+
+
 def _tidy(f: Formula) -> Formula:
     """Cheap, safe sympy simplification: merge constants and like factors.
 
@@ -807,6 +829,8 @@ def _tidy(f: Formula) -> Formula:
                 expr = cancelled
     with contextlib.suppress(Exception):
         expr = _combine_roots(expr)
+    with contextlib.suppress(Exception):
+        expr = _merge_logs(expr)
     if expr.has(sp.zoo, sp.oo, -sp.oo, sp.nan) or (
         expr.has(sp.Abs) and not f.expression.has(sp.Abs)
     ):  # sqrt(x**2 y) = Abs(x) sqrt(y) for real x: keep the form without Abs
