@@ -685,7 +685,7 @@ def structure_candidates(
         ...     sp.symbols("a b", real=True), within_noise=lambda r, ref: bool(
         ...         np.mean(r**2) <= np.mean(ref**2) + 1e-20))
         >>> res.exact, res.expressions[0]
-        (True, 2.5*a/sqrt(1.0*b**2 + 1.0))
+        (True, 2.5*a/sqrt(1.0*b**2 + 1))
     """
     yv, wv = y[val], w[val]
     # expressions are built with positive symbols where the data are positive, so that
