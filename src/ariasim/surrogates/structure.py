@@ -428,6 +428,10 @@ class StructureResult:
         exact: True when the best candidate's held-out error is at rounding level
             (relative MSE below ``1e-18``): noise-free data explained exactly.
         n_fits: Number of sparse fits tried.
+
+    Example:
+        >>> StructureResult([sp.Symbol("x") ** 2], exact=True, n_fits=6).exact
+        True
     """
 
     expressions: list[sp.Expr]
