@@ -307,7 +307,7 @@ def _libraries(
     with np.errstate(all="ignore"):
         if k == 1:
             base = monos(3, laurent)
-            libs = []
+            libs: list[list[_Feature]] = []
             families = _single_functions(P[:, 0], z[0], angle[0], scaled=True)
             if (P[:, 0] != 0).all():  # and of 1/z: the group's orientation is a convention
                 families += _single_functions(1 / P[:, 0], 1 / z[0], False, scaled=True)
@@ -468,7 +468,7 @@ def _refine(
     re-fit. For a ratio the largest denominator coefficient stays fixed (scale)."""
     c = c.copy()
     b = None if b is None else b.copy()
-    fix = None if b is None else int(np.argmax(np.abs(b)))
+    fix = 0 if b is None else int(np.argmax(np.abs(b)))
 
     def pred(c: np.ndarray, b: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         u = F @ c if b is None else (F @ c) / (D @ b)

@@ -341,7 +341,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         scale: sp.Expr = sp.Integer(1)
         only_constant = self._with_units and bool(reductions) and red is None
         left = deadline - time.perf_counter() - 0.15 * budget
-        self.search_stats_ = {}
+        self.search_stats_: dict[str, Any] = {}
         if not structure.exact and not (only_constant and candidates) and left >= 1:
             inputs, target = Xa, ya
             rename = {f"_v{j}": s for j, s in enumerate(symbols)}
