@@ -42,6 +42,12 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ariasim.errors import ConfigError, InputError
 from ariasim.surrogates.formula import Formula, Variable, refit_constants
 from ariasim.surrogates.parse import FormulaSyntaxError, check_name
+from ariasim.surrogates.structure import (
+    Reduction,
+    StructureResult,
+    dimensional_reductions,
+    structure_candidates,
+)
 from ariasim.surrogates.units import is_consistent, parse_unit
 from ariasim.utils import as_generator
 
@@ -64,6 +70,8 @@ DEFAULT_OPERATORS = (
 _UNITS_MODES = ("ignore", "prefer", "require")
 # fewest rows: half of them (up to 10) are held out for the selection
 _MIN_ROWS = 6
+# with a wall-clock budget, models with more constants are kept as the search left them
+_MAX_REFIT_CONSTANTS = 12
 
 
 class SymbolicRegressor(RegressorMixin, BaseEstimator):
@@ -161,6 +169,10 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         generations: int | None = None,
         max_cancellation: float | None = None,
         candidates: Sequence[str] = (),
+        structure_search: bool = True,
+        structure_fraction: float = 0.3,
+        max_reductions: int = 6,
+        max_evaluations: int | None = None,
     ):
         self.max_time = max_time
         self.random_state = random_state
@@ -181,6 +193,10 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         self.generations = generations
         self.max_cancellation = max_cancellation
         self.candidates = candidates
+        self.structure_search = structure_search
+        self.structure_fraction = structure_fraction
+        self.max_reductions = max_reductions
+        self.max_evaluations = max_evaluations
 
     # ------------------------------------------------------------------ inputs
     def _check_params(self) -> None:
@@ -192,6 +208,14 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             raise ConfigError(f"must be one of {_UNITS_MODES}", parameter="units")
         if self.selection not in ("noise", "bic"):
             raise ConfigError("must be 'noise' or 'bic'", parameter="selection")
+        if not 0.0 <= self.structure_fraction < 1.0:
+            raise ConfigError("must be in [0, 1)", parameter="structure_fraction")
+        if int(self.max_reductions) != self.max_reductions or self.max_reductions < 1:
+            raise ConfigError("must be a positive integer", parameter="max_reductions")
+        if self.max_evaluations is not None and (
+            int(self.max_evaluations) != self.max_evaluations or self.max_evaluations < 1
+        ):
+            raise ConfigError("must be None or a positive integer", parameter="max_evaluations")
         if self.max_length < 3:
             raise ConfigError("must be >= 3", parameter="max_length")
         if self.generations is not None and (
@@ -236,14 +260,14 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         widened by twice its span on each side, to be selectable; e.g. the whole domain
         when ``X`` holds only bin centres (it rejects models with poles between them).
         """
-        from pyoperon.sklearn import SymbolicRegressor as OperonRegressor
-
         self._check_params()
+        t0 = time.perf_counter()
+        clocked = self.generations is None
         # with a generation budget, the post-processing is not cut by the clock (see
         # ``generations``): the result must not depend on the machine's speed
-        deadline = (
-            time.perf_counter() + float(self.max_time) if self.generations is None else math.inf
-        )
+        budget = float(self.max_time)
+        # the final rows and the selection get the last few percent of the budget
+        deadline = t0 + budget - min(2.0, 0.06 * budget) if clocked else math.inf
         try:
             Xa, ya = validate_data(
                 self,
@@ -273,37 +297,68 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         if sample_weight is not None:
             p = w[train] / w[train].sum()
             search_rows = rng.choice(train, size=train.size, replace=True, p=p)
-
-        symbols = sorted(set(self.operators) | {"constant", "variable"})
         seed = int(rng.integers(0, 2**31 - 1))
-        search = OperonRegressor(
-            allowed_symbols=",".join(symbols),
-            objectives=["r2", "length"],
-            optimizer_iterations=self.optimizer_iterations,
-            max_length=self.max_length,
-            population_size=self.population_size,
-            generations=1_000_000 if self.generations is None else int(self.generations),
-            max_evaluations=10**12,
-            max_time=max(1, int(0.7 * self.max_time)),
-            n_threads=self.n_jobs,
-            random_state=seed,
-        )
-        search.fit(Xa[search_rows], ya[search_rows])
-        self.search_stats_ = dict(getattr(search, "stats_", {}))
 
-        import pyoperon as op
-
-        internal = {h: f"_v{j}" for j, h in enumerate(search.variables_)}
-        texts = [op.InfixFormatter.Format(m["tree"], internal, 17) for m in search.pareto_front_]
-        rename = {f"_v{j}": v.name for j, v in enumerate(variables)}
         self.variables_ = variables
         self._dims = {sp.Symbol(v.name, real=True): parse_unit(v.unit) for v in variables}
         self._target_dim = parse_unit(self.target_unit)
         self._with_units = self.variable_units is not None or self.target_unit is not None
+        symbols = [sp.Symbol(v.name, real=True) for v in variables]
+        output = Variable(self.target_name, unit=self.target_unit or "")
 
+        # 1. dimensional analysis and the cheap exact-structure searches
+        # one group: written as a small ratio; several: as analysed (a common reference
+        # input, x2/x1, y2/x1, ...), then the small-ratio versions after them
+        found = self._reductions(variables)
+        reductions = list(
+            dict.fromkeys(
+                [r.oriented(Xa) if len(r.groups) == 1 else r for r in found]
+                + [r.oriented(Xa) for r in found if len(r.groups) > 1]
+            )
+        )[: self.max_reductions + 2]
+        self.reductions_ = reductions
+        structure = StructureResult([], False, 0)
+        if self.structure_search and reductions:
+            yv, wv = ya[val], w[val]
+            var_v = float(np.average((yv - np.average(yv, weights=wv)) ** 2, weights=wv))
+            structure = structure_candidates(
+                Xa,
+                ya,
+                w,
+                train,
+                val,
+                reductions,
+                symbols,
+                within_noise=lambda r, ref: self._within_noise(r, ref, wv, var_v),
+                deadline=t0 + self.structure_fraction * budget if clocked else math.inf,
+            )
+        candidates = [Formula(e, variables, output=output) for e in structure.expressions]
+
+        # 2. Operon on the reduced problem (groups in, y/M out) with the time left
+        red = next((r for r in reductions if r.groups), None) if self._with_units else None
+        texts: list[str] = []
+        rename: dict[str, sp.Expr] = {}
+        scale: sp.Expr = sp.Integer(1)
+        only_constant = self._with_units and bool(reductions) and red is None
+        left = deadline - time.perf_counter() - 0.15 * budget
+        self.search_stats_: dict[str, Any] = {}
+        if not structure.exact and not (only_constant and candidates) and left >= 1:
+            inputs, target = Xa, ya
+            rename = {f"_v{j}": s for j, s in enumerate(symbols)}
+            if red is not None:
+                M, P = red.evaluate(Xa)
+                with np.errstate(all="ignore"):
+                    g = ya / M
+                if np.isfinite(P).all() and np.isfinite(g).all():
+                    inputs, target, scale = P, g, red.scale_expr(symbols)
+                    rename = {f"_v{j}": e for j, e in enumerate(red.group_exprs(symbols))}
+            texts = self._operon(inputs[search_rows], target[search_rows], seed, left)
+        for t in texts:
+            f = self._candidate(t, rename, scale, variables)
+            if f is not None:
+                candidates.append(f)
         rows = []
         seen: set[str] = set()
-        candidates = [f for f in (self._candidate(t, rename, variables) for t in texts) if f]
         for text in self.candidates:
             try:
                 extra = Formula(text, variables, output=self.target_name)
@@ -317,7 +372,10 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             )
         # simplest first: if the budget runs out, the complex tail is kept as Operon left it
         for formula in sorted(candidates, key=lambda f: f.complexity):
-            if time.perf_counter() < deadline:
+            # a re-fit builds the symbolic Jacobian (one derivative per constant): on a
+            # large model that is seconds that cannot be interrupted
+            small = len(formula.constants) <= _MAX_REFIT_CONSTANTS or not clocked
+            if time.perf_counter() < deadline and small:
                 formula = _tidy(formula)
                 formula = refit_constants(
                     formula,
@@ -326,7 +384,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
                     sample_weight=w[train],
                     max_nfev=50 * (len(formula.constants) + 1),
                 )
-            if self.snap_constants and time.perf_counter() < deadline:
+            if self.snap_constants and time.perf_counter() < deadline and small:
                 formula = self._snap(formula, Xa, ya, w, train, val, deadline)
             # constants equal to 10 significant digits make the same model
             key = str(
@@ -392,18 +450,58 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         return self.pareto_.loc[index, "formula"]
 
     def _candidate(
-        self, text: str, rename: dict[str, str], variables: list[Variable]
+        self, text: str, rename: dict[str, sp.Expr], scale: sp.Expr, variables: list[Variable]
     ) -> Formula | None:
+        """Operon's model text (in ``_v0, _v1, ...``) as a Formula ``scale * model`` in
+        the inputs, each ``_vj`` replaced by ``rename[_vj]`` (an input or a group)."""
         try:
             raw = Formula(text, [Variable(k) for k in rename])
         except (FormulaSyntaxError, ConfigError):
             return None
-        expr = raw.expression.xreplace(
-            {s: sp.Symbol(rename[s.name], real=True) for s in raw.symbols}
+        expr = scale * raw.expression.xreplace({s: rename[s.name] for s in raw.symbols})
+        try:
+            return Formula(
+                expr, variables, output=Variable(self.target_name, unit=self.target_unit or "")
+            )
+        except ConfigError:
+            return None
+
+    def _reductions(self, variables: list[Variable]) -> list[Reduction]:
+        """Dimensional reductions with units; without units one with ``M = 1`` and each
+        input its own group (the sparse fits then run on the raw inputs)."""
+        d = len(variables)
+        raw = Reduction(
+            tuple(Fraction(0) for _ in range(d)),
+            tuple(tuple(Fraction(int(i == j)) for i in range(d)) for j in range(d)),
         )
-        return Formula(
-            expr, variables, output=Variable(self.target_name, unit=self.target_unit or "")
+        if not self._with_units:
+            return [raw]
+        return dimensional_reductions(
+            [parse_unit(v.unit) for v in variables], self._target_dim, self.max_reductions
         )
+
+    def _operon(self, X: np.ndarray, y: np.ndarray, seed: int, seconds: float) -> list[str]:
+        """Operon's multi-objective search; its Pareto front as text in ``_v0, _v1, ...``."""
+        import pyoperon as op
+        from pyoperon.sklearn import SymbolicRegressor as OperonRegressor
+
+        symbols = sorted(set(self.operators) | {"constant", "variable"})
+        search = OperonRegressor(
+            allowed_symbols=",".join(symbols),
+            objectives=["r2", "length"],
+            optimizer_iterations=self.optimizer_iterations,
+            max_length=self.max_length,
+            population_size=self.population_size,
+            generations=1_000_000 if self.generations is None else int(self.generations),
+            max_evaluations=10**12 if self.max_evaluations is None else int(self.max_evaluations),
+            max_time=max(1, int(seconds if self.generations is None else 0.7 * self.max_time)),
+            n_threads=self.n_jobs,
+            random_state=seed,
+        )
+        search.fit(X, y)
+        self.search_stats_ = dict(getattr(search, "stats_", {}))
+        internal = {h: f"_v{j}" for j, h in enumerate(search.variables_)}
+        return [op.InfixFormatter.Format(m["tree"], internal, 17) for m in search.pareto_front_]
 
     def _residuals(self, f: Formula, X: np.ndarray, y: np.ndarray) -> np.ndarray:
         r = f(X) - y
@@ -442,12 +540,28 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
 
         Paired comparison: d_i = r_new_i^2 - r_ref_i^2; accept when the weighted mean of d
         is below ``noise_sigmas`` standard errors (Kish effective size), plus a floor of
-        1e-12 var(y) for noise-free data where both are at rounding level.
+        1e-12 var(y) for noise-free data where both are at rounding level; and the MSE
+        ratio is below ``1 + 2 noise_sigmas sqrt(2 / n_eff)`` (twice the ratio's noise
+        for two independent residual sets, so never binding between equal models: it
+        catches heavy-tailed differences, e.g. an approximation against an exact model,
+        that the mean-based test lets through).
         """
-        d = r_new**2 - r_ref**2
-        mean = float(np.average(d, weights=w))
-        n_eff = w.sum() ** 2 / np.sum(w**2)
-        se = float(np.sqrt(np.average((d - mean) ** 2, weights=w) / max(n_eff - 1, 1)))
+        with np.errstate(over="ignore", invalid="ignore"):
+            d = r_new**2 - r_ref**2
+            mean = float(np.average(d, weights=w))
+            n_eff = w.sum() ** 2 / np.sum(w**2)
+            se = float(np.sqrt(np.average((d - mean) ** 2, weights=w) / max(n_eff - 1, 1)))
+        if not np.isfinite(mean):
+            return False
+        # the paired t-test alone is weak when d is heavy-tailed (an approximation near
+        # an exact model: every d_i > 0, a few large): an MSE ratio beyond what noise
+        # makes (relative sd sqrt(2 / n_eff) per MSE) is rejected as well
+        mse_new = float(np.average(r_new**2, weights=w))
+        mse_ref = float(np.average(r_ref**2, weights=w))
+        if mse_new > mse_ref * (1.0 + 2.0 * self.noise_sigmas * np.sqrt(2.0 / n_eff)) + (
+            1e-12 * var_y
+        ):
+            return False
         return mean <= self.noise_sigmas * se + 1e-12 * var_y
 
     def _select(self, table: pd.DataFrame, Xv: np.ndarray, yv: np.ndarray, wv: np.ndarray) -> int:
@@ -458,7 +572,9 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         2. Candidates are the models whose validation error is within noise of the
            reference (:meth:`_within_noise`).
         3. With units and ``units="prefer"``, consistent candidates are kept if any exist.
-        4. The simplest candidate (fewest expression nodes) is selected.
+        4. The simplest candidate is selected: fewest expression nodes, each fitted
+           (floating-point) constant counting twice (a free parameter costs more than an
+           exact number such as 2 or pi); ties go to the lower validation MSE.
         """
         pool = self._uncancelled(table)
         if self._with_units and self.units == "require":
@@ -479,7 +595,11 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         cands = pool.loc[ok]
         if self._with_units and self.units == "prefer" and cands["dims_ok"].any():
             cands = cands[cands["dims_ok"]]
-        return int(cands.sort_values(["complexity", "val_mse"]).index[0])
+        cost = {
+            i: cands.loc[i, "complexity"] + len(cands.loc[i, "formula"].constants)
+            for i in cands.index
+        }
+        return int(min(cands.index, key=lambda i: (cost[i], cands.loc[i, "val_mse"], i)))
 
     def _select_bic(self, table: pd.DataFrame, X: np.ndarray, y: np.ndarray, w: np.ndarray) -> int:
         """Minimum of chi2 + (n_constants + 1) ln(n); chi2 = sum w r^2 with w = 1/sigma^2.
@@ -520,7 +640,8 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         Xv, yv, wv = X[val], y[val], w[val]
         var_y = float(np.var(yv)) or 1.0
         keep_dims = self._with_units and is_consistent(f.expression, self._dims, self._target_dim)
-        for _ in range(8):  # at most a few passes; each accepted snap removes a constant
+        n_atoms = sum(1 for a in sp.preorder_traversal(f.expression) if isinstance(a, sp.Float))
+        for _ in range(max(8, n_atoms)):  # each accepted snap removes a constant
             atoms = [a for a in sp.preorder_traversal(f.expression) if isinstance(a, sp.Float)]
             r_cur = self._residuals(f, Xv, yv)
             changed = False
@@ -613,12 +734,13 @@ def _sane_on(formula: Formula, X_check: Any, y: np.ndarray) -> bool:
     )
 
 
-def _snap_targets(c: float) -> list[sp.Rational]:
-    """Simple numbers close to c: 0, the nearest integer, nearby p/q with q <= 4.
+def _snap_targets(c: float) -> list[sp.Expr]:
+    """Simple numbers close to c: 0, the nearest integer, nearby p/q with q <= 4, and
+    p/q pi^k (k = +-1, +-2) within 0.1 %.
 
     Only small numbers (|c| <= 20) are snapped: every large number is within 2 % of an
     integer, and snapping it would only freeze a fitted constant."""
-    out: list[sp.Rational] = []
+    out: list[sp.Expr] = []
     if abs(c) < 1e-3:
         out.append(sp.Integer(0))
     if abs(c) > 20:
@@ -629,7 +751,62 @@ def _snap_targets(c: float) -> list[sp.Rational]:
     fr = Fraction(c).limit_denominator(4)
     if fr.denominator > 1 and abs(c - fr) <= 0.01 * max(1.0, abs(float(fr))):
         out.append(sp.Rational(fr.numerator, fr.denominator))
+    # ratios times pi^k (4 pi epsilon, h / (2 pi), ...), only when close (0.1 %)
+    for k in (1, -1, 2, -2):
+        r = Fraction(c / math.pi**k).limit_denominator(4)
+        if r != 0 and abs(r.numerator) <= 16 and abs(c - float(r) * math.pi**k) <= 1e-3 * abs(c):
+            out.append(sp.Rational(r.numerator, r.denominator) * sp.pi**k)
     return out
+
+
+def _combine_roots(expr: sp.Expr) -> sp.Expr:
+    """Write products of powers with a common fractional exponent denominator as one
+    root: ``sqrt(a) sqrt(b) / sqrt(c)`` becomes ``sqrt(a b / c)`` (equal for positive
+    inputs; sympy does not merge them for real symbols). Only used when not larger."""
+
+    def merge(node: sp.Expr) -> sp.Expr:
+        if not isinstance(node, sp.Mul):
+            return node
+        by_q: dict[int, list[sp.Expr]] = {}
+        rest = []
+        for a in node.args:
+            b, e = a.as_base_exp()
+            if e.is_Rational and e.q > 1 and not b.is_number:
+                by_q.setdefault(int(e.q), []).append(b ** (e * e.q))
+            else:
+                rest.append(a)
+        if not any(len(v) > 1 for v in by_q.values()):
+            return node
+        roots = [sp.Pow(sp.Mul(*v), sp.Rational(1, q)) for q, v in by_q.items()]
+        return sp.Mul(*rest, *roots)
+
+    try:
+        out = expr.replace(lambda e: isinstance(e, sp.Mul), merge)
+    except Exception:  # sympy rewrite failing: keep the expression
+        return expr
+    return out if sp.count_ops(out) <= sp.count_ops(expr) else expr
+
+
+def _merge_logs(expr: sp.Expr) -> sp.Expr:
+    """Sums of logarithms with coefficients +-1 as one logarithm: ``log(a) - log(b)``
+    becomes ``log(a/b)`` (equal for positive inputs; sympy keeps them apart for real
+    symbols, and ``logcombine`` would also move factors into exponents)."""
+
+    def signed(a: sp.Expr) -> tuple[int, sp.Expr] | None:
+        if isinstance(a, sp.log):
+            return 1, a.args[0]
+        if isinstance(a, sp.Mul) and len(a.args) == 2 and a.args[0] == -1:
+            if isinstance(a.args[1], sp.log):
+                return -1, a.args[1].args[0]
+        return None
+
+    def merge(node: sp.Expr) -> sp.Expr:
+        parts = [signed(a) for a in node.args]
+        if any(p is None for p in parts):
+            return node
+        return sp.log(sp.Mul(*[arg**sign for sign, arg in parts]))  # type: ignore[misc]
+
+    return expr.replace(lambda e: isinstance(e, sp.Add) and len(e.args) > 1, merge)
 
 
 def _tidy(f: Formula) -> Formula:
@@ -650,6 +827,12 @@ def _tidy(f: Formula) -> Formula:
             cancelled = sp.cancel(expr)
             if sp.count_ops(cancelled) < sp.count_ops(expr):
                 expr = cancelled
-    if expr.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
+    with contextlib.suppress(Exception):
+        expr = _combine_roots(expr)
+    with contextlib.suppress(Exception):
+        expr = _merge_logs(expr)
+    if expr.has(sp.zoo, sp.oo, -sp.oo, sp.nan) or (
+        expr.has(sp.Abs) and not f.expression.has(sp.Abs)
+    ):  # sqrt(x**2 y) = Abs(x) sqrt(y) for real x: keep the form without Abs
         return f
     return f.replace(expr)
