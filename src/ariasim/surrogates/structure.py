@@ -239,8 +239,17 @@ class _Feature:
 def _monomials(k: int, degree: int, laurent: bool = False) -> list[tuple[int, ...]]:
     """Exponent tuples of total degree <= ``degree``, lowest first (with ``laurent``,
     negative exponents too, sum of absolute values <= ``degree``)."""
-    rng = range(-degree, degree + 1) if laurent else range(degree + 1)
-    out = [e for e in itertools.product(rng, repeat=k) if sum(map(abs, e)) <= degree]
+    if laurent:  # only for few groups (k <= 3 in :func:`_libraries`): (2 degree + 1)^k
+        rng = range(-degree, degree + 1)
+        out = [e for e in itertools.product(rng, repeat=k) if sum(map(abs, e)) <= degree]
+    else:  # by total degree: C(k + degree, degree) tuples, never (degree + 1)^k
+        out = []
+        for total in range(degree + 1):
+            for idx in itertools.combinations_with_replacement(range(k), total):
+                e = [0] * k
+                for j in idx:
+                    e[j] += 1
+                out.append(tuple(e))
     return sorted(out, key=lambda e: (sum(map(abs, e)), [-x for x in e]))
 
 
