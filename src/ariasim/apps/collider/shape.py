@@ -112,6 +112,22 @@ def _vector(d: Mapping[str, Any], key: str, source: Any, where: str) -> np.ndarr
     return a
 
 
+def _grid_header(
+    d: Any, kind: str, label: str, source: Any, where: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Check what every knot-grid entry shares (an object of ``type`` ``kind`` with ``x``
+    and metadata) and return its ``t_knots`` and ``eta_knots``."""
+    if not isinstance(d, Mapping):
+        raise _bad(f"expected an object, got {type(d).__name__}", source, where)
+    if d.get("type") != kind:
+        raise _bad(f"unknown {label} type {d.get('type')!r:.40}", source, f"{where}.type")
+    if d.get("x") not in ("pt", "energy"):
+        raise _bad(f"x must be 'pt' or 'energy', got {d.get('x')!r:.40}", source, where)
+    if not isinstance(d.get("metadata", {}), Mapping):
+        raise _bad("expected an object", source, f"{where}.metadata")
+    return _vector(d, "t_knots", source, where), _vector(d, "eta_knots", source, where)
+
+
 @dataclass(frozen=True, eq=False)
 class ResponseShape:
     """Quantiles of ``log(reco/truth)`` at probability ``levels``, on a grid of knots in
@@ -242,13 +258,8 @@ class ResponseShape:
     ) -> ResponseShape:
         """Build from :meth:`to_dict` output; errors name ``source`` and ``field``."""
         where = field or "shape"
-        if not isinstance(d, Mapping):
-            raise _bad(f"expected an object, got {type(d).__name__}", source, where)
-        if d.get("type") != "quantile_grid":
-            raise _bad(f"unknown shape type {d.get('type')!r:.40}", source, f"{where}.type")
-        if d.get("x") not in ("pt", "energy"):
-            raise _bad(f"x must be 'pt' or 'energy', got {d.get('x')!r:.40}", source, where)
-        tk, ek, lv = (_vector(d, k, source, where) for k in ("t_knots", "eta_knots", "levels"))
+        tk, ek = _grid_header(d, "quantile_grid", "shape", source, where)
+        lv = _vector(d, "levels", source, where)
         if not ((lv > 0) & (lv < 1)).all():
             raise _bad("levels must lie in (0, 1)", source, f"{where}.levels")
         try:
@@ -267,8 +278,6 @@ class ResponseShape:
         if (np.diff(v, axis=0) < 0).any():
             raise _bad("quantiles decrease with the level", source, f"{where}.values")
         md = d.get("metadata", {})
-        if not isinstance(md, Mapping):
-            raise _bad("expected an object", source, f"{where}.metadata")
         eff = d.get("efficiency")
         if eff is not None:
             eff = EfficiencyGrid.from_dict(eff, source=source, field=f"{where}.efficiency")
@@ -354,13 +363,7 @@ class EfficiencyGrid:
     ) -> EfficiencyGrid:
         """Build from :meth:`to_dict` output; errors name ``source`` and ``field``."""
         where = field or "efficiency"
-        if not isinstance(d, Mapping):
-            raise _bad(f"expected an object, got {type(d).__name__}", source, where)
-        if d.get("type") != "logistic_grid":
-            raise _bad(f"unknown efficiency type {d.get('type')!r:.40}", source, f"{where}.type")
-        if d.get("x") not in ("pt", "energy"):
-            raise _bad(f"x must be 'pt' or 'energy', got {d.get('x')!r:.40}", source, where)
-        tk, ek = (_vector(d, k, source, where) for k in ("t_knots", "eta_knots"))
+        tk, ek = _grid_header(d, "logistic_grid", "efficiency", source, where)
         try:
             v = np.asarray(d.get("logit"), dtype=float)
         except (TypeError, ValueError):
@@ -373,10 +376,7 @@ class EfficiencyGrid:
             )
         if not np.isfinite(v).all():
             raise _bad("values must be finite", source, f"{where}.logit")
-        md = d.get("metadata", {})
-        if not isinstance(md, Mapping):
-            raise _bad("expected an object", source, f"{where}.metadata")
-        return cls(str(d["x"]), tuple(tk), tuple(ek), v, dict(md))
+        return cls(str(d["x"]), tuple(tk), tuple(ek), v, dict(d.get("metadata", {})))
 
 
 # -- fitting --------------------------------------------------------------------------
