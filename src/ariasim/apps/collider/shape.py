@@ -112,6 +112,18 @@ def _vector(d: Mapping[str, Any], key: str, source: Any, where: str) -> np.ndarr
     return a
 
 
+def _bilinear(
+    t: np.ndarray, a: np.ndarray, tk: np.ndarray, ek: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Lower-corner knot indices (i, j) and weights (wt, wa) of each point of a bilinear
+    knot grid; points beyond the knots take the edge values."""
+    t = np.clip(t, tk[0], tk[-1])
+    a = np.clip(a, ek[0], ek[-1])
+    i = np.clip(np.searchsorted(tk, t, side="right") - 1, 0, tk.size - 2)
+    j = np.clip(np.searchsorted(ek, a, side="right") - 1, 0, ek.size - 2)
+    return i, j, (t - tk[i]) / (tk[i + 1] - tk[i]), (a - ek[j]) / (ek[j + 1] - ek[j])
+
+
 def _grid_header(
     d: Any, kind: str, label: str, source: Any, where: str
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -189,12 +201,8 @@ class ResponseShape:
         """Corner offsets into the flat table and bilinear weights of each point."""
         tk, ek = np.asarray(self.t_knots), np.asarray(self.eta_knots)
         with np.errstate(divide="ignore", invalid="ignore"):
-            t = np.clip(np.log(x), tk[0], tk[-1])
-        a = np.clip(abs_eta, ek[0], ek[-1])
-        i = np.clip(np.searchsorted(tk, t, side="right") - 1, 0, tk.size - 2)
-        j = np.clip(np.searchsorted(ek, a, side="right") - 1, 0, ek.size - 2)
-        wt = (t - tk[i]) / (tk[i + 1] - tk[i])
-        wa = (a - ek[j]) / (ek[j + 1] - ek[j])
+            t = np.log(x)
+        i, j, wt, wa = _bilinear(t, abs_eta, tk, ek)
         nl, ne = len(self.levels), ek.size
         base = (i * ne + j) * nl
         return base, wt, wa, nl, ne
@@ -335,12 +343,8 @@ class EfficiencyGrid:
         tk, ek = np.asarray(self.t_knots), np.asarray(self.eta_knots)
         with np.errstate(divide="ignore", invalid="ignore"):
             t = np.log(np.asarray(x, dtype=float))
-        t = np.clip(np.nan_to_num(t, nan=tk[0], neginf=tk[0]), tk[0], tk[-1])
-        a = np.clip(np.abs(np.asarray(abs_eta, dtype=float)), ek[0], ek[-1])
-        i = np.clip(np.searchsorted(tk, t, side="right") - 1, 0, tk.size - 2)
-        j = np.clip(np.searchsorted(ek, a, side="right") - 1, 0, ek.size - 2)
-        wt = (t - tk[i]) / (tk[i + 1] - tk[i])
-        wa = (a - ek[j]) / (ek[j + 1] - ek[j])
+        t = np.nan_to_num(t, nan=tk[0], neginf=tk[0])
+        i, j, wt, wa = _bilinear(t, np.abs(np.asarray(abs_eta, dtype=float)), tk, ek)
         v = self.logit
         z = (1 - wt) * ((1 - wa) * v[i, j] + wa * v[i, j + 1]) + wt * (
             (1 - wa) * v[i + 1, j] + wa * v[i + 1, j + 1]
@@ -384,12 +388,7 @@ def _design(t: np.ndarray, a: np.ndarray, tk: np.ndarray, ek: np.ndarray) -> Any
     """Sparse bilinear interpolation matrix (rows: points, columns: knots t-major)."""
     from scipy import sparse
 
-    t = np.clip(t, tk[0], tk[-1])
-    a = np.clip(a, ek[0], ek[-1])
-    i = np.clip(np.searchsorted(tk, t, side="right") - 1, 0, tk.size - 2)
-    j = np.clip(np.searchsorted(ek, a, side="right") - 1, 0, ek.size - 2)
-    wt = (t - tk[i]) / (tk[i + 1] - tk[i])
-    wa = (a - ek[j]) / (ek[j + 1] - ek[j])
+    i, j, wt, wa = _bilinear(t, a, tk, ek)
     ne, n = ek.size, t.size
     rows = np.repeat(np.arange(n), 4)
     cols = np.stack([i * ne + j, i * ne + j + 1, (i + 1) * ne + j, (i + 1) * ne + j + 1], 1)
