@@ -9,7 +9,15 @@ the same wall-clock budget per fit; raw pyoperon also gets an evaluation cap.
 
 Exact recovery follows SRBench: a model is exact when, after rounding its constants to 3
 decimals, ``truth - model`` or ``model / truth`` simplifies to a constant (checked in the
-fit's own process under a time limit and a size cap, so it cannot hang).
+fit's own process under a time limit and a size cap, so it cannot hang). Two judges:
+``exact`` is SRBench's (every symbol real); ``exact_domain`` applies the same rule with each
+variable of a strictly positive sampling range declared positive, and also accepts a model
+whose ``(model/truth)**2`` is a nonzero constant if ``model/truth`` keeps one sign on the
+1000 test rows. It is sound: it uses only identities true on the sampling box, and a
+continuous ratio of constant square that keeps its sign on the connected box is constant
+(a sign-flip region of a fraction p of the box escapes the test rows with chance (1-p)^1000).
+``--rejudge`` judges stored rows that predate ``exact_domain`` into
+``STORE/judged_domain.jsonl`` (the row files are not rewritten); ``--report`` shows both.
 
 Each fit runs in its own spawned process (one fit per core with ``--jobs`` = cores,
 single-threaded BLAS/OpenMP); a fit that crashes, or is still running at 3x its budget +
@@ -23,6 +31,7 @@ equations.
         --methods ariasim pyoperon-defaults gplearn --jobs 2 --store DIR
     python benchmarks/bench_symbolic.py --set feynman --budget 20 --store DIR --report
     python benchmarks/bench_symbolic.py --set field --budget 3 --limit 4 --store DIR
+    python benchmarks/bench_symbolic.py --set feynman --store DIR --rejudge --report
 
 Raw pyoperon stops at the time budget or at ``--max-evaluations`` (default 10^7)
 evaluations, whichever comes first; each row records the evaluation count where the
@@ -81,6 +90,10 @@ THREAD_VARIABLES = (
     "NUMEXPR_NUM_THREADS",
 )
 KEY_FIELDS = ("set", "equation", "method", "noise", "seed", "budget")
+MODEL_CHARS = 2000  # a stored model string is cut at this length
+#: The domain judge of a fit without a model (error, crash, kill).
+NOT_EXACT_ON_DOMAIN = {"exact_domain": False, "exact_domain_check": "no-model"}
+JUDGED_FILE = "judged_domain.jsonl"  # --rejudge's results, next to the store's rows
 
 
 # ----------------------------------------------------------------------------- store
@@ -133,10 +146,15 @@ def append_row(path: Path, row: dict[str, Any]) -> None:
 
 
 def read_store(store: Path) -> tuple[list[dict[str, Any]], int]:
-    """All rows stored in ``store``'s ``*.jsonl`` files, and the number of broken lines."""
+    """All rows stored in ``store``'s ``*.jsonl`` files, and the number of broken lines.
+
+    :data:`JUDGED_FILE` (the judgements of ``--rejudge``) is not a file of rows.
+    """
     rows: list[dict[str, Any]] = []
     broken = 0
     for path in sorted(Path(store).glob("*.jsonl")):
+        if path.name == JUDGED_FILE:
+            continue
         for line in path.read_text(encoding="utf-8").splitlines():
             if not line.strip():
                 continue
@@ -218,17 +236,12 @@ class _CheckTimeout(BaseException):
     """Raised by the alarm inside sympy (a BaseException: sympy's handlers miss it)."""
 
 
-def exact_check(model: Any, truth: Any, timeout: float = EXACT_TIMEOUT) -> tuple[bool, str]:
-    """SRBench's rule: round constants to 3 decimals; truth - model or model/truth constant.
+def _time_limited(check: Callable[[], tuple[bool, str]], timeout: float) -> tuple[bool, str]:
+    """``check()`` under a SIGALRM time limit: ``(False, "timeout")`` when it runs out.
 
-    Returns ``(exact, status)`` with status ``ok``, ``no-model``, ``too-large`` (more than
-    ``MAX_OPS`` operations: not exact), ``timeout`` or ``error``. The time limit uses
-    SIGALRM and applies only in a process's main thread.
+    An exception inside ``check`` gives ``(False, "error")`` (sympy failing on a
+    pathological model: not exact). The limit applies only in a process's main thread.
     """
-    import sympy as sp
-
-    if model is None:
-        return False, "no-model"
     use_alarm = timeout > 0 and hasattr(signal, "setitimer")
     old = None
     if use_alarm:
@@ -242,24 +255,146 @@ def exact_check(model: Any, truth: Any, timeout: float = EXACT_TIMEOUT) -> tuple
         except ValueError:  # not the main thread
             use_alarm = False
     try:
-        model = model.xreplace({s: sp.Symbol(s.name, real=True) for s in model.free_symbols})
-        truth = truth.xreplace({s: sp.Symbol(s.name, real=True) for s in truth.free_symbols})
-        rounded = model.xreplace({f: sp.Float(round(float(f), 3)) for f in model.atoms(sp.Float)})
-        if sp.count_ops(rounded) > MAX_OPS:
-            return False, "too-large"
-        diff = sp.simplify(truth - rounded)
-        if not diff.free_symbols:  # differs by a constant (possibly 0)
-            return True, "ok"
-        ratio = sp.simplify(rounded / truth)
-        return (not ratio.free_symbols and ratio.is_finite is not False and ratio != 0), "ok"
-    except _CheckTimeout:
+        try:
+            return check()
+        finally:
+            if use_alarm:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+    except _CheckTimeout:  # also one that fired after check() returned, before the reset
         return False, "timeout"
-    except Exception:  # sympy failing on a pathological model: not exact
+    except Exception:
         return False, "error"
     finally:
         if use_alarm:
-            signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, old)
+
+
+def _round3(expr: Any) -> Any:
+    """``expr`` with every float constant rounded to 3 decimals (SRBench)."""
+    import sympy as sp
+
+    return expr.xreplace({f: sp.Float(round(float(f), 3)) for f in expr.atoms(sp.Float)})
+
+
+def _is_constant(expr: Any, *, nonzero: bool) -> bool:
+    """True if ``expr`` has no free symbol (and, with ``nonzero``, is finite and not 0)."""
+    if expr.free_symbols:
+        return False
+    return not nonzero or (expr.is_finite is not False and expr != 0)
+
+
+def _srbench_rule(rounded: Any, truth: Any) -> bool:
+    """``truth - rounded`` or ``rounded / truth`` simplifies to a (nonzero finite) constant."""
+    import sympy as sp
+
+    if _is_constant(sp.simplify(truth - rounded), nonzero=False):  # a constant offset, or 0
+        return True
+    return _is_constant(sp.simplify(rounded / truth), nonzero=True)
+
+
+def exact_check(model: Any, truth: Any, timeout: float = EXACT_TIMEOUT) -> tuple[bool, str]:
+    """SRBench's rule: round constants to 3 decimals; truth - model or model/truth constant.
+
+    Every symbol is declared real. Returns ``(exact, status)`` with status ``ok``,
+    ``no-model``, ``too-large`` (more than ``MAX_OPS`` operations: not exact), ``timeout``
+    or ``error``. The time limit uses SIGALRM and applies only in a process's main thread.
+    """
+    import sympy as sp
+
+    if model is None:
+        return False, "no-model"
+
+    def check() -> tuple[bool, str]:
+        real = {s: sp.Symbol(s.name, real=True) for s in model.free_symbols}
+        rounded = _round3(model.xreplace(real))
+        if sp.count_ops(rounded) > MAX_OPS:
+            return False, "too-large"
+        t = truth.xreplace({s: sp.Symbol(s.name, real=True) for s in truth.free_symbols})
+        return _srbench_rule(rounded, t), "ok"
+
+    return _time_limited(check, timeout)
+
+
+def domain_symbols(variables: Sequence[Sequence[Any]]) -> dict[str, Any]:
+    """One sympy symbol per ``(name, low, high, ...)``: positive if ``low > 0``, else real."""
+    import sympy as sp
+
+    return {
+        str(v[0]): sp.Symbol(str(v[0]), positive=True)
+        if float(v[1]) > 0
+        else sp.Symbol(str(v[0]), real=True)
+        for v in variables
+    }
+
+
+def one_sign_ratio(model: Any, truth: Any, symbols: Sequence[Any], X: np.ndarray) -> bool:
+    """True if ``model / truth`` at the rows of ``X`` is finite, nonzero and of one sign.
+
+    ``symbols`` name the columns of ``X``; a model with any other symbol is not judged
+    (False).
+    """
+    import sympy as sp
+
+    if not (model.free_symbols | truth.free_symbols) <= set(symbols):
+        return False
+    X = np.asarray(X, dtype=float)
+    with np.errstate(all="ignore"):
+        cols = [X[:, j] for j in range(X.shape[1])]
+        m = np.asarray(sp.lambdify(symbols, model, "numpy")(*cols))
+        t = np.asarray(sp.lambdify(symbols, truth, "numpy")(*cols))
+        if np.iscomplexobj(m) or np.iscomplexobj(t):
+            return False
+        q = np.broadcast_to(m.astype(float) / t.astype(float), (len(X),))
+    if len(q) == 0 or not np.isfinite(q).all():
+        return False
+    return bool((q > 0).all() or (q < 0).all())
+
+
+def exact_domain_check(
+    model: Any,
+    truth: Any,
+    variables: Sequence[Sequence[Any]],
+    X: np.ndarray,
+    timeout: float = EXACT_TIMEOUT,
+) -> tuple[bool, str]:
+    """SRBench's rule on the sampling domain (see the module docstring).
+
+    As :func:`exact_check`, but each variable sampled on a strictly positive range
+    (``low > 0`` in ``variables``, ``(name, low, high, ...)`` per column of ``X``) is
+    declared positive, in the model and the truth; a model is also exact when
+    ``(model / truth)**2`` simplifies (``simplify``, then Fu's trigonometric rules where
+    trigonometric functions remain) to a nonzero finite constant and ``model / truth`` has
+    one sign on the test rows ``X`` (a continuous ratio whose square is constant is
+    constant where it does not change sign). Same statuses as :func:`exact_check`.
+    """
+    import sympy as sp
+    from sympy.functions.elementary.trigonometric import TrigonometricFunction
+
+    if model is None:
+        return False, "no-model"
+
+    def check() -> tuple[bool, str]:
+        syms = domain_symbols(variables)
+
+        def declare(e: Any) -> Any:
+            return e.xreplace(
+                {s: syms.get(s.name, sp.Symbol(s.name, real=True)) for s in e.free_symbols}
+            )
+
+        rounded = _round3(declare(model))
+        if sp.count_ops(rounded) > MAX_OPS:
+            return False, "too-large"
+        t = declare(truth)
+        if _srbench_rule(rounded, t):
+            return True, "ok"
+        square = sp.simplify((rounded / t) ** 2)
+        if square.free_symbols and square.has(TrigonometricFunction):
+            square = sp.fu(square)  # half-angle and other identities simplify() misses
+        if not _is_constant(square, nonzero=True):
+            return False, "ok"
+        return one_sign_ratio(rounded, t, [syms[str(v[0])] for v in variables], X), "ok"
+
+    return _time_limited(check, timeout)
 
 
 def is_exact(model: Any, truth: Any) -> bool:
@@ -432,7 +567,8 @@ def run_fit(task: dict[str, Any], kill_at: float | None = None) -> dict[str, Any
             cpu_s=time.process_time() - c0,
             exact=False,
             r2=None,
-            model=repr(exc)[:2000],
+            model=repr(exc)[:MODEL_CHARS],
+            **NOT_EXACT_ON_DOMAIN,
         )
         return row
     row.update(wall_s=time.perf_counter() - w0, cpu_s=time.process_time() - c0, **info)
@@ -441,12 +577,28 @@ def run_fit(task: dict[str, Any], kill_at: float | None = None) -> dict[str, Any
             score = r2(yt, np.asarray(predict(Xt), dtype=float).reshape(-1))
         except Exception:
             score = float("-inf")
+    truth = truth_formula(eq).expression
+    # the two checks share the time left before the kill; the strict one gets half of it
     timeout = EXACT_TIMEOUT
     if kill_at is not None:
-        timeout = min(timeout, max(1.0, kill_at - time.time() - 5.0))
-    exact, check = exact_check(expr, truth_formula(eq).expression, timeout)
-    row.update(status="ok", exact=bool(exact), exact_check=check, r2=score)
-    row["model"] = str(expr)[:2000]
+        timeout = min(timeout, max(1.0, (kill_at - time.time() - 5.0) / 2))
+    exact, check = exact_check(expr, truth, timeout)
+    if exact:  # an identity on the reals holds on the domain
+        exact_domain, domain_check = True, "ok"
+    else:
+        timeout = EXACT_TIMEOUT
+        if kill_at is not None:
+            timeout = min(timeout, max(1.0, kill_at - time.time() - 5.0))
+        exact_domain, domain_check = exact_domain_check(expr, truth, eq.variables, Xt, timeout)
+    row.update(
+        status="ok",
+        exact=bool(exact),
+        exact_check=check,
+        exact_domain=bool(exact_domain),
+        exact_domain_check=domain_check,
+        r2=score,
+    )
+    row["model"] = str(expr)[:MODEL_CHARS]
     return row
 
 
@@ -456,13 +608,29 @@ def _worker(conn: Any, task: dict[str, Any], kill_at: float) -> None:
     try:
         row = run_fit(task, kill_at)
     except BaseException as exc:
-        row = dict(task, status="error", exact=False, r2=None, model=repr(exc)[:2000])
+        row = dict(
+            task,
+            status="error",
+            exact=False,
+            r2=None,
+            model=repr(exc)[:MODEL_CHARS],
+            **NOT_EXACT_ON_DOMAIN,
+        )
     conn.send(row)
     conn.close()
 
 
 def _failure(task: dict[str, Any], status: str, wall: float, note: str) -> dict[str, Any]:
-    return dict(task, status=status, exact=False, r2=None, wall_s=wall, cpu_s=None, model=note)
+    return dict(
+        task,
+        status=status,
+        exact=False,
+        r2=None,
+        wall_s=wall,
+        cpu_s=None,
+        model=note,
+        **NOT_EXACT_ON_DOMAIN,
+    )
 
 
 def _git_commit() -> str | None:
@@ -486,13 +654,17 @@ def run_tasks(
     *,
     grace: float = 30.0,
     worker: Callable[[Any, dict[str, Any], float], None] | None = None,
+    limit: Callable[[dict[str, Any]], float] | None = None,
+    write: Callable[[dict[str, Any]], None] | None = None,
 ) -> None:
     """Run each task in its own spawned process, ``jobs`` at a time; store each row.
 
     A process that dies without a result is stored as ``crashed``; one still running at
-    3x its budget + ``grace`` seconds is killed and stored as ``timeout``. ``worker``
-    (default: the fit) is called as ``worker(connection, task, kill_at)`` in the child
-    and sends one row; it must be importable by the spawned process.
+    ``limit(task)`` (default: 3x its budget) + ``grace`` seconds is killed and stored as
+    ``timeout``. ``worker`` (default: the fit) is called as ``worker(connection, task,
+    kill_at)`` in the child and sends one row; it must be importable by the spawned
+    process. ``write(row)`` stores a row (default: appended to the store's file of its
+    set, method and noise).
     """
     saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
     os.environ.update(dict.fromkeys(THREAD_VARIABLES, "1"))  # inherited by the workers
@@ -509,7 +681,10 @@ def run_tasks(
             proc.kill()
             proc.join()
         row = {**row, **meta}
-        append_row(store_file(store, task["set"], task["method"], task["noise"]), row)
+        if write is not None:
+            write(row)
+        else:
+            append_row(store_file(store, task["set"], task["method"], task["noise"]), row)
         if on_row is not None:
             on_row(row)
 
@@ -518,7 +693,8 @@ def run_tasks(
             while pending and len(running) < jobs:
                 task = pending.popleft()
                 recv, send = ctx.Pipe(duplex=False)
-                kill_at = time.time() + 3 * task["budget"] + grace
+                seconds = limit(task) if limit is not None else 3 * task["budget"]
+                kill_at = time.time() + seconds + grace
                 proc = ctx.Process(
                     target=worker or _worker, args=(send, task, kill_at), daemon=True
                 )
@@ -539,7 +715,8 @@ def run_tasks(
                     finish(pid, _failure(task, "crashed", time.perf_counter() - t0, note))
                 elif time.time() > kill_at:
                     proc.kill()
-                    note = f"killed at 3x budget + {grace:g} s ({time.perf_counter() - t0:.0f} s)"
+                    what = "3x budget" if limit is None else "its limit"
+                    note = f"killed at {what} + {grace:g} s ({time.perf_counter() - t0:.0f} s)"
                     finish(pid, _failure(task, "timeout", time.perf_counter() - t0, note))
     finally:  # interrupted: stop the fits this run started; stored rows stay
         for proc, conn, *_ in running.values():
@@ -551,6 +728,167 @@ def run_tasks(
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+# ----------------------------------------------------------------------------- rejudge
+
+
+def read_judged(store: Path) -> dict[tuple, dict[str, Any]]:
+    """The judgements in ``store``'s :data:`JUDGED_FILE` by row key (the first per key)."""
+    path = Path(store) / JUDGED_FILE
+    out: dict[tuple, dict[str, Any]] = {}
+    if not path.exists():
+        return out
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            judged = json.loads(line)
+            key = row_key(judged)
+            bool(judged["exact_domain"])
+        except (ValueError, KeyError, TypeError):  # blank, or broken by a killed writer
+            continue
+        out.setdefault(key, judged)
+    return out
+
+
+def first_rows(stored: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first stored row of each key, in store order (a repeated fit counts once)."""
+    return list({row_key(r): r for r in reversed(list(stored))}.values())[::-1]
+
+
+def merge_judged(
+    rows: Iterable[dict[str, Any]], judged: dict[tuple, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """``rows`` with ``exact_domain`` from ``judged`` where they lack it (a row's own wins)."""
+    out = []
+    for r in rows:
+        j = judged.get(row_key(r)) if "exact_domain" not in r else None
+        if j is not None:
+            r = {
+                **r,
+                "exact_domain": bool(j["exact_domain"]),
+                "exact_domain_check": j.get("exact_domain_check"),
+            }
+        out.append(r)
+    return out
+
+
+def _judgement(row: dict[str, Any], exact_domain: bool, check: str) -> dict[str, Any]:
+    return {
+        **{k: row[k] for k in KEY_FIELDS},
+        "exact_domain": bool(exact_domain),
+        "exact_domain_check": check,
+    }
+
+
+def _trivial_judgement(row: dict[str, Any]) -> dict[str, Any] | None:
+    """The judgement of a row that needs no sympy, else None."""
+    model = row.get("model")
+    if row.get("status") != "ok" or not isinstance(model, str) or model in ("", "None"):
+        return _judgement(row, False, "no-model")  # an error/timeout note, or no model
+    if len(model) >= MODEL_CHARS:
+        return _judgement(row, False, "too-large")  # cut when stored: cannot be parsed
+    if row.get("exact"):
+        return _judgement(row, True, "ok")  # an identity on the reals holds on the domain
+    return None
+
+
+def judge_row(row: dict[str, Any], timeout: float = EXACT_TIMEOUT) -> dict[str, Any]:
+    """The domain judgement of one stored row (in this process): its key fields,
+    ``exact_domain`` and ``exact_domain_check``.
+
+    The stored model string (this benchmark's own output) is parsed by sympy's
+    ``parse_expr`` with the standard transformations and the equation's variable names
+    mapped to symbols; the test rows are rebuilt from the row's seed (:func:`make_data`).
+    """
+    from sympy import Symbol
+    from sympy.parsing.sympy_parser import parse_expr, standard_transformations
+
+    trivial = _trivial_judgement(row)
+    if trivial is not None:
+        return trivial
+    eq = next(e for e in SETS[row["set"]] if e.name == row["equation"])
+    try:
+        names = {n: Symbol(n, real=True) for n in eq.names}
+        model = parse_expr(row["model"], local_dict=names, transformations=standard_transformations)
+    except Exception:
+        return _judgement(row, False, "unparsable")
+    Xt = make_data(eq, row["set"], float(row["noise"]), int(row["seed"]))[2]
+    exact, check = exact_domain_check(
+        model, truth_formula(eq).expression, eq.variables, Xt, timeout
+    )
+    return _judgement(row, exact, check)
+
+
+def _judge_worker(conn: Any, task: dict[str, Any], kill_at: float) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    timeout = min(float(task["timeout"]), max(1.0, kill_at - time.time() - 5.0))
+    try:
+        judged = judge_row(task["row"], timeout)
+    except BaseException as exc:
+        judged = _judgement(task["row"], False, f"error: {exc!r}"[:200])
+    conn.send(judged)
+    conn.close()
+
+
+def rejudge(
+    store: Path,
+    set_name: str,
+    jobs: int = 1,
+    *,
+    timeout: float = EXACT_TIMEOUT,
+    grace: float = 30.0,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+) -> int:
+    """Judge on the domain the stored rows of ``set_name`` that lack ``exact_domain``.
+
+    Each row not yet in ``store/JUDGED_FILE`` is judged (:func:`judge_row`, one spawned
+    process per row that needs sympy, ``jobs`` at a time, ``timeout`` seconds of sympy)
+    and its judgement appended to that file as it finishes, so a rerun resumes. The
+    store's row files are only read. Returns the number of rows judged.
+    """
+    store = Path(store)
+    stored, _ = read_store(store)
+    judged = read_judged(store)
+    todo = [
+        r
+        for r in first_rows(stored)
+        if r["set"] == set_name and "exact_domain" not in r and row_key(r) not in judged
+    ]
+    path = store / JUDGED_FILE
+    meta = {"commit": _git_commit(), "host": platform.node()}
+
+    def write(judgement: dict[str, Any]) -> None:
+        line = {k: judgement[k] for k in KEY_FIELDS}
+        if "status" in judgement:  # run_tasks' note of a judge that crashed or was killed
+            line.update(exact_domain=False, exact_domain_check=judgement["status"])
+        else:
+            line.update(
+                exact_domain=bool(judgement["exact_domain"]),
+                exact_domain_check=judgement["exact_domain_check"],
+            )
+        line.update(meta)
+        append_row(path, line)
+        if on_row is not None:
+            on_row(line)
+
+    tasks = []
+    for r in todo:
+        trivial = _trivial_judgement(r)
+        if trivial is not None:
+            write(trivial)
+        else:
+            tasks.append({**{k: r[k] for k in KEY_FIELDS}, "row": r, "timeout": timeout})
+    if tasks:
+        run_tasks(
+            tasks,
+            store,
+            jobs,
+            grace=grace,
+            worker=_judge_worker,
+            limit=lambda t: float(t["timeout"]),
+            write=write,
+        )
+    return len(todo)
 
 
 # ----------------------------------------------------------------------------- report
@@ -584,6 +922,7 @@ def summarize(rows: Sequence[dict[str, Any]], set_name: str) -> dict[str, Any]:
                     [(r.get("cpu_s") or np.nan) / (r.get("wall_s") or np.nan) for r in sel]
                 )
                 evals = [r["evaluation_count"] for r in sel if r.get("evaluation_count")]
+                domain = [d for d in map(exact_on_domain, sel) if d is not None]
                 per[f"{m}@{nz:g}"] = {
                     "method": m,
                     "noise": nz,
@@ -591,6 +930,12 @@ def summarize(rows: Sequence[dict[str, Any]], set_name: str) -> dict[str, Any]:
                     "equations": len({r["equation"] for r in sel}),
                     "exact": int(sum(bool(r["exact"]) for r in sel)),
                     "exact_pct": 100.0 * float(np.mean([bool(r["exact"]) for r in sel])),
+                    "exact_domain": int(sum(domain)),
+                    "exact_domain_pct": 100.0 * float(np.mean(domain)) if domain else None,
+                    "exact_domain_unjudged": len(sel) - len(domain),
+                    "exact_domain_check_timeouts": int(
+                        sum(r.get("exact_domain_check") == "timeout" for r in sel)
+                    ),
                     "median_r2": float(np.median(r2s)),
                     "r2_gt_0.999_pct": 100.0 * float(np.mean(r2s > 0.999)),
                     "failures": int(sum(r.get("status") != "ok" for r in sel)),
@@ -611,13 +956,29 @@ def summarize(rows: Sequence[dict[str, Any]], set_name: str) -> dict[str, Any]:
     return out
 
 
+def exact_on_domain(row: dict[str, Any]) -> bool | None:
+    """A row's ``exact_domain``; implied True by ``exact``, False for a failed fit; None
+    if the row was never judged on the domain."""
+    if "exact_domain" in row:
+        return bool(row["exact_domain"])
+    if row.get("exact"):
+        return True  # an identity on the reals holds on the domain
+    if row.get("status") != "ok":
+        return False  # no model
+    return None
+
+
 def _methods_in(rows: Iterable[dict[str, Any]]) -> list[str]:
     present = {r["method"] for r in rows}
     return [m for m in METHODS if m in present] + sorted(present - set(METHODS))
 
 
 def markdown_table(rows: Sequence[dict[str, Any]], set_name: str, budget: float) -> str:
-    """Per-equation table: rows equations, columns method@noise with exact mark and R^2."""
+    """Per-equation table: rows equations, columns method@noise with exact mark and R^2.
+
+    One fit: ✓ exact, ◐ exact on the domain only, ✗ neither, ? not exact and not judged on
+    the domain. Several seeds: ``exact(exact on the domain)/fits``.
+    """
     sel = [r for r in rows if r["set"] == set_name and float(r["budget"]) == budget]
     cols = [(m, nz) for nz in sorted({float(r["noise"]) for r in sel}) for m in _methods_in(sel)]
     cols = [c for c in cols if any(r["method"] == c[0] and r["noise"] == c[1] for r in sel)]
@@ -633,7 +994,12 @@ def markdown_table(rows: Sequence[dict[str, Any]], set_name: str, budget: float)
                 cells.append("")
                 continue
             n_exact = sum(bool(r["exact"]) for r in fits)
-            mark = ("✓" if n_exact else "✗") if len(fits) == 1 else f"{n_exact}/{len(fits)}"
+            n_domain = sum(bool(exact_on_domain(r)) for r in fits)
+            unjudged = any(exact_on_domain(r) is None for r in fits)
+            if len(fits) == 1:
+                mark = "✓" if n_exact else "◐" if n_domain else "?" if unjudged else "✗"
+            else:
+                mark = f"{n_exact}({n_domain}{'?' if unjudged else ''})/{len(fits)}"
             bad = [r["status"] for r in fits if r.get("status") != "ok"]
             r2s = [-np.inf if r.get("r2") is None else r["r2"] for r in fits]
             cells.append(
@@ -649,7 +1015,7 @@ def report(store: Path, set_name: str, *, quiet: bool = False) -> dict[str, Any]
     from ariasim.utils import atomic_path, write_json
 
     stored, broken = read_store(store)
-    rows = list({row_key(r): r for r in reversed(stored)}.values())[::-1]  # first per key
+    rows = merge_judged(first_rows(stored), read_judged(store))
     summary = summarize(rows, set_name)
     text = [f"# Symbolic-regression benchmark: set {set_name} ({len(SETS[set_name])} equations)\n"]
     if broken:
@@ -660,27 +1026,39 @@ def report(store: Path, set_name: str, *, quiet: bool = False) -> dict[str, Any]
         budget = float(bkey.split("=")[1])
         text.append(f"\n## {bkey} s per fit\n")
         text.append(
-            "| method | noise | fits | exact % | median R2 | R2>0.999 % | failures "
-            "| overruns >10 % | worst overrun | CPU/wall | median evaluations |"
+            "| method | noise | fits | exact % | exact on domain % | median R2 | R2>0.999 % "
+            "| failures | overruns >10 % | worst overrun | CPU/wall | median evaluations |"
         )
-        text.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        text.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for s in per.values():
             worst = "" if s["worst_overrun_pct"] is None else f"{s['worst_overrun_pct']:+.0f} %"
             cpu = "" if s["median_cpu_over_wall"] is None else f"{s['median_cpu_over_wall']:.2f}"
             ev = "" if s["median_evaluations"] is None else f"{s['median_evaluations']:.3g}"
+            dom = (
+                ""
+                if s["exact_domain_pct"] is None
+                else f"{s['exact_domain_pct']:.1f} ({s['exact_domain']})"
+            )
+            if s["exact_domain_unjudged"]:
+                dom += f" ({s['exact_domain_unjudged']} unjudged)"
             text.append(
                 f"| {s['method']} | {s['noise']:g} | {s['fits']} | {s['exact_pct']:.1f} "
-                f"({s['exact']}) | {_fmt_r2(s['median_r2'])} | {s['r2_gt_0.999_pct']:.1f} "
-                f"| {s['failures']} | {s['overruns']} | {worst} | {cpu} | {ev} |"
+                f"({s['exact']}) | {dom} | {_fmt_r2(s['median_r2'])} "
+                f"| {s['r2_gt_0.999_pct']:.1f} | {s['failures']} | {s['overruns']} | {worst} "
+                f"| {cpu} | {ev} |"
             )
         for nz in sorted({v["noise"] for v in per.values()}):
             a, p = per.get(f"ariasim@{nz:g}"), per.get(f"pyoperon-defaults@{nz:g}")
             if a and p:
-                ratio = f"{a['exact'] / p['exact']:.2f}x" if p["exact"] else "inf (pyoperon 0)"
-                text.append(
-                    f"\nariasim / pyoperon-defaults exact recoveries at noise {nz:g}: {ratio}"
-                )
-        text.append(f"\n### Per equation ({bkey} s; ✓ exact, then the test R2)\n")
+                for key, what in (("exact", "exact"), ("exact_domain", "exact on the domain")):
+                    ratio = f"{a[key] / p[key]:.2f}x" if p[key] else "inf (pyoperon 0)"
+                    text.append(
+                        f"\nariasim / pyoperon-defaults {what} recoveries at noise {nz:g}: {ratio}"
+                    )
+        text.append(
+            f"\n### Per equation ({bkey} s; ✓ exact, ◐ exact on the domain only, ✗ neither, "
+            "? not judged on the domain; then the test R2)\n"
+        )
         text.append(markdown_table(rows, set_name, budget))
     md = "\n".join(text)
     store = Path(store)
@@ -693,6 +1071,25 @@ def report(store: Path, set_name: str, *, quiet: bool = False) -> dict[str, Any]
 
 
 # ----------------------------------------------------------------------------- main
+
+
+def _run_rejudge(store: Path, set_name: str, jobs: int) -> None:
+    """``--rejudge`` with progress lines."""
+    start = time.perf_counter()
+    count = 0
+
+    def progress(line: dict[str, Any]) -> None:
+        nonlocal count
+        count += 1
+        print(
+            f"[{count} judged, {time.perf_counter() - start:.0f} s] {line['method']:17s} "
+            f"{line['equation']:10s} noise={line['noise']:g} "
+            f"exact_domain={line['exact_domain']!s:5s} ({line['exact_domain_check']})",
+            flush=True,
+        )
+
+    n = rejudge(store, set_name, jobs, on_row=progress)
+    print(f"{n} stored row(s) of set {set_name} judged on the domain into {JUDGED_FILE}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -713,14 +1110,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--jobs", type=int, default=1, help="fits in parallel (one per core)")
     ap.add_argument("--store", type=Path, required=True, help="folder of the result lines")
     ap.add_argument("--report", action="store_true", help="only print/write the tables")
+    ap.add_argument(
+        "--rejudge",
+        action="store_true",
+        help=f"only judge stored rows on the domain (into STORE/{JUDGED_FILE}); runs no fit",
+    )
     args = ap.parse_args(argv)
 
     if args.budget <= 0 or args.jobs < 1:
         ap.error("--budget must be > 0 and --jobs >= 1")
-    if args.report:
+    if args.report or args.rejudge:
         if not args.store.is_dir():
-            ap.error(f"--store {args.store}: no such folder (nothing to report)")
-        report(args.store, args.set_name)
+            ap.error(f"--store {args.store}: no such folder (nothing to judge or report)")
+        if args.rejudge:
+            _run_rejudge(args.store, args.set_name, args.jobs)
+        if args.report:
+            report(args.store, args.set_name)
         return
     missing = {
         m: mod
