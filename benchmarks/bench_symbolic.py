@@ -541,8 +541,9 @@ METHOD_MODULES: dict[str, tuple[str, ...]] = {
 def run_fit(task: dict[str, Any], kill_at: float | None = None) -> dict[str, Any]:
     """Run one fit (in the current process) and return its row.
 
-    ``kill_at`` (a ``time.time()``) is when the parent kills this process: the exactness
-    check gets at most until 5 s before it (and never more than ``EXACT_TIMEOUT``).
+    ``kill_at`` (a ``time.time()``) is when the parent kills this process: the two
+    exactness checks end 5 s before it, the strict one gets at most half the time left,
+    the domain one what is then left (each never more than ``EXACT_TIMEOUT``).
     """
     eq = next(e for e in SETS[task["set"]] if e.name == task["equation"])
     X, y, Xt, yt = make_data(eq, task["set"], task["noise"], task["seed"])
