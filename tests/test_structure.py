@@ -194,3 +194,88 @@ def test_new_parameters_are_checked():
         SymbolicRegressor(max_evaluations=0).fit(X, y)
     with pytest.raises(ConfigError, match="structure_fraction"):
         SymbolicRegressor(structure_fraction=1.5).fit(X, y)
+
+
+def _exact_fit(X, y, names, units, target_unit, seed=0):
+    """A short fit (the structure search explains noise-free data: Operon is skipped)."""
+    return SymbolicRegressor(
+        max_time=8,
+        generations=2,
+        population_size=30,
+        random_state=seed,
+        variable_names=names,
+        variable_units=units,
+        target_unit=target_unit,
+    ).fit(X, y)
+
+
+def test_angle_given_by_its_cosine_is_found_with_acos():
+    """Cherenkov angle acos(1/(n beta)): the acos transform makes it a Laurent monomial."""
+    rng = np.random.default_rng(1)
+    X = rng.uniform([1.3, 0.8], [1.8, 1.0], (400, 2))
+    y = np.arccos(1 / (X[:, 0] * X[:, 1]))
+    est = _exact_fit(X, y, ["n", "beta"], ["", ""], "rad")
+    n, beta = sp.symbols("n beta", real=True)
+    assert sp.simplify(est.formula_.expression - sp.acos(1 / (n * beta))) == 0
+
+
+def test_snell_law_is_found_with_asin_and_an_angle_feature():
+    rng = np.random.default_rng(2)
+    X = rng.uniform([0.2, 0.1], [0.6, 1.2], (400, 2))  # n, theta
+    y = np.arcsin(X[:, 0] * np.sin(X[:, 1]))
+    est = _exact_fit(X, y, ["n", "theta"], ["", "rad"], "rad")
+    n, th = sp.symbols("n theta", real=True)
+    assert sp.simplify(est.formula_.expression - sp.asin(n * sp.sin(th))) == 0
+
+
+def test_turn_on_curve_times_a_plateau_is_found_with_logit():
+    """eps / (1 + exp(-(pt - p0)/w)): y/eps lies in (0, 1), so eps joins M and the logit
+    of the rest is linear in pt/w and p0/w."""
+    rng = np.random.default_rng(3)
+    X = rng.uniform([0.8, 0.0, 20.0, 2.0], [1.0, 100.0, 40.0, 10.0], (600, 4))
+    y = X[:, 0] / (1 + np.exp(-(X[:, 1] - X[:, 2]) / X[:, 3]))
+    est = _exact_fit(X, y, ["eps", "pt", "p0", "w"], ["", "GeV", "GeV", "GeV"], "")
+    eps, pt, p0, w = sp.symbols("eps pt p0 w", real=True)
+    truth = eps / (1 + sp.exp(-(pt - p0) / w))
+    assert sp.simplify(est.formula_.expression - truth) == 0
+
+
+def test_shifted_root_kinetic_energy_is_found():
+    """sqrt(p^2 c^2 + m^2 c^4) - m c^2: (g + 1)^2 = 1 + u^2, fitted as g^2 = u^2 - 2 g."""
+    rng = np.random.default_rng(4)
+    X = rng.uniform([0.1, 0.1, 1.0], [5.0, 5.0, 3.0], (400, 3))
+    p_, m_, c_ = X.T
+    y = np.sqrt(p_**2 * c_**2 + m_**2 * c_**4) - m_ * c_**2
+    est = _exact_fit(X, y, ["p", "m", "c"], ["kg*m/s", "kg", "m/s"], "J")
+    p, m, c = sp.symbols("p m c", positive=True)
+    model = est.formula_.expression.xreplace(
+        {s: sp.Symbol(s.name, positive=True) for s in est.formula_.expression.free_symbols}
+    )
+    assert sp.simplify(model - (sp.sqrt(p**2 * c**2 + m**2 * c**4) - m * c**2)) == 0
+
+
+def test_input_the_units_cannot_place_is_searched_raw():
+    """Highland-like: theta0 = 13.6/(beta p) sqrt(x/X0) with p in MeV and theta0 in rad
+    needs a constant in MeV; dimensional analysis drops p, the raw search finds it."""
+    rng = np.random.default_rng(5)
+    X = rng.uniform([0.5, 100.0, 0.001, 0.01], [1.0, 5000.0, 0.1, 0.5], (500, 4))
+    y = 13.6 / (X[:, 0] * X[:, 1]) * np.sqrt(X[:, 2] / X[:, 3])
+    est = _exact_fit(X, y, ["beta", "p", "x", "X0"], ["", "MeV", "m", "m"], "rad")
+    beta, p, x, X0 = sp.symbols("beta p x X0", real=True)
+    model = est.formula_.expression
+    assert model.free_symbols == {beta, p, x, X0}
+    ratio = sp.simplify(model / (sp.sqrt(x / X0) / (beta * p)))
+    assert not ratio.free_symbols and abs(float(ratio) - 13.6) < 1e-6
+
+
+def test_angle_group_inverted_by_orientation_keeps_its_trig_features():
+    """theta in (1, 3) is written 1/theta by the orientation step; sin(theta) cos(theta)
+    must still be in the library (dipole field II.6.15b)."""
+    rng = np.random.default_rng(6)
+    X = rng.uniform([1.0, 1.0, 1.0, 1.0], [3.0, 3.0, 3.0, 3.0], (400, 4))
+    pd_, eps_, th_, r_ = X.T
+    y = 3 * pd_ * np.sin(th_) * np.cos(th_) / (4 * np.pi * eps_ * r_**3)
+    est = _exact_fit(X, y, ["p_d", "epsilon", "theta", "r"], ["C*m", "C^2/(N*m^2)", "", "m"], "V/m")
+    p_d, eps, th, r = sp.symbols("p_d epsilon theta r", real=True)
+    truth = 3 * p_d * sp.sin(th) * sp.cos(th) / (4 * sp.pi * eps * r**3)
+    assert sp.simplify(sp.expand_trig(est.formula_.expression) - truth) == 0

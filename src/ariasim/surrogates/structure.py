@@ -14,14 +14,19 @@ steps for :class:`~ariasim.surrogates.SymbolicRegressor`:
    exponents are kept (dimensionless inputs are always groups of their own).
 2. **Transformed sparse fits** (:func:`structure_candidates`, AI Feynman's polynomial
    fit with output transforms): for ``T`` in identity, ``1/g``, ``g^2``, ``g^-2``,
-   ``sqrt(g)``, ``log(g)``, ``T(g)`` is fitted as a linear combination of monomials of
-   the groups (and of ``sin``, ``cos``, ``sqrt``, ``log``, ``exp`` of single groups and
-   their products), or as a ratio of two polynomials (a homogeneous least-squares
-   problem solved by SVD). Terms are removed one by one (backward elimination, smallest
-   contribution first) and the simplest model whose held-out error is within noise of
-   the best on the path is kept. Each candidate is returned as a sympy expression in the
-   original inputs, ``y = M T^-1(P(pi))``, for the estimator's own re-fit, snapping and
-   selection.
+   ``sqrt(g)``, ``log(g)`` (with the groups' logarithms as terms too: power laws with
+   any exponents), ``sin(g)``/``cos(g)`` for an angle (``asin``/``acos`` laws: Snell,
+   Cherenkov), ``logit(g)`` for a fraction (turn-on curves), and ``g^2 - a g`` (a root
+   with a shift, ``sqrt(p^2 c^2 + m^2 c^4) - m c^2``), ``T(g)`` is fitted as a linear
+   combination of monomials of the groups (and of ``sin``, ``cos``, ``sqrt``, ``log``,
+   ``exp`` of single groups and their products), or as a ratio of two polynomials (a
+   homogeneous least-squares problem solved by SVD). Terms are removed one by one
+   (backward elimination, smallest contribution first) and the simplest model whose
+   held-out error is within noise of the best on the path is kept. Each candidate is
+   returned as a sympy expression in the original inputs, ``y = M T^-1(P(pi))``, for the
+   estimator's own re-fit, snapping and selection. When ``y`` is a fraction of one
+   dimensionless input (``0 < y/x < 1``, an efficiency plateau), that input also joins
+   ``M`` (AI Feynman's multiplicative separability, for this one case).
 
 References:
     Udrescu, Tegmark, "AI Feynman: a physics-inspired method for symbolic regression",
@@ -206,28 +211,64 @@ def dimensional_reductions(
 @dataclass(frozen=True)
 class _Transform:
     name: str
-    power: float | None  # T(g) = g**power, or log when None
+    power: float | None  # T(g) = g**power; None: the function ``name`` (log, asin, ...)
     signed: bool  # needs g of one sign
 
 
+_SQ = _Transform("sq", 2.0, True)
 _TRANSFORMS = (
     _Transform("id", 1.0, False),
     _Transform("inv", -1.0, False),
-    _Transform("sq", 2.0, True),
+    _SQ,
     _Transform("isq", -2.0, True),
     _Transform("sqrt", 0.5, True),
     _Transform("log", None, True),
+    # y = asin(.), acos(.): an angle given by its sine or cosine (Snell, Cherenkov)
+    _Transform("asin", None, False),
+    _Transform("acos", None, False),
+    # y = 1/(1 + exp(-.)): a turn-on curve (trigger and identification efficiencies)
+    _Transform("logit", None, False),
+    # (g - a/2)^2 = F c + a^2/4, fitted as g^2 = F c + a g: a square root with a shift,
+    # e.g. the kinetic energy sqrt(p^2 c^2 + m^2 c^4) - m c^2
+    _Transform("sqlin", 2.0, False),
 )
+
+_FORWARD: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "log": np.log,
+    "asin": np.sin,
+    "acos": np.cos,
+    "logit": lambda g: np.log(g / (1.0 - g)),
+}
+_INVERSE: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "log": np.exp,
+    "asin": np.arcsin,
+    "acos": np.arccos,
+    "logit": lambda v: 1.0 / (1.0 + np.exp(-v)),
+}
+
+
+def _applies(t: _Transform, g: np.ndarray, dimensionless: bool) -> bool:
+    """Whether ``T(g)`` is defined (and meaningful) on the data: one sign for roots and
+    logarithms, no zero for negative powers, an angle's range for ``asin``/``acos`` (only
+    for a dimensionless target, ``M = 1``), (0, 1) for ``logit``."""
+    if t.name in ("asin", "acos"):
+        lo, hi = (-math.pi / 2, math.pi / 2) if t.name == "asin" else (0.0, math.pi)
+        return dimensionless and bool(((g > lo) & (g < hi)).all()) and bool(np.ptp(g) > 0)
+    if t.name == "logit":
+        return bool(((g > 0) & (g < 1)).all())
+    if t.signed and not (g > 0).all():
+        return False
+    return not (t.power is not None and t.power < 0 and (g == 0).any())
 
 
 def _forward(t: _Transform, g: np.ndarray) -> np.ndarray:
     with np.errstate(all="ignore"):
-        return np.log(g) if t.power is None else g**t.power
+        return g**t.power if t.power is not None else _FORWARD[t.name](g)
 
 
 def _inverse(t: _Transform, v: np.ndarray) -> np.ndarray:
     with np.errstate(all="ignore"):
-        return np.exp(v) if t.power is None else v ** (1.0 / t.power)
+        return v ** (1.0 / t.power) if t.power is not None else _INVERSE[t.name](v)
 
 
 @dataclass
@@ -287,7 +328,7 @@ def _ok(feats: list[_Feature]) -> list[_Feature]:
 
 
 def _libraries(
-    P: np.ndarray, z: Sequence[sp.Symbol], angle: Sequence[bool], degree: int, extras: bool
+    P: np.ndarray, z: Sequence[sp.Symbol], angle: Sequence[int], degree: int, extras: bool
 ) -> list[list[_Feature]]:
     """Feature libraries (one fit each).
 
@@ -317,9 +358,9 @@ def _libraries(
         if k == 1:
             base = monos(3, laurent)
             libs: list[list[_Feature]] = []
-            families = _single_functions(P[:, 0], z[0], angle[0], scaled=True)
+            families = _single_functions(P[:, 0], z[0], angle[0] == 1, scaled=True)
             if (P[:, 0] != 0).all():  # and of 1/z: the group's orientation is a convention
-                families += _single_functions(1 / P[:, 0], 1 / z[0], False, scaled=True)
+                families += _single_functions(1 / P[:, 0], 1 / z[0], angle[0] == -1, scaled=True)
             libs = []
             for family in families:
                 block = [
@@ -327,6 +368,10 @@ def _libraries(
                     for fe, fv in family
                     for e in range(-3, 4)
                 ]
+                if len(family) == 2:  # sin, cos: their squares and product too
+                    (e1, v1), (e2, v2) = family
+                    block += [_Feature(e1**2, v1**2), _Feature(e2**2, v2**2)]
+                    block.append(_Feature(e1 * e2, v1 * v2))
                 libs.append(_ok(base + block))
             return libs
         feats = monos(degree, laurent)
@@ -334,7 +379,11 @@ def _libraries(
             (j, fe, fv)
             for j in range(k)
             if k <= 3 or angle[j]
-            for family in _single_functions(P[:, j], z[j], angle[j], scaled=False)
+            for family in (
+                _single_functions(1 / P[:, j], 1 / z[j], True, scaled=False)
+                if angle[j] == -1
+                else _single_functions(P[:, j], z[j], angle[j] == 1, scaled=False)
+            )
             for fe, fv in family
         ]
         for j, fe, fv in funcs:
@@ -457,8 +506,17 @@ def _finite(r: np.ndarray) -> np.ndarray:
 
 
 def _tinv_prime(t: _Transform, u: np.ndarray) -> np.ndarray:
+    """Derivative of the inverse transform at ``u``."""
     with np.errstate(all="ignore"):
-        return np.exp(u) if t.power is None else u ** (1.0 / t.power - 1.0) / t.power
+        if t.power is not None:
+            return u ** (1.0 / t.power - 1.0) / t.power
+        if t.name == "log":
+            return np.exp(u)
+        if t.name == "logit":
+            s = 1.0 / (1.0 + np.exp(-u))
+            return s * (1.0 - s)
+        root = 1.0 / np.sqrt(1.0 - u**2)
+        return root if t.name == "asin" else -root
 
 
 def _refine(
@@ -615,6 +673,11 @@ def _power_expr(
     expanded, which writes e.g. ``x1 sqrt(1 - 2 x2/x1 + ...)`` as
     ``sqrt(x1^2 - 2 x1 x2 + ...)``; the selection keeps the simpler one.
     """
+    if t.name in ("asin", "acos", "logit"):
+        arg = num if den == 1 else num / den
+        if t.name == "logit":
+            return [sign * scale / (1 + sp.exp(-sp.expand(arg)))]
+        return [sign * scale * (sp.asin if t.name == "asin" else sp.acos)(arg)]
     if t.power is None:
         if den == 1:  # exp(a log x + b log y + c) = e^c x^a y^b: powers, not exp(log)
             terms = sp.Add.make_args(sp.expand(num))
@@ -647,6 +710,49 @@ def _power_expr(
     ):  # x^2 (1/x^2 - ...) would put 1/x^2 under the root: keep x outside
         return [outside]
     return [outside, sign * factor * m_out * (num_in / qd) ** (1 / k)]
+
+
+def _sqlin_fit(
+    F: np.ndarray,
+    Fbox: np.ndarray,
+    g: np.ndarray,
+    M: np.ndarray,
+    sign: int,
+    train: np.ndarray,
+    val: np.ndarray,
+    yv: np.ndarray,
+    wv: np.ndarray,
+    within_noise: Callable[[np.ndarray, np.ndarray], bool],
+) -> tuple[np.ndarray, np.ndarray, float, int, np.ndarray] | None:
+    """``g = a/2 +- sqrt(F c + a^2/4)``, fitted linearly as ``g^2 = F c + a g`` (the
+    column ``g`` joins the library; backward elimination as in :func:`_poly_path`).
+
+    Returns the support and coefficients of ``F``, ``a``, the root's sign and the
+    prediction of ``y`` on the ``val`` rows, for the smallest model on the path within
+    noise of its best; None when no path model keeps the ``g`` column, has one root sign
+    on the data and a positive root argument in the box."""
+    nf = F.shape[1]
+    G = np.column_stack([F, g])
+    path = _poly_path(G[train], g[train] ** 2)
+    kept = []
+    with np.errstate(all="ignore"):
+        for support, c in path:
+            at = np.flatnonzero(support == nf)
+            if at.size == 0 or support.size < 2:
+                continue
+            alpha = float(c[at[0]])
+            cols, coefs = np.delete(support, at[0]), np.delete(c, at[0])
+            side = g - alpha / 2
+            root_sign = 1 if (side > 0).all() else -1 if (side < 0).all() else 0
+            if root_sign == 0:
+                continue
+            if Fbox.size and not (Fbox[:, cols] @ coefs + alpha**2 / 4 > 0).all():
+                continue
+            arg = F[val][:, cols] @ coefs + alpha**2 / 4
+            pred = sign * M[val] * (alpha / 2 + root_sign * np.sqrt(arg))
+            kept.append((cols, coefs, alpha, root_sign, pred))
+    i = _choose_on_path([k[4] for k in kept], yv, wv, within_noise)
+    return None if i is None else kept[i]
 
 
 def structure_candidates(
@@ -716,7 +822,8 @@ def structure_candidates(
     # random points in the inputs' bounding box (fixed seed: a deterministic check):
     # a model with a pole or a negative root argument there is not kept
     box = np.random.default_rng(0).uniform(X.min(axis=0), X.max(axis=0), (2000, X.shape[1]))
-    for red in reductions:
+
+    def prep(red: Reduction) -> tuple | None:
         M, P = red.evaluate(X)
         M_box, P_box = red.evaluate(box)
         if not (np.isfinite(M_box).all() and np.isfinite(P_box).all()):
@@ -725,24 +832,47 @@ def structure_candidates(
         with np.errstate(all="ignore"):
             g = y / M
         if not (np.isfinite(M).all() and np.isfinite(P).all() and np.isfinite(g).all()):
-            continue
+            return None
         if (M == 0).any():
-            continue
+            return None
         sign = -1 if (g < 0).all() else 1
         g = sign * g
         k = P.shape[1]
         z = sp.symbols(f"z0:{k}", real=True) if k else ()
-        angle = [
-            sum(p != 0 for p in grp) == 1
-            and (
-                angle_like[next(i for i, p in enumerate(grp) if p != 0)]
-                if angle_like is not None
-                else True
-            )
-            and all(p in (0, 1) for p in grp)
-            for grp in red.groups
-        ]
-        prepared.append((red, M, P, g, sign, z, angle, M_box))
+        # +1: the group is an angle-like input, -1: its inverse is (the orientation
+        # step may have inverted it), 0: neither
+        angle = []
+        for grp in red.groups:
+            used = [(i, e) for i, e in enumerate(grp) if e != 0]
+            ok = len(used) == 1 and used[0][1] in (1, -1)
+            ok = ok and (angle_like is None or angle_like[used[0][0]])
+            angle.append(int(used[0][1]) if ok else 0)
+        return (red, M, P, g, sign, z, angle, M_box)
+
+    for i_red, red in enumerate(reductions):
+        item = prep(red)
+        if item is None:
+            continue
+        prepared.append(item)
+        if i_red == 0:
+            # a target that is a fraction of one dimensionless input (0 < y/x < 1, e.g.
+            # a plateau efficiency times a turn-on): that input joins M, so that the
+            # logit transform sees the turn-on alone (AI Feynman's multiplicative
+            # separability, for the case a sparse fit cannot factor by itself)
+            g0 = item[3]
+            for j, grp in enumerate(red.groups):
+                single = [i for i, e in enumerate(grp) if e != 0]
+                if len(single) != 1 or grp[single[0]] != 1 or not (X[:, single[0]] > 0).all():
+                    continue
+                frac = g0 / X[:, single[0]]
+                if ((frac > 0) & (frac < 1)).all():
+                    derived = Reduction(
+                        tuple(a + b for a, b in zip(red.scale, grp, strict=True)),
+                        red.groups[:j] + red.groups[j + 1 :],
+                    )
+                    extra = prep(derived)
+                    if extra is not None:
+                        prepared.append(extra)
 
     def add(red, M, sign, z, t, num_cols, num_c, den_cols, den_c, feats_n, feats_d, pred_v):
         def build() -> list[sp.Expr]:
@@ -765,6 +895,21 @@ def structure_candidates(
         n_terms = len(num_cols) + (0 if den_cols is None else len(den_cols))
         models.append(_Model(n_terms, pred_v, build))
 
+    def add_sqlin(red, sign, z, cols, coefs, alpha, root_sign, feats, pred_v):
+        def build() -> list[sp.Expr]:
+            sub = dict(zip(z, red.group_exprs(positive), strict=True))
+            num = sp.Add(
+                sp.Float(alpha**2 / 4),
+                *[sp.Float(c) * feats[i].expr for i, c in zip(cols, coefs, strict=True)],
+            ).xreplace(sub)
+            scale = red.scale_expr(positive)
+            inside = bool(scale.free_symbols & num.free_symbols)
+            shift = sign * scale * sp.Float(alpha / 2)
+            forms = _power_expr(_SQ, scale, sign * root_sign, num, sp.Integer(1), inside)
+            return [shift + f for f in forms]
+
+        models.append(_Model(len(cols) + 1, pred_v, build))
+
     def exact_found() -> bool:
         return any(m.val_mse <= 1e-18 * var_y for m in models if np.isfinite(m.val_mse))
 
@@ -786,22 +931,37 @@ def structure_candidates(
                 dfeats = _libraries(P, z, angle, min(degree, 2), extras=False)[0]
                 Dext = np.column_stack([f.values for f in dfeats])
                 Dall, Dbox = Dext[:n], Dext[n:]
+                dimensionless = all(e == 0 for e in red.scale)
                 for t, feats in itertools.product(_TRANSFORMS, libs):
+                    if t.name == "sqlin" and phase != "poly":
+                        continue
+                    if t.name == "log" and phase == "poly":
+                        # power laws with any exponents: log g linear in the groups' logs
+                        feats = feats + [
+                            _Feature(sp.log(z[j]), np.log(P[:, j]))
+                            for j in range(k)
+                            if (P[:, j] > 0).all()
+                        ]
                     if not feats:
                         continue
                     Fext = np.column_stack([f.values for f in feats])
                     Fall, Fbox = Fext[:n], Fext[n:]
                     if time.perf_counter() > deadline:
                         break
-                    if t.signed and not (g > 0).all():
-                        continue
-                    if not t.signed and t.power is not None and t.power < 0 and (g == 0).any():
+                    if not _applies(t, g, dimensionless):
                         continue
                     tg = _forward(t, g)
                     if not np.isfinite(tg).all():
                         continue
                     n_fits += 1
-                    if phase == "rational":
+                    if t.name == "sqlin":
+                        fitted = _sqlin_fit(
+                            Fall, Fbox, g, M, sign, train, val, yv, wv, within_noise
+                        )
+                        if fitted is not None:
+                            s_, c_, alpha, root_sign, pred_v = fitted
+                            add_sqlin(red, sign, z, s_, c_, alpha, root_sign, feats, pred_v)
+                    elif phase == "rational":
                         rpath = _rational_path(Fall[train], Dall[train], tg[train], deadline)
                         rpath = [
                             (sn, a, sd, b)
@@ -860,13 +1020,23 @@ def structure_candidates(
     best = min(good, key=lambda m: m.val_mse)
     # the best of many models on one validation set is lucky (selection bias): the
     # shortlist also takes models within a looser band of it (4 sigma of an MSE ratio);
-    # the estimator's own selection applies the strict rule afterwards
+    # the estimator's own selection applies the strict rule afterwards. When the data
+    # are explained exactly, only the exact models: the band's absolute floor would
+    # admit large near-exact approximants whose re-fit and snapping only cost time
     band = best.val_mse * (1.0 + 4.0 * math.sqrt(2.0 / max(len(val), 1))) + 1e-12 * var_y
+    exact = best.val_mse <= 1e-18 * var_y
     within = sorted(
-        (m for m in good if m.val_mse <= band or within_noise(m.resid, best.resid)),
+        (
+            m
+            for m in good
+            if (
+                m.val_mse <= 1e-18 * var_y
+                if exact
+                else (m.val_mse <= band or within_noise(m.resid, best.resid))
+            )
+        ),
         key=lambda m: (m.n_terms, m.val_mse),
     )
-    exact = best.val_mse <= 1e-18 * var_y
     # a few of the most accurate too (for the final re-fit in y), unless the data are
     # explained exactly; large ones only cost re-fitting time
     accurate = (

@@ -40,6 +40,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ariasim.errors import ConfigError, InputError
+from ariasim.surrogates.domain import rewrite_on_domain
 from ariasim.surrogates.formula import Formula, Variable, refit_constants
 from ariasim.surrogates.parse import FormulaSyntaxError, check_name
 from ariasim.surrogates.structure import (
@@ -316,6 +317,11 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
                 + [r.oriented(Xa) for r in found if len(r.groups) > 1]
             )
         )[: self.max_reductions + 2]
+        # with inputs the units leave out (see _dropped), the raw inputs are searched too
+        # (structure search last, Operon instead of the reduced problem)
+        dropped = self._with_units and bool(self._dropped(found, Xa.shape[1]))
+        if dropped:
+            reductions.append(self._raw_reduction(Xa.shape[1]))
         self.reductions_ = reductions
         structure = StructureResult([], False, 0)
         if self.structure_search and reductions:
@@ -335,11 +341,15 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         candidates = [Formula(e, variables, output=output) for e in structure.expressions]
 
         # 2. Operon on the reduced problem (groups in, y/M out) with the time left
-        red = next((r for r in reductions if r.groups), None) if self._with_units else None
+        red = (
+            next((r for r in reductions if r.groups), None)
+            if self._with_units and not dropped
+            else None
+        )
         texts: list[str] = []
         rename: dict[str, sp.Expr] = {}
         scale: sp.Expr = sp.Integer(1)
-        only_constant = self._with_units and bool(reductions) and red is None
+        only_constant = self._with_units and bool(reductions) and red is None and not dropped
         left = deadline - time.perf_counter() - 0.15 * budget
         self.search_stats_: dict[str, Any] = {}
         if not structure.exact and not (only_constant and candidates) and left >= 1:
@@ -376,7 +386,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             # large model that is seconds that cannot be interrupted
             small = len(formula.constants) <= _MAX_REFIT_CONSTANTS or not clocked
             if time.perf_counter() < deadline and small:
-                formula = _tidy(formula)
+                formula = _tidy(formula, Xa[train])
                 formula = refit_constants(
                     formula,
                     Xa[train],
@@ -466,19 +476,37 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         except ConfigError:
             return None
 
-    def _reductions(self, variables: list[Variable]) -> list[Reduction]:
-        """Dimensional reductions with units; without units one with ``M = 1`` and each
-        input its own group (the sparse fits then run on the raw inputs)."""
-        d = len(variables)
-        raw = Reduction(
+    @staticmethod
+    def _raw_reduction(d: int) -> Reduction:
+        """``M = 1``, each input its own group: the sparse fits on the raw inputs."""
+        return Reduction(
             tuple(Fraction(0) for _ in range(d)),
             tuple(tuple(Fraction(int(i == j)) for i in range(d)) for j in range(d)),
         )
+
+    def _reductions(self, variables: list[Variable]) -> list[Reduction]:
+        """Dimensional reductions with units; without units one with ``M = 1`` and each
+        input its own group (the sparse fits then run on the raw inputs)."""
         if not self._with_units:
-            return [raw]
+            return [self._raw_reduction(len(variables))]
         return dimensional_reductions(
             [parse_unit(v.unit) for v in variables], self._target_dim, self.max_reductions
         )
+
+    @staticmethod
+    def _dropped(reductions: list[Reduction], d: int) -> list[int]:
+        """Inputs that no dimensional reduction uses: their units cannot enter a
+        dimensionless group, so the analysis says the target does not depend on them.
+        An input a user lists usually matters; then the law holds a constant with units
+        (Highland's 13.6 MeV) and the units cannot guide the search."""
+        used = {
+            j
+            for r in reductions
+            for exps in (r.scale, *r.groups)
+            for j, e in enumerate(exps)
+            if e != 0
+        }
+        return [j for j in range(d) if j not in used]
 
     def _operon(self, X: np.ndarray, y: np.ndarray, seed: int, seconds: float) -> list[str]:
         """Operon's multi-objective search; its Pareto front as text in ``_v0, _v1, ...``."""
@@ -650,7 +678,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
                     return f
                 for target in _snap_targets(float(atom)):
                     try:
-                        trial = _tidy(f.replace(f.expression.xreplace({atom: target})))
+                        trial = _tidy(f.replace(f.expression.xreplace({atom: target})), X[train])
                     except ConfigError:  # snapping made an infinity (e.g. 1/0)
                         continue
                     if keep_dims and not is_consistent(
@@ -736,7 +764,7 @@ def _sane_on(formula: Formula, X_check: Any, y: np.ndarray) -> bool:
 
 def _snap_targets(c: float) -> list[sp.Expr]:
     """Simple numbers close to c: 0, the nearest integer, nearby p/q with q <= 4, and
-    p/q pi^k (k = +-1, +-2) within 0.1 %.
+    p/q pi^k (k = +-1/2, +-1, +-2) within 0.1 % (q <= 32 within 1e-6).
 
     Only small numbers (|c| <= 20) are snapped: every large number is within 2 % of an
     integer, and snapping it would only freeze a fitted constant."""
@@ -751,11 +779,16 @@ def _snap_targets(c: float) -> list[sp.Expr]:
     fr = Fraction(c).limit_denominator(4)
     if fr.denominator > 1 and abs(c - fr) <= 0.01 * max(1.0, abs(float(fr))):
         out.append(sp.Rational(fr.numerator, fr.denominator))
-    # ratios times pi^k (4 pi epsilon, h / (2 pi), ...), only when close (0.1 %)
-    for k in (1, -1, 2, -2):
-        r = Fraction(c / math.pi**k).limit_denominator(4)
-        if r != 0 and abs(r.numerator) <= 16 and abs(c - float(r) * math.pi**k) <= 1e-3 * abs(c):
-            out.append(sp.Rational(r.numerator, r.denominator) * sp.pi**k)
+    # ratios times pi^k (4 pi epsilon, h / (2 pi), ...), only when close (0.1 %); with
+    # k = +-1/2 (Gaussian normalisations); larger denominators (up to 32, e.g. Rayleigh's
+    # 3/(32 pi) once cos^2 is written with cos 2 theta) only when very close (1e-6)
+    for k in (1, -1, 2, -2, sp.Rational(1, 2), sp.Rational(-1, 2)):
+        base = math.pi ** float(k)
+        for q, tol in ((4, 1e-3), (32, 1e-6)):
+            r = Fraction(c / base).limit_denominator(q)
+            if r != 0 and abs(r.numerator) <= 16 and abs(c - float(r) * base) <= tol * abs(c):
+                out.append(sp.Rational(r.numerator, r.denominator) * sp.pi**k)
+                break
     return out
 
 
@@ -809,8 +842,11 @@ def _merge_logs(expr: sp.Expr) -> sp.Expr:
     return expr.replace(lambda e: isinstance(e, sp.Add) and len(e.args) > 1, merge)
 
 
-def _tidy(f: Formula) -> Formula:
-    """Cheap, safe sympy simplification: merge constants and like factors.
+def _tidy(f: Formula, X: np.ndarray | None = None) -> Formula:
+    """Cheap, safe sympy simplification: merge constants and like factors; with the
+    training inputs ``X`` (columns in ``f.names`` order) also the rewrites that hold on
+    their domain (:func:`~ariasim.surrogates.domain.rewrite_on_domain`: positive inputs,
+    roots of squares with the data's sign, phases modulo 2 pi), when not larger.
 
     Full ``sympy.simplify`` is not used: on Operon's expressions it often takes seconds
     (trigsimp, factor) and would eat the time budget.
@@ -831,6 +867,11 @@ def _tidy(f: Formula) -> Formula:
         expr = _combine_roots(expr)
     with contextlib.suppress(Exception):
         expr = _merge_logs(expr)
+    if X is not None:
+        with contextlib.suppress(Exception):
+            domain = rewrite_on_domain(expr, X, f.names)
+            if sp.count_ops(domain) <= sp.count_ops(expr) + 1:
+                expr = domain
     if expr.has(sp.zoo, sp.oo, -sp.oo, sp.nan) or (
         expr.has(sp.Abs) and not f.expression.has(sp.Abs)
     ):  # sqrt(x**2 y) = Abs(x) sqrt(y) for real x: keep the form without Abs
