@@ -664,19 +664,33 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         val: np.ndarray,
         deadline: float = np.inf,
     ) -> Formula:
-        """Replace constants by nearby simple numbers while the fit stays within noise."""
+        """Replace constants by nearby simple numbers (additive constants also by 0)
+        while the fit stays within noise."""
         Xv, yv, wv = X[val], y[val], w[val]
         var_y = float(np.var(yv)) or 1.0
         keep_dims = self._with_units and is_consistent(f.expression, self._dims, self._target_dim)
         n_atoms = sum(1 for a in sp.preorder_traversal(f.expression) if isinstance(a, sp.Float))
         for _ in range(max(8, n_atoms)):  # each accepted snap removes a constant
             atoms = [a for a in sp.preorder_traversal(f.expression) if isinstance(a, sp.Float)]
+            # an additive constant is also tried at 0 (dropped), whatever its size: a
+            # spurious offset fitted to noise (2 pi alpha/n - 0.004) is then removed
+            # when the fit without it stays within noise
+            additive = {
+                a
+                for node in sp.preorder_traversal(f.expression)
+                if isinstance(node, sp.Add)
+                for a in node.args
+                if isinstance(a, sp.Float)
+            }
             r_cur = self._residuals(f, Xv, yv)
             changed = False
             for atom in dict.fromkeys(atoms):
                 if time.perf_counter() > deadline:
                     return f
-                for target in _snap_targets(float(atom)):
+                targets = _snap_targets(float(atom))
+                if atom in additive and sp.Integer(0) not in targets:
+                    targets = [sp.Integer(0), *targets]
+                for target in targets:
                     try:
                         trial = _tidy(f.replace(f.expression.xreplace({atom: target})), X[train])
                     except ConfigError:  # snapping made an infinity (e.g. 1/0)
