@@ -9,37 +9,18 @@ hangs is stored as a failure.
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import sympy as sp
 
 from ariasim.surrogates.units import FREE, dimension_of, is_consistent, parse_unit
+from benchload import load_bench
 
-ROOT_DIR = Path(__file__).resolve().parents[1]
-BENCH = ROOT_DIR / "benchmarks"
-
-
-def _load(name: str):
-    if name in sys.modules:
-        return sys.modules[name]
-    if str(BENCH) not in sys.path:  # the spawned workers import the bench by name
-        sys.path.insert(0, str(BENCH))
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod  # dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
-
-
-fd = _load("feynman_data")
-bench = _load("bench_symbolic")
+fd = load_bench("feynman_data")
+bench = load_bench("bench_symbolic")
 ALL = [(s, eq) for s, eqs in fd.SETS.items() for eq in eqs]
 
 
@@ -192,8 +173,11 @@ def test_worker_failures_are_stored(tmp_path):
     tasks = bench.make_tasks("feynman", fd.FEYNMAN[:1], ["ariasim"], [0.0], [0], 0.1)
     seen = []
     before = os.environ.get("OMP_NUM_THREADS")
-    for worker, status in [(_crash, "crashed"), (_hang, "timeout"), (_answer, "ok")]:
-        bench.run_tasks(tasks, tmp_path / status, 1, seen.append, grace=1.0, worker=worker)
+    # a long grace where the worker ends by itself: a loaded machine can take seconds to
+    # spawn and import it, which a short grace would store as a timeout
+    cases = [(_crash, "crashed", 60.0), (_hang, "timeout", 1.0), (_answer, "ok", 60.0)]
+    for worker, status, grace in cases:
+        bench.run_tasks(tasks, tmp_path / status, 1, seen.append, grace=grace, worker=worker)
         rows, _ = bench.read_store(tmp_path / status)
         assert [r["status"] for r in rows] == [status]
     assert [r["status"] for r in seen] == ["crashed", "timeout", "ok"]

@@ -9,33 +9,16 @@ the box, is exact under neither.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import sympy as sp
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+from benchload import load_bench
 
-
-def _load(name: str):
-    if name in sys.modules:
-        return sys.modules[name]
-    if str(BENCH) not in sys.path:  # the spawned workers import the bench by name
-        sys.path.insert(0, str(BENCH))
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod  # dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
-
-
-fd = _load("feynman_data")
-bench = _load("bench_symbolic")
+fd = load_bench("feynman_data")
+bench = load_bench("bench_symbolic")
 FIELD = {eq.name: eq for eq in fd.FIELD}
 
 
