@@ -667,6 +667,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         """Replace constants by nearby simple numbers (additive constants also by 0)
         while the fit stays within noise."""
         Xv, yv, wv = X[val], y[val], w[val]
+        Xt, yt, wt = X[train], y[train], w[train]  # once, not per trial
         var_y = float(np.var(yv)) or 1.0
         keep_dims = self._with_units and is_consistent(f.expression, self._dims, self._target_dim)
         n_atoms = sum(1 for a in sp.preorder_traversal(f.expression) if isinstance(a, sp.Float))
@@ -692,7 +693,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
                     targets = [sp.Integer(0), *targets]
                 for target in targets:
                     try:
-                        trial = _tidy(f.replace(f.expression.xreplace({atom: target})), X[train])
+                        trial = _tidy(f.replace(f.expression.xreplace({atom: target})), Xt)
                     except ConfigError:  # snapping made an infinity (e.g. 1/0)
                         continue
                     if keep_dims and not is_consistent(
@@ -702,9 +703,9 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
                     if trial.constants:
                         trial = refit_constants(
                             trial,
-                            X[train],
-                            y[train],
-                            sample_weight=w[train],
+                            Xt,
+                            yt,
+                            sample_weight=wt,
                             max_nfev=50 * (len(trial.constants) + 1),
                         )
                     if self._within_noise(self._residuals(trial, Xv, yv), r_cur, wv, var_y):
