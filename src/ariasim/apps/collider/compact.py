@@ -21,6 +21,12 @@ and the smallest form statistically consistent with the best is kept:
   (stochastic, noise, constant; members with 1-3 terms, the stock ECAL form being the
   3-term one) with the same |eta| factors. Both are fitted at the card's argument, the
   *scaled* x' = x * median (Delphes applies ``EnergyScale`` before the smearing).
+* electrons and photons (calorimeter objects) also: a resolution core plus a tail term
+  that turns off above an |eta|-dependent energy, ``c E + T E^p e^(d eta^2) / (1 + (E /
+  E_t)^n e^(g eta^2))`` (:func:`_tail_turn_off`: their reco/truth has a narrow core and a
+  low tail, and the 68 % width is the tail's below E_t, the core's above), and an
+  efficiency turn-on plus a low-energy component that turns off (:func:`_low_component`:
+  a dip before the turn-on); both fitted from grids of starting points.
 
 Constants are rounded to 5 significant digits before the chi2 is computed (the exported
 text is what is judged). Size = sympy node count of the exported formula
@@ -225,6 +231,98 @@ def _resolution_calo() -> list[Member]:
     ]  # fmt: skip
 
 
+def _tail_turn_off() -> list[Member]:
+    """Calorimeter core plus a tail term that turns off with energy (electrons, photons):
+    sigma(E) = core(E) + T E^p e^(d eta^2) / (1 + (E / E_t)^n), threshold
+    E_t = e^t e^(-g eta^2 / n) (the card writes ``T*energy^p/(1 + K*energy^n*exp(g*eta^2))``,
+    K = e^(-n t)); core = c E or sqrt(a^2 E + c^2 E^2).
+
+    The 68 % width of reco/truth of an object with a narrow core and a low tail (brem,
+    conversions: some objects lose part of their energy) is the core's where the tail
+    holds less than 16 % of the objects, but set by the tail where the 16 % quantile falls
+    into it: below an energy E_t that rises with |eta| (more material in front of the
+    calorimeter) the width is several times the core's, falls like a power of E and drops
+    steeply to the core around E_t. The logistic step in log E (as the efficiency's
+    turn-on) is a piecewise form in E for large n (``(energy < E_t) * (...) + (energy >=
+    E_t) * (...)``, as Delphes cards write pieces), continuous in the card."""
+
+    def st(k_core: int, eta: int) -> Callable[..., list[np.ndarray]]:
+        def s(x: np.ndarray, a: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+            # a grid over the nonlinear parameters (p, t, n, g, d); the core c (core c E)
+            # or c^2 (sqrt core, with a^2 = 0) and T by non-negative linear least squares
+            # in the relative width; the three best grid points start the fit
+            lx = np.log(x)
+            rel = y / x
+            w = 1.0 / np.maximum(rel, 1e-9)
+            ts = np.quantile(lx, np.linspace(0.05, 0.95, 10))
+            gs = (0.0, -1.0, -3.0) if eta else (0.0,)
+            ds = (0.0, 1.0) if eta == 2 else (0.0,)
+            best: list[tuple[float, list[float]]] = []
+            for pw, t, n, g, d in itertools.product(
+                (0.0, 0.5, 1.0, 1.3), ts, (2.0, 5.0, 12.0), gs, ds
+            ):
+                tail = np.exp((pw - 1) * lx + d * a * a) / (
+                    1 + np.exp(np.clip(n * (lx - t) + g * a * a, -700, 700))
+                )
+                A = np.column_stack([np.ones_like(lx), tail]) * w[:, None]
+                coef, res = optimize.nnls(A, rel * w)
+                best.append((float(res), [coef[0], coef[1], pw, t, n, g, d]))
+            best.sort(key=lambda b: b[0])
+            out = []
+            for _, (c0, tt, pw, t, n, g, d) in best[:3]:
+                core = [0.0, c0 * c0] if k_core == 2 else [c0]
+                th = [*core, np.log(max(tt, 1e-12)), pw, t, n, *[g, d][:eta]]
+                out.append(np.array(th))
+            return out
+
+        return s
+
+    def core(th: np.ndarray, x: np.ndarray, k: int) -> np.ndarray:
+        return np.sqrt(th[0] * x + th[1] * x * x) if k == 2 else th[0] * x
+
+    def off(th: np.ndarray, x: np.ndarray, a: np.ndarray, k: int, eta: int) -> np.ndarray:
+        lt, pw, t, n = th[k : k + 4]
+        g = th[k + 4] if eta else 0.0
+        d = th[k + 5] if eta == 2 else 0.0
+        z = np.clip(n * (np.log(x) - t) + g * a * a, -700, 700)
+        lead = np.exp(np.clip(lt + pw * np.log(x) + d * a * a, -700, 700))
+        return lead / (1.0 + np.exp(z))
+
+    def core_text(th: np.ndarray, xv: str, k: int) -> str:
+        if k == 2:
+            return f"sqrt({_g(th[0])}*{xv} + {_g(th[1])}*{xv}^2)"
+        return f"{_g(th[0])}*{xv}"
+
+    def off_text(th: np.ndarray, xv: str, k: int, eta: int) -> str:
+        lt, pw, t, n = th[k : k + 4]
+        e = f"*exp({_g(th[k + 4])}*eta^2)" if eta else ""
+        lead = f"{_g(np.exp(lt))}*{xv}^{_g(pw)}"
+        if eta == 2:
+            lead += f"*exp({_g(th[k + 5])}*eta^2)"
+        return f"{lead}/(1 + {_g(np.exp(-n * t))}*{xv}^{_g(n)}{e})"
+
+    out = []
+    for k, eta in ((1, 0), (2, 0), (1, 1), (1, 2)):
+        cname = "sqrt(a^2 E + c^2 E^2)" if k == 2 else "c E"
+        name = f"{cname} + T E^p" + (" e^(d eta^2)" if eta == 2 else "")
+        name += " / (1 + (E/E_t)^n" + (" e^(g eta^2))" if eta else ")")
+        nk = k + 4 + eta
+        lo = (0.0,) * k + (-30.0, -1.0, -3.0, 1.0) + (-10.0, -10.0)[:eta]
+        up = (np.inf,) * k + (5.0, 2.0, 9.0, 40.0) + (10.0, 10.0)[:eta]
+        out.append(
+            Member(
+                name,
+                nk,
+                lambda th, x, a, k=k, eta=eta: core(th, x, k) + off(th, x, a, k, eta),
+                lambda th, xv, k=k, eta=eta: f"{core_text(th, xv, k)} + {off_text(th, xv, k, eta)}",
+                st(k, eta),
+                lo,
+                up,
+            )
+        )
+    return out
+
+
 def _log_poly(kind: str, degree: int, eta: int) -> Member:
     """A learned correction: relative width exp(c0 + c1 L + ... + cn L^n + (d0 + d1 L)
     eta^2), L = log x, (``eta`` = 0: no eta term, 1: d0 only, 2: d0 and d1); times x for the
@@ -389,12 +487,73 @@ def _other_turn_on(kind: str) -> list[Member]:
     ]  # fmt: skip
 
 
+def _low_component() -> list[Member]:
+    """A turn-on plus a low-energy component that turns off:
+    eff = P / (1 + (x0 / x)^n e^(g eta^2)) + D / (1 + (x / x1)^m) (card: ``P/(1 +
+    C*exp(g*eta^2)/x^n) + D/(1 + K*x^m)``; g = 0 or fitted: the turn-on moving with |eta|),
+    in the efficiency's own variable (E) and in pT = E / cosh|eta| (x0, x1 the
+    half-points; calorimeter objects only). Seen in the full simulation: electrons below
+    about 2 GeV in pT are still found (10-25 %) as the calorimeter-only object, then lost,
+    until the track-driven turn-on near 5 GeV; photons of 1-1.5 GeV are identified in
+    70-80 %, those of 2-3 GeV in 30-40 % (the photon/neutral-hadron separation), before the
+    turn-on. A single turn-on cannot dip; this member can, with two or three extra
+    parameters."""
+    out = []
+    for (other, var), eta in itertools.product(((False, "x"), (True, "pt")), (False, True)):
+
+        def lx(x: np.ndarray, a: np.ndarray, other: bool = other) -> np.ndarray:
+            return np.log(x / np.cosh(a)) if other else np.log(x)
+
+        def fn(
+            th: np.ndarray, x: np.ndarray, a: np.ndarray, lx: Any = lx, eta: bool = eta
+        ) -> np.ndarray:
+            L = lx(x, a)
+            g = th[6] * a * a if eta else 0.0
+            on = 1.0 / (1.0 + np.exp(np.clip(th[1] * (th[0] - L) + g, -700, 700)))
+            off = 1.0 / (1.0 + np.exp(np.clip(th[4] * (L - th[3]), -700, 700)))
+            return th[2] * on + th[5] * off
+
+        def text(th: np.ndarray, xv: str, var: str = var, eta: bool = eta) -> str:
+            v = xv if var == "x" else var
+            e = f"*exp({_g(th[6])}*eta^2)" if eta else ""
+            return (
+                f"{_g(th[2])}/(1 + {_g(np.exp(th[1] * th[0]))}{e}/{v}^{_g(th[1])}) + "
+                f"{_g(th[5])}/(1 + {_g(np.exp(-th[4] * th[3]))}*{v}^{_g(th[4])})"
+            )
+
+        def starts(
+            x: np.ndarray, a: np.ndarray, y: np.ndarray, lx: Any = lx, eta: bool = eta
+        ) -> list[np.ndarray]:
+            L = lx(x, a)
+            p = float(np.max(y))
+            o = np.argsort(L)
+            d0 = float(np.mean(y[o[: max(len(o) // 10, 1)]]))
+            lo_l = float(np.min(L))
+            rising = L[y > p / 2]
+            half = float(np.min(rising)) if rising.size else float(np.median(L))
+            return [
+                np.array([half + dh, n, p, lo_l + du, m, d0] + [g] * eta)
+                for n in (3.0, 8.0)
+                for m in (3.0, 8.0)
+                for dh, du in ((0.0, 0.3), (0.3, 0.6))
+                for g in ((0.0, 1.0) if eta else (0.0,))
+            ]
+
+        name = f"p / (1 + (x0/{var})^n" + (" e^(g eta^2)" if eta else "")
+        name += f") + D / (1 + ({var}/x1)^m)"
+        lo = (-10.0, 0.0, 0.0, -10.0, 0.0, 0.0) + (-10.0,) * eta
+        up = (10.0, 40.0, 1.0, 10.0, 40.0, 1.0) + (10.0,) * eta
+        out.append(Member(name, 6 + eta, fn, text, starts, lo, up))
+    return out
+
+
 def library(quantity: str, kind: str, eta_high: float = 2.5) -> list[Member]:
     """The forms for ``quantity`` (efficiency, scale, resolution) of a ``kind`` (track,
     calo) object in a region ending at |eta| = ``eta_high`` (see the module docstring)."""
     if quantity == "efficiency":
         eff = _efficiency()
-        return [*eff, *_other_turn_on(kind)]
+        low = _low_component() if kind == "calo" else []  # tracks: unchanged library
+        return [*eff, *_other_turn_on(kind), *low]
     if quantity == "scale":
         base = _scale()
         return [*base, *(_plus_eta2(m) for m in base[1:])]
@@ -403,7 +562,8 @@ def library(quantity: str, kind: str, eta_high: float = 2.5) -> list[Member]:
     base = _resolution_track() if kind == "track" else _resolution_calo()
     extra = [_with_eta(m, e, eta_high) for m in base for e in ("eta2", "abseta")]
     learned = [_log_poly(kind, deg, eta) for deg, eta in ((2, 0), (2, 1), (3, 1), (2, 2), (3, 2))]
-    return [*base, *extra, *learned]
+    tails = _tail_turn_off() if kind == "calo" else []
+    return [*base, *extra, *tails, *learned]
 
 
 # ---------------------------------------------------------------- binned estimates
@@ -446,7 +606,7 @@ def binned_estimates(
     """Per-bin estimates of one |eta| region's rows (:func:`prepare_object` rows).
 
     Bins: quantiles of the truth x (pT or E) times equal |eta| slices of about 0.25
-    (efficiency) or 0.4 (response).
+    (efficiency) or 0.4 (response; 0.2 for calorimeter objects).
     ``quantity="efficiency"``: columns x, abseta, n, eff, eff_err (binomial, with the
     (k + 1/2)/(n + 1) estimate inside the variance); ``"response"`` (reconstructed rows):
     x, abseta, n, median, median_err, width (half the 16-84 % interval of reco/truth),
@@ -470,7 +630,10 @@ def binned_estimates(
     x = dd[xcol].to_numpy(float)
     a = np.abs(dd["eta"].to_numpy(float))
     lo, hi = eta_range
-    n_eta = int(np.clip(round((hi - lo) / (0.25 if quantity == "efficiency" else 0.4)), 1, 6))
+    # calorimeter responses in finer |eta| slices: the electron and photon widths change
+    # steeply with |eta| (the material in front of the calorimeter)
+    step = 0.25 if quantity == "efficiency" else (0.2 if kind == "calo" else 0.4)
+    n_eta = int(np.clip(round((hi - lo) / step + 1e-9), 1, 6))
     per = 250 if quantity == "efficiency" else 150
     n_x = int(np.clip(len(dd) // (per * n_eta), 5, 16))
     if len(dd) < 2 * min_count * n_x * n_eta:  # few rows: fewer, fuller bins
