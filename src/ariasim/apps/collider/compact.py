@@ -535,7 +535,7 @@ def _low_component() -> list[Member]:
                 np.array([half + dh, n, p, lo_l + du, m, d0] + [g] * eta)
                 for n in (3.0, 8.0)
                 for m in (3.0, 8.0)
-                for dh, du in ((0.0, 0.3), (0.3, 0.6))
+                for dh, du in ((0.0, 0.3),)
                 for g in ((0.0, 1.0) if eta else (0.0,))
             ]
 
