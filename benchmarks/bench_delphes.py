@@ -31,7 +31,12 @@ Without ``--delphes`` there is no anchor: the card is exported and only ariasim'
 
     python benchmarks/bench_delphes.py --delphes /path/to/delphes [--root-env VENV]
         --full full.parquet --response response.json [--json out.json] [--sizes 20000,200000]
-        [--repeat 3] [--work DIR] [--max-events N]
+        [--repeat 3] [--work DIR] [--max-events N] [--delphes-seed N]
+
+Delphes seeds its random generator from the clock unless the card sets ``RandomSeed``, so
+the same card passes a bin or two more or fewer from run to run; ``--delphes-seed N``
+(N > 0) runs the held-out particles with ``set RandomSeed N`` added to a copy of the card
+(the same table every time). ``--sizes ""`` skips the timing.
 
 References:
     J. de Favereau et al. (DELPHES 3), JHEP 02 (2014) 057, arXiv:1307.6346.
@@ -586,6 +591,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--max-events", type=int, default=None, help="cap on held-out events for the bin rule"
     )
+    ap.add_argument(
+        "--delphes-seed",
+        type=int,
+        default=0,
+        help="Delphes' RandomSeed for the held-out run (0: Delphes' default, a new seed from "
+        "the clock each run; N > 0: 'set RandomSeed N' in a copy of the card, reproducible)",
+    )
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     response = Path(args.response).resolve()
@@ -621,7 +633,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"(b) {len(parts)} held-out particles (odd events) as HepMC3 events "
                 f"({time.perf_counter() - t0:.1f} s)"
             )
-            dt = delphes.run(card, hep, work / "heldout.root", work / "delphes_heldout.log")
+            run_card = card
+            if args.delphes_seed:  # Delphes seeds gRandom from the clock unless told
+                run_card = work / "card_seeded.tcl"
+                run_card.write_text(
+                    card.read_text() + f"\nset RandomSeed {int(args.delphes_seed)}\n"
+                )
+            dt = delphes.run(run_card, hep, work / "heldout.root", work / "delphes_heldout.log")
             print(f"(c) Delphes ran the card in {dt.wall:.1f} s ({dt.cpu:.1f} s CPU)")
             tables["Delphes"] = read_delphes(work / "heldout.root", parts)
             print("(d) read Delphes' tree with uproot, event k = particle k (Particle checked)")
@@ -633,6 +651,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "only)"
         )
         result.update(full=str(Path(args.full).resolve()), n_heldout=len(parts), rule={})
+        result["delphes_seed"] = args.delphes_seed
         for label, tab in tables.items():
             rows = pd.concat(
                 [bin_rule(full, tab, o, q) for o, q in (*RULE, *INFO)], ignore_index=True

@@ -254,3 +254,19 @@ def test_turn_on_with_a_low_energy_component_is_chosen_for_a_dip():
     np.testing.assert_allclose(f({"energy": grid}), truth, atol=0.03)
     # tracks keep their library (muon and charged-hadron cards unchanged)
     assert not any("x1" in m.name for m in library("efficiency", "track"))
+
+
+def test_tail_turn_off_card_text_agrees_with_root_tformula():
+    ROOT = pytest.importorskip("ROOT")
+    from ariasim.export.tformula import delphes_substitute, to_tformula
+
+    tab, _ = _calo_width_table(7)
+    f, _ = fit_library(
+        tab, "res", "e", "resolution", "calo", eta_range=(0.0, 1.2), x_range=(2.0, 500.0)
+    )
+    sub = delphes_substitute(to_tformula(f))
+    tf = ROOT.TFormula("ariasim_tail_turn_off", sub)
+    assert tf.IsValid(), sub
+    for e, h in [(2.0, 0.1), (30.0, -0.7), (500.0, 1.2)]:
+        ours = float(f({"energy": np.array([e]), "eta": np.array([abs(h)])})[0])
+        assert tf.Eval(0.0, h, 0.0, e) == pytest.approx(ours, rel=1e-12)
