@@ -301,6 +301,12 @@ def _tail_turn_off() -> list[Member]:
             lead += f"*exp({_g(th[k + 5])}*eta^2)"
         return f"{lead}/(1 + {_g(np.exp(-n * t))}*{xv}^{_g(n)}{e})"
 
+    def _bind_value(k: int, eta: int) -> Callable[..., np.ndarray]:
+        return lambda th, x, a: core(th, x, k) + off(th, x, a, k, eta)
+
+    def _bind_text(k: int, eta: int) -> Callable[..., str]:
+        return lambda th, xv: f"{core_text(th, xv, k)} + {off_text(th, xv, k, eta)}"
+
     out = []
     for k, eta in ((1, 0), (2, 0), (1, 1), (1, 2)):
         cname = "sqrt(a^2 E + c^2 E^2)" if k == 2 else "c E"
@@ -313,8 +319,8 @@ def _tail_turn_off() -> list[Member]:
             Member(
                 name,
                 nk,
-                lambda th, x, a, k=k, eta=eta: core(th, x, k) + off(th, x, a, k, eta),
-                lambda th, xv, k=k, eta=eta: f"{core_text(th, xv, k)} + {off_text(th, xv, k, eta)}",
+                _bind_value(k, eta),
+                _bind_text(k, eta),
                 st(k, eta),
                 lo,
                 up,
