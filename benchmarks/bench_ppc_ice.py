@@ -295,6 +295,37 @@ def compare(ppc: dict, ari: dict, min_hits: int = 20) -> dict:
     return out
 
 
+def _print_pooled(config: str, ppc: dict, ari: dict, files: list[Path]) -> None:
+    """Time quantiles of this run pooled with more runs of the same configuration."""
+    pp = {k: [v] for k, v in ppc.items()}
+    pa = {k: [v] for k, v in ari.items()}
+    n_ppc = n_ari = 1
+    for f in files:
+        if f.suffix == ".txt":
+            extra, target = read_khits(f), pp
+            n_ppc += 1
+        else:
+            z = np.load(f)
+            extra = {(int(k) // 100, int(k) % 100): z[k] for k in z.files if k.isdigit()}
+            target = pa
+            n_ari += 1
+        for k, v in extra.items():
+            target.setdefault(k, []).append(v)
+    c = compare(
+        {k: np.sort(np.concatenate(v)) for k, v in pp.items()},
+        {k: np.sort(np.concatenate(v)) for k, v in pa.items()},
+    )
+    print(
+        f"{config} pooled ({n_ppc} PPC runs, {n_ari} ariasim runs)  "
+        + "  ".join(
+            f"dt{q} {c[f'dt{q}_mean']:+.2f}+-{c[f'dt{q}_mean_err']:.2f} "
+            f"(chi2 {c[f'dt{q}_chi2']:.0f}/{c[f'dt{q}_ndf']})"
+            for q in (10, 50, 90)
+        ),
+        flush=True,
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--ppc", type=Path, help="PPC CPU executable with the KHIT printout")
@@ -306,6 +337,17 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--reuse", action="store_true", help="reuse the outputs in --work")
     ap.add_argument("--levels", action="store_true", help="print the per-level table")
+    ap.add_argument(
+        "--pool",
+        nargs="+",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="more runs of the first configuration (PPC KHIT outputs *.txt, e.g. from "
+        "`ppc 1 9 2e7 SEED` with PPCTABLESDIR=WORK/tab_CONFIG/, and ariasim *.npz written "
+        "by this script with other --seed): their hit times are pooled with this run's "
+        "for the arrival-time quantiles (hit counts are not compared: unequal photons)",
+    )
     args = ap.parse_args()
     if args.build_ppc:
         print("built", build_ppc(*args.build_ppc))
@@ -350,6 +392,8 @@ def main() -> None:
                 **{str(s * 100 + m): v for (s, m), v in ari_hits.items()},
             )
         all_hits[config] = (n, ppc_hits, ari_hits)
+        if args.pool and config == args.configs.split(",")[0]:
+            _print_pooled(config, ppc_hits, ari_hits, args.pool)
         c = compare(ppc_hits, ari_hits)
         c.update(
             ppc_per_cpu_s=n / max(ppc_cpu - startup, 1e-9),

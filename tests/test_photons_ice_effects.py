@@ -23,7 +23,13 @@ from ariasim.simulators.photons.ice_effects import (
     ppc_ice,
 )
 from ariasim.simulators.photons.optics import DEPTH_ORIGIN_M, layered_ice_from_arrays
-from ariasim.simulators.photons.propagate import birefringence_step, chunk_state, tilt_shift
+from ariasim.simulators.photons.propagate import (
+    _layer_path_integrals,
+    _locate,
+    birefringence_step,
+    chunk_state,
+    tilt_shift,
+)
 
 PPC_ICE = Path("/work/anchors/ppc/ice/spice_bfr-v2")
 # spice_bfr-v2's 12 birefringence parameters (cfg.txt lines 17-28)
@@ -225,6 +231,50 @@ def test_birefringence_deflection_statistics() -> None:
     along_q = out[:, 3:] @ q
     assert mx45 * s > 10 * sx45 * math.sqrt(s / n)
     assert abs(along_q.mean() - mx45 * s) < 4 * sx45 * math.sqrt(s / n) + 1e-3 * mx45 * s
+
+
+@nb.njit(cache=False)
+def _path_integrals_as_in_the_kernel(zb, ra, rb, zs, uzs, ss):
+    # the ice kernel's own calling pattern and names (its results are ia, ib): numba
+    # inlines the function here as it does there
+    out = np.empty((zs.size, 2))
+    layer = 0
+    for i in range(zs.size):
+        zeff = zs[i]
+        layer = _locate(zb, zeff, layer)
+        ia = 0.0
+        ib = 0.0
+        if ss[i] >= 0.0:
+            ia, ib = _layer_path_integrals(zeff, uzs[i], ss[i], layer, zb, ra, rb)
+        out[i, 0] = ia
+        out[i, 1] = ib
+    return out
+
+
+@pytest.mark.parametrize("dz", [1.0, 10.0])
+def test_birefringence_path_integrals_across_layers(dz: float) -> None:
+    # the integrals of ra, rb along a straight segment that crosses layer boundaries,
+    # against a fine midpoint sum; an earlier form, inlined with the kernel's names,
+    # returned only the last layer's piece (too little birefringence in layered ice)
+    rng = np.random.default_rng(11)
+    zb = -300.0 + dz * np.arange(60)
+    ra = rng.uniform(0.5, 3.0, zb.size + 1)
+    rb = rng.uniform(0.0, 2.0, zb.size + 1)
+    n = 400
+    zs = rng.uniform(-290.0, -300.0 + 60 * dz, n)
+    uzs = rng.uniform(-1.0, 1.0, n)
+    uzs[:3] = 0.0
+    ss = rng.exponential(4.0 * dz, n)
+    got = _path_integrals_as_in_the_kernel(zb, ra, rb, zs, uzs, ss)
+    m = 4000
+    t = (np.arange(m) + 0.5) / m
+    lay = np.searchsorted(zb, zs[:, None] + uzs[:, None] * ss[:, None] * t, side="right")
+    want = np.stack([ra[lay].mean(axis=1) * ss, rb[lay].mean(axis=1) * ss], axis=1)
+    # midpoint rule: each boundary crossed costs at most one sub-interval's weight
+    tol = 2.0 * 3.0 * ss / m * (1 + np.abs(uzs) * ss / dz)
+    assert np.all(np.abs(got - want) <= tol[:, None])
+    crossing = np.abs(uzs) * ss > dz
+    assert crossing.sum() > n // 4
 
 
 def test_ppc_ice_switches_and_plain_kernel_when_off(tmp_path: Path) -> None:
