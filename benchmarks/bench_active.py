@@ -16,6 +16,10 @@ Usage (the figures of BENCHMARKS.md):
     python benchmarks/bench_active.py --pipeline muon --size ci --reference-chunks 100 \\
         --brute-chunks 12 --coverage-seeds 0 --scan --workers 2
 
+``--reference DIR`` compares with an existing brute-force run (e.g. the one-stage muon
+pipeline's, ``--preview-fraction 0``: the split photon stage has its distribution) instead
+of running one; ``--preview-fraction`` sets the muon pipeline's preview.
+
 Writes ``benchmarks/out/active-<pipeline>-<size>/`` (the reference run, the arms,
 ``summary.json`` and ``report.html``) and prints the figures.
 """
@@ -46,6 +50,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pipeline", default="muon")
     ap.add_argument("--size", default="default", choices=("default", "ci"))
     ap.add_argument("--reference-chunks", type=int, default=300)
+    ap.add_argument(
+        "--reference",
+        type=Path,
+        default=None,
+        help="a finished brute-force run to compare with (e.g. of the one-stage muon "
+        "pipeline, which has the split pipeline's distribution) instead of running one",
+    )
+    ap.add_argument(
+        "--preview-fraction",
+        type=float,
+        default=None,
+        help="muon pipeline: the preview's share of the photons (0: one photon stage)",
+    )
     ap.add_argument("--brute-chunks", type=int, default=60)
     ap.add_argument("--coverage-seeds", type=int, default=10)
     ap.add_argument("--coverage-chunks", type=int, default=20)
@@ -63,7 +80,14 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     out = args.out or Path("benchmarks/out") / f"active-{args.pipeline}-{args.size}"
-    pipe = resolve_pipeline(args.pipeline, args.size)
+    if args.preview_fraction is not None:
+        if args.pipeline != "muon":
+            ap.error("--preview-fraction is for --pipeline muon")
+        from ariasim.apps.muons import make_muon_pipeline
+
+        pipe = make_muon_pipeline(args.size, preview_fraction=args.preview_fraction)
+    else:
+        pipe = resolve_pipeline(args.pipeline, args.size)
     chunk = args.chunk_size or pipe.chunk_size
     cfg = ActiveConfig(chunk_size=chunk)
 
@@ -72,17 +96,18 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     with get_client(workers=args.workers) as client:
-        say(f"reference: {args.reference_chunks} brute-force chunks (resumable)")
-        run_pipeline(
-            pipe,
-            out / "reference",
-            seed=10_000 + args.seed,
-            n_chunks=args.reference_chunks,
-            config=ActiveConfig(chunk_size=chunk, mode="brute"),
-            client=client,
-            progress=lambda d, t: say(f"reference chunk {d}/{t}") if d % 10 == 0 else None,
-        )
-        ref = load_reference(out / "reference")
+        if args.reference is None:
+            say(f"reference: {args.reference_chunks} brute-force chunks (resumable)")
+            run_pipeline(
+                pipe,
+                out / "reference",
+                seed=10_000 + args.seed,
+                n_chunks=args.reference_chunks,
+                config=ActiveConfig(chunk_size=chunk, mode="brute"),
+                client=client,
+                progress=lambda d, t: say(f"reference chunk {d}/{t}") if d % 10 == 0 else None,
+            )
+        ref = load_reference(args.reference or out / "reference")
         ev = evaluate_active(
             pipe,
             out / "evaluation",
