@@ -6,14 +6,24 @@ Stages (each ``func(events, rng) -> events`` as :mod:`ariasim.active.pipeline` s
 2. ``bundles``: Elbert muon bundles at the surface (events without muons dropped);
 3. ``propagation``: muons through the ice to and through the detector volume, with their
    stochastic losses (events without muons in the volume dropped);
-4. ``photons`` (the expensive stage): Cherenkov light of the muon tracks and of the
-   losses near modules through :func:`ariasim.simulators.photons.simulate`, one call per
-   event on one numba thread, its CPU time in ``cpu_s``;
+4. the expensive stage, Cherenkov light of the muon tracks and of the losses near modules
+   through :func:`ariasim.simulators.photons.simulate` on one numba thread, its CPU time
+   per event in ``cpu_s``. By default (``preview_fraction = f = 0.1``) it is split in two:
+   ``photons_preview`` simulates a fraction ``f`` of each event's photons and
+   ``photons_rest`` the remaining ``1 - f``, merged per module (first time = minimum,
+   charge = sum); the photon count is Poisson, so this is exactly the one-stage
+   distribution (see :func:`muon_stages`). With ``preview_fraction = 0`` it is one stage,
+   ``photons`` (one simulator call per event);
 5. ``trigger``: SMT (``smt_modules`` hit modules in ``smt_window_ns``);
 6. ``selection``: improved line fit looking up-going or near-horizontal
    (``cos_zenith_reco <= cos_zenith_max``) with ``n_channels >= min_channels``.
 
-A control point sits before ``photons`` with the scalar features known after propagation.
+A control point sits before the photons (``photons_preview`` or ``photons``) with the
+scalar features known after propagation (:data:`CONTROL_FEATURES`); with the split, a
+second one before ``photons_rest`` also sees the preview's hits (:data:`PREVIEW_FEATURES`:
+channels, charge, strings, line-fit direction, depths and time span of the hits). A
+controller there decides with the event's weight so far (generation weight times the
+``1/a`` of the first decision), and the weights of the two decisions multiply.
 
 The telescope is generic and scaled: a square grid of strings in homogeneous bulk ice at
 1950 m, modules oversized ``oversize`` times (PPC's production choice) with the photon
