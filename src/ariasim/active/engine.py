@@ -3,10 +3,13 @@
 Round 0 runs ``warmup_chunks`` chunks without control (every event labelled). After each
 round, one :class:`~ariasim.active.controller.Controller` per control point is trained on
 every logged event of the earlier rounds that reached that point and whose outcome is known
-(not stopped by a controller), weighted by its ``w_active`` (the product of ``1/a`` of the
-decisions it went through, so that the sample stands for every event that reached the
-point); it is saved in ``out_dir/controllers/round-NNN/<stage>/`` and decides the chunks of
-round ``NNN`` only. An event is therefore never decided by a model trained on its own
+(not stopped by a controller), weighted by the product of ``1/a`` of the decisions it went
+through from that point on (so that the sample stands for every event that reaches the
+point); at a later control point the generation weight it learns with is multiplied by
+the ``1/a`` of the earlier points (:func:`prior_weight`), the weight the event carries
+there, as :func:`~ariasim.active.pipeline.run_chunk` gives it to the controller. A model
+is saved in ``out_dir/controllers/round-NNN/<stage>/`` and decides the chunks of round
+``NNN`` only. An event is therefore never decided by a model trained on its own
 outcome. ``learn="freeze"`` keeps the controllers trained after round 0.
 
 Chunks run through :func:`ariasim.parallel.run_chunks` (in this process or on Dask
