@@ -16,6 +16,10 @@ Usage (the figures of BENCHMARKS.md):
     python benchmarks/bench_active.py --pipeline muon --size ci --reference-chunks 100 \\
         --brute-chunks 12 --coverage-seeds 0 --scan --workers 2
 
+``--reference DIR`` compares with an existing brute-force run (e.g. the one-stage muon
+pipeline's, ``--preview-fraction 0``: the split photon stage has its distribution) instead
+of running one; ``--preview-fraction`` sets the muon pipeline's preview.
+
 Writes ``benchmarks/out/active-<pipeline>-<size>/`` (the reference run, the arms,
 ``summary.json`` and ``report.html``) and prints the figures.
 """
@@ -30,7 +34,9 @@ import sys
 import time
 from pathlib import Path
 
-from ariasim.active.engine import ActiveConfig
+import numpy as np
+
+from ariasim.active.engine import ActiveConfig, round_chunks
 from ariasim.apps.active import (
     evaluate_active,
     load_reference,
@@ -38,7 +44,63 @@ from ariasim.apps.active import (
     run_pipeline,
     write_evaluation,
 )
-from ariasim.parallel import get_client
+from ariasim.parallel import get_client, read_parts
+
+
+def chunk_sums(arm: Path, chunk_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per finished chunk of an arm's run folder: the chunk indices and a (3, n) array of
+    the sum of the final weights, the sum of their squares and the CPU seconds of the
+    stages and decisions."""
+    cpu = read_parts(arm, "cpu", None).sort_values("chunk")
+    chunks = cpu["chunk"].to_numpy(np.int64)
+    pos = {int(c): k for k, c in enumerate(chunks)}
+    cols = [c for c in cpu.columns if c.startswith("cpu_")]
+    sums = np.zeros((3, len(chunks)))
+    sums[2] = cpu[cols].sum(axis=1).to_numpy(float)
+    final = read_parts(arm, "final", chunks.tolist())
+    if len(final):
+        k = np.array([pos[int(e) // chunk_size] for e in final["event_id"].to_numpy()])
+        w = final["weight"].to_numpy(float)
+        np.add.at(sums[0], k, w)
+        np.add.at(sums[1], k, w**2)
+    return chunks, sums
+
+
+def steady_state(evaluation: Path, cfg: ActiveConfig, n_boot: int = 1000) -> dict | None:
+    """The gain on the controlled arm's chunks decided by a trained model only (after the
+    learning phase, whose CPU a long production run amortises): their Kish N_eff per CPU
+    second over the whole brute-force arm's, with the 16-84 % interval from resampling
+    the chunks of each (the controllers' training CPU is left out)."""
+    rounds = [
+        int(info.parent.name.split("-")[1])
+        for info in sorted((evaluation / "controlled" / "controllers").glob("round-*/round.json"))
+        if json.loads(info.read_text())["stages"]
+    ]
+    if not rounds:
+        return None
+    first = round_chunks(min(rounds), cfg).start
+    _, b = chunk_sums(evaluation / "brute", cfg.chunk_size)
+    chunks, c_all = chunk_sums(evaluation / "controlled", cfg.chunk_size)
+    c = c_all[:, chunks >= first]
+
+    def eff(x: np.ndarray) -> float:
+        return float(x[0].sum() ** 2 / x[1].sum() / x[2].sum()) if x[1].sum() > 0 else np.nan
+
+    rng = np.random.default_rng(0)
+    boot = [
+        eff(c[:, rng.integers(0, c.shape[1], c.shape[1])])
+        / eff(b[:, rng.integers(0, b.shape[1], b.shape[1])])
+        for _ in range(n_boot)
+    ]
+    lo, hi = np.nanquantile(boot, [0.16, 0.84])
+    return {
+        "first_controlled_chunk": int(first),
+        "controlled_chunks": int(c.shape[1]),
+        "learning_cpu_fraction": float(1.0 - c[2].sum() / c_all[2].sum()),
+        "gain": eff(c) / eff(b),
+        "gain_16": float(lo),
+        "gain_84": float(hi),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,6 +108,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pipeline", default="muon")
     ap.add_argument("--size", default="default", choices=("default", "ci"))
     ap.add_argument("--reference-chunks", type=int, default=300)
+    ap.add_argument(
+        "--reference",
+        type=Path,
+        default=None,
+        help="a finished brute-force run to compare with (e.g. of the one-stage muon "
+        "pipeline, which has the split pipeline's distribution) instead of running one",
+    )
+    ap.add_argument(
+        "--preview-fraction",
+        type=float,
+        default=None,
+        help="muon pipeline: the preview's share of the photons (0: one photon stage)",
+    )
     ap.add_argument("--brute-chunks", type=int, default=60)
     ap.add_argument("--coverage-seeds", type=int, default=10)
     ap.add_argument("--coverage-chunks", type=int, default=20)
@@ -63,7 +138,14 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     out = args.out or Path("benchmarks/out") / f"active-{args.pipeline}-{args.size}"
-    pipe = resolve_pipeline(args.pipeline, args.size)
+    if args.preview_fraction is not None:
+        if args.pipeline != "muon":
+            ap.error("--preview-fraction is for --pipeline muon")
+        from ariasim.apps.muons import make_muon_pipeline
+
+        pipe = make_muon_pipeline(args.size, preview_fraction=args.preview_fraction)
+    else:
+        pipe = resolve_pipeline(args.pipeline, args.size)
     chunk = args.chunk_size or pipe.chunk_size
     cfg = ActiveConfig(chunk_size=chunk)
 
@@ -72,17 +154,18 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     with get_client(workers=args.workers) as client:
-        say(f"reference: {args.reference_chunks} brute-force chunks (resumable)")
-        run_pipeline(
-            pipe,
-            out / "reference",
-            seed=10_000 + args.seed,
-            n_chunks=args.reference_chunks,
-            config=ActiveConfig(chunk_size=chunk, mode="brute"),
-            client=client,
-            progress=lambda d, t: say(f"reference chunk {d}/{t}") if d % 10 == 0 else None,
-        )
-        ref = load_reference(out / "reference")
+        if args.reference is None:
+            say(f"reference: {args.reference_chunks} brute-force chunks (resumable)")
+            run_pipeline(
+                pipe,
+                out / "reference",
+                seed=10_000 + args.seed,
+                n_chunks=args.reference_chunks,
+                config=ActiveConfig(chunk_size=chunk, mode="brute"),
+                client=client,
+                progress=lambda d, t: say(f"reference chunk {d}/{t}") if d % 10 == 0 else None,
+            )
+        ref = load_reference(args.reference or out / "reference")
         ev = evaluate_active(
             pipe,
             out / "evaluation",
@@ -106,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
             progress=say,
         )
     wall = time.perf_counter() - t0
+    steady = steady_state(out / "evaluation", cfg)
+    if steady is not None:
+        ev.summary["steady_state"] = steady
     ev.summary["benchmark"] = {
         "command": "python benchmarks/bench_active.py " + " ".join(argv or sys.argv[1:]),
         "wall_s": wall,
@@ -138,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         "coverage_runs",
     )
     print(json.dumps({k: s[k] for k in keys if k in s}, indent=1))
+    if "steady_state" in s:
+        print("  after the learning phase:", json.dumps(s["steady_state"]))
     if "threshold_mode" in s:
         print("  threshold mode:", json.dumps(s["threshold_mode"]))
     for row in s.get("scan", []):

@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -250,6 +251,84 @@ def test_generation_weights_enter_the_acceptance_unbiased(tmp_path: Path) -> Non
     z = (est_a.mean() - TRUTH_W) / (est_a.std(ddof=1) / np.sqrt(len(est_a)))
     assert abs(z) < 3, (est_a.mean(), TRUTH_W, z)
     assert np.all(np.abs(est_a - TRUTH_W) < 4 * err_a)
+
+
+def preview(ev: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """A cheap look at the outcome: u is x with noise (a preview of the expensive stage)."""
+    return pd.DataFrame(
+        {"event_id": ev["event_id"], "u": ev["x"] + rng.normal(0, 0.5, len(ev)), "cpu_s": 0.1}
+    )
+
+
+TWO_POINTS = Pipeline(
+    [Stage("gen", gen_weighted), Stage("pre", preview), Stage("sim", sim), Stage("select", select)],
+    control_points=[ControlPoint("pre", ("x",)), ControlPoint("sim", ("x", "u"))],
+    observables=("y",),
+)
+
+
+class Stub:
+    """A fixed controller: accepts with a(x) and records the weights it was given."""
+
+    inputs = ("x", "gen_weight")
+
+    def __init__(self, a: Callable[[np.ndarray], np.ndarray]):
+        self.a = a
+        self.seen: list[pd.DataFrame] = []
+
+    def decide(self, X: pd.DataFrame, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        self.seen.append(X.copy())
+        a = self.a(X["x"].to_numpy())
+        return rng.random(len(a)) < a, a
+
+
+def test_two_control_points_multiply_the_weights() -> None:
+    first = Stub(lambda x: np.where(x < 2.0, 0.2, 1.0))
+    second = Stub(lambda x: np.where(x < 3.0, 0.25, 0.8))
+    r = run_chunk(
+        TWO_POINTS,
+        first_event_id=0,
+        n_events=40_000,
+        seed=3,
+        controllers={"pre": first, "sim": second},
+    )
+    log = r.log.set_index("event_id")
+    both = log["accept_pre"].fillna(False) & log["accept_sim"].fillna(False)
+    expect = 1.0 / (log["a_pre"] * log["a_sim"])
+    np.testing.assert_allclose(log.loc[both, "w_active"], expect[both], rtol=1e-12)
+    assert (log.loc[~log["accept_pre"].astype(bool), "w_active"] == 1.0).all()  # not final
+    # the second point sees the weight an event carries there: gen_weight / a_pre
+    X2 = second.seen[0]
+    np.testing.assert_allclose(
+        X2["gen_weight"], log.loc[X2.index, "gen_weight"] / log.loc[X2.index, "a_pre"]
+    )
+    np.testing.assert_allclose(first.seen[0]["gen_weight"], log["gen_weight"])
+    final = r.final.set_index("event_id")
+    np.testing.assert_allclose(final["w_active"], expect[final.index], rtol=1e-12)
+    # and the estimate with both thinnings is unbiased: sum(weight) / n against the truth
+    w = np.zeros(len(log))
+    w[np.searchsorted(log.index, final.index)] = final["weight"]
+    est, err = w.mean(), w.std(ddof=1) / np.sqrt(len(w))
+    assert abs(est - TRUTH_W) < 4 * err, (est, TRUTH_W, err)
+
+
+def test_two_control_points_train_on_the_weight_at_each_point(tmp_path: Path) -> None:
+    from ariasim.active.engine import prior_weight
+
+    r = run_active(TWO_POINTS, tmp_path / "two", seed=1, n_chunks=8, config=CFG)
+    saved = load_controller(tmp_path / "two" / "controllers" / "round-003" / "sim")
+    assert saved.inputs == ("x", "u", "gen_weight")
+    log = r.log()
+    late = log[log["round"] >= 1]
+    # the later rounds were decided at both points, and the weights multiply
+    assert late["a_pre"].lt(1).any() and late["a_sim"].lt(1).any()
+    ok = late["passed"].to_numpy(dtype=bool)
+    np.testing.assert_allclose(
+        late["w_active"][ok], 1.0 / (late["a_pre"] * late["a_sim"])[ok], rtol=1e-12
+    )
+    np.testing.assert_allclose(prior_weight(late, TWO_POINTS, "sim"), 1.0 / late["a_pre"])
+    est, err = r.rate()
+    assert abs(est - TRUTH_W) < 4 * err, (est, TRUTH_W, err)
 
 
 def test_density_mode_flattens_the_simulated_events(tmp_path: Path, controlled: list[dict]) -> None:

@@ -156,7 +156,8 @@ def test_stages_keep_event_identity(ci_run: dict[str, pd.DataFrame]) -> None:
     assert (final["cos_zenith_reco"] <= cfg.cos_zenith_max).all()
     assert (final["n_channels"] >= cfg.min_channels).all()
     assert np.isfinite(final["gen_weight"]).all() and (final["gen_weight"] > 0).all()
-    assert (ci_run["photons"]["cpu_s"] > 0).all()
+    assert (ci_run["photons_preview"]["cpu_s"] > 0).all()
+    assert (ci_run["photons_rest"]["cpu_s"] >= 0).all()
 
 
 def test_line_fit_finds_the_down_going_muons(ci_run: dict[str, pd.DataFrame]) -> None:
@@ -178,7 +179,7 @@ def test_line_fit_finds_the_down_going_muons(ci_run: dict[str, pd.DataFrame]) ->
 def test_stages_are_reproducible_from_the_seed() -> None:
     from ariasim.utils import spawn_seeds
 
-    p = make_muon_pipeline("ci")
+    p = make_muon_pipeline("ci", preview_fraction=0)
     a, _ = chain_stages(p, np.arange(1500), seed=4)
     b, _ = chain_stages(p, np.arange(1500), seed=4)
     c, _ = chain_stages(p, np.arange(200), seed=5)
@@ -196,8 +197,51 @@ def test_stages_are_reproducible_from_the_seed() -> None:
         pd.testing.assert_series_equal(full.loc[part.index, col], part[col], check_names=False)
 
 
+def test_split_photon_stage_has_the_one_stage_distribution(
+    ci_run: dict[str, pd.DataFrame],
+) -> None:
+    """The preview (f of the photons) merged with the rest ((1 - f) of them) is the one-stage
+    photon simulation in distribution: the same events (same seeds before the photons)
+    through the one-stage ``photons``, compared event by event. Photon counts and total
+    charges are Poisson per event in both, so their summed differences have variance
+    sum(x_split + x_one); the channel counts and first-hit times get a paired t-test."""
+    cfg = MuonConfig.for_size("ci", preview_fraction=0)
+    assert MuonConfig.for_size("ci").preview_fraction == 0.1
+    split = ci_run["photons_rest"].set_index("event_id")
+    one = muon_stages(cfg)[3].func(ci_run["propagation"], np.random.default_rng(11))
+    one = one.set_index("event_id").loc[split.index]
+    assert len(split) > 50
+    for col in ("n_photons", "total_charge"):
+        d = float((split[col] - one[col]).sum())
+        z = d / math.sqrt(float((split[col] + one[col]).sum()))
+        assert abs(z) < 4, (col, z)
+    lit = (split["n_channels"] > 0) & (one["n_channels"] > 0)
+    assert lit.sum() > 30
+    # the earliest hit of the event and the mean over its modules of their first hits
+    first = [np.array([t.min() for t in table.loc[lit, "hit_times"]]) for table in (split, one)]
+    mean = [np.array([t.mean() for t in table.loc[lit, "hit_times"]]) for table in (split, one)]
+    for a, b in (
+        (split["n_channels"].to_numpy(float), one["n_channels"].to_numpy(float)),
+        (first[0], first[1]),
+        (mean[0], mean[1]),
+    ):
+        d = a - b
+        assert abs(d.mean()) < 4 * d.std(ddof=1) / math.sqrt(d.size), (d.mean(), d.std())
+    # the preview holds a fraction f of the photons (binomial), the merge adds them
+    pv = float(split["pv_photons"].sum())
+    n = float(split["n_photons"].sum())
+    assert abs(pv - 0.1 * n) < 4 * math.sqrt(0.1 * 0.9 * n)
+    for ev in split.itertuples():
+        assert ev.total_charge == int(ev.hit_charges.sum()) >= int(ev.pv_charges.sum())
+        assert set(ev.pv_modules) <= set(ev.hit_modules)
+        # a module's first hit is the earlier of the preview's and the rest's
+        at = np.searchsorted(ev.hit_modules, ev.pv_modules)
+        assert np.all(ev.hit_times[at] <= ev.pv_times)
+        assert np.all(ev.hit_charges[at] >= ev.pv_charges)
+
+
 def test_brighter_muons_give_more_hits() -> None:
-    cfg = MuonConfig.for_size("ci")
+    cfg = MuonConfig.for_size("ci", preview_fraction=0)
     photons = muon_stages(cfg)[3].func
     d = np.array([0.3, 0.0, -1.0])
     d /= np.linalg.norm(d)
@@ -227,7 +271,7 @@ def test_brighter_muons_give_more_hits() -> None:
 
 
 def test_pipeline_shape() -> None:
-    p = make_muon_pipeline("ci")
+    p = make_muon_pipeline("ci", preview_fraction=0)
     assert p.stage_names == (
         "primaries",
         "bundles",
@@ -238,6 +282,14 @@ def test_pipeline_shape() -> None:
     )
     cp = p.control_points[0]
     assert cp.before == "photons" and "lead_closest_m" in cp.features
+    split = make_muon_pipeline("ci")
+    assert split.stage_names[3:5] == ("photons_preview", "photons_rest")
+    cp1, cp2 = split.control_points
+    assert cp1.features == cp.features
+    assert set(cp.features) < set(cp2.features) and "pv_cos_zenith_reco" in cp2.features
+    # the nominal costs: a preview of f = 10 % costs less than the rest
+    costs = split.stage_costs
+    assert costs is not None and 0 < costs["photons_preview"] < costs["photons_rest"]
     assert set(p.edges) == set(p.observables)
     for e in p.edges.values():
         assert np.all(np.diff(e) > 0)
@@ -253,6 +305,8 @@ def test_pipeline_shape() -> None:
         (lambda: make_muon_pipeline("huge"), "size"),
         (lambda: make_muon_pipeline("ci", flux_model="H5z"), "flux_model"),
         (lambda: make_muon_pipeline("ci", cos_zenith_max=2.0), "cos_zenith_max"),
+        (lambda: make_muon_pipeline("ci", preview_fraction=1.0), "preview_fraction"),
+        (lambda: make_muon_pipeline("ci", preview_fraction=-0.1), "preview_fraction"),
         (lambda: EnergyLossModel(v_cut=1.5), "v_cut"),
         (lambda: EnergyLossModel(b_pair=-1e-4), "b_pair"),
         (lambda: PrimaryGenerator(gamma=0.0), "gamma"),

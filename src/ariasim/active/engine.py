@@ -3,10 +3,13 @@
 Round 0 runs ``warmup_chunks`` chunks without control (every event labelled). After each
 round, one :class:`~ariasim.active.controller.Controller` per control point is trained on
 every logged event of the earlier rounds that reached that point and whose outcome is known
-(not stopped by a controller), weighted by its ``w_active`` (the product of ``1/a`` of the
-decisions it went through, so that the sample stands for every event that reached the
-point); it is saved in ``out_dir/controllers/round-NNN/<stage>/`` and decides the chunks of
-round ``NNN`` only. An event is therefore never decided by a model trained on its own
+(not stopped by a controller), weighted by the product of ``1/a`` of the decisions it went
+through from that point on (so that the sample stands for every event that reaches the
+point); at a later control point the generation weight it learns with is multiplied by
+the ``1/a`` of the earlier points (:func:`prior_weight`), the weight the event carries
+there, as :func:`~ariasim.active.pipeline.run_chunk` gives it to the controller. A model
+is saved in ``out_dir/controllers/round-NNN/<stage>/`` and decides the chunks of round
+``NNN`` only. An event is therefore never decided by a model trained on its own
 outcome. ``learn="freeze"`` keeps the controllers trained after round 0.
 
 Chunks run through :func:`ariasim.parallel.run_chunks` (in this process or on Dask
@@ -304,6 +307,29 @@ def round_sig(x: float, digits: int = 2) -> float:
     return float(f"{x:.{digits - 1}e}")
 
 
+def prior_weight(log: pd.DataFrame, pipeline: Pipeline, stage: str) -> np.ndarray:
+    """Per log row, the product of ``1/a`` over the control points before the one before
+    ``stage`` (1 for the first control point and where no controller decided).
+
+    Example:
+        >>> from ariasim.active.pipeline import ControlPoint, Stage
+        >>> f = lambda ev, rng: ev
+        >>> p = Pipeline([Stage("a", f), Stage("b", f), Stage("c", f)],
+        ...              control_points=[ControlPoint("b", ("x",)), ControlPoint("c", ("x",))])
+        >>> log = pd.DataFrame({"a_b": [0.5, 1.0, np.nan], "a_c": [0.1, 1.0, np.nan]})
+        >>> prior_weight(log, p, "c").tolist(), prior_weight(log, p, "b").tolist()
+        ([2.0, 1.0, 1.0], [1.0, 1.0, 1.0])
+    """
+    names = list(pipeline.stage_names)
+    k = names.index(stage)
+    prior = np.ones(len(log))
+    for cp in pipeline.control_points:
+        if names.index(cp.before) < k and f"a_{cp.before}" in log.columns:
+            a = log[f"a_{cp.before}"].to_numpy(dtype=float)
+            prior /= np.where(np.isfinite(a) & (a > 0), a, 1.0)
+    return prior
+
+
 def training_set(log: pd.DataFrame, stage: str) -> pd.DataFrame:
     """The log rows that train the controller before ``stage``: they reached it and their
     outcome is known (no controller stopped them anywhere)."""
@@ -352,7 +378,12 @@ def train_round(
         if n_pass < config.min_pass or len(rows) - n_pass < config.min_pass:
             skipped[cp.before] = f"{n_pass} passing of {len(rows)} (min_pass {config.min_pass})"
             continue
-        gw = rows["gen_weight"].to_numpy(dtype=float)
+        # an event's weight at this point: gen_weight x the 1/a of the earlier control
+        # points (as run_chunk gives it to the controller); the training rows stand for
+        # the events that reach the point under control when weighted by the 1/a from
+        # this point on (w_active / prior), which is what the lambda optimum needs
+        prior = prior_weight(rows, pipeline, cp.before)
+        gw = rows["gen_weight"].to_numpy(dtype=float) * prior
         use_w = bool(np.all(np.isfinite(gw)) and np.any(gw != gw[0]))
         observable = None
         ctrl = config.controller(tuple(cp.features), random_state=int(rs))
@@ -371,7 +402,7 @@ def train_round(
         ctrl.fit(
             rows[list(cp.features)],
             label.to_numpy(dtype=float),
-            rows["w_active"].to_numpy(dtype=float),
+            rows["w_active"].to_numpy(dtype=float) / prior,
             cost_fixed=cost_fixed,
             cost_skippable=cost_skip,
             gen_weight=gw if use_w else None,

@@ -235,7 +235,9 @@ def run_chunk(
             controller has ``decide(X, rng) -> (accept, a)`` (and optionally
             ``decide_details(X, rng) -> (accept, a, p)`` and ``inputs``, the columns it
             needs; default: the control point's features). ``X`` holds only the control
-            point's features (and ``gen_weight`` if the controller asks for it).
+            point's features (and ``gen_weight`` if the controller asks for it: the
+            generation weight times the ``1/a`` of the decisions at earlier control
+            points, the weight the event carries there).
 
     Returns:
         A :class:`ChunkResult` (see there for the columns). Per-event CPU per stage: the
@@ -304,6 +306,10 @@ def run_chunk(
                     },
                     index=alive.index,
                 )
+                if "gen_weight" in X.columns:
+                    # the weight the event carries here: its generation weight times the
+                    # 1/a of the decisions before (the variance-optimal a is ∝ that weight)
+                    X["gen_weight"] = X["gen_weight"].to_numpy() * w_active[idx]
                 t0 = time.process_time()
                 if hasattr(ctrl, "decide_details"):
                     accept, a, p = ctrl.decide_details(X, cp_rng[cp.before])

@@ -6,14 +6,24 @@ Stages (each ``func(events, rng) -> events`` as :mod:`ariasim.active.pipeline` s
 2. ``bundles``: Elbert muon bundles at the surface (events without muons dropped);
 3. ``propagation``: muons through the ice to and through the detector volume, with their
    stochastic losses (events without muons in the volume dropped);
-4. ``photons`` (the expensive stage): Cherenkov light of the muon tracks and of the
-   losses near modules through :func:`ariasim.simulators.photons.simulate`, one call per
-   event on one numba thread, its CPU time in ``cpu_s``;
+4. the expensive stage, Cherenkov light of the muon tracks and of the losses near modules
+   through :func:`ariasim.simulators.photons.simulate` on one numba thread, its CPU time
+   per event in ``cpu_s``. By default (``preview_fraction = f = 0.1``) it is split in two:
+   ``photons_preview`` simulates a fraction ``f`` of each event's photons and
+   ``photons_rest`` the remaining ``1 - f``, merged per module (first time = minimum,
+   charge = sum); the photon count is Poisson, so this is exactly the one-stage
+   distribution (see :func:`muon_stages`). With ``preview_fraction = 0`` it is one stage,
+   ``photons`` (one simulator call per event);
 5. ``trigger``: SMT (``smt_modules`` hit modules in ``smt_window_ns``);
 6. ``selection``: improved line fit looking up-going or near-horizontal
    (``cos_zenith_reco <= cos_zenith_max``) with ``n_channels >= min_channels``.
 
-A control point sits before ``photons`` with the scalar features known after propagation.
+A control point sits before the photons (``photons_preview`` or ``photons``) with the
+scalar features known after propagation (:data:`CONTROL_FEATURES`); with the split, a
+second one before ``photons_rest`` also sees the preview's hits (:data:`PREVIEW_FEATURES`:
+channels, charge, strings, line-fit direction, depths and time span of the hits). A
+controller there decides with the event's weight so far (generation weight times the
+``1/a`` of the first decision), and the weights of the two decisions multiply.
 
 The telescope is generic and scaled: a square grid of strings in homogeneous bulk ice at
 1950 m, modules oversized ``oversize`` times (PPC's production choice) with the photon
@@ -55,6 +65,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ariasim.active.engine import round_sig
 from ariasim.active.pipeline import ControlPoint, Pipeline, Stage
 from ariasim.apps.muons.light import EventLight, event_sources
 from ariasim.apps.muons.reco import improved_linefit, smt_trigger
@@ -73,14 +84,18 @@ from ariasim.simulators.photons import (
     simulate,
     string_detector,
 )
+from ariasim.simulators.photons.batches import photon_counts
 
 __all__ = [
     "CONTROL_FEATURES",
     "OBSERVABLES",
+    "PREVIEW_FEATURES",
     "SIZES",
     "MuonConfig",
     "make_muon_pipeline",
+    "merge_hits",
     "muon_stages",
+    "preview_features",
 ]
 
 #: Features of the control point before ``photons``.
@@ -92,6 +107,17 @@ CONTROL_FEATURES = (
     "cos_zenith",
     "log10_energy",
     "mass",
+)
+#: Features of the preview's hits (``photons_preview``), known before ``photons_rest``.
+PREVIEW_FEATURES = (
+    "pv_n_channels",
+    "pv_total_charge",
+    "pv_n_strings",
+    "pv_cos_zenith_reco",
+    "pv_z_first_m",
+    "pv_z_last_m",
+    "pv_t_span_ns",
+    "pv_z_mean_m",
 )
 #: Final-level observables.
 OBSERVABLES = ("cos_zenith_reco", "n_channels", "log10_charge", "log10_energy")
@@ -125,6 +151,10 @@ class MuonConfig:
         smt_window_ns: SMT window.
         cos_zenith_max: Selection: largest reconstructed cos(zenith).
         min_channels: Selection: fewest hit modules.
+        preview_fraction: Fraction ``f`` of each event's photons simulated in the
+            ``photons_preview`` stage, before a second control point; the rest (``1 - f``)
+            in ``photons_rest`` (see :func:`muon_stages`). 0: one ``photons`` stage and one
+            control point.
 
     Example:
         >>> cfg = MuonConfig.for_size("ci", near_m=40.0)
@@ -154,6 +184,7 @@ class MuonConfig:
     smt_window_ns: float = 5000.0
     cos_zenith_max: float = 0.0
     min_channels: int = 12
+    preview_fraction: float = 0.1
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -164,11 +195,15 @@ class MuonConfig:
                 raise ConfigError(f"must be an integer, got {v!r}", parameter=f.name)
             if not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v):
                 raise ConfigError(f"must be a finite number, got {v!r}", parameter=f.name)
-            if f.name not in ("cos_zenith_max",) and v <= 0:
+            if f.name not in ("cos_zenith_max", "preview_fraction") and v <= 0:
                 raise ConfigError(f"must be > 0, got {v!r}", parameter=f.name)
         if not -1.0 <= self.cos_zenith_max <= 1.0:
             raise ConfigError(
                 f"must be in [-1, 1], got {self.cos_zenith_max}", parameter="cos_zenith_max"
+            )
+        if not 0.0 <= self.preview_fraction < 1.0:
+            raise ConfigError(
+                f"must be in [0, 1), got {self.preview_fraction}", parameter="preview_fraction"
             )
         if self.oversize < 1:
             raise ConfigError(f"must be >= 1, got {self.oversize}", parameter="oversize")
@@ -302,8 +337,103 @@ def near_module_features(
     return out
 
 
+def preview_features(
+    modules_m: np.ndarray, hit_times: np.ndarray, charges: np.ndarray, string_of: np.ndarray
+) -> dict[str, float]:
+    """The features of :data:`PREVIEW_FEATURES` from one event's preview hits.
+
+    Arguments:
+        modules_m: (n, 3) positions of the hit modules.
+        hit_times: (n,) their first-hit times [ns].
+        charges: (n,) their hit counts.
+        string_of: (n,) their string numbers.
+
+    Example:
+        >>> t = np.arange(4) * 50.0
+        >>> pos = np.column_stack([np.zeros(4), np.zeros(4), -15.0 * np.arange(4)])
+        >>> f = preview_features(pos, t, np.array([1, 2, 1, 3]), np.zeros(4))
+        >>> f["pv_n_channels"], f["pv_total_charge"], round(f["pv_cos_zenith_reco"], 3)
+        (4, 7, 1.0)
+    """
+    n = len(hit_times)
+    out: dict[str, float] = {
+        "pv_n_channels": n,
+        "pv_total_charge": int(np.sum(charges)),
+        "pv_n_strings": len(np.unique(string_of)),
+        # no direction from fewer than two modules: a value outside [-1, 1]
+        "pv_cos_zenith_reco": 2.0,
+        "pv_z_first_m": 0.0,
+        "pv_z_last_m": 0.0,
+        "pv_t_span_ns": 0.0,
+        "pv_z_mean_m": 0.0,
+    }
+    if n:
+        first, last = int(np.argmin(hit_times)), int(np.argmax(hit_times))
+        out["pv_z_first_m"] = float(modules_m[first, 2])
+        out["pv_z_last_m"] = float(modules_m[last, 2])
+        out["pv_t_span_ns"] = float(hit_times[last] - hit_times[first])
+        out["pv_z_mean_m"] = float(np.average(modules_m[:, 2], weights=charges))
+    if n >= 2:
+        d, _ = improved_linefit(modules_m, hit_times)
+        out["pv_cos_zenith_reco"] = float(-d[2])
+    return out
+
+
+def merge_hits(
+    a: tuple[np.ndarray, np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Merge two sets of per-module hits ``(module ids, first times, charges)``: per module
+    the earliest time and the summed charge, sorted by module id.
+
+    Example:
+        >>> m, t, q = merge_hits((np.array([1, 4]), np.array([5.0, 2.0]), np.array([1, 2])),
+        ...                      (np.array([4, 7]), np.array([1.0, 3.0]), np.array([3, 1])))
+        >>> m.tolist(), t.tolist(), q.tolist()
+        ([1, 4, 7], [5.0, 1.0, 3.0], [1, 5, 1])
+    """
+    mods = np.concatenate([a[0], b[0]])
+    times = np.concatenate([a[1], b[1]])
+    charge = np.concatenate([a[2], b[2]])
+    ids, inv = np.unique(mods, return_inverse=True)
+    t_first = np.full(ids.size, np.inf)
+    np.minimum.at(t_first, inv, times)
+    q = np.zeros(ids.size, np.int64)
+    np.add.at(q, inv, charge)
+    return ids.astype(np.int64), t_first, q
+
+
+HIT_COLUMNS = (
+    "event_id",
+    "cpu_s",
+    "n_photons",
+    "hit_modules",
+    "hit_times",
+    "hit_charges",
+    "n_channels",
+    "total_charge",
+)
+
+
+def _empty_fix(out: pd.DataFrame, ints: tuple[str, ...]) -> pd.DataFrame:
+    if out.empty:
+        out = out.astype({"event_id": np.int64, "cpu_s": float, **dict.fromkeys(ints, np.int64)})
+    return out
+
+
 def muon_stages(cfg: MuonConfig) -> list[Stage]:
-    """The six stages of the pipeline for a configuration (see the module docstring).
+    """The stages of the pipeline for a configuration (see the module docstring).
+
+    With ``cfg.preview_fraction = 0`` the photons of an event are simulated in one stage,
+    ``photons``. With ``f = cfg.preview_fraction > 0`` they are split in two stages:
+    ``photons_preview`` simulates the event's light with the photon yield scaled by ``f``
+    and ``photons_rest`` with it scaled by ``1 - f`` (its own random stream); the rest's
+    hits are merged with the preview's per module (first time = minimum, charge = sum).
+    The photon count of an event is Poisson (:class:`EventLight`) and its photons are
+    independent and identically distributed, so a Poisson(``f mu``) and an independent
+    Poisson(``(1 - f) mu``) sample together are exactly a Poisson(``mu``) sample
+    (thinning): the merged hits have the one-stage distribution, and the preview's
+    cost is never lost. A second control point before ``photons_rest`` sees the
+    preview's hits (:data:`PREVIEW_FEATURES`).
 
     Arguments:
         cfg: The configuration.
@@ -314,7 +444,10 @@ def muon_stages(cfg: MuonConfig) -> list[Stage]:
     mods = det.positions_m
     ids = det.module_ids if det.module_ids is not None else np.arange(det.n_modules)
     pos_by_id = dict(zip(ids.tolist(), range(det.n_modules), strict=True))
+    strings = (np.arange(det.n_modules) // cfg.modules_per_string).tolist()
+    string_by_id = dict(zip(ids.tolist(), strings, strict=True))
     loss = sim.losses
+    f = float(cfg.preview_fraction)
 
     def primaries(events: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
         return sim.primaries(events["event_id"].to_numpy(np.int64), rng)
@@ -328,75 +461,154 @@ def muon_stages(cfg: MuonConfig) -> list[Stage]:
 
     warm = [False]
 
-    def photons(events: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-        base = int(rng.integers(0, 2**62))
-        if not warm[0] and len(events):
+    def warm_up(n: int) -> None:
+        if not warm[0] and n:
             # load (or compile) the numba kernel once, outside the per-event CPU accounting
             simulate(MuonSegment(length_m=1.0), medium, det, seed=0, n_threads=1)
             warm[0] = True
-        rows: dict[str, list] = {
-            k: []
-            for k in (
-                "event_id",
-                "cpu_s",
-                "n_photons",
-                "hit_modules",
-                "hit_times",
-                "hit_charges",
-                "n_channels",
-                "total_charge",
-            )
-        }
+
+    def sources(ev: Any) -> tuple[tuple, tuple]:
+        srcs, scales = event_sources(
+            (ev.dir_x, ev.dir_y, ev.dir_z),
+            ev.mu_entry,
+            ev.mu_length_m,
+            ev.mu_energy,
+            ev.loss_pos,
+            ev.loss_energy,
+            mods,
+            near_m=cfg.near_m,
+            piece_m=cfg.piece_m,
+            cascade_min_gev=cfg.cascade_min_gev,
+            b_continuous=loss.b_continuous,
+            a_gev_per_mwe=loss.a_gev_per_mwe,
+            b_total=loss.b,
+        )
+        return tuple(srcs), tuple(scales)
+
+    def light_hits(
+        srcs: tuple, scales: tuple, yield_scale: float, seed: int
+    ) -> tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Photons propagated and per-module hits (ids, first times, charges)."""
+        if not srcs:
+            return 0, (np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64))
+        light = EventLight(srcs, scales, yield_scale)
+        res = simulate(light, medium, det, seed=seed, n_threads=1)
+        if not len(res.hits):
+            return res.n_photons, (np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64))
+        g = res.hits.groupby("module_id", sort=True)["time_ns"].agg(["min", "size"])
+        return res.n_photons, (
+            g.index.to_numpy(np.int64),
+            g["min"].to_numpy(float),
+            g["size"].to_numpy(np.int64),
+        )
+
+    def hit_rows(rows: dict[str, list], n_ph: int, hits: tuple, cpu: float, eid: int) -> None:
+        rows["event_id"].append(eid)
+        rows["cpu_s"].append(cpu)
+        rows["n_photons"].append(n_ph)
+        rows["hit_modules"].append(hits[0])
+        rows["hit_times"].append(hits[1])
+        rows["hit_charges"].append(hits[2])
+        rows["n_channels"].append(hits[0].size)
+        rows["total_charge"].append(int(hits[2].sum()))
+
+    def photons(events: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+        base = int(rng.integers(0, 2**62))
+        warm_up(len(events))
+        rows: dict[str, list] = {k: [] for k in HIT_COLUMNS}
         for ev in events.itertuples(index=False):
             c0 = time.process_time()
-            srcs, scales = event_sources(
-                (ev.dir_x, ev.dir_y, ev.dir_z),
-                ev.mu_entry,
-                ev.mu_length_m,
-                ev.mu_energy,
-                ev.loss_pos,
-                ev.loss_energy,
-                mods,
-                near_m=cfg.near_m,
-                piece_m=cfg.piece_m,
-                cascade_min_gev=cfg.cascade_min_gev,
-                b_continuous=loss.b_continuous,
-                a_gev_per_mwe=loss.a_gev_per_mwe,
-                b_total=loss.b,
-            )
-            n_ph = 0
-            mod_ids = np.zeros(0, np.int64)
-            t_first = np.zeros(0)
-            charge = np.zeros(0, np.int64)
-            if srcs:
-                light = EventLight(tuple(srcs), tuple(scales), cfg.yield_scale)
-                res = simulate(light, medium, det, seed=_event_seed(base, ev.event_id), n_threads=1)
-                n_ph = res.n_photons
-                if len(res.hits):
-                    g = res.hits.groupby("module_id", sort=True)["time_ns"].agg(["min", "size"])
-                    mod_ids = g.index.to_numpy(np.int64)
-                    t_first = g["min"].to_numpy(float)
-                    charge = g["size"].to_numpy(np.int64)
-            rows["cpu_s"].append(time.process_time() - c0)
-            rows["event_id"].append(ev.event_id)
-            rows["n_photons"].append(n_ph)
-            rows["hit_modules"].append(mod_ids)
-            rows["hit_times"].append(t_first)
-            rows["hit_charges"].append(charge)
-            rows["n_channels"].append(mod_ids.size)
-            rows["total_charge"].append(int(charge.sum()))
-        out = pd.DataFrame(rows)
-        if out.empty:
-            out = out.astype(
-                {
-                    "event_id": np.int64,
-                    "cpu_s": float,
-                    "n_photons": np.int64,
-                    "n_channels": np.int64,
-                    "total_charge": np.int64,
-                }
-            )
-        return out
+            srcs, scales = sources(ev)
+            n_ph, hits = light_hits(srcs, scales, cfg.yield_scale, _event_seed(base, ev.event_id))
+            hit_rows(rows, n_ph, hits, time.process_time() - c0, ev.event_id)
+        return _empty_fix(pd.DataFrame(rows), ("n_photons", "n_channels", "total_charge"))
+
+    def batch_hits(
+        lights: list[tuple[tuple, tuple]], yield_scale: float, seed: int
+    ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
+        """One photon-simulator call for the lights of many events: per event the photons
+        propagated, the per-module hits (ids, first times, charges) and its CPU seconds
+        (the call's CPU shared in proportion to the photons; an event without light: 0)."""
+        n = len(lights)
+        empty = (np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64))
+        hits_of: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = [empty] * n
+        counts = np.zeros(n, np.int64)
+        cpu = np.zeros(n)
+        lit = [k for k, (srcs, _) in enumerate(lights) if srcs]
+        if not lit:
+            return counts, hits_of, cpu
+        c0 = time.process_time()
+        ev_src = [EventLight(lights[k][0], lights[k][1], yield_scale) for k in lit]
+        drawn = photon_counts(ev_src, medium, det, seed)
+        res = simulate(ev_src, medium, det, seed=seed, n_threads=1, counts=drawn)
+        ev = res.hits["event_id"].to_numpy(np.int64)
+        mod = res.hits["module_id"].to_numpy(np.int64)
+        t = res.hits["time_ns"].to_numpy(float)
+        order = np.lexsort((t, mod, ev))  # by event, module, time
+        ev, mod, t = ev[order], mod[order], t[order]
+        new = np.ones(ev.size, dtype=bool)
+        new[1:] = (ev[1:] != ev[:-1]) | (mod[1:] != mod[:-1])
+        starts = np.flatnonzero(new)
+        q = np.diff(np.append(starts, ev.size))
+        g_ev, g_mod, g_t = ev[starts], mod[starts], t[starts]
+        bounds = np.searchsorted(g_ev, np.arange(len(lit) + 1))
+        for j, k in enumerate(lit):
+            sl = slice(bounds[j], bounds[j + 1])
+            hits_of[k] = (g_mod[sl], g_t[sl], q[sl].astype(np.int64))
+        counts[lit] = drawn
+        spent = time.process_time() - c0
+        share = drawn / drawn.sum() if drawn.sum() > 0 else np.full(len(lit), 1.0 / len(lit))
+        cpu[lit] = spent * share
+        return counts, hits_of, cpu
+
+    def event_lights(events: pd.DataFrame) -> tuple[list[tuple[tuple, tuple]], np.ndarray]:
+        lights, cpu = [], np.zeros(len(events))
+        for k, ev in enumerate(events.itertuples(index=False)):
+            c0 = time.process_time()
+            lights.append(sources(ev))
+            cpu[k] = time.process_time() - c0
+        return lights, cpu
+
+    def photons_preview(events: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+        seed = int(rng.integers(0, 2**62))
+        warm_up(len(events))
+        lights, cpu = event_lights(events)
+        counts, hits_of, cpu_sim = batch_hits(lights, f * cfg.yield_scale, seed)
+        rows: dict[str, list] = {k: [] for k in PREVIEW_FEATURES}
+        for hits in hits_of:
+            c0 = time.process_time()
+            idx = np.array([pos_by_id[m] for m in hits[0].tolist()], dtype=np.int64)
+            strings = np.array([string_by_id[m] for m in hits[0].tolist()], dtype=np.int64)
+            feats = preview_features(mods[idx], hits[1], hits[2], strings)
+            for k in PREVIEW_FEATURES:
+                rows[k].append(feats[k])
+            rows.setdefault("cpu_feat", []).append(time.process_time() - c0)
+        out = pd.DataFrame(
+            {
+                "event_id": events["event_id"].to_numpy(np.int64),
+                "cpu_s": cpu + cpu_sim + np.asarray(rows.pop("cpu_feat", []), dtype=float),
+                "pv_photons": counts,
+                "light": pd.Series(lights, dtype=object, index=events.index).to_numpy(),
+                "pv_modules": pd.Series([h[0] for h in hits_of], dtype=object).to_numpy(),
+                "pv_times": pd.Series([h[1] for h in hits_of], dtype=object).to_numpy(),
+                "pv_charges": pd.Series([h[2] for h in hits_of], dtype=object).to_numpy(),
+                **{k: np.asarray(rows[k], dtype=float) for k in PREVIEW_FEATURES},
+            }
+        )
+        return out.astype({"pv_n_channels": np.int64, "pv_total_charge": np.int64})
+
+    def photons_rest(events: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+        seed = int(rng.integers(0, 2**62))
+        warm_up(len(events))
+        lights = list(events["light"])
+        counts, hits_of, cpu = batch_hits(lights, (1.0 - f) * cfg.yield_scale, seed)
+        rows: dict[str, list] = {k: [] for k in HIT_COLUMNS}
+        for k, ev in enumerate(events.itertuples(index=False)):
+            c0 = time.process_time()
+            merged = merge_hits((ev.pv_modules, ev.pv_times, ev.pv_charges), hits_of[k])
+            dt = time.process_time() - c0
+            hit_rows(rows, int(counts[k]) + int(ev.pv_photons), merged, cpu[k] + dt, ev.event_id)
+        return _empty_fix(pd.DataFrame(rows), ("n_photons", "n_channels", "total_charge"))
 
     def trigger(events: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
         ok = np.array(
@@ -427,11 +639,16 @@ def muon_stages(cfg: MuonConfig) -> list[Stage]:
             }
         )
 
+    light_stages = (
+        [Stage("photons_preview", photons_preview), Stage("photons_rest", photons_rest)]
+        if f > 0
+        else [Stage("photons", photons)]
+    )
     return [
         Stage("primaries", primaries),
         Stage("bundles", bundles),
         Stage("propagation", propagation),
-        Stage("photons", photons),
+        *light_stages,
         Stage("trigger", trigger),
         Stage("selection", selection),
     ]
@@ -461,6 +678,22 @@ STAGE_COSTS: dict[str, dict[str, float]] = {
 }
 
 
+#: Nominal CPU seconds per event reaching the photons of the split photon stages
+#: (``preview_fraction = f > 0``): ``(fixed, photons)``, declared as ``photons_preview =
+#: fixed + f x photons`` and ``photons_rest = (1 - f) x photons``. ``fixed`` is the
+#: preview's work that does not scale with the photons (the event's sources, the
+#: features); ``photons`` the simulation of all of an event's photons in the split stages,
+#: which call the photon simulator once per chunk (the one-stage ``photons`` calls it once
+#: per event, a few ms of overhead each). Measured with
+#: :func:`~ariasim.apps.muons.profile.chain_stages` at f = 0.05, 0.1 and 0.2 (150k events
+#: of ``ci``, 30k of ``default``, on the loaded 2-core development machine, where the
+#: one-stage ``photons`` took 88 ms per event at ``default``: scaled to its 66 ms here).
+SPLIT_COSTS: dict[str, tuple[float, float]] = {
+    "default": (1.6e-3, 0.06),
+    "ci": (5.5e-4, 1.5e-3),
+}
+
+
 def make_muon_pipeline(size: str = "default", **overrides: Any) -> Pipeline:
     """The atmospheric-muon pipeline (module docstring) at a named size.
 
@@ -468,12 +701,17 @@ def make_muon_pipeline(size: str = "default", **overrides: Any) -> Pipeline:
         size: ``"default"`` or ``"ci"``.
         **overrides: Fields of :class:`MuonConfig`.
 
+    With ``preview_fraction > 0`` (the default) the photon stage is split into
+    ``photons_preview`` and ``photons_rest`` with a control point before each (the second
+    also sees :data:`PREVIEW_FEATURES`); ``preview_fraction=0`` gives the one-stage
+    pipeline with one control point.
+
     Example:
         >>> p = make_muon_pipeline("ci")
-        >>> p.stage_names
+        >>> p.stage_names[3:5], [cp.before for cp in p.control_points]
+        (('photons_preview', 'photons_rest'), ['photons_preview', 'photons_rest'])
+        >>> make_muon_pipeline("ci", preview_fraction=0).stage_names
         ('primaries', 'bundles', 'propagation', 'photons', 'trigger', 'selection')
-        >>> p.control_points[0].before, p.observables[0]
-        ('photons', 'cos_zenith_reco')
     """
     cfg = MuonConfig.for_size(size, **overrides)
     edges = {
@@ -484,13 +722,26 @@ def make_muon_pipeline(size: str = "default", **overrides: Any) -> Pipeline:
         "log10_charge": np.linspace(math.log10(cfg.min_channels), 5.0, 9).tolist(),
         "log10_energy": np.linspace(math.log10(cfg.e_min_per_nucleon_gev), 7.0, 9).tolist(),
     }
+    f = cfg.preview_fraction
+    costs = dict(STAGE_COSTS[size])
+    if f > 0:
+        control_points = [
+            ControlPoint("photons_preview", CONTROL_FEATURES),
+            ControlPoint("photons_rest", (*CONTROL_FEATURES, *PREVIEW_FEATURES)),
+        ]
+        costs.pop("photons")
+        fixed, photon_cost = SPLIT_COSTS[size]
+        costs["photons_preview"] = round_sig(fixed + f * photon_cost)
+        costs["photons_rest"] = round_sig((1.0 - f) * photon_cost)
+    else:
+        control_points = [ControlPoint("photons", CONTROL_FEATURES)]
     return Pipeline(
         muon_stages(cfg),
-        control_points=[ControlPoint("photons", CONTROL_FEATURES)],
+        control_points=control_points,
         observables=OBSERVABLES,
         name=f"muon-{size}",
         edges=edges,
-        stage_costs=STAGE_COSTS[size],
+        stage_costs=costs,
         # final efficiency ~1.5e-4 (default) and ~1.4e-3 (ci): chunks with a few passing
         chunk_size=5000 if size == "default" else 10000,
     )
