@@ -75,6 +75,10 @@ WAVELENGTH_RANGE_NM = (260.0, 680.0)
 class PhotonSource(Protocol):
     """What :func:`~ariasim.simulators.photons.simulate.simulate` needs from a source.
 
+    A source may also have ``generate_into(out, medium, detector, rng)``, which writes
+    the photons of ``generate`` into the given float64 columns (as :class:`Flasher`
+    does); the batch driver then uses it and spares a copy.
+
     Example:
         >>> isinstance(Flasher(n_photons=1e3), PhotonSource)
         True
