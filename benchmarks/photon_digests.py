@@ -48,10 +48,36 @@ def _digest(*frames: object) -> str:
 def main() -> None:
     det = string_detector(2, 5, string_spacing_m=20.0, module_spacing_m=10.0)
     near = single_module((0.0, 0.0, -5.0))
+    wdet = string_detector(
+        2, 5, string_spacing_m=20.0, module_spacing_m=10.0, acceptance_mode="weight"
+    )
+    fdet = string_detector(
+        2,
+        5,
+        string_spacing_m=20.0,
+        module_spacing_m=10.0,
+        angular_acceptance="flat",
+        wavelength_acceptance=False,
+    )
     runs = {
         "cascade-bulk": (Cascade(energy_gev=50.0), bulk_ice(), near),
         "muon-layered": (MuonSegment(length_m=200.0), layered_ice(example_ice_table_path()), det),
         "cascade-water": (Cascade(energy_gev=50.0), water(), near),
+        "flasher-string": (
+            Flasher((9.0, 0.0, 1.0), n_photons=2e5, wavelength_nm=(350, 450)),
+            bulk_ice(),
+            det,
+        ),
+        "flasher-flat": (
+            Flasher((9.0, 0.0, 1.0), n_photons=1e5, wavelength_nm=(350, 450)),
+            bulk_ice(),
+            fdet,
+        ),
+        "flasher-weight": (
+            Flasher((9.0, 0.0, 1.0), n_photons=1e5, wavelength_nm=(300, 500)),
+            bulk_ice(),
+            wdet,
+        ),
     }
     for name, (src, med, d) in runs.items():
         for threads in (1, 2):

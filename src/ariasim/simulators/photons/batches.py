@@ -31,7 +31,7 @@ import numpy as np
 from ariasim.errors import ConfigError
 from ariasim.simulators.photons.detector import Detector
 from ariasim.simulators.photons.optics import Medium
-from ariasim.simulators.photons.sources import PhotonSource
+from ariasim.simulators.photons.sources import PHOTON_COLUMNS, PhotonSource
 
 __all__ = [
     "BLOCK_PHOTONS",
@@ -52,7 +52,7 @@ BLOCK_PHOTONS = 65536
 #: Photons per kernel chunk (one xoshiro stream, one thread at a time).
 CHUNK_PHOTONS = 1024
 
-_PHOTON_COLUMNS = ("x", "y", "z", "dx", "dy", "dz", "t", "wl", "w")
+_PHOTON_COLUMNS = PHOTON_COLUMNS
 
 
 @dataclass
@@ -91,12 +91,17 @@ class PhotonBatch:
             np.zeros(0, np.uint64),
         )
 
-    def event_ids(self) -> np.ndarray:
-        """int64 event id of every photon of the batch."""
-        return np.repeat(
-            np.array([b[0] for b in self.blocks], np.int64),
-            np.array([b[2] for b in self.blocks], np.int64),
-        )
+    def event_ids(self, index: np.ndarray | None = None) -> np.ndarray:
+        """int64 event id of every photon of the batch, or of the photons ``index``.
+
+        Arguments:
+            index: Ascending or not, int positions in the batch (default: all photons).
+        """
+        ev = np.array([b[0] for b in self.blocks], np.int64)
+        size = np.array([b[2] for b in self.blocks], np.int64)
+        if index is None:
+            return np.repeat(ev, size)
+        return ev[np.searchsorted(np.cumsum(size), index, side="right")]
 
 
 @dataclass
@@ -219,6 +224,7 @@ def photon_batches(
     detector: Detector,
     entropy: int,
     blocks: tuple[int, int] | None = None,
+    reuse_buffers: bool = False,
 ) -> Iterator[PhotonBatch]:
     """Generate the photons of all events, batch by batch.
 
@@ -226,6 +232,11 @@ def photon_batches(
     (photons drawn from key ``(1, event, block)``), each block into chunks of
     :data:`CHUNK_PHOTONS` with their RNG keys (from key ``(2, event, block)``); whole blocks
     are gathered into batches of about ``batch_size`` photons (at least one block).
+
+    A source with a ``generate_into(out, medium, detector, rng)`` method writes its
+    photons straight into the batch's columns (``out``: float64 views of ``n`` rows,
+    keys as ``generate``); otherwise its ``generate`` output is copied there. Either way
+    the photons are those of ``generate`` with the block's generator.
 
     Arguments:
         ev_src: The source of each event.
@@ -235,10 +246,13 @@ def photon_batches(
         detector: The modules.
         entropy: From :func:`seed_entropy`.
         blocks: Only the blocks ``lo..hi-1`` of :func:`photon_blocks` (default all).
+        reuse_buffers: Write every batch into the same column arrays (no new memory per
+            batch): a batch's photons are then valid only until the next is drawn.
     """
     from ariasim.simulators.photons.propagate import chunk_keys
 
     units = photon_blocks(counts)
+    buf: dict[str, np.ndarray] | None = None
     g_chunk = 0
     if blocks is not None:
         lo, hi = blocks
@@ -252,23 +266,28 @@ def photon_batches(
             batch.append(units[ui])
             n_b += units[ui][2]
             ui += 1
-        parts = []
+        if not reuse_buffers or buf is None or buf["x"].size < n_b:
+            buf = {c: np.empty(n_b) for c in _PHOTON_COLUMNS}
+        ph = {c: v[:n_b] for c, v in buf.items()}
         starts = [np.zeros(1, np.int64)]
         keys = []
         off = 0
         for e, k, n in batch:
             rng = np.random.default_rng(_key(entropy, 1, e, k))
-            parts.append(ev_src[e].generate(n, medium, detector, rng))
+            view = {c: v[off : off + n] for c, v in ph.items()}
+            fill = getattr(ev_src[e], "generate_into", None)
+            if fill is not None:
+                fill(view, medium, detector, rng)
+            else:
+                part = ev_src[e].generate(n, medium, detector, rng)
+                for c in _PHOTON_COLUMNS:
+                    view[c][...] = part[c]
             nch = -(-n // CHUNK_PHOTONS)
             ends = off + np.minimum(np.arange(1, nch + 1) * CHUNK_PHOTONS, n)
             starts.append(ends.astype(np.int64))
             base = int(_key(entropy, 2, e, k).generate_state(1, np.uint64)[0])
             keys.append(chunk_keys(base, nch))
             off += n
-        ph = {
-            c: np.ascontiguousarray(np.concatenate([p[c] for p in parts]), dtype=float)
-            for c in parts[0]
-        }
         chunk_key = np.concatenate(keys)
         yield PhotonBatch(batch, n_b, ph, np.concatenate(starts), chunk_key, g_chunk)
         g_chunk += chunk_key.size
@@ -363,7 +382,14 @@ def run_batches(
         if progress:
             prog.update(task, description=label)
         for batch in photon_batches(
-            ev_src, counts, batch_size, medium, detector, entropy, blocks=blocks
+            ev_src,
+            counts,
+            batch_size,
+            medium,
+            detector,
+            entropy,
+            blocks=blocks,
+            reuse_buffers=True,
         ):
             w0, c0 = time.perf_counter(), time.process_time()
             out = kernel(batch)

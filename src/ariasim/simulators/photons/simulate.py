@@ -188,9 +188,14 @@ def simulate(
     else:
         run_kernel = propagate_kernel
 
+    # the kernel's outputs, reused from batch to batch (collect copies what it keeps)
+    bufs: list[np.ndarray] = []
+
     def kernel(b: PhotonBatch) -> tuple[np.ndarray, ...]:
-        out_mod = np.empty(b.n_photons, np.int32)
-        out = [np.empty(b.n_photons) for _ in range(5)]  # time, weight, hit x, y, z
+        if not bufs or bufs[0].size < b.n_photons:
+            bufs[:] = [np.empty(b.n_photons, np.int32)]
+            bufs.extend(np.empty(b.n_photons) for _ in range(5))  # time, weight, hit x, y, z
+        out_mod, *out = (a[: b.n_photons] for a in bufs)
         ph = b.photons
         run_kernel(
             ph["x"],
@@ -217,7 +222,7 @@ def simulate(
         out_mod, out_t, out_w, hx, hy, hz = out
         sel = np.flatnonzero(out_mod >= 0)
         part = {
-            "event_id": b.event_ids()[sel],
+            "event_id": b.event_ids(sel),
             "module_id": detector.module_ids[out_mod[sel]],
             "time_ns": out_t[sel],
             "wavelength_nm": b.photons["wl"][sel],

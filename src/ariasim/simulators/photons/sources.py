@@ -46,6 +46,7 @@ from ariasim.simulators.photons.optics import (
 )
 
 __all__ = [
+    "PHOTON_COLUMNS",
     "SOURCES",
     "WAVELENGTH_RANGE_NM",
     "Cascade",
@@ -60,6 +61,9 @@ __all__ = [
     "source_parameters",
 ]
 
+#: The columns of a source's photons: start [m], unit direction, time [ns], wavelength
+#: [nm], weight.
+PHOTON_COLUMNS = ("x", "y", "z", "dx", "dy", "dz", "t", "wl", "w")
 #: Cherenkov-equivalent track length of an EM cascade [m per GeV].
 CASCADE_TRACK_M_PER_GEV = 5.21
 #: Flasher wavelengths [nm]: the range of the tabulated DOM wavelength acceptance (zero
@@ -70,6 +74,10 @@ WAVELENGTH_RANGE_NM = (260.0, 680.0)
 @runtime_checkable
 class PhotonSource(Protocol):
     """What :func:`~ariasim.simulators.photons.simulate.simulate` needs from a source.
+
+    A source may also have ``generate_into(out, medium, detector, rng)``, which writes
+    the photons of ``generate`` into the given float64 columns (as :class:`Flasher`
+    does); the batch driver then uses it and spares a copy.
 
     Example:
         >>> isinstance(Flasher(n_photons=1e3), PhotonSource)
@@ -137,20 +145,23 @@ class WavelengthSampler:
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Draw ``n`` wavelengths [nm] (exact for the piecewise-linear density)."""
-        g, d = self.grid_nm, self.density
+        out = np.empty(n)
+        self.sample_into(out, rng)
+        return out
+
+    def sample_into(self, out: np.ndarray, rng: np.random.Generator) -> None:
+        """Draw ``out.size`` wavelengths [nm] into ``out`` (as :meth:`sample`).
+
+        One uniform per wavelength (none for a fixed wavelength), inverted in one
+        compiled pass (:func:`~.generate.wavelength_fill`).
+        """
+        g = self.grid_nm
         if g.size == 1:
-            return np.full(n, g[0])
-        u = rng.random(n)
-        i = np.clip(np.searchsorted(self._cdf, u, side="right") - 1, 0, g.size - 2)
-        # invert the quadratic CDF of the linear density inside bin i (stable form)
-        w = g[i + 1] - g[i]
-        d0 = d[i]
-        slope = (d[i + 1] - d0) / w
-        rem = (u - self._cdf[i]) * self._total
-        root = np.sqrt(np.maximum(d0 * d0 + 2.0 * slope * rem, 0.0))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            x = np.where(d0 + root > 0, 2.0 * rem / (d0 + root), 0.0)
-        return g[i] + np.clip(x, 0.0, w)
+            out[...] = g[0]
+            return
+        from ariasim.simulators.photons.generate import wavelength_fill
+
+        wavelength_fill(rng.random(out.size), g, self.density, self._cdf, self._total, out)
 
     def mean_of(self, f: np.ndarray) -> float:
         """Mean of ``f`` (values on the grid) under the density (trapezoid)."""
@@ -326,14 +337,35 @@ class Flasher:
         self, n: int, medium: Medium, detector: Detector, rng: np.random.Generator
     ) -> dict[str, np.ndarray]:
         """Draw ``n`` photons from the flasher."""
+        out = {c: np.empty(n) for c in PHOTON_COLUMNS}
+        self.generate_into(out, medium, detector, rng)
+        return out
+
+    def generate_into(
+        self,
+        out: dict[str, np.ndarray],
+        medium: Medium,
+        detector: Detector,
+        rng: np.random.Generator,
+    ) -> None:
+        """Draw ``len(out["x"])`` photons into the float64 columns ``out`` (keys as
+        :meth:`generate`), without temporaries: directions and wavelengths in one
+        compiled pass each (:mod:`~.generate`), the same numbers as
+        :func:`isotropic_directions` and :meth:`WavelengthSampler.sample`."""
+        from ariasim.simulators.photons.generate import isotropic_fill
+
         sampler, _ = self._sampler(detector)
-        d = isotropic_directions(n, rng)
-        wl = sampler.sample(n, rng)
+        n = out["x"].size
+        u_cos = rng.random(n)
+        isotropic_fill(u_cos, rng.random(n), out["dx"], out["dy"], out["dz"])
+        sampler.sample_into(out["wl"], rng)
+        for c, v in zip("xyz", self.position_m, strict=True):
+            out[c][...] = v
+        out["t"][...] = float(self.time_ns)
         if detector.wavelength_acceptance and detector.acceptance_mode == "weight":
-            w = dom_wavelength_acceptance(wl, detector.radius_m)
+            out["w"][...] = dom_wavelength_acceptance(out["wl"], detector.radius_m)
         else:
-            w = np.ones(n)
-        return _pack(np.asarray(self.position_m), d, np.full(n, float(self.time_ns)), wl, w)
+            out["w"][...] = 1.0
 
     def describe(self) -> dict:
         """A JSON-able summary for provenance."""
