@@ -125,6 +125,9 @@ _PENALTY_HIGH = {"log_sigma": 3.0, "log_q": 2.0}
 #: Evaluation clamps log Q from below here (e^-10: numerically the log-normal, where
 #: k = 1/Q^2 would make the log-density a difference of numbers of order 1e10 and more).
 _LOG_Q_MIN = -10.0
+#: At most this many L-BFGS runs (of ``max_iter`` iterations each) per parameter group in
+#: the joint refinement; they stop as soon as one no longer improves the likelihood.
+_REFINE_ROUNDS = 10
 
 
 def _mixture(params: np.ndarray, n_comp: int):
@@ -150,15 +153,18 @@ def _n_cont(n_comp: int) -> int:
     return 3 * n_comp + (n_comp == 2)
 
 
-def _logpdf(u, params, n_comp, atom: bool = False):
+def _logpdf(u, params, n_comp, atom: bool = False, warp: np.ndarray | None = None):
     """log density of the continuous part at u > 0; with ``atom``, log p0 at u == 0 and
     log(1 - p0) + the continuous part above (a mixed distribution: a probability mass at
-    u == 0, a density above)."""
+    u == 0, a density above). ``warp``: log-weights (n, m) of the Bernstein warp B of the
+    continuous CDF G (the density becomes B'(G) g; :func:`_warp_logpdf`)."""
     comps, logw = _mixture(params, n_comp)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         uu = np.where(u > 0, u, 1.0)
         terms = [lw + _gg_logpdf(uu, *c) for c, lw in zip(comps, logw, strict=True)]
         out = terms[0] if n_comp == 1 else np.logaddexp(*terms)
+        if warp is not None:
+            out = out + _warp_logpdf(*_log_cdf_sf(uu, params, n_comp), warp)
     if not atom:
         return np.where(u > 0, out, -np.inf)
     a = params[..., _n_cont(n_comp)]
@@ -166,14 +172,77 @@ def _logpdf(u, params, n_comp, atom: bool = False):
     return np.where(u > 0, log_p1 + out, np.where(u == 0, log_p0, -np.inf))
 
 
-def _cdf(u, params, n_comp, atom: bool = False):
-    """F(u) (right-continuous: with ``atom`` it is p0 at u == 0)."""
+def _cdf(u, params, n_comp, atom: bool = False, warp: np.ndarray | None = None):
+    """F(u) (right-continuous: with ``atom`` it is p0 at u == 0). ``warp``: log-weights
+    of the Bernstein warp of the continuous part, F_cont = B(G)."""
     comps, logw = _mixture(params, n_comp)
     cont = sum(np.exp(lw) * _gg_cdf(u, *c) for c, lw in zip(comps, logw, strict=True))
+    if warp is not None:
+        cont = _warp_cdf(np.clip(cont, 0.0, 1.0), np.exp(warp))
     if not atom:
         return cont
     p0 = special.expit(params[..., _n_cont(n_comp)])
     return np.where(np.asarray(u) >= 0, p0 + (1.0 - p0) * cont, 0.0)
+
+
+# ----------------------------------------------------------------------------- the warp
+# F_cont(t | x) = B(G(t | x); c(x)) with G the generalized-gamma mixture's CDF and
+#     B(v; c) = sum_{j=0}^{m-1} c_j I_v(j + 1, m - j),   c = softmax(0, a_1(x), ..., a_{m-1}(x)),
+# a mixture of the m beta distributions of the Bernstein basis of degree m - 1 (I is the
+# regularized incomplete beta function), i.e. a Bernstein polynomial of degree m in v with
+# non-decreasing coefficients S_i = c_0 + ... + c_{i-1} (S_0 = 0, S_m = 1): monotone,
+# B(0) = 0, B(1) = 1, so F stays a CDF for any a_j; B is the identity when all c_j = 1/m
+# (all a_j = 0). Bernstein-polynomial density estimation: Vitale, in "Statistical
+# Inference and Related Topics" (1975) 87; Petrone, Canad. J. Statist. 27 (1999) 105;
+# as a correction of a parametric base CDF: Hjort & Glad, Ann. Stat. 23 (1995) 882.
+
+
+def _log_cdf_sf(u, params, n_comp):
+    """log G(u) and log(1 - G(u)) of the continuous mixture (each from its own
+    incomplete-gamma function, accurate in both tails)."""
+    comps, logw = _mixture(params, n_comp)
+    lo = np.zeros(np.shape(u))
+    hi = np.zeros(np.shape(u))
+    for (mu, log_sigma, log_q), lw in zip(comps, logw, strict=True):
+        q = np.exp(np.maximum(log_q, _LOG_Q_MIN))
+        k = 1.0 / (q * q)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            z = k * np.power(np.clip(u, 0.0, None) * np.exp(-mu), q / np.exp(log_sigma))
+        lo = lo + np.exp(lw) * special.gammainc(k, z)
+        hi = hi + np.exp(lw) * special.gammaincc(k, z)
+    with np.errstate(divide="ignore"):
+        return np.log(np.maximum(lo, 1e-300)), np.log(np.maximum(hi, 1e-300))
+
+
+def _warp_logpdf(log_g: np.ndarray, log_s: np.ndarray, logc: np.ndarray) -> np.ndarray:
+    """log B'(G) from log G, log(1 - G) (shape (n,)) and the log-weights (n, m)."""
+    m = logc.shape[-1]
+    j = np.arange(m)
+    lb = special.gammaln(m) - special.gammaln(j + 1) - special.gammaln(m - j) + math.log(m)
+    terms = logc + lb + j * log_g[..., None] + (m - 1 - j) * log_s[..., None]
+    return special.logsumexp(terms, axis=-1)
+
+
+def _warp_cdf(g: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """B(G) from G (n,) and the weights c (n, m)."""
+    m = c.shape[-1]
+    j = np.arange(m)
+    return np.clip(np.sum(c * special.betainc(j + 1, m - j, g[..., None]), axis=-1), 0.0, 1.0)
+
+
+def _warp_terms(variables: Sequence[Variable]) -> list[sp.Expr]:
+    """Terms of each warp logit a_j(x): 1 and, per condition, z and z**2 with z = ln x
+    for a condition positive everywhere (a distance), else z = x."""
+    out: list[sp.Expr] = [sp.Integer(1)]
+    for v in variables:
+        s = sp.Symbol(v.name, real=True)
+        z = sp.log(s) if v.low is not None and v.low > 0 else s
+        out += [z, z**2]
+    return out
+
+
+def _warp_names(m: int) -> list[str]:
+    return [f"warp_a{j}" for j in range(1, m)]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -252,6 +321,15 @@ class SymbolicDensity(BaseEstimator):
             reproducible fit (same formulas in every run, process and thread setting);
             None (default) lets only the wall-clock ``max_time`` limit the search, which
             is not reproducible.
+        warp: Degree m of a monotone Bernstein warp of the continuous CDF,
+            F_cont = B(G(t | x); x) with G the generalized-gamma mixture (0: none, the
+            default), or several degrees to choose from (include 0 to let the plain
+            family compete): the one with the best held-out likelihood (with ``X_val``)
+            or else the lowest BIC on the training samples wins. B's m weights are a
+            softmax of ``warp_a1(x), ..., warp_a{m-1}(x)`` (and 0), each quadratic in
+            ln x (in x for a condition that is not positive), fitted by unbinned maximum
+            likelihood with the family's parameter functions held fixed; all equal
+            weights make B the identity.
 
     Attributes:
         formulas_: ``{"cdf": ..., "pdf": ...}`` of ``(t, *conditions)`` (the PDF is the
@@ -265,7 +343,10 @@ class SymbolicDensity(BaseEstimator):
             the polynomial baseline is refined too and wins if its likelihood is better.
         selection_: How that choice was made: ``on`` ("held-out" with ``X_val``, else
             "training"), ``nll_symbolic``, ``nll_poly`` (mean negative log-likelihood per
-            sample) and the ``winner``.
+            sample) and the ``winner``; with several ``warp`` degrees also ``warp``:
+            degree -> held-out mean NLL (or training BIC) and ``warp_degree``.
+        warp_degree_: Degree of the warp used (0: none); its logits are in
+            :attr:`params_` as ``warp_a1``, ``warp_a2``, ...
 
     Example:
         >>> import numpy as np
@@ -302,6 +383,7 @@ class SymbolicDensity(BaseEstimator):
         max_iter: int = 300,
         refine_samples: int = 30_000,
         generations: int | None = None,
+        warp: int | Sequence[int] = 0,
     ):
         self.n_components = n_components
         self.point_mass = point_mass
@@ -318,6 +400,7 @@ class SymbolicDensity(BaseEstimator):
         self.max_iter = max_iter
         self.refine_samples = refine_samples
         self.generations = generations
+        self.warp = warp
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -349,6 +432,7 @@ class SymbolicDensity(BaseEstimator):
             raise ConfigError("must be 1 or 2", parameter="n_components")
         if self.param_model not in ("symbolic", "poly"):
             raise ConfigError("must be 'symbolic' or 'poly'", parameter="param_model")
+        degrees = _warp_degrees(self.warp)
         try:
             X, t = validate_data(
                 self,
@@ -403,6 +487,7 @@ class SymbolicDensity(BaseEstimator):
             if u.size > self.refine_samples
             else slice(None)
         )
+        self.warp_degree_ = 0
         self.params_ = self._fit_param_functions(self.bins_, rng)
         self.nll_ = self._refine(u[sub], X[sub], w[sub])
         self.param_model_used_ = self.param_model
@@ -430,8 +515,110 @@ class SymbolicDensity(BaseEstimator):
         elif val is not None:
             self.selection_["nll_poly"] = self.mean_nll(*val)
         self.selection_["winner"] = self.param_model_used_
+        if degrees != [0]:
+            self._select_warp(u[sub], X[sub], w[sub], val, degrees)
         self._build_formulas()
         return self
+
+    def _select_warp(self, u, X, w, val, degrees: list[int]) -> None:
+        """Fit the warp of each degree on top of the fitted family; keep the best one
+        (held-out mean NLL with ``val``, else BIC with n = the sum of the weights)."""
+        base, base_nll = dict(self.params_), self.nll_
+        n_eff = float(w.sum())
+        scores: dict[int, float] = {}
+        fits: dict[int, tuple[dict[str, Formula], float]] = {}
+        for m in degrees:
+            self.params_, self.warp_degree_ = dict(base), 0
+            if m > 0:
+                self.params_.update(self._fit_warp(u, X, w, m))
+                self.warp_degree_ = m
+            nll = self.mean_nll(u + self.t_min, X, w) if m > 0 else base_nll
+            n_par = (m - 1) * len(_warp_terms(self.variables_)) if m else 0
+            if val is not None:
+                scores[m] = self.mean_nll(*val)
+            else:
+                scores[m] = 2.0 * n_eff * nll + n_par * math.log(max(n_eff, 2.0))
+            fits[m] = (dict(self.params_), nll)
+        best = min(degrees, key=lambda m: (scores[m], m))
+        self.params_, self.nll_ = fits[best]
+        self.warp_degree_ = best
+        self.selection_["warp"] = {
+            "on": "held-out mean NLL" if val is not None else "training BIC",
+            **{str(m): float(v) for m, v in scores.items()},
+        }
+        self.selection_["warp_degree"] = best
+
+    def _fit_warp(self, u, X, w, m: int) -> dict[str, Formula]:
+        """Unbinned maximum likelihood of the warp logits (quadratic in the conditions'
+        warp terms) with the family held fixed; returns the ``warp_a*`` formulas. The
+        family's log-density is a constant here, so only log B'(G) is maximised."""
+        import torch
+
+        from ariasim.surrogates.training import deterministic
+
+        cont = u > 0
+        P = self._params_at(X[cont])
+        log_g, log_s = _log_cdf_sf(u[cont], P, self.n_components)
+        terms = _warp_terms(self.variables_)
+        syms = [sp.Symbol(v.name, real=True) for v in self.variables_]
+        A = np.column_stack(
+            [
+                np.broadcast_to(sp.lambdify(syms, tm, "numpy")(*X[cont].T), (int(cont.sum()),))
+                for tm in terms
+            ]
+        )
+        mean, sd = A.mean(axis=0), A.std(axis=0)
+        mean[0], sd[0] = 0.0, 1.0
+        sd[sd == 0] = 1.0
+        j = np.arange(m)
+        lb = special.gammaln(m) - special.gammaln(j + 1) - special.gammaln(m - j) + math.log(m)
+        with deterministic(1):
+            dt = torch.float64
+            A_t = torch.tensor((A - mean) / sd, dtype=dt)
+            # log of each Bernstein basis density at G, per sample: (n, m)
+            logb = torch.tensor(
+                lb + j * log_g[:, None] + (m - 1 - j) * log_s[:, None], dtype=dt
+            )  # fmt: skip
+            w_t = torch.tensor(w[cont] / w.sum(), dtype=dt)
+            beta = torch.zeros((A.shape[1], m - 1), dtype=dt, requires_grad=True)
+            zero = torch.zeros((A.shape[0], 1), dtype=dt)
+
+            def loss_fn():
+                a = torch.cat([zero, A_t @ beta], dim=1)
+                logc = a - torch.logsumexp(a, dim=1, keepdim=True)
+                return -(w_t * torch.logsumexp(logc + logb, dim=1)).sum()
+
+            opt = torch.optim.LBFGS(
+                [beta],
+                max_iter=max(self.max_iter, 50),
+                line_search_fn="strong_wolfe",
+                tolerance_grad=1e-10,
+                tolerance_change=1e-14,
+            )
+
+            def closure():
+                opt.zero_grad()
+                loss = loss_fn()
+                loss.backward()
+                return loss
+
+            try:
+                opt.step(closure)
+            except (IndexError, RuntimeError):
+                pass
+            b = beta.detach().numpy()
+            if not np.isfinite(b).all():
+                b = np.zeros_like(b)
+        coef = b / sd[:, None]
+        coef[0] = b[0] - (mean[1:, None] * b[1:] / sd[1:, None]).sum(axis=0)
+        return {
+            nm: Formula(
+                sum(sp.Float(float(c)) * tm for c, tm in zip(coef[:, i], terms, strict=True)),
+                self.variables_,
+                output=nm,
+            )
+            for i, nm in enumerate(_warp_names(m))
+        }
 
     def _validation(self, X_val: Any, y_val: Any, w_val: Any, d: int) -> Any:
         if X_val is None and y_val is None:
@@ -451,7 +638,13 @@ class SymbolicDensity(BaseEstimator):
         (a point mass counts with log p0; inf if any sample is impossible)."""
         t, X = _check_tx(t, X, self.n_features_in_)
         w = np.ones(t.size) if w is None else np.asarray(w, dtype=float)
-        lp = _logpdf(t - self.t_min, self._params_at(X), self.n_components, self.point_mass)
+        lp = _logpdf(
+            t - self.t_min,
+            self._params_at(X),
+            self.n_components,
+            self.point_mass,
+            self._warp_at(X),
+        )
         v = -float(np.sum(w * np.maximum(lp, -700.0)) / w.sum())
         return v if np.isfinite(v) else np.inf
 
@@ -624,7 +817,6 @@ class SymbolicDensity(BaseEstimator):
         x_t = torch.tensor(X, dtype=torch.float64)
         u_t = torch.tensor(u, dtype=torch.float64)
         w_t = torch.tensor(w / w.sum(), dtype=torch.float64)
-        params = [m.raw for m in modules if m.raw.numel()]
 
         # a quadratic penalty outside _PENALTY_LOW/_HIGH: a mixture's likelihood is
         # unbounded when a component's scale collapses onto a few samples, and far in
@@ -647,28 +839,49 @@ class SymbolicDensity(BaseEstimator):
 
         with torch.no_grad():
             before = float(total_nll())
-        if params and self.max_iter > 0:
-            opt = torch.optim.LBFGS(
-                params,
-                max_iter=self.max_iter,
-                line_search_fn="strong_wolfe",
-                tolerance_grad=1e-10,
-                tolerance_change=1e-14,
-            )
+        # the likelihood factorises into the point mass's and the continuous part's, so
+        # each is maximised on its own (for a polynomial logit_p0 a convex logistic
+        # regression, which a joint run leaves far from converged); each L-BFGS run is
+        # repeated until it stops improving (a round that makes it worse is undone)
+        groups = [
+            [m.raw for nm, m in zip(names, modules, strict=True) if nm != "logit_p0"],
+            [m.raw for nm, m in zip(names, modules, strict=True) if nm == "logit_p0"],
+        ]
+        current = before
+        for group in groups if self.max_iter > 0 else []:
+            group = [p for p in group if p.numel()]
+            for _ in range(_REFINE_ROUNDS if group else 0):
+                saved = [p.detach().clone() for p in group]
+                opt = torch.optim.LBFGS(
+                    group,
+                    max_iter=self.max_iter,
+                    line_search_fn="strong_wolfe",
+                    tolerance_grad=1e-10,
+                    tolerance_change=1e-14,
+                )
 
-            def closure():
-                opt.zero_grad()
-                loss = total_nll()
-                if torch.isfinite(loss):
-                    loss.backward()
-                return loss
+                def closure(opt=opt):
+                    opt.zero_grad()
+                    loss = total_nll()
+                    if torch.isfinite(loss):
+                        loss.backward()
+                    return loss
 
-            try:
-                opt.step(closure)
-            except (IndexError, RuntimeError):
-                # torch's strong-Wolfe line search fails on a non-finite loss; whatever
-                # state it left is kept below only if it improves the likelihood
-                pass
+                try:
+                    opt.step(closure)
+                except (IndexError, RuntimeError):
+                    # torch's strong-Wolfe line search fails on a non-finite loss; the
+                    # state it left is kept only if it improves the likelihood
+                    pass
+                with torch.no_grad():
+                    new = float(total_nll())
+                    if not (np.isfinite(new) and (new < current or not np.isfinite(current))):
+                        for p_, v in zip(group, saved, strict=True):
+                            p_.copy_(v)
+                        break
+                gain, current = current - new, new
+                if gain < 1e-10 * max(1.0, abs(new)):
+                    break
         with torch.no_grad():
             after = float(total_nll())
         if np.isfinite(after) and after < before:
@@ -700,6 +913,17 @@ class SymbolicDensity(BaseEstimator):
         else:
             wt = 1 / (1 + sp.exp(-subs["logit_w"]))
             cdf = wt * comps[0] + (1 - wt) * comps[1]
+        m = getattr(self, "warp_degree_", 0)
+        if m:  # F_cont = B(G) = sum_i S_i binomial(m, i) G^i (1 - G)^(m - i)
+            ea = [sp.Integer(1)] + [sp.exp(subs[nm]) for nm in _warp_names(m)]
+            total = sp.Add(*ea)
+            g = cdf
+            cdf = sp.Add(
+                *[
+                    sp.Add(*ea[:i]) / total * sp.binomial(m, i) * g**i * (1 - g) ** (m - i)
+                    for i in range(1, m + 1)
+                ]
+            )
         if self.point_mass:  # F = p0 + (1 - p0) F_cont for t >= t_min
             p0 = 1 / (1 + sp.exp(-subs["logit_p0"]))
             cdf = p0 + (1 - p0) * cdf
@@ -715,6 +939,13 @@ class SymbolicDensity(BaseEstimator):
             "nll_per_sample": float(self.nll_),
             "n_bins": len(self.bins_),
         }
+        if m:
+            meta["family"] += (
+                f", its continuous CDF G warped by a Bernstein polynomial of degree {m}: "
+                f"F_cont = sum_(i=1..{m}) S_i binomial({m}, i) G^i (1 - G)^({m} - i), "
+                "S_i = (1 + exp(warp_a1) + ... + exp(warp_a(i-1))) / (1 + exp(warp_a1) + "
+                f"... + exp(warp_a{m - 1}))"
+            )
         self.formula_ = Formula(cdf, [tvar, *self.variables_], output="cdf", metadata=meta)
         self.formulas_ = {
             "cdf": self.formula_,
@@ -727,11 +958,28 @@ class SymbolicDensity(BaseEstimator):
         names = _param_names(self.n_components, self.point_mass)
         return np.column_stack([self.params_[nm](X) for nm in names])
 
+    def _warp_at(self, X: np.ndarray) -> np.ndarray | None:
+        """Log-weights (n, m) of the warp at X, or None without one."""
+        m = getattr(self, "warp_degree_", 0)
+        if not m:
+            return None
+        a = np.column_stack(
+            [np.zeros(len(X))]
+            + [np.broadcast_to(self.params_[nm](X), (len(X),)) for nm in _warp_names(m)]
+        )
+        return a - special.logsumexp(a, axis=1, keepdims=True)
+
     def log_pdf(self, t: Any, X: Any) -> np.ndarray:
         """log p(t | x) (numerically stable; -inf below t_min)."""
         check_is_fitted(self, "params_")
         t, X = _check_tx(t, X, self.n_features_in_)
-        return _logpdf(t - self.t_min, self._params_at(X), self.n_components, self.point_mass)
+        return _logpdf(
+            t - self.t_min,
+            self._params_at(X),
+            self.n_components,
+            self.point_mass,
+            self._warp_at(X),
+        )
 
     def pdf(self, t: Any, X: Any) -> np.ndarray:
         """p(t | x)."""
@@ -741,7 +989,13 @@ class SymbolicDensity(BaseEstimator):
         """F(t | x)."""
         check_is_fitted(self, "params_")
         t, X = _check_tx(t, X, self.n_features_in_)
-        F = _cdf(t - self.t_min, self._params_at(X), self.n_components, self.point_mass)
+        F = _cdf(
+            t - self.t_min,
+            self._params_at(X),
+            self.n_components,
+            self.point_mass,
+            self._warp_at(X),
+        )
         return np.clip(F, 0.0, 1.0)
 
     def sample(self, X: Any, n: int = 1, rng: Any = None) -> np.ndarray:
@@ -755,25 +1009,34 @@ class SymbolicDensity(BaseEstimator):
             X = X.reshape(-1, self.n_features_in_)
         gen = as_generator(rng)
         P = np.repeat(self._params_at(X), n, axis=0)
+        W = self._warp_at(X)
+        W = None if W is None else np.repeat(W, n, axis=0)
         q = gen.uniform(size=P.shape[0])
         if self.point_mass:  # below p0: the mass at t_min; above: the continuous part
             p0 = special.expit(P[:, _n_cont(self.n_components)])
             q = np.clip((q - p0) / (1.0 - p0), 0.0, None)
-        u = invert_cdf(lambda uu, idx: _cdf(uu, P[idx], self.n_components), np.asarray(q))
+        u = invert_cdf(
+            lambda uu, idx: _cdf(uu, P[idx], self.n_components, warp=None if W is None else W[idx]),
+            np.asarray(q),
+        )
         return (np.where(q > 0, u, 0.0) + self.t_min).reshape(X.shape[0], n)
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:
         """JSON-able description (parameter formulas as text; no pickle)."""
         check_is_fitted(self, "params_")
+        m = int(getattr(self, "warp_degree_", 0))
         return {
-            "schema": "ariasim.symbolic_density/1",
+            # a warped density is schema 2, which readers of schema 1 refuse
+            "schema": f"ariasim.symbolic_density/{2 if m else 1}",
+            **({"warp_degree": m} if m else {}),
             "n_components": self.n_components,
             "point_mass": bool(self.point_mass),
             "t_min": float(self.t_min),
             "t_name": self.t_name,
             "t_unit": self.t_unit,
-            "nll_per_sample": float(self.nll_),
+            # unknown (nan) for a density read from a file that did not hold it
+            **({"nll_per_sample": float(self.nll_)} if np.isfinite(self.nll_) else {}),
             "params": {k: f.to_dict() for k, f in self.params_.items()},
         }
 
@@ -789,8 +1052,14 @@ class SymbolicDensity(BaseEstimator):
             where = ".".join(k for k in (field, key) if k)
             return InputError(msg, path=source, field=where or None)
 
-        if not isinstance(data, dict) or data.get("schema") != "ariasim.symbolic_density/1":
+        schemas = ("ariasim.symbolic_density/1", "ariasim.symbolic_density/2")
+        if not isinstance(data, dict) or data.get("schema") not in schemas:
             raise fail("not an ariasim symbolic density")
+        warp = 0
+        if data["schema"].endswith("/2"):  # a warped density
+            warp = data.get("warp_degree")
+            if isinstance(warp, bool) or not isinstance(warp, int) or not 2 <= warp <= 20:
+                raise fail(f"must be an integer 2-20, got {warp!r}", "warp_degree")
         n_components = data.get("n_components")
         if isinstance(n_components, bool) or n_components not in (1, 2):
             raise fail(f"must be 1 or 2, got {n_components!r}", "n_components")
@@ -807,7 +1076,7 @@ class SymbolicDensity(BaseEstimator):
         point_mass = data.get("point_mass", False)
         if not isinstance(point_mass, bool):
             raise fail(f"must be true or false, got {point_mass!r}", "point_mass")
-        names = _param_names(n_components, point_mass)
+        names = _param_names(n_components, point_mass) + (_warp_names(warp) if warp else [])
         if not isinstance(data.get("params"), dict):
             raise fail("missing or not an object", "params")
         missing = [n for n in names if n not in data["params"]]
@@ -831,6 +1100,7 @@ class SymbolicDensity(BaseEstimator):
             variable_units=[v.unit for v in variables],
         )
         m.params_ = params
+        m.warp_degree_ = warp
         m.variables_ = variables
         m.n_features_in_ = len(m.variables_)
         m.nll_ = float(data.get("nll_per_sample", np.nan))
@@ -840,6 +1110,24 @@ class SymbolicDensity(BaseEstimator):
         except ConfigError as exc:
             raise fail(str(exc)) from None
         return m
+
+
+def _warp_degrees(warp: Any) -> list[int]:
+    """The candidate warp degrees (sorted, distinct) of the ``warp`` argument."""
+    vals = [warp] if isinstance(warp, (int, np.integer)) else warp
+    try:
+        out = sorted({int(v) for v in vals})
+        ok = all(
+            not isinstance(v, bool) and float(v) == int(v) and (int(v) == 0 or 2 <= v <= 20)
+            for v in vals
+        )
+    except (TypeError, ValueError):
+        ok, out = False, []
+    if not ok or not out:
+        raise ConfigError(
+            f"must be 0 or a degree 2-20, or a list of them; got {warp!r}", parameter="warp"
+        )
+    return out
 
 
 def invert_cdf(cdf, q: np.ndarray, *, iterations: int = 60) -> np.ndarray:

@@ -914,9 +914,10 @@ def _report(
         f"{fit_m['delay_family']}. With w = (ln t - mu)/sigma, Q = exp(log_q), k = 1/Q^2, "
         "each component's CDF is P(k, k exp(Q w)) (P: the regularized lower incomplete "
         "gamma function; Prentice's generalized gamma); the components are mixed with "
-        "weight 1/(1 + exp(-logit_w)), and the unscattered photons are a probability "
-        "p0 = 1/(1 + exp(-logit_p0)) at t = 0: F(t | d) = p0 + (1 - p0) F_cont(t | d). "
-        "The full CDF:"
+        "weight 1/(1 + exp(-logit_w)) into G(t | d), F_cont = G (or B(G) with the "
+        "Bernstein warp B named in the family), and the unscattered photons are a "
+        "probability p0 = 1/(1 + exp(-logit_p0)) at t = 0: "
+        "F(t | d) = p0 + (1 - p0) F_cont(t | d). The full CDF:"
     )
     import html as _html
 
@@ -932,6 +933,13 @@ def _report(
         f"log-likelihood per photon on {sel['on']} training distances, left out of the "
         f"density fit: {scores}; the lower wins):"
     )
+    if "warp" in sel:
+        warp = sel["warp"]
+        how = ", ".join(f"degree {k}: {v:.6g}" for k, v in warp.items() if k != "on")
+        rep.text(
+            f"Warp of the continuous CDF: degree {sel['warp_degree']} (0: none) chosen by "
+            f"{warp['on']} ({how}; the lowest wins)."
+        )
     for name, f in sur.delay.params_.items():
         rep.formula(f.latex(), text=f"{name} = {f}")
 

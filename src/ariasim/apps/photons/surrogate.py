@@ -521,6 +521,7 @@ def fit_photon_surrogate(
     seed: int | None = 0,
     generations_yield: int | None = None,
     generations_density: int | None = None,
+    warp: int | Sequence[int] = (0, 4, 8),
 ) -> tuple[PhotonSurrogate, Any]:
     """Fit the yield formula and the delay density; returns (surrogate, yield regressor).
 
@@ -539,6 +540,9 @@ def fit_photon_surrogate(
         n_components: Generalized-gamma components of the delay density (1 or 2).
         point_mass: Give the delay density a probability mass at delay 0, the
             unscattered photons (:data:`DIRECT_NS`).
+        warp: Degree(s) of the delay density's Bernstein warp of its continuous CDF
+            (``SymbolicDensity(warp=...)``; 0 among them lets the plain family compete),
+            chosen by held-out likelihood like the parameter functions.
 
     The delay density's symbolic and polynomial parameter functions are compared by
     their likelihood on held-out training distances (every fourth distinct distance,
@@ -578,6 +582,7 @@ def fit_photon_surrogate(
     density = SymbolicDensity(
         n_components=n_components,
         point_mass=point_mass,
+        warp=warp,
         refine_samples=200_000,
         max_time=max_time_density,
         generations=generations_density,
@@ -610,7 +615,9 @@ def fit_photon_surrogate(
         # winner is then fitted again on every training distance, and kept if its
         # likelihood on them is better (the joint refinement can stall in a poor optimum)
         X_all, t_all = dl[list(delay_inputs)].to_numpy(), dl["delay_ns"].to_numpy()
-        again = clone(density).set_params(param_model=density.param_model_used_)
+        again = clone(density).set_params(
+            param_model=density.param_model_used_, warp=density.warp_degree_
+        )
         again.fit(X_all, t_all, sample_weight=wt)
         nll_sub = density.mean_nll(t_all, X_all, wt)
         nll_all = again.mean_nll(t_all, X_all, wt)
