@@ -164,7 +164,8 @@ def _logpdf(u, params, n_comp, atom: bool = False, warp: np.ndarray | None = Non
         terms = [lw + _gg_logpdf(uu, *c) for c, lw in zip(comps, logw, strict=True)]
         out = terms[0] if n_comp == 1 else np.logaddexp(*terms)
         if warp is not None:
-            out = out + _warp_logpdf(*_log_cdf_sf(uu, params, n_comp), warp)
+            log_g, log_s = _log_cdf_sf(uu, params, n_comp)
+            out = out + _warp_logpdf(log_g, log_s, warp)
     if not atom:
         return np.where(u > 0, out, -np.inf)
     a = params[..., _n_cont(n_comp)]
@@ -928,7 +929,7 @@ class SymbolicDensity(BaseEstimator):
             p0 = 1 / (1 + sp.exp(-subs["logit_p0"]))
             cdf = p0 + (1 - p0) * cdf
         tvar = Variable(self.t_name, unit=self.t_unit, low=float(self.t_min))
-        meta = {
+        meta: dict[str, Any] = {
             "producer": "ariasim.surrogates.SymbolicDensity",
             "family": f"mixture of {self.n_components} generalized gamma"
             + (
@@ -1057,9 +1058,10 @@ class SymbolicDensity(BaseEstimator):
             raise fail("not an ariasim symbolic density")
         warp = 0
         if data["schema"].endswith("/2"):  # a warped density
-            warp = data.get("warp_degree")
-            if isinstance(warp, bool) or not isinstance(warp, int) or not 2 <= warp <= 20:
-                raise fail(f"must be an integer 2-20, got {warp!r}", "warp_degree")
+            degree = data.get("warp_degree")
+            if isinstance(degree, bool) or not isinstance(degree, int) or not 2 <= degree <= 20:
+                raise fail(f"must be an integer 2-20, got {degree!r}", "warp_degree")
+            warp = degree
         n_components = data.get("n_components")
         if isinstance(n_components, bool) or n_components not in (1, 2):
             raise fail(f"must be 1 or 2, got {n_components!r}", "n_components")
