@@ -115,7 +115,7 @@ def resolve_pipeline(spec: str, size: str = "default") -> Pipeline:
 
     Example:
         >>> resolve_pipeline("muon", size="ci").stage_names[3]
-        'photons'
+        'photons_preview'
     """
     if size not in ("default", "ci"):
         raise ConfigError(f"expected default or ci, got {size!r}", parameter="size")
