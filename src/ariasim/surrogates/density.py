@@ -215,12 +215,18 @@ def _log_cdf_sf(u, params, n_comp):
         return np.log(np.maximum(lo, 1e-300)), np.log(np.maximum(hi, 1e-300))
 
 
+def _bernstein_log_norm(m: int) -> np.ndarray:
+    """log of the normalisations m binomial(m - 1, j) of the m beta densities of the
+    Bernstein basis of degree m - 1 (j = 0 .. m - 1)."""
+    j = np.arange(m)
+    return special.gammaln(m) - special.gammaln(j + 1) - special.gammaln(m - j) + math.log(m)
+
+
 def _warp_logpdf(log_g: np.ndarray, log_s: np.ndarray, logc: np.ndarray) -> np.ndarray:
     """log B'(G) from log G, log(1 - G) (shape (n,)) and the log-weights (n, m)."""
     m = logc.shape[-1]
     j = np.arange(m)
-    lb = special.gammaln(m) - special.gammaln(j + 1) - special.gammaln(m - j) + math.log(m)
-    terms = logc + lb + j * log_g[..., None] + (m - 1 - j) * log_s[..., None]
+    terms = logc + _bernstein_log_norm(m) + j * log_g[..., None] + (m - 1 - j) * log_s[..., None]
     return special.logsumexp(terms, axis=-1)
 
 
@@ -572,7 +578,7 @@ class SymbolicDensity(BaseEstimator):
         mean[0], sd[0] = 0.0, 1.0
         sd[sd == 0] = 1.0
         j = np.arange(m)
-        lb = special.gammaln(m) - special.gammaln(j + 1) - special.gammaln(m - j) + math.log(m)
+        lb = _bernstein_log_norm(m)
         with deterministic(1):
             dt = torch.float64
             A_t = torch.tensor((A - mean) / sd, dtype=dt)

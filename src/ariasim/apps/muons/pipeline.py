@@ -575,18 +575,20 @@ def muon_stages(cfg: MuonConfig) -> list[Stage]:
         lights, cpu = event_lights(events)
         counts, hits_of, cpu_sim = batch_hits(lights, f * cfg.yield_scale, seed)
         rows: dict[str, list] = {k: [] for k in PREVIEW_FEATURES}
-        for hits in hits_of:
+        cpu_feat = np.zeros(len(hits_of))
+        for n, hits in enumerate(hits_of):
             c0 = time.process_time()
-            idx = np.array([pos_by_id[m] for m in hits[0].tolist()], dtype=np.int64)
-            strings = np.array([string_by_id[m] for m in hits[0].tolist()], dtype=np.int64)
-            feats = preview_features(mods[idx], hits[1], hits[2], strings)
+            hit_ids = hits[0].tolist()
+            idx = np.array([pos_by_id[m] for m in hit_ids], dtype=np.int64)
+            on_string = np.array([string_by_id[m] for m in hit_ids], dtype=np.int64)
+            feats = preview_features(mods[idx], hits[1], hits[2], on_string)
             for k in PREVIEW_FEATURES:
                 rows[k].append(feats[k])
-            rows.setdefault("cpu_feat", []).append(time.process_time() - c0)
+            cpu_feat[n] = time.process_time() - c0
         out = pd.DataFrame(
             {
                 "event_id": events["event_id"].to_numpy(np.int64),
-                "cpu_s": cpu + cpu_sim + np.asarray(rows.pop("cpu_feat", []), dtype=float),
+                "cpu_s": cpu + cpu_sim + cpu_feat,
                 "pv_photons": counts,
                 "light": pd.Series(lights, dtype=object, index=events.index).to_numpy(),
                 "pv_modules": pd.Series([h[0] for h in hits_of], dtype=object).to_numpy(),
