@@ -607,7 +607,7 @@ def fit_shape(
         max_t_knots: Upper bound on the knots in log x after refinement.
         z_split: Threshold of the refinement test.
 
-    The fit is deterministic (L-BFGS from a fixed start, no random numbers).
+    The fit is deterministic (damped Newton from a fixed start, no random numbers).
     """
     x, a, r = (np.asarray(v, dtype=float) for v in (x, abs_eta, ratio))
     ok = np.isfinite(x) & (x > 0) & np.isfinite(a) & np.isfinite(r) & (r > 0)
