@@ -57,6 +57,8 @@ __all__ = [
 #: The reference pipelines by name: ``module:function`` taking ``size``.
 BUILTIN_PIPELINES = {
     "muon": "ariasim.apps.muons:make_muon_pipeline",
+    "muon-upgoing": "ariasim.apps.muons:make_upgoing_muon_pipeline",
+    "muon-bright": "ariasim.apps.muons:make_bright_muon_pipeline",
     "collider": "ariasim.apps.collider.active:make_collider_pipeline",
 }
 
@@ -68,7 +70,8 @@ def _load_callable(spec: str) -> Callable[..., Any]:
     target, sep, name = spec.rpartition(":")
     if not sep or not target or not name:
         raise ConfigError(
-            f"{spec!r} is not a pipeline: expected muon, collider, module:function or "
+            f"{spec!r} is not a pipeline: expected muon, muon-upgoing, muon-bright, collider, "
+            "module:function or "
             "file.py:function",
             parameter="pipeline",
         )

@@ -90,9 +90,12 @@ __all__ = [
     "CONTROL_FEATURES",
     "OBSERVABLES",
     "PREVIEW_FEATURES",
+    "SELECTIONS",
     "SIZES",
     "MuonConfig",
+    "make_bright_muon_pipeline",
     "make_muon_pipeline",
+    "make_upgoing_muon_pipeline",
     "merge_hits",
     "muon_stages",
     "preview_features",
@@ -779,3 +782,23 @@ def make_muon_pipeline(size: str = "default", **overrides: Any) -> Pipeline:
         # final efficiency ~1.5e-4 (default) and ~1.4e-3 (ci): chunks with a few passing
         chunk_size=5000 if size == "default" else 10000,
     )
+
+
+def make_upgoing_muon_pipeline(size: str = "default", **overrides: Any) -> Pipeline:
+    """:func:`make_muon_pipeline` with ``selection="upgoing"`` (``--pipeline muon-upgoing``).
+
+    Example:
+        >>> make_upgoing_muon_pipeline("ci").name
+        'muon-ci'
+    """
+    return make_muon_pipeline(size, **{"selection": "upgoing", **overrides})
+
+
+def make_bright_muon_pipeline(size: str = "default", **overrides: Any) -> Pipeline:
+    """:func:`make_muon_pipeline` with ``selection="bright"`` (``--pipeline muon-bright``).
+
+    Example:
+        >>> make_bright_muon_pipeline("ci").name
+        'muon-bright-ci'
+    """
+    return make_muon_pipeline(size, **{"selection": "bright", **overrides})
