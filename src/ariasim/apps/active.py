@@ -111,7 +111,8 @@ def _load_callable(spec: str) -> Callable[..., Any]:
 
 
 def resolve_pipeline(spec: str, size: str = "default") -> Pipeline:
-    """The pipeline named ``spec``: ``muon``, ``collider`` or a user's ``module:function``.
+    """The pipeline named ``spec``: ``muon`` (``muon-upgoing``, ``muon-bright``: its two final
+    selections), ``collider`` or a user's ``module:function``.
 
     A user's function is called with ``size=`` when it takes that argument, else with no
     argument; it must return an :class:`~ariasim.active.Pipeline`.
@@ -119,6 +120,8 @@ def resolve_pipeline(spec: str, size: str = "default") -> Pipeline:
     Example:
         >>> resolve_pipeline("muon", size="ci").stage_names[3]
         'photons_preview'
+        >>> resolve_pipeline("muon-bright", size="ci").name
+        'muon-bright-ci'
     """
     if size not in ("default", "ci"):
         raise ConfigError(f"expected default or ci, got {size!r}", parameter="size")
