@@ -16,6 +16,9 @@ Usage (the figures of BENCHMARKS.md):
     python benchmarks/bench_active.py --pipeline muon --size ci --reference-chunks 100 \\
         --brute-chunks 12 --coverage-seeds 0 --scan --workers 2
 
+``--selection bright`` runs the muon pipeline with its bright-event selection
+(``MuonConfig.selection``); ``--min-pass`` sets ``ActiveConfig.min_pass``.
+
 ``--reference DIR`` compares with an existing brute-force run (e.g. the one-stage muon
 pipeline's, ``--preview-fraction 0``: the split photon stage has its distribution) instead
 of running one; ``--preview-fraction`` sets the muon pipeline's preview.
