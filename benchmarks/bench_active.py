@@ -16,6 +16,9 @@ Usage (the figures of BENCHMARKS.md):
     python benchmarks/bench_active.py --pipeline muon --size ci --reference-chunks 100 \\
         --brute-chunks 12 --coverage-seeds 0 --scan --workers 2
 
+``--selection bright`` runs the muon pipeline with its bright-event selection
+(``MuonConfig.selection``); ``--min-pass`` sets ``ActiveConfig.min_pass``.
+
 ``--reference DIR`` compares with an existing brute-force run (e.g. the one-stage muon
 pipeline's, ``--preview-fraction 0``: the split photon stage has its distribution) instead
 of running one; ``--preview-fraction`` sets the muon pipeline's preview.
@@ -121,6 +124,18 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="muon pipeline: the preview's share of the photons (0: one photon stage)",
     )
+    ap.add_argument(
+        "--selection",
+        default=None,
+        choices=("upgoing", "bright"),
+        help="muon pipeline: the final selection (MuonConfig.selection)",
+    )
+    ap.add_argument(
+        "--min-pass",
+        type=int,
+        default=None,
+        help="passing events before the first controller is trained (ActiveConfig.min_pass)",
+    )
     ap.add_argument("--brute-chunks", type=int, default=60)
     ap.add_argument("--coverage-seeds", type=int, default=10)
     ap.add_argument("--coverage-chunks", type=int, default=20)
@@ -138,16 +153,21 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     out = args.out or Path("benchmarks/out") / f"active-{args.pipeline}-{args.size}"
-    if args.preview_fraction is not None:
+    muon_overrides = {
+        k: v
+        for k, v in (("preview_fraction", args.preview_fraction), ("selection", args.selection))
+        if v is not None
+    }
+    if muon_overrides:
         if args.pipeline != "muon":
-            ap.error("--preview-fraction is for --pipeline muon")
+            ap.error("--preview-fraction and --selection are for --pipeline muon")
         from ariasim.apps.muons import make_muon_pipeline
 
-        pipe = make_muon_pipeline(args.size, preview_fraction=args.preview_fraction)
+        pipe = make_muon_pipeline(args.size, **muon_overrides)
     else:
         pipe = resolve_pipeline(args.pipeline, args.size)
     chunk = args.chunk_size or pipe.chunk_size
-    cfg = ActiveConfig(chunk_size=chunk)
+    cfg = ActiveConfig(chunk_size=chunk, **({"min_pass": args.min_pass} if args.min_pass else {}))
 
     def say(line: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)

@@ -126,3 +126,31 @@ def test_evaluate_scan_and_threshold_mode(tmp_path: Path) -> None:
     write_evaluation(ev, pipe, json_path=tmp_path / "s.json", report_path=tmp_path / "r.html")
     html = (tmp_path / "r.html").read_text()
     assert "Threshold mode (biased)" in html and "versus the controller" in html
+
+
+def test_run_names_the_bright_muon_selection(tmp_path: Path) -> None:
+    out = tmp_path / "bright"
+    _run(
+        [
+            "active",
+            "run",
+            "--pipeline",
+            "muon-bright",
+            "--size",
+            "ci",
+            "--mode",
+            "brute",
+            "--chunks",
+            "1",
+            "--chunk-size",
+            "4000",
+            "--out",
+            str(out),
+        ]
+    )
+    s = json.loads((out / "summary.json").read_text())
+    assert s["pipeline"] == "muon-bright-ci" and s["n_generated"] == 4000
+    final = pd.read_parquet(out / "final.parquet")
+    # the bright cut of the CI size: >= 20 hits on >= 5 modules, any direction
+    assert (final["log10_charge"] >= np.log10(20.0) - 1e-12).all()
+    assert (final["n_channels"] >= 5).all()

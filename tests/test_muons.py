@@ -160,6 +160,37 @@ def test_stages_keep_event_identity(ci_run: dict[str, pd.DataFrame]) -> None:
     assert (ci_run["photons_rest"]["cpu_s"] >= 0).all()
 
 
+def test_bright_selection_keeps_exactly_the_bright_triggered_events(
+    ci_run: dict[str, pd.DataFrame],
+) -> None:
+    cfg = MuonConfig.for_size("ci", selection="bright")
+    assert cfg.min_charge > cfg.min_channels
+    pipe = make_muon_pipeline("ci", selection="bright")
+    assert pipe.name == "muon-bright-ci"
+    assert pipe.edges["cos_zenith_reco"][-1] == 1.0
+    select = pipe.stages[pipe.stage_names.index("selection")].func
+    trig = ci_run["trigger"]
+    # a few bright events among the triggered ones, or none at all in this small sample:
+    # add copies of the brightest with charges moved across the threshold on both sides
+    top = trig.nlargest(3, "total_charge")
+    probe = pd.concat(
+        [
+            trig,
+            top.assign(event_id=top["event_id"] + 10**6, total_charge=int(cfg.min_charge)),
+            top.assign(event_id=top["event_id"] + 2 * 10**6, total_charge=int(cfg.min_charge) - 1),
+        ]
+    )
+    out = select(probe, np.random.default_rng(0))
+    want = probe[(probe["total_charge"] >= cfg.min_charge) & (probe["n_channels"] >= 5)]
+    assert sorted(out["event_id"]) == sorted(want["event_id"])
+    assert (out["cos_zenith_reco"].abs() <= 1.0 + 1e-9).all()
+    charge = want.set_index("event_id").loc[out["event_id"], "total_charge"]
+    np.testing.assert_allclose(out["log10_charge"], np.log10(charge))
+    # the up-going selection ignores min_charge
+    up = make_muon_pipeline("ci").stages[-1].func(trig, np.random.default_rng(0))
+    assert set(up["event_id"]) == set(ci_run["selection"]["event_id"])
+
+
 def test_line_fit_finds_the_down_going_muons(ci_run: dict[str, pd.DataFrame]) -> None:
     from ariasim.apps.muons.reco import improved_linefit
 
@@ -307,6 +338,8 @@ def test_pipeline_shape() -> None:
         (lambda: make_muon_pipeline("ci", cos_zenith_max=2.0), "cos_zenith_max"),
         (lambda: make_muon_pipeline("ci", preview_fraction=1.0), "preview_fraction"),
         (lambda: make_muon_pipeline("ci", preview_fraction=-0.1), "preview_fraction"),
+        (lambda: make_muon_pipeline("ci", selection="downgoing"), "selection"),
+        (lambda: make_muon_pipeline("ci", selection="bright", min_charge=-1.0), "min_charge"),
         (lambda: EnergyLossModel(v_cut=1.5), "v_cut"),
         (lambda: EnergyLossModel(b_pair=-1e-4), "b_pair"),
         (lambda: PrimaryGenerator(gamma=0.0), "gamma"),

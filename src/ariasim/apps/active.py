@@ -57,6 +57,8 @@ __all__ = [
 #: The reference pipelines by name: ``module:function`` taking ``size``.
 BUILTIN_PIPELINES = {
     "muon": "ariasim.apps.muons:make_muon_pipeline",
+    "muon-upgoing": "ariasim.apps.muons:make_upgoing_muon_pipeline",
+    "muon-bright": "ariasim.apps.muons:make_bright_muon_pipeline",
     "collider": "ariasim.apps.collider.active:make_collider_pipeline",
 }
 
@@ -68,7 +70,8 @@ def _load_callable(spec: str) -> Callable[..., Any]:
     target, sep, name = spec.rpartition(":")
     if not sep or not target or not name:
         raise ConfigError(
-            f"{spec!r} is not a pipeline: expected muon, collider, module:function or "
+            f"{spec!r} is not a pipeline: expected muon, muon-upgoing, muon-bright, collider, "
+            "module:function or "
             "file.py:function",
             parameter="pipeline",
         )
@@ -108,7 +111,8 @@ def _load_callable(spec: str) -> Callable[..., Any]:
 
 
 def resolve_pipeline(spec: str, size: str = "default") -> Pipeline:
-    """The pipeline named ``spec``: ``muon``, ``collider`` or a user's ``module:function``.
+    """The pipeline named ``spec``: ``muon`` (``muon-upgoing``, ``muon-bright``: its two final
+    selections), ``collider`` or a user's ``module:function``.
 
     A user's function is called with ``size=`` when it takes that argument, else with no
     argument; it must return an :class:`~ariasim.active.Pipeline`.
@@ -116,6 +120,8 @@ def resolve_pipeline(spec: str, size: str = "default") -> Pipeline:
     Example:
         >>> resolve_pipeline("muon", size="ci").stage_names[3]
         'photons_preview'
+        >>> resolve_pipeline("muon-bright", size="ci").name
+        'muon-bright-ci'
     """
     if size not in ("default", "ci"):
         raise ConfigError(f"expected default or ci, got {size!r}", parameter="size")

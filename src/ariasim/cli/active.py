@@ -18,7 +18,8 @@ PipelineOpt = Annotated[
     typer.Option(
         "--pipeline",
         "-p",
-        help="muon | collider | module:function | file.py:function (returns a Pipeline).",
+        help="muon | muon-upgoing | muon-bright | collider | module:function | "
+        "file.py:function (returns a Pipeline).",
     ),
 ]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Run folder (resumed if it exists).")]

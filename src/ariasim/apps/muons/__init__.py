@@ -13,9 +13,12 @@ Example::
 from ariasim.apps.muons.pipeline import (
     CONTROL_FEATURES,
     OBSERVABLES,
+    SELECTIONS,
     SIZES,
     MuonConfig,
+    make_bright_muon_pipeline,
     make_muon_pipeline,
+    make_upgoing_muon_pipeline,
     muon_stages,
 )
 from ariasim.apps.muons.profile import chain_stages, profile_pipeline
@@ -23,10 +26,13 @@ from ariasim.apps.muons.profile import chain_stages, profile_pipeline
 __all__ = [
     "CONTROL_FEATURES",
     "OBSERVABLES",
+    "SELECTIONS",
     "SIZES",
     "MuonConfig",
     "chain_stages",
+    "make_bright_muon_pipeline",
     "make_muon_pipeline",
+    "make_upgoing_muon_pipeline",
     "muon_stages",
     "profile_pipeline",
 ]
