@@ -164,3 +164,32 @@ def test_errors(data):
         MorphReweighter(morpher=ClassifierReweighter()).fit(X, y)
     with pytest.raises(ConfigError, match="reweighter"):
         MorphReweighter(reweighter=FlowMorpher()).fit(X, y)
+
+
+def test_cli_fit_and_apply_write_morphed_columns_and_weights(tmp_path):
+    from typer.testing import CliRunner
+
+    from ariasim.cli.commands import app
+
+    src, tgt = _sample(400, False, 5), _sample(400, True, 6)
+    src.to_parquet(tmp_path / "src.parquet")
+    tgt.to_parquet(tmp_path / "tgt.parquet")
+    runner = CliRunner()
+    fit = ["shift", "fit", str(tmp_path / "src.parquet"), str(tmp_path / "tgt.parquet")]
+    fit += ["--out", str(tmp_path / "m"), "--features", "x,k", "--context", "c"]
+    fit += ["--method", "flow+reweight", "--epochs", "3"]
+    r = runner.invoke(app, fit)
+    assert r.exit_code == 0, r.output
+    import json
+
+    summary = json.loads((tmp_path / "m" / "summary.json").read_text())
+    assert summary["learner"] == "MorphReweighter" and 0 < summary["ess_fraction"] <= 1
+    assert summary["params"]["morpher__max_epochs"] == 3
+    apply = ["shift", "apply", str(tmp_path / "m"), str(tmp_path / "src.parquet")]
+    r = runner.invoke(app, [*apply, "--out", str(tmp_path / "out.parquet")])
+    assert r.exit_code == 0, r.output
+    out = pd.read_parquet(tmp_path / "out.parquet")
+    moved, w = load(tmp_path / "m").correct(src)
+    np.testing.assert_array_equal(out["x"].to_numpy(), moved["x"].to_numpy())
+    np.testing.assert_array_equal(out["shift_weight"].to_numpy(), w)
+    np.testing.assert_array_equal(out["x_original"].to_numpy(), src["x"].to_numpy())

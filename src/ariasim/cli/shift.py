@@ -39,7 +39,8 @@ MethodOpt = Annotated[
         "--method",
         "-m",
         help="flow (one conditional normalising flow) | flow-matching (OT flow matching) | "
-        "reweight (calibrated classifier weights).",
+        "reweight (calibrated classifier weights) | flow+reweight, flow-matching+reweight "
+        "(morph, then weights for the residual: a morphed table with a weight column).",
     ),
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (>= 0).")]
@@ -225,7 +226,8 @@ def shift_demo_command(
         str,
         typer.Argument(
             help="ice (old -> new ice model) | detector (simulation -> 'data') | fastsim (KAN "
-            "fast sim -> full sim) | photon-surrogate (surrogate -> photon MC)."
+            "fast sim -> full sim) | photon-surrogate (surrogate -> photon MC) | active-bias "
+            "(threshold-mode sample -> unbiased)."
         ),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Report folder to write.")],
@@ -241,7 +243,8 @@ def shift_demo_command(
             "--method",
             "-m",
             show_default="the application's",
-            help="flow | flow-matching | reweight.",
+            help="flow | flow-matching | reweight | flow+reweight | flow-matching+reweight "
+            "(active-bias: reweight | stratified).",
         ),
     ] = None,
     epochs: EpochsOpt = None,
