@@ -53,6 +53,15 @@ DeviceOpt = Annotated[
     typer.Option("--device", show_default="cpu", help="cpu | cuda (flows)."),
 ]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")]
+ContextBinsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--context-bins",
+        show_default="0 (off)",
+        help="Flow matching: pair source and target events within this many quantile bins "
+        "of each context column.",
+    ),
+]
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -73,10 +82,20 @@ def _printer() -> Any:
     return show
 
 
-def _options(method: str, epochs: int | None, device: str | None) -> dict[str, Any]:
+def _options(
+    method: str, epochs: int | None, device: str | None, context_bins: int | None = None
+) -> dict[str, Any]:
     from ariasim.errors import ConfigError
 
     opts: dict[str, Any] = {}
+    if context_bins is not None:
+        if not method.startswith("flow-matching"):
+            raise ConfigError(
+                f"applies to flow matching only, not --method {method}", parameter="--context-bins"
+            )
+        if context_bins < 0:
+            raise ConfigError(f"must be >= 0, got {context_bins}", parameter="--context-bins")
+        opts["context_bins"] = context_bins
     if epochs is not None:
         if method == "reweight":
             raise ConfigError("does not apply to --method reweight", parameter="--epochs")
@@ -115,6 +134,7 @@ def shift_fit_command(
     ] = 0.2,
     epochs: EpochsOpt = None,
     device: DeviceOpt = None,
+    context_bins: ContextBinsOpt = None,
     seed: SeedOpt = 0,
     overwrite: OverwriteOpt = False,
 ) -> None:
@@ -132,7 +152,7 @@ def shift_fit_command(
         target_weight=target_weight,
         holdout=holdout,
         seed=seed,
-        options=_options(method, epochs, device),
+        options=_options(method, epochs, device, context_bins),
         overwrite=overwrite,
         progress=_printer(),
     )
@@ -199,6 +219,7 @@ def shift_validate_command(
     ] = None,
     epochs: EpochsOpt = None,
     device: DeviceOpt = None,
+    context_bins: ContextBinsOpt = None,
     seed: SeedOpt = 0,
     overwrite: OverwriteOpt = False,
 ) -> None:
@@ -214,7 +235,7 @@ def shift_validate_command(
         n=n,
         auc_threshold=threshold,
         seed=seed,
-        options=_options(method, epochs, device),
+        options=_options(method, epochs, device, context_bins),
         overwrite=overwrite,
         progress=_printer(),
     )
