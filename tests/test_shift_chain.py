@@ -193,3 +193,22 @@ def test_cli_fit_and_apply_write_morphed_columns_and_weights(tmp_path):
     np.testing.assert_array_equal(out["x"].to_numpy(), moved["x"].to_numpy())
     np.testing.assert_array_equal(out["shift_weight"].to_numpy(), w)
     np.testing.assert_array_equal(out["x_original"].to_numpy(), src["x"].to_numpy())
+
+
+def test_harness_judges_the_weighted_morph():
+    from ariasim.report import HtmlReport
+    from ariasim.shift.inject import Offset, report_validation, validate
+
+    df = _sample(1500, False, 7)
+
+    def factory():
+        return MorphReweighter(
+            morpher=FlowMorpher(max_epochs=10, **TINY),
+            reweighter=ClassifierReweighter(n_estimators=50),
+        )
+
+    r = validate(factory, df, ["x", "k"], ["c"], [Offset("x", 0.5)], n=500, closure=False)
+    case = r.cases[0]
+    assert case.kind == "morpher+reweighter"
+    assert case.image_typical is not None and 0 < case.ess_fraction <= 1
+    report_validation(HtmlReport("t"), r)
