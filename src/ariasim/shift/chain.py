@@ -37,7 +37,7 @@ from sklearn.base import BaseEstimator, clone
 from ariasim.errors import ConfigError, InputError
 from ariasim.shift.base import _score_value, domain_auc, resolve_columns, split_domains
 from ariasim.shift.persist import save_folder
-from ariasim.utils import spawn_seeds
+from ariasim.utils import atomic_path, spawn_seeds
 
 __all__ = ["MorphReweighter"]
 
@@ -213,9 +213,15 @@ class MorphReweighter(BaseEstimator):
             "clipped_fraction": self.clipped_fraction_,
             "auc_oof": self.auc_oof_,
         }
-        out = save_folder(path, type(self).__name__, params, state, overwrite=overwrite)
-        self.morpher_.save(out / MORPHER_DIR)
-        self.reweighter_.save(out / REWEIGHTER_DIR)
+        out = Path(path)
+        if out.exists() and not overwrite:
+            raise ConfigError(
+                f"{str(out)!r} exists; pass overwrite=True to replace it", parameter="path"
+            )
+        with atomic_path(out, folder=True) as tmp:  # the three parts, all or nothing
+            save_folder(tmp, type(self).__name__, params, state, overwrite=True)
+            self.morpher_.save(tmp / MORPHER_DIR)
+            self.reweighter_.save(tmp / REWEIGHTER_DIR)
         return out
 
     @classmethod
