@@ -15,6 +15,8 @@ Usage (the figures of BENCHMARKS.md):
 
     python benchmarks/bench_shift.py --n 20000                       # every application
     python benchmarks/bench_shift.py --n 20000 --apps ice,detector --methods flow,reweight
+    python benchmarks/bench_shift.py --n 20000 --apps detector --methods flow+reweight
+    python benchmarks/bench_shift.py --n 20000 --apps active-bias --methods reweight,stratified
 
 Writes ``benchmarks/out/shift-<app>-<method>-<n>/`` (report.html, summary.json, model/) and
 ``benchmarks/out/shift-<n>.json`` with every figure, and prints a table.
@@ -45,7 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.apps.split(","):
         methods = args.methods.split(",") if args.methods else [APPLICATIONS[name].method]
         for method in methods:
-            if name == "active-bias" and method != "reweight":
+            weights_only = ("reweight", "stratified")
+            if name == "active-bias" and method not in weights_only:
+                continue
+            if name != "active-bias" and method == "stratified":
                 continue
             folder = args.out / f"shift-{name}-{method}-{args.n}"
             t0 = time.time()

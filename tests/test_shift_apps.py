@@ -53,3 +53,50 @@ def test_application_errors(tmp_path: Path):
         run_application("active-bias", tmp_path / "x", method="flow")
     assert not (tmp_path / "x").exists()
     assert set(APPLICATIONS) == {"ice", "detector", "fastsim", "photon-surrogate", "active-bias"}
+
+
+def test_active_bias_stratified_path(tmp_path: Path, monkeypatch):
+    """run_application's stratified path on synthetic samples (the real ones are checked in
+    test_shift_colldata.py): a 'threshold' sample lacking x < 0, a control sample covering
+    it, and an unbiased target; the combination's rate and shape are the target's."""
+    import pandas as pd
+
+    import ariasim.apps.shift.active_bias as ab
+
+    rng = np.random.default_rng(4)
+
+    def frame(x):
+        return pd.DataFrame({"x": x, "y": rng.normal(0, 1, len(x))})
+
+    full = rng.normal(0, 1, 4000)
+    control = rng.normal(0, 1, 1000)
+    fake = ab.ActiveBiasSamples(
+        source=frame(full[full >= 0]),
+        target=frame(rng.normal(0, 1, 4000)),
+        features=["x", "y"],
+        context=[],
+        cpu_seconds={"source": 1.0, "control": 1.0, "target": 2.0},
+        provenance={},
+        source_weight=np.ones(int((full >= 0).sum())),
+        target_weight=np.ones(4000),
+        control=frame(control),
+        control_weight=np.ones(1000),
+        n_generated={"source": 4000, "control": 1000, "target": 4000},
+        control_coverage=(control >= 0).astype(float),
+    )
+    monkeypatch.setattr(ab, "active_bias_samples", lambda **kw: fake)
+    s = run_application("active-bias", tmp_path / "ab", n=200, method="stratified")
+    assert s["learner"] == "stratified" and s["n_rows"]["corrected"] == len(fake.source) + int(
+        (control < 0).sum()
+    )
+    # rate 1 (every generated event is final): about 2000 threshold events of weight 1 and
+    # 500 control events of weight 4, standard error about 0.018
+    assert abs(s["stratified"]["rate"] - 1.0) < 0.07
+    assert s["auc_before"]["value"] > 0.6
+    # the null sigma is that of equal weights; the Kish ESS is about 1600 of 2500 rows
+    assert abs(s["auc_after"]["value"] - 0.5) < 4 * 1.25 * s["auc_null_sigma"]
+    assert not (tmp_path / "ab" / "model").exists() and (tmp_path / "ab" / "report.html").exists()
+    with pytest.raises(ConfigError, match="no options"):
+        run_application(
+            "active-bias", tmp_path / "ab2", n=200, method="stratified", options={"a": 1}
+        )

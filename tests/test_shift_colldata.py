@@ -10,6 +10,8 @@ at these sizes): a real shift must lie many null sigmas above 0.5, a same-setup 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -53,8 +55,14 @@ def fast():
 
 
 @pytest.fixture(scope="module")
-def active():
-    return active_bias_samples(seed=1)
+def active_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("active-bias")
+
+
+@pytest.fixture(scope="module")
+def active(active_dir):
+    # the run folders are kept: the stratified test re-reads the threshold run's decisions
+    return active_bias_samples(seed=1, out_dir=active_dir)
 
 
 def check_frame(df, features, context, n):
@@ -198,6 +206,47 @@ def test_detector_bad_input(kwargs, parameter):
     with pytest.raises(ConfigError) as err:
         detector_samples(args.pop("n_rows"), **args)
     assert err.value.parameter == parameter
+
+
+def test_active_bias_stratified_is_unbiased(active, active_dir):
+    """The threshold sample inside the region its controllers simulated plus the control
+    sample outside it: the unbiased rate and shapes, with no learned weight."""
+    from ariasim.apps.collider.active import make_collider_pipeline
+    from ariasim.apps.shift.active_bias import ACTIVE_SIZES, PHASE_SPACE, control_coverage
+    from ariasim.parallel import read_parts
+
+    s = active
+    base = Path(active_dir) / "source"
+    # the coverage comes from the saved controllers; applied to the threshold run's own
+    # generated events it must agree with every decision the run recorded: an event its
+    # chunk's model m rejected is covered by at most the chunks not decided by m, one it
+    # accepted by at least the warm-up chunks plus m's
+    log = read_parts(base, "log")
+    pipeline = make_collider_pipeline(ACTIVE_SIZES["ci"]["pipeline"], **PHASE_SPACE)
+    cov = control_coverage(pipeline, base, base, log["event_id"].to_numpy())
+    model = log["model_detector"].to_numpy()
+    accepted = log["accept_detector"].to_numpy(dtype=bool)
+    warm = np.mean(model < 0)
+    assert 0 < warm < 1 and not accepted[model >= 0].all()
+    for m in np.unique(model[model >= 0]):
+        frac = np.mean(model == m)
+        assert np.all(cov[(model == m) & ~accepted] <= 1 - frac + 1e-12)
+        assert np.all(cov[(model == m) & accepted] >= warm + frac - 1e-12)
+    # the combination: rate and shape of the unbiased target
+    assert s.control_coverage is not None and len(s.control_coverage) == len(s.control)
+    assert np.all((s.control_coverage >= 0) & (s.control_coverage <= 1))
+    rows, w = s.stratified_weights()
+    n_s, n_c = s.n_generated["source"], s.n_generated["control"]
+    rate = w.sum() / n_s
+    ws, wc = w[: len(s.source)], w[len(s.source) :] * n_c / n_s
+    # per-generated-event contributions of the two independent strata
+    var = (np.sum(ws**2) / n_s - (ws.sum() / n_s) ** 2) / n_s
+    var += (np.sum(wc**2) / n_c - (wc.sum() / n_c) ** 2) / n_c
+    rt = s.provenance["runs"]["target"]
+    assert abs(rate - rt["rate"]) < 4 * np.hypot(np.sqrt(var), rt["rate_error"]), rate
+    value, sigma = auc(rows, s.target, w, s.target_weight)
+    ess = w.sum() ** 2 / np.sum(w**2)  # the null sigma grows as the weights spread
+    assert abs(value - 0.5) < 4 * sigma * np.sqrt(len(w) / ess), (value, ess)
 
 
 def test_fastsim_and_active_bad_input(fast):

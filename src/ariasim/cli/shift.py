@@ -39,7 +39,8 @@ MethodOpt = Annotated[
         "--method",
         "-m",
         help="flow (one conditional normalising flow) | flow-matching (OT flow matching) | "
-        "reweight (calibrated classifier weights).",
+        "reweight (calibrated classifier weights) | flow+reweight, flow-matching+reweight "
+        "(morph, then weights for the residual: a morphed table with a weight column).",
     ),
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (>= 0).")]
@@ -52,6 +53,15 @@ DeviceOpt = Annotated[
     typer.Option("--device", show_default="cpu", help="cpu | cuda (flows)."),
 ]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")]
+ContextBinsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--context-bins",
+        show_default="0 (off)",
+        help="Flow matching: pair source and target events within this many quantile bins "
+        "of each context column.",
+    ),
+]
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -72,10 +82,20 @@ def _printer() -> Any:
     return show
 
 
-def _options(method: str, epochs: int | None, device: str | None) -> dict[str, Any]:
+def _options(
+    method: str, epochs: int | None, device: str | None, context_bins: int | None = None
+) -> dict[str, Any]:
     from ariasim.errors import ConfigError
 
     opts: dict[str, Any] = {}
+    if context_bins is not None:
+        if not method.startswith("flow-matching"):
+            raise ConfigError(
+                f"applies to flow matching only, not --method {method}", parameter="--context-bins"
+            )
+        if context_bins < 0:
+            raise ConfigError(f"must be >= 0, got {context_bins}", parameter="--context-bins")
+        opts["context_bins"] = context_bins
     if epochs is not None:
         if method == "reweight":
             raise ConfigError("does not apply to --method reweight", parameter="--epochs")
@@ -114,6 +134,7 @@ def shift_fit_command(
     ] = 0.2,
     epochs: EpochsOpt = None,
     device: DeviceOpt = None,
+    context_bins: ContextBinsOpt = None,
     seed: SeedOpt = 0,
     overwrite: OverwriteOpt = False,
 ) -> None:
@@ -131,7 +152,7 @@ def shift_fit_command(
         target_weight=target_weight,
         holdout=holdout,
         seed=seed,
-        options=_options(method, epochs, device),
+        options=_options(method, epochs, device, context_bins),
         overwrite=overwrite,
         progress=_printer(),
     )
@@ -198,6 +219,7 @@ def shift_validate_command(
     ] = None,
     epochs: EpochsOpt = None,
     device: DeviceOpt = None,
+    context_bins: ContextBinsOpt = None,
     seed: SeedOpt = 0,
     overwrite: OverwriteOpt = False,
 ) -> None:
@@ -213,7 +235,7 @@ def shift_validate_command(
         n=n,
         auc_threshold=threshold,
         seed=seed,
-        options=_options(method, epochs, device),
+        options=_options(method, epochs, device, context_bins),
         overwrite=overwrite,
         progress=_printer(),
     )
@@ -225,7 +247,8 @@ def shift_demo_command(
         str,
         typer.Argument(
             help="ice (old -> new ice model) | detector (simulation -> 'data') | fastsim (KAN "
-            "fast sim -> full sim) | photon-surrogate (surrogate -> photon MC)."
+            "fast sim -> full sim) | photon-surrogate (surrogate -> photon MC) | active-bias "
+            "(threshold-mode sample -> unbiased)."
         ),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Report folder to write.")],
@@ -241,7 +264,8 @@ def shift_demo_command(
             "--method",
             "-m",
             show_default="the application's",
-            help="flow | flow-matching | reweight.",
+            help="flow | flow-matching | reweight | flow+reweight | flow-matching+reweight "
+            "(active-bias: reweight | stratified).",
         ),
     ] = None,
     epochs: EpochsOpt = None,

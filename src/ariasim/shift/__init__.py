@@ -3,12 +3,14 @@
 Two-sample learners (the contract is in :mod:`ariasim.shift.base`): fitted on a pooled table
 of a *source* and a *target* sample with the domain as the label, they either move events
 (morphers: :class:`FlowMorpher`, :class:`FlowMatchingMorpher`) or weight them (reweighters:
-:class:`ClassifierReweighter`). :mod:`ariasim.shift.features` handles counts, spikes, tails
+:class:`ClassifierReweighter`), or both (:class:`MorphReweighter`: a morpher, then a
+reweighter for the residual it leaves). :mod:`ariasim.shift.features` handles counts, spikes, tails
 and bounds; :mod:`ariasim.shift.diagnostics` and :mod:`ariasim.shift.inject` measure whether
 a correction worked; :func:`load` reads any saved model back (JSON + safetensors, no pickle).
 """
 
 from ariasim.shift.base import stack
+from ariasim.shift.chain import MorphReweighter
 from ariasim.shift.features import FeatureCodec
 from ariasim.shift.flow import FlowMorpher
 from ariasim.shift.flow_matching import FlowMatchingMorpher
@@ -20,6 +22,7 @@ __all__ = [
     "FeatureCodec",
     "FlowMatchingMorpher",
     "FlowMorpher",
+    "MorphReweighter",
     "load",
     "stack",
 ]

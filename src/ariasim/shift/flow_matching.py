@@ -214,6 +214,15 @@ class FlowMatchingMorpher(MorpherMixin, BaseEstimator):
         sigma: Standard deviation of the Gaussian noise added to the interpolant (0: none).
         context_weight: Weight of the squared standardised context distance in the pairing
             cost (large: pairs share their context).
+        context_bins: Pair within context cells (0: off): each context column is cut at
+            ``context_bins`` quantiles of the pooled sample, and every mini-batch draws its
+            source and its target events from one cell (chosen with probability equal to
+            its share of the source's weight; cells lacking either domain are skipped), so
+            the assignment compares events of nearly the same context and the pairing in
+            the features is a real optimal transport inside the cell, instead of a
+            near-random match among the few events of a batch that share a context
+            (stratified mini-batch OT; the cells multiply: keep ``context_bins ** n_context``
+            well below the events per domain over ``batch_size``).
         ema_decay: Per-step decay of the exponential moving average of the weights; the
             average is what is validated, kept and used to morph (it smooths the noise of
             the stochastic gradients; 0: the last weights).
@@ -260,6 +269,7 @@ class FlowMatchingMorpher(MorpherMixin, BaseEstimator):
         learning_rate: float = 2e-3,
         sigma: float = 0.0,
         context_weight: float = 100.0,
+        context_bins: int = 0,
         ema_decay: float = 0.99,
         n_steps: int = 32,
         device: str = "cpu",
@@ -280,6 +290,7 @@ class FlowMatchingMorpher(MorpherMixin, BaseEstimator):
         self.learning_rate = learning_rate
         self.sigma = sigma
         self.context_weight = context_weight
+        self.context_bins = context_bins
         self.ema_decay = ema_decay
         self.n_steps = n_steps
         self.device = device
@@ -313,6 +324,9 @@ class FlowMatchingMorpher(MorpherMixin, BaseEstimator):
         v = self.ema_decay
         if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < 1:
             raise ConfigError(f"must be in [0, 1), got {v!r}", parameter="ema_decay")
+        cb = self.context_bins
+        if isinstance(cb, bool) or not isinstance(cb, int | np.integer) or cb < 0:
+            raise ConfigError(f"must be an integer >= 0, got {cb!r}", parameter="context_bins")
         for name in ("sigma", "context_weight"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < math.inf:
@@ -388,6 +402,7 @@ class FlowMatchingMorpher(MorpherMixin, BaseEstimator):
                 )
             train.append((ti, _Sampler(w[ti])))
             val.append((vi, _Sampler(w[vi])))
+        cells = self._cells(c, lab, w, train, val)
         gen = torch.Generator().manual_seed(int(torch_seed))
         net = VelocityNet(dim, n_ctx, self.hidden_features, generator=gen).to(dev)
 
@@ -396,8 +411,16 @@ class FlowMatchingMorpher(MorpherMixin, BaseEstimator):
 
         def batch(parts: list[tuple[np.ndarray, _Sampler]], size: int) -> list[torch.Tensor]:
             (i0, s0), (i1, s1) = parts
-            a = i0[s0.draw(rng, size)]
-            b = i1[s1.draw(rng, size)]
+            if cells is not None:  # one context cell per batch
+                which = 0 if parts is train else 1
+                choose, members = cells[which]
+                cell = int(choose.draw(rng, 1)[0])
+                (j0, t0), (j1, t1) = members[cell]
+                a = j0[t0.draw(rng, size)]
+                b = j1[t1.draw(rng, size)]
+            else:
+                a = i0[s0.draw(rng, size)]
+                b = i1[s1.draw(rng, size)]
             b = b[_pair(keys[a], keys[b])]
             t = rng.random((size, 1))
             noise = rng.standard_normal((size, dim)) * float(self.sigma)
@@ -459,6 +482,39 @@ class FlowMatchingMorpher(MorpherMixin, BaseEstimator):
         if best_state is not None:
             ema.load_state_dict(best_state)
         return ema, history, best_epoch
+
+    def _cells(
+        self,
+        c: np.ndarray,
+        lab: np.ndarray,
+        w: np.ndarray,
+        train: list[tuple[np.ndarray, _Sampler]],
+        val: list[tuple[np.ndarray, _Sampler]],
+    ) -> list[tuple[_Sampler, list[Any]]] | None:
+        """Per split (train, validation): a sampler over the context cells holding both
+        domains (by the source's weight) and, per cell, each domain's rows and sampler."""
+        nb = int(self.context_bins)
+        if nb == 0 or c.shape[1] == 0:
+            return None
+        cell = np.zeros(len(c), np.int64)
+        for j in range(c.shape[1]):
+            edges = np.unique(np.quantile(c[:, j], np.linspace(0, 1, nb + 1)[1:-1]))
+            cell = cell * nb + np.searchsorted(edges, c[:, j], side="right")
+        out = []
+        for parts in (train, val):
+            (i0, _), (i1, _) = parts
+            ids, mass, members = [], [], []
+            for k in np.unique(cell[i0]):
+                j0, j1 = i0[cell[i0] == k], i1[cell[i1] == k]
+                if j0.size == 0 or j1.size == 0 or w[j0].sum() <= 0 or w[j1].sum() <= 0:
+                    continue
+                ids.append(k)
+                mass.append(w[j0].sum())
+                members.append(((j0, _Sampler(w[j0])), (j1, _Sampler(w[j1]))))
+            if not ids:
+                raise InputError("no context cell holds events of both domains; lower context_bins")
+            out.append((_Sampler(np.asarray(mass)), members))
+        return out
 
     # --- morphing ----------------------------------------------------------------------
     def _morph(self, x: np.ndarray, c: np.ndarray, to_target: bool) -> np.ndarray:

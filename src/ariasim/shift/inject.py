@@ -476,7 +476,8 @@ class CaseResult:
     Arguments:
         name: ``"closure"`` or the distortion's label.
         distortion: The distortion's description (None for closure).
-        kind: ``"morpher"`` or ``"reweighter"``.
+        kind: ``"morpher"``, ``"reweighter"`` or ``"morpher+reweighter"`` (morphed rows
+            with weights; the event-wise error is the morph's).
         auc_before, auc_after: ``(AUC, standard error)`` of source / corrected vs target.
         auc_oracle: ``(AUC, se)`` of the oracle correction vs target (the reachable value).
         auc_null_sigma: Standard deviation of the AUC under "no difference".
@@ -846,7 +847,17 @@ def validate(
             learner.fit(x_fit, y_fit, sample_weight=np.concatenate([ws_, wb_]))
         src_x = source[list(cols)].copy()
         kind: str
-        if hasattr(learner, "transform"):
+        if hasattr(learner, "correct"):  # morph, then weight (MorphReweighter)
+            kind = "morpher+reweighter"
+            corrected, w = learner.correct(src_x)
+            if not isinstance(corrected, pd.DataFrame) or len(corrected) != n:
+                raise ConfigError(
+                    "correct(X) must return a DataFrame with one row per input row",
+                    parameter="learner",
+                )
+            feature_matrix(corrected, cols, "corrected")
+            wc = ws_ * sample_weights(w, n, "learner.correct(X) weights")
+        elif hasattr(learner, "transform"):
             kind = "morpher"
             corrected = learner.transform(src_x)
             if not isinstance(corrected, pd.DataFrame) or len(corrected) != n:
@@ -877,7 +888,7 @@ def validate(
         sd_t = np.where(sd_t > 0, sd_t, 1.0)
         image_error = image_typical = displacement = None
         ess_fraction = None
-        if kind == "morpher":
+        if kind != "reweighter":
             displacement = dict(zip(feats, (_rms(xc - xs, ws_) / sd_t).tolist(), strict=True))
             if dist is None or dist.invertible:
                 img = xs if dist is None else dist.image(source)[list(feats)].to_numpy(float)
@@ -885,7 +896,7 @@ def validate(
                 image_error = dict(zip(feats, _rms(err, ws_).tolist(), strict=True))
                 typ = weighted_quantiles(err, ws_, [0.68])[0]
                 image_typical = dict(zip(feats, typ.tolist(), strict=True))
-        else:
+        if kind != "morpher":
             ess_fraction = effective_sample_size(wc) / effective_sample_size(ws_)
         auc_after = diag.auc_after or (math.nan, math.nan)
         w1_after = diag.w1_after or {}

@@ -31,6 +31,7 @@ _CLASSES = {
     "ClassifierReweighter": "ariasim.shift.reweight",
     "FlowMorpher": "ariasim.shift.flow",
     "FlowMatchingMorpher": "ariasim.shift.flow_matching",
+    "MorphReweighter": "ariasim.shift.chain",
 }
 
 

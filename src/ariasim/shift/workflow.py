@@ -31,7 +31,7 @@ __all__ = [
     "write_summary",
 ]
 
-METHODS = ("flow", "flow-matching", "reweight")
+METHODS = ("flow", "flow-matching", "reweight", "flow+reweight", "flow-matching+reweight")
 Progress = Callable[[str], None]
 
 
@@ -90,6 +90,8 @@ def make_learner(
         >>> make_learner("reweight", ["x"], None).features
         ['x']
     """
+    if method in ("flow+reweight", "flow-matching+reweight"):
+        return _make_chain(method, features, context, seed=seed, options=options)
     if method == "reweight":
         from ariasim.shift.reweight import ClassifierReweighter as cls
     elif method == "flow":
@@ -110,6 +112,48 @@ def make_learner(
     feats = None if features is None else list(features)
     ctx = None if context is None else list(context)
     return cls(features=feats, context=ctx, random_state=int(seed), **opts)
+
+
+def _make_chain(
+    method: str,
+    features: Sequence[str] | None,
+    context: Sequence[str] | None,
+    *,
+    seed: int,
+    options: Mapping[str, Any] | None,
+) -> Any:
+    """A :class:`~ariasim.shift.chain.MorphReweighter` for ``flow+reweight`` or
+    ``flow-matching+reweight``: an option goes to the chain if it is one of its parameters,
+    else to the morpher; ``reweight_<name>`` goes to the reweighter's ``<name>``."""
+    from ariasim.shift.chain import MorphReweighter
+    from ariasim.shift.reweight import ClassifierReweighter
+
+    morpher = make_learner(method.split("+")[0], features, context, seed=seed)
+    chain_keys = {"reweight_fraction"}
+    m_opts: dict[str, Any] = {}
+    r_opts: dict[str, Any] = {}
+    c_opts: dict[str, Any] = {}
+    r_known = set(ClassifierReweighter().get_params())
+    for key, value in dict(options or {}).items():
+        if key in chain_keys:
+            c_opts[key] = value
+        elif key.startswith("reweight_") and key[len("reweight_") :] in r_known:
+            r_opts[key[len("reweight_") :]] = value
+        elif key in morpher.get_params():
+            m_opts[key] = value
+        else:
+            raise ConfigError(f"does not apply to --method {method}", parameter=key)
+    morpher.set_params(**m_opts)
+    feats = None if features is None else list(features)
+    ctx = None if context is None else list(context)
+    return MorphReweighter(
+        features=feats,
+        context=ctx,
+        morpher=morpher,
+        reweighter=ClassifierReweighter(features=feats, context=ctx, **r_opts),
+        random_state=int(seed),
+        **c_opts,
+    )
 
 
 def read_sample(
@@ -267,6 +311,10 @@ def _correct(
 ) -> tuple[pd.DataFrame, np.ndarray | None, float]:
     """The corrected sample: morphed rows, or the same rows with the learned weights."""
     t0 = time.process_time()
+    if hasattr(learner, "correct"):  # morph and weight
+        out, lw = learner.correct(df)
+        cpu = time.process_time() - t0
+        return out, lw if w is None else lw * w, cpu
     if hasattr(learner, "transform"):
         out = learner.transform(df)
         cpu = time.process_time() - t0
@@ -346,7 +394,8 @@ def apply_model(
 
     A morpher replaces the feature columns by their morphed values (the originals are kept as
     ``<name>_original`` unless ``keep_original`` is off); a reweighter adds the column
-    ``weight_name``. Every other column is copied unchanged.
+    ``weight_name``; a morph-then-reweight model does both. Every other column is copied
+    unchanged.
     """
     from ariasim.io import read_table, write_table
     from ariasim.shift.persist import load
@@ -374,8 +423,17 @@ def apply_model(
     say(f"correcting {len(df)} events with {type(learner).__name__}")
     t0 = time.process_time()
     if hasattr(learner, "transform"):
-        moved = learner.transform(df)
+        if hasattr(learner, "correct"):  # morph and weight
+            if weight_name in df.columns:
+                raise ConfigError(
+                    f"the table already has a column {weight_name!r}", parameter="weight_name"
+                )
+            moved, lw = learner.correct(df)
+        else:
+            moved, lw = learner.transform(df), None
         result = moved.copy()
+        if lw is not None:
+            result[weight_name] = lw
         if keep_original:
             for c in learner.features_:
                 name = f"{c}_original"
@@ -384,7 +442,7 @@ def apply_model(
                         f"already has a column {name!r}; pass --no-keep-original", path=data
                     )
                 result[name] = df[c].to_numpy()
-        kind = "morph"
+        kind = "morph" if lw is None else "morph+weights"
     else:
         if weight_name in df.columns:
             raise ConfigError(

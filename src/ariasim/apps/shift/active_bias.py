@@ -97,6 +97,48 @@ class ActiveBiasSamples(ShiftSamples):
     control: pd.DataFrame = field(default_factory=pd.DataFrame)
     control_weight: np.ndarray | None = None
     n_generated: dict[str, int] = field(default_factory=dict)
+    control_coverage: np.ndarray | None = None
+
+    def stratified_weights(self) -> tuple[pd.DataFrame, np.ndarray]:
+        """The threshold sample and the control sample combined into one unbiased sample.
+
+        The threshold run simulated an event of its chunk ``k`` iff that chunk's controller
+        accepted its control-point features ``x`` (every event in chunks without a
+        controller), so its final events are an unbiased sample of the final events *inside*
+        the covered region, per generated event. The unbiased control sample covers the
+        rest: a control event enters with its weight times ``1 - coverage(x)``, the
+        fraction of the threshold run's generated events whose controller would *not*
+        have simulated it (:attr:`control_coverage`), scaled by ``n_source / n_control``
+        generated events. Both strata are exact, so the combination estimates the unbiased
+        final distribution, rate included (``sum(weight) / n_generated["source"]``), with no
+        learned weight: stratified sampling (e.g. Cochran, "Sampling Techniques", 3rd ed.,
+        ch. 5) whose strata are defined by the recorded decisions.
+
+        Returns:
+            ``(rows, weights)``: the source rows then the control rows with weight > 0.
+
+        Example:
+            >>> one = pd.DataFrame({"m": [91.0, 60.0]})
+            >>> s = ActiveBiasSamples(one, one, ["m"], [], {}, {}, control=one,
+            ...                       control_weight=np.ones(2), source_weight=np.ones(2),
+            ...                       n_generated={"source": 8, "control": 4, "target": 8},
+            ...                       control_coverage=np.array([1.0, 0.25]))
+            >>> rows, w = s.stratified_weights()
+            >>> rows["m"].tolist(), w.tolist()
+            ([91.0, 60.0, 60.0], [1.0, 1.0, 1.5])
+        """
+        if self.control_coverage is None:
+            raise ConfigError(
+                "these samples carry no control coverage (the threshold run's decisions)",
+                parameter="control_coverage",
+            )
+        ws = np.ones(len(self.source)) if self.source_weight is None else self.source_weight
+        wc = np.ones(len(self.control)) if self.control_weight is None else self.control_weight
+        scale = self.n_generated["source"] / self.n_generated["control"]
+        wc = wc * (1.0 - self.control_coverage) * scale
+        keep = wc > 0
+        rows = pd.concat([self.source, self.control[keep]], ignore_index=True)
+        return rows, np.concatenate([np.asarray(ws, float), wc[keep]])
 
     def rates(self) -> dict[str, float]:
         """Final-event rate per generated event, ``sum(weight) / n_generated``, per sample."""
@@ -202,6 +244,12 @@ def active_bias_samples(
         base = Path(out_dir) if out_dir is not None else Path(tmp)
         for (name, config), s in zip(configs.items(), seeds, strict=True):
             runs[name] = _run(pipeline, base / name, s, spec[name], config)
+        coverage = control_coverage(
+            pipeline,
+            base / "source",
+            base / "control",
+            runs["control"][0].index.to_numpy(np.int64),
+        )
     provenance = {
         "application": "active-control bias",
         "pipeline": pipeline.name,
@@ -223,4 +271,51 @@ def active_bias_samples(
         control=runs["control"][0],
         control_weight=runs["control"][1],
         n_generated={name: info["n_generated"] for name, (_, _, info) in runs.items()},
+        control_coverage=coverage,
     )
+
+
+def control_coverage(
+    pipeline: Any, source_dir: Path, control_dir: Path, control_ids: np.ndarray
+) -> np.ndarray:
+    """Per control final event (``control_ids``, in that order): the fraction of the
+    threshold run's generated events whose chunk's controller would have simulated it.
+
+    Reads the threshold run's log (chunk, model round per generated event) and its saved
+    controllers (``controllers/round-NNN/<stage>/``), and the control run's log (the
+    control-point features of its events); the decisions are the controllers' own
+    (threshold mode: deterministic, ``p >= threshold``). A chunk without a controller (the
+    warm-up round) simulated everything.
+    """
+    from ariasim.active.controller import Controller
+    from ariasim.errors import InputError
+    from ariasim.parallel import read_parts
+
+    cps = list(pipeline.control_points)
+    if len(cps) != 1:
+        raise ConfigError(
+            f"the pipeline has {len(cps)} control points; the stratified estimator here "
+            "handles one",
+            parameter="pipeline",
+        )
+    stage = cps[0].before
+    log_s = read_parts(source_dir, "log")
+    col = f"model_{stage}"
+    if col not in log_s.columns:
+        raise InputError("the threshold run's log has no model column", path=source_dir, column=col)
+    counts = log_s.groupby(col).size()
+    n_total = float(counts.sum())
+    log_c = read_parts(control_dir, "log").set_index("event_id")
+    missing = np.setdiff1d(control_ids, log_c.index.to_numpy())
+    if missing.size:
+        raise InputError(f"{missing.size} final events are not in the log", path=control_dir)
+    rows = log_c.loc[control_ids]
+    covered = np.zeros(len(control_ids))
+    for model_round, n_k in counts.items():
+        if int(model_round) < 0:  # no controller: every event simulated
+            covered += float(n_k)
+            continue
+        ctrl = Controller.load(source_dir / "controllers" / f"round-{int(model_round):03d}" / stage)
+        accept, _a, _p = ctrl.decide_details(rows[list(ctrl.inputs)], None)
+        covered += float(n_k) * np.asarray(accept, dtype=float)
+    return covered / n_total

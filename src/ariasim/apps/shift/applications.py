@@ -212,10 +212,9 @@ def run_application(
     method = method or app.method
     from ariasim.shift.workflow import METHODS
 
-    if method not in METHODS:  # before minutes of simulation, not after
-        raise ConfigError(
-            f"must be one of {', '.join(METHODS)}, got {method!r}", parameter="method"
-        )
+    known = (*METHODS, "stratified") if app.make is None else METHODS
+    if method not in known:  # before minutes of simulation, not after
+        raise ConfigError(f"must be one of {', '.join(known)}, got {method!r}", parameter="method")
     say = progress or (lambda _s: None)
     out = Path(out)
     check_outputs({"--out": out}, folders=("--out",), overwrite=overwrite)
@@ -239,16 +238,20 @@ def run_application(
     learner.fit(X, y, sample_weight=w)
     fit_cpu = time.process_time() - t0
     t0 = time.process_time()
-    if hasattr(learner, "transform"):
+    if hasattr(learner, "correct"):  # morph, then weight
+        corrected, lw = learner.correct(src_ev)
+        w_corr = lw if w_src_ev is None else lw * w_src_ev
+    elif hasattr(learner, "transform"):
         corrected, w_corr = learner.transform(src_ev), w_src_ev
     else:
         lw = learner.weights(src_ev)
         corrected, w_corr = src_ev, lw if w_src_ev is None else lw * w_src_ev
     apply_cpu = time.process_time() - t0
     context_model = None
-    if app.reweight_context and data.context:
+    if app.reweight_context and data.context and not hasattr(learner, "correct"):
         # the rows themselves shift (e.g. which modules see light): a morpher conditional on
-        # the context cannot move the context, so its distribution is reweighted first
+        # the context cannot move the context, so its distribution is reweighted first (a
+        # morph-then-reweight learner's reweighter sees the context already)
         from ariasim.shift.reweight import ClassifierReweighter
 
         t0 = time.process_time()
@@ -404,23 +407,35 @@ def _run_active_bias(
     from ariasim.shift.diagnostics import compare_samples, statistical_floor
     from ariasim.shift.workflow import make_learner
 
-    if method != "reweight":
+    if method not in ("reweight", "stratified"):
         raise ConfigError(
-            "the active-bias application corrects weights: use reweight", parameter="method"
+            "the active-bias application corrects weights: use reweight or stratified",
+            parameter="method",
         )
+    if method == "stratified" and options:
+        raise ConfigError("stratified has no options", parameter=next(iter(options)))
     data_seed, fit_seed, eval_seed = spawn_seeds(seed, 3)
     size = "full" if n >= 20_000 else "ci"
     say(f"{app.name}: running the threshold, control and unbiased pipelines ({size} size)")
     data = active_bias_samples(seed=data_seed, size=size)
-    learner = make_learner(method, data.features, data.context, seed=fit_seed, options=options)
-    X, y, w = stack(data.source, data.control, data.source_weight, data.control_weight)
-    t0 = time.process_time()
-    learner.fit(X, y, sample_weight=w)
-    fit_cpu = time.process_time() - t0
     w_src = np.ones(len(data.source)) if data.source_weight is None else data.source_weight
-    t0 = time.process_time()
-    w_corr = w_src * learner.weights(data.source)
-    apply_cpu = time.process_time() - t0
+    learner: Any = None
+    if method == "stratified":
+        # exact: threshold events inside the region its controllers simulated, control
+        # events outside it (ActiveBiasSamples.stratified_weights); nothing is learned
+        t0 = time.process_time()
+        corrected, w_corr = data.stratified_weights()
+        fit_cpu, apply_cpu = 0.0, time.process_time() - t0
+    else:
+        learner = make_learner(method, data.features, data.context, seed=fit_seed, options=options)
+        X, y, w = stack(data.source, data.control, data.source_weight, data.control_weight)
+        t0 = time.process_time()
+        learner.fit(X, y, sample_weight=w)
+        fit_cpu = time.process_time() - t0
+        t0 = time.process_time()
+        corrected = data.source
+        w_corr = w_src * learner.weights(data.source)
+        apply_cpu = time.process_time() - t0
     floor = statistical_floor(
         data.target, None, data.features, weight_a=data.target_weight, auc=False, seed=eval_seed
     )
@@ -430,7 +445,7 @@ def _run_active_bias(
         data.features,
         source_weight=w_src,
         target_weight=data.target_weight,
-        corrected=data.source,
+        corrected=corrected,
         corrected_weight=w_corr,
         floor=floor,
         seed=eval_seed,
@@ -447,12 +462,13 @@ def _run_active_bias(
         "application": app.name,
         "title": app.title,
         "method": method,
-        "learner": type(learner).__name__,
+        "learner": "stratified" if learner is None else type(learner).__name__,
         "size": size,
         "n_rows": {
             "source": len(data.source),
             "control": len(data.control),
             "target": len(data.target),
+            "corrected": len(corrected),
         },
         "seed": seed,
         "features": data.features,
@@ -477,8 +493,16 @@ def _run_active_bias(
         "provenance": to_jsonable(data.provenance),
         "diagnostics": d,
     }
+    if method == "stratified":
+        sw = np.asarray(w_corr, float)
+        summary["stratified"] = {
+            "rate": float(sw.sum()) / data.n_generated["source"],
+            "control_rows_used": int(len(corrected) - len(data.source)),
+            "control_weight_share": float(sw[len(data.source) :].sum() / sw.sum()),
+        }
     with atomic_path(out, folder=True) as tmp:
-        learner.save(tmp / "model")
+        if learner is not None:
+            learner.save(tmp / "model")
         write_summary(tmp, summary)
         _active_report(summary, diag, app).save(tmp / "report.html")
     say(
@@ -498,20 +522,36 @@ def _active_report(summary: Mapping[str, Any], diag: Any, app: Application) -> A
     rep.text(
         "Threshold mode (Belle II style) simulates the expensive stage only for events whose "
         "predicted pass probability reaches the threshold, with weight 1: cheap, but events "
-        "the model misses are lost, so shapes and the rate are biased. A classifier "
-        f"reweighter trained on a small unbiased control sample ({summary['n_rows']['control']}"
-        f" final events) corrects the shapes of the {summary['n_rows']['source']} threshold-"
-        f"mode events; the result is judged against {summary['n_rows']['target']} unbiased "
-        "final events. The rate itself cannot come from the biased sample: it is the control "
-        f"sample's ({r['control']:.4g} per generated event; unbiased {r['target']:.4g}, "
-        f"threshold mode {r['source']:.4g})."
+        "the model misses are lost, so shapes and the rate are biased. A small unbiased "
+        f"control sample ({summary['n_rows']['control']} final events) corrects the "
+        f"{summary['n_rows']['source']} threshold-mode events (method {summary['method']}); "
+        f"the result is judged against {summary['n_rows']['target']} unbiased final events. "
+        "Rates per generated event: control "
+        f"{r['control']:.4g}, unbiased {r['target']:.4g}, threshold mode {r['source']:.4g}."
     )
+    if summary["method"] == "reweight":
+        rep.text(
+            "A classifier reweighter trained on the threshold-mode events against the control "
+            "sample corrects the shapes; it cannot create the events the threshold lost, and "
+            "the rate cannot come from the biased sample: it is the control sample's."
+        )
+    if "stratified" in summary:
+        st = summary["stratified"]
+        rep.text(
+            "Method stratified (no learning): the threshold run's final events cover the "
+            "region its controllers simulated exactly; the control events outside that region "
+            f"cover the rest ({st['control_rows_used']} control events, weighted by the "
+            "fraction of the threshold run's events whose controller would have skipped them, "
+            f"times the ratio of generated events; they carry {st['control_weight_share']:.1%}"
+            f" of the weight). The combination estimates the unbiased sample, rate included: "
+            f"{st['rate']:.4g} per generated event."
+        )
     rows = [
         {"figure": "classifier AUC before", "value": summary["auc_before"]["value"]},
         {"figure": "classifier AUC after", "value": summary["auc_after"]["value"]},
         {"figure": "AUC null sigma", "value": summary["auc_null_sigma"]},
         {
-            "figure": "effective events per CPU s, threshold + reweighting",
+            "figure": "effective events per CPU s, threshold + correction",
             "value": c["ess_per_cpu_s_corrected"],
         },
         {
