@@ -121,13 +121,19 @@ def test_closure_keeps_events_close():
     assert _auc(moved, tgt) <= 0.55
 
 
-def test_context_dependent_shift_is_learned():
+def _context_shift_samples() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """Source x ~ N(0, 1); target x ~ N(1.5 c, 1); c ~ U(0, 1) in both (3000 rows each)."""
     rng = np.random.default_rng(9)
     n = 3000
     c0, c1 = rng.uniform(0, 1, n), rng.uniform(0, 1, n)
     src = pd.DataFrame({"x": rng.normal(0, 1, n), "c": c0})
     tgt = pd.DataFrame({"x": rng.normal(0, 1, n) + 1.5 * c1, "c": c1})
     X, y, _ = stack(src, tgt)
+    return src, tgt, X, y
+
+
+def test_context_dependent_shift_is_learned():
+    src, tgt, X, y = _context_shift_samples()
     fm = FlowMatchingMorpher(context=["c"], random_state=5, **SMALL).fit(X, y)
     moved = fm.transform(src)
     assert np.array_equal(moved["c"], src["c"])  # context unchanged
@@ -147,12 +153,7 @@ def test_context_dependent_shift_is_learned():
 
 
 def test_context_bins_pair_within_context_cells():
-    rng = np.random.default_rng(9)
-    n = 3000
-    c0, c1 = rng.uniform(0, 1, n), rng.uniform(0, 1, n)
-    src = pd.DataFrame({"x": rng.normal(0, 1, n), "c": c0})
-    tgt = pd.DataFrame({"x": rng.normal(0, 1, n) + 1.5 * c1, "c": c1})
-    X, y, _ = stack(src, tgt)
+    src, tgt, X, y = _context_shift_samples()
     fm = FlowMatchingMorpher(context=["c"], context_bins=8, random_state=5, **SMALL).fit(X, y)
     moved = fm.transform(src)
     assert _auc(moved, tgt) <= 0.55
