@@ -31,7 +31,7 @@ def _cubic(rng, n):
     """Gamma delays whose log-location is cubic in z = ln(d / 30)."""
     d = np.exp(rng.uniform(np.log(5.0), np.log(150.0), n))
     z = np.log(d / 30.0)
-    return rng.gamma(2.0, np.exp(1.0 + z + 0.8 * z**3)), d
+    return rng.gamma(2.0, np.exp(1.0 + z + 1.5 * z**3)), d
 
 
 def test_log_degree_is_validated():

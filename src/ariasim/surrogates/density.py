@@ -583,7 +583,10 @@ class SymbolicDensity(BaseEstimator):
         self.params_, self.nll_ = fits[best]
         self.warp_degree_ = best[0]
         self.warp_log_degree_ = best[1]
-        label = (lambda c: str(c[0])) if len(log_degrees) == 1 else (lambda c: f"{c[0]}/{c[1]}")
+
+        def label(c: tuple[int, int]) -> str:
+            return str(c[0]) if len(log_degrees) == 1 or c[0] == 0 else f"{c[0]}/{c[1]}"
+
         self.selection_["warp"] = {
             "on": "held-out mean NLL" if val is not None else "training BIC",
             **{label(c): float(v) for c, v in scores.items()},

@@ -933,12 +933,29 @@ def _report(
         f"log-likelihood per photon on {sel['on']} training distances, left out of the "
         f"density fit: {scores}; the lower wins):"
     )
+    if "log_degree" in sel:
+        deg = sel["log_degree"]
+        how = ", ".join(f"degree {k}: {v:.6g}" for k, v in deg.items() if k != "on")
+        rep.text(
+            f"Polynomial parameter functions: degree {sel['log_degree_used']} in ln d "
+            f"chosen by {deg['on']} ({how}; the lowest wins; each degree starts from the "
+            "optimum of the one below)."
+        )
     if "warp" in sel:
         warp = sel["warp"]
-        how = ", ".join(f"degree {k}: {v:.6g}" for k, v in warp.items() if k != "on")
+        how = ", ".join(
+            f"degree {k.replace('/', ', logits of degree ')}: {v:.6g}"
+            for k, v in warp.items()
+            if k != "on"
+        )
+        in_d = (
+            f", its logits of degree {sel['warp_log_degree']} in ln d"
+            if "warp_log_degree" in sel
+            else ""
+        )
         rep.text(
-            f"Warp of the continuous CDF: degree {sel['warp_degree']} (0: none) chosen by "
-            f"{warp['on']} ({how}; the lowest wins)."
+            f"Warp of the continuous CDF: degree {sel['warp_degree']} (0: none){in_d}, "
+            f"chosen by {warp['on']} ({how}; the lowest wins)."
         )
     for name, f in sur.delay.params_.items():
         rep.formula(f.latex(), text=f"{name} = {f}")
