@@ -13,6 +13,13 @@ Usage::
 
     python benchmarks/bench_photon_density.py --photons 2e5
     python benchmarks/bench_photon_density.py --photons 2e6     # the demo's size
+    python benchmarks/bench_photon_density.py --photons 2e6 --per-shell
+
+``--per-shell`` adds, per held-out distance, the KS over the floor of the family fitted
+to that shell alone (two generalized gammas and the point mass, 8 free parameters, no
+smoothness across distances; then with a Bernstein warp of degree 8 and 16 fitted to
+the same shell): what the family can do, against what the smooth-in-distance model
+does (family error against interpolation error).
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ def main() -> None:
     ap.add_argument("--generations-yield", type=int, default=40)
     ap.add_argument("--generations-density", type=int, default=10)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--per-shell", action="store_true")
+    ap.add_argument("--only-per-shell", action="store_true", help="skip the smooth fit")
     args = ap.parse_args()
 
     from ariasim.apps.photons.demo import DemoConfig, held_out_distances, yield_selection_reason
@@ -61,6 +70,10 @@ def main() -> None:
         seed=seeds[0],
     )
     print(f"table: {args.photons:.3g} photons, {time.perf_counter() - t0:.0f} s", flush=True)
+    if args.per_shell or args.only_per_shell:
+        per_shell(data, radii, is_train)
+        if args.only_per_shell:
+            return
     t0 = time.perf_counter()
     sur, sr = fit_photon_surrogate(
         data,
@@ -108,6 +121,51 @@ def main() -> None:
     print(front[["complexity", "val_r2", "bic", "cancellation", "dims_ok", "selected"]])
     print("yield:", sur.yield_formula)
     print(yield_selection_reason(front))
+
+
+def per_shell(data, radii: np.ndarray, is_train) -> None:
+    """KS over the floor of per-shell fits (no smoothness in distance) at the held-out
+    distances."""
+    from scipy import optimize, special
+
+    from ariasim.apps.photons.surrogate import compare_delays
+    from ariasim.surrogates import density as D
+
+    est = D.SymbolicDensity(n_components=2, point_mass=True)
+
+    class Shell:
+        def __init__(self, p: np.ndarray, logc: np.ndarray | None = None):
+            self.p, self.logc = p, logc
+
+        def cdf(self, t: np.ndarray, X: np.ndarray) -> np.ndarray:
+            P = np.tile(self.p, (len(t), 1))
+            W = None if self.logc is None else np.tile(self.logc, (len(t), 1))
+            return D._cdf(np.asarray(t), P, 2, True, W)
+
+    def warp(u: np.ndarray, w: np.ndarray, p: np.ndarray, m: int) -> np.ndarray:
+        cont = u > 0
+        lg, ls = D._log_cdf_sf(u[cont], np.tile(p, (int(cont.sum()), 1)), 2)
+        j = np.arange(m)
+        logb = D._bernstein_log_norm(m) + j * lg[:, None] + (m - 1 - j) * ls[:, None]
+        wn = w[cont] / w[cont].sum()
+
+        def nll(a: np.ndarray) -> float:
+            a = np.r_[0.0, a]
+            return -float(np.sum(wn * special.logsumexp(a - special.logsumexp(a) + logb, axis=1)))
+
+        a = np.r_[0.0, optimize.minimize(nll, np.zeros(m - 1), method="L-BFGS-B").x]
+        return a - special.logsumexp(a)
+
+    print("\nper-shell fits (KS / floor): | d [m] | family alone | + warp 8 | + warp 16 |")
+    dl = data.delays
+    for i in np.flatnonzero(~is_train(radii)):
+        sh = dl[np.isclose(dl["distance_m"], radii[i])]
+        u, w = sh["delay_ns"].to_numpy(), sh["weight"].to_numpy()
+        _, p, _ = est._fit_one(u, w)
+        models = {"f": Shell(p), **{f"w{m}": Shell(p, warp(u, w, p, m)) for m in (8, 16)}}
+        cd = compare_delays(data.tables[0], models, shells=[int(i)])
+        r = [cd[f"ks_{k}_over_floor"].iloc[0] for k in models]
+        print(f"| {radii[i]:g} | {r[0]:.1f} | {r[1]:.1f} | {r[2]:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -557,8 +557,9 @@ def fit_photon_surrogate(
 
     The delay density's symbolic and polynomial parameter functions are compared by
     their likelihood on held-out training distances (every fourth distinct distance,
-    when there are at least eight; these are left out of that fit); the winner is then
-    fitted again on all training distances.
+    when there are at least eight; these are left out of that fit), and so are the
+    degrees in ln d and the warp; the winner is then fitted again on all training
+    distances.
     """
     from sklearn.base import clone
 
