@@ -526,9 +526,9 @@ def fit_photon_surrogate(
     seed: int | None = 0,
     generations_yield: int | None = None,
     generations_density: int | None = None,
-    warp: int | Sequence[int] = (0, 8, 16),
-    log_degree: int | Sequence[int] = (2, 3),
-    warp_log_degree: int | Sequence[int] | None = (2, 4),
+    warp: int | Sequence[int] | None = None,
+    log_degree: int | Sequence[int] | None = None,
+    warp_log_degree: int | Sequence[int] | None = None,
 ) -> tuple[PhotonSurrogate, Any]:
     """Fit the yield formula and the delay density; returns (surrogate, yield regressor).
 
@@ -549,11 +549,15 @@ def fit_photon_surrogate(
             unscattered photons (:data:`DIRECT_NS`).
         warp: Degree(s) of the delay density's Bernstein warp of its continuous CDF
             (``SymbolicDensity(warp=...)``; 0 among them lets the plain family compete),
-            chosen by held-out likelihood like the parameter functions.
+            chosen by held-out likelihood like the parameter functions. Default: (0, 8,
+            16) for a density of the distance alone, else (0, 4, 8).
         log_degree: Degree(s) in ln d of the delay density's polynomial parameter
-            functions (``SymbolicDensity(log_degree=...)``), chosen likewise.
-        warp_log_degree: Degree(s) in ln d of the warp's logits, chosen likewise
-            (None: that of the parameter functions).
+            functions (``SymbolicDensity(log_degree=...)``), chosen likewise. Default:
+            (2, 3) for a density of the distance alone, else 2 (with several conditions
+            the polynomial is quadratic in them whatever the degree).
+        warp_log_degree: Degree(s) in ln d of the warp's logits, chosen likewise.
+            Default: (2, 4) for a density of the distance alone, else None (that of the
+            parameter functions).
 
     The delay density's symbolic and polynomial parameter functions are compared by
     their likelihood on held-out training distances (every fourth distinct distance,
@@ -591,6 +595,15 @@ def fit_photon_surrogate(
     )
     w = 1.0 / np.clip(y["log_yield_err"].to_numpy(), 1e-4, None) ** 2
     sr.fit(y[list(yield_inputs)].to_numpy(), y["log_yield"].to_numpy(), sample_weight=w)
+    # the richer candidates were measured for the distance alone (BENCHMARKS.md, "Delay
+    # density against the MC's noise floor"); across media the previous ones stay
+    alone = tuple(delay_inputs) == ("distance_m",)
+    if warp is None:
+        warp = (0, 8, 16) if alone else (0, 4, 8)
+    if log_degree is None:
+        log_degree = (2, 3) if alone else 2
+    if warp_log_degree is None and alone:
+        warp_log_degree = (2, 4)
     density = SymbolicDensity(
         n_components=n_components,
         point_mass=point_mass,
