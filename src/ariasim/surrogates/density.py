@@ -313,7 +313,8 @@ class SymbolicDensity(BaseEstimator):
             less than ``min_per_bin`` samples).
         min_per_bin: Minimum samples per condition bin.
         param_model: ``"symbolic"`` (symbolic regression for each parameter function) or
-            ``"poly"`` (quadratic polynomial in the conditions, a fast fallback).
+            ``"poly"`` (polynomial in the conditions, a fast fallback; with a single
+            positive condition x: 1, x, ln x, ..., ln^k x with k = ``log_degree``).
         max_time: Seconds of symbolic regression per parameter function.
         random_state: Seed or Generator.
         variable_names: Names of the condition columns (default ``x0, x1, ...``).
@@ -337,6 +338,13 @@ class SymbolicDensity(BaseEstimator):
             ln x (in x for a condition that is not positive), fitted by unbinned maximum
             likelihood with the family's parameter functions held fixed; all equal
             weights make B the identity.
+        log_degree: Degree k in ln x of the polynomial parameter functions (1-6), or
+            several to choose from like the warp's degree (held-out mean NLL with
+            ``X_val``, else training BIC); each degree is fitted starting from the
+            optimum of the one below. Only a single positive condition uses it.
+        warp_log_degree: Degree(s) in ln x (in x for a condition that is not positive)
+            of the warp logits, chosen together with the warp's degree (None: the
+            chosen ``log_degree``).
 
     Attributes:
         formulas_: ``{"cdf": ..., "pdf": ...}`` of ``(t, *conditions)`` (the PDF is the
@@ -350,8 +358,13 @@ class SymbolicDensity(BaseEstimator):
             the polynomial baseline is refined too and wins if its likelihood is better.
         selection_: How that choice was made: ``on`` ("held-out" with ``X_val``, else
             "training"), ``nll_symbolic``, ``nll_poly`` (mean negative log-likelihood per
-            sample) and the ``winner``; with several ``warp`` degrees also ``warp``:
-            degree -> held-out mean NLL (or training BIC) and ``warp_degree``.
+            sample; without ``X_val`` the training BIC) and the ``winner``; with several
+            ``warp`` degrees also ``warp``: degree (``"m/k"`` with several
+            ``warp_log_degree``) -> held-out mean NLL (or training BIC) and
+            ``warp_degree`` (and ``warp_log_degree``); with several ``log_degree`` also
+            ``log_degree``: degree -> score; always ``log_degree_used``.
+        log_degree_: Degree in ln x of the polynomial parameter functions used.
+        warp_log_degree_: Degree in ln x of the warp logits (0 without a warp).
         warp_degree_: Degree of the warp used (0: none); its logits are in
             :attr:`params_` as ``warp_a1``, ``warp_a2``, ...
 
