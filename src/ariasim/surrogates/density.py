@@ -643,7 +643,7 @@ class SymbolicDensity(BaseEstimator):
                 lb + j * log_g[:, None] + (m - 1 - j) * log_s[:, None], dtype=dt
             )  # fmt: skip
             w_t = torch.tensor(w[cont] / w.sum(), dtype=dt)
-            beta = torch.zeros((A.shape[1], m - 1), dtype=dt, requires_grad=True)
+            beta = torch.zeros((R.shape[0], m - 1), dtype=dt, requires_grad=True)
             zero = torch.zeros((A.shape[0], 1), dtype=dt)
 
             def loss_fn():
@@ -1035,7 +1035,7 @@ class SymbolicDensity(BaseEstimator):
             # flat leaves: L-BFGS views each gradient as a vector
             g_rest = torch.tensor(G0[:, rest].ravel(), dtype=dt, requires_grad=True)
             g_p0 = torch.tensor(G0[:, p0].ravel(), dtype=dt, requires_grad=True)
-            k = A.shape[1]
+            k = R.shape[0]  # fewer than the terms when there are fewer samples
             nll = self._penalised_nll(u, w, torch)
 
             def coefs():
