@@ -631,7 +631,7 @@ class SymbolicDensity(BaseEstimator):
         # ln x are nearly collinear): A = B R with B = A R^-1, the logits' coefficients
         # on the terms are R^-1 g
         wn = w[cont] / w[cont].sum()
-        R = np.linalg.qr(A * np.sqrt(wn)[:, None], mode="r")
+        R: np.ndarray = np.linalg.qr(A * np.sqrt(wn)[:, None], mode="r")  # type: ignore[assignment]
         R_inv = np.linalg.pinv(R, rcond=1e-12)
         j = np.arange(m)
         lb = _bernstein_log_norm(m)
@@ -1023,7 +1023,7 @@ class SymbolicDensity(BaseEstimator):
         from ariasim.surrogates.training import deterministic
 
         names = _param_names(self.n_components, self.point_mass)
-        R = np.linalg.qr(A * np.sqrt(w / w.sum())[:, None], mode="r")
+        R: np.ndarray = np.linalg.qr(A * np.sqrt(w / w.sum())[:, None], mode="r")  # type: ignore[assignment]
         R_inv = np.linalg.pinv(R, rcond=1e-12)
         p0 = [i for i, nm in enumerate(names) if nm == "logit_p0"]
         rest = [i for i, nm in enumerate(names) if nm != "logit_p0"]
