@@ -25,6 +25,7 @@ does (family error against interpolation error).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import numpy as np
@@ -38,10 +39,15 @@ def main() -> None:
     ap.add_argument("--generations-density", type=int, default=10)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--per-shell", action="store_true")
+    ap.add_argument(
+        "--no-near-source",
+        action="store_true",
+        help="without the demo's extra training shells near the source (before 2026-12-05)",
+    )
     ap.add_argument("--only-per-shell", action="store_true", help="skip the smooth fit")
     args = ap.parse_args()
 
-    from ariasim.apps.photons.demo import DemoConfig, held_out_distances, yield_selection_reason
+    from ariasim.apps.photons.demo import DemoConfig, demo_radii, yield_selection_reason
     from ariasim.apps.photons.pandel import PANDEL_CASCADE
     from ariasim.apps.photons.surrogate import (
         compare_delays,
@@ -53,8 +59,9 @@ def main() -> None:
 
     cfg = DemoConfig(seed=args.seed)
     seeds = spawn_seeds(cfg.seed, 7)  # the demo's streams: table 0, fit 2
-    radii = np.asarray(cfg.radii_m)
-    held = held_out_distances(radii)
+    if args.no_near_source:
+        cfg = dataclasses.replace(cfg, near_source_radii_m=())
+    radii, held = demo_radii(cfg)  # held-out distances from cfg.radii_m alone
 
     def is_train(d: np.ndarray) -> np.ndarray:
         return ~np.isin(np.round(d, 6), np.round(held, 6))
