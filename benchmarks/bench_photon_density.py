@@ -91,6 +91,7 @@ def main() -> None:
         seed=seeds[2],
         generations_yield=args.generations_yield,
         generations_density=args.generations_density,
+        always_fit_distances_m=cfg.near_source_radii_m,
     )
     print(f"fit: {time.perf_counter() - t0:.0f} s", flush=True)
     train = data.delays[is_train(data.delays["distance_m"].to_numpy())]

@@ -446,6 +446,7 @@ def _run(
                 seed=seed_fit,
                 generations_yield=cfg.generations_yield,
                 generations_density=cfg.generations_density,
+                always_fit_distances_m=cfg.near_source_radii_m,
             )
             sur.save(run_dir / "fit.json")
             front = sr.pareto_[

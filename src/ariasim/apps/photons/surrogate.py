@@ -529,6 +529,7 @@ def fit_photon_surrogate(
     warp: int | Sequence[int] | None = None,
     log_degree: int | Sequence[int] | None = None,
     warp_log_degree: int | Sequence[int] | None = None,
+    always_fit_distances_m: Sequence[float] = (),
 ) -> tuple[PhotonSurrogate, Any]:
     """Fit the yield formula and the delay density; returns (surrogate, yield regressor).
 
@@ -558,6 +559,10 @@ def fit_photon_surrogate(
         warp_log_degree: Degree(s) in ln d of the warp's logits, chosen likewise.
             Default: (2, 4) for a density of the distance alone, else None (that of the
             parameter functions).
+        always_fit_distances_m: Training distances never left out for the choice of the
+            parameter functions (e.g. extra shells added near the source): the left-out
+            distances are picked among the others, so adding these changes only what
+            every fit is trained on.
 
     The delay density's symbolic and polynomial parameter functions are compared by
     their likelihood on held-out training distances (every fourth distinct distance,
@@ -621,7 +626,8 @@ def fit_photon_surrogate(
     )
     wt = dl["weight"].to_numpy() if "weight" in dl else np.ones(len(dl))
     key = dl[list(delay_inputs)].round(9).apply(tuple, axis=1)
-    distinct = sorted(set(key))
+    keep = {round(float(v), 9) for v in always_fit_distances_m}
+    distinct = sorted(k for k in set(key) if not (len(k) == 1 and k[0] in keep))
     val_keys = set(distinct[2::4]) if len(distinct) >= 8 else set()
     is_val = key.isin(val_keys).to_numpy()
     fit_kw: dict[str, Any] = {}
