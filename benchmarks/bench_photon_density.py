@@ -44,6 +44,11 @@ def main() -> None:
         action="store_true",
         help="without the demo's extra training shells near the source (before 2026-12-05)",
     )
+    ap.add_argument(
+        "--near-source",
+        default=None,
+        help="comma-separated extra training shells [m] instead of the demo's",
+    )
     ap.add_argument("--only-per-shell", action="store_true", help="skip the smooth fit")
     args = ap.parse_args()
 
@@ -61,6 +66,9 @@ def main() -> None:
     seeds = spawn_seeds(cfg.seed, 7)  # the demo's streams: table 0, fit 2
     if args.no_near_source:
         cfg = dataclasses.replace(cfg, near_source_radii_m=())
+    elif args.near_source is not None:
+        extra = tuple(float(v) for v in args.near_source.split(",") if v.strip())
+        cfg = dataclasses.replace(cfg, near_source_radii_m=extra)
     radii, held = demo_radii(cfg)  # held-out distances from cfg.radii_m alone
 
     def is_train(d: np.ndarray) -> np.ndarray:
