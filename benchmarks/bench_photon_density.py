@@ -13,11 +13,19 @@ Usage::
 
     python benchmarks/bench_photon_density.py --photons 2e5
     python benchmarks/bench_photon_density.py --photons 2e6     # the demo's size
+    python benchmarks/bench_photon_density.py --photons 2e6 --per-shell
+
+``--per-shell`` adds, per held-out distance, the KS over the floor of the family fitted
+to that shell alone (two generalized gammas and the point mass, 8 free parameters, no
+smoothness across distances; then with a Bernstein warp of degree 8 and 16 fitted to
+the same shell): what the family can do, against what the smooth-in-distance model
+does (family error against interpolation error).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import numpy as np
@@ -30,9 +38,21 @@ def main() -> None:
     ap.add_argument("--generations-yield", type=int, default=40)
     ap.add_argument("--generations-density", type=int, default=10)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--per-shell", action="store_true")
+    ap.add_argument(
+        "--no-near-source",
+        action="store_true",
+        help="without the demo's extra training shells near the source (before 2026-12-05)",
+    )
+    ap.add_argument(
+        "--near-source",
+        default=None,
+        help="comma-separated extra training shells [m] instead of the demo's",
+    )
+    ap.add_argument("--only-per-shell", action="store_true", help="skip the smooth fit")
     args = ap.parse_args()
 
-    from ariasim.apps.photons.demo import DemoConfig, held_out_distances, yield_selection_reason
+    from ariasim.apps.photons.demo import DemoConfig, demo_radii, yield_selection_reason
     from ariasim.apps.photons.pandel import PANDEL_CASCADE
     from ariasim.apps.photons.surrogate import (
         compare_delays,
@@ -44,8 +64,12 @@ def main() -> None:
 
     cfg = DemoConfig(seed=args.seed)
     seeds = spawn_seeds(cfg.seed, 7)  # the demo's streams: table 0, fit 2
-    radii = np.asarray(cfg.radii_m)
-    held = held_out_distances(radii)
+    if args.no_near_source:
+        cfg = dataclasses.replace(cfg, near_source_radii_m=())
+    elif args.near_source is not None:
+        extra = tuple(float(v) for v in args.near_source.split(",") if v.strip())
+        cfg = dataclasses.replace(cfg, near_source_radii_m=extra)
+    radii, held = demo_radii(cfg)  # held-out distances from cfg.radii_m alone
 
     def is_train(d: np.ndarray) -> np.ndarray:
         return ~np.isin(np.round(d, 6), np.round(held, 6))
@@ -61,6 +85,10 @@ def main() -> None:
         seed=seeds[0],
     )
     print(f"table: {args.photons:.3g} photons, {time.perf_counter() - t0:.0f} s", flush=True)
+    if args.per_shell or args.only_per_shell:
+        per_shell(data, radii, is_train)
+        if args.only_per_shell:
+            return
     t0 = time.perf_counter()
     sur, sr = fit_photon_surrogate(
         data,
@@ -71,6 +99,7 @@ def main() -> None:
         seed=seeds[2],
         generations_yield=args.generations_yield,
         generations_density=args.generations_density,
+        always_fit_distances_m=cfg.near_source_radii_m,
     )
     print(f"fit: {time.perf_counter() - t0:.0f} s", flush=True)
     train = data.delays[is_train(data.delays["distance_m"].to_numpy())]
@@ -108,6 +137,51 @@ def main() -> None:
     print(front[["complexity", "val_r2", "bic", "cancellation", "dims_ok", "selected"]])
     print("yield:", sur.yield_formula)
     print(yield_selection_reason(front))
+
+
+def per_shell(data, radii: np.ndarray, is_train) -> None:
+    """KS over the floor of per-shell fits (no smoothness in distance) at the held-out
+    distances."""
+    from scipy import optimize, special
+
+    from ariasim.apps.photons.surrogate import compare_delays
+    from ariasim.surrogates import density as D
+
+    est = D.SymbolicDensity(n_components=2, point_mass=True)
+
+    class Shell:
+        def __init__(self, p: np.ndarray, logc: np.ndarray | None = None):
+            self.p, self.logc = p, logc
+
+        def cdf(self, t: np.ndarray, X: np.ndarray) -> np.ndarray:
+            P = np.tile(self.p, (len(t), 1))
+            W = None if self.logc is None else np.tile(self.logc, (len(t), 1))
+            return D._cdf(np.asarray(t), P, 2, True, W)
+
+    def warp(u: np.ndarray, w: np.ndarray, p: np.ndarray, m: int) -> np.ndarray:
+        cont = u > 0
+        lg, ls = D._log_cdf_sf(u[cont], np.tile(p, (int(cont.sum()), 1)), 2)
+        j = np.arange(m)
+        logb = D._bernstein_log_norm(m) + j * lg[:, None] + (m - 1 - j) * ls[:, None]
+        wn = w[cont] / w[cont].sum()
+
+        def nll(a: np.ndarray) -> float:
+            a = np.r_[0.0, a]
+            return -float(np.sum(wn * special.logsumexp(a - special.logsumexp(a) + logb, axis=1)))
+
+        a = np.r_[0.0, optimize.minimize(nll, np.zeros(m - 1), method="L-BFGS-B").x]
+        return a - special.logsumexp(a)
+
+    print("\nper-shell fits (KS / floor): | d [m] | family alone | + warp 8 | + warp 16 |")
+    dl = data.delays
+    for i in np.flatnonzero(~is_train(radii)):
+        sh = dl[np.isclose(dl["distance_m"], radii[i])]
+        u, w = sh["delay_ns"].to_numpy(), sh["weight"].to_numpy()
+        _, p, _ = est._fit_one(u, w)
+        models = {"f": Shell(p), **{f"w{m}": Shell(p, warp(u, w, p, m)) for m in (8, 16)}}
+        cd = compare_delays(data.tables[0], models, shells=[int(i)])
+        r = [cd[f"ks_{k}_over_floor"].iloc[0] for k in models]
+        print(f"| {radii[i]:g} | {r[0]:.1f} | {r[1]:.1f} | {r[2]:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

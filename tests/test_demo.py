@@ -158,3 +158,26 @@ def test_demo_same_seed_same_files_and_resume(tmp_path):
 
     with pytest.raises(ConfigError, match="overwrite"):
         run_demo(a, config=cfg)
+
+
+def test_near_source_shells_are_trained_on_and_leave_the_held_out_distances_alone():
+    from ariasim.apps.photons.demo import demo_radii, held_out_distances
+    from ariasim.errors import ConfigError
+
+    cfg = DemoConfig()
+    radii, held = demo_radii(cfg)
+    assert np.array_equal(held, held_out_distances(np.asarray(cfg.radii_m)))
+    assert set(cfg.near_source_radii_m) <= set(radii.tolist())
+    assert not set(cfg.near_source_radii_m) & set(held.tolist())
+    assert np.all(np.diff(radii) > 0)
+    same, held_before = demo_radii(dataclasses.replace(cfg, near_source_radii_m=()))
+    assert np.array_equal(held_before, held)
+    assert same.size == radii.size - len(cfg.near_source_radii_m)
+    # the held-out shells' bands (default thickness) are the same with the extra shells
+    from ariasim.simulators.photons.shells import _bands
+
+    r1, d1 = _bands(radii, None)
+    r0, d0 = _bands(same, None)
+    assert np.array_equal(d1[np.isin(r1, held)], d0[np.isin(r0, held)])
+    with pytest.raises(ConfigError, match="near_source_radii_m"):
+        demo_radii(dataclasses.replace(cfg, near_source_radii_m=(10.0,)))

@@ -237,14 +237,14 @@ def _warp_cdf(g: np.ndarray, c: np.ndarray) -> np.ndarray:
     return np.clip(np.sum(c * special.betainc(j + 1, m - j, g[..., None]), axis=-1), 0.0, 1.0)
 
 
-def _warp_terms(variables: Sequence[Variable]) -> list[sp.Expr]:
-    """Terms of each warp logit a_j(x): 1 and, per condition, z and z**2 with z = ln x
-    for a condition positive everywhere (a distance), else z = x."""
+def _warp_terms(variables: Sequence[Variable], degree: int = 2) -> list[sp.Expr]:
+    """Terms of each warp logit a_j(x): 1 and, per condition, z, z**2, ..., z**degree
+    with z = ln x for a condition positive everywhere (a distance), else z = x."""
     out: list[sp.Expr] = [sp.Integer(1)]
     for v in variables:
         s = sp.Symbol(v.name, real=True)
         z = sp.log(s) if v.low is not None and v.low > 0 else s
-        out += [z, z**2]
+        out += [z**i for i in range(1, degree + 1)]
     return out
 
 
@@ -313,7 +313,8 @@ class SymbolicDensity(BaseEstimator):
             less than ``min_per_bin`` samples).
         min_per_bin: Minimum samples per condition bin.
         param_model: ``"symbolic"`` (symbolic regression for each parameter function) or
-            ``"poly"`` (quadratic polynomial in the conditions, a fast fallback).
+            ``"poly"`` (polynomial in the conditions, a fast fallback; with a single
+            positive condition x: 1, x, ln x, ..., ln^k x with k = ``log_degree``).
         max_time: Seconds of symbolic regression per parameter function.
         random_state: Seed or Generator.
         variable_names: Names of the condition columns (default ``x0, x1, ...``).
@@ -337,6 +338,13 @@ class SymbolicDensity(BaseEstimator):
             ln x (in x for a condition that is not positive), fitted by unbinned maximum
             likelihood with the family's parameter functions held fixed; all equal
             weights make B the identity.
+        log_degree: Degree k in ln x of the polynomial parameter functions (1-6), or
+            several to choose from like the warp's degree (held-out mean NLL with
+            ``X_val``, else training BIC); each degree is fitted starting from the
+            optimum of the one below. Only a single positive condition uses it.
+        warp_log_degree: Degree(s) in ln x (in x for a condition that is not positive)
+            of the warp logits, chosen together with the warp's degree (None: the
+            chosen ``log_degree``).
 
     Attributes:
         formulas_: ``{"cdf": ..., "pdf": ...}`` of ``(t, *conditions)`` (the PDF is the
@@ -350,8 +358,13 @@ class SymbolicDensity(BaseEstimator):
             the polynomial baseline is refined too and wins if its likelihood is better.
         selection_: How that choice was made: ``on`` ("held-out" with ``X_val``, else
             "training"), ``nll_symbolic``, ``nll_poly`` (mean negative log-likelihood per
-            sample) and the ``winner``; with several ``warp`` degrees also ``warp``:
-            degree -> held-out mean NLL (or training BIC) and ``warp_degree``.
+            sample; without ``X_val`` the training BIC) and the ``winner``; with several
+            ``warp`` degrees also ``warp``: degree (``"m/k"`` with several
+            ``warp_log_degree``) -> held-out mean NLL (or training BIC) and
+            ``warp_degree`` (and ``warp_log_degree``); with several ``log_degree`` also
+            ``log_degree``: degree -> score; always ``log_degree_used``.
+        log_degree_: Degree in ln x of the polynomial parameter functions used.
+        warp_log_degree_: Degree in ln x of the warp logits (0 without a warp).
         warp_degree_: Degree of the warp used (0: none); its logits are in
             :attr:`params_` as ``warp_a1``, ``warp_a2``, ...
 
@@ -391,6 +404,8 @@ class SymbolicDensity(BaseEstimator):
         refine_samples: int = 30_000,
         generations: int | None = None,
         warp: int | Sequence[int] = 0,
+        log_degree: int | Sequence[int] = 2,
+        warp_log_degree: int | Sequence[int] | None = None,
     ):
         self.n_components = n_components
         self.point_mass = point_mass
@@ -408,6 +423,8 @@ class SymbolicDensity(BaseEstimator):
         self.refine_samples = refine_samples
         self.generations = generations
         self.warp = warp
+        self.log_degree = log_degree
+        self.warp_log_degree = warp_log_degree
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -440,6 +457,9 @@ class SymbolicDensity(BaseEstimator):
         if self.param_model not in ("symbolic", "poly"):
             raise ConfigError("must be 'symbolic' or 'poly'", parameter="param_model")
         degrees = _warp_degrees(self.warp)
+        _log_degrees(self.log_degree)
+        if self.warp_log_degree is not None:
+            _log_degrees(self.warp_log_degree, "warp_log_degree")
         try:
             X, t = validate_data(
                 self,
@@ -495,32 +515,50 @@ class SymbolicDensity(BaseEstimator):
             else slice(None)
         )
         self.warp_degree_ = 0
-        self.params_ = self._fit_param_functions(self.bins_, rng)
-        self.nll_ = self._refine(u[sub], X[sub], w[sub])
-        self.param_model_used_ = self.param_model
+        self.warp_log_degree_ = 0
+        log_degrees = _log_degrees(self.log_degree)
+        self.log_degree_ = log_degrees[0]
         val = self._validation(X_val, y_val, sample_weight_val, d)
         self.selection_: dict[str, Any] = {"on": "training" if val is None else "held-out"}
-        if self.param_model == "symbolic":
-            # the symbolic parameter functions must earn their place: keep them only if
-            # their (held-out) likelihood after the joint refinement beats the
-            # polynomial baseline's
-            symbolic, nll_sym = self.params_, self.nll_
-            self.params_ = self._fit_param_functions(self.bins_, rng, model="poly")
-            nll_poly = self._refine(u[sub], X[sub], w[sub])
-            poly = self.params_
+        n_eff = float(w[sub].sum())
+
+        def score(nll: float) -> float:
+            """Held-out mean NLL, else the training BIC with n = the sum of the weights."""
             if val is not None:
-                score_poly = self.mean_nll(*val)
-                self.params_ = symbolic
-                score_sym = self.mean_nll(*val)
-            else:
-                score_sym, score_poly = nll_sym, nll_poly
-            self.selection_.update({"nll_symbolic": score_sym, "nll_poly": score_poly})
-            if score_sym <= score_poly or not np.isfinite(score_poly):
-                self.params_, self.nll_ = symbolic, nll_sym
-            else:
-                self.params_, self.nll_, self.param_model_used_ = poly, nll_poly, "poly"
+                return self.mean_nll(*val)
+            n_par = sum(len(f.constants) for f in self.params_.values())
+            return 2.0 * n_eff * nll + n_par * math.log(max(n_eff, 2.0))
+
+        if self.param_model == "symbolic":
+            self.params_ = self._fit_param_functions(self.bins_, rng)
+            self.nll_ = self._refine(u[sub], X[sub], w[sub])
+            symbolic = (self.params_, self.nll_, score(self.nll_))
+        # the polynomial parameter functions, one fit per degree in ln x; the symbolic
+        # ones must earn their place: they are kept only if their (held-out) likelihood
+        # after the joint refinement beats the best polynomial's
+        polys: dict[int, tuple[dict[str, Formula], float, float]] = {}
+        coef = None
+        for k in log_degrees:  # each degree starts from the optimum of the one below
+            self.log_degree_ = k
+            self.params_, coef, nll = self._fit_poly(u[sub], X[sub], w[sub], k, coef)
+            polys[k] = (self.params_, nll, score(nll))
+        best_k = min(log_degrees, key=lambda k: (polys[k][2], k))
+        self.log_degree_ = best_k
+        if len(log_degrees) > 1:
+            self.selection_["log_degree"] = {
+                "on": "held-out mean NLL" if val is not None else "training BIC",
+                **{str(k): float(v[2]) for k, v in polys.items()},
+            }
+        self.params_, self.nll_, score_poly = polys[best_k]
+        self.param_model_used_ = "poly"
+        if self.param_model == "symbolic":
+            self.selection_.update({"nll_symbolic": symbolic[2], "nll_poly": score_poly})
+            if symbolic[2] <= score_poly or not np.isfinite(score_poly):
+                self.params_, self.nll_ = symbolic[0], symbolic[1]
+                self.param_model_used_ = "symbolic"
         elif val is not None:
-            self.selection_["nll_poly"] = self.mean_nll(*val)
+            self.selection_["nll_poly"] = score_poly
+        self.selection_["log_degree_used"] = best_k
         self.selection_["winner"] = self.param_model_used_
         if degrees != [0]:
             self._select_warp(u[sub], X[sub], w[sub], val, degrees)
@@ -528,34 +566,49 @@ class SymbolicDensity(BaseEstimator):
         return self
 
     def _select_warp(self, u, X, w, val, degrees: list[int]) -> None:
-        """Fit the warp of each degree on top of the fitted family; keep the best one
-        (held-out mean NLL with ``val``, else BIC with n = the sum of the weights)."""
+        """Fit the warp of each degree (and each degree in ln x of its logits) on top of
+        the fitted family; keep the best one (held-out mean NLL with ``val``, else BIC
+        with n = the sum of the weights)."""
         base, base_nll = dict(self.params_), self.nll_
         n_eff = float(w.sum())
-        scores: dict[int, float] = {}
-        fits: dict[int, tuple[dict[str, Formula], float]] = {}
-        for m in degrees:
+        log_degrees = (
+            [self.log_degree_]
+            if self.warp_log_degree is None
+            else _log_degrees(self.warp_log_degree, "warp_log_degree")
+        )  # fmt: skip
+        cands = [(0, 0)] if 0 in degrees else []
+        cands += [(m, k) for m in degrees if m > 0 for k in log_degrees]
+        scores: dict[tuple[int, int], float] = {}
+        fits: dict[tuple[int, int], tuple[dict[str, Formula], float]] = {}
+        for m, k in cands:
             self.params_, self.warp_degree_ = dict(base), 0
             if m > 0:
-                self.params_.update(self._fit_warp(u, X, w, m))
+                self.params_.update(self._fit_warp(u, X, w, m, k))
                 self.warp_degree_ = m
             nll = self.mean_nll(u + self.t_min, X, w) if m > 0 else base_nll
-            n_par = (m - 1) * len(_warp_terms(self.variables_)) if m else 0
+            n_par = (m - 1) * len(_warp_terms(self.variables_, k)) if m else 0
             if val is not None:
-                scores[m] = self.mean_nll(*val)
+                scores[m, k] = self.mean_nll(*val)
             else:
-                scores[m] = 2.0 * n_eff * nll + n_par * math.log(max(n_eff, 2.0))
-            fits[m] = (dict(self.params_), nll)
-        best = min(degrees, key=lambda m: (scores[m], m))
+                scores[m, k] = 2.0 * n_eff * nll + n_par * math.log(max(n_eff, 2.0))
+            fits[m, k] = (dict(self.params_), nll)
+        best = min(cands, key=lambda c: (scores[c], c))
         self.params_, self.nll_ = fits[best]
-        self.warp_degree_ = best
+        self.warp_degree_ = best[0]
+        self.warp_log_degree_ = best[1]
+
+        def label(c: tuple[int, int]) -> str:
+            return str(c[0]) if len(log_degrees) == 1 or c[0] == 0 else f"{c[0]}/{c[1]}"
+
         self.selection_["warp"] = {
             "on": "held-out mean NLL" if val is not None else "training BIC",
-            **{str(m): float(v) for m, v in scores.items()},
+            **{label(c): float(v) for c, v in scores.items()},
         }
-        self.selection_["warp_degree"] = best
+        self.selection_["warp_degree"] = best[0]
+        if len(log_degrees) > 1:
+            self.selection_["warp_log_degree"] = best[1]
 
-    def _fit_warp(self, u, X, w, m: int) -> dict[str, Formula]:
+    def _fit_warp(self, u, X, w, m: int, log_degree: int = 2) -> dict[str, Formula]:
         """Unbinned maximum likelihood of the warp logits (quadratic in the conditions'
         warp terms) with the family held fixed; returns the ``warp_a*`` formulas. The
         family's log-density is a constant here, so only log B'(G) is maximised."""
@@ -566,7 +619,7 @@ class SymbolicDensity(BaseEstimator):
         cont = u > 0
         P = self._params_at(X[cont])
         log_g, log_s = _log_cdf_sf(u[cont], P, self.n_components)
-        terms = _warp_terms(self.variables_)
+        terms = _warp_terms(self.variables_, log_degree)
         syms = [sp.Symbol(v.name, real=True) for v in self.variables_]
         A = np.column_stack(
             [
@@ -574,20 +627,23 @@ class SymbolicDensity(BaseEstimator):
                 for tm in terms
             ]
         )
-        mean, sd = A.mean(axis=0), A.std(axis=0)
-        mean[0], sd[0] = 0.0, 1.0
-        sd[sd == 0] = 1.0
+        # optimise in a basis that is orthonormal under the sample weights (powers of
+        # ln x are nearly collinear): A = B R with B = A R^-1, the logits' coefficients
+        # on the terms are R^-1 g
+        wn = w[cont] / w[cont].sum()
+        R: np.ndarray = np.linalg.qr(A * np.sqrt(wn)[:, None], mode="r")  # type: ignore[assignment]
+        R_inv = np.linalg.pinv(R, rcond=1e-12)
         j = np.arange(m)
         lb = _bernstein_log_norm(m)
         with deterministic(1):
             dt = torch.float64
-            A_t = torch.tensor((A - mean) / sd, dtype=dt)
+            A_t = torch.tensor(A @ R_inv, dtype=dt)
             # log of each Bernstein basis density at G, per sample: (n, m)
             logb = torch.tensor(
                 lb + j * log_g[:, None] + (m - 1 - j) * log_s[:, None], dtype=dt
             )  # fmt: skip
             w_t = torch.tensor(w[cont] / w.sum(), dtype=dt)
-            beta = torch.zeros((A.shape[1], m - 1), dtype=dt, requires_grad=True)
+            beta = torch.zeros((R.shape[0], m - 1), dtype=dt, requires_grad=True)
             zero = torch.zeros((A.shape[0], 1), dtype=dt)
 
             def loss_fn():
@@ -616,8 +672,7 @@ class SymbolicDensity(BaseEstimator):
             b = beta.detach().numpy()
             if not np.isfinite(b).all():
                 b = np.zeros_like(b)
-        coef = b / sd[:, None]
-        coef[0] = b[0] - (mean[1:, None] * b[1:] / sd[1:, None]).sum(axis=0)
+        coef = R_inv @ b
         return {
             nm: Formula(
                 sum(sp.Float(float(c)) * tm for c, tm in zip(coef[:, i], terms, strict=True)),
@@ -801,7 +856,7 @@ class SymbolicDensity(BaseEstimator):
                 except InputError:
                     formula = None
             if formula is None or not np.isfinite(formula(grid)).all():
-                formula = _poly_formula(Xb, y, wts, self.variables_, name)
+                formula = _poly_formula(Xb, y, wts, self.variables_, name, self.log_degree_)
             out[name] = formula.replace(variables=self.variables_)
         return out
 
@@ -817,18 +872,15 @@ class SymbolicDensity(BaseEstimator):
         with deterministic(1):
             return self._refine_torch(u, X, w, torch)
 
-    def _refine_torch(self, u: np.ndarray, X: np.ndarray, w: np.ndarray, torch: Any) -> float:
-
+    def _penalised_nll(self, u: np.ndarray, w: np.ndarray, torch: Any):
+        """``f(cols)``: the weighted mean NLL of the parameter columns (n, n_par) plus a
+        quadratic penalty outside _PENALTY_LOW/_HIGH: a mixture's likelihood is unbounded
+        when a component's scale collapses onto a few samples, and far in the log-normal
+        limit (Q -> 0) the generalized gamma's log-density is the difference of huge
+        numbers; without it the refinement can go to either."""
         names = _param_names(self.n_components, self.point_mass)
-        modules = [self.params_[nm].torch(trainable=True, precondition=True) for nm in names]
-        x_t = torch.tensor(X, dtype=torch.float64)
         u_t = torch.tensor(u, dtype=torch.float64)
         w_t = torch.tensor(w / w.sum(), dtype=torch.float64)
-
-        # a quadratic penalty outside _PENALTY_LOW/_HIGH: a mixture's likelihood is
-        # unbounded when a component's scale collapses onto a few samples, and far in
-        # the log-normal limit (Q -> 0) the generalized gamma's log-density is the
-        # difference of huge numbers; without it the refinement can go to either
         lo = torch.tensor(
             [_PENALTY_LOW.get(n.rsplit("_", 1)[0], -1e9) for n in names],
             dtype=torch.float64,
@@ -838,23 +890,21 @@ class SymbolicDensity(BaseEstimator):
             dtype=torch.float64,
         )  # fmt: skip
 
-        def total_nll():
-            cols = torch.stack([m(x_t) for m in modules], dim=-1)
+        def f(cols):
             lp = _torch_logpdf(u_t, cols, self.n_components, self.point_mass)
             out = torch.relu(lo - cols) ** 2 + torch.relu(cols - hi) ** 2
             return -(w_t * lp).sum() + (w_t[:, None] * out).sum()
 
+        return f
+
+    def _lbfgs_rounds(self, total_nll, groups: list[list[Any]], torch: Any) -> None:
+        """Maximise the likelihood over each group of tensors in turn: L-BFGS runs of
+        ``max_iter`` iterations, repeated until one stops improving (a run that makes it
+        worse is undone). The likelihood factorises into the point mass's and the
+        continuous part's, so each is maximised on its own (for a polynomial logit_p0 a
+        convex logistic regression, which a joint run leaves far from converged)."""
         with torch.no_grad():
-            before = float(total_nll())
-        # the likelihood factorises into the point mass's and the continuous part's, so
-        # each is maximised on its own (for a polynomial logit_p0 a convex logistic
-        # regression, which a joint run leaves far from converged); each L-BFGS run is
-        # repeated until it stops improving (a round that makes it worse is undone)
-        groups = [
-            [m.raw for nm, m in zip(names, modules, strict=True) if nm != "logit_p0"],
-            [m.raw for nm, m in zip(names, modules, strict=True) if nm == "logit_p0"],
-        ]
-        current = before
+            current = float(total_nll())
         for group in groups if self.max_iter > 0 else []:
             group = [p for p in group if p.numel()]
             for _ in range(_REFINE_ROUNDS if group else 0):
@@ -889,6 +939,23 @@ class SymbolicDensity(BaseEstimator):
                 gain, current = current - new, new
                 if gain < 1e-10 * max(1.0, abs(new)):
                     break
+
+    def _refine_torch(self, u: np.ndarray, X: np.ndarray, w: np.ndarray, torch: Any) -> float:
+        names = _param_names(self.n_components, self.point_mass)
+        modules = [self.params_[nm].torch(trainable=True, precondition=True) for nm in names]
+        x_t = torch.tensor(X, dtype=torch.float64)
+        nll = self._penalised_nll(u, w, torch)
+
+        def total_nll():
+            return nll(torch.stack([m(x_t) for m in modules], dim=-1))
+
+        with torch.no_grad():
+            before = float(total_nll())
+        groups = [
+            [m.raw for nm, m in zip(names, modules, strict=True) if nm != "logit_p0"],
+            [m.raw for nm, m in zip(names, modules, strict=True) if nm == "logit_p0"],
+        ]
+        self._lbfgs_rounds(total_nll, groups, torch)
         with torch.no_grad():
             after = float(total_nll())
         if np.isfinite(after) and after < before:
@@ -899,6 +966,94 @@ class SymbolicDensity(BaseEstimator):
                     )
             return after
         return before if np.isfinite(before) else np.inf
+
+    def _fit_poly(
+        self, u: np.ndarray, X: np.ndarray, w: np.ndarray, degree: int, start: Any = None
+    ) -> tuple[dict[str, Formula], np.ndarray, float]:
+        """Polynomial parameter functions (:func:`_poly_terms` of ``degree``) by joint
+        unbinned maximum likelihood; returns the formulas, their coefficients (n_terms,
+        n_par) and the mean NLL.
+
+        The likelihood has several optima, so two starts compete: the weighted
+        least-squares fits to the per-bin estimates, refined like any formula
+        (:meth:`_refine`, whose steps scale with each constant's magnitude and can
+        cross to another optimum), and, with ``start``, the coefficients of a lower
+        degree (whose terms come first; the new ones start at 0), so that a higher
+        degree never ends worse than the lower one. Both are then polished in a basis
+        orthonormal under the sample weights (powers of ln x are nearly collinear); the
+        better one is kept."""
+        names = _param_names(self.n_components, self.point_mass)
+        terms = _poly_terms(self.variables_, degree)
+        A = _term_matrix(terms, self.variables_, X)
+        table = self.bins_
+        Xb = table[[f"x_{v.name}" for v in self.variables_]].to_numpy()
+        C0 = np.zeros((len(terms), len(names)))
+        for i, nm in enumerate(names):
+            err = table[f"err_{nm}"].to_numpy()
+            wts = 1.0 / np.clip(err, 1e-6, None) ** 2
+            wts = np.where(np.isfinite(wts), wts, 0.0)
+            if wts.sum() == 0:
+                wts = np.ones_like(err)
+            sw = np.sqrt(wts)
+            Ab = _term_matrix(terms, self.variables_, Xb)
+            C0[:, i] = np.linalg.lstsq(Ab * sw[:, None], table[nm].to_numpy() * sw)[0]
+        self.params_ = _poly_params(C0, terms, self.variables_, names)
+        self._refine(u, X, w)
+        starts = [_poly_coefs(self.params_, terms, names)]
+        if start is not None:
+            C = np.zeros((len(terms), len(names)))
+            C[: np.shape(start)[0]] = start
+            starts.append(C)
+        best: tuple[np.ndarray, float] | None = None
+        for C in starts:
+            C, value = self._refine_poly(u, w, A, C)
+            if best is None or value < best[1]:
+                best = (C, value)
+        assert best is not None
+        return _poly_params(best[0], terms, self.variables_, names), best[0], best[1]
+
+    def _refine_poly(
+        self, u: np.ndarray, w: np.ndarray, A: np.ndarray, C: np.ndarray
+    ) -> tuple[np.ndarray, float]:
+        """L-BFGS on the coefficients C (n_terms, n_par) of polynomial parameter
+        functions with the term matrix A, in a basis orthonormal under the weights:
+        A = B R, C = R^-1 G. Returns the coefficients and the mean NLL."""
+        import torch
+
+        from ariasim.surrogates.training import deterministic
+
+        names = _param_names(self.n_components, self.point_mass)
+        R: np.ndarray = np.linalg.qr(A * np.sqrt(w / w.sum())[:, None], mode="r")  # type: ignore[assignment]
+        R_inv = np.linalg.pinv(R, rcond=1e-12)
+        p0 = [i for i, nm in enumerate(names) if nm == "logit_p0"]
+        rest = [i for i, nm in enumerate(names) if nm != "logit_p0"]
+        order = np.argsort(rest + p0)
+        with deterministic(1):
+            dt = torch.float64
+            B_t = torch.tensor(A @ R_inv, dtype=dt)
+            G0 = R @ C
+            # flat leaves: L-BFGS views each gradient as a vector
+            g_rest = torch.tensor(G0[:, rest].ravel(), dtype=dt, requires_grad=True)
+            g_p0 = torch.tensor(G0[:, p0].ravel(), dtype=dt, requires_grad=True)
+            k = R.shape[0]  # fewer than the terms when there are fewer samples
+            nll = self._penalised_nll(u, w, torch)
+
+            def coefs():
+                G = torch.cat([g_rest.reshape(k, len(rest)), g_p0.reshape(k, len(p0))], dim=1)
+                return G[:, order]
+
+            def total_nll():
+                return nll(B_t @ coefs())
+
+            with torch.no_grad():
+                before = float(total_nll())
+            self._lbfgs_rounds(total_nll, [[g_rest], [g_p0]], torch)
+            with torch.no_grad():
+                after = float(total_nll())
+                G = coefs().numpy()
+        if np.isfinite(after) and after < before and np.isfinite(G).all():
+            return R_inv @ G, after
+        return C, before if np.isfinite(before) else np.inf
 
     def _build_formulas(self) -> None:
         t = sp.Symbol(self.t_name, real=True)
@@ -1138,6 +1293,22 @@ def _warp_degrees(warp: Any) -> list[int]:
     return out
 
 
+def _log_degrees(degree: Any, parameter: str = "log_degree") -> list[int]:
+    """The candidate degrees in ln x (sorted, distinct) of the ``log_degree`` (or
+    ``warp_log_degree``) argument."""
+    vals = [degree] if isinstance(degree, (int, np.integer)) else degree
+    try:
+        out = sorted({int(v) for v in vals})
+        ok = all(not isinstance(v, bool) and float(v) == int(v) and 1 <= v <= 6 for v in vals)
+    except (TypeError, ValueError):
+        ok, out = False, []
+    if not ok or not out:
+        raise ConfigError(
+            f"must be a degree 1-6 or a list of them; got {degree!r}", parameter=parameter
+        )
+    return out
+
+
 def invert_cdf(cdf, q: np.ndarray, *, iterations: int = 60) -> np.ndarray:
     """Solve cdf(u, idx) = q for u >= 0, vectorised (bracketing, then bisection in log u).
 
@@ -1201,22 +1372,60 @@ def numerical_hessian(f, x: np.ndarray, eps: float = 1e-4) -> np.ndarray:
     return H
 
 
-def _poly_formula(Xb, y, wts, variables, name) -> Formula:
-    """Weighted least squares on a quadratic polynomial in the conditions, plus log(x)
-    for conditions that are positive everywhere (distances, lengths; with a single such
-    condition: 1, x, log(x), log(x)^2): the fallback model.
-    Parameters of scale-free physics (a location of log t, a log-scale) vary smoothly in
-    log(x)."""
+def _poly_terms(variables: Sequence[Variable], degree: int = 2) -> list[sp.Expr]:
+    """Terms of the polynomial parameter functions: with a single condition that is
+    positive everywhere (a distance) 1, x, log(x), ..., log(x)^degree; otherwise 1, the
+    conditions, their products and squares, and log(x) of each positive one."""
     syms = [sp.Symbol(v.name, real=True) for v in variables]
     pos = [s for s, v in zip(syms, variables, strict=True) if v.low is not None and v.low > 0]
     terms: list[sp.Expr] = [sp.Integer(1), *syms]
     if len(syms) == 1 and pos:
-        terms += [sp.log(pos[0]), sp.log(pos[0]) ** 2]
+        terms += [sp.log(pos[0]) ** i for i in range(1, degree + 1)]
     else:
         terms += [a * b for i, a in enumerate(syms) for b in syms[i:]]
         terms += [sp.log(s) for s in pos]
+    return terms
+
+
+def _term_matrix(terms: Sequence[sp.Expr], variables: Sequence[Variable], X: np.ndarray):
+    """The terms evaluated at the rows of X: (n, n_terms)."""
+    syms = [sp.Symbol(v.name, real=True) for v in variables]
     lam = [sp.lambdify(syms, tm, "numpy") for tm in terms]
-    A = np.column_stack([np.broadcast_to(f(*Xb.T), (len(y),)) for f in lam])
+    return np.column_stack([np.broadcast_to(f(*X.T), (len(X),)) for f in lam]).astype(float)
+
+
+def _poly_params(
+    C: np.ndarray, terms: Sequence[sp.Expr], variables: Sequence[Variable], names: Sequence[str]
+) -> dict[str, Formula]:
+    """The formulas sum_j C[j, i] terms[j] of the parameters ``names[i]``."""
+    return {
+        nm: Formula(
+            sp.Add(*[sp.Float(float(c)) * tm for c, tm in zip(C[:, i], terms, strict=True)]),
+            variables,
+            output=nm,
+        )
+        for i, nm in enumerate(names)
+    }
+
+
+def _poly_coefs(
+    params: dict[str, Formula], terms: Sequence[sp.Expr], names: Sequence[str]
+) -> np.ndarray:
+    """The coefficients (n_terms, n_par) of polynomial parameter formulas on ``terms``."""
+    C = np.zeros((len(terms), len(names)))
+    for i, nm in enumerate(names):
+        coef = params[nm].expression.as_coefficients_dict()
+        for j, tm in enumerate(terms):
+            C[j, i] = float(coef.get(tm, 0.0))
+    return C
+
+
+def _poly_formula(Xb, y, wts, variables, name, degree: int = 2) -> Formula:
+    """Weighted least squares on the polynomial terms (:func:`_poly_terms`): the
+    fallback model. Parameters of scale-free physics (a location of log t, a log-scale)
+    vary smoothly in log(x)."""
+    terms = _poly_terms(variables, degree)
+    A = _term_matrix(terms, variables, Xb)
     sw = np.sqrt(wts)
     coef, *_ = np.linalg.lstsq(A * sw[:, None], y * sw, rcond=None)
     expr = sum(sp.Float(float(c)) * tm for c, tm in zip(coef, terms, strict=True))

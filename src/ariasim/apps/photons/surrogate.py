@@ -74,10 +74,15 @@ def medium_lengths(medium: Any, wavelength_nm: float = 405.0) -> tuple[float, fl
 
 #: Delay-bin edges [ns] of the training tables: a bin [0, 1e-5 ns) that holds exactly
 #: the unscattered ("direct") photons, four decades of forward-scattered light below
-#: 0.1 ns, then :func:`~ariasim.simulators.photons.default_time_edges`' 200 log bins.
-#: Near the source the direct photons are a probability mass at delay 0 (52 % at 5 m,
-#: 20 % at 10 m, 0.8 % at 25 m in bulk ice), which no continuous density can follow.
-DELAY_EDGES_NS = np.concatenate([[0.0, 1e-5, 1e-4, 1e-3, 1e-2], np.logspace(-1.0, 4.0, 200)])
+#: 0.1 ns in 40 log bins, then :func:`~ariasim.simulators.photons.default_time_edges`'
+#: 200 log bins. Near the source the direct photons are a probability mass at delay 0
+#: (52 % at 5 m, 20 % at 10 m, 0.8 % at 25 m in bulk ice), which no continuous density
+#: can follow. (With one bin per decade below 0.1 ns, as before, the density fitted to
+#: the histogram's quadrature took a step inside each decade for the light's shape and
+#: missed the MC's CDF at 0.01 ns by 1 % at 7.5 m, 18x its noise at 2e6 photons.)
+DELAY_EDGES_NS = np.concatenate(
+    [[0.0], np.logspace(-5.0, -1.0, 41)[:-1], np.logspace(-1.0, 4.0, 200)]
+)
 #: Delays below this [ns] are the direct photons (the point mass of the delay density).
 DIRECT_NS = 1e-5
 
@@ -521,7 +526,10 @@ def fit_photon_surrogate(
     seed: int | None = 0,
     generations_yield: int | None = None,
     generations_density: int | None = None,
-    warp: int | Sequence[int] = (0, 4, 8),
+    warp: int | Sequence[int] | None = None,
+    log_degree: int | Sequence[int] | None = None,
+    warp_log_degree: int | Sequence[int] | None = None,
+    always_fit_distances_m: Sequence[float] = (),
 ) -> tuple[PhotonSurrogate, Any]:
     """Fit the yield formula and the delay density; returns (surrogate, yield regressor).
 
@@ -542,12 +550,25 @@ def fit_photon_surrogate(
             unscattered photons (:data:`DIRECT_NS`).
         warp: Degree(s) of the delay density's Bernstein warp of its continuous CDF
             (``SymbolicDensity(warp=...)``; 0 among them lets the plain family compete),
-            chosen by held-out likelihood like the parameter functions.
+            chosen by held-out likelihood like the parameter functions. Default: (0, 8,
+            16) for a density of the distance alone, else (0, 4, 8).
+        log_degree: Degree(s) in ln d of the delay density's polynomial parameter
+            functions (``SymbolicDensity(log_degree=...)``), chosen likewise. Default:
+            (2, 3) for a density of the distance alone, else 2 (with several conditions
+            the polynomial is quadratic in them whatever the degree).
+        warp_log_degree: Degree(s) in ln d of the warp's logits, chosen likewise.
+            Default: (2, 4) for a density of the distance alone, else None (that of the
+            parameter functions).
+        always_fit_distances_m: Training distances never left out for the choice of the
+            parameter functions (e.g. extra shells added near the source): the left-out
+            distances are picked among the others, so adding these changes only what
+            every fit is trained on.
 
     The delay density's symbolic and polynomial parameter functions are compared by
     their likelihood on held-out training distances (every fourth distinct distance,
-    when there are at least eight; these are left out of that fit); the winner is then
-    fitted again on all training distances.
+    when there are at least eight; these are left out of that fit), and so are the
+    degrees in ln d and the warp; the winner is then fitted again on all training
+    distances.
     """
     from sklearn.base import clone
 
@@ -579,10 +600,21 @@ def fit_photon_surrogate(
     )
     w = 1.0 / np.clip(y["log_yield_err"].to_numpy(), 1e-4, None) ** 2
     sr.fit(y[list(yield_inputs)].to_numpy(), y["log_yield"].to_numpy(), sample_weight=w)
+    # the richer candidates were measured for the distance alone (BENCHMARKS.md, "Delay
+    # density against the MC's noise floor"); across media the previous ones stay
+    alone = tuple(delay_inputs) == ("distance_m",)
+    if warp is None:
+        warp = (0, 8, 16) if alone else (0, 4, 8)
+    if log_degree is None:
+        log_degree = (2, 3) if alone else 2
+    if warp_log_degree is None and alone:
+        warp_log_degree = (2, 4)
     density = SymbolicDensity(
         n_components=n_components,
         point_mass=point_mass,
         warp=warp,
+        log_degree=log_degree,
+        warp_log_degree=warp_log_degree,
         refine_samples=200_000,
         max_time=max_time_density,
         generations=generations_density,
@@ -594,7 +626,8 @@ def fit_photon_surrogate(
     )
     wt = dl["weight"].to_numpy() if "weight" in dl else np.ones(len(dl))
     key = dl[list(delay_inputs)].round(9).apply(tuple, axis=1)
-    distinct = sorted(set(key))
+    keep = {round(float(v), 9) for v in always_fit_distances_m}
+    distinct = sorted(k for k in set(key) if not (len(k) == 1 and k[0] in keep))
     val_keys = set(distinct[2::4]) if len(distinct) >= 8 else set()
     is_val = key.isin(val_keys).to_numpy()
     fit_kw: dict[str, Any] = {}
@@ -616,7 +649,10 @@ def fit_photon_surrogate(
         # likelihood on them is better (the joint refinement can stall in a poor optimum)
         X_all, t_all = dl[list(delay_inputs)].to_numpy(), dl["delay_ns"].to_numpy()
         again = clone(density).set_params(
-            param_model=density.param_model_used_, warp=density.warp_degree_
+            param_model=density.param_model_used_,
+            warp=density.warp_degree_,
+            log_degree=density.log_degree_,
+            warp_log_degree=density.warp_log_degree_ or None,
         )
         again.fit(X_all, t_all, sample_weight=wt)
         nll_sub = density.mean_nll(t_all, X_all, wt)
