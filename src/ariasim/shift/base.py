@@ -38,6 +38,7 @@ __all__ = [
     "MorpherMixin",
     "ReweighterMixin",
     "TwoSampleData",
+    "auc_score",
     "domain_auc",
     "resolve_columns",
     "split_domains",
@@ -205,7 +206,14 @@ def domain_auc(
     )
 
 
-def _score_value(auc: float) -> float:
+def auc_score(auc: float) -> float:
+    """The two-sample learners' ``score``: 1 - 2 |AUC - 0.5| (1 when the corrected source
+    and the target cannot be told apart, 0 when they are fully separated).
+
+    Example:
+        >>> auc_score(0.5), auc_score(0.75), auc_score(0.25)
+        (1.0, 0.5, 0.5)
+    """
     return 1.0 - 2.0 * abs(auc - 0.5)
 
 
@@ -265,7 +273,7 @@ class MorpherMixin:
         auc = domain_auc(
             src, Xr[d.y == 1], cols, d.w[d.y == 0], d.w[d.y == 1], seed=self.random_state
         )
-        return _score_value(auc)
+        return auc_score(auc)
 
 
 class ReweighterMixin:
@@ -291,4 +299,4 @@ class ReweighterMixin:
         w = self.weights(src) * d.w[d.y == 0]
         cols = self.features_ + self.context_
         auc = domain_auc(src, Xr[d.y == 1], cols, w, d.w[d.y == 1], seed=self.random_state)
-        return _score_value(auc)
+        return auc_score(auc)

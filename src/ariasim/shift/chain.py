@@ -35,7 +35,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
 from ariasim.errors import ConfigError, InputError
-from ariasim.shift.base import _score_value, domain_auc, resolve_columns, split_domains
+from ariasim.shift.base import auc_score, domain_auc, resolve_columns, split_domains
 from ariasim.shift.persist import save_folder
 from ariasim.utils import atomic_path, spawn_seeds
 
@@ -192,7 +192,7 @@ class MorphReweighter(BaseEstimator):
         auc = domain_auc(
             moved, Xr[d.y == 1], cols, w * d.w[d.y == 0], d.w[d.y == 1], seed=self.random_state
         )
-        return _score_value(auc)
+        return auc_score(auc)
 
     # --- persistence -------------------------------------------------------------------
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
