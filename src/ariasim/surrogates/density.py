@@ -299,6 +299,32 @@ def _check_tx(t: Any, X: Any, n_features: int | None = None) -> tuple[np.ndarray
 # ----------------------------------------------------------------------------- estimator
 
 
+def _lbfgs_run(params: list[Any], loss_fn: Any, max_iter: int, torch: Any) -> None:
+    """One torch L-BFGS run (strong-Wolfe line search, tight tolerances) of ``loss_fn``
+    over ``params``, in place. The gradient is taken only of a finite loss, and torch's
+    line search, which fails on a non-finite one, ends the run where it stands; the
+    callers check the result."""
+    opt = torch.optim.LBFGS(
+        params,
+        max_iter=max_iter,
+        line_search_fn="strong_wolfe",
+        tolerance_grad=1e-10,
+        tolerance_change=1e-14,
+    )
+
+    def closure() -> Any:
+        opt.zero_grad()
+        loss = loss_fn()
+        if torch.isfinite(loss):
+            loss.backward()
+        return loss
+
+    try:
+        opt.step(closure)
+    except (IndexError, RuntimeError):
+        pass
+
+
 class SymbolicDensity(BaseEstimator):
     """Analytic conditional density p(t | x), monotone CDF by construction.
 
@@ -651,24 +677,7 @@ class SymbolicDensity(BaseEstimator):
                 logc = a - torch.logsumexp(a, dim=1, keepdim=True)
                 return -(w_t * torch.logsumexp(logc + logb, dim=1)).sum()
 
-            opt = torch.optim.LBFGS(
-                [beta],
-                max_iter=max(self.max_iter, 50),
-                line_search_fn="strong_wolfe",
-                tolerance_grad=1e-10,
-                tolerance_change=1e-14,
-            )
-
-            def closure():
-                opt.zero_grad()
-                loss = loss_fn()
-                loss.backward()
-                return loss
-
-            try:
-                opt.step(closure)
-            except (IndexError, RuntimeError):
-                pass
+            _lbfgs_run([beta], loss_fn, max(self.max_iter, 50), torch)
             b = beta.detach().numpy()
             if not np.isfinite(b).all():
                 b = np.zeros_like(b)
@@ -909,27 +918,7 @@ class SymbolicDensity(BaseEstimator):
             group = [p for p in group if p.numel()]
             for _ in range(_REFINE_ROUNDS if group else 0):
                 saved = [p.detach().clone() for p in group]
-                opt = torch.optim.LBFGS(
-                    group,
-                    max_iter=self.max_iter,
-                    line_search_fn="strong_wolfe",
-                    tolerance_grad=1e-10,
-                    tolerance_change=1e-14,
-                )
-
-                def closure(opt=opt):
-                    opt.zero_grad()
-                    loss = total_nll()
-                    if torch.isfinite(loss):
-                        loss.backward()
-                    return loss
-
-                try:
-                    opt.step(closure)
-                except (IndexError, RuntimeError):
-                    # torch's strong-Wolfe line search fails on a non-finite loss; the
-                    # state it left is kept only if it improves the likelihood
-                    pass
+                _lbfgs_run(group, total_nll, self.max_iter, torch)
                 with torch.no_grad():
                     new = float(total_nll())
                     if not (np.isfinite(new) and (new < current or not np.isfinite(current))):
