@@ -237,15 +237,31 @@ def _warp_cdf(g: np.ndarray, c: np.ndarray) -> np.ndarray:
     return np.clip(np.sum(c * special.betainc(j + 1, m - j, g[..., None]), axis=-1), 0.0, 1.0)
 
 
-def _warp_terms(variables: Sequence[Variable], degree: int = 2) -> list[sp.Expr]:
+def _warp_terms(
+    variables: Sequence[Variable], degree: int = 2, knots: Sequence[float] = ()
+) -> list[sp.Expr]:
     """Terms of each warp logit a_j(x): 1 and, per condition, z, z**2, ..., z**degree
-    with z = ln x for a condition positive everywhere (a distance), else z = x."""
+    with z = ln x for a condition positive everywhere (a distance), else z = x; then
+    the near-source terms of ``knots`` (:func:`_knot_terms`)."""
     out: list[sp.Expr] = [sp.Integer(1)]
     for v in variables:
         s = sp.Symbol(v.name, real=True)
         z = sp.log(s) if v.low is not None and v.low > 0 else s
         out += [z**i for i in range(1, degree + 1)]
-    return out
+    return out + _knot_terms(variables, knots)
+
+
+def _knot_terms(variables: Sequence[Variable], knots: Sequence[float]) -> list[sp.Expr]:
+    """Near-source terms of a single positive condition x: max(0, ln(k / x))^3 for each
+    knot k, written max(0, log(k) - log(x))^3. Each is 0 for x >= k and a cubic in ln x
+    below it, continuous with its first two derivatives at k: with the polynomial in ln x
+    they make a cubic spline in ln x whose extra pieces live only below the knots (a
+    local change of the parameter near the source, which a polynomial over the whole
+    range of x cannot follow without swinging elsewhere)."""
+    if not knots:
+        return []
+    s = sp.Symbol(variables[0].name, real=True)
+    return [sp.Max(sp.Integer(0), sp.log(sp.nsimplify(float(k))) - sp.log(s)) ** 3 for k in knots]
 
 
 def _warp_names(m: int) -> list[str]:
@@ -371,6 +387,14 @@ class SymbolicDensity(BaseEstimator):
         warp_log_degree: Degree(s) in ln x (in x for a condition that is not positive)
             of the warp logits, chosen together with the warp's degree (None: the
             chosen ``log_degree``).
+        knots: Knots k (in the unit of the single positive condition x) of near-source
+            terms max(0, ln(k / x))^3, which make each polynomial parameter function
+            and warp logit a cubic spline in ln x with extra pieces below the knots. They
+            are tried one after another on top of the highest ``log_degree`` (the first
+            knot, then the first two, ...; each fit started from the optimum of the one
+            before, its new terms at 0) and compete with the plain degrees on the
+            held-out likelihood (else the training BIC); the warp logits get the knots
+            of the winner. Default: none.
 
     Attributes:
         formulas_: ``{"cdf": ..., "pdf": ...}`` of ``(t, *conditions)`` (the PDF is the
@@ -391,6 +415,7 @@ class SymbolicDensity(BaseEstimator):
             ``log_degree``: degree -> score; always ``log_degree_used``.
         log_degree_: Degree in ln x of the polynomial parameter functions used.
         warp_log_degree_: Degree in ln x of the warp logits (0 without a warp).
+        knots_: The knots of the near-source terms used (empty: none).
         warp_degree_: Degree of the warp used (0: none); its logits are in
             :attr:`params_` as ``warp_a1``, ``warp_a2``, ...
 
@@ -432,6 +457,7 @@ class SymbolicDensity(BaseEstimator):
         warp: int | Sequence[int] = 0,
         log_degree: int | Sequence[int] = 2,
         warp_log_degree: int | Sequence[int] | None = None,
+        knots: Sequence[float] = (),
     ):
         self.n_components = n_components
         self.point_mass = point_mass
@@ -451,6 +477,7 @@ class SymbolicDensity(BaseEstimator):
         self.warp = warp
         self.log_degree = log_degree
         self.warp_log_degree = warp_log_degree
+        self.knots = knots
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -511,6 +538,7 @@ class SymbolicDensity(BaseEstimator):
                 f"{int((t < self.t_min).sum())} value(s) of t below t_min = {self.t_min}",
                 column=self.t_name,
             )
+        knots = _check_knots(self.knots, d)
         names = list(self.variable_names or [f"x{j}" for j in range(d)])
         if len(names) != d:
             raise ConfigError(f"{len(names)} names for {d} columns", parameter="variable_names")
@@ -520,6 +548,8 @@ class SymbolicDensity(BaseEstimator):
             Variable(nm, unit=u, low=float(X[:, j].min()), high=float(X[:, j].max()))
             for j, (nm, u) in enumerate(zip(names, units, strict=True))
         ]
+        if knots and not (self.variables_[0].low or 0.0) > 0:
+            raise ConfigError("need a condition that is positive everywhere", parameter="knots")
         rng = as_generator(self.random_state)
         u = t - self.t_min
         # t == t_min exactly has zero density for p k > 1; it is dropped, unless it is
@@ -542,6 +572,7 @@ class SymbolicDensity(BaseEstimator):
         )
         self.warp_degree_ = 0
         self.warp_log_degree_ = 0
+        self.knots_: tuple[float, ...] = ()
         log_degrees = _log_degrees(self.log_degree)
         self.log_degree_ = log_degrees[0]
         val = self._validation(X_val, y_val, sample_weight_val, d)
@@ -561,21 +592,31 @@ class SymbolicDensity(BaseEstimator):
             symbolic = (self.params_, self.nll_, score(self.nll_))
         # the polynomial parameter functions, one fit per degree in ln x; the symbolic
         # ones must earn their place: they are kept only if their (held-out) likelihood
-        # after the joint refinement beats the best polynomial's
-        polys: dict[int, tuple[dict[str, Formula], float, float]] = {}
+        # after the joint refinement beats the best polynomial's. The ladder: each degree
+        # in ln x, then the highest with the first knot, the first two, ...
+        ladder: list[tuple[int, tuple[float, ...]]] = [(k, ()) for k in log_degrees]
+        ladder += [(log_degrees[-1], knots[: j + 1]) for j in range(len(knots))]
+        polys: dict[tuple[int, tuple[float, ...]], tuple[dict[str, Formula], float, float]] = {}
         coef = None
-        for k in log_degrees:  # each degree starts from the optimum of the one below
-            self.log_degree_ = k
-            self.params_, coef, nll = self._fit_poly(u[sub], X[sub], w[sub], k, coef)
-            polys[k] = (self.params_, nll, score(nll))
-        best_k = min(log_degrees, key=lambda k: (polys[k][2], k))
-        self.log_degree_ = best_k
-        if len(log_degrees) > 1:
+        for k, kn in ladder:  # each starts from the optimum of the one below
+            self.log_degree_, self.knots_ = k, kn
+            self.params_, coef, nll = self._fit_poly(u[sub], X[sub], w[sub], k, coef, kn)
+            polys[k, kn] = (self.params_, nll, score(nll))
+        best = min(ladder, key=lambda c: (polys[c][2], len(c[1]), c[0]))
+        best_k = best[0]
+        self.log_degree_, self.knots_ = best
+
+        def label(c: tuple[int, tuple[float, ...]]) -> str:
+            return str(c[0]) + "".join(f"+knot {v:g}" for v in c[1])
+
+        if len(ladder) > 1:
             self.selection_["log_degree"] = {
                 "on": "held-out mean NLL" if val is not None else "training BIC",
-                **{str(k): float(v[2]) for k, v in polys.items()},
+                **{label(c): float(v[2]) for c, v in polys.items()},
             }
-        self.params_, self.nll_, score_poly = polys[best_k]
+        if knots:
+            self.selection_["knots_used"] = list(self.knots_)
+        self.params_, self.nll_, score_poly = polys[best]
         self.param_model_used_ = "poly"
         if self.param_model == "symbolic":
             self.selection_.update({"nll_symbolic": symbolic[2], "nll_poly": score_poly})
@@ -588,6 +629,47 @@ class SymbolicDensity(BaseEstimator):
         self.selection_["winner"] = self.param_model_used_
         if degrees != [0]:
             self._select_warp(u[sub], X[sub], w[sub], val, degrees)
+        self._build_formulas()
+        return self
+
+    def refit(self, X: Any, y: Any, sample_weight: Any = None) -> SymbolicDensity:
+        """Fit the chosen polynomial parameter functions again on other samples (e.g.
+        all training samples, after the kind, degrees, knots and warp were chosen with
+        some of them left out), starting from the current optimum: their coefficients
+        are refined by the same unbinned likelihood (:meth:`_refine_poly`), then the
+        warp of the chosen degree is fitted again on top. A fit from scratch on the new
+        samples can stall in a poorer optimum; this one starts where the first ended.
+        Returns ``self``; :attr:`bins_` and :attr:`selection_` are left as they were."""
+        check_is_fitted(self, "params_")
+        if getattr(self, "param_model_used_", "poly") != "poly":
+            raise ConfigError("only polynomial parameter functions", parameter="param_model")
+        t, X = _check_tx(y, X, self.n_features_in_)
+        w = np.ones(t.size) if sample_weight is None else np.asarray(sample_weight, float)
+        if w.shape != t.shape or (w < 0).any() or not np.isfinite(w).all():
+            raise ConfigError(
+                "must be finite, non-negative, one per sample", parameter="sample_weight"
+            )
+        u = t - self.t_min
+        keep = u >= 0 if self.point_mass else u > 0
+        u, X, w = u[keep], X[keep], w[keep]
+        rng = as_generator(self.random_state)
+        sub = (
+            rng.choice(u.size, self.refine_samples, replace=False)
+            if u.size > self.refine_samples
+            else slice(None)
+        )
+        names = _param_names(self.n_components, self.point_mass)
+        terms = _poly_terms(self.variables_, self.log_degree_, getattr(self, "knots_", ()))
+        C = _poly_coefs(self.params_, terms, names)
+        A = _term_matrix(terms, self.variables_, X[sub])
+        C, self.nll_ = self._refine_poly(u[sub], w[sub], A, C)
+        self.params_ = _poly_params(C, terms, self.variables_, names)
+        m = int(getattr(self, "warp_degree_", 0))
+        if m:
+            self.params_.update(
+                self._fit_warp(u[sub], X[sub], w[sub], m, self.warp_log_degree_ or 2)
+            )
+            self.nll_ = self.mean_nll(u[sub] + self.t_min, X[sub], w[sub])
         self._build_formulas()
         return self
 
@@ -612,7 +694,7 @@ class SymbolicDensity(BaseEstimator):
                 self.params_.update(self._fit_warp(u, X, w, m, k))
                 self.warp_degree_ = m
             nll = self.mean_nll(u + self.t_min, X, w) if m > 0 else base_nll
-            n_par = (m - 1) * len(_warp_terms(self.variables_, k)) if m else 0
+            n_par = (m - 1) * len(_warp_terms(self.variables_, k, self.knots_)) if m else 0
             if val is not None:
                 scores[m, k] = self.mean_nll(*val)
             else:
@@ -645,7 +727,7 @@ class SymbolicDensity(BaseEstimator):
         cont = u > 0
         P = self._params_at(X[cont])
         log_g, log_s = _log_cdf_sf(u[cont], P, self.n_components)
-        terms = _warp_terms(self.variables_, log_degree)
+        terms = _warp_terms(self.variables_, log_degree, getattr(self, "knots_", ()))
         syms = [sp.Symbol(v.name, real=True) for v in self.variables_]
         A = np.column_stack(
             [
@@ -957,7 +1039,13 @@ class SymbolicDensity(BaseEstimator):
         return before if np.isfinite(before) else np.inf
 
     def _fit_poly(
-        self, u: np.ndarray, X: np.ndarray, w: np.ndarray, degree: int, start: Any = None
+        self,
+        u: np.ndarray,
+        X: np.ndarray,
+        w: np.ndarray,
+        degree: int,
+        start: Any = None,
+        knots: Sequence[float] = (),
     ) -> tuple[dict[str, Formula], np.ndarray, float]:
         """Polynomial parameter functions (:func:`_poly_terms` of ``degree``) by joint
         unbinned maximum likelihood; returns the formulas, their coefficients (n_terms,
@@ -972,7 +1060,7 @@ class SymbolicDensity(BaseEstimator):
         orthonormal under the sample weights (powers of ln x are nearly collinear); the
         better one is kept."""
         names = _param_names(self.n_components, self.point_mass)
-        terms = _poly_terms(self.variables_, degree)
+        terms = _poly_terms(self.variables_, degree, knots)
         A = _term_matrix(terms, self.variables_, X)
         table = self.bins_
         Xb = table[[f"x_{v.name}" for v in self.variables_]].to_numpy()
@@ -1177,10 +1265,13 @@ class SymbolicDensity(BaseEstimator):
         """JSON-able description (parameter formulas as text; no pickle)."""
         check_is_fitted(self, "params_")
         m = int(getattr(self, "warp_degree_", 0))
+        knots = [float(k) for k in getattr(self, "knots_", ())]
         return {
-            # a warped density is schema 2, which readers of schema 1 refuse
-            "schema": f"ariasim.symbolic_density/{2 if m else 1}",
+            # a warped density is schema 2, which readers of schema 1 refuse; one with
+            # near-source knots is schema 3 (its formulas hold max(0, .) terms)
+            "schema": f"ariasim.symbolic_density/{3 if knots else 2 if m else 1}",
             **({"warp_degree": m} if m else {}),
+            **({"knots": knots} if knots else {}),
             "n_components": self.n_components,
             "point_mass": bool(self.point_mass),
             "t_min": float(self.t_min),
@@ -1203,15 +1294,26 @@ class SymbolicDensity(BaseEstimator):
             where = ".".join(k for k in (field, key) if k)
             return InputError(msg, path=source, field=where or None)
 
-        schemas = ("ariasim.symbolic_density/1", "ariasim.symbolic_density/2")
+        schemas = tuple(f"ariasim.symbolic_density/{v}" for v in (1, 2, 3))
         if not isinstance(data, dict) or data.get("schema") not in schemas:
             raise fail("not an ariasim symbolic density")
         warp = 0
-        if data["schema"].endswith("/2"):  # a warped density
+        version = int(data["schema"].rsplit("/", 1)[1])
+        # schema 2: a warped density; 3: near-source knots, with or without a warp
+        if version == 2 or (version == 3 and "warp_degree" in data):
             degree = data.get("warp_degree")
             if isinstance(degree, bool) or not isinstance(degree, int) or not 2 <= degree <= 20:
                 raise fail(f"must be an integer 2-20, got {degree!r}", "warp_degree")
             warp = degree
+        knots: tuple[float, ...] = ()
+        if version == 3:
+            raw = data.get("knots")
+            if not isinstance(raw, list) or not raw:
+                raise fail(f"must be a non-empty list of numbers, got {raw!r}", "knots")
+            try:
+                knots = _check_knots(raw, 1)
+            except ConfigError as exc:
+                raise fail(str(exc), "knots") from None
         n_components = data.get("n_components")
         if isinstance(n_components, bool) or n_components not in (1, 2):
             raise fail(f"must be 1 or 2, got {n_components!r}", "n_components")
@@ -1253,6 +1355,7 @@ class SymbolicDensity(BaseEstimator):
         )
         m.params_ = params
         m.warp_degree_ = warp
+        m.knots_ = knots
         m.variables_ = variables
         m.n_features_in_ = len(m.variables_)
         m.nll_ = float(data.get("nll_per_sample", np.nan))
@@ -1278,6 +1381,22 @@ def _warp_degrees(warp: Any) -> list[int]:
     if not ok or not out:
         raise ConfigError(
             f"must be 0 or a degree 2-20, or a list of them; got {warp!r}", parameter="warp"
+        )
+    return out
+
+
+def _check_knots(knots: Any, n_conditions: int) -> tuple[float, ...]:
+    """The ``knots`` argument as a tuple of distinct positive finite numbers."""
+    try:
+        out = tuple(float(v) for v in knots)
+        ok = all(not isinstance(v, bool) for v in knots)
+    except (TypeError, ValueError):
+        ok, out = False, ()
+    if not ok or not all(math.isfinite(v) and v > 0 for v in out) or len(set(out)) < len(out):
+        raise ConfigError(f"must be distinct positive numbers; got {knots!r}", parameter="knots")
+    if out and n_conditions != 1:
+        raise ConfigError(
+            f"need a single (positive) condition, got {n_conditions}", parameter="knots"
         )
     return out
 
@@ -1361,15 +1480,19 @@ def numerical_hessian(f, x: np.ndarray, eps: float = 1e-4) -> np.ndarray:
     return H
 
 
-def _poly_terms(variables: Sequence[Variable], degree: int = 2) -> list[sp.Expr]:
+def _poly_terms(
+    variables: Sequence[Variable], degree: int = 2, knots: Sequence[float] = ()
+) -> list[sp.Expr]:
     """Terms of the polynomial parameter functions: with a single condition that is
-    positive everywhere (a distance) 1, x, log(x), ..., log(x)^degree; otherwise 1, the
-    conditions, their products and squares, and log(x) of each positive one."""
+    positive everywhere (a distance) 1, x, log(x), ..., log(x)^degree and the
+    near-source terms of ``knots`` (:func:`_knot_terms`); otherwise 1, the conditions,
+    their products and squares, and log(x) of each positive one."""
     syms = [sp.Symbol(v.name, real=True) for v in variables]
     pos = [s for s, v in zip(syms, variables, strict=True) if v.low is not None and v.low > 0]
     terms: list[sp.Expr] = [sp.Integer(1), *syms]
     if len(syms) == 1 and pos:
         terms += [sp.log(pos[0]) ** i for i in range(1, degree + 1)]
+        terms += _knot_terms(variables, knots)
     else:
         terms += [a * b for i, a in enumerate(syms) for b in syms[i:]]
         terms += [sp.log(s) for s in pos]
