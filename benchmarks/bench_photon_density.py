@@ -50,6 +50,12 @@ def main() -> None:
         help="comma-separated extra training shells [m] instead of the demo's",
     )
     ap.add_argument("--only-per-shell", action="store_true", help="skip the smooth fit")
+    ap.add_argument(
+        "--knots",
+        default=None,
+        help="comma-separated knots [m] of the near-source spline terms to try "
+        "(default: the demo's DemoConfig.density_knots_m; empty: none)",
+    )
     args = ap.parse_args()
 
     from ariasim.apps.photons.demo import DemoConfig, demo_radii, yield_selection_reason
@@ -70,6 +76,9 @@ def main() -> None:
         extra = tuple(float(v) for v in args.near_source.split(",") if v.strip())
         cfg = dataclasses.replace(cfg, near_source_radii_m=extra)
     radii, held = demo_radii(cfg)  # held-out distances from cfg.radii_m alone
+    knots = cfg.density_knots_m
+    if args.knots is not None:
+        knots = tuple(float(v) for v in args.knots.split(",") if v.strip())
 
     def is_train(d: np.ndarray) -> np.ndarray:
         return ~np.isin(np.round(d, 6), np.round(held, 6))
@@ -100,6 +109,7 @@ def main() -> None:
         generations_yield=args.generations_yield,
         generations_density=args.generations_density,
         always_fit_distances_m=cfg.near_source_radii_m,
+        knots_m=knots,
     )
     print(f"fit: {time.perf_counter() - t0:.0f} s", flush=True)
     train = data.delays[is_train(data.delays["distance_m"].to_numpy())]

@@ -637,8 +637,10 @@ class SymbolicDensity(BaseEstimator):
         all training samples, after the kind, degrees, knots and warp were chosen with
         some of them left out), starting from the current optimum: their coefficients
         are refined by the same unbinned likelihood (:meth:`_refine_poly`), then the
-        warp of the chosen degree is fitted again on top. A fit from scratch on the new
-        samples can stall in a poorer optimum; this one starts where the first ended.
+        warp of the chosen degree is fitted again on top, from the identity as in
+        :meth:`fit` (its fit with the family held fixed does not stall). A joint fit of
+        the family from scratch on the new samples can stall in a poorer optimum; this
+        one starts where the first ended.
         Returns ``self``; :attr:`bins_` and :attr:`selection_` are left as they were."""
         check_is_fitted(self, "params_")
         if getattr(self, "param_model_used_", "poly") != "poly":
@@ -665,10 +667,9 @@ class SymbolicDensity(BaseEstimator):
         C, self.nll_ = self._refine_poly(u[sub], w[sub], A, C)
         self.params_ = _poly_params(C, terms, self.variables_, names)
         m = int(getattr(self, "warp_degree_", 0))
-        if m:
-            self.params_.update(
-                self._fit_warp(u[sub], X[sub], w[sub], m, self.warp_log_degree_ or 2)
-            )
+        if m:  # the warp on top, from the identity as in :meth:`fit`
+            k = self.warp_log_degree_ or 2
+            self.params_.update(self._fit_warp(u[sub], X[sub], w[sub], m, k))
             self.nll_ = self.mean_nll(u[sub] + self.t_min, X[sub], w[sub])
         self._build_formulas()
         return self
