@@ -394,7 +394,8 @@ class SymbolicDensity(BaseEstimator):
             knot, then the first two, ...; each fit started from the optimum of the one
             before, its new terms at 0) and compete with the plain degrees on the
             held-out likelihood (else the training BIC); the warp logits get the knots
-            of the winner. Default: none.
+            of the winner, and each warp candidate is also tried with all the knots
+            when the family took fewer. Default: none.
 
     Attributes:
         formulas_: ``{"cdf": ..., "pdf": ...}`` of ``(t, *conditions)`` (the PDF is the
@@ -416,6 +417,8 @@ class SymbolicDensity(BaseEstimator):
         log_degree_: Degree in ln x of the polynomial parameter functions used.
         warp_log_degree_: Degree in ln x of the warp logits (0 without a warp).
         knots_: The knots of the near-source terms used (empty: none).
+        warp_knots_: Those of the warp logits (the family's, or else all ``knots``
+            where those won for the warp alone).
         warp_degree_: Degree of the warp used (0: none); its logits are in
             :attr:`params_` as ``warp_a1``, ``warp_a2``, ...
 
@@ -573,6 +576,7 @@ class SymbolicDensity(BaseEstimator):
         self.warp_degree_ = 0
         self.warp_log_degree_ = 0
         self.knots_: tuple[float, ...] = ()
+        self.warp_knots_: tuple[float, ...] = ()
         log_degrees = _log_degrees(self.log_degree)
         self.log_degree_ = log_degrees[0]
         val = self._validation(X_val, y_val, sample_weight_val, d)
@@ -628,7 +632,7 @@ class SymbolicDensity(BaseEstimator):
         self.selection_["log_degree_used"] = best_k
         self.selection_["winner"] = self.param_model_used_
         if degrees != [0]:
-            self._select_warp(u[sub], X[sub], w[sub], val, degrees)
+            self._select_warp(u[sub], X[sub], w[sub], val, degrees, knots)
         self._build_formulas()
         return self
 
@@ -669,15 +673,18 @@ class SymbolicDensity(BaseEstimator):
         m = int(getattr(self, "warp_degree_", 0))
         if m:  # the warp on top, from the identity as in :meth:`fit`
             k = self.warp_log_degree_ or 2
-            self.params_.update(self._fit_warp(u[sub], X[sub], w[sub], m, k))
+            kn = getattr(self, "warp_knots_", ())
+            self.params_.update(self._fit_warp(u[sub], X[sub], w[sub], m, k, kn))
             self.nll_ = self.mean_nll(u[sub] + self.t_min, X[sub], w[sub])
         self._build_formulas()
         return self
 
-    def _select_warp(self, u, X, w, val, degrees: list[int]) -> None:
+    def _select_warp(self, u, X, w, val, degrees: list[int], knots: tuple[float, ...] = ()) -> None:
         """Fit the warp of each degree (and each degree in ln x of its logits) on top of
         the fitted family; keep the best one (held-out mean NLL with ``val``, else BIC
-        with n = the sum of the weights)."""
+        with n = the sum of the weights). The logits get the family's knots; with
+        ``knots`` that the family did not take, each candidate is also tried with them
+        (label suffix ``+knots``)."""
         base, base_nll = dict(self.params_), self.nll_
         n_eff = float(w.sum())
         log_degrees = (
@@ -685,29 +692,33 @@ class SymbolicDensity(BaseEstimator):
             if self.warp_log_degree is None
             else _log_degrees(self.warp_log_degree, "warp_log_degree")
         )  # fmt: skip
-        cands = [(0, 0)] if 0 in degrees else []
-        cands += [(m, k) for m in degrees if m > 0 for k in log_degrees]
-        scores: dict[tuple[int, int], float] = {}
-        fits: dict[tuple[int, int], tuple[dict[str, Formula], float]] = {}
-        for m, k in cands:
+        knot_sets = [self.knots_] + ([knots] if knots and knots != self.knots_ else [])
+        Cand = tuple[int, int, tuple[float, ...]]
+        cands: list[Cand] = [(0, 0, ())] if 0 in degrees else []
+        cands += [(m, k, kn) for m in degrees if m > 0 for k in log_degrees for kn in knot_sets]
+        scores: dict[Cand, float] = {}
+        fits: dict[Cand, tuple[dict[str, Formula], float]] = {}
+        for m, k, kn in cands:
             self.params_, self.warp_degree_ = dict(base), 0
             if m > 0:
-                self.params_.update(self._fit_warp(u, X, w, m, k))
+                self.params_.update(self._fit_warp(u, X, w, m, k, kn))
                 self.warp_degree_ = m
             nll = self.mean_nll(u + self.t_min, X, w) if m > 0 else base_nll
-            n_par = (m - 1) * len(_warp_terms(self.variables_, k, self.knots_)) if m else 0
+            n_par = (m - 1) * len(_warp_terms(self.variables_, k, kn)) if m else 0
             if val is not None:
-                scores[m, k] = self.mean_nll(*val)
+                scores[m, k, kn] = self.mean_nll(*val)
             else:
-                scores[m, k] = 2.0 * n_eff * nll + n_par * math.log(max(n_eff, 2.0))
-            fits[m, k] = (dict(self.params_), nll)
-        best = min(cands, key=lambda c: (scores[c], c))
+                scores[m, k, kn] = 2.0 * n_eff * nll + n_par * math.log(max(n_eff, 2.0))
+            fits[m, k, kn] = (dict(self.params_), nll)
+        best = min(cands, key=lambda c: (scores[c], c[0], c[1], len(c[2])))
         self.params_, self.nll_ = fits[best]
         self.warp_degree_ = best[0]
         self.warp_log_degree_ = best[1]
+        self.warp_knots_ = best[2]
 
-        def label(c: tuple[int, int]) -> str:
-            return str(c[0]) if len(log_degrees) == 1 or c[0] == 0 else f"{c[0]}/{c[1]}"
+        def label(c: Cand) -> str:
+            out = str(c[0]) if len(log_degrees) == 1 or c[0] == 0 else f"{c[0]}/{c[1]}"
+            return out + ("+knots" if c[2] != self.knots_ else "")
 
         self.selection_["warp"] = {
             "on": "held-out mean NLL" if val is not None else "training BIC",
@@ -716,11 +727,16 @@ class SymbolicDensity(BaseEstimator):
         self.selection_["warp_degree"] = best[0]
         if len(log_degrees) > 1:
             self.selection_["warp_log_degree"] = best[1]
+        if len(knot_sets) > 1:
+            self.selection_["warp_knots_used"] = list(best[2])
 
-    def _fit_warp(self, u, X, w, m: int, log_degree: int = 2) -> dict[str, Formula]:
-        """Unbinned maximum likelihood of the warp logits (quadratic in the conditions'
-        warp terms) with the family held fixed; returns the ``warp_a*`` formulas. The
-        family's log-density is a constant here, so only log B'(G) is maximised."""
+    def _fit_warp(
+        self, u, X, w, m: int, log_degree: int = 2, knots: tuple[float, ...] = ()
+    ) -> dict[str, Formula]:
+        """Unbinned maximum likelihood of the warp logits (the conditions' warp terms
+        of ``log_degree`` and ``knots``) with the family held fixed; returns the
+        ``warp_a*`` formulas. The family's log-density is a constant here, so only
+        log B'(G) is maximised."""
         import torch
 
         from ariasim.surrogates.training import deterministic
@@ -728,7 +744,7 @@ class SymbolicDensity(BaseEstimator):
         cont = u > 0
         P = self._params_at(X[cont])
         log_g, log_s = _log_cdf_sf(u[cont], P, self.n_components)
-        terms = _warp_terms(self.variables_, log_degree, getattr(self, "knots_", ()))
+        terms = _warp_terms(self.variables_, log_degree, knots)
         syms = [sp.Symbol(v.name, real=True) for v in self.variables_]
         A = np.column_stack(
             [
@@ -1267,12 +1283,13 @@ class SymbolicDensity(BaseEstimator):
         check_is_fitted(self, "params_")
         m = int(getattr(self, "warp_degree_", 0))
         knots = [float(k) for k in getattr(self, "knots_", ())]
+        warp_knots = [float(k) for k in getattr(self, "warp_knots_", ())]
         return {
             # a warped density is schema 2, which readers of schema 1 refuse; one with
             # near-source knots is schema 3 (its formulas hold max(0, .) terms)
-            "schema": f"ariasim.symbolic_density/{3 if knots else 2 if m else 1}",
+            "schema": f"ariasim.symbolic_density/{3 if knots or warp_knots else 2 if m else 1}",
             **({"warp_degree": m} if m else {}),
-            **({"knots": knots} if knots else {}),
+            **({"knots": knots, "warp_knots": warp_knots} if knots or warp_knots else {}),
             "n_components": self.n_components,
             "point_mass": bool(self.point_mass),
             "t_min": float(self.t_min),
@@ -1307,14 +1324,19 @@ class SymbolicDensity(BaseEstimator):
                 raise fail(f"must be an integer 2-20, got {degree!r}", "warp_degree")
             warp = degree
         knots: tuple[float, ...] = ()
+        warp_knots: tuple[float, ...] = ()
         if version == 3:
-            raw = data.get("knots")
-            if not isinstance(raw, list) or not raw:
-                raise fail(f"must be a non-empty list of numbers, got {raw!r}", "knots")
-            try:
-                knots = _check_knots(raw, 1)
-            except ConfigError as exc:
-                raise fail(str(exc), "knots") from None
+            for key in ("knots", "warp_knots"):
+                raw = data.get(key, [])
+                if not isinstance(raw, list):
+                    raise fail(f"must be a list of numbers, got {raw!r}", key)
+                try:
+                    checked = _check_knots(raw, 1)
+                except ConfigError as exc:
+                    raise fail(str(exc), key) from None
+                knots, warp_knots = (checked, warp_knots) if key == "knots" else (knots, checked)
+            if not (knots or warp_knots):
+                raise fail("schema 3 needs knots or warp_knots", "knots")
         n_components = data.get("n_components")
         if isinstance(n_components, bool) or n_components not in (1, 2):
             raise fail(f"must be 1 or 2, got {n_components!r}", "n_components")
@@ -1357,6 +1379,7 @@ class SymbolicDensity(BaseEstimator):
         m.params_ = params
         m.warp_degree_ = warp
         m.knots_ = knots
+        m.warp_knots_ = warp_knots
         m.variables_ = variables
         m.n_features_in_ = len(m.variables_)
         m.nll_ = float(data.get("nll_per_sample", np.nan))
