@@ -101,3 +101,41 @@ def test_knots_round_trip_through_json_and_refit_never_worse(tmp_path):
     m.refit(D[:, None], T)
     assert m.mean_nll(T, D[:, None]) <= before + 1e-12
     assert m.knots_ == (12.0,) and m.warp_degree_ == 4
+
+
+def test_warp_tries_the_knots_the_family_did_not_take():
+    """Truth linear in ln d: the family takes no knot, each warp candidate is then
+    scored with and without the knot, and the file records the warp's knots (schema 3
+    only when there are any)."""
+    rng = np.random.default_rng(8)
+    d = np.exp(rng.uniform(np.log(5.0), np.log(150.0), 3000))
+    t = rng.gamma(2.0, d / 10)
+    m = _fit(t, d, log_degree=2, knots=(12.0,), warp=(0, 4))
+    assert m.knots_ == ()
+    assert {"0", "4", "4+knots"} <= set(m.selection_["warp"])
+    assert m.selection_["warp_knots_used"] == list(m.warp_knots_)
+    data = json.loads(json.dumps(m.to_dict()))
+    if m.warp_knots_:
+        assert data["schema"] == "ariasim.symbolic_density/3"
+        assert data["knots"] == [] and data["warp_knots"] == [12.0]
+        assert "Max" in str(m.params_["warp_a1"]) and "Max" not in str(m.params_["mu_0"])
+    else:
+        assert data["schema"] in ("ariasim.symbolic_density/1", "ariasim.symbolic_density/2")
+    back = SymbolicDensity.from_dict(data)
+    assert back.warp_knots_ == m.warp_knots_
+    tt, XX = np.geomspace(0.1, 500, 30), np.geomspace(5, 150, 30)[:, None]
+    np.testing.assert_allclose(back.cdf(tt, XX), m.cdf(tt, XX), rtol=1e-12, atol=1e-14)
+
+
+def test_schema_1_and_2_files_still_load():
+    """Files written before the knots (schema 1: no warp, 2: a warp) load with no knots."""
+    rng = np.random.default_rng(4)
+    d = np.exp(rng.uniform(np.log(5.0), np.log(150.0), 2000))
+    t = rng.gamma(2.0, d / 10)
+    for warp, schema in ((0, 1), (4, 2)):
+        m = _fit(t, d, log_degree=2, warp=warp)
+        data = json.loads(json.dumps(m.to_dict()))
+        assert data["schema"] == f"ariasim.symbolic_density/{schema}"
+        assert "knots" not in data
+        back = SymbolicDensity.from_dict(data)
+        assert back.knots_ == () and back.warp_knots_ == () and back.warp_degree_ == warp
