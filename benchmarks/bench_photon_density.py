@@ -14,12 +14,15 @@ Usage::
     python benchmarks/bench_photon_density.py --photons 2e5
     python benchmarks/bench_photon_density.py --photons 2e6     # the demo's size
     python benchmarks/bench_photon_density.py --photons 2e6 --per-shell
+    python benchmarks/bench_photon_density.py --photons 2e6 --knots 20,10
 
 ``--per-shell`` adds, per held-out distance, the KS over the floor of the family fitted
 to that shell alone (two generalized gammas and the point mass, 8 free parameters, no
 smoothness across distances; then with a Bernstein warp of degree 8 and 16 fitted to
 the same shell): what the family can do, against what the smooth-in-distance model
-does (family error against interpolation error).
+does (family error against interpolation error). ``--knots`` tries near-source spline
+terms max(0, ln(k / d))^3 in the parameter functions (chosen by the held-out likelihood
+like the degrees; the demo's default is none).
 """
 
 from __future__ import annotations
