@@ -85,6 +85,10 @@ class DemoConfig:
     # knots [m] of the delay density's near-source spline terms max(0, ln(k / d))^3,
     # tried on top of the polynomials in ln d and chosen by likelihood like them
     density_knots_m: tuple[float, ...] = ()
+    # degrees in ln d of an exponential cut-off of the delay density's late tail,
+    # exp(-delay / tau(d)), tried against none on the held-out likelihood (None: not
+    # tried; BENCHMARKS.md "Tail cut-off": accepted by the likelihood, worse in KS)
+    density_tail_log_degree: tuple[int, ...] | None = None
     n_cos_bins: int = 6
     direct_check_m: tuple[float, ...] = (20.0, 50.0, 100.0)
     direct_photons: float = 1e6
@@ -451,6 +455,7 @@ def _run(
                 generations_density=cfg.generations_density,
                 always_fit_distances_m=cfg.near_source_radii_m,
                 knots_m=cfg.density_knots_m,
+                tail_log_degree=cfg.density_tail_log_degree,
             )
             sur.save(run_dir / "fit.json")
             front = sr.pareto_[

@@ -531,6 +531,7 @@ def fit_photon_surrogate(
     warp_log_degree: int | Sequence[int] | None = None,
     always_fit_distances_m: Sequence[float] = (),
     knots_m: Sequence[float] | None = None,
+    tail_log_degree: int | Sequence[int] | None = None,
 ) -> tuple[PhotonSurrogate, Any]:
     """Fit the yield formula and the delay density; returns (surrogate, yield regressor).
 
@@ -568,6 +569,11 @@ def fit_photon_surrogate(
             max(0, ln(k / d))^3 (``SymbolicDensity(knots=...)``), tried one after another
             on top of the highest degree in ln d and chosen likewise. Default: none
             (the caller names them, e.g. the demo's ``DemoConfig.density_knots_m``).
+        tail_log_degree: Degree(s) in ln d of ln(1/tau(d)) of an exponential cut-off
+            exp(-delay / tau(d)) of the delay density's survival function (the late light
+            in an absorbing medium falls off exponentially; ``SymbolicDensity(
+            tail_log_degree=...)``), each competing with no cut-off on the held-out
+            likelihood. Default None: not tried.
 
     The delay density's symbolic and polynomial parameter functions are compared by
     their likelihood on held-out training distances (every fourth distinct distance,
@@ -626,6 +632,7 @@ def fit_photon_surrogate(
         log_degree=log_degree,
         warp_log_degree=warp_log_degree,
         knots=tuple(knots_m or ()),
+        tail_log_degree=tail_log_degree,
         refine_samples=200_000,
         max_time=max_time_density,
         generations=generations_density,
@@ -668,6 +675,7 @@ def fit_photon_surrogate(
                 log_degree=density.log_degree_,
                 warp_log_degree=density.warp_log_degree_ or None,
                 knots=density.knots_,
+                tail_log_degree=density.tail_log_degree_,
             )
             again.fit(X_all, t_all, sample_weight=wt)
         nll_sub = density.mean_nll(t_all, X_all, wt)
