@@ -746,16 +746,17 @@ class SymbolicDensity(BaseEstimator):
         A = _term_matrix(terms, self.variables_, X[sub])
         C, self.nll_ = self._refine_poly(u[sub], w[sub], A, C)
         self.params_ = _poly_params(C, terms, self.variables_, names)
+        tail = getattr(self, "tail_log_degree_", None)
+        self.tail_log_degree_ = None  # fitted again below
         m = int(getattr(self, "warp_degree_", 0))
         if m:  # the warp on top, from the identity as in :meth:`fit`
             k = self.warp_log_degree_ or 2
             kn = getattr(self, "warp_knots_", ())
             self.params_.update(self._fit_warp(u[sub], X[sub], w[sub], m, k, kn))
             self.nll_ = self.mean_nll(u[sub] + self.t_min, X[sub], w[sub])
-        tail = getattr(self, "tail_log_degree_", None)
         if tail is not None:  # and the tail cut-off (with the warp), as in :meth:`fit`
-            self.params_.pop("tail_log_rate")
             self.params_.update(self._tail_fit(u[sub], X[sub], w[sub], tail))
+            self.tail_log_degree_ = tail
             self.nll_ = self.mean_nll(u[sub] + self.t_min, X[sub], w[sub])
         self._build_formulas()
         return self
