@@ -18,7 +18,10 @@ parametrisation is used because Stacy's (k, theta, p) is degenerate towards the
 log-normal limit, where all three run away together and per-bin estimates lose meaning.
 With ``point_mass=True`` the distribution also holds a probability p0(x) at exactly
 t_min, F = p0 + (1 - p0) F_cont (e.g. photons that arrive unscattered, at the direct
-time: half of the light 5 m from a source in South-Pole ice).
+time: half of the light 5 m from a source in South-Pole ice). With ``tail_log_degree`` an
+exponential cut-off of the continuous part's survival function, S -> S exp(-(t - t_min) /
+tau(x)), competes with none on the likelihood (the late light in an absorbing medium
+falls off exponentially).
 
 What is learned symbolically is how the location (mu), log-scale, log-shape and weights
 depend on the conditions x (e.g. distance, absorption length):
