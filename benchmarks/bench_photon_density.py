@@ -14,12 +14,18 @@ Usage::
     python benchmarks/bench_photon_density.py --photons 2e5
     python benchmarks/bench_photon_density.py --photons 2e6     # the demo's size
     python benchmarks/bench_photon_density.py --photons 2e6 --per-shell
+    python benchmarks/bench_photon_density.py --photons 2e6 --knots 20,10
+    python benchmarks/bench_photon_density.py --photons 2e6 --tail 1,2
 
 ``--per-shell`` adds, per held-out distance, the KS over the floor of the family fitted
 to that shell alone (two generalized gammas and the point mass, 8 free parameters, no
 smoothness across distances; then with a Bernstein warp of degree 8 and 16 fitted to
 the same shell): what the family can do, against what the smooth-in-distance model
-does (family error against interpolation error).
+does (family error against interpolation error). ``--knots`` tries near-source spline
+terms max(0, ln(k / d))^3 in the parameter functions (chosen by the held-out likelihood
+like the degrees; the demo's default is none). ``--tail`` tries an exponential cut-off
+exp(-delay / tau(d)) of the survival function, ln(1/tau) of the given degrees in ln d
+(chosen by the held-out likelihood against none; the demo's default is none).
 """
 
 from __future__ import annotations
@@ -50,6 +56,18 @@ def main() -> None:
         help="comma-separated extra training shells [m] instead of the demo's",
     )
     ap.add_argument("--only-per-shell", action="store_true", help="skip the smooth fit")
+    ap.add_argument(
+        "--knots",
+        default=None,
+        help="comma-separated knots [m] of the near-source spline terms to try "
+        "(default: the demo's DemoConfig.density_knots_m; empty: none)",
+    )
+    ap.add_argument(
+        "--tail",
+        default=None,
+        help="comma-separated degrees in ln d of the tail cut-off's ln(1/tau(d)) to try "
+        "(default: the demo's DemoConfig.density_tail_log_degree; empty: none)",
+    )
     args = ap.parse_args()
 
     from ariasim.apps.photons.demo import DemoConfig, demo_radii, yield_selection_reason
@@ -70,6 +88,12 @@ def main() -> None:
         extra = tuple(float(v) for v in args.near_source.split(",") if v.strip())
         cfg = dataclasses.replace(cfg, near_source_radii_m=extra)
     radii, held = demo_radii(cfg)  # held-out distances from cfg.radii_m alone
+    knots = cfg.density_knots_m
+    if args.knots is not None:
+        knots = tuple(float(v) for v in args.knots.split(",") if v.strip())
+    tail = cfg.density_tail_log_degree
+    if args.tail is not None:
+        tail = tuple(int(v) for v in args.tail.split(",") if v.strip()) or None
 
     def is_train(d: np.ndarray) -> np.ndarray:
         return ~np.isin(np.round(d, 6), np.round(held, 6))
@@ -100,6 +124,8 @@ def main() -> None:
         generations_yield=args.generations_yield,
         generations_density=args.generations_density,
         always_fit_distances_m=cfg.near_source_radii_m,
+        knots_m=knots,
+        tail_log_degree=tail,
     )
     print(f"fit: {time.perf_counter() - t0:.0f} s", flush=True)
     train = data.delays[is_train(data.delays["distance_m"].to_numpy())]

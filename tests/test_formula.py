@@ -234,3 +234,16 @@ def test_refit_constants_recovers_truth():
     fit_w = refit_constants(start, x[:, None], y_bad, sample_weight=w)
     fit_cut = refit_constants(start, x[20:, None], y[20:])
     np.testing.assert_allclose(sorted(fit_w.constants), sorted(fit_cut.constants), rtol=1e-6)
+
+
+def test_powers_of_the_incomplete_gamma_functions_evaluate_right():
+    """SymPy's SciPy printer writes lowergamma(k, z) as gamma(k)*gammainc(k, z) without
+    parentheses, so a power of it went wrong; the evaluation matches sympy's own."""
+    t = np.array([0.4, 1.3, 5.0])
+    for text in (
+        "lowergamma(2.5, t)**2 / gamma(2.5)**2",
+        "(1 - lowergamma(2.5, t) / gamma(2.5))**3 * uppergamma(1.5, t)**2",
+    ):
+        f = Formula(text, ["t"])
+        want = [float(sp.N(f.expression.subs(sp.Symbol("t", real=True), v))) for v in t]
+        np.testing.assert_allclose(f(t[:, None]), want, rtol=1e-12)

@@ -18,7 +18,10 @@ parametrisation is used because Stacy's (k, theta, p) is degenerate towards the
 log-normal limit, where all three run away together and per-bin estimates lose meaning.
 With ``point_mass=True`` the distribution also holds a probability p0(x) at exactly
 t_min, F = p0 + (1 - p0) F_cont (e.g. photons that arrive unscattered, at the direct
-time: half of the light 5 m from a source in South-Pole ice).
+time: half of the light 5 m from a source in South-Pole ice). With ``tail_log_degree`` an
+exponential cut-off of the continuous part's survival function, S -> S exp(-(t - t_min) /
+tau(x)), competes with none on the likelihood (the late light in an absorbing medium
+falls off exponentially).
 
 What is learned symbolically is how the location (mu), log-scale, log-shape and weights
 depend on the conditions x (e.g. distance, absorption length):
@@ -153,19 +156,32 @@ def _n_cont(n_comp: int) -> int:
     return 3 * n_comp + (n_comp == 2)
 
 
-def _logpdf(u, params, n_comp, atom: bool = False, warp: np.ndarray | None = None):
+def _logpdf(
+    u,
+    params,
+    n_comp,
+    atom: bool = False,
+    warp: np.ndarray | None = None,
+    tail: np.ndarray | None = None,
+):
     """log density of the continuous part at u > 0; with ``atom``, log p0 at u == 0 and
     log(1 - p0) + the continuous part above (a mixed distribution: a probability mass at
     u == 0, a density above). ``warp``: log-weights (n, m) of the Bernstein warp B of the
-    continuous CDF G (the density becomes B'(G) g; :func:`_warp_logpdf`)."""
+    continuous CDF G (the density becomes B'(G) g; :func:`_warp_logpdf`). ``tail``: log
+    rates ln(1/tau) (n,) of the exponential tail cut-off (:func:`_tail_logpdf`)."""
     comps, logw = _mixture(params, n_comp)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         uu = np.where(u > 0, u, 1.0)
         terms = [lw + _gg_logpdf(uu, *c) for c, lw in zip(comps, logw, strict=True)]
         out = terms[0] if n_comp == 1 else np.logaddexp(*terms)
-        if warp is not None:
+        if warp is not None or tail is not None:
             log_g, log_s = _log_cdf_sf(uu, params, n_comp)
+        if warp is not None:
             out = out + _warp_logpdf(log_g, log_s, warp)
+        if tail is not None:
+            if warp is not None:
+                log_s = _warp_log_sf(log_g, log_s, warp)
+            out = _tail_logpdf(uu, out, log_s, tail)
     if not atom:
         return np.where(u > 0, out, -np.inf)
     a = params[..., _n_cont(n_comp)]
@@ -173,17 +189,65 @@ def _logpdf(u, params, n_comp, atom: bool = False, warp: np.ndarray | None = Non
     return np.where(u > 0, log_p1 + out, np.where(u == 0, log_p0, -np.inf))
 
 
-def _cdf(u, params, n_comp, atom: bool = False, warp: np.ndarray | None = None):
+def _cdf(
+    u,
+    params,
+    n_comp,
+    atom: bool = False,
+    warp: np.ndarray | None = None,
+    tail: np.ndarray | None = None,
+):
     """F(u) (right-continuous: with ``atom`` it is p0 at u == 0). ``warp``: log-weights
-    of the Bernstein warp of the continuous part, F_cont = B(G)."""
+    of the Bernstein warp of the continuous part, F_cont = B(G); ``tail``: log rates of
+    the exponential cut-off of its survival function, 1 - F_cont -> (1 - F_cont) e^(-u/tau)."""
     comps, logw = _mixture(params, n_comp)
     cont = sum(np.exp(lw) * _gg_cdf(u, *c) for c, lw in zip(comps, logw, strict=True))
     if warp is not None:
         cont = _warp_cdf(np.clip(cont, 0.0, 1.0), np.exp(warp))
+    if tail is not None:
+        with np.errstate(over="ignore"):
+            damp = np.exp(-np.clip(u, 0.0, None) * np.exp(tail))
+        cont = 1.0 - (1.0 - np.clip(cont, 0.0, 1.0)) * damp
     if not atom:
         return cont
     p0 = special.expit(params[..., _n_cont(n_comp)])
     return np.where(np.asarray(u) >= 0, p0 + (1.0 - p0) * cont, 0.0)
+
+
+# ----------------------------------------------------------------------------- the tail
+# The late delays of photons in an absorbing medium fall off exponentially: a photon
+# that arrives t later has travelled c t / n further and survived absorption with the
+# probability exp(-c t / (n lambda_a)). The family (and its warp) need not: near the
+# source its far tail can hold twice the MC's light after 1 us. The tail cut-off
+# multiplies the survival function of the continuous part by exp(-u / tau(x)),
+#     S(u | x) = S_cont(u | x) exp(-u / tau(x)),   ln(1 / tau(x)) = tail_log_rate(x),
+# a polynomial in ln x like the warp logits. S stays a survival function for any tau > 0
+# (a product of two non-increasing functions from 1 to 0), its density
+#     f = (f_cont + S_cont / tau) exp(-u / tau) >= 0,
+# and with the point mass F = p0 + (1 - p0) (1 - S). As tau -> inf it is the identity.
+# (Its density is that of the minimum of two independent times: the family's, and an
+# exponential one of mean tau; Cox & Oakes, "Analysis of Survival Data" (1984), ch. 9.)
+
+
+def _tail_logpdf(u: np.ndarray, log_f: np.ndarray, log_s: np.ndarray, log_rate: np.ndarray):
+    """log of (f + S / tau) exp(-u / tau) from log f, log S of the continuous part and
+    ln(1 / tau)."""
+    return np.logaddexp(log_f, log_s + log_rate) - u * np.exp(log_rate)
+
+
+def _warp_log_sf(log_g: np.ndarray, log_s: np.ndarray, logc: np.ndarray) -> np.ndarray:
+    """log(1 - B(G)) of the warp, accurate in the far tail: 1 - B(G) = sum_j c_j
+    I_(1 - G)(m - j, j + 1) with 1 - G from its own incomplete-gamma function."""
+    m = logc.shape[-1]
+    j = np.arange(m)
+    s = np.exp(log_s)[..., None]
+    terms = np.exp(logc) * special.betainc(m - j, j + 1, s)
+    with np.errstate(divide="ignore"):
+        return np.log(np.maximum(terms.sum(axis=-1), 1e-300))
+
+
+def _tail_names() -> list[str]:
+    return ["tail_log_rate"]
 
 
 # ----------------------------------------------------------------------------- the warp
@@ -237,15 +301,31 @@ def _warp_cdf(g: np.ndarray, c: np.ndarray) -> np.ndarray:
     return np.clip(np.sum(c * special.betainc(j + 1, m - j, g[..., None]), axis=-1), 0.0, 1.0)
 
 
-def _warp_terms(variables: Sequence[Variable], degree: int = 2) -> list[sp.Expr]:
+def _warp_terms(
+    variables: Sequence[Variable], degree: int = 2, knots: Sequence[float] = ()
+) -> list[sp.Expr]:
     """Terms of each warp logit a_j(x): 1 and, per condition, z, z**2, ..., z**degree
-    with z = ln x for a condition positive everywhere (a distance), else z = x."""
+    with z = ln x for a condition positive everywhere (a distance), else z = x; then
+    the near-source terms of ``knots`` (:func:`_knot_terms`)."""
     out: list[sp.Expr] = [sp.Integer(1)]
     for v in variables:
         s = sp.Symbol(v.name, real=True)
         z = sp.log(s) if v.low is not None and v.low > 0 else s
         out += [z**i for i in range(1, degree + 1)]
-    return out
+    return out + _knot_terms(variables, knots)
+
+
+def _knot_terms(variables: Sequence[Variable], knots: Sequence[float]) -> list[sp.Expr]:
+    """Near-source terms of a single positive condition x: max(0, ln(k / x))^3 for each
+    knot k, written max(0, log(k) - log(x))^3. Each is 0 for x >= k and a cubic in ln x
+    below it, continuous with its first two derivatives at k: with the polynomial in ln x
+    they make a cubic spline in ln x whose extra pieces live only below the knots (a
+    local change of the parameter near the source, which a polynomial over the whole
+    range of x cannot follow without swinging elsewhere)."""
+    if not knots:
+        return []
+    s = sp.Symbol(variables[0].name, real=True)
+    return [sp.Max(sp.Integer(0), sp.log(sp.nsimplify(float(k))) - sp.log(s)) ** 3 for k in knots]
 
 
 def _warp_names(m: int) -> list[str]:
@@ -371,6 +451,21 @@ class SymbolicDensity(BaseEstimator):
         warp_log_degree: Degree(s) in ln x (in x for a condition that is not positive)
             of the warp logits, chosen together with the warp's degree (None: the
             chosen ``log_degree``).
+        knots: Knots k (in the unit of the single positive condition x) of near-source
+            terms max(0, ln(k / x))^3, which make each polynomial parameter function
+            and warp logit a cubic spline in ln x with extra pieces below the knots. They
+            are tried one after another on top of the highest ``log_degree`` (the first
+            knot, then the first two, ...; each fit started from the optimum of the one
+            before, its new terms at 0) and compete with the plain degrees on the
+            held-out likelihood (else the training BIC); the warp logits get the knots
+            of the winner, and each warp candidate is also tried with all the knots
+            when the family took fewer. Default: none.
+        tail_log_degree: Degree(s) in ln x (in x for a condition that is not positive;
+            0: a constant) of ln(1/tau(x)) of an exponential cut-off of the continuous
+            part's survival function, S -> S exp(-(t - t_min) / tau(x)) (the late tail of
+            light in an absorbing medium is exponential), fitted on top of the chosen
+            family and warp with them held fixed. Each degree competes with no cut-off
+            on the held-out likelihood (else the training BIC). Default None: not tried.
 
     Attributes:
         formulas_: ``{"cdf": ..., "pdf": ...}`` of ``(t, *conditions)`` (the PDF is the
@@ -391,8 +486,13 @@ class SymbolicDensity(BaseEstimator):
             ``log_degree``: degree -> score; always ``log_degree_used``.
         log_degree_: Degree in ln x of the polynomial parameter functions used.
         warp_log_degree_: Degree in ln x of the warp logits (0 without a warp).
+        knots_: The knots of the near-source terms used (empty: none).
+        warp_knots_: Those of the warp logits (the family's, or else all ``knots``
+            where those won for the warp alone).
         warp_degree_: Degree of the warp used (0: none); its logits are in
             :attr:`params_` as ``warp_a1``, ``warp_a2``, ...
+        tail_log_degree_: Degree of ln(1/tau(x)) of the tail cut-off used (None: none);
+            the function is in :attr:`params_` as ``tail_log_rate`` (1/unit of t).
 
     Example:
         >>> import numpy as np
@@ -432,6 +532,8 @@ class SymbolicDensity(BaseEstimator):
         warp: int | Sequence[int] = 0,
         log_degree: int | Sequence[int] = 2,
         warp_log_degree: int | Sequence[int] | None = None,
+        knots: Sequence[float] = (),
+        tail_log_degree: int | Sequence[int] | None = None,
     ):
         self.n_components = n_components
         self.point_mass = point_mass
@@ -451,6 +553,8 @@ class SymbolicDensity(BaseEstimator):
         self.warp = warp
         self.log_degree = log_degree
         self.warp_log_degree = warp_log_degree
+        self.knots = knots
+        self.tail_log_degree = tail_log_degree
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -486,6 +590,7 @@ class SymbolicDensity(BaseEstimator):
         _log_degrees(self.log_degree)
         if self.warp_log_degree is not None:
             _log_degrees(self.warp_log_degree, "warp_log_degree")
+        tail_degrees = _tail_degrees(self.tail_log_degree)
         try:
             X, t = validate_data(
                 self,
@@ -511,6 +616,7 @@ class SymbolicDensity(BaseEstimator):
                 f"{int((t < self.t_min).sum())} value(s) of t below t_min = {self.t_min}",
                 column=self.t_name,
             )
+        knots = _check_knots(self.knots, d)
         names = list(self.variable_names or [f"x{j}" for j in range(d)])
         if len(names) != d:
             raise ConfigError(f"{len(names)} names for {d} columns", parameter="variable_names")
@@ -520,6 +626,8 @@ class SymbolicDensity(BaseEstimator):
             Variable(nm, unit=u, low=float(X[:, j].min()), high=float(X[:, j].max()))
             for j, (nm, u) in enumerate(zip(names, units, strict=True))
         ]
+        if knots and not (self.variables_[0].low or 0.0) > 0:
+            raise ConfigError("need a condition that is positive everywhere", parameter="knots")
         rng = as_generator(self.random_state)
         u = t - self.t_min
         # t == t_min exactly has zero density for p k > 1; it is dropped, unless it is
@@ -542,6 +650,9 @@ class SymbolicDensity(BaseEstimator):
         )
         self.warp_degree_ = 0
         self.warp_log_degree_ = 0
+        self.knots_: tuple[float, ...] = ()
+        self.warp_knots_: tuple[float, ...] = ()
+        self.tail_log_degree_: int | None = None
         log_degrees = _log_degrees(self.log_degree)
         self.log_degree_ = log_degrees[0]
         val = self._validation(X_val, y_val, sample_weight_val, d)
@@ -561,21 +672,31 @@ class SymbolicDensity(BaseEstimator):
             symbolic = (self.params_, self.nll_, score(self.nll_))
         # the polynomial parameter functions, one fit per degree in ln x; the symbolic
         # ones must earn their place: they are kept only if their (held-out) likelihood
-        # after the joint refinement beats the best polynomial's
-        polys: dict[int, tuple[dict[str, Formula], float, float]] = {}
+        # after the joint refinement beats the best polynomial's. The ladder: each degree
+        # in ln x, then the highest with the first knot, the first two, ...
+        ladder: list[tuple[int, tuple[float, ...]]] = [(k, ()) for k in log_degrees]
+        ladder += [(log_degrees[-1], knots[: j + 1]) for j in range(len(knots))]
+        polys: dict[tuple[int, tuple[float, ...]], tuple[dict[str, Formula], float, float]] = {}
         coef = None
-        for k in log_degrees:  # each degree starts from the optimum of the one below
-            self.log_degree_ = k
-            self.params_, coef, nll = self._fit_poly(u[sub], X[sub], w[sub], k, coef)
-            polys[k] = (self.params_, nll, score(nll))
-        best_k = min(log_degrees, key=lambda k: (polys[k][2], k))
-        self.log_degree_ = best_k
-        if len(log_degrees) > 1:
+        for k, kn in ladder:  # each starts from the optimum of the one below
+            self.log_degree_, self.knots_ = k, kn
+            self.params_, coef, nll = self._fit_poly(u[sub], X[sub], w[sub], k, coef, kn)
+            polys[k, kn] = (self.params_, nll, score(nll))
+        best = min(ladder, key=lambda c: (polys[c][2], len(c[1]), c[0]))
+        best_k = best[0]
+        self.log_degree_, self.knots_ = best
+
+        def label(c: tuple[int, tuple[float, ...]]) -> str:
+            return str(c[0]) + "".join(f"+knot {v:g}" for v in c[1])
+
+        if len(ladder) > 1:
             self.selection_["log_degree"] = {
                 "on": "held-out mean NLL" if val is not None else "training BIC",
-                **{str(k): float(v[2]) for k, v in polys.items()},
+                **{label(c): float(v[2]) for c, v in polys.items()},
             }
-        self.params_, self.nll_, score_poly = polys[best_k]
+        if knots:
+            self.selection_["knots_used"] = list(self.knots_)
+        self.params_, self.nll_, score_poly = polys[best]
         self.param_model_used_ = "poly"
         if self.param_model == "symbolic":
             self.selection_.update({"nll_symbolic": symbolic[2], "nll_poly": score_poly})
@@ -587,14 +708,68 @@ class SymbolicDensity(BaseEstimator):
         self.selection_["log_degree_used"] = best_k
         self.selection_["winner"] = self.param_model_used_
         if degrees != [0]:
-            self._select_warp(u[sub], X[sub], w[sub], val, degrees)
+            self._select_warp(u[sub], X[sub], w[sub], val, degrees, knots)
+        if tail_degrees:
+            self._select_tail(u[sub], X[sub], w[sub], val, tail_degrees)
         self._build_formulas()
         return self
 
-    def _select_warp(self, u, X, w, val, degrees: list[int]) -> None:
+    def refit(self, X: Any, y: Any, sample_weight: Any = None) -> SymbolicDensity:
+        """Fit the chosen polynomial parameter functions again on other samples (e.g.
+        all training samples, after the kind, degrees, knots and warp were chosen with
+        some of them left out), starting from the current optimum: their coefficients
+        are refined by the same unbinned likelihood (:meth:`_refine_poly`), then the
+        warp of the chosen degree is fitted again on top, from the identity as in
+        :meth:`fit` (its fit with the family held fixed does not stall), and so is the
+        tail cut-off, if any. A joint fit of
+        the family from scratch on the new samples can stall in a poorer optimum; this
+        one starts where the first ended.
+        Returns ``self``; :attr:`bins_` and :attr:`selection_` are left as they were."""
+        check_is_fitted(self, "params_")
+        if getattr(self, "param_model_used_", "poly") != "poly":
+            raise ConfigError("only polynomial parameter functions", parameter="param_model")
+        t, X = _check_tx(y, X, self.n_features_in_)
+        w = np.ones(t.size) if sample_weight is None else np.asarray(sample_weight, float)
+        if w.shape != t.shape or (w < 0).any() or not np.isfinite(w).all():
+            raise ConfigError(
+                "must be finite, non-negative, one per sample", parameter="sample_weight"
+            )
+        u = t - self.t_min
+        keep = u >= 0 if self.point_mass else u > 0
+        u, X, w = u[keep], X[keep], w[keep]
+        rng = as_generator(self.random_state)
+        sub = (
+            rng.choice(u.size, self.refine_samples, replace=False)
+            if u.size > self.refine_samples
+            else slice(None)
+        )
+        names = _param_names(self.n_components, self.point_mass)
+        terms = _poly_terms(self.variables_, self.log_degree_, getattr(self, "knots_", ()))
+        C = _poly_coefs(self.params_, terms, names)
+        A = _term_matrix(terms, self.variables_, X[sub])
+        C, self.nll_ = self._refine_poly(u[sub], w[sub], A, C)
+        self.params_ = _poly_params(C, terms, self.variables_, names)
+        tail = getattr(self, "tail_log_degree_", None)
+        self.tail_log_degree_ = None  # fitted again below
+        m = int(getattr(self, "warp_degree_", 0))
+        if m:  # the warp on top, from the identity as in :meth:`fit`
+            k = self.warp_log_degree_ or 2
+            kn = getattr(self, "warp_knots_", ())
+            self.params_.update(self._fit_warp(u[sub], X[sub], w[sub], m, k, kn))
+            self.nll_ = self.mean_nll(u[sub] + self.t_min, X[sub], w[sub])
+        if tail is not None:  # and the tail cut-off (with the warp), as in :meth:`fit`
+            self.params_.update(self._tail_fit(u[sub], X[sub], w[sub], tail))
+            self.tail_log_degree_ = tail
+            self.nll_ = self.mean_nll(u[sub] + self.t_min, X[sub], w[sub])
+        self._build_formulas()
+        return self
+
+    def _select_warp(self, u, X, w, val, degrees: list[int], knots: tuple[float, ...] = ()) -> None:
         """Fit the warp of each degree (and each degree in ln x of its logits) on top of
         the fitted family; keep the best one (held-out mean NLL with ``val``, else BIC
-        with n = the sum of the weights)."""
+        with n = the sum of the weights). The logits get the family's knots; with
+        ``knots`` that the family did not take, each candidate is also tried with them
+        (label suffix ``+knots``)."""
         base, base_nll = dict(self.params_), self.nll_
         n_eff = float(w.sum())
         log_degrees = (
@@ -602,29 +777,33 @@ class SymbolicDensity(BaseEstimator):
             if self.warp_log_degree is None
             else _log_degrees(self.warp_log_degree, "warp_log_degree")
         )  # fmt: skip
-        cands = [(0, 0)] if 0 in degrees else []
-        cands += [(m, k) for m in degrees if m > 0 for k in log_degrees]
-        scores: dict[tuple[int, int], float] = {}
-        fits: dict[tuple[int, int], tuple[dict[str, Formula], float]] = {}
-        for m, k in cands:
+        knot_sets = [self.knots_] + ([knots] if knots and knots != self.knots_ else [])
+        Cand = tuple[int, int, tuple[float, ...]]
+        cands: list[Cand] = [(0, 0, ())] if 0 in degrees else []
+        cands += [(m, k, kn) for m in degrees if m > 0 for k in log_degrees for kn in knot_sets]
+        scores: dict[Cand, float] = {}
+        fits: dict[Cand, tuple[dict[str, Formula], float]] = {}
+        for m, k, kn in cands:
             self.params_, self.warp_degree_ = dict(base), 0
             if m > 0:
-                self.params_.update(self._fit_warp(u, X, w, m, k))
+                self.params_.update(self._fit_warp(u, X, w, m, k, kn))
                 self.warp_degree_ = m
             nll = self.mean_nll(u + self.t_min, X, w) if m > 0 else base_nll
-            n_par = (m - 1) * len(_warp_terms(self.variables_, k)) if m else 0
+            n_par = (m - 1) * len(_warp_terms(self.variables_, k, kn)) if m else 0
             if val is not None:
-                scores[m, k] = self.mean_nll(*val)
+                scores[m, k, kn] = self.mean_nll(*val)
             else:
-                scores[m, k] = 2.0 * n_eff * nll + n_par * math.log(max(n_eff, 2.0))
-            fits[m, k] = (dict(self.params_), nll)
-        best = min(cands, key=lambda c: (scores[c], c))
+                scores[m, k, kn] = 2.0 * n_eff * nll + n_par * math.log(max(n_eff, 2.0))
+            fits[m, k, kn] = (dict(self.params_), nll)
+        best = min(cands, key=lambda c: (scores[c], c[0], c[1], len(c[2])))
         self.params_, self.nll_ = fits[best]
         self.warp_degree_ = best[0]
         self.warp_log_degree_ = best[1]
+        self.warp_knots_ = best[2]
 
-        def label(c: tuple[int, int]) -> str:
-            return str(c[0]) if len(log_degrees) == 1 or c[0] == 0 else f"{c[0]}/{c[1]}"
+        def label(c: Cand) -> str:
+            out = str(c[0]) if len(log_degrees) == 1 or c[0] == 0 else f"{c[0]}/{c[1]}"
+            return out + ("+knots" if c[2] != self.knots_ else "")
 
         self.selection_["warp"] = {
             "on": "held-out mean NLL" if val is not None else "training BIC",
@@ -633,11 +812,27 @@ class SymbolicDensity(BaseEstimator):
         self.selection_["warp_degree"] = best[0]
         if len(log_degrees) > 1:
             self.selection_["warp_log_degree"] = best[1]
+        if len(knot_sets) > 1:
+            self.selection_["warp_knots_used"] = list(best[2])
 
-    def _fit_warp(self, u, X, w, m: int, log_degree: int = 2) -> dict[str, Formula]:
-        """Unbinned maximum likelihood of the warp logits (quadratic in the conditions'
-        warp terms) with the family held fixed; returns the ``warp_a*`` formulas. The
-        family's log-density is a constant here, so only log B'(G) is maximised."""
+    def _fit_warp(
+        self,
+        u,
+        X,
+        w,
+        m: int,
+        log_degree: int = 2,
+        knots: tuple[float, ...] = (),
+        tail: int | None = None,
+    ) -> dict[str, Formula]:
+        """Unbinned maximum likelihood of the warp logits (the conditions' warp terms
+        of ``log_degree`` and ``knots``) with the family held fixed; returns the
+        ``warp_a*`` formulas. The family's log-density is a constant here, so only
+        log B'(G) is maximised. With ``tail`` (a degree), the tail cut-off's
+        ln(1/tau(x)) of that degree is fitted together with the logits (from its fit
+        on the unwarped family, :meth:`_fit_tail`) and returned too: the density is
+        then (B'(G) g + (1 - B(G)) / tau) exp(-u / tau), with 1 - B(G) = sum_i
+        (1 - S_i) binomial(m, i) G^i (1 - G)^(m - i)."""
         import torch
 
         from ariasim.surrogates.training import deterministic
@@ -645,7 +840,7 @@ class SymbolicDensity(BaseEstimator):
         cont = u > 0
         P = self._params_at(X[cont])
         log_g, log_s = _log_cdf_sf(u[cont], P, self.n_components)
-        terms = _warp_terms(self.variables_, log_degree)
+        terms = _warp_terms(self.variables_, log_degree, knots)
         syms = [sp.Symbol(v.name, real=True) for v in self.variables_]
         A = np.column_stack(
             [
@@ -661,6 +856,25 @@ class SymbolicDensity(BaseEstimator):
         R_inv = np.linalg.pinv(R, rcond=1e-12)
         j = np.arange(m)
         lb = _bernstein_log_norm(m)
+        tail_formula: dict[str, Formula] = {}
+        if tail is not None:
+            saved = self.params_, getattr(self, "warp_degree_", 0)
+            self.params_ = {k: f for k, f in self.params_.items() if not k.startswith("warp_")}
+            self.warp_degree_ = 0
+            tail_formula = self._fit_tail(u, X, w, tail)
+            self.params_, self.warp_degree_ = saved
+            t_terms = _warp_terms(self.variables_, tail)
+            At = _term_matrix(t_terms, self.variables_, X[cont])
+            Rt: np.ndarray = np.linalg.qr(At * np.sqrt(wn)[:, None], mode="r")  # type: ignore[assignment]
+            Rt_inv = np.linalg.pinv(Rt, rcond=1e-12)
+            t0 = _poly_coefs(tail_formula, t_terms, ["tail_log_rate"])[:, 0]
+            log_f = _logpdf(u[cont], P, self.n_components)
+            i = np.arange(m + 1)
+            log_bin = (
+                (special.gammaln(m + 1) - special.gammaln(i + 1) - special.gammaln(m - i + 1))[:m]
+                + i[:m] * log_g[:, None]
+                + (m - i[:m]) * log_s[:, None]
+            )
         with deterministic(1):
             dt = torch.float64
             A_t = torch.tensor(A @ R_inv, dtype=dt)
@@ -671,25 +885,151 @@ class SymbolicDensity(BaseEstimator):
             w_t = torch.tensor(w[cont] / w.sum(), dtype=dt)
             beta = torch.zeros((R.shape[0], m - 1), dtype=dt, requires_grad=True)
             zero = torch.zeros((A.shape[0], 1), dtype=dt)
+            leaves = [beta]
+            if tail is not None:
+                At_t = torch.tensor(At @ Rt_inv, dtype=dt)
+                gamma = torch.tensor(Rt @ t0, dtype=dt, requires_grad=True)
+                leaves.append(gamma)
+                lf_t = torch.tensor(log_f, dtype=dt)
+                lbin_t = torch.tensor(log_bin, dtype=dt)
+                u_t = torch.tensor(u[cont], dtype=dt)
 
             def loss_fn():
                 a = torch.cat([zero, A_t @ beta], dim=1)
                 logc = a - torch.logsumexp(a, dim=1, keepdim=True)
-                return -(w_t * torch.logsumexp(logc + logb, dim=1)).sum()
+                lp = torch.logsumexp(logc + logb, dim=1)
+                if tail is not None:  # log 1 - S_i = log(c_i + ... + c_(m-1)), i < m
+                    log_rest = torch.flip(torch.logcumsumexp(torch.flip(logc, [1]), 1), [1])
+                    log_sf = torch.logsumexp(log_rest + lbin_t, dim=1)
+                    r = At_t @ gamma
+                    lp = torch.logaddexp(lp + lf_t, log_sf + r) - u_t * torch.exp(r)
+                return -(w_t * lp).sum()
 
-            _lbfgs_run([beta], loss_fn, max(self.max_iter, 50), torch)
+            _lbfgs_run(leaves, loss_fn, max(self.max_iter, 50), torch)
             b = beta.detach().numpy()
             if not np.isfinite(b).all():
                 b = np.zeros_like(b)
+            if tail is not None:
+                g = gamma.detach().numpy()
+                if np.isfinite(g).all():
+                    tc = Rt_inv @ g
+                    expr = sum(sp.Float(float(c)) * tm for c, tm in zip(tc, t_terms, strict=True))
+                    tail_formula = {
+                        "tail_log_rate": Formula(expr, self.variables_, output="tail_log_rate")
+                    }
         coef = R_inv @ b
         return {
-            nm: Formula(
-                sum(sp.Float(float(c)) * tm for c, tm in zip(coef[:, i], terms, strict=True)),
-                self.variables_,
-                output=nm,
-            )
-            for i, nm in enumerate(_warp_names(m))
+            **{
+                nm: Formula(
+                    sum(sp.Float(float(c)) * tm for c, tm in zip(coef[:, i], terms, strict=True)),
+                    self.variables_,
+                    output=nm,
+                )
+                for i, nm in enumerate(_warp_names(m))
+            },
+            **tail_formula,
         }
+
+    def _select_tail(self, u, X, w, val, degrees: list[int]) -> None:
+        """Fit the tail cut-off of each degree on top of the fitted family and warp and
+        keep the best of them and no cut-off (held-out mean NLL with ``val``, else BIC
+        with n = the sum of the weights); ties go to no cut-off, then the lowest degree."""
+        base, base_nll = dict(self.params_), self.nll_
+        n_eff = float(w.sum())
+        scores: dict[int, float] = {}
+        fits: dict[int, tuple[dict[str, Formula], float]] = {}
+        for k in [-1, *degrees]:  # -1: no cut-off
+            self.params_, self.tail_log_degree_ = dict(base), None
+            nll = base_nll
+            if k >= 0:
+                self.params_.update(self._tail_fit(u, X, w, k))
+                self.tail_log_degree_ = k
+                nll = self.mean_nll(u + self.t_min, X, w)
+            n_par = len(_warp_terms(self.variables_, k)) if k >= 0 else 0
+            if val is not None:
+                scores[k] = self.mean_nll(*val)
+            else:
+                scores[k] = 2.0 * n_eff * nll + n_par * math.log(max(n_eff, 2.0))
+            fits[k] = (dict(self.params_), nll)
+        best = min(scores, key=lambda k: (scores[k], k))
+        self.params_, self.nll_ = fits[best]
+        self.tail_log_degree_ = None if best < 0 else best
+        self.selection_["tail"] = {
+            "on": "held-out mean NLL" if val is not None else "training BIC",
+            **{("none" if k < 0 else str(k)): float(v) for k, v in scores.items()},
+        }
+        self.selection_["tail_log_degree"] = self.tail_log_degree_
+
+    def _tail_fit(self, u, X, w, log_degree: int) -> dict[str, Formula]:
+        """The tail cut-off of ``log_degree`` on top of the family: with a warp, the
+        warp of the same degree is fitted again together with it (:meth:`_fit_warp`);
+        returns the new warp and tail formulas."""
+        m = int(getattr(self, "warp_degree_", 0))
+        if not m:
+            return self._fit_tail(u, X, w, log_degree)
+        saved = self.params_
+        self.params_ = {k: f for k, f in saved.items() if not k.startswith("warp_")}
+        try:
+            k, kn = self.warp_log_degree_ or 2, getattr(self, "warp_knots_", ())
+            return self._fit_warp(u, X, w, m, k, kn, tail=log_degree)
+        finally:
+            self.params_ = saved
+
+    def _fit_tail(self, u, X, w, log_degree: int) -> dict[str, Formula]:
+        """Unbinned maximum likelihood of ln(1/tau(x)) (the conditions' warp terms of
+        ``log_degree``, :func:`_warp_terms`) with the family and the warp held fixed;
+        returns the ``tail_log_rate`` formula. The constant starts at the best of a grid
+        of tau from the 10th percentile of the delays to 100 times the largest (the
+        likelihood is flat for tau far above the delays, where the gradient vanishes)."""
+        import torch
+
+        from ariasim.surrogates.training import deterministic
+
+        cont = u > 0
+        uc, Xc = u[cont], X[cont]
+        P = self._params_at(Xc)
+        W = self._warp_at(Xc)
+        # log f and log S of the continuous part (with its warp), per sample
+        log_f = _logpdf(uc, P, self.n_components, False, W)
+        log_g, log_s = _log_cdf_sf(uc, P, self.n_components)
+        if W is not None:
+            log_s = _warp_log_sf(log_g, log_s, W)
+        terms = _warp_terms(self.variables_, log_degree)
+        A = _term_matrix(terms, self.variables_, Xc)
+        wn = w[cont] / w[cont].sum()
+        ok = np.isfinite(log_f)
+        log_f, log_s, uc, A, wn = log_f[ok], log_s[ok], uc[ok], A[ok], wn[ok]
+        grid = np.log(1.0 / np.geomspace(np.quantile(uc, 0.1), 100.0 * uc.max(), 41))
+        nll0 = [-float(np.sum(wn * _tail_logpdf(uc, log_f, log_s, np.full(uc.size, r))))
+                for r in grid]  # fmt: skip
+        r0 = float(grid[int(np.argmin(nll0))])
+        # an orthonormal basis under the weights, as for the warp; the constant term is
+        # the first column, so the start is r0 on it
+        R: np.ndarray = np.linalg.qr(A * np.sqrt(wn)[:, None], mode="r")  # type: ignore[assignment]
+        R_inv = np.linalg.pinv(R, rcond=1e-12)
+        start = np.zeros(len(terms))
+        start[0] = r0
+        with deterministic(1):
+            dt = torch.float64
+            A_t = torch.tensor(A @ R_inv, dtype=dt)
+            lf, ls = torch.tensor(log_f, dtype=dt), torch.tensor(log_s, dtype=dt)
+            u_t, w_t = torch.tensor(uc, dtype=dt), torch.tensor(wn, dtype=dt)
+            beta = torch.tensor(R @ start, dtype=dt, requires_grad=True)
+
+            def loss_fn():
+                r = A_t @ beta
+                lp = torch.logaddexp(lf, ls + r) - u_t * torch.exp(r)
+                return -(w_t * lp).sum()
+
+            with torch.no_grad():
+                before = float(loss_fn())
+            _lbfgs_run([beta], loss_fn, max(self.max_iter, 50), torch)
+            with torch.no_grad():
+                after = float(loss_fn())
+            b = beta.detach().numpy()
+        coef = R_inv @ b if np.isfinite(b).all() and after <= before else start
+        expr = sum(sp.Float(float(c)) * tm for c, tm in zip(coef, terms, strict=True))
+        return {"tail_log_rate": Formula(expr, self.variables_, output="tail_log_rate")}
 
     def _validation(self, X_val: Any, y_val: Any, w_val: Any, d: int) -> Any:
         if X_val is None and y_val is None:
@@ -715,6 +1055,7 @@ class SymbolicDensity(BaseEstimator):
             self.n_components,
             self.point_mass,
             self._warp_at(X),
+            self._tail_at(X),
         )
         v = -float(np.sum(w * np.maximum(lp, -700.0)) / w.sum())
         return v if np.isfinite(v) else np.inf
@@ -957,7 +1298,13 @@ class SymbolicDensity(BaseEstimator):
         return before if np.isfinite(before) else np.inf
 
     def _fit_poly(
-        self, u: np.ndarray, X: np.ndarray, w: np.ndarray, degree: int, start: Any = None
+        self,
+        u: np.ndarray,
+        X: np.ndarray,
+        w: np.ndarray,
+        degree: int,
+        start: Any = None,
+        knots: Sequence[float] = (),
     ) -> tuple[dict[str, Formula], np.ndarray, float]:
         """Polynomial parameter functions (:func:`_poly_terms` of ``degree``) by joint
         unbinned maximum likelihood; returns the formulas, their coefficients (n_terms,
@@ -972,7 +1319,7 @@ class SymbolicDensity(BaseEstimator):
         orthonormal under the sample weights (powers of ln x are nearly collinear); the
         better one is kept."""
         names = _param_names(self.n_components, self.point_mass)
-        terms = _poly_terms(self.variables_, degree)
+        terms = _poly_terms(self.variables_, degree, knots)
         A = _term_matrix(terms, self.variables_, X)
         table = self.bins_
         Xb = table[[f"x_{v.name}" for v in self.variables_]].to_numpy()
@@ -1075,6 +1422,9 @@ class SymbolicDensity(BaseEstimator):
                     for i in range(1, m + 1)
                 ]
             )
+        tail = getattr(self, "tail_log_degree_", None)
+        if tail is not None:  # S_cont -> S_cont exp(-u / tau), 1 / tau = exp(tail_log_rate)
+            cdf = 1 - (1 - cdf) * sp.exp(-u * sp.exp(subs["tail_log_rate"]))
         if self.point_mass:  # F = p0 + (1 - p0) F_cont for t >= t_min
             p0 = 1 / (1 + sp.exp(-subs["logit_p0"]))
             cdf = p0 + (1 - p0) * cdf
@@ -1096,6 +1446,11 @@ class SymbolicDensity(BaseEstimator):
                 f"F_cont = sum_(i=1..{m}) S_i binomial({m}, i) G^i (1 - G)^({m} - i), "
                 "S_i = (1 + exp(warp_a1) + ... + exp(warp_a(i-1))) / (1 + exp(warp_a1) + "
                 f"... + exp(warp_a{m - 1}))"
+            )
+        if tail is not None:
+            meta["family"] += (
+                ", the survival function of its continuous part cut off by "
+                "exp(-(t - t_min) / tau), 1 / tau = exp(tail_log_rate)"
             )
         self.formula_ = Formula(cdf, [tvar, *self.variables_], output="cdf", metadata=meta)
         self.formulas_ = {
@@ -1120,6 +1475,12 @@ class SymbolicDensity(BaseEstimator):
         )
         return a - special.logsumexp(a, axis=1, keepdims=True)
 
+    def _tail_at(self, X: np.ndarray) -> np.ndarray | None:
+        """ln(1/tau) (n,) of the tail cut-off at X, or None without one."""
+        if getattr(self, "tail_log_degree_", None) is None:
+            return None
+        return np.broadcast_to(self.params_["tail_log_rate"](X), (len(X),)).astype(float)
+
     def log_pdf(self, t: Any, X: Any) -> np.ndarray:
         """log p(t | x) (numerically stable; -inf below t_min)."""
         check_is_fitted(self, "params_")
@@ -1130,6 +1491,7 @@ class SymbolicDensity(BaseEstimator):
             self.n_components,
             self.point_mass,
             self._warp_at(X),
+            self._tail_at(X),
         )
 
     def pdf(self, t: Any, X: Any) -> np.ndarray:
@@ -1146,6 +1508,7 @@ class SymbolicDensity(BaseEstimator):
             self.n_components,
             self.point_mass,
             self._warp_at(X),
+            self._tail_at(X),
         )
         return np.clip(F, 0.0, 1.0)
 
@@ -1162,12 +1525,20 @@ class SymbolicDensity(BaseEstimator):
         P = np.repeat(self._params_at(X), n, axis=0)
         W = self._warp_at(X)
         W = None if W is None else np.repeat(W, n, axis=0)
+        T = self._tail_at(X)
+        T = None if T is None else np.repeat(T, n, axis=0)
         q = gen.uniform(size=P.shape[0])
         if self.point_mass:  # below p0: the mass at t_min; above: the continuous part
             p0 = special.expit(P[:, _n_cont(self.n_components)])
             q = np.clip((q - p0) / (1.0 - p0), 0.0, None)
         u = invert_cdf(
-            lambda uu, idx: _cdf(uu, P[idx], self.n_components, warp=None if W is None else W[idx]),
+            lambda uu, idx: _cdf(
+                uu,
+                P[idx],
+                self.n_components,
+                warp=None if W is None else W[idx],
+                tail=None if T is None else T[idx],
+            ),
             np.asarray(q),
         )
         return (np.where(q > 0, u, 0.0) + self.t_min).reshape(X.shape[0], n)
@@ -1177,10 +1548,18 @@ class SymbolicDensity(BaseEstimator):
         """JSON-able description (parameter formulas as text; no pickle)."""
         check_is_fitted(self, "params_")
         m = int(getattr(self, "warp_degree_", 0))
+        knots = [float(k) for k in getattr(self, "knots_", ())]
+        warp_knots = [float(k) for k in getattr(self, "warp_knots_", ())]
+        tail = getattr(self, "tail_log_degree_", None)
+        version = 4 if tail is not None else 3 if knots or warp_knots else 2 if m else 1
         return {
-            # a warped density is schema 2, which readers of schema 1 refuse
-            "schema": f"ariasim.symbolic_density/{2 if m else 1}",
+            # a warped density is schema 2, which readers of schema 1 refuse; one with
+            # near-source knots is schema 3 (its formulas hold max(0, .) terms); one with
+            # a tail cut-off is schema 4 (with or without a warp or knots)
+            "schema": f"ariasim.symbolic_density/{version}",
             **({"warp_degree": m} if m else {}),
+            **({"tail_log_degree": tail} if tail is not None else {}),
+            **({"knots": knots, "warp_knots": warp_knots} if knots or warp_knots else {}),
             "n_components": self.n_components,
             "point_mass": bool(self.point_mass),
             "t_min": float(self.t_min),
@@ -1203,15 +1582,37 @@ class SymbolicDensity(BaseEstimator):
             where = ".".join(k for k in (field, key) if k)
             return InputError(msg, path=source, field=where or None)
 
-        schemas = ("ariasim.symbolic_density/1", "ariasim.symbolic_density/2")
+        schemas = tuple(f"ariasim.symbolic_density/{v}" for v in (1, 2, 3, 4))
         if not isinstance(data, dict) or data.get("schema") not in schemas:
             raise fail("not an ariasim symbolic density")
         warp = 0
-        if data["schema"].endswith("/2"):  # a warped density
+        version = int(data["schema"].rsplit("/", 1)[1])
+        # schema 2: a warped density; 3: near-source knots, with or without a warp
+        # 4: a tail cut-off, with or without a warp or knots
+        if version == 2 or (version >= 3 and "warp_degree" in data):
             degree = data.get("warp_degree")
             if isinstance(degree, bool) or not isinstance(degree, int) or not 2 <= degree <= 20:
                 raise fail(f"must be an integer 2-20, got {degree!r}", "warp_degree")
             warp = degree
+        knots: tuple[float, ...] = ()
+        warp_knots: tuple[float, ...] = ()
+        if version >= 3:
+            for key in ("knots", "warp_knots"):
+                raw = data.get(key, [])
+                if not isinstance(raw, list):
+                    raise fail(f"must be a list of numbers, got {raw!r}", key)
+                try:
+                    checked = _check_knots(raw, 1)
+                except ConfigError as exc:
+                    raise fail(str(exc), key) from None
+                knots, warp_knots = (checked, warp_knots) if key == "knots" else (knots, checked)
+            if version == 3 and not (knots or warp_knots):
+                raise fail("schema 3 needs knots or warp_knots", "knots")
+        tail: int | None = None
+        if version == 4:
+            tail = data.get("tail_log_degree")
+            if isinstance(tail, bool) or not isinstance(tail, int) or not 0 <= tail <= 6:
+                raise fail(f"must be an integer 0-6, got {tail!r}", "tail_log_degree")
         n_components = data.get("n_components")
         if isinstance(n_components, bool) or n_components not in (1, 2):
             raise fail(f"must be 1 or 2, got {n_components!r}", "n_components")
@@ -1229,6 +1630,7 @@ class SymbolicDensity(BaseEstimator):
         if not isinstance(point_mass, bool):
             raise fail(f"must be true or false, got {point_mass!r}", "point_mass")
         names = _param_names(n_components, point_mass) + (_warp_names(warp) if warp else [])
+        names += _tail_names() if tail is not None else []
         if not isinstance(data.get("params"), dict):
             raise fail("missing or not an object", "params")
         missing = [n for n in names if n not in data["params"]]
@@ -1253,6 +1655,9 @@ class SymbolicDensity(BaseEstimator):
         )
         m.params_ = params
         m.warp_degree_ = warp
+        m.knots_ = knots
+        m.warp_knots_ = warp_knots
+        m.tail_log_degree_ = tail
         m.variables_ = variables
         m.n_features_in_ = len(m.variables_)
         m.nll_ = float(data.get("nll_per_sample", np.nan))
@@ -1278,6 +1683,40 @@ def _warp_degrees(warp: Any) -> list[int]:
     if not ok or not out:
         raise ConfigError(
             f"must be 0 or a degree 2-20, or a list of them; got {warp!r}", parameter="warp"
+        )
+    return out
+
+
+def _tail_degrees(degree: Any) -> list[int]:
+    """The candidate degrees (sorted, distinct; empty for None) of ``tail_log_degree``."""
+    if degree is None:
+        return []
+    vals = [degree] if isinstance(degree, (int, np.integer)) else degree
+    try:
+        out = sorted({int(v) for v in vals})
+        ok = all(not isinstance(v, bool) and float(v) == int(v) and 0 <= v <= 6 for v in vals)
+    except (TypeError, ValueError):
+        ok, out = False, []
+    if not ok or not out:
+        raise ConfigError(
+            f"must be None, a degree 0-6 or a list of them; got {degree!r}",
+            parameter="tail_log_degree",
+        )
+    return out
+
+
+def _check_knots(knots: Any, n_conditions: int) -> tuple[float, ...]:
+    """The ``knots`` argument as a tuple of distinct positive finite numbers."""
+    try:
+        out = tuple(float(v) for v in knots)
+        ok = all(not isinstance(v, bool) for v in knots)
+    except (TypeError, ValueError):
+        ok, out = False, ()
+    if not ok or not all(math.isfinite(v) and v > 0 for v in out) or len(set(out)) < len(out):
+        raise ConfigError(f"must be distinct positive numbers; got {knots!r}", parameter="knots")
+    if out and n_conditions != 1:
+        raise ConfigError(
+            f"need a single (positive) condition, got {n_conditions}", parameter="knots"
         )
     return out
 
@@ -1361,15 +1800,19 @@ def numerical_hessian(f, x: np.ndarray, eps: float = 1e-4) -> np.ndarray:
     return H
 
 
-def _poly_terms(variables: Sequence[Variable], degree: int = 2) -> list[sp.Expr]:
+def _poly_terms(
+    variables: Sequence[Variable], degree: int = 2, knots: Sequence[float] = ()
+) -> list[sp.Expr]:
     """Terms of the polynomial parameter functions: with a single condition that is
-    positive everywhere (a distance) 1, x, log(x), ..., log(x)^degree; otherwise 1, the
-    conditions, their products and squares, and log(x) of each positive one."""
+    positive everywhere (a distance) 1, x, log(x), ..., log(x)^degree and the
+    near-source terms of ``knots`` (:func:`_knot_terms`); otherwise 1, the conditions,
+    their products and squares, and log(x) of each positive one."""
     syms = [sp.Symbol(v.name, real=True) for v in variables]
     pos = [s for s, v in zip(syms, variables, strict=True) if v.low is not None and v.low > 0]
     terms: list[sp.Expr] = [sp.Integer(1), *syms]
     if len(syms) == 1 and pos:
         terms += [sp.log(pos[0]) ** i for i in range(1, degree + 1)]
+        terms += _knot_terms(variables, knots)
     else:
         terms += [a * b for i, a in enumerate(syms) for b in syms[i:]]
         terms += [sp.log(s) for s in pos]

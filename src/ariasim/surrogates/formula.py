@@ -245,7 +245,7 @@ class Formula:
         dict with the variables' names, or keyword arguments. Returns a float array."""
         cols = self._inputs(X, kwargs)
         if self._numpy_fn is None:
-            self._numpy_fn = sp.lambdify(self.symbols, self.expression, modules=["scipy", "numpy"])
+            self._numpy_fn = _lambdify(self.symbols, self.expression)
         with np.errstate(all="ignore"):
             out = self._numpy_fn(*cols)
         shape = np.broadcast_shapes(*(c.shape for c in cols)) if cols else ()
@@ -471,6 +471,30 @@ def float_atoms(expr: sp.Expr) -> list[sp.Float]:
     return list(seen)
 
 
+#: Stand-ins for the unregularized incomplete gamma functions in :func:`_lambdify`.
+_LOWERGAMMA = sp.Function("_ariasim_lowergamma")
+_UPPERGAMMA = sp.Function("_ariasim_uppergamma")
+
+
+def _lambdify(args: Any, expr: Any, cse: bool = False) -> Callable[..., Any]:
+    """``sympy.lambdify`` with the scipy and numpy modules, except that lowergamma and
+    uppergamma are evaluated by functions of their own. SymPy's SciPy printer writes
+    lowergamma(k, z) as ``gamma(k)*gammainc(k, z)`` without parentheses, so that a power
+    of it, lowergamma(k, z)**2, becomes gamma(k)*gammainc(k, z)**2 (found in a warped
+    delay density's CDF, whose Bernstein polynomial raises G to powers)."""
+    from scipy import special
+
+    def sub(e: Any) -> Any:
+        return e.replace(sp.lowergamma, _LOWERGAMMA).replace(sp.uppergamma, _UPPERGAMMA)
+
+    expr = [sub(e) for e in expr] if isinstance(expr, (list, tuple)) else sub(expr)
+    funcs = {
+        "_ariasim_lowergamma": lambda k, z: special.gamma(k) * special.gammainc(k, z),
+        "_ariasim_uppergamma": lambda k, z: special.gamma(k) * special.gammaincc(k, z),
+    }
+    return sp.lambdify(args, expr, modules=[funcs, "scipy", "numpy"], cse=cse)
+
+
 def constants_program(
     formula: Formula, X: Any, *, cse: bool = False
 ) -> (
@@ -488,10 +512,8 @@ def constants_program(
     params = sp.symbols(f"_c0:{len(atoms)}", real=True)
     template = formula.expression.xreplace(dict(zip(atoms, params, strict=True)))
     args = (*formula.symbols, *params)
-    f_num = sp.lambdify(args, template, modules=["scipy", "numpy"], cse=cse)
-    j_num = sp.lambdify(
-        args, [sp.diff(template, q) for q in params], modules=["scipy", "numpy"], cse=cse
-    )
+    f_num = _lambdify(args, template, cse=cse)
+    j_num = _lambdify(args, [sp.diff(template, q) for q in params], cse=cse)
     cols = formula._inputs(X, {})
     n = cols[0].shape[0] if cols else 0
 

@@ -82,6 +82,13 @@ class DemoConfig:
     # are 1.5 m from 7.5 m, so its band stays 0.75 m thick), and the one MC run
     # tabulates them from the same photons (a few per cent more table time).
     near_source_radii_m: tuple[float, ...] = (6.0, 9.0)
+    # knots [m] of the delay density's near-source spline terms max(0, ln(k / d))^3,
+    # tried on top of the polynomials in ln d and chosen by likelihood like them
+    density_knots_m: tuple[float, ...] = ()
+    # degrees in ln d of an exponential cut-off of the delay density's late tail,
+    # exp(-delay / tau(d)), tried against none on the held-out likelihood (None: not
+    # tried; BENCHMARKS.md "Tail cut-off": accepted by the likelihood, worse in KS)
+    density_tail_log_degree: tuple[int, ...] | None = None
     n_cos_bins: int = 6
     direct_check_m: tuple[float, ...] = (20.0, 50.0, 100.0)
     direct_photons: float = 1e6
@@ -447,6 +454,8 @@ def _run(
                 generations_yield=cfg.generations_yield,
                 generations_density=cfg.generations_density,
                 always_fit_distances_m=cfg.near_source_radii_m,
+                knots_m=cfg.density_knots_m,
+                tail_log_degree=cfg.density_tail_log_degree,
             )
             sur.save(run_dir / "fit.json")
             front = sr.pareto_[
@@ -963,10 +972,18 @@ def _report(
     if "log_degree" in sel:
         deg = sel["log_degree"]
         how = ", ".join(f"degree {k}: {v:.6g}" for k, v in deg.items() if k != "on")
+        knots = sel.get("knots_used")
+        with_knots = (
+            " plus near-source spline terms max(0, ln(k / d))^3 at k = "
+            + ", ".join(f"{k:g}" for k in knots)
+            + " m"
+            if knots
+            else ""
+        )
         rep.text(
-            f"Polynomial parameter functions: degree {sel['log_degree_used']} in ln d "
-            f"chosen by {deg['on']} ({how}; the lowest wins; each degree starts from the "
-            "optimum of the one below)."
+            f"Polynomial parameter functions: degree {sel['log_degree_used']} in ln d"
+            f"{with_knots} chosen by {deg['on']} ({how}; the lowest wins; each candidate "
+            "starts from the optimum of the one below)."
         )
     if "warp" in sel:
         warp = sel["warp"]

@@ -530,6 +530,8 @@ def fit_photon_surrogate(
     log_degree: int | Sequence[int] | None = None,
     warp_log_degree: int | Sequence[int] | None = None,
     always_fit_distances_m: Sequence[float] = (),
+    knots_m: Sequence[float] | None = None,
+    tail_log_degree: int | Sequence[int] | None = None,
 ) -> tuple[PhotonSurrogate, Any]:
     """Fit the yield formula and the delay density; returns (surrogate, yield regressor).
 
@@ -563,13 +565,27 @@ def fit_photon_surrogate(
             parameter functions (e.g. extra shells added near the source): the left-out
             distances are picked among the others, so adding these changes only what
             every fit is trained on.
+        knots_m: Knots [m] of the delay density's near-source spline terms
+            max(0, ln(k / d))^3 (``SymbolicDensity(knots=...)``), tried one after another
+            on top of the highest degree in ln d and chosen likewise. Default: none
+            (the caller names them, e.g. the demo's ``DemoConfig.density_knots_m``).
+        tail_log_degree: Degree(s) in ln d of ln(1/tau(d)) of an exponential cut-off
+            exp(-delay / tau(d)) of the delay density's survival function (the late light
+            in an absorbing medium falls off exponentially; ``SymbolicDensity(
+            tail_log_degree=...)``), each competing with no cut-off on the held-out
+            likelihood. Default None: not tried.
 
     The delay density's symbolic and polynomial parameter functions are compared by
     their likelihood on held-out training distances (every fourth distinct distance,
     when there are at least eight; these are left out of that fit), and so are the
     degrees in ln d and the warp; the winner is then fitted again on all training
-    distances.
+    distances: a polynomial winner from the optimum of that fit
+    (:meth:`SymbolicDensity.refit`; a fit from scratch can stall in a poorer optimum), a
+    symbolic one from scratch; the refit is kept if its likelihood on all training
+    distances is at least as good.
     """
+    import copy
+
     from sklearn.base import clone
 
     from ariasim.surrogates.symbolic import SymbolicRegressor
@@ -615,6 +631,8 @@ def fit_photon_surrogate(
         warp=warp,
         log_degree=log_degree,
         warp_log_degree=warp_log_degree,
+        knots=tuple(knots_m or ()),
+        tail_log_degree=tail_log_degree,
         refine_samples=200_000,
         max_time=max_time_density,
         generations=generations_density,
@@ -648,13 +666,18 @@ def fit_photon_surrogate(
         # winner is then fitted again on every training distance, and kept if its
         # likelihood on them is better (the joint refinement can stall in a poor optimum)
         X_all, t_all = dl[list(delay_inputs)].to_numpy(), dl["delay_ns"].to_numpy()
-        again = clone(density).set_params(
-            param_model=density.param_model_used_,
-            warp=density.warp_degree_,
-            log_degree=density.log_degree_,
-            warp_log_degree=density.warp_log_degree_ or None,
-        )
-        again.fit(X_all, t_all, sample_weight=wt)
+        if density.param_model_used_ == "poly":
+            again = copy.deepcopy(density).refit(X_all, t_all, sample_weight=wt)
+        else:
+            again = clone(density).set_params(
+                param_model=density.param_model_used_,
+                warp=density.warp_degree_,
+                log_degree=density.log_degree_,
+                warp_log_degree=density.warp_log_degree_ or None,
+                knots=density.knots_,
+                tail_log_degree=density.tail_log_degree_,
+            )
+            again.fit(X_all, t_all, sample_weight=wt)
         nll_sub = density.mean_nll(t_all, X_all, wt)
         nll_all = again.mean_nll(t_all, X_all, wt)
         refit = bool(nll_all <= nll_sub)
