@@ -54,9 +54,6 @@ class Application:
     source_label: str
     target_label: str
     reweight_context: bool = False
-    #: FlowMorpher options of this application (``flow`` and ``flow+reweight``; the caller's
-    #: ``options`` override them)
-    flow_options: Mapping[str, Any] | None = None
 
 
 def _ice(n: int, seed: int) -> ShiftSamples:
@@ -226,8 +223,6 @@ def run_application(
     data_seed, split_seed, fit_seed, eval_seed = spawn_seeds(seed, 4)
     say(f"{name}: simulating {2 * n} rows per domain")
     data = app.make(2 * n, data_seed)
-    if method in ("flow", "flow+reweight") and app.flow_options:
-        options = {**app.flow_options, **dict(options or {})}
     learner = make_learner(method, data.features, data.context, seed=fit_seed, options=options)
     cols = data.columns
     s_seed, t_seed = spawn_seeds(split_seed, 2)
