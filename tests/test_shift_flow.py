@@ -135,13 +135,16 @@ def _narrow_peak(n: int, rng: np.random.Generator, shifted: bool) -> pd.DataFram
     return pd.DataFrame({"a": a, "b": b})
 
 
-def test_quantile_map_keeps_a_narrow_shared_peak():
+def test_quantile_map_keeps_a_narrow_shared_peak(tmp_path):
     rng = np.random.default_rng(31)
     n = 2500
     src, tgt = _narrow_peak(n, rng, False), _narrow_peak(n, rng, True)
     X, y, _ = stack(src, tgt)
     m = FlowMorpher(random_state=1, quantile_knots=100, **FAST).fit(X, y)
-    moved = m.transform(_narrow_peak(n, rng, False))
+    fresh = _narrow_peak(n, rng, False)
+    moved = m.transform(fresh)
+    m.save(tmp_path / "m")
+    pd.testing.assert_frame_equal(load(tmp_path / "m").transform(fresh), moved)
     # the fraction in the peak's window stays the 0.3 that both domains have (binomial sd
     # at n = 2500 is 0.009; 5 sd allowed): splines alone smooth such a peak out
     frac = float((np.abs(moved["a"] - 0.5) < 5e-4).mean())
