@@ -17,9 +17,12 @@ Usage (the figures of BENCHMARKS.md):
     python benchmarks/bench_shift.py --n 20000 --apps ice,detector --methods flow,reweight
     python benchmarks/bench_shift.py --n 20000 --apps detector --methods flow+reweight
     python benchmarks/bench_shift.py --n 20000 --apps active-bias --methods reweight,stratified
+    python benchmarks/bench_shift.py --n 20000 --apps detector --methods flow+reweight \
+        --quantile-knots 500 --seed 1
 
-Writes ``benchmarks/out/shift-<app>-<method>-<n>/`` (report.html, summary.json, model/) and
-``benchmarks/out/shift-<n>.json`` with every figure, and prints a table.
+Writes ``benchmarks/out/shift-<app>-<method>[-q<knots>]-<n>-s<seed>/`` (report.html,
+summary.json, model/) and ``benchmarks/out/shift-<n>-s<seed>.json`` with every figure, and
+prints a table.
 """
 
 from __future__ import annotations
@@ -41,6 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--apps", default=",".join(APPLICATIONS))
     ap.add_argument("--methods", default=None, help="default: each application's own")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--quantile-knots",
+        type=int,
+        default=None,
+        help="FlowMorpher's Gaussianising map (flow, flow+reweight only; default off)",
+    )
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "out")
     args = ap.parse_args(argv)
     rows = []
@@ -52,7 +61,11 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             if name != "active-bias" and method == "stratified":
                 continue
-            folder = args.out / f"shift-{name}-{method}-{args.n}"
+            options = None
+            if args.quantile_knots is not None and method in ("flow", "flow+reweight"):
+                options = {"quantile_knots": args.quantile_knots}
+            tag = f"-q{args.quantile_knots}" if options else ""
+            folder = args.out / f"shift-{name}-{method}{tag}-{args.n}-s{args.seed}"
             t0 = time.time()
             s = run_application(
                 name,
@@ -60,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                 n=args.n,
                 method=method,
                 seed=args.seed,
+                options=options,
                 overwrite=True,
                 progress=lambda m: print(m, flush=True),
             )
@@ -67,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             row = {
                 "application": name,
                 "method": method,
+                "seed": args.seed,
+                "options": options,
                 "auc_before": s["auc_before"]["value"],
                 "auc_after": s["auc_after"]["value"],
                 "auc_after_se": s["auc_after"]["se"],
@@ -84,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"shift-{args.n}.json").write_text(json.dumps(meta, indent=1))
+    (args.out / f"shift-{args.n}-s{args.seed}.json").write_text(json.dumps(meta, indent=1))
     print()
     print(
         f"{'application':18s} {'method':14s} {'AUC before':>10s} {'AUC after':>10s} "

@@ -65,6 +65,15 @@ CASES = [
     Case("fit-epochs-reweight", [*FITR, "--epochs", "3"], "--epochs", setup=_tables),
     Case("fit-epochs-zero", [*FIT, "--epochs", "0"], "--epochs", setup=_tables),
     Case("fit-device-bad", [*FIT, "--device", "tpu"], "--device", setup=_tables),
+    Case(
+        "fit-quantile-knots-reweight",
+        [*FITR, "--quantile-knots", "100"],
+        "--quantile-knots",
+        setup=_tables,
+    ),
+    Case(
+        "fit-quantile-knots-one", [*FIT, "--quantile-knots", "1"], "--quantile-knots", setup=_tables
+    ),
     Case("fit-holdout-one", [*FITR, "--holdout", "1"], "--holdout", setup=_tables),
     Case(
         "fit-out-is-file",

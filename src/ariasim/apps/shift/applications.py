@@ -291,6 +291,7 @@ def run_application(
         "title": app.title,
         "method": method,
         "learner": type(learner).__name__,
+        "options": to_jsonable(dict(options or {})),
         "n_per_side": n,
         "n_train": [len(src_tr), len(tgt_tr)],
         "n_eval": [len(src_ev), len(tgt_ev)],
