@@ -170,3 +170,25 @@ def test_sample_weight_ignores_zero_weight_outliers():
     est = SymbolicRegressor(max_time=5, random_state=3).fit(X, y_bad, sample_weight=w)
     pred = est.predict(X[100:])
     assert np.max(np.abs(pred - y[100:])) < 1e-6 * np.max(y)
+
+
+def test_x_check_rejects_a_model_undefined_between_or_beyond_the_rows():
+    """A formula exact on the rows but NaN elsewhere in the domain (a negative square
+    root beyond them: a photon yield fitted to cos_theta bin centres did this) is not
+    selected when ``X_check`` spans the domain."""
+    x = np.linspace(-0.5, 0.5, 41)[:, None]
+    y = np.sqrt(1.0 - 3.0 * x[:, 0] ** 2)
+    grid = np.linspace(-0.6, 0.6, 121)[:, None]
+    kw = dict(
+        max_time=20.0,
+        generations=3,
+        random_state=0,
+        candidates=("sqrt(1 - 3*x**2)", "1 - 1.5*x**2"),
+    )
+    free = SymbolicRegressor(**kw, variable_names=["x"]).fit(x, y)
+    with np.errstate(invalid="ignore"):
+        assert not np.isfinite(free.formula_(grid)).all()  # the check has work to do
+    checked = SymbolicRegressor(**kw, variable_names=["x"]).fit(x, y, X_check=grid)
+    assert np.isfinite(checked.formula_(grid)).all()
+    with np.errstate(invalid="ignore"):
+        assert all(np.isfinite(f(grid)).all() for f in checked.pareto_["formula"])

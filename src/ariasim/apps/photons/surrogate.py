@@ -59,6 +59,7 @@ __all__ = [
     "medium_lengths",
     "medium_range",
     "surrogate_bin_errors",
+    "yield_domain_grid",
     "yield_table",
 ]
 
@@ -511,6 +512,33 @@ def yield_candidates(inputs: Sequence[str]) -> list[str]:
     return out
 
 
+def yield_domain_grid(
+    yields: pd.DataFrame, inputs: Sequence[str], points: int = 4096
+) -> np.ndarray:
+    """Points spanning the domain a yield formula is used on, where it must be finite.
+
+    The yield table holds bin centres only (e.g. cos_theta at +-0.25 and +-0.75), so a
+    formula can fit them and have a pole or a negative square root between or beyond
+    them (one fitted ``sqrt(1 + ... - 49/4 cos_theta^4)``, NaN near cos_theta = -1, where
+    a user's geometry puts modules). The grid spans [-1, 1] for ``cos_theta`` and each
+    other input's training range, about ``points`` points in all.
+
+    Example:
+        >>> t = pd.DataFrame({"distance_m": [5.0, 10.0], "cos_theta": [-0.5, 0.5]})
+        >>> g = yield_domain_grid(t, ["distance_m", "cos_theta"], points=9)
+        >>> g.shape, float(g[:, 1].min()), float(g[:, 1].max())
+        ((9, 2), -1.0, 1.0)
+    """
+    k = max(2, round(points ** (1.0 / max(len(inputs), 1))))
+    axes = []
+    for name in inputs:
+        v = yields[name].to_numpy(float)
+        lo, hi = (-1.0, 1.0) if name == "cos_theta" else (float(v.min()), float(v.max()))
+        axes.append(np.linspace(lo, hi, k))
+    grid = np.meshgrid(*axes, indexing="ij")
+    return np.stack([g.ravel() for g in grid], axis=1)
+
+
 def fit_photon_surrogate(
     data: PhotonTrainingData,
     *,
@@ -615,7 +643,12 @@ def fit_photon_surrogate(
         candidates=yield_candidates(yield_inputs),
     )
     w = 1.0 / np.clip(y["log_yield_err"].to_numpy(), 1e-4, None) ** 2
-    sr.fit(y[list(yield_inputs)].to_numpy(), y["log_yield"].to_numpy(), sample_weight=w)
+    sr.fit(
+        y[list(yield_inputs)].to_numpy(),
+        y["log_yield"].to_numpy(),
+        sample_weight=w,
+        X_check=yield_domain_grid(y, yield_inputs),
+    )
     # the richer candidates were measured for the distance alone (BENCHMARKS.md, "Delay
     # density against the MC's noise floor"); across media the previous ones stay
     alone = tuple(delay_inputs) == ("distance_m",)
