@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ from ariasim.errors import ConfigError, InputError
 from ariasim.metrics import classifier_test
 from ariasim.shift import ClassifierReweighter, FeatureCodec, load, stack
 from ariasim.shift.base import split_domains
+from ariasim.shift.reweight import LowEffectiveSampleWarning
 
 
 def _gauss(n, mu, sd, seed):
@@ -174,11 +176,22 @@ def test_reweighter_corrects_an_independent_sample(reweighter):
 
 def test_reweighter_closure_gives_flat_weights():
     X, y, _ = stack(_gauss(N, 0.0, 1.0, 5), _gauss(N, 0.0, 1.0, 6))
-    rw = ClassifierReweighter(n_estimators=200).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LowEffectiveSampleWarning)
+        rw = ClassifierReweighter(n_estimators=200).fit(X, y)
     # no shift: out-of-fold AUC within a few sigma of 0.5 and weights close to 1
     sigma = math.sqrt((2 * N + 1) / (12 * N * N))
     assert abs(rw.auc_oof_ - 0.5) < 5 * sigma
     assert rw.ess_fraction_ > 0.9
+
+
+def test_reweighter_warns_where_the_source_misses_the_target():
+    """A target shifted by 4 sigma lies where the source has almost no events: weights
+    cannot create them, and the fit says so (the closure above does not warn)."""
+    X, y, _ = stack(_gauss(2000, 0.0, 1.0, 31), _gauss(2000, 4.0, 1.0, 32))
+    with pytest.warns(LowEffectiveSampleWarning, match="effective sample size"):
+        rw = ClassifierReweighter(n_estimators=50).fit(X, y)
+    assert rw.ess_fraction_ < 0.1
 
 
 def test_reweighter_score_and_save_load(reweighter, tmp_path):

@@ -17,6 +17,7 @@ tables, saved in its own text format (never pickled).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,18 @@ from ariasim.metrics import effective_sample_size
 from ariasim.shift.base import ReweighterMixin, resolve_columns, split_domains
 from ariasim.shift.persist import save_folder
 
-__all__ = ["ClassifierReweighter"]
+__all__ = ["LOW_ESS_FRACTION", "ClassifierReweighter", "LowEffectiveSampleWarning"]
 
 MODEL_NAME = "model.txt"
+
+
+#: Kish effective-sample-size fraction below which :meth:`ClassifierReweighter.fit` warns.
+LOW_ESS_FRACTION = 0.1
+
+
+class LowEffectiveSampleWarning(UserWarning):
+    """The reweighter's weights keep less than :data:`LOW_ESS_FRACTION` of the source's
+    effective sample size (a target region the source does not cover)."""
 
 
 class ClassifierReweighter(ReweighterMixin, BaseEstimator):
@@ -171,6 +181,17 @@ class ClassifierReweighter(ReweighterMixin, BaseEstimator):
         clipped = np.minimum(w_src, self.weight_cap_)
         self.clipped_fraction_ = float(np.mean(w_src > self.weight_cap_))
         self.ess_fraction_ = effective_sample_size(base * clipped) / effective_sample_size(base)
+        if self.ess_fraction_ < LOW_ESS_FRACTION:
+            # weights cannot create events where the source has (almost) none: say so
+            # rather than let a corrected sample of a few effective events pass silently
+            warnings.warn(
+                f"the weights keep {self.ess_fraction_:.2%} of the source's effective sample "
+                f"size (largest weight {float(np.max(clipped)):.4g}, "
+                f"{self.clipped_fraction_:.2%} clipped): the target has regions the source "
+                "barely covers, which reweighting cannot fill",
+                LowEffectiveSampleWarning,
+                stacklevel=2,
+            )
         return self
 
     def _raw_weights(self, F: np.ndarray) -> np.ndarray:
