@@ -80,6 +80,7 @@ from ariasim.errors import ConfigError, InputError
 from ariasim.surrogates.formula import Formula, Variable
 
 __all__ = [
+    "CALO_MAX_RATIO",
     "RULE_EDGES",
     "CompactClassifier",
     "CompactRegressor",
@@ -88,6 +89,7 @@ __all__ = [
     "binned_estimates",
     "fit_library",
     "library",
+    "refine_edges",
     "select_member",
 ]
 
@@ -391,6 +393,44 @@ def _scale() -> list[Member]:
     ]  # fmt: skip
 
 
+def _scale_step() -> list[Member]:
+    """Calorimeter scale with a step in log E: ``c0 + c1 / (1 + (x_s / x)^n)`` (card:
+    ``c0 + c1/(1 + K/energy^n)``), alone and with ``+ c2 log x``. Seen in the full
+    simulation: electrons below about 2 GeV in pT are found as calorimeter-only objects
+    whose E reco/truth has a median near 0.76, flat in E, those above about 4 GeV with a
+    track, median 0.93-0.97; the change over 2-4 GeV is a step that ``c0 + c1/x + c2 log
+    x`` smooths over both sides."""
+
+    def step(th: np.ndarray, x: np.ndarray) -> np.ndarray:
+        return th[1] / (1.0 + np.exp(np.clip(th[3] * (th[2] - np.log(x)), -700, 700)))
+
+    def st(extra: int) -> Callable[..., list[np.ndarray]]:
+        def s(x: np.ndarray, a: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+            lo, hi = float(np.min(y)), float(np.max(y))
+            lx = np.log(x)
+            mid = float(lx[np.argmin(np.abs(y - 0.5 * (lo + hi)))])
+            return [
+                np.array([lo, hi - lo, mid + dm, n] + [0.0] * extra)
+                for n in (2.0, 6.0)
+                for dm in (-0.5, 0.0, 0.5)
+            ]
+
+        return s
+
+    def text(th: np.ndarray, xv: str) -> str:
+        return f"{_g(th[0])} + {_g(th[1])}/(1 + {_g(np.exp(th[3] * th[2]))}/{xv}^{_g(th[3])})"
+
+    return [
+        Member("c0 + c1 / (1 + exp(n (t - log x)))", 4,
+               lambda th, x, a: th[0] + step(th, x), text, st(0),
+               (0.0, -1.0, -10.0, 0.0), (2.0, 1.0, 10.0, 40.0)),
+        Member("c0 + c1 / (1 + exp(n (t - log x))) + c2 log x", 5,
+               lambda th, x, a: th[0] + step(th, x) + th[4] * np.log(x),
+               lambda th, xv: f"{text(th, xv)} + {_g(th[4])}*log({xv})", st(1),
+               (0.0, -1.0, -10.0, 0.0, -1.0), (2.0, 1.0, 10.0, 40.0, 1.0)),
+    ]  # fmt: skip
+
+
 def _plus_eta2(base: Member) -> Member:
     k = base.k
     return Member(
@@ -452,6 +492,14 @@ def _efficiency() -> list[Member]:
                lambda th, xv: f"({_g(th[2])} + {_g(th[3])}*eta^2)/(1 + "
                f"{_g(np.exp(th[1] * th[0]))}*exp({_g(th[1] * th[4])}*eta^2)/{xv}^{_g(th[1])})",
                st_turn(2), (*t_lo, 0.0, -1.0, -5.0), (*t_up, 1.0, 1.0, 5.0)),
+        Member("p + d eta^2 + e log x", 3,
+               lambda th, x, a: th[0] + th[1] * a * a + th[2] * np.log(x),
+               lambda th, xv: f"{_g(th[0])} + {_g(th[1])}*eta^2 + {_g(th[2])}*log({xv})",
+               st_c(2), (0.0, -1.0, -1.0), (1.0, 1.0, 1.0)),
+        Member("(p + d eta^2 + e log x) / (1 + exp(n (t - log x)))", 5,
+               lambda th, x, a: (th[2] + th[3] * a * a + th[4] * np.log(x)) * turn(th, x),
+               lambda th, xv: f"({_g(th[2])} + {_g(th[3])}*eta^2 + {_g(th[4])}*log({xv}))/"
+               f"{tt(th, xv)}", st_turn(2), (*t_lo, 0.0, -1.0, -1.0), (*t_up, 1.0, 1.0, 1.0)),
         Member("(p + d1 |eta| + d2 eta^2) / (1 + exp(n (t - log x)))", 5,
                lambda th, x, a: (th[2] + th[3] * a + th[4] * a * a) * turn(th, x),
                lambda th, xv: f"({_g(th[2])} + {_g(th[3])}*abs(eta) + {_g(th[4])}*eta^2)/"
@@ -490,7 +538,12 @@ def _other_turn_on(kind: str) -> list[Member]:
                lambda th, x, a: (th[2] + th[3] * a * a) * turn(th, x, a),
                lambda th, xv: f"({_g(th[2])} + {_g(th[3])}*eta^2)/{tt(th)}", st(1),
                (-10.0, 0.0, 0.0, -1.0), (10.0, 40.0, 1.0, 1.0)),
-    ]  # fmt: skip
+    ] + ([  # calorimeter objects: a plateau that declines slowly with E (electrons)
+        Member(f"(p + d eta^2 + e log x) / (1 + exp(n (t - log {var})))", 5,
+               lambda th, x, a: (th[2] + th[3] * a * a + th[4] * np.log(x)) * turn(th, x, a),
+               lambda th, xv: f"({_g(th[2])} + {_g(th[3])}*eta^2 + {_g(th[4])}*log({xv}))/"
+               f"{tt(th)}", st(2), (-10.0, 0.0, 0.0, -1.0, -1.0), (10.0, 40.0, 1.0, 1.0, 1.0)),
+    ] if kind == "calo" else [])  # fmt: skip
 
 
 def _low_component() -> list[Member]:
@@ -561,7 +614,7 @@ def library(quantity: str, kind: str, eta_high: float = 2.5) -> list[Member]:
         low = _low_component() if kind == "calo" else []  # tracks: unchanged library
         return [*eff, *_other_turn_on(kind), *low]
     if quantity == "scale":
-        base = _scale()
+        base = _scale() + (_scale_step() if kind == "calo" else [])  # tracks: unchanged
         return [*base, *(_plus_eta2(m) for m in base[1:])]
     if quantity != "resolution":
         raise ConfigError(f"unknown quantity {quantity!r}", parameter="quantity")
@@ -599,6 +652,41 @@ def _response_bin(y: np.ndarray) -> dict[str, float]:
         "width_err": max(0.5 * float(np.hypot(e16, e84)), 1e-6 * abs(w), 1e-12),
         "tail": tail,
     }
+
+
+#: Largest ratio of the upper to the lower truth-E edge of a calorimeter response bin
+#: (where the rows allow, see :func:`refine_edges`).
+CALO_MAX_RATIO = 2.0
+
+
+def refine_edges(edges: np.ndarray, v: np.ndarray, max_step: float, min_rows: int) -> np.ndarray:
+    """Split every bin of ``edges`` wider than ``max_step`` into equal parts no wider than
+    it, then merge (upwards, the last one downwards) any bin holding fewer than
+    ``min_rows`` of the values ``v``. The outer edges stay.
+
+    Example:
+        >>> v = np.log(np.geomspace(1.0, 100.0, 1000))
+        >>> e = refine_edges(np.log([1.0, 10.0, 100.0]), v, np.log(2.0), 100)
+        >>> len(e) - 1, bool(np.all(np.diff(e) <= np.log(2.0) + 1e-12))
+        (8, True)
+    """
+    out = [float(edges[0])]
+    for lo, hi in itertools.pairwise(edges):
+        k = max(int(np.ceil((hi - lo) / max_step - 1e-9)), 1)
+        out += list(np.linspace(lo, hi, k + 1)[1:])
+    e = np.asarray(out)
+    counts = np.histogram(v, bins=e)[0]
+    keep = [e[0]]
+    acc = 0
+    for i in range(len(counts)):
+        acc += counts[i]
+        if acc >= min_rows and i < len(counts) - 1:
+            keep.append(e[i + 1])
+            acc = 0
+    keep.append(e[-1])
+    if acc < min_rows and len(keep) > 2:  # the last bin is short: join it to the one below
+        del keep[-2]
+    return np.asarray(keep)
 
 
 def binned_estimates(
@@ -648,6 +736,12 @@ def binned_estimates(
         min_count = min(min_count, max(len(dd), 1))
     lx = np.log(x)
     xe = np.quantile(lx, np.linspace(0, 1, n_x + 1)) if lx.size else np.zeros(n_x + 1)
+    if quantity == "response" and kind == "calo" and lx.size:
+        # calorimeter responses: no bin wider than CALO_MAX_RATIO in E where the rows allow
+        # (the efficiency turn-on leaves few reconstructed objects at low E, so quantile
+        # bins there span 1-4.5 GeV, where the electrons' median moves from 0.76 to 0.93)
+        xe = refine_edges(xe, lx, np.log(CALO_MAX_RATIO), 2 * min_count * n_eta)
+        n_x = len(xe) - 1
     ix = np.clip(np.searchsorted(xe, lx, side="right") - 1, 0, n_x - 1)
     ie = np.clip(((a - lo) / max(hi - lo, 1e-12) * n_eta).astype(int), 0, n_eta - 1)
     rows = []
