@@ -530,6 +530,24 @@ def _other_turn_on(kind: str) -> list[Member]:
 
         return s
 
+    def st_g(x: np.ndarray, a: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+        p = float(np.max(y))
+        lx = np.log(x)
+        half = lx[np.argmin(np.abs(y - p / 2))] if (y < p / 2).any() else float(np.min(lx))
+        return [np.array([half, n, p, 0.0, 0.0, 0.0]) for n in (1.0, 4.0, 12.0)]
+
+    def st_both(x: np.ndarray, a: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+        p = float(np.max(y))
+        lx, lp = np.log(x), np.log(x * np.cosh(a) ** sign)
+        out = []
+        for u, t in (
+            (np.quantile(lp, 0.2), np.quantile(lx, 0.1)),
+            (np.quantile(lp, 0.1), np.quantile(lx, 0.2)),
+        ):
+            for n in (2.0, 6.0):
+                out.append(np.array([t, n, p, u, n, 0.0]))
+        return out
+
     return [
         Member(f"p / (1 + exp(n (t - log {var})))", 3, lambda th, x, a: th[2] * turn(th, x, a),
                lambda th, xv: f"{_g(th[2])}/{tt(th)}", st(0), (-10.0, 0.0, 0.0),
@@ -543,6 +561,20 @@ def _other_turn_on(kind: str) -> list[Member]:
                lambda th, x, a: (th[2] + th[3] * a * a + th[4] * np.log(x)) * turn(th, x, a),
                lambda th, xv: f"({_g(th[2])} + {_g(th[3])}*eta^2 + {_g(th[4])}*log({xv}))/"
                f"{tt(th)}", st(2), (-10.0, 0.0, 0.0, -1.0, -1.0), (10.0, 40.0, 1.0, 1.0, 1.0)),
+        Member("(p + d eta^2 + e log x) / (1 + exp(n (t + g eta^2 - log x)))", 6,
+               lambda th, x, a: (th[2] + th[3] * a * a + th[5] * np.log(x)) / (1.0 + np.exp(
+                   np.clip(th[1] * (th[0] + th[4] * a * a - np.log(x)), -700, 700))),
+               lambda th, xv: f"({_g(th[2])} + {_g(th[3])}*eta^2 + {_g(th[5])}*log({xv}))/(1 + "
+               f"{_g(np.exp(th[1] * th[0]))}*exp({_g(th[1] * th[4])}*eta^2)/{xv}^{_g(th[1])})",
+               st_g, (-10.0, 0.0, 0.0, -1.0, -5.0, -1.0), (10.0, 40.0, 1.0, 1.0, 5.0, 1.0)),
+        # both: a calorimeter threshold in E times a track threshold in pT (electrons)
+        Member("(p + e log x) / ((1 + exp(n (t - log x))) (1 + exp(m (u - log pt))))", 6,
+               lambda th, x, a: (th[2] + th[5] * np.log(x)) * turn(th[[3, 4]], x, a)
+               / (1.0 + np.exp(np.clip(th[1] * (th[0] - np.log(x)), -700, 700))),
+               lambda th, xv: f"({_g(th[2])} + {_g(th[5])}*log({xv}))/"
+               f"(1 + {_g(np.exp(th[1] * th[0]))}/{xv}^{_g(th[1])})/"
+               f"{tt(th[[3, 4]])}", st_both, (-10.0, 0.0, 0.0, -10.0, 0.0, -1.0),
+               (10.0, 40.0, 1.0, 10.0, 40.0, 1.0)),
     ] if kind == "calo" else [])  # fmt: skip
 
 
