@@ -270,3 +270,43 @@ def test_tail_turn_off_card_text_agrees_with_root_tformula():
     for e, h in [(2.0, 0.1), (30.0, -0.7), (500.0, 1.2)]:
         ours = float(f({"energy": np.array([e]), "eta": np.array([abs(h)])})[0])
         assert tf.Eval(0.0, h, 0.0, e) == pytest.approx(ours, rel=1e-12)
+
+
+def test_a_plateau_that_declines_with_pt_is_followed():
+    # charged-pion-like: 0.97 - 0.02 eta^2 at 1 GeV, 3.4 % lower at 300 GeV; a constant in
+    # pT (the member chosen before the slope members existed) misses 100-300 GeV by 0.02
+    rng = np.random.default_rng(4)
+    pt = np.exp(rng.uniform(0.0, np.log(300.0), 120_000))
+    eta = rng.uniform(-1.4, 1.4, pt.size)
+    p = 0.97 - 0.02 * eta**2 - 0.006 * np.log(pt)
+    d = pd.DataFrame(
+        {"pt": pt, "eta": eta, "energy": pt * np.cosh(eta),
+         "passed": rng.uniform(size=pt.size) < p, "ratio": 1.0}
+    )  # fmt: skip
+    f, info = CompactClassifier().fit_card(d, OBJECTS["charged_hadron"], (0.0, 1.4))
+    assert _chosen(info) == "p + d eta^2 + e log x"
+    grid = np.array([1.5, 10.0, 100.0, 250.0])
+    truth = 0.97 - 0.02 * 0.5**2 - 0.006 * np.log(grid)
+    # ~100 bins of ~1200 particles: binomial sd ~0.005 per bin, the fit's a few times less
+    np.testing.assert_allclose(f({"pt": grid, "eta": np.full(4, 0.5)}), truth, atol=0.01)
+
+
+def test_calorimeter_scale_with_a_step_in_log_e():
+    # electron-like median of E reco/truth: 0.76 below ~2 GeV, 0.97 above ~4 GeV
+    rng = np.random.default_rng(5)
+    e = np.exp(rng.uniform(0.0, np.log(200.0), 80_000))
+    med = 0.76 + 0.21 / (1 + (2.8 / e) ** 6)
+    d = pd.DataFrame(
+        {"pt": e, "eta": rng.uniform(-0.8, 0.8, e.size), "energy": e, "passed": True,
+         "ratio": med * (1 + 0.03 * rng.standard_normal(e.size))}
+    )  # fmt: skip
+    from ariasim.apps.collider.compact import CompactRegressor
+
+    (scale, _), info = CompactRegressor().fit_card(d, OBJECTS["electron"], (0.0, 0.8))
+    assert "/(1 + " in str(scale), str(scale)  # a step member
+    grid = np.array([1.3, 2.0, 2.8, 4.0, 10.0, 100.0])
+    want = 0.76 + 0.21 / (1 + (2.8 / grid) ** 6)
+    got = scale({"energy": grid, "eta": np.full(grid.size, 0.4)})
+    np.testing.assert_allclose(got, want, atol=0.02)
+    # tracks keep their scale library (muon and charged-hadron cards unchanged)
+    assert not any("t - log x" in m.name for m in library("scale", "track"))
