@@ -302,7 +302,7 @@ def test_calorimeter_scale_with_a_step_in_log_e():
     )  # fmt: skip
     from ariasim.apps.collider.compact import CompactRegressor
 
-    (scale, _), info = CompactRegressor().fit_card(d, OBJECTS["electron"], (0.0, 0.8))
+    (scale, _), _ = CompactRegressor().fit_card(d, OBJECTS["electron"], (0.0, 0.8))
     assert "/(1 + " in str(scale), str(scale)  # a step member
     grid = np.array([1.3, 2.0, 2.8, 4.0, 10.0, 100.0])
     want = 0.76 + 0.21 / (1 + (2.8 / grid) ** 6)
