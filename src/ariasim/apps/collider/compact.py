@@ -6,7 +6,12 @@ are fitted by weighted least squares with a *library* of physics forms of increa
 and the smallest form statistically consistent with the best is kept:
 
 * efficiency (binomial errors): a constant, a turn-on ``p / (1 + c x^-n)`` (a logistic in
-  log x), with linear/quadratic |eta| terms and a slow log x trend;
+  log x), with linear/quadratic |eta| terms and a slow log x trend (also with the |eta|
+  term: a plateau that declines slowly with x, as the charged pions' 0.975 -> 0.943 over
+  1-300 GeV). A bin's model value is the member's mean over the bin's particles (a grid
+  of their x and |eta| quantiles, :data:`SUB_X` x :data:`SUB_ETA`), not its value at the
+  bin's centre: a turn-on sharper than a bin (muons range out within 10 % in pT) is fitted
+  as sharp as it is;
 * scale = the median of reco/truth (order-statistic errors; tracks: the median times
   sqrt(1 + r^2), since Delphes' log-normal with mean ``scale`` has its median at
   ``scale / sqrt(1 + r^2)``): 1, c0, c0 + c1/x, c0 + c1 log x, both, with an |eta|^2 term;
@@ -21,12 +26,16 @@ and the smallest form statistically consistent with the best is kept:
   (stochastic, noise, constant; members with 1-3 terms, the stock ECAL form being the
   3-term one) with the same |eta| factors. Both are fitted at the card's argument, the
   *scaled* x' = x * median (Delphes applies ``EnergyScale`` before the smearing).
+  Calorimeter response bins are at most :data:`CALO_MAX_RATIO` wide in E where the rows
+  allow (:func:`refine_edges`), and the calorimeter scale library has a step in log E
+  (:func:`_scale_step`: low-energy electrons found without a track have a lower median);
 * electrons and photons (calorimeter objects) also: a resolution core plus a tail term
   that turns off above an |eta|-dependent energy, ``c E + T E^p e^(d eta^2) / (1 + (E /
   E_t)^n e^(g eta^2))`` (:func:`_tail_turn_off`: their reco/truth has a narrow core and a
   low tail, and the 68 % width is the tail's below E_t, the core's above), and an
   efficiency turn-on plus a low-energy component that turns off (:func:`_low_component`:
-  a dip before the turn-on); both fitted from grids of starting points.
+  a dip before the turn-on), a calorimeter threshold in E times a track threshold in pT,
+  and turn-ons with a declining plateau; fitted from grids of starting points.
 
 Constants are rounded to 5 significant digits before the chi2 is computed (the exported
 text is what is judged). Size = sympy node count of the exported formula
