@@ -310,3 +310,53 @@ def test_calorimeter_scale_with_a_step_in_log_e():
     np.testing.assert_allclose(got, want, atol=0.02)
     # tracks keep their scale library (muon and charged-hadron cards unchanged)
     assert not any("t - log x" in m.name for m in library("scale", "track"))
+
+
+def test_resolution_splits_in_energy_only_where_the_bins_call_for_it():
+    from ariasim.apps.collider.compact import split_in_energy
+    from ariasim.apps.collider.delphes import energy_pieces, lint_card_formula, piecewise_eta
+    from ariasim.apps.collider.model import Region
+    from ariasim.export.tformula_eval import evaluate_card_formula
+
+    kw = {"eta_range": (0.0, 1.2), "x_range": (2.0, 500.0)}
+    # smooth: drawn from a library member, one piece stays
+    tab, _ = _calo_width_table(7)
+    tab = tab.rename(columns={"e": "res_err"})
+    single = fit_library(tab, "res", "res_err", "resolution", "calo", x=tab["x"].to_numpy(), **kw)
+    f, info = split_in_energy(tab, single, x=tab["x"].to_numpy(), **kw)
+    assert str(f) == str(single[0]) and "pieces" not in info["front"][info["chosen"]]
+    # a step: 6 % below 25 GeV, 1 % (+ 10 %/sqrt(E)) above; no one member follows it
+    rng = np.random.default_rng(3)
+    x = np.tile(np.geomspace(2.0, 500.0, 24), 4)
+    eta = np.repeat([0.15, 0.45, 0.75, 1.05], 24)
+    s = np.where(x < 25.0, 0.06 * x, np.sqrt(0.01 * x + 1e-4 * x * x))
+    err = 0.03 * s
+    step = pd.DataFrame({"x": x, "abseta": eta, "res": s + err * rng.normal(size=x.size)})
+    step["res_err"] = err
+    single = fit_library(step, "res", "res_err", "resolution", "calo", x=x, **kw)
+    f, info = split_in_energy(step, single, x=x, **kw)
+    chosen = info["front"][info["chosen"]]
+    assert "pieces" in chosen, _chosen(info)
+    b = chosen["pieces"][0]["energy"][1]
+    assert 20.0 < b < 31.0 and all(p["size"] <= 30 for p in chosen["pieces"])
+    assert chosen["p_value"] >= 0.01 and single[1]["front"][single[1]["chosen"]]["p_value"] < 0.01
+    pieces = energy_pieces(f)
+    assert [(lo, hi) for lo, hi, _ in pieces] == [(0.0, b), (b, np.inf)]
+    pred = np.asarray(f({"energy": x, "eta": eta}))
+    assert np.all(np.abs(pred - s) < 4 * err), np.abs(pred - s) / err
+    # the card: (energy < b) * (...) + (energy >= b) * (...), Delphes-safe, same values
+    from ariasim.apps.collider.delphes import _region_texts
+
+    ((_, _, text),) = _region_texts([Region(0.0, 1.2, f)])
+    assert text.count("energy <") == 1 and text.count("energy >=") == 1
+    card = piecewise_eta([(0.0, 1.2, text)], 1.2)
+    lint_card_formula(card, "EnergySmearing", eta_max=1.2)
+    e = np.array([3.0, b * 0.999, b, b * 1.001, 300.0])
+    got = evaluate_card_formula(card, pt=e, eta=np.full(5, 0.5), phi=0.0, energy=e)
+    want = [
+        float(np.asarray(f.replace(ex)({"energy": v, "eta": 0.5})))
+        for v in e
+        for lo, hi, ex in pieces
+        if lo <= v < hi
+    ]
+    np.testing.assert_allclose(got, want, rtol=1e-9)

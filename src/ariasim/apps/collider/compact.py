@@ -1045,7 +1045,11 @@ def fit_library(
         if m.k > n:  # more parameters than bins: not determined
             continue
         th = _fit(m, xv, a, yv, ev, sub)
-        f = _make_formula(m.text(th, xvar), quantity, kind, xvar, x_range, method, eta_range[1])
+        try:
+            text = m.text(th, xvar)
+            f = _make_formula(text, quantity, kind, xvar, x_range, method, eta_range[1])
+        except ConfigError:  # a fit that ran off to inf (seen on a few bins of one piece)
+            continue
         px, pa = (xv, a) if sub is None else (sub[0].ravel(), sub[1].ravel())
         args = {
             "pt": px if kind == "track" else px / np.cosh(pa),
@@ -1105,6 +1109,136 @@ def fit_library(
     consistent = any(r["p_value"] is not None and r["p_value"] >= 0.01 for r in front)
     info = {"front": front, "chosen": j, "consistent": consistent, "n_bins": n}
     return forms[j], info
+
+
+#: At most this many candidate breaks in E per region, and at least this many training
+#: bins on either side of one (see :func:`split_in_energy`).
+MAX_BREAKS = 4
+MIN_PIECE_BINS = 16
+
+
+def split_candidates(
+    x: np.ndarray, pull: np.ndarray, min_bins: int = MIN_PIECE_BINS
+) -> list[float]:
+    """Candidate break energies of one region from the one-piece fit's residuals on the
+    training bins: bins sorted by E, pulls averaged over a running window of
+    max(5, n/10) (odd) bins, a candidate between two neighbouring bins where that average
+    changes sign (the fit's residual structure turns over), at least ``min_bins`` bins on
+    either side; at most :data:`MAX_BREAKS`, spread evenly over the sign changes; each
+    rounded to 3 significant digits (the card's text).
+
+    Example:
+        >>> x = np.geomspace(1, 100, 60)
+        >>> split_candidates(x, np.where(x < 10, 1.0, -1.0))
+        [10.0]
+    """
+    o = np.argsort(x, kind="stable")
+    xs, ps = np.asarray(x, float)[o], np.asarray(pull, float)[o]
+    n = len(xs)
+    w = max(5, n // 10) | 1  # odd: a centred window
+    if n < 2 * min_bins:
+        return []
+    sm = np.convolve(ps, np.ones(w) / w, mode="same")
+    idx = [
+        i
+        for i in range(min_bins - 1, n - min_bins)
+        if np.sign(sm[i]) != np.sign(sm[i + 1]) and xs[i + 1] > xs[i]
+    ]
+    if len(idx) > MAX_BREAKS:
+        idx = [idx[int(j)] for j in np.linspace(0, len(idx) - 1, MAX_BREAKS).round()]
+    out = sorted({float(f"{np.sqrt(xs[i] * xs[i + 1]):.3g}") for i in idx})
+    return [b for b in out if np.sum(xs < b) >= min_bins and np.sum(xs >= b) >= min_bins]
+
+
+def split_in_energy(
+    tab: pd.DataFrame,
+    single: tuple[Formula, dict[str, Any]],
+    *,
+    eta_range: tuple[float, float],
+    x_range: tuple[float, float],
+    x: np.ndarray,
+    level: float = 0.95,
+) -> tuple[Formula, dict[str, Any]]:
+    """A calorimeter resolution in two pieces in E, ``Heaviside(b - energy)*(f1) +
+    Heaviside(energy - b)*(f2)`` (the card writes ``(energy < b) * (f1) + (energy >= b) *
+    (f2)``, Delphes' piecewise form), when the training bins call for it; else ``single``.
+
+    The breaks b tried are :func:`split_candidates` of the one-piece fit's pulls (training
+    bins only); each piece is fitted to its side's bins with the whole library and chosen
+    by :func:`select_member` (so each piece is a library member, at most 30 nodes, card-
+    valid and tame on the region's whole E range). Among the one-piece fit and the splits
+    (chi2 the sum, k the pieces' parameters plus one for b, size the pieces' nodes), the
+    same rule chooses: a split only where the one-piece fit is significantly worse than
+    the best split given the extra parameters.
+
+    Returns:
+        (formula, info): info is ``single``'s with the split entries appended to
+        ``front`` (``pieces``: per piece E range, member name, chi2, bins) and ``chosen``
+        pointing at the chosen entry; ``breaks``: the candidates tried.
+    """
+    f0, info = single
+    info = {**info, "front": list(info["front"])}
+    c0 = info["front"][info["chosen"]]
+    n = len(tab)
+    xv = np.asarray(x, float)
+    args = {"energy": xv, "eta": tab["abseta"].to_numpy(float)}
+    with np.errstate(all="ignore"):
+        pred = np.broadcast_to(np.asarray(f0({k: args[k] for k in f0.names}), float), xv.shape)
+    pull = (pred - tab["res"].to_numpy(float)) / tab["res_err"].to_numpy(float)
+    breaks = split_candidates(xv, pull) if np.isfinite(pull).all() else []
+    info["breaks"] = breaks
+    cands: list[tuple[float, int, int, Formula | None, dict[str, Any] | None]] = [
+        (float(c0["chi2"]) if c0["chi2"] is not None else np.inf, c0["k"], c0["size"], None, None)
+    ]
+    for b in breaks:
+        lo, hi = xv < b, xv >= b
+        try:
+            kw: dict[str, Any] = {"eta_range": eta_range, "x_range": x_range, "level": level}
+            fl, il = fit_library(tab[lo], "res", "res_err", "resolution", "calo", x=xv[lo], **kw)
+            fh, ih = fit_library(tab[hi], "res", "res_err", "resolution", "calo", x=xv[hi], **kw)
+        except InputError:
+            continue
+        ml, mh = il["front"][il["chosen"]], ih["front"][ih["chosen"]]
+        if ml["chi2"] is None or mh["chi2"] is None:
+            continue
+        text = f"Heaviside({b!r} - energy)*({fl}) + Heaviside(energy - {b!r})*({fh})"
+        f = _make_formula(text, "resolution", "calo", "energy", x_range, "compact", eta_range[1])
+        entry = {
+            "name": f"pieces in E at {b:g} GeV: [{ml['name']}] | [{mh['name']}]",
+            "formula": str(f),
+            "size": ml["size"] + mh["size"],
+            "k": ml["k"] + mh["k"] + 1,
+            "chi2": ml["chi2"] + mh["chi2"],
+            "ndf": n - ml["k"] - mh["k"] - 1,
+            "pieces": [
+                {"energy": [x_range[0], b], "name": ml["name"], "formula": ml["formula"],
+                 "size": ml["size"], "chi2": ml["chi2"], "n_bins": int(lo.sum())},
+                {"energy": [b, x_range[1]], "name": mh["name"], "formula": mh["formula"],
+                 "size": mh["size"], "chi2": mh["chi2"], "n_bins": int(hi.sum())},
+            ],
+        }  # fmt: skip
+        entry["p_value"] = (
+            float(stats.chi2.sf(entry["chi2"], entry["ndf"])) if entry["ndf"] > 0 else None
+        )
+        cands.append((entry["chi2"], entry["k"], entry["size"], f, entry))
+    if len(cands) == 1:
+        return f0, info
+    j = select_member([c[0] for c in cands], [c[1] for c in cands], [c[2] for c in cands], n,
+                      level=level)  # fmt: skip
+    for _, _, _, _, e in cands[1:]:
+        assert e is not None
+        e.update(pareto=False, card_valid=True, tame=True, chosen=False)
+        info["front"].append(e)
+    if j == 0:
+        return f0, info
+    for r in info["front"]:
+        r["chosen"] = False
+    e, fj = cands[j][4], cands[j][3]
+    assert e is not None and fj is not None
+    e["chosen"] = True
+    info["chosen"] = info["front"].index(e)
+    info["consistent"] = info["consistent"] or (e["p_value"] is not None and e["p_value"] >= 0.01)
+    return fj, info
 
 
 def _x_range(v: np.ndarray) -> tuple[float, float]:
@@ -1174,9 +1308,10 @@ class CompactRegressor(BaseEstimator):
         'sqrt(a^2 E + c^2 E^2)'
     """
 
-    def __init__(self, min_count: int = 40, level: float = 0.95):
+    def __init__(self, min_count: int = 40, level: float = 0.95, split_energy: bool = True):
         self.min_count = min_count
         self.level = level
+        self.split_energy = split_energy
 
     def fit_card(
         self, d: pd.DataFrame, spec: ObjectSpec, eta_range: tuple[float, float]
@@ -1228,6 +1363,10 @@ class CompactRegressor(BaseEstimator):
             x=xs,
             level=self.level,
         )
+        if spec.kind == "calo" and self.split_energy:
+            res, ri = split_in_energy(
+                tab, (res, ri), eta_range=eta_range, x_range=xr, x=xs, level=self.level
+            )
         allp = d[d["passed"]]["ratio"].to_numpy(float)
         core = _response_bin(allp) if allp.size >= 20 else {"tail": 0.0}
         info = {
