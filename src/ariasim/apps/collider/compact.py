@@ -35,7 +35,12 @@ and the smallest form statistically consistent with the best is kept:
   low tail, and the 68 % width is the tail's below E_t, the core's above), and an
   efficiency turn-on plus a low-energy component that turns off (:func:`_low_component`:
   a dip before the turn-on), a calorimeter threshold in E times a track threshold in pT,
-  and turn-ons with a declining plateau; fitted from grids of starting points.
+  and turn-ons with a declining plateau; fitted from grids of starting points;
+* a calorimeter resolution may come in two pieces in E (:func:`split_in_energy`): breaks
+  from where the one-piece fit's pulls on the training bins change sign
+  (:func:`split_candidates`), each piece a library member chosen as above, the split
+  taken by the same selection rule (one extra parameter per break); the card writes
+  ``(energy < b) * (f1) + (energy >= b) * (f2)``.
 
 Constants are rounded to 5 significant digits before the chi2 is computed (the exported
 text is what is judged). Size = sympy node count of the exported formula
