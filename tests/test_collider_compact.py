@@ -115,7 +115,7 @@ def small_full(tmp_path_factory) -> Path:
 
 
 def test_card_formulas_are_compact_on_a_small_full_sim(small_full, tmp_path):
-    from ariasim.apps.collider.delphes import card_text
+    from ariasim.apps.collider.delphes import card_text, energy_pieces
     from ariasim.apps.collider.learn import fit_response
 
     model = fit_response(pd.read_parquet(small_full), seed=2)
@@ -123,7 +123,9 @@ def test_card_formulas_are_compact_on_a_small_full_sim(small_full, tmp_path):
     for name, obj in model.objects.items():
         for q in ("efficiency", "scale", "resolution"):
             for r in getattr(obj, q):
-                assert r.formula.complexity <= 30, (name, q, str(r.formula))
+                # a resolution in pieces in E: each piece compact
+                for _, _, e in energy_pieces(r.formula):
+                    assert r.formula.replace(e).complexity <= 30, (name, q, str(r.formula))
         fronts = obj.metadata["fronts"]
         assert {f["quantity"] for f in fronts} == {"efficiency", "scale", "resolution"}
         for f in fronts:
@@ -270,3 +272,93 @@ def test_tail_turn_off_card_text_agrees_with_root_tformula():
     for e, h in [(2.0, 0.1), (30.0, -0.7), (500.0, 1.2)]:
         ours = float(f({"energy": np.array([e]), "eta": np.array([abs(h)])})[0])
         assert tf.Eval(0.0, h, 0.0, e) == pytest.approx(ours, rel=1e-12)
+
+
+def test_a_plateau_that_declines_with_pt_is_followed():
+    # charged-pion-like: 0.97 - 0.02 eta^2 at 1 GeV, 3.4 % lower at 300 GeV; a constant in
+    # pT (the member chosen before the slope members existed) misses 100-300 GeV by 0.02
+    rng = np.random.default_rng(4)
+    pt = np.exp(rng.uniform(0.0, np.log(300.0), 120_000))
+    eta = rng.uniform(-1.4, 1.4, pt.size)
+    p = 0.97 - 0.02 * eta**2 - 0.006 * np.log(pt)
+    d = pd.DataFrame(
+        {"pt": pt, "eta": eta, "energy": pt * np.cosh(eta),
+         "passed": rng.uniform(size=pt.size) < p, "ratio": 1.0}
+    )  # fmt: skip
+    f, info = CompactClassifier().fit_card(d, OBJECTS["charged_hadron"], (0.0, 1.4))
+    assert _chosen(info) == "p + d eta^2 + e log x"
+    grid = np.array([1.5, 10.0, 100.0, 250.0])
+    truth = 0.97 - 0.02 * 0.5**2 - 0.006 * np.log(grid)
+    # ~100 bins of ~1200 particles: binomial sd ~0.005 per bin, the fit's a few times less
+    np.testing.assert_allclose(f({"pt": grid, "eta": np.full(4, 0.5)}), truth, atol=0.01)
+
+
+def test_calorimeter_scale_with_a_step_in_log_e():
+    # electron-like median of E reco/truth: 0.76 below ~2 GeV, 0.97 above ~4 GeV
+    rng = np.random.default_rng(5)
+    e = np.exp(rng.uniform(0.0, np.log(200.0), 80_000))
+    med = 0.76 + 0.21 / (1 + (2.8 / e) ** 6)
+    d = pd.DataFrame(
+        {"pt": e, "eta": rng.uniform(-0.8, 0.8, e.size), "energy": e, "passed": True,
+         "ratio": med * (1 + 0.03 * rng.standard_normal(e.size))}
+    )  # fmt: skip
+    from ariasim.apps.collider.compact import CompactRegressor
+
+    (scale, _), _ = CompactRegressor().fit_card(d, OBJECTS["electron"], (0.0, 0.8))
+    assert "/(1 + " in str(scale), str(scale)  # a step member
+    grid = np.array([1.3, 2.0, 2.8, 4.0, 10.0, 100.0])
+    want = 0.76 + 0.21 / (1 + (2.8 / grid) ** 6)
+    got = scale({"energy": grid, "eta": np.full(grid.size, 0.4)})
+    np.testing.assert_allclose(got, want, atol=0.02)
+    # tracks keep their scale library (muon and charged-hadron cards unchanged)
+    assert not any("t - log x" in m.name for m in library("scale", "track"))
+
+
+def test_resolution_splits_in_energy_only_where_the_bins_call_for_it():
+    from ariasim.apps.collider.compact import split_in_energy
+    from ariasim.apps.collider.delphes import energy_pieces, lint_card_formula, piecewise_eta
+    from ariasim.apps.collider.model import Region
+    from ariasim.export.tformula_eval import evaluate_card_formula
+
+    kw = {"eta_range": (0.0, 1.2), "x_range": (2.0, 500.0)}
+    # smooth: drawn from a library member, one piece stays
+    tab, _ = _calo_width_table(7)
+    tab = tab.rename(columns={"e": "res_err"})
+    single = fit_library(tab, "res", "res_err", "resolution", "calo", x=tab["x"].to_numpy(), **kw)
+    f, info = split_in_energy(tab, single, x=tab["x"].to_numpy(), **kw)
+    assert str(f) == str(single[0]) and "pieces" not in info["front"][info["chosen"]]
+    # a step: 6 % below 25 GeV, 1 % (+ 10 %/sqrt(E)) above; no one member follows it
+    rng = np.random.default_rng(3)
+    x = np.tile(np.geomspace(2.0, 500.0, 24), 4)
+    eta = np.repeat([0.15, 0.45, 0.75, 1.05], 24)
+    s = np.where(x < 25.0, 0.06 * x, np.sqrt(0.01 * x + 1e-4 * x * x))
+    err = 0.03 * s
+    step = pd.DataFrame({"x": x, "abseta": eta, "res": s + err * rng.normal(size=x.size)})
+    step["res_err"] = err
+    single = fit_library(step, "res", "res_err", "resolution", "calo", x=x, **kw)
+    f, info = split_in_energy(step, single, x=x, **kw)
+    chosen = info["front"][info["chosen"]]
+    assert "pieces" in chosen, _chosen(info)
+    b = chosen["pieces"][0]["energy"][1]
+    assert 20.0 < b < 31.0 and all(p["size"] <= 30 for p in chosen["pieces"])
+    assert chosen["p_value"] >= 0.01 and single[1]["front"][single[1]["chosen"]]["p_value"] < 0.01
+    pieces = energy_pieces(f)
+    assert [(lo, hi) for lo, hi, _ in pieces] == [(0.0, b), (b, np.inf)]
+    pred = np.asarray(f({"energy": x, "eta": eta}))
+    assert np.all(np.abs(pred - s) < 4 * err), np.abs(pred - s) / err
+    # the card: (energy < b) * (...) + (energy >= b) * (...), Delphes-safe, same values
+    from ariasim.apps.collider.delphes import _region_texts
+
+    ((_, _, text),) = _region_texts([Region(0.0, 1.2, f)])
+    assert text.count("energy <") == 1 and text.count("energy >=") == 1
+    card = piecewise_eta([(0.0, 1.2, text)], 1.2)
+    lint_card_formula(card, "EnergySmearing", eta_max=1.2)
+    e = np.array([3.0, b * 0.999, b, b * 1.001, 300.0])
+    got = evaluate_card_formula(card, pt=e, eta=np.full(5, 0.5), phi=0.0, energy=e)
+    want = [
+        float(np.asarray(f.replace(ex)({"energy": v, "eta": 0.5})))
+        for v in e
+        for lo, hi, ex in pieces
+        if lo <= v < hi
+    ]
+    np.testing.assert_allclose(got, want, rtol=1e-9)

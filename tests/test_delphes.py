@@ -14,9 +14,11 @@ import pytest
 import sympy as sp
 
 from ariasim.apps.collider.delphes import (
+    _region_texts,
     card_formulas,
     card_text,
     lint_card_formula,
+    piecewise_eta,
     write_delphes_card,
 )
 from ariasim.apps.collider.model import ObjectResponse, Region, ResponseModel
@@ -356,6 +358,16 @@ def test_root_tformula_agrees():
         cf = card_formulas(obj)
         texts += [cf.efficiency, cf.scale, cf.resolution, cf.sigma_eta]
     texts += [to_tformula(e) for e in EXPRESSIONS]
+    # a calorimeter resolution in two pieces in E (compact's split_in_energy)
+    split = _f(
+        "Heaviside(20.5 - energy)*(0.1*energy*(1 + 0.2*eta^2)) + "
+        "Heaviside(energy - 20.5)*sqrt(0.05^2*energy + (0.01*energy)^2)",
+        ("eta", "energy"),
+        1.0,
+        3000.0,
+    )
+    texts.append(piecewise_eta(_region_texts([Region(0.0, 2.5, split)]), 2.5))
+    assert "(energy < 20.5) * (" in texts[-1] and "(energy >= 20.5) * (" in texts[-1]
     texts.append(
         "(abs(eta) <= 0.5) * (pt > 0.1) * sqrt(0.01^2 + pt^2*1.0e-4^2) + -2^2 + 2^-1 + (1 < 2 && "
         "3 > 2)"

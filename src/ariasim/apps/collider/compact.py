@@ -6,7 +6,12 @@ are fitted by weighted least squares with a *library* of physics forms of increa
 and the smallest form statistically consistent with the best is kept:
 
 * efficiency (binomial errors): a constant, a turn-on ``p / (1 + c x^-n)`` (a logistic in
-  log x), with linear/quadratic |eta| terms and a slow log x trend;
+  log x), with linear/quadratic |eta| terms and a slow log x trend (also with the |eta|
+  term: a plateau that declines slowly with x, as the charged pions' 0.975 -> 0.943 over
+  1-300 GeV). A bin's model value is the member's mean over the bin's particles (a grid
+  of their x and |eta| quantiles, :data:`SUB_X` x :data:`SUB_ETA`), not its value at the
+  bin's centre: a turn-on sharper than a bin (muons range out within 10 % in pT) is fitted
+  as sharp as it is;
 * scale = the median of reco/truth (order-statistic errors; tracks: the median times
   sqrt(1 + r^2), since Delphes' log-normal with mean ``scale`` has its median at
   ``scale / sqrt(1 + r^2)``): 1, c0, c0 + c1/x, c0 + c1 log x, both, with an |eta|^2 term;
@@ -21,12 +26,21 @@ and the smallest form statistically consistent with the best is kept:
   (stochastic, noise, constant; members with 1-3 terms, the stock ECAL form being the
   3-term one) with the same |eta| factors. Both are fitted at the card's argument, the
   *scaled* x' = x * median (Delphes applies ``EnergyScale`` before the smearing).
+  Calorimeter response bins are at most :data:`CALO_MAX_RATIO` wide in E where the rows
+  allow (:func:`refine_edges`), and the calorimeter scale library has a step in log E
+  (:func:`_scale_step`: low-energy electrons found without a track have a lower median);
 * electrons and photons (calorimeter objects) also: a resolution core plus a tail term
   that turns off above an |eta|-dependent energy, ``c E + T E^p e^(d eta^2) / (1 + (E /
   E_t)^n e^(g eta^2))`` (:func:`_tail_turn_off`: their reco/truth has a narrow core and a
   low tail, and the 68 % width is the tail's below E_t, the core's above), and an
   efficiency turn-on plus a low-energy component that turns off (:func:`_low_component`:
-  a dip before the turn-on); both fitted from grids of starting points.
+  a dip before the turn-on), a calorimeter threshold in E times a track threshold in pT,
+  and turn-ons with a declining plateau; fitted from grids of starting points;
+* a calorimeter resolution may come in two pieces in E (:func:`split_in_energy`): breaks
+  from where the one-piece fit's pulls on the training bins change sign
+  (:func:`split_candidates`), each piece a library member chosen as above, the split
+  taken by the same selection rule (one extra parameter per break); the card writes
+  ``(energy < b) * (f1) + (energy >= b) * (f2)``.
 
 Constants are rounded to 5 significant digits before the chi2 is computed (the exported
 text is what is judged). Size = sympy node count of the exported formula
@@ -80,6 +94,7 @@ from ariasim.errors import ConfigError, InputError
 from ariasim.surrogates.formula import Formula, Variable
 
 __all__ = [
+    "CALO_MAX_RATIO",
     "RULE_EDGES",
     "CompactClassifier",
     "CompactRegressor",
@@ -88,6 +103,7 @@ __all__ = [
     "binned_estimates",
     "fit_library",
     "library",
+    "refine_edges",
     "select_member",
 ]
 
@@ -391,6 +407,44 @@ def _scale() -> list[Member]:
     ]  # fmt: skip
 
 
+def _scale_step() -> list[Member]:
+    """Calorimeter scale with a step in log E: ``c0 + c1 / (1 + (x_s / x)^n)`` (card:
+    ``c0 + c1/(1 + K/energy^n)``), alone and with ``+ c2 log x``. Seen in the full
+    simulation: electrons below about 2 GeV in pT are found as calorimeter-only objects
+    whose E reco/truth has a median near 0.76, flat in E, those above about 4 GeV with a
+    track, median 0.93-0.97; the change over 2-4 GeV is a step that ``c0 + c1/x + c2 log
+    x`` smooths over both sides."""
+
+    def step(th: np.ndarray, x: np.ndarray) -> np.ndarray:
+        return th[1] / (1.0 + np.exp(np.clip(th[3] * (th[2] - np.log(x)), -700, 700)))
+
+    def st(extra: int) -> Callable[..., list[np.ndarray]]:
+        def s(x: np.ndarray, a: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+            lo, hi = float(np.min(y)), float(np.max(y))
+            lx = np.log(x)
+            mid = float(lx[np.argmin(np.abs(y - 0.5 * (lo + hi)))])
+            return [
+                np.array([lo, hi - lo, mid + dm, n] + [0.0] * extra)
+                for n in (2.0, 6.0)
+                for dm in (-0.5, 0.0, 0.5)
+            ]
+
+        return s
+
+    def text(th: np.ndarray, xv: str) -> str:
+        return f"{_g(th[0])} + {_g(th[1])}/(1 + {_g(np.exp(th[3] * th[2]))}/{xv}^{_g(th[3])})"
+
+    return [
+        Member("c0 + c1 / (1 + exp(n (t - log x)))", 4,
+               lambda th, x, a: th[0] + step(th, x), text, st(0),
+               (0.0, -1.0, -10.0, 0.0), (2.0, 1.0, 10.0, 40.0)),
+        Member("c0 + c1 / (1 + exp(n (t - log x))) + c2 log x", 5,
+               lambda th, x, a: th[0] + step(th, x) + th[4] * np.log(x),
+               lambda th, xv: f"{text(th, xv)} + {_g(th[4])}*log({xv})", st(1),
+               (0.0, -1.0, -10.0, 0.0, -1.0), (2.0, 1.0, 10.0, 40.0, 1.0)),
+    ]  # fmt: skip
+
+
 def _plus_eta2(base: Member) -> Member:
     k = base.k
     return Member(
@@ -452,6 +506,14 @@ def _efficiency() -> list[Member]:
                lambda th, xv: f"({_g(th[2])} + {_g(th[3])}*eta^2)/(1 + "
                f"{_g(np.exp(th[1] * th[0]))}*exp({_g(th[1] * th[4])}*eta^2)/{xv}^{_g(th[1])})",
                st_turn(2), (*t_lo, 0.0, -1.0, -5.0), (*t_up, 1.0, 1.0, 5.0)),
+        Member("p + d eta^2 + e log x", 3,
+               lambda th, x, a: th[0] + th[1] * a * a + th[2] * np.log(x),
+               lambda th, xv: f"{_g(th[0])} + {_g(th[1])}*eta^2 + {_g(th[2])}*log({xv})",
+               st_c(2), (0.0, -1.0, -1.0), (1.0, 1.0, 1.0)),
+        Member("(p + d eta^2 + e log x) / (1 + exp(n (t - log x)))", 5,
+               lambda th, x, a: (th[2] + th[3] * a * a + th[4] * np.log(x)) * turn(th, x),
+               lambda th, xv: f"({_g(th[2])} + {_g(th[3])}*eta^2 + {_g(th[4])}*log({xv}))/"
+               f"{tt(th, xv)}", st_turn(2), (*t_lo, 0.0, -1.0, -1.0), (*t_up, 1.0, 1.0, 1.0)),
         Member("(p + d1 |eta| + d2 eta^2) / (1 + exp(n (t - log x)))", 5,
                lambda th, x, a: (th[2] + th[3] * a + th[4] * a * a) * turn(th, x),
                lambda th, xv: f"({_g(th[2])} + {_g(th[3])}*abs(eta) + {_g(th[4])}*eta^2)/"
@@ -482,6 +544,24 @@ def _other_turn_on(kind: str) -> list[Member]:
 
         return s
 
+    def st_g(x: np.ndarray, a: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+        p = float(np.max(y))
+        lx = np.log(x)
+        half = lx[np.argmin(np.abs(y - p / 2))] if (y < p / 2).any() else float(np.min(lx))
+        return [np.array([half, n, p, 0.0, 0.0, 0.0]) for n in (1.0, 4.0, 12.0)]
+
+    def st_both(x: np.ndarray, a: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+        p = float(np.max(y))
+        lx, lp = np.log(x), np.log(x * np.cosh(a) ** sign)
+        out = []
+        for u, t in (
+            (np.quantile(lp, 0.2), np.quantile(lx, 0.1)),
+            (np.quantile(lp, 0.1), np.quantile(lx, 0.2)),
+        ):
+            for n in (2.0, 6.0):
+                out.append(np.array([t, n, p, u, n, 0.0]))
+        return out
+
     return [
         Member(f"p / (1 + exp(n (t - log {var})))", 3, lambda th, x, a: th[2] * turn(th, x, a),
                lambda th, xv: f"{_g(th[2])}/{tt(th)}", st(0), (-10.0, 0.0, 0.0),
@@ -490,7 +570,26 @@ def _other_turn_on(kind: str) -> list[Member]:
                lambda th, x, a: (th[2] + th[3] * a * a) * turn(th, x, a),
                lambda th, xv: f"({_g(th[2])} + {_g(th[3])}*eta^2)/{tt(th)}", st(1),
                (-10.0, 0.0, 0.0, -1.0), (10.0, 40.0, 1.0, 1.0)),
-    ]  # fmt: skip
+    ] + ([  # calorimeter objects: a plateau that declines slowly with E (electrons)
+        Member(f"(p + d eta^2 + e log x) / (1 + exp(n (t - log {var})))", 5,
+               lambda th, x, a: (th[2] + th[3] * a * a + th[4] * np.log(x)) * turn(th, x, a),
+               lambda th, xv: f"({_g(th[2])} + {_g(th[3])}*eta^2 + {_g(th[4])}*log({xv}))/"
+               f"{tt(th)}", st(2), (-10.0, 0.0, 0.0, -1.0, -1.0), (10.0, 40.0, 1.0, 1.0, 1.0)),
+        Member("(p + d eta^2 + e log x) / (1 + exp(n (t + g eta^2 - log x)))", 6,
+               lambda th, x, a: (th[2] + th[3] * a * a + th[5] * np.log(x)) / (1.0 + np.exp(
+                   np.clip(th[1] * (th[0] + th[4] * a * a - np.log(x)), -700, 700))),
+               lambda th, xv: f"({_g(th[2])} + {_g(th[3])}*eta^2 + {_g(th[5])}*log({xv}))/(1 + "
+               f"{_g(np.exp(th[1] * th[0]))}*exp({_g(th[1] * th[4])}*eta^2)/{xv}^{_g(th[1])})",
+               st_g, (-10.0, 0.0, 0.0, -1.0, -5.0, -1.0), (10.0, 40.0, 1.0, 1.0, 5.0, 1.0)),
+        # both: a calorimeter threshold in E times a track threshold in pT (electrons)
+        Member("(p + e log x) / ((1 + exp(n (t - log x))) (1 + exp(m (u - log pt))))", 6,
+               lambda th, x, a: (th[2] + th[5] * np.log(x)) * turn(th[[3, 4]], x, a)
+               / (1.0 + np.exp(np.clip(th[1] * (th[0] - np.log(x)), -700, 700))),
+               lambda th, xv: f"({_g(th[2])} + {_g(th[5])}*log({xv}))/"
+               f"(1 + {_g(np.exp(th[1] * th[0]))}/{xv}^{_g(th[1])})/"
+               f"{tt(th[[3, 4]])}", st_both, (-10.0, 0.0, 0.0, -10.0, 0.0, -1.0),
+               (10.0, 40.0, 1.0, 10.0, 40.0, 1.0)),
+    ] if kind == "calo" else [])  # fmt: skip
 
 
 def _low_component() -> list[Member]:
@@ -561,7 +660,7 @@ def library(quantity: str, kind: str, eta_high: float = 2.5) -> list[Member]:
         low = _low_component() if kind == "calo" else []  # tracks: unchanged library
         return [*eff, *_other_turn_on(kind), *low]
     if quantity == "scale":
-        base = _scale()
+        base = _scale() + (_scale_step() if kind == "calo" else [])  # tracks: unchanged
         return [*base, *(_plus_eta2(m) for m in base[1:])]
     if quantity != "resolution":
         raise ConfigError(f"unknown quantity {quantity!r}", parameter="quantity")
@@ -599,6 +698,41 @@ def _response_bin(y: np.ndarray) -> dict[str, float]:
         "width_err": max(0.5 * float(np.hypot(e16, e84)), 1e-6 * abs(w), 1e-12),
         "tail": tail,
     }
+
+
+#: Largest ratio of the upper to the lower truth-E edge of a calorimeter response bin
+#: (where the rows allow, see :func:`refine_edges`).
+CALO_MAX_RATIO = 2.0
+
+
+def refine_edges(edges: np.ndarray, v: np.ndarray, max_step: float, min_rows: int) -> np.ndarray:
+    """Split every bin of ``edges`` wider than ``max_step`` into equal parts no wider than
+    it, then merge (upwards, the last one downwards) any bin holding fewer than
+    ``min_rows`` of the values ``v``. The outer edges stay.
+
+    Example:
+        >>> v = np.log(np.geomspace(1.0, 100.0, 1000))
+        >>> e = refine_edges(np.log([1.0, 10.0, 100.0]), v, np.log(2.0), 100)
+        >>> len(e) - 1, bool(np.all(np.diff(e) <= np.log(2.0) + 1e-12))
+        (8, True)
+    """
+    out = [float(edges[0])]
+    for lo, hi in itertools.pairwise(edges):
+        k = max(int(np.ceil((hi - lo) / max_step - 1e-9)), 1)
+        out += list(np.linspace(lo, hi, k + 1)[1:])
+    e = np.asarray(out)
+    counts = np.histogram(v, bins=e)[0]
+    keep = [e[0]]
+    acc = 0
+    for i in range(len(counts)):
+        acc += counts[i]
+        if acc >= min_rows and i < len(counts) - 1:
+            keep.append(e[i + 1])
+            acc = 0
+    keep.append(e[-1])
+    if acc < min_rows and len(keep) > 2:  # the last bin is short: join it to the one below
+        del keep[-2]
+    return np.asarray(keep)
 
 
 def binned_estimates(
@@ -648,6 +782,12 @@ def binned_estimates(
         min_count = min(min_count, max(len(dd), 1))
     lx = np.log(x)
     xe = np.quantile(lx, np.linspace(0, 1, n_x + 1)) if lx.size else np.zeros(n_x + 1)
+    if quantity == "response" and kind == "calo" and lx.size:
+        # calorimeter responses: no bin wider than CALO_MAX_RATIO in E where the rows allow
+        # (the efficiency turn-on leaves few reconstructed objects at low E, so quantile
+        # bins there span 1-4.5 GeV, where the electrons' median moves from 0.76 to 0.93)
+        xe = refine_edges(xe, lx, np.log(CALO_MAX_RATIO), 2 * min_count * n_eta)
+        n_x = len(xe) - 1
     ix = np.clip(np.searchsorted(xe, lx, side="right") - 1, 0, n_x - 1)
     ie = np.clip(((a - lo) / max(hi - lo, 1e-12) * n_eta).astype(int), 0, n_eta - 1)
     rows = []
@@ -667,6 +807,13 @@ def binned_estimates(
             k = float(passed[m].sum())
             pp = (k + 0.5) / (n + 1.0)
             row.update(eff=k / n, eff_err=float(np.sqrt(pp * (1 - pp) / n)))
+            # where the bin's particles are: a sharp turn-on (muons range out within 10 %
+            # of 3.7 GeV) changes across a bin, and the bin's efficiency is the mean of
+            # the efficiency over its particles, not its value at the bin's centre
+            qx = np.exp(np.quantile(lx[m], SUB_X))
+            qa = np.quantile(a[m], SUB_ETA)
+            row.update({f"x_q{i}": float(v) for i, v in enumerate(qx)})
+            row.update({f"abseta_q{j}": float(v) for j, v in enumerate(qa)})
         else:
             row.update(_response_bin(ratio[m]))
             row["bin_i"], row["bin_j"] = i, j
@@ -692,9 +839,35 @@ def binned_estimates(
     return tab.drop(columns=["bin_i", "bin_j"])
 
 
+#: Quantiles of truth x and of |eta| within each efficiency bin at which a member is
+#: evaluated and averaged (:func:`binned_estimates`, :func:`fit_library`).
+SUB_X = (0.1, 0.3, 0.5, 0.7, 0.9)
+SUB_ETA = (1 / 6, 0.5, 5 / 6)
+
+
+def _sub_points(tab: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+    """(x, |eta|) arrays (bins, len(SUB_X) * len(SUB_ETA)): every pair of the bin's x and
+    |eta| quantiles, or None where the table has no such columns."""
+    xc = [f"x_q{i}" for i in range(len(SUB_X))]
+    ac = [f"abseta_q{j}" for j in range(len(SUB_ETA))]
+    if not all(c in tab.columns for c in xc + ac):
+        return None
+    xs, as_ = tab[xc].to_numpy(float), tab[ac].to_numpy(float)
+    return np.repeat(xs, len(ac), axis=1), np.tile(as_, (1, len(xc)))
+
+
 # ---------------------------------------------------------------- fits and selection
-def _fit(member: Member, x: np.ndarray, a: np.ndarray, y: np.ndarray, e: np.ndarray) -> np.ndarray:
-    """Weighted least squares of one member from its fixed starting points."""
+def _fit(
+    member: Member,
+    x: np.ndarray,
+    a: np.ndarray,
+    y: np.ndarray,
+    e: np.ndarray,
+    sub: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Weighted least squares of one member from its fixed starting points; with ``sub``
+    (arrays (bins, points) of x and |eta| spread over each bin) the member's value of a bin
+    is its mean over the bin's points instead of its value at the bin's centre."""
     if member.k == 0:
         return np.zeros(0)
     lo = np.array(member.lower, float)
@@ -708,7 +881,8 @@ def _fit(member: Member, x: np.ndarray, a: np.ndarray, y: np.ndarray, e: np.ndar
 
         def resid(th: np.ndarray) -> np.ndarray:
             with np.errstate(all="ignore"):
-                r = (member.fn(th, x, a) - y) / e
+                v = member.fn(th, x, a) if sub is None else member.fn(th, *sub).mean(axis=1)
+                r = (v - y) / e
             return np.where(np.isfinite(r), r, 1e6)
 
         try:
@@ -869,22 +1043,30 @@ def fit_library(
     yv, ev = tab[y].to_numpy(float), tab[err].to_numpy(float)
     xvar = "pt" if kind == "track" else "energy"
     n = len(tab)
+    sub = _sub_points(tab) if x is None else None
     front: list[dict[str, Any]] = []
     forms: list[Formula] = []
     for m in library(quantity, kind, eta_range[1]):
         if m.k > n:  # more parameters than bins: not determined
             continue
-        th = _fit(m, xv, a, yv, ev)
-        f = _make_formula(m.text(th, xvar), quantity, kind, xvar, x_range, method, eta_range[1])
+        th = _fit(m, xv, a, yv, ev, sub)
+        try:
+            text = m.text(th, xvar)
+            f = _make_formula(text, quantity, kind, xvar, x_range, method, eta_range[1])
+        except ConfigError:  # a fit that ran off to inf (seen on a few bins of one piece)
+            continue
+        px, pa = (xv, a) if sub is None else (sub[0].ravel(), sub[1].ravel())
         args = {
-            "pt": xv if kind == "track" else xv / np.cosh(a),
-            "energy": xv * np.cosh(a) if kind == "track" else xv,
-            "eta": a,
+            "pt": px if kind == "track" else px / np.cosh(pa),
+            "energy": px * np.cosh(pa) if kind == "track" else px,
+            "eta": pa,
         }
         with np.errstate(all="ignore"):
             pred = np.broadcast_to(
-                np.asarray(f({k: args[k] for k in f.names}), dtype=float), yv.shape
+                np.asarray(f({k: args[k] for k in f.names}), dtype=float), px.shape
             )
+        if sub is not None:
+            pred = pred.reshape(sub[0].shape).mean(axis=1)
         c = float(np.sum(((pred - yv) / ev) ** 2))
         c = c if np.isfinite(c) else np.inf
         ndf = n - m.k
@@ -932,6 +1114,136 @@ def fit_library(
     consistent = any(r["p_value"] is not None and r["p_value"] >= 0.01 for r in front)
     info = {"front": front, "chosen": j, "consistent": consistent, "n_bins": n}
     return forms[j], info
+
+
+#: At most this many candidate breaks in E per region, and at least this many training
+#: bins on either side of one (see :func:`split_in_energy`).
+MAX_BREAKS = 4
+MIN_PIECE_BINS = 16
+
+
+def split_candidates(
+    x: np.ndarray, pull: np.ndarray, min_bins: int = MIN_PIECE_BINS
+) -> list[float]:
+    """Candidate break energies of one region from the one-piece fit's residuals on the
+    training bins: bins sorted by E, pulls averaged over a running window of
+    max(5, n/10) (odd) bins, a candidate between two neighbouring bins where that average
+    changes sign (the fit's residual structure turns over), at least ``min_bins`` bins on
+    either side; at most :data:`MAX_BREAKS`, spread evenly over the sign changes; each
+    rounded to 3 significant digits (the card's text).
+
+    Example:
+        >>> x = np.geomspace(1, 100, 60)
+        >>> split_candidates(x, np.where(x < 10, 1.0, -1.0))
+        [10.0]
+    """
+    o = np.argsort(x, kind="stable")
+    xs, ps = np.asarray(x, float)[o], np.asarray(pull, float)[o]
+    n = len(xs)
+    w = max(5, n // 10) | 1  # odd: a centred window
+    if n < 2 * min_bins:
+        return []
+    sm = np.convolve(ps, np.ones(w) / w, mode="same")
+    idx = [
+        i
+        for i in range(min_bins - 1, n - min_bins)
+        if np.sign(sm[i]) != np.sign(sm[i + 1]) and xs[i + 1] > xs[i]
+    ]
+    if len(idx) > MAX_BREAKS:
+        idx = [idx[int(j)] for j in np.linspace(0, len(idx) - 1, MAX_BREAKS).round()]
+    out = sorted({float(f"{np.sqrt(xs[i] * xs[i + 1]):.3g}") for i in idx})
+    return [b for b in out if np.sum(xs < b) >= min_bins and np.sum(xs >= b) >= min_bins]
+
+
+def split_in_energy(
+    tab: pd.DataFrame,
+    single: tuple[Formula, dict[str, Any]],
+    *,
+    eta_range: tuple[float, float],
+    x_range: tuple[float, float],
+    x: np.ndarray,
+    level: float = 0.95,
+) -> tuple[Formula, dict[str, Any]]:
+    """A calorimeter resolution in two pieces in E, ``Heaviside(b - energy)*(f1) +
+    Heaviside(energy - b)*(f2)`` (the card writes ``(energy < b) * (f1) + (energy >= b) *
+    (f2)``, Delphes' piecewise form), when the training bins call for it; else ``single``.
+
+    The breaks b tried are :func:`split_candidates` of the one-piece fit's pulls (training
+    bins only); each piece is fitted to its side's bins with the whole library and chosen
+    by :func:`select_member` (so each piece is a library member, at most 30 nodes, card-
+    valid and tame on the region's whole E range). Among the one-piece fit and the splits
+    (chi2 the sum, k the pieces' parameters plus one for b, size the pieces' nodes), the
+    same rule chooses: a split only where the one-piece fit is significantly worse than
+    the best split given the extra parameters.
+
+    Returns:
+        (formula, info): info is ``single``'s with the split entries appended to
+        ``front`` (``pieces``: per piece E range, member name, chi2, bins) and ``chosen``
+        pointing at the chosen entry; ``breaks``: the candidates tried.
+    """
+    f0, info = single
+    info = {**info, "front": list(info["front"])}
+    c0 = info["front"][info["chosen"]]
+    n = len(tab)
+    xv = np.asarray(x, float)
+    args = {"energy": xv, "eta": tab["abseta"].to_numpy(float)}
+    with np.errstate(all="ignore"):
+        pred = np.broadcast_to(np.asarray(f0({k: args[k] for k in f0.names}), float), xv.shape)
+    pull = (pred - tab["res"].to_numpy(float)) / tab["res_err"].to_numpy(float)
+    breaks = split_candidates(xv, pull) if np.isfinite(pull).all() else []
+    info["breaks"] = breaks
+    cands: list[tuple[float, int, int, Formula | None, dict[str, Any] | None]] = [
+        (float(c0["chi2"]) if c0["chi2"] is not None else np.inf, c0["k"], c0["size"], None, None)
+    ]
+    for b in breaks:
+        lo, hi = xv < b, xv >= b
+        try:
+            kw: dict[str, Any] = {"eta_range": eta_range, "x_range": x_range, "level": level}
+            fl, il = fit_library(tab[lo], "res", "res_err", "resolution", "calo", x=xv[lo], **kw)
+            fh, ih = fit_library(tab[hi], "res", "res_err", "resolution", "calo", x=xv[hi], **kw)
+        except InputError:
+            continue
+        ml, mh = il["front"][il["chosen"]], ih["front"][ih["chosen"]]
+        if ml["chi2"] is None or mh["chi2"] is None:
+            continue
+        text = f"Heaviside({b!r} - energy)*({fl}) + Heaviside(energy - {b!r})*({fh})"
+        f = _make_formula(text, "resolution", "calo", "energy", x_range, "compact", eta_range[1])
+        entry = {
+            "name": f"pieces in E at {b:g} GeV: [{ml['name']}] | [{mh['name']}]",
+            "formula": str(f),
+            "size": ml["size"] + mh["size"],
+            "k": ml["k"] + mh["k"] + 1,
+            "chi2": ml["chi2"] + mh["chi2"],
+            "ndf": n - ml["k"] - mh["k"] - 1,
+            "pieces": [
+                {"energy": [x_range[0], b], "name": ml["name"], "formula": ml["formula"],
+                 "size": ml["size"], "chi2": ml["chi2"], "n_bins": int(lo.sum())},
+                {"energy": [b, x_range[1]], "name": mh["name"], "formula": mh["formula"],
+                 "size": mh["size"], "chi2": mh["chi2"], "n_bins": int(hi.sum())},
+            ],
+        }  # fmt: skip
+        entry["p_value"] = (
+            float(stats.chi2.sf(entry["chi2"], entry["ndf"])) if entry["ndf"] > 0 else None
+        )
+        cands.append((entry["chi2"], entry["k"], entry["size"], f, entry))
+    if len(cands) == 1:
+        return f0, info
+    j = select_member([c[0] for c in cands], [c[1] for c in cands], [c[2] for c in cands], n,
+                      level=level)  # fmt: skip
+    for _, _, _, _, e in cands[1:]:
+        assert e is not None
+        e.update(pareto=False, card_valid=True, tame=True, chosen=False)
+        info["front"].append(e)
+    if j == 0:
+        return f0, info
+    for r in info["front"]:
+        r["chosen"] = False
+    e, fj = cands[j][4], cands[j][3]
+    assert e is not None and fj is not None
+    e["chosen"] = True
+    info["chosen"] = info["front"].index(e)
+    info["consistent"] = info["consistent"] or (e["p_value"] is not None and e["p_value"] >= 0.01)
+    return fj, info
 
 
 def _x_range(v: np.ndarray) -> tuple[float, float]:
@@ -1001,9 +1313,10 @@ class CompactRegressor(BaseEstimator):
         'sqrt(a^2 E + c^2 E^2)'
     """
 
-    def __init__(self, min_count: int = 40, level: float = 0.95):
+    def __init__(self, min_count: int = 40, level: float = 0.95, split_energy: bool = True):
         self.min_count = min_count
         self.level = level
+        self.split_energy = split_energy
 
     def fit_card(
         self, d: pd.DataFrame, spec: ObjectSpec, eta_range: tuple[float, float]
@@ -1055,6 +1368,10 @@ class CompactRegressor(BaseEstimator):
             x=xs,
             level=self.level,
         )
+        if spec.kind == "calo" and self.split_energy:
+            res, ri = split_in_energy(
+                tab, (res, ri), eta_range=eta_range, x_range=xr, x=xs, level=self.level
+            )
         allp = d[d["passed"]]["ratio"].to_numpy(float)
         core = _response_bin(allp) if allp.size >= 20 else {"tail": 0.0}
         info = {

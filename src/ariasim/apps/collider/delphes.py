@@ -32,6 +32,7 @@ References:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import os
 import re
@@ -46,6 +47,7 @@ from ariasim.apps.collider.model import ObjectResponse, Region, ResponseModel, c
 from ariasim.errors import ConfigError
 from ariasim.export import tcl_comment, tcl_text
 from ariasim.export.tformula import Parser, TFormulaError, TFormulaExpression, to_tformula
+from ariasim.surrogates.formula import Formula
 from ariasim.utils import atomic_path
 
 __all__ = [
@@ -55,6 +57,7 @@ __all__ = [
     "card_name",
     "card_text",
     "check_field",
+    "energy_pieces",
     "lint_card",
     "lint_card_formula",
     "module_blocks",
@@ -115,13 +118,65 @@ def piecewise_eta(
     return " +\n    ".join(out)
 
 
+def energy_pieces(f: Formula) -> list[tuple[float, float, sp.Expr]]:
+    """The pieces in E of a formula written ``Heaviside(b - energy)*(f1) +
+    Heaviside(energy - b)*(f2)`` (a calorimeter resolution split in E, see
+    :mod:`ariasim.apps.collider.compact`): ``(E_low, E_high, expression)`` tiling E
+    (``0, b`` and ``b, inf``; a formula without Heaviside is one piece ``0, inf``).
+
+    Example:
+        >>> f = Formula("Heaviside(20 - energy)*(0.1*energy) + "
+        ...             "Heaviside(energy - 20)*(0.01*energy)", ["energy"])
+        >>> [(lo, hi, str(e)) for lo, hi, e in energy_pieces(f)]
+        [(0.0, 20.0, '0.1*energy'), (20.0, inf, '0.01*energy')]
+    """
+    e = f.expression
+    hs = sorted(e.atoms(sp.Heaviside), key=str)
+    if not hs:
+        return [(0.0, math.inf, e)]
+    en = [s for s in f.symbols if s.name == "energy"]
+    if not en:
+        raise ConfigError(f"a piecewise formula must split in energy: {f}", parameter="formula")
+    breaks = set()
+    for h in hs:
+        arg = sp.expand(h.args[0])
+        if sp.degree(arg, en[0]) != 1 or arg.free_symbols != {en[0]}:
+            raise ConfigError(f"pieces must be split at fixed energies: {h}", parameter="formula")
+        breaks.add(float(sp.solve(arg, en[0])[0]))
+    edges = [0.0, *sorted(breaks), math.inf]
+    out = []
+    for lo, hi in itertools.pairwise(edges):
+        mid = hi / 2 if lo == 0.0 else (2 * lo if hi == math.inf else (lo + hi) / 2)
+        val = {h: sp.Integer(1 if float(h.args[0].subs(en[0], mid)) > 0 else 0) for h in hs}
+        out.append((lo, hi, e.xreplace(val)))
+    return out
+
+
+def _piece_text(r: Region) -> str:
+    """Card text of one region's formula; one split in E is written as Delphes cards
+    write pieces, ``(energy < b) * (f1) + (energy >= b) * (f2)`` (the pieces tile E)."""
+    pieces = energy_pieces(r.formula)
+    if len(pieces) == 1:
+        return to_tformula(_clamped(r))
+    parts = []
+    for lo, hi, e in pieces:
+        text = to_tformula(_clamped(Region(r.eta_low, r.eta_high, r.formula.replace(e))))
+        if lo == 0.0:
+            cond = f"(energy < {hi!r})"
+        elif hi == math.inf:
+            cond = f"(energy >= {lo!r})"
+        else:
+            cond = f"(energy >= {lo!r} && energy < {hi!r})"
+        parts.append(f"{cond} * ({text})")
+    return " + ".join(parts)
+
+
 def _region_texts(
     regions: Sequence[Region], *, clip01: bool = False
 ) -> list[tuple[float, float, str]]:
     out = []
     for r in regions:
-        e = _clamped(r)
-        text = to_tformula(e)
+        text = _piece_text(r)
         if clip01:
             text = f"TMath::Min(TMath::Max({text}, 0.0), 1.0)"
         out.append((r.eta_low, r.eta_high, text))
