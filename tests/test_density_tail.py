@@ -25,11 +25,9 @@ def _cut(rng, n):
     return t, d
 
 
-def _fit(**kw):
-    rng = np.random.default_rng(4)
-    t, d = _cut(rng, 4000)
-    tv, dv = _cut(rng, 4000)
-    m = SymbolicDensity(
+def _model(**kw):
+    """The small polynomial density every test here fits."""
+    return SymbolicDensity(
         param_model="poly",
         n_bins=8,
         min_per_bin=300,
@@ -39,6 +37,13 @@ def _fit(**kw):
         variable_names=["d"],
         **kw,
     )
+
+
+def _fit(**kw):
+    rng = np.random.default_rng(4)
+    t, d = _cut(rng, 4000)
+    tv, dv = _cut(rng, 4000)
+    m = _model(**kw)
     return m.fit(d[:, None], t, X_val=dv[:, None], y_val=tv), (tv, dv)
 
 
@@ -91,16 +96,9 @@ def test_no_cut_off_is_taken_where_the_family_fits():
     rng = np.random.default_rng(7)
     d = np.exp(rng.uniform(np.log(5.0), np.log(50.0), 8000))
     t = rng.lognormal(np.log(d), 1.0)
-    m = SymbolicDensity(
-        param_model="poly",
-        n_bins=8,
-        min_per_bin=300,
-        max_iter=100,
-        random_state=0,
-        log_degree=1,
-        variable_names=["d"],
-        tail_log_degree=(0, 1),
-    ).fit(d[:4000, None], t[:4000], X_val=d[4000:, None], y_val=t[4000:])
+    m = _model(tail_log_degree=(0, 1)).fit(
+        d[:4000, None], t[:4000], X_val=d[4000:, None], y_val=t[4000:]
+    )
     assert set(m.selection_["tail"]) == {"on", "none", "0", "1"}
     if m.tail_log_degree_ is not None:
         for dd in (5.0, 50.0):
