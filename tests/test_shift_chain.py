@@ -20,12 +20,7 @@ N = 3000
 TINY = dict(flow_transforms=1, hidden_features=(16,), batch_size=256, learning_rate=1e-3)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def _sample(n, target, seed):

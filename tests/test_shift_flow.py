@@ -25,12 +25,7 @@ FAST = dict(
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def _gauss(n: int, rng: np.random.Generator, shifted: bool) -> pd.DataFrame:
