@@ -1691,18 +1691,7 @@ def _tail_degrees(degree: Any) -> list[int]:
     """The candidate degrees (sorted, distinct; empty for None) of ``tail_log_degree``."""
     if degree is None:
         return []
-    vals = [degree] if isinstance(degree, (int, np.integer)) else degree
-    try:
-        out = sorted({int(v) for v in vals})
-        ok = all(not isinstance(v, bool) and float(v) == int(v) and 0 <= v <= 6 for v in vals)
-    except (TypeError, ValueError):
-        ok, out = False, []
-    if not ok or not out:
-        raise ConfigError(
-            f"must be None, a degree 0-6 or a list of them; got {degree!r}",
-            parameter="tail_log_degree",
-        )
-    return out
+    return _log_degrees(degree, "tail_log_degree", lowest=0, none_ok=True)
 
 
 def _check_knots(knots: Any, n_conditions: int) -> tuple[float, ...]:
@@ -1721,19 +1710,20 @@ def _check_knots(knots: Any, n_conditions: int) -> tuple[float, ...]:
     return out
 
 
-def _log_degrees(degree: Any, parameter: str = "log_degree") -> list[int]:
-    """The candidate degrees in ln x (sorted, distinct) of the ``log_degree`` (or
-    ``warp_log_degree``) argument."""
+def _log_degrees(
+    degree: Any, parameter: str = "log_degree", *, lowest: int = 1, none_ok: bool = False
+) -> list[int]:
+    """The candidate degrees in ln x (sorted, distinct, ``lowest``-6) of the
+    ``log_degree`` (or ``warp_log_degree``, ``tail_log_degree``) argument."""
     vals = [degree] if isinstance(degree, (int, np.integer)) else degree
     try:
         out = sorted({int(v) for v in vals})
-        ok = all(not isinstance(v, bool) and float(v) == int(v) and 1 <= v <= 6 for v in vals)
+        ok = all(not isinstance(v, bool) and float(v) == int(v) and lowest <= v <= 6 for v in vals)
     except (TypeError, ValueError):
         ok, out = False, []
     if not ok or not out:
-        raise ConfigError(
-            f"must be a degree 1-6 or a list of them; got {degree!r}", parameter=parameter
-        )
+        what = f"{'None, ' if none_ok else ''}a degree {lowest}-6 or a list of them"
+        raise ConfigError(f"must be {what}; got {degree!r}", parameter=parameter)
     return out
 
 
