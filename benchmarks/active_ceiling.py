@@ -35,6 +35,25 @@ Usage (the figures of BENCHMARKS.md):
     python benchmarks/active_ceiling.py --selection bright --size ci --events 150000 \
         --realisations 16
 
+``deconvolved`` (both before the photons and, as ``free_preview_deconvolved``, with the
+preview's information given for free, an upper bound of any controller with a second
+point after the preview) is the gain of a controller that knew each event's true ``p``,
+estimated without the noise of the per-event ``p``: the distribution of ``p`` over
+events is deconvolved from the binomial counts (nonparametric maximum likelihood), each
+event gets a ``p`` drawn from its posterior, with a bootstrap over events for the
+interval. ``--closure N`` checks it on counts simulated from a known ``p``.
+
+``--save FILE.npz`` keeps the per-event arrays (and the events at the control point in
+``FILE_events.parquet``); ``--pool A.npz,B.npz`` pools runs of other seeds without
+simulating:
+
+    python benchmarks/active_ceiling.py --size default --events 150000 --realisations 8 \
+        --before-only --seed 11 --save up_d11.npz
+    python benchmarks/active_ceiling.py --size default --events 120000 --realisations 8 \
+        --seed 12 --save up_d12.npz
+    python benchmarks/active_ceiling.py --size default --realisations 8 \
+        --pool up_d11.npz,up_d12.npz --closure 5
+
 ``--selection`` picks the muon pipeline's final selection (:class:`ariasim.apps.muons.MuonConfig`);
 ``--before-only`` skips the after-preview part (half the cost).
 """
@@ -46,6 +65,7 @@ import json
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binom
 
 from ariasim.apps.muons import chain_stages, make_muon_pipeline
 
@@ -92,12 +112,63 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--a-min", type=float, default=0.01)
     ap.add_argument("--selection", default="upgoing", choices=("upgoing", "bright"))
     ap.add_argument("--before-only", action="store_true", help="skip the after-preview part")
+    ap.add_argument(
+        "--bootstrap", type=int, default=100, help="bootstrap replicas of the deconvolved figure"
+    )
+    ap.add_argument(
+        "--closure",
+        type=int,
+        default=0,
+        help="also check the deconvolution this many times on counts simulated from a known p",
+    )
+    ap.add_argument(
+        "--save", default=None, help="also write the per-event arrays to this .npz (for --pool)"
+    )
+    ap.add_argument(
+        "--pool",
+        default=None,
+        help="comma-separated .npz files of --save runs (other seeds, same size, selection and"
+        " realisations): pool their events and simulate nothing",
+    )
     args = ap.parse_args(argv)
     k_real = args.realisations
     if k_real < 4 or k_real % 2:
         ap.error("--realisations must be an even number >= 4")
 
     h = k_real // 2
+    if args.pool:
+        arrays = pool([f for f in args.pool.split(",") if f], k_real)
+    else:
+        arrays = simulate_realisations(args, k_real)
+        if args.save:
+            np.savez_compressed(args.save, **arrays)
+    out = analyse(arrays, args, h)
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+def pool(files: list[str], k_real: int) -> dict[str, np.ndarray]:
+    """Concatenate the per-event arrays of ``--save`` runs; the per-event-before cost is
+    the mean weighted by each run's events at the photons."""
+    parts = [dict(np.load(f)) for f in files]
+    for f, p in zip(files, parts, strict=True):
+        if p["full"].shape[0] != k_real:
+            raise SystemExit(f"{f}: {p['full'].shape[0]} realisations, not --realisations {k_real}")
+    n = np.array([p["w"].size for p in parts], float)
+    out = {
+        k: np.concatenate([p[k] for p in parts], axis=-1)
+        for k in set.intersection(*(set(p) for p in parts))
+        if k not in ("c_pre", "w", "events")
+    }
+    # generation weights [Hz] do not depend on the number generated: pool them raw
+    out["w"] = np.concatenate([p["w"] for p in parts])
+    out["c_pre"] = np.array(np.sum(n * np.array([float(p["c_pre"]) for p in parts])) / n.sum())
+    out["events"] = np.array(sum(int(p["events"]) for p in parts))
+    return out
+
+
+def simulate_realisations(args: argparse.Namespace, k_real: int) -> dict[str, np.ndarray]:
+    """Simulate the events up to the photons once, then their photons ``k_real`` times."""
     pipe = make_muon_pipeline(args.size, selection=args.selection)
     names = pipe.stage_names
     preview, rest, trigger, selection = (pipe.stages[names.index(n)].func for n in names[3:])
@@ -105,7 +176,6 @@ def main(argv: list[str] | None = None) -> int:
     x = tables["propagation"].reset_index(drop=True)
     ids = x["event_id"].to_numpy()
     w = x["gen_weight"].to_numpy(float)
-    w = w / np.median(w)
 
     def passed(after_preview: pd.DataFrame, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """Which events pass, and the rest's CPU per event."""
@@ -125,13 +195,40 @@ def main(argv: list[str] | None = None) -> int:
         ok, c = passed(join(x, pv), 20_000 + k)
         full.append(ok)
         cpu_rest.append(c)
-    full_a = np.array(full, float)
+    arrays = {
+        "w": w,
+        "full": np.array(full, float),
+        "cpu_pv": np.array(cpu_pv, float),
+        "cpu_rest": np.array(cpu_rest, float),
+        "c_pre": np.array(sum(cpu[n] for n in names[:3]) / len(x)),
+        "events": np.array(args.events),
+    }
     if not args.before_only:
         fixed_pv = preview(x, np.random.default_rng(1))
         given = [passed(join(x, fixed_pv), 30_000 + k)[0] for k in range(k_real)]
-        given_a = np.array(given, float)
-    n_at = len(x)
-    c_pre = sum(cpu[n] for n in names[:3]) / n_at
+        arrays["given"] = np.array(given, float)
+    if args.save:
+        # the events at the control point, for studies of features (event_id order = arrays)
+        # (array cells flattened: ``mu_entry`` comes back as (n_mu x 3) values in a row)
+        flat = x.assign(
+            **{
+                c: [np.ravel(np.asarray(v, dtype=float)) for v in x[c]]
+                for c in x.columns
+                if x[c].dtype == object and isinstance(x[c].iloc[0], np.ndarray)
+            }
+        )
+        flat.to_parquet(str(args.save).removesuffix(".npz") + "_events.parquet")
+    return arrays
+
+
+def analyse(arrays: dict[str, np.ndarray], args: argparse.Namespace, h: int) -> dict:
+    """The ceilings of BENCHMARKS.md from the per-event arrays."""
+    w = arrays["w"] / np.median(arrays["w"])
+    full_a = arrays["full"]
+    cpu_pv, cpu_rest = arrays["cpu_pv"], arrays["cpu_rest"]
+    k_real = full_a.shape[0]
+    n_at = w.size
+    c_pre = float(arrays["c_pre"])
     # per event reaching the photons: its mean CPU over the realisations (the photon
     # simulation's CPU is shared among a chunk's events in proportion to their photons)
     ev_pv, ev_rest = np.mean(cpu_pv, axis=0), np.mean(cpu_rest, axis=0)
@@ -158,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     out: dict = {
         "size": args.size,
         "selection": args.selection,
-        "events": args.events,
+        "events": int(arrays["events"]),
         "at_photons": n_at,
         "realisations": k_real,
         "pass_fraction": mean_pass,
@@ -173,15 +270,124 @@ def main(argv: list[str] | None = None) -> int:
             ),
         },
     }
-    if not args.before_only:
+    if "given" in arrays:
+        given_a = arrays["given"]
         g_all = given_a.mean(0)
         fixed = c_pre + c_pv
         out["after_preview"] = {
             "upper_bound": both(g_all, g_all, fixed, ev_rest, ev_rest),
             "honest": both(shrink(given_a[:h]), given_a[h:].mean(0), fixed, ev_rest, ev_rest_a),
         }
-    print(json.dumps(out, indent=1))
-    return 0
+    out["passing_events"] = int(passing.sum())
+    rng = np.random.default_rng(args.seed)
+    out["before_photons"]["deconvolved"] = deconvolved(
+        full_a, w, c_pre, ev_pv + ev_rest, args.a_min, args.bootstrap, rng
+    )
+    if args.closure:
+        out["before_photons"]["closure"] = closure(
+            full_a, w, c_pre, ev_pv + ev_rest, args.a_min, args.closure, rng
+        )
+    if "given" in arrays:
+        # the preview's information for free (before any photon is paid): an upper bound
+        # of any controller that decides before the photons and again after the preview
+        out["after_preview"]["free_preview_deconvolved"] = deconvolved(
+            arrays["given"], w, c_pre, ev_pv + ev_rest, args.a_min, args.bootstrap, rng
+        )
+    return out
+
+
+def closure(
+    outcomes: np.ndarray,
+    w: np.ndarray,
+    fixed: float,
+    skip: np.ndarray,
+    a_min: float,
+    n: int,
+    rng: np.random.Generator,
+) -> list[dict]:
+    """Check of :func:`deconvolved` with a known truth: ``n`` times, draw each event's
+    true ``p`` from its posterior under the fitted G, simulate new counts from it, and
+    compare the true ceiling (per-event cost) with the deconvolved and the naive (counts
+    over trials, the upper bound) estimates from those counts."""
+    counts = outcomes.sum(axis=0).astype(int)
+    trials = outcomes.shape[0]
+    post = npmle(counts, trials)
+    rows = []
+    for _ in range(n):
+        pick = (np.cumsum(post, axis=1) < rng.random(counts.size)[:, None]).sum(axis=1)
+        p_true = P_GRID[np.minimum(pick, P_GRID.size - 1)]
+        sim = rng.binomial(trials, p_true)
+        fake = (np.arange(trials)[:, None] < sim[None, :]).astype(float)
+        est = deconvolved(fake, w, fixed, skip, a_min, 20, rng)["per_event_cost"]["median"]
+        rows.append(
+            {
+                "true": gain(w, p_true, p_true, fixed, skip, a_min),
+                "deconvolved": est,
+                "naive": gain(w, sim / trials, sim / trials, fixed, skip, a_min),
+            }
+        )
+    return rows
+
+
+#: Grid of pass probabilities for :func:`npmle` (0 and log-spaced up to 1).
+P_GRID = np.r_[0.0, np.geomspace(1e-4, 1.0, 300)]
+
+
+def npmle(counts: np.ndarray, trials: int, iterations: int = 1500) -> np.ndarray:
+    """Posterior of each event's pass probability on :data:`P_GRID` under the
+    nonparametric maximum-likelihood mixing distribution of the binomial counts.
+
+    The distribution G of the true ``p`` over events is estimated from the counts (passes
+    in ``trials`` realisations) by the Kiefer-Wolfowitz NPMLE on a fixed grid, computed
+    with the EM algorithm of Laird (JASA 73 (1978) 805); see Koenker & Mizera, JASA 109
+    (2014) 674, for the estimator. Written here because it is a dozen lines of NumPy and
+    no well-kept Python library exposes it for binomial mixtures.
+
+    Returns:
+        (events, grid) posterior probabilities, each row summing to 1.
+    """
+    like = binom.pmf(counts[:, None], trials, P_GRID[None, :])
+    g = np.full(P_GRID.size, 1.0 / P_GRID.size)
+    for _ in range(iterations):
+        post = like * g
+        post /= post.sum(axis=1, keepdims=True)
+        g = post.mean(axis=0)
+    post = like * g
+    return post / post.sum(axis=1, keepdims=True)
+
+
+def deconvolved(
+    outcomes: np.ndarray,
+    w: np.ndarray,
+    fixed: float,
+    skip: np.ndarray,
+    a_min: float,
+    n_boot: int,
+    rng: np.random.Generator,
+) -> dict:
+    """The gain of a controller that knows each event's true ``p``, estimated without the
+    upward bias of the noisy per-event ``p``: the distribution of ``p`` is deconvolved from
+    the realisations' counts (:func:`npmle`), each event gets a ``p`` drawn from its
+    posterior, and the gain (:func:`gain`, acceptance ``a ∝ w sqrt(p)``) is scored on
+    those. The interval comes from a bootstrap over events (G refitted each time).
+    ``mean_cost`` and ``per_event_cost`` as in the other figures."""
+    counts = outcomes.sum(axis=0).astype(int)
+    trials = outcomes.shape[0]
+    figures: dict[str, list[float]] = {"mean_cost": [], "per_event_cost": []}
+    for _ in range(n_boot):
+        i = rng.integers(0, counts.size, counts.size)
+        post = npmle(counts[i], trials)
+        pick = (np.cumsum(post, axis=1) < rng.random(i.size)[:, None]).sum(axis=1)
+        p = P_GRID[np.minimum(pick, P_GRID.size - 1)]
+        figures["mean_cost"].append(gain(w[i], p, p, fixed, float(np.mean(skip[i])), a_min))
+        figures["per_event_cost"].append(gain(w[i], p, p, fixed, skip[i], a_min))
+    return {
+        k: {
+            q: float(np.percentile(v, pct))
+            for q, pct in (("median", 50), ("p16", 16), ("p84", 84), ("p97.5", 97.5))
+        }
+        for k, v in figures.items()
+    }
 
 
 if __name__ == "__main__":
