@@ -40,7 +40,15 @@ and the smallest form statistically consistent with the best is kept:
   from where the one-piece fit's pulls on the training bins change sign
   (:func:`split_candidates`), each piece a library member chosen as above, the split
   taken by the same selection rule (one extra parameter per break); the card writes
-  ``(energy < b) * (f1) + (energy >= b) * (f2)``.
+  ``(energy < b) * (f1) + (energy >= b) * (f2)``;
+* a calorimeter resolution is fitted to wide bins as well (:func:`wide_bins`: truth pT a
+  factor 2 wide times |eta| slices of 0.4, from the training rows): the 68 % width of the
+  card's Gaussian mixture over each wide bin's particles (one sd per particle,
+  :func:`mixture_halfwidth`) against the full simulation's there. Electrons and photons
+  have a narrow core and a low tail whose fraction passes 16 % as it turns off, so the
+  68 % width of a wide bin is not the mixture of narrow bins' widths; the wide bins' terms
+  join the narrow bins' chi2 (the same objects counted twice: the chi2 is a fit measure
+  there, not a likelihood).
 
 Constants are rounded to 5 significant digits before the chi2 is computed (the exported
 text is what is judged). Size = sympy node count of the exported formula
@@ -84,7 +92,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 from sklearn.base import BaseEstimator
 
 from ariasim.apps.collider.card import card_valid
@@ -856,6 +864,110 @@ def _sub_points(tab: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
     return np.repeat(xs, len(ac), axis=1), np.tile(as_, (1, len(xc)))
 
 
+#: Calorimeter resolutions: wide bins of the training rows whose 68 % width the card's
+#: Gaussian mixture must also match (:func:`wide_bins`): truth-pT bins a factor
+#: :data:`WIDE_PT_RATIO` wide (edges at 1 GeV times its powers) times |eta| slices of
+#: about :data:`WIDE_ETA`, at least :data:`WIDE_MIN` objects, :data:`WIDE_POINTS` of them
+#: (evenly spaced in E) carrying the mixture.
+WIDE_PT_RATIO = 2.0
+WIDE_ETA = 0.4
+#: Further |eta| slice widths (None: the whole region) and offsets of the pT grid (in
+#: units of its step) whose wide bins are added as well.
+WIDE_MORE_ETA: tuple[float | None, ...] = ()
+WIDE_OFFSETS: tuple[float, ...] = (0.0,)
+WIDE_MIN = 200
+WIDE_POINTS = 48
+#: "add": the wide bins join the narrow ones in the resolution's chi2; "off": not used.
+WIDE_MODE = "add"
+#: The selection's factor with the wide bins (:func:`select_member`'s ``dup``): every
+#: object enters the chi2 twice, so a chi2 difference is up to twice what it would be.
+DUP = 2.0
+
+_P16 = 0.15865525393145707
+_P84 = 0.8413447460685429
+
+
+def mixture_halfwidth(s: np.ndarray) -> np.ndarray:
+    """Half the 16-84 % interval of an equal-weight mixture of zero-mean Gaussians with
+    sds ``s`` (rows: one mixture each), by Newton's method on the mixture's CDF.
+
+    A wide bin's reco/truth in the card is such a mixture (one Gaussian per particle, its
+    sd changing across the bin); its 68 % interval is not the mean sd where the sds spread.
+
+    Example:
+        >>> float(mixture_halfwidth(np.array([[0.1, 0.1]]))[0])
+        0.1
+        >>> bool(mixture_halfwidth(np.array([[0.05, 0.25]]))[0] < 0.15)
+        True
+    """
+    s = np.maximum(np.asarray(s, float), 1e-12)
+    q = np.exp(np.mean(np.log(s), axis=1))
+    for _ in range(40):
+        z = q[:, None] / s
+        f = np.mean(special.ndtr(z), axis=1) - _P84
+        df = np.mean(np.exp(-0.5 * z * z) / s, axis=1) / np.sqrt(2 * np.pi)
+        step = f / np.maximum(df, 1e-300)
+        q = np.clip(q - step, q / 4, q * 4)
+        if np.all(np.abs(step) <= 1e-12 * q):
+            break
+    return np.asarray(np.round(q, 14), float)
+
+
+def wide_bins(
+    p: pd.DataFrame, scale: Formula, eta_range: tuple[float, float]
+) -> dict[str, np.ndarray] | None:
+    """Wide training bins of one calorimeter region's reconstructed rows (``p``:
+    :func:`prepare_object` rows that passed): truth pT from 1 GeV in steps of a factor
+    :data:`WIDE_PT_RATIO` times |eta| slices of about :data:`WIDE_ETA`; per bin with at
+    least :data:`WIDE_MIN` objects the 68 % half-width (16-84 %) of reco/truth over the
+    card's ``scale`` at each particle (the median's trend is the scale's, not width) with
+    its order-statistic error, and :data:`WIDE_POINTS` of its particles evenly spaced in
+    E: ``e`` (the card's argument E' = E x scale), ``a`` (|eta|), both (bins, points),
+    ``y``, ``err``. None if no bin qualifies.
+
+    The card's Gaussian mixture over such a bin (one sd per particle) has its own 68 %
+    width, which can differ from the full simulation's core-plus-tail mixture even where
+    each narrow training bin agrees (the 16 % quantile of electrons and photons sits at
+    the edge of their low tail, and moves with the tail fraction's mean over the bin).
+    """
+    e = p["energy"].to_numpy(float)
+    a = np.abs(p["eta"].to_numpy(float))
+    pt = p["pt"].to_numpy(float)
+    with np.errstate(all="ignore"):
+        sc = np.broadcast_to(
+            np.asarray(scale({k: {"energy": e, "pt": pt, "eta": a}[k] for k in scale.names}),
+                       float), e.shape)  # fmt: skip
+    r = p["ratio"].to_numpy(float) / sc
+    lo, hi = eta_range
+    out: dict[str, list[Any]] = {"e": [], "a": [], "y": [], "err": []}
+    for step, off in itertools.product((WIDE_ETA, *WIDE_MORE_ETA), WIDE_OFFSETS):
+        n_eta = 1 if step is None else max(round((hi - lo) / step), 1)
+        if step is not None and step != WIDE_ETA and n_eta == max(round((hi - lo) / WIDE_ETA), 1):
+            continue  # the same slices again
+        ie = np.clip(((a - lo) / max(hi - lo, 1e-12) * n_eta).astype(int), 0, n_eta - 1)
+        lp = np.log(np.maximum(pt, 1e-12)) / np.log(WIDE_PT_RATIO) - off
+        ip = np.floor(lp + 1e-12).astype(int)
+        for i, j in sorted(set(zip(ip.tolist(), ie.tolist(), strict=True))):
+            m = (ip == i) & (ie == j) & np.isfinite(r)
+            if m.sum() < WIDE_MIN:
+                continue
+            rb = _response_bin(r[m])
+            o = np.argsort(e[m], kind="stable")
+            k = np.linspace(0, m.sum() - 1, WIDE_POINTS).round().astype(int)
+            out["e"].append((e[m] * sc[m])[o][k])
+            out["a"].append(a[m][o][k])
+            out["y"].append(rb["width"])
+            out["err"].append(rb["width_err"])
+    if not out["y"]:
+        return None
+    return {k: np.asarray(v, float) for k, v in out.items()}
+
+
+def _wide_pred(sig: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
+    """The card's 68 % half-width of reco/truth per wide bin from sigma(E') at its points."""
+    return mixture_halfwidth(sig / w["e"])
+
+
 # ---------------------------------------------------------------- fits and selection
 def _fit(
     member: Member,
@@ -864,10 +976,12 @@ def _fit(
     y: np.ndarray,
     e: np.ndarray,
     sub: tuple[np.ndarray, np.ndarray] | None = None,
+    wide: dict[str, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Weighted least squares of one member from its fixed starting points; with ``sub``
     (arrays (bins, points) of x and |eta| spread over each bin) the member's value of a bin
-    is its mean over the bin's points instead of its value at the bin's centre."""
+    is its mean over the bin's points instead of its value at the bin's centre; with
+    ``wide`` (:func:`wide_bins`) the wide bins' residuals join the bins'."""
     if member.k == 0:
         return np.zeros(0)
     lo = np.array(member.lower, float)
@@ -883,6 +997,9 @@ def _fit(
             with np.errstate(all="ignore"):
                 v = member.fn(th, x, a) if sub is None else member.fn(th, *sub).mean(axis=1)
                 r = (v - y) / e
+                if wide is not None:
+                    vw = _wide_pred(member.fn(th, wide["e"], wide["a"]), wide)
+                    r = np.concatenate([r, (vw - wide["y"]) / wide["err"]])
             return np.where(np.isfinite(r), r, 1e6)
 
         try:
@@ -909,11 +1026,13 @@ def select_member(
     n_bins: int,
     *,
     level: float = 0.95,
+    dup: float = 1.0,
 ) -> int:
     """Index of the chosen member (see the module docstring): the smallest (size, then k)
     whose chi2 excess over the best, divided by the scale factor max(1, chi2_best /
-    ndf_best), is below the ``level`` quantile of a chi2 with max(k_best - k, 1) degrees
-    of freedom.
+    ndf_best) times ``dup``, is below the ``level`` quantile of a chi2 with max(k_best -
+    k, 1) degrees of freedom. ``dup`` = 2 where every object enters the chi2 twice (the
+    narrow and the wide bins of a calorimeter resolution): the excess is then doubled.
 
     Example:
         >>> select_member([50.0, 12.0, 11.5], [1, 2, 3], [1, 9, 15], 20)
@@ -922,7 +1041,7 @@ def select_member(
     c = np.asarray(chi2, float)
     b = int(np.nanargmin(c))
     ndf = max(n_bins - int(k[b]), 1)
-    s = max(1.0, float(c[b]) / ndf)
+    s = dup * max(1.0, float(c[b]) / ndf)
     for i in sorted(range(len(c)), key=lambda i: (size[i], k[i], i)):
         if not np.isfinite(c[i]):
             continue
@@ -1014,6 +1133,7 @@ def fit_library(
     x: np.ndarray | None = None,
     method: str = "compact",
     level: float = 0.95,
+    wide: dict[str, np.ndarray] | None = None,
 ) -> tuple[Formula, dict[str, Any]]:
     """Fit every member of :func:`library` to the binned ``tab[y]`` (errors ``tab[err]``)
     and choose one (:func:`select_member`).
@@ -1027,6 +1147,9 @@ def fit_library(
         x: The argument per bin (default ``tab["x"]``; the scaled x' for resolutions).
         method: Label in the formula metadata.
         level: Confidence level of the selection test (:func:`select_member`).
+        wide: Calorimeter resolutions: :func:`wide_bins`, whose 68 % widths the card's
+            Gaussian mixture over each wide bin's points must also match (their terms
+            join the chi2 and the bin count).
 
     Returns:
         (chosen formula in the Delphes variables, info) with info: ``front`` (per member:
@@ -1042,14 +1165,14 @@ def fit_library(
     a = tab["abseta"].to_numpy(float)
     yv, ev = tab[y].to_numpy(float), tab[err].to_numpy(float)
     xvar = "pt" if kind == "track" else "energy"
-    n = len(tab)
+    n = len(tab) + (0 if wide is None else len(wide["y"]))
     sub = _sub_points(tab) if x is None else None
     front: list[dict[str, Any]] = []
     forms: list[Formula] = []
     for m in library(quantity, kind, eta_range[1]):
         if m.k > n:  # more parameters than bins: not determined
             continue
-        th = _fit(m, xv, a, yv, ev, sub)
+        th = _fit(m, xv, a, yv, ev, sub, wide)
         try:
             text = m.text(th, xvar)
             f = _make_formula(text, quantity, kind, xvar, x_range, method, eta_range[1])
@@ -1068,6 +1191,13 @@ def fit_library(
         if sub is not None:
             pred = pred.reshape(sub[0].shape).mean(axis=1)
         c = float(np.sum(((pred - yv) / ev) ** 2))
+        if wide is not None:
+            with np.errstate(all="ignore"):
+                wa = {"energy": wide["e"], "pt": wide["e"] / np.cosh(wide["a"]), "eta": wide["a"]}
+                sw = np.broadcast_to(
+                    np.asarray(f({k: wa[k] for k in f.names}), dtype=float), wide["e"].shape
+                )
+                c += float(np.sum(((_wide_pred(sw, wide) - wide["y"]) / wide["err"]) ** 2))
         c = c if np.isfinite(c) else np.inf
         ndf = n - m.k
         front.append(
@@ -1100,7 +1230,8 @@ def fit_library(
         or list(range(len(front)))
     )
     j = pool[select_member([chi2[i] for i in pool], [k[i] for i in pool],
-                           [size[i] for i in pool], n, level=level)]  # fmt: skip
+                           [size[i] for i in pool], n, level=level,
+                           dup=1.0 if wide is None else DUP)]  # fmt: skip
     for i, r in enumerate(front):
         r["pareto"] = not any(
             (size[o] <= size[i] and chi2[o] < chi2[i]) or (size[o] < size[i] and chi2[o] <= chi2[i])
@@ -1163,6 +1294,7 @@ def split_in_energy(
     x_range: tuple[float, float],
     x: np.ndarray,
     level: float = 0.95,
+    wide: dict[str, np.ndarray] | None = None,
 ) -> tuple[Formula, dict[str, Any]]:
     """A calorimeter resolution in two pieces in E, ``Heaviside(b - energy)*(f1) +
     Heaviside(energy - b)*(f2)`` (the card writes ``(energy < b) * (f1) + (energy >= b) *
@@ -1176,6 +1308,9 @@ def split_in_energy(
     same rule chooses: a split only where the one-piece fit is significantly worse than
     the best split given the extra parameters.
 
+    With ``wide`` (:func:`wide_bins`, fitted with ``single``), each wide bin goes with the
+    piece that holds its median E'.
+
     Returns:
         (formula, info): info is ``single``'s with the split entries appended to
         ``front`` (``pieces``: per piece E range, member name, chi2, bins) and ``chosen``
@@ -1184,7 +1319,7 @@ def split_in_energy(
     f0, info = single
     info = {**info, "front": list(info["front"])}
     c0 = info["front"][info["chosen"]]
-    n = len(tab)
+    n = len(tab) + (0 if wide is None else len(wide["y"]))
     xv = np.asarray(x, float)
     args = {"energy": xv, "eta": tab["abseta"].to_numpy(float)}
     with np.errstate(all="ignore"):
@@ -1197,10 +1332,19 @@ def split_in_energy(
     ]
     for b in breaks:
         lo, hi = xv < b, xv >= b
+        wl = wh = None
+        if wide is not None:
+            wlo = wide["e"][:, wide["e"].shape[1] // 2] < b
+            wl = {k: v[wlo] for k, v in wide.items()} if wlo.any() else None
+            wh = {k: v[~wlo] for k, v in wide.items()} if (~wlo).any() else None
         try:
             kw: dict[str, Any] = {"eta_range": eta_range, "x_range": x_range, "level": level}
-            fl, il = fit_library(tab[lo], "res", "res_err", "resolution", "calo", x=xv[lo], **kw)
-            fh, ih = fit_library(tab[hi], "res", "res_err", "resolution", "calo", x=xv[hi], **kw)
+            fl, il = fit_library(
+                tab[lo], "res", "res_err", "resolution", "calo", x=xv[lo], wide=wl, **kw
+            )
+            fh, ih = fit_library(
+                tab[hi], "res", "res_err", "resolution", "calo", x=xv[hi], wide=wh, **kw
+            )
         except InputError:
             continue
         ml, mh = il["front"][il["chosen"]], ih["front"][ih["chosen"]]
@@ -1217,9 +1361,9 @@ def split_in_energy(
             "ndf": n - ml["k"] - mh["k"] - 1,
             "pieces": [
                 {"energy": [x_range[0], b], "name": ml["name"], "formula": ml["formula"],
-                 "size": ml["size"], "chi2": ml["chi2"], "n_bins": int(lo.sum())},
+                 "size": ml["size"], "chi2": ml["chi2"], "n_bins": il["n_bins"]},
                 {"energy": [b, x_range[1]], "name": mh["name"], "formula": mh["formula"],
-                 "size": mh["size"], "chi2": mh["chi2"], "n_bins": int(hi.sum())},
+                 "size": mh["size"], "chi2": mh["chi2"], "n_bins": ih["n_bins"]},
             ],
         }  # fmt: skip
         entry["p_value"] = (
@@ -1229,7 +1373,7 @@ def split_in_energy(
     if len(cands) == 1:
         return f0, info
     j = select_member([c[0] for c in cands], [c[1] for c in cands], [c[2] for c in cands], n,
-                      level=level)  # fmt: skip
+                      level=level, dup=1.0 if wide is None else DUP)  # fmt: skip
     for _, _, _, _, e in cands[1:]:
         assert e is not None
         e.update(pareto=False, card_valid=True, tame=True, chosen=False)
@@ -1357,6 +1501,8 @@ class CompactRegressor(BaseEstimator):
             x_range=x_range,
             level=self.level,
         )
+        use_wide = spec.kind == "calo" and WIDE_MODE == "add"
+        wide = wide_bins(p, scale, eta_range) if use_wide else None
         res, ri = fit_library(
             tab,
             "res",
@@ -1367,10 +1513,11 @@ class CompactRegressor(BaseEstimator):
             x_range=xr,
             x=xs,
             level=self.level,
+            wide=wide,
         )
         if spec.kind == "calo" and self.split_energy:
             res, ri = split_in_energy(
-                tab, (res, ri), eta_range=eta_range, x_range=xr, x=xs, level=self.level
+                tab, (res, ri), eta_range=eta_range, x_range=xr, x=xs, level=self.level, wide=wide
             )
         allp = d[d["passed"]]["ratio"].to_numpy(float)
         core = _response_bin(allp) if allp.size >= 20 else {"tail": 0.0}
