@@ -346,14 +346,18 @@ def npmle(counts: np.ndarray, trials: int, iterations: int = 1500) -> np.ndarray
     Returns:
         (events, grid) posterior probabilities, each row summing to 1.
     """
-    like = binom.pmf(counts[:, None], trials, P_GRID[None, :])
+    # the likelihood depends on an event only through its count: iterate on the distinct
+    # counts, weighted by how many events have each
+    values, inverse, mult = np.unique(counts, return_inverse=True, return_counts=True)
+    like = binom.pmf(values[:, None], trials, P_GRID[None, :])
+    share = mult / mult.sum()
     g = np.full(P_GRID.size, 1.0 / P_GRID.size)
     for _ in range(iterations):
         post = like * g
         post /= post.sum(axis=1, keepdims=True)
-        g = post.mean(axis=0)
+        g = share @ post
     post = like * g
-    return post / post.sum(axis=1, keepdims=True)
+    return (post / post.sum(axis=1, keepdims=True))[inverse]
 
 
 def deconvolved(
