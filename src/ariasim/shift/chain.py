@@ -18,10 +18,25 @@ The corrected sample is the morphed rows *with* their weights: ``correct(X)`` re
 (morphing them first). ``score`` judges the weighted morphed rows, as the applications do.
 
 Training data: by default both stages see all of ``fit``'s rows (the reweighter learns on the
-morphed training source against the training target, with its own out-of-fold calibration);
-``reweight_fraction > 0`` keeps that fraction of each domain away from the morpher, for the
-reweighter only, so that a morpher that over-fits its rows cannot hide its residual from the
-reweighter. Either way only ``fit``'s rows are used: a judging sample is never seen.
+morphed training source against the training target, with its own out-of-fold calibration).
+A flow partly memorises its training rows: it morphs *them* better than new rows (detector
+application, 20k rows per side: morph-only AUC 0.530 on its own training rows against 0.550 on
+fresh rows, BENCHMARKS.md), so a reweighter trained on them sees too small a residual and
+under-corrects new rows. Two ways to show it the residual that new rows have:
+
+* ``reweight_fraction > 0`` keeps that fraction of each domain away from the morpher, for the
+  reweighter only; honest, but the morpher loses that fraction of its data.
+* ``cross_fit = K`` (K >= 2, cross-fitting as in double/debiased machine learning,
+  Chernozhukov et al., Econometrics Journal 21, C1 (2018)): each domain's rows are split into K
+  folds; for each fold a morpher trained on the other K - 1 folds morphs the held-out fold's
+  source rows, so every source row is morphed by a morpher that never saw it; the reweighter
+  learns on all these out-of-fold morphed source rows against all target rows. The morpher
+  that ``transform``/``correct`` use is then one trained on *all* rows (with the same seed as
+  without cross-fitting): on new rows its residual is of the kind the out-of-fold morphs show
+  (a morpher on rows it did not see), and it has all the data; the K fold morphers are kept
+  in memory (``fold_morphers_``, not saved) for diagnosis. Costs K extra morpher fits.
+
+Either way only ``fit``'s rows are used: a judging sample is never seen.
 """
 
 from __future__ import annotations
@@ -59,13 +74,17 @@ class MorphReweighter(BaseEstimator):
             likewise; its clipping and ESS report are this learner's.
         reweight_fraction: Fraction of each domain's rows kept for the reweighter only (0:
             both stages learn on every row).
+        cross_fit: Number of folds K for cross-fitting (module docstring): 0 (off) or >= 2;
+            not combined with ``reweight_fraction``.
         random_state: Seed; the two stages and the split get independent streams
             (:func:`ariasim.utils.spawn_seeds`).
 
     After ``fit``: ``morpher_``, ``reweighter_`` (fitted), ``ess_fraction_`` (Kish ESS of
     the weighted morphed source over its ESS before), ``clipped_fraction_``, ``auc_oof_``
     (the residual classifier's out-of-fold AUC on the morphed training rows: 0.5 means the
-    morpher left nothing it could find), ``n_epochs_`` (the morpher's).
+    morpher left nothing it could find; with ``cross_fit``, on the out-of-fold morphed rows),
+    ``n_epochs_`` (the morpher's); with ``cross_fit`` also ``fold_morphers_`` (the K fold
+    morphers, in memory only) and ``fold_`` (each ``fit`` row's fold, in ``fit``'s order).
 
     Example:
         >>> import numpy as np, pandas as pd
@@ -90,6 +109,7 @@ class MorphReweighter(BaseEstimator):
         morpher: Any = None,
         reweighter: Any = None,
         reweight_fraction: float = 0.0,
+        cross_fit: int = 0,
         random_state: int = 0,
     ):
         self.features = features
@@ -97,6 +117,7 @@ class MorphReweighter(BaseEstimator):
         self.morpher = morpher
         self.reweighter = reweighter
         self.reweight_fraction = reweight_fraction
+        self.cross_fit = cross_fit
         self.random_state = random_state
 
     def _stages(self) -> tuple[Any, Any]:
@@ -117,13 +138,36 @@ class MorphReweighter(BaseEstimator):
         return m, r
 
     def fit(self, X: pd.DataFrame, y: Any, sample_weight: Any = None) -> MorphReweighter:
-        """Fit the morpher, morph the source rows, fit the reweighter on them and the target."""
+        """Fit the morpher, morph the source rows (out of fold with ``cross_fit``), fit the
+        reweighter on them and the target."""
         from ariasim.metrics import effective_sample_size
 
         f = self.reweight_fraction
         if isinstance(f, bool) or not isinstance(f, int | float) or not 0 <= f < 0.9:
             raise ConfigError(f"must be in [0, 0.9), got {f!r}", parameter="reweight_fraction")
+        k_cf = self.cross_fit
+        if (
+            isinstance(k_cf, bool)
+            or not isinstance(k_cf, int | np.integer)
+            or k_cf < 0
+            or k_cf == 1
+        ):
+            raise ConfigError(
+                f"must be 0 (off) or an integer >= 2, got {k_cf!r}", parameter="cross_fit"
+            )
+        if k_cf and f > 0:
+            raise ConfigError(
+                "cannot be combined with reweight_fraction > 0 (both keep rows from the morpher)",
+                parameter="cross_fit",
+            )
         d = split_domains(X, y, sample_weight, self.features, self.context)
+        if k_cf:
+            fewest = min(int(np.sum(d.y == 0)), int(np.sum(d.y == 1)))
+            if fewest < 2 * k_cf:
+                raise ConfigError(
+                    f"{k_cf} folds need at least {2 * k_cf} rows per domain, got {fewest}",
+                    parameter="cross_fit",
+                )
         s_morph, s_rew, s_split = spawn_seeds(self.random_state, 3)
         morpher, reweighter = self._stages()
         morpher.set_params(features=d.features, context=d.context, random_state=int(s_morph))
@@ -142,7 +186,10 @@ class MorphReweighter(BaseEstimator):
         Xw = Xr.iloc[rows_r].reset_index(drop=True)
         yw, ww = d.y[rows_r], d.w[rows_r]
         src = yw == 0
-        moved_src = morpher.transform(Xw[src]).reset_index(drop=True)
+        if k_cf:
+            moved_src = self._out_of_fold(morpher, Xr, d.y, d.w, int(k_cf), int(s_split))
+        else:
+            moved_src = morpher.transform(Xw[src]).reset_index(drop=True)
         Xm = pd.concat([moved_src, Xw[~src].reset_index(drop=True)], ignore_index=True)
         ym = np.concatenate([yw[src], yw[~src]])
         wm = np.concatenate([ww[src], ww[~src]])
@@ -159,6 +206,31 @@ class MorphReweighter(BaseEstimator):
         if hasattr(morpher, "n_epochs_"):
             self.n_epochs_ = int(morpher.n_epochs_)
         return self
+
+    def _out_of_fold(
+        self, template: Any, Xr: pd.DataFrame, y: np.ndarray, w: np.ndarray, k: int, seed: int
+    ) -> pd.DataFrame:
+        """Every source row of ``Xr`` morphed by a morpher trained on the other folds only
+        (returned in ``Xr``'s source order); sets ``fold_`` and ``fold_morphers_``."""
+        s_folds, *s_fold_morphers = spawn_seeds(seed, k + 1)
+        rng = np.random.default_rng(s_folds)
+        fold = np.empty(len(Xr), dtype=np.int64)
+        for label in (0, 1):  # each domain split evenly over the folds
+            idx = np.nonzero(y == label)[0]
+            fold[rng.permutation(idx)] = np.arange(idx.size) % k
+        src_rows = np.nonzero(y == 0)[0]
+        moved = np.empty(k, dtype=object)
+        morphers = []
+        for j in range(k):
+            m = clone(template).set_params(random_state=int(s_fold_morphers[j]))
+            train = np.nonzero(fold != j)[0]
+            m.fit(Xr.iloc[train], y[train], sample_weight=w[train])
+            held = src_rows[fold[src_rows] == j]
+            moved[j] = m.transform(Xr.iloc[held]).set_axis(held)
+            morphers.append(m)
+        out = pd.concat(list(moved)).loc[src_rows].reset_index(drop=True)
+        self.fold_, self.fold_morphers_ = fold, morphers
+        return out
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "morpher_"):
@@ -202,6 +274,7 @@ class MorphReweighter(BaseEstimator):
             "features": self.features,
             "context": self.context,
             "reweight_fraction": self.reweight_fraction,
+            "cross_fit": self.cross_fit,
             "random_state": self.random_state,
         }
         state = {
