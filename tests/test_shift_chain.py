@@ -12,6 +12,7 @@ from sklearn.base import BaseEstimator
 from ariasim.errors import ConfigError, InputError
 from ariasim.metrics import classifier_test
 from ariasim.shift import ClassifierReweighter, FlowMorpher, MorphReweighter, load, stack
+from ariasim.shift.chain import row_folds
 from ariasim.shift.workflow import make_learner
 
 torch = pytest.importorskip("torch")
@@ -280,10 +281,11 @@ def test_cross_fit_shows_the_reweighter_the_residual_a_memorising_morpher_hides(
     # nothing; the cross-fitted one sees the whole shift (the morph is the identity on new
     # rows) and its weights remove it from fresh rows, which the final morpher leaves as they are
     moved, w_plain = plain.correct(fresh_src[["x", "c"]])
-    _, w_cf = cf.correct(fresh_src[["x", "c"]])
+    moved_cf, w_cf = cf.correct(fresh_src[["x", "c"]])
+    assert cf.morphers_ == cf.fold_morphers_  # the default: new rows go to the fold morphers
     fresh_t = fresh_tgt[["x", "c"]]
     auc_plain, sigma = _auc(moved, fresh_t, w_plain)
-    auc_cf, _ = _auc(moved, fresh_t, w_cf)
+    auc_cf, _ = _auc(moved_cf, fresh_t, w_cf)
     assert plain.auc_oof_ < 0.5 + 4 * sigma < cf.auc_oof_
     assert auc_plain > 0.5 + 6 * sigma, auc_plain
     assert auc_cf < auc_plain - 6 * sigma, (auc_plain, auc_cf)
@@ -305,21 +307,43 @@ def test_cross_fit_save_load_same_seed_and_errors(data, tmp_path):
 
     a, b = fit(cross_fit=2), fit(cross_fit=2)
     np.testing.assert_array_equal(a.weights(fresh_src), b.weights(fresh_src))
-    plain = fit()
-    # the final morpher is the one the chain without cross-fitting has (same seed, all rows)
-    pd.testing.assert_frame_equal(a.transform(fresh_src), plain.transform(fresh_src))
-    assert [m.n_train_ + m.n_val_ for m in a.fold_morphers_] == [600, 600]
-    assert a.morpher_.n_train_ + a.morpher_.n_val_ == 1200
+    assert [m.n_train_ + m.n_val_ for m in a.morphers_] == [600, 600]
+    # each row is moved by the fold morpher its values' hash picks
+    moved = a.transform(fresh_src)
+    fold = row_folds(fresh_src[["x", "k", "c"]], 2)
+    assert 0.4 < fold.mean() < 0.6
+    for j, m in enumerate(a.morphers_):
+        pd.testing.assert_frame_equal(moved[fold == j], m.transform(fresh_src[fold == j]))
     a.save(tmp_path / "m")
+    assert (tmp_path / "m" / "morpher_fold1").is_dir()
     back = load(tmp_path / "m")
-    assert back.cross_fit == 2 and back.auc_oof_ == a.auc_oof_
+    assert back.cross_fit == 2 and back.auc_oof_ == a.auc_oof_ and len(back.morphers_) == 2
     np.testing.assert_array_equal(back.weights(fresh_src), a.weights(fresh_src))
+    pd.testing.assert_frame_equal(back.transform(fresh_src), moved)
+    # "refit": the morpher is the one the chain without cross-fitting has (same seed, all rows)
+    plain, refit = fit(), fit(cross_fit=2, cross_fit_morph="refit")
+    pd.testing.assert_frame_equal(refit.transform(fresh_src), plain.transform(fresh_src))
+    assert refit.morpher_.n_train_ + refit.morpher_.n_val_ == 1200
     for bad in (1, -2, True, 2.0):
         with pytest.raises(ConfigError, match="cross_fit"):
             MorphReweighter(cross_fit=bad).fit(X, y)
     with pytest.raises(ConfigError, match="cross_fit"):
         MorphReweighter(cross_fit=2, reweight_fraction=0.3).fit(X, y)
+    with pytest.raises(ConfigError, match="cross_fit_morph"):
+        MorphReweighter(cross_fit=2, cross_fit_morph="mean").fit(X, y)
     with pytest.raises(ConfigError, match="cross_fit"):
         MorphReweighter(cross_fit=4).fit(*stack(src.iloc[:5], tgt.iloc[:5])[:2])
     m = make_learner("flow+reweight", ["x"], ["c"], options={"cross_fit": 3})
     assert m.cross_fit == 3
+
+
+def test_row_folds_are_balanced_and_depend_on_every_column():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"n": rng.integers(0, 40, 6000), "x": rng.normal(size=6000)})
+    counts = np.bincount(row_folds(df, 3), minlength=3)
+    # multinomial: each count 2000 +- sqrt(6000 * 1/3 * 2/3) = 36.5
+    assert np.all(np.abs(counts - 2000) < 5 * 36.5), counts
+    ints = np.bincount(row_folds(df[["n"]], 2), minlength=2)  # 40 integer values only
+    assert ints.min() > 0
+    moved = df.assign(x=df["x"] + 1e-9)
+    assert np.mean(row_folds(moved, 3) != row_folds(df, 3)) > 0.5

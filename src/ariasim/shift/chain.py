@@ -30,11 +30,26 @@ under-corrects new rows. Two ways to show it the residual that new rows have:
   Chernozhukov et al., Econometrics Journal 21, C1 (2018)): each domain's rows are split into K
   folds; for each fold a morpher trained on the other K - 1 folds morphs the held-out fold's
   source rows, so every source row is morphed by a morpher that never saw it; the reweighter
-  learns on all these out-of-fold morphed source rows against all target rows. The morpher
-  that ``transform``/``correct`` use is then one trained on *all* rows (with the same seed as
-  without cross-fitting): on new rows its residual is of the kind the out-of-fold morphs show
-  (a morpher on rows it did not see), and it has all the data; the K fold morphers are kept
-  in memory (``fold_morphers_``, not saved) for diagnosis. Costs K extra morpher fits.
+  learns on all these out-of-fold morphed source rows against all target rows. Which
+  morpher then moves new rows (``cross_fit_morph``):
+
+  - ``"folds"`` (default): the K fold morphers themselves, each new row going to the fold
+    morpher picked by a hash of its values (so a row's result does not depend on the rows
+    around it). New rows then come out as the same mixture of the K morphers' outputs on
+    unseen rows that the reweighter was trained on, so its weights fit them. Costs K
+    morpher fits on (K-1)/K of the rows each.
+  - ``"refit"``: one morpher trained on *all* rows (the same seed as without cross-fitting),
+    whose residual on new rows is only of the *kind* the fold morphers show; K + 1 fits.
+
+  Measured (BENCHMARKS.md, "Cross-fitted morph + reweight", detector, 20k rows per side,
+  K = 2, two seeds): neither choice beats no cross-fitting at both seeds. ``"refit"`` is the
+  less stable: weights learned on the fold morphers' residual need not fit the refitted
+  morpher's (a flow's residual changes with its seed and with early stopping; at one seed a
+  fold morpher stopped after 20 epochs, and the refit chain's AUC got worse than without
+  cross-fitting, 0.542 -> 0.558); ``"folds"`` applies the weights to the distribution they
+  were learned on and gave 0.535 at both seeds (0.528 and 0.542 without), but its morphers
+  have only (K-1)/K of the rows. ``"folds"`` is the default for its consistency; cross-
+  fitting itself stays off by default (``cross_fit=0``).
 
 Either way only ``fit``'s rows are used: a judging sample is never seen.
 """
@@ -76,6 +91,9 @@ class MorphReweighter(BaseEstimator):
             both stages learn on every row).
         cross_fit: Number of folds K for cross-fitting (module docstring): 0 (off) or >= 2;
             not combined with ``reweight_fraction``.
+        cross_fit_morph: With ``cross_fit``, which morpher moves new rows: ``"folds"`` (the K
+            fold morphers, a row's fold from a hash of its values) or ``"refit"`` (one morpher
+            trained on all rows).
         random_state: Seed; the two stages and the split get independent streams
             (:func:`ariasim.utils.spawn_seeds`).
 
@@ -83,8 +101,10 @@ class MorphReweighter(BaseEstimator):
     the weighted morphed source over its ESS before), ``clipped_fraction_``, ``auc_oof_``
     (the residual classifier's out-of-fold AUC on the morphed training rows: 0.5 means the
     morpher left nothing it could find; with ``cross_fit``, on the out-of-fold morphed rows),
-    ``n_epochs_`` (the morpher's); with ``cross_fit`` also ``fold_morphers_`` (the K fold
-    morphers, in memory only) and ``fold_`` (each ``fit`` row's fold, in ``fit``'s order).
+    ``morphers_`` (the morphers ``transform`` uses: one, or the K fold morphers),
+    ``morpher_`` (the first of them), ``n_epochs_`` (its epochs); with ``cross_fit`` also
+    ``fold_morphers_`` (the K fold morphers) and ``fold_`` (each ``fit`` row's fold, in
+    ``fit``'s order).
 
     Example:
         >>> import numpy as np, pandas as pd
@@ -110,6 +130,7 @@ class MorphReweighter(BaseEstimator):
         reweighter: Any = None,
         reweight_fraction: float = 0.0,
         cross_fit: int = 0,
+        cross_fit_morph: str = "folds",
         random_state: int = 0,
     ):
         self.features = features
@@ -118,6 +139,7 @@ class MorphReweighter(BaseEstimator):
         self.reweighter = reweighter
         self.reweight_fraction = reweight_fraction
         self.cross_fit = cross_fit
+        self.cross_fit_morph = cross_fit_morph
         self.random_state = random_state
 
     def _stages(self) -> tuple[Any, Any]:
@@ -155,6 +177,11 @@ class MorphReweighter(BaseEstimator):
             raise ConfigError(
                 f"must be 0 (off) or an integer >= 2, got {k_cf!r}", parameter="cross_fit"
             )
+        if self.cross_fit_morph not in ("folds", "refit"):
+            raise ConfigError(
+                f"must be 'folds' or 'refit', got {self.cross_fit_morph!r}",
+                parameter="cross_fit_morph",
+            )
         if k_cf and f > 0:
             raise ConfigError(
                 "cannot be combined with reweight_fraction > 0 (both keep rows from the morpher)",
@@ -182,7 +209,9 @@ class MorphReweighter(BaseEstimator):
                 k_r = min(max(round(f * idx.size), 2), idx.size - 2)
                 keep[rng.permutation(idx)[:k_r]] = True
             rows_m, rows_r = np.nonzero(~keep)[0], np.nonzero(keep)[0]
-        morpher.fit(Xr.iloc[rows_m], d.y[rows_m], sample_weight=d.w[rows_m])
+        refit = not k_cf or self.cross_fit_morph == "refit"
+        if refit:
+            morpher.fit(Xr.iloc[rows_m], d.y[rows_m], sample_weight=d.w[rows_m])
         Xw = Xr.iloc[rows_r].reset_index(drop=True)
         yw, ww = d.y[rows_r], d.w[rows_r]
         src = yw == 0
@@ -194,7 +223,8 @@ class MorphReweighter(BaseEstimator):
         ym = np.concatenate([yw[src], yw[~src]])
         wm = np.concatenate([ww[src], ww[~src]])
         reweighter.fit(Xm, ym, sample_weight=wm)
-        self.morpher_, self.reweighter_ = morpher, reweighter
+        self.morphers_ = [morpher] if refit else list(self.fold_morphers_)
+        self.morpher_, self.reweighter_ = self.morphers_[0], reweighter
         self.features_, self.context_ = d.features, d.context
         base = ww[src]
         self.ess_fraction_ = float(
@@ -203,8 +233,8 @@ class MorphReweighter(BaseEstimator):
         )
         self.clipped_fraction_ = float(getattr(reweighter, "clipped_fraction_", 0.0))
         self.auc_oof_ = float(getattr(reweighter, "auc_oof_", float("nan")))
-        if hasattr(morpher, "n_epochs_"):
-            self.n_epochs_ = int(morpher.n_epochs_)
+        if hasattr(self.morpher_, "n_epochs_"):
+            self.n_epochs_ = int(self.morpher_.n_epochs_)
         return self
 
     def _out_of_fold(
@@ -240,7 +270,7 @@ class MorphReweighter(BaseEstimator):
         """The morphed rows of ``X`` (source events) and their weights."""
         self._check_fitted()
         resolve_columns(X, self.features_, self.context_)
-        moved = self.morpher_.transform(X)
+        moved = self._morph(X)
         if len(X) == 0:
             return moved, np.zeros(0)
         return moved, np.asarray(self.reweighter_.weights(moved), dtype=np.float64)
@@ -248,7 +278,22 @@ class MorphReweighter(BaseEstimator):
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         """The morphed rows only (without the weights that complete the correction)."""
         self._check_fitted()
-        return self.morpher_.transform(X)
+        return self._morph(X)
+
+    def _morph(self, X: pd.DataFrame) -> pd.DataFrame:
+        """``X`` moved by the morpher, or by the fold morpher of each row's hash."""
+        if len(self.morphers_) == 1 or len(X) == 0:
+            return self.morphers_[0].transform(X)
+        resolve_columns(X, self.features_, self.context_)
+        fold = row_folds(X[self.features_ + self.context_], len(self.morphers_))
+        Xr = X.reset_index(drop=True)
+        parts = []
+        for j, m in enumerate(self.morphers_):
+            rows = np.nonzero(fold == j)[0]
+            if rows.size:
+                parts.append(m.transform(Xr.iloc[rows]).set_axis(rows))
+        out = pd.concat(parts).sort_index()
+        return out.set_axis(X.index)
 
     def weights(self, X: pd.DataFrame) -> np.ndarray:
         """The weights of the source rows ``X`` after morphing them."""
@@ -275,6 +320,7 @@ class MorphReweighter(BaseEstimator):
             "context": self.context,
             "reweight_fraction": self.reweight_fraction,
             "cross_fit": self.cross_fit,
+            "cross_fit_morph": self.cross_fit_morph,
             "random_state": self.random_state,
         }
         state = {
@@ -285,6 +331,7 @@ class MorphReweighter(BaseEstimator):
             "ess_fraction": self.ess_fraction_,
             "clipped_fraction": self.clipped_fraction_,
             "auc_oof": self.auc_oof_,
+            "n_morphers": len(self.morphers_),
         }
         out = Path(path)
         if out.exists() and not overwrite:
@@ -293,7 +340,8 @@ class MorphReweighter(BaseEstimator):
             )
         with atomic_path(out, folder=True) as tmp:  # the three parts, all or nothing
             save_folder(tmp, type(self).__name__, params, state, overwrite=True)
-            self.morpher_.save(tmp / MORPHER_DIR)
+            for sub, m in zip(_morpher_dirs(len(self.morphers_)), self.morphers_, strict=True):
+                m.save(tmp / sub)
             self.reweighter_.save(tmp / REWEIGHTER_DIR)
         return out
 
@@ -307,10 +355,11 @@ class MorphReweighter(BaseEstimator):
         self.features_ = [str(f) for f in state["features"]]
         self.context_ = [str(c) for c in state["context"]]
         parts = []
-        for sub, kind, method in (
-            (MORPHER_DIR, "morpher", "transform"),
-            (REWEIGHTER_DIR, "reweighter", "weights"),
-        ):
+        n_morphers = int(state.get("n_morphers", 1))  # 1 in models saved before cross_fit
+        if n_morphers < 1:
+            raise InputError(f"n_morphers must be >= 1, got {n_morphers}", path=folder)
+        stages = [(sub, "morpher", "transform") for sub in _morpher_dirs(n_morphers)]
+        for sub, kind, method in [*stages, (REWEIGHTER_DIR, "reweighter", "weights")]:
             model = load(Path(folder) / sub)
             if type(model).__name__ != state[kind] or not hasattr(model, method):
                 raise InputError(
@@ -322,7 +371,8 @@ class MorphReweighter(BaseEstimator):
                     "its columns are not the chain's", path=Path(folder) / sub / "model.json"
                 )
             parts.append(model)
-        self.morpher_, self.reweighter_ = parts
+        self.morphers_, self.reweighter_ = parts[:-1], parts[-1]
+        self.morpher_ = self.morphers_[0]
         self.morpher, self.reweighter = clone(self.morpher_), clone(self.reweighter_)
         self.ess_fraction_ = float(state["ess_fraction"])
         self.clipped_fraction_ = float(state["clipped_fraction"])
@@ -330,3 +380,31 @@ class MorphReweighter(BaseEstimator):
         if hasattr(self.morpher_, "n_epochs_"):
             self.n_epochs_ = int(self.morpher_.n_epochs_)
         return self
+
+
+def _morpher_dirs(n: int) -> list[str]:
+    """The morpher folders of a saved chain: ``morpher/``, or ``morpher_fold<j>/`` for each of
+    the fold morphers of a cross-fitted one."""
+    return [MORPHER_DIR] if n == 1 else [f"{MORPHER_DIR}_fold{j}" for j in range(n)]
+
+
+def row_folds(X: pd.DataFrame, k: int) -> np.ndarray:
+    """A fold in ``[0, k)`` for each row, from a hash of its values (the float64 bit patterns
+    of its columns, each xor-ed in and passed through the SplitMix64 finaliser, Steele, Lea &
+    Flood, OOPSLA 2014): the same row always gets the same fold, whatever rows come with it.
+
+    Example:
+        >>> df = pd.DataFrame({"x": [0.5, 1.5, 0.5], "k": [1, 2, 1]})
+        >>> f = row_folds(df, 2)
+        >>> bool(f[0] == f[2]), bool(((f >= 0) & (f < 2)).all())
+        (True, True)
+    """
+    bits = np.ascontiguousarray(X.to_numpy(dtype=np.float64)).view(np.uint64)
+    h = np.zeros(len(X), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(bits.shape[1]):
+            h = (h ^ bits[:, j]) + np.uint64(0x9E3779B97F4A7C15)
+            h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+            h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            h ^= h >> np.uint64(31)
+    return (h % np.uint64(k)).astype(np.int64)
