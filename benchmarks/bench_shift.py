@@ -59,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         help="MorphReweighter's cross-fitting folds (flow+reweight, flow-matching+reweight)",
     )
     ap.add_argument(
+        "--cross-fit-morph",
+        choices=("folds", "refit"),
+        default=None,
+        help="with --cross-fit: the fold morphers (default) or one refitted on all rows",
+    )
+    ap.add_argument(
         "--weight-decay",
         type=float,
         default=None,
@@ -86,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.cross_fit is not None and method.endswith("+reweight"):
                 opts["cross_fit"] = args.cross_fit
                 tag += f"-cf{args.cross_fit}"
+                if args.cross_fit_morph is not None:
+                    opts["cross_fit_morph"] = args.cross_fit_morph
+                    tag += f"-{args.cross_fit_morph}"
             options = opts or None
             folder = args.out / f"shift-{name}-{method}{tag}-{args.n}-s{args.seed}"
             t0 = time.time()
