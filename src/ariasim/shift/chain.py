@@ -47,8 +47,8 @@ under-corrects new rows. Two ways to show it the residual that new rows have:
   morpher's (a flow's residual changes with its seed and with early stopping; at one seed a
   fold morpher stopped after 20 epochs, and the refit chain's AUC got worse than without
   cross-fitting, 0.542 -> 0.558); ``"folds"`` applies the weights to the distribution they
-  were learned on and gave 0.535 at both seeds (0.528 and 0.542 without), but its morphers
-  have only (K-1)/K of the rows. ``"folds"`` is the default for its consistency; cross-
+  were learned on and gave 0.539 and 0.540 (0.528 and 0.542 without), its morphers having
+  only (K-1)/K of the rows. ``"folds"`` is the default for its consistency; cross-
   fitting itself stays off by default (``cross_fit=0``).
 
 Either way only ``fit``'s rows are used: a judging sample is never seen.
