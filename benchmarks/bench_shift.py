@@ -19,10 +19,12 @@ Usage (the figures of BENCHMARKS.md):
     python benchmarks/bench_shift.py --n 20000 --apps active-bias --methods reweight,stratified
     python benchmarks/bench_shift.py --n 20000 --apps detector --methods flow+reweight \
         --quantile-knots 500 --seed 1
+    python benchmarks/bench_shift.py --n 20000 --apps detector --methods flow+reweight \
+        --cross-fit 2 --weight-decay 1e-3 --seed 1
 
-Writes ``benchmarks/out/shift-<app>-<method>[-q<knots>]-<n>-s<seed>/`` (report.html,
-summary.json, model/) and ``benchmarks/out/shift-<n>-s<seed>.json`` with every figure, and
-prints a table.
+Writes ``benchmarks/out/shift-<app>-<method>[-q<knots>][-wd<decay>][-cf<K>]-<n>-s<seed>/``
+(report.html, summary.json, model/) and ``benchmarks/out/shift-<n>-s<seed>.json`` with every
+figure, and prints a table.
 """
 
 from __future__ import annotations
@@ -50,6 +52,24 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="FlowMorpher's Gaussianising map (flow, flow+reweight only; default off)",
     )
+    ap.add_argument(
+        "--cross-fit",
+        type=int,
+        default=None,
+        help="MorphReweighter's cross-fitting folds (flow+reweight, flow-matching+reweight)",
+    )
+    ap.add_argument(
+        "--cross-fit-morph",
+        choices=("folds", "refit"),
+        default=None,
+        help="with --cross-fit: the fold morphers (default) or one refitted on all rows",
+    )
+    ap.add_argument(
+        "--weight-decay",
+        type=float,
+        default=None,
+        help="FlowMorpher's Adam weight decay (flow, flow+reweight)",
+    )
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "out")
     args = ap.parse_args(argv)
     rows = []
@@ -61,10 +81,21 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             if name != "active-bias" and method == "stratified":
                 continue
-            options = None
+            opts: dict = {}
+            tag = ""
             if args.quantile_knots is not None and method in ("flow", "flow+reweight"):
-                options = {"quantile_knots": args.quantile_knots}
-            tag = f"-q{args.quantile_knots}" if options else ""
+                opts["quantile_knots"] = args.quantile_knots
+                tag += f"-q{args.quantile_knots}"
+            if args.weight_decay is not None and method in ("flow", "flow+reweight"):
+                opts["weight_decay"] = args.weight_decay
+                tag += f"-wd{args.weight_decay:g}"
+            if args.cross_fit is not None and method.endswith("+reweight"):
+                opts["cross_fit"] = args.cross_fit
+                tag += f"-cf{args.cross_fit}"
+                if args.cross_fit_morph is not None:
+                    opts["cross_fit_morph"] = args.cross_fit_morph
+                    tag += f"-{args.cross_fit_morph}"
+            options = opts or None
             folder = args.out / f"shift-{name}-{method}{tag}-{args.n}-s{args.seed}"
             t0 = time.time()
             s = run_application(

@@ -74,6 +74,13 @@ CASES = [
     Case(
         "fit-quantile-knots-one", [*FIT, "--quantile-knots", "1"], "--quantile-knots", setup=_tables
     ),
+    Case("fit-cross-fit-flow", [*FIT, "--cross-fit", "2"], "--cross-fit", setup=_tables),
+    Case(
+        "fit-cross-fit-one",
+        [*FIT, "--method", "flow+reweight", "--cross-fit", "1"],
+        "--cross-fit",
+        setup=_tables,
+    ),
     Case("fit-holdout-one", [*FITR, "--holdout", "1"], "--holdout", setup=_tables),
     Case(
         "fit-out-is-file",

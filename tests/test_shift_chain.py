@@ -7,10 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import BaseEstimator
 
 from ariasim.errors import ConfigError, InputError
 from ariasim.metrics import classifier_test
 from ariasim.shift import ClassifierReweighter, FlowMorpher, MorphReweighter, load, stack
+from ariasim.shift.chain import row_folds
 from ariasim.shift.workflow import make_learner
 
 torch = pytest.importorskip("torch")
@@ -207,3 +209,141 @@ def test_harness_judges_the_weighted_morph():
     assert case.kind == "morpher+reweighter"
     assert case.image_typical is not None and 0 < case.ess_fraction <= 1
     report_validation(HtmlReport("t"), r)
+
+
+class MemorisingMorpher(BaseEstimator):
+    """The extreme of a morpher that memorises its rows (like an empirical quantile map):
+    each training source row goes exactly onto a training target row; any other row is left
+    unchanged. It records every row it was trained on and every row it morphed."""
+
+    def __init__(self, features=None, context=None, random_state=0):
+        self.features = features
+        self.context = context
+        self.random_state = random_state
+
+    def fit(self, X, y, sample_weight=None):
+        y = np.asarray(y)
+        self.features_, self.context_ = list(self.features), list(self.context or [])
+        src, tgt = X[y == 0], X[y == 1]
+        rng = np.random.default_rng(self.random_state)
+        pick = rng.choice(len(tgt), len(src))
+        self.map_ = {
+            tuple(a): b
+            for a, b in zip(
+                src[self.features_].to_numpy(), tgt[self.features_].to_numpy()[pick], strict=True
+            )
+        }
+        self.seen_ = {tuple(r) for r in X[self.features_ + self.context_].to_numpy()}
+        self.morphed_ = set()
+        return self
+
+    def transform(self, X):
+        out = X.copy()
+        vals = X[self.features_].to_numpy()
+        out[self.features_] = np.array([self.map_.get(tuple(r), r) for r in vals])
+        self.morphed_ |= {tuple(r) for r in X[self.features_ + self.context_].to_numpy()}
+        return out
+
+
+def _memorising_chain(X, y, **kw):
+    return MorphReweighter(
+        ["x"],
+        ["c"],
+        morpher=MemorisingMorpher(),
+        reweighter=ClassifierReweighter(n_estimators=100),
+        random_state=4,
+        **kw,
+    ).fit(X, y)
+
+
+def test_cross_fit_shows_the_reweighter_the_residual_a_memorising_morpher_hides(data):
+    src, tgt, fresh_src, fresh_tgt = data
+    src, tgt = src[["x", "c"]], tgt[["x", "c"]]  # x continuous: rows are unique
+    X, y, _ = stack(src.iloc[:1500], tgt.iloc[:1500])
+    plain = _memorising_chain(X, y)
+    cf = _memorising_chain(X, y, cross_fit=3)
+    # every fold morpher saw the other two folds only, and morphed exactly its held-out
+    # fold's source rows: an out-of-fold row is never one its morpher was trained on
+    rows = {tuple(r) for r in X[["x", "c"]].to_numpy()}
+    src_rows = {tuple(r) for r in src.iloc[:1500].to_numpy()}
+    assert np.bincount(cf.fold_).tolist() == [1000, 1000, 1000]
+    assert [np.bincount(cf.fold_[np.asarray(y) == k]).tolist() for k in (0, 1)] == [[500] * 3] * 2
+    morphed = set()
+    for j, m in enumerate(cf.fold_morphers_):
+        assert len(m.seen_) == 2000 and m.seen_ <= rows
+        assert not m.morphed_ & m.seen_
+        assert m.morphed_ == {
+            tuple(r) for r in X[["x", "c"]].to_numpy()[(cf.fold_ == j) & (np.asarray(y) == 0)]
+        }
+        morphed |= m.morphed_
+    assert morphed == src_rows
+    # on its own rows the memorising morph is perfect, so the plain chain's reweighter finds
+    # nothing; the cross-fitted one sees the whole shift (the morph is the identity on new
+    # rows) and its weights remove it from fresh rows, which the final morpher leaves as they are
+    moved, w_plain = plain.correct(fresh_src[["x", "c"]])
+    moved_cf, w_cf = cf.correct(fresh_src[["x", "c"]])
+    assert cf.morphers_ == cf.fold_morphers_  # the default: new rows go to the fold morphers
+    fresh_t = fresh_tgt[["x", "c"]]
+    auc_plain, sigma = _auc(moved, fresh_t, w_plain)
+    auc_cf, _ = _auc(moved_cf, fresh_t, w_cf)
+    assert plain.auc_oof_ < 0.5 + 4 * sigma < cf.auc_oof_
+    assert auc_plain > 0.5 + 6 * sigma, auc_plain
+    assert auc_cf < auc_plain - 6 * sigma, (auc_plain, auc_cf)
+
+
+def test_cross_fit_save_load_same_seed_and_errors(data, tmp_path):
+    src, tgt, fresh_src, _ = data
+    X, y, _ = stack(src.iloc[:600], tgt.iloc[:600])
+
+    def fit(**kw):
+        m = MorphReweighter(
+            ["x", "k"],
+            ["c"],
+            morpher=FlowMorpher(max_epochs=2, **TINY),
+            reweighter=ClassifierReweighter(n_estimators=30),
+            **kw,
+        )
+        return m.fit(X, y)
+
+    a, b = fit(cross_fit=2), fit(cross_fit=2)
+    np.testing.assert_array_equal(a.weights(fresh_src), b.weights(fresh_src))
+    assert [m.n_train_ + m.n_val_ for m in a.morphers_] == [600, 600]
+    # each row is moved by the fold morpher its values' hash picks
+    moved = a.transform(fresh_src)
+    fold = row_folds(fresh_src[["x", "k", "c"]], 2)
+    assert 0.4 < fold.mean() < 0.6
+    for j, m in enumerate(a.morphers_):
+        pd.testing.assert_frame_equal(moved[fold == j], m.transform(fresh_src[fold == j]))
+    a.save(tmp_path / "m")
+    assert (tmp_path / "m" / "morpher_fold1").is_dir()
+    back = load(tmp_path / "m")
+    assert back.cross_fit == 2 and back.auc_oof_ == a.auc_oof_ and len(back.morphers_) == 2
+    np.testing.assert_array_equal(back.weights(fresh_src), a.weights(fresh_src))
+    pd.testing.assert_frame_equal(back.transform(fresh_src), moved)
+    # "refit": the morpher is the one the chain without cross-fitting has (same seed, all rows)
+    plain, refit = fit(), fit(cross_fit=2, cross_fit_morph="refit")
+    pd.testing.assert_frame_equal(refit.transform(fresh_src), plain.transform(fresh_src))
+    assert refit.morpher_.n_train_ + refit.morpher_.n_val_ == 1200
+    for bad in (1, -2, True, 2.0):
+        with pytest.raises(ConfigError, match="cross_fit"):
+            MorphReweighter(cross_fit=bad).fit(X, y)
+    with pytest.raises(ConfigError, match="cross_fit"):
+        MorphReweighter(cross_fit=2, reweight_fraction=0.3).fit(X, y)
+    with pytest.raises(ConfigError, match="cross_fit_morph"):
+        MorphReweighter(cross_fit=2, cross_fit_morph="mean").fit(X, y)
+    with pytest.raises(ConfigError, match="cross_fit"):
+        MorphReweighter(cross_fit=4).fit(*stack(src.iloc[:5], tgt.iloc[:5])[:2])
+    m = make_learner("flow+reweight", ["x"], ["c"], options={"cross_fit": 3})
+    assert m.cross_fit == 3
+
+
+def test_row_folds_are_balanced_and_depend_on_every_column():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"n": rng.integers(0, 40, 6000), "x": rng.normal(size=6000)})
+    counts = np.bincount(row_folds(df, 3), minlength=3)
+    # multinomial: each count 2000 +- sqrt(6000 * 1/3 * 2/3) = 36.5
+    assert np.all(np.abs(counts - 2000) < 5 * 36.5), counts
+    ints = np.bincount(row_folds(df[["n"]], 2), minlength=2)  # 40 integer values only
+    assert ints.min() > 0
+    moved = df.assign(x=df["x"] + 1e-9)
+    assert np.mean(row_folds(moved, 3) != row_folds(df, 3)) > 0.5

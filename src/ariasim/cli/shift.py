@@ -74,6 +74,17 @@ QuantileKnotsOpt = Annotated[
     ),
 ]
 
+CrossFitOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--cross-fit",
+        show_default="0 (off)",
+        help="flow+reweight, flow-matching+reweight: train the reweighter on source rows "
+        "morphed out of fold by morphers trained on the other K-1 of K folds (K >= 2), so it "
+        "sees the residual the morpher leaves on rows it did not train on.",
+    ),
+]
+
 
 def _split(text: str | None) -> list[str] | None:
     if text is None:
@@ -99,10 +110,20 @@ def _options(
     device: str | None,
     context_bins: int | None = None,
     quantile_knots: int | None = None,
+    cross_fit: int | None = None,
 ) -> dict[str, Any]:
     from ariasim.errors import ConfigError
 
     opts: dict[str, Any] = {}
+    if cross_fit is not None:
+        if not method.endswith("+reweight"):
+            raise ConfigError(
+                f"applies to --method flow+reweight and flow-matching+reweight only, not {method}",
+                parameter="--cross-fit",
+            )
+        if cross_fit < 0 or cross_fit == 1:
+            raise ConfigError(f"must be 0 (off) or >= 2, got {cross_fit}", parameter="--cross-fit")
+        opts["cross_fit"] = cross_fit
     if quantile_knots is not None:
         if method not in ("flow", "flow+reweight"):
             raise ConfigError(
@@ -162,6 +183,7 @@ def shift_fit_command(
     device: DeviceOpt = None,
     context_bins: ContextBinsOpt = None,
     quantile_knots: QuantileKnotsOpt = None,
+    cross_fit: CrossFitOpt = None,
     seed: SeedOpt = 0,
     overwrite: OverwriteOpt = False,
 ) -> None:
@@ -179,7 +201,7 @@ def shift_fit_command(
         target_weight=target_weight,
         holdout=holdout,
         seed=seed,
-        options=_options(method, epochs, device, context_bins, quantile_knots),
+        options=_options(method, epochs, device, context_bins, quantile_knots, cross_fit),
         overwrite=overwrite,
         progress=_printer(),
     )
@@ -248,6 +270,7 @@ def shift_validate_command(
     device: DeviceOpt = None,
     context_bins: ContextBinsOpt = None,
     quantile_knots: QuantileKnotsOpt = None,
+    cross_fit: CrossFitOpt = None,
     seed: SeedOpt = 0,
     overwrite: OverwriteOpt = False,
 ) -> None:
@@ -263,7 +286,7 @@ def shift_validate_command(
         n=n,
         auc_threshold=threshold,
         seed=seed,
-        options=_options(method, epochs, device, context_bins, quantile_knots),
+        options=_options(method, epochs, device, context_bins, quantile_knots, cross_fit),
         overwrite=overwrite,
         progress=_printer(),
     )
@@ -299,6 +322,7 @@ def shift_demo_command(
     epochs: EpochsOpt = None,
     device: DeviceOpt = None,
     quantile_knots: QuantileKnotsOpt = None,
+    cross_fit: CrossFitOpt = None,
     seed: SeedOpt = 0,
     overwrite: OverwriteOpt = False,
 ) -> None:
@@ -312,7 +336,7 @@ def shift_demo_command(
         n=n,
         method=method,
         seed=seed,
-        options=_options(m, epochs, device, quantile_knots=quantile_knots),
+        options=_options(m, epochs, device, quantile_knots=quantile_knots, cross_fit=cross_fit),
         overwrite=overwrite,
         progress=_printer(),
     )

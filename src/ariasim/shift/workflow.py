@@ -129,7 +129,7 @@ def _make_chain(
     from ariasim.shift.reweight import ClassifierReweighter
 
     morpher = make_learner(method.split("+")[0], features, context, seed=seed)
-    chain_keys = {"reweight_fraction"}
+    chain_keys = {"reweight_fraction", "cross_fit", "cross_fit_morph"}
     m_opts: dict[str, Any] = {}
     r_opts: dict[str, Any] = {}
     c_opts: dict[str, Any] = {}
