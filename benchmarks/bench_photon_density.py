@@ -29,7 +29,8 @@ exp(-delay / tau(d)) of the survival function, ln(1/tau) of the given degrees in
 (chosen by the held-out likelihood against none; the demo's default is none).
 ``--smooth`` tries curvature penalties in ln d of the given strengths on the parameter
 functions and warp logits (chosen by the held-out likelihood; default: the demo's
-``DemoConfig.density_smooth``).
+``DemoConfig.density_smooth``). ``--restarts`` sets the number of extra perturbed starts
+of the family (default: the demo's ``DemoConfig.density_restarts``).
 """
 
 from __future__ import annotations
@@ -77,6 +78,13 @@ def main() -> None:
         default=None,
         help="comma-separated strengths of the curvature penalty in ln d to try "
         "(default: the demo's DemoConfig.density_smooth)",
+    )
+    ap.add_argument(
+        "--restarts",
+        type=int,
+        default=None,
+        help="extra perturbed starts of the density's family (default: the demo's "
+        "DemoConfig.density_restarts)",
     )
     args = ap.parse_args()
 
@@ -140,6 +148,7 @@ def main() -> None:
         knots_m=knots,
         tail_log_degree=tail,
         smooth=smooth,
+        restarts=cfg.density_restarts if args.restarts is None else args.restarts,
     )
     print(f"fit: {time.perf_counter() - t0:.0f} s", flush=True)
     train = data.delays[is_train(data.delays["distance_m"].to_numpy())]

@@ -561,6 +561,7 @@ def fit_photon_surrogate(
     knots_m: Sequence[float] | None = None,
     tail_log_degree: int | Sequence[int] | None = None,
     smooth: float | Sequence[float] = 0.0,
+    restarts: int = 0,
 ) -> tuple[PhotonSurrogate, Any]:
     """Fit the yield formula and the delay density; returns (surrogate, yield regressor).
 
@@ -607,6 +608,9 @@ def fit_photon_surrogate(
             polynomial parameter functions and warp logits (``SymbolicDensity(
             smooth=...)``), chosen likewise after the degrees and the warp (only for a
             density of the distance alone). Default 0: none.
+        restarts: Extra perturbed starts of the delay density's chosen polynomial
+            family (``SymbolicDensity(restarts=...)``), the best by the held-out
+            likelihood kept. Default 0.
 
     The delay density's symbolic and polynomial parameter functions are compared by
     their likelihood on held-out training distances (every fourth distinct distance,
@@ -672,6 +676,7 @@ def fit_photon_surrogate(
         knots=tuple(knots_m or ()),
         tail_log_degree=tail_log_degree,
         smooth=smooth,
+        restarts=restarts,
         refine_samples=200_000,
         max_time=max_time_density,
         generations=generations_density,
