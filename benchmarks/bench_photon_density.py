@@ -16,6 +16,7 @@ Usage::
     python benchmarks/bench_photon_density.py --photons 2e6 --per-shell
     python benchmarks/bench_photon_density.py --photons 2e6 --knots 20,10
     python benchmarks/bench_photon_density.py --photons 2e6 --tail 1,2
+    python benchmarks/bench_photon_density.py --photons 2e6 --smooth 0,1e-7,1e-6,1e-5
 
 ``--per-shell`` adds, per held-out distance, the KS over the floor of the family fitted
 to that shell alone (two generalized gammas and the point mass, 8 free parameters, no
@@ -26,6 +27,10 @@ terms max(0, ln(k / d))^3 in the parameter functions (chosen by the held-out lik
 like the degrees; the demo's default is none). ``--tail`` tries an exponential cut-off
 exp(-delay / tau(d)) of the survival function, ln(1/tau) of the given degrees in ln d
 (chosen by the held-out likelihood against none; the demo's default is none).
+``--smooth`` tries curvature penalties in ln d of the given strengths on the parameter
+functions and warp logits (chosen by the held-out likelihood; default: the demo's
+``DemoConfig.density_smooth``). ``--restarts`` sets the number of extra perturbed starts
+of the family (default: the demo's ``DemoConfig.density_restarts``).
 """
 
 from __future__ import annotations
@@ -68,6 +73,19 @@ def main() -> None:
         help="comma-separated degrees in ln d of the tail cut-off's ln(1/tau(d)) to try "
         "(default: the demo's DemoConfig.density_tail_log_degree; empty: none)",
     )
+    ap.add_argument(
+        "--smooth",
+        default=None,
+        help="comma-separated strengths of the curvature penalty in ln d to try "
+        "(default: the demo's DemoConfig.density_smooth)",
+    )
+    ap.add_argument(
+        "--restarts",
+        type=int,
+        default=None,
+        help="extra perturbed starts of the density's family (default: the demo's "
+        "DemoConfig.density_restarts)",
+    )
     args = ap.parse_args()
 
     from ariasim.apps.photons.demo import DemoConfig, demo_radii, yield_selection_reason
@@ -94,6 +112,9 @@ def main() -> None:
     tail = cfg.density_tail_log_degree
     if args.tail is not None:
         tail = tuple(int(v) for v in args.tail.split(",") if v.strip()) or None
+    smooth = cfg.density_smooth
+    if args.smooth is not None:
+        smooth = tuple(float(v) for v in args.smooth.split(",") if v.strip()) or (0.0,)
 
     def is_train(d: np.ndarray) -> np.ndarray:
         return ~np.isin(np.round(d, 6), np.round(held, 6))
@@ -126,6 +147,8 @@ def main() -> None:
         always_fit_distances_m=cfg.near_source_radii_m,
         knots_m=knots,
         tail_log_degree=tail,
+        smooth=smooth,
+        restarts=cfg.density_restarts if args.restarts is None else args.restarts,
     )
     print(f"fit: {time.perf_counter() - t0:.0f} s", flush=True)
     train = data.delays[is_train(data.delays["distance_m"].to_numpy())]

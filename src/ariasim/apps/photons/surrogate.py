@@ -560,6 +560,8 @@ def fit_photon_surrogate(
     always_fit_distances_m: Sequence[float] = (),
     knots_m: Sequence[float] | None = None,
     tail_log_degree: int | Sequence[int] | None = None,
+    smooth: float | Sequence[float] = 0.0,
+    restarts: int = 0,
 ) -> tuple[PhotonSurrogate, Any]:
     """Fit the yield formula and the delay density; returns (surrogate, yield regressor).
 
@@ -602,6 +604,13 @@ def fit_photon_surrogate(
             in an absorbing medium falls off exponentially; ``SymbolicDensity(
             tail_log_degree=...)``), each competing with no cut-off on the held-out
             likelihood. Default None: not tried.
+        smooth: Strength(s) of a curvature penalty in ln d on the delay density's
+            polynomial parameter functions and warp logits (``SymbolicDensity(
+            smooth=...)``), chosen likewise after the degrees and the warp (only for a
+            density of the distance alone). Default 0: none.
+        restarts: Extra perturbed starts of the delay density's chosen polynomial
+            family (``SymbolicDensity(restarts=...)``), the best by the held-out
+            likelihood kept. Default 0.
 
     The delay density's symbolic and polynomial parameter functions are compared by
     their likelihood on held-out training distances (every fourth distinct distance,
@@ -666,6 +675,8 @@ def fit_photon_surrogate(
         warp_log_degree=warp_log_degree,
         knots=tuple(knots_m or ()),
         tail_log_degree=tail_log_degree,
+        smooth=smooth,
+        restarts=restarts,
         refine_samples=200_000,
         max_time=max_time_density,
         generations=generations_density,
