@@ -111,19 +111,23 @@ def test_load_rejects_a_swapped_stage(chain, tmp_path):
         load(tmp_path / "m")
 
 
+def _tiny_chain(**kw) -> MorphReweighter:
+    """A morph + reweight chain small enough for a test (two flow epochs, 30 trees)."""
+    return MorphReweighter(
+        ["x", "k"],
+        ["c"],
+        morpher=FlowMorpher(max_epochs=2, **TINY),
+        reweighter=ClassifierReweighter(n_estimators=30),
+        **kw,
+    )
+
+
 def test_same_seed_same_result_and_reweight_fraction(data):
     src, tgt, fresh_src, _ = data
     X, y, _ = stack(src.iloc[:800], tgt.iloc[:800])
 
     def fit(**kw):
-        m = MorphReweighter(
-            ["x", "k"],
-            ["c"],
-            morpher=FlowMorpher(max_epochs=2, **TINY),
-            reweighter=ClassifierReweighter(n_estimators=30),
-            **kw,
-        )
-        return m.fit(X, y)
+        return _tiny_chain(**kw).fit(X, y)
 
     a, b = fit(), fit()
     np.testing.assert_array_equal(a.weights(fresh_src), b.weights(fresh_src))
@@ -296,14 +300,7 @@ def test_cross_fit_save_load_same_seed_and_errors(data, tmp_path):
     X, y, _ = stack(src.iloc[:600], tgt.iloc[:600])
 
     def fit(**kw):
-        m = MorphReweighter(
-            ["x", "k"],
-            ["c"],
-            morpher=FlowMorpher(max_epochs=2, **TINY),
-            reweighter=ClassifierReweighter(n_estimators=30),
-            **kw,
-        )
-        return m.fit(X, y)
+        return _tiny_chain(**kw).fit(X, y)
 
     a, b = fit(cross_fit=2), fit(cross_fit=2)
     np.testing.assert_array_equal(a.weights(fresh_src), b.weights(fresh_src))
