@@ -27,18 +27,22 @@ def _data(rng, n):
     return rng.gamma(2.0, np.exp(-1.0 + 0.8 * z - 0.1 * z**2 + 0.004 * d)), d
 
 
+def _model(**kw):
+    """The small polynomial density these tests fit (keywords override the defaults)."""
+    defaults = {
+        "param_model": "poly",
+        "n_bins": 8,
+        "min_per_bin": 300,
+        "max_iter": 60,
+        "random_state": 0,
+        "log_degree": 3,
+        "variable_names": ["d"],
+    }
+    return SymbolicDensity(**{**defaults, **kw})
+
+
 def _fit(t, d, smooth, **kw):
-    return SymbolicDensity(
-        param_model="poly",
-        n_bins=8,
-        min_per_bin=300,
-        max_iter=60,
-        random_state=0,
-        log_degree=3,
-        variable_names=["d"],
-        smooth=smooth,
-        **kw,
-    ).fit(d[:, None], t)
+    return _model(smooth=smooth, **kw).fit(d[:, None], t)
 
 
 def test_smooth_is_validated():
@@ -88,10 +92,7 @@ def test_a_strong_penalty_flattens_the_functions_and_a_weak_one_changes_little()
         warp = float(((_curvature_matrix(wt, m.variables_) @ W) ** 2).sum())
         return fam, warp
 
-    strong = SymbolicDensity(
-        param_model="poly", n_bins=8, min_per_bin=300, max_iter=60, random_state=0,
-        log_degree=3, variable_names=["d"], smooth=(10.0,), **kw,
-    )  # fmt: skip
+    strong = _model(smooth=(10.0,), **kw)
     # a single strength without held-out samples: that one is used
     strong.fit(d[:, None], t)
     assert strong.smooth_ == 10.0 and strong.selection_["smooth_used"] == 10.0
@@ -113,10 +114,7 @@ def test_strength_chosen_by_held_out_likelihood_and_kept_by_refit():
     rng = np.random.default_rng(4)
     t, d = _data(rng, 3000)
     tv, dv = _data(rng, 1500)
-    m = SymbolicDensity(
-        param_model="poly", n_bins=8, min_per_bin=300, max_iter=60, random_state=0,
-        log_degree=3, variable_names=["d"], smooth=(0.0, 1e-4, 10.0),
-    ).fit(d[:, None], t, X_val=dv[:, None], y_val=tv)  # fmt: skip
+    m = _model(smooth=(0.0, 1e-4, 10.0)).fit(d[:, None], t, X_val=dv[:, None], y_val=tv)
     sc = m.selection_["smooth"]
     assert sc["on"] == "held-out mean NLL" and set(sc) == {"on", "0", "0.0001", "10"}
     best = min((v, float(k)) for k, v in sc.items() if k != "on")[1]
@@ -141,11 +139,9 @@ def test_restarts_are_validated_scored_and_reproducible():
     tv, dv = _data(rng, 1500)
 
     def fit(restarts):
-        return SymbolicDensity(
-            param_model="poly", n_bins=8, min_per_bin=300, max_iter=60, random_state=0,
-            log_degree=2, variable_names=["d"], warp=4, warp_log_degree=2,
-            restarts=restarts,
-        ).fit(d[:, None], t, X_val=dv[:, None], y_val=tv)  # fmt: skip
+        return _model(log_degree=2, warp=4, warp_log_degree=2, restarts=restarts).fit(
+            d[:, None], t, X_val=dv[:, None], y_val=tv
+        )
 
     plain, multi = fit(0), fit(2)
     assert "restarts" not in plain.selection_ and plain.restart_used_ == 0

@@ -26,17 +26,17 @@ def _cut(rng, n):
 
 
 def _model(**kw):
-    """The small polynomial density every test here fits."""
-    return SymbolicDensity(
-        param_model="poly",
-        n_bins=8,
-        min_per_bin=300,
-        max_iter=100,
-        random_state=0,
-        log_degree=1,
-        variable_names=["d"],
-        **kw,
-    )
+    """The small polynomial density every test here fits (keywords override the defaults)."""
+    defaults = {
+        "param_model": "poly",
+        "n_bins": 8,
+        "min_per_bin": 300,
+        "max_iter": 100,
+        "random_state": 0,
+        "log_degree": 1,
+        "variable_names": ["d"],
+    }
+    return SymbolicDensity(**{**defaults, **kw})
 
 
 def _fit(**kw):
@@ -112,17 +112,7 @@ def test_cdf_valid_with_point_mass_warp_and_tail():
     rng = np.random.default_rng(5)
     t, d = _cut(rng, 4000)
     t[rng.uniform(size=t.size) < 0.3] = 0.0
-    m = SymbolicDensity(
-        param_model="poly",
-        point_mass=True,
-        warp=4,
-        n_bins=8,
-        min_per_bin=300,
-        max_iter=50,
-        random_state=0,
-        log_degree=1,
-        variable_names=["d"],
-    ).fit(d[:, None], t)
+    m = _model(point_mass=True, warp=4, max_iter=50).fit(d[:, None], t)
     # a strong cut-off, set by hand: tau = d / 2
     m.params_["tail_log_rate"] = Formula("log(2) - log(d)", m.variables_, output="tail_log_rate")
     m.tail_log_degree_ = 1

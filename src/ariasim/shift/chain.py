@@ -249,16 +249,16 @@ class MorphReweighter(BaseEstimator):
             idx = np.nonzero(y == label)[0]
             fold[rng.permutation(idx)] = np.arange(idx.size) % k
         src_rows = np.nonzero(y == 0)[0]
-        moved = np.empty(k, dtype=object)
+        moved: list[pd.DataFrame] = []
         morphers = []
         for j in range(k):
             m = clone(template).set_params(random_state=int(s_fold_morphers[j]))
             train = np.nonzero(fold != j)[0]
             m.fit(Xr.iloc[train], y[train], sample_weight=w[train])
             held = src_rows[fold[src_rows] == j]
-            moved[j] = m.transform(Xr.iloc[held]).set_axis(held)
+            moved.append(m.transform(Xr.iloc[held]).set_axis(held))
             morphers.append(m)
-        out = pd.concat(list(moved)).loc[src_rows].reset_index(drop=True)
+        out = pd.concat(moved).loc[src_rows].reset_index(drop=True)
         self.fold_, self.fold_morphers_ = fold, morphers
         return out
 

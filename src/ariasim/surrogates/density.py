@@ -849,12 +849,7 @@ class SymbolicDensity(BaseEstimator):
             rng_i = np.random.default_rng(seed)
             noise = rng_i.normal(0.0, _RESTART_SCALE, (R.shape[0], C0.shape[1]))
             C, _ = self._refine_poly(u, w, A, R_inv @ (R @ C0 + noise))
-            self.params_ = _poly_params(C, terms, self.variables_, names)
-            self.warp_degree_ = 0
-            if m:
-                k, kn = self.warp_log_degree_ or 2, self.warp_knots_
-                self.params_.update(self._fit_warp(u, X, w, m, k, kn))
-                self.warp_degree_ = m
+            self._warp_on(u, X, w, _poly_params(C, terms, self.variables_, names), m)
             nll = self.mean_nll(u + self.t_min, X, w)
             fits.append((dict(self.params_), nll))
             scores.append(self.mean_nll(*val) if val is not None else nll)
@@ -867,6 +862,16 @@ class SymbolicDensity(BaseEstimator):
             **{str(i): float(v) for i, v in enumerate(scores)},
         }
         self.selection_["restart_used"] = best
+
+    def _warp_on(self, u, X, w, params: dict, m: int, smooth: float = 0.0) -> None:
+        """Make ``params`` the family (``params_``) and fit the chosen warp of degree ``m``
+        (its logits' degree and knots) on top of it, into ``params``; ``warp_degree_`` is
+        ``m`` afterwards."""
+        self.params_, self.warp_degree_ = params, 0
+        if m:
+            k, kn = self.warp_log_degree_ or 2, self.warp_knots_
+            params.update(self._fit_warp(u, X, w, m, k, kn, smooth=smooth))
+        self.warp_degree_ = m
 
     def _select_smooth(self, u, X, w, val, smooths: list[float]) -> None:
         """Try each curvature penalty strength on top of the chosen polynomial family
@@ -887,10 +892,7 @@ class SymbolicDensity(BaseEstimator):
             if lam > 0:
                 C, _ = self._refine_poly(u, w, A, C0, lam, D)
                 params = _poly_params(C, terms, self.variables_, names)
-                self.params_, self.warp_degree_ = params, 0
-                if m:
-                    k, kn = self.warp_log_degree_ or 2, self.warp_knots_
-                    params.update(self._fit_warp(u, X, w, m, k, kn, smooth=lam))
+                self._warp_on(u, X, w, params, m, lam)
             self.params_, self.warp_degree_ = params, m
             nll = self.mean_nll(u + self.t_min, X, w) if lam > 0 else self.nll_
             scores[lam] = self.mean_nll(*val) if val is not None else nll

@@ -871,10 +871,6 @@ def _sub_points(tab: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
 #: (evenly spaced in E) carrying the mixture.
 WIDE_PT_RATIO = 2.0
 WIDE_ETA = 0.4
-#: Further |eta| slice widths (None: the whole region) and offsets of the pT grid (in
-#: units of its step) whose wide bins are added as well.
-WIDE_MORE_ETA: tuple[float | None, ...] = ()
-WIDE_OFFSETS: tuple[float, ...] = (0.0,)
 WIDE_MIN = 200
 WIDE_POINTS = 48
 #: "add": the wide bins join the narrow ones in the resolution's chi2; "off": not used.
@@ -940,24 +936,21 @@ def wide_bins(
     r = p["ratio"].to_numpy(float) / sc
     lo, hi = eta_range
     out: dict[str, list[Any]] = {"e": [], "a": [], "y": [], "err": []}
-    for step, off in itertools.product((WIDE_ETA, *WIDE_MORE_ETA), WIDE_OFFSETS):
-        n_eta = 1 if step is None else max(round((hi - lo) / step), 1)
-        if step is not None and step != WIDE_ETA and n_eta == max(round((hi - lo) / WIDE_ETA), 1):
-            continue  # the same slices again
-        ie = np.clip(((a - lo) / max(hi - lo, 1e-12) * n_eta).astype(int), 0, n_eta - 1)
-        lp = np.log(np.maximum(pt, 1e-12)) / np.log(WIDE_PT_RATIO) - off
-        ip = np.floor(lp + 1e-12).astype(int)
-        for i, j in sorted(set(zip(ip.tolist(), ie.tolist(), strict=True))):
-            m = (ip == i) & (ie == j) & np.isfinite(r)
-            if m.sum() < WIDE_MIN:
-                continue
-            rb = _response_bin(r[m])
-            o = np.argsort(e[m], kind="stable")
-            k = np.linspace(0, m.sum() - 1, WIDE_POINTS).round().astype(int)
-            out["e"].append((e[m] * sc[m])[o][k])
-            out["a"].append(a[m][o][k])
-            out["y"].append(rb["width"])
-            out["err"].append(rb["width_err"])
+    n_eta = max(round((hi - lo) / WIDE_ETA), 1)
+    ie = np.clip(((a - lo) / max(hi - lo, 1e-12) * n_eta).astype(int), 0, n_eta - 1)
+    lp = np.log(np.maximum(pt, 1e-12)) / np.log(WIDE_PT_RATIO)
+    ip = np.floor(lp + 1e-12).astype(int)
+    for i, j in sorted(set(zip(ip.tolist(), ie.tolist(), strict=True))):
+        m = (ip == i) & (ie == j) & np.isfinite(r)
+        if m.sum() < WIDE_MIN:
+            continue
+        rb = _response_bin(r[m])
+        o = np.argsort(e[m], kind="stable")
+        k = np.linspace(0, m.sum() - 1, WIDE_POINTS).round().astype(int)
+        out["e"].append((e[m] * sc[m])[o][k])
+        out["a"].append(a[m][o][k])
+        out["y"].append(rb["width"])
+        out["err"].append(rb["width_err"])
     if not out["y"]:
         return None
     return {k: np.asarray(v, float) for k, v in out.items()}
