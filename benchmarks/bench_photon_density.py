@@ -31,6 +31,11 @@ exp(-delay / tau(d)) of the survival function, ln(1/tau) of the given degrees in
 functions and warp logits (chosen by the held-out likelihood; default: the demo's
 ``DemoConfig.density_smooth``). ``--restarts`` sets the number of extra perturbed starts
 of the family (default: the demo's ``DemoConfig.density_restarts``).
+``--validation`` names the training shells always left out of the choice step
+(default: the demo's ``DemoConfig.density_validation_m``); ``--per-sample`` scores
+that choice by the mean NLL over all left-out photons instead of the mean over
+left-out shells (the default before 2026-12-06). With ``--validation ''
+--per-sample --restarts 3`` the fit is that of the previous default.
 """
 
 from __future__ import annotations
@@ -86,6 +91,18 @@ def main() -> None:
         help="extra perturbed starts of the density's family (default: the demo's "
         "DemoConfig.density_restarts)",
     )
+    ap.add_argument(
+        "--validation",
+        default=None,
+        help="comma-separated training shells [m] always left out of the density's choice "
+        "step (default: the demo's DemoConfig.density_validation_m; empty: none)",
+    )
+    ap.add_argument(
+        "--per-sample",
+        action="store_true",
+        help="score the choice by the mean NLL over all left-out photons (before "
+        "2026-12-06) instead of the demo's DemoConfig.density_validation_per_distance",
+    )
     args = ap.parse_args()
 
     from ariasim.apps.photons.demo import DemoConfig, demo_radii, yield_selection_reason
@@ -115,6 +132,10 @@ def main() -> None:
     smooth = cfg.density_smooth
     if args.smooth is not None:
         smooth = tuple(float(v) for v in args.smooth.split(",") if v.strip()) or (0.0,)
+
+    validation = cfg.density_validation_m
+    if args.validation is not None:
+        validation = tuple(float(v) for v in args.validation.split(",") if v.strip())
 
     def is_train(d: np.ndarray) -> np.ndarray:
         return ~np.isin(np.round(d, 6), np.round(held, 6))
@@ -149,6 +170,8 @@ def main() -> None:
         tail_log_degree=tail,
         smooth=smooth,
         restarts=cfg.density_restarts if args.restarts is None else args.restarts,
+        validation_distances_m=validation,
+        validation_per_distance=cfg.density_validation_per_distance and not args.per_sample,
     )
     print(f"fit: {time.perf_counter() - t0:.0f} s", flush=True)
     train = data.delays[is_train(data.delays["distance_m"].to_numpy())]

@@ -494,6 +494,13 @@ class SymbolicDensity(BaseEstimator):
             likelihood of the mixture has several optima (components that trade roles
             between conditions); a multi-start search (e.g. Marti 2003, "Multi-start
             methods", Handbook of Metaheuristics) picks the best one found. Default 0.
+        val_per_condition: How the held-out samples (``X_val``) are weighted in the
+            held-out mean NLL that every choice above uses. False (default): by their
+            sample weights (a condition with more samples counts more). True: each
+            distinct condition (row of ``X_val``) counts once, i.e. the score is the mean
+            over held-out conditions of each condition's mean NLL per sample, so that
+            neither the near conditions with many samples nor the far ones dominate by
+            their number of samples alone.
 
     Attributes:
         formulas_: ``{"cdf": ..., "pdf": ...}`` of ``(t, *conditions)`` (the PDF is the
@@ -567,6 +574,7 @@ class SymbolicDensity(BaseEstimator):
         tail_log_degree: int | Sequence[int] | None = None,
         smooth: float | Sequence[float] = 0.0,
         restarts: int = 0,
+        val_per_condition: bool = False,
     ):
         self.n_components = n_components
         self.point_mass = point_mass
@@ -590,6 +598,7 @@ class SymbolicDensity(BaseEstimator):
         self.tail_log_degree = tail_log_degree
         self.smooth = smooth
         self.restarts = restarts
+        self.val_per_condition = val_per_condition
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -634,6 +643,11 @@ class SymbolicDensity(BaseEstimator):
         ):
             raise ConfigError(
                 f"must be an integer 0-100; got {self.restarts!r}", parameter="restarts"
+            )
+        if not isinstance(self.val_per_condition, (bool, np.bool_)):
+            raise ConfigError(
+                f"must be True or False; got {self.val_per_condition!r}",
+                parameter="val_per_condition",
             )
         try:
             X, t = validate_data(
@@ -1195,6 +1209,18 @@ class SymbolicDensity(BaseEstimator):
             raise ConfigError(
                 "must be finite, non-negative, one per sample", parameter="sample_weight_val"
             )
+        if self.val_per_condition:
+            # each distinct condition gets the same total weight: the weighted mean NLL
+            # is then the mean over conditions of each one's mean NLL per sample
+            _, inv = np.unique(Xv, axis=0, return_inverse=True)
+            inv = np.asarray(inv).ravel()
+            tot = np.bincount(inv, weights=wv)
+            if (tot <= 0).any():
+                raise ConfigError(
+                    "every held-out condition needs a positive total weight",
+                    parameter="sample_weight_val",
+                )
+            wv = wv / tot[inv]
         return tv, Xv, wv
 
     def mean_nll(self, t: Any, X: Any, w: Any = None) -> float:

@@ -103,7 +103,17 @@ class DemoConfig:
     # extra perturbed starts of the delay density's chosen family, the best by the
     # held-out likelihood kept (BENCHMARKS.md "Curvature penalty in ln d; flanking
     # shells at 15 m": the fit otherwise stays in a poorer optimum near the source)
-    density_restarts: int = 3
+    density_restarts: int = 6
+    # training shells always left out of the delay density's choice step (degrees,
+    # warp, restarts, penalty), so that it is chosen with the near source in view: the
+    # nearest training shells above the held-out 7.5 and 15 m that are neither a
+    # flanking shell above nor the range's end (12.5 m, below 15 m, is left out
+    # anyway); and the choice's score counts each left-out shell once (mean over shells
+    # of the mean NLL per photon). Both are fitted in the refit on all training
+    # distances. BENCHMARKS.md "Validation shells near the source" (rule stated before
+    # the result in /work/data/density/v5/RULES.md, quoted there)
+    density_validation_m: tuple[float, ...] = (10.0, 17.5)
+    density_validation_per_distance: bool = True
     n_cos_bins: int = 6
     direct_check_m: tuple[float, ...] = (20.0, 50.0, 100.0)
     direct_photons: float = 1e6
@@ -146,6 +156,8 @@ class DemoConfig:
             near_source_radii_m=(),
             density_smooth=(0.0,),  # not measured on the quick grid
             density_restarts=0,
+            density_validation_m=(),
+            density_validation_per_distance=False,
             n_cos_bins=3,
             direct_check_m=(30.0,),
             direct_photons=3e5,
@@ -475,6 +487,8 @@ def _run(
                 tail_log_degree=cfg.density_tail_log_degree,
                 smooth=cfg.density_smooth,
                 restarts=cfg.density_restarts,
+                validation_distances_m=cfg.density_validation_m,
+                validation_per_distance=cfg.density_validation_per_distance,
             )
             sur.save(run_dir / "fit.json")
             front = sr.pareto_[

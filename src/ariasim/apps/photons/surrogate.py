@@ -562,6 +562,8 @@ def fit_photon_surrogate(
     tail_log_degree: int | Sequence[int] | None = None,
     smooth: float | Sequence[float] = 0.0,
     restarts: int = 0,
+    validation_distances_m: Sequence[float] = (),
+    validation_per_distance: bool = False,
 ) -> tuple[PhotonSurrogate, Any]:
     """Fit the yield formula and the delay density; returns (surrogate, yield regressor).
 
@@ -611,6 +613,17 @@ def fit_photon_surrogate(
         restarts: Extra perturbed starts of the delay density's chosen polynomial
             family (``SymbolicDensity(restarts=...)``), the best by the held-out
             likelihood kept. Default 0.
+        validation_distances_m: Training distances that are always left out of the
+            choice step (in addition to every fourth distinct distance, picked as
+            without them), e.g. shells near the source, so that the choice of the
+            parameter functions, degrees, warp, restarts and penalty sees the near
+            source too; they are fitted in the refit on all training distances like the
+            rest. Each must be a training distance of a density of the distance alone and
+            not in ``always_fit_distances_m``. Default: none.
+        validation_per_distance: Score the choice by the mean over left-out distances
+            of each one's mean NLL per photon (``SymbolicDensity(val_per_condition=
+            True)``), so that each left-out shell counts once whatever its photon count;
+            default False: the mean NLL over all left-out photons.
 
     The delay density's symbolic and polynomial parameter functions are compared by
     their likelihood on held-out training distances (every fourth distinct distance,
@@ -677,6 +690,7 @@ def fit_photon_surrogate(
         tail_log_degree=tail_log_degree,
         smooth=smooth,
         restarts=restarts,
+        val_per_condition=bool(validation_per_distance),
         refine_samples=200_000,
         max_time=max_time_density,
         generations=generations_density,
@@ -691,6 +705,20 @@ def fit_photon_surrogate(
     keep = {round(float(v), 9) for v in always_fit_distances_m}
     distinct = sorted(k for k in set(key) if not (len(k) == 1 and k[0] in keep))
     val_keys = set(distinct[2::4]) if len(distinct) >= 8 else set()
+    if len(validation_distances_m):
+        if not alone:
+            raise ConfigError(
+                "only for a delay density of the distance alone (delay_inputs=('distance_m',))",
+                parameter="validation_distances_m",
+            )
+        for v in validation_distances_m:
+            k = (round(float(v), 9),)
+            if k[0] in keep or k not in set(key):
+                raise ConfigError(
+                    f"{float(v):g} m is not a training distance outside always_fit_distances_m",
+                    parameter="validation_distances_m",
+                )
+            val_keys.add(k)
     is_val = key.isin(val_keys).to_numpy()
     fit_kw: dict[str, Any] = {}
     if is_val.any():
