@@ -181,3 +181,22 @@ def test_near_source_shells_are_trained_on_and_leave_the_held_out_distances_alon
     assert np.array_equal(d1[np.isin(r1, held)], d0[np.isin(r0, held)])
     with pytest.raises(ConfigError, match="near_source_radii_m"):
         demo_radii(dataclasses.replace(cfg, near_source_radii_m=(10.0,)))
+
+
+def test_density_validation_shells_are_training_shells_the_rule_names():
+    """The validation shells of the density's choice step are ordinary training shells
+    (not held out, not the always-fitted near-source shells, not the range's end): the
+    nearest such above each held-out distance below 20 m, unless already left out as
+    every fourth distance (12.5 m, below 15 m). The quick demo has none."""
+    from ariasim.apps.photons.demo import demo_radii
+
+    cfg = DemoConfig()
+    radii, held = demo_radii(cfg)
+    fixed = set(held.tolist()) | set(cfg.near_source_radii_m)
+    ordinary = [r for r in radii[1:-1].tolist() if r not in fixed]
+    above = {min(r for r in ordinary if r > h) for h in held if h < 20}
+    assert set(cfg.density_validation_m) == above
+    assert not set(cfg.density_validation_m) & set(held.tolist())
+    assert cfg.density_validation_per_distance
+    quick = DemoConfig.quick()
+    assert quick.density_validation_m == () and not quick.density_validation_per_distance

@@ -1,6 +1,7 @@
 """The curvature (roughness) penalty in ln x of SymbolicDensity's polynomial parameter
 functions and warp logits (``smooth=...``): validation, the penalty's matrix, its effect
-and its choice by held-out likelihood; the restarts of the family from perturbed starts."""
+and its choice by held-out likelihood; the restarts of the family from perturbed starts;
+the held-out score per condition."""
 
 from __future__ import annotations
 
@@ -154,3 +155,34 @@ def test_restarts_are_validated_scored_and_reproducible():
     again = fit(2)
     assert again.selection_["restarts"] == sc
     assert again.params_["mu_0"].expression == multi.params_["mu_0"].expression
+
+
+def test_held_out_score_per_condition_counts_each_condition_once():
+    """``val_per_condition=True``: the held-out score (here ``selection_["nll_poly"]``) is
+    the mean over held-out conditions of each one's mean NLL, whatever their sample
+    counts or weights; False keeps the weighted mean over samples."""
+    X, t = np.geomspace(5, 150, 900)[:, None], np.ones(900)
+    for bad in (1, "yes", None):
+        with pytest.raises(ConfigError, match="val_per_condition"):
+            SymbolicDensity(val_per_condition=bad).fit(X, t)
+    rng = np.random.default_rng(6)
+    t, d = _data(rng, 3000)
+    dv = np.repeat([8.0, 40.0, 120.0], [1200, 300, 60])  # very unequal counts
+    z = np.log(dv)
+    tv = rng.gamma(2.0, np.exp(-1.0 + 0.8 * z - 0.1 * z**2 + 0.004 * dv))
+    wv = np.where(dv == 40.0, 3.0, 1.0)  # and weights
+    per = _model(val_per_condition=True).fit(
+        d[:, None], t, X_val=dv[:, None], y_val=tv, sample_weight_val=wv
+    )
+    each = [per.mean_nll(tv[dv == c], dv[dv == c, None], wv[dv == c]) for c in (8.0, 40.0, 120.0)]
+    assert per.selection_["nll_poly"] == pytest.approx(np.mean(each), abs=1e-10)
+    plain = _model().fit(d[:, None], t, X_val=dv[:, None], y_val=tv, sample_weight_val=wv)
+    assert plain.selection_["nll_poly"] == pytest.approx(
+        plain.mean_nll(tv, dv[:, None], wv), abs=1e-10
+    )
+    # the two weightings differ here (the conditions' mean NLLs differ by far more)
+    assert abs(per.selection_["nll_poly"] - plain.selection_["nll_poly"]) > 0.05
+    with pytest.raises(ConfigError, match="sample_weight_val"):
+        _model(val_per_condition=True).fit(
+            d[:, None], t, X_val=dv[:, None], y_val=tv, sample_weight_val=np.where(dv == 8, 0, 1.0)
+        )

@@ -164,3 +164,19 @@ def test_yield_selection_leaves_out_cancelling_sums(bulk):
     from ariasim.surrogates import Formula
 
     assert cancellation_ratio(Formula("230*exp(-x) - 231*exp(-1.01*x)", ["x"]), X) > 100
+
+
+def test_validation_distances_must_be_ordinary_training_distances(bulk):
+    """``validation_distances_m`` names training shells left out of the density's choice
+    step: a distance that is not tabulated, held out by ``train_mask`` or always fitted
+    is refused before any fit starts, naming the argument."""
+    data = bulk[0]
+    cases = [
+        {"validation_distances_m": (7.0,)},  # not tabulated
+        {"validation_distances_m": (10.0,), "always_fit_distances_m": (10.0,)},
+        {"validation_distances_m": (10.0,), "train_mask": lambda d: d != 10.0},
+        {"validation_distances_m": (10.0,), "delay_inputs": ("distance_m", "cos_theta")},
+    ]
+    for kw in cases:
+        with pytest.raises(ConfigError, match="validation_distances_m"):
+            fit_photon_surrogate(data, max_time_yield=1, max_time_density=1, **kw)

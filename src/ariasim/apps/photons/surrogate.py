@@ -651,6 +651,20 @@ def fit_photon_surrogate(
     if train_mask is not None:
         y = y[train_mask(y["distance_m"].to_numpy())]
         dl = dl[train_mask(dl["distance_m"].to_numpy())]
+    if len(validation_distances_m):  # checked before the fits start
+        if tuple(delay_inputs) != ("distance_m",):
+            raise ConfigError(
+                "only for a delay density of the distance alone (delay_inputs=('distance_m',))",
+                parameter="validation_distances_m",
+            )
+        fitted = set(np.round(dl["distance_m"].to_numpy(dtype=float), 9).tolist())
+        fitted -= {round(float(v), 9) for v in always_fit_distances_m}
+        for v in validation_distances_m:
+            if round(float(v), 9) not in fitted:
+                raise ConfigError(
+                    f"{float(v):g} m is not a training distance outside always_fit_distances_m",
+                    parameter="validation_distances_m",
+                )
     sr = SymbolicRegressor(
         max_time=max_time_yield,
         random_state=seed,
@@ -705,20 +719,7 @@ def fit_photon_surrogate(
     keep = {round(float(v), 9) for v in always_fit_distances_m}
     distinct = sorted(k for k in set(key) if not (len(k) == 1 and k[0] in keep))
     val_keys = set(distinct[2::4]) if len(distinct) >= 8 else set()
-    if len(validation_distances_m):
-        if not alone:
-            raise ConfigError(
-                "only for a delay density of the distance alone (delay_inputs=('distance_m',))",
-                parameter="validation_distances_m",
-            )
-        for v in validation_distances_m:
-            k = (round(float(v), 9),)
-            if k[0] in keep or k not in set(key):
-                raise ConfigError(
-                    f"{float(v):g} m is not a training distance outside always_fit_distances_m",
-                    parameter="validation_distances_m",
-                )
-            val_keys.add(k)
+    val_keys |= {(round(float(v), 9),) for v in validation_distances_m}
     is_val = key.isin(val_keys).to_numpy()
     fit_kw: dict[str, Any] = {}
     if is_val.any():
