@@ -86,8 +86,9 @@ class DemoConfig:
     # min(1 m, 0.1 d) its band thickness, the closest the band rule allows: 7.5 m -> 6
     # and 9 m, 15 m -> 13 and 17 m. Adopted by a likelihood rule stated in advance;
     # without restarts it helped at 2e5 photons (all held-out distances within 3x the
-    # floor) and hurt at 2e6 (7.5 m 17x against 4x with (6, 9) alone); with the
-    # restarts below, 7.5 m is 4.3x at 2e6 and 4.1x at 2e5.
+    # floor) and hurt at 2e6 (7.5 m 17x against 4x with (6, 9) alone); with 3
+    # restarts, 7.5 m was 4.3x at 2e6 and 4.1x at 2e5; with the validation shells and
+    # 6 restarts below, 2.5x and 3.8x (15 m 3.9x and 2.4x).
     near_source_radii_m: tuple[float, ...] = (6.0, 9.0, 13.0, 17.0)
     # knots [m] of the delay density's near-source spline terms max(0, ln(k / d))^3,
     # tried on top of the polynomials in ln d and chosen by likelihood like them
@@ -102,7 +103,8 @@ class DemoConfig:
     density_smooth: tuple[float, ...] = (0.0, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3)
     # extra perturbed starts of the delay density's chosen family, the best by the
     # held-out likelihood kept (BENCHMARKS.md "Curvature penalty in ln d; flanking
-    # shells at 15 m": the fit otherwise stays in a poorer optimum near the source)
+    # shells at 15 m": the fit otherwise stays in a poorer optimum near the source;
+    # 3 -> 6 with the validation shells below, "Validation shells near the source")
     density_restarts: int = 6
     # training shells always left out of the delay density's choice step (degrees,
     # warp, restarts, penalty), so that it is chosen with the near source in view: the
