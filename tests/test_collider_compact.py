@@ -422,35 +422,3 @@ def test_wide_bins_bring_the_card_gaussian_mixture_closer_to_the_full_width():
 
     without, with_wide = misfit("off"), misfit("add")
     assert with_wide < without, (with_wide, without)
-
-
-def test_cross_wide_bins_hold_the_neighbour_fixed_and_see_the_union():
-    """Across a region boundary the card's mixture over a wide bin takes region k's
-    member at its own points and the neighbour's first-pass sigma at the others: with
-    the true sigmas (5 % and 12 % Gaussians) every bin's prediction is within a few
-    order-statistic errors of the union's 68 % width, while taking region k's sigma at
-    the neighbour's points too (the neighbour ignored) misses by many errors."""
-    from ariasim.apps.collider.compact import _wide_pred, cross_wide_bins
-    from ariasim.surrogates.formula import Formula
-
-    rng = np.random.default_rng(11)
-    n = 60000
-    pt = np.exp(rng.uniform(0.0, np.log(64.0), n))
-    eta = rng.uniform(-2.0, 2.0, n)
-    rel = np.where(np.abs(eta) <= 1.0, 0.05, 0.12)
-    d = pd.DataFrame(
-        {"pt": pt, "eta": eta, "energy": pt * np.cosh(eta), "ratio": rng.normal(1.0, rel)}
-    )
-    one = Formula("1", [], output="scale")
-    r0 = Formula("0.05*energy", ["energy"], output="resolution")
-    r1 = Formula("0.12*energy", ["energy"], output="resolution")
-    w = cross_wide_bins(d, [(0.0, 1.0), (1.0, 2.0)], [one, one], [r0, r1], 0)
-    assert w is not None and len(w["y"]) >= 5
-    own = w["own"] > 0
-    assert own.any(axis=1).all() and (~own).any(axis=1).all()  # both sides in every bin
-    assert np.all(w["fixed"][own] == 0) and np.allclose(w["fixed"][~own], 0.12 * w["e"][~own])
-    pull = (_wide_pred(0.05 * w["e"], w) - w["y"]) / w["err"]
-    assert np.all(np.abs(pull) < 4), pull
-    alone = {k: v for k, v in w.items() if k not in ("own", "fixed")}
-    pull_alone = (_wide_pred(0.05 * w["e"], alone) - w["y"]) / w["err"]
-    assert np.all(pull_alone < -4), pull_alone

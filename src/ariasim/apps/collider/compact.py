@@ -49,13 +49,6 @@ and the smallest form statistically consistent with the best is kept:
   68 % width of a wide bin is not the mixture of narrow bins' widths; the wide bins' terms
   join the narrow bins' chi2 (the same objects counted twice: the chi2 is a fit measure
   there, not a likelihood).
-* a second pass refits each calorimeter resolution region with wide bins *across* its
-  |eta| boundaries as well (:func:`cross_wide_bins`: |eta| within :data:`CROSS_ETA` of a
-  boundary, the neighbour's first-pass sigma held fixed at its particles): a union of
-  neighbouring slices of core-plus-tail shapes has a wider 68 % interval than the union
-  of Gaussians with the same per-slice widths. The refit is kept only where it chooses
-  the first pass's form (:data:`CROSS_SAME_FORM`): the cross bins move constants, not
-  the form.
 
 Constants are rounded to 5 significant digits before the chi2 is computed (the exported
 text is what is judged). Size = sympy node count of the exported formula
@@ -964,116 +957,8 @@ def wide_bins(
 
 
 def _wide_pred(sig: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
-    """The card's 68 % half-width of reco/truth per wide bin from sigma(E') at its points
-    (in a bin across a region boundary, :func:`cross_wide_bins`, the points of the
-    neighbouring region keep that region's fixed sigma)."""
-    if "fixed" in w:
-        sig = np.where(w["own"] > 0, sig, w["fixed"])
+    """The card's 68 % half-width of reco/truth per wide bin from sigma(E') at its points."""
     return mixture_halfwidth(sig / w["e"])
-
-
-#: Calorimeter resolutions, second pass: wide bins across each boundary between learned
-#: |eta| regions (:func:`cross_wide_bins`), |eta| within :data:`CROSS_ETA` of the
-#: boundary; "add": they join the region's wide bins, "off": not used.
-CROSS_ETA = 0.6
-CROSS_MODE = "add"
-#: Keep a region's second-pass fit only where it chooses the first pass's form (the same
-#: member, or the same pieces at the same break): the cross bins move constants only.
-CROSS_SAME_FORM = True
-#: Fewest objects of the region being fitted in a cross-boundary wide bin.
-CROSS_MIN_OWN = 50
-
-
-def _eval(f: Formula, e: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """A calorimeter formula of (energy, pt = E / cosh(eta), eta) at arrays e, a."""
-    v = {"energy": e, "pt": e / np.cosh(a), "eta": a}
-    with np.errstate(all="ignore"):
-        return np.broadcast_to(np.asarray(f({k: v[k] for k in f.names}), float), e.shape)
-
-
-def cross_wide_bins(
-    p: pd.DataFrame,
-    edges: Sequence[tuple[float, float]],
-    scales: Sequence[Formula],
-    resolutions: Sequence[Formula],
-    k: int,
-) -> dict[str, np.ndarray] | None:
-    """Wide bins across the boundaries of |eta| region ``k`` (the second pass of a
-    calorimeter resolution): per boundary b of region k with a neighbour, the training rows
-    ``p`` (all regions' reconstructed rows) with |eta| in [b - :data:`CROSS_ETA`, b +
-    :data:`CROSS_ETA`] (within the outer edges), in truth-pT bins a factor
-    :data:`WIDE_PT_RATIO` wide from 1 GeV; a bin needs :data:`WIDE_MIN` objects, at least
-    :data:`CROSS_MIN_OWN` of them in region k. As :func:`wide_bins` (reco/truth over each
-    particle's own region's ``scales``; :data:`WIDE_POINTS` points evenly spaced in E),
-    plus ``own`` (1 where a point lies in region k) and ``fixed`` (sigma(E') of the
-    neighbour's first-pass ``resolutions`` at the other points, 0 at region k's).
-
-    Each region is fitted to its own rows; a union of neighbouring |eta| slices, each with
-    its 68 % width right, can still have the wrong 68 % width (core-plus-tail shapes of
-    different widths add up to a wider interval than Gaussians of the same widths). These
-    bins put such unions into the fit, with the neighbour's formula held fixed (both
-    regions use the other's first-pass formula, so the order does not matter).
-    None if no bin qualifies.
-
-    Example:
-        >>> rng = np.random.default_rng(3)
-        >>> n = 20000
-        >>> pt = np.exp(rng.uniform(0, 3, n)); eta = rng.uniform(-2, 2, n)
-        >>> d = pd.DataFrame({"pt": pt, "eta": eta, "energy": pt * np.cosh(eta),
-        ...                   "ratio": rng.normal(1, 0.05, n)})
-        >>> one = Formula("1", [], output="scale")
-        >>> res = Formula("0.05*energy", ["energy"], output="resolution")
-        >>> w = cross_wide_bins(d, [(0.0, 1.0), (1.0, 2.0)], [one, one], [res, res], 0)
-        >>> w["y"].shape == w["own"].shape[:1], bool(abs(np.median(w["y"]) - 0.05) < 0.005)
-        (True, True)
-    """
-    e = p["energy"].to_numpy(float)
-    a = np.abs(p["eta"].to_numpy(float))
-    ratio = p["ratio"].to_numpy(float)
-    sc = np.full(e.shape, np.nan)
-    sig = np.zeros(e.shape)
-    reg = np.full(e.shape, -1)
-    for j, ((lo, hi), fs, fr) in enumerate(zip(edges, scales, resolutions, strict=True)):
-        m = in_region(a, lo, hi)
-        reg[m] = j
-        sc[m] = _eval(fs, e[m], a[m])
-        sig[m] = _eval(fr, e[m] * sc[m], a[m])
-    r = ratio / sc
-    lp = np.log(np.maximum(p["pt"].to_numpy(float), 1e-12)) / np.log(WIDE_PT_RATIO)
-    ip = np.floor(lp + 1e-12).astype(int)
-    lo_k, hi_k = edges[k]
-    bounds = ([lo_k] if k > 0 else []) + ([hi_k] if k < len(edges) - 1 else [])
-    out: dict[str, list[Any]] = {"e": [], "a": [], "y": [], "err": [], "own": [], "fixed": []}
-    for b in bounds:
-        win = (a >= max(b - CROSS_ETA, edges[0][0])) & (a <= min(b + CROSS_ETA, edges[-1][1]))
-        for i in sorted(set(ip[win].tolist())):
-            m = win & (ip == i) & np.isfinite(r) & (reg >= 0)
-            if m.sum() < WIDE_MIN or np.sum(m & (reg == k)) < CROSS_MIN_OWN:
-                continue
-            rb = _response_bin(r[m])
-            o = np.argsort(e[m], kind="stable")
-            q = np.linspace(0, m.sum() - 1, WIDE_POINTS).round().astype(int)
-            own = (reg[m] == k)[o][q]
-            out["e"].append((e[m] * sc[m])[o][q])
-            out["a"].append(a[m][o][q])
-            out["y"].append(rb["width"])
-            out["err"].append(rb["width_err"])
-            out["own"].append(own.astype(float))
-            out["fixed"].append(np.where(own, 0.0, sig[m][o][q]))
-    if not out["y"]:
-        return None
-    return {key: np.asarray(v, float) for key, v in out.items()}
-
-
-def join_wide(
-    wide: dict[str, np.ndarray] | None, cross: dict[str, np.ndarray] | None
-) -> dict[str, np.ndarray] | None:
-    """A region's :func:`wide_bins` and its :func:`cross_wide_bins` in one set (the
-    region's own bins: every point its own)."""
-    if cross is None or wide is None:
-        return wide if cross is None else cross
-    w = {**wide, "own": np.ones_like(wide["e"]), "fixed": np.zeros_like(wide["e"])}
-    return {key: np.concatenate([w[key], cross[key]]) for key in w}
 
 
 # ---------------------------------------------------------------- fits and selection
@@ -1571,17 +1456,11 @@ class CompactRegressor(BaseEstimator):
         self.split_energy = split_energy
 
     def fit_card(
-        self,
-        d: pd.DataFrame,
-        spec: ObjectSpec,
-        eta_range: tuple[float, float],
-        cross: dict[str, np.ndarray] | None = None,
+        self, d: pd.DataFrame, spec: ObjectSpec, eta_range: tuple[float, float]
     ) -> tuple[tuple[Formula, Formula], dict[str, Any]]:
         """((scale, resolution) formulas, info) from one region's rows; info has the two
         fronts and ``tail`` (the fraction of reco/truth beyond 3 core widths of the median,
-        which a single Gaussian of the core width does not carry; 0.0027 for a Gaussian).
-        ``cross``: calorimeter resolutions' second pass, :func:`cross_wide_bins` joining
-        the region's wide bins."""
+        which a single Gaussian of the core width does not carry; 0.0027 for a Gaussian)."""
         p = d[d["passed"]]
         tab = binned_estimates(p, spec.kind, eta_range, "response", min_count=self.min_count)
         x_range = _x_range(p[spec.x].to_numpy(float))
@@ -1617,8 +1496,6 @@ class CompactRegressor(BaseEstimator):
         )
         use_wide = spec.kind == "calo" and WIDE_MODE == "add"
         wide = wide_bins(p, scale, eta_range) if use_wide else None
-        if spec.kind == "calo":
-            wide = join_wide(wide, cross)
         res, ri = fit_library(
             tab,
             "res",

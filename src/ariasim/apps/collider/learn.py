@@ -55,7 +55,6 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
-from ariasim.apps.collider import compact as _compact
 from ariasim.apps.collider.binned import BinnedSymbolicClassifier, BinnedSymbolicRegressor
 from ariasim.apps.collider.card import card_valid, constant_formula, response_formulas, to_delphes
 from ariasim.apps.collider.model import ObjectResponse, Region, ResponseModel
@@ -599,37 +598,6 @@ class ResponseLearner(BaseEstimator):
             details.append({"quantity": "response", "eta": [lo, hi], "n": len(p), **info})
             scale_regions.append(Region(lo, hi, scale))
             res_regions.append(Region(lo, hi, res))
-        if (
-            spec.kind == "calo"
-            and len(resp_edges) > 1
-            and isinstance(resp_proto, _compact.CompactRegressor)
-            and _compact.CROSS_MODE == "add"
-        ):
-            # second pass: wide bins across region boundaries, neighbours' first-pass
-            # resolutions held fixed (compact.cross_wide_bins)
-            first_s = [r.formula for r in scale_regions]
-            first_r = [r.formula for r in res_regions]
-            at = {
-                tuple(c["eta"]): i for i, c in enumerate(compact) if c["quantity"] == "resolution"
-            }
-            for k, (lo, hi) in enumerate(resp_edges):
-                cross = _compact.cross_wide_bins(p_all, resp_edges, first_s, first_r, k)
-                if cross is None:
-                    continue
-                if progress is not None:
-                    progress(f"  {name}: resolution across boundaries, |eta| in ({lo:g}, {hi:g}]")
-                t1 = time.perf_counter()
-                p = p_all[in_region(a_pass, lo, hi)]
-                (_, res), cinfo = resp_proto.fit_card(p, spec, (lo, hi), cross=cross)
-                old = compact[at[(lo, hi)]]
-                new = cinfo["resolution"]
-                if _compact.CROSS_SAME_FORM and (
-                    old["front"][old["chosen"]]["name"] != new["front"][new["chosen"]]["name"]
-                ):
-                    continue  # the cross bins may move constants, not the chosen form
-                res_regions[k] = Region(lo, hi, res.replace(metadata=dict(meta)))
-                compact[at[(lo, hi)]] = {"eta": [lo, hi], **new}
-                timing["response_fit_s"] += time.perf_counter() - t1
         numeric = [
             {"quantity": t["quantity"], "eta": t["eta"], "edges": t["numeric_edges"]}
             for t in details
