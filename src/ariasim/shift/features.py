@@ -57,7 +57,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -69,6 +69,10 @@ __all__ = ["ColumnCodec", "ContextScaler", "FeatureCodec"]
 
 _KINDS = ("none", "log", "logit")
 _EPS = 1e-6
+_MAX_ATOMS = 20
+_ATOM_POSITIONS = 17  # quantiles kept per near-atom (its values' order inside its band)
+_ATOM_NEAR = 0.25  # half-width in z of the continuous part whose density sizes a band
+_COUNT_EPS = 1e-9  # the probability-integral map of counts stays within +-6 sd
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,9 @@ class ColumnCodec:
     spike_width: float = 0.5
     knots_t: tuple[float, ...] | None = None
     knots_z: tuple[float, ...] | None = None
+    atoms: tuple[tuple[float, ...], ...] | None = None
+    count_values: tuple[float, ...] | None = None
+    count_cdf: tuple[float, ...] | None = None
 
     # --- the monotone map t = g(x) and its inverse --------------------------------------
     def _g(self, x: np.ndarray) -> np.ndarray:
@@ -127,40 +134,123 @@ class ColumnCodec:
         return _interp_linear(z, np.asarray(self.knots_z), np.asarray(self.knots_t))
 
     def _z(self, x: np.ndarray) -> np.ndarray:
+        """The continuous part's coordinate, before the atoms' bands are opened."""
         return (self._q(self._g(x)) - self.center) / self.scale
+
+    # --- interior atoms: each one's band (see the module docstring) ---------------------
+    def _atom_bands(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per atom (in increasing order): its values' lowest and highest ``z`` before the
+        gaps, the band's start in the final coordinate, and the band's width."""
+        assert self.atoms is not None
+        za = self._z(np.array([a[1] for a in self.atoms]))
+        zb = self._z(np.array([a[-1] for a in self.atoms]))
+        gap = np.array([a[0] for a in self.atoms])
+        before = np.concatenate([[0.0], np.cumsum(gap)[:-1]])
+        return za, zb, za + before, zb - za + gap
+
+    def _zc(self, x: np.ndarray) -> np.ndarray:
+        """``z`` of continuous values: ``_z`` shifted past the bands of the atoms below."""
+        z = self._z(x)
+        if self.atoms is None:
+            return z
+        lo = np.array([a[1] for a in self.atoms])
+        gap = np.array([a[0] for a in self.atoms])
+        below = np.searchsorted(lo, np.asarray(x, dtype=np.float64), side="right")
+        return z + np.concatenate([[0.0], np.cumsum(gap)])[below]
+
+    def _zc_inv(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``z`` before the gaps, the band each coordinate lies in (-1: none) and its
+        position in that band (0..1)."""
+        assert self.atoms is not None
+        _, _, start, width = self._atom_bands()
+        end = start + width
+        gap = np.array([a[0] for a in self.atoms])
+        cum = np.concatenate([[0.0], np.cumsum(gap)])
+        k = np.searchsorted(end, z, side="right")  # bands wholly below z
+        kk = np.minimum(k, len(self.atoms) - 1)
+        inside = (k < len(self.atoms)) & (z >= start[kk])
+        pos = np.clip((z - start[kk]) / width[kk], 0.0, 1.0)
+        return z - cum[k], np.where(inside, kk, -1), pos
+
+    def _count_z(self, x: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Probability-integral map of a count: ``Phi^-1(F(k-) + p_k u)``."""
+        assert self.count_values is not None and self.count_cdf is not None
+        values = np.asarray(self.count_values)
+        upper = np.asarray(self.count_cdf)
+        lower = np.concatenate([[0.0], upper[:-1]])
+        j = np.clip(np.searchsorted(values, x, side="left"), 0, values.size - 1)
+        if not np.all(values[j] == x):
+            bad = x[values[j] != x][0]
+            raise InputError(
+                f"count {bad:g} was not seen when the codec was fitted "
+                f"(values {', '.join(f'{v:g}' for v in values)})",
+                column=self.name,
+            )
+        t = lower[j] + (upper[j] - lower[j]) * u
+        return stats.norm.ppf(np.clip(t, _COUNT_EPS, 1.0 - _COUNT_EPS))
+
+    def _count_x(self, z: np.ndarray) -> np.ndarray:
+        assert self.count_values is not None and self.count_cdf is not None
+        upper = np.asarray(self.count_cdf)
+        j = np.searchsorted(upper[:-1], stats.norm.cdf(z), side="right")
+        return np.asarray(self.count_values)[j]
 
     def encode(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """``z`` of one column; draws the dequantisation noise from ``rng``."""
         x = np.asarray(x, dtype=np.float64)
         u = rng.random(x.shape[0])
+        if self.count_values is not None:
+            return self._count_z(x, u)
         if self.integer:
             return self._z(x + u)
-        z = self._z(x)
+        z = self._zc(x)
         if self.spike_lo is not None:
             at = x <= self.spike_lo
-            z = np.where(at, self._z(np.full_like(x, self.spike_lo)) - self.spike_width * u, z)
+            z = np.where(at, self._zc(np.full_like(x, self.spike_lo)) - self.spike_width * u, z)
         if self.spike_hi is not None:
             at = x >= self.spike_hi
-            z = np.where(at, self._z(np.full_like(x, self.spike_hi)) + self.spike_width * u, z)
+            z = np.where(at, self._zc(np.full_like(x, self.spike_hi)) + self.spike_width * u, z)
+        if self.atoms is not None:
+            _, _, start, width = self._atom_bands()
+            for k, atom in enumerate(self.atoms):
+                q = np.asarray(atom[1:])
+                at = (x >= q[0]) & (x <= q[-1])
+                if q.size == 1:  # an exact atom: spread uniformly over its band
+                    pos = u
+                else:  # a near-atom: its values' own (pooled) quantiles, kept in order
+                    pos = np.interp(x, q, np.linspace(0.0, 1.0, q.size))
+                z = np.where(at, start[k] + width[k] * pos, z)
         return z
 
     def decode(self, z: np.ndarray) -> np.ndarray:
         """The column's values for coordinates ``z`` (floor for counts, snap to spikes)."""
         z = np.asarray(z, dtype=np.float64)
-        x = self._g_inv(self._q_inv(z * self.scale + self.center))
+        if self.count_values is not None:
+            return self._count_x(z)
+        band = pos = None
+        z0 = z
+        if self.atoms is not None:
+            z0, band, pos = self._zc_inv(z)
+        x = self._g_inv(self._q_inv(z0 * self.scale + self.center))
         if self.integer:
             x = np.floor(x)
             if self.lo is not None:  # a morphed count stays at or above the pooled minimum
                 x = np.maximum(x, self.lo)
             return x
         if self.spike_lo is not None:
-            edge = self._z(np.array([self.spike_lo]))[0]
+            edge = self._zc(np.array([self.spike_lo]))[0]
             x = np.where(z <= edge, self.spike_lo, x)
         if self.spike_hi is not None:
-            edge = self._z(np.array([self.spike_hi]))[0]
+            edge = self._zc(np.array([self.spike_hi]))[0]
             x = np.where(z >= edge, self.spike_hi, x)
         if self.kind == "log" and self.lo is not None and self.spike_lo is not None:
             x = np.maximum(x, self.lo)
+        if self.atoms is not None:
+            assert band is not None and pos is not None
+            for k, atom in enumerate(self.atoms):
+                q = np.asarray(atom[1:])
+                at_x = np.interp(pos, np.linspace(0.0, 1.0, q.size), q) if q.size > 1 else q[0]
+                x = np.where(band == k, at_x, x)
         return x
 
 
@@ -208,6 +298,46 @@ def _robust_scale(t: np.ndarray) -> tuple[float, float]:
     return center, scale
 
 
+def _find_atoms(
+    v: np.ndarray, tol: float, fraction: float, max_atoms: int = _MAX_ATOMS
+) -> list[tuple[float, float]]:
+    """Interior atoms of the pooled sample ``v`` (boundary spikes already removed), sorted:
+    first each value repeated in at least ``fraction`` of the rows (an exact atom
+    ``[a, a]``); then, if ``tol > 0``, among the other rows, densest first, the intervals
+    ``[a, b]`` of width at most ``tol`` that hold at least ``fraction`` of the rows and
+    more than three times the mean of the two equally wide intervals beside them, both of which
+    hold rows (an interior peak, not a dense bulk or the support's edge), disjoint."""
+    xs = np.sort(v)
+    n = xs.size
+    need = max(2, int(np.ceil(fraction * n)))
+    values, counts = np.unique(xs, return_counts=True)
+    found = [(float(a), float(a)) for a in values[counts >= need][:max_atoms]]
+    taken = np.isin(xs, [a for a, _ in found])
+    while tol > 0 and len(found) < max_atoms:
+        free = xs[~taken]
+        if free.size < need:
+            break
+        stop = np.searchsorted(free, free + tol, side="right")
+        count = stop - np.arange(free.size)
+        # windows must not reach over an atom already found
+        for a, b in found:
+            count[(free < a) & (free[np.maximum(stop - 1, 0)] > b)] = 0
+        i = int(np.argmax(count))
+        if count[i] < need:
+            break
+        a, b = float(free[i]), float(free[stop[i] - 1])
+        side = max(b - a, tol)
+        left = np.sum((xs >= a - side) & (xs < a))  # all rows: an atom's neighbour is no peak
+        right = np.sum((xs > b) & (xs <= b + side))
+        # interior (the continuous part goes on at both sides) and a peak (more than three
+        # times the neighbours' mean), not the edge of the support or a dense bulk
+        if min(left, right) == 0 or count[i] <= 1.5 * (left + right):
+            break
+        found.append((a, b))
+        taken |= (xs >= a) & (xs <= b)
+    return sorted(found)
+
+
 def _column(
     name: str,
     v: np.ndarray,
@@ -218,9 +348,25 @@ def _column(
     log_skew: float,
     quantile_knots: int = 0,
     rng: np.random.Generator | None = None,
+    atom_tolerance: float | None = None,
+    count_levels: int = 0,
 ) -> ColumnCodec:
     integer = bool(np.all(v == np.round(v))) and np.unique(v).size < 0.5 * v.size
     lo_v, hi_v = float(v.min()), float(v.max())
+    if (
+        integer
+        and count_levels
+        and transform is None
+        and bounds is None
+        and np.unique(v).size <= count_levels
+    ):
+        values, counts = np.unique(v, return_counts=True)
+        cdf = np.cumsum(counts) / v.size
+        cdf[-1] = 1.0
+        return ColumnCodec(
+            name, "none", True, lo_v, hi_v, None, None, 0.0, 0.0, 1.0, spike_width,
+            count_values=tuple(map(float, values)), count_cdf=tuple(map(float, cdf)),
+        )  # fmt: skip
     spike_lo = spike_hi = None
     if not integer and np.unique(v).size > 10:
         if np.mean(v == lo_v) >= spike_fraction:
@@ -228,8 +374,15 @@ def _column(
         if np.mean(v == hi_v) >= spike_fraction:
             spike_hi = hi_v
     cont = v[(v != spike_lo) & (v != spike_hi)] if (spike_lo, spike_hi) != (None, None) else v
+    found: list[tuple[float, float]] = []
+    if atom_tolerance is not None and not integer and cont.size > 10:
+        iq = np.subtract(*np.percentile(cont, [75, 25])) / 1.349
+        found = _find_atoms(cont, float(atom_tolerance) * float(iq), spike_fraction)
+        for a, b in found:
+            cont = cont[(cont < a) | (cont > b)]
     if cont.size < 2:
         cont = v
+        found = []
     kind = transform
     if kind is None:
         if bounds is not None:
@@ -264,14 +417,28 @@ def _column(
         # the map is fitted on the dequantised counts (the coordinates the flow sees)
         u = (rng or np.random.default_rng(0)).random(cont.size)
         knots = _quantile_knots(probe._g(cont + u if integer else cont), int(quantile_knots))
-        return ColumnCodec(
+        base = ColumnCodec(
             name, kind, integer, lo, hi, spike_lo, spike_hi, offset, 0.0, 1.0, spike_width, *knots
         )
-    t = probe._g(cont + 0.5 if integer else cont)
-    center, scale = _robust_scale(t)
-    return ColumnCodec(
-        name, kind, integer, lo, hi, spike_lo, spike_hi, offset, center, scale, spike_width
-    )
+    else:
+        t = probe._g(cont + 0.5 if integer else cont)
+        center, scale = _robust_scale(t)
+        base = ColumnCodec(
+            name, kind, integer, lo, hi, spike_lo, spike_hi, offset, center, scale, spike_width
+        )
+    if not found:
+        return base
+    z_cont = base._z(cont)
+    atoms = []
+    for a, b in found:
+        held = v[(v >= a) & (v <= b)]
+        za, zb = base._z(np.array([a, b]))
+        near = np.sum((z_cont >= za - _ATOM_NEAR) & (z_cont <= zb + _ATOM_NEAR))
+        density = near / (2 * _ATOM_NEAR * v.size)  # the continuous part's, per unit of z
+        gap = held.size / v.size / density if density > 0 else spike_width
+        q = np.unique(np.quantile(held, np.linspace(0.0, 1.0, _ATOM_POSITIONS)))
+        atoms.append((float(min(gap, spike_width)), *map(float, q)))
+    return replace(base, atoms=tuple(atoms))
 
 
 @dataclass(frozen=True)
@@ -300,11 +467,18 @@ class FeatureCodec:
         log_skew: float = 3.0,
         quantile_knots: int = 0,
         seed: int = 0,
+        atom_tolerance: float | None = None,
+        count_levels: int = 0,
     ) -> FeatureCodec:
         """Choose each column's rule on the pooled sample ``x`` of shape ``(n, len(names))``.
 
         ``quantile_knots > 0`` adds the Gaussianising map (module docstring) with that many
-        knots; ``seed`` seeds the dequantisation noise of the counts it is fitted on."""
+        knots; ``seed`` seeds the dequantisation noise of the counts it is fitted on.
+        ``atom_tolerance`` (None: off) finds interior atoms: values, or clusters of values
+        at most ``atom_tolerance`` robust standard deviations wide (0: exact values only),
+        holding at least ``spike_fraction`` of the pooled rows; ``count_levels > 0`` maps
+        integer columns with at most that many distinct values by their pooled
+        probabilities (module docstring)."""
         x = np.asarray(x, dtype=np.float64)
         names = list(names)
         for label, mapping in (("transforms", transforms), ("bounds", bounds)):
@@ -323,6 +497,14 @@ class FeatureCodec:
         qk = quantile_knots
         if isinstance(qk, bool) or not isinstance(qk, int | np.integer) or qk < 0 or qk == 1:
             raise ConfigError(f"must be 0 (off) or >= 2, got {qk!r}", parameter="quantile_knots")
+        at = atom_tolerance
+        if at is not None and (isinstance(at, bool) or not np.isfinite(at) or at < 0):
+            raise ConfigError(
+                f"must be None (off) or a tolerance >= 0, got {at!r}", parameter="atom_tolerance"
+            )
+        cl = count_levels
+        if isinstance(cl, bool) or not isinstance(cl, int | np.integer) or cl < 0 or cl == 1:
+            raise ConfigError(f"must be 0 (off) or >= 2, got {cl!r}", parameter="count_levels")
         rng = np.random.default_rng(seed)
         cols = tuple(
             _column(
@@ -335,6 +517,8 @@ class FeatureCodec:
                 log_skew,
                 int(qk),
                 rng,
+                None if at is None else float(at),
+                int(cl),
             )
             for j, n in enumerate(names)
         )
@@ -361,9 +545,11 @@ class FeatureCodec:
     def from_dict(cls, data: Sequence[Mapping[str, Any]]) -> FeatureCodec:
         def column(d: Mapping[str, Any]) -> ColumnCodec:
             d = dict(d)
-            for key in ("knots_t", "knots_z"):
+            for key in ("knots_t", "knots_z", "count_values", "count_cdf"):
                 if d.get(key) is not None:
                     d[key] = tuple(float(v) for v in d[key])
+            if d.get("atoms") is not None:
+                d["atoms"] = tuple(tuple(float(v) for v in a) for a in d["atoms"])
             return ColumnCodec(**d)
 
         try:

@@ -151,6 +151,13 @@ class FlowMorpher(MorpherMixin, BaseEstimator):
             between a count's values) is then carried by the exact map instead of the
             splines, which smooth it. A few hundred knots are enough; more than
             ``n / 20`` resolve the sample's noise.
+        atom_tolerance: ``None`` (off) or the width, in robust standard deviations, of the
+            clusters of values that count as an interior atom when they hold at least 0.5 %
+            of the pooled rows (0: exactly repeated values only); each atom gets its own
+            band in the coordinate (:class:`~ariasim.shift.features.FeatureCodec`).
+        count_levels: 0 (off) or the most distinct values of an integer column that is
+            mapped by its pooled probabilities (each count's interval as wide as its
+            probability, so counts that never occur get none) instead of ``x + U(0, 1)``.
         max_epochs: Most training epochs.
         patience: Stop after this many epochs without a better validation loss.
         validation_fraction: Fraction of each domain held out for early stopping (0: none,
@@ -199,6 +206,8 @@ class FlowMorpher(MorpherMixin, BaseEstimator):
         hidden_features: Sequence[int] = (64, 64),
         bins: int = 8,
         quantile_knots: int = 0,
+        atom_tolerance: float | None = None,
+        count_levels: int = 0,
         max_epochs: int = 150,
         patience: int = 8,
         validation_fraction: float = 0.2,
@@ -218,6 +227,8 @@ class FlowMorpher(MorpherMixin, BaseEstimator):
         self.hidden_features = hidden_features
         self.bins = bins
         self.quantile_knots = quantile_knots
+        self.atom_tolerance = atom_tolerance
+        self.count_levels = count_levels
         self.max_epochs = max_epochs
         self.patience = patience
         self.validation_fraction = validation_fraction
@@ -292,6 +303,8 @@ class FlowMorpher(MorpherMixin, BaseEstimator):
             bounds=self.bounds,
             quantile_knots=self.quantile_knots,
             seed=seeds[_S_SPLIT],
+            atom_tolerance=self.atom_tolerance,
+            count_levels=self.count_levels,
         )
         scaler = ContextScaler.fit(d.c)
         # the splines act on [-5, 5] only and map it onto itself: shrink each coordinate so
