@@ -10,12 +10,39 @@ flow matching assume. :class:`FeatureCodec` maps each feature to a standardised 
   probabilities of the counts are what the flow learned (Theis et al. 2016, "A note on the
   evaluation of generative models", section 3.1; Uria et al. 2013). Decoded counts are
   kept at or above the pooled minimum (the flow's density has no hard edge).
+* **Integer counts with few values** (optional, ``count_levels > 0``: integer columns with
+  at most that many distinct pooled values, e.g. tracker hits): a *probability-integral
+  map*, ``z = Phi^-1(F(k-) + p_k u)`` with ``p_k`` the pooled frequency of count ``k``,
+  ``F(k-)`` that of the counts below it and ``u ~ U(0, 1)``, so each count's interval in
+  ``z`` holds exactly its pooled probability (under the standard normal), a count that never
+  occurs in the pooled sample gets no interval and a morph cannot leak events into it (with
+  ``x + u`` the gap between 8 and 11 hits is a unit-wide interval that a smooth density
+  fills); decoding finds the interval, so it is exact and gives only counts that were seen.
+  This is the randomised quantile transform of a discrete variable (Dunn & Smyth 1996,
+  "Randomized quantile residuals", J. Comput. Graph. Stat. 5, 236), i.e. the quantile
+  transformation below made exact for a discrete column.
+  A count outside the fitted set cannot be encoded (an error names the column).
 * **Spikes at a boundary** (a fraction of at least ``spike_fraction`` of the events exactly at
   the minimum or maximum, e.g. isolation = 0, a saturated ADC): the spike's events are spread
   uniformly over a band of width ``spike_width`` (in standard deviations) just outside the
   continuous part; decoding maps everything in the band back onto the spike value. A morph
   can therefore move events into or out of the spike, which is how the spike's fraction
   changes between the domains.
+* **Interior atoms** (optional, ``atom_tolerance`` not None): a value repeated in at least
+  ``spike_fraction`` of the pooled rows, or, for ``atom_tolerance > 0``, a cluster of values
+  at most ``atom_tolerance`` robust standard deviations wide holding that fraction and more
+  than three times the mean of the equally wide intervals at its two sides (both
+  non-empty: an interior peak, not a dense bulk or the support's edge; e.g. the detector's
+  sigma_ietaieta piles up just below a geometric maximum, 0.2/23, 1.7 % of the rows within
+  4e-6, which an 8-bin spline smooths). Each atom gets its own band in ``z``: the
+  coordinate opens a gap there of width ``mass / density`` (the atom's pooled fraction over
+  the continuous part's pooled fraction per unit ``z`` within ``0.25`` of it, so the band is
+  about as dense as its surroundings; at most ``spike_width``). An exact atom's events are
+  spread uniformly over its band; a near-atom's keep their order (piecewise-linear in 17
+  pooled quantiles of its values). Decoding maps the band back (an exact atom's band onto
+  its value), so a morph moves events into and out of an atom, the continuous part's map is
+  unchanged apart from the shift past the bands, and everything stays monotone and exactly
+  invertible.
 * **Heavy right tails** (sample skewness above ``log_skew``, e.g. charges, arrival-time
   delays, track chi2): ``log(x - lo + offset)`` with ``lo`` the pooled minimum and
   ``offset`` a small positive quantile of ``x - lo``, so a few events far out do not
@@ -39,8 +66,8 @@ flow matching assume. :class:`FeatureCodec` maps each feature to a standardised 
 
 The rules are chosen on the pooled source + target sample, so both domains share one
 coordinate system. ``transforms={"col": "none"|"log"|"logit"}`` overrides the choice.
-Interior spikes (a discrete value in the middle of a continuous range) are not detected; such a
-column is treated as continuous (declare it an integer, or split the table, if it matters).
+Interior atoms are found only with ``atom_tolerance`` (off by default in ``FeatureCodec.fit``);
+without it such a column is treated as continuous.
 
 Example:
     >>> import numpy as np
@@ -198,7 +225,7 @@ class ColumnCodec:
     def encode(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """``z`` of one column; draws the dequantisation noise from ``rng``."""
         x = np.asarray(x, dtype=np.float64)
-        u = rng.random(x.shape[0])
+        u: np.ndarray = np.asarray(rng.random(x.shape[0]))
         if self.count_values is not None:
             return self._count_z(x, u)
         if self.integer:
