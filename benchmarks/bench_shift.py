@@ -21,8 +21,10 @@ Usage (the figures of BENCHMARKS.md):
         --quantile-knots 500 --seed 1
     python benchmarks/bench_shift.py --n 20000 --apps detector --methods flow+reweight \
         --cross-fit 2 --weight-decay 1e-3 --seed 1
+    python benchmarks/bench_shift.py --n 20000 --apps detector --methods flow+reweight \
+        --atom-tolerance 0.005 --count-levels 32 --seed 1
 
-Writes ``benchmarks/out/shift-<app>-<method>[-q<knots>][-wd<decay>][-cf<K>]-<n>-s<seed>/``
+Writes ``benchmarks/out/shift-<app>-<method>[-q<knots>][-at<tol>][-cl<levels>][-wd<decay>][-cf<K>]-<n>-s<seed>/``
 (report.html, summary.json, model/) and ``benchmarks/out/shift-<n>-s<seed>.json`` with every
 figure, and prints a table.
 """
@@ -51,6 +53,18 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=None,
         help="FlowMorpher's Gaussianising map (flow, flow+reweight only; default off)",
+    )
+    ap.add_argument(
+        "--atom-tolerance",
+        type=float,
+        default=None,
+        help="FlowMorpher's interior atoms (flow, flow+reweight): cluster width in robust sd",
+    )
+    ap.add_argument(
+        "--count-levels",
+        type=int,
+        default=None,
+        help="FlowMorpher's probability map of counts with at most this many values (0: off)",
     )
     ap.add_argument(
         "--cross-fit",
@@ -86,6 +100,12 @@ def main(argv: list[str] | None = None) -> int:
             if args.quantile_knots is not None and method in ("flow", "flow+reweight"):
                 opts["quantile_knots"] = args.quantile_knots
                 tag += f"-q{args.quantile_knots}"
+            if args.atom_tolerance is not None and method in ("flow", "flow+reweight"):
+                opts["atom_tolerance"] = args.atom_tolerance
+                tag += f"-at{args.atom_tolerance:g}"
+            if args.count_levels is not None and method in ("flow", "flow+reweight"):
+                opts["count_levels"] = args.count_levels
+                tag += f"-cl{args.count_levels}"
             if args.weight_decay is not None and method in ("flow", "flow+reweight"):
                 opts["weight_decay"] = args.weight_decay
                 tag += f"-wd{args.weight_decay:g}"
