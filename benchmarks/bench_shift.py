@@ -24,8 +24,8 @@ Usage (the figures of BENCHMARKS.md):
     python benchmarks/bench_shift.py --n 20000 --apps detector --methods flow+reweight \
         --atom-tolerance 0.005 --count-levels 32 --seed 1
 
-Writes ``benchmarks/out/shift-<app>-<method>[-q<knots>][-at<tol>][-cl<levels>][-wd<decay>][-cf<K>]-<n>-s<seed>/``
-(report.html, summary.json, model/) and ``benchmarks/out/shift-<n>-s<seed>.json`` with every
+Writes ``benchmarks/out/shift-<app>-<method><options>-<n>-s<seed>/`` (options:
+``[-q<knots>][-at<tol>][-cl<levels>][-wd<decay>][-cf<K>]``; report.html, summary.json, model/) and ``benchmarks/out/shift-<n>-s<seed>.json`` with every
 figure, and prints a table.
 """
 
