@@ -25,8 +25,8 @@ Usage (the figures of BENCHMARKS.md):
         --atom-tolerance 0.005 --count-levels 32 --seed 1
 
 Writes ``benchmarks/out/shift-<app>-<method><options>-<n>-s<seed>/`` (options:
-``[-q<knots>][-at<tol>][-cl<levels>][-wd<decay>][-cf<K>]``; report.html, summary.json, model/) and ``benchmarks/out/shift-<n>-s<seed>.json`` with every
-figure, and prints a table.
+``[-q<knots>][-at<tol>][-cl<levels>][-wd<decay>][-cf<K>]``; report.html, summary.json,
+model/) and ``benchmarks/out/shift-<n>-s<seed>.json`` with every figure, and prints a table.
 """
 
 from __future__ import annotations
