@@ -166,27 +166,36 @@ def test_codec_interior_atoms_bands_round_trip():
 
 def test_codec_count_map_widths_follow_probabilities():
     """Counts mapped by their pooled probabilities: every count's interval holds its
-    frequency, counts never seen get no width, decoding is exact and gives seen counts."""
+    frequency, counts never seen get a sliver, decoding is exact."""
     rng = np.random.default_rng(12)
     n = 6000
-    values = np.array([7.0, 8.0, 9.0, 11.0, 12.0, 13.0])
+    values = np.array([7.0, 8.0, 9.0, 11.0, 12.0, 13.0])  # 10 never
     p = np.array([0.03, 0.22, 0.002, 0.015, 0.13, 0.603])
     x = rng.choice(values, size=n, p=p)[:, None]
     codec = FeatureCodec.fit(x, ["hits"], count_levels=32)
     col = codec.columns[0]
-    assert col.count_values == tuple(values) and col.count_cdf is not None
-    freq = np.array([np.mean(x[:, 0] == v) for v in values])
-    np.testing.assert_allclose(np.diff(np.concatenate([[0.0], col.count_cdf])), freq)
+    # every integer of the range 7..13; 10 never occurs and keeps half an event of n
+    assert col.count_values == tuple(np.arange(7.0, 14.0)) and col.count_cdf is not None
+    freq = np.array([np.mean(x[:, 0] == v) for v in col.count_values])
+    widths = np.diff(np.concatenate([[0.0], col.count_cdf]))
+    np.testing.assert_allclose(widths, (freq * n + 0.5) / (n + 3.5), rtol=1e-12)
     z = codec.encode(x, np.random.default_rng(0))
     np.testing.assert_array_equal(codec.decode(z), x)
     # the pooled coordinates are standard normal (probability-integral map, then probit)
     assert abs(z.mean()) < 4 / math.sqrt(n) and abs(z.std() - 1.0) < 4 / math.sqrt(2 * n)
-    wild = codec.decode(np.random.default_rng(1).normal(0.0, 3.0, (20000, 1)))
-    assert set(np.unique(wild)) <= set(values)  # never 10 or 14
+    # decoding standard normal coordinates gives the counts with the pooled frequencies:
+    # 10 (never seen) with probability 0.5 / n, 6 and 14 (outside the range) never
+    wild = codec.decode(np.random.default_rng(1).normal(0.0, 1.0, (20000, 1)))
+    assert set(np.unique(wild)) <= set(col.count_values)
+    # 10: Poisson with mean 20000 * 0.5 / (n + 3.5) = 1.7; P(> 10) ~ 1e-5
+    assert np.sum(wild == 10.0) <= 10
+    # a count never seen (inside the range) round-trips; beyond it, the end counts
+    odd = np.array([[10.0], [5.0], [14.0]])
+    np.testing.assert_array_equal(
+        codec.decode(codec.encode(odd, np.random.default_rng(2)))[:, 0], [10.0, 7.0, 13.0]
+    )
     assert FeatureCodec.from_dict(json.loads(json.dumps(codec.to_dict()))) == codec
-    with pytest.raises(InputError, match="count 14 was not seen"):
-        codec.encode(np.array([[14.0]]), np.random.default_rng(0))
-    # above count_levels distinct values the dequantisation x + U(0, 1) stays
+    # with more than count_levels integers in the range the dequantisation x + U(0, 1) stays
     many = rng.poisson(30.0, (n, 1)).astype(float)
     assert FeatureCodec.fit(many, ["q"], count_levels=8).columns[0].count_values is None
 

@@ -10,18 +10,19 @@ flow matching assume. :class:`FeatureCodec` maps each feature to a standardised 
   probabilities of the counts are what the flow learned (Theis et al. 2016, "A note on the
   evaluation of generative models", section 3.1; Uria et al. 2013). Decoded counts are
   kept at or above the pooled minimum (the flow's density has no hard edge).
-* **Integer counts with few values** (optional, ``count_levels > 0``: integer columns with
-  at most that many distinct pooled values, e.g. tracker hits): a *probability-integral
+* **Integer counts with few values** (optional, ``count_levels > 0``: integer columns whose
+  pooled range holds at most that many integers, e.g. tracker hits): a *probability-integral
   map*, ``z = Phi^-1(F(k-) + p_k u)`` with ``p_k`` the pooled frequency of count ``k``,
   ``F(k-)`` that of the counts below it and ``u ~ U(0, 1)``, so each count's interval in
-  ``z`` holds exactly its pooled probability (under the standard normal), a count that never
-  occurs in the pooled sample gets no interval and a morph cannot leak events into it (with
-  ``x + u`` the gap between 8 and 11 hits is a unit-wide interval that a smooth density
-  fills); decoding finds the interval, so it is exact and gives only counts that were seen.
+  ``z`` holds its pooled probability (under the standard normal). Every integer between the
+  pooled minimum and maximum gets an interval, with half an event added to each count, so a
+  count that never occurs in the pooled sample keeps only a sliver (``0.5 / n``) and a morph
+  can hardly leak events into it (with ``x + u`` the gap between 8 and 11 hits is a
+  unit-wide interval that a smooth density fills); decoding finds the interval, so it is
+  exact, and a count outside the pooled range is encoded as the nearest end count.
   This is the randomised quantile transform of a discrete variable (Dunn & Smyth 1996,
   "Randomized quantile residuals", J. Comput. Graph. Stat. 5, 236), i.e. the quantile
   transformation below made exact for a discrete column.
-  A count outside the fitted set cannot be encoded (an error names the column).
 * **Spikes at a boundary** (a fraction of at least ``spike_fraction`` of the events exactly at
   the minimum or maximum, e.g. isolation = 0, a saturated ADC): the spike's events are spread
   uniformly over a band of width ``spike_width`` (in standard deviations) just outside the
@@ -99,6 +100,7 @@ _EPS = 1e-6
 _MAX_ATOMS = 20
 _ATOM_POSITIONS = 17  # quantiles kept per near-atom (its values' order inside its band)
 _ATOM_NEAR = 0.25  # half-width in z of the continuous part whose density sizes a band
+_COUNT_PSEUDO = 0.5  # events added to each count of the range (one never seen: a sliver)
 _COUNT_EPS = 1e-9  # the probability-integral map of counts stays within +-6 sd
 
 
@@ -205,14 +207,8 @@ class ColumnCodec:
         values = np.asarray(self.count_values)
         upper = np.asarray(self.count_cdf)
         lower = np.concatenate([[0.0], upper[:-1]])
+        # every integer of the pooled range has an interval; beyond it, the end counts'
         j = np.clip(np.searchsorted(values, x, side="left"), 0, values.size - 1)
-        if not np.all(values[j] == x):
-            bad = x[values[j] != x][0]
-            raise InputError(
-                f"count {bad:g} was not seen when the codec was fitted "
-                f"(values {', '.join(f'{v:g}' for v in values)})",
-                column=self.name,
-            )
         t = lower[j] + (upper[j] - lower[j]) * u
         return stats.norm.ppf(np.clip(t, _COUNT_EPS, 1.0 - _COUNT_EPS))
 
@@ -385,10 +381,15 @@ def _column(
         and count_levels
         and transform is None
         and bounds is None
-        and np.unique(v).size <= count_levels
+        and hi_v - lo_v + 1 <= count_levels
     ):
-        values, counts = np.unique(v, return_counts=True)
-        cdf = np.cumsum(counts) / v.size
+        # every integer of the pooled range, each with its pooled count plus half an event
+        # (a count never seen keeps a sliver, so any count in the range round-trips)
+        values = np.arange(lo_v, hi_v + 1.0)
+        counts = np.searchsorted(np.sort(v), values, side="right") - np.searchsorted(
+            np.sort(v), values, side="left"
+        )
+        cdf = np.cumsum(counts + _COUNT_PSEUDO) / (v.size + _COUNT_PSEUDO * values.size)
         cdf[-1] = 1.0
         return ColumnCodec(
             name, "none", True, lo_v, hi_v, None, None, 0.0, 0.0, 1.0, spike_width,
@@ -504,8 +505,8 @@ class FeatureCodec:
         ``atom_tolerance`` (None: off) finds interior atoms: values, or clusters of values
         at most ``atom_tolerance`` robust standard deviations wide (0: exact values only),
         holding at least ``spike_fraction`` of the pooled rows; ``count_levels > 0`` maps
-        integer columns with at most that many distinct values by their pooled
-        probabilities (module docstring)."""
+        integer columns whose pooled range holds at most that many integers by their
+        pooled probabilities (module docstring)."""
         x = np.asarray(x, dtype=np.float64)
         names = list(names)
         for label, mapping in (("transforms", transforms), ("bounds", bounds)):

@@ -155,9 +155,10 @@ class FlowMorpher(MorpherMixin, BaseEstimator):
             clusters of values that count as an interior atom when they hold at least 0.5 %
             of the pooled rows (0: exactly repeated values only); each atom gets its own
             band in the coordinate (:class:`~ariasim.shift.features.FeatureCodec`).
-        count_levels: 0 (off) or the most distinct values of an integer column that is
-            mapped by its pooled probabilities (each count's interval as wide as its
-            probability, so counts that never occur get none) instead of ``x + U(0, 1)``.
+        count_levels: 0 (off) or the most integers in the pooled range of an integer
+            column that is mapped by its pooled probabilities (each count's interval as wide
+            as its probability, so counts that never occur get only a sliver) instead of
+            ``x + U(0, 1)``.
         max_epochs: Most training epochs.
         patience: Stop after this many epochs without a better validation loss.
         validation_fraction: Fraction of each domain held out for early stopping (0: none,
