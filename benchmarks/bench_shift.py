@@ -22,7 +22,7 @@ Usage (the figures of BENCHMARKS.md):
     python benchmarks/bench_shift.py --n 20000 --apps detector --methods flow+reweight \
         --cross-fit 2 --weight-decay 1e-3 --seed 1
     python benchmarks/bench_shift.py --n 20000 --apps detector --methods flow+reweight \
-        --atom-tolerance 0.005 --count-levels 32 --seed 1
+        --atom-tolerance off --count-levels 0 --seed 1   # the codec before interior atoms
 
 Writes ``benchmarks/out/shift-<app>-<method><options>-<n>-s<seed>/`` (options:
 ``[-q<knots>][-at<tol>][-cl<levels>][-wd<decay>][-cf<K>]``; report.html, summary.json,
@@ -56,15 +56,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--atom-tolerance",
-        type=float,
         default=None,
-        help="FlowMorpher's interior atoms (flow, flow+reweight): cluster width in robust sd",
+        help="FlowMorpher's interior atoms (flow, flow+reweight): cluster width in robust sd, "
+        "or 'off' (default: FlowMorpher's, 0.005)",
     )
     ap.add_argument(
         "--count-levels",
         type=int,
         default=None,
-        help="FlowMorpher's probability map of counts with at most this many values (0: off)",
+        help="FlowMorpher's probability map of counts with at most this many integers in "
+        "their range (0: off; default: FlowMorpher's, 32)",
     )
     ap.add_argument(
         "--cross-fit",
@@ -101,8 +102,9 @@ def main(argv: list[str] | None = None) -> int:
                 opts["quantile_knots"] = args.quantile_knots
                 tag += f"-q{args.quantile_knots}"
             if args.atom_tolerance is not None and method in ("flow", "flow+reweight"):
-                opts["atom_tolerance"] = args.atom_tolerance
-                tag += f"-at{args.atom_tolerance:g}"
+                off = args.atom_tolerance == "off"
+                opts["atom_tolerance"] = None if off else float(args.atom_tolerance)
+                tag += f"-at{args.atom_tolerance}"
             if args.count_levels is not None and method in ("flow", "flow+reweight"):
                 opts["count_levels"] = args.count_levels
                 tag += f"-cl{args.count_levels}"

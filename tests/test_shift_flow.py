@@ -141,7 +141,7 @@ def test_interior_atom_and_count_gaps_are_morphed_exactly(tmp_path):
     X, y, _ = stack(src, tgt)
     m = FlowMorpher(random_state=3, atom_tolerance=0.005, count_levels=32, **FAST).fit(X, y)
     assert m.codec_.columns[0].atoms is not None and m.codec_.columns[0].atoms[0][1:] == (0.7,)
-    assert m.codec_.columns[1].count_values == (7.0, 8.0, 11.0, 12.0, 13.0)
+    assert m.codec_.columns[1].count_values == tuple(np.arange(7.0, 14.0))
     fresh = _atom_gaps(n, rng, False)
     moved = m.transform(fresh)
     # 9 and 10 keep a sliver of 0.5 / 5000 each (a row or so may land there), 14 none
