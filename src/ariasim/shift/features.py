@@ -67,8 +67,10 @@ flow matching assume. :class:`FeatureCodec` maps each feature to a standardised 
 
 The rules are chosen on the pooled source + target sample, so both domains share one
 coordinate system. ``transforms={"col": "none"|"log"|"logit"}`` overrides the choice.
-Interior atoms are found only with ``atom_tolerance`` (off by default in ``FeatureCodec.fit``);
-without it such a column is treated as continuous.
+Interior atoms are found only with ``atom_tolerance`` and counts are probability-mapped only
+with ``count_levels`` (both off by default in ``FeatureCodec.fit``; on by default in
+:class:`~ariasim.shift.flow.FlowMorpher`, ``atom_tolerance=0.005``, ``count_levels=32``,
+measured in BENCHMARKS.md, "Interior atoms and probability-mapped counts in the codec").
 
 Example:
     >>> import numpy as np
