@@ -21,10 +21,12 @@ Usage (the figures of BENCHMARKS.md):
         --quantile-knots 500 --seed 1
     python benchmarks/bench_shift.py --n 20000 --apps detector --methods flow+reweight \
         --cross-fit 2 --weight-decay 1e-3 --seed 1
+    python benchmarks/bench_shift.py --n 20000 --apps detector --methods flow+reweight \
+        --atom-tolerance off --count-levels 0 --seed 1   # the codec before interior atoms
 
-Writes ``benchmarks/out/shift-<app>-<method>[-q<knots>][-wd<decay>][-cf<K>]-<n>-s<seed>/``
-(report.html, summary.json, model/) and ``benchmarks/out/shift-<n>-s<seed>.json`` with every
-figure, and prints a table.
+Writes ``benchmarks/out/shift-<app>-<method><options>-<n>-s<seed>/`` (options:
+``[-q<knots>][-at<tol>][-cl<levels>][-wd<decay>][-cf<K>]``; report.html, summary.json,
+model/) and ``benchmarks/out/shift-<n>-s<seed>.json`` with every figure, and prints a table.
 """
 
 from __future__ import annotations
@@ -51,6 +53,19 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=None,
         help="FlowMorpher's Gaussianising map (flow, flow+reweight only; default off)",
+    )
+    ap.add_argument(
+        "--atom-tolerance",
+        default=None,
+        help="FlowMorpher's interior atoms (flow, flow+reweight): cluster width in robust sd, "
+        "or 'off' (default: FlowMorpher's, 0.005)",
+    )
+    ap.add_argument(
+        "--count-levels",
+        type=int,
+        default=None,
+        help="FlowMorpher's probability map of counts with at most this many integers in "
+        "their range (0: off; default: FlowMorpher's, 32)",
     )
     ap.add_argument(
         "--cross-fit",
@@ -86,6 +101,13 @@ def main(argv: list[str] | None = None) -> int:
             if args.quantile_knots is not None and method in ("flow", "flow+reweight"):
                 opts["quantile_knots"] = args.quantile_knots
                 tag += f"-q{args.quantile_knots}"
+            if args.atom_tolerance is not None and method in ("flow", "flow+reweight"):
+                off = args.atom_tolerance == "off"
+                opts["atom_tolerance"] = None if off else float(args.atom_tolerance)
+                tag += f"-at{args.atom_tolerance}"
+            if args.count_levels is not None and method in ("flow", "flow+reweight"):
+                opts["count_levels"] = args.count_levels
+                tag += f"-cl{args.count_levels}"
             if args.weight_decay is not None and method in ("flow", "flow+reweight"):
                 opts["weight_decay"] = args.weight_decay
                 tag += f"-wd{args.weight_decay:g}"

@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from ariasim.errors import ConfigError, InputError
 from ariasim.metrics import classifier_test
@@ -105,6 +106,100 @@ def test_codec_spike_moves_with_the_coordinate():
     assert out[0, 0] == 0.0 and out[1, 0] > 0.0
 
 
+def _atoms_sample(n: int, rng: np.random.Generator) -> np.ndarray:
+    """A normal column with an exact interior atom (8 % at 0.75) and a near-atom (4 %
+    within 1e-5 of -0.5); an exponential column whose dense lower edge is no atom."""
+    u = rng.random(n)
+    a = np.where(u < 0.08, 0.75, rng.normal(size=n))
+    a = np.where(u > 0.96, -0.5 + 1e-5 * rng.random(n), a)
+    return np.column_stack([a, rng.exponential(1.0, n)])
+
+
+def test_codec_interior_atoms_bands_round_trip():
+    """Interior atoms get their own band (width = mass / the neighbours' density, at most
+    ``spike_width``), the exact atom's rows fill it uniformly, the near-atom's keep their
+    order, and decoding is exact and monotone; nothing is found without atoms."""
+    rng = np.random.default_rng(11)
+    n = 8000
+    x = _atoms_sample(n, rng)
+    codec = FeatureCodec.fit(x, ["a", "e"], atom_tolerance=0.005)
+    col = codec.columns[0]
+    assert col.atoms is not None and len(col.atoms) == 2
+    near, exact = col.atoms  # sorted by value
+    assert exact[1:] == (0.75,)
+    # the near-atom's window (at most 0.005 robust sd wide) holds the cluster and the few
+    # continuous rows that fall into it
+    assert near[1] <= -0.5 and near[-1] >= -0.5 + 0.99e-5 and len(near) > 2
+    assert near[-1] - near[1] <= 0.005 * col.scale * 1.01
+    assert codec.columns[1].atoms is None  # the exponential's edge is not interior
+    # band width: the atom's mass over the continuous density beside it, in z units
+    # (standard normal scaled by the robust sd of the whole column, ~1.05 here)
+    dens = np.exp(-0.5 * 0.75**2) / math.sqrt(2 * math.pi) * 0.92 * col.scale
+    assert exact[0] == pytest.approx(0.08 / dens, rel=0.2)
+    z = codec.encode(x, np.random.default_rng(0))
+    back = codec.decode(z)
+    np.testing.assert_array_equal(back[x[:, 0] == 0.75, 0], 0.75)
+    np.testing.assert_allclose(back, x, rtol=1e-12, atol=1e-12)
+    # the exact atom's rows spread uniformly over a band no continuous row enters
+    at = x[:, 0] == 0.75
+    lo, hi = z[at, 0].min(), z[at, 0].max()
+    assert hi - lo == pytest.approx(exact[0], rel=0.01)
+    assert not np.any((z[~at, 0] >= lo) & (z[~at, 0] <= hi))
+    assert stats.kstest((z[at, 0] - lo) / (hi - lo), "uniform").pvalue > 1e-3
+    # the near-atom's rows keep their order inside their band
+    nat = (x[:, 0] >= near[1]) & (x[:, 0] <= near[-1])
+    order = np.argsort(x[nat, 0])
+    assert np.all(np.diff(z[nat, 0][order]) >= 0)
+    # decode is monotone everywhere and continuous rows around the atoms are untouched
+    grid = np.linspace(-8.0, 8.0, 40001)
+    dec = codec.decode(np.column_stack([grid, grid]))[:, 0]
+    assert np.all(np.diff(dec) >= 0)
+    assert np.mean(dec == 0.75) == pytest.approx(exact[0] / 16.0, rel=0.01)
+    # a morph can move rows into the atom: a coordinate inside the band decodes to it
+    assert codec.decode(np.array([[0.5 * (lo + hi), 0.0]]))[0, 0] == 0.75
+    assert FeatureCodec.from_dict(json.loads(json.dumps(codec.to_dict()))) == codec
+    # no atoms in a smooth sample; off by default
+    smooth = rng.normal(size=(n, 1))
+    assert FeatureCodec.fit(smooth, ["g"], atom_tolerance=0.005).columns[0].atoms is None
+    assert FeatureCodec.fit(x, ["a", "e"]).columns[0].atoms is None
+
+
+def test_codec_count_map_widths_follow_probabilities():
+    """Counts mapped by their pooled probabilities: every count's interval holds its
+    frequency, counts never seen get a sliver, decoding is exact."""
+    rng = np.random.default_rng(12)
+    n = 6000
+    values = np.array([7.0, 8.0, 9.0, 11.0, 12.0, 13.0])  # 10 never
+    p = np.array([0.03, 0.22, 0.002, 0.015, 0.13, 0.603])
+    x = rng.choice(values, size=n, p=p)[:, None]
+    codec = FeatureCodec.fit(x, ["hits"], count_levels=32)
+    col = codec.columns[0]
+    # every integer of the range 7..13; 10 never occurs and keeps half an event of n
+    assert col.count_values == tuple(np.arange(7.0, 14.0)) and col.count_cdf is not None
+    freq = np.array([np.mean(x[:, 0] == v) for v in col.count_values])
+    widths = np.diff(np.concatenate([[0.0], col.count_cdf]))
+    np.testing.assert_allclose(widths, (freq * n + 0.5) / (n + 3.5), rtol=1e-12)
+    z = codec.encode(x, np.random.default_rng(0))
+    np.testing.assert_array_equal(codec.decode(z), x)
+    # the pooled coordinates are standard normal (probability-integral map, then probit)
+    assert abs(z.mean()) < 4 / math.sqrt(n) and abs(z.std() - 1.0) < 4 / math.sqrt(2 * n)
+    # decoding standard normal coordinates gives the counts with the pooled frequencies:
+    # 10 (never seen) with probability 0.5 / n, 6 and 14 (outside the range) never
+    wild = codec.decode(np.random.default_rng(1).normal(0.0, 1.0, (20000, 1)))
+    assert set(np.unique(wild)) <= set(col.count_values)
+    # 10: Poisson with mean 20000 * 0.5 / (n + 3.5) = 1.7; P(> 10) ~ 1e-5
+    assert np.sum(wild == 10.0) <= 10
+    # a count never seen (inside the range) round-trips; beyond it, the end counts
+    odd = np.array([[10.0], [5.0], [14.0]])
+    np.testing.assert_array_equal(
+        codec.decode(codec.encode(odd, np.random.default_rng(2)))[:, 0], [10.0, 7.0, 13.0]
+    )
+    assert FeatureCodec.from_dict(json.loads(json.dumps(codec.to_dict()))) == codec
+    # with more than count_levels integers in the range the dequantisation x + U(0, 1) stays
+    many = rng.poisson(30.0, (n, 1)).astype(float)
+    assert FeatureCodec.fit(many, ["q"], count_levels=8).columns[0].count_values is None
+
+
 def test_codec_bad_settings():
     x = np.ones((10, 1)) * np.arange(10)[:, None]
     with pytest.raises(ConfigError, match="transforms"):
@@ -113,6 +208,10 @@ def test_codec_bad_settings():
         FeatureCodec.fit(x, ["a"], transforms={"a": "sqrt"})
     with pytest.raises(InputError, match=r"column 'a'.*outside the bounds"):
         FeatureCodec.fit(x, ["a"], bounds={"a": (0.0, 5.0)})
+    with pytest.raises(ConfigError, match="atom_tolerance"):
+        FeatureCodec.fit(x, ["a"], atom_tolerance=-0.1)
+    with pytest.raises(ConfigError, match="count_levels"):
+        FeatureCodec.fit(x, ["a"], count_levels=1)
 
 
 # --- contract ----------------------------------------------------------------------------

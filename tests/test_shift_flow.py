@@ -121,6 +121,45 @@ def test_counts_stay_integers_and_spike_stays_exact():
     assert np.array_equal(out_f, np.round(out_f))
 
 
+def _atom_gaps(n: int, rng: np.random.Generator, shifted: bool) -> pd.DataFrame:
+    """An interior atom (``w`` = 0.7 for 5 % of the source, 15 % of the target) and a
+    count with gaps (7, 8, 11, 12, 13: 9, 10 and 14 never occur) whose mix shifts."""
+    p_atom = 0.15 if shifted else 0.05
+    w = np.where(rng.random(n) < p_atom, 0.7, rng.normal(0.0, 1.0, n) + (0.3 if shifted else 0))
+    p = [0.03, 0.12, 0.02, 0.23, 0.60] if shifted else [0.03, 0.22, 0.02, 0.13, 0.60]
+    hits = rng.choice([7, 8, 11, 12, 13], size=n, p=p)
+    return pd.DataFrame({"w": w, "hits": hits.astype(np.int64)})
+
+
+def test_interior_atom_and_count_gaps_are_morphed_exactly(tmp_path):
+    """With ``atom_tolerance`` and ``count_levels`` the morph moves rows into the interior
+    atom (exact value) as the target has more of it, and (almost) never puts a count into
+    a gap (without them: 0 rows in the atom, 34 in 9 and 10, 14 at 14)."""
+    rng = np.random.default_rng(41)
+    n = 2500
+    src, tgt = _atom_gaps(n, rng, False), _atom_gaps(n, rng, True)
+    X, y, _ = stack(src, tgt)
+    m = FlowMorpher(random_state=3, atom_tolerance=0.005, count_levels=32, **FAST).fit(X, y)
+    assert m.codec_.columns[0].atoms is not None and m.codec_.columns[0].atoms[0][1:] == (0.7,)
+    assert m.codec_.columns[1].count_values == tuple(np.arange(7.0, 14.0))
+    fresh = _atom_gaps(n, rng, False)
+    moved = m.transform(fresh)
+    # 9 and 10 keep a sliver of 0.5 / 5000 each (a row or so may land there), 14 none
+    assert set(np.unique(moved["hits"])) <= set(range(7, 14))
+    assert int(moved["hits"].isin([9, 10]).sum()) <= 5
+    # the atom's fraction moves from 0.05 to the target's 0.15 (binomial sd at n = 2500:
+    # 0.007; the bound leaves the flow's own error room) and its rows are exactly 0.7
+    frac = float((moved["w"] == 0.7).mean())
+    assert 0.10 < frac < 0.20, frac
+    near = (np.abs(moved["w"] - 0.7) < 1e-9) & (moved["w"] != 0.7)
+    assert not near.any()
+    # the count's mix moves: 12 from 13 % towards 23 %, 8 from 22 % towards 12 %
+    assert float((moved["hits"] == 12).mean()) > 0.18
+    assert float((moved["hits"] == 8).mean()) < 0.17
+    m.save(tmp_path / "m")
+    pd.testing.assert_frame_equal(load(tmp_path / "m").transform(fresh), moved)
+
+
 def _narrow_peak(n: int, rng: np.random.Generator, shifted: bool) -> pd.DataFrame:
     """A narrow peak (30 % of the events within ~1e-4 of 0.5) that both domains share,
     correlated with a feature ``b`` that the shift moves."""
