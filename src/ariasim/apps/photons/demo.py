@@ -118,6 +118,10 @@ class DemoConfig:
     # optimum of the subset fit without 10 and 17.5 m that the refit starts from
     density_validation_m: tuple[float, ...] = (10.0, 17.5)
     density_validation_per_distance: bool = True
+    # the delay density's late component located by its distance from the early one,
+    # mu_1 = mu_0 + exp(log_dmu_1(d)), so that the two cannot swap roles between
+    # distances or between restarts (BENCHMARKS.md "Ordered means")
+    density_ordered_means: bool = False
     n_cos_bins: int = 6
     direct_check_m: tuple[float, ...] = (20.0, 50.0, 100.0)
     direct_photons: float = 1e6
@@ -162,6 +166,7 @@ class DemoConfig:
             density_restarts=0,
             density_validation_m=(),
             density_validation_per_distance=False,
+            density_ordered_means=False,
             n_cos_bins=3,
             direct_check_m=(30.0,),
             direct_photons=3e5,
@@ -493,6 +498,7 @@ def _run(
                 restarts=cfg.density_restarts,
                 validation_distances_m=cfg.density_validation_m,
                 validation_per_distance=cfg.density_validation_per_distance,
+                ordered_means=cfg.density_ordered_means,
             )
             sur.save(run_dir / "fit.json")
             front = sr.pareto_[
