@@ -35,7 +35,9 @@ of the family (default: the demo's ``DemoConfig.density_restarts``).
 (default: the demo's ``DemoConfig.density_validation_m``); ``--per-sample`` scores
 that choice by the mean NLL over all left-out photons instead of the mean over
 left-out shells (the default before 2026-12-06). With ``--validation ''
---per-sample --restarts 3`` the fit is that of the previous default.
+--per-sample --restarts 3`` the fit is that of the previous default. ``--ordered on``
+locates the late component by its distance from the early one, mu_1 = mu_0 +
+exp(log_dmu_1(d)) (default: the demo's ``DemoConfig.density_ordered_means``).
 """
 
 from __future__ import annotations
@@ -102,6 +104,13 @@ def main() -> None:
         action="store_true",
         help="score the choice by the mean NLL over all left-out photons (before "
         "2026-12-06) instead of the demo's DemoConfig.density_validation_per_distance",
+    )
+    ap.add_argument(
+        "--ordered",
+        choices=("on", "off"),
+        default=None,
+        help="ordered means of the delay density's components, mu_1 = mu_0 + "
+        "exp(log_dmu_1(d)) (default: the demo's DemoConfig.density_ordered_means)",
     )
     args = ap.parse_args()
 
@@ -172,6 +181,7 @@ def main() -> None:
         restarts=cfg.density_restarts if args.restarts is None else args.restarts,
         validation_distances_m=validation,
         validation_per_distance=cfg.density_validation_per_distance and not args.per_sample,
+        ordered_means=cfg.density_ordered_means if args.ordered is None else args.ordered == "on",
     )
     print(f"fit: {time.perf_counter() - t0:.0f} s", flush=True)
     train = data.delays[is_train(data.delays["distance_m"].to_numpy())]

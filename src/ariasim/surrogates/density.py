@@ -150,9 +150,29 @@ def _mixture(params: np.ndarray, n_comp: int):
     return comps, logw
 
 
-def _param_names(n_comp: int, atom: bool = False) -> list[str]:
+def _param_names(n_comp: int, atom: bool = False, ordered: bool = False) -> list[str]:
+    """Names of the parameter functions; with ``ordered`` (two components) the late
+    component's location is ``log_dmu_1`` = ln(mu_1 - mu_0) instead of ``mu_1``."""
     names = [f"{p}_{c}" for c in range(n_comp) for p in ("mu", "log_sigma", "log_q")]
+    if ordered and n_comp == 2:
+        names[3] = "log_dmu_1"
     return names + (["logit_w"] if n_comp == 2 else []) + (["logit_p0"] if atom else [])
+
+
+#: ln(mu_1 - mu_0) is clamped from above here when the ordered parameters are turned
+#: into the family's (exp(50) would overflow nothing, but no delay scale is that far).
+_LOG_DMU_MAX = 50.0
+
+
+def _natural_params(P: np.ndarray, ordered: bool) -> np.ndarray:
+    """The family's parameter columns (n, n_par) from the parameter functions' values:
+    with ``ordered``, column 3 holds ln(mu_1 - mu_0) and becomes mu_1 = mu_0 + exp(.)."""
+    if not ordered:
+        return P
+    P = np.array(P, dtype=float, copy=True)
+    with np.errstate(over="ignore"):
+        P[:, 3] = P[:, 0] + np.exp(np.minimum(P[:, 3], _LOG_DMU_MAX))
+    return P
 
 
 def _n_cont(n_comp: int) -> int:
@@ -501,6 +521,16 @@ class SymbolicDensity(BaseEstimator):
             over held-out conditions of each condition's mean NLL per sample, so that
             neither the near conditions with many samples nor the far ones dominate by
             their number of samples alone.
+        ordered_means: With two components, parametrise the second one's location by
+            its distance from the first, mu_1(x) = mu_0(x) + exp(log_dmu_1(x)), with
+            ``log_dmu_1`` a parameter function like the others (fitted, symbolic or
+            polynomial, in place of ``mu_1``; its per-bin values are ln(mu_1 - mu_0) of
+            the per-bin fits, whose components are ordered by location). Component 1
+            is then the later one at every condition and for any coefficients, so
+            neither the joint refinement nor a restart can swap the components' roles
+            between conditions (label switching, e.g. Stephens, J. R. Stat. Soc. B 62
+            (2000) 795; ordering constraints are the classic identifiability fix,
+            Richardson & Green, J. R. Stat. Soc. B 59 (1997) 731). Default False.
 
     Attributes:
         formulas_: ``{"cdf": ..., "pdf": ...}`` of ``(t, *conditions)`` (the PDF is the
@@ -575,6 +605,7 @@ class SymbolicDensity(BaseEstimator):
         smooth: float | Sequence[float] = 0.0,
         restarts: int = 0,
         val_per_condition: bool = False,
+        ordered_means: bool = False,
     ):
         self.n_components = n_components
         self.point_mass = point_mass
@@ -599,6 +630,7 @@ class SymbolicDensity(BaseEstimator):
         self.smooth = smooth
         self.restarts = restarts
         self.val_per_condition = val_per_condition
+        self.ordered_means = ordered_means
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -644,6 +676,12 @@ class SymbolicDensity(BaseEstimator):
             raise ConfigError(
                 f"must be an integer 0-100; got {self.restarts!r}", parameter="restarts"
             )
+        if not isinstance(self.ordered_means, (bool, np.bool_)):
+            raise ConfigError(
+                f"must be True or False; got {self.ordered_means!r}", parameter="ordered_means"
+            )
+        if self.ordered_means and self.n_components != 2:
+            raise ConfigError("needs n_components=2", parameter="ordered_means")
         if not isinstance(self.val_per_condition, (bool, np.bool_)):
             raise ConfigError(
                 f"must be True or False; got {self.val_per_condition!r}",
@@ -686,6 +724,7 @@ class SymbolicDensity(BaseEstimator):
         ]
         if knots and not (self.variables_[0].low or 0.0) > 0:
             raise ConfigError("need a condition that is positive everywhere", parameter="knots")
+        self.ordered_means_ = bool(self.ordered_means)
         if smooths != [0.0] and not (d == 1 and (self.variables_[0].low or 0.0) > 0):
             raise ConfigError(
                 "needs a single condition that is positive everywhere", parameter="smooth"
@@ -816,7 +855,7 @@ class SymbolicDensity(BaseEstimator):
             if u.size > self.refine_samples
             else slice(None)
         )
-        names = _param_names(self.n_components, self.point_mass)
+        names = self._names()
         terms = _poly_terms(self.variables_, self.log_degree_, getattr(self, "knots_", ()))
         C = _poly_coefs(self.params_, terms, names)
         A = _term_matrix(terms, self.variables_, X[sub])
@@ -849,7 +888,7 @@ class SymbolicDensity(BaseEstimator):
         in the weight-orthonormal basis plus N(0, 0.5^2) noise, one generator per seed),
         fit the chosen warp on top of each, and keep the best start (held-out mean NLL
         with ``val``, else the training NLL; ties to the first)."""
-        names = _param_names(self.n_components, self.point_mass)
+        names = self._names()
         terms = _poly_terms(self.variables_, self.log_degree_, self.knots_)
         A = _term_matrix(terms, self.variables_, X)
         base = dict(self.params_)
@@ -892,7 +931,7 @@ class SymbolicDensity(BaseEstimator):
         (refined from its unpenalised optimum) and warp (fitted again with the penalty);
         keep the best by held-out mean NLL (ties: the smaller strength), or without
         ``val`` the smallest strength."""
-        names = _param_names(self.n_components, self.point_mass)
+        names = self._names()
         terms = _poly_terms(self.variables_, self.log_degree_, self.knots_)
         A = _term_matrix(terms, self.variables_, X)
         D = _curvature_matrix(terms, self.variables_)
@@ -1240,7 +1279,7 @@ class SymbolicDensity(BaseEstimator):
         return v if np.isfinite(v) else np.inf
 
     def _fit_bins(self, u, X, w, bins) -> pd.DataFrame:
-        names = _param_names(self.n_components, self.point_mass)
+        names = self._names()
         rows = []
         labels = np.unique(bins)
         # visit bins in order of the first condition and warm-start each fit from its
@@ -1254,6 +1293,11 @@ class SymbolicDensity(BaseEstimator):
                 continue
             _, est, err = self._fit_one(ub, wb, warm=previous)
             previous = est
+            if self._ordered():  # ln(mu_1 - mu_0), error by the delta method
+                est, err = np.array(est, dtype=float), np.array(err, dtype=float)
+                gap = max(float(est[3] - est[0]), 1e-3)
+                err[3] = math.hypot(err[0], err[3]) / gap
+                est[3] = math.log(gap)
             rows.append(
                 {
                     **{
@@ -1359,7 +1403,7 @@ class SymbolicDensity(BaseEstimator):
         grid = lows + (highs - lows) * np.random.default_rng(0).uniform(size=(512, len(lows)))
         grid = np.vstack([grid, lows, highs])
         out = {}
-        for name in _param_names(self.n_components, self.point_mass):
+        for name in self._names():
             y = table[name].to_numpy()
             err = table[f"err_{name}"].to_numpy()
             wts = 1.0 / np.clip(err, 1e-6, None) ** 2
@@ -1407,7 +1451,7 @@ class SymbolicDensity(BaseEstimator):
         when a component's scale collapses onto a few samples, and far in the log-normal
         limit (Q -> 0) the generalized gamma's log-density is the difference of huge
         numbers; without it the refinement can go to either."""
-        names = _param_names(self.n_components, self.point_mass)
+        names = self._names()
         u_t = torch.tensor(u, dtype=torch.float64)
         w_t = torch.tensor(w / w.sum(), dtype=torch.float64)
         lo = torch.tensor(
@@ -1419,9 +1463,14 @@ class SymbolicDensity(BaseEstimator):
             dtype=torch.float64,
         )  # fmt: skip
 
+        ordered = self._ordered()
+
         def f(cols):
-            lp = _torch_logpdf(u_t, cols, self.n_components, self.point_mass)
             out = torch.relu(lo - cols) ** 2 + torch.relu(cols - hi) ** 2
+            if ordered:  # column 3 is ln(mu_1 - mu_0): mu_1 = mu_0 + exp(.)
+                mu_1 = cols[:, 0] + torch.exp(torch.clamp(cols[:, 3], max=_LOG_DMU_MAX))
+                cols = torch.cat([cols[:, :3], mu_1[:, None], cols[:, 4:]], dim=1)
+            lp = _torch_logpdf(u_t, cols, self.n_components, self.point_mass)
             return -(w_t * lp).sum() + (w_t[:, None] * out).sum()
 
         return f
@@ -1450,7 +1499,7 @@ class SymbolicDensity(BaseEstimator):
                     break
 
     def _refine_torch(self, u: np.ndarray, X: np.ndarray, w: np.ndarray, torch: Any) -> float:
-        names = _param_names(self.n_components, self.point_mass)
+        names = self._names()
         modules = [self.params_[nm].torch(trainable=True, precondition=True) for nm in names]
         x_t = torch.tensor(X, dtype=torch.float64)
         nll = self._penalised_nll(u, w, torch)
@@ -1497,7 +1546,7 @@ class SymbolicDensity(BaseEstimator):
         degree never ends worse than the lower one. Both are then polished in a basis
         orthonormal under the sample weights (powers of ln x are nearly collinear); the
         better one is kept."""
-        names = _param_names(self.n_components, self.point_mass)
+        names = self._names()
         terms = _poly_terms(self.variables_, degree, knots)
         A = _term_matrix(terms, self.variables_, X)
         table = self.bins_
@@ -1546,7 +1595,7 @@ class SymbolicDensity(BaseEstimator):
 
         from ariasim.surrogates.training import deterministic
 
-        names = _param_names(self.n_components, self.point_mass)
+        names = self._names()
         R: np.ndarray = np.linalg.qr(A * np.sqrt(w / w.sum())[:, None], mode="r")  # type: ignore[assignment]
         R_inv = np.linalg.pinv(R, rcond=1e-12)
         p0 = [i for i, nm in enumerate(names) if nm == "logit_p0"]
@@ -1592,6 +1641,8 @@ class SymbolicDensity(BaseEstimator):
         subs = {nm: f.expression for nm, f in self.params_.items()}
         u = t - sp.nsimplify(self.t_min)
         comps = []
+        if self._ordered():  # mu_1 = mu_0 + exp(log_dmu_1)
+            subs["mu_1"] = subs["mu_0"] + sp.exp(subs["log_dmu_1"])
         for c in range(self.n_components):
             mu, sigma = subs[f"mu_{c}"], sp.exp(subs[f"log_sigma_{c}"])
             q = sp.exp(subs[f"log_q_{c}"])
@@ -1656,9 +1707,19 @@ class SymbolicDensity(BaseEstimator):
         }
 
     # ------------------------------------------------------------------ evaluation
+    def _names(self) -> list[str]:
+        """Names of this density's parameter functions (:func:`_param_names`)."""
+        return _param_names(self.n_components, self.point_mass, self._ordered())
+
+    def _ordered(self) -> bool:
+        return bool(getattr(self, "ordered_means_", False))
+
     def _params_at(self, X: np.ndarray) -> np.ndarray:
-        names = _param_names(self.n_components, self.point_mass)
-        return np.column_stack([self.params_[nm](X) for nm in names])
+        """The family's parameters (n, n_par) at X (mu_1 from ln(mu_1 - mu_0) when
+        ordered)."""
+        names = self._names()
+        P = np.column_stack([self.params_[nm](X) for nm in names])
+        return _natural_params(P, self._ordered())
 
     def _warp_at(self, X: np.ndarray) -> np.ndarray | None:
         """Log-weights (n, m) of the warp at X, or None without one."""
@@ -1748,11 +1809,15 @@ class SymbolicDensity(BaseEstimator):
         warp_knots = [float(k) for k in getattr(self, "warp_knots_", ())]
         tail = getattr(self, "tail_log_degree_", None)
         version = 4 if tail is not None else 3 if knots or warp_knots else 2 if m else 1
+        if self._ordered():
+            version = 5
         return {
             # a warped density is schema 2, which readers of schema 1 refuse; one with
             # near-source knots is schema 3 (its formulas hold max(0, .) terms); one with
-            # a tail cut-off is schema 4 (with or without a warp or knots)
+            # a tail cut-off is schema 4 (with or without a warp or knots); one with
+            # ordered means (log_dmu_1 instead of mu_1) is schema 5 (with or without any)
             "schema": f"ariasim.symbolic_density/{version}",
+            **({"ordered_means": True} if self._ordered() else {}),
             **({"warp_degree": m} if m else {}),
             **({"tail_log_degree": tail} if tail is not None else {}),
             **({"knots": knots, "warp_knots": warp_knots} if knots or warp_knots else {}),
@@ -1778,13 +1843,14 @@ class SymbolicDensity(BaseEstimator):
             where = ".".join(k for k in (field, key) if k)
             return InputError(msg, path=source, field=where or None)
 
-        schemas = tuple(f"ariasim.symbolic_density/{v}" for v in (1, 2, 3, 4))
+        schemas = tuple(f"ariasim.symbolic_density/{v}" for v in (1, 2, 3, 4, 5))
         if not isinstance(data, dict) or data.get("schema") not in schemas:
             raise fail("not an ariasim symbolic density")
         warp = 0
         version = int(data["schema"].rsplit("/", 1)[1])
         # schema 2: a warped density; 3: near-source knots, with or without a warp
-        # 4: a tail cut-off, with or without a warp or knots
+        # 4: a tail cut-off, with or without a warp or knots; 5: ordered means, with or
+        # without a warp, knots or a tail cut-off
         if version == 2 or (version >= 3 and "warp_degree" in data):
             degree = data.get("warp_degree")
             if isinstance(degree, bool) or not isinstance(degree, int) or not 2 <= degree <= 20:
@@ -1805,7 +1871,7 @@ class SymbolicDensity(BaseEstimator):
             if version == 3 and not (knots or warp_knots):
                 raise fail("schema 3 needs knots or warp_knots", "knots")
         tail: int | None = None
-        if version == 4:
+        if version == 4 or (version == 5 and "tail_log_degree" in data):
             tail = data.get("tail_log_degree")
             if isinstance(tail, bool) or not isinstance(tail, int) or not 0 <= tail <= 6:
                 raise fail(f"must be an integer 0-6, got {tail!r}", "tail_log_degree")
@@ -1825,7 +1891,13 @@ class SymbolicDensity(BaseEstimator):
         point_mass = data.get("point_mass", False)
         if not isinstance(point_mass, bool):
             raise fail(f"must be true or false, got {point_mass!r}", "point_mass")
-        names = _param_names(n_components, point_mass) + (_warp_names(warp) if warp else [])
+        ordered = False
+        if version == 5:
+            if data.get("ordered_means") is not True or n_components != 2:
+                raise fail("schema 5 needs ordered_means: true and 2 components", "ordered_means")
+            ordered = True
+        names = _param_names(n_components, point_mass, ordered)
+        names += _warp_names(warp) if warp else []
         names += _tail_names() if tail is not None else []
         if not isinstance(data.get("params"), dict):
             raise fail("missing or not an object", "params")
@@ -1843,6 +1915,7 @@ class SymbolicDensity(BaseEstimator):
         m = cls(
             n_components=n_components,
             point_mass=point_mass,
+            ordered_means=ordered,
             t_min=float(data["t_min"]),
             t_name=str(data["t_name"]),
             t_unit=str(data.get("t_unit", "")),
@@ -1850,6 +1923,7 @@ class SymbolicDensity(BaseEstimator):
             variable_units=[v.unit for v in variables],
         )
         m.params_ = params
+        m.ordered_means_ = ordered
         m.warp_degree_ = warp
         m.knots_ = knots
         m.warp_knots_ = warp_knots

@@ -564,6 +564,7 @@ def fit_photon_surrogate(
     restarts: int = 0,
     validation_distances_m: Sequence[float] = (),
     validation_per_distance: bool = False,
+    ordered_means: bool = False,
 ) -> tuple[PhotonSurrogate, Any]:
     """Fit the yield formula and the delay density; returns (surrogate, yield regressor).
 
@@ -624,6 +625,10 @@ def fit_photon_surrogate(
             of each one's mean NLL per photon (``SymbolicDensity(val_per_condition=
             True)``), so that each left-out shell counts once whatever its photon count;
             default False: the mean NLL over all left-out photons.
+        ordered_means: Parametrise the delay density's late component by its distance
+            from the early one, mu_1 = mu_0 + exp(log_dmu_1(d))
+            (``SymbolicDensity(ordered_means=True)``; needs ``n_components=2``), so
+            that the components cannot swap roles between distances. Default False.
 
     The delay density's symbolic and polynomial parameter functions are compared by
     their likelihood on held-out training distances (every fourth distinct distance,
@@ -705,6 +710,7 @@ def fit_photon_surrogate(
         smooth=smooth,
         restarts=restarts,
         val_per_condition=bool(validation_per_distance),
+        ordered_means=bool(ordered_means),
         refine_samples=200_000,
         max_time=max_time_density,
         generations=generations_density,
