@@ -96,8 +96,9 @@ def test_own_tree_evaluator_matches_sklearn():
     x = rng.normal(size=(800, 3))
     y = x[:, 0] + np.abs(x[:, 1]) * rng.normal(size=800)
     models = [
-        HistGradientBoostingRegressor(loss="quantile", quantile=q, max_iter=30, random_state=0)
-        .fit(x, y)
+        HistGradientBoostingRegressor(loss="quantile", quantile=q, max_iter=30, random_state=0).fit(
+            x, y
+        )
         for q in (0.1, 0.5, 0.9)
     ]
     forest = QuantileForest.from_sklearn(models, 3)
@@ -193,8 +194,7 @@ def test_save_load_identity_and_determinism(model, tmp_path):
     assert not other.transform(src).equals(a)
 
 
-def test_workflow_names_and_chain(model):
-    _, src, tgt, _, _ = model
+def test_workflow_names_and_chain():
     q = make_learner("quantile", ["a", "b"], ["c"], seed=1, options={"n_quantiles": 5})
     assert isinstance(q, ChainedQuantileMorpher) and q.n_quantiles == 5
     chain = make_learner("quantile+reweight", ["a", "b"], ["c"], seed=1, options=FAST)

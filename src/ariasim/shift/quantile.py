@@ -249,9 +249,7 @@ class QuantileForest:
                 parts["leaf"].append(nodes["is_leaf"].astype(np.uint8))
                 parts["value"].append(nodes["value"].astype(np.float64))
                 tree_sizes.append(len(nodes))
-        arrays = {
-            k: (np.concatenate(v) if v else np.zeros(0)) for k, v in parts.items()
-        }
+        arrays = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in parts.items()}
         arrays["tree_start"] = np.concatenate([[0], np.cumsum(tree_sizes)]).astype(np.int64)
         arrays["model_start"] = np.concatenate([[0], np.cumsum(model_trees)]).astype(np.int64)
         arrays["baseline"] = np.asarray(baseline, dtype=np.float64)
@@ -430,9 +428,7 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
             raise ConfigError(f"must be in (0, 1], got {lr!r}", parameter="learning_rate")
         l2 = self.l2_regularization
         if isinstance(l2, bool) or not isinstance(l2, int | float) or not 0 <= l2 < np.inf:
-            raise ConfigError(
-                f"must be finite and >= 0, got {l2!r}", parameter="l2_regularization"
-            )
+            raise ConfigError(f"must be finite and >= 0, got {l2!r}", parameter="l2_regularization")
         vf = self.validation_fraction
         if isinstance(vf, bool) or not isinstance(vf, int | float) or not 0 <= vf < 0.5:
             raise ConfigError(f"must be in [0, 0.5), got {vf!r}", parameter="validation_fraction")
@@ -556,7 +552,11 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
             "n_inputs": {n: [f.n_inputs for f in self.forests_[n]] for n in _DOMAINS},
         }
         return save_folder(
-            path, type(self).__name__, self.get_params(), state, tensors=tensors,
+            path,
+            type(self).__name__,
+            self.get_params(),
+            state,
+            tensors=tensors,
             overwrite=overwrite,
         )
 
@@ -595,7 +595,9 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
         for n in _DOMAINS:
             forests = []
             for j in range(n_f):
-                parts = {k.split("/")[-1]: v for k, v in arrays.items() if k.startswith(f"{n}/{j}/")}
+                parts = {
+                    k.split("/")[-1]: v for k, v in arrays.items() if k.startswith(f"{n}/{j}/")
+                }
                 f = QuantileForest(parts, n_c + j)
                 if f.baseline.size != self.levels_.size:
                     raise InputError(
