@@ -46,8 +46,13 @@ interval alone is too noisy: an extreme-quantile model that barely moved from it
 made a slope ratio of 100 in a first detector run), so an event beyond the source's 0.5 % or
 99.5 % quantile is moved to the target's outer quantile plus its distance to the source's
 outer quantile times the ratio of the two tail slopes (a local scale ratio), and normal
-scores are clipped at +-8: the tails are carried, not clipped at the outer quantile, and an
-event cannot be thrown arbitrarily far.
+scores are clipped at +-8. Finally each morphed coordinate is clipped to the range the
+destination domain's training rows span (in the codec's coordinate, so in the feature's own
+units too): the tails are carried, not clipped at the outer quantile, but never beyond the
+most extreme value the destination sample showed (a linear extrapolation in log coordinates
+otherwise sent detector track chi2 to 364 where the target stops at 100, and responses below
+zero; with 20k rows per side only ~1/20k of the destination's probability lies beyond its
+extremes, so what the clip piles up at the edge is of that order).
 
 Features: the morph works in the coordinates of
 :class:`~ariasim.shift.features.FeatureCodec` (fitted on the pooled features, as in
@@ -364,7 +369,8 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
         n_iter_no_change: Stop after this many iterations without a better validation loss.
         random_state: Seed of every random number (codec noise, splits, boosting).
 
-    After ``fit``: ``codec_``, ``levels_`` (the ``K`` levels), ``forests_`` (``{"src": [...],
+    After ``fit``: ``codec_``, ``levels_`` (the ``K`` levels), ``z_range_`` (each domain's
+    (min, max) per coordinate, the clip of the morph), ``forests_`` (``{"src": [...],
     "tgt": [...]}``, one :class:`QuantileForest` per feature), ``n_iter_`` (boosting
     iterations per domain, feature and level), ``fit_seconds_``.
 
@@ -490,6 +496,10 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
         self.levels_ = quantile_levels(int(self.n_quantiles))
         z = codec.encode(d.x, np.random.default_rng(seeds[_S_TRAIN]))
         model_seeds = spawn_seeds(seeds[_S_MODELS], 2 * len(d.features))
+        self.z_range_ = {
+            name: np.vstack([z[d.y == k].min(axis=0), z[d.y == k].max(axis=0)])
+            for k, name in enumerate(_DOMAINS)
+        }
         forests: dict[str, list[QuantileForest]] = {"src": [], "tgt": []}
         n_iter: dict[str, list[list[int]]] = {"src": [], "tgt": []}
         for k, name in enumerate(_DOMAINS):
@@ -519,7 +529,9 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
         for j in range(z.shape[1]):
             q_from = self.forests_[a][j].predict(np.hstack([c, z[:, :j]]))
             q_to = self.forests_[b][j].predict(np.hstack([c, out[:, :j]]))
-            out[:, j] = _quantile_at(_cdf_score(z[:, j], q_from, s), q_to, s)
+            moved = _quantile_at(_cdf_score(z[:, j], q_from, s), q_to, s)
+            lo, hi = self.z_range_[b][:, j]
+            out[:, j] = np.clip(moved, lo, hi)
         return out
 
     def _morph(self, x: np.ndarray, c: np.ndarray, to_target: bool) -> np.ndarray:
@@ -548,6 +560,7 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
             "context": self.context_,
             "codec": self.codec_.to_dict(),
             "levels": self.levels_.tolist(),
+            "z_range": {n: self.z_range_[n].tolist() for n in _DOMAINS},
             "n_iter": self.n_iter_,
             "n_inputs": {n: [f.n_inputs for f in self.forests_[n]] for n in _DOMAINS},
         }
@@ -577,6 +590,12 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
         if not np.array_equal(self.levels_, quantile_levels(int(self.n_quantiles))):
             raise InputError("do not match n_quantiles", field="state.levels")
         self.n_iter_ = {n: [[int(i) for i in it] for it in state["n_iter"][n]] for n in _DOMAINS}
+        self.z_range_ = {}
+        for n in _DOMAINS:
+            r = np.asarray(state["z_range"][n], dtype=np.float64)
+            if r.shape != (2, len(self.features_)) or not np.all(np.isfinite(r)):
+                raise InputError("must hold (min, max) per feature", field=f"state.z_range.{n}")
+            self.z_range_[n] = r
         self.fit_seconds_ = float("nan")  # not saved (model files are reproducible)
         arrays = read_tensors(folder)
         n_f, n_c = len(self.features_), len(self.context_)
