@@ -144,9 +144,11 @@ def test_counts_and_spike_and_no_context():
     # the spike's fraction follows the target's (0.15; binomial sd ~0.007)
     assert abs(float((moved["iso"] == 0.0).mean()) - 0.15) < 0.03
     assert (moved["iso"] >= 0).all()
-    # the morph never goes beyond the destination's training range (the tail clip)
+    # the morph never goes beyond the destination's training range (the tail clip; up to
+    # the round-off of the codec's log and exp)
     for col in ("hits", "iso"):
-        assert moved[col].max() <= tgt[col].max() and moved[col].min() >= tgt[col].min()
+        assert moved[col].max() <= tgt[col].max() * (1 + 1e-12)
+        assert moved[col].min() >= tgt[col].min()
     # target mean 3.9; the morph's mean carries the noise of three samples' means (the
     # fresh source, both training samples: sd ~0.04 each, ~0.07 together): 0.25 is ~4 sd
     assert abs(moved["hits"].mean() - 3.9) < 0.25
