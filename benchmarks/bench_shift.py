@@ -23,6 +23,8 @@ Usage (the figures of BENCHMARKS.md):
         --cross-fit 2 --weight-decay 1e-3 --seed 1
     python benchmarks/bench_shift.py --n 20000 --apps detector --methods flow+reweight \
         --atom-tolerance off --count-levels 0 --seed 1   # the codec before interior atoms
+    python benchmarks/bench_shift.py --n 20000 --apps detector \
+        --methods quantile,quantile+reweight --seed 1   # chained quantile regression
 
 Writes ``benchmarks/out/shift-<app>-<method><options>-<n>-s<seed>/`` (options:
 ``[-q<knots>][-at<tol>][-cl<levels>][-wd<decay>][-cf<K>]``; report.html, summary.json,

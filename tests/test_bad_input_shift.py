@@ -74,6 +74,12 @@ CASES = [
     Case(
         "fit-quantile-knots-one", [*FIT, "--quantile-knots", "1"], "--quantile-knots", setup=_tables
     ),
+    Case(
+        "fit-epochs-quantile",
+        [*FIT, "--method", "quantile", "--epochs", "3"],
+        "--epochs",
+        setup=_tables,
+    ),
     Case("fit-cross-fit-flow", [*FIT, "--cross-fit", "2"], "--cross-fit", setup=_tables),
     Case(
         "fit-cross-fit-one",

@@ -39,8 +39,10 @@ MethodOpt = Annotated[
         "--method",
         "-m",
         help="flow (one conditional normalising flow) | flow-matching (OT flow matching) | "
-        "reweight (calibrated classifier weights) | flow+reweight, flow-matching+reweight "
-        "(morph, then weights for the residual: a morphed table with a weight column).",
+        "quantile (chained conditional quantile regression with boosted trees, CMS) | "
+        "reweight (calibrated classifier weights) | flow+reweight, flow-matching+reweight, "
+        "quantile+reweight (morph, then weights for the residual: a morphed table with a "
+        "weight column).",
     ),
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (>= 0).")]
@@ -118,7 +120,7 @@ def _options(
     if cross_fit is not None:
         if not method.endswith("+reweight"):
             raise ConfigError(
-                f"applies to --method flow+reweight and flow-matching+reweight only, not {method}",
+                f"applies to the +reweight methods only, not {method}",
                 parameter="--cross-fit",
             )
         if cross_fit < 0 or cross_fit == 1:
@@ -143,6 +145,9 @@ def _options(
         if context_bins < 0:
             raise ConfigError(f"must be >= 0, got {context_bins}", parameter="--context-bins")
         opts["context_bins"] = context_bins
+    for flag, value in (("--epochs", epochs), ("--device", device)):
+        if value is not None and method.startswith("quantile"):
+            raise ConfigError(f"does not apply to --method {method} (no network)", parameter=flag)
     if epochs is not None:
         if method == "reweight":
             raise ConfigError("does not apply to --method reweight", parameter="--epochs")
@@ -315,8 +320,8 @@ def shift_demo_command(
             "--method",
             "-m",
             show_default="the application's",
-            help="flow | flow-matching | reweight | flow+reweight | flow-matching+reweight "
-            "(active-bias: reweight | stratified).",
+            help="flow | flow-matching | quantile | reweight | flow+reweight | "
+            "flow-matching+reweight | quantile+reweight (active-bias: reweight | stratified).",
         ),
     ] = None,
     epochs: EpochsOpt = None,

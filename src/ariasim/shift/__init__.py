@@ -2,7 +2,8 @@
 
 Two-sample learners (the contract is in :mod:`ariasim.shift.base`): fitted on a pooled table
 of a *source* and a *target* sample with the domain as the label, they either move events
-(morphers: :class:`FlowMorpher`, :class:`FlowMatchingMorpher`) or weight them (reweighters:
+(morphers: :class:`FlowMorpher`, :class:`FlowMatchingMorpher`,
+:class:`~ariasim.shift.quantile.ChainedQuantileMorpher`) or weight them (reweighters:
 :class:`ClassifierReweighter`), or both (:class:`MorphReweighter`: a morpher, then a
 reweighter for the residual it leaves). :mod:`ariasim.shift.features` handles counts, spikes, tails
 and bounds; :mod:`ariasim.shift.diagnostics` and :mod:`ariasim.shift.inject` measure whether

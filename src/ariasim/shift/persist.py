@@ -28,6 +28,7 @@ TENSORS_NAME = "weights.safetensors"
 
 # class name -> module; the only classes load() will build
 _CLASSES = {
+    "ChainedQuantileMorpher": "ariasim.shift.quantile",
     "ClassifierReweighter": "ariasim.shift.reweight",
     "FlowMorpher": "ariasim.shift.flow",
     "FlowMatchingMorpher": "ariasim.shift.flow_matching",

@@ -31,7 +31,15 @@ __all__ = [
     "write_summary",
 ]
 
-METHODS = ("flow", "flow-matching", "reweight", "flow+reweight", "flow-matching+reweight")
+METHODS = (
+    "flow",
+    "flow-matching",
+    "quantile",
+    "reweight",
+    "flow+reweight",
+    "flow-matching+reweight",
+    "quantile+reweight",
+)
 Progress = Callable[[str], None]
 
 
@@ -90,7 +98,7 @@ def make_learner(
         >>> make_learner("reweight", ["x"], None).features
         ['x']
     """
-    if method in ("flow+reweight", "flow-matching+reweight"):
+    if method in ("flow+reweight", "flow-matching+reweight", "quantile+reweight"):
         return _make_chain(method, features, context, seed=seed, options=options)
     if method == "reweight":
         from ariasim.shift.reweight import ClassifierReweighter as cls
@@ -99,6 +107,10 @@ def make_learner(
     elif method == "flow-matching":
         from ariasim.shift.flow_matching import (  # type: ignore[assignment]
             FlowMatchingMorpher as cls,
+        )
+    elif method == "quantile":
+        from ariasim.shift.quantile import (  # type: ignore[assignment]
+            ChainedQuantileMorpher as cls,
         )
     else:
         raise ConfigError(

@@ -1,0 +1,629 @@
+"""Morph events between two domains with chained conditional quantile regression.
+
+The method is CMS's correction of simulated photon shower shapes and isolations towards data
+(CMS Collaboration, "Measurements of Higgs boson production cross sections and couplings in
+the diphoton decay channel at sqrt(s) = 13 TeV", JHEP 07 (2021) 027, arXiv:2103.06956,
+section 4, following the chained quantile regression of T. Reichelt's and the ETH group's
+H -> gamma gamma work, itself a multivariate extension of the quantile mapping long used to
+correct climate-model output): each feature's cumulative distribution is learned *conditional
+on the context and on the features already corrected*, in simulation and in data, and a
+simulated value is moved to the data value at the same conditional quantile. For features
+``y_1 .. y_d`` in a fixed order and context ``c``:
+
+    ``u_j  = F_src(y_j | c, y_<j)``            (the ORIGINAL source row's earlier features)
+    ``y_j' = F_tgt^-1(u_j | c, y'_<j)``        (the ALREADY CORRECTED earlier features)
+
+This is the Knothe-Rosenblatt rearrangement (the triangular transport map; Rosenblatt, Ann.
+Math. Stat. 23, 470 (1952); Villani, "Optimal transport", 2009, ch. 1) with the conditionals
+estimated by boosted trees: for every context it carries the source's joint distribution onto
+the target's (exactly, if the conditional quantiles were exact), one coordinate at a time, and
+is monotone in each coordinate given the earlier ones. ``inverse_transform`` runs the same
+chain with the two domains' roles swapped.
+
+Conditional quantiles: for each feature and each domain, ``K`` models
+``q(tau_k | c, y_<j)``, one per level ``tau_k``, are fitted by scikit-learn's
+:class:`~sklearn.ensemble.HistGradientBoostingRegressor` with the pinball (quantile) loss
+(quantile regression: Koenker & Bassett, Econometrica 46, 33 (1978); by gradient boosting:
+Friedman, Ann. Stat. 29, 1189 (2001), section 4.6; the forest analogue is Meinshausen's
+quantile regression forests, JMLR 7, 983 (2006)). The levels are equally spaced in normal
+score between ``tau_1 = 0.005`` and ``tau_K = 0.995``, ``tau_k = Phi(s_k)``, so the tails get
+more levels than the bulk (default ``K = 21``: 0.5 %, 1.0 %, 2.0 %, 3.6 %, ..., 50 %, ...,
+99.5 %).
+Each model stops early on a validation split (``validation_fraction``, ``n_iter_no_change``;
+the split is seeded). Separately fitted quantile models can cross; each row's ``K``
+predictions are sorted (the monotone rearrangement of Chernozhukov, Fernandez-Val &
+Galichon, "Quantile and probability curves without crossing", Econometrica 78, 1093 (2010),
+which can only reduce the estimation error of every quantile), plus ``1e-9`` per level so that
+the knots are strictly increasing.
+
+Between levels, ``F`` and ``F^-1`` are piecewise linear in the normal score ``s = Phi^-1(u)``
+(the features are morphed in the codec's coordinates, which are close to normal, so this is
+close to interpolating a smooth quantile curve). *Tail rule*: beyond the outer levels each
+domain's quantile curve is continued linearly in ``s`` with its mean slope over the outer
+quarter of the levels on that side (for ``K = 21``, from the 90 % to the 99.5 % quantile;
+floored at 1 % of a standard deviation per unit of normal score; the slope of the outermost
+interval alone is too noisy: an extreme-quantile model that barely moved from its neighbour
+made a slope ratio of 100 in a first detector run), so an event beyond the source's 0.5 % or
+99.5 % quantile is moved to the target's outer quantile plus its distance to the source's
+outer quantile times the ratio of the two tail slopes (a local scale ratio), and normal
+scores are clipped at +-8. Finally each morphed coordinate is clipped to the range the
+destination domain's training rows span (in the codec's coordinate, so in the feature's own
+units too): the tails are carried, not clipped at the outer quantile, but never beyond the
+most extreme value the destination sample showed (a linear extrapolation in log coordinates
+otherwise sent detector track chi2 to 364 where the target stops at 100, and responses below
+zero; with 20k rows per side only ~1/20k of the destination's probability lies beyond its
+extremes, so what the clip piles up at the edge is of that order).
+
+Features: the morph works in the coordinates of
+:class:`~ariasim.shift.features.FeatureCodec` (fitted on the pooled features, as in
+:class:`~ariasim.shift.flow.FlowMorpher`): counts with few values are mapped by their pooled
+probabilities, other counts dequantised, boundary spikes and interior atoms spread into bands
+of their own (snapped back on decoding), heavy tails logged, bounded features logit-mapped;
+the morphed coordinates are decoded at the end, so counts stay integers and atoms and spikes
+are moved into and out of as whole events. Trees need no scaling, so the context and the
+earlier coordinates enter the trees as they are.
+
+Persistence without pickle: every fitted tree is stored as its node arrays (feature index,
+numerical threshold, left and right child, leaf flag, value; from scikit-learn's
+``_predictors``) plus each model's baseline, in ``weights.safetensors``; predictions are
+*always* computed by this module's own traversal (:func:`_predict_forest`, compiled with
+numba: ``x <= threshold`` goes left, leaf values summed in the trees' order onto the baseline,
+as scikit-learn does), so a loaded model and the fitted one are the same code on the same
+arrays and give byte-identical output.
+
+Reproducibility: the codec's dequantisation noise, the early-stopping splits and the boosting
+are seeded from :func:`ariasim.utils.spawn_seeds`; scikit-learn's histogram boosting is
+deterministic given ``random_state`` (its OpenMP loops run over features or rows without
+order-dependent reductions), checked in the tests with 1 and 2 threads. ``transform`` draws
+the dequantisation noise in fixed chunks of :data:`CHUNK` rows seeded by the chunk's index.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numba as nb
+import numpy as np
+import pandas as pd
+from scipy import special
+from sklearn.base import BaseEstimator
+
+from ariasim.errors import ConfigError, InputError
+from ariasim.shift.base import MorpherMixin, split_domains
+from ariasim.shift.features import FeatureCodec
+from ariasim.shift.persist import read_tensors, save_folder
+from ariasim.utils import spawn_seeds
+
+__all__ = ["CHUNK", "ChainedQuantileMorpher", "QuantileForest", "quantile_levels"]
+
+CHUNK = 8192  # rows per internal chunk of transform (fixes the noise streams)
+_TAU_LO, _TAU_HI = 0.005, 0.995
+_MIN_SLOPE = 0.01  # floor of a tail's slope (codec units per unit of normal score)
+_MAX_SCORE = 8.0  # normal scores are clipped here (Phi(-8) ~ 6e-16): a bounded transport
+_KNOT_EPS = 1e-9  # strictly increasing knots after the rearrangement
+_DOMAINS = ("src", "tgt")
+# indices into spawn_seeds(random_state, _N_STREAMS)
+_S_CODEC, _S_TRAIN, _S_MODELS, _S_FORWARD, _S_INVERSE, _N_STREAMS = 0, 1, 2, 3, 4, 5
+
+
+def quantile_levels(k: int) -> np.ndarray:
+    """``k`` quantile levels equally spaced in normal score from 0.5 % to 99.5 %.
+
+    Example:
+        >>> np.round(quantile_levels(5), 4).tolist()
+        [0.005, 0.0989, 0.5, 0.9011, 0.995]
+    """
+    s = np.linspace(special.ndtri(_TAU_LO), special.ndtri(_TAU_HI), int(k))
+    return np.asarray(special.ndtr(s), dtype=np.float64)
+
+
+@nb.njit(cache=True)
+def _predict_forest(
+    x: np.ndarray,
+    feature: np.ndarray,
+    threshold: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    leaf: np.ndarray,
+    value: np.ndarray,
+    tree_start: np.ndarray,
+    model_start: np.ndarray,
+    baseline: np.ndarray,
+) -> np.ndarray:  # pragma: no cover - compiled
+    """Predictions ``(n, n_models)`` of boosted tree ensembles stored as flat node arrays.
+
+    Model ``m`` owns trees ``model_start[m] .. model_start[m + 1] - 1``; tree ``t`` owns
+    nodes ``tree_start[t] ..`` (children indices are local to the tree). A row goes left
+    where ``x[feature] <= threshold``; the leaf values are added in tree order onto the
+    model's baseline (scikit-learn's order, hence its exact sums).
+    """
+    n = x.shape[0]
+    n_models = baseline.shape[0]
+    out = np.empty((n, n_models))
+    for i in range(n):
+        for m in range(n_models):
+            acc = baseline[m]
+            for t in range(model_start[m], model_start[m + 1]):
+                base = tree_start[t]
+                node = 0
+                while leaf[base + node] == 0:
+                    k = base + node
+                    if x[i, feature[k]] <= threshold[k]:
+                        node = left[k]
+                    else:
+                        node = right[k]
+                acc += value[base + node]
+            out[i, m] = acc
+    return out
+
+
+class QuantileForest:
+    """The ``K`` boosted quantile models of one feature in one domain, as flat node arrays.
+
+    ``predict(x)`` gives the sorted (rearranged) quantiles ``(n, K)`` at the inputs ``x``
+    ``(n, n_inputs)``; with no inputs (first feature, no context) each model is its
+    baseline alone (the unconditional quantile).
+
+    Example:
+        >>> f = QuantileForest.constant(np.array([0.0, 1.0]), n_inputs=0)
+        >>> f.raw(np.zeros((2, 0))).tolist()
+        [[0.0, 1.0], [0.0, 1.0]]
+    """
+
+    FIELDS = ("feature", "threshold", "left", "right", "leaf", "value")
+
+    def __init__(self, arrays: Mapping[str, np.ndarray], n_inputs: int):
+        self.feature = np.ascontiguousarray(arrays["feature"], dtype=np.int64)
+        self.threshold = np.ascontiguousarray(arrays["threshold"], dtype=np.float64)
+        self.left = np.ascontiguousarray(arrays["left"], dtype=np.int64)
+        self.right = np.ascontiguousarray(arrays["right"], dtype=np.int64)
+        self.leaf = np.ascontiguousarray(arrays["leaf"], dtype=np.uint8)
+        self.value = np.ascontiguousarray(arrays["value"], dtype=np.float64)
+        self.tree_start = np.ascontiguousarray(arrays["tree_start"], dtype=np.int64)
+        self.model_start = np.ascontiguousarray(arrays["model_start"], dtype=np.int64)
+        self.baseline = np.ascontiguousarray(arrays["baseline"], dtype=np.float64)
+        self.n_inputs = int(n_inputs)
+        self._check()
+
+    def _check(self) -> None:
+        n_nodes = self.feature.size
+        sizes = {self.threshold.size, self.left.size, self.right.size, self.leaf.size}
+        if sizes | {self.value.size} != {n_nodes}:
+            raise InputError("the node arrays of a quantile forest differ in length")
+        n_models = self.baseline.size
+        if self.model_start.size != n_models + 1 or self.model_start[0] != 0:
+            raise InputError("a quantile forest's model_start does not match its baseline")
+        n_trees = int(self.model_start[-1])
+        if self.tree_start.size != n_trees + 1 or self.tree_start[-1] != n_nodes:
+            raise InputError("a quantile forest's tree_start does not match its nodes")
+        if np.any(np.diff(self.model_start) < 0) or np.any(np.diff(self.tree_start) <= 0):
+            raise InputError("a quantile forest's offsets are not increasing")
+        # children must stay inside their tree, features inside the inputs
+        size = np.repeat(np.diff(self.tree_start), np.diff(self.tree_start))
+        inner = self.leaf == 0
+        for child in (self.left, self.right):
+            if np.any(inner & ((child <= 0) | (child >= size))):
+                raise InputError("a quantile forest has a child index outside its tree")
+        if np.any(inner & ((self.feature < 0) | (self.feature >= max(self.n_inputs, 1)))):
+            raise InputError("a quantile forest splits on an input it does not have")
+        if not (np.all(np.isfinite(self.value)) and np.all(np.isfinite(self.baseline))):
+            raise InputError("a quantile forest has non-finite values")
+
+    @classmethod
+    def constant(cls, baseline: np.ndarray, n_inputs: int) -> QuantileForest:
+        """Models that are their baseline alone (no trees)."""
+        b = np.asarray(baseline, dtype=np.float64)
+        empty_i = np.zeros(0, np.int64)
+        return cls(
+            {
+                "feature": empty_i,
+                "threshold": np.zeros(0),
+                "left": empty_i,
+                "right": empty_i,
+                "leaf": np.zeros(0, np.uint8),
+                "value": np.zeros(0),
+                "tree_start": np.zeros(1, np.int64),
+                "model_start": np.zeros(b.size + 1, np.int64),
+                "baseline": b,
+            },
+            n_inputs,
+        )
+
+    @classmethod
+    def from_sklearn(cls, models: Sequence[Any], n_inputs: int) -> QuantileForest:
+        """Flatten fitted ``HistGradientBoostingRegressor`` s (one output, numerical
+        features) into node arrays."""
+        parts: dict[str, list[np.ndarray]] = {k: [] for k in cls.FIELDS}
+        tree_sizes: list[int] = []
+        model_trees: list[int] = []
+        baseline = []
+        for m in models:
+            baseline.append(float(np.asarray(m._baseline_prediction).reshape(-1)[0]))
+            model_trees.append(len(m._predictors))
+            for (pred,) in m._predictors:
+                nodes = pred.nodes
+                if np.any(nodes["is_categorical"]):
+                    raise ConfigError("categorical splits are not supported")
+                parts["feature"].append(nodes["feature_idx"].astype(np.int64))
+                parts["threshold"].append(nodes["num_threshold"].astype(np.float64))
+                parts["left"].append(nodes["left"].astype(np.int64))
+                parts["right"].append(nodes["right"].astype(np.int64))
+                parts["leaf"].append(nodes["is_leaf"].astype(np.uint8))
+                parts["value"].append(nodes["value"].astype(np.float64))
+                tree_sizes.append(len(nodes))
+        arrays = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in parts.items()}
+        arrays["tree_start"] = np.concatenate([[0], np.cumsum(tree_sizes)]).astype(np.int64)
+        arrays["model_start"] = np.concatenate([[0], np.cumsum(model_trees)]).astype(np.int64)
+        arrays["baseline"] = np.asarray(baseline, dtype=np.float64)
+        return cls(arrays, n_inputs)
+
+    def raw(self, x: np.ndarray) -> np.ndarray:
+        """Each model's prediction ``(n, K)``, unsorted (scikit-learn's ``predict``)."""
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        if x.shape[1] != self.n_inputs:
+            raise ConfigError(f"expects {self.n_inputs} inputs, got {x.shape[1]}")
+        if self.n_inputs == 0:
+            return np.broadcast_to(self.baseline, (x.shape[0], self.baseline.size)).copy()
+        out: np.ndarray = _predict_forest(
+            x,
+            self.feature,
+            self.threshold,
+            self.left,
+            self.right,
+            self.leaf,
+            self.value,
+            self.tree_start,
+            self.model_start,
+            self.baseline,
+        )
+        return out
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Rearranged (sorted, strictly increasing) quantiles ``(n, K)``."""
+        q = np.sort(self.raw(x), axis=1)
+        return q + _KNOT_EPS * np.arange(q.shape[1])
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {
+            **{k: getattr(self, k) for k in self.FIELDS},
+            "tree_start": self.tree_start,
+            "model_start": self.model_start,
+            "baseline": self.baseline,
+        }
+
+    @property
+    def n_trees(self) -> int:
+        return int(self.model_start[-1])
+
+
+def _tail_slopes(q: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's slope of ``q`` against ``s`` over its outer quarter of levels, per side."""
+    m = max(1, (s.size - 1) // 4)
+    lo = np.maximum((q[:, m] - q[:, 0]) / (s[m] - s[0]), _MIN_SLOPE)
+    hi = np.maximum((q[:, -1] - q[:, -1 - m]) / (s[-1] - s[-1 - m]), _MIN_SLOPE)
+    return lo, hi
+
+
+def _cdf_score(y: np.ndarray, q: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Normal score ``Phi^-1(F(y))`` of each row's value ``y`` under its knots ``q`` (n, K)
+    at the scores ``s`` (K,): piecewise linear, linear tails (module docstring)."""
+    k = q.shape[1]
+    j = np.clip((y[:, None] >= q).sum(axis=1), 1, k - 1)  # segment [j-1, j]
+    rows = np.arange(y.size)
+    q0, q1 = q[rows, j - 1], q[rows, j]
+    out = s[j - 1] + (y - q0) / (q1 - q0) * (s[j] - s[j - 1])
+    lo, hi = _tail_slopes(q, s)
+    out = np.where(y < q[:, 0], s[0] + (y - q[:, 0]) / lo, out)
+    out = np.where(y > q[:, -1], s[-1] + (y - q[:, -1]) / hi, out)
+    return np.clip(out, -_MAX_SCORE, _MAX_SCORE)
+
+
+def _quantile_at(score: np.ndarray, q: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`_cdf_score`: the value at normal score ``score`` under knots ``q``."""
+    k = q.shape[1]
+    j = np.clip(np.searchsorted(s, score, side="right"), 1, k - 1)
+    rows = np.arange(score.size)
+    q0, q1 = q[rows, j - 1], q[rows, j]
+    out = q0 + (score - s[j - 1]) / (s[j] - s[j - 1]) * (q1 - q0)
+    lo, hi = _tail_slopes(q, s)
+    out = np.where(score < s[0], q[:, 0] + (score - s[0]) * lo, out)
+    return np.where(score > s[-1], q[:, -1] + (score - s[-1]) * hi, out)
+
+
+def _check_int(v: Any, name: str, minimum: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < minimum:
+        raise ConfigError(f"must be an integer >= {minimum}, got {v!r}", parameter=name)
+    return int(v)
+
+
+class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
+    """Chained conditional quantile regression (CMS) with boosted trees morphs source events.
+
+    See the module docstring for the method (CMS, JHEP 07 (2021) 027, arXiv:2103.06956;
+    Knothe-Rosenblatt with boosted-tree conditional quantiles), the quantile levels, the
+    rearrangement, the tail rule and how counts, spikes, tails and bounds are handled.
+
+    Arguments:
+        features: Feature columns to morph, in the chain's order (``None``: every column that
+            is not context, in the table's order). Put the feature whose shift the others
+            depend on first.
+        context: Context columns: every quantile model is conditional on them; never changed.
+        transforms: Per-feature coordinate rule overrides for
+            :class:`~ariasim.shift.features.FeatureCodec` (``"none"``, ``"log"``, ``"logit"``).
+        bounds: ``{"col": (lo, hi)}`` for bounded features.
+        atom_tolerance: Interior atoms of the codec (as in FlowMorpher; ``None``: off).
+        count_levels: Probability-mapped counts of the codec (as in FlowMorpher; 0: off).
+        n_quantiles: Number ``K`` of quantile levels (>= 3), equally spaced in normal score
+            from 0.5 % to 99.5 % (:func:`quantile_levels`). Fit and transform cost grow
+            linearly with ``K``.
+        max_iter: Most boosting iterations per quantile model.
+        learning_rate: Boosting shrinkage.
+        max_leaf_nodes: Leaves per tree.
+        min_samples_leaf: Fewest rows in a leaf (a tail quantile needs rows beyond it).
+        l2_regularization: L2 penalty on leaf values.
+        validation_fraction: Fraction of each domain's rows held out for early stopping (0:
+            no early stopping, ``max_iter`` iterations).
+        n_iter_no_change: Stop after this many iterations without a better validation loss.
+        random_state: Seed of every random number (codec noise, splits, boosting).
+
+    After ``fit``: ``codec_``, ``levels_`` (the ``K`` levels), ``z_range_`` (each domain's
+    (min, max) per coordinate, the clip of the morph), ``forests_`` (``{"src": [...],
+    "tgt": [...]}``, one :class:`QuantileForest` per feature), ``n_iter_`` (boosting
+    iterations per domain, feature and level), ``fit_seconds_``.
+
+    Example:
+        >>> import numpy as np, pandas as pd
+        >>> from ariasim.shift import stack
+        >>> rng = np.random.default_rng(0)
+        >>> c = rng.uniform(0, 1, 1000)
+        >>> src = pd.DataFrame({"x": rng.normal(0.0, 1.0, 1000), "c": c})
+        >>> tgt = pd.DataFrame({"x": rng.normal(1.0, 1.0, 1000) * (1 + c), "c": c})
+        >>> X, y, _ = stack(src, tgt)
+        >>> m = ChainedQuantileMorpher(context=["c"], n_quantiles=9).fit(X, y)
+        >>> moved = m.transform(src)
+        >>> bool(abs(moved["x"].mean() - tgt["x"].mean()) < 0.15)
+        True
+    """
+
+    def __init__(
+        self,
+        features: Sequence[str] | None = None,
+        context: Sequence[str] | None = None,
+        *,
+        transforms: Mapping[str, str] | None = None,
+        bounds: Mapping[str, tuple[float, float]] | None = None,
+        atom_tolerance: float | None = 0.005,
+        count_levels: int = 32,
+        n_quantiles: int = 21,
+        max_iter: int = 200,
+        learning_rate: float = 0.1,
+        max_leaf_nodes: int = 31,
+        min_samples_leaf: int = 50,
+        l2_regularization: float = 0.0,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 10,
+        random_state: int = 0,
+    ):
+        self.features = features
+        self.context = context
+        self.transforms = transforms
+        self.bounds = bounds
+        self.atom_tolerance = atom_tolerance
+        self.count_levels = count_levels
+        self.n_quantiles = n_quantiles
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.max_leaf_nodes = max_leaf_nodes
+        self.min_samples_leaf = min_samples_leaf
+        self.l2_regularization = l2_regularization
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.random_state = random_state
+
+    def _check_params(self) -> None:
+        _check_int(self.n_quantiles, "n_quantiles", 3)
+        _check_int(self.max_iter, "max_iter", 1)
+        _check_int(self.max_leaf_nodes, "max_leaf_nodes", 2)
+        _check_int(self.min_samples_leaf, "min_samples_leaf", 1)
+        _check_int(self.n_iter_no_change, "n_iter_no_change", 1)
+        lr = self.learning_rate
+        if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr <= 1:
+            raise ConfigError(f"must be in (0, 1], got {lr!r}", parameter="learning_rate")
+        l2 = self.l2_regularization
+        if isinstance(l2, bool) or not isinstance(l2, int | float) or not 0 <= l2 < np.inf:
+            raise ConfigError(f"must be finite and >= 0, got {l2!r}", parameter="l2_regularization")
+        vf = self.validation_fraction
+        if isinstance(vf, bool) or not isinstance(vf, int | float) or not 0 <= vf < 0.5:
+            raise ConfigError(f"must be in [0, 0.5), got {vf!r}", parameter="validation_fraction")
+        spawn_seeds(self.random_state, 1)  # raises on a bad seed
+
+    # --- training ----------------------------------------------------------------------
+    def _fit_forest(
+        self, inputs: np.ndarray, target: np.ndarray, w: np.ndarray | None, seed: int
+    ) -> tuple[QuantileForest, list[int]]:
+        from sklearn.ensemble import HistGradientBoostingRegressor
+
+        levels = self.levels_
+        if inputs.shape[1] == 0:  # the unconditional quantiles
+            if w is None:
+                base = np.quantile(target, levels)
+            else:
+                order = np.argsort(target, kind="stable")
+                cw = np.cumsum(w[order])
+                pos = np.searchsorted(cw, levels * cw[-1], side="left")
+                base = target[order][np.minimum(pos, target.size - 1)]
+            return QuantileForest.constant(base, 0), [0] * levels.size
+        vf = float(self.validation_fraction)
+        models, iters = [], []
+        for k, tau in enumerate(levels):
+            hgb = HistGradientBoostingRegressor(
+                loss="quantile",
+                quantile=float(tau),
+                learning_rate=float(self.learning_rate),
+                max_iter=int(self.max_iter),
+                max_leaf_nodes=int(self.max_leaf_nodes),
+                min_samples_leaf=int(self.min_samples_leaf),
+                l2_regularization=float(self.l2_regularization),
+                early_stopping=vf > 0,
+                validation_fraction=vf if vf > 0 else None,
+                n_iter_no_change=int(self.n_iter_no_change),
+                random_state=int(spawn_seeds(seed, levels.size)[k] % 2**32),
+            )
+            hgb.fit(inputs, target, sample_weight=w)
+            models.append(hgb)
+            iters.append(int(hgb.n_iter_))
+        return QuantileForest.from_sklearn(models, inputs.shape[1]), iters
+
+    def fit(self, X: pd.DataFrame, y: Any, sample_weight: Any = None) -> ChainedQuantileMorpher:
+        """Fit the codec on the pooled features, then each domain's conditional quantiles
+        of each feature given the context and the earlier features."""
+        self._check_params()
+        d = split_domains(X, y, sample_weight, self.features, self.context)
+        seeds = spawn_seeds(self.random_state, _N_STREAMS)
+        t0 = time.process_time()
+        codec = FeatureCodec.fit(
+            d.x,
+            d.features,
+            transforms=self.transforms,
+            bounds=self.bounds,
+            seed=seeds[_S_CODEC],
+            atom_tolerance=self.atom_tolerance,
+            count_levels=self.count_levels,
+        )
+        self.levels_ = quantile_levels(int(self.n_quantiles))
+        z = codec.encode(d.x, np.random.default_rng(seeds[_S_TRAIN]))
+        model_seeds = spawn_seeds(seeds[_S_MODELS], 2 * len(d.features))
+        self.z_range_ = {
+            name: np.vstack([z[d.y == k].min(axis=0), z[d.y == k].max(axis=0)])
+            for k, name in enumerate(_DOMAINS)
+        }
+        forests: dict[str, list[QuantileForest]] = {"src": [], "tgt": []}
+        n_iter: dict[str, list[list[int]]] = {"src": [], "tgt": []}
+        for k, name in enumerate(_DOMAINS):
+            rows = d.y == k
+            w = d.w[rows]
+            w_arg = None if np.all(w == 1.0) else w
+            for j in range(len(d.features)):
+                inputs = np.hstack([d.c[rows], z[rows][:, :j]])
+                forest, iters = self._fit_forest(
+                    inputs, z[rows, j], w_arg, model_seeds[k * len(d.features) + j]
+                )
+                forests[name].append(forest)
+                n_iter[name].append(iters)
+        self.fit_seconds_ = time.process_time() - t0
+        self.codec_ = codec
+        self.forests_ = forests
+        self.n_iter_ = n_iter
+        self.features_, self.context_ = d.features, d.context
+        return self
+
+    # --- morphing ----------------------------------------------------------------------
+    def _chain(self, z: np.ndarray, c: np.ndarray, to_target: bool) -> np.ndarray:
+        """Move codec coordinates ``z`` one feature at a time (module docstring)."""
+        a, b = ("src", "tgt") if to_target else ("tgt", "src")
+        s = special.ndtri(self.levels_)
+        out = z.copy()
+        for j in range(z.shape[1]):
+            q_from = self.forests_[a][j].predict(np.hstack([c, z[:, :j]]))
+            q_to = self.forests_[b][j].predict(np.hstack([c, out[:, :j]]))
+            moved = _quantile_at(_cdf_score(z[:, j], q_from, s), q_to, s)
+            lo, hi = self.z_range_[b][:, j]
+            out[:, j] = np.clip(moved, lo, hi)
+        return out
+
+    def _morph(self, x: np.ndarray, c: np.ndarray, to_target: bool) -> np.ndarray:
+        stream = _S_FORWARD if to_target else _S_INVERSE
+        base_seed = spawn_seeds(self.random_state, _N_STREAMS)[stream]
+        n_chunks = (x.shape[0] + CHUNK - 1) // CHUNK
+        chunk_seeds = spawn_seeds(base_seed, n_chunks)
+        out = np.empty_like(x, dtype=np.float64)
+        for k in range(n_chunks):
+            sl = slice(k * CHUNK, (k + 1) * CHUNK)
+            z = self.codec_.encode(x[sl], np.random.default_rng(chunk_seeds[k]))
+            out[sl] = self.codec_.decode(self._chain(z, c[sl], to_target))
+        return out
+
+    # --- persistence -------------------------------------------------------------------
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write ``model.json`` and ``weights.safetensors`` (every tree's node arrays)."""
+        self._check_fitted()
+        tensors = {}
+        for name in _DOMAINS:
+            for j, forest in enumerate(self.forests_[name]):
+                for key, arr in forest.arrays().items():
+                    tensors[f"{name}/{j}/{key}"] = arr
+        state = {
+            "features": self.features_,
+            "context": self.context_,
+            "codec": self.codec_.to_dict(),
+            "levels": self.levels_.tolist(),
+            "z_range": {n: self.z_range_[n].tolist() for n in _DOMAINS},
+            "n_iter": self.n_iter_,
+            "n_inputs": {n: [f.n_inputs for f in self.forests_[n]] for n in _DOMAINS},
+        }
+        return save_folder(
+            path,
+            type(self).__name__,
+            self.get_params(),
+            state,
+            tensors=tensors,
+            overwrite=overwrite,
+        )
+
+    @classmethod
+    def from_saved(cls, params: dict, state: dict, folder: Path) -> ChainedQuantileMorpher:
+        """Rebuild from the parts :func:`ariasim.shift.load` read (no pickle)."""
+        params = dict(params)
+        if isinstance(params.get("bounds"), dict):
+            params["bounds"] = {k: tuple(v) for k, v in params["bounds"].items()}
+        self = cls(**params)
+        self._check_params()
+        self.features_ = [str(f) for f in state["features"]]
+        self.context_ = [str(c) for c in state["context"]]
+        self.codec_ = FeatureCodec.from_dict(state["codec"])
+        if self.codec_.names != self.features_:
+            raise InputError("the codec's columns are not the features", field="state.codec")
+        self.levels_ = np.asarray(state["levels"], dtype=np.float64)
+        if not np.array_equal(self.levels_, quantile_levels(int(self.n_quantiles))):
+            raise InputError("do not match n_quantiles", field="state.levels")
+        self.n_iter_ = {n: [[int(i) for i in it] for it in state["n_iter"][n]] for n in _DOMAINS}
+        self.z_range_ = {}
+        for n in _DOMAINS:
+            r = np.asarray(state["z_range"][n], dtype=np.float64)
+            if r.shape != (2, len(self.features_)) or not np.all(np.isfinite(r)):
+                raise InputError("must hold (min, max) per feature", field=f"state.z_range.{n}")
+            self.z_range_[n] = r
+        self.fit_seconds_ = float("nan")  # not saved (model files are reproducible)
+        arrays = read_tensors(folder)
+        n_f, n_c = len(self.features_), len(self.context_)
+        expected = {
+            f"{n}/{j}/{k}"
+            for n in _DOMAINS
+            for j in range(n_f)
+            for k in (*QuantileForest.FIELDS, "tree_start", "model_start", "baseline")
+        }
+        if set(arrays) != expected:
+            raise InputError(
+                "the saved trees do not match the features",
+                path=Path(folder) / "weights.safetensors",
+            )
+        self.forests_ = {}
+        for n in _DOMAINS:
+            forests = []
+            for j in range(n_f):
+                parts = {
+                    k.split("/")[-1]: v for k, v in arrays.items() if k.startswith(f"{n}/{j}/")
+                }
+                f = QuantileForest(parts, n_c + j)
+                if f.baseline.size != self.levels_.size:
+                    raise InputError(
+                        f"forest {n}/{j} has {f.baseline.size} models for "
+                        f"{self.levels_.size} levels",
+                        path=Path(folder) / "weights.safetensors",
+                    )
+                forests.append(f)
+            self.forests_[n] = forests
+        return self
