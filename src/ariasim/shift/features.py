@@ -86,7 +86,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -94,8 +94,26 @@ import numpy as np
 from scipy import special, stats
 
 from ariasim.errors import ConfigError, InputError
+from ariasim.utils import spawn_seeds
 
-__all__ = ["ColumnCodec", "ContextScaler", "FeatureCodec"]
+__all__ = ["CHUNK", "ColumnCodec", "ContextScaler", "FeatureCodec", "seeded_chunks"]
+
+CHUNK = 8192  # rows per internal chunk of a morpher's transform (fixes the noise streams)
+
+
+def seeded_chunks(n_rows: int, seed: int) -> Iterator[tuple[slice, np.random.Generator]]:
+    """The fixed chunks of :data:`CHUNK` rows in which morphers encode (dequantise) and
+    move rows, each with its own generator from ``spawn_seeds(seed, n_chunks)``, so the
+    output does not depend on how the caller batches its rows.
+
+    Example:
+        >>> [(s.start, s.stop) for s, _ in seeded_chunks(10000, 0)]
+        [(0, 8192), (8192, 16384)]
+    """
+    n_chunks = (n_rows + CHUNK - 1) // CHUNK
+    for k, chunk_seed in enumerate(spawn_seeds(seed, n_chunks)):
+        yield slice(k * CHUNK, (k + 1) * CHUNK), np.random.default_rng(chunk_seed)
+
 
 _KINDS = ("none", "log", "logit")
 _EPS = 1e-6

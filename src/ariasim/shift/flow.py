@@ -64,13 +64,12 @@ from sklearn.base import BaseEstimator
 
 from ariasim.errors import ConfigError, InputError
 from ariasim.shift.base import MorpherMixin, resolve_columns, split_domains
-from ariasim.shift.features import ContextScaler, FeatureCodec
+from ariasim.shift.features import CHUNK, ContextScaler, FeatureCodec, seeded_chunks
 from ariasim.shift.persist import read_tensors, save_folder
 from ariasim.utils import spawn_seeds
 
 __all__ = ["CHUNK", "FlowMorpher"]
 
-CHUNK = 8192  # rows per internal chunk of transform (fixes the noise streams)
 _Z_TAIL = 3.0  # where the pooled 99.9 % quantile of |z| is put in the flow's coordinates
 
 # indices into spawn_seeds(random_state, _N_STREAMS)
@@ -443,15 +442,12 @@ class FlowMorpher(MorpherMixin, BaseEstimator):
         dev = next(flow.parameters()).device
         stream = _S_FORWARD if to_target else _S_INVERSE
         base_seed = spawn_seeds(self.random_state, _N_STREAMS)[stream]
-        n_chunks = (x.shape[0] + CHUNK - 1) // CHUNK
-        chunk_seeds = spawn_seeds(base_seed, n_chunks)
         cs = self.context_scaler_.apply(c)
         d_from, d_to = (-1.0, 1.0) if to_target else (1.0, -1.0)
         out = np.empty_like(x, dtype=np.float64)
         with torch.no_grad():
-            for k in range(n_chunks):
-                sl = slice(k * CHUNK, (k + 1) * CHUNK)
-                z = self.codec_.encode(x[sl], np.random.default_rng(chunk_seeds[k])) / self.spread_
+            for sl, rng in seeded_chunks(x.shape[0], base_seed):
+                z = self.codec_.encode(x[sl], rng) / self.spread_
                 zt = torch.as_tensor(z, dtype=torch.float64, device=dev)
                 c_from = torch.as_tensor(_conditioning(d_from, cs[sl]), device=dev)
                 c_to = torch.as_tensor(_conditioning(d_to, cs[sl]), device=dev)

@@ -93,13 +93,12 @@ from sklearn.base import BaseEstimator
 
 from ariasim.errors import ConfigError, InputError
 from ariasim.shift.base import MorpherMixin, split_domains
-from ariasim.shift.features import FeatureCodec
+from ariasim.shift.features import CHUNK, FeatureCodec, seeded_chunks
 from ariasim.shift.persist import read_tensors, save_folder
 from ariasim.utils import spawn_seeds
 
 __all__ = ["CHUNK", "ChainedQuantileMorpher", "QuantileForest", "quantile_levels"]
 
-CHUNK = 8192  # rows per internal chunk of transform (fixes the noise streams)
 _TAU_LO, _TAU_HI = 0.005, 0.995
 _MIN_SLOPE = 0.01  # floor of a tail's slope (codec units per unit of normal score)
 _MAX_SCORE = 8.0  # normal scores are clipped here (Phi(-8) ~ 6e-16): a bounded transport
@@ -537,12 +536,9 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
     def _morph(self, x: np.ndarray, c: np.ndarray, to_target: bool) -> np.ndarray:
         stream = _S_FORWARD if to_target else _S_INVERSE
         base_seed = spawn_seeds(self.random_state, _N_STREAMS)[stream]
-        n_chunks = (x.shape[0] + CHUNK - 1) // CHUNK
-        chunk_seeds = spawn_seeds(base_seed, n_chunks)
         out = np.empty_like(x, dtype=np.float64)
-        for k in range(n_chunks):
-            sl = slice(k * CHUNK, (k + 1) * CHUNK)
-            z = self.codec_.encode(x[sl], np.random.default_rng(chunk_seeds[k]))
+        for sl, rng in seeded_chunks(x.shape[0], base_seed):
+            z = self.codec_.encode(x[sl], rng)
             out[sl] = self.codec_.decode(self._chain(z, c[sl], to_target))
         return out
 
