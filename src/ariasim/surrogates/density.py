@@ -59,7 +59,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ariasim.errors import ConfigError, InputError
 from ariasim.metrics import wasserstein_1d
-from ariasim.surrogates.formula import Formula, Variable
+from ariasim.surrogates.formula import Formula, Variable, single_threaded_blas
 from ariasim.surrogates.parse import MAX_SPECIAL, check_name
 from ariasim.utils import as_generator, spawn_seeds
 
@@ -657,7 +657,23 @@ class SymbolicDensity(BaseEstimator):
         per-bin errors use their sum). ``X_val``, ``y_val`` (and ``sample_weight_val``):
         held-out samples on which the symbolic and the polynomial parameter functions
         are compared (mean negative log-likelihood; default: the training samples).
+
+        Runs with one BLAS thread (:func:`~ariasim.surrogates.formula.single_threaded_blas`):
+        the QR factorisations and products over all samples would otherwise round
+        differently with the number of threads, and so would the fitted constants.
         """
+        with single_threaded_blas():
+            return self._fit(X, y, sample_weight, X_val, y_val, sample_weight_val)
+
+    def _fit(
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any,
+        X_val: Any,
+        y_val: Any,
+        sample_weight_val: Any,
+    ) -> SymbolicDensity:
         if self.n_components not in (1, 2):
             raise ConfigError("must be 1 or 2", parameter="n_components")
         if self.param_model not in ("symbolic", "poly"):
@@ -836,7 +852,12 @@ class SymbolicDensity(BaseEstimator):
         tail cut-off, if any. A joint fit of
         the family from scratch on the new samples can stall in a poorer optimum; this
         one starts where the first ended.
-        Returns ``self``; :attr:`bins_` and :attr:`selection_` are left as they were."""
+        Returns ``self``; :attr:`bins_` and :attr:`selection_` are left as they were.
+        Runs with one BLAS thread, like :meth:`fit`."""
+        with single_threaded_blas():
+            return self._refit(X, y, sample_weight)
+
+    def _refit(self, X: Any, y: Any, sample_weight: Any) -> SymbolicDensity:
         check_is_fitted(self, "params_")
         if getattr(self, "param_model_used_", "poly") != "poly":
             raise ConfigError("only polynomial parameter functions", parameter="param_model")
