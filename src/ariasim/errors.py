@@ -6,7 +6,9 @@ user running a campaign can fix the input without reading a traceback.
 
 from __future__ import annotations
 
-__all__ = ["AriasimError", "ConfigError", "InputError", "OutputError"]
+from numbers import Integral
+
+__all__ = ["AriasimError", "ConfigError", "InputError", "OutputError", "check_int"]
 
 
 class AriasimError(Exception):
@@ -96,3 +98,24 @@ class OutputError(AriasimError, OSError):
     def __init__(self, message: str, *, path: object):
         self.path = str(path)
         super().__init__(f"output '{self.path}': {message}")
+
+
+def check_int(parameter: str, value: object, minimum: int = 1) -> int:
+    """``value`` as an int if it is an integer (Python or NumPy, not a bool) of at least
+    ``minimum``; else a :class:`ConfigError` naming ``parameter``.
+
+    Example:
+        >>> check_int("batch", 4)
+        4
+        >>> check_int("--seed", -1, 0)
+        Traceback (most recent call last):
+        ...
+        ariasim.errors.ConfigError: --seed: must be an integer >= 0, got -1
+        >>> check_int("n", 2.0)
+        Traceback (most recent call last):
+        ...
+        ariasim.errors.ConfigError: parameter 'n': must be an integer >= 1, got 2.0
+    """
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        raise ConfigError(f"must be an integer >= {minimum}, got {value!r}", parameter=parameter)
+    return int(value)

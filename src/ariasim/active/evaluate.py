@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ariasim.errors import ConfigError, InputError
+from ariasim.errors import ConfigError, InputError, check_int
 
 __all__ = [
     "RateHistogram",
@@ -64,9 +64,7 @@ def _weights(w: Any, name: str = "weights") -> np.ndarray:
 
 
 def _n_generated(n: Any, parameter: str = "n_generated") -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ConfigError(f"must be an integer >= 1, got {n!r}", parameter=parameter)
-    return int(n)
+    return check_int(parameter, n)
 
 
 def kish_ess(w: Sequence[float] | np.ndarray) -> float:
@@ -376,8 +374,7 @@ def compare_arms(
     edges = dict(edges or {})
     n_a = _n_generated(n_a, "n_a")
     n_b = _n_generated(n_b, "n_b")
-    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
-        raise ConfigError(f"must be an integer >= 1, got {bins!r}", parameter="bins")
+    check_int("bins", bins)
     w = {}
     for arm, df in (("a", final_a), ("b", final_b)):
         if weight is None:

@@ -56,7 +56,7 @@ from ariasim.discovery.posterior import (
     unit_box_logp,
 )
 from ariasim.discovery.prior import SpikeSlabPrior
-from ariasim.errors import ConfigError, InputError
+from ariasim.errors import ConfigError, InputError, check_int
 from ariasim.surrogates.formula import single_threaded_blas
 from ariasim.utils import spawn_seeds
 
@@ -147,12 +147,6 @@ class CalibrationResult:
                 k: bool(params[k]["low"] <= float(v) <= params[k]["high"]) for k, v in truth.items()
             }
         return out
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ConfigError(f"must be an integer >= {minimum}, got {value!r}", parameter=name)
-    return int(value)
 
 
 def _run(forward: Forward, W: np.ndarray, m: int | None) -> np.ndarray:
@@ -264,12 +258,12 @@ def calibrate(
     """
     if design not in ("active", "lhs"):
         raise ConfigError(f"must be 'active' or 'lhs', got {design!r}", parameter="design")
-    initial = _check_int("initial", initial, 3)
-    batch = _check_int("batch", batch, 1)
-    max_runs = _check_int("max_runs", max_runs, 3)
-    walkers = _check_int("walkers", walkers, 2)
-    steps = _check_int("steps", steps, 10)
-    n_candidates = _check_int("n_candidates", n_candidates, batch + 1)
+    initial = check_int("initial", initial, 3)
+    batch = check_int("batch", batch, 1)
+    max_runs = check_int("max_runs", max_runs, 3)
+    walkers = check_int("walkers", walkers, 2)
+    steps = check_int("steps", steps, 10)
+    n_candidates = check_int("n_candidates", n_candidates, batch + 1)
     if design == "active" and initial > max_runs:
         raise ConfigError(f"must be <= max_runs ({max_runs}), got {initial}", parameter="initial")
     if not (isinstance(ll_tol, int | float) and ll_tol > 0):

@@ -18,7 +18,7 @@ import numpy as np
 from scipy.stats import qmc
 
 from ariasim.discovery.prior import SpikeSlabPrior
-from ariasim.errors import ConfigError
+from ariasim.errors import check_int
 from ariasim.utils import SeedLike, as_generator, spawn_seeds
 
 __all__ = ["latin_hypercube", "spike_slab_design"]
@@ -33,10 +33,7 @@ def latin_hypercube(n: int, d: int, seed: SeedLike = 0) -> np.ndarray:
         >>> x.shape, sorted(np.floor(x[:, 0] * 5).astype(int).tolist())
         ((5, 2), [0, 1, 2, 3, 4])
     """
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ConfigError(f"must be an integer >= 1, got {n!r}", parameter="n")
-    if isinstance(d, bool) or not isinstance(d, int | np.integer) or d < 1:
-        raise ConfigError(f"must be an integer >= 1, got {d!r}", parameter="d")
+    n, d = check_int("n", n), check_int("d", d)
     rng = as_generator(seed)
     return np.asarray(qmc.LatinHypercube(d=int(d), seed=rng).random(int(n)))
 

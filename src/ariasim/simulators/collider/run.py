@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from ariasim.errors import ConfigError
+from ariasim.errors import ConfigError, check_int
 from ariasim.simulators.collider.detector import DetectorConfig, load_detector
 from ariasim.simulators.collider.particles import ParticleGun
 from ariasim.simulators.collider.simulate import blocks, iter_blocks
@@ -111,11 +111,6 @@ def check_size(
             f"at most {most} per run (several runs with different --seed)",
             parameter=parameter,
         )
-
-
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"must be an integer >= {minimum}, got {value!r}", parameter=name)
 
 
 def run_collider(
@@ -206,10 +201,10 @@ def run_collider(
         check_workers(workers)
     if workers is not None and scheduler is not None:
         raise ConfigError(NOT_BOTH, parameter="workers")
-    _check_int("seed", seed, 0)
-    _check_int("batch_size", batch_size, 1)
+    check_int("seed", seed, 0)
+    check_int("batch_size", batch_size, 1)
     if max_events is not None:
-        _check_int("max_events", max_events, 1)
+        check_int("max_events", max_events, 1)
     try:
         det = load_detector(detector)
     except ConfigError as exc:
@@ -255,7 +250,7 @@ def run_collider(
         if max_events is not None:
             raise ConfigError("only applies with an input file", parameter="max_events")
         n_gun = gun_options.pop("n", 10_000)
-        _check_int("n", n_gun, 1)
+        check_int("n", n_gun, 1)
         if "eta_max" in gun_options and "eta_min" not in gun_options:
             gun_options["eta_min"] = -gun_options["eta_max"]
         gun = ParticleGun(**gun_options)
