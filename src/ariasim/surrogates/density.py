@@ -935,6 +935,7 @@ class SymbolicDensity(BaseEstimator):
             **{str(i): float(v) for i, v in enumerate(scores)},
         }
         self.selection_["restart_used"] = best
+        self._loso_record()
 
     def _choice_score(self, val, nll: float, smooth: float = 0.0) -> float:
         """Score of the current candidate (``params_``, penalty ``smooth``) in the final
@@ -991,7 +992,7 @@ class SymbolicDensity(BaseEstimator):
         assert data is not None
         key = (float(smooth), tuple(str(f) for f in self.params_.values()))
         if key in data["memo"]:
-            return float(data["memo"][key])
+            return float(np.mean(data["memo"][key]))
         saved = dict(self.params_), self.warp_degree_, self.nll_
         u, X, w = data["u"], data["X"], data["w"]
         names = self._names()
@@ -1008,9 +1009,21 @@ class SymbolicDensity(BaseEstimator):
             self._warp_on(u[rest], X[rest], w[rest], params, m, smooth)
             per.append(self.mean_nll(u[mk] + self.t_min, X[mk], w[mk]))
         self.params_, self.warp_degree_, self.nll_ = saved
-        score = float(np.mean(per))
-        data["memo"][key] = score
-        return score
+        data["memo"][key] = per
+        return float(np.mean(per))
+
+    def _loso_record(self, smooth: float = 0.0) -> None:
+        """Write the chosen candidate's leave-one-condition-out NLL per left-out value
+        into :attr:`selection_` (``loso_per_condition``), when it was scored so."""
+        data = getattr(self, "_loso_data", None)
+        if data is None:
+            return
+        key = (float(smooth), tuple(str(f) for f in self.params_.values()))
+        if key in data["memo"]:
+            self.selection_["loso_per_condition"] = {
+                f"{v:g}": float(x)
+                for v, x in zip(_loso_values(self.loso), data["memo"][key], strict=True)
+            }
 
     def _warp_on(self, u, X, w, params: dict, m: int, smooth: float = 0.0) -> None:
         """Make ``params`` the family (``params_``) and fit the chosen warp of degree ``m``
@@ -1056,6 +1069,7 @@ class SymbolicDensity(BaseEstimator):
             **{f"{v:g}": float(sc) for v, sc in scores.items()},
         }
         self.selection_["smooth_used"] = best
+        self._loso_record(best)
 
     def _select_warp(self, u, X, w, val, degrees: list[int], knots: tuple[float, ...] = ()) -> None:
         """Fit the warp of each degree (and each degree in ln x of its logits) on top of
