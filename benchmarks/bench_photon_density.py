@@ -38,6 +38,10 @@ left-out shells (the default before 2026-12-06). With ``--validation ''
 --per-sample --restarts 3`` the fit is that of the previous default. ``--ordered on``
 locates the late component by its distance from the early one, mu_1 = mu_0 +
 exp(log_dmu_1(d)) (default: the demo's ``DemoConfig.density_ordered_means``).
+``--validation-mode loso`` scores the final choice (restart, then penalty) by leaving
+out in turn each training shell of ``loso_radii`` (below 20 m, not an end of the
+range; ``--loso`` names others) instead of on the left-out shells; ``fixed`` (the
+default unless ``DemoConfig.density_loso_m`` is set) does not.
 """
 
 from __future__ import annotations
@@ -112,9 +116,28 @@ def main() -> None:
         help="ordered means of the delay density's components, mu_1 = mu_0 + "
         "exp(log_dmu_1(d)) (default: the demo's DemoConfig.density_ordered_means)",
     )
+    ap.add_argument(
+        "--validation-mode",
+        choices=("fixed", "loso"),
+        default=None,
+        help="score the density's final choice (restart, penalty) on the left-out shells "
+        "(fixed) or by leaving out each near-source training shell in turn (loso; default: "
+        "loso iff DemoConfig.density_loso_m is set)",
+    )
+    ap.add_argument(
+        "--loso",
+        default=None,
+        help="comma-separated training shells [m] for --validation-mode loso (default: "
+        "DemoConfig.density_loso_m, else demo.loso_radii)",
+    )
     args = ap.parse_args()
 
-    from ariasim.apps.photons.demo import DemoConfig, demo_radii, yield_selection_reason
+    from ariasim.apps.photons.demo import (
+        DemoConfig,
+        demo_radii,
+        loso_radii,
+        yield_selection_reason,
+    )
     from ariasim.apps.photons.pandel import PANDEL_CASCADE
     from ariasim.apps.photons.surrogate import (
         compare_delays,
@@ -145,6 +168,18 @@ def main() -> None:
     validation = cfg.density_validation_m
     if args.validation is not None:
         validation = tuple(float(v) for v in args.validation.split(",") if v.strip())
+
+    loso = cfg.density_loso_m
+    if args.validation_mode == "fixed":
+        loso = ()
+    elif args.validation_mode == "loso":
+        if args.loso is not None:
+            loso = tuple(float(v) for v in args.loso.split(",") if v.strip())
+        loso = loso or loso_radii(cfg)
+    elif args.loso is not None:
+        ap.error("--loso needs --validation-mode loso")
+    if loso:
+        print(f"leave-one-shell-out choice at {', '.join(f'{v:g}' for v in loso)} m", flush=True)
 
     def is_train(d: np.ndarray) -> np.ndarray:
         return ~np.isin(np.round(d, 6), np.round(held, 6))
@@ -182,6 +217,7 @@ def main() -> None:
         validation_distances_m=validation,
         validation_per_distance=cfg.density_validation_per_distance and not args.per_sample,
         ordered_means=cfg.density_ordered_means if args.ordered is None else args.ordered == "on",
+        validation_loso_m=loso,
     )
     print(f"fit: {time.perf_counter() - t0:.0f} s", flush=True)
     train = data.delays[is_train(data.delays["distance_m"].to_numpy())]

@@ -200,3 +200,19 @@ def test_density_validation_shells_are_training_shells_the_rule_names():
     assert cfg.density_validation_per_distance
     quick = DemoConfig.quick()
     assert quick.density_validation_m == () and not quick.density_validation_per_distance
+
+
+def test_loso_shells_follow_the_rule_and_are_off_by_default():
+    """``loso_radii``: every training shell (tabulated, not held out) below 20 m that is
+    not an end of the training range; none of them is a held-out distance. The
+    leave-one-shell-out choice is off in the demo and the quick demo (not adopted)."""
+    from ariasim.apps.photons.demo import demo_radii, loso_radii
+
+    cfg = DemoConfig()
+    radii, held = demo_radii(cfg)
+    train = sorted(set(radii.tolist()) - set(held.tolist()))
+    want = tuple(r for r in train if r < 20 and r not in (train[0], train[-1]))
+    assert loso_radii(cfg) == want
+    assert not set(want) & set(held.tolist())
+    assert train[0] not in want and len(want) >= 2
+    assert cfg.density_loso_m == () and DemoConfig.quick().density_loso_m == ()

@@ -180,3 +180,18 @@ def test_validation_distances_must_be_ordinary_training_distances(bulk):
     for kw in cases:
         with pytest.raises(ConfigError, match="validation_distances_m"):
             fit_photon_surrogate(data, max_time_yield=1, max_time_density=1, **kw)
+
+
+def test_loso_distances_must_be_training_distances(bulk):
+    """``validation_loso_m`` names training shells left out in turn by the density's
+    final choice: one that is not tabulated or is held out by ``train_mask``, or a
+    density of more than the distance, is refused before any fit, naming it."""
+    data = bulk[0]
+    cases = [
+        {"validation_loso_m": (7.0,)},
+        {"validation_loso_m": (10.0,), "train_mask": lambda d: d != 10.0},
+        {"validation_loso_m": (10.0,), "delay_inputs": ("distance_m", "cos_theta")},
+    ]
+    for kw in cases:
+        with pytest.raises(ConfigError, match="validation_loso_m"):
+            fit_photon_surrogate(data, max_time_yield=1, max_time_density=1, **kw)

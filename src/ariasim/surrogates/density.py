@@ -531,6 +531,17 @@ class SymbolicDensity(BaseEstimator):
             between conditions (label switching, e.g. Stephens, J. R. Stat. Soc. B 62
             (2000) 795; ordering constraints are the classic identifiability fix,
             Richardson & Green, J. R. Stat. Soc. B 59 (1997) 731). Default False.
+        loso: Values of a single condition at which the final choice step (``restarts``
+            and then ``smooth``) scores its candidates by leave-one-condition-out
+            cross-validation instead of on ``X_val``: each candidate's polynomial family
+            is refined on all samples (training and ``X_val``) from the candidate's
+            coefficients, then, for each value s, refined again without the samples at
+            s from that optimum, its warp fitted on top (from the identity, as in
+            :meth:`refit`), and scored by the mean NLL per sample at s; the score is the
+            mean over the values (each counts once; leave-one-out cross-validation,
+            Stone, J. R. Stat. Soc. B 36 (1974) 111, here with warm starts). The
+            candidates themselves and every earlier choice are unchanged. Each value
+            must be a condition of the training or held-out samples. Default (): off.
 
     Attributes:
         formulas_: ``{"cdf": ..., "pdf": ...}`` of ``(t, *conditions)`` (the PDF is the
@@ -606,6 +617,7 @@ class SymbolicDensity(BaseEstimator):
         restarts: int = 0,
         val_per_condition: bool = False,
         ordered_means: bool = False,
+        loso: Sequence[float] = (),
     ):
         self.n_components = n_components
         self.point_mass = point_mass
@@ -631,6 +643,7 @@ class SymbolicDensity(BaseEstimator):
         self.restarts = restarts
         self.val_per_condition = val_per_condition
         self.ordered_means = ordered_means
+        self.loso = loso
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -698,6 +711,7 @@ class SymbolicDensity(BaseEstimator):
             )
         if self.ordered_means and self.n_components != 2:
             raise ConfigError("needs n_components=2", parameter="ordered_means")
+        loso_values = _loso_values(self.loso)
         if not isinstance(self.val_per_condition, (bool, np.bool_)):
             raise ConfigError(
                 f"must be True or False; got {self.val_per_condition!r}",
@@ -741,6 +755,8 @@ class SymbolicDensity(BaseEstimator):
         if knots and not (self.variables_[0].low or 0.0) > 0:
             raise ConfigError("need a condition that is positive everywhere", parameter="knots")
         self.ordered_means_ = bool(self.ordered_means)
+        if loso_values and d != 1:
+            raise ConfigError("needs a single condition", parameter="loso")
         if smooths != [0.0] and not (d == 1 and (self.variables_[0].low or 0.0) > 0):
             raise ConfigError(
                 "needs a single condition that is positive everywhere", parameter="smooth"
@@ -828,6 +844,9 @@ class SymbolicDensity(BaseEstimator):
         self.selection_["winner"] = self.param_model_used_
         if degrees != [0]:
             self._select_warp(u[sub], X[sub], w[sub], val, degrees, knots)
+        self._loso_data = None
+        if loso_values and self.param_model_used_ == "poly":
+            self._loso_data = self._loso_samples(u, X, w, X_val, y_val, sample_weight_val)
         if self.restarts and self.param_model_used_ == "poly":
             seed = (
                 int(self.random_state)
@@ -837,6 +856,7 @@ class SymbolicDensity(BaseEstimator):
             self._restart(u[sub], X[sub], w[sub], val, spawn_seeds(seed, int(self.restarts)))
         if smooths != [0.0] and self.param_model_used_ == "poly":
             self._select_smooth(u[sub], X[sub], w[sub], val, smooths)
+        self._loso_data = None
         if tail_degrees:
             self._select_tail(u[sub], X[sub], w[sub], val, tail_degrees)
         self._build_formulas()
@@ -918,7 +938,7 @@ class SymbolicDensity(BaseEstimator):
         R_inv = np.linalg.pinv(R, rcond=1e-12)
         m = int(self.warp_degree_)
         fits = [(base, self.nll_)]
-        scores = [self.mean_nll(*val) if val is not None else self.nll_]
+        scores = [self._choice_score(val, self.nll_)]
         for seed in seeds:
             rng_i = np.random.default_rng(seed)
             noise = rng_i.normal(0.0, _RESTART_SCALE, (R.shape[0], C0.shape[1]))
@@ -926,16 +946,105 @@ class SymbolicDensity(BaseEstimator):
             self._warp_on(u, X, w, _poly_params(C, terms, self.variables_, names), m)
             nll = self.mean_nll(u + self.t_min, X, w)
             fits.append((dict(self.params_), nll))
-            scores.append(self.mean_nll(*val) if val is not None else nll)
+            scores.append(self._choice_score(val, nll))
         best = min(range(len(scores)), key=lambda i: (scores[i], i))
         self.params_, self.nll_ = fits[best]
         self.warp_degree_ = m
         self.restart_used_ = best
         self.selection_["restarts"] = {
-            "on": "held-out mean NLL" if val is not None else "training NLL",
+            "on": self._choice_label(val, "training NLL"),
             **{str(i): float(v) for i, v in enumerate(scores)},
         }
         self.selection_["restart_used"] = best
+        self._loso_record()
+
+    def _choice_score(self, val, nll: float, smooth: float = 0.0) -> float:
+        """Score of the current candidate (``params_``, penalty ``smooth``) in the final
+        choice step: leave-one-condition-out with ``loso`` (:meth:`_loso_score`), else the
+        held-out mean NLL with ``val``, else the training NLL ``nll``."""
+        if getattr(self, "_loso_data", None) is not None:
+            return self._loso_score(smooth)
+        return self.mean_nll(*val) if val is not None else nll
+
+    def _choice_label(self, val, otherwise: str) -> str:
+        if getattr(self, "_loso_data", None) is not None:
+            vals = ", ".join(f"{v:g}" for v in _loso_values(self.loso))
+            return f"leave-one-condition-out mean NLL ({vals})"
+        return "held-out mean NLL" if val is not None else otherwise
+
+    def _loso_samples(self, u, X, w, X_val, y_val, w_val) -> dict[str, Any]:
+        """The samples the leave-one-condition-out scores use: the training samples
+        (``u`` = t - t_min, as :meth:`fit` keeps them) and the held-out ones with their
+        own weights (not reweighted per condition), at most ``refine_samples`` of them
+        (a fixed random subset, seed from ``random_state``)."""
+        values = _loso_values(self.loso)
+        if X_val is not None and y_val is not None:
+            tv, Xv = _check_tx(y_val, X_val, X.shape[1])
+            wv = np.ones(tv.size) if w_val is None else np.asarray(w_val, dtype=float).ravel()
+            uv = tv - self.t_min
+            keep = uv >= 0 if self.point_mass else uv > 0
+            u = np.concatenate([u, uv[keep]])
+            X = np.concatenate([X, Xv[keep]])
+            w = np.concatenate([w, wv[keep]])
+        if u.size > self.refine_samples:
+            seed = self.random_state if isinstance(self.random_state, (int, np.integer)) else 0
+            idx = np.sort(
+                np.random.default_rng(int(seed)).choice(u.size, self.refine_samples, replace=False)
+            )
+            u, X, w = u[idx], X[idx], w[idx]
+        masks = [np.isclose(X[:, 0], v, rtol=1e-9, atol=1e-12) for v in values]
+        for v, mk in zip(values, masks, strict=True):
+            if not mk.any() or w[mk].sum() <= 0:
+                raise ConfigError(
+                    f"{v:g} is not a condition of the training or held-out samples",
+                    parameter="loso",
+                )
+        return {"u": u, "X": X, "w": w, "masks": masks, "memo": {}}
+
+    def _loso_score(self, smooth: float = 0.0) -> float:
+        """Leave-one-condition-out score of the current candidate (the polynomial family
+        in ``params_`` with the warp of degree ``warp_degree_``) under the curvature
+        penalty ``smooth``: the family is refined on all the :meth:`_loso_samples` from
+        its coefficients; then for each ``loso`` value s it is refined without the
+        samples at s from that optimum, the warp fitted on top from the identity, and the
+        mean NLL per sample at s taken. Returns the mean over the values; the state of
+        the estimator is left as it was."""
+        data = self._loso_data
+        assert data is not None
+        key = (float(smooth), tuple(str(f) for f in self.params_.values()))
+        if key in data["memo"]:
+            return float(np.mean(data["memo"][key]))
+        saved = dict(self.params_), self.warp_degree_, self.nll_
+        u, X, w = data["u"], data["X"], data["w"]
+        names = self._names()
+        terms = _poly_terms(self.variables_, self.log_degree_, self.knots_)
+        A = _term_matrix(terms, self.variables_, X)
+        D = _curvature_matrix(terms, self.variables_) if smooth > 0 else None
+        C, _ = self._refine_poly(u, w, A, _poly_coefs(saved[0], terms, names), smooth, D)
+        m = int(saved[1])
+        per = []
+        for mk in data["masks"]:
+            rest = ~mk
+            C_s, _ = self._refine_poly(u[rest], w[rest], A[rest], C, smooth, D)
+            params = _poly_params(C_s, terms, self.variables_, names)
+            self._warp_on(u[rest], X[rest], w[rest], params, m, smooth)
+            per.append(self.mean_nll(u[mk] + self.t_min, X[mk], w[mk]))
+        self.params_, self.warp_degree_, self.nll_ = saved
+        data["memo"][key] = per
+        return float(np.mean(per))
+
+    def _loso_record(self, smooth: float = 0.0) -> None:
+        """Write the chosen candidate's leave-one-condition-out NLL per left-out value
+        into :attr:`selection_` (``loso_per_condition``), when it was scored so."""
+        data = getattr(self, "_loso_data", None)
+        if data is None:
+            return
+        key = (float(smooth), tuple(str(f) for f in self.params_.values()))
+        if key in data["memo"]:
+            self.selection_["loso_per_condition"] = {
+                f"{v:g}": float(x)
+                for v, x in zip(_loso_values(self.loso), data["memo"][key], strict=True)
+            }
 
     def _warp_on(self, u, X, w, params: dict, m: int, smooth: float = 0.0) -> None:
         """Make ``params`` the family (``params_``) and fit the chosen warp of degree ``m``
@@ -961,7 +1070,8 @@ class SymbolicDensity(BaseEstimator):
         m = int(self.warp_degree_)
         scores: dict[float, float] = {}
         fits: dict[float, tuple[dict[str, Formula], float]] = {}
-        for lam in smooths if val is not None else smooths[:1]:
+        choose = val is not None or self._loso_data is not None
+        for lam in smooths if choose else smooths[:1]:
             params = dict(base)
             if lam > 0:
                 C, _ = self._refine_poly(u, w, A, C0, lam, D)
@@ -969,17 +1079,18 @@ class SymbolicDensity(BaseEstimator):
                 self._warp_on(u, X, w, params, m, lam)
             self.params_, self.warp_degree_ = params, m
             nll = self.mean_nll(u + self.t_min, X, w) if lam > 0 else self.nll_
-            scores[lam] = self.mean_nll(*val) if val is not None else nll
+            scores[lam] = self._choice_score(val, nll, lam)
             fits[lam] = (params, nll)
         best = min(scores, key=lambda v: (scores[v], v))
         self.params_, self.nll_ = fits[best]
         self.warp_degree_ = m
         self.smooth_ = best
         self.selection_["smooth"] = {
-            "on": "held-out mean NLL" if val is not None else "the smallest (no held-out samples)",
+            "on": self._choice_label(val, "the smallest (no held-out samples)"),
             **{f"{v:g}": float(sc) for v, sc in scores.items()},
         }
         self.selection_["smooth_used"] = best
+        self._loso_record(best)
 
     def _select_warp(self, u, X, w, val, degrees: list[int], knots: tuple[float, ...] = ()) -> None:
         """Fit the warp of each degree (and each degree in ln x of its logits) on top of
@@ -1958,6 +2069,19 @@ class SymbolicDensity(BaseEstimator):
         except ConfigError as exc:
             raise fail(str(exc)) from None
         return m
+
+
+def _loso_values(loso: Any) -> list[float]:
+    """The ``loso`` conditions as floats (finite, distinct); a clear error otherwise."""
+    try:
+        values = [float(v) for v in np.atleast_1d(np.asarray(loso, dtype=float)).ravel()]
+    except (TypeError, ValueError):
+        raise ConfigError(f"must be numbers; got {loso!r}", parameter="loso") from None
+    if not all(math.isfinite(v) for v in values):
+        raise ConfigError(f"must be finite; got {loso!r}", parameter="loso")
+    if len(set(values)) != len(values):
+        raise ConfigError(f"must be distinct; got {loso!r}", parameter="loso")
+    return values
 
 
 def _warp_degrees(warp: Any) -> list[int]:

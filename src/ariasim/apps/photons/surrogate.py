@@ -565,6 +565,7 @@ def fit_photon_surrogate(
     validation_distances_m: Sequence[float] = (),
     validation_per_distance: bool = False,
     ordered_means: bool = False,
+    validation_loso_m: Sequence[float] = (),
 ) -> tuple[PhotonSurrogate, Any]:
     """Fit the yield formula and the delay density; returns (surrogate, yield regressor).
 
@@ -629,6 +630,14 @@ def fit_photon_surrogate(
             from the early one, mu_1 = mu_0 + exp(log_dmu_1(d))
             (``SymbolicDensity(ordered_means=True)``; needs ``n_components=2``), so
             that the components cannot swap roles between distances. Default False.
+        validation_loso_m: Training distances [m] at which the final choice step (the
+            restart, then the curvature penalty) scores its candidates by leaving each
+            one out in turn (``SymbolicDensity(loso=...)``: each candidate refined on all
+            training distances, then once without each of these, its warp fitted on top,
+            scored by the mean NLL per photon at the one left out; mean over them), in
+            place of the left-out distances above. The candidates and every earlier
+            choice are unchanged. Only for a density of the distance alone. Default:
+            none (off).
 
     The delay density's symbolic and polynomial parameter functions are compared by
     their likelihood on held-out training distances (every fourth distinct distance,
@@ -669,6 +678,19 @@ def fit_photon_surrogate(
                 raise ConfigError(
                     f"{float(v):g} m is not a training distance outside always_fit_distances_m",
                     parameter="validation_distances_m",
+                )
+    if len(validation_loso_m):  # checked before the fits start
+        if tuple(delay_inputs) != ("distance_m",):
+            raise ConfigError(
+                "only for a delay density of the distance alone (delay_inputs=('distance_m',))",
+                parameter="validation_loso_m",
+            )
+        fitted = set(np.round(dl["distance_m"].to_numpy(dtype=float), 9).tolist())
+        for v in validation_loso_m:
+            if round(float(v), 9) not in fitted:
+                raise ConfigError(
+                    f"{float(v):g} m is not a training distance",
+                    parameter="validation_loso_m",
                 )
     sr = SymbolicRegressor(
         max_time=max_time_yield,
@@ -711,6 +733,7 @@ def fit_photon_surrogate(
         restarts=restarts,
         val_per_condition=bool(validation_per_distance),
         ordered_means=bool(ordered_means),
+        loso=tuple(float(v) for v in validation_loso_m),
         refine_samples=200_000,
         max_time=max_time_density,
         generations=generations_density,
