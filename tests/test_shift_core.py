@@ -335,7 +335,11 @@ def test_reweighter_average_folds_corrects_and_round_trips(tmp_path):
 
 @pytest.mark.parametrize(
     "kw, match",
-    [({"n_folds": 1}, "n_folds"), ({"n_folds": 2.5}, "n_folds"), ({"average_folds": "yes"}, "average_folds")],
+    [
+        ({"n_folds": 1}, "n_folds"),
+        ({"n_folds": 2.5}, "n_folds"),
+        ({"average_folds": "yes"}, "average_folds"),
+    ],
 )
 def test_reweighter_bad_folds(kw, match):
     with pytest.raises(ConfigError, match=match):

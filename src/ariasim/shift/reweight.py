@@ -166,9 +166,7 @@ class ClassifierReweighter(ReweighterMixin, BaseEstimator):
         params = self._params()
         k = int(self.n_folds)
         if min(int(np.sum(d.y == 0)), int(np.sum(d.y == 1))) < k:
-            raise ConfigError(
-                f"{k} folds need at least {k} rows per domain", parameter="n_folds"
-            )
+            raise ConfigError(f"{k} folds need at least {k} rows per domain", parameter="n_folds")
         folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=self._seed32())
         oof = np.zeros(len(lab))
         best: list[int] = []
