@@ -25,9 +25,11 @@ Usage (the figures of BENCHMARKS.md):
         --atom-tolerance off --count-levels 0 --seed 1   # the codec before interior atoms
     python benchmarks/bench_shift.py --n 20000 --apps detector \
         --methods quantile,quantile+reweight --seed 1   # chained quantile regression
+    python benchmarks/bench_shift.py --n 20000 --apps detector --methods quantile+reweight \
+        --cross-fit 2 --reweight-folds 5 --average-folds --seed 1   # bagged reweighter
 
 Writes ``benchmarks/out/shift-<app>-<method><options>-<n>-s<seed>/`` (options:
-``[-q<knots>][-at<tol>][-cl<levels>][-wd<decay>][-cf<K>]``; report.html, summary.json,
+``[-q<knots>][-at<tol>][-cl<levels>][-wd<decay>][-cf<K>][-rf<K>][-avg]``; report.html, summary.json,
 model/) and ``benchmarks/out/shift-<n>-s<seed>.json`` with every figure, and prints a table.
 """
 
@@ -82,6 +84,17 @@ def main(argv: list[str] | None = None) -> int:
         help="with --cross-fit: the fold morphers (default) or one refitted on all rows",
     )
     ap.add_argument(
+        "--reweight-folds",
+        type=int,
+        default=None,
+        help="the reweighter's out-of-fold folds (*+reweight; default: ClassifierReweighter's, 2)",
+    )
+    ap.add_argument(
+        "--average-folds",
+        action="store_true",
+        help="weights from the mean of the reweighter's fold classifiers (*+reweight; bagging)",
+    )
+    ap.add_argument(
         "--weight-decay",
         type=float,
         default=None,
@@ -119,6 +132,12 @@ def main(argv: list[str] | None = None) -> int:
                 if args.cross_fit_morph is not None:
                     opts["cross_fit_morph"] = args.cross_fit_morph
                     tag += f"-{args.cross_fit_morph}"
+            if args.reweight_folds is not None and method.endswith("+reweight"):
+                opts["reweight_n_folds"] = args.reweight_folds
+                tag += f"-rf{args.reweight_folds}"
+            if args.average_folds and method.endswith("+reweight"):
+                opts["reweight_average_folds"] = True
+                tag += "-avg"
             options = opts or None
             folder = args.out / f"shift-{name}-{method}{tag}-{args.n}-s{args.seed}"
             t0 = time.time()

@@ -313,6 +313,39 @@ def test_reweighter_deterministic():
     assert a.tobytes() == b.tobytes()
 
 
+def test_reweighter_average_folds_corrects_and_round_trips(tmp_path):
+    """Fold averaging (bagging): the mean of the fold classifiers' scores gives weights that
+    correct an independent sample as the refitted classifier does; saved as one LightGBM file
+    per fold, loaded to the same bytes."""
+    X, y, _ = stack(_gauss(N, 0.0, 1.0, 1), _gauss(N, 0.4, 1.0, 2))
+    rw = ClassifierReweighter(n_estimators=200, n_folds=3, average_folds=True).fit(X, y)
+    assert len(rw.boosters_) == 3 and len(rw.iterations_) == 3
+    src, tgt = _gauss(N, 0.0, 1.0, 11), _gauss(N, 0.4, 1.0, 12)
+    w = rw.weights(src)
+    ess = w.sum() ** 2 / (w**2).sum()
+    assert abs(np.average(src["x"], weights=w) - 0.4) < 5 * math.sqrt(1.0 / ess + 1.0 / N)
+    assert classifier_test(src, tgt, weights_a=w, seed=0).value <= 0.55
+    path = rw.save(tmp_path / "bag")
+    assert sorted(f.name for f in path.glob("model-*.txt")) == [f"model-{j}.txt" for j in range(3)]
+    np.testing.assert_array_equal(load(path).weights(src), w)
+    # the default (refit on all rows) still writes the single model.txt
+    single = ClassifierReweighter(n_estimators=20).fit(X, y).save(tmp_path / "one")
+    assert (single / "model.txt").is_file() and not list(single.glob("model-*.txt"))
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"n_folds": 1}, "n_folds"),
+        ({"n_folds": 2.5}, "n_folds"),
+        ({"average_folds": "yes"}, "average_folds"),
+    ],
+)
+def test_reweighter_bad_folds(kw, match):
+    with pytest.raises(ConfigError, match=match):
+        ClassifierReweighter(**kw).fit(*stack(_gauss(50, 0, 1, 1), _gauss(50, 0, 1, 2))[:2])
+
+
 def test_reweighter_errors(reweighter):
     with pytest.raises(ConfigError, match="not fitted"):
         ClassifierReweighter().weights(pd.DataFrame({"x": [1.0]}))

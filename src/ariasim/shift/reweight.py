@@ -58,6 +58,14 @@ class ClassifierReweighter(ReweighterMixin, BaseEstimator):
             (``min_child_samples`` large keeps the weights smooth).
         clip_quantile: Weights above this quantile of the source's weights are set to it
             (``None``: no clipping).
+        n_folds: Folds (>= 2) of the out-of-fold scores that pick the number of boosting
+            rounds (early stopping on the held-out fold) and calibrate the probabilities.
+        average_folds: ``False`` (default): the weights come from one classifier refitted on
+            all rows with the folds' mean number of rounds. ``True``: from the mean raw
+            score of the ``n_folds`` fold classifiers (bagging, Breiman, Machine Learning 24,
+            123 (1996): averaging classifiers fitted on different subsets lowers the
+            variance of the weights, which is what a judge trained on fresh rows sees as
+            noise); each stops at its own best round.
         random_state: Seed of the folds and of LightGBM.
 
     After ``fit``: ``ess_fraction_`` (Kish ESS of the reweighted source over its ESS
@@ -87,6 +95,8 @@ class ClassifierReweighter(ReweighterMixin, BaseEstimator):
         num_leaves: int = 31,
         min_child_samples: int = 100,
         clip_quantile: float | None = 0.999,
+        n_folds: int = 2,
+        average_folds: bool = False,
         random_state: int = 0,
     ):
         self.features = features
@@ -96,6 +106,8 @@ class ClassifierReweighter(ReweighterMixin, BaseEstimator):
         self.num_leaves = num_leaves
         self.min_child_samples = min_child_samples
         self.clip_quantile = clip_quantile
+        self.n_folds = n_folds
+        self.average_folds = average_folds
         self.random_state = random_state
 
     def _params(self) -> dict[str, Any]:
@@ -121,10 +133,16 @@ class ClassifierReweighter(ReweighterMixin, BaseEstimator):
         return int(np.random.SeedSequence(int(rs)).generate_state(1)[0] >> 1)
 
     def _check_params(self) -> None:
-        for name in ("n_estimators", "num_leaves", "min_child_samples"):
+        for name in ("n_estimators", "num_leaves", "min_child_samples", "n_folds"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
                 raise ConfigError(f"must be a positive integer, got {v!r}", parameter=name)
+        if self.n_folds < 2:
+            raise ConfigError(f"must be at least 2, got {self.n_folds!r}", parameter="n_folds")
+        if not isinstance(self.average_folds, bool | np.bool_):
+            raise ConfigError(
+                f"must be True or False, got {self.average_folds!r}", parameter="average_folds"
+            )
         if not 0 < float(self.learning_rate) <= 1:
             raise ConfigError("must be in (0, 1]", parameter="learning_rate")
         q = self.clip_quantile
@@ -146,9 +164,13 @@ class ClassifierReweighter(ReweighterMixin, BaseEstimator):
         for k in (0, 1):
             wb[d.y == k] *= 0.5 * len(wb) / wb[d.y == k].sum()
         params = self._params()
-        folds = StratifiedKFold(n_splits=2, shuffle=True, random_state=self._seed32())
+        k = int(self.n_folds)
+        if min(int(np.sum(d.y == 0)), int(np.sum(d.y == 1))) < k:
+            raise ConfigError(f"{k} folds need at least {k} rows per domain", parameter="n_folds")
+        folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=self._seed32())
         oof = np.zeros(len(lab))
         best: list[int] = []
+        fold_boosters: list[lgb.Booster] = []
         for tr, te in folds.split(F, d.y):
             dtr = lgb.Dataset(F[tr], lab[tr], weight=wb[tr], free_raw_data=False)
             dte = lgb.Dataset(F[te], lab[te], weight=wb[te], reference=dtr)
@@ -162,6 +184,7 @@ class ClassifierReweighter(ReweighterMixin, BaseEstimator):
             it = max(int(booster.best_iteration or self.n_estimators), 1)
             best.append(it)
             oof[te] = booster.predict(F[te], num_iteration=it, raw_score=True)
+            fold_boosters.append(booster)
         iso = IsotonicRegression(y_min=1e-4, y_max=1 - 1e-4, out_of_bounds="clip")
         iso.fit(oof, lab, sample_weight=wb)
         self.calibration_ = (
@@ -170,8 +193,13 @@ class ClassifierReweighter(ReweighterMixin, BaseEstimator):
         )
         self.auc_oof_ = float(roc_auc_score(lab, oof, sample_weight=wb))
         self.n_estimators_ = int(np.mean(best))
-        full = lgb.Dataset(F, lab, weight=wb)
-        self.booster_ = lgb.train(params, full, num_boost_round=self.n_estimators_)
+        if self.average_folds:
+            self.boosters_ = fold_boosters
+            self.iterations_ = best
+        else:
+            full = lgb.Dataset(F, lab, weight=wb)
+            self.boosters_ = [lgb.train(params, full, num_boost_round=self.n_estimators_)]
+            self.iterations_ = [self.n_estimators_]
         self.features_, self.context_ = d.features, d.context
         self.weight_cap_ = float("inf")
         w_src = self._raw_weights(F[d.y == 0])
@@ -195,13 +223,16 @@ class ClassifierReweighter(ReweighterMixin, BaseEstimator):
         return self
 
     def _raw_weights(self, F: np.ndarray) -> np.ndarray:
-        s = self.booster_.predict(F, num_iteration=self.n_estimators_, raw_score=True)
+        s = np.zeros(F.shape[0])
+        for booster, it in zip(self.boosters_, self.iterations_, strict=True):
+            s += booster.predict(F, num_iteration=it, raw_score=True)
+        s /= len(self.boosters_)
         p = np.interp(s, *self.calibration_)
         return p / (1.0 - p)
 
     def weights(self, X: pd.DataFrame) -> np.ndarray:
         """Per-row weights ``p/(1-p)`` (clipped) that carry source rows to the target."""
-        if not hasattr(self, "booster_"):
+        if not hasattr(self, "boosters_"):
             raise ConfigError("this ClassifierReweighter is not fitted; call fit first")
         resolve_columns(X, self.features_, self.context_)
         cols = self.features_ + self.context_
@@ -210,8 +241,9 @@ class ClassifierReweighter(ReweighterMixin, BaseEstimator):
 
     # --- persistence -------------------------------------------------------------------
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
-        """Write ``model.json`` and LightGBM's ``model.txt`` into the folder ``path``."""
-        if not hasattr(self, "booster_"):
+        """Write ``model.json`` and LightGBM's ``model.txt`` into the folder ``path`` (with
+        ``average_folds``, one ``model-<k>.txt`` per fold classifier)."""
+        if not hasattr(self, "boosters_"):
             raise ConfigError("this ClassifierReweighter is not fitted; call fit first")
         state = {
             "features": self.features_,
@@ -222,13 +254,18 @@ class ClassifierReweighter(ReweighterMixin, BaseEstimator):
             "ess_fraction": self.ess_fraction_,
             "clipped_fraction": self.clipped_fraction_,
             "auc_oof": self.auc_oof_,
+            "iterations": [int(i) for i in self.iterations_],
+        }
+        texts = {
+            _model_file(j, len(self.boosters_)): b.model_to_string()
+            for j, b in enumerate(self.boosters_)
         }
         return save_folder(
             path,
             type(self).__name__,
             self.get_params(),
             state,
-            texts={MODEL_NAME: self.booster_.model_to_string()},
+            texts=texts,
             overwrite=overwrite,
         )
 
@@ -255,9 +292,27 @@ class ClassifierReweighter(ReweighterMixin, BaseEstimator):
         self.ess_fraction_ = float(state["ess_fraction"])
         self.clipped_fraction_ = float(state["clipped_fraction"])
         self.auc_oof_ = float(state["auc_oof"])
-        mpath = Path(folder) / MODEL_NAME
-        if not mpath.is_file():
-            raise InputError("missing file of a saved model", path=mpath)
-        text = mpath.read_text(encoding="utf-8")
-        self.booster_ = load_booster(text, str(mpath), len(self.features_) + len(self.context_))
+        # models saved before fold averaging have no "iterations": one refitted classifier
+        its = state.get("iterations", [self.n_estimators_])
+        if (
+            not isinstance(its, list)
+            or not its
+            or not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in its)
+        ):
+            raise InputError("must be a non-empty list of positive integers", field="iterations")
+        self.iterations_ = [int(i) for i in its]
+        self.boosters_ = []
+        for j in range(len(its)):
+            mpath = Path(folder) / _model_file(j, len(its))
+            if not mpath.is_file():
+                raise InputError("missing file of a saved model", path=mpath)
+            text = mpath.read_text(encoding="utf-8")
+            n_in = len(self.features_) + len(self.context_)
+            self.boosters_.append(load_booster(text, str(mpath), n_in))
         return self
+
+
+def _model_file(j: int, n: int) -> str:
+    """The file of classifier ``j`` of ``n``: ``model.txt`` for one, ``model-<j>.txt`` for
+    the fold classifiers of ``average_folds``."""
+    return MODEL_NAME if n == 1 else f"model-{j}.txt"
