@@ -62,7 +62,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from ariasim.errors import ConfigError, InputError
+from ariasim.errors import ConfigError, InputError, check_int
 from ariasim.shift.base import MorpherMixin, resolve_columns, split_domains
 from ariasim.shift.features import CHUNK, ContextScaler, FeatureCodec, seeded_chunks
 from ariasim.shift.persist import read_tensors, save_folder
@@ -80,12 +80,6 @@ def _torch() -> Any:
     import torch
 
     return torch
-
-
-def _pos_int(v: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < minimum:
-        raise ConfigError(f"must be an integer >= {minimum}, got {v!r}", parameter=name)
-    return int(v)
 
 
 def _conditioning(switch: float | np.ndarray, cs: np.ndarray) -> np.ndarray:
@@ -248,11 +242,11 @@ class FlowMorpher(MorpherMixin, BaseEstimator):
 
     # --- checks ------------------------------------------------------------------------
     def _check_params(self) -> None:
-        _pos_int(self.flow_transforms, "flow_transforms")
-        _pos_int(self.bins, "bins", 2)
-        _pos_int(self.max_epochs, "max_epochs")
-        _pos_int(self.patience, "patience")
-        _pos_int(self.batch_size, "batch_size")
+        check_int("flow_transforms", self.flow_transforms)
+        check_int("bins", self.bins, 2)
+        check_int("max_epochs", self.max_epochs)
+        check_int("patience", self.patience)
+        check_int("batch_size", self.batch_size)
         hidden = self.hidden_features
         if isinstance(hidden, int | str) or not hidden:
             raise ConfigError(
@@ -260,7 +254,7 @@ class FlowMorpher(MorpherMixin, BaseEstimator):
                 parameter="hidden_features",
             )
         for h in hidden:
-            _pos_int(h, "hidden_features")
+            check_int("hidden_features", h)
         vf = float(self.validation_fraction)
         if not 0 <= vf < 0.9:
             raise ConfigError(f"must be in [0, 0.9), got {vf!r}", parameter="validation_fraction")

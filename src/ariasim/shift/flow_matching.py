@@ -75,7 +75,7 @@ from scipy.spatial.distance import cdist
 from sklearn.base import BaseEstimator
 from torch import nn
 
-from ariasim.errors import ConfigError, InputError
+from ariasim.errors import ConfigError, InputError, check_int
 from ariasim.shift.base import MorpherMixin, split_domains
 from ariasim.shift.features import ContextScaler, FeatureCodec
 from ariasim.shift.persist import read_tensors, save_folder
@@ -300,23 +300,19 @@ class FlowMatchingMorpher(MorpherMixin, BaseEstimator):
 
     # --- checks ------------------------------------------------------------------------
     def _check_params(self) -> None:
-        def positive_int(name: str, v: Any, low: int = 1) -> None:
-            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < low:
-                raise ConfigError(f"must be an integer >= {low}, got {v!r}", parameter=name)
-
         for name in ("max_epochs", "patience", "n_steps"):
-            positive_int(name, getattr(self, name))
-        positive_int("random_state", self.random_state, 0)  # an int: saved, reused per call
-        positive_int("batch_size", self.batch_size, 2)
+            check_int(name, getattr(self, name))
+        check_int("random_state", self.random_state, 0)  # an int: saved, reused per call
+        check_int("batch_size", self.batch_size, 2)
         if self.n_threads is not None:
-            positive_int("n_threads", self.n_threads)
+            check_int("n_threads", self.n_threads)
         hidden = self.hidden_features
         if isinstance(hidden, str | bytes) or not isinstance(hidden, Sequence) or not hidden:
             raise ConfigError(
                 f"must be a non-empty list of widths, got {hidden!r}", parameter="hidden_features"
             )
         for h in hidden:
-            positive_int("hidden_features", h)
+            check_int("hidden_features", h)
         for name, lo, hi in (("validation_fraction", 0.0, 0.9), ("learning_rate", 0.0, 1.0)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not lo < v <= hi:

@@ -91,7 +91,7 @@ import pandas as pd
 from scipy import special
 from sklearn.base import BaseEstimator
 
-from ariasim.errors import ConfigError, InputError
+from ariasim.errors import ConfigError, InputError, check_int
 from ariasim.shift.base import MorpherMixin, split_domains
 from ariasim.shift.features import CHUNK, FeatureCodec, seeded_chunks
 from ariasim.shift.persist import read_tensors, save_folder
@@ -332,12 +332,6 @@ def _quantile_at(score: np.ndarray, q: np.ndarray, s: np.ndarray) -> np.ndarray:
     return np.where(score > s[-1], q[:, -1] + (score - s[-1]) * hi, out)
 
 
-def _check_int(v: Any, name: str, minimum: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < minimum:
-        raise ConfigError(f"must be an integer >= {minimum}, got {v!r}", parameter=name)
-    return int(v)
-
-
 class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
     """Chained conditional quantile regression (CMS) with boosted trees morphs source events.
 
@@ -423,11 +417,11 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
         self.random_state = random_state
 
     def _check_params(self) -> None:
-        _check_int(self.n_quantiles, "n_quantiles", 3)
-        _check_int(self.max_iter, "max_iter", 1)
-        _check_int(self.max_leaf_nodes, "max_leaf_nodes", 2)
-        _check_int(self.min_samples_leaf, "min_samples_leaf", 1)
-        _check_int(self.n_iter_no_change, "n_iter_no_change", 1)
+        check_int("n_quantiles", self.n_quantiles, 3)
+        check_int("max_iter", self.max_iter, 1)
+        check_int("max_leaf_nodes", self.max_leaf_nodes, 2)
+        check_int("min_samples_leaf", self.min_samples_leaf, 1)
+        check_int("n_iter_no_change", self.n_iter_no_change, 1)
         lr = self.learning_rate
         if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr <= 1:
             raise ConfigError(f"must be in (0, 1], got {lr!r}", parameter="learning_rate")

@@ -72,7 +72,7 @@ import numpy as np
 import pandas as pd
 
 from ariasim.apps.shift.samples import ShiftSamples
-from ariasim.errors import ConfigError
+from ariasim.errors import ConfigError, check_int
 from ariasim.simulators.collider import ParticleGun, load_detector, simulate
 from ariasim.simulators.collider.detector import DetectorConfig, detector_from_dict
 from ariasim.utils import spawn_seeds, to_jsonable
@@ -109,12 +109,6 @@ _PDG = {"electron": 11, "muon": 13}
 
 
 # ---------------------------------------------------------------------------- checks
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"must be an integer >= {minimum}, got {value!r}", parameter=name)
-    return int(value)
-
-
 def _check_float(name: str, value: Any, lo: float, hi: float, *, open_lo: bool = False) -> float:
     ok = (
         not isinstance(value, bool)
@@ -323,7 +317,7 @@ def detector_samples(
         A :class:`ShiftSamples`: features :data:`DETECTOR_FEATURES` ``[species]``, context
         :data:`CONTEXT`; ``cpu_seconds`` of the ``source`` and ``target`` simulations.
     """
-    n_rows = _check_int("n_rows", n_rows, 10)
+    n_rows = check_int("n_rows", n_rows, 10)
     spawn_seeds(seed, 1)  # a ConfigError naming seed
     species = _check_species(species)
     if not isinstance(paired, bool):
@@ -445,7 +439,7 @@ def fastsim_samples(
     from ariasim.apps.collider.fastsim import FastSimulator
     from ariasim.apps.collider.learn import learner_for_method
 
-    n_rows = _check_int("n_rows", n_rows, 10)
+    n_rows = check_int("n_rows", n_rows, 10)
     spawn_seeds(seed, 1)
     species = _check_species(species)
     if not isinstance(paired, bool):
@@ -458,7 +452,7 @@ def fastsim_samples(
     cpu: dict[str, float] = {}
     _warm_up(det, gun)
     if response is None:
-        train_rows = _check_int("train_rows", train_rows, 200)
+        train_rows = check_int("train_rows", train_rows, 200)
         learner = learner_for_method(
             method,
             epochs=epochs,
