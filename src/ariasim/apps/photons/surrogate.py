@@ -539,6 +539,33 @@ def yield_domain_grid(
     return np.stack([g.ravel() for g in grid], axis=1)
 
 
+def _check_shells(
+    shells: Sequence[float],
+    parameter: str,
+    delays: pd.DataFrame,
+    delay_inputs: Sequence[str],
+    excluded: Sequence[float],
+) -> None:
+    """Every shell of ``shells`` must be a training distance of ``delays`` not in
+    ``excluded``, and the delay density one of the distance alone; else a ConfigError
+    naming ``parameter``."""
+    if not len(shells):
+        return
+    if tuple(delay_inputs) != ("distance_m",):
+        raise ConfigError(
+            "only for a delay density of the distance alone (delay_inputs=('distance_m',))",
+            parameter=parameter,
+        )
+    fitted = set(np.round(delays["distance_m"].to_numpy(dtype=float), 9).tolist())
+    fitted -= {round(float(v), 9) for v in excluded}
+    outside = " outside always_fit_distances_m" if len(excluded) else ""
+    for v in shells:
+        if round(float(v), 9) not in fitted:
+            raise ConfigError(
+                f"{float(v):g} m is not a training distance{outside}", parameter=parameter
+            )
+
+
 def fit_photon_surrogate(
     data: PhotonTrainingData,
     *,
@@ -665,33 +692,11 @@ def fit_photon_surrogate(
     if train_mask is not None:
         y = y[train_mask(y["distance_m"].to_numpy())]
         dl = dl[train_mask(dl["distance_m"].to_numpy())]
-    if len(validation_distances_m):  # checked before the fits start
-        if tuple(delay_inputs) != ("distance_m",):
-            raise ConfigError(
-                "only for a delay density of the distance alone (delay_inputs=('distance_m',))",
-                parameter="validation_distances_m",
-            )
-        fitted = set(np.round(dl["distance_m"].to_numpy(dtype=float), 9).tolist())
-        fitted -= {round(float(v), 9) for v in always_fit_distances_m}
-        for v in validation_distances_m:
-            if round(float(v), 9) not in fitted:
-                raise ConfigError(
-                    f"{float(v):g} m is not a training distance outside always_fit_distances_m",
-                    parameter="validation_distances_m",
-                )
-    if len(validation_loso_m):  # checked before the fits start
-        if tuple(delay_inputs) != ("distance_m",):
-            raise ConfigError(
-                "only for a delay density of the distance alone (delay_inputs=('distance_m',))",
-                parameter="validation_loso_m",
-            )
-        fitted = set(np.round(dl["distance_m"].to_numpy(dtype=float), 9).tolist())
-        for v in validation_loso_m:
-            if round(float(v), 9) not in fitted:
-                raise ConfigError(
-                    f"{float(v):g} m is not a training distance",
-                    parameter="validation_loso_m",
-                )
+    # checked before the fits start
+    _check_shells(
+        validation_distances_m, "validation_distances_m", dl, delay_inputs, always_fit_distances_m
+    )
+    _check_shells(validation_loso_m, "validation_loso_m", dl, delay_inputs, ())
     sr = SymbolicRegressor(
         max_time=max_time_yield,
         random_state=seed,
