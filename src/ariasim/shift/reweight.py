@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from ariasim.errors import ConfigError
+from ariasim.errors import ConfigError, check_int
 from ariasim.metrics import effective_sample_size
 from ariasim.shift.base import ReweighterMixin, resolve_columns, split_domains
 from ariasim.shift.persist import save_folder
@@ -133,12 +133,9 @@ class ClassifierReweighter(ReweighterMixin, BaseEstimator):
         return int(np.random.SeedSequence(int(rs)).generate_state(1)[0] >> 1)
 
     def _check_params(self) -> None:
-        for name in ("n_estimators", "num_leaves", "min_child_samples", "n_folds"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
-                raise ConfigError(f"must be a positive integer, got {v!r}", parameter=name)
-        if self.n_folds < 2:
-            raise ConfigError(f"must be at least 2, got {self.n_folds!r}", parameter="n_folds")
+        for name in ("n_estimators", "num_leaves", "min_child_samples"):
+            check_int(name, getattr(self, name))
+        check_int("n_folds", self.n_folds, 2)
         if not isinstance(self.average_folds, bool | np.bool_):
             raise ConfigError(
                 f"must be True or False, got {self.average_folds!r}", parameter="average_folds"

@@ -1011,7 +1011,7 @@ class SymbolicDensity(BaseEstimator):
         the estimator is left as it was."""
         data = self._loso_data
         assert data is not None
-        key = (float(smooth), tuple(str(f) for f in self.params_.values()))
+        key = self._loso_key(smooth)
         if key in data["memo"]:
             return float(np.mean(data["memo"][key]))
         saved = dict(self.params_), self.warp_degree_, self.nll_
@@ -1033,13 +1033,17 @@ class SymbolicDensity(BaseEstimator):
         data["memo"][key] = per
         return float(np.mean(per))
 
+    def _loso_key(self, smooth: float) -> tuple[float, tuple[str, ...]]:
+        """Memo key of the current candidate's leave-one-condition-out NLLs."""
+        return float(smooth), tuple(str(f) for f in self.params_.values())
+
     def _loso_record(self, smooth: float = 0.0) -> None:
         """Write the chosen candidate's leave-one-condition-out NLL per left-out value
         into :attr:`selection_` (``loso_per_condition``), when it was scored so."""
         data = getattr(self, "_loso_data", None)
         if data is None:
             return
-        key = (float(smooth), tuple(str(f) for f in self.params_.values()))
+        key = self._loso_key(smooth)
         if key in data["memo"]:
             self.selection_["loso_per_condition"] = {
                 f"{v:g}": float(x)
