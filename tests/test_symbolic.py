@@ -192,3 +192,20 @@ def test_x_check_rejects_a_model_undefined_between_or_beyond_the_rows():
     assert np.isfinite(checked.formula_(grid)).all()
     with np.errstate(invalid="ignore"):
         assert all(np.isfinite(f(grid)).all() for f in checked.pareto_["formula"])
+
+
+def test_max_complexity_leaves_large_models_out_of_the_front():
+    """``max_complexity`` bounds every model of the front, also those that did not come
+    from Operon (the structure search and ``candidates`` are not bounded by
+    ``max_length``); a bad value is refused with the option's name."""
+    x = np.linspace(1.0, 3.0, 60)[:, None]
+    y = 2.0 + 0.5 * x[:, 0] + 0.1 * x[:, 0] ** 2
+    big = " + ".join(f"{0.3 / (k + 1)}*sin({k + 1}*x)" for k in range(10))
+    kw = dict(max_time=20.0, generations=3, random_state=0, variable_names=["x"])
+    free = SymbolicRegressor(**kw, candidates=(big,)).fit(x, y)
+    assert free.pareto_["complexity"].max() > 25  # the bound has work to do
+    bound = SymbolicRegressor(**kw, candidates=(big,), max_complexity=25).fit(x, y)
+    assert bound.pareto_["complexity"].max() <= 25
+    assert bound.formula_.complexity <= 25
+    with pytest.raises(ConfigError, match="max_complexity"):
+        SymbolicRegressor(max_time=1, max_complexity=0).fit(x, y)

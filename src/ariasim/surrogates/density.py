@@ -46,6 +46,7 @@ References:
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -1533,11 +1534,12 @@ class SymbolicDensity(BaseEstimator):
 
         Xb = table[[f"x_{v.name}" for v in self.variables_]].to_numpy()
         # parameter functions must be finite over the whole range of the conditions, not
-        # only at the bin centres: check them on the box spanned by the data
-        lows = np.array([v.low for v in self.variables_])
-        highs = np.array([v.high for v in self.variables_])
-        grid = lows + (highs - lows) * np.random.default_rng(0).uniform(size=(512, len(lows)))
-        grid = np.vstack([grid, lows, highs])
+        # only at the bin centres: check them on the box spanned by the data, at random
+        # points and at every corner (a pole or a negative root argument is often at one)
+        grid = _check_grid(
+            np.array([v.low for v in self.variables_]),
+            np.array([v.high for v in self.variables_]),
+        )
         out = {}
         for name in self._names():
             y = table[name].to_numpy()
@@ -1554,7 +1556,14 @@ class SymbolicDensity(BaseEstimator):
                     random_state=int(rng.integers(2**31 - 1)),
                     variable_names=[v.name for v in self.variables_],
                     target_name=name,
-                    max_length=20,
+                    max_length=_PARAM_MAX_LENGTH,
+                    # sympy writes an Operon tree out with a few times its nodes (a
+                    # subtraction or division is two, a shared factor repeated): 4x admits
+                    # the search's models and leaves out the structure search's sums of
+                    # dozens of library terms (found in the media fit: a 256-node mu_1,
+                    # 46 terms of order 1e-27 under a root, that its joint refit drove
+                    # negative at a corner of the conditions)
+                    max_complexity=4 * _PARAM_MAX_LENGTH,
                     selection="bic",
                     snap_constants=False,  # keep them refittable
                     validation_fraction=0.2,
@@ -2290,6 +2299,30 @@ def _poly_coefs(
         for j, tm in enumerate(terms):
             C[j, i] = float(coef.get(tm, 0.0))
     return C
+
+
+# Operon's largest tree for a parameter function
+_PARAM_MAX_LENGTH = 20
+
+
+def _check_grid(lows: np.ndarray, highs: np.ndarray, n_random: int = 512) -> np.ndarray:
+    """Points at which a parameter function must be finite: ``n_random`` uniform points in
+    the box [lows, highs] (fixed seed) and its corners (all 2^d of them up to d = 10, else
+    the two extreme ones).
+
+    Example:
+        >>> g = _check_grid(np.array([0.0, 10.0]), np.array([1.0, 20.0]), n_random=3)
+        >>> g.shape, g[-4:].tolist()
+        ((7, 2), [[0.0, 10.0], [0.0, 20.0], [1.0, 10.0], [1.0, 20.0]])
+    """
+    d = len(lows)
+    grid = lows + (highs - lows) * np.random.default_rng(0).uniform(size=(n_random, d))
+    if d <= 10:
+        pick = np.array(list(itertools.product((0, 1), repeat=d)), dtype=bool)
+        corners = np.where(pick, highs, lows)
+    else:
+        corners = np.vstack([lows, highs])
+    return np.vstack([grid, corners])
 
 
 def _poly_formula(Xb, y, wts, variables, name, degree: int = 2) -> Formula:

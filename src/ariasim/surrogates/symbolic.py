@@ -112,6 +112,12 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             starting values) that enter the final front beside the search's models,
             with their constants re-fitted: physically structured forms the selection
             can prefer (e.g. a diffusion law ``c0 - d/c1 + c2 log(d)``).
+        max_complexity: If set, models with more expression-tree nodes
+            (:attr:`Formula.complexity`, counted after re-fitting) are left out of the
+            final front. ``max_length`` bounds only Operon's trees; the structure search's
+            sparse library fits can return sums of dozens of terms (e.g. 46 terms, each
+            of order 1e-27, under a square root), which no reader can check and whose
+            constants a later re-fit can push out of the domain. Default: no bound.
         generations: Maximum number of generations of the search (None: only
             ``max_time`` limits it). **The reproducible budget**: with ``generations`` set
             (and ``n_jobs=1``) the same data and ``random_state`` give the same formulas
@@ -174,6 +180,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         structure_fraction: float = 0.3,
         max_reductions: int = 6,
         max_evaluations: int | None = None,
+        max_complexity: int | None = None,
     ):
         self.max_time = max_time
         self.random_state = random_state
@@ -198,6 +205,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         self.structure_fraction = structure_fraction
         self.max_reductions = max_reductions
         self.max_evaluations = max_evaluations
+        self.max_complexity = max_complexity
 
     # ------------------------------------------------------------------ inputs
     def _check_params(self) -> None:
@@ -219,6 +227,10 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             raise ConfigError("must be None or a positive integer", parameter="max_evaluations")
         if self.max_length < 3:
             raise ConfigError("must be >= 3", parameter="max_length")
+        if self.max_complexity is not None and (
+            int(self.max_complexity) != self.max_complexity or self.max_complexity < 1
+        ):
+            raise ConfigError("must be None or a positive integer", parameter="max_complexity")
         if self.generations is not None and (
             int(self.generations) != self.generations or self.generations < 1
         ):
@@ -406,6 +418,8 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
                 continue
             seen.add(key)
             if X_check is not None and not _sane_on(formula, X_check, ya):
+                continue
+            if self.max_complexity is not None and formula.complexity > self.max_complexity:
                 continue
             row = self._row(formula, Xa, ya, w, train, val)
             if self.max_cancellation is not None:
