@@ -47,6 +47,10 @@ def test_demo_outputs(demo_dir):
     assert la_lo <= inv["lo_lambda_a_m"] <= inv["lambda_a_m"] <= inv["hi_lambda_a_m"] <= la_hi
     assert le_lo <= inv["lo_lambda_e_m"] <= inv["lambda_e_m"] <= inv["hi_lambda_e_m"] <= le_hi
     assert isinstance(inv["interval_lambda_a_m"], str)
+    # which parameter functions won across media, and on what likelihood (issue 15)
+    sel = on_disk["media"]["delay_parameter_selection"]
+    assert sel["winner"] == on_disk["media"]["delay_parameter_model"]
+    assert {"nll_symbolic", "nll_poly"} <= set(sel)
     err = on_disk["media"]["surrogate_error"]
     cfg = DemoConfig.quick()
     assert len(err["media"]) == cfg.media_validation

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from ariasim.errors import ConfigError
-from ariasim.utils import spawn_seeds, write_json
+from ariasim.utils import spawn_seeds, to_jsonable, write_json
 
 __all__ = [
     "REPRODUCIBLE_FILES",
@@ -642,11 +642,16 @@ def _run(
             msur.save(run_dir / "media-fit.json")
             info = stages.finish(
                 "media-fit",
-                {"seconds": time.perf_counter() - t0, "delay_model": msur.delay.param_model_used_},
+                {
+                    "seconds": time.perf_counter() - t0,
+                    "delay_model": msur.delay.param_model_used_,
+                    "delay_selection": to_jsonable(msur.delay.selection_),
+                },
             )
     msur = PhotonSurrogate.load(run_dir / "media-fit.json")
     _copy_stage(run_dir / "media-fit.json", out / "photon_surrogate_media.json")
     media_fit_s, media_model = info["seconds"], info["delay_model"]
+    media_selection = info.get("delay_selection", {})
     cym = compare_yields(msur, mdata.yields)
     # the rms deviation of the expected counts from the training MC (for the report)
     train_error = float(np.sqrt(np.mean((cym["ratio"].to_numpy() - 1.0) ** 2)))
@@ -696,6 +701,7 @@ def _run(
         "yield_formula": str(msur.yield_formula),
         "yield_max_abs_deviation": float(np.max(np.abs(cym["ratio"] - 1))),
         "delay_parameter_model": media_model,
+        "delay_parameter_selection": media_selection,
         "count_error_training": train_error,
         "surrogate_error": {k: v for k, v in sur_err.items() if k != "seconds"},
         "inverse": inv,
@@ -918,6 +924,26 @@ def _copy_stage(src: Path, dst: Path) -> None:
     import shutil
 
     shutil.copyfile(src, dst)
+
+
+def _nll_scores(sel: dict[str, Any]) -> str:
+    """`` (mean negative log-likelihood per photon on ...: symbolic a, poly b; the lower
+    wins)`` from a density's ``selection_``, or ``""`` without scores.
+
+    Example:
+        >>> text = _nll_scores({"on": "held-out", "nll_symbolic": "inf", "nll_poly": 5.5939})
+        >>> text[-55:]
+        'conditions: symbolic inf, poly 5.59390; the lower wins)'
+    """
+    scores = ", ".join(
+        f"{k.removeprefix('nll_')} {float(v):.5f}" for k, v in sel.items() if k.startswith("nll_")
+    )
+    if not scores:
+        return ""
+    return (
+        f" (mean negative log-likelihood per photon on {sel.get('on', 'held-out')} "
+        f"conditions: {scores}; the lower wins)"
+    )
 
 
 def _json_default(o: Any) -> Any:
@@ -1184,7 +1210,8 @@ def _report(
     rep.text(
         f"Yield formula across {m['n_media']} media: largest deviation from the MC "
         f"{100 * m['yield_max_abs_deviation']:.2f} %. Delay parameters: "
-        f"{m['delay_parameter_model']} functions of (d, lambda_a, lambda_e)."
+        f"{m['delay_parameter_model']} functions of (d, lambda_a, lambda_e)"
+        f"{_nll_scores(m.get('delay_parameter_selection', {}))}."
     )
     inv = m["inverse"]
     rows = []

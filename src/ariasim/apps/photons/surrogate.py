@@ -787,12 +787,16 @@ def fit_photon_surrogate(
             again.fit(X_all, t_all, sample_weight=wt)
         nll_sub = density.mean_nll(t_all, X_all, wt)
         nll_all = again.mean_nll(t_all, X_all, wt)
-        refit = bool(nll_all <= nll_sub)
+        # a symbolic winner's refit is a whole new fit, which chooses its kind again (on
+        # the training BIC): it is kept only if the kind stays the held-out winner's
+        same_kind = again.param_model_used_ == density.param_model_used_
+        refit = bool(nll_all <= nll_sub and same_kind)
         chosen = {
             **density.selection_,
             "nll_all_training_subset_fit": nll_sub,
             "nll_all_training_refit": nll_all,
             "refit_on_all_training_distances": refit,
+            "refit_param_model": again.param_model_used_,
         }
         if refit:
             density = again
