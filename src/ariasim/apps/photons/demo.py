@@ -926,6 +926,16 @@ def _copy_stage(src: Path, dst: Path) -> None:
     shutil.copyfile(src, dst)
 
 
+def _competing(sel: dict[str, Any]) -> str:
+    """``symbolic a, poly b``: the scores of the two kinds of parameter function that
+    competed (not the refit's likelihoods on all training distances, a different sum)."""
+    return ", ".join(
+        f"{k.removeprefix('nll_')} {float(sel[k]):.5f}"
+        for k in ("nll_symbolic", "nll_poly")
+        if k in sel
+    )
+
+
 def _nll_scores(sel: dict[str, Any]) -> str:
     """`` (mean negative log-likelihood per photon on ...: symbolic a, poly b; the lower
     wins)`` from a density's ``selection_``, or ``""`` without scores.
@@ -935,9 +945,7 @@ def _nll_scores(sel: dict[str, Any]) -> str:
         >>> text[-55:]
         'conditions: symbolic inf, poly 5.59390; the lower wins)'
     """
-    scores = ", ".join(
-        f"{k.removeprefix('nll_')} {float(v):.5f}" for k, v in sel.items() if k.startswith("nll_")
-    )
+    scores = _competing(sel)
     if not scores:
         return ""
     return (
@@ -1059,9 +1067,7 @@ def _report(
         '<pre style="white-space: pre-wrap; font-size: 0.8em">'
         f"F(t | d) = {_html.escape(fit_m['delay_density_cdf'])}</pre>"
     )
-    scores = ", ".join(
-        f"{k.removeprefix('nll_')} {v:.5f}" for k, v in sel.items() if k.startswith("nll_")
-    )
+    scores = _competing(sel)
     rep.text(
         f"Parameter functions: {fit_m['delay_parameter_model']} (mean negative "
         f"log-likelihood per photon on {sel['on']} training distances, left out of the "
