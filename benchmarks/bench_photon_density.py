@@ -41,7 +41,9 @@ exp(log_dmu_1(d)) (default: the demo's ``DemoConfig.density_ordered_means``).
 ``--validation-mode loso`` scores the final choice (restart, then penalty) by leaving
 out in turn each training shell of ``loso_radii`` (below 20 m, not an end of the
 range; ``--loso`` names others) instead of on the left-out shells; ``fixed`` (the
-default unless ``DemoConfig.density_loso_m`` is set) does not.
+default unless ``DemoConfig.density_loso_m`` is set) does not. ``--warp-knots 8,12,17,25,40``
+offers near-source spline terms max(0, ln(k / d))^3 to the warp logits alone (each warp
+candidate also tried with them; default: the demo's ``DemoConfig.density_warp_knots_m``).
 """
 
 from __future__ import annotations
@@ -130,6 +132,13 @@ def main() -> None:
         help="comma-separated training shells [m] for --validation-mode loso (default: "
         "DemoConfig.density_loso_m, else demo.loso_radii)",
     )
+    ap.add_argument(
+        "--warp-knots",
+        default=None,
+        help="comma-separated knots [m] of near-source spline terms offered to the delay "
+        "density's warp logits alone (default: the demo's DemoConfig.density_warp_knots_m; "
+        "empty: none)",
+    )
     args = ap.parse_args()
 
     from ariasim.apps.photons.demo import (
@@ -164,6 +173,10 @@ def main() -> None:
     smooth = cfg.density_smooth
     if args.smooth is not None:
         smooth = tuple(float(v) for v in args.smooth.split(",") if v.strip()) or (0.0,)
+
+    warp_knots = cfg.density_warp_knots_m
+    if args.warp_knots is not None:
+        warp_knots = tuple(float(v) for v in args.warp_knots.split(",") if v.strip())
 
     validation = cfg.density_validation_m
     if args.validation is not None:
@@ -218,6 +231,7 @@ def main() -> None:
         validation_per_distance=cfg.density_validation_per_distance and not args.per_sample,
         ordered_means=cfg.density_ordered_means if args.ordered is None else args.ordered == "on",
         validation_loso_m=loso,
+        warp_knots_m=warp_knots,
     )
     print(f"fit: {time.perf_counter() - t0:.0f} s", flush=True)
     train = data.delays[is_train(data.delays["distance_m"].to_numpy())]

@@ -220,3 +220,11 @@ def test_loso_shells_follow_the_rule_and_are_off_by_default():
     assert not set(want) & set(held.tolist())
     assert train[0] not in want and len(want) >= 2
     assert cfg.density_loso_m == () and DemoConfig.quick().density_loso_m == ()
+
+
+def test_warp_knots_are_off_by_default():
+    """The warp-only near-source knots are an option, not adopted (BENCHMARKS.md "The
+    delay density at 15 m: diagnosis; warp-only knots"): off in the demo and the quick
+    demo."""
+    assert DemoConfig().density_warp_knots_m == ()
+    assert DemoConfig.quick().density_warp_knots_m == ()

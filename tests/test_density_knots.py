@@ -139,3 +139,40 @@ def test_schema_1_and_2_files_still_load():
         assert "knots" not in data
         back = SymbolicDensity.from_dict(data)
         assert back.knots_ == () and back.warp_knots_ == () and back.warp_degree_ == warp
+
+
+def test_warp_knots_are_offered_to_the_warp_alone():
+    """``warp_knots``: each warp candidate is also scored with the near-source terms in
+    its logits only; the family's parameter functions never get them; the winner is the
+    lowest score and the file round-trips; with none offered the fit is the plain one."""
+    rng = np.random.default_rng(8)
+    t, d = _kinked(rng, 3000)
+    m = _fit(t, d, log_degree=2, warp=(0, 4), warp_knots=(12.0, 30.0))
+    scores = {k: v for k, v in m.selection_["warp"].items() if k != "on"}
+    assert set(scores) == {"0", "4", "4+warp knots"}
+    best = min(scores, key=scores.__getitem__)
+    assert m.knots_ == () and "Max" not in str(m.params_["mu_0"])
+    assert m.warp_knots_ == ((12.0, 30.0) if best == "4+warp knots" else ())
+    assert m.selection_["warp_knots_used"] == list(m.warp_knots_)
+    assert m.warp_degree_ == (0 if best == "0" else 4)
+    # the candidate with the knots holds both terms in every logit when it wins; either
+    # way it was a different fit from the plain warp (its score differs)
+    assert scores["4+warp knots"] != scores["4"]
+    if m.warp_knots_:
+        assert "log(12)" in str(m.params_["warp_a1"]) and "log(30)" in str(m.params_["warp_a3"])
+    back = SymbolicDensity.from_dict(json.loads(json.dumps(m.to_dict())))
+    assert back.warp_knots_ == m.warp_knots_
+    tt, XX = np.geomspace(0.1, 500, 30), np.geomspace(5, 150, 30)[:, None]
+    np.testing.assert_allclose(back.cdf(tt, XX), m.cdf(tt, XX), rtol=1e-12, atol=1e-14)
+    plain = _fit(t, d, log_degree=2, warp=(0, 4))
+    off = _fit(t, d, log_degree=2, warp=(0, 4), warp_knots=())
+    assert off.to_dict() == plain.to_dict() and off.selection_ == plain.selection_
+
+
+def test_warp_knots_are_validated():
+    X = np.geomspace(5, 150, 900)[:, None]
+    for bad in ((0.0,), (np.inf,), (10.0, 10.0), ("a",), 10.0, (True,)):
+        with pytest.raises(ConfigError, match="warp_knots"):
+            SymbolicDensity(param_model="poly", warp=4, warp_knots=bad).fit(X, np.ones(900))
+    with pytest.raises(ConfigError, match="warp_knots"):  # not a positive condition
+        SymbolicDensity(param_model="poly", warp=4, warp_knots=(10.0,)).fit(X - 20.0, np.ones(900))

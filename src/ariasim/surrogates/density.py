@@ -543,6 +543,13 @@ class SymbolicDensity(BaseEstimator):
             Stone, J. R. Stat. Soc. B 36 (1974) 111, here with warm starts). The
             candidates themselves and every earlier choice are unchanged. Each value
             must be a condition of the training or held-out samples. Default (): off.
+        warp_knots: Knots k (in the unit of the single positive condition x) of the
+            near-source terms max(0, ln(k / x))^3 for the warp logits alone (the family's
+            parameter functions do not get them): each warp candidate (degree and degree
+            in ln x of its logits) is also tried with the family's knots plus these,
+            and competes with the others on the held-out likelihood (else the training
+            BIC), so the warp can bend in distance below the knots where a polynomial in
+            ln x over the whole range cannot. Default (): not tried.
 
     Attributes:
         formulas_: ``{"cdf": ..., "pdf": ...}`` of ``(t, *conditions)`` (the PDF is the
@@ -619,6 +626,7 @@ class SymbolicDensity(BaseEstimator):
         val_per_condition: bool = False,
         ordered_means: bool = False,
         loso: Sequence[float] = (),
+        warp_knots: Sequence[float] = (),
     ):
         self.n_components = n_components
         self.point_mass = point_mass
@@ -645,6 +653,7 @@ class SymbolicDensity(BaseEstimator):
         self.val_per_condition = val_per_condition
         self.ordered_means = ordered_means
         self.loso = loso
+        self.warp_knots = warp_knots
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -744,6 +753,7 @@ class SymbolicDensity(BaseEstimator):
                 column=self.t_name,
             )
         knots = _check_knots(self.knots, d)
+        warp_knots = _check_knots(self.warp_knots, d, "warp_knots")
         names = list(self.variable_names or [f"x{j}" for j in range(d)])
         if len(names) != d:
             raise ConfigError(f"{len(names)} names for {d} columns", parameter="variable_names")
@@ -755,6 +765,10 @@ class SymbolicDensity(BaseEstimator):
         ]
         if knots and not (self.variables_[0].low or 0.0) > 0:
             raise ConfigError("need a condition that is positive everywhere", parameter="knots")
+        if warp_knots and not (self.variables_[0].low or 0.0) > 0:
+            raise ConfigError(
+                "need a condition that is positive everywhere", parameter="warp_knots"
+            )
         self.ordered_means_ = bool(self.ordered_means)
         if loso_values and d != 1:
             raise ConfigError("needs a single condition", parameter="loso")
@@ -844,7 +858,7 @@ class SymbolicDensity(BaseEstimator):
         self.selection_["log_degree_used"] = best_k
         self.selection_["winner"] = self.param_model_used_
         if degrees != [0]:
-            self._select_warp(u[sub], X[sub], w[sub], val, degrees, knots)
+            self._select_warp(u[sub], X[sub], w[sub], val, degrees, knots, warp_knots)
         self._loso_data = None
         if loso_values and self.param_model_used_ == "poly":
             self._loso_data = self._loso_samples(u, X, w, X_val, y_val, sample_weight_val)
@@ -1097,12 +1111,22 @@ class SymbolicDensity(BaseEstimator):
         self.selection_["smooth_used"] = best
         self._loso_record(best)
 
-    def _select_warp(self, u, X, w, val, degrees: list[int], knots: tuple[float, ...] = ()) -> None:
+    def _select_warp(
+        self,
+        u,
+        X,
+        w,
+        val,
+        degrees: list[int],
+        knots: tuple[float, ...] = (),
+        warp_knots: tuple[float, ...] = (),
+    ) -> None:
         """Fit the warp of each degree (and each degree in ln x of its logits) on top of
         the fitted family; keep the best one (held-out mean NLL with ``val``, else BIC
         with n = the sum of the weights). The logits get the family's knots; with
         ``knots`` that the family did not take, each candidate is also tried with them
-        (label suffix ``+knots``)."""
+        (label suffix ``+knots``), and with ``warp_knots``, with the family's knots plus
+        those (label suffix ``+warp knots``)."""
         base, base_nll = dict(self.params_), self.nll_
         n_eff = float(w.sum())
         log_degrees = (
@@ -1111,6 +1135,10 @@ class SymbolicDensity(BaseEstimator):
             else _log_degrees(self.warp_log_degree, "warp_log_degree")
         )  # fmt: skip
         knot_sets = [self.knots_] + ([knots] if knots and knots != self.knots_ else [])
+        extra = tuple(self.knots_) + tuple(k for k in warp_knots if k not in self.knots_)
+        with_warp_knots = extra if warp_knots and extra not in knot_sets else None
+        if with_warp_knots is not None:
+            knot_sets.append(with_warp_knots)
         Cand = tuple[int, int, tuple[float, ...]]
         cands: list[Cand] = [(0, 0, ())] if 0 in degrees else []
         cands += [(m, k, kn) for m in degrees if m > 0 for k in log_degrees for kn in knot_sets]
@@ -1136,6 +1164,8 @@ class SymbolicDensity(BaseEstimator):
 
         def label(c: Cand) -> str:
             out = str(c[0]) if len(log_degrees) == 1 or c[0] == 0 else f"{c[0]}/{c[1]}"
+            if c[2] == with_warp_knots:
+                return out + "+warp knots"
             return out + ("+knots" if c[2] != self.knots_ else "")
 
         self.selection_["warp"] = {
@@ -2122,18 +2152,19 @@ def _tail_degrees(degree: Any) -> list[int]:
     return _log_degrees(degree, "tail_log_degree", lowest=0, none_ok=True)
 
 
-def _check_knots(knots: Any, n_conditions: int) -> tuple[float, ...]:
-    """The ``knots`` argument as a tuple of distinct positive finite numbers."""
+def _check_knots(knots: Any, n_conditions: int, parameter: str = "knots") -> tuple[float, ...]:
+    """The ``knots`` (or ``parameter``) argument as a tuple of distinct positive finite
+    numbers."""
     try:
         out = tuple(float(v) for v in knots)
         ok = all(not isinstance(v, bool) for v in knots)
     except (TypeError, ValueError):
         ok, out = False, ()
     if not ok or not all(math.isfinite(v) and v > 0 for v in out) or len(set(out)) < len(out):
-        raise ConfigError(f"must be distinct positive numbers; got {knots!r}", parameter="knots")
+        raise ConfigError(f"must be distinct positive numbers; got {knots!r}", parameter=parameter)
     if out and n_conditions != 1:
         raise ConfigError(
-            f"need a single (positive) condition, got {n_conditions}", parameter="knots"
+            f"need a single (positive) condition, got {n_conditions}", parameter=parameter
         )
     return out
 

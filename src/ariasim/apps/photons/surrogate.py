@@ -593,6 +593,7 @@ def fit_photon_surrogate(
     validation_per_distance: bool = False,
     ordered_means: bool = False,
     validation_loso_m: Sequence[float] = (),
+    warp_knots_m: Sequence[float] = (),
 ) -> tuple[PhotonSurrogate, Any]:
     """Fit the yield formula and the delay density; returns (surrogate, yield regressor).
 
@@ -665,6 +666,10 @@ def fit_photon_surrogate(
             place of the left-out distances above. The candidates and every earlier
             choice are unchanged. Only for a density of the distance alone. Default:
             none (off).
+        warp_knots_m: Knots [m] of near-source spline terms max(0, ln(k / d))^3 of the
+            delay density's warp logits alone (``SymbolicDensity(warp_knots=...)``):
+            each warp candidate is also tried with them, chosen likewise. Only for a
+            density of the distance alone. Default: none (off).
 
     The delay density's symbolic and polynomial parameter functions are compared by
     their likelihood on held-out training distances (every fourth distinct distance,
@@ -739,6 +744,7 @@ def fit_photon_surrogate(
         val_per_condition=bool(validation_per_distance),
         ordered_means=bool(ordered_means),
         loso=tuple(float(v) for v in validation_loso_m),
+        warp_knots=tuple(warp_knots_m),
         refine_samples=200_000,
         max_time=max_time_density,
         generations=generations_density,
