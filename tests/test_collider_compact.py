@@ -314,6 +314,29 @@ def test_calorimeter_scale_with_a_step_in_log_e():
     assert not any("t - log x" in m.name for m in library("scale", "track"))
 
 
+def test_calorimeter_scale_drop_that_grows_with_eta():
+    # forward-electron-like median: a low-energy drop 0.05 e^(0.9 eta^2) / E (3 times larger
+    # at |eta| 1.6 than at 0.9), which c0 + c1/x + d eta^2 cannot follow
+    rng = np.random.default_rng(7)
+    e = np.exp(rng.uniform(np.log(2.0), np.log(300.0), 80_000))
+    a = rng.uniform(0.9, 1.7, e.size)
+    med = 1.0 - 0.05 * np.exp(0.9 * a * a) / e - 0.005 * a * a
+    d = pd.DataFrame(
+        {"pt": e / np.cosh(a), "eta": a, "energy": e, "passed": True,
+         "ratio": med * (1 + 0.03 * rng.standard_normal(e.size))}
+    )  # fmt: skip
+    from ariasim.apps.collider.compact import CompactRegressor
+
+    (scale, _), info = CompactRegressor().fit_card(d, OBJECTS["electron"], (0.9, 1.7))
+    assert _chosen(info["scale"]) == "c0 + c1 e^(g eta^2)/x + d eta^2", _chosen(info["scale"])
+    for eta in (1.0, 1.6):
+        grid = np.array([3.0, 6.0, 20.0, 100.0])
+        want = 1.0 - 0.05 * np.exp(0.9 * eta * eta) / grid - 0.005 * eta * eta
+        got = scale({"energy": grid, "eta": np.full(grid.size, eta)})
+        np.testing.assert_allclose(got, want, atol=0.01)
+    assert not any("e^(g eta^2)/x" in m.name for m in library("scale", "track"))
+
+
 def test_resolution_splits_in_energy_only_where_the_bins_call_for_it():
     from ariasim.apps.collider.compact import split_in_energy
     from ariasim.apps.collider.delphes import energy_pieces, lint_card_formula, piecewise_eta
