@@ -245,7 +245,7 @@ def test_calo_efficiency_edges_are_the_default_detectors_transitions():
     geo = sorted({round(e, 1) for e in ends if round(e, 1) < 2.5})
     assert tuple(geo) == regions.CALO_EFF_EDGES == (1.6, 1.7)
     rng = np.random.default_rng(2)
-    n = 4000
+    n = 20_000
     d = pd.DataFrame({"energy": np.exp(rng.uniform(0, 5, n)), "pt": np.exp(rng.uniform(0, 5, n)),
                       "eta": rng.uniform(-2.5, 2.5, n), "passed": rng.random(n) < 0.9,
                       "ratio": rng.normal(1, 0.05, n)})  # fmt: skip
@@ -253,6 +253,9 @@ def test_calo_efficiency_edges_are_the_default_detectors_transitions():
     assert eff == [(0.0, 1.6), (1.6, 1.7), (1.7, 2.5)]
     assert eta_regions(d, "calo", 2.5, quantity="response") == [(0.0, 2.5)]
     assert eta_regions(d, "track", 2.5, quantity="efficiency") == [(0.0, 2.5)]
+    # a smaller table: 1.6 leaves >= 200 rows on both sides, 1.7 would leave 1.6-1.7 with ~120
+    small = eta_regions(d.iloc[:3000], "calo", 2.5, quantity="efficiency")
+    assert small == [(0.0, 1.6), (1.6, 2.5)]
 
 
 def test_card_validity_check_on_the_whole_rectangle():

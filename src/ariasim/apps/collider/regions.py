@@ -111,15 +111,18 @@ def eta_regions(
     min_count: int = 200,
 ) -> list[tuple[float, float]]:
     """Data-driven |eta| regions for one quantity of one object (see the module docstring);
-    calorimeter efficiencies also split at :data:`CALO_EFF_EDGES` (inside ``(0, eta_max)``).
+    calorimeter efficiencies also split at :data:`CALO_EFF_EDGES` (inside ``(0, eta_max)``,
+    each where both sides keep ``min_count`` rows).
 
     Arguments and return value: as :func:`_learned_regions`.
 
     Example:
         >>> import pandas as pd
-        >>> eta_regions(pd.DataFrame({"energy": [1.0], "eta": [0.1], "passed": [True]}),
-        ...             "calo", 2.5, quantity="efficiency")
+        >>> d = pd.DataFrame({"energy": 10.0, "eta": np.linspace(0, 2.5, 5001), "passed": True})
+        >>> eta_regions(d, "calo", 2.5, quantity="efficiency")
         [(0.0, 1.6), (1.6, 1.7), (1.7, 2.5)]
+        >>> eta_regions(d.iloc[::10], "calo", 2.5, quantity="efficiency")  # 50 rows in 1.6-1.7
+        [(0.0, 2.5)]
     """
     out = _learned_regions(
         d,
@@ -132,9 +135,19 @@ def eta_regions(
         alpha=alpha,
         min_count=min_count,
     )
-    if kind != "calo" or quantity != "efficiency" or not CALO_EFF_EDGES:
+    if kind != "calo" or quantity != "efficiency" or not CALO_EFF_EDGES or len(d) == 0:
         return out
-    b = sorted({x for e in out for x in e} | {float(x) for x in CALO_EFF_EDGES if 0 < x < eta_max})
+    # a fixed edge only where both parts keep the finder's min_count rows (a small table
+    # keeps its learned regions; a region too small would get a constant efficiency)
+    a = np.abs(d["eta"].to_numpy(float))
+    b = sorted({x for e in out for x in e})
+    for x in sorted(float(v) for v in CALO_EFF_EDGES if 0 < v < eta_max):
+        if x in b:
+            continue
+        lo = max(e for e in b if e < x)
+        hi = min(e for e in b if e > x)
+        if min(int(in_region(a, lo, x).sum()), int(in_region(a, x, hi).sum())) >= min_count:
+            b = sorted([*b, x])
     return list(itertools.pairwise(b))
 
 
