@@ -230,6 +230,34 @@ def test_eta_regions_find_steps_not_trends():
     assert eta_regions(d.iloc[:300], "track", 2.4, quantity="response") == [(0.0, 2.4)]
 
 
+def test_calo_efficiency_edges_are_the_default_detectors_transitions():
+    """CALO_EFF_EDGES are the default detector's transitions inside |eta| < 2.5 on the
+    finder's 0.1 grid (ECAL barrel/endcap face, the ends of the tracker cylinders), and
+    only calorimeter efficiencies get them."""
+    import math
+
+    from ariasim.apps.collider import regions
+    from ariasim.simulators.collider.detector import load_detector
+
+    det = load_detector("default")
+    ends = [math.asinh(det.ecal.z_endcap_m / det.ecal.r_inner_m)]
+    ends += [math.asinh(layer.half_length_m / layer.radius_m) for layer in det.layers]
+    geo = sorted({round(e, 1) for e in ends if round(e, 1) < 2.5})
+    assert tuple(geo) == regions.CALO_EFF_EDGES == (1.6, 1.7)
+    rng = np.random.default_rng(2)
+    n = 20_000
+    d = pd.DataFrame({"energy": np.exp(rng.uniform(0, 5, n)), "pt": np.exp(rng.uniform(0, 5, n)),
+                      "eta": rng.uniform(-2.5, 2.5, n), "passed": rng.random(n) < 0.9,
+                      "ratio": rng.normal(1, 0.05, n)})  # fmt: skip
+    eff = eta_regions(d, "calo", 2.5, quantity="efficiency")
+    assert eff == [(0.0, 1.6), (1.6, 1.7), (1.7, 2.5)]
+    assert eta_regions(d, "calo", 2.5, quantity="response") == [(0.0, 2.5)]
+    assert eta_regions(d, "track", 2.5, quantity="efficiency") == [(0.0, 2.5)]
+    # a smaller table: 1.6 leaves >= 200 rows on both sides, 1.7 would leave 1.6-1.7 with ~120
+    small = eta_regions(d.iloc[:3000], "calo", 2.5, quantity="efficiency")
+    assert small == [(0.0, 1.6), (1.6, 2.5)]
+
+
 def test_card_validity_check_on_the_whole_rectangle():
     """A formula that fits where data lie but breaks the module semantics in a corner of
     the (clamped x) x (|eta| region) rectangle is caught (the learner then falls back)."""

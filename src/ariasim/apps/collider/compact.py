@@ -28,7 +28,9 @@ and the smallest form statistically consistent with the best is kept:
   *scaled* x' = x * median (Delphes applies ``EnergyScale`` before the smearing).
   Calorimeter response bins are at most :data:`CALO_MAX_RATIO` wide in E where the rows
   allow (:func:`refine_edges`), and the calorimeter scale library has a step in log E
-  (:func:`_scale_step`: low-energy electrons found without a track have a lower median);
+  (:func:`_scale_step`: low-energy electrons found without a track have a lower median)
+  and a low-energy drop that grows with |eta|, ``c0 + c1 e^(g eta^2)/x + d eta^2``
+  (:func:`_scale_eta_slope`, with :data:`SCALE_ETA_SLOPE`);
 * electrons and photons (calorimeter objects) also: a resolution core plus a tail term
   that turns off above an |eta|-dependent energy, ``c E + T E^p e^(d eta^2) / (1 + (E /
   E_t)^n e^(g eta^2))`` (:func:`_tail_turn_off`: their reco/truth has a narrow core and a
@@ -455,6 +457,30 @@ def _scale_step() -> list[Member]:
     ]  # fmt: skip
 
 
+#: Whether the calorimeter scale library has :func:`_scale_eta_slope` (True since issue 14,
+#: item 4, Continuation 7 of BENCHMARKS.md: without it the forward 1-2 GeV electrons' scale
+#: in the region 0.9-1.7 is 3-10 % high at |eta| 1.5-1.7, and their 68 % width over the
+#: rule bin 0.7 of the full simulation's).
+SCALE_ETA_SLOPE = True
+
+
+def _scale_eta_slope() -> Member:
+    """``c0 + c1 e^(g eta^2) / x + d eta^2``: the low-energy drop of the calorimeter scale
+    growing with |eta| (more material in front of the calorimeter, so more of the energy
+    of a low-energy electron or photon is lost before it); ``c0 + c1/x + d eta^2`` has the
+    same drop at every |eta| of a region."""
+    return Member(
+        "c0 + c1 e^(g eta^2)/x + d eta^2",
+        4,
+        lambda th, x, a: th[0] + th[1] * np.exp(np.clip(th[2] * a * a, -700, 700)) / x
+        + th[3] * a * a,
+        lambda th, xv: f"{_g(th[0])} + {_g(th[1])}*exp({_g(th[2])}*eta^2)/{xv} + {_g(th[3])}*eta^2",
+        lambda x, a, y: [np.array([float(np.median(y)), -0.5, g, 0.0]) for g in (0.0, 0.5, 1.0)],
+        (0.0, -np.inf, -10.0, -np.inf),
+        (np.inf, np.inf, 10.0, np.inf),
+    )  # fmt: skip
+
+
 def _plus_eta2(base: Member) -> Member:
     k = base.k
     return Member(
@@ -671,7 +697,8 @@ def library(quantity: str, kind: str, eta_high: float = 2.5) -> list[Member]:
         return [*eff, *_other_turn_on(kind), *low]
     if quantity == "scale":
         base = _scale() + (_scale_step() if kind == "calo" else [])  # tracks: unchanged
-        return [*base, *(_plus_eta2(m) for m in base[1:])]
+        extra = [_scale_eta_slope()] if (kind == "calo" and SCALE_ETA_SLOPE) else []
+        return [*base, *(_plus_eta2(m) for m in base[1:]), *extra]
     if quantity != "resolution":
         raise ConfigError(f"unknown quantity {quantity!r}", parameter="quantity")
     base = _resolution_track() if kind == "track" else _resolution_calo()

@@ -86,6 +86,18 @@ def _binary_segmentation(
     return cuts
 
 
+#: |eta| edges every calorimeter *efficiency* region set gets besides the learned ones
+#: (:func:`eta_regions`), from the default detector's geometry
+#: (:func:`ariasim.simulators.collider.detector.load_detector`, rounded to the finder's
+#: 0.1 grid): the ECAL front face turns from the barrel cylinder (r 1.29 m) to the endcap
+#: disc (|z| 3.15 m) at |eta| = asinh(3.15 / 1.29) = 1.625 -> 1.6, and the five outer-strip
+#: cylinders end at |eta| 1.70, where the material in front of the ECAL drops from 1.14
+#: to 0.52 X0. The forward 2-5 GeV electron efficiency changes in steps there that a
+#: learned region spanning 1.0-1.8 averages over (BENCHMARKS.md, issue 14, Continuations 6
+#: and 7). Empty: the learned regions only.
+CALO_EFF_EDGES: tuple[float, ...] = (1.6, 1.7)
+
+
 def eta_regions(
     d: pd.DataFrame,
     kind: str,
@@ -98,7 +110,60 @@ def eta_regions(
     alpha: float = 1e-3,
     min_count: int = 200,
 ) -> list[tuple[float, float]]:
-    """Data-driven |eta| regions for one quantity of one object (see the module docstring).
+    """Data-driven |eta| regions for one quantity of one object (see the module docstring);
+    calorimeter efficiencies also split at :data:`CALO_EFF_EDGES` (inside ``(0, eta_max)``,
+    each where both sides keep ``min_count`` rows).
+
+    Arguments and return value: as :func:`_learned_regions`.
+
+    Example:
+        >>> import pandas as pd
+        >>> d = pd.DataFrame({"energy": 10.0, "eta": np.linspace(0, 2.5, 5001), "passed": True})
+        >>> eta_regions(d, "calo", 2.5, quantity="efficiency")
+        [(0.0, 1.6), (1.6, 1.7), (1.7, 2.5)]
+        >>> eta_regions(d.iloc[::10], "calo", 2.5, quantity="efficiency")  # 50 rows in 1.6-1.7
+        [(0.0, 2.5)]
+    """
+    out = _learned_regions(
+        d,
+        kind,
+        eta_max,
+        quantity=quantity,
+        width=width,
+        n_classes=n_classes,
+        max_regions=max_regions,
+        alpha=alpha,
+        min_count=min_count,
+    )
+    if kind != "calo" or quantity != "efficiency" or not CALO_EFF_EDGES or len(d) == 0:
+        return out
+    # a fixed edge only where both parts keep the finder's min_count rows (a small table
+    # keeps its learned regions; a region too small would get a constant efficiency)
+    a = np.abs(d["eta"].to_numpy(float))
+    b = sorted({x for e in out for x in e})
+    for x in sorted(float(v) for v in CALO_EFF_EDGES if 0 < v < eta_max):
+        if x in b:
+            continue
+        lo = max(e for e in b if e < x)
+        hi = min(e for e in b if e > x)
+        if min(int(in_region(a, lo, x).sum()), int(in_region(a, x, hi).sum())) >= min_count:
+            b = sorted([*b, x])
+    return list(itertools.pairwise(b))
+
+
+def _learned_regions(
+    d: pd.DataFrame,
+    kind: str,
+    eta_max: float,
+    *,
+    quantity: str,
+    width: float = 0.1,
+    n_classes: int = 3,
+    max_regions: int = 4,
+    alpha: float = 1e-3,
+    min_count: int = 200,
+) -> list[tuple[float, float]]:
+    """The learned |eta| regions of :func:`eta_regions` (no fixed edges).
 
     Arguments:
         d: :func:`prepare_object` rows (within the acceptance).
