@@ -100,6 +100,24 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="FlowMorpher's Adam weight decay (flow, flow+reweight)",
     )
+    ap.add_argument(
+        "--bags",
+        type=int,
+        default=None,
+        help="ChainedQuantileMorpher's n_bags (quantile, quantile+reweight; default 1: no bagging)",
+    )
+    ap.add_argument(
+        "--bag-mode",
+        choices=("average", "assign"),
+        default=None,
+        help="with --bags: mean of the bags' knots (default) or one bag per row by hash",
+    )
+    ap.add_argument(
+        "--bag-fraction",
+        type=float,
+        default=None,
+        help="with --bags: fraction of each domain's rows per bag (default 0.5)",
+    )
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "out")
     args = ap.parse_args(argv)
     rows = []
@@ -138,6 +156,15 @@ def main(argv: list[str] | None = None) -> int:
             if args.average_folds and method.endswith("+reweight"):
                 opts["reweight_average_folds"] = True
                 tag += "-avg"
+            if args.bags is not None and method in ("quantile", "quantile+reweight"):
+                opts["n_bags"] = args.bags
+                tag += f"-bag{args.bags}"
+                if args.bag_mode is not None:
+                    opts["bag_mode"] = args.bag_mode
+                    tag += f"-{args.bag_mode}"
+                if args.bag_fraction is not None:
+                    opts["bag_fraction"] = args.bag_fraction
+                    tag += f"-bf{args.bag_fraction:g}"
             options = opts or None
             folder = args.out / f"shift-{name}-{method}{tag}-{args.n}-s{args.seed}"
             t0 = time.time()
