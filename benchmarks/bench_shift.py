@@ -27,9 +27,11 @@ Usage (the figures of BENCHMARKS.md):
         --methods quantile,quantile+reweight --seed 1   # chained quantile regression
     python benchmarks/bench_shift.py --n 20000 --apps detector --methods quantile+reweight \
         --cross-fit 2 --reweight-folds 5 --average-folds --seed 1   # bagged reweighter
+    python benchmarks/bench_shift.py --n 20000 --apps detector \
+        --methods quantile,quantile+reweight --cross-fit 2 --bags 5 --bag-mode assign --seed 1
 
 Writes ``benchmarks/out/shift-<app>-<method><options>-<n>-s<seed>/`` (options:
-``[-q<knots>][-at<tol>][-cl<levels>][-wd<decay>][-cf<K>][-rf<K>][-avg]``; report.html, summary.json,
+``[-q<knots>][-at<tol>][-cl<levels>][-wd<decay>][-cf<K>][-rf<K>][-avg][-bag<B>[-<mode>][-bf<f>]]``; report.html, summary.json,
 model/) and ``benchmarks/out/shift-<n>-s<seed>.json`` with every figure, and prints a table.
 """
 
