@@ -31,8 +31,9 @@ Usage (the figures of BENCHMARKS.md):
         --methods quantile,quantile+reweight --cross-fit 2 --bags 5 --bag-mode assign --seed 1
 
 Writes ``benchmarks/out/shift-<app>-<method><options>-<n>-s<seed>/`` (options:
-``[-q<knots>][-at<tol>][-cl<levels>][-wd<decay>][-cf<K>][-rf<K>][-avg][-bag<B>[-<mode>][-bf<f>]]``; report.html, summary.json,
-model/) and ``benchmarks/out/shift-<n>-s<seed>.json`` with every figure, and prints a table.
+``[-q<knots>][-at<tol>][-cl<levels>][-wd<decay>][-cf<K>][-rf<K>][-avg]
+[-bag<B>[-<mode>][-bf<f>]]``; report.html, summary.json, model/) and
+``benchmarks/out/shift-<n>-s<seed>.json`` with every figure, and prints a table.
 """
 
 from __future__ import annotations
