@@ -27,10 +27,13 @@ Usage (the figures of BENCHMARKS.md):
         --methods quantile,quantile+reweight --seed 1   # chained quantile regression
     python benchmarks/bench_shift.py --n 20000 --apps detector --methods quantile+reweight \
         --cross-fit 2 --reweight-folds 5 --average-folds --seed 1   # bagged reweighter
+    python benchmarks/bench_shift.py --n 20000 --apps detector \
+        --methods quantile,quantile+reweight --cross-fit 2 --bags 5 --bag-mode assign --seed 1
 
 Writes ``benchmarks/out/shift-<app>-<method><options>-<n>-s<seed>/`` (options:
-``[-q<knots>][-at<tol>][-cl<levels>][-wd<decay>][-cf<K>][-rf<K>][-avg]``; report.html, summary.json,
-model/) and ``benchmarks/out/shift-<n>-s<seed>.json`` with every figure, and prints a table.
+``[-q<knots>][-at<tol>][-cl<levels>][-wd<decay>][-cf<K>][-rf<K>][-avg]
+[-bag<B>[-<mode>][-bf<f>]]``; report.html, summary.json, model/) and
+``benchmarks/out/shift-<n>-s<seed>.json`` with every figure, and prints a table.
 """
 
 from __future__ import annotations
@@ -100,6 +103,24 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="FlowMorpher's Adam weight decay (flow, flow+reweight)",
     )
+    ap.add_argument(
+        "--bags",
+        type=int,
+        default=None,
+        help="ChainedQuantileMorpher's n_bags (quantile, quantile+reweight; default 1: no bagging)",
+    )
+    ap.add_argument(
+        "--bag-mode",
+        choices=("average", "assign"),
+        default=None,
+        help="with --bags: mean of the bags' knots (default) or one bag per row by hash",
+    )
+    ap.add_argument(
+        "--bag-fraction",
+        type=float,
+        default=None,
+        help="with --bags: fraction of each domain's rows per bag (default 0.5)",
+    )
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "out")
     args = ap.parse_args(argv)
     rows = []
@@ -138,6 +159,15 @@ def main(argv: list[str] | None = None) -> int:
             if args.average_folds and method.endswith("+reweight"):
                 opts["reweight_average_folds"] = True
                 tag += "-avg"
+            if args.bags is not None and method in ("quantile", "quantile+reweight"):
+                opts["n_bags"] = args.bags
+                tag += f"-bag{args.bags}"
+                if args.bag_mode is not None:
+                    opts["bag_mode"] = args.bag_mode
+                    tag += f"-{args.bag_mode}"
+                if args.bag_fraction is not None:
+                    opts["bag_fraction"] = args.bag_fraction
+                    tag += f"-bf{args.bag_fraction:g}"
             options = opts or None
             folder = args.out / f"shift-{name}-{method}{tag}-{args.n}-s{args.seed}"
             t0 = time.time()

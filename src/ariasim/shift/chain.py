@@ -388,10 +388,12 @@ def _morpher_dirs(n: int) -> list[str]:
     return [MORPHER_DIR] if n == 1 else [f"{MORPHER_DIR}_fold{j}" for j in range(n)]
 
 
-def row_folds(X: pd.DataFrame, k: int) -> np.ndarray:
+def row_folds(X: pd.DataFrame, k: int, *, salt: int = 0) -> np.ndarray:
     """A fold in ``[0, k)`` for each row, from a hash of its values (the float64 bit patterns
     of its columns, each xor-ed in and passed through the SplitMix64 finaliser, Steele, Lea &
     Flood, OOPSLA 2014): the same row always gets the same fold, whatever rows come with it.
+    A nonzero ``salt`` (the hash's starting value) gives an assignment independent of the
+    unsalted one (the bags of a quantile morpher inside a cross-fitted chain's fold).
 
     Example:
         >>> df = pd.DataFrame({"x": [0.5, 1.5, 0.5], "k": [1, 2, 1]})
@@ -400,7 +402,7 @@ def row_folds(X: pd.DataFrame, k: int) -> np.ndarray:
         (True, True)
     """
     bits = np.ascontiguousarray(X.to_numpy(dtype=np.float64)).view(np.uint64)
-    h = np.zeros(len(X), dtype=np.uint64)
+    h = np.full(len(X), salt, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for j in range(bits.shape[1]):
             h = (h ^ bits[:, j]) + np.uint64(0x9E3779B97F4A7C15)

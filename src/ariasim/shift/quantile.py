@@ -71,6 +71,27 @@ numba: ``x <= threshold`` goes left, leaf values summed in the trees' order onto
 as scikit-learn does), so a loaded model and the fitted one are the same code on the same
 arrays and give byte-identical output.
 
+Bagging (``n_bags = B > 1``; subagging, Buehlmann & Yu, Ann. Stat. 30, 927 (2002); Buja &
+Stuetzle, Stat. Sinica 16, 323 (2006); bagging: Breiman, Machine Learning 24, 123 (1996)): the
+quantile models of one domain are fitted to a finite sample, and a morph built on them carries
+that sample's particulars into its output (detector application, 20k rows per side: morphed
+rows are much harder to tell from the very target rows the models saw than from fresh target
+rows, BENCHMARKS.md). With bags, the codec is fitted once on all rows (so every bag works in
+the same coordinates) and ``B`` sets of quantile forests are fitted, each on its own random
+subsample of ``bag_fraction`` of each domain's rows, drawn without replacement. New rows are
+moved by
+
+* ``bag_mode = "average"``: at each step of the chain, the knots (the ``K`` conditional
+  quantiles of both domains) are the mean of the ``B`` bags' rearranged knots -- the bagged
+  estimate of each conditional quantile curve; a mean of increasing knot vectors is
+  increasing, so the map stays monotone in each coordinate. One chain per row.
+* ``bag_mode = "assign"``: each row goes through the chain of one bag, picked by a hash of
+  the row's values (:func:`ariasim.shift.chain.row_folds` with its own salt), so a row's
+  result does not depend on the rows around it; the output is a mixture of the ``B`` maps.
+
+``n_bags = 1`` (default) is the unbagged morpher on all rows, with the same seeds and outputs
+as before bagging existed.
+
 Reproducibility: the codec's dequantisation noise, the early-stopping splits and the boosting
 are seeded from :func:`ariasim.utils.spawn_seeds`; scikit-learn's histogram boosting is
 deterministic given ``random_state`` (its OpenMP loops run over features or rows without
@@ -104,6 +125,8 @@ _MIN_SLOPE = 0.01  # floor of a tail's slope (codec units per unit of normal sco
 _MAX_SCORE = 8.0  # normal scores are clipped here (Phi(-8) ~ 6e-16): a bounded transport
 _KNOT_EPS = 1e-9  # strictly increasing knots after the rearrangement
 _DOMAINS = ("src", "tgt")
+_BAG_MODES = ("average", "assign")
+_BAG_SALT = 0x5BA6  # row_folds salt of the bag assignment (independent of the chain's folds)
 # indices into spawn_seeds(random_state, _N_STREAMS)
 _S_CODEC, _S_TRAIN, _S_MODELS, _S_FORWARD, _S_INVERSE, _N_STREAMS = 0, 1, 2, 3, 4, 5
 
@@ -360,12 +383,19 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
         validation_fraction: Fraction of each domain's rows held out for early stopping (0:
             no early stopping, ``max_iter`` iterations).
         n_iter_no_change: Stop after this many iterations without a better validation loss.
+        n_bags: Number ``B`` of bags of quantile models (module docstring, "Bagging"); 1: no
+            bagging, every model on all rows.
+        bag_mode: How bags move a row: ``"average"`` (mean of the bags' knots at every step)
+            or ``"assign"`` (each row through one bag's chain, picked by a hash of the row).
+        bag_fraction: Fraction of each domain's rows in each bag's subsample (without
+            replacement), in (0, 1]; used only with ``n_bags > 1``.
         random_state: Seed of every random number (codec noise, splits, boosting).
 
     After ``fit``: ``codec_``, ``levels_`` (the ``K`` levels), ``z_range_`` (each domain's
-    (min, max) per coordinate, the clip of the morph), ``forests_`` (``{"src": [...],
-    "tgt": [...]}``, one :class:`QuantileForest` per feature), ``n_iter_`` (boosting
-    iterations per domain, feature and level), ``fit_seconds_``.
+    (min, max) per coordinate over all training rows, the clip of the morph), ``bags_`` (one
+    ``{"src": [...], "tgt": [...]}`` per bag, one :class:`QuantileForest` per feature),
+    ``forests_`` (the first bag's), ``n_iter_`` (boosting iterations per domain, feature
+    and level, of the first bag; ``bag_n_iter_``: of every bag), ``fit_seconds_``.
 
     Example:
         >>> import numpy as np, pandas as pd
@@ -398,6 +428,9 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
         l2_regularization: float = 0.0,
         validation_fraction: float = 0.1,
         n_iter_no_change: int = 10,
+        n_bags: int = 1,
+        bag_mode: str = "average",
+        bag_fraction: float = 0.5,
         random_state: int = 0,
     ):
         self.features = features
@@ -414,6 +447,9 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
         self.l2_regularization = l2_regularization
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.n_bags = n_bags
+        self.bag_mode = bag_mode
+        self.bag_fraction = bag_fraction
         self.random_state = random_state
 
     def _check_params(self) -> None:
@@ -422,6 +458,15 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
         check_int("max_leaf_nodes", self.max_leaf_nodes, 2)
         check_int("min_samples_leaf", self.min_samples_leaf, 1)
         check_int("n_iter_no_change", self.n_iter_no_change, 1)
+        check_int("n_bags", self.n_bags, 1)
+        if self.bag_mode not in _BAG_MODES:
+            raise ConfigError(
+                f"must be one of {', '.join(_BAG_MODES)}, got {self.bag_mode!r}",
+                parameter="bag_mode",
+            )
+        bf = self.bag_fraction
+        if isinstance(bf, bool) or not isinstance(bf, int | float) or not 0 < bf <= 1:
+            raise ConfigError(f"must be in (0, 1], got {bf!r}", parameter="bag_fraction")
         lr = self.learning_rate
         if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr <= 1:
             raise ConfigError(f"must be in (0, 1], got {lr!r}", parameter="learning_rate")
@@ -488,15 +533,46 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
         )
         self.levels_ = quantile_levels(int(self.n_quantiles))
         z = codec.encode(d.x, np.random.default_rng(seeds[_S_TRAIN]))
-        model_seeds = spawn_seeds(seeds[_S_MODELS], 2 * len(d.features))
         self.z_range_ = {
             name: np.vstack([z[d.y == k].min(axis=0), z[d.y == k].max(axis=0)])
             for k, name in enumerate(_DOMAINS)
         }
+        n_bags = int(self.n_bags)
+        bags, bag_iters = [], []
+        if n_bags == 1:
+            keep = np.ones(d.y.size, dtype=bool)
+            f, it = self._fit_bag(d, z, keep, spawn_seeds(seeds[_S_MODELS], 2 * len(d.features)))
+            bags.append(f)
+            bag_iters.append(it)
+        else:  # subsamples and model seeds from a stream the unbagged morpher does not use
+            s_sub, *s_bags = spawn_seeds(spawn_seeds(seeds[_S_MODELS], 2)[1], n_bags + 1)
+            rng = np.random.default_rng(s_sub)
+            for b in range(n_bags):
+                keep = np.zeros(d.y.size, dtype=bool)
+                for k in (0, 1):
+                    idx = np.nonzero(d.y == k)[0]
+                    n_keep = min(max(round(float(self.bag_fraction) * idx.size), 2), idx.size)
+                    keep[rng.choice(idx, size=n_keep, replace=False)] = True
+                f, it = self._fit_bag(d, z, keep, spawn_seeds(s_bags[b], 2 * len(d.features)))
+                bags.append(f)
+                bag_iters.append(it)
+        self.fit_seconds_ = time.process_time() - t0
+        self.codec_ = codec
+        self.bags_ = bags
+        self.forests_ = bags[0]
+        self.bag_n_iter_ = bag_iters
+        self.n_iter_ = bag_iters[0]
+        self.features_, self.context_ = d.features, d.context
+        return self
+
+    def _fit_bag(
+        self, d: Any, z: np.ndarray, keep: np.ndarray, model_seeds: Sequence[int]
+    ) -> tuple[dict[str, list[QuantileForest]], dict[str, list[list[int]]]]:
+        """One set of quantile forests (both domains, every feature) on the rows ``keep``."""
         forests: dict[str, list[QuantileForest]] = {"src": [], "tgt": []}
         n_iter: dict[str, list[list[int]]] = {"src": [], "tgt": []}
         for k, name in enumerate(_DOMAINS):
-            rows = d.y == k
+            rows = (d.y == k) & keep
             w = d.w[rows]
             w_arg = None if np.all(w == 1.0) else w
             for j in range(len(d.features)):
@@ -506,34 +582,61 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
                 )
                 forests[name].append(forest)
                 n_iter[name].append(iters)
-        self.fit_seconds_ = time.process_time() - t0
-        self.codec_ = codec
-        self.forests_ = forests
-        self.n_iter_ = n_iter
-        self.features_, self.context_ = d.features, d.context
-        return self
+        return forests, n_iter
 
     # --- morphing ----------------------------------------------------------------------
-    def _chain(self, z: np.ndarray, c: np.ndarray, to_target: bool) -> np.ndarray:
-        """Move codec coordinates ``z`` one feature at a time (module docstring)."""
+    def _chain(
+        self,
+        z: np.ndarray,
+        c: np.ndarray,
+        to_target: bool,
+        bags: Sequence[Mapping[str, Sequence[QuantileForest]]],
+    ) -> np.ndarray:
+        """Move codec coordinates ``z`` one feature at a time (module docstring), with the
+        mean knots of ``bags`` (one bag: its own knots)."""
         a, b = ("src", "tgt") if to_target else ("tgt", "src")
         s = special.ndtri(self.levels_)
         out = z.copy()
         for j in range(z.shape[1]):
-            q_from = self.forests_[a][j].predict(np.hstack([c, z[:, :j]]))
-            q_to = self.forests_[b][j].predict(np.hstack([c, out[:, :j]]))
+            x_from, x_to = np.hstack([c, z[:, :j]]), np.hstack([c, out[:, :j]])
+            q_from = bags[0][a][j].predict(x_from)
+            q_to = bags[0][b][j].predict(x_to)
+            if len(bags) > 1:
+                for bag in bags[1:]:
+                    q_from += bag[a][j].predict(x_from)
+                    q_to += bag[b][j].predict(x_to)
+                q_from /= len(bags)
+                q_to /= len(bags)
             moved = _quantile_at(_cdf_score(z[:, j], q_from, s), q_to, s)
             lo, hi = self.z_range_[b][:, j]
             out[:, j] = np.clip(moved, lo, hi)
         return out
 
     def _morph(self, x: np.ndarray, c: np.ndarray, to_target: bool) -> np.ndarray:
+        from ariasim.shift.chain import row_folds
+
         stream = _S_FORWARD if to_target else _S_INVERSE
         base_seed = spawn_seeds(self.random_state, _N_STREAMS)[stream]
+        bags = self.bags_
+        assign = len(bags) > 1 and self.bag_mode == "assign"
+        which = (
+            row_folds(pd.DataFrame(np.hstack([x, c])), len(bags), salt=_BAG_SALT)
+            if assign
+            else None
+        )
         out = np.empty_like(x, dtype=np.float64)
         for sl, rng in seeded_chunks(x.shape[0], base_seed):
             z = self.codec_.encode(x[sl], rng)
-            out[sl] = self.codec_.decode(self._chain(z, c[sl], to_target))
+            if which is None:
+                moved = self._chain(z, c[sl], to_target, bags)
+            else:
+                moved = np.empty_like(z)
+                part = which[sl]
+                for i, bag in enumerate(bags):
+                    r = np.nonzero(part == i)[0]
+                    if r.size:
+                        moved[r] = self._chain(z[r], c[sl][r], to_target, [bag])
+            out[sl] = self.codec_.decode(moved)
         return out
 
     # --- persistence -------------------------------------------------------------------
@@ -541,10 +644,11 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
         """Write ``model.json`` and ``weights.safetensors`` (every tree's node arrays)."""
         self._check_fitted()
         tensors = {}
-        for name in _DOMAINS:
-            for j, forest in enumerate(self.forests_[name]):
-                for key, arr in forest.arrays().items():
-                    tensors[f"{name}/{j}/{key}"] = arr
+        for b, bag in enumerate(self.bags_):
+            for name in _DOMAINS:
+                for j, forest in enumerate(bag[name]):
+                    for key, arr in forest.arrays().items():
+                        tensors[f"{_bag_prefix(b)}{name}/{j}/{key}"] = arr
         state = {
             "features": self.features_,
             "context": self.context_,
@@ -554,6 +658,8 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
             "n_iter": self.n_iter_,
             "n_inputs": {n: [f.n_inputs for f in self.forests_[n]] for n in _DOMAINS},
         }
+        if len(self.bags_) > 1:
+            state["bag_n_iter"] = self.bag_n_iter_[1:]
         return save_folder(
             path,
             type(self).__name__,
@@ -579,7 +685,14 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
         self.levels_ = np.asarray(state["levels"], dtype=np.float64)
         if not np.array_equal(self.levels_, quantile_levels(int(self.n_quantiles))):
             raise InputError("do not match n_quantiles", field="state.levels")
-        self.n_iter_ = {n: [[int(i) for i in it] for it in state["n_iter"][n]] for n in _DOMAINS}
+        n_bags = int(self.n_bags)
+        iters = [state["n_iter"], *state.get("bag_n_iter", [])]
+        if len(iters) != n_bags:
+            raise InputError(f"holds {len(iters)} bags, n_bags is {n_bags}", field="state")
+        self.bag_n_iter_ = [
+            {n: [[int(i) for i in it] for it in bag[n]] for n in _DOMAINS} for bag in iters
+        ]
+        self.n_iter_ = self.bag_n_iter_[0]
         self.z_range_ = {}
         for n in _DOMAINS:
             r = np.asarray(state["z_range"][n], dtype=np.float64)
@@ -590,7 +703,8 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
         arrays = read_tensors(folder)
         n_f, n_c = len(self.features_), len(self.context_)
         expected = {
-            f"{n}/{j}/{k}"
+            f"{_bag_prefix(b)}{n}/{j}/{k}"
+            for b in range(n_bags)
             for n in _DOMAINS
             for j in range(n_f)
             for k in (*QuantileForest.FIELDS, "tree_start", "model_start", "baseline")
@@ -600,20 +714,29 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
                 "the saved trees do not match the features",
                 path=Path(folder) / "weights.safetensors",
             )
-        self.forests_ = {}
-        for n in _DOMAINS:
-            forests = []
-            for j in range(n_f):
-                parts = {
-                    k.split("/")[-1]: v for k, v in arrays.items() if k.startswith(f"{n}/{j}/")
-                }
-                f = QuantileForest(parts, n_c + j)
-                if f.baseline.size != self.levels_.size:
-                    raise InputError(
-                        f"forest {n}/{j} has {f.baseline.size} models for "
-                        f"{self.levels_.size} levels",
-                        path=Path(folder) / "weights.safetensors",
-                    )
-                forests.append(f)
-            self.forests_[n] = forests
+        self.bags_ = []
+        for b in range(n_bags):
+            bag: dict[str, list[QuantileForest]] = {}
+            for n in _DOMAINS:
+                forests = []
+                for j in range(n_f):
+                    head = f"{_bag_prefix(b)}{n}/{j}/"
+                    parts = {k[len(head) :]: v for k, v in arrays.items() if k.startswith(head)}
+                    f = QuantileForest(parts, n_c + j)
+                    if f.baseline.size != self.levels_.size:
+                        raise InputError(
+                            f"forest {head[:-1]} has {f.baseline.size} models for "
+                            f"{self.levels_.size} levels",
+                            path=Path(folder) / "weights.safetensors",
+                        )
+                    forests.append(f)
+                bag[n] = forests
+            self.bags_.append(bag)
+        self.forests_ = self.bags_[0]
         return self
+
+
+def _bag_prefix(b: int) -> str:
+    """The tensor-name prefix of bag ``b`` (none for the first, so an unbagged morpher's
+    file is as before bagging existed)."""
+    return "" if b == 0 else f"bag{b}/"
