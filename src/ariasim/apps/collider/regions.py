@@ -98,6 +98,31 @@ def _binary_segmentation(
 CALO_EFF_EDGES: tuple[float, ...] = (1.6, 1.7)
 
 
+def _with_fixed_edges(
+    out: list[tuple[float, float]],
+    d: pd.DataFrame,
+    kind: str,
+    eta_max: float,
+    quantity: str,
+    min_count: int,
+) -> list[tuple[float, float]]:
+    """``out`` with :data:`CALO_EFF_EDGES` added for calorimeter efficiencies (inside
+    ``(0, eta_max)``, each only where both parts keep ``min_count`` rows: a small table
+    keeps its learned regions, since a region too small would get a constant efficiency)."""
+    if kind != "calo" or quantity != "efficiency" or not CALO_EFF_EDGES or len(d) == 0:
+        return out
+    a = np.abs(d["eta"].to_numpy(float))
+    b = sorted({x for e in out for x in e})
+    for x in sorted(float(v) for v in CALO_EFF_EDGES if 0 < v < eta_max):
+        if x in b:
+            continue
+        lo = max(e for e in b if e < x)
+        hi = min(e for e in b if e > x)
+        if min(int(in_region(a, lo, x).sum()), int(in_region(a, x, hi).sum())) >= min_count:
+            b = sorted([*b, x])
+    return list(itertools.pairwise(b))
+
+
 def eta_regions(
     d: pd.DataFrame,
     kind: str,
@@ -114,57 +139,6 @@ def eta_regions(
     calorimeter efficiencies also split at :data:`CALO_EFF_EDGES` (inside ``(0, eta_max)``,
     each where both sides keep ``min_count`` rows).
 
-    Arguments and return value: as :func:`_learned_regions`.
-
-    Example:
-        >>> import pandas as pd
-        >>> d = pd.DataFrame({"energy": 10.0, "eta": np.linspace(0, 2.5, 5001), "passed": True})
-        >>> eta_regions(d, "calo", 2.5, quantity="efficiency")
-        [(0.0, 1.6), (1.6, 1.7), (1.7, 2.5)]
-        >>> eta_regions(d.iloc[::10], "calo", 2.5, quantity="efficiency")  # 50 rows in 1.6-1.7
-        [(0.0, 2.5)]
-    """
-    out = _learned_regions(
-        d,
-        kind,
-        eta_max,
-        quantity=quantity,
-        width=width,
-        n_classes=n_classes,
-        max_regions=max_regions,
-        alpha=alpha,
-        min_count=min_count,
-    )
-    if kind != "calo" or quantity != "efficiency" or not CALO_EFF_EDGES or len(d) == 0:
-        return out
-    # a fixed edge only where both parts keep the finder's min_count rows (a small table
-    # keeps its learned regions; a region too small would get a constant efficiency)
-    a = np.abs(d["eta"].to_numpy(float))
-    b = sorted({x for e in out for x in e})
-    for x in sorted(float(v) for v in CALO_EFF_EDGES if 0 < v < eta_max):
-        if x in b:
-            continue
-        lo = max(e for e in b if e < x)
-        hi = min(e for e in b if e > x)
-        if min(int(in_region(a, lo, x).sum()), int(in_region(a, x, hi).sum())) >= min_count:
-            b = sorted([*b, x])
-    return list(itertools.pairwise(b))
-
-
-def _learned_regions(
-    d: pd.DataFrame,
-    kind: str,
-    eta_max: float,
-    *,
-    quantity: str,
-    width: float = 0.1,
-    n_classes: int = 3,
-    max_regions: int = 4,
-    alpha: float = 1e-3,
-    min_count: int = 200,
-) -> list[tuple[float, float]]:
-    """The learned |eta| regions of :func:`eta_regions` (no fixed edges).
-
     Arguments:
         d: :func:`prepare_object` rows (within the acceptance).
         kind: ``"track"`` or ``"calo"`` (which truth variable defines the pT/E classes).
@@ -180,6 +154,14 @@ def _learned_regions(
 
     Returns:
         ``[(eta_low, eta_high), ...]`` tiling ``[0, eta_max]``.
+
+    Example:
+        >>> import pandas as pd
+        >>> d = pd.DataFrame({"energy": 10.0, "eta": np.linspace(0, 2.5, 5001), "passed": True})
+        >>> eta_regions(d, "calo", 2.5, quantity="efficiency")
+        [(0.0, 1.6), (1.6, 1.7), (1.7, 2.5)]
+        >>> eta_regions(d.iloc[::10], "calo", 2.5, quantity="efficiency")  # 50 rows in 1.6-1.7
+        [(0.0, 2.5)]
     """
     n_fine = max(round(eta_max / width), 1)
     edges = np.linspace(0.0, eta_max, n_fine + 1)
@@ -234,7 +216,9 @@ def _learned_regions(
         min_count=min_count,
     )
     bounds = [0.0, *[float(round(edges[k], 6)) for k in cuts], float(eta_max)]
-    return list(itertools.pairwise(bounds))
+    return _with_fixed_edges(
+        list(itertools.pairwise(bounds)), d, kind, eta_max, quantity, min_count
+    )
 
 
 def in_region(a: np.ndarray, lo: float, hi: float) -> np.ndarray:
