@@ -763,12 +763,11 @@ class SymbolicDensity(BaseEstimator):
             Variable(nm, unit=u, low=float(X[:, j].min()), high=float(X[:, j].max()))
             for j, (nm, u) in enumerate(zip(names, units, strict=True))
         ]
-        if knots and not (self.variables_[0].low or 0.0) > 0:
-            raise ConfigError("need a condition that is positive everywhere", parameter="knots")
-        if warp_knots and not (self.variables_[0].low or 0.0) > 0:
-            raise ConfigError(
-                "need a condition that is positive everywhere", parameter="warp_knots"
-            )
+        for parameter, given in (("knots", knots), ("warp_knots", warp_knots)):
+            if given and not (self.variables_[0].low or 0.0) > 0:
+                raise ConfigError(
+                    "need a condition that is positive everywhere", parameter=parameter
+                )
         self.ordered_means_ = bool(self.ordered_means)
         if loso_values and d != 1:
             raise ConfigError("needs a single condition", parameter="loso")

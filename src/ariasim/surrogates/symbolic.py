@@ -39,7 +39,7 @@ import sympy as sp
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ariasim.errors import ConfigError, InputError
+from ariasim.errors import ConfigError, InputError, check_int
 from ariasim.surrogates.domain import rewrite_on_domain
 from ariasim.surrogates.formula import Formula, Variable, refit_constants
 from ariasim.surrogates.parse import FormulaSyntaxError, check_name
@@ -227,10 +227,8 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             raise ConfigError("must be None or a positive integer", parameter="max_evaluations")
         if self.max_length < 3:
             raise ConfigError("must be >= 3", parameter="max_length")
-        if self.max_complexity is not None and (
-            int(self.max_complexity) != self.max_complexity or self.max_complexity < 1
-        ):
-            raise ConfigError("must be None or a positive integer", parameter="max_complexity")
+        if self.max_complexity is not None:
+            check_int("max_complexity", self.max_complexity)
         if self.generations is not None and (
             int(self.generations) != self.generations or self.generations < 1
         ):
