@@ -447,3 +447,31 @@ def test_wide_bins_bring_the_card_gaussian_mixture_closer_to_the_full_width():
 
     without, with_wide = misfit("off"), misfit("add")
     assert with_wide < without, (with_wide, without)
+
+
+def test_wide_bins_cut_at_given_eta_edges_pool_the_region_as_the_rule_does():
+    """With ``eta_edges`` a region's wide bins are its |eta| range cut at those edges (one
+    slice for 1.7-2.4 with the rule's edges, against two of about 0.4 by default), and a
+    slice's width is the 68 % half-width of all its rows: here a narrow and a wide half
+    pooled, between the two halves' widths."""
+    from ariasim.apps.collider import compact
+    from ariasim.apps.collider.compact import _response_bin, wide_bins
+    from ariasim.surrogates.formula import Formula
+
+    rng = np.random.default_rng(3)
+    n = 8000
+    eta = rng.uniform(1.7, 2.4, n)
+    pt = np.exp(rng.uniform(np.log(64.0), np.log(128.0), n))
+    sd = np.where(eta < 2.05, 0.02, 0.08)
+    p = pd.DataFrame({"pt": pt, "eta": eta, "energy": pt * np.cosh(eta), "passed": True,
+                      "ratio": rng.normal(1.0, sd)})  # fmt: skip
+    one = Formula("1 + 0*energy", ["energy"])
+    rule = wide_bins(p, one, (1.7, 2.4), compact.WIDE_ETA_EDGES["photon"])
+    default = wide_bins(p, one, (1.7, 2.4))
+    assert rule is not None and default is not None
+    assert len(rule["y"]) == 1 and len(default["y"]) == 2
+    assert rule["a"].min() < 1.75 and rule["a"].max() > 2.35
+    assert rule["y"][0] == _response_bin(p["ratio"].to_numpy())["width"]
+    lo, hi = sorted(default["y"])
+    assert lo + 3 * rule["err"][0] < rule["y"][0] < hi - 3 * rule["err"][0]
+    assert "photon" in compact.WIDE_ETA_EDGES and "electron" not in compact.WIDE_ETA_EDGES
