@@ -228,3 +228,11 @@ def test_warp_knots_are_off_by_default():
     demo."""
     assert DemoConfig().density_warp_knots_m == ()
     assert DemoConfig.quick().density_warp_knots_m == ()
+
+
+def test_warp_degrees_default_to_the_fits_own():
+    """The finer Bernstein warps (24, 32) are an option (BENCHMARKS.md "Finer Bernstein
+    warps (24, 32)"): None in the demo and the quick demo, i.e. fit_photon_surrogate's
+    default warp degrees."""
+    assert DemoConfig().density_warp_degrees is None
+    assert DemoConfig.quick().density_warp_degrees is None
