@@ -44,6 +44,8 @@ range; ``--loso`` names others) instead of on the left-out shells; ``fixed`` (th
 default unless ``DemoConfig.density_loso_m`` is set) does not. ``--warp-knots 8,12,17,25,40``
 offers near-source spline terms max(0, ln(k / d))^3 to the warp logits alone (each warp
 candidate also tried with them; default: the demo's ``DemoConfig.density_warp_knots_m``).
+``--warp 0,8,16,24,32`` names the Bernstein warp degrees the held-out likelihood chooses
+from (default: the demo's ``DemoConfig.density_warp_degrees``, else (0, 8, 16)).
 """
 
 from __future__ import annotations
@@ -139,6 +141,12 @@ def main() -> None:
         "density's warp logits alone (default: the demo's DemoConfig.density_warp_knots_m; "
         "empty: none)",
     )
+    ap.add_argument(
+        "--warp",
+        default=None,
+        help="comma-separated degrees of the delay density's Bernstein warp to choose from "
+        "(default: the demo's DemoConfig.density_warp_degrees, else the fit's (0, 8, 16))",
+    )
     args = ap.parse_args()
 
     from ariasim.apps.photons.demo import (
@@ -177,6 +185,10 @@ def main() -> None:
     warp_knots = cfg.density_warp_knots_m
     if args.warp_knots is not None:
         warp_knots = tuple(float(v) for v in args.warp_knots.split(",") if v.strip())
+
+    warp = cfg.density_warp_degrees
+    if args.warp is not None:
+        warp = tuple(int(v) for v in args.warp.split(",") if v.strip()) or None
 
     validation = cfg.density_validation_m
     if args.validation is not None:
@@ -232,6 +244,7 @@ def main() -> None:
         ordered_means=cfg.density_ordered_means if args.ordered is None else args.ordered == "on",
         validation_loso_m=loso,
         warp_knots_m=warp_knots,
+        warp=warp,
     )
     print(f"fit: {time.perf_counter() - t0:.0f} s", flush=True)
     train = data.delays[is_train(data.delays["distance_m"].to_numpy())]

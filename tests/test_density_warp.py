@@ -52,7 +52,7 @@ def _warped(seed: int, degree: int = 5, point_mass: bool = True) -> SymbolicDens
     )
 
 
-@pytest.mark.parametrize(("seed", "degree"), [(1, 3), (2, 6)])
+@pytest.mark.parametrize(("seed", "degree"), [(1, 3), (2, 6), (3, 32)])
 def test_any_warp_gives_a_valid_density_and_its_formula(seed, degree):
     m = _warped(seed, degree)
     assert m.warp_degree_ == degree and "Bernstein polynomial" in m.formula_.metadata["family"]
@@ -96,11 +96,13 @@ def test_warp_needs_schema_2_and_a_valid_degree():
     assert data["schema"] == "ariasim.symbolic_density/2" and data["warp_degree"] == 4
     with pytest.raises(InputError, match="warp_degree"):
         SymbolicDensity.from_dict({**data, "warp_degree": 1})
+    with pytest.raises(InputError, match="warp_degree"):
+        SymbolicDensity.from_dict({**data, "warp_degree": 65})
     with pytest.raises(InputError, match="warp_a3"):
         SymbolicDensity.from_dict(
             {**data, "params": {k: v for k, v in data["params"].items() if k != "warp_a3"}}
         )
-    for bad in (1, "8", (0, 1), 2.5, True):
+    for bad in (1, "8", (0, 1), 2.5, True, 65, (16, 65)):
         with pytest.raises(ConfigError, match="warp"):
             SymbolicDensity(warp=bad).fit(np.ones((900, 1)), np.ones(900))
 

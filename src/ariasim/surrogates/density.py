@@ -2027,8 +2027,8 @@ class SymbolicDensity(BaseEstimator):
         # without a warp, knots or a tail cut-off
         if version == 2 or (version >= 3 and "warp_degree" in data):
             degree = data.get("warp_degree")
-            if isinstance(degree, bool) or not isinstance(degree, int) or not 2 <= degree <= 20:
-                raise fail(f"must be an integer 2-20, got {degree!r}", "warp_degree")
+            if isinstance(degree, bool) or not isinstance(degree, int) or not 2 <= degree <= 64:
+                raise fail(f"must be an integer 2-64, got {degree!r}", "warp_degree")
             warp = degree
         knots: tuple[float, ...] = ()
         warp_knots: tuple[float, ...] = ()
@@ -2132,14 +2132,14 @@ def _warp_degrees(warp: Any) -> list[int]:
     try:
         out = sorted({int(v) for v in vals})
         ok = all(
-            not isinstance(v, bool) and float(v) == int(v) and (int(v) == 0 or 2 <= v <= 20)
+            not isinstance(v, bool) and float(v) == int(v) and (int(v) == 0 or 2 <= v <= 64)
             for v in vals
         )
     except (TypeError, ValueError):
         ok, out = False, []
     if not ok or not out:
         raise ConfigError(
-            f"must be 0 or a degree 2-20, or a list of them; got {warp!r}", parameter="warp"
+            f"must be 0 or a degree 2-64, or a list of them; got {warp!r}", parameter="warp"
         )
     return out
 
