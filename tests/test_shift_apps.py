@@ -62,7 +62,8 @@ def test_n_train_learns_from_more_rows_than_are_judged(tmp_path: Path):
     assert c["resimulate_eval_s"] == pytest.approx(sim / 2)
     assert c["correct_eval_with_simulation_s"] == pytest.approx(sim + c["correct_eval_s"])
     assert c["speedup_with_simulation"] < min(c["speedup_with_training"], 0.5)
-    assert c["break_even_events_with_simulation"] > c["break_even_events"]
+    # both inf when applying is slower than simulating (CPU figures, not asserted)
+    assert c["break_even_events_with_simulation"] >= c["break_even_events"]
     html = (tmp_path / "nt" / "report.html").read_text()
     assert "400 training target rows" in html
 
