@@ -36,22 +36,58 @@ def test_demo_detector_writes_model_report_and_summary(tmp_path: Path):
     assert t["cpu"]["simulation_s"]["target"] > 0 and t["cpu"]["fit_s"] > 0
     html = (out / "report.html").read_text()
     assert "re-simulating" in html and "<img" in html
-    # same seed, same bytes: summary and model files (timings and the report's stamp aside)
+    assert s["n_train_per_side"] == 200 and s["n_eval"] == [200, 200]
+    # same seed, same bytes: summary and model files (timings and the report's stamp aside);
+    # an explicit --n-train equal to --n is the default
     again = tmp_path / "det2"
     with pytest.raises(SystemExit):
-        main(["shift", "demo", "detector", "--n", "200", "--epochs", "3", "--out", str(again)])
+        args = ["demo", "detector", "--n", "200", "--n-train", "200", "--epochs", "3"]
+        main(["shift", *args, "--out", str(again)])
     for rel in ("summary.json", "model/model.json", "model/weights.safetensors"):
         assert (out / rel).read_bytes() == (again / rel).read_bytes(), rel
 
 
-def test_application_errors(tmp_path: Path):
+def test_n_train_learns_from_more_rows_than_are_judged(tmp_path: Path):
+    """n_train rows per domain to learn from, n to judge on; the CPU figures count the
+    simulation of the training target rows."""
+    s = run_application(
+        "detector", tmp_path / "nt", n=200, n_train=400, method="flow", options={"max_epochs": 3}
+    )
+    assert s["n_train_per_side"] == 400 and s["n_train"] == [400, 400]
+    assert s["n_eval"] == [200, 200] and s["goal"]["auc_max"] == 0.55
+    c = s["cpu"]
+    # 600 rows per domain simulated, 400 of the target's to learn from
+    sim = c["train_target_simulation_s"]
+    assert sim == pytest.approx(c["simulation_s"]["target"] * 400 / 600)
+    assert c["resimulate_eval_s"] == pytest.approx(sim / 2)
+    assert c["correct_eval_with_simulation_s"] == pytest.approx(sim + c["correct_eval_s"])
+    assert c["speedup_with_simulation"] < min(c["speedup_with_training"], 0.5)
+    # both inf when applying is slower than simulating (CPU figures, not asserted)
+    assert c["break_even_events_with_simulation"] >= c["break_even_events"]
+    html = (tmp_path / "nt" / "report.html").read_text()
+    assert "400 training target rows" in html
+
+
+def test_application_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     with pytest.raises(ConfigError, match="application"):
         run_application("nope", tmp_path / "x")
     with pytest.raises(ConfigError, match="'n'"):
         run_application("detector", tmp_path / "x", n=10)
     with pytest.raises(ConfigError, match="method"):
         run_application("active-bias", tmp_path / "x", method="flow")
+    for bad in (100, True, 2000.0):
+        with pytest.raises(ConfigError, match="'n_train'"):
+            run_application("detector", tmp_path / "x", n_train=bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"n_train.*control sample"):
+        run_application("active-bias", tmp_path / "x", n=200, n_train=400)
     assert not (tmp_path / "x").exists()
+    from ariasim.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["shift", "demo", "detector", "--n-train", "50", "--out", str(tmp_path / "x")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "--n-train" in err and ">= 200" in err and len(err.splitlines()) == 1
     assert set(APPLICATIONS) == {"ice", "detector", "fastsim", "photon-surrogate", "active-bias"}
 
 
