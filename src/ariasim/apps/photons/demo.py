@@ -139,6 +139,9 @@ class DemoConfig:
     # against the plain warp by the held-out likelihood (() : not offered; BENCHMARKS.md
     # "The delay density at 15 m: diagnosis; warp-only knots")
     density_warp_knots_m: tuple[float, ...] = ()
+    # curvature penalty on the logits of the warp candidates with those knots, kept by a
+    # winning knotted warp through the restarts, the penalty step and the refit (0.0: off)
+    density_warp_knot_smooth: float = 0.0
     # degrees of the delay density's Bernstein warp to choose from by the held-out
     # likelihood (None: fit_photon_surrogate's default, (0, 8, 16)). Adopted by a rule
     # stated before the runs (BENCHMARKS.md "Finer Bernstein warps (24, 32)"): the final
@@ -539,6 +542,7 @@ def _run(
                 ordered_means=cfg.density_ordered_means,
                 validation_loso_m=cfg.density_loso_m,
                 warp_knots_m=cfg.density_warp_knots_m,
+                warp_knot_smooth=cfg.density_warp_knot_smooth,
                 warp=cfg.density_warp_degrees,
             )
             sur.save(run_dir / "fit.json")
