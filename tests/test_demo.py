@@ -222,14 +222,6 @@ def test_loso_shells_follow_the_rule_and_are_off_by_default():
     assert cfg.density_loso_m == () and DemoConfig.quick().density_loso_m == ()
 
 
-def test_warp_knots_are_off_by_default():
-    """The warp-only near-source knots are an option, not adopted (BENCHMARKS.md "The
-    delay density at 15 m: diagnosis; warp-only knots"): off in the demo and the quick
-    demo."""
-    assert DemoConfig().density_warp_knots_m == ()
-    assert DemoConfig.quick().density_warp_knots_m == ()
-
-
 def test_finer_warps_are_offered_by_default():
     """The finer Bernstein warps (24, 32) were adopted by the rule written before the runs
     (BENCHMARKS.md "Finer Bernstein warps (24, 32)"): offered, with main's 0, 8 and 16, in
