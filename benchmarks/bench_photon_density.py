@@ -43,7 +43,9 @@ out in turn each training shell of ``loso_radii`` (below 20 m, not an end of the
 range; ``--loso`` names others) instead of on the left-out shells; ``fixed`` (the
 default unless ``DemoConfig.density_loso_m`` is set) does not. ``--warp-knots 8,12,17,25,40``
 offers near-source spline terms max(0, ln(k / d))^3 to the warp logits alone (each warp
-candidate also tried with them; default: the demo's ``DemoConfig.density_warp_knots_m``).
+candidate also tried with them; default: the demo's ``DemoConfig.density_warp_knots_m``);
+``--warp-knot-smooth 1e-6`` fits those candidates with a curvature penalty on their logits,
+kept by a winning knotted warp (default: ``DemoConfig.density_warp_knot_smooth``).
 ``--warp 0,8,16,24,32`` names the Bernstein warp degrees the held-out likelihood chooses
 from (default: the demo's ``DemoConfig.density_warp_degrees``, else (0, 8, 16)).
 """
@@ -140,6 +142,13 @@ def main() -> None:
         help="comma-separated knots [m] of near-source spline terms offered to the delay "
         "density's warp logits alone (default: the demo's DemoConfig.density_warp_knots_m; "
         "empty: none)",
+    )
+    ap.add_argument(
+        "--warp-knot-smooth",
+        type=float,
+        default=None,
+        help="curvature penalty on the logits of the warp candidates with --warp-knots "
+        "(default: the demo's DemoConfig.density_warp_knot_smooth; 0: off)",
     )
     ap.add_argument(
         "--warp",
@@ -244,6 +253,9 @@ def main() -> None:
         ordered_means=cfg.density_ordered_means if args.ordered is None else args.ordered == "on",
         validation_loso_m=loso,
         warp_knots_m=warp_knots,
+        warp_knot_smooth=(
+            cfg.density_warp_knot_smooth if args.warp_knot_smooth is None else args.warp_knot_smooth
+        ),
         warp=warp,
     )
     print(f"fit: {time.perf_counter() - t0:.0f} s", flush=True)

@@ -222,17 +222,18 @@ def test_loso_shells_follow_the_rule_and_are_off_by_default():
     assert cfg.density_loso_m == () and DemoConfig.quick().density_loso_m == ()
 
 
-def test_warp_knots_are_off_by_default():
-    """The warp-only near-source knots are an option, not adopted (BENCHMARKS.md "The
-    delay density at 15 m: diagnosis; warp-only knots"): off in the demo and the quick
-    demo."""
-    assert DemoConfig().density_warp_knots_m == ()
-    assert DemoConfig.quick().density_warp_knots_m == ()
-
-
 def test_finer_warps_are_offered_by_default():
     """The finer Bernstein warps (24, 32) were adopted by the rule written before the runs
     (BENCHMARKS.md "Finer Bernstein warps (24, 32)"): offered, with main's 0, 8 and 16, in
     the demo and the quick demo."""
     assert DemoConfig().density_warp_degrees == (0, 8, 16, 24, 32)
     assert DemoConfig.quick().density_warp_degrees == (0, 8, 16, 24, 32)
+
+
+def test_penalised_warp_knots_are_offered_by_default():
+    """The warp knots 9-40 m with a 1e-6 curvature penalty on their logits were adopted by
+    the rule written before the runs (BENCHMARKS.md "Penalised warp knots on the finer
+    warps"): offered in the demo and the quick demo."""
+    for cfg in (DemoConfig(), DemoConfig.quick()):
+        assert cfg.density_warp_knots_m == (9.0, 13.0, 17.0, 25.0, 40.0)
+        assert cfg.density_warp_knot_smooth == 1e-6

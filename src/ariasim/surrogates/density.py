@@ -550,6 +550,14 @@ class SymbolicDensity(BaseEstimator):
             and competes with the others on the held-out likelihood (else the training
             BIC), so the warp can bend in distance below the knots where a polynomial in
             ln x over the whole range cannot. Default (): not tried.
+        warp_knot_smooth: Curvature penalty strength (>= 0, as ``smooth``: the integral of
+            the squared second derivative in ln x of each warp logit, relative to the whole
+            sample's weight; Green & Silverman, Nonparametric Regression and Generalized
+            Linear Models (1994), ch. 2) of the candidates with ``warp_knots`` alone: they
+            are fitted with it in the warp choice, and if one of them wins its warp keeps
+            at least this penalty (the larger of it and the family's strength) in the
+            restarts, the ``smooth`` step, :meth:`refit` and the tail fit. Without it the
+            knotted logits can overfit the conditions near the knots. Default 0.0: off.
 
     Attributes:
         formulas_: ``{"cdf": ..., "pdf": ...}`` of ``(t, *conditions)`` (the PDF is the
@@ -573,6 +581,8 @@ class SymbolicDensity(BaseEstimator):
         knots_: The knots of the near-source terms used (empty: none).
         warp_knots_: Those of the warp logits (the family's, or else all ``knots``
             where those won for the warp alone).
+        warp_smooth_: The warp logits' own least penalty strength (``warp_knot_smooth``
+            where a candidate with ``warp_knots`` won the warp choice, else 0).
         warp_degree_: Degree of the warp used (0: none); its logits are in
             :attr:`params_` as ``warp_a1``, ``warp_a2``, ...
         tail_log_degree_: Degree of ln(1/tau(x)) of the tail cut-off used (None: none);
@@ -627,6 +637,7 @@ class SymbolicDensity(BaseEstimator):
         ordered_means: bool = False,
         loso: Sequence[float] = (),
         warp_knots: Sequence[float] = (),
+        warp_knot_smooth: float = 0.0,
     ):
         self.n_components = n_components
         self.point_mass = point_mass
@@ -654,6 +665,7 @@ class SymbolicDensity(BaseEstimator):
         self.ordered_means = ordered_means
         self.loso = loso
         self.warp_knots = warp_knots
+        self.warp_knot_smooth = warp_knot_smooth
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -754,6 +766,15 @@ class SymbolicDensity(BaseEstimator):
             )
         knots = _check_knots(self.knots, d)
         warp_knots = _check_knots(self.warp_knots, d, "warp_knots")
+        wks = self.warp_knot_smooth
+        if (
+            isinstance(wks, (bool, np.bool_))
+            or not isinstance(wks, (int, float, np.integer, np.floating))
+            or not (math.isfinite(float(wks)) and float(wks) >= 0)
+        ):
+            raise ConfigError(
+                f"must be a finite number >= 0; got {wks!r}", parameter="warp_knot_smooth"
+            )
         names = list(self.variable_names or [f"x{j}" for j in range(d)])
         if len(names) != d:
             raise ConfigError(f"{len(names)} names for {d} columns", parameter="variable_names")
@@ -799,6 +820,7 @@ class SymbolicDensity(BaseEstimator):
         self.warp_log_degree_ = 0
         self.knots_: tuple[float, ...] = ()
         self.warp_knots_: tuple[float, ...] = ()
+        self.warp_smooth_ = 0.0
         self.tail_log_degree_: int | None = None
         self.smooth_ = 0.0
         self.restart_used_ = 0
@@ -929,7 +951,8 @@ class SymbolicDensity(BaseEstimator):
         if m:  # the warp on top, from the identity as in :meth:`fit`
             k = self.warp_log_degree_ or 2
             kn = getattr(self, "warp_knots_", ())
-            self.params_.update(self._fit_warp(u[sub], X[sub], w[sub], m, k, kn, smooth=lam))
+            lam_w = max(lam, float(getattr(self, "warp_smooth_", 0.0)))
+            self.params_.update(self._fit_warp(u[sub], X[sub], w[sub], m, k, kn, smooth=lam_w))
             self.nll_ = self.mean_nll(u[sub] + self.t_min, X[sub], w[sub])
         if tail is not None:  # and the tail cut-off (with the warp), as in :meth:`fit`
             self.params_.update(self._tail_fit(u[sub], X[sub], w[sub], tail))
@@ -1066,12 +1089,14 @@ class SymbolicDensity(BaseEstimator):
 
     def _warp_on(self, u, X, w, params: dict, m: int, smooth: float = 0.0) -> None:
         """Make ``params`` the family (``params_``) and fit the chosen warp of degree ``m``
-        (its logits' degree and knots) on top of it, into ``params``; ``warp_degree_`` is
+        (its logits' degree and knots) on top of it, into ``params``, with the penalty
+        ``smooth`` (at least the warp's own, :attr:`warp_smooth_`); ``warp_degree_`` is
         ``m`` afterwards."""
         self.params_, self.warp_degree_ = params, 0
         if m:
             k, kn = self.warp_log_degree_ or 2, self.warp_knots_
-            params.update(self._fit_warp(u, X, w, m, k, kn, smooth=smooth))
+            lam_w = max(smooth, float(getattr(self, "warp_smooth_", 0.0)))
+            params.update(self._fit_warp(u, X, w, m, k, kn, smooth=lam_w))
         self.warp_degree_ = m
 
     def _select_smooth(self, u, X, w, val, smooths: list[float]) -> None:
@@ -1125,7 +1150,8 @@ class SymbolicDensity(BaseEstimator):
         with n = the sum of the weights). The logits get the family's knots; with
         ``knots`` that the family did not take, each candidate is also tried with them
         (label suffix ``+knots``), and with ``warp_knots``, with the family's knots plus
-        those (label suffix ``+warp knots``)."""
+        those (label suffix ``+warp knots``; fitted with the penalty
+        ``warp_knot_smooth``)."""
         base, base_nll = dict(self.params_), self.nll_
         n_eff = float(w.sum())
         log_degrees = (
@@ -1143,10 +1169,12 @@ class SymbolicDensity(BaseEstimator):
         cands += [(m, k, kn) for m in degrees if m > 0 for k in log_degrees for kn in knot_sets]
         scores: dict[Cand, float] = {}
         fits: dict[Cand, tuple[dict[str, Formula], float]] = {}
+        lam_k = float(self.warp_knot_smooth)
         for m, k, kn in cands:
             self.params_, self.warp_degree_ = dict(base), 0
             if m > 0:
-                self.params_.update(self._fit_warp(u, X, w, m, k, kn))
+                lam = lam_k if kn == with_warp_knots else 0.0
+                self.params_.update(self._fit_warp(u, X, w, m, k, kn, smooth=lam))
                 self.warp_degree_ = m
             nll = self.mean_nll(u + self.t_min, X, w) if m > 0 else base_nll
             n_par = (m - 1) * len(_warp_terms(self.variables_, k, kn)) if m else 0
@@ -1160,6 +1188,7 @@ class SymbolicDensity(BaseEstimator):
         self.warp_degree_ = best[0]
         self.warp_log_degree_ = best[1]
         self.warp_knots_ = best[2]
+        self.warp_smooth_ = lam_k if best[0] and best[2] == with_warp_knots else 0.0
 
         def label(c: Cand) -> str:
             out = str(c[0]) if len(log_degrees) == 1 or c[0] == 0 else f"{c[0]}/{c[1]}"
@@ -1176,6 +1205,8 @@ class SymbolicDensity(BaseEstimator):
             self.selection_["warp_log_degree"] = best[1]
         if len(knot_sets) > 1:
             self.selection_["warp_knots_used"] = list(best[2])
+        if lam_k > 0 and with_warp_knots is not None:
+            self.selection_["warp_knot_smooth_used"] = self.warp_smooth_
 
     def _fit_warp(
         self,
@@ -1343,7 +1374,8 @@ class SymbolicDensity(BaseEstimator):
         self.params_ = {k: f for k, f in saved.items() if not k.startswith("warp_")}
         try:
             k, kn = self.warp_log_degree_ or 2, getattr(self, "warp_knots_", ())
-            return self._fit_warp(u, X, w, m, k, kn, tail=log_degree)
+            lam_w = float(getattr(self, "warp_smooth_", 0.0))
+            return self._fit_warp(u, X, w, m, k, kn, tail=log_degree, smooth=lam_w)
         finally:
             self.params_ = saved
 

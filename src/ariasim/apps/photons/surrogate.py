@@ -594,6 +594,7 @@ def fit_photon_surrogate(
     ordered_means: bool = False,
     validation_loso_m: Sequence[float] = (),
     warp_knots_m: Sequence[float] = (),
+    warp_knot_smooth: float = 0.0,
 ) -> tuple[PhotonSurrogate, Any]:
     """Fit the yield formula and the delay density; returns (surrogate, yield regressor).
 
@@ -670,6 +671,10 @@ def fit_photon_surrogate(
             delay density's warp logits alone (``SymbolicDensity(warp_knots=...)``):
             each warp candidate is also tried with them, chosen likewise. Only for a
             density of the distance alone. Default: none (off).
+        warp_knot_smooth: Curvature penalty on the logits of the warp candidates with
+            ``warp_knots_m`` (``SymbolicDensity(warp_knot_smooth=...)``), kept by the
+            winning knotted warp through the restarts, the penalty step and the refit.
+            Default 0.0: off.
 
     The delay density's symbolic and polynomial parameter functions are compared by
     their likelihood on held-out training distances (every fourth distinct distance,
@@ -745,6 +750,7 @@ def fit_photon_surrogate(
         ordered_means=bool(ordered_means),
         loso=tuple(float(v) for v in validation_loso_m),
         warp_knots=tuple(warp_knots_m),
+        warp_knot_smooth=warp_knot_smooth,
         refine_samples=200_000,
         max_time=max_time_density,
         generations=generations_density,
