@@ -343,11 +343,11 @@ def shift_demo_command(
 ) -> None:
     """Simulate two domains with ariasim's simulators, learn the shift, judge the correction."""
     from ariasim.apps.shift.applications import APPLICATIONS, run_application
-    from ariasim.errors import ConfigError
+    from ariasim.errors import ConfigError, check_int
 
     m = method or (APPLICATIONS[application].method if application in APPLICATIONS else "flow")
-    if n_train is not None and n_train < 200:
-        raise ConfigError(f"must be an integer >= 200, got {n_train}", parameter="--n-train")
+    if n_train is not None:  # before run_application, to name the flag
+        check_int("--n-train", n_train, 200)
     if n_train is not None and application == "active-bias":
         raise ConfigError(
             "active-bias learns from its own control sample; leave it unset",

@@ -766,15 +766,12 @@ class SymbolicDensity(BaseEstimator):
             )
         knots = _check_knots(self.knots, d)
         warp_knots = _check_knots(self.warp_knots, d, "warp_knots")
-        wks = self.warp_knot_smooth
-        if (
-            isinstance(wks, (bool, np.bool_))
-            or not isinstance(wks, (int, float, np.integer, np.floating))
-            or not (math.isfinite(float(wks)) and float(wks) >= 0)
-        ):
+        if not isinstance(self.warp_knot_smooth, (int, float, np.integer, np.floating)):
             raise ConfigError(
-                f"must be a finite number >= 0; got {wks!r}", parameter="warp_knot_smooth"
+                f"must be a number >= 0; got {self.warp_knot_smooth!r}",
+                parameter="warp_knot_smooth",
             )
+        _smooth_values(self.warp_knot_smooth, "warp_knot_smooth")
         names = list(self.variable_names or [f"x{j}" for j in range(d)])
         if len(names) != d:
             raise ConfigError(f"{len(names)} names for {d} columns", parameter="variable_names")
@@ -951,7 +948,7 @@ class SymbolicDensity(BaseEstimator):
         if m:  # the warp on top, from the identity as in :meth:`fit`
             k = self.warp_log_degree_ or 2
             kn = getattr(self, "warp_knots_", ())
-            lam_w = max(lam, float(getattr(self, "warp_smooth_", 0.0)))
+            lam_w = self._warp_smooth(lam)
             self.params_.update(self._fit_warp(u[sub], X[sub], w[sub], m, k, kn, smooth=lam_w))
             self.nll_ = self.mean_nll(u[sub] + self.t_min, X[sub], w[sub])
         if tail is not None:  # and the tail cut-off (with the warp), as in :meth:`fit`
@@ -1087,6 +1084,11 @@ class SymbolicDensity(BaseEstimator):
                 for v, x in zip(_loso_values(self.loso), data["memo"][key], strict=True)
             }
 
+    def _warp_smooth(self, smooth: float = 0.0) -> float:
+        """The penalty strength of a warp fit after the choice: ``smooth``, but at least
+        the chosen warp's own (:attr:`warp_smooth_`, e.g. that of penalised warp knots)."""
+        return max(smooth, float(getattr(self, "warp_smooth_", 0.0)))
+
     def _warp_on(self, u, X, w, params: dict, m: int, smooth: float = 0.0) -> None:
         """Make ``params`` the family (``params_``) and fit the chosen warp of degree ``m``
         (its logits' degree and knots) on top of it, into ``params``, with the penalty
@@ -1095,8 +1097,7 @@ class SymbolicDensity(BaseEstimator):
         self.params_, self.warp_degree_ = params, 0
         if m:
             k, kn = self.warp_log_degree_ or 2, self.warp_knots_
-            lam_w = max(smooth, float(getattr(self, "warp_smooth_", 0.0)))
-            params.update(self._fit_warp(u, X, w, m, k, kn, smooth=lam_w))
+            params.update(self._fit_warp(u, X, w, m, k, kn, smooth=self._warp_smooth(smooth)))
         self.warp_degree_ = m
 
     def _select_smooth(self, u, X, w, val, smooths: list[float]) -> None:
@@ -1374,8 +1375,7 @@ class SymbolicDensity(BaseEstimator):
         self.params_ = {k: f for k, f in saved.items() if not k.startswith("warp_")}
         try:
             k, kn = self.warp_log_degree_ or 2, getattr(self, "warp_knots_", ())
-            lam_w = float(getattr(self, "warp_smooth_", 0.0))
-            return self._fit_warp(u, X, w, m, k, kn, tail=log_degree, smooth=lam_w)
+            return self._fit_warp(u, X, w, m, k, kn, tail=log_degree, smooth=self._warp_smooth())
         finally:
             self.params_ = saved
 
@@ -2217,8 +2217,9 @@ def _log_degrees(
     return out
 
 
-def _smooth_values(smooth: Any) -> list[float]:
-    """The candidate strengths (sorted, distinct, finite, >= 0) of the ``smooth`` argument."""
+def _smooth_values(smooth: Any, parameter: str = "smooth") -> list[float]:
+    """The candidate strengths (sorted, distinct, finite, >= 0) of the ``smooth`` argument
+    (or of another penalty strength, named ``parameter`` in the error)."""
     vals = [smooth] if isinstance(smooth, (int, float, np.integer, np.floating)) else smooth
     try:
         out = sorted({float(v) for v in vals})
@@ -2227,7 +2228,7 @@ def _smooth_values(smooth: Any) -> list[float]:
         ok, out = False, []
     if not ok or not out or not all(math.isfinite(v) and v >= 0 for v in out):
         raise ConfigError(
-            f"must be a number >= 0 or a list of them; got {smooth!r}", parameter="smooth"
+            f"must be a number >= 0 or a list of them; got {smooth!r}", parameter=parameter
         )
     return out
 

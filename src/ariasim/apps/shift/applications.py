@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from ariasim.apps.shift.samples import ShiftSamples
-from ariasim.errors import ConfigError
+from ariasim.errors import ConfigError, check_int
 from ariasim.shift.workflow import write_summary
 from ariasim.utils import atomic_path, check_outputs, spawn_seeds, to_jsonable
 
@@ -217,14 +217,9 @@ def run_application(
         raise ConfigError(
             f"must be one of {', '.join(APPLICATIONS)}, got {name!r}", parameter="application"
         )
-    if isinstance(n, bool) or not isinstance(n, int) or n < 200:
-        raise ConfigError(f"must be an integer >= 200, got {n!r}", parameter="n")
-    if n_train is not None and (
-        isinstance(n_train, bool) or not isinstance(n_train, int) or n_train < 200
-    ):
-        raise ConfigError(
-            f"must be an integer >= 200 (or None: n), got {n_train!r}", parameter="n_train"
-        )
+    check_int("n", n, 200)
+    if n_train is not None:
+        check_int("n_train", n_train, 200)
     app = APPLICATIONS[name]
     if app.make is None and n_train is not None:
         raise ConfigError(
