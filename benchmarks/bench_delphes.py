@@ -32,11 +32,20 @@ Without ``--delphes`` there is no anchor: the card is exported and only ariasim'
     python benchmarks/bench_delphes.py --delphes /path/to/delphes [--root-env VENV]
         --full full.parquet --response response.json [--json out.json] [--sizes 20000,200000]
         [--repeat 3] [--work DIR] [--max-events N] [--delphes-seed N]
+        [--heldout FILE [--heldout-part I/K]] [--objects electron,photon]
 
 Delphes seeds its random generator from the clock unless the card sets ``RandomSeed``, so
 the same card passes a bin or two more or fewer from run to run; ``--delphes-seed N``
 (N > 0) runs the held-out particles with ``set RandomSeed N`` added to a copy of the card
 (the same table every time). ``--sizes ""`` skips the timing.
+
+The judged sample is the odd events of ``--full`` (the model is fitted on its even events),
+so every Delphes seed judges the same full-simulation particles and a fluctuation of that
+sample fails at every seed. ``--heldout FILE`` judges instead every event of another
+full-simulation table that the fit never saw (an independent simulation of the same gun);
+``--heldout-part I/K`` (1 <= I <= K) keeps its events with ``event_id % K == I - 1``, so
+K runs judge K disjoint samples. ``--objects`` names the objects judged (default all four;
+e.g. ``electron,photon`` for a table of electrons and photons only).
 
 References:
     J. de Favereau et al. (DELPHES 3), JHEP 02 (2014) 057, arXiv:1307.6346.
@@ -325,6 +334,65 @@ def read_delphes(root_file: str | os.PathLike[str], particles: pd.DataFrame) -> 
 # --------------------------------------------------------------------------- bin rule
 
 
+def parse_part(text: str) -> tuple[int, int]:
+    """``"I/K"`` (``--heldout-part``) as ``(I, K)`` with ``1 <= I <= K``; a one-line
+    ``SystemExit`` naming the flag otherwise.
+
+    Example:
+        >>> parse_part("2/4")
+        (2, 4)
+    """
+    try:
+        i, k = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise SystemExit(f"--heldout-part {text!r}: expected I/K, e.g. 1/4") from None
+    if not 1 <= i <= k:
+        raise SystemExit(f"--heldout-part {text!r}: need 1 <= I <= K")
+    return i, k
+
+
+def parse_objects(text: str) -> list[str]:
+    """``--objects`` (comma list of :data:`PDG_OBJECT`'s objects) as a list, in the
+    order of :data:`RULE`; a one-line ``SystemExit`` for an unknown or empty list."""
+    names = [x.strip() for x in text.split(",") if x.strip()]
+    known = list(PDG_OBJECT.values())
+    bad = [x for x in names if x not in known]
+    if bad or not names:
+        raise SystemExit(f"--objects {text!r}: expected a comma list of {', '.join(known)}")
+    return [o for o, _ in RULE if o in names]
+
+
+def judged_sample(
+    table: pd.DataFrame,
+    *,
+    source: str,
+    heldout: bool,
+    part: tuple[int, int] | None = None,
+    objects: Sequence[str] = tuple(PDG_OBJECT.values()),
+) -> pd.DataFrame:
+    """The full-simulation particles the rule judges: the odd events of the fit's table
+    (``heldout`` False), or every event of an independent table (``heldout`` True),
+    optionally only part ``I`` of ``K`` (events with ``event_id % K == I - 1``); only the
+    particles of ``objects``. A one-line ``SystemExit`` naming ``source`` if an object has
+    no particle there.
+    """
+    if heldout:
+        if part is not None:
+            if "event_id" not in table.columns:
+                raise SystemExit(f"{source}: --heldout-part needs an event_id column")
+            i, k = part
+            table = table.loc[table["event_id"].to_numpy(np.int64) % k == i - 1]
+    else:
+        table = select_events(table, "odd", source=source)
+    codes = [c for c, o in PDG_OBJECT.items() if o in objects]
+    pdg = np.abs(table["pdg"].to_numpy())
+    for c in codes:
+        if not np.any(pdg == c):
+            what = f"part {part[0]}/{part[1]}" if part else "the judged events"
+            raise SystemExit(f"{source}: no {PDG_OBJECT[c]} particles in {what} (--objects)")
+    return table.loc[np.isin(pdg, codes)].reset_index(drop=True)
+
+
 def width68(r: np.ndarray) -> float:
     """Half the 16-84 % interval of ``r`` (the Gaussian sigma for a Gaussian)."""
     q16, q84 = np.quantile(r, [0.15865525393145707, 0.8413447460685429])
@@ -444,8 +512,10 @@ def print_rule(rows: pd.DataFrame, *, label: str) -> None:
             for i in range(len(PT_EDGES) - 1):
                 r = g[(g["pt_low"] == PT_EDGES[i]) & (g["eta_low"] == ETA_EDGES[j])].iloc[0]
                 wr = r.get("width_ratio", np.nan)
-                mark = ("" if r["eff_ok"] else "e") + ("w" if r["width_ok"] is False else "")
-                mark += "*" if r["width_ok"] is None else ""
+                # width_ok is a bool column (np.bool_) when every bin was judged on width
+                judged = r["width_ok"] is not None and not pd.isna(r["width_ok"])
+                mark = ("" if r["eff_ok"] else "e") + ("w" if judged and not r["width_ok"] else "")
+                mark += "" if judged else "*"
                 txt = f"{wr:.2f}" if isinstance(wr, float) and np.isfinite(wr) else "-"
                 cells.append(f"{txt + (' ' + mark if mark else ''):>11s}")
             print(f"  {ETA_EDGES[j]:g}-{ETA_EDGES[j + 1]:g}".ljust(13) + " ".join(cells))
@@ -582,6 +652,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--delphes", default=None, help="Delphes build folder (the anchor)")
     ap.add_argument("--root-env", default=None, help="venv with ROOT from the pip package root")
     ap.add_argument("--full", default=None, help="full-simulation table (.parquet)")
+    ap.add_argument(
+        "--heldout",
+        default=None,
+        help="judge every event of this independent full-simulation table (.parquet) "
+        "instead of the odd events of --full",
+    )
+    ap.add_argument(
+        "--heldout-part",
+        default=None,
+        help="I/K: judge only the events of --heldout with event_id %% K == I - 1",
+    )
+    ap.add_argument(
+        "--objects",
+        default=",".join(o for o, _ in RULE),
+        help="comma list of the objects judged (default: all four)",
+    )
     ap.add_argument("--response", required=True, help="response model JSON (fitted on even events)")
     ap.add_argument("--json", default=None, help="write the results here (.json)")
     ap.add_argument("--sizes", default="20000,200000", help="particles per timing (comma list)")
@@ -599,6 +685,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "the clock each run; N > 0: 'set RandomSeed N' in a copy of the card, reproducible)",
     )
     args = ap.parse_args(argv)
+    if args.heldout and args.full:
+        ap.error("give --full (its odd events are judged) or --heldout, not both")
+    if args.heldout_part and not args.heldout:
+        ap.error("--heldout-part needs --heldout")
+    part = parse_part(args.heldout_part) if args.heldout_part else None
+    objects = parse_objects(args.objects)
+    judged = args.heldout or args.full
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     response = Path(args.response).resolve()
     tmp = None
@@ -619,9 +712,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             "no Delphes anchor (--delphes not given): only ariasim's side runs (its fast "
             "simulation under the bin rule, and its timing)"
         )
-    if args.full:
-        full = select_events(read_table(args.full), "odd", source=args.full)
-        full = full.loc[np.isin(np.abs(full["pdg"]), list(PDG_OBJECT))].reset_index(drop=True)
+    if judged:
+        full = judged_sample(
+            read_table(judged),
+            source=judged,
+            heldout=bool(args.heldout),
+            part=part,
+            objects=objects,
+        )
+        what = "odd events" if not args.heldout else f"{Path(judged).name}"
+        what += f", part {part[0]}/{part[1]}" if part else ""
         if args.max_events:
             full = full.iloc[: args.max_events].reset_index(drop=True)
         parts = truth_particles(full)
@@ -630,7 +730,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             t0 = time.perf_counter()
             hep = write_hepmc3(parts, work / "heldout.hepmc3")
             print(
-                f"(b) {len(parts)} held-out particles (odd events) as HepMC3 events "
+                f"(b) {len(parts)} held-out particles ({what}) as HepMC3 events "
                 f"({time.perf_counter() - t0:.1f} s)"
             )
             run_card = card
@@ -650,12 +750,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"full), e = efficiency fails, w = width fails, * = < {MIN_RECO} reco (efficiency "
             "only)"
         )
-        result.update(full=str(Path(args.full).resolve()), n_heldout=len(parts), rule={})
+        result.update(full=str(Path(judged).resolve()), n_heldout=len(parts), rule={})
+        result.update(heldout=bool(args.heldout), heldout_part=args.heldout_part)
         result["delphes_seed"] = args.delphes_seed
+        judge = [(o, q) for o, q in (*RULE, *INFO) if o in objects]
         for label, tab in tables.items():
-            rows = pd.concat(
-                [bin_rule(full, tab, o, q) for o, q in (*RULE, *INFO)], ignore_index=True
-            )
+            rows = pd.concat([bin_rule(full, tab, o, q) for o, q in judge], ignore_index=True)
             print_rule(rows, label=f"{label} vs full")
             summary = summarise(rows, label=f"{label} vs full")
             result["rule"][label] = {
@@ -663,7 +763,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "bins": rows.astype(object).where(rows.notna(), None).to_dict(orient="records"),
             }
     else:
-        print("--full not given: the bin rule is skipped")
+        print("neither --full nor --heldout given: the bin rule is skipped")
     print(
         f"(f) whole commands, start-up included, {args.repeat} alternating runs per size "
         f"(1 thread each; particles: {SPECIES}, pT log-flat 1-300 GeV, |eta| < 2.5):"
