@@ -387,6 +387,10 @@ def test_reweighter_context_first_factorises_the_ratio(tmp_path):
         sd = src[col].std()
         assert abs(np.average(src[col], weights=w) - mean) < 5 * sd * math.sqrt(1 / ess + 1 / N)
     assert classifier_test(src, tgt, weights_a=w, seed=0).value <= 0.55
+    twin = ClassifierReweighter(
+        features=["x"], context=["c"], n_estimators=200, context_first=True
+    ).fit(X, y)
+    assert twin.weights(src).tobytes() == w.tobytes()  # same data and seed: same bytes
     path = two.save(tmp_path / "cf")
     assert (path / "context-model.txt").is_file() and (path / "model.txt").is_file()
     again = load(path)
