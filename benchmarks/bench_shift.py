@@ -38,7 +38,7 @@ correction; "w/ sim" also count simulating the training target rows, the sample 
 make to learn the shift.
 
 Writes ``benchmarks/out/shift-<app>-<method><options>-<n>[-t<n_train>]-s<seed>/`` (options:
-``[-q<knots>][-at<tol>][-cl<levels>][-wd<decay>][-cf<K>][-rf<K>][-avg]
+``[-q<knots>][-at<tol>][-cl<levels>][-wd<decay>][-cf<K>][-rf<K>][-avg][-ctx]
 [-bag<B>[-<mode>][-bf<f>]]``; report.html, summary.json, model/) and
 ``benchmarks/out/shift-<n>[-t<n_train>]-s<seed>.json`` with every figure, and prints a table.
 """
@@ -111,6 +111,12 @@ def main(argv: list[str] | None = None) -> int:
         help="weights from the mean of the reweighter's fold classifiers (*+reweight; bagging)",
     )
     ap.add_argument(
+        "--reweight-context-first",
+        action="store_true",
+        help="the reweighter learns the context ratio first, then the rest (*+reweight; "
+        "ClassifierReweighter(context_first=True))",
+    )
+    ap.add_argument(
         "--weight-decay",
         type=float,
         default=None,
@@ -177,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.average_folds and method.endswith("+reweight"):
                 opts["reweight_average_folds"] = True
                 tag += "-avg"
+            if args.reweight_context_first and method.endswith("+reweight"):
+                opts["reweight_context_first"] = True
+                tag += "-ctx"
             if args.bags is not None and method in ("quantile", "quantile+reweight"):
                 opts["n_bags"] = args.bags
                 tag += f"-bag{args.bags}"

@@ -154,6 +154,27 @@ def test_make_learner_routes_options():
         make_learner("flow+reweight", ["x"], None, options={"nonsense": 1})
 
 
+def test_chain_with_a_context_first_reweighter_round_trips(data, tmp_path):
+    """``reweight_context_first`` reaches the chain's reweighter, and the chain saves and
+    loads its context stage (same weights to the byte)."""
+    src, tgt, fresh_src, _ = data
+    m = make_learner(
+        "quantile+reweight",
+        ["x", "k"],
+        ["c"],
+        seed=2,
+        options={"reweight_context_first": True, "reweight_n_estimators": 50},
+    )
+    assert m.reweighter.context_first is True
+    X, y, _ = stack(src.iloc[:800], tgt.iloc[:800])
+    m.fit(X, y)
+    assert m.reweighter_.context_stage_ is not None
+    moved, w = m.correct(fresh_src.iloc[:500])
+    again = load(m.save(tmp_path / "cf"))
+    moved2, w2 = again.correct(fresh_src.iloc[:500])
+    assert w2.tobytes() == w.tobytes() and moved2.equals(moved)
+
+
 def test_errors(data):
     src, tgt, _, _ = data
     X, y, _ = stack(src.iloc[:50], tgt.iloc[:50])
