@@ -97,8 +97,8 @@ quantile models are calibrated *in sample* (about 10 % of the training rows lie 
 10 % quantile) but not on rows they did not see: their estimation noise makes
 the probability-integral transform (PIT) ``F(y | c, y_<j)`` of *fresh* rows non-uniform. On
 the fastsim electrons (60k training rows per side) the PIT normal scores of the training rows
-have standard deviation 1.00, those of fresh rows 1.02-1.03, and the morph that reproduces
-the training target from the training source within the floor is 3.5-4.6x the floor off on
+have standard deviation 1.00, those of fresh rows 1.02-1.03, and the morph is off the
+target by a W1 of 1.2-1.5 times the 20k-row floor on its training rows but 3.5-4.6 times on
 fresh rows (BENCHMARKS.md, "Calibrated conditional CDFs"). With a calibration split, each
 domain's quantile forests are fitted on ``1 - f`` of its rows, and the PIT normal scores
 ``t = Phi^-1(F(y | c, y_<j))`` of its held-out ``f`` under them are collected per feature;
