@@ -99,9 +99,10 @@ the probability-integral transform (PIT) ``F(y | c, y_<j)`` of *fresh* rows non-
 the fastsim electrons (60k training rows per side) the PIT normal scores of the training rows
 have standard deviation 1.00, those of fresh rows 1.02-1.03, and the morph is off the
 target by a W1 of 1.2-1.5 times the 20k-row floor on its training rows but 3.5-4.6 times on
-fresh rows (BENCHMARKS.md, "Calibrated conditional CDFs"). With a calibration split, each
-domain's quantile forests are fitted on ``1 - f`` of its rows, and the PIT normal scores
-``t = Phi^-1(F(y | c, y_<j))`` of its held-out ``f`` under them are collected per feature;
+fresh rows (BENCHMARKS.md, "Where fastsim's e_response W1 comes from"). With a calibration
+split, each domain's quantile forests are fitted on ``1 - f`` of its rows, and the PIT normal
+scores ``t = Phi^-1(F(y | c, y_<j))`` of its held-out ``f`` under them are collected per
+feature;
 their empirical distribution ``G`` gives the recalibration map ``t -> Phi^-1(G(t))``
 (recalibrated regression: Kuleshov, Fenner & Ermon, "Accurate uncertainties for deep learning
 using calibrated regression", ICML 2018, there by isotonic regression; here piecewise linear

@@ -118,8 +118,8 @@ APPLICATIONS: dict[str, Application] = {
             "KAN fast simulation",
             "full simulation",
             # held-out calibration of the quantile CDFs: e_response's largest W1/floor 3.08x
-            # -> 2.71x (seed 0), 2.82x -> 2.56x (seed 1), BENCHMARKS.md "Calibrated
-            # conditional CDFs"
+            # -> 2.71x (seed 0), 2.82x -> 2.56x (seed 1), BENCHMARKS.md "Where fastsim's
+            # e_response W1 comes from"
             quantile_options={"calibration_fraction": 0.2},
         ),
         Application(
