@@ -793,6 +793,8 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
     def from_saved(cls, params: dict, state: dict, folder: Path) -> ChainedQuantileMorpher:
         """Rebuild from the parts :func:`ariasim.shift.load` read (no pickle)."""
         params = dict(params)
+        # saved before the option existed: no calibration (whatever the default becomes)
+        params.setdefault("calibration_fraction", 0.0)
         if isinstance(params.get("bounds"), dict):
             params["bounds"] = {k: tuple(v) for k, v in params["bounds"].items()}
         self = cls(**params)
