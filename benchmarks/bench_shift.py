@@ -140,6 +140,13 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="with --bags: fraction of each domain's rows per bag (default 0.5)",
     )
+    ap.add_argument(
+        "--calibration-fraction",
+        type=float,
+        default=None,
+        help="ChainedQuantileMorpher's held-out calibration of its CDFs (quantile, "
+        "quantile+reweight; default 0: off)",
+    )
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "out")
     args = ap.parse_args(argv)
     if args.n_train is not None and args.n_train < 200:
@@ -195,6 +202,12 @@ def main(argv: list[str] | None = None) -> int:
                 if args.bag_fraction is not None:
                     opts["bag_fraction"] = args.bag_fraction
                     tag += f"-bf{args.bag_fraction:g}"
+            if args.calibration_fraction is not None and method in (
+                "quantile",
+                "quantile+reweight",
+            ):
+                opts["calibration_fraction"] = args.calibration_fraction
+                tag += f"-cal{args.calibration_fraction:g}"
             options = opts or None
             folder = args.out / f"shift-{name}-{method}{tag}-{size}-s{args.seed}"
             t0 = time.time()

@@ -136,3 +136,24 @@ def test_active_bias_stratified_path(tmp_path: Path, monkeypatch):
         run_application(
             "active-bias", tmp_path / "ab2", n=200, method="stratified", options={"a": 1}
         )
+
+
+def test_application_quantile_options(tmp_path: Path, monkeypatch):
+    """An application's own options for the quantile morpher are used unless the caller sets
+    them (fastsim: held-out calibration of the CDFs)."""
+    import dataclasses
+
+    import ariasim.apps.shift.applications as A
+
+    assert A.APPLICATIONS["fastsim"].quantile_options == {"calibration_fraction": 0.2}
+    app = dataclasses.replace(
+        A.APPLICATIONS["detector"], quantile_options={"calibration_fraction": 0.2}
+    )
+    assert A._method_options(app, "quantile+reweight", {"calibration_fraction": 0.0}) == {
+        "calibration_fraction": 0.0
+    }
+    assert A._method_options(app, "flow", {"max_epochs": 3}) == {"max_epochs": 3}
+    monkeypatch.setitem(A.APPLICATIONS, "detector", app)
+    small = {"n_quantiles": 5, "max_iter": 10}
+    s = run_application("detector", tmp_path / "q", n=200, method="quantile", options=small)
+    assert s["options"] == {"calibration_fraction": 0.2, **small}

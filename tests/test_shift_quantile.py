@@ -308,3 +308,67 @@ def test_bad_bag_options_are_named(model):
     ):
         with pytest.raises(ConfigError, match=key):
             ChainedQuantileMorpher(**{key: value}).fit(X, y)
+
+
+def _irrelevant_context(n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """A feature whose scale depends on c0, and two context columns it does not depend on
+    (room for the trees to fit noise)."""
+    c = rng.uniform(0.0, 1.0, (n, 3))
+    a = rng.normal(0.0, 1.0, n) * (1.0 + c[:, 0])
+    return pd.DataFrame({"a": a, **{f"c{i}": c[:, i] for i in range(3)}})
+
+
+def test_calibration_makes_fresh_rows_pit_normal(tmp_path):
+    """Loosely regularised quantile forests are calibrated on their training rows only: the
+    PIT normal scores of fresh rows are over-dispersed. With ``calibration_fraction`` the
+    held-out rows' map brings fresh rows' scores back to unit spread; save/load keeps it."""
+    from scipy import special
+
+    from ariasim.shift.quantile import _calibrate, _cdf_score
+
+    rng = np.random.default_rng(0)
+    X, y, _ = stack(_irrelevant_context(1500, rng), _irrelevant_context(1500, rng))
+    ctx = ["c0", "c1", "c2"]
+    loose = dict(
+        n_quantiles=9, max_iter=30, max_leaf_nodes=15, min_samples_leaf=10, validation_fraction=0
+    )
+    m = ChainedQuantileMorpher(context=ctx, random_state=0, calibration_fraction=0.3, **loose)
+    m.fit(X, y)
+    fresh = _irrelevant_context(5000, rng)
+    z = m.codec_.encode(fresh[["a"]].to_numpy(), rng)
+    s = special.ndtri(m.levels_)
+    nominal = _cdf_score(z[:, 0], m.forests_["src"][0].predict(fresh[ctx].to_numpy()), s)
+    calibrated = _calibrate(nominal, m.calibration_["src"][0])
+    # the map's spread is known to ~1/sqrt(2 * 450 held-out rows) = 0.033: 3 sigma is 0.1;
+    # the nominal scores fail the same band (no calibration: the morpher's default)
+    assert abs(float(calibrated.std()) - 1.0) < 0.1
+    assert float(nominal.std()) > 1.1
+    # forward and inverse stay each other's inverse (the calibration maps are invertible)
+    src = _irrelevant_context(400, rng)
+    moved = m.transform(src)
+    back = m.inverse_transform(moved)
+    assert np.allclose(back["a"], src["a"], atol=1e-6)
+    # persisted: the reloaded morpher gives the same bytes; knots and option must agree
+    out = m.save(tmp_path / "cal")
+    assert load(out).transform(src).equals(moved)
+    import json
+
+    meta = json.loads((out / "model.json").read_text())
+    meta["state"].pop("calibration")
+    (out / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(InputError, match="calibration"):
+        load(out)
+
+
+def test_bad_calibration_options_are_named(model):
+    _, _, _, X, y = model
+    for kw in (
+        {"calibration_fraction": 0.5},
+        {"calibration_fraction": -0.1},
+        {"calibration_fraction": True},
+        {"calibration_fraction": 0.2, "n_bags": 2},
+    ):
+        with pytest.raises(ConfigError, match="calibration_fraction"):
+            ChainedQuantileMorpher(**kw).fit(X, y)
+    with pytest.raises(InputError, match="calibration_fraction"):
+        ChainedQuantileMorpher(calibration_fraction=0.001, **FAST).fit(X, y)
