@@ -529,3 +529,23 @@ def test_efficiency_fit_keeps_the_rule_bins_averages(monkeypatch):
     # every rule bin's average within 3 sigma of its own statistics with the wide bins
     assert np.max(np.abs(pa)) < 3.0
     assert np.sum(pa**2) <= np.sum(po**2)
+
+
+def test_two_stage_turn_on_in_pt_is_followed():
+    import ariasim.apps.collider.compact as compact
+
+    # forward-electron-like shelf: 0.30 reached near pT 4.5 GeV, a second rise above 6 GeV
+    rng = np.random.default_rng(13)
+    pt = np.exp(rng.uniform(0.0, np.log(300.0), 80_000))
+    eta = rng.uniform(1.8, 2.1, pt.size)
+    p = 0.3 / (1 + (3.5 / pt) ** 8) + 0.55 / (1 + (9.0 / pt) ** 4)
+    d = pd.DataFrame({"pt": pt, "eta": eta, "energy": pt * np.cosh(eta), "ratio": 1.0,
+                      "passed": rng.uniform(size=pt.size) < p})  # fmt: skip
+    f, info = CompactClassifier().fit_card(d, OBJECTS["electron"], (1.8, 2.1))
+    assert "(x1/" in _chosen(info), _chosen(info)  # a two-stage member
+    assert info["front"][info["chosen"]]["size"] <= 30
+    w = compact.eff_wide_bins(d, (1.8, 2.1))
+    assert w is not None
+    assert np.max(np.abs(_wide_pulls(f, w))) < 3.0
+    # tracks keep their library (muon and charged-hadron cards unchanged)
+    assert not any("(x1/" in m.name for m in library("efficiency", "track"))
