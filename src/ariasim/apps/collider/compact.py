@@ -36,8 +36,13 @@ and the smallest form statistically consistent with the best is kept:
   E_t)^n e^(g eta^2))`` (:func:`_tail_turn_off`: their reco/truth has a narrow core and a
   low tail, and the 68 % width is the tail's below E_t, the core's above), and an
   efficiency turn-on plus a low-energy component that turns off (:func:`_low_component`:
-  a dip before the turn-on), a calorimeter threshold in E times a track threshold in pT,
-  and turn-ons with a declining plateau; fitted from grids of starting points;
+  a dip before the turn-on, optionally with a plateau declining in log E), a two-stage
+  turn-on (:func:`_two_stage`: a shelf between two rises, in E or pT), a calorimeter
+  threshold in E times a track threshold in pT, and turn-ons with a declining plateau;
+  fitted from grids of starting points;
+* a calorimeter efficiency is fitted to the bin rule's wide truth-pT x |eta| bins as well
+  (:func:`eff_wide_bins`: the mean of the formula over each bin's particles against the
+  bin's efficiency, with the same balanced weight as the resolution's wide bins);
 * a calorimeter resolution may come in two pieces in E (:func:`split_in_energy`): breaks
   from where the one-piece fit's pulls on the training bins change sign
   (:func:`split_candidates`), each piece a library member chosen as above, the split
