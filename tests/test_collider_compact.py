@@ -475,3 +475,77 @@ def test_wide_bins_cut_at_given_eta_edges_pool_the_region_as_the_rule_does():
     lo, hi = sorted(default["y"])
     assert lo + 3 * rule["err"][0] < rule["y"][0] < hi - 3 * rule["err"][0]
     assert "photon" in compact.WIDE_ETA_EDGES and "electron" not in compact.WIDE_ETA_EDGES
+
+
+def _wide_pulls(f, w):
+    """Pulls of a fitted efficiency's averages over the wide bins (unweighted errors)."""
+    v = {"energy": w["e"], "pt": w["e"] / np.cosh(w["a"]), "eta": w["a"]}
+    pred = np.broadcast_to(np.asarray(f({k: v[k] for k in f.names}), float), w["e"].shape)
+    return (pred.mean(axis=1) - w["y"]) / w["err"]
+
+
+def test_efficiency_wide_bins_are_the_rule_bins_averages():
+    from ariasim.apps.collider.compact import EFF_WIDE_POINTS, WIDE_MIN, eff_wide_bins
+
+    rng = np.random.default_rng(5)
+    pt = np.exp(rng.uniform(0.0, np.log(300.0), 30_000))
+    eta = rng.uniform(1.2, 2.5, pt.size)
+    d = pd.DataFrame({"pt": pt, "eta": -eta, "energy": pt * np.cosh(eta),
+                      "passed": rng.uniform(size=pt.size) < 0.6})  # fmt: skip
+    w = eff_wide_bins(d, (1.2, 2.5))
+    assert w is not None and w["e"].shape == (len(w["y"]), EFF_WIDE_POINTS)
+    # pT 1-2-5-...-300 GeV x |eta| 1.2-1.5, 1.5-2.5 (the rule's edge at 1.5 cuts the region)
+    exp = []
+    for lo, hi in zip((1, 2, 5, 10, 20, 50, 100), (2, 5, 10, 20, 50, 100, 300), strict=True):
+        for el, eh in ((1.2, 1.5), (1.5, 2.5)):
+            m = (pt >= lo) & (pt < hi) & (eta >= el) & (eta < eh)
+            if m.sum() >= WIDE_MIN:
+                exp.append(d["passed"][m].mean())
+    np.testing.assert_allclose(w["y"], exp, rtol=0, atol=1e-12)
+    assert np.all(np.diff(w["e"], axis=1) >= 0)  # points evenly spaced in E, sorted
+    assert np.all((w["a"] >= 1.2) & (w["a"] <= 2.5))
+
+
+def test_efficiency_fit_keeps_the_rule_bins_averages(monkeypatch):
+    import ariasim.apps.collider.compact as compact
+
+    # electron-like forward region: a track turn-on in pT times a calorimeter one in E and a
+    # plateau falling with |eta|; no library member has this form exactly
+    rng = np.random.default_rng(11)
+    pt = np.exp(rng.uniform(0.0, np.log(300.0), 120_000))
+    eta = rng.uniform(1.5, 2.5, pt.size)
+    e = pt * np.cosh(eta)
+    p = (0.95 - 0.12 * (eta - 1.5)) * (1 - np.exp(-((pt / 4.0) ** 2))) / (1 + (12.0 / e) ** 6)
+    d = pd.DataFrame({"pt": pt, "eta": eta, "energy": e, "passed": rng.uniform(size=pt.size) < p,
+                      "ratio": 1.0})  # fmt: skip
+    w = compact.eff_wide_bins(d, (1.5, 2.5))
+    assert w is not None
+    f_add, info = CompactClassifier().fit_card(d, OBJECTS["electron"], (1.5, 2.5))
+    assert info["n_bins"] > len(w["y"])  # narrow and wide bins
+    monkeypatch.setattr(compact, "EFF_WIDE_MODE", "off")
+    f_off, _ = CompactClassifier().fit_card(d, OBJECTS["electron"], (1.5, 2.5))
+    pa, po = _wide_pulls(f_add, w), _wide_pulls(f_off, w)
+    print("pulls add", np.round(pa, 2), "off", np.round(po, 2))
+    # every rule bin's average within 3 sigma of its own statistics with the wide bins
+    assert np.max(np.abs(pa)) < 3.0
+    assert np.sum(pa**2) <= np.sum(po**2)
+
+
+def test_two_stage_turn_on_in_pt_is_followed():
+    import ariasim.apps.collider.compact as compact
+
+    # forward-electron-like shelf: 0.30 reached near pT 4.5 GeV, a second rise above 6 GeV
+    rng = np.random.default_rng(13)
+    pt = np.exp(rng.uniform(0.0, np.log(300.0), 80_000))
+    eta = rng.uniform(1.8, 2.1, pt.size)
+    p = 0.3 / (1 + (3.5 / pt) ** 8) + 0.55 / (1 + (9.0 / pt) ** 4)
+    d = pd.DataFrame({"pt": pt, "eta": eta, "energy": pt * np.cosh(eta), "ratio": 1.0,
+                      "passed": rng.uniform(size=pt.size) < p})  # fmt: skip
+    f, info = CompactClassifier().fit_card(d, OBJECTS["electron"], (1.8, 2.1))
+    assert "(x1/" in _chosen(info), _chosen(info)  # a two-stage member
+    assert info["front"][info["chosen"]]["size"] <= 30
+    w = compact.eff_wide_bins(d, (1.8, 2.1))
+    assert w is not None
+    assert np.max(np.abs(_wide_pulls(f, w))) < 3.0
+    # tracks keep their library (muon and charged-hadron cards unchanged)
+    assert not any("(x1/" in m.name for m in library("efficiency", "track"))
