@@ -633,6 +633,37 @@ def _other_turn_on(kind: str) -> list[Member]:
     ] if kind == "calo" else [])  # fmt: skip
 
 
+def _pair_variants() -> list[tuple[str, bool, bool, Callable[..., np.ndarray]]]:
+    """The variants of the two-logistic efficiency members (:func:`_low_component`,
+    :func:`_two_stage`): (variable name, with the |eta| term, with the log E plateau, the
+    log of the variable: E, or pT = E / cosh|eta|). Both extras at once would make 34 nodes,
+    beyond the library's 30, so that combination is left out."""
+    out = []
+    for (other, var), eta, dec in itertools.product(
+        ((False, "x"), (True, "pt")), (False, True), (False, True)
+    ):
+        if eta and dec:
+            continue
+
+        def lx(x: np.ndarray, a: np.ndarray, other: bool = other) -> np.ndarray:
+            return np.log(x / np.cosh(a)) if other else np.log(x)
+
+        out.append((var, eta, dec, lx))
+    return out
+
+
+def _pair_bounds(eta: bool, dec: bool) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Bounds of a two-logistic member's parameters (x0, n, P, x1, m, D[, g][, e])."""
+    lo = (-10.0, 0.0, 0.0, -10.0, 0.0, 0.0) + (-10.0,) * eta + (-1.0,) * dec
+    up = (10.0, 40.0, 1.0, 10.0, 40.0, 1.0) + (10.0,) * eta + (1.0,) * dec
+    return lo, up
+
+
+def _logistic(z: Any) -> np.ndarray:
+    """1 / (1 + e^z), with z clipped so that e^z stays finite."""
+    return 1.0 / (1.0 + np.exp(np.clip(z, -700, 700)))
+
+
 def _low_component() -> list[Member]:
     """A turn-on plus a low-energy component that turns off:
     eff = P / (1 + (x0 / x)^n e^(g eta^2)) + D / (1 + (x / x1)^m) (card: ``P/(1 +
@@ -647,12 +678,7 @@ def _low_component() -> list[Member]:
     with g: 34 nodes): central electrons peak at 0.96 near 30 GeV and fall to 0.92 at 250
     GeV (Continuation 10 of BENCHMARKS.md)."""
     out = []
-    for (other, var), eta, dec in itertools.product(
-        ((False, "x"), (True, "pt")), (False, True), (False, True)
-    ):
-
-        def lx(x: np.ndarray, a: np.ndarray, other: bool = other) -> np.ndarray:
-            return np.log(x / np.cosh(a)) if other else np.log(x)
+    for var, eta, dec, lx in _pair_variants():
 
         def fn(
             th: np.ndarray,
@@ -664,8 +690,8 @@ def _low_component() -> list[Member]:
         ) -> np.ndarray:
             L = lx(x, a)
             g = th[6] * a * a if eta else 0.0
-            on = 1.0 / (1.0 + np.exp(np.clip(th[1] * (th[0] - L) + g, -700, 700)))
-            off = 1.0 / (1.0 + np.exp(np.clip(th[4] * (L - th[3]), -700, 700)))
+            on = _logistic(th[1] * (th[0] - L) + g)
+            off = _logistic(th[4] * (L - th[3]))
             p = th[2] + th[6 + eta] * np.log(x) if dec else th[2]
             return p * on + th[5] * off
 
@@ -703,10 +729,7 @@ def _low_component() -> list[Member]:
 
         name = ("(p + e log x)" if dec else "p") + f" / (1 + (x0/{var})^n"
         name += (" e^(g eta^2)" if eta else "") + f") + D / (1 + ({var}/x1)^m)"
-        lo = (-10.0, 0.0, 0.0, -10.0, 0.0, 0.0) + (-10.0,) * eta + (-1.0,) * dec
-        up = (10.0, 40.0, 1.0, 10.0, 40.0, 1.0) + (10.0,) * eta + (1.0,) * dec
-        if not (eta and dec):  # both: 34 nodes, beyond the library's 30
-            out.append(Member(name, 6 + eta + dec, fn, text, starts, lo, up))
+        out.append(Member(name, 6 + eta + dec, fn, text, starts, *_pair_bounds(eta, dec)))
     return out
 
 
@@ -725,12 +748,7 @@ def _two_stage() -> list[Member]:
     spreads that shelf over the rule's bins, 2-5 GeV 0.03 low and 5-10 GeV 0.035 high on
     the training half. Calorimeter objects only."""
     out = []
-    for (other, var), eta, dec in itertools.product(
-        ((False, "x"), (True, "pt")), (False, True), (False, True)
-    ):
-
-        def lx(x: np.ndarray, a: np.ndarray, other: bool = other) -> np.ndarray:
-            return np.log(x / np.cosh(a)) if other else np.log(x)
+    for var, eta, dec, lx in _pair_variants():
 
         def fn(
             th: np.ndarray,
@@ -742,8 +760,8 @@ def _two_stage() -> list[Member]:
         ) -> np.ndarray:
             L = lx(x, a)
             g = th[6] * a * a if eta else 0.0
-            on = 1.0 / (1.0 + np.exp(np.clip(th[1] * (th[0] - L) + g, -700, 700)))
-            on2 = 1.0 / (1.0 + np.exp(np.clip(th[4] * (th[3] - L), -700, 700)))
+            on = _logistic(th[1] * (th[0] - L) + g)
+            on2 = _logistic(th[4] * (th[3] - L))
             d = th[5] + th[6 + eta] * np.log(x) if dec else th[5]
             return th[2] * on + d * on2
 
@@ -776,10 +794,7 @@ def _two_stage() -> list[Member]:
 
         name = f"p / (1 + (x0/{var})^n" + (" e^(g eta^2)" if eta else "")
         name += ") + " + ("(D + e log x)" if dec else "D") + f" / (1 + (x1/{var})^m)"
-        lo = (-10.0, 0.0, 0.0, -10.0, 0.0, 0.0) + (-10.0,) * eta + (-1.0,) * dec
-        up = (10.0, 40.0, 1.0, 10.0, 40.0, 1.0) + (10.0,) * eta + (1.0,) * dec
-        if not (eta and dec):  # both: 34 nodes, beyond the library's 30
-            out.append(Member(name, 6 + eta + dec, fn, text, starts, lo, up))
+        out.append(Member(name, 6 + eta + dec, fn, text, starts, *_pair_bounds(eta, dec)))
     return out
 
 
