@@ -168,16 +168,25 @@ def _method_options(
     app: Application, method: str, options: Mapping[str, Any] | None
 ) -> Mapping[str, Any] | None:
     """The caller's ``options``, with the application's own quantile-morpher options under
-    them for the quantile methods (the caller's win).
+    them for the quantile methods (the caller's win). A caller who asks for bags
+    (``n_bags > 1``) gets no calibration from the application: the morpher refuses the two
+    together, and bagging is the caller's alternative to it.
 
     Example:
         >>> _method_options(APPLICATIONS["fastsim"], "quantile", {"n_quantiles": 9})
         {'calibration_fraction': 0.2, 'n_quantiles': 9}
+        >>> _method_options(APPLICATIONS["fastsim"], "quantile", {"n_bags": 5})
+        {'n_bags': 5}
         >>> _method_options(APPLICATIONS["fastsim"], "flow", None) is None
         True
     """
     if app.quantile_options and method in ("quantile", "quantile+reweight"):
-        return {**app.quantile_options, **dict(options or {})}
+        given = dict(options or {})
+        base = dict(app.quantile_options)
+        bags = given.get("n_bags", 1)
+        if isinstance(bags, int) and bags > 1 and "calibration_fraction" not in given:
+            base.pop("calibration_fraction", None)
+        return {**base, **given}
     return options
 
 
