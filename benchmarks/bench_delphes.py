@@ -75,6 +75,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ariasim.apps.collider.compact import EFF_WIDE_ETA, EFF_WIDE_PT
 from ariasim.apps.collider.fastsim import fastsim
 from ariasim.apps.collider.model import ResponseModel
 from ariasim.apps.collider.objects import select_events
@@ -83,10 +84,11 @@ from ariasim.simulators.collider.particles import ParticleGun, particle_table
 from ariasim.utils import write_json
 
 SPECIES = ["mu-", "e-", "gamma", "pi+"]
-#: Truth-pT bin edges (GeV) of the bin rule: 7 bins, about log-even over the gun's 1-300 GeV.
-PT_EDGES = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 300.0)
+#: Truth-pT bin edges (GeV) of the bin rule: 7 bins, about log-even over the gun's 1-300 GeV
+#: (the library's, whose efficiency fit matches these bins' averages).
+PT_EDGES = EFF_WIDE_PT
 #: |truth eta| bin edges: central barrel, outer barrel, endcap (3 bins).
-ETA_EDGES = (0.0, 0.8, 1.5, 2.5)
+ETA_EDGES = EFF_WIDE_ETA
 #: (object, quantity of reco/truth) judged by the rule; electron pT is information only.
 RULE = (("muon", "pt"), ("charged_hadron", "pt"), ("electron", "energy"), ("photon", "energy"))
 INFO = (("electron", "pt"),)

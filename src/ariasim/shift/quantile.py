@@ -397,10 +397,9 @@ def calibration_map(scores: np.ndarray, weights: np.ndarray | None = None) -> np
     if weights is None:
         x = np.quantile(t, levels)
     else:
-        order = np.argsort(t, kind="stable")
-        cw = np.cumsum(np.asarray(weights, dtype=np.float64)[order])
-        pos = np.searchsorted(cw, levels * cw[-1], side="left")
-        x = t[order][np.minimum(pos, t.size - 1)]
+        from ariasim.shift.diagnostics import weighted_quantiles
+
+        x = weighted_quantiles(t, np.asarray(weights, dtype=np.float64), levels.tolist())[:, 0]
     x = np.maximum.accumulate(x) + _KNOT_EPS * np.arange(levels.size)
     return np.vstack([x, special.ndtri(levels)])
 

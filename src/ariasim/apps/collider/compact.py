@@ -1144,8 +1144,9 @@ def _wide_pred(sig: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
 #: Calorimeter efficiencies: "add": the bin rule's bins inside the region
 #: (:func:`eff_wide_bins`) join the efficiency's chi2; "off": not used.
 EFF_WIDE_MODE = "add"
-#: The efficiency's wide bins: truth-pT edges (GeV) and |eta| edges, those of the bin rule
-#: (``benchmarks/bench_delphes.py``: PT_EDGES, ETA_EDGES), and points per bin.
+#: The efficiency's wide bins: truth-pT edges (GeV) and |eta| edges, those of the real-Delphes
+#: bin rule (``benchmarks/bench_delphes.py`` takes its PT_EDGES, ETA_EDGES from here), and
+#: points per bin.
 EFF_WIDE_PT = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 300.0)
 EFF_WIDE_ETA = (0.0, 0.8, 1.5, 2.5)
 EFF_WIDE_POINTS = 64
