@@ -139,6 +139,7 @@ def _electron_bins(model: object, path: str) -> None:
     """Part 3 of the module docstring."""
     import pandas as pd
 
+    from ariasim.apps.collider.compact import EFF_WIDE_ETA, EFF_WIDE_PT
     from ariasim.apps.collider.fastsim import fastsim
     from ariasim.apps.collider.objects import select_events
     from ariasim.io import read_table
@@ -150,7 +151,7 @@ def _electron_bins(model: object, path: str) -> None:
     new_pt = np.sqrt(np.maximum(full["reco_e_gev"] ** 2 - m_e**2, 0.0)) / np.cosh(full["reco_eta"])
     # the old definition: the pT of the track the electron was built from
     old_pt = np.where(full["track_found"], full["track_pt_gev"], np.nan)
-    pe, ee = [1, 2, 5, 10, 20, 50, 100, 300], [0.0, 0.8, 1.5, 2.5]
+    pe, ee = EFF_WIDE_PT, EFF_WIDE_ETA  # the Delphes bin rule's edges (bench_delphes.py)
     rows = []
     for i in range(len(pe) - 1):
         for j in range(len(ee) - 1):
