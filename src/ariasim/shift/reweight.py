@@ -6,7 +6,10 @@ likelihood ratio is then ``w(x) = t(x)/s(x) = p/(1 - p)`` (the Neyman-Pearson le
 Andreassen & Nachman, "Neural networks for full phase-space reweighting and parameter
 tuning", Phys. Rev. D 101, 091901 (2020), DCTR; OmniFold iterates the same step).
 The weights are only as good as the probabilities, so they are calibrated: isotonic
-regression (Zadrozny & Elkan, KDD 2002) of the label on out-of-fold classifier scores.
+regression (Zadrozny & Elkan, KDD 2002) of the label on out-of-fold classifier scores; a top
+block of the calibration that holds target rows only (whose fraction 1 is an infinite ratio)
+gets the zero-cell estimate of its counts instead of the bound's weight 9999
+(:func:`resolve_ceiling`).
 Large weights are clipped at a quantile of the source's weights; the fraction clipped and
 the Kish effective-sample-size loss are reported, because a reweighted sample with ESS far
 below its size carries less information than its row count suggests.
