@@ -31,6 +31,9 @@ Usage (the figures of BENCHMARKS.md):
         --methods quantile,quantile+reweight --cross-fit 2 --bags 5 --bag-mode assign --seed 1
     python benchmarks/bench_shift.py --n 20000 --n-train 60000 --apps detector \
         --methods quantile+reweight --cross-fit 2 --seed 1   # learn from 3x the judged rows
+    python benchmarks/bench_shift.py --n 20000 --n-train 60000 --apps fastsim \
+        --methods quantile+reweight --cross-fit 2 --seed 1 \
+        --quantile-options '{"min_samples_leaf": 800}'   # the weight-ceiling case of issue 12
 
 ``--n`` rows per domain are judged (20,000: the issue's size); ``--n-train`` rows per domain
 are learned from (default: ``--n``). The columns "w/ training" count the fit and the
@@ -39,7 +42,7 @@ make to learn the shift.
 
 Writes ``benchmarks/out/shift-<app>-<method><options>-<n>[-t<n_train>]-s<seed>/`` (options:
 ``[-q<knots>][-at<tol>][-cl<levels>][-wd<decay>][-cf<K>][-rf<K>][-avg][-ctx]
-[-bag<B>[-<mode>][-bf<f>]]``; report.html, summary.json, model/) and
+[-bag<B>[-<mode>][-bf<f>]][-qo-<name><value>...]``; report.html, summary.json, model/) and
 ``benchmarks/out/shift-<n>[-t<n_train>]-s<seed>.json`` with every figure, and prints a table.
 """
 
@@ -49,6 +52,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -147,8 +151,16 @@ def main(argv: list[str] | None = None) -> int:
         help="ChainedQuantileMorpher's held-out calibration of its CDFs (quantile, "
         "quantile+reweight; default 0: off)",
     )
+    ap.add_argument(
+        "--quantile-options",
+        default=None,
+        metavar="JSON",
+        help="more ChainedQuantileMorpher options as a JSON object (quantile, "
+        'quantile+reweight; e.g. {"min_samples_leaf": 800}); they win over the other flags',
+    )
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "out")
     args = ap.parse_args(argv)
+    quantile_options = parse_options(args.quantile_options, "--quantile-options", ap.error)
     if args.n_train is not None and args.n_train < 200:
         ap.error(f"--n-train: must be an integer >= 200, got {args.n_train}")
     if args.n_train is not None and "active-bias" in args.apps.split(","):
@@ -208,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
             ):
                 opts["calibration_fraction"] = args.calibration_fraction
                 tag += f"-cal{args.calibration_fraction:g}"
+            if quantile_options and method in ("quantile", "quantile+reweight"):
+                opts.update(quantile_options)
+                named = "".join(f"-{k}{v}" for k, v in sorted(quantile_options.items()))
+                tag += "-qo" + re.sub(r"[^A-Za-z0-9._-]", "", named)
             options = opts or None
             folder = args.out / f"shift-{name}-{method}{tag}-{size}-s{args.seed}"
             t0 = time.time()
@@ -263,6 +279,27 @@ def main(argv: list[str] | None = None) -> int:
             f"{ss:8.3g}"
         )
     return 0
+
+
+def parse_options(text: str | None, flag: str, error) -> dict:
+    """The JSON object of ``flag`` (``None``: no options); anything else is a one-line
+    ``error`` naming the flag.
+
+    Example:
+        >>> parse_options('{"min_samples_leaf": 800}', "--quantile-options", print)
+        {'min_samples_leaf': 800}
+    """
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        error(f"{flag}: not valid JSON ({exc.msg} at character {exc.pos}): {text!r}")
+        return {}
+    if not isinstance(value, dict):
+        error(f"{flag}: must be a JSON object of option names and values, got {text!r}")
+        return {}
+    return value
 
 
 if __name__ == "__main__":

@@ -157,3 +157,20 @@ def test_application_quantile_options(tmp_path: Path, monkeypatch):
     small = {"n_quantiles": 5, "max_iter": 10}
     s = run_application("detector", tmp_path / "q", n=200, method="quantile", options=small)
     assert s["options"] == {"calibration_fraction": 0.2, **small}
+
+
+def test_bench_shift_quantile_options_flag(tmp_path: Path, capsys):
+    """``bench_shift.py --quantile-options``: a JSON object, or a one-line error naming the
+    flag (before any simulation)."""
+    from benchload import load_bench
+
+    bench = load_bench("bench_shift")
+    assert bench.parse_options('{"min_samples_leaf": 800}', "--quantile-options", None) == {
+        "min_samples_leaf": 800
+    }
+    assert bench.parse_options(None, "--quantile-options", None) == {}
+    for bad, why in (("{min_samples_leaf: 800}", "not valid JSON"), ("[800]", "JSON object")):
+        with pytest.raises(SystemExit):
+            bench.main(["--apps", "fastsim", "--quantile-options", bad, "--out", str(tmp_path)])
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert "--quantile-options" in err and why in err

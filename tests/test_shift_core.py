@@ -288,9 +288,11 @@ def test_reweighter_warns_where_the_source_misses_the_target():
     """A target shifted by 4 sigma lies where the source has almost no events: weights
     cannot create them, and the fit says so (the closure above does not warn)."""
     X, y, _ = stack(_gauss(2000, 0.0, 1.0, 31), _gauss(2000, 4.0, 1.0, 32))
-    with pytest.warns(LowEffectiveSampleWarning, match="effective sample size"):
+    with pytest.warns(LowEffectiveSampleWarning, match="effective sample size") as rec:
         rw = ClassifierReweighter(n_estimators=50).fit(X, y)
     assert rw.ess_fraction_ < 0.1
+    # the warning says how many rows share the largest weight (a tie at the cap clips none)
+    assert "of the source rows" in str(rec[0].message)
 
 
 def test_reweighter_score_and_save_load(reweighter, tmp_path):
@@ -404,6 +406,92 @@ def test_reweighter_context_first_factorises_the_ratio(tmp_path):
     (path / "model.json").write_text(json.dumps(meta))
     with pytest.raises(InputError, match="context_first"):
         load(path)
+
+
+def test_resolve_ceiling_counts_the_top_block():
+    """A top isotonic run without source rows gets half a row of each domain added (its
+    ratio (n_t + 1/2) / (1/2) times the domains' size ratio), not the bound 1 - 1e-4; a
+    calibration without such a run is returned as it is."""
+    from ariasim.shift.reweight import P_CEILING, resolve_ceiling
+
+    knots = np.array([0.0, 1.0, 2.0])
+    scores = np.array([0.0, 0.0, 1.0, 1.0, 2.0, 2.0, 2.0])
+    labels = np.array([0, 1, 0, 1, 1, 1, 1])
+    probs = np.array([0.5, 0.5, P_CEILING])
+    out = resolve_ceiling(knots, probs, scores, labels, np.ones(7))
+    assert out.tolist() == [0.5, 0.5, 3.5 / 4.0]  # 3 target rows: odds 7
+    assert probs[-1] == P_CEILING  # the input is not modified
+    # domains of different sizes: balanced weights (each domain half the total) make a
+    # source row weigh 2, a target row 2/3 here (2 source, 6 target rows): the top run's
+    # density ratio is (n_t + 1/2) / N_t over (1/2) / N_s = (4.5 / 6) / (0.5 / 2) = 3
+    sc = np.array([0.0, 0.0, 1.0, 1.0, 2.0, 2.0, 2.0, 2.0])
+    lab = np.array([0, 1, 0, 1, 1, 1, 1, 1])
+    wb = np.where(lab == 0, 2.0, 2.0 / 3.0)
+    p = resolve_ceiling(knots, probs, sc, lab, wb)[-1]
+    assert p / (1 - p) == pytest.approx(3.0, rel=1e-12)
+    # below the block beneath: pooled with it (pool adjacent violators), its knots too
+    knots4 = np.array([0.0, 1.0, 1.5, 2.0])
+    sc4 = np.concatenate([[0.0, 0.0], np.full(19, 1.0), [1.5], [2.0]])
+    lab4 = np.concatenate([[0, 1], np.ones(19), [0], [1]]).astype(int)
+    probs4 = np.array([0.5, 0.95, 0.95, P_CEILING])  # 19 t + 1 s, then 1 target row
+    out4 = resolve_ceiling(knots4, probs4, sc4, lab4, np.ones(23))
+    assert out4.tolist() == [0.5, 20 / 21, 20 / 21, 20 / 21]
+    # no run at the bound, or one that holds source rows: the same array back
+    same = np.array([0.2, 0.5, 0.7])
+    assert resolve_ceiling(knots, same, scores, labels, np.ones(7)) is same
+    lab_mixed = np.array([0, 1, 0, 1, 1, 0, 1])
+    assert resolve_ceiling(knots, probs, scores, lab_mixed, np.ones(7)) is probs
+
+
+def _target_only_region(n, n_region, seed):
+    """Source and target alike in ``x``; ``n_region`` target rows (and no source row) have
+    ``k = 1``: a region of the target the source does not reach."""
+    rng = np.random.default_rng(seed)
+    k = np.zeros(n)
+    k[:n_region] = 1.0
+    src = pd.DataFrame({"x": rng.normal(0.0, 1.0, n), "k": np.zeros(n)})
+    return src, pd.DataFrame({"x": rng.normal(0.0, 1.0, n), "k": k})
+
+
+def test_reweighter_weight_of_a_target_only_region_is_bounded(tmp_path, monkeypatch):
+    """The ceiling collapse (issue 12): the calibration's top block holds target rows only;
+    source rows that reach it got the bound's weight 9999, and a couple of them carry the
+    whole weighted sample. With the block's counts resolved they get (n_t + 1/2)/(1/2) = 201
+    for its 100 target rows, every other weight keeps its bytes, and the fit round-trips."""
+    import ariasim.shift.reweight as rwmod
+
+    src, tgt = _target_only_region(2000, 100, 1)
+    X, y, _ = stack(src, tgt)
+    rng = np.random.default_rng(9)
+    fresh = pd.DataFrame({"x": rng.normal(0.0, 1.0, 2000), "k": np.zeros(2000)})
+    fresh.loc[:1, "k"] = 1.0  # two new source rows reach the region
+
+    def kish(w):
+        return w.sum() ** 2 / (w**2).sum() / len(w)
+
+    kw = {"n_estimators": 100, "min_child_samples": 20, "clip_quantile": None}
+    fixed = ClassifierReweighter(**kw).fit(X, y)
+    w = fixed.weights(fresh)
+    with monkeypatch.context() as m:  # the calibration as it was before the fix
+        m.setattr(rwmod, "resolve_ceiling", lambda knots, probs, *rest: probs)
+        old = ClassifierReweighter(**kw).fit(X, y)
+    w_old = old.weights(fresh)
+    assert old.calibration_[1][-1] == rwmod.P_CEILING  # the precondition: a pure top block
+    np.testing.assert_allclose(w_old[:2], 9999.0, rtol=1e-9)
+    assert kish(w_old) < 0.005  # two rows of 2000 carry the sample
+    np.testing.assert_allclose(w[:2], 100.5 / 0.5, rtol=1e-9)
+    assert kish(w) > 10 * kish(w_old)
+    np.testing.assert_array_equal(w[2:], w_old[2:])  # the rest: the same bytes
+    # with the default clip the cap (a quantile of the fit's source weights) bounds them
+    clipped = ClassifierReweighter(n_estimators=100, min_child_samples=20).fit(X, y)
+    wc = clipped.weights(fresh)
+    assert wc.max() == clipped.weight_cap_ < 2.0 and 0.0 <= clipped.clipped_fraction_ <= 0.002
+    # reproducible, and the resolved calibration is what is saved and loaded
+    again = ClassifierReweighter(**kw).fit(X, y).weights(fresh)
+    assert again.tobytes() == w.tobytes()
+    loaded = load(fixed.save(tmp_path / "m"))
+    assert loaded.weights(fresh).tobytes() == w.tobytes()
+    assert loaded.calibration_[1][-1] == pytest.approx(100.5 / 101.0, rel=1e-12)
 
 
 def test_reweighter_context_first_errors():

@@ -6,7 +6,10 @@ likelihood ratio is then ``w(x) = t(x)/s(x) = p/(1 - p)`` (the Neyman-Pearson le
 Andreassen & Nachman, "Neural networks for full phase-space reweighting and parameter
 tuning", Phys. Rev. D 101, 091901 (2020), DCTR; OmniFold iterates the same step).
 The weights are only as good as the probabilities, so they are calibrated: isotonic
-regression (Zadrozny & Elkan, KDD 2002) of the label on out-of-fold classifier scores.
+regression (Zadrozny & Elkan, KDD 2002) of the label on out-of-fold classifier scores; a top
+block of the calibration that holds target rows only (whose fraction 1 is an infinite ratio)
+gets the zero-cell estimate of its counts instead of the bound's weight 9999
+(:func:`resolve_ceiling`).
 Large weights are clipped at a quantile of the source's weights; the fraction clipped and
 the Kish effective-sample-size loss are reported, because a reweighted sample with ESS far
 below its size carries less information than its row count suggests.
@@ -47,13 +50,22 @@ from ariasim.metrics import effective_sample_size
 from ariasim.shift.base import ReweighterMixin, resolve_columns, split_domains
 from ariasim.shift.persist import save_folder
 
-__all__ = ["LOW_ESS_FRACTION", "ClassifierReweighter", "LowEffectiveSampleWarning"]
+__all__ = [
+    "LOW_ESS_FRACTION",
+    "ClassifierReweighter",
+    "LowEffectiveSampleWarning",
+    "resolve_ceiling",
+]
 
 MODEL_NAME = "model.txt"
 
 
 #: Kish effective-sample-size fraction below which :meth:`ClassifierReweighter.fit` warns.
 LOW_ESS_FRACTION = 0.1
+
+#: Bounds of the isotonic calibration's probabilities (weights 1e-4 to 9999); a run of the
+#: calibration at the upper bound without source rows is re-estimated (:func:`resolve_ceiling`).
+P_FLOOR, P_CEILING = 1e-4, 1 - 1e-4
 
 
 class LowEffectiveSampleWarning(UserWarning):
@@ -207,11 +219,12 @@ class ClassifierReweighter(ReweighterMixin, BaseEstimator):
         if self.ess_fraction_ < LOW_ESS_FRACTION:
             # weights cannot create events where the source has (almost) none: say so
             # rather than let a corrected sample of a few effective events pass silently
+            top = float(np.max(clipped))
             warnings.warn(
                 f"the weights keep {self.ess_fraction_:.2%} of the source's effective sample "
-                f"size (largest weight {float(np.max(clipped)):.4g}, "
-                f"{self.clipped_fraction_:.2%} clipped): the target has regions the source "
-                "barely covers, which reweighting cannot fill",
+                f"size (largest weight {top:.4g}, on {np.mean(clipped >= top):.2%} of the "
+                f"source rows; {self.clipped_fraction_:.2%} clipped): the target has regions "
+                "the source barely covers, which reweighting cannot fill",
                 LowEffectiveSampleWarning,
                 stacklevel=2,
             )
@@ -251,9 +264,10 @@ class ClassifierReweighter(ReweighterMixin, BaseEstimator):
             best.append(it)
             oof[te] = booster.predict(F[te], num_iteration=it, raw_score=True)
             fold_boosters.append(booster)
-        iso = IsotonicRegression(y_min=1e-4, y_max=1 - 1e-4, out_of_bounds="clip")
+        iso = IsotonicRegression(y_min=P_FLOOR, y_max=P_CEILING, out_of_bounds="clip")
         iso.fit(oof, lab, sample_weight=wb)
-        calibration = (np.asarray(iso.X_thresholds_, float), np.asarray(iso.y_thresholds_, float))
+        cx = np.asarray(iso.X_thresholds_, float)
+        calibration = (cx, resolve_ceiling(cx, np.asarray(iso.y_thresholds_, float), oof, lab, wb))
         auc_oof = float(roc_auc_score(lab, oof, sample_weight=wb))
         if self.average_folds:
             boosters, iterations = fold_boosters, best
@@ -394,6 +408,68 @@ class _Stage:
         s /= len(self.boosters)
         p = np.interp(s, *self.calibration)
         return p / (1.0 - p)
+
+
+def resolve_ceiling(
+    knots: np.ndarray,
+    probs: np.ndarray,
+    scores: np.ndarray,
+    labels: np.ndarray,
+    weights: np.ndarray,
+) -> np.ndarray:
+    """The isotonic calibration's probabilities ``probs`` at the score ``knots``, with a top
+    run that holds no source row re-estimated from its counts.
+
+    Isotonic regression (pool-adjacent-violators) gives each block of scores the weighted
+    fraction of target rows in it. A top block with target rows only has fraction 1, an
+    infinite ratio ``t/s``; the calibration's upper bound :data:`P_CEILING` then stands in
+    for it, i.e. the weight 9999 however few rows the block holds. Scores beyond the
+    calibration's range (a refitted classifier's are wider than the out-of-fold scores it
+    was calibrated on) all take the top block's value, so on fresh rows that weight can
+    land on many rows and carry the whole weighted sample (BENCHMARKS.md, "The reweighter's
+    weight-ceiling collapse"). Here such a run (the knots at :data:`P_CEILING` when the
+    rows ``scores >=`` its first knot include no source weight) gets the zero-cell
+    (Haldane-Anscombe) estimate: half an average row of each domain added to its counts,
+    ``p = (W_t + u_t/2) / (W_t + u_t/2 + u_s/2)`` with ``u_k`` the mean weight of a row of
+    domain ``k``, so its ratio is ``(n_t + 1/2) / (1/2)`` times the domains' size ratio for
+    ``n_t`` unweighted target rows: finite, and of the order of what the block resolves
+    (Haldane, Ann. Hum. Genet. 20, 309 (1956); Anscombe, Biometrika 43, 461 (1956); the
+    additive smoothing of calibrated tree scores, Zadrozny & Elkan, ICML 2001, "Obtaining
+    calibrated probability estimates from decision trees and naive Bayesian classifiers",
+    is the same m-estimate with ``m`` pseudo-rows). Only the zero source count is corrected:
+    it is the ratio's denominator, while a zero target count gives the finite ratio 0.
+    Blocks with both domains keep their isotonic value, so a calibration without such a
+    run is returned unchanged (the same bytes). If the estimate falls below the block
+    beneath, the two are pooled as the pool-adjacent-violators step would (their joint
+    fraction, which holds source rows). ``scores``, ``labels`` (0 source, 1 target) and
+    ``weights`` are the rows the isotonic regression was fitted on.
+
+    Example:
+        >>> s = np.array([0.0, 0.0, 1.0, 1.0, 2.0, 2.0, 2.0])
+        >>> lab = np.array([0, 1, 0, 1, 1, 1, 1])
+        >>> resolve_ceiling(np.array([0.0, 1.0, 2.0]), np.array([0.5, 0.5, P_CEILING]),
+        ...                 s, lab, np.ones(7)).tolist()   # 3 target rows: (3.5)/(4)
+        [0.5, 0.5, 0.875]
+    """
+    top = probs >= P_CEILING
+    if not top.any():
+        return probs
+    j = int(np.argmax(top))  # the probabilities increase: the run is a suffix
+    tgt = labels == 1
+    in_run = scores >= knots[j]
+    w_t, w_s = float(weights[in_run & tgt].sum()), float(weights[in_run & ~tgt].sum())
+    if w_s > 0:  # the data resolve a ratio of at least 1/P_FLOOR: the bound stays
+        return probs
+    half_t, half_s = 0.5 * float(weights[tgt].mean()), 0.5 * float(weights[~tgt].mean())
+    p = (w_t + half_t) / (w_t + half_t + half_s)
+    if j > 0 and p < probs[j - 1]:
+        # pool with the block beneath (its knots share its probability)
+        j = int(np.argmax(probs == probs[j - 1]))
+        in_run = scores >= knots[j]
+        p = float(weights[in_run & tgt].sum()) / float(weights[in_run].sum())
+    out = probs.copy()
+    out[j:] = p
+    return out
 
 
 def _calibration(c: Any, field: str) -> tuple[np.ndarray, np.ndarray]:
