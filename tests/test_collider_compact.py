@@ -389,6 +389,40 @@ def test_resolution_splits_in_energy_only_where_the_bins_call_for_it():
     np.testing.assert_allclose(got, want, rtol=1e-9)
 
 
+def test_a_low_energy_break_of_one_e_bin_needs_the_smaller_min_bins(monkeypatch):
+    """Pulls that turn over only between the lowest E bin (its 4 |eta| slices: the electrons
+    of E 2-4 GeV at |eta| 0.9-1.7) and the rest: no break there with the default
+    :data:`MIN_PIECE_BINS` (16 bins a side), one with 4 (:data:`MIN_PIECE_BINS_BY_OBJECT`,
+    electrons); and the electron fit passes 4 to the break search, the photon fit the
+    default."""
+    from ariasim.apps.collider import compact
+    from ariasim.apps.collider.compact import CompactRegressor, split_candidates
+
+    x = np.repeat(np.geomspace(2.0, 500.0, 24), 4)
+    pull = np.where(x < 2.5, -1.0, 1.0)
+    assert split_candidates(x, pull) == []
+    least = compact.MIN_PIECE_BINS_BY_OBJECT["electron"]
+    assert least == 4 and set(compact.MIN_PIECE_BINS_BY_OBJECT) == {"electron"}
+    (b,) = split_candidates(x, pull, least)
+    assert 2.0 < b < 2.6
+
+    seen: list[int] = []
+
+    def spy(xx: np.ndarray, pp: np.ndarray, min_bins: int = compact.MIN_PIECE_BINS) -> list:
+        seen.append(min_bins)
+        return []
+
+    monkeypatch.setattr(compact, "split_candidates", spy)
+    rng = np.random.default_rng(2)
+    e = np.exp(rng.uniform(1, 5, 20000))
+    sd = np.sqrt(0.01 / e + 1e-4)
+    d = pd.DataFrame({"pt": e, "eta": rng.uniform(-1, 1, e.size), "energy": e,
+                      "passed": True, "ratio": rng.normal(1.0, sd)})  # fmt: skip
+    CompactRegressor().fit_card(d, OBJECTS["electron"], (0.0, 1.0))
+    CompactRegressor().fit_card(d, OBJECTS["photon"], (0.0, 1.0))
+    assert seen == [least, compact.MIN_PIECE_BINS]
+
+
 def test_mixture_halfwidth_solves_the_mixture_cdf():
     from scipy import stats
 
@@ -475,6 +509,36 @@ def test_wide_bins_cut_at_given_eta_edges_pool_the_region_as_the_rule_does():
     lo, hi = sorted(default["y"])
     assert lo + 3 * rule["err"][0] < rule["y"][0] < hi - 3 * rule["err"][0]
     assert "photon" in compact.WIDE_ETA_EDGES and "electron" not in compact.WIDE_ETA_EDGES
+
+
+def test_wide_bins_min_count_admits_the_sparse_low_pt_bins_electrons_only():
+    """A region whose pT 1-2 GeV slice holds 120 objects (electrons at |eta| 0.9-1.7 keep
+    3-10 % there): no wide bin there with the default minimum (:data:`WIDE_MIN`), one with
+    ``min_count=80`` (:data:`WIDE_MIN_BY_OBJECT`, electrons only), whose width and error are
+    that slice's 68 % half-width and its order-statistic error, larger than the full bins'."""
+    from ariasim.apps.collider import compact
+    from ariasim.apps.collider.compact import WIDE_MIN, _response_bin, wide_bins
+    from ariasim.surrogates.formula import Formula
+
+    rng = np.random.default_rng(11)
+    n_low, n_high = 120, 2000
+    pt = np.concatenate([rng.uniform(1.0, 2.0, n_low), rng.uniform(2.0, 4.0, n_high)])
+    eta = rng.uniform(0.9, 1.3, pt.size)
+    sd = np.where(pt < 2.0, 0.15, 0.05)
+    p = pd.DataFrame({"pt": pt, "eta": eta, "energy": pt * np.cosh(eta), "passed": True,
+                      "ratio": rng.normal(1.0, sd)})  # fmt: skip
+    one = Formula("1 + 0*energy", ["energy"])
+    assert n_low < WIDE_MIN
+    default = wide_bins(p, one, (0.9, 1.3))
+    sparse = wide_bins(p, one, (0.9, 1.3), None, compact.WIDE_MIN_BY_OBJECT["electron"])
+    assert default is not None and sparse is not None
+    assert len(default["y"]) == 1 and len(sparse["y"]) == 2
+    low = int(np.argmin(sparse["e"][:, 0]))
+    assert sparse["e"][low].max() < 2.0 * np.cosh(1.3) + 1e-9
+    assert sparse["y"][low] == _response_bin(p["ratio"].to_numpy()[:n_low])["width"]
+    assert 0.15 - 4 * sparse["err"][low] < sparse["y"][low] < 0.15 + 4 * sparse["err"][low]
+    assert sparse["err"][low] > 2 * sparse["err"][1 - low]
+    assert set(compact.WIDE_MIN_BY_OBJECT) == {"electron"}
 
 
 def _wide_pulls(f, w):
