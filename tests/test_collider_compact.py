@@ -389,40 +389,6 @@ def test_resolution_splits_in_energy_only_where_the_bins_call_for_it():
     np.testing.assert_allclose(got, want, rtol=1e-9)
 
 
-def test_a_low_energy_break_of_one_e_bin_needs_the_smaller_min_bins(monkeypatch):
-    """Pulls that turn over only between the lowest E bin (its 4 |eta| slices: the electrons
-    of E 2-4 GeV at |eta| 0.9-1.7) and the rest: no break there with the default
-    :data:`MIN_PIECE_BINS` (16 bins a side), one with 4 (:data:`MIN_PIECE_BINS_BY_OBJECT`,
-    electrons); and the electron fit passes 4 to the break search, the photon fit the
-    default."""
-    from ariasim.apps.collider import compact
-    from ariasim.apps.collider.compact import CompactRegressor, split_candidates
-
-    x = np.repeat(np.geomspace(2.0, 500.0, 24), 4)
-    pull = np.where(x < 2.5, -1.0, 1.0)
-    assert split_candidates(x, pull) == []
-    least = compact.MIN_PIECE_BINS_BY_OBJECT["electron"]
-    assert least == 4 and set(compact.MIN_PIECE_BINS_BY_OBJECT) == {"electron"}
-    (b,) = split_candidates(x, pull, least)
-    assert 2.0 < b < 2.6
-
-    seen: list[int] = []
-
-    def spy(xx: np.ndarray, pp: np.ndarray, min_bins: int = compact.MIN_PIECE_BINS) -> list:
-        seen.append(min_bins)
-        return []
-
-    monkeypatch.setattr(compact, "split_candidates", spy)
-    rng = np.random.default_rng(2)
-    e = np.exp(rng.uniform(1, 5, 20000))
-    sd = np.sqrt(0.01 / e + 1e-4)
-    d = pd.DataFrame({"pt": e, "eta": rng.uniform(-1, 1, e.size), "energy": e,
-                      "passed": True, "ratio": rng.normal(1.0, sd)})  # fmt: skip
-    CompactRegressor().fit_card(d, OBJECTS["electron"], (0.0, 1.0))
-    CompactRegressor().fit_card(d, OBJECTS["photon"], (0.0, 1.0))
-    assert seen == [least, compact.MIN_PIECE_BINS]
-
-
 def test_mixture_halfwidth_solves_the_mixture_cdf():
     from scipy import stats
 

@@ -45,9 +45,7 @@ and the smallest form statistically consistent with the best is kept:
   bin's efficiency, with the same balanced weight as the resolution's wide bins);
 * a calorimeter resolution may come in two pieces in E (:func:`split_in_energy`): breaks
   from where the one-piece fit's pulls on the training bins change sign
-  (:func:`split_candidates`; at least :data:`MIN_PIECE_BINS` training bins a side,
-  electrons :data:`MIN_PIECE_BINS_BY_OBJECT`: one E bin, so their sparse low-E end can
-  have its own piece), each piece a library member chosen as above, the split
+  (:func:`split_candidates`), each piece a library member chosen as above, the split
   taken by the same selection rule (one extra parameter per break); the card writes
   ``(energy < b) * (f1) + (energy >= b) * (f2)``;
 * a calorimeter resolution is fitted to wide bins as well (:func:`wide_bins`: truth pT a
@@ -1022,8 +1020,9 @@ WIDE_POINTS = 48
 #: 100k electrons holds about 100-130 per wide bin there; with 200 the fit had no wide bin
 #: below pT 2 GeV in that region, its formula was set by the bins of E > 5 GeV, and the
 #: card's 68 % width of the rule's 1-2 GeV |eta| 0.8-1.5 bin was 0.82-0.85 of the full
-#: simulation's (0.79 in real Delphes). A bin of 80-200 objects enters with its own, larger,
-#: order-statistic error (issue 14, item 4, Continuation 11 of BENCHMARKS.md).
+#: simulation's (0.81 in real Delphes; 0.87-0.91 with 80). A bin of 80-200 objects enters
+#: with its own, larger, order-statistic error (issue 14, item 4, Continuation 11 of
+#: BENCHMARKS.md).
 WIDE_MIN_BY_OBJECT: dict[str, int] = {"electron": 80}
 #: Per object (name in :data:`~ariasim.apps.collider.objects.OBJECTS`): the wide bins'
 #: |eta| slices are its region cut at these edges instead of :data:`WIDE_ETA` slices;
@@ -1502,14 +1501,6 @@ def fit_library(
 #: bins on either side of one (see :func:`split_in_energy`).
 MAX_BREAKS = 4
 MIN_PIECE_BINS = 16
-#: Per object (name in :data:`~ariasim.apps.collider.objects.OBJECTS`): the fewest training
-#: bins on either side of a break instead of :data:`MIN_PIECE_BINS`. Electrons: 4 (one E
-#: bin of the region's |eta| slices). Their 68 % width at E 2-4 GeV (|eta| 0.9-1.7: 0.11-0.17,
-#: the identification keeps few electrons there, in 1-2 narrow E bins of the training rows)
-#: is wider than the one-piece form's continuation from E > 5 GeV; a low-E piece lets the
-#: selection rule give that end its own member where the pulls call for it (issue 14, item
-#: 4, Continuation 11 of BENCHMARKS.md).
-MIN_PIECE_BINS_BY_OBJECT: dict[str, int] = {"electron": 4}
 
 
 def split_candidates(
@@ -1554,7 +1545,6 @@ def split_in_energy(
     x: np.ndarray,
     level: float = 0.95,
     wide: dict[str, np.ndarray] | None = None,
-    min_bins: int | None = None,
 ) -> tuple[Formula, dict[str, Any]]:
     """A calorimeter resolution in two pieces in E, ``Heaviside(b - energy)*(f1) +
     Heaviside(energy - b)*(f2)`` (the card writes ``(energy < b) * (f1) + (energy >= b) *
@@ -1569,8 +1559,7 @@ def split_in_energy(
     the best split given the extra parameters.
 
     With ``wide`` (:func:`wide_bins`, fitted with ``single``), each wide bin goes with the
-    piece that holds its median E'. ``min_bins``: the fewest training bins on either side
-    of a break (default :data:`MIN_PIECE_BINS`).
+    piece that holds its median E'.
 
     Returns:
         (formula, info): info is ``single``'s with the split entries appended to
@@ -1586,8 +1575,7 @@ def split_in_energy(
     with np.errstate(all="ignore"):
         pred = np.broadcast_to(np.asarray(f0({k: args[k] for k in f0.names}), float), xv.shape)
     pull = (pred - tab["res"].to_numpy(float)) / tab["res_err"].to_numpy(float)
-    least = MIN_PIECE_BINS if min_bins is None else min_bins
-    breaks = split_candidates(xv, pull, least) if np.isfinite(pull).all() else []
+    breaks = split_candidates(xv, pull) if np.isfinite(pull).all() else []
     info["breaks"] = breaks
     cands: list[tuple[float, int, int, Formula | None, dict[str, Any] | None]] = [
         (float(c0["chi2"]) if c0["chi2"] is not None else np.inf, c0["k"], c0["size"], None, None)
@@ -1729,18 +1717,16 @@ class CompactRegressor(BaseEstimator):
         >>> bool(np.all(np.abs(rel / np.sqrt(0.1**2 / E + 0.01**2) - 1) < 0.05))
         True
 
-        The chosen form: the true form plus a small noise term, in one piece. The
-        electrons' breaks in E may leave one E bin a side (:data:`MIN_PIECE_BINS_BY_OBJECT`),
-        so more breaks are tried (5.03, 17.6, 79.7 and 130 GeV) and the best split sets the
-        selection's reference; with the default :data:`MIN_PIECE_BINS` (breaks at 8.32,
-        17.6 and 61.9 GeV) a piece ``a sqrt(E)`` below 17.6 GeV and the true form above
-        (a = 0.104 absorbs the constant term there, within 4 % of the truth). (With
-        ``OBJECTS["photon"]``, whose wide bins are cut at :data:`WIDE_ETA_EDGES` instead
-        of 0.4 slices, ``c E + T E^p / (1 + (E/E_t)^n)`` in one piece, also within 5 % at
-        these energies.)
+        The chosen form: with the balanced wide bins (:func:`wide_weight`) a piece
+        ``a sqrt(E)`` below 17.6 GeV (a = 0.104 absorbs the constant term there, within
+        4 % of the truth) and the true form above; with ``WIDE_WEIGHT = 1`` the true form
+        in one piece (the wide bins' chi2 fluctuations weigh more when they are
+        upweighted). (With ``OBJECTS["photon"]``, whose wide bins are cut at
+        :data:`WIDE_ETA_EDGES` instead of 0.4 slices, ``c E + T E^p / (1 + (E/E_t)^n)``
+        in one piece, also within 5 % at these energies.)
 
         >>> info["resolution"]["front"][info["resolution"]["chosen"]]["name"]
-        'sqrt(a^2 E + b^2 + c^2 E^2)'
+        'pieces in E at 17.6 GeV: [a sqrt(E)] | [sqrt(a^2 E + c^2 E^2)]'
     """
 
     def __init__(self, min_count: int = 40, level: float = 0.95, split_energy: bool = True):
@@ -1808,14 +1794,7 @@ class CompactRegressor(BaseEstimator):
         )
         if spec.kind == "calo" and self.split_energy:
             res, ri = split_in_energy(
-                tab,
-                (res, ri),
-                eta_range=eta_range,
-                x_range=xr,
-                x=xs,
-                level=self.level,
-                wide=wide,
-                min_bins=MIN_PIECE_BINS_BY_OBJECT.get(name),
+                tab, (res, ri), eta_range=eta_range, x_range=xr, x=xs, level=self.level, wide=wide
             )
         allp = d[d["passed"]]["ratio"].to_numpy(float)
         core = _response_bin(allp) if allp.size >= 20 else {"tail": 0.0}
