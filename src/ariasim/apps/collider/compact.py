@@ -1016,7 +1016,7 @@ WIDE_MIN = 200
 WIDE_POINTS = 48
 #: Per object (name in :data:`~ariasim.apps.collider.objects.OBJECTS`): the fewest objects
 #: of a resolution wide bin instead of :data:`WIDE_MIN`. Electrons: 80. Their identification
-#: keeps only 3-10 % of the electrons of pT 1-2 GeV at |eta| 0.9-1.7, so a training half of
+#: keeps only 3-12 % of the electrons of pT 1-2 GeV at |eta| 0.9-1.7, so a training half of
 #: 100k electrons holds about 100-130 per wide bin there; with 200 the fit had no wide bin
 #: below pT 2 GeV in that region, its formula was set by the bins of E > 5 GeV, and the
 #: card's 68 % width of the rule's 1-2 GeV |eta| 0.8-1.5 bin was 0.82-0.85 of the full
