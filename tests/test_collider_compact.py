@@ -477,6 +477,36 @@ def test_wide_bins_cut_at_given_eta_edges_pool_the_region_as_the_rule_does():
     assert "photon" in compact.WIDE_ETA_EDGES and "electron" not in compact.WIDE_ETA_EDGES
 
 
+def test_wide_bins_min_count_admits_the_sparse_low_pt_bins_electrons_only():
+    """A region whose pT 1-2 GeV slice holds 120 objects (electrons at |eta| 0.9-1.7 keep
+    3-10 % there): no wide bin there with the default minimum (:data:`WIDE_MIN`), one with
+    ``min_count=80`` (:data:`WIDE_MIN_BY_OBJECT`, electrons only), whose width and error are
+    that slice's 68 % half-width and its order-statistic error, larger than the full bins'."""
+    from ariasim.apps.collider import compact
+    from ariasim.apps.collider.compact import WIDE_MIN, _response_bin, wide_bins
+    from ariasim.surrogates.formula import Formula
+
+    rng = np.random.default_rng(11)
+    n_low, n_high = 120, 2000
+    pt = np.concatenate([rng.uniform(1.0, 2.0, n_low), rng.uniform(2.0, 4.0, n_high)])
+    eta = rng.uniform(0.9, 1.3, pt.size)
+    sd = np.where(pt < 2.0, 0.15, 0.05)
+    p = pd.DataFrame({"pt": pt, "eta": eta, "energy": pt * np.cosh(eta), "passed": True,
+                      "ratio": rng.normal(1.0, sd)})  # fmt: skip
+    one = Formula("1 + 0*energy", ["energy"])
+    assert n_low < WIDE_MIN
+    default = wide_bins(p, one, (0.9, 1.3))
+    sparse = wide_bins(p, one, (0.9, 1.3), None, compact.WIDE_MIN_BY_OBJECT["electron"])
+    assert default is not None and sparse is not None
+    assert len(default["y"]) == 1 and len(sparse["y"]) == 2
+    low = int(np.argmin(sparse["e"][:, 0]))
+    assert sparse["e"][low].max() < 2.0 * np.cosh(1.3) + 1e-9
+    assert sparse["y"][low] == _response_bin(p["ratio"].to_numpy()[:n_low])["width"]
+    assert 0.15 - 4 * sparse["err"][low] < sparse["y"][low] < 0.15 + 4 * sparse["err"][low]
+    assert sparse["err"][low] > 2 * sparse["err"][1 - low]
+    assert set(compact.WIDE_MIN_BY_OBJECT) == {"electron"}
+
+
 def _wide_pulls(f, w):
     """Pulls of a fitted efficiency's averages over the wide bins (unweighted errors)."""
     v = {"energy": w["e"], "pt": w["e"] / np.cosh(w["a"]), "eta": w["a"]}

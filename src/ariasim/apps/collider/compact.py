@@ -49,7 +49,8 @@ and the smallest form statistically consistent with the best is kept:
   taken by the same selection rule (one extra parameter per break); the card writes
   ``(energy < b) * (f1) + (energy >= b) * (f2)``;
 * a calorimeter resolution is fitted to wide bins as well (:func:`wide_bins`: truth pT a
-  factor 2 wide times |eta| slices of 0.4, from the training rows): the 68 % width of the
+  factor 2 wide times |eta| slices of 0.4, from the training rows, at least
+  :data:`WIDE_MIN` objects, electrons :data:`WIDE_MIN_BY_OBJECT`): the 68 % width of the
   card's Gaussian mixture over each wide bin's particles (one sd per particle,
   :func:`mixture_halfwidth`) against the full simulation's there. Electrons and photons
   have a narrow core and a low tail whose fraction passes 16 % as it turns off, so the
@@ -1013,6 +1014,16 @@ WIDE_PT_RATIO = 2.0
 WIDE_ETA = 0.4
 WIDE_MIN = 200
 WIDE_POINTS = 48
+#: Per object (name in :data:`~ariasim.apps.collider.objects.OBJECTS`): the fewest objects
+#: of a resolution wide bin instead of :data:`WIDE_MIN`. Electrons: 80. Their identification
+#: keeps only 3-12 % of the electrons of pT 1-2 GeV at |eta| 0.9-1.7, so a training half of
+#: 100k electrons holds about 100-130 per wide bin there; with 200 the fit had no wide bin
+#: below pT 2 GeV in that region, its formula was set by the bins of E > 5 GeV, and the
+#: card's 68 % width of the rule's 1-2 GeV |eta| 0.8-1.5 bin was 0.82-0.85 of the full
+#: simulation's (0.81 in real Delphes; 0.87-0.91 with 80). A bin of 80-200 objects enters
+#: with its own, larger, order-statistic error (issue 14, item 4, Continuation 11 of
+#: BENCHMARKS.md).
+WIDE_MIN_BY_OBJECT: dict[str, int] = {"electron": 80}
 #: Per object (name in :data:`~ariasim.apps.collider.objects.OBJECTS`): the wide bins'
 #: |eta| slices are its region cut at these edges instead of :data:`WIDE_ETA` slices;
 #: photons: the bin rule's |eta| edges (:data:`RULE_EDGES`). The rule's forward bin pools
@@ -1066,16 +1077,17 @@ def wide_bins(
     scale: Formula,
     eta_range: tuple[float, float],
     eta_edges: Sequence[float] | None = None,
+    min_count: int | None = None,
 ) -> dict[str, np.ndarray] | None:
     """Wide training bins of one calorimeter region's reconstructed rows (``p``:
     :func:`prepare_object` rows that passed): truth pT from 1 GeV in steps of a factor
     :data:`WIDE_PT_RATIO` times |eta| slices of about :data:`WIDE_ETA`; per bin with at
-    least :data:`WIDE_MIN` objects the 68 % half-width (16-84 %) of reco/truth over the
-    card's ``scale`` at each particle (the median's trend is the scale's, not width) with
-    its order-statistic error, and :data:`WIDE_POINTS` of its particles evenly spaced in
-    E: ``e`` (the card's argument E' = E x scale), ``a`` (|eta|), both (bins, points),
-    ``y``, ``err``. None if no bin qualifies. With ``eta_edges`` the |eta| slices are
-    the region cut at those edges instead.
+    least ``min_count`` (default :data:`WIDE_MIN`) objects the 68 % half-width (16-84 %)
+    of reco/truth over the card's ``scale`` at each particle (the median's trend is the
+    scale's, not width) with its order-statistic error, and :data:`WIDE_POINTS` of its
+    particles evenly spaced in E: ``e`` (the card's argument E' = E x scale), ``a``
+    (|eta|), both (bins, points), ``y``, ``err``. None if no bin qualifies. With
+    ``eta_edges`` the |eta| slices are the region cut at those edges instead.
 
     The card's Gaussian mixture over such a bin (one sd per particle) has its own 68 %
     width, which can differ from the full simulation's core-plus-tail mixture even where
@@ -1102,7 +1114,7 @@ def wide_bins(
     ip = np.floor(lp + 1e-12).astype(int)
     for i, j in sorted(set(zip(ip.tolist(), ie.tolist(), strict=True))):
         m = (ip == i) & (ie == j) & np.isfinite(r)
-        if m.sum() < WIDE_MIN:
+        if m.sum() < (WIDE_MIN if min_count is None else min_count):
             continue
         rb = _response_bin(r[m])
         o = np.argsort(e[m], kind="stable")
@@ -1764,7 +1776,8 @@ class CompactRegressor(BaseEstimator):
         use_wide = spec.kind == "calo" and WIDE_MODE == "add"
         name = next((k for k, v in OBJECTS.items() if v == spec), "")
         edges = WIDE_ETA_EDGES.get(name)
-        wide = wide_bins(p, scale, eta_range, edges) if use_wide else None
+        least = WIDE_MIN_BY_OBJECT.get(name)
+        wide = wide_bins(p, scale, eta_range, edges, least) if use_wide else None
         if wide is not None:
             wide = {**wide, "err": wide["err"] / max(wide_weight(len(tab), len(wide["y"])), 1e-12)}
         res, ri = fit_library(
