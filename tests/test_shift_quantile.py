@@ -435,10 +435,11 @@ def test_calibration_cells_recalibrate_each_context_cell(tmp_path):
     assert load(out).transform(src).equals(moved)
     meta = json.loads((out / "model.json").read_text())
     good = json.dumps(meta)
-    meta["state"]["calibration_edges"]["c0"] = [0.4]
-    (out / "model.json").write_text(json.dumps(meta))
-    with pytest.raises(InputError, match="calibration_edges"):
-        load(out)
+    for bad in ([0.4], "x", [0.5, 0.6]):
+        meta["state"]["calibration_edges"]["c0"] = bad
+        (out / "model.json").write_text(json.dumps(meta))
+        with pytest.raises(InputError, match="calibration_edges"):
+            load(out)
     meta = json.loads(good)
     meta["state"].pop("calibration_edges")
     (out / "model.json").write_text(json.dumps(meta))

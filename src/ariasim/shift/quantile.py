@@ -948,8 +948,11 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
             )
         out = {}
         for col, spec in cells.items():
-            e = np.asarray(saved[col], dtype=np.float64)
             n = int(spec) - 1 if isinstance(spec, int | np.integer) else len(spec)
+            try:
+                e = np.asarray(saved[col], dtype=np.float64)
+            except (TypeError, ValueError):
+                e = np.full(0, np.nan)  # refused below
             if (
                 e.ndim != 1
                 or e.size != n
