@@ -372,3 +372,112 @@ def test_bad_calibration_options_are_named(model):
             ChainedQuantileMorpher(**kw).fit(X, y)
     with pytest.raises(InputError, match="calibration_fraction"):
         ChainedQuantileMorpher(calibration_fraction=0.001, **FAST).fit(X, y)
+
+
+def _two_scales(n: int, rng: np.random.Generator, scale_hi: float) -> pd.DataFrame:
+    """A feature of unit scale where c0 < 0.5 and ``scale_hi`` where c0 >= 0.5, and a second
+    context column it does not depend on."""
+    c = rng.uniform(0.0, 1.0, (n, 2))
+    a = rng.normal(0.0, 1.0, n) * np.where(c[:, 0] < 0.5, 1.0, scale_hi)
+    return pd.DataFrame({"a": a, "c0": c[:, 0], "c1": c[:, 1]})
+
+
+def test_calibration_cells_recalibrate_each_context_cell(tmp_path):
+    """Quantile models that cannot follow the context (one tiny boosting step: the marginal
+    quantiles) are miscalibrated in opposite directions in the two halves of c0; one map
+    over all rows leaves that, one map per c0 cell brings each cell's fresh-row scores to
+    unit spread. The forests are those of ``calibration_fraction`` alone; save/load keeps
+    the cells, and a model file whose edges disagree with the option is refused."""
+    import json
+
+    from scipy import special
+
+    from ariasim.shift.quantile import _calibrate
+
+    rng = np.random.default_rng(1)
+    X, y, _ = stack(_two_scales(3000, rng, 3.0), _two_scales(3000, rng, 2.0))
+    ctx = ["c0", "c1"]
+    stiff = dict(n_quantiles=9, max_iter=1, learning_rate=0.01, validation_fraction=0)
+    kw = dict(context=ctx, random_state=0, calibration_fraction=0.3, **stiff)
+    marginal = ChainedQuantileMorpher(**kw).fit(X, y)
+    m = ChainedQuantileMorpher(calibration_cells={"c0": [0.5]}, **kw).fit(X, y)
+    assert m.calibration_edges_ is not None and m.calibration_edges_["c0"].tolist() == [0.5]
+    assert m.calibration_["src"][0].shape == (2, 2, 41)
+    for name in ("src", "tgt"):  # same held-out split, same forests
+        assert all(
+            np.array_equal(u, v)
+            for f, g in zip(m.forests_[name], marginal.forests_[name], strict=True)
+            for u, v in zip(f.arrays().values(), g.arrays().values(), strict=True)
+        )
+    fresh = _two_scales(6000, rng, 3.0)
+    z = m.codec_.encode(fresh[["a"]].to_numpy(), rng)
+    s = special.ndtri(m.levels_)
+    nominal = _cdf_score(z[:, 0], m.forests_["src"][0].predict(fresh[ctx].to_numpy()), s)
+    cell = (fresh["c0"].to_numpy() >= 0.5).astype(int)
+    for i in (0, 1):
+        r = cell == i
+        one_map = _calibrate(nominal[r], marginal.calibration_["src"][0])
+        own_map = _calibrate(nominal[r], m.calibration_["src"][0][i])
+        # each cell's map rests on ~450 held-out rows: its spread is known to
+        # ~1/sqrt(2 * 450) = 0.033, so 3 sigma is 0.1; the single map misses by far more
+        assert abs(float(own_map.std()) - 1.0) < 0.1
+        assert abs(float(one_map.std()) - 1.0) > 0.2
+    # equal-count bins of the pooled rows: the median of c0
+    two = ChainedQuantileMorpher(calibration_cells={"c0": 2}, **kw).fit(X, y)
+    assert two.calibration_edges_ is not None
+    assert abs(float(two.calibration_edges_["c0"][0]) - 0.5) < 0.05
+    # forward and inverse stay each other's inverse; persisted bytes
+    src = _two_scales(500, rng, 3.0)
+    moved = m.transform(src)
+    assert np.allclose(m.inverse_transform(moved)["a"], src["a"], atol=1e-6)
+    assert not moved.equals(marginal.transform(src))
+    out = m.save(tmp_path / "cells")
+    assert load(out).transform(src).equals(moved)
+    meta = json.loads((out / "model.json").read_text())
+    good = json.dumps(meta)
+    for bad in ([0.4], "x", [0.5, 0.6]):
+        meta["state"]["calibration_edges"]["c0"] = bad
+        (out / "model.json").write_text(json.dumps(meta))
+        with pytest.raises(InputError, match="calibration_edges"):
+            load(out)
+    meta = json.loads(good)
+    meta["state"].pop("calibration_edges")
+    (out / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(InputError, match="calibration_edges"):
+        load(out)
+    meta = json.loads(good)
+    meta["state"]["calibration"]["tgt"][0] = meta["state"]["calibration"]["tgt"][0][:1]
+    (out / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(InputError, match=r"state\.calibration\.tgt"):
+        load(out)
+    # without cells nothing new is written (model files as before the option)
+    assert (
+        "calibration_edges"
+        not in json.loads((marginal.save(tmp_path / "one") / "model.json").read_text())["state"]
+    )
+
+
+def test_bad_calibration_cells_are_named(model):
+    _, _, _, X, y = model
+    for cells in (
+        {"c": 1},
+        {"c": [0.5, 0.2]},
+        {"c": [float("nan")]},
+        {"c": []},
+        {"c": "x"},
+        {"c": True},
+        {},
+        [0.5],
+    ):
+        with pytest.raises(ConfigError, match="calibration_cells"):
+            ChainedQuantileMorpher(calibration_fraction=0.2, calibration_cells=cells).fit(X, y)
+    with pytest.raises(ConfigError, match="calibration_cells"):  # not a context column
+        ChainedQuantileMorpher(
+            context=["c"], calibration_fraction=0.2, calibration_cells={"a": 2}, **FAST
+        ).fit(X, y)
+    with pytest.raises(ConfigError, match="calibration_cells"):  # nothing to calibrate on
+        ChainedQuantileMorpher(context=["c"], calibration_cells={"c": 2}).fit(X, y)
+    with pytest.raises(InputError, match="calibration_cells"):  # 500 held-out rows, 20 cells
+        ChainedQuantileMorpher(
+            context=["c"], calibration_fraction=0.2, calibration_cells={"c": 20}, **FAST
+        ).fit(X, y)

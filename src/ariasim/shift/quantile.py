@@ -116,6 +116,22 @@ shifts the curves differently in different contexts is not undone). The held-out
 seeded random subset of each domain; the codec and the clip range still use all rows. Not
 combined with bagging (refused).
 
+Calibration per context cell (``calibration_cells``; off by default): the marginal map above
+makes fresh rows' scores uniform over all contexts together, but the quantile models' noise
+is not the same everywhere (fastsim electrons: after the marginal map the fresh rows'
+e_response scores still have sd 1.05-1.07 in the low-pT forward cell and 0.95 in the high-pT
+central one, BENCHMARKS.md "Calibration per context cell"). With cells, the held-out rows are
+binned by chosen context columns (a number of equal-count bins of the pooled training rows,
+or given interior edges; the cells are the product of the columns' bins) and one map is
+fitted per domain, feature and cell from that cell's held-out rows alone, so a row is
+recalibrated by the map of its own context cell (local, "distribution" recalibration in the
+spirit of Song, Diethe, Kull & Flach, "Distribution calibration for regression", ICML 2019,
+who condition the recalibration on the predicted distribution; here, more simply, on a
+partition of the context, i.e. the group-wise recalibration their method generalises). The
+forests and the held-out split are those of ``calibration_fraction`` alone; every cell must
+hold at least 100 held-out rows of each domain (else a one-line error). Fewer rows per map
+make each map noisier (the 0.5 % and 99.5 % knots of a cell of 400 rows rest on two rows).
+
 Reproducibility: the codec's dequantisation noise, the early-stopping splits and the boosting
 are seeded from :func:`ariasim.utils.spawn_seeds`; scikit-learn's histogram boosting is
 deterministic given ``random_state`` (its OpenMP loops run over features or rows without
@@ -154,6 +170,7 @@ _BAG_SALT = 0x5BA6  # row_folds salt of the bag assignment (independent of the c
 # indices into spawn_seeds(random_state, _N_STREAMS)
 _S_CODEC, _S_TRAIN, _S_MODELS, _S_FORWARD, _S_INVERSE, _N_STREAMS = 0, 1, 2, 3, 4, 5
 _CAL_LEVELS = 41  # levels of the held-out calibration map (0.5 % .. 99.5 %, normal-score grid)
+_CAL_MIN_CELL = 100  # fewest held-out rows per domain in a calibration cell
 
 
 def quantile_levels(k: int) -> np.ndarray:
@@ -420,6 +437,43 @@ def _uncalibrate(v: np.ndarray, knots: np.ndarray) -> np.ndarray:
     return np.clip(np.where(v > y[-1], x[-1] + (v - y[-1]), out), -_MAX_SCORE, _MAX_SCORE)
 
 
+def _check_cells(cells: Any) -> None:
+    """Refuse a bad ``calibration_cells`` with a one-line error naming it."""
+    if cells is None:
+        return
+    if not isinstance(cells, Mapping) or not cells:
+        raise ConfigError(
+            f"must be a non-empty mapping of context column to bins, got {cells!r}",
+            parameter="calibration_cells",
+        )
+    for col, spec in cells.items():
+        if not isinstance(col, str):
+            raise ConfigError(
+                f"column names must be strings, got {col!r}", parameter="calibration_cells"
+            )
+        if isinstance(spec, bool):
+            ok = False
+        elif isinstance(spec, int | np.integer):
+            ok = int(spec) >= 2
+        elif isinstance(spec, Sequence) and not isinstance(spec, str):
+            e = np.asarray(spec, dtype=object)
+            ok = (
+                e.ndim == 1
+                and e.size >= 1
+                and all(isinstance(v, int | float) and not isinstance(v, bool) for v in e)
+                and bool(np.all(np.isfinite(e.astype(np.float64))))
+                and bool(np.all(np.diff(e.astype(np.float64)) > 0))
+            )
+        else:
+            ok = False
+        if not ok:
+            raise ConfigError(
+                f"{col!r}: give a number of equal-count bins (>= 2) or strictly increasing "
+                f"finite interior edges, got {spec!r}",
+                parameter="calibration_cells",
+            )
+
+
 class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
     """Chained conditional quantile regression (CMS) with boosted trees morphs source events.
 
@@ -457,6 +511,12 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
         calibration_fraction: Fraction ``f`` of each domain's rows held out of the quantile
             models to recalibrate their CDFs on rows they did not see (module docstring,
             "Calibration"), in [0, 0.5); 0 (default): no calibration, every row fitted.
+        calibration_cells: ``{"context column": bins}``, one calibration map per cell of
+            these context columns (module docstring, "Calibration per context cell");
+            ``bins`` is a number (>= 2) of equal-count bins of the pooled training rows or a
+            list of strictly increasing interior edges (a value on an edge goes to the upper
+            bin). Needs ``calibration_fraction > 0``. ``None`` (default): one map per domain
+            and feature.
         random_state: Seed of every random number (codec noise, splits, boosting).
 
     After ``fit``: ``codec_``, ``levels_`` (the ``K`` levels), ``z_range_`` (each domain's
@@ -465,7 +525,9 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
     ``forests_`` (the first bag's), ``n_iter_`` (boosting iterations per domain, feature
     and level, of the first bag; ``bag_n_iter_``: of every bag), ``calibration_``
     (``{"src": [...], "tgt": [...]}``, one ``(2, K_cal)`` knot array per feature, from
-    :func:`calibration_map`; ``None`` without calibration), ``fit_seconds_``.
+    :func:`calibration_map`; ``None`` without calibration; with ``calibration_cells`` one
+    ``(n_cells, 2, K_cal)`` array per feature), ``calibration_edges_`` (``{column: interior
+    edges}`` of the cells; ``None`` without), ``fit_seconds_``.
 
     Example:
         >>> import numpy as np, pandas as pd
@@ -502,6 +564,7 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
         bag_mode: str = "average",
         bag_fraction: float = 0.5,
         calibration_fraction: float = 0.0,
+        calibration_cells: Mapping[str, int | Sequence[float]] | None = None,
         random_state: int = 0,
     ):
         self.features = features
@@ -522,6 +585,7 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
         self.bag_mode = bag_mode
         self.bag_fraction = bag_fraction
         self.calibration_fraction = calibration_fraction
+        self.calibration_cells = calibration_cells
         self.random_state = random_state
 
     def _check_params(self) -> None:
@@ -555,6 +619,12 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
             raise ConfigError(
                 "calibration is not combined with bagging (n_bags > 1); use one of them",
                 parameter="calibration_fraction",
+            )
+        _check_cells(self.calibration_cells)
+        if self.calibration_cells is not None and not cf > 0:
+            raise ConfigError(
+                "needs calibration_fraction > 0 (the held-out rows it is fitted on)",
+                parameter="calibration_cells",
             )
         spawn_seeds(self.random_state, 1)  # raises on a bad seed
 
@@ -620,6 +690,8 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
         n_bags = int(self.n_bags)
         bags, bag_iters = [], []
         self.calibration_ = None
+        self.context_ = d.context  # the cells' columns are found by name in the context
+        self.calibration_edges_ = self._cell_edges(d)
         if n_bags == 1:
             keep = np.ones(d.y.size, dtype=bool)
             if float(self.calibration_fraction) > 0:  # a split from a stream used nowhere else
@@ -671,12 +743,76 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
             w = d.w[rows]
             w_arg = None if np.all(w == 1.0) else w
             zr, cr = z[rows], d.c[rows]
+            cell = self._cell_of(cr)
+            if cell is not None:
+                counts = np.bincount(cell, minlength=self._n_cells())
+                if counts.min() < _CAL_MIN_CELL:
+                    raise InputError(
+                        f"calibration_cells leaves cell {int(np.argmin(counts))} with "
+                        f"{int(counts.min())} held-out {name} rows (fewer than "
+                        f"{_CAL_MIN_CELL}); use fewer cells or a larger calibration_fraction"
+                    )
             knots = []
             for j in range(len(d.features)):
                 q = forests[name][j].predict(np.hstack([cr, zr[:, :j]]))
-                knots.append(calibration_map(_cdf_score(zr[:, j], q, s), w_arg))
+                t = _cdf_score(zr[:, j], q, s)
+                if cell is None:
+                    knots.append(calibration_map(t, w_arg))
+                else:
+                    knots.append(
+                        np.stack(
+                            [
+                                calibration_map(
+                                    t[cell == i], None if w_arg is None else w_arg[cell == i]
+                                )
+                                for i in range(self._n_cells())
+                            ]
+                        )
+                    )
             out[name] = knots
         return out
+
+    def _cell_edges(self, d: Any) -> dict[str, np.ndarray] | None:
+        """The interior bin edges of each column of ``calibration_cells`` (a count of bins:
+        equal-count bins of the pooled training rows, both domains, unweighted)."""
+        if self.calibration_cells is None:
+            return None
+        edges: dict[str, np.ndarray] = {}
+        for col, spec in self.calibration_cells.items():
+            if col not in d.context:
+                raise ConfigError(
+                    f"{col!r} is not a context column ({', '.join(d.context) or 'none'})",
+                    parameter="calibration_cells",
+                )
+            if isinstance(spec, int | np.integer):
+                v = d.c[:, d.context.index(col)]
+                e = np.quantile(v, np.arange(1, int(spec)) / int(spec))
+                if np.any(np.diff(e) <= 0) or e[0] <= v.min() or e[-1] >= v.max():
+                    raise InputError(
+                        f"calibration_cells: column {col!r} has too few distinct values "
+                        f"for {int(spec)} equal-count bins"
+                    )
+            else:
+                e = np.asarray(spec, dtype=np.float64)
+            edges[str(col)] = e
+        return edges
+
+    def _n_cells(self) -> int:
+        e = self.calibration_edges_
+        return 1 if e is None else int(np.prod([v.size + 1 for v in e.values()]))
+
+    def _cell_of(self, c: np.ndarray) -> np.ndarray | None:
+        """Each row's calibration cell (row-major over the columns of ``calibration_cells``,
+        a value equal to an edge goes to the upper bin), from its context ``c``; ``None``
+        without cells."""
+        e = self.calibration_edges_
+        if e is None:
+            return None
+        cell = np.zeros(c.shape[0], dtype=np.int64)
+        for col, edges in e.items():
+            b = np.searchsorted(edges, c[:, self.context_.index(col)], side="right")
+            cell = cell * (edges.size + 1) + b
+        return cell
 
     def _fit_bag(
         self, d: Any, z: np.ndarray, keep: np.ndarray, model_seeds: Sequence[int]
@@ -710,6 +846,8 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
         a, b = ("src", "tgt") if to_target else ("tgt", "src")
         s = special.ndtri(self.levels_)
         out = z.copy()
+        cal = self.calibration_
+        cell = None if cal is None else self._cell_of(c)
         for j in range(z.shape[1]):
             x_from, x_to = np.hstack([c, z[:, :j]]), np.hstack([c, out[:, :j]])
             q_from = bags[0][a][j].predict(x_from)
@@ -721,9 +859,12 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
                 q_from /= len(bags)
                 q_to /= len(bags)
             score = _cdf_score(z[:, j], q_from, s)
-            cal = self.calibration_
-            if cal is not None:  # calibrated CDFs (module docstring, "Calibration")
+            if cal is not None and cell is None:  # calibrated CDFs (module docstring)
                 score = _uncalibrate(_calibrate(score, cal[a][j]), cal[b][j])
+            elif cal is not None and cell is not None:  # one map per context cell
+                for i in range(cal[a][j].shape[0]):
+                    r = cell == i
+                    score[r] = _uncalibrate(_calibrate(score[r], cal[a][j][i]), cal[b][j][i])
             moved = _quantile_at(score, q_to, s)
             lo, hi = self.z_range_[b][:, j]
             out[:, j] = np.clip(moved, lo, hi)
@@ -779,6 +920,8 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
             state["bag_n_iter"] = self.bag_n_iter_[1:]
         if self.calibration_ is not None:
             state["calibration"] = {n: [k.tolist() for k in self.calibration_[n]] for n in _DOMAINS}
+        if self.calibration_edges_ is not None:
+            state["calibration_edges"] = {c: e.tolist() for c, e in self.calibration_edges_.items()}
         return save_folder(
             path,
             type(self).__name__,
@@ -788,12 +931,51 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
             overwrite=overwrite,
         )
 
+    def _saved_edges(self, saved: Any) -> dict[str, np.ndarray] | None:
+        """Check a model file's ``state.calibration_edges`` against ``calibration_cells``."""
+        cells = self.calibration_cells
+        if (saved is None) != (cells is None):
+            raise InputError(
+                "calibration edges and calibration_cells disagree",
+                field="state.calibration_edges",
+            )
+        if cells is None:
+            return None
+        if not isinstance(saved, Mapping) or list(saved) != list(cells):
+            raise InputError(
+                "must name the columns of calibration_cells in order",
+                field="state.calibration_edges",
+            )
+        out = {}
+        for col, spec in cells.items():
+            n = int(spec) - 1 if isinstance(spec, int | np.integer) else len(spec)
+            try:
+                e = np.asarray(saved[col], dtype=np.float64)
+            except (TypeError, ValueError):
+                e = np.full(0, np.nan)  # refused below
+            if (
+                e.ndim != 1
+                or e.size != n
+                or not np.all(np.isfinite(e))
+                or np.any(np.diff(e) <= 0)
+                or (not isinstance(spec, int | np.integer) and not np.array_equal(e, spec))
+            ):
+                raise InputError(
+                    f"must hold the {n} increasing edges calibration_cells gives",
+                    field=f"state.calibration_edges.{col}",
+                )
+            if col not in self.context_:
+                raise InputError(f"{col!r} is not a context column", field="state.context")
+            out[col] = e
+        return out
+
     @classmethod
     def from_saved(cls, params: dict, state: dict, folder: Path) -> ChainedQuantileMorpher:
         """Rebuild from the parts :func:`ariasim.shift.load` read (no pickle)."""
         params = dict(params)
         # saved before the option existed: no calibration (whatever the default becomes)
         params.setdefault("calibration_fraction", 0.0)
+        params.setdefault("calibration_cells", None)
         if isinstance(params.get("bounds"), dict):
             params["bounds"] = {k: tuple(v) for k, v in params["bounds"].items()}
         self = cls(**params)
@@ -826,18 +1008,22 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
             raise InputError(
                 "calibration knots and calibration_fraction disagree", field="state.calibration"
             )
+        self.calibration_edges_ = self._saved_edges(state.get("calibration_edges"))
         if cal is not None:
             self.calibration_ = {}
+            shape: tuple[int, ...] = (2, _CAL_LEVELS)
+            if self.calibration_edges_ is not None:
+                shape = (self._n_cells(), *shape)
             for n in _DOMAINS:
                 knots = [np.asarray(k, dtype=np.float64) for k in cal[n]]
                 if len(knots) != len(self.features_) or any(
-                    k.shape != (2, _CAL_LEVELS)
+                    k.shape != shape
                     or not np.all(np.isfinite(k))
-                    or np.any(np.diff(k, axis=1) <= 0)
+                    or np.any(np.diff(k, axis=-1) <= 0)
                     for k in knots
                 ):
                     raise InputError(
-                        f"must hold increasing (2, {_CAL_LEVELS}) knots per feature",
+                        f"must hold increasing {shape} knots per feature",
                         field=f"state.calibration.{n}",
                     )
                 self.calibration_[n] = knots
