@@ -1026,12 +1026,16 @@ WIDE_POINTS = 48
 WIDE_MIN_BY_OBJECT: dict[str, int] = {"electron": 80}
 #: Per object (name in :data:`~ariasim.apps.collider.objects.OBJECTS`): the wide bins'
 #: |eta| slices are its region cut at these edges instead of :data:`WIDE_ETA` slices;
-#: photons: the bin rule's |eta| edges (:data:`RULE_EDGES`). The rule's forward bin pools
-#: |eta| 1.5-2.5 over slices whose 68 % widths differ by up to 2.7x (a narrow core with a
-#: low tail), and a Gaussian mixture matched to every 0.4 slice was 0.83 of the full
-#: simulation's width over its 50-100 GeV photons (issue 14, item 4, Continuation 8 of
-#: BENCHMARKS.md: 0.88-0.92 in real Delphes with these edges). Electrons keep the 0.4
-#: slices (with the rule's edges they lost 1.5 bins in the fast simulation).
+#: photons: 0.8 and 1.6, the library bin rule's |eta| edges (:data:`RULE_EDGES`). The rule's
+#: forward bin pools |eta| 1.5-2.5 over slices whose 68 % widths differ by up to 2.7x (a
+#: narrow core with a low tail), and a Gaussian mixture matched to every 0.4 slice was 0.83
+#: of the full simulation's width over its 50-100 GeV photons (issue 14, item 4,
+#: Continuation 8 of BENCHMARKS.md: 0.88-0.92 in real Delphes with these edges). 1.6 is not
+#: the real-Delphes rule's edge (:data:`EFF_WIDE_ETA`, 1.5); cutting at 1.5 was measured in
+#: Continuation 12 and not adopted: 305 photon bins of 336 passed against 307 with 1.6 in 16
+#: paired real-Delphes runs (50-100 GeV |eta| 0.8-1.5 narrower, 0.91 -> 0.89; the training
+#: half's photon bins within 15 % 21 -> 20). Electrons keep the 0.4 slices (with the rule's
+#: edges they lost 1.5 bins in the fast simulation).
 WIDE_ETA_EDGES: dict[str, tuple[float, ...]] = {"photon": (0.0, 0.8, 1.6, 2.5)}
 #: "add": the wide bins join the narrow ones in the resolution's chi2; "off": not used.
 WIDE_MODE = "add"
