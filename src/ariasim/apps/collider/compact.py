@@ -665,19 +665,14 @@ def _logistic(z: Any) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(np.clip(z, -700, 700)))
 
 
-def _low_component() -> list[Member]:
-    """A turn-on plus a low-energy component that turns off:
-    eff = P / (1 + (x0 / x)^n e^(g eta^2)) + D / (1 + (x / x1)^m) (card: ``P/(1 +
-    C*exp(g*eta^2)/x^n) + D/(1 + K*x^m)``; g = 0 or fitted: the turn-on moving with |eta|),
-    in the efficiency's own variable (E) and in pT = E / cosh|eta| (x0, x1 the
-    half-points; calorimeter objects only). Seen in the full simulation: electrons below
-    about 2 GeV in pT are still found (10-25 %) as the calorimeter-only object, then lost,
-    until the track-driven turn-on near 5 GeV; photons of 1-1.5 GeV are identified in
-    70-80 %, those of 2-3 GeV in 30-40 % (the photon/neutral-hadron separation), before the
-    turn-on. A single turn-on cannot dip; this member can, with two or three extra
-    parameters. Each also with the plateau P + e log E (``(P + e*log(energy))/(...)``; not
-    with g: 34 nodes): central electrons peak at 0.96 near 30 GeV and fall to 0.92 at 250
-    GeV (Continuation 10 of BENCHMARKS.md)."""
+def _pair_members(rises: bool) -> list[Member]:
+    """The members of one two-logistic family, one per :func:`_pair_variants` variant:
+    eff = [P or P + e log E] / (1 + (x0 / v)^n e^(g eta^2)) + [D or D + e log E] * s, with
+    the second logistic s = 1 / (1 + (v / x1)^m) falling (``rises`` False:
+    :func:`_low_component`, the log E plateau on the first term) or s = 1 / (1 + (x1 /
+    v)^m) rising (``rises`` True: :func:`_two_stage`, the plateau on the second term).
+    One factory for both, so the two families' formulas, card texts and bounds cannot
+    drift apart; only their starting points differ."""
     out = []
     for var, eta, dec, lx in _pair_variants():
 
@@ -692,18 +687,23 @@ def _low_component() -> list[Member]:
             L = lx(x, a)
             g = th[6] * a * a if eta else 0.0
             on = _logistic(th[1] * (th[0] - L) + g)
-            off = _logistic(th[4] * (L - th[3]))
-            p = th[2] + th[6 + eta] * np.log(x) if dec else th[2]
-            return p * on + th[5] * off
+            second = _logistic(th[4] * ((th[3] - L) if rises else (L - th[3])))
+            p = th[2] + th[6 + eta] * np.log(x) if (dec and not rises) else th[2]
+            d = th[5] + th[6 + eta] * np.log(x) if (dec and rises) else th[5]
+            return p * on + d * second
 
         def text(th: np.ndarray, xv: str, var: str = var, eta: bool = eta, dec: bool = dec) -> str:
             v = xv if var == "x" else var
             e = f"*exp({_g(th[6])}*eta^2)" if eta else ""
-            p = f"({_g(th[2])} + {_g(th[6 + eta])}*log({xv}))" if dec else _g(th[2])
-            return (
-                f"{p}/(1 + {_g(np.exp(th[1] * th[0]))}{e}/{v}^{_g(th[1])}) + "
-                f"{_g(th[5])}/(1 + {_g(np.exp(-th[4] * th[3]))}*{v}^{_g(th[4])})"
+            plateau = f"({{}} + {_g(th[6 + eta])}*log({xv}))" if dec else "{}"
+            p = plateau.format(_g(th[2])) if not rises else _g(th[2])
+            d = plateau.format(_g(th[5])) if rises else _g(th[5])
+            second = (
+                f"{_g(np.exp(th[4] * th[3]))}/{v}^{_g(th[4])}"
+                if rises
+                else f"{_g(np.exp(-th[4] * th[3]))}*{v}^{_g(th[4])}"
             )
+            return f"{p}/(1 + {_g(np.exp(th[1] * th[0]))}{e}/{v}^{_g(th[1])}) + {d}/(1 + {second})"
 
         def starts(
             x: np.ndarray,
@@ -713,25 +713,62 @@ def _low_component() -> list[Member]:
             eta: bool = eta,
             dec: bool = dec,
         ) -> list[np.ndarray]:
-            L = lx(x, a)
-            p = float(np.max(y))
-            o = np.argsort(L)
-            d0 = float(np.mean(y[o[: max(len(o) // 10, 1)]]))
-            lo_l = float(np.min(L))
-            rising = L[y > p / 2]
-            half = float(np.min(rising)) if rising.size else float(np.median(L))
-            return [
-                np.array([half + dh, n, p, lo_l + du, m, d0] + [g] * eta + [0.0] * dec)
-                for n in (3.0, 8.0)
-                for m in (3.0, 8.0)
-                for dh, du in ((0.0, 0.3),)
-                for g in ((0.0, 1.0) if eta else (0.0,))
-            ]
+            return (_two_stage_starts if rises else _low_component_starts)(lx(x, a), y, eta, dec)
 
-        name = ("(p + e log x)" if dec else "p") + f" / (1 + (x0/{var})^n"
-        name += (" e^(g eta^2)" if eta else "") + f") + D / (1 + ({var}/x1)^m)"
+        name = ("p" if rises or not dec else "(p + e log x)") + f" / (1 + (x0/{var})^n"
+        name += (" e^(g eta^2)" if eta else "") + ") + "
+        name += ("(D + e log x)" if (rises and dec) else "D") + " / (1 + "
+        name += f"(x1/{var})^m)" if rises else f"({var}/x1)^m)"
         out.append(Member(name, 6 + eta + dec, fn, text, starts, *_pair_bounds(eta, dec)))
     return out
+
+
+def _low_component_starts(L: np.ndarray, y: np.ndarray, eta: bool, dec: bool) -> list[np.ndarray]:
+    """Starts of a :func:`_low_component` member (``L`` the log of its variable): the
+    turn-on at the lowest value above half the plateau, the low component at its first
+    tenth's mean, switching off 0.3 above the smallest ``L``."""
+    p = float(np.max(y))
+    o = np.argsort(L)
+    d0 = float(np.mean(y[o[: max(len(o) // 10, 1)]]))
+    lo_l = float(np.min(L))
+    rising = L[y > p / 2]
+    half = float(np.min(rising)) if rising.size else float(np.median(L))
+    return [
+        np.array([half + dh, n, p, lo_l + du, m, d0] + [g] * eta + [0.0] * dec)
+        for n in (3.0, 8.0)
+        for m in (3.0, 8.0)
+        for dh, du in ((0.0, 0.3),)
+        for g in ((0.0, 1.0) if eta else (0.0,))
+    ]
+
+
+def _two_stage_starts(L: np.ndarray, y: np.ndarray, eta: bool, dec: bool) -> list[np.ndarray]:
+    """Starts of a :func:`_two_stage` member: the two turn-ons at pairs of the 20, 40 and
+    60 % quantiles of ``L``, the plateau split 0.3 / 0.7."""
+    p = float(np.max(y))
+    q1, q2, q3 = (float(np.quantile(L, q)) for q in (0.2, 0.4, 0.6))
+    return [
+        np.array([t0, n, f * p, t1, n, (1 - f) * p] + [0.0] * (eta + dec))
+        for t0, t1 in ((q1, q2), (q1, q3), (q2, q3))
+        for n in (3.0, 8.0)
+        for f in (0.3,)
+    ]
+
+
+def _low_component() -> list[Member]:
+    """A turn-on plus a low-energy component that turns off:
+    eff = P / (1 + (x0 / x)^n e^(g eta^2)) + D / (1 + (x / x1)^m) (card: ``P/(1 +
+    C*exp(g*eta^2)/x^n) + D/(1 + K*x^m)``; g = 0 or fitted: the turn-on moving with |eta|),
+    in the efficiency's own variable (E) and in pT = E / cosh|eta| (x0, x1 the
+    half-points; calorimeter objects only). Seen in the full simulation: electrons below
+    about 2 GeV in pT are still found (10-25 %) as the calorimeter-only object, then lost,
+    until the track-driven turn-on near 5 GeV; photons of 1-1.5 GeV are identified in
+    70-80 %, those of 2-3 GeV in 30-40 % (the photon/neutral-hadron separation), before the
+    turn-on. A single turn-on cannot dip; this member can, with two or three extra
+    parameters. Each also with the plateau P + e log E (``(P + e*log(energy))/(...)``; not
+    with g: 34 nodes): central electrons peak at 0.96 near 30 GeV and fall to 0.92 at 250
+    GeV (Continuation 10 of BENCHMARKS.md)."""
+    return _pair_members(rises=False)
 
 
 #: Calorimeter efficiencies: add the two-stage turn-ons of :func:`_two_stage` to the library.
@@ -748,55 +785,7 @@ def _two_stage() -> list[Member]:
     then rises again (0.48 at 8.6 GeV); one turn-on (or one turn-on times another)
     spreads that shelf over the rule's bins, 2-5 GeV 0.03 low and 5-10 GeV 0.035 high on
     the training half. Calorimeter objects only."""
-    out = []
-    for var, eta, dec, lx in _pair_variants():
-
-        def fn(
-            th: np.ndarray,
-            x: np.ndarray,
-            a: np.ndarray,
-            lx: Any = lx,
-            eta: bool = eta,
-            dec: bool = dec,
-        ) -> np.ndarray:
-            L = lx(x, a)
-            g = th[6] * a * a if eta else 0.0
-            on = _logistic(th[1] * (th[0] - L) + g)
-            on2 = _logistic(th[4] * (th[3] - L))
-            d = th[5] + th[6 + eta] * np.log(x) if dec else th[5]
-            return th[2] * on + d * on2
-
-        def text(th: np.ndarray, xv: str, var: str = var, eta: bool = eta, dec: bool = dec) -> str:
-            v = xv if var == "x" else var
-            e = f"*exp({_g(th[6])}*eta^2)" if eta else ""
-            d = f"({_g(th[5])} + {_g(th[6 + eta])}*log({xv}))" if dec else _g(th[5])
-            return (
-                f"{_g(th[2])}/(1 + {_g(np.exp(th[1] * th[0]))}{e}/{v}^{_g(th[1])}) + "
-                f"{d}/(1 + {_g(np.exp(th[4] * th[3]))}/{v}^{_g(th[4])})"
-            )
-
-        def starts(
-            x: np.ndarray,
-            a: np.ndarray,
-            y: np.ndarray,
-            lx: Any = lx,
-            eta: bool = eta,
-            dec: bool = dec,
-        ) -> list[np.ndarray]:
-            L = lx(x, a)
-            p = float(np.max(y))
-            q1, q2, q3 = (float(np.quantile(L, q)) for q in (0.2, 0.4, 0.6))
-            return [
-                np.array([t0, n, f * p, t1, n, (1 - f) * p] + [0.0] * (eta + dec))
-                for t0, t1 in ((q1, q2), (q1, q3), (q2, q3))
-                for n in (3.0, 8.0)
-                for f in (0.3,)
-            ]
-
-        name = f"p / (1 + (x0/{var})^n" + (" e^(g eta^2)" if eta else "")
-        name += ") + " + ("(D + e log x)" if dec else "D") + f" / (1 + (x1/{var})^m)"
-        out.append(Member(name, 6 + eta + dec, fn, text, starts, *_pair_bounds(eta, dec)))
-    return out
+    return _pair_members(rises=True)
 
 
 def library(quantity: str, kind: str, eta_high: float = 2.5) -> list[Member]:
