@@ -477,6 +477,35 @@ def test_wide_bins_cut_at_given_eta_edges_pool_the_region_as_the_rule_does():
     assert "photon" in compact.WIDE_ETA_EDGES and "electron" not in compact.WIDE_ETA_EDGES
 
 
+def test_wide_bins_on_given_pt_edges_pool_the_rule_bin_not_parts_of_two():
+    """With ``pt_edges`` (the rule's truth-pT edges :data:`EFF_WIDE_PT`) a wide bin is one
+    rule bin: rows of pT 10-20 GeV, narrow below 14 GeV and wide above, make one bin whose
+    width is the 68 % half-width of all of them, while the default factor-2 grid cuts them
+    into parts of 8-16 and 16-32 GeV; rows below the first edge join no bin."""
+    from ariasim.apps.collider.compact import EFF_WIDE_PT, _response_bin, wide_bins
+    from ariasim.surrogates.formula import Formula
+
+    rng = np.random.default_rng(5)
+    n = 6000
+    pt = np.concatenate([np.exp(rng.uniform(np.log(10.0), np.log(20.0), n)),
+                         rng.uniform(0.5, 0.99, 300)])  # fmt: skip
+    eta = rng.uniform(0.0, 0.8, pt.size)
+    sd = np.where(pt < 14.0, 0.02, 0.08)
+    p = pd.DataFrame({"pt": pt, "eta": eta, "energy": pt * np.cosh(eta), "passed": True,
+                      "ratio": rng.normal(1.0, sd)})  # fmt: skip
+    one = Formula("1 + 0*energy", ["energy"])
+    rule = wide_bins(p, one, (0.0, 0.8), (0.0, 0.8), None, EFF_WIDE_PT)
+    default = wide_bins(p, one, (0.0, 0.8), (0.0, 0.8))
+    assert rule is not None and default is not None
+    assert len(rule["y"]) == 1 and len(default["y"]) == 3  # 0.5-1, 8-16, 16-32 GeV
+    e_lo, e_hi = rule["e"].min(), rule["e"].max()
+    assert 10.0 <= e_lo < 10.5 and 19.0 < e_hi < 20.0 * np.cosh(0.8)
+    inside = (pt >= 10.0) & (pt < 20.0)
+    assert rule["y"][0] == _response_bin(p["ratio"].to_numpy()[inside])["width"]
+    lo, hi = sorted(default["y"][1:])
+    assert lo + 3 * rule["err"][0] < rule["y"][0] < hi - 3 * rule["err"][0]
+
+
 def test_wide_bins_min_count_admits_the_sparse_low_pt_bins_electrons_only():
     """A region whose pT 1-2 GeV slice holds 120 objects (electrons at |eta| 0.9-1.7 keep
     3-10 % there): no wide bin there with the default minimum (:data:`WIDE_MIN`), one with

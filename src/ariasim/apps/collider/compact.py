@@ -1037,6 +1037,10 @@ WIDE_MIN_BY_OBJECT: dict[str, int] = {"electron": 80}
 #: half's photon bins within 15 % 21 -> 20). Electrons keep the 0.4 slices (with the rule's
 #: edges they lost 1.5 bins in the fast simulation).
 WIDE_ETA_EDGES: dict[str, tuple[float, ...]] = {"photon": (0.0, 0.8, 1.6, 2.5)}
+#: Per object (name in :data:`~ariasim.apps.collider.objects.OBJECTS`): the wide bins'
+#: truth-pT edges (GeV) instead of the factor-:data:`WIDE_PT_RATIO` grid; rows outside
+#: the first and last edge join no wide bin. Empty: every object on the factor-2 grid.
+WIDE_PT_EDGES: dict[str, tuple[float, ...]] = {}
 #: "add": the wide bins join the narrow ones in the resolution's chi2; "off": not used.
 WIDE_MODE = "add"
 #: The selection's factor with the wide bins (:func:`select_member`'s ``dup``): every
@@ -1082,6 +1086,7 @@ def wide_bins(
     eta_range: tuple[float, float],
     eta_edges: Sequence[float] | None = None,
     min_count: int | None = None,
+    pt_edges: Sequence[float] | None = None,
 ) -> dict[str, np.ndarray] | None:
     """Wide training bins of one calorimeter region's reconstructed rows (``p``:
     :func:`prepare_object` rows that passed): truth pT from 1 GeV in steps of a factor
@@ -1091,7 +1096,9 @@ def wide_bins(
     scale's, not width) with its order-statistic error, and :data:`WIDE_POINTS` of its
     particles evenly spaced in E: ``e`` (the card's argument E' = E x scale), ``a``
     (|eta|), both (bins, points), ``y``, ``err``. None if no bin qualifies. With
-    ``eta_edges`` the |eta| slices are the region cut at those edges instead.
+    ``eta_edges`` the |eta| slices are the region cut at those edges instead; with
+    ``pt_edges`` the truth-pT bins are those edges' intervals (rows outside them join no
+    bin) instead of the factor-:data:`WIDE_PT_RATIO` grid.
 
     The card's Gaussian mixture over such a bin (one sd per particle) has its own 68 %
     width, which can differ from the full simulation's core-plus-tail mixture even where
@@ -1114,10 +1121,16 @@ def wide_bins(
     else:
         n_eta = max(round((hi - lo) / WIDE_ETA), 1)
         ie = np.clip(((a - lo) / max(hi - lo, 1e-12) * n_eta).astype(int), 0, n_eta - 1)
-    lp = np.log(np.maximum(pt, 1e-12)) / np.log(WIDE_PT_RATIO)
-    ip = np.floor(lp + 1e-12).astype(int)
-    for i, j in sorted(set(zip(ip.tolist(), ie.tolist(), strict=True))):
-        m = (ip == i) & (ie == j) & np.isfinite(r)
+    if pt_edges is not None:
+        pe = np.asarray(sorted(float(x) for x in pt_edges), float)
+        ip = np.searchsorted(pe, pt, side="right") - 1
+        inside = (ip >= 0) & (ip < len(pe) - 1)
+    else:
+        lp = np.log(np.maximum(pt, 1e-12)) / np.log(WIDE_PT_RATIO)
+        ip = np.floor(lp + 1e-12).astype(int)
+        inside = np.ones(ip.shape, bool)
+    for i, j in sorted(set(zip(ip[inside].tolist(), ie[inside].tolist(), strict=True))):
+        m = (ip == i) & (ie == j) & inside & np.isfinite(r)
         if m.sum() < (WIDE_MIN if min_count is None else min_count):
             continue
         rb = _response_bin(r[m])
@@ -1781,7 +1794,8 @@ class CompactRegressor(BaseEstimator):
         name = next((k for k, v in OBJECTS.items() if v == spec), "")
         edges = WIDE_ETA_EDGES.get(name)
         least = WIDE_MIN_BY_OBJECT.get(name)
-        wide = wide_bins(p, scale, eta_range, edges, least) if use_wide else None
+        pt_edges = WIDE_PT_EDGES.get(name)
+        wide = wide_bins(p, scale, eta_range, edges, least, pt_edges) if use_wide else None
         if wide is not None:
             wide = {**wide, "err": wide["err"] / max(wide_weight(len(tab), len(wide["y"])), 1e-12)}
         res, ri = fit_library(
