@@ -49,7 +49,8 @@ and the smallest form statistically consistent with the best is kept:
   taken by the same selection rule (one extra parameter per break); the card writes
   ``(energy < b) * (f1) + (energy >= b) * (f2)``;
 * a calorimeter resolution is fitted to wide bins as well (:func:`wide_bins`: truth pT a
-  factor 2 wide times |eta| slices of 0.4, from the training rows, at least
+  factor 2 wide (per object: :data:`WIDE_PT_EDGES`) times |eta| slices of 0.4 (per
+  object: :data:`WIDE_ETA_EDGES`), from the training rows, at least
   :data:`WIDE_MIN` objects, electrons :data:`WIDE_MIN_BY_OBJECT`): the 68 % width of the
   card's Gaussian mixture over each wide bin's particles (one sd per particle,
   :func:`mixture_halfwidth`) against the full simulation's there. Electrons and photons
@@ -1040,6 +1041,11 @@ WIDE_ETA_EDGES: dict[str, tuple[float, ...]] = {"photon": (0.0, 0.8, 1.6, 2.5)}
 #: Per object (name in :data:`~ariasim.apps.collider.objects.OBJECTS`): the wide bins'
 #: truth-pT edges (GeV) instead of the factor-:data:`WIDE_PT_RATIO` grid; rows outside
 #: the first and last edge join no wide bin. Empty: every object on the factor-2 grid.
+#: Photons on the real-Delphes rule's edges (:data:`EFF_WIDE_PT`) were measured in
+#: Continuation 13 of BENCHMARKS.md (issue 14, item 4) and not adopted: 597 photon bins of
+#: 672 passed against 593 in 32 paired real-Delphes runs, but the central 5-10 GeV width
+#: went from 0.95 to 1.16 of the full simulation's (0 -> 22 failures); electrons on them
+#: lost a bin within 15 % on the training half (1-2 GeV |eta| 0.8-1.5: 0.87 -> 0.78).
 WIDE_PT_EDGES: dict[str, tuple[float, ...]] = {}
 #: "add": the wide bins join the narrow ones in the resolution's chi2; "off": not used.
 WIDE_MODE = "add"
