@@ -506,6 +506,36 @@ def test_wide_bins_on_given_pt_edges_pool_the_rule_bin_not_parts_of_two():
     assert lo + 3 * rule["err"][0] < rule["y"][0] < hi - 3 * rule["err"][0]
 
 
+def test_wide_bins_on_two_grids_stack_both_sets_each_particle_once_per_grid():
+    """:func:`wide_bins_on_grids` with the factor-2 grid (None) and the rule's edges stacks
+    the two sets of :func:`wide_bins` in that order, unchanged (a particle joins one bin per
+    grid); with one grid it is that grid's :func:`wide_bins`; a grid with no bin adds none."""
+    from ariasim.apps.collider.compact import EFF_WIDE_PT, wide_bins, wide_bins_on_grids
+    from ariasim.surrogates.formula import Formula
+
+    rng = np.random.default_rng(7)
+    n = 6000
+    pt = np.exp(rng.uniform(np.log(10.0), np.log(20.0), n))
+    eta = rng.uniform(0.0, 0.8, n)
+    p = pd.DataFrame({"pt": pt, "eta": eta, "energy": pt * np.cosh(eta), "passed": True,
+                      "ratio": rng.normal(1.0, np.where(pt < 14.0, 0.02, 0.08))})  # fmt: skip
+    one = Formula("1 + 0*energy", ["energy"])
+    args = (p, one, (0.0, 0.8), (0.0, 0.8), None)
+    grid, rule = wide_bins(*args, None), wide_bins(*args, EFF_WIDE_PT)
+    both = wide_bins_on_grids(*args, [None, EFF_WIDE_PT])
+    assert grid is not None and rule is not None and both is not None
+    assert len(grid["y"]) == 2 and len(rule["y"]) == 1 and len(both["y"]) == 3
+    for k in ("e", "a", "y", "err"):
+        np.testing.assert_array_equal(both[k], np.concatenate([grid[k], rule[k]]))
+    single = wide_bins_on_grids(*args, [None])
+    assert single is not None
+    for k in ("e", "a", "y", "err"):
+        np.testing.assert_array_equal(single[k], grid[k])
+    empty = wide_bins_on_grids(*args, [(100.0, 300.0), EFF_WIDE_PT])
+    assert empty is not None and len(empty["y"]) == 1
+    assert wide_bins_on_grids(*args, [(100.0, 300.0)]) is None
+
+
 def test_wide_bins_min_count_admits_the_sparse_low_pt_bins_electrons_only():
     """A region whose pT 1-2 GeV slice holds 120 objects (electrons at |eta| 0.9-1.7 keep
     3-10 % there): no wide bin there with the default minimum (:data:`WIDE_MIN`), one with

@@ -1047,6 +1047,11 @@ WIDE_ETA_EDGES: dict[str, tuple[float, ...]] = {"photon": (0.0, 0.8, 1.6, 2.5)}
 #: went from 0.95 to 1.16 of the full simulation's (0 -> 22 failures); electrons on them
 #: lost a bin within 15 % on the training half (1-2 GeV |eta| 0.8-1.5: 0.87 -> 0.78).
 WIDE_PT_EDGES: dict[str, tuple[float, ...]] = {}
+#: Objects (names in :data:`~ariasim.apps.collider.objects.OBJECTS`) whose resolution wide
+#: bins are on the factor-:data:`WIDE_PT_RATIO` grid AND on their :data:`WIDE_PT_EDGES`,
+#: both sets in the chi2 (:func:`wide_bins_on_grids`; the "balanced" weight counts the
+#: wide bins of both). Empty: one grid per object.
+WIDE_PT_BOTH: tuple[str, ...] = ()
 #: "add": the wide bins join the narrow ones in the resolution's chi2; "off": not used.
 WIDE_MODE = "add"
 #: The selection's factor with the wide bins (:func:`select_member`'s ``dup``): every
@@ -1149,6 +1154,25 @@ def wide_bins(
     if not out["y"]:
         return None
     return {k: np.asarray(v, float) for k, v in out.items()}
+
+
+def wide_bins_on_grids(
+    p: pd.DataFrame,
+    scale: Formula,
+    eta_range: tuple[float, float],
+    eta_edges: Sequence[float] | None,
+    min_count: int | None,
+    pt_grids: Sequence[Sequence[float] | None],
+) -> dict[str, np.ndarray] | None:
+    """:func:`wide_bins` on each truth-pT grid of ``pt_grids`` (None: the
+    factor-:data:`WIDE_PT_RATIO` grid; else edges), the bins of all grids stacked in their
+    order (a particle joins one bin per grid). None if no grid has a bin.
+    """
+    parts = [wide_bins(p, scale, eta_range, eta_edges, min_count, g) for g in pt_grids]
+    got = [w for w in parts if w is not None]
+    if len(got) <= 1:
+        return got[0] if got else None
+    return {k: np.concatenate([w[k] for w in got]) for k in got[0]}
 
 
 def wide_weight(n_narrow: int, n_wide: int) -> float:
@@ -1801,7 +1825,8 @@ class CompactRegressor(BaseEstimator):
         edges = WIDE_ETA_EDGES.get(name)
         least = WIDE_MIN_BY_OBJECT.get(name)
         pt_edges = WIDE_PT_EDGES.get(name)
-        wide = wide_bins(p, scale, eta_range, edges, least, pt_edges) if use_wide else None
+        grids = [None, pt_edges] if name in WIDE_PT_BOTH and pt_edges is not None else [pt_edges]
+        wide = wide_bins_on_grids(p, scale, eta_range, edges, least, grids) if use_wide else None
         if wide is not None:
             wide = {**wide, "err": wide["err"] / max(wide_weight(len(tab), len(wide["y"])), 1e-12)}
         res, ri = fit_library(
