@@ -536,6 +536,38 @@ def test_wide_bins_on_two_grids_stack_both_sets_each_particle_once_per_grid():
     assert wide_bins_on_grids(*args, [(100.0, 300.0)]) is None
 
 
+def test_photon_resolution_fit_uses_both_pt_grids_by_default(small_full, monkeypatch):
+    """By default (Continuation 14 of BENCHMARKS.md) the photon resolution's wide bins are
+    on the factor-2 grid and on the rule's truth-pT edges (:data:`EFF_WIDE_PT`), both in the
+    fit: every calorimeter region's call of :func:`wide_bins_on_grids` gets the two grids,
+    and the fit gets the bins of both sets."""
+    from ariasim.apps.collider import compact
+    from ariasim.apps.collider.learn import fit_response
+
+    assert compact.WIDE_PT_EDGES == {"photon": compact.EFF_WIDE_PT}
+    assert compact.WIDE_PT_BOTH == ("photon",)
+    calls: list[tuple[list, int, int]] = []
+    grid_only: list[int] = []
+    real = compact.wide_bins_on_grids
+
+    def spy(p, scale, eta_range, eta_edges, min_count, grids):
+        out = real(p, scale, eta_range, eta_edges, min_count, grids)
+        n_each = [compact.wide_bins(p, scale, eta_range, eta_edges, min_count, g) for g in grids]
+        calls.append((list(grids), 0 if out is None else len(out["y"]),
+                      sum(0 if w is None else len(w["y"]) for w in n_each)))  # fmt: skip
+        grid_only.append(0 if n_each[0] is None else len(n_each[0]["y"]))
+        return out
+
+    monkeypatch.setattr(compact, "wide_bins_on_grids", spy)
+    monkeypatch.setattr(compact, "WIDE_MIN", 30)  # the small table's bins hold < 200
+    fit_response(pd.read_parquet(small_full), objects=["photon"], seed=2)
+    assert calls
+    for grids, n, n_sum in calls:
+        assert grids == [None, compact.EFF_WIDE_PT]
+        assert n == n_sum
+    assert any(n > n_grid for (_, n, _), n_grid in zip(calls, grid_only, strict=True))
+
+
 def test_wide_bins_min_count_admits_the_sparse_low_pt_bins_electrons_only():
     """A region whose pT 1-2 GeV slice holds 120 objects (electrons at |eta| 0.9-1.7 keep
     3-10 % there): no wide bin there with the default minimum (:data:`WIDE_MIN`), one with
