@@ -477,6 +477,97 @@ def test_wide_bins_cut_at_given_eta_edges_pool_the_region_as_the_rule_does():
     assert "photon" in compact.WIDE_ETA_EDGES and "electron" not in compact.WIDE_ETA_EDGES
 
 
+def test_wide_bins_on_given_pt_edges_pool_the_rule_bin_not_parts_of_two():
+    """With ``pt_edges`` (the rule's truth-pT edges :data:`EFF_WIDE_PT`) a wide bin is one
+    rule bin: rows of pT 10-20 GeV, narrow below 14 GeV and wide above, make one bin whose
+    width is the 68 % half-width of all of them, while the default factor-2 grid cuts them
+    into parts of 8-16 and 16-32 GeV; rows below the first edge join no bin."""
+    from ariasim.apps.collider.compact import EFF_WIDE_PT, _response_bin, wide_bins
+    from ariasim.surrogates.formula import Formula
+
+    rng = np.random.default_rng(5)
+    n = 6000
+    pt = np.concatenate([np.exp(rng.uniform(np.log(10.0), np.log(20.0), n)),
+                         rng.uniform(0.5, 0.99, 300)])  # fmt: skip
+    eta = rng.uniform(0.0, 0.8, pt.size)
+    sd = np.where(pt < 14.0, 0.02, 0.08)
+    p = pd.DataFrame({"pt": pt, "eta": eta, "energy": pt * np.cosh(eta), "passed": True,
+                      "ratio": rng.normal(1.0, sd)})  # fmt: skip
+    one = Formula("1 + 0*energy", ["energy"])
+    rule = wide_bins(p, one, (0.0, 0.8), (0.0, 0.8), None, EFF_WIDE_PT)
+    default = wide_bins(p, one, (0.0, 0.8), (0.0, 0.8))
+    assert rule is not None and default is not None
+    assert len(rule["y"]) == 1 and len(default["y"]) == 3  # 0.5-1, 8-16, 16-32 GeV
+    e_lo, e_hi = rule["e"].min(), rule["e"].max()
+    assert 10.0 <= e_lo < 10.5 and 19.0 < e_hi < 20.0 * np.cosh(0.8)
+    inside = (pt >= 10.0) & (pt < 20.0)
+    assert rule["y"][0] == _response_bin(p["ratio"].to_numpy()[inside])["width"]
+    lo, hi = sorted(default["y"][1:])
+    assert lo + 3 * rule["err"][0] < rule["y"][0] < hi - 3 * rule["err"][0]
+
+
+def test_wide_bins_on_two_grids_stack_both_sets_each_particle_once_per_grid():
+    """:func:`wide_bins_on_grids` with the factor-2 grid (None) and the rule's edges stacks
+    the two sets of :func:`wide_bins` in that order, unchanged (a particle joins one bin per
+    grid); with one grid it is that grid's :func:`wide_bins`; a grid with no bin adds none."""
+    from ariasim.apps.collider.compact import EFF_WIDE_PT, wide_bins, wide_bins_on_grids
+    from ariasim.surrogates.formula import Formula
+
+    rng = np.random.default_rng(7)
+    n = 6000
+    pt = np.exp(rng.uniform(np.log(10.0), np.log(20.0), n))
+    eta = rng.uniform(0.0, 0.8, n)
+    p = pd.DataFrame({"pt": pt, "eta": eta, "energy": pt * np.cosh(eta), "passed": True,
+                      "ratio": rng.normal(1.0, np.where(pt < 14.0, 0.02, 0.08))})  # fmt: skip
+    one = Formula("1 + 0*energy", ["energy"])
+    args = (p, one, (0.0, 0.8), (0.0, 0.8), None)
+    grid, rule = wide_bins(*args, None), wide_bins(*args, EFF_WIDE_PT)
+    both = wide_bins_on_grids(*args, [None, EFF_WIDE_PT])
+    assert grid is not None and rule is not None and both is not None
+    assert len(grid["y"]) == 2 and len(rule["y"]) == 1 and len(both["y"]) == 3
+    for k in ("e", "a", "y", "err"):
+        np.testing.assert_array_equal(both[k], np.concatenate([grid[k], rule[k]]))
+    single = wide_bins_on_grids(*args, [None])
+    assert single is not None
+    for k in ("e", "a", "y", "err"):
+        np.testing.assert_array_equal(single[k], grid[k])
+    empty = wide_bins_on_grids(*args, [(100.0, 300.0), EFF_WIDE_PT])
+    assert empty is not None and len(empty["y"]) == 1
+    assert wide_bins_on_grids(*args, [(100.0, 300.0)]) is None
+
+
+def test_photon_resolution_fit_uses_both_pt_grids_by_default(small_full, monkeypatch):
+    """By default (Continuation 14 of BENCHMARKS.md) the photon resolution's wide bins are
+    on the factor-2 grid and on the rule's truth-pT edges (:data:`EFF_WIDE_PT`), both in the
+    fit: every calorimeter region's call of :func:`wide_bins_on_grids` gets the two grids,
+    and the fit gets the bins of both sets."""
+    from ariasim.apps.collider import compact
+    from ariasim.apps.collider.learn import fit_response
+
+    assert compact.WIDE_PT_EDGES == {"photon": compact.EFF_WIDE_PT}
+    assert compact.WIDE_PT_BOTH == ("photon",)
+    calls: list[tuple[list, int, int]] = []
+    grid_only: list[int] = []
+    real = compact.wide_bins_on_grids
+
+    def spy(p, scale, eta_range, eta_edges, min_count, grids):
+        out = real(p, scale, eta_range, eta_edges, min_count, grids)
+        n_each = [compact.wide_bins(p, scale, eta_range, eta_edges, min_count, g) for g in grids]
+        calls.append((list(grids), 0 if out is None else len(out["y"]),
+                      sum(0 if w is None else len(w["y"]) for w in n_each)))  # fmt: skip
+        grid_only.append(0 if n_each[0] is None else len(n_each[0]["y"]))
+        return out
+
+    monkeypatch.setattr(compact, "wide_bins_on_grids", spy)
+    monkeypatch.setattr(compact, "WIDE_MIN", 30)  # the small table's bins hold < 200
+    fit_response(pd.read_parquet(small_full), objects=["photon"], seed=2)
+    assert calls
+    for grids, n, n_sum in calls:
+        assert grids == [None, compact.EFF_WIDE_PT]
+        assert n == n_sum
+    assert any(n > n_grid for (_, n, _), n_grid in zip(calls, grid_only, strict=True))
+
+
 def test_wide_bins_min_count_admits_the_sparse_low_pt_bins_electrons_only():
     """A region whose pT 1-2 GeV slice holds 120 objects (electrons at |eta| 0.9-1.7 keep
     3-10 % there): no wide bin there with the default minimum (:data:`WIDE_MIN`), one with
