@@ -563,5 +563,18 @@ def test_bad_tail_options_are_named(model):
     for kw in ({"tail_rule": "cubic"}, {"tail_rule": "empirical", "n_bags": 2}):
         with pytest.raises(ConfigError, match="tail_rule"):
             ChainedQuantileMorpher(**kw).fit(X, y)
-    with pytest.raises(InputError, match="tail_rule"):  # 2,500 rows: ~12 beyond 0.5 %
-        ChainedQuantileMorpher(context=["c"], tail_rule="empirical", **FAST).fit(X, y)
+
+
+def test_empirical_tails_fall_back_to_linear_with_few_rows(model):
+    """2,500 rows per side leave ~5 rows beyond each 0.2 % level: too few for empirical
+    knots (fewer than 20), so every side keeps the linear rule (knots d = e) and the morph
+    equals the linear one up to rounding."""
+    _, src, _, X, y = model
+    opts = dict(context=["c"], random_state=3, tail_level=0.002, **FAST)
+    e = ChainedQuantileMorpher(tail_rule="empirical", **opts).fit(X, y)
+    lin = ChainedQuantileMorpher(**opts).fit(X, y)
+    for name in ("src", "tgt"):
+        for k in e.tails_[name]:
+            assert np.allclose(k[:, 0], k[:, 1], rtol=1e-12)
+    a, b = e.transform(src).to_numpy(), lin.transform(src).to_numpy()
+    assert np.allclose(a, b, rtol=1e-9, atol=1e-9)

@@ -152,9 +152,11 @@ view of a tail (the excesses over a high threshold; Pickands, Ann. Stat. 3, 119 
 Davison & Smith, JRSS B 52, 393 (1990), who let the threshold and scale depend on covariates),
 here with the empirical excess distribution pooled over contexts in place of a generalised
 Pareto fit, and the conditional quantile ``q_K`` as the covariate-dependent threshold. A
-domain's map is then fitted on its in-sample excesses (the rows the forests saw); at least
-:data:`_TAIL_MIN_ROWS` rows must lie beyond each outer level (else a one-line error naming
-``tail_rule``). Not combined with bagging (refused).
+domain's map is then fitted on its in-sample excesses (the rows the forests saw); a side with
+fewer than :data:`_TAIL_MIN_ROWS` rows beyond its outer level keeps the linear rule (knots
+``d = e``; e.g. a feature whose lowest values are a spike the outer quantile sits on: the
+photon surrogate's ``t_median_ns`` had no row below it in one fold). Not combined with
+bagging (refused).
 
 Reproducibility: the codec's dequantisation noise, the early-stopping splits and the boosting
 are seeded from :func:`ariasim.utils.spawn_seeds`; scikit-learn's histogram boosting is
@@ -909,7 +911,7 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
             w = d.w[r]
             zr, cr = z[r], d.c[r]
             knots = []
-            for j, feat in enumerate(d.features):
+            for j in range(len(d.features)):
                 q = forests[name][j].predict(np.hstack([cr, zr[:, :j]]))
                 lo, hi = _tail_slopes(q, s)
                 sides = []
@@ -917,12 +919,10 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
                     (zr[:, j] < q[:, 0], (q[:, 0] - zr[:, j]) / lo),
                     (zr[:, j] > q[:, -1], (zr[:, j] - q[:, -1]) / hi),
                 ):
-                    if int(m.sum()) < _TAIL_MIN_ROWS:
-                        raise InputError(
-                            f"tail_rule 'empirical': only {int(m.sum())} {name} rows lie "
-                            f"beyond an outer quantile of {feat!r} (fewer than "
-                            f"{_TAIL_MIN_ROWS}); use more rows or a larger tail_level"
-                        )
+                    if int(m.sum()) < _TAIL_MIN_ROWS:  # too few to say: the linear rule
+                        off = tail_knots(np.ones(1), float(self.tail_level))[1]
+                        sides.append(np.vstack([off, off]))
+                        continue
                     wm = None if np.all(w == 1.0) else w[m]
                     sides.append(tail_knots(e[m], float(self.tail_level), wm))
                 knots.append(np.stack(sides))
