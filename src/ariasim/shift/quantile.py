@@ -589,7 +589,8 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
         atom_tolerance: Interior atoms of the codec (as in FlowMorpher; ``None``: off).
         count_levels: Probability-mapped counts of the codec (as in FlowMorpher; 0: off).
         n_quantiles: Number ``K`` of quantile levels (>= 3), equally spaced in normal score
-            from 0.5 % to 99.5 % (:func:`quantile_levels`). Fit and transform cost grow
+            from ``tail_level`` (0.5 %) to ``1 - tail_level`` (99.5 %)
+            (:func:`quantile_levels`). Fit and transform cost grow
             linearly with ``K``.
         max_iter: Most boosting iterations per quantile model.
         learning_rate: Boosting shrinkage.
