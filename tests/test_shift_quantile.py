@@ -481,3 +481,100 @@ def test_bad_calibration_cells_are_named(model):
         ChainedQuantileMorpher(
             context=["c"], calibration_fraction=0.2, calibration_cells={"c": 20}, **FAST
         ).fit(X, y)
+
+
+def _laplace_pair(n: int, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A normal source and a Laplace target (b = 1): the target's tails are exponential,
+    heavier than the linear-in-normal-score continuation of its outer quantiles."""
+    return pd.DataFrame({"a": rng.normal(0.0, 1.0, n)}), pd.DataFrame({"a": rng.laplace(0, 1, n)})
+
+
+def test_empirical_tails_follow_the_destination_tail(tmp_path):
+    """``tail_rule="empirical"`` continues each side beyond the outer levels with the excesses
+    its own rows show there: morphing a normal source onto a Laplace target, the morphed
+    rows beyond the target's 99 % quantile have the target's mean excess (1, memoryless);
+    the linear rule gives a normal-like tail (about 0.76). No context: the quantiles are the
+    samples' own, so the fit is instant at 50k rows per side."""
+    import json
+
+    rng = np.random.default_rng(0)
+    src, tgt = _laplace_pair(50_000, rng)
+    X, y, _ = stack(src, tgt)
+    fresh = pd.DataFrame({"a": rng.normal(0.0, 1.0, 100_000)})
+    q99 = np.log(50.0)  # the Laplace(0, 1) 99 % quantile
+    opts = dict(transforms={"a": "none"}, n_quantiles=11, tail_level=0.01, random_state=0)
+    excess = {}
+    for rule in ("linear", "empirical"):
+        m = ChainedQuantileMorpher(tail_rule=rule, **opts).fit(X, y)
+        moved = m.transform(fresh)["a"].to_numpy()
+        excess[rule] = float(np.mean(moved[moved > q99] - q99))
+    # ~1000 rows beyond: the mean excess's se is 0.03, the tail knots' (500 rows a tail)
+    # ~0.06: 0.2 is 3 sigma; the linear rule's 0.76 +- 0.04 sits below 0.9
+    assert abs(excess["empirical"] - 1.0) < 0.2
+    assert excess["linear"] < 0.9
+    # forward and inverse invert each other where the clip did not act
+    part = fresh.iloc[:2000]
+    moved = m.transform(part)
+    lo, hi = tgt["a"].min(), tgt["a"].max()
+    inside = ((moved["a"] > lo) & (moved["a"] < hi)).to_numpy()
+    back = m.inverse_transform(moved)
+    assert np.allclose(back["a"].to_numpy()[inside], part["a"].to_numpy()[inside], atol=1e-6)
+    # persisted: the same bytes after a reload; knots and option must agree
+    out = m.save(tmp_path / "tails")
+    assert load(out).transform(part).equals(moved)
+    meta = json.loads((out / "model.json").read_text())
+    assert len(meta["state"]["tails"]["tgt"]) == 1
+    meta["state"]["tails"]["tgt"][0][1][0][2] = -1.0  # not increasing
+    (out / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(InputError, match=r"state\.tails\.tgt"):
+        load(out)
+    meta["state"].pop("tails")
+    (out / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(InputError, match=r"state\.tails"):
+        load(out)
+
+
+def test_tail_level_sets_the_outer_levels(model, tmp_path):
+    """``tail_level`` moves the outer levels; the default writes no tails and keeps the
+    levels (and so the bytes) of before the option existed."""
+    import json
+
+    m, src, _, X, y = model
+    assert np.array_equal(m.levels_, quantile_levels(11)) and m.tails_ is None
+    assert np.allclose([m.levels_[0], m.levels_[-1]], [0.005, 0.995], rtol=1e-12)
+    wide = ChainedQuantileMorpher(context=["c"], random_state=3, tail_level=0.002, **FAST)
+    wide.fit(X, y)
+    assert np.allclose([wide.levels_[0], wide.levels_[-1]], [0.002, 0.998], rtol=1e-12)
+    out = wide.save(tmp_path / "wide")
+    assert load(out).transform(src).equals(wide.transform(src))
+    meta = json.loads((out / "model.json").read_text())
+    assert "tails" not in meta["state"]
+    meta["params"]["tail_level"] = 0.005
+    (out / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(InputError, match=r"state\.levels"):
+        load(out)
+
+
+def test_bad_tail_options_are_named(model):
+    _, _, _, X, y = model
+    for kw in ({"tail_level": 0.0}, {"tail_level": 0.1}, {"tail_level": True}):
+        with pytest.raises(ConfigError, match="tail_level"):
+            ChainedQuantileMorpher(**kw).fit(X, y)
+    for kw in ({"tail_rule": "cubic"}, {"tail_rule": "empirical", "n_bags": 2}):
+        with pytest.raises(ConfigError, match="tail_rule"):
+            ChainedQuantileMorpher(**kw).fit(X, y)
+
+
+def test_empirical_tails_fall_back_to_linear_with_few_rows(model):
+    """2,500 rows per side leave ~5 rows beyond each 0.2 % level: too few for empirical
+    knots (fewer than 20), so every side keeps the linear rule (knots d = e) and the morph
+    equals the linear one up to rounding."""
+    _, src, _, X, y = model
+    opts = dict(context=["c"], random_state=3, tail_level=0.002, **FAST)
+    e = ChainedQuantileMorpher(tail_rule="empirical", **opts).fit(X, y)
+    lin = ChainedQuantileMorpher(**opts).fit(X, y)
+    for name in ("src", "tgt"):
+        for k in e.tails_[name]:
+            assert np.allclose(k[:, 0], k[:, 1], rtol=1e-12)
+    a, b = e.transform(src).to_numpy(), lin.transform(src).to_numpy()
+    assert np.allclose(a, b, rtol=1e-9, atol=1e-9)

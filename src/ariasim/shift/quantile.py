@@ -132,6 +132,32 @@ forests and the held-out split are those of ``calibration_fraction`` alone; ever
 hold at least 100 held-out rows of each domain (else a one-line error). Fewer rows per map
 make each map noisier (the 0.5 % and 99.5 % knots of a cell of 400 rows rest on two rows).
 
+Outer levels (``tail_level``; default 0.005): the levels run from ``tail_level`` to
+``1 - tail_level``; a smaller value (e.g. 0.001 with more levels) lets the quantile models
+themselves reach further into the tails, at the price of extreme-quantile models that rest on
+few rows (about ``tail_level`` times the rows beyond them).
+
+Empirical tails (``tail_rule = "empirical"``; default ``"linear"``, the rule above): beyond
+the outer levels, each domain's tail is continued by the excesses its own training rows show
+there, instead of a straight line in normal score. For every domain, feature and side, the
+rows beyond their own outer conditional quantile give excesses ``e = (y - q_K) / slope`` in
+units of the row's tail slope (the linear rule's slope, so a row's context and earlier
+features still set the tail's scale); the pooled excesses' quantiles at the tail fractions
+:data:`_TAIL_FRACTIONS` (25 % ... 93.75 % of the tail's rows) become knots ``(e_m, d_m)``, with
+``d_m`` the normal-score offset beyond the outer level's score that the fraction gives
+(``d = Phi^-1(1 - t (1 - g)) - Phi^-1(1 - t)`` for tail probability ``t``), piecewise
+linear between knots and continued beyond the last one with the tail's mean slope
+``d_M / e_M``. The linear rule is the special case ``d = e``. This is the peaks-over-threshold
+view of a tail (the excesses over a high threshold; Pickands, Ann. Stat. 3, 119 (1975);
+Davison & Smith, JRSS B 52, 393 (1990), who let the threshold and scale depend on covariates),
+here with the empirical excess distribution pooled over contexts in place of a generalised
+Pareto fit, and the conditional quantile ``q_K`` as the covariate-dependent threshold. A
+domain's map is then fitted on its in-sample excesses (the rows the forests saw); a side with
+fewer than :data:`_TAIL_MIN_ROWS` rows beyond its outer level keeps the linear rule (knots
+``d = e``; e.g. a feature whose lowest values are a spike the outer quantile sits on: the
+photon surrogate's ``t_median_ns`` had no row below it in one fold). Not combined with
+bagging (refused).
+
 Reproducibility: the codec's dequantisation noise, the early-stopping splits and the boosting
 are seeded from :func:`ariasim.utils.spawn_seeds`; scikit-learn's histogram boosting is
 deterministic given ``random_state`` (its OpenMP loops run over features or rows without
@@ -171,16 +197,25 @@ _BAG_SALT = 0x5BA6  # row_folds salt of the bag assignment (independent of the c
 _S_CODEC, _S_TRAIN, _S_MODELS, _S_FORWARD, _S_INVERSE, _N_STREAMS = 0, 1, 2, 3, 4, 5
 _CAL_LEVELS = 41  # levels of the held-out calibration map (0.5 % .. 99.5 %, normal-score grid)
 _CAL_MIN_CELL = 100  # fewest held-out rows per domain in a calibration cell
+_TAIL_RULES = ("linear", "empirical")
+# tail_rule="empirical": fractions of a tail's rows below its knots, and the fewest rows a
+# tail needs (module docstring, "Empirical tails")
+_TAIL_FRACTIONS = (0.25, 0.5, 0.75, 0.875, 0.9375)
+_TAIL_MIN_ROWS = 20
 
 
-def quantile_levels(k: int) -> np.ndarray:
-    """``k`` quantile levels equally spaced in normal score from 0.5 % to 99.5 %.
+def quantile_levels(k: int, tail_level: float = _TAU_LO) -> np.ndarray:
+    """``k`` quantile levels equally spaced in normal score from ``tail_level`` (default
+    0.5 %) to ``1 - tail_level`` (99.5 %).
 
     Example:
         >>> np.round(quantile_levels(5), 4).tolist()
         [0.005, 0.0989, 0.5, 0.9011, 0.995]
+        >>> np.round(quantile_levels(3, 0.001), 4).tolist()
+        [0.001, 0.5, 0.999]
     """
-    s = np.linspace(special.ndtri(_TAU_LO), special.ndtri(_TAU_HI), int(k))
+    lo, hi = (_TAU_LO, _TAU_HI) if tail_level == _TAU_LO else (tail_level, 1.0 - tail_level)
+    s = np.linspace(special.ndtri(lo), special.ndtri(hi), int(k))
     return np.asarray(special.ndtr(s), dtype=np.float64)
 
 
@@ -371,30 +406,92 @@ def _tail_slopes(q: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
-def _cdf_score(y: np.ndarray, q: np.ndarray, s: np.ndarray) -> np.ndarray:
+def _cdf_score(
+    y: np.ndarray, q: np.ndarray, s: np.ndarray, tails: np.ndarray | None = None
+) -> np.ndarray:
     """Normal score ``Phi^-1(F(y))`` of each row's value ``y`` under its knots ``q`` (n, K)
-    at the scores ``s`` (K,): piecewise linear, linear tails (module docstring)."""
+    at the scores ``s`` (K,): piecewise linear, linear tails (module docstring); with
+    ``tails`` (the ``(2, 2, M + 1)`` knots of :func:`tail_knots`, lower then upper side) the
+    empirical tails instead."""
     k = q.shape[1]
     j = np.clip((y[:, None] >= q).sum(axis=1), 1, k - 1)  # segment [j-1, j]
     rows = np.arange(y.size)
     q0, q1 = q[rows, j - 1], q[rows, j]
     out = s[j - 1] + (y - q0) / (q1 - q0) * (s[j] - s[j - 1])
     lo, hi = _tail_slopes(q, s)
-    out = np.where(y < q[:, 0], s[0] + (y - q[:, 0]) / lo, out)
-    out = np.where(y > q[:, -1], s[-1] + (y - q[:, -1]) / hi, out)
+    if tails is None:
+        out = np.where(y < q[:, 0], s[0] + (y - q[:, 0]) / lo, out)
+        out = np.where(y > q[:, -1], s[-1] + (y - q[:, -1]) / hi, out)
+    else:
+        below, above = y < q[:, 0], y > q[:, -1]
+        out[below] = s[0] - _tail_offset((q[below, 0] - y[below]) / lo[below], tails[0])
+        out[above] = s[-1] + _tail_offset((y[above] - q[above, -1]) / hi[above], tails[1])
     return np.clip(out, -_MAX_SCORE, _MAX_SCORE)
 
 
-def _quantile_at(score: np.ndarray, q: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`_cdf_score`: the value at normal score ``score`` under knots ``q``."""
+def _quantile_at(
+    score: np.ndarray, q: np.ndarray, s: np.ndarray, tails: np.ndarray | None = None
+) -> np.ndarray:
+    """Inverse of :func:`_cdf_score`: the value at normal score ``score`` under knots ``q``
+    (and ``tails``)."""
     k = q.shape[1]
     j = np.clip(np.searchsorted(s, score, side="right"), 1, k - 1)
     rows = np.arange(score.size)
     q0, q1 = q[rows, j - 1], q[rows, j]
     out = q0 + (score - s[j - 1]) / (s[j] - s[j - 1]) * (q1 - q0)
     lo, hi = _tail_slopes(q, s)
-    out = np.where(score < s[0], q[:, 0] + (score - s[0]) * lo, out)
-    return np.where(score > s[-1], q[:, -1] + (score - s[-1]) * hi, out)
+    if tails is None:
+        out = np.where(score < s[0], q[:, 0] + (score - s[0]) * lo, out)
+        return np.where(score > s[-1], q[:, -1] + (score - s[-1]) * hi, out)
+    below, above = score < s[0], score > s[-1]
+    out[below] = q[below, 0] - lo[below] * _tail_excess(s[0] - score[below], tails[0])
+    out[above] = q[above, -1] + hi[above] * _tail_excess(score[above] - s[-1], tails[1])
+    return out
+
+
+def tail_knots(
+    excess: np.ndarray, tail_level: float, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """Knots ``(2, M + 1)`` of one empirical tail (module docstring, "Empirical tails"):
+    row 0 the excesses beyond the outer level, in units of each row's tail slope, at 0 and
+    at the (weighted) quantiles :data:`_TAIL_FRACTIONS` of ``excess``, made strictly
+    increasing; row 1 the normal-score offsets beyond the outer level's score that those
+    fractions of the tail's probability ``tail_level`` give.
+
+    Example:
+        >>> e = np.random.default_rng(0).exponential(1.0, 10_000)
+        >>> k = tail_knots(e, 0.005)
+        >>> np.round(k[0, 1:3], 1).tolist(), np.round(k[1, 1:3], 3).tolist()
+        ([0.3, 0.7], [0.098, 0.231])
+    """
+    g = np.asarray(_TAIL_FRACTIONS)
+    x = np.asarray(excess, dtype=np.float64)
+    if weights is None:
+        e = np.quantile(x, g)
+    else:
+        from ariasim.shift.diagnostics import weighted_quantiles
+
+        e = weighted_quantiles(x, np.asarray(weights, dtype=np.float64), g.tolist())[:, 0]
+    e = np.maximum.accumulate(np.maximum(np.concatenate([[0.0], e]), 0.0))
+    e = e + _KNOT_EPS * np.arange(e.size)
+    t = float(tail_level)
+    d = special.ndtri(1.0 - t * (1.0 - g)) - special.ndtri(1.0 - t)
+    return np.vstack([e, np.concatenate([[0.0], d])])
+
+
+def _tail_offset(e: np.ndarray, knots: np.ndarray) -> np.ndarray:
+    """Score offsets of excesses ``e`` (slope units) through one tail's knots; beyond the
+    last knot, the tail's mean slope (last offset over last excess)."""
+    x, d = knots
+    out = np.interp(e, x, d)
+    return np.where(e > x[-1], d[-1] + (e - x[-1]) * (d[-1] / x[-1]), out)
+
+
+def _tail_excess(d: np.ndarray, knots: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`_tail_offset`."""
+    x, y = knots
+    out = np.interp(d, y, x)
+    return np.where(d > y[-1], x[-1] + (d - y[-1]) * (x[-1] / y[-1]), out)
 
 
 def calibration_map(scores: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
@@ -492,7 +589,8 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
         atom_tolerance: Interior atoms of the codec (as in FlowMorpher; ``None``: off).
         count_levels: Probability-mapped counts of the codec (as in FlowMorpher; 0: off).
         n_quantiles: Number ``K`` of quantile levels (>= 3), equally spaced in normal score
-            from 0.5 % to 99.5 % (:func:`quantile_levels`). Fit and transform cost grow
+            from ``tail_level`` (0.5 %) to ``1 - tail_level`` (99.5 %)
+            (:func:`quantile_levels`). Fit and transform cost grow
             linearly with ``K``.
         max_iter: Most boosting iterations per quantile model.
         learning_rate: Boosting shrinkage.
@@ -511,6 +609,11 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
         calibration_fraction: Fraction ``f`` of each domain's rows held out of the quantile
             models to recalibrate their CDFs on rows they did not see (module docstring,
             "Calibration"), in [0, 0.5); 0 (default): no calibration, every row fitted.
+        tail_level: The outer levels ``tau_1 = tail_level``, ``tau_K = 1 - tail_level``
+            (module docstring, "Outer levels"), in [0.0001, 0.05]; default 0.005.
+        tail_rule: ``"linear"`` (default: each tail continued linearly in normal score,
+            module docstring) or ``"empirical"`` (the excesses of each domain's own rows
+            beyond its outer conditional quantiles; module docstring, "Empirical tails").
         calibration_cells: ``{"context column": bins}``, one calibration map per cell of
             these context columns (module docstring, "Calibration per context cell");
             ``bins`` is a number (>= 2) of equal-count bins of the pooled training rows or a
@@ -527,7 +630,9 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
     (``{"src": [...], "tgt": [...]}``, one ``(2, K_cal)`` knot array per feature, from
     :func:`calibration_map`; ``None`` without calibration; with ``calibration_cells`` one
     ``(n_cells, 2, K_cal)`` array per feature), ``calibration_edges_`` (``{column: interior
-    edges}`` of the cells; ``None`` without), ``fit_seconds_``.
+    edges}`` of the cells; ``None`` without), ``tails_`` (with ``tail_rule="empirical"``:
+    ``{"src": [...], "tgt": [...]}``, one ``(2, 2, M + 1)`` array per feature, lower and upper
+    tail knots from :func:`tail_knots`; else ``None``), ``fit_seconds_``.
 
     Example:
         >>> import numpy as np, pandas as pd
@@ -565,6 +670,8 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
         bag_fraction: float = 0.5,
         calibration_fraction: float = 0.0,
         calibration_cells: Mapping[str, int | Sequence[float]] | None = None,
+        tail_level: float = 0.005,
+        tail_rule: str = "linear",
         random_state: int = 0,
     ):
         self.features = features
@@ -586,6 +693,8 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
         self.bag_fraction = bag_fraction
         self.calibration_fraction = calibration_fraction
         self.calibration_cells = calibration_cells
+        self.tail_level = tail_level
+        self.tail_rule = tail_rule
         self.random_state = random_state
 
     def _check_params(self) -> None:
@@ -621,6 +730,19 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
                 parameter="calibration_fraction",
             )
         _check_cells(self.calibration_cells)
+        tl = self.tail_level
+        if isinstance(tl, bool) or not isinstance(tl, int | float) or not 1e-4 <= tl <= 0.05:
+            raise ConfigError(f"must be in [0.0001, 0.05], got {tl!r}", parameter="tail_level")
+        if self.tail_rule not in _TAIL_RULES:
+            raise ConfigError(
+                f"must be one of {', '.join(_TAIL_RULES)}, got {self.tail_rule!r}",
+                parameter="tail_rule",
+            )
+        if self.tail_rule != "linear" and int(self.n_bags) > 1:
+            raise ConfigError(
+                "empirical tails are not combined with bagging (n_bags > 1)",
+                parameter="tail_rule",
+            )
         if self.calibration_cells is not None and not cf > 0:
             raise ConfigError(
                 "needs calibration_fraction > 0 (the held-out rows it is fitted on)",
@@ -681,7 +803,7 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
             atom_tolerance=self.atom_tolerance,
             count_levels=self.count_levels,
         )
-        self.levels_ = quantile_levels(int(self.n_quantiles))
+        self.levels_ = quantile_levels(int(self.n_quantiles), float(self.tail_level))
         z = codec.encode(d.x, np.random.default_rng(seeds[_S_TRAIN]))
         self.z_range_ = {
             name: np.vstack([z[d.y == k].min(axis=0), z[d.y == k].max(axis=0)])
@@ -690,6 +812,7 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
         n_bags = int(self.n_bags)
         bags, bag_iters = [], []
         self.calibration_ = None
+        self.tails_ = None
         self.context_ = d.context  # the cells' columns are found by name in the context
         self.calibration_edges_ = self._cell_edges(d)
         if n_bags == 1:
@@ -708,6 +831,8 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
             f, it = self._fit_bag(d, z, keep, spawn_seeds(seeds[_S_MODELS], 2 * len(d.features)))
             bags.append(f)
             bag_iters.append(it)
+            if self.tail_rule == "empirical":
+                self.tails_ = self._fit_tails(d, z, keep, f)
             if not keep.all():
                 self.calibration_ = self._calibration(d, z, ~keep, f)
         else:  # subsamples and model seeds from a stream the unbagged morpher does not use
@@ -755,7 +880,9 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
             knots = []
             for j in range(len(d.features)):
                 q = forests[name][j].predict(np.hstack([cr, zr[:, :j]]))
-                t = _cdf_score(zr[:, j], q, s)
+                t = _cdf_score(
+                    zr[:, j], q, s, None if self.tails_ is None else self.tails_[name][j]
+                )
                 if cell is None:
                     knots.append(calibration_map(t, w_arg))
                 else:
@@ -769,6 +896,37 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
                             ]
                         )
                     )
+            out[name] = knots
+        return out
+
+    def _fit_tails(
+        self, d: Any, z: np.ndarray, rows: np.ndarray, forests: Mapping[str, Sequence[Any]]
+    ) -> dict[str, list[np.ndarray]]:
+        """Each domain's and feature's empirical tail knots ``(2, 2, M + 1)`` (lower, upper;
+        :func:`tail_knots`) from its rows ``rows`` beyond their own outer conditional
+        quantiles, in units of their tail slopes (module docstring, "Empirical tails")."""
+        s = special.ndtri(self.levels_)
+        out: dict[str, list[np.ndarray]] = {}
+        for k, name in enumerate(_DOMAINS):
+            r = (d.y == k) & rows
+            w = d.w[r]
+            zr, cr = z[r], d.c[r]
+            knots = []
+            for j in range(len(d.features)):
+                q = forests[name][j].predict(np.hstack([cr, zr[:, :j]]))
+                lo, hi = _tail_slopes(q, s)
+                sides = []
+                for m, e in (
+                    (zr[:, j] < q[:, 0], (q[:, 0] - zr[:, j]) / lo),
+                    (zr[:, j] > q[:, -1], (zr[:, j] - q[:, -1]) / hi),
+                ):
+                    if int(m.sum()) < _TAIL_MIN_ROWS:  # too few to say: the linear rule
+                        off = tail_knots(np.ones(1), float(self.tail_level))[1]
+                        sides.append(np.vstack([off, off]))
+                        continue
+                    wm = None if np.all(w == 1.0) else w[m]
+                    sides.append(tail_knots(e[m], float(self.tail_level), wm))
+                knots.append(np.stack(sides))
             out[name] = knots
         return out
 
@@ -858,14 +1016,16 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
                     q_to += bag[b][j].predict(x_to)
                 q_from /= len(bags)
                 q_to /= len(bags)
-            score = _cdf_score(z[:, j], q_from, s)
+            tails = self.tails_
+            t_from, t_to = (None, None) if tails is None else (tails[a][j], tails[b][j])
+            score = _cdf_score(z[:, j], q_from, s, t_from)
             if cal is not None and cell is None:  # calibrated CDFs (module docstring)
                 score = _uncalibrate(_calibrate(score, cal[a][j]), cal[b][j])
             elif cal is not None and cell is not None:  # one map per context cell
                 for i in range(cal[a][j].shape[0]):
                     r = cell == i
                     score[r] = _uncalibrate(_calibrate(score[r], cal[a][j][i]), cal[b][j][i])
-            moved = _quantile_at(score, q_to, s)
+            moved = _quantile_at(score, q_to, s, t_to)
             lo, hi = self.z_range_[b][:, j]
             out[:, j] = np.clip(moved, lo, hi)
         return out
@@ -920,6 +1080,8 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
             state["bag_n_iter"] = self.bag_n_iter_[1:]
         if self.calibration_ is not None:
             state["calibration"] = {n: [k.tolist() for k in self.calibration_[n]] for n in _DOMAINS}
+        if self.tails_ is not None:
+            state["tails"] = {n: [k.tolist() for k in self.tails_[n]] for n in _DOMAINS}
         if self.calibration_edges_ is not None:
             state["calibration_edges"] = {c: e.tolist() for c, e in self.calibration_edges_.items()}
         return save_folder(
@@ -930,6 +1092,33 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
             tensors=tensors,
             overwrite=overwrite,
         )
+
+    def _saved_tails(self, saved: Any) -> dict[str, list[np.ndarray]] | None:
+        """Check a model file's ``state.tails`` against ``tail_rule``."""
+        if (saved is None) != (self.tail_rule == "linear"):
+            raise InputError("tail knots and tail_rule disagree", field="state.tails")
+        if saved is None:
+            return None
+        out = {}
+        shape = (2, 2, len(_TAIL_FRACTIONS) + 1)
+        for n in _DOMAINS:
+            try:
+                knots = [np.asarray(k, dtype=np.float64) for k in saved[n]]
+            except (TypeError, ValueError, KeyError):
+                knots = []  # refused below
+            if len(knots) != len(self.features_) or any(
+                k.shape != shape
+                or not np.all(np.isfinite(k))
+                or np.any(k[..., 0] != 0.0)
+                or np.any(np.diff(k, axis=-1) <= 0)
+                for k in knots
+            ):
+                raise InputError(
+                    f"must hold increasing {shape} tail knots per feature, starting at 0",
+                    field=f"state.tails.{n}",
+                )
+            out[n] = knots
+        return out
 
     def _saved_edges(self, saved: Any) -> dict[str, np.ndarray] | None:
         """Check a model file's ``state.calibration_edges`` against ``calibration_cells``."""
@@ -976,6 +1165,8 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
         # saved before the option existed: no calibration (whatever the default becomes)
         params.setdefault("calibration_fraction", 0.0)
         params.setdefault("calibration_cells", None)
+        params.setdefault("tail_level", _TAU_LO)
+        params.setdefault("tail_rule", "linear")
         if isinstance(params.get("bounds"), dict):
             params["bounds"] = {k: tuple(v) for k, v in params["bounds"].items()}
         self = cls(**params)
@@ -986,8 +1177,9 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
         if self.codec_.names != self.features_:
             raise InputError("the codec's columns are not the features", field="state.codec")
         self.levels_ = np.asarray(state["levels"], dtype=np.float64)
-        if not np.array_equal(self.levels_, quantile_levels(int(self.n_quantiles))):
-            raise InputError("do not match n_quantiles", field="state.levels")
+        expected_levels = quantile_levels(int(self.n_quantiles), float(self.tail_level))
+        if not np.array_equal(self.levels_, expected_levels):
+            raise InputError("do not match n_quantiles and tail_level", field="state.levels")
         n_bags = int(self.n_bags)
         iters = [state["n_iter"], *state.get("bag_n_iter", [])]
         if len(iters) != n_bags:
@@ -1027,6 +1219,7 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
                         field=f"state.calibration.{n}",
                     )
                 self.calibration_[n] = knots
+        self.tails_ = self._saved_tails(state.get("tails"))
         self.fit_seconds_ = float("nan")  # not saved (model files are reproducible)
         arrays = read_tensors(folder)
         n_f, n_c = len(self.features_), len(self.context_)
