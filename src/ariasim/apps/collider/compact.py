@@ -1028,6 +1028,11 @@ WIDE_MIN_BY_OBJECT: dict[str, int] = {"electron": 80}
 #: half's photon bins within 15 % 21 -> 20). Electrons keep the 0.4 slices (with the rule's
 #: edges they lost 1.5 bins in the fast simulation).
 WIDE_ETA_EDGES: dict[str, tuple[float, ...]] = {"photon": (0.0, 0.8, 1.6, 2.5)}
+#: The real-Delphes bin rule's truth-pT edges (GeV) and |eta| edges
+#: (``benchmarks/bench_delphes.py`` takes its PT_EDGES, ETA_EDGES from here): the
+#: efficiency's wide bins (:func:`eff_wide_bins`) and the photon resolution's second grid.
+EFF_WIDE_PT = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 300.0)
+EFF_WIDE_ETA = (0.0, 0.8, 1.5, 2.5)
 #: Per object (name in :data:`~ariasim.apps.collider.objects.OBJECTS`): the wide bins'
 #: truth-pT edges (GeV) instead of the factor-:data:`WIDE_PT_RATIO` grid (or as well, with
 #: :data:`WIDE_PT_BOTH`); rows outside the first and last edge join no such bin. Absent:
@@ -1041,9 +1046,7 @@ WIDE_ETA_EDGES: dict[str, tuple[float, ...]] = {"photon": (0.0, 0.8, 1.6, 2.5)}
 #: |eta| 0.8-1.5: 0.87 -> 0.78); electrons on both grids (Continuation 15) had 19 width bins
 #: of 21 within 15 % on the training half against 20 (1-2 GeV |eta| 0.8-1.5: 0.87 -> 0.85),
 #: not adopted (not run in Delphes).
-WIDE_PT_EDGES: dict[str, tuple[float, ...]] = {
-    "photon": (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 300.0)
-}
+WIDE_PT_EDGES: dict[str, tuple[float, ...]] = {"photon": EFF_WIDE_PT}
 #: Objects (names in :data:`~ariasim.apps.collider.objects.OBJECTS`) whose resolution wide
 #: bins are on the factor-:data:`WIDE_PT_RATIO` grid AND on their :data:`WIDE_PT_EDGES`,
 #: both sets in the chi2 (:func:`wide_bins_on_grids`; the "balanced" weight counts the
@@ -1200,11 +1203,7 @@ def _wide_pred(sig: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
 #: Calorimeter efficiencies: "add": the bin rule's bins inside the region
 #: (:func:`eff_wide_bins`) join the efficiency's chi2; "off": not used.
 EFF_WIDE_MODE = "add"
-#: The efficiency's wide bins: truth-pT edges (GeV) and |eta| edges, those of the real-Delphes
-#: bin rule (``benchmarks/bench_delphes.py`` takes its PT_EDGES, ETA_EDGES from here), and
-#: points per bin.
-EFF_WIDE_PT = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 300.0)
-EFF_WIDE_ETA = (0.0, 0.8, 1.5, 2.5)
+#: Points per efficiency wide bin (its edges: :data:`EFF_WIDE_PT`, :data:`EFF_WIDE_ETA`).
 EFF_WIDE_POINTS = 64
 
 
