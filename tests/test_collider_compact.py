@@ -372,10 +372,20 @@ def test_scale_drop_growing_with_eta_plus_log_e_is_an_electron_only_option(monke
         == len(library("scale", "calo", 2.5))
         == (len(library("scale", "calo", 2.5, "electron")) - 1)
     )
-    monkeypatch.setattr(compact, "SCALE_ETA_LOG", {"electron": "lin"})
-    assert "c0 + (c1 + e eta^2)/x + c2 log x + d eta^2" in [
-        m.name for m in library("scale", "calo", 2.5, "electron")
-    ]
+    # with the card's clamp reaching 3 GeV the additive drop goes negative at the low-E,
+    # high-|eta| corner (not card-valid); "mul", the drop as a fraction, stays positive
+    kw3 = {"eta_range": (2.1, 2.5), "x_range": (3, 500)}
+    _, info3 = fit_library(tab, "y", "e", "scale", "calo", obj="electron", **kw3)
+    front = {f["name"]: f for f in info3["front"]}
+    assert not front["c0 + c1 e^(g eta^2)/x + c2 log x + d eta^2"]["card_valid"]
+    monkeypatch.setattr(compact, "SCALE_ETA_LOG", {"electron": "mul"})
+    scale, info = fit_library(tab, "y", "e", "scale", "calo", obj="electron", **kw3)
+    assert _chosen(info) == "(c0 + c2 log x + d eta^2) e^(c1 e^(g eta^2)/x)", _chosen(info)
+    for eta in (2.15, 2.45):
+        grid = np.array([12.0, 30.0, 100.0, 400.0])
+        want = 0.95 + 0.01 * np.log(grid) - 0.025 * np.exp(0.8 * eta * eta) / grid - 0.02 * eta**2
+        got = scale({"energy": grid, "eta": np.full(grid.size, eta)})
+        np.testing.assert_allclose(got, want, atol=0.02)
     monkeypatch.setattr(compact, "SCALE_ETA_LOG", {"electron": "cubic"})
     with pytest.raises(ValueError, match="SCALE_ETA_LOG"):
         library("scale", "calo", 2.5, "electron")
