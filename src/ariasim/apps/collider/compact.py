@@ -496,7 +496,7 @@ def _scale_eta_slope() -> Member:
 #: none: for electrons neither helped on the training half (issue 14, item 4,
 #: Continuation 16 of BENCHMARKS.md). The forward 2-5 GeV electron width (card 1.18 of the
 #: full simulation's) comes mostly from the scale of the region |eta| 2.1-2.5 at E 10-30
-#: GeV (the card's median 0.55-0.72 against the full simulation's 0.67-0.82). "exp" is not
+#: GeV (the card's median 0.55-0.72 against the full simulation's 0.65-0.82). "exp" is not
 #: card-valid there (negative at the clamp's low-E, high-|eta| corner) and changes only the
 #: regions 0.9-2.1 (electron width bins within 15 % 20 of 21 as main, RMS of ln(ratio)
 #: 0.0700 against 0.0695); "mul" is taken in 2.1-2.5 too and follows the median at E >= 45
