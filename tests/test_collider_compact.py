@@ -339,6 +339,58 @@ def test_calorimeter_scale_drop_that_grows_with_eta():
     assert not any("e^(g eta^2)/x" in m.name for m in library("scale", "track"))
 
 
+def test_scale_drop_growing_with_eta_plus_log_e_is_an_electron_only_option(monkeypatch):
+    # forward-electron-like medians in bins of E x |eta| (errors 0.3 %, noise drawn with
+    # them): a log E rise and a low-energy drop 0.025 e^(0.8 eta^2) / E that is 3 times
+    # larger at |eta| 2.45 than at 2.15 (0.05 and 0.15 at 20 GeV), which neither
+    # c0 + c1/x + c2 log x + d eta^2 nor c0 + c1 e^(g eta^2)/x + d eta^2 follows
+    from ariasim.apps.collider import compact
+
+    rng = np.random.default_rng(11)
+    x, a = (
+        v.ravel() for v in np.meshgrid(np.geomspace(10.0, 500.0, 12), np.linspace(2.15, 2.45, 4))
+    )
+    err = np.full(x.size, 0.003)
+    med = 0.95 + 0.01 * np.log(x) - 0.025 * np.exp(0.8 * a * a) / x - 0.02 * a * a
+    tab = pd.DataFrame(
+        {"x": x, "abseta": a, "y": med + err * rng.standard_normal(x.size), "e": err}
+    )
+    kw = {"eta_range": (2.1, 2.5), "x_range": (10, 500)}
+    _, info0 = fit_library(tab, "y", "e", "scale", "calo", obj="electron", **kw)
+    assert _chosen(info0) == "c0 + c1 e^(g eta^2)/x + d eta^2", _chosen(info0)  # default
+    monkeypatch.setattr(compact, "SCALE_ETA_LOG", {"electron": "exp"})
+    scale, info = fit_library(tab, "y", "e", "scale", "calo", obj="electron", **kw)
+    assert _chosen(info) == "c0 + c1 e^(g eta^2)/x + c2 log x + d eta^2", _chosen(info)
+    for eta in (2.15, 2.45):
+        grid = np.array([12.0, 30.0, 100.0, 400.0])
+        want = 0.95 + 0.01 * np.log(grid) - 0.025 * np.exp(0.8 * eta * eta) / grid - 0.02 * eta**2
+        got = scale({"energy": grid, "eta": np.full(grid.size, eta)})
+        np.testing.assert_allclose(got, want, atol=0.01)
+    # other objects' libraries are unchanged; an unknown form is a one-line error
+    assert (
+        len(library("scale", "calo", 2.5, "photon"))
+        == len(library("scale", "calo", 2.5))
+        == (len(library("scale", "calo", 2.5, "electron")) - 1)
+    )
+    # with the card's clamp reaching 3 GeV the additive drop goes negative at the low-E,
+    # high-|eta| corner (not card-valid); "mul", the drop as a fraction, stays positive
+    kw3 = {"eta_range": (2.1, 2.5), "x_range": (3, 500)}
+    _, info3 = fit_library(tab, "y", "e", "scale", "calo", obj="electron", **kw3)
+    front = {f["name"]: f for f in info3["front"]}
+    assert not front["c0 + c1 e^(g eta^2)/x + c2 log x + d eta^2"]["card_valid"]
+    monkeypatch.setattr(compact, "SCALE_ETA_LOG", {"electron": "mul"})
+    scale, info = fit_library(tab, "y", "e", "scale", "calo", obj="electron", **kw3)
+    assert _chosen(info) == "(c0 + c2 log x + d eta^2) e^(c1 e^(g eta^2)/x)", _chosen(info)
+    for eta in (2.15, 2.45):
+        grid = np.array([12.0, 30.0, 100.0, 400.0])
+        want = 0.95 + 0.01 * np.log(grid) - 0.025 * np.exp(0.8 * eta * eta) / grid - 0.02 * eta**2
+        got = scale({"energy": grid, "eta": np.full(grid.size, eta)})
+        np.testing.assert_allclose(got, want, atol=0.02)
+    monkeypatch.setattr(compact, "SCALE_ETA_LOG", {"electron": "cubic"})
+    with pytest.raises(ValueError, match="SCALE_ETA_LOG"):
+        library("scale", "calo", 2.5, "electron")
+
+
 def test_resolution_splits_in_energy_only_where_the_bins_call_for_it():
     from ariasim.apps.collider.compact import split_in_energy
     from ariasim.apps.collider.delphes import energy_pieces, lint_card_formula, piecewise_eta
