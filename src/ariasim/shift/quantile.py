@@ -236,7 +236,11 @@ _TAIL_MIN_ROWS = 20
 # feature's pooled sd (codec units), and the child of the models' stream its seeds come from
 _LS_LEVELS = (float(special.ndtr(-1.0)), 0.5, float(special.ndtr(1.0)))
 _LS_SCALE_FLOOR = 0.01
-_LS_STREAM = 3  # spawn_seeds(seeds[_S_MODELS], 4)[3]; children 1, 2 are bagging's, calibration's
+# ls seed = spawn_seeds(seeds[_S_MODELS], 4)[3]. Like bagging's child 1 and calibration's
+# child 2, this child index is shared with the level forests' seeds (spawn_seeds(seeds[_S_MODELS],
+# 2 d)[3] is domain/feature 3's); the two uses draw through different generators (a PCG64
+# permutation here, scikit-learn's RandomState there), so they do not interact in practice
+_LS_STREAM = 3
 
 
 def quantile_levels(k: int, tail_level: float = _TAU_LO) -> np.ndarray:
