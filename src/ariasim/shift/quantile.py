@@ -237,9 +237,10 @@ _TAIL_MIN_ROWS = 20
 _LS_LEVELS = (float(special.ndtr(-1.0)), 0.5, float(special.ndtr(1.0)))
 _LS_SCALE_FLOOR = 0.01
 # ls seed = spawn_seeds(seeds[_S_MODELS], 4)[3]. Like bagging's child 1 and calibration's
-# child 2, this child index is shared with the level forests' seeds (spawn_seeds(seeds[_S_MODELS],
-# 2 d)[3] is domain/feature 3's); the two uses draw through different generators (a PCG64
-# permutation here, scikit-learn's RandomState there), so they do not interact in practice
+# child 2, this child index is shared with the level forests' seeds (spawn_seeds(
+# seeds[_S_MODELS], 2 d)[3] seeds the 4th (domain, feature) forest); the two uses draw through
+# different generators (a PCG64 permutation here, scikit-learn's RandomState there), so they
+# do not interact in practice
 _LS_STREAM = 3
 
 
