@@ -578,3 +578,141 @@ def test_empirical_tails_fall_back_to_linear_with_few_rows(model):
             assert np.allclose(k[:, 0], k[:, 1], rtol=1e-12)
     a, b = e.transform(src).to_numpy(), lin.transform(src).to_numpy()
     assert np.allclose(a, b, rtol=1e-9, atol=1e-9)
+
+
+def _location_scale_pair(n: int, rng: np.random.Generator, shifted: bool) -> pd.DataFrame:
+    """A skewed feature (standardised gamma(4)) independent of c in the source; in the
+    target the same shape moved by mu(c) = 2c and stretched by sigma(c) = 1 + 2c (a pure
+    location-scale shift), plus a second feature correlated with the first."""
+    c = rng.uniform(0.0, 1.0, n)
+    e = (rng.gamma(4.0, 1.0, n) - 4.0) / 2.0
+    a = 2.0 * c + (1.0 + 2.0 * c) * e if shifted else e
+    b = 0.5 * a + rng.normal(0.0, 1.0, n)
+    return pd.DataFrame({"a": a, "b": b, "c": c})
+
+
+@pytest.fixture(scope="module")
+def ls_model():
+    rng = np.random.default_rng(11)
+    n = 3000
+    X, y, _ = stack(_location_scale_pair(n, rng, False), _location_scale_pair(n, rng, True))
+    kw = dict(context=["c"], random_state=5, transforms={"a": "none", "b": "none"}, **FAST)
+    with threadpool_limits(1):
+        m = ChainedQuantileMorpher(location_scale=True, **kw).fit(X, y)
+    return m, X, y, kw, rng
+
+
+def test_location_scale_recovers_a_location_scale_shift(ls_model):
+    """The exact transport of the first feature is a -> 2c + (1 + 2c) a; the location-scale
+    morph follows it event by event within the fit's statistics: the location and scale at
+    fixed c rest on a few hundred rows per domain (a central quantile's sd ~1.25 /
+    sqrt(300) ~ 0.07 target sigmas per domain, 0.1 for the two together, so a median
+    absolute error of ~0.07 sigma; 0.2 is ~3 sigma of that). The location and scale models
+    carry the context: the target's scale grows 3x across c."""
+    m, X, y, _, rng = ls_model
+    assert m.ls_forests_ is not None and m.ls_floor_ is not None
+    assert [f.baseline.size for f in m.ls_forests_["src"]] == [3, 3]
+    assert m.ls_floor_.shape == (2,) and np.all(m.ls_floor_ > 0)
+    fresh = _location_scale_pair(4000, rng, False)
+    moved = m.transform(fresh)
+    c, a = fresh["c"].to_numpy(), fresh["a"].to_numpy()
+    sigma = 1.0 + 2.0 * c
+    err = (moved["a"].to_numpy() - (2.0 * c + sigma * a)) / sigma
+    assert float(np.median(np.abs(err))) < 0.2, float(np.median(np.abs(err)))
+    grid = np.linspace(0.05, 0.95, 10)[:, None]
+    loc_scale = m.ls_forests_["tgt"][0].predict(grid)
+    half_range = 0.5 * (loc_scale[:, 2] - loc_scale[:, 0])
+    # codec coordinates of a are affine in a: the scale grows ~3x from c = 0.05 to 0.95
+    assert 2.0 < half_range[-1] / half_range[0] < 4.0, half_range
+    # forward then inverse gives the rows back (monotone, invertible knots), except where
+    # a clip to a domain's training range intervened
+    back = m.inverse_transform(moved)
+    xa, ma = X["a"].to_numpy(), moved["a"].to_numpy()
+    inside = (a > xa[y == 0].min() + 1e-6) & (a < xa[y == 0].max() - 1e-6)
+    inside &= (ma > xa[y == 1].min() + 1e-6) & (ma < xa[y == 1].max() - 1e-6)
+    assert inside.mean() > 0.99
+    assert np.allclose(back["a"].to_numpy()[inside], a[inside], atol=1e-6)
+
+
+def test_location_scale_saves_loads_and_is_deterministic(ls_model, tmp_path):
+    import json
+
+    m, X, y, kw, rng = ls_model
+    src = _location_scale_pair(800, rng, False)
+    moved = m.transform(src)
+    out = m.save(tmp_path / "ls")
+    assert load(out).transform(src).equals(moved)
+    again = ChainedQuantileMorpher(location_scale=True, **kw).fit(X, y)
+    again.save(tmp_path / "ls2")
+    for f in ("weights.safetensors", "model.json"):
+        assert (tmp_path / "ls2" / f).read_bytes() == (out / f).read_bytes()
+    # its own leaf size for the shape models changes them, not the location and scale
+    big = ChainedQuantileMorpher(location_scale=True, shape_min_samples_leaf=400, **kw)
+    big.fit(X, y)
+    for name in ("src", "tgt"):
+        for f, g in zip(big.ls_forests_[name], m.ls_forests_[name], strict=True):
+            assert all(
+                np.array_equal(u, v)
+                for u, v in zip(f.arrays().values(), g.arrays().values(), strict=True)
+            )
+    assert big.forests_["tgt"][0].n_trees != m.forests_["tgt"][0].n_trees or not np.array_equal(
+        big.forests_["tgt"][0].value, m.forests_["tgt"][0].value
+    )
+    # floors and option must agree; a missing location-scale forest is refused
+    good = (out / "model.json").read_text()
+    meta = json.loads(good)
+    meta["state"].pop("ls_floor")
+    (out / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(InputError, match="ls_floor"):
+        load(out)
+    meta = json.loads(good)
+    meta["state"]["ls_floor"] = [1.0, -1.0]
+    (out / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(InputError, match="ls_floor"):
+        load(out)
+    meta = json.loads(good)
+    meta["params"]["location_scale"] = False
+    (out / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(InputError, match="ls_floor"):
+        load(out)
+
+
+def test_location_scale_off_writes_nothing_new(model, tmp_path):
+    """Off (the default) the morpher fits, writes and moves as before the option existed:
+    no location-scale tensors or floors, and the same bytes as with the option spelled out
+    as off."""
+    import json
+
+    from safetensors.numpy import load_file
+
+    m, src, _, X, y = model
+    assert m.ls_forests_ is None and m.ls_floor_ is None
+    out = m.save(tmp_path / "off")
+    assert "ls_floor" not in json.loads((out / "model.json").read_text())["state"]
+    assert not any(k.startswith("ls/") for k in load_file(out / "weights.safetensors"))
+    off = ChainedQuantileMorpher(
+        context=["c"], random_state=3, location_scale=False, shape_min_samples_leaf=None, **FAST
+    ).fit(X, y)
+    assert off.transform(src).equals(m.transform(src))
+    off.save(tmp_path / "off2")
+    assert (tmp_path / "off2" / "weights.safetensors").read_bytes() == (
+        out / "weights.safetensors"
+    ).read_bytes()
+
+
+def test_bad_location_scale_options_are_named(model):
+    _, _, _, X, y = model
+    for kw in (
+        {"location_scale": "yes"},
+        {"location_scale": 1},
+        {"location_scale": True, "n_bags": 2},
+    ):
+        with pytest.raises(ConfigError, match="location_scale"):
+            ChainedQuantileMorpher(**kw).fit(X, y)
+    for kw in (
+        {"location_scale": True, "shape_min_samples_leaf": 0},
+        {"location_scale": True, "shape_min_samples_leaf": 2.5},
+        {"shape_min_samples_leaf": 100},
+    ):
+        with pytest.raises(ConfigError, match="shape_min_samples_leaf"):
+            ChainedQuantileMorpher(**kw).fit(X, y)

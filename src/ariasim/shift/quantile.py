@@ -158,6 +158,35 @@ fewer than :data:`_TAIL_MIN_ROWS` rows beyond its outer level keeps the linear r
 photon surrogate's ``t_median_ns`` had no row below it in one fold). Not combined with
 bagging (refused).
 
+Location-scale standardisation (``location_scale = True``; off by default): a location-scale
+model of each conditional distribution (distributional regression; Koenker, "Quantile
+Regression", Cambridge University Press 2005, section 2.6 on location-scale models; He,
+"Quantile curves without crossing", The American Statistician 51, 186 (1997), who fits the
+median and a scale function first and the other quantiles of the standardised residuals
+after). Per feature and domain, three pinball models (the same settings as the level models)
+give the conditional median ``m(c, y_<j)`` and the scale ``s(c, y_<j) = (q84 - q16) / 2``
+(the 15.9 % and 84.1 % quantiles, so ``s`` is the sd of a normal; floored at
+:data:`_LS_SCALE_FLOOR` = 1 % of the feature's pooled sd in codec units, both domains, all
+rows, so that crossing or collapsed central models cannot divide by zero); the ``K`` level
+models are then fitted to the standardised residuals ``r = (y - m) / s`` with the same inputs,
+with their own leaf size ``shape_min_samples_leaf`` (default: ``min_samples_leaf``), and the
+knots are ``m + s * (rearranged r-quantiles)`` (strictly increasing, as ``s > 0``). The
+strong context dependence is meant to sit in ``m`` and ``s``, estimated from central
+quantiles (many rows on either side, low variance), and the shape's in the tails to be
+weaker. The residuals the shape models are fitted on are *out of fold*: each domain's fit
+rows are split into two seeded halves and each half's ``r`` comes from location and scale
+models fitted on the other half (in-sample ``m`` and ``s`` are fitted to the very rows they
+standardise, so in-sample residuals are narrower than those of fresh rows, and shape models
+fitted on them would make every fresh row's CDF too narrow); the ``m`` and ``s`` used to
+build the knots (for calibration, tails and the morph) are fitted on all fit rows.
+Calibration, the tail rule, the clip and the codec act on the resulting knots as before. Not
+combined with bagging (refused). Off by default, and not adopted anywhere: on the fastsim
+electrons it made the e_response W1 worse (validation folds: mean largest W1/floor 3.3-3.4
+against 2.34). There the target's core width shrinks ~5x from low to high pT while its long
+low tail does not, so the standardised residuals' tail depends strongly on the context (its
+1 % quantile moves from about -6 to -9 core widths) and the premise, a weak and poolable
+shape, fails (BENCHMARKS.md, "Location-scale standardised quantiles for the quantile morph").
+
 Reproducibility: the codec's dequantisation noise, the early-stopping splits and the boosting
 are seeded from :func:`ariasim.utils.spawn_seeds`; scikit-learn's histogram boosting is
 deterministic given ``random_state`` (its OpenMP loops run over features or rows without
@@ -202,6 +231,17 @@ _TAIL_RULES = ("linear", "empirical")
 # tail needs (module docstring, "Empirical tails")
 _TAIL_FRACTIONS = (0.25, 0.5, 0.75, 0.875, 0.9375)
 _TAIL_MIN_ROWS = 20
+# location_scale=True (module docstring, "Location-scale standardisation"): the levels of the
+# location and scale models (16 %, 50 %, 84 %), the scale's floor as a fraction of the
+# feature's pooled sd (codec units), and the child of the models' stream its seeds come from
+_LS_LEVELS = (float(special.ndtr(-1.0)), 0.5, float(special.ndtr(1.0)))
+_LS_SCALE_FLOOR = 0.01
+# ls seed = spawn_seeds(seeds[_S_MODELS], 4)[3]. Like bagging's child 1 and calibration's
+# child 2, this child index is shared with the level forests' seeds (spawn_seeds(
+# seeds[_S_MODELS], 2 d)[3] seeds the 4th (domain, feature) forest); the two uses draw through
+# different generators (a PCG64 permutation here, scikit-learn's RandomState there), so they
+# do not interact in practice
+_LS_STREAM = 3
 
 
 def quantile_levels(k: int, tail_level: float = _TAU_LO) -> np.ndarray:
@@ -620,6 +660,12 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
             list of strictly increasing interior edges (a value on an edge goes to the upper
             bin). Needs ``calibration_fraction > 0``. ``None`` (default): one map per domain
             and feature.
+        location_scale: Fit each conditional distribution as a location (median) and scale
+            (half the 16-84 % range) first and the ``K`` level models on the standardised
+            residuals (module docstring, "Location-scale standardisation"); default off.
+        shape_min_samples_leaf: Fewest rows in a leaf of the level models on the
+            standardised residuals (``None``: ``min_samples_leaf``); only with
+            ``location_scale``.
         random_state: Seed of every random number (codec noise, splits, boosting).
 
     After ``fit``: ``codec_``, ``levels_`` (the ``K`` levels), ``z_range_`` (each domain's
@@ -632,7 +678,11 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
     ``(n_cells, 2, K_cal)`` array per feature), ``calibration_edges_`` (``{column: interior
     edges}`` of the cells; ``None`` without), ``tails_`` (with ``tail_rule="empirical"``:
     ``{"src": [...], "tgt": [...]}``, one ``(2, 2, M + 1)`` array per feature, lower and upper
-    tail knots from :func:`tail_knots`; else ``None``), ``fit_seconds_``.
+    tail knots from :func:`tail_knots`; else ``None``), ``ls_forests_`` (with
+    ``location_scale``: ``{"src": [...], "tgt": [...]}``, one 3-model
+    :class:`QuantileForest` per feature, the 16 %, 50 %, 84 % quantiles; ``forests_`` then
+    hold the standardised residuals' quantiles; else ``None``), ``ls_floor_`` (the scale
+    floor per feature, or ``None``), ``fit_seconds_``.
 
     Example:
         >>> import numpy as np, pandas as pd
@@ -672,6 +722,8 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
         calibration_cells: Mapping[str, int | Sequence[float]] | None = None,
         tail_level: float = 0.005,
         tail_rule: str = "linear",
+        location_scale: bool = False,
+        shape_min_samples_leaf: int | None = None,
         random_state: int = 0,
     ):
         self.features = features
@@ -695,6 +747,8 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
         self.calibration_cells = calibration_cells
         self.tail_level = tail_level
         self.tail_rule = tail_rule
+        self.location_scale = location_scale
+        self.shape_min_samples_leaf = shape_min_samples_leaf
         self.random_state = random_state
 
     def _check_params(self) -> None:
@@ -743,6 +797,22 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
                 "empirical tails are not combined with bagging (n_bags > 1)",
                 parameter="tail_rule",
             )
+        if not isinstance(self.location_scale, bool | np.bool_):
+            raise ConfigError(
+                f"must be true or false, got {self.location_scale!r}", parameter="location_scale"
+            )
+        if self.location_scale and int(self.n_bags) > 1:
+            raise ConfigError(
+                "location-scale standardisation is not combined with bagging (n_bags > 1)",
+                parameter="location_scale",
+            )
+        if self.shape_min_samples_leaf is not None:
+            check_int("shape_min_samples_leaf", self.shape_min_samples_leaf, 1)
+            if not self.location_scale:
+                raise ConfigError(
+                    "applies only with location_scale=true (the shape models' leaf size)",
+                    parameter="shape_min_samples_leaf",
+                )
         if self.calibration_cells is not None and not cf > 0:
             raise ConfigError(
                 "needs calibration_fraction > 0 (the held-out rows it is fitted on)",
@@ -752,11 +822,20 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
 
     # --- training ----------------------------------------------------------------------
     def _fit_forest(
-        self, inputs: np.ndarray, target: np.ndarray, w: np.ndarray | None, seed: int
+        self,
+        inputs: np.ndarray,
+        target: np.ndarray,
+        w: np.ndarray | None,
+        seed: int,
+        levels: np.ndarray | None = None,
+        min_samples_leaf: int | None = None,
     ) -> tuple[QuantileForest, list[int]]:
+        """One model per level (default: ``levels_``) of ``target`` given ``inputs``, with
+        ``min_samples_leaf`` (default: the option's) rows per leaf."""
         from sklearn.ensemble import HistGradientBoostingRegressor
 
-        levels = self.levels_
+        levels = self.levels_ if levels is None else levels
+        leaf = int(self.min_samples_leaf if min_samples_leaf is None else min_samples_leaf)
         if inputs.shape[1] == 0:  # the unconditional quantiles
             if w is None:
                 base = np.quantile(target, levels)
@@ -775,7 +854,7 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
                 learning_rate=float(self.learning_rate),
                 max_iter=int(self.max_iter),
                 max_leaf_nodes=int(self.max_leaf_nodes),
-                min_samples_leaf=int(self.min_samples_leaf),
+                min_samples_leaf=leaf,
                 l2_regularization=float(self.l2_regularization),
                 early_stopping=vf > 0,
                 validation_fraction=vf if vf > 0 else None,
@@ -813,6 +892,8 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
         bags, bag_iters = [], []
         self.calibration_ = None
         self.tails_ = None
+        self.ls_forests_: dict[str, list[QuantileForest]] | None = None
+        self.ls_floor_: np.ndarray | None = None
         self.context_ = d.context  # the cells' columns are found by name in the context
         self.calibration_edges_ = self._cell_edges(d)
         if n_bags == 1:
@@ -828,7 +909,19 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
                             f"than 20 rows to fit or to calibrate ({idx.size} rows in a domain)"
                         )
                     keep[rng.permutation(idx)[:n_cal]] = False
-            f, it = self._fit_bag(d, z, keep, spawn_seeds(seeds[_S_MODELS], 2 * len(d.features)))
+            targets, leaf = z, None
+            if self.location_scale:  # location and scale first, the shape on r (docstring)
+                ls_seed = spawn_seeds(seeds[_S_MODELS], _LS_STREAM + 1)[_LS_STREAM]
+                targets = self._fit_location_scale(d, z, keep, ls_seed)
+                leaf = self.shape_min_samples_leaf
+            f, it = self._fit_bag(
+                d,
+                z,
+                keep,
+                spawn_seeds(seeds[_S_MODELS], 2 * len(d.features)),
+                targets=targets,
+                min_samples_leaf=leaf,
+            )
             bags.append(f)
             bag_iters.append(it)
             if self.tail_rule == "empirical":
@@ -879,7 +972,7 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
                     )
             knots = []
             for j in range(len(d.features)):
-                q = forests[name][j].predict(np.hstack([cr, zr[:, :j]]))
+                q = self._knots(forests, name, j, np.hstack([cr, zr[:, :j]]))
                 t = _cdf_score(
                     zr[:, j], q, s, None if self.tails_ is None else self.tails_[name][j]
                 )
@@ -913,7 +1006,7 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
             zr, cr = z[r], d.c[r]
             knots = []
             for j in range(len(d.features)):
-                q = forests[name][j].predict(np.hstack([cr, zr[:, :j]]))
+                q = self._knots(forests, name, j, np.hstack([cr, zr[:, :j]]))
                 lo, hi = _tail_slopes(q, s)
                 sides = []
                 for m, e in (
@@ -929,6 +1022,71 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
                 knots.append(np.stack(sides))
             out[name] = knots
         return out
+
+    def _fit_location_scale(self, d: Any, z: np.ndarray, keep: np.ndarray, seed: int) -> np.ndarray:
+        """Fit each domain's and feature's location and scale models on the rows ``keep``
+        (``ls_forests_``, ``ls_floor_``) and return the standardised residuals ``r`` (same
+        shape as ``z``; filled on ``keep``) the shape models are fitted on: out of fold, from
+        location and scale models fitted on the other half of the domain's rows (module
+        docstring, "Location-scale standardisation")."""
+        levels = np.asarray(_LS_LEVELS)
+        sd = z.std(axis=0)  # pooled, both domains, all rows
+        self.ls_floor_ = floor = _LS_SCALE_FLOOR * np.where(sd > 0, sd, 1.0)
+        n_f = len(d.features)
+        s_split, s_models = spawn_seeds(seed, 2)
+        model_seeds = spawn_seeds(s_models, 2 * n_f)
+        rng = np.random.default_rng(s_split)
+        r = np.zeros_like(z)
+        ls: dict[str, list[QuantileForest]] = {"src": [], "tgt": []}
+        self.ls_forests_ = ls
+        for k, name in enumerate(_DOMAINS):
+            rows = np.nonzero((d.y == k) & keep)[0]
+            half = np.zeros(rows.size, dtype=bool)
+            half[rng.permutation(rows.size)[: rows.size // 2]] = True
+            w = d.w[rows]
+            weighted = not np.all(w == 1.0)
+            for j in range(n_f):
+                inputs = np.hstack([d.c[rows], z[rows][:, :j]])
+                target = z[rows, j]
+                s_all, s_a, s_b = spawn_seeds(model_seeds[k * n_f + j], 3)
+                full, _ = self._fit_forest(
+                    inputs, target, w if weighted else None, s_all, levels=levels
+                )
+                ls[name].append(full)
+                for fit_rows, s_fold in ((half, s_a), (~half, s_b)):
+                    part, _ = self._fit_forest(
+                        inputs[fit_rows],
+                        target[fit_rows],
+                        w[fit_rows] if weighted else None,
+                        s_fold,
+                        levels=levels,
+                    )
+                    other = ~fit_rows
+                    q = part.predict(inputs[other])
+                    loc, scale = q[:, 1], np.maximum(0.5 * (q[:, 2] - q[:, 0]), floor[j])
+                    r[rows[other], j] = (target[other] - loc) / scale
+        return r
+
+    def _loc_scale(
+        self, forest: QuantileForest, x: np.ndarray, j: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Location (the conditional median) and scale (half the 16-84 % range, floored)
+        of feature ``j`` at inputs ``x`` under a location-scale forest."""
+        q = forest.predict(x)
+        assert self.ls_floor_ is not None
+        return q[:, 1], np.maximum(0.5 * (q[:, 2] - q[:, 0]), self.ls_floor_[j])
+
+    def _knots(
+        self, bag: Mapping[str, Sequence[QuantileForest]], name: str, j: int, x: np.ndarray
+    ) -> np.ndarray:
+        """The ``K`` conditional quantiles (n, K) of feature ``j`` in domain ``name`` at
+        inputs ``x``: the rearranged level models' predictions, or with ``location_scale``
+        the location plus the scale times the rearranged standardised quantiles."""
+        q = bag[name][j].predict(x)
+        if self.ls_forests_ is None:
+            return q
+        loc, scale = self._loc_scale(self.ls_forests_[name][j], x, j)
+        return loc[:, None] + scale[:, None] * q
 
     def _cell_edges(self, d: Any) -> dict[str, np.ndarray] | None:
         """The interior bin edges of each column of ``calibration_cells`` (a count of bins:
@@ -973,9 +1131,18 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
         return cell
 
     def _fit_bag(
-        self, d: Any, z: np.ndarray, keep: np.ndarray, model_seeds: Sequence[int]
+        self,
+        d: Any,
+        z: np.ndarray,
+        keep: np.ndarray,
+        model_seeds: Sequence[int],
+        targets: np.ndarray | None = None,
+        min_samples_leaf: int | None = None,
     ) -> tuple[dict[str, list[QuantileForest]], dict[str, list[list[int]]]]:
-        """One set of quantile forests (both domains, every feature) on the rows ``keep``."""
+        """One set of quantile forests (both domains, every feature) on the rows ``keep``:
+        of ``targets`` (default ``z``; the standardised residuals with ``location_scale``)
+        given the context and the earlier coordinates of ``z``."""
+        targets = z if targets is None else targets
         forests: dict[str, list[QuantileForest]] = {"src": [], "tgt": []}
         n_iter: dict[str, list[list[int]]] = {"src": [], "tgt": []}
         for k, name in enumerate(_DOMAINS):
@@ -985,7 +1152,11 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
             for j in range(len(d.features)):
                 inputs = np.hstack([d.c[rows], z[rows][:, :j]])
                 forest, iters = self._fit_forest(
-                    inputs, z[rows, j], w_arg, model_seeds[k * len(d.features) + j]
+                    inputs,
+                    targets[rows, j],
+                    w_arg,
+                    model_seeds[k * len(d.features) + j],
+                    min_samples_leaf=min_samples_leaf,
                 )
                 forests[name].append(forest)
                 n_iter[name].append(iters)
@@ -1008,8 +1179,8 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
         cell = None if cal is None else self._cell_of(c)
         for j in range(z.shape[1]):
             x_from, x_to = np.hstack([c, z[:, :j]]), np.hstack([c, out[:, :j]])
-            q_from = bags[0][a][j].predict(x_from)
-            q_to = bags[0][b][j].predict(x_to)
+            q_from = self._knots(bags[0], a, j, x_from)
+            q_to = self._knots(bags[0], b, j, x_to)
             if len(bags) > 1:
                 for bag in bags[1:]:
                     q_from += bag[a][j].predict(x_from)
@@ -1067,6 +1238,11 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
                 for j, forest in enumerate(bag[name]):
                     for key, arr in forest.arrays().items():
                         tensors[f"{_bag_prefix(b)}{name}/{j}/{key}"] = arr
+        if self.ls_forests_ is not None:
+            for name in _DOMAINS:
+                for j, forest in enumerate(self.ls_forests_[name]):
+                    for key, arr in forest.arrays().items():
+                        tensors[f"{_LS_PREFIX}{name}/{j}/{key}"] = arr
         state = {
             "features": self.features_,
             "context": self.context_,
@@ -1082,6 +1258,8 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
             state["calibration"] = {n: [k.tolist() for k in self.calibration_[n]] for n in _DOMAINS}
         if self.tails_ is not None:
             state["tails"] = {n: [k.tolist() for k in self.tails_[n]] for n in _DOMAINS}
+        if self.ls_floor_ is not None:
+            state["ls_floor"] = self.ls_floor_.tolist()
         if self.calibration_edges_ is not None:
             state["calibration_edges"] = {c: e.tolist() for c, e in self.calibration_edges_.items()}
         return save_folder(
@@ -1167,6 +1345,8 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
         params.setdefault("calibration_cells", None)
         params.setdefault("tail_level", _TAU_LO)
         params.setdefault("tail_rule", "linear")
+        params.setdefault("location_scale", False)
+        params.setdefault("shape_min_samples_leaf", None)
         if isinstance(params.get("bounds"), dict):
             params["bounds"] = {k: tuple(v) for k, v in params["bounds"].items()}
         self = cls(**params)
@@ -1220,15 +1400,29 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
                     )
                 self.calibration_[n] = knots
         self.tails_ = self._saved_tails(state.get("tails"))
+        self.ls_forests_, self.ls_floor_ = None, None
+        floor = state.get("ls_floor")
+        if (floor is not None) != bool(self.location_scale):
+            raise InputError("scale floors and location_scale disagree", field="state.ls_floor")
+        if floor is not None:
+            try:
+                fl = np.asarray(floor, dtype=np.float64)
+            except (TypeError, ValueError):
+                fl = np.full(0, np.nan)  # refused below
+            if fl.shape != (len(self.features_),) or not np.all(np.isfinite(fl)) or np.any(fl <= 0):
+                raise InputError(
+                    "must hold one positive scale floor per feature", field="state.ls_floor"
+                )
+            self.ls_floor_ = fl
         self.fit_seconds_ = float("nan")  # not saved (model files are reproducible)
         arrays = read_tensors(folder)
         n_f, n_c = len(self.features_), len(self.context_)
+        keys = (*QuantileForest.FIELDS, "tree_start", "model_start", "baseline")
+        prefixes = [_bag_prefix(b) for b in range(n_bags)]
+        if self.location_scale:
+            prefixes.append(_LS_PREFIX)
         expected = {
-            f"{_bag_prefix(b)}{n}/{j}/{k}"
-            for b in range(n_bags)
-            for n in _DOMAINS
-            for j in range(n_f)
-            for k in (*QuantileForest.FIELDS, "tree_start", "model_start", "baseline")
+            f"{p}{n}/{j}/{k}" for p in prefixes for n in _DOMAINS for j in range(n_f) for k in keys
         }
         if set(arrays) != expected:
             raise InputError(
@@ -1254,7 +1448,27 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
                 bag[n] = forests
             self.bags_.append(bag)
         self.forests_ = self.bags_[0]
+        if self.ls_floor_ is not None:
+            ls: dict[str, list[QuantileForest]] = {}
+            for n in _DOMAINS:
+                forests = []
+                for j in range(n_f):
+                    head = f"{_LS_PREFIX}{n}/{j}/"
+                    parts = {k[len(head) :]: v for k, v in arrays.items() if k.startswith(head)}
+                    f = QuantileForest(parts, n_c + j)
+                    if f.baseline.size != len(_LS_LEVELS):
+                        raise InputError(
+                            f"location-scale forest {head[:-1]} has {f.baseline.size} models "
+                            f"for {len(_LS_LEVELS)} levels",
+                            path=Path(folder) / "weights.safetensors",
+                        )
+                    forests.append(f)
+                ls[n] = forests
+            self.ls_forests_ = ls
         return self
+
+
+_LS_PREFIX = "ls/"  # tensor-name prefix of the location-scale forests
 
 
 def _bag_prefix(b: int) -> str:
