@@ -209,6 +209,8 @@ from sklearn.base import BaseEstimator
 
 from ariasim.errors import ConfigError, InputError, check_int
 from ariasim.shift.base import MorpherMixin, split_domains
+from ariasim.shift.chain import row_folds
+from ariasim.shift.diagnostics import weighted_quantiles
 from ariasim.shift.features import CHUNK, FeatureCodec, seeded_chunks
 from ariasim.shift.persist import read_tensors, save_folder
 from ariasim.utils import spawn_seeds
@@ -509,8 +511,6 @@ def tail_knots(
     if weights is None:
         e = np.quantile(x, g)
     else:
-        from ariasim.shift.diagnostics import weighted_quantiles
-
         e = weighted_quantiles(x, np.asarray(weights, dtype=np.float64), g.tolist())[:, 0]
     e = np.maximum.accumulate(np.maximum(np.concatenate([[0.0], e]), 0.0))
     e = e + _KNOT_EPS * np.arange(e.size)
@@ -551,8 +551,6 @@ def calibration_map(scores: np.ndarray, weights: np.ndarray | None = None) -> np
     if weights is None:
         x = np.quantile(t, levels)
     else:
-        from ariasim.shift.diagnostics import weighted_quantiles
-
         x = weighted_quantiles(t, np.asarray(weights, dtype=np.float64), levels.tolist())[:, 0]
     x = np.maximum.accumulate(x) + _KNOT_EPS * np.arange(levels.size)
     return np.vstack([x, special.ndtri(levels)])
@@ -1202,8 +1200,6 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
         return out
 
     def _morph(self, x: np.ndarray, c: np.ndarray, to_target: bool) -> np.ndarray:
-        from ariasim.shift.chain import row_folds
-
         stream = _S_FORWARD if to_target else _S_INVERSE
         base_seed = spawn_seeds(self.random_state, _N_STREAMS)[stream]
         bags = self.bags_
