@@ -219,7 +219,11 @@ def test_n_train_source_learns_the_cheap_side_from_more_rows(
     assert not (tmp_path / "x").exists()
     from ariasim.cli import main
 
-    for args in (("detector", "--n-train-source", "1000"), ("fastsim", "--n-train-source", "50")):
+    for args in (
+        ("detector", "--n-train-source", "1000"),
+        ("fastsim", "--n-train-source", "50"),
+        ("fastsim", "--n", "400", "--n-train-source", "300"),  # fewer than --n-train
+    ):
         with pytest.raises(SystemExit) as exc:
             main(["shift", "demo", *args, "--out", str(tmp_path / "x")])
         assert exc.value.code == 2

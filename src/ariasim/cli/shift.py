@@ -363,7 +363,7 @@ def shift_demo_command(
             parameter="--n-train",
         )
     if n_train_source is not None:
-        check_int("--n-train-source", n_train_source, 200)
+        check_int("--n-train-source", n_train_source, n if n_train is None else n_train)
         if application in APPLICATIONS and APPLICATIONS[application].extra_source is None:
             raise ConfigError(
                 f"the {application} application cannot simulate extra source rows; leave it unset",
