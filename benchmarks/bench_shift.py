@@ -36,14 +36,17 @@ Usage (the figures of BENCHMARKS.md):
         --quantile-options '{"min_samples_leaf": 800}'   # the weight-ceiling case of issue 12
 
 ``--n`` rows per domain are judged (20,000: the issue's size); ``--n-train`` rows per domain
-are learned from (default: ``--n``). The columns "w/ training" count the fit and the
+are learned from (default: ``--n``); ``--n-train-source`` source rows (fastsim only; default
+``--n-train``). The columns "w/ training" count the fit and the
 correction; "w/ sim" also count simulating the training target rows, the sample a user must
-make to learn the shift.
+make to learn the shift (and the extra source rows of ``--n-train-source``).
 
-Writes ``benchmarks/out/shift-<app>-<method><options>-<n>[-t<n_train>]-s<seed>/`` (options:
+Writes ``benchmarks/out/shift-<app>-<method><options>-<n>[-t<n_train>][-ts<n_train_source>]
+-s<seed>/`` (options:
 ``[-q<knots>][-at<tol>][-cl<levels>][-wd<decay>][-cf<K>][-rf<K>][-avg][-ctx]
 [-bag<B>[-<mode>][-bf<f>]][-qo-<name><value>...]``; report.html, summary.json, model/) and
-``benchmarks/out/shift-<n>[-t<n_train>]-s<seed>.json`` with every figure, and prints a table.
+``benchmarks/out/shift-<n>[-t<n_train>][-ts<n_train_source>]-s<seed>.json`` with every figure,
+and prints a table.
 """
 
 from __future__ import annotations
@@ -68,6 +71,13 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=None,
         help="rows per domain to learn from (default: --n; not for active-bias)",
+    )
+    ap.add_argument(
+        "--n-train-source",
+        type=int,
+        default=None,
+        help="source rows to learn from (default: --n-train; fastsim only: the extra rows "
+        "come from its own fast simulation)",
     )
     ap.add_argument("--apps", default=",".join(APPLICATIONS))
     ap.add_argument("--methods", default=None, help="default: each application's own")
@@ -165,7 +175,10 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--n-train: must be an integer >= 200, got {args.n_train}")
     if args.n_train is not None and "active-bias" in args.apps.split(","):
         ap.error("--n-train: the active-bias application learns from its own control sample")
+    if args.n_train_source is not None and set(args.apps.split(",")) != {"fastsim"}:
+        ap.error("--n-train-source: only the fastsim application can simulate extra source rows")
     size = f"{args.n}" + ("" if args.n_train is None else f"-t{args.n_train}")
+    size += "" if args.n_train_source is None else f"-ts{args.n_train_source}"
     rows = []
     for name in args.apps.split(","):
         methods = args.methods.split(",") if args.methods else [APPLICATIONS[name].method]
@@ -232,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
                 folder,
                 n=args.n,
                 n_train=args.n_train,
+                n_train_source=args.n_train_source,
                 method=method,
                 seed=args.seed,
                 options=options,
@@ -245,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
                 "seed": args.seed,
                 "n": args.n,
                 "n_train": s.get("n_train_per_side"),
+                "n_train_source": s["n_train"][0] if s.get("n_train") else None,
                 "options": options,
                 "auc_before": s["auc_before"]["value"],
                 "auc_after": s["auc_after"]["value"],

@@ -174,3 +174,58 @@ def test_bench_shift_quantile_options_flag(tmp_path: Path, capsys):
             bench.main(["--apps", "fastsim", "--quantile-options", bad, "--out", str(tmp_path)])
         err = capsys.readouterr().err.strip().splitlines()[-1]
         assert "--quantile-options" in err and why in err
+
+
+def test_n_train_source_learns_the_cheap_side_from_more_rows(
+    tmp_path: Path, monkeypatch, capsys: pytest.CaptureFixture[str]
+):
+    """fastsim: n_train_source source rows to learn from (the extra ones simulated by the
+    application's own fast simulation, their CPU counted); other applications refuse it."""
+    import dataclasses
+
+    import ariasim.apps.shift.applications as A
+    from ariasim.apps.shift.collider import fastsim_samples
+
+    def small(n: int, seed: int):
+        return fastsim_samples(n, seed=seed, species="electron", epochs=3, train_rows=500)
+
+    app = dataclasses.replace(A.APPLICATIONS["fastsim"], make=small)
+    monkeypatch.setitem(A.APPLICATIONS, "fastsim", app)
+    opts = {"n_quantiles": 5, "max_iter": 10}
+    s = run_application(
+        "fastsim", tmp_path / "f", n=200, n_train_source=1000, method="quantile", options=opts
+    )
+    assert s["n_train"] == [1000, 200] and s["n_eval"] == [200, 200]
+    c = s["cpu"]
+    extra = c["simulation_s"]["source_extra"]
+    assert extra > 0
+    assert c["correct_eval_with_simulation_s"] == pytest.approx(
+        c["train_target_simulation_s"] + extra + c["correct_eval_s"]
+    )
+    html = (tmp_path / "f" / "report.html").read_text()
+    assert "from 1000 KAN fast simulation and 200 full simulation rows" in html
+    # None (and n_train_source == n_train) learn from the same rows as before
+    a = run_application("fastsim", tmp_path / "a", n=200, method="quantile", options=opts)
+    b = run_application(
+        "fastsim", tmp_path / "b", n=200, n_train_source=200, method="quantile", options=opts
+    )
+    assert a["n_train"] == b["n_train"] == [200, 200]
+    assert (tmp_path / "a" / "summary.json").read_bytes() == (
+        tmp_path / "b" / "summary.json"
+    ).read_bytes()
+    for name, bad in (("detector", 1000), ("fastsim", 100), ("fastsim", 2.5)):
+        with pytest.raises(ConfigError, match="'n_train_source'"):
+            run_application(name, tmp_path / "x", n=200, n_train_source=bad)  # type: ignore[arg-type]
+    assert not (tmp_path / "x").exists()
+    from ariasim.cli import main
+
+    for args in (
+        ("detector", "--n-train-source", "1000"),
+        ("fastsim", "--n-train-source", "50"),
+        ("fastsim", "--n", "400", "--n-train-source", "300"),  # fewer than --n-train
+    ):
+        with pytest.raises(SystemExit) as exc:
+            main(["shift", "demo", *args, "--out", str(tmp_path / "x")])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err.strip()
+        assert "--n-train-source" in err and len(err.splitlines()) == 1

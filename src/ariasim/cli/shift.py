@@ -324,6 +324,15 @@ def shift_demo_command(
             help="Rows per domain to learn the shift from (not for active-bias).",
         ),
     ] = None,
+    n_train_source: Annotated[
+        int | None,
+        typer.Option(
+            "--n-train-source",
+            show_default="--n-train",
+            help="Source rows to learn the shift from (fastsim only: the extra rows come from "
+            "its own fast simulation, seconds per million rows).",
+        ),
+    ] = None,
     method: Annotated[
         str | None,
         typer.Option(
@@ -353,11 +362,19 @@ def shift_demo_command(
             "active-bias learns from its own control sample; leave it unset",
             parameter="--n-train",
         )
+    if n_train_source is not None:
+        check_int("--n-train-source", n_train_source, n if n_train is None else n_train)
+        if application in APPLICATIONS and APPLICATIONS[application].extra_source is None:
+            raise ConfigError(
+                f"the {application} application cannot simulate extra source rows; leave it unset",
+                parameter="--n-train-source",
+            )
     s = run_application(
         application,
         out,
         n=n,
         n_train=n_train,
+        n_train_source=n_train_source,
         method=method,
         seed=seed,
         options=_options(m, epochs, device, quantile_knots=quantile_knots, cross_fit=cross_fit),

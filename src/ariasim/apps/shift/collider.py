@@ -85,6 +85,7 @@ __all__ = [
     "ShiftSamples",
     "detector_samples",
     "fastsim_samples",
+    "fastsim_source_rows",
     "modified_detector",
 ]
 
@@ -388,6 +389,71 @@ def _response_model(response: Any) -> Any:
         f"expected a ResponseModel, a model file or None, got {type(response).__name__}",
         parameter="response",
     )
+
+
+def fastsim_source_rows(
+    n_rows: int,
+    response: Any,
+    *,
+    seed: int = 0,
+    species: str = "muon",
+    pt_min_gev: float = 5.0,
+    pt_max_gev: float = 200.0,
+    eta_max: float = 2.4,
+    first_event: int = 3 * 10**9,
+) -> pd.DataFrame:
+    """Extra source (fast-simulation) rows of :func:`fastsim_samples`: ``n_rows`` rows of
+    fresh gun particles simulated by the given response model, with the features
+    :data:`FASTSIM_FEATURES` ``[species]`` and context :data:`CONTEXT` computed exactly as
+    :func:`fastsim_samples` computes them (no full simulation is run).
+
+    The fast simulation is nearly free, so a morph's source side can be learned from many
+    more rows than its (expensive) target side (BENCHMARKS.md "The cheap side learned from
+    10x the rows").
+
+    Arguments:
+        n_rows: Rows to return.
+        response: The response model (a :class:`~ariasim.apps.collider.model.ResponseModel`,
+            its file, or its dict as in ``fastsim_samples(...).provenance["response_model"]``).
+        seed: Seed of the truth particles and of the fast simulation (use a seed stream that
+            :func:`fastsim_samples` does not use, e.g. a further ``spawn_seeds`` child).
+        species, pt_min_gev, pt_max_gev, eta_max: The gun (as in :func:`fastsim_samples`).
+        first_event: Event id of the first truth particle (keeps the rows' event ids apart
+            from those of :func:`fastsim_samples`, which start at 0 and 10**9).
+
+    Returns:
+        A frame indexed by event id with the feature and context columns.
+    """
+    from ariasim.apps.collider.fastsim import FastSimulator
+
+    n_rows = check_int("n_rows", n_rows, 1)
+    spawn_seeds(seed, 1)
+    species = _check_species(species)
+    first_event = check_int("first_event", first_event, 0)
+    gun = _gun(species, pt_min_gev, pt_max_gev, eta_max)
+    if isinstance(response, dict):
+        from ariasim.apps.collider.model import ResponseModel
+
+        response = ResponseModel.from_dict(response)
+    model = _response_model(response)
+    obj = SPECIES[species][1]
+    if obj not in model.objects:
+        raise ConfigError(
+            f"the response model has no {obj!r} object (it has "
+            f"{', '.join(model.objects) or 'none'})",
+            parameter="response",
+        )
+    fast = FastSimulator(model)
+    features = FASTSIM_FEATURES[species]
+
+    def run_fast(truth: pd.DataFrame, s: int) -> pd.DataFrame:
+        return fast(truth, s)
+
+    def select(table: pd.DataFrame) -> pd.DataFrame:
+        return _feature_frame(table, species, features)
+
+    (rows,), _, _ = _collect(gun, n_rows, seed, [run_fast], select, first_event=first_event)
+    return rows
 
 
 def fastsim_samples(
