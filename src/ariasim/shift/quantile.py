@@ -1425,43 +1425,45 @@ class ChainedQuantileMorpher(MorpherMixin, BaseEstimator):
                 "the saved trees do not match the features",
                 path=Path(folder) / "weights.safetensors",
             )
-        self.bags_ = []
-        for b in range(n_bags):
-            bag: dict[str, list[QuantileForest]] = {}
-            for n in _DOMAINS:
-                forests = []
-                for j in range(n_f):
-                    head = f"{_bag_prefix(b)}{n}/{j}/"
-                    parts = {k[len(head) :]: v for k, v in arrays.items() if k.startswith(head)}
-                    f = QuantileForest(parts, n_c + j)
-                    if f.baseline.size != self.levels_.size:
-                        raise InputError(
-                            f"forest {head[:-1]} has {f.baseline.size} models for "
-                            f"{self.levels_.size} levels",
-                            path=Path(folder) / "weights.safetensors",
-                        )
-                    forests.append(f)
-                bag[n] = forests
-            self.bags_.append(bag)
+        weights = Path(folder) / "weights.safetensors"
+        self.bags_ = [
+            _load_forests(arrays, _bag_prefix(b), n_f, n_c, self.levels_.size, "forest", weights)
+            for b in range(n_bags)
+        ]
         self.forests_ = self.bags_[0]
         if self.ls_floor_ is not None:
-            ls: dict[str, list[QuantileForest]] = {}
-            for n in _DOMAINS:
-                forests = []
-                for j in range(n_f):
-                    head = f"{_LS_PREFIX}{n}/{j}/"
-                    parts = {k[len(head) :]: v for k, v in arrays.items() if k.startswith(head)}
-                    f = QuantileForest(parts, n_c + j)
-                    if f.baseline.size != len(_LS_LEVELS):
-                        raise InputError(
-                            f"location-scale forest {head[:-1]} has {f.baseline.size} models "
-                            f"for {len(_LS_LEVELS)} levels",
-                            path=Path(folder) / "weights.safetensors",
-                        )
-                    forests.append(f)
-                ls[n] = forests
-            self.ls_forests_ = ls
+            self.ls_forests_ = _load_forests(
+                arrays, _LS_PREFIX, n_f, n_c, len(_LS_LEVELS), "location-scale forest", weights
+            )
         return self
+
+
+def _load_forests(
+    arrays: Mapping[str, np.ndarray],
+    prefix: str,
+    n_f: int,
+    n_c: int,
+    n_levels: int,
+    what: str,
+    path: Path,
+) -> dict[str, list[QuantileForest]]:
+    """The forests saved under ``prefix`` (one per domain and feature), each checked to hold
+    ``n_levels`` models; ``what`` names them in the error."""
+    out: dict[str, list[QuantileForest]] = {}
+    for n in _DOMAINS:
+        forests = []
+        for j in range(n_f):
+            head = f"{prefix}{n}/{j}/"
+            parts = {k[len(head) :]: v for k, v in arrays.items() if k.startswith(head)}
+            f = QuantileForest(parts, n_c + j)
+            if f.baseline.size != n_levels:
+                raise InputError(
+                    f"{what} {head[:-1]} has {f.baseline.size} models for {n_levels} levels",
+                    path=path,
+                )
+            forests.append(f)
+        out[n] = forests
+    return out
 
 
 _LS_PREFIX = "ls/"  # tensor-name prefix of the location-scale forests

@@ -505,6 +505,18 @@ def _scale_eta_slope() -> Member:
 SCALE_ETA_LOG: dict[str, str] = {}
 
 
+def _eta_log_starts(x: np.ndarray, a: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+    """Starting points of the two :data:`SCALE_ETA_LOG` members (theta = c0, c1, g, d, c2)."""
+    return [np.array([float(np.median(y)), -0.5, g, 0.0, 0.0]) for g in (0.0, 0.5, 1.0)]
+
+
+#: bounds (lower, upper) of the two :data:`SCALE_ETA_LOG` members' (c0, c1, g, d, c2)
+_ETA_LOG_BOUNDS = (
+    (0.0, -np.inf, -10.0, -np.inf, -np.inf),
+    (np.inf, np.inf, 10.0, np.inf, np.inf),
+)
+
+
 def _scale_eta_slope_log() -> Member:
     """``c0 + c1 e^(g eta^2) / x + c2 log x + d eta^2``: :func:`_scale_eta_slope` with the
     slow log E rise of ``c0 + c1/x + c2 log x``. In the forward electron region |eta|
@@ -520,11 +532,8 @@ def _scale_eta_slope_log() -> Member:
         + th[4] * np.log(x) + th[3] * a * a,
         lambda th, xv: f"{_g(th[0])} + {_g(th[1])}*exp({_g(th[2])}*eta^2)/{xv} + "
         f"{_g(th[4])}*log({xv}) + {_g(th[3])}*eta^2",
-        lambda x, a, y: [
-            np.array([float(np.median(y)), -0.5, g, 0.0, 0.0]) for g in (0.0, 0.5, 1.0)
-        ],
-        (0.0, -np.inf, -10.0, -np.inf, -np.inf),
-        (np.inf, np.inf, 10.0, np.inf, np.inf),
+        _eta_log_starts,
+        *_ETA_LOG_BOUNDS,
     )  # fmt: skip
 
 
@@ -541,11 +550,8 @@ def _scale_eta_slope_mul() -> Member:
         * np.exp(np.clip(th[1] * np.exp(np.clip(th[2] * a * a, -700, 700)) / x, -700, 700)),
         lambda th, xv: f"({_g(th[0])} + {_g(th[4])}*log({xv}) + {_g(th[3])}*eta^2)*"
         f"exp({_g(th[1])}*exp({_g(th[2])}*eta^2)/{xv})",
-        lambda x, a, y: [
-            np.array([float(np.median(y)), -0.5, g, 0.0, 0.0]) for g in (0.0, 0.5, 1.0)
-        ],
-        (0.0, -np.inf, -10.0, -np.inf, -np.inf),
-        (np.inf, np.inf, 10.0, np.inf, np.inf),
+        _eta_log_starts,
+        *_ETA_LOG_BOUNDS,
     )  # fmt: skip
 
 
