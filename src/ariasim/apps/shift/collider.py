@@ -391,6 +391,29 @@ def _response_model(response: Any) -> Any:
     )
 
 
+def _fast_side(
+    model: Any, species: str
+) -> tuple[Callable[[pd.DataFrame, int], pd.DataFrame], Callable[[pd.DataFrame], pd.DataFrame]]:
+    """The fast simulation of ``model`` and the row selection of ``species`` for
+    :func:`_collect` (shared by :func:`fastsim_samples` and :func:`fastsim_source_rows`);
+    a model without the species' object is refused, naming ``response``."""
+    from ariasim.apps.collider.fastsim import FastSimulator
+
+    obj = SPECIES[species][1]
+    if obj not in model.objects:
+        raise ConfigError(
+            f"the response model has no {obj!r} object (it has "
+            f"{', '.join(model.objects) or 'none'})",
+            parameter="response",
+        )
+    features = FASTSIM_FEATURES[species]
+
+    def select(table: pd.DataFrame) -> pd.DataFrame:
+        return _feature_frame(table, species, features)
+
+    return FastSimulator(model), select
+
+
 def fastsim_source_rows(
     n_rows: int,
     response: Any,
@@ -424,7 +447,6 @@ def fastsim_source_rows(
     Returns:
         A frame indexed by event id with the feature and context columns.
     """
-    from ariasim.apps.collider.fastsim import FastSimulator
 
     n_rows = check_int("n_rows", n_rows, 1)
     spawn_seeds(seed, 1)
@@ -435,23 +457,7 @@ def fastsim_source_rows(
         from ariasim.apps.collider.model import ResponseModel
 
         response = ResponseModel.from_dict(response)
-    model = _response_model(response)
-    obj = SPECIES[species][1]
-    if obj not in model.objects:
-        raise ConfigError(
-            f"the response model has no {obj!r} object (it has "
-            f"{', '.join(model.objects) or 'none'})",
-            parameter="response",
-        )
-    fast = FastSimulator(model)
-    features = FASTSIM_FEATURES[species]
-
-    def run_fast(truth: pd.DataFrame, s: int) -> pd.DataFrame:
-        return fast(truth, s)
-
-    def select(table: pd.DataFrame) -> pd.DataFrame:
-        return _feature_frame(table, species, features)
-
+    run_fast, select = _fast_side(_response_model(response), species)
     (rows,), _, _ = _collect(gun, n_rows, seed, [run_fast], select, first_event=first_event)
     return rows
 
@@ -502,7 +508,6 @@ def fastsim_samples(
         ``provenance["response_model"]`` is the model used, as a dict
         (:meth:`~ariasim.apps.collider.model.ResponseModel.from_dict` rebuilds it).
     """
-    from ariasim.apps.collider.fastsim import FastSimulator
     from ariasim.apps.collider.learn import learner_for_method
 
     n_rows = check_int("n_rows", n_rows, 10)
@@ -542,20 +547,8 @@ def fastsim_samples(
         }
     else:
         model = _response_model(response)
-        if obj not in model.objects:
-            raise ConfigError(
-                f"the response model has no {obj!r} object (it has "
-                f"{', '.join(model.objects) or 'none'})",
-                parameter="response",
-            )
         learned = {"given": str(response) if not hasattr(response, "objects") else "object"}
-    fast = FastSimulator(model)
-
-    def run_fast(truth: pd.DataFrame, s: int) -> pd.DataFrame:
-        return fast(truth, s)
-
-    def select(table: pd.DataFrame) -> pd.DataFrame:
-        return _feature_frame(table, species, features)
+    run_fast, select = _fast_side(model, species)
 
     if paired:
         (src, tgt), (c_src, c_tgt), info = _collect(
