@@ -722,3 +722,81 @@ def test_two_stage_turn_on_in_pt_is_followed():
     assert np.max(np.abs(_wide_pulls(f, w))) < 3.0
     # tracks keep their library (muon and charged-hadron cards unchanged)
     assert not any("(x1/" in m.name for m in library("efficiency", "track"))
+
+
+def test_scale_wide_bins_pull_the_scale_to_a_sparse_corner_median():
+    """Narrow scale bins only at E >= 30 GeV (the denser bins, c0 + c1/x) and one rule bin at
+    E 12-25 GeV whose median (0.80) lies 0.1 below their extrapolation (the forward
+    low-energy electrons of Continuation 16/20 of BENCHMARKS.md): without the wide bin the
+    fit extrapolates, with it (balanced weight) the card's median there moves to the bin's,
+    and the bin's data (median, error, width) are its particles' own."""
+    from ariasim.apps.collider.compact import _response_bin, mixture_median, scale_wide_bins
+
+    rng = np.random.default_rng(5)
+    x, a = (
+        v.ravel() for v in np.meshgrid(np.geomspace(30.0, 500.0, 12), np.linspace(2.15, 2.45, 4))
+    )
+    err = np.full(x.size, 0.003)
+    tab = pd.DataFrame(
+        {"x": x, "abseta": a, "y": 0.95 - 0.5 / x + err * rng.standard_normal(x.size), "e": err}
+    )
+    # the corner's objects: truth pT 2-5 GeV at |eta| 2.1-2.5, median 0.80, width 0.06
+    n = 400
+    eta = rng.uniform(2.1, 2.5, n)
+    pt = rng.uniform(2.0, 5.0, n)
+    ratio = rng.normal(0.80, 0.06, n)
+    p = pd.DataFrame({"pt": pt, "eta": eta, "energy": pt * np.cosh(eta), "ratio": ratio})
+    wide = scale_wide_bins(p, (2.1, 2.5))
+    assert wide is not None and wide["e"].shape == (1, 64)
+    rb = _response_bin(ratio)
+    assert wide["y"][0] == rb["median"] and wide["err"][0] == rb["median_err"]
+    assert wide["median_sd"][0] == rb["width"]
+    assert scale_wide_bins(p, (2.1, 2.5), min_count=n + 1) is None
+    kw = {"eta_range": (2.1, 2.5), "x_range": (10.0, 500.0)}
+
+    def corner(f) -> float:
+        s = np.asarray(f({"energy": wide["e"], "eta": wide["a"]}), float).reshape(1, -1)
+        return float(mixture_median(s, wide["median_sd"])[0])
+
+    f0, _ = fit_library(tab, "y", "e", "scale", "calo", obj="electron", **kw)
+    off0 = corner(f0) - wide["y"][0]
+    assert off0 > 0.05  # the extrapolation misses the corner by > 10 of its errors
+    from ariasim.apps.collider.compact import wide_weight
+
+    w = {**wide, "err": wide["err"] / wide_weight(len(tab), 1)}
+    f1, info = fit_library(tab, "y", "e", "scale", "calo", obj="electron", wide=w, **kw)
+    assert info["n_bins"] == len(tab) + 1
+    off1 = corner(f1) - wide["y"][0]
+    assert abs(off1) < 0.25 * off0 and abs(off1) < 3 * wide["err"][0], (off0, off1)
+
+
+def test_scale_wide_bins_are_an_option_off_by_default(monkeypatch):
+    """:data:`SCALE_WIDE` is empty by default (main's card unchanged); with ``("electron",)``
+    the electron scale fit of every calorimeter region gets the wide bins, photons not."""
+    from ariasim.apps.collider import compact
+    from ariasim.apps.collider.compact import CompactRegressor
+
+    assert compact.SCALE_WIDE == ()
+    rng = np.random.default_rng(8)
+    n = 2500
+    pt = np.exp(rng.uniform(0.0, 4.0, n))
+    eta = rng.uniform(-1.0, 1.0, n)
+    d = pd.DataFrame({"pt": pt, "eta": eta, "energy": pt * np.cosh(eta), "passed": True,
+                      "ratio": rng.normal(0.95, 0.05, n)})  # fmt: skip
+    seen: list[object] = []
+    real = compact.fit_library
+
+    def spy(tab, y, *args, **kw):
+        if y == "scale":
+            seen.append(kw.get("wide"))
+        return real(tab, y, *args, **kw)
+
+    monkeypatch.setattr(compact, "fit_library", spy)
+    CompactRegressor().fit_card(d, OBJECTS["electron"], (0.0, 1.0))
+    assert seen == [None]
+    monkeypatch.setattr(compact, "SCALE_WIDE", ("electron",))
+    CompactRegressor().fit_card(d, OBJECTS["photon"], (0.0, 1.0))
+    assert seen[-1] is None
+    CompactRegressor().fit_card(d, OBJECTS["electron"], (0.0, 1.0))
+    w = seen[-1]
+    assert isinstance(w, dict) and "median_sd" in w and len(w["y"]) >= 5
