@@ -37,7 +37,8 @@ Usage (the figures of BENCHMARKS.md):
 
 ``--n`` rows per domain are judged (20,000: the issue's size); ``--n-train`` rows per domain
 are learned from (default: ``--n``); ``--n-train-source`` source rows (fastsim only; default
-``--n-train``). The columns "w/ training" count the fit and the
+10x ``--n-train`` for its quantile methods, else ``--n-train``; ``--n-train-source`` equal to
+``--n-train`` learns from no extra rows). The columns "w/ training" count the fit and the
 correction; "w/ sim" also count simulating the training target rows, the sample a user must
 make to learn the shift (and the extra source rows of ``--n-train-source``).
 
@@ -76,8 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         "--n-train-source",
         type=int,
         default=None,
-        help="source rows to learn from (default: --n-train; fastsim only: the extra rows "
-        "come from its own fast simulation)",
+        help="source rows to learn from (fastsim only: the extra rows come from its own fast "
+        "simulation; default: 10x --n-train for fastsim's quantile methods, else --n-train; "
+        "equal to --n-train: no extra rows)",
     )
     ap.add_argument("--apps", default=",".join(APPLICATIONS))
     ap.add_argument("--methods", default=None, help="default: each application's own")

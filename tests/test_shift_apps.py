@@ -180,7 +180,8 @@ def test_n_train_source_learns_the_cheap_side_from_more_rows(
     tmp_path: Path, monkeypatch, capsys: pytest.CaptureFixture[str]
 ):
     """fastsim: n_train_source source rows to learn from (the extra ones simulated by the
-    application's own fast simulation, their CPU counted); other applications refuse it."""
+    application's own fast simulation, their CPU counted; by default 10x n_train for the
+    quantile methods); other applications refuse it."""
     import dataclasses
 
     import ariasim.apps.shift.applications as A
@@ -204,12 +205,22 @@ def test_n_train_source_learns_the_cheap_side_from_more_rows(
     )
     html = (tmp_path / "f" / "report.html").read_text()
     assert "from 1000 KAN fast simulation and 200 full simulation rows" in html
-    # None (and n_train_source == n_train) learn from the same rows as before
+    # None: the application's source_factor (fastsim: 10) x n_train for the quantile methods;
+    # the extra rows enter the fit
+    assert app.source_factor == 10
+    d = run_application("fastsim", tmp_path / "d", n=200, method="quantile", options=opts)
+    assert d["n_train"] == [2000, 200] and d["cpu"]["simulation_s"]["source_extra"] > 0
+    assert "from 2000 KAN fast simulation" in (tmp_path / "d" / "report.html").read_text()
+    # n_train_source == n_train: the same rows and bytes as the application without the
+    # factor (before the default existed)
+    monkeypatch.setitem(A.APPLICATIONS, "fastsim", dataclasses.replace(app, source_factor=1))
     a = run_application("fastsim", tmp_path / "a", n=200, method="quantile", options=opts)
+    monkeypatch.setitem(A.APPLICATIONS, "fastsim", app)
     b = run_application(
         "fastsim", tmp_path / "b", n=200, n_train_source=200, method="quantile", options=opts
     )
     assert a["n_train"] == b["n_train"] == [200, 200]
+    assert "source_extra" not in b["cpu"]["simulation_s"]
     assert (tmp_path / "a" / "summary.json").read_bytes() == (
         tmp_path / "b" / "summary.json"
     ).read_bytes()

@@ -328,9 +328,10 @@ def shift_demo_command(
         int | None,
         typer.Option(
             "--n-train-source",
-            show_default="--n-train",
+            show_default="10x --n-train for fastsim's quantile methods, else --n-train",
             help="Source rows to learn the shift from (fastsim only: the extra rows come from "
-            "its own fast simulation, seconds per million rows).",
+            "its own fast simulation, seconds per million rows). Set it to --n-train to "
+            "learn from no extra rows.",
         ),
     ] = None,
     method: Annotated[
