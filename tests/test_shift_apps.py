@@ -176,6 +176,20 @@ def test_bench_shift_quantile_options_flag(tmp_path: Path, capsys):
         assert "--quantile-options" in err and why in err
 
 
+def test_bench_shift_n_train_source_flag(tmp_path: Path, capsys):
+    """``bench_shift.py --n-train-source``: refused (one line naming the flag and the
+    application) for an application without extra source rows, before any simulation."""
+    from benchload import load_bench
+
+    bench = load_bench("bench_shift")
+    for apps in ("detector", "fastsim,ice", "photon-surrogate,active-bias"):
+        with pytest.raises(SystemExit):
+            bench.main(["--apps", apps, "--n-train-source", "1000", "--out", str(tmp_path)])
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert "--n-train-source" in err and apps.split(",")[-1] in err
+    assert not any(tmp_path.iterdir())
+
+
 def test_n_train_source_learns_the_cheap_side_from_more_rows(
     tmp_path: Path, monkeypatch, capsys: pytest.CaptureFixture[str]
 ):

@@ -285,7 +285,9 @@ def run_application(
     fresh flashers, about 0.26 CPU-ms per row); the ``n_train_source - n_train`` extra rows
     are added to the source's training rows and their CPU is counted. The morph's source
     quantiles learned from 10x the target's rows: BENCHMARKS.md "The cheap side learned
-    from 10x the rows" (fastsim) and "... the photon surrogate's source quantiles"."""
+    from 10x the rows" (fastsim: better) and "... the photon surrogate's source quantiles"
+    (photon-surrogate: worse on validation, 1.57 -> 2.75 largest W1/floor; not
+    recommended there)."""
     from ariasim.shift.base import stack
     from ariasim.shift.diagnostics import compare_samples, statistical_floor
     from ariasim.shift.workflow import make_learner
