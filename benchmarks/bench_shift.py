@@ -36,9 +36,10 @@ Usage (the figures of BENCHMARKS.md):
         --quantile-options '{"min_samples_leaf": 800}'   # the weight-ceiling case of issue 12
 
 ``--n`` rows per domain are judged (20,000: the issue's size); ``--n-train`` rows per domain
-are learned from (default: ``--n``); ``--n-train-source`` source rows (fastsim only; default
-10x ``--n-train`` for its quantile methods, else ``--n-train``; ``--n-train-source`` equal to
-``--n-train`` learns from no extra rows). The columns "w/ training" count the fit and the
+are learned from (default: ``--n``); ``--n-train-source`` source rows (fastsim and
+photon-surrogate, the applications that can simulate extra source rows; default 10x
+``--n-train`` for fastsim's quantile methods, else ``--n-train``; ``--n-train-source`` equal
+to ``--n-train`` learns from no extra rows). The columns "w/ training" count the fit and the
 correction; "w/ sim" also count simulating the training target rows, the sample a user must
 make to learn the shift (and the extra source rows of ``--n-train-source``).
 
@@ -77,9 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         "--n-train-source",
         type=int,
         default=None,
-        help="source rows to learn from (fastsim only: the extra rows come from its own fast "
-        "simulation; default: 10x --n-train for fastsim's quantile methods, else --n-train; "
-        "equal to --n-train: no extra rows)",
+        help="source rows to learn from (fastsim and photon-surrogate only: the extra rows "
+        "come from their own fast simulation / photon surrogate; default: 10x --n-train for "
+        "fastsim's quantile methods, else --n-train; equal to --n-train: no extra rows)",
     )
     ap.add_argument("--apps", default=",".join(APPLICATIONS))
     ap.add_argument("--methods", default=None, help="default: each application's own")
@@ -177,8 +178,17 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--n-train: must be an integer >= 200, got {args.n_train}")
     if args.n_train is not None and "active-bias" in args.apps.split(","):
         ap.error("--n-train: the active-bias application learns from its own control sample")
-    if args.n_train_source is not None and set(args.apps.split(",")) != {"fastsim"}:
-        ap.error("--n-train-source: only the fastsim application can simulate extra source rows")
+    if args.n_train_source is not None:
+        cannot = [
+            a
+            for a in args.apps.split(",")
+            if a in APPLICATIONS and not APPLICATIONS[a].extra_source
+        ]
+        if cannot:
+            ap.error(
+                f"--n-train-source: the {', '.join(cannot)} application(s) cannot simulate "
+                "extra source rows (fastsim and photon-surrogate can)"
+            )
     size = f"{args.n}" + ("" if args.n_train is None else f"-t{args.n_train}")
     size += "" if args.n_train_source is None else f"-ts{args.n_train_source}"
     rows = []

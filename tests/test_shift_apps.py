@@ -176,6 +176,20 @@ def test_bench_shift_quantile_options_flag(tmp_path: Path, capsys):
         assert "--quantile-options" in err and why in err
 
 
+def test_bench_shift_n_train_source_flag(tmp_path: Path, capsys):
+    """``bench_shift.py --n-train-source``: refused (one line naming the flag and the
+    application) for an application without extra source rows, before any simulation."""
+    from benchload import load_bench
+
+    bench = load_bench("bench_shift")
+    for apps in ("detector", "fastsim,ice", "photon-surrogate,active-bias"):
+        with pytest.raises(SystemExit):
+            bench.main(["--apps", apps, "--n-train-source", "1000", "--out", str(tmp_path)])
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert "--n-train-source" in err and apps.split(",")[-1] in err
+    assert not any(tmp_path.iterdir())
+
+
 def test_n_train_source_learns_the_cheap_side_from_more_rows(
     tmp_path: Path, monkeypatch, capsys: pytest.CaptureFixture[str]
 ):
@@ -224,7 +238,7 @@ def test_n_train_source_learns_the_cheap_side_from_more_rows(
     assert (tmp_path / "a" / "summary.json").read_bytes() == (
         tmp_path / "b" / "summary.json"
     ).read_bytes()
-    for name, bad in (("detector", 1000), ("fastsim", 100), ("fastsim", 2.5)):
+    for name, bad in (("detector", 1000), ("fastsim", 100), ("fastsim", 2.5), ("ice", 1000)):
         with pytest.raises(ConfigError, match="'n_train_source'"):
             run_application(name, tmp_path / "x", n=200, n_train_source=bad)  # type: ignore[arg-type]
     assert not (tmp_path / "x").exists()
@@ -240,3 +254,63 @@ def test_n_train_source_learns_the_cheap_side_from_more_rows(
         assert exc.value.code == 2
         err = capsys.readouterr().err.strip()
         assert "--n-train-source" in err and len(err.splitlines()) == 1
+
+
+def test_n_train_source_photon_surrogate(tmp_path: Path, monkeypatch):
+    """photon-surrogate: the extra source rows come from the samples' own surrogate (fresh
+    flashers, not retrained), their CPU counted; n_train_source == n_train is the same run."""
+    import dataclasses
+
+    import ariasim.apps.shift.applications as A
+    from ariasim.apps.shift.photon_surrogate import photon_surrogate_samples
+
+    tiny = {"n_photons": 5e4, "generations_yield": 5, "generations_density": 3}
+    seen: list = []
+
+    def small(n: int, seed: int):
+        d = photon_surrogate_samples(n, seed=seed, training=tiny, n_photons=3e5)
+        seen.append(d)
+        return d
+
+    def extra(data, n_rows: int, seed: int):
+        rows = A._photon_surrogate_extra(data, n_rows, seed)
+        seen.append(rows)
+        return rows
+
+    app = dataclasses.replace(A.APPLICATIONS["photon-surrogate"], make=small, extra_source=extra)
+    monkeypatch.setitem(A.APPLICATIONS, "photon-surrogate", app)
+    opts = {"n_quantiles": 5, "max_iter": 10}
+    s = run_application(
+        "photon-surrogate",
+        tmp_path / "p",
+        n=200,
+        n_train_source=1000,
+        method="quantile",
+        options=opts,
+    )
+    assert s["n_train"] == [1000, 200] and s["n_eval"] == [200, 200]
+    assert s["cpu"]["simulation_s"]["source_extra"] > 0
+    data, rows = seen
+    assert len(rows) == 800 and list(rows.columns) == data.columns
+    # the samples' surrogate and settings (here n_photons 3e5, not the default 1e6), the
+    # data seed's 4th child (fresh flashers)
+    from ariasim.apps.shift.photon_surrogate import surrogate_source_rows
+    from ariasim.utils import spawn_seeds
+
+    child = spawn_seeds(spawn_seeds(0, 4)[0], 4)[3]
+    want = surrogate_source_rows(800, data.models["source"], seed=child, n_photons=3e5)
+    assert rows.to_numpy().tobytes() == want.to_numpy().tobytes()
+    assert not np.isin(rows["distance_m"], data.source["distance_m"]).any()
+    a = run_application("photon-surrogate", tmp_path / "a", n=200, method="quantile", options=opts)
+    b = run_application(
+        "photon-surrogate",
+        tmp_path / "b",
+        n=200,
+        n_train_source=200,
+        method="quantile",
+        options=opts,
+    )
+    assert a["n_train"] == b["n_train"] == [200, 200]
+    assert (tmp_path / "a" / "summary.json").read_bytes() == (
+        tmp_path / "b" / "summary.json"
+    ).read_bytes()

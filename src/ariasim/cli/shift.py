@@ -329,9 +329,10 @@ def shift_demo_command(
         typer.Option(
             "--n-train-source",
             show_default="10x --n-train for fastsim's quantile methods, else --n-train",
-            help="Source rows to learn the shift from (fastsim only: the extra rows come from "
-            "its own fast simulation, seconds per million rows). Set it to --n-train to "
-            "learn from no extra rows.",
+            help="Source rows to learn the shift from (fastsim and photon-surrogate only: the "
+            "extra rows come from their own fast simulation, seconds per million rows, or "
+            "photon surrogate, about 0.26 CPU-ms per row). Set it to --n-train to learn from "
+            "no extra rows.",
         ),
     ] = None,
     method: Annotated[

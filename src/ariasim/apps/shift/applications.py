@@ -107,6 +107,26 @@ def _fastsim_extra(data: ShiftSamples, n_rows: int, seed: int) -> pd.DataFrame:
     )
 
 
+def _photon_surrogate_extra(data: ShiftSamples, n_rows: int, seed: int) -> pd.DataFrame:
+    from ariasim.apps.shift.photon_surrogate import surrogate_source_rows
+
+    # the surrogate the source rows came from (not retrained) and their settings; the
+    # seed's 4th child, which photon_surrogate_samples (3 children) and its surrogate's
+    # training (2) do not use: fresh flashers
+    p = data.provenance
+    return surrogate_source_rows(
+        n_rows,
+        data.models["source"],
+        seed=spawn_seeds(seed, 4)[3],
+        n_photons=p["sources"]["n_photons"],
+        oversize=p["detector"]["oversize"],
+        min_distance_m=p["min_distance_m"],
+        max_distance_m=p["max_distance_m"],
+        max_rows_per_event=p["max_rows_per_event"],
+        events_per_chunk=p["events_per_chunk"],
+    )
+
+
 APPLICATIONS: dict[str, Application] = {
     a.name: a
     for a in (
@@ -160,6 +180,7 @@ APPLICATIONS: dict[str, Application] = {
             "flow",
             "photon surrogate",
             "photon MC",
+            extra_source=_photon_surrogate_extra,
         ),
     )
 }
@@ -291,11 +312,14 @@ def run_application(
 
     ``n_train_source`` source rows are learned from where the application can simulate more
     source rows cheaply (``fastsim``: its fast simulation, fresh particles, seconds per
-    million rows); the ``n_train_source - n_train`` extra rows are added to the source's
+    million rows; ``photon-surrogate``: the same surrogate, fresh flashers, about 0.26
+    CPU-ms per row); the ``n_train_source - n_train`` extra rows are added to the source's
     training rows and their CPU is counted. ``None``: the application's ``source_factor``
     times ``n_train`` for the quantile methods (``fastsim``: 10x, its morph's source
     quantiles learned from 10x the target's rows, BENCHMARKS.md "The cheap side learned from
-    10x the rows" and "Judged on fresh seeds"), ``n_train`` otherwise. ``n_train_source =
+    10x the rows" and "Judged on fresh seeds"), ``n_train`` otherwise (``photon-surrogate``:
+    10x was worse on validation, 1.57 -> 2.75 largest W1/floor, BENCHMARKS.md "... the
+    photon surrogate's source quantiles"; not recommended there). ``n_train_source =
     n_train`` switches the extra rows off: the same rows and bytes as before the option
     existed. ``summary.json``'s ``n_train`` records the source and target rows learned from."""
     from ariasim.shift.base import stack

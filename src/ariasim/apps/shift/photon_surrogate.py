@@ -99,6 +99,7 @@ __all__ = [
     "WAVELENGTH_NM",
     "photon_surrogate_samples",
     "surrogate_rows",
+    "surrogate_source_rows",
     "train_photon_surrogate",
 ]
 
@@ -300,6 +301,93 @@ def _frame(rows: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _check_window(
+    n_photons: float,
+    oversize: float,
+    min_distance_m: float,
+    max_distance_m: float,
+    max_rows_per_event: int | None,
+    events_per_chunk: int,
+) -> tuple[float, float, float, float, int | None, int]:
+    n_photons = check_positive(n_photons, "n_photons")
+    oversize = check_positive(oversize, "oversize")
+    max_distance_m = check_positive(max_distance_m, "max_distance_m")
+    events_per_chunk = check_positive(events_per_chunk, "events_per_chunk", integer=True)
+    if not 0 <= min_distance_m < max_distance_m:
+        raise ConfigError(
+            f"need 0 <= min_distance_m < max_distance_m, got {min_distance_m!r}",
+            parameter="min_distance_m",
+        )
+    if max_rows_per_event is not None:
+        max_rows_per_event = check_positive(max_rows_per_event, "max_rows_per_event", True)
+    return (
+        n_photons,
+        oversize,
+        min_distance_m,
+        max_distance_m,
+        max_rows_per_event,
+        events_per_chunk,
+    )
+
+
+def surrogate_source_rows(
+    n_rows: int,
+    surrogate: PhotonSurrogate | str | os.PathLike[str],
+    *,
+    seed: int,
+    n_photons: float = 1e6,
+    oversize: float = 5.0,
+    min_distance_m: float = 5.0,
+    max_distance_m: float = 40.0,
+    max_rows_per_event: int | None = 2,
+    events_per_chunk: int = 64,
+) -> pd.DataFrame:
+    """More source rows like those of :func:`photon_surrogate_samples`: fresh flashers,
+    the given surrogate (not retrained), the same detector, distance window and row rule.
+
+    The cheap side of the surrogate correction in quantity (about 0.26 CPU-ms per row
+    against about 5 ms for the photon MC): the application's ``n_train_source`` adds these
+    rows to the source's training rows (BENCHMARKS.md "The cheap side learned from 10x the
+    rows: the photon surrogate's source quantiles": there, 10x the target's rows made the
+    quantile morph worse on validation, so the default, equal sizes, stays).
+
+    Arguments:
+        n_rows: Rows wanted (positive).
+        surrogate: The surrogate the source rows came from (a PhotonSurrogate, e.g.
+            ``photon_surrogate_samples(...).models["source"]``, or the path of its JSON).
+        seed: Seed of the flashers and draws; use a stream the samples did not use.
+        n_photons, oversize, min_distance_m, max_distance_m, max_rows_per_event,
+        events_per_chunk: As in :func:`photon_surrogate_samples` (the same values give
+            the same distribution as its source rows).
+
+    Returns:
+        The rows, columns as the samples' (features then context).
+    """
+    n_rows = check_n_rows(n_rows)
+    n_photons, oversize, min_distance_m, max_distance_m, max_rows_per_event, events_per_chunk = (
+        _check_window(
+            n_photons,
+            oversize,
+            min_distance_m,
+            max_distance_m,
+            max_rows_per_event,
+            events_per_chunk,
+        )
+    )
+    rows = surrogate_rows(
+        _resolve_surrogate(surrogate),
+        ice_detector(oversize),
+        n_rows,
+        seed=seed,
+        n_photons=n_photons,
+        events_per_chunk=events_per_chunk,
+        min_distance_m=min_distance_m,
+        max_distance_m=max_distance_m,
+        max_rows_per_event=max_rows_per_event,
+    )
+    return _frame(rows.rows)
+
+
 def photon_surrogate_samples(
     n_rows: int,
     *,
@@ -336,20 +424,21 @@ def photon_surrogate_samples(
     Returns:
         A :class:`~ariasim.apps.shift.ice.ShiftSamples`: ``source`` from the surrogate,
         ``target`` (and ``fresh``) from the MC; ``cpu_seconds`` holds ``surrogate_training``
-        (0 for a given surrogate).
+        (0 for a given surrogate); ``models["source"]`` is the surrogate (for
+        :func:`surrogate_source_rows`). The spawn_seeds children of ``seed`` used: 0 to 2
+        (0 and 1 also by :func:`train_photon_surrogate`).
     """
     n_rows = check_n_rows(n_rows)
-    n_photons = check_positive(n_photons, "n_photons")
-    check_positive(oversize, "oversize")
-    max_distance_m = check_positive(max_distance_m, "max_distance_m")
-    events_per_chunk = check_positive(events_per_chunk, "events_per_chunk", integer=True)
-    if not 0 <= min_distance_m < max_distance_m:
-        raise ConfigError(
-            f"need 0 <= min_distance_m < max_distance_m, got {min_distance_m!r}",
-            parameter="min_distance_m",
+    n_photons, _, min_distance_m, max_distance_m, max_rows_per_event, events_per_chunk = (
+        _check_window(
+            n_photons,
+            oversize,
+            min_distance_m,
+            max_distance_m,
+            max_rows_per_event,
+            events_per_chunk,
         )
-    if max_rows_per_event is not None:
-        max_rows_per_event = check_positive(max_rows_per_event, "max_rows_per_event", True)
+    )
     if surrogate is None:
         known = set(inspect.signature(train_photon_surrogate).parameters) - {"seed"}
         unknown = sorted(set(training or {}) - known)
@@ -434,4 +523,5 @@ def photon_surrogate_samples(
         cpu_seconds=cpu,
         provenance=provenance,
         events={role: r.rows["event_id"].to_numpy() for role, r in out.items()},
+        models={"source": sur},
     )

@@ -29,6 +29,10 @@ class ShiftSamples:
             two fresh samples), or None.
         fresh_weight: Its weights.
         events: Per sample, the event id of each row (rows of one event are correlated).
+        models: Objects that made the samples, kept to draw more rows like them (e.g.
+            ``"source"``: the photon surrogate of
+            :func:`~ariasim.apps.shift.photon_surrogate.photon_surrogate_samples`); not
+            written anywhere (the provenance describes them).
 
     Example:
         >>> s = ShiftSamples(pd.DataFrame({"x": [1.0, 2.0], "c": [0.0, 1.0]}),
@@ -51,6 +55,7 @@ class ShiftSamples:
     fresh: pd.DataFrame | None = None
     fresh_weight: np.ndarray | None = None
     events: dict[str, np.ndarray] = field(default_factory=dict)
+    models: dict[str, Any] = field(default_factory=dict)
 
     @property
     def columns(self) -> list[str]:
