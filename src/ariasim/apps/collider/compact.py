@@ -102,7 +102,7 @@ References:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -1331,6 +1331,37 @@ SCALE_WIDE_MIN = 80
 SCALE_WIDE_POINTS = 64
 
 
+def _rule_bins(
+    d: pd.DataFrame,
+    eta_range: tuple[float, float],
+    least: int,
+    points: int,
+    keep: np.ndarray | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The bin rule's wide bins of one region's rows ``d`` (truth pT :data:`EFF_WIDE_PT`
+    times |eta| :data:`EFF_WIDE_ETA` cut at the region's edges), those with at least
+    ``least`` rows (among ``keep``, if given): per bin its row mask and ``points`` of its
+    rows evenly spaced in E (their E and |eta|), for :func:`eff_wide_bins` and
+    :func:`scale_wide_bins`."""
+    e = d["energy"].to_numpy(float)
+    a = np.abs(d["eta"].to_numpy(float))
+    pt = d["pt"].to_numpy(float)
+    lo, hi = eta_range
+    b = sorted({lo, hi} | {float(x) for x in EFF_WIDE_ETA if lo < x < hi})
+    ie = np.clip(np.searchsorted(b, a, side="right") - 1, 0, len(b) - 2)
+    ip = np.searchsorted(EFF_WIDE_PT, pt, side="right") - 1
+    for i, j in itertools.product(range(len(EFF_WIDE_PT) - 1), range(len(b) - 1)):
+        m = (ip == i) & (ie == j)
+        if keep is not None:
+            m &= keep
+        n = int(m.sum())
+        if n < least:
+            continue
+        o = np.argsort(e[m], kind="stable")
+        q = np.linspace(0, n - 1, points).round().astype(int)
+        yield m, e[m][o][q], a[m][o][q]
+
+
 def scale_wide_bins(
     p: pd.DataFrame, eta_range: tuple[float, float], min_count: int | None = None
 ) -> dict[str, np.ndarray] | None:
@@ -1368,26 +1399,13 @@ def scale_wide_bins(
         >>> w["e"].shape, bool(np.all(np.abs(w["y"] - 0.9) < 4 * w["err"]))
         ((14, 64), True)
     """
-    e = p["energy"].to_numpy(float)
-    a = np.abs(p["eta"].to_numpy(float))
-    pt = p["pt"].to_numpy(float)
     r = p["ratio"].to_numpy(float)
-    lo, hi = eta_range
-    b = sorted({lo, hi} | {float(x) for x in EFF_WIDE_ETA if lo < x < hi})
-    ie = np.clip(np.searchsorted(b, a, side="right") - 1, 0, len(b) - 2)
-    ip = np.searchsorted(EFF_WIDE_PT, pt, side="right") - 1
     least = SCALE_WIDE_MIN if min_count is None else min_count
     out: dict[str, list[Any]] = {"e": [], "a": [], "y": [], "err": [], "median_sd": []}
-    for i, j in itertools.product(range(len(EFF_WIDE_PT) - 1), range(len(b) - 1)):
-        m = (ip == i) & (ie == j) & np.isfinite(r)
-        n = int(m.sum())
-        if n < least:
-            continue
+    for m, e_pts, a_pts in _rule_bins(p, eta_range, least, SCALE_WIDE_POINTS, np.isfinite(r)):
         rb = _response_bin(r[m])
-        o = np.argsort(e[m], kind="stable")
-        q = np.linspace(0, n - 1, SCALE_WIDE_POINTS).round().astype(int)
-        out["e"].append(e[m][o][q])
-        out["a"].append(a[m][o][q])
+        out["e"].append(e_pts)
+        out["a"].append(a_pts)
         out["y"].append(rb["median"])
         out["err"].append(rb["median_err"])
         out["median_sd"].append(max(rb["width"], 1e-6))
@@ -1428,26 +1446,14 @@ def eff_wide_bins(d: pd.DataFrame, eta_range: tuple[float, float]) -> dict[str, 
         >>> w["e"].shape, bool(np.all(np.abs(w["y"] - 0.5) < 4 * w["err"]))
         ((14, 64), True)
     """
-    e = d["energy"].to_numpy(float)
-    a = np.abs(d["eta"].to_numpy(float))
-    pt = d["pt"].to_numpy(float)
     passed = d["passed"].to_numpy(bool)
-    lo, hi = eta_range
-    b = sorted({lo, hi} | {float(x) for x in EFF_WIDE_ETA if lo < x < hi})
-    ie = np.clip(np.searchsorted(b, a, side="right") - 1, 0, len(b) - 2)
-    ip = np.searchsorted(EFF_WIDE_PT, pt, side="right") - 1
     out: dict[str, list[Any]] = {"e": [], "a": [], "y": [], "err": []}
-    for i, j in itertools.product(range(len(EFF_WIDE_PT) - 1), range(len(b) - 1)):
-        m = (ip == i) & (ie == j)
+    for m, e_pts, a_pts in _rule_bins(d, eta_range, WIDE_MIN, EFF_WIDE_POINTS):
         n = int(m.sum())
-        if n < WIDE_MIN:
-            continue
         k = float(passed[m].sum())
         pp = (k + 0.5) / (n + 1.0)
-        o = np.argsort(e[m], kind="stable")
-        q = np.linspace(0, n - 1, EFF_WIDE_POINTS).round().astype(int)
-        out["e"].append(e[m][o][q])
-        out["a"].append(a[m][o][q])
+        out["e"].append(e_pts)
+        out["a"].append(a_pts)
         out["y"].append(k / n)
         out["err"].append(float(np.sqrt(pp * (1 - pp) / n)))
     if not out["y"]:
