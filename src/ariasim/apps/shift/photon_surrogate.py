@@ -308,7 +308,10 @@ def _check_window(
     max_distance_m: float,
     max_rows_per_event: int | None,
     events_per_chunk: int,
-) -> tuple[float, float, float, float, int | None, int]:
+) -> tuple[float, dict[str, Any]]:
+    """Checked ``oversize`` and the keyword arguments of the rows' simulation
+    (:func:`surrogate_rows`: flasher photons, chunking, distance window, rows per event),
+    shared by :func:`photon_surrogate_samples` and :func:`surrogate_source_rows`."""
     n_photons = check_positive(n_photons, "n_photons")
     oversize = check_positive(oversize, "oversize")
     max_distance_m = check_positive(max_distance_m, "max_distance_m")
@@ -320,14 +323,13 @@ def _check_window(
         )
     if max_rows_per_event is not None:
         max_rows_per_event = check_positive(max_rows_per_event, "max_rows_per_event", True)
-    return (
-        n_photons,
-        oversize,
-        min_distance_m,
-        max_distance_m,
-        max_rows_per_event,
-        events_per_chunk,
-    )
+    return oversize, {
+        "n_photons": n_photons,
+        "events_per_chunk": events_per_chunk,
+        "min_distance_m": min_distance_m,
+        "max_distance_m": max_distance_m,
+        "max_rows_per_event": max_rows_per_event,
+    }
 
 
 def surrogate_source_rows(
@@ -364,28 +366,11 @@ def surrogate_source_rows(
         The rows, columns as the samples' (features then context).
     """
     n_rows = check_n_rows(n_rows)
-    n_photons, oversize, min_distance_m, max_distance_m, max_rows_per_event, events_per_chunk = (
-        _check_window(
-            n_photons,
-            oversize,
-            min_distance_m,
-            max_distance_m,
-            max_rows_per_event,
-            events_per_chunk,
-        )
+    oversize, kw = _check_window(
+        n_photons, oversize, min_distance_m, max_distance_m, max_rows_per_event, events_per_chunk
     )
-    rows = surrogate_rows(
-        _resolve_surrogate(surrogate),
-        ice_detector(oversize),
-        n_rows,
-        seed=seed,
-        n_photons=n_photons,
-        events_per_chunk=events_per_chunk,
-        min_distance_m=min_distance_m,
-        max_distance_m=max_distance_m,
-        max_rows_per_event=max_rows_per_event,
-    )
-    return _frame(rows.rows)
+    sur = _resolve_surrogate(surrogate)
+    return _frame(surrogate_rows(sur, ice_detector(oversize), n_rows, seed=seed, **kw).rows)
 
 
 def photon_surrogate_samples(
@@ -429,15 +414,14 @@ def photon_surrogate_samples(
         (0 and 1 also by :func:`train_photon_surrogate`).
     """
     n_rows = check_n_rows(n_rows)
-    n_photons, _, min_distance_m, max_distance_m, max_rows_per_event, events_per_chunk = (
-        _check_window(
-            n_photons,
-            oversize,
-            min_distance_m,
-            max_distance_m,
-            max_rows_per_event,
-            events_per_chunk,
-        )
+    _, kw = _check_window(
+        n_photons, oversize, min_distance_m, max_distance_m, max_rows_per_event, events_per_chunk
+    )
+    n_photons, events_per_chunk, max_distance_m, max_rows_per_event = (
+        kw["n_photons"],
+        kw["events_per_chunk"],
+        kw["max_distance_m"],
+        kw["max_rows_per_event"],
     )
     if surrogate is None:
         known = set(inspect.signature(train_photon_surrogate).parameters) - {"seed"}
@@ -454,17 +438,7 @@ def photon_surrogate_samples(
     det = ice_detector(oversize)
     seeds = dict(zip(("source", "target", "fresh"), spawn_seeds(seed, 3), strict=True))
     out: dict[str, ModuleRows] = {
-        "source": surrogate_rows(
-            sur,
-            det,
-            n_rows,
-            seed=seeds["source"],
-            n_photons=n_photons,
-            events_per_chunk=events_per_chunk,
-            min_distance_m=min_distance_m,
-            max_distance_m=max_distance_m,
-            max_rows_per_event=max_rows_per_event,
-        )
+        "source": surrogate_rows(sur, det, n_rows, seed=seeds["source"], **kw)
     }
     medium = bulk_ice()
     for role in ("target", "fresh") if fresh else ("target",):
