@@ -185,9 +185,10 @@ def main(argv: list[str] | None = None) -> int:
             if a in APPLICATIONS and not APPLICATIONS[a].extra_source
         ]
         if cannot:
+            can = ", ".join(a for a, app in APPLICATIONS.items() if app.extra_source)
             ap.error(
                 f"--n-train-source: the {', '.join(cannot)} application(s) cannot simulate "
-                "extra source rows (fastsim and photon-surrogate can)"
+                f"extra source rows ({can} can)"
             )
     size = f"{args.n}" + ("" if args.n_train is None else f"-t{args.n_train}")
     size += "" if args.n_train_source is None else f"-ts{args.n_train_source}"

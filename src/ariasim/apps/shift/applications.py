@@ -378,7 +378,7 @@ def run_application(
         extra = app.extra_source(data, n_src - n_fit, data_seed)[cols]
         data.cpu_seconds["source_extra"] = time.process_time() - t0
         src_tr = pd.concat([src_tr, extra])
-        if w_src_tr is not None:  # pragma: no cover - the fastsim rows are unweighted
+        if w_src_tr is not None:  # pragma: no cover - the extra rows' applications are unweighted
             w_src_tr = np.concatenate([w_src_tr, np.ones(len(extra))])
     X, y, w = stack(src_tr, tgt_tr, w_src_tr, w_tgt_tr)
     say(f"{name}: fitting {type(learner).__name__} on {len(src_tr)} + {len(tgt_tr)} rows")
