@@ -1327,7 +1327,11 @@ SCALE_WIDE: tuple[str, ...] = ()
 #: Per object in :data:`SCALE_WIDE`: its scale wide bins only in the regions whose lower
 #: |eta| edge is at least this (absent: every region). The point: the sparse forward
 #: low-E corner is what the wide bins are for, while in the dense central regions they
-#: trade the narrow bins' slope for pooled medians (Continuation 20).
+#: trade the narrow bins' slope for pooled medians (Continuation 20). Electrons from 1.7
+#: with :data:`~ariasim.apps.collider.regions.CALO_RESP_EDGES` (1.6, 1.7) were measured in
+#: Continuation 21 and not adopted: the forward 2-5 GeV width went from 1.18 to 1.06 of
+#: the full simulation's (odd half 1.13 -> 1.01), the forward 1-2 GeV width (103 and 129
+#: objects per half) from 0.95 to 0.78 (0.99 -> 0.81).
 SCALE_WIDE_ETA_MIN: dict[str, float] = {}
 #: Fewest reconstructed objects of a scale wide bin (the electrons' resolution wide-bin
 #: minimum, :data:`WIDE_MIN_BY_OBJECT`).

@@ -103,7 +103,12 @@ CALO_EFF_EDGES: tuple[float, ...] = (1.6, 1.7)
 #: (:func:`eta_regions` with ``quantity="response"``), as :data:`CALO_EFF_EDGES` gives
 #: the efficiencies theirs: e.g. ``{"electron": (1.6, 1.7)}`` splits a learned region
 #: 0.9-1.7 at the ECAL barrel/endcap face. Empty: the learned regions only (the default
-#: card).
+#: card). Electrons with (1.6, 1.7) were measured in issue 14, item 4, Continuation 21 of
+#: BENCHMARKS.md and not adopted: regions 0.9-1.6 and 1.6-1.7 fit their narrow bins
+#: better (scale chi2 134 on 67 bins and 11 on 16 against 221 on 68 for 0.9-1.7) and the
+#: forward 2-5 GeV width moved from 1.18 to 1.15 of the full simulation's (odd half 1.13
+#: -> 1.11), but the 1-2 GeV |eta| 0.8-1.5 width from 0.87 to 0.82 (1.00 -> 0.94): below
+#: the regions' lowest narrow bins the refitted resolutions extrapolate narrower.
 CALO_RESP_EDGES: dict[str, tuple[float, ...]] = {}
 
 
