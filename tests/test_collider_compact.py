@@ -800,3 +800,40 @@ def test_scale_wide_bins_are_an_option_off_by_default(monkeypatch):
     CompactRegressor().fit_card(d, OBJECTS["electron"], (0.0, 1.0))
     w = seen[-1]
     assert isinstance(w, dict) and "median_sd" in w and len(w["y"]) >= 5
+
+
+def test_scale_wide_eta_min_keeps_the_wide_bins_to_the_forward_regions(monkeypatch):
+    """:data:`SCALE_WIDE_ETA_MIN` is empty by default; with ``{"electron": 1.7}`` an
+    electron in :data:`SCALE_WIDE` gets the scale wide bins in regions starting at
+    |eta| >= 1.7 only (the sparse forward corner), not in a central region."""
+    from ariasim.apps.collider import compact
+    from ariasim.apps.collider.compact import CompactRegressor
+
+    assert compact.SCALE_WIDE_ETA_MIN == {}
+    rng = np.random.default_rng(9)
+    n = 2500
+    seen: list[object] = []
+    real = compact.fit_library
+
+    def spy(tab, y, *args, **kw):
+        if y == "scale":
+            seen.append(kw.get("wide"))
+        return real(tab, y, *args, **kw)
+
+    def rows(lo: float, hi: float) -> pd.DataFrame:
+        pt = np.exp(rng.uniform(0.0, 4.0, n))
+        eta = rng.uniform(lo, hi, n) * rng.choice([-1.0, 1.0], n)
+        return pd.DataFrame({"pt": pt, "eta": eta, "energy": pt * np.cosh(eta), "passed": True,
+                             "ratio": rng.normal(0.95, 0.05, n)})  # fmt: skip
+
+    monkeypatch.setattr(compact, "fit_library", spy)
+    monkeypatch.setattr(compact, "SCALE_WIDE", ("electron",))
+    monkeypatch.setattr(compact, "SCALE_WIDE_ETA_MIN", {"electron": 1.7})
+    CompactRegressor().fit_card(rows(0.0, 0.9), OBJECTS["electron"], (0.0, 0.9))
+    assert seen[-1] is None
+    CompactRegressor().fit_card(rows(1.7, 2.1), OBJECTS["electron"], (1.7, 2.1))
+    w = seen[-1]
+    assert isinstance(w, dict) and len(w["y"]) >= 1
+    # the bound applies per object: photons (not in SCALE_WIDE) never get them
+    CompactRegressor().fit_card(rows(1.7, 2.1), OBJECTS["photon"], (1.7, 2.1))
+    assert seen[-1] is None

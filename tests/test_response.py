@@ -258,6 +258,39 @@ def test_calo_efficiency_edges_are_the_default_detectors_transitions():
     assert small == [(0.0, 1.6), (1.6, 2.5)]
 
 
+def test_calo_response_edges_are_a_per_object_option_off_by_default(monkeypatch):
+    """CALO_RESP_EDGES is empty by default (the learned response regions only); with
+    ``{"electron": (1.6, 1.7)}`` the electron's response regions split there (an edge only
+    where both sides keep ``min_count`` reconstructed rows), the efficiency's regions and
+    other objects' response regions do not change."""
+    from ariasim.apps.collider import regions
+
+    assert regions.CALO_RESP_EDGES == {}
+    rng = np.random.default_rng(3)
+    n = 20_000
+    d = pd.DataFrame({"energy": np.exp(rng.uniform(0, 5, n)), "pt": np.exp(rng.uniform(0, 5, n)),
+                      "eta": rng.uniform(-2.5, 2.5, n), "passed": rng.random(n) < 0.9,
+                      "ratio": rng.normal(1, 0.05, n)})  # fmt: skip
+    base = eta_regions(d, "calo", 2.5, quantity="response", obj="electron")
+    assert base == [(0.0, 2.5)]
+    monkeypatch.setattr(regions, "CALO_RESP_EDGES", {"electron": (1.6, 1.7)})
+    got = eta_regions(d, "calo", 2.5, quantity="response", obj="electron")
+    assert got == [(0.0, 1.6), (1.6, 1.7), (1.7, 2.5)]
+    assert eta_regions(d, "calo", 2.5, quantity="response", obj="photon") == base
+    assert eta_regions(d, "calo", 2.5, quantity="response") == base
+    eff = eta_regions(d, "calo", 2.5, quantity="efficiency", obj="electron")
+    assert eff == [(0.0, 1.6), (1.6, 1.7), (1.7, 2.5)]  # CALO_EFF_EDGES, as without obj
+    # reconstructed rows count: with few passing rows 1.6-1.7 keeps < 200 of them
+    few = d.assign(passed=d["passed"] & (rng.random(n) < 0.12))
+    assert eta_regions(few, "calo", 2.5, quantity="response", obj="electron") == [
+        (0.0, 1.6),
+        (1.6, 2.5),
+    ]
+    # the finder passes the object on
+    finder = regions.EtaRegions()
+    assert finder.edges(d, "calo", 2.5, quantity="response", obj="electron") == got
+
+
 def test_card_validity_check_on_the_whole_rectangle():
     """A formula that fits where data lie but breaks the module semantics in a corner of
     the (clamped x) x (|eta| region) rectangle is caught (the learner then falls back)."""

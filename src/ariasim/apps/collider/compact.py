@@ -1324,6 +1324,15 @@ def mixture_median(c: np.ndarray, sd: np.ndarray) -> np.ndarray:
 #: from 0.95 to 0.79 (a compensating scale error removed); 19 and 18 of 21 electron width
 #: bins within 15 % against 20 and 21.
 SCALE_WIDE: tuple[str, ...] = ()
+#: Per object in :data:`SCALE_WIDE`: its scale wide bins only in the regions whose lower
+#: |eta| edge is at least this (absent: every region). The point: the sparse forward
+#: low-E corner is what the wide bins are for, while in the dense central regions they
+#: trade the narrow bins' slope for pooled medians (Continuation 20). Electrons from 1.7
+#: with :data:`~ariasim.apps.collider.regions.CALO_RESP_EDGES` (1.6, 1.7) were measured in
+#: Continuation 21 and not adopted: the forward 2-5 GeV width went from 1.18 to 1.06 of
+#: the full simulation's (odd half 1.13 -> 1.01), the forward 1-2 GeV width (103 and 129
+#: objects per half) from 0.95 to 0.78 (0.99 -> 0.81).
+SCALE_WIDE_ETA_MIN: dict[str, float] = {}
 #: Fewest reconstructed objects of a scale wide bin (the electrons' resolution wide-bin
 #: minimum, :data:`WIDE_MIN_BY_OBJECT`).
 SCALE_WIDE_MIN = 80
@@ -2013,7 +2022,13 @@ class CompactRegressor(BaseEstimator):
         xr = (min(x_range[0], x_range[0] * float(med.min())), x_range[1] * float(med.max()))
         name = next((k for k, v in OBJECTS.items() if v == spec), "")
         swide = (
-            scale_wide_bins(p, eta_range) if (spec.kind == "calo" and name in SCALE_WIDE) else None
+            scale_wide_bins(p, eta_range)
+            if (
+                spec.kind == "calo"
+                and name in SCALE_WIDE
+                and eta_range[0] >= SCALE_WIDE_ETA_MIN.get(name, 0.0) - 1e-9
+            )
+            else None
         )
         if swide is not None:
             swide = {

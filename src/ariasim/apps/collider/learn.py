@@ -479,7 +479,7 @@ class ResponseLearner(BaseEstimator):
         rng_seed, eff_seed, resp_seed = spawn_seeds(seed, 3)
         rng = np.random.default_rng(rng_seed)
         eff_edges = finder.edges(d, spec.kind, eta_max, quantity="efficiency")
-        resp_edges = finder.edges(d, spec.kind, eta_max, quantity="response")
+        resp_edges = finder.edges(d, spec.kind, eta_max, quantity="response", obj=name)
         a_all = np.abs(d["eta"].to_numpy())
         p_all = d[d["passed"]]
         xcol = spec.x

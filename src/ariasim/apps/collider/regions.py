@@ -98,6 +98,20 @@ def _binary_segmentation(
 CALO_EFF_EDGES: tuple[float, ...] = (1.6, 1.7)
 
 
+#: Per object (names in :data:`~ariasim.apps.collider.objects.OBJECTS`), |eta| edges its
+#: calorimeter *scale and resolution* regions get besides the learned ones
+#: (:func:`eta_regions` with ``quantity="response"``), as :data:`CALO_EFF_EDGES` gives
+#: the efficiencies theirs: e.g. ``{"electron": (1.6, 1.7)}`` splits a learned region
+#: 0.9-1.7 at the ECAL barrel/endcap face. Empty: the learned regions only (the default
+#: card). Electrons with (1.6, 1.7) were measured in issue 14, item 4, Continuation 21 of
+#: BENCHMARKS.md and not adopted: regions 0.9-1.6 and 1.6-1.7 fit their narrow bins
+#: better (scale chi2 134 on 67 bins and 11 on 16 against 221 on 68 for 0.9-1.7) and the
+#: forward 2-5 GeV width moved from 1.18 to 1.15 of the full simulation's (odd half 1.13
+#: -> 1.11), but the 1-2 GeV |eta| 0.8-1.5 width from 0.87 to 0.82 (1.00 -> 0.94): below
+#: the regions' lowest narrow bins the refitted resolutions extrapolate narrower.
+CALO_RESP_EDGES: dict[str, tuple[float, ...]] = {}
+
+
 def _with_fixed_edges(
     out: list[tuple[float, float]],
     d: pd.DataFrame,
@@ -105,15 +119,28 @@ def _with_fixed_edges(
     eta_max: float,
     quantity: str,
     min_count: int,
+    obj: str | None = None,
 ) -> list[tuple[float, float]]:
-    """``out`` with :data:`CALO_EFF_EDGES` added for calorimeter efficiencies (inside
-    ``(0, eta_max)``, each only where both parts keep ``min_count`` rows: a small table
-    keeps its learned regions, since a region too small would get a constant efficiency)."""
-    if kind != "calo" or quantity != "efficiency" or not CALO_EFF_EDGES or len(d) == 0:
+    """``out`` with the fixed edges added: :data:`CALO_EFF_EDGES` for calorimeter
+    efficiencies, :data:`CALO_RESP_EDGES` ``[obj]`` for a calorimeter object's response
+    (inside ``(0, eta_max)``, each only where both parts keep ``min_count`` rows, truth
+    rows for efficiencies, reconstructed ones for the response: a small table keeps its
+    learned regions, since a region too small would get a constant efficiency or a poorly
+    measured scale)."""
+    if kind != "calo" or len(d) == 0:
         return out
-    a = np.abs(d["eta"].to_numpy(float))
+    if quantity == "efficiency":
+        fixed = CALO_EFF_EDGES
+        a = np.abs(d["eta"].to_numpy(float))
+    elif quantity == "response" and obj is not None and obj in CALO_RESP_EDGES:
+        fixed = tuple(CALO_RESP_EDGES[obj])
+        a = np.abs(d.loc[d["passed"].to_numpy(bool), "eta"].to_numpy(float))
+    else:
+        return out
+    if not fixed:
+        return out
     b = sorted({x for e in out for x in e})
-    for x in sorted(float(v) for v in CALO_EFF_EDGES if 0 < v < eta_max):
+    for x in sorted(float(v) for v in fixed if 0 < v < eta_max):
         if x in b:
             continue
         lo = max(e for e in b if e < x)
@@ -134,10 +161,12 @@ def eta_regions(
     max_regions: int = 4,
     alpha: float = 1e-3,
     min_count: int = 200,
+    obj: str | None = None,
 ) -> list[tuple[float, float]]:
     """Data-driven |eta| regions for one quantity of one object (see the module docstring);
-    calorimeter efficiencies also split at :data:`CALO_EFF_EDGES` (inside ``(0, eta_max)``,
-    each where both sides keep ``min_count`` rows).
+    calorimeter efficiencies also split at :data:`CALO_EFF_EDGES`, and the response of a
+    calorimeter object ``obj`` at :data:`CALO_RESP_EDGES` ``[obj]`` (inside
+    ``(0, eta_max)``, each where both sides keep ``min_count`` rows).
 
     Arguments:
         d: :func:`prepare_object` rows (within the acceptance).
@@ -151,6 +180,7 @@ def eta_regions(
         alpha: Family-wise false-split rate.
         min_count: Fewest rows (truth for efficiency, reconstructed for the response) in
             a region.
+        obj: The object's name (for :data:`CALO_RESP_EDGES`); None: no such edges.
 
     Returns:
         ``[(eta_low, eta_high), ...]`` tiling ``[0, eta_max]``.
@@ -217,7 +247,7 @@ def eta_regions(
     )
     bounds = [0.0, *[float(round(edges[k], 6)) for k in cuts], float(eta_max)]
     return _with_fixed_edges(
-        list(itertools.pairwise(bounds)), d, kind, eta_max, quantity, min_count
+        list(itertools.pairwise(bounds)), d, kind, eta_max, quantity, min_count, obj
     )
 
 
@@ -256,9 +286,16 @@ class EtaRegions(BaseEstimator):
         self.min_count = min_count
 
     def edges(
-        self, d: pd.DataFrame, kind: str, eta_max: float, *, quantity: str
+        self,
+        d: pd.DataFrame,
+        kind: str,
+        eta_max: float,
+        *,
+        quantity: str,
+        obj: str | None = None,
     ) -> list[tuple[float, float]]:
-        """``[(eta_low, eta_high), ...]`` tiling ``[0, eta_max]`` for one quantity."""
+        """``[(eta_low, eta_high), ...]`` tiling ``[0, eta_max]`` for one quantity (of the
+        object ``obj``, for :data:`CALO_RESP_EDGES`)."""
         if not isinstance(self.max_regions, int) or self.max_regions < 1:
             raise ConfigError(
                 f"max_regions must be an integer >= 1, got {self.max_regions!r}",
@@ -276,4 +313,5 @@ class EtaRegions(BaseEstimator):
             max_regions=self.max_regions,
             alpha=self.alpha,
             min_count=self.min_count,
+            obj=obj,
         )
