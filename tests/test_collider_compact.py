@@ -770,6 +770,22 @@ def test_scale_wide_bins_pull_the_scale_to_a_sparse_corner_median():
     assert abs(off1) < 0.25 * off0 and abs(off1) < 3 * wide["err"][0], (off0, off1)
 
 
+def _spy_scale_wide(monkeypatch) -> list[object]:
+    """Record the ``wide`` argument of every scale fit (``compact.fit_library``)."""
+    from ariasim.apps.collider import compact
+
+    seen: list[object] = []
+    real = compact.fit_library
+
+    def spy(tab, y, *args, **kw):
+        if y == "scale":
+            seen.append(kw.get("wide"))
+        return real(tab, y, *args, **kw)
+
+    monkeypatch.setattr(compact, "fit_library", spy)
+    return seen
+
+
 def test_scale_wide_bins_are_an_option_off_by_default(monkeypatch):
     """:data:`SCALE_WIDE` is empty by default (main's card unchanged); with ``("electron",)``
     the electron scale fit of every calorimeter region gets the wide bins, photons not."""
@@ -783,15 +799,7 @@ def test_scale_wide_bins_are_an_option_off_by_default(monkeypatch):
     eta = rng.uniform(-1.0, 1.0, n)
     d = pd.DataFrame({"pt": pt, "eta": eta, "energy": pt * np.cosh(eta), "passed": True,
                       "ratio": rng.normal(0.95, 0.05, n)})  # fmt: skip
-    seen: list[object] = []
-    real = compact.fit_library
-
-    def spy(tab, y, *args, **kw):
-        if y == "scale":
-            seen.append(kw.get("wide"))
-        return real(tab, y, *args, **kw)
-
-    monkeypatch.setattr(compact, "fit_library", spy)
+    seen = _spy_scale_wide(monkeypatch)
     CompactRegressor().fit_card(d, OBJECTS["electron"], (0.0, 1.0))
     assert seen == [None]
     monkeypatch.setattr(compact, "SCALE_WIDE", ("electron",))
@@ -812,13 +820,6 @@ def test_scale_wide_eta_min_keeps_the_wide_bins_to_the_forward_regions(monkeypat
     assert compact.SCALE_WIDE_ETA_MIN == {}
     rng = np.random.default_rng(9)
     n = 2500
-    seen: list[object] = []
-    real = compact.fit_library
-
-    def spy(tab, y, *args, **kw):
-        if y == "scale":
-            seen.append(kw.get("wide"))
-        return real(tab, y, *args, **kw)
 
     def rows(lo: float, hi: float) -> pd.DataFrame:
         pt = np.exp(rng.uniform(0.0, 4.0, n))
@@ -826,7 +827,7 @@ def test_scale_wide_eta_min_keeps_the_wide_bins_to_the_forward_regions(monkeypat
         return pd.DataFrame({"pt": pt, "eta": eta, "energy": pt * np.cosh(eta), "passed": True,
                              "ratio": rng.normal(0.95, 0.05, n)})  # fmt: skip
 
-    monkeypatch.setattr(compact, "fit_library", spy)
+    seen = _spy_scale_wide(monkeypatch)
     monkeypatch.setattr(compact, "SCALE_WIDE", ("electron",))
     monkeypatch.setattr(compact, "SCALE_WIDE_ETA_MIN", {"electron": 1.7})
     CompactRegressor().fit_card(rows(0.0, 0.9), OBJECTS["electron"], (0.0, 0.9))
