@@ -843,7 +843,7 @@ def test_scale_wide_eta_min_keeps_the_wide_bins_to_the_forward_regions(monkeypat
 def test_scale_splits_in_energy_at_an_identification_step(monkeypatch):
     """An electron-like median of reco/truth with a plateau at 0.76 below ~3 GeV (the full
     simulation's E/p > 0.7 identification truncates reco/truth there) and 1 - 0.3/E above
-    8 GeV: no one library member follows both (chi2 ~4x its ndf), with
+    8 GeV: no one library member follows both (best chi2 151 on 58 bins), with
     :data:`SCALE_SPLIT` the scale comes in two pieces that do; no break above
     ``max_break`` is tried."""
     from ariasim.apps.collider import compact
@@ -866,8 +866,8 @@ def test_scale_splits_in_energy_at_an_identification_step(monkeypatch):
     assert "pieces" in chosen and chosen["p_value"] >= 0.01, _chosen(si)
     b = chosen["pieces"][0]["energy"][1]
     assert 3.0 < b <= 20.0 and all(p["size"] <= 30 for p in chosen["pieces"])
-    one = min(r["chi2"] for r in si["front"] if "pieces" not in r and r["chi2"] is not None)
-    assert one > 3 * chosen["ndf"] > 3 * chosen["chi2"] / 2
+    one = [r["p_value"] for r in si["front"] if "pieces" not in r and r["chi2"] is not None]
+    assert one and max(one) < 1e-6, one
     grid = np.array([1.3, 2.0, 2.8, 4.0, 6.0, 10.0, 30.0, 100.0])
     got = scale({"energy": grid, "eta": np.full(grid.size, 0.4)})
     np.testing.assert_allclose(got, truth(grid), atol=0.012)
