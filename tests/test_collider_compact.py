@@ -886,7 +886,8 @@ def test_scale_splits_in_energy_at_an_identification_step(monkeypatch):
 
 def test_scale_split_is_an_electron_option(monkeypatch):
     """:data:`SCALE_SPLIT` names the calorimeter objects whose scale may come in two
-    pieces (below :data:`SCALE_SPLIT_MAX_E`); the others' scale fit never tries it."""
+    pieces (below :data:`SCALE_SPLIT_MAX_E`), electrons below 20 GeV by default; the
+    others' scale fit never tries it."""
     from ariasim.apps.collider import compact
     from ariasim.apps.collider.compact import CompactRegressor
 
@@ -897,6 +898,7 @@ def test_scale_split_is_an_electron_option(monkeypatch):
         seen.append((kw.get("quantity", "resolution"), kw.get("max_break", np.inf)))
         return real(*args, **kw)
 
+    assert compact.SCALE_SPLIT == ("electron",) and compact.SCALE_SPLIT_MAX_E == 20.0
     monkeypatch.setattr(compact, "split_in_energy", spy)
     rng = np.random.default_rng(12)
     n = 1000
