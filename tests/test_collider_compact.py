@@ -838,3 +838,85 @@ def test_scale_wide_eta_min_keeps_the_wide_bins_to_the_forward_regions(monkeypat
     # the bound applies per object: photons (not in SCALE_WIDE) never get them
     CompactRegressor().fit_card(rows(1.7, 2.1), OBJECTS["photon"], (1.7, 2.1))
     assert seen[-1] is None
+
+
+def test_scale_splits_in_energy_at_an_identification_step(monkeypatch):
+    """An electron-like median of reco/truth with a plateau at 0.76 below ~3 GeV (the full
+    simulation's E/p > 0.7 identification truncates reco/truth there) and 1 - 0.3/E above
+    8 GeV: no one library member follows both (best chi2 151 on 58 bins), with
+    :data:`SCALE_SPLIT` the scale comes in two pieces that do; no break above
+    ``max_break`` is tried."""
+    from ariasim.apps.collider import compact
+    from ariasim.apps.collider.compact import CompactRegressor, split_in_energy
+
+    rng = np.random.default_rng(5)
+    e = np.exp(rng.uniform(0.0, np.log(200.0), 10_000))
+
+    def truth(x: np.ndarray) -> np.ndarray:
+        return np.where(x < 8.0, 0.76 + 0.2 / (1 + (3.0 / x) ** 9), 1.0 - 0.3 / x)
+
+    ratio = truth(e) * (1 + 0.03 * rng.standard_normal(e.size))
+    d = pd.DataFrame({"pt": e, "eta": rng.uniform(-0.8, 0.8, e.size), "energy": e,
+                      "passed": True, "ratio": ratio})  # fmt: skip
+    monkeypatch.setattr(compact, "SCALE_SPLIT", ("electron",))
+    monkeypatch.setattr(compact, "SCALE_SPLIT_MAX_E", 20.0)
+    (scale, _), info = CompactRegressor().fit_card(d, OBJECTS["electron"], (0.0, 0.8))
+    si = info["scale"]
+    chosen = si["front"][si["chosen"]]
+    assert "pieces" in chosen and chosen["p_value"] >= 0.01, _chosen(si)
+    b = chosen["pieces"][0]["energy"][1]
+    assert 3.0 < b <= 20.0 and all(p["size"] <= 30 for p in chosen["pieces"])
+    one = [r["p_value"] for r in si["front"] if "pieces" not in r and r["chi2"] is not None]
+    assert one and max(one) < 1e-6, one
+    grid = np.array([1.3, 2.0, 2.8, 4.0, 6.0, 10.0, 30.0, 100.0])
+    got = scale({"energy": grid, "eta": np.full(grid.size, 0.4)})
+    np.testing.assert_allclose(got, truth(grid), atol=0.012)
+    # the break filter: a step table whose only candidate break is at ~95 GeV
+    x = np.tile(np.geomspace(1.0, 200.0, 40), 3)
+    tab = pd.DataFrame({"x": x, "abseta": np.repeat([0.15, 0.45, 0.75], 40)})
+    tab["scale"] = truth(x) + 0.002 * np.random.default_rng(11).normal(size=x.size)
+    tab["scale_err"] = 0.002
+    kw = {"eta_range": (0.0, 0.9), "x_range": (1.0, 200.0)}
+    single = fit_library(tab, "scale", "scale_err", "scale", "calo", obj="electron", **kw)
+    _, free = split_in_energy(tab, single, x=x, quantity="scale", **kw)
+    assert free["breaks"] and max(free["breaks"]) > 50.0
+    f2, capped = split_in_energy(tab, single, x=x, quantity="scale", max_break=50.0, **kw)
+    assert str(f2) == str(single[0]) and all(v <= 50.0 for v in capped["breaks"])
+
+
+def test_scale_split_is_an_electron_option(monkeypatch):
+    """:data:`SCALE_SPLIT` names the calorimeter objects whose scale may come in two
+    pieces (below :data:`SCALE_SPLIT_MAX_E`), electrons below 20 GeV by default; the
+    others' scale fit never tries it."""
+    from ariasim.apps.collider import compact
+    from ariasim.apps.collider.compact import CompactRegressor
+
+    seen: list[tuple[str, float]] = []
+    real = compact.split_in_energy
+
+    def spy(*args, **kw):
+        seen.append((kw.get("quantity", "resolution"), kw.get("max_break", np.inf)))
+        return real(*args, **kw)
+
+    assert compact.SCALE_SPLIT == ("electron",) and compact.SCALE_SPLIT_MAX_E == 20.0
+    monkeypatch.setattr(compact, "split_in_energy", spy)
+    rng = np.random.default_rng(12)
+    n = 1000
+    pt = np.exp(rng.uniform(0.0, 4.0, n))
+    eta = rng.uniform(-0.9, 0.9, n)
+    d = pd.DataFrame({"pt": pt, "eta": eta, "energy": pt * np.cosh(eta), "passed": True,
+                      "ratio": rng.normal(0.95, 0.05, n)})  # fmt: skip
+    monkeypatch.setattr(compact, "SCALE_SPLIT", ())
+    CompactRegressor().fit_card(d, OBJECTS["electron"], (0.0, 0.9))
+    assert [q for q, _ in seen] == ["resolution"]
+    monkeypatch.setattr(compact, "SCALE_SPLIT", ("electron",))
+    monkeypatch.setattr(compact, "SCALE_SPLIT_MAX_E", 20.0)
+    seen.clear()
+    CompactRegressor().fit_card(d, OBJECTS["photon"], (0.0, 0.9))
+    assert [q for q, _ in seen] == ["resolution"]
+    seen.clear()
+    CompactRegressor().fit_card(d, OBJECTS["electron"], (0.0, 0.9))
+    assert seen == [("scale", 20.0), ("resolution", np.inf)]
+    seen.clear()
+    CompactRegressor(split_energy=False).fit_card(d, OBJECTS["electron"], (0.0, 0.9))
+    assert seen == []
