@@ -770,6 +770,16 @@ def test_scale_wide_bins_pull_the_scale_to_a_sparse_corner_median():
     assert abs(off1) < 0.25 * off0 and abs(off1) < 3 * wide["err"][0], (off0, off1)
 
 
+def _calo_rows(seed: int, n: int, eta_max: float) -> pd.DataFrame:
+    """``n`` reconstructed calorimeter rows, pT log-flat 1-e^4 GeV, |eta| < ``eta_max``,
+    reco/truth N(0.95, 0.05)."""
+    rng = np.random.default_rng(seed)
+    pt = np.exp(rng.uniform(0.0, 4.0, n))
+    eta = rng.uniform(-eta_max, eta_max, n)
+    return pd.DataFrame({"pt": pt, "eta": eta, "energy": pt * np.cosh(eta), "passed": True,
+                         "ratio": rng.normal(0.95, 0.05, n)})  # fmt: skip
+
+
 def _spy_scale_wide(monkeypatch) -> list[object]:
     """Record the ``wide`` argument of every scale fit (``compact.fit_library``)."""
     from ariasim.apps.collider import compact
@@ -793,12 +803,7 @@ def test_scale_wide_bins_are_an_option_off_by_default(monkeypatch):
     from ariasim.apps.collider.compact import CompactRegressor
 
     assert compact.SCALE_WIDE == ()
-    rng = np.random.default_rng(8)
-    n = 2500
-    pt = np.exp(rng.uniform(0.0, 4.0, n))
-    eta = rng.uniform(-1.0, 1.0, n)
-    d = pd.DataFrame({"pt": pt, "eta": eta, "energy": pt * np.cosh(eta), "passed": True,
-                      "ratio": rng.normal(0.95, 0.05, n)})  # fmt: skip
+    d = _calo_rows(8, 2500, 1.0)
     seen = _spy_scale_wide(monkeypatch)
     CompactRegressor().fit_card(d, OBJECTS["electron"], (0.0, 1.0))
     assert seen == [None]
@@ -900,12 +905,7 @@ def test_scale_split_is_an_electron_option(monkeypatch):
 
     assert compact.SCALE_SPLIT == ("electron",) and compact.SCALE_SPLIT_MAX_E == 20.0
     monkeypatch.setattr(compact, "split_in_energy", spy)
-    rng = np.random.default_rng(12)
-    n = 1000
-    pt = np.exp(rng.uniform(0.0, 4.0, n))
-    eta = rng.uniform(-0.9, 0.9, n)
-    d = pd.DataFrame({"pt": pt, "eta": eta, "energy": pt * np.cosh(eta), "passed": True,
-                      "ratio": rng.normal(0.95, 0.05, n)})  # fmt: skip
+    d = _calo_rows(12, 1000, 0.9)
     monkeypatch.setattr(compact, "SCALE_SPLIT", ())
     CompactRegressor().fit_card(d, OBJECTS["electron"], (0.0, 0.9))
     assert [q for q, _ in seen] == ["resolution"]
