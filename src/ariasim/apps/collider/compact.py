@@ -1827,13 +1827,15 @@ def split_in_energy(
     wide: dict[str, np.ndarray] | None = None,
     quantity: str = "resolution",
     max_break: float = np.inf,
+    obj: str = "",
 ) -> tuple[Formula, dict[str, Any]]:
     """A calorimeter resolution (``quantity="scale"``: scale) in two pieces in E,
     ``Heaviside(b - energy)*(f1) + Heaviside(energy - b)*(f2)`` (the card writes ``(energy
     < b) * (f1) + (energy >= b) * (f2)``, Delphes' piecewise form), when the training bins
     call for it; else ``single``. ``x``: the bins' argument (the resolution's E' = E times
     the scale; the scale's own truth E, its pieces then fitted with the bins' sub-points).
-    Breaks above ``max_break`` are not tried.
+    Breaks above ``max_break`` are not tried; ``obj``: the object's name, for the pieces'
+    library (:func:`library`), as the one-piece fit had it.
 
     The breaks b tried are :func:`split_candidates` of the one-piece fit's pulls (training
     bins only); each piece is fitted to its side's bins with the whole library and chosen
@@ -1875,7 +1877,9 @@ def split_in_energy(
             wl = {k: v[wlo] for k, v in wide.items()} if wlo.any() else None
             wh = {k: v[~wlo] for k, v in wide.items()} if (~wlo).any() else None
         try:
-            kw: dict[str, Any] = {"eta_range": eta_range, "x_range": x_range, "level": level}
+            kw: dict[str, Any] = {
+                "eta_range": eta_range, "x_range": x_range, "level": level, "obj": obj,
+            }  # fmt: skip
             # the scale's argument is the bins' own truth E (fit_library's default x)
             xl, xh = (xv[lo], xv[hi]) if quantity == "resolution" else (None, None)
             fl, il = fit_library(tab[lo], y, err, quantity, "calo", x=xl, wide=wl, **kw)
@@ -2079,7 +2083,7 @@ class CompactRegressor(BaseEstimator):
             scale, si = split_in_energy(
                 tab, (scale, si), eta_range=eta_range, x_range=x_range,
                 x=tab["x"].to_numpy(float), level=self.level, wide=swide, quantity="scale",
-                max_break=SCALE_SPLIT_MAX_E,
+                max_break=SCALE_SPLIT_MAX_E, obj=name,
             )  # fmt: skip
         use_wide = spec.kind == "calo" and WIDE_MODE == "add"
         edges = WIDE_ETA_EDGES.get(name)
