@@ -920,3 +920,45 @@ def test_scale_split_is_an_electron_option(monkeypatch):
     seen.clear()
     CompactRegressor(split_energy=False).fit_card(d, OBJECTS["electron"], (0.0, 0.9))
     assert seen == []
+
+
+def test_split_candidates_drop_breaks_above_max_x_before_the_cap():
+    """Eight sign changes of the pulls: the cap (:data:`MAX_BREAKS` = 4, spread evenly)
+    keeps the 1st, 3rd, 6th and 8th; with ``max_x`` between the 2nd and the 3rd, the
+    sign changes above it are dropped first, so both low breaks are tried."""
+    from ariasim.apps.collider.compact import MAX_BREAKS, split_candidates
+
+    x = np.geomspace(1.0, 1000.0, 180)
+    pull = np.where((np.arange(180) // 20) % 2 == 0, 1.0, -1.0)
+    every = split_candidates(x, pull)
+    assert MAX_BREAKS == 4 and len(every) == 4
+    lows = split_candidates(x, pull, max_x=5.0)
+    assert len(lows) == 2 and all(b <= 5.0 for b in lows)
+    # filtering after the cap would lose the second low break
+    assert [b for b in every if b <= 5.0] == lows[:1]
+
+
+def test_calo_max_ratio_by_object_narrows_that_objects_response_bins(monkeypatch):
+    """:data:`CALO_MAX_RATIO_BY_OBJECT` (empty by default) gives one object's calorimeter
+    response bins a smaller largest E ratio: more, narrower bins for it, none changed
+    for the others."""
+    from ariasim.apps.collider import compact
+    from ariasim.apps.collider.compact import CompactRegressor, binned_estimates
+
+    assert compact.CALO_MAX_RATIO_BY_OBJECT == {}
+    d = _calo_rows(3, 20_000, 0.4)
+    wide = binned_estimates(d, "calo", (0.0, 0.4), "response")
+    narrow = binned_estimates(d, "calo", (0.0, 0.4), "response", max_ratio=1.3)
+    assert len(narrow) > len(wide)
+    seen: list[float | None] = []
+    real = compact.binned_estimates
+
+    def spy(*args, **kw):
+        seen.append(kw.get("max_ratio"))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(compact, "binned_estimates", spy)
+    monkeypatch.setattr(compact, "CALO_MAX_RATIO_BY_OBJECT", {"electron": 1.3})
+    CompactRegressor().fit_card(d, OBJECTS["photon"], (0.0, 0.4))
+    CompactRegressor().fit_card(d, OBJECTS["electron"], (0.0, 0.4))
+    assert seen == [None, 1.3]

@@ -924,6 +924,9 @@ def _response_bin(y: np.ndarray) -> dict[str, float]:
 #: Largest ratio of the upper to the lower truth-E edge of a calorimeter response bin
 #: (where the rows allow, see :func:`refine_edges`).
 CALO_MAX_RATIO = 2.0
+#: Per object (name in :data:`~ariasim.apps.collider.objects.OBJECTS`): its calorimeter
+#: response bins' largest E ratio instead of :data:`CALO_MAX_RATIO`. Empty: the default card.
+CALO_MAX_RATIO_BY_OBJECT: dict[str, float] = {}
 
 
 def refine_edges(edges: np.ndarray, v: np.ndarray, max_step: float, min_rows: int) -> np.ndarray:
@@ -963,6 +966,7 @@ def binned_estimates(
     quantity: str,
     *,
     min_count: int = 40,
+    max_ratio: float | None = None,
 ) -> pd.DataFrame:
     """Per-bin estimates of one |eta| region's rows (:func:`prepare_object` rows).
 
@@ -975,7 +979,8 @@ def binned_estimates(
     widths of the median; 0.27 % for a Gaussian). The width and tail are those of
     reco/truth divided by the median interpolated (linearly in log x) between the bins of
     the |eta| slice and multiplied by the bin's median: the median's own trend across a
-    bin is not width.
+    bin is not width. Calorimeter response bins are at most ``max_ratio`` (default
+    :data:`CALO_MAX_RATIO`) wide in E where the rows allow.
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -1007,7 +1012,8 @@ def binned_estimates(
         # calorimeter responses: no bin wider than CALO_MAX_RATIO in E where the rows allow
         # (the efficiency turn-on leaves few reconstructed objects at low E, so quantile
         # bins there span 1-4.5 GeV, where the electrons' median moves from 0.76 to 0.93)
-        xe = refine_edges(xe, lx, np.log(CALO_MAX_RATIO), 2 * min_count * n_eta)
+        ratio = CALO_MAX_RATIO if max_ratio is None else max_ratio
+        xe = refine_edges(xe, lx, np.log(ratio), 2 * min_count * n_eta)
         n_x = len(xe) - 1
     ix = np.clip(np.searchsorted(xe, lx, side="right") - 1, 0, n_x - 1)
     ie = np.clip(((a - lo) / max(hi - lo, 1e-12) * n_eta).astype(int), 0, n_eta - 1)
@@ -1784,14 +1790,14 @@ MIN_PIECE_BINS = 16
 
 
 def split_candidates(
-    x: np.ndarray, pull: np.ndarray, min_bins: int = MIN_PIECE_BINS
+    x: np.ndarray, pull: np.ndarray, min_bins: int = MIN_PIECE_BINS, max_x: float = np.inf
 ) -> list[float]:
     """Candidate break energies of one region from the one-piece fit's residuals on the
     training bins: bins sorted by E, pulls averaged over a running window of
     max(5, n/10) (odd) bins, a candidate between two neighbouring bins where that average
     changes sign (the fit's residual structure turns over), at least ``min_bins`` bins on
-    either side; at most :data:`MAX_BREAKS`, spread evenly over the sign changes; each
-    rounded to 3 significant digits (the card's text).
+    either side, none above ``max_x``; at most :data:`MAX_BREAKS`, spread evenly over the
+    sign changes; each rounded to 3 significant digits (the card's text).
 
     Example:
         >>> x = np.geomspace(1, 100, 60)
@@ -1808,7 +1814,9 @@ def split_candidates(
     idx = [
         i
         for i in range(min_bins - 1, n - min_bins)
-        if np.sign(sm[i]) != np.sign(sm[i + 1]) and xs[i + 1] > xs[i]
+        if np.sign(sm[i]) != np.sign(sm[i + 1])
+        and xs[i + 1] > xs[i]
+        and np.sqrt(xs[i] * xs[i + 1]) <= max_x
     ]
     if len(idx) > MAX_BREAKS:
         idx = [idx[int(j)] for j in np.linspace(0, len(idx) - 1, MAX_BREAKS).round()]
@@ -1863,7 +1871,9 @@ def split_in_energy(
         pred = np.broadcast_to(np.asarray(f0({k: args[k] for k in f0.names}), float), xv.shape)
     y, err = ("res", "res_err") if quantity == "resolution" else ("scale", "scale_err")
     pull = (pred - tab[y].to_numpy(float)) / tab[err].to_numpy(float)
-    breaks = split_candidates(xv, pull) if np.isfinite(pull).all() else []
+    # sign changes above max_break are dropped before split_candidates caps the rest at
+    # MAX_BREAKS, so a low break is not lost to the cap (after rounding, none above it)
+    breaks = split_candidates(xv, pull, max_x=max_break) if np.isfinite(pull).all() else []
     breaks = [b for b in breaks if b <= max_break]
     info["breaks"] = breaks
     cands: list[tuple[float, int, int, Formula | None, dict[str, Any] | None]] = [
@@ -2030,7 +2040,11 @@ class CompactRegressor(BaseEstimator):
         fronts and ``tail`` (the fraction of reco/truth beyond 3 core widths of the median,
         which a single Gaussian of the core width does not carry; 0.0027 for a Gaussian)."""
         p = d[d["passed"]]
-        tab = binned_estimates(p, spec.kind, eta_range, "response", min_count=self.min_count)
+        name = next((k for k, v in OBJECTS.items() if v == spec), "")
+        tab = binned_estimates(
+            p, spec.kind, eta_range, "response", min_count=self.min_count,
+            max_ratio=CALO_MAX_RATIO_BY_OBJECT.get(name),
+        )  # fmt: skip
         x_range = _x_range(p[spec.x].to_numpy(float))
         med, w = tab["median"].to_numpy(), tab["width"].to_numpy()
         xs = tab["x"].to_numpy() * med  # the card's argument after EnergyScale
@@ -2052,7 +2066,6 @@ class CompactRegressor(BaseEstimator):
             tab["res_err"] = tab["width_err"] * tab["x"]
             tab["scale"], tab["scale_err"] = med, tab["median_err"]
         xr = (min(x_range[0], x_range[0] * float(med.min())), x_range[1] * float(med.max()))
-        name = next((k for k, v in OBJECTS.items() if v == spec), "")
         swide = (
             scale_wide_bins(p, eta_range)
             if (
