@@ -1015,11 +1015,11 @@ def binned_estimates(
     lx = np.log(x)
     xe = np.quantile(lx, np.linspace(0, 1, n_x + 1)) if lx.size else np.zeros(n_x + 1)
     if quantity == "response" and kind == "calo" and lx.size:
-        # calorimeter responses: no bin wider than CALO_MAX_RATIO in E where the rows allow
-        # (the efficiency turn-on leaves few reconstructed objects at low E, so quantile
-        # bins there span 1-4.5 GeV, where the electrons' median moves from 0.76 to 0.93)
-        ratio = CALO_MAX_RATIO if max_ratio is None else max_ratio
-        xe = refine_edges(xe, lx, np.log(ratio), 2 * min_count * n_eta)
+        # calorimeter responses: no bin wider than max_ratio (CALO_MAX_RATIO) in E where the
+        # rows allow (the efficiency turn-on leaves few reconstructed objects at low E, so
+        # quantile bins there span 1-4.5 GeV, where the electrons' median moves 0.76 -> 0.93)
+        widest = np.log(CALO_MAX_RATIO if max_ratio is None else max_ratio)
+        xe = refine_edges(xe, lx, widest, 2 * min_count * n_eta)
         n_x = len(xe) - 1
     ix = np.clip(np.searchsorted(xe, lx, side="right") - 1, 0, n_x - 1)
     ie = np.clip(((a - lo) / max(hi - lo, 1e-12) * n_eta).astype(int), 0, n_eta - 1)
