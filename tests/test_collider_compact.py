@@ -938,14 +938,14 @@ def test_split_candidates_drop_breaks_above_max_x_before_the_cap():
     assert [b for b in every if b <= 5.0] == lows[:1]
 
 
-def test_calo_max_ratio_by_object_narrows_that_objects_response_bins(monkeypatch):
-    """:data:`CALO_MAX_RATIO_BY_OBJECT` (empty by default) gives one object's calorimeter
-    response bins a smaller largest E ratio: more, narrower bins for it, none changed
-    for the others."""
+def test_calo_max_ratio_by_region_narrows_that_objects_response_bins(monkeypatch):
+    """:data:`CALO_MAX_RATIO_BY_REGION` (empty by default) gives one object's calorimeter
+    response regions centred in an |eta| interval a smaller largest E ratio: more, narrower
+    bins there, none changed in its other regions or for the other objects."""
     from ariasim.apps.collider import compact
     from ariasim.apps.collider.compact import CompactRegressor, binned_estimates
 
-    assert compact.CALO_MAX_RATIO_BY_OBJECT == {}
+    assert compact.CALO_MAX_RATIO_BY_REGION == {}
     d = _calo_rows(3, 20_000, 0.4)
     wide = binned_estimates(d, "calo", (0.0, 0.4), "response")
     narrow = binned_estimates(d, "calo", (0.0, 0.4), "response", max_ratio=1.3)
@@ -958,7 +958,11 @@ def test_calo_max_ratio_by_object_narrows_that_objects_response_bins(monkeypatch
         return real(*args, **kw)
 
     monkeypatch.setattr(compact, "binned_estimates", spy)
-    monkeypatch.setattr(compact, "CALO_MAX_RATIO_BY_OBJECT", {"electron": 1.3})
+    monkeypatch.setattr(compact, "CALO_MAX_RATIO_BY_REGION", {"electron": ((0.1, 0.3, 1.3),)})
+    assert compact.calo_max_ratio("electron", (0.0, 0.4)) == 1.3  # centre 0.2
+    assert compact.calo_max_ratio("electron", (0.0, 0.6)) is None  # centre 0.3: outside
+    assert compact.calo_max_ratio("photon", (0.0, 0.4)) is None
     CompactRegressor().fit_card(d, OBJECTS["photon"], (0.0, 0.4))
     CompactRegressor().fit_card(d, OBJECTS["electron"], (0.0, 0.4))
-    assert seen == [None, 1.3]
+    CompactRegressor().fit_card(d, OBJECTS["electron"], (0.0, 0.6))
+    assert seen == [None, 1.3, None]

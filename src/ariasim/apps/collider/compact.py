@@ -121,12 +121,14 @@ from ariasim.surrogates.formula import Formula, Variable
 
 __all__ = [
     "CALO_MAX_RATIO",
+    "CALO_MAX_RATIO_BY_REGION",
     "RULE_EDGES",
     "CompactClassifier",
     "CompactRegressor",
     "Member",
     "bin_rule_table",
     "binned_estimates",
+    "calo_max_ratio",
     "fit_library",
     "library",
     "refine_edges",
@@ -924,15 +926,34 @@ def _response_bin(y: np.ndarray) -> dict[str, float]:
 #: Largest ratio of the upper to the lower truth-E edge of a calorimeter response bin
 #: (where the rows allow, see :func:`refine_edges`).
 CALO_MAX_RATIO = 2.0
-#: Per object (name in :data:`~ariasim.apps.collider.objects.OBJECTS`): its calorimeter
-#: response bins' largest E ratio instead of :data:`CALO_MAX_RATIO`. Empty: the default card.
-#: ``{"electron": 1.3}`` was judged in real Delphes (issue 14, item 4, Continuation 24 of
-#: BENCHMARKS.md) and not adopted: in the electron region |eta| 0.9-1.7 the lowest factor-2
-#: bin spans E ~2-4.3 GeV, across the identification step (median reco/truth ~0.74 below
-#: 2.5 GeV, 0.87-0.91 at 3-5 GeV), and with 1.3 the rule's 1-2 GeV |eta| 0.8-1.5 width went
-#: from 0.858 to 0.925 of the full simulation's (108 -> 28 failures in 228 runs), but the
-#: refitted region 0-0.9 narrowed 10-20 GeV |eta| 0-0.8 from 0.952 to 0.912 (3 -> 12).
-CALO_MAX_RATIO_BY_OBJECT: dict[str, float] = {}
+#: Per object (name in :data:`~ariasim.apps.collider.objects.OBJECTS`): entries
+#: ``(eta_low, eta_high, ratio)``; the object's calorimeter response regions whose |eta|
+#: centre lies in ``[eta_low, eta_high)`` get bins at most ``ratio`` wide in E instead of
+#: :data:`CALO_MAX_RATIO` (see :func:`calo_max_ratio`). Empty: the default card.
+#: ``{"electron": ((0.0, 9.9, 1.3),)}`` (every electron region, "N13") was judged in real
+#: Delphes (issue 14, item 4, Continuation 24 of BENCHMARKS.md) and not adopted: in the
+#: electron region |eta| 0.9-1.7 the lowest factor-2 bin spans E ~2-4.3 GeV, across the
+#: identification step (median reco/truth ~0.74 below 2.5 GeV, 0.87-0.91 at 3-5 GeV), and
+#: with 1.3 the rule's 1-2 GeV |eta| 0.8-1.5 width went from 0.858 to 0.925 of the full
+#: simulation's (108 -> 28 failures in 228 runs), but the refitted region 0-0.9 narrowed
+#: 10-20 GeV |eta| 0-0.8 from 0.952 to 0.912 (3 -> 12).
+CALO_MAX_RATIO_BY_REGION: dict[str, tuple[tuple[float, float, float], ...]] = {}
+
+
+def calo_max_ratio(name: str, eta_range: tuple[float, float]) -> float | None:
+    """The largest E ratio of object ``name``'s calorimeter response bins in the |eta|
+    region ``eta_range`` from :data:`CALO_MAX_RATIO_BY_REGION` (the first entry whose
+    |eta| interval holds the region's centre), or None (:data:`CALO_MAX_RATIO`).
+
+    Example:
+        >>> calo_max_ratio("electron", (0.9, 1.7)) is None
+        True
+    """
+    centre = 0.5 * (eta_range[0] + eta_range[1])
+    for lo, hi, ratio in CALO_MAX_RATIO_BY_REGION.get(name, ()):
+        if lo <= centre < hi:
+            return float(ratio)
+    return None
 
 
 def refine_edges(edges: np.ndarray, v: np.ndarray, max_step: float, min_rows: int) -> np.ndarray:
@@ -2049,7 +2070,7 @@ class CompactRegressor(BaseEstimator):
         name = next((k for k, v in OBJECTS.items() if v == spec), "")
         tab = binned_estimates(
             p, spec.kind, eta_range, "response", min_count=self.min_count,
-            max_ratio=CALO_MAX_RATIO_BY_OBJECT.get(name),
+            max_ratio=calo_max_ratio(name, eta_range),
         )  # fmt: skip
         x_range = _x_range(p[spec.x].to_numpy(float))
         med, w = tab["median"].to_numpy(), tab["width"].to_numpy()
