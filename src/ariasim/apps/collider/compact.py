@@ -946,7 +946,7 @@ def calo_max_ratio(name: str, eta_range: tuple[float, float]) -> float | None:
     |eta| interval holds the region's centre), or None (:data:`CALO_MAX_RATIO`).
 
     Example:
-        >>> calo_max_ratio("electron", (0.9, 1.7)) is None
+        >>> calo_max_ratio("photon", (0.9, 1.7)) is None  # CALO_MAX_RATIO's factor 2
         True
     """
     centre = 0.5 * (eta_range[0] + eta_range[1])
