@@ -939,13 +939,16 @@ def test_split_candidates_drop_breaks_above_max_x_before_the_cap():
 
 
 def test_calo_max_ratio_by_region_narrows_that_objects_response_bins(monkeypatch):
-    """:data:`CALO_MAX_RATIO_BY_REGION` (empty by default) gives one object's calorimeter
+    """:data:`CALO_MAX_RATIO_BY_REGION` (by default the electron region centred in |eta|
+    0.8-1.5 at 1.3) gives one object's calorimeter
     response regions centred in an |eta| interval a smaller largest E ratio: more, narrower
     bins there, none changed in its other regions or for the other objects."""
     from ariasim.apps.collider import compact
     from ariasim.apps.collider.compact import CompactRegressor, binned_estimates
 
-    assert compact.CALO_MAX_RATIO_BY_REGION == {}
+    assert compact.CALO_MAX_RATIO_BY_REGION == {"electron": ((0.8, 1.5, 1.3),)}
+    assert compact.calo_max_ratio("electron", (0.9, 1.7)) == 1.3
+    assert compact.calo_max_ratio("electron", (0.0, 0.9)) is None
     d = _calo_rows(3, 20_000, 0.4)
     wide = binned_estimates(d, "calo", (0.0, 0.4), "response")
     narrow = binned_estimates(d, "calo", (0.0, 0.4), "response", max_ratio=1.3)
