@@ -939,10 +939,10 @@ def test_split_candidates_drop_breaks_above_max_x_before_the_cap():
 
 
 def test_calo_max_ratio_by_region_narrows_that_objects_response_bins(monkeypatch):
-    """:data:`CALO_MAX_RATIO_BY_REGION` (by default the electron region centred in |eta|
-    0.8-1.5 at 1.3) gives one object's calorimeter
-    response regions centred in an |eta| interval a smaller largest E ratio: more, narrower
-    bins there, none changed in its other regions or for the other objects."""
+    """:data:`CALO_MAX_RATIO_BY_REGION` (by default 1.3 for the electron region centred in
+    |eta| 0.8-1.5) gives an object's calorimeter response regions centred in an |eta|
+    interval a smaller largest E ratio: more, narrower bins there, none changed in its
+    other regions or for the other objects."""
     from ariasim.apps.collider import compact
     from ariasim.apps.collider.compact import CompactRegressor, binned_estimates
 
