@@ -258,14 +258,16 @@ def test_calo_efficiency_edges_are_the_default_detectors_transitions():
     assert small == [(0.0, 1.6), (1.6, 2.5)]
 
 
-def test_calo_response_edges_are_a_per_object_option_off_by_default(monkeypatch):
-    """CALO_RESP_EDGES is empty by default (the learned response regions only); with
-    ``{"electron": (1.6, 1.7)}`` the electron's response regions split there (an edge only
-    where both sides keep ``min_count`` reconstructed rows), the efficiency's regions and
-    other objects' response regions do not change."""
+def test_calo_response_edges_are_a_per_object_option(monkeypatch):
+    """CALO_RESP_EDGES is ``{"electron": (2.3,)}`` by default (issue 14, item 4,
+    Continuation 26); empty, the learned response regions only; with ``{"electron": (1.6,
+    1.7)}`` the electron's response regions split there (an edge only where both sides keep
+    ``min_count`` reconstructed rows), the efficiency's regions and other objects' response
+    regions do not change."""
     from ariasim.apps.collider import regions
 
-    assert regions.CALO_RESP_EDGES == {}
+    assert regions.CALO_RESP_EDGES == {"electron": (2.3,)}
+    monkeypatch.setattr(regions, "CALO_RESP_EDGES", {})
     rng = np.random.default_rng(3)
     n = 20_000
     d = pd.DataFrame({"energy": np.exp(rng.uniform(0, 5, n)), "pt": np.exp(rng.uniform(0, 5, n)),
