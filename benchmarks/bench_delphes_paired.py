@@ -63,13 +63,14 @@ from typing import Any
 import numpy as np
 
 from ariasim.utils import write_json
+from bench_delphes import RULE
 
 HERE = Path(__file__).resolve().parent
 #: a card's tag: the file names of its runs start with it
 _TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 _RUN = re.compile(r"^(?P<tag>.+)_p(?P<part>\d+)_s(?P<seed>\d+)\.json$")
-#: the quantity the rule judges per object (bench_delphes.RULE), electron pT is information
-JUDGED = {"muon": "pt", "charged_hadron": "pt", "electron": "energy", "photon": "energy"}
+#: the quantity the rule judges per object (electron pT is information only)
+JUDGED = dict(RULE)
 BinKey = tuple[str, float, float]
 
 
@@ -201,6 +202,12 @@ def _deff(row: Mapping[str, Any]) -> float:
     return float(b) - float(a) if a is not None and b is not None else math.nan
 
 
+def _mean_se(x: np.ndarray) -> list[float]:
+    """Mean and standard error of the mean of per-run counts (infinite error for one run)."""
+    se = float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else math.inf
+    return [float(x.mean()), se]
+
+
 def paired_summary(
     base: Mapping[tuple[int, int], Mapping[BinKey, Mapping[str, Any]]],
     cand: Mapping[tuple[int, int], Mapping[BinKey, Mapping[str, Any]]],
@@ -228,9 +235,7 @@ def paired_summary(
     fa = np.array([[not base[k][b]["passed"] for b in bins] for k in keys])
     fb = np.array([[not cand[k][b]["passed"] for b in bins] for k in keys])
     n = len(keys)
-    d = fa.sum(1) - fb.sum(1)
-    gain = float(d.mean())
-    se = float(d.std(ddof=1) / math.sqrt(n)) if n > 1 else math.inf
+    gain, se = _mean_se(fa.sum(1) - fb.sum(1))
     objects = sorted({b[0] for b in bins})
     per_bin = []
     ok3 = ok4 = True
@@ -276,17 +281,10 @@ def paired_summary(
         "bins_per_run": len(bins),
         "changed": changed,
         "fails_per_sample": {
-            "base": {o: float(fa[:, [b[0] == o for b in bins]].sum(1).mean()) for o in objects},
-            "cand": {o: float(fb[:, [b[0] == o for b in bins]].sum(1).mean()) for o in objects},
+            k: {o: float(f[:, [b[0] == o for b in bins]].sum(1).mean()) for o in objects}
+            for k, f in (("base", fa), ("cand", fb))
         },
-        "fails_per_sample_all": {
-            "base": [float(fa.sum(1).mean()), float(fa.sum(1).std(ddof=1) / math.sqrt(n))]
-            if n > 1
-            else [float(fa.sum()), math.inf],
-            "cand": [float(fb.sum(1).mean()), float(fb.sum(1).std(ddof=1) / math.sqrt(n))]
-            if n > 1
-            else [float(fb.sum()), math.inf],
-        },
+        "fails_per_sample_all": {"base": _mean_se(fa.sum(1)), "cand": _mean_se(fb.sum(1))},
         "runs_all_pass": {"base": int((fa.sum(1) == 0).sum()), "cand": int((fb.sum(1) == 0).sum())},
         "bins_passing": {"base": int(total - fa.sum()), "cand": int(total - fb.sum()), "of": total},
         "changed_bins_passing": {
