@@ -11,7 +11,8 @@ Delphes seed, many times:
     full-simulation table (``bench_delphes.py --heldout FILE --heldout-part I/K``), every
     card runs once through ``bench_delphes.py`` (export, HepMC3, ``DelphesHepMC3`` with
     ``set RandomSeed N``, the bin rule), ``--jobs`` at once. A seed starts only before
-    ``--cutoff`` (UTC ``HH:MM``), so a campaign with a fixed end judges whole seeds. Each
+    ``--cutoff`` (UTC ``HH:MM``, the first such moment after the start, so past midnight
+    is the next day's), so a campaign with a fixed end judges whole seeds. Each
     run writes ``runs/<card>_p<I>_s<N>.json`` (and ``.log``) under ``--out``; a run whose
     JSON exists is not repeated.
 ``summarise``
@@ -63,7 +64,7 @@ from typing import Any
 import numpy as np
 
 from ariasim.utils import write_json
-from bench_delphes import RULE
+from bench_delphes import RULE, parse_objects
 
 HERE = Path(__file__).resolve().parent
 #: a card's tag: the file names of its runs start with it
@@ -106,14 +107,23 @@ def parse_seeds(text: str) -> list[int]:
     return out
 
 
-def parse_cutoff(text: str | None) -> dt.time | None:
-    """``HH:MM`` (UTC) or None."""
+def parse_cutoff(text: str | None, now: dt.datetime | None = None) -> dt.datetime | None:
+    """``HH:MM`` (UTC) as the first such moment after ``now`` (default: the current UTC
+    time), so that a cut-off past midnight is the next day's; None for None.
+
+    Example:
+        >>> parse_cutoff("00:30", dt.datetime(2026, 12, 7, 23, 0, tzinfo=dt.UTC)).isoformat()
+        '2026-12-08T00:30:00+00:00'
+    """
     if text is None:
         return None
     try:
-        return dt.datetime.strptime(text, "%H:%M").time()
+        hm = dt.datetime.strptime(text, "%H:%M").time()
     except ValueError:
         raise SystemExit(f"--cutoff {text!r}: expected HH:MM (UTC)") from None
+    now = dt.datetime.now(dt.UTC) if now is None else now
+    at = dt.datetime.combine(now.date(), hm, tzinfo=dt.UTC)
+    return at if at > now else at + dt.timedelta(days=1)
 
 
 def run_name(tag: str, part: int, seed: int) -> str:
@@ -141,6 +151,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     cards = parse_cards(args.card)
     seeds = parse_seeds(args.seeds)
     cutoff = parse_cutoff(args.cutoff)
+    parse_objects(args.objects)  # a bad name: one line now, not a failure in every run
     if args.parts < 1:
         raise SystemExit(f"--parts {args.parts}: expected a positive integer")
     if not Path(args.heldout).is_file():
@@ -152,8 +163,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     bad = 0
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         for seed in seeds:
-            now = dt.datetime.now(dt.UTC).time()
-            if cutoff is not None and now > cutoff:
+            if cutoff is not None and dt.datetime.now(dt.UTC) > cutoff:
                 print(f"cut-off {args.cutoff} UTC passed: seed {seed} and later not started")
                 break
             rcs = list(pool.map(lambda j, s=seed: run_one(args, j[0], j[1], j[2], s), jobs))

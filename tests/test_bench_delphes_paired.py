@@ -4,6 +4,7 @@ written by hand (no Delphes needed); bad flags are one-line errors naming the fl
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -97,6 +98,9 @@ def test_summarise_writes_summary_json_and_seeds_select(tmp_path: Path, capsys) 
          "--card 'B'"),
         (["run", "--delphes", ".", "--heldout", "h.parquet", "--card", "B=nofile.json",
           "--seeds", "1"], "no file nofile.json"),
+        (["run", "--delphes", ".", "--heldout", "h.parquet", "--card", f"B={__file__}",
+          "--card", f"X={__file__}", "--seeds", "1", "--objects", "electron,muonn"],
+         "--objects 'electron,muonn'"),
     ],
 )  # fmt: skip
 def test_bad_flags_are_one_line_errors(tmp_path: Path, argv: list[str], flag: str) -> None:
@@ -112,5 +116,9 @@ def test_parse_helpers() -> None:
         bench.parse_seeds("0-2")
     with pytest.raises(SystemExit, match="--cutoff"):
         bench.parse_cutoff("25:99")
+    late = dt.datetime(2026, 12, 7, 23, 50, tzinfo=dt.UTC)
+    assert bench.parse_cutoff("23:55", late) == late.replace(minute=55)
+    assert bench.parse_cutoff("00:10", late) == dt.datetime(2026, 12, 8, 0, 10, tzinfo=dt.UTC)
+    assert bench.parse_cutoff(None) is None
     with pytest.raises(SystemExit, match="twice"):
         bench.parse_cards([f"A={__file__}", f"A={__file__}"])
