@@ -287,6 +287,23 @@ def test_same_seed_same_bytes_and_chunk_independent(gauss_model):
     assert not FlowMorpher(random_state=1, **tiny).fit(X, y).transform(src).equals(out0)
 
 
+def test_one_feature_flow_is_seeded_whatever_the_global_state():
+    """A one-feature flow's hyper-network is zuko's own ``Linear`` (zuko >= 1.6), not a
+    ``torch.nn.Linear``: its weights too must come from the seed, not from torch's global
+    generator (which torch seeds at random in every process)."""
+    rng = np.random.default_rng(4)
+    src = pd.DataFrame({"x": rng.normal(0.0, 1.0, 400)})
+    X, y, _ = stack(src, pd.DataFrame({"x": rng.normal(1.0, 1.0, 400)}))
+    tiny = dict(FAST, max_epochs=2)
+    outs = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        m = FlowMorpher(random_state=0, **tiny).fit(X, y)
+        outs.append((m.history_, m.transform(src)))
+    assert outs[0][0] == outs[1][0]
+    assert outs[0][1].equals(outs[1][1])
+
+
 def test_bad_input_is_named(gauss_model):
     m, src, _, X, y = gauss_model
     with pytest.raises(ConfigError, match="not fitted"):

@@ -98,7 +98,14 @@ def _build_flow(
     zuko's constructors initialise with torch's global generator; they run inside
     ``fork_rng`` (so the caller's global state is untouched) and every parameter is then
     redrawn from a private generator with PyTorch's default ``Linear`` law
-    ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``.
+    ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, fan_in being the weight's last dimension.
+
+    The layers are found by their ``weight`` parameter, not by class: zuko's masked layers
+    subclass ``torch.nn.Linear``, but since zuko 1.6 its plain ``zuko.nn.Linear`` (the
+    hyper-network of a one-feature flow) does not, and an ``isinstance`` test left those
+    weights to torch's global generator, so the same seed gave another flow in every
+    process. A parameter this loop does not redraw raises, so a future layer kind cannot
+    make the flow irreproducible unnoticed.
     """
     torch = _torch()
     import zuko
@@ -112,15 +119,22 @@ def _build_flow(
             hidden_features=tuple(int(h) for h in hidden),
         )
     gen = torch.Generator().manual_seed(int(seed))
+    redrawn: set[int] = set()
     with torch.no_grad():
         for module in flow.modules():
-            if isinstance(module, torch.nn.Linear):
-                bound = 1.0 / float(np.sqrt(module.in_features))
-                for p in (module.weight, module.bias):
-                    if p is not None:
-                        p.copy_(
-                            torch.rand(p.shape, generator=gen, dtype=p.dtype) * 2 * bound - bound
-                        )
+            weight = module._parameters.get("weight")
+            if weight is None:
+                continue
+            bound = 1.0 / float(np.sqrt(weight.shape[-1]))
+            for p in (weight, module._parameters.get("bias")):
+                if p is not None:
+                    p.copy_(torch.rand(p.shape, generator=gen, dtype=p.dtype) * 2 * bound - bound)
+                    redrawn.add(id(p))
+    missed = [name for name, p in flow.named_parameters() if id(p) not in redrawn]
+    if missed:
+        raise RuntimeError(
+            f"zuko's NSF has parameters that are not seeded (zuko {zuko.__version__}): {missed}"
+        )
     return flow
 
 
