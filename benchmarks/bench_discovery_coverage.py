@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import numpy as np
 
-from ariasim.discovery.calibrate import calibrate
+from ariasim.discovery.calibration import calibrate
 from ariasim.discovery.posterior import Observations
 from bench_discovery_design import PRIOR, SIGMA, TIMES, TRUTH, forward, run_one
 

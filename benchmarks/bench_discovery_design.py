@@ -41,7 +41,7 @@ import numpy as np
 from scipy.special import logsumexp
 from scipy.stats import wasserstein_distance
 
-from ariasim.discovery.calibrate import calibrate
+from ariasim.discovery.calibration import calibrate
 from ariasim.discovery.posterior import Observations, gaussian_loglike
 from ariasim.discovery.prior import SpikeSlabPrior, TermPrior
 from ariasim.simulators.shallowflow import FrictionLaw, simulate

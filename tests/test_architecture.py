@@ -219,6 +219,34 @@ def test_public_import_paths_keep_working() -> None:
     assert ResponseModel and Pandel and PhotonSurrogate
 
 
+def test_no_lazy_export_is_shadowed_by_a_submodule() -> None:
+    """A package that exports names lazily (a module ``__getattr__``) and has a submodule
+    named like one of them: once anything imports that submodule, Python sets the package
+    attribute to the module, and ``from package import name`` returns the module unless the
+    package guards it (``ariasim.simulators.collider`` does; ``ariasim.discovery.calibrate``
+    was shadowed until its submodule became ``calibration``)."""
+    import importlib
+    import pkgutil
+    import types
+
+    shadowed = []
+    for init in sorted((SRC / "ariasim").rglob("__init__.py")):
+        if "def __getattr__" not in init.read_text():
+            continue
+        name = ".".join(init.parent.relative_to(SRC).parts)
+        pkg = importlib.import_module(name)
+        subs = {m.name for m in pkgutil.iter_modules(pkg.__path__)}
+        for export in sorted(set(getattr(pkg, "__all__", ())) & subs):
+            importlib.import_module(f"{name}.{export}")
+            if isinstance(getattr(pkg, export), types.ModuleType):
+                shadowed.append(f"{name}.{export}")
+    assert not shadowed, shadowed
+    from ariasim.discovery import Observations, calibrate
+
+    assert callable(calibrate) and not isinstance(calibrate, types.ModuleType), calibrate
+    assert calibrate.__module__ == "ariasim.discovery.calibration" and Observations
+
+
 def test_python_dash_m_runs_the_cli() -> None:
     import subprocess
     import sys

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import binom
 
-from ariasim.discovery.calibrate import calibrate
+from ariasim.discovery.calibration import calibrate
 from ariasim.discovery.design import spike_slab_design
 from ariasim.discovery.emulator import GPEmulator
 from ariasim.discovery.posterior import (

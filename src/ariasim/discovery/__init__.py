@@ -42,9 +42,9 @@ _EXPORTS = {
     "SpikeSlabPrior": "ariasim.discovery.prior",
     "GPEmulator": "ariasim.discovery.emulator",
     "latin_hypercube": "ariasim.discovery.design",
-    "Observations": "ariasim.discovery.calibrate",
-    "CalibrationResult": "ariasim.discovery.calibrate",
-    "calibrate": "ariasim.discovery.calibrate",
+    "Observations": "ariasim.discovery.calibration",
+    "CalibrationResult": "ariasim.discovery.calibration",
+    "calibrate": "ariasim.discovery.calibration",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,6 +1,6 @@
 """The shallow-flow simulator as a forward model ``weights -> observables``, with a cache.
 
-:class:`ShallowFlowForward` is the function that :func:`ariasim.discovery.calibrate.calibrate`
+:class:`ShallowFlowForward` is the function that :func:`ariasim.discovery.calibration.calibrate`
 calls: each row of friction-term weights (keyed by term name, see :data:`TERM_WEIGHTS`)
 becomes a :class:`~ariasim.simulators.shallowflow.FrictionLaw`, the simulator runs with it,
 and the observables the user measured (front positions at the observation times, deposit

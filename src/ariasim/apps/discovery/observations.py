@@ -147,8 +147,8 @@ class ObservedData:
     files: dict[str, str]
 
     def observations(self) -> Any:
-        """The calibration's :class:`ariasim.discovery.calibrate.Observations`."""
-        from ariasim.discovery.calibrate import Observations
+        """The calibration's :class:`ariasim.discovery.calibration.Observations`."""
+        from ariasim.discovery.calibration import Observations
 
         return Observations(values=self.values, sigma=self.sigma, names=list(self.names))
 

@@ -3,7 +3,7 @@ its friction law, over the cascade of moment models.
 
 For each number of velocity-profile moments ``N`` of ``[cascade] moments``, the simulator
 (:class:`~ariasim.apps.discovery.forward.ShallowFlowForward`, runs cached in
-``OUT/cache/N<N>``) is calibrated with :func:`ariasim.discovery.calibrate.calibrate`: a
+``OUT/cache/N<N>``) is calibrated with :func:`ariasim.discovery.calibration.calibrate`: a
 spike-and-slab prior over the candidate terms' weights, a Gaussian-process emulator of the
 observables trained on a Latin-hypercube start and actively chosen batches of runs, MCMC on
 the emulator. The cascade member with the largest log evidence is chosen (every member's
@@ -137,7 +137,7 @@ def prepare_discovery(
 def _calibrate(
     forward: Any, prior: Any, observations: Any, cfg: DiscoveryConfig, seed: int, progress: Any
 ) -> Any:
-    from ariasim.discovery.calibrate import calibrate
+    from ariasim.discovery.calibration import calibrate
 
     try:
         return calibrate(
