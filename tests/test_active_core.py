@@ -264,6 +264,7 @@ TWO_POINTS = Pipeline(
     [Stage("gen", gen_weighted), Stage("pre", preview), Stage("sim", sim), Stage("select", select)],
     control_points=[ControlPoint("pre", ("x",)), ControlPoint("sim", ("x", "u"))],
     observables=("y",),
+    stage_costs={**COSTS, "pre": 0.1},  # the preview's reported cpu_s
 )
 
 
@@ -315,7 +316,8 @@ def test_two_control_points_multiply_the_weights() -> None:
 def test_two_control_points_train_on_the_weight_at_each_point(tmp_path: Path) -> None:
     from ariasim.active.engine import prior_weight
 
-    r = run_active(TWO_POINTS, tmp_path / "two", seed=1, n_chunks=8, config=CFG)
+    cfg = ActiveConfig(**{**CFG.__dict__, "stage_costs": None})  # the pipeline's costs
+    r = run_active(TWO_POINTS, tmp_path / "two", seed=1, n_chunks=8, config=cfg)
     saved = load_controller(tmp_path / "two" / "controllers" / "round-003" / "sim")
     assert saved.inputs == ("x", "u", "gen_weight")
     log = r.log()
@@ -615,3 +617,15 @@ def test_bad_configuration_names_the_parameter() -> None:
         ActiveConfig(chunk_size=0)
     with pytest.raises(InputError, match="too few events"):
         Controller(["x"]).fit(np.ones((10, 1)), np.zeros(10))
+
+
+def test_a_pipeline_without_nominal_costs_warns(tmp_path: Path) -> None:
+    # without stage_costs the controllers are costed from measured CPU: reruns may differ
+    cfg = ActiveConfig(**{**CFG.__dict__, "stage_costs": None})
+    with pytest.warns(UserWarning, match="gen, sim, select have no nominal cost"):
+        run_active(PIPE, tmp_path / "a", seed=0, n_chunks=2, config=cfg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        run_active(PIPE, tmp_path / "b", seed=0, n_chunks=2, config=CFG)  # costs declared
+        brute = ActiveConfig(**{**cfg.__dict__, "mode": "brute"})
+        run_active(PIPE, tmp_path / "c", seed=0, n_chunks=2, config=brute)  # no controller

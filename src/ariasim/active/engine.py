@@ -17,11 +17,12 @@ workers, the controllers travel in the task's payload as JSON-able dicts) and wr
 tables ``final``, ``log`` and ``cpu`` as Parquet partitions; a run interrupted at any point
 is resumed by running it again with the same arguments (finished chunks are skipped,
 saved controllers reloaded). Same seed and configuration give the same final table whatever
-the order in which chunks finish; the controllers' cost model uses the logged CPU rounded
-to two significant digits, so that the tiny jitter of measured CPU times rarely changes
-them; for byte-identical reruns on any machine the pipeline declares nominal
+the order in which chunks finish, provided the pipeline declares nominal
 ``Pipeline.stage_costs`` (or ``ActiveConfig.stage_costs`` overrides them), as the reference
 pipelines do: the decisions then never depend on the timing, only the CPU accounting does.
+A stage without a nominal cost is costed from the logged CPU, rounded to two significant
+digits; that rounding does not make reruns reproducible (on cheap toy stages four reruns
+with one seed kept four different sets of events), so :func:`run_active` warns then.
 
 Rate convention: see :mod:`ariasim.active.pipeline` (``sum(weight) / n_generated``).
 """
@@ -483,6 +484,16 @@ def run_active(
             "mode='threshold' keeps events with weight 1: its estimates are biased wherever "
             "the model misses passing events (the evaluation measures it)",
             ThresholdBiasWarning,
+            stacklevel=2,
+        )
+    costs = config.stage_costs if config.stage_costs is not None else pipeline.stage_costs
+    uncosted = [s for s in pipeline.stage_names if s not in (costs or {})]
+    if pipeline.control_points and config.mode != "brute" and uncosted:
+        warnings.warn(
+            f"stages {', '.join(uncosted)} have no nominal cost (Pipeline.stage_costs or "
+            "ActiveConfig.stage_costs): the controllers are costed from this run's measured "
+            "CPU time, so a rerun with the same seed may keep other events",
+            UserWarning,
             stacklevel=2,
         )
     spawn_seeds(seed, 1)  # a bad seed fails here, before the run folder exists
