@@ -18,6 +18,13 @@ expensive stages, weights 1/a keep the estimates unbiased). It reports:
   over repeated seeds, contains the reference rate (the error of the reference is added
   in quadrature; with a long ``--reference`` it is negligible);
 * optionally (``scan``) bias and gain versus aggressiveness, a_min and training size.
+
+The controlled arm stops once its measured CPU reaches the brute-force arm's, so how many
+chunks it simulates (and with them its events, rate, pulls and gain) depends on the
+machine's speed and load: the same seed need not give the same evaluation. The coverage
+runs have a fixed number of chunks, and ``active run --chunks N`` (no ``--budget``) gives
+the same events for the same seed (with nominal ``stage_costs``; see
+:mod:`ariasim.active.engine`).
 """
 
 from __future__ import annotations
