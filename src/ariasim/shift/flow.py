@@ -122,11 +122,12 @@ def _build_flow(
     redrawn: set[int] = set()
     with torch.no_grad():
         for module in flow.modules():
-            weight = module._parameters.get("weight")
+            own = dict(module.named_parameters(recurse=False))
+            weight = own.get("weight")
             if weight is None:
                 continue
             bound = 1.0 / float(np.sqrt(weight.shape[-1]))
-            for p in (weight, module._parameters.get("bias")):
+            for p in (weight, own.get("bias")):
                 if p is not None:
                     p.copy_(torch.rand(p.shape, generator=gen, dtype=p.dtype) * 2 * bound - bound)
                     redrawn.add(id(p))
