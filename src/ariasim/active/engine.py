@@ -276,6 +276,12 @@ def chunk_job(pipeline: Pipeline, task: ChunkTask) -> dict[str, pd.DataFrame]:
     return {"final": res.final, "log": log, "cpu": pd.DataFrame(row)}
 
 
+def nominal_costs(pipeline: Pipeline, config: ActiveConfig) -> Mapping[str, float] | None:
+    """The nominal CPU per event of each stage the controllers are costed with:
+    ``config.stage_costs`` when given (it replaces the pipeline's), else the pipeline's."""
+    return config.stage_costs if config.stage_costs is not None else pipeline.stage_costs
+
+
 def round_costs(
     log: pd.DataFrame, pipeline: Pipeline, stage: str, stage_costs: Mapping[str, float] | None
 ) -> tuple[float, float]:
@@ -398,8 +404,9 @@ def train_round(
                 )
             values = final.set_index("event_id")[obs]
             observable = values.reindex(rows["event_id"]).to_numpy(dtype=float)
-        costs = config.stage_costs if config.stage_costs is not None else pipeline.stage_costs
-        cost_fixed, cost_skip = round_costs(log, pipeline, cp.before, costs)
+        cost_fixed, cost_skip = round_costs(
+            log, pipeline, cp.before, nominal_costs(pipeline, config)
+        )
         ctrl.fit(
             rows[list(cp.features)],
             label.to_numpy(dtype=float),
@@ -486,8 +493,7 @@ def run_active(
             ThresholdBiasWarning,
             stacklevel=2,
         )
-    costs = config.stage_costs if config.stage_costs is not None else pipeline.stage_costs
-    uncosted = [s for s in pipeline.stage_names if s not in (costs or {})]
+    uncosted = [s for s in pipeline.stage_names if s not in (nominal_costs(pipeline, config) or {})]
     if pipeline.control_points and config.mode != "brute" and uncosted:
         warnings.warn(
             f"stages {', '.join(uncosted)} have no nominal cost (Pipeline.stage_costs or "
